@@ -1,0 +1,116 @@
+// Finds message boundaries in a byte stream of typed protocol messages (type byte + Int32 length + body) without
+// copying what it does not need. The session forwards raw chunks; the framer only tells it where messages start
+// and hands over the whole frame of the messages it asked to see.
+
+import { PgError, SqlState } from './pg-error.js';
+
+const HEADER_LENGTH = 5;
+
+/**
+ * Called once per message. `frame` (type byte, length and body) is given only for messages whose type the
+ * framer was asked to keep; it may be a view into the pushed chunk, so copy it to keep it past the call.
+ */
+export type MessageHandler = (type: number, frame: Buffer | undefined) => void;
+
+export class MessageFramer {
+  private readonly header = Buffer.alloc(HEADER_LENGTH);
+  private headerFill = 0;
+  private type = 0;
+  /** Body bytes of the current message still to come when it is being skipped. */
+  private skipRemaining = 0;
+  /** The frame being assembled across chunks when the current message is kept. */
+  private partial: Buffer | undefined;
+  private partialFill = 0;
+
+  /**
+   * @param keepFrame decides, per message type, whether the handler gets the frame's bytes
+   * @param maxMessageLength largest accepted value of the length field (body + 4)
+   */
+  constructor(
+    private readonly keepFrame: (type: number) => boolean,
+    private readonly maxMessageLength: number,
+  ) {}
+
+  /** True when no message is half-read: a message of the proxy's own may be inserted here. */
+  get atBoundary(): boolean {
+    return this.headerFill === 0 && this.skipRemaining === 0 && this.partial === undefined;
+  }
+
+  /** Throws PgError (08P01 / 54000) on a length field that cannot be right; the stream is then unusable. */
+  push(chunk: Buffer, onMessage: MessageHandler): void {
+    let offset = 0;
+    const end = chunk.length;
+    while (offset < end) {
+      if (this.skipRemaining > 0) {
+        const skipped = Math.min(this.skipRemaining, end - offset);
+        this.skipRemaining -= skipped;
+        offset += skipped;
+        continue;
+      }
+      if (this.partial !== undefined) {
+        const copied = chunk.copy(this.partial, this.partialFill, offset);
+        this.partialFill += copied;
+        offset += copied;
+        if (this.partialFill === this.partial.length) {
+          const frame = this.partial;
+          this.partial = undefined;
+          onMessage(this.type, frame);
+        }
+        continue;
+      }
+
+      let length: number;
+      let frameStart: number;
+      if (this.headerFill === 0 && end - offset >= HEADER_LENGTH) {
+        this.type = chunk[offset]!;
+        length = chunk.readInt32BE(offset + 1);
+        frameStart = offset;
+        offset += HEADER_LENGTH;
+      } else {
+        const copied = chunk.copy(this.header, this.headerFill, offset, offset + HEADER_LENGTH - this.headerFill);
+        this.headerFill += copied;
+        offset += copied;
+        if (this.headerFill < HEADER_LENGTH) return;
+        this.headerFill = 0;
+        this.type = this.header[0]!;
+        length = this.header.readInt32BE(1);
+        frameStart = -1;
+      }
+      this.checkLength(length);
+
+      const bodyLength = length - 4;
+      if (!this.keepFrame(this.type)) {
+        onMessage(this.type, undefined);
+        this.skipRemaining = bodyLength;
+        continue;
+      }
+      if (frameStart >= 0 && end - offset >= bodyLength) {
+        offset += bodyLength;
+        onMessage(this.type, chunk.subarray(frameStart, offset));
+        continue;
+      }
+      this.partial = Buffer.allocUnsafe(HEADER_LENGTH + bodyLength);
+      this.partial[0] = this.type;
+      this.partial.writeInt32BE(length, 1);
+      this.partialFill = HEADER_LENGTH;
+      if (bodyLength === 0) {
+        const frame = this.partial;
+        this.partial = undefined;
+        onMessage(this.type, frame);
+      }
+    }
+  }
+
+  private checkLength(length: number): void {
+    if (length < 4) {
+      throw new PgError(SqlState.ProtocolViolation, `invalid message length ${length}`, { severity: 'FATAL' });
+    }
+    if (length > this.maxMessageLength) {
+      throw new PgError(
+        SqlState.ProgramLimitExceeded,
+        `message of ${length} bytes exceeds the proxy's limit of ${this.maxMessageLength} bytes`,
+        { severity: 'FATAL', hint: 'Raise the proxy option --max-message-size, or send smaller messages.' },
+      );
+    }
+  }
+}

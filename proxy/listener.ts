@@ -1,0 +1,126 @@
+// The proxy's listening socket: accepts clients, runs their startup, starts sessions, answers cancels, and on
+// shutdown lets running queries finish before it closes what is left.
+
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import { CancelKeys } from './cancel-keys.js';
+import { Session } from './session.js';
+import { readClientHello } from './startup.js';
+import { ProxyStats } from './stats.js';
+import type { UpstreamTarget } from './upstream.js';
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  target: UpstreamTarget;
+  /** PEM certificate and key; without them SSLRequest is answered 'N'. */
+  tls?: { cert: string; key: string };
+  maxMessageSize: number;
+  startupTimeoutMs: number;
+  log: Logger;
+}
+
+export class ProxyListener {
+  readonly stats = new ProxyStats();
+  private readonly server: net.Server;
+  private readonly cancelKeys = new CancelKeys();
+  private readonly sessions = new Set<Session>();
+  private readonly starting = new Set<net.Socket>();
+  private readonly secureContext: tls.SecureContext | undefined;
+  private nextSessionNumber = 1;
+
+  constructor(private readonly options: ListenerOptions) {
+    this.secureContext = options.tls ? tls.createSecureContext(options.tls) : undefined;
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => void this.accept(socket));
+  }
+
+  async listen(): Promise<net.AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.server.address() as net.AddressInfo;
+  }
+
+  get target(): UpstreamTarget {
+    return this.options.target;
+  }
+
+  /**
+   * Stops accepting, lets sessions finish the query they are running, and after `timeoutMs` ends the rest.
+   * Idle sessions are ended at once (an open transaction block is rolled back by the upstream).
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.starting) socket.destroy();
+    const sessions = [...this.sessions];
+    this.options.log.info(
+      {
+        sessions: sessions.length,
+        busy: sessions.filter((session) => session.busy).length,
+        inTransaction: sessions.filter((session) => session.transactionStatus !== 'I').length,
+      },
+      'shutting down: waiting for running queries',
+    );
+    for (const session of this.sessions) session.shutdown();
+    const deadline = setTimeout(() => {
+      if (this.sessions.size > 0) this.options.log.warn({ sessions: this.sessions.size }, 'shutdown timeout: ending sessions');
+      for (const session of this.sessions) session.terminate();
+    }, timeoutMs);
+    await closed;
+    clearTimeout(deadline);
+  }
+
+  private async accept(socket: net.Socket): Promise<void> {
+    const { stats } = this;
+    const { log } = this.options;
+    this.starting.add(socket);
+    socket.on('error', () => socket.destroy());
+    let hello;
+    try {
+      hello = await readClientHello(socket, {
+        secureContext: this.secureContext,
+        timeoutMs: this.options.startupTimeoutMs,
+      });
+    } catch (error) {
+      stats.connectionsRejected++;
+      log.debug({ err: error }, 'startup failed');
+      return;
+    } finally {
+      this.starting.delete(socket);
+    }
+    if (hello.kind === 'CancelRequest') {
+      this.cancelKeys.find(hello.processId, hello.secret)?.cancel();
+      return;
+    }
+    const sessionLog = log.child({
+      session: this.nextSessionNumber++,
+      user: hello.parameters.get('user'),
+      database: hello.parameters.get('database') ?? hello.parameters.get('user'),
+    });
+    const session = new Session(
+      hello.socket,
+      {
+        target: this.options.target,
+        cancelKeys: this.cancelKeys,
+        stats,
+        maxMessageSize: this.options.maxMessageSize,
+      },
+      sessionLog,
+    );
+    this.sessions.add(session);
+    stats.connectionsOpen++;
+    stats.connectionsTotal++;
+    session.onClosed(() => {
+      this.sessions.delete(session);
+      stats.connectionsOpen--;
+      sessionLog.debug('session closed');
+    });
+    sessionLog.debug({ tls: hello.secure, application: hello.parameters.get('application_name') }, 'session started');
+    await session.start(hello.packet, hello.leftover);
+  }
+}

@@ -1,0 +1,39 @@
+// A PostgreSQL error as the proxy raises it: everything that reaches a client as an ErrorResponse starts as one of
+// these, so SQLSTATE, severity and hint are decided where the error is raised, not where it is written.
+
+export type ErrorSeverity = 'ERROR' | 'FATAL' | 'PANIC';
+
+export interface PgErrorFields {
+  severity?: ErrorSeverity;
+  detail?: string;
+  hint?: string;
+}
+
+export class PgError extends Error {
+  readonly severity: ErrorSeverity;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(
+    readonly sqlstate: string,
+    message: string,
+    fields: PgErrorFields = {},
+  ) {
+    super(message);
+    this.name = 'PgError';
+    this.severity = fields.severity ?? 'ERROR';
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+  }
+}
+
+/** SQLSTATEs the proxy itself raises (PostgreSQL's errcodes.txt names). */
+export const SqlState = {
+  ProtocolViolation: '08P01',
+  ConnectionFailure: '08006',
+  SqlclientUnableToEstablishSqlconnection: '08001',
+  FeatureNotSupported: '0A000',
+  ProgramLimitExceeded: '54000',
+  AdminShutdown: '57P01',
+  TooManyConnections: '53300',
+} as const;

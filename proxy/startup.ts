@@ -1,0 +1,160 @@
+// The client's side of connection startup, before any upstream exists: SSL and GSSAPI-encryption negotiation,
+// then either a StartupMessage (a session begins) or a CancelRequest (a one-shot connection).
+
+import type net from 'node:net';
+import tls from 'node:tls';
+import { errorResponse, negotiationAnswer } from './backend-write.js';
+import { readStartupPacket } from './frontend-read.js';
+import { PgError, SqlState } from './pg-error.js';
+import { MAX_STARTUP_PACKET_LENGTH } from './protocol.js';
+
+export type ClientHello =
+  | {
+      kind: 'StartupMessage';
+      socket: net.Socket;
+      /** The StartupMessage exactly as the client sent it: relayed to the upstream unchanged. */
+      packet: Buffer;
+      parameters: Map<string, string>;
+      secure: boolean;
+      /** Bytes the client sent after its StartupMessage without waiting for an answer. */
+      leftover: Buffer;
+    }
+  | { kind: 'CancelRequest'; processId: number; secret: Buffer };
+
+export interface StartupOptions {
+  secureContext: tls.SecureContext | undefined;
+  timeoutMs: number;
+}
+
+/**
+ * Reads startup packets until the client is ready for a session or has sent a cancel. On a malformed packet it
+ * answers with a FATAL ErrorResponse, closes the connection and rejects with the PgError.
+ */
+export async function readClientHello(raw: net.Socket, options: StartupOptions): Promise<ClientHello> {
+  let socket = raw;
+  let reader = new PacketReader(socket);
+  const timer = setTimeout(() => socket.destroy(new Error('startup timed out')), options.timeoutMs);
+  try {
+    for (;;) {
+      const packet = await reader.next();
+      const request = readStartupPacket(packet);
+      switch (request.kind) {
+        case 'SSLRequest': {
+          if (socket instanceof tls.TLSSocket) throw violation('SSLRequest received on an encrypted connection');
+          const accept = options.secureContext !== undefined;
+          // Bytes after an SSLRequest would arrive unencrypted but be trusted as if encrypted (CVE-2021-23214).
+          if (reader.detach().length > 0) throw violation('received unencrypted data after SSL request');
+          socket.write(negotiationAnswer(accept));
+          if (accept) socket = await startServerTls(socket, options.secureContext!);
+          reader = new PacketReader(socket);
+          break;
+        }
+        case 'GSSENCRequest':
+          socket.write(negotiationAnswer(false));
+          break;
+        case 'CancelRequest':
+          reader.detach();
+          socket.end();
+          return request;
+        case 'StartupMessage':
+          return {
+            kind: 'StartupMessage',
+            socket,
+            packet,
+            parameters: request.parameters,
+            secure: socket instanceof tls.TLSSocket,
+            leftover: reader.detach(),
+          };
+      }
+    }
+  } catch (error) {
+    reader.detach();
+    if (error instanceof PgError && !socket.destroyed) socket.end(errorResponse(error));
+    else socket.destroy();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function violation(message: string): PgError {
+  return new PgError(SqlState.ProtocolViolation, message, { severity: 'FATAL' });
+}
+
+function startServerTls(socket: net.Socket, secureContext: tls.SecureContext): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const secure = new tls.TLSSocket(socket, { isServer: true, secureContext });
+    secure.once('secure', () => {
+      secure.off('error', reject);
+      resolve(secure);
+    });
+    secure.once('error', reject);
+  });
+}
+
+/** Collects the untyped, length-prefixed packets of the startup phase from a socket. */
+class PacketReader {
+  private buffered: Buffer = Buffer.alloc(0);
+  private waiting: { resolve: (packet: Buffer) => void; reject: (error: Error) => void } | undefined;
+  private failure: Error | undefined;
+
+  constructor(private readonly socket: net.Socket) {
+    socket.on('data', this.onData).on('error', this.onError).on('close', this.onClose);
+    socket.resume();
+  }
+
+  next(): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.deliver();
+    });
+  }
+
+  /** Stops reading (the socket is left paused) and returns what was received beyond the last packet. */
+  detach(): Buffer {
+    this.socket.off('data', this.onData).off('error', this.onError).off('close', this.onClose);
+    this.socket.pause();
+    const rest = this.buffered;
+    this.buffered = Buffer.alloc(0);
+    return rest;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.deliver();
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.failure = error;
+    this.deliver();
+  };
+
+  private readonly onClose = (): void => {
+    this.failure ??= new Error('client closed the connection during startup');
+    this.deliver();
+  };
+
+  private deliver(): void {
+    if (!this.waiting) return;
+    const { resolve, reject } = this.waiting;
+    if (this.buffered.length >= 4) {
+      const length = this.buffered.readInt32BE(0);
+      if (length < 8 || length > MAX_STARTUP_PACKET_LENGTH) {
+        this.waiting = undefined;
+        reject(violation('invalid length of startup packet'));
+        return;
+      }
+      if (this.buffered.length >= length) {
+        this.waiting = undefined;
+        const packet = this.buffered.subarray(0, length);
+        this.buffered = this.buffered.subarray(length);
+        resolve(packet);
+        return;
+      }
+    }
+    if (this.failure) {
+      this.waiting = undefined;
+      reject(this.failure);
+    }
+  }
+}

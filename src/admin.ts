@@ -1,0 +1,49 @@
+// The admin HTTP server: liveness, readiness (the upstream answers) and Prometheus metrics. Loopback by default;
+// it exposes counters only, never connection parameters or query text.
+
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { ProxyStats } from '../proxy/stats.js';
+import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
+
+const READINESS_TIMEOUT_MS = 2000;
+
+export interface AdminSources {
+  stats: ProxyStats;
+  upstream: () => UpstreamTarget;
+  startedAt: number;
+}
+
+export async function startAdminServer(host: string, port: number, sources: AdminSources): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const reachable = await probeUpstream(sources.upstream(), READINESS_TIMEOUT_MS);
+    return reply.code(reachable ? 200 : 503).send({ status: reachable ? 'ready' : 'upstream unreachable' });
+  });
+  app.get('/metrics', async (_request, reply) =>
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics(sources)),
+  );
+  await app.listen({ host, port });
+  return app;
+}
+
+type MetricType = 'counter' | 'gauge';
+
+function renderMetrics({ stats, startedAt }: AdminSources): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: MetricType, help: string, value: number): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+  };
+  metric('pg_llm_proxy_connections_open', 'gauge', 'Client sessions currently open.', stats.connectionsOpen);
+  metric('pg_llm_proxy_connections_total', 'counter', 'Client sessions started.', stats.connectionsTotal);
+  metric('pg_llm_proxy_connections_rejected_total', 'counter', 'Connections refused during startup.', stats.connectionsRejected);
+  metric('pg_llm_proxy_client_bytes_received_total', 'counter', 'Bytes received from clients.', stats.bytesFromClients);
+  metric('pg_llm_proxy_client_bytes_sent_total', 'counter', 'Bytes sent to clients.', stats.bytesToClients);
+  metric('pg_llm_proxy_queries_forwarded_total', 'counter', 'Query and Execute messages forwarded upstream.', stats.queriesForwarded);
+  metric('pg_llm_proxy_upstream_errors_total', 'counter', 'ErrorResponses sent by the upstream.', stats.upstreamErrors);
+  metric('pg_llm_proxy_errors_total', 'counter', 'Errors raised by the proxy itself.', stats.proxyErrors);
+  metric('pg_llm_proxy_cancel_requests_total', 'counter', 'Cancel requests forwarded upstream.', stats.cancelRequests);
+  metric('pg_llm_proxy_uptime_seconds', 'gauge', 'Seconds since the proxy started.', Math.round((Date.now() - startedAt) / 1000));
+  metric('pg_llm_proxy_resident_memory_bytes', 'gauge', 'Resident set size of the proxy process.', process.memoryUsage.rss());
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// The pg-llm-proxy command: reads the configuration, picks the upstream (embedded when none is configured and none
+// answers), starts the proxy and the admin server, and shuts down gracefully on SIGTERM/SIGINT.
+
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { ProxyListener } from '../proxy/listener.js';
+import { describeTarget, probeUpstream } from '../proxy/upstream.js';
+import { startAdminServer } from './admin.js';
+import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
+import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded.js';
+import { createLogger } from './logger.js';
+
+const PROBE_TIMEOUT_MS = 1000;
+
+async function main(): Promise<void> {
+  let command;
+  try {
+    command = parseCommandLine(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`pg-llm-proxy: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (command.kind === 'help') return void process.stdout.write(`${helpText()}\n`);
+  if (command.kind === 'version') return void process.stdout.write(`${packageVersion()}\n`);
+  await run(command.config, createLogger(command.config.logLevel));
+}
+
+async function run(config: Config, log: Logger): Promise<void> {
+  const startedAt = Date.now();
+  const embedded = await chooseEmbedded(config, log);
+  const target = embedded?.target ?? config.upstream;
+  const listener = new ProxyListener({
+    host: config.listen.host,
+    port: config.listen.port,
+    target,
+    tls: config.tls,
+    maxMessageSize: config.maxMessageSize,
+    startupTimeoutMs: config.startupTimeoutMs,
+    log,
+  });
+  const address = await listener.listen();
+  log.info({ listen: `${address.address}:${address.port}`, upstream: describeTarget(target), tls: Boolean(config.tls) }, 'proxy listening');
+  const admin = config.admin
+    ? await startAdminServer(config.admin.host, config.admin.port, { stats: listener.stats, upstream: () => target, startedAt })
+    : undefined;
+  if (config.admin) log.info({ admin: `http://${config.admin.host}:${config.admin.port}` }, 'admin server listening');
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutdown requested');
+    await listener.shutdown(config.shutdownTimeoutMs);
+    await admin?.close();
+    await embedded?.stop();
+    log.info('stopped');
+    log.flush();
+    process.exitCode = 0;
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+async function chooseEmbedded(config: Config, log: Logger): Promise<EmbeddedUpstream | undefined> {
+  if (config.embedded === 'never') return undefined;
+  if (config.embedded === 'auto') {
+    if (config.upstreamExplicit) return undefined;
+    if (await probeUpstream(config.upstream, PROBE_TIMEOUT_MS)) return undefined;
+    log.info({ upstream: describeTarget(config.upstream) }, 'no upstream configured and none answers');
+  }
+  const embedded = await startEmbeddedUpstream(config.embeddedData);
+  log.info(
+    { data: config.embeddedData ?? 'in memory', at: describeTarget(embedded.target) },
+    'started the embedded PostgreSQL (PGlite): one shared session, for trying the proxy out; use --upstream for a real server',
+  );
+  return embedded;
+}
+
+function packageVersion(): string {
+  const manifest = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`pg-llm-proxy: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
