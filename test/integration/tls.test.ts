@@ -1,0 +1,86 @@
+// TLS ends at the proxy (its own certificate) and is negotiated separately towards the upstream.
+
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROLES } from '../support/cluster.js';
+import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { psql } from '../support/psql.js';
+
+const SSL_IN_USE = 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
+
+describe('client TLS', () => {
+  let withTls: TestProxy;
+  let withoutTls: TestProxy;
+  beforeAll(async () => {
+    withTls = await startProxy({ tls: true });
+    withoutTls = await startProxy();
+  });
+  afterAll(async () => {
+    await withTls.stop();
+    await withoutTls.stop();
+  });
+
+  it('serves the configured certificate: psql verify-full against the test CA', async () => {
+    const result = await psql(['-c', 'SELECT 1'], {
+      port: withTls.port,
+      params: { sslmode: 'verify-full', sslrootcert: cluster().caFile, host: 'localhost' },
+    });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe('1');
+  });
+
+  it('carries SCRAM over TLS with pg, and hides SCRAM-SHA-256-PLUS from the client', async () => {
+    const client = new pg.Client({ ...connection(withTls.port, 'scram'), ssl: { ca: readFileSync(cluster().caFile, 'utf8') } });
+    await client.connect();
+    expect((await client.query('SELECT current_user AS who')).rows).toEqual([{ who: ROLES.scram.user }]);
+    await client.end();
+    // channel_binding=require needs SCRAM-SHA-256-PLUS; the proxy must not offer it (the binding could not reach the upstream).
+    const bound = await psql(['-c', 'SELECT 1'], {
+      port: withTls.port,
+      user: ROLES.scram.user,
+      password: ROLES.scram.password,
+      params: { sslmode: 'require', channel_binding: 'require' },
+    });
+    expect(bound.status).not.toBe(0);
+    expect(bound.stderr).toMatch(/channel binding/);
+  });
+
+  it('answers N without a certificate: sslmode=require fails, prefer falls back to plain', async () => {
+    const required = await psql(['-c', 'SELECT 1'], { port: withoutTls.port, params: { sslmode: 'require' } });
+    expect(required.status).not.toBe(0);
+    expect(required.stderr).toMatch(/server does not support SSL/);
+    const preferred = await psql(['-c', 'SELECT 1'], { port: withoutTls.port, params: { sslmode: 'prefer' } });
+    expect(preferred.stdout.trim()).toBe('1');
+  });
+
+  it('answers GSSENCRequest with N so the client goes on', async () => {
+    const result = await psql(['-c', 'SELECT 1'], { port: withoutTls.port, params: { gssencmode: 'prefer' } });
+    expect(result.stdout.trim()).toBe('1');
+  });
+});
+
+describe('upstream TLS', () => {
+  it('verify-full with the CA: the upstream session is encrypted while the client leg is plain', async () => {
+    const proxy = await startProxy({ upstream: { host: 'localhost', sslMode: 'verify-full', sslRootCert: readFileSync(cluster().caFile, 'utf8') } });
+    const result = await psql(['-c', SSL_IN_USE], { port: proxy.port });
+    expect(result.stdout.trim()).toBe('t');
+    await proxy.stop();
+  });
+
+  it('disable keeps the upstream session plain', async () => {
+    const proxy = await startProxy({ upstream: { sslMode: 'disable' } });
+    expect((await psql(['-c', SSL_IN_USE], { port: proxy.port })).stdout.trim()).toBe('f');
+    await proxy.stop();
+  });
+
+  it('a certificate the CA did not sign is refused with a FATAL 08006 naming the upstream', async () => {
+    const selfSigned = readFileSync(cluster().certFile, 'utf8'); // a leaf, not the CA: verification must fail
+    const proxy = await startProxy({ upstream: { host: 'localhost', sslMode: 'verify-full', sslRootCert: selfSigned } });
+    const client = new pg.Client(connection(proxy.port));
+    const error = await client.connect().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: '08006', severity: 'FATAL' });
+    expect(String((error as Error).message)).toMatch(/could not connect to the upstream server at localhost:\d+/);
+    await proxy.stop();
+  });
+});

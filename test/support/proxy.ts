@@ -1,0 +1,56 @@
+// Starts the proxy in-process against the test cluster, on a free port, and builds client connection settings.
+
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { inject } from 'vitest';
+import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
+import type { UpstreamTarget } from '../../proxy/upstream.js';
+import { ROLES, type ClusterInfo } from './cluster.js';
+
+export type Role = keyof typeof ROLES | 'postgres';
+
+export interface TestProxy {
+  host: string;
+  port: number;
+  listener: ProxyListener;
+  options: ListenerOptions;
+  stop(): Promise<void>;
+}
+
+export function cluster(): ClusterInfo {
+  return inject('cluster');
+}
+
+export function upstreamTarget(overrides: Partial<UpstreamTarget> = {}): UpstreamTarget {
+  const { host, port } = cluster();
+  return { host, port, sslMode: 'disable', connectTimeoutMs: 5000, ...overrides };
+}
+
+export interface ProxyOptions {
+  upstream?: Partial<UpstreamTarget>;
+  tls?: boolean;
+  maxMessageSize?: number;
+  startupTimeoutMs?: number;
+}
+
+export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy> {
+  const info = cluster();
+  const listenerOptions: ListenerOptions = {
+    host: '127.0.0.1',
+    port: 0,
+    target: upstreamTarget(options.upstream),
+    maxMessageSize: options.maxMessageSize ?? 1024 ** 3 - 1,
+    startupTimeoutMs: options.startupTimeoutMs ?? 10_000,
+    log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
+  };
+  if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };
+  const listener = new ProxyListener(listenerOptions);
+  const address = await listener.listen();
+  return { host: '127.0.0.1', port: address.port, listener, options: listenerOptions, stop: () => listener.shutdown(1000) };
+}
+
+/** Connection settings for `pg` and postgres.js for one of the test roles, through the given port. */
+export function connection(port: number, role: Role = 'postgres', database = 'postgres') {
+  const { user, password } = role === 'postgres' ? { user: 'postgres', password: '' } : ROLES[role];
+  return { host: '127.0.0.1', port, user, password, database };
+}

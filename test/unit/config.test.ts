@@ -1,0 +1,66 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, helpText, parseCommandLine, type Config } from '../../src/config.js';
+
+function config(argv: string[], env: NodeJS.ProcessEnv = {}): Config {
+  const command = parseCommandLine(argv, env);
+  if (command.kind !== 'run') throw new Error(`expected a run command, got ${command.kind}`);
+  return command.config;
+}
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const defaults = config([]);
+    expect(defaults.listen).toEqual({ host: '127.0.0.1', port: 6543 });
+    expect(defaults.admin).toEqual({ host: '127.0.0.1', port: 6544 });
+    expect(defaults.upstream).toMatchObject({ host: 'localhost', port: 5432, sslMode: 'prefer' });
+    expect(defaults.upstreamExplicit).toBe(false);
+    expect(defaults.embedded).toBe('auto');
+  });
+
+  it('takes the upstream from the libpq environment when none is given', () => {
+    const fromEnv = config([], { PGHOST: '/var/run/postgresql', PGPORT: '5433', PGSSLMODE: 'disable' });
+    expect(fromEnv.upstream).toMatchObject({ socketDir: '/var/run/postgresql', port: 5433, sslMode: 'disable' });
+    expect(fromEnv.upstreamExplicit).toBe(true);
+  });
+
+  it('prefers the command line to the environment and the environment to the config file', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-'));
+    const file = path.join(dir, 'proxy.json');
+    writeFileSync(file, JSON.stringify({ listen: '0.0.0.0:7000', admin: '127.0.0.1:7001', 'log-level': 'debug' }));
+    const resolved = config(['--config', file, '--listen=127.0.0.1:7100'], { PG_LLM_ADMIN: 'off' });
+    expect(resolved.listen).toEqual({ host: '127.0.0.1', port: 7100 });
+    expect(resolved.admin).toBeUndefined();
+    expect(resolved.logLevel).toBe('debug');
+  });
+
+  it('reads sslmode, a socket directory and the port from an upstream URL', () => {
+    const resolved = config(['--upstream', 'postgres://db.internal:6000/?sslmode=require']);
+    expect(resolved.upstream).toMatchObject({ host: 'db.internal', port: 6000, sslMode: 'require' });
+    expect(config(['--upstream', 'postgresql://?host=/tmp/sock']).upstream).toMatchObject({ socketDir: '/tmp/sock', port: 5432 });
+  });
+
+  it.each([
+    [['--listen', 'nope'], /HOST:PORT/],
+    [['--upstream', 'mysql://x'], /postgres:\/\//],
+    [['--upstream', 'postgres://h/?sslmode=verify-full'], /sslrootcert/],
+    [['--upstream', 'postgres://h/?sslmode=bogus'], /sslmode must be one of/],
+    [['--tls-cert', '/x'], /go together/],
+    [['--bogus'], /unknown argument/],
+    [['--listen'], /needs a value/],
+    [['--max-message-size', '-1'], /whole number/],
+  ])('rejects %j with a clear message', (argv, message) => {
+    expect(() => config(argv)).toThrowError(ConfigError);
+    expect(() => config(argv)).toThrowError(message);
+  });
+
+  it('documents every option in --help', () => {
+    expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
+    for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level']) {
+      expect(helpText()).toContain(flag);
+    }
+    expect(helpText()).toContain('PG_LLM_UPSTREAM');
+  });
+});

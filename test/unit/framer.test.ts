@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { MessageFramer } from '../../proxy/framer.js';
+import { PgError } from '../../proxy/pg-error.js';
+
+function frame(type: string, body: string): Buffer {
+  const bytes = Buffer.from(body);
+  const header = Buffer.alloc(5);
+  header[0] = type.charCodeAt(0);
+  header.writeInt32BE(bytes.length + 4, 1);
+  return Buffer.concat([header, bytes]);
+}
+
+/** Feeds `stream` in pieces of `size` bytes and records what the framer reports. */
+function feed(framer: MessageFramer, stream: Buffer, size: number): Array<[string, string | undefined]> {
+  const seen: Array<[string, string | undefined]> = [];
+  for (let offset = 0; offset < stream.length; offset += size) {
+    framer.push(stream.subarray(offset, offset + size), (type, bytes) =>
+      seen.push([String.fromCharCode(type), bytes && Buffer.from(bytes).toString('latin1')]),
+    );
+  }
+  return seen;
+}
+
+describe('MessageFramer', () => {
+  const stream = Buffer.concat([frame('T', 'row description'), frame('D', 'x'.repeat(300)), frame('Z', 'I'), frame('C', '')]);
+  const keepReadyForQuery = (type: number): boolean => type === 'Z'.charCodeAt(0);
+
+  it.each([1, 2, 3, 5, 7, 64, stream.length])('reports every message once, in order, in chunks of %i bytes', (size) => {
+    const framer = new MessageFramer(keepReadyForQuery, 1 << 20);
+    expect(feed(framer, stream, size)).toEqual([
+      ['T', undefined],
+      ['D', undefined],
+      ['Z', frame('Z', 'I').toString('latin1')],
+      ['C', undefined],
+    ]);
+    expect(framer.atBoundary).toBe(true);
+  });
+
+  it('hands over whole frames, header included, when asked to keep every type', () => {
+    const framer = new MessageFramer(() => true, 1 << 20);
+    const seen = feed(framer, stream, 4);
+    expect(Buffer.concat(seen.map(([, bytes]) => Buffer.from(bytes!, 'latin1')))).toEqual(stream);
+  });
+
+  it('knows when it stands inside a message', () => {
+    const framer = new MessageFramer(() => false, 1 << 20);
+    framer.push(stream.subarray(0, 3), () => {});
+    expect(framer.atBoundary).toBe(false);
+    framer.push(stream.subarray(3, frame('T', 'row description').length), () => {});
+    expect(framer.atBoundary).toBe(true);
+  });
+
+  it('refuses a length field below 4 as a protocol violation', () => {
+    const framer = new MessageFramer(() => false, 1 << 20);
+    const bad = Buffer.from([0x51, 0, 0, 0, 2]);
+    expect(() => framer.push(bad, () => {})).toThrowError(expect.objectContaining({ sqlstate: '08P01' }) as PgError);
+  });
+
+  it('refuses a message over the size limit with 54000 and a hint', () => {
+    const framer = new MessageFramer(() => false, 100);
+    try {
+      framer.push(frame('Q', 'y'.repeat(200)), () => {});
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(PgError);
+      expect((error as PgError).sqlstate).toBe('54000');
+      expect((error as PgError).hint).toMatch(/--max-message-size/);
+    }
+  });
+});
