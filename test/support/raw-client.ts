@@ -1,0 +1,83 @@
+// A bare protocol client on a real socket, for what drivers will not do on purpose: pipelines written in one go,
+// row-limited Execute, malformed messages. Messages are encoded and decoded with pg-protocol, independently of the
+// proxy's own codecs.
+
+import net from 'node:net';
+import { parse, serialize } from 'pg-protocol';
+import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+
+export { serialize };
+
+export class RawClient {
+  readonly received: BackendMessage[] = [];
+  private waiters: Array<() => void> = [];
+  closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    void parse(socket, (message) => {
+      this.received.push(message);
+      this.wake();
+    }).catch(() => {});
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => {});
+  }
+
+  /** Connects without starting a session (for startup-phase tests). */
+  static async open(port: number): Promise<RawClient> {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    return new RawClient(socket);
+  }
+
+  /** Connects and completes a trust-authenticated startup as postgres. */
+  static async session(port: number, parameters: Record<string, string> = {}): Promise<RawClient> {
+    const client = await RawClient.open(port);
+    client.send(serialize.startup({ user: 'postgres', database: 'postgres', ...parameters }));
+    await client.until('readyForQuery');
+    return client;
+  }
+
+  send(...buffers: Buffer[]): void {
+    this.socket.write(Buffer.concat(buffers));
+  }
+
+  /** Waits until a message of this name has arrived after the ones already taken, and returns everything up to it. */
+  async until(name: string, timeoutMs = 5000): Promise<BackendMessage[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.received.findIndex((message) => message.name === name);
+      if (index >= 0) return this.received.splice(0, index + 1);
+      if (this.closed) throw new Error(`connection closed before ${name}; got ${this.received.map((m) => m.name).join(', ')}`);
+      if (Date.now() > deadline) throw new Error(`no ${name} within ${timeoutMs} ms; got ${this.received.map((m) => m.name).join(', ')}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  /** Resolves when the server has closed the connection. */
+  async untilClosed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('connection still open');
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  end(): void {
+    this.socket.end(serialize.end());
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+}
