@@ -18,6 +18,9 @@ import { connectUpstream, type UpstreamTarget } from './upstream.js';
 /** TLS ends at the proxy, so channel binding to the client's TLS connection cannot reach the upstream. */
 const CHANNEL_BINDING_SUFFIX = '-PLUS';
 
+/** How long a closing client gets to take the proxy's last message before its socket is destroyed. */
+const CLOSE_GRACE_MS = 2000;
+
 export interface SessionContext {
   target: UpstreamTarget;
   cancelKeys: CancelKeys;
@@ -247,14 +250,32 @@ export class Session {
       this.context.stats.proxyErrors++;
       this.log.warn({ sqlstate: pgError.sqlstate, err: pgError.message }, 'closing session');
     }
-    if (this.upstreamFramer.atBoundary && !this.client.destroyed) this.client.end(errorResponse(pgError));
-    else this.client.destroy();
+    this.closeClient(this.upstreamFramer.atBoundary ? errorResponse(pgError) : undefined);
     const upstream = this.upstream;
     if (upstream && !upstream.destroyed) {
       if (this.phase === 'ready' && this.clientFramer.atBoundary) upstream.end(terminate());
       else upstream.destroy();
     }
     this.close();
+  }
+
+  /**
+   * Sends the last message and closes. A client that stopped reading would keep a gracefully ended socket open
+   * for ever, so the socket is destroyed once the message is out, or after a grace period regardless.
+   */
+  private closeClient(lastMessage: Buffer | undefined): void {
+    const { client } = this;
+    if (client.destroyed) return;
+    if (!lastMessage) {
+      client.destroy();
+      return;
+    }
+    const grace = setTimeout(() => client.destroy(), CLOSE_GRACE_MS);
+    grace.unref();
+    client.end(lastMessage, () => {
+      clearTimeout(grace);
+      client.destroy();
+    });
   }
 
   private close(): void {

@@ -15,6 +15,8 @@ export class RawClient {
 
   private constructor(readonly socket: net.Socket) {
     void parse(socket, (message) => {
+      // pg-protocol hands out CopyData as a view of its read buffer, which it reuses.
+      if (message.name === 'copyData') message = { ...message, chunk: Buffer.from((message as unknown as { chunk: Buffer }).chunk) } as BackendMessage;
       this.received.push(message);
       this.wake();
     }).catch(() => {});

@@ -1,0 +1,49 @@
+// A TCP relay between the proxy and PostgreSQL whose connections a test can cut, to play a dying upstream
+// (a network failure or a crashed server) without disturbing the shared test cluster.
+
+import net from 'node:net';
+
+export class TcpRelay {
+  private readonly server: net.Server;
+  private readonly links: Array<{ inbound: net.Socket; outbound: net.Socket }> = [];
+
+  private constructor(targetPort: number) {
+    this.server = net.createServer((inbound) => {
+      const outbound = net.connect({ host: '127.0.0.1', port: targetPort });
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      this.links.push({ inbound, outbound });
+    });
+  }
+
+  static async start(targetPort: number): Promise<TcpRelay> {
+    const relay = new TcpRelay(targetPort);
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    return relay;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  get connections(): number {
+    return this.links.length;
+  }
+
+  /** Abruptly cuts the nth connection made through the relay (as a network failure would). */
+  cut(index: number): void {
+    const link = this.links[index];
+    if (!link) throw new Error(`no connection ${index}`);
+    link.inbound.destroy();
+    link.outbound.destroy();
+  }
+
+  async stop(): Promise<void> {
+    for (const link of this.links) {
+      link.inbound.destroy();
+      link.outbound.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
