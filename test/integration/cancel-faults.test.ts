@@ -1,0 +1,159 @@
+// Cancel reaches the right backend through the proxy's own keys; a dying upstream, a refused upstream and a
+// vanishing client each end one session cleanly while the others carry on.
+
+import net from 'node:net';
+import pg from 'pg';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { psql } from '../support/psql.js';
+import { RawClient, serialize } from '../support/raw-client.js';
+import { TcpRelay } from '../support/tcp-relay.js';
+
+let proxy: TestProxy;
+let direct: pg.Client;
+beforeAll(async () => {
+  proxy = await startProxy();
+  direct = new pg.Client(connection(cluster().port));
+  await direct.connect();
+});
+afterAll(async () => {
+  await direct.end();
+  await proxy.stop();
+});
+
+type KeyedClient = pg.Client & { processID: number; secretKey: number };
+
+function sendCancel(port: number, processId: number, secretKey: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(serialize.cancel(processId, secretKey)));
+    socket.on('close', () => resolve()).on('error', reject);
+  });
+}
+
+describe('cancel', () => {
+  it('postgres.js cancel stops pg_sleep with 57014 and the session goes on', async () => {
+    const sql = postgres({ ...connection(proxy.port), max: 1 });
+    const sleeping = sql`SELECT pg_sleep(30)`;
+    const outcome = sleeping.then(
+      () => 'completed',
+      (error: { code?: string }) => error.code,
+    );
+    setTimeout(() => void sleeping.cancel(), 300);
+    expect(await outcome).toBe('57014');
+    expect(await sql`SELECT 1 AS ok`).toEqual([{ ok: 1 }]);
+    await sql.end();
+  });
+
+  it('hands out its own key: a positive pid that is not the upstream backend pid, and a CancelRequest with it works', async () => {
+    const client = new pg.Client(connection(proxy.port)) as KeyedClient;
+    await client.connect();
+    const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+    expect(client.processID).toBeGreaterThan(0);
+    expect(client.processID).not.toBe(rows[0].pid);
+    const sleeping = client.query('SELECT pg_sleep(30)').then(
+      () => 'completed',
+      (error: { code?: string }) => error.code,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sendCancel(proxy.port, client.processID, client.secretKey);
+    expect(await sleeping).toBe('57014');
+    await client.end();
+  });
+
+  it('a CancelRequest with the wrong secret or an unknown pid cancels nothing', async () => {
+    const client = new pg.Client(connection(proxy.port)) as KeyedClient;
+    await client.connect();
+    const sleeping = client.query('SELECT pg_sleep(1) AS slept');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sendCancel(proxy.port, client.processID, client.secretKey ^ 1);
+    await sendCancel(proxy.port, client.processID ^ 1, client.secretKey);
+    expect((await sleeping).rows).toEqual([{ slept: '' }]);
+    await client.end();
+  });
+});
+
+describe('upstream failures', () => {
+  it('an upstream that refuses connections gives FATAL 08006 with a hint, not a hang', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const refused = await startProxy({ upstream: { port: closedPort } });
+    const client = new pg.Client(connection(refused.port));
+    await expect(client.connect()).rejects.toMatchObject({ code: '08006', severity: 'FATAL', hint: expect.stringContaining('--upstream') });
+    const result = await psql(['-c', 'SELECT 1'], { port: refused.port });
+    expect(result.stderr).toMatch(/could not connect to the upstream server/);
+    await refused.stop();
+  });
+
+  it('an upstream connection cut mid-query ends that session with 08006; other sessions carry on', async () => {
+    const relay = await TcpRelay.start(cluster().port);
+    const relayed = await startProxy({ upstream: { port: relay.port } });
+    const victim = new pg.Client(connection(relayed.port));
+    const bystander = new pg.Client(connection(relayed.port));
+    await victim.connect();
+    await bystander.connect();
+    victim.on('error', () => {});
+    const failed = victim.query('SELECT pg_sleep(10)').catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    relay.cut(0);
+    expect(await failed).toMatchObject({ code: '08006', message: expect.stringContaining('upstream server closed the connection') });
+    expect((await bystander.query('SELECT 2 AS still')).rows).toEqual([{ still: 2 }]);
+    await expect.poll(() => relayed.listener.stats.connectionsOpen).toBe(1);
+    await bystander.end();
+    await relayed.stop();
+    await relay.stop();
+  });
+
+  it('a backend terminated by the server relays PostgreSQL\'s own 57P01 and closes the session', async () => {
+    const victim = new pg.Client({ ...connection(proxy.port), application_name: 'terminate-me' });
+    await victim.connect();
+    victim.on('error', () => {});
+    const failed = victim.query('SELECT pg_sleep(10)').catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await direct.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'terminate-me'`);
+    expect(await failed).toMatchObject({ code: '57P01' });
+  });
+});
+
+describe('client failures', () => {
+  it('a client that vanishes mid-query has its upstream backend closed', async () => {
+    const raw = await RawClient.session(proxy.port, {
+      application_name: 'vanishing-client',
+      // Lets the backend notice the closed socket during pg_sleep instead of after it.
+      options: '-c client_connection_check_interval=100',
+    });
+    raw.send(serialize.query('SELECT pg_sleep(30)'));
+    await expect
+      .poll(async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'vanishing-client' AND state = 'active'`)).rows[0].n)
+      .toBe(1);
+    raw.socket.destroy();
+    await expect
+      .poll(async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'vanishing-client'`)).rows[0].n, { timeout: 5000 })
+      .toBe(0);
+  });
+});
+
+describe('many clients', () => {
+  it('serves 200 concurrent clients, each in its own session', async () => {
+    const before = proxy.listener.stats.connectionsOpen;
+    const clients = Array.from({ length: 200 }, () => new pg.Client(connection(proxy.port)));
+    await Promise.all(clients.map((client) => client.connect()));
+    expect(proxy.listener.stats.connectionsOpen).toBe(before + 200);
+    const results = await Promise.all(
+      clients.map(async (client, i) => {
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL application_name = 'client-${i}'`);
+        const { rows } = await client.query(`SELECT current_setting('application_name') AS app, $1::int * 2 AS twice`, [i]);
+        await client.query('COMMIT');
+        return rows[0];
+      }),
+    );
+    expect(results).toEqual(Array.from({ length: 200 }, (_, i) => ({ app: `client-${i}`, twice: i * 2 })));
+    await Promise.all(clients.map((client) => client.end()));
+    await expect.poll(() => proxy.listener.stats.connectionsOpen).toBe(before);
+  });
+});
