@@ -41,11 +41,16 @@ export async function readClientHello(raw: net.Socket, options: StartupOptions):
       switch (request.kind) {
         case 'SSLRequest': {
           if (socket instanceof tls.TLSSocket) throw violation('SSLRequest received on an encrypted connection');
-          const accept = options.secureContext !== undefined;
-          // Bytes after an SSLRequest would arrive unencrypted but be trusted as if encrypted (CVE-2021-23214).
-          if (reader.detach().length > 0) throw violation('received unencrypted data after SSL request');
-          socket.write(negotiationAnswer(accept));
-          if (accept) socket = await startServerTls(socket, options.secureContext!);
+          const pending = reader.detach();
+          if (!options.secureContext) {
+            socket.write(negotiationAnswer(false));
+            reader = new PacketReader(socket, pending);
+            break;
+          }
+          // Bytes sent before the handshake would be trusted as if they had come encrypted (CVE-2021-23214).
+          if (pending.length > 0) throw violation('received unencrypted data after SSL request');
+          socket.write(negotiationAnswer(true));
+          socket = await startServerTls(socket, options.secureContext);
           reader = new PacketReader(socket);
           break;
         }
@@ -94,11 +99,13 @@ function startServerTls(socket: net.Socket, secureContext: tls.SecureContext): P
 
 /** Collects the untyped, length-prefixed packets of the startup phase from a socket. */
 class PacketReader {
-  private buffered: Buffer = Buffer.alloc(0);
   private waiting: { resolve: (packet: Buffer) => void; reject: (error: Error) => void } | undefined;
   private failure: Error | undefined;
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(
+    private readonly socket: net.Socket,
+    private buffered: Buffer = Buffer.alloc(0),
+  ) {
     socket.on('data', this.onData).on('error', this.onError).on('close', this.onClose);
     socket.resume();
   }

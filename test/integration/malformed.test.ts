@@ -1,0 +1,113 @@
+// Malformed or oversized input gets a FATAL ErrorResponse with the right SQLSTATE and a closed connection; the
+// proxy itself and every other session carry on.
+
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProxy, type TestProxy } from '../support/proxy.js';
+import { psql } from '../support/psql.js';
+import { RawClient, serialize } from '../support/raw-client.js';
+
+let proxy: TestProxy;
+beforeAll(async () => {
+  proxy = await startProxy({ maxMessageSize: 1024 * 1024 });
+});
+afterAll(() => proxy.stop());
+
+function int32(value: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeInt32BE(value, 0);
+  return bytes;
+}
+
+function startupPacket(version: number, body: Buffer): Buffer {
+  return Buffer.concat([int32(8 + body.length), int32(version), body]);
+}
+
+async function expectFatal(raw: RawClient, code: string, message: RegExp): Promise<void> {
+  const [error] = await raw.until('error');
+  expect(error).toMatchObject({ severity: 'FATAL', code });
+  expect((error as unknown as Error).message).toMatch(message);
+  await raw.untilClosed();
+}
+
+const PROTOCOL_3_0 = 196608;
+
+describe('malformed startup', () => {
+  it.each([
+    ['a length below 8', Buffer.concat([int32(3), int32(PROTOCOL_3_0)]), '08P01', /invalid length of startup packet/],
+    ['a length over 10000', Buffer.concat([int32(20000), int32(PROTOCOL_3_0)]), '08P01', /invalid length of startup packet/],
+    ['protocol version 2.0', startupPacket(2 << 16, Buffer.from('user\0postgres\0\0')), '0A000', /unsupported frontend protocol 2\.0/],
+    ['parameters without a terminator', startupPacket(PROTOCOL_3_0, Buffer.from('user\0postgres')), '08P01', /invalid startup packet layout/],
+    ['no user name', startupPacket(PROTOCOL_3_0, Buffer.from('database\0postgres\0\0')), '28000', /no PostgreSQL user name/],
+  ])('%s gets a FATAL error', async (_name, packet, code, message) => {
+    const raw = await RawClient.open(proxy.port);
+    raw.send(packet);
+    await expectFatal(raw, code, message);
+  });
+
+  it('bytes sent after an SSLRequest, before the TLS handshake, are refused (CVE-2021-23214)', async () => {
+    const withTls = await startProxy({ tls: true });
+    const raw = await RawClient.open(withTls.port);
+    raw.send(Buffer.concat([int32(8), int32(80877103), startupPacket(PROTOCOL_3_0, Buffer.from('user\0postgres\0\0'))]));
+    await expectFatal(raw, '08P01', /received unencrypted data after SSL request/);
+    await withTls.stop();
+  });
+
+  it('without a certificate, a StartupMessage sent right behind the SSLRequest is simply the next packet', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: proxy.port });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(Buffer.concat([int32(8), int32(80877103), serialize.startup({ user: 'postgres', database: 'postgres' })]));
+    let received = Buffer.alloc(0);
+    await new Promise<void>((resolve) =>
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (received.includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x49]))) resolve(); // ReadyForQuery, idle
+      }),
+    );
+    expect(received.toString('latin1', 0, 1)).toBe('N');
+    socket.destroy();
+  });
+
+  it('a client that connects and says nothing is dropped after the startup timeout', async () => {
+    const impatient = await startProxy({ startupTimeoutMs: 300 });
+    const raw = await RawClient.open(impatient.port);
+    await raw.untilClosed(3000);
+    await impatient.stop();
+  });
+});
+
+describe('malformed messages in a session', () => {
+  it('a message length below 4 is a protocol violation', async () => {
+    const raw = await RawClient.session(proxy.port);
+    raw.send(Buffer.from([0x51, 0, 0, 0, 2]));
+    await expectFatal(raw, '08P01', /invalid message length 2/);
+  });
+
+  it('a message over --max-message-size gets 54000 with a hint', async () => {
+    const raw = await RawClient.session(proxy.port);
+    raw.send(serialize.query(`SELECT '${'z'.repeat(2 * 1024 * 1024)}'`));
+    const [error] = await raw.until('error');
+    expect(error).toMatchObject({ severity: 'FATAL', code: '54000', hint: expect.stringContaining('--max-message-size') });
+    await raw.untilClosed();
+  });
+
+  it('an unknown message type is refused by the upstream and relayed', async () => {
+    const raw = await RawClient.session(proxy.port);
+    raw.send(Buffer.from([0x7e, 0, 0, 0, 4]));
+    await expectFatal(raw, '08P01', /invalid frontend message type 126/);
+  });
+
+  it('half a message and a hang-up leave nothing behind', async () => {
+    const before = proxy.listener.stats.connectionsOpen;
+    const raw = await RawClient.session(proxy.port);
+    raw.socket.end(serialize.query('SELECT 1').subarray(0, 7));
+    await expect.poll(() => proxy.listener.stats.connectionsOpen).toBe(before);
+  });
+
+  it('after all of that the proxy still serves', async () => {
+    const result = await psql(['-c', 'SELECT 42'], { port: proxy.port });
+    expect(result.stdout.trim()).toBe('42');
+    expect(proxy.listener.stats.proxyErrors).toBeGreaterThan(0);
+    expect(proxy.listener.stats.connectionsRejected).toBeGreaterThan(0);
+  });
+});
