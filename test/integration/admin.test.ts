@@ -1,0 +1,68 @@
+// The admin HTTP server: liveness, readiness that follows the upstream, and Prometheus counters that move.
+
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAdminServer } from '../../src/admin.js';
+import { freePort } from '../support/cluster.js';
+import { startProxy, upstreamTarget, type TestProxy } from '../support/proxy.js';
+import { psql } from '../support/psql.js';
+
+let proxy: TestProxy;
+let admin: FastifyInstance;
+let base: string;
+let upstreamPort: number;
+beforeAll(async () => {
+  proxy = await startProxy();
+  upstreamPort = proxy.options.target.port;
+  const port = await freePort();
+  admin = await startAdminServer('127.0.0.1', port, {
+    stats: proxy.listener.stats,
+    upstream: () => upstreamTarget({ port: upstreamPort }),
+    startedAt: Date.now(),
+  });
+  base = `http://127.0.0.1:${port}`;
+});
+afterAll(async () => {
+  await admin.close();
+  await proxy.stop();
+});
+
+describe('admin HTTP', () => {
+  it('/healthz says the process is alive', async () => {
+    const response = await fetch(`${base}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('/readyz follows the upstream: 200 when it answers, 503 when it does not', async () => {
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const live = upstreamPort;
+    upstreamPort = await freePort();
+    const down = await fetch(`${base}/readyz`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toEqual({ status: 'upstream unreachable' });
+    upstreamPort = live;
+  });
+
+  it('/metrics exposes Prometheus counters that follow the traffic', async () => {
+    const read = async (): Promise<Map<string, number>> => {
+      const response = await fetch(`${base}/metrics`);
+      expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const values = new Map<string, number>();
+      for (const line of (await response.text()).split('\n')) {
+        const match = /^(pg_llm_proxy_\w+) (\d+(?:\.\d+)?)$/.exec(line);
+        if (match) values.set(match[1]!, Number(match[2]));
+      }
+      return values;
+    };
+    const before = await read();
+    await psql(['-c', 'SELECT 1', '-c', 'SELECT 1/0'], { port: proxy.port });
+    const after = await read();
+    expect(after.get('pg_llm_proxy_connections_total')! - before.get('pg_llm_proxy_connections_total')!).toBe(1);
+    expect(after.get('pg_llm_proxy_queries_forwarded_total')! - before.get('pg_llm_proxy_queries_forwarded_total')!).toBe(2);
+    expect(after.get('pg_llm_proxy_upstream_errors_total')! - before.get('pg_llm_proxy_upstream_errors_total')!).toBe(1);
+    expect(after.get('pg_llm_proxy_client_bytes_sent_total')!).toBeGreaterThan(before.get('pg_llm_proxy_client_bytes_sent_total')!);
+    expect(after.get('pg_llm_proxy_client_bytes_received_total')!).toBeGreaterThan(before.get('pg_llm_proxy_client_bytes_received_total')!);
+    expect(after.get('pg_llm_proxy_connections_open')).toBe(0);
+  });
+});

@@ -1,0 +1,100 @@
+// The pg-llm-proxy command as a user runs it: --help, bad options, graceful shutdown on SIGTERM, and the embedded
+// PostgreSQL when no upstream is wanted.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../support/cluster.js';
+import { cluster, connection } from '../support/proxy.js';
+import { psql } from '../support/psql.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function launch(args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env } });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function listening(running: Running): Promise<void> {
+  await expect.poll(() => running.output(), { timeout: 20_000 }).toMatch(/proxy listening/);
+}
+
+describe('pg-llm-proxy command', () => {
+  it('--help documents the options and exits 0', async () => {
+    const running = launch(['--help']);
+    expect(await running.exited).toBe(0);
+    expect(running.output()).toMatch(/--listen HOST:PORT/);
+    expect(running.output()).toMatch(/PG_LLM_UPSTREAM/);
+  });
+
+  it('an unknown option exits 2 with a clear message', async () => {
+    const running = launch(['--frobnicate']);
+    expect(await running.exited).toBe(2);
+    expect(running.output()).toMatch(/unknown argument --frobnicate/);
+  });
+
+  it('SIGTERM lets a running query finish, then closes the session with 57P01 and exits 0', async () => {
+    const port = await freePort();
+    const running = launch([
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--upstream',
+      `postgres://127.0.0.1:${cluster().port}/?sslmode=disable`,
+      '--admin',
+      'off',
+      '--shutdown-timeout',
+      '10000',
+    ]);
+    await listening(running);
+    const busy = new pg.Client(connection(port));
+    const idle = new pg.Client(connection(port));
+    await busy.connect();
+    await idle.connect();
+    const idleClosed = new Promise<Error & { code?: string }>((resolve) => idle.on('error', resolve));
+    const busyClosed = new Promise<Error & { code?: string }>((resolve) => busy.on('error', resolve));
+    const query = busy.query('SELECT pg_sleep(1.5), 7 AS answer');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    running.child.kill('SIGTERM');
+    expect((await idleClosed).code).toBe('57P01');
+    expect((await query).rows[0].answer).toBe(7);
+    expect((await busyClosed).code).toBe('57P01');
+    expect(await running.exited).toBe(0);
+    expect(running.output()).toMatch(/shutting down: waiting for running queries/);
+  });
+
+  it('--shutdown-timeout ends a query that runs too long', async () => {
+    const port = await freePort();
+    const running = launch(['--listen', `127.0.0.1:${port}`, '--upstream', `postgres://127.0.0.1:${cluster().port}`, '--admin', 'off', '--shutdown-timeout', '300']);
+    await listening(running);
+    const client = new pg.Client(connection(port));
+    await client.connect();
+    client.on('error', () => {});
+    const query = client.query('SELECT pg_sleep(30)').catch((error: { code?: string }) => error.code);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    running.child.kill('SIGINT');
+    expect(await query).toBe('57P01');
+    expect(await running.exited).toBe(0);
+  });
+
+  it('--embedded always serves from PGlite with no PostgreSQL configured', async () => {
+    const port = await freePort();
+    const running = launch(['--listen', `127.0.0.1:${port}`, '--admin', 'off', '--embedded', 'always', '--embedded-data', 'memory']);
+    await listening(running);
+    expect(running.output()).toMatch(/embedded PostgreSQL \(PGlite\)/);
+    const result = await psql(['-c', 'SELECT 20 + 22'], { port });
+    expect(result.stdout.trim()).toBe('42');
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  }, 60_000);
+});
