@@ -57,6 +57,7 @@ describe('admin HTTP', () => {
     };
     const before = await read();
     await psql(['-c', 'SELECT 1', '-c', 'SELECT 1/0'], { port: proxy.port });
+    await expect.poll(() => proxy.listener.stats.connectionsOpen).toBe(0); // psql does not wait for the close
     const after = await read();
     expect(after.get('pg_llm_proxy_connections_total')! - before.get('pg_llm_proxy_connections_total')!).toBe(1);
     expect(after.get('pg_llm_proxy_queries_forwarded_total')! - before.get('pg_llm_proxy_queries_forwarded_total')!).toBe(2);
