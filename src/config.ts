@@ -148,7 +148,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
   };
 }
 
-/** Reads postgres://HOST:PORT/?sslmode=…&sslrootcert=…&host=/socket/dir, as libpq does for these parts. */
+/** Reads postgres://HOST:PORT/?sslmode=…&sslrootcert=…, with libpq's host=/socket/dir and port= query forms. */
 export function parseUpstreamUrl(text: string, connectTimeoutMs: number): UpstreamTarget {
   let url: URL;
   try {
@@ -160,7 +160,8 @@ export function parseUpstreamUrl(text: string, connectTimeoutMs: number): Upstre
     throw new ConfigError(`--upstream must be a postgres:// URL, got ${url.protocol}`);
   }
   const host = url.searchParams.get('host') ?? decodeURIComponent(url.hostname);
-  return target(host || 'localhost', url.port || '5432', url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert'), connectTimeoutMs);
+  const port = url.searchParams.get('port') ?? (url.port || '5432');
+  return target(host || 'localhost', port, url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert'), connectTimeoutMs);
 }
 
 function upstreamFromLibpqEnv(env: NodeJS.ProcessEnv, connectTimeoutMs: number): UpstreamTarget {

@@ -40,6 +40,7 @@ describe('configuration', () => {
     const resolved = config(['--upstream', 'postgres://db.internal:6000/?sslmode=require']);
     expect(resolved.upstream).toMatchObject({ host: 'db.internal', port: 6000, sslMode: 'require' });
     expect(config(['--upstream', 'postgresql://?host=/tmp/sock']).upstream).toMatchObject({ socketDir: '/tmp/sock', port: 5432 });
+    expect(config(['--upstream', 'postgresql:///?host=/tmp/sock&port=5499']).upstream).toMatchObject({ socketDir: '/tmp/sock', port: 5499 });
   });
 
   it.each([
