@@ -153,15 +153,15 @@ export class Session {
     try {
       if (this.relayFrames) {
         this.upstreamFramer.push(chunk, this.relayAuthenticationMessage);
-        return;
+      } else {
+        this.upstreamFramer.push(chunk, this.trackUpstreamMessage);
+        this.writeToClient(chunk);
       }
-      this.upstreamFramer.push(chunk, this.trackUpstreamMessage);
     } catch (error) {
       this.fail(error);
       return;
     }
-    this.writeToClient(chunk);
-    if (this.shuttingDown && this.replies.idle && this.upstreamFramer.atBoundary) this.terminate();
+    if (this.shuttingDown && this.phase === 'ready' && this.replies.idle && this.upstreamFramer.atBoundary) this.terminate();
   };
 
   private readonly trackUpstreamMessage = (type: number, frame: Buffer | undefined): void => {
