@@ -68,6 +68,23 @@ describe('malformed startup', () => {
     socket.destroy();
   });
 
+  it('a client asking for protocol 3.2 gets the upstream\'s NegotiateProtocolVersion and a working session', async () => {
+    const socket = net.connect({ host: '127.0.0.1', port: proxy.port });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(startupPacket((3 << 16) | 2, Buffer.from('user\0postgres\0database\0postgres\0_pq_.unknown_option\0x\0\0')));
+    let received = Buffer.alloc(0);
+    await new Promise<void>((resolve) =>
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (received.includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x49]))) resolve();
+      }),
+    );
+    // PostgreSQL 15 offers 3.0 and names the option it does not know; PostgreSQL 18 accepts 3.2 and names only the option.
+    expect(received[0]).toBe(0x76);
+    expect(received.includes(Buffer.from('_pq_.unknown_option\0'))).toBe(true);
+    socket.destroy();
+  });
+
   it('a client that connects and says nothing is dropped after the startup timeout', async () => {
     const impatient = await startProxy({ startupTimeoutMs: 300 });
     const raw = await RawClient.open(impatient.port);
