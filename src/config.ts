@@ -71,9 +71,14 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-export type Command = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: Config };
+export type Command =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'run'; config: Config }
+  | { kind: 'migrate'; databaseUrl: string; logLevel: string };
 
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Command {
+  if (argv[0] === 'migrate') return parseMigrate(argv.slice(1), env);
   const cli: RawOptions = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -93,6 +98,21 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Comman
   return { kind: 'run', config: resolve({ ...fromFile, ...fromEnv, ...cli }, env) };
 }
 
+/** `pg-llm-proxy migrate --database-url URL`: installs or upgrades the catalog from the shell. */
+function parseMigrate(argv: string[], env: NodeJS.ProcessEnv): Command {
+  let databaseUrl = env.PG_LLM_DATABASE_URL ?? env.DATABASE_URL;
+  for (let i = 0; i < argv.length; i++) {
+    const match = /^--database-url(?:=(.*))?$/s.exec(argv[i]!);
+    if (!match) {
+      if (argv[i] === '--help' || argv[i] === '-h') return { kind: 'help' };
+      throw new ConfigError(`unknown argument ${argv[i]} for migrate (see --help)`);
+    }
+    databaseUrl = match[1] ?? argv[++i];
+  }
+  if (!databaseUrl) throw new ConfigError('migrate needs --database-url URL (or PG_LLM_DATABASE_URL)');
+  return { kind: 'migrate', databaseUrl, logLevel: env.PG_LLM_LOG_LEVEL ?? 'info' };
+}
+
 export function helpText(): string {
   const lines = ['Usage: pg-llm-proxy [options]', '', 'Options (each also as an environment variable, or a key of the --config file):'];
   for (const option of OPTIONS) {
@@ -100,6 +120,11 @@ export function helpText(): string {
     lines.push(`  --${option.flag} ${option.value}`, `      ${option.description}${shown}`, `      env ${option.env}`);
   }
   lines.push('  --help', '      this text', '  --version', '      the version');
+  lines.push(
+    '',
+    'Usage: pg-llm-proxy migrate --database-url URL',
+    '  Installs or upgrades the pg_llm catalog and function stubs in one database (env PG_LLM_DATABASE_URL).',
+  );
   return lines.join('\n');
 }
 

@@ -3,13 +3,17 @@
 // answers), starts the proxy and the admin server, and shuts down gracefully on SIGTERM/SIGINT.
 
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import { ProxyListener } from '../proxy/listener.js';
 import { describeTarget, probeUpstream } from '../proxy/upstream.js';
 import { startAdminServer } from './admin.js';
+import { migrate } from './catalog/migrate.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded.js';
 import { createLogger } from './logger.js';
+import { PACKAGE_ROOT } from './package-root.js';
 
 const PROBE_TIMEOUT_MS = 1000;
 
@@ -24,6 +28,7 @@ async function main(): Promise<void> {
   }
   if (command.kind === 'help') return void process.stdout.write(`${helpText()}\n`);
   if (command.kind === 'version') return void process.stdout.write(`${packageVersion()}\n`);
+  if (command.kind === 'migrate') return migrateDatabase(command.databaseUrl, createLogger(command.logLevel));
   await run(command.config, createLogger(command.config.logLevel));
 }
 
@@ -78,9 +83,23 @@ async function chooseEmbedded(config: Config, log: Logger): Promise<EmbeddedUpst
   return embedded;
 }
 
+async function migrateDatabase(databaseUrl: string, log: Logger): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  try {
+    await client.connect();
+    const applied = await migrate(client);
+    log.info({ database: client.database, applied }, applied.length ? 'catalog upgraded' : 'catalog already up to date; stubs refreshed');
+  } catch (error) {
+    log.error({ err: (error as Error).message }, 'migration failed');
+    process.exitCode = 1;
+  } finally {
+    await client.end().catch(() => {});
+    log.flush();
+  }
+}
+
 function packageVersion(): string {
-  const manifest = new URL('../../package.json', import.meta.url);
-  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 main().catch((error: unknown) => {

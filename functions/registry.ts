@@ -1,0 +1,13 @@
+// Every SQL function the proxy serves, by name. The interception engine looks calls up here; the catalog
+// installs one upstream stub per entry.
+
+import { chatFunctions } from './chat.js';
+import type { FunctionDeclaration } from './declaration.js';
+
+export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions];
+
+const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
+
+export function findFunction(name: string): FunctionDeclaration | undefined {
+  return byName.get(name);
+}

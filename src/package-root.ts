@@ -1,0 +1,18 @@
+// The project's root directory (where package.json is), found from this module's location so it is the same
+// whether the code runs compiled from dist/ or as TypeScript under the test runner.
+
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function findRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('package.json not found above the proxy code');
+    dir = parent;
+  }
+  return dir;
+}
+
+export const PACKAGE_ROOT = findRoot();

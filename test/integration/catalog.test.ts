@@ -1,0 +1,139 @@
+// Installing the catalog: numbered migrations applied once each, stubs generated from the declarations with
+// PostgreSQL agreeing on every signature, upgrades from every earlier level, and nothing left by a failed install.
+
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FUNCTIONS } from '../../functions/registry.js';
+import { CATALOG_SCHEMA, migrate, shippedMigrations, uninstall } from '../../src/catalog/migrate.js';
+import { STUB_SQLSTATE } from '../../src/catalog/stubs.js';
+import { cluster, connection } from '../support/proxy.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+/** A fresh database and a client connected to it directly. */
+async function freshDatabase(): Promise<{ name: string; client: pg.Client }> {
+  const name = `catalog_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client(connection(cluster().port));
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const client = new pg.Client(connection(cluster().port, 'postgres', name));
+  await client.connect();
+  cleanups.push(async () => {
+    await client.end();
+    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin.end();
+  });
+  return { name, client };
+}
+
+async function appliedMigrations(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query(`SELECT name FROM ${CATALOG_SCHEMA}.migrations ORDER BY name`);
+  return rows.map((row: { name: string }) => row.name);
+}
+
+describe('catalog install', () => {
+  it('applies every numbered migration once; a second install applies nothing', async () => {
+    const { client } = await freshDatabase();
+    const names = shippedMigrations().map((migration) => migration.name);
+    expect(await migrate(client)).toEqual(names);
+    expect(await migrate(client)).toEqual([]);
+    expect(await appliedMigrations(client)).toEqual(names);
+    const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, [CATALOG_SCHEMA]);
+    expect(rows.map((row: { tablename: string }) => row.tablename)).toEqual(['migrations', 'pg_llm_audit_log', 'pg_llm_models']);
+  });
+
+  it.each(shippedMigrations().map((_, level) => level))('upgrades from level %i to the latest', async (level) => {
+    const { client } = await freshDatabase();
+    const all = shippedMigrations();
+    await migrate(client, all.slice(0, level));
+    expect(await migrate(client)).toEqual(all.slice(level).map((migration) => migration.name));
+    expect(await appliedMigrations(client)).toEqual(all.map((migration) => migration.name));
+  });
+
+  it('a failing migration leaves the database as it was', async () => {
+    const { client } = await freshDatabase();
+    await expect(migrate(client, [...shippedMigrations(), { name: '9999_broken', sql: 'CREATE TABLE broken (' }])).rejects.toMatchObject({ code: '42601' });
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [CATALOG_SCHEMA]);
+    expect(rows).toEqual([{ n: 0 }]);
+  });
+
+  it('two installers at once take turns: each migration is applied exactly once', async () => {
+    const { name, client } = await freshDatabase();
+    const second = new pg.Client(connection(cluster().port, 'postgres', name));
+    await second.connect();
+    const [first, other] = await Promise.all([migrate(client), migrate(second)]);
+    await second.end();
+    expect([...first, ...other].sort()).toEqual(shippedMigrations().map((migration) => migration.name));
+  });
+
+  it('uninstall removes the catalog and every stub', async () => {
+    const { client } = await freshDatabase();
+    await migrate(client);
+    await uninstall(client);
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = ANY($1)`, [FUNCTIONS.map((declaration) => declaration.name)]);
+    expect(rows).toEqual([{ n: 0 }]);
+    expect(await migrate(client)).toEqual(shippedMigrations().map((migration) => migration.name));
+  });
+});
+
+describe('function stubs', () => {
+  it('PostgreSQL sees exactly the declared signature of every function', async () => {
+    const { client } = await freshDatabase();
+    await migrate(client);
+    for (const declaration of FUNCTIONS) {
+      const { rows } = await client.query(
+        `SELECT pg_get_function_arguments(oid) AS arguments, pg_get_function_result(oid) AS result, proisstrict AS strict
+           FROM pg_proc WHERE proname = $1 AND pronamespace = 'public'::regnamespace`,
+        [declaration.name],
+      );
+      expect(rows).toHaveLength(1);
+      const expectedArguments = declaration.arguments
+        .map((argument) => `${argument.name} ${argument.type}${argument.default ? ` DEFAULT ${argument.default}` : ''}`)
+        .join(', ');
+      const expectedResult =
+        declaration.result.kind === 'scalar'
+          ? declaration.result.type
+          : `TABLE(${declaration.result.columns.map((column) => `${column.name} ${column.type}`).join(', ')})`;
+      expect(rows[0]).toEqual({ arguments: expectedArguments, result: expectedResult, strict: declaration.strict });
+    }
+  });
+
+  it('a call that bypasses the proxy fails with 0A000 and a hint; NULL into a strict stub is NULL', async () => {
+    const { client } = await freshDatabase();
+    await migrate(client);
+    await expect(client.query(`SELECT pg_llm_chat('model', 'hello')`)).rejects.toMatchObject({
+      code: STUB_SQLSTATE,
+      message: expect.stringContaining('pg_llm_chat() runs in pg_llm proxy'),
+      hint: expect.stringContaining('proxy port'),
+    });
+    await expect(client.query(`SELECT * FROM pg_llm_chat_stream('model', 'hello')`)).rejects.toMatchObject({ code: STUB_SQLSTATE });
+    expect((await client.query(`SELECT pg_llm_chat(NULL, 'hello') AS answer`)).rows).toEqual([{ answer: null }]);
+    await expect(client.query(`SELECT pg_llm_chat('model')`)).rejects.toMatchObject({ code: '42883' });
+  });
+});
+
+describe('pg-llm-proxy migrate', () => {
+  it('installs from the shell, and exits 1 with a message when it cannot', async () => {
+    const { name, client } = await freshDatabase();
+    const url = `postgres://postgres@127.0.0.1:${cluster().port}/${name}`;
+    const run = (args: string[]) => spawnSync(process.execPath, [MAIN, 'migrate', ...args], { encoding: 'utf8' });
+    const installed = run(['--database-url', url]);
+    expect(installed.status).toBe(0);
+    expect(installed.stderr).toMatch(/catalog upgraded/);
+    expect(await appliedMigrations(client)).toEqual(shippedMigrations().map((migration) => migration.name));
+    const again = run([`--database-url=${url}`]);
+    expect(again.stderr).toMatch(/already up to date/);
+    const failed = run(['--database-url', `postgres://postgres@127.0.0.1:${cluster().port}/no_such_database`]);
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toMatch(/migration failed/);
+    expect(failed.stderr).toMatch(/no_such_database/);
+    expect(run([]).status).toBe(2);
+  });
+});
