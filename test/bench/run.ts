@@ -2,11 +2,16 @@
 // for each query protocol; then the proxy's resident memory with 1,000 idle clients. It reports whether the
 // targets are met but never fails on a miss: the exit code is non-zero only when something breaks.
 //
+// When pgbouncer is installed, it is measured alongside as a reference: what a mature C proxy achieves on the same
+// machine puts the proxy's ratio in context (on a small machine, even pgbouncer misses the ratio target). It is
+// optional: without it, or if it will not start, the benchmark runs exactly as it does without the column.
+//
 // Environment: BENCH_SECONDS (length of each pgbench run, default 10), BENCH_ROUNDS (runs per target and mode,
 // default 2).
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -19,16 +24,22 @@ const IDLE_CLIENTS = 1000;
 // Enough concurrency to open 1,000 connections quickly without a fork storm on the server.
 const CONNECT_BATCH_SIZE = 50;
 const IDLE_SETTLE_MS = 2000;
-const PROXY_READY_TIMEOUT_MS = 15_000;
+const READY_TIMEOUT_MS = 15_000;
 // A short unmeasured run per target first, so neither side pays for cold caches or the proxy's JIT warm-up.
 const WARMUP_SECONDS = 2;
 const PGBENCH_SCALE = 10;
 const PGBENCH_CLIENTS = 8;
 const PGBENCH_THREADS = 2;
 const MODES = ['simple', 'extended', 'prepared'] as const;
+// Not on a non-root user's PATH on Debian, where the package installs it.
+const PGBOUNCER_SYSTEM_PATH = '/usr/sbin/pgbouncer';
+// In session mode each client holds one server connection: a pool as large as the client limit means no pgbench
+// client ever waits for one, so pgbouncer is measured at its best, as the proxy (one upstream per client) is.
+const PGBOUNCER_POOL_SIZE = 100;
+const PGBOUNCER_MAX_CLIENT_CONN = 100;
 
 type QueryMode = (typeof MODES)[number];
-type TargetName = 'direct' | 'proxy';
+type TargetName = 'direct' | 'proxy' | 'pgbouncer';
 
 interface Settings {
   seconds: number;
@@ -42,8 +53,8 @@ interface Endpoint {
 
 interface ModeResult {
   mode: QueryMode;
-  direct: number[];
-  proxy: number[];
+  /** TPS of each round per target; empty for pgbouncer when it is not measured. */
+  tps: Record<TargetName, number[]>;
 }
 
 interface MemoryResult {
@@ -53,13 +64,29 @@ interface MemoryResult {
   clients: number;
 }
 
-interface ProxyProcess {
+/** The proxy or pgbouncer, started by the benchmark as a child process. */
+interface ServerProcess {
   pid: number;
   port: number;
-  /** What the proxy wrote to stdout/stderr: at --log-level warn, anything here deserves a look. */
+  /** What it wrote to stdout/stderr: for the proxy at --log-level warn, anything here deserves a look. */
   output(): string;
   stop(): Promise<void>;
   killNow(): void;
+}
+
+interface LaunchSpec {
+  /** For messages: 'the proxy', 'pgbouncer'. */
+  label: string;
+  command: string;
+  args: string[];
+  port: number;
+  options?: Pick<SpawnOptions, 'uid' | 'gid' | 'cwd'>;
+}
+
+interface Reference {
+  server: ServerProcess;
+  /** As pgbouncer --version prints it, e.g. "PgBouncer 1.18.0". */
+  version: string;
 }
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -77,7 +104,8 @@ async function main(): Promise<void> {
     process.exit(130);
   });
 
-  let proxy: ProxyProcess | undefined;
+  let proxy: ServerProcess | undefined;
+  let reference: Reference | undefined;
   try {
     print(`starting PostgreSQL (max_connections 1100)…`);
     const cluster = await startCluster({ maxConnections: 1100 });
@@ -87,22 +115,29 @@ async function main(): Promise<void> {
     cleanups.push(() => proxy?.killNow());
     const rssAtStart = readRssBytes(proxy.pid);
 
+    reference = await startReferencePgbouncer(cluster);
+    cleanups.push(() => reference?.server.killNow());
+
     print(`initialising pgbench data (scale ${PGBENCH_SCALE})…`);
     await runPgbench(['-i', '-s', String(PGBENCH_SCALE), ...connectionArgs(cluster.port)]);
 
-    const direct: Endpoint = { name: 'direct', port: cluster.port };
-    const viaProxy: Endpoint = { name: 'proxy', port: proxy.port };
-    await warmUp([direct, viaProxy]);
+    const targets: Endpoint[] = [
+      { name: 'direct', port: cluster.port },
+      { name: 'proxy', port: proxy.port },
+      ...(reference ? [{ name: 'pgbouncer' as const, port: reference.server.port }] : []),
+    ];
+    await warmUp(targets);
     const throughput: ModeResult[] = [];
-    for (const mode of MODES) throughput.push(await benchmarkMode(mode, direct, viaProxy, settings));
+    for (const mode of MODES) throughput.push(await benchmarkMode(mode, targets, settings));
 
     const memory = await measureIdleMemory(proxy, rssAtStart);
 
-    printSettings(settings);
-    printThroughput(throughput);
+    printSettings(settings, reference);
+    printThroughput(throughput, reference !== undefined);
     printMemory(memory);
     printProxyOutput(proxy.output());
   } finally {
+    await reference?.server.stop();
     await proxy?.stop();
     cleanUp();
   }
@@ -123,9 +158,9 @@ function positiveIntegerFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-// ---- the proxy process ----
+// ---- the proxy and pgbouncer processes ----
 
-async function startProxy(cluster: Cluster): Promise<ProxyProcess> {
+async function startProxy(cluster: Cluster): Promise<ServerProcess> {
   const port = await freePort();
   const args = [
     PROXY_MAIN,
@@ -136,59 +171,179 @@ async function startProxy(cluster: Cluster): Promise<ProxyProcess> {
     '--log-level', 'warn',
   ];
   print(`starting the proxy on 127.0.0.1:${port}…`);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return launch({ label: 'the proxy', command: process.execPath, args, port });
+}
+
+/** Starts the child and resolves once it accepts PostgreSQL connections; kills it if it never does. */
+async function launch(spec: LaunchSpec): Promise<ServerProcess> {
+  const child = spawn(spec.command, spec.args, { ...spec.options, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
+  let ended = false;
   const collect = (chunk: Buffer): void => void (output += chunk.toString('utf8'));
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    const end = (): void => {
+      ended = true;
+      resolve();
+    };
+    child.once('exit', end);
+    // A binary that cannot be started at all (e.g. not executable by the user it runs as) reports only an 'error'.
+    child.once('error', (error) => {
+      output += `${error.message}\n`;
+      end();
+    });
+  });
 
-  const proxy: ProxyProcess = {
-    pid: child.pid!,
-    port,
+  const server: ServerProcess = {
+    pid: child.pid ?? -1,
+    port: spec.port,
     output: () => output,
-    stop: () => stopChild(child, exited),
+    stop: () => stopChild(spec.label, child, exited, () => ended),
     killNow: () => void child.kill('SIGKILL'),
   };
   try {
-    await waitUntilAccepting(port, child, () => output);
+    await waitUntilAccepting(spec.label, server, () => ended);
   } catch (error) {
-    proxy.killNow();
+    server.killNow();
     throw error;
   }
-  return proxy;
+  return server;
 }
 
-/** Polls with a real PostgreSQL connection, which proves the proxy reaches the upstream too, not only that it listens. */
-async function waitUntilAccepting(port: number, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + PROXY_READY_TIMEOUT_MS;
+/** Polls with a real PostgreSQL connection, which proves it reaches the upstream too, not only that it listens. */
+async function waitUntilAccepting(label: string, server: ServerProcess, ended: () => boolean): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`the proxy exited during startup (${child.exitCode ?? child.signalCode}):\n${output()}`);
-    }
-    const client = newClient(port);
+    if (ended()) throw new Error(`${label} exited during startup:\n${server.output()}`);
+    const client = newClient(server.port);
     try {
       await client.connect();
       await client.end();
       return;
     } catch (error) {
       client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`the proxy did not accept connections within ${PROXY_READY_TIMEOUT_MS} ms: ${String(error)}\n${output()}`);
+      if (Date.now() > deadline) throw new Error(`${label} did not accept connections within ${READY_TIMEOUT_MS} ms: ${String(error)}\n${server.output()}`);
     }
     await sleep(100);
   }
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+async function stopChild(label: string, child: ChildProcess, exited: Promise<void>, ended: () => boolean): Promise<void> {
+  if (ended()) return;
   child.kill('SIGTERM');
-  // The proxy shuts down gracefully on SIGTERM; it has no clients left by now, so anything slow is a hang.
+  // Both shut down on SIGTERM (pgbouncer at once, the proxy gracefully); neither has clients left by now, so
+  // anything slow is a hang.
   const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
   if (timedOut) {
-    print('the proxy did not exit within 5 s of SIGTERM: killing it');
+    print(`${label} did not exit within 5 s of SIGTERM: killing it`);
     child.kill('SIGKILL');
     await exited;
   }
+}
+
+/**
+ * pgbouncer in session mode in front of the same cluster, or undefined when it is not installed or will not start:
+ * it is a reference, so its absence or failure costs the report a column, never the run.
+ */
+async function startReferencePgbouncer(cluster: Cluster): Promise<Reference | undefined> {
+  const binary = findPgbouncer();
+  if (!binary) {
+    print(`pgbouncer not found (PATH, ${PGBOUNCER_SYSTEM_PATH}): skipping the reference column; install the Debian package pgbouncer to get it`);
+    return undefined;
+  }
+  const version = pgbouncerVersion(binary);
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-bench-pgbouncer-'));
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    const owner = pgbouncerOwner();
+    const configFile = writePgbouncerFiles(dir, cluster, port, owner);
+    print(`starting ${version} on 127.0.0.1:${port} (session mode, reference only)…`);
+    const server = await launch({ label: 'pgbouncer', command: binary, args: [configFile], port, options: { ...owner, cwd: dir } });
+    return {
+      version,
+      server: {
+        ...server,
+        stop: async () => {
+          await server.stop();
+          removeDir();
+        },
+        killNow: () => {
+          server.killNow();
+          removeDir();
+        },
+      },
+    };
+  } catch (error) {
+    removeDir();
+    print(`pgbouncer did not start, skipping the reference column: ${(error instanceof Error ? error.message : String(error)).trimEnd()}`);
+    return undefined;
+  }
+}
+
+function findPgbouncer(): string | undefined {
+  const onPath = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '').map((dir) => path.join(dir, 'pgbouncer'));
+  return [...onPath, PGBOUNCER_SYSTEM_PATH].find(isExecutableFile);
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function pgbouncerVersion(binary: string): string {
+  const firstLine = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim();
+  return firstLine || 'pgbouncer';
+}
+
+/** pgbouncer refuses to run as root, so under root it runs as `postgres`, like the cluster's server. */
+function pgbouncerOwner(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (uid.status !== 0 || gid.status !== 0) throw new Error('running as root, but there is no postgres user to run pgbouncer as');
+  return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
+}
+
+/** Writes pgbouncer.ini and its auth file into dir, owned by the user pgbouncer runs as; returns the ini's path. */
+function writePgbouncerFiles(dir: string, cluster: Cluster, port: number, owner: { uid: number; gid: number } | undefined): string {
+  const configFile = path.join(dir, 'pgbouncer.ini');
+  const authFile = path.join(dir, 'userlist.txt');
+  const config = [
+    '[databases]',
+    `postgres = host=127.0.0.1 port=${cluster.port} dbname=postgres`,
+    '',
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${port}`,
+    // No Unix socket: every target is measured over TCP, and a socket in /tmp could clash with another instance.
+    'unix_socket_dir =',
+    'pool_mode = session',
+    // trust still requires the user to be listed in auth_file; the cluster trusts postgres on 127.0.0.1 in turn.
+    'auth_type = trust',
+    `auth_file = ${authFile}`,
+    `max_client_conn = ${PGBOUNCER_MAX_CLIENT_CONN}`,
+    `default_pool_size = ${PGBOUNCER_POOL_SIZE}`,
+    // Plain TCP upstream whatever the version's default, as the proxy is started with sslmode=disable.
+    'server_tls_sslmode = disable',
+    // Quiet like the proxy at --log-level warn: no line per connection.
+    'log_connections = 0',
+    'log_disconnections = 0',
+    `logfile = ${path.join(dir, 'pgbouncer.log')}`,
+    '',
+  ].join('\n');
+  writeFileSync(configFile, config);
+  writeFileSync(authFile, '"postgres" ""\n');
+  if (owner) {
+    // The log file is created by pgbouncer itself, so the directory must be writable by it, not only readable.
+    for (const file of [dir, configFile, authFile]) chownSync(file, owner.uid, owner.gid);
+  }
+  return configFile;
 }
 
 // ---- pgbench ----
@@ -199,7 +354,7 @@ function pgbenchPath(): string {
   return existsSync(besideServer) ? besideServer : 'pgbench';
 }
 
-/** TCP on 127.0.0.1 for both targets, so the direct figures are not flattered by a Unix socket. */
+/** TCP on 127.0.0.1 for every target, so the direct figures are not flattered by a Unix socket. */
 function connectionArgs(port: number): string[] {
   return ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres'];
 }
@@ -247,18 +402,26 @@ async function warmUp(endpoints: Endpoint[]): Promise<void> {
   }
 }
 
-async function benchmarkMode(mode: QueryMode, direct: Endpoint, viaProxy: Endpoint, settings: Settings): Promise<ModeResult> {
-  const result: ModeResult = { mode, direct: [], proxy: [] };
+async function benchmarkMode(mode: QueryMode, targets: Endpoint[], settings: Settings): Promise<ModeResult> {
+  const result: ModeResult = { mode, tps: { direct: [], proxy: [], pgbouncer: [] } };
+  const nameWidth = Math.max(...targets.map((target) => target.name.length));
   for (let round = 0; round < settings.rounds; round++) {
-    // Alternating which side runs first keeps drift (caches, autovacuum, thermal) from favouring one side.
-    const order = round % 2 === 0 ? [direct, viaProxy] : [viaProxy, direct];
-    for (const endpoint of order) {
+    for (const endpoint of rotate(targets, round)) {
       const tps = parseTps(await runPgbench(selectOnlyArgs(mode, settings.seconds, endpoint)));
-      result[endpoint.name].push(tps);
-      print(`  ${mode.padEnd(8)} round ${round + 1}/${settings.rounds}  ${endpoint.name.padEnd(6)} ${formatTps(tps)} tps`);
+      result.tps[endpoint.name].push(tps);
+      print(`  ${mode.padEnd(8)} round ${round + 1}/${settings.rounds}  ${endpoint.name.padEnd(nameWidth)} ${formatTps(tps)} tps`);
     }
   }
   return result;
+}
+
+/**
+ * The targets starting from a different one each round, so drift (caches, autovacuum, thermal) does not favour
+ * whichever always runs first; with two targets this simply alternates them.
+ */
+function rotate<T>(items: T[], round: number): T[] {
+  const start = round % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
 }
 
 // ---- idle-connection memory ----
@@ -277,7 +440,7 @@ function newClient(port: number): pg.Client {
   return client;
 }
 
-async function measureIdleMemory(proxy: ProxyProcess, atStartBytes: number): Promise<MemoryResult> {
+async function measureIdleMemory(proxy: ServerProcess, atStartBytes: number): Promise<MemoryResult> {
   const beforeBytes = readRssBytes(proxy.pid);
   const clients: pg.Client[] = [];
   try {
@@ -296,23 +459,32 @@ async function measureIdleMemory(proxy: ProxyProcess, atStartBytes: number): Pro
 
 // ---- report ----
 
-function printSettings(settings: Settings): void {
+function printSettings(settings: Settings, reference: Reference | undefined): void {
   print('');
   print(
     `pgbench -S -c ${PGBENCH_CLIENTS} -j ${PGBENCH_THREADS} -T ${settings.seconds}, scale ${PGBENCH_SCALE}, ` +
-      `${settings.rounds} round(s) per target, median TPS shown; TCP to 127.0.0.1 for both targets`,
+      `${settings.rounds} round(s) per target, median TPS shown; TCP to 127.0.0.1 for ${reference ? 'every target' : 'both targets'}`,
   );
+  if (reference) print(`reference: ${reference.version}, pool_mode session, default_pool_size ${PGBOUNCER_POOL_SIZE}, on the same machine`);
   print('');
 }
 
-function printThroughput(results: ModeResult[]): void {
+function printThroughput(results: ModeResult[], withReference: boolean): void {
+  const headers = ['mode', 'direct TPS', 'proxy TPS', 'proxy/direct', `target >= ${TARGET_TPS_RATIO}`];
+  if (withReference) headers.push('pgbouncer TPS', 'pgbouncer/direct', 'proxy/pgbouncer');
   const rows = results.map((result) => {
-    const direct = median(result.direct);
-    const proxy = median(result.proxy);
+    const direct = median(result.tps.direct);
+    const proxy = median(result.tps.proxy);
     const ratio = proxy / direct;
-    return [result.mode, formatTps(direct), formatTps(proxy), ratio.toFixed(3), verdict(ratio >= TARGET_TPS_RATIO)];
+    const row = [result.mode, formatTps(direct), formatTps(proxy), ratio.toFixed(3), verdict(ratio >= TARGET_TPS_RATIO)];
+    if (withReference) {
+      const pgbouncer = median(result.tps.pgbouncer);
+      row.push(formatTps(pgbouncer), (pgbouncer / direct).toFixed(3), (proxy / pgbouncer).toFixed(3));
+    }
+    return row;
   });
-  printTable(['mode', 'direct TPS', 'proxy TPS', 'proxy/direct', `target >= ${TARGET_TPS_RATIO}`], rows);
+  printTable(headers, rows);
+  if (withReference) print(`pgbouncer is context only: the target is the proxy's alone.`);
 }
 
 function printMemory(memory: MemoryResult): void {
