@@ -43,3 +43,59 @@ export function readErrorFields(frame: Buffer): Map<string, string> {
   }
   return fields;
 }
+
+/** One column of a RowDescription. */
+export interface FieldDescription {
+  name: string;
+  tableOid: number;
+  columnNumber: number;
+  typeOid: number;
+  typeSize: number;
+  typeModifier: number;
+  format: number;
+}
+
+export function readRowDescription(frame: Buffer): FieldDescription[] {
+  const count = frame.readInt16BE(BODY);
+  const fields: FieldDescription[] = [];
+  let offset = BODY + 2;
+  for (let i = 0; i < count; i++) {
+    const end = frame.indexOf(0, offset);
+    const name = frame.toString('utf8', offset, end);
+    offset = end + 1;
+    fields.push({
+      name,
+      tableOid: frame.readInt32BE(offset),
+      columnNumber: frame.readInt16BE(offset + 4),
+      typeOid: frame.readInt32BE(offset + 6),
+      typeSize: frame.readInt16BE(offset + 10),
+      typeModifier: frame.readInt32BE(offset + 12),
+      format: frame.readInt16BE(offset + 16),
+    });
+    offset += 18;
+  }
+  return fields;
+}
+
+/** The column values of a DataRow, null for SQL NULL; views into the frame. */
+export function readDataRow(frame: Buffer): Array<Buffer | null> {
+  const count = frame.readInt16BE(BODY);
+  const values: Array<Buffer | null> = [];
+  let offset = BODY + 2;
+  for (let i = 0; i < count; i++) {
+    const length = frame.readInt32BE(offset);
+    offset += 4;
+    if (length < 0) {
+      values.push(null);
+    } else {
+      values.push(frame.subarray(offset, offset + length));
+      offset += length;
+    }
+  }
+  return values;
+}
+
+/** The command tag of a CommandComplete, e.g. "SELECT 3". */
+export function readCommandTag(frame: Buffer): string {
+  return frame.toString('utf8', BODY, frame.indexOf(0, BODY));
+}

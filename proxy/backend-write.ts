@@ -1,7 +1,8 @@
-// Encodes the messages the proxy sends to a client in the server's role: its own errors, the rewritten SASL
-// mechanism list and its own backend key. Everything else the client receives is the upstream's bytes.
+// Encodes the messages the proxy sends to a client in the server's role: its own errors, notices and results, the
+// rewritten SASL mechanism list and its own backend key. Everything else the client receives is the upstream's.
 
-import { AuthRequest, BackendMessage } from './protocol.js';
+import type { FieldDescription } from './backend-read.js';
+import { AuthRequest, BackendMessage, type TransactionStatus } from './protocol.js';
 import type { PgError } from './pg-error.js';
 
 function message(type: number, body: Buffer): Buffer {
@@ -16,11 +17,20 @@ function cstrings(values: string[]): Buffer {
   return Buffer.concat(values.map((value) => Buffer.from(`${value}\0`, 'utf8')));
 }
 
-export function errorResponse(error: PgError): Buffer {
-  const fields: string[] = [`S${error.severity}`, `V${error.severity}`, `C${error.sqlstate}`, `M${error.message}`];
+function errorFields(severity: string, error: PgError): Buffer {
+  const fields: string[] = [`S${severity}`, `V${severity}`, `C${error.sqlstate}`, `M${error.message}`];
   if (error.detail !== undefined) fields.push(`D${error.detail}`);
   if (error.hint !== undefined) fields.push(`H${error.hint}`);
-  return message(BackendMessage.ErrorResponse, Buffer.concat([cstrings(fields), Buffer.from([0])]));
+  return Buffer.concat([cstrings(fields), Buffer.from([0])]);
+}
+
+export function errorResponse(error: PgError): Buffer {
+  return message(BackendMessage.ErrorResponse, errorFields(error.severity, error));
+}
+
+/** A NoticeResponse carrying the same fields an error would, at NOTICE (or WARNING) severity. */
+export function noticeResponse(notice: PgError, severity: 'NOTICE' | 'WARNING' = 'NOTICE'): Buffer {
+  return message(BackendMessage.NoticeResponse, errorFields(severity, notice));
 }
 
 export function authenticationSASL(mechanisms: string[]): Buffer {
@@ -39,4 +49,48 @@ export function backendKeyData(processId: number, secret: Buffer): Buffer {
 /** The single-byte answer to SSLRequest or GSSENCRequest: 'S' to go ahead, 'N' to decline. */
 export function negotiationAnswer(accept: boolean): Buffer {
   return Buffer.from(accept ? 'S' : 'N');
+}
+
+export function rowDescription(fields: FieldDescription[]): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(2)];
+  parts[0]!.writeInt16BE(fields.length, 0);
+  for (const field of fields) {
+    const fixed = Buffer.allocUnsafe(18);
+    fixed.writeInt32BE(field.tableOid, 0);
+    fixed.writeInt16BE(field.columnNumber, 4);
+    fixed.writeInt32BE(field.typeOid, 6);
+    fixed.writeInt16BE(field.typeSize, 10);
+    fixed.writeInt32BE(field.typeModifier, 12);
+    fixed.writeInt16BE(field.format, 16);
+    parts.push(cstrings([field.name]), fixed);
+  }
+  return message(BackendMessage.RowDescription, Buffer.concat(parts));
+}
+
+/** A DataRow of already-encoded values; null is SQL NULL. */
+export function dataRow(values: Array<Buffer | null>): Buffer {
+  let length = 2;
+  for (const value of values) length += 4 + (value?.length ?? 0);
+  const body = Buffer.allocUnsafe(length);
+  body.writeInt16BE(values.length, 0);
+  let offset = 2;
+  for (const value of values) {
+    if (value === null) {
+      body.writeInt32BE(-1, offset);
+      offset += 4;
+    } else {
+      body.writeInt32BE(value.length, offset);
+      value.copy(body, offset + 4);
+      offset += 4 + value.length;
+    }
+  }
+  return message(BackendMessage.DataRow, body);
+}
+
+export function commandComplete(tag: string): Buffer {
+  return message(BackendMessage.CommandComplete, cstrings([tag]));
+}
+
+export function readyForQuery(status: TransactionStatus): Buffer {
+  return message(BackendMessage.ReadyForQuery, Buffer.from(status));
 }

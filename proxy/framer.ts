@@ -7,23 +7,32 @@ import { PgError, SqlState } from './pg-error.js';
 const HEADER_LENGTH = 5;
 
 /**
- * Called once per message. `frame` (type byte, length and body) is given only for messages whose type the
- * framer was asked to keep; it may be a view into the pushed chunk, so copy it to keep it past the call.
+ * Called once per message. `frame` (type byte, length and body) is given only for messages whose type the framer
+ * was asked to keep, once the whole message is in; it may be a view into the pushed chunk, so copy it to keep it
+ * past the call. `start` is where the message begins in the pushed chunk, or -1 when it began in an earlier one;
+ * `end` is where a kept message ends in the pushed chunk (for other messages it is the end of their header).
  */
-export type MessageHandler = (type: number, frame: Buffer | undefined) => void;
+export type MessageHandler = (type: number, frame: Buffer | undefined, start: number, end: number) => void;
 
 export class MessageFramer {
   private readonly header = Buffer.alloc(HEADER_LENGTH);
   private headerFill = 0;
+  /** Where the current header began in the chunk being pushed (-1: in an earlier chunk). */
+  private headerStart = -1;
   private type = 0;
+  /** keepFrame's answer for the current message, asked once, when its type byte arrives. */
+  private keepCurrent = false;
   /** Body bytes of the current message still to come when it is being skipped. */
   private skipRemaining = 0;
   /** The frame being assembled across chunks when the current message is kept. */
   private partial: Buffer | undefined;
   private partialFill = 0;
+  /** Where the kept message being assembled began in the last pushed chunk (-1: in an earlier chunk). */
+  private partialStart = -1;
 
   /**
-   * @param keepFrame decides, per message type, whether the handler gets the frame's bytes
+   * @param keepFrame decides, per message type, whether the handler gets the frame's bytes; it is asked exactly
+   *   once per message, when its type byte arrives, so its answer may change from one message to the next
    * @param maxMessageLength largest accepted value of the length field (body + 4)
    */
   constructor(
@@ -36,10 +45,22 @@ export class MessageFramer {
     return this.headerFill === 0 && this.skipRemaining === 0 && this.partial === undefined;
   }
 
+  /**
+   * After a push: where, in that chunk, the kept message still being assembled began (-1: in an earlier chunk), or
+   * undefined when none is. Its bytes are held by the framer and reach the handler whole later.
+   */
+  get heldFrom(): number | undefined {
+    if (this.partial !== undefined) return this.partialStart;
+    if (this.headerFill > 0 && this.keepCurrent) return this.headerStart;
+    return undefined;
+  }
+
   /** Throws PgError (08P01 / 54000) on a length field that cannot be right; the stream is then unusable. */
   push(chunk: Buffer, onMessage: MessageHandler): void {
     let offset = 0;
     const end = chunk.length;
+    this.partialStart = -1;
+    if (this.headerFill > 0) this.headerStart = -1;
     while (offset < end) {
       if (this.skipRemaining > 0) {
         const skipped = Math.min(this.skipRemaining, end - offset);
@@ -54,7 +75,7 @@ export class MessageFramer {
         if (this.partialFill === this.partial.length) {
           const frame = this.partial;
           this.partial = undefined;
-          onMessage(this.type, frame);
+          onMessage(this.type, frame, this.partialStart, offset);
         }
         continue;
       }
@@ -63,10 +84,15 @@ export class MessageFramer {
       let frameStart: number;
       if (this.headerFill === 0 && end - offset >= HEADER_LENGTH) {
         this.type = chunk[offset]!;
+        this.keepCurrent = this.keepFrame(this.type);
         length = chunk.readInt32BE(offset + 1);
         frameStart = offset;
         offset += HEADER_LENGTH;
       } else {
+        if (this.headerFill === 0) {
+          this.headerStart = offset;
+          this.keepCurrent = this.keepFrame(chunk[offset]!);
+        }
         const copied = chunk.copy(this.header, this.headerFill, offset, offset + HEADER_LENGTH - this.headerFill);
         this.headerFill += copied;
         offset += copied;
@@ -74,29 +100,30 @@ export class MessageFramer {
         this.headerFill = 0;
         this.type = this.header[0]!;
         length = this.header.readInt32BE(1);
-        frameStart = -1;
+        frameStart = this.headerStart;
       }
       this.checkLength(length);
 
       const bodyLength = length - 4;
-      if (!this.keepFrame(this.type)) {
-        onMessage(this.type, undefined);
+      if (!this.keepCurrent) {
+        onMessage(this.type, undefined, frameStart, offset);
         this.skipRemaining = bodyLength;
         continue;
       }
-      if (frameStart >= 0 && end - offset >= bodyLength) {
+      if (frameStart >= 0 && offset === frameStart + HEADER_LENGTH && end - offset >= bodyLength) {
         offset += bodyLength;
-        onMessage(this.type, chunk.subarray(frameStart, offset));
+        onMessage(this.type, chunk.subarray(frameStart, offset), frameStart, offset);
         continue;
       }
       this.partial = Buffer.allocUnsafe(HEADER_LENGTH + bodyLength);
       this.partial[0] = this.type;
       this.partial.writeInt32BE(length, 1);
       this.partialFill = HEADER_LENGTH;
+      this.partialStart = frameStart;
       if (bodyLength === 0) {
         const frame = this.partial;
         this.partial = undefined;
-        onMessage(this.type, frame);
+        onMessage(this.type, frame, frameStart, offset);
       }
     }
   }

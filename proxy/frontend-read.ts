@@ -58,3 +58,117 @@ function readParameters(packet: Buffer): Map<string, string> {
 function protocolViolation(message: string): PgError {
   return new PgError(SqlState.ProtocolViolation, message, { severity: 'FATAL' });
 }
+
+// ---- typed messages the interception engine reads (each takes a whole frame: type, length, body) ----
+
+const BODY = 5;
+
+/** Reads NUL-terminated strings and big-endian integers from a frame, in order. */
+class FrameReader {
+  constructor(
+    private readonly frame: Buffer,
+    private offset = BODY,
+  ) {}
+
+  cstring(): string {
+    const end = this.frame.indexOf(0, this.offset);
+    if (end < 0) throw protocolViolation('invalid string in message');
+    const text = this.frame.toString('utf8', this.offset, end);
+    this.offset = end + 1;
+    return text;
+  }
+
+  int16(): number {
+    this.need(2);
+    const value = this.frame.readInt16BE(this.offset);
+    this.offset += 2;
+    return value;
+  }
+
+  int32(): number {
+    this.need(4);
+    const value = this.frame.readInt32BE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+
+  byte(): string {
+    this.need(1);
+    return String.fromCharCode(this.frame[this.offset++]!);
+  }
+
+  bytes(length: number): Buffer {
+    this.need(length);
+    const value = this.frame.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return value;
+  }
+
+  get position(): number {
+    return this.offset;
+  }
+
+  private need(length: number): void {
+    if (this.offset + length > this.frame.length) throw protocolViolation('invalid message format');
+  }
+}
+
+export function readQuery(frame: Buffer): string {
+  return new FrameReader(frame).cstring();
+}
+
+export interface ParseMessage {
+  statement: string;
+  sql: string;
+  parameterTypes: number[];
+}
+
+export function readParse(frame: Buffer): ParseMessage {
+  const reader = new FrameReader(frame);
+  const statement = reader.cstring();
+  const sql = reader.cstring();
+  const count = reader.int16();
+  const parameterTypes: number[] = [];
+  for (let i = 0; i < count; i++) parameterTypes.push(reader.int32());
+  return { statement, sql, parameterTypes };
+}
+
+export interface BindMessage {
+  portal: string;
+  statement: string;
+  /** Where the parameter format codes begin: the rest of the message after the two names. */
+  restOffset: number;
+  /** Format code per result column (0 text, 1 binary); one code applies to all, none means all text. */
+  resultFormats: number[];
+}
+
+export function readBind(frame: Buffer): BindMessage {
+  const reader = new FrameReader(frame);
+  const portal = reader.cstring();
+  const statement = reader.cstring();
+  const restOffset = reader.position;
+  const formatCount = reader.int16();
+  for (let i = 0; i < formatCount; i++) reader.int16();
+  const valueCount = reader.int16();
+  for (let i = 0; i < valueCount; i++) {
+    const length = reader.int32();
+    if (length > 0) reader.bytes(length);
+  }
+  const resultCount = reader.int16();
+  const resultFormats: number[] = [];
+  for (let i = 0; i < resultCount; i++) resultFormats.push(reader.int16());
+  return { portal, statement, restOffset, resultFormats };
+}
+
+export function readExecute(frame: Buffer): { portal: string; maxRows: number } {
+  const reader = new FrameReader(frame);
+  return { portal: reader.cstring(), maxRows: reader.int32() };
+}
+
+/** Describe and Close: which kind of object ('S' statement, 'P' portal) and its name. */
+export function readTarget(frame: Buffer): { kind: 'S' | 'P'; name: string } {
+  const reader = new FrameReader(frame);
+  const kind = reader.byte();
+  if (kind !== 'S' && kind !== 'P') throw protocolViolation(`invalid DESCRIBE/CLOSE message subtype ${kind}`);
+  return { kind, name: reader.cstring() };
+}

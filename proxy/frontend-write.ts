@@ -1,7 +1,7 @@
-// Encodes the few messages the proxy itself sends to the upstream as a frontend. The client's own StartupMessage and
-// everything after it are relayed as the client wrote them.
+// Encodes the messages the proxy itself sends to the upstream as a frontend: its own startup-phase requests, and
+// the extended-protocol requests the interception engine runs in the client's session.
 
-import { RequestCode } from './protocol.js';
+import { FrontendMessage, RequestCode, type ObjectKind } from './protocol.js';
 
 export function sslRequest(): Buffer {
   const packet = Buffer.alloc(8);
@@ -21,5 +21,65 @@ export function cancelRequest(processId: number, secret: Buffer): Buffer {
 }
 
 export function terminate(): Buffer {
-  return Buffer.from([0x58, 0, 0, 0, 4]);
+  return Buffer.from([FrontendMessage.Terminate, 0, 0, 0, 4]);
+}
+
+function message(type: number, parts: Buffer[]): Buffer {
+  const body = Buffer.concat(parts);
+  const frame = Buffer.allocUnsafe(5 + body.length);
+  frame[0] = type;
+  frame.writeInt32BE(4 + body.length, 1);
+  body.copy(frame, 5);
+  return frame;
+}
+
+function cstring(text: string): Buffer {
+  return Buffer.from(`${text}\0`, 'utf8');
+}
+
+function int16(value: number): Buffer {
+  const buffer = Buffer.allocUnsafe(2);
+  buffer.writeInt16BE(value, 0);
+  return buffer;
+}
+
+function int32(value: number): Buffer {
+  const buffer = Buffer.allocUnsafe(4);
+  buffer.writeInt32BE(value, 0);
+  return buffer;
+}
+
+export function parse(statement: string, sql: string, parameterTypes: number[] = []): Buffer {
+  return message(FrontendMessage.Parse, [cstring(statement), cstring(sql), int16(parameterTypes.length), ...parameterTypes.map(int32)]);
+}
+
+/** Bind with text parameters (null for SQL NULL) and text results. */
+export function bind(portal: string, statement: string, parameters: Array<string | null> = []): Buffer {
+  const values = parameters.flatMap((value) => {
+    if (value === null) return [int32(-1)];
+    const bytes = Buffer.from(value, 'utf8');
+    return [int32(bytes.length), bytes];
+  });
+  return message(FrontendMessage.Bind, [cstring(portal), cstring(statement), int16(0), int16(parameters.length), ...values, int16(0)]);
+}
+
+/** A Bind that reuses another Bind's parameters and result formats (`rest`, everything after the two names). */
+export function rebind(portal: string, statement: string, rest: Buffer): Buffer {
+  return message(FrontendMessage.Bind, [cstring(portal), cstring(statement), rest]);
+}
+
+export function describe(kind: ObjectKind, name: string): Buffer {
+  return message(FrontendMessage.Describe, [Buffer.from(kind), cstring(name)]);
+}
+
+export function execute(portal: string, maxRows = 0): Buffer {
+  return message(FrontendMessage.Execute, [cstring(portal), int32(maxRows)]);
+}
+
+export function close(kind: ObjectKind, name: string): Buffer {
+  return message(FrontendMessage.Close, [Buffer.from(kind), cstring(name)]);
+}
+
+export function sync(): Buffer {
+  return Buffer.from([FrontendMessage.Sync, 0, 0, 0, 4]);
 }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { CancelKeys } from './cancel-keys.js';
+import type { InterceptorFactory } from './interceptor.js';
 import { Session } from './session.js';
 import { readClientHello } from './startup.js';
 import { ProxyStats } from './stats.js';
@@ -19,6 +20,8 @@ export interface ListenerOptions {
   maxMessageSize: number;
   startupTimeoutMs: number;
   log: Logger;
+  /** Takes over the statements it claims (the LLM functions); without it the proxy only relays. */
+  interceptors?: InterceptorFactory;
 }
 
 export class ProxyListener {
@@ -109,8 +112,10 @@ export class ProxyListener {
         cancelKeys: this.cancelKeys,
         stats,
         maxMessageSize: this.options.maxMessageSize,
+        interceptors: this.options.interceptors,
       },
       sessionLog,
+      hello.parameters,
     );
     this.sessions.add(session);
     stats.connectionsOpen++;

@@ -5,20 +5,41 @@
 export const BackendMessage = {
   Authentication: 0x52, // 'R'
   BackendKeyData: 0x4b, // 'K'
+  BindComplete: 0x32, // '2'
+  CloseComplete: 0x33, // '3'
+  CommandComplete: 0x43, // 'C'
+  CopyInResponse: 0x47, // 'G'
+  CopyOutResponse: 0x48, // 'H'
+  CopyBothResponse: 0x57, // 'W'
+  DataRow: 0x44, // 'D'
+  EmptyQueryResponse: 0x49, // 'I'
   ErrorResponse: 0x45, // 'E'
+  NoData: 0x6e, // 'n'
   NoticeResponse: 0x4e, // 'N'
+  NotificationResponse: 0x41, // 'A'
   NegotiateProtocolVersion: 0x76, // 'v'
+  ParameterDescription: 0x74, // 't'
   ParameterStatus: 0x53, // 'S'
+  ParseComplete: 0x31, // '1'
+  PortalSuspended: 0x73, // 's'
   ReadyForQuery: 0x5a, // 'Z'
+  RowDescription: 0x54, // 'T'
 } as const;
 
 /** Type bytes of messages a client sends once the startup packet is through. */
 export const FrontendMessage = {
-  Query: 0x51, // 'Q'
-  Parse: 0x50, // 'P'
+  Bind: 0x42, // 'B'
+  Close: 0x43, // 'C'
+  CopyData: 0x64, // 'd'
+  CopyDone: 0x63, // 'c'
+  CopyFail: 0x66, // 'f'
+  Describe: 0x44, // 'D'
   Execute: 0x45, // 'E'
-  Sync: 0x53, // 'S'
+  Flush: 0x48, // 'H'
   FunctionCall: 0x46, // 'F'
+  Parse: 0x50, // 'P'
+  Query: 0x51, // 'Q'
+  Sync: 0x53, // 'S'
   Terminate: 0x58, // 'X'
 } as const;
 
@@ -43,3 +64,6 @@ export const AuthRequest = {
 
 /** Transaction status byte of ReadyForQuery. */
 export type TransactionStatus = 'I' | 'T' | 'E';
+
+/** Which object a Describe or Close names. */
+export type ObjectKind = 'S' | 'P';

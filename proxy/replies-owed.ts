@@ -1,36 +1,149 @@
-// The replies still owed to the client: every Query, FunctionCall and Sync the client sent is answered by exactly
-// one ReadyForQuery, in order. The session is idle, and may be closed or spoken to by the proxy, only when nothing
-// is owed.
+// The replies still owed to the client, and to the proxy itself: one entry per request sent upstream (Query,
+// Parse, Bind, Describe, Execute, Close, Sync, FunctionCall), in the order sent, each with the sink its answer goes
+// to. Backend messages are attributed to the oldest entry by the protocol's rules, including the one proxies get
+// wrong: after an error in an extended-protocol message the server skips everything up to the next Sync.
 
-import { FrontendMessage } from './protocol.js';
+import { BackendMessage, FrontendMessage } from './protocol.js';
+
+/** Where the answer to one request goes. Requests without a sink are the client's, relayed as they come. */
+export interface ReplySink {
+  /** A backend message answering the request, or a notice raised while it ran. */
+  message(type: number, frame: Buffer): void;
+  /** The request is answered; `skipped` when the server ignored it after an earlier error, or never will answer. */
+  complete(skipped: boolean): void;
+}
+
+type RequestKind = 'query' | 'sync' | 'parse' | 'bind' | 'describe' | 'execute' | 'close';
+
+interface Owed {
+  kind: RequestKind;
+  sink: ReplySink | undefined;
+}
+
+const KIND_BY_TYPE = new Map<number, RequestKind>([
+  [FrontendMessage.Query, 'query'],
+  [FrontendMessage.FunctionCall, 'query'],
+  [FrontendMessage.Sync, 'sync'],
+  [FrontendMessage.Parse, 'parse'],
+  [FrontendMessage.Bind, 'bind'],
+  [FrontendMessage.Describe, 'describe'],
+  [FrontendMessage.Execute, 'execute'],
+  [FrontendMessage.Close, 'close'],
+]);
 
 export class RepliesOwed {
-  private readyForQueryOwed = 0;
-  /** Extended-protocol messages sent since the last Sync: the client is mid-batch even if nothing is owed yet. */
+  private queue: Owed[] = [];
+  private head = 0;
+  /** The server is ignoring everything up to a Sync that has not been sent yet. */
+  private skippingUntilSync = false;
+  /** Extended-protocol messages sent since the last Sync: the client is mid-batch even if nothing is owed. */
   private unsyncedBatch = false;
+  private drainWaiters: Array<() => void> = [];
 
-  /** Accounts for a message the client sent to the upstream. */
-  sent(type: number): void {
+  /** Accounts for a message sent upstream; `sink` receives its answer (none: relayed to the client). */
+  sent(type: number, sink?: ReplySink): void {
+    const kind = KIND_BY_TYPE.get(type);
+    if (kind === undefined) {
+      if (type !== FrontendMessage.Terminate && type !== FrontendMessage.Flush) this.unsyncedBatch ||= !isCopyMessage(type);
+      return;
+    }
+    this.unsyncedBatch = kind !== 'sync' && kind !== 'query';
+    if (this.skippingUntilSync && kind !== 'sync') {
+      sink?.complete(true);
+      return;
+    }
+    this.skippingUntilSync = false;
+    this.queue.push({ kind, sink });
+  }
+
+  /** The sink of the request the next backend message answers; undefined for the client's. */
+  get current(): ReplySink | undefined {
+    return this.queue[this.head]?.sink;
+  }
+
+  /** Updates the queue for a backend message, after it was delivered to `current` (or relayed). */
+  received(type: number): void {
+    const owed = this.queue[this.head];
+    if (owed === undefined) return;
     switch (type) {
-      case FrontendMessage.Query:
-      case FrontendMessage.FunctionCall:
-      case FrontendMessage.Sync:
-        this.readyForQueryOwed++;
-        this.unsyncedBatch = false;
+      case BackendMessage.ReadyForQuery:
+        if (owed.kind === 'query' || owed.kind === 'sync') this.complete(false);
         return;
-      case FrontendMessage.Terminate:
+      case BackendMessage.ParseComplete:
+        if (owed.kind === 'parse') this.complete(false);
         return;
-      default:
-        this.unsyncedBatch = true;
+      case BackendMessage.BindComplete:
+        if (owed.kind === 'bind') this.complete(false);
+        return;
+      case BackendMessage.CloseComplete:
+        if (owed.kind === 'close') this.complete(false);
+        return;
+      case BackendMessage.RowDescription:
+      case BackendMessage.NoData:
+        if (owed.kind === 'describe') this.complete(false);
+        return;
+      case BackendMessage.CommandComplete:
+      case BackendMessage.PortalSuspended:
+      case BackendMessage.EmptyQueryResponse:
+        if (owed.kind === 'execute') this.complete(false);
+        return;
+      case BackendMessage.ErrorResponse:
+        if (owed.kind !== 'query' && owed.kind !== 'sync') this.failBatch();
+        return;
     }
   }
 
-  /** Accounts for a ReadyForQuery the upstream sent to the client. */
-  readyForQuery(): void {
-    if (this.readyForQueryOwed > 0) this.readyForQueryOwed--;
+  /** Nothing owed and no batch left open: the session may be closed, or spoken to by the proxy. */
+  get idle(): boolean {
+    return this.pending === 0 && !this.unsyncedBatch;
   }
 
-  get idle(): boolean {
-    return this.readyForQueryOwed === 0 && !this.unsyncedBatch;
+  get pending(): number {
+    return this.queue.length - this.head;
   }
+
+  /** After an error in an extended-protocol message, until a Sync is sent, the server ignores every message. */
+  get skipping(): boolean {
+    return this.skippingUntilSync;
+  }
+
+  /** Resolves once every request sent so far is answered. */
+  drained(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** The upstream is gone: nothing owed will be answered. */
+  abandon(): void {
+    while (this.pending > 0) this.complete(true);
+  }
+
+  /** The extended-protocol request at the head failed: it and everything up to the next Sync are done. */
+  private failBatch(): void {
+    this.complete(false);
+    while (this.pending > 0 && this.queue[this.head]!.kind !== 'sync') this.complete(true);
+    if (this.pending === 0) this.skippingUntilSync = true;
+  }
+
+  private complete(skipped: boolean): void {
+    const owed = this.queue[this.head]!;
+    this.queue[this.head++] = undefined as unknown as Owed;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    owed.sink?.complete(skipped);
+    if (this.pending === 0 && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}
+
+function isCopyMessage(type: number): boolean {
+  return type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;
 }

@@ -1,6 +1,8 @@
 // One client connection and its upstream connection, from the relayed authentication to the end. After
 // authentication bytes flow through untouched in both directions; the session only frames them to know where
-// messages start, which replies are still owed and what the transaction status is.
+// messages start, which replies are still owed and what the transaction status is. When an interceptor claims a
+// client message, the session mediates: client messages go to the interceptor whole, and upstream messages to
+// the sink of the request they answer, until the interceptor releases it.
 
 import type net from 'node:net';
 import type { Logger } from 'pino';
@@ -10,8 +12,9 @@ import type { CancelKeys } from './cancel-keys.js';
 import { MessageFramer } from './framer.js';
 import { cancelRequest, terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
+import type { Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
 import { AuthRequest, BackendMessage, FrontendMessage, type TransactionStatus } from './protocol.js';
-import { RepliesOwed } from './replies-owed.js';
+import { RepliesOwed, type ReplySink } from './replies-owed.js';
 import type { ProxyStats } from './stats.js';
 import { connectUpstream, type UpstreamTarget } from './upstream.js';
 
@@ -26,6 +29,7 @@ export interface SessionContext {
   cancelKeys: CancelKeys;
   stats: ProxyStats;
   maxMessageSize: number;
+  interceptors?: InterceptorFactory;
 }
 
 type Phase = 'connecting' | 'authenticating' | 'ready' | 'closed';
@@ -44,17 +48,26 @@ export class Session {
   private readonly clientFramer: MessageFramer;
   private readonly upstreamFramer: MessageFramer;
   private readonly closedCallbacks: Array<() => void> = [];
+  private interceptor: Interceptor | undefined;
+  /** Client messages go to the interceptor, upstream messages to the sinks of the requests they answer. */
+  private mediating = false;
+  /** Whether the upstream message being framed goes to a sink (decided when its first byte arrives). */
+  private dispatchUpstreamMessage = false;
 
   constructor(
     private readonly client: net.Socket,
     private readonly context: SessionContext,
     private readonly log: Logger,
+    private readonly parameters: Map<string, string> = new Map(),
   ) {
-    this.clientFramer = new MessageFramer(() => false, context.maxMessageSize);
-    this.upstreamFramer = new MessageFramer(
-      (type) => this.relayFrames || type === BackendMessage.ReadyForQuery,
-      Number.MAX_SAFE_INTEGER,
+    this.clientFramer = new MessageFramer(
+      (type) => this.mediating || (this.interceptor?.inspects(type) ?? false),
+      context.maxMessageSize,
     );
+    this.upstreamFramer = new MessageFramer((type) => {
+      this.dispatchUpstreamMessage = this.mediating && !this.relayFrames;
+      return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery;
+    }, Number.MAX_SAFE_INTEGER);
   }
 
   onClosed(callback: () => void): void {
@@ -91,8 +104,13 @@ export class Session {
     client.resume();
   }
 
-  /** Sends a CancelRequest for this session's upstream backend. */
+  /** Answers a CancelRequest: the interceptor's model calls stop, or the upstream backend is cancelled. */
   cancel(): void {
+    if (this.interceptor?.cancel()) return;
+    this.cancelUpstream();
+  }
+
+  private cancelUpstream(): void {
     const key = this.upstreamKey;
     if (!key) return;
     this.context.stats.cancelRequests++;
@@ -108,7 +126,7 @@ export class Session {
   /** Ends the session once no reply is owed: right now if it is idle, otherwise after its ReadyForQuery. */
   shutdown(): void {
     this.shuttingDown = true;
-    if (this.phase === 'ready' && this.replies.idle) this.terminate();
+    if (this.idle) this.terminate();
   }
 
   /** Ends the session now, telling the client why if the stream lets a message in. */
@@ -127,51 +145,120 @@ export class Session {
   }
 
   get busy(): boolean {
-    return this.phase !== 'ready' || !this.replies.idle;
+    return !this.idle;
   }
 
+  private get idle(): boolean {
+    return this.phase === 'ready' && !this.mediating && this.replies.idle;
+  }
+
+  /**
+   * Relays raw bytes, except messages the framer keeps (those the interceptor inspects, and every message while
+   * mediating): their bytes are held until the whole message is in and its fate is known.
+   */
   private readonly onClientData = (chunk: Buffer): void => {
-    const upstream = this.upstream!;
     this.context.stats.bytesFromClients += chunk.length;
+    let runStart = 0;
     try {
-      this.clientFramer.push(chunk, this.trackClientMessage);
+      this.clientFramer.push(chunk, (type, frame, start, end) => {
+        if (frame === undefined) return this.accountClientMessage(type);
+        if (!this.mediating && !this.interceptor!.claims(type, frame)) {
+          if (start < 0) {
+            this.forward(frame);
+            runStart = end;
+          }
+          return this.accountClientMessage(type);
+        }
+        if (start > runStart) this.forward(chunk.subarray(runStart, start));
+        runStart = end;
+        this.mediating = true;
+        this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame));
+      });
     } catch (error) {
       this.fail(error);
       return;
     }
-    if (!upstream.write(chunk)) this.client.pause();
+    const held = this.clientFramer.heldFrom;
+    const runEnd = held === undefined ? chunk.length : held < 0 ? runStart : held;
+    if (runEnd > runStart) this.forward(chunk.subarray(runStart, runEnd));
   };
 
-  private readonly trackClientMessage = (type: number): void => {
-    this.replies.sent(type);
+  private forward(bytes: Buffer): void {
+    if (!this.upstream!.write(bytes)) this.client.pause();
+  }
+
+  private accountClientMessage(type: number, sink?: ReplySink): void {
+    this.replies.sent(type, sink);
+    if (sink) return;
     if (type === FrontendMessage.Query || type === FrontendMessage.Execute) this.context.stats.queriesForwarded++;
     else if (type === FrontendMessage.Terminate) this.clientTerminated = true;
-  };
+  }
 
+  /**
+   * Relays raw bytes, except while mediating: then each message goes to the sink of the request it answers
+   * (ParameterStatus and NotificationResponse always to the client, which must see them).
+   */
   private readonly onUpstreamData = (chunk: Buffer): void => {
     if (this.relayFrames && this.phase === 'ready' && this.upstreamFramer.atBoundary) this.relayFrames = false;
     try {
       if (this.relayFrames) {
         this.upstreamFramer.push(chunk, this.relayAuthenticationMessage);
       } else {
-        this.upstreamFramer.push(chunk, this.trackUpstreamMessage);
-        this.writeToClient(chunk);
+        let runStart = 0;
+        this.upstreamFramer.push(chunk, (type, frame, start, end) => {
+          this.trackUpstreamMessage(type, frame);
+          if (!this.dispatchUpstreamMessage) return this.replies.received(type);
+          if (start > runStart) this.writeToClient(chunk.subarray(runStart, start));
+          runStart = end;
+          this.dispatch(type, frame!);
+        });
+        const held = this.dispatchUpstreamMessage ? this.upstreamFramer.heldFrom : undefined;
+        const runEnd = held === undefined ? chunk.length : held < 0 ? runStart : held;
+        if (runEnd > runStart) this.writeToClient(chunk.subarray(runStart, runEnd));
       }
     } catch (error) {
       this.fail(error);
       return;
     }
-    if (this.shuttingDown && this.phase === 'ready' && this.replies.idle && this.upstreamFramer.atBoundary) this.terminate();
+    if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
   };
 
-  private readonly trackUpstreamMessage = (type: number, frame: Buffer | undefined): void => {
-    if (type === BackendMessage.ReadyForQuery) {
-      this.replies.readyForQuery();
-      this.status = readTransactionStatus(frame!);
-    } else if (type === BackendMessage.ErrorResponse) {
-      this.context.stats.upstreamErrors++;
-    }
-  };
+  private dispatch(type: number, frame: Buffer): void {
+    const always = type === BackendMessage.ParameterStatus || type === BackendMessage.NotificationResponse;
+    const sink = always ? undefined : this.replies.current;
+    if (sink) sink.message(type, frame);
+    else this.writeToClient(frame);
+    this.replies.received(type);
+  }
+
+  private trackUpstreamMessage(type: number, frame: Buffer | undefined): void {
+    if (type === BackendMessage.ReadyForQuery) this.status = readTransactionStatus(frame!);
+    else if (type === BackendMessage.ErrorResponse) this.context.stats.upstreamErrors++;
+  }
+
+  private startInterceptor(): void {
+    const factory = this.context.interceptors;
+    if (!factory) return;
+    const session = this;
+    const io: SessionIo = {
+      sendUpstream: (frame, sink) => {
+        this.accountClientMessage(frame[0]!, sink);
+        this.forward(frame);
+      },
+      writeToClient: (frame) => this.writeToClient(frame),
+      owed: this.replies,
+      get transactionStatus() {
+        return session.status;
+      },
+      release: () => {
+        this.mediating = false;
+        if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
+      },
+      cancelUpstream: () => this.cancelUpstream(),
+      log: this.log,
+    };
+    this.interceptor = factory(io, this.parameters);
+  }
 
   /** Upstream messages up to the first ReadyForQuery: rewritten where the proxy stands in between. */
   private readonly relayAuthenticationMessage = (type: number, frame: Buffer | undefined): void => {
@@ -195,6 +282,7 @@ export class Session {
       case BackendMessage.ReadyForQuery:
         this.phase = 'ready';
         this.status = readTransactionStatus(frame!);
+        this.startInterceptor();
         this.log.debug('session ready');
         break;
     }
@@ -281,6 +369,8 @@ export class Session {
   private close(): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    this.replies.abandon();
+    this.interceptor?.closed();
     if (this.processId !== undefined) this.context.cancelKeys.release(this.processId);
     for (const callback of this.closedCallbacks) callback();
   }

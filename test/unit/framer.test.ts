@@ -68,3 +68,40 @@ describe('MessageFramer', () => {
     }
   });
 });
+
+describe('MessageFramer offsets', () => {
+  const keepQuery = (type: number): boolean => type === 'Q'.charCodeAt(0);
+
+  it('reports where each message starts and where a kept one ends within the chunk', () => {
+    const framer = new MessageFramer(keepQuery, 1 << 20);
+    const chunk = Buffer.concat([frame('B', 'bind'), frame('Q', 'select 1'), frame('S', '')]);
+    const seen: Array<[string, number, number]> = [];
+    framer.push(chunk, (type, _frame, start, end) => seen.push([String.fromCharCode(type), start, end]));
+    expect(seen).toEqual([
+      ['B', 0, 5],
+      ['Q', 9, 9 + 13],
+      ['S', 22, 27],
+    ]);
+    expect(framer.heldFrom).toBeUndefined();
+  });
+
+  it('says where a kept message still being assembled began, and -1 once it began in an earlier chunk', () => {
+    const framer = new MessageFramer(keepQuery, 1 << 20);
+    const stream = Buffer.concat([frame('B', 'bind'), frame('Q', 'select 1')]);
+    framer.push(stream.subarray(0, 12), () => {});
+    expect(framer.heldFrom).toBe(9);
+    framer.push(stream.subarray(12, 15), () => {});
+    expect(framer.heldFrom).toBe(-1);
+    const seen: Array<[number, number, number]> = [];
+    framer.push(stream.subarray(15), (_type, bytes, start, end) => seen.push([start, end, bytes!.length]));
+    expect(seen).toEqual([[-1, 7, 13]]);
+    expect(framer.heldFrom).toBeUndefined();
+  });
+
+  it('holds a kept message whose header is split across chunks from its first byte', () => {
+    const framer = new MessageFramer(keepQuery, 1 << 20);
+    const stream = Buffer.concat([frame('B', 'bind'), frame('Q', 'x')]);
+    framer.push(stream.subarray(0, 11), () => {});
+    expect(framer.heldFrom).toBe(9);
+  });
+});

@@ -1,0 +1,39 @@
+// The seam between the wire protocol and whatever takes over some of a session's statements (the LLM interception
+// engine, wired in by src/). The session relays raw bytes until the interceptor claims a client message; from then
+// on it hands every client message to the interceptor, whole and in order, until the interceptor releases it.
+
+import type { Logger } from 'pino';
+import type { TransactionStatus } from './protocol.js';
+import type { RepliesOwed, ReplySink } from './replies-owed.js';
+
+/** What a session offers its interceptor. */
+export interface SessionIo {
+  /** Sends one message upstream; `sink` gets its answer (none: the client's message, answered to the client). */
+  sendUpstream(frame: Buffer, sink?: ReplySink): void;
+  writeToClient(frame: Buffer): void;
+  /** The requests sent upstream and not answered yet, the proxy's own included. */
+  readonly owed: RepliesOwed;
+  /** The transaction status of the last ReadyForQuery the upstream sent. */
+  readonly transactionStatus: TransactionStatus;
+  /** Ends mediation: client messages are relayed raw again. */
+  release(): void;
+  /** Forwards a cancel to the upstream backend. */
+  cancelUpstream(): void;
+  readonly log: Logger;
+}
+
+export interface Interceptor {
+  /** Client message types whose frames must be inspected while relaying raw. */
+  inspects(type: number): boolean;
+  /** Looks at a frame while relaying raw: true when mediation starts with this message. */
+  claims(type: number, frame: Buffer): boolean;
+  /** A client message while mediating, the claimed one first; the frame is the interceptor's to keep. */
+  accept(type: number, frame: Buffer): void;
+  /** The client asked to cancel: true when the interceptor took care of it, false to forward it upstream. */
+  cancel(): boolean;
+  /** The session is gone. */
+  closed(): void;
+}
+
+/** Makes the interceptor of a session once it is authenticated; `parameters` are its startup parameters. */
+export type InterceptorFactory = (io: SessionIo, parameters: Map<string, string>) => Interceptor;
