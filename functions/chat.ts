@@ -1,6 +1,11 @@
 // The chat family of pg_llm v1.1: model registration and single-turn chat, plain, JSON and streamed.
 
-import { declareFunction } from './declaration.js';
+import { recordCall } from '../src/catalog/audit.js';
+import { loadModel, removeModel, saveModel } from '../src/catalog/models.js';
+import { providerFor } from '../src/providers/index.js';
+import type { ChatResult } from '../src/providers/provider.js';
+import { PgError } from '../proxy/pg-error.js';
+import { declareFunction, type CallContext } from './declaration.js';
 
 const STREAM_COLUMNS = [
   { name: 'seq_no', type: 'integer' },
@@ -10,6 +15,52 @@ const STREAM_COLUMNS = [
   { name: 'confidence_score', type: 'double precision' },
   { name: 'request_id', type: 'uuid' },
 ];
+
+interface Answer {
+  result: ChatResult;
+  latencyMs: number;
+}
+
+async function chat(context: CallContext, instanceName: string, prompt: string): Promise<Answer> {
+  const model = await loadModel(context, instanceName);
+  const provider = providerFor(instanceName, model.config);
+  const started = performance.now();
+  const result = await provider.chat({ prompt, signal: context.signal });
+  const answer = { result, latencyMs: Math.round(performance.now() - started) };
+  await audit(context, 'chat', instanceName, answer);
+  return answer;
+}
+
+function audit(context: CallContext, eventType: string, instanceName: string, { result, latencyMs }: Answer): Promise<void> {
+  return recordCall(context, {
+    eventType,
+    instanceName,
+    success: true,
+    confidence: result.confidence,
+    metadata: { model_name: result.model, latency_ms: latencyMs, ...usage(result) },
+  });
+}
+
+function usage(result: ChatResult): Record<string, number> {
+  const { promptTokens, completionTokens } = result.usage;
+  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+}
+
+function parseConfig(text: unknown): Record<string, unknown> {
+  if (text === null || text === undefined || text === '') return {};
+  let config: unknown;
+  try {
+    config = JSON.parse(String(text));
+  } catch (error) {
+    throw new PgError('22P02', `invalid input syntax for type json: ${(error as Error).message}`, {
+      detail: 'The config argument of pg_llm_add_model must be a JSON object.',
+    });
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new PgError('22023', 'the config argument of pg_llm_add_model must be a JSON object');
+  }
+  return config as Record<string, unknown>;
+}
 
 export const chatFunctions = [
   declareFunction({
@@ -24,6 +75,22 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'boolean' },
     strict: false,
     description: 'Registers (or replaces) a model instance; the API key and secret-bearing config are stored encrypted.',
+    async run(args, context) {
+      if (typeof args.instance_name !== 'string' || args.instance_name === '') {
+        throw new PgError('22004', 'instance_name must not be null or empty');
+      }
+      const config = parseConfig(args.config);
+      if (args.model_type !== null && args.model_type !== undefined) config.provider ??= args.model_type;
+      providerFor(args.instance_name, config);
+      await saveModel(context, {
+        local: args.local_model === true,
+        modelType: String(args.model_type ?? config.provider),
+        instanceName: args.instance_name,
+        apiKey: typeof args.api_key === 'string' && args.api_key !== '' ? args.api_key : null,
+        config,
+      });
+      return true;
+    },
   }),
   declareFunction({
     name: 'pg_llm_remove_model',
@@ -31,6 +98,7 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'boolean' },
     strict: true,
     description: 'Removes a model instance; true when it existed.',
+    run: (args, context) => removeModel(context, String(args.instance_name)),
   }),
   declareFunction({
     name: 'pg_llm_chat',
@@ -41,6 +109,9 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: "The model's answer to a prompt.",
+    async run(args, context) {
+      return (await chat(context, String(args.instance_name), String(args.prompt))).result.text;
+    },
   }),
   declareFunction({
     name: 'pg_llm_chat_json',
@@ -52,6 +123,20 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
     description: 'The answer with model_name, confidence_score, fallback_used, request_id and token usage.',
+    async run(args, context) {
+      const instanceName = String(args.instance_name);
+      const { result, latencyMs } = await chat(context, instanceName, String(args.prompt));
+      return {
+        response: result.text,
+        instance_name: instanceName,
+        model_name: result.model,
+        confidence_score: result.confidence,
+        fallback_used: false,
+        request_id: context.requestId,
+        latency_ms: latencyMs,
+        usage: usage(result),
+      };
+    },
   }),
   declareFunction({
     name: 'pg_llm_chat_stream',
@@ -63,5 +148,23 @@ export const chatFunctions = [
     result: { kind: 'table', columns: STREAM_COLUMNS },
     strict: true,
     description: 'The answer as it streams from the model: one row per chunk, then a final row.',
+    async run(args, context) {
+      const instanceName = String(args.instance_name);
+      const model = await loadModel(context, instanceName);
+      const provider = providerFor(instanceName, model.config);
+      const started = performance.now();
+      const rows: Array<Record<string, unknown>> = [];
+      for await (const event of provider.stream({ prompt: String(args.prompt), signal: context.signal })) {
+        const row = { seq_no: rows.length + 1, model_name: event.kind === 'done' ? event.result.model : null, request_id: context.requestId };
+        if (event.kind === 'chunk') {
+          rows.push({ ...row, chunk: event.text, is_final: false, confidence_score: null });
+        } else {
+          for (const earlier of rows) Object.assign(earlier, { model_name: event.result.model, confidence_score: event.result.confidence });
+          rows.push({ ...row, chunk: '', is_final: true, confidence_score: event.result.confidence });
+          await audit(context, 'chat_stream', instanceName, { result: event.result, latencyMs: Math.round(performance.now() - started) });
+        }
+      }
+      return rows;
+    },
   }),
 ];

@@ -1,5 +1,8 @@
-// The one place a SQL function's shape is written down: name, arguments (with SQL defaults), result, strictness.
-// The upstream stubs, the answers to Describe and the decoding of arguments are all derived from it.
+// The one place a SQL function's shape is written down: name, arguments (with SQL defaults), result, strictness,
+// and what it does. The upstream stubs, the answers to Describe and the decoding of arguments are all derived from
+// it.
+
+import type { MasterKey } from '../src/crypto/secrets.js';
 
 export interface ArgumentDeclaration {
   name: string;
@@ -16,6 +19,34 @@ export interface ColumnDeclaration {
 
 export type ResultDeclaration = { kind: 'scalar'; type: string } | { kind: 'table'; columns: ColumnDeclaration[] };
 
+/** What a call can use: the caller's session (its transaction, its role), cancellation, and its request id. */
+export interface CallContext {
+  /** Runs a statement in the caller's session and transaction, with its role; rows as text values. */
+  query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>>;
+  /** Aborted when the client cancels the statement or disconnects. */
+  signal: AbortSignal;
+  /** Correlates the call's audit and trace rows. */
+  requestId: string;
+  /** Keys that open stored secrets; the first seals new ones. Empty when none is configured. */
+  masterKeys(): Promise<MasterKey[]>;
+  /** The pg_llm.* settings in force in the caller's session. */
+  settings(): Promise<SessionSettings>;
+}
+
+export interface SessionSettings {
+  auditEnabled: boolean;
+}
+
+/** A row of a set-returning function, keyed by column name. */
+export type ResultRow = Record<string, unknown>;
+
+/**
+ * Computes one call. `args` holds every argument by name, defaults applied, as JSON values (text as string,
+ * jsonb as parsed JSON, numbers, booleans, null). A scalar function resolves to its JSON value; a set-returning
+ * one to its rows.
+ */
+export type FunctionBody = (args: Record<string, unknown>, context: CallContext) => Promise<unknown>;
+
 export interface FunctionDeclaration {
   name: string;
   arguments: ArgumentDeclaration[];
@@ -24,6 +55,7 @@ export interface FunctionDeclaration {
   strict: boolean;
   /** One line for \df+ and the docs. */
   description: string;
+  run: FunctionBody;
 }
 
 /** Validates a declaration once, when its module loads, so a typo fails at start-up rather than at a call. */

@@ -83,3 +83,7 @@ export function close(kind: ObjectKind, name: string): Buffer {
 export function sync(): Buffer {
   return Buffer.from([FrontendMessage.Sync, 0, 0, 0, 4]);
 }
+
+export function flush(): Buffer {
+  return Buffer.from([FrontendMessage.Flush, 0, 0, 0, 4]);
+}

@@ -3,6 +3,7 @@
 // on it hands every client message to the interceptor, whole and in order, until the interceptor releases it.
 
 import type { Logger } from 'pino';
+import type { PgError } from './pg-error.js';
 import type { TransactionStatus } from './protocol.js';
 import type { RepliesOwed, ReplySink } from './replies-owed.js';
 
@@ -19,6 +20,8 @@ export interface SessionIo {
   release(): void;
   /** Forwards a cancel to the upstream backend. */
   cancelUpstream(): void;
+  /** Ends the session, telling the client why. */
+  terminate(error: PgError): void;
   readonly log: Logger;
 }
 

@@ -255,6 +255,7 @@ export class Session {
         if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
       },
       cancelUpstream: () => this.cancelUpstream(),
+      terminate: (error) => this.fail(error),
       log: this.log,
     };
     this.interceptor = factory(io, this.parameters);

@@ -46,6 +46,13 @@ const OPTIONS = [
   { flag: 'connect-timeout', env: 'PG_LLM_CONNECT_TIMEOUT', value: 'MS', default: '10000', description: 'time to connect to the upstream' },
   { flag: 'startup-timeout', env: 'PG_LLM_STARTUP_TIMEOUT', value: 'MS', default: '60000', description: 'time a client has to send its startup packet' },
   { flag: 'shutdown-timeout', env: 'PG_LLM_SHUTDOWN_TIMEOUT', value: 'MS', default: '30000', description: 'on SIGTERM/SIGINT, time running queries get to finish' },
+  {
+    flag: 'master-key',
+    env: 'PG_LLM_MASTER_KEY',
+    value: 'KEY',
+    description: 'seals model secrets at rest (64 hex digits, or a passphrase); a session may also SET pg_llm.master_key',
+  },
+  { flag: 'call-concurrency', env: 'PG_LLM_CALL_CONCURRENCY', value: 'N', default: '16', description: 'LLM calls one statement runs at once' },
   { flag: 'log-level', env: 'PG_LLM_LOG_LEVEL', value: 'LEVEL', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
 ] as const satisfies readonly OptionDeclaration[];
 
@@ -66,6 +73,8 @@ export interface Config {
   maxMessageSize: number;
   startupTimeoutMs: number;
   shutdownTimeoutMs: number;
+  masterKey: string | undefined;
+  callConcurrency: number;
   logLevel: string;
 }
 
@@ -169,6 +178,8 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     maxMessageSize: integer('max-message-size', value('max-message-size')!),
     startupTimeoutMs: integer('startup-timeout', value('startup-timeout')!),
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
+    masterKey: value('master-key') || undefined,
+    callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     logLevel: value('log-level')!,
   };
 }

@@ -12,6 +12,9 @@ import { startAdminServer } from './admin.js';
 import { migrate } from './catalog/migrate.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded.js';
+import { masterKey } from './crypto/secrets.js';
+import { loadParser } from './intercept/analyze.js';
+import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
 import { PACKAGE_ROOT } from './package-root.js';
 
@@ -36,6 +39,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   const startedAt = Date.now();
   const embedded = await chooseEmbedded(config, log);
   const target = embedded?.target ?? config.upstream;
+  await loadParser();
   const listener = new ProxyListener({
     host: config.listen.host,
     port: config.listen.port,
@@ -44,6 +48,10 @@ async function run(config: Config, log: Logger): Promise<void> {
     maxMessageSize: config.maxMessageSize,
     startupTimeoutMs: config.startupTimeoutMs,
     log,
+    interceptors: interceptionEngine({
+      masterKey: config.masterKey ? masterKey(config.masterKey) : undefined,
+      concurrency: config.callConcurrency,
+    }),
   });
   const address = await listener.listen();
   log.info({ listen: `${address.address}:${address.port}`, upstream: describeTarget(target), tls: Boolean(config.tls) }, 'proxy listening');

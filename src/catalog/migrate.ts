@@ -1,17 +1,18 @@
-// Installs or upgrades the catalog in one database: the numbered files of catalog-migrations/ are applied once each
-// (recorded in _pg_llm_catalog.migrations), then the stubs are re-created from the function declarations. All of
-// it in one transaction under an advisory lock, so concurrent installs queue and a failure leaves nothing behind.
+// Installs or upgrades the catalog in one database: the numbered files of catalog-migrations/incremental/ are
+// applied once each (recorded in _pg_llm_catalog.migrations), then the files of catalog-migrations/idempotent/ and
+// the stubs generated from the function declarations are re-applied. All of it in one transaction under an
+// advisory lock, so concurrent installs queue and a failure leaves nothing behind.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type pg from 'pg';
 import { FUNCTIONS } from '../../functions/registry.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { stubSql } from './stubs.js';
 
 export const CATALOG_SCHEMA = '_pg_llm_catalog';
-const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations');
-const NUMBERED = /^(\d{4})_[a-z0-9_]+\.sql$/;
+const INCREMENTAL_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'incremental');
+const IDEMPOTENT_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'idempotent');
+const NUMBERED = /^(\d{3,4})_[a-z0-9_]+\.sql$/;
 /** Any constant both installers agree on: two proxies installing at once take turns. */
 const INSTALL_LOCK_KEY = 7_301_946_128;
 
@@ -22,31 +23,26 @@ export interface Migration {
 
 /** The numbered migrations shipped with this version, in order. */
 export function shippedMigrations(): Migration[] {
-  return readdirSync(MIGRATIONS_DIR)
+  return readMigrations(INCREMENTAL_DIR);
+}
+
+function readMigrations(dir: string): Migration[] {
+  return readdirSync(dir)
     .filter((file) => NUMBERED.test(file))
     .sort()
-    .map((file) => ({ name: file.replace(/\.sql$/, ''), sql: readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8') }));
+    .map((file) => ({ name: file.replace(/\.sql$/, ''), sql: readFileSync(path.join(dir, file), 'utf8') }));
+}
+
+/** Something that runs SQL: a pg client, or the proxy's own requests in a client's session. */
+export interface SqlRunner {
+  query<Row extends Record<string, unknown> = Record<string, unknown>>(sql: string, parameters?: unknown[]): Promise<{ rows: Row[] }>;
 }
 
 /** Applies what is missing and refreshes the stubs; returns the names of the migrations applied now. */
-export async function migrate(client: pg.ClientBase, migrations: Migration[] = shippedMigrations()): Promise<string[]> {
+export async function migrate(client: SqlRunner, migrations: Migration[] = shippedMigrations()): Promise<string[]> {
   await client.query('BEGIN');
   try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    const { rows } = await client.query<{ name: string }>(`SELECT name FROM ${CATALOG_SCHEMA}.migrations`);
-    const done = new Set(rows.map((row) => row.name));
-    const applied: string[] = [];
-    for (const migration of migrations) {
-      if (done.has(migration.name)) continue;
-      await client.query(migration.sql);
-      await client.query(`INSERT INTO ${CATALOG_SCHEMA}.migrations (name) VALUES ($1)`, [migration.name]);
-      applied.push(migration.name);
-    }
-    for (const declaration of FUNCTIONS) await client.query(stubSql(declaration));
+    const applied = await install(client, migrations);
     await client.query('COMMIT');
     return applied;
   } catch (error) {
@@ -55,19 +51,43 @@ export async function migrate(client: pg.ClientBase, migrations: Migration[] = s
   }
 }
 
-/** Removes the catalog and the stubs: what DROP EXTENSION pg_llm CASCADE does for the extension. */
-export async function uninstall(client: pg.ClientBase): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
-    for (const declaration of FUNCTIONS) {
-      const types = declaration.arguments.map((argument) => argument.type).join(', ');
-      await client.query(`DROP FUNCTION IF EXISTS public.${declaration.name}(${types}) CASCADE`);
-    }
-    await client.query(`DROP SCHEMA IF EXISTS ${CATALOG_SCHEMA} CASCADE`);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
+/** What migrate does, inside a transaction the caller owns. */
+export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations()): Promise<string[]> {
+  await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA}`);
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+  );
+  const { rows } = await client.query<{ name: string }>(`SELECT name FROM ${CATALOG_SCHEMA}.migrations`);
+  const done = new Set(rows.map((row) => row.name));
+  const applied: string[] = [];
+  for (const migration of migrations) {
+    if (done.has(migration.name)) continue;
+    await client.query(migration.sql);
+    await client.query(`INSERT INTO ${CATALOG_SCHEMA}.migrations (name) VALUES ($1)`, [migration.name]);
+    applied.push(migration.name);
   }
+  for (const script of readMigrations(IDEMPOTENT_DIR)) await client.query(script.sql);
+  for (const declaration of FUNCTIONS) await client.query(stubSql(declaration));
+  return applied;
+}
+
+/** Whether the catalog is installed in the database the client is connected to. */
+export async function installed(client: SqlRunner): Promise<boolean> {
+  const { rows } = await client.query<{ installed: boolean | string }>(`SELECT to_regclass('${CATALOG_SCHEMA}.migrations') IS NOT NULL AS installed`);
+  return rows[0]?.installed === true || rows[0]?.installed === 't';
+}
+
+/**
+ * Removes the catalog and the stubs, inside a transaction the caller owns: what DROP EXTENSION pg_llm does for the
+ * extension. Without cascade, objects of the user's that depend on a stub make it fail, as PostgreSQL would.
+ */
+export async function uninstall(client: SqlRunner, cascade = true): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
+  const behavior = cascade ? 'CASCADE' : 'RESTRICT';
+  for (const declaration of FUNCTIONS) {
+    const types = declaration.arguments.map((argument) => argument.type).join(', ');
+    await client.query(`DROP FUNCTION IF EXISTS public.${declaration.name}(${types}) ${behavior}`);
+  }
+  await client.query(`DROP SCHEMA IF EXISTS ${CATALOG_SCHEMA} CASCADE`);
 }

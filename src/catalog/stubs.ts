@@ -1,6 +1,7 @@
-// The upstream stub of each intercepted function, generated from its declaration. Through the proxy the call never
-// reaches the stub; the stub exists so that \df, Describe, overload resolution and "function does not exist"
-// come from PostgreSQL itself, and so that a call that bypasses the proxy fails with a clear hint.
+// The upstream stub of each intercepted function, generated from its declaration. The stubs give PostgreSQL the
+// exact signatures, so \df, Describe, overload resolution and "function does not exist" come from PostgreSQL
+// itself. Through the proxy a stub hands its arguments to the proxy and returns the result the proxy computed
+// (_pg_llm_catalog.call_result, catalog-migrations/idempotent/); called any other way it fails with a hint.
 
 import type { FunctionDeclaration } from '../../functions/declaration.js';
 
@@ -11,21 +12,23 @@ export function stubSql(declaration: FunctionDeclaration): string {
   const parameters = declaration.arguments
     .map((argument) => `${argument.name} ${argument.type}${argument.default !== undefined ? ` DEFAULT ${argument.default}` : ''}`)
     .join(', ');
-  const result =
-    declaration.result.kind === 'scalar'
-      ? declaration.result.type
-      : `TABLE(${declaration.result.columns.map((column) => `${column.name} ${column.type}`).join(', ')})`;
-  const message = `${declaration.name}() runs in pg_llm proxy and cannot run inside the database`;
-  const hint =
-    'Connect to the pg_llm proxy port instead of the database port. Calls from views, functions, triggers or direct connections cannot reach the proxy.';
+  const { result } = declaration;
+  const resultSql = result.kind === 'scalar' ? result.type : `TABLE(${result.columns.map((column) => `${column.name} ${column.type}`).join(', ')})`;
+  const argumentsJson = `jsonb_build_array(${declaration.arguments.map((argument) => argument.name).join(', ')})`;
+  const value = `_pg_llm_catalog.call_result(${literal(declaration.name)}, ${argumentsJson})`;
+  // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
+  const body =
+    result.kind === 'scalar'
+      ? `RETURN (SELECT r.v FROM jsonb_to_record(jsonb_build_object('v', ${value})) AS r(v ${result.type}));`
+      : `RETURN QUERY SELECT * FROM jsonb_to_recordset(coalesce(${value}, '[]'::jsonb)) AS r(${result.columns.map((column) => `${column.name} ${column.type}`).join(', ')});`;
   const signature = `${name}(${declaration.arguments.map((argument) => argument.type).join(', ')})`;
   return [
     `CREATE OR REPLACE FUNCTION ${name}(${parameters})`,
-    `RETURNS ${result}`,
+    `RETURNS ${resultSql}`,
     `LANGUAGE plpgsql VOLATILE${declaration.strict ? ' STRICT' : ''}`,
     `AS $stub$`,
     `BEGIN`,
-    `  RAISE EXCEPTION USING ERRCODE = '${STUB_SQLSTATE}', MESSAGE = ${literal(message)}, HINT = ${literal(hint)};`,
+    `  ${body}`,
     `END`,
     `$stub$;`,
     `COMMENT ON FUNCTION ${signature} IS ${literal(declaration.description)};`,

@@ -1,38 +1,17 @@
 // Installing the catalog: numbered migrations applied once each, stubs generated from the declarations with
 // PostgreSQL agreeing on every signature, upgrades from every earlier level, and nothing left by a failed install.
 
-import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FUNCTIONS } from '../../functions/registry.js';
 import { CATALOG_SCHEMA, migrate, shippedMigrations, uninstall } from '../../src/catalog/migrate.js';
 import { STUB_SQLSTATE } from '../../src/catalog/stubs.js';
+import { freshDatabase } from '../support/database.js';
 import { cluster, connection } from '../support/proxy.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-
-/** A fresh database and a client connected to it directly. */
-async function freshDatabase(): Promise<{ name: string; client: pg.Client }> {
-  const name = `catalog_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client(connection(cluster().port));
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const client = new pg.Client(connection(cluster().port, 'postgres', name));
-  await client.connect();
-  cleanups.push(async () => {
-    await client.end();
-    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
-    await admin.end();
-  });
-  return { name, client };
-}
-
 async function appliedMigrations(client: pg.Client): Promise<string[]> {
   const { rows } = await client.query(`SELECT name FROM ${CATALOG_SCHEMA}.migrations ORDER BY name`);
   return rows.map((row: { name: string }) => row.name);
@@ -76,7 +55,9 @@ describe('catalog install', () => {
   it('uninstall removes the catalog and every stub', async () => {
     const { client } = await freshDatabase();
     await migrate(client);
+    await client.query('BEGIN');
     await uninstall(client);
+    await client.query('COMMIT');
     const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = ANY($1)`, [FUNCTIONS.map((declaration) => declaration.name)]);
     expect(rows).toEqual([{ n: 0 }]);
     expect(await migrate(client)).toEqual(shippedMigrations().map((migration) => migration.name));

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
+import { masterKey } from '../../src/crypto/secrets.js';
+import { loadParser } from '../../src/intercept/analyze.js';
+import { interceptionEngine } from '../../src/intercept/engine.js';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
 import { ROLES, type ClusterInfo } from './cluster.js';
 
@@ -31,10 +34,15 @@ export interface ProxyOptions {
   tls?: boolean;
   maxMessageSize?: number;
   startupTimeoutMs?: number;
+  /** Relay only, without the LLM functions. */
+  passThrough?: boolean;
+  masterKey?: string;
+  callConcurrency?: number;
 }
 
 export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy> {
   const info = cluster();
+  await loadParser();
   const listenerOptions: ListenerOptions = {
     host: '127.0.0.1',
     port: 0,
@@ -43,6 +51,12 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     startupTimeoutMs: options.startupTimeoutMs ?? 10_000,
     log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
   };
+  if (!options.passThrough) {
+    listenerOptions.interceptors = interceptionEngine({
+      masterKey: masterKey(options.masterKey ?? 'test master key'),
+      concurrency: options.callConcurrency ?? 16,
+    });
+  }
   if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };
   const listener = new ProxyListener(listenerOptions);
   const address = await listener.listen();

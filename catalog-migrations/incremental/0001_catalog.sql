@@ -30,3 +30,9 @@ CREATE TABLE _pg_llm_catalog.pg_llm_audit_log (
 
 CREATE INDEX pg_llm_audit_log_request_id ON _pg_llm_catalog.pg_llm_audit_log (request_id);
 CREATE INDEX pg_llm_audit_log_created_at ON _pg_llm_catalog.pg_llm_audit_log (created_at);
+
+-- Every role may use the LLM functions, as with the extension (all of them executable by PUBLIC); what a role may
+-- see of other roles' rows is narrowed by row-level security in later levels.
+GRANT USAGE ON SCHEMA _pg_llm_catalog TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON _pg_llm_catalog.pg_llm_models TO PUBLIC;
+GRANT SELECT, INSERT ON _pg_llm_catalog.pg_llm_audit_log TO PUBLIC;

@@ -1,0 +1,55 @@
+-- How the stubs and the proxy talk within one session. The proxy runs a statement that calls LLM functions in
+-- passes. In a 'collect' pass each stub reports the arguments of a call it has no result for (a NOTICE with
+-- SQLSTATE LM001 that only the proxy reads) and returns NULL; the proxy computes those calls and stores their
+-- results in a session temp table; in the 'final' pass each stub returns its result. Outside the proxy the phase
+-- is unset and a stub fails with a hint. Re-applied on every install, so it always matches this version.
+
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.prepare_session() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF to_regclass('pg_temp.pg_llm_call_results') IS NULL THEN
+    CREATE TEMP TABLE pg_llm_call_results (
+      execution  bigint NOT NULL,
+      call_key   text NOT NULL,
+      value      jsonb,
+      PRIMARY KEY (execution, call_key)
+    ) ON COMMIT DELETE ROWS;
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.call_result(function_name text, arguments jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  phase text := current_setting('pg_llm.phase', true);
+  key text := md5(function_name || ':' || arguments::text);
+  found_value jsonb;
+BEGIN
+  IF phase IS NULL OR phase NOT IN ('collect', 'final') THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000',
+      MESSAGE = function_name || '() runs in pg_llm proxy and cannot run inside the database',
+      HINT = 'Connect to the pg_llm proxy port instead of the database port. Calls from views, functions, triggers or direct connections cannot reach the proxy.';
+  END IF;
+  SELECT r.value INTO found_value FROM pg_temp.pg_llm_call_results r
+   WHERE r.execution = current_setting('pg_llm.execution')::bigint AND r.call_key = key;
+  IF FOUND THEN
+    RETURN found_value;
+  END IF;
+  IF phase = 'collect' THEN
+    RAISE NOTICE USING ERRCODE = 'LM001', MESSAGE = jsonb_build_object('function', function_name, 'key', key, 'arguments', arguments)::text;
+    RETURN NULL;
+  END IF;
+  RAISE EXCEPTION USING ERRCODE = 'LM002',
+    MESSAGE = function_name || '() was called with arguments the proxy did not see while collecting the statement''s calls',
+    HINT = 'The statement does not give the same rows each time it runs (random(), volatile functions, LIMIT without ORDER BY a unique key). Make it deterministic, or materialize its input first.';
+END
+$$;
+
+-- Puts the caller's transaction in the failed state with the error the proxy reports, so the client and the
+-- server agree on it.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.raise_error(sqlstate text, message text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = sqlstate, MESSAGE = message;
+END
+$$;

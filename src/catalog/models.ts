@@ -1,0 +1,96 @@
+// Model instances in the catalog: registered by pg_llm_add_model, read by every call. Secrets never reach the
+// database in clear: the API key and the secret-bearing part of the config are sealed with the master key, and the
+// plaintext columns hold a redacted form.
+
+import type { CallContext } from '../../functions/declaration.js';
+import { PgError } from '../../proxy/pg-error.js';
+import { open, redact, seal, SecretError } from '../crypto/secrets.js';
+
+const MODELS = '_pg_llm_catalog.pg_llm_models';
+/** Config keys whose values are credentials: kept only in encrypted_config. */
+const SECRET_KEY = /(api_?key|token|secret|password|authorization|credential)/i;
+
+export interface ModelInstance {
+  instanceName: string;
+  modelType: string;
+  local: boolean;
+  /** The whole config, secrets included, opened with the master key. */
+  config: Record<string, unknown>;
+  apiKey: string | undefined;
+}
+
+export interface NewModel {
+  local: boolean;
+  modelType: string;
+  instanceName: string;
+  apiKey: string | null;
+  config: Record<string, unknown>;
+}
+
+export async function saveModel(context: CallContext, model: NewModel): Promise<void> {
+  const secretEntries = Object.entries(model.config).filter(([key]) => SECRET_KEY.test(key));
+  const needsKey = Boolean(model.apiKey) || secretEntries.length > 0;
+  const [key] = needsKey ? await context.masterKeys() : [];
+  if (needsKey && !key) {
+    throw new PgError('55000', `cannot store the secrets of model instance "${model.instanceName}": no master key is configured`, {
+      hint: 'Start the proxy with PG_LLM_MASTER_KEY (or --master-key), or SET pg_llm.master_key in this session.',
+    });
+  }
+  const visibleConfig = Object.fromEntries(
+    Object.entries(model.config).map(([name, value]) => [name, SECRET_KEY.test(name) ? redact(String(value)) : value]),
+  );
+  await context.query(
+    `INSERT INTO ${MODELS} (instance_name, model_type, local_model, api_key, config, encrypted_api_key, encrypted_config)
+     VALUES ($1, $2, $3, $4, $5::jsonb, decode($6, 'base64'), decode($7, 'base64'))
+     ON CONFLICT (instance_name) DO UPDATE SET model_type = EXCLUDED.model_type, local_model = EXCLUDED.local_model,
+       api_key = EXCLUDED.api_key, config = EXCLUDED.config, encrypted_api_key = EXCLUDED.encrypted_api_key,
+       encrypted_config = EXCLUDED.encrypted_config, updated_at = now()`,
+    [
+      model.instanceName,
+      model.modelType,
+      String(model.local),
+      model.apiKey ? redact(model.apiKey) : null,
+      JSON.stringify(visibleConfig),
+      model.apiKey && key ? seal(model.apiKey, key).toString('base64') : null,
+      secretEntries.length > 0 && key ? seal(JSON.stringify(model.config), key).toString('base64') : null,
+    ],
+  );
+}
+
+export async function removeModel(context: CallContext, instanceName: string): Promise<boolean> {
+  const rows = await context.query(`DELETE FROM ${MODELS} WHERE instance_name = $1 RETURNING 1 AS removed`, [instanceName]);
+  return rows.length > 0;
+}
+
+export async function loadModel(context: CallContext, instanceName: string): Promise<ModelInstance> {
+  const [row] = await context.query(
+    `SELECT model_type, local_model, config::text AS config, encode(encrypted_api_key, 'base64') AS api_key,
+            encode(encrypted_config, 'base64') AS secret_config
+       FROM ${MODELS} WHERE instance_name = $1`,
+    [instanceName],
+  );
+  if (!row) {
+    throw new PgError('42704', `model instance "${instanceName}" does not exist`, {
+      hint: 'Register it with pg_llm_add_model(local_model, model_type, instance_name, api_key, config).',
+    });
+  }
+  const opened = async (blob: string | null): Promise<string | undefined> => {
+    if (!blob) return undefined;
+    try {
+      return open(Buffer.from(blob, 'base64'), await context.masterKeys());
+    } catch (error) {
+      if (!(error instanceof SecretError)) throw error;
+      throw new PgError('28000', `cannot open the secrets of model instance "${instanceName}": ${error.message}`, {
+        hint: 'Configure the master key the model was registered with (PG_LLM_MASTER_KEY or SET pg_llm.master_key).',
+      });
+    }
+  };
+  const secretConfig = await opened(row.secret_config ?? null);
+  return {
+    instanceName,
+    modelType: row.model_type!,
+    local: row.local_model === 't',
+    config: JSON.parse(secretConfig ?? row.config ?? '{}') as Record<string, unknown>,
+    apiKey: await opened(row.api_key ?? null),
+  };
+}

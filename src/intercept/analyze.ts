@@ -1,0 +1,99 @@
+// Which client statements the proxy takes over. A cheap byte-level test keeps the parser off the hot path; only
+// messages that mention a registered name (or pg_llm itself) are parsed, with PostgreSQL's own parser, so that a
+// name inside a string literal, a comment or an alias is not mistaken for a call.
+
+import { loadModule, parseSync } from 'libpg-query';
+import { FUNCTIONS, findFunction } from '../../functions/registry.js';
+
+/** Schemas where the stubs live; an unqualified call resolves there through the default search_path. */
+const STUB_SCHEMAS = new Set(['public']);
+const EXTENSION_NAME = 'pg_llm';
+
+const MENTION = new RegExp(['pg_llm', ...FUNCTIONS.map((declaration) => declaration.name)].map(escape).join('|'), 'i');
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Loads the parser's WebAssembly module; call once before analyzing. */
+export function loadParser(): Promise<void> {
+  return loadModule();
+}
+
+/** True when the SQL text of a Query or Parse message could call an intercepted function. */
+export function mentionsFunction(sqlBytes: Buffer): boolean {
+  return MENTION.test(sqlBytes.toString('latin1'));
+}
+
+export type StatementPlan =
+  | { kind: 'plain'; sql: string }
+  | { kind: 'calls'; sql: string; callSites: number; statementType: string }
+  | { kind: 'extension'; sql: string; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
+  | { kind: 'transaction'; sql: string };
+
+/**
+ * Splits a query string into statements and says what each one needs. Throws the parser's error for text
+ * PostgreSQL would refuse too (the caller lets PostgreSQL say so in its own words).
+ */
+export function analyze(sql: string): StatementPlan[] {
+  return parseStatements(sql).map(({ node, text }) => plan(node, text));
+}
+
+/** The statements of a script, each as its own text (for running them one at a time). */
+export function splitStatements(sql: string): string[] {
+  return parseStatements(sql).map(({ text }) => text);
+}
+
+function parseStatements(sql: string): Array<{ node: Record<string, unknown>; text: string }> {
+  const bytes = Buffer.from(sql, 'utf8');
+  const result = parseSync(sql) as { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
+  return (result.stmts ?? []).map((raw) => {
+    const start = raw.stmt_location ?? 0;
+    return { node: raw.stmt, text: bytes.toString('utf8', start, raw.stmt_len ? start + raw.stmt_len : bytes.length).trim() };
+  });
+}
+
+function plan(node: Record<string, unknown>, sql: string): StatementPlan {
+  const [type, body] = Object.entries(node)[0] as [string, Record<string, unknown>];
+  switch (type) {
+    case 'CreateExtensionStmt':
+      if (body.extname === EXTENSION_NAME) return { kind: 'extension', sql, action: 'create', ifExists: Boolean(body.if_not_exists), cascade: false };
+      break;
+    case 'AlterExtensionStmt':
+      if (body.extname === EXTENSION_NAME) return { kind: 'extension', sql, action: 'update', ifExists: false, cascade: false };
+      break;
+    case 'DropStmt':
+      if (body.removeType === 'OBJECT_EXTENSION' && dropsOurExtension(body)) {
+        return { kind: 'extension', sql, action: 'drop', ifExists: Boolean(body.missing_ok), cascade: body.behavior === 'DROP_CASCADE' };
+      }
+      break;
+    case 'TransactionStmt':
+      return { kind: 'transaction', sql };
+  }
+  const callSites = countCalls(body);
+  return callSites > 0 ? { kind: 'calls', sql, callSites, statementType: type } : { kind: 'plain', sql };
+}
+
+function dropsOurExtension(body: Record<string, unknown>): boolean {
+  const objects = (body.objects ?? []) as Array<{ String?: { sval: string } }>;
+  return objects.some((object) => object.String?.sval === EXTENSION_NAME);
+}
+
+/** Counts FuncCall nodes naming a registered function, unqualified or in a stub schema, anywhere in the tree. */
+function countCalls(node: unknown): number {
+  if (Array.isArray(node)) return node.reduce((sum: number, item) => sum + countCalls(item), 0);
+  if (node === null || typeof node !== 'object') return 0;
+  let count = 0;
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'FuncCall' && isInterceptedCall(value as { funcname?: Array<{ String?: { sval: string } }> })) count++;
+    count += countCalls(value);
+  }
+  return count;
+}
+
+function isInterceptedCall(call: { funcname?: Array<{ String?: { sval: string } }> }): boolean {
+  const parts = (call.funcname ?? []).map((part) => part.String?.sval ?? '');
+  const name = parts[parts.length - 1]!;
+  if (!findFunction(name)) return false;
+  return parts.length === 1 || (parts.length === 2 && STUB_SCHEMAS.has(parts[0]!));
+}

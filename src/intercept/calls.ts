@@ -1,0 +1,111 @@
+// Computes the calls a collect pass found: each with its function's body, concurrently up to a limit, in the
+// caller's session (catalog reads and writes go through the same upstream connection, in its transaction).
+
+import { randomUUID } from 'node:crypto';
+import type { CallContext, SessionSettings } from '../../functions/declaration.js';
+import { findFunction } from '../../functions/registry.js';
+import { PgError } from '../../proxy/pg-error.js';
+import { masterKey, type MasterKey } from '../crypto/secrets.js';
+import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
+
+/** A call the statement makes: the function and its arguments in declaration order, as JSON. */
+export interface Call {
+  function: string;
+  arguments: unknown[];
+}
+
+export interface CallOptions {
+  /** The proxy's master key (PG_LLM_MASTER_KEY); a session's SET pg_llm.master_key is tried first. */
+  masterKey: MasterKey | undefined;
+  /** How many calls of one statement run at once. */
+  concurrency: number;
+}
+
+export class CallRunner {
+  constructor(
+    private readonly requests: UpstreamRequests,
+    private readonly options: CallOptions,
+  ) {}
+
+  /** Results by call key; rejects with the first call's PgError. */
+  async compute(calls: Map<string, Call>, signal: AbortSignal): Promise<Map<string, unknown>> {
+    const results = new Map<string, unknown>();
+    let settings: Promise<{ settings: SessionSettings; keys: MasterKey[] }> | undefined;
+    const sessionState = (): Promise<{ settings: SessionSettings; keys: MasterKey[] }> => (settings ??= this.readSessionState());
+    const pending = [...calls.entries()];
+    const worker = async (): Promise<void> => {
+      for (let next = pending.shift(); next; next = pending.shift()) {
+        const [key, call] = next;
+        signal.throwIfAborted();
+        results.set(key, await this.run(call, signal, sessionState));
+      }
+    };
+    const workers = Array.from({ length: Math.min(this.options.concurrency, calls.size) }, worker);
+    try {
+      await Promise.all(workers);
+    } catch (error) {
+      throw asPgError(error, signal);
+    }
+    return results;
+  }
+
+  private async run(call: Call, signal: AbortSignal, sessionState: () => Promise<{ settings: SessionSettings; keys: MasterKey[] }>): Promise<unknown> {
+    const declaration = findFunction(call.function);
+    if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
+    const args = Object.fromEntries(declaration.arguments.map((argument, i) => [argument.name, call.arguments[i] ?? null]));
+    const context: CallContext = {
+      query: (sql, parameters) => this.query(sql, parameters),
+      signal,
+      requestId: randomUUID(),
+      masterKeys: async () => (await sessionState()).keys,
+      settings: async () => (await sessionState()).settings,
+    };
+    const value = await declaration.run(args, context);
+    return value === undefined ? null : value;
+  }
+
+  private async query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>> {
+    const pending = this.requests.statement(sql, parameters);
+    this.requests.flush();
+    return records(check(await pending));
+  }
+
+  private async readSessionState(): Promise<{ settings: SessionSettings; keys: MasterKey[] }> {
+    const [row] = await this.query(
+      `SELECT current_setting('pg_llm.audit_enabled', true) AS audit_enabled, current_setting('pg_llm.master_key', true) AS master_key`,
+    );
+    const keys = [row?.master_key ? masterKey(row.master_key) : undefined, this.options.masterKey].filter((key): key is MasterKey => key !== undefined);
+    return { settings: { auditEnabled: !isOff(row?.audit_enabled) }, keys };
+  }
+}
+
+function isOff(setting: string | null | undefined): boolean {
+  return ['off', 'false', '0', 'no'].includes((setting ?? '').trim().toLowerCase());
+}
+
+/** The result, or the server's error as a PgError with its own SQLSTATE, message, detail and hint. */
+export function check(result: Result): Result {
+  if (result.error) throw pgErrorFrom(result.error);
+  if (result.skipped) throw new PgError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+  return result;
+}
+
+export function pgErrorFrom(fields: Map<string, string>): PgError {
+  const optional = (code: string): string | undefined => fields.get(code);
+  const detail = optional('D');
+  const hint = optional('H');
+  return new PgError(fields.get('C') ?? 'XX000', fields.get('M') ?? 'unknown error', {
+    ...(detail === undefined ? {} : { detail }),
+    ...(hint === undefined ? {} : { hint }),
+  });
+}
+
+function asPgError(error: unknown, signal: AbortSignal): PgError {
+  if (signal.aborted) return canceled();
+  if (error instanceof PgError) return error;
+  return new PgError('XX000', `pg_llm proxy: ${(error as Error).message}`);
+}
+
+export function canceled(): PgError {
+  return new PgError('57014', 'canceling statement due to user request');
+}

@@ -1,0 +1,225 @@
+// The interception engine of one session: decides which client messages the proxy takes over, keeps the client's
+// extended-protocol objects that call LLM functions (prepared statements, portals), and works through the client's
+// messages in order while mediating, forwarding the ones it does not take over.
+
+import { errorResponse } from '../../proxy/backend-write.js';
+import { readBind, readExecute, readParse, readQuery } from '../../proxy/frontend-read.js';
+import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
+import { PgError } from '../../proxy/pg-error.js';
+import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
+import type { ReplySink } from '../../proxy/replies-owed.js';
+import { analyze, mentionsFunction, type StatementPlan } from './analyze.js';
+import { CallRunner, type CallOptions } from './calls.js';
+import { Executor } from './execution.js';
+import { UpstreamRequests } from './upstream-requests.js';
+
+type CallPlan = StatementPlan & { kind: 'calls' };
+
+interface BoundPortal {
+  statement: string;
+  plan: CallPlan;
+  /** The client's Bind after the two names: parameters and result formats, to bind the passes the same way. */
+  bindRest: Buffer;
+  /** Set once the final pass ran on the portal: more rows come from it as from any portal. */
+  execution?: number;
+}
+
+export function interceptionEngine(options: CallOptions): InterceptorFactory {
+  return (io) => new InterceptionEngine(io, options);
+}
+
+class InterceptionEngine implements Interceptor {
+  private readonly queue: Array<[number, Buffer]> = [];
+  private working = false;
+  private isClosed = false;
+  private readonly statements = new Map<string, CallPlan>();
+  private readonly portals = new Map<string, BoundPortal>();
+  private readonly requests: UpstreamRequests;
+  private readonly executor: Executor;
+  private catalogInstalled: boolean | undefined;
+
+  constructor(
+    private readonly io: SessionIo,
+    options: CallOptions,
+  ) {
+    this.requests = new UpstreamRequests(io);
+    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options));
+  }
+
+  inspects(type: number): boolean {
+    switch (type) {
+      case FrontendMessage.Query:
+      case FrontendMessage.Parse:
+        return true;
+      case FrontendMessage.Bind:
+        return this.statements.size > 0;
+      case FrontendMessage.Execute:
+        return this.portals.size > 0;
+    }
+    return false;
+  }
+
+  claims(type: number, frame: Buffer): boolean {
+    switch (type) {
+      case FrontendMessage.Query:
+        return mentionsFunction(frame);
+      case FrontendMessage.Parse:
+        if (mentionsFunction(frame)) return true;
+        if (this.statements.size > 0) this.statements.delete(readParse(frame).statement);
+        return false;
+      case FrontendMessage.Bind:
+        this.trackBind(frame);
+        return false;
+      case FrontendMessage.Execute:
+        return this.portals.has(readExecute(frame).portal);
+    }
+    return false;
+  }
+
+  accept(type: number, frame: Buffer): void {
+    // COPY data belongs to a statement already running upstream; queued behind it, it would never arrive.
+    if (type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail) {
+      this.io.sendUpstream(frame);
+      return;
+    }
+    this.queue.push([type, frame]);
+    if (!this.working) void this.work();
+  }
+
+  cancel(): boolean {
+    return this.executor.cancel();
+  }
+
+  closed(): void {
+    this.isClosed = true;
+    this.executor.cancel();
+  }
+
+  private async work(): Promise<void> {
+    this.working = true;
+    try {
+      while (this.queue.length > 0 && !this.isClosed) {
+        const [type, frame] = this.queue.shift()!;
+        await this.handle(type, frame);
+      }
+    } catch (error) {
+      this.io.log.error({ err: error }, 'interception failed');
+      this.isClosed = true;
+      this.io.terminate(new PgError('XX000', `pg_llm proxy internal error: ${(error as Error).message}`, { severity: 'FATAL' }));
+    } finally {
+      this.working = false;
+    }
+    if (!this.isClosed && this.queue.length === 0 && !this.executor.ownsBlock) this.io.release();
+  }
+
+  private async handle(type: number, frame: Buffer): Promise<void> {
+    switch (type) {
+      case FrontendMessage.Query:
+        return this.handleQuery(frame);
+      case FrontendMessage.Parse:
+        return this.handleParse(frame);
+      case FrontendMessage.Bind:
+        this.trackBind(frame);
+        return this.forward(frame);
+      case FrontendMessage.Execute:
+        return this.handleExecute(frame);
+      case FrontendMessage.Sync:
+        if (this.executor.ownsBlock) return this.executor.syncOwnBlock();
+        return this.forward(frame);
+    }
+    this.forward(frame);
+  }
+
+  private forward(frame: Buffer, sink?: ReplySink): void {
+    this.io.sendUpstream(frame, sink);
+  }
+
+  private async handleQuery(frame: Buffer): Promise<void> {
+    const plans = plansOf(readQuery(frame));
+    if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension')) return this.forward(frame);
+    await this.settle();
+    // PostgreSQL answers 25P02 in a failed transaction, and ignores a Query after an extended-protocol error.
+    if (this.io.transactionStatus === 'E' || this.io.owed.skipping) return this.forward(frame);
+    if (plans.some((plan) => plan.kind === 'extension')) this.catalogInstalled = undefined;
+    await this.executor.runQuery(plans);
+  }
+
+  private async handleParse(frame: Buffer): Promise<void> {
+    const message = readParse(frame);
+    const plans = plansOf(message.sql);
+    const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
+    if (!plan) {
+      this.statements.delete(message.statement);
+      return this.forward(frame);
+    }
+    this.statements.set(message.statement, plan);
+    this.forward(frame, (await this.isInstalled()) ? undefined : new NotInstalled(this.io));
+  }
+
+  private async handleExecute(frame: Buffer): Promise<void> {
+    const { portal, maxRows } = readExecute(frame);
+    const bound = this.portals.get(portal);
+    if (!bound) return this.forward(frame);
+    await this.settle();
+    if (this.io.owed.skipping) return;
+    if (bound.execution !== undefined) return this.executor.resumePortal(bound.execution, portal, maxRows);
+    bound.execution = await this.executor.runPortal(bound.plan, {
+      statement: bound.statement,
+      bindRest: bound.bindRest,
+      clientPortal: { name: portal, maxRows },
+    });
+  }
+
+  /** Waits until everything sent upstream is answered; the Flush makes the server send what it holds back. */
+  private async settle(): Promise<void> {
+    if (this.io.owed.pending === 0) return;
+    this.requests.flush();
+    await this.io.owed.drained();
+  }
+
+  private trackBind(frame: Buffer): void {
+    const bind = readBind(frame);
+    const plan = this.statements.get(bind.statement);
+    if (plan) this.portals.set(bind.portal, { statement: bind.statement, plan, bindRest: Buffer.from(frame.subarray(bind.restOffset)) });
+    else this.portals.delete(bind.portal);
+  }
+
+  /** Asked once per session (again after CREATE/DROP EXTENSION), where a query cannot disturb the client's batch. */
+  private async isInstalled(): Promise<boolean> {
+    if (this.catalogInstalled !== undefined) return this.catalogInstalled;
+    await this.settle();
+    if (this.io.owed.skipping || this.io.transactionStatus === 'E') return true;
+    const pending = this.requests.statement(`SELECT to_regclass('_pg_llm_catalog.migrations') IS NOT NULL AS installed`);
+    this.requests.flush();
+    const result = await pending;
+    this.catalogInstalled = result.rows[0]?.[0]?.toString() === 't';
+    return this.catalogInstalled;
+  }
+}
+
+/** The statements of a query string, or undefined when PostgreSQL's parser refuses it (the server will say why). */
+function plansOf(sql: string): StatementPlan[] | undefined {
+  try {
+    return analyze(sql);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Relays a Parse's answer, but says why a function does not exist when pg_llm is not installed. */
+class NotInstalled implements ReplySink {
+  constructor(private readonly io: SessionIo) {}
+
+  message(type: number, frame: Buffer): void {
+    if (type !== BackendMessage.ErrorResponse) return void this.io.writeToClient(Buffer.from(frame));
+    this.io.writeToClient(
+      errorResponse(
+        new PgError('42883', 'pg_llm is not installed in this database', {
+          hint: 'Run CREATE EXTENSION pg_llm through the proxy, or pg-llm-proxy migrate --database-url URL.',
+        }),
+      ),
+    );
+  }
+
+  complete(): void {}
+}

@@ -1,0 +1,336 @@
+// Runs a statement that calls LLM functions, in the client's session, with PostgreSQL's own semantics:
+//
+//   collect  In a savepoint, with pg_llm.phase = 'collect', the statement runs as the client wrote it; each stub
+//            reports a call it has no result for and returns NULL. The savepoint is rolled back.
+//   compute  The proxy computes those calls (concurrently) and stores the results in the session's temp table.
+//            Calls nested in calls, or reached only once other calls have answered, show up in the next collect
+//            pass; passes repeat until one reports nothing new.
+//   final    With pg_llm.phase = 'final' the statement runs once more, for real, and its rows go to the client;
+//            every stub now returns its result (one that finds none means the statement is not deterministic, and
+//            it fails rather than write wrong data).
+//
+// Savepoints need a transaction block: when the client is not in one, the proxy opens it and closes it where
+// PostgreSQL would have ended the implicit transaction (the end of the Query, or the client's Sync).
+
+import { commandComplete, errorResponse, noticeResponse, readyForQuery } from '../../proxy/backend-write.js';
+import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
+import type { SessionIo } from '../../proxy/interceptor.js';
+import { PgError } from '../../proxy/pg-error.js';
+import { BackendMessage } from '../../proxy/protocol.js';
+import type { ReplySink } from '../../proxy/replies-owed.js';
+import { install, installed, uninstall, type SqlRunner } from '../catalog/migrate.js';
+import { splitStatements, type StatementPlan } from './analyze.js';
+import { canceled, check, type Call, type CallRunner } from './calls.js';
+import { ClientRelay, Collector, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+
+const COLLECTED_CALL = 'LM001';
+const ALREADY_IN_TRANSACTION = '25001';
+/** Calls nested (or depending on each other) deeper than this are refused rather than run pass after pass. */
+const MAX_COLLECT_PASSES = 8;
+const QUERY_STATEMENT = 'pg_llm_query';
+const PASS_PORTAL = 'pg_llm_pass';
+const FINAL_PORTAL = 'pg_llm_final';
+/** A Bind's tail with no parameters and text results. */
+const NO_PARAMETERS = Buffer.from([0, 0, 0, 0, 0, 0]);
+/** What a simple Query's client does not expect to see of the extended messages the proxy runs for it. */
+const EXTENDED_ONLY = new Set<number>([BackendMessage.ParseComplete, BackendMessage.BindComplete, BackendMessage.CloseComplete, BackendMessage.NoData]);
+const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) => type !== BackendMessage.ErrorResponse));
+
+/** The statement to run: a prepared statement upstream, and the parameters and result formats to bind it with. */
+export interface Target {
+  statement: string;
+  bindRest: Buffer;
+  /** The client's portal, for an extended-protocol Execute; absent for a simple Query. */
+  clientPortal?: { name: string; maxRows: number };
+}
+
+export class Executor {
+  /** A transaction block the proxy opened for the client, to close where the implicit transaction would end. */
+  ownsBlock = false;
+  private nextExecution = 1;
+  private abort = new AbortController();
+  private computing = false;
+
+  constructor(
+    private readonly io: SessionIo,
+    private readonly requests: UpstreamRequests,
+    private readonly calls: CallRunner,
+  ) {}
+
+  /** Stops the model calls of the statement running now; true when there were some. */
+  cancel(): boolean {
+    this.abort.abort();
+    return this.computing;
+  }
+
+  /** Runs a simple Query's statements (some of them intercepted) and answers it, ReadyForQuery included. */
+  async runQuery(plans: StatementPlan[]): Promise<void> {
+    this.abort = new AbortController();
+    const perStatementBlocks = plans.some((plan) => plan.kind === 'transaction');
+    let ok = true;
+    for (const plan of plans) {
+      if (plan.kind === 'calls' || plan.kind === 'extension') await this.beginIfIdle();
+      ok = await this.runQueryStatement(plan);
+      if (!ok) break;
+      if (perStatementBlocks && this.ownsBlock) ok = !(await this.closeOwnBlock());
+      if (!ok) break;
+    }
+    let status = await this.requests.sync();
+    if (this.ownsBlock) status = await this.closeOwnBlock().then(() => this.requests.sync());
+    this.io.writeToClient(readyForQuery(status));
+  }
+
+  /** Runs an extended-protocol Execute of a portal bound to an intercepted statement. */
+  async runPortal(plan: StatementPlan & { kind: 'calls' }, target: Target): Promise<number | undefined> {
+    this.abort = new AbortController();
+    await this.beginIfIdle();
+    try {
+      return await this.runCalls(plan, target);
+    } catch (error) {
+      await this.fail(error);
+      return undefined;
+    }
+  }
+
+  /** Executes more rows of a portal whose final pass was suspended by a row limit. */
+  resumePortal(execution: number, portal: string, maxRows: number): void {
+    this.requests.statementTo(new Collector(STATEMENT_REQUESTS), phaseSql('final'), [String(execution)]);
+    this.io.sendUpstream(execute(portal, maxRows));
+  }
+
+  /** The client's Sync, when the proxy opened the block: ends it as PostgreSQL ends an implicit transaction. */
+  async syncOwnBlock(): Promise<void> {
+    await this.requests.sync();
+    await this.closeOwnBlock();
+    this.io.writeToClient(readyForQuery(await this.requests.sync()));
+  }
+
+  private async runQueryStatement(plan: StatementPlan): Promise<boolean> {
+    try {
+      switch (plan.kind) {
+        case 'plain':
+        case 'transaction':
+          return await this.relayStatement(plan.sql);
+        case 'extension':
+          await this.runExtension(plan);
+          return true;
+        case 'calls': {
+          const parsed = new ClientRelay(this.io, EXTENDED_ONLY, 2);
+          this.requests.send(close('S', QUERY_STATEMENT), parsed);
+          this.requests.send(parse(QUERY_STATEMENT, plan.sql), parsed);
+          this.requests.flush();
+          if (await parsed.done) return false;
+          return (await this.runCalls(plan, { statement: QUERY_STATEMENT, bindRest: NO_PARAMETERS })) !== undefined;
+        }
+      }
+    } catch (error) {
+      await this.fail(error);
+      return false;
+    }
+  }
+
+  /** The passes; returns the execution id, or undefined when the final pass failed (the client has its error). */
+  private async runCalls(plan: StatementPlan & { kind: 'calls' }, target: Target): Promise<number | undefined> {
+    const execution = this.nextExecution++;
+    check(await this.prepareSession());
+    const computed = new Set<string>();
+    for (let pass = 1; ; pass++) {
+      const { calls, error } = await this.collect(target, execution);
+      for (const key of computed) calls.delete(key);
+      if (error?.get('C') === '57014' || this.abort.signal.aborted) throw canceled();
+      if (calls.size === 0) break;
+      if (pass > MAX_COLLECT_PASSES) {
+        throw new PgError('54001', `LLM function calls depend on each other more than ${MAX_COLLECT_PASSES} levels deep`, {
+          hint: 'Split the statement, or materialize intermediate results in a table first.',
+        });
+      }
+      await this.store(execution, await this.compute(calls));
+      for (const key of calls.keys()) computed.add(key);
+      // With one call site no call can depend on another's result: what this pass found is all there is.
+      if (plan.callSites === 1 && !error) break;
+    }
+    return (await this.finalPass(target, execution)) ? undefined : execution;
+  }
+
+  private prepareSession(): Promise<Result> {
+    const pending = this.requests.statement('SELECT _pg_llm_catalog.prepare_session()');
+    this.requests.flush();
+    return pending;
+  }
+
+  private async collect(target: Target, execution: number): Promise<{ calls: Map<string, Call>; error: Map<string, string> | undefined }> {
+    const setup = new Collector(2 * STATEMENT_REQUESTS);
+    this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
+    this.requests.statementTo(setup, phaseSql('collect'), [String(execution)]);
+    const pass = new Collector(3);
+    this.requests.bindTo(pass, PASS_PORTAL, target.statement, target.bindRest);
+    this.requests.send(execute(PASS_PORTAL), pass);
+    void this.requests.sync();
+    const cleanup = new Collector(2 * STATEMENT_REQUESTS);
+    this.requests.statementTo(cleanup, 'ROLLBACK TO SAVEPOINT pg_llm_pass');
+    this.requests.statementTo(cleanup, 'RELEASE SAVEPOINT pg_llm_pass');
+    void this.requests.sync();
+    check(await setup.done);
+    const result = await pass.done;
+    check(await cleanup.done);
+    const calls = new Map<string, Call>();
+    for (const notice of result.notices) {
+      if (notice.get('C') !== COLLECTED_CALL) continue;
+      const reported = JSON.parse(notice.get('M')!) as { function: string; key: string; arguments: unknown[] };
+      calls.set(reported.key, { function: reported.function, arguments: reported.arguments });
+    }
+    return { calls, error: result.error };
+  }
+
+  private async compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {
+    this.computing = true;
+    try {
+      return await this.calls.compute(calls, this.abort.signal);
+    } finally {
+      this.computing = false;
+    }
+  }
+
+  private async store(execution: number, results: Map<string, unknown>): Promise<void> {
+    const pending = this.requests.statement(
+      `INSERT INTO pg_temp.pg_llm_call_results (execution, call_key, value)
+       SELECT $1::bigint, entry.key, entry.value FROM jsonb_each($2::jsonb) AS entry ON CONFLICT DO NOTHING`,
+      [String(execution), JSON.stringify(Object.fromEntries(results))],
+    );
+    this.requests.flush();
+    check(await pending);
+  }
+
+  /** Runs the statement for real; its answer is the client's. Resolves true when it failed. */
+  private async finalPass(target: Target, execution: number): Promise<boolean> {
+    const setup = this.requests.statement(phaseSql('final'), [String(execution)]);
+    if (target.clientPortal) {
+      const relay = new ClientRelay(this.io, new Set(), 1);
+      this.requests.send(execute(target.clientPortal.name, target.clientPortal.maxRows), relay);
+      this.requests.flush();
+      check(await setup);
+      return relay.done;
+    }
+    const relay = new ClientRelay(this.io, EXTENDED_ONLY, 4);
+    this.requests.bindTo(relay, FINAL_PORTAL, target.statement, target.bindRest);
+    this.requests.send(describe('P', FINAL_PORTAL), relay);
+    this.requests.send(execute(FINAL_PORTAL), relay);
+    this.requests.flush();
+    check(await setup);
+    return relay.done;
+  }
+
+  /** A plain statement of a multi-statement Query, answered as a simple Query would be. */
+  private async relayStatement(sql: string): Promise<boolean> {
+    const relay = new ClientRelay(this.io, EXTENDED_ONLY, 6);
+    for (const message of [close('S', QUERY_STATEMENT), parse(QUERY_STATEMENT, sql), close('P', FINAL_PORTAL), bind(FINAL_PORTAL, QUERY_STATEMENT)]) {
+      this.requests.send(message, relay);
+    }
+    this.requests.send(describe('P', FINAL_PORTAL), relay);
+    this.requests.send(execute(FINAL_PORTAL), relay);
+    this.requests.flush();
+    return !(await relay.done);
+  }
+
+  private async runExtension(plan: StatementPlan & { kind: 'extension' }): Promise<void> {
+    const runner = this.sqlRunner();
+    const present = await installed(runner);
+    const skip = (sqlstate: string, message: string): void => void this.io.writeToClient(noticeResponse(new PgError(sqlstate, `${message}, skipping`)));
+    switch (plan.action) {
+      case 'create':
+        if (present && !plan.ifExists) throw new PgError('42710', 'extension "pg_llm" already exists');
+        if ((await install(runner)).length === 0 && present) skip('42710', 'extension "pg_llm" already exists');
+        this.io.writeToClient(commandComplete('CREATE EXTENSION'));
+        return;
+      case 'update':
+        if (!present) throw new PgError('42704', 'extension "pg_llm" does not exist');
+        await install(runner);
+        this.io.writeToClient(commandComplete('ALTER EXTENSION'));
+        return;
+      case 'drop':
+        if (present) await uninstall(runner, plan.cascade);
+        else if (plan.ifExists) skip('42704', 'extension "pg_llm" does not exist');
+        else throw new PgError('42704', 'extension "pg_llm" does not exist');
+        this.io.writeToClient(commandComplete('DROP EXTENSION'));
+        return;
+    }
+  }
+
+  /** Catalog installs run statement by statement in the client's session. */
+  private sqlRunner(): SqlRunner {
+    return {
+      query: async <Row extends Record<string, unknown>>(sql: string, parameters: unknown[] = []) => {
+        let rows: Array<Record<string, string | null>> = [];
+        for (const statement of splitStatements(sql)) {
+          const pending = this.requests.statement(statement, parameters.map((value) => (value === null || value === undefined ? null : String(value))));
+          this.requests.flush();
+          rows = records(check(await pending));
+        }
+        return { rows: rows as unknown as Row[] };
+      },
+    };
+  }
+
+  /** Opens a transaction block when the client is in none (a BEGIN earlier in its batch says so with 25001). */
+  private async beginIfIdle(): Promise<void> {
+    if (this.ownsBlock || this.io.transactionStatus !== 'I') return;
+    const pending = this.requests.statement('BEGIN');
+    this.requests.flush();
+    const result = check(await pending);
+    this.ownsBlock = !result.notices.some((notice) => notice.get('C') === ALREADY_IN_TRANSACTION);
+  }
+
+  /** Commits (or, after an error, rolls back) the proxy's block; true when the commit failed (error relayed). */
+  private async closeOwnBlock(): Promise<boolean> {
+    this.ownsBlock = false;
+    const relay = new ClientRelay(this.io, ERRORS_ONLY, STATEMENT_REQUESTS);
+    this.requests.statementTo(relay, 'COMMIT');
+    this.requests.flush();
+    return relay.done;
+  }
+
+  /**
+   * Reports an error the proxy raised (a failed model call, a cancel) so that client and server agree: the server
+   * raises it too, which fails the transaction (and skips the rest of the client's batch) as PostgreSQL would.
+   */
+  private async fail(error: unknown): Promise<void> {
+    const pgError = error instanceof PgError ? error : new PgError('XX000', `pg_llm proxy: ${(error as Error).message}`);
+    if (this.io.owed.skipping) await this.requests.sync();
+    const substitute = new ErrorSubstitute(this.io, pgError);
+    this.requests.statementTo(substitute, 'SELECT _pg_llm_catalog.raise_error($1, $2)', [pgError.sqlstate, pgError.message]);
+    this.requests.flush();
+    await substitute.done;
+  }
+}
+
+/** Swallows the server's answer to raise_error and gives the client the proxy's own error in its place. */
+class ErrorSubstitute implements ReplySink {
+  readonly done: Promise<void>;
+  private resolve!: () => void;
+  private remaining = STATEMENT_REQUESTS;
+  private reported = false;
+
+  constructor(
+    private readonly io: SessionIo,
+    private readonly error: PgError,
+  ) {
+    this.done = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  message(type: number): void {
+    if (type !== BackendMessage.ErrorResponse || this.reported) return;
+    this.reported = true;
+    this.io.writeToClient(errorResponse(this.error));
+  }
+
+  complete(): void {
+    if (--this.remaining > 0) return;
+    if (!this.reported) this.io.writeToClient(errorResponse(this.error));
+    this.resolve();
+  }
+}
+
+function phaseSql(phase: 'collect' | 'final'): string {
+  const quiet = phase === 'collect' ? `set_config('client_min_messages', 'notice', true), ` : '';
+  return `SELECT ${quiet}set_config('pg_llm.phase', '${phase}', true), set_config('pg_llm.execution', $1, true)`;
+}

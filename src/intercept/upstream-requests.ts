@@ -1,0 +1,142 @@
+// Requests the proxy sends in the client's own upstream session, for itself: each answer goes to a sink that
+// collects it (or relays part of it to the client) instead of to the client. Statements run as extended-protocol
+// messages on names of the proxy's own, so the client's unnamed statement and portal are never touched.
+
+import { readCommandTag, readDataRow, readErrorFields, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
+import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
+import type { SessionIo } from '../../proxy/interceptor.js';
+import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
+import type { ReplySink } from '../../proxy/replies-owed.js';
+
+const INTERNAL_NAME = 'pg_llm_internal';
+/** How many requests one statement() is: Close, Parse, Close, Bind, Describe, Execute. */
+export const STATEMENT_REQUESTS = 6;
+
+export interface Result {
+  fields: FieldDescription[] | undefined;
+  rows: Array<Array<Buffer | null>>;
+  tag: string | undefined;
+  /** NoticeResponses raised while the request ran, as field maps (C: SQLSTATE, M: message…). */
+  notices: Array<Map<string, string>>;
+  error: Map<string, string> | undefined;
+  /** The server ignored (part of) the request after an earlier error. */
+  skipped: boolean;
+  status: TransactionStatus | undefined;
+}
+
+/** Collects the answers to a group of requests, and resolves once all of them are answered. */
+export class Collector implements ReplySink {
+  readonly result: Result = { fields: undefined, rows: [], tag: undefined, notices: [], error: undefined, skipped: false, status: undefined };
+  readonly done: Promise<Result>;
+  private resolve!: (result: Result) => void;
+
+  constructor(private remaining: number) {
+    this.done = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  message(type: number, frame: Buffer): void {
+    const { result } = this;
+    switch (type) {
+      case BackendMessage.RowDescription:
+        result.fields = readRowDescription(frame);
+        return;
+      case BackendMessage.DataRow:
+        result.rows.push(readDataRow(Buffer.from(frame)));
+        return;
+      case BackendMessage.CommandComplete:
+        result.tag = readCommandTag(frame);
+        return;
+      case BackendMessage.NoticeResponse:
+        result.notices.push(readErrorFields(frame));
+        return;
+      case BackendMessage.ErrorResponse:
+        result.error = readErrorFields(frame);
+        return;
+      case BackendMessage.ReadyForQuery:
+        result.status = readTransactionStatus(frame);
+        return;
+    }
+  }
+
+  complete(skipped: boolean): void {
+    this.result.skipped ||= skipped;
+    if (--this.remaining === 0) this.resolve(this.result);
+  }
+}
+
+/**
+ * Relays the answers to the client except the message types in `drop`; resolves with whether an error was
+ * relayed. Used where a result of the proxy's statements is the client's (a final pass, a COMMIT's error).
+ */
+export class ClientRelay implements ReplySink {
+  errored = false;
+  readonly done: Promise<boolean>;
+  private resolve!: (errored: boolean) => void;
+
+  constructor(
+    private readonly io: SessionIo,
+    private readonly drop: ReadonlySet<number>,
+    private remaining: number,
+  ) {
+    this.done = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  message(type: number, frame: Buffer): void {
+    if (type === BackendMessage.ErrorResponse) this.errored = true;
+    if (!this.drop.has(type)) this.io.writeToClient(Buffer.from(frame));
+  }
+
+  complete(): void {
+    if (--this.remaining === 0) this.resolve(this.errored);
+  }
+}
+
+export class UpstreamRequests {
+  constructor(private readonly io: SessionIo) {}
+
+  /** Runs one statement with text parameters; the caller ends the batch with sync() or flush(). */
+  statement(sql: string, parameters: Array<string | null> = []): Promise<Result> {
+    const collector = new Collector(STATEMENT_REQUESTS);
+    this.statementTo(collector, sql, parameters);
+    return collector.done;
+  }
+
+  /** Sends the messages of one statement, answered to `sink` (its RowDescription names the result's columns). */
+  statementTo(sink: ReplySink, sql: string, parameters: Array<string | null> = []): void {
+    this.send(close('S', INTERNAL_NAME), sink);
+    this.send(parse(INTERNAL_NAME, sql), sink);
+    this.send(close('P', INTERNAL_NAME), sink);
+    this.send(bind(INTERNAL_NAME, INTERNAL_NAME, parameters), sink);
+    this.send(describe('P', INTERNAL_NAME), sink);
+    this.send(execute(INTERNAL_NAME), sink);
+  }
+
+  /** Binds a (client's) prepared statement to a portal of the proxy's with the parameters of a client Bind. */
+  bindTo(sink: ReplySink, portal: string, statement: string, bindRest: Buffer): void {
+    this.send(close('P', portal), sink);
+    this.send(rebind(portal, statement, bindRest), sink);
+  }
+
+  /** Ends a batch: errors before it stop being skipped; resolves with the transaction status. */
+  async sync(): Promise<TransactionStatus> {
+    const collector = new Collector(1);
+    this.send(sync(), collector);
+    const result = await collector.done;
+    return result.status ?? 'I';
+  }
+
+  send(frame: Buffer, sink: ReplySink): void {
+    this.io.sendUpstream(frame, sink);
+  }
+
+  /** Asks the server to send what it has answered so far, without ending the batch. */
+  flush(): void {
+    this.io.sendUpstream(flush());
+  }
+}
+
+/** The rows of a text-format result as records keyed by column name (SQL NULL as null). */
+export function records(result: Result): Array<Record<string, string | null>> {
+  const names = (result.fields ?? []).map((field) => field.name);
+  return result.rows.map((row) => Object.fromEntries(names.map((name, i) => [name, row[i]?.toString('utf8') ?? null])));
+}

@@ -1,0 +1,202 @@
+// LLM functions called through the proxy, compared with what PostgreSQL itself would answer.
+
+import pg from 'pg';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterThisTest, freshDatabase } from '../support/database.js';
+import { connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { psql } from '../support/psql.js';
+
+let proxy: TestProxy;
+beforeAll(async () => {
+  proxy = await startProxy();
+});
+afterAll(() => proxy.stop());
+
+/** A fresh database with pg_llm installed through the proxy, a model "m", and a pg client through the proxy. */
+async function setup(config: Record<string, unknown> = { mock_mode: 'echo' }): Promise<{ name: string; client: pg.Client; direct: pg.Client }> {
+  const { name, client: direct } = await freshDatabase();
+  const client = new pg.Client(connection(proxy.port, 'postgres', name));
+  await client.connect();
+  afterThisTest(() => client.end());
+  await client.query('CREATE EXTENSION pg_llm');
+  await client.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, $1)`, [JSON.stringify(config)]);
+  return { name, client, direct };
+}
+
+describe('scalar calls', () => {
+  it('answers a standalone call in the simple protocol', async () => {
+    const { client } = await setup({ mock_response: 'hello there' });
+    const result = await client.query(`SELECT pg_llm_chat('m', 'hi') AS answer`);
+    expect(result.rows).toEqual([{ answer: 'hello there' }]);
+    expect(result.fields.map((field) => field.name)).toEqual(['answer']);
+  });
+
+  it('evaluates arguments in the client session: parameters, casts, expressions', async () => {
+    const { client } = await setup();
+    const result = await client.query(`SELECT pg_llm_chat('m', 'x=' || $1::int * 2) AS answer, 42 AS other`, [21]);
+    expect(result.rows).toEqual([{ answer: 'x=42', other: 42 }]);
+  });
+
+  it('works inside larger expressions, as the extension would', async () => {
+    const { client } = await setup({ mock_response: 'y' });
+    const result = await client.query(`SELECT (pg_llm_chat_json('m', 'x') ->> 'response') = 'y' AS same, pg_llm_chat_json('m', 'x') ? 'request_id' AS has_id`);
+    expect(result.rows).toEqual([{ same: true, has_id: true }]);
+  });
+
+  it('calls nested in calls are computed inner first', async () => {
+    const { client } = await setup();
+    const result = await client.query(`SELECT pg_llm_chat('m', 'outer:' || pg_llm_chat('m', 'inner')) AS answer`);
+    expect(result.rows).toEqual([{ answer: 'outer:inner' }]);
+  });
+
+  it('a STRICT function with a NULL argument is NULL without a call', async () => {
+    const { client } = await setup();
+    expect((await client.query(`SELECT pg_llm_chat('m', NULL) AS answer`)).rows).toEqual([{ answer: null }]);
+  });
+
+  it('a name in a string literal or an alias is not a call', async () => {
+    const { client } = await setup();
+    const result = await client.query(`SELECT 'pg_llm_chat(''m'', ''x'')' AS pg_llm_chat`);
+    expect(result.rows).toEqual([{ pg_llm_chat: "pg_llm_chat('m', 'x')" }]);
+  });
+
+  it('per-row calls over a table give one answer per row, in order', async () => {
+    const { client } = await setup();
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text)`);
+    await client.query(`INSERT INTO docs SELECT g, 'doc ' || g FROM generate_series(1, 20) g`);
+    const result = await client.query(`SELECT id, pg_llm_chat('m', body) AS summary FROM docs WHERE id % 2 = 0 ORDER BY id DESC`);
+    expect(result.rows).toEqual(Array.from({ length: 10 }, (_, i) => ({ id: 20 - 2 * i, summary: `doc ${20 - 2 * i}` })));
+  });
+
+  it('UPDATE with a call writes each row once and reports the row count', async () => {
+    const { client } = await setup({ mock_mode: 'md5' });
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`INSERT INTO docs SELECT g, 'doc ' || g, NULL FROM generate_series(1, 10) g`);
+    const result = await client.query(`UPDATE docs SET summary = pg_llm_chat('m', body) WHERE id <= 7`);
+    expect(result.rowCount).toBe(7);
+    const check = await client.query(`SELECT count(*)::int AS n FROM docs WHERE summary = md5(body)`);
+    expect(check.rows).toEqual([{ n: 7 }]);
+  });
+});
+
+describe('set-returning calls', () => {
+  it('SELECT * FROM pg_llm_chat_stream gives one row per chunk and a final row', async () => {
+    const { client } = await setup({ mock_chunks: ['Hel', 'lo', '!'] });
+    const result = await client.query(`SELECT seq_no, chunk, is_final FROM pg_llm_chat_stream('m', 'hi') ORDER BY seq_no`);
+    expect(result.rows).toEqual([
+      { seq_no: 1, chunk: 'Hel', is_final: false },
+      { seq_no: 2, chunk: 'lo', is_final: false },
+      { seq_no: 3, chunk: '!', is_final: false },
+      { seq_no: 4, chunk: '', is_final: true },
+    ]);
+  });
+
+  it('aggregates around a set-returning call work as in PostgreSQL', async () => {
+    const { client } = await setup({ mock_chunks: ['a', 'b'] });
+    const result = await client.query(`SELECT count(*)::int AS n, bool_or(is_final) AS any_final, string_agg(chunk, '' ORDER BY seq_no) AS text FROM pg_llm_chat_stream('m', 'hi')`);
+    expect(result.rows).toEqual([{ n: 3, any_final: true, text: 'ab' }]);
+  });
+});
+
+describe('errors and transactions', () => {
+  it('an unknown model fails with 42704; inside a block the transaction is aborted on both sides', async () => {
+    const { client } = await setup();
+    await expect(client.query(`SELECT pg_llm_chat('nope', 'hi')`)).rejects.toMatchObject({ code: '42704', message: expect.stringContaining('"nope"') });
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await client.query('BEGIN');
+    await client.query('CREATE TABLE t (a int)');
+    await expect(client.query(`SELECT pg_llm_chat('nope', 'hi')`)).rejects.toMatchObject({ code: '42704' });
+    await expect(client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+    await client.query('ROLLBACK');
+    expect((await client.query(`SELECT to_regclass('t') AS t`)).rows).toEqual([{ t: null }]);
+  });
+
+  it('a provider failure is 39001, and the session goes on', async () => {
+    const { client } = await setup();
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'broken', NULL, '{"mock_error": "boom"}')`);
+    await expect(client.query(`SELECT pg_llm_chat('broken', 'hi')`)).rejects.toMatchObject({ code: '39001', message: expect.stringContaining('boom') });
+    expect((await client.query(`SELECT pg_llm_chat('m', 'still here') AS a`)).rows).toEqual([{ a: 'still here' }]);
+  });
+
+  it('a call inside BEGIN…COMMIT sees the transaction\'s own rows, and its writes commit with it', async () => {
+    const { client, direct } = await setup();
+    await client.query('CREATE TABLE notes (body text, answer text)');
+    await client.query('BEGIN');
+    await client.query(`INSERT INTO notes VALUES ('uncommitted row', NULL)`);
+    await client.query(`UPDATE notes SET answer = pg_llm_chat('m', body)`);
+    expect((await direct.query('SELECT count(*)::int AS n FROM notes')).rows).toEqual([{ n: 0 }]);
+    await client.query('COMMIT');
+    expect((await direct.query('SELECT answer FROM notes')).rows).toEqual([{ answer: 'uncommitted row' }]);
+  });
+
+  it('writes an audit row per call, unless pg_llm.audit_enabled is off', async () => {
+    const { client, direct } = await setup();
+    await client.query(`SELECT pg_llm_chat('m', 'one')`);
+    await client.query(`SET pg_llm.audit_enabled = off`);
+    await client.query(`SELECT pg_llm_chat('m', 'two')`);
+    const { rows } = await direct.query(`SELECT event_type, instance_name, success FROM _pg_llm_catalog.pg_llm_audit_log`);
+    expect(rows).toEqual([{ event_type: 'chat', instance_name: 'm', success: true }]);
+  });
+
+  it('without the catalog a call says how to install it', async () => {
+    const { name } = await freshDatabase();
+    const client = new pg.Client(connection(proxy.port, 'postgres', name));
+    await client.connect();
+    afterThisTest(() => client.end());
+    await expect(client.query(`SELECT pg_llm_chat('m', $1)`, ['hi'])).rejects.toMatchObject({
+      code: '42883',
+      message: 'pg_llm is not installed in this database',
+      hint: expect.stringContaining('CREATE EXTENSION pg_llm'),
+    });
+  });
+});
+
+describe('extended protocol', () => {
+  it('postgres.js: parameters, named prepared statements reused, pipelined with plain queries', async () => {
+    const { name } = await setup({ mock_mode: 'echo' });
+    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    const results = await Promise.all([
+      sql`SELECT pg_llm_chat('m', ${'first'}) AS a`,
+      sql`SELECT 1 AS plain`,
+      sql`SELECT pg_llm_chat('m', ${'second'}) AS a`,
+      sql`SELECT pg_llm_chat('m', ${'third'}) AS a`,
+    ]);
+    expect(results.map((rows) => rows[0])).toEqual([{ a: 'first' }, { plain: 1 }, { a: 'second' }, { a: 'third' }]);
+  });
+
+  it('pg with a named prepared statement executed many times', async () => {
+    const { client } = await setup();
+    for (const word of ['a', 'b', 'c']) {
+      const result = await client.query({ name: 'ask', text: `SELECT pg_llm_chat('m', $1) AS answer`, values: [word] });
+      expect(result.rows).toEqual([{ answer: word }]);
+    }
+  });
+
+  it('an error in a pipelined call skips the rest of its batch only', async () => {
+    const { name } = await setup();
+    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    const outcomes = await Promise.allSettled([sql`SELECT pg_llm_chat('nope', 'x')`, sql`SELECT 2 AS two`]);
+    expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { code: '42704' } });
+    expect(outcomes[1]).toMatchObject({ status: 'fulfilled', value: [{ two: 2 }] });
+  });
+});
+
+describe('psql', () => {
+  it('runs a script with CREATE EXTENSION, model setup, calls and DROP EXTENSION', async () => {
+    const { name } = await freshDatabase();
+    const script = [
+      'CREATE EXTENSION IF NOT EXISTS pg_llm;',
+      `SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_response": "ok"}');`,
+      `SELECT pg_llm_chat('m', 'hello');`,
+      `SELECT chunk FROM pg_llm_chat_stream('m', 'hello') WHERE NOT is_final;`,
+      'DROP EXTENSION pg_llm CASCADE;',
+    ].join('\n');
+    const result = await psql([], { port: proxy.port, database: name, input: script });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim().split('\n')).toEqual(['CREATE EXTENSION', 't', 'ok', 'ok', 'DROP EXTENSION']);
+    expect(result.status).toBe(0);
+  });
+});
