@@ -5,7 +5,7 @@ import { loadModel, removeModel, saveModel } from '../src/catalog/models.js';
 import { providerFor } from '../src/providers/index.js';
 import type { ChatResult } from '../src/providers/provider.js';
 import { PgError } from '../proxy/pg-error.js';
-import { declareFunction, type CallContext } from './declaration.js';
+import { allRows, declareFunction, type CallContext, type ResultRow } from './declaration.js';
 
 const STREAM_COLUMNS = [
   { name: 'seq_no', type: 'integer' },
@@ -60,6 +60,25 @@ function parseConfig(text: unknown): Record<string, unknown> {
     throw new PgError('22023', 'the config argument of pg_llm_add_model must be a JSON object');
   }
   return config as Record<string, unknown>;
+}
+
+/** One row per chunk as the provider sends it (confidence unknown yet), then a final row with the confidence. */
+async function* streamChat(args: Record<string, unknown>, context: CallContext): AsyncIterable<ResultRow> {
+  const instanceName = String(args.instance_name);
+  const model = await loadModel(context, instanceName);
+  const provider = providerFor(instanceName, model.config);
+  const modelName = String(model.config.model_name ?? model.modelType);
+  const started = performance.now();
+  let seqNo = 0;
+  for await (const event of provider.stream({ prompt: String(args.prompt), signal: context.signal })) {
+    const row = { seq_no: ++seqNo, model_name: modelName, request_id: context.requestId };
+    if (event.kind === 'chunk') {
+      yield { ...row, chunk: event.text, is_final: false, confidence_score: null };
+    } else {
+      await audit(context, 'chat_stream', instanceName, { result: event.result, latencyMs: Math.round(performance.now() - started) });
+      yield { ...row, chunk: '', is_final: true, confidence_score: event.result.confidence };
+    }
+  }
 }
 
 export const chatFunctions = [
@@ -148,23 +167,7 @@ export const chatFunctions = [
     result: { kind: 'table', columns: STREAM_COLUMNS },
     strict: true,
     description: 'The answer as it streams from the model: one row per chunk, then a final row.',
-    async run(args, context) {
-      const instanceName = String(args.instance_name);
-      const model = await loadModel(context, instanceName);
-      const provider = providerFor(instanceName, model.config);
-      const started = performance.now();
-      const rows: Array<Record<string, unknown>> = [];
-      for await (const event of provider.stream({ prompt: String(args.prompt), signal: context.signal })) {
-        const row = { seq_no: rows.length + 1, model_name: event.kind === 'done' ? event.result.model : null, request_id: context.requestId };
-        if (event.kind === 'chunk') {
-          rows.push({ ...row, chunk: event.text, is_final: false, confidence_score: null });
-        } else {
-          for (const earlier of rows) Object.assign(earlier, { model_name: event.result.model, confidence_score: event.result.confidence });
-          rows.push({ ...row, chunk: '', is_final: true, confidence_score: event.result.confidence });
-          await audit(context, 'chat_stream', instanceName, { result: event.result, latencyMs: Math.round(performance.now() - started) });
-        }
-      }
-      return rows;
-    },
+    run: (args, context) => allRows(streamChat(args, context)),
+    stream: streamChat,
   }),
 ];

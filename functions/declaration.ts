@@ -56,6 +56,8 @@ export interface FunctionDeclaration {
   /** One line for \df+ and the docs. */
   description: string;
   run: FunctionBody;
+  /** For set-returning functions that can: the rows as they are produced, so they reach the client at once. */
+  stream?: (args: Record<string, unknown>, context: CallContext) => AsyncIterable<ResultRow>;
 }
 
 /** Validates a declaration once, when its module loads, so a typo fails at start-up rather than at a call. */
@@ -70,4 +72,11 @@ export function declareFunction(declaration: FunctionDeclaration): FunctionDecla
     else if (defaultsStarted) throw new Error(`${declaration.name}: ${argument.name} needs a default, as the arguments before it have one`);
   }
   return declaration;
+}
+
+/** The rows of a streaming body, all of them: the run of a set-returning function that also streams. */
+export async function allRows(rows: AsyncIterable<ResultRow>): Promise<ResultRow[]> {
+  const collected: ResultRow[] = [];
+  for await (const row of rows) collected.push(row);
+  return collected;
 }

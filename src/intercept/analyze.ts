@@ -25,9 +25,19 @@ export function mentionsFunction(sqlBytes: Buffer): boolean {
   return MENTION.test(sqlBytes.toString('latin1'));
 }
 
+/**
+ * A statement that only passes a set-returning call's rows through (SELECT columns FROM f(...), nothing else):
+ * its rows can go to the client as the function produces them. `columns` are the function's column indexes, in
+ * output order.
+ */
+export interface StreamShape {
+  function: string;
+  columns: number[];
+}
+
 export type StatementPlan =
   | { kind: 'plain'; sql: string }
-  | { kind: 'calls'; sql: string; callSites: number; statementType: string }
+  | { kind: 'calls'; sql: string; callSites: number; stream: StreamShape | undefined }
   | { kind: 'extension'; sql: string; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
   | { kind: 'transaction'; sql: string };
 
@@ -71,7 +81,37 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
       return { kind: 'transaction', sql };
   }
   const callSites = countCalls(body);
-  return callSites > 0 ? { kind: 'calls', sql, callSites, statementType: type } : { kind: 'plain', sql };
+  if (callSites === 0) return { kind: 'plain', sql };
+  return { kind: 'calls', sql, callSites, stream: type === 'SelectStmt' && callSites === 1 ? streamShape(body) : undefined };
+}
+
+/** Clauses that make a SELECT more than a projection of its one FROM item. */
+const NOT_A_PROJECTION = ['whereClause', 'groupClause', 'havingClause', 'sortClause', 'limitCount', 'limitOffset', 'distinctClause', 'windowClause', 'withClause', 'intoClause', 'lockingClause', 'valuesLists'];
+
+function streamShape(select: Record<string, unknown>): StreamShape | undefined {
+  if (select.op !== 'SETOP_NONE' || NOT_A_PROJECTION.some((clause) => select[clause] !== undefined)) return undefined;
+  const from = select.fromClause as Array<Record<string, any>> | undefined;
+  const range = from?.length === 1 ? from[0]!.RangeFunction : undefined;
+  if (!range || range.ordinality || range.lateral || range.is_rowsfrom || range.functions?.length !== 1) return undefined;
+  const call = range.functions[0].List?.items?.[0]?.FuncCall as { funcname?: Array<{ String?: { sval: string } }> } | undefined;
+  if (!call || !isInterceptedCall(call)) return undefined;
+  const name = call.funcname!.at(-1)!.String!.sval;
+  const declaration = findFunction(name)!;
+  if (declaration.result.kind !== 'table' || !declaration.stream) return undefined;
+  const aliases = ((range.alias?.colnames ?? []) as Array<{ String: { sval: string } }>).map((item) => item.String.sval);
+  const names = declaration.result.columns.map((column, i) => aliases[i] ?? column.name);
+  const alias: string | undefined = range.alias?.aliasname;
+  const columns: number[] = [];
+  for (const target of select.targetList as Array<{ ResTarget: { val: Record<string, any> } }>) {
+    const fields = target.ResTarget.val.ColumnRef?.fields as Array<Record<string, any>> | undefined;
+    if (!fields || fields.length > 2) return undefined;
+    if (fields.length === 2 && fields[0]!.String?.sval !== (alias ?? name)) return undefined;
+    const last = fields.at(-1)!;
+    if (last.A_Star) columns.push(...names.keys());
+    else if (names.includes(last.String?.sval)) columns.push(names.indexOf(last.String.sval));
+    else return undefined;
+  }
+  return { function: name, columns };
 }
 
 function dropsOurExtension(body: Record<string, unknown>): boolean {

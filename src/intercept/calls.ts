@@ -2,7 +2,7 @@
 // caller's session (catalog reads and writes go through the same upstream connection, in its transaction).
 
 import { randomUUID } from 'node:crypto';
-import type { CallContext, SessionSettings } from '../../functions/declaration.js';
+import type { CallContext, ResultRow, SessionSettings } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKey, type MasterKey } from '../crypto/secrets.js';
@@ -12,6 +12,12 @@ import { records, type Result, type UpstreamRequests } from './upstream-requests
 export interface Call {
   function: string;
   arguments: unknown[];
+}
+
+/** What every call of one statement reads from the session once. */
+interface SessionState {
+  settings: SessionSettings;
+  keys: MasterKey[];
 }
 
 export interface CallOptions {
@@ -30,8 +36,8 @@ export class CallRunner {
   /** Results by call key; rejects with the first call's PgError. */
   async compute(calls: Map<string, Call>, signal: AbortSignal): Promise<Map<string, unknown>> {
     const results = new Map<string, unknown>();
-    let settings: Promise<{ settings: SessionSettings; keys: MasterKey[] }> | undefined;
-    const sessionState = (): Promise<{ settings: SessionSettings; keys: MasterKey[] }> => (settings ??= this.readSessionState());
+    let state: Promise<SessionState> | undefined;
+    const sessionState = (): Promise<SessionState> => (state ??= this.readSessionState());
     const pending = [...calls.entries()];
     const worker = async (): Promise<void> => {
       for (let next = pending.shift(); next; next = pending.shift()) {
@@ -49,7 +55,24 @@ export class CallRunner {
     return results;
   }
 
-  private async run(call: Call, signal: AbortSignal, sessionState: () => Promise<{ settings: SessionSettings; keys: MasterKey[] }>): Promise<unknown> {
+  /** The rows of one set-returning call as its function produces them. */
+  async *stream(call: Call, signal: AbortSignal): AsyncIterable<ResultRow> {
+    let state: Promise<SessionState> | undefined;
+    const { declaration, args, context } = this.prepare(call, signal, () => (state ??= this.readSessionState()));
+    try {
+      yield* declaration.stream!(args, context);
+    } catch (error) {
+      throw asPgError(error, signal);
+    }
+  }
+
+  private async run(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>): Promise<unknown> {
+    const { declaration, args, context } = this.prepare(call, signal, sessionState);
+    const value = await declaration.run(args, context);
+    return value === undefined ? null : value;
+  }
+
+  private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>) {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
     const args = Object.fromEntries(declaration.arguments.map((argument, i) => [argument.name, call.arguments[i] ?? null]));
@@ -60,8 +83,7 @@ export class CallRunner {
       masterKeys: async () => (await sessionState()).keys,
       settings: async () => (await sessionState()).settings,
     };
-    const value = await declaration.run(args, context);
-    return value === undefined ? null : value;
+    return { declaration, args, context };
   }
 
   private async query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>> {
@@ -70,7 +92,7 @@ export class CallRunner {
     return records(check(await pending));
   }
 
-  private async readSessionState(): Promise<{ settings: SessionSettings; keys: MasterKey[] }> {
+  private async readSessionState(): Promise<SessionState> {
     const [row] = await this.query(
       `SELECT current_setting('pg_llm.audit_enabled', true) AS audit_enabled, current_setting('pg_llm.master_key', true) AS master_key`,
     );

@@ -20,6 +20,7 @@ interface BoundPortal {
   plan: CallPlan;
   /** The client's Bind after the two names: parameters and result formats, to bind the passes the same way. */
   bindRest: Buffer;
+  resultFormats: number[];
   /** Set once the final pass ran on the portal: more rows come from it as from any portal. */
   execution?: number;
 }
@@ -98,9 +99,13 @@ class InterceptionEngine implements Interceptor {
   private async work(): Promise<void> {
     this.working = true;
     try {
+      // Answers to the proxy's own requests must reach their sinks: mediation ends only once all are in.
       while (this.queue.length > 0 && !this.isClosed) {
-        const [type, frame] = this.queue.shift()!;
-        await this.handle(type, frame);
+        while (this.queue.length > 0 && !this.isClosed) {
+          const [type, frame] = this.queue.shift()!;
+          await this.handle(type, frame);
+        }
+        await this.settle();
       }
     } catch (error) {
       this.io.log.error({ err: error }, 'interception failed');
@@ -166,6 +171,7 @@ class InterceptionEngine implements Interceptor {
     bound.execution = await this.executor.runPortal(bound.plan, {
       statement: bound.statement,
       bindRest: bound.bindRest,
+      resultFormats: bound.resultFormats,
       clientPortal: { name: portal, maxRows },
     });
   }
@@ -180,7 +186,9 @@ class InterceptionEngine implements Interceptor {
   private trackBind(frame: Buffer): void {
     const bind = readBind(frame);
     const plan = this.statements.get(bind.statement);
-    if (plan) this.portals.set(bind.portal, { statement: bind.statement, plan, bindRest: Buffer.from(frame.subarray(bind.restOffset)) });
+    if (plan) {
+      this.portals.set(bind.portal, { statement: bind.statement, plan, bindRest: Buffer.from(frame.subarray(bind.restOffset)), resultFormats: bind.resultFormats });
+    }
     else this.portals.delete(bind.portal);
   }
 

@@ -12,15 +12,18 @@
 // Savepoints need a transaction block: when the client is not in one, the proxy opens it and closes it where
 // PostgreSQL would have ended the implicit transaction (the end of the Query, or the client's Sync).
 
-import { commandComplete, errorResponse, noticeResponse, readyForQuery } from '../../proxy/backend-write.js';
+import type { FieldDescription } from '../../proxy/backend-read.js';
+import { commandComplete, dataRow, errorResponse, noticeResponse, readyForQuery, rowDescription } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { install, installed, uninstall, type SqlRunner } from '../catalog/migrate.js';
-import { splitStatements, type StatementPlan } from './analyze.js';
+import { findFunction } from '../../functions/registry.js';
+import { splitStatements, type StatementPlan, type StreamShape } from './analyze.js';
 import { canceled, check, type Call, type CallRunner } from './calls.js';
+import { columnFormat, encodeValue } from './values.js';
 import { ClientRelay, Collector, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 const COLLECTED_CALL = 'LM001';
@@ -40,6 +43,8 @@ const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) 
 export interface Target {
   statement: string;
   bindRest: Buffer;
+  /** The result format codes of the Bind (none: all text). */
+  resultFormats: number[];
   /** The client's portal, for an extended-protocol Execute; absent for a simple Query. */
   clientPortal?: { name: string; maxRows: number };
 }
@@ -120,7 +125,7 @@ export class Executor {
           this.requests.send(parse(QUERY_STATEMENT, plan.sql), parsed);
           this.requests.flush();
           if (await parsed.done) return false;
-          return (await this.runCalls(plan, { statement: QUERY_STATEMENT, bindRest: NO_PARAMETERS })) !== undefined;
+          return (await this.runCalls(plan, { statement: QUERY_STATEMENT, bindRest: NO_PARAMETERS, resultFormats: [] })) !== undefined;
         }
       }
     } catch (error) {
@@ -135,10 +140,15 @@ export class Executor {
     check(await this.prepareSession());
     const computed = new Set<string>();
     for (let pass = 1; ; pass++) {
-      const { calls, error } = await this.collect(target, execution);
+      const { calls, error, fields } = await this.collect(target, execution);
       for (const key of computed) calls.delete(key);
       if (error?.get('C') === '57014' || this.abort.signal.aborted) throw canceled();
       if (calls.size === 0) break;
+      const [only] = calls.values();
+      if (plan.stream && calls.size === 1 && !error && (target.clientPortal?.maxRows ?? 0) === 0) {
+        await this.stream(plan.stream, only!, target, fields);
+        return execution;
+      }
       if (pass > MAX_COLLECT_PASSES) {
         throw new PgError('54001', `LLM function calls depend on each other more than ${MAX_COLLECT_PASSES} levels deep`, {
           hint: 'Split the statement, or materialize intermediate results in a table first.',
@@ -158,12 +168,13 @@ export class Executor {
     return pending;
   }
 
-  private async collect(target: Target, execution: number): Promise<{ calls: Map<string, Call>; error: Map<string, string> | undefined }> {
+  private async collect(target: Target, execution: number): Promise<{ calls: Map<string, Call>; error: Map<string, string> | undefined; fields: FieldDescription[] | undefined }> {
     const setup = new Collector(2 * STATEMENT_REQUESTS);
     this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
     this.requests.statementTo(setup, phaseSql('collect'), [String(execution)]);
-    const pass = new Collector(3);
+    const pass = new Collector(4);
     this.requests.bindTo(pass, PASS_PORTAL, target.statement, target.bindRest);
+    this.requests.send(describe('P', PASS_PORTAL), pass);
     this.requests.send(execute(PASS_PORTAL), pass);
     void this.requests.sync();
     const cleanup = new Collector(2 * STATEMENT_REQUESTS);
@@ -179,7 +190,29 @@ export class Executor {
       const reported = JSON.parse(notice.get('M')!) as { function: string; key: string; arguments: unknown[] };
       calls.set(reported.key, { function: reported.function, arguments: reported.arguments });
     }
-    return { calls, error: result.error };
+    return { calls, error: result.error, fields: result.fields };
+  }
+
+  /**
+   * The fast path of a statement that only passes a set-returning call's rows through: the rows go to the client
+   * as the function produces them, encoded here in the formats the client asked for.
+   */
+  private async stream(shape: StreamShape, call: Call, target: Target, fields: FieldDescription[] | undefined): Promise<void> {
+    const { result } = findFunction(shape.function)!;
+    if (result.kind !== 'table') throw new Error(`${shape.function} is not set-returning`);
+    const columns = shape.columns.map((index) => result.columns[index]!);
+    if (!target.clientPortal) this.io.writeToClient(rowDescription(fields ?? []));
+    this.computing = true;
+    let count = 0;
+    try {
+      for await (const row of this.calls.stream(call, this.abort.signal)) {
+        this.io.writeToClient(dataRow(columns.map((column, k) => encodeValue(column.type, row[column.name], columnFormat(target.resultFormats, k)))));
+        count++;
+      }
+    } finally {
+      this.computing = false;
+    }
+    this.io.writeToClient(commandComplete(`SELECT ${count}`));
   }
 
   private async compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {

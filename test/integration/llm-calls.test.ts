@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
+import { RawClient, serialize } from '../support/raw-client.js';
 
 let proxy: TestProxy;
 beforeAll(async () => {
@@ -198,5 +199,142 @@ describe('psql', () => {
     expect(result.stderr).toBe('');
     expect(result.stdout.trim().split('\n')).toEqual(['CREATE EXTENSION', 't', 'ok', 'ok', 'DROP EXTENSION']);
     expect(result.status).toBe(0);
+  });
+});
+
+describe('streaming', () => {
+  it('sends each chunk of SELECT * FROM pg_llm_chat_stream as the provider produces it', async () => {
+    const { name } = await setup({ mock_chunks: ['one ', 'two ', 'three'], mock_latency_ms: 400 });
+    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    const arrivals: number[] = [];
+    const chunks: string[] = [];
+    await sql`SELECT chunk, seq_no FROM pg_llm_chat_stream('m', 'count')`.forEach((row) => {
+      arrivals.push(Date.now());
+      chunks.push(row.chunk as string);
+    });
+    expect(chunks).toEqual(['one ', 'two ', 'three', '']);
+    // Buffered to the end, all rows would arrive together; streamed, they are about one chunk's latency apart.
+    expect(arrivals[2]! - arrivals[0]!).toBeGreaterThan(400);
+  });
+
+  it('gives the same rows in text, streamed or through the general path', async () => {
+    const { client } = await setup({ mock_chunks: ['a', 'b'], model_name: 'mock-1', mock_confidence: 0.25 });
+    const streamed = await client.query({ text: `SELECT * FROM pg_llm_chat_stream('m', $1)`, values: ['x'] });
+    const general = await client.query({ text: `SELECT * FROM pg_llm_chat_stream('m', $1) ORDER BY seq_no`, values: ['x'] });
+    const expected = [
+      { seq_no: 1, chunk: 'a', is_final: false, model_name: 'mock-1', confidence_score: null },
+      { seq_no: 2, chunk: 'b', is_final: false, model_name: 'mock-1', confidence_score: null },
+      { seq_no: 3, chunk: '', is_final: true, model_name: 'mock-1', confidence_score: 0.25 },
+    ];
+    for (const result of [streamed, general]) {
+      expect(result.rows.map(({ request_id, ...rest }) => rest)).toEqual(expected);
+      expect(new Set(result.rows.map((row) => row.request_id)).size).toBe(1);
+      expect(result.fields.map((field) => [field.name, field.dataTypeID])).toEqual([
+        ['seq_no', 23], ['chunk', 25], ['is_final', 16], ['model_name', 25], ['confidence_score', 701], ['request_id', 2950],
+      ]);
+    }
+  });
+
+  it('encodes streamed rows in binary exactly as PostgreSQL does for the general path', async () => {
+    const { name } = await setup({ mock_chunks: ['a', 'b'], model_name: 'mock-1', mock_confidence: 0.25 });
+    const raw = await RawClient.session(proxy.port, { database: name });
+    afterThisTest(async () => raw.end());
+    const run = async (sql: string): Promise<Array<Array<Buffer | null>>> => {
+      raw.bytes.length = 0;
+      raw.send(
+        serialize.parse({ text: sql, types: [] }),
+        serialize.bind({ values: ['x'], binary: true }),
+        serialize.describe({ type: 'P' }),
+        serialize.execute({}),
+        serialize.sync(),
+      );
+      const messages = await raw.until('readyForQuery');
+      const description = messages.find((message) => message.name === 'rowDescription') as unknown as { fields: Array<{ format: string }> };
+      expect(description.fields.map((field) => field.format)).toEqual(Array(6).fill('binary'));
+      return dataRows(Buffer.concat(raw.bytes));
+    };
+    const withoutRequestId = (rows: Array<Array<Buffer | null>>) => rows.map((row) => row.slice(0, 5).map((value) => value?.toString('hex') ?? null));
+    const streamed = await run(`SELECT * FROM pg_llm_chat_stream('m', $1)`);
+    const general = await run(`SELECT * FROM pg_llm_chat_stream('m', $1) ORDER BY seq_no`);
+    expect(withoutRequestId(streamed)).toEqual(withoutRequestId(general));
+    expect(streamed[2]![0]!.readInt32BE(0)).toBe(3);
+    expect(streamed[2]![4]!.readDoubleBE(0)).toBe(0.25);
+    expect(streamed.every((row) => row[5]!.length === 16)).toBe(true);
+  });
+
+  it('a column list and an alias select and rename the streamed columns', async () => {
+    const { client } = await setup({ mock_chunks: ['x'] });
+    const result = await client.query(`SELECT s.piece, is_final FROM pg_llm_chat_stream('m', 'q') AS s(n, piece)`);
+    expect(result.rows).toEqual([
+      { piece: 'x', is_final: false },
+      { piece: '', is_final: true },
+    ]);
+  });
+});
+
+/** The values of the DataRow messages in a byte stream of backend messages, as raw bytes. */
+function dataRows(stream: Buffer): Array<Array<Buffer | null>> {
+  const rows: Array<Array<Buffer | null>> = [];
+  for (let offset = 0; offset < stream.length; offset += 1 + stream.readInt32BE(offset + 1)) {
+    if (stream[offset] !== 'D'.charCodeAt(0)) continue;
+    const row: Array<Buffer | null> = [];
+    let at = offset + 7;
+    for (let i = 0; i < stream.readInt16BE(offset + 5); i++) {
+      const length = stream.readInt32BE(at);
+      row.push(length < 0 ? null : stream.subarray(at + 4, at + 4 + length));
+      at += 4 + Math.max(length, 0);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+describe('cancel and row limits', () => {
+  it('a cancel stops the model call at once with 57014, and the session goes on', async () => {
+    const { name } = await setup({ mock_response: 'slow', mock_latency_ms: 20_000 });
+    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    const query = sql`SELECT pg_llm_chat('m', 'wait') AS answer`.execute();
+    setTimeout(() => void query.cancel(), 300);
+    const started = Date.now();
+    await expect(query).rejects.toMatchObject({ code: '57014' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+  });
+
+  it('a cancelled call inside a transaction block leaves it aborted', async () => {
+    const { name } = await setup({ mock_latency_ms: 20_000 });
+    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    await expect(
+      sql.begin(async (tx) => {
+        const query = tx`SELECT pg_llm_chat('m', 'wait')`.execute();
+        setTimeout(() => void query.cancel(), 300);
+        await query.catch(async (error: unknown) => {
+          await expect(tx`SELECT 1`).rejects.toMatchObject({ code: '25P02' });
+          throw error;
+        });
+      }),
+    ).rejects.toMatchObject({ code: '57014' });
+  });
+
+  it('Execute with a row limit returns the rows in parts (PortalSuspended)', async () => {
+    const { name, client } = await setup();
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text)`);
+    await client.query(`INSERT INTO docs SELECT g, 'doc ' || g FROM generate_series(1, 7) g`);
+    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    const batches: string[][] = [];
+    await sql.begin(async (tx) => {
+      for await (const rows of tx`SELECT id, pg_llm_chat('m', body) AS answer FROM docs ORDER BY id`.cursor(3)) {
+        batches.push(rows.map((row) => row.answer as string));
+      }
+    });
+    expect(batches).toEqual([
+      ['doc 1', 'doc 2', 'doc 3'],
+      ['doc 4', 'doc 5', 'doc 6'],
+      ['doc 7'],
+    ]);
   });
 });

@@ -10,10 +10,13 @@ export { serialize };
 
 export class RawClient {
   readonly received: BackendMessage[] = [];
+  /** Every byte received, for what pg-protocol will not decode (DataRow values in binary format). */
+  readonly bytes: Buffer[] = [];
   private waiters: Array<() => void> = [];
   closed = false;
 
   private constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => this.bytes.push(chunk));
     void parse(socket, (message) => {
       // pg-protocol hands out CopyData as a view of its read buffer, which it reuses.
       if (message.name === 'copyData') message = { ...message, chunk: Buffer.from((message as unknown as { chunk: Buffer }).chunk) } as BackendMessage;
