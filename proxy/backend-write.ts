@@ -94,3 +94,25 @@ export function commandComplete(tag: string): Buffer {
 export function readyForQuery(status: TransactionStatus): Buffer {
   return message(BackendMessage.ReadyForQuery, Buffer.from(status));
 }
+
+/** The answers to Parse, Bind, Close and a Describe without result columns, for statements the proxy runs itself. */
+export function parseComplete(): Buffer {
+  return message(BackendMessage.ParseComplete, Buffer.alloc(0));
+}
+
+export function bindComplete(): Buffer {
+  return message(BackendMessage.BindComplete, Buffer.alloc(0));
+}
+
+export function closeComplete(): Buffer {
+  return message(BackendMessage.CloseComplete, Buffer.alloc(0));
+}
+
+export function noData(): Buffer {
+  return message(BackendMessage.NoData, Buffer.alloc(0));
+}
+
+/** A ParameterDescription with no parameters. */
+export function noParameters(): Buffer {
+  return message(BackendMessage.ParameterDescription, Buffer.alloc(2));
+}

@@ -2,8 +2,8 @@
 // extended-protocol objects that call LLM functions (prepared statements, portals), and works through the client's
 // messages in order while mediating, forwarding the ones it does not take over.
 
-import { errorResponse } from '../../proxy/backend-write.js';
-import { readBind, readExecute, readParse, readQuery } from '../../proxy/frontend-read.js';
+import { bindComplete, closeComplete, errorResponse, noData, noParameters, parseComplete } from '../../proxy/backend-write.js';
+import { readBind, readExecute, readParse, readQuery, readTarget } from '../../proxy/frontend-read.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
@@ -14,6 +14,8 @@ import { Executor } from './execution.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
 type CallPlan = StatementPlan & { kind: 'calls' };
+/** A statement the proxy answers entirely itself in the extended protocol (CREATE EXTENSION pg_llm and kin). */
+type OwnPlan = StatementPlan & { kind: 'extension' };
 
 interface BoundPortal {
   statement: string;
@@ -35,6 +37,8 @@ class InterceptionEngine implements Interceptor {
   private isClosed = false;
   private readonly statements = new Map<string, CallPlan>();
   private readonly portals = new Map<string, BoundPortal>();
+  private readonly ownStatements = new Map<string, OwnPlan>();
+  private readonly ownPortals = new Map<string, OwnPlan>();
   private readonly requests: UpstreamRequests;
   private readonly executor: Executor;
   private catalogInstalled: boolean | undefined;
@@ -53,9 +57,12 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Parse:
         return true;
       case FrontendMessage.Bind:
-        return this.statements.size > 0;
+        return this.statements.size > 0 || this.ownStatements.size > 0;
       case FrontendMessage.Execute:
-        return this.portals.size > 0;
+        return this.portals.size > 0 || this.ownPortals.size > 0;
+      case FrontendMessage.Describe:
+      case FrontendMessage.Close:
+        return this.ownStatements.size > 0 || this.ownPortals.size > 0;
     }
     return false;
   }
@@ -66,13 +73,21 @@ class InterceptionEngine implements Interceptor {
         return mentionsFunction(frame);
       case FrontendMessage.Parse:
         if (mentionsFunction(frame)) return true;
-        if (this.statements.size > 0) this.statements.delete(readParse(frame).statement);
+        if (this.statements.size > 0 || this.ownStatements.size > 0) this.forgetStatement(readParse(frame).statement);
         return false;
       case FrontendMessage.Bind:
+        if (this.ownStatements.has(readBind(frame).statement)) return true;
         this.trackBind(frame);
         return false;
-      case FrontendMessage.Execute:
-        return this.portals.has(readExecute(frame).portal);
+      case FrontendMessage.Execute: {
+        const { portal } = readExecute(frame);
+        return this.portals.has(portal) || this.ownPortals.has(portal);
+      }
+      case FrontendMessage.Describe:
+      case FrontendMessage.Close: {
+        const { kind, name } = readTarget(frame);
+        return (kind === 'S' ? this.ownStatements : this.ownPortals).has(name);
+      }
     }
     return false;
   }
@@ -124,10 +139,18 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Parse:
         return this.handleParse(frame);
       case FrontendMessage.Bind:
+        if (this.ownStatements.has(readBind(frame).statement)) return this.answerOwn(frame);
         this.trackBind(frame);
         return this.forward(frame);
       case FrontendMessage.Execute:
+        if (this.ownPortals.has(readExecute(frame).portal)) return this.answerOwn(frame);
         return this.handleExecute(frame);
+      case FrontendMessage.Describe:
+      case FrontendMessage.Close: {
+        const { kind, name } = readTarget(frame);
+        if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return this.answerOwn(frame);
+        return this.forward(frame);
+      }
       case FrontendMessage.Sync:
         if (this.executor.ownsBlock) return this.executor.syncOwnBlock();
         return this.forward(frame);
@@ -152,11 +175,13 @@ class InterceptionEngine implements Interceptor {
   private async handleParse(frame: Buffer): Promise<void> {
     const message = readParse(frame);
     const plans = plansOf(message.sql);
-    const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
-    if (!plan) {
-      this.statements.delete(message.statement);
-      return this.forward(frame);
+    this.forgetStatement(message.statement);
+    if (plans?.length === 1 && plans[0]!.kind === 'extension') {
+      this.ownStatements.set(message.statement, plans[0]);
+      return this.answerOwn(frame);
     }
+    const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
+    if (!plan) return this.forward(frame);
     this.statements.set(message.statement, plan);
     this.forward(frame, (await this.isInstalled()) ? undefined : new NotInstalled(this.io));
   }
@@ -176,6 +201,36 @@ class InterceptionEngine implements Interceptor {
     });
   }
 
+  /**
+   * Answers a message about a statement the proxy runs itself, in its place in the client's stream: nothing after
+   * an earlier error (the server would skip it too), the server's words for the rest.
+   */
+  private async answerOwn(frame: Buffer): Promise<void> {
+    await this.settle();
+    if (this.io.owed.skipping) return;
+    switch (frame[0]) {
+      case FrontendMessage.Parse:
+        return this.io.writeToClient(parseComplete());
+      case FrontendMessage.Bind: {
+        const bind = readBind(frame);
+        this.ownPortals.set(bind.portal, this.ownStatements.get(bind.statement)!);
+        return this.io.writeToClient(bindComplete());
+      }
+      case FrontendMessage.Describe:
+        if (readTarget(frame).kind === 'S') this.io.writeToClient(noParameters());
+        return this.io.writeToClient(noData());
+      case FrontendMessage.Close: {
+        const { kind, name } = readTarget(frame);
+        (kind === 'S' ? this.ownStatements : this.ownPortals).delete(name);
+        return this.io.writeToClient(closeComplete());
+      }
+      case FrontendMessage.Execute: {
+        this.catalogInstalled = undefined;
+        await this.executor.runOwn(this.ownPortals.get(readExecute(frame).portal)!);
+      }
+    }
+  }
+
   /** Waits until everything sent upstream is answered; the Flush makes the server send what it holds back. */
   private async settle(): Promise<void> {
     if (this.io.owed.pending === 0) return;
@@ -183,8 +238,15 @@ class InterceptionEngine implements Interceptor {
     await this.io.owed.drained();
   }
 
+  /** A Parse (re)defines the statement: whatever the proxy knew of that name is gone. */
+  private forgetStatement(name: string): void {
+    this.statements.delete(name);
+    this.ownStatements.delete(name);
+  }
+
   private trackBind(frame: Buffer): void {
     const bind = readBind(frame);
+    this.ownPortals.delete(bind.portal);
     const plan = this.statements.get(bind.statement);
     if (plan) {
       this.portals.set(bind.portal, { statement: bind.statement, plan, bindRest: Buffer.from(frame.subarray(bind.restOffset)), resultFormats: bind.resultFormats });

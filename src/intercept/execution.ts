@@ -97,6 +97,17 @@ export class Executor {
     }
   }
 
+  /** An extended-protocol Execute of a statement the proxy runs itself (CREATE EXTENSION pg_llm…). */
+  async runOwn(plan: StatementPlan & { kind: 'extension' }): Promise<void> {
+    this.abort = new AbortController();
+    await this.beginIfIdle();
+    try {
+      await this.runExtension(plan);
+    } catch (error) {
+      await this.fail(error);
+    }
+  }
+
   /** Executes more rows of a portal whose final pass was suspended by a row limit. */
   resumePortal(execution: number, portal: string, maxRows: number): void {
     this.requests.statementTo(new Collector(STATEMENT_REQUESTS), phaseSql('final'), [String(execution)]);
