@@ -185,6 +185,33 @@ describe('extended protocol', () => {
   });
 });
 
+describe('installing through the proxy', () => {
+  it('postgres.js (extended protocol) creates, re-creates with IF NOT EXISTS, and drops the extension', async () => {
+    const { name, client: direct } = await freshDatabase();
+    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    await sql`CREATE EXTENSION pg_llm`;
+    await expect(sql`CREATE EXTENSION pg_llm`).rejects.toMatchObject({ code: '42710' });
+    await sql`CREATE EXTENSION IF NOT EXISTS pg_llm`;
+    await sql`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{}')`;
+    expect(await sql`SELECT pg_llm_chat('m', ${'hi'}) AS a`).toEqual([{ a: 'hi' }]);
+    await sql`DROP EXTENSION pg_llm CASCADE`;
+    await expect(sql`DROP EXTENSION pg_llm`).rejects.toMatchObject({ code: '42704' });
+    await sql`DROP EXTENSION IF EXISTS pg_llm`;
+    expect((await direct.query(`SELECT to_regnamespace('_pg_llm_catalog') AS schema`)).rows).toEqual([{ schema: null }]);
+  });
+
+  it('a role without the privilege to install gets PostgreSQL\'s own error, and nothing is left behind', async () => {
+    const { name, client: direct } = await freshDatabase();
+    const client = new pg.Client(connection(proxy.port, 'trust', name));
+    await client.connect();
+    afterThisTest(() => client.end());
+    await expect(client.query('CREATE EXTENSION pg_llm')).rejects.toMatchObject({ code: '42501' });
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    expect((await direct.query(`SELECT to_regnamespace('_pg_llm_catalog') AS schema`)).rows).toEqual([{ schema: null }]);
+  });
+});
+
 describe('psql', () => {
   it('runs a script with CREATE EXTENSION, model setup, calls and DROP EXTENSION', async () => {
     const { name } = await freshDatabase();
