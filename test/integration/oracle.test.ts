@@ -1,0 +1,62 @@
+// The same statements through the proxy (mock model in md5 mode) and directly against PostgreSQL with a plain SQL
+// function standing in for the model (md5 of the prompt): they must give the same rows, or the same error.
+
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterThisTest, freshDatabase } from '../support/database.js';
+import { connection, startProxy, type TestProxy } from '../support/proxy.js';
+
+let proxy: TestProxy;
+beforeAll(async () => {
+  proxy = await startProxy();
+});
+afterAll(() => proxy.stop());
+
+const STATEMENTS = [
+  `SELECT id, pg_llm_chat('m', body) AS s FROM docs ORDER BY id`,
+  `SELECT id FROM docs WHERE pg_llm_chat('m', body) LIKE '%a%' ORDER BY id`,
+  `SELECT id FROM docs ORDER BY pg_llm_chat('m', body) LIMIT 5`,
+  `SELECT left(pg_llm_chat('m', grp), 4) AS g, count(*) FROM docs GROUP BY 1 ORDER BY 1`,
+  `SELECT grp, count(*) FROM docs GROUP BY grp HAVING max(pg_llm_chat('m', body)) > '8' ORDER BY grp`,
+  `WITH s AS (SELECT id, pg_llm_chat('m', body) AS h FROM docs WHERE id < 8) SELECT id, h FROM s ORDER BY h`,
+  `SELECT id, CASE WHEN id % 2 = 0 THEN pg_llm_chat('m', body) ELSE 'odd' END AS c FROM docs ORDER BY id`,
+  `SELECT d.id, x.h FROM docs d, LATERAL (SELECT pg_llm_chat('m', d.body || '!') AS h) x WHERE d.id <= 4 ORDER BY d.id`,
+  `SELECT pg_llm_chat('m', pg_llm_chat('m', body)) AS twice FROM docs WHERE id IN (SELECT id FROM docs WHERE pg_llm_chat('m', grp) > '5') ORDER BY id`,
+  `SELECT (SELECT pg_llm_chat('m', max(body)) FROM docs) AS scalar_subquery`,
+  `SELECT count(DISTINCT pg_llm_chat('m', grp)) AS n FROM docs`,
+  `SELECT pg_llm_chat('m', body)::int FROM docs`,
+];
+
+async function setupBoth(): Promise<{ viaProxy: pg.Client; oracle: pg.Client }> {
+  const { name, client: oracle } = await freshDatabase();
+  const viaProxy = new pg.Client(connection(proxy.port, 'postgres', name));
+  await viaProxy.connect();
+  afterThisTest(() => viaProxy.end());
+  await viaProxy.query('CREATE EXTENSION pg_llm');
+  await viaProxy.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_mode": "md5"}')`);
+  await viaProxy.query(`CREATE TABLE docs (id int PRIMARY KEY, grp text, body text)`);
+  await viaProxy.query(`INSERT INTO docs SELECT g, 'group ' || (g % 3), 'document number ' || g FROM generate_series(1, 24) g`);
+  await oracle.query(`CREATE SCHEMA oracle`);
+  await oracle.query(`CREATE FUNCTION oracle.pg_llm_chat(instance_name text, prompt text) RETURNS text STRICT LANGUAGE sql AS 'SELECT md5(prompt)'`);
+  await oracle.query(`SET search_path = oracle, public`);
+  return { viaProxy, oracle };
+}
+
+async function outcome(client: pg.Client, sql: string, extended: boolean): Promise<unknown> {
+  try {
+    const config = { text: sql, rowMode: 'array' as const, ...(extended ? { queryMode: 'extended' as const } : {}) };
+    return { rows: (await client.query(config)).rows };
+  } catch (error) {
+    return { error: (error as { code?: string }).code };
+  }
+}
+
+describe('calls in any position agree with PostgreSQL running a stand-in function', () => {
+  it.each(['simple', 'extended'])('every statement, %s protocol', async (protocol) => {
+    const { viaProxy, oracle } = await setupBoth();
+    for (const statement of STATEMENTS) {
+      const extended = protocol === 'extended';
+      expect(await outcome(viaProxy, statement, extended), statement).toEqual(await outcome(oracle, statement, extended));
+    }
+  });
+});
