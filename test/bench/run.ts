@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { FIRST_ROW_TARGET_MS, measureLlm, type LlmResult } from './llm.js';
 import pg from 'pg';
 import { freePort, serverBinDir, startCluster, type Cluster } from '../support/cluster.js';
 
@@ -130,10 +131,13 @@ async function main(): Promise<void> {
     const throughput: ModeResult[] = [];
     for (const mode of MODES) throughput.push(await benchmarkMode(mode, targets, settings));
 
+    print('measuring the LLM functions with the mock provider…');
+    const llm = await measureLlm(proxy.port);
     const memory = await measureIdleMemory(proxy, rssAtStart);
 
     printSettings(settings, reference);
     printThroughput(throughput, reference !== undefined);
+    printLlm(llm);
     printMemory(memory);
     printProxyOutput(proxy.output());
   } finally {
@@ -485,6 +489,21 @@ function printThroughput(results: ModeResult[], withReference: boolean): void {
   });
   printTable(headers, rows);
   if (withReference) print(`pgbouncer is context only: the target is the proxy's alone.`);
+}
+
+function printLlm(llm: LlmResult): void {
+  print('');
+  printTable(
+    ['LLM calls through the proxy (mock provider)', 'value'],
+    [
+      ['SELECT 1, mean round trip', `${llm.plainMs.toFixed(2)} ms`],
+      [`SELECT pg_llm_chat(...), zero-latency model`, `${llm.interceptedMs.toFixed(2)} ms`],
+      ['overhead of an intercepted call', `${(llm.interceptedMs - llm.plainMs).toFixed(2)} ms (x${(llm.interceptedMs / llm.plainMs).toFixed(1)})`],
+      ['first streamed row after the first chunk (median, upper bound)', `${llm.firstRowOverheadMs.toFixed(2)} ms`],
+      [`target < ${FIRST_ROW_TARGET_MS} ms`, verdict(llm.firstRowOverheadMs < FIRST_ROW_TARGET_MS)],
+    ],
+  );
+  print('The first-row figure counts everything before the model starts too (argument evaluation in the session).');
 }
 
 function printMemory(memory: MemoryResult): void {
