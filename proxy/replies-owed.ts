@@ -129,7 +129,7 @@ export class RepliesOwed {
     const owed = this.queue[this.head]!;
     this.queue[this.head++] = undefined as unknown as Owed;
     if (this.head === this.queue.length) {
-      this.queue = [];
+      this.queue.length = 0;
       this.head = 0;
     } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
