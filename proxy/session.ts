@@ -242,6 +242,7 @@ export class Session {
     const session = this;
     const io: SessionIo = {
       sendUpstream: (frame, sink) => {
+        if (this.phase === 'closed') return sink?.complete(true);
         this.accountClientMessage(frame[0]!, sink);
         this.forward(frame);
       },

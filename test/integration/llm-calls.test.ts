@@ -153,6 +153,52 @@ describe('errors and transactions', () => {
   });
 });
 
+describe('inputs', () => {
+  it('wrong argument types get PostgreSQL\'s own 42883, in both protocols', async () => {
+    const { client } = await setup();
+    await expect(client.query(`SELECT pg_llm_chat(1, 2)`)).rejects.toMatchObject({ code: '42883', message: expect.stringContaining('pg_llm_chat(integer, integer)') });
+    await expect(client.query(`SELECT pg_llm_chat($1::int, $2::int)`, [1, 2])).rejects.toMatchObject({ code: '42883' });
+    await expect(client.query(`SELECT pg_llm_chat('m')`)).rejects.toMatchObject({ code: '42883' });
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('named arguments and defaults resolve as PostgreSQL resolves them', async () => {
+    const { client } = await setup({ mock_response: 'named' });
+    const result = await client.query(`SELECT pg_llm_chat_json(prompt => 'p', instance_name => 'm') ->> 'response' AS r`);
+    expect(result.rows).toEqual([{ r: 'named' }]);
+  });
+
+  it('carries a prompt of several megabytes intact', async () => {
+    const { client } = await setup({ mock_mode: 'md5' });
+    const prompt = 'ß€x'.repeat(1_000_000);
+    const result = await client.query(`SELECT pg_llm_chat('m', $1) = md5($1) AS same, length($1) AS n`, [prompt]);
+    expect(result.rows).toEqual([{ same: true, n: 3_000_000 }]);
+  });
+
+  it('identical calls in one statement are computed once', async () => {
+    const { client, direct } = await setup();
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`INSERT INTO docs SELECT g, 'same text', NULL FROM generate_series(1, 12) g`);
+    await client.query(`UPDATE docs SET summary = pg_llm_chat('m', body)`);
+    expect((await direct.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_audit_log`)).rows).toEqual([{ n: 1 }]);
+    expect((await direct.query(`SELECT count(*)::int AS n FROM docs WHERE summary = 'same text'`)).rows).toEqual([{ n: 12 }]);
+  });
+
+  it('concurrent sessions each get their own answers', async () => {
+    const { name } = await setup({ mock_mode: 'echo', mock_latency_ms: 50 });
+    const sessions = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const client = new pg.Client(connection(proxy.port, 'postgres', name));
+        await client.connect();
+        afterThisTest(() => client.end());
+        const { rows } = await client.query(`SELECT pg_llm_chat('m', 'session ' || $1::int) AS a FROM generate_series(1, 3)`, [i]);
+        return rows.map((row: { a: string }) => row.a);
+      }),
+    );
+    expect(sessions).toEqual(Array.from({ length: 12 }, (_, i) => Array(3).fill(`session ${i}`)));
+  });
+});
+
 describe('extended protocol', () => {
   it('postgres.js: parameters, named prepared statements reused, pipelined with plain queries', async () => {
     const { name } = await setup({ mock_mode: 'echo' });
