@@ -25,7 +25,12 @@ describe('catalog install', () => {
     expect(await migrate(client)).toEqual([]);
     expect(await appliedMigrations(client)).toEqual(names);
     const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, [CATALOG_SCHEMA]);
-    expect(rows.map((row: { tablename: string }) => row.tablename)).toEqual(['migrations', 'pg_llm_audit_log', 'pg_llm_models']);
+    expect(rows.map((row: { tablename: string }) => row.tablename)).toEqual([
+      'migrations',
+      ...['audit_log', 'feedback', 'knowledge_chunks', 'knowledge_documents', 'models', 'queries', 'reports', 'session_messages', 'sessions', 'trace_log', 'vectors'].map(
+        (table) => `pg_llm_${table}`,
+      ),
+    ]);
   });
 
   it.each(shippedMigrations().map((_, level) => level))('upgrades from level %i to the latest', async (level) => {
