@@ -38,6 +38,8 @@ export class CallRunner {
     const results = new Map<string, unknown>();
     let state: Promise<SessionState> | undefined;
     const sessionState = (): Promise<SessionState> => (state ??= this.readSessionState());
+    // Asked at once, so it travels with the calls' first catalog reads instead of after them.
+    sessionState().catch(() => undefined);
     const pending = [...calls.entries()];
     const worker = async (): Promise<void> => {
       for (let next = pending.shift(); next; next = pending.shift()) {

@@ -74,14 +74,16 @@ export class Executor {
     const perStatementBlocks = plans.some((plan) => plan.kind === 'transaction');
     let ok = true;
     for (const plan of plans) {
-      if (plan.kind === 'calls' || plan.kind === 'extension') await this.beginIfIdle();
+      if (plan.kind === 'calls' || plan.kind === 'extension') this.beginBlock();
       ok = await this.runQueryStatement(plan);
       if (!ok) break;
       if (perStatementBlocks && this.ownsBlock) ok = !(await this.closeOwnBlock());
       if (!ok) break;
     }
-    let status = await this.requests.sync();
-    if (this.ownsBlock) status = await this.closeOwnBlock().then(() => this.requests.sync());
+    // Sent together: the Sync that ends any skipping, the COMMIT of the proxy's block, and the Sync after it.
+    const synced = this.requests.sync();
+    const closing = this.ownsBlock ? this.closeOwnBlock() : undefined;
+    const status = closing ? await this.requests.sync() : await synced;
     this.io.writeToClient(readyForQuery(status));
   }
 
@@ -148,10 +150,10 @@ export class Executor {
   /** The passes; returns the execution id, or undefined when the final pass failed (the client has its error). */
   private async runCalls(plan: StatementPlan & { kind: 'calls' }, target: Target): Promise<number | undefined> {
     const execution = this.nextExecution++;
-    check(await this.prepareSession());
     const computed = new Set<string>();
+    let stored: Promise<Result> | undefined;
     for (let pass = 1; ; pass++) {
-      const { calls, error, fields } = await this.collect(target, execution);
+      const { calls, error, fields } = await afterStored(stored, this.collect(target, execution, pass === 1));
       for (const key of computed) calls.delete(key);
       if (error?.get('C') === '57014' || this.abort.signal.aborted) throw canceled();
       if (calls.size === 0) break;
@@ -165,22 +167,24 @@ export class Executor {
           hint: 'Split the statement, or materialize intermediate results in a table first.',
         });
       }
-      await this.store(execution, await this.compute(calls));
+      // Not awaited here: the results go out in the same round trip as the next pass.
+      stored = this.store(execution, await this.compute(calls));
       for (const key of calls.keys()) computed.add(key);
       // With one call site no call can depend on another's result: what this pass found is all there is.
       if (plan.callSites === 1 && !error) break;
     }
-    return (await this.finalPass(target, execution)) ? undefined : execution;
+    const failed = await afterStored(stored, this.finalPass(target, execution));
+    return failed ? undefined : execution;
   }
 
-  private prepareSession(): Promise<Result> {
-    const pending = this.requests.statement('SELECT _pg_llm_catalog.prepare_session()');
-    this.requests.flush();
-    return pending;
-  }
-
-  private async collect(target: Target, execution: number): Promise<{ calls: Map<string, Call>; error: Map<string, string> | undefined; fields: FieldDescription[] | undefined }> {
-    const setup = new Collector(2 * STATEMENT_REQUESTS);
+  /** A collect pass; the first one of a statement also makes sure the session has its results table. */
+  private async collect(
+    target: Target,
+    execution: number,
+    first: boolean,
+  ): Promise<{ calls: Map<string, Call>; error: Map<string, string> | undefined; fields: FieldDescription[] | undefined }> {
+    const setup = new Collector((first ? 3 : 2) * STATEMENT_REQUESTS);
+    if (first) this.requests.statementTo(setup, 'SELECT _pg_llm_catalog.prepare_session()');
     this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
     this.requests.statementTo(setup, phaseSql('collect'), [String(execution)]);
     const pass = new Collector(4);
@@ -235,14 +239,13 @@ export class Executor {
     }
   }
 
-  private async store(execution: number, results: Map<string, unknown>): Promise<void> {
-    const pending = this.requests.statement(
+  /** Sends the results to the session's results table; the next batch's flush sends it on its way. */
+  private store(execution: number, results: Map<string, unknown>): Promise<Result> {
+    return this.requests.statement(
       `INSERT INTO pg_temp.pg_llm_call_results (execution, call_key, value)
        SELECT $1::bigint, entry.key, entry.value FROM jsonb_each($2::jsonb) AS entry ON CONFLICT DO NOTHING`,
       [String(execution), JSON.stringify(Object.fromEntries(results))],
     );
-    this.requests.flush();
-    check(await pending);
   }
 
   /** Runs the statement for real; its answer is the client's. Resolves true when it failed. */
@@ -315,7 +318,20 @@ export class Executor {
     };
   }
 
-  /** Opens a transaction block when the client is in none (a BEGIN earlier in its batch says so with 25001). */
+  /**
+   * For a simple Query, whose ReadyForQuery status is exact: opens a block when the client is in none, without
+   * waiting for the answer (the next request's answer comes after it anyway).
+   */
+  private beginBlock(): void {
+    if (this.ownsBlock || this.io.transactionStatus !== 'I') return;
+    this.ownsBlock = true;
+    this.requests.statementTo(new Collector(STATEMENT_REQUESTS), 'BEGIN');
+  }
+
+  /**
+   * For an extended-protocol Execute: opens a block when the client is in none. The last ReadyForQuery may be
+   * older than a BEGIN earlier in the client's batch, which PostgreSQL then reports with a 25001 warning.
+   */
   private async beginIfIdle(): Promise<void> {
     if (this.ownsBlock || this.io.transactionStatus !== 'I') return;
     const pending = this.requests.statement('BEGIN');
@@ -371,6 +387,18 @@ class ErrorSubstitute implements ReplySink {
     if (--this.remaining > 0) return;
     if (!this.reported) this.io.writeToClient(errorResponse(this.error));
     this.resolve();
+  }
+}
+
+/** What `next` resolves to, once the results stored before it are in; a failed store is the error to report. */
+async function afterStored<T>(stored: Promise<Result> | undefined, next: Promise<T>): Promise<T> {
+  try {
+    const value = await next;
+    if (stored) check(await stored);
+    return value;
+  } catch (error) {
+    if (stored) check(await stored);
+    throw error;
   }
 }
 
