@@ -2,15 +2,16 @@
 // extended-protocol objects that call LLM functions (prepared statements, portals), and works through the client's
 // messages in order while mediating, forwarding the ones it does not take over.
 
-import { bindComplete, closeComplete, errorResponse, noData, noParameters, parseComplete } from '../../proxy/backend-write.js';
+import { bindComplete, closeComplete, noData, noParameters, parseComplete } from '../../proxy/backend-write.js';
 import { readBind, readExecute, readParse, readQuery, readTarget } from '../../proxy/frontend-read.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
+import { FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { analyze, mentionsFunction, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor } from './execution.js';
+import { NotInstalled } from './not-installed.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
 type CallPlan = StatementPlan & { kind: 'calls' };
@@ -169,7 +170,7 @@ class InterceptionEngine implements Interceptor {
     // PostgreSQL answers 25P02 in a failed transaction, and ignores a Query after an extended-protocol error.
     if (this.io.transactionStatus === 'E' || this.io.owed.skipping) return this.forward(frame);
     if (plans.some((plan) => plan.kind === 'extension')) this.catalogInstalled = undefined;
-    await this.executor.runQuery(plans);
+    await this.executor.runQuery(plans, plans.some((plan) => plan.kind === 'calls') ? await this.isInstalled() : true);
   }
 
   private async handleParse(frame: Buffer): Promise<void> {
@@ -182,8 +183,10 @@ class InterceptionEngine implements Interceptor {
     }
     const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
     if (!plan) return this.forward(frame);
+    // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
+    if (!(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
     this.statements.set(message.statement, plan);
-    this.forward(frame, (await this.isInstalled()) ? undefined : new NotInstalled(this.io));
+    this.forward(frame);
   }
 
   private async handleExecute(frame: Buffer): Promise<void> {
@@ -274,22 +277,4 @@ function plansOf(sql: string): StatementPlan[] | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Relays a Parse's answer, but says why a function does not exist when pg_llm is not installed. */
-class NotInstalled implements ReplySink {
-  constructor(private readonly io: SessionIo) {}
-
-  message(type: number, frame: Buffer): void {
-    if (type !== BackendMessage.ErrorResponse) return void this.io.writeToClient(Buffer.from(frame));
-    this.io.writeToClient(
-      errorResponse(
-        new PgError('42883', 'pg_llm is not installed in this database', {
-          hint: 'Run CREATE EXTENSION pg_llm through the proxy, or pg-llm-proxy migrate --database-url URL.',
-        }),
-      ),
-    );
-  }
-
-  complete(): void {}
 }

@@ -24,6 +24,7 @@ import { findFunction } from '../../functions/registry.js';
 import { splitStatements, type StatementPlan, type StreamShape } from './analyze.js';
 import { canceled, check, type Call, type CallRunner } from './calls.js';
 import { columnFormat, encodeValue } from './values.js';
+import { NotInstalled } from './not-installed.js';
 import { ClientRelay, Collector, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 const COLLECTED_CALL = 'LM001';
@@ -69,13 +70,13 @@ export class Executor {
   }
 
   /** Runs a simple Query's statements (some of them intercepted) and answers it, ReadyForQuery included. */
-  async runQuery(plans: StatementPlan[]): Promise<void> {
+  async runQuery(plans: StatementPlan[], catalogInstalled: boolean): Promise<void> {
     this.abort = new AbortController();
     const perStatementBlocks = plans.some((plan) => plan.kind === 'transaction');
     let ok = true;
     for (const plan of plans) {
       if (plan.kind === 'calls' || plan.kind === 'extension') this.beginBlock();
-      ok = await this.runQueryStatement(plan);
+      ok = await this.runQueryStatement(plan, catalogInstalled);
       if (!ok) break;
       if (perStatementBlocks && this.ownsBlock) ok = !(await this.closeOwnBlock());
       if (!ok) break;
@@ -123,7 +124,7 @@ export class Executor {
     this.io.writeToClient(readyForQuery(await this.requests.sync()));
   }
 
-  private async runQueryStatement(plan: StatementPlan): Promise<boolean> {
+  private async runQueryStatement(plan: StatementPlan, catalogInstalled: boolean): Promise<boolean> {
     try {
       switch (plan.kind) {
         case 'plain':
@@ -133,6 +134,8 @@ export class Executor {
           await this.runExtension(plan);
           return true;
         case 'calls': {
+          // Without the catalog there are no passes to run: PostgreSQL runs it as it is (or says why it cannot).
+          if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, EXTENDED_ONLY));
           const parsed = new ClientRelay(this.io, EXTENDED_ONLY, 2);
           this.requests.send(close('S', QUERY_STATEMENT), parsed);
           this.requests.send(parse(QUERY_STATEMENT, plan.sql), parsed);
@@ -267,16 +270,16 @@ export class Executor {
     return relay.done;
   }
 
-  /** A plain statement of a multi-statement Query, answered as a simple Query would be. */
-  private async relayStatement(sql: string): Promise<boolean> {
-    const relay = new ClientRelay(this.io, EXTENDED_ONLY, 6);
-    for (const message of [close('S', QUERY_STATEMENT), parse(QUERY_STATEMENT, sql), close('P', FINAL_PORTAL), bind(FINAL_PORTAL, QUERY_STATEMENT)]) {
+  /** A statement of a Query run as it is, answered as a simple Query would be; `parsed` may take the Parse's answer. */
+  private async relayStatement(sql: string, parsed?: NotInstalled): Promise<boolean> {
+    const relay = new ClientRelay(this.io, EXTENDED_ONLY, parsed ? 5 : 6);
+    this.requests.send(close('S', QUERY_STATEMENT), relay);
+    this.requests.send(parse(QUERY_STATEMENT, sql), parsed ?? relay);
+    for (const message of [close('P', FINAL_PORTAL), bind(FINAL_PORTAL, QUERY_STATEMENT), describe('P', FINAL_PORTAL), execute(FINAL_PORTAL)]) {
       this.requests.send(message, relay);
     }
-    this.requests.send(describe('P', FINAL_PORTAL), relay);
-    this.requests.send(execute(FINAL_PORTAL), relay);
     this.requests.flush();
-    return !(await relay.done);
+    return !(await relay.done) && !parsed?.errored;
   }
 
   private async runExtension(plan: StatementPlan & { kind: 'extension' }): Promise<void> {

@@ -145,11 +145,13 @@ describe('errors and transactions', () => {
     const client = new pg.Client(connection(proxy.port, 'postgres', name));
     await client.connect();
     afterThisTest(() => client.end());
-    await expect(client.query(`SELECT pg_llm_chat('m', $1)`, ['hi'])).rejects.toMatchObject({
-      code: '42883',
-      message: 'pg_llm is not installed in this database',
-      hint: expect.stringContaining('CREATE EXTENSION pg_llm'),
-    });
+    const notInstalled = { code: '42883', message: 'pg_llm is not installed in this database', hint: expect.stringContaining('CREATE EXTENSION pg_llm') };
+    await expect(client.query(`SELECT pg_llm_chat('m', $1)`, ['hi'])).rejects.toMatchObject(notInstalled);
+    await expect(client.query(`SELECT pg_llm_chat('m', 'hi')`)).rejects.toMatchObject(notInstalled);
+    // A function of that name that is not pg_llm's is the user's business: it runs as PostgreSQL runs it.
+    await client.query(`CREATE FUNCTION pg_llm_chat(a text, b text) RETURNS text LANGUAGE sql AS 'SELECT a || b'`);
+    expect((await client.query(`SELECT pg_llm_chat('m', 'hi') AS own`)).rows).toEqual([{ own: 'mhi' }]);
+    expect((await client.query(`SELECT pg_llm_chat('m', $1) AS own`, ['x'])).rows).toEqual([{ own: 'mx' }]);
   });
 });
 
@@ -314,7 +316,7 @@ describe('streaming', () => {
     const raw = await RawClient.session(proxy.port, { database: name });
     afterThisTest(async () => raw.end());
     const run = async (sql: string): Promise<Array<Array<Buffer | null>>> => {
-      raw.bytes.length = 0;
+      raw.capture();
       raw.send(
         serialize.parse({ text: sql, types: [] }),
         serialize.bind({ values: ['x'], binary: true }),
