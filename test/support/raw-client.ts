@@ -10,13 +10,16 @@ export { serialize };
 
 export class RawClient {
   readonly received: BackendMessage[] = [];
-  /** Every byte received, for what pg-protocol will not decode (DataRow values in binary format). */
+  /** Bytes received since capture() was called, for what pg-protocol will not decode (binary DataRow values). */
   readonly bytes: Buffer[] = [];
+  private capturing = false;
   private waiters: Array<() => void> = [];
   closed = false;
 
   private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => this.bytes.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      if (this.capturing) this.bytes.push(chunk);
+    });
     void parse(socket, (message) => {
       // pg-protocol hands out CopyData as a view of its read buffer, which it reuses.
       if (message.name === 'copyData') message = { ...message, chunk: Buffer.from((message as unknown as { chunk: Buffer }).chunk) } as BackendMessage;
@@ -43,6 +46,12 @@ export class RawClient {
     client.send(serialize.startup({ user: 'postgres', database: 'postgres', ...parameters }));
     await client.until('readyForQuery');
     return client;
+  }
+
+  /** Starts keeping the raw bytes received, dropping any kept so far. */
+  capture(): void {
+    this.capturing = true;
+    this.bytes.length = 0;
   }
 
   send(...buffers: Buffer[]): void {
