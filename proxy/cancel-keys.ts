@@ -4,8 +4,11 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
 export interface Cancellable {
-  /** Forwards the cancel to the upstream backend of this session (and, later, stops its model calls). */
+  /** Stops what the session is running: its model calls, or its query in the upstream backend. */
   cancel(): void;
+  /** The session's user and the process id of its upstream backend, for pg_cancel_backend on the proxy's pid. */
+  readonly user: string;
+  readonly upstreamProcessId: number | undefined;
 }
 
 interface Entry {
@@ -30,6 +33,11 @@ export class CancelKeys {
 
   release(processId: number): void {
     this.entries.delete(processId);
+  }
+
+  /** The session a process id the proxy issued names: pg_cancel_backend(pid) takes no secret, only privileges. */
+  session(processId: number): Cancellable | undefined {
+    return this.entries.get(processId)?.session;
   }
 
   /** The session a CancelRequest names, or undefined when pid or secret do not match (PostgreSQL says nothing then). */

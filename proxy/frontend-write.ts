@@ -49,6 +49,10 @@ function int32(value: number): Buffer {
   return buffer;
 }
 
+export function query(sql: string): Buffer {
+  return message(FrontendMessage.Query, [cstring(sql)]);
+}
+
 export function parse(statement: string, sql: string, parameterTypes: number[] = []): Buffer {
   return message(FrontendMessage.Parse, [cstring(statement), cstring(sql), int16(parameterTypes.length), ...parameterTypes.map(int32)]);
 }

@@ -3,6 +3,7 @@
 // on it hands every client message to the interceptor, whole and in order, until the interceptor releases it.
 
 import type { Logger } from 'pino';
+import type { Cancellable } from './cancel-keys.js';
 import type { PgError } from './pg-error.js';
 import type { TransactionStatus } from './protocol.js';
 import type { RepliesOwed, ReplySink } from './replies-owed.js';
@@ -22,6 +23,8 @@ export interface SessionIo {
   cancelUpstream(): void;
   /** Ends the session, telling the client why. */
   terminate(error: PgError): void;
+  /** Another session of this proxy, by the process id the proxy gave its client. */
+  sessionOf(processId: number): Cancellable | undefined;
   readonly log: Logger;
 }
 

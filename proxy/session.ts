@@ -104,6 +104,14 @@ export class Session {
     client.resume();
   }
 
+  get user(): string {
+    return this.parameters.get('user') ?? '';
+  }
+
+  get upstreamProcessId(): number | undefined {
+    return this.upstreamKey?.processId;
+  }
+
   /** Answers a CancelRequest: the interceptor's model calls stop, or the upstream backend is cancelled. */
   cancel(): void {
     if (this.interceptor?.cancel()) return;
@@ -257,6 +265,7 @@ export class Session {
       },
       cancelUpstream: () => this.cancelUpstream(),
       terminate: (error) => this.fail(error),
+      sessionOf: (processId) => this.context.cancelKeys.session(processId),
       log: this.log,
     };
     this.interceptor = factory(io, this.parameters);

@@ -9,7 +9,10 @@ import { FUNCTIONS, findFunction } from '../../functions/registry.js';
 const STUB_SCHEMAS = new Set(['public']);
 const EXTENSION_NAME = 'pg_llm';
 
-const MENTION = new RegExp(['pg_llm', ...FUNCTIONS.map((declaration) => declaration.name)].map(escape).join('|'), 'i');
+/** PostgreSQL's own functions that can name a session by the process id the proxy gave its client. */
+const SIGNAL_FUNCTIONS = ['pg_cancel_backend', 'pg_terminate_backend'];
+
+const MENTION = new RegExp(['pg_llm', ...SIGNAL_FUNCTIONS, ...FUNCTIONS.map((declaration) => declaration.name)].map(escape).join('|'), 'i');
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -136,4 +139,43 @@ function isInterceptedCall(call: { funcname?: Array<{ String?: { sval: string } 
   const name = parts[parts.length - 1]!;
   if (!findFunction(name)) return false;
   return parts.length === 1 || (parts.length === 2 && STUB_SCHEMAS.has(parts[0]!));
+}
+
+/** A pg_cancel_backend or pg_terminate_backend call with a literal process id: where the literal stands, in bytes. */
+export interface SignalCall {
+  cancel: boolean;
+  processId: number;
+  start: number;
+  end: number;
+}
+
+/** The signal calls of a query string whose process id is written as a literal; none when it does not parse. */
+export function signalCalls(sql: string): SignalCall[] {
+  let tree: unknown;
+  try {
+    tree = parseSync(sql);
+  } catch {
+    return [];
+  }
+  const bytes = Buffer.from(sql, 'utf8');
+  const found: SignalCall[] = [];
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (node === null || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'FuncCall') {
+        const call = value as { funcname?: Array<{ String?: { sval: string } }>; args?: Array<{ A_Const?: { ival?: { ival?: number }; location: number } }> };
+        const parts = (call.funcname ?? []).map((part) => part.String?.sval ?? '');
+        const name = parts.at(-1)!;
+        const literal = call.args?.[0]?.A_Const;
+        if (SIGNAL_FUNCTIONS.includes(name) && (parts.length === 1 || parts[0] === 'pg_catalog') && literal?.ival) {
+          const digits = /^\d+/.exec(bytes.toString('latin1', literal.location, literal.location + 12));
+          if (digits) found.push({ cancel: name === 'pg_cancel_backend', processId: Number(digits[0]), start: literal.location, end: literal.location + digits[0].length });
+        }
+      }
+      visit(value);
+    }
+  };
+  visit(tree);
+  return found;
 }

@@ -4,11 +4,12 @@
 
 import { bindComplete, closeComplete, noData, noParameters, parseComplete } from '../../proxy/backend-write.js';
 import { readBind, readExecute, readParse, readQuery, readTarget } from '../../proxy/frontend-read.js';
+import { parse, query } from '../../proxy/frontend-write.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
-import { analyze, mentionsFunction, type StatementPlan } from './analyze.js';
+import { analyze, mentionsFunction, signalCalls, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor } from './execution.js';
 import { NotInstalled } from './not-installed.js';
@@ -29,7 +30,7 @@ interface BoundPortal {
 }
 
 export function interceptionEngine(options: CallOptions): InterceptorFactory {
-  return (io) => new InterceptionEngine(io, options);
+  return (io, parameters) => new InterceptionEngine(io, options, parameters.get('user') ?? '');
 }
 
 class InterceptionEngine implements Interceptor {
@@ -47,6 +48,7 @@ class InterceptionEngine implements Interceptor {
   constructor(
     private readonly io: SessionIo,
     options: CallOptions,
+    private readonly user: string,
   ) {
     this.requests = new UpstreamRequests(io);
     this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options));
@@ -164,8 +166,12 @@ class InterceptionEngine implements Interceptor {
   }
 
   private async handleQuery(frame: Buffer): Promise<void> {
-    const plans = plansOf(readQuery(frame));
-    if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension')) return this.forward(frame);
+    const sql = readQuery(frame);
+    const plans = plansOf(sql);
+    if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension')) {
+      const signalled = this.signal(sql);
+      return this.forward(signalled === sql ? frame : query(signalled));
+    }
     await this.settle();
     // PostgreSQL answers 25P02 in a failed transaction, and ignores a Query after an extended-protocol error.
     if (this.io.transactionStatus === 'E' || this.io.owed.skipping) return this.forward(frame);
@@ -182,7 +188,10 @@ class InterceptionEngine implements Interceptor {
       return this.answerOwn(frame);
     }
     const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
-    if (!plan) return this.forward(frame);
+    if (!plan) {
+      const signalled = this.signal(message.sql);
+      return this.forward(signalled === message.sql ? frame : parse(message.statement, signalled, message.parameterTypes));
+    }
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if (!(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
     this.statements.set(message.statement, plan);
@@ -239,6 +248,29 @@ class InterceptionEngine implements Interceptor {
     if (this.io.owed.pending === 0) return;
     this.requests.flush();
     await this.io.owed.drained();
+  }
+
+  /**
+   * pg_cancel_backend(pid) or pg_terminate_backend(pid) with the process id the proxy gave a client: that pid means
+   * nothing to PostgreSQL, so it is replaced by the session's upstream backend, where PostgreSQL checks the caller's
+   * privileges and signals it. A cancel by the same user also stops the session's model calls, which no backend
+   * signal reaches.
+   */
+  private signal(sql: string): string {
+    const calls = signalCalls(sql);
+    if (calls.length === 0) return sql;
+    const bytes = Buffer.from(sql, 'utf8');
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (const call of calls.sort((a, b) => a.start - b.start)) {
+      const target = this.io.sessionOf(call.processId);
+      if (target?.upstreamProcessId === undefined) continue;
+      if (call.cancel && target.user === this.user) target.cancel();
+      parts.push(bytes.subarray(from, call.start), Buffer.from(String(target.upstreamProcessId)));
+      from = call.end;
+    }
+    parts.push(bytes.subarray(from));
+    return Buffer.concat(parts).toString('utf8');
   }
 
   /** A Parse (re)defines the statement: whatever the proxy knew of that name is gone. */

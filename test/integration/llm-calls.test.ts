@@ -394,6 +394,21 @@ describe('cancel and row limits', () => {
     ).rejects.toMatchObject({ code: '57014' });
   });
 
+  it('pg_cancel_backend on the pid the proxy gave a client stops that client\'s model call', async () => {
+    const { name } = await setup({ mock_latency_ms: 20_000 });
+    const [busy, other] = [new pg.Client(connection(proxy.port, 'postgres', name)), new pg.Client(connection(proxy.port, 'postgres', name))];
+    await Promise.all([busy.connect(), other.connect()]);
+    afterThisTest(async () => void (await Promise.all([busy.end(), other.end()])));
+    const pid = (busy as unknown as { processID: number }).processID;
+    const slow = busy.query(`SELECT pg_llm_chat('m', 'wait')`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await other.query(`SELECT pg_cancel_backend(${pid}) AS cancelled`)).rows).toEqual([{ cancelled: true }]);
+    await expect(slow).rejects.toMatchObject({ code: '57014' });
+    expect((await busy.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    expect((await other.query(`SELECT pg_terminate_backend(${pid}) AS ended`)).rows).toEqual([{ ended: true }]);
+    await expect(busy.query('SELECT 1')).rejects.toThrow();
+  });
+
   it('Execute with a row limit returns the rows in parts (PortalSuspended)', async () => {
     const { name, client } = await setup();
     await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text)`);
