@@ -42,7 +42,17 @@ export type StatementPlan =
   | { kind: 'plain'; sql: string }
   | { kind: 'calls'; sql: string; callSites: number; stream: StreamShape | undefined }
   | { kind: 'extension'; sql: string; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
-  | { kind: 'transaction'; sql: string };
+  | { kind: 'transaction'; sql: string }
+  | { kind: 'refused'; sql: string; reason: string };
+
+/**
+ * Statements whose calls would run later, in a statement the proxy does not see (FETCH, EXECUTE): the calls would
+ * find no results then, so they are refused at once with the way around it.
+ */
+const DEFERRED_EXECUTION: Record<string, string> = {
+  DeclareCursorStmt: 'a cursor',
+  PrepareStmt: 'a prepared statement made with PREPARE',
+};
 
 /**
  * Splits a query string into statements and says what each one needs. Throws the parser's error for text
@@ -85,6 +95,7 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
   }
   const callSites = countCalls(body);
   if (callSites === 0) return { kind: 'plain', sql };
+  if (DEFERRED_EXECUTION[type]) return { kind: 'refused', sql, reason: DEFERRED_EXECUTION[type] };
   return { kind: 'calls', sql, callSites, stream: type === 'SelectStmt' && callSites === 1 ? streamShape(body) : undefined };
 }
 

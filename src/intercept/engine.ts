@@ -11,7 +11,7 @@ import { FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { analyze, mentionsFunction, signalCalls, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
-import { Executor } from './execution.js';
+import { Executor, refusal } from './execution.js';
 import { NotInstalled } from './not-installed.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
@@ -168,7 +168,7 @@ class InterceptionEngine implements Interceptor {
   private async handleQuery(frame: Buffer): Promise<void> {
     const sql = readQuery(frame);
     const plans = plansOf(sql);
-    if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension')) {
+    if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension' || plan.kind === 'refused')) {
       const signalled = this.signal(sql);
       return this.forward(signalled === sql ? frame : query(signalled));
     }
@@ -186,6 +186,11 @@ class InterceptionEngine implements Interceptor {
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
       this.ownStatements.set(message.statement, plans[0]);
       return this.answerOwn(frame);
+    }
+    if (plans?.length === 1 && plans[0]!.kind === 'refused') {
+      await this.settle();
+      if (!this.io.owed.skipping) await this.executor.reject(refusal(plans[0]));
+      return;
     }
     const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
     if (!plan) {

@@ -111,6 +111,11 @@ export class Executor {
     }
   }
 
+  /** Answers a client's message with an error of the proxy's, failing its transaction as PostgreSQL would. */
+  async reject(error: PgError): Promise<void> {
+    await this.fail(error);
+  }
+
   /** Executes more rows of a portal whose final pass was suspended by a row limit. */
   resumePortal(execution: number, portal: string, maxRows: number): void {
     this.requests.statementTo(new Collector(STATEMENT_REQUESTS), phaseSql('final'), [String(execution)]);
@@ -133,6 +138,8 @@ export class Executor {
         case 'extension':
           await this.runExtension(plan);
           return true;
+        case 'refused':
+          throw refusal(plan);
         case 'calls': {
           // Without the catalog there are no passes to run: PostgreSQL runs it as it is (or says why it cannot).
           if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, EXTENDED_ONLY));
@@ -391,6 +398,12 @@ class ErrorSubstitute implements ReplySink {
     if (!this.reported) this.io.writeToClient(errorResponse(this.error));
     this.resolve();
   }
+}
+
+export function refusal(plan: StatementPlan & { kind: 'refused' }): PgError {
+  return new PgError('0A000', `LLM functions cannot be called through ${plan.reason}`, {
+    hint: 'Run the query itself through the proxy (a driver\'s own prepared statements and row limits work), or store its results in a table first. In psql, unset FETCH_COUNT.',
+  });
 }
 
 /** What `next` resolves to, once the results stored before it are in; a failed store is the error to report. */
