@@ -51,6 +51,23 @@ describe('scalar calls', () => {
     expect(result.rows).toEqual([{ answer: 'outer:inner' }]);
   });
 
+  it('schema-qualified calls are calls; a name in a comment is not', async () => {
+    const { client } = await setup();
+    const result = await client.query(`SELECT public.pg_llm_chat('m', 'qualified') AS a -- pg_llm_chat('m', 'comment')`);
+    expect(result.rows).toEqual([{ a: 'qualified' }]);
+  });
+
+  it('a role that is not a superuser calls with its own rights', async () => {
+    const { name, client } = await setup();
+    await client.query(`CREATE TABLE mine (body text); INSERT INTO mine VALUES ('visible'); GRANT SELECT ON mine TO trust_user`);
+    await client.query(`CREATE TABLE hidden (body text); INSERT INTO hidden VALUES ('secret')`);
+    const user = new pg.Client(connection(proxy.port, 'trust', name));
+    await user.connect();
+    afterThisTest(() => user.end());
+    expect((await user.query(`SELECT pg_llm_chat('m', body || ' as ' || current_user) AS a FROM mine`)).rows).toEqual([{ a: 'visible as trust_user' }]);
+    await expect(user.query(`SELECT pg_llm_chat('m', body) FROM hidden`)).rejects.toMatchObject({ code: '42501' });
+  });
+
   it('a STRICT function with a NULL argument is NULL without a call', async () => {
     const { client } = await setup();
     expect((await client.query(`SELECT pg_llm_chat('m', NULL) AS answer`)).rows).toEqual([{ answer: null }]);
@@ -218,6 +235,28 @@ describe('inputs', () => {
       }),
     );
     expect(sessions).toEqual(Array.from({ length: 12 }, (_, i) => Array(3).fill(`session ${i}`)));
+  });
+});
+
+describe('model secrets', () => {
+  it('stores the API key and secret config only sealed; a session without the master key cannot open them', async () => {
+    const { name, client, direct } = await setup();
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'keyed', 'sk-live-abcdef123456', '{"mock_response": "sealed ok", "auth_token": "tok-999888777"}')`);
+    const { rows } = await direct.query(`SELECT api_key, config, encode(encrypted_api_key, 'escape') AS sealed_key, encode(encrypted_config, 'escape') AS sealed_config FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'keyed'`);
+    expect(rows[0].api_key).toBe('****3456');
+    expect(rows[0].config).toEqual({ provider: 'mock', mock_response: 'sealed ok', auth_token: '****8777' });
+    expect(rows[0].sealed_key).not.toContain('abcdef');
+    expect(rows[0].sealed_config).not.toContain('tok-999');
+    expect((await client.query(`SELECT pg_llm_chat('keyed', 'x') AS a`)).rows).toEqual([{ a: 'sealed ok' }]);
+
+    const otherProxy = await startProxy({ masterKey: 'some other key' });
+    afterThisTest(() => otherProxy.stop());
+    const stranger = new pg.Client(connection(otherProxy.port, 'postgres', name));
+    await stranger.connect();
+    afterThisTest(() => stranger.end());
+    await expect(stranger.query(`SELECT pg_llm_chat('keyed', 'x')`)).rejects.toMatchObject({ code: '28000', message: expect.not.stringContaining('sk-live') });
+    await stranger.query(`SET pg_llm.master_key = 'test master key'`);
+    expect((await stranger.query(`SELECT pg_llm_chat('keyed', 'x') AS a`)).rows).toEqual([{ a: 'sealed ok' }]);
   });
 });
 
