@@ -12,6 +12,7 @@
 // Savepoints need a transaction block: when the client is not in one, the proxy opens it and closes it where
 // PostgreSQL would have ended the implicit transaction (the end of the Query, or the client's Sync).
 
+import { setMaxListeners } from 'node:events';
 import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRow, errorResponse, noticeResponse, readyForQuery, rowDescription } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
@@ -54,7 +55,7 @@ export class Executor {
   /** A transaction block the proxy opened for the client, to close where the implicit transaction would end. */
   ownsBlock = false;
   private nextExecution = 1;
-  private abort = new AbortController();
+  private abort = statementAbort();
   private computing = false;
 
   constructor(
@@ -71,7 +72,7 @@ export class Executor {
 
   /** Runs a simple Query's statements (some of them intercepted) and answers it, ReadyForQuery included. */
   async runQuery(plans: StatementPlan[], catalogInstalled: boolean): Promise<void> {
-    this.abort = new AbortController();
+    this.abort = statementAbort();
     const perStatementBlocks = plans.some((plan) => plan.kind === 'transaction');
     let ok = true;
     for (const plan of plans) {
@@ -90,7 +91,7 @@ export class Executor {
 
   /** Runs an extended-protocol Execute of a portal bound to an intercepted statement. */
   async runPortal(plan: StatementPlan & { kind: 'calls' }, target: Target): Promise<number | undefined> {
-    this.abort = new AbortController();
+    this.abort = statementAbort();
     await this.beginIfIdle();
     try {
       return await this.runCalls(plan, target);
@@ -102,7 +103,7 @@ export class Executor {
 
   /** An extended-protocol Execute of a statement the proxy runs itself (CREATE EXTENSION pg_llm…). */
   async runOwn(plan: StatementPlan & { kind: 'extension' }): Promise<void> {
-    this.abort = new AbortController();
+    this.abort = statementAbort();
     await this.beginIfIdle();
     try {
       await this.runExtension(plan);
@@ -404,6 +405,13 @@ export function refusal(plan: StatementPlan & { kind: 'refused' }): PgError {
   return new PgError('0A000', `LLM functions cannot be called through ${plan.reason}`, {
     hint: 'Run the query itself through the proxy (a driver\'s own prepared statements and row limits work), or store its results in a table first. In psql, unset FETCH_COUNT.',
   });
+}
+
+/** One per statement; every concurrent call of the statement listens to it, so it has no listener limit. */
+function statementAbort(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 /** What `next` resolves to, once the results stored before it are in; a failed store is the error to report. */

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { FIRST_ROW_TARGET_MS, measureLlm, type LlmResult } from './llm.js';
+import { CALL_CONCURRENCY, FIRST_ROW_TARGET_MS, measureLlm, ROW_CALL_MS, TABLE_ROWS, TABLE_TARGET_FACTOR, tableReference, type LlmResult } from './llm.js';
 import pg from 'pg';
 import { freePort, serverBinDir, startCluster, type Cluster } from '../support/cluster.js';
 
@@ -173,6 +173,7 @@ async function startProxy(cluster: Cluster): Promise<ServerProcess> {
     '--admin', 'off',
     '--embedded', 'never',
     '--log-level', 'warn',
+    '--call-concurrency', String(CALL_CONCURRENCY),
   ];
   print(`starting the proxy on 127.0.0.1:${port}…`);
   return launch({ label: 'the proxy', command: process.execPath, args, port });
@@ -504,6 +505,22 @@ function printLlm(llm: LlmResult): void {
     ],
   );
   print('The first-row figure counts everything before the model starts too (argument evaluation in the session).');
+  const { serialMs, idealMs } = tableReference();
+  print('');
+  printTable(
+    [`${TABLE_ROWS} rows, ${ROW_CALL_MS} ms per call, concurrency ${CALL_CONCURRENCY}`, 'wall', 'serial / wall', 'wall / ideal', `target <= ${TABLE_TARGET_FACTOR}x ideal`],
+    ([
+      ['SELECT id, pg_llm_chat(...) FROM t', llm.projectionMs],
+      ['UPDATE t SET s = pg_llm_chat(...)', llm.updateMs],
+    ] as const).map(([label, wall]) => [
+      label,
+      `${(wall / 1000).toFixed(2)} s`,
+      `${(serialMs / wall).toFixed(1)}x`,
+      `${(wall / idealMs).toFixed(2)}x`,
+      verdict(wall <= idealMs * TABLE_TARGET_FACTOR),
+    ]),
+  );
+  print(`serial: ${serialMs / 1000} s (one call at a time, as in-database extensions run them); ideal: ${idealMs / 1000} s.`);
 }
 
 function printMemory(memory: MemoryResult): void {

@@ -130,6 +130,28 @@ describe('errors and transactions', () => {
     expect((await client.query(`SELECT to_regclass('t') AS t`)).rows).toEqual([{ t: null }]);
   });
 
+  it('a failure in one row of many fails the statement and writes nothing', async () => {
+    const { client } = await setup({ mock_mode: 'echo' });
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`INSERT INTO docs SELECT g, 'doc ' || g, NULL FROM generate_series(1, 500) g`);
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'broken', NULL, '{"mock_error": "row failed"}')`);
+    await expect(
+      client.query(`UPDATE docs SET summary = pg_llm_chat(CASE WHEN id = 317 THEN 'broken' ELSE 'm' END, body)`),
+    ).rejects.toMatchObject({ code: '39001' });
+    expect((await client.query(`SELECT count(*)::int AS n FROM docs WHERE summary IS NOT NULL`)).rows).toEqual([{ n: 0 }]);
+  });
+
+  it('a statement whose calls change between passes fails with LM002 instead of writing wrong data', async () => {
+    const { client } = await setup();
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`INSERT INTO docs SELECT g, 'doc ' || g, NULL FROM generate_series(1, 50) g`);
+    await expect(client.query(`UPDATE docs SET summary = pg_llm_chat('m', body || random()::text)`)).rejects.toMatchObject({
+      code: 'LM002',
+      hint: expect.stringContaining('deterministic'),
+    });
+    expect((await client.query(`SELECT count(*)::int AS n FROM docs WHERE summary IS NOT NULL`)).rows).toEqual([{ n: 0 }]);
+  });
+
   it('a provider failure is 39001, and the session goes on', async () => {
     const { client } = await setup();
     await client.query(`SELECT pg_llm_add_model(false, 'mock', 'broken', NULL, '{"mock_error": "boom"}')`);
