@@ -2,6 +2,7 @@
 // caller's session (catalog reads and writes go through the same upstream connection, in its transaction).
 
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { CallContext, ResultRow, SessionSettings } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -33,27 +34,35 @@ export class CallRunner {
     private readonly options: CallOptions,
   ) {}
 
-  /** Results by call key; rejects with the first call's PgError. */
+  /**
+   * Results by call key; rejects with the first call's PgError, but only once every call has stopped: a call
+   * still running would otherwise use the session after the statement is over.
+   */
   async compute(calls: Map<string, Call>, signal: AbortSignal): Promise<Map<string, unknown>> {
     const results = new Map<string, unknown>();
     let state: Promise<SessionState> | undefined;
     const sessionState = (): Promise<SessionState> => (state ??= this.readSessionState());
     // Asked at once, so it travels with the calls' first catalog reads instead of after them.
     sessionState().catch(() => undefined);
+    const stop = new AbortController();
+    setMaxListeners(0, stop.signal);
+    const callSignal = AbortSignal.any([signal, stop.signal]);
+    let failure: unknown;
     const pending = [...calls.entries()];
     const worker = async (): Promise<void> => {
-      for (let next = pending.shift(); next; next = pending.shift()) {
+      for (let next = pending.shift(); next && failure === undefined; next = pending.shift()) {
         const [key, call] = next;
-        signal.throwIfAborted();
-        results.set(key, await this.run(call, signal, sessionState));
+        try {
+          callSignal.throwIfAborted();
+          results.set(key, await this.run(call, callSignal, sessionState));
+        } catch (error) {
+          failure ??= error;
+          stop.abort();
+        }
       }
     };
-    const workers = Array.from({ length: Math.min(this.options.concurrency, calls.size) }, worker);
-    try {
-      await Promise.all(workers);
-    } catch (error) {
-      throw asPgError(error, signal);
-    }
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, calls.size) }, worker));
+    if (failure !== undefined) throw asPgError(failure, signal);
     return results;
   }
 
