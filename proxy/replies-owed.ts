@@ -39,6 +39,8 @@ export class RepliesOwed {
   /** Extended-protocol messages sent since the last Sync: the client is mid-batch even if nothing is owed. */
   private unsyncedBatch = false;
   private drainWaiters: Array<() => void> = [];
+  /** Requests owed with a sink of their own: while there are any, answers must be attributed one by one. */
+  private withSinks = 0;
 
   /** Accounts for a message sent upstream; `sink` receives its answer (none: relayed to the client). */
   sent(type: number, sink?: ReplySink): void {
@@ -54,6 +56,7 @@ export class RepliesOwed {
     }
     this.skippingUntilSync = false;
     this.queue.push({ kind, sink });
+    if (sink) this.withSinks++;
   }
 
   /** The sink of the request the next backend message answers; undefined for the client's. */
@@ -98,6 +101,11 @@ export class RepliesOwed {
     return this.pending === 0 && !this.unsyncedBatch;
   }
 
+  /** Some request owed belongs to the proxy itself (or another sink than the client). */
+  get hasSinks(): boolean {
+    return this.withSinks > 0;
+  }
+
   get pending(): number {
     return this.queue.length - this.head;
   }
@@ -135,7 +143,10 @@ export class RepliesOwed {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    owed.sink?.complete(skipped);
+    if (owed.sink) {
+      this.withSinks--;
+      owed.sink.complete(skipped);
+    }
     if (this.pending === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];

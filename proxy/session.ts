@@ -65,7 +65,7 @@ export class Session {
       context.maxMessageSize,
     );
     this.upstreamFramer = new MessageFramer((type) => {
-      this.dispatchUpstreamMessage = this.mediating && !this.relayFrames;
+      this.dispatchUpstreamMessage = (this.mediating || this.replies.hasSinks) && !this.relayFrames;
       return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery;
     }, Number.MAX_SAFE_INTEGER);
   }
