@@ -35,6 +35,8 @@ export interface CallContext {
 
 export interface SessionSettings {
   auditEnabled: boolean;
+  /** NOTICE lines with the count of calls done while a statement's calls run (pg_llm.progress). */
+  progress: boolean;
 }
 
 /** A row of a set-returning function, keyed by column name. */

@@ -15,6 +15,9 @@ export interface Call {
   arguments: unknown[];
 }
 
+/** Told the number of calls done and in all after each call, when the session wants progress. */
+export type Progress = (done: number, total: number) => void;
+
 /** What every call of one statement reads from the session once. */
 interface SessionState {
   settings: SessionSettings;
@@ -38,7 +41,7 @@ export class CallRunner {
    * Results by call key; rejects with the first call's PgError, but only once every call has stopped: a call
    * still running would otherwise use the session after the statement is over.
    */
-  async compute(calls: Map<string, Call>, signal: AbortSignal): Promise<Map<string, unknown>> {
+  async compute(calls: Map<string, Call>, signal: AbortSignal, progress?: Progress): Promise<Map<string, unknown>> {
     const results = new Map<string, unknown>();
     let state: Promise<SessionState> | undefined;
     const sessionState = (): Promise<SessionState> => (state ??= this.readSessionState());
@@ -55,6 +58,7 @@ export class CallRunner {
         try {
           callSignal.throwIfAborted();
           results.set(key, await this.run(call, callSignal, sessionState));
+          if (progress && (await sessionState()).settings.progress) progress(results.size, calls.size);
         } catch (error) {
           failure ??= error;
           stop.abort();
@@ -105,10 +109,11 @@ export class CallRunner {
 
   private async readSessionState(): Promise<SessionState> {
     const [row] = await this.query(
-      `SELECT current_setting('pg_llm.audit_enabled', true) AS audit_enabled, current_setting('pg_llm.master_key', true) AS master_key`,
+      `SELECT current_setting('pg_llm.audit_enabled', true) AS audit_enabled, current_setting('pg_llm.progress', true) AS progress,
+              current_setting('pg_llm.master_key', true) AS master_key`,
     );
     const keys = [row?.master_key ? masterKey(row.master_key) : undefined, this.options.masterKey].filter((key): key is MasterKey => key !== undefined);
-    return { settings: { auditEnabled: !isOff(row?.audit_enabled) }, keys };
+    return { settings: { auditEnabled: !isOff(row?.audit_enabled), progress: !isOff(row?.progress) }, keys };
   }
 }
 

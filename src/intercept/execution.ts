@@ -33,6 +33,9 @@ const ALREADY_IN_TRANSACTION = '25001';
 /** Calls nested (or depending on each other) deeper than this are refused rather than run pass after pass. */
 const MAX_COLLECT_PASSES = 8;
 const QUERY_STATEMENT = 'pg_llm_query';
+/** Statements with fewer calls finish too soon for progress lines to help. */
+const PROGRESS_MIN_CALLS = 10;
+const PROGRESS_INTERVAL_MS = 1000;
 const PASS_PORTAL = 'pg_llm_pass';
 const FINAL_PORTAL = 'pg_llm_final';
 /** A Bind's tail with no parameters and text results. */
@@ -243,8 +246,20 @@ export class Executor {
 
   private async compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {
     this.computing = true;
+    const started = Date.now();
+    let reported = started;
+    // psql prints a NOTICE as it arrives: a line now and then tells a long statement is getting on.
+    const progress = (done: number, total: number): void => {
+      const now = Date.now();
+      if (total < PROGRESS_MIN_CALLS || now - reported < PROGRESS_INTERVAL_MS) return;
+      reported = now;
+      const notice = new PgError('00000', `pg_llm: ${done} of ${total} calls done (${((now - started) / 1000).toFixed(1)} s)`, {
+        hint: 'SET pg_llm.progress = off to silence these.',
+      });
+      this.io.writeToClient(noticeResponse(notice));
+    };
     try {
-      return await this.calls.compute(calls, this.abort.signal);
+      return await this.calls.compute(calls, this.abort.signal, progress);
     } finally {
       this.computing = false;
     }

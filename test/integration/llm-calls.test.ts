@@ -245,6 +245,21 @@ describe('inputs', () => {
     expect((await direct.query(`SELECT count(*)::int AS n FROM docs WHERE summary = 'same text'`)).rows).toEqual([{ n: 12 }]);
   });
 
+  it('a statement with many calls sends progress NOTICEs as it goes, unless pg_llm.progress is off', async () => {
+    const { client } = await setup({ mock_mode: 'echo', mock_latency_ms: 400 });
+    const notices: string[] = [];
+    client.on('notice', (notice) => notices.push(notice.message ?? ''));
+    // The test proxy runs 16 calls at once: 64 distinct calls of 400 ms take four waves, over a second and a half.
+    const sql = `SELECT pg_llm_chat('m', 'row ' || g) FROM generate_series(1, 64) g`;
+    await client.query(sql);
+    expect(notices.length).toBeGreaterThan(0);
+    expect(notices[0]).toMatch(/^pg_llm: \d+ of 64 calls done/);
+    notices.length = 0;
+    await client.query('SET pg_llm.progress = off');
+    await client.query(sql.replace('row ', 'again '));
+    expect(notices).toEqual([]);
+  });
+
   it('concurrent sessions each get their own answers', async () => {
     const { name } = await setup({ mock_mode: 'echo', mock_latency_ms: 50 });
     const sessions = await Promise.all(
