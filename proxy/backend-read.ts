@@ -99,3 +99,9 @@ export function readDataRow(frame: Buffer): Array<Buffer | null> {
 export function readCommandTag(frame: Buffer): string {
   return frame.toString('utf8', BODY, frame.indexOf(0, BODY));
 }
+
+/** The parameter type OIDs of a ParameterDescription. */
+export function readParameterDescription(frame: Buffer): number[] {
+  const count = frame.readInt16BE(BODY);
+  return Array.from({ length: count }, (_, i) => frame.readInt32BE(BODY + 2 + 4 * i));
+}

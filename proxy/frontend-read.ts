@@ -138,6 +138,8 @@ export interface BindMessage {
   statement: string;
   /** Where the parameter format codes begin: the rest of the message after the two names. */
   restOffset: number;
+  /** Where the result format codes begin (after the parameters). */
+  resultFormatsOffset: number;
   /** Format code per result column (0 text, 1 binary); one code applies to all, none means all text. */
   resultFormats: number[];
 }
@@ -154,10 +156,11 @@ export function readBind(frame: Buffer): BindMessage {
     const length = reader.int32();
     if (length > 0) reader.bytes(length);
   }
+  const resultFormatsOffset = reader.position;
   const resultCount = reader.int16();
   const resultFormats: number[] = [];
   for (let i = 0; i < resultCount; i++) resultFormats.push(reader.int16());
-  return { portal, statement, restOffset, resultFormats };
+  return { portal, statement, restOffset, resultFormatsOffset, resultFormats };
 }
 
 export function readExecute(frame: Buffer): { portal: string; maxRows: number } {

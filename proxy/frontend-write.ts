@@ -72,6 +72,11 @@ export function rebind(portal: string, statement: string, rest: Buffer): Buffer 
   return message(FrontendMessage.Bind, [cstring(portal), cstring(statement), rest]);
 }
 
+/** A Bind with another Bind's parameter section (formats and values) and result formats of its own. */
+export function bindParameters(portal: string, statement: string, parameterSection: Buffer, resultFormats: number[]): Buffer {
+  return message(FrontendMessage.Bind, [cstring(portal), cstring(statement), parameterSection, int16(resultFormats.length), ...resultFormats.map(int16)]);
+}
+
 export function describe(kind: ObjectKind, name: string): Buffer {
   return message(FrontendMessage.Describe, [Buffer.from(kind), cstring(name)]);
 }

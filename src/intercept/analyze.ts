@@ -4,6 +4,7 @@
 
 import { loadModule, parseSync } from 'libpg-query';
 import { FUNCTIONS, findFunction } from '../../functions/registry.js';
+import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 
 /** Schemas where the stubs live; an unqualified call resolves there through the default search_path. */
 const STUB_SCHEMAS = new Set(['public']);
@@ -40,7 +41,7 @@ export interface StreamShape {
 
 export type StatementPlan =
   | { kind: 'plain'; sql: string }
-  | { kind: 'calls'; sql: string; callSites: number; stream: StreamShape | undefined }
+  | { kind: 'calls'; sql: string; callSites: number; stream: StreamShape | undefined; projection: ProjectionPlan | undefined }
   | { kind: 'extension'; sql: string; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
   | { kind: 'transaction'; sql: string }
   | { kind: 'refused'; sql: string; reason: string };
@@ -96,7 +97,14 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
   const callSites = countCalls(body);
   if (callSites === 0) return { kind: 'plain', sql };
   if (DEFERRED_EXECUTION[type]) return { kind: 'refused', sql, reason: DEFERRED_EXECUTION[type] };
-  return { kind: 'calls', sql, callSites, stream: type === 'SelectStmt' && callSites === 1 ? streamShape(body) : undefined };
+  const select = type === 'SelectStmt';
+  return {
+    kind: 'calls',
+    sql,
+    callSites,
+    stream: select && callSites === 1 ? streamShape(body) : undefined,
+    projection: select ? projectionPlan(sql, callSites) : undefined,
+  };
 }
 
 /** Clauses that make a SELECT more than a projection of its one FROM item. */

@@ -15,6 +15,14 @@ export interface Call {
   arguments: unknown[];
 }
 
+/** Computes one call of a statement; its settings are the session's at the statement's start. */
+export interface StatementCalls {
+  (call: Call): Promise<unknown>;
+  settings(): Promise<SessionSettings>;
+  /** How many calls of one statement may run at once. */
+  concurrency: number;
+}
+
 /** Told the number of calls done and in all after each call, when the session wants progress. */
 export type Progress = (done: number, total: number) => void;
 
@@ -43,22 +51,16 @@ export class CallRunner {
    */
   async compute(calls: Map<string, Call>, signal: AbortSignal, progress?: Progress): Promise<Map<string, unknown>> {
     const results = new Map<string, unknown>();
-    let state: Promise<SessionState> | undefined;
-    const sessionState = (): Promise<SessionState> => (state ??= this.readSessionState());
-    // Asked at once, so it travels with the calls' first catalog reads instead of after them.
-    sessionState().catch(() => undefined);
     const stop = new AbortController();
-    setMaxListeners(0, stop.signal);
-    const callSignal = AbortSignal.any([signal, stop.signal]);
+    const run = this.statement(eitherSignal(signal, stop.signal));
     let failure: unknown;
     const pending = [...calls.entries()];
     const worker = async (): Promise<void> => {
       for (let next = pending.shift(); next && failure === undefined; next = pending.shift()) {
         const [key, call] = next;
         try {
-          callSignal.throwIfAborted();
-          results.set(key, await this.run(call, callSignal, sessionState));
-          if (progress && (await sessionState()).settings.progress) progress(results.size, calls.size);
+          results.set(key, await run(call));
+          if (progress && (await run.settings()).progress) progress(results.size, calls.size);
         } catch (error) {
           failure ??= error;
           stop.abort();
@@ -70,6 +72,23 @@ export class CallRunner {
     return results;
   }
 
+  /**
+   * Runs the calls of one statement one at a time as asked (the caller bounds how many at once), sharing one read
+   * of the session's settings, asked at once so it travels with the first call's catalog reads.
+   */
+  statement(signal: AbortSignal): StatementCalls {
+    const state = this.readSessionState();
+    state.catch(() => undefined);
+    const run = async (call: Call): Promise<unknown> => {
+      signal.throwIfAborted();
+      const { declaration, args, context } = this.prepare(call, signal, () => state);
+      if (declaration.strict && declaration.arguments.some((argument) => args[argument.name] === null)) return null;
+      const value = await declaration.run(args, context);
+      return value === undefined ? null : value;
+    };
+    return Object.assign(run, { settings: async () => (await state).settings, concurrency: this.options.concurrency });
+  }
+
   /** The rows of one set-returning call as its function produces them. */
   async *stream(call: Call, signal: AbortSignal): AsyncIterable<ResultRow> {
     let state: Promise<SessionState> | undefined;
@@ -79,12 +98,6 @@ export class CallRunner {
     } catch (error) {
       throw asPgError(error, signal);
     }
-  }
-
-  private async run(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>): Promise<unknown> {
-    const { declaration, args, context } = this.prepare(call, signal, sessionState);
-    const value = await declaration.run(args, context);
-    return value === undefined ? null : value;
   }
 
   private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>) {
@@ -138,10 +151,17 @@ export function pgErrorFrom(fields: Map<string, string>): PgError {
   });
 }
 
-function asPgError(error: unknown, signal: AbortSignal): PgError {
+export function asPgError(error: unknown, signal: AbortSignal): PgError {
   if (signal.aborted) return canceled();
   if (error instanceof PgError) return error;
   return new PgError('XX000', `pg_llm proxy: ${(error as Error).message}`);
+}
+
+/** Aborted when either is; every concurrent call of a statement listens to it, so it has no listener limit. */
+export function eitherSignal(first: AbortSignal, second: AbortSignal): AbortSignal {
+  const signal = AbortSignal.any([first, second]);
+  setMaxListeners(0, signal);
+  return signal;
 }
 
 export function canceled(): PgError {

@@ -24,6 +24,7 @@ interface BoundPortal {
   plan: CallPlan;
   /** The client's Bind after the two names: parameters and result formats, to bind the passes the same way. */
   bindRest: Buffer;
+  parameterSection: Buffer;
   resultFormats: number[];
   /** Set once the final pass ran on the portal: more rows come from it as from any portal. */
   execution?: number;
@@ -213,6 +214,7 @@ class InterceptionEngine implements Interceptor {
     bound.execution = await this.executor.runPortal(bound.plan, {
       statement: bound.statement,
       bindRest: bound.bindRest,
+      parameterSection: bound.parameterSection,
       resultFormats: bound.resultFormats,
       clientPortal: { name: portal, maxRows },
     });
@@ -289,7 +291,13 @@ class InterceptionEngine implements Interceptor {
     this.ownPortals.delete(bind.portal);
     const plan = this.statements.get(bind.statement);
     if (plan) {
-      this.portals.set(bind.portal, { statement: bind.statement, plan, bindRest: Buffer.from(frame.subarray(bind.restOffset)), resultFormats: bind.resultFormats });
+      this.portals.set(bind.portal, {
+        statement: bind.statement,
+        plan,
+        bindRest: Buffer.from(frame.subarray(bind.restOffset)),
+        parameterSection: Buffer.from(frame.subarray(bind.restOffset, bind.resultFormatsOffset)),
+        resultFormats: bind.resultFormats,
+      });
     }
     else this.portals.delete(bind.portal);
   }

@@ -23,9 +23,11 @@ import type { ReplySink } from '../../proxy/replies-owed.js';
 import { install, installed, uninstall, type SqlRunner } from '../catalog/migrate.js';
 import { findFunction } from '../../functions/registry.js';
 import { splitStatements, type StatementPlan, type StreamShape } from './analyze.js';
-import { canceled, check, type Call, type CallRunner } from './calls.js';
+import { canceled, check, type Call, type CallRunner, type Progress } from './calls.js';
 import { columnFormat, encodeValue } from './values.js';
 import { NotInstalled } from './not-installed.js';
+import type { ProjectionPlan } from './projection-plan.js';
+import { runProjection, type ProjectionTarget } from './projection.js';
 import { ClientRelay, Collector, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 const COLLECTED_CALL = 'LM001';
@@ -48,6 +50,8 @@ const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) 
 export interface Target {
   statement: string;
   bindRest: Buffer;
+  /** The Bind's parameter format codes and values: bindRest up to its result format codes. */
+  parameterSection: Buffer;
   /** The result format codes of the Bind (none: all text). */
   resultFormats: number[];
   /** The client's portal, for an extended-protocol Execute; absent for a simple Query. */
@@ -145,6 +149,10 @@ export class Executor {
         case 'refused':
           throw refusal(plan);
         case 'calls': {
+          if (plan.projection && catalogInstalled) {
+            const projection = { parameterSection: NO_PARAMETERS.subarray(0, 4), resultFormats: [], describeSql: plan.sql };
+            return await this.project(plan.projection, projection);
+          }
           // Without the catalog there are no passes to run: PostgreSQL runs it as it is (or says why it cannot).
           if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, EXTENDED_ONLY));
           const parsed = new ClientRelay(this.io, EXTENDED_ONLY, 2);
@@ -152,7 +160,7 @@ export class Executor {
           this.requests.send(parse(QUERY_STATEMENT, plan.sql), parsed);
           this.requests.flush();
           if (await parsed.done) return false;
-          return (await this.runCalls(plan, { statement: QUERY_STATEMENT, bindRest: NO_PARAMETERS, resultFormats: [] })) !== undefined;
+          return (await this.runCalls(plan, { statement: QUERY_STATEMENT, bindRest: NO_PARAMETERS, parameterSection: NO_PARAMETERS.subarray(0, 4), resultFormats: [] })) !== undefined;
         }
       }
     } catch (error) {
@@ -161,9 +169,23 @@ export class Executor {
     }
   }
 
+  /** The fast path of calls that are whole output columns; false when PostgreSQL refused the statement. */
+  private async project(plan: ProjectionPlan, target: ProjectionTarget): Promise<boolean> {
+    this.computing = true;
+    try {
+      return await runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, this.progressReporter());
+    } finally {
+      this.computing = false;
+    }
+  }
+
   /** The passes; returns the execution id, or undefined when the final pass failed (the client has its error). */
   private async runCalls(plan: StatementPlan & { kind: 'calls' }, target: Target): Promise<number | undefined> {
     const execution = this.nextExecution++;
+    if (plan.projection && target.clientPortal?.maxRows === 0) {
+      await this.project(plan.projection, { clientStatement: target.statement, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
+      return execution;
+    }
     const computed = new Set<string>();
     let stored: Promise<Result> | undefined;
     for (let pass = 1; ; pass++) {
@@ -246,23 +268,27 @@ export class Executor {
 
   private async compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {
     this.computing = true;
+    try {
+      return await this.calls.compute(calls, this.abort.signal, this.progressReporter());
+    } finally {
+      this.computing = false;
+    }
+  }
+
+  /** psql prints a NOTICE as it arrives: a line now and then tells that a long statement is getting on. */
+  private progressReporter(): Progress {
     const started = Date.now();
     let reported = started;
-    // psql prints a NOTICE as it arrives: a line now and then tells a long statement is getting on.
-    const progress = (done: number, total: number): void => {
+    return (done, total) => {
       const now = Date.now();
       if (total < PROGRESS_MIN_CALLS || now - reported < PROGRESS_INTERVAL_MS) return;
       reported = now;
-      const notice = new PgError('00000', `pg_llm: ${done} of ${total} calls done (${((now - started) / 1000).toFixed(1)} s)`, {
+      const of = Number.isFinite(total) ? ` of ${total}` : '';
+      const notice = new PgError('00000', `pg_llm: ${done}${of} calls done (${((now - started) / 1000).toFixed(1)} s)`, {
         hint: 'SET pg_llm.progress = off to silence these.',
       });
       this.io.writeToClient(noticeResponse(notice));
     };
-    try {
-      return await this.calls.compute(calls, this.abort.signal, progress);
-    } finally {
-      this.computing = false;
-    }
   }
 
   /** Sends the results to the session's results table; the next batch's flush sends it on its way. */

@@ -2,7 +2,7 @@
 // collects it (or relays part of it to the client) instead of to the client. Statements run as extended-protocol
 // messages on names of the proxy's own, so the client's unnamed statement and portal are never touched.
 
-import { readCommandTag, readDataRow, readErrorFields, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
+import { readCommandTag, readDataRow, readErrorFields, readParameterDescription, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
 import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
@@ -14,6 +14,7 @@ export const STATEMENT_REQUESTS = 6;
 
 export interface Result {
   fields: FieldDescription[] | undefined;
+  parameterTypes: number[] | undefined;
   rows: Array<Array<Buffer | null>>;
   tag: string | undefined;
   /** NoticeResponses raised while the request ran, as field maps (C: SQLSTATE, M: message…). */
@@ -26,7 +27,7 @@ export interface Result {
 
 /** Collects the answers to a group of requests, and resolves once all of them are answered. */
 export class Collector implements ReplySink {
-  readonly result: Result = { fields: undefined, rows: [], tag: undefined, notices: [], error: undefined, skipped: false, status: undefined };
+  readonly result: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: undefined, notices: [], error: undefined, skipped: false, status: undefined };
   readonly done: Promise<Result>;
   private resolve!: (result: Result) => void;
 
@@ -39,6 +40,9 @@ export class Collector implements ReplySink {
     switch (type) {
       case BackendMessage.RowDescription:
         result.fields = readRowDescription(frame);
+        return;
+      case BackendMessage.ParameterDescription:
+        result.parameterTypes = readParameterDescription(frame);
         return;
       case BackendMessage.DataRow:
         result.rows.push(readDataRow(Buffer.from(frame)));

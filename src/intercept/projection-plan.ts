@@ -1,0 +1,105 @@
+// The fast path for calls that stand as whole columns of a SELECT (SELECT id, pg_llm_chat('m', body) FROM docs …):
+// each call is rewritten into the JSON array of its arguments, so PostgreSQL returns, row by row and in the
+// statement's order, what each call needs; the proxy computes the calls and sends each row as soon as its calls
+// (and those of the rows before it) are done. No pass runs twice, so nothing can disagree between passes.
+
+import { parseSync, scanSync } from 'libpg-query';
+import { findFunction } from '../../functions/registry.js';
+
+export interface ProjectedCall {
+  /** The output column the call stands as. */
+  column: number;
+  function: string;
+}
+
+export interface ProjectionPlan {
+  calls: ProjectedCall[];
+  /** How many output columns the statement has. */
+  columns: number;
+  /** The statement with each call replaced by jsonb_build_array of its arguments, cast to the declared types. */
+  rewrittenSql: string;
+}
+
+type Node = Record<string, any>;
+
+/** Clauses that would see the calls' results rather than their arguments. */
+const RESULT_CLAUSES = ['distinctClause', 'groupClause', 'havingClause', 'windowClause', 'intoClause', 'lockingClause', 'valuesLists'];
+
+/**
+ * The fast-path plan of one SELECT statement, or undefined when its calls stand anywhere else than as whole output
+ * columns (then the general path runs it). `callSites` is how many intercepted calls the statement has in all.
+ */
+export function projectionPlan(sql: string, callSites: number): ProjectionPlan | undefined {
+  const select = (parseSync(sql) as { stmts: Array<{ stmt: Node }> }).stmts[0]?.stmt.SelectStmt as Node | undefined;
+  if (!select || select.op !== 'SETOP_NONE' || RESULT_CLAUSES.some((clause) => select[clause] !== undefined)) return undefined;
+  const calls: Array<ProjectedCall & { node: Node; alias: string | undefined }> = [];
+  const targets = select.targetList as Array<{ ResTarget: Node }>;
+  // With * the output columns cannot be counted from the text.
+  if (targets.some(({ ResTarget: target }) => target.val?.ColumnRef?.fields?.some((field: Node) => field.A_Star))) return undefined;
+  targets.forEach(({ ResTarget: target }, column) => {
+    const call = target.val?.FuncCall as Node | undefined;
+    const name = call && interceptedName(call);
+    if (name) calls.push({ column, function: name, node: call!, alias: target.name });
+  });
+  if (calls.length === 0 || calls.length !== callSites) return undefined;
+  for (const { node, function: name } of calls) {
+    const declaration = findFunction(name)!;
+    if (declaration.result.kind !== 'scalar' || node.agg_star || node.agg_distinct || node.func_variadic || node.over || node.agg_order || node.agg_filter) return undefined;
+    if ((node.args ?? []).some((argument: Node) => argument.NamedArgExpr)) return undefined;
+  }
+  if (sortsByResult(select.sortClause, calls)) return undefined;
+  const rewrittenSql = rewrite(sql, calls);
+  if (rewrittenSql === undefined) return undefined;
+  return { calls: calls.map(({ column, function: name }) => ({ column, function: name })), columns: targets.length, rewrittenSql };
+}
+
+function interceptedName(call: Node): string | undefined {
+  const parts = (call.funcname as Array<{ String?: { sval: string } }>).map((part) => part.String?.sval ?? '');
+  const name = parts.at(-1)!;
+  return findFunction(name) && (parts.length === 1 || (parts.length === 2 && parts[0] === 'public')) ? name : undefined;
+}
+
+/** ORDER BY an output column's position, or a name a call's column goes by, would sort by the arguments instead. */
+function sortsByResult(sortClause: Array<{ SortBy: Node }> | undefined, calls: Array<{ function: string; alias: string | undefined }>): boolean {
+  const names = new Set(calls.map((call) => call.alias ?? call.function));
+  return (sortClause ?? []).some(({ SortBy: sort }) => {
+    if (sort.node?.A_Const) return true;
+    const fields = sort.node?.ColumnRef?.fields as Array<{ String?: { sval: string } }> | undefined;
+    return fields?.length === 1 && names.has(fields[0]!.String?.sval ?? '');
+  });
+}
+
+/** Splices jsonb_build_array((arg)::type, …, default…) over each call, using the scanner's byte offsets. */
+function rewrite(sql: string, calls: Array<{ node: Node; function: string }>): string | undefined {
+  const bytes = Buffer.from(sql, 'utf8');
+  const tokens = scanSync(sql).tokens;
+  const parts: Buffer[] = [];
+  let copied = 0;
+  for (const { node, function: name } of [...calls].sort((a, b) => a.node.location - b.node.location)) {
+    const open = tokens.findIndex((token) => token.start >= node.location && token.text === '(');
+    if (open < 0) return undefined;
+    const argumentSpans: Array<[number, number]> = [];
+    let depth = 0;
+    let argumentStart = tokens[open]!.end;
+    let close = -1;
+    for (let i = open; i < tokens.length && close < 0; i++) {
+      const token = tokens[i]!;
+      if (token.text === '(' || token.text === '[') depth++;
+      else if (token.text === ')' || token.text === ']') depth--;
+      if (depth === 0) close = token.start;
+      if ((depth === 0 || (depth === 1 && token.text === ',')) && i > open) {
+        if (token.start > argumentStart) argumentSpans.push([argumentStart, token.start]);
+        argumentStart = token.end;
+      }
+    }
+    if (close < 0) return undefined;
+    const declaration = findFunction(name)!;
+    const given = argumentSpans.map(([start, end], i) => `(${bytes.toString('utf8', start, end)})::${declaration.arguments[i]!.type}`);
+    const defaults = declaration.arguments.slice(given.length).map((argument) => argument.default);
+    if (defaults.some((value) => value === undefined)) return undefined;
+    parts.push(bytes.subarray(copied, node.location), Buffer.from(`jsonb_build_array(${[...given, ...(defaults as string[])].join(', ')})`));
+    copied = close + 1;
+  }
+  parts.push(bytes.subarray(copied));
+  return Buffer.concat(parts).toString('utf8');
+}

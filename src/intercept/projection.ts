@@ -1,0 +1,164 @@
+// Runs a statement whose calls are whole output columns (see projection-plan.ts): PostgreSQL returns each row with
+// the calls' arguments, a batch at a time from a portal; the proxy computes the calls concurrently and sends each
+// row as soon as it and every row before it are complete. Memory stays flat: no more rows are fetched while
+// enough are waiting for their calls.
+
+import { commandComplete, dataRow, rowDescription } from '../../proxy/backend-write.js';
+import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
+import type { SessionIo } from '../../proxy/interceptor.js';
+import { BackendMessage } from '../../proxy/protocol.js';
+import type { ProjectionPlan } from './projection-plan.js';
+import { findFunction } from '../../functions/registry.js';
+import { asPgError, check, eitherSignal, type Call, type CallRunner, type Progress } from './calls.js';
+import { ClientRelay, Collector, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { columnFormat, TEXT_FORMAT, encodeValue } from './values.js';
+
+const STATEMENT = 'pg_llm_projection';
+const PORTAL = 'pg_llm_projection';
+const BATCH_ROWS = 256;
+/** Rows waiting for their calls, per call allowed at once, before the next batch is fetched. */
+const ROWS_AHEAD_PER_CALL = 4;
+
+export interface ProjectionTarget {
+  /** The client's prepared statement (extended protocol), whose parameter types the rewritten one takes. */
+  clientStatement?: string;
+  /** The client's Bind from its parameter format codes up to its result formats. */
+  parameterSection: Buffer;
+  resultFormats: number[];
+  /** The original statement, parsed here to describe it to a simple Query's client. */
+  describeSql?: string;
+}
+
+interface PendingRow {
+  values: Array<Buffer | null>;
+  results: Array<Promise<unknown>>;
+}
+
+/** Runs the statement; resolves false when PostgreSQL refused it (its error has gone to the client). */
+export async function runProjection(
+  io: SessionIo,
+  requests: UpstreamRequests,
+  calls: CallRunner,
+  signal: AbortSignal,
+  plan: ProjectionPlan,
+  target: ProjectionTarget,
+  progress: Progress,
+): Promise<boolean> {
+  let parameterTypes: number[] = [];
+  if (target.describeSql !== undefined) {
+    // PostgreSQL's own words if it refuses the statement; its RowDescription is the client's.
+    const parsed = new ClientRelay(io, new Set([BackendMessage.ParseComplete, BackendMessage.CloseComplete]), 2);
+    const description = new Collector(1);
+    requests.send(close('S', STATEMENT), parsed);
+    requests.send(parse(STATEMENT, target.describeSql), parsed);
+    requests.send(describe('S', STATEMENT), description);
+    requests.flush();
+    if (await parsed.done) return false;
+    io.writeToClient(rowDescription((await description.done).fields ?? []));
+  } else {
+    const description = new Collector(1);
+    requests.send(describe('S', target.clientStatement!), description);
+    requests.flush();
+    parameterTypes = check(await description.done).parameterTypes ?? [];
+  }
+
+  const callColumns = new Map(plan.calls.map((call) => [call.column, call.function]));
+  const formats = Array.from({ length: plan.columns }, (_, column) => (callColumns.has(column) ? TEXT_FORMAT : columnFormat(target.resultFormats, column)));
+  const prepared = new Collector(4);
+  for (const message of [close('S', STATEMENT), parse(STATEMENT, plan.rewrittenSql, parameterTypes), close('P', PORTAL), bindParameters(PORTAL, STATEMENT, target.parameterSection, formats)]) {
+    requests.send(message, prepared);
+  }
+
+  const stop = new AbortController();
+  const run = calls.statement(eitherSignal(signal, stop.signal));
+  const limit = concurrencyLimit(run.concurrency);
+  const results = new Map<string, Promise<unknown>>();
+  const waiting: PendingRow[] = [];
+  let finished = false;
+  let sent = 0;
+  let done = 0;
+  let failure: unknown;
+  const call = (key: string, request: Call): Promise<unknown> => {
+    let result = results.get(key);
+    if (!result) {
+      result = limit(() => run(request));
+      result.then(
+        async () => {
+          // The total is not known while rows are still coming.
+          if ((await run.settings()).progress) progress(++done, finished ? results.size : Number.POSITIVE_INFINITY);
+        },
+        (error: unknown) => {
+          failure ??= error;
+          stop.abort();
+        },
+      );
+      results.set(key, result);
+    }
+    return result;
+  };
+
+  try {
+    requests.flush();
+    check(await prepared.done);
+    while (!finished || waiting.length > 0) {
+      if (failure !== undefined) break;
+      if (!finished && waiting.length < run.concurrency * ROWS_AHEAD_PER_CALL) {
+        const batch = await fetch(requests, BATCH_ROWS);
+        check(batch);
+        finished = batch.tag !== undefined;
+        for (const values of batch.rows) {
+          const pending: PendingRow = { values, results: [] };
+          for (const [column, name] of callColumns) {
+            const argumentsJson = values[column]!.toString('utf8');
+            pending.results.push(call(`${name}:${argumentsJson}`, { function: name, arguments: JSON.parse(argumentsJson) as unknown[] }));
+          }
+          waiting.push(pending);
+        }
+        continue;
+      }
+      const row = waiting.shift()!;
+      const values = [...row.values];
+      const computed = await Promise.all(row.results);
+      [...callColumns].forEach(([column, name], i) => {
+        const { result } = findFunction(name)!;
+        values[column] = encodeValue(result.kind === 'scalar' ? result.type : 'jsonb', computed[i], columnFormat(target.resultFormats, column));
+      });
+      io.writeToClient(dataRow(values));
+      sent++;
+    }
+  } catch (error) {
+    failure ??= error;
+    stop.abort();
+  }
+  await Promise.allSettled(results.values());
+  if (failure !== undefined) throw asPgError(failure, signal);
+  io.writeToClient(commandComplete(`SELECT ${sent}`));
+  return true;
+}
+
+/** The next batch of the portal's rows: its tag is set once the last one is in. */
+function fetch(requests: UpstreamRequests, maxRows: number): Promise<Result> {
+  const batch = new Collector(1);
+  requests.send(execute(PORTAL, maxRows), batch);
+  requests.flush();
+  return batch.done;
+}
+
+/** Runs at most `size` of the given tasks at once, in the order they were asked for. */
+function concurrencyLimit(size: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const queue: Array<() => void> = [];
+  const next = (): void => {
+    running--;
+    queue.shift()?.();
+  };
+  return (task) =>
+    new Promise((resolve, reject) => {
+      const start = (): void => {
+        running++;
+        task().then(resolve, reject).finally(next);
+      };
+      if (running < size) start();
+      else queue.push(start);
+    });
+}
