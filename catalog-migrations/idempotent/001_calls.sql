@@ -18,7 +18,10 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.call_result(function_name text, arguments jsonb) RETURNS jsonb
+-- In a collect pass a call with no result yet returns NULL, or, once a pass has failed on such a NULL (a NOT NULL
+-- column, a CHECK), the stub's `placeholder`: a harmless value of its type, so the pass gets through every row.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.call_result(function_name text, arguments jsonb, placeholder jsonb DEFAULT NULL)
+RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   phase text := current_setting('pg_llm.phase', true);
@@ -37,7 +40,7 @@ BEGIN
   END IF;
   IF phase = 'collect' THEN
     RAISE NOTICE USING ERRCODE = 'LM001', MESSAGE = jsonb_build_object('function', function_name, 'key', key, 'arguments', arguments)::text;
-    RETURN NULL;
+    RETURN CASE WHEN current_setting('pg_llm.placeholders', true) = 'typed' THEN placeholder END;
   END IF;
   RAISE EXCEPTION USING ERRCODE = 'LM002',
     MESSAGE = function_name || '() was called with arguments the proxy did not see while collecting the statement''s calls',

@@ -7,6 +7,18 @@ import type { FunctionDeclaration } from '../../functions/declaration.js';
 
 export const STUB_SQLSTATE = '0A000';
 
+/** A harmless value of each result type, for collect passes that a NULL would stop (see call_result). */
+const PLACEHOLDERS: Record<string, string> = {
+  text: '""',
+  jsonb: '{}',
+  json: '{}',
+  boolean: 'false',
+  integer: '0',
+  bigint: '0',
+  'double precision': '0',
+  uuid: '"00000000-0000-0000-0000-000000000000"',
+};
+
 export function stubSql(declaration: FunctionDeclaration): string {
   const name = `public.${declaration.name}`;
   const parameters = declaration.arguments
@@ -15,7 +27,8 @@ export function stubSql(declaration: FunctionDeclaration): string {
   const { result } = declaration;
   const resultSql = result.kind === 'scalar' ? result.type : `TABLE(${result.columns.map((column) => `${column.name} ${column.type}`).join(', ')})`;
   const argumentsJson = `jsonb_build_array(${declaration.arguments.map((argument) => argument.name).join(', ')})`;
-  const value = `_pg_llm_catalog.call_result(${literal(declaration.name)}, ${argumentsJson})`;
+  const placeholder = result.kind === 'scalar' ? PLACEHOLDERS[result.type] : undefined;
+  const value = `_pg_llm_catalog.call_result(${literal(declaration.name)}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::jsonb` : ''})`;
   // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
   const body =
     result.kind === 'scalar'

@@ -46,6 +46,13 @@ const NO_PARAMETERS = Buffer.from([0, 0, 0, 0, 0, 0]);
 const EXTENDED_ONLY = new Set<number>([BackendMessage.ParseComplete, BackendMessage.BindComplete, BackendMessage.CloseComplete, BackendMessage.NoData]);
 const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) => type !== BackendMessage.ErrorResponse));
 
+/** What a collect pass found: the calls with no result yet, the pass's own error, its result's columns. */
+interface Collected {
+  calls: Map<string, Call>;
+  error: Map<string, string> | undefined;
+  fields: FieldDescription[] | undefined;
+}
+
 /** The statement to run: a prepared statement upstream, and the parameters and result formats to bind it with. */
 export interface Target {
   statement: string;
@@ -188,8 +195,9 @@ export class Executor {
     }
     const computed = new Set<string>();
     let stored: Promise<Result> | undefined;
+    let placeholders = false;
     for (let pass = 1; ; pass++) {
-      const { calls, error, fields } = await afterStored(stored, this.collect(target, execution, pass === 1));
+      const { calls, error, fields }: Collected = await afterStored(stored, this.collect(target, execution, pass === 1, placeholders));
       for (const key of computed) calls.delete(key);
       if (error?.get('C') === '57014' || this.abort.signal.aborted) throw canceled();
       if (calls.size === 0) break;
@@ -208,6 +216,9 @@ export class Executor {
       for (const key of calls.keys()) computed.add(key);
       // With one call site no call can depend on another's result: what this pass found is all there is.
       if (plan.callSites === 1 && !error) break;
+      // A pass that failed after finding calls may have failed on their NULLs (a NOT NULL column): from now on
+      // they stand in with a value of their type, so the next pass gets through every row.
+      placeholders ||= error !== undefined;
     }
     const failed = await afterStored(stored, this.finalPass(target, execution));
     return failed ? undefined : execution;
@@ -218,11 +229,12 @@ export class Executor {
     target: Target,
     execution: number,
     first: boolean,
-  ): Promise<{ calls: Map<string, Call>; error: Map<string, string> | undefined; fields: FieldDescription[] | undefined }> {
+    placeholders: boolean,
+  ): Promise<Collected> {
     const setup = new Collector((first ? 3 : 2) * STATEMENT_REQUESTS);
     if (first) this.requests.statementTo(setup, 'SELECT _pg_llm_catalog.prepare_session()');
     this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
-    this.requests.statementTo(setup, phaseSql('collect'), [String(execution)]);
+    this.requests.statementTo(setup, phaseSql('collect', placeholders), [String(execution)]);
     const pass = new Collector(4);
     this.requests.bindTo(pass, PASS_PORTAL, target.statement, target.bindRest);
     this.requests.send(describe('P', PASS_PORTAL), pass);
@@ -467,7 +479,10 @@ async function afterStored<T>(stored: Promise<Result> | undefined, next: Promise
   }
 }
 
-function phaseSql(phase: 'collect' | 'final'): string {
-  const quiet = phase === 'collect' ? `set_config('client_min_messages', 'notice', true), ` : '';
-  return `SELECT ${quiet}set_config('pg_llm.phase', '${phase}', true), set_config('pg_llm.execution', $1, true)`;
+function phaseSql(phase: 'collect' | 'final', placeholders = false): string {
+  const collecting =
+    phase === 'collect'
+      ? `set_config('client_min_messages', 'notice', true), set_config('pg_llm.placeholders', '${placeholders ? 'typed' : 'null'}', true), `
+      : '';
+  return `SELECT ${collecting}set_config('pg_llm.phase', '${phase}', true), set_config('pg_llm.execution', $1, true)`;
 }

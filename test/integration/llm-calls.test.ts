@@ -87,6 +87,16 @@ describe('scalar calls', () => {
     expect(result.rows).toEqual(Array.from({ length: 10 }, (_, i) => ({ id: 20 - 2 * i, summary: `doc ${20 - 2 * i}` })));
   });
 
+  it('INSERT … SELECT into a NOT NULL column fills every row', async () => {
+    const { client } = await setup({ mock_mode: 'md5' });
+    await client.query(`CREATE TABLE src (id int PRIMARY KEY, body text)`);
+    await client.query(`INSERT INTO src SELECT g, 'doc ' || g FROM generate_series(1, 40) g`);
+    await client.query(`CREATE TABLE dst (id int PRIMARY KEY, summary text NOT NULL)`);
+    const result = await client.query(`INSERT INTO dst SELECT id, pg_llm_chat('m', body) FROM src RETURNING id`);
+    expect(result.rowCount).toBe(40);
+    expect((await client.query(`SELECT count(*)::int AS n FROM dst JOIN src USING (id) WHERE summary = md5(body)`)).rows).toEqual([{ n: 40 }]);
+  });
+
   it('UPDATE with a call writes each row once and reports the row count', async () => {
     const { client } = await setup({ mock_mode: 'md5' });
     await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
