@@ -53,6 +53,13 @@ const OPTIONS = [
     description: 'seals model secrets at rest (64 hex digits, or a passphrase); a session may also SET pg_llm.master_key',
   },
   { flag: 'call-concurrency', env: 'PG_LLM_CALL_CONCURRENCY', value: 'N', default: '16', description: 'LLM calls one statement runs at once' },
+  {
+    flag: 'max-model-calls',
+    env: 'PG_LLM_MAX_MODEL_CALLS',
+    value: 'N',
+    default: '256',
+    description: 'model calls the whole proxy runs at once (a model config may set its own max_concurrency); the rest wait their turn',
+  },
   { flag: 'log-level', env: 'PG_LLM_LOG_LEVEL', value: 'LEVEL', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
 ] as const satisfies readonly OptionDeclaration[];
 
@@ -75,6 +82,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   masterKey: string | undefined;
   callConcurrency: number;
+  maxModelCalls: number;
   logLevel: string;
 }
 
@@ -180,6 +188,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
     masterKey: value('master-key') || undefined,
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
+    maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     logLevel: value('log-level')!,
   };
 }

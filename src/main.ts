@@ -16,6 +16,7 @@ import { masterKey } from './crypto/secrets.js';
 import { loadParser } from './intercept/analyze.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
+import { setProcessCallLimit } from './providers/limits.js';
 import { PACKAGE_ROOT } from './package-root.js';
 
 const PROBE_TIMEOUT_MS = 1000;
@@ -40,6 +41,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   const embedded = await chooseEmbedded(config, log);
   const target = embedded?.target ?? config.upstream;
   await loadParser();
+  setProcessCallLimit(config.maxModelCalls);
   const listener = new ProxyListener({
     host: config.listen.host,
     port: config.listen.port,

@@ -1,6 +1,7 @@
-// Picks the adapter a model instance's config names.
+// Picks the adapter a model instance's config names, under the process's and the model's call limits.
 
 import { PgError } from '../../proxy/pg-error.js';
+import { limited } from './limits.js';
 import { mockProvider } from './mock.js';
 import type { Provider } from './provider.js';
 
@@ -16,5 +17,7 @@ export function providerFor(instanceName: string, config: Record<string, unknown
       hint: `Known providers: ${Object.keys(ADAPTERS).join(', ')}.`,
     });
   }
-  return adapter(config);
+  // Every session calling the instance shares its limit (and so do databases that register it alike).
+  const modelKey = JSON.stringify([instanceName, name, config.model_name ?? null, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null]);
+  return limited(adapter(config), modelKey, config);
 }

@@ -270,6 +270,25 @@ describe('inputs', () => {
     expect(notices).toEqual([]);
   });
 
+  it('a model\'s max_concurrency holds across the sessions calling it', async () => {
+    const { name } = await setup({ mock_mode: 'echo', mock_latency_ms: 300, max_concurrency: 2 });
+    const clients = await Promise.all(
+      [0, 1].map(async () => {
+        const client = new pg.Client(connection(proxy.port, 'postgres', name));
+        await client.connect();
+        afterThisTest(() => client.end());
+        return client;
+      }),
+    );
+    const started = Date.now();
+    const answers = await Promise.all(
+      clients.map((client, i) => client.query(`SELECT pg_llm_chat('m', 's${i} row ' || g) AS a FROM generate_series(1, 3) g`)),
+    );
+    // Six calls, two at a time, 300 ms each: three waves can take no less than 900 ms.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(850);
+    expect(answers.map((result) => result.rows.length)).toEqual([3, 3]);
+  });
+
   it('concurrent sessions each get their own answers', async () => {
     const { name } = await setup({ mock_mode: 'echo', mock_latency_ms: 50 });
     const sessions = await Promise.all(
