@@ -120,6 +120,13 @@ describe('set-returning calls', () => {
     ]);
   });
 
+  it('a call can take its argument from another intercepted function\'s rows', async () => {
+    const { client } = await setup({ mock_mode: 'echo' });
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'chunker', NULL, '{"mock_chunks": ["one", "two"]}')`);
+    const result = await client.query(`SELECT pg_llm_chat('m', 'got ' || chunk) AS a FROM pg_llm_chat_stream('chunker', 'x') WHERE NOT is_final ORDER BY seq_no`);
+    expect(result.rows).toEqual([{ a: 'got one' }, { a: 'got two' }]);
+  });
+
   it('aggregates around a set-returning call work as in PostgreSQL', async () => {
     const { client } = await setup({ mock_chunks: ['a', 'b'] });
     const result = await client.query(`SELECT count(*)::int AS n, bool_or(is_final) AS any_final, string_agg(chunk, '' ORDER BY seq_no) AS text FROM pg_llm_chat_stream('m', 'hi')`);

@@ -42,9 +42,10 @@ async function setupBoth(): Promise<{ viaProxy: pg.Client; oracle: pg.Client }> 
   return { viaProxy, oracle };
 }
 
+/** In the extended protocol the model's name travels as a parameter, as drivers send values. */
 async function outcome(client: pg.Client, sql: string, extended: boolean): Promise<unknown> {
   try {
-    const config = { text: sql, rowMode: 'array' as const, ...(extended ? { queryMode: 'extended' as const } : {}) };
+    const config = extended ? { text: sql.replaceAll(`'m'`, '$1'), values: ['m'], rowMode: 'array' as const } : { text: sql, rowMode: 'array' as const };
     return { rows: (await client.query(config)).rows };
   } catch (error) {
     return { error: (error as { code?: string }).code };
@@ -52,10 +53,12 @@ async function outcome(client: pg.Client, sql: string, extended: boolean): Promi
 }
 
 describe('calls in any position agree with PostgreSQL running a stand-in function', () => {
-  it.each(['simple', 'extended'])('every statement, %s protocol', async (protocol) => {
+  it.each([
+    ['simple', false],
+    ['extended, with a parameter', true],
+  ])('every statement, %s protocol', async (_protocol, extended) => {
     const { viaProxy, oracle } = await setupBoth();
     for (const statement of STATEMENTS) {
-      const extended = protocol === 'extended';
       expect(await outcome(viaProxy, statement, extended), statement).toEqual(await outcome(oracle, statement, extended));
     }
   });
