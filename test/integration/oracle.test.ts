@@ -54,9 +54,9 @@ async function outcome(client: pg.Client, sql: string, extended: boolean): Promi
 
 describe('calls in any position agree with PostgreSQL running a stand-in function', () => {
   it.each([
-    ['simple', false],
-    ['extended, with a parameter', true],
-  ])('every statement, %s protocol', async (_protocol, extended) => {
+    ['simple protocol', false],
+    ['extended protocol, with a parameter', true],
+  ])('every statement, %s', async (_protocol, extended) => {
     const { viaProxy, oracle } = await setupBoth();
     for (const statement of STATEMENTS) {
       expect(await outcome(viaProxy, statement, extended), statement).toEqual(await outcome(oracle, statement, extended));
