@@ -23,7 +23,7 @@ interface Answer {
 
 async function chat(context: CallContext, instanceName: string, prompt: string): Promise<Answer> {
   const model = await loadModel(context, instanceName);
-  const provider = providerFor(instanceName, model.config);
+  const provider = providerFor(instanceName, model.config, model.apiKey);
   const started = performance.now();
   const result = await provider.chat({ prompt, signal: context.signal });
   const answer = { result, latencyMs: Math.round(performance.now() - started) };
@@ -66,7 +66,7 @@ function parseConfig(text: unknown): Record<string, unknown> {
 async function* streamChat(args: Record<string, unknown>, context: CallContext): AsyncIterable<ResultRow> {
   const instanceName = String(args.instance_name);
   const model = await loadModel(context, instanceName);
-  const provider = providerFor(instanceName, model.config);
+  const provider = providerFor(instanceName, model.config, model.apiKey);
   const modelName = String(model.config.model_name ?? model.modelType);
   const started = performance.now();
   let seqNo = 0;
@@ -100,7 +100,7 @@ export const chatFunctions = [
       }
       const config = parseConfig(args.config);
       if (args.model_type !== null && args.model_type !== undefined) config.provider ??= args.model_type;
-      providerFor(args.instance_name, config);
+      providerFor(args.instance_name, config, typeof args.api_key === 'string' ? args.api_key : undefined);
       await saveModel(context, {
         local: args.local_model === true,
         modelType: String(args.model_type ?? config.provider),

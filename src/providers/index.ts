@@ -3,13 +3,18 @@
 import { PgError } from '../../proxy/pg-error.js';
 import { limited } from './limits.js';
 import { mockProvider } from './mock.js';
+import { openAiProvider } from './openai.js';
 import type { Provider } from './provider.js';
 
-const ADAPTERS: Record<string, (config: Record<string, unknown>) => Provider> = {
+const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string | undefined) => Provider> = {
   mock: mockProvider,
+  openai: (config, apiKey) => openAiProvider('openai', config, apiKey),
+  azure_openai: (config, apiKey) => openAiProvider('azure_openai', config, apiKey),
+  ollama: (config, apiKey) => openAiProvider('ollama', config, apiKey),
+  openai_compatible: (config, apiKey) => openAiProvider('openai_compatible', config, apiKey),
 };
 
-export function providerFor(instanceName: string, config: Record<string, unknown>): Provider {
+export function providerFor(instanceName: string, config: Record<string, unknown>, apiKey?: string): Provider {
   const name = String(config.provider ?? 'mock');
   const adapter = ADAPTERS[name];
   if (!adapter) {
@@ -19,5 +24,5 @@ export function providerFor(instanceName: string, config: Record<string, unknown
   }
   // Every session calling the instance shares its limit (and so do databases that register it alike).
   const modelKey = JSON.stringify([instanceName, name, config.model_name ?? null, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null]);
-  return limited(adapter(config), modelKey, config);
+  return limited(adapter(config, apiKey), modelKey, config);
 }

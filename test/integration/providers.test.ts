@@ -1,0 +1,111 @@
+// The OpenAI-family adapters on the real `openai` SDK, over HTTP to a fake server on loopback, through the proxy.
+
+import pg from 'pg';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterThisTest, freshDatabase } from '../support/database.js';
+import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
+import { connection, startProxy, type TestProxy } from '../support/proxy.js';
+
+const API_KEY = 'sk-test-0123456789abcdef';
+let proxy: TestProxy;
+let fake: FakeOpenAi;
+beforeAll(async () => {
+  proxy = await startProxy();
+  fake = await startFakeOpenAi();
+});
+afterAll(async () => {
+  await proxy.stop();
+  await fake.close();
+});
+
+async function setup(provider: string, config: Record<string, unknown> = {}, apiKey: string | null = API_KEY) {
+  const { name, client: direct } = await freshDatabase();
+  const client = new pg.Client(connection(proxy.port, 'postgres', name));
+  await client.connect();
+  afterThisTest(() => client.end());
+  await client.query('CREATE EXTENSION pg_llm');
+  const fullConfig = { provider, model_name: 'gpt-test', base_url: fake.baseUrl, max_retries: 2, ...config };
+  await client.query(`SELECT pg_llm_add_model(false, $1, 'llm', $2, $3)`, [provider, apiKey, JSON.stringify(fullConfig)]);
+  fake.requests.length = 0;
+  return { name, client, direct };
+}
+
+describe('openai adapter', () => {
+  it('sends the prompt with the key and model, and returns the answer with its usage', async () => {
+    const { client, direct } = await setup('openai');
+    fake.script({ kind: 'answer', content: 'Paris' });
+    const result = await client.query(`SELECT pg_llm_chat_json('llm', 'Capital of France?') AS j`);
+    expect(result.rows[0].j).toMatchObject({ response: 'Paris', model_name: 'gpt-test', usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } });
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.requests[0]).toMatchObject({ path: '/v1/chat/completions', authorization: `Bearer ${API_KEY}` });
+    expect(fake.requests[0]!.body).toMatchObject({ model: 'gpt-test', messages: [{ role: 'user', content: 'Capital of France?' }] });
+    const audit = await direct.query(`SELECT metadata FROM _pg_llm_catalog.pg_llm_audit_log`);
+    expect(audit.rows[0].metadata).toMatchObject({ prompt_tokens: 7, completion_tokens: 3 });
+    expect(JSON.stringify(audit.rows)).not.toContain(API_KEY);
+  });
+
+  it('streams the provider\'s chunks as rows', async () => {
+    const { client } = await setup('openai');
+    fake.script({ kind: 'stream', chunks: ['Hel', 'lo', '!'] });
+    const result = await client.query(`SELECT chunk, is_final FROM pg_llm_chat_stream('llm', 'hi')`);
+    expect(result.rows).toEqual([
+      { chunk: 'Hel', is_final: false },
+      { chunk: 'lo', is_final: false },
+      { chunk: '!', is_final: false },
+      { chunk: '', is_final: true },
+    ]);
+    expect(fake.requests[0]!.body).toMatchObject({ stream: true });
+  });
+
+  it('retries 5xx and 429 (Retry-After) and then answers', async () => {
+    const { client } = await setup('openai');
+    fake.script({ kind: 'error', status: 500, message: 'overloaded' }, { kind: 'error', status: 429, message: 'slow down', retryAfter: '0' }, { kind: 'answer', content: 'third time' });
+    expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'third time' }]);
+    expect(fake.requests).toHaveLength(3);
+  });
+
+  it('gives up after max_retries with 39001 and the provider\'s message', async () => {
+    const { client } = await setup('openai', { max_retries: 1 });
+    fake.script({ kind: 'error', status: 503, message: 'down for maintenance' }, { kind: 'error', status: 503, message: 'down for maintenance' });
+    await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '39001', message: expect.stringContaining('down for maintenance') });
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('a refused key is 28000 at once, without retries and without the key in the message', async () => {
+    const { client } = await setup('openai');
+    fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${API_KEY}` });
+    const error = await client.query(`SELECT pg_llm_chat('llm', 'x')`).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: '28000' });
+    expect(String((error as Error).message)).not.toContain(API_KEY);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('an unknown model is 42704; garbage from the provider is 39001', async () => {
+    const { client } = await setup('openai', { max_retries: 0 });
+    fake.script({ kind: 'error', status: 404, message: 'The model gpt-test does not exist' });
+    await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '42704' });
+    fake.script({ kind: 'garbage' });
+    await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '39001' });
+  });
+
+  it('a cancel aborts the HTTP request to the provider', async () => {
+    const { name } = await setup('openai');
+    fake.script({ kind: 'stall' });
+    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    const query = sql`SELECT pg_llm_chat('llm', 'wait')`.execute();
+    await expect.poll(() => fake.requests.length).toBe(1);
+    void query.cancel();
+    await expect(query).rejects.toMatchObject({ code: '57014' });
+    await expect.poll(() => fake.requests[0]!.aborted).toBe(true);
+  });
+
+  it('openai_compatible needs no key; a config without model_name is refused at registration', async () => {
+    const { client } = await setup('openai_compatible', {}, null);
+    fake.script({ kind: 'answer', content: 'local answer' });
+    expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'local answer' }]);
+    expect(fake.requests[0]!.authorization).toBe('Bearer not-needed');
+    await expect(client.query(`SELECT pg_llm_add_model(false, 'openai', 'bad', 'k', '{}')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('model_name') });
+  });
+});

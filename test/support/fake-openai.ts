@@ -1,0 +1,107 @@
+// A fake OpenAI-compatible server on loopback, so the real SDK adapters are tested over HTTP: each request takes
+// the next scripted behaviour (an answer, a stream, an HTTP error, garbage, a stall), and is recorded.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Behaviour =
+  | { kind: 'answer'; content: string; model?: string }
+  | { kind: 'stream'; chunks: string[]; delayMs?: number }
+  | { kind: 'error'; status: number; message: string; retryAfter?: string }
+  | { kind: 'garbage' }
+  | { kind: 'stall' };
+
+export interface RecordedRequest {
+  path: string;
+  authorization: string | undefined;
+  apiKeyHeader: string | undefined;
+  body: Record<string, unknown>;
+  /** Set when the client went away before the answer was complete. */
+  aborted: boolean;
+}
+
+export interface FakeOpenAi {
+  baseUrl: string;
+  requests: RecordedRequest[];
+  script(...behaviours: Behaviour[]): void;
+  close(): Promise<void>;
+}
+
+export async function startFakeOpenAi(): Promise<FakeOpenAi> {
+  const queue: Behaviour[] = [];
+  const requests: RecordedRequest[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const server = http.createServer((request, response) => {
+    let raw = '';
+    request.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    request.on('end', () => {
+      const recorded: RecordedRequest = {
+        path: request.url ?? '',
+        authorization: request.headers.authorization,
+        apiKeyHeader: request.headers['api-key'] as string | undefined,
+        body: JSON.parse(raw || '{}') as Record<string, unknown>,
+        aborted: false,
+      };
+      requests.push(recorded);
+      response.on('close', () => (recorded.aborted ||= !response.writableFinished));
+      respond(queue.shift() ?? { kind: 'answer', content: 'default answer' }, recorded, response);
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    script: (...behaviours) => void queue.push(...behaviours),
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function respond(behaviour: Behaviour, request: RecordedRequest, response: http.ServerResponse): void {
+  const model = String(request.body.model ?? 'fake-model');
+  switch (behaviour.kind) {
+    case 'answer':
+      return json(response, 200, {
+        id: 'chatcmpl-1',
+        object: 'chat.completion',
+        created: 1,
+        model: behaviour.model ?? model,
+        choices: [{ index: 0, message: { role: 'assistant', content: behaviour.content }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+      });
+    case 'stream': {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const events = [
+        ...behaviour.chunks.map((content) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta: { content }, finish_reason: null }] })),
+        { id: 'c', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: behaviour.chunks.length, total_tokens: 5 + behaviour.chunks.length } },
+      ];
+      const send = (index: number): void => {
+        if (response.destroyed) return;
+        if (index === events.length) return void response.end('data: [DONE]\n\n');
+        response.write(`data: ${JSON.stringify(events[index])}\n\n`);
+        setTimeout(() => send(index + 1), behaviour.delayMs ?? 0);
+      };
+      return send(0);
+    }
+    case 'error':
+      return json(response, behaviour.status, { error: { message: behaviour.message, type: 'fake_error' } }, behaviour.retryAfter ? { 'retry-after': behaviour.retryAfter } : {});
+    case 'garbage':
+      response.writeHead(200, { 'content-type': 'application/json' });
+      return void response.end('{"choices": [ this is not json');
+    case 'stall':
+      return;
+  }
+}
+
+function json(response: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  response.writeHead(status, { 'content-type': 'application/json', ...headers });
+  response.end(JSON.stringify(body));
+}
