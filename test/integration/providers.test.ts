@@ -101,6 +101,14 @@ describe('openai adapter', () => {
     await expect.poll(() => fake.requests[0]!.aborted).toBe(true);
   });
 
+  it('azure_openai calls the deployment with the api-key header and the api-version', async () => {
+    const { client } = await setup('azure_openai', { base_url: fake.baseUrl.replace(/\/v1$/, ''), deployment: 'my-deployment', model_name: 'my-deployment', api_version: '2024-10-21' });
+    fake.script({ kind: 'answer', content: 'from azure' });
+    expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'from azure' }]);
+    expect(fake.requests[0]!.path).toBe('/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21');
+    expect(fake.requests[0]!.apiKeyHeader).toBe(API_KEY);
+  });
+
   it('openai_compatible needs no key; a config without model_name is refused at registration', async () => {
     const { client } = await setup('openai_compatible', {}, null);
     fake.script({ kind: 'answer', content: 'local answer' });
