@@ -1,5 +1,5 @@
 // Errors of model providers as PostgreSQL errors: pg_ai_query's classes (39001 for a provider that fails), with
-// secrets never in the text.
+// secrets never in the text. The official SDKs share one family of error classes, so one mapping serves them all.
 
 import { PgError } from '../../proxy/pg-error.js';
 
@@ -7,4 +7,38 @@ export class ProviderError extends PgError {
   constructor(message: string, hint?: string) {
     super('39001', message, hint === undefined ? {} : { hint });
   }
+}
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** The error classes an official SDK exports (the openai and @anthropic-ai/sdk packages name them alike). */
+export interface SdkErrors {
+  APIUserAbortError: ErrorClass;
+  AuthenticationError: ErrorClass;
+  PermissionDeniedError: ErrorClass;
+  NotFoundError: ErrorClass;
+  BadRequestError: ErrorClass;
+  UnprocessableEntityError: ErrorClass;
+  APIConnectionTimeoutError: ErrorClass;
+  APIConnectionError: ErrorClass;
+}
+
+/** The SDK's error as a PostgreSQL error; a cancelled request stays the abort it is. */
+export function fromSdkError(provider: string, error: unknown, apiKey: string | undefined, sdk: SdkErrors): unknown {
+  if (error instanceof sdk.APIUserAbortError) return error;
+  const text = redact(error instanceof Error ? error.message : String(error), apiKey);
+  if (error instanceof sdk.AuthenticationError || error instanceof sdk.PermissionDeniedError) {
+    return new PgError('28000', `${provider} refused the API key: ${text}`, { hint: 'Register the model again with a valid api_key.' });
+  }
+  if (error instanceof sdk.NotFoundError) {
+    return new PgError('42704', `${provider} does not know the model: ${text}`, { hint: 'Check model_name (or deployment) in the model config.' });
+  }
+  if (error instanceof sdk.BadRequestError || error instanceof sdk.UnprocessableEntityError) return new PgError('22023', `${provider} refused the request: ${text}`);
+  if (error instanceof sdk.APIConnectionTimeoutError) return new ProviderError(`${provider} did not answer in time: ${text}`, 'Raise timeout_ms in the model config.');
+  if (error instanceof sdk.APIConnectionError) return new ProviderError(`${provider} is unreachable: ${text}`);
+  return new ProviderError(`${provider} failed: ${text}`);
+}
+
+function redact(text: string, apiKey: string | undefined): string {
+  return apiKey && apiKey.length >= 8 ? text.split(apiKey).join('****') : text;
 }

@@ -1,6 +1,7 @@
 // Picks the adapter a model instance's config names, under the process's and the model's call limits.
 
 import { PgError } from '../../proxy/pg-error.js';
+import { anthropicProvider } from './anthropic.js';
 import { limited } from './limits.js';
 import { mockProvider } from './mock.js';
 import { openAiProvider } from './openai.js';
@@ -12,6 +13,7 @@ const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string 
   azure_openai: (config, apiKey) => openAiProvider('azure_openai', config, apiKey),
   ollama: (config, apiKey) => openAiProvider('ollama', config, apiKey),
   openai_compatible: (config, apiKey) => openAiProvider('openai_compatible', config, apiKey),
+  anthropic: anthropicProvider,
 };
 
 export function providerFor(instanceName: string, config: Record<string, unknown>, apiKey?: string): Provider {

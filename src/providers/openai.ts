@@ -5,7 +5,7 @@
 
 import OpenAI, { AzureOpenAI } from 'openai';
 import { PgError } from '../../proxy/pg-error.js';
-import { ProviderError } from './errors.js';
+import { fromSdkError, ProviderError } from './errors.js';
 import type { ChatRequest, ChatResult, Provider, StreamEvent } from './provider.js';
 
 export type OpenAiFlavour = 'openai' | 'azure_openai' | 'ollama' | 'openai_compatible';
@@ -46,7 +46,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
     ...(config.max_tokens === undefined ? {} : { max_tokens: Number(config.max_tokens) }),
   });
   const fail = (error: unknown): never => {
-    throw providerError(flavour, error, apiKey);
+    throw fromSdkError(flavour, error, apiKey, OpenAI);
   };
 
   return {
@@ -84,22 +84,4 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       yield { kind: 'done', result: { text, confidence: DEFAULT_CONFIDENCE, model: answeredBy, usage } };
     },
   };
-}
-
-/** The SDK's error as a PostgreSQL error; a cancelled request stays the abort it is. */
-function providerError(flavour: string, error: unknown, apiKey: string | undefined): unknown {
-  if (error instanceof OpenAI.APIUserAbortError) return error;
-  const text = redact(error instanceof Error ? error.message : String(error), apiKey);
-  if (error instanceof OpenAI.AuthenticationError || error instanceof OpenAI.PermissionDeniedError) {
-    return new PgError('28000', `${flavour} refused the API key: ${text}`, { hint: 'Register the model again with a valid api_key.' });
-  }
-  if (error instanceof OpenAI.NotFoundError) return new PgError('42704', `${flavour} does not know the model: ${text}`, { hint: 'Check model_name (or deployment) in the model config.' });
-  if (error instanceof OpenAI.BadRequestError || error instanceof OpenAI.UnprocessableEntityError) return new PgError('22023', `${flavour} refused the request: ${text}`);
-  if (error instanceof OpenAI.APIConnectionTimeoutError) return new ProviderError(`${flavour} did not answer in time: ${text}`, 'Raise timeout_ms in the model config.');
-  if (error instanceof OpenAI.APIConnectionError) return new ProviderError(`${flavour} is unreachable: ${text}`);
-  return new ProviderError(`${flavour} failed: ${text}`);
-}
-
-function redact(text: string, apiKey: string | undefined): string {
-  return apiKey && apiKey.length >= 8 ? text.split(apiKey).join('****') : text;
 }

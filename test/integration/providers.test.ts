@@ -1,18 +1,19 @@
-// The OpenAI-family adapters on the real `openai` SDK, over HTTP to a fake server on loopback, through the proxy.
+// The provider adapters on the real SDKs (openai, @anthropic-ai/sdk), over HTTP to a fake server on loopback,
+// through the proxy.
 
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
-import { startFakeOpenAi, type FakeOpenAi } from '../support/fake-openai.js';
+import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 
 const API_KEY = 'sk-test-0123456789abcdef';
 let proxy: TestProxy;
-let fake: FakeOpenAi;
+let fake: FakeProvider;
 beforeAll(async () => {
   proxy = await startProxy();
-  fake = await startFakeOpenAi();
+  fake = await startFakeProvider();
 });
 afterAll(async () => {
   await proxy.stop();
@@ -115,5 +116,35 @@ describe('openai adapter', () => {
     expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'local answer' }]);
     expect(fake.requests[0]!.authorization).toBe('Bearer not-needed');
     await expect(client.query(`SELECT pg_llm_add_model(false, 'openai', 'bad', 'k', '{}')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('model_name') });
+  });
+});
+
+describe('anthropic adapter', () => {
+  const anthropic = () => setup('anthropic', { base_url: fake.baseUrl.replace(/\/v1$/, ''), model_name: 'claude-test' });
+
+  it('sends the prompt with the key and model, and returns the answer with its usage', async () => {
+    const { client } = await anthropic();
+    fake.script({ kind: 'answer', content: 'Bonjour' });
+    const result = await client.query(`SELECT pg_llm_chat_json('llm', 'Say hello in French') AS j`);
+    expect(result.rows[0].j).toMatchObject({ response: 'Bonjour', model_name: 'claude-test', usage: { prompt_tokens: 7, completion_tokens: 3 } });
+    expect(fake.requests[0]).toMatchObject({ path: '/v1/messages', authorization: `Bearer ${API_KEY}` });
+    expect(fake.requests[0]!.body).toMatchObject({ model: 'claude-test', max_tokens: 1024, messages: [{ role: 'user', content: 'Say hello in French' }] });
+  });
+
+  it('streams text deltas as rows', async () => {
+    const { client } = await anthropic();
+    fake.script({ kind: 'stream', chunks: ['Bon', 'jour'] });
+    const result = await client.query(`SELECT chunk FROM pg_llm_chat_stream('llm', 'hi') WHERE NOT is_final`);
+    expect(result.rows).toEqual([{ chunk: 'Bon' }, { chunk: 'jour' }]);
+  });
+
+  it('retries a 529-style overload, and maps a refused key to 28000 without the key', async () => {
+    const { client } = await anthropic();
+    fake.script({ kind: 'error', status: 529, message: 'Overloaded' }, { kind: 'answer', content: 'after retry' });
+    expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'after retry' }]);
+    fake.script({ kind: 'error', status: 401, message: `invalid x-api-key ${API_KEY}` });
+    const error = await client.query(`SELECT pg_llm_chat('llm', 'x')`).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: '28000' });
+    expect(String((error as Error).message)).not.toContain(API_KEY);
   });
 });

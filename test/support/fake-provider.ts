@@ -1,5 +1,6 @@
-// A fake OpenAI-compatible server on loopback, so the real SDK adapters are tested over HTTP: each request takes
-// the next scripted behaviour (an answer, a stream, an HTTP error, garbage, a stall), and is recorded.
+// A fake model provider on loopback, so the real SDK adapters are tested over HTTP: it answers OpenAI's chat
+// completions and, on /v1/messages, Anthropic's Messages API. Each request takes the next scripted behaviour (an
+// answer, a stream, an HTTP error, garbage, a stall), and is recorded.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,20 +15,21 @@ export type Behaviour =
 export interface RecordedRequest {
   path: string;
   authorization: string | undefined;
+  /** Azure's api-key header. */
   apiKeyHeader: string | undefined;
   body: Record<string, unknown>;
   /** Set when the client went away before the answer was complete. */
   aborted: boolean;
 }
 
-export interface FakeOpenAi {
+export interface FakeProvider {
   baseUrl: string;
   requests: RecordedRequest[];
   script(...behaviours: Behaviour[]): void;
   close(): Promise<void>;
 }
 
-export async function startFakeOpenAi(): Promise<FakeOpenAi> {
+export async function startFakeProvider(): Promise<FakeProvider> {
   const queue: Behaviour[] = [];
   const requests: RecordedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
@@ -44,7 +46,9 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
       };
       requests.push(recorded);
       response.on('close', () => (recorded.aborted ||= !response.writableFinished));
-      respond(queue.shift() ?? { kind: 'answer', content: 'default answer' }, recorded, response);
+      const behaviour = queue.shift() ?? { kind: 'answer', content: 'default answer' };
+      if (recorded.path.startsWith('/v1/messages')) respondAsAnthropic(behaviour, recorded, response);
+      else respond(behaviour, recorded, response);
     });
   });
   server.on('connection', (socket) => {
@@ -98,6 +102,40 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
       return void response.end('{"choices": [ this is not json');
     case 'stall':
       return;
+  }
+}
+
+function respondAsAnthropic(behaviour: Behaviour, request: RecordedRequest, response: http.ServerResponse): void {
+  const model = String(request.body.model ?? 'fake-model');
+  switch (behaviour.kind) {
+    case 'answer':
+      return json(response, 200, {
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        model: behaviour.model ?? model,
+        content: [{ type: 'text', text: behaviour.content }],
+        stop_reason: 'end_turn',
+        stop_sequence: null,
+        usage: { input_tokens: 7, output_tokens: 3 },
+      });
+    case 'stream': {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const events: Array<Record<string, unknown>> = [
+        { type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 5, output_tokens: 0 } } },
+        { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+        ...behaviour.chunks.map((text) => ({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })),
+        { type: 'content_block_stop', index: 0 },
+        { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: behaviour.chunks.length } },
+        { type: 'message_stop' },
+      ];
+      for (const event of events) response.write(`event: ${String(event.type)}\ndata: ${JSON.stringify(event)}\n\n`);
+      return void response.end();
+    }
+    case 'error':
+      return json(response, behaviour.status, { type: 'error', error: { type: 'api_error', message: behaviour.message } }, behaviour.retryAfter ? { 'retry-after': behaviour.retryAfter } : {});
+    default:
+      return respond(behaviour, request, response);
   }
 }
 
