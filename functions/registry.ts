@@ -1,10 +1,11 @@
 // Every SQL function the proxy serves, by name. The interception engine looks calls up here; the catalog
 // installs one upstream stub per entry.
 
+import { askFunctions } from './ask.js';
 import { chatFunctions } from './chat.js';
 import type { FunctionDeclaration } from './declaration.js';
 
-export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions];
+export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...askFunctions];
 
 const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
 

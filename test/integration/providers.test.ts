@@ -148,3 +148,42 @@ describe('anthropic adapter', () => {
     expect(String((error as Error).message)).not.toContain(API_KEY);
   });
 });
+
+describe('default provider (llm_ask, llm_provider)', () => {
+  const VARIABLES = ['LLM_PROVIDER', 'AZURE_OPENAI_ENDPOINT', 'ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL'];
+
+  /** Sets the proxy's environment (it runs in this process) for this test only. */
+  function environment(values: Record<string, string>): void {
+    const saved = Object.fromEntries(VARIABLES.map((name) => [name, process.env[name]]));
+    for (const name of VARIABLES) delete process.env[name];
+    Object.assign(process.env, values);
+    afterThisTest(async () => {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
+  }
+
+  it('is chosen from the environment as pg_llm_bgw chooses it', async () => {
+    const { client } = await setup('mock');
+    environment({});
+    expect((await client.query('SELECT llm_provider() AS p')).rows).toEqual([{ p: 'openai' }]);
+    environment({ OPENAI_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' });
+    expect((await client.query('SELECT llm_provider() AS p')).rows).toEqual([{ p: 'anthropic' }]);
+    environment({ ANTHROPIC_API_KEY: 'k', AZURE_OPENAI_ENDPOINT: 'https://example.invalid' });
+    expect((await client.query('SELECT llm_provider() AS p')).rows).toEqual([{ p: 'azure_openai' }]);
+    environment({ ANTHROPIC_API_KEY: 'k', LLM_PROVIDER: 'openai' });
+    expect((await client.query('SELECT llm_provider() AS p')).rows).toEqual([{ p: 'openai' }]);
+  });
+
+  it('llm_ask answers from the default provider, and fails fast naming the variable when there is no key', async () => {
+    const { client } = await setup('mock');
+    environment({ OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: fake.baseUrl, OPENAI_MODEL: 'gpt-default' });
+    fake.script({ kind: 'answer', content: 'asked and answered' });
+    expect((await client.query(`SELECT llm_ask('question') AS a`)).rows).toEqual([{ a: 'asked and answered' }]);
+    expect(fake.requests.at(-1)!.body).toMatchObject({ model: 'gpt-default' });
+    environment({});
+    await expect(client.query(`SELECT llm_ask('question')`)).rejects.toMatchObject({ code: '55000', hint: expect.stringContaining('OPENAI_API_KEY') });
+  });
+});
