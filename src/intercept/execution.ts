@@ -14,21 +14,20 @@
 
 import { setMaxListeners } from 'node:events';
 import type { FieldDescription } from '../../proxy/backend-read.js';
-import { commandComplete, dataRow, errorResponse, noticeResponse, readyForQuery, rowDescription } from '../../proxy/backend-write.js';
+import { errorResponse, noticeResponse, readyForQuery } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
-import { install, installed, uninstall, type SqlRunner } from '../catalog/migrate.js';
-import { findFunction } from '../../functions/registry.js';
-import { splitStatements, type StatementPlan, type StreamShape } from './analyze.js';
+import type { StatementPlan } from './analyze.js';
 import { canceled, check, type Call, type CallRunner, type Progress } from './calls.js';
-import { columnFormat, encodeValue } from './values.js';
+import { runExtension } from './extension.js';
 import { NotInstalled } from './not-installed.js';
+import { streamSetRows } from './stream.js';
 import type { ProjectionPlan } from './projection-plan.js';
 import { runProjection, type ProjectionTarget } from './projection.js';
-import { ClientRelay, Collector, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 const COLLECTED_CALL = 'LM001';
 const ALREADY_IN_TRANSACTION = '25001';
@@ -120,7 +119,7 @@ export class Executor {
     this.abort = statementAbort();
     await this.beginIfIdle();
     try {
-      await this.runExtension(plan);
+      await runExtension(this.io, this.requests, plan);
     } catch (error) {
       await this.fail(error);
     }
@@ -151,7 +150,7 @@ export class Executor {
         case 'transaction':
           return await this.relayStatement(plan.sql);
         case 'extension':
-          await this.runExtension(plan);
+          await runExtension(this.io, this.requests, plan);
           return true;
         case 'refused':
           throw refusal(plan);
@@ -203,7 +202,12 @@ export class Executor {
       if (calls.size === 0) break;
       const [only] = calls.values();
       if (plan.stream && calls.size === 1 && !error && (target.clientPortal?.maxRows ?? 0) === 0) {
-        await this.stream(plan.stream, only!, target, fields);
+        this.computing = true;
+        try {
+          await streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), plan.stream, target, fields);
+        } finally {
+          this.computing = false;
+        }
         return execution;
       }
       if (pass > MAX_COLLECT_PASSES) {
@@ -254,28 +258,6 @@ export class Executor {
       calls.set(reported.key, { function: reported.function, arguments: reported.arguments });
     }
     return { calls, error: result.error, fields: result.fields };
-  }
-
-  /**
-   * The fast path of a statement that only passes a set-returning call's rows through: the rows go to the client
-   * as the function produces them, encoded here in the formats the client asked for.
-   */
-  private async stream(shape: StreamShape, call: Call, target: Target, fields: FieldDescription[] | undefined): Promise<void> {
-    const { result } = findFunction(shape.function)!;
-    if (result.kind !== 'table') throw new Error(`${shape.function} is not set-returning`);
-    const columns = shape.columns.map((index) => result.columns[index]!);
-    if (!target.clientPortal) this.io.writeToClient(rowDescription(fields ?? []));
-    this.computing = true;
-    let count = 0;
-    try {
-      for await (const row of this.calls.stream(call, this.abort.signal)) {
-        this.io.writeToClient(dataRow(columns.map((column, k) => encodeValue(column.type, row[column.name], columnFormat(target.resultFormats, k)))));
-        count++;
-      }
-    } finally {
-      this.computing = false;
-    }
-    this.io.writeToClient(commandComplete(`SELECT ${count}`));
   }
 
   private async compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {
@@ -341,45 +323,6 @@ export class Executor {
     }
     this.requests.flush();
     return !(await relay.done) && !parsed?.errored;
-  }
-
-  private async runExtension(plan: StatementPlan & { kind: 'extension' }): Promise<void> {
-    const runner = this.sqlRunner();
-    const present = await installed(runner);
-    const skip = (sqlstate: string, message: string): void => void this.io.writeToClient(noticeResponse(new PgError(sqlstate, `${message}, skipping`)));
-    switch (plan.action) {
-      case 'create':
-        if (present && !plan.ifExists) throw new PgError('42710', 'extension "pg_llm" already exists');
-        if ((await install(runner)).length === 0 && present) skip('42710', 'extension "pg_llm" already exists');
-        this.io.writeToClient(commandComplete('CREATE EXTENSION'));
-        return;
-      case 'update':
-        if (!present) throw new PgError('42704', 'extension "pg_llm" does not exist');
-        await install(runner);
-        this.io.writeToClient(commandComplete('ALTER EXTENSION'));
-        return;
-      case 'drop':
-        if (present) await uninstall(runner, plan.cascade);
-        else if (plan.ifExists) skip('42704', 'extension "pg_llm" does not exist');
-        else throw new PgError('42704', 'extension "pg_llm" does not exist');
-        this.io.writeToClient(commandComplete('DROP EXTENSION'));
-        return;
-    }
-  }
-
-  /** Catalog installs run statement by statement in the client's session. */
-  private sqlRunner(): SqlRunner {
-    return {
-      query: async <Row extends Record<string, unknown>>(sql: string, parameters: unknown[] = []) => {
-        let rows: Array<Record<string, string | null>> = [];
-        for (const statement of splitStatements(sql)) {
-          const pending = this.requests.statement(statement, parameters.map((value) => (value === null || value === undefined ? null : String(value))));
-          this.requests.flush();
-          rows = records(check(await pending));
-        }
-        return { rows: rows as unknown as Row[] };
-      },
-    };
   }
 
   /**
