@@ -259,6 +259,9 @@ describe('inputs', () => {
     await client.query(`INSERT INTO docs SELECT g, 'same text', NULL FROM generate_series(1, 12) g`);
     await client.query(`UPDATE docs SET summary = pg_llm_chat('m', body)`);
     expect((await direct.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_audit_log`)).rows).toEqual([{ n: 1 }]);
+    // The same on the fast path of whole output columns: twelve rows, one call.
+    expect((await client.query(`SELECT id, pg_llm_chat('m', body) FROM docs`)).rowCount).toBe(12);
+    expect((await direct.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_audit_log`)).rows).toEqual([{ n: 2 }]);
     expect((await direct.query(`SELECT count(*)::int AS n FROM docs WHERE summary = 'same text'`)).rows).toEqual([{ n: 12 }]);
   });
 
