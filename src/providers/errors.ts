@@ -35,7 +35,10 @@ export function fromSdkError(provider: string, error: unknown, apiKey: string | 
   }
   if (error instanceof sdk.BadRequestError || error instanceof sdk.UnprocessableEntityError) return new PgError('22023', `${provider} refused the request: ${text}`);
   if (error instanceof sdk.APIConnectionTimeoutError) return new ProviderError(`${provider} did not answer in time: ${text}`, 'Raise timeout_ms in the model config.');
-  if (error instanceof sdk.APIConnectionError) return new ProviderError(`${provider} is unreachable: ${text}`);
+  if (error instanceof sdk.APIConnectionError) {
+    const cause = error.cause instanceof Error ? ` (${redact(error.cause.message, apiKey)})` : '';
+    return new ProviderError(`${provider} is unreachable: ${text}${cause}`, 'Check base_url and the network; connect_timeout_ms in the model config bounds each attempt to connect.');
+  }
   return new ProviderError(`${provider} failed: ${text}`);
 }
 
