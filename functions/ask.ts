@@ -4,6 +4,7 @@
 import { recordCall } from '../src/catalog/audit.js';
 import { defaultModel, defaultProviderName } from '../src/providers/default-provider.js';
 import { providerFor } from '../src/providers/index.js';
+import { chatOptions } from '../src/providers/options.js';
 import { declareFunction } from './declaration.js';
 
 const DEFAULT_INSTANCE = 'default';
@@ -18,7 +19,7 @@ export const askFunctions = [
     async run(args, context) {
       const model = defaultModel();
       const started = performance.now();
-      const result = await providerFor(DEFAULT_INSTANCE, model.config, model.apiKey).chat({ prompt: String(args.prompt), signal: context.signal });
+      const result = await providerFor(DEFAULT_INSTANCE, model.config, model.apiKey).chat({ prompt: String(args.prompt), options: chatOptions(model.config), signal: context.signal });
       await recordCall(context, {
         eventType: 'llm_ask',
         instanceName: null,

@@ -3,7 +3,8 @@
 import { recordCall } from '../src/catalog/audit.js';
 import { loadModel, removeModel, saveModel } from '../src/catalog/models.js';
 import { providerFor } from '../src/providers/index.js';
-import type { ChatResult } from '../src/providers/provider.js';
+import { chatOptions, parseJsonAnswer } from '../src/providers/options.js';
+import type { ChatOptions, ChatResult } from '../src/providers/provider.js';
 import { PgError } from '../proxy/pg-error.js';
 import { allRows, declareFunction, type CallContext, type ResultRow } from './declaration.js';
 
@@ -21,14 +22,15 @@ interface Answer {
   latencyMs: number;
 }
 
-async function chat(context: CallContext, instanceName: string, prompt: string): Promise<Answer> {
+async function chat(context: CallContext, instanceName: string, prompt: string, callOptions?: unknown): Promise<Answer & { options: ChatOptions }> {
   const model = await loadModel(context, instanceName);
+  const options = chatOptions(model.config, optionsObject(callOptions));
   const provider = providerFor(instanceName, model.config, model.apiKey);
   const started = performance.now();
-  const result = await provider.chat({ prompt, signal: context.signal });
+  const result = await provider.chat({ prompt, options, signal: context.signal });
   const answer = { result, latencyMs: Math.round(performance.now() - started) };
   await audit(context, 'chat', instanceName, answer);
-  return answer;
+  return { ...answer, options };
 }
 
 function audit(context: CallContext, eventType: string, instanceName: string, { result, latencyMs }: Answer): Promise<void> {
@@ -37,13 +39,22 @@ function audit(context: CallContext, eventType: string, instanceName: string, { 
     instanceName,
     success: true,
     confidence: result.confidence,
-    metadata: { model_name: result.model, latency_ms: latencyMs, ...usage(result) },
+    metadata: { model_name: result.model, latency_ms: latencyMs, confidence_source: result.confidenceSource, ...(result.cached ? { cached: true } : {}), ...usage(result) },
   });
 }
 
 function usage(result: ChatResult): Record<string, number> {
   const { promptTokens, completionTokens } = result.usage;
-  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  const counts: Record<string, number> = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  if (result.costUsd !== undefined) counts.cost_usd = result.costUsd;
+  return counts;
+}
+
+/** The options jsonb argument: an object, or absent. */
+function optionsObject(options: unknown): Record<string, unknown> {
+  if (options === null || options === undefined) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new PgError('22023', 'options must be a JSON object');
+  return options as Record<string, unknown>;
 }
 
 function parseConfig(text: unknown): Record<string, unknown> {
@@ -66,11 +77,12 @@ function parseConfig(text: unknown): Record<string, unknown> {
 async function* streamChat(args: Record<string, unknown>, context: CallContext): AsyncIterable<ResultRow> {
   const instanceName = String(args.instance_name);
   const model = await loadModel(context, instanceName);
+  const options = chatOptions(model.config, optionsObject(args.options));
   const provider = providerFor(instanceName, model.config, model.apiKey);
   const modelName = String(model.config.model_name ?? model.modelType);
   const started = performance.now();
   let seqNo = 0;
-  for await (const event of provider.stream({ prompt: String(args.prompt), signal: context.signal })) {
+  for await (const event of provider.stream({ prompt: String(args.prompt), options, signal: context.signal })) {
     const row = { seq_no: ++seqNo, model_name: modelName, request_id: context.requestId };
     if (event.kind === 'chunk') {
       yield { ...row, chunk: event.text, is_final: false, confidence_score: null };
@@ -144,12 +156,15 @@ export const chatFunctions = [
     description: 'The answer with model_name, confidence_score, fallback_used, request_id and token usage.',
     async run(args, context) {
       const instanceName = String(args.instance_name);
-      const { result, latencyMs } = await chat(context, instanceName, String(args.prompt));
+      const { result, latencyMs, options } = await chat(context, instanceName, String(args.prompt), args.options);
       return {
         response: result.text,
+        ...(options.responseFormat.type === 'text' ? {} : { response_json: parseJsonAnswer(result.text) }),
         instance_name: instanceName,
         model_name: result.model,
         confidence_score: result.confidence,
+        confidence_source: result.confidenceSource,
+        cached: result.cached === true,
         fallback_used: false,
         request_id: context.requestId,
         latency_ms: latencyMs,

@@ -1,56 +1,61 @@
-// Anthropic's Messages API on the official @anthropic-ai/sdk: chat and token streaming with usage, the SDK's
-// retries with backoff (429, 5xx, connection errors, honouring Retry-After), errors mapped like every SDK's.
+// Anthropic's Messages API on the official @anthropic-ai/sdk: chat and token streaming with usage, structured output
+// (output_config.format with the JSON schema), the SDK's retries with backoff (429, 5xx, connection errors,
+// honouring Retry-After), errors mapped like every SDK's. Anthropic returns no token log-probabilities, so the
+// confidence is the config's documented fallback; it has no embeddings API either.
 
 import Anthropic from '@anthropic-ai/sdk';
 import { PgError } from '../../proxy/pg-error.js';
+import { fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
-import { DEFAULT_CONFIDENCE } from './openai.js';
+import { httpSettings } from './http.js';
 import type { ChatRequest, ChatResult, Provider, StreamEvent } from './provider.js';
 
 const DEFAULT_MAX_TOKENS = 1024;
-const DEFAULT_TIMEOUT_MS = 60_000;
-const DEFAULT_MAX_RETRIES = 2;
+/** Without a schema Anthropic has no JSON mode; the instruction asks for it and the caller checks the answer. */
+const JSON_INSTRUCTION = 'Answer with a single JSON object and nothing else: no prose, no code fences.';
 
 export function anthropicProvider(config: Record<string, unknown>, apiKey: string | undefined): Provider {
   const model = String(config.model_name ?? '');
   if (!model) throw new PgError('22023', 'the anthropic provider needs model_name in the model config');
   if (!apiKey) throw new PgError('22023', 'the anthropic provider needs an API key', { hint: 'Pass it as the api_key argument of pg_llm_add_model.' });
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
+  const http = httpSettings(config);
+  const confidence = fallbackConfidence(config);
   let client: Anthropic | undefined;
   // Made at the first call, so that registering a model needs no network.
-  const sdk = (): Anthropic =>
-    (client ??= new Anthropic({
-      apiKey,
-      ...(baseURL ? { baseURL } : {}),
-      timeout: Number(config.timeout_ms ?? DEFAULT_TIMEOUT_MS),
-      maxRetries: Number(config.max_retries ?? DEFAULT_MAX_RETRIES),
-    }));
-  const body = (prompt: string) => ({
-    model,
-    max_tokens: Number(config.max_tokens ?? DEFAULT_MAX_TOKENS),
-    messages: [{ role: 'user' as const, content: prompt }],
-    ...(typeof config.system_prompt === 'string' ? { system: config.system_prompt } : {}),
-    ...(config.temperature === undefined ? {} : { temperature: Number(config.temperature) }),
-  });
+  const sdk = (): Anthropic => (client ??= new Anthropic({ apiKey, ...(baseURL ? { baseURL } : {}), ...http }));
+  const body = ({ prompt, history = [], options }: ChatRequest) => {
+    const format = options.responseFormat;
+    const system = [options.system, format.type === 'json_object' ? JSON_INSTRUCTION : undefined].filter((part) => part !== undefined).join('\n\n');
+    return {
+      model,
+      max_tokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
+      messages: [...history, { role: 'user' as const, content: prompt }],
+      ...(system ? { system } : {}),
+      ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+      ...(format.type === 'json_schema' ? { output_config: { format: { type: 'json_schema' as const, schema: format.schema } } } : {}),
+    };
+  };
   const fail = (error: unknown): never => {
     throw fromSdkError('anthropic', error, apiKey, Anthropic);
   };
 
   return {
+    embeddingBatchSize: 1,
     async chat(request: ChatRequest): Promise<ChatResult> {
-      const message = await sdk().messages.create(body(request.prompt), { signal: request.signal }).catch(fail);
+      const message = await sdk().messages.create(body(request), { signal: request.signal }).catch(fail);
       const blocks = Array.isArray(message.content) ? message.content : [];
       const text = blocks.map((block) => (block.type === 'text' ? block.text : '')).join('');
       if (blocks.length === 0) throw new ProviderError('anthropic answered without content');
       return {
         text,
-        confidence: DEFAULT_CONFIDENCE,
+        ...confidence,
         model: message.model ?? model,
         usage: { promptTokens: message.usage?.input_tokens ?? 0, completionTokens: message.usage?.output_tokens ?? 0 },
       };
     },
     async *stream(request: ChatRequest): AsyncIterable<StreamEvent> {
-      const events = await sdk().messages.create({ ...body(request.prompt), stream: true }, { signal: request.signal }).catch(fail);
+      const events = await sdk().messages.create({ ...body(request), stream: true }, { signal: request.signal }).catch(fail);
       let text = '';
       let answeredBy = model;
       const usage = { promptTokens: 0, completionTokens: 0 };
@@ -69,7 +74,12 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
       } catch (error) {
         fail(error);
       }
-      yield { kind: 'done', result: { text, confidence: DEFAULT_CONFIDENCE, model: answeredBy, usage } };
+      yield { kind: 'done', result: { text, ...confidence, model: answeredBy, usage } };
+    },
+    async embed(): Promise<never> {
+      throw new PgError('0A000', 'the anthropic provider has no embeddings API', {
+        hint: 'Register a model of provider openai, azure_openai, ollama or openai_compatible for embeddings.',
+      });
     },
   };
 }

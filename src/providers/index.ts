@@ -1,11 +1,16 @@
-// Picks the adapter a model instance's config names, under the process's and the model's call limits.
+// Picks the adapter a model instance's config names and wraps it, outermost first: the response cache, the
+// process's and the model's limits, then the metering of each request the provider really gets. Built once per
+// instance config and kept, so its SDK client (and its pooled connections) serve every later call.
 
+import { createHash } from 'node:crypto';
 import { PgError } from '../../proxy/pg-error.js';
 import { anthropicProvider } from './anthropic.js';
 import { limited } from './limits.js';
+import { metered } from './metrics.js';
 import { mockProvider } from './mock.js';
 import { openAiProvider } from './openai.js';
-import type { Provider } from './provider.js';
+import type { EmbedResult, Provider } from './provider.js';
+import { cached } from './response-cache.js';
 
 const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string | undefined) => Provider> = {
   mock: mockProvider,
@@ -16,7 +21,24 @@ const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string 
   anthropic: anthropicProvider,
 };
 
+/** Enough for every model a deployment registers; beyond it the least recently used is rebuilt when next used. */
+const MAX_BUILT = 256;
+const built = new Map<string, Provider>();
+
 export function providerFor(instanceName: string, config: Record<string, unknown>, apiKey?: string): Provider {
+  const key = createHash('sha256').update(JSON.stringify([instanceName, config, apiKey ?? null])).digest('hex');
+  let provider = built.get(key);
+  if (provider) {
+    built.delete(key);
+  } else {
+    provider = build(instanceName, config, apiKey, key);
+    if (built.size >= MAX_BUILT) built.delete(built.keys().next().value!);
+  }
+  built.set(key, provider);
+  return provider;
+}
+
+function build(instanceName: string, config: Record<string, unknown>, apiKey: string | undefined, key: string): Provider {
   const name = String(config.provider ?? 'mock');
   const adapter = ADAPTERS[name];
   if (!adapter) {
@@ -24,7 +46,20 @@ export function providerFor(instanceName: string, config: Record<string, unknown
       hint: `Known providers: ${Object.keys(ADAPTERS).join(', ')}.`,
     });
   }
-  // Every session calling the instance shares its limit (and so do databases that register it alike).
-  const modelKey = JSON.stringify([instanceName, name, config.model_name ?? null, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null]);
-  return limited(adapter(config, apiKey), modelKey, config);
+  const modelName = String(config.model_name ?? config.deployment ?? name);
+  // Every session calling the instance shares its limits (and so do databases that register it alike).
+  const modelKey = JSON.stringify([instanceName, name, modelName, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null]);
+  return cached(limited(metered(adapter(config, apiKey), name, modelName, config), modelKey, config), key);
+}
+
+/** Embeddings of any number of texts, sent in requests of at most the provider's batch size, one after another. */
+export async function embedTexts(provider: Provider, texts: string[], signal: AbortSignal): Promise<EmbedResult> {
+  const all: EmbedResult = { vectors: [], model: '', usage: { promptTokens: 0, completionTokens: 0 } };
+  for (let start = 0; start < texts.length; start += provider.embeddingBatchSize) {
+    const batch = await provider.embed({ texts: texts.slice(start, start + provider.embeddingBatchSize), signal });
+    all.vectors.push(...batch.vectors);
+    all.model = batch.model;
+    all.usage.promptTokens += batch.usage.promptTokens;
+  }
+  return all;
 }

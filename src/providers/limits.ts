@@ -1,9 +1,12 @@
-// How many model calls may run at once, shared by every session of the process: one limit for all calls
-// (--max-model-calls) and one per model (its config's max_concurrency). Waiting calls are served first come, first
-// served, and a cancelled call leaves the queue at once.
+// How many model calls may run at once, and how many requests and tokens a model may be sent per minute, shared
+// by every session of the process: one limit for all calls (--max-model-calls), and per model its config's
+// max_concurrency, requests_per_minute and tokens_per_minute. Waiting calls are served first come, first served,
+// and a cancelled call leaves the queue at once.
 
 import { PgError } from '../../proxy/pg-error.js';
-import type { ChatRequest, Provider } from './provider.js';
+import type { ChatRequest, ChatResult, Provider, Usage } from './provider.js';
+import { RateBudget } from './rate-limit.js';
+import { estimateTokens } from './tokens.js';
 
 /** A counting semaphore with a FIFO queue of waiters. */
 export class CallLimit {
@@ -61,60 +64,101 @@ export class CallLimit {
 
 const DEFAULT_PROCESS_LIMIT = 256;
 const processLimit = new CallLimit(DEFAULT_PROCESS_LIMIT);
-const modelLimits = new Map<string, { size: number; limit: CallLimit }>();
+/** Per model key: the limits its config asked for, kept for the life of the process. */
+const modelLimits = new Map<string, { calls?: CallLimit; requests?: RateBudget; tokens?: RateBudget }>();
 
 /** Sets the process-wide limit (--max-model-calls). */
 export function setProcessCallLimit(size: number): void {
   processLimit.resize(size);
 }
 
-/** The provider with its calls counted against the process's limit and the model's own max_concurrency. */
+/** The provider with its calls held to the process's limit and the model's own. */
 export function limited(provider: Provider, modelKey: string, config: Record<string, unknown>): Provider {
-  const size = config.max_concurrency === undefined ? undefined : Number(config.max_concurrency);
-  if (size !== undefined && !(Number.isInteger(size) && size > 0)) {
-    throw new PgError('22023', 'max_concurrency must be a positive whole number');
-  }
-  const limits = [processLimit, ...(size === undefined ? [] : [modelLimit(modelKey, size)])];
-  const acquireAll = async (request: ChatRequest): Promise<() => void> => {
+  const limits = modelLimitsFor(modelKey, config);
+  /** Waits for a turn and the budget; the returned function gives the turn back, told what was really spent. */
+  const admit = async (estimatedTokens: number, signal: AbortSignal): Promise<(usage?: Usage) => void> => {
     const releases: Array<() => void> = [];
     try {
-      for (const limit of limits) releases.push(await limit.acquire(request.signal));
+      releases.push(await processLimit.acquire(signal));
+      if (limits.calls) releases.push(await limits.calls.acquire(signal));
+      await limits.requests?.take(1, signal);
+      await limits.tokens?.take(estimatedTokens, signal);
     } catch (error) {
       for (const release of releases) release();
       throw error;
     }
-    return () => releases.forEach((release) => release());
+    return (usage) => {
+      if (usage) limits.tokens?.adjust(usage.promptTokens + usage.completionTokens - estimatedTokens);
+      for (const release of releases) release();
+    };
   };
   return {
+    embeddingBatchSize: provider.embeddingBatchSize,
     async chat(request) {
-      const release = await acquireAll(request);
+      const release = await admit(chatEstimate(request), request.signal);
+      let result: ChatResult | undefined;
       try {
-        return await provider.chat(request);
+        return (result = await provider.chat(request));
       } finally {
-        release();
+        release(result?.usage);
       }
     },
     async *stream(request) {
-      const release = await acquireAll(request);
+      const release = await admit(chatEstimate(request), request.signal);
+      let usage: Usage | undefined;
       try {
-        yield* provider.stream(request);
+        for await (const event of provider.stream(request)) {
+          if (event.kind === 'done') usage = event.result.usage;
+          yield event;
+        }
       } finally {
-        release();
+        release(usage);
+      }
+    },
+    async embed(request) {
+      const release = await admit(request.texts.reduce((sum, text) => sum + estimateTokens(text), 0), request.signal);
+      let usage: Usage | undefined;
+      try {
+        const result = await provider.embed(request);
+        usage = result.usage;
+        return result;
+      } finally {
+        release(usage);
       }
     },
   };
 }
 
-function modelLimit(key: string, size: number): CallLimit {
-  const existing = modelLimits.get(key);
-  if (existing) {
-    if (existing.size !== size) {
-      existing.limit.resize(size);
-      existing.size = size;
-    }
-    return existing.limit;
-  }
-  const limit = new CallLimit(size);
-  modelLimits.set(key, { size, limit });
-  return limit;
+/** What a chat request counts against a tokens-per-minute limit before its usage is known, as providers count it. */
+function chatEstimate({ prompt, history = [], options }: ChatRequest): number {
+  const text = [options.system ?? '', ...history.map((message) => message.content), prompt].join('');
+  return estimateTokens(text) + (options.maxTokens ?? 0);
+}
+
+function modelLimitsFor(key: string, config: Record<string, unknown>) {
+  const concurrency = positive(config, 'max_concurrency');
+  const requestsPerMinute = positive(config, 'requests_per_minute');
+  const tokensPerMinute = positive(config, 'tokens_per_minute');
+  let limits = modelLimits.get(key);
+  if (!limits) modelLimits.set(key, (limits = {}));
+  // A model registered again with other limits gets them, keeping the calls already waiting in line.
+  if (concurrency === undefined) delete limits.calls;
+  else if (limits.calls) limits.calls.resize(concurrency);
+  else limits.calls = new CallLimit(concurrency);
+  limits.requests = budget(limits.requests, requestsPerMinute);
+  limits.tokens = budget(limits.tokens, tokensPerMinute);
+  return limits;
+}
+
+function budget(existing: RateBudget | undefined, perMinute: number | undefined): RateBudget | undefined {
+  if (perMinute === undefined) return undefined;
+  if (existing && existing.limit !== perMinute) existing.resize(perMinute);
+  return existing ?? new RateBudget(perMinute);
+}
+
+function positive(config: Record<string, unknown>, key: string): number | undefined {
+  const value = config[key];
+  if (value === undefined) return undefined;
+  if (!(Number.isInteger(value) && (value as number) > 0)) throw new PgError('22023', `${key} must be a positive whole number`);
+  return value as number;
 }

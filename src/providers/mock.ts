@@ -1,13 +1,17 @@
 // The deterministic, offline provider: answers from its config, so tests and demos need no network. Keys:
 // mock_response (the answer; default: the prompt echoed), mock_mode ("echo": the prompt; "md5": md5 hex of the
 // prompt, as PostgreSQL's md5() computes it), mock_chunks (the answer's stream pieces), mock_confidence,
-// mock_latency_ms (delay before each chunk, and before a whole answer), mock_error (fail with this message).
+// mock_latency_ms (delay before each chunk, and before a whole answer), mock_error (fail with this message),
+// embedding_dimensions (of its embeddings: the local, model-free embedding of local-embedding.ts). Asked for JSON,
+// it answers mock_response when that is JSON, and {"response": answer} otherwise.
 
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgError } from '../../proxy/pg-error.js';
-import type { ChatRequest, ChatResult, Provider, StreamEvent } from './provider.js';
 import { ProviderError } from './errors.js';
+import { DEFAULT_LOCAL_DIMENSIONS, localEmbedding } from './local-embedding.js';
+import { estimateTokens } from './tokens.js';
+import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent } from './provider.js';
 
 const DEFAULT_CONFIDENCE = 0.9;
 
@@ -19,6 +23,7 @@ export interface MockConfig {
   mock_latency_ms?: unknown;
   mock_error?: unknown;
   model_name?: unknown;
+  embedding_dimensions?: unknown;
 }
 
 export function mockProvider(config: MockConfig): Provider {
@@ -30,17 +35,24 @@ export function mockProvider(config: MockConfig): Provider {
     throw invalid('mock_chunks must be an array of strings');
   }
   const model = typeof config.model_name === 'string' ? config.model_name : 'mock';
+  const dimensions = Number(config.embedding_dimensions ?? DEFAULT_LOCAL_DIMENSIONS);
+  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > 16_000) throw invalid('embedding_dimensions must be a whole number from 1 to 16000');
 
-  const answer = (prompt: string): string => {
+  const plainAnswer = (prompt: string): string => {
     if (config.mock_mode === 'md5') return createHash('md5').update(prompt, 'utf8').digest('hex');
     if (config.mock_mode === 'echo' || config.mock_response === undefined) {
       return Array.isArray(config.mock_chunks) ? (config.mock_chunks as string[]).join('') : prompt;
     }
-    return String(config.mock_response);
+    return typeof config.mock_response === 'string' ? config.mock_response : JSON.stringify(config.mock_response);
+  };
+  const answer = ({ prompt, options }: ChatRequest): string => {
+    const text = plainAnswer(prompt);
+    return options.responseFormat.type === 'text' || isJson(text) ? text : JSON.stringify({ response: text });
   };
   const result = (prompt: string, text: string): ChatResult => ({
     text,
     confidence,
+    confidenceSource: 'configured',
     model,
     usage: { promptTokens: estimateTokens(prompt), completionTokens: estimateTokens(text) },
   });
@@ -49,14 +61,16 @@ export function mockProvider(config: MockConfig): Provider {
   };
 
   return {
+    embeddingBatchSize: 2048,
     async chat(request: ChatRequest): Promise<ChatResult> {
       if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: request.signal });
       failIfAsked();
-      return result(request.prompt, answer(request.prompt));
+      return result(request.prompt, answer(request));
     },
     async *stream(request: ChatRequest): AsyncIterable<StreamEvent> {
-      const text = answer(request.prompt);
-      const chunks = Array.isArray(config.mock_chunks) && config.mock_mode === undefined ? (config.mock_chunks as string[]) : splitWords(text);
+      const text = answer(request);
+      const fixedChunks = Array.isArray(config.mock_chunks) && config.mock_mode === undefined && request.options.responseFormat.type === 'text';
+      const chunks = fixedChunks ? (config.mock_chunks as string[]) : splitWords(text);
       for (const chunk of chunks) {
         if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: request.signal });
         request.signal.throwIfAborted();
@@ -65,17 +79,27 @@ export function mockProvider(config: MockConfig): Provider {
       }
       yield { kind: 'done', result: result(request.prompt, chunks.join('')) };
     },
+    async embed({ texts, signal }: EmbedRequest): Promise<EmbedResult> {
+      if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
+      failIfAsked();
+      const promptTokens = texts.reduce((sum, text) => sum + estimateTokens(text), 0);
+      return { vectors: texts.map((text) => localEmbedding(text, dimensions)), model, usage: { promptTokens, completionTokens: 0 } };
+    },
   };
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Pieces of about a word each, spaces kept, so joining them gives the text back. */
 function splitWords(text: string): string[] {
   return text.match(/\S+\s*|\s+/g) ?? [''];
-}
-
-/** About four characters a token, as the providers' own rule of thumb has it. */
-function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
 }
 
 function invalid(message: string): PgError {

@@ -1,20 +1,22 @@
-// OpenAI and everything that speaks its chat-completions API, on the official `openai` SDK: OpenAI itself, Azure
-// OpenAI (the SDK's AzureOpenAI client), Ollama and any OpenAI-compatible server by base URL (vLLM, llama.cpp,
-// LM Studio, LiteLLM). The SDK retries 429, 5xx and connection errors with backoff, honouring Retry-After; its
-// errors become PostgreSQL errors here, with the API key never in their text.
+// OpenAI and everything that speaks its API, on the official `openai` SDK: OpenAI itself, Azure OpenAI (the SDK's
+// AzureOpenAI client: the request's model is the deployment), Ollama and any OpenAI-compatible server by base URL
+// (vLLM, llama.cpp, LM Studio, LiteLLM). The SDK retries 429, 5xx and connection errors with backoff, honouring
+// Retry-After; its errors become PostgreSQL errors here, with the API key never in their text.
 
 import OpenAI, { AzureOpenAI } from 'openai';
+import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions/completions';
 import { PgError } from '../../proxy/pg-error.js';
+import { confidenceOf, fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
-import type { ChatRequest, ChatResult, Provider, StreamEvent } from './provider.js';
+import { httpSettings } from './http.js';
+import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
 
 export type OpenAiFlavour = 'openai' | 'azure_openai' | 'ollama' | 'openai_compatible';
 
 const OLLAMA_BASE_URL = 'http://localhost:11434/v1';
-const DEFAULT_TIMEOUT_MS = 60_000;
-const DEFAULT_MAX_RETRIES = 2;
-/** Without token log-probabilities there is no measure of certainty: this documented value stands in. */
-export const DEFAULT_CONFIDENCE = 0.8;
+/** OpenAI's limit of inputs per embeddings request. */
+const MAX_EMBEDDING_BATCH = 2048;
+const DEFAULT_EMBEDDING_MODEL: Partial<Record<OpenAiFlavour, string>> = { openai: 'text-embedding-3-small', ollama: 'nomic-embed-text' };
 
 export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, unknown>, apiKey: string | undefined): Provider {
   const model = String(config.model_name ?? config.deployment ?? '');
@@ -24,55 +26,65 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
   if ((flavour === 'openai' || flavour === 'azure_openai') && !apiKey) {
     throw new PgError('22023', `the ${flavour} provider needs an API key`, { hint: 'Pass it as the api_key argument of pg_llm_add_model.' });
   }
-  const options = {
-    apiKey: apiKey || 'not-needed',
-    timeout: Number(config.timeout_ms ?? DEFAULT_TIMEOUT_MS),
-    maxRetries: Number(config.max_retries ?? DEFAULT_MAX_RETRIES),
-  };
+  const embeddingModel = (config.embedding_model ?? config.embedding_deployment ?? DEFAULT_EMBEDDING_MODEL[flavour] ?? model) as string;
+  const embeddingBatchSize = Number(config.embedding_batch_size ?? MAX_EMBEDDING_BATCH);
+  if (!Number.isInteger(embeddingBatchSize) || embeddingBatchSize < 1) throw new PgError('22023', 'invalid model config: embedding_batch_size must be a positive whole number');
+  // Servers other than OpenAI's and Azure's often refuse or ignore logprobs, so they are asked for only there.
+  const logprobs = config.logprobs === undefined ? flavour === 'openai' || flavour === 'azure_openai' : config.logprobs === true;
+  const fallback = fallbackConfidence(config);
+  const options = { apiKey: apiKey || 'not-needed', ...httpSettings(config) };
   let client: OpenAI | undefined;
   // Made at the first call, so that registering a model needs no network and no valid key yet.
   const sdk = (): OpenAI =>
     (client ??=
       flavour === 'azure_openai'
-        ? new AzureOpenAI({ ...options, endpoint: baseURL, apiVersion: String(config.api_version ?? '2024-10-21'), deployment: model })
+        ? new AzureOpenAI({ ...options, endpoint: baseURL, apiVersion: String(config.api_version ?? '2024-10-21') })
         : new OpenAI({ ...options, baseURL: baseURL ?? (flavour === 'ollama' ? OLLAMA_BASE_URL : undefined) }));
-  const body = (prompt: string) => ({
-    model,
-    messages: [
-      ...(typeof config.system_prompt === 'string' ? [{ role: 'system' as const, content: config.system_prompt }] : []),
-      { role: 'user' as const, content: prompt },
-    ],
-    ...(config.temperature === undefined ? {} : { temperature: Number(config.temperature) }),
-    ...(config.max_tokens === undefined ? {} : { max_tokens: Number(config.max_tokens) }),
-  });
   const fail = (error: unknown): never => {
     throw fromSdkError(flavour, error, apiKey, OpenAI);
   };
 
+  const body = ({ prompt, history = [], options: chat }: ChatRequest): ChatCompletionCreateParamsBase => {
+    const format = chat.responseFormat;
+    return {
+      model,
+      messages: [...(chat.system === undefined ? [] : [{ role: 'system' as const, content: chat.system }]), ...history, { role: 'user' as const, content: prompt }],
+      ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
+      ...(chat.maxTokens === undefined ? {} : { max_tokens: chat.maxTokens }),
+      ...(format.type === 'json_object' ? { response_format: { type: 'json_object' } } : {}),
+      ...(format.type === 'json_schema' ? { response_format: { type: 'json_schema', json_schema: { name: format.name, schema: format.schema, strict: true } } } : {}),
+      ...(logprobs ? { logprobs: true } : {}),
+    };
+  };
+
   return {
+    embeddingBatchSize,
     async chat(request: ChatRequest): Promise<ChatResult> {
-      const completion = await sdk().chat.completions.create(body(request.prompt), { signal: request.signal }).catch(fail);
+      const completion = await sdk().chat.completions.create({ ...body(request), stream: false }, { signal: request.signal }).catch(fail);
       const choice = completion.choices?.[0];
       if (!choice || typeof choice.message?.content !== 'string') throw new ProviderError(`${flavour} answered without a message`);
       return {
         text: choice.message.content,
-        confidence: DEFAULT_CONFIDENCE,
+        ...confidenceOf((choice.logprobs?.content ?? []).map((token) => token.logprob), fallback),
         model: completion.model ?? model,
-        usage: { promptTokens: completion.usage?.prompt_tokens ?? 0, completionTokens: completion.usage?.completion_tokens ?? 0 },
+        usage: usageOf(completion.usage),
       };
     },
     async *stream(request: ChatRequest): AsyncIterable<StreamEvent> {
       const chunks = await sdk()
-        .chat.completions.create({ ...body(request.prompt), stream: true, stream_options: { include_usage: true } }, { signal: request.signal })
+        .chat.completions.create({ ...body(request), stream: true, stream_options: { include_usage: true } }, { signal: request.signal })
         .catch(fail);
       let text = '';
-      let usage = { promptTokens: 0, completionTokens: 0 };
+      let usage: Usage = { promptTokens: 0, completionTokens: 0 };
       let answeredBy = model;
+      const tokenLogprobs: number[] = [];
       try {
         for await (const chunk of chunks) {
           answeredBy = chunk.model ?? answeredBy;
-          if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
-          const piece = chunk.choices?.[0]?.delta?.content;
+          if (chunk.usage) usage = usageOf(chunk.usage);
+          const choice = chunk.choices?.[0];
+          for (const token of choice?.logprobs?.content ?? []) tokenLogprobs.push(token.logprob);
+          const piece = choice?.delta?.content;
           if (piece) {
             text += piece;
             yield { kind: 'chunk', text: piece };
@@ -81,7 +93,24 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       } catch (error) {
         fail(error);
       }
-      yield { kind: 'done', result: { text, confidence: DEFAULT_CONFIDENCE, model: answeredBy, usage } };
+      yield { kind: 'done', result: { text, ...confidenceOf(tokenLogprobs, fallback), model: answeredBy, usage } };
+    },
+    async embed({ texts, signal }: EmbedRequest): Promise<EmbedResult> {
+      const dimensions = config.embedding_dimensions === undefined ? {} : { dimensions: Number(config.embedding_dimensions) };
+      const response = await sdk().embeddings.create({ model: embeddingModel, input: texts, encoding_format: 'float', ...dimensions }, { signal }).catch(fail);
+      const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
+      if (data.length !== texts.length || data.some((item) => !Array.isArray(item.embedding))) {
+        throw new ProviderError(`${flavour} answered ${data.length} embeddings for ${texts.length} texts`);
+      }
+      return {
+        vectors: data.map((item) => item.embedding),
+        model: response.model ?? embeddingModel,
+        usage: { promptTokens: response.usage?.prompt_tokens ?? 0, completionTokens: 0 },
+      };
     },
   };
+}
+
+function usageOf(usage: OpenAI.CompletionUsage | undefined | null): Usage {
+  return { promptTokens: usage?.prompt_tokens ?? 0, completionTokens: usage?.completion_tokens ?? 0 };
 }

@@ -1,9 +1,30 @@
-// One interface for every model provider: a whole answer, or the answer as it streams. Adapters turn a model
-// instance's config (from pg_llm_add_model) into one of these.
+// One interface for every model provider: a whole answer, the answer as it streams, and embeddings. Adapters turn
+// a model instance's config (from pg_llm_add_model) into one of these.
+
+/** What the answer must look like: free text, any JSON object, or JSON that a schema describes. */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; name: string; schema: Record<string, unknown> };
+
+/** How to answer: the model config's values, overridden by the call's options (see options.ts). */
+export interface ChatOptions {
+  system?: string;
+  temperature?: number;
+  maxTokens?: number;
+  responseFormat: ResponseFormat;
+}
+
+export interface ChatMessage {
+  role: 'user' | 'assistant';
+  content: string;
+}
 
 export interface ChatRequest {
   prompt: string;
-  system?: string;
+  /** Earlier turns of a conversation, oldest first, sent before the prompt. */
+  history?: ChatMessage[];
+  options: ChatOptions;
   /** Aborted when the client cancels the statement or goes away: the request must stop then. */
   signal: AbortSignal;
 }
@@ -13,19 +34,46 @@ export interface Usage {
   completionTokens: number;
 }
 
+/**
+ * Where a confidence score comes from: the answer's token log-probabilities, the model config's documented
+ * `confidence_fallback` when the provider gives none, or the mock provider's configured value.
+ */
+export type ConfidenceSource = 'logprobs' | 'fallback' | 'configured';
+
 export interface ChatResult {
   text: string;
-  /** 0 to 1: how sure the model is of its answer (see the provider's notes on how it is derived). */
+  /** 0 to 1: how sure the model is of its answer. */
   confidence: number;
+  confidenceSource: ConfidenceSource;
   usage: Usage;
   /** The provider's own name for the model that answered. */
   model: string;
+  /** US dollars, when the model's price is known (see metrics.ts). */
+  costUsd?: number;
+  /** True when the answer came from the response cache, without a request to the provider. */
+  cached?: boolean;
 }
 
 export type StreamEvent = { kind: 'chunk'; text: string } | { kind: 'done'; result: ChatResult };
+
+export interface EmbedRequest {
+  texts: string[];
+  signal: AbortSignal;
+}
+
+export interface EmbedResult {
+  /** One vector per text, in the order of the texts. */
+  vectors: number[][];
+  model: string;
+  usage: Usage;
+}
 
 export interface Provider {
   chat(request: ChatRequest): Promise<ChatResult>;
   /** Chunks as the provider produces them, then one 'done' with the whole answer. */
   stream(request: ChatRequest): AsyncIterable<StreamEvent>;
+  /** At most `embeddingBatchSize` texts per call; providers without embeddings fail with 0A000. */
+  embed(request: EmbedRequest): Promise<EmbedResult>;
+  /** How many texts one embeddings request may carry. */
+  readonly embeddingBatchSize: number;
 }

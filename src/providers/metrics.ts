@@ -1,0 +1,140 @@
+// Usage of the model providers, for /metrics: requests by outcome, tokens, time per request and, where a price is
+// known, cost, each by provider and model. Prices (US dollars per million tokens) come from the model config
+// (price_per_million_input_tokens, price_per_million_output_tokens) or from the proxy's --price-table file keyed by
+// model name; with neither, no cost is counted (rather than a guess from a stale list).
+
+import type { ChatResult, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
+
+export interface Price {
+  input: number;
+  output: number;
+}
+
+type Kind = 'chat' | 'stream' | 'embed';
+
+interface ModelCounters {
+  requests: Map<string, number>;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+  /** Cumulative counts of requests that took at most each bound, then the sum and count, as a histogram. */
+  buckets: number[];
+  seconds: number;
+  count: number;
+}
+
+const SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const counters = new Map<string, ModelCounters>();
+let priceTable = new Map<string, Price>();
+
+/** Prices by model name, from --price-table. */
+export function setPriceTable(prices: Map<string, Price>): void {
+  priceTable = prices;
+}
+
+/** The price of a model: its config's own, else the table's entry for its name. */
+export function priceOf(config: Record<string, unknown>, modelName: string): Price | undefined {
+  const input = config.price_per_million_input_tokens;
+  const output = config.price_per_million_output_tokens;
+  if (typeof input === 'number' || typeof output === 'number') return { input: Number(input ?? 0), output: Number(output ?? 0) };
+  return priceTable.get(modelName);
+}
+
+export function costOf(usage: Usage, price: Price | undefined): number | undefined {
+  return price && (usage.promptTokens * price.input + usage.completionTokens * price.output) / 1_000_000;
+}
+
+/** The provider with every request it makes counted under its provider and model names. */
+export function metered(provider: Provider, providerName: string, modelName: string, config: Record<string, unknown>): Provider {
+  const labels = `provider="${escape(providerName)}",model="${escape(modelName)}"`;
+  const price = priceOf(config, modelName);
+  const record = (kind: Kind, started: number, usage: Usage | undefined): number | undefined => {
+    const model = countersOf(labels);
+    const outcome = `kind="${kind}",outcome="${usage ? 'ok' : 'error'}"`;
+    model.requests.set(outcome, (model.requests.get(outcome) ?? 0) + 1);
+    const seconds = (performance.now() - started) / 1000;
+    SECONDS_BUCKETS.forEach((bound, i) => (model.buckets[i]! += seconds <= bound ? 1 : 0));
+    model.seconds += seconds;
+    model.count++;
+    if (!usage) return undefined;
+    model.promptTokens += usage.promptTokens;
+    model.completionTokens += usage.completionTokens;
+    const cost = costOf(usage, price);
+    model.costUsd += cost ?? 0;
+    return cost;
+  };
+  const withCost = (result: ChatResult, cost: number | undefined): ChatResult => (cost === undefined ? result : { ...result, costUsd: cost });
+  return {
+    embeddingBatchSize: provider.embeddingBatchSize,
+    async chat(request) {
+      const started = performance.now();
+      let result: ChatResult | undefined;
+      try {
+        result = await provider.chat(request);
+      } finally {
+        const cost = record('chat', started, result?.usage);
+        if (result) result = withCost(result, cost);
+      }
+      return result;
+    },
+    async *stream(request): AsyncIterable<StreamEvent> {
+      const started = performance.now();
+      let usage: Usage | undefined;
+      try {
+        for await (const event of provider.stream(request)) {
+          if (event.kind === 'chunk') yield event;
+          else {
+            usage = event.result.usage;
+            yield { kind: 'done', result: withCost(event.result, record('stream', started, usage)) };
+          }
+        }
+      } finally {
+        if (!usage) record('stream', started, undefined);
+      }
+    },
+    async embed(request) {
+      const started = performance.now();
+      let result: EmbedResult | undefined;
+      try {
+        return (result = await provider.embed(request));
+      } finally {
+        record('embed', started, result?.usage);
+      }
+    },
+  };
+}
+
+function countersOf(labels: string): ModelCounters {
+  let model = counters.get(labels);
+  if (!model) {
+    model = { requests: new Map(), promptTokens: 0, completionTokens: 0, costUsd: 0, buckets: SECONDS_BUCKETS.map(() => 0), seconds: 0, count: 0 };
+    counters.set(labels, model);
+  }
+  return model;
+}
+
+/** The counters in Prometheus' text format. */
+export function modelMetricsText(): string[] {
+  const lines: string[] = [];
+  const family = (name: string, type: string, help: string, samples: string[]): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
+  };
+  const models = [...counters.entries()];
+  family('pg_llm_model_requests_total', 'counter', 'Requests sent to model providers, by kind (chat, stream, embed) and outcome.',
+    models.flatMap(([labels, model]) => [...model.requests].map(([outcome, count]) => `pg_llm_model_requests_total{${labels},${outcome}} ${count}`)));
+  family('pg_llm_model_prompt_tokens_total', 'counter', 'Prompt (input) tokens the providers counted.', models.map(([labels, model]) => `pg_llm_model_prompt_tokens_total{${labels}} ${model.promptTokens}`));
+  family('pg_llm_model_completion_tokens_total', 'counter', 'Completion (output) tokens the providers counted.', models.map(([labels, model]) => `pg_llm_model_completion_tokens_total{${labels}} ${model.completionTokens}`));
+  family('pg_llm_model_cost_usd_total', 'counter', 'Cost in US dollars, for models with a known price.', models.map(([labels, model]) => `pg_llm_model_cost_usd_total{${labels}} ${model.costUsd}`));
+  family('pg_llm_model_request_seconds', 'histogram', 'Time from sending a request to its last byte.',
+    models.flatMap(([labels, model]) => [
+      ...SECONDS_BUCKETS.map((bound, i) => `pg_llm_model_request_seconds_bucket{${labels},le="${bound}"} ${model.buckets[i]}`),
+      `pg_llm_model_request_seconds_bucket{${labels},le="+Inf"} ${model.count}`,
+      `pg_llm_model_request_seconds_sum{${labels}} ${model.seconds}`,
+      `pg_llm_model_request_seconds_count{${labels}} ${model.count}`,
+    ]));
+  return lines;
+}
+
+function escape(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
