@@ -1,9 +1,11 @@
 // The admin HTTP server: liveness, readiness (the upstream answers) and Prometheus metrics. Loopback by default;
-// it exposes counters only, never connection parameters or query text.
+// it exposes counters only, never connection parameters, prompts or query text.
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
+import { modelMetricsText } from './providers/metrics.js';
+import { responseCacheStats } from './providers/response-cache.js';
 
 const READINESS_TIMEOUT_MS = 2000;
 
@@ -45,5 +47,11 @@ function renderMetrics({ stats, startedAt }: AdminSources): string {
   metric('pg_llm_proxy_cancel_requests_total', 'counter', 'Cancel requests forwarded upstream.', stats.cancelRequests);
   metric('pg_llm_proxy_uptime_seconds', 'gauge', 'Seconds since the proxy started.', Math.round((Date.now() - startedAt) / 1000));
   metric('pg_llm_proxy_resident_memory_bytes', 'gauge', 'Resident set size of the proxy process.', process.memoryUsage.rss());
+  const cache = responseCacheStats();
+  metric('pg_llm_response_cache_hits_total', 'counter', 'Answers served from the response cache.', cache.hits);
+  metric('pg_llm_response_cache_misses_total', 'counter', 'Cacheable requests that went to the provider.', cache.misses);
+  metric('pg_llm_response_cache_evictions_total', 'counter', 'Cached answers dropped to stay within --response-cache-entries.', cache.evictions);
+  metric('pg_llm_response_cache_entries', 'gauge', 'Answers in the response cache.', cache.entries);
+  lines.push(...modelMetricsText());
   return `${lines.join('\n')}\n`;
 }

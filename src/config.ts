@@ -60,6 +60,20 @@ const OPTIONS = [
     default: '256',
     description: 'model calls the whole proxy runs at once (a model config may set its own max_concurrency); the rest wait their turn',
   },
+  {
+    flag: 'price-table',
+    env: 'PG_LLM_PRICE_TABLE',
+    value: 'FILE',
+    description: 'JSON prices by model name, in US dollars per million tokens: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}; costs then appear in audit rows and /metrics',
+  },
+  {
+    flag: 'response-cache-entries',
+    env: 'PG_LLM_RESPONSE_CACHE_ENTRIES',
+    value: 'N',
+    default: '0',
+    description: 'answers to temperature-0 requests kept to answer the same request again without a provider call (0: no cache)',
+  },
+  { flag: 'response-cache-ttl', env: 'PG_LLM_RESPONSE_CACHE_TTL', value: 'SECONDS', default: '3600', description: 'how long a cached answer may be used' },
   { flag: 'log-level', env: 'PG_LLM_LOG_LEVEL', value: 'LEVEL', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
 ] as const satisfies readonly OptionDeclaration[];
 
@@ -83,6 +97,9 @@ export interface Config {
   masterKey: string | undefined;
   callConcurrency: number;
   maxModelCalls: number;
+  /** US dollars per million input and output tokens, by model name. */
+  priceTable: Map<string, { input: number; output: number }>;
+  responseCache: { entries: number; ttlSeconds: number };
   logLevel: string;
 }
 
@@ -189,6 +206,8 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     masterKey: value('master-key') || undefined,
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
+    priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
+    responseCache: { entries: integer('response-cache-entries', value('response-cache-entries')!), ttlSeconds: integer('response-cache-ttl', value('response-cache-ttl')!) },
     logLevel: value('log-level')!,
   };
 }
@@ -237,6 +256,25 @@ function integer(name: string, text: string): number {
   const number = Number(text);
   if (!Number.isSafeInteger(number) || number < 0) throw new ConfigError(`--${name} must be a whole number, got ${text}`);
   return number;
+}
+
+function readPriceTable(file: string): Map<string, { input: number; output: number }> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`cannot read price table ${file}: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`price table ${file} must hold a JSON object`);
+  const prices = new Map<string, { input: number; output: number }>();
+  for (const [model, price] of Object.entries(parsed)) {
+    const { input, output } = (price ?? {}) as Record<string, unknown>;
+    if (typeof input !== 'number' || typeof output !== 'number' || input < 0 || output < 0) {
+      throw new ConfigError(`price table ${file}: "${model}" needs "input" and "output", US dollars per million tokens`);
+    }
+    prices.set(model, { input, output });
+  }
+  return prices;
 }
 
 function readPem(file: string): string {

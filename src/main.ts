@@ -17,6 +17,8 @@ import { loadParser } from './intercept/analyze.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
 import { setProcessCallLimit } from './providers/limits.js';
+import { setPriceTable } from './providers/metrics.js';
+import { configureResponseCache } from './providers/response-cache.js';
 import { PACKAGE_ROOT } from './package-root.js';
 
 const PROBE_TIMEOUT_MS = 1000;
@@ -42,6 +44,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   const target = embedded?.target ?? config.upstream;
   await loadParser();
   setProcessCallLimit(config.maxModelCalls);
+  setPriceTable(config.priceTable);
+  configureResponseCache(config.responseCache.entries, config.responseCache.ttlSeconds);
   const listener = new ProxyListener({
     host: config.listen.host,
     port: config.listen.port,
