@@ -1,14 +1,13 @@
 // The provider adapters on the real SDKs (openai, @anthropic-ai/sdk), over HTTP to a fake server on loopback,
 // through the proxy.
 
-import pg from 'pg';
+import net, { type AddressInfo } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { afterThisTest, freshDatabase } from '../support/database.js';
+import { afterThisTest } from '../support/database.js';
 import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
+import { API_KEY, databaseWithModel } from '../support/models.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
-
-const API_KEY = 'sk-test-0123456789abcdef';
 let proxy: TestProxy;
 let fake: FakeProvider;
 beforeAll(async () => {
@@ -20,16 +19,8 @@ afterAll(async () => {
   await fake.close();
 });
 
-async function setup(provider: string, config: Record<string, unknown> = {}, apiKey: string | null = API_KEY) {
-  const { name, client: direct } = await freshDatabase();
-  const client = new pg.Client(connection(proxy.port, 'postgres', name));
-  await client.connect();
-  afterThisTest(() => client.end());
-  await client.query('CREATE EXTENSION pg_llm');
-  const fullConfig = { provider, model_name: 'gpt-test', base_url: fake.baseUrl, max_retries: 2, ...config };
-  await client.query(`SELECT pg_llm_add_model(false, $1, 'llm', $2, $3)`, [provider, apiKey, JSON.stringify(fullConfig)]);
-  fake.requests.length = 0;
-  return { name, client, direct };
+function setup(provider: string, config: Record<string, unknown> = {}, apiKey: string | null = API_KEY) {
+  return databaseWithModel(proxy, fake, provider, config, apiKey);
 }
 
 describe('openai adapter', () => {
@@ -88,6 +79,25 @@ describe('openai adapter', () => {
     await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '42704' });
     fake.script({ kind: 'garbage' });
     await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '39001' });
+  });
+
+  it('a connection reset mid-stream fails the statement with 39001 and the session carries on', async () => {
+    const { client } = await setup('openai', { max_retries: 0 });
+    fake.script({ kind: 'reset', chunks: ['partial', ' answer'] });
+    await expect(client.query(`SELECT chunk FROM pg_llm_chat_stream('llm', 'hi')`)).rejects.toMatchObject({ code: '39001' });
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('connect_timeout_ms bounds connecting, apart from the answer\'s timeout_ms', async () => {
+    // A server that accepts TCP and never answers the TLS handshake: only the connect timeout can end the wait.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    afterThisTest(() => new Promise((resolve) => (sockets.forEach((socket) => socket.destroy()), silent.close(() => resolve()))));
+    const baseUrl = `https://127.0.0.1:${(silent.address() as AddressInfo).port}/v1`;
+    const { client } = await setup('openai', { base_url: baseUrl, connect_timeout_ms: 200, timeout_ms: 600_000, max_retries: 0 });
+    const error = await client.query(`SELECT pg_llm_chat('llm', 'x')`).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: '39001', message: expect.stringMatching(/unreachable.*could not connect within 200 ms/) });
   });
 
   it('a cancel aborts the HTTP request to the provider', async () => {

@@ -1,13 +1,15 @@
 // A fake model provider on loopback, so the real SDK adapters are tested over HTTP: it answers OpenAI's chat
-// completions and, on /v1/messages, Anthropic's Messages API. Each request takes the next scripted behaviour (an
-// answer, a stream, an HTTP error, garbage, a stall), and is recorded.
+// completions and embeddings and, on /v1/messages, Anthropic's Messages API. Each request takes the next scripted
+// behaviour (an answer, a stream, an HTTP error, garbage, a stall, a connection reset mid-stream), and is recorded.
+// Embeddings are computed from each input (its length, then its character codes), so tests can check their order.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type Behaviour =
-  | { kind: 'answer'; content: string; model?: string }
-  | { kind: 'stream'; chunks: string[]; delayMs?: number }
+  | { kind: 'answer'; content: string; model?: string; logprobs?: number[] }
+  | { kind: 'stream'; chunks: string[]; delayMs?: number; logprobs?: number[] }
+  | { kind: 'reset'; chunks: string[] }
   | { kind: 'error'; status: number; message: string; retryAfter?: string }
   | { kind: 'garbage' }
   | { kind: 'stall' };
@@ -48,6 +50,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
       response.on('close', () => (recorded.aborted ||= !response.writableFinished));
       const behaviour = queue.shift() ?? { kind: 'answer', content: 'default answer' };
       if (recorded.path.startsWith('/v1/messages')) respondAsAnthropic(behaviour, recorded, response);
+      else if (recorded.path.split('?')[0]!.endsWith('/embeddings') && behaviour.kind === 'answer') embeddings(recorded, response);
       else respond(behaviour, recorded, response);
     });
   });
@@ -78,13 +81,19 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
         object: 'chat.completion',
         created: 1,
         model: behaviour.model ?? model,
-        choices: [{ index: 0, message: { role: 'assistant', content: behaviour.content }, finish_reason: 'stop' }],
+        choices: [{ index: 0, message: { role: 'assistant', content: behaviour.content }, finish_reason: 'stop', logprobs: tokenLogprobs(behaviour.logprobs) }],
         usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
       });
     case 'stream': {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
       const events = [
-        ...behaviour.chunks.map((content) => ({ id: 'c', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta: { content }, finish_reason: null }] })),
+        ...behaviour.chunks.map((content, i) => ({
+          id: 'c',
+          object: 'chat.completion.chunk',
+          created: 1,
+          model,
+          choices: [{ index: 0, delta: { content }, finish_reason: null, logprobs: tokenLogprobs(behaviour.logprobs?.slice(i, i + 1)) }],
+        })),
         { id: 'c', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: behaviour.chunks.length, total_tokens: 5 + behaviour.chunks.length } },
       ];
       const send = (index: number): void => {
@@ -94,6 +103,13 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
         setTimeout(() => send(index + 1), behaviour.delayMs ?? 0);
       };
       return send(0);
+    }
+    case 'reset': {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const content of behaviour.chunks) {
+        response.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model, choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`);
+      }
+      return void setTimeout(() => response.socket?.resetAndDestroy(), 20);
     }
     case 'error':
       return json(response, behaviour.status, { error: { message: behaviour.message, type: 'fake_error' } }, behaviour.retryAfter ? { 'retry-after': behaviour.retryAfter } : {});
@@ -137,6 +153,21 @@ function respondAsAnthropic(behaviour: Behaviour, request: RecordedRequest, resp
     default:
       return respond(behaviour, request, response);
   }
+}
+
+function tokenLogprobs(logprobs: number[] | undefined): { content: Array<{ token: string; logprob: number; bytes: null; top_logprobs: [] }> } | null {
+  return logprobs ? { content: logprobs.map((logprob) => ({ token: 't', logprob, bytes: null, top_logprobs: [] })) } : null;
+}
+
+function embeddings(request: RecordedRequest, response: http.ServerResponse): void {
+  const inputs = ([] as string[]).concat(request.body.input as string | string[]);
+  json(response, 200, {
+    object: 'list',
+    model: String(request.body.model),
+    // Listed last to first, with their indexes, as the API allows: the client must order them.
+    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: [text.length, ...[...text].slice(0, 3).map((c) => c.charCodeAt(0))] })).reverse(),
+    usage: { prompt_tokens: inputs.length * 2, total_tokens: inputs.length * 2 },
+  });
 }
 
 function json(response: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,0 +1,27 @@
+// A fresh database with the catalog installed through the proxy and one model instance, 'llm', registered against
+// the fake provider: the starting point of the provider tests.
+
+import pg from 'pg';
+import { afterThisTest, freshDatabase } from './database.js';
+import type { FakeProvider } from './fake-provider.js';
+import { connection, type TestProxy } from './proxy.js';
+
+export const API_KEY = 'sk-test-0123456789abcdef';
+
+export async function databaseWithModel(
+  proxy: TestProxy,
+  fake: FakeProvider,
+  provider: string,
+  config: Record<string, unknown> = {},
+  apiKey: string | null = API_KEY,
+) {
+  const { name, client: direct } = await freshDatabase();
+  const client = new pg.Client(connection(proxy.port, 'postgres', name));
+  await client.connect();
+  afterThisTest(() => client.end());
+  await client.query('CREATE EXTENSION pg_llm');
+  const fullConfig = { provider, model_name: 'gpt-test', base_url: fake.baseUrl, max_retries: 2, ...config };
+  await client.query(`SELECT pg_llm_add_model(false, $1, 'llm', $2, $3)`, [provider, apiKey, JSON.stringify(fullConfig)]);
+  fake.requests.length = 0;
+  return { name, client, direct };
+}
