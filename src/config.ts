@@ -52,6 +52,12 @@ const OPTIONS = [
     value: 'KEY',
     description: 'seals model secrets at rest (64 hex digits, or a passphrase); a session may also SET pg_llm.master_key',
   },
+  {
+    flag: 'previous-master-keys',
+    env: 'PG_LLM_PREVIOUS_MASTER_KEYS',
+    value: 'KEY,KEY…',
+    description: 'earlier master keys, comma-separated: they open model secrets sealed before a rotation, and never seal new ones',
+  },
   { flag: 'call-concurrency', env: 'PG_LLM_CALL_CONCURRENCY', value: 'N', default: '16', description: 'LLM calls one statement runs at once' },
   {
     flag: 'max-model-calls',
@@ -80,7 +86,8 @@ export interface Config {
   maxMessageSize: number;
   startupTimeoutMs: number;
   shutdownTimeoutMs: number;
-  masterKey: string | undefined;
+  /** The master key first (it seals), then the previous keys (they only open); empty without a master key. */
+  masterKeys: string[];
   callConcurrency: number;
   maxModelCalls: number;
   logLevel: string;
@@ -128,6 +135,20 @@ function parseMigrate(argv: string[], env: NodeJS.ProcessEnv): Command {
   }
   if (!databaseUrl) throw new ConfigError('migrate needs --database-url URL (or PG_LLM_DATABASE_URL)');
   return { kind: 'migrate', databaseUrl, logLevel: env.PG_LLM_LOG_LEVEL ?? 'info' };
+}
+
+/**
+ * The master key, then the previous keys. Previous keys without a master key are refused: whichever key comes first
+ * seals new secrets, and a key being retired must not.
+ */
+function masterKeyList(master: string | undefined, previous: string | undefined): string[] {
+  // Trimmed so that "K1, K2" means what it looks like; a passphrase cannot hold a comma here.
+  const previousKeys = (previous ?? '').split(',').map((key) => key.trim()).filter((key) => key !== '');
+  if (!master) {
+    if (previousKeys.length > 0) throw new ConfigError('--previous-master-keys needs --master-key: previous keys only open secrets, the master key seals new ones');
+    return [];
+  }
+  return [master, ...previousKeys];
 }
 
 export function helpText(): string {
@@ -186,7 +207,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     maxMessageSize: integer('max-message-size', value('max-message-size')!),
     startupTimeoutMs: integer('startup-timeout', value('startup-timeout')!),
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
-    masterKey: value('master-key') || undefined,
+    masterKeys: masterKeyList(value('master-key'), value('previous-master-keys')),
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     logLevel: value('log-level')!,

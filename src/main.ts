@@ -51,7 +51,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     startupTimeoutMs: config.startupTimeoutMs,
     log,
     interceptors: interceptionEngine({
-      masterKey: config.masterKey ? masterKey(config.masterKey) : undefined,
+      masterKeys: config.masterKeys.map(masterKey),
       concurrency: config.callConcurrency,
     }),
   });

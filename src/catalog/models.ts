@@ -81,7 +81,7 @@ export async function loadModel(context: CallContext, instanceName: string): Pro
     } catch (error) {
       if (!(error instanceof SecretError)) throw error;
       throw new PgError('28000', `cannot open the secrets of model instance "${instanceName}": ${error.message}`, {
-        hint: 'Configure the master key the model was registered with (PG_LLM_MASTER_KEY or SET pg_llm.master_key).',
+        hint: 'Configure the master key the model was registered with (PG_LLM_MASTER_KEY, PG_LLM_PREVIOUS_MASTER_KEYS or SET pg_llm.master_key).',
       });
     }
   };

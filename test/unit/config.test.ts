@@ -36,6 +36,16 @@ describe('configuration', () => {
     expect(resolved.logLevel).toBe('debug');
   });
 
+  it('takes the master key first, then the previous keys, from any source', () => {
+    expect(config([]).masterKeys).toEqual([]);
+    expect(config(['--master-key', 'new', '--previous-master-keys', 'old, older,'], {}).masterKeys).toEqual(['new', 'old', 'older']);
+    expect(config([], { PG_LLM_MASTER_KEY: 'new', PG_LLM_PREVIOUS_MASTER_KEYS: 'old' }).masterKeys).toEqual(['new', 'old']);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-'));
+    const file = path.join(dir, 'proxy.json');
+    writeFileSync(file, JSON.stringify({ 'master-key': 'new', 'previous-master-keys': 'old' }));
+    expect(config(['--config', file]).masterKeys).toEqual(['new', 'old']);
+  });
+
   it('reads sslmode, a socket directory and the port from an upstream URL', () => {
     const resolved = config(['--upstream', 'postgres://db.internal:6000/?sslmode=require']);
     expect(resolved.upstream).toMatchObject({ host: 'db.internal', port: 6000, sslMode: 'require' });
@@ -52,6 +62,7 @@ describe('configuration', () => {
     [['--bogus'], /unknown argument/],
     [['--listen'], /needs a value/],
     [['--max-message-size', '-1'], /whole number/],
+    [['--previous-master-keys', 'old'], /needs --master-key/],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(() => config(argv)).toThrowError(ConfigError);
     expect(() => config(argv)).toThrowError(message);
@@ -59,7 +70,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level']) {
+    for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys']) {
       expect(helpText()).toContain(flag);
     }
     expect(helpText()).toContain('PG_LLM_UPSTREAM');
