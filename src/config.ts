@@ -52,6 +52,12 @@ const OPTIONS = [
     value: 'KEY',
     description: 'seals model secrets at rest (64 hex digits, or a passphrase); a session may also SET pg_llm.master_key',
   },
+  {
+    flag: 'previous-master-keys',
+    env: 'PG_LLM_PREVIOUS_MASTER_KEYS',
+    value: 'KEY,KEY…',
+    description: 'earlier master keys, comma-separated: they open model secrets sealed before a rotation, and never seal new ones',
+  },
   { flag: 'call-concurrency', env: 'PG_LLM_CALL_CONCURRENCY', value: 'N', default: '16', description: 'LLM calls one statement runs at once' },
   {
     flag: 'max-model-calls',
@@ -79,6 +85,36 @@ const OPTIONS = [
 
 type OptionName = (typeof OPTIONS)[number]['flag'];
 type RawOptions = Partial<Record<OptionName, string>>;
+type Flags<Option extends OptionDeclaration> = Partial<Record<Option['flag'], string>>;
+
+const DATABASE_URL = { flag: 'database-url', env: 'PG_LLM_DATABASE_URL', value: 'URL', description: 'the database (DATABASE_URL also works)' } as const;
+
+/** The subcommands and their options; those they share with the proxy keep the proxy's flag and variable. */
+const SUBCOMMANDS = {
+  migrate: {
+    summary: ['Installs or upgrades the pg_llm catalog and function stubs in one database.'],
+    options: [DATABASE_URL],
+  },
+  'rotate-master-key': {
+    summary: [
+      'Re-seals every stored model secret of one database with the new master key, in one transaction: if one',
+      'opens with neither the master key nor a previous key, nothing changes. Secrets the new key sealed stay as they are.',
+    ],
+    options: [
+      DATABASE_URL,
+      { ...proxyOption('master-key'), description: 'the master key the secrets are sealed with now' },
+      { ...proxyOption('previous-master-keys'), description: 'earlier master keys that sealed some of them, comma-separated' },
+      { flag: 'new-master-key', env: 'PG_LLM_NEW_MASTER_KEY', value: 'KEY', description: 'the master key to re-seal them with' },
+    ],
+  },
+} as const satisfies Record<string, { summary: readonly string[]; options: readonly OptionDeclaration[] }>;
+
+type Subcommand = keyof typeof SUBCOMMANDS;
+type SubcommandOption<Name extends Subcommand> = (typeof SUBCOMMANDS)[Name]['options'][number];
+
+function proxyOption<Name extends OptionName>(flag: Name): Extract<(typeof OPTIONS)[number], { flag: Name }> {
+  return OPTIONS.find((option) => option.flag === flag) as Extract<(typeof OPTIONS)[number], { flag: Name }>;
+}
 
 export type EmbeddedMode = 'auto' | 'always' | 'never';
 
@@ -94,7 +130,8 @@ export interface Config {
   maxMessageSize: number;
   startupTimeoutMs: number;
   shutdownTimeoutMs: number;
-  masterKey: string | undefined;
+  /** The master key first (it seals), then the previous keys (they only open); empty without a master key. */
+  masterKeys: string[];
   callConcurrency: number;
   maxModelCalls: number;
   /** US dollars per million input and output tokens, by model name. */
@@ -109,24 +146,15 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'run'; config: Config }
-  | { kind: 'migrate'; databaseUrl: string; logLevel: string };
+  | { kind: 'migrate'; databaseUrl: string; logLevel: string }
+  | { kind: 'rotate-master-key'; databaseUrl: string; oldKeys: string[]; newKey: string; logLevel: string };
 
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (argv[0] === 'migrate') return parseMigrate(argv.slice(1), env);
-  const cli: RawOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') return { kind: 'help' };
-    if (arg === '--version') return { kind: 'version' };
-    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
-    const option = match && OPTIONS.find((candidate) => candidate.flag === match[1]);
-    if (!match || !option) throw new ConfigError(`unknown argument ${arg} (see --help)`);
-    const value = match[2] ?? argv[++i];
-    if (value === undefined) throw new ConfigError(`--${option.flag} needs a value: ${option.value}`);
-    cli[option.flag] = value;
-  }
-  const fromEnv: RawOptions = {};
-  for (const option of OPTIONS) if (env[option.env] !== undefined) fromEnv[option.flag] = env[option.env];
+  if (argv[0] === 'rotate-master-key') return parseRotate(argv.slice(1), env);
+  const cli = readFlags(argv, OPTIONS);
+  if (typeof cli === 'string') return { kind: cli };
+  const fromEnv = readEnvironment(env, OPTIONS);
   const configFile = cli.config ?? fromEnv.config;
   const fromFile = configFile ? readConfigFile(configFile) : {};
   return { kind: 'run', config: resolve({ ...fromFile, ...fromEnv, ...cli }, env) };
@@ -134,32 +162,95 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Comman
 
 /** `pg-llm-proxy migrate --database-url URL`: installs or upgrades the catalog from the shell. */
 function parseMigrate(argv: string[], env: NodeJS.ProcessEnv): Command {
-  let databaseUrl = env.PG_LLM_DATABASE_URL ?? env.DATABASE_URL;
+  const options = subcommandOptions('migrate', argv, env);
+  if (typeof options === 'string') return { kind: options };
+  return { kind: 'migrate', databaseUrl: databaseUrl('migrate', options['database-url'], env), logLevel: env.PG_LLM_LOG_LEVEL ?? 'info' };
+}
+
+/** `pg-llm-proxy rotate-master-key --database-url URL`: re-seals the stored model secrets under a new master key. */
+function parseRotate(argv: string[], env: NodeJS.ProcessEnv): Command {
+  const options = subcommandOptions('rotate-master-key', argv, env);
+  if (typeof options === 'string') return { kind: options };
+  const oldKeys = masterKeyList(options['master-key'], options['previous-master-keys']);
+  if (oldKeys.length === 0) throw new ConfigError('rotate-master-key needs --master-key KEY (or PG_LLM_MASTER_KEY): the key the secrets are sealed with now');
+  const newKey = options['new-master-key'];
+  if (!newKey) throw new ConfigError('rotate-master-key needs --new-master-key KEY (or PG_LLM_NEW_MASTER_KEY)');
+  return {
+    kind: 'rotate-master-key',
+    databaseUrl: databaseUrl('rotate-master-key', options['database-url'], env),
+    oldKeys,
+    newKey,
+    logLevel: env.PG_LLM_LOG_LEVEL ?? 'info',
+  };
+}
+
+/** A subcommand's options from its command line, else the environment: a subcommand reads no config file. */
+function subcommandOptions<Name extends Subcommand>(
+  command: Name,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): Flags<SubcommandOption<Name>> | 'help' | 'version' {
+  const options = SUBCOMMANDS[command].options as readonly SubcommandOption<Name>[];
+  const cli = readFlags(argv, options, ` for ${command}`);
+  return typeof cli === 'string' ? cli : { ...readEnvironment(env, options), ...cli };
+}
+
+function databaseUrl(command: Subcommand, given: string | undefined, env: NodeJS.ProcessEnv): string {
+  const url = given ?? env.DATABASE_URL;
+  if (!url) throw new ConfigError(`${command} needs --database-url URL (or PG_LLM_DATABASE_URL)`);
+  return url;
+}
+
+/** `--flag VALUE` and `--flag=VALUE` arguments of the given options, or what --help and --version ask for. */
+function readFlags<Option extends OptionDeclaration>(argv: string[], options: readonly Option[], where = ''): Flags<Option> | 'help' | 'version' {
+  const values: Flags<Option> = {};
   for (let i = 0; i < argv.length; i++) {
-    const match = /^--database-url(?:=(.*))?$/s.exec(argv[i]!);
-    if (!match) {
-      if (argv[i] === '--help' || argv[i] === '-h') return { kind: 'help' };
-      throw new ConfigError(`unknown argument ${argv[i]} for migrate (see --help)`);
-    }
-    databaseUrl = match[1] ?? argv[++i];
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return 'help';
+    if (arg === '--version') return 'version';
+    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const option = match && options.find((candidate) => candidate.flag === match[1]);
+    if (!match || !option) throw new ConfigError(`unknown argument ${arg}${where} (see --help)`);
+    const value = match[2] ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`--${option.flag} needs a value: ${option.value}`);
+    values[option.flag as Option['flag']] = value;
   }
-  if (!databaseUrl) throw new ConfigError('migrate needs --database-url URL (or PG_LLM_DATABASE_URL)');
-  return { kind: 'migrate', databaseUrl, logLevel: env.PG_LLM_LOG_LEVEL ?? 'info' };
+  return values;
+}
+
+function readEnvironment<Option extends OptionDeclaration>(env: NodeJS.ProcessEnv, options: readonly Option[]): Flags<Option> {
+  const values: Flags<Option> = {};
+  for (const option of options) if (env[option.env] !== undefined) values[option.flag as Option['flag']] = env[option.env];
+  return values;
+}
+
+/**
+ * The master key, then the previous keys. Previous keys without a master key are refused: whichever key comes first
+ * seals new secrets, and a key being retired must not.
+ */
+function masterKeyList(master: string | undefined, previous: string | undefined): string[] {
+  // Trimmed so that "K1, K2" means what it looks like; a passphrase cannot hold a comma here.
+  const previousKeys = (previous ?? '').split(',').map((key) => key.trim()).filter((key) => key !== '');
+  if (!master) {
+    if (previousKeys.length > 0) throw new ConfigError('--previous-master-keys needs --master-key: previous keys only open secrets, the master key seals new ones');
+    return [];
+  }
+  return [master, ...previousKeys];
 }
 
 export function helpText(): string {
   const lines = ['Usage: pg-llm-proxy [options]', '', 'Options (each also as an environment variable, or a key of the --config file):'];
-  for (const option of OPTIONS) {
-    const shown = 'default' in option ? ` (default: ${option.default})` : '';
-    lines.push(`  --${option.flag} ${option.value}`, `      ${option.description}${shown}`, `      env ${option.env}`);
+  lines.push(...OPTIONS.flatMap(describeOption), '  --help', '      this text', '  --version', '      the version');
+  for (const [name, command] of Object.entries(SUBCOMMANDS)) {
+    lines.push('', `Usage: pg-llm-proxy ${name} [options]`, ...command.summary.map((line) => `  ${line}`));
+    lines.push('Options (each also as an environment variable):', ...command.options.flatMap(describeOption));
   }
-  lines.push('  --help', '      this text', '  --version', '      the version');
-  lines.push(
-    '',
-    'Usage: pg-llm-proxy migrate --database-url URL',
-    '  Installs or upgrades the pg_llm catalog and function stubs in one database (env PG_LLM_DATABASE_URL).',
-  );
   return lines.join('\n');
+}
+
+function describeOption(option: OptionDeclaration): string[] {
+  const shown = option.default === undefined ? '' : ` (default: ${option.default})`;
+  return [`  --${option.flag} ${option.value}`, `      ${option.description}${shown}`, `      env ${option.env}`];
 }
 
 function readConfigFile(file: string): RawOptions {
@@ -203,7 +294,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     maxMessageSize: integer('max-message-size', value('max-message-size')!),
     startupTimeoutMs: integer('startup-timeout', value('startup-timeout')!),
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
-    masterKey: value('master-key') || undefined,
+    masterKeys: masterKeyList(value('master-key'), value('previous-master-keys')),
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),

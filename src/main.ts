@@ -10,6 +10,7 @@ import { ProxyListener } from '../proxy/listener.js';
 import { describeTarget, probeUpstream } from '../proxy/upstream.js';
 import { startAdminServer } from './admin.js';
 import { migrate } from './catalog/migrate.js';
+import { rotateMasterKey } from './catalog/rotate.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded.js';
 import { masterKey } from './crypto/secrets.js';
@@ -34,7 +35,10 @@ async function main(): Promise<void> {
   }
   if (command.kind === 'help') return void process.stdout.write(`${helpText()}\n`);
   if (command.kind === 'version') return void process.stdout.write(`${packageVersion()}\n`);
-  if (command.kind === 'migrate') return migrateDatabase(command.databaseUrl, createLogger(command.logLevel));
+  if (command.kind === 'migrate') return onDatabase(command, 'migration', migrateDatabase);
+  if (command.kind === 'rotate-master-key') {
+    return onDatabase(command, 'master key rotation', (client, log) => rotateKeys(client, log, command.oldKeys, command.newKey));
+  }
   await run(command.config, createLogger(command.config.logLevel));
 }
 
@@ -55,7 +59,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     startupTimeoutMs: config.startupTimeoutMs,
     log,
     interceptors: interceptionEngine({
-      masterKey: config.masterKey ? masterKey(config.masterKey) : undefined,
+      masterKeys: config.masterKeys.map(masterKey),
       concurrency: config.callConcurrency,
     }),
   });
@@ -97,19 +101,35 @@ async function chooseEmbedded(config: Config, log: Logger): Promise<EmbeddedUpst
   return embedded;
 }
 
-async function migrateDatabase(databaseUrl: string, log: Logger): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
+/** Runs a subcommand's work on one database; a failure is logged, and makes the exit status 1. */
+async function onDatabase(
+  command: { databaseUrl: string; logLevel: string },
+  what: string,
+  work: (client: pg.Client, log: Logger) => Promise<void>,
+): Promise<void> {
+  const log = createLogger(command.logLevel);
+  const client = new pg.Client({ connectionString: command.databaseUrl });
   try {
     await client.connect();
-    const applied = await migrate(client);
-    log.info({ database: client.database, applied }, applied.length ? 'catalog upgraded' : 'catalog already up to date; stubs refreshed');
+    await work(client, log);
   } catch (error) {
-    log.error({ err: (error as Error).message }, 'migration failed');
+    log.error({ err: (error as Error).message }, `${what} failed`);
     process.exitCode = 1;
   } finally {
     await client.end().catch(() => {});
     log.flush();
   }
+}
+
+async function migrateDatabase(client: pg.Client, log: Logger): Promise<void> {
+  const applied = await migrate(client);
+  log.info({ database: client.database, applied }, applied.length ? 'catalog upgraded' : 'catalog already up to date; stubs refreshed');
+}
+
+async function rotateKeys(client: pg.Client, log: Logger, oldKeys: string[], newKey: string): Promise<void> {
+  const { resealed, current } = await rotateMasterKey(client, oldKeys.map(masterKey), masterKey(newKey));
+  const message = resealed ? 'model secrets re-sealed with the new master key' : 'model secrets already sealed with the new master key';
+  log.info({ database: client.database, resealed, alreadyCurrent: current }, message);
 }
 
 function packageVersion(): string {

@@ -40,11 +40,16 @@ export interface SqlRunner {
 
 /** Applies what is missing and refreshes the stubs; returns the names of the migrations applied now. */
 export async function migrate(client: SqlRunner, migrations: Migration[] = shippedMigrations()): Promise<string[]> {
+  return inTransaction(client, () => install(client, migrations));
+}
+
+/** Runs `work` in a transaction of its own: committed if it succeeds, rolled back if it throws. */
+export async function inTransaction<Result>(client: SqlRunner, work: () => Promise<Result>): Promise<Result> {
   await client.query('BEGIN');
   try {
-    const applied = await install(client, migrations);
+    const result = await work();
     await client.query('COMMIT');
-    return applied;
+    return result;
   } catch (error) {
     await client.query('ROLLBACK');
     throw error;

@@ -6,7 +6,7 @@ import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { open, redact, seal, SecretError } from '../crypto/secrets.js';
 
-const MODELS = '_pg_llm_catalog.pg_llm_models';
+export const MODELS = '_pg_llm_catalog.pg_llm_models';
 /** Config keys whose values are credentials: kept only in encrypted_config. */
 const SECRET_KEY = /(api_?key|token|secret|password|authorization|credential)/i;
 
@@ -81,7 +81,7 @@ export async function loadModel(context: CallContext, instanceName: string): Pro
     } catch (error) {
       if (!(error instanceof SecretError)) throw error;
       throw new PgError('28000', `cannot open the secrets of model instance "${instanceName}": ${error.message}`, {
-        hint: 'Configure the master key the model was registered with (PG_LLM_MASTER_KEY or SET pg_llm.master_key).',
+        hint: 'Configure the master key the model was registered with (PG_LLM_MASTER_KEY, PG_LLM_PREVIOUS_MASTER_KEYS or SET pg_llm.master_key).',
       });
     }
   };

@@ -59,6 +59,11 @@ export function open(blob: Buffer, keys: MasterKey[]): string {
   }
 }
 
+/** Whether a blob names this key as the one that sealed it (its contents are not checked). */
+export function sealedWith(blob: Buffer, master: MasterKey): boolean {
+  return blob[0] === VERSION && blob.subarray(1, 1 + KEY_ID_LENGTH).equals(master.id);
+}
+
 /** What may be shown of a secret: its kind and last four characters at most. */
 export function redact(secret: string): string {
   return secret.length <= 8 ? '****' : `****${secret.slice(-4)}`;

@@ -33,8 +33,11 @@ interface SessionState {
 }
 
 export interface CallOptions {
-  /** The proxy's master key (PG_LLM_MASTER_KEY); a session's SET pg_llm.master_key is tried first. */
-  masterKey: MasterKey | undefined;
+  /**
+   * The proxy's master keys: the first seals new secrets (PG_LLM_MASTER_KEY), the rest only open secrets sealed before
+   * a rotation (PG_LLM_PREVIOUS_MASTER_KEYS). A session's SET pg_llm.master_key comes before them all.
+   */
+  masterKeys: MasterKey[];
   /** How many calls of one statement run at once. */
   concurrency: number;
 }
@@ -125,7 +128,7 @@ export class CallRunner {
       `SELECT current_setting('pg_llm.audit_enabled', true) AS audit_enabled, current_setting('pg_llm.progress', true) AS progress,
               current_setting('pg_llm.master_key', true) AS master_key`,
     );
-    const keys = [row?.master_key ? masterKey(row.master_key) : undefined, this.options.masterKey].filter((key): key is MasterKey => key !== undefined);
+    const keys = row?.master_key ? [masterKey(row.master_key), ...this.options.masterKeys] : this.options.masterKeys;
     return { settings: { auditEnabled: !isOff(row?.audit_enabled), progress: !isOff(row?.progress) }, keys };
   }
 }

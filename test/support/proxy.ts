@@ -37,6 +37,8 @@ export interface ProxyOptions {
   /** Relay only, without the LLM functions. */
   passThrough?: boolean;
   masterKey?: string;
+  /** Keys that only open secrets, as --previous-master-keys. */
+  previousMasterKeys?: string[];
   callConcurrency?: number;
 }
 
@@ -53,7 +55,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
   };
   if (!options.passThrough) {
     listenerOptions.interceptors = interceptionEngine({
-      masterKey: masterKey(options.masterKey ?? 'test master key'),
+      masterKeys: [options.masterKey ?? 'test master key', ...(options.previousMasterKeys ?? [])].map(masterKey),
       concurrency: options.callConcurrency ?? 16,
     });
   }

@@ -36,6 +36,40 @@ describe('configuration', () => {
     expect(resolved.logLevel).toBe('debug');
   });
 
+  it('takes the master key first, then the previous keys, from any source', () => {
+    expect(config([]).masterKeys).toEqual([]);
+    expect(config(['--master-key', 'new', '--previous-master-keys', 'old, older,'], {}).masterKeys).toEqual(['new', 'old', 'older']);
+    expect(config([], { PG_LLM_MASTER_KEY: 'new', PG_LLM_PREVIOUS_MASTER_KEYS: 'old' }).masterKeys).toEqual(['new', 'old']);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-'));
+    const file = path.join(dir, 'proxy.json');
+    writeFileSync(file, JSON.stringify({ 'master-key': 'new', 'previous-master-keys': 'old' }));
+    expect(config(['--config', file]).masterKeys).toEqual(['new', 'old']);
+  });
+
+  it('reads rotate-master-key from flags, else the environment', () => {
+    expect(parseCommandLine(['rotate-master-key', '--database-url', 'postgres://h/db', '--master-key', 'old', '--new-master-key=new'], {})).toEqual({
+      kind: 'rotate-master-key',
+      databaseUrl: 'postgres://h/db',
+      oldKeys: ['old'],
+      newKey: 'new',
+      logLevel: 'info',
+    });
+    const env = { DATABASE_URL: 'postgres://h/db', PG_LLM_MASTER_KEY: 'old', PG_LLM_PREVIOUS_MASTER_KEYS: 'older', PG_LLM_NEW_MASTER_KEY: 'new' };
+    expect(parseCommandLine(['rotate-master-key'], env)).toMatchObject({ oldKeys: ['old', 'older'], newKey: 'new' });
+    expect(parseCommandLine(['rotate-master-key', '--master-key', 'given'], env)).toMatchObject({ oldKeys: ['given', 'older'] });
+  });
+
+  it.each([
+    [['rotate-master-key', '--master-key', 'old', '--new-master-key', 'new'], /needs --database-url/],
+    [['rotate-master-key', '--database-url', 'postgres://h/db', '--new-master-key', 'new'], /needs --master-key/],
+    [['rotate-master-key', '--database-url', 'postgres://h/db', '--master-key', 'old'], /needs --new-master-key/],
+    [['rotate-master-key', '--listen', '127.0.0.1:1'], /unknown argument --listen for rotate-master-key/],
+    [['migrate', '--master-key', 'k'], /unknown argument --master-key for migrate/],
+  ])('rejects the subcommand %j with a clear message', (argv, message) => {
+    expect(() => parseCommandLine(argv, {})).toThrowError(ConfigError);
+    expect(() => parseCommandLine(argv, {})).toThrowError(message);
+  });
+
   it('reads sslmode, a socket directory and the port from an upstream URL', () => {
     const resolved = config(['--upstream', 'postgres://db.internal:6000/?sslmode=require']);
     expect(resolved.upstream).toMatchObject({ host: 'db.internal', port: 6000, sslMode: 'require' });
@@ -52,6 +86,7 @@ describe('configuration', () => {
     [['--bogus'], /unknown argument/],
     [['--listen'], /needs a value/],
     [['--max-message-size', '-1'], /whole number/],
+    [['--previous-master-keys', 'old'], /needs --master-key/],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(() => config(argv)).toThrowError(ConfigError);
     expect(() => config(argv)).toThrowError(message);
@@ -59,7 +94,8 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level']) {
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys'];
+    for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY']) {
       expect(helpText()).toContain(flag);
     }
     expect(helpText()).toContain('PG_LLM_UPSTREAM');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { masterKey, open, redact, seal, SecretError } from '../../src/crypto/secrets.js';
+import { masterKey, open, redact, seal, sealedWith, SecretError } from '../../src/crypto/secrets.js';
 
 describe('secrets at rest', () => {
   const key = masterKey('correct horse battery staple');
@@ -11,6 +11,7 @@ describe('secrets at rest', () => {
     expect(first.equals(second)).toBe(false);
     expect(first.includes(Buffer.from('sk-live'))).toBe(false);
     expect(open(first, [other, key])).toBe('sk-live-123456');
+    expect([sealedWith(first, key), sealedWith(first, other)]).toEqual([true, false]);
   });
 
   it('refuses a blob sealed with a key it does not have, and a tampered blob', () => {
