@@ -4,6 +4,7 @@
 import net, { type AddressInfo } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { embedTexts, providerFor } from '../../src/providers/index.js';
 import { afterThisTest } from '../support/database.js';
 import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { API_KEY, databaseWithModel } from '../support/models.js';
@@ -100,6 +101,17 @@ describe('openai adapter', () => {
     expect(error).toMatchObject({ code: '39001', message: expect.stringMatching(/unreachable.*could not connect within 200 ms/) });
   });
 
+  it('timeout_ms bounds the whole request: a stalled provider is 39001 with a hint', async () => {
+    const { client } = await setup('openai', { timeout_ms: 300, max_retries: 0 });
+    fake.script({ kind: 'stall' });
+    await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({
+      code: '39001',
+      message: expect.stringContaining('did not answer in time'),
+      hint: expect.stringContaining('timeout_ms'),
+    });
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
   it('a cancel aborts the HTTP request to the provider', async () => {
     const { name } = await setup('openai');
     fake.script({ kind: 'stall' });
@@ -126,6 +138,19 @@ describe('openai adapter', () => {
     expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'local answer' }]);
     expect(fake.requests[0]!.authorization).toBe('Bearer not-needed');
     await expect(client.query(`SELECT pg_llm_add_model(false, 'openai', 'bad', 'k', '{}')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('model_name') });
+  });
+});
+
+describe('ollama adapter', () => {
+  it('speaks OpenAI\'s API at the base URL without a key; embeddings default to nomic-embed-text', async () => {
+    const { client } = await setup('ollama', { model_name: 'llama3.2' }, null);
+    fake.script({ kind: 'answer', content: 'from ollama' });
+    expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'from ollama' }]);
+    expect(fake.requests[0]).toMatchObject({ path: '/v1/chat/completions', body: { model: 'llama3.2' } });
+    expect(fake.requests[0]!.body.logprobs).toBeUndefined();
+    const provider = providerFor('llm', { provider: 'ollama', model_name: 'llama3.2', base_url: fake.baseUrl });
+    await embedTexts(provider, ['a text'], new AbortController().signal);
+    expect(fake.requests[1]).toMatchObject({ path: '/v1/embeddings', body: { model: 'nomic-embed-text', input: ['a text'] } });
   });
 });
 
