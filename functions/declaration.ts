@@ -33,8 +33,17 @@ export interface CallContext {
   settings(): Promise<SessionSettings>;
 }
 
+/** pg_llm.* settings (src/intercept/session-settings.ts reads them). */
 export interface SessionSettings {
   auditEnabled: boolean;
+  traceEnabled: boolean;
+  /** Mask secrets (keys, tokens, passwords, e-mail addresses) in the text that audit and trace rows keep. */
+  redactSensitive: boolean;
+  /** The share of calls that write an audit row, 0 to 1. */
+  auditSampleRate: number;
+  defaultConfidenceThreshold: number;
+  /** The model instance that answers when the chosen one's confidence is below the threshold and it names none. */
+  defaultLocalFallback: string | undefined;
   /** NOTICE lines with the count of calls done while a statement's calls run (pg_llm.progress). */
   progress: boolean;
 }

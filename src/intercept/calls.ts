@@ -7,6 +7,7 @@ import type { CallContext, ResultRow, SessionSettings } from '../../functions/de
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKey, type MasterKey } from '../crypto/secrets.js';
+import { parseSettings, SETTINGS_QUERY } from './session-settings.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 /** A call the statement makes: the function and its arguments in declaration order, as JSON. */
@@ -124,17 +125,10 @@ export class CallRunner {
   }
 
   private async readSessionState(): Promise<SessionState> {
-    const [row] = await this.query(
-      `SELECT current_setting('pg_llm.audit_enabled', true) AS audit_enabled, current_setting('pg_llm.progress', true) AS progress,
-              current_setting('pg_llm.master_key', true) AS master_key`,
-    );
+    const [row] = await this.query(SETTINGS_QUERY);
     const keys = row?.master_key ? [masterKey(row.master_key), ...this.options.masterKeys] : this.options.masterKeys;
-    return { settings: { auditEnabled: !isOff(row?.audit_enabled), progress: !isOff(row?.progress) }, keys };
+    return { settings: parseSettings(row), keys };
   }
-}
-
-function isOff(setting: string | null | undefined): boolean {
-  return ['off', 'false', '0', 'no'].includes((setting ?? '').trim().toLowerCase());
 }
 
 /** The result, or the server's error as a PgError with its own SQLSTATE, message, detail and hint. */

@@ -1,0 +1,44 @@
+// The pg_llm.* settings of the caller's session, read once per statement with current_setting(), so SET, SET LOCAL,
+// ALTER ROLE/DATABASE … SET and postgresql.conf all take effect as they would for the extension. A value that
+// does not parse fails the call with 22023, as PostgreSQL does for a bad setting.
+
+import type { SessionSettings } from '../../functions/declaration.js';
+import { PgError } from '../../proxy/pg-error.js';
+
+const NAMES = ['audit_enabled', 'trace_enabled', 'redact_sensitive', 'audit_sample_rate', 'default_confidence_threshold', 'default_local_fallback', 'progress', 'master_key'] as const;
+
+export type SettingsRow = Partial<Record<(typeof NAMES)[number], string | null>>;
+
+export const SETTINGS_QUERY = `SELECT ${NAMES.map((name) => `current_setting('pg_llm.${name}', true) AS ${name}`).join(', ')}`;
+
+export function parseSettings(row: SettingsRow | undefined): SessionSettings {
+  return {
+    auditEnabled: flag(row, 'audit_enabled', true),
+    traceEnabled: flag(row, 'trace_enabled', false),
+    redactSensitive: flag(row, 'redact_sensitive', true),
+    auditSampleRate: fraction(row, 'audit_sample_rate', 1),
+    defaultConfidenceThreshold: fraction(row, 'default_confidence_threshold', 0.6),
+    defaultLocalFallback: row?.default_local_fallback?.trim() || undefined,
+    progress: flag(row, 'progress', true),
+  };
+}
+
+function flag(row: SettingsRow | undefined, name: (typeof NAMES)[number], fallback: boolean): boolean {
+  const value = row?.[name]?.trim().toLowerCase();
+  if (!value) return fallback;
+  if (['on', 'true', 'yes', '1', 't', 'y'].includes(value)) return true;
+  if (['off', 'false', 'no', '0', 'f', 'n'].includes(value)) return false;
+  throw invalid(name, value, 'a Boolean (on or off)');
+}
+
+function fraction(row: SettingsRow | undefined, name: (typeof NAMES)[number], fallback: number): number {
+  const value = row?.[name]?.trim();
+  if (!value) return fallback;
+  const number = Number(value);
+  if (!(number >= 0 && number <= 1)) throw invalid(name, value, 'a number from 0 to 1');
+  return number;
+}
+
+function invalid(name: string, value: string, expected: string): PgError {
+  return new PgError('22023', `invalid value for parameter "pg_llm.${name}": "${value}"`, { hint: `It must be ${expected}.` });
+}
