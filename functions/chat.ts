@@ -1,60 +1,20 @@
 // The chat family of pg_llm v1.1: model registration and single-turn chat, plain, JSON and streamed.
 
-import { recordCall } from '../src/catalog/audit.js';
-import { loadModel, removeModel, saveModel } from '../src/catalog/models.js';
+import { removeModel, saveModel } from '../src/catalog/models.js';
 import { providerFor } from '../src/providers/index.js';
-import { chatOptions, parseJsonAnswer } from '../src/providers/options.js';
-import type { ChatOptions, ChatResult } from '../src/providers/provider.js';
 import { PgError } from '../proxy/pg-error.js';
+import { answerJson, ask, audit, optionsObject, routed, STREAM_COLUMNS, streamAnswer, type Answer, type Question } from './answer.js';
 import { allRows, declareFunction, type CallContext, type ResultRow } from './declaration.js';
 
-const STREAM_COLUMNS = [
-  { name: 'seq_no', type: 'integer' },
-  { name: 'chunk', type: 'text' },
-  { name: 'is_final', type: 'boolean' },
-  { name: 'model_name', type: 'text' },
-  { name: 'confidence_score', type: 'double precision' },
-  { name: 'request_id', type: 'uuid' },
-];
-
-interface Answer {
-  result: ChatResult;
-  latencyMs: number;
+/** A model's answer, routed to its fallback when it is not sure enough, audited. */
+async function chat(context: CallContext, eventType: string, instanceName: string, question: Question): Promise<Answer> {
+  const answer = await routed(context, await ask(context, instanceName, question), question);
+  await audit(context, eventType, answer);
+  return answer;
 }
 
-async function chat(context: CallContext, instanceName: string, prompt: string, callOptions?: unknown): Promise<Answer & { options: ChatOptions }> {
-  const model = await loadModel(context, instanceName);
-  const options = chatOptions(model.config, optionsObject(callOptions));
-  const provider = providerFor(instanceName, model.config, model.apiKey);
-  const started = performance.now();
-  const result = await provider.chat({ prompt, options, signal: context.signal });
-  const answer = { result, latencyMs: Math.round(performance.now() - started) };
-  await audit(context, 'chat', instanceName, answer);
-  return { ...answer, options };
-}
-
-function audit(context: CallContext, eventType: string, instanceName: string, { result, latencyMs }: Answer): Promise<void> {
-  return recordCall(context, {
-    eventType,
-    instanceName,
-    success: true,
-    confidence: result.confidence,
-    metadata: { model_name: result.model, latency_ms: latencyMs, confidence_source: result.confidenceSource, ...(result.cached ? { cached: true } : {}), ...usage(result) },
-  });
-}
-
-function usage(result: ChatResult): Record<string, number> {
-  const { promptTokens, completionTokens } = result.usage;
-  const counts: Record<string, number> = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
-  if (result.costUsd !== undefined) counts.cost_usd = result.costUsd;
-  return counts;
-}
-
-/** The options jsonb argument: an object, or absent. */
-function optionsObject(options: unknown): Record<string, unknown> {
-  if (options === null || options === undefined) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new PgError('22023', 'options must be a JSON object');
-  return options as Record<string, unknown>;
+function streamChat(args: Record<string, unknown>, context: CallContext): AsyncIterable<ResultRow> {
+  return streamAnswer(context, String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) }, 'chat_stream');
 }
 
 function parseConfig(text: unknown): Record<string, unknown> {
@@ -71,26 +31,6 @@ function parseConfig(text: unknown): Record<string, unknown> {
     throw new PgError('22023', 'the config argument of pg_llm_add_model must be a JSON object');
   }
   return config as Record<string, unknown>;
-}
-
-/** One row per chunk as the provider sends it (confidence unknown yet), then a final row with the confidence. */
-async function* streamChat(args: Record<string, unknown>, context: CallContext): AsyncIterable<ResultRow> {
-  const instanceName = String(args.instance_name);
-  const model = await loadModel(context, instanceName);
-  const options = chatOptions(model.config, optionsObject(args.options));
-  const provider = providerFor(instanceName, model.config, model.apiKey);
-  const modelName = String(model.config.model_name ?? model.modelType);
-  const started = performance.now();
-  let seqNo = 0;
-  for await (const event of provider.stream({ prompt: String(args.prompt), options, signal: context.signal })) {
-    const row = { seq_no: ++seqNo, model_name: modelName, request_id: context.requestId };
-    if (event.kind === 'chunk') {
-      yield { ...row, chunk: event.text, is_final: false, confidence_score: null };
-    } else {
-      await audit(context, 'chat_stream', instanceName, { result: event.result, latencyMs: Math.round(performance.now() - started) });
-      yield { ...row, chunk: '', is_final: true, confidence_score: event.result.confidence };
-    }
-  }
 }
 
 export const chatFunctions = [
@@ -141,7 +81,7 @@ export const chatFunctions = [
     strict: true,
     description: "The model's answer to a prompt.",
     async run(args, context) {
-      return (await chat(context, String(args.instance_name), String(args.prompt))).result.text;
+      return (await chat(context, 'chat', String(args.instance_name), { prompt: String(args.prompt), options: {} })).result.text;
     },
   }),
   declareFunction({
@@ -155,21 +95,8 @@ export const chatFunctions = [
     strict: true,
     description: 'The answer with model_name, confidence_score, fallback_used, request_id and token usage.',
     async run(args, context) {
-      const instanceName = String(args.instance_name);
-      const { result, latencyMs, options } = await chat(context, instanceName, String(args.prompt), args.options);
-      return {
-        response: result.text,
-        ...(options.responseFormat.type === 'text' ? {} : { response_json: parseJsonAnswer(result.text) }),
-        instance_name: instanceName,
-        model_name: result.model,
-        confidence_score: result.confidence,
-        confidence_source: result.confidenceSource,
-        cached: result.cached === true,
-        fallback_used: false,
-        request_id: context.requestId,
-        latency_ms: latencyMs,
-        usage: usage(result),
-      };
+      const answer = await chat(context, 'chat', String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) });
+      return answerJson(context, answer);
     },
   }),
   declareFunction({

@@ -4,8 +4,9 @@
 import { askFunctions } from './ask.js';
 import { chatFunctions } from './chat.js';
 import type { FunctionDeclaration } from './declaration.js';
+import { parallelFunctions } from './parallel.js';
 
-export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...askFunctions];
+export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...parallelFunctions, ...askFunctions];
 
 const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
 

@@ -94,3 +94,9 @@ export async function loadModel(context: CallContext, instanceName: string): Pro
     apiKey: await opened(row.api_key ?? null),
   };
 }
+
+/** The names of the registered model instances, and which are marked as local fallbacks. */
+export async function listModels(context: CallContext): Promise<Array<{ instanceName: string; isLocalFallback: boolean }>> {
+  const rows = await context.query(`SELECT instance_name, coalesce(config->>'is_local_fallback', 'false') AS is_local_fallback FROM ${MODELS} ORDER BY instance_name`);
+  return rows.map((row) => ({ instanceName: row.instance_name!, isLocalFallback: row.is_local_fallback === 'true' }));
+}

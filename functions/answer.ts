@@ -1,0 +1,167 @@
+// One answer from a model instance, the way every chat-family function gets it: the call's options over the
+// model's config, pg_llm's confidence routing (below the effective threshold, the model's fallback_instance, or
+// pg_llm.default_local_fallback, answers instead), the trace of that decision and the audit row.
+
+import { recordCall } from '../src/catalog/audit.js';
+import { loadModel } from '../src/catalog/models.js';
+import { recordStep } from '../src/catalog/trace.js';
+import { providerFor } from '../src/providers/index.js';
+import { chatOptions, parseJsonAnswer, probability } from '../src/providers/options.js';
+import type { ChatMessage, ChatOptions, ChatResult } from '../src/providers/provider.js';
+import { PgError } from '../proxy/pg-error.js';
+import type { CallContext, ResultRow } from './declaration.js';
+
+export interface Question {
+  prompt: string;
+  history?: ChatMessage[];
+  /** The call's options jsonb. */
+  options: Record<string, unknown>;
+}
+
+export interface Answer {
+  /** The instance that answered: the one asked, or its fallback. */
+  instanceName: string;
+  result: ChatResult;
+  latencyMs: number;
+  chat: ChatOptions;
+  threshold: number;
+  fallbackUsed: boolean;
+  /** The model config's fallback_instance. */
+  fallbackInstance: string | undefined;
+}
+
+/** The model's answer, without routing. */
+export async function ask(context: CallContext, instanceName: string, question: Question): Promise<Answer> {
+  const model = await loadModel(context, instanceName);
+  const chat = chatOptions(model.config, question.options);
+  const started = performance.now();
+  const result = await providerFor(instanceName, model.config, model.apiKey).chat({ prompt: question.prompt, history: question.history, options: chat, signal: context.signal });
+  const fallbackInstance = typeof model.config.fallback_instance === 'string' ? model.config.fallback_instance : undefined;
+  return {
+    instanceName,
+    result,
+    latencyMs: Math.round(performance.now() - started),
+    chat,
+    threshold: await threshold(context, question.options, model.config),
+    fallbackUsed: false,
+    fallbackInstance,
+  };
+}
+
+/** The winning answer, or its fallback's when its confidence is below the threshold and a fallback is named. */
+export async function routed(context: CallContext, chosen: Answer, question: Question): Promise<Answer> {
+  const fallback = chosen.fallbackInstance ?? (await context.settings()).defaultLocalFallback;
+  const below = chosen.result.confidence < chosen.threshold;
+  const useFallback = below && fallback !== undefined && fallback !== chosen.instanceName;
+  await recordStep(context, 'routing', {
+    instance_name: chosen.instanceName,
+    confidence_score: chosen.result.confidence,
+    confidence_source: chosen.result.confidenceSource,
+    threshold: chosen.threshold,
+    decision: useFallback ? 'fallback' : below ? 'below threshold, no fallback named' : 'accepted',
+    ...(useFallback ? { fallback_instance: fallback } : {}),
+  });
+  if (!useFallback) return chosen;
+  const answer = await ask(context, fallback, question);
+  return { ...answer, threshold: chosen.threshold, fallbackUsed: true };
+}
+
+/** Options first, then the model's config, then pg_llm.default_confidence_threshold. */
+async function threshold(context: CallContext, options: Record<string, unknown>, config: Record<string, unknown>): Promise<number> {
+  if (options.confidence_threshold !== undefined) return probability(options, 'confidence_threshold', 0);
+  if (config.confidence_threshold !== undefined) return probability(config, 'confidence_threshold', 0);
+  return (await context.settings()).defaultConfidenceThreshold;
+}
+
+/** The columns of the streaming functions' rows. */
+export const STREAM_COLUMNS = [
+  { name: 'seq_no', type: 'integer' },
+  { name: 'chunk', type: 'text' },
+  { name: 'is_final', type: 'boolean' },
+  { name: 'model_name', type: 'text' },
+  { name: 'confidence_score', type: 'double precision' },
+  { name: 'request_id', type: 'uuid' },
+];
+
+/**
+ * One row per chunk as the provider sends it (confidence unknown yet), then a final row with the confidence. No
+ * fallback: the chunks are the client's before the confidence is known. `finished` runs once the whole answer is in.
+ */
+export async function* streamAnswer(
+  context: CallContext,
+  instanceName: string,
+  question: Question,
+  eventType: string,
+  finished?: (text: string) => Promise<void>,
+  sessionId?: string,
+): AsyncIterable<ResultRow> {
+  const model = await loadModel(context, instanceName);
+  const chat = chatOptions(model.config, question.options);
+  const provider = providerFor(instanceName, model.config, model.apiKey);
+  const modelName = String(model.config.model_name ?? model.modelType);
+  const started = performance.now();
+  let seqNo = 0;
+  for await (const event of provider.stream({ prompt: question.prompt, history: question.history, options: chat, signal: context.signal })) {
+    const row = { seq_no: ++seqNo, model_name: modelName, request_id: context.requestId };
+    if (event.kind === 'chunk') {
+      yield { ...row, chunk: event.text, is_final: false, confidence_score: null };
+    } else {
+      await finished?.(event.result.text);
+      await audit(context, eventType, { instanceName, result: event.result, latencyMs: Math.round(performance.now() - started), fallbackUsed: false }, sessionId);
+      yield { ...row, chunk: '', is_final: true, confidence_score: event.result.confidence };
+    }
+  }
+}
+
+type Audited = Pick<Answer, 'instanceName' | 'result' | 'latencyMs' | 'fallbackUsed'>;
+
+export function audit(context: CallContext, eventType: string, answer: Audited, sessionId?: string): Promise<void> {
+  return recordCall(context, {
+    eventType,
+    instanceName: answer.instanceName,
+    sessionId: sessionId ?? null,
+    success: true,
+    confidence: answer.result.confidence,
+    metadata: {
+      model_name: answer.result.model,
+      latency_ms: answer.latencyMs,
+      confidence_source: answer.result.confidenceSource,
+      ...(answer.fallbackUsed ? { fallback_used: true } : {}),
+      ...(answer.result.cached ? { cached: true } : {}),
+      ...usage(answer.result),
+    },
+  });
+}
+
+export function usage(result: ChatResult): Record<string, number> {
+  const { promptTokens, completionTokens } = result.usage;
+  const counts: Record<string, number> = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  if (result.costUsd !== undefined) counts.cost_usd = result.costUsd;
+  return counts;
+}
+
+/** pg_llm_chat_json's answer: the text (and parsed JSON when JSON was asked for), who answered, how sure, what it cost. */
+export function answerJson(context: CallContext, answer: Answer): Record<string, unknown> {
+  const { result } = answer;
+  return {
+    response: result.text,
+    ...(answer.chat.responseFormat.type === 'text' ? {} : { response_json: parseJsonAnswer(result.text) }),
+    instance_name: answer.instanceName,
+    model_name: result.model,
+    confidence_score: result.confidence,
+    confidence_source: result.confidenceSource,
+    confidence_threshold: answer.threshold,
+    fallback_used: answer.fallbackUsed,
+    cached: result.cached === true,
+    request_id: context.requestId,
+    latency_ms: answer.latencyMs,
+    usage: usage(result),
+  };
+}
+
+/** The options jsonb argument: an object, or absent. */
+export function optionsObject(options: unknown): Record<string, unknown> {
+  if (options === null || options === undefined) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new PgError('22023', 'options must be a JSON object');
+  return options as Record<string, unknown>;
+}
