@@ -5,8 +5,9 @@ import { askFunctions } from './ask.js';
 import { chatFunctions } from './chat.js';
 import type { FunctionDeclaration } from './declaration.js';
 import { parallelFunctions } from './parallel.js';
+import { sessionFunctions } from './sessions.js';
 
-export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...parallelFunctions, ...askFunctions];
+export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...parallelFunctions, ...sessionFunctions, ...askFunctions];
 
 const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
 

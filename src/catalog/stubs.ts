@@ -31,7 +31,9 @@ export function stubSql(declaration: FunctionDeclaration): string {
   const value = `_pg_llm_catalog.call_result(${literal(declaration.name)}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::jsonb` : ''})`;
   // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
   const body =
-    result.kind === 'scalar'
+    result.kind === 'scalar' && result.type === 'void'
+      ? `PERFORM ${value};`
+      : result.kind === 'scalar'
       ? `RETURN (SELECT r.v FROM jsonb_to_record(jsonb_build_object('v', ${value})) AS r(v ${result.type}));`
       : `RETURN QUERY SELECT * FROM jsonb_to_recordset(coalesce(${value}, '[]'::jsonb)) AS r(${result.columns.map((column) => `${column.name} ${column.type}`).join(', ')});`;
   const signature = `${name}(${declaration.arguments.map((argument) => argument.type).join(', ')})`;

@@ -7,6 +7,8 @@ export const TEXT_FORMAT = 0;
 export const BINARY_FORMAT = 1;
 
 export function encodeValue(type: string, value: unknown, format: number): Buffer | null {
+  // void is not NULL: PostgreSQL sends it as an empty value in both formats.
+  if (type === 'void') return Buffer.alloc(0);
   if (value === null || value === undefined) return null;
   return format === BINARY_FORMAT ? encodeBinary(type, value) : Buffer.from(encodeText(type, value), 'utf8');
 }
