@@ -1,34 +1,12 @@
 // The pg-llm-proxy command as a user runs it: --help, bad options, graceful shutdown on SIGTERM, and the embedded
 // PostgreSQL when no upstream is wanted.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/cluster.js';
+import { launch, listening } from '../support/command.js';
 import { cluster, connection } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
-
-const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function launch(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env } });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function listening(running: Running): Promise<void> {
-  await expect.poll(() => running.output(), { timeout: 20_000 }).toMatch(/proxy listening/);
-}
 
 describe('pg-llm-proxy command', () => {
   it('--help documents the options and exits 0', async () => {

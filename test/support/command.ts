@@ -1,0 +1,28 @@
+// The pg-llm-proxy command as a user runs it: the built dist/src/main.js in a child process, its output collected.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+
+const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+
+export interface Running {
+  child: ChildProcess;
+  /** stdout and stderr so far, interleaved. */
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Runs the command with this process's environment plus `env` (an undefined value removes a variable). */
+export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env } });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+export async function listening(running: Running): Promise<void> {
+  await expect.poll(() => running.output(), { timeout: 20_000 }).toMatch(/proxy listening/);
+}
