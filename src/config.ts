@@ -146,15 +146,13 @@ export function helpText(): string {
 }
 
 function readConfigFile(file: string): RawOptions {
-  let parsed: unknown;
+  let content: string;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    content = readFileSync(file, 'utf8');
   } catch (error) {
     throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`config file ${file} must hold a JSON object`);
-  }
+  const parsed = jsonObject(`config file ${file}`, content);
   const options: RawOptions = {};
   for (const [key, value] of Object.entries(parsed)) {
     const option = OPTIONS.find((candidate) => candidate.flag === key);
@@ -237,6 +235,19 @@ function integer(name: string, text: string): number {
   const number = Number(text);
   if (!Number.isSafeInteger(number) || number < 0) throw new ConfigError(`--${name} must be a whole number, got ${text}`);
   return number;
+}
+
+/** Parsed JSON; the parser's message is cut to the position, since it quotes the text, which may hold a key. */
+function jsonObject(what: string, text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    const at = /at position \d+(?: \(line \d+ column \d+\))?/.exec((error as Error).message);
+    throw new ConfigError(`${what} is not valid JSON${at ? ` (${at[0]})` : ''}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`${what} must hold a JSON object`);
+  return parsed as Record<string, unknown>;
 }
 
 function readPem(file: string): string {

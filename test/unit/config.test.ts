@@ -57,6 +57,15 @@ describe('configuration', () => {
     expect(() => config(argv)).toThrowError(message);
   });
 
+  it('refuses a config file that is not a JSON object without quoting it', () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'proxy.json');
+    writeFileSync(file, '{"master-key": secret-passphrase}');
+    expect(() => config(['--config', file])).toThrowError(`config file ${file} is not valid JSON`);
+    expect(() => config(['--config', file])).not.toThrowError(/secret-passphrase/);
+    writeFileSync(file, '["secret-passphrase"]');
+    expect(() => config(['--config', file])).toThrowError(`config file ${file} must hold a JSON object`);
+  });
+
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
     for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level']) {
