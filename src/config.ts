@@ -52,6 +52,20 @@ const OPTIONS = [
     value: 'KEY',
     description: 'seals model secrets at rest (64 hex digits, or a passphrase); a session may also SET pg_llm.master_key',
   },
+  {
+    flag: 'default-model',
+    env: 'PG_LLM_DEFAULT_MODEL',
+    value: 'JSON',
+    description:
+      'model of the functions that name none (llm_ask): a config like pg_llm_add_model\'s, e.g. {"provider": "openai", "model_name": "gpt-4o", "api_key": "…"}',
+  },
+  {
+    flag: 'pg-ai-config',
+    env: 'PG_AI_CONFIG',
+    value: 'FILE',
+    default: path.join(os.homedir(), '.pg_ai.config'),
+    description: "pg_ai_query's INI config file, read for the default model when present",
+  },
   { flag: 'call-concurrency', env: 'PG_LLM_CALL_CONCURRENCY', value: 'N', default: '16', description: 'LLM calls one statement runs at once' },
   {
     flag: 'max-model-calls',
@@ -81,6 +95,10 @@ export interface Config {
   startupTimeoutMs: number;
   shutdownTimeoutMs: number;
   masterKey: string | undefined;
+  /** --default-model as given; its provider is checked with the other default sources. */
+  defaultModel: Record<string, unknown> | undefined;
+  /** A missing file is an error only when it was named. */
+  pgAiConfig: { file: string; required: boolean };
   callConcurrency: number;
   maxModelCalls: number;
   logLevel: string;
@@ -157,7 +175,8 @@ function readConfigFile(file: string): RawOptions {
   for (const [key, value] of Object.entries(parsed)) {
     const option = OPTIONS.find((candidate) => candidate.flag === key);
     if (!option) throw new ConfigError(`config file ${file}: unknown key "${key}"`);
-    options[option.flag] = String(value);
+    // An object (the default model) is kept as the JSON a command line would give.
+    options[option.flag] = typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
   }
   return options;
 }
@@ -173,6 +192,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
   const embedded = value('embedded')!;
   if (!['auto', 'always', 'never'].includes(embedded)) throw new ConfigError(`--embedded must be auto, always or never`);
   const embeddedData = value('embedded-data')!;
+  const defaultModel = raw['default-model'];
   return {
     listen: hostPort('listen', value('listen')!),
     upstream: raw.upstream ? parseUpstreamUrl(raw.upstream, connectTimeoutMs) : upstreamFromLibpqEnv(env, connectTimeoutMs),
@@ -185,6 +205,8 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     startupTimeoutMs: integer('startup-timeout', value('startup-timeout')!),
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
     masterKey: value('master-key') || undefined,
+    defaultModel: defaultModel ? jsonObject('--default-model', defaultModel) : undefined,
+    pgAiConfig: { file: value('pg-ai-config')!, required: raw['pg-ai-config'] !== undefined },
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     logLevel: value('log-level')!,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The pg-llm-proxy command: reads the configuration, picks the upstream (embedded when none is configured and none
-// answers), starts the proxy and the admin server, and shuts down gracefully on SIGTERM/SIGINT.
+// The pg-llm-proxy command: reads the configuration, resolves the default model, picks the upstream (embedded when
+// none is configured and none answers), starts the proxy and the admin server, and shuts down gracefully on
+// SIGTERM/SIGINT. Its subcommand: migrate.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,27 +17,47 @@ import { masterKey } from './crypto/secrets.js';
 import { loadParser } from './intercept/analyze.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
+import { DefaultProviders } from './providers/default-provider.js';
 import { setProcessCallLimit } from './providers/limits.js';
+import { readPgAiConfig } from './providers/pg-ai-config.js';
 import { PACKAGE_ROOT } from './package-root.js';
 
 const PROBE_TIMEOUT_MS = 1000;
 
 async function main(): Promise<void> {
-  let command;
+  const command = checked(() => parseCommandLine(process.argv.slice(2), process.env));
+  if (command.kind === 'help') return void process.stdout.write(`${helpText()}\n`);
+  if (command.kind === 'version') return void process.stdout.write(`${packageVersion()}\n`);
+  if (command.kind === 'migrate') return migrateDatabase(command.databaseUrl, createLogger(command.logLevel));
+  const log = createLogger(command.config.logLevel);
+  const defaults = checked(() => defaultProviders(command.config, log));
+  await run(command.config, defaults, log);
+}
+
+/** A configuration error ends the command with its message and exit status 2, before anything has started. */
+function checked<T>(step: () => T): T {
   try {
-    command = parseCommandLine(process.argv.slice(2), process.env);
+    return step();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`pg-llm-proxy: ${error.message}\n`);
     process.exit(2);
   }
-  if (command.kind === 'help') return void process.stdout.write(`${helpText()}\n`);
-  if (command.kind === 'version') return void process.stdout.write(`${packageVersion()}\n`);
-  if (command.kind === 'migrate') return migrateDatabase(command.databaseUrl, createLogger(command.logLevel));
-  await run(command.config, createLogger(command.config.logLevel));
 }
 
-async function run(config: Config, log: Logger): Promise<void> {
+function defaultProviders(config: Config, log: Logger): DefaultProviders {
+  const pgAi = readPgAiConfig(config.pgAiConfig.file, config.pgAiConfig.required);
+  for (const warning of pgAi?.warnings ?? []) log.warn(warning);
+  const defaults = new DefaultProviders({
+    env: process.env,
+    model: config.defaultModel,
+    pgAi: pgAi?.config,
+  });
+  log.info({ provider: defaults.provider, chosen_by: defaults.chosenBy }, 'default LLM provider');
+  return defaults;
+}
+
+async function run(config: Config, defaults: DefaultProviders, log: Logger): Promise<void> {
   const startedAt = Date.now();
   const embedded = await chooseEmbedded(config, log);
   const target = embedded?.target ?? config.upstream;
@@ -53,6 +74,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     interceptors: interceptionEngine({
       masterKey: config.masterKey ? masterKey(config.masterKey) : undefined,
       concurrency: config.callConcurrency,
+      defaults,
     }),
   });
   const address = await listener.listen();

@@ -7,6 +7,7 @@ import type { CallContext, ResultRow, SessionSettings } from '../../functions/de
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKey, type MasterKey } from '../crypto/secrets.js';
+import type { DefaultProviders } from '../providers/default-provider.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 /** A call the statement makes: the function and its arguments in declaration order, as JSON. */
@@ -37,6 +38,7 @@ export interface CallOptions {
   masterKey: MasterKey | undefined;
   /** How many calls of one statement run at once. */
   concurrency: number;
+  defaults: DefaultProviders;
 }
 
 export class CallRunner {
@@ -110,6 +112,7 @@ export class CallRunner {
       requestId: randomUUID(),
       masterKeys: async () => (await sessionState()).keys,
       settings: async () => (await sessionState()).settings,
+      defaults: this.options.defaults,
     };
     return { declaration, args, context };
   }

@@ -16,12 +16,14 @@ const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string 
   anthropic: anthropicProvider,
 };
 
+export const ADAPTER_NAMES = Object.keys(ADAPTERS);
+
 export function providerFor(instanceName: string, config: Record<string, unknown>, apiKey?: string): Provider {
   const name = String(config.provider ?? 'mock');
   const adapter = ADAPTERS[name];
   if (!adapter) {
     throw new PgError('22023', `model instance "${instanceName}" names unknown provider "${name}"`, {
-      hint: `Known providers: ${Object.keys(ADAPTERS).join(', ')}.`,
+      hint: `Known providers: ${ADAPTER_NAMES.join(', ')}.`,
     });
   }
   // Every session calling the instance shares its limit (and so do databases that register it alike).

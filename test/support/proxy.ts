@@ -7,6 +7,7 @@ import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
 import { masterKey } from '../../src/crypto/secrets.js';
 import { loadParser } from '../../src/intercept/analyze.js';
 import { interceptionEngine } from '../../src/intercept/engine.js';
+import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
 import { ROLES, type ClusterInfo } from './cluster.js';
 
@@ -38,6 +39,8 @@ export interface ProxyOptions {
   passThrough?: boolean;
   masterKey?: string;
   callConcurrency?: number;
+  /** Where the default model comes from; by default nothing is configured, whatever this process's environment. */
+  defaults?: DefaultSources;
 }
 
 export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy> {
@@ -52,9 +55,11 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
   };
   if (!options.passThrough) {
+    const key = masterKey(options.masterKey ?? 'test master key');
     listenerOptions.interceptors = interceptionEngine({
-      masterKey: masterKey(options.masterKey ?? 'test master key'),
+      masterKey: key,
       concurrency: options.callConcurrency ?? 16,
+      defaults: new DefaultProviders(options.defaults ?? { env: {} }),
     });
   }
   if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };

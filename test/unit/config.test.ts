@@ -66,9 +66,31 @@ describe('configuration', () => {
     expect(() => config(['--config', file])).toThrowError(`config file ${file} must hold a JSON object`);
   });
 
+  it('takes --default-model as JSON from the command line or the environment, and as an object from the config file', () => {
+    const model = { provider: 'openai', model_name: 'gpt-4o', api_key: 'sk-option' };
+    expect(config(['--default-model', JSON.stringify(model)]).defaultModel).toEqual(model);
+    expect(config([], { PG_LLM_DEFAULT_MODEL: JSON.stringify(model) }).defaultModel).toEqual(model);
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'proxy.json');
+    writeFileSync(file, JSON.stringify({ 'default-model': model, 'call-concurrency': 4 }));
+    expect(config(['--config', file])).toMatchObject({ defaultModel: model, callConcurrency: 4 });
+    expect(config([]).defaultModel).toBeUndefined();
+  });
+
+  it('refuses a --default-model that is not a JSON object without quoting it', () => {
+    expect(() => config(['--default-model', '{"provider": "openai", "api_key": sk-secret}'])).toThrowError(/^--default-model is not valid JSON$/);
+    expect(() => config(['--default-model', '{"api_key": "sk-secret"'])).toThrowError(/^--default-model is not valid JSON \(at position \d+/);
+    expect(() => config(['--default-model', '["sk-secret"]'])).toThrowError('--default-model must hold a JSON object');
+  });
+
+  it('reads ~/.pg_ai.config unless another file is named, which must then exist', () => {
+    expect(config([]).pgAiConfig).toEqual({ file: path.join(os.homedir(), '.pg_ai.config'), required: false });
+    expect(config(['--pg-ai-config', '/etc/pg_ai.config']).pgAiConfig).toEqual({ file: '/etc/pg_ai.config', required: true });
+    expect(config([], { PG_AI_CONFIG: '/srv/ai.ini' }).pgAiConfig).toEqual({ file: '/srv/ai.ini', required: true });
+  });
+
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level']) {
+    for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--default-model', '--pg-ai-config']) {
       expect(helpText()).toContain(flag);
     }
     expect(helpText()).toContain('PG_LLM_UPSTREAM');
