@@ -57,7 +57,7 @@ const OPTIONS = [
     env: 'PG_LLM_DEFAULT_MODEL',
     value: 'JSON',
     description:
-      'model of the functions that name none (llm_ask): a config like pg_llm_add_model\'s, e.g. {"provider": "openai", "model_name": "gpt-4o", "api_key": "…"}',
+      'model of the functions that name none (llm_ask): a config like pg_llm_add_model\'s, e.g. {"provider": "openai", "model_name": "gpt-4o", "api_key": "sealed:v1:…"}',
   },
   {
     flag: 'pg-ai-config',
@@ -95,7 +95,7 @@ export interface Config {
   startupTimeoutMs: number;
   shutdownTimeoutMs: number;
   masterKey: string | undefined;
-  /** --default-model as given; its provider is checked with the other default sources. */
+  /** --default-model as given; its provider and sealed api_key are checked with the other default sources. */
   defaultModel: Record<string, unknown> | undefined;
   /** A missing file is an error only when it was named. */
   pgAiConfig: { file: string; required: boolean };
@@ -110,10 +110,12 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'run'; config: Config }
-  | { kind: 'migrate'; databaseUrl: string; logLevel: string };
+  | { kind: 'migrate'; databaseUrl: string; logLevel: string }
+  | { kind: 'seal-secret'; masterKey: string };
 
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (argv[0] === 'migrate') return parseMigrate(argv.slice(1), env);
+  if (argv[0] === 'seal-secret') return parseSealSecret(argv.slice(1), env);
   const cli: RawOptions = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -135,17 +137,32 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Comman
 
 /** `pg-llm-proxy migrate --database-url URL`: installs or upgrades the catalog from the shell. */
 function parseMigrate(argv: string[], env: NodeJS.ProcessEnv): Command {
-  let databaseUrl = env.PG_LLM_DATABASE_URL ?? env.DATABASE_URL;
-  for (let i = 0; i < argv.length; i++) {
-    const match = /^--database-url(?:=(.*))?$/s.exec(argv[i]!);
-    if (!match) {
-      if (argv[i] === '--help' || argv[i] === '-h') return { kind: 'help' };
-      throw new ConfigError(`unknown argument ${argv[i]} for migrate (see --help)`);
-    }
-    databaseUrl = match[1] ?? argv[++i];
-  }
+  const databaseUrl = subcommandOption('migrate', 'database-url', argv, env.PG_LLM_DATABASE_URL ?? env.DATABASE_URL);
+  if (databaseUrl === HELP) return { kind: 'help' };
   if (!databaseUrl) throw new ConfigError('migrate needs --database-url URL (or PG_LLM_DATABASE_URL)');
   return { kind: 'migrate', databaseUrl, logLevel: env.PG_LLM_LOG_LEVEL ?? 'info' };
+}
+
+/** `pg-llm-proxy seal-secret [--master-key KEY]`: seals the secret on standard input for a config file. */
+function parseSealSecret(argv: string[], env: NodeJS.ProcessEnv): Command {
+  const key = subcommandOption('seal-secret', 'master-key', argv, env.PG_LLM_MASTER_KEY);
+  if (key === HELP) return { kind: 'help' };
+  if (!key) throw new ConfigError('seal-secret needs the master key the proxy runs with: --master-key KEY (or PG_LLM_MASTER_KEY)');
+  return { kind: 'seal-secret', masterKey: key };
+}
+
+const HELP = Symbol('help');
+
+/** The value of a subcommand's one option (`--FLAG VALUE` or `--FLAG=VALUE`), else `fallback`; HELP for --help. */
+function subcommandOption(command: string, flag: string, argv: string[], fallback: string | undefined): string | undefined | typeof HELP {
+  let value = fallback;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--help' || argv[i] === '-h') return HELP;
+    const match = new RegExp(`^--${flag}(?:=(.*))?$`, 's').exec(argv[i]!);
+    if (!match) throw new ConfigError(`unknown argument ${argv[i]} for ${command} (see --help)`);
+    value = match[1] ?? argv[++i];
+  }
+  return value;
 }
 
 export function helpText(): string {
@@ -159,6 +176,10 @@ export function helpText(): string {
     '',
     'Usage: pg-llm-proxy migrate --database-url URL',
     '  Installs or upgrades the pg_llm catalog and function stubs in one database (env PG_LLM_DATABASE_URL).',
+    '',
+    'Usage: pg-llm-proxy seal-secret [--master-key KEY] < secret',
+    '  Prints the secret on standard input sealed as sealed:v1:…, for an api_key in --default-model or the pg_ai config',
+    '  (env PG_LLM_MASTER_KEY; the proxy opens it at start-up with the same master key).',
   );
   return lines.join('\n');
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The pg-llm-proxy command: reads the configuration, resolves the default model, picks the upstream (embedded when
 // none is configured and none answers), starts the proxy and the admin server, and shuts down gracefully on
-// SIGTERM/SIGINT. Its subcommand: migrate.
+// SIGTERM/SIGINT. Its subcommands: migrate, seal-secret.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { startAdminServer } from './admin.js';
 import { migrate } from './catalog/migrate.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded.js';
-import { masterKey } from './crypto/secrets.js';
+import { masterKey, sealText } from './crypto/secrets.js';
 import { loadParser } from './intercept/analyze.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   if (command.kind === 'help') return void process.stdout.write(`${helpText()}\n`);
   if (command.kind === 'version') return void process.stdout.write(`${packageVersion()}\n`);
   if (command.kind === 'migrate') return migrateDatabase(command.databaseUrl, createLogger(command.logLevel));
+  if (command.kind === 'seal-secret') return sealSecret(command.masterKey);
   const log = createLogger(command.config.logLevel);
   const defaults = checked(() => defaultProviders(command.config, log));
   await run(command.config, defaults, log);
@@ -52,6 +53,7 @@ function defaultProviders(config: Config, log: Logger): DefaultProviders {
     env: process.env,
     model: config.defaultModel,
     pgAi: pgAi?.config,
+    masterKey: config.masterKey ? masterKey(config.masterKey) : undefined,
   });
   log.info({ provider: defaults.provider, chosen_by: defaults.chosenBy }, 'default LLM provider');
   return defaults;
@@ -128,6 +130,18 @@ async function migrateDatabase(databaseUrl: string, log: Logger): Promise<void> 
     await client.end().catch(() => {});
     log.flush();
   }
+}
+
+/** Reads the secret from standard input (a line's end is not part of it) and prints it sealed. */
+async function sealSecret(key: string): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (!secret) {
+    process.stderr.write('pg-llm-proxy: seal-secret found no secret on standard input\n');
+    process.exit(2);
+  }
+  process.stdout.write(`${sealText(secret, masterKey(key))}\n`);
 }
 
 function packageVersion(): string {

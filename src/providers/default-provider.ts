@@ -14,6 +14,7 @@
 
 import { PgError } from '../../proxy/pg-error.js';
 import { ConfigError } from '../config.js';
+import type { MasterKey } from '../crypto/secrets.js';
 import { fromDefaultModel, fromEnvironment, fromPgAi, type ConfiguredModel, type ModelSettings } from './default-sources.js';
 import { ADAPTER_NAMES } from './index.js';
 import { PG_AI_PROVIDERS, type PgAiConfig, type PgAiProvider } from './pg-ai-config.js';
@@ -31,6 +32,8 @@ export interface DefaultSources {
   /** --default-model as configured. */
   model?: Record<string, unknown> | undefined;
   pgAi?: PgAiConfig | undefined;
+  /** Opens the sealed api_keys of `model` and `pgAi`. */
+  masterKey?: MasterKey | undefined;
 }
 
 /** gemini is pg_ai_query's name for a provider that runs on the openai_compatible adapter. */
@@ -61,12 +64,12 @@ export class DefaultProviders {
   private readonly pgAi: Map<PgAiProvider, ModelSettings>;
   private readonly pgAiFile: string;
 
-  /** Throws ConfigError for what start-up must refuse: an unknown provider, a malformed --default-model. */
+  /** Throws ConfigError for what start-up must refuse: an unknown provider, a sealed key that does not open. */
   constructor(sources: DefaultSources) {
     this.env = sources.env;
-    this.configured = sources.model && fromDefaultModel(sources.model);
+    this.configured = sources.model && fromDefaultModel(sources.model, sources.masterKey);
     const pgAi = sources.pgAi;
-    this.pgAi = new Map(pgAi ? PG_AI_PROVIDERS.map((name) => [name, fromPgAi(name, pgAi)]) : []);
+    this.pgAi = new Map(pgAi ? PG_AI_PROVIDERS.map((name) => [name, fromPgAi(name, pgAi, sources.masterKey)]) : []);
     this.pgAiFile = pgAi?.file ?? '~/.pg_ai.config';
     [this.provider, this.chosenBy] = this.choose();
   }

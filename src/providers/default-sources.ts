@@ -2,6 +2,7 @@
 // of pg_llm_add_model's config) and an API key. Which place is asked first is default-provider.ts's business.
 
 import { ConfigError } from '../config.js';
+import { isSealedText, openText, SecretError, type MasterKey } from '../crypto/secrets.js';
 import { ADAPTER_NAMES } from './index.js';
 import type { PgAiConfig, PgAiProvider } from './pg-ai-config.js';
 
@@ -11,7 +12,7 @@ export interface ModelSettings {
   apiKey: string | undefined;
 }
 
-/** --default-model, checked. */
+/** --default-model, checked, its api_key opened. */
 export interface ConfiguredModel {
   provider: string;
   settings: ModelSettings;
@@ -40,7 +41,7 @@ export function fromEnvironment(provider: string, env: NodeJS.ProcessEnv): Model
 const NUMERIC_KEYS = ['timeout_ms', 'max_retries', 'max_concurrency', 'temperature', 'max_tokens'];
 
 /** Refuses at start-up what would otherwise fail at every call. */
-export function fromDefaultModel(model: Record<string, unknown>): ConfiguredModel {
+export function fromDefaultModel(model: Record<string, unknown>, master: MasterKey | undefined): ConfiguredModel {
   const { provider, api_key: apiKey, base_url: baseUrl, endpoint, api_endpoint: apiEndpoint, ...config } = model;
   if (typeof provider !== 'string' || !ADAPTER_NAMES.includes(provider)) {
     throw new ConfigError(`--default-model: "provider" must be one of ${ADAPTER_NAMES.join(', ')}`);
@@ -51,7 +52,7 @@ export function fromDefaultModel(model: Record<string, unknown>): ConfiguredMode
   }
   if (apiKey !== undefined && typeof apiKey !== 'string') throw new ConfigError('--default-model: "api_key" must be a string');
   // One spelling of the base URL, so that it merges key by key with the other places' base_url.
-  const settings = { config: { ...config, base_url: baseUrl ?? endpoint ?? apiEndpoint }, apiKey: apiKey || undefined };
+  const settings = { config: { ...config, base_url: baseUrl ?? endpoint ?? apiEndpoint }, apiKey: opened(apiKey, '--default-model: api_key', master) };
   return { provider, settings };
 }
 
@@ -59,7 +60,7 @@ export function fromDefaultModel(model: Record<string, unknown>): ConfiguredMode
 const GEMINI_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta/openai/';
 
 /** A provider section of pg_ai_query's file, with [general]'s request settings. */
-export function fromPgAi(provider: PgAiProvider, pgAi: PgAiConfig): ModelSettings {
+export function fromPgAi(provider: PgAiProvider, pgAi: PgAiConfig, master: MasterKey | undefined): ModelSettings {
   const section = pgAi[provider];
   const config = {
     model_name: section.default_model,
@@ -67,7 +68,7 @@ export function fromPgAi(provider: PgAiProvider, pgAi: PgAiConfig): ModelSetting
     timeout_ms: pgAi.general.request_timeout_ms,
     max_retries: pgAi.general.max_retries,
   };
-  return { config, apiKey: section.api_key || undefined };
+  return { config, apiKey: opened(section.api_key, `${pgAi.file}: [${provider}] api_key`, master) };
 }
 
 /** pg_ai_query appends /v1/chat/completions to [openai]'s api_endpoint (https://api.openai.com); the SDK wants the /v1. */
@@ -75,4 +76,16 @@ function pgAiBaseUrl(provider: PgAiProvider, endpoint: string | undefined): stri
   if (provider === 'gemini') return endpoint ?? GEMINI_BASE_URL;
   if (provider === 'openai' && endpoint && !/\/v1\/?$/.test(endpoint)) return `${endpoint.replace(/\/+$/, '')}/v1`;
   return endpoint;
+}
+
+/** The key as configured, or opened when sealed; errors name the place, never the key. */
+function opened(key: string | undefined, where: string, master: MasterKey | undefined): string | undefined {
+  if (!key || !isSealedText(key)) return key || undefined;
+  if (!master) throw new ConfigError(`${where} is sealed, but no master key is configured (--master-key or PG_LLM_MASTER_KEY)`);
+  try {
+    return openText(key, [master]);
+  } catch (error) {
+    if (!(error instanceof SecretError)) throw error;
+    throw new ConfigError(`${where} cannot be opened: ${error.message}`);
+  }
 }

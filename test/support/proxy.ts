@@ -59,7 +59,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     listenerOptions.interceptors = interceptionEngine({
       masterKey: key,
       concurrency: options.callConcurrency ?? 16,
-      defaults: new DefaultProviders(options.defaults ?? { env: {} }),
+      defaults: new DefaultProviders({ masterKey: key, ...(options.defaults ?? { env: {} }) }),
     });
   }
   if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };

@@ -67,7 +67,7 @@ describe('configuration', () => {
   });
 
   it('takes --default-model as JSON from the command line or the environment, and as an object from the config file', () => {
-    const model = { provider: 'openai', model_name: 'gpt-4o', api_key: 'sk-option' };
+    const model = { provider: 'openai', model_name: 'gpt-4o', api_key: 'sealed:v1:AAAA' };
     expect(config(['--default-model', JSON.stringify(model)]).defaultModel).toEqual(model);
     expect(config([], { PG_LLM_DEFAULT_MODEL: JSON.stringify(model) }).defaultModel).toEqual(model);
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'proxy.json');
@@ -88,9 +88,18 @@ describe('configuration', () => {
     expect(config([], { PG_AI_CONFIG: '/srv/ai.ini' }).pgAiConfig).toEqual({ file: '/srv/ai.ini', required: true });
   });
 
+  it('parses seal-secret, which needs a master key', () => {
+    expect(parseCommandLine(['seal-secret'], { PG_LLM_MASTER_KEY: 'from env' })).toEqual({ kind: 'seal-secret', masterKey: 'from env' });
+    expect(parseCommandLine(['seal-secret', '--master-key=k1'], { PG_LLM_MASTER_KEY: 'from env' })).toEqual({ kind: 'seal-secret', masterKey: 'k1' });
+    expect(parseCommandLine(['seal-secret', '--master-key', 'k2'], {})).toEqual({ kind: 'seal-secret', masterKey: 'k2' });
+    expect(parseCommandLine(['seal-secret', '--help'], {})).toEqual({ kind: 'help' });
+    expect(() => parseCommandLine(['seal-secret'], {})).toThrowError(/seal-secret needs the master key/);
+    expect(() => parseCommandLine(['seal-secret', '--listen', 'x'], { PG_LLM_MASTER_KEY: 'k' })).toThrowError('unknown argument --listen for seal-secret');
+  });
+
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--default-model', '--pg-ai-config']) {
+    for (const flag of ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--default-model', '--pg-ai-config', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }
     expect(helpText()).toContain('PG_LLM_UPSTREAM');

@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { PgError } from '../../proxy/pg-error.js';
 import { ConfigError } from '../../src/config.js';
+import { masterKey, sealText } from '../../src/crypto/secrets.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import { parsePgAiConfig } from '../../src/providers/pg-ai-config.js';
+
+const KEY = masterKey('unit master key');
 
 function pgAi(...lines: string[]) {
   return parsePgAiConfig(lines.join('\n'), '/etc/pg_ai.config').config;
 }
 
 function defaults(sources: Partial<DefaultSources>): DefaultProviders {
-  return new DefaultProviders({ env: {}, ...sources });
+  return new DefaultProviders({ env: {}, masterKey: KEY, ...sources });
 }
 
 const OPTION = { provider: 'openai', model_name: 'gpt-option', api_key: 'sk-option' };
@@ -81,6 +84,22 @@ describe('default provider resolution', () => {
     expect(() => defaults({ env: { LLM_PROVIDER: 'gemini' } }).model()).toThrowError('no API key for the default LLM provider gemini');
     expect(defaults({ env: { LLM_PROVIDER: 'ollama' } }).model()).toMatchObject({ config: { provider: 'ollama', model_name: 'llama3.2' }, apiKey: undefined });
     expect(defaults({}).named('anthropic', 'sk-arg').apiKey).toBe('sk-arg');
+  });
+
+  it('opens sealed keys at start-up, and refuses ones it cannot open without showing them', () => {
+    const sealed = sealText('sk-sealed-plain', KEY);
+    expect(defaults({ model: { provider: 'openai', api_key: sealed } }).model().apiKey).toBe('sk-sealed-plain');
+    expect(defaults({ pgAi: pgAi('[anthropic]', `api_key = "${sealed}"`) }).model().apiKey).toBe('sk-sealed-plain');
+    const refusals: Array<[Partial<DefaultSources>, string]> = [
+      [{ model: { provider: 'openai', api_key: sealed }, masterKey: masterKey('another key') }, '--default-model: api_key cannot be opened: stored secret was sealed with a master key that is not configured'],
+      [{ pgAi: pgAi('[gemini]', `api_key = ${sealed}`), masterKey: undefined }, '/etc/pg_ai.config: [gemini] api_key is sealed, but no master key is configured'],
+      [{ model: { provider: 'openai', api_key: 'sealed:v2:abc' } }, '--default-model: api_key cannot be opened: sealed value has an unknown format'],
+      [{ model: { provider: 'openai', api_key: `${sealed.slice(0, -6)}AAAA==` } }, 'failed authentication'],
+    ];
+    for (const [sources, message] of refusals) {
+      expect(() => defaults(sources)).toThrowError(ConfigError);
+      expect(() => defaults(sources)).toThrowError(message);
+    }
   });
 
   it('refuses unknown providers and malformed --default-model at start-up', () => {
