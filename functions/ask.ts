@@ -1,8 +1,8 @@
-// pg_llm_bgw's API (seed 001): a prompt to the default provider, and which provider that is. Unlike the
-// extension, calls run concurrently and prompts and answers have no 4 KB / 16 KB caps.
+// pg_llm_bgw's API (seed 001): a prompt to the default provider, and which provider that is (see
+// src/providers/default-provider.ts for how it is chosen). Unlike the extension, calls run concurrently and prompts
+// and answers have no 4 KB / 16 KB caps.
 
 import { recordCall } from '../src/catalog/audit.js';
-import { defaultModel, defaultProviderName } from '../src/providers/default-provider.js';
 import { providerFor } from '../src/providers/index.js';
 import { chatOptions } from '../src/providers/options.js';
 import { declareFunction } from './declaration.js';
@@ -15,9 +15,9 @@ export const askFunctions = [
     arguments: [{ name: 'prompt', type: 'text' }],
     result: { kind: 'scalar', type: 'text' },
     strict: true,
-    description: "The default provider's answer to a prompt (the provider comes from the proxy's environment).",
+    description: "The default provider's answer to a prompt (the provider comes from the proxy's configuration).",
     async run(args, context) {
-      const model = defaultModel();
+      const model = context.defaults.model();
       const started = performance.now();
       const result = await providerFor(DEFAULT_INSTANCE, model.config, model.apiKey).chat({ prompt: String(args.prompt), options: chatOptions(model.config), signal: context.signal });
       await recordCall(context, {
@@ -36,6 +36,6 @@ export const askFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: "The default provider llm_ask uses: 'openai', 'azure_openai', 'anthropic'…",
-    run: async () => defaultProviderName(),
+    run: async (_args, context) => context.defaults.provider,
   }),
 ];

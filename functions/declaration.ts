@@ -3,6 +3,7 @@
 // it.
 
 import type { MasterKey } from '../src/crypto/secrets.js';
+import type { DefaultProviders } from '../src/providers/default-provider.js';
 
 export interface ArgumentDeclaration {
   name: string;
@@ -31,6 +32,8 @@ export interface CallContext {
   masterKeys(): Promise<MasterKey[]>;
   /** The pg_llm.* settings in force in the caller's session. */
   settings(): Promise<SessionSettings>;
+  /** The models of functions that name none, as the proxy resolved them at start-up. */
+  defaults: DefaultProviders;
 }
 
 /** pg_llm.* settings (src/intercept/session-settings.ts reads them). */

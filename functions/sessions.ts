@@ -73,7 +73,7 @@ export const sessionFunctions = [
     arguments: [],
     result: {
       kind: 'table',
-      columns: [SESSION_ID, { name: 'message_count', type: 'integer' }, { name: 'max_messages', type: 'integer' }, { name: 'last_active_time', type: 'timestamptz' }],
+      columns: [SESSION_ID, { name: 'message_count', type: 'integer' }, { name: 'max_messages', type: 'integer' }, { name: 'last_active_time', type: 'timestamp with time zone' }],
     },
     strict: false,
     description: "The caller's sessions, most recently active first.",
@@ -92,7 +92,7 @@ export const sessionFunctions = [
     arguments: [SESSION_ID],
     result: {
       kind: 'table',
-      columns: [{ name: 'id', type: 'bigint' }, { name: 'request_id', type: 'uuid' }, { name: 'role', type: 'text' }, { name: 'content', type: 'text' }, { name: 'created_at', type: 'timestamptz' }],
+      columns: [{ name: 'id', type: 'bigint' }, { name: 'request_id', type: 'uuid' }, { name: 'role', type: 'text' }, { name: 'content', type: 'text' }, { name: 'created_at', type: 'timestamp with time zone' }],
     },
     strict: true,
     description: "A session's messages, oldest first.",

@@ -58,6 +58,20 @@ const OPTIONS = [
     value: 'KEY,KEY…',
     description: 'earlier master keys, comma-separated: they open model secrets sealed before a rotation, and never seal new ones',
   },
+  {
+    flag: 'default-model',
+    env: 'PG_LLM_DEFAULT_MODEL',
+    value: 'JSON',
+    description:
+      'model of the functions that name none (llm_ask): a config like pg_llm_add_model\'s, e.g. {"provider": "openai", "model_name": "gpt-4o", "api_key": "sealed:v1:…"}',
+  },
+  {
+    flag: 'pg-ai-config',
+    env: 'PG_AI_CONFIG',
+    value: 'FILE',
+    default: path.join(os.homedir(), '.pg_ai.config'),
+    description: "pg_ai_query's INI config file, read for the default model when present",
+  },
   { flag: 'call-concurrency', env: 'PG_LLM_CALL_CONCURRENCY', value: 'N', default: '16', description: 'LLM calls one statement runs at once' },
   {
     flag: 'max-model-calls',
@@ -107,6 +121,13 @@ const SUBCOMMANDS = {
       { flag: 'new-master-key', env: 'PG_LLM_NEW_MASTER_KEY', value: 'KEY', description: 'the master key to re-seal them with' },
     ],
   },
+  'seal-secret': {
+    summary: [
+      'Prints the secret on standard input sealed as sealed:v1:…, for an api_key in --default-model or the pg_ai config;',
+      'the proxy opens it at start-up with the same master key. Usage: pg-llm-proxy seal-secret < secret',
+    ],
+    options: [{ ...proxyOption('master-key'), description: 'the master key the proxy runs with' }],
+  },
 } as const satisfies Record<string, { summary: readonly string[]; options: readonly OptionDeclaration[] }>;
 
 type Subcommand = keyof typeof SUBCOMMANDS;
@@ -132,6 +153,10 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** The master key first (it seals), then the previous keys (they only open); empty without a master key. */
   masterKeys: string[];
+  /** --default-model as given; its provider and sealed api_key are checked with the other default sources. */
+  defaultModel: Record<string, unknown> | undefined;
+  /** A missing file is an error only when it was named. */
+  pgAiConfig: { file: string; required: boolean };
   callConcurrency: number;
   maxModelCalls: number;
   /** US dollars per million input and output tokens, by model name. */
@@ -147,11 +172,13 @@ export type Command =
   | { kind: 'version' }
   | { kind: 'run'; config: Config }
   | { kind: 'migrate'; databaseUrl: string; logLevel: string }
-  | { kind: 'rotate-master-key'; databaseUrl: string; oldKeys: string[]; newKey: string; logLevel: string };
+  | { kind: 'rotate-master-key'; databaseUrl: string; oldKeys: string[]; newKey: string; logLevel: string }
+  | { kind: 'seal-secret'; masterKey: string };
 
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Command {
   if (argv[0] === 'migrate') return parseMigrate(argv.slice(1), env);
   if (argv[0] === 'rotate-master-key') return parseRotate(argv.slice(1), env);
+  if (argv[0] === 'seal-secret') return parseSealSecret(argv.slice(1), env);
   const cli = readFlags(argv, OPTIONS);
   if (typeof cli === 'string') return { kind: cli };
   const fromEnv = readEnvironment(env, OPTIONS);
@@ -238,6 +265,15 @@ function masterKeyList(master: string | undefined, previous: string | undefined)
   return [master, ...previousKeys];
 }
 
+/** `pg-llm-proxy seal-secret [--master-key KEY]`: seals the secret on standard input for a config file. */
+function parseSealSecret(argv: string[], env: NodeJS.ProcessEnv): Command {
+  const options = subcommandOptions('seal-secret', argv, env);
+  if (typeof options === 'string') return { kind: options };
+  const key = options['master-key'];
+  if (!key) throw new ConfigError('seal-secret needs the master key the proxy runs with: --master-key KEY (or PG_LLM_MASTER_KEY)');
+  return { kind: 'seal-secret', masterKey: key };
+}
+
 export function helpText(): string {
   const lines = ['Usage: pg-llm-proxy [options]', '', 'Options (each also as an environment variable, or a key of the --config file):'];
   lines.push(...OPTIONS.flatMap(describeOption), '  --help', '      this text', '  --version', '      the version');
@@ -254,20 +290,19 @@ function describeOption(option: OptionDeclaration): string[] {
 }
 
 function readConfigFile(file: string): RawOptions {
-  let parsed: unknown;
+  let content: string;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    content = readFileSync(file, 'utf8');
   } catch (error) {
     throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`config file ${file} must hold a JSON object`);
-  }
+  const parsed = jsonObject(`config file ${file}`, content);
   const options: RawOptions = {};
   for (const [key, value] of Object.entries(parsed)) {
     const option = OPTIONS.find((candidate) => candidate.flag === key);
     if (!option) throw new ConfigError(`config file ${file}: unknown key "${key}"`);
-    options[option.flag] = String(value);
+    // An object (the default model) is kept as the JSON a command line would give.
+    options[option.flag] = typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
   }
   return options;
 }
@@ -283,6 +318,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
   const embedded = value('embedded')!;
   if (!['auto', 'always', 'never'].includes(embedded)) throw new ConfigError(`--embedded must be auto, always or never`);
   const embeddedData = value('embedded-data')!;
+  const defaultModel = raw['default-model'];
   return {
     listen: hostPort('listen', value('listen')!),
     upstream: raw.upstream ? parseUpstreamUrl(raw.upstream, connectTimeoutMs) : upstreamFromLibpqEnv(env, connectTimeoutMs),
@@ -295,6 +331,8 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     startupTimeoutMs: integer('startup-timeout', value('startup-timeout')!),
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
     masterKeys: masterKeyList(value('master-key'), value('previous-master-keys')),
+    defaultModel: defaultModel ? jsonObject('--default-model', defaultModel) : undefined,
+    pgAiConfig: { file: value('pg-ai-config')!, required: raw['pg-ai-config'] !== undefined },
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
@@ -350,15 +388,14 @@ function integer(name: string, text: string): number {
 }
 
 function readPriceTable(file: string): Map<string, { input: number; output: number }> {
-  let parsed: unknown;
+  let content: string;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    content = readFileSync(file, 'utf8');
   } catch (error) {
     throw new ConfigError(`cannot read price table ${file}: ${(error as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`price table ${file} must hold a JSON object`);
   const prices = new Map<string, { input: number; output: number }>();
-  for (const [model, price] of Object.entries(parsed)) {
+  for (const [model, price] of Object.entries(jsonObject(`price table ${file}`, content))) {
     const { input, output } = (price ?? {}) as Record<string, unknown>;
     if (typeof input !== 'number' || typeof output !== 'number' || input < 0 || output < 0) {
       throw new ConfigError(`price table ${file}: "${model}" needs "input" and "output", US dollars per million tokens`);
@@ -366,6 +403,19 @@ function readPriceTable(file: string): Map<string, { input: number; output: numb
     prices.set(model, { input, output });
   }
   return prices;
+}
+
+/** Parsed JSON; the parser's message is cut to the position, since it quotes the text, which may hold a key. */
+function jsonObject(what: string, text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    const at = /at position \d+(?: \(line \d+ column \d+\))?/.exec((error as Error).message);
+    throw new ConfigError(`${what} is not valid JSON${at ? ` (${at[0]})` : ''}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`${what} must hold a JSON object`);
+  return parsed as Record<string, unknown>;
 }
 
 function readPem(file: string): string {

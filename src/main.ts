@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The pg-llm-proxy command: reads the configuration, picks the upstream (embedded when none is configured and none
-// answers), starts the proxy and the admin server, and shuts down gracefully on SIGTERM/SIGINT.
+// The pg-llm-proxy command: reads the configuration, resolves the default model, picks the upstream (embedded when
+// none is configured and none answers), starts the proxy and the admin server, and shuts down gracefully on
+// SIGTERM/SIGINT. Its subcommands: migrate, rotate-master-key, seal-secret.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,36 +14,58 @@ import { migrate } from './catalog/migrate.js';
 import { rotateMasterKey } from './catalog/rotate.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded.js';
-import { masterKey } from './crypto/secrets.js';
+import { masterKey, sealText } from './crypto/secrets.js';
 import { loadParser } from './intercept/analyze.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
+import { DefaultProviders } from './providers/default-provider.js';
 import { setProcessCallLimit } from './providers/limits.js';
 import { setPriceTable } from './providers/metrics.js';
 import { configureResponseCache } from './providers/response-cache.js';
+import { readPgAiConfig } from './providers/pg-ai-config.js';
 import { PACKAGE_ROOT } from './package-root.js';
 
 const PROBE_TIMEOUT_MS = 1000;
 
 async function main(): Promise<void> {
-  let command;
-  try {
-    command = parseCommandLine(process.argv.slice(2), process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`pg-llm-proxy: ${error.message}\n`);
-    process.exit(2);
-  }
+  const command = checked(() => parseCommandLine(process.argv.slice(2), process.env));
   if (command.kind === 'help') return void process.stdout.write(`${helpText()}\n`);
   if (command.kind === 'version') return void process.stdout.write(`${packageVersion()}\n`);
   if (command.kind === 'migrate') return onDatabase(command, 'migration', migrateDatabase);
   if (command.kind === 'rotate-master-key') {
     return onDatabase(command, 'master key rotation', (client, log) => rotateKeys(client, log, command.oldKeys, command.newKey));
   }
-  await run(command.config, createLogger(command.config.logLevel));
+  if (command.kind === 'seal-secret') return sealSecret(command.masterKey);
+  const log = createLogger(command.config.logLevel);
+  const defaults = checked(() => defaultProviders(command.config, log));
+  await run(command.config, defaults, log);
 }
 
-async function run(config: Config, log: Logger): Promise<void> {
+/** A configuration error ends the command with its message and exit status 2, before anything has started. */
+function checked<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`pg-llm-proxy: ${error.message}\n`);
+    process.exit(2);
+  }
+}
+
+function defaultProviders(config: Config, log: Logger): DefaultProviders {
+  const pgAi = readPgAiConfig(config.pgAiConfig.file, config.pgAiConfig.required);
+  for (const warning of pgAi?.warnings ?? []) log.warn(warning);
+  const defaults = new DefaultProviders({
+    env: process.env,
+    model: config.defaultModel,
+    pgAi: pgAi?.config,
+    masterKeys: config.masterKeys.map(masterKey),
+  });
+  log.info({ provider: defaults.provider, chosen_by: defaults.chosenBy }, 'default LLM provider');
+  return defaults;
+}
+
+async function run(config: Config, defaults: DefaultProviders, log: Logger): Promise<void> {
   const startedAt = Date.now();
   const embedded = await chooseEmbedded(config, log);
   const target = embedded?.target ?? config.upstream;
@@ -61,6 +84,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     interceptors: interceptionEngine({
       masterKeys: config.masterKeys.map(masterKey),
       concurrency: config.callConcurrency,
+      defaults,
     }),
   });
   const address = await listener.listen();
@@ -130,6 +154,18 @@ async function rotateKeys(client: pg.Client, log: Logger, oldKeys: string[], new
   const { resealed, current } = await rotateMasterKey(client, oldKeys.map(masterKey), masterKey(newKey));
   const message = resealed ? 'model secrets re-sealed with the new master key' : 'model secrets already sealed with the new master key';
   log.info({ database: client.database, resealed, alreadyCurrent: current }, message);
+}
+
+/** Reads the secret from standard input (a line's end is not part of it) and prints it sealed. */
+async function sealSecret(key: string): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (!secret) {
+    process.stderr.write('pg-llm-proxy: seal-secret found no secret on standard input\n');
+    process.exit(2);
+  }
+  process.stdout.write(`${sealText(secret, masterKey(key))}\n`);
 }
 
 function packageVersion(): string {

@@ -64,6 +64,23 @@ export function sealedWith(blob: Buffer, master: MasterKey): boolean {
   return blob[0] === VERSION && blob.subarray(1, 1 + KEY_ID_LENGTH).equals(master.id);
 }
 
+/** A sealed secret written where only text fits (a config file), so an API key need not sit there in clear. */
+const SEALED_TEXT = 'sealed:v1:';
+
+export function sealText(plaintext: string, master: MasterKey): string {
+  return SEALED_TEXT + seal(plaintext, master).toString('base64');
+}
+
+/** Any `sealed:` prefix counts, so that a value in a format this version does not read fails rather than be sent as a key. */
+export function isSealedText(text: string): boolean {
+  return text.startsWith('sealed:');
+}
+
+export function openText(text: string, keys: MasterKey[]): string {
+  if (!text.startsWith(SEALED_TEXT)) throw new SecretError(`sealed value has an unknown format (expected ${SEALED_TEXT}…)`);
+  return open(Buffer.from(text.slice(SEALED_TEXT.length), 'base64'), keys);
+}
+
 /** What may be shown of a secret: its kind and last four characters at most. */
 export function redact(secret: string): string {
   return secret.length <= 8 ? '****' : `****${secret.slice(-4)}`;

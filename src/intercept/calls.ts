@@ -7,6 +7,7 @@ import type { CallContext, ResultRow, SessionSettings } from '../../functions/de
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKey, type MasterKey } from '../crypto/secrets.js';
+import type { DefaultProviders } from '../providers/default-provider.js';
 import { parseSettings, SETTINGS_QUERY } from './session-settings.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
 
@@ -41,6 +42,7 @@ export interface CallOptions {
   masterKeys: MasterKey[];
   /** How many calls of one statement run at once. */
   concurrency: number;
+  defaults: DefaultProviders;
 }
 
 export class CallRunner {
@@ -114,6 +116,7 @@ export class CallRunner {
       requestId: randomUUID(),
       masterKeys: async () => (await sessionState()).keys,
       settings: async () => (await sessionState()).settings,
+      defaults: this.options.defaults,
     };
     return { declaration, args, context };
   }

@@ -1,51 +1,127 @@
-// The provider used by functions that name no model (llm_ask): chosen from the environment the way pg_llm_bgw does
-// (seed 001, LangChain's conventions). LLM_PROVIDER wins; otherwise the first configured of Azure OpenAI
-// (AZURE_OPENAI_ENDPOINT), Anthropic (ANTHROPIC_API_KEY), OpenAI (OPENAI_API_KEY); otherwise OpenAI, which then
-// fails with a clear error for want of a key.
+// The provider of the functions that name no model (llm_ask, llm_provider; generate_query's provider => 'auto'),
+// resolved once at start-up. The first of these that applies chooses it:
+//   1. LLM_PROVIDER names it (pg_llm_bgw, seed 001);
+//   2. --default-model (PG_LLM_DEFAULT_MODEL) gives a model config like pg_llm_add_model's;
+//   3. the environment by presence, as pg_llm_bgw: AZURE_OPENAI_ENDPOINT, then ANTHROPIC_API_KEY, then OPENAI_API_KEY;
+//   4. pg_ai_query's config file (~/.pg_ai.config, seed 002): the first of [openai], [anthropic], [gemini] with an
+//      api_key, as pg_ai_query picks its first configured provider;
+//   5. otherwise openai, whose calls then fail with 55000 and a hint naming every way to configure it.
+// The chosen provider's settings are merged key by key from every place that describes that provider: the
+// environment before --default-model when LLM_PROVIDER chose (the environment is then in charge), after it
+// otherwise (the option is the more deliberate), and pg_ai_query's file last. A provider asked for by name
+// (generate_query(provider => 'anthropic')) is merged the same way, so that it is the default model whenever it
+// names the default's provider.
 
 import { PgError } from '../../proxy/pg-error.js';
+import { ConfigError } from '../config.js';
+import type { MasterKey } from '../crypto/secrets.js';
+import { fromDefaultModel, fromEnvironment, fromPgAi, type ConfiguredModel, type ModelSettings } from './default-sources.js';
+import { ADAPTER_NAMES } from './index.js';
+import { PG_AI_PROVIDERS, type PgAiConfig, type PgAiProvider } from './pg-ai-config.js';
 
 export interface DefaultModel {
+  /** The name llm_provider() reports: an adapter's, or gemini. */
   provider: string;
+  /** A model config for providerFor, its `provider` the adapter's name. */
   config: Record<string, unknown>;
   apiKey: string | undefined;
 }
 
-const KNOWN = ['openai', 'azure_openai', 'anthropic', 'ollama', 'openai_compatible', 'mock'];
-
-export function defaultProviderName(env: NodeJS.ProcessEnv = process.env): string {
-  const chosen = env.LLM_PROVIDER?.trim().toLowerCase();
-  if (chosen) {
-    if (!KNOWN.includes(chosen)) throw new PgError('22023', `LLM_PROVIDER names unknown provider "${chosen}"`, { hint: `Known providers: ${KNOWN.join(', ')}.` });
-    return chosen;
-  }
-  if (env.AZURE_OPENAI_ENDPOINT) return 'azure_openai';
-  if (env.ANTHROPIC_API_KEY) return 'anthropic';
-  return 'openai';
+export interface DefaultSources {
+  env: NodeJS.ProcessEnv;
+  /** --default-model as configured. */
+  model?: Record<string, unknown> | undefined;
+  pgAi?: PgAiConfig | undefined;
+  /** Opens the sealed api_keys of `model` and `pgAi`. */
+  /** Keys that open sealed API keys: the master key and any previous ones. */
+  masterKeys?: MasterKey[];
 }
 
-/** The default model's provider config; fails fast, naming the variables to set, when its key is missing. */
-export function defaultModel(env: NodeJS.ProcessEnv = process.env): DefaultModel {
-  const provider = defaultProviderName(env);
-  const settings: Record<string, { key?: string; config: Record<string, unknown> }> = {
-    openai: { key: env.OPENAI_API_KEY, config: { model_name: env.OPENAI_MODEL ?? 'gpt-4o-mini', base_url: env.OPENAI_BASE_URL } },
-    azure_openai: {
-      key: env.AZURE_OPENAI_API_KEY,
-      config: { model_name: env.AZURE_OPENAI_DEPLOYMENT, deployment: env.AZURE_OPENAI_DEPLOYMENT, base_url: env.AZURE_OPENAI_ENDPOINT, api_version: env.OPENAI_API_VERSION },
-    },
-    anthropic: { key: env.ANTHROPIC_API_KEY, config: { model_name: env.ANTHROPIC_MODEL ?? 'claude-sonnet-4-5', base_url: env.ANTHROPIC_BASE_URL } },
-    ollama: { config: { model_name: env.OLLAMA_MODEL ?? 'llama3.2', base_url: env.OLLAMA_BASE_URL } },
-    openai_compatible: { key: env.OPENAI_API_KEY, config: { model_name: env.OPENAI_MODEL, base_url: env.OPENAI_BASE_URL } },
-    mock: { config: {} },
-  };
-  const { key, config } = settings[provider]!;
-  const needsKey = provider === 'openai' || provider === 'azure_openai' || provider === 'anthropic';
-  if (needsKey && !key) {
-    const variable = { openai: 'OPENAI_API_KEY', azure_openai: 'AZURE_OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' }[provider];
-    throw new PgError('55000', `no API key for the default LLM provider ${provider}`, {
-      hint: `Set ${variable} in the proxy's environment (or LLM_PROVIDER to choose another provider), then restart it.`,
-    });
+/** gemini is pg_ai_query's name for a provider that runs on the openai_compatible adapter. */
+const NAMES = [...ADAPTER_NAMES, 'gemini'];
+const ADAPTER: Record<string, string> = { gemini: 'openai_compatible' };
+const MODEL_NAME: Record<string, string> = { openai: 'gpt-4o-mini', anthropic: 'claude-sonnet-4-5', ollama: 'llama3.2', gemini: 'gemini-2.5-flash' };
+/** The variables that give each provider that needs a key its key. */
+const KEY_VARIABLES: Record<string, string | undefined> = {
+  openai: 'OPENAI_API_KEY',
+  azure_openai: 'AZURE_OPENAI_API_KEY (with AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT)',
+  anthropic: 'ANTHROPIC_API_KEY',
+  gemini: undefined,
+};
+const BY_PRESENCE = [
+  ['AZURE_OPENAI_ENDPOINT', 'azure_openai'],
+  ['ANTHROPIC_API_KEY', 'anthropic'],
+  ['OPENAI_API_KEY', 'openai'],
+] as const;
+const NOTHING_CONFIGURED = 'nothing configured';
+
+export class DefaultProviders {
+  /** What llm_provider() reports. */
+  readonly provider: string;
+  /** What chose it, for the start-up log. */
+  readonly chosenBy: string;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly configured: ConfiguredModel | undefined;
+  private readonly pgAi: Map<PgAiProvider, ModelSettings>;
+  private readonly pgAiFile: string;
+
+  /** Throws ConfigError for what start-up must refuse: an unknown provider, a sealed key that does not open. */
+  constructor(sources: DefaultSources) {
+    this.env = sources.env;
+    this.configured = sources.model && fromDefaultModel(sources.model, sources.masterKeys ?? []);
+    const pgAi = sources.pgAi;
+    this.pgAi = new Map(pgAi ? PG_AI_PROVIDERS.map((name) => [name, fromPgAi(name, pgAi, sources.masterKeys ?? [])]) : []);
+    this.pgAiFile = pgAi?.file ?? '~/.pg_ai.config';
+    [this.provider, this.chosenBy] = this.choose();
   }
-  const defined = Object.fromEntries(Object.entries(config).filter(([, value]) => value !== undefined));
-  return { provider, config: { provider, ...defined }, apiKey: key };
+
+  /** llm_ask's model; fails with 55000 when its provider needs a key and none is configured. */
+  model(): DefaultModel {
+    return this.resolve(this.provider, undefined, 'the default LLM provider');
+  }
+
+  /** A provider's model from the same places, `apiKey` (a function's argument) overriding theirs. */
+  named(provider: string, apiKey?: string | null): DefaultModel {
+    if (!NAMES.includes(provider)) throw new PgError('22023', `unknown LLM provider "${provider}"`, { hint: `Known providers: ${NAMES.join(', ')}.` });
+    return this.resolve(provider, apiKey || undefined, 'the LLM provider');
+  }
+
+  private choose(): [string, string] {
+    const chosen = this.env.LLM_PROVIDER?.trim().toLowerCase();
+    if (chosen) {
+      if (!NAMES.includes(chosen)) throw new ConfigError(`LLM_PROVIDER names unknown provider "${chosen}" (known: ${NAMES.join(', ')})`);
+      return [chosen, 'LLM_PROVIDER'];
+    }
+    if (this.configured) return [this.configured.provider, '--default-model'];
+    for (const [variable, provider] of BY_PRESENCE) if (this.env[variable]) return [provider, variable];
+    const section = PG_AI_PROVIDERS.find((name) => this.pgAi.get(name)?.apiKey);
+    if (section) return [section, `[${section}] of ${this.pgAiFile}`];
+    return ['openai', NOTHING_CONFIGURED];
+  }
+
+  private resolve(provider: string, apiKey: string | undefined, what: string): DefaultModel {
+    const fromEnv = fromEnvironment(provider, this.env);
+    const fromOption = this.configured?.provider === provider ? this.configured.settings : undefined;
+    const inCharge = this.chosenBy === 'LLM_PROVIDER' ? [fromEnv, fromOption] : [fromOption, fromEnv];
+    const places = [...inCharge, this.pgAi.get(provider as PgAiProvider)].filter((place): place is ModelSettings => place !== undefined);
+    const config: Record<string, unknown> = {};
+    for (const place of [...places].reverse()) {
+      for (const [key, value] of Object.entries(place.config)) if (value !== undefined && value !== '') config[key] = value;
+    }
+    const key = apiKey ?? places.find((place) => place.apiKey)?.apiKey;
+    if (!key && provider in KEY_VARIABLES) throw this.missingKey(provider, what);
+    if (config.model_name === undefined && MODEL_NAME[provider]) config.model_name = MODEL_NAME[provider];
+    return { provider, config: { ...config, provider: ADAPTER[provider] ?? provider }, apiKey: key || undefined };
+  }
+
+  private missingKey(provider: string, what: string): PgError {
+    const variable = KEY_VARIABLES[provider];
+    const ways = [
+      variable && `${variable} in the proxy's environment`,
+      provider !== 'gemini' && `--default-model '{"provider": "${provider}", "api_key": "…"}' (or PG_LLM_DEFAULT_MODEL)`,
+      PG_AI_PROVIDERS.includes(provider as PgAiProvider) && `api_key in the [${provider}] section of ${this.pgAiFile}`,
+      this.chosenBy === NOTHING_CONFIGURED && 'LLM_PROVIDER to choose another provider',
+    ].filter((way): way is string => Boolean(way));
+    return new PgError('55000', `no API key for ${what} ${provider}`, { hint: `Configure one with any of: ${ways.join('; ')}. Then restart the proxy.` });
+  }
 }

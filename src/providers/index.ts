@@ -24,6 +24,7 @@ const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string 
 /** Enough for every model a deployment registers; beyond it the least recently used is rebuilt when next used. */
 const MAX_BUILT = 256;
 const built = new Map<string, Provider>();
+export const ADAPTER_NAMES = Object.keys(ADAPTERS);
 
 export function providerFor(instanceName: string, config: Record<string, unknown>, apiKey?: string): Provider {
   const key = createHash('sha256').update(JSON.stringify([instanceName, config, apiKey ?? null])).digest('hex');
@@ -43,7 +44,7 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
   const adapter = ADAPTERS[name];
   if (!adapter) {
     throw new PgError('22023', `model instance "${instanceName}" names unknown provider "${name}"`, {
-      hint: `Known providers: ${Object.keys(ADAPTERS).join(', ')}.`,
+      hint: `Known providers: ${ADAPTER_NAMES.join(', ')}.`,
     });
   }
   const modelName = String(config.model_name ?? config.deployment ?? name);

@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embedTexts, providerFor } from '../../src/providers/index.js';
-import { afterThisTest } from '../support/database.js';
+import { afterThisTest, clientThrough } from '../support/database.js';
 import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { API_KEY, databaseWithModel } from '../support/models.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
@@ -185,40 +185,27 @@ describe('anthropic adapter', () => {
 });
 
 describe('default provider (llm_ask, llm_provider)', () => {
-  const VARIABLES = ['LLM_PROVIDER', 'AZURE_OPENAI_ENDPOINT', 'ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'OPENAI_MODEL'];
-
-  /** Sets the proxy's environment (it runs in this process) for this test only. */
-  function environment(values: Record<string, string>): void {
-    const saved = Object.fromEntries(VARIABLES.map((name) => [name, process.env[name]]));
-    for (const name of VARIABLES) delete process.env[name];
-    Object.assign(process.env, values);
-    afterThisTest(async () => {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-    });
+  /** llm_provider() through a proxy whose environment is `env`. */
+  async function providerWith(database: string, env: NodeJS.ProcessEnv): Promise<string> {
+    const client = await clientThrough({ defaults: { env } }, database);
+    return (await client.query('SELECT llm_provider() AS p')).rows[0].p;
   }
 
   it('is chosen from the environment as pg_llm_bgw chooses it', async () => {
-    const { client } = await setup('mock');
-    environment({});
-    expect((await client.query('SELECT llm_provider() AS p')).rows).toEqual([{ p: 'openai' }]);
-    environment({ OPENAI_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' });
-    expect((await client.query('SELECT llm_provider() AS p')).rows).toEqual([{ p: 'anthropic' }]);
-    environment({ ANTHROPIC_API_KEY: 'k', AZURE_OPENAI_ENDPOINT: 'https://example.invalid' });
-    expect((await client.query('SELECT llm_provider() AS p')).rows).toEqual([{ p: 'azure_openai' }]);
-    environment({ ANTHROPIC_API_KEY: 'k', LLM_PROVIDER: 'openai' });
-    expect((await client.query('SELECT llm_provider() AS p')).rows).toEqual([{ p: 'openai' }]);
+    const { name } = await setup('mock');
+    expect(await providerWith(name, {})).toBe('openai');
+    expect(await providerWith(name, { OPENAI_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' })).toBe('anthropic');
+    expect(await providerWith(name, { ANTHROPIC_API_KEY: 'k', AZURE_OPENAI_ENDPOINT: 'https://example.invalid' })).toBe('azure_openai');
+    expect(await providerWith(name, { ANTHROPIC_API_KEY: 'k', LLM_PROVIDER: 'openai' })).toBe('openai');
   });
 
   it('llm_ask answers from the default provider, and fails fast naming the variable when there is no key', async () => {
-    const { client } = await setup('mock');
-    environment({ OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: fake.baseUrl, OPENAI_MODEL: 'gpt-default' });
+    const { name } = await setup('mock');
+    const client = await clientThrough({ defaults: { env: { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: fake.baseUrl, OPENAI_MODEL: 'gpt-default' } } }, name);
     fake.script({ kind: 'answer', content: 'asked and answered' });
     expect((await client.query(`SELECT llm_ask('question') AS a`)).rows).toEqual([{ a: 'asked and answered' }]);
     expect(fake.requests.at(-1)!.body).toMatchObject({ model: 'gpt-default' });
-    environment({});
-    await expect(client.query(`SELECT llm_ask('question')`)).rejects.toMatchObject({ code: '55000', hint: expect.stringContaining('OPENAI_API_KEY') });
+    const unconfigured = await clientThrough({ defaults: { env: {} } }, name);
+    await expect(unconfigured.query(`SELECT llm_ask('question')`)).rejects.toMatchObject({ code: '55000', hint: expect.stringContaining('OPENAI_API_KEY') });
   });
 });

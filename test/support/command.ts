@@ -1,4 +1,4 @@
-// Runs the built pg-llm-proxy command (dist/src/main.js) as a user would, collecting what it prints.
+// The pg-llm-proxy command as a user runs it: the built dist/src/main.js in a child process, its output collected.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -8,11 +8,12 @@ const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 
 export interface Running {
   child: ChildProcess;
-  /** Its standard output and error together, so far. */
+  /** stdout and stderr so far, interleaved. */
   output: () => string;
   exited: Promise<number | null>;
 }
 
+/** Runs the command with this process's environment plus `env` (an undefined value removes a variable). */
 export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env } });
   let output = '';

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach } from 'vitest';
-import { cluster, connection } from './proxy.js';
+import { cluster, connection, startProxy, type ProxyOptions } from './proxy.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -29,4 +29,16 @@ export async function freshDatabase(): Promise<{ name: string; client: pg.Client
 /** Runs `cleanup` after the current test, before its database is dropped. */
 export function afterThisTest(cleanup: () => Promise<void>): void {
   cleanups.push(cleanup);
+}
+
+/** A client of a proxy of its own, started with `options`, on `database`; both end after the test. */
+export async function clientThrough(options: ProxyOptions, database: string): Promise<pg.Client> {
+  const proxy = await startProxy(options);
+  const client = new pg.Client(connection(proxy.port, 'postgres', database));
+  await client.connect();
+  afterThisTest(async () => {
+    await client.end();
+    await proxy.stop();
+  });
+  return client;
 }

@@ -7,6 +7,7 @@ import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
 import { masterKey } from '../../src/crypto/secrets.js';
 import { loadParser } from '../../src/intercept/analyze.js';
 import { interceptionEngine } from '../../src/intercept/engine.js';
+import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
 import { ROLES, type ClusterInfo } from './cluster.js';
 
@@ -40,6 +41,8 @@ export interface ProxyOptions {
   /** Keys that only open secrets, as --previous-master-keys. */
   previousMasterKeys?: string[];
   callConcurrency?: number;
+  /** Where the default model comes from; by default nothing is configured, whatever this process's environment. */
+  defaults?: DefaultSources;
 }
 
 export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy> {
@@ -54,9 +57,11 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
   };
   if (!options.passThrough) {
+    const keys = [options.masterKey ?? 'test master key', ...(options.previousMasterKeys ?? [])].map(masterKey);
     listenerOptions.interceptors = interceptionEngine({
-      masterKeys: [options.masterKey ?? 'test master key', ...(options.previousMasterKeys ?? [])].map(masterKey),
+      masterKeys: keys,
       concurrency: options.callConcurrency ?? 16,
+      defaults: new DefaultProviders({ masterKeys: keys, ...(options.defaults ?? { env: {} }) }),
     });
   }
   if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };

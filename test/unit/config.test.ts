@@ -92,10 +92,50 @@ describe('configuration', () => {
     expect(() => config(argv)).toThrowError(message);
   });
 
+  it('refuses a config file that is not a JSON object without quoting it', () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'proxy.json');
+    writeFileSync(file, '{"master-key": secret-passphrase}');
+    expect(() => config(['--config', file])).toThrowError(`config file ${file} is not valid JSON`);
+    expect(() => config(['--config', file])).not.toThrowError(/secret-passphrase/);
+    writeFileSync(file, '["secret-passphrase"]');
+    expect(() => config(['--config', file])).toThrowError(`config file ${file} must hold a JSON object`);
+  });
+
+  it('takes --default-model as JSON from the command line or the environment, and as an object from the config file', () => {
+    const model = { provider: 'openai', model_name: 'gpt-4o', api_key: 'sealed:v1:AAAA' };
+    expect(config(['--default-model', JSON.stringify(model)]).defaultModel).toEqual(model);
+    expect(config([], { PG_LLM_DEFAULT_MODEL: JSON.stringify(model) }).defaultModel).toEqual(model);
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'proxy.json');
+    writeFileSync(file, JSON.stringify({ 'default-model': model, 'call-concurrency': 4 }));
+    expect(config(['--config', file])).toMatchObject({ defaultModel: model, callConcurrency: 4 });
+    expect(config([]).defaultModel).toBeUndefined();
+  });
+
+  it('refuses a --default-model that is not a JSON object without quoting it', () => {
+    expect(() => config(['--default-model', '{"provider": "openai", "api_key": sk-secret}'])).toThrowError(/^--default-model is not valid JSON$/);
+    expect(() => config(['--default-model', '{"api_key": "sk-secret"'])).toThrowError(/^--default-model is not valid JSON \(at position \d+/);
+    expect(() => config(['--default-model', '["sk-secret"]'])).toThrowError('--default-model must hold a JSON object');
+  });
+
+  it('reads ~/.pg_ai.config unless another file is named, which must then exist', () => {
+    expect(config([]).pgAiConfig).toEqual({ file: path.join(os.homedir(), '.pg_ai.config'), required: false });
+    expect(config(['--pg-ai-config', '/etc/pg_ai.config']).pgAiConfig).toEqual({ file: '/etc/pg_ai.config', required: true });
+    expect(config([], { PG_AI_CONFIG: '/srv/ai.ini' }).pgAiConfig).toEqual({ file: '/srv/ai.ini', required: true });
+  });
+
+  it('parses seal-secret, which needs a master key', () => {
+    expect(parseCommandLine(['seal-secret'], { PG_LLM_MASTER_KEY: 'from env' })).toEqual({ kind: 'seal-secret', masterKey: 'from env' });
+    expect(parseCommandLine(['seal-secret', '--master-key=k1'], { PG_LLM_MASTER_KEY: 'from env' })).toEqual({ kind: 'seal-secret', masterKey: 'k1' });
+    expect(parseCommandLine(['seal-secret', '--master-key', 'k2'], {})).toEqual({ kind: 'seal-secret', masterKey: 'k2' });
+    expect(parseCommandLine(['seal-secret', '--help'], {})).toEqual({ kind: 'help' });
+    expect(() => parseCommandLine(['seal-secret'], {})).toThrowError(/seal-secret needs the master key/);
+    expect(() => parseCommandLine(['seal-secret', '--listen', 'x'], { PG_LLM_MASTER_KEY: 'k' })).toThrowError('unknown argument --listen for seal-secret');
+  });
+
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys'];
-    for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY']) {
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config'];
+    for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }
     expect(helpText()).toContain('PG_LLM_UPSTREAM');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { masterKey, open, redact, seal, sealedWith, SecretError } from '../../src/crypto/secrets.js';
+import { isSealedText, masterKey, open, openText, redact, seal, sealedWith, sealText, SecretError } from '../../src/crypto/secrets.js';
 
 describe('secrets at rest', () => {
   const key = masterKey('correct horse battery staple');
@@ -21,6 +21,16 @@ describe('secrets at rest', () => {
     tampered[tampered.length - 1]! ^= 1;
     expect(() => open(tampered, [key])).toThrowError(/failed authentication/);
     expect(() => open(Buffer.from('junk'), [key])).toThrowError(/unknown format/);
+  });
+
+  it('writes a sealed secret as text for config files, and reads it back', () => {
+    const text = sealText('sk-live-123456', key);
+    expect(text).toMatch(/^sealed:v1:[A-Za-z0-9+/]+=*$/);
+    expect(isSealedText(text)).toBe(true);
+    expect(isSealedText('sk-live-123456')).toBe(false);
+    expect(openText(text, [key])).toBe('sk-live-123456');
+    expect(() => openText(text, [other])).toThrowError(SecretError);
+    expect(() => openText('sealed:v9:AAAA', [key])).toThrowError(/unknown format/);
   });
 
   it('takes 64 hex digits as the key itself', () => {
