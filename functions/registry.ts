@@ -4,10 +4,11 @@
 import { askFunctions } from './ask.js';
 import { chatFunctions } from './chat.js';
 import type { FunctionDeclaration } from './declaration.js';
+import { observabilityFunctions } from './observability.js';
 import { parallelFunctions } from './parallel.js';
 import { sessionFunctions } from './sessions.js';
 
-export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...parallelFunctions, ...sessionFunctions, ...askFunctions];
+export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...parallelFunctions, ...sessionFunctions, ...observabilityFunctions, ...askFunctions];
 
 const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
 

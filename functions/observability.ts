@@ -1,0 +1,99 @@
+// Feedback on answers and the read side of the audit and trace logs, per request_id. Row-level security (catalog
+// level 0004) limits each role to its own rows; an admin role sees all.
+
+import { PgError } from '../proxy/pg-error.js';
+import { optionsObject } from './answer.js';
+import { declareFunction, type CallContext } from './declaration.js';
+
+const DEFAULT_AUDIT_LIMIT = 100;
+
+async function recordFeedback(context: CallContext, args: Record<string, unknown>): Promise<number> {
+  if (args.request_id === null) throw new PgError('22004', 'request_id must not be null');
+  if (args.rating === null) throw new PgError('22004', 'rating must not be null');
+  const metadata = args.metadata ?? {};
+  if (typeof metadata !== 'object' || Array.isArray(metadata)) throw new PgError('22023', 'metadata must be a JSON object');
+  const [row] = await context.query(
+    `INSERT INTO _pg_llm_catalog.pg_llm_feedback (request_id, rating, feedback, metadata) VALUES ($1, $2, $3, $4::jsonb) RETURNING id`,
+    [String(args.request_id), String(args.rating), args.feedback === null ? null : String(args.feedback), JSON.stringify(metadata)],
+  );
+  return Number(row!.id);
+}
+
+/** Newest first; options: limit, event_type, instance_name, session_id, request_id, since (a timestamp). */
+async function auditLog(context: CallContext, options: Record<string, unknown>) {
+  const limit = options.limit ?? DEFAULT_AUDIT_LIMIT;
+  if (!(Number.isInteger(limit) && (limit as number) >= 0)) throw new PgError('22023', 'limit must be a whole number, 0 or more');
+  const filters = ['event_type', 'instance_name', 'session_id', 'request_id', 'since'] as const;
+  const conditions: string[] = [];
+  const parameters: Array<string | null> = [String(limit)];
+  for (const filter of filters) {
+    if (options[filter] === undefined) continue;
+    if (typeof options[filter] !== 'string') throw new PgError('22023', `${filter} must be a string`);
+    parameters.push(options[filter] as string);
+    conditions.push(filter === 'since' ? `created_at >= $${parameters.length}::timestamptz` : `${filter}::text = $${parameters.length}`);
+  }
+  const rows = await context.query(
+    `SELECT request_id, event_type, instance_name, session_id, success, confidence_score, metadata
+       FROM _pg_llm_catalog.pg_llm_audit_log ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
+      ORDER BY created_at DESC, id DESC LIMIT $1`,
+    parameters,
+  );
+  return rows.map((row) => ({
+    ...row,
+    success: row.success === 't',
+    confidence_score: row.confidence_score === null ? null : Number(row.confidence_score),
+    metadata: JSON.parse(row.metadata ?? '{}'),
+  }));
+}
+
+async function trace(context: CallContext, requestId: string): Promise<Record<string, unknown>> {
+  const [row] = await context.query(
+    `SELECT coalesce(jsonb_agg(jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at) ORDER BY id), '[]')::text AS events
+       FROM _pg_llm_catalog.pg_llm_trace_log WHERE request_id = $1`,
+    [requestId],
+  );
+  return { request_id: requestId, events: JSON.parse(row!.events!) };
+}
+
+export const observabilityFunctions = [
+  declareFunction({
+    name: 'pg_llm_record_feedback',
+    arguments: [
+      { name: 'request_id', type: 'uuid' },
+      { name: 'rating', type: 'integer' },
+      { name: 'feedback', type: 'text' },
+      { name: 'metadata', type: 'jsonb', default: "'{}'::jsonb" },
+    ],
+    result: { kind: 'scalar', type: 'bigint' },
+    strict: false,
+    description: 'Stores a rating (and comment) of the answer with this request_id; returns the feedback id.',
+    run: (args, context) => recordFeedback(context, args),
+  }),
+  declareFunction({
+    name: 'pg_llm_get_audit_log',
+    arguments: [{ name: 'options', type: 'jsonb', default: "'{}'::jsonb" }],
+    result: {
+      kind: 'table',
+      columns: [
+        { name: 'request_id', type: 'uuid' },
+        { name: 'event_type', type: 'text' },
+        { name: 'instance_name', type: 'text' },
+        { name: 'session_id', type: 'text' },
+        { name: 'success', type: 'boolean' },
+        { name: 'confidence_score', type: 'double precision' },
+        { name: 'metadata', type: 'jsonb' },
+      ],
+    },
+    strict: true,
+    description: "The caller's audit rows, newest first; options: limit (100), event_type, instance_name, session_id, request_id, since.",
+    run: (args, context) => auditLog(context, optionsObject(args.options)),
+  }),
+  declareFunction({
+    name: 'pg_llm_get_trace',
+    arguments: [{ name: 'request_id', type: 'uuid' }],
+    result: { kind: 'scalar', type: 'jsonb' },
+    strict: true,
+    description: "A request's trace: {request_id, events: [{step, detail, created_at}]} (written when pg_llm.trace_enabled is on).",
+    run: (args, context) => trace(context, String(args.request_id)),
+  }),
+];
