@@ -5,6 +5,7 @@
 import { recordCall } from '../src/catalog/audit.js';
 import { providerFor } from '../src/providers/index.js';
 import { chatOptions } from '../src/providers/options.js';
+import { usage } from './answer.js';
 import { declareFunction } from './declaration.js';
 
 const DEFAULT_INSTANCE = 'default';
@@ -25,7 +26,13 @@ export const askFunctions = [
         instanceName: null,
         success: true,
         confidence: result.confidence,
-        metadata: { provider: model.provider, model_name: result.model, latency_ms: Math.round(performance.now() - started), prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens },
+        metadata: {
+          provider: model.provider,
+          model_name: result.model,
+          latency_ms: Math.round(performance.now() - started),
+          confidence_source: result.confidenceSource,
+          ...usage(result),
+        },
       });
       return result.text;
     },
