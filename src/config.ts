@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
+import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
 
 interface OptionDeclaration {
   flag: string;
@@ -94,6 +95,13 @@ const OPTIONS = [
     description: 'answers to temperature-0 requests kept to answer the same request again without a provider call (0: no cache)',
   },
   { flag: 'response-cache-ttl', env: 'PG_LLM_RESPONSE_CACHE_TTL', value: 'SECONDS', default: '3600', description: 'how long a cached answer may be used' },
+  {
+    flag: 'settings',
+    env: 'PG_LLM_SETTINGS',
+    value: 'JSON',
+    description:
+      'server-wide defaults of the pg_llm.* settings, used where a session, role or database sets none: {"trace_enabled": "on", "audit_sample_rate": 0.5}',
+  },
   { flag: 'log-level', env: 'PG_LLM_LOG_LEVEL', value: 'LEVEL', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
 ] as const satisfies readonly OptionDeclaration[];
 
@@ -155,6 +163,8 @@ export interface Config {
   masterKeys: string[];
   /** --default-model as given; its provider and sealed api_key are checked with the other default sources. */
   defaultModel: Record<string, unknown> | undefined;
+  /** --settings: pg_llm.* defaults by name without the prefix, checked at start-up. */
+  settingDefaults: Record<string, string>;
   /** A missing file is an error only when it was named. */
   pgAiConfig: { file: string; required: boolean };
   callConcurrency: number;
@@ -332,6 +342,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
     masterKeys: masterKeyList(value('master-key'), value('previous-master-keys')),
     defaultModel: defaultModel ? jsonObject('--default-model', defaultModel) : undefined,
+    settingDefaults: raw.settings ? settingDefaults(raw.settings) : {},
     pgAiConfig: { file: value('pg-ai-config')!, required: raw['pg-ai-config'] !== undefined },
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
@@ -403,6 +414,23 @@ function readPriceTable(file: string): Map<string, { input: number; output: numb
     prices.set(model, { input, output });
   }
   return prices;
+}
+
+function settingDefaults(text: string): Record<string, string> {
+  const defaults: Record<string, string> = {};
+  for (const [key, value] of Object.entries(jsonObject('--settings', text))) {
+    const name = key.replace(/^pg_llm\./, '');
+    if (!DEFAULTABLE_SETTINGS.includes(name)) {
+      throw new ConfigError(`--settings: unknown setting "${key}" (known: ${DEFAULTABLE_SETTINGS.join(', ')})`);
+    }
+    defaults[name] = String(value);
+  }
+  try {
+    parseSettings(undefined, defaults);
+  } catch (error) {
+    throw new ConfigError(`--settings: ${(error as Error).message}`);
+  }
+  return defaults;
 }
 
 /** Parsed JSON; the parser's message is cut to the position, since it quotes the text, which may hold a key. */

@@ -85,6 +85,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
       masterKeys: config.masterKeys.map(masterKey),
       concurrency: config.callConcurrency,
       defaults,
+      settingDefaults: config.settingDefaults,
     }),
   });
   const address = await listener.listen();

@@ -8,7 +8,7 @@ import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKey, type MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
-import { parseSettings, SETTINGS_QUERY } from './session-settings.js';
+import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-settings.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 /** A call the statement makes: the function and its arguments in declaration order, as JSON. */
@@ -43,6 +43,8 @@ export interface CallOptions {
   /** How many calls of one statement run at once. */
   concurrency: number;
   defaults: DefaultProviders;
+  /** pg_llm.* values (without the prefix) for sessions where PostgreSQL has none: the proxy's --settings. */
+  settingDefaults?: SettingsRow;
 }
 
 export class CallRunner {
@@ -130,7 +132,7 @@ export class CallRunner {
   private async readSessionState(): Promise<SessionState> {
     const [row] = await this.query(SETTINGS_QUERY);
     const keys = row?.master_key ? [masterKey(row.master_key), ...this.options.masterKeys] : this.options.masterKeys;
-    return { settings: parseSettings(row), keys };
+    return { settings: parseSettings(row, this.options.settingDefaults), keys };
   }
 }
 

@@ -1,6 +1,7 @@
 // The pg_llm.* settings of the caller's session, read once per statement with current_setting(), so SET, SET LOCAL,
-// ALTER ROLE/DATABASE … SET and postgresql.conf all take effect as they would for the extension. A value that
-// does not parse fails the call with 22023, as PostgreSQL does for a bad setting.
+// ALTER ROLE/DATABASE … SET and postgresql.conf all take effect as they would for the extension; where PostgreSQL
+// has no value, the proxy's --settings default applies. A value that does not parse fails the call with 22023, as
+// PostgreSQL does for a bad setting.
 
 import type { SessionSettings } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -9,9 +10,15 @@ const NAMES = ['audit_enabled', 'trace_enabled', 'redact_sensitive', 'audit_samp
 
 export type SettingsRow = Partial<Record<(typeof NAMES)[number], string | null>>;
 
+/** The settings a proxy's --settings may default: all but the master key, which has options of its own. */
+export const DEFAULTABLE_SETTINGS: readonly string[] = NAMES.filter((name) => name !== 'master_key');
+
 export const SETTINGS_QUERY = `SELECT ${NAMES.map((name) => `current_setting('pg_llm.${name}', true) AS ${name}`).join(', ')}`;
 
-export function parseSettings(row: SettingsRow | undefined): SessionSettings {
+/** The session's values over the proxy's defaults. */
+export function parseSettings(session: SettingsRow | undefined, defaults: SettingsRow = {}): SessionSettings {
+  const row: SettingsRow = { ...defaults };
+  for (const [name, value] of Object.entries(session ?? {})) if (value !== null && value !== '') row[name as keyof SettingsRow] = value;
   return {
     auditEnabled: flag(row, 'audit_enabled', true),
     traceEnabled: flag(row, 'trace_enabled', false),

@@ -19,9 +19,9 @@ const MODELS: Record<string, Record<string, unknown>> = {
   local: { mock_response: 'local answer', mock_confidence: 0.5, is_local_fallback: true },
 };
 
-async function setup() {
+async function setup(through: TestProxy = proxy) {
   const { name, client: direct } = await freshDatabase();
-  const client = new pg.Client(connection(proxy.port, 'postgres', name));
+  const client = new pg.Client(connection(through.port, 'postgres', name));
   await client.connect();
   afterThisTest(() => client.end());
   await client.query('CREATE EXTENSION pg_llm');
@@ -55,6 +55,19 @@ describe('confidence routing', () => {
     expect(await one(`SELECT pg_llm_chat_json('sure', 'q')`)).toMatchObject({ response: 'local answer', instance_name: 'local', fallback_used: true });
     await client.query(`SET pg_llm.default_confidence_threshold = 'high'`);
     await expect(client.query(`SELECT pg_llm_chat('sure', 'q')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('pg_llm.default_confidence_threshold') });
+  });
+});
+
+describe('server-wide defaults (--settings)', () => {
+  it('apply where PostgreSQL has no value; a session\'s SET (or ALTER ROLE … SET) wins', async () => {
+    const configured = await startProxy({ settings: { default_confidence_threshold: '0.95', default_local_fallback: 'local', trace_enabled: 'on' } });
+    afterThisTest(() => configured.stop());
+    const { client, direct, one } = await setup(configured);
+    const answer = await one(`SELECT pg_llm_chat_json('sure', 'q')`);
+    expect(answer).toMatchObject({ response: 'local answer', fallback_used: true, confidence_threshold: 0.95 });
+    expect((await direct.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_trace_log WHERE request_id = $1`, [answer.request_id])).rows[0].n).toBe(1);
+    await client.query(`SET pg_llm.default_confidence_threshold = 0.5`);
+    expect(await one(`SELECT pg_llm_chat_json('sure', 'q')`)).toMatchObject({ response: 'sure answer', fallback_used: false });
   });
 });
 

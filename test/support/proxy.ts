@@ -41,6 +41,8 @@ export interface ProxyOptions {
   /** Keys that only open secrets, as --previous-master-keys. */
   previousMasterKeys?: string[];
   callConcurrency?: number;
+  /** Server-wide pg_llm.* defaults, as --settings. */
+  settings?: Record<string, string>;
   /** Where the default model comes from; by default nothing is configured, whatever this process's environment. */
   defaults?: DefaultSources;
 }
@@ -62,6 +64,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
       masterKeys: keys,
       concurrency: options.callConcurrency ?? 16,
       defaults: new DefaultProviders({ masterKeys: keys, ...(options.defaults ?? { env: {} }) }),
+      ...(options.settings ? { settingDefaults: options.settings } : {}),
     });
   }
   if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };

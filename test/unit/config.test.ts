@@ -132,6 +132,14 @@ describe('configuration', () => {
     expect(() => parseCommandLine(['seal-secret', '--listen', 'x'], { PG_LLM_MASTER_KEY: 'k' })).toThrowError('unknown argument --listen for seal-secret');
   });
 
+  it('takes --settings as server-wide pg_llm.* defaults, checked at start-up', () => {
+    expect(config(['--settings', '{"pg_llm.trace_enabled": "on", "audit_sample_rate": 0.5}']).settingDefaults).toEqual({ trace_enabled: 'on', audit_sample_rate: '0.5' });
+    expect(config([]).settingDefaults).toEqual({});
+    expect(() => config(['--settings', '{"tracing": "on"}'])).toThrowError(/--settings: unknown setting "tracing"/);
+    expect(() => config(['--settings', '{"master_key": "k"}'])).toThrowError(/unknown setting "master_key"/);
+    expect(() => config(['--settings', '{"audit_sample_rate": 3}'])).toThrowError('--settings: invalid value for parameter "pg_llm.audit_sample_rate": "3"');
+  });
+
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
     const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config'];
