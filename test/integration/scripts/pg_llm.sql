@@ -1,0 +1,27 @@
+-- A pg_llm v1.1 session as a script written for the extension runs it: mock models, chat, routing, sessions,
+-- feedback, audit and trace. Run by psql through the proxy; its output must match pg_llm.out line by line.
+CREATE EXTENSION pg_llm;
+SELECT pg_llm_add_model(false, 'mock', 'primary', NULL, '{"mock_response": "Paris is the capital of France.", "mock_confidence": 0.92}');
+SELECT pg_llm_add_model(false, 'mock', 'weak', NULL, '{"mock_response": "Not sure.", "mock_confidence": 0.2, "fallback_instance": "local"}');
+SELECT pg_llm_add_model(true, 'mock', 'local', NULL, '{"mock_response": "Local answer.", "mock_confidence": 0.7, "is_local_fallback": true}');
+SELECT pg_llm_chat('primary', 'What is the capital of France?');
+SELECT j->>'response', j->>'model_name', j->>'confidence_score', j->>'fallback_used' FROM pg_llm_chat_json('primary', 'Capital?') AS j;
+SELECT seq_no, chunk, is_final, confidence_score FROM pg_llm_chat_stream('primary', 'Capital?');
+SELECT pg_llm_chat('weak', 'Capital?');
+SELECT pg_llm_parallel_chat('Capital?', ARRAY['primary', 'weak']);
+SELECT j->>'response', j->>'instance_name', j->>'fallback_used' FROM pg_llm_parallel_chat_json('Capital?', ARRAY['weak']) AS j;
+SELECT pg_llm_create_session(4) AS sid \gset
+SELECT pg_llm_multi_turn_chat('primary', :'sid', 'Hello');
+SELECT pg_llm_multi_turn_chat('primary', :'sid', 'And again?');
+SELECT role, content FROM pg_llm_get_session_messages(:'sid');
+SELECT pg_llm_update_session_state(:'sid', '{"step": 2}');
+SELECT pg_llm_get_session(:'sid')->'state', pg_llm_get_session(:'sid')->'message_count';
+SELECT message_count, max_messages FROM pg_llm_get_sessions();
+SET pg_llm.trace_enabled = on;
+SELECT pg_llm_chat_json('weak', 'Capital?')->>'request_id' AS rid \gset
+SELECT e->>'step', e->'detail'->>'decision', e->'detail'->>'fallback_instance' FROM jsonb_array_elements(pg_llm_get_trace(:'rid')->'events') AS e;
+SELECT pg_llm_record_feedback(:'rid', 5, 'good answer') > 0;
+SELECT event_type, instance_name, success, metadata->>'fallback_used' FROM pg_llm_get_audit_log('{"limit": 3}');
+SELECT pg_llm_delete_session(:'sid');
+SELECT pg_llm_remove_model('weak');
+DROP EXTENSION pg_llm CASCADE;
