@@ -10,59 +10,34 @@
 //            it fails rather than write wrong data).
 //
 // Savepoints need a transaction block: when the client is not in one, the proxy opens it and closes it where
-// PostgreSQL would have ended the implicit transaction (the end of the Query, or the client's Sync).
+// PostgreSQL would have ended the implicit transaction (the end of the Query, or the client's Sync). The passes
+// themselves are in passes.ts; this is the order they run in, and what the client sees of them.
 
 import { setMaxListeners } from 'node:events';
-import type { FieldDescription } from '../../proxy/backend-read.js';
-import { errorResponse, noticeResponse, readyForQuery } from '../../proxy/backend-write.js';
+import { readyForQuery } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage } from '../../proxy/protocol.js';
-import type { ReplySink } from '../../proxy/replies-owed.js';
 import type { StatementPlan } from './analyze.js';
-import { canceled, check, type Call, type CallRunner, type Progress } from './calls.js';
+import { canceled, check, type Call, type CallRunner } from './calls.js';
+import { raiseThroughUpstream } from './error-substitute.js';
 import { runExtension } from './extension.js';
 import { NotInstalled } from './not-installed.js';
-import { streamSetRows } from './stream.js';
+import { afterStored, EXTENDED_ONLY, FINAL_PORTAL, Passes, type Collected, type Target } from './passes.js';
+import { progressReporter } from './progress.js';
 import type { ProjectionPlan } from './projection-plan.js';
 import { runProjection, type ProjectionTarget } from './projection.js';
+import { streamSetRows } from './stream.js';
 import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
-const COLLECTED_CALL = 'LM001';
 const ALREADY_IN_TRANSACTION = '25001';
 /** Calls nested (or depending on each other) deeper than this are refused rather than run pass after pass. */
 const MAX_COLLECT_PASSES = 8;
 const QUERY_STATEMENT = 'pg_llm_query';
-/** Statements with fewer calls finish too soon for progress lines to help. */
-const PROGRESS_MIN_CALLS = 10;
-const PROGRESS_INTERVAL_MS = 1000;
-const PASS_PORTAL = 'pg_llm_pass';
-const FINAL_PORTAL = 'pg_llm_final';
 /** A Bind's tail with no parameters and text results. */
 const NO_PARAMETERS = Buffer.from([0, 0, 0, 0, 0, 0]);
-/** What a simple Query's client does not expect to see of the extended messages the proxy runs for it. */
-const EXTENDED_ONLY = new Set<number>([BackendMessage.ParseComplete, BackendMessage.BindComplete, BackendMessage.CloseComplete, BackendMessage.NoData]);
 const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) => type !== BackendMessage.ErrorResponse));
-
-/** What a collect pass found: the calls with no result yet, the pass's own error, its result's columns. */
-interface Collected {
-  calls: Map<string, Call>;
-  error: Map<string, string> | undefined;
-  fields: FieldDescription[] | undefined;
-}
-
-/** The statement to run: a prepared statement upstream, and the parameters and result formats to bind it with. */
-export interface Target {
-  statement: string;
-  bindRest: Buffer;
-  /** The Bind's parameter format codes and values: bindRest up to its result format codes. */
-  parameterSection: Buffer;
-  /** The result format codes of the Bind (none: all text). */
-  resultFormats: number[];
-  /** The client's portal, for an extended-protocol Execute; absent for a simple Query. */
-  clientPortal?: { name: string; maxRows: number };
-}
 
 export class Executor {
   /** A transaction block the proxy opened for the client, to close where the implicit transaction would end. */
@@ -70,12 +45,15 @@ export class Executor {
   private nextExecution = 1;
   private abort = statementAbort();
   private computing = false;
+  private readonly passes: Passes;
 
   constructor(
     private readonly io: SessionIo,
     private readonly requests: UpstreamRequests,
     private readonly calls: CallRunner,
-  ) {}
+  ) {
+    this.passes = new Passes(io, requests);
+  }
 
   /** Stops the model calls of the statement running now; true when there were some. */
   cancel(): boolean {
@@ -132,8 +110,7 @@ export class Executor {
 
   /** Executes more rows of a portal whose final pass was suspended by a row limit. */
   resumePortal(execution: number, portal: string, maxRows: number): void {
-    this.requests.statementTo(new Collector(STATEMENT_REQUESTS), phaseSql('final'), [String(execution)]);
-    this.io.sendUpstream(execute(portal, maxRows));
+    this.passes.resume(execution, portal, maxRows);
   }
 
   /** The client's Sync, when the proxy opened the block: ends it as PostgreSQL ends an implicit transaction. */
@@ -179,7 +156,7 @@ export class Executor {
   private async project(plan: ProjectionPlan, target: ProjectionTarget): Promise<boolean> {
     this.computing = true;
     try {
-      return await runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, this.progressReporter());
+      return await runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(this.io));
     } finally {
       this.computing = false;
     }
@@ -196,7 +173,7 @@ export class Executor {
     let stored: Promise<Result> | undefined;
     let placeholders = false;
     for (let pass = 1; ; pass++) {
-      const { calls, error, fields }: Collected = await afterStored(stored, this.collect(target, execution, pass === 1, placeholders));
+      const { calls, error, fields }: Collected = await afterStored(stored, this.passes.collect(target, execution, pass === 1, placeholders));
       for (const key of computed) calls.delete(key);
       if (error?.get('C') === '57014' || this.abort.signal.aborted) throw canceled();
       if (calls.size === 0) break;
@@ -216,7 +193,7 @@ export class Executor {
         });
       }
       // Not awaited here: the results go out in the same round trip as the next pass.
-      stored = this.store(execution, await this.compute(calls));
+      stored = this.passes.store(execution, await this.compute(calls));
       for (const key of calls.keys()) computed.add(key);
       // With one call site no call can depend on another's result: what this pass found is all there is.
       if (plan.callSites === 1 && !error) break;
@@ -224,93 +201,17 @@ export class Executor {
       // they stand in with a value of their type, so the next pass gets through every row.
       placeholders ||= error !== undefined;
     }
-    const failed = await afterStored(stored, this.finalPass(target, execution));
+    const failed = await afterStored(stored, this.passes.finalPass(target, execution));
     return failed ? undefined : execution;
-  }
-
-  /** A collect pass; the first one of a statement also makes sure the session has its results table. */
-  private async collect(
-    target: Target,
-    execution: number,
-    first: boolean,
-    placeholders: boolean,
-  ): Promise<Collected> {
-    const setup = new Collector((first ? 3 : 2) * STATEMENT_REQUESTS);
-    if (first) this.requests.statementTo(setup, 'SELECT _pg_llm_catalog.prepare_session()');
-    this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
-    this.requests.statementTo(setup, phaseSql('collect', placeholders), [String(execution)]);
-    const pass = new Collector(4);
-    this.requests.bindTo(pass, PASS_PORTAL, target.statement, target.bindRest);
-    this.requests.send(describe('P', PASS_PORTAL), pass);
-    this.requests.send(execute(PASS_PORTAL), pass);
-    void this.requests.sync();
-    const cleanup = new Collector(2 * STATEMENT_REQUESTS);
-    this.requests.statementTo(cleanup, 'ROLLBACK TO SAVEPOINT pg_llm_pass');
-    this.requests.statementTo(cleanup, 'RELEASE SAVEPOINT pg_llm_pass');
-    void this.requests.sync();
-    check(await setup.done);
-    const result = await pass.done;
-    check(await cleanup.done);
-    const calls = new Map<string, Call>();
-    for (const notice of result.notices) {
-      if (notice.get('C') !== COLLECTED_CALL) continue;
-      const reported = JSON.parse(notice.get('M')!) as { function: string; key: string; arguments: unknown[] };
-      calls.set(reported.key, { function: reported.function, arguments: reported.arguments });
-    }
-    return { calls, error: result.error, fields: result.fields };
   }
 
   private async compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {
     this.computing = true;
     try {
-      return await this.calls.compute(calls, this.abort.signal, this.progressReporter());
+      return await this.calls.compute(calls, this.abort.signal, progressReporter(this.io));
     } finally {
       this.computing = false;
     }
-  }
-
-  /** psql prints a NOTICE as it arrives: a line now and then tells that a long statement is getting on. */
-  private progressReporter(): Progress {
-    const started = Date.now();
-    let reported = started;
-    return (done, total) => {
-      const now = Date.now();
-      if (total < PROGRESS_MIN_CALLS || now - reported < PROGRESS_INTERVAL_MS) return;
-      reported = now;
-      const of = Number.isFinite(total) ? ` of ${total}` : '';
-      const notice = new PgError('00000', `pg_llm: ${done}${of} calls done (${((now - started) / 1000).toFixed(1)} s)`, {
-        hint: 'SET pg_llm.progress = off to silence these.',
-      });
-      this.io.writeToClient(noticeResponse(notice));
-    };
-  }
-
-  /** Sends the results to the session's results table; the next batch's flush sends it on its way. */
-  private store(execution: number, results: Map<string, unknown>): Promise<Result> {
-    return this.requests.statement(
-      `INSERT INTO pg_temp.pg_llm_call_results (execution, call_key, value)
-       SELECT $1::bigint, entry.key, entry.value FROM jsonb_each($2::jsonb) AS entry ON CONFLICT DO NOTHING`,
-      [String(execution), JSON.stringify(Object.fromEntries(results))],
-    );
-  }
-
-  /** Runs the statement for real; its answer is the client's. Resolves true when it failed. */
-  private async finalPass(target: Target, execution: number): Promise<boolean> {
-    const setup = this.requests.statement(phaseSql('final'), [String(execution)]);
-    if (target.clientPortal) {
-      const relay = new ClientRelay(this.io, new Set(), 1);
-      this.requests.send(execute(target.clientPortal.name, target.clientPortal.maxRows), relay);
-      this.requests.flush();
-      check(await setup);
-      return relay.done;
-    }
-    const relay = new ClientRelay(this.io, EXTENDED_ONLY, 4);
-    this.requests.bindTo(relay, FINAL_PORTAL, target.statement, target.bindRest);
-    this.requests.send(describe('P', FINAL_PORTAL), relay);
-    this.requests.send(execute(FINAL_PORTAL), relay);
-    this.requests.flush();
-    check(await setup);
-    return relay.done;
   }
 
   /** A statement of a Query run as it is, answered as a simple Query would be; `parsed` may take the Parse's answer. */
@@ -356,44 +257,8 @@ export class Executor {
     return relay.done;
   }
 
-  /**
-   * Reports an error the proxy raised (a failed model call, a cancel) so that client and server agree: the server
-   * raises it too, which fails the transaction (and skips the rest of the client's batch) as PostgreSQL would.
-   */
-  private async fail(error: unknown): Promise<void> {
-    const pgError = error instanceof PgError ? error : new PgError('XX000', `pg_llm proxy: ${(error as Error).message}`);
-    if (this.io.owed.skipping) await this.requests.sync();
-    const substitute = new ErrorSubstitute(this.io, pgError);
-    this.requests.statementTo(substitute, 'SELECT _pg_llm_catalog.raise_error($1, $2)', [pgError.sqlstate, pgError.message]);
-    this.requests.flush();
-    await substitute.done;
-  }
-}
-
-/** Swallows the server's answer to raise_error and gives the client the proxy's own error in its place. */
-class ErrorSubstitute implements ReplySink {
-  readonly done: Promise<void>;
-  private resolve!: () => void;
-  private remaining = STATEMENT_REQUESTS;
-  private reported = false;
-
-  constructor(
-    private readonly io: SessionIo,
-    private readonly error: PgError,
-  ) {
-    this.done = new Promise((resolve) => (this.resolve = resolve));
-  }
-
-  message(type: number): void {
-    if (type !== BackendMessage.ErrorResponse || this.reported) return;
-    this.reported = true;
-    this.io.writeToClient(errorResponse(this.error));
-  }
-
-  complete(): void {
-    if (--this.remaining > 0) return;
-    if (!this.reported) this.io.writeToClient(errorResponse(this.error));
-    this.resolve();
+  private fail(error: unknown): Promise<void> {
+    return raiseThroughUpstream(this.io, this.requests, error);
   }
 }
 
@@ -410,22 +275,3 @@ function statementAbort(): AbortController {
   return controller;
 }
 
-/** What `next` resolves to, once the results stored before it are in; a failed store is the error to report. */
-async function afterStored<T>(stored: Promise<Result> | undefined, next: Promise<T>): Promise<T> {
-  try {
-    const value = await next;
-    if (stored) check(await stored);
-    return value;
-  } catch (error) {
-    if (stored) check(await stored);
-    throw error;
-  }
-}
-
-function phaseSql(phase: 'collect' | 'final', placeholders = false): string {
-  const collecting =
-    phase === 'collect'
-      ? `set_config('client_min_messages', 'notice', true), set_config('pg_llm.placeholders', '${placeholders ? 'typed' : 'null'}', true), `
-      : '';
-  return `SELECT ${collecting}set_config('pg_llm.phase', '${phase}', true), set_config('pg_llm.execution', $1, true)`;
-}

@@ -1,0 +1,128 @@
+// The passes of the general path (see execution.ts): a collect pass in a savepoint that reports the calls it meets,
+// the storing of their results in the session's temp table, and the final pass whose answer is the client's. Each
+// sets pg_llm.phase (and the execution id the stubs look their results up by) for its own transaction-local scope.
+
+import type { FieldDescription } from '../../proxy/backend-read.js';
+import { describe, execute } from '../../proxy/frontend-write.js';
+import type { SessionIo } from '../../proxy/interceptor.js';
+import { BackendMessage } from '../../proxy/protocol.js';
+import { check, type Call } from './calls.js';
+import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+
+const COLLECTED_CALL = 'LM001';
+const PASS_PORTAL = 'pg_llm_pass';
+export const FINAL_PORTAL = 'pg_llm_final';
+/** What a simple Query's client does not expect to see of the extended messages the proxy runs for it. */
+export const EXTENDED_ONLY = new Set<number>([BackendMessage.ParseComplete, BackendMessage.BindComplete, BackendMessage.CloseComplete, BackendMessage.NoData]);
+
+/** What a collect pass found: the calls with no result yet, the pass's own error, its result's columns. */
+export interface Collected {
+  calls: Map<string, Call>;
+  error: Map<string, string> | undefined;
+  fields: FieldDescription[] | undefined;
+}
+
+/** The statement to run: a prepared statement upstream, and the parameters and result formats to bind it with. */
+export interface Target {
+  statement: string;
+  bindRest: Buffer;
+  /** The Bind's parameter format codes and values: bindRest up to its result format codes. */
+  parameterSection: Buffer;
+  /** The result format codes of the Bind (none: all text). */
+  resultFormats: number[];
+  /** The client's portal, for an extended-protocol Execute; absent for a simple Query. */
+  clientPortal?: { name: string; maxRows: number };
+}
+
+export class Passes {
+  constructor(
+    private readonly io: SessionIo,
+    private readonly requests: UpstreamRequests,
+  ) {}
+
+  /** A collect pass; the first one of a statement also makes sure the session has its results table. */
+  async collect(
+    target: Target,
+    execution: number,
+    first: boolean,
+    placeholders: boolean,
+  ): Promise<Collected> {
+    const setup = new Collector((first ? 3 : 2) * STATEMENT_REQUESTS);
+    if (first) this.requests.statementTo(setup, 'SELECT _pg_llm_catalog.prepare_session()');
+    this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
+    this.requests.statementTo(setup, phaseSql('collect', placeholders), [String(execution)]);
+    const pass = new Collector(4);
+    this.requests.bindTo(pass, PASS_PORTAL, target.statement, target.bindRest);
+    this.requests.send(describe('P', PASS_PORTAL), pass);
+    this.requests.send(execute(PASS_PORTAL), pass);
+    void this.requests.sync();
+    const cleanup = new Collector(2 * STATEMENT_REQUESTS);
+    this.requests.statementTo(cleanup, 'ROLLBACK TO SAVEPOINT pg_llm_pass');
+    this.requests.statementTo(cleanup, 'RELEASE SAVEPOINT pg_llm_pass');
+    void this.requests.sync();
+    check(await setup.done);
+    const result = await pass.done;
+    check(await cleanup.done);
+    const calls = new Map<string, Call>();
+    for (const notice of result.notices) {
+      if (notice.get('C') !== COLLECTED_CALL) continue;
+      const reported = JSON.parse(notice.get('M')!) as { function: string; key: string; arguments: unknown[] };
+      calls.set(reported.key, { function: reported.function, arguments: reported.arguments });
+    }
+    return { calls, error: result.error, fields: result.fields };
+  }
+
+  /** Sends the results to the session's results table; the next batch's flush sends it on its way. */
+  store(execution: number, results: Map<string, unknown>): Promise<Result> {
+    return this.requests.statement(
+      `INSERT INTO pg_temp.pg_llm_call_results (execution, call_key, value)
+       SELECT $1::bigint, entry.key, entry.value FROM jsonb_each($2::jsonb) AS entry ON CONFLICT DO NOTHING`,
+      [String(execution), JSON.stringify(Object.fromEntries(results))],
+    );
+  }
+
+  /** Runs the statement for real; its answer is the client's. Resolves true when it failed. */
+  async finalPass(target: Target, execution: number): Promise<boolean> {
+    const setup = this.requests.statement(phaseSql('final'), [String(execution)]);
+    if (target.clientPortal) {
+      const relay = new ClientRelay(this.io, new Set(), 1);
+      this.requests.send(execute(target.clientPortal.name, target.clientPortal.maxRows), relay);
+      this.requests.flush();
+      check(await setup);
+      return relay.done;
+    }
+    const relay = new ClientRelay(this.io, EXTENDED_ONLY, 4);
+    this.requests.bindTo(relay, FINAL_PORTAL, target.statement, target.bindRest);
+    this.requests.send(describe('P', FINAL_PORTAL), relay);
+    this.requests.send(execute(FINAL_PORTAL), relay);
+    this.requests.flush();
+    check(await setup);
+    return relay.done;
+  }
+
+  /** Executes more rows of a portal whose final pass was suspended by a row limit. */
+  resume(execution: number, portal: string, maxRows: number): void {
+    this.requests.statementTo(new Collector(STATEMENT_REQUESTS), phaseSql('final'), [String(execution)]);
+    this.io.sendUpstream(execute(portal, maxRows));
+  }
+}
+
+/** What `next` resolves to, once the results stored before it are in; a failed store is the error to report. */
+export async function afterStored<T>(stored: Promise<Result> | undefined, next: Promise<T>): Promise<T> {
+  try {
+    const value = await next;
+    if (stored) check(await stored);
+    return value;
+  } catch (error) {
+    if (stored) check(await stored);
+    throw error;
+  }
+}
+
+function phaseSql(phase: 'collect' | 'final', placeholders = false): string {
+  const collecting =
+    phase === 'collect'
+      ? `set_config('client_min_messages', 'notice', true), set_config('pg_llm.placeholders', '${placeholders ? 'typed' : 'null'}', true), `
+      : '';
+  return `SELECT ${collecting}set_config('pg_llm.phase', '${phase}', true), set_config('pg_llm.execution', $1, true)`;
+}
