@@ -7,7 +7,7 @@ import { readBind, readExecute, readParse, readQuery, readTarget } from '../../p
 import { parse, query } from '../../proxy/frontend-write.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { FrontendMessage } from '../../proxy/protocol.js';
+import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { analyze, mentionsFunction, signalCalls, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
@@ -177,7 +177,8 @@ class InterceptionEngine implements Interceptor {
     // PostgreSQL answers 25P02 in a failed transaction, and ignores a Query after an extended-protocol error.
     if (this.io.transactionStatus === 'E' || this.io.owed.skipping) return this.forward(frame);
     if (plans.some((plan) => plan.kind === 'extension')) this.catalogInstalled = undefined;
-    await this.executor.runQuery(plans, plans.some((plan) => plan.kind === 'calls') ? await this.isInstalled() : true);
+    const ok = await this.executor.runQuery(plans, plans.some((plan) => plan.kind === 'calls') ? await this.isInstalled() : true);
+    if (!ok) this.catalogInstalled = undefined;
   }
 
   private async handleParse(frame: Buffer): Promise<void> {
@@ -201,7 +202,8 @@ class InterceptionEngine implements Interceptor {
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if (!(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
     this.statements.set(message.statement, plan);
-    this.forward(frame);
+    // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.
+    this.forward(frame, relayWatchingErrors(this.io, () => (this.catalogInstalled = undefined)));
   }
 
   private async handleExecute(frame: Buffer): Promise<void> {
@@ -218,6 +220,7 @@ class InterceptionEngine implements Interceptor {
       resultFormats: bound.resultFormats,
       clientPortal: { name: portal, maxRows },
     });
+    if (bound.execution === undefined) this.catalogInstalled = undefined;
   }
 
   /**
@@ -302,7 +305,10 @@ class InterceptionEngine implements Interceptor {
     else this.portals.delete(bind.portal);
   }
 
-  /** Asked once per session (again after CREATE/DROP EXTENSION), where a query cannot disturb the client's batch. */
+  /**
+   * Asked once per session, where a query cannot disturb the client's batch; again after CREATE/DROP EXTENSION, and
+   * after an intercepted statement failed (another session may have dropped the catalog meanwhile).
+   */
   private async isInstalled(): Promise<boolean> {
     if (this.catalogInstalled !== undefined) return this.catalogInstalled;
     await this.settle();
@@ -313,6 +319,17 @@ class InterceptionEngine implements Interceptor {
     this.catalogInstalled = result.rows[0]?.[0]?.toString() === 't';
     return this.catalogInstalled;
   }
+}
+
+/** Relays the answer to the client as it is, and tells `onError` of an ErrorResponse in it. */
+function relayWatchingErrors(io: SessionIo, onError: () => void): ReplySink {
+  return {
+    message(type, frame) {
+      if (type === BackendMessage.ErrorResponse) onError();
+      io.writeToClient(Buffer.from(frame));
+    },
+    complete() {},
+  };
 }
 
 /** The statements of a query string, or undefined when PostgreSQL's parser refuses it (the server will say why). */

@@ -61,8 +61,8 @@ export class Executor {
     return this.computing;
   }
 
-  /** Runs a simple Query's statements (some of them intercepted) and answers it, ReadyForQuery included. */
-  async runQuery(plans: StatementPlan[], catalogInstalled: boolean): Promise<void> {
+  /** Runs a simple Query's statements (some of them intercepted) and answers it, ReadyForQuery included; false when one failed. */
+  async runQuery(plans: StatementPlan[], catalogInstalled: boolean): Promise<boolean> {
     this.abort = statementAbort();
     const perStatementBlocks = plans.some((plan) => plan.kind === 'transaction');
     let ok = true;
@@ -78,6 +78,7 @@ export class Executor {
     const closing = this.ownsBlock ? this.closeOwnBlock() : undefined;
     const status = closing ? await this.requests.sync() : await synced;
     this.io.writeToClient(readyForQuery(status));
+    return ok;
   }
 
   /** Runs an extended-protocol Execute of a portal bound to an intercepted statement. */
@@ -166,8 +167,8 @@ export class Executor {
   private async runCalls(plan: StatementPlan & { kind: 'calls' }, target: Target): Promise<number | undefined> {
     const execution = this.nextExecution++;
     if (plan.projection && target.clientPortal?.maxRows === 0) {
-      await this.project(plan.projection, { clientStatement: target.statement, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
-      return execution;
+      const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
+      return projected ? execution : undefined;
     }
     const computed = new Set<string>();
     let stored: Promise<Result> | undefined;

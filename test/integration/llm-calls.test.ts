@@ -384,6 +384,26 @@ describe('installing through the proxy', () => {
     expect((await direct.query(`SELECT to_regnamespace('_pg_llm_catalog') AS schema`)).rows).toEqual([{ schema: null }]);
   });
 
+  it('a catalog dropped by another session is noticed: after one failed call, the next says pg_llm is not installed', async () => {
+    const { name } = await freshDatabase();
+    const other = new pg.Client(connection(proxy.port, 'postgres', name));
+    await other.connect();
+    afterThisTest(() => other.end());
+    for (const extended of [false, true]) {
+      const client = new pg.Client(connection(proxy.port, 'postgres', name));
+      await client.connect();
+      afterThisTest(() => client.end());
+      await client.query('CREATE EXTENSION pg_llm');
+      await client.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{}')`);
+      const call = () => (extended ? client.query(`SELECT 1 AS n, pg_llm_chat('m', $1) AS a`, ['hi']) : client.query(`SELECT 1 AS n, pg_llm_chat('m', 'hi') AS a`));
+      expect((await call()).rows).toEqual([{ n: 1, a: 'hi' }]);
+      await other.query('DROP EXTENSION pg_llm CASCADE');
+      await expect(call()).rejects.toBeDefined();
+      await expect(call()).rejects.toMatchObject({ code: '42883', message: 'pg_llm is not installed in this database', hint: expect.stringContaining('CREATE EXTENSION pg_llm') });
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    }
+  });
+
   it('a role without the privilege to install gets PostgreSQL\'s own error, and nothing is left behind', async () => {
     const { name, client: direct } = await freshDatabase();
     const client = new pg.Client(connection(proxy.port, 'trust', name));
