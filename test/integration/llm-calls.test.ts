@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
-import { RawClient, serialize } from '../support/raw-client.js';
+import { RawClient } from '../support/raw-client.js';
 
 let proxy: TestProxy;
 beforeAll(async () => {
@@ -471,18 +471,10 @@ describe('streaming', () => {
     const raw = await RawClient.session(proxy.port, { database: name });
     afterThisTest(async () => raw.end());
     const run = async (sql: string): Promise<Array<Array<Buffer | null>>> => {
-      raw.capture();
-      raw.send(
-        serialize.parse({ text: sql, types: [] }),
-        serialize.bind({ values: ['x'], binary: true }),
-        serialize.describe({ type: 'P' }),
-        serialize.execute({}),
-        serialize.sync(),
-      );
-      const messages = await raw.until('readyForQuery');
+      const { messages, rows } = await raw.binaryQuery(sql, ['x']);
       const description = messages.find((message) => message.name === 'rowDescription') as unknown as { fields: Array<{ format: string }> };
       expect(description.fields.map((field) => field.format)).toEqual(Array(6).fill('binary'));
-      return dataRows(Buffer.concat(raw.bytes));
+      return rows;
     };
     const withoutRequestId = (rows: Array<Array<Buffer | null>>) => rows.map((row) => row.slice(0, 5).map((value) => value?.toString('hex') ?? null));
     const streamed = await run(`SELECT * FROM pg_llm_chat_stream('m', $1)`);
@@ -519,23 +511,6 @@ describe('streaming', () => {
     ]);
   });
 });
-
-/** The values of the DataRow messages in a byte stream of backend messages, as raw bytes. */
-function dataRows(stream: Buffer): Array<Array<Buffer | null>> {
-  const rows: Array<Array<Buffer | null>> = [];
-  for (let offset = 0; offset < stream.length; offset += 1 + stream.readInt32BE(offset + 1)) {
-    if (stream[offset] !== 'D'.charCodeAt(0)) continue;
-    const row: Array<Buffer | null> = [];
-    let at = offset + 7;
-    for (let i = 0; i < stream.readInt16BE(offset + 5); i++) {
-      const length = stream.readInt32BE(at);
-      row.push(length < 0 ? null : stream.subarray(at + 4, at + 4 + length));
-      at += 4 + Math.max(length, 0);
-    }
-    rows.push(row);
-  }
-  return rows;
-}
 
 describe('cancel and row limits', () => {
   it('a cancel stops the model call at once with 57014, and the session goes on', async () => {

@@ -11,7 +11,7 @@ export { serialize };
 export class RawClient {
   readonly received: BackendMessage[] = [];
   /** Bytes received since capture() was called, for what pg-protocol will not decode (binary DataRow values). */
-  readonly bytes: Buffer[] = [];
+  private readonly bytes: Buffer[] = [];
   private capturing = false;
   private waiters: Array<() => void> = [];
   closed = false;
@@ -49,9 +49,23 @@ export class RawClient {
   }
 
   /** Starts keeping the raw bytes received, dropping any kept so far. */
-  capture(): void {
+  private capture(): void {
     this.capturing = true;
     this.bytes.length = 0;
+  }
+
+  /** One statement in the extended protocol with binary results: its messages, and its rows' values as sent. */
+  async binaryQuery(sql: string, values: Array<string | null> = []): Promise<{ messages: BackendMessage[]; rows: Array<Array<Buffer | null>> }> {
+    this.capture();
+    this.send(
+      serialize.parse({ text: sql, types: [] }),
+      serialize.bind({ values, binary: true }),
+      serialize.describe({ type: 'P' }),
+      serialize.execute({}),
+      serialize.sync(),
+    );
+    const messages = await this.until('readyForQuery');
+    return { messages, rows: dataRows(Buffer.concat(this.bytes)) };
   }
 
   send(...buffers: Buffer[]): void {
@@ -94,4 +108,21 @@ export class RawClient {
     this.waiters = [];
     for (const waiter of waiters) waiter();
   }
+}
+
+/** The values of the DataRows in a stream of backend messages, as sent. */
+function dataRows(stream: Buffer): Array<Array<Buffer | null>> {
+  const rows: Array<Array<Buffer | null>> = [];
+  for (let offset = 0; offset < stream.length; offset += 1 + stream.readInt32BE(offset + 1)) {
+    if (stream[offset] !== 'D'.charCodeAt(0)) continue;
+    const row: Array<Buffer | null> = [];
+    let at = offset + 7;
+    for (let i = 0; i < stream.readInt16BE(offset + 5); i++) {
+      const length = stream.readInt32BE(at);
+      row.push(length < 0 ? null : stream.subarray(at + 4, at + 4 + length));
+      at += 4 + Math.max(length, 0);
+    }
+    rows.push(row);
+  }
+  return rows;
 }
