@@ -4,6 +4,7 @@
 
 import type { MasterKey } from '../src/crypto/secrets.js';
 import type { DefaultProviders } from '../src/providers/default-provider.js';
+import { parseVector, VECTOR } from './vector-type.js';
 
 export interface ArgumentDeclaration {
   name: string;
@@ -56,8 +57,8 @@ export type ResultRow = Record<string, unknown>;
 
 /**
  * Computes one call. `args` holds every argument by name, defaults applied, as JSON values (text as string,
- * jsonb as parsed JSON, numbers, booleans, null). A scalar function resolves to its JSON value; a set-returning
- * one to its rows.
+ * jsonb as parsed JSON, numbers, booleans, null; a vector as an array of numbers). A scalar function resolves to
+ * its JSON value; a set-returning one to its rows.
  */
 export type FunctionBody = (args: Record<string, unknown>, context: CallContext) => Promise<unknown>;
 
@@ -86,6 +87,16 @@ export function declareFunction(declaration: FunctionDeclaration): FunctionDecla
     else if (defaultsStarted) throw new Error(`${declaration.name}: ${argument.name} needs a default, as the arguments before it have one`);
   }
   return declaration;
+}
+
+/** A call's `args` from the JSON values of its arguments in declaration order. */
+export function callArguments(declaration: FunctionDeclaration, values: unknown[]): Record<string, unknown> {
+  return Object.fromEntries(
+    declaration.arguments.map((argument, i) => {
+      const value = values[i] ?? null;
+      return [argument.name, argument.type === VECTOR ? parseVector(value) : value];
+    }),
+  );
 }
 
 /** The rows of a streaming body, all of them: the run of a set-returning function that also streams. */

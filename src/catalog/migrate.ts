@@ -6,8 +6,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FUNCTIONS } from '../../functions/registry.js';
+import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { stubSql } from './stubs.js';
+import { stubSignature, stubSql } from './stubs.js';
 
 export const CATALOG_SCHEMA = '_pg_llm_catalog';
 const INCREMENTAL_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'incremental');
@@ -65,6 +66,7 @@ export async function install(client: SqlRunner, migrations: Migration[] = shipp
   );
   const { rows } = await client.query<{ name: string }>(`SELECT name FROM ${CATALOG_SCHEMA}.migrations`);
   const done = new Set(rows.map((row) => row.name));
+  const vectorsWere = await storedVectorType(client);
   const applied: string[] = [];
   for (const migration of migrations) {
     if (done.has(migration.name)) continue;
@@ -73,8 +75,25 @@ export async function install(client: SqlRunner, migrations: Migration[] = shipp
     applied.push(migration.name);
   }
   for (const script of readMigrations(IDEMPOTENT_DIR)) await client.query(script.sql);
-  for (const declaration of FUNCTIONS) await client.query(stubSql(declaration));
+  // A catalog installed only up to a level before its embedding columns has no vectors to agree with yet.
+  const vectorType = (await storedVectorType(client)) ?? REAL_ARRAY;
+  // Stubs spelled the other way would stay beside the new ones as overloads, or (a result type) refuse to change.
+  if (vectorsWere !== undefined && vectorsWere !== vectorType) {
+    for (const declaration of FUNCTIONS.filter(usesVector)) await client.query(`DROP FUNCTION IF EXISTS ${stubSignature(declaration, vectorsWere)}`);
+  }
+  for (const declaration of FUNCTIONS) await client.query(stubSql(declaration, vectorType));
   return applied;
+}
+
+/**
+ * How the catalog spells vector: the type of its embedding columns, real[] as created and pgvector's vector once
+ * idempotent/002_vectors.sql has converted them. Undefined before the catalog has them.
+ */
+async function storedVectorType(client: SqlRunner): Promise<string | undefined> {
+  const { rows } = await client.query<{ type: string }>(
+    `SELECT format_type(atttypid, NULL) AS type FROM pg_attribute WHERE attrelid = to_regclass('${CATALOG_SCHEMA}.pg_llm_vectors') AND attname = 'embedding'`,
+  );
+  return rows[0]?.type;
 }
 
 /** Whether the catalog is installed in the database the client is connected to. */
@@ -90,9 +109,8 @@ export async function installed(client: SqlRunner): Promise<boolean> {
 export async function uninstall(client: SqlRunner, cascade = true): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
   const behavior = cascade ? 'CASCADE' : 'RESTRICT';
-  for (const declaration of FUNCTIONS) {
-    const types = declaration.arguments.map((argument) => argument.type).join(', ');
-    await client.query(`DROP FUNCTION IF EXISTS public.${declaration.name}(${types}) ${behavior}`);
-  }
+  // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use.
+  const signatures = new Set(FUNCTIONS.flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));
+  for (const signature of signatures) await client.query(`DROP FUNCTION IF EXISTS ${signature} ${behavior}`);
   await client.query(`DROP SCHEMA IF EXISTS ${CATALOG_SCHEMA} CASCADE`);
 }

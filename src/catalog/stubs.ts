@@ -4,6 +4,7 @@
 // (_pg_llm_catalog.call_result, catalog-migrations/idempotent/); called any other way it fails with a hint.
 
 import type { FunctionDeclaration } from '../../functions/declaration.js';
+import { spelled } from '../../functions/vector-type.js';
 
 export const STUB_SQLSTATE = '0A000';
 
@@ -17,9 +18,13 @@ const PLACEHOLDERS: Record<string, string> = {
   bigint: '0',
   'double precision': '0',
   uuid: '"00000000-0000-0000-0000-000000000000"',
+  vector: '[0]',
 };
 
-export function stubSql(declaration: FunctionDeclaration): string {
+/** The stub of a declaration, vector spelled as the upstream's catalog spells it (functions/vector-type.ts). */
+export function stubSql(declared: FunctionDeclaration, vectorType: string): string {
+  const placeholder = declared.result.kind === 'scalar' ? PLACEHOLDERS[declared.result.type] : undefined;
+  const declaration = spelled(declared, vectorType);
   const name = `public.${declaration.name}`;
   const parameters = declaration.arguments
     .map((argument) => `${argument.name} ${argument.type}${argument.default !== undefined ? ` DEFAULT ${argument.default}` : ''}`)
@@ -27,7 +32,6 @@ export function stubSql(declaration: FunctionDeclaration): string {
   const { result } = declaration;
   const resultSql = result.kind === 'scalar' ? result.type : `TABLE(${result.columns.map((column) => `${column.name} ${column.type}`).join(', ')})`;
   const argumentsJson = `jsonb_build_array(${declaration.arguments.map((argument) => argument.name).join(', ')})`;
-  const placeholder = result.kind === 'scalar' ? PLACEHOLDERS[result.type] : undefined;
   const value = `_pg_llm_catalog.call_result(${literal(declaration.name)}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::jsonb` : ''})`;
   // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
   const body =
@@ -36,7 +40,6 @@ export function stubSql(declaration: FunctionDeclaration): string {
       : result.kind === 'scalar'
       ? `RETURN (SELECT r.v FROM jsonb_to_record(jsonb_build_object('v', ${value})) AS r(v ${result.type}));`
       : `RETURN QUERY SELECT * FROM jsonb_to_recordset(coalesce(${value}, '[]'::jsonb)) AS r(${result.columns.map((column) => `${column.name} ${column.type}`).join(', ')});`;
-  const signature = `${name}(${declaration.arguments.map((argument) => argument.type).join(', ')})`;
   return [
     `CREATE OR REPLACE FUNCTION ${name}(${parameters})`,
     `RETURNS ${resultSql}`,
@@ -46,8 +49,13 @@ export function stubSql(declaration: FunctionDeclaration): string {
     `  ${body}`,
     `END`,
     `$stub$;`,
-    `COMMENT ON FUNCTION ${signature} IS ${literal(declaration.description)};`,
+    `COMMENT ON FUNCTION ${stubSignature(declared, vectorType)} IS ${literal(declaration.description)};`,
   ].join('\n');
+}
+
+/** The stub's name and argument types, as DROP FUNCTION and COMMENT ON FUNCTION name it. */
+export function stubSignature(declaration: FunctionDeclaration, vectorType: string): string {
+  return `public.${declaration.name}(${spelled(declaration, vectorType).arguments.map((argument) => argument.type).join(', ')})`;
 }
 
 function literal(text: string): string {

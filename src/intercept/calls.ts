@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { CallContext, ResultRow, SessionSettings } from '../../functions/declaration.js';
+import { callArguments, type CallContext, type ResultRow, type SessionSettings } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKey, type MasterKey } from '../crypto/secrets.js';
@@ -111,7 +111,7 @@ export class CallRunner {
   private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>) {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
-    const args = Object.fromEntries(declaration.arguments.map((argument, i) => [argument.name, call.arguments[i] ?? null]));
+    const args = callArguments(declaration, call.arguments);
     const context: CallContext = {
       query: (sql, parameters) => this.query(sql, parameters),
       signal,

@@ -5,6 +5,7 @@
 
 import { parseSync, scanSync } from 'libpg-query';
 import { findFunction } from '../../functions/registry.js';
+import { VECTOR } from '../../functions/vector-type.js';
 
 export interface ProjectedCall {
   /** The output column the call stands as. */
@@ -53,6 +54,15 @@ export function projectionPlan(sql: string, callSites: number): ProjectionPlan |
   return { calls: calls.map(({ column, function: name }) => ({ column, function: name })), columns: targets.length, rewrittenSql };
 }
 
+/**
+ * The type an argument is cast to, as the stub's parameter would take it. A vector is the exception: the upstream
+ * spells it vector or real[] (functions/vector-type.ts), and either reads back from its text form. PostgreSQL has
+ * checked the argument against the stub already, when it parsed the statement as the client wrote it.
+ */
+function argumentCast(type: string): string {
+  return type === VECTOR ? 'text' : type;
+}
+
 function interceptedName(call: Node): string | undefined {
   const parts = (call.funcname as Array<{ String?: { sval: string } }>).map((part) => part.String?.sval ?? '');
   const name = parts.at(-1)!;
@@ -94,7 +104,7 @@ function rewrite(sql: string, calls: Array<{ node: Node; function: string }>): s
     }
     if (close < 0) return undefined;
     const declaration = findFunction(name)!;
-    const given = argumentSpans.map(([start, end], i) => `(${bytes.toString('utf8', start, end)})::${declaration.arguments[i]!.type}`);
+    const given = argumentSpans.map(([start, end], i) => `(${bytes.toString('utf8', start, end)})::${argumentCast(declaration.arguments[i]!.type)}`);
     const defaults = declaration.arguments.slice(given.length).map((argument) => argument.default);
     if (defaults.some((value) => value === undefined)) return undefined;
     parts.push(bytes.subarray(copied, node.location), Buffer.from(`jsonb_build_array(${[...given, ...(defaults as string[])].join(', ')})`));

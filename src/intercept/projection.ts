@@ -3,12 +3,14 @@
 // row as soon as it and every row before it are complete. Memory stays flat: no more rows are fetched while
 // enough are waiting for their calls.
 
+import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRow, rowDescription } from '../../proxy/backend-write.js';
 import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
+import { reportedType } from '../../functions/vector-type.js';
 import { asPgError, check, eitherSignal, type Call, type CallRunner, type Progress } from './calls.js';
 import { ClientRelay, Collector, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { columnFormat, TEXT_FORMAT, encodeValue } from './values.js';
@@ -45,6 +47,8 @@ export async function runProjection(
   progress: Progress,
 ): Promise<boolean> {
   let parameterTypes: number[] = [];
+  // The statement's own columns: PostgreSQL's word on each call's result type.
+  let fields: FieldDescription[] = [];
   if (target.describeSql !== undefined) {
     // PostgreSQL's own words if it refuses the statement; its RowDescription is the client's.
     const parsed = new ClientRelay(io, new Set([BackendMessage.ParseComplete, BackendMessage.CloseComplete]), 2);
@@ -54,12 +58,15 @@ export async function runProjection(
     requests.send(describe('S', STATEMENT), description);
     requests.flush();
     if (await parsed.done) return false;
-    io.writeToClient(rowDescription((await description.done).fields ?? []));
+    fields = (await description.done).fields ?? [];
+    io.writeToClient(rowDescription(fields));
   } else {
     const description = new Collector(1);
     requests.send(describe('S', target.clientStatement!), description);
     requests.flush();
-    parameterTypes = check(await description.done).parameterTypes ?? [];
+    const described = check(await description.done);
+    parameterTypes = described.parameterTypes ?? [];
+    fields = described.fields ?? [];
   }
 
   const callColumns = new Map(plan.calls.map((call) => [call.column, call.function]));
@@ -121,7 +128,8 @@ export async function runProjection(
       const computed = await Promise.all(row.results);
       [...callColumns].forEach(([column, name], i) => {
         const { result } = findFunction(name)!;
-        values[column] = encodeValue(result.kind === 'scalar' ? result.type : 'jsonb', computed[i], columnFormat(target.resultFormats, column));
+        const type = result.kind === 'scalar' ? reportedType(result.type, fields[column]?.typeOid) : 'jsonb';
+        values[column] = encodeValue(type, computed[i], columnFormat(target.resultFormats, column));
       });
       io.writeToClient(dataRow(values));
       sent++;

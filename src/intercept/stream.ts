@@ -6,6 +6,7 @@ import { commandComplete, dataRow, rowDescription } from '../../proxy/backend-wr
 import type { SessionIo } from '../../proxy/interceptor.js';
 import type { ResultRow } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
+import { reportedType } from '../../functions/vector-type.js';
 import type { StreamShape } from './analyze.js';
 import { columnFormat, encodeValue } from './values.js';
 
@@ -23,7 +24,7 @@ export async function streamSetRows(
   if (!target.clientPortal) io.writeToClient(rowDescription(fields ?? []));
   let count = 0;
   for await (const row of rows) {
-    io.writeToClient(dataRow(columns.map((column, k) => encodeValue(column.type, row[column.name], columnFormat(target.resultFormats, k)))));
+    io.writeToClient(dataRow(columns.map((column, k) => encodeValue(reportedType(column.type, fields?.[k]?.typeOid), row[column.name], columnFormat(target.resultFormats, k)))));
     count++;
   }
   io.writeToClient(commandComplete(`SELECT ${count}`));

@@ -1,10 +1,14 @@
 // Encodes a function's JSON results as PostgreSQL column values, in text or binary format, for the rows the proxy
-// sends itself (streamed set-returning calls). Only the types the function declarations use are known here.
+// sends itself (streamed set-returning calls, per-row projections). Only the types the function declarations use
+// are known here; a vector is encoded as the type the upstream reports for its column, pgvector's vector or real[]
+// (functions/vector-type.ts).
 
 import { PgError } from '../../proxy/pg-error.js';
+import { floatText } from './float-text.js';
 
 export const TEXT_FORMAT = 0;
 export const BINARY_FORMAT = 1;
+const FLOAT4_OID = 700;
 
 export function encodeValue(type: string, value: unknown, format: number): Buffer | null {
   // void is not NULL: PostgreSQL sends it as an empty value in both formats.
@@ -18,7 +22,11 @@ function encodeText(type: string, value: unknown): string {
     case 'boolean':
       return value ? 't' : 'f';
     case 'double precision':
-      return float8Text(Number(value));
+      return floatText(Number(value), false);
+    case 'vector':
+      return `[${(value as number[]).map((item) => floatText(item, true)).join(',')}]`;
+    case 'real[]':
+      return `{${(value as number[]).map((item) => floatText(item, true)).join(',')}}`;
     case 'jsonb':
     case 'json':
       return JSON.stringify(value);
@@ -52,20 +60,31 @@ function encodeBinary(type: string, value: unknown): Buffer {
       return Buffer.concat([Buffer.from([1]), Buffer.from(JSON.stringify(value), 'utf8')]);
     case 'text':
       return Buffer.from(String(value), 'utf8');
+    case 'vector':
+      return vectorBinary(value as number[]);
+    case 'real[]':
+      return realArrayBinary(value as number[]);
   }
   throw new PgError('XX000', `pg_llm proxy cannot encode type ${type} in binary`);
 }
 
-/** float8 as PostgreSQL prints it (extra_float_digits 1): shortest exact digits, exponent below 1e-4 and from 1e15. */
-function float8Text(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
-  if (value === 0) return Object.is(value, -0) ? '-0' : '0';
-  const exponent = Math.floor(Math.log10(Math.abs(value)));
-  if (exponent >= -4 && exponent < 15) return String(value);
-  const [mantissa, power] = value.toExponential().split('e') as [string, string];
-  const sign = power.startsWith('-') ? '-' : '+';
-  return `${mantissa}e${sign}${power.replace(/^[+-]/, '').padStart(2, '0')}`;
+/** pgvector's vector_send: the dimension count, two unused bytes, then each value as a float4. */
+function vectorBinary(values: number[]): Buffer {
+  const buffer = Buffer.alloc(4 + 4 * values.length);
+  buffer.writeInt16BE(values.length, 0);
+  values.forEach((value, i) => buffer.writeFloatBE(value, 4 + 4 * i));
+  return buffer;
+}
+
+/** array_send of a one-dimensional real[] without NULLs: its header, then each element's length and float4. */
+function realArrayBinary(values: number[]): Buffer {
+  const buffer = Buffer.alloc(20 + 8 * values.length);
+  [1, 0, FLOAT4_OID, values.length, 1].forEach((field, i) => buffer.writeInt32BE(field, 4 * i));
+  values.forEach((value, i) => {
+    buffer.writeInt32BE(4, 20 + 8 * i);
+    buffer.writeFloatBE(value, 24 + 8 * i);
+  });
+  return buffer;
 }
 
 /** The format of result column `index` under a Bind's result format codes. */
