@@ -7,8 +7,9 @@ import type { FunctionDeclaration } from './declaration.js';
 import { observabilityFunctions } from './observability.js';
 import { parallelFunctions } from './parallel.js';
 import { sessionFunctions } from './sessions.js';
+import { vectorFunctions } from './vectors.js';
 
-export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...parallelFunctions, ...sessionFunctions, ...observabilityFunctions, ...askFunctions];
+export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...parallelFunctions, ...sessionFunctions, ...observabilityFunctions, ...vectorFunctions, ...askFunctions];
 
 const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
 

@@ -1,0 +1,60 @@
+// The embeddings of the knowledge functions: a registered model instance's, through its provider and batched to its
+// limit, or, where none is named, the proxy's built-in local embedding (src/providers/local-embedding.ts), which
+// needs no model at all. Vectors compare only with vectors of the same model and dimensions.
+
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { loadModel } from '../src/catalog/models.js';
+import { embedTexts, providerFor } from '../src/providers/index.js';
+import { DEFAULT_LOCAL_DIMENSIONS, localEmbedding } from '../src/providers/local-embedding.js';
+import type { CallContext } from './declaration.js';
+
+/** The model name recorded for the local embedding. */
+const LOCAL_MODEL = 'local';
+/** Local embeddings computed between two turns of the event loop, so other sessions are served meanwhile. */
+const LOCAL_BATCH = 32;
+
+export interface Embedding {
+  /** The model instance that embedded; null for the local embedding. */
+  instance: string | null;
+  /** The model as its provider named it in the answer. */
+  model: string;
+  dimensions: number;
+}
+
+export interface Embedded {
+  embedding: Embedding;
+  /** One per text, in their order. */
+  vectors: number[][];
+  promptTokens: number;
+  latencyMs: number;
+}
+
+/** Embeds all the texts with the instance (null: the local embedding); an instance's in as few requests as it allows. */
+export async function embed(context: CallContext, instance: string | null, texts: string[]): Promise<Embedded> {
+  const started = performance.now();
+  const done = (model: string, vectors: number[][], promptTokens: number): Embedded => ({
+    embedding: { instance, model, dimensions: vectors[0]?.length ?? 0 },
+    vectors,
+    promptTokens,
+    latencyMs: Math.round(performance.now() - started),
+  });
+  if (instance === null) return done(LOCAL_MODEL, await localVectors(texts, context.signal), 0);
+  const model = await loadModel(context, instance);
+  const result = await embedTexts(providerFor(instance, model.config, model.apiKey), texts, context.signal);
+  return done(result.model, result.vectors, result.usage.promptTokens);
+}
+
+/** What an audit row tells of an embedding. */
+export function embeddingMetadata({ embedding, promptTokens, latencyMs }: Embedded): Record<string, unknown> {
+  return { embedding_model: embedding.model, dimensions: embedding.dimensions, prompt_tokens: promptTokens, latency_ms: latencyMs };
+}
+
+async function localVectors(texts: string[], signal: AbortSignal): Promise<number[][]> {
+  const vectors: number[][] = [];
+  for (let start = 0; start < texts.length; start += LOCAL_BATCH) {
+    if (start > 0) await nextTurn();
+    signal.throwIfAborted();
+    vectors.push(...texts.slice(start, start + LOCAL_BATCH).map((text) => localEmbedding(text, DEFAULT_LOCAL_DIMENSIONS)));
+  }
+  return vectors;
+}
