@@ -1,0 +1,98 @@
+// The knowledge corpus: documents and their chunks, each chunk with its embedding and the `search` tsvector
+// PostgreSQL keeps of it, written and searched in the caller's session. A document records the embedding its chunks
+// were embedded with, and a search compares a query only with chunks of the same model and dimensions.
+
+import type { Embedding } from '../../functions/embedding.js';
+import type { CallContext, ResultRow } from '../../functions/declaration.js';
+
+const DOCUMENTS = '_pg_llm_catalog.pg_llm_knowledge_documents';
+const CHUNKS = '_pg_llm_catalog.pg_llm_knowledge_chunks';
+/** Chunks sent in one INSERT, so that a statement stays a few megabytes even with long embeddings. */
+const CHUNKS_PER_INSERT = 500;
+
+export interface NewDocument {
+  sourceName: string;
+  content: string;
+  metadata: unknown;
+  embedding: Embedding;
+  chunks: string[];
+  /** One per chunk. */
+  vectors: number[][];
+}
+
+/** The query embedded one way, and the chunks it is compared with: those embedded the same way. */
+export interface QueryVector {
+  embedding: Embedding;
+  vector: number[];
+}
+
+export interface KnowledgeSearch {
+  text: string;
+  vectors: QueryVector[];
+  limit: number;
+  minSimilarity: number;
+  /** How much the share of the query's words found in a chunk adds to its rank. */
+  lexicalWeight: number;
+}
+
+/** Stores the document and its chunks; returns the document's id. */
+export async function addDocument(context: CallContext, document: NewDocument): Promise<string> {
+  const { embedding } = document;
+  const [row] = await context.query(
+    `INSERT INTO ${DOCUMENTS} (source_name, content, metadata, embedding_instance, embedding_model, embedding_dimensions)
+     VALUES ($1, $2, $3::jsonb, $4, $5, $6::integer) RETURNING id`,
+    [document.sourceName, document.content, JSON.stringify(document.metadata), embedding.instance, embedding.model, String(embedding.dimensions)],
+  );
+  const documentId = row!.id!;
+  for (let start = 0; start < document.chunks.length; start += CHUNKS_PER_INSERT) {
+    const chunks = document.chunks.slice(start, start + CHUNKS_PER_INSERT).map((content, i) => ({ chunk_index: start + i, content, embedding: document.vectors[start + i] }));
+    // real[] goes into the embedding column whichever its type: pgvector's vector takes it by assignment.
+    await context.query(
+      `INSERT INTO ${CHUNKS} (document_id, chunk_index, content, embedding)
+       SELECT $1::bigint, c.chunk_index, c.content, c.embedding FROM jsonb_to_recordset($2::jsonb) AS c(chunk_index integer, content text, embedding real[])`,
+      [documentId, JSON.stringify(chunks)],
+    );
+  }
+  return documentId;
+}
+
+/**
+ * The embeddings the stored knowledge uses, one per model and dimensions, each with the instance that last embedded
+ * that way: the way to embed a query for comparing with those chunks.
+ */
+export async function embeddingsInUse(context: CallContext): Promise<Embedding[]> {
+  const rows = await context.query(
+    `SELECT DISTINCT ON (embedding_model, embedding_dimensions) embedding_instance, embedding_model, embedding_dimensions
+       FROM ${DOCUMENTS} WHERE embedding_model IS NOT NULL
+      ORDER BY embedding_model, embedding_dimensions, id DESC`,
+  );
+  return rows.map((row) => ({ instance: row.embedding_instance ?? null, model: row.embedding_model!, dimensions: Number(row.embedding_dimensions) }));
+}
+
+/**
+ * The chunks most like the query, ranked by cosine similarity plus the lexical boost: the share of the query's
+ * words (as the `simple` text search configuration splits them, like the chunks' `search` column) that the chunk
+ * contains, times lexicalWeight. `similarity` is the cosine similarity alone.
+ */
+export async function searchChunks(context: CallContext, search: KnowledgeSearch): Promise<ResultRow[]> {
+  const queries = search.vectors.map(({ embedding, vector }) => ({ model: embedding.model, dimensions: embedding.dimensions, vector }));
+  const rows = await context.query(
+    `WITH query AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS q(model text, dimensions integer, vector real[])),
+          words AS (SELECT tsvector_to_array(to_tsvector('simple', $2)) AS list),
+          scored AS (
+            SELECT c.id AS chunk_id, c.document_id, c.chunk_index, d.source_name, c.content, d.metadata,
+                   _pg_llm_catalog.cosine_similarity(c.embedding, q.vector) AS similarity,
+                   coalesce((length(c.search) - length(ts_delete(c.search, w.list)))::real / nullif(cardinality(w.list), 0), 0) AS lexical
+              FROM query q
+              JOIN ${DOCUMENTS} d ON d.embedding_model = q.model AND d.embedding_dimensions = q.dimensions
+              JOIN ${CHUNKS} c ON c.document_id = d.id
+             CROSS JOIN words w)
+     SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::text AS metadata
+       FROM scored
+      WHERE similarity >= $3::real
+      ORDER BY similarity + $4::real * lexical DESC, chunk_id
+      LIMIT $5::integer`,
+    [JSON.stringify(queries), search.text, String(search.minSimilarity), String(search.lexicalWeight), String(search.limit)],
+  );
+  return rows.map((row) => ({ ...row, chunk_index: Number(row.chunk_index), similarity: Number(row.similarity), metadata: JSON.parse(row.metadata!) as unknown }));
+}
