@@ -3,7 +3,7 @@
 // trying the proxy out, not for concurrent applications.
 
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type Extensions } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { UpstreamTarget } from '../proxy/upstream.js';
 
@@ -12,9 +12,10 @@ export interface EmbeddedUpstream {
   stop(): Promise<void>;
 }
 
-export async function startEmbeddedUpstream(dataDir: string | undefined): Promise<EmbeddedUpstream> {
+/** `extensions`: PGlite's packaged extensions to make available (CREATE EXTENSION still installs them). */
+export async function startEmbeddedUpstream(dataDir: string | undefined, extensions: Extensions = {}): Promise<EmbeddedUpstream> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir ?? 'memory://');
+  const db = await PGlite.create(dataDir ?? 'memory://', { extensions });
   // PGlite queues connections beyond this one and runs their queries in its one backend, interleaved.
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
   await server.start();

@@ -54,6 +54,12 @@ export class RawClient {
     this.bytes.length = 0;
   }
 
+  /** A simple Query: its messages up to ReadyForQuery. */
+  async query(sql: string, timeoutMs?: number): Promise<BackendMessage[]> {
+    this.send(serialize.query(sql));
+    return this.until('readyForQuery', timeoutMs);
+  }
+
   /** One statement in the extended protocol with binary results: its messages, and its rows' values as sent. */
   async binaryQuery(sql: string, values: Array<string | null> = []): Promise<{ messages: BackendMessage[]; rows: Array<Array<Buffer | null>> }> {
     this.capture();
