@@ -194,8 +194,12 @@ export class Executor {
         });
       }
       // Not awaited here: the results go out in the same round trip as the next pass.
-      stored = this.passes.store(execution, await this.compute(calls));
-      for (const key of calls.keys()) computed.add(key);
+      // A NULL argument may only stand for a nested call with no result yet: such calls wait until the calls without
+      // one are done, and run only if a later pass still meets them (the NULL was real then).
+      const ready = plan.callSites > 1 ? withoutNullArguments(calls) : calls;
+      const now = ready.size > 0 ? ready : calls;
+      stored = this.passes.store(execution, await this.compute(now));
+      for (const key of now.keys()) computed.add(key);
       // With one call site no call can depend on another's result: what this pass found is all there is.
       if (plan.callSites === 1 && !error) break;
       // A pass that failed after finding calls may have failed on their NULLs (a NOT NULL column): from now on
@@ -267,6 +271,10 @@ export function refusal(plan: StatementPlan & { kind: 'refused' }): PgError {
   return new PgError('0A000', `LLM functions cannot be called through ${plan.reason}`, {
     hint: 'Run the query itself through the proxy (a driver\'s own prepared statements and row limits work), or store its results in a table first. In psql, unset FETCH_COUNT.',
   });
+}
+
+function withoutNullArguments(calls: Map<string, Call>): Map<string, Call> {
+  return new Map([...calls].filter(([, call]) => !call.arguments.some((argument) => argument === null)));
 }
 
 /** One per statement; every concurrent call of the statement listens to it, so it has no listener limit. */

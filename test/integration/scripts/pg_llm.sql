@@ -1,5 +1,5 @@
 -- A pg_llm v1.1 session as a script written for the extension runs it: mock models, chat, routing, sessions,
--- feedback, audit and trace. Run by psql through the proxy; its output must match pg_llm.out line by line.
+-- feedback, audit and trace, knowledge and vectors. Run by psql through the proxy; its output must match pg_llm.out line by line.
 CREATE EXTENSION pg_llm;
 SELECT pg_llm_add_model(false, 'mock', 'primary', NULL, '{"mock_response": "Paris is the capital of France.", "mock_confidence": 0.92}');
 SELECT pg_llm_add_model(false, 'mock', 'weak', NULL, '{"mock_response": "Not sure.", "mock_confidence": 0.2, "fallback_instance": "local"}');
@@ -22,6 +22,12 @@ SELECT pg_llm_chat_json('weak', 'Capital?')->>'request_id' AS rid \gset
 SELECT e->>'step', e->'detail'->>'decision', e->'detail'->>'fallback_instance' FROM jsonb_array_elements(pg_llm_get_trace(:'rid')->'events') AS e;
 SELECT pg_llm_record_feedback(:'rid', 5, 'good answer') > 0;
 SELECT event_type, instance_name, success, metadata->>'fallback_used' FROM pg_llm_get_audit_log('{"limit": 3}');
+SELECT pg_llm_add_knowledge('handbook', 'PostgreSQL is a relational database. VACUUM reclaims the space of dead rows.', '{"team": "db"}') > 0;
+SELECT pg_llm_add_knowledge('menu', 'Our cafe serves espresso, tea and croissants every morning.') > 0;
+SELECT source_name, chunk_index, metadata FROM pg_llm_search_knowledge('how does vacuum reclaim space', '{"limit": 1}');
+SELECT array_length(pg_llm_get_embedding('primary', 'hello world')::real[], 1);
+SELECT pg_llm_store_vector('docs', 'body', 7, pg_llm_get_embedding('primary', 'hello world')) > 0;
+SELECT table_name, column_name, row_id, round(similarity::numeric, 3) FROM pg_llm_search_vectors(pg_llm_get_embedding('primary', 'hello world'), 5, 0.5);
 SELECT pg_llm_delete_session(:'sid');
 SELECT pg_llm_remove_model('weak');
 DROP EXTENSION pg_llm CASCADE;
