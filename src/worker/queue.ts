@@ -7,7 +7,6 @@
 // nothing in the catalog.
 
 import pg from 'pg';
-import { inTransaction } from '../catalog/migrate.js';
 
 export interface Job {
   id: string;
@@ -71,49 +70,36 @@ export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], 
 }
 
 /**
- * Writes the answer into the job's row and marks the job done, in one transaction, if the job is still this
- * worker's. A row that was deleted, or whose prompt columns changed since (a newer job has the new values), is
- * left alone and the job marked skipped. Resolves to the outcome and the seconds since the job was queued.
+ * Writes the answer into the job's row and marks the job done, in one statement (so one round trip, and atomic),
+ * if the job is still this worker's. A row that was deleted, or whose prompt columns changed since (a newer job has
+ * the new values), is left alone and the job marked skipped. Resolves to the outcome and the seconds since the job
+ * was queued.
  */
 export async function completeJob(pool: pg.Pool, worker: string, job: Job, answer: Record<string, unknown>): Promise<{ outcome: Outcome; seconds?: number }> {
-  const client = await pool.connect();
-  try {
-    return await inTransaction(client, async () => {
-      const { rowCount } = await client.query(`SELECT 1 FROM llm.queue WHERE id = $1 AND worker = $2 AND status = 'processing' FOR UPDATE`, [job.id, worker]);
-      if (rowCount !== 1) return { outcome: 'lost' as const };
-      const writeBack = writeBackStatement(job, answer);
-      const outcome = (await client.query(writeBack.sql, writeBack.parameters)).rowCount === 1 ? 'done' : 'skipped';
-      const { rows } = await client.query(
-        `UPDATE llm.queue SET status = $2, last_error = NULL, lease_until = NULL, processed_at = now() WHERE id = $1
-         RETURNING extract(epoch FROM processed_at - created_at)::float8 AS seconds`,
-        [job.id, outcome],
-      );
-      return { outcome, seconds: rows[0]?.seconds as number | undefined };
-    });
-  } finally {
-    client.release();
-  }
-}
-
-/**
- * The UPDATE of the job's row: the target columns from the answer, the row found by its primary key, and only
- * while the columns the prompt read still hold what it read. jsonb_populate_record turns the JSON values into the
- * columns' types by PostgreSQL's own input rules, so keys and answers of any type work.
- */
-function writeBackStatement(job: Job, answer: Record<string, unknown>): { sql: string; parameters: string[] } {
   const table = `${pg.escapeIdentifier(job.tableSchema)}.${pg.escapeIdentifier(job.tableName)}`;
   const set = job.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
   const conditions = Object.keys(job.rowPk).map((column) => `t.${pg.escapeIdentifier(column)} = k.${pg.escapeIdentifier(column)}`);
-  const parameters = [JSON.stringify(answer), JSON.stringify(job.rowPk)];
   const read = Object.keys(job.promptValues);
   if (read.length > 0) {
-    conditions.push(`jsonb_build_object(${read.map((column) => `${pg.escapeLiteral(column)}, t.${pg.escapeIdentifier(column)}`).join(', ')}) = $3::jsonb`);
-    parameters.push(JSON.stringify(job.promptValues));
+    conditions.push(`jsonb_build_object(${read.map((column) => `${pg.escapeLiteral(column)}, t.${pg.escapeIdentifier(column)}`).join(', ')}) = $5::jsonb`);
   }
-  const sql = `UPDATE ${table} AS t SET ${set}
-                 FROM jsonb_populate_record(NULL::${table}, $1::jsonb) AS answer, jsonb_populate_record(NULL::${table}, $2::jsonb) AS k
-                WHERE ${conditions.join(' AND ')}`;
-  return { sql, parameters };
+  // jsonb_populate_record turns the JSON values into the columns' types by PostgreSQL's own input rules, so keys
+  // and answers of any type work.
+  const { rows } = await pool.query(
+    `WITH job AS (SELECT id FROM llm.queue WHERE id = $1 AND worker = $2 AND status = 'processing' FOR UPDATE),
+          written AS (UPDATE ${table} AS t SET ${set}
+                        FROM jsonb_populate_record(NULL::${table}, $3::jsonb) AS answer, jsonb_populate_record(NULL::${table}, $4::jsonb) AS k
+                       WHERE EXISTS (SELECT 1 FROM job) AND ${conditions.join(' AND ')}
+                      RETURNING 1)
+     UPDATE llm.queue q
+        SET status = CASE WHEN EXISTS (SELECT 1 FROM written) THEN 'done' ELSE 'skipped' END,
+            last_error = NULL, lease_until = NULL, processed_at = now()
+       FROM job WHERE q.id = job.id
+  RETURNING q.status, extract(epoch FROM q.processed_at - q.created_at)::float8 AS seconds`,
+    [job.id, worker, JSON.stringify(answer), JSON.stringify(job.rowPk), ...(read.length > 0 ? [JSON.stringify(job.promptValues)] : [])],
+  );
+  const row = rows[0];
+  return row ? { outcome: row.status as Outcome, seconds: row.seconds as number } : { outcome: 'lost' };
 }
 
 /**
