@@ -32,9 +32,9 @@ afterAll(async () => {
   await fake.close();
 });
 
-function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }): QueueWorker {
+function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres'): QueueWorker {
   const worker = new QueueWorker({
-    url: `postgres://postgres@127.0.0.1:${cluster().port}/${database}`,
+    url: `postgres://${role}@127.0.0.1:${cluster().port}/${database}`,
     settings: { ...FAST, ...settings },
     defaults: new DefaultProviders({ masterKeys: KEYS, ...defaults }),
     masterKeys: KEYS,
@@ -168,6 +168,20 @@ describe('llm.call worker', () => {
     expect(text).toContain(`pg_llm_worker_jobs_total{${database},outcome="done"} 5`);
     expect(text).toContain(`pg_llm_worker_job_seconds_count{${database}} 5`);
     expect(text).toContain(`pg_llm_worker_jobs_running{${database}} 0`);
+  });
+
+  it('works as a service role with only the documented grants', async () => {
+    const { name, client } = await docsDatabase({ mock_response: 'as the enricher' });
+    const role = `enricher_${name}`;
+    await client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'enricher secret'`);
+    afterThisTest(async () => {
+      await client.query(`DROP OWNED BY ${role}`);
+      await client.query(`DROP ROLE ${role}`);
+    });
+    await client.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO ${role}; GRANT SELECT, UPDATE ON docs TO ${role}`);
+    startWorker(name, {}, { env: {} }, `${role}:enricher%20secret`);
+    await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
+    await expect.poll(() => rows(client, `SELECT summary FROM docs`), EVENTUALLY).toEqual([{ summary: 'as the enricher' }]);
   });
 
   it('gives unfinished jobs back to the queue when it stops', async () => {
