@@ -167,11 +167,13 @@ export class QueueWorker {
     } catch (error) {
       // Stopped at shutdown: given back to the queue by stop(), not a failed attempt.
       if (signal.aborted) return;
-      const message = error instanceof Error ? error.message : String(error);
+      const message = failure(error);
       try {
         const outcome = await failJob(this.pool, this.id, job, message, this.options.settings.retryDelayMs);
         recordFinished(this.database, outcome);
-        this.log.warn({ job: id, table: `${tableSchema}.${tableName}`, attempt: job.attempts, outcome, err: message }, 'llm.call job failed');
+        // Each attempt is in llm.queue; the log says so only of jobs that failed for good.
+        const level = outcome === 'error' ? 'warn' : 'debug';
+        this.log[level]({ job: id, table: `${tableSchema}.${tableName}`, attempt: job.attempts, outcome, err: message }, 'llm.call job failed');
       } catch (recordError) {
         this.problem(recordError);
       }
@@ -190,12 +192,22 @@ export class QueueWorker {
     const message = error instanceof Error ? error.message : String(error);
     if (message === this.lastProblem) return;
     this.lastProblem = message;
-    const missing = (error as { code?: string }).code === '42P01';
-    this.log.warn(
-      { err: message },
-      missing ? 'llm.queue does not exist in this database yet: CREATE EXTENSION pg_llm through the proxy installs it' : 'llm.call worker cannot reach its queue; trying again',
-    );
+    const code = (error as { code?: string }).code;
+    const advice =
+      code === '42P01'
+        ? 'llm.queue does not exist in this database yet: CREATE EXTENSION pg_llm through the proxy installs it'
+        : code === '42501'
+          ? "the worker's role lacks a privilege: it needs SELECT, UPDATE and DELETE on llm.queue, and SELECT and UPDATE on the tables it fills"
+          : 'llm.call worker cannot reach its queue; trying again';
+    this.log.warn({ err: message }, advice);
   }
+}
+
+/** What llm.queue.last_error keeps of a failure: the message, and the hint of a PostgreSQL error when it has one. */
+function failure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const { hint } = error as { hint?: string };
+  return hint ? `${error.message} (hint: ${hint})` : error.message;
 }
 
 /** A worker for each --worker database, started. */

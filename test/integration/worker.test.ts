@@ -157,6 +157,15 @@ describe('llm.call worker', () => {
     await expect.poll(() => rows(client, `SELECT summary FROM docs`), EVENTUALLY).toEqual([{ summary: 'from the default model' }]);
   });
 
+  it('keeps the hint of a failure in last_error: without a default model, a trigger naming none says how to configure one', async () => {
+    const { name, client } = await docsDatabase({}, `'{body}', 'summary', 'max_attempts=1'`);
+    startWorker(name);
+    await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
+    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([
+      { status: 'error', last_error: expect.stringMatching(/^no API key for the default LLM provider openai \(hint: Configure one with any of: OPENAI_API_KEY/) },
+    ]);
+  });
+
   it('counts jobs by status and their latency on /metrics', async () => {
     const { name, client } = await docsDatabase({ mock_response: 'ok' });
     startWorker(name);
