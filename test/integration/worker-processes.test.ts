@@ -3,27 +3,17 @@
 // other once their lease runs out.
 
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
 import { freePort } from '../support/cluster.js';
 import { launch, listening, type Running } from '../support/command.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
-import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
-import { databaseWithModel } from '../support/models.js';
-import { cluster, startProxy, type TestProxy } from '../support/proxy.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { cluster } from '../support/proxy.js';
 
 const EVENTUALLY = { timeout: 25_000, interval: 200 };
 
-let proxy: TestProxy;
-let fake: FakeProvider;
-beforeAll(async () => {
-  proxy = await startProxy();
-  fake = await startFakeProvider();
-});
-afterAll(async () => {
-  await proxy.stop();
-  await fake.close();
-});
+const shared = proxyAndFakeProvider();
 
 /** A proxy process whose worker serves `database`; killed after the test if it is still running. */
 async function workerProcess(database: string, ...args: string[]): Promise<Running> {
@@ -56,7 +46,7 @@ async function one(client: pg.Client, sql: string): Promise<Record<string, unkno
 
 describe('llm.call workers in several proxies', () => {
   it('fill a burst of 1,000 inserts between two processes, each job exactly once', async () => {
-    const { name, client } = await databaseWithModel(proxy, fake, 'openai');
+    const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
     await client.query(`CREATE TRIGGER enrich AFTER INSERT ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary', 'model=llm')`);
     await Promise.all([workerProcess(name, '--worker-concurrency', '16'), workerProcess(name, '--worker-concurrency', '16')]);
@@ -67,7 +57,7 @@ describe('llm.call workers in several proxies', () => {
       once: 1000,
       workers: 2,
     });
-    const prompts = fake.requests.map((request) => (request.body.messages as Array<{ content: string }>)[0]!.content);
+    const prompts = shared.fake.requests.map((request) => (request.body.messages as Array<{ content: string }>)[0]!.content);
     expect(prompts).toHaveLength(1000);
     expect(new Set(prompts).size).toBe(1000);
   });

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
 import { masterKey } from '../../src/crypto/secrets.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
@@ -12,25 +12,15 @@ import type { WorkerSettings } from '../../src/worker/config.js';
 import { workerMetricsText } from '../../src/worker/metrics.js';
 import { QueueWorker } from '../../src/worker/worker.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
-import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
-import { API_KEY, databaseWithModel } from '../support/models.js';
-import { cluster, startProxy, type TestProxy } from '../support/proxy.js';
+import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { cluster } from '../support/proxy.js';
 
 const KEYS = [masterKey('test master key')];
 /** The worker's jobs finish within this; retries and polls are what takes time. */
 const EVENTUALLY = { timeout: 10_000 };
 const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, keepDoneSeconds: 3600 };
 
-let proxy: TestProxy;
-let fake: FakeProvider;
-beforeAll(async () => {
-  proxy = await startProxy();
-  fake = await startFakeProvider();
-});
-afterAll(async () => {
-  await proxy.stop();
-  await fake.close();
-});
+const shared = proxyAndFakeProvider();
 
 function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres'): QueueWorker {
   const worker = new QueueWorker({
@@ -82,25 +72,25 @@ describe('llm.call worker', () => {
   });
 
   it('fills several columns from one JSON answer, by composite primary key, asking with a schema of exactly those columns', async () => {
-    const { name, client } = await databaseWithModel(proxy, fake, 'openai');
+    const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     await client.query(`CREATE TABLE reviews (shop text, n int, body text, sentiment text, stars int, PRIMARY KEY (shop, n))`);
     await client.query(`CREATE TRIGGER enrich AFTER INSERT ON reviews FOR EACH ROW EXECUTE FUNCTION llm.call('Rate: {body}', 'sentiment', 'stars', 'model=llm')`);
-    fake.script({ kind: 'answer', content: '{"sentiment": "positive", "stars": "5"}' });
+    shared.fake.script({ kind: 'answer', content: '{"sentiment": "positive", "stars": "5"}' });
     startWorker(name);
     await client.query(`INSERT INTO reviews VALUES ('acme', 1, 'Great!', NULL, NULL)`);
     await expect.poll(() => rows(client, `SELECT shop, n, sentiment, stars FROM reviews`), EVENTUALLY).toEqual([{ shop: 'acme', n: 1, sentiment: 'positive', stars: 5 }]);
-    expect(fake.requests).toHaveLength(1);
-    expect(fake.requests[0]!.body).toMatchObject({
+    expect(shared.fake.requests).toHaveLength(1);
+    expect(shared.fake.requests[0]!.body).toMatchObject({
       messages: [{ role: 'user', content: 'Rate: Great!\n\nReturn a JSON object with exactly these keys: sentiment, stars' }],
       response_format: { type: 'json_schema', json_schema: { schema: { required: ['sentiment', 'stars'], additionalProperties: false } } },
     });
   });
 
   it('retries a failing provider with a backoff, and fills the row once it answers; no secret reaches the queue', async () => {
-    const { name, client } = await databaseWithModel(proxy, fake, 'openai', { max_retries: 0 });
+    const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0 });
     await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
     await client.query(`CREATE TRIGGER enrich AFTER INSERT ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'summary', 'model=llm')`);
-    fake.script(
+    shared.fake.script(
       { kind: 'error', status: 500, message: `upstream broke, key ${API_KEY}` },
       { kind: 'error', status: 503, message: 'still down' },
       { kind: 'answer', content: 'third time lucky' },
@@ -112,7 +102,7 @@ describe('llm.call worker', () => {
     await expect.poll(() => rows(client, `SELECT summary FROM docs`), EVENTUALLY).toEqual([{ summary: 'third time lucky' }]);
     const jobs = await rows(client, `SELECT status, attempts, last_error, started_at - created_at >= interval '800 milliseconds' AS waited FROM llm.queue`);
     expect(jobs).toEqual([{ status: 'done', attempts: 3, last_error: null, waited: true }]);
-    expect(fake.requests).toHaveLength(3);
+    expect(shared.fake.requests).toHaveLength(3);
   });
 
   it('ends a job that keeps failing in status error with its last error, after max_attempts', async () => {
