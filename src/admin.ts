@@ -6,6 +6,7 @@ import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
 import { modelMetricsText } from './providers/metrics.js';
 import { responseCacheStats } from './providers/response-cache.js';
+import { workerMetricsText } from './worker/metrics.js';
 
 const READINESS_TIMEOUT_MS = 2000;
 
@@ -52,6 +53,6 @@ function renderMetrics({ stats, startedAt }: AdminSources): string {
   metric('pg_llm_response_cache_misses_total', 'counter', 'Cacheable requests that went to the provider.', cache.misses);
   metric('pg_llm_response_cache_evictions_total', 'counter', 'Cached answers dropped to stay within --response-cache-entries.', cache.evictions);
   metric('pg_llm_response_cache_entries', 'gauge', 'Answers in the response cache.', cache.entries);
-  lines.push(...modelMetricsText());
+  lines.push(...modelMetricsText(), ...workerMetricsText());
   return `${lines.join('\n')}\n`;
 }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
 import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
+import type { WorkerSettings } from './worker/config.js';
 
 interface OptionDeclaration {
   flag: string;
@@ -14,6 +15,8 @@ interface OptionDeclaration {
   value: string;
   description: string;
   default?: string;
+  /** Given more than once (or as a JSON array in the config file), its values are joined with commas. */
+  repeatable?: boolean;
 }
 
 const OPTIONS = [
@@ -102,6 +105,31 @@ const OPTIONS = [
     description:
       'server-wide defaults of the pg_llm.* settings, used where a session, role or database sets none: {"trace_enabled": "on", "audit_sample_rate": 0.5}',
   },
+  {
+    flag: 'worker',
+    env: 'PG_LLM_WORKER',
+    value: 'URL',
+    repeatable: true,
+    description:
+      'run the llm.call jobs of one database, connected as one role: postgres://ROLE[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]; repeat it, or separate URLs with commas, for more databases',
+  },
+  { flag: 'worker-concurrency', env: 'PG_LLM_WORKER_CONCURRENCY', value: 'N', default: '32', description: 'llm.call jobs the worker runs at once per database (model limits still apply)' },
+  {
+    flag: 'worker-lease',
+    env: 'PG_LLM_WORKER_LEASE',
+    value: 'MS',
+    default: '30000',
+    description: 'how long a claimed job stays claimed without word from its worker (renewed while it runs): a stopped proxy\'s jobs go to another after it',
+  },
+  { flag: 'worker-poll', env: 'PG_LLM_WORKER_POLL', value: 'MS', default: '5000', description: 'how often the worker looks at the queue when no NOTIFY wakes it (retries, missed notifications)' },
+  {
+    flag: 'worker-retry-delay',
+    env: 'PG_LLM_WORKER_RETRY_DELAY',
+    value: 'MS',
+    default: '1000',
+    description: 'wait before a failed job is tried again; it doubles with each attempt, up to 5 minutes, until the trigger\'s max_attempts',
+  },
+  { flag: 'worker-keep-done', env: 'PG_LLM_WORKER_KEEP_DONE', value: 'SECONDS', default: '86400', description: 'how long done and skipped jobs stay in llm.queue (jobs in error stay until deleted)' },
   { flag: 'log-level', env: 'PG_LLM_LOG_LEVEL', value: 'LEVEL', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
 ] as const satisfies readonly OptionDeclaration[];
 
@@ -172,6 +200,7 @@ export interface Config {
   /** US dollars per million input and output tokens, by model name. */
   priceTable: Map<string, { input: number; output: number }>;
   responseCache: { entries: number; ttlSeconds: number };
+  worker: WorkerSettings;
   logLevel: string;
 }
 
@@ -250,7 +279,8 @@ function readFlags<Option extends OptionDeclaration>(argv: string[], options: re
     if (!match || !option) throw new ConfigError(`unknown argument ${arg}${where} (see --help)`);
     const value = match[2] ?? argv[++i];
     if (value === undefined) throw new ConfigError(`--${option.flag} needs a value: ${option.value}`);
-    values[option.flag as Option['flag']] = value;
+    const flag = option.flag as Option['flag'];
+    values[flag] = option.repeatable && values[flag] !== undefined ? `${values[flag]},${value}` : value;
   }
   return values;
 }
@@ -311,8 +341,9 @@ function readConfigFile(file: string): RawOptions {
   for (const [key, value] of Object.entries(parsed)) {
     const option = OPTIONS.find((candidate) => candidate.flag === key);
     if (!option) throw new ConfigError(`config file ${file}: unknown key "${key}"`);
-    // An object (the default model) is kept as the JSON a command line would give.
-    options[option.flag] = typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+    // A list is what repeating the flag gives; an object (the default model) the JSON a command line would give.
+    if ((option as OptionDeclaration).repeatable && Array.isArray(value)) options[option.flag] = value.map(String).join(',');
+    else options[option.flag] = typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
   }
   return options;
 }
@@ -348,6 +379,14 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
     responseCache: { entries: integer('response-cache-entries', value('response-cache-entries')!), ttlSeconds: integer('response-cache-ttl', value('response-cache-ttl')!) },
+    worker: {
+      databases: (raw.worker ?? '').split(',').map((url) => url.trim()).filter((url) => url !== '').map(workerUrl),
+      concurrency: Math.max(1, integer('worker-concurrency', value('worker-concurrency')!)),
+      leaseMs: Math.max(1, integer('worker-lease', value('worker-lease')!)),
+      pollMs: Math.max(1, integer('worker-poll', value('worker-poll')!)),
+      retryDelayMs: integer('worker-retry-delay', value('worker-retry-delay')!),
+      keepDoneSeconds: integer('worker-keep-done', value('worker-keep-done')!),
+    },
     logLevel: value('log-level')!,
   };
 }
@@ -366,6 +405,21 @@ export function parseUpstreamUrl(text: string, connectTimeoutMs: number): Upstre
   const host = url.searchParams.get('host') ?? decodeURIComponent(url.hostname);
   const port = url.searchParams.get('port') ?? (url.port || '5432');
   return target(host || 'localhost', port, url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert'), connectTimeoutMs);
+}
+
+/** A --worker URL: the worker connects with it as it is, so it must name the role and the database. */
+function workerUrl(text: string): string {
+  const shape = 'postgres://ROLE[:PASSWORD]@HOST[:PORT]/DATABASE';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    // The text may hold a password: only its shape is named.
+    throw new ConfigError(`--worker: not a URL; expected ${shape}`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigError(`--worker must be a postgres:// URL, got ${url.protocol}`);
+  if (!(url.username || url.searchParams.get('user')) || url.pathname.length <= 1) throw new ConfigError(`--worker must name the role and the database: ${shape}`);
+  return text;
 }
 
 function upstreamFromLibpqEnv(env: NodeJS.ProcessEnv, connectTimeoutMs: number): UpstreamTarget {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The pg-llm-proxy command: reads the configuration, resolves the default model, picks the upstream (embedded when
-// none is configured and none answers), starts the proxy and the admin server, and shuts down gracefully on
-// SIGTERM/SIGINT. Its subcommands: migrate, rotate-master-key, seal-secret.
+// none is configured and none answers), starts the proxy, the admin server and the llm.call workers (--worker),
+// and shuts down gracefully on SIGTERM/SIGINT. Its subcommands: migrate, rotate-master-key, seal-secret.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import { setPriceTable } from './providers/metrics.js';
 import { configureResponseCache } from './providers/response-cache.js';
 import { readPgAiConfig } from './providers/pg-ai-config.js';
 import { PACKAGE_ROOT } from './package-root.js';
+import { startWorkers } from './worker/worker.js';
 
 const PROBE_TIMEOUT_MS = 1000;
 
@@ -94,13 +95,14 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     ? await startAdminServer(config.admin.host, config.admin.port, { stats: listener.stats, upstream: () => target, startedAt })
     : undefined;
   if (config.admin) log.info({ admin: `http://${config.admin.host}:${config.admin.port}` }, 'admin server listening');
+  const workers = startWorkers(config.worker, { defaults, masterKeys: config.masterKeys.map(masterKey), log });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutdown requested');
-    await listener.shutdown(config.shutdownTimeoutMs);
+    await Promise.all([listener.shutdown(config.shutdownTimeoutMs), ...workers.map((worker) => worker.stop(config.shutdownTimeoutMs))]);
     await admin?.close();
     await embedded?.stop();
     log.info('stopped');

@@ -11,6 +11,8 @@ import { PACKAGE_ROOT } from '../package-root.js';
 import { stubSignature, stubSql } from './stubs.js';
 
 export const CATALOG_SCHEMA = '_pg_llm_catalog';
+/** postgres-llm's public API: llm.call and llm.queue (catalog-migrations/incremental/0005_llm_queue.sql). */
+const LLM_SCHEMA = 'llm';
 const INCREMENTAL_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'incremental');
 const IDEMPOTENT_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'idempotent');
 const NUMBERED = /^(\d{3,4})_[a-z0-9_]+\.sql$/;
@@ -112,5 +114,9 @@ export async function uninstall(client: SqlRunner, cascade = true): Promise<void
   // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use.
   const signatures = new Set(FUNCTIONS.flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));
   for (const signature of signatures) await client.query(`DROP FUNCTION IF EXISTS ${signature} ${behavior}`);
+  // Without cascade, the user's llm.call triggers keep it, as PostgreSQL would; the schema goes only when empty.
+  await client.query(`DROP FUNCTION IF EXISTS ${LLM_SCHEMA}.call() ${behavior}`);
+  await client.query(`DROP VIEW IF EXISTS ${LLM_SCHEMA}.queue`);
+  await client.query(`DO $$ BEGIN DROP SCHEMA IF EXISTS ${LLM_SCHEMA}; EXCEPTION WHEN dependent_objects_still_exist THEN NULL; END $$`);
   await client.query(`DROP SCHEMA IF EXISTS ${CATALOG_SCHEMA} CASCADE`);
 }

@@ -62,7 +62,10 @@ export async function removeModel(context: CallContext, instanceName: string): P
   return rows.length > 0;
 }
 
-export async function loadModel(context: CallContext, instanceName: string): Promise<ModelInstance> {
+/** What reading a model needs: a call's context, or the worker's own connection and keys. */
+export type ModelSource = Pick<CallContext, 'query' | 'masterKeys'>;
+
+export async function loadModel(context: ModelSource, instanceName: string): Promise<ModelInstance> {
   const [row] = await context.query(
     `SELECT model_type, local_model, config::text AS config, encode(encrypted_api_key, 'base64') AS api_key,
             encode(encrypted_config, 'base64') AS secret_config

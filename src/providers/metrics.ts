@@ -135,6 +135,7 @@ export function modelMetricsText(): string[] {
   return lines;
 }
 
-function escape(value: string): string {
+/** A Prometheus label value, escaped. */
+export function escape(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

@@ -1,5 +1,6 @@
 // Benchmark of the proxy against PostgreSQL itself: pgbench read-only throughput, direct and through the proxy,
-// for each query protocol; then the proxy's resident memory with 1,000 idle clients. It reports whether the
+// for each query protocol; the LLM functions and the llm.call worker with the mock provider (llm.ts, worker.ts);
+// then the proxy's resident memory with 1,000 idle clients. It reports whether the
 // targets are met but never fails on a miss: the exit code is non-zero only when something breaks.
 //
 // When pgbouncer is installed, it is measured alongside as a reference: what a mature C proxy achieves on the same
@@ -17,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CALL_CONCURRENCY, FIRST_ROW_TARGET_MS, measureLlm, ROW_CALL_MS, TABLE_ROWS, TABLE_TARGET_FACTOR, tableReference, type LlmResult } from './llm.js';
 import pg from 'pg';
+import { JOB_CALL_MS, measureWorker, prepareWorkerDatabase, WORKER_CONCURRENCY, WORKER_DATABASE, WORKER_JOBS, workerReference, type WorkerResult } from './worker.js';
 import { freePort, serverBinDir, startCluster, type Cluster } from '../support/cluster.js';
 
 const TARGET_TPS_RATIO = 0.8;
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
     print(`starting PostgreSQL (max_connections 1100)…`);
     const cluster = await startCluster({ maxConnections: 1100 });
     cleanups.push(() => cluster.stop());
+    await prepareWorkerDatabase(cluster.port);
 
     proxy = await startProxy(cluster);
     cleanups.push(() => proxy?.killNow());
@@ -133,11 +136,14 @@ async function main(): Promise<void> {
 
     print('measuring the LLM functions with the mock provider…');
     const llm = await measureLlm(proxy.port);
+    print(`draining ${WORKER_JOBS} llm.call jobs with the proxy's worker…`);
+    const worker = await measureWorker(proxy.port);
     const memory = await measureIdleMemory(proxy, rssAtStart);
 
     printSettings(settings, reference);
     printThroughput(throughput, reference !== undefined);
     printLlm(llm);
+    printWorker(worker);
     printMemory(memory);
     printProxyOutput(proxy.output());
   } finally {
@@ -174,6 +180,8 @@ async function startProxy(cluster: Cluster): Promise<ServerProcess> {
     '--embedded', 'never',
     '--log-level', 'warn',
     '--call-concurrency', String(CALL_CONCURRENCY),
+    '--worker', `postgres://postgres@127.0.0.1:${cluster.port}/${WORKER_DATABASE}`,
+    '--worker-concurrency', String(WORKER_CONCURRENCY),
   ];
   print(`starting the proxy on 127.0.0.1:${port}…`);
   return launch({ label: 'the proxy', command: process.execPath, args, port });
@@ -521,6 +529,21 @@ function printLlm(llm: LlmResult): void {
     ]),
   );
   print(`serial: ${serialMs / 1000} s (one call at a time, as in-database extensions run them); ideal: ${idealMs / 1000} s.`);
+}
+
+function printWorker(worker: WorkerResult): void {
+  const { originalMs, idealMs } = workerReference();
+  print('');
+  printTable(
+    [`${WORKER_JOBS} llm.call jobs queued at once, ${JOB_CALL_MS} ms per call, --worker-concurrency ${WORKER_CONCURRENCY}`, 'value'],
+    [
+      ['time to drain the queue (commit to last answer written)', `${(worker.drainMs / 1000).toFixed(2)} s`],
+      ['job latency, queued to written: median / 95th percentile', `${(worker.medianJobMs / 1000).toFixed(2)} s / ${(worker.p95JobMs / 1000).toFixed(2)} s`],
+      ['ideal (calls in waves of the concurrency)', `${(idealMs / 1000).toFixed(2)} s`],
+      ['postgres-llm (pg_cron every 5 s, batches of 20, one call at a time)', `${(originalMs / 1000).toFixed(0)} s`],
+      ['speed-up over postgres-llm', `${(originalMs / worker.drainMs).toFixed(0)}x`],
+    ],
+  );
 }
 
 function printMemory(memory: MemoryResult): void {

@@ -2,9 +2,10 @@
 // the fake provider: the starting point of the provider tests.
 
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { afterThisTest, freshDatabase } from './database.js';
-import type { FakeProvider } from './fake-provider.js';
-import { connection, type TestProxy } from './proxy.js';
+import { startFakeProvider, type FakeProvider } from './fake-provider.js';
+import { connection, startProxy, type TestProxy } from './proxy.js';
 
 export const API_KEY = 'sk-test-0123456789abcdef';
 
@@ -24,4 +25,18 @@ export async function databaseWithModel(
   await client.query(`SELECT pg_llm_add_model(false, $1, 'llm', $2, $3)`, [provider, apiKey, JSON.stringify(fullConfig)]);
   fake.requests.length = 0;
   return { name, client, direct };
+}
+
+/** A proxy and a fake provider for the tests of a file: started before the first, stopped after the last. */
+export function proxyAndFakeProvider(): { proxy: TestProxy; fake: FakeProvider } {
+  const shared = {} as { proxy: TestProxy; fake: FakeProvider };
+  beforeAll(async () => {
+    shared.proxy = await startProxy();
+    shared.fake = await startFakeProvider();
+  });
+  afterAll(async () => {
+    await shared.proxy.stop();
+    await shared.fake.close();
+  });
+  return shared;
 }

@@ -140,6 +140,26 @@ describe('configuration', () => {
     expect(() => config(['--settings', '{"audit_sample_rate": 3}'])).toThrowError('--settings: invalid value for parameter "pg_llm.audit_sample_rate": "3"');
   });
 
+  it('takes --worker repeated, comma-separated from the environment, or as a list in the config file', () => {
+    const a = 'postgres://enricher:pw@db1:5432/app';
+    const b = 'postgresql://svc@db2/other?sslmode=require';
+    expect(config([]).worker).toEqual({ databases: [], concurrency: 32, leaseMs: 30_000, pollMs: 5000, retryDelayMs: 1000, keepDoneSeconds: 86_400 });
+    expect(config(['--worker', a, `--worker=${b}`]).worker.databases).toEqual([a, b]);
+    expect(config([], { PG_LLM_WORKER: `${a}, ${b}`, PG_LLM_WORKER_LEASE: '2000' }).worker).toMatchObject({ databases: [a, b], leaseMs: 2000 });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-'));
+    const file = path.join(dir, 'proxy.json');
+    writeFileSync(file, JSON.stringify({ worker: [a, b], 'worker-concurrency': 4 }));
+    expect(config(['--config', file]).worker).toMatchObject({ databases: [a, b], concurrency: 4 });
+  });
+
+  it('refuses a --worker URL without a role or a database, and never quotes one that may hold a password', () => {
+    expect(() => config(['--worker', 'postgres://db1:5432/app'])).toThrow(/must name the role and the database/);
+    expect(() => config(['--worker', 'postgres://svc@db1:5432'])).toThrow(/must name the role and the database/);
+    expect(() => config(['--worker', 'http://svc@db1/app'])).toThrow(/must be a postgres:\/\/ URL/);
+    expect(() => config(['--worker', 'svc:secret-pw@nowhere'])).toThrow(ConfigError);
+    expect(() => config(['--worker', 'svc:secret-pw@nowhere'])).not.toThrow(/secret-pw/);
+  });
+
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
     const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config'];

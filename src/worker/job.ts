@@ -1,0 +1,89 @@
+// One llm.call job's model call: which model answers (the trigger's model instance, else the proxy's default
+// model), what it is asked, and how its answer becomes the target columns' values. One target column takes the
+// answer as it is; several are filled from one JSON answer, asked for with a schema naming exactly those columns.
+
+import pg from 'pg';
+import { loadModel } from '../catalog/models.js';
+import type { MasterKey } from '../crypto/secrets.js';
+import type { DefaultProviders } from '../providers/default-provider.js';
+import { ProviderError } from '../providers/errors.js';
+import { providerFor } from '../providers/index.js';
+import { chatOptions, parseJsonAnswer } from '../providers/options.js';
+import type { Provider } from '../providers/provider.js';
+import type { Job } from './queue.js';
+
+/** The instance name the default model's provider is built under, as llm_ask builds it. */
+const DEFAULT_INSTANCE = 'default';
+/** Registered models are read again after this long, so a model changed with pg_llm_add_model is soon in use. */
+const MODEL_TTL_MS = 5000;
+
+interface Model {
+  provider: Provider;
+  config: Record<string, unknown>;
+}
+
+/** The models of one database's jobs, read with the worker's connection and opened with the proxy's keys. */
+export class JobModels {
+  private readonly loaded = new Map<string, { model: Promise<Model>; at: number }>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly masterKeys: MasterKey[],
+    private readonly defaults: DefaultProviders,
+  ) {}
+
+  async model(instance: string | null): Promise<Model> {
+    if (instance === null) {
+      const chosen = this.defaults.model();
+      return { provider: providerFor(DEFAULT_INSTANCE, chosen.config, chosen.apiKey), config: chosen.config };
+    }
+    const cached = this.loaded.get(instance);
+    if (cached && performance.now() - cached.at < MODEL_TTL_MS) return cached.model;
+    const model = this.load(instance);
+    this.loaded.set(instance, { model, at: performance.now() });
+    // A failure is not kept: the next job asks again (the model may be registered by then).
+    model.catch(() => this.loaded.delete(instance));
+    return model;
+  }
+
+  private async load(instance: string): Promise<Model> {
+    const source = {
+      // loadModel reads rows as the proxy's sessions give them: every value as text.
+      query: async (sql: string, parameters?: Array<string | null>) =>
+        (await this.pool.query({ text: sql, values: parameters, types: { getTypeParser: () => (value: string) => value } })).rows,
+      masterKeys: async () => this.masterKeys,
+    };
+    const stored = await loadModel(source, instance);
+    return { provider: providerFor(instance, stored.config, stored.apiKey), config: stored.config };
+  }
+}
+
+/** Asks the job's model and returns the values of its target columns, by column name. */
+export async function answerJob(job: Job, model: Model, signal: AbortSignal): Promise<Record<string, unknown>> {
+  const [only, ...more] = job.targetColumns;
+  if (more.length === 0) {
+    const result = await model.provider.chat({ prompt: job.prompt, options: chatOptions(model.config), signal });
+    return { [only!]: result.text };
+  }
+  const columns = job.targetColumns;
+  const responseFormat = {
+    type: 'json_schema',
+    json_schema: {
+      name: 'column_values',
+      schema: {
+        type: 'object',
+        properties: Object.fromEntries(columns.map((column) => [column, { type: 'string' }])),
+        required: columns,
+        additionalProperties: false,
+      },
+    },
+  };
+  // Said in the prompt too: not every model honours a schema, and some only a JSON mode.
+  const prompt = `${job.prompt}\n\nReturn a JSON object with exactly these keys: ${columns.join(', ')}`;
+  const result = await model.provider.chat({ prompt, options: chatOptions(model.config, { response_format: responseFormat }), signal });
+  const answer = parseJsonAnswer(result.text);
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) throw new ProviderError('the model answered JSON that is not an object of column values');
+  const missing = columns.filter((column) => !(column in answer));
+  if (missing.length > 0) throw new ProviderError(`the model's JSON answer has no value for ${missing.join(', ')}`);
+  return Object.fromEntries(columns.map((column) => [column, (answer as Record<string, unknown>)[column]]));
+}

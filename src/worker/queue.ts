@@ -1,0 +1,162 @@
+// The worker's side of llm.queue, in SQL: claiming jobs (FOR UPDATE SKIP LOCKED, so workers in several proxies
+// never take the same one), renewing the leases of the jobs it runs, writing an answer back into its row by primary
+// key, recording a failure (a retry after a backoff, or status 'error'), giving jobs back at shutdown, and the
+// upkeep: jobs whose worker vanished, finished jobs past their keeping time, the counts by status.
+//
+// Everything goes through the llm.queue view, so the worker's role needs rights on it and on the tables it writes,
+// nothing in the catalog.
+
+import pg from 'pg';
+
+export interface Job {
+  id: string;
+  tableSchema: string;
+  tableName: string;
+  /** The row's primary key, column by column, as to_jsonb gives it. */
+  rowPk: Record<string, unknown>;
+  /** The values the prompt was resolved from: the answer is written only while the row still holds them. */
+  promptValues: Record<string, unknown>;
+  prompt: string;
+  targetColumns: string[];
+  modelInstance: string | null;
+  attempts: number;
+  maxAttempts: number;
+}
+
+/** Where a job ended: written back, skipped (row gone or changed), waiting for a retry, failed for good, or no
+ * longer ours (its lease ran out and another worker took it). */
+export type Outcome = 'done' | 'skipped' | 'retry' | 'error' | 'lost';
+
+export const STATUSES = ['pending', 'processing', 'done', 'error', 'skipped'] as const;
+export type Status = (typeof STATUSES)[number];
+
+const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
+
+/** Takes up to `limit` jobs that are due, or whose lease ran out with attempts left, for `worker`. */
+export async function claimJobs(pool: pg.Pool, worker: string, limit: number, leaseMs: number): Promise<Job[]> {
+  const { rows } = await pool.query(
+    `UPDATE llm.queue q
+        SET status = 'processing', attempts = q.attempts + 1, worker = $1, lease_until = now() + $2 * interval '1 millisecond', started_at = now()
+      WHERE q.id IN (SELECT id FROM llm.queue
+                      WHERE (status = 'pending' AND run_after <= now())
+                         OR (status = 'processing' AND lease_until < now() AND attempts < max_attempts)
+                      ORDER BY run_after, id
+                      LIMIT $3
+                      FOR UPDATE SKIP LOCKED)
+  RETURNING q.id, q.table_schema, q.table_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts`,
+    [worker, leaseMs, limit],
+  );
+  return rows.map((row) => ({
+    id: String(row.id),
+    tableSchema: row.table_schema,
+    tableName: row.table_name,
+    rowPk: row.row_pk,
+    promptValues: row.prompt_values,
+    prompt: row.prompt,
+    targetColumns: row.target_columns,
+    modelInstance: row.model_instance,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+  }));
+}
+
+/** Extends the leases of the jobs `worker` is still running. */
+export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], leaseMs: number): Promise<void> {
+  if (ids.length === 0) return;
+  await pool.query(
+    `UPDATE llm.queue SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = ANY($2::bigint[]) AND worker = $1 AND status = 'processing'`,
+    [worker, ids, leaseMs],
+  );
+}
+
+/**
+ * Writes the answer into the job's row and marks the job done, in one statement (so one round trip, and atomic),
+ * if the job is still this worker's. A row that was deleted, or whose prompt columns changed since (a newer job has
+ * the new values), is left alone and the job marked skipped. Resolves to the outcome and the seconds since the job
+ * was queued.
+ */
+export async function completeJob(pool: pg.Pool, worker: string, job: Job, answer: Record<string, unknown>): Promise<{ outcome: Outcome; seconds?: number }> {
+  const table = `${pg.escapeIdentifier(job.tableSchema)}.${pg.escapeIdentifier(job.tableName)}`;
+  const set = job.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
+  const conditions = Object.keys(job.rowPk).map((column) => `t.${pg.escapeIdentifier(column)} = k.${pg.escapeIdentifier(column)}`);
+  const read = Object.keys(job.promptValues);
+  if (read.length > 0) {
+    conditions.push(`jsonb_build_object(${read.map((column) => `${pg.escapeLiteral(column)}, t.${pg.escapeIdentifier(column)}`).join(', ')}) = $5::jsonb`);
+  }
+  // jsonb_populate_record turns the JSON values into the columns' types by PostgreSQL's own input rules, so keys
+  // and answers of any type work.
+  const { rows } = await pool.query(
+    `WITH job AS (SELECT id FROM llm.queue WHERE id = $1 AND worker = $2 AND status = 'processing' FOR UPDATE),
+          written AS (UPDATE ${table} AS t SET ${set}
+                        FROM jsonb_populate_record(NULL::${table}, $3::jsonb) AS answer, jsonb_populate_record(NULL::${table}, $4::jsonb) AS k
+                       WHERE EXISTS (SELECT 1 FROM job) AND ${conditions.join(' AND ')}
+                      RETURNING 1)
+     UPDATE llm.queue q
+        SET status = CASE WHEN EXISTS (SELECT 1 FROM written) THEN 'done' ELSE 'skipped' END,
+            last_error = NULL, lease_until = NULL, processed_at = now()
+       FROM job WHERE q.id = job.id
+  RETURNING q.status, extract(epoch FROM q.processed_at - q.created_at)::float8 AS seconds`,
+    [job.id, worker, JSON.stringify(answer), JSON.stringify(job.rowPk), ...(read.length > 0 ? [JSON.stringify(job.promptValues)] : [])],
+  );
+  const row = rows[0];
+  return row ? { outcome: row.status as Outcome, seconds: row.seconds as number } : { outcome: 'lost' };
+}
+
+/**
+ * Records a failed attempt: the job waits for its retry (the delay doubling with each attempt), or ends in 'error'
+ * once its attempts are spent, or is skipped when the row has a newer job that will run on newer values.
+ */
+export async function failJob(pool: pg.Pool, worker: string, job: Job, message: string, retryDelayMs: number): Promise<Outcome> {
+  const { rows } = await pool.query(
+    `WITH failed AS (
+       SELECT q.id, q.attempts >= q.max_attempts AS spent,
+              EXISTS (SELECT 1 FROM llm.queue n
+                       WHERE n.status = 'pending' AND n.table_schema = q.table_schema AND n.table_name = q.table_name
+                         AND n.trigger_name = q.trigger_name AND n.row_pk = q.row_pk) AS superseded
+         FROM llm.queue q WHERE q.id = $1)
+     UPDATE llm.queue q
+        SET status = CASE WHEN f.superseded THEN 'skipped' WHEN f.spent THEN 'error' ELSE 'pending' END,
+            last_error = $3,
+            run_after = now() + least($4 * power(2, q.attempts - 1), $5) * interval '1 millisecond',
+            lease_until = NULL,
+            processed_at = CASE WHEN f.superseded OR f.spent THEN now() END
+       FROM failed f
+      WHERE q.id = f.id AND q.worker = $2 AND q.status = 'processing'
+  RETURNING q.status`,
+    [job.id, worker, message, retryDelayMs, MAX_RETRY_DELAY_MS],
+  );
+  const status = rows[0]?.status as Status | undefined;
+  return status === undefined ? 'lost' : status === 'pending' ? 'retry' : (status as Outcome);
+}
+
+/** Gives jobs back to the queue untried, at shutdown: the attempt they were claimed for does not count. */
+export async function releaseJobs(pool: pg.Pool, worker: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await pool.query(
+    `UPDATE llm.queue SET status = 'pending', attempts = attempts - 1, lease_until = NULL, run_after = now()
+      WHERE id = ANY($2::bigint[]) AND worker = $1 AND status = 'processing'`,
+    [worker, ids],
+  );
+}
+
+/**
+ * Ends jobs whose worker stopped without a word on their last attempt (lease run out, attempts spent), and deletes
+ * done and skipped jobs older than `keepDoneSeconds`.
+ */
+export async function tidyQueue(pool: pg.Pool, keepDoneSeconds: number): Promise<void> {
+  await pool.query(
+    `UPDATE llm.queue
+        SET status = 'error', processed_at = now(), lease_until = NULL,
+            last_error = coalesce(last_error || '; ', '') || 'the worker running its last attempt stopped before finishing it (' || worker || ')'
+      WHERE status = 'processing' AND lease_until < now() AND attempts >= max_attempts`,
+  );
+  await pool.query(`DELETE FROM llm.queue WHERE status IN ('done', 'skipped') AND processed_at < now() - $1 * interval '1 second'`, [keepDoneSeconds]);
+}
+
+/** How many jobs the queue holds in each status. */
+export async function countByStatus(pool: pg.Pool): Promise<Record<Status, number>> {
+  const { rows } = await pool.query(`SELECT status, count(*)::int AS n FROM llm.queue GROUP BY status`);
+  const counts = Object.fromEntries(STATUSES.map((status) => [status, 0])) as Record<Status, number>;
+  for (const row of rows) counts[row.status as Status] = row.n;
+  return counts;
+}

@@ -1,0 +1,221 @@
+// The llm.call worker of one database: woken by NOTIFY pg_llm_queue when a trigger queues a job (and by a slow
+// poll, for retries that come due and notifications missed while disconnected), it claims jobs up to its
+// concurrency, runs them (the provider layer's limits hold the model calls to the process's and each model's
+// limits), and writes each answer back. While jobs run their leases are renewed; at shutdown it lets running jobs
+// finish for a while, then stops them and gives them back to the queue.
+
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { MasterKey } from '../crypto/secrets.js';
+import type { DefaultProviders } from '../providers/default-provider.js';
+import { describeDatabase, type WorkerSettings } from './config.js';
+import { answerJob, JobModels } from './job.js';
+import { recordFinished, recordQueueCounts, recordRunning } from './metrics.js';
+import { claimJobs, completeJob, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, type Job } from './queue.js';
+
+const CHANNEL = 'pg_llm_queue';
+/** Connections for claims and write-backs: these are short statements, so a few serve many jobs in flight. */
+const MAX_POOL_SIZE = 8;
+const APPLICATION_NAME = 'pg_llm worker';
+
+export interface WorkerOptions {
+  /** The --worker URL: the database and the role. */
+  url: string;
+  settings: Omit<WorkerSettings, 'databases'>;
+  defaults: DefaultProviders;
+  masterKeys: MasterKey[];
+  log: Logger;
+}
+
+export class QueueWorker {
+  /** Names this worker in llm.queue.worker: host, process and a random part, so restarts are told apart. */
+  readonly id = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly database: string;
+  private readonly pool: pg.Pool;
+  private readonly models: JobModels;
+  private readonly log: Logger;
+  private readonly running = new Map<string, AbortController>();
+  private listener: pg.Client | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private filling = false;
+  private fillAgain = false;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  /** The last problem reaching the queue, logged once rather than at every poll. */
+  private lastProblem: string | undefined;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.database = describeDatabase(options.url);
+    this.log = options.log.child({ worker: this.database });
+    this.pool = new pg.Pool({ connectionString: options.url, max: Math.min(MAX_POOL_SIZE, options.settings.concurrency + 1), application_name: APPLICATION_NAME });
+    // An idle connection that drops is replaced on next use; its error must not end the process.
+    this.pool.on('error', (error) => this.log.warn({ err: error.message }, 'worker connection lost'));
+    this.models = new JobModels(this.pool, options.masterKeys, options.defaults);
+  }
+
+  start(): void {
+    const { pollMs, leaseMs } = this.options.settings;
+    this.timers = [setInterval(() => void this.tick(), pollMs), setInterval(() => void this.renew(), Math.max(1, Math.floor(leaseMs / 3)))];
+    void this.tick();
+    this.log.info({ id: this.id, concurrency: this.options.settings.concurrency }, 'llm.call worker started');
+  }
+
+  /** Stops claiming; running jobs get `timeoutMs` to finish, then are stopped and given back to the queue. */
+  stop(timeoutMs: number): Promise<void> {
+    this.stopped ??= this.shutDown(timeoutMs);
+    return this.stopped;
+  }
+
+  private async shutDown(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers) clearInterval(timer);
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+    const deadline = Date.now() + timeoutMs;
+    while (this.running.size > 0 && Date.now() < deadline) await sleep(20);
+    const unfinished = [...this.running.keys()];
+    for (const controller of this.running.values()) controller.abort(new Error('the proxy is shutting down'));
+    try {
+      await releaseJobs(this.pool, this.id, unfinished);
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message, jobs: unfinished.length }, 'could not give unfinished jobs back: they return to the queue when their lease runs out');
+    }
+    // Stopped jobs settle at once; one that was writing its answer back finishes that first.
+    while (this.running.size > 0) await sleep(10);
+    await this.pool.end();
+    this.log.info({ released: unfinished.length }, 'llm.call worker stopped');
+  }
+
+  /** The slow path: listen again if the connection was lost, upkeep, counts for /metrics, and a look for due jobs. */
+  private async tick(): Promise<void> {
+    try {
+      if (!this.listener) await this.listen();
+      await tidyQueue(this.pool, this.options.settings.keepDoneSeconds);
+      recordQueueCounts(this.database, await countByStatus(this.pool));
+      this.lastProblem = undefined;
+    } catch (error) {
+      this.problem(error);
+    }
+    await this.fill();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.url, application_name: APPLICATION_NAME });
+    const lost = (error?: Error): void => {
+      if (this.listener !== client) return;
+      this.listener = undefined;
+      this.log.warn({ err: error?.message }, 'worker lost its LISTEN connection; polling until it is back');
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', () => void this.fill());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.stopping) return void (await client.end());
+    this.listener = client;
+  }
+
+  /** Claims and starts jobs until the concurrency is used up or none is due; calls made meanwhile run it again. */
+  private async fill(): Promise<void> {
+    if (this.filling) return void (this.fillAgain = true);
+    this.filling = true;
+    try {
+      do {
+        this.fillAgain = false;
+        while (!this.stopping) {
+          const room = this.options.settings.concurrency - this.running.size;
+          if (room <= 0) break;
+          const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs);
+          for (const job of jobs) this.run(job);
+          if (jobs.length < room) break;
+        }
+      } while (this.fillAgain && !this.stopping);
+    } catch (error) {
+      this.problem(error);
+    } finally {
+      this.filling = false;
+      recordRunning(this.database, this.running.size);
+    }
+  }
+
+  private run(job: Job): void {
+    const controller = new AbortController();
+    this.running.set(job.id, controller);
+    void this.execute(job, controller.signal).finally(() => {
+      this.running.delete(job.id);
+      recordRunning(this.database, this.running.size);
+      void this.fill();
+    });
+  }
+
+  private async execute(job: Job, signal: AbortSignal): Promise<void> {
+    const { tableSchema, tableName, id } = job;
+    try {
+      const answer = await answerJob(job, await this.models.model(job.modelInstance), signal);
+      const { outcome, seconds } = await completeJob(this.pool, this.id, job, answer);
+      recordFinished(this.database, outcome, outcome === 'done' ? seconds : undefined);
+      this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome }, 'llm.call job finished');
+    } catch (error) {
+      // Stopped at shutdown: given back to the queue by stop(), not a failed attempt.
+      if (signal.aborted) return;
+      const message = failure(error);
+      try {
+        const outcome = await failJob(this.pool, this.id, job, message, this.options.settings.retryDelayMs);
+        recordFinished(this.database, outcome);
+        // Each attempt is in llm.queue; the log says so only of jobs that failed for good.
+        const level = outcome === 'error' ? 'warn' : 'debug';
+        this.log[level]({ job: id, table: `${tableSchema}.${tableName}`, attempt: job.attempts, outcome, err: message }, 'llm.call job failed');
+      } catch (recordError) {
+        this.problem(recordError);
+      }
+    }
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      await renewLeases(this.pool, this.id, [...this.running.keys()], this.options.settings.leaseMs);
+    } catch (error) {
+      this.problem(error);
+    }
+  }
+
+  private problem(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (message === this.lastProblem) return;
+    this.lastProblem = message;
+    const code = (error as { code?: string }).code;
+    const advice =
+      code === '42P01'
+        ? 'llm.queue does not exist in this database yet: CREATE EXTENSION pg_llm through the proxy installs it'
+        : code === '42501'
+          ? "the worker's role lacks a privilege: it needs SELECT, UPDATE and DELETE on llm.queue, and SELECT and UPDATE on the tables it fills"
+          : 'llm.call worker cannot reach its queue; trying again';
+    this.log.warn({ err: message }, advice);
+  }
+}
+
+/** What llm.queue.last_error keeps of a failure: the message, and the hint of a PostgreSQL error when it has one. */
+function failure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const { hint } = error as { hint?: string };
+  return hint ? `${error.message} (hint: ${hint})` : error.message;
+}
+
+/** A worker for each --worker database, started. */
+export function startWorkers(settings: WorkerSettings, shared: Omit<WorkerOptions, 'url' | 'settings'>): QueueWorker[] {
+  const { databases, ...rest } = settings;
+  return databases.map((url) => {
+    const worker = new QueueWorker({ ...shared, url, settings: rest });
+    worker.start();
+    return worker;
+  });
+}

@@ -1,0 +1,127 @@
+// The llm.call trigger function and the llm.queue it fills, in PostgreSQL alone (no worker): what a write queues,
+// how rapid updates collapse, which updates queue nothing, and the errors a misdeclared trigger raises at its first
+// fire.
+
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { migrate, uninstall } from '../../src/catalog/migrate.js';
+import { freshDatabase } from '../support/database.js';
+
+async function catalogDatabase(): Promise<pg.Client> {
+  const { client } = await freshDatabase();
+  await migrate(client);
+  return client;
+}
+
+async function queue(client: pg.Client) {
+  const { rows } = await client.query(`SELECT table_name, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts, status FROM llm.queue ORDER BY id`);
+  return rows;
+}
+
+describe('llm.call', () => {
+  it('queues one job per written row, with the prompt resolved and the primary key, and returns at once', async () => {
+    const client = await catalogDatabase();
+    await client.query(`CREATE TABLE reviews (id int PRIMARY KEY, body text, lang text, sentiment text)`);
+    await client.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON reviews FOR EACH ROW
+                        EXECUTE FUNCTION llm.call('Sentiment of {body} ({lang}), {body}', 'sentiment')`);
+    await client.query(`INSERT INTO reviews (id, body, lang) VALUES (1, 'I love it {lang}', 'en'), (2, NULL, 'fr')`);
+    expect(await queue(client)).toEqual([
+      {
+        table_name: 'reviews',
+        trigger_name: 'enrich',
+        row_pk: { id: 1 },
+        prompt_values: { body: 'I love it {lang}', lang: 'en' },
+        prompt: 'Sentiment of I love it {lang} (en), I love it {lang}',
+        target_columns: ['sentiment'],
+        model_instance: null,
+        max_attempts: 3,
+        status: 'pending',
+      },
+      expect.objectContaining({ row_pk: { id: 2 }, prompt: 'Sentiment of  (fr), ', prompt_values: { body: null, lang: 'fr' } }),
+    ]);
+  });
+
+  it('takes a composite primary key, several targets, a model instance and max_attempts', async () => {
+    const client = await catalogDatabase();
+    await client.query(`CREATE TABLE notes (tenant text, n int, body text, summary text, tags text, PRIMARY KEY (tenant, n))`);
+    await client.query(`CREATE TRIGGER t AFTER INSERT ON notes FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'summary', 'tags', 'model=fast', 'max_attempts=5')`);
+    await client.query(`INSERT INTO notes VALUES ('acme', 7, 'hello', NULL, NULL)`);
+    expect(await queue(client)).toEqual([
+      expect.objectContaining({ row_pk: { tenant: 'acme', n: 7 }, target_columns: ['summary', 'tags'], model_instance: 'fast', max_attempts: 5 }),
+    ]);
+  });
+
+  it('collapses updates of a row not yet taken into one job on the latest values', async () => {
+    const client = await catalogDatabase();
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`CREATE TRIGGER s AFTER INSERT OR UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary')`);
+    await client.query(`INSERT INTO docs VALUES (1, 'one', NULL)`);
+    await client.query(`UPDATE docs SET body = 'two' WHERE id = 1`);
+    await client.query(`UPDATE docs SET body = 'three' WHERE id = 1`);
+    expect(await queue(client)).toEqual([expect.objectContaining({ prompt: 'Summarize three', status: 'pending' })]);
+  });
+
+  it('queues nothing for an update that leaves the prompt\'s columns as they were, such as writing the answer', async () => {
+    const client = await catalogDatabase();
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text, seen int)`);
+    await client.query(`CREATE TRIGGER s AFTER INSERT OR UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary')`);
+    await client.query(`INSERT INTO docs VALUES (1, 'one', NULL, 0)`);
+    await client.query(`UPDATE llm.queue SET status = 'done'`);
+    await client.query(`UPDATE docs SET summary = 'short', seen = 1, body = 'one' WHERE id = 1`);
+    expect((await queue(client)).map((job) => job.status)).toEqual(['done']);
+  });
+
+  it('wakes listeners with a NOTIFY on pg_llm_queue', async () => {
+    const client = await catalogDatabase();
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`CREATE TRIGGER s AFTER INSERT ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'summary')`);
+    const notified = new Promise((resolve) => client.once('notification', resolve));
+    await client.query('LISTEN pg_llm_queue');
+    await client.query(`INSERT INTO docs SELECT g, 'x' FROM generate_series(1, 3) g`);
+    await expect(notified).resolves.toMatchObject({ channel: 'pg_llm_queue' });
+  });
+
+  it.each([
+    ['a table without a primary key', `CREATE TABLE t (a int, body text, result text)`, `'{body}', 'result'`, '55000', /table public\.t has no primary key/],
+    ['a placeholder naming no column', `CREATE TABLE t (a int PRIMARY KEY, body text, result text)`, `'{bodyy}', 'result'`, '42703', /placeholder \{bodyy\} names no column/],
+    ['a target also read by the prompt', `CREATE TABLE t (a int PRIMARY KEY, body text, result text)`, `'{body} {result}', 'result'`, '22023', /column result is both read by the prompt and written/],
+    ['a missing target column', `CREATE TABLE t (a int PRIMARY KEY, body text, result text)`, `'{body}', 'resultt'`, '42703', /target column resultt does not exist/],
+    ['a target in the primary key', `CREATE TABLE t (a int PRIMARY KEY, body text, result text)`, `'{body}', 'a'`, '22023', /part of the primary key/],
+    ['no target column', `CREATE TABLE t (a int PRIMARY KEY, body text, result text)`, `'{body}', 'model=m'`, '22023', /names no target column/],
+    ['a bad max_attempts', `CREATE TABLE t (a int PRIMARY KEY, body text, result text)`, `'{body}', 'result', 'max_attempts=none'`, '22023', /not a valid max_attempts/],
+  ])('refuses %s at the first fire, with a clear error', async (_case, table, args, code, message) => {
+    const client = await catalogDatabase();
+    await client.query(table);
+    await client.query(`CREATE TRIGGER bad AFTER INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION llm.call(${args})`);
+    const error = await client.query(`INSERT INTO t (a, body) VALUES (1, 'x')`).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code, message: expect.stringMatching(message) });
+    expect(await queue(client)).toEqual([]);
+  });
+
+  it('refuses to fire BEFORE or FOR EACH STATEMENT', async () => {
+    const client = await catalogDatabase();
+    await client.query(`CREATE TABLE t (a int PRIMARY KEY, body text, result text)`);
+    await client.query(`CREATE TRIGGER bad BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'result')`);
+    await expect(client.query(`INSERT INTO t VALUES (1, 'x')`)).rejects.toMatchObject({ code: '39P01', hint: expect.stringContaining('AFTER INSERT OR UPDATE') });
+  });
+
+  it('is removed with the catalog; without cascade, triggers that use it keep it', async () => {
+    const client = await catalogDatabase();
+    await client.query(`CREATE TABLE t (a int PRIMARY KEY, body text, result text)`);
+    await client.query(`CREATE TRIGGER s AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'result')`);
+    await client.query('BEGIN');
+    await expect(uninstall(client, false)).rejects.toMatchObject({ code: '2BP01' });
+    await client.query('ROLLBACK');
+    await client.query('BEGIN');
+    await uninstall(client, true);
+    await client.query('COMMIT');
+    const { rows } = await client.query(`SELECT to_regnamespace('llm') AS schema, count(*)::int AS triggers FROM pg_trigger WHERE tgname = 's'`);
+    expect(rows).toEqual([{ schema: null, triggers: 0 }]);
+  });
+
+  it('refuses to install over postgres-llm\'s own llm.queue', async () => {
+    const { client } = await freshDatabase();
+    await client.query(`CREATE SCHEMA llm; CREATE TABLE llm.queue (id bigint)`);
+    await expect(migrate(client)).rejects.toMatchObject({ code: '42P07', hint: expect.stringContaining('cron.unschedule') });
+  });
+});

@@ -1,0 +1,198 @@
+// The llm.call worker in this process against a real PostgreSQL: rows written to a table with an llm.call trigger
+// are filled in by the model afterwards, with the mock provider or the real OpenAI SDK against the fake provider.
+
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { migrate } from '../../src/catalog/migrate.js';
+import { masterKey } from '../../src/crypto/secrets.js';
+import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
+import type { WorkerSettings } from '../../src/worker/config.js';
+import { workerMetricsText } from '../../src/worker/metrics.js';
+import { QueueWorker } from '../../src/worker/worker.js';
+import { afterThisTest, freshDatabase } from '../support/database.js';
+import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { cluster } from '../support/proxy.js';
+
+const KEYS = [masterKey('test master key')];
+/** The worker's jobs finish within this; retries and polls are what takes time. */
+const EVENTUALLY = { timeout: 10_000 };
+const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, keepDoneSeconds: 3600 };
+
+const shared = proxyAndFakeProvider();
+
+function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres'): QueueWorker {
+  const worker = new QueueWorker({
+    url: `postgres://${role}@127.0.0.1:${cluster().port}/${database}`,
+    settings: { ...FAST, ...settings },
+    defaults: new DefaultProviders({ masterKeys: KEYS, ...defaults }),
+    masterKeys: KEYS,
+    log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
+  });
+  worker.start();
+  afterThisTest(() => worker.stop(1000));
+  return worker;
+}
+
+/** A database with the catalog, a mock model instance 'm' of the given config, and a docs table enriched by it. */
+async function docsDatabase(config: Record<string, unknown>, triggerArgs = `'Summarize: {body}', 'summary', 'model=m'`) {
+  const { name, client } = await freshDatabase();
+  await migrate(client);
+  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_models (instance_name, model_type, config) VALUES ('m', 'mock', $1)`, [JSON.stringify(config)]);
+  await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+  await client.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION llm.call(${triggerArgs})`);
+  return { name, client };
+}
+
+async function rows(client: pg.Client, sql: string): Promise<Array<Record<string, unknown>>> {
+  return (await client.query(sql)).rows;
+}
+
+const allFinished = (client: pg.Client) => async () =>
+  (await rows(client, `SELECT count(*)::int AS n FROM llm.queue WHERE status IN ('pending', 'processing')`))[0]!.n;
+
+describe('llm.call worker', () => {
+  it('fills the target column after an insert, refills it after an update, and its own write queues nothing', async () => {
+    const { name, client } = await docsDatabase({ mock_mode: 'md5' });
+    startWorker(name);
+    await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first'), (2, 'second')`);
+    await expect.poll(() => rows(client, `SELECT id, summary = md5('Summarize: ' || body) AS filled FROM docs ORDER BY id`), EVENTUALLY).toEqual([
+      { id: 1, filled: true },
+      { id: 2, filled: true },
+    ]);
+    await client.query(`UPDATE docs SET body = 'changed' WHERE id = 1`);
+    await expect.poll(() => rows(client, `SELECT summary FROM docs WHERE id = 1`), EVENTUALLY).toEqual([{ summary: md5('Summarize: changed') }]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await rows(client, `SELECT row_pk, status, attempts, last_error FROM llm.queue ORDER BY id`)).toEqual([
+      { row_pk: { id: 1 }, status: 'done', attempts: 1, last_error: null },
+      { row_pk: { id: 2 }, status: 'done', attempts: 1, last_error: null },
+      { row_pk: { id: 1 }, status: 'done', attempts: 1, last_error: null },
+    ]);
+  });
+
+  it('fills several columns from one JSON answer, by composite primary key, asking with a schema of exactly those columns', async () => {
+    const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await client.query(`CREATE TABLE reviews (shop text, n int, body text, sentiment text, stars int, PRIMARY KEY (shop, n))`);
+    await client.query(`CREATE TRIGGER enrich AFTER INSERT ON reviews FOR EACH ROW EXECUTE FUNCTION llm.call('Rate: {body}', 'sentiment', 'stars', 'model=llm')`);
+    shared.fake.script({ kind: 'answer', content: '{"sentiment": "positive", "stars": "5"}' });
+    startWorker(name);
+    await client.query(`INSERT INTO reviews VALUES ('acme', 1, 'Great!', NULL, NULL)`);
+    await expect.poll(() => rows(client, `SELECT shop, n, sentiment, stars FROM reviews`), EVENTUALLY).toEqual([{ shop: 'acme', n: 1, sentiment: 'positive', stars: 5 }]);
+    expect(shared.fake.requests).toHaveLength(1);
+    expect(shared.fake.requests[0]!.body).toMatchObject({
+      messages: [{ role: 'user', content: 'Rate: Great!\n\nReturn a JSON object with exactly these keys: sentiment, stars' }],
+      response_format: { type: 'json_schema', json_schema: { schema: { required: ['sentiment', 'stars'], additionalProperties: false } } },
+    });
+  });
+
+  it('retries a failing provider with a backoff, and fills the row once it answers; no secret reaches the queue', async () => {
+    const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0 });
+    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`CREATE TRIGGER enrich AFTER INSERT ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'summary', 'model=llm')`);
+    shared.fake.script(
+      { kind: 'error', status: 500, message: `upstream broke, key ${API_KEY}` },
+      { kind: 'error', status: 503, message: 'still down' },
+      { kind: 'answer', content: 'third time lucky' },
+    );
+    startWorker(name, { retryDelayMs: 300 });
+    await client.query(`INSERT INTO docs VALUES (1, 'hello', NULL)`);
+    await expect.poll(() => rows(client, `SELECT last_error FROM llm.queue`), EVENTUALLY).toEqual([{ last_error: expect.stringContaining('upstream broke') }]);
+    expect(JSON.stringify(await rows(client, `SELECT * FROM llm.queue`))).not.toContain(API_KEY);
+    await expect.poll(() => rows(client, `SELECT summary FROM docs`), EVENTUALLY).toEqual([{ summary: 'third time lucky' }]);
+    const jobs = await rows(client, `SELECT status, attempts, last_error, started_at - created_at >= interval '800 milliseconds' AS waited FROM llm.queue`);
+    expect(jobs).toEqual([{ status: 'done', attempts: 3, last_error: null, waited: true }]);
+    expect(shared.fake.requests).toHaveLength(3);
+  });
+
+  it('ends a job that keeps failing in status error with its last error, after max_attempts', async () => {
+    const { name, client } = await docsDatabase({ mock_error: 'model on fire' }, `'{body}', 'summary', 'model=m', 'max_attempts=2'`);
+    startWorker(name);
+    await client.query(`INSERT INTO docs VALUES (1, 'hello', NULL)`);
+    await expect.poll(() => rows(client, `SELECT status, attempts, last_error FROM llm.queue`), EVENTUALLY).toEqual([
+      { status: 'error', attempts: 2, last_error: 'mock provider failed: model on fire' },
+    ]);
+    expect(await rows(client, `SELECT summary FROM docs`)).toEqual([{ summary: null }]);
+    expect(workerMetricsText().join('\n')).toMatch(new RegExp(`pg_llm_worker_jobs_total\\{database="postgres@127.0.0.1:\\d+/${name}",outcome="error"\\} 1`));
+  });
+
+  it('skips a job whose row was deleted before it ran', async () => {
+    const { name, client } = await docsDatabase({ mock_response: 'never written' });
+    await client.query('BEGIN');
+    await client.query(`INSERT INTO docs VALUES (1, 'short-lived', NULL)`);
+    await client.query(`DELETE FROM docs WHERE id = 1`);
+    await client.query('COMMIT');
+    startWorker(name);
+    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([{ status: 'skipped', last_error: null }]);
+  });
+
+  it('never writes an answer over newer values: the row updated while its job ran gets the newer job\'s answer', async () => {
+    const { name, client } = await docsDatabase({ mock_mode: 'md5', mock_latency_ms: 400 });
+    startWorker(name);
+    await client.query(`INSERT INTO docs VALUES (1, 'old', NULL)`);
+    await expect.poll(() => rows(client, `SELECT status FROM llm.queue`), EVENTUALLY).toEqual([{ status: 'processing' }]);
+    await client.query(`UPDATE docs SET body = 'new' WHERE id = 1`);
+    await expect.poll(allFinished(client), EVENTUALLY).toBe(0);
+    expect(await rows(client, `SELECT summary FROM docs`)).toEqual([{ summary: md5('Summarize: new') }]);
+    expect(await rows(client, `SELECT prompt, status FROM llm.queue ORDER BY id`)).toEqual([
+      { prompt: 'Summarize: old', status: 'skipped' },
+      { prompt: 'Summarize: new', status: 'done' },
+    ]);
+  });
+
+  it('uses the proxy\'s default model when the trigger names none', async () => {
+    const { name, client } = await docsDatabase({}, `'{body}', 'summary'`);
+    startWorker(name, {}, { env: {}, model: { provider: 'mock', mock_response: 'from the default model' } });
+    await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
+    await expect.poll(() => rows(client, `SELECT summary FROM docs`), EVENTUALLY).toEqual([{ summary: 'from the default model' }]);
+  });
+
+  it('keeps the hint of a failure in last_error: without a default model, a trigger naming none says how to configure one', async () => {
+    const { name, client } = await docsDatabase({}, `'{body}', 'summary', 'max_attempts=1'`);
+    startWorker(name);
+    await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
+    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([
+      { status: 'error', last_error: expect.stringMatching(/^no API key for the default LLM provider openai \(hint: Configure one with any of: OPENAI_API_KEY/) },
+    ]);
+  });
+
+  it('counts jobs by status and their latency on /metrics', async () => {
+    const { name, client } = await docsDatabase({ mock_response: 'ok' });
+    startWorker(name);
+    await client.query(`INSERT INTO docs SELECT g, 'x' FROM generate_series(1, 5) g`);
+    await expect.poll(() => rows(client, `SELECT count(*)::int AS n FROM docs WHERE summary = 'ok'`), EVENTUALLY).toEqual([{ n: 5 }]);
+    const database = `database="postgres@127.0.0.1:${cluster().port}/${name}"`;
+    await expect.poll(() => workerMetricsText().join('\n'), EVENTUALLY).toContain(`pg_llm_queue_jobs{${database},status="done"} 5`);
+    const text = workerMetricsText().join('\n');
+    expect(text).toContain(`pg_llm_worker_jobs_total{${database},outcome="done"} 5`);
+    expect(text).toContain(`pg_llm_worker_job_seconds_count{${database}} 5`);
+    expect(text).toContain(`pg_llm_worker_jobs_running{${database}} 0`);
+  });
+
+  it('works as a service role with only the documented grants', async () => {
+    const { name, client } = await docsDatabase({ mock_response: 'as the enricher' });
+    const role = `enricher_${name}`;
+    await client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'enricher secret'`);
+    afterThisTest(async () => {
+      await client.query(`DROP OWNED BY ${role}`);
+      await client.query(`DROP ROLE ${role}`);
+    });
+    await client.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO ${role}; GRANT SELECT, UPDATE ON docs TO ${role}`);
+    startWorker(name, {}, { env: {} }, `${role}:enricher%20secret`);
+    await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
+    await expect.poll(() => rows(client, `SELECT summary FROM docs`), EVENTUALLY).toEqual([{ summary: 'as the enricher' }]);
+  });
+
+  it('gives unfinished jobs back to the queue when it stops', async () => {
+    const { name, client } = await docsDatabase({ mock_response: 'slow', mock_latency_ms: 10_000 });
+    const worker = startWorker(name);
+    await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
+    await expect.poll(() => rows(client, `SELECT status FROM llm.queue`), EVENTUALLY).toEqual([{ status: 'processing' }]);
+    await worker.stop(100);
+    expect(await rows(client, `SELECT status, attempts, lease_until FROM llm.queue`)).toEqual([{ status: 'pending', attempts: 0, lease_until: null }]);
+  });
+});
+
+function md5(text: string): string {
+  return createHash('md5').update(text).digest('hex');
+}
