@@ -2,25 +2,14 @@
 // provider: per-call options over the model's config, JSON and structured output, confidence from token
 // log-probabilities, cost and the /metrics counters, and the response cache.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { modelMetricsText } from '../../src/providers/metrics.js';
 import { configureResponseCache, responseCacheStats } from '../../src/providers/response-cache.js';
-import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
-import { databaseWithModel } from '../support/models.js';
-import { startProxy, type TestProxy } from '../support/proxy.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
-let proxy: TestProxy;
-let fake: FakeProvider;
-beforeAll(async () => {
-  proxy = await startProxy();
-  fake = await startFakeProvider();
-});
-afterAll(async () => {
-  await proxy.stop();
-  await fake.close();
-});
+const shared = proxyAndFakeProvider();
 
-const anthropicBaseUrl = () => fake.baseUrl.replace(/\/v1$/, '');
+const anthropicBaseUrl = () => shared.fake.baseUrl.replace(/\/v1$/, '');
 
 async function chatJson(client: { query: (sql: string, values?: unknown[]) => Promise<{ rows: Array<Record<string, any>> }> }, options: unknown) {
   return (await client.query(`SELECT pg_llm_chat_json('llm', 'question', $1::jsonb) AS j`, [JSON.stringify(options)])).rows[0]!.j;
@@ -28,16 +17,16 @@ async function chatJson(client: { query: (sql: string, values?: unknown[]) => Pr
 
 describe('per-call options', () => {
   it("override the model config's system prompt, temperature and max_tokens, key by key", async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'openai', { system_prompt: 'Be brief.', temperature: 0.7, max_tokens: 50 });
-    fake.script({ kind: 'answer', content: 'a' }, { kind: 'answer', content: 'b' });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { system_prompt: 'Be brief.', temperature: 0.7, max_tokens: 50 });
+    shared.fake.script({ kind: 'answer', content: 'a' }, { kind: 'answer', content: 'b' });
     await client.query(`SELECT pg_llm_chat('llm', 'question')`);
-    expect(fake.requests[0]!.body).toMatchObject({
+    expect(shared.fake.requests[0]!.body).toMatchObject({
       messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'question' }],
       temperature: 0.7,
       max_tokens: 50,
     });
     await chatJson(client, { temperature: 0, system_prompt: 'Answer in French.' });
-    expect(fake.requests[1]!.body).toMatchObject({
+    expect(shared.fake.requests[1]!.body).toMatchObject({
       messages: [{ role: 'system', content: 'Answer in French.' }, { role: 'user', content: 'question' }],
       temperature: 0,
       max_tokens: 50,
@@ -45,12 +34,12 @@ describe('per-call options', () => {
   });
 
   it('refuse bad values with 22023 before any request', async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'openai');
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     await expect(chatJson(client, { temperature: 'hot' })).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('temperature') });
     await expect(chatJson(client, { max_tokens: -1 })).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('max_tokens') });
     await expect(chatJson(client, { response_format: 'yaml' })).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('response_format') });
     await expect(chatJson(client, [1, 2])).rejects.toMatchObject({ code: '22023', message: 'options must be a JSON object' });
-    expect(fake.requests).toHaveLength(0);
+    expect(shared.fake.requests).toHaveLength(0);
   });
 });
 
@@ -58,64 +47,64 @@ describe('JSON and structured output', () => {
   const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
 
   it('openai: JSON mode and json_schema are sent as response_format; the answer is parsed into response_json', async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'openai');
-    fake.script({ kind: 'answer', content: '{"city": "Paris"}' }, { kind: 'answer', content: '```json\n{"city": "Lyon"}\n```' });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    shared.fake.script({ kind: 'answer', content: '{"city": "Paris"}' }, { kind: 'answer', content: '```json\n{"city": "Lyon"}\n```' });
     const plain = await chatJson(client, { response_format: 'json' });
     expect(plain).toMatchObject({ response: '{"city": "Paris"}', response_json: { city: 'Paris' } });
-    expect(fake.requests[0]!.body.response_format).toEqual({ type: 'json_object' });
+    expect(shared.fake.requests[0]!.body.response_format).toEqual({ type: 'json_object' });
     const structured = await chatJson(client, { response_format: { type: 'json_schema', json_schema: { name: 'place', schema } } });
     expect(structured.response_json).toEqual({ city: 'Lyon' });
-    expect(fake.requests[1]!.body.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'place', schema, strict: true } });
+    expect(shared.fake.requests[1]!.body.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'place', schema, strict: true } });
   });
 
   it('an answer that is not JSON when JSON was asked for is 39001', async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'openai');
-    fake.script({ kind: 'answer', content: 'Sure! The city is Paris.' });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    shared.fake.script({ kind: 'answer', content: 'Sure! The city is Paris.' });
     await expect(chatJson(client, { response_format: 'json' })).rejects.toMatchObject({ code: '39001', message: expect.stringContaining('JSON') });
   });
 
   it('anthropic: a schema goes as output_config.format, plain JSON mode as an instruction in the system prompt', async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'anthropic', { base_url: anthropicBaseUrl(), model_name: 'claude-test', system_prompt: 'You are a geographer.' });
-    fake.script({ kind: 'answer', content: '{"city": "Rome"}' }, { kind: 'answer', content: '{"city": "Oslo"}' });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'anthropic', { base_url: anthropicBaseUrl(), model_name: 'claude-test', system_prompt: 'You are a geographer.' });
+    shared.fake.script({ kind: 'answer', content: '{"city": "Rome"}' }, { kind: 'answer', content: '{"city": "Oslo"}' });
     expect((await chatJson(client, { response_format: { type: 'json_schema', json_schema: { name: 'place', schema } } })).response_json).toEqual({ city: 'Rome' });
-    expect(fake.requests[0]!.body).toMatchObject({ output_config: { format: { type: 'json_schema', schema } }, system: 'You are a geographer.' });
+    expect(shared.fake.requests[0]!.body).toMatchObject({ output_config: { format: { type: 'json_schema', schema } }, system: 'You are a geographer.' });
     expect((await chatJson(client, { response_format: 'json' })).response_json).toEqual({ city: 'Oslo' });
-    expect(fake.requests[1]!.body.system).toMatch(/^You are a geographer\.\n\n.*single JSON object/);
-    expect(fake.requests[1]!.body.output_config).toBeUndefined();
+    expect(shared.fake.requests[1]!.body.system).toMatch(/^You are a geographer\.\n\n.*single JSON object/);
+    expect(shared.fake.requests[1]!.body.output_config).toBeUndefined();
   });
 
   it('mock: answers its JSON response as is, and wraps a text answer', async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'mock', { mock_response: { ok: true } });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'mock', { mock_response: { ok: true } });
     expect((await chatJson(client, { response_format: 'json' })).response_json).toEqual({ ok: true });
-    const { client: other } = await databaseWithModel(proxy, fake, 'mock', { mock_response: 'plain words' });
+    const { client: other } = await databaseWithModel(shared.proxy, shared.fake, 'mock', { mock_response: 'plain words' });
     expect((await chatJson(other, { response_format: 'json' })).response_json).toEqual({ response: 'plain words' });
   });
 });
 
 describe('confidence', () => {
   it("is the geometric mean of the answer's token probabilities when the provider returns logprobs", async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'openai');
-    fake.script({ kind: 'answer', content: 'Paris', logprobs: [-0.1, -0.3] });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    shared.fake.script({ kind: 'answer', content: 'Paris', logprobs: [-0.1, -0.3] });
     const answer = await chatJson(client, {});
     expect(answer.confidence_source).toBe('logprobs');
     expect(answer.confidence_score).toBeCloseTo(Math.exp(-0.2), 10);
-    expect(fake.requests[0]!.body.logprobs).toBe(true);
+    expect(shared.fake.requests[0]!.body.logprobs).toBe(true);
   });
 
   it('streams: the final row carries the confidence of all the streamed tokens', async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'openai');
-    fake.script({ kind: 'stream', chunks: ['Pa', 'ris'], logprobs: [-0.2, -0.4] });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    shared.fake.script({ kind: 'stream', chunks: ['Pa', 'ris'], logprobs: [-0.2, -0.4] });
     const rows = (await client.query(`SELECT chunk, confidence_score FROM pg_llm_chat_stream('llm', 'q') WHERE is_final`)).rows;
     expect(rows[0]!.confidence_score).toBeCloseTo(Math.exp(-0.3), 10);
   });
 
   it('is the documented fallback, said to be one, where there are no logprobs; the config may set it', async () => {
-    const { client } = await databaseWithModel(proxy, fake, 'openai_compatible', {}, null);
-    fake.script({ kind: 'answer', content: 'x' });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai_compatible', {}, null);
+    shared.fake.script({ kind: 'answer', content: 'x' });
     expect(await chatJson(client, {})).toMatchObject({ confidence_score: 0.8, confidence_source: 'fallback' });
-    expect(fake.requests[0]!.body.logprobs).toBeUndefined();
-    const { client: anthropic } = await databaseWithModel(proxy, fake, 'anthropic', { base_url: anthropicBaseUrl(), model_name: 'claude-test', confidence_fallback: 0.55 });
-    fake.script({ kind: 'answer', content: 'y' });
+    expect(shared.fake.requests[0]!.body.logprobs).toBeUndefined();
+    const { client: anthropic } = await databaseWithModel(shared.proxy, shared.fake, 'anthropic', { base_url: anthropicBaseUrl(), model_name: 'claude-test', confidence_fallback: 0.55 });
+    shared.fake.script({ kind: 'answer', content: 'y' });
     expect(await chatJson(anthropic, {})).toMatchObject({ confidence_score: 0.55, confidence_source: 'fallback' });
     await expect(anthropic.query(`SELECT pg_llm_add_model(false, 'anthropic', 'bad', 'k', '{"model_name": "c", "confidence_fallback": 2}')`)).rejects.toMatchObject({
       code: '22023',
@@ -126,12 +115,12 @@ describe('confidence', () => {
 
 describe('usage, cost and metrics', () => {
   it('a priced model reports its cost in the answer, the audit row and /metrics', async () => {
-    const { client, direct } = await databaseWithModel(proxy, fake, 'openai', {
+    const { client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai', {
       model_name: 'priced-model',
       price_per_million_input_tokens: 2,
       price_per_million_output_tokens: 10,
     });
-    fake.script({ kind: 'answer', content: 'a' }, { kind: 'error', status: 400, message: 'bad request' });
+    shared.fake.script({ kind: 'answer', content: 'a' }, { kind: 'error', status: 400, message: 'bad request' });
     const answer = await chatJson(client, {});
     const cost = (7 * 2 + 3 * 10) / 1_000_000;
     expect(answer.usage).toMatchObject({ prompt_tokens: 7, completion_tokens: 3, cost_usd: cost });
@@ -154,22 +143,22 @@ describe('response cache', () => {
 
   it('answers a repeated temperature-0 request without a provider call, and never a sampled one', async () => {
     configureResponseCache(100, 60);
-    const { client } = await databaseWithModel(proxy, fake, 'openai');
-    fake.script({ kind: 'answer', content: 'first' }, { kind: 'answer', content: 'second' }, { kind: 'answer', content: 'third' });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    shared.fake.script({ kind: 'answer', content: 'first' }, { kind: 'answer', content: 'second' }, { kind: 'answer', content: 'third' });
     const before = responseCacheStats();
     expect(await chatJson(client, { temperature: 0 })).toMatchObject({ response: 'first', cached: false });
     expect(await chatJson(client, { temperature: 0 })).toMatchObject({ response: 'first', cached: true });
-    expect(fake.requests).toHaveLength(1);
+    expect(shared.fake.requests).toHaveLength(1);
     expect(await chatJson(client, { temperature: 0, system_prompt: 'other' })).toMatchObject({ response: 'second', cached: false });
     expect(await chatJson(client, { temperature: 0.9 })).toMatchObject({ response: 'third', cached: false });
-    expect(fake.requests).toHaveLength(3);
+    expect(shared.fake.requests).toHaveLength(3);
     expect(responseCacheStats()).toMatchObject({ hits: before.hits + 1, misses: before.misses + 2 });
   });
 
   it('is bounded: the least recently used answer goes first', async () => {
     configureResponseCache(1, 60);
-    const { client } = await databaseWithModel(proxy, fake, 'openai');
-    fake.script({ kind: 'answer', content: 'a1' }, { kind: 'answer', content: 'b1' }, { kind: 'answer', content: 'a2' });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    shared.fake.script({ kind: 'answer', content: 'a1' }, { kind: 'answer', content: 'b1' }, { kind: 'answer', content: 'a2' });
     const ask = async (prompt: string) => (await client.query(`SELECT pg_llm_chat_json('llm', $1, '{"temperature": 0}') AS j`, [prompt])).rows[0]!.j.response;
     expect([await ask('a'), await ask('b'), await ask('a')]).toEqual(['a1', 'b1', 'a2']);
     expect(responseCacheStats().entries).toBe(1);

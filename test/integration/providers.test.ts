@@ -1,38 +1,28 @@
 // The provider adapters on the real SDKs (openai, @anthropic-ai/sdk), over HTTP to a fake server on loopback,
-// through the proxy.
+// through the shared.proxy.
 
 import net, { type AddressInfo } from 'node:net';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { embedTexts, providerFor } from '../../src/providers/index.js';
 import { afterThisTest, clientThrough } from '../support/database.js';
-import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
-import { API_KEY, databaseWithModel } from '../support/models.js';
-import { connection, startProxy, type TestProxy } from '../support/proxy.js';
-let proxy: TestProxy;
-let fake: FakeProvider;
-beforeAll(async () => {
-  proxy = await startProxy();
-  fake = await startFakeProvider();
-});
-afterAll(async () => {
-  await proxy.stop();
-  await fake.close();
-});
+import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { connection } from '../support/proxy.js';
+const shared = proxyAndFakeProvider();
 
 function setup(provider: string, config: Record<string, unknown> = {}, apiKey: string | null = API_KEY) {
-  return databaseWithModel(proxy, fake, provider, config, apiKey);
+  return databaseWithModel(shared.proxy, shared.fake, provider, config, apiKey);
 }
 
 describe('openai adapter', () => {
   it('sends the prompt with the key and model, and returns the answer with its usage', async () => {
     const { client, direct } = await setup('openai');
-    fake.script({ kind: 'answer', content: 'Paris' });
+    shared.fake.script({ kind: 'answer', content: 'Paris' });
     const result = await client.query(`SELECT pg_llm_chat_json('llm', 'Capital of France?') AS j`);
     expect(result.rows[0].j).toMatchObject({ response: 'Paris', model_name: 'gpt-test', usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } });
-    expect(fake.requests).toHaveLength(1);
-    expect(fake.requests[0]).toMatchObject({ path: '/v1/chat/completions', authorization: `Bearer ${API_KEY}` });
-    expect(fake.requests[0]!.body).toMatchObject({ model: 'gpt-test', messages: [{ role: 'user', content: 'Capital of France?' }] });
+    expect(shared.fake.requests).toHaveLength(1);
+    expect(shared.fake.requests[0]).toMatchObject({ path: '/v1/chat/completions', authorization: `Bearer ${API_KEY}` });
+    expect(shared.fake.requests[0]!.body).toMatchObject({ model: 'gpt-test', messages: [{ role: 'user', content: 'Capital of France?' }] });
     const audit = await direct.query(`SELECT metadata FROM _pg_llm_catalog.pg_llm_audit_log`);
     expect(audit.rows[0].metadata).toMatchObject({ prompt_tokens: 7, completion_tokens: 3 });
     expect(JSON.stringify(audit.rows)).not.toContain(API_KEY);
@@ -40,7 +30,7 @@ describe('openai adapter', () => {
 
   it('streams the provider\'s chunks as rows', async () => {
     const { client } = await setup('openai');
-    fake.script({ kind: 'stream', chunks: ['Hel', 'lo', '!'] });
+    shared.fake.script({ kind: 'stream', chunks: ['Hel', 'lo', '!'] });
     const result = await client.query(`SELECT chunk, is_final FROM pg_llm_chat_stream('llm', 'hi')`);
     expect(result.rows).toEqual([
       { chunk: 'Hel', is_final: false },
@@ -48,43 +38,43 @@ describe('openai adapter', () => {
       { chunk: '!', is_final: false },
       { chunk: '', is_final: true },
     ]);
-    expect(fake.requests[0]!.body).toMatchObject({ stream: true });
+    expect(shared.fake.requests[0]!.body).toMatchObject({ stream: true });
   });
 
   it('retries 5xx and 429 (Retry-After) and then answers', async () => {
     const { client } = await setup('openai');
-    fake.script({ kind: 'error', status: 500, message: 'overloaded' }, { kind: 'error', status: 429, message: 'slow down', retryAfter: '0' }, { kind: 'answer', content: 'third time' });
+    shared.fake.script({ kind: 'error', status: 500, message: 'overloaded' }, { kind: 'error', status: 429, message: 'slow down', retryAfter: '0' }, { kind: 'answer', content: 'third time' });
     expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'third time' }]);
-    expect(fake.requests).toHaveLength(3);
+    expect(shared.fake.requests).toHaveLength(3);
   });
 
   it('gives up after max_retries with 39001 and the provider\'s message', async () => {
     const { client } = await setup('openai', { max_retries: 1 });
-    fake.script({ kind: 'error', status: 503, message: 'down for maintenance' }, { kind: 'error', status: 503, message: 'down for maintenance' });
+    shared.fake.script({ kind: 'error', status: 503, message: 'down for maintenance' }, { kind: 'error', status: 503, message: 'down for maintenance' });
     await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '39001', message: expect.stringContaining('down for maintenance') });
-    expect(fake.requests).toHaveLength(2);
+    expect(shared.fake.requests).toHaveLength(2);
   });
 
   it('a refused key is 28000 at once, without retries and without the key in the message', async () => {
     const { client } = await setup('openai');
-    fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${API_KEY}` });
+    shared.fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${API_KEY}` });
     const error = await client.query(`SELECT pg_llm_chat('llm', 'x')`).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: '28000' });
     expect(String((error as Error).message)).not.toContain(API_KEY);
-    expect(fake.requests).toHaveLength(1);
+    expect(shared.fake.requests).toHaveLength(1);
   });
 
   it('an unknown model is 42704; garbage from the provider is 39001', async () => {
     const { client } = await setup('openai', { max_retries: 0 });
-    fake.script({ kind: 'error', status: 404, message: 'The model gpt-test does not exist' });
+    shared.fake.script({ kind: 'error', status: 404, message: 'The model gpt-test does not exist' });
     await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '42704' });
-    fake.script({ kind: 'garbage' });
+    shared.fake.script({ kind: 'garbage' });
     await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '39001' });
   });
 
   it('a connection reset mid-stream fails the statement with 39001 and the session carries on', async () => {
     const { client } = await setup('openai', { max_retries: 0 });
-    fake.script({ kind: 'reset', chunks: ['partial', ' answer'] });
+    shared.fake.script({ kind: 'reset', chunks: ['partial', ' answer'] });
     await expect(client.query(`SELECT chunk FROM pg_llm_chat_stream('llm', 'hi')`)).rejects.toMatchObject({ code: '39001' });
     expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
@@ -103,7 +93,7 @@ describe('openai adapter', () => {
 
   it('timeout_ms bounds the whole request: a stalled provider is 39001 with a hint', async () => {
     const { client } = await setup('openai', { timeout_ms: 300, max_retries: 0 });
-    fake.script({ kind: 'stall' });
+    shared.fake.script({ kind: 'stall' });
     await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({
       code: '39001',
       message: expect.stringContaining('did not answer in time'),
@@ -114,29 +104,29 @@ describe('openai adapter', () => {
 
   it('a cancel aborts the HTTP request to the provider', async () => {
     const { name } = await setup('openai');
-    fake.script({ kind: 'stall' });
-    const sql = postgres({ ...connection(proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    shared.fake.script({ kind: 'stall' });
+    const sql = postgres({ ...connection(shared.proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
     afterThisTest(() => sql.end());
     const query = sql`SELECT pg_llm_chat('llm', 'wait')`.execute();
-    await expect.poll(() => fake.requests.length).toBe(1);
+    await expect.poll(() => shared.fake.requests.length).toBe(1);
     void query.cancel();
     await expect(query).rejects.toMatchObject({ code: '57014' });
-    await expect.poll(() => fake.requests[0]!.aborted).toBe(true);
+    await expect.poll(() => shared.fake.requests[0]!.aborted).toBe(true);
   });
 
   it('azure_openai calls the deployment with the api-key header and the api-version', async () => {
-    const { client } = await setup('azure_openai', { base_url: fake.baseUrl.replace(/\/v1$/, ''), deployment: 'my-deployment', model_name: 'my-deployment', api_version: '2024-10-21' });
-    fake.script({ kind: 'answer', content: 'from azure' });
+    const { client } = await setup('azure_openai', { base_url: shared.fake.baseUrl.replace(/\/v1$/, ''), deployment: 'my-deployment', model_name: 'my-deployment', api_version: '2024-10-21' });
+    shared.fake.script({ kind: 'answer', content: 'from azure' });
     expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'from azure' }]);
-    expect(fake.requests[0]!.path).toBe('/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21');
-    expect(fake.requests[0]!.apiKeyHeader).toBe(API_KEY);
+    expect(shared.fake.requests[0]!.path).toBe('/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21');
+    expect(shared.fake.requests[0]!.apiKeyHeader).toBe(API_KEY);
   });
 
   it('openai_compatible needs no key; a config without model_name is refused at registration', async () => {
     const { client } = await setup('openai_compatible', {}, null);
-    fake.script({ kind: 'answer', content: 'local answer' });
+    shared.fake.script({ kind: 'answer', content: 'local answer' });
     expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'local answer' }]);
-    expect(fake.requests[0]!.authorization).toBe('Bearer not-needed');
+    expect(shared.fake.requests[0]!.authorization).toBe('Bearer not-needed');
     await expect(client.query(`SELECT pg_llm_add_model(false, 'openai', 'bad', 'k', '{}')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('model_name') });
   });
 });
@@ -144,40 +134,40 @@ describe('openai adapter', () => {
 describe('ollama adapter', () => {
   it('speaks OpenAI\'s API at the base URL without a key; embeddings default to nomic-embed-text', async () => {
     const { client } = await setup('ollama', { model_name: 'llama3.2' }, null);
-    fake.script({ kind: 'answer', content: 'from ollama' });
+    shared.fake.script({ kind: 'answer', content: 'from ollama' });
     expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'from ollama' }]);
-    expect(fake.requests[0]).toMatchObject({ path: '/v1/chat/completions', body: { model: 'llama3.2' } });
-    expect(fake.requests[0]!.body.logprobs).toBeUndefined();
-    const provider = providerFor('llm', { provider: 'ollama', model_name: 'llama3.2', base_url: fake.baseUrl });
+    expect(shared.fake.requests[0]).toMatchObject({ path: '/v1/chat/completions', body: { model: 'llama3.2' } });
+    expect(shared.fake.requests[0]!.body.logprobs).toBeUndefined();
+    const provider = providerFor('llm', { provider: 'ollama', model_name: 'llama3.2', base_url: shared.fake.baseUrl });
     await embedTexts(provider, ['a text'], new AbortController().signal);
-    expect(fake.requests[1]).toMatchObject({ path: '/v1/embeddings', body: { model: 'nomic-embed-text', input: ['a text'] } });
+    expect(shared.fake.requests[1]).toMatchObject({ path: '/v1/embeddings', body: { model: 'nomic-embed-text', input: ['a text'] } });
   });
 });
 
 describe('anthropic adapter', () => {
-  const anthropic = () => setup('anthropic', { base_url: fake.baseUrl.replace(/\/v1$/, ''), model_name: 'claude-test' });
+  const anthropic = () => setup('anthropic', { base_url: shared.fake.baseUrl.replace(/\/v1$/, ''), model_name: 'claude-test' });
 
   it('sends the prompt with the key and model, and returns the answer with its usage', async () => {
     const { client } = await anthropic();
-    fake.script({ kind: 'answer', content: 'Bonjour' });
+    shared.fake.script({ kind: 'answer', content: 'Bonjour' });
     const result = await client.query(`SELECT pg_llm_chat_json('llm', 'Say hello in French') AS j`);
     expect(result.rows[0].j).toMatchObject({ response: 'Bonjour', model_name: 'claude-test', usage: { prompt_tokens: 7, completion_tokens: 3 } });
-    expect(fake.requests[0]).toMatchObject({ path: '/v1/messages', authorization: `Bearer ${API_KEY}` });
-    expect(fake.requests[0]!.body).toMatchObject({ model: 'claude-test', max_tokens: 1024, messages: [{ role: 'user', content: 'Say hello in French' }] });
+    expect(shared.fake.requests[0]).toMatchObject({ path: '/v1/messages', authorization: `Bearer ${API_KEY}` });
+    expect(shared.fake.requests[0]!.body).toMatchObject({ model: 'claude-test', max_tokens: 1024, messages: [{ role: 'user', content: 'Say hello in French' }] });
   });
 
   it('streams text deltas as rows', async () => {
     const { client } = await anthropic();
-    fake.script({ kind: 'stream', chunks: ['Bon', 'jour'] });
+    shared.fake.script({ kind: 'stream', chunks: ['Bon', 'jour'] });
     const result = await client.query(`SELECT chunk FROM pg_llm_chat_stream('llm', 'hi') WHERE NOT is_final`);
     expect(result.rows).toEqual([{ chunk: 'Bon' }, { chunk: 'jour' }]);
   });
 
   it('retries a 529-style overload, and maps a refused key to 28000 without the key', async () => {
     const { client } = await anthropic();
-    fake.script({ kind: 'error', status: 529, message: 'Overloaded' }, { kind: 'answer', content: 'after retry' });
+    shared.fake.script({ kind: 'error', status: 529, message: 'Overloaded' }, { kind: 'answer', content: 'after retry' });
     expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'after retry' }]);
-    fake.script({ kind: 'error', status: 401, message: `invalid x-api-key ${API_KEY}` });
+    shared.fake.script({ kind: 'error', status: 401, message: `invalid x-api-key ${API_KEY}` });
     const error = await client.query(`SELECT pg_llm_chat('llm', 'x')`).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: '28000' });
     expect(String((error as Error).message)).not.toContain(API_KEY);
@@ -201,10 +191,10 @@ describe('default provider (llm_ask, llm_provider)', () => {
 
   it('llm_ask answers from the default provider, and fails fast naming the variable when there is no key', async () => {
     const { name } = await setup('mock');
-    const client = await clientThrough({ defaults: { env: { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: fake.baseUrl, OPENAI_MODEL: 'gpt-default' } } }, name);
-    fake.script({ kind: 'answer', content: 'asked and answered' });
+    const client = await clientThrough({ defaults: { env: { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: shared.fake.baseUrl, OPENAI_MODEL: 'gpt-default' } } }, name);
+    shared.fake.script({ kind: 'answer', content: 'asked and answered' });
     expect((await client.query(`SELECT llm_ask('question') AS a`)).rows).toEqual([{ a: 'asked and answered' }]);
-    expect(fake.requests.at(-1)!.body).toMatchObject({ model: 'gpt-default' });
+    expect(shared.fake.requests.at(-1)!.body).toMatchObject({ model: 'gpt-default' });
     const unconfigured = await clientThrough({ defaults: { env: {} } }, name);
     await expect(unconfigured.query(`SELECT llm_ask('question')`)).rejects.toMatchObject({ code: '55000', hint: expect.stringContaining('OPENAI_API_KEY') });
   });

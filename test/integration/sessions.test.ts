@@ -2,30 +2,21 @@
 // the streaming variant storing the whole answer, state, listing, cleanup, and bad input.
 
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
-import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
-import { connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { proxyAndFakeProvider } from '../support/models.js';
+import { connection } from '../support/proxy.js';
 
-let proxy: TestProxy;
-let fake: FakeProvider;
-beforeAll(async () => {
-  proxy = await startProxy();
-  fake = await startFakeProvider();
-});
-afterAll(async () => {
-  await proxy.stop();
-  await fake.close();
-});
+const shared = proxyAndFakeProvider();
 
 async function setup() {
   const { name, client: direct } = await freshDatabase();
-  const client = new pg.Client(connection(proxy.port, 'postgres', name));
+  const client = new pg.Client(connection(shared.proxy.port, 'postgres', name));
   await client.connect();
   afterThisTest(() => client.end());
   await client.query('CREATE EXTENSION pg_llm');
-  await client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'llm', NULL, $1)`, [JSON.stringify({ model_name: 'gpt-test', base_url: fake.baseUrl })]);
-  fake.requests.length = 0;
+  await client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'llm', NULL, $1)`, [JSON.stringify({ model_name: 'gpt-test', base_url: shared.fake.baseUrl })]);
+  shared.fake.requests.length = 0;
   const one = async (sql: string, values: unknown[] = []) => Object.values((await client.query(sql, values)).rows[0]!)[0] as any;
   return { client, direct, one };
 }
@@ -35,9 +26,9 @@ describe('sessions', () => {
     const { client, one } = await setup();
     const session = await one(`SELECT pg_llm_create_session(3)`);
     expect(session).toMatch(/^[0-9a-f-]{36}$/);
-    fake.script({ kind: 'answer', content: 'A1' }, { kind: 'answer', content: 'A2' }, { kind: 'answer', content: 'A3' });
+    shared.fake.script({ kind: 'answer', content: 'A1' }, { kind: 'answer', content: 'A2' }, { kind: 'answer', content: 'A3' });
     for (const prompt of ['Q1', 'Q2', 'Q3']) await client.query(`SELECT pg_llm_multi_turn_chat('llm', $1, $2)`, [session, prompt]);
-    expect(fake.requests.map((request) => request.body.messages)).toEqual([
+    expect(shared.fake.requests.map((request) => request.body.messages)).toEqual([
       [{ role: 'user', content: 'Q1' }],
       [{ role: 'user', content: 'Q1' }, { role: 'assistant', content: 'A1' }, { role: 'user', content: 'Q2' }],
       [{ role: 'assistant', content: 'A1' }, { role: 'user', content: 'Q2' }, { role: 'assistant', content: 'A2' }, { role: 'user', content: 'Q3' }],
@@ -46,15 +37,15 @@ describe('sessions', () => {
     expect(messages.rows.map((row) => `${row.role}:${row.content}`)).toEqual(['user:Q1', 'assistant:A1', 'user:Q2', 'assistant:A2', 'user:Q3', 'assistant:A3']);
     expect(messages.rows.every((row) => row.has_request)).toBe(true);
     await client.query(`SELECT pg_llm_set_max_messages($1, 1)`, [session]);
-    fake.script({ kind: 'answer', content: 'A4' });
+    shared.fake.script({ kind: 'answer', content: 'A4' });
     await client.query(`SELECT pg_llm_multi_turn_chat('llm', $1, 'Q4')`, [session]);
-    expect(fake.requests.at(-1)!.body.messages).toEqual([{ role: 'assistant', content: 'A3' }, { role: 'user', content: 'Q4' }]);
+    expect(shared.fake.requests.at(-1)!.body.messages).toEqual([{ role: 'assistant', content: 'A3' }, { role: 'user', content: 'Q4' }]);
   });
 
   it('the streaming turn streams the chunks and then stores the whole answer', async () => {
     const { client, one } = await setup();
     const session = await one(`SELECT pg_llm_create_session()`);
-    fake.script({ kind: 'stream', chunks: ['Hel', 'lo'] });
+    shared.fake.script({ kind: 'stream', chunks: ['Hel', 'lo'] });
     const rows = await client.query(`SELECT chunk, is_final FROM pg_llm_multi_turn_chat_stream('llm', $1, 'hi')`, [session]);
     expect(rows.rows.map((row) => row.chunk)).toEqual(['Hel', 'lo', '']);
     expect(await one(`SELECT pg_llm_get_session($1)`, [session])).toMatchObject({ session_id: session, max_messages: 10, message_count: 2, state: {} });
@@ -90,6 +81,6 @@ describe('sessions', () => {
     await expect(client.query(`SELECT pg_llm_cleanup_sessions(-1)`)).rejects.toMatchObject({ code: '22023' });
     const session = await one(`SELECT pg_llm_create_session()`);
     await expect(client.query(`SELECT pg_llm_update_session_state($1, '[1]')`, [session])).rejects.toMatchObject({ code: '22023' });
-    expect(fake.requests).toHaveLength(0);
+    expect(shared.fake.requests).toHaveLength(0);
   });
 });
