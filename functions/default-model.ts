@@ -12,6 +12,14 @@ import type { CallContext } from './declaration.js';
 /** The instance name the default models' requests are limited and reported under. */
 const DEFAULT_INSTANCE = 'default';
 
+/** pg_ai_query's choice: 'auto' (or NULL) is the default model, another name that provider; api_key overrides the key. */
+export function chosenModel(context: CallContext, apiKey: unknown, provider: unknown): DefaultModel {
+  const name = typeof provider === 'string' ? provider.trim().toLowerCase() : '';
+  const key = typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined;
+  if (name === '' || name === 'auto') return key ? context.defaults.named(context.defaults.provider, key) : context.defaults.model();
+  return context.defaults.named(name, key);
+}
+
 export interface DefaultAnswer {
   result: ChatResult;
   latencyMs: number;

@@ -4,10 +4,21 @@
 import { askFunctions } from './ask.js';
 import { chatFunctions } from './chat.js';
 import type { FunctionDeclaration } from './declaration.js';
+import { explainQueryFunctions } from './explain-query.js';
+import { generateQueryFunctions } from './generate-query.js';
 import { parallelFunctions } from './parallel.js';
+import { schemaDiscoveryFunctions } from './schema-discovery.js';
 import { sessionFunctions } from './sessions.js';
 
-export const FUNCTIONS: readonly FunctionDeclaration[] = [...chatFunctions, ...parallelFunctions, ...sessionFunctions, ...askFunctions];
+export const FUNCTIONS: readonly FunctionDeclaration[] = [
+  ...chatFunctions,
+  ...parallelFunctions,
+  ...sessionFunctions,
+  ...askFunctions,
+  ...generateQueryFunctions,
+  ...explainQueryFunctions,
+  ...schemaDiscoveryFunctions,
+];
 
 const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
 
