@@ -6,7 +6,7 @@
 import { recordStep } from '../src/catalog/trace.js';
 import { runRolledBack } from '../src/sql/sandbox.js';
 import { checkSql } from '../src/sql/statement.js';
-import { PgError } from '../proxy/pg-error.js';
+import { requiredText } from './answer.js';
 import { declareFunction } from './declaration.js';
 import { askModel, auditDefault, chosenModel } from './default-model.js';
 import { commentBlock } from './pg-ai-response.js';
@@ -32,8 +32,7 @@ export const explainQueryFunctions = [
     strict: false,
     description: "A model's explanation of the statement's EXPLAIN ANALYZE; run with the caller's rights, its changes rolled back.",
     async run(args, context) {
-      if (args.query_text === null || args.query_text === undefined) throw new PgError('22004', 'query_text must not be null');
-      const checked = await checkSql(context, String(args.query_text), {
+      const checked = await checkSql(context, requiredText(args.query_text, 'query_text'), {
         dml: 'allow',
         ddl: 'refuse',
         systemTables: true,

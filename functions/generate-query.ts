@@ -8,6 +8,7 @@ import { sqlFromAnswer } from '../src/sql/extract.js';
 import { schemaText, visibleTables } from '../src/sql/schema-context.js';
 import { checkSql, type SqlRules } from '../src/sql/statement.js';
 import { PgError } from '../proxy/pg-error.js';
+import { requiredText } from './answer.js';
 import { declareFunction } from './declaration.js';
 import { askModel, auditDefault, chosenModel } from './default-model.js';
 import { generatedAnswer } from './pg-ai-response.js';
@@ -44,8 +45,7 @@ function rules(query: QuerySettings): SqlRules {
 }
 
 function requestText(value: unknown): string {
-  if (value === null || value === undefined) throw new PgError('22004', 'natural_language_query must not be null');
-  const text = String(value);
+  const text = requiredText(value, 'natural_language_query');
   if (text.trim() === '') throw new PgError('22023', 'natural_language_query must not be empty');
   if (text.length > MAX_REQUEST_CHARS) {
     throw new PgError('22023', `natural_language_query is ${text.length} characters long, more than the ${MAX_REQUEST_CHARS} allowed`, {
