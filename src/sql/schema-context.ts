@@ -13,6 +13,7 @@
 import { scanSync } from 'libpg-query';
 import type { CallContext } from '../../functions/declaration.js';
 import { describeTables, type TableDetails } from './visible-schema.js';
+import { wordsOf } from './words.js';
 
 const CACHE_KEY = 'schema-context';
 /** Characters of schema written out in full; a schema larger than this lists its remaining tables by name. */
@@ -41,7 +42,7 @@ export async function visibleTables(context: CallContext): Promise<TableDetails[
 /** The schema as a model reads it best: DDL, the tables the question mentions first. */
 export function schemaText(tables: TableDetails[], question: string): string {
   if (tables.length === 0) return '-- The current role can read no tables.';
-  const words = new Set(question.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? []);
+  const words = wordsOf(question);
   const mentioned = (table: TableDetails) => words.has(table.table_name.toLowerCase());
   const ordered = [...tables.filter(mentioned), ...tables.filter((table) => !mentioned(table))];
   const parts: string[] = [];
@@ -55,6 +56,34 @@ export function schemaText(tables: TableDetails[], question: string): string {
   }
   if (index < ordered.length) parts.push(`-- Also readable, not shown: ${ordered.slice(index).map(qualified).join(', ')}`);
   return parts.join('\n\n');
+}
+
+interface SchemaInfoTable {
+  name?: unknown;
+  description?: unknown;
+  columns?: Array<{ name?: unknown; type?: unknown }>;
+}
+
+/**
+ * A caller's own schema (pg_llm's schema_info): pg_llm's JSON, {"tables": [{"name", "description", "columns":
+ * [{"name", "type"}]}]}, written as DDL like the catalog's; any other text is shown to the model as it is.
+ */
+export function schemaInfoText(schemaInfo: string): string {
+  let tables: unknown;
+  try {
+    tables = (JSON.parse(schemaInfo) as { tables?: unknown })?.tables;
+  } catch {
+    return schemaInfo;
+  }
+  if (!Array.isArray(tables)) return schemaInfo;
+  return (tables as SchemaInfoTable[])
+    .filter((table) => typeof table?.name === 'string')
+    .map((table) => {
+      const columns = (Array.isArray(table.columns) ? table.columns : []).filter((column) => typeof column?.name === 'string' && typeof column.type === 'string');
+      const description = typeof table.description === 'string' && table.description ? `-- ${table.description}\n` : '';
+      return `${description}CREATE TABLE ${String(table.name)} (\n${columns.map((column) => `  ${String(column.name)} ${String(column.type)}`).join(',\n')}\n);`;
+    })
+    .join('\n\n');
 }
 
 function tableDdl(table: TableDetails): string {
