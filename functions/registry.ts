@@ -7,8 +7,10 @@ import type { FunctionDeclaration } from './declaration.js';
 import { explainQueryFunctions } from './explain-query.js';
 import { generateQueryFunctions } from './generate-query.js';
 import { parallelFunctions } from './parallel.js';
+import { reportFunctions } from './reports.js';
 import { schemaDiscoveryFunctions } from './schema-discovery.js';
 import { sessionFunctions } from './sessions.js';
+import { text2sqlFunctions } from './text2sql.js';
 
 export const FUNCTIONS: readonly FunctionDeclaration[] = [
   ...chatFunctions,
@@ -18,6 +20,8 @@ export const FUNCTIONS: readonly FunctionDeclaration[] = [
   ...generateQueryFunctions,
   ...explainQueryFunctions,
   ...schemaDiscoveryFunctions,
+  ...text2sqlFunctions,
+  ...reportFunctions,
 ];
 
 const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
