@@ -59,3 +59,12 @@ export async function shopDatabase(suite: PgAiSuite, proxy: TestProxy = suite.pr
   suite.fake.requests.length = 0;
   return { name, direct, admin, reader };
 }
+
+/** The shop with a model instance "llm" on the fake provider, registered by postgres for every role to use. */
+export async function shopWithModel(suite: PgAiSuite) {
+  const database = await shopDatabase(suite);
+  const config = { model_name: 'gpt-test', base_url: suite.fake.baseUrl, max_retries: 0 };
+  await database.admin.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'llm', NULL, $1)`, [JSON.stringify(config)]);
+  suite.fake.requests.length = 0;
+  return database;
+}
