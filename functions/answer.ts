@@ -165,3 +165,9 @@ export function optionsObject(options: unknown): Record<string, unknown> {
   if (typeof options !== 'object' || Array.isArray(options)) throw new PgError('22023', 'options must be a JSON object');
   return options as Record<string, unknown>;
 }
+
+/** A text argument a function without STRICT cannot do without. */
+export function requiredText(value: unknown, name: string): string {
+  if (value === null || value === undefined) throw new PgError('22004', `${name} must not be null`);
+  return String(value);
+}

@@ -21,10 +21,24 @@ export interface ColumnDeclaration {
 
 export type ResultDeclaration = { kind: 'scalar'; type: string } | { kind: 'table'; columns: ColumnDeclaration[] };
 
+/** A result whose columns are not known in advance: their names and types, and the rows as text, in column order. */
+export interface QueryTable {
+  columns: Array<{ name: string; typeOid: number }>;
+  rows: Array<Array<string | null>>;
+}
+
 /** What a call can use: the caller's session (its transaction, its role), cancellation, and its request id. */
 export interface CallContext {
-  /** Runs a statement in the caller's session and transaction, with its role; rows as text values. */
+  /**
+   * Runs a statement in the caller's session and transaction, with its role; rows as text values. The statement is
+   * sent at once, so statements asked for one after another without awaiting reach the server together, with no
+   * other call's statement between them.
+   */
   query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>>;
+  /** The same, with the result's column names and types. */
+  queryTable(sql: string, parameters?: Array<string | null>): Promise<QueryTable>;
+  /** Kept for the life of the client's session (one map per session), for what is worth reusing across calls. */
+  sessionCache: Map<string, unknown>;
   /** Aborted when the client cancels the statement or disconnects. */
   signal: AbortSignal;
   /** Correlates the call's audit and trace rows. */

@@ -13,7 +13,8 @@ const EXTENSION_NAME = 'pg_llm';
 /** PostgreSQL's own functions that can name a session by the process id the proxy gave its client. */
 const SIGNAL_FUNCTIONS = ['pg_cancel_backend', 'pg_terminate_backend'];
 
-const MENTION = new RegExp(['pg_llm', ...SIGNAL_FUNCTIONS, ...FUNCTIONS.map((declaration) => declaration.name)].map(escape).join('|'), 'i');
+/** Built at first use: function modules (through src/sql/statement.ts) import this module while the registry loads. */
+let mention: RegExp | undefined;
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -26,7 +27,8 @@ export function loadParser(): Promise<void> {
 
 /** True when the SQL text of a Query or Parse message could call an intercepted function. */
 export function mentionsFunction(sqlBytes: Buffer): boolean {
-  return MENTION.test(sqlBytes.toString('latin1'));
+  mention ??= new RegExp(['pg_llm', ...SIGNAL_FUNCTIONS, ...FUNCTIONS.map((declaration) => declaration.name)].map(escape).join('|'), 'i');
+  return mention.test(sqlBytes.toString('latin1'));
 }
 
 /**
@@ -68,7 +70,8 @@ export function splitStatements(sql: string): string[] {
   return parseStatements(sql).map(({ text }) => text);
 }
 
-function parseStatements(sql: string): Array<{ node: Record<string, unknown>; text: string }> {
+/** Each statement's parse tree and its own text (without the semicolon after it). */
+export function parseStatements(sql: string): Array<{ node: Record<string, unknown>; text: string }> {
   const bytes = Buffer.from(sql, 'utf8');
   const result = parseSync(sql) as { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
   return (result.stmts ?? []).map((raw) => {
@@ -142,7 +145,7 @@ function dropsOurExtension(body: Record<string, unknown>): boolean {
 }
 
 /** Counts FuncCall nodes naming a registered function, unqualified or in a stub schema, anywhere in the tree. */
-function countCalls(node: unknown): number {
+export function countCalls(node: unknown): number {
   if (Array.isArray(node)) return node.reduce((sum: number, item) => sum + countCalls(item), 0);
   if (node === null || typeof node !== 'object') return 0;
   let count = 0;

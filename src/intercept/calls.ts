@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { callArguments, type CallContext, type ResultRow, type SessionSettings } from '../../functions/declaration.js';
+import { callArguments, type CallContext, type QueryTable, type ResultRow, type SessionSettings } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKey, type MasterKey } from '../crypto/secrets.js';
@@ -48,6 +48,8 @@ export interface CallOptions {
 }
 
 export class CallRunner {
+  private readonly sessionCache = new Map<string, unknown>();
+
   constructor(
     private readonly requests: UpstreamRequests,
     private readonly options: CallOptions,
@@ -114,6 +116,8 @@ export class CallRunner {
     const args = callArguments(declaration, call.arguments);
     const context: CallContext = {
       query: (sql, parameters) => this.query(sql, parameters),
+      queryTable: async (sql, parameters) => table(check(await this.send(sql, parameters))),
+      sessionCache: this.sessionCache,
       signal,
       requestId: randomUUID(),
       masterKeys: async () => (await sessionState()).keys,
@@ -124,9 +128,13 @@ export class CallRunner {
   }
 
   private async query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>> {
+    return records(check(await this.send(sql, parameters)));
+  }
+
+  private send(sql: string, parameters?: Array<string | null>): Promise<Result> {
     const pending = this.requests.statement(sql, parameters);
     this.requests.flush();
-    return records(check(await pending));
+    return pending;
   }
 
   private async readSessionState(): Promise<SessionState> {
@@ -134,6 +142,13 @@ export class CallRunner {
     const keys = row?.master_key ? [masterKey(row.master_key), ...this.options.masterKeys] : this.options.masterKeys;
     return { settings: parseSettings(row, this.options.settingDefaults), keys };
   }
+}
+
+function table(result: Result): QueryTable {
+  return {
+    columns: (result.fields ?? []).map((field) => ({ name: field.name, typeOid: field.typeOid })),
+    rows: result.rows.map((row) => row.map((value) => value?.toString('utf8') ?? null)),
+  };
 }
 
 /** The result, or the server's error as a PgError with its own SQLSTATE, message, detail and hint. */

@@ -17,7 +17,7 @@ import { ConfigError } from '../config.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { fromDefaultModel, fromEnvironment, fromPgAi, type ConfiguredModel, type ModelSettings } from './default-sources.js';
 import { ADAPTER_NAMES } from './index.js';
-import { PG_AI_PROVIDERS, type PgAiConfig, type PgAiProvider } from './pg-ai-config.js';
+import { parsePgAiConfig, PG_AI_PROVIDERS, type PgAiConfig, type PgAiProvider } from './pg-ai-config.js';
 
 export interface DefaultModel {
   /** The name llm_provider() reports: an adapter's, or gemini. */
@@ -32,7 +32,6 @@ export interface DefaultSources {
   /** --default-model as configured. */
   model?: Record<string, unknown> | undefined;
   pgAi?: PgAiConfig | undefined;
-  /** Opens the sealed api_keys of `model` and `pgAi`. */
   /** Keys that open sealed API keys: the master key and any previous ones. */
   masterKeys?: MasterKey[];
 }
@@ -55,11 +54,16 @@ const BY_PRESENCE = [
 ] as const;
 const NOTHING_CONFIGURED = 'nothing configured';
 
+/** How generate_query and explain_query shape their work and answers: pg_ai_query's [query] and [response]. */
+export type GenerationSettings = Pick<PgAiConfig, 'query' | 'response'>;
+
 export class DefaultProviders {
   /** What llm_provider() reports. */
   readonly provider: string;
   /** What chose it, for the start-up log. */
   readonly chosenBy: string;
+  /** From pg_ai_query's file, or its defaults when there is none. */
+  readonly generation: GenerationSettings;
   private readonly env: NodeJS.ProcessEnv;
   private readonly configured: ConfiguredModel | undefined;
   private readonly pgAi: Map<PgAiProvider, ModelSettings>;
@@ -72,6 +76,8 @@ export class DefaultProviders {
     const pgAi = sources.pgAi;
     this.pgAi = new Map(pgAi ? PG_AI_PROVIDERS.map((name) => [name, fromPgAi(name, pgAi, sources.masterKeys ?? [])]) : []);
     this.pgAiFile = pgAi?.file ?? '~/.pg_ai.config';
+    const { query, response } = pgAi ?? parsePgAiConfig('', this.pgAiFile).config;
+    this.generation = { query, response };
     [this.provider, this.chosenBy] = this.choose();
   }
 

@@ -4,6 +4,8 @@
 // extension reads as the base URL of the provider's API. A value that breaks a rule is an error naming the file,
 // the line and the key: falling back to a default would quietly call a model or a limit the user did not choose.
 // Unknown sections and keys (the seed does not forbid them, and pg_ai_query skips them) are only warned about.
+// [query] also takes three keys of the proxy's own (pg_ai_query skips them): allow_system_tables, allow_ddl and
+// allow_dml, the rules generate_query holds the generated SQL to.
 
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
@@ -69,7 +71,13 @@ const SECTIONS = {
     request_timeout_ms: integer(1000, 300_000, 30_000),
     max_retries: integer(0, 10, 3),
   },
-  query: { enforce_limit: boolean(true), default_limit: integer(1, 1_000_000, 1000) },
+  query: {
+    enforce_limit: boolean(true),
+    default_limit: integer(1, 1_000_000, 1000),
+    allow_system_tables: boolean(false),
+    allow_ddl: boolean(true),
+    allow_dml: boolean(true),
+  },
   response: {
     show_explanation: boolean(true),
     show_warnings: boolean(true),

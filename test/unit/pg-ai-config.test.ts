@@ -27,7 +27,7 @@ describe("pg_ai_query's config file", () => {
       config: {
         file: FILE,
         general: { log_level: 'INFO', enable_logging: false, enable_postgresql_elog: true, request_timeout_ms: 30000, max_retries: 3 },
-        query: { enforce_limit: true, default_limit: 1000 },
+        query: { enforce_limit: true, default_limit: 1000, allow_system_tables: false, allow_ddl: true, allow_dml: true },
         response: { show_explanation: true, show_warnings: true, show_suggested_visualization: false, use_formatted_response: false },
         openai: { api_key: '', default_model: undefined, api_endpoint: undefined },
         anthropic: { api_key: '', default_model: undefined, api_endpoint: undefined },
@@ -52,6 +52,7 @@ describe("pg_ai_query's config file", () => {
         '[query]  # limits',
         'enforce_limit = false',
         'default_limit = 1000000',
+        'allow_ddl = false',
         '[response]',
         'use_formatted_response = true',
         'show_warnings = false',
@@ -68,7 +69,7 @@ describe("pg_ai_query's config file", () => {
     );
     expect(warnings).toEqual([]);
     expect(config.general).toEqual({ log_level: 'DEBUG', enable_logging: true, enable_postgresql_elog: false, request_timeout_ms: 45000, max_retries: 0 });
-    expect(config.query).toEqual({ enforce_limit: false, default_limit: 1000000 });
+    expect(config.query).toEqual({ enforce_limit: false, default_limit: 1000000, allow_system_tables: false, allow_ddl: false, allow_dml: true });
     expect(config.response).toEqual({ show_explanation: true, show_warnings: false, show_suggested_visualization: false, use_formatted_response: true });
     expect(config.openai).toEqual({ api_key: 'sk-proj-a#b;c = d', default_model: 'gpt-4o', api_endpoint: 'https://llm.example.com' });
     expect(config.anthropic.api_key).toBe('sk-ant-with#hash');
@@ -90,6 +91,7 @@ describe("pg_ai_query's config file", () => {
     ['general', 'enable_logging', 'yes', 'must be true or false'],
     ['general', 'enable_postgresql_elog', 'TRUE', 'must be true or false'],
     ['query', 'enforce_limit', '1', 'must be true or false'],
+    ['query', 'allow_dml', 'yes', 'must be true or false'],
     ['response', 'show_explanation', 'on', 'must be true or false'],
     ['general', 'log_level', 'VERBOSE', 'must be one of DEBUG, INFO, WARNING, ERROR'],
     ['general', 'log_level', 'info', 'must be one of DEBUG, INFO, WARNING, ERROR'],

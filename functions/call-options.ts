@@ -1,0 +1,19 @@
+// Keys of a call's options jsonb that the SQL-running functions share, checked as PostgreSQL checks a setting:
+// a value out of range is 22023 naming the key and the range.
+
+import type { ExecutionLimits } from '../src/sql/run-query.js';
+import { PgError } from '../proxy/pg-error.js';
+
+export function wholeNumberOption(options: Record<string, unknown>, key: string, fallback: number, min: number, max: number): number {
+  const value = options[key];
+  if (value === undefined || value === null) return fallback;
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+    throw new PgError('22023', `options.${key} must be a whole number from ${min} to ${max}`);
+  }
+  return value as number;
+}
+
+/** max_rows (default 100, at most 10,000) and statement_timeout_ms (default 30 s, at most an hour). */
+export function executionLimits(options: Record<string, unknown>): ExecutionLimits {
+  return { maxRows: wholeNumberOption(options, 'max_rows', 100, 1, 10_000), timeoutMs: wholeNumberOption(options, 'statement_timeout_ms', 30_000, 1, 3_600_000) };
+}

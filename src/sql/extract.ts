@@ -1,0 +1,95 @@
+// The SQL in a model's answer, however the model chose to write it: the JSON object it was asked for
+// ({"sql": …, "explanation": …, "warnings": […]}), a markdown code block, or a statement with prose around it.
+// Whatever is found is then checked by statement.ts; this only finds it.
+
+import { parseSync } from 'libpg-query';
+import { PgError } from '../../proxy/pg-error.js';
+
+export interface ModelSql {
+  sql: string;
+  explanation?: string;
+  warnings: string[];
+  /** What the model suggests showing the result as (bar, line, table…), when it says. */
+  visualization?: string;
+}
+
+const SQL_FENCE_LANGUAGES = new Set(['', 'sql', 'postgres', 'postgresql', 'pgsql', 'psql']);
+const FENCE = /```[ \t]*([A-Za-z]*)[^\n]*\n([\s\S]*?)```/g;
+/** Where a statement can start in prose. */
+const STATEMENT_START = /\b(?:WITH|SELECT|VALUES|TABLE|INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|ALTER|DROP|GRANT|REVOKE|COMMENT|EXPLAIN|BEGIN|COMMIT|SET|COPY|DO|CALL)\b/gi;
+/** Bounds on the parses tried before giving up on an answer of prose. */
+const MAX_STARTS = 20;
+const MAX_ENDS = 100;
+const MAX_STATEMENT_CHARS = 16_000;
+
+export function sqlFromAnswer(answer: string): ModelSql {
+  const json = jsonAnswer(answer);
+  if (json) return json;
+  const fenced = [...answer.matchAll(FENCE)].find((fence) => SQL_FENCE_LANGUAGES.has(fence[1]!.toLowerCase()));
+  if (fenced) {
+    const prose = answer.replace(fenced[0], ' ').replace(/\s+/g, ' ').trim();
+    return { sql: fenced[2]!.trim(), warnings: [], ...(prose ? { explanation: prose } : {}) };
+  }
+  const sql = statementInProse(answer);
+  if (sql === undefined) {
+    throw new PgError('42601', "the model's answer holds no SQL statement", {
+      detail: answer.length > 300 ? `${answer.slice(0, 300)}…` : answer,
+      hint: 'Rephrase the request, or try another model.',
+    });
+  }
+  return { sql, warnings: [] };
+}
+
+/** The JSON object the prompt asks for, bare or in a ```json block; an empty "sql" is the model declining. */
+function jsonAnswer(answer: string): ModelSql | undefined {
+  const candidates = [answer.trim(), ...[...answer.matchAll(FENCE)].filter((fence) => fence[1]!.toLowerCase() === 'json').map((fence) => fence[2]!.trim())];
+  for (const candidate of candidates) {
+    if (!candidate.startsWith('{')) continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(candidate);
+    } catch {
+      continue;
+    }
+    const object = parsed as Record<string, unknown>;
+    if (typeof object?.sql !== 'string') continue;
+    const explanation = typeof object.explanation === 'string' && object.explanation.trim() ? object.explanation.trim() : undefined;
+    if (!object.sql.trim()) {
+      throw new PgError('22023', 'the model could not write SQL for this request', {
+        ...(explanation ? { detail: explanation } : {}),
+        hint: 'Name the tables and columns the request is about, or check that the current role can read them.',
+      });
+    }
+    const warnings = ([] as unknown[]).concat(object.warnings ?? []).filter((warning): warning is string => typeof warning === 'string' && warning.trim() !== '');
+    const visualization = typeof object.suggested_visualization === 'string' ? object.suggested_visualization : undefined;
+    return { sql: object.sql.trim(), warnings, ...(explanation ? { explanation } : {}), ...(visualization ? { visualization } : {}) };
+  }
+  return undefined;
+}
+
+/**
+ * A statement written into prose: from a keyword that can start one, the longest stretch ending at a line end or a
+ * semicolon that PostgreSQL's parser accepts (so the prose after it is left out); the first start that gives one
+ * wins. Two statements in a row stay together, for the check to refuse.
+ */
+function statementInProse(answer: string): string | undefined {
+  const starts = [...answer.matchAll(STATEMENT_START)].slice(0, MAX_STARTS);
+  for (const start of starts) {
+    const text = answer.slice(start.index, start.index + MAX_STATEMENT_CHARS);
+    const ends = [text.length, ...[...text.matchAll(/\n|;/g)].map((match) => match.index + (match[0] === ';' ? 1 : 0))];
+    const longestFirst = [...new Set(ends)].sort((a, b) => b - a).slice(0, MAX_ENDS);
+    for (const end of longestFirst) {
+      const candidate = text.slice(0, end).trim();
+      if (parses(candidate)) return candidate;
+    }
+  }
+  return undefined;
+}
+
+function parses(sql: string): boolean {
+  try {
+    return (parseSync(sql).stmts?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
+}

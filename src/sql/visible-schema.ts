@@ -1,0 +1,135 @@
+// The tables and views the caller can query, read from the catalogs in the caller's own session with its role, so
+// PostgreSQL's privileges decide: a relation is visible when its schema grants USAGE and some column grants SELECT,
+// and only the columns that grant SELECT are listed. System schemas, temporary schemas and the proxy's own catalog
+// are never shown. A foreign key is listed only when the table it references is visible too.
+
+import type { CallContext } from '../../functions/declaration.js';
+
+export interface TableSummary {
+  table_name: string;
+  schema_name: string;
+  table_type: string;
+  estimated_rows: number;
+  table_size: string;
+}
+
+export interface ColumnDetails {
+  column_name: string;
+  data_type: string;
+  is_nullable: boolean;
+  column_default: string | null;
+  character_maximum_length: number | null;
+  numeric_precision: number | null;
+  is_primary_key: boolean;
+  is_unique: boolean;
+  comment: string | null;
+}
+
+export interface ForeignKey {
+  constraint_name: string;
+  column_names: string[];
+  foreign_schema: string;
+  foreign_table: string;
+  foreign_column_names: string[];
+  on_update: string;
+  on_delete: string;
+}
+
+export interface TableDetails extends TableSummary {
+  comment: string | null;
+  columns: ColumnDetails[];
+  constraints: Array<{ constraint_name: string; constraint_type: string; column_names: string[]; definition: string }>;
+  foreign_keys: ForeignKey[];
+  indexes: Array<{ index_name: string; columns: string[]; is_unique: boolean; is_primary: boolean; definition: string }>;
+}
+
+// The proxy's own schemas (its catalog, and llm with the enrichment queue) are not the user's data: left out.
+const VISIBLE = `
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', '_pg_llm_catalog', 'llm') AND n.nspname !~ '^pg_(toast|temp_)'
+   AND has_schema_privilege(n.oid, 'USAGE') AND has_any_column_privilege(c.oid, 'SELECT')`;
+
+const SUMMARY = `
+  'table_name', c.relname,
+  'schema_name', n.nspname,
+  'table_type', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN' ELSE 'BASE TABLE' END,
+  'estimated_rows', CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint
+                         ELSE coalesce((SELECT s.n_live_tup FROM pg_stat_user_tables s WHERE s.relid = c.oid), 0) END,
+  'table_size', pg_size_pretty(pg_total_relation_size(c.oid))`;
+
+/** The names of a constraint's or key's columns, in its order. */
+const KEY_COLUMNS = (keys: string, relation: string) =>
+  `(SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]') FROM unnest(${keys}) WITH ORDINALITY AS k(attnum, ord)
+     JOIN pg_attribute a ON a.attrelid = ${relation} AND a.attnum = k.attnum)`;
+
+const FK_ACTION = (column: string) =>
+  `CASE ${column} WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END`;
+
+const DETAILS = `${SUMMARY},
+  'comment', obj_description(c.oid, 'pg_class'),
+  'columns', (
+    SELECT coalesce(json_agg(json_build_object(
+             'column_name', a.attname,
+             'data_type', format_type(a.atttypid, a.atttypmod),
+             'is_nullable', NOT a.attnotnull,
+             'column_default', pg_get_expr(d.adbin, d.adrelid),
+             'character_maximum_length', information_schema._pg_char_max_length(a.atttypid, a.atttypmod),
+             'numeric_precision', information_schema._pg_numeric_precision(a.atttypid, a.atttypmod),
+             'is_primary_key', EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p' AND a.attnum = ANY (k.conkey)),
+             'is_unique', EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid AND x.indisunique AND x.indnkeyatts = 1 AND x.indkey[0] = a.attnum AND x.indpred IS NULL),
+             'comment', col_description(c.oid, a.attnum)
+           ) ORDER BY a.attnum), '[]')
+      FROM pg_attribute a
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND has_column_privilege(c.oid, a.attnum, 'SELECT')),
+  'constraints', (
+    SELECT coalesce(json_agg(json_build_object(
+             'constraint_name', k.conname,
+             'constraint_type', CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' WHEN 'f' THEN 'FOREIGN KEY'
+                                               WHEN 'c' THEN 'CHECK' WHEN 'x' THEN 'EXCLUDE' ELSE k.contype::text END,
+             'column_names', ${KEY_COLUMNS('k.conkey', 'c.oid')},
+             'definition', pg_get_constraintdef(k.oid)
+           ) ORDER BY k.conname), '[]')
+      FROM pg_constraint k WHERE k.conrelid = c.oid),
+  'foreign_keys', (
+    SELECT coalesce(json_agg(json_build_object(
+             'constraint_name', k.conname,
+             'column_names', ${KEY_COLUMNS('k.conkey', 'c.oid')},
+             'foreign_schema', fn.nspname,
+             'foreign_table', f.relname,
+             'foreign_column_names', ${KEY_COLUMNS('k.confkey', 'f.oid')},
+             'on_update', ${FK_ACTION('k.confupdtype')},
+             'on_delete', ${FK_ACTION('k.confdeltype')}
+           ) ORDER BY k.conname), '[]')
+      FROM pg_constraint k
+      JOIN pg_class f ON f.oid = k.confrelid
+      JOIN pg_namespace fn ON fn.oid = f.relnamespace
+     WHERE k.conrelid = c.oid AND k.contype = 'f'
+       AND has_schema_privilege(fn.oid, 'USAGE') AND has_any_column_privilege(f.oid, 'SELECT')),
+  'indexes', (
+    SELECT coalesce(json_agg(json_build_object(
+             'index_name', i.relname,
+             'columns', (SELECT json_agg(pg_get_indexdef(x.indexrelid, k, true) ORDER BY k) FROM generate_series(1, x.indnkeyatts) AS k),
+             'is_unique', x.indisunique,
+             'is_primary', x.indisprimary,
+             'definition', pg_get_indexdef(x.indexrelid)
+           ) ORDER BY i.relname), '[]')
+      FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid)`;
+
+/** get_database_tables' rows. */
+export async function listTables(context: CallContext): Promise<TableSummary[]> {
+  const [row] = await context.query(`SELECT coalesce(json_agg(json_build_object(${SUMMARY}) ORDER BY n.nspname, c.relname), '[]') AS tables ${VISIBLE}`);
+  return JSON.parse(row!.tables!) as TableSummary[];
+}
+
+/** Every visible relation in detail, or the one named (none when it does not exist or is not visible). */
+export async function describeTables(context: CallContext, only?: { schema: string; table: string }): Promise<TableDetails[]> {
+  const [row] = await context.query(
+    `SELECT coalesce(json_agg(json_build_object(${DETAILS}) ORDER BY n.nspname, c.relname), '[]') AS tables ${VISIBLE}
+        ${only ? 'AND n.nspname = $1 AND c.relname = $2' : ''}`,
+    only ? [only.schema, only.table] : [],
+  );
+  return JSON.parse(row!.tables!) as TableDetails[];
+}
