@@ -1,5 +1,5 @@
 -- A pg_llm v1.1 session as a script written for the extension runs it: mock models, chat, routing, sessions,
--- feedback, audit and trace, knowledge and vectors. Run by psql through the proxy; its output must match pg_llm.out line by line.
+-- feedback, audit and trace, knowledge and vectors, text-to-SQL and reports. Run by psql through the proxy; its output must match pg_llm.out line by line.
 CREATE EXTENSION pg_llm;
 SELECT pg_llm_add_model(false, 'mock', 'primary', NULL, '{"mock_response": "Paris is the capital of France.", "mock_confidence": 0.92}');
 SELECT pg_llm_add_model(false, 'mock', 'weak', NULL, '{"mock_response": "Not sure.", "mock_confidence": 0.2, "fallback_instance": "local"}');
@@ -28,6 +28,12 @@ SELECT source_name, chunk_index, metadata FROM pg_llm_search_knowledge('how does
 SELECT array_length(pg_llm_get_embedding('primary', 'hello world')::real[], 1);
 SELECT pg_llm_store_vector('docs', 'body', 7, pg_llm_get_embedding('primary', 'hello world')) > 0;
 SELECT table_name, column_name, row_id, round(similarity::numeric, 3) FROM pg_llm_search_vectors(pg_llm_get_embedding('primary', 'hello world'), 5, 0.5);
+CREATE TABLE cities (name text PRIMARY KEY, country text NOT NULL, population integer);
+INSERT INTO cities VALUES ('Paris', 'France', 2100000), ('Lyon', 'France', 520000), ('Rome', 'Italy', 2800000);
+SELECT pg_llm_add_model(false, 'mock', 'sql', NULL, '{"mock_response": "```sql\nSELECT name, population FROM cities ORDER BY population DESC\n```"}');
+SELECT pg_llm_text2sql('sql', 'Which cities are the largest?');
+SELECT j->>'sql', jsonb_array_length(j->'execution'->'rows'), j->'execution'->'rows'->0->>'name' FROM pg_llm_text2sql_json('sql', 'Which cities are the largest?') AS j;
+SELECT r->'vega_lite'->>'mark', jsonb_array_length(r->'result'->'rows') FROM pg_llm_generate_report('sql', 'SELECT country, count(*) AS cities FROM cities GROUP BY country ORDER BY country') AS r;
 SELECT pg_llm_delete_session(:'sid');
 SELECT pg_llm_remove_model('weak');
 DROP EXTENSION pg_llm CASCADE;
