@@ -1,18 +1,15 @@
 // pg_llm's knowledge corpus: documents cut into chunks and embedded (all chunks of a document in as few requests
-// as the provider allows), and a search that ranks chunks by cosine similarity to the query plus a lexical boost.
-// The embedding is the options' embedding_instance, or the proxy's local embedding; a search embeds its query the
-// way the stored chunks were embedded, so it never compares vectors of different models.
+// as the provider allows) with the options' embedding_instance or the proxy's local embedding, and searched
+// (knowledge-search.ts).
 
 import { recordCall } from '../src/catalog/audit.js';
-import { addDocument, embeddingsInUse, searchChunks, type QueryVector } from '../src/catalog/knowledge.js';
+import { addDocument } from '../src/catalog/knowledge.js';
 import { PgError } from '../proxy/pg-error.js';
 import { optionsObject } from './answer.js';
 import { chunkOptions, chunkText } from './chunking.js';
 import { declareFunction, type CallContext, type ResultRow } from './declaration.js';
-import { embed, embeddingMetadata, type Embedding } from './embedding.js';
-
-const DEFAULT_LIMIT = 5;
-const DEFAULT_LEXICAL_WEIGHT = 0.2;
+import { embed, embeddingMetadata } from './embedding.js';
+import { embeddingInstance, findKnowledge } from './knowledge-search.js';
 
 async function addKnowledge(args: Record<string, unknown>, context: CallContext): Promise<string> {
   const sourceName = required(args, 'source_name');
@@ -36,73 +33,21 @@ async function addKnowledge(args: Record<string, unknown>, context: CallContext)
 async function searchKnowledge(args: Record<string, unknown>, context: CallContext): Promise<ResultRow[]> {
   const text = required(args, 'query');
   const options = optionsObject(args.options);
-  const limit = options.limit ?? DEFAULT_LIMIT;
-  if (!Number.isInteger(limit) || (limit as number) < 0) throw invalid('limit must be a whole number, 0 or more');
-  const minSimilarity = options.min_similarity ?? -1;
-  if (typeof minSimilarity !== 'number' || minSimilarity < -1 || minSimilarity > 1) throw invalid('min_similarity must be a number from -1 to 1');
-  const lexicalWeight = options.lexical_weight ?? DEFAULT_LEXICAL_WEIGHT;
-  if (typeof lexicalWeight !== 'number' || lexicalWeight < 0) throw invalid('lexical_weight must be a number, 0 or more');
-  const instance = embeddingInstance(options);
   const started = performance.now();
-  const vectors = instance === undefined ? await asStored(context, text) : [await queryVector(context, instance, text)];
-  const rows = await searchChunks(context, { text, vectors, limit: limit as number, minSimilarity, lexicalWeight });
+  const { rows, embeddings } = await findKnowledge(context, text, options);
   await recordCall(context, {
     eventType: 'search_knowledge',
-    instanceName: instance ?? null,
+    instanceName: embeddingInstance(options) ?? null,
     success: true,
     confidence: null,
-    metadata: { embeddings: vectors.map(({ embedding }) => embedding), rows: rows.length, latency_ms: Math.round(performance.now() - started) },
+    metadata: { embeddings, rows: rows.length, latency_ms: Math.round(performance.now() - started) },
   });
   return rows;
-}
-
-/** The query embedded once for each embedding the stored knowledge uses, each the way its chunks were. */
-async function asStored(context: CallContext, text: string): Promise<QueryVector[]> {
-  const vectors: QueryVector[] = [];
-  for (const stored of await embeddingsInUse(context)) {
-    const query = await queryVector(context, stored.instance, text).catch((error: unknown) => {
-      throw error instanceof PgError && error.sqlstate === '42704' ? unreachable(stored, error) : error;
-    });
-    if (query.embedding.model !== stored.model || query.embedding.dimensions !== stored.dimensions) throw changed(stored, query.embedding);
-    vectors.push(query);
-  }
-  return vectors;
-}
-
-async function queryVector(context: CallContext, instance: string | null, text: string): Promise<QueryVector> {
-  const { embedding, vectors } = await embed(context, instance, [text]);
-  return { embedding, vector: vectors[0]! };
-}
-
-/**
- * The options' embedding_instance: a model instance's name, null for the local embedding, undefined when not given
- * (a search then embeds as the stored knowledge was embedded; adding uses the local embedding).
- */
-function embeddingInstance(options: Record<string, unknown>): string | null | undefined {
-  const instance = options.embedding_instance;
-  if (instance === undefined || instance === null || typeof instance === 'string') return instance;
-  throw invalid('embedding_instance must be the name of a model instance');
 }
 
 function required(args: Record<string, unknown>, name: string): string {
   if (args[name] === null) throw new PgError('22004', `${name} must not be null`);
   return String(args[name]);
-}
-
-function unreachable(stored: Embedding, error: PgError): PgError {
-  return new PgError('42704', `${error.message} (knowledge embedded with model instance "${stored.instance}" as ${stored.model} is searched by embedding the query with it)`, {
-    hint: 'Register the model instance again, or search with {"embedding_instance": …} to search only the knowledge of another embedding.',
-  });
-}
-
-function changed(stored: Embedding, now: Embedding): PgError {
-  return new PgError('22023', `model instance "${stored.instance}" now embeds with ${now.model} (${now.dimensions} dimensions), but knowledge was embedded with it as ${stored.model} (${stored.dimensions} dimensions)`, {
-    hint: 'Add that knowledge again with the new embedding, or search with {"embedding_instance": …} naming an instance that embeds as it was embedded.',
-  });
-}
-
-function invalid(message: string): PgError {
-  return new PgError('22023', `invalid knowledge options: ${message}`);
 }
 
 export const knowledgeFunctions = [
