@@ -10,6 +10,7 @@ import { chatOptions, parseJsonAnswer, probability } from '../src/providers/opti
 import type { ChatMessage, ChatOptions, ChatResult } from '../src/providers/provider.js';
 import { PgError } from '../proxy/pg-error.js';
 import type { CallContext, ResultRow } from './declaration.js';
+import { grounded, type KnowledgeUsed } from './rag.js';
 
 export interface Question {
   prompt: string;
@@ -28,14 +29,18 @@ export interface Answer {
   fallbackUsed: boolean;
   /** The model config's fallback_instance. */
   fallbackInstance: string | undefined;
+  /** The prompt as sent: the question's, or with the knowledge enable_rag found before it. */
+  prompt: string;
+  knowledge: KnowledgeUsed[];
 }
 
-/** The model's answer, without routing. */
+/** The model's answer, without routing; with enable_rag, given the knowledge most like the prompt. */
 export async function ask(context: CallContext, instanceName: string, question: Question): Promise<Answer> {
   const model = await loadModel(context, instanceName);
   const chat = chatOptions(model.config, question.options);
+  const { prompt, knowledge } = await grounded(context, question.prompt, question.options);
   const started = performance.now();
-  const result = await providerFor(instanceName, model.config, model.apiKey).chat({ prompt: question.prompt, history: question.history, options: chat, signal: context.signal });
+  const result = await providerFor(instanceName, model.config, model.apiKey).chat({ prompt, history: question.history, options: chat, signal: context.signal });
   const fallbackInstance = typeof model.config.fallback_instance === 'string' ? model.config.fallback_instance : undefined;
   return {
     instanceName,
@@ -45,6 +50,8 @@ export async function ask(context: CallContext, instanceName: string, question: 
     threshold: await threshold(context, question.options, model.config),
     fallbackUsed: false,
     fallbackInstance,
+    prompt,
+    knowledge,
   };
 }
 
@@ -62,8 +69,9 @@ export async function routed(context: CallContext, chosen: Answer, question: Que
     ...(useFallback ? { fallback_instance: fallback } : {}),
   });
   if (!useFallback) return chosen;
-  const answer = await ask(context, fallback, question);
-  return { ...answer, threshold: chosen.threshold, fallbackUsed: true };
+  // The fallback gets the prompt as the chosen model got it, knowledge included, without searching again.
+  const answer = await ask(context, fallback, { ...question, prompt: chosen.prompt, options: { ...question.options, enable_rag: false } });
+  return { ...answer, threshold: chosen.threshold, fallbackUsed: true, knowledge: chosen.knowledge };
 }
 
 /** Options first, then the model's config, then pg_llm.default_confidence_threshold. */
@@ -99,9 +107,10 @@ export async function* streamAnswer(
   const chat = chatOptions(model.config, question.options);
   const provider = providerFor(instanceName, model.config, model.apiKey);
   const modelName = String(model.config.model_name ?? model.modelType);
+  const { prompt } = await grounded(context, question.prompt, question.options);
   const started = performance.now();
   let seqNo = 0;
-  for await (const event of provider.stream({ prompt: question.prompt, history: question.history, options: chat, signal: context.signal })) {
+  for await (const event of provider.stream({ prompt, history: question.history, options: chat, signal: context.signal })) {
     const row = { seq_no: ++seqNo, model_name: modelName, request_id: context.requestId };
     if (event.kind === 'chunk') {
       yield { ...row, chunk: event.text, is_final: false, confidence_score: null };
@@ -156,6 +165,7 @@ export function answerJson(context: CallContext, answer: Answer): Record<string,
     request_id: context.requestId,
     latency_ms: answer.latencyMs,
     usage: usage(result),
+    ...(answer.knowledge.length > 0 ? { knowledge: answer.knowledge } : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import { recordStep } from '../src/catalog/trace.js';
 import { PgError } from '../proxy/pg-error.js';
 import { answerJson, ask, audit, optionsObject, routed, type Answer, type Question } from './answer.js';
 import { declareFunction, type CallContext } from './declaration.js';
+import { grounded } from './rag.js';
 
 interface Outcome {
   answer: Answer;
@@ -14,7 +15,10 @@ interface Outcome {
 }
 
 async function parallelChat(context: CallContext, prompt: string, modelNames: unknown, options: unknown): Promise<Outcome> {
-  const question: Question = { prompt, options: optionsObject(options) };
+  // The knowledge enable_rag finds is searched once and given to every candidate.
+  const callOptions = optionsObject(options);
+  const { prompt: groundedPrompt, knowledge } = await grounded(context, prompt, callOptions);
+  const question: Question = { prompt: groundedPrompt, options: { ...callOptions, enable_rag: false } };
   const names = await candidateNames(context, modelNames);
   const settled = await Promise.allSettled(names.map((name) => ask(context, name, question)));
   const callerErrors = settled.filter((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected' && isCallerError(outcome.reason));
@@ -28,7 +32,7 @@ async function parallelChat(context: CallContext, prompt: string, modelNames: un
       : { instance_name: names[i], error: (outcome.reason as Error).message },
   );
   await recordStep(context, 'candidates', { candidates, chosen: best.instanceName });
-  const answer = await routed(context, best, question);
+  const answer = { ...(await routed(context, best, question)), knowledge };
   await audit(context, 'parallel_chat', answer);
   return { answer, candidates };
 }
