@@ -1,10 +1,12 @@
-// Picks the adapter a model instance's config names and wraps it, outermost first: the response cache, the
-// process's and the model's limits, then the metering of each request the provider really gets. Built once per
+// Picks the adapter a model instance's config names and wraps it, outermost first: the response cache, the batching
+// of embeddings asked for one text at a time, the process's and the model's limits, then the metering of each
+// request the provider really gets. Built once per
 // instance config and kept, so its SDK client (and its pooled connections) serve every later call.
 
 import { createHash } from 'node:crypto';
 import { PgError } from '../../proxy/pg-error.js';
 import { anthropicProvider } from './anthropic.js';
+import { batchedEmbeddings } from './embedding-batcher.js';
 import { limited } from './limits.js';
 import { metered } from './metrics.js';
 import { mockProvider } from './mock.js';
@@ -50,7 +52,7 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
   const modelName = String(config.model_name ?? config.deployment ?? name);
   // Every session calling the instance shares its limits (and so do databases that register it alike).
   const modelKey = JSON.stringify([instanceName, name, modelName, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null]);
-  return cached(limited(metered(adapter(config, apiKey), name, modelName, config), modelKey, config), key);
+  return cached(batchedEmbeddings(limited(metered(adapter(config, apiKey), name, modelName, config), modelKey, config)), key);
 }
 
 /** Embeddings of any number of texts, sent in requests of at most the provider's batch size, one after another. */

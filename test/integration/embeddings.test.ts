@@ -28,6 +28,28 @@ describe('embeddings', () => {
     expect(fake.requests[0]).toMatchObject({ path: '/v1/embeddings', authorization: `Bearer ${API_KEY}`, body: { model: 'emb-test', encoding_format: 'float' } });
   });
 
+  it('texts asked for one at a time, at the same time, share requests; each caller gets its own vectors', async () => {
+    fake.requests.length = 0;
+    const provider = providerFor('emb', { provider: 'openai_compatible', model_name: 'm', embedding_model: 'emb-test', base_url: fake.baseUrl });
+    const texts = Array.from({ length: 40 }, (_, i) => `text number ${i}`);
+    const results = await Promise.all(texts.map((text) => embedTexts(provider, [text], signal)));
+    expect(results.map((result) => result.vectors[0])).toEqual(texts.map(expected));
+    expect(fake.requests.length).toBeLessThan(5);
+    expect(fake.requests.flatMap((request) => request.body.input as string[]).sort()).toEqual([...texts].sort());
+  });
+
+  it('a cancelled caller leaves its batch; the others get their answers', async () => {
+    fake.requests.length = 0;
+    const provider = providerFor('emb', { provider: 'openai_compatible', model_name: 'm', embedding_model: 'emb-test', base_url: fake.baseUrl });
+    const cancelled = new AbortController();
+    const gone = embedTexts(provider, ['gone'], cancelled.signal);
+    const kept = embedTexts(provider, ['kept'], signal);
+    cancelled.abort(new Error('cancelled'));
+    await expect(gone).rejects.toThrow('cancelled');
+    expect((await kept).vectors).toEqual([expected('kept')]);
+    expect(fake.requests.map((request) => request.body.input)).toEqual([['kept']]);
+  });
+
   it('azure_openai: the embedding deployment is in the path', async () => {
     fake.requests.length = 0;
     const provider = providerFor('emb', {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BINARY_FORMAT, encodeValue, TEXT_FORMAT } from '../../src/intercept/values.js';
 import { localEmbedding } from '../../src/providers/local-embedding.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
+import { startFakeProvider } from '../support/fake-provider.js';
 import { float4Literal, float4Samples } from '../support/float4-samples.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { RawClient } from '../support/raw-client.js';
@@ -75,6 +76,18 @@ describe('pg_llm_get_embedding', () => {
     const stored = await client.query(`SELECT d.embedding = c.embedding AS same, d.embedding FROM docs d JOIN copies c USING (id) ORDER BY id`);
     expect(stored.rows.every((row) => row.same === true)).toBe(true);
     expect(stored.rows.map((row) => asFloat4(row.embedding))).toEqual(projected.rows.map((row) => asFloat4(row.e)));
+  });
+
+  it('per-row embeddings from a provider share requests, each row getting its own vector', async () => {
+    const fake = await startFakeProvider();
+    afterThisTest(() => fake.close());
+    const { client } = await setup();
+    await client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'remote', NULL, $1)`, [JSON.stringify({ model_name: 'm', embedding_model: 'emb', base_url: fake.baseUrl })]);
+    const rows = await client.query(`SELECT g, pg_llm_get_embedding('remote', 'row ' || g) AS e FROM generate_series(1, 48) AS g ORDER BY g`);
+    const fakeVector = (text: string) => [text.length, ...[...text].slice(0, 3).map((c) => c.charCodeAt(0))];
+    expect(rows.rows.map((row) => row.e)).toEqual(Array.from({ length: 48 }, (_, i) => fakeVector(`row ${i + 1}`)));
+    // One request per row without batching; with it, a request carries every row whose call is waiting then.
+    expect(fake.requests.length).toBeLessThan(24);
   });
 
   it('fails like any model call: an unknown instance is 42704, a provider without embeddings 0A000', async () => {
