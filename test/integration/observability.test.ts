@@ -116,6 +116,22 @@ describe('row-level security', () => {
     await direct.query(`REVOKE ${auditor} FROM ${bob}`);
   });
 
+  it('an operator of the caller\'s own, first in its search_path, does not make it an admin', async () => {
+    const [alice, bob] = await roles('alice', 'bob');
+    const { client, direct, connect } = await setup();
+    const asBob = await connect();
+    await direct.query(`CREATE SCHEMA bobs AUTHORIZATION ${bob}`);
+    afterThisTest(async () => void (await direct.query('DROP SCHEMA IF EXISTS bobs CASCADE')));
+    await client.query(`SET ROLE ${alice}`);
+    await client.query(`SELECT pg_llm_create_session()`);
+    await asBob.query(`SET ROLE ${bob}`);
+    await asBob.query(`CREATE FUNCTION bobs.always(name, text) RETURNS boolean LANGUAGE sql AS 'SELECT true'`);
+    await asBob.query(`CREATE OPERATOR bobs.= (LEFTARG = name, RIGHTARG = text, FUNCTION = bobs.always)`);
+    await asBob.query(`SET search_path = bobs, pg_catalog, public`);
+    expect((await asBob.query(`SELECT _pg_llm_catalog.is_admin() AS admin`)).rows).toEqual([{ admin: false }]);
+    expect((await asBob.query(`SELECT * FROM pg_llm_get_sessions()`)).rows).toHaveLength(0);
+  });
+
   it('only the role that registered a model (or an admin) may replace or remove it; every role may use it', async () => {
     const [alice, bob] = await roles('alice', 'bob');
     const { client, connect, one } = await setup();
