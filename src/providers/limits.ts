@@ -78,13 +78,19 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
   /** Waits for a turn and the budget; the returned function gives the turn back, told what was really spent. */
   const admit = async (estimatedTokens: number, signal: AbortSignal): Promise<(usage?: Usage) => void> => {
     const releases: Array<() => void> = [];
+    const refunds: Array<() => void> = [];
+    // The model's own limits first and the process's slot last: a call waiting for its model's turn or budget must
+    // not hold a slot that calls to other models could use.
     try {
-      releases.push(await processLimit.acquire(signal));
       if (limits.calls) releases.push(await limits.calls.acquire(signal));
       await limits.requests?.take(1, signal);
+      if (limits.requests) refunds.push(() => limits.requests!.adjust(-1));
       await limits.tokens?.take(estimatedTokens, signal);
+      if (limits.tokens) refunds.push(() => limits.tokens!.adjust(-estimatedTokens));
+      releases.push(await processLimit.acquire(signal));
     } catch (error) {
-      for (const release of releases) release();
+      // A call that never ran gives back its turn and the budget it took.
+      for (const undo of [...releases, ...refunds]) undo();
       throw error;
     }
     return (usage) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CallLimit } from '../../src/providers/limits.js';
+import { CallLimit, limited, setProcessCallLimit } from '../../src/providers/limits.js';
+import type { ChatResult, Provider } from '../../src/providers/provider.js';
 
 describe('CallLimit', () => {
   it('lets at most its size run, and the rest in the order they asked', async () => {
@@ -47,3 +48,34 @@ describe('CallLimit', () => {
     (await third)();
   });
 });
+
+describe('limited', () => {
+  it('a call waiting for its own model\'s turn holds no process-wide slot: other models go ahead', async () => {
+    setProcessCallLimit(2);
+    const gates: Array<() => void> = [];
+    const slow: Provider = {
+      embeddingBatchSize: 1,
+      chat: () => new Promise((resolve) => gates.push(() => resolve(answer('slow')))),
+      stream: () => (async function* () {})(),
+      embed: () => Promise.reject(new Error('no embeddings')),
+    };
+    const quick: Provider = { ...slow, chat: async () => answer('quick') };
+    const slowModel = limited(slow, 'slow-model', { max_concurrency: 1 });
+    const quickModel = limited(quick, 'quick-model', {});
+    const request = { prompt: 'p', options: { responseFormat: { type: 'text' as const } }, signal: new AbortController().signal };
+    const waiting = Array.from({ length: 5 }, () => slowModel.chat(request));
+    await Promise.resolve();
+    // Hangs (and the test times out) if the four calls waiting for the slow model held the process's slots.
+    expect((await quickModel.chat(request)).text).toBe('quick');
+    for (let released = 0; released < waiting.length; released++) {
+      while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      gates.shift()!();
+    }
+    expect((await Promise.all(waiting)).map((result) => result.text)).toEqual(Array(5).fill('slow'));
+    setProcessCallLimit(256);
+  });
+});
+
+function answer(text: string): ChatResult {
+  return { text, confidence: 1, confidenceSource: 'configured', usage: { promptTokens: 1, completionTokens: 1 }, model: 'm' };
+}
