@@ -72,7 +72,7 @@ export class CallRunner {
           results.set(key, await run(call));
           if (progress && (await run.settings()).progress) progress(results.size, calls.size);
         } catch (error) {
-          failure ??= error;
+          failure = firstCause(failure, error);
           stop.abort();
         }
       }
@@ -154,8 +154,24 @@ function table(result: Result): QueryTable {
 /** The result, or the server's error as a PgError with its own SQLSTATE, message, detail and hint. */
 export function check(result: Result): Result {
   if (result.error) throw pgErrorFrom(result.error);
-  if (result.skipped) throw new PgError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+  if (result.skipped) throw new SkippedRequest();
   return result;
+}
+
+/** A request the server skipped because one before it (in the same batch, up to a Sync) failed. */
+export class SkippedRequest extends PgError {
+  constructor() {
+    super('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+  }
+}
+
+/**
+ * Which error a statement whose concurrent calls failed reports: the first real one. Requests the server skipped
+ * after it fail sooner (they never ran) and would otherwise hide it behind a 25P02.
+ */
+export function firstCause(current: unknown, next: unknown): unknown {
+  if (current === undefined) return next;
+  return current instanceof SkippedRequest && !(next instanceof SkippedRequest) ? next : current;
 }
 
 export function pgErrorFrom(fields: Map<string, string>): PgError {

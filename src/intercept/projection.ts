@@ -11,7 +11,7 @@ import { BackendMessage } from '../../proxy/protocol.js';
 import type { ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
 import { reportedType } from '../../functions/vector-type.js';
-import { asPgError, check, eitherSignal, type Call, type CallRunner, type Progress } from './calls.js';
+import { asPgError, check, eitherSignal, firstCause, type Call, type CallRunner, type Progress } from './calls.js';
 import { ClientRelay, Collector, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { columnFormat, TEXT_FORMAT, encodeValue } from './values.js';
 
@@ -95,7 +95,7 @@ export async function runProjection(
           if ((await run.settings()).progress) progress(++done, finished ? results.size : Number.POSITIVE_INFINITY);
         },
         (error: unknown) => {
-          failure ??= error;
+          failure = firstCause(failure, error);
           stop.abort();
         },
       );
@@ -135,7 +135,7 @@ export async function runProjection(
       sent++;
     }
   } catch (error) {
-    failure ??= error;
+    failure = firstCause(failure, error);
     stop.abort();
   }
   await Promise.allSettled(results.values());

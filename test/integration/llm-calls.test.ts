@@ -211,6 +211,20 @@ describe('errors and transactions', () => {
   });
 });
 
+describe('errors of concurrent calls', () => {
+  it('report the first real error, not the 25P02 of the requests the server skipped after it', async () => {
+    const { client } = await setup({ mock_response: 'SELECT 1/0 AS broken' });
+    const failing = [
+      `SELECT g, pg_llm_text2sql_json('m', 'question ' || g) FROM generate_series(1, 40) AS g`,
+      `SELECT g FROM generate_series(1, 40) AS g WHERE pg_llm_text2sql_json('m', 'question ' || g) IS NOT NULL`,
+    ];
+    for (const sql of failing) {
+      await expect(client.query(sql)).rejects.toMatchObject({ code: '22012', message: 'division by zero' });
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    }
+  });
+});
+
 describe('inputs', () => {
   it('wrong argument types get PostgreSQL\'s own 42883, in both protocols', async () => {
     const { client } = await setup();
