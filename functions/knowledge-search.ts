@@ -4,10 +4,13 @@
 
 import { embeddingsInUse, searchChunks, type QueryVector } from '../src/catalog/knowledge.js';
 import { PgError } from '../proxy/pg-error.js';
+import { wholeNumberOption } from './call-options.js';
 import type { CallContext, ResultRow } from './declaration.js';
 import { embed, type Embedding } from './embedding.js';
 
 const DEFAULT_LIMIT = 5;
+/** PostgreSQL's integer range: a LIMIT beyond it is an error of the server's, not the caller's option. */
+const MAX_LIMIT = 2_147_483_647;
 const DEFAULT_LEXICAL_WEIGHT = 0.2;
 
 export interface KnowledgeFound {
@@ -18,15 +21,14 @@ export interface KnowledgeFound {
 
 /** Options: limit, min_similarity, lexical_weight, embedding_instance. */
 export async function findKnowledge(context: CallContext, text: string, options: Record<string, unknown>): Promise<KnowledgeFound> {
-  const limit = options.limit ?? DEFAULT_LIMIT;
-  if (!Number.isInteger(limit) || (limit as number) < 0) throw invalid('limit must be a whole number, 0 or more');
+  const limit = wholeNumberOption(options, 'limit', DEFAULT_LIMIT, 0, MAX_LIMIT);
   const minSimilarity = options.min_similarity ?? -1;
   if (typeof minSimilarity !== 'number' || minSimilarity < -1 || minSimilarity > 1) throw invalid('min_similarity must be a number from -1 to 1');
   const lexicalWeight = options.lexical_weight ?? DEFAULT_LEXICAL_WEIGHT;
   if (typeof lexicalWeight !== 'number' || lexicalWeight < 0) throw invalid('lexical_weight must be a number, 0 or more');
   const instance = embeddingInstance(options);
   const vectors = instance === undefined ? await asStored(context, text) : [await queryVector(context, instance, text)];
-  const rows = await searchChunks(context, { text, vectors, limit: limit as number, minSimilarity, lexicalWeight });
+  const rows = await searchChunks(context, { text, vectors, limit, minSimilarity, lexicalWeight });
   return { rows, embeddings: vectors.map(({ embedding }) => embedding) };
 }
 

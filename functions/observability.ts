@@ -3,9 +3,12 @@
 
 import { PgError } from '../proxy/pg-error.js';
 import { optionsObject } from './answer.js';
+import { wholeNumberOption } from './call-options.js';
 import { declareFunction, type CallContext } from './declaration.js';
 
 const DEFAULT_AUDIT_LIMIT = 100;
+/** PostgreSQL's integer range: a LIMIT beyond it is an error of the server's, not the caller's option. */
+const MAX_ROWS = 2_147_483_647;
 
 async function recordFeedback(context: CallContext, args: Record<string, unknown>): Promise<number> {
   if (args.request_id === null) throw new PgError('22004', 'request_id must not be null');
@@ -21,8 +24,7 @@ async function recordFeedback(context: CallContext, args: Record<string, unknown
 
 /** Newest first; options: limit, event_type, instance_name, session_id, request_id, since (a timestamp). */
 async function auditLog(context: CallContext, options: Record<string, unknown>) {
-  const limit = options.limit ?? DEFAULT_AUDIT_LIMIT;
-  if (!(Number.isInteger(limit) && (limit as number) >= 0)) throw new PgError('22023', 'limit must be a whole number, 0 or more');
+  const limit = wholeNumberOption(options, 'limit', DEFAULT_AUDIT_LIMIT, 0, MAX_ROWS);
   const filters = ['event_type', 'instance_name', 'session_id', 'request_id', 'since'] as const;
   const conditions: string[] = [];
   const parameters: Array<string | null> = [String(limit)];

@@ -6,6 +6,9 @@ import { PgError } from '../../proxy/pg-error.js';
 import { ProviderError } from './errors.js';
 import type { ChatOptions, ResponseFormat } from './provider.js';
 
+/** Beyond any model's output window: a larger value is a mistake, not a request. */
+const MAX_TOKENS = 10_000_000;
+
 export function chatOptions(config: Record<string, unknown>, callOptions: Record<string, unknown> = {}): ChatOptions {
   const pick = (key: string): unknown => (callOptions[key] !== undefined ? callOptions[key] : config[key]);
   const system = pick('system_prompt');
@@ -15,8 +18,8 @@ export function chatOptions(config: Record<string, unknown>, callOptions: Record
   if (temperature !== undefined && !(typeof temperature === 'number' && temperature >= 0 && temperature <= 2)) {
     throw invalid('temperature must be a number from 0 to 2');
   }
-  if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && (maxTokens as number) > 0)) {
-    throw invalid('max_tokens must be a positive whole number');
+  if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && (maxTokens as number) > 0 && (maxTokens as number) <= MAX_TOKENS)) {
+    throw invalid(`max_tokens must be a whole number from 1 to ${MAX_TOKENS}`);
   }
   return {
     ...(typeof system === 'string' ? { system } : {}),

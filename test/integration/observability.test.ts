@@ -67,6 +67,7 @@ describe('feedback, audit log and trace', () => {
     expect((await client.query(`SELECT * FROM pg_llm_get_audit_log($1)`, [JSON.stringify({ request_id: last })])).rows).toHaveLength(1);
     expect((await client.query(`SELECT * FROM pg_llm_get_audit_log('{"event_type": "parallel_chat"}')`)).rows).toHaveLength(0);
     await expect(client.query(`SELECT * FROM pg_llm_get_audit_log('{"limit": -1}')`)).rejects.toMatchObject({ code: '22023' });
+    await expect(client.query(`SELECT * FROM pg_llm_get_audit_log('{"limit": 1e20}')`)).rejects.toMatchObject({ code: '22023', message: 'options.limit must be a whole number from 0 to 2147483647' });
     await expect(client.query(`SELECT * FROM pg_llm_get_audit_log('{"limit": ')`)).rejects.toMatchObject({ code: '22P02' });
   });
 

@@ -37,6 +37,7 @@ describe('per-call options', () => {
     const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     await expect(chatJson(client, { temperature: 'hot' })).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('temperature') });
     await expect(chatJson(client, { max_tokens: -1 })).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('max_tokens') });
+    await expect(chatJson(client, { max_tokens: 1e30 })).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('max_tokens') });
     await expect(chatJson(client, { response_format: 'yaml' })).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('response_format') });
     await expect(chatJson(client, [1, 2])).rejects.toMatchObject({ code: '22023', message: 'options must be a JSON object' });
     expect(shared.fake.requests).toHaveLength(0);
