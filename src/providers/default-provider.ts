@@ -39,7 +39,7 @@ export interface DefaultSources {
 /** gemini is pg_ai_query's name for a provider that runs on the openai_compatible adapter. */
 const NAMES = [...ADAPTER_NAMES, 'gemini'];
 const ADAPTER: Record<string, string> = { gemini: 'openai_compatible' };
-const MODEL_NAME: Record<string, string> = { openai: 'gpt-4o-mini', anthropic: 'claude-sonnet-4-5', ollama: 'llama3.2', gemini: 'gemini-2.5-flash' };
+const MODEL_NAME: Record<string, string> = { openai: 'gpt-4o-mini', anthropic: 'claude-sonnet-4-6', ollama: 'llama3.2', gemini: 'gemini-2.5-flash' };
 /** The variables that give each provider that needs a key its key. */
 const KEY_VARIABLES: Record<string, string | undefined> = {
   openai: 'OPENAI_API_KEY',

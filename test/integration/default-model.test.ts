@@ -96,7 +96,7 @@ describe("the default model from pg_ai_query's config file", () => {
     });
     const { provider, request } = await ask(client);
     expect(provider).toBe('anthropic');
-    expect(request).toMatchObject({ path: '/v1/messages', body: { model: 'claude-sonnet-4-5' } });
+    expect(request).toMatchObject({ path: '/v1/messages', body: { model: 'claude-sonnet-4-6' } });
   });
 
   it('runs [gemini] on the OpenAI-compatible adapter, and llm_provider() says gemini', async () => {

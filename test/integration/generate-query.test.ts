@@ -108,7 +108,7 @@ describe('generate_query', () => {
     expect(suite.fake.requests.at(-1)!.authorization).toBe('Bearer sk-of-the-call');
     suite.fake.script({ kind: 'answer', content: 'SELECT 2' });
     await reader.query(`SELECT generate_query('two', 'sk-ant-call', provider => 'anthropic')`);
-    expect(suite.fake.requests.at(-1)).toMatchObject({ path: '/v1/messages', body: { model: 'claude-sonnet-4-5' } });
+    expect(suite.fake.requests.at(-1)).toMatchObject({ path: '/v1/messages', body: { model: 'claude-sonnet-4-6' } });
     suite.fake.script({ kind: 'error', status: 500, message: 'overloaded' });
     await expect(reader.query(`SELECT generate_query('three')`)).rejects.toMatchObject({ code: '39001' });
     const error = await reader.query(`SELECT generate_query('four', 'sk-secret-of-the-call', 'anthropic')`).catch((caught: unknown) => caught);

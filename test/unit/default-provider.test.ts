@@ -53,7 +53,7 @@ describe('default provider resolution', () => {
     const file = pgAi('[openai]', 'api_key = o', 'api_endpoint = http://127.0.0.1:9/', '[anthropic]', 'api_key = a', 'api_endpoint = http://127.0.0.1:8', '[gemini]', 'api_key = g');
     const sources = { pgAi: file };
     expect(defaults(sources).named('openai').config).toMatchObject({ provider: 'openai', model_name: 'gpt-4o-mini', base_url: 'http://127.0.0.1:9/v1' });
-    expect(defaults(sources).named('anthropic').config).toMatchObject({ provider: 'anthropic', model_name: 'claude-sonnet-4-5', base_url: 'http://127.0.0.1:8' });
+    expect(defaults(sources).named('anthropic').config).toMatchObject({ provider: 'anthropic', model_name: 'claude-sonnet-4-6', base_url: 'http://127.0.0.1:8' });
     expect(defaults(sources).named('gemini')).toEqual({
       provider: 'gemini',
       config: { provider: 'openai_compatible', model_name: 'gemini-2.5-flash', base_url: 'https://generativelanguage.googleapis.com/v1beta/openai/', timeout_ms: 30000, max_retries: 3 },
