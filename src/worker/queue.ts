@@ -80,15 +80,16 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
   const set = job.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
   const conditions = Object.keys(job.rowPk).map((column) => `t.${pg.escapeIdentifier(column)} = k.${pg.escapeIdentifier(column)}`);
   const read = Object.keys(job.promptValues);
-  if (read.length > 0) {
-    conditions.push(`jsonb_build_object(${read.map((column) => `${pg.escapeLiteral(column)}, t.${pg.escapeIdentifier(column)}`).join(', ')}) = $5::jsonb`);
-  }
+  // The values the prompt read, typed again and compared as this session prints them: the writer's JSON of a
+  // timestamptz (or interval, float…) depends on its own TimeZone and styles, the value itself does not.
+  for (const column of read) conditions.push(`t.${pg.escapeIdentifier(column)}::text IS NOT DISTINCT FROM v.${pg.escapeIdentifier(column)}::text`);
   // jsonb_populate_record turns the JSON values into the columns' types by PostgreSQL's own input rules, so keys
   // and answers of any type work.
   const { rows } = await pool.query(
     `WITH job AS (SELECT id FROM llm.queue WHERE id = $1 AND worker = $2 AND status = 'processing' FOR UPDATE),
           written AS (UPDATE ${table} AS t SET ${set}
-                        FROM jsonb_populate_record(NULL::${table}, $3::jsonb) AS answer, jsonb_populate_record(NULL::${table}, $4::jsonb) AS k
+                        FROM jsonb_populate_record(NULL::${table}, $3::jsonb) AS answer, jsonb_populate_record(NULL::${table}, $4::jsonb) AS k,
+                             jsonb_populate_record(NULL::${table}, $5::jsonb) AS v
                        WHERE EXISTS (SELECT 1 FROM job) AND ${conditions.join(' AND ')}
                       RETURNING 1)
      UPDATE llm.queue q
@@ -96,7 +97,7 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
             last_error = NULL, lease_until = NULL, processed_at = now()
        FROM job WHERE q.id = job.id
   RETURNING q.status, extract(epoch FROM q.processed_at - q.created_at)::float8 AS seconds`,
-    [job.id, worker, JSON.stringify(answer), JSON.stringify(job.rowPk), ...(read.length > 0 ? [JSON.stringify(job.promptValues)] : [])],
+    [job.id, worker, JSON.stringify(answer), JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)],
   );
   const row = rows[0];
   return row ? { outcome: row.status as Outcome, seconds: row.seconds as number } : { outcome: 'lost' };

@@ -140,6 +140,21 @@ describe('llm.call worker', () => {
     ]);
   });
 
+  it('writes back a row written in another TimeZone: the values the prompt read are compared as values', async () => {
+    const { name, client } = await docsDatabase({ mock_mode: 'md5' });
+    await client.query(`CREATE TABLE events (id int PRIMARY KEY, at timestamptz, took interval, score float8, note text)`);
+    await client.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON events FOR EACH ROW EXECUTE FUNCTION llm.call('At {at}, for {took}, scored {score}', 'note', 'model=m')`);
+    await client.query(`SET timezone = 'Asia/Tokyo'`);
+    await client.query(`SET intervalstyle = 'iso_8601'`);
+    await client.query(`INSERT INTO events (id, at, took, score) VALUES (1, '2024-01-01 12:00:00+00', '90 minutes', 0.1)`);
+    await client.query(`RESET timezone`);
+    await client.query(`RESET intervalstyle`);
+    startWorker(name);
+    await expect.poll(allFinished(client), EVENTUALLY).toBe(0);
+    expect(await rows(client, `SELECT status FROM llm.queue`)).toEqual([{ status: 'done' }]);
+    expect(await rows(client, `SELECT note IS NOT NULL AS filled FROM events`)).toEqual([{ filled: true }]);
+  });
+
   it('uses the proxy\'s default model when the trigger names none', async () => {
     const { name, client } = await docsDatabase({}, `'{body}', 'summary'`);
     startWorker(name, {}, { env: {}, model: { provider: 'mock', mock_response: 'from the default model' } });
