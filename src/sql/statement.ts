@@ -1,7 +1,8 @@
 // Holds SQL that a model wrote (or a caller handed to explain_query) to the rules of the function about to use it,
 // with PostgreSQL's own parser rather than text matching: exactly one statement (so nothing like `COMMIT; DROP …`
 // can ride along), of a kind the function allows, no system catalogs unless allowed, no calls of the proxy's own
-// functions; and a LIMIT added to a SELECT that has none where the function asks for one. PostgreSQL's privileges
+// functions, no calls of functions whose effects a rollback cannot undo; and a LIMIT added to a SELECT that has none
+// where the function asks for one. PostgreSQL's privileges
 // stay the security boundary (the SQL only ever runs with the caller's rights): these rules keep a model on the
 // caller's own tables and away from statements the function must not run or hand back unflagged.
 
@@ -52,6 +53,14 @@ const COMMAND_NAMES: Record<string, string> = {
   GrantStmt: 'GRANT/REVOKE',
 };
 
+/**
+ * Built-in (and common extension) functions whose effects reach past the statement's rollback: other sessions, the
+ * server, files, sequences, session-level locks, remote databases. The SQL runs rolled back and read-only, but these
+ * would act anyway.
+ */
+const LASTING_EFFECTS =
+  /^(pg_(terminate|cancel)_backend|pg_reload_conf|pg_rotate_logfile|pg_promote|pg_switch_wal|pg_create_restore_point|pg_backup_(start|stop)|pg_log_backend_memory_contexts|pg_(try_)?advisory_(?!xact_)\w*|nextval|setval|pg_read_(binary_)?file|pg_ls_\w+|pg_stat_file|pg_file_\w+|lo_(import|export)|dblink\w*|pg_stat_(statements_)?reset\w*|pg_(create|drop|copy)_\w*slot|pg_replication_\w+|pg_logical_emit_message|pg_import_system_collations)$/;
+
 export async function checkSql(context: CallContext, sql: string, rules: SqlRules): Promise<CheckedSql> {
   let statements: ReturnType<typeof parseStatements>;
   try {
@@ -77,6 +86,12 @@ export async function checkSql(context: CallContext, sql: string, rules: SqlRule
   }
   if (countCalls(node) > 0) {
     throw new PgError('38001', `${rules.source} calls LLM functions of the proxy, which it may not`, { hint: 'Generated SQL runs inside the database, where the LLM functions cannot run.' });
+  }
+  const lasting = functionNames(node).find((name) => LASTING_EFFECTS.test(name));
+  if (lasting) {
+    throw new PgError('38001', `${rules.source} calls ${lasting}(), whose effects no rollback undoes, which is not allowed here`, {
+      hint: 'Only statements whose effects stay inside the statement (and are rolled back) may run here.',
+    });
   }
   if (!rules.systemTables) await refuseSystemTables(context, node, rules);
   const limitAdded = rules.limit !== undefined && type === 'SelectStmt' && kind === 'query' && body.limitCount === undefined;
@@ -137,6 +152,20 @@ function relationsOf(node: unknown, found: RelationName[] = []): RelationName[] 
     const record = node as Record<string, unknown>;
     if (typeof record.relname === 'string') found.push(record as unknown as RelationName);
     for (const value of Object.values(record)) relationsOf(value, found);
+  }
+  return found;
+}
+
+/** The (unqualified, lower-case) names of the functions the statement calls. */
+function functionNames(node: unknown, found: string[] = []): string[] {
+  if (Array.isArray(node)) {
+    for (const item of node) functionNames(item, found);
+  } else if (node !== null && typeof node === 'object') {
+    const record = node as Record<string, unknown>;
+    const call = record.FuncCall as { funcname?: Array<{ String?: { sval: string } }> } | undefined;
+    const name = call?.funcname?.at(-1)?.String?.sval;
+    if (name) found.push(name.toLowerCase());
+    for (const value of Object.values(record)) functionNames(value, found);
   }
   return found;
 }

@@ -27,6 +27,15 @@ function lastPrompt(): string {
 const REVENUE = 'SELECT c.region, sum(o.total) AS revenue, count(*) AS orders FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.region ORDER BY c.region';
 
 describe('pg_llm_text2sql_json', () => {
+  it('refuses generated SQL that calls functions whose effects no rollback undoes', async () => {
+    const { reader } = await shop();
+    for (const sql of ['SELECT pg_advisory_lock(4242)', 'SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) AS a', "SELECT nextval('orders_id_seq')"]) {
+      await expect(text2sql(reader, sql)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('whose effects no rollback undoes') });
+    }
+    const answer = await text2sql(reader, 'SELECT pg_advisory_xact_lock(4242), lower(region) FROM customers ORDER BY 2 LIMIT 1');
+    expect(answer.execution.row_count).toBe(1);
+  });
+
   it('runs the generated query read-only and answers its sql, rows, columns, plan and timings', async () => {
     const { reader } = await shop();
     const answer = await text2sql(reader, JSON.stringify({ sql: REVENUE, explanation: 'Revenue per region.' }), 'revenue per region');
@@ -68,7 +77,7 @@ describe('pg_llm_text2sql_json', () => {
     await direct.query(`CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS $$ INSERT INTO orders VALUES (98, 1, '2024-01-01', 1) RETURNING 1 $$`);
     await expect(text2sql(admin, 'SELECT sneaky()')).rejects.toMatchObject({ code: '25006', message: 'cannot execute INSERT in a read-only transaction' });
     await direct.query(`CREATE SEQUENCE counter`);
-    await expect(text2sql(admin, `SELECT nextval('counter')`)).rejects.toMatchObject({ code: '25006' });
+    await expect(text2sql(admin, `SELECT nextval('counter')`)).rejects.toMatchObject({ code: '38001' });
     expect((await direct.query('SELECT count(*)::int AS n FROM orders')).rows).toEqual([{ n: 4 }]);
   });
 
