@@ -7,77 +7,82 @@
 --
 -- The write records a job and returns at once; the proxy's worker (--worker) runs it. An UPDATE records a job only
 -- when a column the prompt reads changed, which is also why writing the answer back never records another one.
+--
+-- Two halves, so that nothing of the user's runs with the installer's rights: llm.call runs as the writing role and
+-- does everything that touches the row (to_jsonb runs the casts of the row's types, which may be anyone's code);
+-- _pg_llm_catalog.enqueue_llm_job runs as the catalog's owner, sees only built-in types, and writes the queue.
 
 CREATE SCHEMA IF NOT EXISTS llm;
 GRANT USAGE ON SCHEMA llm TO PUBLIC;
 
--- SECURITY DEFINER: any role that may write the table may queue its job, without rights on the queue itself. It
--- only ever reads the row it fires for and writes the queue.
-CREATE OR REPLACE FUNCTION llm.call() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.llm_call_usage() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT 'EXECUTE FUNCTION llm.call(''prompt with {column} placeholders'', ''target_column'' [, ''target_column'' …] [, ''model=INSTANCE''] [, ''max_attempts=N''])'
+$$;
+
+-- The rules of an llm.call trigger's arguments against its table, in one place: llm.call checks them at each fire,
+-- and enqueue_llm_job reads them again from pg_trigger rather than believe its caller. Reads only the catalogs.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.llm_call_arguments(
+    relation oid, trigger_name name, arguments text[],
+    OUT template text, OUT targets text[], OUT model text, OUT max_attempts integer,
+    OUT in_order text[], OUT placeholders text[], OUT key_columns text[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  template text := TG_ARGV[0];
-  new_row jsonb := to_jsonb(NEW);
-  relation text := format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
-  usage text := 'EXECUTE FUNCTION llm.call(''prompt with {column} placeholders'', ''target_column'' [, ''target_column'' …] [, ''model=INSTANCE''] [, ''max_attempts=N''])';
-  targets text[] := '{}';
-  model text;
-  attempts_allowed integer := 3;
-  placeholders text[];
-  in_order text[];
-  parts text[];
-  key_columns text[];
-  row_key jsonb;
-  read_values jsonb;
-  resolved text;
+  relation_name text;
+  columns text[];
   argument text;
   col text;
 BEGIN
-  IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP NOT IN ('INSERT', 'UPDATE') THEN
-    RAISE EXCEPTION USING ERRCODE = '39P01',
-      MESSAGE = format('llm.call must fire AFTER INSERT OR UPDATE … FOR EACH ROW; trigger %I on %s fired %s %s FOR EACH %s', TG_NAME, relation, TG_WHEN, TG_OP, TG_LEVEL),
-      HINT = 'CREATE TRIGGER … AFTER INSERT OR UPDATE ON … FOR EACH ROW ' || usage;
-  END IF;
-  IF TG_NARGS < 2 OR coalesce(template, '') = '' THEN
+  SELECT format('%I.%I', n.nspname, c.relname) INTO relation_name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
+  SELECT array_agg(a.attname::text) INTO columns FROM pg_attribute a WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped;
+  -- TG_ARGV counts from 0, and is NULL without arguments.
+  arguments := ARRAY(SELECT unnest(arguments));
+  template := arguments[1];
+  targets := '{}';
+  max_attempts := 3;
+
+  IF cardinality(arguments) < 2 OR coalesce(template, '') = '' THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = format('trigger %I on %s: llm.call needs a prompt and at least one target column', TG_NAME, relation), HINT = usage;
+      MESSAGE = format('trigger %I on %s: llm.call needs a prompt and at least one target column', trigger_name, relation_name),
+      HINT = _pg_llm_catalog.llm_call_usage();
   END IF;
-  FOR i IN 1 .. TG_NARGS - 1 LOOP
-    argument := TG_ARGV[i];
+  FOREACH argument IN ARRAY arguments[2:] LOOP
     IF argument LIKE 'model=%' THEN
       model := nullif(substr(argument, 7), '');
     ELSIF argument LIKE 'max_attempts=%' THEN
-      attempts_allowed := CASE WHEN substr(argument, 14) ~ '^\s*[0-9]{1,6}\s*$' THEN substr(argument, 14)::integer END;
-      IF coalesce(attempts_allowed, 0) < 1 THEN
+      max_attempts := CASE WHEN substr(argument, 14) ~ '^\s*[0-9]{1,6}\s*$' THEN substr(argument, 14)::integer END;
+      IF coalesce(max_attempts, 0) < 1 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
-          MESSAGE = format('trigger %I on %s: %L is not a valid max_attempts: a whole number of at least 1', TG_NAME, relation, argument);
+          MESSAGE = format('trigger %I on %s: %L is not a valid max_attempts: a whole number of at least 1', trigger_name, relation_name, argument);
       END IF;
     ELSE
       targets := targets || argument;
     END IF;
   END LOOP;
   IF cardinality(targets) = 0 THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('trigger %I on %s: llm.call names no target column', TG_NAME, relation), HINT = usage;
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = format('trigger %I on %s: llm.call names no target column', trigger_name, relation_name), HINT = _pg_llm_catalog.llm_call_usage();
   END IF;
   FOREACH col IN ARRAY targets LOOP
-    IF NOT new_row ? col THEN
+    IF col <> ALL (columns) THEN
       RAISE EXCEPTION USING ERRCODE = '42703',
-        MESSAGE = format('trigger %I on %s: target column %I does not exist', TG_NAME, relation, col);
+        MESSAGE = format('trigger %I on %s: target column %I does not exist', trigger_name, relation_name, col);
     END IF;
   END LOOP;
 
   SELECT array_agg(m.match[1] ORDER BY m.n) INTO in_order FROM regexp_matches(template, '\{(\w+)\}', 'g') WITH ORDINALITY AS m(match, n);
   placeholders := ARRAY(SELECT DISTINCT p FROM unnest(in_order) AS p);
   FOREACH col IN ARRAY placeholders LOOP
-    IF NOT new_row ? col THEN
+    IF col <> ALL (columns) THEN
       RAISE EXCEPTION USING ERRCODE = '42703',
-        MESSAGE = format('trigger %I on %s: the prompt''s placeholder {%s} names no column of the table', TG_NAME, relation, col),
+        MESSAGE = format('trigger %I on %s: the prompt''s placeholder {%s} names no column of the table', trigger_name, relation_name, col),
         HINT = 'Placeholders are column names in braces, spelled as the columns are (case matters).';
     END IF;
   END LOOP;
   IF targets && placeholders THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = format('trigger %I on %s: column %s is both read by the prompt and written with the answer', TG_NAME, relation,
+      MESSAGE = format('trigger %I on %s: column %s is both read by the prompt and written with the answer', trigger_name, relation_name,
                        (SELECT string_agg(quote_ident(t), ', ') FROM unnest(targets) AS t WHERE t = ANY (placeholders))),
       HINT = 'Each answer would change the prompt and queue the job again. Read from one column and write to another.';
   END IF;
@@ -86,45 +91,114 @@ BEGIN
     FROM pg_index i
    CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-   WHERE i.indrelid = TG_RELID AND i.indisprimary;
+   WHERE i.indrelid = relation AND i.indisprimary;
   IF key_columns IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = '55000',
-      MESSAGE = format('table %s has no primary key: llm.call (trigger %I) writes each answer back by primary key', relation, TG_NAME),
-      HINT = format('ALTER TABLE %s ADD PRIMARY KEY (…)', relation);
+      MESSAGE = format('table %s has no primary key: llm.call (trigger %I) writes each answer back by primary key', relation_name, trigger_name),
+      HINT = format('ALTER TABLE %s ADD PRIMARY KEY (…)', relation_name);
   END IF;
   IF targets && key_columns THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = format('trigger %I on %s: a target column is part of the primary key', TG_NAME, relation),
+      MESSAGE = format('trigger %I on %s: a target column is part of the primary key', trigger_name, relation_name),
       HINT = 'The answer must not change which row it belongs to. Write it to another column.';
   END IF;
+END
+$$;
 
-  -- Only a change the prompt can see is worth a model call; the worker's own write-back changes none.
-  IF TG_OP = 'UPDATE' AND NOT EXISTS (SELECT 1 FROM unnest(placeholders) AS p WHERE to_jsonb(OLD) -> p IS DISTINCT FROM new_row -> p) THEN
-    RETURN NULL;
+-- SECURITY DEFINER: any role that may write the table may queue its job, without rights on the queue itself. Anyone
+-- may also call it directly, so it takes nothing from its caller but which trigger and the row's values: the
+-- trigger must be an llm.call trigger that can fire for a write, its arguments come from pg_trigger, the values must
+-- be exactly the key and the placeholders, and it builds the prompt itself. A forged call thus queues only the job
+-- that trigger would queue for a row holding those values, and the worker writes back only to such a row.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.enqueue_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  job_schema name;
+  job_table name;
+  stored bytea;
+  stored_count integer;
+  arguments text[] := '{}';
+  ends integer;
+  spec record;
+  parts text[];
+  resolved text;
+BEGIN
+  -- tgtype: FOR EACH ROW (1), neither BEFORE (2) nor INSTEAD OF (64), on INSERT (4) or UPDATE (16).
+  SELECT n.nspname, c.relname, t.tgargs, t.tgnargs INTO job_schema, job_table, stored, stored_count
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE t.tgrelid = relation AND t.tgname = trigger_name AND t.tgfoid = 'llm.call()'::regprocedure
+     AND t.tgenabled <> 'D' AND t.tgtype & 67 = 1 AND t.tgtype & 20 <> 0;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('%s has no enabled llm.call trigger %I that fires AFTER INSERT OR UPDATE … FOR EACH ROW: only such a trigger queues jobs',
+                       relation::regclass, trigger_name);
+  END IF;
+  -- pg_trigger keeps the arguments as one string each, ended by a zero byte, in the database's encoding.
+  FOR i IN 1 .. stored_count LOOP
+    ends := position('\x00'::bytea IN stored);
+    arguments := arguments || convert_from(substring(stored FROM 1 FOR ends - 1), getdatabaseencoding());
+    stored := substring(stored FROM ends + 1);
+  END LOOP;
+  spec := _pg_llm_catalog.llm_call_arguments(relation, trigger_name, arguments);
+
+  IF jsonb_typeof(row_pk) IS DISTINCT FROM 'object' OR jsonb_typeof(prompt_values) IS DISTINCT FROM 'object'
+     OR ARRAY(SELECT k FROM jsonb_object_keys(row_pk) AS k ORDER BY k) <> ARRAY(SELECT k FROM unnest(spec.key_columns) AS k ORDER BY k)
+     OR ARRAY(SELECT k FROM jsonb_object_keys(prompt_values) AS k ORDER BY k) <> ARRAY(SELECT k FROM unnest(spec.placeholders) AS k ORDER BY k) THEN
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = format('trigger %I on %s: a job needs the row''s primary key (%s) and the values of the prompt''s placeholders (%s), as JSON objects with exactly those keys',
+                       trigger_name, format('%I.%I', job_schema, job_table), array_to_string(spec.key_columns, ', '), array_to_string(spec.placeholders, ', '));
   END IF;
 
   -- One pass over the template, so that a value holding "{column}" is not resolved in its turn.
-  parts := regexp_split_to_array(template, '\{\w+\}');
+  parts := regexp_split_to_array(spec.template, '\{\w+\}');
   resolved := parts[1];
-  FOR i IN 1 .. coalesce(cardinality(in_order), 0) LOOP
-    resolved := resolved || coalesce(new_row ->> in_order[i], '') || parts[i + 1];
+  FOR i IN 1 .. coalesce(cardinality(spec.in_order), 0) LOOP
+    resolved := resolved || coalesce(prompt_values ->> spec.in_order[i], '') || parts[i + 1];
   END LOOP;
-  SELECT coalesce(jsonb_object_agg(p, new_row -> p), '{}'::jsonb) INTO read_values FROM unnest(placeholders) AS p;
-  SELECT jsonb_object_agg(c, new_row -> c) INTO row_key FROM unnest(key_columns) AS c;
 
   -- A job for this row that no worker has taken yet now runs on these values instead: rapid updates, one call.
   UPDATE _pg_llm_catalog.pg_llm_queue q
-     SET prompt = resolved, prompt_values = read_values, target_columns = targets, model_instance = model,
-         max_attempts = attempts_allowed, attempts = 0, last_error = NULL, run_after = now(), created_at = now()
-   WHERE q.status = 'pending' AND q.table_schema = TG_TABLE_SCHEMA AND q.table_name = TG_TABLE_NAME
-     AND q.trigger_name = TG_NAME AND q.row_pk = row_key;
+     SET prompt = resolved, prompt_values = enqueue_llm_job.prompt_values, target_columns = spec.targets, model_instance = spec.model,
+         max_attempts = spec.max_attempts, attempts = 0, last_error = NULL, run_after = now(), created_at = now()
+   WHERE q.status = 'pending' AND q.table_schema = job_schema AND q.table_name = job_table
+     AND q.trigger_name = enqueue_llm_job.trigger_name AND q.row_pk = enqueue_llm_job.row_pk;
   IF NOT FOUND THEN
     INSERT INTO _pg_llm_catalog.pg_llm_queue
            (table_schema, table_name, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
-    VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_NAME, row_key, read_values, resolved, targets, model, attempts_allowed);
+    VALUES (job_schema, job_table, trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts);
   END IF;
   -- Identical notifications of one transaction are delivered once: a bulk insert wakes the worker once.
   PERFORM pg_notify('pg_llm_queue', '');
+END
+$$;
+COMMENT ON FUNCTION _pg_llm_catalog.enqueue_llm_job(oid, name, jsonb, jsonb) IS 'Queues the job of an llm.call trigger for a row''s key and prompt values; called by llm.call, which reads the row as the writing role.';
+
+-- SECURITY INVOKER (the default): to_jsonb(NEW) runs the casts of the row's column types, which are their owners'
+-- code, so it must run with the writing role's rights, never the installer's.
+CREATE OR REPLACE FUNCTION llm.call() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  spec record;
+  new_row jsonb;
+BEGIN
+  IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP NOT IN ('INSERT', 'UPDATE') THEN
+    RAISE EXCEPTION USING ERRCODE = '39P01',
+      MESSAGE = format('llm.call must fire AFTER INSERT OR UPDATE … FOR EACH ROW; trigger %I on %I.%I fired %s %s FOR EACH %s',
+                       TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_WHEN, TG_OP, TG_LEVEL),
+      HINT = 'CREATE TRIGGER … AFTER INSERT OR UPDATE ON … FOR EACH ROW ' || _pg_llm_catalog.llm_call_usage();
+  END IF;
+  spec := _pg_llm_catalog.llm_call_arguments(TG_RELID, TG_NAME, TG_ARGV);
+  new_row := to_jsonb(NEW);
+
+  -- Only a change the prompt can see is worth a model call; the worker's own write-back changes none.
+  IF TG_OP = 'UPDATE' AND NOT EXISTS (SELECT 1 FROM unnest(spec.placeholders) AS p WHERE to_jsonb(OLD) -> p IS DISTINCT FROM new_row -> p) THEN
+    RETURN NULL;
+  END IF;
+
+  PERFORM _pg_llm_catalog.enqueue_llm_job(TG_RELID, TG_NAME,
+    (SELECT jsonb_object_agg(c, new_row -> c) FROM unnest(spec.key_columns) AS c),
+    (SELECT coalesce(jsonb_object_agg(p, new_row -> p), '{}'::jsonb) FROM unnest(spec.placeholders) AS p));
   RETURN NULL;
 END
 $$;

@@ -1,11 +1,12 @@
 // The llm.call trigger function and the llm.queue it fills, in PostgreSQL alone (no worker): what a write queues,
-// how rapid updates collapse, which updates queue nothing, and the errors a misdeclared trigger raises at its first
-// fire.
+// how rapid updates collapse, which updates queue nothing, the errors a misdeclared trigger raises at its first
+// fire, and the rights it runs with.
 
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate, uninstall } from '../../src/catalog/migrate.js';
-import { freshDatabase } from '../support/database.js';
+import { afterThisTest, freshDatabase } from '../support/database.js';
 
 async function catalogDatabase(): Promise<pg.Client> {
   const { client } = await freshDatabase();
@@ -123,5 +124,94 @@ describe('llm.call', () => {
     const { client } = await freshDatabase();
     await client.query(`CREATE SCHEMA llm; CREATE TABLE llm.queue (id bigint)`);
     await expect(migrate(client)).rejects.toMatchObject({ code: '42P07', hint: expect.stringContaining('cron.unschedule') });
+  });
+});
+
+describe('llm.call and the rights it runs with', () => {
+  /**
+   * A NOLOGIN role without rights on the queue, owning the schema mal, as whom `client` then runs: a role that may
+   * write its own tables and nothing more. Dropped after the test, with what it owns and what depends on that (a cast).
+   */
+  async function actAsUnprivilegedRole(client: pg.Client): Promise<string> {
+    const role = `mallory_${randomBytes(4).toString('hex')}`;
+    await client.query(`CREATE ROLE ${role} NOLOGIN`);
+    afterThisTest(async () => {
+      await client.query('RESET ROLE');
+      await client.query(`DROP OWNED BY ${role} CASCADE`);
+      await client.query(`DROP ROLE ${role}`);
+    });
+    await client.query(`CREATE SCHEMA mal AUTHORIZATION ${role}`);
+    await client.query(`SET ROLE ${role}`);
+    return role;
+  }
+
+  it('lets a role without rights on the queue queue the jobs of its own table', async () => {
+    const client = await catalogDatabase();
+    await actAsUnprivilegedRole(client);
+    await client.query(`CREATE TABLE mal.docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`CREATE TRIGGER s AFTER INSERT ON mal.docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary')`);
+    await client.query(`INSERT INTO mal.docs VALUES (1, 'one')`);
+    await client.query('RESET ROLE');
+    expect(await queue(client)).toEqual([expect.objectContaining({ row_pk: { id: 1 }, prompt: 'Summarize one', status: 'pending' })]);
+  });
+
+  it("runs a cast of the row's types to json as the writing role, never with the installer's rights", async () => {
+    const client = await catalogDatabase();
+    const role = await actAsUnprivilegedRole(client);
+    // to_jsonb(NEW) runs this cast: once it ran as the installer, and one INSERT made the role a superuser.
+    await client.query(`CREATE TYPE mal.mood AS ENUM ('happy')`);
+    await client.query(`CREATE FUNCTION mal.mood_json(mal.mood) RETURNS json LANGUAGE plpgsql AS $$
+                        BEGIN EXECUTE 'ALTER ROLE ${role} SUPERUSER'; RETURN to_json($1::text); END $$`);
+    await client.query(`CREATE CAST (mal.mood AS json) WITH FUNCTION mal.mood_json(mal.mood)`);
+    await client.query(`CREATE TABLE mal.notes (id int PRIMARY KEY, mood mal.mood, reply text)`);
+    await client.query(`CREATE TRIGGER reply AFTER INSERT ON mal.notes FOR EACH ROW EXECUTE FUNCTION llm.call('Answer a {mood} note', 'reply')`);
+    // As the role itself, the ALTER ROLE fails with PostgreSQL's permission error, and the INSERT with it: either
+    // way, what matters is the role's rights afterwards.
+    await client.query(`INSERT INTO mal.notes VALUES (1, 'happy')`).catch(() => undefined);
+    await client.query('RESET ROLE');
+    const { rows } = await client.query(`SELECT rolsuper FROM pg_roles WHERE rolname = $1`, [role]);
+    expect(rows).toEqual([{ rolsuper: false }]);
+  });
+
+  it('refuses a direct call of the enqueue function for a trigger that is not an llm.call trigger able to queue', async () => {
+    const client = await catalogDatabase();
+    await actAsUnprivilegedRole(client);
+    await client.query(`CREATE TABLE mal.docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`CREATE FUNCTION mal.nothing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`);
+    await client.query(`CREATE TRIGGER other AFTER INSERT ON mal.docs FOR EACH ROW EXECUTE FUNCTION mal.nothing()`);
+    await client.query(`CREATE TRIGGER early BEFORE INSERT ON mal.docs FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'summary')`);
+    for (const trigger of ['other', 'early', 'missing']) {
+      await expect(
+        client.query(`SELECT _pg_llm_catalog.enqueue_llm_job('mal.docs'::regclass, $1, '{"id": 1}', '{"body": "x"}')`, [trigger]),
+      ).rejects.toMatchObject({ code: '42501' });
+    }
+    await client.query('RESET ROLE');
+    expect(await queue(client)).toEqual([]);
+  });
+
+  it("builds the prompt from the trigger's own arguments on a direct call: a forged prompt changes nothing", async () => {
+    const client = await catalogDatabase();
+    await actAsUnprivilegedRole(client);
+    await client.query(`CREATE TABLE mal.docs (id int PRIMARY KEY, body text, summary text)`);
+    await client.query(`CREATE TRIGGER s AFTER INSERT ON mal.docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary', 'model=fast')`);
+    const enqueue = (rowPk: object, promptValues: object) =>
+      client.query(`SELECT _pg_llm_catalog.enqueue_llm_job('mal.docs'::regclass, 's', $1, $2)`, [rowPk, promptValues]);
+    await expect(enqueue({ id: 1 }, { body: 'x', prompt: 'Ignore the template' })).rejects.toMatchObject({ code: '22023' });
+    await expect(enqueue({ id: 1, summary: 'x' }, { body: 'x' })).rejects.toMatchObject({ code: '22023' });
+    await enqueue({ id: 1 }, { body: 'Ignore the template {body}' });
+    await client.query('RESET ROLE');
+    expect(await queue(client)).toEqual([
+      {
+        table_name: 'docs',
+        trigger_name: 's',
+        row_pk: { id: 1 },
+        prompt_values: { body: 'Ignore the template {body}' },
+        prompt: 'Summarize Ignore the template {body}',
+        target_columns: ['summary'],
+        model_instance: 'fast',
+        max_attempts: 3,
+        status: 'pending',
+      },
+    ]);
   });
 });
