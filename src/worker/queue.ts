@@ -70,37 +70,63 @@ export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], 
 }
 
 /**
- * Writes the answer into the job's row and marks the job done, in one statement (so one round trip, and atomic),
- * if the job is still this worker's. A row that was deleted, or whose prompt columns changed since (a newer job has
- * the new values), is left alone and the job marked skipped. Resolves to the outcome and the seconds since the job
- * was queued.
+ * Writes the answer into the job's row and marks the job done, in one transaction, if the job is still this
+ * worker's. The row is written as the table's owner (SET LOCAL ROLE), so the table's own triggers, defaults and
+ * checks run with the rights of whoever defined them, never with the worker's (which reach the whole queue and the
+ * other tables it fills); the worker's role must therefore be a member of the owner's. A row that was deleted, or
+ * whose prompt columns changed since (a newer job has the new values), is left alone and the job marked skipped.
+ * Resolves to the outcome and the seconds since the job was queued.
  */
 export async function completeJob(pool: pg.Pool, worker: string, job: Job, answer: Record<string, unknown>): Promise<{ outcome: Outcome; seconds?: number }> {
   const table = `${pg.escapeIdentifier(job.tableSchema)}.${pg.escapeIdentifier(job.tableName)}`;
   const set = job.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
   const conditions = Object.keys(job.rowPk).map((column) => `t.${pg.escapeIdentifier(column)} = k.${pg.escapeIdentifier(column)}`);
-  const read = Object.keys(job.promptValues);
   // The values the prompt read, typed again and compared as this session prints them: the writer's JSON of a
   // timestamptz (or interval, float…) depends on its own TimeZone and styles, the value itself does not.
-  for (const column of read) conditions.push(`t.${pg.escapeIdentifier(column)}::text IS NOT DISTINCT FROM v.${pg.escapeIdentifier(column)}::text`);
-  // jsonb_populate_record turns the JSON values into the columns' types by PostgreSQL's own input rules, so keys
-  // and answers of any type work.
-  const { rows } = await pool.query(
-    `WITH job AS (SELECT id FROM llm.queue WHERE id = $1 AND worker = $2 AND status = 'processing' FOR UPDATE),
-          written AS (UPDATE ${table} AS t SET ${set}
-                        FROM jsonb_populate_record(NULL::${table}, $3::jsonb) AS answer, jsonb_populate_record(NULL::${table}, $4::jsonb) AS k,
-                             jsonb_populate_record(NULL::${table}, $5::jsonb) AS v
-                       WHERE EXISTS (SELECT 1 FROM job) AND ${conditions.join(' AND ')}
-                      RETURNING 1)
-     UPDATE llm.queue q
-        SET status = CASE WHEN EXISTS (SELECT 1 FROM written) THEN 'done' ELSE 'skipped' END,
-            last_error = NULL, lease_until = NULL, processed_at = now()
-       FROM job WHERE q.id = job.id
-  RETURNING q.status, extract(epoch FROM q.processed_at - q.created_at)::float8 AS seconds`,
-    [job.id, worker, JSON.stringify(answer), JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)],
-  );
-  const row = rows[0];
-  return row ? { outcome: row.status as Outcome, seconds: row.seconds as number } : { outcome: 'lost' };
+  for (const column of Object.keys(job.promptValues)) {
+    conditions.push(`t.${pg.escapeIdentifier(column)}::text IS NOT DISTINCT FROM v.${pg.escapeIdentifier(column)}::text`);
+  }
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows: claimed } = await client.query(
+      `SELECT pg_get_userbyid(c.relowner) AS owner FROM llm.queue q LEFT JOIN pg_class c ON c.oid = to_regclass($3)
+        WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing' FOR UPDATE OF q`,
+      [job.id, worker, table],
+    );
+    if (claimed.length === 0) {
+      await client.query('ROLLBACK');
+      return { outcome: 'lost' };
+    }
+    let written = false;
+    const owner = claimed[0].owner as string | null;
+    if (owner !== null) {
+      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(owner)}`);
+      // jsonb_populate_record turns the JSON values into the columns' types by PostgreSQL's own input rules, so
+      // keys and answers of any type work.
+      const { rowCount } = await client.query(
+        `UPDATE ${table} AS t SET ${set}
+           FROM jsonb_populate_record(NULL::${table}, $1::jsonb) AS answer, jsonb_populate_record(NULL::${table}, $2::jsonb) AS k,
+                jsonb_populate_record(NULL::${table}, $3::jsonb) AS v
+          WHERE ${conditions.join(' AND ')}`,
+        [JSON.stringify(answer), JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)],
+      );
+      written = (rowCount ?? 0) > 0;
+      await client.query('RESET ROLE');
+    }
+    const { rows } = await client.query(
+      `UPDATE llm.queue SET status = $2, last_error = NULL, lease_until = NULL, processed_at = now() WHERE id = $1
+       RETURNING extract(epoch FROM processed_at - created_at)::float8 AS seconds`,
+      [job.id, written ? 'done' : 'skipped'],
+    );
+    await client.query('COMMIT');
+    return { outcome: written ? 'done' : 'skipped', seconds: rows[0]?.seconds as number };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
 /**

@@ -197,7 +197,7 @@ export class QueueWorker {
       code === '42P01'
         ? 'llm.queue does not exist in this database yet: CREATE EXTENSION pg_llm through the proxy installs it'
         : code === '42501'
-          ? "the worker's role lacks a privilege: it needs SELECT, UPDATE and DELETE on llm.queue, and SELECT and UPDATE on the tables it fills"
+          ? "the worker's role lacks a privilege: it needs SELECT, UPDATE and DELETE on llm.queue, and membership in the roles that own the tables it fills"
           : 'llm.call worker cannot reach its queue; trying again';
     this.log.warn({ err: message }, advice);
   }

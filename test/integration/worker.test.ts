@@ -184,18 +184,36 @@ describe('llm.call worker', () => {
     expect(text).toContain(`pg_llm_worker_jobs_running{${database}} 0`);
   });
 
-  it('works as a service role with only the documented grants', async () => {
+  it('works as a service role with only the documented grants, and writes each row as its table\'s owner', async () => {
     const { name, client } = await docsDatabase({ mock_response: 'as the enricher' });
     const role = `enricher_${name}`;
-    await client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'enricher secret'`);
+    const owner = `owner_${name}`;
+    await client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'enricher secret'; CREATE ROLE ${owner} NOLOGIN`);
     afterThisTest(async () => {
-      await client.query(`DROP OWNED BY ${role}`);
-      await client.query(`DROP ROLE ${role}`);
+      for (const dropped of [role, owner]) await client.query(`DROP OWNED BY ${dropped}; DROP ROLE ${dropped}`);
     });
+    await client.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO ${role}; GRANT ${owner} TO ${role}; ALTER TABLE docs OWNER TO ${owner}`);
+    // The owner's own trigger sees who writes: the owner, not the worker's role.
+    await client.query(`ALTER TABLE docs ADD COLUMN written_by name`);
+    await client.query(`CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.written_by := current_user; RETURN NEW; END $$`);
+    await client.query(`ALTER FUNCTION stamp() OWNER TO ${owner}`);
+    await client.query(`CREATE TRIGGER stamp BEFORE UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION stamp()`);
+    startWorker(name, {}, { env: {} }, `${role}:enricher%20secret`);
+    await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
+    await expect.poll(() => rows(client, `SELECT summary, written_by FROM docs`), EVENTUALLY).toEqual([{ summary: 'as the enricher', written_by: owner }]);
+  });
+
+  it('refuses to write a table whose owner the worker\'s role is not a member of, saying why', async () => {
+    const { name, client } = await docsDatabase({ mock_response: 'never written' }, `'Summarize: {body}', 'summary', 'model=m', 'max_attempts=1'`);
+    const role = `enricher_${name}`;
+    await client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'enricher secret'`);
+    afterThisTest(async () => void (await client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`)));
     await client.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO ${role}; GRANT SELECT, UPDATE ON docs TO ${role}`);
     startWorker(name, {}, { env: {} }, `${role}:enricher%20secret`);
     await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
-    await expect.poll(() => rows(client, `SELECT summary FROM docs`), EVENTUALLY).toEqual([{ summary: 'as the enricher' }]);
+    await expect.poll(allFinished(client), EVENTUALLY).toBe(0);
+    expect(await rows(client, `SELECT status, last_error LIKE '%set role%' AS says_why FROM llm.queue`)).toEqual([{ status: 'error', says_why: true }]);
+    expect(await rows(client, `SELECT summary FROM docs`)).toEqual([{ summary: null }]);
   });
 
   it('gives unfinished jobs back to the queue when it stops', async () => {
