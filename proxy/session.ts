@@ -53,6 +53,8 @@ export class Session {
   private mediating = false;
   /** Whether the upstream message being framed goes to a sink (decided when its first byte arrives). */
   private dispatchUpstreamMessage = false;
+  /** The upstream sent a FATAL (or PANIC) error: it is ending the session and has told the client why. */
+  private upstreamEndedSession = false;
 
   constructor(
     private readonly client: net.Socket,
@@ -66,7 +68,7 @@ export class Session {
     );
     this.upstreamFramer = new MessageFramer((type) => {
       this.dispatchUpstreamMessage = (this.mediating || this.replies.hasSinks) && !this.relayFrames;
-      return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery;
+      return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery || type === BackendMessage.ErrorResponse;
     }, Number.MAX_SAFE_INTEGER);
   }
 
@@ -241,7 +243,11 @@ export class Session {
 
   private trackUpstreamMessage(type: number, frame: Buffer | undefined): void {
     if (type === BackendMessage.ReadyForQuery) this.status = readTransactionStatus(frame!);
-    else if (type === BackendMessage.ErrorResponse) this.context.stats.upstreamErrors++;
+    else if (type === BackendMessage.ErrorResponse) {
+      this.context.stats.upstreamErrors++;
+      const severity = readErrorFields(frame!).get('V');
+      this.upstreamEndedSession = severity === 'FATAL' || severity === 'PANIC';
+    }
   }
 
   private startInterceptor(): void {
@@ -327,13 +333,18 @@ export class Session {
   };
 
   private readonly onUpstreamClose = (): void => {
+    // A server that ends a session says why first (a FATAL 57P01 after pg_terminate_backend or at shutdown): the
+    // client has that error, and a second one of the proxy's would reach it after its session is already over.
     if (this.phase !== 'closed' && !this.clientTerminated && !this.client.destroyed) {
-      this.fail(
-        new PgError(SqlState.ConnectionFailure, 'the upstream server closed the connection unexpectedly', {
-          severity: 'FATAL',
-          hint: 'The server may have been restarted or the backend terminated; reconnect to start a new session.',
-        }),
-      );
+      if (this.upstreamEndedSession) this.closeClient(Buffer.alloc(0));
+      else {
+        this.fail(
+          new PgError(SqlState.ConnectionFailure, 'the upstream server closed the connection unexpectedly', {
+            severity: 'FATAL',
+            hint: 'The server may have been restarted or the backend terminated; reconnect to start a new session.',
+          }),
+        );
+      }
     }
     this.close();
   };
