@@ -7,9 +7,9 @@ import { answerJson, ask, audit, optionsObject, routed, STREAM_COLUMNS, streamAn
 import { allRows, declareFunction, type CallContext, type ResultRow } from './declaration.js';
 
 /** A model's answer, routed to its fallback when it is not sure enough, audited. */
-async function chat(context: CallContext, eventType: string, instanceName: string, question: Question): Promise<Answer> {
+async function chat(context: CallContext, instanceName: string, question: Question): Promise<Answer> {
   const answer = await routed(context, await ask(context, instanceName, question), question);
-  await audit(context, eventType, answer);
+  await audit(context, 'chat', answer);
   return answer;
 }
 
@@ -81,7 +81,7 @@ export const chatFunctions = [
     strict: true,
     description: "The model's answer to a prompt.",
     async run(args, context) {
-      return (await chat(context, 'chat', String(args.instance_name), { prompt: String(args.prompt), options: {} })).result.text;
+      return (await chat(context, String(args.instance_name), { prompt: String(args.prompt), options: {} })).result.text;
     },
   }),
   declareFunction({
@@ -95,7 +95,7 @@ export const chatFunctions = [
     strict: true,
     description: 'The answer with model_name, confidence_score, fallback_used, request_id and token usage.',
     async run(args, context) {
-      const answer = await chat(context, 'chat', String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) });
+      const answer = await chat(context, String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) });
       return answerJson(context, answer);
     },
   }),
