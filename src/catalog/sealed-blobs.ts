@@ -52,6 +52,9 @@ export interface UnboundModel {
  * an upgrade is not held up by a model nobody can open.
  */
 export async function bindUnboundSecrets(client: SqlRunner, keys: MasterKey[]): Promise<UnboundModel[]> {
+  // A catalog installed only up to a level before its models has none to bind.
+  const { rows } = await client.query<{ present: boolean | string }>(`SELECT to_regclass('${MODELS}') IS NOT NULL AS present`);
+  if (rows[0]?.present !== true && rows[0]?.present !== 't') return [];
   const unbound = new Map<string, string>();
   const all = await sealedBlobs(client);
   for (const sealed of all.filter((candidate) => isUnbound(candidate.blob))) {
