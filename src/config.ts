@@ -142,8 +142,15 @@ const DATABASE_URL = { flag: 'database-url', env: 'PG_LLM_DATABASE_URL', value: 
 /** The subcommands and their options; those they share with the proxy keep the proxy's flag and variable. */
 const SUBCOMMANDS = {
   migrate: {
-    summary: ['Installs or upgrades the pg_llm catalog and function stubs in one database.'],
-    options: [DATABASE_URL],
+    summary: [
+      'Installs or upgrades the pg_llm catalog and function stubs in one database, and binds model secrets sealed by',
+      'an earlier version to their rows; those no given key opens stay unusable until bound or registered again.',
+    ],
+    options: [
+      DATABASE_URL,
+      { ...proxyOption('master-key'), description: 'the master key the proxy runs with' },
+      { ...proxyOption('previous-master-keys'), description: 'earlier master keys that sealed some secrets, comma-separated' },
+    ],
   },
   'rotate-master-key': {
     summary: [
@@ -210,7 +217,7 @@ export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'run'; config: Config }
-  | { kind: 'migrate'; databaseUrl: string; logLevel: string }
+  | { kind: 'migrate'; databaseUrl: string; masterKeys: string[]; logLevel: string }
   | { kind: 'rotate-master-key'; databaseUrl: string; oldKeys: string[]; newKey: string; logLevel: string }
   | { kind: 'seal-secret'; masterKey: string };
 
@@ -230,7 +237,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): Comman
 function parseMigrate(argv: string[], env: NodeJS.ProcessEnv): Command {
   const options = subcommandOptions('migrate', argv, env);
   if (typeof options === 'string') return { kind: options };
-  return { kind: 'migrate', databaseUrl: databaseUrl('migrate', options['database-url'], env), logLevel: env.PG_LLM_LOG_LEVEL ?? 'info' };
+  return {
+    kind: 'migrate',
+    databaseUrl: databaseUrl('migrate', options['database-url'], env),
+    masterKeys: masterKeyList(options['master-key'], options['previous-master-keys']),
+    logLevel: env.PG_LLM_LOG_LEVEL ?? 'info',
+  };
 }
 
 /** `pg-llm-proxy rotate-master-key --database-url URL`: re-seals the stored model secrets under a new master key. */

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const command = checked(() => parseCommandLine(process.argv.slice(2), process.env));
   if (command.kind === 'help') return void process.stdout.write(`${helpText()}\n`);
   if (command.kind === 'version') return void process.stdout.write(`${packageVersion()}\n`);
-  if (command.kind === 'migrate') return onDatabase(command, 'migration', migrateDatabase);
+  if (command.kind === 'migrate') return onDatabase(command, 'migration', (client, log) => migrateDatabase(client, log, command.masterKeys));
   if (command.kind === 'rotate-master-key') {
     return onDatabase(command, 'master key rotation', (client, log) => rotateKeys(client, log, command.oldKeys, command.newKey));
   }
@@ -148,9 +148,12 @@ async function onDatabase(
   }
 }
 
-async function migrateDatabase(client: pg.Client, log: Logger): Promise<void> {
-  const applied = await migrate(client);
+async function migrateDatabase(client: pg.Client, log: Logger, keys: string[]): Promise<void> {
+  const { applied, unbound } = await migrate(client, undefined, keys.map(masterKey));
   log.info({ database: client.database, applied }, applied.length ? 'catalog upgraded' : 'catalog already up to date; stubs refreshed');
+  if (unbound.length > 0) {
+    log.warn({ database: client.database, unbound }, 'model secrets left unbound to their rows, so unusable: migrate again with the key that sealed them, or register them again');
+  }
 }
 
 async function rotateKeys(client: pg.Client, log: Logger, oldKeys: string[], newKey: string): Promise<void> {

@@ -1,13 +1,16 @@
 // Installs or upgrades the catalog in one database: the numbered files of catalog-migrations/incremental/ are
 // applied once each (recorded in _pg_llm_catalog.migrations), then the files of catalog-migrations/idempotent/ and
-// the stubs generated from the function declarations are re-applied. All of it in one transaction under an
-// advisory lock, so concurrent installs queue and a failure leaves nothing behind.
+// the stubs generated from the function declarations are re-applied, and model secrets sealed by an earlier version
+// are bound to their rows. All of it in one transaction under an advisory lock, so concurrent installs queue and a
+// failure leaves nothing behind.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { FUNCTIONS } from '../../functions/registry.js';
 import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
+import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
+import { bindUnboundSecrets, type UnboundModel } from './sealed-blobs.js';
 import { stubSignature, stubSql } from './stubs.js';
 
 export const CATALOG_SCHEMA = '_pg_llm_catalog';
@@ -41,9 +44,16 @@ export interface SqlRunner {
   query<Row extends Record<string, unknown> = Record<string, unknown>>(sql: string, parameters?: unknown[]): Promise<{ rows: Row[] }>;
 }
 
-/** Applies what is missing and refreshes the stubs; returns the names of the migrations applied now. */
-export async function migrate(client: SqlRunner, migrations: Migration[] = shippedMigrations()): Promise<string[]> {
-  return inTransaction(client, () => install(client, migrations));
+export interface Installed {
+  /** The migrations applied now, by name. */
+  applied: string[];
+  /** Model instances whose secrets stay unbound, so unusable: no key was given, or none opens them. */
+  unbound: UnboundModel[];
+}
+
+/** Applies what is missing, refreshes the stubs, and binds the secrets `keys` can open. */
+export async function migrate(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = []): Promise<Installed> {
+  return inTransaction(client, () => install(client, migrations, keys));
 }
 
 /** Runs `work` in a transaction of its own: committed if it succeeds, rolled back if it throws. */
@@ -60,7 +70,7 @@ export async function inTransaction<Result>(client: SqlRunner, work: () => Promi
 }
 
 /** What migrate does, inside a transaction the caller owns. */
-export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations()): Promise<string[]> {
+export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = []): Promise<Installed> {
   await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA}`);
   await client.query(
@@ -84,7 +94,7 @@ export async function install(client: SqlRunner, migrations: Migration[] = shipp
     for (const declaration of FUNCTIONS.filter(usesVector)) await client.query(`DROP FUNCTION IF EXISTS ${stubSignature(declaration, vectorsWere)}`);
   }
   for (const declaration of FUNCTIONS) await client.query(stubSql(declaration, vectorType));
-  return applied;
+  return { applied, unbound: await bindUnboundSecrets(client, keys) };
 }
 
 /**

@@ -1,12 +1,16 @@
 // Model instances in the catalog: registered by pg_llm_add_model, read by every call. Secrets never reach the
-// database in clear: the API key and the secret-bearing part of the config are sealed with the master key, and the
-// plaintext columns hold a redacted form.
+// database in clear: the API key and the secret-bearing part of the config are sealed with the master key, bound to
+// their row (secret-binding.ts), and the plaintext columns hold a redacted form.
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { open, redact, seal, SecretError } from '../crypto/secrets.js';
+import { open, redact, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
+import { secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
 
 export const MODELS = '_pg_llm_catalog.pg_llm_models';
+/** One model's row, sealed columns included, for any role (catalog-migrations/incremental/0007_model_secrets.sql). */
+const SEALED_MODEL = '_pg_llm_catalog.sealed_model';
+const UNDEFINED_FUNCTION = '42883';
 /** Config keys whose values are credentials: kept only in encrypted_config. */
 const SECRET_KEY = /(api_?key|token|secret|password|authorization|credential)/i;
 
@@ -39,20 +43,25 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
   const visibleConfig = Object.fromEntries(
     Object.entries(model.config).map(([name, value]) => [name, SECRET_KEY.test(name) ? redact(String(value)) : value]),
   );
+  // The row is written as current_user in current_database() (the policies refuse any other owner), so that is what
+  // its secrets are bound to; replacing a model makes the replacing role its owner, as the key is now its.
+  const [where] = await context.query('SELECT current_database() AS database, current_user AS owner');
+  const identity: ModelIdentity = { database: where!.database!, owner: where!.owner!, instanceName: model.instanceName, modelType: model.modelType, visibleConfig };
+  const sealed = (plaintext: string, column: SealedColumn) => seal(plaintext, key!, secretBinding(identity, column)).toString('base64');
+  // The conflict branch repeats the parameters rather than read EXCLUDED: that would take SELECT on the sealed columns.
   await context.query(
     `INSERT INTO ${MODELS} (instance_name, model_type, local_model, api_key, config, encrypted_api_key, encrypted_config)
      VALUES ($1, $2, $3, $4, $5::jsonb, decode($6, 'base64'), decode($7, 'base64'))
-     ON CONFLICT (instance_name) DO UPDATE SET model_type = EXCLUDED.model_type, local_model = EXCLUDED.local_model,
-       api_key = EXCLUDED.api_key, config = EXCLUDED.config, encrypted_api_key = EXCLUDED.encrypted_api_key,
-       encrypted_config = EXCLUDED.encrypted_config, updated_at = now()`,
+     ON CONFLICT (instance_name) DO UPDATE SET model_type = $2, local_model = $3, api_key = $4, config = $5::jsonb,
+       encrypted_api_key = decode($6, 'base64'), encrypted_config = decode($7, 'base64'), created_by = current_user, updated_at = now()`,
     [
       model.instanceName,
       model.modelType,
       String(model.local),
       model.apiKey ? redact(model.apiKey) : null,
       JSON.stringify(visibleConfig),
-      model.apiKey && key ? seal(model.apiKey, key).toString('base64') : null,
-      secretEntries.length > 0 && key ? seal(JSON.stringify(model.config), key).toString('base64') : null,
+      model.apiKey ? sealed(model.apiKey, 'encrypted_api_key') : null,
+      secretEntries.length > 0 ? sealed(JSON.stringify(model.config), 'encrypted_config') : null,
     ],
   );
 }
@@ -66,35 +75,48 @@ export async function removeModel(context: CallContext, instanceName: string): P
 export type ModelSource = Pick<CallContext, 'query' | 'masterKeys'>;
 
 export async function loadModel(context: ModelSource, instanceName: string): Promise<ModelInstance> {
-  const [row] = await context.query(
-    `SELECT model_type, local_model, config::text AS config, encode(encrypted_api_key, 'base64') AS api_key,
-            encode(encrypted_config, 'base64') AS secret_config
-       FROM ${MODELS} WHERE instance_name = $1`,
-    [instanceName],
-  );
+  // Through sealed_model(): a role may use every model, but reads no sealed column of a row it does not own.
+  const [row] = await context
+    .query(
+      `SELECT database, model_type, local_model, created_by, config::text AS config, encode(encrypted_api_key, 'base64') AS api_key,
+              encode(encrypted_config, 'base64') AS secret_config
+         FROM ${SEALED_MODEL}($1)`,
+      [instanceName],
+    )
+    .catch((error: unknown) => {
+      if (!(error instanceof PgError) || error.sqlstate !== UNDEFINED_FUNCTION) throw error;
+      throw new PgError('55000', 'the pg_llm catalog of this database is older than this proxy', {
+        hint: 'Upgrade it: ALTER EXTENSION pg_llm UPDATE through the proxy, or pg-llm-proxy migrate --database-url URL.',
+      });
+    });
   if (!row) {
     throw new PgError('42704', `model instance "${instanceName}" does not exist`, {
       hint: 'Register it with pg_llm_add_model(local_model, model_type, instance_name, api_key, config).',
     });
   }
-  const opened = async (blob: string | null): Promise<string | undefined> => {
+  const visibleConfig = JSON.parse(row.config ?? '{}') as Record<string, unknown>;
+  const identity: ModelIdentity = { database: row.database!, owner: row.created_by!, instanceName, modelType: row.model_type!, visibleConfig };
+  const opened = async (blob: string | null, column: SealedColumn): Promise<string | undefined> => {
     if (!blob) return undefined;
     try {
-      return open(Buffer.from(blob, 'base64'), await context.masterKeys());
+      return open(Buffer.from(blob, 'base64'), await context.masterKeys(), secretBinding(identity, column));
     } catch (error) {
       if (!(error instanceof SecretError)) throw error;
       throw new PgError('28000', `cannot open the secrets of model instance "${instanceName}": ${error.message}`, {
-        hint: 'Configure the master key the model was registered with (PG_LLM_MASTER_KEY, PG_LLM_PREVIOUS_MASTER_KEYS or SET pg_llm.master_key).',
+        hint:
+          error instanceof UnboundSecretError
+            ? 'Bind them to their model: ALTER EXTENSION pg_llm UPDATE through the proxy (or pg-llm-proxy migrate) with the master key configured; or register the model again with pg_llm_add_model.'
+            : 'Configure the master key the model was registered with (PG_LLM_MASTER_KEY, PG_LLM_PREVIOUS_MASTER_KEYS or SET pg_llm.master_key). A model whose owner, type or config was changed by hand must be registered again with pg_llm_add_model.',
       });
     }
   };
-  const secretConfig = await opened(row.secret_config ?? null);
+  const secretConfig = await opened(row.secret_config ?? null, 'encrypted_config');
   return {
     instanceName,
     modelType: row.model_type!,
     local: row.local_model === 't',
-    config: JSON.parse(secretConfig ?? row.config ?? '{}') as Record<string, unknown>,
-    apiKey: await opened(row.api_key ?? null),
+    config: secretConfig === undefined ? visibleConfig : (JSON.parse(secretConfig) as Record<string, unknown>),
+    apiKey: await opened(row.api_key ?? null, 'encrypted_api_key'),
   };
 }
 

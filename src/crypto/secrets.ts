@@ -1,10 +1,13 @@
 // Secrets at rest: AES-256-GCM with a random 96-bit nonce under a master key the database never sees. Each blob
 // names the key it was sealed with (an 8-byte id derived from the key), so keys can be rotated.
 //   blob = version (1) | key id (8) | nonce (12) | tag (16) | ciphertext
+// Version 2 blobs are bound to what they belong to (associated data the caller gives at sealing and opening);
+// version 1 blobs are not, and are read only to be bound, or as a config file's sealed:v1: text, which has no row.
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
 
-const VERSION = 1;
+const UNBOUND = 1;
+const BOUND = 2;
 const KEY_ID_LENGTH = 8;
 const NONCE_LENGTH = 12;
 const TAG_LENGTH = 16;
@@ -13,6 +16,7 @@ const HEADER_LENGTH = 1 + KEY_ID_LENGTH + NONCE_LENGTH + TAG_LENGTH;
 const KDF_SALT = 'pg_llm proxy master key v1';
 
 export class SecretError extends Error {}
+export class UnboundSecretError extends SecretError {}
 
 export interface MasterKey {
   id: Buffer;
@@ -35,16 +39,51 @@ export function masterKey(text: string): MasterKey {
   return cached;
 }
 
-export function seal(plaintext: string, master: MasterKey): Buffer {
-  const nonce = randomBytes(NONCE_LENGTH);
-  const cipher = createCipheriv('aes-256-gcm', master.key, nonce);
-  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return Buffer.concat([Buffer.from([VERSION]), master.id, nonce, cipher.getAuthTag(), ciphertext]);
+/**
+ * Seals a secret bound to what it belongs to: `boundTo` is AES-GCM associated data, not stored in the blob but
+ * needed, byte for byte, to open it. A blob copied to anything it was not bound to fails authentication.
+ */
+export function seal(plaintext: string, master: MasterKey, boundTo: Buffer): Buffer {
+  return sealBlob(BOUND, plaintext, master, boundTo);
 }
 
-/** Opens a blob with whichever of the given keys sealed it. */
-export function open(blob: Buffer, keys: MasterKey[]): string {
-  if (blob.length < HEADER_LENGTH || blob[0] !== VERSION) throw new SecretError('stored secret has an unknown format');
+/**
+ * Opens a bound blob with whichever of the given keys sealed it, only for what it was bound to. An unbound (v1)
+ * blob is refused: it would open wherever it was copied.
+ */
+export function open(blob: Buffer, keys: MasterKey[], boundTo: Buffer): string {
+  if (blob[0] === UNBOUND) throw new UnboundSecretError('stored secret is not bound to its model instance (sealed by an earlier version)');
+  return openBlob(BOUND, blob, keys, boundTo);
+}
+
+/** Opens an unbound (v1) blob: for binding it to its row, never for using it there. */
+export function openUnbound(blob: Buffer, keys: MasterKey[]): string {
+  return openBlob(UNBOUND, blob, keys, undefined);
+}
+
+/**
+ * The blob sealed again with another key, keeping its version: a rotation changes the key, never what a blob is
+ * bound to, and leaves binding unbound blobs to the catalog upgrade, which checks they were not copied.
+ */
+export function reseal(blob: Buffer, keys: MasterKey[], newKey: MasterKey, boundTo: Buffer): Buffer {
+  if (blob[0] === UNBOUND) return sealBlob(UNBOUND, openUnbound(blob, keys), newKey, undefined);
+  return sealBlob(BOUND, openBlob(BOUND, blob, keys, boundTo), newKey, boundTo);
+}
+
+export function isUnbound(blob: Buffer): boolean {
+  return blob[0] === UNBOUND;
+}
+
+function sealBlob(version: number, plaintext: string, master: MasterKey, boundTo: Buffer | undefined): Buffer {
+  const nonce = randomBytes(NONCE_LENGTH);
+  const cipher = createCipheriv('aes-256-gcm', master.key, nonce);
+  if (boundTo) cipher.setAAD(boundTo);
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return Buffer.concat([Buffer.from([version]), master.id, nonce, cipher.getAuthTag(), ciphertext]);
+}
+
+function openBlob(version: number, blob: Buffer, keys: MasterKey[], boundTo: Buffer | undefined): string {
+  if (blob.length < HEADER_LENGTH || blob[0] !== version) throw new SecretError('stored secret has an unknown format');
   const id = blob.subarray(1, 1 + KEY_ID_LENGTH);
   const master = keys.find((candidate) => candidate.id.equals(id));
   if (!master) throw new SecretError('stored secret was sealed with a master key that is not configured');
@@ -52,23 +91,24 @@ export function open(blob: Buffer, keys: MasterKey[]): string {
   const tag = blob.subarray(1 + KEY_ID_LENGTH + NONCE_LENGTH, HEADER_LENGTH);
   const decipher = createDecipheriv('aes-256-gcm', master.key, nonce);
   decipher.setAuthTag(tag);
+  if (boundTo) decipher.setAAD(boundTo);
   try {
     return Buffer.concat([decipher.update(blob.subarray(HEADER_LENGTH)), decipher.final()]).toString('utf8');
   } catch {
-    throw new SecretError('stored secret failed authentication: wrong key or tampered data');
+    throw new SecretError('stored secret failed authentication: wrong key, tampered data, or not the model instance it was sealed for');
   }
 }
 
 /** Whether a blob names this key as the one that sealed it (its contents are not checked). */
 export function sealedWith(blob: Buffer, master: MasterKey): boolean {
-  return blob[0] === VERSION && blob.subarray(1, 1 + KEY_ID_LENGTH).equals(master.id);
+  return (blob[0] === UNBOUND || blob[0] === BOUND) && blob.subarray(1, 1 + KEY_ID_LENGTH).equals(master.id);
 }
 
 /** A sealed secret written where only text fits (a config file), so an API key need not sit there in clear. */
 const SEALED_TEXT = 'sealed:v1:';
 
 export function sealText(plaintext: string, master: MasterKey): string {
-  return SEALED_TEXT + seal(plaintext, master).toString('base64');
+  return SEALED_TEXT + sealBlob(UNBOUND, plaintext, master, undefined).toString('base64');
 }
 
 /** Any `sealed:` prefix counts, so that a value in a format this version does not read fails rather than be sent as a key. */
@@ -78,7 +118,7 @@ export function isSealedText(text: string): boolean {
 
 export function openText(text: string, keys: MasterKey[]): string {
   if (!text.startsWith(SEALED_TEXT)) throw new SecretError(`sealed value has an unknown format (expected ${SEALED_TEXT}…)`);
-  return open(Buffer.from(text.slice(SEALED_TEXT.length), 'base64'), keys);
+  return openUnbound(Buffer.from(text.slice(SEALED_TEXT.length), 'base64'), keys);
 }
 
 /** What may be shown of a secret: its kind and last four characters at most. */

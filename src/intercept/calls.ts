@@ -110,6 +110,11 @@ export class CallRunner {
     }
   }
 
+  /** The session's master keys (its SET pg_llm.master_key first), read now. */
+  async masterKeys(): Promise<MasterKey[]> {
+    return (await this.readSessionState()).keys;
+  }
+
   private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>) {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);

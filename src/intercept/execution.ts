@@ -98,7 +98,7 @@ export class Executor {
     this.abort = statementAbort();
     await this.beginIfIdle();
     try {
-      await runExtension(this.io, this.requests, plan);
+      await runExtension(this.io, this.requests, plan, () => this.calls.masterKeys());
     } catch (error) {
       await this.fail(error);
     }
@@ -128,7 +128,7 @@ export class Executor {
         case 'transaction':
           return await this.relayStatement(plan.sql);
         case 'extension':
-          await runExtension(this.io, this.requests, plan);
+          await runExtension(this.io, this.requests, plan, () => this.calls.masterKeys());
           return true;
         case 'refused':
           throw refusal(plan);

@@ -1,31 +1,17 @@
 // Feedback, the audit and trace logs read back through their functions, and row-level security keeping two roles'
 // rows apart (an admin role sees both), through the proxy.
 
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
-import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { roles } from '../support/roles.js';
 
 let proxy: TestProxy;
 beforeAll(async () => {
   proxy = await startProxy();
 });
 afterAll(() => proxy.stop());
-
-/** Roles for this test, dropped after its database. */
-async function roles(...names: string[]): Promise<string[]> {
-  const suffix = randomBytes(4).toString('hex');
-  const created = names.map((name) => `${name}_${suffix}`);
-  const admin = new pg.Client(connection(cluster().port));
-  await admin.connect();
-  for (const role of created) await admin.query(`CREATE ROLE ${role} NOLOGIN`);
-  afterThisTest(async () => {
-    for (const role of created) await admin.query(`DROP ROLE ${role}`);
-    await admin.end();
-  });
-  return created;
-}
 
 async function setup() {
   const { name, client: direct } = await freshDatabase();

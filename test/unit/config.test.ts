@@ -59,12 +59,23 @@ describe('configuration', () => {
     expect(parseCommandLine(['rotate-master-key', '--master-key', 'given'], env)).toMatchObject({ oldKeys: ['given', 'older'] });
   });
 
+  it('reads migrate\'s master keys (to bind older secrets to their rows) from flags, else the environment', () => {
+    expect(parseCommandLine(['migrate', '--database-url', 'postgres://h/db', '--master-key', 'k'], {})).toEqual({
+      kind: 'migrate',
+      databaseUrl: 'postgres://h/db',
+      masterKeys: ['k'],
+      logLevel: 'info',
+    });
+    expect(parseCommandLine(['migrate'], { DATABASE_URL: 'postgres://h/db', PG_LLM_MASTER_KEY: 'k', PG_LLM_PREVIOUS_MASTER_KEYS: 'old' })).toMatchObject({ masterKeys: ['k', 'old'] });
+    expect(parseCommandLine(['migrate'], { DATABASE_URL: 'postgres://h/db' })).toMatchObject({ masterKeys: [] });
+  });
+
   it.each([
     [['rotate-master-key', '--master-key', 'old', '--new-master-key', 'new'], /needs --database-url/],
     [['rotate-master-key', '--database-url', 'postgres://h/db', '--new-master-key', 'new'], /needs --master-key/],
     [['rotate-master-key', '--database-url', 'postgres://h/db', '--master-key', 'old'], /needs --new-master-key/],
     [['rotate-master-key', '--listen', '127.0.0.1:1'], /unknown argument --listen for rotate-master-key/],
-    [['migrate', '--master-key', 'k'], /unknown argument --master-key for migrate/],
+    [['migrate', '--new-master-key', 'k'], /unknown argument --new-master-key for migrate/],
   ])('rejects the subcommand %j with a clear message', (argv, message) => {
     expect(() => parseCommandLine(argv, {})).toThrowError(ConfigError);
     expect(() => parseCommandLine(argv, {})).toThrowError(message);

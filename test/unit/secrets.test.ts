@@ -1,26 +1,44 @@
 import { describe, expect, it } from 'vitest';
-import { isSealedText, masterKey, open, openText, redact, seal, sealedWith, sealText, SecretError } from '../../src/crypto/secrets.js';
+import { isSealedText, isUnbound, masterKey, open, openText, openUnbound, redact, reseal, seal, sealedWith, sealText, SecretError, UnboundSecretError } from '../../src/crypto/secrets.js';
 
 describe('secrets at rest', () => {
   const key = masterKey('correct horse battery staple');
   const other = masterKey('f'.repeat(64));
+  const row = Buffer.from('database a, instance m, owner alice');
 
   it('round-trips, with a fresh nonce each time', () => {
-    const first = seal('sk-live-123456', key);
-    const second = seal('sk-live-123456', key);
+    const first = seal('sk-live-123456', key, row);
+    const second = seal('sk-live-123456', key, row);
     expect(first.equals(second)).toBe(false);
     expect(first.includes(Buffer.from('sk-live'))).toBe(false);
-    expect(open(first, [other, key])).toBe('sk-live-123456');
+    expect(open(first, [other, key], row)).toBe('sk-live-123456');
     expect([sealedWith(first, key), sealedWith(first, other)]).toEqual([true, false]);
   });
 
   it('refuses a blob sealed with a key it does not have, and a tampered blob', () => {
-    const blob = seal('secret', key);
-    expect(() => open(blob, [other])).toThrowError(SecretError);
+    const blob = seal('secret', key, row);
+    expect(() => open(blob, [other], row)).toThrowError(SecretError);
     const tampered = Buffer.from(blob);
     tampered[tampered.length - 1]! ^= 1;
-    expect(() => open(tampered, [key])).toThrowError(/failed authentication/);
-    expect(() => open(Buffer.from('junk'), [key])).toThrowError(/unknown format/);
+    expect(() => open(tampered, [key], row)).toThrowError(/failed authentication/);
+    expect(() => open(Buffer.from('junk'), [key], row)).toThrowError(/unknown format/);
+  });
+
+  it('opens a blob only for what it was bound to', () => {
+    const blob = seal('secret', key, row);
+    expect(() => open(blob, [key], Buffer.from('database a, instance m, owner mallory'))).toThrowError(/failed authentication/);
+    expect(() => openUnbound(blob, [key])).toThrowError(/unknown format/);
+  });
+
+  it('refuses an unbound blob of an earlier version for use, opens it to bind it, and rotates either kind as it is', () => {
+    const unbound = Buffer.from(sealText('secret', key).slice('sealed:v1:'.length), 'base64');
+    expect(isUnbound(unbound)).toBe(true);
+    expect(() => open(unbound, [key], row)).toThrowError(UnboundSecretError);
+    expect(openUnbound(unbound, [key])).toBe('secret');
+    const rotated = reseal(unbound, [key], other, row);
+    expect([isUnbound(rotated), sealedWith(rotated, other), openUnbound(rotated, [other])]).toEqual([true, true, 'secret']);
+    const bound = reseal(seal('secret', key, row), [key], other, row);
+    expect([sealedWith(bound, other), open(bound, [other], row)]).toEqual([true, 'secret']);
   });
 
   it('writes a sealed secret as text for config files, and reads it back', () => {

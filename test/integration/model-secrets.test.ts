@@ -1,0 +1,216 @@
+// Model secrets as a second role would go after them: alice registers a model with her key against her provider;
+// bob, an ordinary role with a provider of his own, tries to read her sealed key, to move it into a row of his (through
+// the proxy and directly on the database), and to change her row; an admin retargets her row. The key may reach
+// alice's provider, never bob's. Catalogs of an earlier version, whose secrets are not bound to their rows, are bound
+// by the catalog upgrade.
+
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { masterKey, sealText } from '../../src/crypto/secrets.js';
+import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
+import { launch } from '../support/command.js';
+import { afterThisTest, freshDatabase } from '../support/database.js';
+import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
+import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { roles } from '../support/roles.js';
+
+const MASTER_KEY = 'model secrets master key';
+const ALICE_KEY = 'sk-alice-0123456789abcdef';
+const BOB_KEY = 'sk-bob-fedcba9876543210';
+const MODELS = '_pg_llm_catalog.pg_llm_models';
+
+let proxy: TestProxy;
+let alicesProvider: FakeProvider;
+let bobsProvider: FakeProvider;
+beforeAll(async () => {
+  proxy = await startProxy({ masterKey: MASTER_KEY });
+  alicesProvider = await startFakeProvider();
+  bobsProvider = await startFakeProvider();
+});
+afterAll(async () => {
+  await proxy.stop();
+  await alicesProvider.close();
+  await bobsProvider.close();
+});
+
+/** A session as `role`, through the proxy or straight to the database. */
+async function session(database: string, role: string | undefined, through: 'proxy' | 'database'): Promise<pg.Client> {
+  const client = new pg.Client(connection(through === 'proxy' ? proxy.port : cluster().port, 'postgres', database));
+  await client.connect();
+  afterThisTest(() => client.end());
+  if (role) await client.query(`SET ROLE ${role}`);
+  return client;
+}
+
+/** No secret-bearing config: the row's own config, base_url included, decides where the key goes. */
+function modelConfig(provider: FakeProvider): string {
+  return JSON.stringify({ provider: 'openai_compatible', model_name: 'gpt-test', base_url: provider.baseUrl, max_retries: 0 });
+}
+
+async function setup() {
+  const [alice, bob, admin] = await roles('alice', 'bob', 'admin');
+  const { name, client: direct } = await freshDatabase();
+  const installer = await session(name, undefined, 'proxy');
+  await installer.query('CREATE EXTENSION pg_llm');
+  await direct.query(`UPDATE _pg_llm_catalog.pg_llm_config SET value = $1 WHERE name = 'admin_role'`, [admin]);
+  const asAlice = await session(name, alice, 'proxy');
+  await asAlice.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'alices', $1, $2)`, [ALICE_KEY, modelConfig(alicesProvider)]);
+  const asBob = await session(name, bob, 'proxy');
+  await asBob.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'bobs', $1, $2)`, [BOB_KEY, modelConfig(bobsProvider)]);
+  alicesProvider.requests.length = 0;
+  bobsProvider.requests.length = 0;
+  return { name, direct, alice, bob, admin, asAlice, asBob };
+}
+
+function keysSentTo(provider: FakeProvider): Array<string | undefined> {
+  return provider.requests.map((request) => request.authorization);
+}
+
+describe('a sealed key', () => {
+  it('opens only in the row it was sealed for: copied into another role\'s row, through the proxy or directly, it is refused', async () => {
+    const { name, direct, bob, asBob } = await setup();
+    const alicesBlob = (await direct.query(`SELECT encrypted_api_key FROM ${MODELS} WHERE instance_name = 'alices'`)).rows[0].encrypted_api_key as Buffer;
+    const bobDirect = await session(name, bob, 'database');
+
+    await bobDirect.query(`UPDATE ${MODELS} SET encrypted_api_key = $1 WHERE instance_name = 'bobs'`, [alicesBlob]);
+    await expect(asBob.query(`SELECT pg_llm_chat('bobs', 'hi')`)).rejects.toMatchObject({ code: '28000', message: expect.stringContaining('"bobs"') });
+    await asBob.query(`INSERT INTO ${MODELS} (instance_name, model_type, config, encrypted_api_key) VALUES ('copied', 'openai_compatible', $1, $2)`, [
+      modelConfig(bobsProvider),
+      alicesBlob,
+    ]);
+    await expect(asBob.query(`SELECT pg_llm_chat('copied', 'hi')`)).rejects.toMatchObject({ code: '28000' });
+    expect(keysSentTo(bobsProvider)).toEqual([]);
+
+    // Every role may still use alice's model, with her key, at her provider.
+    alicesProvider.script({ kind: 'answer', content: 'from alice' });
+    expect((await asBob.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'from alice' }]);
+    expect(keysSentTo(alicesProvider)).toEqual([`Bearer ${ALICE_KEY}`]);
+  });
+
+  it('is unreadable to other roles, whose writes reach only their own rows', async () => {
+    const { name, alice, bob, asBob } = await setup();
+    const bobDirect = await session(name, bob, 'database');
+    for (const column of ['encrypted_api_key', 'encrypted_config']) {
+      await expect(bobDirect.query(`SELECT ${column} FROM ${MODELS}`)).rejects.toMatchObject({ code: '42501' });
+    }
+    await expect(bobDirect.query(`SELECT * FROM ${MODELS}`)).rejects.toMatchObject({ code: '42501' });
+    expect((await bobDirect.query(`SELECT instance_name, created_by FROM ${MODELS} ORDER BY 1`)).rows).toEqual([
+      { instance_name: 'alices', created_by: alice },
+      { instance_name: 'bobs', created_by: bob },
+    ]);
+
+    expect((await bobDirect.query(`UPDATE ${MODELS} SET config = '{}' WHERE instance_name = 'alices'`)).rowCount).toBe(0);
+    expect((await bobDirect.query(`DELETE FROM ${MODELS} WHERE instance_name = 'alices'`)).rowCount).toBe(0);
+    await expect(bobDirect.query(`INSERT INTO ${MODELS} (instance_name, model_type, created_by) VALUES ('forged', 'mock', $1)`, [alice])).rejects.toMatchObject({ code: '42501' });
+    await expect(bobDirect.query(`UPDATE ${MODELS} SET created_by = $1 WHERE instance_name = 'bobs'`, [alice])).rejects.toMatchObject({ code: '42501' });
+    await expect(bobDirect.query(`UPDATE ${MODELS} SET instance_name = 'renamed' WHERE instance_name = 'bobs'`)).rejects.toMatchObject({ code: '42501' });
+    await expect(asBob.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'alices', $1, $2)`, [BOB_KEY, modelConfig(bobsProvider)])).rejects.toMatchObject({
+      code: '42501',
+    });
+    expect((await asBob.query(`SELECT pg_llm_remove_model('alices') AS removed`)).rows).toEqual([{ removed: false }]);
+  });
+
+  it('retargeted by an admin with UPDATE no longer opens, so the key goes nowhere', async () => {
+    const { name, admin, asBob } = await setup();
+    const adminDirect = await session(name, admin, 'database');
+    const retargeted = await adminDirect.query(`UPDATE ${MODELS} SET config = jsonb_set(config, '{base_url}', to_jsonb($1::text)) WHERE instance_name = 'alices'`, [
+      bobsProvider.baseUrl,
+    ]);
+    expect(retargeted.rowCount).toBe(1);
+    await expect(asBob.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({
+      code: '28000',
+      hint: expect.stringContaining('registered again'),
+    });
+    expect(keysSentTo(bobsProvider)).toEqual([]);
+    expect(keysSentTo(alicesProvider)).toEqual([]);
+  });
+});
+
+describe('registering models', () => {
+  it('is open to every role until pg_llm_config names a register_role', async () => {
+    const { direct, alice, asAlice, asBob } = await setup();
+    await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_config (name, value) VALUES ('register_role', $1)`, [alice]);
+    await expect(asBob.query(`SELECT pg_llm_add_model(false, 'mock', 'squatted', NULL, '{}')`)).rejects.toMatchObject({
+      code: '42501',
+      hint: expect.stringContaining('register_role'),
+    });
+    await expect(asBob.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'bobs', $1, $2)`, [BOB_KEY, modelConfig(alicesProvider)])).rejects.toMatchObject({
+      code: '42501',
+    });
+    await asAlice.query(`SELECT pg_llm_add_model(false, 'mock', 'another', NULL, '{}')`);
+  });
+});
+
+describe('a catalog of an earlier version', () => {
+  /** A catalog at the level before secrets were bound, with alice's key sealed as that version sealed it. */
+  async function earlierCatalog() {
+    const [alice, bob] = await roles('alice', 'bob');
+    const { name, client: direct } = await freshDatabase();
+    const before = shippedMigrations().filter((migration) => migration.name < '0007');
+    await migrate(direct, before);
+    const unbound = (secret: string) => Buffer.from(sealText(secret, masterKey(MASTER_KEY)).slice('sealed:v1:'.length), 'base64');
+    const insert = `INSERT INTO ${MODELS} (instance_name, model_type, config, encrypted_api_key, created_by) VALUES ($1, 'openai_compatible', $2, $3, $4)`;
+    const alicesBlob = unbound(ALICE_KEY);
+    await direct.query(insert, ['alices', modelConfig(alicesProvider), alicesBlob, alice]);
+    // bob's copy of her blob, made while the catalog let him: it must not become his by the upgrade.
+    await direct.query(insert, ['copied', modelConfig(bobsProvider), alicesBlob, bob]);
+    await direct.query(insert, ['other', modelConfig(alicesProvider), unbound('sk-other-key-000111222'), alice]);
+    return { name, direct };
+  }
+
+  it('has its secrets bound to their rows by ALTER EXTENSION pg_llm UPDATE, which warns of those it cannot bind', async () => {
+    const { name } = await earlierCatalog();
+    const client = await session(name, undefined, 'proxy');
+    await expect(client.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '55000', hint: expect.stringContaining('ALTER EXTENSION pg_llm UPDATE') });
+
+    const notices: Array<{ severity?: string; code?: string; message?: string }> = [];
+    client.on('notice', (notice) => notices.push(notice));
+    await client.query('ALTER EXTENSION pg_llm UPDATE');
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatchObject({ severity: 'WARNING', code: '01000' });
+    expect(notices[0]!.message).toContain('"alices" (the same sealed value is stored in another model instance)');
+    expect(notices[0]!.message).toContain('"copied"');
+    expect(notices[0]!.message).not.toContain('"other"');
+    expect(JSON.stringify(notices)).not.toContain(ALICE_KEY);
+
+    alicesProvider.script({ kind: 'answer', content: 'bound' });
+    expect((await client.query(`SELECT pg_llm_chat('other', 'hi') AS a`)).rows).toEqual([{ a: 'bound' }]);
+    expect(keysSentTo(alicesProvider).at(-1)).toBe('Bearer sk-other-key-000111222');
+    for (const instance of ['alices', 'copied']) {
+      await expect(client.query(`SELECT pg_llm_chat($1, 'hi')`, [instance])).rejects.toMatchObject({
+        code: '28000',
+        hint: expect.stringContaining('ALTER EXTENSION pg_llm UPDATE'),
+      });
+    }
+    expect(keysSentTo(bobsProvider)).toEqual([]);
+  });
+
+  it('has its secrets bound by pg-llm-proxy migrate given the master key, and named (never shown) without it', async () => {
+    const { name, direct } = await earlierCatalog();
+    await direct.query(`DELETE FROM ${MODELS} WHERE instance_name = 'copied'`);
+    const url = `postgres://postgres@127.0.0.1:${cluster().port}/${name}`;
+    const run = async (env: NodeJS.ProcessEnv) => {
+      const running = launch(['migrate', '--database-url', url], { PG_LLM_MASTER_KEY: '', PG_LLM_PREVIOUS_MASTER_KEYS: '', ...env });
+      expect(await running.exited).toBe(0);
+      expect(running.output()).not.toContain(ALICE_KEY);
+      expect(running.output()).not.toContain(MASTER_KEY);
+      return running.output().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    };
+
+    const keyless = await run({});
+    expect(keyless.at(-1)).toMatchObject({ level: 40, unbound: [{ instanceName: 'alices', reason: 'no master key is configured' }, { instanceName: 'other' }] });
+    const client = await session(name, undefined, 'proxy');
+    await expect(client.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '28000' });
+
+    const keyed = await run({ PG_LLM_PREVIOUS_MASTER_KEYS: MASTER_KEY, PG_LLM_MASTER_KEY: 'the next master key' });
+    expect(keyed.at(-1)).toMatchObject({ level: 30, msg: expect.stringContaining('already up to date') });
+    alicesProvider.script({ kind: 'answer', content: 'bound' });
+    const onNextKey = await startProxy({ masterKey: 'the next master key' });
+    afterThisTest(() => onNextKey.stop());
+    const next = new pg.Client(connection(onNextKey.port, 'postgres', name));
+    await next.connect();
+    afterThisTest(() => next.end());
+    expect((await next.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'bound' }]);
+    expect(keysSentTo(alicesProvider).at(-1)).toBe(`Bearer ${ALICE_KEY}`);
+  });
+});

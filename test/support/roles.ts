@@ -1,0 +1,19 @@
+// Roles of a test's own (NOLOGIN: a session takes them with SET ROLE), dropped after its database.
+
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterThisTest } from './database.js';
+import { cluster, connection } from './proxy.js';
+
+export async function roles(...names: string[]): Promise<string[]> {
+  const suffix = randomBytes(4).toString('hex');
+  const created = names.map((name) => `${name}_${suffix}`);
+  const admin = new pg.Client(connection(cluster().port));
+  await admin.connect();
+  for (const role of created) await admin.query(`CREATE ROLE ${role} NOLOGIN`);
+  afterThisTest(async () => {
+    for (const role of created) await admin.query(`DROP ROLE ${role}`);
+    await admin.end();
+  });
+  return created;
+}
