@@ -13,6 +13,7 @@ import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
 import { answerJob, JobModels } from './job.js';
+import { checkJobRow } from './job-row.js';
 import { recordFinished, recordQueueCounts, recordRunning } from './metrics.js';
 import { claimJobs, completeJob, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, type Job } from './queue.js';
 
@@ -160,6 +161,12 @@ export class QueueWorker {
   private async execute(job: Job, signal: AbortSignal): Promise<void> {
     const { tableSchema, tableName, id } = job;
     try {
+      const checked = await checkJobRow(this.pool, this.id, job);
+      if (checked !== 'ready') {
+        recordFinished(this.database, checked);
+        this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome: checked }, 'llm.call job not run');
+        return;
+      }
       const answer = await answerJob(job, await this.models.model(job.modelInstance), signal);
       const { outcome, seconds } = await completeJob(this.pool, this.id, job, answer);
       recordFinished(this.database, outcome, outcome === 'done' ? seconds : undefined);

@@ -104,7 +104,9 @@ describe('llm.call worker', () => {
     await client.query(`DELETE FROM docs WHERE id = 1`);
     await client.query('COMMIT');
     startWorker(name);
-    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([{ status: 'skipped', last_error: null }]);
+    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([
+      { status: 'skipped', last_error: 'skipped before asking the model: its row was deleted' },
+    ]);
   });
 
   it('never writes an answer over newer values: the row updated while its job ran gets the newer job\'s answer', async () => {
