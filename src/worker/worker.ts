@@ -1,7 +1,7 @@
 // The llm.call worker of one database: woken by NOTIFY pg_llm_queue when a trigger queues a job (and by a slow
 // poll, for retries that come due and notifications missed while disconnected), it claims jobs up to its
-// concurrency, runs them (the provider layer's limits hold the model calls to the process's and each model's
-// limits), and writes each answer back. While jobs run their leases are renewed; at shutdown it lets running jobs
+// concurrency, checks each job's row (job-row.ts: still there, and the version its writer wrote), runs them (the
+// provider layer's limits hold the model calls to the process's and each model's limits), and writes each answer back. While jobs run their leases are renewed; at shutdown it lets running jobs
 // finish for a while, then stops them and gives them back to the queue.
 
 import { randomBytes } from 'node:crypto';
