@@ -10,7 +10,9 @@
 --
 -- Two halves, so that nothing of the user's runs with the installer's rights: llm.call runs as the writing role and
 -- does everything that touches the row (to_jsonb runs the casts of the row's types, which may be anyone's code);
--- _pg_llm_catalog.enqueue_llm_job runs as the catalog's owner, sees only built-in types, and writes the queue.
+-- _pg_llm_catalog.enqueue_llm_job runs as the catalog's owner, sees only built-in types, and writes the queue. Each
+-- job is bound to the (sub)transaction that wrote its row (row_xmin, see incremental/0007_llm_queue_binding.sql): the
+-- worker spends a model call only on a row whose version that transaction wrote.
 
 CREATE SCHEMA IF NOT EXISTS llm;
 GRANT USAGE ON SCHEMA llm TO PUBLIC;
@@ -105,25 +107,26 @@ BEGIN
 END
 $$;
 
--- SECURITY DEFINER: any role that may write the table may queue its job, without rights on the queue itself. Anyone
--- may also call it directly, so it takes nothing from its caller but which trigger and the row's values: the
--- trigger must be an llm.call trigger that can fire for a write, its arguments come from pg_trigger, the values must
--- be exactly the key and the placeholders, and it builds the prompt itself. A forged call thus queues only the job
--- that trigger would queue for a row holding those values, and the worker writes back only to such a row.
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.enqueue_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- The llm.call trigger a job belongs to, as pg_trigger has it, for the two SECURITY DEFINER functions below. They are
+-- executable by PUBLIC (llm.call runs as the writing role), so this refuses, early and cheaply, what cannot be that
+-- trigger firing: a call outside any trigger, a trigger that is not an enabled AFTER INSERT OR UPDATE … FOR EACH ROW
+-- llm.call trigger, and a session that wrote no row of the table (PostgreSQL's counters of this transaction's writes;
+-- another table's trigger gets past pg_trigger_depth, not past these). What binds a job to a real write is row_xmin,
+-- which the worker checks; these refusals spare the queue, and keep a role from touching the jobs of a table it
+-- cannot write.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.llm_call_trigger(relation oid, trigger_name name,
+    OUT job_schema name, OUT job_table name, OUT arguments text[])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  job_schema name;
-  job_table name;
   stored bytea;
   stored_count integer;
-  arguments text[] := '{}';
   ends integer;
-  spec record;
-  parts text[];
-  resolved text;
 BEGIN
+  IF pg_trigger_depth() = 0 THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = 'llm.call jobs are queued only by the llm.call trigger, for the row it fires for',
+      HINT = 'Write the row (INSERT, or UPDATE a column the prompt reads) to queue its job.';
+  END IF;
   -- tgtype: FOR EACH ROW (1), neither BEFORE (2) nor INSTEAD OF (64), on INSERT (4) or UPDATE (16).
   SELECT n.nspname, c.relname, t.tgargs, t.tgnargs INTO job_schema, job_table, stored, stored_count
     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -134,20 +137,47 @@ BEGIN
       MESSAGE = format('%s has no enabled llm.call trigger %I that fires AFTER INSERT OR UPDATE … FOR EACH ROW: only such a trigger queues jobs',
                        relation::regclass, trigger_name);
   END IF;
+  IF current_setting('track_counts')::boolean
+     AND pg_stat_get_xact_tuples_inserted(relation) + pg_stat_get_xact_tuples_updated(relation) = 0 THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('this session wrote no row of %s: only its llm.call trigger %I, firing for a row written, queues its jobs',
+                       relation::regclass, trigger_name);
+  END IF;
   -- pg_trigger keeps the arguments as one string each, ended by a zero byte, in the database's encoding.
+  arguments := '{}';
   FOR i IN 1 .. stored_count LOOP
     ends := position('\x00'::bytea IN stored);
     arguments := arguments || convert_from(substring(stored FROM 1 FOR ends - 1), getdatabaseencoding());
     stored := substring(stored FROM ends + 1);
   END LOOP;
-  spec := _pg_llm_catalog.llm_call_arguments(relation, trigger_name, arguments);
+END
+$$;
+
+-- SECURITY DEFINER: any role that may write the table may queue its job, without rights on the queue itself. It takes
+-- nothing from its caller but which trigger and the row's values: the trigger must be an llm.call trigger that can
+-- fire for a write (see llm_call_trigger), its arguments come from pg_trigger, the values must be exactly the key and
+-- the placeholders, and it builds the prompt itself. The job is bound to the (sub)transaction running it (row_xmin):
+-- called by the trigger, that is the one that wrote the row; called any other way, the worker finds that the row's
+-- version is not this transaction's, and skips the job without a model call.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.enqueue_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found_trigger record;
+  spec record;
+  parts text[];
+  resolved text;
+  job_id bigint;
+BEGIN
+  found_trigger := _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
+  spec := _pg_llm_catalog.llm_call_arguments(relation, trigger_name, found_trigger.arguments);
 
   IF jsonb_typeof(row_pk) IS DISTINCT FROM 'object' OR jsonb_typeof(prompt_values) IS DISTINCT FROM 'object'
      OR ARRAY(SELECT k FROM jsonb_object_keys(row_pk) AS k ORDER BY k) <> ARRAY(SELECT k FROM unnest(spec.key_columns) AS k ORDER BY k)
      OR ARRAY(SELECT k FROM jsonb_object_keys(prompt_values) AS k ORDER BY k) <> ARRAY(SELECT k FROM unnest(spec.placeholders) AS k ORDER BY k) THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = format('trigger %I on %s: a job needs the row''s primary key (%s) and the values of the prompt''s placeholders (%s), as JSON objects with exactly those keys',
-                       trigger_name, format('%I.%I', job_schema, job_table), array_to_string(spec.key_columns, ', '), array_to_string(spec.placeholders, ', '));
+                       trigger_name, format('%I.%I', found_trigger.job_schema, found_trigger.job_table), array_to_string(spec.key_columns, ', '), array_to_string(spec.placeholders, ', '));
   END IF;
 
   -- One pass over the template, so that a value holding "{column}" is not resolved in its turn.
@@ -161,18 +191,47 @@ BEGIN
   UPDATE _pg_llm_catalog.pg_llm_queue q
      SET prompt = resolved, prompt_values = enqueue_llm_job.prompt_values, target_columns = spec.targets, model_instance = spec.model,
          max_attempts = spec.max_attempts, attempts = 0, last_error = NULL, run_after = now(), created_at = now()
-   WHERE q.status = 'pending' AND q.table_schema = job_schema AND q.table_name = job_table
-     AND q.trigger_name = enqueue_llm_job.trigger_name AND q.row_pk = enqueue_llm_job.row_pk;
+   WHERE q.status = 'pending' AND q.table_schema = found_trigger.job_schema AND q.table_name = found_trigger.job_table
+     AND q.trigger_name = enqueue_llm_job.trigger_name AND q.row_pk = enqueue_llm_job.row_pk
+  RETURNING q.id INTO job_id;
   IF NOT FOUND THEN
     INSERT INTO _pg_llm_catalog.pg_llm_queue
            (table_schema, table_name, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
-    VALUES (job_schema, job_table, trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts);
+    VALUES (found_trigger.job_schema, found_trigger.job_table, trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts)
+    RETURNING id INTO job_id;
   END IF;
+  -- The job's row version was just written by this (sub)transaction, so its xmin is this transaction's id.
+  UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = job_id;
   -- Identical notifications of one transaction are delivered once: a bulk insert wakes the worker once.
   PERFORM pg_notify('pg_llm_queue', '');
 END
 $$;
 COMMENT ON FUNCTION _pg_llm_catalog.enqueue_llm_job(oid, name, jsonb, jsonb) IS 'Queues the job of an llm.call trigger for a row''s key and prompt values; called by llm.call, which reads the row as the writing role.';
+
+-- A write that leaves the prompt's columns as they were queues nothing, but it is a new version of the row, with a new
+-- xmin: a job of the row still waiting is bound to this version instead, or the worker would skip it (an ORM saving
+-- every column in a savepoint of its own does this between the insert and the worker). SECURITY DEFINER for the same
+-- reason as enqueue_llm_job, and as strict about its caller; called any other way it can only bind a job to a
+-- transaction that did not write the row, which the worker skips.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.rebind_llm_job(relation oid, trigger_name name, row_pk jsonb)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  found_trigger record;
+  job_ids bigint[];
+BEGIN
+  found_trigger := _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
+  WITH touched AS (
+    UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = NULL
+     WHERE q.status = 'pending' AND q.table_schema = found_trigger.job_schema AND q.table_name = found_trigger.job_table
+       AND q.trigger_name = rebind_llm_job.trigger_name AND q.row_pk = rebind_llm_job.row_pk
+    RETURNING q.id)
+  SELECT array_agg(id) INTO job_ids FROM touched;
+  -- Their versions are now this (sub)transaction's, so their xmin is this transaction's id.
+  UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = ANY (job_ids);
+END
+$$;
+COMMENT ON FUNCTION _pg_llm_catalog.rebind_llm_job(oid, name, jsonb) IS 'Binds a waiting llm.call job to the row version just written by a write that did not change the prompt; called by llm.call.';
 
 -- SECURITY INVOKER (the default): to_jsonb(NEW) runs the casts of the row's column types, which are their owners'
 -- code, so it must run with the writing role's rights, never the installer's.
@@ -181,6 +240,7 @@ LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   spec record;
   new_row jsonb;
+  row_pk jsonb;
 BEGIN
   IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP NOT IN ('INSERT', 'UPDATE') THEN
     RAISE EXCEPTION USING ERRCODE = '39P01',
@@ -190,14 +250,15 @@ BEGIN
   END IF;
   spec := _pg_llm_catalog.llm_call_arguments(TG_RELID, TG_NAME, TG_ARGV);
   new_row := to_jsonb(NEW);
+  row_pk := (SELECT jsonb_object_agg(c, new_row -> c) FROM unnest(spec.key_columns) AS c);
 
   -- Only a change the prompt can see is worth a model call; the worker's own write-back changes none.
   IF TG_OP = 'UPDATE' AND NOT EXISTS (SELECT 1 FROM unnest(spec.placeholders) AS p WHERE to_jsonb(OLD) -> p IS DISTINCT FROM new_row -> p) THEN
+    PERFORM _pg_llm_catalog.rebind_llm_job(TG_RELID, TG_NAME, row_pk);
     RETURN NULL;
   END IF;
 
-  PERFORM _pg_llm_catalog.enqueue_llm_job(TG_RELID, TG_NAME,
-    (SELECT jsonb_object_agg(c, new_row -> c) FROM unnest(spec.key_columns) AS c),
+  PERFORM _pg_llm_catalog.enqueue_llm_job(TG_RELID, TG_NAME, row_pk,
     (SELECT coalesce(jsonb_object_agg(p, new_row -> p), '{}'::jsonb) FROM unnest(spec.placeholders) AS p));
   RETURN NULL;
 END

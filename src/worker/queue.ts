@@ -7,6 +7,7 @@
 // nothing in the catalog.
 
 import pg from 'pg';
+import { jobRow } from './job-row.js';
 
 export interface Job {
   id: string;
@@ -78,46 +79,42 @@ export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], 
  * Resolves to the outcome and the seconds since the job was queued.
  */
 export async function completeJob(pool: pg.Pool, worker: string, job: Job, answer: Record<string, unknown>): Promise<{ outcome: Outcome; seconds?: number }> {
-  const table = `${pg.escapeIdentifier(job.tableSchema)}.${pg.escapeIdentifier(job.tableName)}`;
+  const row = jobRow(job);
   const set = job.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
-  const conditions = Object.keys(job.rowPk).map((column) => `t.${pg.escapeIdentifier(column)} = k.${pg.escapeIdentifier(column)}`);
-  // The values the prompt read, typed again and compared as this session prints them: the writer's JSON of a
-  // timestamptz (or interval, float…) depends on its own TimeZone and styles, the value itself does not.
-  for (const column of Object.keys(job.promptValues)) {
-    conditions.push(`t.${pg.escapeIdentifier(column)}::text IS NOT DISTINCT FROM v.${pg.escapeIdentifier(column)}::text`);
-  }
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     const { rows: claimed } = await client.query(
-      `SELECT pg_get_userbyid(c.relowner) AS owner FROM llm.queue q LEFT JOIN pg_class c ON c.oid = to_regclass($3)
+      `SELECT pg_get_userbyid(c.relowner) AS owner, q.row_xmin::text AS row_xmin FROM llm.queue q LEFT JOIN pg_class c ON c.oid = to_regclass($3)
         WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing' FOR UPDATE OF q`,
-      [job.id, worker, table],
+      [job.id, worker, row.table],
     );
     if (claimed.length === 0) {
       await client.query('ROLLBACK');
       return { outcome: 'lost' };
     }
-    let written = false;
-    const owner = claimed[0].owner as string | null;
+    let written: string | undefined;
+    const { owner, row_xmin: boundTo } = claimed[0] as { owner: string | null; row_xmin: string | null };
     if (owner !== null) {
       await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(owner)}`);
-      // jsonb_populate_record turns the JSON values into the columns' types by PostgreSQL's own input rules, so
-      // keys and answers of any type work.
-      const { rowCount } = await client.query(
-        `UPDATE ${table} AS t SET ${set}
-           FROM jsonb_populate_record(NULL::${table}, $1::jsonb) AS answer, jsonb_populate_record(NULL::${table}, $2::jsonb) AS k,
-                jsonb_populate_record(NULL::${table}, $3::jsonb) AS v
-          WHERE ${conditions.join(' AND ')}`,
-        [JSON.stringify(answer), JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)],
+      const { rows } = await client.query(
+        `UPDATE ${row.table} AS t SET ${set} FROM ${row.sources}, jsonb_populate_record(NULL::${row.table}, $3::jsonb) AS answer
+          WHERE ${row.key} AND ${row.values} RETURNING t.xmin::text AS xmin`,
+        [...row.parameters, JSON.stringify(answer)],
       );
-      written = (rowCount ?? 0) > 0;
+      written = rows[0]?.xmin as string | undefined;
       await client.query('RESET ROLE');
     }
+    // The row's other jobs bound to the version this answer replaces (several llm.call triggers on one table) follow
+    // it: a trigger limited by UPDATE OF or WHEN does not fire for this write, so would not re-bind them itself.
     const { rows } = await client.query(
-      `UPDATE llm.queue SET status = $2, last_error = NULL, lease_until = NULL, processed_at = now() WHERE id = $1
+      `WITH rebound AS (
+         UPDATE llm.queue SET row_xmin = $4::xid
+          WHERE $4::xid IS NOT NULL AND id <> $1 AND status IN ('pending', 'processing') AND row_xmin = $3::xid
+            AND table_schema = $5 AND table_name = $6 AND row_pk = $7::jsonb)
+       UPDATE llm.queue SET status = $2, last_error = NULL, lease_until = NULL, processed_at = now() WHERE id = $1
        RETURNING extract(epoch FROM processed_at - created_at)::float8 AS seconds`,
-      [job.id, written ? 'done' : 'skipped'],
+      [job.id, written ? 'done' : 'skipped', boundTo, written ?? null, job.tableSchema, job.tableName, JSON.stringify(job.rowPk)],
     );
     await client.query('COMMIT');
     return { outcome: written ? 'done' : 'skipped', seconds: rows[0]?.seconds as number };

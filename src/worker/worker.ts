@@ -1,7 +1,7 @@
 // The llm.call worker of one database: woken by NOTIFY pg_llm_queue when a trigger queues a job (and by a slow
 // poll, for retries that come due and notifications missed while disconnected), it claims jobs up to its
-// concurrency, runs them (the provider layer's limits hold the model calls to the process's and each model's
-// limits), and writes each answer back. While jobs run their leases are renewed; at shutdown it lets running jobs
+// concurrency, checks each job's row (job-row.ts: still there, and the version its writer wrote), runs them (the
+// provider layer's limits hold the model calls to the process's and each model's limits), and writes each answer back. While jobs run their leases are renewed; at shutdown it lets running jobs
 // finish for a while, then stops them and gives them back to the queue.
 
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,7 @@ import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
 import { answerJob, JobModels } from './job.js';
+import { checkJobRow } from './job-row.js';
 import { recordFinished, recordQueueCounts, recordRunning } from './metrics.js';
 import { claimJobs, completeJob, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, type Job } from './queue.js';
 
@@ -160,6 +161,12 @@ export class QueueWorker {
   private async execute(job: Job, signal: AbortSignal): Promise<void> {
     const { tableSchema, tableName, id } = job;
     try {
+      const checked = await checkJobRow(this.pool, this.id, job);
+      if (checked !== 'ready') {
+        recordFinished(this.database, checked);
+        this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome: checked }, 'llm.call job not run');
+        return;
+      }
       const answer = await answerJob(job, await this.models.model(job.modelInstance), signal);
       const { outcome, seconds } = await completeJob(this.pool, this.id, job, answer);
       recordFinished(this.database, outcome, outcome === 'done' ? seconds : undefined);

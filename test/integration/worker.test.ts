@@ -3,37 +3,18 @@
 
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
-import { masterKey } from '../../src/crypto/secrets.js';
-import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
-import type { WorkerSettings } from '../../src/worker/config.js';
 import { workerMetricsText } from '../../src/worker/metrics.js';
-import { QueueWorker } from '../../src/worker/worker.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { cluster } from '../support/proxy.js';
+import { startWorker } from '../support/worker.js';
 
-const KEYS = [masterKey('test master key')];
 /** The worker's jobs finish within this; retries and polls are what takes time. */
 const EVENTUALLY = { timeout: 10_000 };
-const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, keepDoneSeconds: 3600 };
 
 const shared = proxyAndFakeProvider();
-
-function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres'): QueueWorker {
-  const worker = new QueueWorker({
-    url: `postgres://${role}@127.0.0.1:${cluster().port}/${database}`,
-    settings: { ...FAST, ...settings },
-    defaults: new DefaultProviders({ masterKeys: KEYS, ...defaults }),
-    masterKeys: KEYS,
-    log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
-  });
-  worker.start();
-  afterThisTest(() => worker.stop(1000));
-  return worker;
-}
 
 /** A database with the catalog, a mock model instance 'm' of the given config, and a docs table enriched by it. */
 async function docsDatabase(config: Record<string, unknown>, triggerArgs = `'Summarize: {body}', 'summary', 'model=m'`) {
@@ -123,7 +104,9 @@ describe('llm.call worker', () => {
     await client.query(`DELETE FROM docs WHERE id = 1`);
     await client.query('COMMIT');
     startWorker(name);
-    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([{ status: 'skipped', last_error: null }]);
+    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([
+      { status: 'skipped', last_error: 'skipped before asking the model: its row was deleted' },
+    ]);
   });
 
   it('never writes an answer over newer values: the row updated while its job ran gets the newer job\'s answer', async () => {

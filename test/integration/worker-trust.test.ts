@@ -1,0 +1,153 @@
+// Who can make the llm.call worker spend a model call: two ordinary roles on one database, alice owning a table with
+// an llm.call trigger, mallory trying to queue its jobs, the worker running them against the fake provider. Only a
+// write of a row queues its job, and the worker asks the model only for a row version that write made.
+
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { afterThisTest } from '../support/database.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { cluster, connection, type Role } from '../support/proxy.js';
+import { startWorker } from '../support/worker.js';
+
+const EVENTUALLY = { timeout: 10_000 };
+
+const shared = proxyAndFakeProvider();
+
+async function connect(role: Role, database: string): Promise<pg.Client> {
+  const client = new pg.Client(connection(cluster().port, role, database));
+  await client.connect();
+  afterThisTest(() => client.end());
+  return client;
+}
+
+/**
+ * A database with the model 'llm' on the fake provider; alice (trust_user) owns alice.docs, enriched by the trigger
+ * 'enrich'; mallory (password_user) owns the schema mallory and has a trigger function that queues a job of any table
+ * it is given, as a forger would write it.
+ */
+async function aliceAndMallory() {
+  const { name, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  await direct.query(`CREATE SCHEMA alice AUTHORIZATION trust_user; CREATE SCHEMA mallory AUTHORIZATION password_user`);
+  const alice = await connect('trust', name);
+  const mallory = await connect('password', name);
+  await alice.query(`CREATE TABLE alice.docs (id int PRIMARY KEY, body text, summary text, seen int)`);
+  await alice.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON alice.docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm')`);
+  await mallory.query(`CREATE FUNCTION mallory.forge() RETURNS trigger LANGUAGE plpgsql AS $$
+                       BEGIN
+                         PERFORM _pg_llm_catalog.enqueue_llm_job(TG_ARGV[0]::oid, TG_ARGV[1], TG_ARGV[2]::jsonb, TG_ARGV[3]::jsonb);
+                         RETURN NULL;
+                       END $$`);
+  await mallory.query(`CREATE TABLE mallory.mine (id int PRIMARY KEY)`);
+  // Anyone can read pg_class: the table's oid is no secret.
+  const { rows } = await mallory.query(`SELECT c.oid::text AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'alice' AND c.relname = 'docs'`);
+  return { name, direct, alice, mallory, docs: rows[0].oid as string };
+}
+
+/** Alice's row 1, answered once by the model and then edited by hand; `direct` reads the queue. */
+async function handEditedRow(alice: pg.Client, direct: pg.Client): Promise<void> {
+  shared.fake.script({ kind: 'answer', content: 'first answer' });
+  await alice.query(`INSERT INTO alice.docs VALUES (1, 'hello', NULL, 0)`);
+  await expect.poll(() => rows(alice, `SELECT summary FROM alice.docs WHERE id = 1`), EVENTUALLY).toEqual([{ summary: 'first answer' }]);
+  await alice.query(`UPDATE alice.docs SET summary = 'edited by hand' WHERE id = 1`);
+  await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
+  shared.fake.requests.length = 0;
+}
+
+async function rows(client: pg.Client, sql: string): Promise<Array<Record<string, unknown>>> {
+  return (await client.query(sql)).rows;
+}
+
+/** Jobs not yet finished, read by the catalog's owner: only it may read the queue. */
+const unfinished = (direct: pg.Client) => async () =>
+  (await rows(direct, `SELECT count(*)::int AS n FROM llm.queue WHERE status IN ('pending', 'processing')`))[0]!.n;
+
+const prompts = () => shared.fake.requests.map((request) => (request.body.messages as Array<{ content: string }>)[0]!.content);
+
+describe('llm.call jobs and who may queue them', () => {
+  it('refuses a role without rights on the table, called directly or from its own trigger: no model call, the hand edit stays', async () => {
+    const { name, direct, alice, mallory, docs } = await aliceAndMallory();
+    startWorker(name);
+    await handEditedRow(alice, direct);
+
+    await expect(
+      mallory.query(`SELECT _pg_llm_catalog.enqueue_llm_job($1::oid, 'enrich', '{"id": 1}', '{"body": "hello"}')`, [docs]),
+    ).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('queued only by the llm.call trigger') });
+    await mallory.query(`CREATE TRIGGER forge AFTER INSERT ON mallory.mine FOR EACH ROW
+                         EXECUTE FUNCTION mallory.forge('${docs}', 'enrich', '{"id": 1}', '{"body": "hello"}')`);
+    await expect(mallory.query(`INSERT INTO mallory.mine VALUES (1)`)).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining('this session wrote no row of alice.docs'),
+    });
+    // The session and its next statement carry on.
+    expect(await rows(mallory, `SELECT count(*)::int AS n FROM mallory.mine`)).toEqual([{ n: 0 }]);
+
+    // A job queued after these runs after them: once it is answered, nothing else was asked.
+    shared.fake.script({ kind: 'answer', content: 'second answer' });
+    await alice.query(`INSERT INTO alice.docs VALUES (2, 'later', NULL, 0)`);
+    await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
+    expect(await rows(alice, `SELECT id, summary FROM alice.docs ORDER BY id`)).toEqual([
+      { id: 1, summary: 'edited by hand' },
+      { id: 2, summary: 'second answer' },
+    ]);
+    expect(prompts()).toEqual(['Summarize: later']);
+  });
+
+  it('skips, without a model call, a job queued by a role that may insert into the table for a row it did not write', async () => {
+    const { name, direct, alice, mallory, docs } = await aliceAndMallory();
+    await alice.query(`GRANT USAGE ON SCHEMA alice TO password_user; GRANT INSERT ON alice.docs TO password_user`);
+    startWorker(name);
+    await handEditedRow(alice, direct);
+
+    shared.fake.script({ kind: 'answer', content: "mallory's answer" });
+    await mallory.query(`CREATE TRIGGER forge AFTER INSERT ON mallory.mine FOR EACH ROW
+                         EXECUTE FUNCTION mallory.forge('${docs}', 'enrich', '{"id": 1}', '{"body": "hello"}')`);
+    await mallory.query('BEGIN');
+    await mallory.query(`INSERT INTO alice.docs VALUES (3, 'from mallory', NULL, 0)`);
+    await mallory.query(`INSERT INTO mallory.mine VALUES (1)`);
+    await mallory.query('COMMIT');
+
+    await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
+    expect(prompts()).toEqual(['Summarize: from mallory']);
+    expect(await rows(alice, `SELECT id, summary FROM alice.docs ORDER BY id`)).toEqual([
+      { id: 1, summary: 'edited by hand' },
+      { id: 3, summary: "mallory's answer" },
+    ]);
+    expect(await rows(direct, `SELECT row_pk, status, last_error FROM llm.queue WHERE row_pk = '{"id": 1}' ORDER BY id`)).toEqual([
+      { row_pk: { id: 1 }, status: 'done', last_error: null },
+      {
+        row_pk: { id: 1 },
+        status: 'skipped',
+        last_error: expect.stringMatching(/^skipped before asking the model: its row was not written by the transaction that queued it/),
+      },
+    ]);
+  });
+
+  it('answers a row written in savepoints and written again since without a change to the prompt', async () => {
+    const { name, alice } = await aliceAndMallory();
+    shared.fake.script({ kind: 'answer', content: 'nested answer' });
+    await alice.query('BEGIN');
+    await alice.query(`SAVEPOINT a; INSERT INTO alice.docs VALUES (5, 'nested', NULL, 0); RELEASE a`);
+    // As an ORM saves an object: every column, in a savepoint of its own.
+    await alice.query(`SAVEPOINT b; UPDATE alice.docs SET body = body, summary = summary, seen = 1 WHERE id = 5; RELEASE b`);
+    await alice.query(`SAVEPOINT c; UPDATE alice.docs SET seen = 2 WHERE id = 5; ROLLBACK TO c`);
+    await alice.query('COMMIT');
+    await alice.query(`UPDATE alice.docs SET seen = 3 WHERE id = 5`);
+    startWorker(name);
+    await expect.poll(() => rows(alice, `SELECT summary, seen FROM alice.docs`), EVENTUALLY).toEqual([{ summary: 'nested answer', seen: 3 }]);
+    expect(prompts()).toEqual(['Summarize: nested']);
+  });
+
+  it("answers every trigger of a table, each limited by UPDATE OF, run one after another: each answer's write re-binds the others", async () => {
+    const { name, alice } = await aliceAndMallory();
+    await alice.query(`CREATE TABLE alice.reviews (id int PRIMARY KEY, body text, sentiment text, tags text)`);
+    for (const [trigger, prompt, target] of [['a_sentiment', 'Sentiment: {body}', 'sentiment'], ['b_tags', 'Tags: {body}', 'tags']]) {
+      await alice.query(`CREATE TRIGGER ${trigger} AFTER INSERT OR UPDATE OF body ON alice.reviews FOR EACH ROW
+                         EXECUTE FUNCTION llm.call('${prompt}', '${target}', 'model=llm')`);
+    }
+    shared.fake.script({ kind: 'answer', content: 'positive' }, { kind: 'answer', content: 'praise' });
+    startWorker(name, { concurrency: 1 });
+    await alice.query(`INSERT INTO alice.reviews VALUES (1, 'Great!', NULL, NULL)`);
+    await expect.poll(() => rows(alice, `SELECT sentiment, tags FROM alice.reviews`), EVENTUALLY).toEqual([{ sentiment: 'positive', tags: 'praise' }]);
+    expect(prompts()).toEqual(['Sentiment: Great!', 'Tags: Great!']);
+  });
+});

@@ -1,0 +1,26 @@
+// An llm.call worker in the test process, on one database of the test cluster, stopped after the test.
+
+import { pino } from 'pino';
+import { masterKey } from '../../src/crypto/secrets.js';
+import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
+import type { WorkerSettings } from '../../src/worker/config.js';
+import { QueueWorker } from '../../src/worker/worker.js';
+import { afterThisTest } from './database.js';
+import { cluster } from './proxy.js';
+
+const KEYS = [masterKey('test master key')];
+const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, keepDoneSeconds: 3600 };
+
+/** Starts a worker for `database`, connected as `role` (user[:password]); it stops after the test. */
+export function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres'): QueueWorker {
+  const worker = new QueueWorker({
+    url: `postgres://${role}@127.0.0.1:${cluster().port}/${database}`,
+    settings: { ...FAST, ...settings },
+    defaults: new DefaultProviders({ masterKeys: KEYS, ...defaults }),
+    masterKeys: KEYS,
+    log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
+  });
+  worker.start();
+  afterThisTest(() => worker.stop(1000));
+  return worker;
+}
