@@ -120,25 +120,27 @@ function refused(rules: SqlRules, message: string, why?: string): PgError {
 const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and random(), gen_random_uuid(), clock_timestamp() and the like) may run here, since the effects of the others can outlast the rollback.';
 
 function refusalError(rules: SqlRules, refusal: Refusal): PgError {
-  const through = refusal.via ? ` (through ${refusal.via})` : '';
-  const [what, hint] = refusalText(rules, refusal);
-  return new PgError('38001', `${rules.source} ${what}${through}, which is not allowed here`, { hint });
+  const name = `${refusal.name}${refusal.reason === 'system' || refusal.reason === 'identity' ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
+  const [what, hint] = refusalText(rules, refusal, name);
+  return new PgError('38001', `${rules.source} ${what}, which is not allowed here`, { hint });
 }
 
-function refusalText(rules: SqlRules, refusal: Refusal): [string, string] {
+function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, string] {
   switch (refusal.reason) {
     case 'volatile':
-      return [`calls ${refusal.name}(), a volatile function, whose effects no rollback undoes`, HARMLESS_ONLY];
+      return [`calls ${name}, a volatile function, whose effects no rollback undoes`, HARMLESS_ONLY];
     case 'runs-sql-text':
-      return [`calls ${refusal.name}(), which runs SQL (or reads a table) named in a value these checks never see`, 'Write the query itself instead of a function that runs one given as text.'];
+      return [`calls ${name}, which runs SQL (or reads a table) named in a value these checks never see`, 'Write the query itself instead of a function that runs one given as text.'];
     case 'language':
-      return [`calls ${refusal.name}(), a function in ${refusal.language}, whose body cannot be checked`, 'Only built-in functions and SQL functions (whose bodies are checked in turn) may run here.'];
+      return [`calls ${name}, a function in ${refusal.language}, whose body cannot be checked`, 'Only built-in functions and SQL functions (whose bodies are checked in turn) may run here.'];
     case 'settings':
-      return [`calls ${refusal.name}(), which sets configuration parameters of its own`, 'A function with a SET clause resolves names in ways these checks cannot follow.'];
+      return [`calls ${name}, which sets configuration parameters of its own`, 'A function with a SET clause resolves names in ways these checks cannot follow.'];
     case 'identity':
-      return [`fills the identity column ${refusal.name}, whose sequence no rollback sets back`, 'Give the column a value of its own.'];
+      return [`fills the identity column ${name}, whose sequence no rollback sets back`, 'Give the column a value of its own in the statement.'];
     case 'system':
-      return [`reads ${refusal.name}, a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+      return [`reads ${name}, a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+    case 'system-rows':
+      return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
   }
 }
 

@@ -139,7 +139,8 @@ const FIXTURES = `
 /** What a statement that got through could have left behind. */
 async function traces(direct: Client, caller: Client) {
   const [row] = (
-    await direct.query(`SELECT (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory') AS advisory_locks,
+    await direct.query(`SELECT (SELECT count(*)::int FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                                 WHERE l.locktype = 'advisory' AND d.datname = current_database()) AS advisory_locks,
                                (SELECT last_value FROM counter) AS counter,
                                (SELECT last_value FROM tickets_id_seq) AS tickets,
                                (SELECT last_value FROM badges_id_seq) AS badges,
