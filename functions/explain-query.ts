@@ -36,6 +36,7 @@ export const explainQueryFunctions = [
         dml: 'allow',
         ddl: 'refuse',
         systemTables: true,
+        runs: true,
         source: 'query_text',
         rulesHint: 'explain_query explains one SELECT, INSERT, UPDATE, DELETE or MERGE statement.',
       });

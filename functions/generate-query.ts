@@ -38,6 +38,7 @@ function rules(query: QuerySettings): SqlRules {
     dml: query.allow_dml ? 'warn' : 'refuse',
     ddl: query.allow_ddl ? 'warn' : 'refuse',
     systemTables: query.allow_system_tables,
+    runs: false,
     limit: query.enforce_limit ? query.default_limit : undefined,
     source: 'the SQL the model wrote',
     rulesHint: '[query] allow_dml, allow_ddl and allow_system_tables in the pg_ai_query config file (--pg-ai-config) decide what generate_query may return.',

@@ -44,6 +44,7 @@ async function analyzed(context: CallContext, args: Record<string, unknown>, opt
     dml: 'refuse',
     ddl: 'refuse',
     systemTables: true,
+    runs: true,
     source: 'sql',
     rulesHint: `${what} runs one read-only query (SELECT, VALUES, TABLE, WITH … SELECT).`,
   });

@@ -56,6 +56,7 @@ async function generate(context: CallContext, args: Record<string, unknown>, opt
     dml: 'refuse',
     ddl: 'refuse',
     systemTables: options.allow_system_tables === true,
+    runs: true,
     source: 'the SQL the model wrote',
     rulesHint: 'Text-to-SQL writes only read-only queries (SELECT, VALUES, TABLE, WITH … SELECT); options.allow_system_tables = true allows the system catalogs.',
   });

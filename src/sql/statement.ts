@@ -1,14 +1,16 @@
 // Holds SQL that a model wrote (or a caller handed to explain_query) to the rules of the function about to use it,
 // with PostgreSQL's own parser rather than text matching: exactly one statement (so nothing like `COMMIT; DROP …`
-// can ride along), of a kind the function allows, no system catalogs unless allowed, no calls of the proxy's own
-// functions, no calls of functions whose effects a rollback cannot undo; and a LIMIT added to a SELECT that has none
-// where the function asks for one. PostgreSQL's privileges
+// can ride along), of a kind the function allows, no system catalogs (by any path) unless allowed, no calls of the
+// proxy's own functions, nothing that could have effects a rollback does not undo or run SQL these checks never saw
+// (decided from the catalog: src/sql/function-check.ts); and a LIMIT added to a SELECT that has none where the
+// function asks for one. PostgreSQL's privileges
 // stay the security boundary (the SQL only ever runs with the caller's rights): these rules keep a model on the
 // caller's own tables and away from statements the function must not run or hand back unflagged.
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { countCalls, parseStatements } from '../intercept/analyze.js';
+import { unsafeReach, type Refusal } from './function-check.js';
 
 /** query: reads only (SELECT, VALUES, TABLE); dml: changes rows; ddl: changes the schema or privileges; utility: the rest. */
 export type StatementKind = 'query' | 'dml' | 'ddl' | 'utility';
@@ -21,6 +23,8 @@ export interface SqlRules {
   ddl: Allowance;
   /** Relations in pg_catalog, information_schema, pg_toast or the proxy's own catalog. */
   systemTables: boolean;
+  /** The statement runs here (rolled back), rather than being handed back to the caller. */
+  runs: boolean;
   /** Added to a top-level SELECT with no LIMIT (or FETCH FIRST) of its own. */
   limit?: number | undefined;
   /** Who wrote the SQL, for messages: "the SQL the model wrote", "query_text"… */
@@ -53,14 +57,6 @@ const COMMAND_NAMES: Record<string, string> = {
   GrantStmt: 'GRANT/REVOKE',
 };
 
-/**
- * Built-in (and common extension) functions whose effects reach past the statement's rollback: other sessions, the
- * server, files, sequences, session-level locks, remote databases. The SQL runs rolled back and read-only, but these
- * would act anyway.
- */
-const LASTING_EFFECTS =
-  /^(pg_(terminate|cancel)_backend|pg_reload_conf|pg_rotate_logfile|pg_promote|pg_switch_wal|pg_create_restore_point|pg_backup_(start|stop)|pg_log_backend_memory_contexts|pg_(try_)?advisory_(?!xact_)\w*|nextval|setval|pg_read_(binary_)?file|pg_ls_\w+|pg_stat_file|pg_file_\w+|lo_(import|export)|dblink\w*|pg_stat_(statements_)?reset\w*|pg_(create|drop|copy)_\w*slot|pg_replication_\w+|pg_logical_emit_message|pg_import_system_collations)$/;
-
 export async function checkSql(context: CallContext, sql: string, rules: SqlRules): Promise<CheckedSql> {
   let statements: ReturnType<typeof parseStatements>;
   try {
@@ -87,13 +83,8 @@ export async function checkSql(context: CallContext, sql: string, rules: SqlRule
   if (countCalls(node) > 0) {
     throw new PgError('38001', `${rules.source} calls LLM functions of the proxy, which it may not`, { hint: 'Generated SQL runs inside the database, where the LLM functions cannot run.' });
   }
-  const lasting = functionNames(node).find((name) => LASTING_EFFECTS.test(name));
-  if (lasting) {
-    throw new PgError('38001', `${rules.source} calls ${lasting}(), whose effects no rollback undoes, which is not allowed here`, {
-      hint: 'Only statements whose effects stay inside the statement (and are rolled back) may run here.',
-    });
-  }
-  if (!rules.systemTables) await refuseSystemTables(context, node, rules);
+  const refusal = await unsafeReach(context, node, { systemSchemas: rules.systemTables ? undefined : SYSTEM_SCHEMAS, writesRun: rules.runs });
+  if (refusal) throw refusalError(rules, refusal);
   const limitAdded = rules.limit !== undefined && type === 'SelectStmt' && kind === 'query' && body.limitCount === undefined;
   return { sql: limitAdded ? withLimit(text, rules.limit!) : text, kind, command, warnings, limitAdded };
 }
@@ -116,60 +107,6 @@ function commandName(type: string, body: Record<string, unknown>, kind: Statemen
   return COMMAND_NAMES[type] ?? type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
 }
 
-/**
- * Refuses a relation of a system schema, named with it or resolved to it through the caller's search_path (where
- * pg_catalog comes first unless it is placed later). Every unqualified name is resolved, even one a CTE also
- * defines, since the CTE's scope may not cover every place the name is used.
- */
-async function refuseSystemTables(context: CallContext, node: Record<string, unknown>, rules: SqlRules): Promise<void> {
-  const relations = relationsOf(node);
-  const named = relations.find((relation) => relation.schemaname !== undefined && SYSTEM_SCHEMAS.includes(relation.schemaname));
-  if (named) throw systemTable(rules, `${named.schemaname}.${named.relname}`);
-  const unqualified = [...new Set(relations.filter((relation) => relation.schemaname === undefined).map((relation) => relation.relname))];
-  if (unqualified.length === 0) return;
-  const [found] = await context.query(
-    `SELECT n.nspname || '.' || c.relname AS name
-       FROM jsonb_array_elements_text($1::jsonb) AS t(name)
-       JOIN pg_class c ON c.oid = to_regclass(quote_ident(t.name))
-       JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ANY ($2::text[])
-      LIMIT 1`,
-    [JSON.stringify(unqualified), `{${SYSTEM_SCHEMAS.join(',')}}`],
-  );
-  if (found) throw systemTable(rules, found.name!);
-}
-
-interface RelationName {
-  schemaname?: string;
-  relname: string;
-}
-
-/** Every relation the statement names: RangeVar nodes, and the bare range variables DML targets and INTO use. */
-function relationsOf(node: unknown, found: RelationName[] = []): RelationName[] {
-  if (Array.isArray(node)) {
-    for (const item of node) relationsOf(item, found);
-  } else if (node !== null && typeof node === 'object') {
-    const record = node as Record<string, unknown>;
-    if (typeof record.relname === 'string') found.push(record as unknown as RelationName);
-    for (const value of Object.values(record)) relationsOf(value, found);
-  }
-  return found;
-}
-
-/** The (unqualified, lower-case) names of the functions the statement calls. */
-function functionNames(node: unknown, found: string[] = []): string[] {
-  if (Array.isArray(node)) {
-    for (const item of node) functionNames(item, found);
-  } else if (node !== null && typeof node === 'object') {
-    const record = node as Record<string, unknown>;
-    const call = record.FuncCall as { funcname?: Array<{ String?: { sval: string } }> } | undefined;
-    const name = call?.funcname?.at(-1)?.String?.sval;
-    if (name) found.push(name.toLowerCase());
-    for (const value of Object.values(record)) functionNames(value, found);
-  }
-  return found;
-}
-
 /** On a line of its own when the statement ends in a comment, so the comment cannot swallow it. */
 function withLimit(text: string, limit: number): string {
   const lastLine = text.slice(text.lastIndexOf('\n') + 1);
@@ -180,10 +117,31 @@ function refused(rules: SqlRules, message: string, why?: string): PgError {
   return new PgError('38003', message, { hint: [why, rules.rulesHint].filter(Boolean).join(' ') });
 }
 
-function systemTable(rules: SqlRules, name: string): PgError {
-  return new PgError('38001', `${rules.source} reads ${name}, a system catalog, which is not allowed here`, {
-    hint: `Only the database's own tables may be used. ${rules.rulesHint}`,
-  });
+const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and random(), gen_random_uuid(), clock_timestamp() and the like) may run here, since the effects of the others can outlast the rollback.';
+
+function refusalError(rules: SqlRules, refusal: Refusal): PgError {
+  const name = `${refusal.name}${refusal.reason === 'system' || refusal.reason === 'identity' ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
+  const [what, hint] = refusalText(rules, refusal, name);
+  return new PgError('38001', `${rules.source} ${what}, which is not allowed here`, { hint });
+}
+
+function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, string] {
+  switch (refusal.reason) {
+    case 'volatile':
+      return [`calls ${name}, a volatile function, whose effects no rollback undoes`, HARMLESS_ONLY];
+    case 'runs-sql-text':
+      return [`calls ${name}, which runs SQL (or reads a table) named in a value these checks never see`, 'Write the query itself instead of a function that runs one given as text.'];
+    case 'language':
+      return [`calls ${name}, a function in ${refusal.language}, whose body cannot be checked`, 'Only built-in functions and SQL functions (whose bodies are checked in turn) may run here.'];
+    case 'settings':
+      return [`calls ${name}, which sets configuration parameters of its own`, 'A function with a SET clause resolves names in ways these checks cannot follow.'];
+    case 'identity':
+      return [`fills the identity column ${name}, whose sequence no rollback sets back`, 'Give the column a value of its own in the statement.'];
+    case 'system':
+      return [`reads ${name}, a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+    case 'system-rows':
+      return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+  }
 }
 
 /** Enough of a statement to recognize it in an error's detail. */

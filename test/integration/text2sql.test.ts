@@ -75,7 +75,8 @@ describe('pg_llm_text2sql_json', () => {
     await expect(text2sql(reader, "INSERT INTO orders VALUES (99, 1, '2024-01-01', 1)")).rejects.toMatchObject({ code: '38003', message: expect.stringContaining('INSERT statement, which changes data') });
     await expect(text2sql(reader, 'WITH d AS (DELETE FROM orders RETURNING 1) SELECT count(*) FROM d')).rejects.toMatchObject({ code: '38003' });
     await direct.query(`CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS $$ INSERT INTO orders VALUES (98, 1, '2024-01-01', 1) RETURNING 1 $$`);
-    await expect(text2sql(admin, 'SELECT sneaky()')).rejects.toMatchObject({ code: '25006', message: 'cannot execute INSERT in a read-only transaction' });
+    await expect(text2sql(admin, 'SELECT sneaky()')).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('public.sneaky(), a volatile function') });
+    await expect(text2sql(admin, 'SELECT id FROM orders FOR UPDATE')).rejects.toMatchObject({ code: '25006', message: 'cannot execute SELECT FOR UPDATE in a read-only transaction' });
     await direct.query(`CREATE SEQUENCE counter`);
     await expect(text2sql(admin, `SELECT nextval('counter')`)).rejects.toMatchObject({ code: '38001' });
     expect((await direct.query('SELECT count(*)::int AS n FROM orders')).rows).toEqual([{ n: 4 }]);

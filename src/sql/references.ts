@@ -1,0 +1,108 @@
+// The names in a statement's parse tree through which it can run code: functions called (also in attribute
+// notation, `t.f` for `f(t)`), operators, types cast to, relations read (a view runs its own functions) and tables
+// written (their defaults, identity columns, triggers and rules run). Only names: src/sql/function-check.ts resolves
+// them in the catalog, every candidate the caller's search_path could reach.
+
+export interface QualifiedName {
+  /** Absent when the caller's search_path decides. */
+  schema?: string;
+  name: string;
+}
+
+export interface RelationReference extends QualifiedName {
+  /** Written by INSERT, UPDATE, DELETE or MERGE. */
+  target: boolean;
+  /** Columns whose defaults the write cannot evaluate (given explicitly); undefined when it evaluates none. */
+  given?: string[];
+}
+
+export interface References {
+  functions: QualifiedName[];
+  /** `x.f`: a call of a one-argument function f when x has no column f. */
+  attributeFunctions: QualifiedName[];
+  operators: QualifiedName[];
+  types: QualifiedName[];
+  relations: RelationReference[];
+}
+
+/**
+ * Operators a statement uses without naming them: `=` for IN lists, CASE x WHEN and JOIN USING. The order,
+ * grouping and DISTINCT operators come from operator classes, which only a superuser can create.
+ */
+const IMPLICIT_OPERATORS = ['='];
+/** BETWEEN (and NOT, SYMMETRIC) is a pair of comparisons. */
+const BETWEEN_OPERATORS = ['<', '<=', '>', '>='];
+const WRITES = ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'];
+
+type Tree = Record<string, unknown>;
+
+export function referencesOf(node: unknown): References {
+  const found: References = { functions: [], attributeFunctions: [], operators: IMPLICIT_OPERATORS.map((name) => ({ name })), types: [], relations: [] };
+  walk(node, (type, body) => {
+    if (type === 'FuncCall') {
+      found.functions.push(qualified(body.funcname));
+      // `int4(x)` may be a cast written as a call.
+      found.types.push(qualified(body.funcname));
+    } else if (type === 'A_Expr') {
+      const operator = qualified(body.name);
+      const between = String(body.kind).startsWith('AEXPR_BETWEEN') || String(body.kind).startsWith('AEXPR_NOT_BETWEEN');
+      found.operators.push(...(between ? BETWEEN_OPERATORS.map((name) => ({ name })) : [operator]));
+    } else if (type === 'SubLink' && body.operName) {
+      found.operators.push(qualified(body.operName));
+    } else if (type === 'SortBy' && body.useOp) {
+      found.operators.push(qualified(body.useOp));
+    } else if (type === 'TypeCast') {
+      found.types.push(qualified((body.typeName as Tree).names));
+    } else if (type === 'ColumnRef' || type === 'A_Indirection') {
+      const fields = strings(type === 'ColumnRef' ? body.fields : body.indirection);
+      if (fields.length > (type === 'ColumnRef' ? 1 : 0)) found.attributeFunctions.push({ name: fields.at(-1)! });
+    } else if (WRITES.includes(type)) {
+      // The target is a bare range variable, not a RangeVar node.
+      found.relations.push({ ...relationName(body.relation as Tree), target: true, given: givenColumns(type, body) });
+    } else if (type === 'RangeVar') {
+      found.relations.push({ ...relationName(body), target: false });
+    }
+  });
+  return found;
+}
+
+/** Calls `visit` for every node, outermost first: the node's type (FuncCall, RangeVar…) and its fields. */
+function walk(node: unknown, visit: (type: string, body: Tree) => void): void {
+  if (Array.isArray(node)) {
+    for (const item of node) walk(item, visit);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  for (const [key, value] of Object.entries(node)) {
+    if (/^[A-Z]/.test(key) && value !== null && typeof value === 'object' && !Array.isArray(value)) visit(key, value as Tree);
+    walk(value, visit);
+  }
+}
+
+/**
+ * The columns an INSERT gives values for (all others take their defaults); none for an UPDATE, unless it sets a
+ * column to DEFAULT; none for MERGE, whose INSERT actions are not followed column by column.
+ */
+function givenColumns(type: string, body: Tree): string[] | undefined {
+  if (type === 'DeleteStmt') return undefined;
+  const setsDefault = JSON.stringify(body).includes('"SetToDefault"');
+  if (type === 'UpdateStmt') return setsDefault ? [] : undefined;
+  if (type === 'MergeStmt' || setsDefault) return [];
+  return ((body.cols as Tree[] | undefined) ?? []).map((column) => (column.ResTarget as Tree).name as string);
+}
+
+/** A name list (funcname, operator name, type names): its last two parts are the schema and the name. */
+function qualified(list: unknown): QualifiedName {
+  const parts = strings(list);
+  const name = parts.at(-1)!;
+  return parts.length > 1 ? { schema: parts.at(-2)!, name } : { name };
+}
+
+function relationName(relation: Tree): QualifiedName {
+  const name = relation.relname as string;
+  return typeof relation.schemaname === 'string' ? { schema: relation.schemaname, name } : { name };
+}
+
+function strings(list: unknown): string[] {
+  return ((list as Tree[] | undefined) ?? []).flatMap((item) => (item.String ? [(item.String as { sval: string }).sval] : []));
+}
