@@ -91,6 +91,13 @@ const OPTIONS = [
     description: 'JSON prices by model name, in US dollars per million tokens: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}; costs then appear in audit rows and /metrics',
   },
   {
+    flag: 'metrics-max-models',
+    env: 'PG_LLM_METRICS_MAX_MODELS',
+    value: 'N',
+    default: '50',
+    description: 'model names with series of their own on /metrics (models priced in --price-table always have theirs); the others count under model="other"',
+  },
+  {
     flag: 'response-cache-entries',
     env: 'PG_LLM_RESPONSE_CACHE_ENTRIES',
     value: 'N',
@@ -199,6 +206,7 @@ export interface Config {
   maxModelCalls: number;
   /** US dollars per million input and output tokens, by model name. */
   priceTable: Map<string, { input: number; output: number }>;
+  metricsMaxModels: number;
   responseCache: { entries: number; ttlSeconds: number };
   worker: WorkerSettings;
   logLevel: string;
@@ -378,6 +386,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
+    metricsMaxModels: integer('metrics-max-models', value('metrics-max-models')!),
     responseCache: { entries: integer('response-cache-entries', value('response-cache-entries')!), ttlSeconds: integer('response-cache-ttl', value('response-cache-ttl')!) },
     worker: {
       databases: (raw.worker ?? '').split(',').map((url) => url.trim()).filter((url) => url !== '').map(workerUrl),
