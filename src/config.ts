@@ -91,6 +91,14 @@ const OPTIONS = [
     description: 'JSON prices by model name, in US dollars per million tokens: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}; costs then appear in audit rows and /metrics',
   },
   {
+    flag: 'max-response-bytes',
+    env: 'PG_LLM_MAX_RESPONSE_BYTES',
+    value: 'BYTES',
+    default: String(128 * 1024 ** 2),
+    description:
+      "largest answer read from a model provider (a whole answer, a stream, a batch of embeddings); a model config's max_response_bytes may lower it for that model",
+  },
+  {
     flag: 'metrics-max-models',
     env: 'PG_LLM_METRICS_MAX_MODELS',
     value: 'N',
@@ -206,6 +214,7 @@ export interface Config {
   maxModelCalls: number;
   /** US dollars per million input and output tokens, by model name. */
   priceTable: Map<string, { input: number; output: number }>;
+  maxResponseBytes: number;
   metricsMaxModels: number;
   responseCache: { entries: number; ttlSeconds: number };
   worker: WorkerSettings;
@@ -386,6 +395,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
+    maxResponseBytes: Math.max(1, integer('max-response-bytes', value('max-response-bytes')!)),
     metricsMaxModels: integer('metrics-max-models', value('metrics-max-models')!),
     responseCache: { entries: integer('response-cache-entries', value('response-cache-entries')!), ttlSeconds: integer('response-cache-ttl', value('response-cache-ttl')!) },
     worker: {

@@ -19,6 +19,7 @@ import { loadParser } from './intercept/analyze.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
 import { DefaultProviders } from './providers/default-provider.js';
+import { configureProviderHttp } from './providers/http.js';
 import { setProcessCallLimit } from './providers/limits.js';
 import { setMaxModelLabels, setPriceTable } from './providers/metrics.js';
 import { configureResponseCache } from './providers/response-cache.js';
@@ -74,6 +75,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   setProcessCallLimit(config.maxModelCalls);
   setPriceTable(config.priceTable);
   setMaxModelLabels(config.metricsMaxModels);
+  configureProviderHttp({ maxResponseBytes: config.maxResponseBytes });
   configureResponseCache(config.responseCache.entries, config.responseCache.ttlSeconds);
   const listener = new ProxyListener({
     host: config.listen.host,

@@ -160,6 +160,11 @@ describe('configuration', () => {
     expect(() => config(['--worker', 'svc:secret-pw@nowhere'])).not.toThrow(/secret-pw/);
   });
 
+  it('takes the answer cap, 128 MiB by default', () => {
+    expect(config([]).maxResponseBytes).toBe(128 * 1024 ** 2);
+    expect(config([], { PG_LLM_MAX_RESPONSE_BYTES: '1000' }).maxResponseBytes).toBe(1000);
+  });
+
   it('takes the bound of model labels on /metrics, 50 by default', () => {
     expect(config([]).metricsMaxModels).toBe(50);
     expect(config(['--metrics-max-models', '5']).metricsMaxModels).toBe(5);
@@ -167,7 +172,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--metrics-max-models'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--metrics-max-models'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }
