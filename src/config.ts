@@ -3,6 +3,7 @@
 // that one table, and so is --help. Precedence: command line, then environment, then config file, then default.
 
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
@@ -89,6 +90,37 @@ const OPTIONS = [
     env: 'PG_LLM_PRICE_TABLE',
     value: 'FILE',
     description: 'JSON prices by model name, in US dollars per million tokens: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}; costs then appear in audit rows and /metrics',
+  },
+  {
+    flag: 'max-response-bytes',
+    env: 'PG_LLM_MAX_RESPONSE_BYTES',
+    value: 'BYTES',
+    default: String(128 * 1024 ** 2),
+    description:
+      "largest answer read from a model provider (a whole answer, a stream, a batch of embeddings); a model config's max_response_bytes may lower it for that model",
+  },
+  {
+    flag: 'provider-hosts-allow',
+    env: 'PG_LLM_PROVIDER_HOSTS_ALLOW',
+    value: 'HOST|CIDR,…',
+    repeatable: true,
+    description:
+      'the only provider hosts a model may call: host names (*.example.com for its subdomains), addresses and CIDRs; default: any host not denied',
+  },
+  {
+    flag: 'provider-hosts-deny',
+    env: 'PG_LLM_PROVIDER_HOSTS_DENY',
+    value: 'HOST|CIDR,…',
+    repeatable: true,
+    description:
+      'provider hosts no model may call (e.g. 10.0.0.0/8), decided on the resolved address; link-local addresses and cloud metadata endpoints are always denied',
+  },
+  {
+    flag: 'metrics-max-models',
+    env: 'PG_LLM_METRICS_MAX_MODELS',
+    value: 'N',
+    default: '50',
+    description: 'model names with series of their own on /metrics (models priced in --price-table always have theirs); the others count under model="other"',
   },
   {
     flag: 'response-cache-entries',
@@ -180,6 +212,15 @@ function proxyOption<Name extends OptionName>(flag: Name): Extract<(typeof OPTIO
   return OPTIONS.find((option) => option.flag === flag) as Extract<(typeof OPTIONS)[number], { flag: Name }>;
 }
 
+/** A host name (a leading `*.` matches its subdomains) or a range of addresses. */
+export type HostEntry = { name: string } | { address: string; prefix: number; family: 'ipv4' | 'ipv6' };
+
+/** --provider-hosts-allow (empty: any host) and --provider-hosts-deny. */
+export interface ProviderHosts {
+  allow: HostEntry[];
+  deny: HostEntry[];
+}
+
 export type EmbeddedMode = 'auto' | 'always' | 'never';
 
 export interface Config {
@@ -206,6 +247,9 @@ export interface Config {
   maxModelCalls: number;
   /** US dollars per million input and output tokens, by model name. */
   priceTable: Map<string, { input: number; output: number }>;
+  maxResponseBytes: number;
+  providerHosts: ProviderHosts;
+  metricsMaxModels: number;
   responseCache: { entries: number; ttlSeconds: number };
   worker: WorkerSettings;
   logLevel: string;
@@ -390,6 +434,9 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
+    maxResponseBytes: Math.max(1, integer('max-response-bytes', value('max-response-bytes')!)),
+    providerHosts: { allow: hostList('provider-hosts-allow', raw['provider-hosts-allow']), deny: hostList('provider-hosts-deny', raw['provider-hosts-deny']) },
+    metricsMaxModels: integer('metrics-max-models', value('metrics-max-models')!),
     responseCache: { entries: integer('response-cache-entries', value('response-cache-entries')!), ttlSeconds: integer('response-cache-ttl', value('response-cache-ttl')!) },
     worker: {
       databases: (raw.worker ?? '').split(',').map((url) => url.trim()).filter((url) => url !== '').map(workerUrl),
@@ -462,6 +509,24 @@ function integer(name: string, text: string): number {
   const number = Number(text);
   if (!Number.isSafeInteger(number) || number < 0) throw new ConfigError(`--${name} must be a whole number, got ${text}`);
   return number;
+}
+
+const HOST_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i;
+
+/** A --provider-hosts-* list: each entry a host name, a `*.` wildcard of one, an address or a CIDR. */
+function hostList(option: OptionName, text: string | undefined): HostEntry[] {
+  const entries = (text ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  return entries.map((entry) => {
+    const [given, prefix, ...rest] = entry.split('/');
+    const address = given!.replace(/^\[(.*)\]$/, '$1');
+    const family = isIP(address);
+    const bits = family === 4 ? 32 : 128;
+    if (family === 0 && prefix === undefined && HOST_NAME.test(entry)) return { name: entry.toLowerCase().replace(/\.$/, '') };
+    if (family !== 0 && rest.length === 0 && (prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= bits))) {
+      return { address, prefix: prefix === undefined ? bits : Number(prefix), family: family === 4 ? 'ipv4' : 'ipv6' };
+    }
+    throw new ConfigError(`--${option}: "${entry}" is neither a host name nor an address or CIDR`);
+  });
 }
 
 function readPriceTable(file: string): Map<string, { input: number; output: number }> {

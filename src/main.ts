@@ -19,8 +19,9 @@ import { loadParser } from './intercept/analyze.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
 import { DefaultProviders } from './providers/default-provider.js';
+import { configureProviderHttp } from './providers/http.js';
 import { setProcessCallLimit } from './providers/limits.js';
-import { setPriceTable } from './providers/metrics.js';
+import { setMaxModelLabels, setPriceTable } from './providers/metrics.js';
 import { configureResponseCache } from './providers/response-cache.js';
 import { readPgAiConfig } from './providers/pg-ai-config.js';
 import { PACKAGE_ROOT } from './package-root.js';
@@ -73,6 +74,8 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   await loadParser();
   setProcessCallLimit(config.maxModelCalls);
   setPriceTable(config.priceTable);
+  setMaxModelLabels(config.metricsMaxModels);
+  configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, hosts: config.providerHosts, log });
   configureResponseCache(config.responseCache.entries, config.responseCache.ttlSeconds);
   const listener = new ProxyListener({
     host: config.listen.host,

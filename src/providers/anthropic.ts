@@ -14,12 +14,12 @@ const DEFAULT_MAX_TOKENS = 1024;
 /** Without a schema Anthropic has no JSON mode; the instruction asks for it and the caller checks the answer. */
 const JSON_INSTRUCTION = 'Answer with a single JSON object and nothing else: no prose, no code fences.';
 
-export function anthropicProvider(config: Record<string, unknown>, apiKey: string | undefined): Provider {
+export function anthropicProvider(config: Record<string, unknown>, apiKey: string | undefined, instance: string): Provider {
   const model = String(config.model_name ?? '');
   if (!model) throw new PgError('22023', 'the anthropic provider needs model_name in the model config');
   if (!apiKey) throw new PgError('22023', 'the anthropic provider needs an API key', { hint: 'Pass it as the api_key argument of pg_llm_add_model.' });
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
-  const http = httpSettings(config);
+  const http = httpSettings(config, instance);
   const confidence = fallbackConfidence(config);
   let client: Anthropic | undefined;
   // Made at the first call, so that registering a model needs no network.

@@ -20,12 +20,15 @@ export interface SdkErrors {
   BadRequestError: ErrorClass;
   UnprocessableEntityError: ErrorClass;
   APIConnectionTimeoutError: ErrorClass;
-  APIConnectionError: ErrorClass;
 }
 
 /** The SDK's error as a PostgreSQL error; a cancelled request stays the abort it is. */
 export function fromSdkError(provider: string, error: unknown, apiKey: string | undefined, sdk: SdkErrors): unknown {
   if (error instanceof sdk.APIUserAbortError) return error;
+  // The proxy's own errors (a refused host, an unreachable one, an answer over the cap) reach the SDK through its
+  // fetch and come back as they are, or wrapped.
+  const own = causes(error).find((cause) => cause instanceof PgError);
+  if (own) return own;
   const text = redact(error instanceof Error ? error.message : String(error), apiKey);
   if (error instanceof sdk.AuthenticationError || error instanceof sdk.PermissionDeniedError) {
     return new PgError('28000', `${provider} refused the API key: ${text}`, { hint: 'Register the model again with a valid api_key.' });
@@ -35,11 +38,14 @@ export function fromSdkError(provider: string, error: unknown, apiKey: string | 
   }
   if (error instanceof sdk.BadRequestError || error instanceof sdk.UnprocessableEntityError) return new PgError('22023', `${provider} refused the request: ${text}`);
   if (error instanceof sdk.APIConnectionTimeoutError) return new ProviderError(`${provider} did not answer in time: ${text}`, 'Raise timeout_ms in the model config.');
-  if (error instanceof sdk.APIConnectionError) {
-    const cause = error.cause instanceof Error ? ` (${redact(error.cause.message, apiKey)})` : '';
-    return new ProviderError(`${provider} is unreachable: ${text}${cause}`, 'Check base_url and the network; connect_timeout_ms in the model config bounds each attempt to connect.');
-  }
   return new ProviderError(`${provider} failed: ${text}`);
+}
+
+/** The error and the errors it was caused by, outermost first. */
+export function causes(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let current = error; current != null && chain.length < 8; current = (current as { cause?: unknown }).cause) chain.push(current);
+  return chain;
 }
 
 function redact(text: string, apiKey: string | undefined): string {

@@ -2,13 +2,39 @@
 // enforces and retries), a separate time to connect (connect_timeout_ms, so an unreachable host fails fast while a
 // slow answer may still take long), and retries. Node's built-in fetch has neither a connect timeout of its own nor
 // room for answers longer than five minutes, so the SDKs are given undici's fetch with an Agent set accordingly.
+// Every request also keeps to the operator's rules: the provider-host policy where the socket opens
+// (host-policy.ts) and the cap on an answer's size (response-cap.ts, which a model config may only lower). A
+// connection that fails reads the same to the client whatever happened, naming host and port only: telling a
+// closed port from a reset or from a server that speaks something else would let any role map the proxy's
+// network. The precise cause goes to the proxy's own log.
 
+import { pino, type Logger } from 'pino';
 import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
+import type { ProviderHosts } from '../config.js';
+import { causes, ProviderError } from './errors.js';
+import { guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
+import { capped } from './response-cap.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RETRIES = 2;
+/**
+ * The largest legitimate answers are embeddings: a full batch of 2048 texts from text-embedding-3-small (1536
+ * dimensions) in OpenAI's indented float JSON measures about 91 MiB. Chat answers, streamed with log-probabilities,
+ * stay far below.
+ */
+const DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 ** 2;
+
+const SILENT: Logger = pino({ level: 'silent' });
+const operator = { maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, hosts: new HostPolicy({ allow: [], deny: [] }), log: SILENT };
+
+/** The operator's settings (--max-response-bytes, --provider-hosts-*) and the log of failed connections; defaults for those not given. */
+export function configureProviderHttp(settings: { maxResponseBytes?: number; hosts?: ProviderHosts; log?: Logger }): void {
+  operator.maxResponseBytes = settings.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  operator.hosts = new HostPolicy(settings.hosts ?? { allow: [], deny: [] });
+  operator.log = settings.log ?? SILENT;
+}
 
 export interface HttpSettings {
   timeout: number;
@@ -16,24 +42,33 @@ export interface HttpSettings {
   fetch: typeof globalThis.fetch;
 }
 
-export function httpSettings(config: Record<string, unknown>): HttpSettings {
+export function httpSettings(config: Record<string, unknown>, instance: string): HttpSettings {
   const timeout = whole(config, 'timeout_ms', DEFAULT_TIMEOUT_MS, 1);
   const connectTimeout = whole(config, 'connect_timeout_ms', DEFAULT_CONNECT_TIMEOUT_MS, 1);
   const maxRetries = whole(config, 'max_retries', DEFAULT_MAX_RETRIES, 0);
-  const dispatcher = new Agent({ connect: { timeout: connectTimeout }, headersTimeout: timeout, bodyTimeout: timeout });
-  const agentFetch = (async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+  const modelMaxResponseBytes = whole(config, 'max_response_bytes', Infinity, 1);
+  const dispatcher = new Agent({ connect: guardedConnector(connectTimeout, () => operator.hosts), headersTimeout: timeout, bodyTimeout: timeout });
+  const agentFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     try {
-      return await fetch(input, { ...init, dispatcher });
+      const response = await fetch(input, { ...init, dispatcher });
+      return capped(response, Math.min(operator.maxResponseBytes, modelMaxResponseBytes));
     } catch (error) {
-      // The SDKs take any error whose text says "timeout" for the request's own timeout, which this is not: the host is
-      // unreachable, and is reported (and retried) as such.
-      if ((error as { cause?: { code?: string } }).cause?.code === 'UND_ERR_CONNECT_TIMEOUT') {
-        throw new TypeError(`could not connect within ${connectTimeout} ms`);
-      }
-      throw error;
+      // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.
+      if (init?.signal?.aborted) throw error;
+      const host = hostAndPort(input);
+      if (causes(error).some((cause) => cause instanceof HostRefused)) throw new HostRefused(host);
+      const cause = causes(error).at(-1) as { code?: string; message?: string };
+      operator.log.warn({ model_instance: instance, host, code: cause.code, err: cause.message }, 'could not reach the model provider');
+      throw new ProviderError(`could not reach provider at ${host}`, 'Check base_url and the network; connect_timeout_ms in the model config bounds each attempt to connect.');
     }
-  }) as unknown as typeof globalThis.fetch;
-  return { timeout, maxRetries, fetch: agentFetch };
+  };
+  return { timeout, maxRetries, fetch: agentFetch as unknown as typeof globalThis.fetch };
+}
+
+/** host:port of the request, never its path or query, which may carry a key. */
+function hostAndPort(input: Parameters<typeof fetch>[0]): string {
+  const url = new URL(typeof input === 'object' && 'url' in input ? input.url : String(input));
+  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
 }
 
 function whole(config: Record<string, unknown>, key: string, fallback: number, minimum: number): number {

@@ -14,12 +14,12 @@ import { openAiProvider } from './openai.js';
 import type { EmbedResult, Provider } from './provider.js';
 import { cached } from './response-cache.js';
 
-const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string | undefined) => Provider> = {
+const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string | undefined, instance: string) => Provider> = {
   mock: mockProvider,
-  openai: (config, apiKey) => openAiProvider('openai', config, apiKey),
-  azure_openai: (config, apiKey) => openAiProvider('azure_openai', config, apiKey),
-  ollama: (config, apiKey) => openAiProvider('ollama', config, apiKey),
-  openai_compatible: (config, apiKey) => openAiProvider('openai_compatible', config, apiKey),
+  openai: (config, apiKey, instance) => openAiProvider('openai', config, apiKey, instance),
+  azure_openai: (config, apiKey, instance) => openAiProvider('azure_openai', config, apiKey, instance),
+  ollama: (config, apiKey, instance) => openAiProvider('ollama', config, apiKey, instance),
+  openai_compatible: (config, apiKey, instance) => openAiProvider('openai_compatible', config, apiKey, instance),
   anthropic: anthropicProvider,
 };
 
@@ -52,7 +52,7 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
   const modelName = String(config.model_name ?? config.deployment ?? name);
   // Every session calling the instance shares its limits (and so do databases that register it alike).
   const modelKey = JSON.stringify([instanceName, name, modelName, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null]);
-  return cached(batchedEmbeddings(limited(metered(adapter(config, apiKey), name, modelName, config), modelKey, config)), key);
+  return cached(batchedEmbeddings(limited(metered(adapter(config, apiKey, instanceName), name, modelName, config), modelKey, config)), key);
 }
 
 /** Embeddings of any number of texts, sent in requests of at most the provider's batch size, one after another. */

@@ -2,6 +2,8 @@
 // known, cost, each by provider and model. Prices (US dollars per million tokens) come from the model config
 // (price_per_million_input_tokens, price_per_million_output_tokens) or from the proxy's --price-table file keyed by
 // model name; with neither, no cost is counted (rather than a guess from a stale list).
+// Any role may name a model anything, so the model label takes at most --metrics-max-models distinct names (and
+// those of the price table, which the operator wrote); later names are counted under model="other".
 
 import type { ChatResult, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
 
@@ -24,8 +26,18 @@ interface ModelCounters {
 }
 
 const SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Longer label values are cut: a name is for telling series apart, not for carrying text. */
+const MAX_LABEL_CHARACTERS = 100;
+const DEFAULT_MAX_MODEL_LABELS = 50;
 const counters = new Map<string, ModelCounters>();
+const modelLabels = new Set<string>();
+let maxModelLabels = DEFAULT_MAX_MODEL_LABELS;
 let priceTable = new Map<string, Price>();
+
+/** How many model names get series of their own (--metrics-max-models). */
+export function setMaxModelLabels(size: number): void {
+  maxModelLabels = size;
+}
 
 /** Prices by model name, from --price-table. */
 export function setPriceTable(prices: Map<string, Price>): void {
@@ -46,7 +58,7 @@ export function costOf(usage: Usage, price: Price | undefined): number | undefin
 
 /** The provider with every request it makes counted under its provider and model names. */
 export function metered(provider: Provider, providerName: string, modelName: string, config: Record<string, unknown>): Provider {
-  const labels = `provider="${escape(providerName)}",model="${escape(modelName)}"`;
+  const labels = `provider="${labelValue(providerName)}",model="${labelValue(modelLabel(modelName))}"`;
   const price = priceOf(config, modelName);
   const record = (kind: Kind, started: number, usage: Usage | undefined): number | undefined => {
     const model = countersOf(labels);
@@ -104,6 +116,13 @@ export function metered(provider: Provider, providerName: string, modelName: str
   };
 }
 
+function modelLabel(modelName: string): string {
+  if (modelLabels.has(modelName) || priceTable.has(modelName)) return modelName;
+  if (modelLabels.size >= maxModelLabels) return 'other';
+  modelLabels.add(modelName);
+  return modelName;
+}
+
 function countersOf(labels: string): ModelCounters {
   let model = counters.get(labels);
   if (!model) {
@@ -135,7 +154,8 @@ export function modelMetricsText(): string[] {
   return lines;
 }
 
-/** A Prometheus label value, escaped. */
-export function escape(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+/** A Prometheus label value: cut to its first characters, and escaped. */
+export function labelValue(value: string): string {
+  const cut = [...value].slice(0, MAX_LABEL_CHARACTERS).join('');
+  return cut.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

@@ -18,7 +18,7 @@ const OLLAMA_BASE_URL = 'http://localhost:11434/v1';
 const MAX_EMBEDDING_BATCH = 2048;
 const DEFAULT_EMBEDDING_MODEL: Partial<Record<OpenAiFlavour, string>> = { openai: 'text-embedding-3-small', ollama: 'nomic-embed-text' };
 
-export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, unknown>, apiKey: string | undefined): Provider {
+export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, unknown>, apiKey: string | undefined, instance: string): Provider {
   const model = String(config.model_name ?? config.deployment ?? '');
   if (!model) throw new PgError('22023', `the ${flavour} provider needs model_name in the model config`);
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
@@ -32,7 +32,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
   // Servers other than OpenAI's and Azure's often refuse or ignore logprobs, so they are asked for only there.
   const logprobs = config.logprobs === undefined ? flavour === 'openai' || flavour === 'azure_openai' : config.logprobs === true;
   const fallback = fallbackConfidence(config);
-  const options = { apiKey: apiKey || 'not-needed', ...httpSettings(config) };
+  const options = { apiKey: apiKey || 'not-needed', ...httpSettings(config, instance) };
   let client: OpenAI | undefined;
   // Made at the first call, so that registering a model needs no network and no valid key yet.
   const sdk = (): OpenAI =>

@@ -1,8 +1,8 @@
-// The worker on /metrics, by database served: llm.queue's jobs by status (as the worker last counted them), the
+// The worker on /metrics, by database served (the operator's --worker URLs, so a bounded set): llm.queue's jobs by status (as the worker last counted them), the
 // jobs this proxy finished by outcome and the ones it is running, and job latency, from the write that queued the
 // job to its answer being in the row.
 
-import { escape } from '../providers/metrics.js';
+import { labelValue } from '../providers/metrics.js';
 import { STATUSES, type Outcome, type Status } from './queue.js';
 
 const SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -48,7 +48,7 @@ export function recordFinished(database: string, outcome: Outcome, seconds?: num
 
 /** The counters in Prometheus' text format. */
 export function workerMetricsText(): string[] {
-  const all = [...databases.entries()].map(([database, counters]) => [`database="${escape(database)}"`, counters] as const);
+  const all = [...databases.entries()].map(([database, counters]) => [`database="${labelValue(database)}"`, counters] as const);
   return [
     '# HELP pg_llm_queue_jobs Jobs in llm.queue by status, as the worker last counted them.',
     '# TYPE pg_llm_queue_jobs gauge',

@@ -1,6 +1,7 @@
 // A fake model provider on loopback, so the real SDK adapters are tested over HTTP: it answers OpenAI's chat
 // completions and embeddings and, on /v1/messages, Anthropic's Messages API. Each request takes the next scripted
-// behaviour (an answer, a stream, an HTTP error, garbage, a stall, a connection reset mid-stream), and is recorded.
+// behaviour (an answer, a stream, an HTTP error, garbage, a stall, a connection reset mid-stream, an answer of any
+// size), and is recorded.
 // Embeddings are computed from each input (its length, then its character codes), so tests can check their order.
 
 import http from 'node:http';
@@ -12,7 +13,9 @@ export type Behaviour =
   | { kind: 'reset'; chunks: string[] }
   | { kind: 'error'; status: number; message: string; retryAfter?: string }
   | { kind: 'garbage' }
-  | { kind: 'stall' };
+  | { kind: 'stall' }
+  /** A chat answer whose content is `bytes` long, written in chunks as the client reads, never held whole. */
+  | { kind: 'huge'; bytes: number };
 
 export interface RecordedRequest {
   path: string;
@@ -118,7 +121,25 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
       return void response.end('{"choices": [ this is not json');
     case 'stall':
       return;
+    case 'huge':
+      return huge(behaviour.bytes, model, response);
   }
+}
+
+function huge(bytes: number, model: string, response: http.ServerResponse): void {
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.write(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"${model}","choices":[{"index":0,"message":{"role":"assistant","content":"`);
+  const chunk = Buffer.alloc(1024 ** 2, 'a');
+  let left = bytes;
+  const write = (): void => {
+    while (left > 0 && !response.destroyed) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= piece.length;
+      if (!response.write(piece)) return void response.once('drain', write);
+    }
+    if (!response.destroyed) response.end('"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}');
+  };
+  write();
 }
 
 function respondAsAnthropic(behaviour: Behaviour, request: RecordedRequest, response: http.ServerResponse): void {

@@ -171,9 +171,35 @@ describe('configuration', () => {
     expect(() => config(['--worker', 'svc:secret-pw@nowhere'])).not.toThrow(/secret-pw/);
   });
 
+  it('takes the provider-host lists from any source, and refuses an entry that is neither a host nor an address', () => {
+    expect(config([]).providerHosts).toEqual({ allow: [], deny: [] });
+    expect(config(['--provider-hosts-deny', '10.0.0.0/8, [::1]', '--provider-hosts-deny=Vault.Corp.example.']).providerHosts.deny).toEqual([
+      { address: '10.0.0.0', prefix: 8, family: 'ipv4' },
+      { address: '::1', prefix: 128, family: 'ipv6' },
+      { name: 'vault.corp.example' },
+    ]);
+    expect(config([], { PG_LLM_PROVIDER_HOSTS_ALLOW: '*.openai.azure.com,192.168.1.5' }).providerHosts.allow).toEqual([
+      { name: '*.openai.azure.com' },
+      { address: '192.168.1.5', prefix: 32, family: 'ipv4' },
+    ]);
+    for (const entry of ['10.0.0.0/33', 'http://host', 'fe80::/x', 'a..b']) {
+      expect(() => config(['--provider-hosts-allow', entry])).toThrow(/--provider-hosts-allow: .* is neither a host name nor an address or CIDR/);
+    }
+  });
+
+  it('takes the answer cap, 128 MiB by default', () => {
+    expect(config([]).maxResponseBytes).toBe(128 * 1024 ** 2);
+    expect(config([], { PG_LLM_MAX_RESPONSE_BYTES: '1000' }).maxResponseBytes).toBe(1000);
+  });
+
+  it('takes the bound of model labels on /metrics, 50 by default', () => {
+    expect(config([]).metricsMaxModels).toBe(50);
+    expect(config(['--metrics-max-models', '5']).metricsMaxModels).toBe(5);
+  });
+
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }

@@ -1,0 +1,89 @@
+// Which addresses a model's base_url may make the proxy connect to. Any role may register a model and choose its
+// base_url, so the operator's policy (--provider-hosts-allow, --provider-hosts-deny) is applied where the socket is
+// opened, to the address the name resolved to at that moment: a name that resolves to a metadata endpoint, or
+// resolves elsewhere the second time it is asked (DNS rebinding), cannot pass. Link-local addresses and the cloud
+// metadata endpoints are refused whatever the operator says: they hand out the proxy host's own credentials.
+
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { buildConnector } from 'undici';
+import { PgError } from '../../proxy/pg-error.js';
+import type { HostEntry, ProviderHosts } from '../config.js';
+
+const ALWAYS_DENIED: HostEntry[] = [
+  { address: '169.254.0.0', prefix: 16, family: 'ipv4' },
+  { address: 'fe80::', prefix: 10, family: 'ipv6' },
+  // AWS's IPv6 metadata endpoint, Alibaba Cloud's, and link-local reached through NAT64.
+  { address: 'fd00:ec2::254', prefix: 128, family: 'ipv6' },
+  { address: '100.100.100.200', prefix: 32, family: 'ipv4' },
+  { address: '64:ff9b::a9fe:0', prefix: 112, family: 'ipv6' },
+];
+
+/** The operator's policy, not the network, stopped the call. */
+export class HostRefused extends PgError {
+  constructor(host: string) {
+    super('42501', `the operator's provider-host policy refuses ${host}`, {
+      hint: 'The proxy\'s --provider-hosts-allow and --provider-hosts-deny (PG_LLM_PROVIDER_HOSTS_ALLOW, PG_LLM_PROVIDER_HOSTS_DENY) decide which hosts a model may call; link-local and cloud metadata addresses are always refused.',
+    });
+  }
+}
+
+interface Matcher {
+  names: string[];
+  addresses: BlockList;
+  empty: boolean;
+}
+
+function matcher(entries: HostEntry[]): Matcher {
+  const addresses = new BlockList();
+  const names: string[] = [];
+  for (const entry of entries) {
+    if ('name' in entry) names.push(entry.name);
+    else addresses.addSubnet(entry.address, entry.prefix, entry.family);
+  }
+  return { names, addresses, empty: entries.length === 0 };
+}
+
+/** An IPv4 address written as IPv6 (::ffff:a.b.c.d) matches the IPv4 ranges too: BlockList sees through it. */
+function matches({ names, addresses }: Matcher, name: string, address: string): boolean {
+  const host = name.toLowerCase().replace(/\.$/, '');
+  const named = names.some((entry) => (entry.startsWith('*.') ? host.endsWith(entry.slice(1)) : host === entry));
+  return named || addresses.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
+}
+
+export class HostPolicy {
+  private readonly allow: Matcher;
+  private readonly deny: Matcher;
+
+  constructor(hosts: ProviderHosts) {
+    this.allow = matcher(hosts.allow);
+    this.deny = matcher([...ALWAYS_DENIED, ...hosts.deny]);
+  }
+
+  /** Whether the proxy may connect to `address`, which `name` (as the URL gave it) resolved to. */
+  permits(name: string, address: string): boolean {
+    return !matches(this.deny, name, address) && (this.allow.empty || matches(this.allow, name, address));
+  }
+}
+
+/**
+ * undici's connector, refusing what the policy of the moment refuses before a socket exists: an address given as
+ * such at once, a name at each resolution (every address it resolves to must pass).
+ */
+export function guardedConnector(timeout: number, policy: () => HostPolicy): buildConnector.connector {
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (error, found: LookupAddress[]) => {
+      if (error) return callback(error, '', 0);
+      const current = policy();
+      if (found.some(({ address }) => !current.permits(hostname, address))) return callback(new HostRefused(hostname), '', 0);
+      if (options.all) return (callback as unknown as (error: null, all: LookupAddress[]) => void)(null, found);
+      callback(null, found[0]!.address, found[0]!.family);
+    });
+  };
+  const connect = buildConnector({ timeout, lookup });
+  return (options, callback) => {
+    const hostname = options.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(hostname) && !policy().permits(hostname, hostname)) return void callback(new HostRefused(hostname), null);
+    connect(options, callback);
+  };
+}

@@ -1,0 +1,120 @@
+// Which hosts a model may make the proxy call: any role chooses its model's base_url, so the operator's policy
+// (--provider-hosts-allow, --provider-hosts-deny; link-local and metadata addresses always refused) is applied to
+// the address a name resolves to, before a socket exists; and a failed connection reads the same whatever failed.
+
+import net, { type AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import type pg from 'pg';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../../src/config.js';
+import { configureProviderHttp } from '../../src/providers/http.js';
+import { freePort } from '../support/cluster.js';
+import { afterThisTest, clientThrough } from '../support/database.js';
+import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+
+const shared = proxyAndFakeProvider();
+const REFUSED = { code: '42501', message: expect.stringContaining("provider-host policy refuses"), hint: expect.stringContaining('--provider-hosts-deny') };
+
+afterEach(() => configureProviderHttp({}));
+
+/** The operator's provider-host policy as the command line gives it. */
+function operatorHosts(...args: string[]) {
+  const command = parseCommandLine(args, {});
+  if (command.kind !== 'run') throw new Error('not a run command');
+  return command.config.providerHosts;
+}
+
+/** Points the model 'llm' at `baseUrl`, failing fast: one attempt, a short connect timeout. */
+async function pointAt(client: pg.Client, baseUrl: string): Promise<void> {
+  const config = { provider: 'openai', model_name: 'gpt-test', base_url: baseUrl, max_retries: 0, connect_timeout_ms: 500 };
+  await client.query(`SELECT pg_llm_add_model(true, 'openai', 'llm', $1, $2)`, [API_KEY, JSON.stringify(config)]);
+}
+
+async function chatError(client: pg.Client): Promise<{ code?: string; message: string; hint?: string }> {
+  return client.query(`SELECT pg_llm_chat('llm', 'hi')`).then(
+    () => ({ message: 'answered' }),
+    (error: { code?: string; message: string; hint?: string }) => error,
+  );
+}
+
+/** A TCP server on loopback that does `onConnection` with each socket, and counts them. */
+async function tcpServer(onConnection: (socket: net.Socket) => void): Promise<{ port: number; connections: () => number }> {
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  afterThisTest(() => new Promise((resolve) => (sockets.forEach((socket) => socket.destroy()), server.close(() => resolve()))));
+  return { port: (server.address() as AddressInfo).port, connections: () => connections };
+}
+
+describe('provider-host policy', () => {
+  it('refuses link-local and metadata addresses, in every spelling, whatever the operator allows', async () => {
+    configureProviderHttp({ hosts: operatorHosts('--provider-hosts-allow', '0.0.0.0/0,::/0') });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    for (const address of ['169.254.169.254', '2852039166', '[::ffff:169.254.169.254]', '[fd00:ec2::254]', '[fe80::1]', '100.100.100.200']) {
+      await pointAt(client, `http://${address}/v1`);
+      expect(await chatError(client)).toMatchObject(REFUSED);
+    }
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('judges a name by the addresses it resolves to, before connecting', async () => {
+    const listener = await tcpServer((socket) => socket.destroy());
+    configureProviderHttp({ hosts: operatorHosts('--provider-hosts-deny', '127.0.0.0/8,::1') });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await pointAt(client, `http://localhost:${listener.port}/v1`);
+    expect(await chatError(client)).toMatchObject({ ...REFUSED, message: expect.stringContaining(`refuses localhost:${listener.port}`) });
+    await pointAt(client, `http://127.0.0.1:${listener.port}/v1`);
+    expect(await chatError(client)).toMatchObject(REFUSED);
+    expect(listener.connections()).toBe(0);
+  });
+
+  it('an allow list admits only the names and ranges it holds', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    configureProviderHttp({ hosts: operatorHosts('--provider-hosts-allow', '*.example.com,10.0.0.0/8') });
+    shared.fake.script({ kind: 'answer', content: 'reached' });
+    expect(await chatError(client)).toMatchObject(REFUSED);
+    expect(shared.fake.requests).toHaveLength(0);
+    configureProviderHttp({ hosts: operatorHosts('--provider-hosts-allow', '*.example.com,127.0.0.1') });
+    expect((await client.query(`SELECT pg_llm_chat('llm', 'hi') AS a`)).rows).toEqual([{ a: 'reached' }]);
+  });
+
+  it('the default model goes through the same policy', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'mock');
+    const client = await clientThrough({ defaults: { env: { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: 'http://169.254.169.254/v1' } } }, name);
+    await expect(client.query(`SELECT llm_ask('question')`)).rejects.toMatchObject(REFUSED);
+  });
+});
+
+describe('connection failures', () => {
+  it('read the same for a closed port, a reset, garbage and a failed TLS handshake; the log has the cause', async () => {
+    const logged: string[] = [];
+    configureProviderHttp({ log: pino({ level: 'warn' }, new Writable({ write: (line, _encoding, done) => done(void logged.push(String(line))) })) });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const reset = await tcpServer((socket) => socket.resetAndDestroy());
+    const garbage = await tcpServer((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n\r\n'));
+    const targets = [
+      `http://127.0.0.1:${await freePort()}`,
+      `http://127.0.0.1:${reset.port}`,
+      `http://127.0.0.1:${garbage.port}`,
+      `https://127.0.0.1:${garbage.port}`,
+    ];
+    const messages = [];
+    for (const target of targets) {
+      await pointAt(client, `${target}/v1/secret-path?api-key=sk-in-the-query`);
+      const error = await chatError(client);
+      expect(error).toMatchObject({ code: '39001' });
+      messages.push(error.message.replace(/:\d+$/, ':PORT'));
+    }
+    expect(new Set(messages)).toEqual(new Set(['could not reach provider at 127.0.0.1:PORT']));
+    expect(logged.join('')).toContain('ECONNREFUSED');
+    expect(logged.join('')).toContain('"model_instance":"llm"');
+    expect(logged.join('')).not.toContain('sk-in-the-query');
+  });
+});
