@@ -105,6 +105,12 @@ export class Executor {
     }
   }
 
+  /** Answers a simple Query with an error of the proxy's, as PostgreSQL answers a statement it refuses. */
+  async refuseQuery(error: PgError): Promise<void> {
+    await this.fail(error);
+    this.io.writeToClient(readyForQuery(await this.requests.sync()));
+  }
+
   /** Answers a client's message with an error of the proxy's, failing its transaction as PostgreSQL would. */
   async reject(error: PgError): Promise<void> {
     await this.fail(error);

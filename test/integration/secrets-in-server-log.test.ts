@@ -1,13 +1,15 @@
 // Secrets never reach the PostgreSQL server's log, read here as the test cluster writes it, with the test
-// database logging every statement and every NOTICE: a call's api_key in the general (multi-pass) path.
+// database logging every statement and every NOTICE: a call's api_key in the general (multi-pass) path, and
+// SET pg_llm.master_key, which the proxy keeps while PostgreSQL gives the setting its usual semantics.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { freshDatabase } from '../support/database.js';
+import { afterThisTest, freshDatabase } from '../support/database.js';
 import { clientOf, pgAiSuite } from '../support/pg-ai.js';
-import { cluster } from '../support/proxy.js';
+import { cluster, startProxy } from '../support/proxy.js';
 
 const suite = pgAiSuite();
 
@@ -58,5 +60,76 @@ describe('the server log', () => {
     expect(suite.fake.requests.map((request) => request.authorization)).toEqual(Array(4).fill(`Bearer ${secret}`));
     expect(serverLog()).toContain(`UPDATE asks SET answer = generate_query(question, api_key => $1)`);
     expect(logHolds(secret)).toBe(false);
+  });
+});
+
+describe('SET pg_llm.master_key', () => {
+  /** A model sealed under a master key of its own, which the suite's proxy does not have. */
+  async function sealedModel() {
+    const key = unique('master');
+    const database = await loggedDatabase();
+    const sealing = await startProxy({ masterKey: key });
+    afterThisTest(() => sealing.stop());
+    const owner = await clientOf(sealing, database.name);
+    await owner.query(`SELECT pg_llm_add_model(false, 'mock', 'keyed', 'sk-sealed-api-key', '{"mock_response": "sealed ok"}')`);
+    return { key, ...database };
+  }
+
+  async function opens(client: pg.Client): Promise<boolean> {
+    try {
+      return (await client.query(`SELECT pg_llm_chat('keyed', 'x') AS a`)).rows[0].a === 'sealed ok';
+    } catch (error) {
+      expect(error).toMatchObject({ code: '28000' });
+      return false;
+    }
+  }
+
+  it('is kept by the proxy: SET, SHOW, RESET, SET LOCAL, rollbacks, RESET ALL, DISCARD ALL in both protocols, and never logged', async () => {
+    const { key, reader } = await sealedModel();
+    expect(await opens(reader)).toBe(false);
+    await reader.query(`SET pg_llm.master_key = '${key}'`);
+    expect(await opens(reader)).toBe(true);
+    const shown = (await reader.query('SHOW pg_llm.master_key')).rows[0]['pg_llm.master_key'];
+    expect(shown).toMatch(/^held by pg_llm proxy /);
+    await reader.query('RESET pg_llm.master_key');
+    expect(await opens(reader)).toBe(false);
+
+    await reader.query(`BEGIN; SET LOCAL pg_llm.master_key TO '${key}'`);
+    expect(await opens(reader)).toBe(true);
+    await reader.query('COMMIT');
+    expect(await opens(reader)).toBe(false);
+
+    await reader.query(`BEGIN; SET SESSION pg_llm.master_key = '${key}'; ROLLBACK`);
+    expect(await opens(reader)).toBe(false);
+
+    await reader.query(`SET pg_llm.master_key = '${key}'; BEGIN; SAVEPOINT s; RESET pg_llm.master_key`);
+    expect(await opens(reader)).toBe(false);
+    await reader.query('ROLLBACK TO SAVEPOINT s');
+    expect(await opens(reader)).toBe(true);
+    await reader.query('COMMIT');
+    await reader.query('RESET ALL');
+    expect(await opens(reader)).toBe(false);
+
+    await reader.query({ name: 'set-key', text: `SET pg_llm.master_key = '${key}'` });
+    expect(await opens(reader)).toBe(true);
+    await reader.query('DISCARD ALL');
+    expect(await opens(reader)).toBe(false);
+
+    expect(serverLog()).toContain(`SET pg_llm.master_key = '${shown}'`);
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('is refused where the server would keep or log the key, and a value set past the proxy is not used', async () => {
+    const { key, name, admin, reader } = await sealedModel();
+    const refusal = { code: '0A000', hint: expect.stringContaining('SET pg_llm.master_key') };
+    await expect(admin.query(`ALTER ROLE trust_user IN DATABASE ${name} SET pg_llm.master_key = '${key}'`)).rejects.toMatchObject(refusal);
+    await expect(admin.query({ name: 'alter-db', text: `ALTER DATABASE ${name} SET pg_llm.master_key = '${key}'` })).rejects.toMatchObject(refusal);
+    await expect(reader.query(`SELECT set_config('pg_llm.master_key', '${key}', false)`)).rejects.toMatchObject(refusal);
+    await expect(reader.query(`SET pg_llm.master_key = '${key}' oops`)).rejects.toMatchObject({ code: '42601' });
+    expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+
+    await reader.query(`SELECT set_config('pg_llm.' || 'master_key', 'a value of its own', false)`);
+    await expect(reader.query(`SELECT pg_llm_chat('keyed', 'x')`)).rejects.toMatchObject({ code: '22023', hint: expect.stringContaining('SET pg_llm.master_key') });
+    expect(logHolds(key)).toBe(false);
   });
 });
