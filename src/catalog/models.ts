@@ -4,11 +4,10 @@
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
+import { SECRET_CONFIG_KEY as SECRET_KEY } from '../crypto/secret-fragments.js';
 import { open, redact, seal, SecretError } from '../crypto/secrets.js';
 
 export const MODELS = '_pg_llm_catalog.pg_llm_models';
-/** Config keys whose values are credentials: kept only in encrypted_config. */
-const SECRET_KEY = /(api_?key|token|secret|password|authorization|credential)/i;
 
 export interface ModelInstance {
   instanceName: string;

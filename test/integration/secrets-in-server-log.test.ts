@@ -1,6 +1,7 @@
 // Secrets never reach the PostgreSQL server's log, read here as the test cluster writes it, with the test
-// database logging every statement and every NOTICE: a call's api_key in the general (multi-pass) path, and
-// SET pg_llm.master_key, which the proxy keeps while PostgreSQL gives the setting its usual semantics.
+// database logging every statement and every NOTICE: a call's api_key in the general (multi-pass) path,
+// SET pg_llm.master_key, which the proxy keeps while PostgreSQL gives the setting its usual semantics, and a key
+// that a provider echoes in part, which reaches neither that log, nor the client, nor the audit and trace rows.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -21,11 +22,14 @@ function unique(prefix: string): string {
   return `${prefix}-${randomBytes(12).toString('hex')}`;
 }
 
-/** True when the log holds `secret`, or any 8 characters of it in a row. */
-function logHolds(secret: string): boolean {
-  const log = serverLog();
-  for (let start = 0; start + 8 <= secret.length; start++) if (log.includes(secret.slice(start, start + 8))) return true;
+/** True when `text` holds `secret`, or any 8 characters of it in a row. */
+function holdsFragment(text: string, secret: string): boolean {
+  for (let start = 0; start + 8 <= secret.length; start++) if (text.includes(secret.slice(start, start + 8))) return true;
   return false;
+}
+
+function logHolds(secret: string): boolean {
+  return holdsFragment(serverLog(), secret);
 }
 
 /**
@@ -130,6 +134,62 @@ describe('SET pg_llm.master_key', () => {
 
     await reader.query(`SELECT set_config('pg_llm.' || 'master_key', 'a value of its own', false)`);
     await expect(reader.query(`SELECT pg_llm_chat('keyed', 'x')`)).rejects.toMatchObject({ code: '22023', hint: expect.stringContaining('SET pg_llm.master_key') });
+    expect(logHolds(key)).toBe(false);
+  });
+});
+
+describe('a provider that echoes the key minus two characters', () => {
+  /** A model whose key belongs to postgres, on the fake provider, which trust_user may use. */
+  async function echoedKey() {
+    const key = unique('sk-echo');
+    const database = await loggedDatabase();
+    const config = { model_name: 'gpt-test', base_url: suite.fake.baseUrl, max_retries: 0 };
+    await database.admin.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'llm', $1, $2)`, [key, JSON.stringify(config)]);
+    await database.reader.query(`SET pg_llm.redact_sensitive = off; SET pg_llm.trace_enabled = on`);
+    return { key, echo: key.slice(0, -2), ...database };
+  }
+
+  it('in an error body, gets to neither the client nor the server log', async () => {
+    const { key, echo, reader } = await echoedKey();
+    suite.fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${echo}.` });
+    const error = await reader.query(`SELECT pg_llm_chat('llm', 'x')`).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: '28000', message: expect.stringContaining('Incorrect API key provided: ****.') });
+    suite.fake.script({ kind: 'error', status: 500, message: `upstream says ${echo}` });
+    const failed = await reader.query(`UPDATE asks SET answer = pg_llm_chat('llm', question)`).catch((caught: unknown) => caught);
+    expect(failed).toMatchObject({ code: '39001' });
+    expect(suite.fake.requests[0]!.authorization).toBe(`Bearer ${key}`);
+    expect(holdsFragment(JSON.stringify([error, failed, String(error), String(failed)]), key)).toBe(false);
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('in an answer, a JSON answer or SQL the model wrote, gets to neither the client nor the trace rows', async () => {
+    const { key, echo, reader } = await echoedKey();
+    suite.fake.script(
+      { kind: 'answer', content: `your key is ${echo.slice(1)}` },
+      { kind: 'answer', content: `${echo}` },
+      { kind: 'answer', content: JSON.stringify({ sql: `SELECT '${echo}' AS leaked`, explanation: `uses ${echo}` }) },
+    );
+    const rows = [];
+    for (const call of [`pg_llm_chat('llm', 'a')`, `pg_llm_chat_json('llm', 'b')`, `pg_llm_text2sql_json('llm', 'c')`]) {
+      rows.push((await reader.query(`SELECT ${call} AS answer`)).rows[0].answer);
+    }
+    expect(rows[0]).toBe('your key is ****');
+    const trace = await reader.query(`SELECT step, detail::text FROM _pg_llm_catalog.pg_llm_trace_log`);
+    expect(trace.rows.map((row) => row.step)).toContain('generated_sql');
+    const audit = await reader.query(`SELECT metadata::text FROM _pg_llm_catalog.pg_llm_audit_log`);
+    expect(holdsFragment(JSON.stringify([rows, trace.rows, audit.rows]), key)).toBe(false);
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('in a streamed answer split across chunks, gets to neither the client nor the server log', async () => {
+    const { key, echo, reader } = await echoedKey();
+    const text = `the key: ${echo} (keep it safe)`;
+    const chunks = Array.from({ length: Math.ceil(text.length / 5) }, (_, i) => text.slice(i * 5, i * 5 + 5));
+    suite.fake.script({ kind: 'stream', chunks });
+    const { rows } = await reader.query(`SELECT chunk FROM pg_llm_chat_stream('llm', 'x')`);
+    const streamed = rows.map((row) => row.chunk).join('');
+    expect(streamed).toMatch(/^the key: .*\*\*\*\*.* \(keep it safe\)$/);
+    expect(holdsFragment(streamed, key)).toBe(false);
     expect(logHolds(key)).toBe(false);
   });
 });
