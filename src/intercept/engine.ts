@@ -9,7 +9,6 @@ import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/int
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
-import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { analyze, mentionsFunction, signalCalls, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor, refusal } from './execution.js';
@@ -77,9 +76,9 @@ class InterceptionEngine implements Interceptor {
   claims(type: number, frame: Buffer): boolean {
     switch (type) {
       case FrontendMessage.Query:
-        return mentionsFunction(frame) || mentionsMasterKey(frame.toString('latin1'));
+        return mentionsFunction(frame);
       case FrontendMessage.Parse:
-        if (mentionsFunction(frame) || mentionsMasterKey(frame.toString('latin1'))) return true;
+        if (mentionsFunction(frame)) return true;
         if (this.statements.size > 0 || this.ownStatements.size > 0) this.forgetStatement(readParse(frame).statement);
         return false;
       case FrontendMessage.Bind:
@@ -294,7 +293,8 @@ class InterceptionEngine implements Interceptor {
 
   /**
    * The statement text with the session's pg_llm.master_key values held back (see master-key-setting.ts), or
-   * undefined once `refuse` has answered a statement that would hand the server the key.
+   * undefined once `refuse` has answered a statement that would hand the server the key. Every statement naming
+   * the setting gets here: its name mentions pg_llm.
    */
   private async sealedOrRefused(sql: string, refuse: (error: PgError) => Promise<void>): Promise<string | undefined> {
     try {
