@@ -1,8 +1,10 @@
 -- How the stubs and the proxy talk within one session. The proxy runs a statement that calls LLM functions in
--- passes. In a 'collect' pass each stub reports the arguments of a call it has no result for (a NOTICE with
--- SQLSTATE LM001 that only the proxy reads) and returns NULL; the proxy computes those calls and stores their
--- results in a session temp table; in the 'final' pass each stub returns its result. Outside the proxy the phase
--- is unset and a stub fails with a hint. Re-applied on every install, so it always matches this version.
+-- passes. In a 'collect' pass each stub writes the arguments of a call it has no result for to a session temp
+-- table, which the proxy reads before the pass's savepoint is rolled back, and returns NULL; the proxy computes
+-- those calls and stores their results in another temp table; in the 'final' pass each stub returns its result.
+-- Arguments never travel in a NOTICE: the server logs those (log_min_messages), and arguments carry API keys.
+-- Outside the proxy the phase is unset and a stub fails with a hint. Re-applied on every install, so it always
+-- matches this version.
 
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.prepare_session() RETURNS void
 LANGUAGE plpgsql AS $$
@@ -12,6 +14,15 @@ BEGIN
       execution  bigint NOT NULL,
       call_key   text NOT NULL,
       value      jsonb,
+      PRIMARY KEY (execution, call_key)
+    ) ON COMMIT DELETE ROWS;
+  END IF;
+  IF to_regclass('pg_temp.pg_llm_collected_calls') IS NULL THEN
+    CREATE TEMP TABLE pg_llm_collected_calls (
+      execution      bigint NOT NULL,
+      call_key       text NOT NULL,
+      function_name  text NOT NULL,
+      arguments      jsonb NOT NULL,
       PRIMARY KEY (execution, call_key)
     ) ON COMMIT DELETE ROWS;
   END IF;
@@ -39,7 +50,14 @@ BEGIN
     RETURN found_value;
   END IF;
   IF phase = 'collect' THEN
-    RAISE NOTICE USING ERRCODE = 'LM001', MESSAGE = jsonb_build_object('function', function_name, 'key', key, 'arguments', arguments)::text;
+    -- A pass that fails takes these rows with it; the NOTICE (once a pass, and without values) tells the proxy
+    -- that it had found calls all the same.
+    IF NOT EXISTS (SELECT FROM pg_temp.pg_llm_collected_calls c WHERE c.execution = current_setting('pg_llm.execution')::bigint) THEN
+      RAISE NOTICE USING ERRCODE = 'LM001', MESSAGE = 'pg_llm proxy: calls collected';
+    END IF;
+    INSERT INTO pg_temp.pg_llm_collected_calls (execution, call_key, function_name, arguments)
+    VALUES (current_setting('pg_llm.execution')::bigint, key, function_name, arguments)
+    ON CONFLICT DO NOTHING;
     RETURN CASE WHEN current_setting('pg_llm.placeholders', true) = 'typed' THEN placeholder END;
   END IF;
   RAISE EXCEPTION USING ERRCODE = 'LM002',

@@ -4,6 +4,7 @@
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
+import { SECRET_CONFIG_KEY as SECRET_KEY } from '../crypto/secret-fragments.js';
 import { open, redact, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
 import { secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
 
@@ -11,8 +12,6 @@ export const MODELS = '_pg_llm_catalog.pg_llm_models';
 /** One model's row, sealed columns included, for any role (catalog-migrations/incremental/0007_model_secrets.sql). */
 const SEALED_MODEL = '_pg_llm_catalog.sealed_model';
 const UNDEFINED_FUNCTION = '42883';
-/** Config keys whose values are credentials: kept only in encrypted_config. */
-const SECRET_KEY = /(api_?key|token|secret|password|authorization|credential)/i;
 
 export interface ModelInstance {
   instanceName: string;

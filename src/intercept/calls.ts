@@ -6,8 +6,9 @@ import { setMaxListeners } from 'node:events';
 import { callArguments, type CallContext, type QueryTable, type ResultRow, type SessionSettings } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { masterKey, type MasterKey } from '../crypto/secrets.js';
+import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
+import type { SessionMasterKeys } from './master-key-setting.js';
 import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-settings.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
 
@@ -53,6 +54,7 @@ export class CallRunner {
   constructor(
     private readonly requests: UpstreamRequests,
     private readonly options: CallOptions,
+    private readonly sessionKeys: SessionMasterKeys,
   ) {}
 
   /**
@@ -144,7 +146,8 @@ export class CallRunner {
 
   private async readSessionState(): Promise<SessionState> {
     const [row] = await this.query(SETTINGS_QUERY);
-    const keys = row?.master_key ? [masterKey(row.master_key), ...this.options.masterKeys] : this.options.masterKeys;
+    const sessionKey = this.sessionKeys.resolve(row?.master_key);
+    const keys = sessionKey ? [sessionKey, ...this.options.masterKeys] : this.options.masterKeys;
     return { settings: parseSettings(row, this.options.settingDefaults), keys };
   }
 }

@@ -12,6 +12,7 @@ import type { ReplySink } from '../../proxy/replies-owed.js';
 import { analyze, mentionsFunction, signalCalls, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor, refusal } from './execution.js';
+import { SessionMasterKeys } from './master-key-setting.js';
 import { NotInstalled } from './not-installed.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
@@ -44,6 +45,7 @@ class InterceptionEngine implements Interceptor {
   private readonly ownPortals = new Map<string, OwnPlan>();
   private readonly requests: UpstreamRequests;
   private readonly executor: Executor;
+  private readonly masterKeys = new SessionMasterKeys();
   private catalogInstalled: boolean | undefined;
 
   constructor(
@@ -52,7 +54,7 @@ class InterceptionEngine implements Interceptor {
     private readonly user: string,
   ) {
     this.requests = new UpstreamRequests(io);
-    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options));
+    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys));
   }
 
   inspects(type: number): boolean {
@@ -166,8 +168,11 @@ class InterceptionEngine implements Interceptor {
     this.io.sendUpstream(frame, sink);
   }
 
-  private async handleQuery(frame: Buffer): Promise<void> {
-    const sql = readQuery(frame);
+  private async handleQuery(received: Buffer): Promise<void> {
+    const text = readQuery(received);
+    const sql = await this.sealedOrRefused(text, (error) => this.executor.refuseQuery(error));
+    if (sql === undefined) return;
+    const frame = sql === text ? received : query(sql);
     const plans = plansOf(sql);
     if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension' || plan.kind === 'refused')) {
       const signalled = this.signal(sql);
@@ -181,10 +186,13 @@ class InterceptionEngine implements Interceptor {
     if (!ok) this.catalogInstalled = undefined;
   }
 
-  private async handleParse(frame: Buffer): Promise<void> {
-    const message = readParse(frame);
-    const plans = plansOf(message.sql);
+  private async handleParse(received: Buffer): Promise<void> {
+    const message = readParse(received);
     this.forgetStatement(message.statement);
+    const sql = await this.sealedOrRefused(message.sql, (error) => this.executor.reject(error));
+    if (sql === undefined) return;
+    const frame = sql === message.sql ? received : parse(message.statement, sql, message.parameterTypes);
+    const plans = plansOf(sql);
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
       this.ownStatements.set(message.statement, plans[0]);
       return this.answerOwn(frame);
@@ -196,8 +204,8 @@ class InterceptionEngine implements Interceptor {
     }
     const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
     if (!plan) {
-      const signalled = this.signal(message.sql);
-      return this.forward(signalled === message.sql ? frame : parse(message.statement, signalled, message.parameterTypes));
+      const signalled = this.signal(sql);
+      return this.forward(signalled === sql ? frame : parse(message.statement, signalled, message.parameterTypes));
     }
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if (!(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
@@ -281,6 +289,22 @@ class InterceptionEngine implements Interceptor {
     }
     parts.push(bytes.subarray(from));
     return Buffer.concat(parts).toString('utf8');
+  }
+
+  /**
+   * The statement text with the session's pg_llm.master_key values held back (see master-key-setting.ts), or
+   * undefined once `refuse` has answered a statement that would hand the server the key. Every statement naming
+   * the setting gets here: its name mentions pg_llm.
+   */
+  private async sealedOrRefused(sql: string, refuse: (error: PgError) => Promise<void>): Promise<string | undefined> {
+    try {
+      return this.masterKeys.seal(sql);
+    } catch (error) {
+      if (!(error instanceof PgError)) throw error;
+      await this.settle();
+      if (!this.io.owed.skipping) await refuse(error);
+      return undefined;
+    }
   }
 
   /** A Parse (re)defines the statement: whatever the proxy knew of that name is gone. */

@@ -1,7 +1,8 @@
 // Runs a statement that calls LLM functions, in the client's session, with PostgreSQL's own semantics:
 //
 //   collect  In a savepoint, with pg_llm.phase = 'collect', the statement runs as the client wrote it; each stub
-//            reports a call it has no result for and returns NULL. The savepoint is rolled back.
+//            records a call it has no result for in a temp table (read before the savepoint is rolled back, never
+//            in a NOTICE, which the server would log with its arguments) and returns NULL.
 //   compute  The proxy computes those calls (concurrently) and stores the results in the session's temp table.
 //            Calls nested in calls, or reached only once other calls have answered, show up in the next collect
 //            pass; passes repeat until one reports nothing new.
@@ -20,7 +21,7 @@ import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { StatementPlan } from './analyze.js';
-import { canceled, check, type Call, type CallRunner } from './calls.js';
+import { canceled, check, pgErrorFrom, type Call, type CallRunner } from './calls.js';
 import { raiseThroughUpstream } from './error-substitute.js';
 import { runExtension } from './extension.js';
 import { NotInstalled } from './not-installed.js';
@@ -104,6 +105,12 @@ export class Executor {
     }
   }
 
+  /** Answers a simple Query with an error of the proxy's, as PostgreSQL answers a statement it refuses. */
+  async refuseQuery(error: PgError): Promise<void> {
+    await this.fail(error);
+    this.io.writeToClient(readyForQuery(await this.requests.sync()));
+  }
+
   /** Answers a client's message with an error of the proxy's, failing its transaction as PostgreSQL would. */
   async reject(error: PgError): Promise<void> {
     await this.fail(error);
@@ -174,12 +181,20 @@ export class Executor {
     let stored: Promise<Result> | undefined;
     let placeholders = false;
     for (let pass = 1; ; pass++) {
-      const { calls, error, fields }: Collected = await afterStored(stored, this.passes.collect(target, execution, pass === 1, placeholders));
+      const { calls, collected, error, fields }: Collected = await afterStored(stored, this.passes.collect(target, execution, pass === 1, placeholders));
       for (const key of computed) calls.delete(key);
       if (error?.get('C') === '57014' || this.abort.signal.aborted) throw canceled();
+      if (error && collected) {
+        // The calls a failed pass found went with its savepoint. It may have failed on their NULLs (a NOT NULL
+        // column): from now on they stand in with a value of their type, so the next pass gets through every row.
+        // A pass that fails even so fails for a reason of its own, and that is the statement's error.
+        if (placeholders) throw pgErrorFrom(error);
+        placeholders = true;
+        continue;
+      }
       if (calls.size === 0) break;
       const [only] = calls.values();
-      if (plan.stream && calls.size === 1 && !error && (target.clientPortal?.maxRows ?? 0) === 0) {
+      if (plan.stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {
         this.computing = true;
         try {
           await streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), plan.stream, target, fields);
@@ -201,10 +216,7 @@ export class Executor {
       stored = this.passes.store(execution, await this.compute(now));
       for (const key of now.keys()) computed.add(key);
       // With one call site no call can depend on another's result: what this pass found is all there is.
-      if (plan.callSites === 1 && !error) break;
-      // A pass that failed after finding calls may have failed on their NULLs (a NOT NULL column): from now on
-      // they stand in with a value of their type, so the next pass gets through every row.
-      placeholders ||= error !== undefined;
+      if (plan.callSites === 1) break;
     }
     const failed = await afterStored(stored, this.passes.finalPass(target, execution));
     return failed ? undefined : execution;

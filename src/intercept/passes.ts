@@ -7,17 +7,22 @@ import { describe, execute } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import { check, type Call } from './calls.js';
-import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { ClientRelay, Collector, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
-const COLLECTED_CALL = 'LM001';
+/** The NOTICE a collect pass raises (once, without values) when it found calls with no result yet. */
+const CALLS_COLLECTED = 'LM001';
 const PASS_PORTAL = 'pg_llm_pass';
 export const FINAL_PORTAL = 'pg_llm_final';
 /** What a simple Query's client does not expect to see of the extended messages the proxy runs for it. */
 export const EXTENDED_ONLY = new Set<number>([BackendMessage.ParseComplete, BackendMessage.BindComplete, BackendMessage.CloseComplete, BackendMessage.NoData]);
 
-/** What a collect pass found: the calls with no result yet, the pass's own error, its result's columns. */
+/**
+ * What a collect pass found: the calls with no result yet, the pass's own error, its result's columns. A pass that
+ * failed tells only that it had found calls (`collected`): their rows went with its savepoint.
+ */
 export interface Collected {
   calls: Map<string, Call>;
+  collected: boolean;
   error: Map<string, string> | undefined;
   fields: FieldDescription[] | undefined;
 }
@@ -55,6 +60,11 @@ export class Passes {
     this.requests.bindTo(pass, PASS_PORTAL, target.statement, target.bindRest);
     this.requests.send(describe('P', PASS_PORTAL), pass);
     this.requests.send(execute(PASS_PORTAL), pass);
+    // Read before the savepoint is rolled back; skipped by the server when the pass failed.
+    const found = this.requests.statement(
+      'SELECT call_key, function_name, arguments::text FROM pg_temp.pg_llm_collected_calls WHERE execution = $1',
+      [String(execution)],
+    );
     void this.requests.sync();
     const cleanup = new Collector(2 * STATEMENT_REQUESTS);
     this.requests.statementTo(cleanup, 'ROLLBACK TO SAVEPOINT pg_llm_pass');
@@ -62,14 +72,14 @@ export class Passes {
     void this.requests.sync();
     check(await setup.done);
     const result = await pass.done;
+    const rows = await found;
     check(await cleanup.done);
     const calls = new Map<string, Call>();
-    for (const notice of result.notices) {
-      if (notice.get('C') !== COLLECTED_CALL) continue;
-      const reported = JSON.parse(notice.get('M')!) as { function: string; key: string; arguments: unknown[] };
-      calls.set(reported.key, { function: reported.function, arguments: reported.arguments });
+    if (!result.error) {
+      for (const row of records(check(rows))) calls.set(row.call_key!, { function: row.function_name!, arguments: JSON.parse(row.arguments!) as unknown[] });
     }
-    return { calls, error: result.error, fields: result.fields };
+    const collected = calls.size > 0 || result.notices.some((notice) => notice.get('C') === CALLS_COLLECTED);
+    return { calls, collected, error: result.error, fields: result.fields };
   }
 
   /** Sends the results to the session's results table; the next batch's flush sends it on its way. */

@@ -2,6 +2,7 @@
 // secrets never in the text. The official SDKs share one family of error classes, so one mapping serves them all.
 
 import { PgError } from '../../proxy/pg-error.js';
+import { SecretFragments } from '../crypto/secret-fragments.js';
 
 export class ProviderError extends PgError {
   constructor(message: string, hint?: string) {
@@ -49,5 +50,5 @@ export function causes(error: unknown): unknown[] {
 }
 
 function redact(text: string, apiKey: string | undefined): string {
-  return apiKey && apiKey.length >= 8 ? text.split(apiKey).join('****') : text;
+  return new SecretFragments([apiKey]).mask(text);
 }

@@ -1,10 +1,11 @@
 // Picks the adapter a model instance's config names and wraps it, outermost first: the response cache, the batching
-// of embeddings asked for one text at a time, the process's and the model's limits, then the metering of each
-// request the provider really gets. Built once per
+// of embeddings asked for one text at a time, the process's and the model's limits, the metering of each request
+// the provider really gets, then the masking of its secrets in whatever the provider says. Built once per
 // instance config and kept, so its SDK client (and its pooled connections) serve every later call.
 
 import { createHash } from 'node:crypto';
 import { PgError } from '../../proxy/pg-error.js';
+import { SecretFragments } from '../crypto/secret-fragments.js';
 import { anthropicProvider } from './anthropic.js';
 import { batchedEmbeddings } from './embedding-batcher.js';
 import { limited } from './limits.js';
@@ -12,6 +13,7 @@ import { metered } from './metrics.js';
 import { mockProvider } from './mock.js';
 import { openAiProvider } from './openai.js';
 import type { EmbedResult, Provider } from './provider.js';
+import { redacted } from './redacted.js';
 import { cached } from './response-cache.js';
 
 const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string | undefined, instance: string) => Provider> = {
@@ -52,7 +54,8 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
   const modelName = String(config.model_name ?? config.deployment ?? name);
   // Every session calling the instance shares its limits (and so do databases that register it alike).
   const modelKey = JSON.stringify([instanceName, name, modelName, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null]);
-  return cached(batchedEmbeddings(limited(metered(adapter(config, apiKey, instanceName), name, modelName, config), modelKey, config)), key);
+  const provider = redacted(adapter(config, apiKey, instanceName), SecretFragments.of(config, apiKey));
+  return cached(batchedEmbeddings(limited(metered(provider, name, modelName, config), modelKey, config)), key);
 }
 
 /** Embeddings of any number of texts, sent in requests of at most the provider's batch size, one after another. */

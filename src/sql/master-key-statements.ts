@@ -1,0 +1,91 @@
+// Where a query string hands the server pg_llm.master_key: the value of each top-level SET (which the proxy can
+// take in), and the ways it cannot take in — ALTER ROLE/DATABASE/SYSTEM … SET and a function's SET clause (the
+// server's catalog would keep the key), set_config() with the name written out (the statement would carry it).
+
+import { parseSync } from 'libpg-query';
+import { PgError } from '../../proxy/pg-error.js';
+
+export const MASTER_KEY_SETTING = 'pg_llm.master_key';
+
+/** A top-level SET of the master key: its value, and the bytes of the query string from the value to the statement's end. */
+export interface MasterKeySet {
+  value: string;
+  start: number;
+  end: number;
+}
+
+/** True when the text could name the setting; anything else needs no parse. */
+export function mentionsMasterKey(text: string): boolean {
+  return /master_key/i.test(text);
+}
+
+/** The SETs of the master key in `sql`, in order; throws a PgError for any other way the statement sets it. */
+export function masterKeySets(sql: string): MasterKeySet[] {
+  let tree: { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
+  try {
+    tree = parseSync(sql) as typeof tree;
+  } catch (error) {
+    // The server would refuse it too, and its log would keep the statement with the key in it.
+    throw new PgError('42601', `${(error as Error).message} (in a statement that names ${MASTER_KEY_SETTING}; not sent to the server)`);
+  }
+  const sets: MasterKeySet[] = [];
+  const length = Buffer.byteLength(sql);
+  for (const { stmt, stmt_location: location = 0, stmt_len: statementLength } of tree.stmts ?? []) {
+    const top = stmt.VariableSetStmt as VariableSet | undefined;
+    if (top && isMasterKey(top.name) && top.kind === 'VAR_SET_VALUE') {
+      sets.push({ value: valueOf(top), start: top.args![0]!.A_Const!.location, end: statementLength ? location + statementLength : length });
+      continue;
+    }
+    refuseNested(stmt);
+  }
+  return sets;
+}
+
+interface VariableSet {
+  kind: string;
+  name?: string;
+  args?: Array<{ A_Const?: { sval?: { sval: string }; ival?: { ival?: number }; fval?: { fval: string }; location: number } }>;
+}
+
+function isMasterKey(name: string | undefined): boolean {
+  return name?.toLowerCase() === MASTER_KEY_SETTING;
+}
+
+function valueOf(set: VariableSet): string {
+  const constant = set.args?.length === 1 ? set.args[0]!.A_Const : undefined;
+  const value = constant?.sval?.sval ?? constant?.fval?.fval ?? (constant?.ival ? String(constant.ival.ival ?? 0) : undefined);
+  if (value === undefined) {
+    throw new PgError('22023', `SET ${MASTER_KEY_SETTING} takes one value`, { hint: `Write it as a string: SET ${MASTER_KEY_SETTING} = '…'.` });
+  }
+  return value;
+}
+
+function refuseNested(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(refuseNested);
+  if (node === null || typeof node !== 'object') return;
+  // Nested, a SET is a VariableSetStmt node or the `setstmt` of ALTER ROLE/DATABASE/SYSTEM: matched by its shape.
+  const set = node as VariableSet;
+  if (set.kind === 'VAR_SET_VALUE' && isMasterKey(set.name)) {
+    throw new PgError('0A000', `${MASTER_KEY_SETTING} can be set only in a session, with SET`, {
+      hint: `The server would keep the key in its catalog. Use SET ${MASTER_KEY_SETTING} in the session (the proxy keeps the key, the server only a reference to it), or start the proxy with --master-key (PG_LLM_MASTER_KEY).`,
+    });
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'FuncCall' && setsMasterKey(value as FuncCall)) {
+      throw new PgError('0A000', `set_config cannot set ${MASTER_KEY_SETTING}`, {
+        hint: `The statement would carry the key to the server and its log. Use SET ${MASTER_KEY_SETTING} (or SET LOCAL), which the proxy takes in.`,
+      });
+    }
+    refuseNested(value);
+  }
+}
+
+interface FuncCall {
+  funcname?: Array<{ String?: { sval: string } }>;
+  args?: Array<{ A_Const?: { sval?: { sval: string } } }>;
+}
+
+function setsMasterKey(call: FuncCall): boolean {
+  const name = call.funcname?.at(-1)?.String?.sval;
+  return name === 'set_config' && isMasterKey(call.args?.[0]?.A_Const?.sval?.sval);
+}

@@ -1,0 +1,195 @@
+// Secrets never reach the PostgreSQL server's log, read here as the test cluster writes it, with the test
+// database logging every statement and every NOTICE: a call's api_key in the general (multi-pass) path,
+// SET pg_llm.master_key, which the proxy keeps while PostgreSQL gives the setting its usual semantics, and a key
+// that a provider echoes in part, which reaches neither that log, nor the client, nor the audit and trace rows.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { afterThisTest, freshDatabase } from '../support/database.js';
+import { clientOf, pgAiSuite } from '../support/pg-ai.js';
+import { cluster, startProxy } from '../support/proxy.js';
+
+const suite = pgAiSuite();
+
+function serverLog(): string {
+  return readFileSync(path.join(cluster().socketDir, 'server.log'), 'utf8');
+}
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(12).toString('hex')}`;
+}
+
+/** True when `text` holds `secret`, or any 8 characters of it in a row. */
+function holdsFragment(text: string, secret: string): boolean {
+  for (let start = 0; start + 8 <= secret.length; start++) if (text.includes(secret.slice(start, start + 8))) return true;
+  return false;
+}
+
+function logHolds(secret: string): boolean {
+  return holdsFragment(serverLog(), secret);
+}
+
+/**
+ * A fresh database whose sessions log every statement and NOTICE (bind parameters aside: those are the client's
+ * own, which PostgreSQL logs with or without the proxy), pg_llm installed, a table of questions; `setup` runs first,
+ * unlogged. Clients as postgres and as trust_user through the suite's proxy.
+ */
+async function loggedDatabase(setup = '') {
+  const { name, client: direct } = await freshDatabase();
+  await direct.query(`CREATE TABLE asks (id int PRIMARY KEY, question text NOT NULL, answer text);
+    INSERT INTO asks VALUES (1, 'first'), (2, 'second');
+    GRANT ALL ON asks TO trust_user; ${setup}`);
+  for (const setting of [`log_min_messages = notice`, `log_statement = 'all'`, `log_parameter_max_length = 0`]) {
+    await direct.query(`ALTER DATABASE ${name} SET ${setting}`);
+  }
+  const admin = await clientOf(suite.proxy, name);
+  await admin.query('CREATE EXTENSION pg_llm');
+  const reader = await clientOf(suite.proxy, name, 'trust');
+  suite.fake.requests.length = 0;
+  return { name, admin, reader };
+}
+
+describe('the server log', () => {
+  it("never gets a call's api_key in the general path: UPDATE … SET and a call inside WHERE", async () => {
+    const secret = unique('sk-call');
+    const { reader } = await loggedDatabase(`CREATE TABLE keys (k text); INSERT INTO keys VALUES ('${secret}'); GRANT SELECT ON keys TO trust_user`);
+    suite.fake.script(...Array.from({ length: 4 }, () => ({ kind: 'answer' as const, content: 'SELECT 1' })));
+    const updated = await reader.query(`UPDATE asks SET answer = generate_query(question, api_key => $1)`, [secret]);
+    expect(updated.rowCount).toBe(2);
+    const found = await reader.query(`SELECT id FROM asks WHERE generate_query(question || '?', (SELECT k FROM keys)) LIKE 'SELECT 1%' ORDER BY id`);
+    expect(found.rows).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(suite.fake.requests.map((request) => request.authorization)).toEqual(Array(4).fill(`Bearer ${secret}`));
+    expect(serverLog()).toContain(`UPDATE asks SET answer = generate_query(question, api_key => $1)`);
+    expect(logHolds(secret)).toBe(false);
+  });
+});
+
+describe('SET pg_llm.master_key', () => {
+  /** A model sealed under a master key of its own, which the suite's proxy does not have. */
+  async function sealedModel() {
+    const key = unique('master');
+    const database = await loggedDatabase();
+    const sealing = await startProxy({ masterKey: key });
+    afterThisTest(() => sealing.stop());
+    const owner = await clientOf(sealing, database.name);
+    await owner.query(`SELECT pg_llm_add_model(false, 'mock', 'keyed', 'sk-sealed-api-key', '{"mock_response": "sealed ok"}')`);
+    return { key, ...database };
+  }
+
+  async function opens(client: pg.Client): Promise<boolean> {
+    try {
+      return (await client.query(`SELECT pg_llm_chat('keyed', 'x') AS a`)).rows[0].a === 'sealed ok';
+    } catch (error) {
+      expect(error).toMatchObject({ code: '28000' });
+      return false;
+    }
+  }
+
+  it('is kept by the proxy: SET, SHOW, RESET, SET LOCAL, rollbacks, RESET ALL, DISCARD ALL in both protocols, and never logged', async () => {
+    const { key, reader } = await sealedModel();
+    expect(await opens(reader)).toBe(false);
+    await reader.query(`SET pg_llm.master_key = '${key}'`);
+    expect(await opens(reader)).toBe(true);
+    const shown = (await reader.query('SHOW pg_llm.master_key')).rows[0]['pg_llm.master_key'];
+    expect(shown).toMatch(/^held by pg_llm proxy /);
+    await reader.query('RESET pg_llm.master_key');
+    expect(await opens(reader)).toBe(false);
+
+    await reader.query(`BEGIN; SET LOCAL pg_llm.master_key TO '${key}'`);
+    expect(await opens(reader)).toBe(true);
+    await reader.query('COMMIT');
+    expect(await opens(reader)).toBe(false);
+
+    await reader.query(`BEGIN; SET SESSION pg_llm.master_key = '${key}'; ROLLBACK`);
+    expect(await opens(reader)).toBe(false);
+
+    await reader.query(`SET pg_llm.master_key = '${key}'; BEGIN; SAVEPOINT s; RESET pg_llm.master_key`);
+    expect(await opens(reader)).toBe(false);
+    await reader.query('ROLLBACK TO SAVEPOINT s');
+    expect(await opens(reader)).toBe(true);
+    await reader.query('COMMIT');
+    await reader.query('RESET ALL');
+    expect(await opens(reader)).toBe(false);
+
+    await reader.query({ name: 'set-key', text: `SET pg_llm.master_key = '${key}'` });
+    expect(await opens(reader)).toBe(true);
+    await reader.query('DISCARD ALL');
+    expect(await opens(reader)).toBe(false);
+
+    expect(serverLog()).toContain(`SET pg_llm.master_key = '${shown}'`);
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('is refused where the server would keep or log the key, and a value set past the proxy is not used', async () => {
+    const { key, name, admin, reader } = await sealedModel();
+    const refusal = { code: '0A000', hint: expect.stringContaining('SET pg_llm.master_key') };
+    await expect(admin.query(`ALTER ROLE trust_user IN DATABASE ${name} SET pg_llm.master_key = '${key}'`)).rejects.toMatchObject(refusal);
+    await expect(admin.query({ name: 'alter-db', text: `ALTER DATABASE ${name} SET pg_llm.master_key = '${key}'` })).rejects.toMatchObject(refusal);
+    await expect(reader.query(`SELECT set_config('pg_llm.master_key', '${key}', false)`)).rejects.toMatchObject(refusal);
+    await expect(reader.query(`SET pg_llm.master_key = '${key}' oops`)).rejects.toMatchObject({ code: '42601' });
+    expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+
+    await reader.query(`SELECT set_config('pg_llm.' || 'master_key', 'a value of its own', false)`);
+    await expect(reader.query(`SELECT pg_llm_chat('keyed', 'x')`)).rejects.toMatchObject({ code: '22023', hint: expect.stringContaining('SET pg_llm.master_key') });
+    expect(logHolds(key)).toBe(false);
+  });
+});
+
+describe('a provider that echoes the key minus two characters', () => {
+  /** A model whose key belongs to postgres, on the fake provider, which trust_user may use. */
+  async function echoedKey() {
+    const key = unique('sk-echo');
+    const database = await loggedDatabase();
+    const config = { model_name: 'gpt-test', base_url: suite.fake.baseUrl, max_retries: 0 };
+    await database.admin.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'llm', $1, $2)`, [key, JSON.stringify(config)]);
+    await database.reader.query(`SET pg_llm.redact_sensitive = off; SET pg_llm.trace_enabled = on`);
+    return { key, echo: key.slice(0, -2), ...database };
+  }
+
+  it('in an error body, gets to neither the client nor the server log', async () => {
+    const { key, echo, reader } = await echoedKey();
+    suite.fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${echo}.` });
+    const error = await reader.query(`SELECT pg_llm_chat('llm', 'x')`).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: '28000', message: expect.stringContaining('Incorrect API key provided: ****.') });
+    suite.fake.script({ kind: 'error', status: 500, message: `upstream says ${echo}` });
+    const failed = await reader.query(`UPDATE asks SET answer = pg_llm_chat('llm', question)`).catch((caught: unknown) => caught);
+    expect(failed).toMatchObject({ code: '39001' });
+    expect(suite.fake.requests[0]!.authorization).toBe(`Bearer ${key}`);
+    expect(holdsFragment(JSON.stringify([error, failed, String(error), String(failed)]), key)).toBe(false);
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('in an answer, a JSON answer or SQL the model wrote, gets to neither the client nor the trace rows', async () => {
+    const { key, echo, reader } = await echoedKey();
+    suite.fake.script(
+      { kind: 'answer', content: `your key is ${echo.slice(1)}` },
+      { kind: 'answer', content: `${echo}` },
+      { kind: 'answer', content: JSON.stringify({ sql: `SELECT '${echo}' AS leaked`, explanation: `uses ${echo}` }) },
+    );
+    const rows = [];
+    for (const call of [`pg_llm_chat('llm', 'a')`, `pg_llm_chat_json('llm', 'b')`, `pg_llm_text2sql_json('llm', 'c')`]) {
+      rows.push((await reader.query(`SELECT ${call} AS answer`)).rows[0].answer);
+    }
+    expect(rows[0]).toBe('your key is ****');
+    const trace = await reader.query(`SELECT step, detail::text FROM _pg_llm_catalog.pg_llm_trace_log`);
+    expect(trace.rows.map((row) => row.step)).toContain('generated_sql');
+    const audit = await reader.query(`SELECT metadata::text FROM _pg_llm_catalog.pg_llm_audit_log`);
+    expect(holdsFragment(JSON.stringify([rows, trace.rows, audit.rows]), key)).toBe(false);
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('in a streamed answer split across chunks, gets to neither the client nor the server log', async () => {
+    const { key, echo, reader } = await echoedKey();
+    const text = `the key: ${echo} (keep it safe)`;
+    const chunks = Array.from({ length: Math.ceil(text.length / 5) }, (_, i) => text.slice(i * 5, i * 5 + 5));
+    suite.fake.script({ kind: 'stream', chunks });
+    const { rows } = await reader.query(`SELECT chunk FROM pg_llm_chat_stream('llm', 'x')`);
+    const streamed = rows.map((row) => row.chunk).join('');
+    expect(streamed).toMatch(/^the key: .*\*\*\*\*.* \(keep it safe\)$/);
+    expect(holdsFragment(streamed, key)).toBe(false);
+    expect(logHolds(key)).toBe(false);
+  });
+});
