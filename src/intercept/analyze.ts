@@ -1,9 +1,12 @@
-// Which client statements the proxy takes over. A cheap byte-level test keeps the parser off the hot path; only
-// messages that mention a registered name (or pg_llm itself) are parsed, with PostgreSQL's own parser, so that a
-// name inside a string literal, a comment or an alias is not mistaken for a call.
+// Which client statements the proxy takes over. Two cheap tests on the raw bytes keep the parser off the hot path:
+// a byte search for the registered names (or pg_llm itself), then a lexical scan that finds them only as tokens,
+// outside string literals and comments. Only the statements left are parsed, with PostgreSQL's own parser, so that
+// an alias or a name in a column list is not mistaken for a call.
 
 import { loadModule, parseSync } from 'libpg-query';
 import { FUNCTIONS, findFunction } from '../../functions/registry.js';
+import { sqlBounds } from '../../proxy/frontend-read.js';
+import { IdentifierSet } from '../sql/identifiers.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 
 /** Schemas where the stubs live; an unqualified call resolves there through the default search_path. */
@@ -14,7 +17,7 @@ const EXTENSION_NAME = 'pg_llm';
 const SIGNAL_FUNCTIONS = ['pg_cancel_backend', 'pg_terminate_backend'];
 
 /** Built at first use: function modules (through src/sql/statement.ts) import this module while the registry loads. */
-let mention: RegExp | undefined;
+let watched: { mention: RegExp; identifiers: IdentifierSet } | undefined;
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -25,10 +28,14 @@ export function loadParser(): Promise<void> {
   return loadModule();
 }
 
-/** True when the SQL text of a Query or Parse message could call an intercepted function. */
-export function mentionsFunction(sqlBytes: Buffer): boolean {
-  mention ??= new RegExp(['pg_llm', ...SIGNAL_FUNCTIONS, ...FUNCTIONS.map((declaration) => declaration.name)].map(escape).join('|'), 'i');
-  return mention.test(sqlBytes.toString('latin1'));
+/** True when the SQL text of a Query or Parse frame could call an intercepted function. */
+export function mentionsFunction(frame: Buffer): boolean {
+  if (!watched) {
+    const names = [EXTENSION_NAME, ...SIGNAL_FUNCTIONS, ...FUNCTIONS.map((declaration) => declaration.name)];
+    watched = { mention: new RegExp(names.map(escape).join('|'), 'i'), identifiers: new IdentifierSet(names) };
+  }
+  if (!watched.mention.test(frame.toString('latin1'))) return false;
+  return watched.identifiers.namedIn(frame, ...sqlBounds(frame));
 }
 
 /**
