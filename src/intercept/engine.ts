@@ -9,7 +9,7 @@ import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/int
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
-import { analyze, mentionsFunction, signalCalls, type StatementPlan } from './analyze.js';
+import { analyze, mentionsFunction, type Analysis, type SignalCall, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor, refusal } from './execution.js';
 import { NotInstalled } from './not-installed.js';
@@ -168,9 +168,11 @@ class InterceptionEngine implements Interceptor {
 
   private async handleQuery(frame: Buffer): Promise<void> {
     const sql = readQuery(frame);
-    const plans = plansOf(sql);
+    const analysis = await this.analysisOf(sql);
+    if (!analysis) return;
+    const { plans, signals } = analysis;
     if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension' || plan.kind === 'refused')) {
-      const signalled = this.signal(sql);
+      const signalled = this.signal(sql, signals);
       return this.forward(signalled === sql ? frame : query(signalled));
     }
     await this.settle();
@@ -183,8 +185,10 @@ class InterceptionEngine implements Interceptor {
 
   private async handleParse(frame: Buffer): Promise<void> {
     const message = readParse(frame);
-    const plans = plansOf(message.sql);
     this.forgetStatement(message.statement);
+    const analysis = await this.analysisOf(message.sql, true);
+    if (!analysis) return;
+    const { plans, signals } = analysis;
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
       this.ownStatements.set(message.statement, plans[0]);
       return this.answerOwn(frame);
@@ -196,7 +200,7 @@ class InterceptionEngine implements Interceptor {
     }
     const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
     if (!plan) {
-      const signalled = this.signal(message.sql);
+      const signalled = this.signal(message.sql, signals);
       return this.forward(signalled === message.sql ? frame : parse(message.statement, signalled, message.parameterTypes));
     }
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
@@ -266,8 +270,7 @@ class InterceptionEngine implements Interceptor {
    * privileges and signals it. A cancel by the same user also stops the session's model calls, which no backend
    * signal reaches.
    */
-  private signal(sql: string): string {
-    const calls = signalCalls(sql);
+  private signal(sql: string, calls: SignalCall[]): string {
     if (calls.length === 0) return sql;
     const bytes = Buffer.from(sql, 'utf8');
     const parts: Buffer[] = [];
@@ -281,6 +284,23 @@ class InterceptionEngine implements Interceptor {
     }
     parts.push(bytes.subarray(from));
     return Buffer.concat(parts).toString('utf8');
+  }
+
+  /**
+   * The analysis of a Query's or Parse's SQL; undefined when the proxy could not make it (too many big statements
+   * waiting for the parser's thread), after telling the client so in the message's place.
+   */
+  private async analysisOf(sql: string, extended = false): Promise<Analysis | undefined> {
+    try {
+      return await analyze(sql);
+    } catch (error) {
+      if (!(error instanceof PgError)) throw error;
+      await this.settle();
+      if (extended) {
+        if (!this.io.owed.skipping) await this.executor.reject(error);
+      } else await this.executor.refuseQuery(error);
+      return undefined;
+    }
   }
 
   /** A Parse (re)defines the statement: whatever the proxy knew of that name is gone. */
@@ -332,11 +352,3 @@ function relayWatchingErrors(io: SessionIo, onError: () => void): ReplySink {
   };
 }
 
-/** The statements of a query string, or undefined when PostgreSQL's parser refuses it (the server will say why). */
-function plansOf(sql: string): StatementPlan[] | undefined {
-  try {
-    return analyze(sql);
-  } catch {
-    return undefined;
-  }
-}

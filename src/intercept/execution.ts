@@ -109,6 +109,12 @@ export class Executor {
     await this.fail(error);
   }
 
+  /** Answers a simple Query with the proxy's error and the ReadyForQuery after it. */
+  async refuseQuery(error: PgError): Promise<void> {
+    await this.fail(error);
+    this.io.writeToClient(readyForQuery(await this.requests.sync()));
+  }
+
   /** Executes more rows of a portal whose final pass was suspended by a row limit. */
   resumePortal(execution: number, portal: string, maxRows: number): void {
     this.passes.resume(execution, portal, maxRows);

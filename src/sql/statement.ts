@@ -8,7 +8,8 @@
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { countCalls, parseStatements } from '../intercept/analyze.js';
+import { countCalls } from '../intercept/analyze.js';
+import { parseStatements, type ParsedStatement } from './parse.js';
 
 /** query: reads only (SELECT, VALUES, TABLE); dml: changes rows; ddl: changes the schema or privileges; utility: the rest. */
 export type StatementKind = 'query' | 'dml' | 'ddl' | 'utility';
@@ -62,9 +63,9 @@ const LASTING_EFFECTS =
   /^(pg_(terminate|cancel)_backend|pg_reload_conf|pg_rotate_logfile|pg_promote|pg_switch_wal|pg_create_restore_point|pg_backup_(start|stop)|pg_log_backend_memory_contexts|pg_(try_)?advisory_(?!xact_)\w*|nextval|setval|pg_read_(binary_)?file|pg_ls_\w+|pg_stat_file|pg_file_\w+|lo_(import|export)|dblink\w*|pg_stat_(statements_)?reset\w*|pg_(create|drop|copy)_\w*slot|pg_replication_\w+|pg_logical_emit_message|pg_import_system_collations)$/;
 
 export async function checkSql(context: CallContext, sql: string, rules: SqlRules): Promise<CheckedSql> {
-  let statements: ReturnType<typeof parseStatements>;
+  let statements: ParsedStatement[];
   try {
-    statements = parseStatements(sql);
+    statements = await parseStatements(sql);
   } catch (error) {
     throw new PgError('42601', `${rules.source} is not valid SQL: ${(error as Error).message}`, { detail: excerpt(sql) });
   }
