@@ -22,11 +22,17 @@ export class IdentifierSet {
   private readonly names: ReadonlySet<string>;
   private readonly lengths: ReadonlySet<number>;
   private readonly longest: number;
+  /** Bytes a name can start with, in either case: most identifiers are told apart by their first byte alone. */
+  private readonly starts = new Uint8Array(256);
 
   constructor(names: Iterable<string>) {
     this.names = new Set([...names].map((name) => name.toLowerCase()));
     this.lengths = new Set([...this.names].map((name) => name.length));
     this.longest = Math.max(0, ...this.lengths);
+    for (const name of this.names) {
+      this.starts[name.charCodeAt(0)] = 1;
+      this.starts[name.toUpperCase().charCodeAt(0)] = 1;
+    }
   }
 
   /** True when the SQL in `sql[start, end)` has one of the identifiers as a token. */
@@ -40,7 +46,8 @@ export class IdentifierSet {
     let i = start;
     while (i < end) {
       const byte = sql[i]!;
-      if (byte === QUOTE) i = standardStrings ? standardStringEnd(sql, i + 1, end) : escapedStringEnd(sql, i + 1, end);
+      if ((CLASS[byte]! & (START | OTHER)) === 0) i++;
+      else if (byte === QUOTE) i = standardStrings ? standardStringEnd(sql, i + 1, end) : escapedStringEnd(sql, i + 1, end);
       else if (byte === DOUBLE_QUOTE) {
         const close = quotedIdentifierEnd(sql, i + 1, end);
         if (this.isQuotedName(sql, i + 1, close - 1, false)) return true;
@@ -60,7 +67,7 @@ export class IdentifierSet {
           if (this.isQuotedName(sql, tokenEnd + 2, close - 1, true)) return true;
           i = close;
         } else {
-          if (this.lengths.has(tokenEnd - i) && this.names.has(sql.toString('latin1', i, tokenEnd).toLowerCase())) return true;
+          if (this.starts[byte] && this.lengths.has(tokenEnd - i) && this.names.has(sql.toString('latin1', i, tokenEnd).toLowerCase())) return true;
           i = tokenEnd;
         }
       } else i++;
@@ -78,18 +85,29 @@ export class IdentifierSet {
       for (let i = from; i < to; i++) if (!isIdentifierPart(sql[i]!) || sql[i]! >= 0x80) return true;
     }
     // "" takes two bytes for one character: longer text cannot be a name.
-    if (to - from > 2 * this.longest) return false;
+    if (to <= from || !this.starts[sql[from]!] || to - from > 2 * this.longest) return false;
     const text = sql.toString('latin1', from, Math.max(from, to)).replaceAll('""', '"');
     return this.lengths.has(text.length) && this.names.has(text);
   }
 }
 
+/** Per byte: 1 when an identifier can start with it, 2 when it can only continue one; 4 when a token of another kind starts with it. */
+const CLASS = new Uint8Array(256);
+const START = 1;
+const PART = 2;
+const OTHER = 4;
+for (let byte = 0; byte < 256; byte++) {
+  const letter = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || byte === 0x5f || byte >= 0x80;
+  CLASS[byte] = letter ? START : (byte >= 0x30 && byte <= 0x39) || byte === DOLLAR ? PART : 0;
+}
+for (const byte of [QUOTE, DOUBLE_QUOTE, DASH, SLASH, DOLLAR]) CLASS[byte]! |= OTHER;
+
 function isIdentifierStart(byte: number): boolean {
-  return (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || byte === 0x5f || byte >= 0x80;
+  return (CLASS[byte]! & START) !== 0;
 }
 
 function isIdentifierPart(byte: number): boolean {
-  return isIdentifierStart(byte) || (byte >= 0x30 && byte <= 0x39) || byte === DOLLAR;
+  return (CLASS[byte]! & (START | PART)) !== 0;
 }
 
 /** After the closing quote of '…' where '' is a quote and a backslash is an ordinary character; `end` if none. */
