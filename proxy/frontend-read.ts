@@ -1,7 +1,7 @@
 // Decodes what a client sends before it is a session: the untyped startup-phase packets (StartupMessage,
 // SSLRequest, GSSENCRequest, CancelRequest). Typed messages after startup are framed, never decoded, here.
 
-import { PROTOCOL_MAJOR, RequestCode } from './protocol.js';
+import { FrontendMessage, PROTOCOL_MAJOR, RequestCode } from './protocol.js';
 import { PgError, SqlState } from './pg-error.js';
 
 export type StartupPacket =
@@ -115,6 +115,14 @@ class FrameReader {
 
 export function readQuery(frame: Buffer): string {
   return new FrameReader(frame).cstring();
+}
+
+/** Where the SQL text of a Query or Parse frame lies, undecoded: [start, end), the end at its NUL or the frame's. */
+export function sqlBounds(frame: Buffer): [number, number] {
+  if (frame[0] !== FrontendMessage.Parse) return [BODY, Math.max(BODY, frame.length - 1)];
+  const start = frame.indexOf(0, BODY) + 1 || frame.length;
+  const end = frame.indexOf(0, start);
+  return [start, end < 0 ? frame.length : end];
 }
 
 export interface ParseMessage {

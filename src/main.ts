@@ -15,7 +15,7 @@ import { rotateMasterKey } from './catalog/rotate.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded.js';
 import { masterKey, sealText } from './crypto/secrets.js';
-import { loadParser } from './intercept/analyze.js';
+import { loadParser } from './sql/parse.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
 import { DefaultProviders } from './providers/default-provider.js';

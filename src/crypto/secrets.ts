@@ -4,7 +4,7 @@
 // Version 2 blobs are bound to what they belong to (associated data the caller gives at sealing and opening);
 // version 1 blobs are not, and are read only to be bound, or as a config file's sealed:v1: text, which has no row.
 
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync } from 'node:crypto';
 
 const UNBOUND = 1;
 const BOUND = 2;
@@ -23,26 +23,35 @@ export interface MasterKey {
   key: Buffer;
 }
 
+/** Derived keys by their text. Bounded: sessions may SET any number of passphrases, and each entry holds a key. */
 const derived = new Map<string, MasterKey>();
+const MAX_DERIVED = 32;
+const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 
 /**
  * A master key from its configured text: 64 hex digits are used as the key itself; anything else is a passphrase
- * stretched with scrypt (derived once per process).
+ * stretched with scrypt (derived once, then kept while it is among the most recent).
  */
 export function masterKey(text: string): MasterKey {
-  let cached = derived.get(text);
-  if (!cached) {
-    const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : scryptSync(text, KDF_SALT, 32);
-    cached = { key, id: createHash('sha256').update(key).digest().subarray(0, KEY_ID_LENGTH) };
-    derived.set(text, cached);
-  }
-  return cached;
+  return derived.get(text) ?? remember(text, HEX_KEY.test(text) ? Buffer.from(text, 'hex') : scryptSync(text, KDF_SALT, 32));
 }
 
-/**
- * Seals a secret bound to what it belongs to: `boundTo` is AES-GCM associated data, not stored in the blob but
- * needed, byte for byte, to open it. A blob copied to anything it was not bound to fails authentication.
- */
+/** masterKey() for a key a client sends: scrypt (about 50 ms) runs off the event loop, so other sessions do not wait. */
+export async function masterKeyOffLoop(text: string): Promise<MasterKey> {
+  const cached = derived.get(text);
+  if (cached || HEX_KEY.test(text)) return cached ?? masterKey(text);
+  const key = await new Promise<Buffer>((resolve, reject) => scrypt(text, KDF_SALT, 32, (error, stretched) => (error ? reject(error) : resolve(stretched))));
+  return remember(text, key);
+}
+
+function remember(text: string, key: Buffer): MasterKey {
+  const master = { key, id: createHash('sha256').update(key).digest().subarray(0, KEY_ID_LENGTH) };
+  derived.delete(text);
+  if (derived.size >= MAX_DERIVED) derived.delete(derived.keys().next().value!);
+  derived.set(text, master);
+  return master;
+}
+
 export function seal(plaintext: string, master: MasterKey, boundTo: Buffer): Buffer {
   return sealBlob(BOUND, plaintext, master, boundTo);
 }

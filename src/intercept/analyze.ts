@@ -1,9 +1,14 @@
-// Which client statements the proxy takes over. A cheap byte-level test keeps the parser off the hot path; only
-// messages that mention a registered name (or pg_llm itself) are parsed, with PostgreSQL's own parser, so that a
-// name inside a string literal, a comment or an alias is not mistaken for a call.
+// Which client statements the proxy takes over. Two cheap tests on the raw bytes keep the parser off the hot path:
+// a byte search for the registered names (or pg_llm itself), then a lexical scan that finds them only as tokens,
+// outside string literals and comments. Only the statements left are parsed, with PostgreSQL's own parser, so that
+// an alias or a name in a column list is not mistaken for a call; a big one off the event loop.
 
-import { loadModule, parseSync } from 'libpg-query';
 import { FUNCTIONS, findFunction } from '../../functions/registry.js';
+import { sqlBounds } from '../../proxy/frontend-read.js';
+import { IdentifierSet } from '../sql/identifiers.js';
+import { parseStatementsNow } from '../sql/parse.js';
+import { mentionsMasterKey } from '../sql/master-key-statements.js';
+import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 
 /** Schemas where the stubs live; an unqualified call resolves there through the default search_path. */
@@ -14,21 +19,23 @@ const EXTENSION_NAME = 'pg_llm';
 const SIGNAL_FUNCTIONS = ['pg_cancel_backend', 'pg_terminate_backend'];
 
 /** Built at first use: function modules (through src/sql/statement.ts) import this module while the registry loads. */
-let mention: RegExp | undefined;
+let watched: { mention: RegExp; identifiers: IdentifierSet } | undefined;
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Loads the parser's WebAssembly module; call once before analyzing. */
-export function loadParser(): Promise<void> {
-  return loadModule();
-}
-
-/** True when the SQL text of a Query or Parse message could call an intercepted function. */
-export function mentionsFunction(sqlBytes: Buffer): boolean {
-  mention ??= new RegExp(['pg_llm', ...SIGNAL_FUNCTIONS, ...FUNCTIONS.map((declaration) => declaration.name)].map(escape).join('|'), 'i');
-  return mention.test(sqlBytes.toString('latin1'));
+/** True when the SQL text of a Query or Parse frame could call an intercepted function. */
+export function mentionsFunction(frame: Buffer): boolean {
+  if (!watched) {
+    const names = [EXTENSION_NAME, ...SIGNAL_FUNCTIONS, ...FUNCTIONS.map((declaration) => declaration.name)];
+    watched = { mention: new RegExp(names.map(escape).join('|'), 'i'), identifiers: new IdentifierSet(names) };
+  }
+  const text = frame.toString('latin1');
+  if (!watched.mention.test(text)) return false;
+  // The master key's name counts even inside a string literal (set_config('pg_llm.master_key', …)): the engine must
+  // see every statement that could hand the server the key.
+  return mentionsMasterKey(text) || watched.identifiers.namedIn(frame, ...sqlBounds(frame));
 }
 
 /**
@@ -57,27 +64,34 @@ const DEFERRED_EXECUTION: Record<string, string> = {
   PrepareStmt: 'a prepared statement made with PREPARE',
 };
 
-/**
- * Splits a query string into statements and says what each one needs. Throws the parser's error for text
- * PostgreSQL would refuse too (the caller lets PostgreSQL say so in its own words).
- */
-export function analyze(sql: string): StatementPlan[] {
-  return parseStatements(sql).map(({ node, text }) => plan(node, text));
+/** What the proxy needs to know of a client's query string. */
+export interface Analysis {
+  /** Each statement's plan; undefined when PostgreSQL's parser refuses the text (the server will say why). */
+  plans: StatementPlan[] | undefined;
+  signals: SignalCall[];
+}
+
+const ANALYZE = parseTask(import.meta.url, 'analyzeNow', analyzeNow);
+
+/** Analyzes a query string where a big one holds up no other session. */
+export function analyze(sql: string): Promise<Analysis> {
+  return runParseTask(ANALYZE, sql);
+}
+
+/** Analyzes on the event loop (exported for the parser's thread). */
+export function analyzeNow(sql: string): Analysis {
+  let statements: ReturnType<typeof parseStatementsNow>;
+  try {
+    statements = parseStatementsNow(sql);
+  } catch {
+    return { plans: undefined, signals: [] };
+  }
+  return { plans: statements.map(({ node, text }) => plan(node, text)), signals: signalCalls(sql, statements) };
 }
 
 /** The statements of a script, each as its own text (for running them one at a time). */
 export function splitStatements(sql: string): string[] {
-  return parseStatements(sql).map(({ text }) => text);
-}
-
-/** Each statement's parse tree and its own text (without the semicolon after it). */
-export function parseStatements(sql: string): Array<{ node: Record<string, unknown>; text: string }> {
-  const bytes = Buffer.from(sql, 'utf8');
-  const result = parseSync(sql) as { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
-  return (result.stmts ?? []).map((raw) => {
-    const start = raw.stmt_location ?? 0;
-    return { node: raw.stmt, text: bytes.toString('utf8', start, raw.stmt_len ? start + raw.stmt_len : bytes.length).trim() };
-  });
+  return parseStatementsNow(sql).map(({ text }) => text);
 }
 
 function plan(node: Record<string, unknown>, sql: string): StatementPlan {
@@ -171,14 +185,8 @@ export interface SignalCall {
   end: number;
 }
 
-/** The signal calls of a query string whose process id is written as a literal; none when it does not parse. */
-export function signalCalls(sql: string): SignalCall[] {
-  let tree: unknown;
-  try {
-    tree = parseSync(sql);
-  } catch {
-    return [];
-  }
+/** The signal calls of a query string whose process id is written as a literal. */
+function signalCalls(sql: string, statements: Array<{ node: Record<string, unknown> }>): SignalCall[] {
   const bytes = Buffer.from(sql, 'utf8');
   const found: SignalCall[] = [];
   const visit = (node: unknown): void => {
@@ -198,6 +206,6 @@ export function signalCalls(sql: string): SignalCall[] {
       visit(value);
     }
   };
-  visit(tree);
+  visit(statements.map(({ node }) => node));
   return found;
 }

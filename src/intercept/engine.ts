@@ -9,7 +9,7 @@ import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/int
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
-import { analyze, mentionsFunction, signalCalls, type StatementPlan } from './analyze.js';
+import { analyze, mentionsFunction, type SignalCall, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor, refusal } from './execution.js';
 import { SessionMasterKeys } from './master-key-setting.js';
@@ -170,12 +170,15 @@ class InterceptionEngine implements Interceptor {
 
   private async handleQuery(received: Buffer): Promise<void> {
     const text = readQuery(received);
-    const sql = await this.sealedOrRefused(text, (error) => this.executor.refuseQuery(error));
+    const refuse = (error: PgError): Promise<void> => this.executor.refuseQuery(error);
+    const sql = await this.orRefused(() => this.masterKeys.seal(text), refuse);
     if (sql === undefined) return;
     const frame = sql === text ? received : query(sql);
-    const plans = plansOf(sql);
+    const analysis = await this.orRefused(() => analyze(sql), refuse);
+    if (!analysis) return;
+    const { plans, signals } = analysis;
     if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension' || plan.kind === 'refused')) {
-      const signalled = this.signal(sql);
+      const signalled = this.signal(sql, signals);
       return this.forward(signalled === sql ? frame : query(signalled));
     }
     await this.settle();
@@ -189,10 +192,13 @@ class InterceptionEngine implements Interceptor {
   private async handleParse(received: Buffer): Promise<void> {
     const message = readParse(received);
     this.forgetStatement(message.statement);
-    const sql = await this.sealedOrRefused(message.sql, (error) => this.executor.reject(error));
+    const refuse = (error: PgError): Promise<void> => this.executor.reject(error);
+    const sql = await this.orRefused(() => this.masterKeys.seal(message.sql), refuse);
     if (sql === undefined) return;
     const frame = sql === message.sql ? received : parse(message.statement, sql, message.parameterTypes);
-    const plans = plansOf(sql);
+    const analysis = await this.orRefused(() => analyze(sql), refuse);
+    if (!analysis) return;
+    const { plans, signals } = analysis;
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
       this.ownStatements.set(message.statement, plans[0]);
       return this.answerOwn(frame);
@@ -204,7 +210,7 @@ class InterceptionEngine implements Interceptor {
     }
     const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
     if (!plan) {
-      const signalled = this.signal(sql);
+      const signalled = this.signal(sql, signals);
       return this.forward(signalled === sql ? frame : parse(message.statement, signalled, message.parameterTypes));
     }
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
@@ -274,8 +280,7 @@ class InterceptionEngine implements Interceptor {
    * privileges and signals it. A cancel by the same user also stops the session's model calls, which no backend
    * signal reaches.
    */
-  private signal(sql: string): string {
-    const calls = signalCalls(sql);
+  private signal(sql: string, calls: SignalCall[]): string {
     if (calls.length === 0) return sql;
     const bytes = Buffer.from(sql, 'utf8');
     const parts: Buffer[] = [];
@@ -292,13 +297,13 @@ class InterceptionEngine implements Interceptor {
   }
 
   /**
-   * The statement text with the session's pg_llm.master_key values held back (see master-key-setting.ts), or
-   * undefined once `refuse` has answered a statement that would hand the server the key. Every statement naming
-   * the setting gets here: its name mentions pg_llm.
+   * What `work` makes of a message's SQL, or undefined once `refuse` has answered the message with the error it
+   * threw: a statement that would hand the server the master key (see master-key-setting.ts; every statement naming
+   * the setting gets here, as its name mentions pg_llm), or a big one the parser's thread has no room for.
    */
-  private async sealedOrRefused(sql: string, refuse: (error: PgError) => Promise<void>): Promise<string | undefined> {
+  private async orRefused<Result>(work: () => Result | Promise<Result>, refuse: (error: PgError) => Promise<void>): Promise<Result | undefined> {
     try {
-      return this.masterKeys.seal(sql);
+      return await work();
     } catch (error) {
       if (!(error instanceof PgError)) throw error;
       await this.settle();
@@ -356,11 +361,3 @@ function relayWatchingErrors(io: SessionIo, onError: () => void): ReplySink {
   };
 }
 
-/** The statements of a query string, or undefined when PostgreSQL's parser refuses it (the server will say why). */
-function plansOf(sql: string): StatementPlan[] | undefined {
-  try {
-    return analyze(sql);
-  } catch {
-    return undefined;
-  }
-}

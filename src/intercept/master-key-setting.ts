@@ -5,8 +5,9 @@
 
 import { randomBytes } from 'node:crypto';
 import { PgError } from '../../proxy/pg-error.js';
-import { masterKey, type MasterKey } from '../crypto/secrets.js';
-import { masterKeySets, MASTER_KEY_SETTING, mentionsMasterKey } from '../sql/master-key-statements.js';
+import { masterKeyOffLoop, type MasterKey } from '../crypto/secrets.js';
+import { MASTER_KEY_SETS, MASTER_KEY_SETTING, mentionsMasterKey } from '../sql/master-key-statements.js';
+import { runParseTask } from '../sql/parse-task.js';
 
 const REFERENCE_PREFIX = 'held by pg_llm proxy ';
 /** References a session keeps; a rollback reaching back past this many SETs finds its key gone (and says so). */
@@ -16,15 +17,15 @@ export class SessionMasterKeys {
   private readonly keys = new Map<string, MasterKey>();
 
   /** The query string with the value of each SET pg_llm.master_key replaced by a reference; throws a PgError where the server would get the key. */
-  seal(sql: string): string {
+  async seal(sql: string): Promise<string> {
     if (!mentionsMasterKey(sql)) return sql;
-    const sets = masterKeySets(sql);
+    const sets = await runParseTask(MASTER_KEY_SETS, sql);
     if (sets.length === 0) return sql;
     const bytes = Buffer.from(sql, 'utf8');
     const parts: Buffer[] = [];
     let from = 0;
     for (const { value, start, end } of sets) {
-      parts.push(bytes.subarray(from, start), Buffer.from(`'${this.hold(value)}'`));
+      parts.push(bytes.subarray(from, start), Buffer.from(`'${await this.hold(value)}'`));
       from = end;
     }
     parts.push(bytes.subarray(from));
@@ -41,8 +42,8 @@ export class SessionMasterKeys {
     });
   }
 
-  private hold(value: string): string {
-    const key = masterKey(value);
+  private async hold(value: string): Promise<string> {
+    const key = await masterKeyOffLoop(value);
     const reference = REFERENCE_PREFIX + randomBytes(16).toString('hex');
     if (this.keys.size >= MAX_REFERENCES) this.keys.delete(this.keys.keys().next().value!);
     this.keys.set(reference, key);

@@ -4,6 +4,7 @@
 
 import { parseSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
+import { INLINE_PARSE_BYTES, parseTask, runInParserThread } from './parse-task.js';
 
 export interface ModelSql {
   sql: string;
@@ -21,8 +22,14 @@ const STATEMENT_START = /\b(?:WITH|SELECT|VALUES|TABLE|INSERT|UPDATE|DELETE|MERG
 const MAX_STARTS = 20;
 const MAX_ENDS = 100;
 const MAX_STATEMENT_CHARS = 16_000;
+/**
+ * Text handed to the parser while looking for a statement in prose. The answer is the model's, so any role's server
+ * can make it the worst case: on the event loop a search stops at what parses in about 25 ms, and one that needs
+ * more goes on in the parser's thread.
+ */
+const THREAD_PARSE_BUDGET = 4 * 1024 * 1024;
 
-export function sqlFromAnswer(answer: string): ModelSql {
+export async function sqlFromAnswer(answer: string): Promise<ModelSql> {
   const json = jsonAnswer(answer);
   if (json) return json;
   const fenced = [...answer.matchAll(FENCE)].find((fence) => SQL_FENCE_LANGUAGES.has(fence[1]!.toLowerCase()));
@@ -30,8 +37,9 @@ export function sqlFromAnswer(answer: string): ModelSql {
     const prose = answer.replace(fenced[0], ' ').replace(/\s+/g, ' ').trim();
     return { sql: fenced[2]!.trim(), warnings: [], ...(prose ? { explanation: prose } : {}) };
   }
-  const sql = statementInProse(answer);
-  if (sql === undefined) {
+  let sql = statementInProse(answer, INLINE_PARSE_BYTES);
+  if (sql === OVER_BUDGET) sql = await runInParserThread(STATEMENT_IN_PROSE, answer);
+  if (sql === undefined || sql === OVER_BUDGET) {
     throw new PgError('42601', "the model's answer holds no SQL statement", {
       detail: answer.length > 300 ? `${answer.slice(0, 300)}…` : answer,
       hint: 'Rephrase the request, or try another model.',
@@ -67,12 +75,15 @@ function jsonAnswer(answer: string): ModelSql | undefined {
   return undefined;
 }
 
+const OVER_BUDGET = null;
+
 /**
  * A statement written into prose: from a keyword that can start one, the longest stretch ending at a line end or a
  * semicolon that PostgreSQL's parser accepts (so the prose after it is left out); the first start that gives one
- * wins. Two statements in a row stay together, for the check to refuse.
+ * wins. Two statements in a row stay together, for the check to refuse. OVER_BUDGET when finding out would parse
+ * more than `budget` characters.
  */
-function statementInProse(answer: string): string | undefined {
+function statementInProse(answer: string, budget: number): string | undefined | typeof OVER_BUDGET {
   const starts = [...answer.matchAll(STATEMENT_START)].slice(0, MAX_STARTS);
   for (const start of starts) {
     const text = answer.slice(start.index, start.index + MAX_STATEMENT_CHARS);
@@ -80,11 +91,20 @@ function statementInProse(answer: string): string | undefined {
     const longestFirst = [...new Set(ends)].sort((a, b) => b - a).slice(0, MAX_ENDS);
     for (const end of longestFirst) {
       const candidate = text.slice(0, end).trim();
+      budget -= candidate.length;
+      if (budget < 0) return OVER_BUDGET;
       if (parses(candidate)) return candidate;
     }
   }
   return undefined;
 }
+
+/** The search as the parser's thread runs it, with a budget no answer within the size cap normally reaches. */
+export function statementInProseInThread(answer: string): string | undefined | typeof OVER_BUDGET {
+  return statementInProse(answer, THREAD_PARSE_BUDGET);
+}
+
+const STATEMENT_IN_PROSE = parseTask(import.meta.url, 'statementInProseInThread', statementInProseInThread);
 
 function parses(sql: string): boolean {
   try {

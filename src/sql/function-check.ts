@@ -23,7 +23,7 @@
 // the caller's search_path resolves names.
 
 import type { CallContext } from '../../functions/declaration.js';
-import { parseStatements } from '../intercept/analyze.js';
+import { parseStatements } from './parse.js';
 import { referencesOf, type References } from './references.js';
 
 /** Functions that run a query given as text, or read a relation, schema or database named by a value. */
@@ -154,7 +154,7 @@ export async function unsafeReach(context: CallContext, node: unknown, rules: Re
     for (const row of rows) {
       if (checked.has(row.key)) continue;
       checked.add(row.key);
-      names.push(...namesOf(referencesIn(parseStatements(row.text).map((statement) => statement.node), rules), row.via));
+      names.push(...namesOf(referencesIn((await parseStatements(row.text)).map((statement) => statement.node), rules), row.via));
     }
   }
   return undefined;

@@ -4,6 +4,7 @@
 
 import { parseSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
+import { parseTask } from './parse-task.js';
 
 export const MASTER_KEY_SETTING = 'pg_llm.master_key';
 
@@ -18,6 +19,9 @@ export interface MasterKeySet {
 export function mentionsMasterKey(text: string): boolean {
   return /master_key/i.test(text);
 }
+
+/** masterKeySets as a parse task: a big statement naming the setting is parsed where it holds up no other session. */
+export const MASTER_KEY_SETS = parseTask(import.meta.url, 'masterKeySets', (sql: string) => masterKeySets(sql));
 
 /** The SETs of the master key in `sql`, in order; throws a PgError for any other way the statement sets it. */
 export function masterKeySets(sql: string): MasterKeySet[] {

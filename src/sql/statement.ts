@@ -9,8 +9,9 @@
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { countCalls, parseStatements } from '../intercept/analyze.js';
+import { countCalls } from '../intercept/analyze.js';
 import { unsafeReach, type Refusal } from './function-check.js';
+import { parseStatements, type ParsedStatement } from './parse.js';
 
 /** query: reads only (SELECT, VALUES, TABLE); dml: changes rows; ddl: changes the schema or privileges; utility: the rest. */
 export type StatementKind = 'query' | 'dml' | 'ddl' | 'utility';
@@ -58,9 +59,9 @@ const COMMAND_NAMES: Record<string, string> = {
 };
 
 export async function checkSql(context: CallContext, sql: string, rules: SqlRules): Promise<CheckedSql> {
-  let statements: ReturnType<typeof parseStatements>;
+  let statements: ParsedStatement[];
   try {
-    statements = parseStatements(sql);
+    statements = await parseStatements(sql);
   } catch (error) {
     throw new PgError('42601', `${rules.source} is not valid SQL: ${(error as Error).message}`, { detail: excerpt(sql) });
   }

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { inject } from 'vitest';
 import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
 import { masterKey } from '../../src/crypto/secrets.js';
-import { loadParser } from '../../src/intercept/analyze.js';
+import { loadParser } from '../../src/sql/parse.js';
 import { interceptionEngine } from '../../src/intercept/engine.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import type { UpstreamTarget } from '../../proxy/upstream.js';

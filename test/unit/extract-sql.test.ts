@@ -16,12 +16,12 @@ describe('the SQL in a model answer', () => {
     ['prose before and after', "Sure, I can select that for you:\nSELECT c FROM t WHERE c > 'it''s';\nThat's all, isn't it?", "SELECT c FROM t WHERE c > 'it''s';"],
     ['mid-line', 'The query is SELECT 3', 'SELECT 3'],
     ['two statements kept together for the check', 'SELECT 1;\nDROP TABLE t;\nDone.', 'SELECT 1;\nDROP TABLE t;'],
-  ])('%s', (_what, answer, sql) => {
-    expect(sqlFromAnswer(answer).sql).toBe(sql);
+  ])('%s', async (_what, answer, sql) => {
+    expect((await sqlFromAnswer(answer)).sql).toBe(sql);
   });
 
-  it('keeps the explanation, warnings and suggested visualization of the JSON answer', () => {
-    expect(sqlFromAnswer('{"sql": "SELECT 1", "explanation": " One. ", "warnings": ["w", 3, ""], "suggested_visualization": "bar"}')).toEqual({
+  it('keeps the explanation, warnings and suggested visualization of the JSON answer', async () => {
+    expect(await sqlFromAnswer('{"sql": "SELECT 1", "explanation": " One. ", "warnings": ["w", 3, ""], "suggested_visualization": "bar"}')).toEqual({
       sql: 'SELECT 1',
       explanation: 'One.',
       warnings: ['w'],
@@ -29,13 +29,13 @@ describe('the SQL in a model answer', () => {
     });
   });
 
-  it('an empty sql is the model declining, with its reason', () => {
-    expect(() => sqlFromAnswer('{"sql": "", "explanation": "There is no table of invoices."}')).toThrow(
+  it('an empty sql is the model declining, with its reason', async () => {
+    await expect(sqlFromAnswer('{"sql": "", "explanation": "There is no table of invoices."}')).rejects.toThrow(
       expect.objectContaining({ sqlstate: '22023', detail: 'There is no table of invoices.' }),
     );
   });
 
-  it('an answer without SQL is 42601', () => {
-    expect(() => sqlFromAnswer("I'm afraid I can't do that.")).toThrow(expect.objectContaining({ sqlstate: '42601' }));
+  it('an answer without SQL is 42601', async () => {
+    await expect(sqlFromAnswer("I'm afraid I can't do that.")).rejects.toThrow(expect.objectContaining({ sqlstate: '42601' }));
   });
 });

@@ -1,0 +1,125 @@
+// Runs a parse of SQL text (PostgreSQL's parser, compiled to WebAssembly) where it cannot hold up other sessions.
+// A small text is parsed at once, on the event loop. A big one is parsed in a worker thread, one at a time, and the
+// worker ends soon after the last: the parser's WebAssembly memory only ever grows, and goes only with its thread.
+// The task's answer is what comes back (a plan, say), not the parse tree, unless the task returns that.
+
+import { Worker } from 'node:worker_threads';
+import { PgError } from '../../proxy/pg-error.js';
+
+/**
+ * Measured: PostgreSQL's parser (with the parse tree's trip through JSON) takes up to about 1.5 µs a byte on dense
+ * expressions (0.5 µs on VALUES rows), so 16 KiB hold the event loop for about 25 ms at most.
+ */
+export const INLINE_PARSE_BYTES = 16 * 1024;
+/** Big statements waiting for the worker; more are refused, so waiting texts cannot fill the memory. */
+const QUEUE_LIMIT = 16;
+/** How long the worker waits for more before it ends (starting one takes about half a second). */
+const IDLE_MS = 1000;
+
+/** A synchronous function of SQL text that an ES module exports, so that a worker thread can import and run it. */
+export interface ParseTask<Result> {
+  module: string;
+  name: string;
+  run(sql: string): Result;
+}
+
+export function parseTask<Result>(module: string, name: string, run: (sql: string) => Result): ParseTask<Result> {
+  return { module, name, run };
+}
+
+/** Runs the task on the event loop for a small text, in the parser's worker thread for a big one. */
+export async function runParseTask<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
+  if (sql.length <= INLINE_PARSE_BYTES / 3 || Buffer.byteLength(sql) <= INLINE_PARSE_BYTES) return task.run(sql);
+  return runInParserThread(task, sql);
+}
+
+/** Runs the task in the parser's worker thread whatever the text's size: for work that grows faster than its text. */
+export async function runInParserThread<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
+  return (await parserThread.run(task.module, task.name, sql)) as Result;
+}
+
+interface Job {
+  module: string;
+  name: string;
+  sql: string;
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+}
+
+/** A PgError thrown in the thread keeps its SQLSTATE and fields on the way back; any other error, its message. */
+export type ThreadError = { message: string; sqlstate?: string; detail?: string; hint?: string };
+type Reply = { result: unknown } | { error: ThreadError };
+
+class ParserThread {
+  private readonly waiting: Job[] = [];
+  private running: Job | undefined;
+  private worker: Worker | undefined;
+  private idle: NodeJS.Timeout | undefined;
+
+  run(module: string, name: string, sql: string): Promise<unknown> {
+    if (this.waiting.length >= QUEUE_LIMIT) {
+      return Promise.reject(
+        new PgError('53000', 'too many large statements are waiting for the proxy to parse them', {
+          hint: `Statements over ${INLINE_PARSE_BYTES / 1024} kB that mention LLM functions are parsed one at a time; retry shortly.`,
+        }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ module, name, sql, resolve, reject });
+      this.next();
+    });
+  }
+
+  private next(): void {
+    if (this.running) return;
+    clearTimeout(this.idle);
+    this.running = this.waiting.shift();
+    if (!this.running) {
+      this.idle = setTimeout(() => this.stop(), IDLE_MS).unref();
+      return;
+    }
+    this.worker ??= this.start();
+    const { module, name, sql } = this.running;
+    this.worker.postMessage({ module, name, sql });
+  }
+
+  private start(): Worker {
+    const worker = new Worker(new URL(`./parse-thread${extension(import.meta.url)}`, import.meta.url));
+    worker.unref();
+    worker.on('message', (reply: Reply) => this.finish('error' in reply ? errorOf(reply.error) : undefined, 'result' in reply ? reply.result : undefined));
+    worker.on('error', (error) => this.lost(worker, error));
+    worker.on('exit', (code) => this.lost(worker, new Error(`the parser's thread ended (exit code ${code})`)));
+    return worker;
+  }
+
+  private stop(): void {
+    void this.worker?.terminate();
+    this.worker = undefined;
+  }
+
+  private finish(error: Error | undefined, result: unknown): void {
+    const job = this.running!;
+    this.running = undefined;
+    if (error) job.reject(error);
+    else job.resolve(result);
+    this.next();
+  }
+
+  /** A thread that failed (out of memory, say) fails its job; the next job gets a new thread. */
+  private lost(worker: Worker, error: Error): void {
+    if (worker !== this.worker) return;
+    this.worker = undefined;
+    if (this.running) this.finish(new PgError('54000', `the proxy could not parse the statement: ${error.message}`), undefined);
+  }
+}
+
+function errorOf({ message, sqlstate, detail, hint }: ThreadError): Error {
+  return sqlstate ? new PgError(sqlstate, message, { ...(detail ? { detail } : {}), ...(hint ? { hint } : {}) }) : new Error(message);
+}
+
+/** .ts where the sources run as they are (the tests), .js where they are built. */
+function extension(url: string): string {
+  return url.slice(url.lastIndexOf('.'));
+}
+
+const parserThread = new ParserThread();

@@ -1,0 +1,32 @@
+// PostgreSQL's own parser (libpg-query): a query string's statements, each with its parse tree and its own text.
+
+import { loadModule, parseSync } from 'libpg-query';
+import { parseTask, runParseTask } from './parse-task.js';
+
+export interface ParsedStatement {
+  node: Record<string, unknown>;
+  /** The statement's text, without the semicolon after it. */
+  text: string;
+}
+
+/** Loads the parser's WebAssembly module; call once before parsing. */
+export function loadParser(): Promise<void> {
+  return loadModule();
+}
+
+/** Parses on the event loop: for text known to be small, or the proxy's own. Throws the parser's syntax error. */
+export function parseStatementsNow(sql: string): ParsedStatement[] {
+  const bytes = Buffer.from(sql, 'utf8');
+  const result = parseSync(sql) as { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
+  return (result.stmts ?? []).map((raw) => {
+    const start = raw.stmt_location ?? 0;
+    return { node: raw.stmt, text: bytes.toString('utf8', start, raw.stmt_len ? start + raw.stmt_len : bytes.length).trim() };
+  });
+}
+
+const PARSE_STATEMENTS = parseTask(import.meta.url, 'parseStatementsNow', parseStatementsNow);
+
+/** Parses where a big text holds up no other session (parse-task.ts). */
+export function parseStatements(sql: string): Promise<ParsedStatement[]> {
+  return runParseTask(PARSE_STATEMENTS, sql);
+}

@@ -1,0 +1,87 @@
+// Big statements through the proxy: a name of an LLM function inside their data costs nothing, and one that must
+// be parsed is parsed off the event loop, so other sessions carry on and the main thread's parser stays small.
+
+import pg from 'pg';
+import { describe, expect, it, vi } from 'vitest';
+import { createHash } from 'node:crypto';
+import { afterThisTest } from '../support/database.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { connection } from '../support/proxy.js';
+import { INLINE_PARSE_BYTES } from '../../src/sql/parse-task.js';
+
+/** The size of every text PostgreSQL's parser is given on the event loop of this process (the proxy's). */
+const parsedOnEventLoop = vi.hoisted(() => [] as number[]);
+vi.mock('libpg-query', async (importOriginal) => {
+  const parser = await importOriginal<typeof import('libpg-query')>();
+  return {
+    ...parser,
+    parseSync: (sql: string) => {
+      parsedOnEventLoop.push(Buffer.byteLength(sql));
+      return parser.parseSync(sql);
+    },
+  };
+});
+
+const shared = proxyAndFakeProvider();
+
+/** About `bytes` of text that mentions the LLM functions as data would: pg_llm_chat( and pg_llm, quotes doubled. */
+function dataMentioningFunctions(bytes: number): string {
+  const piece = `call pg_llm_chat(''m'', ''x'') of pg_llm; it''s $$ -- /* `;
+  return piece.repeat(Math.ceil(bytes / piece.length));
+}
+
+function md5(text: string): string {
+  return createHash('md5').update(text).digest('hex');
+}
+
+describe('big statements', () => {
+  it('an 18 MB INSERT whose data mention pg_llm_chat( is forwarded untouched, unparsed, while another role is served', async () => {
+    const { name, client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await client.query('CREATE TABLE docs (body text)');
+    const other = new pg.Client(connection(shared.proxy.port, 'trust', name));
+    await other.connect();
+    afterThisTest(() => other.end());
+    // The INSERT waits for this lock in the server, so it is still running when the other role asks.
+    await direct.query('BEGIN; LOCK TABLE docs IN ACCESS EXCLUSIVE MODE');
+    const data = dataMentioningFunctions(17_900_000);
+    let inserted = false;
+    parsedOnEventLoop.length = 0;
+    const insert = client.query(`INSERT INTO docs VALUES ('${data}')`).then(() => (inserted = true));
+    expect((await other.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    expect(inserted).toBe(false);
+    await direct.query('COMMIT');
+    await insert;
+    const stored = (await direct.query(`SELECT md5(body) AS sum, length(body) AS length FROM docs`)).rows;
+    expect(stored).toEqual([{ sum: md5(data.replaceAll("''", "'")), length: data.replaceAll("''", "'").length }]);
+    expect(Math.max(0, ...parsedOnEventLoop)).toBeLessThanOrEqual(INLINE_PARSE_BYTES);
+    expect(shared.fake.requests).toHaveLength(0);
+  });
+
+  it('a call after a big literal still runs, parsed off the event loop, in both protocols', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const data = dataMentioningFunctions(1_000_000);
+    parsedOnEventLoop.length = 0;
+    const simple = await client.query(`SELECT length('${data}') > 0 AS long, pg_llm_chat('llm', 'hi') AS answer`);
+    expect(simple.rows).toEqual([{ long: true, answer: 'default answer' }]);
+    const extended = await client.query(`SELECT length('${data}') = length($1) AS same, pg_llm_chat('llm', $1) AS answer`, [data.replaceAll("''", "'")]);
+    expect(extended.rows).toEqual([{ same: true, answer: 'default answer' }]);
+    expect(shared.fake.requests).toHaveLength(2);
+    expect(Math.max(0, ...parsedOnEventLoop)).toBeLessThanOrEqual(INLINE_PARSE_BYTES);
+  });
+
+  it('a big statement that does not parse reaches the server, which says why', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const data = dataMentioningFunctions(200_000);
+    await expect(client.query(`SELECT pg_llm_chat('llm', '${data}') FROM`)).rejects.toMatchObject({ code: '42601' });
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('names in comments, string literals and dollar quotes are not calls; quoted identifiers are', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const result = await client.query(
+      `SELECT "pg_llm_chat"('llm', 'quoted') AS a, $tag$pg_llm_chat('llm', 'x')$tag$ AS b, E'\\'pg_llm_chat(' AS c /* pg_llm_chat('llm', 'y') /* nested */ */ -- pg_llm_chat('llm', 'z')`,
+    );
+    expect(result.rows).toEqual([{ a: 'default answer', b: "pg_llm_chat('llm', 'x')", c: "'pg_llm_chat(" }]);
+    expect(shared.fake.requests).toHaveLength(1);
+  });
+});

@@ -1,0 +1,60 @@
+// The lexical scan that decides which statements are worth parsing: a name counts only as a token of its own.
+
+import { describe, expect, it } from 'vitest';
+import { IdentifierSet } from '../../src/sql/identifiers.js';
+
+const names = new IdentifierSet(['pg_llm', 'pg_llm_chat']);
+const named = (sql: string): boolean => names.namedIn(Buffer.from(sql, 'utf8'));
+
+describe('IdentifierSet.namedIn', () => {
+  it.each([
+    [`SELECT pg_llm_chat('m', 'x')`],
+    [`SELECT PG_LLM_Chat ('m', 'x')`],
+    [`SELECT public.pg_llm_chat('m', 'x')`],
+    [`CREATE EXTENSION pg_llm`],
+    [`SELECT "pg_llm_chat"('m', 'x')`],
+    [`SELECT U&"pg_llm_chat"('m', 'x')`],
+    [`SELECT U&"\\0070g_llm_chat"('m', 'x')`],
+    [`SELECT U&"!0070g_llm_chat" UESCAPE '!' ('m', 'x')`],
+    [`SELECT 'a''b', pg_llm_chat('m', 'x')`],
+    [`SELECT E'it\\'s', pg_llm_chat('m', 'x')`],
+    [`SELECT $$ $1 $$, pg_llm_chat('m', 'x')`],
+    [`SELECT $1, pg_llm_chat('m', $2)`],
+    [`SELECT /* a /* nested */ comment */ pg_llm_chat('m', 'x')`],
+    [`SELECT 1 -- comment\npg_llm_chat`],
+    [`SELECT 1 -- comment\rpg_llm_chat`],
+    [`SELECT $a$ $b$ 'x' $a$, pg_llm_chat('m', 'x')`],
+    [`SELECT 'x' || pg_llm_chat('m', '\\') --'`],
+    [`SELECT '\\' , pg_llm_chat('m', 'x') -- '`],
+    [`SELECT 'x', $$ '$$, pg_llm_chat('m', 'x') -- '`],
+    // Only with standard_conforming_strings off is the call outside the string.
+    [`SELECT 'a\\'', pg_llm_chat('m', 'x') -- '`],
+  ])('finds the name in %s', (sql) => {
+    expect(named(sql)).toBe(true);
+  });
+
+  it.each([
+    [`SELECT 'pg_llm_chat(''m'', ''x'')'`],
+    [`SELECT E'\\' pg_llm_chat(''m'', ''x'')'`],
+    [`SELECT e'\\\\', 'pg_llm'`],
+    [`SELECT U&'pg_llm_chat'`],
+    [`SELECT N'pg_llm', B'101', X'ff'`],
+    [`SELECT $$ pg_llm_chat('m', 'x') $$`],
+    [`SELECT $body$ $$ pg_llm_chat() $$ $body$`],
+    [`SELECT $fn$ 'pg_llm' $fn$`],
+    [`SELECT 1 -- pg_llm_chat('m', 'x')`],
+    [`SELECT /* a /* nested */ pg_llm_chat */ 1`],
+    [`SELECT "PG_LLM_CHAT"('m', 'x')`],
+    [`SELECT "pg_llm_chat ""quoted"""`],
+    [`SELECT pg_llm_chat_json('m', 'x'), my_pg_llm, pg_llm$x`],
+    [`INSERT INTO t VALUES ('pg_llm_chat(', 'pg_llm')`],
+  ])('does not find the name in %s', (sql) => {
+    expect(named(sql)).toBe(false);
+  });
+
+  it('looks only between the bounds it is given', () => {
+    const sql = Buffer.from(`pg_llm_chat\0SELECT 1\0`);
+    expect(names.namedIn(sql, 12, sql.length - 1)).toBe(false);
+    expect(names.namedIn(sql, 0, 11)).toBe(true);
+  });
+});

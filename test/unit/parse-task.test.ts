@@ -1,0 +1,26 @@
+// Big texts are parsed in the parser's worker thread, one at a time, with a bounded queue.
+
+import { describe, expect, it } from 'vitest';
+import { analyze, analyzeNow } from '../../src/intercept/analyze.js';
+import { loadParser, parseStatements } from '../../src/sql/parse.js';
+import { INLINE_PARSE_BYTES } from '../../src/sql/parse-task.js';
+
+const bigLiteral = `'${'pg_llm_chat( '.repeat(INLINE_PARSE_BYTES / 10)}'`;
+
+describe('parsing off the event loop', () => {
+  it('analyzes a big statement in the worker as it would on the event loop', async () => {
+    await loadParser();
+    const sql = `SELECT length(${bigLiteral}) AS n, pg_llm_chat('m', 'x') AS answer; SELECT pg_terminate_backend(42)`;
+    const analysis = await analyze(sql);
+    expect(analysis.plans?.map((plan) => plan.kind)).toEqual(['calls', 'plain']);
+    expect(analysis.signals).toHaveLength(1);
+    expect(analysis).toEqual(analyzeNow(sql));
+  });
+
+  it('passes the parser\'s error on, and refuses more big texts than the queue holds', async () => {
+    await expect(parseStatements(`SELECT ${bigLiteral} FROM`)).rejects.toThrow(/syntax error at end of input/);
+    const results = await Promise.allSettled(Array.from({ length: 18 }, () => parseStatements(`SELECT ${bigLiteral}`)));
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(17);
+    expect(results.at(-1)).toMatchObject({ status: 'rejected', reason: { sqlstate: '53000' } });
+  });
+});
