@@ -73,7 +73,7 @@ export const generateQueryFunctions = [
       const { query, response } = context.defaults.generation;
       const schema = schemaText(await visibleTables(context), request);
       const answer = await askModel(context, model, `Schema:\n${schema}\n\nRequest: ${request}`, { system_prompt: systemPrompt(query) });
-      const found = sqlFromAnswer(answer.result.text);
+      const found = await sqlFromAnswer(answer.result.text);
       await recordStep(context, 'generated_sql', { sql: found.sql });
       const checked = await checkSql(context, found.sql, rules(query));
       await recordStep(context, 'validation', { statement: checked.command, kind: checked.kind, warnings: checked.warnings, limit_added: checked.limitAdded });

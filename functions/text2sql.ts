@@ -50,7 +50,7 @@ async function generate(context: CallContext, args: Record<string, unknown>, opt
   const shown = similar.map((pair) => `-- ${pair.question.replace(/\n/g, ' ')}\n${pair.sql};`).join('\n\n');
   const prompt = `Schema:\n${schema}\n\n${shown ? `Earlier questions and the SQL that answered them:\n${shown}\n\n` : ''}Question: ${question}`;
   const answer = await ask(context, instanceName, { prompt, options: { ...options, system_prompt: SYSTEM_PROMPT } });
-  const found = sqlFromAnswer(answer.result.text);
+  const found = await sqlFromAnswer(answer.result.text);
   await recordStep(context, 'generated_sql', { sql: found.sql });
   const checked = await checkSql(context, found.sql, {
     dml: 'refuse',
