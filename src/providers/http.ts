@@ -14,11 +14,18 @@ import { PgError } from '../../proxy/pg-error.js';
 import type { ProviderHosts } from '../config.js';
 import { causes, ProviderError } from './errors.js';
 import { guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
-import { capped } from './response-cap.js';
+import { capped, limitAnswersAtOnce } from './response-cap.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RETRIES = 2;
+/**
+ * Any role may register a model, so these are bounded too: one call may not turn into hundreds of requests, nor
+ * hold a process-wide model-call slot for days.
+ */
+const MAX_RETRIES = 10;
+const MAX_TIMEOUT_MS = 60 * 60_000;
+const MAX_CONNECT_TIMEOUT_MS = 120_000;
 /**
  * The largest legitimate answers are embeddings: a full batch of 2048 texts from text-embedding-3-small (1536
  * dimensions) in OpenAI's indented float JSON measures about 91 MiB. Chat answers, streamed with log-probabilities,
@@ -28,10 +35,12 @@ const DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 ** 2;
 
 const SILENT: Logger = pino({ level: 'silent' });
 const operator = { maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, hosts: new HostPolicy({ allow: [], deny: [] }), log: SILENT };
+limitAnswersAtOnce(DEFAULT_MAX_RESPONSE_BYTES);
 
 /** The operator's settings (--max-response-bytes, --provider-hosts-*) and the log of failed connections; defaults for those not given. */
 export function configureProviderHttp(settings: { maxResponseBytes?: number; hosts?: ProviderHosts; log?: Logger }): void {
   operator.maxResponseBytes = settings.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  limitAnswersAtOnce(operator.maxResponseBytes);
   operator.hosts = new HostPolicy(settings.hosts ?? { allow: [], deny: [] });
   operator.log = settings.log ?? SILENT;
 }
@@ -43,10 +52,10 @@ export interface HttpSettings {
 }
 
 export function httpSettings(config: Record<string, unknown>, instance: string): HttpSettings {
-  const timeout = whole(config, 'timeout_ms', DEFAULT_TIMEOUT_MS, 1);
-  const connectTimeout = whole(config, 'connect_timeout_ms', DEFAULT_CONNECT_TIMEOUT_MS, 1);
-  const maxRetries = whole(config, 'max_retries', DEFAULT_MAX_RETRIES, 0);
-  const modelMaxResponseBytes = whole(config, 'max_response_bytes', Infinity, 1);
+  const timeout = whole(config, 'timeout_ms', DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS);
+  const connectTimeout = whole(config, 'connect_timeout_ms', DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_CONNECT_TIMEOUT_MS);
+  const maxRetries = whole(config, 'max_retries', DEFAULT_MAX_RETRIES, 0, MAX_RETRIES);
+  const modelMaxResponseBytes = whole(config, 'max_response_bytes', Infinity, 1, Infinity);
   const dispatcher = new Agent({ connect: guardedConnector(connectTimeout, () => operator.hosts), headersTimeout: timeout, bodyTimeout: timeout });
   const agentFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     try {
@@ -71,12 +80,13 @@ function hostAndPort(input: Parameters<typeof fetch>[0]): string {
   return `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
 }
 
-function whole(config: Record<string, unknown>, key: string, fallback: number, minimum: number): number {
+function whole(config: Record<string, unknown>, key: string, fallback: number, minimum: number, maximum: number): number {
   const value = config[key];
   if (value === undefined) return fallback;
   const number = Number(value);
-  if (!Number.isInteger(number) || number < minimum) {
-    throw new PgError('22023', `invalid model config: ${key} must be a whole number of at least ${minimum}`);
+  if (!Number.isInteger(number) || number < minimum || number > maximum) {
+    const range = maximum === Infinity ? `at least ${minimum}` : `from ${minimum} to ${maximum}`;
+    throw new PgError('22023', `invalid model config: ${key} must be a whole number ${range}`);
   }
   return number;
 }
