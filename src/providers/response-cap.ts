@@ -18,15 +18,63 @@ export class AnswerTooLarge extends PgError {
   }
 }
 
+/**
+ * The bytes of all the answers being read at once, and their bound: the cap holds one answer, and this keeps many
+ * answers at once (one role's statement can make hundreds of calls to a server of its own) from adding up to more
+ * than a few caps' worth.
+ */
+const reading = { bytes: 0, limit: Infinity };
+const ANSWERS_AT_THE_CAP_AT_ONCE = 8;
+
+export class AnswersTooLarge extends PgError {
+  constructor(limit: number) {
+    super(SqlState.ProgramLimitExceeded, `the model providers' answers being read at once exceed the proxy's limit of ${limit} bytes`, {
+      hint: 'Retry when fewer large answers are being read; the limit is 8 times --max-response-bytes (PG_LLM_MAX_RESPONSE_BYTES).',
+    });
+  }
+}
+
+/** Sets the bound of all the answers read at once from the operator's cap of one answer. */
+export function limitAnswersAtOnce(maxResponseBytes: number): void {
+  reading.limit = ANSWERS_AT_THE_CAP_AT_ONCE * maxResponseBytes;
+}
+
 export function capped(response: Response, limit: number): Response {
   if (!response.body) return response;
+  const source = response.body.getReader();
   let seen = 0;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > limit) controller.error(new AnswerTooLarge(limit));
-      else controller.enqueue(chunk);
+  const release = (): void => {
+    reading.bytes -= seen;
+    seen = 0;
+  };
+  const stop = async (controller: ReadableStreamDefaultController<Uint8Array>, error: Error): Promise<void> => {
+    release();
+    controller.error(error);
+    await source.cancel(error).catch(() => undefined);
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let next: Awaited<ReturnType<typeof source.read>>;
+      try {
+        next = await source.read();
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (next.done) {
+        release();
+        return controller.close();
+      }
+      seen += next.value.byteLength;
+      reading.bytes += next.value.byteLength;
+      if (seen > limit) return stop(controller, new AnswerTooLarge(limit));
+      if (reading.bytes > reading.limit) return stop(controller, new AnswersTooLarge(reading.limit));
+      controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      release();
+      return source.cancel(reason);
     },
   });
-  return new Response(response.body.pipeThrough(counter), response);
+  return new Response(body, response);
 }
