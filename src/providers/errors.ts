@@ -49,6 +49,14 @@ export function causes(error: unknown): unknown[] {
   return chain;
 }
 
+/**
+ * An error's text as a client and the server's log may see it: no piece of the key, and no more than a few hundred
+ * characters, since the SDKs quote an error answer's body and a model's server (any role's choice) may be an
+ * internal service whose error pages are not the caller's to read at length.
+ */
 function redact(text: string, apiKey: string | undefined): string {
-  return new SecretFragments([apiKey]).mask(text);
+  const masked = new SecretFragments([apiKey]).mask(text);
+  return masked.length > MAX_ERROR_TEXT ? `${masked.slice(0, MAX_ERROR_TEXT)}…` : masked;
 }
+
+const MAX_ERROR_TEXT = 300;

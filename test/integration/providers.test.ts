@@ -55,6 +55,15 @@ describe('openai adapter', () => {
     expect(shared.fake.requests).toHaveLength(2);
   });
 
+  it("quotes no more than a few hundred characters of an error answer: a model's server may be anyone's internal service", async () => {
+    const { client } = await setup('openai', { max_retries: 0 });
+    shared.fake.script({ kind: 'error', status: 500, message: `internal page ${'x'.repeat(5000)} end of page` });
+    const error = (await client.query(`SELECT pg_llm_chat('llm', 'x')`).catch((caught: unknown) => caught)) as Error;
+    expect(error).toMatchObject({ code: '39001', message: expect.stringContaining('internal page') });
+    expect(error.message.length).toBeLessThan(500);
+    expect(error.message).not.toContain('end of page');
+  });
+
   it('a refused key is 28000 at once, without retries and without the key in the message', async () => {
     const { client } = await setup('openai');
     shared.fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${API_KEY}` });
