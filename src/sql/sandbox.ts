@@ -2,7 +2,8 @@
 // session, transaction and role, so they never have more rights than the caller, inside a savepoint that is always
 // rolled back: whatever they change, settings included, is undone, and the caller's transaction goes on as it was.
 // Optionally read-only (transaction_read_only, which a subtransaction cannot turn off again), always under a
-// statement timeout no longer than the caller's own.
+// statement timeout no longer than the caller's own, and with standard_conforming_strings on: the SQL was checked
+// by a parser that reads '…' that way, and the server must not find a call where the checker saw a string.
 // What the rollback does not undo (session-level locks, prepared statements) is compared before and after and
 // undone, failing the call (session-effects.ts).
 //
@@ -38,6 +39,7 @@ export async function runRolledBack(context: CallContext, limits: SandboxLimits,
   const settings = [
     `set_config('statement_timeout', (SELECT CASE WHEN own = 0 OR own > $1 THEN $1 ELSE own END
        FROM (SELECT extract(epoch FROM current_setting('statement_timeout')::interval) * 1000 AS own) AS caller)::bigint::text, true)`,
+    `set_config('standard_conforming_strings', 'on', true)`,
     ...(limits.readOnly ? [`set_config('transaction_read_only', 'on', true)`] : []),
   ];
   const savepoint = context.query(`SAVEPOINT ${SAVEPOINT}`);
