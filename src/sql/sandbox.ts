@@ -70,9 +70,12 @@ export async function runRolledBack(context: CallContext, limits: SandboxLimits,
 async function undoAfterFailure(context: CallContext, left: Promise<SessionState>, before: SessionState | undefined): Promise<unknown> {
   if (await left.then(() => true, () => false)) return undefined;
   try {
-    await context.sync();
-    const after = await leave(context);
-    return before && (await undoSessionEffects(context, before, after));
+    // Sent together, so no other call's statement comes between the Sync and the rollback.
+    const synced = context.sync();
+    const after = leave(context);
+    after.catch(() => undefined);
+    await synced;
+    return before && (await undoSessionEffects(context, before, await after));
   } catch {
     return undefined;
   }
