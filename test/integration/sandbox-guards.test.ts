@@ -20,6 +20,12 @@ const FIXTURES = `
   ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
   CREATE POLICY everyone ON guarded USING (guard());
   GRANT SELECT ON guarded TO trust_user;
+  CREATE FUNCTION unlocks() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$BEGIN PERFORM pg_advisory_unlock_all(); RETURN true; END$$;
+  CREATE TABLE unlocking (x int);
+  INSERT INTO unlocking VALUES (1);
+  ALTER TABLE unlocking ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY everyone ON unlocking USING (unlocks());
+  GRANT SELECT ON unlocking TO trust_user;
   CREATE FUNCTION prepares() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$BEGIN EXECUTE 'PREPARE left_behind AS SELECT 1'; RETURN true; END$$;
   CREATE TABLE prepared_t (x int);
   INSERT INTO prepared_t VALUES (1);
@@ -80,6 +86,16 @@ describe('session-level effects of code the static check does not see', () => {
       message: expect.stringContaining('left a session-level prepared statement behind'),
     });
     expect((await reader.query(`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'left_behind'`)).rows).toEqual([{ n: 0 }]);
+  });
+
+  it("a policy function that releases the caller's own locks fails the call", async () => {
+    const { reader } = await shop();
+    await reader.query('SELECT pg_advisory_lock(77)');
+    await expect(text2sql(reader, 'SELECT x FROM unlocking')).rejects.toMatchObject({
+      code: '38001',
+      message: expect.stringContaining("released the session's own advisory locks"),
+      detail: expect.stringContaining('advisory lock (77)'),
+    });
   });
 
   it('explain_query of a read through a locking policy leaves no lock', async () => {
