@@ -2,8 +2,9 @@
 // session, transaction and role, so they never have more rights than the caller, inside a savepoint that is always
 // rolled back: whatever they change, settings included, is undone, and the caller's transaction goes on as it was.
 // Optionally read-only (transaction_read_only, which a subtransaction cannot turn off again), always under a
-// statement timeout no longer than the caller's own, and with standard_conforming_strings on: the SQL was checked
-// by a parser that reads '…' that way, and the server must not find a call where the checker saw a string.
+// statement timeout no longer than the caller's own, with standard_conforming_strings on and client_encoding UTF8:
+// the SQL was checked as UTF-8 text by a parser that reads '…' that way, and the server must not find a call where
+// the checker saw a string (in SJIS, a backslash can be the second byte of a character).
 // What the rollback does not undo (session-level locks, prepared statements) is compared before and after and
 // undone, failing the call (session-effects.ts).
 //
@@ -40,6 +41,7 @@ export async function runRolledBack(context: CallContext, limits: SandboxLimits,
     `set_config('statement_timeout', (SELECT CASE WHEN own = 0 OR own > $1 THEN $1 ELSE own END
        FROM (SELECT extract(epoch FROM current_setting('statement_timeout')::interval) * 1000 AS own) AS caller)::bigint::text, true)`,
     `set_config('standard_conforming_strings', 'on', true)`,
+    `set_config('client_encoding', 'UTF8', true)`,
     ...(limits.readOnly ? [`set_config('transaction_read_only', 'on', true)`] : []),
   ];
   const savepoint = context.query(`SAVEPOINT ${SAVEPOINT}`);

@@ -116,6 +116,17 @@ describe("the caller's standard_conforming_strings", () => {
   });
 });
 
+describe("the caller's client_encoding", () => {
+  it('is UTF8 while the checked SQL runs, so no multi-byte character swallows a backslash', async () => {
+    const { admin, direct } = await shop();
+    await admin.query("SET client_encoding = 'SJIS'");
+    const answer = await text2sql(admin, `SELECT E'\u304c\\' , pg_advisory_lock(4242) AS b, ' AS c`);
+    expect(answer.execution.rows[0].c).toContain("' , pg_advisory_lock(4242) AS b, ");
+    expect(await advisoryLocks(direct)).toBe(0);
+    expect((await admin.query('SHOW client_encoding')).rows).toEqual([{ client_encoding: 'SJIS' }]);
+  });
+});
+
 describe('the size of a result', () => {
   it('a result over the 16 MiB default fails with 54000 before the proxy holds it', async () => {
     const { admin } = await shop();
