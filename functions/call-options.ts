@@ -13,7 +13,13 @@ export function wholeNumberOption(options: Record<string, unknown>, key: string,
   return value as number;
 }
 
-/** max_rows (default 100, at most 10,000) and statement_timeout_ms (default 30 s, at most an hour). */
+const MIB = 2 ** 20;
+
+/** max_rows (default 100, at most 10,000), statement_timeout_ms (default 30 s, at most an hour), max_result_bytes (default 16 MiB, at most 64 MiB). */
 export function executionLimits(options: Record<string, unknown>): ExecutionLimits {
-  return { maxRows: wholeNumberOption(options, 'max_rows', 100, 1, 10_000), timeoutMs: wholeNumberOption(options, 'statement_timeout_ms', 30_000, 1, 3_600_000) };
+  return {
+    maxRows: wholeNumberOption(options, 'max_rows', 100, 1, 10_000),
+    timeoutMs: wholeNumberOption(options, 'statement_timeout_ms', 30_000, 1, 3_600_000),
+    maxResultBytes: wholeNumberOption(options, 'max_result_bytes', 16 * MIB, 1, 64 * MIB),
+  };
 }

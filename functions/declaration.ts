@@ -37,6 +37,11 @@ export interface CallContext {
   query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>>;
   /** The same, with the result's column names and types. */
   queryTable(sql: string, parameters?: Array<string | null>): Promise<QueryTable>;
+  /**
+   * Ends the batch of statements sent so far (a Sync): after an error the server skips every statement until one.
+   * The transaction stays as the error left it.
+   */
+  sync(): Promise<void>;
   /** Kept for the life of the client's session (one map per session), for what is worth reusing across calls. */
   sessionCache: Map<string, unknown>;
   /** Aborted when the client cancels the statement or disconnects. */

@@ -124,6 +124,7 @@ export class CallRunner {
     const context: CallContext = {
       query: (sql, parameters) => this.query(sql, parameters),
       queryTable: async (sql, parameters) => table(check(await this.send(sql, parameters))),
+      sync: async () => void (await this.requests.sync()),
       sessionCache: this.sessionCache,
       signal,
       requestId: randomUUID(),

@@ -1,8 +1,13 @@
 // Runs a checked query (statement.ts) for the text-to-SQL and report functions: read-only, with the caller's rights,
-// rolled back (sandbox.ts), at most `maxRows` rows (read through a cursor, so the query itself is not rewritten and
-// stops once enough rows are read), with its EXPLAIN plan captured in the same pipeline.
+// rolled back (sandbox.ts), at most `maxRows` rows (read through a cursor, so the query stops once enough rows are
+// read), with its EXPLAIN plan captured in the same pipeline.
+//
+// At most `maxResultBytes` of rows: the server counts the bytes of each row's text form (what it sends, give or take
+// the quoting of a record) as the rows go out and fails the query with 54000 before the row that would pass the cap
+// is sent. Counted by the proxy instead, a single row (up to 1 GB) would already be in its memory when counted.
 
 import type { CallContext } from '../../functions/declaration.js';
+import { PgError } from '../../proxy/pg-error.js';
 import { resultJson, type ResultJson } from './result-json.js';
 import { runRolledBack } from './sandbox.js';
 
@@ -11,6 +16,7 @@ const CURSOR = 'pg_llm_generated_result';
 export interface ExecutionLimits {
   maxRows: number;
   timeoutMs: number;
+  maxResultBytes: number;
 }
 
 export interface Execution extends ResultJson {
@@ -24,13 +30,24 @@ export interface Execution extends ResultJson {
 
 export async function runQuery(context: CallContext, sql: string, limits: ExecutionLimits): Promise<Execution> {
   const started = performance.now();
+  const tooBig = `the result is larger than max_result_bytes (${limits.maxResultBytes} bytes)`;
   const [plan, , fetched] = await runRolledBack(context, { readOnly: true, timeoutMs: limits.timeoutMs }, [
     { sql: `EXPLAIN ${sql}` },
-    { sql: `DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sql}` },
+    { sql: `DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sizeCapped(sql, limits.maxResultBytes, tooBig)}` },
     { sql: `FETCH FORWARD ${limits.maxRows + 1} FROM ${CURSOR}` },
-  ]);
+  ]).catch((error: unknown) => {
+    if (!(error instanceof PgError && error.message === tooBig)) throw error;
+    throw new PgError('54000', tooBig, { hint: 'Select fewer or narrower rows, or raise options.max_result_bytes (at most 64 MiB).' });
+  });
   const executionMs = Math.round(performance.now() - started);
   const truncated = fetched!.rows.length > limits.maxRows;
   const result = await resultJson(context, { columns: fetched!.columns, rows: fetched!.rows.slice(0, limits.maxRows) });
   return { ...result, row_count: result.rows.length, truncated, plan: plan!.rows.map((row) => row[0]!), execution_ms: executionMs };
+}
+
+/** The query's rows, failing once their text passes `maxBytes` (sandbox.ts has standard_conforming_strings on). */
+function sizeCapped(sql: string, maxBytes: number, message: string): string {
+  return `SELECT (sized.q).* FROM (SELECT q, pg_catalog.sum(pg_catalog.octet_length(q::text)) OVER (ROWS UNBOUNDED PRECEDING) AS sent FROM (${sql}
+) AS q) AS sized
+    WHERE CASE WHEN sized.sent > ${maxBytes} THEN _pg_llm_catalog.raise_error('54000', '${message}') IS NULL ELSE true END`;
 }

@@ -2,7 +2,11 @@
 // session, transaction and role, so they never have more rights than the caller, inside a savepoint that is always
 // rolled back: whatever they change, settings included, is undone, and the caller's transaction goes on as it was.
 // Optionally read-only (transaction_read_only, which a subtransaction cannot turn off again), always under a
-// statement timeout no longer than the caller's own.
+// statement timeout no longer than the caller's own, with standard_conforming_strings on and client_encoding UTF8:
+// the SQL was checked as UTF-8 text by a parser that reads '…' that way, and the server must not find a call where
+// the checker saw a string (in SJIS, a backslash can be the second byte of a character).
+// What the rollback does not undo (session-level locks, prepared statements) is compared before and after and
+// undone, failing the call (session-effects.ts).
 //
 // A savepoint needs a transaction block. Every call runs in one: the engine opens a block around any statement it
 // takes over when the client is not in one (src/intercept/execution.ts), and commits it where the implicit
@@ -10,11 +14,13 @@
 //
 // The statements go out as one pipeline, sent before any answer is awaited, so no other call of the same client
 // statement (calls run concurrently) can put a query of its own inside the savepoint. When one fails, the server
-// skips the rest of the pipeline, rollback included, and the error fails the client's statement; the caller's
-// transaction is then aborted, as an error inside a function aborts it in PostgreSQL, and the savepoint goes with
-// it when the client rolls back.
+// skips the rest of the pipeline, rollback included: the batch is then ended (Sync) and the savepoint rolled back
+// and compared in a second pipeline, so a failing statement leaves nothing behind either, and the error fails the
+// client's statement; the caller's transaction is then aborted, as an error inside a function aborts it in
+// PostgreSQL.
 
 import type { CallContext, QueryTable } from '../../functions/declaration.js';
+import { SESSION_STATE, sessionState, undoSessionEffects, type SessionState } from './session-effects.js';
 
 const SAVEPOINT = 'pg_llm_sandbox';
 
@@ -34,19 +40,55 @@ export async function runRolledBack(context: CallContext, limits: SandboxLimits,
   const settings = [
     `set_config('statement_timeout', (SELECT CASE WHEN own = 0 OR own > $1 THEN $1 ELSE own END
        FROM (SELECT extract(epoch FROM current_setting('statement_timeout')::interval) * 1000 AS own) AS caller)::bigint::text, true)`,
+    `set_config('standard_conforming_strings', 'on', true)`,
+    `set_config('client_encoding', 'UTF8', true)`,
     ...(limits.readOnly ? [`set_config('transaction_read_only', 'on', true)`] : []),
   ];
-  const steps = [
-    context.query(`SAVEPOINT ${SAVEPOINT}`),
-    context.query(`SELECT ${settings.join(', ')}`, [String(Math.max(1, Math.round(limits.timeoutMs)))]),
-  ];
+  const savepoint = context.query(`SAVEPOINT ${SAVEPOINT}`);
+  const entered = context.queryTable(`SELECT ${settings.join(', ')}, ${SESSION_STATE}`, [String(Math.max(1, Math.round(limits.timeoutMs)))]);
   const work = statements.map((statement) => context.queryTable(statement.sql, statement.parameters));
-  const cleanup = [context.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`), context.query(`RELEASE SAVEPOINT ${SAVEPOINT}`)];
+  const left = leave(context);
   // Awaited in order below, so the first failure is the one reported; the skipped ones after it must not go unhandled.
-  for (const pending of [...steps, ...work, ...cleanup]) pending.catch(() => undefined);
-  for (const step of steps) await step;
+  for (const pending of [savepoint, entered, ...work, left]) pending.catch(() => undefined);
+  await savepoint;
+  let before: SessionState | undefined;
   const results: QueryTable[] = [];
-  for (const result of work) results.push(await result);
-  for (const step of cleanup) await step;
-  return results;
+  try {
+    before = sessionState((await entered).rows[0]);
+    for (const result of work) results.push(await result);
+    const after = await left;
+    const changed = await undoSessionEffects(context, before, after);
+    if (changed) throw changed;
+    return results;
+  } catch (error) {
+    throw (await undoAfterFailure(context, left, before)) ?? error;
+  }
+}
+
+/**
+ * When the pipeline failed before its rollback ran (the server skipped it), ends the batch and rolls back; the
+ * error for what the statements left in the session, if anything. A failure here leaves the first error to report.
+ */
+async function undoAfterFailure(context: CallContext, left: Promise<SessionState>, before: SessionState | undefined): Promise<unknown> {
+  if (await left.then(() => true, () => false)) return undefined;
+  try {
+    // Sent together, so no other call's statement comes between the Sync and the rollback.
+    const synced = context.sync();
+    const after = leave(context);
+    after.catch(() => undefined);
+    await synced;
+    return before && (await undoSessionEffects(context, before, await after));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Rolls the savepoint back and releases it; the session's state after the rollback. */
+async function leave(context: CallContext): Promise<SessionState> {
+  const steps = [context.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`), context.queryTable(`SELECT ${SESSION_STATE}`), context.query(`RELEASE SAVEPOINT ${SAVEPOINT}`)];
+  for (const step of steps) step.catch(() => undefined);
+  await steps[0];
+  const state = sessionState(((await steps[1]) as QueryTable).rows[0]);
+  await steps[2];
+  return state;
 }
