@@ -11,8 +11,9 @@
 -- Two halves, so that nothing of the user's runs with the installer's rights: llm.call runs as the writing role and
 -- does everything that touches the row (to_jsonb runs the casts of the row's types, which may be anyone's code);
 -- _pg_llm_catalog.enqueue_llm_job runs as the catalog's owner, sees only built-in types, and writes the queue. Each
--- job is bound to the (sub)transaction that wrote its row (row_xmin, see incremental/0007_llm_queue_binding.sql): the
--- worker spends a model call only on a row whose version that transaction wrote.
+-- job is bound to the (sub)transaction that wrote its row (row_xmin, see incremental/0009_llm_queue_binding.sql): the
+-- worker spends a model call only on a row whose version that transaction wrote. Neither function changes a job
+-- another transaction queued, so no caller can get a job of a row it did not write skipped.
 
 CREATE SCHEMA IF NOT EXISTS llm;
 GRANT USAGE ON SCHEMA llm TO PUBLIC;
@@ -112,8 +113,7 @@ $$;
 -- trigger firing: a call outside any trigger, a trigger that is not an enabled AFTER INSERT OR UPDATE … FOR EACH ROW
 -- llm.call trigger, and a session that wrote no row of the table (PostgreSQL's counters of this transaction's writes;
 -- another table's trigger gets past pg_trigger_depth, not past these). What binds a job to a real write is row_xmin,
--- which the worker checks; these refusals spare the queue, and keep a role from touching the jobs of a table it
--- cannot write.
+-- which the worker checks; these refusals spare the queue the jobs of a table the caller cannot write.
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.llm_call_trigger(relation oid, trigger_name name,
     OUT job_schema name, OUT job_table name, OUT arguments text[])
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -159,6 +159,12 @@ $$;
 -- the placeholders, and it builds the prompt itself. The job is bound to the (sub)transaction running it (row_xmin):
 -- called by the trigger, that is the one that wrote the row; called any other way, the worker finds that the row's
 -- version is not this transaction's, and skips the job without a model call.
+--
+-- It never changes a job of another transaction: a caller that gets past llm_call_trigger (any role that may insert
+-- one row of the table) could otherwise bind the pending job of a row it never wrote to its own transaction, and the
+-- worker would skip it. So each write adds a job bound to itself, replacing only the one this same (sub)transaction
+-- queued for the row before (at most one pending job per row, trigger and write); of a row written several times
+-- before a worker came, the worker runs the job of the version the row has, and skips the others unasked.
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.enqueue_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -168,6 +174,7 @@ DECLARE
   parts text[];
   resolved text;
   job_id bigint;
+  bound xid;
 BEGIN
   found_trigger := _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
   spec := _pg_llm_catalog.llm_call_arguments(relation, trigger_name, found_trigger.arguments);
@@ -187,21 +194,16 @@ BEGIN
     resolved := resolved || coalesce(prompt_values ->> spec.in_order[i], '') || parts[i + 1];
   END LOOP;
 
-  -- A job for this row that no worker has taken yet now runs on these values instead: rapid updates, one call.
-  UPDATE _pg_llm_catalog.pg_llm_queue q
-     SET prompt = resolved, prompt_values = enqueue_llm_job.prompt_values, target_columns = spec.targets, model_instance = spec.model,
-         max_attempts = spec.max_attempts, attempts = 0, last_error = NULL, run_after = now(), created_at = now()
-   WHERE q.status = 'pending' AND q.table_schema = found_trigger.job_schema AND q.table_name = found_trigger.job_table
-     AND q.trigger_name = enqueue_llm_job.trigger_name AND q.row_pk = enqueue_llm_job.row_pk
-  RETURNING q.id INTO job_id;
-  IF NOT FOUND THEN
-    INSERT INTO _pg_llm_catalog.pg_llm_queue
-           (table_schema, table_name, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
-    VALUES (found_trigger.job_schema, found_trigger.job_table, trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts)
-    RETURNING id INTO job_id;
-  END IF;
+  INSERT INTO _pg_llm_catalog.pg_llm_queue
+         (table_schema, table_name, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
+  VALUES (found_trigger.job_schema, found_trigger.job_table, trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts)
+  RETURNING id INTO job_id;
   -- The job's row version was just written by this (sub)transaction, so its xmin is this transaction's id.
-  UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = job_id;
+  UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = job_id RETURNING q.row_xmin INTO bound;
+  -- This (sub)transaction's own earlier job for the row (it wrote the row twice): no other transaction has this id.
+  DELETE FROM _pg_llm_catalog.pg_llm_queue q
+   WHERE q.status = 'pending' AND q.table_schema = found_trigger.job_schema AND q.table_name = found_trigger.job_table
+     AND q.trigger_name = enqueue_llm_job.trigger_name AND q.row_pk = enqueue_llm_job.row_pk AND q.row_xmin = bound AND q.id <> job_id;
   -- Identical notifications of one transaction are delivered once: a bulk insert wakes the worker once.
   PERFORM pg_notify('pg_llm_queue', '');
 END
@@ -209,29 +211,28 @@ $$;
 COMMENT ON FUNCTION _pg_llm_catalog.enqueue_llm_job(oid, name, jsonb, jsonb) IS 'Queues the job of an llm.call trigger for a row''s key and prompt values; called by llm.call, which reads the row as the writing role.';
 
 -- A write that leaves the prompt's columns as they were queues nothing, but it is a new version of the row, with a new
--- xmin: a job of the row still waiting is bound to this version instead, or the worker would skip it (an ORM saving
--- every column in a savepoint of its own does this between the insert and the worker). SECURITY DEFINER for the same
--- reason as enqueue_llm_job, and as strict about its caller; called any other way it can only bind a job to a
--- transaction that did not write the row, which the worker skips.
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.rebind_llm_job(relation oid, trigger_name name, row_pk jsonb)
+-- xmin: the job of the row still waiting would be skipped (an ORM saving every column in a savepoint of its own does
+-- this between the insert and the worker). So such a write queues the same job again, bound to itself, while a job of
+-- the row on these very values is waiting. The worker's own write-back finds none (the job it answers is no longer
+-- waiting), so an answer queues nothing. Like enqueue_llm_job it changes no existing job; called any other way it can
+-- only add a job bound to a transaction that did not write the row, which the worker skips.
+DROP FUNCTION IF EXISTS _pg_llm_catalog.rebind_llm_job(oid, name, jsonb);
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.rebind_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   found_trigger record;
-  job_ids bigint[];
 BEGIN
   found_trigger := _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
-  WITH touched AS (
-    UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = NULL
-     WHERE q.status = 'pending' AND q.table_schema = found_trigger.job_schema AND q.table_name = found_trigger.job_table
-       AND q.trigger_name = rebind_llm_job.trigger_name AND q.row_pk = rebind_llm_job.row_pk
-    RETURNING q.id)
-  SELECT array_agg(id) INTO job_ids FROM touched;
-  -- Their versions are now this (sub)transaction's, so their xmin is this transaction's id.
-  UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = ANY (job_ids);
+  IF EXISTS (SELECT 1 FROM _pg_llm_catalog.pg_llm_queue q
+              WHERE q.status = 'pending' AND q.table_schema = found_trigger.job_schema AND q.table_name = found_trigger.job_table
+                AND q.trigger_name = rebind_llm_job.trigger_name AND q.row_pk = rebind_llm_job.row_pk
+                AND q.prompt_values = rebind_llm_job.prompt_values) THEN
+    PERFORM _pg_llm_catalog.enqueue_llm_job(relation, trigger_name, row_pk, prompt_values);
+  END IF;
 END
 $$;
-COMMENT ON FUNCTION _pg_llm_catalog.rebind_llm_job(oid, name, jsonb) IS 'Binds a waiting llm.call job to the row version just written by a write that did not change the prompt; called by llm.call.';
+COMMENT ON FUNCTION _pg_llm_catalog.rebind_llm_job(oid, name, jsonb, jsonb) IS 'Queues a waiting llm.call job again, bound to a write that did not change the prompt; called by llm.call.';
 
 -- SECURITY INVOKER (the default): to_jsonb(NEW) runs the casts of the row's column types, which are their owners'
 -- code, so it must run with the writing role's rights, never the installer's.
@@ -241,6 +242,7 @@ DECLARE
   spec record;
   new_row jsonb;
   row_pk jsonb;
+  prompt_values jsonb;
 BEGIN
   IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP NOT IN ('INSERT', 'UPDATE') THEN
     RAISE EXCEPTION USING ERRCODE = '39P01',
@@ -253,13 +255,12 @@ BEGIN
   row_pk := (SELECT jsonb_object_agg(c, new_row -> c) FROM unnest(spec.key_columns) AS c);
 
   -- Only a change the prompt can see is worth a model call; the worker's own write-back changes none.
+  prompt_values := (SELECT coalesce(jsonb_object_agg(p, new_row -> p), '{}'::jsonb) FROM unnest(spec.placeholders) AS p);
   IF TG_OP = 'UPDATE' AND NOT EXISTS (SELECT 1 FROM unnest(spec.placeholders) AS p WHERE to_jsonb(OLD) -> p IS DISTINCT FROM new_row -> p) THEN
-    PERFORM _pg_llm_catalog.rebind_llm_job(TG_RELID, TG_NAME, row_pk);
-    RETURN NULL;
+    PERFORM _pg_llm_catalog.rebind_llm_job(TG_RELID, TG_NAME, row_pk, prompt_values);
+  ELSE
+    PERFORM _pg_llm_catalog.enqueue_llm_job(TG_RELID, TG_NAME, row_pk, prompt_values);
   END IF;
-
-  PERFORM _pg_llm_catalog.enqueue_llm_job(TG_RELID, TG_NAME, row_pk,
-    (SELECT coalesce(jsonb_object_agg(p, new_row -> p), '{}'::jsonb) FROM unnest(spec.placeholders) AS p));
   RETURN NULL;
 END
 $$;

@@ -1,10 +1,11 @@
-// A job's row, as its table's owner sees it: found by primary key, with the values the prompt was resolved from, and
-// checked before the model is asked. A job is run only on the row version written by the transaction that queued it
+// A job's row, as its table's owner (the worker's login role) sees it: found by primary key, with the values the
+// prompt was resolved from, and checked before the model is asked. A job is run only on the row version written by the transaction that queued it
 // (llm.queue.row_xmin): llm.call queues jobs through a function anyone may call, and this check is what keeps a job
 // queued any other way (for a row its caller never wrote) from costing a model call or overwriting the row.
 
 import pg from 'pg';
 import type { Job, Outcome } from './queue.js';
+import { inRowTransaction, ownedBySession } from './row-session.js';
 
 /** The job's table, and the FROM items and conditions that find its row still holding the prompt's values. */
 export function jobRow(job: Job): { table: string; sources: string; key: string; values: string; parameters: string[] } {
@@ -27,53 +28,50 @@ export function jobRow(job: Job): { table: string; sources: string; key: string;
 
 /**
  * Whether the job may ask its model: 'ready' if its row exists, holds the prompt's values and is the version the
- * queuing transaction wrote; otherwise the job is marked skipped, saying why, and nothing is spent. The row is read as
- * the table's owner (SET LOCAL ROLE), as it is written back, so no code of the table's runs with the worker's rights.
+ * queuing transaction wrote; otherwise the job is marked skipped, saying why, and nothing is spent. A job whose table
+ * is no longer owned by the worker's role is given back to the queue, for the worker of its owner ('lost').
  */
 export async function checkJobRow(pool: pg.Pool, worker: string, job: Job): Promise<Extract<Outcome, 'skipped' | 'lost'> | 'ready'> {
   const row = jobRow(job);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT q.row_xmin::text AS row_xmin, pg_get_userbyid(c.relowner) AS owner FROM llm.queue q LEFT JOIN pg_class c ON c.oid = to_regclass($3)
-        WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing' FOR UPDATE OF q`,
+      `SELECT q.row_xmin::text AS row_xmin, to_regclass($3) IS NOT NULL AS present, ${ownedBySession('$3')} AS ours
+         FROM llm.queue q WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing' FOR UPDATE OF q`,
       [job.id, worker, row.table],
     );
-    if (claimed.length === 0) {
-      await client.query('ROLLBACK');
-      return 'lost';
-    }
-    const { owner, row_xmin: writer } = claimed[0] as { owner: string | null; row_xmin: string | null };
+    if (claimed.length === 0) return 'lost';
+    const { present, ours, row_xmin: writer } = claimed[0] as { present: boolean; ours: boolean; row_xmin: string | null };
     let reason: string | undefined;
-    if (owner === null) reason = 'its table no longer exists';
-    else if (writer === null) reason = 'it was queued before jobs were bound to the write that queued them; write the row again to queue it';
+    if (!present) reason = 'its table no longer exists';
+    else if (!ours) {
+      await giveBack(client, worker, job);
+      return 'lost';
+    } else if (writer === null) reason = 'it was queued before jobs were bound to the write that queued them; write the row again to queue it';
     else {
-      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(owner)}`);
       const { rows } = await client.query(
-        `SELECT t.xmin = $3::xid AS bound, ${row.values} AS unchanged FROM ${row.table} AS t, ${row.sources} WHERE ${row.key}`,
-        [...row.parameters, writer],
+        `SELECT t.xmin = $3::xid AS bound, ${row.values} AS unchanged FROM ${row.table} AS t, ${row.sources} WHERE ${row.key} AND ${ownedBySession('$4')}`,
+        [...row.parameters, writer, row.table],
       );
-      await client.query('RESET ROLE');
       const found = rows[0] as { bound: boolean; unchanged: boolean } | undefined;
       if (!found) reason = 'its row was deleted';
       else if (!found.unchanged) reason = "its row's prompt columns changed since (a newer job has the new values)";
       else if (!found.bound)
         reason =
-          'its row was not written by the transaction that queued it: a job queued other than by the row\'s llm.call trigger, or the row written again by a write the trigger does not fire for (UPDATE OF, WHEN); write the row again to queue it';
+          "its row was not written by the transaction that queued it: the row was written again since (that write's job runs instead), or the job was queued other than by the row's llm.call trigger, or the row was written by a write the trigger does not fire for (UPDATE OF, WHEN); write the row again to queue it";
     }
-    if (reason !== undefined) {
-      await client.query(
-        `UPDATE llm.queue SET status = 'skipped', last_error = $3, lease_until = NULL, processed_at = now() WHERE id = $1 AND worker = $2 AND status = 'processing'`,
-        [job.id, worker, `skipped before asking the model: ${reason}`],
-      );
-    }
-    await client.query('COMMIT');
-    return reason === undefined ? 'ready' : 'skipped';
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    if (reason === undefined) return 'ready';
+    await client.query(
+      `UPDATE llm.queue SET status = 'skipped', last_error = $3, lease_until = NULL, processed_at = now() WHERE id = $1 AND worker = $2 AND status = 'processing'`,
+      [job.id, worker, `skipped before asking the model: ${reason}`],
+    );
+    return 'skipped';
+  });
+}
+
+/** Hands a claimed job back untried: its table changed owner, so another worker (its owner's) is to run it. */
+export async function giveBack(client: pg.ClientBase, worker: string, job: Job): Promise<void> {
+  await client.query(
+    `UPDATE llm.queue SET status = 'pending', attempts = attempts - 1, worker = NULL, lease_until = NULL WHERE id = $1 AND worker = $2 AND status = 'processing'`,
+    [job.id, worker],
+  );
 }

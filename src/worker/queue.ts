@@ -3,11 +3,13 @@
 // key, recording a failure (a retry after a backoff, or status 'error'), giving jobs back at shutdown, and the
 // upkeep: jobs whose worker vanished, finished jobs past their keeping time, the counts by status.
 //
-// Everything goes through the llm.queue view, so the worker's role needs rights on it and on the tables it writes,
-// nothing in the catalog.
+// Everything goes through the llm.queue view, which shows a role only the jobs of the tables it owns: the worker's
+// role (the tables' owner) needs rights on it, nothing in the catalog. A worker claims only the jobs of tables its
+// login role owns, so that no owner's code ever runs in a session that could RESET ROLE to a stronger role.
 
 import pg from 'pg';
-import { jobRow } from './job-row.js';
+import { giveBack, jobRow } from './job-row.js';
+import { inRowTransaction, ownedBySession } from './row-session.js';
 
 export interface Job {
   id: string;
@@ -33,15 +35,21 @@ export type Status = (typeof STATUSES)[number];
 
 const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
 
-/** Takes up to `limit` jobs that are due, or whose lease ran out with attempts left, for `worker`. */
+/**
+ * Takes up to `limit` jobs that are due, or whose lease ran out with attempts left, for `worker`: only jobs of the
+ * tables the session's login role owns, and none while the session runs as another role.
+ */
 export async function claimJobs(pool: pg.Pool, worker: string, limit: number, leaseMs: number): Promise<Job[]> {
   const { rows } = await pool.query(
     `UPDATE llm.queue q
         SET status = 'processing', attempts = q.attempts + 1, worker = $1, lease_until = now() + $2 * interval '1 millisecond', started_at = now()
-      WHERE q.id IN (SELECT id FROM llm.queue
-                      WHERE (status = 'pending' AND run_after <= now())
-                         OR (status = 'processing' AND lease_until < now() AND attempts < max_attempts)
-                      ORDER BY run_after, id
+      WHERE q.id IN (SELECT j.id FROM llm.queue j
+                      WHERE ((j.status = 'pending' AND j.run_after <= now())
+                             OR (j.status = 'processing' AND j.lease_until < now() AND j.attempts < j.max_attempts))
+                        AND current_user = session_user
+                        AND EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner
+                                     WHERE n.nspname = j.table_schema AND c.relname = j.table_name AND r.rolname = session_user)
+                      ORDER BY j.run_after, j.id
                       LIMIT $3
                       FOR UPDATE SKIP LOCKED)
   RETURNING q.id, q.table_schema, q.table_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts`,
@@ -72,80 +80,63 @@ export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], 
 
 /**
  * Writes the answer into the job's row and marks the job done, in one transaction, if the job is still this
- * worker's. The row is written as the table's owner (SET LOCAL ROLE), so the table's own triggers, defaults and
- * checks run with the rights of whoever defined them, never with the worker's (which reach the whole queue and the
- * other tables it fills); the worker's role must therefore be a member of the owner's. A row that was deleted, or
- * whose prompt columns changed since (a newer job has the new values), is left alone and the job marked skipped.
- * Resolves to the outcome and the seconds since the job was queued.
+ * worker's. The worker's login role owns the table, so the table's own triggers, defaults and checks run with its
+ * owner's rights and no other. A row that was deleted, or whose prompt columns changed since (a newer job has the new
+ * values), is left alone and the job marked skipped. Resolves to the outcome and the seconds since the job was queued.
  */
 export async function completeJob(pool: pg.Pool, worker: string, job: Job, answer: Record<string, unknown>): Promise<{ outcome: Outcome; seconds?: number }> {
   const row = jobRow(job);
   const set = job.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT pg_get_userbyid(c.relowner) AS owner, q.row_xmin::text AS row_xmin FROM llm.queue q LEFT JOIN pg_class c ON c.oid = to_regclass($3)
+      `SELECT ${ownedBySession('$3')} AS ours, q.row_xmin::text AS row_xmin FROM llm.queue q
         WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing' FOR UPDATE OF q`,
       [job.id, worker, row.table],
     );
-    if (claimed.length === 0) {
-      await client.query('ROLLBACK');
+    if (claimed.length === 0) return { outcome: 'lost' };
+    const { ours, row_xmin: boundTo } = claimed[0] as { ours: boolean; row_xmin: string | null };
+    if (!ours) {
+      await giveBack(client, worker, job);
       return { outcome: 'lost' };
     }
-    let written: string | undefined;
-    const { owner, row_xmin: boundTo } = claimed[0] as { owner: string | null; row_xmin: string | null };
-    if (owner !== null) {
-      await client.query(`SET LOCAL ROLE ${pg.escapeIdentifier(owner)}`);
-      const { rows } = await client.query(
-        `UPDATE ${row.table} AS t SET ${set} FROM ${row.sources}, jsonb_populate_record(NULL::${row.table}, $3::jsonb) AS answer
-          WHERE ${row.key} AND ${row.values} RETURNING t.xmin::text AS xmin`,
-        [...row.parameters, JSON.stringify(answer)],
-      );
-      written = rows[0]?.xmin as string | undefined;
-      await client.query('RESET ROLE');
-    }
+    const { rows: updated } = await client.query(
+      `UPDATE ${row.table} AS t SET ${set} FROM ${row.sources}, jsonb_populate_record(NULL::${row.table}, $3::jsonb) AS answer
+        WHERE ${row.key} AND ${row.values} AND ${ownedBySession('$4')} RETURNING t.xmin::text AS xmin`,
+      [...row.parameters, JSON.stringify(answer), row.table],
+    );
+    const written = updated[0]?.xmin as string | undefined;
     // The row's other jobs bound to the version this answer replaces (several llm.call triggers on one table) follow
-    // it: a trigger limited by UPDATE OF or WHEN does not fire for this write, so would not re-bind them itself.
+    // it: a trigger limited by UPDATE OF or WHEN does not fire for this write, so would not queue them again itself;
+    // one that does fire has queued its job again already (rebind_llm_job), and that one is not doubled.
     const { rows } = await client.query(
       `WITH rebound AS (
-         UPDATE llm.queue SET row_xmin = $4::xid
-          WHERE $4::xid IS NOT NULL AND id <> $1 AND status IN ('pending', 'processing') AND row_xmin = $3::xid
-            AND table_schema = $5 AND table_name = $6 AND row_pk = $7::jsonb)
+         UPDATE llm.queue q SET row_xmin = $4::xid
+          WHERE $4::xid IS NOT NULL AND q.id <> $1 AND q.status IN ('pending', 'processing') AND q.row_xmin = $3::xid
+            AND q.table_schema = $5 AND q.table_name = $6 AND q.row_pk = $7::jsonb
+            AND NOT EXISTS (SELECT 1 FROM llm.queue o WHERE o.row_xmin = $4::xid AND o.status = 'pending' AND o.table_schema = $5
+                               AND o.table_name = $6 AND o.row_pk = $7::jsonb AND o.trigger_name = q.trigger_name))
        UPDATE llm.queue SET status = $2, last_error = NULL, lease_until = NULL, processed_at = now() WHERE id = $1
        RETURNING extract(epoch FROM processed_at - created_at)::float8 AS seconds`,
       [job.id, written ? 'done' : 'skipped', boundTo, written ?? null, job.tableSchema, job.tableName, JSON.stringify(job.rowPk)],
     );
-    await client.query('COMMIT');
     return { outcome: written ? 'done' : 'skipped', seconds: rows[0]?.seconds as number };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**
  * Records a failed attempt: the job waits for its retry (the delay doubling with each attempt), or ends in 'error'
- * once its attempts are spent, or is skipped when the row has a newer job that will run on newer values.
+ * once its attempts are spent. A retry whose row was written again since is skipped by checkJobRow, unasked; a newer
+ * job of the row does not end it here, as anyone who may insert one row of the table can queue such a job.
  */
 export async function failJob(pool: pg.Pool, worker: string, job: Job, message: string, retryDelayMs: number): Promise<Outcome> {
   const { rows } = await pool.query(
-    `WITH failed AS (
-       SELECT q.id, q.attempts >= q.max_attempts AS spent,
-              EXISTS (SELECT 1 FROM llm.queue n
-                       WHERE n.status = 'pending' AND n.table_schema = q.table_schema AND n.table_name = q.table_name
-                         AND n.trigger_name = q.trigger_name AND n.row_pk = q.row_pk) AS superseded
-         FROM llm.queue q WHERE q.id = $1)
-     UPDATE llm.queue q
-        SET status = CASE WHEN f.superseded THEN 'skipped' WHEN f.spent THEN 'error' ELSE 'pending' END,
+    `UPDATE llm.queue q
+        SET status = CASE WHEN q.attempts >= q.max_attempts THEN 'error' ELSE 'pending' END,
             last_error = $3,
             run_after = now() + least($4 * power(2, q.attempts - 1), $5) * interval '1 millisecond',
             lease_until = NULL,
-            processed_at = CASE WHEN f.superseded OR f.spent THEN now() END
-       FROM failed f
-      WHERE q.id = f.id AND q.worker = $2 AND q.status = 'processing'
+            processed_at = CASE WHEN q.attempts >= q.max_attempts THEN now() END
+      WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing'
   RETURNING q.status`,
     [job.id, worker, message, retryDelayMs, MAX_RETRY_DELAY_MS],
   );

@@ -1,8 +1,9 @@
 // The llm.call worker of one database: woken by NOTIFY pg_llm_queue when a trigger queues a job (and by a slow
 // poll, for retries that come due and notifications missed while disconnected), it claims jobs up to its
-// concurrency, checks each job's row (job-row.ts: still there, and the version its writer wrote), runs them (the
-// provider layer's limits hold the model calls to the process's and each model's limits), and writes each answer back. While jobs run their leases are renewed; at shutdown it lets running jobs
-// finish for a while, then stops them and gives them back to the queue.
+// concurrency (only jobs of the tables its login role owns), checks each job's row (job-row.ts: still there, and the
+// version its writer wrote), runs them (the provider layer's limits hold the model calls to the process's and each
+// model's limits), and writes each answer back. While jobs run their leases are renewed; at shutdown it lets running
+// jobs finish for a while, then stops them and gives them back to the queue.
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -123,6 +124,18 @@ export class QueueWorker {
     }
     if (this.stopping) return void (await client.end());
     this.listener = client;
+    await this.sayWhomItServes(client);
+  }
+
+  /**
+   * Logs whose tables this worker fills: those its login role owns. Jobs of other owners' tables wait in llm.queue
+   * for a worker connected as their owner; a session running as another role (ALTER ROLE … SET role) serves none.
+   */
+  private async sayWhomItServes(client: pg.Client): Promise<void> {
+    const { rows } = await client.query(`SELECT session_user::text AS login, current_user::text AS role`);
+    const { login, role } = rows[0] as { login: string; role: string };
+    if (login === role) this.log.info({ owner: login }, `llm.call worker serves the tables owned by ${login}; jobs of other owners' tables wait for their owner's worker`);
+    else this.log.warn({ login, role }, `llm.call worker serves no table: its session runs as ${role}, not as its login role ${login}; connect as the tables' owner, without a role setting`);
   }
 
   /** Claims and starts jobs until the concurrency is used up or none is due; calls made meanwhile run it again. */
@@ -204,7 +217,7 @@ export class QueueWorker {
       code === '42P01'
         ? 'llm.queue does not exist in this database yet: CREATE EXTENSION pg_llm through the proxy installs it'
         : code === '42501'
-          ? "the worker's role lacks a privilege: it needs SELECT, UPDATE and DELETE on llm.queue, and membership in the roles that own the tables it fills"
+          ? "the worker's role lacks a privilege: it needs SELECT, UPDATE and DELETE on llm.queue, and connects as the role that owns the tables it fills"
           : 'llm.call worker cannot reach its queue; trying again';
     this.log.warn({ err: message }, advice);
   }

@@ -1,6 +1,6 @@
 // The llm.call trigger function and the llm.queue it fills, in PostgreSQL alone (no worker): what a write queues,
-// how rapid updates collapse, which updates queue nothing, the errors a misdeclared trigger raises at its first
-// fire, and the rights it runs with.
+// how the jobs of rapid updates are bound, which updates queue nothing, the errors a misdeclared trigger raises at
+// its first fire, and the rights it runs with.
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -52,14 +52,19 @@ describe('llm.call', () => {
     ]);
   });
 
-  it('collapses updates of a row not yet taken into one job on the latest values', async () => {
+  it('queues a job for each write of a row, bound to that write and one per (sub)transaction: only the latest matches the row', async () => {
     const client = await catalogDatabase();
     await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
     await client.query(`CREATE TRIGGER s AFTER INSERT OR UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary')`);
     await client.query(`INSERT INTO docs VALUES (1, 'one', NULL)`);
     await client.query(`UPDATE docs SET body = 'two' WHERE id = 1`);
-    await client.query(`UPDATE docs SET body = 'three' WHERE id = 1`);
-    expect(await queue(client)).toEqual([expect.objectContaining({ prompt: 'Summarize three', status: 'pending' })]);
+    await client.query(`BEGIN; UPDATE docs SET body = 'three' WHERE id = 1; UPDATE docs SET body = 'four' WHERE id = 1; COMMIT`);
+    const { rows } = await client.query(`SELECT q.prompt, q.status, q.row_xmin = d.xmin AS current FROM llm.queue q JOIN docs d ON q.row_pk = jsonb_build_object('id', d.id) ORDER BY q.id`);
+    expect(rows).toEqual([
+      { prompt: 'Summarize one', status: 'pending', current: false },
+      { prompt: 'Summarize two', status: 'pending', current: false },
+      { prompt: 'Summarize four', status: 'pending', current: true },
+    ]);
   });
 
   it('queues nothing for an update that leaves the prompt\'s columns as they were, such as writing the answer', async () => {
@@ -72,25 +77,33 @@ describe('llm.call', () => {
     expect((await queue(client)).map((job) => job.status)).toEqual(['done']);
   });
 
-  it('binds a job to the (sub)transaction that wrote its row, and re-binds it to a later write that leaves the prompt as it was', async () => {
+  it('binds a job to the (sub)transaction that wrote its row, and queues it again for a later write that leaves the prompt as it was', async () => {
     const client = await catalogDatabase();
     await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text, seen int)`);
     await client.query(`CREATE TRIGGER s AFTER INSERT OR UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary')`);
     let inserted = '';
     const bound = async () =>
-      (await client.query(`SELECT q.row_xmin = d.xmin AS bound, q.row_xmin = $1::xid AS first FROM llm.queue q JOIN docs d ON q.row_pk = jsonb_build_object('id', d.id)`, [inserted])).rows;
+      (
+        await client.query(
+          `SELECT q.row_xmin = d.xmin AS bound, q.row_xmin = $1::xid AS first FROM llm.queue q JOIN docs d ON q.row_pk = jsonb_build_object('id', d.id) ORDER BY q.id`,
+          [inserted],
+        )
+      ).rows;
     await client.query('BEGIN');
     await client.query('SAVEPOINT a');
     inserted = (await client.query(`INSERT INTO docs VALUES (1, 'one', NULL, 0) RETURNING xmin::text`)).rows[0].xmin;
     expect(await bound()).toEqual([{ bound: true, first: true }]);
     await client.query(`SAVEPOINT b; UPDATE docs SET seen = 1`);
-    expect(await bound()).toEqual([{ bound: true, first: false }]);
+    expect(await bound()).toEqual([{ bound: false, first: true }, { bound: true, first: false }]);
     await client.query('ROLLBACK TO b');
     expect(await bound()).toEqual([{ bound: true, first: true }]);
     await client.query('COMMIT');
     await client.query(`UPDATE docs SET seen = 2`);
-    expect(await bound()).toEqual([{ bound: true, first: false }]);
-    expect((await queue(client)).map((job) => job.status)).toEqual(['pending']);
+    expect(await bound()).toEqual([{ bound: false, first: true }, { bound: true, first: false }]);
+    // Once no job of the row waits (the worker took it), such a write queues nothing: the answer's write-back is one.
+    await client.query(`UPDATE llm.queue SET status = 'done'`);
+    await client.query(`UPDATE docs SET seen = 3`);
+    expect((await queue(client)).map((job) => job.status)).toEqual(['done', 'done']);
   });
 
   it('wakes listeners with a NOTIFY on pg_llm_queue', async () => {

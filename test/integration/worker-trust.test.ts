@@ -20,6 +20,9 @@ async function connect(role: Role, database: string): Promise<pg.Client> {
   return client;
 }
 
+/** The worker of the tables alice owns, connected as alice, as the README deploys one. */
+const alicesWorker = (name: string, settings: Parameters<typeof startWorker>[1] = {}) => startWorker(name, settings, { env: {} }, 'trust_user');
+
 /**
  * A database with the model 'llm' on the fake provider; alice (trust_user) owns alice.docs, enriched by the trigger
  * 'enrich'; mallory (password_user) owns the schema mallory and has a trigger function that queues a job of any table
@@ -28,6 +31,8 @@ async function connect(role: Role, database: string): Promise<pg.Client> {
 async function aliceAndMallory() {
   const { name, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
   await direct.query(`CREATE SCHEMA alice AUTHORIZATION trust_user; CREATE SCHEMA mallory AUTHORIZATION password_user`);
+  // Each owner may run a worker for its own tables: the view shows each only the jobs of the tables it owns.
+  await direct.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO trust_user, password_user, scram_user`);
   const alice = await connect('trust', name);
   const mallory = await connect('password', name);
   await alice.query(`CREATE TABLE alice.docs (id int PRIMARY KEY, body text, summary text, seen int)`);
@@ -66,7 +71,7 @@ const prompts = () => shared.fake.requests.map((request) => (request.body.messag
 describe('llm.call jobs and who may queue them', () => {
   it('refuses a role without rights on the table, called directly or from its own trigger: no model call, the hand edit stays', async () => {
     const { name, direct, alice, mallory, docs } = await aliceAndMallory();
-    startWorker(name);
+    alicesWorker(name);
     await handEditedRow(alice, direct);
 
     await expect(
@@ -95,7 +100,7 @@ describe('llm.call jobs and who may queue them', () => {
   it('skips, without a model call, a job queued by a role that may insert into the table for a row it did not write', async () => {
     const { name, direct, alice, mallory, docs } = await aliceAndMallory();
     await alice.query(`GRANT USAGE ON SCHEMA alice TO password_user; GRANT INSERT ON alice.docs TO password_user`);
-    startWorker(name);
+    alicesWorker(name);
     await handEditedRow(alice, direct);
 
     shared.fake.script({ kind: 'answer', content: "mallory's answer" });
@@ -132,7 +137,7 @@ describe('llm.call jobs and who may queue them', () => {
     await alice.query(`SAVEPOINT c; UPDATE alice.docs SET seen = 2 WHERE id = 5; ROLLBACK TO c`);
     await alice.query('COMMIT');
     await alice.query(`UPDATE alice.docs SET seen = 3 WHERE id = 5`);
-    startWorker(name);
+    alicesWorker(name);
     await expect.poll(() => rows(alice, `SELECT summary, seen FROM alice.docs`), EVENTUALLY).toEqual([{ summary: 'nested answer', seen: 3 }]);
     expect(prompts()).toEqual(['Summarize: nested']);
   });
@@ -145,9 +150,98 @@ describe('llm.call jobs and who may queue them', () => {
                          EXECUTE FUNCTION llm.call('${prompt}', '${target}', 'model=llm')`);
     }
     shared.fake.script({ kind: 'answer', content: 'positive' }, { kind: 'answer', content: 'praise' });
-    startWorker(name, { concurrency: 1 });
+    alicesWorker(name, { concurrency: 1 });
     await alice.query(`INSERT INTO alice.reviews VALUES (1, 'Great!', NULL, NULL)`);
     await expect.poll(() => rows(alice, `SELECT sentiment, tags FROM alice.reviews`), EVENTUALLY).toEqual([{ sentiment: 'positive', tags: 'praise' }]);
     expect(prompts()).toEqual(['Sentiment: Great!', 'Tags: Great!']);
   });
+});
+
+describe("the worker's role and the owners' code it runs", () => {
+  it("runs no job of a table its login role does not own, though a member of its owner: the owner's trigger cannot RESET ROLE to the worker's role", async () => {
+    const { name, direct, alice, mallory } = await aliceAndMallory();
+    // The worker as an earlier README set it up: a login role member of the owners of the tables it fills.
+    await direct.query(`GRANT trust_user, password_user TO scram_user`);
+    afterThisTest(async () => void (await direct.query(`REVOKE trust_user, password_user FROM scram_user`)));
+    await direct.query(`CREATE SCHEMA scram AUTHORIZATION scram_user`);
+    const scram = new pg.Client(connection(cluster().port, 'scram', name));
+    await scram.connect();
+    afterThisTest(() => scram.end());
+    await alice.query(`INSERT INTO alice.docs VALUES (1, 'alice private text', 'alice summary', 0)`);
+    // Mallory's own enriched table, and a trigger of hers that runs when a worker writes an answer into it.
+    await mallory.query(`CREATE TABLE mallory.notes (id int PRIMARY KEY, body text, summary text)`);
+    await mallory.query(`CREATE TABLE mallory.loot (who name, what text)`);
+    await mallory.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON mallory.notes FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm')`);
+    await mallory.query(`CREATE FUNCTION mallory.escape() RETURNS trigger LANGUAGE plpgsql AS $$
+                         BEGIN
+                           IF session_user <> current_user THEN
+                             RESET ROLE;  -- SET ROLE is checked against the session user: the worker's login role
+                             INSERT INTO mallory.loot SELECT current_user, (SELECT string_agg(body, ',') FROM alice.docs);
+                             SET ROLE trust_user;
+                             UPDATE alice.docs SET summary = 'written by mallory';
+                             SET ROLE password_user;
+                           END IF;
+                           RETURN NEW;
+                         END $$`);
+    await mallory.query(`CREATE TRIGGER escape BEFORE UPDATE ON mallory.notes FOR EACH ROW EXECUTE FUNCTION mallory.escape()`);
+    await mallory.query(`INSERT INTO mallory.notes VALUES (1, 'anything', NULL)`);
+    // A table of the worker's own role, whose job is queued after mallory's: claimed in order, so once it is answered
+    // the worker has passed mallory's job by.
+    await scram.query(`CREATE TABLE scram.own (id int PRIMARY KEY, body text, summary text)`);
+    await scram.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON scram.own FOR EACH ROW EXECUTE FUNCTION llm.call('Own: {body}', 'summary', 'model=llm')`);
+    await scram.query(`INSERT INTO scram.own VALUES (1, 'mine', NULL)`);
+
+    shared.fake.script({ kind: 'answer', content: 'answered' }, { kind: 'answer', content: 'answered' });
+    startWorker(name, {}, { env: {} }, 'scram_user:scram%20secret');
+    await expect.poll(() => rows(scram, `SELECT summary IS NOT NULL AS answered FROM scram.own`), EVENTUALLY).toEqual([{ answered: true }]);
+    // Alice's and mallory's jobs wait, in plain sight, for their owners' workers.
+    expect(await rows(direct, `SELECT table_name, status FROM llm.queue WHERE table_schema <> 'scram' ORDER BY id`)).toEqual([
+      { table_name: 'docs', status: 'pending' },
+      { table_name: 'notes', status: 'pending' },
+    ]);
+
+    startWorker(name, {}, { env: {} }, 'password_user:cleartext%20secret');
+    await expect.poll(() => rows(mallory, `SELECT summary FROM mallory.notes`), EVENTUALLY).toEqual([{ summary: 'answered' }]);
+    expect({ loot: await rows(direct, `SELECT who::text, what FROM mallory.loot`), docs: await rows(direct, `SELECT summary FROM alice.docs`) }).toEqual({
+      loot: [],
+      docs: [{ summary: 'alice summary' }],
+    });
+    // Each owner sees the jobs of its own tables only.
+    expect(await rows(mallory, `SELECT table_name FROM llm.queue ORDER BY id`)).toEqual([{ table_name: 'notes' }]);
+  });
+});
+
+describe('jobs of rows a role did not write', () => {
+  /** Alice's row 1 waits for the worker while mallory, who may only insert into alice.docs, forges with `forge`. */
+  async function forgedWhileWaiting(forge: string): Promise<{ name: string; direct: pg.Client; alice: pg.Client }> {
+    const { name, direct, alice, mallory, docs } = await aliceAndMallory();
+    await alice.query(`GRANT USAGE ON SCHEMA alice TO password_user; GRANT INSERT ON alice.docs TO password_user`);
+    await mallory.query(`CREATE FUNCTION mallory.forge_any() RETURNS trigger LANGUAGE plpgsql AS $$
+                         BEGIN EXECUTE TG_ARGV[0] USING TG_ARGV[1]::oid; RETURN NULL; END $$`);
+    await mallory.query(`CREATE TRIGGER forge AFTER INSERT ON mallory.mine FOR EACH ROW EXECUTE FUNCTION mallory.forge_any(${pg.escapeLiteral(forge)}, '${docs}')`);
+    // The worker is not running yet: a busy queue, a worker restarting.
+    await alice.query(`INSERT INTO alice.docs VALUES (1, 'alice text', NULL, 0)`);
+    await mallory.query('BEGIN');
+    await mallory.query(`INSERT INTO alice.docs VALUES (100, 'mallory row', NULL, 0)`);
+    await mallory.query(`INSERT INTO mallory.mine VALUES (1)`);
+    await mallory.query('COMMIT');
+    return { name, direct, alice };
+  }
+
+  for (const [how, forge] of [
+    ['rebind_llm_job', `SELECT _pg_llm_catalog.rebind_llm_job($1, 'enrich', '{"id": 1}', '{"body": "alice text"}')`],
+    ['enqueue_llm_job', `SELECT _pg_llm_catalog.enqueue_llm_job($1, 'enrich', '{"id": 1}', '{"body": "forged"}')`],
+  ]) {
+    it(`keeps the waiting job of alice's row when mallory calls ${how} for it from her own trigger: alice's row gets its answer`, async () => {
+      const { name, direct, alice } = await forgedWhileWaiting(forge!);
+      shared.fake.script({ kind: 'answer', content: 'summary' }, { kind: 'answer', content: 'summary' });
+      alicesWorker(name);
+      await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
+      expect(await rows(alice, `SELECT id, summary FROM alice.docs ORDER BY id`)).toEqual([
+        { id: 1, summary: 'summary' },
+        { id: 100, summary: 'summary' },
+      ]);
+      expect(prompts().sort()).toEqual(['Summarize: alice text', 'Summarize: mallory row']);
+    });
+  }
 });

@@ -1,0 +1,35 @@
+// The transaction in which the worker reads or writes a job's row. The worker is connected as the table's owner (it
+// serves only the tables its login role owns, and never SET ROLEs), so the owner's code that runs there (triggers,
+// policies, the casts and operators of its columns' types) runs with the owner's own rights; but it may leave session
+// state behind (settings, a SET ROLE, temporary objects, prepared statements, advisory locks), which DISCARD ALL
+// clears before the connection serves another job. The worker LISTENs on a connection of its own, so the UNLISTEN
+// of DISCARD ALL costs it nothing.
+
+import type pg from 'pg';
+
+/**
+ * SQL that is true when the table named by the parameter `$n` (its quoted name) is owned by the session's login role,
+ * which is also the current role. In the statement that reads or writes the table, it is checked after the table's
+ * lock is taken and before any of the table's code runs, so an ALTER TABLE … OWNER TO cannot slip in between.
+ */
+export const ownedBySession = (parameter: string) =>
+  `coalesce((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass(${parameter})) = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) AND current_user = session_user, false)`;
+
+/** Runs `work` in a transaction on a pooled connection, committed when it returns, and wipes the session afterwards. */
+export async function inRowTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    // A connection that cannot be wiped is closed rather than handed to the next job.
+    await client.query('DISCARD ALL').catch((error: Error) => (broken = error));
+    client.release(broken);
+  }
+}
