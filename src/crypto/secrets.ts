@@ -2,7 +2,8 @@
 // names the key it was sealed with (an 8-byte id derived from the key), so keys can be rotated.
 //   blob = version (1) | key id (8) | nonce (12) | tag (16) | ciphertext
 // Version 2 blobs are bound to what they belong to (associated data the caller gives at sealing and opening);
-// version 1 blobs are not, and are read only to be bound, or as a config file's sealed:v1: text, which has no row.
+// version 1 blobs, sealed by earlier versions, are not, and are read only to be bound, or as a config file's
+// sealed:v1: text.
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync } from 'node:crypto';
 
@@ -71,12 +72,12 @@ export function openUnbound(blob: Buffer, keys: MasterKey[]): string {
 }
 
 /**
- * The blob sealed again with another key, keeping its version: a rotation changes the key, never what a blob is
- * bound to, and leaves binding unbound blobs to the catalog upgrade, which checks they were not copied.
+ * The blob sealed again with `newKey`, bound to `boundTo`: a bound blob keeps what it is bound to (opening checks it),
+ * an unbound one is bound by it, so the caller must have checked that it belongs there (sealed-blobs.ts).
  */
 export function reseal(blob: Buffer, keys: MasterKey[], newKey: MasterKey, boundTo: Buffer): Buffer {
-  if (blob[0] === UNBOUND) return sealBlob(UNBOUND, openUnbound(blob, keys), newKey, undefined);
-  return sealBlob(BOUND, openBlob(BOUND, blob, keys, boundTo), newKey, boundTo);
+  const plaintext = blob[0] === UNBOUND ? openUnbound(blob, keys) : openBlob(BOUND, blob, keys, boundTo);
+  return sealBlob(BOUND, plaintext, newKey, boundTo);
 }
 
 export function isUnbound(blob: Buffer): boolean {

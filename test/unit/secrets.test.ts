@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSealedText, isUnbound, masterKey, open, openText, openUnbound, redact, reseal, seal, sealedWith, sealText, SecretError, UnboundSecretError } from '../../src/crypto/secrets.js';
+import { unboundBlob } from '../support/earlier-version.js';
 
 describe('secrets at rest', () => {
   const key = masterKey('correct horse battery staple');
@@ -30,15 +31,16 @@ describe('secrets at rest', () => {
     expect(() => openUnbound(blob, [key])).toThrowError(/unknown format/);
   });
 
-  it('refuses an unbound blob of an earlier version for use, opens it to bind it, and rotates either kind as it is', () => {
-    const unbound = Buffer.from(sealText('secret', key).slice('sealed:v1:'.length), 'base64');
+  it('refuses an unbound blob of an earlier version for use, opens it to bind it, and re-seals either kind bound', () => {
+    const unbound = unboundBlob('secret', key);
     expect(isUnbound(unbound)).toBe(true);
     expect(() => open(unbound, [key], row)).toThrowError(UnboundSecretError);
     expect(openUnbound(unbound, [key])).toBe('secret');
     const rotated = reseal(unbound, [key], other, row);
-    expect([isUnbound(rotated), sealedWith(rotated, other), openUnbound(rotated, [other])]).toEqual([true, true, 'secret']);
+    expect([isUnbound(rotated), sealedWith(rotated, other), open(rotated, [other], row)]).toEqual([false, true, 'secret']);
     const bound = reseal(seal('secret', key, row), [key], other, row);
     expect([sealedWith(bound, other), open(bound, [other], row)]).toEqual([true, 'secret']);
+    expect(() => reseal(seal('secret', key, row), [key], other, Buffer.from('another row'))).toThrowError(/failed authentication/);
   });
 
   it('writes a sealed secret as text for config files, and reads it back', () => {
