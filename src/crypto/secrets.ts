@@ -114,11 +114,17 @@ export function sealedWith(blob: Buffer, master: MasterKey): boolean {
   return (blob[0] === UNBOUND || blob[0] === BOUND) && blob.subarray(1, 1 + KEY_ID_LENGTH).equals(master.id);
 }
 
-/** A sealed secret written where only text fits (a config file), so an API key need not sit there in clear. */
-const SEALED_TEXT = 'sealed:v1:';
+/**
+ * A sealed secret written where only text fits (a config file), so an API key need not sit there in clear. Bound to
+ * a purpose of its own, so that no such text opens as a model's secret wherever a role stores it; earlier versions
+ * wrote sealed:v1:, unbound, which is still read (the catalog refuses unbound blobs, so it is no model's either).
+ */
+const SEALED_TEXT = 'sealed:v2:';
+const UNBOUND_TEXT = 'sealed:v1:';
+const CONFIG_FILE_SECRET = Buffer.from('pg_llm config file secret', 'utf8');
 
 export function sealText(plaintext: string, master: MasterKey): string {
-  return SEALED_TEXT + sealBlob(UNBOUND, plaintext, master, undefined).toString('base64');
+  return SEALED_TEXT + seal(plaintext, master, CONFIG_FILE_SECRET).toString('base64');
 }
 
 /** Any `sealed:` prefix counts, so that a value in a format this version does not read fails rather than be sent as a key. */
@@ -127,8 +133,9 @@ export function isSealedText(text: string): boolean {
 }
 
 export function openText(text: string, keys: MasterKey[]): string {
-  if (!text.startsWith(SEALED_TEXT)) throw new SecretError(`sealed value has an unknown format (expected ${SEALED_TEXT}…)`);
-  return openUnbound(Buffer.from(text.slice(SEALED_TEXT.length), 'base64'), keys);
+  if (text.startsWith(SEALED_TEXT)) return open(Buffer.from(text.slice(SEALED_TEXT.length), 'base64'), keys, CONFIG_FILE_SECRET);
+  if (text.startsWith(UNBOUND_TEXT)) return openUnbound(Buffer.from(text.slice(UNBOUND_TEXT.length), 'base64'), keys);
+  throw new SecretError(`sealed value has an unknown format (expected ${SEALED_TEXT}…)`);
 }
 
 /** What may be shown of a secret: its kind and last four characters at most. */

@@ -6,7 +6,7 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { masterKey } from '../../src/crypto/secrets.js';
+import { masterKey, sealText } from '../../src/crypto/secrets.js';
 import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
 import { launch } from '../support/command.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
@@ -86,6 +86,19 @@ describe('a sealed key', () => {
     alicesProvider.script({ kind: 'answer', content: 'from alice' });
     expect((await asBob.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'from alice' }]);
     expect(keysSentTo(alicesProvider)).toEqual([`Bearer ${ALICE_KEY}`]);
+  });
+
+  it("sealed for a config file (pg-llm-proxy seal-secret) opens in no model row, even once the catalog is upgraded", async () => {
+    const { name, asBob } = await setup();
+    const configFileValue = sealText('sk-operator-default-key-42', masterKey(MASTER_KEY));
+    await asBob.query(`INSERT INTO ${MODELS} (instance_name, model_type, config, encrypted_api_key) VALUES ('mine', 'openai_compatible', $1, decode($2, 'base64'))`, [
+      modelConfig(bobsProvider),
+      configFileValue.replace(/^sealed:v\d+:/, ''),
+    ]).catch(() => undefined);
+    await session(name, undefined, 'proxy').then((installer) => installer.query('ALTER EXTENSION pg_llm UPDATE'));
+
+    await asBob.query(`SELECT pg_llm_chat('mine', 'hi')`).catch(() => undefined);
+    expect(keysSentTo(bobsProvider)).toEqual([]);
   });
 
   it('is unreadable to other roles, whose writes reach only their own rows', async () => {
