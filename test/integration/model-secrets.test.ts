@@ -101,6 +101,22 @@ describe('a sealed key', () => {
     expect(keysSentTo(bobsProvider)).toEqual([]);
   });
 
+  it("is not used on the word of another database's catalog that it belongs to the database it was sealed in", async () => {
+    const { name, asBob } = await setup();
+    const { rows } = await asBob.query(`SELECT encode(encrypted_api_key, 'base64') AS blob, created_by, config::text AS config FROM _pg_llm_catalog.sealed_model('alices')`);
+    // A database of bob's, whose catalog he controls: its sealed_model() claims alice's row in alice's database.
+    const { name: bobsDatabase, client: bobsDirect } = await freshDatabase();
+    await session(bobsDatabase, undefined, 'proxy').then((installer) => installer.query('CREATE EXTENSION pg_llm'));
+    await bobsDirect.query(`CREATE OR REPLACE FUNCTION _pg_llm_catalog.sealed_model(instance text)
+      RETURNS TABLE (database name, model_type text, local_model boolean, config jsonb, created_by name, encrypted_api_key bytea, encrypted_config bytea)
+      LANGUAGE sql AS $$ SELECT ${bobsDirect.escapeLiteral(name)}::name, 'openai_compatible', false, ${bobsDirect.escapeLiteral(rows[0].config)}::jsonb, ${bobsDirect.escapeLiteral(rows[0].created_by)}::name,
+                            decode(${bobsDirect.escapeLiteral(rows[0].blob)}, 'base64'), NULL::bytea $$`);
+    const inBobsDatabase = await session(bobsDatabase, undefined, 'proxy');
+
+    await expect(inBobsDatabase.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '28000' });
+    expect(keysSentTo(alicesProvider)).toEqual([]);
+  });
+
   it('is unreadable to other roles, whose writes reach only their own rows', async () => {
     const { name, alice, bob, asBob } = await setup();
     const bobDirect = await session(name, bob, 'database');
