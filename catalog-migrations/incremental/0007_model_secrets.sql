@@ -15,17 +15,47 @@ GRANT UPDATE (model_type, local_model, api_key, config, encrypted_api_key, encry
     ON _pg_llm_catalog.pg_llm_models TO PUBLIC;
 GRANT DELETE ON _pg_llm_catalog.pg_llm_models TO PUBLIC;
 
+-- From now on every stored secret is bound (version 2, src/crypto/secrets.ts): an unbound one (version 1) opens
+-- wherever it is copied, so no role writes one, the catalog's owner included. NOT VALID keeps those an earlier
+-- version left, for the catalog upgrade to bind (below).
+ALTER TABLE _pg_llm_catalog.pg_llm_models
+    ADD CONSTRAINT encrypted_api_key_bound CHECK (substring(encrypted_api_key from 1 for 1) = decode('02', 'hex')) NOT VALID,
+    ADD CONSTRAINT encrypted_config_bound CHECK (substring(encrypted_config from 1 for 1) = decode('02', 'hex')) NOT VALID;
+
+-- The unbound blobs the catalog holds at this point, before any role can add one: the only blobs an upgrade may bind
+-- (src/catalog/sealed-blobs.ts), each to the row and column it is in now. Until now any role could copy another's
+-- blob, and a copy opens as well as the original: a blob stored more than once is marked copied, and none of its
+-- copies is ever bound, even once the others are gone. Readable by the catalog's owner alone.
+CREATE TABLE _pg_llm_catalog.pg_llm_unbound_secrets (
+    instance_name text NOT NULL,
+    column_name text NOT NULL,
+    sha256 bytea NOT NULL,
+    copied boolean NOT NULL,
+    PRIMARY KEY (instance_name, column_name)
+);
+REVOKE ALL ON _pg_llm_catalog.pg_llm_unbound_secrets FROM PUBLIC;
+INSERT INTO _pg_llm_catalog.pg_llm_unbound_secrets (instance_name, column_name, sha256, copied)
+SELECT m.instance_name, sealed.column_name, sha256(sealed.blob), count(*) OVER (PARTITION BY sealed.blob) > 1
+  FROM _pg_llm_catalog.pg_llm_models m,
+       LATERAL (VALUES ('encrypted_api_key', m.encrypted_api_key), ('encrypted_config', m.encrypted_config)) AS sealed (column_name, blob)
+ WHERE substring(sealed.blob from 1 for 1) = decode('01', 'hex');
+
 -- A model's row, sealed columns included, for the proxy calling it on behalf of any role (every role may use every
 -- model). SECURITY DEFINER, as the catalog's owner, because the caller may not SELECT those columns. It is safe to
--- hand a caller another role's blob here: a blob opens only with the master key, which never reaches the database,
+-- hand a caller another role's bound blob here: it opens only with the master key, which never reaches the database,
 -- and only for the row it was sealed for (database, instance, owner, type and config are its associated data), so
--- a role can do nothing with it but call this very model, which it may anyway. One named instance, no listing;
--- the only input is compared as text, with pg_catalog's operator.
+-- a role can do nothing with it but call this very model, which it may anyway. An unbound blob would open anywhere:
+-- of one, only its version byte is handed out, which is all the proxy needs to refuse it. One named instance, no
+-- listing; the only input is compared as text, with pg_catalog's operator.
 CREATE FUNCTION _pg_llm_catalog.sealed_model(instance text)
 RETURNS TABLE (database name, model_type text, local_model boolean, config jsonb, created_by name,
                encrypted_api_key bytea, encrypted_config bytea)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  SELECT current_database(), m.model_type, m.local_model, m.config, m.created_by, m.encrypted_api_key, m.encrypted_config
+  SELECT current_database(), m.model_type, m.local_model, m.config, m.created_by,
+         CASE WHEN substring(m.encrypted_api_key from 1 for 1) = decode('02', 'hex') THEN m.encrypted_api_key
+              ELSE substring(m.encrypted_api_key from 1 for 1) END,
+         CASE WHEN substring(m.encrypted_config from 1 for 1) = decode('02', 'hex') THEN m.encrypted_config
+              ELSE substring(m.encrypted_config from 1 for 1) END
     FROM _pg_llm_catalog.pg_llm_models m
    WHERE m.instance_name = sealed_model.instance
 $$;

@@ -77,8 +77,8 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
   // Through sealed_model(): a role may use every model, but reads no sealed column of a row it does not own.
   const [row] = await context
     .query(
-      `SELECT database, model_type, local_model, created_by, config::text AS config, encode(encrypted_api_key, 'base64') AS api_key,
-              encode(encrypted_config, 'base64') AS secret_config
+      `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::text AS config,
+              encode(encrypted_api_key, 'base64') AS api_key, encode(encrypted_config, 'base64') AS secret_config
          FROM ${SEALED_MODEL}($1)`,
       [instanceName],
     )
@@ -91,6 +91,13 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
   if (!row) {
     throw new PgError('42704', `model instance "${instanceName}" does not exist`, {
       hint: 'Register it with pg_llm_add_model(local_model, model_type, instance_name, api_key, config).',
+    });
+  }
+  // The catalog of a database its owner controls could claim a row of another database, to have that row's key used
+  // from this one: a secret is opened for the database this session is in, never on the catalog's word.
+  if (row.database !== row.current_database) {
+    throw new PgError('28000', `model instance "${instanceName}" is reported to belong to database "${row.database}", not to this one`, {
+      hint: 'The catalog of this database was changed by hand: _pg_llm_catalog.sealed_model() must be the one the pg_llm catalog installs.',
     });
   }
   const visibleConfig = JSON.parse(row.config ?? '{}') as Record<string, unknown>;

@@ -1,11 +1,11 @@
 // Master-key rotation: the stored model secrets are opened with the keys that may have sealed them and sealed again
-// with the new key, each still bound to its row. All of them in one transaction over locked rows, and only once every
-// one has opened: a rotation that cannot finish leaves every blob as it was, so no secret ends up under a key nobody
-// kept.
+// with the new key, each bound to its row (an unbound blob of an earlier version is bound by it, if it may be). All of
+// them in one transaction over locked rows, and only once every one has opened: a rotation that cannot finish leaves
+// every blob as it was, so no secret ends up under a key nobody kept.
 
 import { reseal, sealedWith, SecretError, type MasterKey } from '../crypto/secrets.js';
 import { inTransaction, installed, type SqlRunner } from './migrate.js';
-import { replaceBlob, sealedBlobs, type SealedBlob } from './sealed-blobs.js';
+import { bindingBegun, replaceBlob, sealedBlobs, type SealedBlob } from './sealed-blobs.js';
 
 export interface Rotation {
   /** Blobs sealed again with the new key. */
@@ -16,6 +16,7 @@ export interface Rotation {
 
 export async function rotateMasterKey(client: SqlRunner, oldKeys: MasterKey[], newKey: MasterKey): Promise<Rotation> {
   if (!(await installed(client))) throw new Error('the pg_llm catalog is not installed in this database: there are no model secrets to rotate');
+  if (!(await bindingBegun(client))) throw new Error('the pg_llm catalog of this database is older than this proxy: upgrade it first (pg-llm-proxy migrate)');
   return inTransaction(client, async () => {
     const resealed: Array<{ sealed: SealedBlob; blob: Buffer }> = [];
     const unopened = new Map<string, string>();
@@ -25,6 +26,8 @@ export async function rotateMasterKey(client: SqlRunner, oldKeys: MasterKey[], n
         current++;
         continue;
       }
+      // Refused by every call whatever its key, and no row may take it: nothing to keep it usable for.
+      if (sealed.unbindable) continue;
       try {
         resealed.push({ sealed, blob: reseal(sealed.blob, oldKeys, newKey, sealed.binding) });
       } catch (error) {

@@ -2,12 +2,13 @@
 // version sealed unbound (run by every catalog install and upgrade), and master-key rotation. Both run as the
 // catalog's owner, in a transaction of the caller's, over locked rows.
 
-import { isUnbound, openUnbound, seal, SecretError, type MasterKey } from '../crypto/secrets.js';
+import { isUnbound, reseal, SecretError, type MasterKey } from '../crypto/secrets.js';
 import type { SqlRunner } from './migrate.js';
 import { MODELS } from './models.js';
 import { secretBinding, type SealedColumn } from './secret-binding.js';
 
-const SEALED_COLUMNS: readonly SealedColumn[] = ['encrypted_api_key', 'encrypted_config'];
+/** The unbound blobs the catalog held when it began binding them (0007_model_secrets.sql): the only bindable ones. */
+const UNBOUND_SECRETS = '_pg_llm_catalog.pg_llm_unbound_secrets';
 
 export interface SealedBlob {
   instanceName: string;
@@ -15,29 +16,50 @@ export interface SealedBlob {
   blob: Buffer;
   /** What the blob is (or, if unbound, is to be) bound to: its row as it stands. */
   binding: Buffer;
+  /** Why an unbound blob may never be bound to its row, if it may not: it would hand the row a key not its own. */
+  unbindable?: string;
 }
 
-type SealedRow = { instance_name: string; database: string; created_by: string; model_type: string; config: string } & Record<SealedColumn, string | null>;
+type SealedRow = { instance_name: string; database: string; created_by: string; model_type: string; config: string; column_name: SealedColumn; blob: string; copied: boolean | string | null };
 
-/** Every sealed blob in the catalog, its row locked until the transaction ends. */
+/**
+ * Every sealed blob in the catalog, its row locked until the transaction ends. An unbound blob is bindable only where
+ * the catalog held it when it began binding, and only if it was not stored twice then.
+ */
 export async function sealedBlobs(client: SqlRunner): Promise<SealedBlob[]> {
   const { rows } = await client.query<SealedRow>(
-    `SELECT instance_name, current_database() AS database, created_by, model_type, config::text AS config,
-            encode(encrypted_api_key, 'base64') AS encrypted_api_key, encode(encrypted_config, 'base64') AS encrypted_config
-       FROM ${MODELS} WHERE encrypted_api_key IS NOT NULL OR encrypted_config IS NOT NULL
-      ORDER BY instance_name FOR UPDATE`,
+    `SELECT m.instance_name, current_database() AS database, m.created_by, m.model_type, m.config::text AS config,
+            sealed.column_name, encode(sealed.blob, 'base64') AS blob, held.copied
+       FROM ${MODELS} m
+            CROSS JOIN LATERAL (VALUES ('encrypted_api_key', m.encrypted_api_key), ('encrypted_config', m.encrypted_config)) AS sealed (column_name, blob)
+            LEFT JOIN ${UNBOUND_SECRETS} held
+              ON held.instance_name = m.instance_name AND held.column_name = sealed.column_name AND held.sha256 = sha256(sealed.blob)
+      WHERE sealed.blob IS NOT NULL
+      ORDER BY m.instance_name, sealed.column_name FOR UPDATE OF m`,
   );
-  return rows.flatMap((row) => {
+  return rows.map((row) => {
     const identity = { database: row.database, instanceName: row.instance_name, owner: row.created_by, modelType: row.model_type, visibleConfig: JSON.parse(row.config) as unknown };
-    return SEALED_COLUMNS.flatMap((column) => {
-      const stored = row[column];
-      return stored === null ? [] : [{ instanceName: row.instance_name, column, blob: Buffer.from(stored, 'base64'), binding: secretBinding(identity, column) }];
-    });
+    const blob = Buffer.from(row.blob, 'base64');
+    const sealed: SealedBlob = { instanceName: row.instance_name, column: row.column_name, blob, binding: secretBinding(identity, row.column_name) };
+    if (isUnbound(blob)) sealed.unbindable = unbindable(row.copied);
+    return sealed;
   });
+}
+
+function unbindable(copied: boolean | string | null): string | undefined {
+  if (copied === null) return 'it was stored after the catalog began binding secrets, so not by an earlier version';
+  if (copied === true || copied === 't') return 'the same sealed value was stored in another model instance';
+  return undefined;
 }
 
 export async function replaceBlob(client: SqlRunner, sealed: SealedBlob, blob: Buffer): Promise<void> {
   await client.query(`UPDATE ${MODELS} SET ${sealed.column} = decode($2, 'base64') WHERE instance_name = $1`, [sealed.instanceName, blob.toString('base64')]);
+}
+
+/** Whether the catalog has begun binding secrets (0007_model_secrets.sql): before it, nothing may be bound. */
+export async function bindingBegun(client: SqlRunner): Promise<boolean> {
+  const { rows } = await client.query<{ begun: boolean | string }>(`SELECT to_regclass('${UNBOUND_SECRETS}') IS NOT NULL AS begun`);
+  return rows[0]?.begun === true || rows[0]?.begun === 't';
 }
 
 /** An instance whose secrets stay unbound (and so unusable), and why; never the secret. */
@@ -47,28 +69,22 @@ export interface UnboundModel {
 }
 
 /**
- * Binds every unbound (v1) blob to its row, sealed again with the first key. Without a key, or with none that opens
- * a blob, its instance stays unbound and is reported: a call refuses it until it is bound or registered again, and
- * an upgrade is not held up by a model nobody can open.
+ * Binds every bindable unbound (v1) blob to its row, sealed again with the first key. Without a key, or with none
+ * that opens a blob, its instance stays unbound and is reported, as is every unbindable blob: a call refuses it until
+ * it is bound or registered again, and an upgrade is not held up by a model nobody can open.
  */
 export async function bindUnboundSecrets(client: SqlRunner, keys: MasterKey[]): Promise<UnboundModel[]> {
-  // A catalog installed only up to a level before its models has none to bind.
-  const { rows } = await client.query<{ present: boolean | string }>(`SELECT to_regclass('${MODELS}') IS NOT NULL AS present`);
-  if (rows[0]?.present !== true && rows[0]?.present !== 't') return [];
+  // A catalog installed only up to a level before binding began has none to bind.
+  if (!(await bindingBegun(client))) return [];
   const unbound = new Map<string, string>();
-  const all = await sealedBlobs(client);
-  for (const sealed of all.filter((candidate) => isUnbound(candidate.blob))) {
-    if (keys.length === 0) {
-      unbound.set(sealed.instanceName, 'no master key is configured');
-      continue;
-    }
-    // Every sealing draws a fresh nonce, so a blob stored twice was copied: binding it would hand the copy the key.
-    if (all.some((other) => other !== sealed && other.blob.equals(sealed.blob))) {
-      unbound.set(sealed.instanceName, 'the same sealed value is stored in another model instance');
+  for (const sealed of await sealedBlobs(client)) {
+    if (!isUnbound(sealed.blob)) continue;
+    if (sealed.unbindable || keys.length === 0) {
+      unbound.set(sealed.instanceName, sealed.unbindable ?? 'no master key is configured');
       continue;
     }
     try {
-      await replaceBlob(client, sealed, seal(openUnbound(sealed.blob, keys), keys[0]!, sealed.binding));
+      await replaceBlob(client, sealed, reseal(sealed.blob, keys, keys[0]!, sealed.binding));
     } catch (error) {
       if (!(error instanceof SecretError)) throw error;
       unbound.set(sealed.instanceName, error.message);

@@ -2,7 +2,8 @@
 // names the key it was sealed with (an 8-byte id derived from the key), so keys can be rotated.
 //   blob = version (1) | key id (8) | nonce (12) | tag (16) | ciphertext
 // Version 2 blobs are bound to what they belong to (associated data the caller gives at sealing and opening);
-// version 1 blobs are not, and are read only to be bound, or as a config file's sealed:v1: text, which has no row.
+// version 1 blobs, sealed by earlier versions, are not, and are read only to be bound, or as a config file's
+// sealed:v1: text.
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync } from 'node:crypto';
 
@@ -71,12 +72,12 @@ export function openUnbound(blob: Buffer, keys: MasterKey[]): string {
 }
 
 /**
- * The blob sealed again with another key, keeping its version: a rotation changes the key, never what a blob is
- * bound to, and leaves binding unbound blobs to the catalog upgrade, which checks they were not copied.
+ * The blob sealed again with `newKey`, bound to `boundTo`: a bound blob keeps what it is bound to (opening checks it),
+ * an unbound one is bound by it, so the caller must have checked that it belongs there (sealed-blobs.ts).
  */
 export function reseal(blob: Buffer, keys: MasterKey[], newKey: MasterKey, boundTo: Buffer): Buffer {
-  if (blob[0] === UNBOUND) return sealBlob(UNBOUND, openUnbound(blob, keys), newKey, undefined);
-  return sealBlob(BOUND, openBlob(BOUND, blob, keys, boundTo), newKey, boundTo);
+  const plaintext = blob[0] === UNBOUND ? openUnbound(blob, keys) : openBlob(BOUND, blob, keys, boundTo);
+  return sealBlob(BOUND, plaintext, newKey, boundTo);
 }
 
 export function isUnbound(blob: Buffer): boolean {
@@ -113,11 +114,17 @@ export function sealedWith(blob: Buffer, master: MasterKey): boolean {
   return (blob[0] === UNBOUND || blob[0] === BOUND) && blob.subarray(1, 1 + KEY_ID_LENGTH).equals(master.id);
 }
 
-/** A sealed secret written where only text fits (a config file), so an API key need not sit there in clear. */
-const SEALED_TEXT = 'sealed:v1:';
+/**
+ * A sealed secret written where only text fits (a config file), so an API key need not sit there in clear. Bound to
+ * a purpose of its own, so that no such text opens as a model's secret wherever a role stores it; earlier versions
+ * wrote sealed:v1:, unbound, which is still read (the catalog refuses unbound blobs, so it is no model's either).
+ */
+const SEALED_TEXT = 'sealed:v2:';
+const UNBOUND_TEXT = 'sealed:v1:';
+const CONFIG_FILE_SECRET = Buffer.from('pg_llm config file secret', 'utf8');
 
 export function sealText(plaintext: string, master: MasterKey): string {
-  return SEALED_TEXT + sealBlob(UNBOUND, plaintext, master, undefined).toString('base64');
+  return SEALED_TEXT + seal(plaintext, master, CONFIG_FILE_SECRET).toString('base64');
 }
 
 /** Any `sealed:` prefix counts, so that a value in a format this version does not read fails rather than be sent as a key. */
@@ -126,8 +133,9 @@ export function isSealedText(text: string): boolean {
 }
 
 export function openText(text: string, keys: MasterKey[]): string {
-  if (!text.startsWith(SEALED_TEXT)) throw new SecretError(`sealed value has an unknown format (expected ${SEALED_TEXT}…)`);
-  return openUnbound(Buffer.from(text.slice(SEALED_TEXT.length), 'base64'), keys);
+  if (text.startsWith(SEALED_TEXT)) return open(Buffer.from(text.slice(SEALED_TEXT.length), 'base64'), keys, CONFIG_FILE_SECRET);
+  if (text.startsWith(UNBOUND_TEXT)) return openUnbound(Buffer.from(text.slice(UNBOUND_TEXT.length), 'base64'), keys);
+  throw new SecretError(`sealed value has an unknown format (expected ${SEALED_TEXT}…)`);
 }
 
 /** What may be shown of a secret: its kind and last four characters at most. */

@@ -167,7 +167,7 @@ describe('the command', () => {
 
   it('opens at start-up a --default-model api_key sealed by seal-secret, given in a JSON --config file', async () => {
     const sealedKey = await sealed(API_KEY, MASTER_KEY);
-    expect(sealedKey).toMatch(/^sealed:v1:[A-Za-z0-9+/=]+$/);
+    expect(sealedKey).toMatch(/^sealed:v2:[A-Za-z0-9+/=]+$/);
     const home = directory();
     const config = path.join(home, 'proxy.json');
     writeFileSync(config, JSON.stringify({ 'default-model': { provider: 'openai', model_name: 'gpt-sealed', base_url: fake.baseUrl, api_key: sealedKey } }));

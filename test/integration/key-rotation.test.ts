@@ -4,10 +4,12 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
 import { masterKey, sealedWith } from '../../src/crypto/secrets.js';
 import { freePort } from '../support/cluster.js';
 import { launch, listening } from '../support/command.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
+import { unboundBlob } from '../support/earlier-version.js';
 import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { cluster, connection, startProxy } from '../support/proxy.js';
 
@@ -134,6 +136,24 @@ describe('rotate-master-key', () => {
     expect(failed.logged.at(-1)!.err).toMatch(/model instance "stranger" \(stored secret was sealed with a master key that is not configured\)/);
     expect(failed.logged.at(-1)!.err).not.toMatch(/"llm"/);
     expect(await sealedBlobs(direct)).toEqual(before);
+  });
+
+  it('binds the unbound secrets of an earlier version that an upgrade may bind, and leaves a copied one unusable', async () => {
+    const { name, client: direct } = await freshDatabase();
+    await migrate(direct, shippedMigrations().filter((migration) => migration.name < '0007'));
+    const insert = `INSERT INTO _pg_llm_catalog.pg_llm_models (instance_name, model_type, local_model, config, encrypted_api_key) VALUES ($1, 'openai_compatible', false, $2, $3)`;
+    const config = JSON.stringify({ provider: 'openai_compatible', model_name: 'gpt-test', base_url: fake.baseUrl, max_retries: 0 });
+    const copied = unboundBlob('sk-copied-key-0000111122', masterKey(K1));
+    await direct.query(insert, ['llm', config, unboundBlob(API_KEY, masterKey(K1))]);
+    for (const instance of ['copy', 'copy too']) await direct.query(insert, [instance, config, copied]);
+    await migrate(direct); // without the master key: nothing is bound yet
+
+    const rotated = await rotate(name, { PG_LLM_MASTER_KEY: K1, PG_LLM_NEW_MASTER_KEY: K2 });
+    expect(rotated.code).toBe(0);
+    expect(rotated.logged.at(-1)).toMatchObject({ resealed: 1, alreadyCurrent: 0 });
+    const onNewKey = await client((await proxyWith(K2)).port, name);
+    expect(await authorizationSent(onNewKey)).toBe(`Bearer ${API_KEY}`);
+    await expect(onNewKey.query(`SELECT pg_llm_chat('copy', 'ping')`)).rejects.toMatchObject({ code: '28000' });
   });
 });
 

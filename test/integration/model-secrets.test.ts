@@ -2,7 +2,7 @@
 // bob, an ordinary role with a provider of his own, tries to read her sealed key, to move it into a row of his (through
 // the proxy and directly on the database), and to change her row; an admin retargets her row. The key may reach
 // alice's provider, never bob's. Catalogs of an earlier version, whose secrets are not bound to their rows, are bound
-// by the catalog upgrade.
+// by the catalog upgrade: only the blobs the catalog held when it began binding, and none that was copied.
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { masterKey, sealText } from '../../src/crypto/secrets.js';
 import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
 import { launch } from '../support/command.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
+import { unboundBlob, unboundText } from '../support/earlier-version.js';
 import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { roles } from '../support/roles.js';
@@ -87,6 +88,35 @@ describe('a sealed key', () => {
     expect(keysSentTo(alicesProvider)).toEqual([`Bearer ${ALICE_KEY}`]);
   });
 
+  it("sealed for a config file (pg-llm-proxy seal-secret) opens in no model row, even once the catalog is upgraded", async () => {
+    const { name, asBob } = await setup();
+    const configFileValue = sealText('sk-operator-default-key-42', masterKey(MASTER_KEY));
+    await asBob.query(`INSERT INTO ${MODELS} (instance_name, model_type, config, encrypted_api_key) VALUES ('mine', 'openai_compatible', $1, decode($2, 'base64'))`, [
+      modelConfig(bobsProvider),
+      configFileValue.replace(/^sealed:v\d+:/, ''),
+    ]).catch(() => undefined);
+    await session(name, undefined, 'proxy').then((installer) => installer.query('ALTER EXTENSION pg_llm UPDATE'));
+
+    await asBob.query(`SELECT pg_llm_chat('mine', 'hi')`).catch(() => undefined);
+    expect(keysSentTo(bobsProvider)).toEqual([]);
+  });
+
+  it("is not used on the word of another database's catalog that it belongs to the database it was sealed in", async () => {
+    const { name, asBob } = await setup();
+    const { rows } = await asBob.query(`SELECT encode(encrypted_api_key, 'base64') AS blob, created_by, config::text AS config FROM _pg_llm_catalog.sealed_model('alices')`);
+    // A database of bob's, whose catalog he controls: its sealed_model() claims alice's row in alice's database.
+    const { name: bobsDatabase, client: bobsDirect } = await freshDatabase();
+    await session(bobsDatabase, undefined, 'proxy').then((installer) => installer.query('CREATE EXTENSION pg_llm'));
+    await bobsDirect.query(`CREATE OR REPLACE FUNCTION _pg_llm_catalog.sealed_model(instance text)
+      RETURNS TABLE (database name, model_type text, local_model boolean, config jsonb, created_by name, encrypted_api_key bytea, encrypted_config bytea)
+      LANGUAGE sql AS $$ SELECT ${bobsDirect.escapeLiteral(name)}::name, 'openai_compatible', false, ${bobsDirect.escapeLiteral(rows[0].config)}::jsonb, ${bobsDirect.escapeLiteral(rows[0].created_by)}::name,
+                            decode(${bobsDirect.escapeLiteral(rows[0].blob)}, 'base64'), NULL::bytea $$`);
+    const inBobsDatabase = await session(bobsDatabase, undefined, 'proxy');
+
+    await expect(inBobsDatabase.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '28000' });
+    expect(keysSentTo(alicesProvider)).toEqual([]);
+  });
+
   it('is unreadable to other roles, whose writes reach only their own rows', async () => {
     const { name, alice, bob, asBob } = await setup();
     const bobDirect = await session(name, bob, 'database');
@@ -148,14 +178,14 @@ describe('a catalog of an earlier version', () => {
     const { name, client: direct } = await freshDatabase();
     const before = shippedMigrations().filter((migration) => migration.name < '0007');
     await migrate(direct, before);
-    const unbound = (secret: string) => Buffer.from(sealText(secret, masterKey(MASTER_KEY)).slice('sealed:v1:'.length), 'base64');
+    const unbound = (secret: string) => unboundBlob(secret, masterKey(MASTER_KEY));
     const insert = `INSERT INTO ${MODELS} (instance_name, model_type, config, encrypted_api_key, created_by) VALUES ($1, 'openai_compatible', $2, $3, $4)`;
     const alicesBlob = unbound(ALICE_KEY);
     await direct.query(insert, ['alices', modelConfig(alicesProvider), alicesBlob, alice]);
     // bob's copy of her blob, made while the catalog let him: it must not become his by the upgrade.
     await direct.query(insert, ['copied', modelConfig(bobsProvider), alicesBlob, bob]);
     await direct.query(insert, ['other', modelConfig(alicesProvider), unbound('sk-other-key-000111222'), alice]);
-    return { name, direct };
+    return { name, direct, alice, bob };
   }
 
   it('has its secrets bound to their rows by ALTER EXTENSION pg_llm UPDATE, which warns of those it cannot bind', async () => {
@@ -168,7 +198,7 @@ describe('a catalog of an earlier version', () => {
     await client.query('ALTER EXTENSION pg_llm UPDATE');
     expect(notices).toHaveLength(1);
     expect(notices[0]).toMatchObject({ severity: 'WARNING', code: '01000' });
-    expect(notices[0]!.message).toContain('"alices" (the same sealed value is stored in another model instance)');
+    expect(notices[0]!.message).toContain('"alices" (the same sealed value was stored in another model instance)');
     expect(notices[0]!.message).toContain('"copied"');
     expect(notices[0]!.message).not.toContain('"other"');
     expect(JSON.stringify(notices)).not.toContain(ALICE_KEY);
@@ -183,6 +213,44 @@ describe('a catalog of an earlier version', () => {
       });
     }
     expect(keysSentTo(bobsProvider)).toEqual([]);
+  });
+
+  it("keeps a copy refused for good: alice registering again, as the warning says, does not make bob's copy his by the next upgrade", async () => {
+    const { name, alice } = await earlierCatalog();
+    const installer = await session(name, undefined, 'proxy');
+    await installer.query('ALTER EXTENSION pg_llm UPDATE');
+    const asAlice = await session(name, alice, 'proxy');
+    await asAlice.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'alices', $1, $2)`, [ALICE_KEY, modelConfig(alicesProvider)]);
+    await installer.query('ALTER EXTENSION pg_llm UPDATE');
+
+    await expect(installer.query(`SELECT pg_llm_chat('copied', 'hi')`)).rejects.toMatchObject({ code: '28000' });
+    expect(keysSentTo(bobsProvider)).toEqual([]);
+  });
+
+  it('binds no unbound blob stored after the upgrade: sealed_model() hands out none, and no role may write one', async () => {
+    const { name, direct, alice, bob } = await earlierCatalog();
+    await direct.query(`DELETE FROM ${MODELS} WHERE instance_name = 'copied'`);
+    await migrate(direct); // without the master key: alice's blob stays unbound
+    const asBob = await session(name, bob, 'proxy');
+    const { rows } = await asBob.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM _pg_llm_catalog.sealed_model('alices')`);
+    expect(rows).toEqual([{ blob: '01' }]);
+    // What bob could have kept from the earlier version, when the column was readable, and a config file's sealed key.
+    const written = [unboundBlob(ALICE_KEY, masterKey(MASTER_KEY)), Buffer.from(unboundText('sk-operator-key-4242', masterKey(MASTER_KEY)).slice('sealed:v1:'.length), 'base64')];
+    for (const blob of written) {
+      await expect(asBob.query(`INSERT INTO ${MODELS} (instance_name, model_type, config, encrypted_api_key) VALUES ('mine', 'openai_compatible', $1, $2)`, [modelConfig(bobsProvider), blob])).rejects.toMatchObject({
+        code: '23514',
+      });
+    }
+    await asBob.query(`INSERT INTO ${MODELS} (instance_name, model_type, config) VALUES ('mine', 'openai_compatible', $1)`, [modelConfig(bobsProvider)]);
+    await expect(asBob.query(`UPDATE ${MODELS} SET encrypted_config = $1 WHERE instance_name = 'mine'`, [written[0]])).rejects.toMatchObject({ code: '23514' });
+    // An administrator may not either: a blob is written unbound only by an earlier version.
+    await expect(direct.query(`UPDATE ${MODELS} SET encrypted_api_key = $1 WHERE instance_name = 'mine'`, [written[0]])).rejects.toMatchObject({ code: '23514' });
+    const asAlice = await session(name, alice, 'proxy');
+    await asAlice.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'alices', $1, $2)`, [ALICE_KEY, modelConfig(alicesProvider)]);
+    await session(name, undefined, 'proxy').then((installer) => installer.query('ALTER EXTENSION pg_llm UPDATE'));
+
+    await asBob.query(`SELECT pg_llm_chat('mine', 'hi')`).catch(() => undefined);
+    expect(keysSentTo(bobsProvider)).not.toContain(`Bearer ${ALICE_KEY}`);
   });
 
   it('has its secrets bound by pg-llm-proxy migrate given the master key, and named (never shown) without it', async () => {

@@ -93,7 +93,7 @@ describe('default provider resolution', () => {
     const refusals: Array<[Partial<DefaultSources>, string]> = [
       [{ model: { provider: 'openai', api_key: sealed }, masterKeys: [masterKey('another key')] }, '--default-model: api_key cannot be opened: stored secret was sealed with a master key that is not configured'],
       [{ pgAi: pgAi('[gemini]', `api_key = ${sealed}`), masterKeys: [] }, '/etc/pg_ai.config: [gemini] api_key is sealed, but no master key is configured'],
-      [{ model: { provider: 'openai', api_key: 'sealed:v2:abc' } }, '--default-model: api_key cannot be opened: sealed value has an unknown format'],
+      [{ model: { provider: 'openai', api_key: 'sealed:v9:abc' } }, '--default-model: api_key cannot be opened: sealed value has an unknown format'],
       [{ model: { provider: 'openai', api_key: `${sealed.slice(0, -6)}AAAA==` } }, 'failed authentication'],
     ];
     for (const [sources, message] of refusals) {

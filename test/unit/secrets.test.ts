@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSealedText, isUnbound, masterKey, open, openText, openUnbound, redact, reseal, seal, sealedWith, sealText, SecretError, UnboundSecretError } from '../../src/crypto/secrets.js';
+import { unboundBlob, unboundText } from '../support/earlier-version.js';
 
 describe('secrets at rest', () => {
   const key = masterKey('correct horse battery staple');
@@ -30,25 +31,33 @@ describe('secrets at rest', () => {
     expect(() => openUnbound(blob, [key])).toThrowError(/unknown format/);
   });
 
-  it('refuses an unbound blob of an earlier version for use, opens it to bind it, and rotates either kind as it is', () => {
-    const unbound = Buffer.from(sealText('secret', key).slice('sealed:v1:'.length), 'base64');
+  it('refuses an unbound blob of an earlier version for use, opens it to bind it, and re-seals either kind bound', () => {
+    const unbound = unboundBlob('secret', key);
     expect(isUnbound(unbound)).toBe(true);
     expect(() => open(unbound, [key], row)).toThrowError(UnboundSecretError);
     expect(openUnbound(unbound, [key])).toBe('secret');
     const rotated = reseal(unbound, [key], other, row);
-    expect([isUnbound(rotated), sealedWith(rotated, other), openUnbound(rotated, [other])]).toEqual([true, true, 'secret']);
+    expect([isUnbound(rotated), sealedWith(rotated, other), open(rotated, [other], row)]).toEqual([false, true, 'secret']);
     const bound = reseal(seal('secret', key, row), [key], other, row);
     expect([sealedWith(bound, other), open(bound, [other], row)]).toEqual([true, 'secret']);
+    expect(() => reseal(seal('secret', key, row), [key], other, Buffer.from('another row'))).toThrowError(/failed authentication/);
   });
 
-  it('writes a sealed secret as text for config files, and reads it back', () => {
+  it('writes a sealed secret as text for config files, and reads it back and the texts of earlier versions', () => {
     const text = sealText('sk-live-123456', key);
-    expect(text).toMatch(/^sealed:v1:[A-Za-z0-9+/]+=*$/);
+    expect(text).toMatch(/^sealed:v2:[A-Za-z0-9+/]+=*$/);
     expect(isSealedText(text)).toBe(true);
     expect(isSealedText('sk-live-123456')).toBe(false);
     expect(openText(text, [key])).toBe('sk-live-123456');
+    expect(openText(unboundText('sk-live-123456', key), [key])).toBe('sk-live-123456');
     expect(() => openText(text, [other])).toThrowError(SecretError);
     expect(() => openText('sealed:v9:AAAA', [key])).toThrowError(/unknown format/);
+  });
+
+  it("seals config-file texts for that purpose alone: one is no model's secret, and no model's secret is one", () => {
+    const blob = Buffer.from(sealText('sk-live-123456', key).slice('sealed:v2:'.length), 'base64');
+    expect(() => open(blob, [key], row)).toThrowError(/failed authentication/);
+    expect(() => openText(`sealed:v2:${seal('sk-live-123456', key, row).toString('base64')}`, [key])).toThrowError(/failed authentication/);
   });
 
   it('takes 64 hex digits as the key itself', () => {
