@@ -176,11 +176,16 @@ export class SkippedRequest extends PgError {
 
 /**
  * Which error a statement whose concurrent calls failed reports: the first real one. Requests the server skipped
- * after it fail sooner (they never ran) and would otherwise hide it behind a 25P02.
+ * after it, and calls stopped because of it, fail sooner (the failing call may still be undoing what it left in the
+ * session) and would otherwise hide it behind a 25P02 or an abort.
  */
 export function firstCause(current: unknown, next: unknown): unknown {
   if (current === undefined) return next;
-  return current instanceof SkippedRequest && !(next instanceof SkippedRequest) ? next : current;
+  return followsFromAnother(current) && !followsFromAnother(next) ? next : current;
+}
+
+function followsFromAnother(error: unknown): boolean {
+  return error instanceof SkippedRequest || (error as Error | undefined)?.name === 'AbortError';
 }
 
 export function pgErrorFrom(fields: Map<string, string>): PgError {
