@@ -68,18 +68,19 @@ describe('llm.call workers in several proxies', () => {
     await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_models (instance_name, model_type, config) VALUES ('slow', 'mock', '{"mock_mode": "md5", "mock_latency_ms": 1500}')`);
     await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
     await client.query(`CREATE TRIGGER enrich AFTER INSERT ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'summary', 'model=slow')`);
-    const lease = ['--worker-lease', '1500'];
+    // More jobs than one worker runs in several rounds, so the doomed one holds some even if it only wakes at its poll.
+    const lease = ['--worker-lease', '1500', '--worker-concurrency', '16'];
     const [doomed] = await Promise.all([workerProcess(name, ...lease), workerProcess(name, ...lease)]);
-    await client.query(`INSERT INTO docs SELECT g, 'document ' || g FROM generate_series(1, 40) g`);
+    await client.query(`INSERT INTO docs SELECT g, 'document ' || g FROM generate_series(1, 100) g`);
     const held = `SELECT count(*)::int AS n FROM llm.queue WHERE status = 'processing' AND worker LIKE '%:${doomed!.child.pid}:%'`;
     await expect.poll(() => one(client, held), EVENTUALLY).not.toEqual({ n: 0 });
     const { n: orphaned } = await one(client, held);
     doomed!.child.kill('SIGKILL');
     await doomed!.exited;
-    await expect.poll(() => one(client, `SELECT count(*)::int AS n FROM docs WHERE summary = md5(body)`), EVENTUALLY).toEqual({ n: 40 });
+    await expect.poll(() => one(client, `SELECT count(*)::int AS n FROM docs WHERE summary = md5(body)`), EVENTUALLY).toEqual({ n: 100 });
     expect(await one(client, `SELECT count(*) FILTER (WHERE status = 'done')::int AS done, count(*) FILTER (WHERE attempts = 2)::int AS retried,
                                      count(*) FILTER (WHERE worker LIKE '%:${doomed!.child.pid}:%')::int AS by_killed FROM llm.queue`)).toEqual({
-      done: 40,
+      done: 100,
       retried: orphaned,
       by_killed: 0,
     });
