@@ -1,9 +1,13 @@
 // Decides from the catalog, not from names, whether a statement can reach code with effects a rollback does not
-// undo, or code these checks never see. Every function, operator, cast, view, column default, rule, identity column
-// and trigger the statement's names (src/sql/references.ts) can resolve to through the caller's search_path (every
-// candidate, not just the one PostgreSQL will pick) is looked up, and what runs in turn — a view's query, a default,
-// a rule, a domain's CHECK, a SQL function's body — is deparsed by PostgreSQL and checked the same way (pg_depend
-// would not do: it records no dependency on built-in objects). Functions are held to these rules:
+// undo, or code these checks never see. Every function and operator the statement's names (src/sql/references.ts)
+// can resolve to through the caller's search_path (every candidate, not just the one PostgreSQL will pick) is looked
+// up, with what comes with it: every type in play (named, taken or returned by a function run, a column of a
+// relation reached, and what each is made of) brings its domains' CHECKs and the casts between it and the other
+// types in play; every function its default arguments; every relation read its views' queries and row-level
+// security policies; every relation written its defaults, generated columns, CHECK constraints, index expressions,
+// rules, triggers, identity columns, partitions and children, and the tables foreign keys cascade to. What runs in
+// turn is deparsed by PostgreSQL and checked the same way (pg_depend would not do: it records no dependency on
+// built-in objects). Functions are held to these rules:
 //
 // - VOLATILE functions are refused (PostgreSQL's own mark for "may have side effects"), except a few whose effects
 //   end with the statement's rolled-back savepoint: random(), gen_random_uuid(), clock_timestamp(), transaction-level
@@ -15,12 +19,16 @@
 //   (only a superuser can create them). SQL functions have their bodies checked in turn, resolved through the same
 //   search_path (one with a SET clause of its own is refused); those of pg_catalog and information_schema, and
 //   their views, are PostgreSQL's own and are not opened;
+// - with allow_system_tables off, a built-in function returning records of its own making from no data of the
+//   caller's (no argument of a pseudo, array, composite or document type) reads the server's own rows as a system
+//   view does: pg_stat_get_activity(), pg_show_all_settings(), pg_config(), pg_cursor()… (every row source of
+//   PostgreSQL's system views is one), so it is refused like a system catalog;
 // - identity columns a write would fill are refused: the sequence does not go back on rollback (serial columns'
 //   nextval() defaults are refused as volatile). Only when the write runs: a write handed back to the caller has
 //   the effects the caller asked for.
 //
-// One query per level of nesting (a view of a view, a function calling a function), in the caller's session, so
-// the caller's search_path resolves names.
+// One query per level of nesting (a view of a view, a function calling a function, a composite of domains), in the
+// caller's session, so the caller's search_path resolves names.
 
 import type { CallContext } from '../../functions/declaration.js';
 import { parseStatements } from './parse.js';
