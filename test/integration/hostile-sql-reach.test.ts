@@ -21,6 +21,7 @@ const FIXTURES = `
   CREATE FUNCTION lock_ok(bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN true; END$$;
   CREATE DOMAIN counted AS bigint CHECK (lock_ok(VALUE));
   CREATE DOMAIN counted_again AS counted;
+  CREATE DOMAIN counted_twice AS counted_again;
   CREATE TYPE holder AS (c counted);
   CREATE TYPE holder_of_holders AS (h holder[]);
   CREATE FUNCTION takes_counted(counted) RETURNS bigint LANGUAGE sql STABLE AS 'SELECT $1';
@@ -100,7 +101,7 @@ describe('code a statement reaches without naming it', () => {
     ['SELECT ROW(1)::holder AS h', 'lock_ok()'],
     [`SELECT json_populate_record(NULL::holder, '{"c": 1}') AS h`, 'lock_ok()'],
     [`SELECT (NULL::holder_of_holders) IS NULL AS h`, 'lock_ok()'],
-    ['SELECT 1::counted_again AS c', 'lock_ok()'],
+    ['SELECT 1::counted_twice AS c', 'lock_ok()'],
     ['SELECT takes_counted(1) AS c', 'lock_ok()'],
     ['SELECT defaulted() AS d', 'pg_catalog.pg_advisory_lock() (through the defaults of public.defaulted)'],
   ]) {
@@ -139,7 +140,7 @@ describe('explain_query writes that fire code in what they write', () => {
   for (const [sql, says] of [
     ['INSERT INTO checked_t VALUES (1)', 'lock_ok() (through the constraint checked_t_x_check on checked_t)'],
     ['INSERT INTO domained VALUES (1)', 'lock_ok() (through a cast to counted)'],
-    ['INSERT INTO generated_t (x) VALUES (1)', 'lock_ok() (through the default of generated_t.y)'],
+    ['UPDATE generated_t SET x = 2', 'lock_ok() (through the default of generated_t.y)'],
     ['INSERT INTO indexed VALUES (1)', 'idx_lock() (through index indexed_lock)'],
     ['INSERT INTO partial VALUES (1)', 'idx_lock() (through index partial_lock)'],
     ["INSERT INTO parted VALUES (1, 'x')", 'shout() (through trigger parted_1_shout on parted_1)'],
