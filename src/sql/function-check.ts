@@ -1,9 +1,13 @@
 // Decides from the catalog, not from names, whether a statement can reach code with effects a rollback does not
-// undo, or code these checks never see. Every function, operator, cast, view, column default, rule, identity column
-// and trigger the statement's names (src/sql/references.ts) can resolve to through the caller's search_path (every
-// candidate, not just the one PostgreSQL will pick) is looked up, and what runs in turn — a view's query, a default,
-// a rule, a domain's CHECK, a SQL function's body — is deparsed by PostgreSQL and checked the same way (pg_depend
-// would not do: it records no dependency on built-in objects). Functions are held to these rules:
+// undo, or code these checks never see. Every function and operator the statement's names (src/sql/references.ts)
+// can resolve to through the caller's search_path (every candidate, not just the one PostgreSQL will pick) is looked
+// up, with what comes with it: every type in play (named, taken or returned by a function run, a column of a
+// relation reached, and what each is made of) brings its domains' CHECKs and the casts between it and the other
+// types in play; every function its default arguments; every relation read its views' queries and row-level
+// security policies; every relation written its defaults, generated columns, CHECK constraints, index expressions,
+// rules, triggers, identity columns, partitions and children, and the tables foreign keys cascade to. What runs in
+// turn is deparsed by PostgreSQL and checked the same way (pg_depend would not do: it records no dependency on
+// built-in objects). Functions are held to these rules:
 //
 // - VOLATILE functions are refused (PostgreSQL's own mark for "may have side effects"), except a few whose effects
 //   end with the statement's rolled-back savepoint: random(), gen_random_uuid(), clock_timestamp(), transaction-level
@@ -15,12 +19,16 @@
 //   (only a superuser can create them). SQL functions have their bodies checked in turn, resolved through the same
 //   search_path (one with a SET clause of its own is refused); those of pg_catalog and information_schema, and
 //   their views, are PostgreSQL's own and are not opened;
+// - with allow_system_tables off, a built-in function returning records of its own making from no data of the
+//   caller's (no argument of a pseudo, array, composite or document type) reads the server's own rows as a system
+//   view does: pg_stat_get_activity(), pg_show_all_settings(), pg_config(), pg_cursor()… (every row source of
+//   PostgreSQL's system views is one), so it is refused like a system catalog;
 // - identity columns a write would fill are refused: the sequence does not go back on rollback (serial columns'
 //   nextval() defaults are refused as volatile). Only when the write runs: a write handed back to the caller has
 //   the effects the caller asked for.
 //
-// One query per level of nesting (a view of a view, a function calling a function), in the caller's session, so
-// the caller's search_path resolves names.
+// One query per level of nesting (a view of a view, a function calling a function, a composite of domains), in the
+// caller's session, so the caller's search_path resolves names.
 
 import type { CallContext } from '../../functions/declaration.js';
 import { parseStatements } from './parse.js';
@@ -48,8 +56,12 @@ export type Refusal =
   | { reason: 'language'; name: string; via: string | null; language: string };
 
 interface Row {
-  /** Or 'check': `text` (a view's query, a default, a rule, a SQL function's body) is checked in turn. */
-  reason: Refusal['reason'] | 'check';
+  /**
+   * Or 'check': `text` (a view's query, a default, a rule, a SQL function's body…) is checked in turn; 'type': the
+   * type whose oid is `name` is followed at the next level, consumed when `text` says so; 'in play': the type whose
+   * oid is `name` stays in play at the levels below, for the casts between it and types found there.
+   */
+  reason: Refusal['reason'] | 'check' | 'type' | 'in play';
   name: string;
   via: string | null;
   language: string;
@@ -59,19 +71,28 @@ interface Row {
 }
 
 const REACHED = `
-WITH
+WITH RECURSIVE
   path AS (SELECT oid FROM pg_namespace WHERE nspname = ANY (current_schemas(true))),
   trusted AS (SELECT oid FROM pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema')),
   named AS (
-    SELECT w.* FROM jsonb_to_recordset($1::jsonb) AS w(kind text, schema text, name text, via text, target boolean, given jsonb)),
-  relation AS (
-    SELECT c.oid, c.relkind, c.relnamespace, w.via, w.target, w.given
+    SELECT w.* FROM jsonb_to_recordset($1::jsonb) AS w(kind text, schema text, name text, via text, target boolean, given jsonb, oid oid, consumed boolean)),
+  -- What a write reaches besides its target: partitions and inheritance children, and the tables foreign keys
+  -- cascade to (SET DEFAULT evaluates their defaults).
+  reached AS (
+    SELECT c.oid, w.via, w.target, w.given
       FROM named w JOIN pg_class c ON c.oid = to_regclass(CASE WHEN w.schema IS NULL THEN quote_ident(w.name) ELSE format('%I.%I', w.schema, w.name) END)
-     WHERE w.kind = 'relation'),
-  cast_type AS (
-    SELECT t.oid, t.typinput, t.typbasetype, coalesce(w.via, 'a cast to ' || t.oid::regtype::text) AS via
-      FROM named w JOIN pg_type t ON t.oid = to_regtype(CASE WHEN w.schema IS NULL THEN quote_ident(w.name) ELSE format('%I.%I', w.schema, w.name) END)
-     WHERE w.kind = 'type'),
+     WHERE w.kind = 'relation'
+    UNION
+    SELECT more.oid, r.via, true, more.given
+      FROM reached r, LATERAL (
+        SELECT inhrelid, r.given FROM pg_inherits WHERE inhparent = r.oid
+        UNION ALL
+        SELECT conrelid, CASE WHEN 'd' IN (confdeltype, confupdtype) THEN '[]'::jsonb END
+          FROM pg_constraint WHERE confrelid = r.oid AND contype = 'f' AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd'))
+      ) AS more(oid, given)
+     WHERE r.target),
+  relation AS (
+    SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity FROM reached r JOIN pg_class c ON c.oid = r.oid),
   called AS (
     SELECT p.oid, w.via
       FROM named w JOIN pg_proc p ON p.proname = w.name
@@ -84,9 +105,6 @@ WITH
      WHERE w.kind = 'operator' AND o.oprcode <> 0
        AND CASE WHEN w.schema IS NULL THEN o.oprnamespace IN (SELECT oid FROM path) ELSE o.oprnamespace::regnamespace::text = quote_ident(w.schema) END
     UNION
-    SELECT f.oid, t.via
-      FROM cast_type t, LATERAL (SELECT castfunc FROM pg_cast WHERE casttarget = t.oid AND castfunc <> 0 UNION SELECT t.typinput) AS f(oid)
-    UNION
     SELECT g.tgfoid, coalesce(r.via, format('trigger %I on %s', g.tgname, r.oid::regclass))
       FROM relation r JOIN pg_trigger g ON g.tgrelid = r.oid
      WHERE r.target AND NOT g.tgisinternal AND g.tgenabled <> 'D'),
@@ -97,21 +115,86 @@ WITH
       FROM called c JOIN pg_aggregate a ON a.aggfnoid = c.oid,
            unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn]::oid[]) AS f(oid)
      WHERE f.oid <> 0),
+  -- The types in play beyond the built-in ones (which any statement can produce): those named, taken or returned
+  -- by the functions run, the columns of the relations reached, and those the last level found a type made of.
+  -- Consumed ones (a value is coerced to them) bring their domains' CHECKs.
+  typed AS (
+    SELECT s.oid, bool_or(s.consumed) AS consumed, min(s.via) AS via
+      FROM (
+        SELECT to_regtype(CASE WHEN w.schema IS NULL THEN quote_ident(w.name) ELSE format('%I.%I', w.schema, w.name) END)::oid, true, w.via
+          FROM named w WHERE w.kind = 'type'
+        UNION ALL
+        SELECT w.oid, w.consumed, w.via FROM named w WHERE w.kind = 'part'
+        UNION ALL
+        SELECT a.oid, true, r.via
+          FROM run r JOIN pg_proc p ON p.oid = r.oid, unnest(p.prorettype || p.proargtypes::oid[] || coalesce(p.proallargtypes, '{}')) AS a(oid)
+         WHERE p.pronamespace NOT IN (SELECT oid FROM trusted)
+        UNION ALL
+        SELECT a.atttypid, r.target, r.via
+          FROM relation r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE r.relnamespace NOT IN (SELECT oid FROM trusted)
+      ) AS s(oid, consumed, via) JOIN pg_type y ON y.oid = s.oid
+     WHERE y.typnamespace NOT IN (SELECT oid FROM trusted)
+     GROUP BY s.oid),
+  in_play AS (SELECT oid FROM typed UNION SELECT unnest($6::oid[])),
+  -- What each is made of, for the next level: a domain's base, an array's elements (and an element its array), a
+  -- composite's fields, a range's subtype, a multirange's range.
+  part AS (
+    SELECT DISTINCT part.oid, t.consumed, t.via
+      FROM typed t JOIN pg_type y ON y.oid = t.oid,
+           unnest(ARRAY[y.typbasetype, y.typelem, y.typarray]
+                  || ARRAY(SELECT atttypid FROM pg_attribute WHERE attrelid = y.typrelid AND attnum > 0 AND NOT attisdropped)
+                  || ARRAY(SELECT rngsubtype FROM pg_range WHERE rngtypid = y.oid)
+                  || ARRAY(SELECT rngtypid FROM pg_range WHERE rngmultitypid = y.oid)) AS part(oid)
+      JOIN pg_type py ON py.oid = part.oid
+     WHERE py.typnamespace NOT IN (SELECT oid FROM trusted)),
+  -- A cast between two types in play may apply, implicit and assignment casts without a word in the statement.
+  -- Only casts with functions of others than PostgreSQL itself matter.
+  cast_of_others AS (
+    SELECT k.castfunc, k.castsource, k.casttarget, s.typnamespace IN (SELECT oid FROM trusted) AS from_builtin,
+           t.typnamespace IN (SELECT oid FROM trusted) AS to_builtin
+      FROM pg_cast k JOIN pg_proc f ON f.oid = k.castfunc JOIN pg_type s ON s.oid = k.castsource JOIN pg_type t ON t.oid = k.casttarget
+     WHERE f.pronamespace NOT IN (SELECT oid FROM trusted)),
+  converted AS (
+    SELECT k.castfunc AS oid, coalesce((SELECT min(via) FROM typed WHERE oid IN (k.casttarget, k.castsource)),
+                                       format('a cast from %s to %s', k.castsource::regtype, k.casttarget::regtype)) AS via
+      FROM cast_of_others k
+     WHERE (k.from_builtin OR k.castsource IN (SELECT oid FROM in_play)) AND (k.to_builtin OR k.casttarget IN (SELECT oid FROM in_play))
+    UNION
+    SELECT y.typinput, coalesce(t.via, 'a cast to ' || y.oid::regtype::text)
+      FROM typed t JOIN pg_type y ON y.oid = t.oid
+     WHERE t.consumed),
+  -- Materialized, so that the rules below are applied to the functions reached, not to all of pg_proc.
+  reached_function AS MATERIALIZED (
+    SELECT r.via, p.oid, p.proname, p.pronamespace, p.provolatile, p.proconfig, p.prorettype, p.proargtypes, p.prosqlbody, p.prosrc,
+           l.lanname, t.typrelid
+      FROM (SELECT * FROM run UNION SELECT * FROM converted) r
+      JOIN pg_proc p ON p.oid = r.oid JOIN pg_language l ON l.oid = p.prolang JOIN pg_type t ON t.oid = p.prorettype),
   judged AS (
-    SELECT r.via, p.oid, format('%s.%s', p.pronamespace::regnamespace, p.proname) AS name, l.lanname AS language,
+    SELECT p.via, p.oid, format('%s.%s', p.pronamespace::regnamespace, p.proname) AS name, p.lanname AS language,
            CASE
              WHEN p.proname = ANY ($2::text[]) THEN 'runs-sql-text'
              WHEN p.provolatile = 'v' AND NOT (p.pronamespace = 'pg_catalog'::regnamespace AND p.proname = ANY ($3::text[])) THEN 'volatile'
-             WHEN l.lanname NOT IN ('internal', 'c', 'sql') THEN 'language'
-             WHEN l.lanname = 'sql' AND p.proconfig IS NOT NULL THEN 'settings'
-             WHEN $5 AND t.typrelid <> 0 AND (SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = t.typrelid) = ANY ($4::text[]) THEN 'system-rows'
-             WHEN l.lanname = 'sql' AND p.pronamespace NOT IN (SELECT oid FROM trusted) THEN 'check'
+             WHEN p.lanname NOT IN ('internal', 'c', 'sql') THEN 'language'
+             WHEN p.lanname = 'sql' AND p.proconfig IS NOT NULL THEN 'settings'
+             WHEN $5 AND p.typrelid <> 0 AND (SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = p.typrelid) = ANY ($4::text[]) THEN 'system-rows'
+             -- The server's own rows (settings, sessions, locks, files, statistics…): a built-in function that
+             -- returns records of its own making from no data of the caller's.
+             WHEN $5 AND p.prorettype = 'record'::regtype AND p.pronamespace IN (SELECT oid FROM trusted) AND NOT EXISTS (
+                    SELECT FROM unnest(p.proargtypes) AS a(oid) JOIN pg_type y ON y.oid = a.oid
+                     WHERE y.typtype IN ('p', 'c') OR y.typcategory IN ('A', 'U')) THEN 'system-rows'
+             WHEN p.lanname = 'sql' AND p.pronamespace NOT IN (SELECT oid FROM trusted) THEN 'check'
            END AS reason,
            CASE WHEN p.prosqlbody IS NOT NULL THEN pg_get_functiondef(p.oid) ELSE p.prosrc END AS body
-      FROM run r JOIN pg_proc p ON p.oid = r.oid JOIN pg_language l ON l.oid = p.prolang JOIN pg_type t ON t.oid = p.prorettype)
+      FROM reached_function p)
 SELECT reason, name, coalesce(via, CASE WHEN reason = 'check' THEN 'function ' || name END) AS via, language, 'function ' || oid AS key,
        CASE WHEN reason = 'check' THEN body END AS text
   FROM judged WHERE reason IS NOT NULL
+UNION ALL
+SELECT 'check', NULL, coalesce(r.via, format('the defaults of %s.%s', p.pronamespace::regnamespace, p.proname)), NULL, 'defaults ' || p.oid,
+       'SELECT ' || pg_get_expr(p.proargdefaults, 0)
+  FROM run r JOIN pg_proc p ON p.oid = r.oid
+ WHERE p.pronargdefaults > 0 AND p.pronamespace NOT IN (SELECT oid FROM trusted)
 UNION ALL
 SELECT 'system', format('%s.%s', relnamespace::regnamespace, oid::regclass::text), via, NULL, NULL, NULL
   FROM relation WHERE $5 AND relnamespace::regnamespace::text = ANY ($4::text[])
@@ -119,17 +202,36 @@ UNION ALL
 SELECT 'check', NULL, coalesce(via, 'view ' || oid::regclass::text), NULL, 'view ' || oid, pg_get_viewdef(oid)
   FROM relation WHERE relkind = 'v' AND relnamespace NOT IN (SELECT oid FROM trusted)
 UNION ALL
+SELECT 'check', NULL, coalesce(r.via, format('policy %I on %s', o.polname, r.oid::regclass)), NULL, 'policy ' || o.oid,
+       'SELECT ' || concat_ws(', ', pg_get_expr(o.polqual, o.polrelid), pg_get_expr(o.polwithcheck, o.polrelid))
+  FROM relation r JOIN pg_policy o ON o.polrelid = r.oid
+ WHERE r.relrowsecurity
+UNION ALL
 SELECT 'check', NULL, coalesce(r.via, format('the default of %s.%I', r.oid::regclass, a.attname)), NULL, 'default ' || d.oid, 'SELECT ' || pg_get_expr(d.adbin, d.adrelid)
   FROM relation r JOIN pg_attrdef d ON d.adrelid = r.oid JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = d.adnum
- WHERE r.target AND r.given IS NOT NULL AND NOT r.given ? a.attname
+ WHERE r.target AND (a.attgenerated <> '' OR (r.given IS NOT NULL AND NOT r.given ? a.attname))
+UNION ALL
+SELECT 'check', NULL, coalesce(r.via, format('the constraint %I on %s', k.conname, r.oid::regclass)), NULL, 'constraint ' || k.oid, 'SELECT ' || pg_get_expr(k.conbin, k.conrelid)
+  FROM relation r JOIN pg_constraint k ON k.conrelid = r.oid
+ WHERE r.target AND k.contype = 'c'
+UNION ALL
+SELECT 'check', NULL, coalesce(r.via, format('index %s', i.indexrelid::regclass)), NULL, 'index ' || i.indexrelid, pg_get_indexdef(i.indexrelid)
+  FROM relation r JOIN pg_index i ON i.indrelid = r.oid
+ WHERE r.target AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)
 UNION ALL
 SELECT 'check', NULL, coalesce(r.via, format('rule %I on %s', w.rulename, r.oid::regclass)), NULL, 'rule ' || w.oid, pg_get_ruledef(w.oid)
   FROM relation r JOIN pg_rewrite w ON w.ev_class = r.oid
  WHERE r.target AND w.ev_type <> '1'
 UNION ALL
-SELECT 'check', NULL, t.via, NULL, 'constraint ' || k.oid, 'SELECT ' || pg_get_expr(k.conbin, 0)
-  FROM cast_type t JOIN pg_constraint k ON k.contypid IN (t.oid, nullif(t.typbasetype, 0))
- WHERE k.contype = 'c'
+SELECT 'check', NULL, coalesce(t.via, 'a cast to ' || y.oid::regtype::text), NULL, 'constraint ' || k.oid, 'SELECT ' || pg_get_expr(k.conbin, 0)
+  FROM typed t JOIN pg_type y ON y.oid = t.oid JOIN pg_constraint k ON k.contypid = y.oid
+ WHERE t.consumed AND k.contype = 'c' AND y.typnamespace NOT IN (SELECT oid FROM trusted)
+UNION ALL
+SELECT 'type', oid::text, via, NULL, format('type %s %s', oid, consumed), CASE WHEN consumed THEN 'consumed' END
+  FROM part
+UNION ALL
+SELECT 'in play', oid::text, NULL, NULL, NULL, NULL
+  FROM typed
 UNION ALL
 SELECT 'identity', format('%s.%I', r.oid::regclass, a.attname), r.via, NULL, NULL, NULL
   FROM relation r JOIN pg_attribute a ON a.attrelid = r.oid
@@ -145,15 +247,24 @@ export interface ReachRules {
 /** The first reason the statement may not run here, or undefined. */
 export async function unsafeReach(context: CallContext, node: unknown, rules: ReachRules): Promise<Refusal | undefined> {
   const checked = new Set<string>();
+  const typesInPlay = new Set<string>();
   let names = namesOf(referencesIn(node, rules), null);
   while (names.length > 0) {
-    const rows = await lookUp(context, names, rules.systemSchemas);
-    const refusal = rows.find((row) => row.reason !== 'check');
+    const rows = await lookUp(context, names, rules.systemSchemas, [...typesInPlay]);
+    const refusal = rows.find((row) => !['check', 'type', 'in play'].includes(row.reason));
     if (refusal) return refusalOf(refusal);
     names = [];
     for (const row of rows) {
+      if (row.reason === 'in play') {
+        typesInPlay.add(row.name);
+        continue;
+      }
       if (checked.has(row.key)) continue;
       checked.add(row.key);
+      if (row.reason === 'type') {
+        names.push({ kind: 'part', oid: row.name, consumed: row.text === 'consumed', via: row.via });
+        continue;
+      }
       names.push(...namesOf(referencesIn((await parseStatements(row.text)).map((statement) => statement.node), rules), row.via));
     }
   }
@@ -178,13 +289,14 @@ function namesOf(references: References, via: string | null): Array<Record<strin
   ];
 }
 
-async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, systemSchemas: string[] | undefined): Promise<Row[]> {
+async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, systemSchemas: string[] | undefined, typesInPlay: string[]): Promise<Row[]> {
   const rows = await context.query(REACHED, [
     JSON.stringify(names),
     array(RUNS_SQL_TEXT),
     array(HARMLESS_VOLATILE),
     array(systemSchemas ?? []),
     String(systemSchemas !== undefined),
+    `{${typesInPlay.join(',')}}`,
   ]);
   return rows as unknown as Row[];
 }

@@ -1,6 +1,7 @@
 // The names in a statement's parse tree through which it can run code: functions called (also in attribute
-// notation, `t.f` for `f(t)`), operators, types cast to, relations read (a view runs its own functions) and tables
-// written (their defaults, identity columns, triggers and rules run). Only names: src/sql/function-check.ts resolves
+// notation, `t.f` for `f(t)`), operators, types named (casts, column definition lists, XMLTABLE and JSON_TABLE
+// columns: a value coerced to a domain runs its CHECK), relations read (a view runs its own functions, a policy its
+// expressions) and tables written (their defaults, identity columns, triggers and rules run). Only names: src/sql/function-check.ts resolves
 // them in the catalog, every candidate the caller's search_path could reach.
 
 export interface QualifiedName {
@@ -39,6 +40,8 @@ type Tree = Record<string, unknown>;
 export function referencesOf(node: unknown): References {
   const found: References = { functions: [], attributeFunctions: [], operators: IMPLICIT_OPERATORS.map((name) => ({ name })), types: [], relations: [] };
   walk(node, (type, body) => {
+    const typeName = type === 'TypeName' ? body : (body.typeName as Tree | undefined);
+    if (typeName?.names) found.types.push(qualified(typeName.names));
     if (type === 'FuncCall') {
       found.functions.push(qualified(body.funcname));
       // `int4(x)` may be a cast written as a call.
@@ -51,8 +54,6 @@ export function referencesOf(node: unknown): References {
       found.operators.push(qualified(body.operName));
     } else if (type === 'SortBy' && body.useOp) {
       found.operators.push(qualified(body.useOp));
-    } else if (type === 'TypeCast') {
-      found.types.push(qualified((body.typeName as Tree).names));
     } else if (type === 'ColumnRef' || type === 'A_Indirection') {
       const fields = strings(type === 'ColumnRef' ? body.fields : body.indirection);
       if (fields.length > (type === 'ColumnRef' ? 1 : 0)) found.attributeFunctions.push({ name: fields.at(-1)! });

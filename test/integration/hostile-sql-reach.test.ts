@@ -1,0 +1,205 @@
+// Hostile SQL that reaches code without naming it: a domain's CHECK through a column definition list, a composite's
+// field or a written column; an implicit cast; a function's default argument; a row-level security policy; what a
+// write fires in other relations (constraints, indexes, partitions, children, foreign-key cascades); and system
+// views read through the functions they are built on. Each is refused (38001) before it runs and leaves no trace,
+// while the same shapes over harmless objects still run.
+
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { ROLES } from '../support/cluster.js';
+import { afterThisTest } from '../support/database.js';
+import { pgAiSuite, shopWithModel } from '../support/pg-ai.js';
+import { cluster, connection } from '../support/proxy.js';
+
+const suite = pgAiSuite();
+
+type Client = { query: (sql: string, values?: unknown[]) => Promise<{ rows: any[] }> };
+type Use = 'text2sql' | 'explain';
+
+/** Every plpgsql function here takes a session-level advisory lock, which outlasts any rollback. */
+const FIXTURES = `
+  CREATE FUNCTION lock_ok(bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN true; END$$;
+  CREATE DOMAIN counted AS bigint CHECK (lock_ok(VALUE));
+  CREATE DOMAIN counted_again AS counted;
+  CREATE DOMAIN counted_twice AS counted_again;
+  CREATE TYPE holder AS (c counted);
+  CREATE TYPE holder_of_holders AS (h holder[]);
+  CREATE FUNCTION takes_counted(counted) RETURNS bigint LANGUAGE sql STABLE AS 'SELECT $1';
+  CREATE TYPE mood AS ENUM ('ok');
+  CREATE FUNCTION mood_text(mood) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN 'ok'; END$$;
+  CREATE CAST (mood AS text) WITH FUNCTION mood_text(mood) AS IMPLICIT;
+  CREATE TABLE feelings (m mood);
+  INSERT INTO feelings VALUES ('ok');
+  GRANT SELECT ON feelings TO trust_user;
+  CREATE FUNCTION defaulted(a text DEFAULT pg_advisory_lock(4242)::text) RETURNS text LANGUAGE sql STABLE AS 'SELECT $1';
+  CREATE FUNCTION guard() RETURNS boolean LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN true; END$$;
+  CREATE TABLE guarded (x int);
+  INSERT INTO guarded VALUES (1);
+  ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY everyone ON guarded USING (guard());
+  GRANT SELECT ON guarded TO trust_user;
+  CREATE TABLE checked_t (x bigint CHECK (lock_ok(x)));
+  CREATE TABLE domained (c counted);
+  CREATE TABLE generated_t (x bigint, y boolean GENERATED ALWAYS AS (lock_ok(x)) STORED);
+  CREATE FUNCTION idx_lock(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN $1; END$$;
+  CREATE TABLE indexed (x int);
+  CREATE INDEX indexed_lock ON indexed ((idx_lock(x)));
+  CREATE TABLE partial (x int);
+  CREATE INDEX partial_lock ON partial (x) WHERE idx_lock(x) > 0;
+  CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN coalesce(NEW, OLD); END$$;
+  CREATE TABLE parted (id int, note text) PARTITION BY LIST (id);
+  CREATE TABLE parted_1 PARTITION OF parted FOR VALUES IN (1);
+  CREATE TRIGGER parted_1_shout BEFORE INSERT ON parted_1 FOR EACH ROW EXECUTE FUNCTION shout();
+  CREATE TABLE ancestor (id int);
+  CREATE TABLE descendant () INHERITS (ancestor);
+  INSERT INTO descendant VALUES (1);
+  CREATE TRIGGER descendant_shout BEFORE UPDATE ON descendant FOR EACH ROW EXECUTE FUNCTION shout();
+  CREATE TABLE parent_t (id int PRIMARY KEY);
+  CREATE TABLE child_t (pid int REFERENCES parent_t ON DELETE CASCADE);
+  CREATE TABLE grandchild_t (pid int REFERENCES parent_t ON UPDATE SET NULL);
+  INSERT INTO parent_t VALUES (1); INSERT INTO child_t VALUES (1); INSERT INTO grandchild_t VALUES (1);
+  CREATE TRIGGER child_shout BEFORE DELETE ON child_t FOR EACH ROW EXECUTE FUNCTION shout();
+  CREATE TRIGGER grandchild_shout BEFORE UPDATE ON grandchild_t FOR EACH ROW EXECUTE FUNCTION shout();
+  CREATE FUNCTION plain_check(bigint) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 > 0';
+  CREATE DOMAIN positive AS bigint CHECK (plain_check(VALUE));
+  CREATE TABLE amounts (a positive, b counted);
+  INSERT INTO amounts VALUES (1, 1); -- takes the lock here, in the fixtures' session: released below
+  CREATE TABLE harmless_parent (id int PRIMARY KEY);
+  CREATE TABLE harmless_child (pid int REFERENCES harmless_parent ON DELETE CASCADE, a positive CHECK (a > 0));
+  INSERT INTO harmless_parent VALUES (1); INSERT INTO harmless_child VALUES (1, 1);
+  SELECT pg_advisory_unlock_all();
+`;
+
+async function advisoryLocks(direct: Client): Promise<number> {
+  const { rows } = await direct.query(`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                                        WHERE l.locktype = 'advisory' AND d.datname = current_database()`);
+  return rows[0].n;
+}
+
+async function shop() {
+  const database = await shopWithModel(suite);
+  await database.direct.query(FIXTURES);
+  return database;
+}
+
+async function attempt(client: Client, use: Use, sql: string): Promise<any> {
+  if (use === 'explain') return (await client.query(`SELECT explain_query($1) AS e`, [sql])).rows[0].e;
+  suite.fake.script({ kind: 'answer', content: JSON.stringify({ sql, explanation: 'hostile' }) });
+  return (await client.query(`SELECT pg_llm_text2sql_json('llm', 'a question') AS j`)).rows[0].j;
+}
+
+/** Refused with 38001 naming `says`, and no advisory lock left behind. */
+async function refusedWithoutTrace(client: Client, direct: Client, use: Use, sql: string, says: string) {
+  await expect(attempt(client, use, sql), sql).rejects.toMatchObject({ code: '38001', message: expect.stringContaining(says) });
+  expect(await advisoryLocks(direct), sql).toBe(0);
+}
+
+describe('code a statement reaches without naming it', () => {
+  for (const [sql, says] of [
+    [`SELECT * FROM jsonb_to_record('{"c": 1}') AS x(c counted)`, 'public.lock_ok() (through a cast to counted)'],
+    [`SELECT * FROM XMLTABLE('/a' PASSING CAST('<a>1</a>' AS xml) COLUMNS c counted PATH '.')`, 'lock_ok()'],
+    ['SELECT ROW(1)::holder AS h', 'lock_ok()'],
+    [`SELECT json_populate_record(NULL::holder, '{"c": 1}') AS h`, 'lock_ok()'],
+    [`SELECT (NULL::holder_of_holders) IS NULL AS h`, 'lock_ok()'],
+    ['SELECT 1::counted_twice AS c', 'lock_ok()'],
+    ['SELECT takes_counted(1) AS c', 'lock_ok()'],
+    ['SELECT defaulted() AS d', 'pg_catalog.pg_advisory_lock() (through the defaults of public.defaulted)'],
+  ]) {
+    it(sql!, async () => {
+      const { admin, direct } = await shop();
+      await refusedWithoutTrace(admin, direct, 'text2sql', sql!, says!);
+    });
+  }
+
+  it('an implicit cast to text runs a plpgsql function', async () => {
+    const { reader, direct } = await shop();
+    await refusedWithoutTrace(reader, direct, 'text2sql', 'SELECT length(m) AS n FROM feelings', 'public.mood_text() (through a cast from mood to text), a function in plpgsql');
+  });
+
+  it("a row-level security policy's plpgsql function runs for the caller", async () => {
+    const { reader, direct } = await shop();
+    await refusedWithoutTrace(reader, direct, 'text2sql', 'SELECT x FROM guarded', 'public.guard() (through policy everyone on guarded)');
+  });
+
+  it("a policy of a table another role owns runs that role's function for the caller", async () => {
+    const { reader, direct } = await shop();
+    const owner = ROLES.md5.user;
+    await direct.query(`CREATE SCHEMA hostile AUTHORIZATION ${owner}; GRANT USAGE ON SCHEMA hostile TO trust_user;
+                        SET ROLE ${owner};
+                        CREATE FUNCTION hostile.trap() RETURNS boolean LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN true; END$$;
+                        CREATE TABLE hostile.bait (x int); INSERT INTO hostile.bait VALUES (1);
+                        ALTER TABLE hostile.bait ENABLE ROW LEVEL SECURITY;
+                        CREATE POLICY lure ON hostile.bait USING (hostile.trap());
+                        GRANT SELECT ON hostile.bait TO trust_user;
+                        RESET ROLE`);
+    await refusedWithoutTrace(reader, direct, 'text2sql', 'SELECT x FROM hostile.bait', 'hostile.trap() (through policy lure on hostile.bait)');
+  });
+});
+
+describe('explain_query writes that fire code in what they write', () => {
+  for (const [sql, says] of [
+    ['INSERT INTO checked_t VALUES (1)', 'lock_ok() (through the constraint checked_t_x_check on checked_t)'],
+    ['INSERT INTO domained VALUES (1)', 'lock_ok() (through a cast to counted)'],
+    ['UPDATE generated_t SET x = 2', 'lock_ok() (through the default of generated_t.y)'],
+    ['INSERT INTO indexed VALUES (1)', 'idx_lock() (through index indexed_lock)'],
+    ['INSERT INTO partial VALUES (1)', 'idx_lock() (through index partial_lock)'],
+    ["INSERT INTO parted VALUES (1, 'x')", 'shout() (through trigger parted_1_shout on parted_1)'],
+    ['UPDATE ancestor SET id = 2', 'shout() (through trigger descendant_shout on descendant)'],
+    ['DELETE FROM parent_t', 'public.shout() (through trigger'],
+    ['UPDATE parent_t SET id = 2', 'shout() (through trigger grandchild_shout on grandchild_t)'],
+  ]) {
+    it(sql!, async () => {
+      const { admin, direct } = await shop();
+      await refusedWithoutTrace(admin, direct, 'explain', sql!, says!);
+    });
+  }
+});
+
+describe('system views through the functions they are built on, with allow_system_tables off', () => {
+  it("pg_stat_get_activity() is refused, and another session's query is not read", async () => {
+    const { admin, name } = await shop();
+    const victim = new pg.Client(connection(cluster().port, 'trust', name));
+    await victim.connect();
+    afterThisTest(() => victim.end());
+    await victim.query(`SELECT 'victim secret sk-live-0000' AS s`);
+    await expect(attempt(admin, 'text2sql', 'SELECT pid, query FROM pg_stat_get_activity(NULL)')).rejects.toMatchObject({
+      code: '38001',
+      message: expect.stringContaining('pg_catalog.pg_stat_get_activity(), which returns rows of a system catalog'),
+    });
+  });
+
+  for (const sql of [
+    "SELECT name, setting FROM pg_show_all_settings() WHERE name IN ('data_directory', 'hba_file')",
+    'SELECT * FROM pg_config()',
+    'SELECT * FROM pg_prepared_statement()',
+    'SELECT * FROM pg_cursor()',
+    'SELECT * FROM pg_get_keywords()',
+    'SELECT * FROM pg_timezone_names()',
+  ]) {
+    it(sql, async () => {
+      const { admin } = await shop();
+      await expect(attempt(admin, 'text2sql', sql)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('which returns rows of a system catalog') });
+    });
+  }
+});
+
+describe('the same shapes over harmless objects', () => {
+  it('run: built-in row functions, casts, domains with SQL checks, reads of a domain a plpgsql function checks, writes', async () => {
+    const { admin, direct } = await shop();
+    for (const sql of [
+      `SELECT * FROM jsonb_to_record('{"a": 1, "b": "x"}') AS x(a int, b text)`,
+      `SELECT key, value FROM jsonb_each('{"a": 1}') ORDER BY key`,
+      `SELECT * FROM jsonb_to_recordset('[{"a": 1}]') AS x(a positive)`,
+      'SELECT u.n, t.a FROM unnest(ARRAY[1, 2], ARRAY[3, 4]) AS u(n, m), amounts t',
+      'SELECT a::positive + 1 AS a, b FROM amounts',
+      `SELECT * FROM XMLTABLE('/a' PASSING CAST('<a>1</a>' AS xml) COLUMNS c int PATH '.')`,
+      "SELECT length(name) AS n, 1::numeric::text AS t FROM customers",
+    ]) {
+      expect((await attempt(admin, 'text2sql', sql)).execution.row_count, sql).toBeGreaterThan(0);
+    }
+    for (const sql of ['INSERT INTO harmless_child VALUES (1, 2)', 'DELETE FROM harmless_parent', "INSERT INTO products VALUES (9, 'x', 1)", 'DELETE FROM customers']) {
+      expect(await attempt(admin, 'explain', sql), sql).toEqual(expect.any(String));
+    }
+    expect(await advisoryLocks(direct)).toBe(0);
+  });
+});
