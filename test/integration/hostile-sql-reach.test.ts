@@ -146,7 +146,7 @@ describe('explain_query writes that fire code in what they write', () => {
     ["INSERT INTO parted VALUES (1, 'x')", 'shout() (through trigger parted_1_shout on parted_1)'],
     ['UPDATE ancestor SET id = 2', 'shout() (through trigger descendant_shout on descendant)'],
     ['DELETE FROM parent_t', 'public.shout() (through trigger'],
-    ['UPDATE parent_t SET id = 2', 'shout() (through trigger grandchild_shout on grandchild_t)'],
+    ['UPDATE parent_t SET id = 2', 'public.shout() (through trigger'],
   ]) {
     it(sql!, async () => {
       const { admin, direct } = await shop();

@@ -10,8 +10,11 @@ const suite = pgAiSuite();
 
 type Client = { query: (sql: string, values?: unknown[]) => Promise<{ rows: any[] }> };
 
-// Code the static check does not follow: a domain's CHECK and a policy's function, run for whoever reads.
+// Code the static check does not see through: a domain's CHECK and a policy's function, run for whoever reads; and
+// functions a superuser declared in LANGUAGE internal with a volatility that lies, which the check takes at its word.
 const FIXTURES = `
+  CREATE FUNCTION quiet_lock(bigint) RETURNS void LANGUAGE internal IMMUTABLE STRICT AS 'pg_advisory_lock_int8';
+  CREATE FUNCTION quiet_unlock_all() RETURNS void LANGUAGE internal STABLE AS 'pg_advisory_unlock_all';
   CREATE FUNCTION lock_ok(bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN true; END$$;
   CREATE DOMAIN counted AS bigint CHECK (lock_ok(VALUE));
   CREATE FUNCTION guard() RETURNS boolean LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); PERFORM pg_advisory_lock(4242); RETURN true; END$$;
@@ -60,10 +63,10 @@ describe('session-level effects of code the static check does not see', () => {
     expect((await admin.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 
-  it("a policy function's lock, taken twice per row, is released as often as it was taken; the caller's own lock stays", async () => {
+  it("a lock taken twice by a function that lies about its volatility is released as often as it was taken; the caller's own lock stays", async () => {
     const { reader, direct } = await shop();
     await reader.query('SELECT pg_advisory_lock(77)');
-    await expect(text2sql(reader, 'SELECT x FROM guarded')).rejects.toMatchObject({
+    await expect(text2sql(reader, 'SELECT quiet_lock(4242) AS a, quiet_lock(4242) AS b')).rejects.toMatchObject({
       code: '38001',
       message: expect.stringContaining('left a session-level advisory lock behind, which is not allowed here'),
     });
@@ -74,24 +77,21 @@ describe('session-level effects of code the static check does not see', () => {
 
   it('a lock taken before the statement fails is released too', async () => {
     const { reader, direct } = await shop();
-    await expect(text2sql(reader, 'SELECT 1 / x AS inverse FROM guarded')).rejects.toMatchObject({ code: '38001' });
+    await expect(text2sql(reader, 'SELECT quiet_lock(4242) AS a, 1 / x AS inverse FROM (VALUES (1), (0)) AS v(x)')).rejects.toMatchObject({ code: '38001' });
     expect(await advisoryLocks(direct)).toBe(0);
     expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 
-  it('a statement prepared by a policy function is deallocated', async () => {
+  it('a policy function that prepares a statement leaves none behind', async () => {
     const { reader } = await shop();
-    await expect(text2sql(reader, 'SELECT x FROM prepared_t')).rejects.toMatchObject({
-      code: '38001',
-      message: expect.stringContaining('left a session-level prepared statement behind'),
-    });
+    await expect(text2sql(reader, 'SELECT x FROM prepared_t')).rejects.toMatchObject({ code: '38001' });
     expect((await reader.query(`SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'left_behind'`)).rows).toEqual([{ n: 0 }]);
   });
 
-  it("a policy function that releases the caller's own locks fails the call", async () => {
+  it("a function that releases the caller's own locks fails the call", async () => {
     const { reader } = await shop();
     await reader.query('SELECT pg_advisory_lock(77)');
-    await expect(text2sql(reader, 'SELECT x FROM unlocking')).rejects.toMatchObject({
+    await expect(text2sql(reader, 'SELECT quiet_unlock_all() AS u')).rejects.toMatchObject({
       code: '38001',
       message: expect.stringContaining("released the session's own advisory locks"),
       detail: expect.stringContaining('advisory lock (77)'),
