@@ -57,13 +57,15 @@ export async function addDocument(context: CallContext, document: NewDocument): 
 }
 
 /**
- * The embeddings the stored knowledge uses, one per model and dimensions, each with the instance that last embedded
- * that way: the way to embed a query for comparing with those chunks.
+ * The embeddings the caller's own knowledge uses, one per model and dimensions, each with the instance that last
+ * embedded that way: the way to embed a query for comparing with those chunks. Only the caller's own: a role that
+ * sees every row (an admin) would otherwise send its queries to whatever server another role's documents were
+ * embedded with, and let that role choose which of its chunks rank first.
  */
 export async function embeddingsInUse(context: CallContext): Promise<Embedding[]> {
   const rows = await context.query(
     `SELECT DISTINCT ON (embedding_model, embedding_dimensions) embedding_instance, embedding_model, embedding_dimensions
-       FROM ${DOCUMENTS} WHERE embedding_model IS NOT NULL
+       FROM ${DOCUMENTS} WHERE embedding_model IS NOT NULL AND role_name = current_user
       ORDER BY embedding_model, embedding_dimensions, id DESC`,
   );
   return rows.map((row) => ({ instance: row.embedding_instance ?? null, model: row.embedding_model!, dimensions: Number(row.embedding_dimensions) }));
