@@ -40,7 +40,7 @@ export async function ask(context: CallContext, instanceName: string, question: 
   const chat = chatOptions(model.config, question.options);
   const { prompt, knowledge } = await grounded(context, question.prompt, question.options);
   const started = performance.now();
-  const result = await providerFor(instanceName, model.config, model.apiKey).chat({ prompt, history: question.history, options: chat, signal: context.signal });
+  const result = await providerFor(instanceName, model.config, model.apiKey).chat({ prompt, history: question.history, options: chat, signal: context.signal, asker: await context.asker() });
   const fallbackInstance = typeof model.config.fallback_instance === 'string' ? model.config.fallback_instance : undefined;
   return {
     instanceName,

@@ -52,6 +52,8 @@ export interface CallContext {
   masterKeys(): Promise<MasterKey[]>;
   /** The pg_llm.* settings in force in the caller's session. */
   settings(): Promise<SessionSettings>;
+  /** Who calls: the role and database, as the response cache tells callers apart. */
+  asker(): Promise<string>;
   /** The models of functions that name none, as the proxy resolved them at start-up. */
   defaults: DefaultProviders;
 }

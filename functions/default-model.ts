@@ -28,7 +28,7 @@ export interface DefaultAnswer {
 /** The model's answer, the call's options (system_prompt…) over the model's config. */
 export async function askModel(context: CallContext, model: DefaultModel, prompt: string, options: Record<string, unknown> = {}): Promise<DefaultAnswer> {
   const started = performance.now();
-  const result = await providerFor(DEFAULT_INSTANCE, model.config, model.apiKey).chat({ prompt, options: chatOptions(model.config, options), signal: context.signal });
+  const result = await providerFor(DEFAULT_INSTANCE, model.config, model.apiKey).chat({ prompt, options: chatOptions(model.config, options), signal: context.signal, asker: await context.asker() });
   return { result, latencyMs: Math.round(performance.now() - started) };
 }
 

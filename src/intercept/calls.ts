@@ -33,6 +33,7 @@ export type Progress = (done: number, total: number) => void;
 interface SessionState {
   settings: SessionSettings;
   keys: MasterKey[];
+  asker: string;
 }
 
 export interface CallOptions {
@@ -130,6 +131,7 @@ export class CallRunner {
       requestId: randomUUID(),
       masterKeys: async () => (await sessionState()).keys,
       settings: async () => (await sessionState()).settings,
+      asker: async () => (await sessionState()).asker,
       defaults: this.options.defaults,
     };
     return { declaration, args, context };
@@ -149,7 +151,7 @@ export class CallRunner {
     const [row] = await this.query(SETTINGS_QUERY);
     const sessionKey = this.sessionKeys.resolve(row?.master_key);
     const keys = sessionKey ? [sessionKey, ...this.options.masterKeys] : this.options.masterKeys;
-    return { settings: parseSettings(row, this.options.settingDefaults), keys };
+    return { settings: parseSettings(row, this.options.settingDefaults), keys, asker: row!.asker! };
   }
 }
 

@@ -13,7 +13,9 @@ export type SettingsRow = Partial<Record<(typeof NAMES)[number], string | null>>
 /** The settings a proxy's --settings may default: all but the master key, which has options of its own. */
 export const DEFAULTABLE_SETTINGS: readonly string[] = NAMES.filter((name) => name !== 'master_key');
 
-export const SETTINGS_QUERY = `SELECT ${NAMES.map((name) => `current_setting('pg_llm.${name}', true) AS ${name}`).join(', ')}`;
+/** The settings, and who the session is (its role and database) for what is kept per caller. */
+export const SETTINGS_QUERY = `SELECT ${NAMES.map((name) => `current_setting('pg_llm.${name}', true) AS ${name}`).join(', ')},
+  pg_catalog.jsonb_build_array(current_user, pg_catalog.current_database())::text AS asker`;
 
 /** The session's values over the proxy's defaults. */
 export function parseSettings(session: SettingsRow | undefined, defaults: SettingsRow = {}): SessionSettings {

@@ -27,6 +27,11 @@ export interface ChatRequest {
   options: ChatOptions;
   /** Aborted when the client cancels the statement or goes away: the request must stop then. */
   signal: AbortSignal;
+  /**
+   * Who asks (role and database), for the response cache: an answer is served again only to whoever asked it. A
+   * request without one (the worker's) is never cached.
+   */
+  asker?: string;
 }
 
 export interface Usage {

@@ -1,5 +1,6 @@
 // An optional cache of whole answers to deterministic requests (temperature 0), so repeating a question costs no
-// provider call. Keyed by the model instance (its config and key, hashed), the options, the history and the prompt;
+// provider call. Keyed by who asks (role and database: an answer is never another role's to read, nor whether it
+// was asked), the model instance (its config and key, hashed), the options, the history and the prompt;
 // bounded in entries, each living at most the TTL; least recently used entries go first. Off unless
 // --response-cache-entries is set. Streams are not cached: a client asking for one wants the provider's pace.
 
@@ -38,7 +39,7 @@ export function cached(provider: Provider, instanceKey: string): Provider {
   return {
     ...provider,
     async chat(request) {
-      if (maxEntries === 0 || request.options.temperature !== 0) return provider.chat(request);
+      if (maxEntries === 0 || request.options.temperature !== 0 || request.asker === undefined) return provider.chat(request);
       const key = cacheKey(instanceKey, request);
       const hit = entries.get(key);
       if (hit && hit.expiresAt > Date.now()) {
@@ -57,8 +58,8 @@ export function cached(provider: Provider, instanceKey: string): Provider {
   };
 }
 
-function cacheKey(instanceKey: string, { prompt, history, options }: ChatRequest): string {
-  return createHash('sha256').update(JSON.stringify([instanceKey, options, history ?? [], prompt])).digest('hex');
+function cacheKey(instanceKey: string, { prompt, history, options, asker }: ChatRequest): string {
+  return createHash('sha256').update(JSON.stringify([asker, instanceKey, options, history ?? [], prompt])).digest('hex');
 }
 
 function evictOldest(): void {
