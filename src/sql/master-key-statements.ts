@@ -15,9 +15,12 @@ export interface MasterKeySet {
   end: number;
 }
 
-/** True when the text could name the setting; anything else needs no parse. */
+/**
+ * True when the text could name the setting, written out or escaped (E'…\x5f…', U&"…\005f…"); anything else needs
+ * no parse. Only a name with a letter of "master" itself escaped gets past, which no one writes by accident.
+ */
 export function mentionsMasterKey(text: string): boolean {
-  return /master_key/i.test(text);
+  return /master/i.test(text);
 }
 
 /** masterKeySets as a parse task: a big statement naming the setting is parsed where it holds up no other session. */
@@ -75,21 +78,63 @@ function refuseNested(node: unknown): void {
     });
   }
   for (const [key, value] of Object.entries(node)) {
-    if (key === 'FuncCall' && setsMasterKey(value as FuncCall)) {
-      throw new PgError('0A000', `set_config cannot set ${MASTER_KEY_SETTING}`, {
-        hint: `The statement would carry the key to the server and its log. Use SET ${MASTER_KEY_SETTING} (or SET LOCAL), which the proxy takes in.`,
+    if (key === 'FuncCall') {
+      const call = value as FuncCall;
+      if (setsAnySetting(call) && !namesOtherSetting(call)) {
+        throw new PgError('0A000', `set_config cannot set ${MASTER_KEY_SETTING}`, {
+          hint: `The statement would carry the key to the server and its log. Use SET ${MASTER_KEY_SETTING} (or SET LOCAL), which the proxy takes in.`,
+        });
+      }
+      // current_setting's argument names the setting only to read it (the server holds a reference, never the key).
+      if (readsSetting(call)) {
+        refuseNested(call.args?.slice(1));
+        continue;
+      }
+    }
+    const named = key === 'A_Const' ? (value as Constant).sval?.sval : key === 'DefElem' ? bodyOf(value as DefElem) : undefined;
+    if (named !== undefined && /master_key/i.test(named)) {
+      throw new PgError('0A000', `${MASTER_KEY_SETTING} may be named only by SET, RESET, SHOW and current_setting()`, {
+        hint: `Other ways (set_config, PREPARE/EXECUTE, DO, pg_settings) would carry the key to the server and its log. Use SET ${MASTER_KEY_SETTING} (or SET LOCAL), which the proxy takes in.`,
       });
     }
     refuseNested(value);
   }
 }
 
-interface FuncCall {
-  funcname?: Array<{ String?: { sval: string } }>;
-  args?: Array<{ A_Const?: { sval?: { sval: string } } }>;
+interface Constant {
+  sval?: { sval: string };
 }
 
-function setsMasterKey(call: FuncCall): boolean {
-  const name = call.funcname?.at(-1)?.String?.sval;
-  return name === 'set_config' && isMasterKey(call.args?.[0]?.A_Const?.sval?.sval);
+/** A DO block's or a function's body (`AS '…'`), which the parser leaves as text. */
+interface DefElem {
+  defname?: string;
+  arg?: { String?: { sval: string }; List?: { items?: Array<{ String?: { sval: string } }> } };
+}
+
+function bodyOf(element: DefElem): string | undefined {
+  if (element.defname !== 'as') return undefined;
+  return element.arg?.String?.sval ?? element.arg?.List?.items?.map((item) => item.String?.sval ?? '').join('\n');
+}
+
+interface FuncCall {
+  funcname?: Array<{ String?: { sval: string } }>;
+  args?: Array<{ A_Const?: Constant }>;
+}
+
+function calls(call: FuncCall, name: string): boolean {
+  return call.funcname?.at(-1)?.String?.sval === name;
+}
+
+function setsAnySetting(call: FuncCall): boolean {
+  return calls(call, 'set_config');
+}
+
+/** A set_config whose name is written out and is not the master key's; a computed name could be. */
+function namesOtherSetting(call: FuncCall): boolean {
+  const name = call.args?.[0]?.A_Const?.sval?.sval;
+  return name !== undefined && !isMasterKey(name);
+}
+
+function readsSetting(call: FuncCall): boolean {
+  return calls(call, 'current_setting') && call.args?.[0]?.A_Const !== undefined;
 }

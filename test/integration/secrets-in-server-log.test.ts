@@ -132,8 +132,34 @@ describe('SET pg_llm.master_key', () => {
     await expect(reader.query(`SET pg_llm.master_key = '${key}' oops`)).rejects.toMatchObject({ code: '42601' });
     expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
 
-    await reader.query(`SELECT set_config('pg_llm.' || 'master_key', 'a value of its own', false)`);
+    await reader.query(`SELECT set_config('pg_llm.' || 'mas' || 'ter_key', 'a value of its own', false)`);
     await expect(reader.query(`SELECT pg_llm_chat('keyed', 'x')`)).rejects.toMatchObject({ code: '22023', hint: expect.stringContaining('SET pg_llm.master_key') });
+    expect(logHolds(key)).toBe(false);
+  });
+});
+
+describe('pg_llm.master_key named past SET', () => {
+  const forms: Array<[string, (key: string) => string]> = [
+    ['set_config with the name cast to text', (key) => `SELECT set_config('pg_llm.master_key'::text, '${key}', false)`],
+    ['EXECUTE of a prepared set_config', (key) => `PREPARE setter(text, text) AS SELECT set_config($1, $2, false); EXECUTE setter('pg_llm.master_key', '${key}')`],
+    ['set_config in a DO block', (key) => `DO $$BEGIN PERFORM set_config('pg_llm.master_key', '${key}', false); END$$`],
+    ['UPDATE pg_settings', (key) => `UPDATE pg_settings SET setting = '${key}' WHERE name = 'pg_llm.master_key'`],
+    ['set_config with an escaped name', (key) => `SELECT set_config(E'pg_llm.master\\x5fkey', '${key}', false)`],
+  ];
+  it.each(forms)('%s: refused before the server or its log get the key', async (_what, statement) => {
+    const { reader } = await loggedDatabase();
+    await reader.query(`SET pg_llm.master_key = '${unique('earlier')}'`);
+    const key = unique('master');
+    await expect(reader.query(statement(key))).rejects.toMatchObject({ code: '0A000' });
+    expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('SET with a Unicode-escaped name is held back like any SET of it', async () => {
+    const { reader } = await loggedDatabase();
+    const key = unique('master');
+    await reader.query(`SET U&"pg_llm.master\\005fkey" = '${key}'`);
+    expect((await reader.query(`SELECT current_setting('pg_llm.master_key') AS v`)).rows[0].v).toMatch(/^held by pg_llm proxy /);
     expect(logHolds(key)).toBe(false);
   });
 });
