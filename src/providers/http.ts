@@ -3,8 +3,8 @@
 // slow answer may still take long), and retries. Node's built-in fetch has neither a connect timeout of its own nor
 // room for answers longer than five minutes, so the SDKs are given undici's fetch with an Agent set accordingly.
 // Every request also keeps to the operator's rules: the provider-host policy where the socket opens
-// (host-policy.ts) and the cap on an answer's size (response-cap.ts, which a model config may only lower; chat
-// answers and embeddings have caps of their own). A
+// (host-policy.ts), the cap on an answer's size (response-cap.ts, which a model config may only lower; chat answers
+// and embeddings have caps of their own), and timeout_ms as a deadline for the whole answer (deadline.ts). A
 // connection that fails reads the same to the client whatever happened, naming host and port only: telling a
 // closed port from a reset or from a server that speaks something else would let any role map the proxy's
 // network. The precise cause goes to the proxy's own log.
@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
 import type { ProviderHosts } from '../config.js';
+import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
 import { guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
 import { type AnswerKind, capped, limitAnswersAtOnce } from './response-cap.js';
@@ -74,12 +75,15 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
   const modelMaxResponseBytes = whole(config, 'max_response_bytes', Infinity, 1, Infinity);
   const dispatcher = new Agent({ connect: guardedConnector(connectTimeout, () => operator.hosts), headersTimeout: timeout, bodyTimeout: timeout });
   const agentFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    const clock = deadline(init?.signal, timeout);
     try {
-      const response = await fetch(input, { ...init, dispatcher });
-      return capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind);
+      const response = await fetch(input, { ...init, signal: clock.signal, dispatcher });
+      return capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind, clock.clear);
     } catch (error) {
+      clock.clear();
       // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.
       if (init?.signal?.aborted) throw error;
+      if (clock.signal.aborted) throw clock.signal.reason;
       const host = hostAndPort(input);
       if (causes(error).some((cause) => cause instanceof HostRefused)) throw new HostRefused(host);
       const cause = causes(error).at(-1) as { code?: string; message?: string };

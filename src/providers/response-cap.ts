@@ -46,13 +46,18 @@ export function limitAnswersAtOnce(maxResponseBytes: number): void {
   reading.limit = ANSWERS_AT_THE_CAP_AT_ONCE * maxResponseBytes;
 }
 
-export function capped(response: Response, limit: number, kind: AnswerKind): Response {
-  if (!response.body) return response;
+/** The response whose body stops at `limit` bytes; `ended` is called once the body is read, failed or cancelled. */
+export function capped(response: Response, limit: number, kind: AnswerKind, ended: () => void = () => undefined): Response {
+  if (!response.body) {
+    ended();
+    return response;
+  }
   const source = response.body.getReader();
   let seen = 0;
   const release = (): void => {
     reading.bytes -= seen;
     seen = 0;
+    ended();
   };
   const stop = async (controller: ReadableStreamDefaultController<Uint8Array>, error: Error): Promise<void> => {
     release();
