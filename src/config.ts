@@ -95,9 +95,16 @@ const OPTIONS = [
     flag: 'max-response-bytes',
     env: 'PG_LLM_MAX_RESPONSE_BYTES',
     value: 'BYTES',
-    default: String(128 * 1024 ** 2),
+    default: String(8 * 1024 ** 2),
     description:
-      "largest answer read from a model provider (a whole answer, a stream, a batch of embeddings); a model config's max_response_bytes may lower it for that model",
+      "largest chat answer read from a model provider, whole or streamed (an SDK parses a whole answer on the event loop every session shares); a model config's max_response_bytes may lower it for that model",
+  },
+  {
+    flag: 'max-embedding-response-bytes',
+    env: 'PG_LLM_MAX_EMBEDDING_RESPONSE_BYTES',
+    value: 'BYTES',
+    default: String(128 * 1024 ** 2),
+    description: "largest answer to one embeddings request (a batch of embedding_batch_size texts); a model config's max_response_bytes may lower it for that model",
   },
   {
     flag: 'provider-hosts-allow',
@@ -247,7 +254,9 @@ export interface Config {
   maxModelCalls: number;
   /** US dollars per million input and output tokens, by model name. */
   priceTable: Map<string, { input: number; output: number }>;
+  /** Chat answers, whole or streamed. */
   maxResponseBytes: number;
+  maxEmbeddingResponseBytes: number;
   providerHosts: ProviderHosts;
   metricsMaxModels: number;
   responseCache: { entries: number; ttlSeconds: number };
@@ -435,6 +444,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
     maxResponseBytes: Math.max(1, integer('max-response-bytes', value('max-response-bytes')!)),
+    maxEmbeddingResponseBytes: Math.max(1, integer('max-embedding-response-bytes', value('max-embedding-response-bytes')!)),
     providerHosts: { allow: hostList('provider-hosts-allow', raw['provider-hosts-allow']), deny: hostList('provider-hosts-deny', raw['provider-hosts-deny']) },
     metricsMaxModels: integer('metrics-max-models', value('metrics-max-models')!),
     responseCache: { entries: integer('response-cache-entries', value('response-cache-entries')!), ttlSeconds: integer('response-cache-ttl', value('response-cache-ttl')!) },

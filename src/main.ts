@@ -75,7 +75,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   setProcessCallLimit(config.maxModelCalls);
   setPriceTable(config.priceTable);
   setMaxModelLabels(config.metricsMaxModels);
-  configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, hosts: config.providerHosts, log });
+  configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, maxEmbeddingResponseBytes: config.maxEmbeddingResponseBytes, hosts: config.providerHosts, log });
   configureResponseCache(config.responseCache.entries, config.responseCache.ttlSeconds);
   const listener = new ProxyListener({
     host: config.listen.host,

@@ -19,7 +19,7 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
   if (!model) throw new PgError('22023', 'the anthropic provider needs model_name in the model config');
   if (!apiKey) throw new PgError('22023', 'the anthropic provider needs an API key', { hint: 'Pass it as the api_key argument of pg_llm_add_model.' });
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
-  const http = httpSettings(config, instance);
+  const http = httpSettings(config, instance, 'chat');
   const confidence = fallbackConfidence(config);
   let client: Anthropic | undefined;
   // Made at the first call, so that registering a model needs no network.

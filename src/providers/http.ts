@@ -3,7 +3,8 @@
 // slow answer may still take long), and retries. Node's built-in fetch has neither a connect timeout of its own nor
 // room for answers longer than five minutes, so the SDKs are given undici's fetch with an Agent set accordingly.
 // Every request also keeps to the operator's rules: the provider-host policy where the socket opens
-// (host-policy.ts) and the cap on an answer's size (response-cap.ts, which a model config may only lower). A
+// (host-policy.ts), the cap on an answer's size (response-cap.ts, which a model config may only lower; chat answers
+// and embeddings have caps of their own), and timeout_ms as a deadline for the whole answer (deadline.ts). A
 // connection that fails reads the same to the client whatever happened, naming host and port only: telling a
 // closed port from a reset or from a server that speaks something else would let any role map the proxy's
 // network. The precise cause goes to the proxy's own log.
@@ -12,9 +13,10 @@ import { pino, type Logger } from 'pino';
 import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
 import type { ProviderHosts } from '../config.js';
+import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
 import { guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
-import { capped, limitAnswersAtOnce } from './response-cap.js';
+import { type AnswerKind, capped, limitAnswersAtOnce } from './response-cap.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -27,20 +29,34 @@ const MAX_RETRIES = 10;
 const MAX_TIMEOUT_MS = 60 * 60_000;
 const MAX_CONNECT_TIMEOUT_MS = 120_000;
 /**
- * The largest legitimate answers are embeddings: a full batch of 2048 texts from text-embedding-3-small (1536
- * dimensions) in OpenAI's indented float JSON measures about 91 MiB. Chat answers, streamed with log-probabilities,
- * stay far below.
+ * An SDK parses a whole answer with one JSON.parse on the event loop, which every session shares: 24 MiB of `{},`
+ * padding blocked it for 5 s. So answers are capped by what they legitimately need. A chat answer is bounded by
+ * max_tokens: with log-probabilities a token takes about 90 bytes of a whole answer and about 380 as a stream
+ * chunk, so gpt-4o's most (16,384 tokens) is ~1.4 MiB whole and ~6 MiB streamed, and 8 MiB holds either (a
+ * 32k-token stream with log-probabilities needs a raised --max-response-bytes). Only embeddings need more: a full
+ * batch of 2048 texts from text-embedding-3-small (1536 dimensions) in OpenAI's float JSON is about 91 MiB.
  */
-const DEFAULT_MAX_RESPONSE_BYTES = 128 * 1024 ** 2;
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 ** 2;
+export const DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES = 128 * 1024 ** 2;
 
 const SILENT: Logger = pino({ level: 'silent' });
-const operator = { maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES, hosts: new HostPolicy({ allow: [], deny: [] }), log: SILENT };
-limitAnswersAtOnce(DEFAULT_MAX_RESPONSE_BYTES);
+const operator = {
+  maxBytes: { chat: DEFAULT_MAX_RESPONSE_BYTES, embedding: DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES } as Record<AnswerKind, number>,
+  hosts: new HostPolicy({ allow: [], deny: [] }),
+  log: SILENT,
+};
+limitAnswersAtOnce(DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES);
 
-/** The operator's settings (--max-response-bytes, --provider-hosts-*) and the log of failed connections; defaults for those not given. */
-export function configureProviderHttp(settings: { maxResponseBytes?: number; hosts?: ProviderHosts; log?: Logger }): void {
-  operator.maxResponseBytes = settings.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-  limitAnswersAtOnce(operator.maxResponseBytes);
+/**
+ * The operator's settings (--max-response-bytes for chat answers, --max-embedding-response-bytes,
+ * --provider-hosts-*) and the log of failed connections; defaults for those not given.
+ */
+export function configureProviderHttp(settings: { maxResponseBytes?: number; maxEmbeddingResponseBytes?: number; hosts?: ProviderHosts; log?: Logger }): void {
+  operator.maxBytes = {
+    chat: settings.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    embedding: settings.maxEmbeddingResponseBytes ?? DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES,
+  };
+  limitAnswersAtOnce(Math.max(operator.maxBytes.chat, operator.maxBytes.embedding));
   operator.hosts = new HostPolicy(settings.hosts ?? { allow: [], deny: [] });
   operator.log = settings.log ?? SILENT;
 }
@@ -51,19 +67,23 @@ export interface HttpSettings {
   fetch: typeof globalThis.fetch;
 }
 
-export function httpSettings(config: Record<string, unknown>, instance: string): HttpSettings {
+/** The settings of an SDK client that asks for one kind of answer, which decides the cap on its size. */
+export function httpSettings(config: Record<string, unknown>, instance: string, kind: AnswerKind): HttpSettings {
   const timeout = whole(config, 'timeout_ms', DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS);
   const connectTimeout = whole(config, 'connect_timeout_ms', DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_CONNECT_TIMEOUT_MS);
   const maxRetries = whole(config, 'max_retries', DEFAULT_MAX_RETRIES, 0, MAX_RETRIES);
   const modelMaxResponseBytes = whole(config, 'max_response_bytes', Infinity, 1, Infinity);
   const dispatcher = new Agent({ connect: guardedConnector(connectTimeout, () => operator.hosts), headersTimeout: timeout, bodyTimeout: timeout });
   const agentFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    const clock = deadline(init?.signal, timeout);
     try {
-      const response = await fetch(input, { ...init, dispatcher });
-      return capped(response, Math.min(operator.maxResponseBytes, modelMaxResponseBytes));
+      const response = await fetch(input, { ...init, signal: clock.signal, dispatcher });
+      return capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind, clock.clear);
     } catch (error) {
+      clock.clear();
       // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.
       if (init?.signal?.aborted) throw error;
+      if (clock.signal.aborted) throw clock.signal.reason;
       const host = hostAndPort(input);
       if (causes(error).some((cause) => cause instanceof HostRefused)) throw new HostRefused(host);
       const cause = causes(error).at(-1) as { code?: string; message?: string };

@@ -9,6 +9,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { confidenceOf, fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
+import type { AnswerKind } from './response-cap.js';
 import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
 
 export type OpenAiFlavour = 'openai' | 'azure_openai' | 'ollama' | 'openai_compatible';
@@ -32,14 +33,17 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
   // Servers other than OpenAI's and Azure's often refuse or ignore logprobs, so they are asked for only there.
   const logprobs = config.logprobs === undefined ? flavour === 'openai' || flavour === 'azure_openai' : config.logprobs === true;
   const fallback = fallbackConfidence(config);
-  const options = { apiKey: apiKey || 'not-needed', ...httpSettings(config, instance) };
-  let client: OpenAI | undefined;
+  // One client per kind of answer, since each has its own cap on an answer's size (embeddings need far more).
+  const http = { chat: httpSettings(config, instance, 'chat'), embedding: httpSettings(config, instance, 'embedding') };
+  const clients: Partial<Record<AnswerKind, OpenAI>> = {};
   // Made at the first call, so that registering a model needs no network and no valid key yet.
-  const sdk = (): OpenAI =>
-    (client ??=
+  const sdk = (kind: AnswerKind = 'chat'): OpenAI => {
+    const options = { apiKey: apiKey || 'not-needed', ...http[kind] };
+    return (clients[kind] ??=
       flavour === 'azure_openai'
         ? new AzureOpenAI({ ...options, endpoint: baseURL, apiVersion: String(config.api_version ?? '2024-10-21') })
         : new OpenAI({ ...options, baseURL: baseURL ?? (flavour === 'ollama' ? OLLAMA_BASE_URL : undefined) }));
+  };
   const fail = (error: unknown): never => {
     throw fromSdkError(flavour, error, apiKey, OpenAI);
   };
@@ -97,7 +101,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
     },
     async embed({ texts, signal }: EmbedRequest): Promise<EmbedResult> {
       const dimensions = config.embedding_dimensions === undefined ? {} : { dimensions: Number(config.embedding_dimensions) };
-      const response = await sdk().embeddings.create({ model: embeddingModel, input: texts, encoding_format: 'float', ...dimensions }, { signal }).catch(fail);
+      const response = await sdk('embedding').embeddings.create({ model: embeddingModel, input: texts, encoding_format: 'float', ...dimensions }, { signal }).catch(fail);
       const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
       if (data.length !== texts.length || data.some((item) => !Array.isArray(item.embedding))) {
         throw new ProviderError(`${flavour} answered ${data.length} embeddings for ${texts.length} texts`);

@@ -1,19 +1,26 @@
 // A provider's answer is read up to a number of bytes, counted as they arrive (after decompression), whether the
 // SDK reads it whole or as a stream: any role may point a model at a server of its own, and an answer without
 // bounds would take the proxy's memory and event loop from every session. At the cap the body is cancelled, which
-// aborts the request and frees its connection.
+// aborts the request and frees its connection. Chat answers and embeddings have caps of their own (http.ts).
 
 import { Response } from 'undici';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
+
+export type AnswerKind = 'chat' | 'embedding';
+
+const SETTING: Record<AnswerKind, string> = {
+  chat: "The proxy's --max-response-bytes (PG_LLM_MAX_RESPONSE_BYTES) caps chat answers, streamed or whole",
+  embedding: "The proxy's --max-embedding-response-bytes (PG_LLM_MAX_EMBEDDING_RESPONSE_BYTES) caps embedding answers; a smaller embedding_batch_size makes smaller ones",
+};
 
 /**
  * 54000 rather than the provider's 39001: the operator's limit stopped the answer, asking again gets the same, and
  * the error says which setting decides.
  */
 export class AnswerTooLarge extends PgError {
-  constructor(limit: number) {
+  constructor(limit: number, kind: AnswerKind) {
     super(SqlState.ProgramLimitExceeded, `the model provider's answer is larger than the limit of ${limit} bytes`, {
-      hint: "The proxy's --max-response-bytes (PG_LLM_MAX_RESPONSE_BYTES) caps every answer; a model config's max_response_bytes may only lower it. For embeddings, a smaller embedding_batch_size makes smaller answers.",
+      hint: `${SETTING[kind]}; a model config's max_response_bytes may only lower it.`,
     });
   }
 }
@@ -29,23 +36,28 @@ const ANSWERS_AT_THE_CAP_AT_ONCE = 8;
 export class AnswersTooLarge extends PgError {
   constructor(limit: number) {
     super(SqlState.ProgramLimitExceeded, `the model providers' answers being read at once exceed the proxy's limit of ${limit} bytes`, {
-      hint: 'Retry when fewer large answers are being read; the limit is 8 times --max-response-bytes (PG_LLM_MAX_RESPONSE_BYTES).',
+      hint: 'Retry when fewer large answers are being read; the limit is 8 times the larger of --max-response-bytes and --max-embedding-response-bytes.',
     });
   }
 }
 
-/** Sets the bound of all the answers read at once from the operator's cap of one answer. */
+/** Sets the bound of all the answers read at once from the operator's largest cap of one answer. */
 export function limitAnswersAtOnce(maxResponseBytes: number): void {
   reading.limit = ANSWERS_AT_THE_CAP_AT_ONCE * maxResponseBytes;
 }
 
-export function capped(response: Response, limit: number): Response {
-  if (!response.body) return response;
+/** The response whose body stops at `limit` bytes; `ended` is called once the body is read, failed or cancelled. */
+export function capped(response: Response, limit: number, kind: AnswerKind, ended: () => void = () => undefined): Response {
+  if (!response.body) {
+    ended();
+    return response;
+  }
   const source = response.body.getReader();
   let seen = 0;
   const release = (): void => {
     reading.bytes -= seen;
     seen = 0;
+    ended();
   };
   const stop = async (controller: ReadableStreamDefaultController<Uint8Array>, error: Error): Promise<void> => {
     release();
@@ -67,7 +79,7 @@ export function capped(response: Response, limit: number): Response {
       }
       seen += next.value.byteLength;
       reading.bytes += next.value.byteLength;
-      if (seen > limit) return stop(controller, new AnswerTooLarge(limit));
+      if (seen > limit) return stop(controller, new AnswerTooLarge(limit, kind));
       if (reading.bytes > reading.limit) return stop(controller, new AnswersTooLarge(reading.limit));
       controller.enqueue(next.value);
     },

@@ -1,5 +1,6 @@
-// The size of a provider's answer is capped (--max-response-bytes, lowered by a model's max_response_bytes): a model
-// that any role points at a server of its own cannot take the proxy's memory from the other sessions.
+// The size of a provider's answer is capped (--max-response-bytes for chat, --max-embedding-response-bytes for
+// embeddings, lowered by a model's max_response_bytes): a model that any role points at a server of its own cannot
+// take the proxy's memory from the other sessions.
 
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -61,7 +62,7 @@ describe('answers over the cap', () => {
     const config = { provider: 'openai_compatible', model_name: 'm', embedding_model: 'emb-test', base_url: shared.fake.baseUrl, max_response_bytes: 1000 };
     const texts = Array.from({ length: 40 }, (_, i) => `text number ${i}`);
     const signal = new AbortController().signal;
-    await expect(embedTexts(providerFor('capped-embeddings', config), texts, signal)).rejects.toMatchObject({ sqlstate: '54000', hint: TOO_LARGE.hint });
+    await expect(embedTexts(providerFor('capped-embeddings', config), texts, signal)).rejects.toMatchObject({ sqlstate: '54000', hint: expect.stringContaining('--max-embedding-response-bytes') });
     const result = await embedTexts(providerFor('capped-embeddings', config), texts.slice(0, 2), signal);
     expect(result.vectors).toHaveLength(2);
   });

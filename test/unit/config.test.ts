@@ -187,8 +187,9 @@ describe('configuration', () => {
     }
   });
 
-  it('takes the answer cap, 128 MiB by default', () => {
-    expect(config([]).maxResponseBytes).toBe(128 * 1024 ** 2);
+  it('takes the answer caps: 8 MiB for chat, 128 MiB for embeddings by default', () => {
+    expect(config([]).maxResponseBytes).toBe(8 * 1024 ** 2);
+    expect(config([]).maxEmbeddingResponseBytes).toBe(128 * 1024 ** 2);
     expect(config([], { PG_LLM_MAX_RESPONSE_BYTES: '1000' }).maxResponseBytes).toBe(1000);
   });
 
@@ -199,7 +200,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }

@@ -39,14 +39,14 @@ describe('answers read at once', () => {
     limitAnswersAtOnce(MiB);
     const answers = Array.from({ length: 9 }, () => heldAnswer(SENT));
     const results = [];
-    for (const answer of answers) results.push(await readSent(capped(answer.response, MiB), SENT));
+    for (const answer of answers) results.push(await readSent(capped(answer.response, MiB, 'embedding'), SENT));
     expect(results.slice(0, 8).every((result) => !(result instanceof Error))).toBe(true);
     expect(results[8]).toMatchObject({ sqlstate: '54000', message: expect.stringContaining('being read at once') });
 
     answers[0]!.finish();
     expect(await (results[0] as ReadableStreamDefaultReader<Uint8Array>).read()).toMatchObject({ done: true });
     const next = heldAnswer(SENT);
-    expect(await readSent(capped(next.response, MiB), SENT)).not.toBeInstanceOf(Error);
+    expect(await readSent(capped(next.response, MiB, 'embedding'), SENT)).not.toBeInstanceOf(Error);
     for (const answer of [...answers.slice(1, 8), next]) answer.finish();
   });
 });
