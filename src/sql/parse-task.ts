@@ -2,12 +2,13 @@
 // A small text is parsed at once, on the event loop. A big one is parsed in a worker thread, one at a time, and the
 // worker ends soon after the last: the parser's WebAssembly memory only ever grows, and goes only with its thread.
 // The task's answer is what comes back (a plan, say), not the parse tree, unless the task returns that.
-// The thread is shared by every session, so no text over MAX_PARSE_BYTES reaches it (its parse would take seconds
-// and gigabytes), and its queue is served round-robin by session, each with a few places only.
+// The thread is shared by every session, so no text over MAX_PARSE_BYTES, or with more code than
+// MAX_PARSE_CODE_BYTES, reaches it (its parse would take seconds and gigabytes), and its queue is served round-robin by session, each with a few places only.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Worker } from 'node:worker_threads';
 import { PgError } from '../../proxy/pg-error.js';
+import { codeBytes } from './identifiers.js';
 
 /**
  * Measured: PostgreSQL's parser (with the parse tree's trip through JSON) takes up to about 1.5 µs a byte on dense
@@ -20,6 +21,11 @@ export const INLINE_PARSE_BYTES = 16 * 1024;
  * parameter, which the proxy never parses.
  */
 export const MAX_PARSE_BYTES = 8 * 1024 * 1024;
+/**
+ * The most code (bytes outside literals and comments) in a text the proxy parses. Code is what a parse costs: in the
+ * parser's thread, dense expressions take about 6 µs a byte, so this holds the thread for about 1.5 s at most.
+ */
+export const MAX_PARSE_CODE_BYTES = 256 * 1024;
 /** Big statements waiting for the worker; more are refused, so waiting texts cannot fill the memory. */
 const QUEUE_LIMIT = 16;
 /** Places in that queue one session may hold, so that it cannot fill the queue for the others. */
@@ -53,6 +59,10 @@ const NO_SESSION = {};
 /** Runs the task on the event loop for a small text, in the parser's worker thread for a big one. */
 export async function runParseTask<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
   if (sql.length <= INLINE_PARSE_BYTES / 3 || Buffer.byteLength(sql) <= INLINE_PARSE_BYTES) return task.run(sql);
+  const bytes = Buffer.byteLength(sql);
+  if (bytes > MAX_PARSE_BYTES) throw new TooBigToParse(bytes);
+  const code = codeBytes(Buffer.from(sql, 'utf8'));
+  if (code > MAX_PARSE_CODE_BYTES) throw new TooBigToParse(bytes, code);
   return runInParserThread(task, sql);
 }
 
@@ -64,11 +74,18 @@ export async function runInParserThread<Result>(task: ParseTask<Result>, sql: st
 }
 
 export class TooBigToParse extends PgError {
-  constructor(bytes: number) {
-    super('54000', `the statement is too big for the proxy to parse (${mib(bytes)} MiB; the limit is ${mib(MAX_PARSE_BYTES)} MiB)`, {
+  constructor(bytes: number, code?: number) {
+    const size = code === undefined
+      ? `${mib(bytes)} MiB; the limit is ${mib(MAX_PARSE_BYTES)} MiB`
+      : `${kib(code)} kB of it outside literals and comments; the limit is ${kib(MAX_PARSE_CODE_BYTES)} kB`;
+    super('54000', `the statement is too big for the proxy to parse (${size})`, {
       hint: 'The proxy parses statements that call LLM functions (and SQL given to or written by a model) itself; pass big values as bind parameters ($1) instead of writing them into the statement.',
     });
   }
+}
+
+function kib(bytes: number): string {
+  return String(Math.ceil(bytes / 1024));
 }
 
 function mib(bytes: number): string {
