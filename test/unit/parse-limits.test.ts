@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/intercept/analyze.js';
 import { loadParser, parseStatements } from '../../src/sql/parse.js';
-import { INLINE_PARSE_BYTES, MAX_PARSE_BYTES, parsingFor } from '../../src/sql/parse-task.js';
+import { codeBytes } from '../../src/sql/identifiers.js';
+import { INLINE_PARSE_BYTES, MAX_PARSE_BYTES, MAX_PARSE_CODE_BYTES, parsingFor } from '../../src/sql/parse-task.js';
 
 const MiB = 1024 ** 2;
 const bigLiteral = `'${'pg_llm_chat( '.repeat(INLINE_PARSE_BYTES / 10)}'`;
@@ -21,6 +22,18 @@ describe('limits of the parser thread', () => {
     expect(error).toMatchObject({ sqlstate: '54000', message: expect.stringContaining('too big for the proxy to parse'), hint: expect.stringContaining('bind parameters') });
     await expect(parseStatements(`SELECT '${'x'.repeat(MAX_PARSE_BYTES)}'`)).rejects.toMatchObject({ sqlstate: '54000' });
   }, 60_000);
+
+  it('refuses a statement of more code than the limit, however small in bytes: code is what a parse costs', async () => {
+    const sql = denseCall(MAX_PARSE_CODE_BYTES + 16 * 1024);
+    expect(Buffer.byteLength(sql)).toBeLessThan(MAX_PARSE_BYTES / 16);
+    await expect(analyze(sql)).rejects.toMatchObject({ sqlstate: '54000', message: expect.stringContaining('outside literals and comments') });
+  });
+
+  it('counts as code what is outside string literals and comments, as the parser reads them', () => {
+    const code = (sql: string) => codeBytes(Buffer.from(sql));
+    expect(code(`SELECT 'a''b', E'c\\'d', $t$e$t$, $1 -- f\n/* g /* h */ */`)).toBe(code(`SELECT , , , $1 `));
+    expect(code(`SELECT '\' || 1`)).toBe(code(`SELECT  || 1`));
+  });
 
   it('still takes a call after big data just under the limit, within the worker\'s heap limit', async () => {
     const sql = `SELECT pg_llm_chat('llm', '${'data, '.repeat(Math.floor((MAX_PARSE_BYTES - 64) / 6))}') AS a`;
