@@ -9,6 +9,7 @@ import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/int
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
+import { parsingFor } from '../sql/parse-task.js';
 import { analyze, mentionsFunction, type SignalCall, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor, refusal } from './execution.js';
@@ -105,7 +106,8 @@ class InterceptionEngine implements Interceptor {
       return;
     }
     this.queue.push([type, frame]);
-    if (!this.working) void this.work();
+    // The session's parses queue in its own places in the parser's thread (parse-task.ts).
+    if (!this.working) void parsingFor(this, () => this.work());
   }
 
   cancel(): boolean {
@@ -299,7 +301,8 @@ class InterceptionEngine implements Interceptor {
   /**
    * What `work` makes of a message's SQL, or undefined once `refuse` has answered the message with the error it
    * threw: a statement that would hand the server the master key (see master-key-setting.ts; every statement naming
-   * the setting gets here, as its name mentions pg_llm), or a big one the parser's thread has no room for.
+   * the setting gets here, as its name mentions pg_llm), a big one the parser's thread has no room for, or one too
+   * big to parse at all.
    */
   private async orRefused<Result>(work: () => Result | Promise<Result>, refuse: (error: PgError) => Promise<void>): Promise<Result | undefined> {
     try {

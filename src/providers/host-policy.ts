@@ -2,7 +2,9 @@
 // base_url, so the operator's policy (--provider-hosts-allow, --provider-hosts-deny) is applied where the socket is
 // opened, to the address the name resolved to at that moment: a name that resolves to a metadata endpoint, or
 // resolves elsewhere the second time it is asked (DNS rebinding), cannot pass. Link-local addresses and the cloud
-// metadata endpoints are refused whatever the operator says: they hand out the proxy host's own credentials.
+// metadata endpoints are refused whatever the operator says: they hand out the proxy host's own credentials. So
+// are the unspecified addresses (0.0.0.0/8, ::): they name no host, yet a connection to them reaches the proxy
+// host's own loopback, past an operator's deny of 127.0.0.0/8 and ::1.
 
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
@@ -11,6 +13,9 @@ import { PgError } from '../../proxy/pg-error.js';
 import type { HostEntry, ProviderHosts } from '../config.js';
 
 const ALWAYS_DENIED: HostEntry[] = [
+  // "This network" and the unspecified address; http://0/, 0x0 and ::ffff:0.0.0.0 become these once parsed.
+  { address: '0.0.0.0', prefix: 8, family: 'ipv4' },
+  { address: '::', prefix: 128, family: 'ipv6' },
   { address: '169.254.0.0', prefix: 16, family: 'ipv4' },
   { address: 'fe80::', prefix: 10, family: 'ipv6' },
   // AWS's IPv6 metadata endpoint, Alibaba Cloud's, and link-local reached through NAT64.
@@ -23,7 +28,7 @@ const ALWAYS_DENIED: HostEntry[] = [
 export class HostRefused extends PgError {
   constructor(host: string) {
     super('42501', `the operator's provider-host policy refuses ${host}`, {
-      hint: 'The proxy\'s --provider-hosts-allow and --provider-hosts-deny (PG_LLM_PROVIDER_HOSTS_ALLOW, PG_LLM_PROVIDER_HOSTS_DENY) decide which hosts a model may call; link-local and cloud metadata addresses are always refused.',
+      hint: 'The proxy\'s --provider-hosts-allow and --provider-hosts-deny (PG_LLM_PROVIDER_HOSTS_ALLOW, PG_LLM_PROVIDER_HOSTS_DENY) decide which hosts a model may call; link-local, cloud metadata and unspecified (0.0.0.0, ::) addresses are always refused.',
     });
   }
 }

@@ -4,7 +4,7 @@
 
 import { parseSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
-import { INLINE_PARSE_BYTES, parseTask, runInParserThread } from './parse-task.js';
+import { INLINE_PARSE_BYTES, MAX_PARSE_BYTES, parseTask, runInParserThread } from './parse-task.js';
 
 export interface ModelSql {
   sql: string;
@@ -38,7 +38,8 @@ export async function sqlFromAnswer(answer: string): Promise<ModelSql> {
     return { sql: fenced[2]!.trim(), warnings: [], ...(prose ? { explanation: prose } : {}) };
   }
   let sql = statementInProse(answer, INLINE_PARSE_BYTES);
-  if (sql === OVER_BUDGET) sql = await runInParserThread(STATEMENT_IN_PROSE, answer);
+  // The search parses at most THREAD_PARSE_BUDGET, near the start; the thread takes no text over MAX_PARSE_BYTES.
+  if (sql === OVER_BUDGET) sql = await runInParserThread(STATEMENT_IN_PROSE, answer.slice(0, MAX_PARSE_BYTES / 3));
   if (sql === undefined || sql === OVER_BUDGET) {
     throw new PgError('42601', "the model's answer holds no SQL statement", {
       detail: answer.length > 300 ? `${answer.slice(0, 300)}…` : answer,

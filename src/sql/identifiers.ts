@@ -176,3 +176,25 @@ function dollarEnd(sql: Buffer, dollar: number, end: number): number {
   const close = sql.indexOf(delimiter, i + 1);
   return close < 0 || close + delimiter.length > end ? end : close + delimiter.length;
 }
+
+/**
+ * Bytes of SQL text outside string literals and comments, as the proxy's parser reads it (standard_conforming_strings
+ * on): what its parse costs grows with. A literal costs next to nothing to parse; code, a parse-tree node or more a
+ * few bytes.
+ */
+export function codeBytes(sql: Buffer, start = 0, end = sql.length): number {
+  let code = 0;
+  let i = start;
+  while (i < end) {
+    const byte = sql[i]!;
+    let next = i + 1;
+    if (byte === QUOTE) next = standardStringEnd(sql, i + 1, end);
+    else if (byte === DASH && sql[i + 1] === DASH && i + 1 < end) next = lineEnd(sql, i + 2, end);
+    else if (byte === SLASH && sql[i + 1] === STAR && i + 1 < end) next = commentEnd(sql, i + 2, end);
+    else if (byte === DOLLAR) next = dollarEnd(sql, i, end);
+    else if ((byte | 0x20) === 0x65 && sql[i + 1] === QUOTE && !(i > start && isIdentifierPart(sql[i - 1]!))) next = escapedStringEnd(sql, i + 2, end);
+    if (next === i + 1) code++;
+    i = next;
+  }
+  return code;
+}

@@ -2,17 +2,37 @@
 // A small text is parsed at once, on the event loop. A big one is parsed in a worker thread, one at a time, and the
 // worker ends soon after the last: the parser's WebAssembly memory only ever grows, and goes only with its thread.
 // The task's answer is what comes back (a plan, say), not the parse tree, unless the task returns that.
+// The thread is shared by every session, so no text over MAX_PARSE_BYTES, or with more code than
+// MAX_PARSE_CODE_BYTES, reaches it (its parse would take seconds and gigabytes), and its queue is served round-robin by session, each with a few places only.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Worker } from 'node:worker_threads';
 import { PgError } from '../../proxy/pg-error.js';
+import { codeBytes } from './identifiers.js';
 
 /**
  * Measured: PostgreSQL's parser (with the parse tree's trip through JSON) takes up to about 1.5 µs a byte on dense
  * expressions (0.5 µs on VALUES rows), so 16 KiB hold the event loop for about 25 ms at most.
  */
 export const INLINE_PARSE_BYTES = 16 * 1024;
+/**
+ * The biggest text the proxy parses. Measured: the parse of a dense 38 MiB statement took about 1.4 GB and 5 s,
+ * and 114 MiB ran the parser's WebAssembly memory out; 8 MiB take about a second. Data that big belong in a bind
+ * parameter, which the proxy never parses.
+ */
+export const MAX_PARSE_BYTES = 8 * 1024 * 1024;
+/**
+ * The most code (bytes outside literals and comments) in a text the proxy parses. Code is what a parse costs:
+ * measured in the built proxy's thread on a busy 2-core host, dense VALUES expressions took 0.9 s for 64 kB, 1.5–2 s
+ * for 128 kB and 2.5 s for 250 kB.
+ */
+export const MAX_PARSE_CODE_BYTES = 128 * 1024;
 /** Big statements waiting for the worker; more are refused, so waiting texts cannot fill the memory. */
 const QUEUE_LIMIT = 16;
+/** Places in that queue one session may hold, so that it cannot fill the queue for the others. */
+const SESSION_QUEUE_LIMIT = 2;
+/** The worker's JavaScript heap (parse trees as JSON, then as objects): ample for MAX_PARSE_BYTES, not for the host. */
+const WORKER_HEAP_MB = 1024;
 /** How long the worker waits for more before it ends (starting one takes about half a second). */
 const IDLE_MS = 1000;
 
@@ -27,18 +47,54 @@ export function parseTask<Result>(module: string, name: string, run: (sql: strin
   return { module, name, run };
 }
 
+/** The session whose work runs in `work`: its parse tasks queue in that session's places. */
+const sessions = new AsyncLocalStorage<object>();
+
+export function parsingFor<Result>(session: object, work: () => Result): Result {
+  return sessions.run(session, work);
+}
+
+/** Work of no session (the background worker's) shares one key, and is bounded by its own pool. */
+const NO_SESSION = {};
+
 /** Runs the task on the event loop for a small text, in the parser's worker thread for a big one. */
 export async function runParseTask<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
   if (sql.length <= INLINE_PARSE_BYTES / 3 || Buffer.byteLength(sql) <= INLINE_PARSE_BYTES) return task.run(sql);
+  const bytes = Buffer.byteLength(sql);
+  if (bytes > MAX_PARSE_BYTES) throw new TooBigToParse(bytes);
+  const code = codeBytes(Buffer.from(sql, 'utf8'));
+  if (code > MAX_PARSE_CODE_BYTES) throw new TooBigToParse(bytes, code);
   return runInParserThread(task, sql);
 }
 
 /** Runs the task in the parser's worker thread whatever the text's size: for work that grows faster than its text. */
 export async function runInParserThread<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
-  return (await parserThread.run(task.module, task.name, sql)) as Result;
+  const bytes = Buffer.byteLength(sql);
+  if (bytes > MAX_PARSE_BYTES) throw new TooBigToParse(bytes);
+  return (await parserThread.run(sessions.getStore() ?? NO_SESSION, task.module, task.name, sql)) as Result;
+}
+
+export class TooBigToParse extends PgError {
+  constructor(bytes: number, code?: number) {
+    const size = code === undefined
+      ? `${mib(bytes)} MiB; the limit is ${mib(MAX_PARSE_BYTES)} MiB`
+      : `${kib(code)} kB of it outside literals and comments; the limit is ${kib(MAX_PARSE_CODE_BYTES)} kB`;
+    super('54000', `the statement is too big for the proxy to parse (${size})`, {
+      hint: 'The proxy parses statements that call LLM functions (and SQL given to or written by a model) itself; pass big values as bind parameters ($1) instead of writing them into the statement.',
+    });
+  }
+}
+
+function kib(bytes: number): string {
+  return String(Math.ceil(bytes / 1024));
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 ** 2).toFixed(1).replace(/\.0$/, '');
 }
 
 interface Job {
+  session: object;
   module: string;
   name: string;
   sql: string;
@@ -51,29 +107,53 @@ export type ThreadError = { message: string; sqlstate?: string; detail?: string;
 type Reply = { result: unknown } | { error: ThreadError };
 
 class ParserThread {
-  private readonly waiting: Job[] = [];
+  /** Each session's waiting jobs. */
+  private readonly waiting = new Map<object, Job[]>();
+  private size = 0;
+  /** When each session was last served (a count of jobs): the one served longest ago goes first. */
+  private readonly served = new WeakMap<object, number>();
+  private jobs = 0;
   private running: Job | undefined;
   private worker: Worker | undefined;
   private idle: NodeJS.Timeout | undefined;
 
-  run(module: string, name: string, sql: string): Promise<unknown> {
-    if (this.waiting.length >= QUEUE_LIMIT) {
+  run(session: object, module: string, name: string, sql: string): Promise<unknown> {
+    const own = this.waiting.get(session)?.length ?? 0;
+    if (this.size >= QUEUE_LIMIT || (session !== NO_SESSION && own >= SESSION_QUEUE_LIMIT)) {
       return Promise.reject(
         new PgError('53000', 'too many large statements are waiting for the proxy to parse them', {
-          hint: `Statements over ${INLINE_PARSE_BYTES / 1024} kB that mention LLM functions are parsed one at a time; retry shortly.`,
+          hint: `Statements over ${INLINE_PARSE_BYTES / 1024} kB that mention LLM functions are parsed one at a time, a few per session; retry shortly.`,
         }),
       );
     }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ module, name, sql, resolve, reject });
+      const queue = this.waiting.get(session) ?? [];
+      queue.push({ session, module, name, sql, resolve, reject });
+      this.waiting.set(session, queue);
+      this.size++;
       this.next();
     });
+  }
+
+  /** The first job of the waiting session served longest ago (or never). */
+  private take(): Job | undefined {
+    let chosen: object | undefined;
+    for (const session of this.waiting.keys()) {
+      if (chosen === undefined || (this.served.get(session) ?? -1) < (this.served.get(chosen) ?? -1)) chosen = session;
+    }
+    if (chosen === undefined) return undefined;
+    const queue = this.waiting.get(chosen)!;
+    const job = queue.shift()!;
+    if (queue.length === 0) this.waiting.delete(chosen);
+    this.served.set(chosen, this.jobs++);
+    this.size--;
+    return job;
   }
 
   private next(): void {
     if (this.running) return;
     clearTimeout(this.idle);
-    this.running = this.waiting.shift();
+    this.running = this.take();
     if (!this.running) {
       this.idle = setTimeout(() => this.stop(), IDLE_MS).unref();
       return;
@@ -84,7 +164,9 @@ class ParserThread {
   }
 
   private start(): Worker {
-    const worker = new Worker(new URL(`./parse-thread${extension(import.meta.url)}`, import.meta.url));
+    const worker = new Worker(new URL(`./parse-thread${extension(import.meta.url)}`, import.meta.url), {
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+    });
     worker.unref();
     worker.on('message', (reply: Reply) => this.finish('error' in reply ? errorOf(reply.error) : undefined, 'result' in reply ? reply.result : undefined));
     worker.on('error', (error) => this.lost(worker, error));
