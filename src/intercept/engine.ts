@@ -9,6 +9,7 @@ import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/int
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
+import { ClientQueue } from './client-queue.js';
 import { analyze, mentionsFunction, type SignalCall, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor, refusal } from './execution.js';
@@ -36,7 +37,7 @@ export function interceptionEngine(options: CallOptions): InterceptorFactory {
 }
 
 class InterceptionEngine implements Interceptor {
-  private readonly queue: Array<[number, Buffer]> = [];
+  private readonly queue: ClientQueue;
   private working = false;
   private isClosed = false;
   private readonly statements = new Map<string, CallPlan>();
@@ -53,6 +54,7 @@ class InterceptionEngine implements Interceptor {
     options: CallOptions,
     private readonly user: string,
   ) {
+    this.queue = new ClientQueue(io);
     this.requests = new UpstreamRequests(io);
     this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys));
   }
@@ -104,7 +106,7 @@ class InterceptionEngine implements Interceptor {
       this.io.sendUpstream(frame);
       return;
     }
-    this.queue.push([type, frame]);
+    this.queue.push(type, frame);
     if (!this.working) void this.work();
   }
 
