@@ -24,7 +24,8 @@ export interface SessionIo {
    * it should; a full upstream still pauses the client on its own while it is not held.
    */
   holdClient(held: boolean): void;
-
+  /** ReadyForQuery messages received from the upstream so far, and the number of the last one with status idle. */
+  readonly readies: { received: number; lastIdle: number };
   /** Forwards a cancel to the upstream backend. */
   cancelUpstream(): void;
   /** Ends the session, telling the client why. */

@@ -65,6 +65,8 @@ export class Session {
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
   private heldClientProbe: NodeJS.Timeout | undefined;
+  /** Counts of ReadyForQuery messages, for the interceptor to tell which transactions have ended. */
+  private readonly readies = { received: 0, lastIdle: 0 };
 
   constructor(
     private readonly client: net.Socket,
@@ -254,8 +256,11 @@ export class Session {
   }
 
   private trackUpstreamMessage(type: number, frame: Buffer | undefined): void {
-    if (type === BackendMessage.ReadyForQuery) this.status = readTransactionStatus(frame!);
-    else if (type === BackendMessage.ErrorResponse) {
+    if (type === BackendMessage.ReadyForQuery) {
+      this.status = readTransactionStatus(frame!);
+      this.readies.received++;
+      if (this.status === 'I') this.readies.lastIdle = this.readies.received;
+    } else if (type === BackendMessage.ErrorResponse) {
       this.context.stats.upstreamErrors++;
       const severity = readErrorFields(frame!).get('V');
       this.upstreamEndedSession = severity === 'FATAL' || severity === 'PANIC';
@@ -282,6 +287,7 @@ export class Session {
         if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
       },
       holdClient: (held) => this.holdClient(held),
+      readies: this.readies,
       cancelUpstream: () => this.cancelUpstream(),
       terminate: (error) => this.fail(error),
       sessionOf: (processId) => this.context.cancelKeys.session(processId),
