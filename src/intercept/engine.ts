@@ -72,8 +72,9 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Execute:
         return this.portals.size > 0 || this.ownPortals.size > 0;
       case FrontendMessage.Describe:
-      case FrontendMessage.Close:
         return this.ownStatements.size > 0 || this.ownPortals.size > 0;
+      case FrontendMessage.Close:
+        return this.ownStatements.size > 0 || this.ownPortals.size > 0 || this.statements.size > 0 || this.portals.size > 0;
     }
     return false;
   }
@@ -97,7 +98,9 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Describe:
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
-        return (kind === 'S' ? this.ownStatements : this.ownPortals).has(name);
+        if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return true;
+        if (type === FrontendMessage.Close) this.forgetClosed(kind, name);
+        return false;
       }
     }
     return false;
@@ -161,6 +164,7 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
         if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return this.answerOwn(frame);
+        if (type === FrontendMessage.Close) this.forgetClosed(kind, name);
         return this.forward(frame);
       }
       case FrontendMessage.Sync:
@@ -335,6 +339,12 @@ class InterceptionEngine implements Interceptor {
   private forgetStatement(name: string): void {
     this.statements.delete(name);
     this.ownStatements.delete(name);
+  }
+
+  /** A Close the server is to carry out: drivers that name statements afresh close them, so the counts stay low. */
+  private forgetClosed(kind: string, name: string): void {
+    if (kind === 'S') this.statements.delete(name);
+    else this.portals.delete(name);
   }
 
   private trackBind(frame: Buffer): void {
