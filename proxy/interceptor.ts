@@ -19,6 +19,13 @@ export interface SessionIo {
   readonly transactionStatus: TransactionStatus;
   /** Ends mediation: client messages are relayed raw again. */
   release(): void;
+  /**
+   * Stops (true) or restarts (false) reading from the client, for an interceptor holding more of its messages than
+   * it should; a full upstream still pauses the client on its own while it is not held.
+   */
+  holdClient(held: boolean): void;
+  /** ReadyForQuery messages received from the upstream so far, and the number of the last one with status idle. */
+  readonly readies: { received: number; lastIdle: number };
   /** Forwards a cancel to the upstream backend. */
   cancelUpstream(): void;
   /** Ends the session, telling the client why. */

@@ -110,6 +110,16 @@ export class RepliesOwed {
     return this.queue.length - this.head;
   }
 
+  /** Requests owed that end in a ReadyForQuery (Query, Sync): walks the queue, for callers off the relaying path. */
+  get pendingReadies(): number {
+    let count = 0;
+    for (let index = this.head; index < this.queue.length; index++) {
+      const kind = this.queue[index]!.kind;
+      if (kind === 'query' || kind === 'sync') count++;
+    }
+    return count;
+  }
+
   /** After an error in an extended-protocol message, until a Sync is sent, the server ignores every message. */
   get skipping(): boolean {
     return this.skippingUntilSync;

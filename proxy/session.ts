@@ -21,6 +21,13 @@ import { connectUpstream, type UpstreamTarget } from './upstream.js';
 /** TLS ends at the proxy, so channel binding to the client's TLS connection cannot reach the upstream. */
 const CHANNEL_BINDING_SUFFIX = '-PLUS';
 
+/**
+ * While the client is held, how often an empty write asks the kernel whether the client reset the connection: a
+ * socket not being read is not polled, so a reset would otherwise go unseen until the hold ends.
+ */
+const HELD_CLIENT_PROBE_MS = 500;
+const EMPTY = Buffer.alloc(0);
+
 /** How long a closing client gets to take the proxy's last message before its socket is destroyed. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -55,6 +62,11 @@ export class Session {
   private dispatchUpstreamMessage = false;
   /** The upstream sent a FATAL (or PANIC) error: it is ending the session and has told the client why. */
   private upstreamEndedSession = false;
+  /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
+  private clientHeld = false;
+  private heldClientProbe: NodeJS.Timeout | undefined;
+  /** Counts of ReadyForQuery messages, for the interceptor to tell which transactions have ended. */
+  private readonly readies = { received: 0, lastIdle: 0 };
 
   constructor(
     private readonly client: net.Socket,
@@ -95,7 +107,9 @@ export class Session {
     const upstream = this.upstream;
     this.phase = 'authenticating';
     upstream.on('data', this.onUpstreamData);
-    upstream.on('drain', () => client.resume());
+    upstream.on('drain', () => {
+      if (!this.clientHeld) client.resume();
+    });
     upstream.on('error', (error) => this.log.debug({ err: error }, 'upstream socket error'));
     upstream.on('close', this.onUpstreamClose);
     upstream.resume();
@@ -242,8 +256,11 @@ export class Session {
   }
 
   private trackUpstreamMessage(type: number, frame: Buffer | undefined): void {
-    if (type === BackendMessage.ReadyForQuery) this.status = readTransactionStatus(frame!);
-    else if (type === BackendMessage.ErrorResponse) {
+    if (type === BackendMessage.ReadyForQuery) {
+      this.status = readTransactionStatus(frame!);
+      this.readies.received++;
+      if (this.status === 'I') this.readies.lastIdle = this.readies.received;
+    } else if (type === BackendMessage.ErrorResponse) {
       this.context.stats.upstreamErrors++;
       const severity = readErrorFields(frame!).get('V');
       this.upstreamEndedSession = severity === 'FATAL' || severity === 'PANIC';
@@ -269,12 +286,28 @@ export class Session {
         this.mediating = false;
         if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
       },
+      holdClient: (held) => this.holdClient(held),
+      readies: this.readies,
       cancelUpstream: () => this.cancelUpstream(),
       terminate: (error) => this.fail(error),
       sessionOf: (processId) => this.context.cancelKeys.session(processId),
       log: this.log,
     };
     this.interceptor = factory(io, this.parameters);
+  }
+
+  private holdClient(held: boolean): void {
+    if (held === this.clientHeld || this.phase === 'closed') return;
+    this.clientHeld = held;
+    if (held) {
+      this.client.pause();
+      this.heldClientProbe = setInterval(() => this.client.write(EMPTY), HELD_CLIENT_PROBE_MS);
+      this.heldClientProbe.unref();
+      return;
+    }
+    clearInterval(this.heldClientProbe);
+    this.heldClientProbe = undefined;
+    if (!this.upstream?.writableNeedDrain) this.client.resume();
   }
 
   /** Upstream messages up to the first ReadyForQuery: rewritten where the proxy stands in between. */
@@ -391,6 +424,7 @@ export class Session {
   private close(): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    clearInterval(this.heldClientProbe);
     this.replies.abandon();
     this.interceptor?.closed();
     if (this.processId !== undefined) this.context.cancelKeys.release(this.processId);

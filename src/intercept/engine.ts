@@ -10,11 +10,13 @@ import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
+import { ClientQueue } from './client-queue.js';
 import { analyze, mentionsFunction, type SignalCall, type StatementPlan } from './analyze.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor, refusal } from './execution.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NotInstalled } from './not-installed.js';
+import { MAX_TRACKED_STATEMENTS, TrackedPortals, tooManyPortals, tooManyStatements } from './tracked-portals.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
 type CallPlan = StatementPlan & { kind: 'calls' };
@@ -26,6 +28,7 @@ interface BoundPortal {
   plan: CallPlan;
   /** The client's Bind after the two names: parameters and result formats, to bind the passes the same way. */
   bindRest: Buffer;
+  /** The parameters: a view of `bindRest`, so a portal keeps one copy of them. */
   parameterSection: Buffer;
   resultFormats: number[];
   /** Set once the final pass ran on the portal: more rows come from it as from any portal. */
@@ -37,11 +40,11 @@ export function interceptionEngine(options: CallOptions): InterceptorFactory {
 }
 
 class InterceptionEngine implements Interceptor {
-  private readonly queue: Array<[number, Buffer]> = [];
+  private readonly queue: ClientQueue;
   private working = false;
   private isClosed = false;
   private readonly statements = new Map<string, CallPlan>();
-  private readonly portals = new Map<string, BoundPortal>();
+  private readonly portals: TrackedPortals<BoundPortal>;
   private readonly ownStatements = new Map<string, OwnPlan>();
   private readonly ownPortals = new Map<string, OwnPlan>();
   private readonly requests: UpstreamRequests;
@@ -54,6 +57,8 @@ class InterceptionEngine implements Interceptor {
     options: CallOptions,
     private readonly user: string,
   ) {
+    this.queue = new ClientQueue(io);
+    this.portals = new TrackedPortals(io);
     this.requests = new UpstreamRequests(io);
     this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys));
   }
@@ -68,8 +73,9 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Execute:
         return this.portals.size > 0 || this.ownPortals.size > 0;
       case FrontendMessage.Describe:
-      case FrontendMessage.Close:
         return this.ownStatements.size > 0 || this.ownPortals.size > 0;
+      case FrontendMessage.Close:
+        return this.ownStatements.size > 0 || this.ownPortals.size > 0 || this.statements.size > 0 || this.portals.size > 0;
     }
     return false;
   }
@@ -83,7 +89,7 @@ class InterceptionEngine implements Interceptor {
         if (this.statements.size > 0 || this.ownStatements.size > 0) this.forgetStatement(readParse(frame).statement);
         return false;
       case FrontendMessage.Bind:
-        if (this.ownStatements.has(readBind(frame).statement)) return true;
+        if (this.ownStatements.has(readBind(frame).statement) || this.overPortalLimit(frame)) return true;
         this.trackBind(frame);
         return false;
       case FrontendMessage.Execute: {
@@ -93,7 +99,9 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Describe:
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
-        return (kind === 'S' ? this.ownStatements : this.ownPortals).has(name);
+        if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return true;
+        if (type === FrontendMessage.Close) this.forgetClosed(kind, name);
+        return false;
       }
     }
     return false;
@@ -105,7 +113,7 @@ class InterceptionEngine implements Interceptor {
       this.io.sendUpstream(frame);
       return;
     }
-    this.queue.push([type, frame]);
+    this.queue.push(type, frame);
     // The session's parses queue in its own places in the parser's thread (parse-task.ts).
     if (!this.working) void parsingFor(this, () => this.work());
   }
@@ -148,6 +156,7 @@ class InterceptionEngine implements Interceptor {
         return this.handleParse(frame);
       case FrontendMessage.Bind:
         if (this.ownStatements.has(readBind(frame).statement)) return this.answerOwn(frame);
+        if (this.overPortalLimit(frame)) return this.refuse(tooManyPortals());
         this.trackBind(frame);
         return this.forward(frame);
       case FrontendMessage.Execute:
@@ -157,6 +166,7 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
         if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return this.answerOwn(frame);
+        if (type === FrontendMessage.Close) this.forgetClosed(kind, name);
         return this.forward(frame);
       }
       case FrontendMessage.Sync:
@@ -217,6 +227,7 @@ class InterceptionEngine implements Interceptor {
     }
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if (!(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
+    if (this.statements.size >= MAX_TRACKED_STATEMENTS) return this.refuse(tooManyStatements());
     this.statements.set(message.statement, plan);
     // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.
     this.forward(frame, relayWatchingErrors(this.io, () => (this.catalogInstalled = undefined)));
@@ -315,10 +326,28 @@ class InterceptionEngine implements Interceptor {
     }
   }
 
+  /** Answers an extended-protocol message with the proxy's error in its place, after what came before it. */
+  private async refuse(error: PgError): Promise<void> {
+    await this.settle();
+    if (!this.io.owed.skipping) await this.executor.reject(error);
+  }
+
+  /** A Bind of an LLM statement to a new portal while the session already holds as many as it may. */
+  private overPortalLimit(frame: Buffer): boolean {
+    const bind = readBind(frame);
+    return this.statements.has(bind.statement) && this.portals.full(bind.portal);
+  }
+
   /** A Parse (re)defines the statement: whatever the proxy knew of that name is gone. */
   private forgetStatement(name: string): void {
     this.statements.delete(name);
     this.ownStatements.delete(name);
+  }
+
+  /** A Close the server is to carry out: drivers that name statements afresh close them, so the counts stay low. */
+  private forgetClosed(kind: string, name: string): void {
+    if (kind === 'S') this.statements.delete(name);
+    else this.portals.delete(name);
   }
 
   private trackBind(frame: Buffer): void {
@@ -326,11 +355,13 @@ class InterceptionEngine implements Interceptor {
     this.ownPortals.delete(bind.portal);
     const plan = this.statements.get(bind.statement);
     if (plan) {
+      // One copy: the frame may be a view of the socket's chunk, which the session reuses.
+      const bindRest = Buffer.from(frame.subarray(bind.restOffset));
       this.portals.set(bind.portal, {
         statement: bind.statement,
         plan,
-        bindRest: Buffer.from(frame.subarray(bind.restOffset)),
-        parameterSection: Buffer.from(frame.subarray(bind.restOffset, bind.resultFormatsOffset)),
+        bindRest,
+        parameterSection: bindRest.subarray(0, bind.resultFormatsOffset - bind.restOffset),
         resultFormats: bind.resultFormats,
       });
     }

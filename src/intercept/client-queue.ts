@@ -1,0 +1,50 @@
+// The client messages an interception engine holds while it works through a statement it took over. A client may
+// pipeline without limit behind a slow model call, so past a bound of queued bytes the session stops reading from
+// the client (the kernel's buffers, then the client's own writes, take the wait) and reads again once the queue
+// has drained to half the bound.
+
+import type { SessionIo } from '../../proxy/interceptor.js';
+
+/** Queued bytes past which the client is no longer read: a few big messages, far less than a pipelined flood. */
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+
+export class ClientQueue {
+  private readonly items: Array<[number, Buffer]> = [];
+  private head = 0;
+  private bytes = 0;
+  private held = false;
+
+  constructor(private readonly io: Pick<SessionIo, 'holdClient'>) {}
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(type: number, frame: Buffer): void {
+    this.items.push([type, frame]);
+    this.bytes += frame.length;
+    if (!this.held && this.bytes > MAX_QUEUED_BYTES) {
+      this.held = true;
+      this.io.holdClient(true);
+    }
+  }
+
+  shift(): [number, Buffer] | undefined {
+    if (this.head === this.items.length) return undefined;
+    const item = this.items[this.head]!;
+    this.items[this.head++] = undefined as unknown as [number, Buffer];
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+    this.bytes -= item[1].length;
+    if (this.held && this.bytes <= MAX_QUEUED_BYTES / 2) {
+      this.held = false;
+      this.io.holdClient(false);
+    }
+    return item;
+  }
+}

@@ -1,0 +1,157 @@
+// What one session may make the interception engine hold: client messages pipelined behind a statement the proxy
+// took over, and portals of LLM statements with their parameters. Each is bounded, whatever the client sends.
+
+import { describe, expect, it } from 'vitest';
+import { afterThisTest } from '../support/database.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { RawClient, serialize } from '../support/raw-client.js';
+
+const shared = proxyAndFakeProvider();
+const MiB = 1024 ** 2;
+
+/** Writes `statement` again and again with the socket's backpressure, until `limit` bytes or the client is held. */
+async function flood(raw: RawClient, statement: Buffer, limit: number): Promise<number> {
+  let written = 0;
+  while (written < limit) {
+    const flushed = raw.socket.write(statement);
+    written += statement.length;
+    if (flushed) continue;
+    // Held: the proxy stopped reading, so the client's writes stop draining (checked again after a pause).
+    const drained = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3000);
+      raw.socket.once('drain', () => (clearTimeout(timer), resolve(true)));
+    });
+    if (!drained) break;
+  }
+  return written;
+}
+
+/** The upstream backends of a database's sessions, other than the asking one. */
+async function backends(direct: { query(sql: string, values: unknown[]): Promise<{ rows: Array<{ n: number }> }> }, name: string): Promise<number> {
+  const result = await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+  return result.rows[0]!.n;
+}
+
+describe('messages queued behind a statement the proxy runs', () => {
+  it('are read from the client only up to a bound while a model call runs', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { timeout_ms: 15_000, max_retries: 0 });
+    shared.fake.script({ kind: 'stall' });
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    raw.send(serialize.query(`SELECT pg_llm_chat('llm', 'hi')`));
+    await expect.poll(() => shared.fake.requests.length).toBe(1);
+    // Plain 8 MiB statements with no LLM name in them: the engine queues them behind the call.
+    const written = await flood(raw, serialize.query(`SELECT '${'x'.repeat(8 * MiB)}' AS pad`), 320 * MiB);
+    expect(written).toBeLessThan(64 * MiB);
+  }, 60_000);
+
+  it('are answered in order once the call ends, the client read again', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { timeout_ms: 15_000, max_retries: 0 });
+    shared.fake.script({ kind: 'answer', content: 'first' });
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    // 12 statements of 1 MiB: three times the bound, so the client is held and read again before the last one.
+    const pad = 'x'.repeat(MiB);
+    raw.send(serialize.query(`SELECT pg_llm_chat('llm', 'hi') AS a`), ...Array.from({ length: 12 }, (_, i) => serialize.query(`SELECT ${i} AS i, length('${pad}') AS n`)));
+    const answers = [];
+    for (let i = 0; i <= 12; i++) answers.push(...(await raw.until('readyForQuery', 30_000)));
+    const rows = answers.filter((message) => message.name === 'dataRow').map((message) => (message as unknown as { fields: string[] }).fields[0]);
+    expect(rows).toEqual(['first', ...Array.from({ length: 12 }, (_, i) => String(i))]);
+  }, 60_000);
+
+  it('do not keep the session alive once the held client disconnects', async () => {
+    const { name, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { timeout_ms: 120_000, max_retries: 0 });
+    const others = await backends(direct, name);
+    shared.fake.script({ kind: 'stall' });
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    raw.send(serialize.query(`SELECT pg_llm_chat('llm', 'hi')`));
+    await expect.poll(() => shared.fake.requests.length).toBe(1);
+    await flood(raw, serialize.query(`SELECT '${'x'.repeat(8 * MiB)}' AS pad`), 64 * MiB);
+    expect(await backends(direct, name)).toBe(others + 1);
+    // A reset: a graceful close waits in the client's kernel behind the bytes the proxy is not reading yet.
+    raw.socket.resetAndDestroy();
+    // Far less than the call's timeout_ms: the session ends with its client, not with the model call.
+    await expect.poll(() => backends(direct, name), { timeout: 20_000, interval: 200 }).toBe(others);
+  }, 60_000);
+});
+
+describe('portals of LLM statements', () => {
+  it('are forgotten with their parameters once the server dropped them at the end of their transaction', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    raw.send(serialize.parse({ name: 's', text: `SELECT pg_llm_chat('llm', $1)`, types: [] }), serialize.sync());
+    await raw.until('readyForQuery');
+    const value = 'p'.repeat(8 * MiB);
+    global.gc?.();
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 30; i++) {
+      // Bound, never executed; the Sync ends the implicit transaction, and PostgreSQL drops the portal.
+      raw.send(serialize.bind({ portal: `p${i}`, statement: 's', values: [value] }), serialize.sync());
+      await raw.until('readyForQuery', 20_000);
+    }
+    global.gc?.();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // 30 portals of 8 MiB, kept twice each, would be 480 MiB.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * MiB);
+  }, 120_000);
+
+  it('bound in a transaction block stay usable until it ends, and are gone after', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    shared.fake.script({ kind: 'answer', content: 'in block' });
+    raw.send(
+      serialize.query('BEGIN'),
+      serialize.parse({ name: 's', text: `SELECT pg_llm_chat('llm', $1) AS a`, types: [] }),
+      serialize.bind({ portal: 'kept', statement: 's', values: ['hi'] }),
+      serialize.sync(),
+    );
+    await raw.until('readyForQuery');
+    await raw.until('readyForQuery');
+    raw.send(serialize.execute({ portal: 'kept' }), serialize.sync());
+    const inBlock = await raw.until('readyForQuery', 20_000);
+    expect(inBlock.filter((message) => message.name === 'dataRow').map((message) => (message as unknown as { fields: string[] }).fields[0])).toEqual(['in block']);
+    raw.send(serialize.query('COMMIT'));
+    await raw.until('readyForQuery');
+    // PostgreSQL dropped the portal with the block: an Execute is its to refuse, with no model call.
+    const calls = shared.fake.requests.length;
+    raw.send(serialize.execute({ portal: 'kept' }), serialize.sync());
+    const after = await raw.until('readyForQuery', 20_000);
+    expect(after.find((message) => message.name === 'error')).toMatchObject({ code: '34000' });
+    expect(shared.fake.requests.length).toBe(calls);
+  }, 60_000);
+
+  it('are refused past the per-session limit with 54000, the session still usable', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    raw.send(serialize.query('BEGIN'), serialize.parse({ name: 's', text: `SELECT pg_llm_chat('llm', $1) AS a`, types: [] }), serialize.sync());
+    await raw.until('readyForQuery');
+    await raw.until('readyForQuery');
+    // Inside a block every portal stays open: the 257th is one too many.
+    raw.send(...Array.from({ length: 257 }, (_, i) => serialize.bind({ portal: `p${i}`, statement: 's', values: ['v'] })), serialize.sync());
+    const answers = await raw.until('readyForQuery', 20_000);
+    expect(answers.filter((message) => message.name === 'bindComplete')).toHaveLength(256);
+    expect(answers.find((message) => message.name === 'error')).toMatchObject({ code: '54000' });
+    raw.send(serialize.query('ROLLBACK'));
+    await raw.until('readyForQuery');
+    raw.send(serialize.query('SELECT 1 AS one'));
+    const after = await raw.until('readyForQuery');
+    expect(after.find((message) => message.name === 'error')).toBeUndefined();
+  }, 60_000);
+
+  it('closed by the client do not count towards the limit', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    raw.send(serialize.query('BEGIN'), serialize.parse({ name: 's', text: `SELECT pg_llm_chat('llm', $1) AS a`, types: [] }), serialize.sync());
+    await raw.until('readyForQuery');
+    await raw.until('readyForQuery');
+    const bindAndClose = (i: number) => [serialize.bind({ portal: `p${i}`, statement: 's', values: ['v'] }), serialize.close({ type: 'P', name: `p${i}` })];
+    raw.send(...Array.from({ length: 300 }, (_, i) => bindAndClose(i)).flat(), serialize.sync());
+    const answers = await raw.until('readyForQuery', 20_000);
+    expect(answers.find((message) => message.name === 'error')).toBeUndefined();
+    expect(answers.filter((message) => message.name === 'bindComplete')).toHaveLength(300);
+  }, 60_000);
+});
