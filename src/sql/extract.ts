@@ -4,7 +4,8 @@
 
 import { parseSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
-import { INLINE_PARSE_BYTES, MAX_PARSE_BYTES, parseTask, runInParserThread } from './parse-task.js';
+import { fencesIn, type Fence } from './fences.js';
+import { INLINE_PARSE_BYTES, parseTask, runInParserThread } from './parse-task.js';
 
 export interface ModelSql {
   sql: string;
@@ -15,7 +16,6 @@ export interface ModelSql {
 }
 
 const SQL_FENCE_LANGUAGES = new Set(['', 'sql', 'postgres', 'postgresql', 'pgsql', 'psql']);
-const FENCE = /```[ \t]*([A-Za-z]*)[^\n]*\n([\s\S]*?)```/g;
 /** Where a statement can start in prose. */
 const STATEMENT_START = /\b(?:WITH|SELECT|VALUES|TABLE|INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|ALTER|DROP|GRANT|REVOKE|COMMENT|EXPLAIN|BEGIN|COMMIT|SET|COPY|DO|CALL)\b/gi;
 /** Bounds on the parses tried before giving up on an answer of prose. */
@@ -28,18 +28,24 @@ const MAX_STATEMENT_CHARS = 16_000;
  * more goes on in the parser's thread.
  */
 const THREAD_PARSE_BUDGET = 4 * 1024 * 1024;
+/**
+ * Characters of an answer searched for SQL. A provider may send up to --max-response-bytes (128 MiB by default);
+ * no query a model writes for a person is near 1 MB, and every pass below is linear in what it is given.
+ */
+export const MAX_SEARCHED_CHARS = 1_000_000;
 
 export async function sqlFromAnswer(answer: string): Promise<ModelSql> {
-  const json = jsonAnswer(answer);
+  const searched = answer.length > MAX_SEARCHED_CHARS ? answer.slice(0, MAX_SEARCHED_CHARS) : answer;
+  const fences = fencesIn(searched);
+  const json = jsonAnswer(searched, fences);
   if (json) return json;
-  const fenced = [...answer.matchAll(FENCE)].find((fence) => SQL_FENCE_LANGUAGES.has(fence[1]!.toLowerCase()));
+  const fenced = fences.find((fence) => SQL_FENCE_LANGUAGES.has(fence.language.toLowerCase()));
   if (fenced) {
-    const prose = answer.replace(fenced[0], ' ').replace(/\s+/g, ' ').trim();
-    return { sql: fenced[2]!.trim(), warnings: [], ...(prose ? { explanation: prose } : {}) };
+    const prose = `${searched.slice(0, fenced.start)} ${searched.slice(fenced.end)}`.replace(/\s+/g, ' ').trim();
+    return { sql: fenced.body.trim(), warnings: [], ...(prose ? { explanation: prose } : {}) };
   }
-  let sql = statementInProse(answer, INLINE_PARSE_BYTES);
-  // The search parses at most THREAD_PARSE_BUDGET, near the start; the thread takes no text over MAX_PARSE_BYTES.
-  if (sql === OVER_BUDGET) sql = await runInParserThread(STATEMENT_IN_PROSE, answer.slice(0, MAX_PARSE_BYTES / 3));
+  let sql = statementInProse(searched, INLINE_PARSE_BYTES);
+  if (sql === OVER_BUDGET) sql = await runInParserThread(STATEMENT_IN_PROSE, searched);
   if (sql === undefined || sql === OVER_BUDGET) {
     throw new PgError('42601', "the model's answer holds no SQL statement", {
       detail: answer.length > 300 ? `${answer.slice(0, 300)}…` : answer,
@@ -50,8 +56,8 @@ export async function sqlFromAnswer(answer: string): Promise<ModelSql> {
 }
 
 /** The JSON object the prompt asks for, bare or in a ```json block; an empty "sql" is the model declining. */
-function jsonAnswer(answer: string): ModelSql | undefined {
-  const candidates = [answer.trim(), ...[...answer.matchAll(FENCE)].filter((fence) => fence[1]!.toLowerCase() === 'json').map((fence) => fence[2]!.trim())];
+function jsonAnswer(answer: string, fences: Fence[]): ModelSql | undefined {
+  const candidates = [answer.trim(), ...fences.filter((fence) => fence.language.toLowerCase() === 'json').map((fence) => fence.body.trim())];
   for (const candidate of candidates) {
     if (!candidate.startsWith('{')) continue;
     let parsed: unknown;
@@ -85,8 +91,11 @@ const OVER_BUDGET = null;
  * more than `budget` characters.
  */
 function statementInProse(answer: string, budget: number): string | undefined | typeof OVER_BUDGET {
-  const starts = [...answer.matchAll(STATEMENT_START)].slice(0, MAX_STARTS);
-  for (const start of starts) {
+  const starts = answer.matchAll(STATEMENT_START);
+  // Taken one at a time: an answer of keywords would otherwise make a match object for every one of them.
+  for (let tried = 0; tried < MAX_STARTS; tried++) {
+    const { value: start, done } = starts.next();
+    if (done) break;
     const text = answer.slice(start.index, start.index + MAX_STATEMENT_CHARS);
     const ends = [text.length, ...[...text.matchAll(/\n|;/g)].map((match) => match.index + (match[0] === ';' ? 1 : 0))];
     const longestFirst = [...new Set(ends)].sort((a, b) => b - a).slice(0, MAX_ENDS);

@@ -18,6 +18,8 @@ import { wordsOf } from './words.js';
 const CACHE_KEY = 'schema-context';
 /** Characters of schema written out in full; a schema larger than this lists its remaining tables by name. */
 const BUDGET_CHARS = 30_000;
+/** Characters of the names of tables not written out. */
+const NAMES_BUDGET_CHARS = 5_000;
 
 const FINGERPRINTED = ['pg_class', 'pg_attribute', 'pg_constraint', 'pg_namespace', 'pg_description', 'pg_auth_members'];
 const FINGERPRINT_SQL = `SELECT md5(concat_ws(':', current_user, ${FINGERPRINTED.map(
@@ -46,16 +48,50 @@ export function schemaText(tables: TableDetails[], question: string): string {
   const mentioned = (table: TableDetails) => words.has(table.table_name.toLowerCase());
   const ordered = [...tables.filter(mentioned), ...tables.filter((table) => !mentioned(table))];
   const parts: string[] = [];
+  const named: TableDetails[] = [];
   let size = 0;
-  let index = 0;
-  for (; index < ordered.length; index++) {
-    const ddl = tableDdl(ordered[index]!);
-    if (size + ddl.length > BUDGET_CHARS && parts.length > 0) break;
-    parts.push(ddl);
-    size += ddl.length;
+  for (const table of ordered) {
+    if (table.not_described || size >= BUDGET_CHARS) {
+      named.push(table);
+      continue;
+    }
+    const ddl = tableDdl(table);
+    if (size + ddl.length <= BUDGET_CHARS) {
+      parts.push(ddl);
+      size += ddl.length;
+    } else if (parts.length === 0) {
+      // The first table, wider than the whole budget on its own: shown as far as the budget goes rather than not at
+      // all (it is likely the one asked about), and never whole, whatever its owner wrote into its comments.
+      parts.push(cutToBudget(ddl));
+      size = BUDGET_CHARS;
+    } else {
+      // As before: past the first table that does not fit, the rest are only named, in the same order.
+      named.push(table);
+      size = BUDGET_CHARS;
+    }
   }
-  if (index < ordered.length) parts.push(`-- Also readable, not shown: ${ordered.slice(index).map(qualified).join(', ')}`);
+  if (named.length > 0) parts.push(namesWithin(named));
   return parts.join('\n\n');
+}
+
+/** The tables not shown, named up to their own budget (a role may see thousands), then counted. */
+function namesWithin(tables: TableDetails[]): string {
+  const names: string[] = [];
+  let size = 0;
+  for (const table of tables) {
+    const name = qualified(table);
+    if (size + name.length > NAMES_BUDGET_CHARS) break;
+    names.push(name);
+    size += name.length + 2;
+  }
+  const more = tables.length - names.length;
+  return `-- Also readable, not shown: ${names.join(', ')}${more > 0 ? `${names.length > 0 ? ', ' : ''}and ${more} more` : ''}`;
+}
+
+/** A table's DDL cut at the last whole line within the budget, saying so. */
+function cutToBudget(ddl: string): string {
+  const lineEnd = ddl.lastIndexOf('\n', BUDGET_CHARS);
+  return `${ddl.slice(0, lineEnd > 0 ? lineEnd : BUDGET_CHARS)}\n  -- … more columns and keys, not shown: over the schema's size budget`;
 }
 
 interface SchemaInfoTable {

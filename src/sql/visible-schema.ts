@@ -36,12 +36,27 @@ export interface ForeignKey {
 }
 
 export interface TableDetails extends TableSummary {
+  /** Set when the result's size cap was reached before this table: only its summary is here, the lists are empty. */
+  not_described?: true;
   comment: string | null;
   columns: ColumnDetails[];
   constraints: Array<{ constraint_name: string; constraint_type: string; column_names: string[]; definition: string }>;
   foreign_keys: ForeignKey[];
   indexes: Array<{ index_name: string; columns: string[]; is_unique: boolean; is_primary: boolean; definition: string }>;
 }
+
+/**
+ * Catalog text is written by whoever owns the object, and any role can comment its own table with 150 MB and grant
+ * SELECT on it to PUBLIC: every other role's session would load it. So comments and definitions are cut in SQL, and
+ * the whole answer is capped: past MAX_DETAILED_BYTES of JSON tables come with their summary only, and past
+ * MAX_TABLES not at all. A model is shown 30,000 characters of schema (schema-context.ts), so nothing useful is lost.
+ */
+const COMMENT_CHARS = 1_000;
+const DEFINITION_CHARS = 2_000;
+const MAX_DETAILED_BYTES = 2_000_000;
+const MAX_TABLES = 10_000;
+
+const cut = (text: string, chars: number) => `left(${text}, ${chars})`;
 
 // The proxy's own schemas (its catalog, and llm with the enrichment queue) are not the user's data: left out.
 const VISIBLE = `
@@ -68,18 +83,18 @@ const FK_ACTION = (column: string) =>
   `CASE ${column} WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END`;
 
 const DETAILS = `${SUMMARY},
-  'comment', obj_description(c.oid, 'pg_class'),
+  'comment', ${cut(`obj_description(c.oid, 'pg_class')`, COMMENT_CHARS)},
   'columns', (
     SELECT coalesce(json_agg(json_build_object(
              'column_name', a.attname,
              'data_type', format_type(a.atttypid, a.atttypmod),
              'is_nullable', NOT a.attnotnull,
-             'column_default', pg_get_expr(d.adbin, d.adrelid),
+             'column_default', ${cut('pg_get_expr(d.adbin, d.adrelid)', DEFINITION_CHARS)},
              'character_maximum_length', information_schema._pg_char_max_length(a.atttypid, a.atttypmod),
              'numeric_precision', information_schema._pg_numeric_precision(a.atttypid, a.atttypmod),
              'is_primary_key', EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p' AND a.attnum = ANY (k.conkey)),
              'is_unique', EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid AND x.indisunique AND x.indnkeyatts = 1 AND x.indkey[0] = a.attnum AND x.indpred IS NULL),
-             'comment', col_description(c.oid, a.attnum)
+             'comment', ${cut('col_description(c.oid, a.attnum)', COMMENT_CHARS)}
            ) ORDER BY a.attnum), '[]')
       FROM pg_attribute a
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -90,7 +105,7 @@ const DETAILS = `${SUMMARY},
              'constraint_type', CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' WHEN 'f' THEN 'FOREIGN KEY'
                                                WHEN 'c' THEN 'CHECK' WHEN 'x' THEN 'EXCLUDE' ELSE k.contype::text END,
              'column_names', ${KEY_COLUMNS('k.conkey', 'c.oid')},
-             'definition', pg_get_constraintdef(k.oid)
+             'definition', ${cut('pg_get_constraintdef(k.oid)', DEFINITION_CHARS)}
            ) ORDER BY k.conname), '[]')
       FROM pg_constraint k WHERE k.conrelid = c.oid),
   'foreign_keys', (
@@ -111,10 +126,10 @@ const DETAILS = `${SUMMARY},
   'indexes', (
     SELECT coalesce(json_agg(json_build_object(
              'index_name', i.relname,
-             'columns', (SELECT json_agg(pg_get_indexdef(x.indexrelid, k, true) ORDER BY k) FROM generate_series(1, x.indnkeyatts) AS k),
+             'columns', (SELECT json_agg(${cut('pg_get_indexdef(x.indexrelid, k, true)', DEFINITION_CHARS)} ORDER BY k) FROM generate_series(1, x.indnkeyatts) AS k),
              'is_unique', x.indisunique,
              'is_primary', x.indisprimary,
-             'definition', pg_get_indexdef(x.indexrelid)
+             'definition', ${cut('pg_get_indexdef(x.indexrelid)', DEFINITION_CHARS)}
            ) ORDER BY i.relname), '[]')
       FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid)`;
 
@@ -124,11 +139,22 @@ export async function listTables(context: CallContext): Promise<TableSummary[]> 
   return JSON.parse(row!.tables!) as TableSummary[];
 }
 
-/** Every visible relation in detail, or the one named (none when it does not exist or is not visible). */
+/** A table past the size cap: its summary, marked, with empty lists. */
+const NOT_DESCRIBED = `${SUMMARY}, 'not_described', true, 'comment', NULL, 'columns', '[]'::json, 'constraints', '[]'::json,
+  'foreign_keys', '[]'::json, 'indexes', '[]'::json`;
+
+/**
+ * Every visible relation in detail, or the one named (none when it does not exist or is not visible), in name order
+ * up to the size cap.
+ */
 export async function describeTables(context: CallContext, only?: { schema: string; table: string }): Promise<TableDetails[]> {
   const [row] = await context.query(
-    `SELECT coalesce(json_agg(json_build_object(${DETAILS}) ORDER BY n.nspname, c.relname), '[]') AS tables ${VISIBLE}
-        ${only ? 'AND n.nspname = $1 AND c.relname = $2' : ''}`,
+    `SELECT coalesce(json_agg(CASE WHEN bytes <= ${MAX_DETAILED_BYTES} THEN details ELSE summary END ORDER BY position), '[]') AS tables
+       FROM (SELECT details, summary, row_number() OVER w AS position, sum(octet_length(details::text)) OVER w AS bytes
+               FROM (SELECT n.nspname, c.relname, json_build_object(${DETAILS}) AS details, json_build_object(${NOT_DESCRIBED}) AS summary
+                       ${VISIBLE} ${only ? 'AND n.nspname = $1 AND c.relname = $2' : ''}) relations
+             WINDOW w AS (ORDER BY nspname, relname)) sized
+      WHERE position <= ${MAX_TABLES}`,
     only ? [only.schema, only.table] : [],
   );
   return JSON.parse(row!.tables!) as TableDetails[];
