@@ -126,8 +126,20 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
   };
 }
 
-/** The names of the registered model instances, and which are marked as local fallbacks. */
+/**
+ * The model instances a call may ask without naming them, and which are marked as local fallbacks: the caller's own
+ * and those of the catalog's owner and of admin_role's members. Any role may register a model on a server of its
+ * own, so one nobody named must not receive another role's prompt.
+ */
 export async function listModels(context: CallContext): Promise<Array<{ instanceName: string; isLocalFallback: boolean }>> {
-  const rows = await context.query(`SELECT instance_name, coalesce(config->>'is_local_fallback', 'false') AS is_local_fallback FROM ${MODELS} ORDER BY instance_name`);
+  const rows = await context.query(
+    `SELECT m.instance_name, coalesce(m.config->>'is_local_fallback', 'false') AS is_local_fallback
+       FROM ${MODELS} m
+      WHERE m.created_by = current_user
+         OR m.created_by = (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname = '_pg_llm_catalog')
+         OR EXISTS (SELECT FROM _pg_llm_catalog.pg_llm_config c JOIN pg_catalog.pg_roles r ON r.rolname = c.value
+                     WHERE c.name = 'admin_role' AND pg_catalog.pg_has_role(m.created_by, r.oid, 'MEMBER'))
+      ORDER BY m.instance_name`,
+  );
   return rows.map((row) => ({ instanceName: row.instance_name!, isLocalFallback: row.is_local_fallback === 'true' }));
 }
