@@ -52,8 +52,14 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
     });
   }
   const modelName = String(config.model_name ?? config.deployment ?? name);
-  // Every session calling the instance shares its limits (and so do databases that register it alike).
-  const modelKey = JSON.stringify([instanceName, name, modelName, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null]);
+  // Every session calling the instance shares its limits, and so do databases that register it alike in all that
+  // decides them: the same key (providers count per key) and the same limits. Another database's registration of the
+  // same name and server, with other limits or none, gets limits of its own instead of resizing or removing these.
+  const modelKey = JSON.stringify([
+    instanceName, name, modelName, config.base_url ?? config.endpoint ?? config.api_endpoint ?? null,
+    apiKey === undefined ? null : createHash('sha256').update(apiKey).digest('hex'),
+    config.max_concurrency ?? null, config.requests_per_minute ?? null, config.tokens_per_minute ?? null,
+  ]);
   const provider = redacted(adapter(config, apiKey, instanceName), SecretFragments.of(config, apiKey));
   return cached(batchedEmbeddings(limited(metered(provider, name, modelName, config), modelKey, config)), key);
 }

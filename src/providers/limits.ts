@@ -141,25 +141,21 @@ function chatEstimate({ prompt, history = [], options }: ChatRequest): number {
   return estimateTokens(text) + (options.maxTokens ?? 0);
 }
 
+/** The limits of one model key (see index.ts: the key holds the limits themselves, so they never change under it). */
 function modelLimitsFor(key: string, config: Record<string, unknown>) {
-  const concurrency = positive(config, 'max_concurrency');
-  const requestsPerMinute = positive(config, 'requests_per_minute');
-  const tokensPerMinute = positive(config, 'tokens_per_minute');
   let limits = modelLimits.get(key);
-  if (!limits) modelLimits.set(key, (limits = {}));
-  // A model registered again with other limits gets them, keeping the calls already waiting in line.
-  if (concurrency === undefined) delete limits.calls;
-  else if (limits.calls) limits.calls.resize(concurrency);
-  else limits.calls = new CallLimit(concurrency);
-  limits.requests = budget(limits.requests, requestsPerMinute);
-  limits.tokens = budget(limits.tokens, tokensPerMinute);
+  if (!limits) {
+    const concurrency = positive(config, 'max_concurrency');
+    const requestsPerMinute = positive(config, 'requests_per_minute');
+    const tokensPerMinute = positive(config, 'tokens_per_minute');
+    limits = {
+      ...(concurrency === undefined ? {} : { calls: new CallLimit(concurrency) }),
+      ...(requestsPerMinute === undefined ? {} : { requests: new RateBudget(requestsPerMinute) }),
+      ...(tokensPerMinute === undefined ? {} : { tokens: new RateBudget(tokensPerMinute) }),
+    };
+    modelLimits.set(key, limits);
+  }
   return limits;
-}
-
-function budget(existing: RateBudget | undefined, perMinute: number | undefined): RateBudget | undefined {
-  if (perMinute === undefined) return undefined;
-  if (existing && existing.limit !== perMinute) existing.resize(perMinute);
-  return existing ?? new RateBudget(perMinute);
 }
 
 function positive(config: Record<string, unknown>, key: string): number | undefined {

@@ -18,22 +18,11 @@ export class RateBudget {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private perMinute: number,
+    private readonly perMinute: number,
     private readonly now: () => number = () => performance.now(),
   ) {
     this.available = perMinute;
     this.updatedAt = now();
-  }
-
-  get limit(): number {
-    return this.perMinute;
-  }
-
-  resize(perMinute: number): void {
-    this.refill();
-    this.perMinute = perMinute;
-    this.available = Math.min(this.available, perMinute);
-    this.schedule();
   }
 
   /** Waits for `amount` (at most a minute's worth is waited for, so one huge request still runs) and takes it. */
