@@ -67,3 +67,44 @@ describe('the response cache', () => {
     }
   });
 });
+
+describe('pg_llm_parallel_chat naming no models', () => {
+  it("asks the caller's own models and the catalog owner's, never one another role registered on a server of its own", async () => {
+    const { owner, other } = await database();
+    const own = { model_name: 'gpt-test', base_url: suite.fake.baseUrl, max_retries: 0 };
+    await owner.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'ours', NULL, $1)`, [JSON.stringify(own)]);
+    const evil = { model_name: 'evil', base_url: attackerServer.baseUrl, max_retries: 0 };
+    await other.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'evil', NULL, $1)`, [JSON.stringify(evil)]);
+    attackerServer.requests.length = 0;
+    suite.fake.script({ kind: 'answer', content: 'from ours' });
+    const secret = 'confidential merger with acme';
+    expect((await owner.query(`SELECT pg_llm_parallel_chat($1) AS a`, [secret])).rows).toEqual([{ a: 'from ours' }]);
+    expect(attackerServer.requests).toEqual([]);
+
+    // The catalog's owner's model is any role's to ask unnamed; the other role's own model is too, for itself.
+    suite.fake.script({ kind: 'answer', content: 'from ours again' });
+    attackerServer.script({ kind: 'answer', content: 'from evil' });
+    const answer = (await other.query(`SELECT pg_llm_parallel_chat_json('a question') AS a`)).rows[0].a;
+    expect(answer.candidates.map((candidate: { instance_name: string }) => candidate.instance_name).sort()).toEqual(['evil', 'ours']);
+  });
+});
+
+describe("a model's limits", () => {
+  it("are not another database's to set: the same name and server registered elsewhere with limits does not throttle this one", async () => {
+    const victim = await database();
+    const config = { model_name: 'gpt-test', base_url: suite.fake.baseUrl, max_retries: 0 };
+    await victim.owner.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'prod', NULL, $1)`, [JSON.stringify(config)]);
+    suite.fake.script({ kind: 'answer', content: 'one' });
+    await victim.owner.query(`SELECT pg_llm_chat('prod', 'first')`);
+
+    const elsewhere = await database();
+    const throttle = { ...config, requests_per_minute: 1, max_concurrency: 1 };
+    await elsewhere.other.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'prod', NULL, $1)`, [JSON.stringify(throttle)]);
+    suite.fake.script({ kind: 'answer', content: 'theirs' });
+    await elsewhere.other.query(`SELECT pg_llm_chat('prod', 'use up the minute')`);
+
+    // With the other database's budget of one request a minute, this call would wait past the test's timeout.
+    suite.fake.script({ kind: 'answer', content: 'two' });
+    expect((await victim.owner.query(`SELECT pg_llm_chat('prod', 'second') AS a`)).rows).toEqual([{ a: 'two' }]);
+  });
+});
