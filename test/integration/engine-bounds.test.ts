@@ -122,13 +122,19 @@ describe('portals of LLM statements', () => {
     expect(shared.fake.requests.length).toBe(calls);
   }, 60_000);
 
-  it('are refused past the per-session limit with 54000, the session still usable', async () => {
+  /** A raw session inside a transaction block, with statement "s" calling the model prepared. */
+  async function sessionInBlock(): Promise<RawClient> {
     const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     const raw = await RawClient.session(shared.proxy.port, { database: name });
     afterThisTest(async () => void raw.socket.destroy());
     raw.send(serialize.query('BEGIN'), serialize.parse({ name: 's', text: `SELECT pg_llm_chat('llm', $1) AS a`, types: [] }), serialize.sync());
     await raw.until('readyForQuery');
     await raw.until('readyForQuery');
+    return raw;
+  }
+
+  it('are refused past the per-session limit with 54000, the session still usable', async () => {
+    const raw = await sessionInBlock();
     // Inside a block every portal stays open: the 257th is one too many.
     raw.send(...Array.from({ length: 257 }, (_, i) => serialize.bind({ portal: `p${i}`, statement: 's', values: ['v'] })), serialize.sync());
     const answers = await raw.until('readyForQuery', 20_000);
@@ -142,12 +148,7 @@ describe('portals of LLM statements', () => {
   }, 60_000);
 
   it('closed by the client do not count towards the limit', async () => {
-    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
-    const raw = await RawClient.session(shared.proxy.port, { database: name });
-    afterThisTest(async () => void raw.socket.destroy());
-    raw.send(serialize.query('BEGIN'), serialize.parse({ name: 's', text: `SELECT pg_llm_chat('llm', $1) AS a`, types: [] }), serialize.sync());
-    await raw.until('readyForQuery');
-    await raw.until('readyForQuery');
+    const raw = await sessionInBlock();
     const bindAndClose = (i: number) => [serialize.bind({ portal: `p${i}`, statement: 's', values: ['v'] }), serialize.close({ type: 'P', name: `p${i}` })];
     raw.send(...Array.from({ length: 300 }, (_, i) => bindAndClose(i)).flat(), serialize.sync());
     const answers = await raw.until('readyForQuery', 20_000);
