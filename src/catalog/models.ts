@@ -4,7 +4,7 @@
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { SECRET_CONFIG_KEY as SECRET_KEY } from '../crypto/secret-fragments.js';
+import { holdsCredentials, visibleConfig as shownConfig } from '../crypto/config-secrets.js';
 import { open, redact, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
 import { secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
 
@@ -31,17 +31,15 @@ export interface NewModel {
 }
 
 export async function saveModel(context: CallContext, model: NewModel): Promise<void> {
-  const secretEntries = Object.entries(model.config).filter(([key]) => SECRET_KEY.test(key));
-  const needsKey = Boolean(model.apiKey) || secretEntries.length > 0;
+  const sealsConfig = holdsCredentials(model.config);
+  const needsKey = Boolean(model.apiKey) || sealsConfig;
   const [key] = needsKey ? await context.masterKeys() : [];
   if (needsKey && !key) {
     throw new PgError('55000', `cannot store the secrets of model instance "${model.instanceName}": no master key is configured`, {
       hint: 'Start the proxy with PG_LLM_MASTER_KEY (or --master-key), or SET pg_llm.master_key in this session.',
     });
   }
-  const visibleConfig = Object.fromEntries(
-    Object.entries(model.config).map(([name, value]) => [name, SECRET_KEY.test(name) ? redact(String(value)) : value]),
-  );
+  const visibleConfig = shownConfig(model.config);
   // The row is written as current_user in current_database() (the policies refuse any other owner), so that is what
   // its secrets are bound to; replacing a model makes the replacing role its owner, as the key is now its.
   const [where] = await context.query('SELECT current_database() AS database, current_user AS owner');
@@ -60,7 +58,7 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
       model.apiKey ? redact(model.apiKey) : null,
       JSON.stringify(visibleConfig),
       model.apiKey ? sealed(model.apiKey, 'encrypted_api_key') : null,
-      secretEntries.length > 0 ? sealed(JSON.stringify(model.config), 'encrypted_config') : null,
+      sealsConfig ? sealed(JSON.stringify(model.config), 'encrypted_config') : null,
     ],
   );
 }

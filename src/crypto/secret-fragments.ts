@@ -5,11 +5,11 @@
 // eight characters in a row with a random key. Secrets shorter than that are not secrets worth the name (and
 // would mask common words): they are left alone.
 
+import { credentialsIn } from './config-secrets.js';
+
 export const FRAGMENT_LENGTH = 8;
 const MASK = '****';
 
-/** Config keys whose values are credentials. */
-export const SECRET_CONFIG_KEY = /(api_?key|token|secret|password|authorization|credential)/i;
 
 export class SecretFragments {
   private readonly fragments = new Set<string>();
@@ -23,8 +23,7 @@ export class SecretFragments {
 
   /** The secrets of a provider instance: its API key and the credential values of its config. */
   static of(config: Record<string, unknown>, apiKey: string | undefined): SecretFragments {
-    const credentials = Object.entries(config).filter(([name, value]) => SECRET_CONFIG_KEY.test(name) && typeof value === 'string');
-    return new SecretFragments([apiKey, ...credentials.map(([, value]) => value as string)]);
+    return new SecretFragments([apiKey, ...Object.entries(config).flatMap(([name, value]) => credentialsIn(name, value))]);
   }
 
   get empty(): boolean {

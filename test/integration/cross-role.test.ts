@@ -108,3 +108,21 @@ describe("a model's limits", () => {
     expect((await victim.owner.query(`SELECT pg_llm_chat('prod', 'second') AS a`)).rows).toEqual([{ a: 'two' }]);
   });
 });
+
+describe('credentials in a model\'s base_url', () => {
+  it('are sealed: another role reads the URL with its password and query values masked', async () => {
+    const { owner, other } = await database();
+    const url = new URL(suite.fake.baseUrl);
+    url.username = 'svc';
+    url.password = 'Sup3rSecretPassw0rd';
+    url.searchParams.set('key', 'AIzaQueryKeyValue123456');
+    const config = { model_name: 'gpt-test', base_url: url.toString(), max_retries: 0 };
+    await owner.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'withurl', NULL, $1)`, [JSON.stringify(config)]);
+    const seen = (await other.query(`SELECT config->>'base_url' AS u FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withurl'`)).rows[0].u;
+    expect(seen).not.toContain('Sup3rSecretPassw0rd');
+    expect(seen).not.toContain('AIzaQueryKeyValue123456');
+    expect(seen).toContain('svc:****@');
+    const opened = (await owner.query(`SELECT encode(encrypted_config, 'base64') IS NOT NULL AS sealed FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withurl'`)).rows;
+    expect(opened).toEqual([{ sealed: true }]);
+  });
+});
