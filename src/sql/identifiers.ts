@@ -110,15 +110,22 @@ function isIdentifierPart(byte: number): boolean {
   return (CLASS[byte]! & (START | PART)) !== 0;
 }
 
-/** After the closing quote of '…' where '' is a quote and a backslash is an ordinary character; `end` if none. */
-function standardStringEnd(sql: Buffer, from: number, end: number): number {
+/**
+ * After the closing `quote` of a run where a doubled quote stands for itself ('…' with standard strings, "…"); `end`
+ * if none. A backslash is an ordinary character there.
+ */
+function doubledQuoteEnd(sql: Buffer, from: number, end: number, quote: number): number {
   let i = from;
   for (;;) {
-    const close = sql.indexOf(QUOTE, i);
+    const close = sql.indexOf(quote, i);
     if (close < 0 || close >= end) return end;
-    if (close + 1 < end && sql[close + 1] === QUOTE) i = close + 2;
+    if (close + 1 < end && sql[close + 1] === quote) i = close + 2;
     else return close + 1;
   }
+}
+
+function standardStringEnd(sql: Buffer, from: number, end: number): number {
+  return doubledQuoteEnd(sql, from, end, QUOTE);
 }
 
 /** After the closing quote of E'…', where a backslash escapes the byte after it. */
@@ -134,15 +141,8 @@ function escapedStringEnd(sql: Buffer, from: number, end: number): number {
   return end;
 }
 
-/** After the closing quote of "…", where "" is a quote. */
 function quotedIdentifierEnd(sql: Buffer, from: number, end: number): number {
-  let i = from;
-  for (;;) {
-    const close = sql.indexOf(DOUBLE_QUOTE, i);
-    if (close < 0 || close >= end) return end;
-    if (close + 1 < end && sql[close + 1] === DOUBLE_QUOTE) i = close + 2;
-    else return close + 1;
-  }
+  return doubledQuoteEnd(sql, from, end, DOUBLE_QUOTE);
 }
 
 function lineEnd(sql: Buffer, from: number, end: number): number {
