@@ -1,6 +1,7 @@
-// The proxy's listening socket: accepts clients, runs their startup, starts sessions, answers cancels, and on
-// shutdown lets running queries finish before it closes what is left.
+// The proxy's listening sockets, TCP and optionally a Unix-domain one: accepts clients from both alike, runs their
+// startup, starts sessions, answers cancels, and on shutdown lets running queries finish before it closes what is left.
 
+import { chmodSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -9,11 +10,14 @@ import type { InterceptorFactory } from './interceptor.js';
 import { Session } from './session.js';
 import { readClientHello } from './startup.js';
 import { ProxyStats } from './stats.js';
+import { claimSocketPath, type ClaimedSocketPath } from './unix-socket.js';
 import type { UpstreamTarget } from './upstream.js';
 
 export interface ListenerOptions {
   host: string;
   port: number;
+  /** Also listen on DIR/.s.PGSQL.PORT (PORT the TCP port bound), as PostgreSQL's unix_socket_directories. */
+  socketDir?: string;
   target: UpstreamTarget;
   /** PEM certificate and key; without them SSLRequest is answered 'N'. */
   tls?: { cert: string; key: string };
@@ -27,26 +31,35 @@ export interface ListenerOptions {
 export class ProxyListener {
   readonly stats = new ProxyStats();
   private readonly server: net.Server;
+  private readonly servers: net.Server[];
+  private claimedSocketPath: ClaimedSocketPath | undefined;
   private readonly cancelKeys = new CancelKeys();
   private readonly sessions = new Set<Session>();
   private readonly starting = new Set<net.Socket>();
-  private readonly secureContext: tls.SecureContext | undefined;
   private nextSessionNumber = 1;
 
   constructor(private readonly options: ListenerOptions) {
-    this.secureContext = options.tls ? tls.createSecureContext(options.tls) : undefined;
-    this.server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => void this.accept(socket));
+    this.server = this.createServer(options.tls ? tls.createSecureContext(options.tls) : undefined);
+    this.servers = [this.server];
   }
 
   async listen(): Promise<net.AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.server.address() as net.AddressInfo;
+    await listenOn(this.server, { port: this.options.port, host: this.options.host });
+    const address = this.server.address() as net.AddressInfo;
+    if (this.options.socketDir !== undefined) {
+      try {
+        await this.listenOnSocketDir(this.options.socketDir, address.port);
+      } catch (error) {
+        this.server.close();
+        throw error;
+      }
+    }
+    return address;
+  }
+
+  /** The Unix-domain socket's path, while listening on one. */
+  get unixSocketPath(): string | undefined {
+    return this.claimedSocketPath?.path;
   }
 
   get target(): UpstreamTarget {
@@ -58,7 +71,9 @@ export class ProxyListener {
    * Idle sessions are ended at once (an open transaction block is rolled back by the upstream).
    */
   async shutdown(timeoutMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    this.claimedSocketPath?.release();
+    this.claimedSocketPath = undefined;
     for (const socket of this.starting) socket.destroy();
     const sessions = [...this.sessions];
     this.options.log.info(
@@ -78,7 +93,28 @@ export class ProxyListener {
     clearTimeout(deadline);
   }
 
-  private async accept(socket: net.Socket): Promise<void> {
+  private createServer(secureContext: tls.SecureContext | undefined): net.Server {
+    return net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => void this.accept(socket, secureContext));
+  }
+
+  private async listenOnSocketDir(dir: string, port: number): Promise<void> {
+    // No TLS on a Unix socket, as PostgreSQL: SSLRequest is answered 'N' there.
+    const server = this.createServer(undefined);
+    const claimed = await claimSocketPath(dir, port);
+    try {
+      await listenOn(server, { path: claimed.path });
+      // Any local user may connect, as to the TCP port: PostgreSQL's default unix_socket_permissions.
+      chmodSync(claimed.path, 0o777);
+    } catch (error) {
+      server.close();
+      claimed.release();
+      throw error;
+    }
+    this.servers.push(server);
+    this.claimedSocketPath = claimed;
+  }
+
+  private async accept(socket: net.Socket, secureContext: tls.SecureContext | undefined): Promise<void> {
     const { stats } = this;
     const { log } = this.options;
     this.starting.add(socket);
@@ -86,7 +122,7 @@ export class ProxyListener {
     let hello;
     try {
       hello = await readClientHello(socket, {
-        secureContext: this.secureContext,
+        secureContext,
         timeoutMs: this.options.startupTimeoutMs,
       });
     } catch (error) {
@@ -128,4 +164,14 @@ export class ProxyListener {
     sessionLog.debug({ tls: hello.secure, application: hello.parameters.get('application_name') }, 'session started');
     await session.start(hello.packet, hello.leftover);
   }
+}
+
+function listenOn(server: net.Server, where: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

@@ -23,6 +23,13 @@ interface OptionDeclaration {
 const OPTIONS = [
   { flag: 'listen', env: 'PG_LLM_LISTEN', value: 'HOST:PORT', default: '127.0.0.1:6543', description: 'where clients connect' },
   {
+    flag: 'socket-dir',
+    env: 'PG_LLM_SOCKET_DIR',
+    value: 'DIR',
+    default: '/tmp',
+    description: "directory of the Unix-domain socket clients may also connect to, DIR/.s.PGSQL.PORT with --listen's port (psql -h DIR -p PORT); empty: none",
+  },
+  {
     flag: 'upstream',
     env: 'PG_LLM_UPSTREAM',
     value: 'URL',
@@ -232,6 +239,8 @@ export type EmbeddedMode = 'auto' | 'always' | 'never';
 
 export interface Config {
   listen: { host: string; port: number };
+  /** --socket-dir, undefined when given empty. */
+  socketDir: string | undefined;
   /** The configured upstream; `upstreamExplicit` is false when it is only the built-in localhost default. */
   upstream: UpstreamTarget;
   upstreamExplicit: boolean;
@@ -425,8 +434,12 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
   if (!['auto', 'always', 'never'].includes(embedded)) throw new ConfigError(`--embedded must be auto, always or never`);
   const embeddedData = value('embedded-data')!;
   const defaultModel = raw['default-model'];
+  const socketDir = value('socket-dir')!;
+  // Clients tell a socket directory from a host name by its leading slash.
+  if (socketDir !== '' && !path.isAbsolute(socketDir)) throw new ConfigError(`--socket-dir must be an absolute path, got ${socketDir}`);
   return {
     listen: hostPort('listen', value('listen')!),
+    socketDir: socketDir === '' ? undefined : socketDir,
     upstream: raw.upstream ? parseUpstreamUrl(raw.upstream, connectTimeoutMs) : upstreamFromLibpqEnv(env, connectTimeoutMs),
     upstreamExplicit: raw.upstream !== undefined || env.PGHOST !== undefined || env.PGPORT !== undefined,
     admin: admin === 'off' ? undefined : hostPort('admin', admin),

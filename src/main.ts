@@ -8,6 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ProxyListener } from '../proxy/listener.js';
+import { SocketPathError } from '../proxy/unix-socket.js';
 import { describeTarget, probeUpstream } from '../proxy/upstream.js';
 import { startAdminServer } from './admin.js';
 import { migrate } from './catalog/migrate.js';
@@ -80,6 +81,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   const listener = new ProxyListener({
     host: config.listen.host,
     port: config.listen.port,
+    socketDir: config.socketDir,
     target,
     tls: config.tls,
     maxMessageSize: config.maxMessageSize,
@@ -93,7 +95,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     }),
   });
   const address = await listener.listen();
-  log.info({ listen: `${address.address}:${address.port}`, upstream: describeTarget(target), tls: Boolean(config.tls) }, 'proxy listening');
+  log.info({ listen: `${address.address}:${address.port}`, socket: listener.unixSocketPath, upstream: describeTarget(target), tls: Boolean(config.tls) }, 'proxy listening');
   const admin = config.admin
     ? await startAdminServer(config.admin.host, config.admin.port, { stats: listener.stats, upstream: () => target, startedAt })
     : undefined;
@@ -182,6 +184,8 @@ function packageVersion(): string {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`pg-llm-proxy: ${error instanceof Error ? error.stack : String(error)}\n`);
+  // A socket path another server holds is the operator's to resolve: the message says how, a stack would not.
+  const text = error instanceof SocketPathError ? error.message : error instanceof Error ? error.stack : String(error);
+  process.stderr.write(`pg-llm-proxy: ${text}\n`);
   process.exit(1);
 });

@@ -18,6 +18,16 @@ describe('configuration', () => {
     expect(defaults.upstream).toMatchObject({ host: 'localhost', port: 5432, sslMode: 'prefer' });
     expect(defaults.upstreamExplicit).toBe(false);
     expect(defaults.embedded).toBe('auto');
+    expect(defaults.socketDir).toBe('/tmp');
+  });
+
+  it('takes a Unix socket directory, and none when it is given empty in any form', () => {
+    expect(config(['--socket-dir', '/run/pg-llm']).socketDir).toBe('/run/pg-llm');
+    expect(config(['--socket-dir='], { PG_LLM_SOCKET_DIR: '/run/pg-llm' }).socketDir).toBeUndefined();
+    expect(config([], { PG_LLM_SOCKET_DIR: '' }).socketDir).toBeUndefined();
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'proxy.json');
+    writeFileSync(file, JSON.stringify({ 'socket-dir': '' }));
+    expect(config(['--config', file]).socketDir).toBeUndefined();
   });
 
   it('takes the upstream from the libpq environment when none is given', () => {
@@ -98,6 +108,7 @@ describe('configuration', () => {
     [['--listen'], /needs a value/],
     [['--max-message-size', '-1'], /whole number/],
     [['--previous-master-keys', 'old'], /needs --master-key/],
+    [['--socket-dir', 'sockets'], /--socket-dir must be an absolute path/],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(() => config(argv)).toThrowError(ConfigError);
     expect(() => config(argv)).toThrowError(message);
@@ -200,7 +211,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }
