@@ -13,9 +13,12 @@ export interface Running {
   exited: Promise<number | null>;
 }
 
-/** Runs the command with this process's environment plus `env` (an undefined value removes a variable). */
+/**
+ * Runs the command with this process's environment plus `env` (an undefined value removes a variable). Its Unix
+ * socket is off unless asked for, so that commands run in parallel share no path in /tmp.
+ */
 export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, PG_LLM_SOCKET_DIR: '', ...env } });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -31,6 +31,11 @@ export function upstreamTarget(overrides: Partial<UpstreamTarget> = {}): Upstrea
 }
 
 export interface ProxyOptions {
+  /** Where it listens; by default 127.0.0.1 on a free port. */
+  host?: string;
+  port?: number;
+  /** Also listen on a Unix-domain socket there, as --socket-dir; none by default, so tests share no path. */
+  socketDir?: string;
   upstream?: Partial<UpstreamTarget>;
   tls?: boolean;
   maxMessageSize?: number;
@@ -51,8 +56,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
   const info = cluster();
   await loadParser();
   const listenerOptions: ListenerOptions = {
-    host: '127.0.0.1',
-    port: 0,
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    socketDir: options.socketDir,
     target: upstreamTarget(options.upstream),
     maxMessageSize: options.maxMessageSize ?? 1024 ** 3 - 1,
     startupTimeoutMs: options.startupTimeoutMs ?? 10_000,
@@ -70,7 +76,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
   if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };
   const listener = new ProxyListener(listenerOptions);
   const address = await listener.listen();
-  return { host: '127.0.0.1', port: address.port, listener, options: listenerOptions, stop: () => listener.shutdown(1000) };
+  return { host: listenerOptions.host, port: address.port, listener, options: listenerOptions, stop: () => listener.shutdown(1000) };
 }
 
 /** Connection settings for `pg` and postgres.js for one of the test roles, through the given port. */
