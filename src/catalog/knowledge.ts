@@ -72,9 +72,10 @@ export async function embeddingsInUse(context: CallContext): Promise<Embedding[]
 }
 
 /**
- * The chunks most like the query, ranked by cosine similarity plus the lexical boost: the share of the query's
- * words (as the `simple` text search configuration splits them, like the chunks' `search` column) that the chunk
- * contains, times lexicalWeight. `similarity` is the cosine similarity alone.
+ * The caller's own chunks most like the query, ranked by cosine similarity plus the lexical boost: the share of the
+ * query's words (as the `simple` text search configuration splits them, like the chunks' `search` column) that the
+ * chunk contains, times lexicalWeight. `similarity` is the cosine similarity alone. Only the caller's own, even for a
+ * role that sees every row: what grounds its prompts (enable_rag) must not be text another role chose.
  */
 export async function searchChunks(context: CallContext, search: KnowledgeSearch): Promise<ResultRow[]> {
   const queries = search.vectors.map(({ embedding, vector }) => ({ model: embedding.model, dimensions: embedding.dimensions, vector }));
@@ -86,7 +87,7 @@ export async function searchChunks(context: CallContext, search: KnowledgeSearch
                    _pg_llm_catalog.cosine_similarity(c.embedding, q.vector) AS similarity,
                    coalesce((length(c.search) - length(ts_delete(c.search, w.list)))::real / nullif(cardinality(w.list), 0), 0) AS lexical
               FROM query q
-              JOIN ${DOCUMENTS} d ON d.embedding_model = q.model AND d.embedding_dimensions = q.dimensions
+              JOIN ${DOCUMENTS} d ON d.embedding_model = q.model AND d.embedding_dimensions = q.dimensions AND d.role_name = current_user
               JOIN ${CHUNKS} c ON c.document_id = d.id
              CROSS JOIN words w)
      SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::text AS metadata
