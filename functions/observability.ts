@@ -10,6 +10,14 @@ const DEFAULT_AUDIT_LIMIT = 100;
 /** PostgreSQL's integer range: a LIMIT beyond it is an error of the server's, not the caller's option. */
 const MAX_ROWS = 2_147_483_647;
 
+/**
+ * A request belongs to the role whose call wrote its first row: the request_id is random and unknown until then.
+ * Any role may write rows with any request_id under its own name, so rows of another role after the first are
+ * forgeries, hidden from those who see every role's rows (an admin). Applies to the row aliased `a`.
+ */
+const EARLIER_ROW_OF_ANOTHER_ROLE = (table: string): string =>
+  `SELECT 1 FROM ${table} first WHERE first.request_id = a.request_id AND first.id < a.id AND first.role_name <> a.role_name`;
+
 async function recordFeedback(context: CallContext, args: Record<string, unknown>): Promise<number> {
   if (args.request_id === null) throw new PgError('22004', 'request_id must not be null');
   if (args.rating === null) throw new PgError('22004', 'rating must not be null');
@@ -36,7 +44,8 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
   }
   const rows = await context.query(
     `SELECT request_id, event_type, instance_name, session_id, success, confidence_score, metadata
-       FROM _pg_llm_catalog.pg_llm_audit_log ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
+       FROM _pg_llm_catalog.pg_llm_audit_log a
+      WHERE ${[...conditions, `NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_audit_log')})`].join(' AND ')}
       ORDER BY created_at DESC, id DESC LIMIT $1`,
     parameters,
   );
@@ -50,8 +59,9 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
 
 async function trace(context: CallContext, requestId: string): Promise<Record<string, unknown>> {
   const [row] = await context.query(
-    `SELECT coalesce(jsonb_agg(jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at) ORDER BY id), '[]')::text AS events
-       FROM _pg_llm_catalog.pg_llm_trace_log WHERE request_id = $1`,
+    `SELECT coalesce(jsonb_agg(jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at, 'role_name', role_name) ORDER BY id), '[]')::text AS events
+       FROM _pg_llm_catalog.pg_llm_trace_log a
+      WHERE request_id = $1 AND NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_trace_log')})`,
     [requestId],
   );
   return { request_id: requestId, events: JSON.parse(row!.events!) };
@@ -95,7 +105,7 @@ export const observabilityFunctions = [
     arguments: [{ name: 'request_id', type: 'uuid' }],
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
-    description: "A request's trace: {request_id, events: [{step, detail, created_at}]} (written when pg_llm.trace_enabled is on).",
+    description: "A request's trace: {request_id, events: [{step, detail, created_at, role_name}]} (written when pg_llm.trace_enabled is on).",
     run: (args, context) => trace(context, String(args.request_id)),
   }),
 ];

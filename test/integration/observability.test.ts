@@ -73,7 +73,7 @@ describe('row-level security', () => {
   it('two roles see only their own sessions, audit, trace and feedback; an admin role sees both', async () => {
     const [alice, bob, auditor] = await roles('alice', 'bob', 'auditor');
     const { client, direct, connect, one } = await setup();
-    await direct.query(`UPDATE _pg_llm_catalog.pg_llm_config SET value = $1 WHERE name = 'admin_role'`, [auditor]);
+    await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_config VALUES ('admin_role', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, [auditor]);
     const asAlice = client;
     const asBob = await connect();
     await asAlice.query(`SET ROLE ${alice}`);
@@ -101,6 +101,29 @@ describe('row-level security', () => {
     expect((await asBob.query(`SELECT * FROM pg_llm_get_sessions()`)).rows).toHaveLength(2);
     expect((await asBob.query(`SELECT * FROM pg_llm_get_audit_log()`)).rows).toHaveLength(2);
     await direct.query(`REVOKE ${auditor} FROM ${bob}`);
+  });
+
+  it("rows another role adds later under a request's id are not part of that request for an admin", async () => {
+    const [alice, bob, auditor] = await roles('alice', 'bob', 'auditor');
+    const { client, direct, connect, one } = await setup();
+    await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_config VALUES ('admin_role', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, [auditor]);
+    const asBob = await connect();
+    const asAuditor = await connect();
+    await client.query(`SET ROLE ${alice}`);
+    await asBob.query(`SET ROLE ${bob}`);
+    await asAuditor.query(`SET ROLE ${auditor}`);
+    await client.query(`SET pg_llm.trace_enabled = on`);
+    const request = (await one(client, `SELECT pg_llm_chat_json('m', 'q')`)).request_id;
+    const genuine = await one(asAuditor, `SELECT pg_llm_get_trace($1)`, [request]);
+    expect(genuine.events.length).toBeGreaterThan(0);
+    expect(genuine.events.every((event: { role_name: string }) => event.role_name === alice)).toBe(true);
+
+    await asBob.query(`INSERT INTO _pg_llm_catalog.pg_llm_trace_log (request_id, step, detail) VALUES ($1, 'routing', '{"decision": "fallback"}')`, [request]);
+    await asBob.query(`INSERT INTO _pg_llm_catalog.pg_llm_audit_log (request_id, event_type, instance_name, success, metadata) VALUES ($1, 'chat', 'm', false, '{"cost_usd": 999}')`, [request]);
+    expect(await one(asAuditor, `SELECT pg_llm_get_trace($1)`, [request])).toEqual(genuine);
+    const audit = (await asAuditor.query(`SELECT success, metadata FROM pg_llm_get_audit_log($1)`, [JSON.stringify({ request_id: request })])).rows;
+    expect(audit).toHaveLength(1);
+    expect(audit[0].success).toBe(true);
   });
 
   it('an operator of the caller\'s own, first in its search_path, does not make it an admin', async () => {
