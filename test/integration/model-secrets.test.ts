@@ -53,7 +53,7 @@ async function setup() {
   const { name, client: direct } = await freshDatabase();
   const installer = await session(name, undefined, 'proxy');
   await installer.query('CREATE EXTENSION pg_llm');
-  await direct.query(`UPDATE _pg_llm_catalog.pg_llm_config SET value = $1 WHERE name = 'admin_role'`, [admin]);
+  await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_config VALUES ('admin_role', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, [admin]);
   const asAlice = await session(name, alice, 'proxy');
   await asAlice.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'alices', $1, $2)`, [ALICE_KEY, modelConfig(alicesProvider)]);
   const asBob = await session(name, bob, 'proxy');
