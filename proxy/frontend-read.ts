@@ -171,6 +171,23 @@ export function readBind(frame: Buffer): BindMessage {
   return { portal, statement, restOffset, resultFormatsOffset, resultFormats };
 }
 
+/** A parameter of a Bind (numbered from 0) with its format code (0 text, 1 binary); undefined if there are fewer. */
+export function readBindParameter(frame: Buffer, index: number): { format: number; value: Buffer | null } | undefined {
+  const reader = new FrameReader(frame);
+  reader.cstring();
+  reader.cstring();
+  const formats: number[] = [];
+  const formatCount = reader.int16();
+  for (let i = 0; i < formatCount; i++) formats.push(reader.int16());
+  const valueCount = reader.int16();
+  if (index < 0 || index >= valueCount) return undefined;
+  for (let i = 0; ; i++) {
+    const length = reader.int32();
+    const value = length < 0 ? null : reader.bytes(length);
+    if (i === index) return { format: formats.length === 1 ? formats[0]! : (formats[index] ?? 0), value };
+  }
+}
+
 export function readExecute(frame: Buffer): { portal: string; maxRows: number } {
   const reader = new FrameReader(frame);
   return { portal: reader.cstring(), maxRows: reader.int32() };

@@ -30,8 +30,8 @@ export interface SessionIo {
   cancelUpstream(): void;
   /** Ends the session, telling the client why. */
   terminate(error: PgError): void;
-  /** Another session of this proxy, by the process id the proxy gave its client. */
-  sessionOf(processId: number): Cancellable | undefined;
+  /** The sessions of this proxy whose upstream backend has this process id (usually one). */
+  sessionsOf(processId: number): Cancellable[];
   readonly log: Logger;
 }
 

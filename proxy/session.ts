@@ -45,7 +45,6 @@ export class Session {
   private phase: Phase = 'connecting';
   private upstream: net.Socket | undefined;
   private upstreamKey: { processId: number; secret: Buffer } | undefined;
-  private processId: number | undefined;
   private readonly replies = new RepliesOwed();
   private status: TransactionStatus = 'I';
   /** While true, upstream messages are relayed one frame at a time (authentication); afterwards, whole chunks. */
@@ -124,14 +123,14 @@ export class Session {
     return this.parameters.get('user') ?? '';
   }
 
-  get upstreamProcessId(): number | undefined {
-    return this.upstreamKey?.processId;
-  }
-
   /** Answers a CancelRequest: the interceptor's model calls stop, or the upstream backend is cancelled. */
   cancel(): void {
     if (this.interceptor?.cancel()) return;
     this.cancelUpstream();
+  }
+
+  cancelModelCalls(): void {
+    this.interceptor?.cancel();
   }
 
   private cancelUpstream(): void {
@@ -290,7 +289,7 @@ export class Session {
       readies: this.readies,
       cancelUpstream: () => this.cancelUpstream(),
       terminate: (error) => this.fail(error),
-      sessionOf: (processId) => this.context.cancelKeys.session(processId),
+      sessionsOf: (processId) => this.context.cancelKeys.sessions(processId),
       log: this.log,
     };
     this.interceptor = factory(io, this.parameters);
@@ -317,10 +316,12 @@ export class Session {
         this.writeToClient(readAuthenticationCode(frame!) === AuthRequest.SASL ? this.withoutChannelBinding(frame!) : frame!);
         return;
       case BackendMessage.BackendKeyData: {
+        if (this.phase === 'closed') return;
         this.upstreamKey = readBackendKeyData(frame!);
-        const own = this.context.cancelKeys.issue(this, this.upstreamKey.secret.length);
-        this.processId = own.processId;
-        this.writeToClient(backendKeyData(own.processId, own.secret));
+        const { processId } = this.upstreamKey;
+        const secret = this.context.cancelKeys.issue(this, processId, this.upstreamKey.secret.length);
+        this.onClosed(() => this.context.cancelKeys.release(processId, this));
+        this.writeToClient(backendKeyData(processId, secret));
         return;
       }
       case BackendMessage.ErrorResponse: {
@@ -427,7 +428,6 @@ export class Session {
     clearInterval(this.heldClientProbe);
     this.replies.abandon();
     this.interceptor?.closed();
-    if (this.processId !== undefined) this.context.cancelKeys.release(this.processId);
     for (const callback of this.closedCallbacks) callback();
   }
 }

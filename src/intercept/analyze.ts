@@ -15,8 +15,11 @@ import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 const STUB_SCHEMAS = new Set(['public']);
 const EXTENSION_NAME = 'pg_llm';
 
-/** PostgreSQL's own functions that can name a session by the process id the proxy gave its client. */
-const SIGNAL_FUNCTIONS = ['pg_cancel_backend', 'pg_terminate_backend'];
+/**
+ * PostgreSQL cancels a backend's query itself, but a session's model calls run in the proxy while its backend waits:
+ * the proxy must see this call to stop them.
+ */
+const CANCEL_FUNCTION = 'pg_cancel_backend';
 
 /** Built at first use: function modules (through src/sql/statement.ts) import this module while the registry loads. */
 let watched: { mention: RegExp; identifiers: IdentifierSet } | undefined;
@@ -28,7 +31,7 @@ function escape(text: string): string {
 /** True when the SQL text of a Query or Parse frame could call an intercepted function. */
 export function mentionsFunction(frame: Buffer): boolean {
   if (!watched) {
-    const names = [EXTENSION_NAME, ...SIGNAL_FUNCTIONS, ...FUNCTIONS.map((declaration) => declaration.name)];
+    const names = [EXTENSION_NAME, CANCEL_FUNCTION, ...FUNCTIONS.map((declaration) => declaration.name)];
     watched = { mention: new RegExp(names.map(escape).join('|'), 'i'), identifiers: new IdentifierSet(names) };
   }
   const text = frame.toString('latin1');
@@ -68,7 +71,7 @@ const DEFERRED_EXECUTION: Record<string, string> = {
 export interface Analysis {
   /** Each statement's plan; undefined when PostgreSQL's parser refuses the text (the server will say why). */
   plans: StatementPlan[] | undefined;
-  signals: SignalCall[];
+  cancels: CancelCall[];
 }
 
 const ANALYZE = parseTask(import.meta.url, 'analyzeNow', analyzeNow);
@@ -84,9 +87,9 @@ export function analyzeNow(sql: string): Analysis {
   try {
     statements = parseStatementsNow(sql);
   } catch {
-    return { plans: undefined, signals: [] };
+    return { plans: undefined, cancels: [] };
   }
-  return { plans: statements.map(({ node, text }) => plan(node, text)), signals: signalCalls(sql, statements) };
+  return { plans: statements.map(({ node, text }) => plan(node, text)), cancels: cancelCalls(statements) };
 }
 
 /** The statements of a script, each as its own text (for running them one at a time). */
@@ -177,35 +180,42 @@ function isInterceptedCall(call: { funcname?: Array<{ String?: { sval: string } 
   return parts.length === 1 || (parts.length === 2 && STUB_SCHEMAS.has(parts[0]!));
 }
 
-/** A pg_cancel_backend or pg_terminate_backend call with a literal process id: where the literal stands, in bytes. */
-export interface SignalCall {
-  cancel: boolean;
-  processId: number;
-  start: number;
-  end: number;
-}
+/** The process id a pg_cancel_backend call names: written as a literal, or a parameter of the extended protocol. */
+export type CancelCall = { processId: number } | { parameter: number };
 
-/** The signal calls of a query string whose process id is written as a literal. */
-function signalCalls(sql: string, statements: Array<{ node: Record<string, unknown> }>): SignalCall[] {
-  const bytes = Buffer.from(sql, 'utf8');
-  const found: SignalCall[] = [];
+/** Types a process id may be cast to on its way into pg_cancel_backend. */
+const INTEGER_TYPES = new Set(['int2', 'int4', 'int8']);
+
+/** The pg_cancel_backend calls of a query string whose process id the proxy can know before PostgreSQL runs them. */
+function cancelCalls(statements: Array<{ node: Record<string, unknown> }>): CancelCall[] {
+  const found: CancelCall[] = [];
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(visit);
     if (node === null || typeof node !== 'object') return;
     for (const [key, value] of Object.entries(node)) {
       if (key === 'FuncCall') {
-        const call = value as { funcname?: Array<{ String?: { sval: string } }>; args?: Array<{ A_Const?: { ival?: { ival?: number }; location: number } }> };
+        const call = value as { funcname?: Array<{ String?: { sval: string } }>; args?: unknown[] };
         const parts = (call.funcname ?? []).map((part) => part.String?.sval ?? '');
-        const name = parts.at(-1)!;
-        const literal = call.args?.[0]?.A_Const;
-        if (SIGNAL_FUNCTIONS.includes(name) && (parts.length === 1 || parts[0] === 'pg_catalog') && literal?.ival) {
-          const digits = /^\d+/.exec(bytes.toString('latin1', literal.location, literal.location + 12));
-          if (digits) found.push({ cancel: name === 'pg_cancel_backend', processId: Number(digits[0]), start: literal.location, end: literal.location + digits[0].length });
-        }
+        const named = parts.at(-1) === CANCEL_FUNCTION && (parts.length === 1 || parts[0] === 'pg_catalog');
+        const target = named && call.args?.length === 1 ? processIdOf(call.args[0]) : undefined;
+        if (target) found.push(target);
       }
       visit(value);
     }
   };
   visit(statements.map(({ node }) => node));
   return found;
+}
+
+/** An integer literal or a parameter, under any casts to an integer type. */
+function processIdOf(expression: unknown): CancelCall | undefined {
+  const node = expression as {
+    A_Const?: { ival?: { ival?: number } };
+    ParamRef?: { number: number };
+    TypeCast?: { arg: unknown; typeName: { names: Array<{ String?: { sval: string } }> } };
+  };
+  if (node.A_Const?.ival?.ival !== undefined) return { processId: node.A_Const.ival.ival };
+  if (node.ParamRef) return { parameter: node.ParamRef.number };
+  if (node.TypeCast && INTEGER_TYPES.has(node.TypeCast.typeName.names.at(-1)?.String?.sval ?? '')) return processIdOf(node.TypeCast.arg);
+  return undefined;
 }

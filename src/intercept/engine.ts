@@ -11,7 +11,8 @@ import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
 import { ClientQueue } from './client-queue.js';
-import { analyze, mentionsFunction, type SignalCall, type StatementPlan } from './analyze.js';
+import { analyze, mentionsFunction, type StatementPlan } from './analyze.js';
+import { BackendCancels } from './backend-cancels.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { Executor, refusal } from './execution.js';
 import { SessionMasterKeys } from './master-key-setting.js';
@@ -50,16 +51,18 @@ class InterceptionEngine implements Interceptor {
   private readonly requests: UpstreamRequests;
   private readonly executor: Executor;
   private readonly masterKeys = new SessionMasterKeys();
+  private readonly backendCancels: BackendCancels;
   private catalogInstalled: boolean | undefined;
 
   constructor(
     private readonly io: SessionIo,
     options: CallOptions,
-    private readonly user: string,
+    user: string,
   ) {
     this.queue = new ClientQueue(io);
     this.portals = new TrackedPortals(io);
     this.requests = new UpstreamRequests(io);
+    this.backendCancels = new BackendCancels(io, user);
     this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys));
   }
 
@@ -69,13 +72,13 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Parse:
         return true;
       case FrontendMessage.Bind:
-        return this.statements.size > 0 || this.ownStatements.size > 0;
+        return this.tracksStatements;
       case FrontendMessage.Execute:
         return this.portals.size > 0 || this.ownPortals.size > 0;
       case FrontendMessage.Describe:
         return this.ownStatements.size > 0 || this.ownPortals.size > 0;
       case FrontendMessage.Close:
-        return this.ownStatements.size > 0 || this.ownPortals.size > 0 || this.statements.size > 0 || this.portals.size > 0;
+        return this.tracksStatements || this.ownPortals.size > 0 || this.portals.size > 0;
     }
     return false;
   }
@@ -86,7 +89,7 @@ class InterceptionEngine implements Interceptor {
         return mentionsFunction(frame);
       case FrontendMessage.Parse:
         if (mentionsFunction(frame)) return true;
-        if (this.statements.size > 0 || this.ownStatements.size > 0) this.forgetStatement(readParse(frame).statement);
+        if (this.tracksStatements) this.forgetStatement(readParse(frame).statement);
         return false;
       case FrontendMessage.Bind:
         if (this.ownStatements.has(readBind(frame).statement) || this.overPortalLimit(frame)) return true;
@@ -188,11 +191,9 @@ class InterceptionEngine implements Interceptor {
     const frame = sql === text ? received : query(sql);
     const analysis = await this.orRefused(() => analyze(sql), refuse);
     if (!analysis) return;
-    const { plans, signals } = analysis;
-    if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension' || plan.kind === 'refused')) {
-      const signalled = this.signal(sql, signals);
-      return this.forward(signalled === sql ? frame : query(signalled));
-    }
+    const { plans, cancels } = analysis;
+    this.backendCancels.queried(cancels);
+    if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension' || plan.kind === 'refused')) return this.forward(frame);
     await this.settle();
     // PostgreSQL answers 25P02 in a failed transaction, and ignores a Query after an extended-protocol error.
     if (this.io.transactionStatus === 'E' || this.io.owed.skipping) return this.forward(frame);
@@ -210,7 +211,8 @@ class InterceptionEngine implements Interceptor {
     const frame = sql === message.sql ? received : parse(message.statement, sql, message.parameterTypes);
     const analysis = await this.orRefused(() => analyze(sql), refuse);
     if (!analysis) return;
-    const { plans, signals } = analysis;
+    const { plans, cancels } = analysis;
+    this.backendCancels.parsed(message.statement, cancels);
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
       this.ownStatements.set(message.statement, plans[0]);
       return this.answerOwn(frame);
@@ -221,10 +223,7 @@ class InterceptionEngine implements Interceptor {
       return;
     }
     const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
-    if (!plan) {
-      const signalled = this.signal(sql, signals);
-      return this.forward(signalled === sql ? frame : parse(message.statement, signalled, message.parameterTypes));
-    }
+    if (!plan) return this.forward(frame);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if (!(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
     if (this.statements.size >= MAX_TRACKED_STATEMENTS) return this.refuse(tooManyStatements());
@@ -288,28 +287,6 @@ class InterceptionEngine implements Interceptor {
   }
 
   /**
-   * pg_cancel_backend(pid) or pg_terminate_backend(pid) with the process id the proxy gave a client: that pid means
-   * nothing to PostgreSQL, so it is replaced by the session's upstream backend, where PostgreSQL checks the caller's
-   * privileges and signals it. A cancel by the same user also stops the session's model calls, which no backend
-   * signal reaches.
-   */
-  private signal(sql: string, calls: SignalCall[]): string {
-    if (calls.length === 0) return sql;
-    const bytes = Buffer.from(sql, 'utf8');
-    const parts: Buffer[] = [];
-    let from = 0;
-    for (const call of calls.sort((a, b) => a.start - b.start)) {
-      const target = this.io.sessionOf(call.processId);
-      if (target?.upstreamProcessId === undefined) continue;
-      if (call.cancel && target.user === this.user) target.cancel();
-      parts.push(bytes.subarray(from, call.start), Buffer.from(String(target.upstreamProcessId)));
-      from = call.end;
-    }
-    parts.push(bytes.subarray(from));
-    return Buffer.concat(parts).toString('utf8');
-  }
-
-  /**
    * What `work` makes of a message's SQL, or undefined once `refuse` has answered the message with the error it
    * threw: a statement that would hand the server the master key (see master-key-setting.ts; every statement naming
    * the setting gets here, as its name mentions pg_llm), a big one the parser's thread has no room for, or one too
@@ -338,20 +315,30 @@ class InterceptionEngine implements Interceptor {
     return this.statements.has(bind.statement) && this.portals.full(bind.portal);
   }
 
+  /** Whether the proxy remembers anything of some prepared statement, so Parse, Bind and Close concern it. */
+  private get tracksStatements(): boolean {
+    return this.statements.size > 0 || this.ownStatements.size > 0 || this.backendCancels.size > 0;
+  }
+
   /** A Parse (re)defines the statement: whatever the proxy knew of that name is gone. */
   private forgetStatement(name: string): void {
     this.statements.delete(name);
     this.ownStatements.delete(name);
+    this.backendCancels.forget(name);
   }
 
   /** A Close the server is to carry out: drivers that name statements afresh close them, so the counts stay low. */
   private forgetClosed(kind: string, name: string): void {
-    if (kind === 'S') this.statements.delete(name);
-    else this.portals.delete(name);
+    if (kind === 'S') {
+      this.statements.delete(name);
+      this.backendCancels.forget(name);
+    } else this.portals.delete(name);
   }
 
+  /** A Bind the server is to carry out: its portal is tracked if it runs LLM calls, and its cancels take effect. */
   private trackBind(frame: Buffer): void {
     const bind = readBind(frame);
+    this.backendCancels.bound(bind.statement, frame);
     this.ownPortals.delete(bind.portal);
     const plan = this.statements.get(bind.statement);
     if (plan) {

@@ -555,7 +555,7 @@ describe('cancel and row limits', () => {
     ).rejects.toMatchObject({ code: '57014' });
   });
 
-  it('pg_cancel_backend on the pid the proxy gave a client stops that client\'s model call', async () => {
+  it('pg_cancel_backend on a client\'s pid stops that client\'s model call', async () => {
     const { name } = await setup({ mock_latency_ms: 20_000 });
     const [busy, other] = [new pg.Client(connection(proxy.port, 'postgres', name)), new pg.Client(connection(proxy.port, 'postgres', name))];
     await Promise.all([busy.connect(), other.connect()]);

@@ -10,10 +10,10 @@ const bigLiteral = `'${'pg_llm_chat( '.repeat(INLINE_PARSE_BYTES / 10)}'`;
 describe('parsing off the event loop', () => {
   it('analyzes a big statement in the worker as it would on the event loop', async () => {
     await loadParser();
-    const sql = `SELECT length(${bigLiteral}) AS n, pg_llm_chat('m', 'x') AS answer; SELECT pg_terminate_backend(42)`;
+    const sql = `SELECT length(${bigLiteral}) AS n, pg_llm_chat('m', 'x') AS answer; SELECT pg_cancel_backend(42)`;
     const analysis = await analyze(sql);
     expect(analysis.plans?.map((plan) => plan.kind)).toEqual(['calls', 'plain']);
-    expect(analysis.signals).toHaveLength(1);
+    expect(analysis.cancels).toEqual([{ processId: 42 }]);
     expect(analysis).toEqual(analyzeNow(sql));
   });
 
