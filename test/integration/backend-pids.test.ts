@@ -77,9 +77,12 @@ describe('pg_terminate_backend', () => {
     const errors: unknown[] = [];
     session.on('error', (error) => errors.push(error));
     const other = await client(name);
+    const { stats } = shared.proxy.listener;
+    const open = stats.connectionsOpen;
     expect((await other.query('SELECT pg_terminate_backend($1) AS ended', [session.processID])).rows).toEqual([{ ended: true }]);
     expect(await outcome).toMatchObject({ code: '57P01' });
     await expect.poll(() => shared.fake.requests[0]!.aborted).toBe(true);
+    await expect.poll(() => stats.connectionsOpen).toBe(open - 1);
     expect(errors.filter((error) => (error as { code?: string }).code !== undefined)).toEqual([]);
   });
 });
