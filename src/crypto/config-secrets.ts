@@ -1,5 +1,6 @@
 // Which values of a model config are credentials: those under a credential's name (api_key, token, password…), and
-// the password and query values of a server URL (http://user:password@host/v1?key=…, as gateways take keys). They
+// the user, password and query values of a server URL (http://key@host, http://user:password@host/v1?key=…, as
+// gateways take keys). They
 // are sealed and never shown; the config others may read holds a redacted form.
 
 import { redact } from './secrets.js';
@@ -16,7 +17,7 @@ export function credentialsIn(name: string, value: unknown): string[] {
   if (!URL_CONFIG_KEY.test(name)) return [];
   const url = parsedUrl(value);
   if (!url) return [];
-  return [decodeURIComponent(url.password), ...url.searchParams.values()].filter((credential) => credential !== '');
+  return [decodeURIComponent(url.username), decodeURIComponent(url.password), ...url.searchParams.values()].filter((credential) => credential !== '');
 }
 
 /** Whether the config holds any credential, so that it must be sealed. */
@@ -24,7 +25,7 @@ export function holdsCredentials(config: Record<string, unknown>): boolean {
   return Object.entries(config).some(([name, value]) => SECRET_CONFIG_KEY.test(name) || credentialsIn(name, value).length > 0);
 }
 
-/** The config as others may read it: credentials redacted, a URL's password and query values masked. */
+/** The config as others may read it: credentials redacted, a URL's user, password and query values masked. */
 export function visibleConfig(config: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(config).map(([name, value]) => [name, shown(name, value)]));
 }
@@ -33,6 +34,7 @@ function shown(name: string, value: unknown): unknown {
   if (SECRET_CONFIG_KEY.test(name)) return redact(String(value));
   if (credentialsIn(name, value).length === 0) return value;
   const url = parsedUrl(value as string)!;
+  if (url.username) url.username = '****';
   if (url.password) url.password = '****';
   for (const key of new Set(url.searchParams.keys())) url.searchParams.set(key, '****');
   return url.toString();

@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { credentialsIn, holdsCredentials, visibleConfig } from '../../src/crypto/config-secrets.js';
 
 describe('credentials in a model config', () => {
-  it('a URL\'s password and query values are credentials; its host and path are not', () => {
-    expect(credentialsIn('base_url', 'https://svc:pa%24ss@gw.example/v1?key=AIzaQueryKey&x=1')).toEqual(['pa$ss', 'AIzaQueryKey', '1']);
+  it('a URL\'s user, password and query values are credentials; its host and path are not', () => {
+    expect(credentialsIn('base_url', 'https://svc:pa%24ss@gw.example/v1?key=AIzaQueryKey&x=1')).toEqual(['svc', 'pa$ss', 'AIzaQueryKey', '1']);
+    expect(credentialsIn('base_url', 'https://sk-key-as-user@gw.example/v1')).toEqual(['sk-key-as-user']);
     expect(credentialsIn('base_url', 'https://gw.example/v1')).toEqual([]);
     expect(credentialsIn('model_name', 'https://svc:pass@gw.example')).toEqual([]);
     expect(credentialsIn('api_token', 'abc')).toEqual(['abc']);
@@ -15,6 +16,6 @@ describe('credentials in a model config', () => {
     const config = { base_url: 'https://svc:secretpass@gw.example/v1?key=AIzaQueryKey', model_name: 'm', auth_token: 'tok-0123456789' };
     expect(holdsCredentials(config)).toBe(true);
     expect(holdsCredentials({ base_url: 'https://gw.example/v1', model_name: 'm' })).toBe(false);
-    expect(visibleConfig(config)).toEqual({ base_url: 'https://svc:****@gw.example/v1?key=****', model_name: 'm', auth_token: '****6789' });
+    expect(visibleConfig(config)).toEqual({ base_url: 'https://****:****@gw.example/v1?key=****', model_name: 'm', auth_token: '****6789' });
   });
 });
