@@ -3,10 +3,11 @@
 // started by root, as PostgreSQL refuses to run as root.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { chownTree, serverUser } from '../../src/embedded/server-user.js';
 
 export interface ClusterInfo {
   host: string;
@@ -43,7 +44,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const bin = serverBinDir();
   const root = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-test-'));
   const dataDir = path.join(root, 'data');
-  const owner = serverOwner();
+  const owner = serverUser();
   const run = (command: string, args: string[]): string => {
     const result = spawnSync(path.join(bin, command), args, { uid: owner?.uid, gid: owner?.gid, encoding: 'utf8', cwd: root });
     if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr || result.stdout || result.error}`);
@@ -126,25 +127,6 @@ export function serverBinDir(): string {
   const initdb = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' }).stdout.trim();
   if (initdb) return path.dirname(initdb);
   throw new Error('PostgreSQL server binaries (initdb, pg_ctl) not found: install postgresql or set PG_LLM_TEST_PGBIN');
-}
-
-function serverOwner(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  for (const name of ['postgres', 'nobody']) {
-    const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
-    const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
-    if (uid.status === 0 && gid.status === 0) return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
-  }
-  throw new Error('running as root, but there is no postgres or nobody user to run the server as');
-}
-
-function chownTree(dir: string, owner: { uid: number; gid: number }): void {
-  chownSync(dir, owner.uid, owner.gid);
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) chownTree(full, owner);
-    else chownSync(full, owner.uid, owner.gid);
-  }
 }
 
 function makeCertificates(root: string): { caCert: string; serverCert: string; serverKey: string; proxyCert: string; proxyKey: string } {
