@@ -45,14 +45,15 @@ const OPTIONS = [
     env: 'PG_LLM_EMBEDDED',
     value: 'auto|always|never',
     default: 'auto',
-    description: 'start an embedded PostgreSQL (PGlite) as the upstream: "auto" does when no upstream is configured and none answers on localhost:5432',
+    description: 'start an embedded PostgreSQL as the upstream: "auto" does when no upstream is configured and none answers on localhost:5432',
   },
   {
     flag: 'embedded-data',
     env: 'PG_LLM_EMBEDDED_DATA',
     value: 'DIR|memory',
-    default: path.join(os.homedir(), '.local', 'share', 'pg-llm-proxy', 'embedded'),
-    description: 'data directory of the embedded PostgreSQL ("memory" keeps nothing)',
+    // root's home is closed to the user PostgreSQL then runs as
+    default: process.getuid?.() === 0 ? '/var/lib/pg-llm-proxy/embedded' : path.join(os.homedir(), '.local', 'share', 'pg-llm-proxy', 'embedded'),
+    description: 'data directory of the embedded PostgreSQL ("memory": a temporary one, removed at stop)',
   },
   { flag: 'max-message-size', env: 'PG_LLM_MAX_MESSAGE_SIZE', value: 'BYTES', default: String(1024 ** 3 - 1), description: 'largest message a client may send' },
   { flag: 'connect-timeout', env: 'PG_LLM_CONNECT_TIMEOUT', value: 'MS', default: '10000', description: 'time to connect to the upstream' },

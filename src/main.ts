@@ -14,7 +14,8 @@ import { startAdminServer } from './admin.js';
 import { migrate } from './catalog/migrate.js';
 import { rotateMasterKey } from './catalog/rotate.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
-import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded.js';
+import { EmbeddedServerError } from './embedded/error.js';
+import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded/server.js';
 import { masterKey, sealText } from './crypto/secrets.js';
 import { loadParser } from './sql/parse.js';
 import { interceptionEngine } from './intercept/engine.js';
@@ -125,10 +126,11 @@ async function chooseEmbedded(config: Config, log: Logger): Promise<EmbeddedUpst
     if (await probeUpstream(config.upstream, PROBE_TIMEOUT_MS)) return undefined;
     log.info({ upstream: describeTarget(config.upstream) }, 'no upstream configured and none answers');
   }
-  const embedded = await startEmbeddedUpstream(config.embeddedData);
+  const starting = Date.now();
+  const embedded = await startEmbeddedUpstream({ dataDir: config.embeddedData, connectTimeoutMs: config.upstream.connectTimeoutMs, log });
   log.info(
-    { data: config.embeddedData ?? 'in memory', at: describeTarget(embedded.target) },
-    'started the embedded PostgreSQL (PGlite): one shared session, for trying the proxy out; use --upstream for a real server',
+    { data: config.embeddedData ?? 'temporary, removed at stop', at: describeTarget(embedded.target), started_in_ms: Date.now() - starting },
+    'started the embedded PostgreSQL',
   );
   return embedded;
 }
@@ -184,8 +186,10 @@ function packageVersion(): string {
 }
 
 main().catch((error: unknown) => {
-  // A socket path another server holds is the operator's to resolve: the message says how, a stack would not.
-  const text = error instanceof SocketPathError ? error.message : error instanceof Error ? error.stack : String(error);
-  process.stderr.write(`pg-llm-proxy: ${text}\n`);
+  // A socket path another server holds, or an embedded server that cannot start, is the operator's to resolve: the
+  // message says how, a stack would not.
+  const told = error instanceof SocketPathError || error instanceof EmbeddedServerError ? error.message : error instanceof Error ? error.stack : String(error);
+  process.stderr.write(`pg-llm-proxy: ${told}
+`);
   process.exit(1);
 });

@@ -1,10 +1,12 @@
 // The pg-llm-proxy command as a user runs it: --help, bad options, graceful shutdown on SIGTERM, and the embedded
 // PostgreSQL when no upstream is wanted.
 
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/cluster.js';
-import { launch, listening } from '../support/command.js';
+import { launch, listening, type Running } from '../support/command.js';
 import { cluster, connection } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
 
@@ -65,14 +67,29 @@ describe('pg-llm-proxy command', () => {
     expect(await running.exited).toBe(0);
   });
 
-  it('--embedded always serves from PGlite with no PostgreSQL configured', async () => {
+  it('--embedded always serves from the embedded PostgreSQL with no PostgreSQL configured, and removes it at stop', async () => {
     const port = await freePort();
     const running = launch(['--listen', `127.0.0.1:${port}`, '--admin', 'off', '--embedded', 'always', '--embedded-data', 'memory']);
     await listening(running);
-    expect(running.output()).toMatch(/embedded PostgreSQL \(PGlite\)/);
+    expect(running.output()).toMatch(/started the embedded PostgreSQL/);
     const result = await psql(['-c', 'SELECT 20 + 22'], { port });
     expect(result.stdout.trim()).toBe('42');
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
+    expect(existsSync(privateDir(running))).toBe(false);
+  }, 60_000);
+
+  it('does not leave the embedded PostgreSQL running when the proxy is killed', async () => {
+    const port = await freePort();
+    const running = launch(['--listen', `127.0.0.1:${port}`, '--admin', 'off', '--embedded', 'always', '--embedded-data', 'memory']);
+    await listening(running);
+    expect(existsSync(privateDir(running))).toBe(true);
+    running.child.kill('SIGKILL');
+    await expect.poll(() => existsSync(privateDir(running)), { timeout: 20_000 }).toBe(false);
   }, 60_000);
 });
+
+/** The embedded server's private directory, named in the log line that says it started. */
+function privateDir(running: Running): string {
+  return path.dirname(/"at":"([^"]+)"/.exec(running.output())![1]!);
+}

@@ -6,10 +6,11 @@
 import { vector } from '@electric-sql/pglite-pgvector';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedUpstream, type EmbeddedUpstream } from '../../src/embedded.js';
+import type { EmbeddedUpstream } from '../../src/embedded/server.js';
 import { BINARY_FORMAT, encodeValue, TEXT_FORMAT } from '../../src/intercept/values.js';
 import { localEmbedding } from '../../src/providers/local-embedding.js';
 import { float4Literal, float4Samples } from '../support/float4-samples.js';
+import { startPgliteUpstream } from '../support/pglite-upstream.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { RawClient } from '../support/raw-client.js';
 
@@ -35,7 +36,7 @@ describe('on a database with pgvector', () => {
   };
 
   beforeAll(async () => {
-    upstream = await startEmbeddedUpstream(undefined, { vector });
+    upstream = await startPgliteUpstream({ vector });
     proxy = await startProxy({ upstream: upstream.target });
     raw = await RawClient.session(proxy.port);
     await rows('CREATE EXTENSION vector');
@@ -114,7 +115,7 @@ describe('on a database that gains pgvector after pg_llm, and loses it', () => {
   let proxy: TestProxy;
   let client: pg.Client;
   beforeAll(async () => {
-    upstream = await startEmbeddedUpstream(undefined, { vector });
+    upstream = await startPgliteUpstream({ vector });
     proxy = await startProxy({ upstream: upstream.target });
     client = new pg.Client(connection(proxy.port));
     await client.connect();
