@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
+import { isSealedText, openText, SecretError, type MasterKey } from './crypto/secrets.js';
 import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
 import type { WorkerSettings } from './worker/config.js';
 
@@ -599,6 +600,18 @@ function jsonObject(what: string, text: string): Record<string, unknown> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`${what} must hold a JSON object`);
   return parsed as Record<string, unknown>;
+}
+
+/** A secret as configured, or opened when sealed; errors name the place, never the secret. */
+export function openedSecret(secret: string | undefined, where: string, keys: MasterKey[]): string | undefined {
+  if (!secret || !isSealedText(secret)) return secret || undefined;
+  if (keys.length === 0) throw new ConfigError(`${where} is sealed, but no master key is configured (--master-key or PG_LLM_MASTER_KEY)`);
+  try {
+    return openText(secret, keys);
+  } catch (error) {
+    if (!(error instanceof SecretError)) throw error;
+    throw new ConfigError(`${where} cannot be opened: ${error.message}`);
+  }
 }
 
 function readPem(file: string): string {

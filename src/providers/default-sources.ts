@@ -1,8 +1,8 @@
 // What each place a default model can be configured in says about one provider: part of a model config (the keys
 // of pg_llm_add_model's config) and an API key. Which place is asked first is default-provider.ts's business.
 
-import { ConfigError } from '../config.js';
-import { isSealedText, openText, SecretError, type MasterKey } from '../crypto/secrets.js';
+import { ConfigError, openedSecret } from '../config.js';
+import type { MasterKey } from '../crypto/secrets.js';
 import { ADAPTER_NAMES } from './index.js';
 import type { PgAiConfig, PgAiProvider } from './pg-ai-config.js';
 
@@ -52,7 +52,7 @@ export function fromDefaultModel(model: Record<string, unknown>, keys: MasterKey
   }
   if (apiKey !== undefined && typeof apiKey !== 'string') throw new ConfigError('--default-model: "api_key" must be a string');
   // One spelling of the base URL, so that it merges key by key with the other places' base_url.
-  const settings = { config: { ...config, base_url: baseUrl ?? endpoint ?? apiEndpoint }, apiKey: opened(apiKey, '--default-model: api_key', keys) };
+  const settings = { config: { ...config, base_url: baseUrl ?? endpoint ?? apiEndpoint }, apiKey: openedSecret(apiKey, '--default-model: api_key', keys) };
   return { provider, settings };
 }
 
@@ -68,7 +68,7 @@ export function fromPgAi(provider: PgAiProvider, pgAi: PgAiConfig, keys: MasterK
     timeout_ms: pgAi.general.request_timeout_ms,
     max_retries: pgAi.general.max_retries,
   };
-  return { config, apiKey: opened(section.api_key, `${pgAi.file}: [${provider}] api_key`, keys) };
+  return { config, apiKey: openedSecret(section.api_key, `${pgAi.file}: [${provider}] api_key`, keys) };
 }
 
 /** pg_ai_query appends /v1/chat/completions to [openai]'s api_endpoint (https://api.openai.com); the SDK wants the /v1. */
@@ -76,16 +76,4 @@ function pgAiBaseUrl(provider: PgAiProvider, endpoint: string | undefined): stri
   if (provider === 'gemini') return endpoint ?? GEMINI_BASE_URL;
   if (provider === 'openai' && endpoint && !/\/v1\/?$/.test(endpoint)) return `${endpoint.replace(/\/+$/, '')}/v1`;
   return endpoint;
-}
-
-/** The key as configured, or opened when sealed; errors name the place, never the key. */
-function opened(key: string | undefined, where: string, keys: MasterKey[]): string | undefined {
-  if (!key || !isSealedText(key)) return key || undefined;
-  if (keys.length === 0) throw new ConfigError(`${where} is sealed, but no master key is configured (--master-key or PG_LLM_MASTER_KEY)`);
-  try {
-    return openText(key, keys);
-  } catch (error) {
-    if (!(error instanceof SecretError)) throw error;
-    throw new ConfigError(`${where} cannot be opened: ${error.message}`);
-  }
 }
