@@ -9,6 +9,11 @@ export function readAuthenticationCode(frame: Buffer): number {
   return frame.readInt32BE(BODY);
 }
 
+/** What follows the request code: a SASL message (SASLContinue, SASLFinal) or the salt of MD5Password. */
+export function readAuthenticationData(frame: Buffer): Buffer {
+  return frame.subarray(BODY + 4);
+}
+
 /** The mechanism names of an AuthenticationSASL message. */
 export function readSaslMechanisms(frame: Buffer): string[] {
   if (readAuthenticationCode(frame) !== AuthRequest.SASL) throw new Error('not an AuthenticationSASL message');

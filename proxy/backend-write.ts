@@ -1,5 +1,6 @@
 // Encodes the messages the proxy sends to a client in the server's role: its own errors, notices and results, the
-// rewritten SASL mechanism list and its own backend key. Everything else the client receives is the upstream's.
+// SASL exchange (the rewritten mechanism list, or the whole exchange when the proxy authenticates the client) and
+// its own backend key. Everything else the client receives is the upstream's.
 
 import type { FieldDescription } from './backend-read.js';
 import { AuthRequest, BackendMessage, type TransactionStatus } from './protocol.js';
@@ -33,10 +34,24 @@ export function noticeResponse(notice: PgError, severity: 'NOTICE' | 'WARNING' =
   return message(BackendMessage.NoticeResponse, errorFields(severity, notice));
 }
 
-export function authenticationSASL(mechanisms: string[]): Buffer {
+function authentication(request: number, data: Buffer): Buffer {
   const code = Buffer.alloc(4);
-  code.writeInt32BE(AuthRequest.SASL, 0);
-  return message(BackendMessage.Authentication, Buffer.concat([code, cstrings(mechanisms), Buffer.from([0])]));
+  code.writeInt32BE(request, 0);
+  return message(BackendMessage.Authentication, Buffer.concat([code, data]));
+}
+
+export function authenticationSASL(mechanisms: string[]): Buffer {
+  return authentication(AuthRequest.SASL, Buffer.concat([cstrings(mechanisms), Buffer.from([0])]));
+}
+
+/** A SCRAM server message (server-first-message) on the way to the client's final message. */
+export function authenticationSASLContinue(data: string): Buffer {
+  return authentication(AuthRequest.SASLContinue, Buffer.from(data, 'latin1'));
+}
+
+/** The SCRAM server-final-message, just before AuthenticationOk. */
+export function authenticationSASLFinal(data: string): Buffer {
+  return authentication(AuthRequest.SASLFinal, Buffer.from(data, 'latin1'));
 }
 
 export function backendKeyData(processId: number, secret: Buffer): Buffer {

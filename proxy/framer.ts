@@ -33,11 +33,11 @@ export class MessageFramer {
   /**
    * @param keepFrame decides, per message type, whether the handler gets the frame's bytes; it is asked exactly
    *   once per message, when its type byte arrives, so its answer may change from one message to the next
-   * @param maxMessageLength largest accepted value of the length field (body + 4)
+   * @param maxMessageLength largest accepted value of the length field (body + 4); it may be changed between pushes
    */
   constructor(
     private readonly keepFrame: (type: number) => boolean,
-    private readonly maxMessageLength: number,
+    public maxMessageLength: number,
   ) {}
 
   /** True when no message is half-read: a message of the proxy's own may be inserted here. */

@@ -200,3 +200,18 @@ export function readTarget(frame: Buffer): { kind: 'S' | 'P'; name: string } {
   if (kind !== 'S' && kind !== 'P') throw protocolViolation(`invalid DESCRIBE/CLOSE message subtype ${kind}`);
   return { kind, name: reader.cstring() };
 }
+
+/** SASLInitialResponse: the mechanism the client chose and its first message (empty when it sent none). */
+export function readSaslInitialResponse(frame: Buffer): { mechanism: string; data: string } {
+  const reader = new FrameReader(frame);
+  const mechanism = reader.cstring();
+  const length = reader.int32();
+  const data = length < 0 ? '' : reader.bytes(length).toString('latin1');
+  if (reader.position !== frame.length) throw protocolViolation('invalid SASLInitialResponse message');
+  return { mechanism, data };
+}
+
+/** SASLResponse: the client's next SASL message. */
+export function readSaslResponse(frame: Buffer): string {
+  return frame.toString('latin1', BODY);
+}

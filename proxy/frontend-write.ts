@@ -1,7 +1,8 @@
-// Encodes the messages the proxy itself sends to the upstream as a frontend: its own startup-phase requests, and
-// the extended-protocol requests the interception engine runs in the client's session.
+// Encodes the messages the proxy itself sends to the upstream as a frontend: its own startup-phase requests, its
+// side of the logins it makes itself, and the extended-protocol requests the interception engine runs in the
+// client's session.
 
-import { FrontendMessage, RequestCode, type ObjectKind } from './protocol.js';
+import { FrontendMessage, PROTOCOL_MAJOR, RequestCode, type ObjectKind } from './protocol.js';
 
 export function sslRequest(): Buffer {
   const packet = Buffer.alloc(8);
@@ -18,6 +19,27 @@ export function cancelRequest(processId: number, secret: Buffer): Buffer {
   packet.writeInt32BE(processId, 8);
   secret.copy(packet, 12);
   return packet;
+}
+
+/** A protocol 3.0 StartupMessage, for the connections the proxy opens as a role of its own (the auth role). */
+export function startupMessage(parameters: Record<string, string>): Buffer {
+  const pairs = Object.entries(parameters).flatMap(([name, value]) => [cstring(name), cstring(value)]);
+  const body = Buffer.concat([int32(PROTOCOL_MAJOR << 16), ...pairs, Buffer.from([0])]);
+  return Buffer.concat([int32(4 + body.length), body]);
+}
+
+export function passwordMessage(password: string): Buffer {
+  return message(FrontendMessage.PasswordMessage, [cstring(password)]);
+}
+
+/** The first message of a SASL exchange: the chosen mechanism and the client's first message. */
+export function saslInitialResponse(mechanism: string, data: string): Buffer {
+  const bytes = Buffer.from(data, 'latin1');
+  return message(FrontendMessage.PasswordMessage, [cstring(mechanism), int32(bytes.length), bytes]);
+}
+
+export function saslResponse(data: string): Buffer {
+  return message(FrontendMessage.PasswordMessage, [Buffer.from(data, 'latin1')]);
 }
 
 export function terminate(): Buffer {

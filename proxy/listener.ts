@@ -5,8 +5,10 @@ import { chmodSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import type { AuthRole } from './auth-query.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { InterceptorFactory } from './interceptor.js';
+import { ScramSecrets } from './scram-secrets.js';
 import { Session } from './session.js';
 import { readClientHello } from './startup.js';
 import { ProxyStats } from './stats.js';
@@ -26,6 +28,8 @@ export interface ListenerOptions {
   log: Logger;
   /** Takes over the statements it claims (the LLM functions); without it the proxy only relays. */
   interceptors?: InterceptorFactory;
+  /** The role whose auth query gives the SCRAM secrets the proxy authenticates clients with; without it, relayed. */
+  authRole?: AuthRole;
 }
 
 export class ProxyListener {
@@ -36,9 +40,11 @@ export class ProxyListener {
   private readonly cancelKeys = new CancelKeys();
   private readonly sessions = new Set<Session>();
   private readonly starting = new Set<net.Socket>();
+  private readonly scramSecrets: ScramSecrets | undefined;
   private nextSessionNumber = 1;
 
   constructor(private readonly options: ListenerOptions) {
+    this.scramSecrets = options.authRole ? new ScramSecrets(options.target, options.authRole, options.log) : undefined;
     this.server = this.createServer(options.tls ? tls.createSecureContext(options.tls) : undefined);
     this.servers = [this.server];
   }
@@ -149,6 +155,7 @@ export class ProxyListener {
         stats,
         maxMessageSize: this.options.maxMessageSize,
         interceptors: this.options.interceptors,
+        scramSecrets: this.scramSecrets,
       },
       sessionLog,
       hello.parameters,

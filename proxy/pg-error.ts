@@ -33,6 +33,7 @@ export const SqlState = {
   ConnectionFailure: '08006',
   SqlclientUnableToEstablishSqlconnection: '08001',
   FeatureNotSupported: '0A000',
+  InvalidAuthorizationSpecification: '28000',
   ProgramLimitExceeded: '54000',
   AdminShutdown: '57P01',
   TooManyConnections: '53300',

@@ -38,6 +38,8 @@ export const FrontendMessage = {
   Flush: 0x48, // 'H'
   FunctionCall: 0x46, // 'F'
   Parse: 0x50, // 'P'
+  /** Also SASLInitialResponse and SASLResponse: the same type byte, told apart by the state of the exchange. */
+  PasswordMessage: 0x70, // 'p'
   Query: 0x51, // 'Q'
   Sync: 0x53, // 'S'
   Terminate: 0x58, // 'X'
@@ -56,10 +58,17 @@ export const PROTOCOL_MAJOR = 3;
 /** PostgreSQL refuses startup packets longer than this (MAX_STARTUP_PACKET_LENGTH). */
 export const MAX_STARTUP_PACKET_LENGTH = 10000;
 
+/** PostgreSQL refuses SASL messages whose data is longer than this (PG_MAX_AUTH_TOKEN_LENGTH). */
+export const MAX_AUTH_TOKEN_LENGTH = 65535;
+
 /** Authentication request codes (the Int32 after 'R'). */
 export const AuthRequest = {
   Ok: 0,
+  CleartextPassword: 3,
+  MD5Password: 5,
   SASL: 10,
+  SASLContinue: 11,
+  SASLFinal: 12,
 } as const;
 
 /** Transaction status byte of ReadyForQuery. */

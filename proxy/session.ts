@@ -13,12 +13,14 @@ import { MessageFramer } from './framer.js';
 import { cancelRequest, terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
-import { AuthRequest, BackendMessage, FrontendMessage, type TransactionStatus } from './protocol.js';
+import { AuthRequest, BackendMessage, FrontendMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
 import { RepliesOwed, type ReplySink } from './replies-owed.js';
+import { ScramBridge } from './scram-bridge.js';
+import type { ScramSecrets } from './scram-secrets.js';
 import type { ProxyStats } from './stats.js';
 import { connectUpstream, type UpstreamTarget } from './upstream.js';
 
-/** TLS ends at the proxy, so channel binding to the client's TLS connection cannot reach the upstream. */
+/** When authentication is relayed, channel binding to the client's TLS connection cannot reach the upstream. */
 const CHANNEL_BINDING_SUFFIX = '-PLUS';
 
 /**
@@ -37,6 +39,8 @@ export interface SessionContext {
   stats: ProxyStats;
   maxMessageSize: number;
   interceptors?: InterceptorFactory;
+  /** With an auth role configured: the proxy itself authenticates clients the upstream asks for SCRAM. */
+  scramSecrets?: ScramSecrets;
 }
 
 type Phase = 'connecting' | 'authenticating' | 'ready' | 'closed';
@@ -55,6 +59,8 @@ export class Session {
   private readonly upstreamFramer: MessageFramer;
   private readonly closedCallbacks: Array<() => void> = [];
   private interceptor: Interceptor | undefined;
+  /** While the proxy runs a client's SCRAM login itself, the client's messages and the upstream's requests go to it. */
+  private scramBridge: ScramBridge | undefined;
   /** Client messages go to the interceptor, upstream messages to the sinks of the requests they answer. */
   private mediating = false;
   /** Whether the upstream message being framed goes to a sink (decided when its first byte arrives). */
@@ -74,7 +80,7 @@ export class Session {
     private readonly parameters: Map<string, string> = new Map(),
   ) {
     this.clientFramer = new MessageFramer(
-      (type) => this.mediating || (this.interceptor?.inspects(type) ?? false),
+      (type) => this.mediating || this.scramBridge !== undefined || (this.interceptor?.inspects(type) ?? false),
       context.maxMessageSize,
     );
     this.upstreamFramer = new MessageFramer((type) => {
@@ -185,7 +191,7 @@ export class Session {
     try {
       this.clientFramer.push(chunk, (type, frame, start, end) => {
         if (frame === undefined) return this.accountClientMessage(type);
-        if (!this.mediating && !this.interceptor!.claims(type, frame)) {
+        if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame)) {
           if (start < 0) {
             this.forward(frame);
             runStart = end;
@@ -194,6 +200,7 @@ export class Session {
         }
         if (start > runStart) this.forward(chunk.subarray(runStart, start));
         runStart = end;
+        if (this.scramBridge) return this.scramBridge.clientMessage(frame);
         this.mediating = true;
         this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame));
       });
@@ -313,7 +320,14 @@ export class Session {
   private readonly relayAuthenticationMessage = (type: number, frame: Buffer | undefined): void => {
     switch (type) {
       case BackendMessage.Authentication:
-        this.writeToClient(readAuthenticationCode(frame!) === AuthRequest.SASL ? this.withoutChannelBinding(frame!) : frame!);
+        if (this.scramBridge) {
+          if (!this.scramBridge.upstreamMessage(frame!)) return;
+          this.endScramBridge();
+          break;
+        }
+        if (readAuthenticationCode(frame!) !== AuthRequest.SASL) break;
+        if (this.context.scramSecrets) this.startScramBridge(frame!, this.context.scramSecrets);
+        else this.writeToClient(this.withoutChannelBinding(frame!));
         return;
       case BackendMessage.BackendKeyData: {
         if (this.phase === 'closed') return;
@@ -339,6 +353,27 @@ export class Session {
     }
     this.writeToClient(frame!);
   };
+
+  /** The proxy authenticates the client itself, with the role's SCRAM secret, and logs in upstream for it. */
+  private startScramBridge(saslRequest: Buffer, secrets: ScramSecrets): void {
+    // Nothing the client sends before it is authenticated may make the proxy hold much of it.
+    this.clientFramer.maxMessageLength = MAX_AUTH_TOKEN_LENGTH + 4;
+    // The role's secret may arrive after the session has ended.
+    this.scramBridge = new ScramBridge(saslRequest, this.user, { client: this.client, upstream: this.upstream! }, secrets, {
+      toClient: (frame) => {
+        if (this.phase !== 'closed') this.writeToClient(frame);
+      },
+      toUpstream: (frame) => {
+        if (this.phase !== 'closed') this.upstream!.write(frame);
+      },
+      fail: (error) => this.fail(error),
+    });
+  }
+
+  private endScramBridge(): void {
+    this.scramBridge = undefined;
+    this.clientFramer.maxMessageLength = this.context.maxMessageSize;
+  }
 
   private withoutChannelBinding(frame: Buffer): Buffer {
     const mechanisms = readSaslMechanisms(frame).filter((name) => !name.endsWith(CHANNEL_BINDING_SUFFIX));

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { inject } from 'vitest';
+import type { AuthRole } from '../../proxy/auth-query.js';
 import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
 import { masterKey } from '../../src/crypto/secrets.js';
 import { loadParser } from '../../src/sql/parse.js';
@@ -50,6 +51,8 @@ export interface ProxyOptions {
   settings?: Record<string, string>;
   /** Where the default model comes from; by default nothing is configured, whatever this process's environment. */
   defaults?: DefaultSources;
+  /** The auth role: the proxy then authenticates SCRAM clients itself. */
+  authRole?: AuthRole;
 }
 
 export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy> {
@@ -63,6 +66,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     maxMessageSize: options.maxMessageSize ?? 1024 ** 3 - 1,
     startupTimeoutMs: options.startupTimeoutMs ?? 10_000,
     log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
+    authRole: options.authRole,
   };
   if (!options.passThrough) {
     const keys = [options.masterKey ?? 'test master key', ...(options.previousMasterKeys ?? [])].map(masterKey);

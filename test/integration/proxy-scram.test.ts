@@ -1,0 +1,150 @@
+// SCRAM with an auth role: the proxy authenticates the client itself (SCRAM-SHA-256-PLUS bound to its own
+// certificate when the client uses TLS) and logs in upstream, over TLS and bound to it, with the ClientKey recovered
+// from the client's proof. Without an auth role, authentication is relayed as before.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuthRole } from '../../proxy/auth-query.js';
+import { ROLES } from '../support/cluster.js';
+import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { psql } from '../support/psql.js';
+
+const WHO_AND_TLS = "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+const BOUND = { sslmode: 'require', channel_binding: 'require' };
+
+const suffix = randomBytes(4).toString('hex');
+const authRole: AuthRole = { user: `auth_${suffix}`, password: `auth secret ${suffix}`, database: `auth_${suffix}`, query: 'SELECT llm_proxy_auth.role_secret($1)' };
+let admin: pg.Client;
+let proxy: TestProxy;
+
+beforeAll(async () => {
+  admin = new pg.Client(connection(cluster().port));
+  await admin.connect();
+  await admin.query(`CREATE ROLE ${authRole.user} LOGIN PASSWORD '${authRole.password}'`);
+  await admin.query(`CREATE DATABASE ${authRole.database}`);
+  // The README's recipe: a lookup function the auth role may call, and nothing else.
+  const owner = new pg.Client(connection(cluster().port, 'postgres', authRole.database));
+  await owner.connect();
+  await owner
+    .query(`
+    CREATE SCHEMA llm_proxy_auth;
+    CREATE FUNCTION llm_proxy_auth.role_secret(role_name name) RETURNS text
+      LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog
+      AS $$ SELECT rolpassword FROM pg_authid WHERE rolname = role_name $$;
+    REVOKE ALL ON FUNCTION llm_proxy_auth.role_secret(name) FROM PUBLIC;
+    GRANT USAGE ON SCHEMA llm_proxy_auth TO ${authRole.user};
+    GRANT EXECUTE ON FUNCTION llm_proxy_auth.role_secret(name) TO ${authRole.user};`)
+    .finally(() => owner.end());
+  proxy = await startProxy({ tls: true, passThrough: true, upstream: { sslMode: 'require' }, authRole });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await admin.query(`DROP DATABASE IF EXISTS ${authRole.database} WITH (FORCE)`);
+  await admin.query(`DROP ROLE IF EXISTS ${authRole.user}`);
+  await admin.end();
+});
+
+const scram = ROLES.scram;
+const ca = (): string => readFileSync(cluster().caFile, 'utf8');
+
+describe('with an auth role, the proxy authenticates SCRAM clients itself', () => {
+  it('psql with sslmode=require and channel_binding=require logs in, TLS on both legs', async () => {
+    const result = await psql(['-c', WHO_AND_TLS], { port: proxy.port, user: scram.user, password: scram.password, params: BOUND });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe(`${scram.user} true`);
+  });
+
+  it("psql over TLS with libpq's default channel_binding=prefer logs in", async () => {
+    const result = await psql(['-c', 'SELECT current_user'], { port: proxy.port, user: scram.user, password: scram.password, params: { sslmode: 'require' } });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe(scram.user);
+  });
+
+  it('refuses a wrong password with FATAL 28P01, in the words PostgreSQL uses', async () => {
+    const client = new pg.Client({ ...connection(proxy.port, 'scram'), password: 'wrong', ssl: { ca: ca() } });
+    await expect(client.connect()).rejects.toMatchObject({ code: '28P01', severity: 'FATAL', message: `password authentication failed for user "${scram.user}"` });
+    const result = await psql(['-c', 'SELECT 1'], { port: proxy.port, user: scram.user, password: 'wrong', params: BOUND });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(`password authentication failed for user "${scram.user}"`);
+  });
+
+  it('refuses an unknown role exactly as PostgreSQL does, as if it existed', async () => {
+    const user = `nobody_${suffix}`;
+    const through = await psql(['-c', 'SELECT 1'], { port: proxy.port, user, password: 'anything', params: BOUND });
+    const direct = await psql(['-c', 'SELECT 1'], { port: cluster().port, user, password: 'anything', params: { sslmode: 'require' } });
+    expect(through.status).not.toBe(0);
+    expect(through.stderr).toMatch(`FATAL:  password authentication failed for user "${user}"`);
+    expect(through.stderr.replace(/port \d+/g, 'port N')).toBe(direct.stderr.replace(/port \d+/g, 'port N'));
+    const client = new pg.Client({ ...connection(proxy.port, 'scram'), user, password: 'anything', ssl: { ca: ca() } });
+    await expect(client.connect()).rejects.toMatchObject({ code: '28P01', message: `password authentication failed for user "${user}"` });
+  });
+
+  it('node-postgres with enableChannelBinding logs in, over TLS and over plain TCP', async () => {
+    for (const ssl of [{ ca: ca() }, false]) {
+      const client = new pg.Client({ ...connection(proxy.port, 'scram'), ssl, enableChannelBinding: true });
+      await client.connect();
+      expect((await client.query('SELECT current_user AS who')).rows).toEqual([{ who: scram.user }]);
+      await client.end();
+    }
+  });
+
+  it('postgres.js logs in over TLS', async () => {
+    const sql = postgres({ ...connection(proxy.port, 'scram'), ssl: { ca: ca() }, max: 1, onnotice: () => {} });
+    expect(await sql`SELECT current_user AS who`).toEqual([{ who: scram.user }]);
+    await sql.end();
+  });
+
+  it('relays trust, password and md5 as before', async () => {
+    for (const method of ['trust', 'password', 'md5'] as const) {
+      const role = ROLES[method];
+      const result = await psql(['-c', 'SELECT current_user'], { port: proxy.port, user: role.user, password: role.password, params: { sslmode: 'require' } });
+      expect(result.stderr).toBe('');
+      expect(result.stdout.trim()).toBe(role.user);
+    }
+  });
+
+  it('a changed password counts at once: the new one logs in, the old one no more', async () => {
+    const user = `changing_${suffix}`;
+    await admin.query(`CREATE ROLE ${user} LOGIN PASSWORD 'first'`);
+    try {
+      const login = (password: string) => psql(['-c', 'SELECT current_user'], { port: proxy.port, user, password, params: BOUND });
+      expect((await login('first')).stdout.trim()).toBe(user);
+      await admin.query(`ALTER ROLE ${user} PASSWORD 'second'`);
+      expect((await login('second')).stdout.trim()).toBe(user);
+      expect((await login('first')).stderr).toMatch(`password authentication failed for user "${user}"`);
+    } finally {
+      await admin.query(`DROP ROLE ${user}`);
+    }
+  });
+
+  it('when the auth role cannot log in, SCRAM logins fail with 08006 naming the options to check, and no secret', async () => {
+    const broken = await startProxy({ tls: true, passThrough: true, upstream: { sslMode: 'require' }, authRole: { ...authRole, password: 'not it' } });
+    try {
+      const client = new pg.Client({ ...connection(broken.port, 'scram'), ssl: { ca: ca() } });
+      const error = (await client.connect().catch((caught: unknown) => caught)) as pg.DatabaseError;
+      expect(error).toMatchObject({ code: '08006', severity: 'FATAL', message: "the proxy could not look up the role's SCRAM secret" });
+      expect(error.hint).toMatch(/--auth-user, --auth-password/);
+      expect(JSON.stringify(error)).not.toContain('not it');
+    } finally {
+      await broken.stop();
+    }
+  });
+});
+
+describe('without an auth role', () => {
+  it('relays SCRAM as before: SCRAM-SHA-256-PLUS is not offered', async () => {
+    const relay = await startProxy({ tls: true, passThrough: true, upstream: { sslMode: 'require' } });
+    try {
+      const bound = await psql(['-c', 'SELECT 1'], { port: relay.port, user: scram.user, password: scram.password, params: BOUND });
+      expect(bound.stderr).toMatch(/channel binding is required, but server did not offer an authentication method that supports channel binding/);
+      const plain = await psql(['-c', 'SELECT current_user'], { port: relay.port, user: scram.user, password: scram.password, params: { sslmode: 'require', channel_binding: 'disable' } });
+      expect(plain.stdout.trim()).toBe(scram.user);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
