@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { AuthRole } from '../proxy/auth-query.js';
 import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
-import { isSealedText, openText, SecretError, type MasterKey } from './crypto/secrets.js';
+import { isSealedText, masterKey, openText, SecretError, type MasterKey } from './crypto/secrets.js';
 import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
 import type { WorkerSettings } from './worker/config.js';
 
@@ -41,6 +42,27 @@ const OPTIONS = [
   { flag: 'config', env: 'PG_LLM_CONFIG', value: 'FILE', description: 'JSON file whose keys are these option names' },
   { flag: 'tls-cert', env: 'PG_LLM_TLS_CERT', value: 'FILE', description: 'PEM certificate: clients may then use TLS' },
   { flag: 'tls-key', env: 'PG_LLM_TLS_KEY', value: 'FILE', description: 'PEM private key of --tls-cert' },
+  {
+    flag: 'auth-user',
+    env: 'PG_LLM_AUTH_USER',
+    value: 'ROLE',
+    description:
+      'a role whose --auth-query gives the proxy the SCRAM secrets of roles: the proxy then authenticates SCRAM clients itself, with channel binding on each TLS leg',
+  },
+  {
+    flag: 'auth-password',
+    env: 'PG_LLM_AUTH_PASSWORD',
+    value: 'PASSWORD',
+    description: 'password of --auth-user; in the config file best sealed (pg-llm-proxy seal-secret), opened with the master key',
+  },
+  { flag: 'auth-database', env: 'PG_LLM_AUTH_DATABASE', value: 'NAME', default: 'postgres', description: 'database the auth query runs in' },
+  {
+    flag: 'auth-query',
+    env: 'PG_LLM_AUTH_QUERY',
+    value: 'SQL',
+    default: 'SELECT llm_proxy_auth.role_secret($1)',
+    description: "query run as --auth-user for the role name $1: the row's last column is the role's stored password (rolpassword)",
+  },
   {
     flag: 'embedded',
     env: 'PG_LLM_EMBEDDED',
@@ -214,8 +236,8 @@ const SUBCOMMANDS = {
   },
   'seal-secret': {
     summary: [
-      'Prints the secret on standard input sealed as sealed:v1:…, for an api_key in --default-model or the pg_ai config;',
-      'the proxy opens it at start-up with the same master key. Usage: pg-llm-proxy seal-secret < secret',
+      'Prints the secret on standard input sealed as sealed:v2:…, for an api_key in --default-model or the pg_ai config,',
+      'or --auth-password; the proxy opens it at start-up with the same master key. Usage: pg-llm-proxy seal-secret < secret',
     ],
     options: [{ ...proxyOption('master-key'), description: 'the master key the proxy runs with' }],
   },
@@ -248,6 +270,8 @@ export interface Config {
   upstreamExplicit: boolean;
   admin: { host: string; port: number } | undefined;
   tls: { cert: string; key: string } | undefined;
+  /** --auth-user and its options, its password opened; without it, authentication is relayed. */
+  authRole: AuthRole | undefined;
   embedded: EmbeddedMode;
   embeddedData: string | undefined;
   maxMessageSize: number;
@@ -439,6 +463,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
   const socketDir = value('socket-dir')!;
   // Clients tell a socket directory from a host name by its leading slash.
   if (socketDir !== '' && !path.isAbsolute(socketDir)) throw new ConfigError(`--socket-dir must be an absolute path, got ${socketDir}`);
+  const masterKeys = masterKeyList(value('master-key'), value('previous-master-keys'));
   return {
     listen: hostPort('listen', value('listen')!),
     socketDir: socketDir === '' ? undefined : socketDir,
@@ -446,12 +471,13 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     upstreamExplicit: raw.upstream !== undefined || env.PGHOST !== undefined || env.PGPORT !== undefined,
     admin: admin === 'off' ? undefined : hostPort('admin', admin),
     tls: tlsCert && tlsKey ? { cert: readPem(tlsCert), key: readPem(tlsKey) } : undefined,
+    authRole: authRole(value, masterKeys),
     embedded: embedded as EmbeddedMode,
     embeddedData: embeddedData === 'memory' ? undefined : embeddedData,
     maxMessageSize: integer('max-message-size', value('max-message-size')!),
     startupTimeoutMs: integer('startup-timeout', value('startup-timeout')!),
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
-    masterKeys: masterKeyList(value('master-key'), value('previous-master-keys')),
+    masterKeys,
     defaultModel: defaultModel ? jsonObject('--default-model', defaultModel) : undefined,
     settingDefaults: raw.settings ? settingDefaults(raw.settings) : {},
     pgAiConfig: { file: value('pg-ai-config')!, required: raw['pg-ai-config'] !== undefined },
@@ -473,6 +499,16 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     },
     logLevel: value('log-level')!,
   };
+}
+
+function authRole(value: (name: OptionName) => string | undefined, masterKeys: string[]): AuthRole | undefined {
+  const user = value('auth-user');
+  const password = openedSecret(value('auth-password'), '--auth-password', masterKeys.map(masterKey));
+  if (!user) {
+    if (password !== undefined) throw new ConfigError('--auth-password needs --auth-user, the role it is the password of');
+    return undefined;
+  }
+  return { user, password, database: value('auth-database')!, query: value('auth-query')! };
 }
 
 /** Reads postgres://HOST:PORT/?sslmode=…&sslrootcert=…, with libpq's host=/socket/dir and port= query forms. */

@@ -85,6 +85,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     socketDir: config.socketDir,
     target,
     tls: config.tls,
+    authRole: config.authRole,
     maxMessageSize: config.maxMessageSize,
     startupTimeoutMs: config.startupTimeoutMs,
     log,
@@ -96,7 +97,16 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     }),
   });
   const address = await listener.listen();
-  log.info({ listen: `${address.address}:${address.port}`, socket: listener.unixSocketPath, upstream: describeTarget(target), tls: Boolean(config.tls) }, 'proxy listening');
+  log.info(
+    {
+      listen: `${address.address}:${address.port}`,
+      socket: listener.unixSocketPath,
+      upstream: describeTarget(target),
+      tls: Boolean(config.tls),
+      authUser: config.authRole?.user,
+    },
+    'proxy listening',
+  );
   const admin = config.admin
     ? await startAdminServer(config.admin.host, config.admin.port, { stats: listener.stats, upstream: () => target, startedAt })
     : undefined;

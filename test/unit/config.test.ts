@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseCommandLine, type Config } from '../../src/config.js';
+import { masterKey, sealText } from '../../src/crypto/secrets.js';
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}): Config {
   const command = parseCommandLine(argv, env);
@@ -152,6 +153,22 @@ describe('configuration', () => {
     expect(parseCommandLine(['seal-secret', '--help'], {})).toEqual({ kind: 'help' });
     expect(() => parseCommandLine(['seal-secret'], {})).toThrowError(/seal-secret needs the master key/);
     expect(() => parseCommandLine(['seal-secret', '--listen', 'x'], { PG_LLM_MASTER_KEY: 'k' })).toThrowError('unknown argument --listen for seal-secret');
+  });
+
+  it('takes the auth role, its password opened when sealed in the config file, else relays authentication', () => {
+    expect(config([]).authRole).toBeUndefined();
+    expect(config(['--auth-user', 'proxy_auth'], { PG_LLM_AUTH_PASSWORD: 'plain' }).authRole).toEqual({
+      user: 'proxy_auth',
+      password: 'plain',
+      database: 'postgres',
+      query: 'SELECT llm_proxy_auth.role_secret($1)',
+    });
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'proxy.json');
+    const sealed = sealText('auth secret', masterKey('the key'));
+    writeFileSync(file, JSON.stringify({ 'auth-user': 'proxy_auth', 'auth-password': sealed, 'auth-database': 'app', 'master-key': 'the key' }));
+    expect(config(['--config', file]).authRole).toMatchObject({ password: 'auth secret', database: 'app' });
+    expect(() => config(['--config', file, '--master-key', 'another key'])).toThrowError('--auth-password cannot be opened');
+    expect(() => config(['--auth-password', 'plain'])).toThrowError('--auth-password needs --auth-user');
   });
 
   it('takes --settings as server-wide pg_llm.* defaults, checked at start-up', () => {
