@@ -3,12 +3,16 @@
 // from the client's proof. Without an auth role, authentication is relayed as before.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthRole } from '../../proxy/auth-query.js';
-import { ROLES } from '../support/cluster.js';
+import { masterKey, sealText } from '../../src/crypto/secrets.js';
+import { freePort, ROLES } from '../support/cluster.js';
+import { launch, listening } from '../support/command.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
 
@@ -131,6 +135,37 @@ describe('with an auth role, the proxy authenticates SCRAM clients itself', () =
       expect(JSON.stringify(error)).not.toContain('not it');
     } finally {
       await broken.stop();
+    }
+  });
+
+  it('the command takes the auth role from its config file, the password sealed there', async () => {
+    const passphrase = 'scram test master key';
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-scram-'));
+    const file = path.join(dir, 'proxy.json');
+    const { certFile, keyFile, port } = cluster();
+    writeFileSync(
+      file,
+      JSON.stringify({
+        upstream: `postgres://127.0.0.1:${port}/?sslmode=require`,
+        'tls-cert': certFile,
+        'tls-key': keyFile,
+        'auth-user': authRole.user,
+        'auth-password': sealText(authRole.password!, masterKey(passphrase)),
+        'auth-database': authRole.database,
+        'auth-query': authRole.query,
+      }),
+    );
+    const listen = await freePort();
+    const running = launch(['--config', file, '--listen', `127.0.0.1:${listen}`, '--admin', 'off'], { PG_LLM_MASTER_KEY: passphrase });
+    try {
+      await listening(running);
+      const result = await psql(['-c', WHO_AND_TLS], { port: listen, user: scram.user, password: scram.password, params: BOUND });
+      expect(result.stderr).toBe('');
+      expect(result.stdout.trim()).toBe(`${scram.user} true`);
+      expect(running.output()).not.toContain(authRole.password);
+    } finally {
+      running.child.kill('SIGTERM');
+      await running.exited;
     }
   });
 });
