@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
-import { RawClient, serialize } from '../support/raw-client.js';
+import { RawClient, sendCancel, serialize } from '../support/raw-client.js';
 import { TcpRelay } from '../support/tcp-relay.js';
 
 let proxy: TestProxy;
@@ -23,13 +23,6 @@ afterAll(async () => {
 });
 
 type KeyedClient = pg.Client & { processID: number; secretKey: number };
-
-function sendCancel(port: number, processId: number, secretKey: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(serialize.cancel(processId, secretKey)));
-    socket.on('close', () => resolve()).on('error', reject);
-  });
-}
 
 describe('cancel', () => {
   it('postgres.js cancel stops pg_sleep with 57014 and the session goes on', async () => {

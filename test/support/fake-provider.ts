@@ -1,7 +1,7 @@
 // A fake model provider on loopback, so the real SDK adapters are tested over HTTP: it answers OpenAI's chat
 // completions and embeddings and, on /v1/messages, Anthropic's Messages API. Each request takes the next scripted
-// behaviour (an answer, a stream, an HTTP error, garbage, a stall, a connection reset mid-stream, an answer of any
-// size), and is recorded.
+// behaviour (an answer, a stream, one paced by its reader, an HTTP error, garbage, a stall, a connection reset
+// mid-stream, an answer of any size), and is recorded.
 // Embeddings are computed from each input (its length, then its character codes), so tests can check their order.
 
 import http from 'node:http';
@@ -15,7 +15,19 @@ export type Behaviour =
   | { kind: 'garbage' }
   | { kind: 'stall' }
   /** A chat answer whose content is `bytes` long, written in chunks as the client reads, never held whole. */
-  | { kind: 'huge'; bytes: number };
+  | { kind: 'huge'; bytes: number }
+  | Flow;
+
+/**
+ * A stream of `count` chunks (Infinity: until the client goes away), "1 ", "2 "… each padded with x to `chunkBytes`,
+ * written as fast as the client takes them, or `delayMs` apart; `sent` on the request counts those written.
+ */
+export interface Flow {
+  kind: 'flow';
+  count: number;
+  delayMs?: number;
+  chunkBytes?: number;
+}
 
 export interface RecordedRequest {
   path: string;
@@ -25,6 +37,8 @@ export interface RecordedRequest {
   body: Record<string, unknown>;
   /** Set when the client went away before the answer was complete. */
   aborted: boolean;
+  /** The chunks of a 'flow' written so far. */
+  sent: number;
 }
 
 export interface FakeProvider {
@@ -48,6 +62,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
         apiKeyHeader: request.headers['api-key'] as string | undefined,
         body: JSON.parse(raw || '{}') as Record<string, unknown>,
         aborted: false,
+        sent: 0,
       };
       requests.push(recorded);
       response.on('close', () => (recorded.aborted ||= !response.writableFinished));
@@ -123,7 +138,31 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
       return;
     case 'huge':
       return huge(behaviour.bytes, model, response);
+    case 'flow': {
+      const event = (delta: Record<string, unknown>[], usage?: Record<string, number>) =>
+        `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model, choices: delta, ...(usage ? { usage } : {}) })}\n\n`;
+      return flow(behaviour, request, response, {
+        first: '',
+        chunk: (content) => event([{ index: 0, delta: { content }, finish_reason: null }]),
+        last: () => `${event([], { prompt_tokens: 5, completion_tokens: request.sent, total_tokens: 5 + request.sent })}data: [DONE]\n\n`,
+      });
+    }
   }
+}
+
+/** Writes `first`, then each chunk of the flow when the client has taken the ones before, then `last`. */
+function flow(behaviour: Flow, request: RecordedRequest, response: http.ServerResponse, frames: { first: string; chunk: (text: string) => string; last: () => string }): void {
+  response.writeHead(200, { 'content-type': 'text/event-stream' });
+  response.write(frames.first);
+  const next = (): void => {
+    while (!response.destroyed) {
+      if (request.sent === behaviour.count) return void response.end(frames.last());
+      request.sent++;
+      if (!response.write(frames.chunk(`${request.sent} `.padEnd(behaviour.chunkBytes ?? 0, 'x')))) return void response.once('drain', next);
+      if (behaviour.delayMs) return void setTimeout(next, behaviour.delayMs);
+    }
+  };
+  next();
 }
 
 function huge(bytes: number, model: string, response: http.ServerResponse): void {
@@ -158,22 +197,35 @@ function respondAsAnthropic(behaviour: Behaviour, request: RecordedRequest, resp
       });
     case 'stream': {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
-      const events: Array<Record<string, unknown>> = [
-        { type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 5, output_tokens: 0 } } },
-        { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
-        ...behaviour.chunks.map((text) => ({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })),
-        { type: 'content_block_stop', index: 0 },
-        { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: behaviour.chunks.length } },
-        { type: 'message_stop' },
-      ];
-      for (const event of events) response.write(`event: ${String(event.type)}\ndata: ${JSON.stringify(event)}\n\n`);
-      return void response.end();
+      const events = anthropicEvents(model);
+      return void response.end(events.first + behaviour.chunks.map(events.chunk).join('') + events.last(behaviour.chunks.length));
+    }
+    case 'flow': {
+      const events = anthropicEvents(model);
+      return flow(behaviour, request, response, { ...events, last: () => events.last(request.sent) });
     }
     case 'error':
       return json(response, behaviour.status, { type: 'error', error: { type: 'api_error', message: behaviour.message } }, behaviour.retryAfter ? { 'retry-after': behaviour.retryAfter } : {});
     default:
       return respond(behaviour, request, response);
   }
+}
+
+/** The server-sent events of a streamed Anthropic message: those before its text, one per piece of it, and the rest. */
+function anthropicEvents(model: string) {
+  const event = (body: Record<string, unknown>): string => `event: ${String(body.type)}\ndata: ${JSON.stringify(body)}\n\n`;
+  return {
+    first: [
+      { type: 'message_start', message: { id: 'msg_1', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 5, output_tokens: 0 } } },
+      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+    ].map(event).join(''),
+    chunk: (text: string) => event({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }),
+    last: (outputTokens: number) => [
+      { type: 'content_block_stop', index: 0 },
+      { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } },
+      { type: 'message_stop' },
+    ].map(event).join(''),
+  };
 }
 
 function tokenLogprobs(logprobs: number[] | undefined): { content: Array<{ token: string; logprob: number; bytes: null; top_logprobs: [] }> } | null {

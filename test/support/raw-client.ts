@@ -116,6 +116,14 @@ export class RawClient {
   }
 }
 
+/** Sends a CancelRequest for the session with this key, as a driver's cancel does, and waits for the proxy to close it. */
+export function sendCancel(port: number, processId: number, secretKey: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(serialize.cancel(processId, secretKey)));
+    socket.on('close', () => resolve()).on('error', reject);
+  });
+}
+
 /** The values of the DataRows in a stream of backend messages, as sent. */
 function dataRows(stream: Buffer): Array<Array<Buffer | null>> {
   const rows: Array<Array<Buffer | null>> = [];
