@@ -1,11 +1,13 @@
 // Picks the adapter a model instance's config names and wraps it, outermost first: the response cache, the batching
 // of embeddings asked for one text at a time, the process's and the model's limits, the metering of each request
-// the provider really gets, then the masking of its secrets in whatever the provider says. Built once per
-// instance config and kept, so its SDK client (and its pooled connections) serve every later call.
+// the provider really gets, the masking of its secrets in whatever the provider says, then the failing of a stream
+// its caller cancelled. Built once per instance config and kept, so its SDK client (and its pooled connections) serve
+// every later call.
 
 import { createHash } from 'node:crypto';
 import { PgError } from '../../proxy/pg-error.js';
 import { SecretFragments } from '../crypto/secret-fragments.js';
+import { abortedStreamsFail } from './aborted-streams.js';
 import { anthropicProvider } from './anthropic.js';
 import { batchedEmbeddings } from './embedding-batcher.js';
 import { limited } from './limits.js';
@@ -60,7 +62,7 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
     apiKey === undefined ? null : createHash('sha256').update(apiKey).digest('hex'),
     config.max_concurrency ?? null, config.requests_per_minute ?? null, config.tokens_per_minute ?? null,
   ]);
-  const provider = redacted(adapter(config, apiKey, instanceName), SecretFragments.of(config, apiKey));
+  const provider = redacted(abortedStreamsFail(adapter(config, apiKey, instanceName)), SecretFragments.of(config, apiKey));
   return cached(batchedEmbeddings(limited(metered(provider, name, modelName, config), modelKey, config)), key);
 }
 

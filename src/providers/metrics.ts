@@ -60,9 +60,9 @@ export function costOf(usage: Usage, price: Price | undefined): number | undefin
 export function metered(provider: Provider, providerName: string, modelName: string, config: Record<string, unknown>): Provider {
   const labels = `provider="${labelValue(providerName)}",model="${labelValue(modelLabel(modelName))}"`;
   const price = priceOf(config, modelName);
-  const record = (kind: Kind, started: number, usage: Usage | undefined): number | undefined => {
+  const record = (kind: Kind, started: number, usage: Usage | undefined, signal: AbortSignal): number | undefined => {
     const model = countersOf(labels);
-    const outcome = `kind="${kind}",outcome="${usage ? 'ok' : 'error'}"`;
+    const outcome = `kind="${kind}",outcome="${usage ? 'ok' : signal.aborted ? 'cancelled' : 'error'}"`;
     model.requests.set(outcome, (model.requests.get(outcome) ?? 0) + 1);
     const seconds = (performance.now() - started) / 1000;
     SECONDS_BUCKETS.forEach((bound, i) => (model.buckets[i]! += seconds <= bound ? 1 : 0));
@@ -84,7 +84,7 @@ export function metered(provider: Provider, providerName: string, modelName: str
       try {
         result = await provider.chat(request);
       } finally {
-        const cost = record('chat', started, result?.usage);
+        const cost = record('chat', started, result?.usage, request.signal);
         if (result) result = withCost(result, cost);
       }
       return result;
@@ -97,11 +97,11 @@ export function metered(provider: Provider, providerName: string, modelName: str
           if (event.kind === 'chunk') yield event;
           else {
             usage = event.result.usage;
-            yield { kind: 'done', result: withCost(event.result, record('stream', started, usage)) };
+            yield { kind: 'done', result: withCost(event.result, record('stream', started, usage, request.signal)) };
           }
         }
       } finally {
-        if (!usage) record('stream', started, undefined);
+        if (!usage) record('stream', started, undefined, request.signal);
       }
     },
     async embed(request) {
@@ -110,7 +110,7 @@ export function metered(provider: Provider, providerName: string, modelName: str
       try {
         return (result = await provider.embed(request));
       } finally {
-        record('embed', started, result?.usage);
+        record('embed', started, result?.usage, request.signal);
       }
     },
   };
@@ -139,7 +139,7 @@ export function modelMetricsText(): string[] {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
   };
   const models = [...counters.entries()];
-  family('pg_llm_model_requests_total', 'counter', 'Requests sent to model providers, by kind (chat, stream, embed) and outcome.',
+  family('pg_llm_model_requests_total', 'counter', 'Requests sent to model providers, by kind (chat, stream, embed) and outcome (ok, error, cancelled).',
     models.flatMap(([labels, model]) => [...model.requests].map(([outcome, count]) => `pg_llm_model_requests_total{${labels},${outcome}} ${count}`)));
   family('pg_llm_model_prompt_tokens_total', 'counter', 'Prompt (input) tokens the providers counted.', models.map(([labels, model]) => `pg_llm_model_prompt_tokens_total{${labels}} ${model.promptTokens}`));
   family('pg_llm_model_completion_tokens_total', 'counter', 'Completion (output) tokens the providers counted.', models.map(([labels, model]) => `pg_llm_model_completion_tokens_total{${labels}} ${model.completionTokens}`));
