@@ -12,7 +12,10 @@ import type { RepliesOwed, ReplySink } from './replies-owed.js';
 export interface SessionIo {
   /** Sends one message upstream; `sink` gets its answer (none: the client's message, answered to the client). */
   sendUpstream(frame: Buffer, sink?: ReplySink): void;
-  writeToClient(frame: Buffer): void;
+  /** Sends one message to the client; false when its socket's buffer is full (see clientDrained). */
+  writeToClient(frame: Buffer): boolean;
+  /** Resolves once the client has taken what was written to it, or the session is over. */
+  clientDrained(): Promise<void>;
   /** The requests sent upstream and not answered yet, the proxy's own included. */
   readonly owed: RepliesOwed;
   /** The transaction status of the last ReadyForQuery the upstream sent. */

@@ -70,6 +70,8 @@ export class Session {
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
   private heldClientProbe: NodeJS.Timeout | undefined;
+  /** One wait for the client's drain, however many wait for it. */
+  private clientDrain: Promise<void> | undefined;
   /** Counts of ReadyForQuery messages, for the interceptor to tell which transactions have ended. */
   private readonly readies = { received: 0, lastIdle: 0 };
 
@@ -284,6 +286,7 @@ export class Session {
         this.forward(frame);
       },
       writeToClient: (frame) => this.writeToClient(frame),
+      clientDrained: () => this.clientDrained(),
       owed: this.replies,
       get transactionStatus() {
         return session.status;
@@ -386,9 +389,23 @@ export class Session {
     return authenticationSASL(mechanisms);
   }
 
-  private writeToClient(data: Buffer): void {
+  private writeToClient(data: Buffer): boolean {
     this.context.stats.bytesToClients += data.length;
-    if (!this.client.write(data)) this.upstream?.pause();
+    const accepted = this.client.write(data);
+    if (!accepted) this.upstream?.pause();
+    return accepted;
+  }
+
+  private clientDrained(): Promise<void> {
+    if (this.phase === 'closed' || !this.client.writableNeedDrain) return Promise.resolve();
+    return (this.clientDrain ??= new Promise((resolve) => {
+      const done = (): void => {
+        this.client.off('drain', done).off('close', done);
+        this.clientDrain = undefined;
+        resolve();
+      };
+      this.client.on('drain', done).on('close', done);
+    }));
   }
 
   private readonly onClientClose = (): void => {

@@ -258,19 +258,19 @@ class InterceptionEngine implements Interceptor {
     if (this.io.owed.skipping) return;
     switch (frame[0]) {
       case FrontendMessage.Parse:
-        return this.io.writeToClient(parseComplete());
+        return void this.io.writeToClient(parseComplete());
       case FrontendMessage.Bind: {
         const bind = readBind(frame);
         this.ownPortals.set(bind.portal, this.ownStatements.get(bind.statement)!);
-        return this.io.writeToClient(bindComplete());
+        return void this.io.writeToClient(bindComplete());
       }
       case FrontendMessage.Describe:
         if (readTarget(frame).kind === 'S') this.io.writeToClient(noParameters());
-        return this.io.writeToClient(noData());
+        return void this.io.writeToClient(noData());
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
         (kind === 'S' ? this.ownStatements : this.ownPortals).delete(name);
-        return this.io.writeToClient(closeComplete());
+        return void this.io.writeToClient(closeComplete());
       }
       case FrontendMessage.Execute: {
         this.catalogInstalled = undefined;

@@ -197,7 +197,7 @@ export class Executor {
       if (plan.stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {
         this.computing = true;
         try {
-          await streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), plan.stream, target, fields);
+          await streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), plan.stream, target, fields, this.abort.signal);
         } finally {
           this.computing = false;
         }
