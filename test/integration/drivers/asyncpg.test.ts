@@ -7,7 +7,7 @@ import { scriptDriver } from '../../support/driver-script.js';
 
 const SCRIPT = fileURLToPath(new URL('./scripts/drive_asyncpg.py', import.meta.url));
 
-driverMatrix((target) => scriptDriver('/usr/bin/python3', [SCRIPT], target), {
+driverMatrix((target) => scriptDriver('/usr/bin/python3', ['-B', SCRIPT], target), {
   adapted: {
     simple: { title: 'runs several statements in one simple query (asyncpg reads the result back apart)', expected: EXPECTED.simple },
   },

@@ -7,7 +7,7 @@ import { scriptDriver } from '../../support/driver-script.js';
 
 const SCRIPT = fileURLToPath(new URL('./scripts/drive_psycopg2.py', import.meta.url));
 
-driverMatrix((target) => scriptDriver('/usr/bin/python3', [SCRIPT], target), {
+driverMatrix((target) => scriptDriver('/usr/bin/python3', ['-B', SCRIPT], target), {
   adapted: {
     extended: { title: 'binds parameters (client-side: psycopg2 has no extended protocol)', expected: EXPECTED.extended },
     prepared: { title: 'reuses a statement prepared with SQL PREPARE', expected: EXPECTED.prepared },
