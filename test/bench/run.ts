@@ -10,7 +10,7 @@
 // Environment: BENCH_SECONDS (length of each pgbench run, default 10), BENCH_ROUNDS (runs per target and mode,
 // default 2).
 
-import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import { CALL_CONCURRENCY, FIRST_ROW_TARGET_MS, measureLlm, ROW_CALL_MS, TABLE_R
 import pg from 'pg';
 import { JOB_CALL_MS, measureWorker, prepareWorkerDatabase, WORKER_CONCURRENCY, WORKER_DATABASE, WORKER_JOBS, workerReference, type WorkerResult } from './worker.js';
 import { freePort, serverBinDir, startCluster, type Cluster } from '../support/cluster.js';
+import { launch, postgresClient, type ServerProcess } from '../support/server-process.js';
 
 const TARGET_TPS_RATIO = 0.8;
 const TARGET_IDLE_RSS_BYTES = 200 * 1024 * 1024;
@@ -27,7 +28,6 @@ const IDLE_CLIENTS = 1000;
 // Enough concurrency to open 1,000 connections quickly without a fork storm on the server.
 const CONNECT_BATCH_SIZE = 50;
 const IDLE_SETTLE_MS = 2000;
-const READY_TIMEOUT_MS = 15_000;
 // A short unmeasured run per target first, so neither side pays for cold caches or the proxy's JIT warm-up.
 const WARMUP_SECONDS = 2;
 const PGBENCH_SCALE = 10;
@@ -65,25 +65,6 @@ interface MemoryResult {
   beforeBytes: number;
   afterBytes: number;
   clients: number;
-}
-
-/** The proxy or pgbouncer, started by the benchmark as a child process. */
-interface ServerProcess {
-  pid: number;
-  port: number;
-  /** What it wrote to stdout/stderr: for the proxy at --log-level warn, anything here deserves a look. */
-  output(): string;
-  stop(): Promise<void>;
-  killNow(): void;
-}
-
-interface LaunchSpec {
-  /** For messages: 'the proxy', 'pgbouncer'. */
-  label: string;
-  command: string;
-  args: string[];
-  port: number;
-  options?: Pick<SpawnOptions, 'uid' | 'gid' | 'cwd'>;
 }
 
 interface Reference {
@@ -185,74 +166,6 @@ async function startProxy(cluster: Cluster): Promise<ServerProcess> {
   ];
   print(`starting the proxy on 127.0.0.1:${port}…`);
   return launch({ label: 'the proxy', command: process.execPath, args, port });
-}
-
-/** Starts the child and resolves once it accepts PostgreSQL connections; kills it if it never does. */
-async function launch(spec: LaunchSpec): Promise<ServerProcess> {
-  const child = spawn(spec.command, spec.args, { ...spec.options, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  let ended = false;
-  const collect = (chunk: Buffer): void => void (output += chunk.toString('utf8'));
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exited = new Promise<void>((resolve) => {
-    const end = (): void => {
-      ended = true;
-      resolve();
-    };
-    child.once('exit', end);
-    // A binary that cannot be started at all (e.g. not executable by the user it runs as) reports only an 'error'.
-    child.once('error', (error) => {
-      output += `${error.message}\n`;
-      end();
-    });
-  });
-
-  const server: ServerProcess = {
-    pid: child.pid ?? -1,
-    port: spec.port,
-    output: () => output,
-    stop: () => stopChild(spec.label, child, exited, () => ended),
-    killNow: () => void child.kill('SIGKILL'),
-  };
-  try {
-    await waitUntilAccepting(spec.label, server, () => ended);
-  } catch (error) {
-    server.killNow();
-    throw error;
-  }
-  return server;
-}
-
-/** Polls with a real PostgreSQL connection, which proves it reaches the upstream too, not only that it listens. */
-async function waitUntilAccepting(label: string, server: ServerProcess, ended: () => boolean): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (ended()) throw new Error(`${label} exited during startup:\n${server.output()}`);
-    const client = newClient(server.port);
-    try {
-      await client.connect();
-      await client.end();
-      return;
-    } catch (error) {
-      client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`${label} did not accept connections within ${READY_TIMEOUT_MS} ms: ${String(error)}\n${server.output()}`);
-    }
-    await sleep(100);
-  }
-}
-
-async function stopChild(label: string, child: ChildProcess, exited: Promise<void>, ended: () => boolean): Promise<void> {
-  if (ended()) return;
-  child.kill('SIGTERM');
-  // Both shut down on SIGTERM (pgbouncer at once, the proxy gracefully); neither has clients left by now, so
-  // anything slow is a hang.
-  const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
-  if (timedOut) {
-    print(`${label} did not exit within 5 s of SIGTERM: killing it`);
-    child.kill('SIGKILL');
-    await exited;
-  }
 }
 
 /**
@@ -446,20 +359,13 @@ function readRssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-function newClient(port: number): pg.Client {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', ssl: false });
-  // A connection dropped while idle would otherwise surface as an unhandled 'error' event and crash the benchmark.
-  client.on('error', () => undefined);
-  return client;
-}
-
 async function measureIdleMemory(proxy: ServerProcess, atStartBytes: number): Promise<MemoryResult> {
   const beforeBytes = readRssBytes(proxy.pid);
   const clients: pg.Client[] = [];
   try {
     print(`opening ${IDLE_CLIENTS} idle connections through the proxy…`);
     for (let opened = 0; opened < IDLE_CLIENTS; opened += CONNECT_BATCH_SIZE) {
-      const batch = Array.from({ length: Math.min(CONNECT_BATCH_SIZE, IDLE_CLIENTS - opened) }, () => newClient(proxy.port));
+      const batch = Array.from({ length: Math.min(CONNECT_BATCH_SIZE, IDLE_CLIENTS - opened) }, () => postgresClient(proxy.port));
       clients.push(...batch);
       await Promise.all(batch.map((client) => client.connect()));
     }
