@@ -1,5 +1,5 @@
-// The statements the matrix's drivers written in TypeScript (and psql) run; scripts/matrix.py and DriveJdbc.java
-// hold the same for theirs. driver-matrix.ts says what each scenario must answer.
+// The statements the matrix's drivers written in TypeScript (and psql) run, and the helpers their scenarios share;
+// scripts/matrix.py and DriveJdbc.java hold the same for theirs. driver-matrix.ts says what each must answer.
 
 export const SIMPLE_RESULT = `SELECT sum(n)::int AS total, 'été' AS word FROM simple_t`;
 export const SIMPLE = `CREATE TEMP TABLE simple_t (n int); INSERT INTO simple_t VALUES (1), (2), (3); ${SIMPLE_RESULT}`;
@@ -46,4 +46,12 @@ export async function eventually(check: () => Promise<boolean>, ms = 10_000): Pr
     if (await check()) return true;
     if (Date.now() > deadline) return false;
   }
+}
+
+/** The error a promise rejects with, or undefined when it resolves. */
+export async function failure(promise: Promise<unknown>): Promise<{ code?: string; message?: string } | undefined> {
+  return promise.then(
+    () => undefined,
+    (error: { code?: string; message?: string }) => error,
+  );
 }

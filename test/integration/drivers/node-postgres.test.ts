@@ -29,13 +29,6 @@ async function session<T>(config: Settings, work: (client: pg.Client) => Promise
   }
 }
 
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message?: string } | undefined> {
-  return promise.then(
-    () => undefined,
-    (error: { code?: string; message?: string }) => error,
-  );
-}
-
 /** Runs `text` on the client and cancels it with pg's own CancelRequest; answers the SQLSTATE it ended with. */
 async function cancelled(client: pg.Client, config: Settings, text: string): Promise<string | undefined> {
   const query = new pg.Query(text);
@@ -66,7 +59,7 @@ function play(target: MatrixTarget): Play {
   const scenarios: Record<Scenario, () => Promise<unknown>> = {
     connect: async () => ({
       user: await session(config, async (client) => (await client.query('SELECT current_user AS user')).rows[0].user),
-      wrongPasswordRefused: ((await failure(session({ ...config, password: 'wrong' }, async () => {})))?.message ?? '').includes('password authentication failed'),
+      wrongPasswordRefused: ((await sql.failure(session({ ...config, password: 'wrong' }, async () => {})))?.message ?? '').includes('password authentication failed'),
     }),
     simple: () =>
       session(config, async (client) => {
@@ -96,7 +89,7 @@ function play(target: MatrixTarget): Play {
       session(config, async (client) => {
         const errors = [];
         for (const [text, fails] of sql.TRANSACTION) {
-          if (fails) errors.push((await failure(client.query(text)))?.code ?? null);
+          if (fails) errors.push((await sql.failure(client.query(text)))?.code ?? null);
           else await client.query(text);
         }
         return { errors, committed: (await client.query(sql.COMMITTED)).rows[0].ids };

@@ -20,13 +20,6 @@ async function session<T>(options: Options, work: (db: postgres.Sql) => Promise<
   }
 }
 
-async function failure(promise: Promise<unknown>): Promise<{ code?: string; message?: string } | undefined> {
-  return promise.then(
-    () => undefined,
-    (error: { code?: string; message?: string }) => error,
-  );
-}
-
 function play(target: MatrixTarget): Play {
   const { host, port, database, user, password } = target;
   const options: Options = { host, port, database, user, pass: password };
@@ -34,14 +27,14 @@ function play(target: MatrixTarget): Play {
     session(options, async (db) => {
       const query = db.unsafe(text);
       const timer = setTimeout(() => void query.cancel(), sql.CANCEL_AFTER_MS);
-      const code = (await failure(query))?.code;
+      const code = (await sql.failure(query))?.code;
       clearTimeout(timer);
       return { cancelled: code === '57014', after: (await db`SELECT 1 AS n`)[0]!.n };
     });
   const scenarios: Record<Scenario, () => Promise<unknown>> = {
     connect: async () => ({
       user: await session(options, async (db) => (await db`SELECT current_user AS user`)[0]!.user),
-      wrongPasswordRefused: ((await failure(session({ ...options, pass: 'wrong' }, (db) => db`SELECT 1`)))?.message ?? '').includes('password authentication failed'),
+      wrongPasswordRefused: ((await sql.failure(session({ ...options, pass: 'wrong' }, (db) => db`SELECT 1`)))?.message ?? '').includes('password authentication failed'),
     }),
     simple: () =>
       session(options, async (db) => {
@@ -73,7 +66,7 @@ function play(target: MatrixTarget): Play {
       session(options, async (db) => {
         const errors = [];
         for (const [text, fails] of sql.TRANSACTION) {
-          if (fails) errors.push((await failure(db.unsafe(text)))?.code ?? null);
+          if (fails) errors.push((await sql.failure(db.unsafe(text)))?.code ?? null);
           else await db.unsafe(text);
         }
         return { errors, committed: (await db.unsafe(sql.COMMITTED))[0]!.ids };
