@@ -15,41 +15,23 @@ import { freePort, ROLES } from '../support/cluster.js';
 import { launch, listening } from '../support/command.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
+import { createAuthRole } from '../support/auth-role.js';
 
 const WHO_AND_TLS = "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
 const BOUND = { sslmode: 'require', channel_binding: 'require' };
 
-const suffix = randomBytes(4).toString('hex');
-const authRole: AuthRole = { user: `auth_${suffix}`, password: `auth secret ${suffix}`, database: `auth_${suffix}`, query: 'SELECT llm_proxy_auth.role_secret($1)' };
-let admin: pg.Client;
+let authRole: AuthRole;
+let dropAuthRole: () => Promise<void>;
 let proxy: TestProxy;
 
 beforeAll(async () => {
-  admin = new pg.Client(connection(cluster().port));
-  await admin.connect();
-  await admin.query(`CREATE ROLE ${authRole.user} LOGIN PASSWORD '${authRole.password}'`);
-  await admin.query(`CREATE DATABASE ${authRole.database}`);
-  // The README's recipe: a lookup function the auth role may call, and nothing else.
-  const owner = new pg.Client(connection(cluster().port, 'postgres', authRole.database));
-  await owner.connect();
-  await owner
-    .query(`
-    CREATE SCHEMA llm_proxy_auth;
-    CREATE FUNCTION llm_proxy_auth.role_secret(role_name name) RETURNS text
-      LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog
-      AS $$ SELECT rolpassword FROM pg_authid WHERE rolname = role_name $$;
-    REVOKE ALL ON FUNCTION llm_proxy_auth.role_secret(name) FROM PUBLIC;
-    GRANT USAGE ON SCHEMA llm_proxy_auth TO ${authRole.user};
-    GRANT EXECUTE ON FUNCTION llm_proxy_auth.role_secret(name) TO ${authRole.user};`)
-    .finally(() => owner.end());
+  ({ authRole, drop: dropAuthRole } = await createAuthRole());
   proxy = await startProxy({ tls: true, passThrough: true, upstream: { sslMode: 'require' }, authRole });
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await admin.query(`DROP DATABASE IF EXISTS ${authRole.database} WITH (FORCE)`);
-  await admin.query(`DROP ROLE IF EXISTS ${authRole.user}`);
-  await admin.end();
+  await dropAuthRole?.();
 });
 
 const scram = ROLES.scram;
@@ -77,7 +59,7 @@ describe('with an auth role, the proxy authenticates SCRAM clients itself', () =
   });
 
   it('refuses an unknown role exactly as PostgreSQL does, as if it existed', async () => {
-    const user = `nobody_${suffix}`;
+    const user = `nobody_${randomBytes(4).toString('hex')}`;
     const through = await psql(['-c', 'SELECT 1'], { port: proxy.port, user, password: 'anything', params: BOUND });
     const direct = await psql(['-c', 'SELECT 1'], { port: cluster().port, user, password: 'anything', params: { sslmode: 'require' } });
     expect(through.status).not.toBe(0);
@@ -112,7 +94,9 @@ describe('with an auth role, the proxy authenticates SCRAM clients itself', () =
   });
 
   it('a changed password counts at once: the new one logs in, the old one no more', async () => {
-    const user = `changing_${suffix}`;
+    const user = `changing_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client(connection(cluster().port));
+    await admin.connect();
     await admin.query(`CREATE ROLE ${user} LOGIN PASSWORD 'first'`);
     try {
       const login = (password: string) => psql(['-c', 'SELECT current_user'], { port: proxy.port, user, password, params: BOUND });
@@ -122,6 +106,7 @@ describe('with an auth role, the proxy authenticates SCRAM clients itself', () =
       expect((await login('first')).stderr).toMatch(`password authentication failed for user "${user}"`);
     } finally {
       await admin.query(`DROP ROLE ${user}`);
+      await admin.end();
     }
   });
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ROLES } from './cluster.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
 import { API_KEY } from './models.js';
+import { createAuthRole } from './auth-role.js';
 import { cluster, connection, startProxy, type TestProxy } from './proxy.js';
 
 export const SCENARIOS = ['connect', 'simple', 'extended', 'prepared', 'binary', 'copy', 'transaction', 'cancelSleep', 'cancelLlm', 'llm', 'close', 'tls'] as const;
@@ -117,7 +118,9 @@ interface MatrixEnvironment {
 async function startEnvironment(): Promise<MatrixEnvironment> {
   const { caFile, port } = cluster();
   const proxy = await startProxy();
-  const tlsProxy = await startProxy({ tls: true, upstream: { sslMode: 'verify-full', sslRootCert: readFileSync(caFile, 'utf8') } });
+  // TLS on both legs with SCRAM needs the proxy's own SCRAM (an auth role): a relayed exchange cannot bind either.
+  const auth = await createAuthRole();
+  const tlsProxy = await startProxy({ tls: true, upstream: { sslMode: 'verify-full', sslRootCert: readFileSync(caFile, 'utf8') }, authRole: auth.authRole });
   const answering = await startFakeProvider();
   const silent = await startFakeProvider();
   silent.script(...Array.from({ length: 10 }, () => ({ kind: 'stall' as const })));
@@ -131,6 +134,7 @@ async function startEnvironment(): Promise<MatrixEnvironment> {
     confirm: (scenario) => confirm(scenario, answering, silent),
     async stop() {
       await stopAll([proxy, tlsProxy], [answering, silent]);
+      await auth.drop();
       await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
       await admin.end();
     },

@@ -103,5 +103,4 @@ driverMatrix(async (target) => play(target), {
     cancelSleep: { title: 'cancels a pg_sleep on SIGINT', expected: { cancelled: true } },
     cancelLlm: { title: 'cancels a model call that never answers on SIGINT', expected: { cancelled: true } },
   },
-  knownBugs: { tls: 'issue 13 item 10 (SCRAM with TLS on both legs)' },
 });

@@ -7,5 +7,4 @@ import { scriptDriver } from '../../support/driver-script.js';
 const SCRIPT = fileURLToPath(new URL('./scripts/drive_psycopg.py', import.meta.url));
 
 driverMatrix((target) => scriptDriver('/usr/bin/python3', ['-B', SCRIPT], target), {
-  knownBugs: { tls: 'issue 13 item 10 (SCRAM with TLS on both legs)' },
 });

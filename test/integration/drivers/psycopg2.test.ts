@@ -13,5 +13,4 @@ driverMatrix((target) => scriptDriver('/usr/bin/python3', ['-B', SCRIPT], target
     prepared: { title: 'reuses a statement prepared with SQL PREPARE', expected: EXPECTED.prepared },
     binary: { title: 'reads bytea and typed values (as text: psycopg2 has no binary results)', expected: EXPECTED.binary },
   },
-  knownBugs: { tls: 'issue 13 item 10 (SCRAM with TLS on both legs)' },
 });
