@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { authenticationSASL, backendKeyData, errorResponse } from './backend-write.js';
 import { readAuthenticationCode, readBackendKeyData, readErrorFields, readSaslMechanisms, readTransactionStatus } from './backend-read.js';
 import type { CancelKeys } from './cancel-keys.js';
+import { closeSocket } from './close-socket.js';
 import { MessageFramer } from './framer.js';
 import { cancelRequest, terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
@@ -29,9 +30,6 @@ const CHANNEL_BINDING_SUFFIX = '-PLUS';
  */
 const HELD_CLIENT_PROBE_MS = 500;
 const EMPTY = Buffer.alloc(0);
-
-/** How long a closing client gets to take the proxy's last message before its socket is destroyed. */
-const CLOSE_GRACE_MS = 2000;
 
 export interface SessionContext {
   target: UpstreamTarget;
@@ -54,6 +52,9 @@ export class Session {
   /** While true, upstream messages are relayed one frame at a time (authentication); afterwards, whole chunks. */
   private relayFrames = true;
   private shuttingDown = false;
+  /** The client sent Terminate: as PostgreSQL does, the proxy reads nothing the client sends after it. */
+  private terminateReceived = false;
+  /** The client's Terminate went upstream: the backend ends the session itself. */
   private clientTerminated = false;
   private readonly clientFramer: MessageFramer;
   private readonly upstreamFramer: MessageFramer;
@@ -188,10 +189,17 @@ export class Session {
    * mediating): their bytes are held until the whole message is in and its fate is known.
    */
   private readonly onClientData = (chunk: Buffer): void => {
+    if (this.terminateReceived || this.phase === 'closed') return;
     this.context.stats.bytesFromClients += chunk.length;
     let runStart = 0;
+    let terminateEnd: number | undefined;
     try {
       this.clientFramer.push(chunk, (type, frame, start, end) => {
+        if (this.terminateReceived) return;
+        if (type === FrontendMessage.Terminate) {
+          this.terminateReceived = true;
+          terminateEnd = end;
+        }
         if (frame === undefined) return this.accountClientMessage(type);
         if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame)) {
           if (start < 0) {
@@ -207,15 +215,19 @@ export class Session {
         this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame));
       });
     } catch (error) {
-      this.fail(error);
-      return;
+      // Bytes after a Terminate are not the client's to have read, however malformed.
+      if (!this.terminateReceived) {
+        this.fail(error);
+        return;
+      }
     }
     const held = this.clientFramer.heldFrom;
-    const runEnd = held === undefined ? chunk.length : held < 0 ? runStart : held;
+    const runEnd = terminateEnd ?? (held === undefined ? chunk.length : held < 0 ? runStart : held);
     if (runEnd > runStart) this.forward(chunk.subarray(runStart, runEnd));
   };
 
   private forward(bytes: Buffer): void {
+    if (this.phase === 'closed') return;
     if (!this.upstream!.write(bytes)) this.client.pause();
   }
 
@@ -231,6 +243,7 @@ export class Session {
    * (ParameterStatus and NotificationResponse always to the client, which must see them).
    */
   private readonly onUpstreamData = (chunk: Buffer): void => {
+    if (this.phase === 'closed') return;
     if (this.relayFrames && this.phase === 'ready' && this.upstreamFramer.atBoundary) this.relayFrames = false;
     try {
       if (this.relayFrames) {
@@ -321,6 +334,7 @@ export class Session {
 
   /** Upstream messages up to the first ReadyForQuery: rewritten where the proxy stands in between. */
   private readonly relayAuthenticationMessage = (type: number, frame: Buffer | undefined): void => {
+    if (this.phase === 'closed') return;
     switch (type) {
       case BackendMessage.Authentication:
         if (this.scramBridge) {
@@ -333,7 +347,6 @@ export class Session {
         else this.writeToClient(this.withoutChannelBinding(frame!));
         return;
       case BackendMessage.BackendKeyData: {
-        if (this.phase === 'closed') return;
         this.upstreamKey = readBackendKeyData(frame!);
         const { processId } = this.upstreamKey;
         const secret = this.context.cancelKeys.issue(this, processId, this.upstreamKey.secret.length);
@@ -390,6 +403,7 @@ export class Session {
   }
 
   private writeToClient(data: Buffer): boolean {
+    if (this.phase === 'closed') return false;
     this.context.stats.bytesToClients += data.length;
     const accepted = this.client.write(data);
     if (!accepted) this.upstream?.pause();
@@ -408,29 +422,18 @@ export class Session {
     }));
   }
 
-  private readonly onClientClose = (): void => {
-    const upstream = this.upstream;
-    if (upstream && !upstream.destroyed) {
-      // A clean Terminate lets the upstream backend end quietly; mid-message, the stream can only be cut.
-      if (this.clientTerminated || !this.clientFramer.atBoundary) upstream.destroy();
-      else upstream.end(terminate());
-    }
-    this.close();
-  };
+  private readonly onClientClose = (): void => this.close();
 
   private readonly onUpstreamClose = (): void => {
     // A server that ends a session says why first (a FATAL 57P01 after pg_terminate_backend or at shutdown): the
     // client has that error, and a second one of the proxy's would reach it after its session is already over.
-    if (this.phase !== 'closed' && !this.clientTerminated && !this.client.destroyed) {
-      if (this.upstreamEndedSession) this.closeClient(Buffer.alloc(0));
-      else {
-        this.fail(
-          new PgError(SqlState.ConnectionFailure, 'the upstream server closed the connection unexpectedly', {
-            severity: 'FATAL',
-            hint: 'The server may have been restarted or the backend terminated; reconnect to start a new session.',
-          }),
-        );
-      }
+    if (this.phase !== 'closed' && !this.terminateReceived && !this.upstreamEndedSession && !this.client.destroyed) {
+      this.fail(
+        new PgError(SqlState.ConnectionFailure, 'the upstream server closed the connection unexpectedly', {
+          severity: 'FATAL',
+          hint: 'The server may have been restarted or the backend terminated; reconnect to start a new session.',
+        }),
+      );
     }
     this.close();
   };
@@ -446,40 +449,40 @@ export class Session {
       this.context.stats.proxyErrors++;
       this.log.warn({ sqlstate: pgError.sqlstate, err: pgError.message }, 'closing session');
     }
-    this.closeClient(this.upstreamFramer.atBoundary ? errorResponse(pgError) : undefined);
-    const upstream = this.upstream;
-    if (upstream && !upstream.destroyed) {
-      if (this.phase === 'ready' && this.clientFramer.atBoundary) upstream.end(terminate());
-      else upstream.destroy();
-    }
+    // Mid-message, the stream has no room for the proxy's message and can only be cut.
+    if (this.upstreamFramer.atBoundary) closeSocket(this.client, errorResponse(pgError));
+    else this.client.destroy();
     this.close();
   }
 
   /**
-   * Sends the last message and closes. A client that stopped reading would keep a gracefully ended socket open
-   * for ever, so the socket is destroyed once the message is out, or after a grace period regardless.
+   * Ends the session for good, whichever side left first: both connections are closed (the client's as
+   * PostgreSQL closes it, after Terminate too), and nothing either side sends afterwards is looked at.
    */
-  private closeClient(lastMessage: Buffer | undefined): void {
-    const { client } = this;
-    if (client.destroyed) return;
-    if (!lastMessage) {
-      client.destroy();
-      return;
-    }
-    const grace = setTimeout(() => client.destroy(), CLOSE_GRACE_MS);
-    grace.unref();
-    client.end(lastMessage, () => {
-      clearTimeout(grace);
-      client.destroy();
-    });
-  }
-
   private close(): void {
     if (this.phase === 'closed') return;
+    const backendWaiting = this.phase === 'ready' && this.replies.pending === 0 && this.clientFramer.atBoundary;
     this.phase = 'closed';
+    closeSocket(this.client);
+    this.closeUpstream(backendWaiting);
     clearInterval(this.heldClientProbe);
     this.replies.abandon();
     this.interceptor?.closed();
     for (const callback of this.closedCallbacks) callback();
+  }
+
+  /**
+   * A backend waiting for a request ends quietly on a Terminate. One busy with a request would read it only once
+   * the request is done, or never while it is blocked writing a result to a proxy that no longer reads: its
+   * connection is cut, so it ends at once (rolling back, releasing its locks) as it would if its client vanished.
+   */
+  private closeUpstream(backendWaiting: boolean): void {
+    const upstream = this.upstream;
+    if (!upstream || upstream.destroyed || upstream.writableEnded) return;
+    if (!backendWaiting) {
+      upstream.destroy();
+      return;
+    }
+    upstream.end(this.clientTerminated ? EMPTY : terminate(), () => upstream.destroy());
   }
 }

@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { errorResponse, negotiationAnswer } from './backend-write.js';
+import { closeSocket } from './close-socket.js';
 import { readStartupPacket } from './frontend-read.js';
 import { PgError, SqlState } from './pg-error.js';
 import { MAX_STARTUP_PACKET_LENGTH } from './protocol.js';
@@ -59,7 +60,7 @@ export async function readClientHello(raw: net.Socket, options: StartupOptions):
           break;
         case 'CancelRequest':
           reader.detach();
-          socket.end();
+          closeSocket(socket);
           return request;
         case 'StartupMessage':
           return {
@@ -74,7 +75,7 @@ export async function readClientHello(raw: net.Socket, options: StartupOptions):
     }
   } catch (error) {
     reader.detach();
-    if (error instanceof PgError && !socket.destroyed) socket.end(errorResponse(error));
+    if (error instanceof PgError) closeSocket(socket, errorResponse(error));
     else socket.destroy();
     throw error;
   } finally {
