@@ -29,7 +29,10 @@ export interface StartupOptions {
 
 /**
  * Reads startup packets until the client is ready for a session or has sent a cancel. On a malformed packet it
- * answers with a FATAL ErrorResponse, closes the connection and rejects with the PgError.
+ * answers with a FATAL ErrorResponse, closes the connection and rejects with the PgError. Where PostgreSQL only
+ * logs and closes (a client gone before its packet was whole, a length word out of range), it closes without a
+ * word: often the client had simply changed its mind (node-postgres's connect() then end() sends a Terminate
+ * before its startup packet).
  */
 export async function readClientHello(raw: net.Socket, options: StartupOptions): Promise<ClientHello> {
   let socket = raw;
@@ -149,7 +152,7 @@ class PacketReader {
       const length = this.buffered.readInt32BE(0);
       if (length < 8 || length > MAX_STARTUP_PACKET_LENGTH) {
         this.waiting = undefined;
-        reject(violation('invalid length of startup packet'));
+        reject(new Error('invalid length of startup packet'));
         return;
       }
       if (this.buffered.length >= length) {
