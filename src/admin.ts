@@ -17,7 +17,8 @@ export interface AdminSources {
 }
 
 export async function startAdminServer(host: string, port: number, sources: AdminSources): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
+  // At shutdown, keep-alive connections (a scraper's, say) are closed rather than waited for.
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const reachable = await probeUpstream(sources.upstream(), READINESS_TIMEOUT_MS);
