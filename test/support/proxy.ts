@@ -1,7 +1,7 @@
 // Starts the proxy in-process against the test cluster, on a free port, and builds client connection settings.
 
 import { readFileSync } from 'node:fs';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { inject } from 'vitest';
 import type { AuthRole } from '../../proxy/auth-query.js';
 import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
@@ -53,6 +53,8 @@ export interface ProxyOptions {
   defaults?: DefaultSources;
   /** The auth role: the proxy then authenticates SCRAM clients itself. */
   authRole?: AuthRole;
+  /** Where the proxy logs; by default PG_LLM_TEST_LOG_LEVEL (silent) on stdout. */
+  log?: Logger;
 }
 
 export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy> {
@@ -65,7 +67,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     target: upstreamTarget(options.upstream),
     maxMessageSize: options.maxMessageSize ?? 1024 ** 3 - 1,
     startupTimeoutMs: options.startupTimeoutMs ?? 10_000,
-    log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
+    log: options.log ?? pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
     authRole: options.authRole,
   };
   if (!options.passThrough) {
