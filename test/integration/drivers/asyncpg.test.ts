@@ -11,5 +11,4 @@ driverMatrix((target) => scriptDriver('/usr/bin/python3', ['-B', SCRIPT], target
   adapted: {
     simple: { title: 'runs several statements in one simple query (asyncpg reads the result back apart)', expected: EXPECTED.simple },
   },
-  knownBugs: { close: 'issue 13 item 1 (asyncpg close() hangs)' },
 });
