@@ -110,7 +110,7 @@ describe("a model's limits", () => {
 });
 
 describe('credentials in a model\'s base_url', () => {
-  it('are sealed: another role reads the URL with its password and query values masked', async () => {
+  it('are sealed: another role reads the URL with its user, password and query values masked', async () => {
     const { owner, other } = await database();
     const url = new URL(suite.fake.baseUrl);
     url.username = 'svc';
@@ -121,7 +121,7 @@ describe('credentials in a model\'s base_url', () => {
     const seen = (await other.query(`SELECT config->>'base_url' AS u FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withurl'`)).rows[0].u;
     expect(seen).not.toContain('Sup3rSecretPassw0rd');
     expect(seen).not.toContain('AIzaQueryKeyValue123456');
-    expect(seen).toContain('svc:****@');
+    expect(seen).toContain('//****:****@');
     const opened = (await owner.query(`SELECT encode(encrypted_config, 'base64') IS NOT NULL AS sealed FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withurl'`)).rows;
     expect(opened).toEqual([{ sealed: true }]);
   });
