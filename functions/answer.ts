@@ -110,7 +110,7 @@ export async function* streamAnswer(
   const { prompt } = await grounded(context, question.prompt, question.options);
   const started = performance.now();
   let seqNo = 0;
-  for await (const event of provider.stream({ prompt, history: question.history, options: chat, signal: context.signal })) {
+  for await (const event of provider.stream({ prompt, history: question.history, options: chat, signal: context.signal, asker: await context.asker() })) {
     const row = { seq_no: ++seqNo, model_name: modelName, request_id: context.requestId };
     if (event.kind === 'chunk') {
       yield { ...row, chunk: event.text, is_final: false, confidence_score: null };

@@ -40,7 +40,7 @@ export async function embed(context: CallContext, instance: string | null, texts
   });
   if (instance === null) return done(LOCAL_MODEL, await localVectors(texts, context.signal), 0);
   const model = await loadModel(context, instance);
-  const result = await embedTexts(providerFor(instance, model.config, model.apiKey), texts, context.signal);
+  const result = await embedTexts(providerFor(instance, model.config, model.apiKey), texts, context.signal, await context.asker());
   return done(result.model, result.vectors, result.usage.promptTokens);
 }
 

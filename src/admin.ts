@@ -4,6 +4,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
+import { callsWaiting } from './providers/limits.js';
 import { modelMetricsText } from './providers/metrics.js';
 import { responseCacheStats } from './providers/response-cache.js';
 import { workerMetricsText } from './worker/metrics.js';
@@ -54,6 +55,7 @@ function renderMetrics({ stats, startedAt }: AdminSources): string {
   metric('pg_llm_response_cache_misses_total', 'counter', 'Cacheable requests that went to the provider.', cache.misses);
   metric('pg_llm_response_cache_evictions_total', 'counter', 'Cached answers dropped to stay within --response-cache-entries.', cache.evictions);
   metric('pg_llm_response_cache_entries', 'gauge', 'Answers in the response cache.', cache.entries);
+  metric('pg_llm_model_calls_waiting', 'gauge', 'Model calls waiting for one of the --max-model-calls slots.', callsWaiting());
   lines.push(...modelMetricsText(), ...workerMetricsText());
   return `${lines.join('\n')}\n`;
 }

@@ -117,6 +117,13 @@ const OPTIONS = [
     description: 'model calls the whole proxy runs at once (a model config may set its own max_concurrency); the rest wait their turn',
   },
   {
+    flag: 'max-model-calls-per-role',
+    env: 'PG_LLM_MAX_MODEL_CALLS_PER_ROLE',
+    value: 'N',
+    description:
+      "of those, the most one role (in one database) runs at once, so that one role's calls cannot keep another's waiting; waiting calls take turns by role; default: a quarter of --max-model-calls",
+  },
+  {
     flag: 'price-table',
     env: 'PG_LLM_PRICE_TABLE',
     value: 'FILE',
@@ -287,6 +294,8 @@ export interface Config {
   pgAiConfig: { file: string; required: boolean };
   callConcurrency: number;
   maxModelCalls: number;
+  /** Unset: the limits' own default share. */
+  maxModelCallsPerRole: number | undefined;
   /** US dollars per million input and output tokens, by model name. */
   priceTable: Map<string, { input: number; output: number }>;
   /** Chat answers, whole or streamed. */
@@ -461,6 +470,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
   const embeddedData = value('embedded-data')!;
   const defaultModel = raw['default-model'];
   const socketDir = value('socket-dir')!;
+  const perRole = value('max-model-calls-per-role');
   // Clients tell a socket directory from a host name by its leading slash.
   if (socketDir !== '' && !path.isAbsolute(socketDir)) throw new ConfigError(`--socket-dir must be an absolute path, got ${socketDir}`);
   const masterKeys = masterKeyList(value('master-key'), value('previous-master-keys'));
@@ -483,6 +493,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     pgAiConfig: { file: value('pg-ai-config')!, required: raw['pg-ai-config'] !== undefined },
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
+    maxModelCallsPerRole: perRole === undefined ? undefined : Math.max(1, integer('max-model-calls-per-role', perRole)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
     maxResponseBytes: Math.max(1, integer('max-response-bytes', value('max-response-bytes')!)),
     maxEmbeddingResponseBytes: Math.max(1, integer('max-embedding-response-bytes', value('max-embedding-response-bytes')!)),

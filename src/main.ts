@@ -74,7 +74,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   const embedded = await chooseEmbedded(config, log);
   const target = embedded?.target ?? config.upstream;
   await loadParser();
-  setProcessCallLimit(config.maxModelCalls);
+  setProcessCallLimit(config.maxModelCalls, config.maxModelCallsPerRole);
   setPriceTable(config.priceTable);
   setMaxModelLabels(config.metricsMaxModels);
   configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, maxEmbeddingResponseBytes: config.maxEmbeddingResponseBytes, hosts: config.providerHosts, log });

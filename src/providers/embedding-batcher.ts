@@ -1,8 +1,10 @@
 // Embeddings asked for one text at a time (pg_llm_get_embedding once per row, its calls running concurrently) go
 // to the provider together: requests that arrive within a few milliseconds of each other share one request of up
 // to the provider's batch size. Fewer requests for the same tokens, so requests-per-minute limits go further. A
-// caller that is cancelled leaves its batch at once; the request stops only when every caller in it has gone.
+// caller that is cancelled leaves its batch at once; the request stops only when every caller in it has gone. A batch
+// holds one role's requests only, so that its request counts against that role's share of the proxy's limits.
 
+import type { Asker } from './asker.js';
 import type { EmbedRequest, EmbedResult, Provider } from './provider.js';
 
 /** How long the first request of a batch waits for others: small beside the provider's own time. */
@@ -16,18 +18,29 @@ interface Waiting {
   onAbort: () => void;
 }
 
-export function batchedEmbeddings(provider: Provider, windowMs = DEFAULT_BATCH_WINDOW_MS): Provider {
-  let batch: Waiting[] = [];
-  let size = 0;
-  let timer: NodeJS.Timeout | undefined;
+interface Batch {
+  members: Waiting[];
+  /** Texts of its members. */
+  size: number;
+  timer: NodeJS.Timeout;
+}
 
-  const flush = (): void => {
-    clearTimeout(timer);
-    timer = undefined;
-    const members = batch;
-    batch = [];
-    size = 0;
-    if (members.length > 0) void send(provider, members);
+export function batchedEmbeddings(provider: Provider, windowMs = DEFAULT_BATCH_WINDOW_MS): Provider {
+  /** The batch still taking members, by asker: a request is made for one asker, whose share of the limits it uses. */
+  const open = new Map<Asker, Batch>();
+
+  const flush = (asker: Asker): void => {
+    const batch = open.get(asker);
+    if (!batch) return;
+    clearTimeout(batch.timer);
+    open.delete(asker);
+    if (batch.members.length > 0) void send(provider, batch.members, asker);
+  };
+
+  const start = (asker: Asker): Batch => {
+    const batch = { members: [], size: 0, timer: setTimeout(() => flush(asker), windowMs) };
+    open.set(asker, batch);
+    return batch;
   };
 
   return {
@@ -36,30 +49,31 @@ export function batchedEmbeddings(provider: Provider, windowMs = DEFAULT_BATCH_W
       request.signal.throwIfAborted();
       // A request as large as a batch gains nothing from waiting.
       if (request.texts.length >= provider.embeddingBatchSize) return provider.embed(request);
-      if (size + request.texts.length > provider.embeddingBatchSize) flush();
+      const { asker } = request;
+      if ((open.get(asker)?.size ?? 0) + request.texts.length > provider.embeddingBatchSize) flush(asker);
+      const batch = open.get(asker) ?? start(asker);
       return new Promise<EmbedResult>((resolve, reject) => {
         const member: Waiting = {
           request,
           resolve,
           reject,
           onAbort: () => {
-            batch = batch.filter((other) => other !== member);
-            size -= request.texts.length;
+            batch.members = batch.members.filter((other) => other !== member);
+            batch.size -= request.texts.length;
             reject(request.signal.reason);
           },
         };
         request.signal.addEventListener('abort', () => member.onAbort(), { once: true });
-        batch.push(member);
-        size += request.texts.length;
-        if (size >= provider.embeddingBatchSize) flush();
-        else timer ??= setTimeout(flush, windowMs);
+        batch.members.push(member);
+        batch.size += request.texts.length;
+        if (batch.size >= provider.embeddingBatchSize) flush(asker);
       });
     },
   };
 }
 
 /** One request for the whole batch; each member gets its own vectors, and its share of the usage. */
-async function send(provider: Provider, members: Waiting[]): Promise<void> {
+async function send(provider: Provider, members: Waiting[], asker: Asker): Promise<void> {
   const stop = new AbortController();
   let active = members.length;
   for (const member of members) {
@@ -70,7 +84,7 @@ async function send(provider: Provider, members: Waiting[]): Promise<void> {
   }
   const texts = members.flatMap((member) => member.request.texts);
   try {
-    const result = await provider.embed({ texts, signal: stop.signal });
+    const result = await provider.embed({ texts, signal: stop.signal, asker });
     let offset = 0;
     for (const member of members) {
       const count = member.request.texts.length;

@@ -9,6 +9,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { SecretFragments } from '../crypto/secret-fragments.js';
 import { abortedStreamsFail } from './aborted-streams.js';
 import { anthropicProvider } from './anthropic.js';
+import type { Asker } from './asker.js';
 import { batchedEmbeddings } from './embedding-batcher.js';
 import { limited } from './limits.js';
 import { metered } from './metrics.js';
@@ -66,11 +67,14 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
   return cached(batchedEmbeddings(limited(metered(provider, name, modelName, config), modelKey, config)), key);
 }
 
-/** Embeddings of any number of texts, sent in requests of at most the provider's batch size, one after another. */
-export async function embedTexts(provider: Provider, texts: string[], signal: AbortSignal): Promise<EmbedResult> {
+/**
+ * Embeddings of any number of texts, sent in requests of at most the provider's batch size, one after another, for
+ * the asker (see provider.ts).
+ */
+export async function embedTexts(provider: Provider, texts: string[], signal: AbortSignal, asker?: Asker): Promise<EmbedResult> {
   const all: EmbedResult = { vectors: [], model: '', usage: { promptTokens: 0, completionTokens: 0 } };
   for (let start = 0; start < texts.length; start += provider.embeddingBatchSize) {
-    const batch = await provider.embed({ texts: texts.slice(start, start + provider.embeddingBatchSize), signal });
+    const batch = await provider.embed({ texts: texts.slice(start, start + provider.embeddingBatchSize), signal, asker });
     all.vectors.push(...batch.vectors);
     all.model = batch.model;
     all.usage.promptTokens += batch.usage.promptTokens;

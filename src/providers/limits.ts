@@ -1,93 +1,53 @@
 // How many model calls may run at once, and how many requests and tokens a model may be sent per minute, shared
-// by every session of the process: one limit for all calls (--max-model-calls), and per model its config's
-// max_concurrency, requests_per_minute and tokens_per_minute. Waiting calls are served first come, first served,
-// and a cancelled call leaves the queue at once.
+// by every session of the process: one limit for all calls (--max-model-calls), of which one role may hold a share
+// (--max-model-calls-per-role), and per model its config's max_concurrency, requests_per_minute and
+// tokens_per_minute. Waiting calls take turns by role (call-limit.ts), and a cancelled call leaves the queue at once.
 
 import { PgError } from '../../proxy/pg-error.js';
+import type { Asker } from './asker.js';
+import { CallLimit } from './call-limit.js';
 import type { ChatRequest, ChatResult, Provider, Usage } from './provider.js';
 import { RateBudget } from './rate-limit.js';
 import { estimateTokens } from './tokens.js';
 
-/** A counting semaphore with a FIFO queue of waiters. */
-export class CallLimit {
-  private running = 0;
-  private readonly waiting: Array<{ start: () => void; signal: AbortSignal; onAbort: () => void }> = [];
-
-  constructor(private size: number) {}
-
-  resize(size: number): void {
-    this.size = size;
-    this.startWaiting();
-  }
-
-  async acquire(signal: AbortSignal): Promise<() => void> {
-    signal.throwIfAborted();
-    if (this.running < this.size) {
-      this.running++;
-      return this.releaser();
-    }
-    await new Promise<void>((resolve, reject) => {
-      const waiter = {
-        signal,
-        start: () => {
-          signal.removeEventListener('abort', waiter.onAbort);
-          resolve();
-        },
-        onAbort: () => {
-          this.waiting.splice(this.waiting.indexOf(waiter), 1);
-          reject(signal.reason);
-        },
-      };
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
-      this.waiting.push(waiter);
-    });
-    return this.releaser();
-  }
-
-  private releaser(): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.running--;
-      this.startWaiting();
-    };
-  }
-
-  private startWaiting(): void {
-    while (this.running < this.size && this.waiting.length > 0) {
-      this.running++;
-      this.waiting.shift()!.start();
-    }
-  }
-}
-
 const DEFAULT_PROCESS_LIMIT = 256;
-const processLimit = new CallLimit(DEFAULT_PROCESS_LIMIT);
+const processLimit = new CallLimit(DEFAULT_PROCESS_LIMIT, defaultShare(DEFAULT_PROCESS_LIMIT));
 /** Per model key: the limits its config asked for, kept for the life of the process. */
 const modelLimits = new Map<string, { calls?: CallLimit; requests?: RateBudget; tokens?: RateBudget }>();
 
-/** Sets the process-wide limit (--max-model-calls). */
-export function setProcessCallLimit(size: number): void {
-  processLimit.resize(size);
+/**
+ * Sets the process-wide limit (--max-model-calls) and the share of it one asker may hold
+ * (--max-model-calls-per-role), by default a quarter: it takes four roles to fill the proxy.
+ */
+export function setProcessCallLimit(size: number, perAsker = defaultShare(size)): void {
+  processLimit.resize(size, perAsker);
+}
+
+function defaultShare(size: number): number {
+  return Math.ceil(size / 4);
+}
+
+/** Calls waiting for a process-wide slot, of every role. */
+export function callsWaiting(): number {
+  return processLimit.queued;
 }
 
 /** The provider with its calls held to the process's limit and the model's own. */
 export function limited(provider: Provider, modelKey: string, config: Record<string, unknown>): Provider {
   const limits = modelLimitsFor(modelKey, config);
   /** Waits for a turn and the budget; the returned function gives the turn back, told what was really spent. */
-  const admit = async (estimatedTokens: number, signal: AbortSignal): Promise<(usage?: Usage) => void> => {
+  const admit = async (asker: Asker, estimatedTokens: number, signal: AbortSignal): Promise<(usage?: Usage) => void> => {
     const releases: Array<() => void> = [];
     const refunds: Array<() => void> = [];
     // The model's own limits first and the process's slot last: a call waiting for its model's turn or budget must
     // not hold a slot that calls to other models could use.
     try {
-      if (limits.calls) releases.push(await limits.calls.acquire(signal));
+      if (limits.calls) releases.push(await limits.calls.acquire(signal, asker));
       await limits.requests?.take(1, signal);
       if (limits.requests) refunds.push(() => limits.requests!.adjust(-1));
       await limits.tokens?.take(estimatedTokens, signal);
       if (limits.tokens) refunds.push(() => limits.tokens!.adjust(-estimatedTokens));
-      releases.push(await processLimit.acquire(signal));
+      releases.push(await processLimit.acquire(signal, asker));
     } catch (error) {
       // A call that never ran gives back its turn and the budget it took.
       for (const undo of [...releases, ...refunds]) undo();
@@ -101,7 +61,7 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
   return {
     embeddingBatchSize: provider.embeddingBatchSize,
     async chat(request) {
-      const release = await admit(chatEstimate(request), request.signal);
+      const release = await admit(request.asker, chatEstimate(request), request.signal);
       let result: ChatResult | undefined;
       try {
         return (result = await provider.chat(request));
@@ -110,7 +70,7 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
       }
     },
     async *stream(request) {
-      const release = await admit(chatEstimate(request), request.signal);
+      const release = await admit(request.asker, chatEstimate(request), request.signal);
       let usage: Usage | undefined;
       try {
         for await (const event of provider.stream(request)) {
@@ -122,7 +82,7 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
       }
     },
     async embed(request) {
-      const release = await admit(request.texts.reduce((sum, text) => sum + estimateTokens(text), 0), request.signal);
+      const release = await admit(request.asker, request.texts.reduce((sum, text) => sum + estimateTokens(text), 0), request.signal);
       let usage: Usage | undefined;
       try {
         const result = await provider.embed(request);

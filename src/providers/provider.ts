@@ -1,6 +1,8 @@
 // One interface for every model provider: a whole answer, the answer as it streams, and embeddings. Adapters turn
 // a model instance's config (from pg_llm_add_model) into one of these.
 
+import type { Asker } from './asker.js';
+
 /** What the answer must look like: free text, any JSON object, or JSON that a schema describes. */
 export type ResponseFormat =
   | { type: 'text' }
@@ -28,10 +30,11 @@ export interface ChatRequest {
   /** Aborted when the client cancels the statement or goes away: the request must stop then. */
   signal: AbortSignal;
   /**
-   * Who asks (role and database), for the response cache: an answer is served again only to whoever asked it. A
-   * request without one (the worker's) is never cached.
+   * Who asks (role and database): an answer is served again only to whoever asked it (the response cache), and the
+   * process's model-call slots and answer bytes are shared fairly by askers (limits.ts). A request without one (the
+   * worker's) is never cached, and shares its turns with the worker's others.
    */
-  asker?: string;
+  asker?: Asker;
 }
 
 export interface Usage {
@@ -64,6 +67,8 @@ export type StreamEvent = { kind: 'chunk'; text: string } | { kind: 'done'; resu
 export interface EmbedRequest {
   texts: string[];
   signal: AbortSignal;
+  /** As a chat request's. */
+  asker?: Asker;
 }
 
 export interface EmbedResult {

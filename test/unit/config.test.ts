@@ -226,9 +226,16 @@ describe('configuration', () => {
     expect(config(['--metrics-max-models', '5']).metricsMaxModels).toBe(5);
   });
 
+  it("takes one role's share of the model calls, unset (a quarter of --max-model-calls) by default", () => {
+    expect(config([]).maxModelCallsPerRole).toBeUndefined();
+    expect(config(['--max-model-calls-per-role', '8']).maxModelCallsPerRole).toBe(8);
+    expect(config([], { PG_LLM_MAX_MODEL_CALLS_PER_ROLE: '0' }).maxModelCallsPerRole).toBe(1);
+    expect(() => config(['--max-model-calls-per-role', 'many'])).toThrow(ConfigError);
+  });
+
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }
