@@ -1,5 +1,38 @@
 // Who a provider request is made for: a role in a database (the session's current_user and database, as JSON), or
-// no one for the worker's requests, which all share one. The process's model-call slots are shared fairly between
-// askers (call-limit.ts).
+// no one for the worker's requests, which all share one. The process's model-call slots and the bytes of answers
+// being read are shared fairly between askers (call-slots.ts, response-cap.ts). The SDKs pass nothing of their
+// caller's through to the fetch that reads an answer, so a call runs with its asker in an async context that the
+// fetch can read.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
 
 export type Asker = string | undefined;
+
+const asking = new AsyncLocalStorage<Asker>();
+
+/** The asker of the provider request being made now. */
+export function currentAsker(): Asker {
+  return asking.getStore();
+}
+
+/** Runs `work` as the asker's: the requests it makes are theirs. */
+export function asAsker<T>(asker: Asker, work: () => T): T {
+  return asking.run(asker, work);
+}
+
+/**
+ * The events of a stream, each step of it run as the asker's: a generator's body runs in the context of whoever
+ * asks for its next event, so the context of its creation alone would not reach its requests.
+ */
+export async function* streamAsAsker<T>(asker: Asker, events: AsyncIterable<T>): AsyncIterable<T> {
+  const iterator = events[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const step = await asAsker(asker, () => iterator.next());
+      if (step.done) return;
+      yield step.value;
+    }
+  } finally {
+    await asAsker(asker, async () => iterator.return?.());
+  }
+}

@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
 import type { ProviderHosts } from '../config.js';
+import { currentAsker } from './asker.js';
 import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
 import { guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
@@ -78,7 +79,7 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
     const clock = deadline(init?.signal, timeout);
     try {
       const response = await fetch(input, { ...init, signal: clock.signal, dispatcher });
-      return capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind, clock.clear);
+      return capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind, currentAsker(), clock.clear);
     } catch (error) {
       clock.clear();
       // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.

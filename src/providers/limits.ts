@@ -2,9 +2,10 @@
 // by every session of the process: one limit for all calls (--max-model-calls), of which one role may hold a share
 // (--max-model-calls-per-role), and per model its config's max_concurrency, requests_per_minute and
 // tokens_per_minute. Waiting calls take turns by role (call-limit.ts), and a cancelled call leaves the queue at once.
+// A call runs as its asker's (asker.ts), so the bytes of its answer count against that role's share too.
 
 import { PgError } from '../../proxy/pg-error.js';
-import type { Asker } from './asker.js';
+import { asAsker, type Asker, streamAsAsker } from './asker.js';
 import { CallLimit } from './call-limit.js';
 import type { ChatRequest, ChatResult, Provider, Usage } from './provider.js';
 import { RateBudget } from './rate-limit.js';
@@ -64,7 +65,7 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
       const release = await admit(request.asker, chatEstimate(request), request.signal);
       let result: ChatResult | undefined;
       try {
-        return (result = await provider.chat(request));
+        return (result = await asAsker(request.asker, () => provider.chat(request)));
       } finally {
         release(result?.usage);
       }
@@ -73,7 +74,7 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
       const release = await admit(request.asker, chatEstimate(request), request.signal);
       let usage: Usage | undefined;
       try {
-        for await (const event of provider.stream(request)) {
+        for await (const event of streamAsAsker(request.asker, provider.stream(request))) {
           if (event.kind === 'done') usage = event.result.usage;
           yield event;
         }
@@ -85,7 +86,7 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
       const release = await admit(request.asker, request.texts.reduce((sum, text) => sum + estimateTokens(text), 0), request.signal);
       let usage: Usage | undefined;
       try {
-        const result = await provider.embed(request);
+        const result = await asAsker(request.asker, () => provider.embed(request));
         usage = result.usage;
         return result;
       } finally {

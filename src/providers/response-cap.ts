@@ -5,6 +5,7 @@
 
 import { Response } from 'undici';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
+import type { Asker } from './asker.js';
 
 export type AnswerKind = 'chat' | 'embedding';
 
@@ -28,15 +29,20 @@ export class AnswerTooLarge extends PgError {
 /**
  * The bytes of all the answers being read at once, and their bound: the cap holds one answer, and this keeps many
  * answers at once (one role's statement can make hundreds of calls to a server of its own) from adding up to more
- * than a few caps' worth.
+ * than a few caps' worth. One asker (a role in a database, asker.ts) may hold a quarter of that, so that a role whose
+ * large answers are held open (a stream that never ends) cannot make every other role's answers fail.
  */
-const reading = { bytes: 0, limit: Infinity };
+const reading = { bytes: 0, limit: Infinity, byAsker: new Map<Asker, number>() };
 const ANSWERS_AT_THE_CAP_AT_ONCE = 8;
+const ASKERS_TO_FILL_THE_LIMIT = 4;
 
 export class AnswersTooLarge extends PgError {
-  constructor(limit: number) {
-    super(SqlState.ProgramLimitExceeded, `the model providers' answers being read at once exceed the proxy's limit of ${limit} bytes`, {
-      hint: 'Retry when fewer large answers are being read; the limit is 8 times the larger of --max-response-bytes and --max-embedding-response-bytes.',
+  constructor(limit: number, whose: 'proxy' | 'role') {
+    const message = whose === 'proxy'
+      ? `the model providers' answers being read at once exceed the proxy's limit of ${limit} bytes`
+      : `the model providers' answers being read at once for this role exceed its share of ${limit} bytes`;
+    super(SqlState.ProgramLimitExceeded, message, {
+      hint: `Retry when fewer large answers are being read${whose === 'role' ? ' for the role' : ''}; the limit is 8 times the larger of --max-response-bytes and --max-embedding-response-bytes, and one role may have a quarter of it.`,
     });
   }
 }
@@ -46,16 +52,26 @@ export function limitAnswersAtOnce(maxResponseBytes: number): void {
   reading.limit = ANSWERS_AT_THE_CAP_AT_ONCE * maxResponseBytes;
 }
 
-/** The response whose body stops at `limit` bytes; `ended` is called once the body is read, failed or cancelled. */
-export function capped(response: Response, limit: number, kind: AnswerKind, ended: () => void = () => undefined): Response {
+/**
+ * The response whose body stops at `limit` bytes, its bytes counted against the asker's share while it is read;
+ * `ended` is called once the body is read, failed or cancelled.
+ */
+export function capped(response: Response, limit: number, kind: AnswerKind, asker: Asker, ended: () => void = () => undefined): Response {
   if (!response.body) {
     ended();
     return response;
   }
   const source = response.body.getReader();
   let seen = 0;
+  const count = (bytes: number): number => {
+    reading.bytes += bytes;
+    const askers = (reading.byAsker.get(asker) ?? 0) + bytes;
+    if (askers === 0) reading.byAsker.delete(asker);
+    else reading.byAsker.set(asker, askers);
+    return askers;
+  };
   const release = (): void => {
-    reading.bytes -= seen;
+    count(-seen);
     seen = 0;
     ended();
   };
@@ -78,9 +94,11 @@ export function capped(response: Response, limit: number, kind: AnswerKind, ende
         return controller.close();
       }
       seen += next.value.byteLength;
-      reading.bytes += next.value.byteLength;
+      const askers = count(next.value.byteLength);
       if (seen > limit) return stop(controller, new AnswerTooLarge(limit, kind));
-      if (reading.bytes > reading.limit) return stop(controller, new AnswersTooLarge(reading.limit));
+      const share = reading.limit / ASKERS_TO_FILL_THE_LIMIT;
+      if (askers > share) return stop(controller, new AnswersTooLarge(share, 'role'));
+      if (reading.bytes > reading.limit) return stop(controller, new AnswersTooLarge(reading.limit, 'proxy'));
       controller.enqueue(next.value);
     },
     cancel(reason) {
