@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 
 export type Behaviour =
   | { kind: 'answer'; content: string; model?: string; logprobs?: number[] }
-  | { kind: 'stream'; chunks: string[]; delayMs?: number; logprobs?: number[] }
+  /** `hold`: once its chunks are sent, the stream ends only when this settles. */
+  | { kind: 'stream'; chunks: string[]; delayMs?: number; logprobs?: number[]; hold?: Promise<void> }
   | { kind: 'reset'; chunks: string[] }
   | { kind: 'error'; status: number; message: string; retryAfter?: string }
   | { kind: 'garbage' }
@@ -118,7 +119,9 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
         if (response.destroyed) return;
         if (index === events.length) return void response.end('data: [DONE]\n\n');
         response.write(`data: ${JSON.stringify(events[index])}\n\n`);
-        setTimeout(() => send(index + 1), behaviour.delayMs ?? 0);
+        const next = (): void => void setTimeout(() => send(index + 1), behaviour.delayMs ?? 0);
+        if (index === behaviour.chunks.length - 1 && behaviour.hold) void behaviour.hold.then(next);
+        else next();
       };
       return send(0);
     }
