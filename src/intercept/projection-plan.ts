@@ -13,10 +13,13 @@ export interface ProjectedCall {
   function: string;
 }
 
-export interface ProjectionPlan {
+/** Which output columns of a statement are calls, out of how many. */
+export interface ProjectedCalls {
   calls: ProjectedCall[];
-  /** How many output columns the statement has. */
   columns: number;
+}
+
+export interface ProjectionPlan extends ProjectedCalls {
   /** The statement with each call replaced by jsonb_build_array of its arguments, cast to the declared types. */
   rewrittenSql: string;
 }

@@ -1,14 +1,14 @@
 // Runs a statement whose calls are whole output columns (see projection-plan.ts): PostgreSQL returns each row with
-// the calls' arguments, a batch at a time from a portal; the proxy computes the calls concurrently and sends each
-// row as soon as it and every row before it are complete. Memory stays flat: no more rows are fetched while
-// enough are waiting for their calls.
+// the calls' arguments, a batch at a time from a portal (or, for a FETCH, from a cursor: cursors.ts); the proxy
+// computes the calls concurrently and sends each row as soon as it and every row before it are complete. Memory
+// stays flat: no more rows are fetched while enough are waiting for their calls.
 
 import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRow, rowDescription } from '../../proxy/backend-write.js';
 import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
-import type { ProjectionPlan } from './projection-plan.js';
+import type { ProjectedCalls, ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
 import { reportedType } from '../../functions/vector-type.js';
 import { asPgError, check, eitherSignal, firstCause, type Call, type CallRunner, type Progress } from './calls.js';
@@ -17,7 +17,8 @@ import { columnFormat, TEXT_FORMAT, encodeValue } from './values.js';
 
 const STATEMENT = 'pg_llm_projection';
 const PORTAL = 'pg_llm_projection';
-const BATCH_ROWS = 256;
+/** Rows of arguments asked for at a time. */
+export const BATCH_ROWS = 256;
 /** Rows waiting for their calls, per call allowed at once, before the next batch is fetched. */
 const ROWS_AHEAD_PER_CALL = 4;
 
@@ -29,6 +30,20 @@ export interface ProjectionTarget {
   resultFormats: number[];
   /** The original statement, parsed here to describe it to a simple Query's client. */
   describeSql?: string;
+}
+
+/** What the rows of a projection are: the plan, the statement's own columns, and the client's result formats. */
+export interface ProjectedShape {
+  plan: ProjectedCalls;
+  /** PostgreSQL's word on each call's result type. */
+  fields: FieldDescription[];
+  resultFormats: number[];
+}
+
+/** A batch of rows with the calls' arguments; `last` once no more rows follow. */
+export interface ArgumentRows {
+  rows: Array<Array<Buffer | null>>;
+  last: boolean;
 }
 
 interface PendingRow {
@@ -69,13 +84,42 @@ export async function runProjection(
     fields = described.fields ?? [];
   }
 
-  const callColumns = new Map(plan.calls.map((call) => [call.column, call.function]));
-  const formats = Array.from({ length: plan.columns }, (_, column) => (callColumns.has(column) ? TEXT_FORMAT : columnFormat(target.resultFormats, column)));
   const prepared = new Collector(4);
-  for (const message of [close('S', STATEMENT), parse(STATEMENT, plan.rewrittenSql, parameterTypes), close('P', PORTAL), bindParameters(PORTAL, STATEMENT, target.parameterSection, formats)]) {
+  for (const message of [close('S', STATEMENT), parse(STATEMENT, plan.rewrittenSql, parameterTypes), close('P', PORTAL), bindParameters(PORTAL, STATEMENT, target.parameterSection, argumentFormats(plan, target.resultFormats))]) {
     requests.send(message, prepared);
   }
+  requests.flush();
+  check(await prepared.done);
+  const nextBatch = async (): Promise<ArgumentRows> => {
+    const batch = check(await fetch(requests, BATCH_ROWS));
+    return { rows: batch.rows, last: batch.tag !== undefined };
+  };
+  const sent = await sendProjectedRows(io, calls, signal, { plan, fields, resultFormats: target.resultFormats }, nextBatch, progress);
+  io.writeToClient(commandComplete(`SELECT ${sent}`));
+  return true;
+}
 
+/** The formats to ask the upstream for: text for the calls' arguments (JSON), the client's for the other columns. */
+export function argumentFormats(plan: ProjectedCalls, resultFormats: number[]): number[] {
+  const callColumns = new Set(plan.calls.map((call) => call.column));
+  return Array.from({ length: plan.columns }, (_, column) => (callColumns.has(column) ? TEXT_FORMAT : columnFormat(resultFormats, column)));
+}
+
+/**
+ * Computes the calls of the rows `nextBatch` gives, concurrently, and sends each row as soon as it and every row
+ * before it are complete; resolves with the number of rows sent, or rejects with the first failure once every call
+ * has stopped. Asks for the next batch only while few enough rows are waiting for their calls.
+ */
+export async function sendProjectedRows(
+  io: SessionIo,
+  calls: CallRunner,
+  signal: AbortSignal,
+  shape: ProjectedShape,
+  nextBatch: () => Promise<ArgumentRows>,
+  progress: Progress,
+): Promise<number> {
+  const { plan, fields, resultFormats } = shape;
+  const callColumns = new Map(plan.calls.map((call) => [call.column, call.function]));
   const stop = new AbortController();
   const run = calls.statement(eitherSignal(signal, stop.signal));
   const limit = concurrencyLimit(run.concurrency);
@@ -105,14 +149,11 @@ export async function runProjection(
   };
 
   try {
-    requests.flush();
-    check(await prepared.done);
     while (!finished || waiting.length > 0) {
       if (failure !== undefined) break;
       if (!finished && waiting.length < run.concurrency * ROWS_AHEAD_PER_CALL) {
-        const batch = await fetch(requests, BATCH_ROWS);
-        check(batch);
-        finished = batch.tag !== undefined;
+        const batch = await nextBatch();
+        finished = batch.last;
         for (const values of batch.rows) {
           const pending: PendingRow = { values, results: [] };
           for (const [column, name] of callColumns) {
@@ -129,7 +170,7 @@ export async function runProjection(
       [...callColumns].forEach(([column, name], i) => {
         const { result } = findFunction(name)!;
         const type = result.kind === 'scalar' ? reportedType(result.type, fields[column]?.typeOid) : 'jsonb';
-        values[column] = encodeValue(type, computed[i], columnFormat(target.resultFormats, column));
+        values[column] = encodeValue(type, computed[i], columnFormat(resultFormats, column));
       });
       io.writeToClient(dataRow(values));
       sent++;
@@ -140,8 +181,7 @@ export async function runProjection(
   }
   await Promise.allSettled(results.values());
   if (failure !== undefined) throw asPgError(failure, signal);
-  io.writeToClient(commandComplete(`SELECT ${sent}`));
-  return true;
+  return sent;
 }
 
 /** The next batch of the portal's rows: its tag is set once the last one is in. */
