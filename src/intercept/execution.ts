@@ -25,7 +25,7 @@ import { canceled, check, pgErrorFrom, type Call, type CallRunner } from './call
 import { raiseThroughUpstream } from './error-substitute.js';
 import { runExtension } from './extension.js';
 import { NotInstalled } from './not-installed.js';
-import { afterStored, EXTENDED_ONLY, FINAL_PORTAL, Passes, type Collected, type Target } from './passes.js';
+import { afterStored, EXTENDED_ONLY, FINAL_PORTAL, Passes, queryTarget, type Collected, type Target } from './passes.js';
 import { progressReporter } from './progress.js';
 import type { ProjectionPlan } from './projection-plan.js';
 import { runProjection, type ProjectionTarget } from './projection.js';
@@ -36,8 +36,6 @@ const ALREADY_IN_TRANSACTION = '25001';
 /** Calls nested (or depending on each other) deeper than this are refused rather than run pass after pass. */
 const MAX_COLLECT_PASSES = 8;
 const QUERY_STATEMENT = 'pg_llm_query';
-/** A Bind's tail with no parameters and text results. */
-const NO_PARAMETERS = Buffer.from([0, 0, 0, 0, 0, 0]);
 const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) => type !== BackendMessage.ErrorResponse));
 
 export class Executor {
@@ -141,7 +139,7 @@ export class Executor {
           throw refusal(plan);
         case 'calls': {
           if (plan.projection && catalogInstalled) {
-            const projection = { parameterSection: NO_PARAMETERS.subarray(0, 4), resultFormats: [], describeSql: plan.sql };
+            const projection = { ...queryTarget(QUERY_STATEMENT), describeSql: plan.sql };
             return await this.project(plan.projection, projection);
           }
           // Without the catalog there are no passes to run: PostgreSQL runs it as it is (or says why it cannot).
@@ -151,7 +149,7 @@ export class Executor {
           this.requests.send(parse(QUERY_STATEMENT, plan.sql), parsed);
           this.requests.flush();
           if (await parsed.done) return false;
-          return (await this.runCalls(plan, { statement: QUERY_STATEMENT, bindRest: NO_PARAMETERS, parameterSection: NO_PARAMETERS.subarray(0, 4), resultFormats: [] })) !== undefined;
+          return (await this.runCalls(plan, queryTarget(QUERY_STATEMENT))) !== undefined;
         }
       }
     } catch (error) {
@@ -161,13 +159,8 @@ export class Executor {
   }
 
   /** The fast path of calls that are whole output columns; false when PostgreSQL refused the statement. */
-  private async project(plan: ProjectionPlan, target: ProjectionTarget): Promise<boolean> {
-    this.computing = true;
-    try {
-      return await runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(this.io));
-    } finally {
-      this.computing = false;
-    }
+  private project(plan: ProjectionPlan, target: ProjectionTarget): Promise<boolean> {
+    return this.whileComputing(() => runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(this.io)));
   }
 
   /** The passes; returns the execution id, or undefined when the final pass failed (the client has its error). */
@@ -194,13 +187,9 @@ export class Executor {
       }
       if (calls.size === 0) break;
       const [only] = calls.values();
-      if (plan.stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {
-        this.computing = true;
-        try {
-          await streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), plan.stream, target, fields, this.abort.signal);
-        } finally {
-          this.computing = false;
-        }
+      const { stream } = plan;
+      if (stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {
+        await this.whileComputing(() => streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), stream, target, fields, this.abort.signal));
         return execution;
       }
       if (pass > MAX_COLLECT_PASSES) {
@@ -222,10 +211,15 @@ export class Executor {
     return failed ? undefined : execution;
   }
 
-  private async compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {
+  private compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {
+    return this.whileComputing(() => this.calls.compute(calls, this.abort.signal, progressReporter(this.io)));
+  }
+
+  /** Runs work that calls models: a cancel meanwhile is the proxy's to carry out. */
+  private async whileComputing<Result>(work: () => Promise<Result>): Promise<Result> {
     this.computing = true;
     try {
-      return await this.calls.compute(calls, this.abort.signal, progressReporter(this.io));
+      return await work();
     } finally {
       this.computing = false;
     }

@@ -7,7 +7,7 @@ import { describe, execute } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import { check, type Call } from './calls.js';
-import { ClientRelay, Collector, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { ClientRelay, Collector, NO_PARAMETERS, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 /** The NOTICE a collect pass raises (once, without values) when it found calls with no result yet. */
 const CALLS_COLLECTED = 'LM001';
@@ -37,6 +37,11 @@ export interface Target {
   resultFormats: number[];
   /** The client's portal, for an extended-protocol Execute; absent for a simple Query. */
   clientPortal?: { name: string; maxRows: number };
+}
+
+/** A statement of a simple Query, prepared upstream by the proxy: no parameters, text results. */
+export function queryTarget(statement: string): Target {
+  return { statement, bindRest: NO_PARAMETERS, parameterSection: NO_PARAMETERS.subarray(0, 4), resultFormats: [] };
 }
 
 export class Passes {

@@ -11,6 +11,8 @@ import type { ReplySink } from '../../proxy/replies-owed.js';
 const INTERNAL_NAME = 'pg_llm_internal';
 /** How many requests one statement() is: Close, Parse, Close, Bind, Describe, Execute. */
 export const STATEMENT_REQUESTS = 6;
+/** A Bind's tail with no parameters and text results; its first four bytes are the parameter section. */
+export const NO_PARAMETERS = Buffer.from([0, 0, 0, 0, 0, 0]);
 
 export interface Result {
   fields: FieldDescription[] | undefined;
