@@ -127,6 +127,11 @@ export function noData(): Buffer {
   return message(BackendMessage.NoData, Buffer.alloc(0));
 }
 
+/** The answer to an Execute that stopped at its row limit, with rows left. */
+export function portalSuspended(): Buffer {
+  return message(BackendMessage.PortalSuspended, Buffer.alloc(0));
+}
+
 /** A ParameterDescription with no parameters. */
 export function noParameters(): Buffer {
   return message(BackendMessage.ParameterDescription, Buffer.alloc(2));

@@ -9,6 +9,7 @@ import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
+import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 
 /** Schemas where the stubs live; an unqualified call resolves there through the default search_path. */
@@ -27,6 +28,9 @@ let watched: { mention: RegExp; identifiers: IdentifierSet } | undefined;
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** The commands that read a cursor, as tokens. */
+export const CURSOR_MOTION = new IdentifierSet(['fetch', 'move']);
 
 /** True when the SQL text of a Query or Parse frame could call an intercepted function. */
 export function mentionsFunction(frame: Buffer): boolean {
@@ -56,16 +60,10 @@ export type StatementPlan =
   | { kind: 'calls'; sql: string; callSites: number; stream: StreamShape | undefined; projection: ProjectionPlan | undefined }
   | { kind: 'extension'; sql: string; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
   | { kind: 'transaction'; sql: string }
-  | { kind: 'refused'; sql: string; reason: string };
-
-/**
- * Statements whose calls would run later, in a statement the proxy does not see (FETCH, EXECUTE): the calls would
- * find no results then, so they are refused at once with the way around it.
- */
-const DEFERRED_EXECUTION: Record<string, string> = {
-  DeclareCursorStmt: 'a cursor',
-  PrepareStmt: 'a prepared statement made with PREPARE',
-};
+  | { kind: 'declare'; sql: string; callSites: number; cursor: CursorDeclaration }
+  /** Every FETCH and MOVE: whether its cursor is one over LLM calls is the session's to know (cursors.ts). */
+  | { kind: 'fetch'; sql: string; motion: CursorMotion }
+  | { kind: 'refused'; sql: string; reason: string; hint: string };
 
 /** What the proxy needs to know of a client's query string. */
 export interface Analysis {
@@ -113,10 +111,16 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
       break;
     case 'TransactionStmt':
       return { kind: 'transaction', sql };
+    case 'FetchStmt':
+      return { kind: 'fetch', sql, motion: cursorMotion(body) };
   }
   const callSites = countCalls(body);
   if (callSites === 0) return { kind: 'plain', sql };
-  if (DEFERRED_EXECUTION[type]) return { kind: 'refused', sql, reason: DEFERRED_EXECUTION[type] };
+  if (type === 'DeclareCursorStmt') return declarePlan(sql, body, callSites);
+  // Its calls would run later, in an EXECUTE the proxy does not take over, and find no results then.
+  if (type === 'PrepareStmt') {
+    return { kind: 'refused', sql, reason: 'a prepared statement made with PREPARE', hint: 'Use the protocol\'s prepared statements (every driver\'s), or run the query itself through the proxy.' };
+  }
   const select = type === 'SelectStmt';
   return {
     kind: 'calls',
@@ -125,6 +129,23 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
     stream: select && callSites === 1 ? streamShape(body) : undefined,
     projection: select ? projectionPlan(sql, callSites) : undefined,
   };
+}
+
+/**
+ * A cursor whose calls are whole output columns computes them at each FETCH. Any other computes them all at once,
+ * in passes over its query, and keeps their results in a temp table emptied at commit: so it cannot be held.
+ */
+function declarePlan(sql: string, body: Record<string, unknown>, callSites: number): StatementPlan {
+  const cursor = cursorDeclaration(sql, body, callSites);
+  if (cursor.holdable && !cursor.projection) {
+    return {
+      kind: 'refused',
+      sql,
+      reason: 'a cursor WITH HOLD whose calls are not whole output columns of its query',
+      hint: 'Declare it WITHOUT HOLD inside a transaction block, or make each call a whole output column (SELECT id, pg_llm_chat(…) AS answer FROM …).',
+    };
+  }
+  return { kind: 'declare', sql, callSites, cursor };
 }
 
 /** Clauses that make a SELECT more than a projection of its one FROM item. */

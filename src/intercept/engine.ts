@@ -3,7 +3,7 @@
 // messages in order while mediating, forwarding the ones it does not take over.
 
 import { bindComplete, closeComplete, noData, noParameters, parseComplete } from '../../proxy/backend-write.js';
-import { readBind, readExecute, readParse, readQuery, readTarget } from '../../proxy/frontend-read.js';
+import { readBind, readExecute, readParse, readQuery, readTarget, sqlBounds } from '../../proxy/frontend-read.js';
 import { parse, query } from '../../proxy/frontend-write.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -11,22 +11,24 @@ import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
 import { ClientQueue } from './client-queue.js';
-import { analyze, mentionsFunction, type StatementPlan } from './analyze.js';
+import { analyze, CURSOR_MOTION, mentionsFunction, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
 import { CallRunner, type CallOptions } from './calls.js';
+import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NotInstalled } from './not-installed.js';
 import { MAX_TRACKED_STATEMENTS, TrackedPortals, tooManyPortals, tooManyStatements } from './tracked-portals.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
-type CallPlan = StatementPlan & { kind: 'calls' };
+/** A client's statement whose Execute the proxy runs itself: one calling LLM functions, DECLARE, FETCH or MOVE. */
+type TrackedPlan = StatementPlan & { kind: 'calls' | 'declare' | 'fetch' };
 /** A statement the proxy answers entirely itself in the extended protocol (CREATE EXTENSION pg_llm and kin). */
 type OwnPlan = StatementPlan & { kind: 'extension' };
 
 interface BoundPortal {
   statement: string;
-  plan: CallPlan;
+  plan: TrackedPlan;
   /** The client's Bind after the two names: parameters and result formats, to bind the passes the same way. */
   bindRest: Buffer;
   /** The parameters: a view of `bindRest`, so a portal keeps one copy of them. */
@@ -34,6 +36,14 @@ interface BoundPortal {
   resultFormats: number[];
   /** Set once the final pass ran on the portal: more rows come from it as from any portal. */
   execution?: number;
+  /** A FETCH from a fast cursor, once executed: what it has left to read (cursors.ts). */
+  left?: ForwardMotion;
+}
+
+/** What a Describe asks about the rows of a fast cursor over LLM calls: which cursor's, in which formats. */
+interface CursorRows {
+  cursor: string;
+  resultFormats: number[];
 }
 
 export function interceptionEngine(options: CallOptions): InterceptorFactory {
@@ -44,7 +54,7 @@ class InterceptionEngine implements Interceptor {
   private readonly queue: ClientQueue;
   private working = false;
   private isClosed = false;
-  private readonly statements = new Map<string, CallPlan>();
+  private readonly statements = new Map<string, TrackedPlan>();
   private readonly portals: TrackedPortals<BoundPortal>;
   private readonly ownStatements = new Map<string, OwnPlan>();
   private readonly ownPortals = new Map<string, OwnPlan>();
@@ -72,11 +82,12 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Parse:
         return true;
       case FrontendMessage.Bind:
-        return this.tracksStatements;
+        // A Bind over a tracked portal's name replaces it: the portal's old statement must not run again.
+        return this.tracksStatements || this.portals.size > 0 || this.ownPortals.size > 0;
       case FrontendMessage.Execute:
         return this.portals.size > 0 || this.ownPortals.size > 0;
       case FrontendMessage.Describe:
-        return this.ownStatements.size > 0 || this.ownPortals.size > 0;
+        return this.ownStatements.size > 0 || this.ownPortals.size > 0 || this.executor.cursors.size > 0;
       case FrontendMessage.Close:
         return this.tracksStatements || this.ownPortals.size > 0 || this.portals.size > 0;
     }
@@ -86,9 +97,9 @@ class InterceptionEngine implements Interceptor {
   claims(type: number, frame: Buffer): boolean {
     switch (type) {
       case FrontendMessage.Query:
-        return mentionsFunction(frame);
+        return mentionsFunction(frame) || this.mentionsCursorMotion(frame);
       case FrontendMessage.Parse:
-        if (mentionsFunction(frame)) return true;
+        if (mentionsFunction(frame) || this.mentionsCursorMotion(frame)) return true;
         if (this.tracksStatements) this.forgetStatement(readParse(frame).statement);
         return false;
       case FrontendMessage.Bind:
@@ -103,7 +114,8 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
         if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return true;
-        if (type === FrontendMessage.Close) this.forgetClosed(kind, name);
+        if (type === FrontendMessage.Describe) return this.cursorRows(kind, name) !== undefined;
+        this.forgetClosed(kind, name);
         return false;
       }
     }
@@ -169,6 +181,8 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
         if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return this.answerOwn(frame);
+        const rows = type === FrontendMessage.Describe ? this.cursorRows(kind, name) : undefined;
+        if (rows) return this.describeCursorRows(frame, kind, rows);
         if (type === FrontendMessage.Close) this.forgetClosed(kind, name);
         return this.forward(frame);
       }
@@ -193,12 +207,12 @@ class InterceptionEngine implements Interceptor {
     if (!analysis) return;
     const { plans, cancels } = analysis;
     this.backendCancels.queried(cancels);
-    if (!plans?.some((plan) => plan.kind === 'calls' || plan.kind === 'extension' || plan.kind === 'refused')) return this.forward(frame);
+    if (!plans?.some((plan) => this.takesOver(plan))) return this.forward(frame);
     await this.settle();
     // PostgreSQL answers 25P02 in a failed transaction, and ignores a Query after an extended-protocol error.
     if (this.io.transactionStatus === 'E' || this.io.owed.skipping) return this.forward(frame);
     if (plans.some((plan) => plan.kind === 'extension')) this.catalogInstalled = undefined;
-    const ok = await this.executor.runQuery(plans, plans.some((plan) => plan.kind === 'calls') ? await this.isInstalled() : true);
+    const ok = await this.executor.runQuery(plans, plans.some((plan) => plan.kind === 'calls' || plan.kind === 'declare') ? await this.isInstalled() : true);
     if (!ok) this.catalogInstalled = undefined;
   }
 
@@ -222,10 +236,10 @@ class InterceptionEngine implements Interceptor {
       if (!this.io.owed.skipping) await this.executor.reject(refusal(plans[0]));
       return;
     }
-    const plan = plans?.length === 1 && plans[0]!.kind === 'calls' ? plans[0] : undefined;
+    const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
     if (!plan) return this.forward(frame);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
-    if (!(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
+    if (plan.kind !== 'fetch' && !(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
     if (this.statements.size >= MAX_TRACKED_STATEMENTS) return this.refuse(tooManyStatements());
     this.statements.set(message.statement, plan);
     // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.
@@ -238,15 +252,51 @@ class InterceptionEngine implements Interceptor {
     if (!bound) return this.forward(frame);
     await this.settle();
     if (this.io.owed.skipping) return;
-    if (bound.execution !== undefined) return this.executor.resumePortal(bound.execution, portal, maxRows);
-    bound.execution = await this.executor.runPortal(bound.plan, {
+    const { plan } = bound;
+    const target = {
       statement: bound.statement,
       bindRest: bound.bindRest,
       parameterSection: bound.parameterSection,
       resultFormats: bound.resultFormats,
       clientPortal: { name: portal, maxRows },
-    });
+    };
+    if (plan.kind === 'declare') return this.executor.runDeclarePortal(plan, target);
+    if (plan.kind === 'fetch') {
+      bound.left = await this.executor.runFetchPortal(frame, plan.motion, { name: portal, maxRows, resultFormats: bound.resultFormats }, bound.left);
+      return;
+    }
+    if (bound.execution !== undefined) return this.executor.resumePortal(bound.execution, portal, maxRows);
+    bound.execution = await this.executor.runPortal(plan, target);
     if (bound.execution === undefined) this.catalogInstalled = undefined;
+  }
+
+  /** Whether the proxy runs a statement of a Query itself; a FETCH or MOVE only from a cursor over LLM calls. */
+  private takesOver(plan: StatementPlan): boolean {
+    if (plan.kind === 'fetch') return this.executor.cursors.get(plan.motion.cursor) !== undefined;
+    return plan.kind !== 'plain' && plan.kind !== 'transaction';
+  }
+
+  /** FETCH or MOVE in the SQL of a Query or Parse, while the session has cursors over LLM calls. */
+  private mentionsCursorMotion(frame: Buffer): boolean {
+    return this.executor.cursors.size > 0 && CURSOR_MOTION.namedIn(frame, ...sqlBounds(frame));
+  }
+
+  /** What a Describe asks, when it is about the rows of a FETCH from a fast cursor, or of the cursor itself. */
+  private cursorRows(kind: 'S' | 'P', name: string): CursorRows | undefined {
+    const { cursors } = this.executor;
+    if (cursors.size === 0) return undefined;
+    const bound = kind === 'P' ? this.portals.get(name) : undefined;
+    const plan = kind === 'S' ? this.statements.get(name) : bound?.plan;
+    const cursor = plan?.kind === 'fetch' ? (plan.motion.move ? undefined : plan.motion.cursor) : kind === 'P' ? name : undefined;
+    if (cursor === undefined || cursors.get(cursor)?.kind !== 'fast') return undefined;
+    return { cursor, resultFormats: bound?.resultFormats ?? [] };
+  }
+
+  /** Answers a Describe of a fast cursor's rows with their columns as the proxy sends them: the calls' results. */
+  private async describeCursorRows(frame: Buffer, kind: 'S' | 'P', rows: CursorRows): Promise<void> {
+    await this.settle();
+    if (this.io.owed.skipping) return;
+    if (!(await this.executor.cursors.describe(kind, rows.cursor, rows.resultFormats))) this.forward(frame);
   }
 
   /**
@@ -369,6 +419,10 @@ class InterceptionEngine implements Interceptor {
     this.catalogInstalled = result.rows[0]?.[0]?.toString() === 't';
     return this.catalogInstalled;
   }
+}
+
+function isTracked(plan: StatementPlan): plan is TrackedPlan {
+  return plan.kind === 'calls' || plan.kind === 'declare' || plan.kind === 'fetch';
 }
 
 /** Relays the answer to the client as it is, and tells `onError` of an ErrorResponse in it. */

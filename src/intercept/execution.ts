@@ -15,13 +15,15 @@
 // themselves are in passes.ts; this is the order they run in, and what the client sees of them.
 
 import { setMaxListeners } from 'node:events';
-import { readyForQuery } from '../../proxy/backend-write.js';
+import { portalSuspended, readyForQuery } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { StatementPlan } from './analyze.js';
 import { canceled, check, pgErrorFrom, type Call, type CallRunner } from './calls.js';
+import type { CursorMotion, ForwardMotion } from './cursor-plan.js';
+import { Cursors, DECLARE_STATEMENT, CURSOR_QUERY, fetchComplete, forwardOnly, type FastCursor } from './cursors.js';
 import { raiseThroughUpstream } from './error-substitute.js';
 import { runExtension } from './extension.js';
 import { NotInstalled } from './not-installed.js';
@@ -33,14 +35,27 @@ import { streamSetRows } from './stream.js';
 import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 const ALREADY_IN_TRANSACTION = '25001';
+const NO_ACTIVE_TRANSACTION = '25P01';
 /** Calls nested (or depending on each other) deeper than this are refused rather than run pass after pass. */
 const MAX_COLLECT_PASSES = 8;
 const QUERY_STATEMENT = 'pg_llm_query';
 const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) => type !== BackendMessage.ErrorResponse));
 
+type CallPlan = StatementPlan & { kind: 'calls' };
+type DeclarePlan = StatementPlan & { kind: 'declare' };
+type FetchPlan = StatementPlan & { kind: 'fetch' };
+
+/** The client's portal an extended-protocol Execute runs. */
+export interface ClientPortal {
+  name: string;
+  maxRows: number;
+  resultFormats: number[];
+}
+
 export class Executor {
   /** A transaction block the proxy opened for the client, to close where the implicit transaction would end. */
   ownsBlock = false;
+  readonly cursors: Cursors;
   private nextExecution = 1;
   private abort = statementAbort();
   private computing = false;
@@ -52,6 +67,7 @@ export class Executor {
     private readonly calls: CallRunner,
   ) {
     this.passes = new Passes(io, requests);
+    this.cursors = new Cursors(io, requests);
   }
 
   /** Stops the model calls of the statement running now; true when there were some. */
@@ -81,7 +97,7 @@ export class Executor {
   }
 
   /** Runs an extended-protocol Execute of a portal bound to an intercepted statement. */
-  async runPortal(plan: StatementPlan & { kind: 'calls' }, target: Target): Promise<number | undefined> {
+  async runPortal(plan: CallPlan, target: Target): Promise<number | undefined> {
     this.abort = statementAbort();
     await this.beginIfIdle();
     try {
@@ -100,6 +116,52 @@ export class Executor {
       await runExtension(this.io, this.requests, plan, () => this.calls.masterKeys());
     } catch (error) {
       await this.fail(error);
+    }
+  }
+
+  /** An extended-protocol Execute of a DECLARE of a cursor over LLM calls (cursors.ts). */
+  async runDeclarePortal(plan: DeclarePlan, target: Target): Promise<void> {
+    this.abort = statementAbort();
+    try {
+      await this.declare(plan, target);
+    } catch (error) {
+      await this.fail(error);
+    }
+  }
+
+  /**
+   * An extended-protocol Execute of a FETCH or MOVE: the proxy's when its cursor is one over LLM calls, else
+   * PostgreSQL's. A FETCH from a fast cursor resolves with what it has left to read for the portal's next Execute
+   * (`left`: what the previous one left, once the cursor was confirmed for it).
+   */
+  async runFetchPortal(frame: Buffer, motion: CursorMotion, portal: ClientPortal, left: ForwardMotion | undefined): Promise<ForwardMotion | undefined> {
+    this.abort = statementAbort();
+    const cursor = left ? this.cursors.get(motion.cursor) : await this.cursors.confirmed(motion.cursor);
+    if (!cursor) {
+      this.io.sendUpstream(frame);
+      return undefined;
+    }
+    if (cursor.kind === 'passes') {
+      this.passes.resume(cursor.execution, portal.name, portal.maxRows);
+      return undefined;
+    }
+    try {
+      const forward = left ?? forwardOnly(cursor, motion);
+      if (motion.move) {
+        this.io.sendUpstream(frame);
+        return undefined;
+      }
+      const sent = await this.fetchRows(cursor, forward, portal.resultFormats, portal.maxRows);
+      if (portal.maxRows > 0 && sent === portal.maxRows) {
+        this.io.writeToClient(portalSuspended());
+        return { skip: 0, count: forward.count === null ? null : forward.count - sent };
+      }
+      this.io.writeToClient(fetchComplete(sent));
+      // Executed again, a finished FETCH sends no more rows.
+      return { skip: 0, count: 0 };
+    } catch (error) {
+      await this.fail(error);
+      return undefined;
     }
   }
 
@@ -137,6 +199,11 @@ export class Executor {
           return true;
         case 'refused':
           throw refusal(plan);
+        case 'declare':
+          if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, EXTENDED_ONLY));
+          return await this.declare(plan, queryTarget(DECLARE_STATEMENT));
+        case 'fetch':
+          return await this.fetchQuery(plan);
         case 'calls': {
           if (plan.projection && catalogInstalled) {
             const projection = { ...queryTarget(QUERY_STATEMENT), describeSql: plan.sql };
@@ -163,8 +230,49 @@ export class Executor {
     return this.whileComputing(() => runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(this.io)));
   }
 
-  /** The passes; returns the execution id, or undefined when the final pass failed (the client has its error). */
-  private async runCalls(plan: StatementPlan & { kind: 'calls' }, target: Target): Promise<number | undefined> {
+  /** DECLARE of a cursor over LLM calls (cursors.ts); false when it failed (the client has its error). */
+  private async declare(plan: DeclarePlan, target: Target): Promise<boolean> {
+    const { cursor } = plan;
+    await this.cursors.makeRoom();
+    const described = await this.cursors.describeQuery(plan, target);
+    if (!described) return false;
+    if (cursor.projection) return this.cursors.declareFast(cursor, described, target.parameterSection);
+    const calls: CallPlan = { kind: 'calls', sql: cursor.query, callSites: plan.callSites, stream: undefined, projection: undefined };
+    let execution: number | undefined;
+    try {
+      execution = await this.runCalls(calls, { ...target, statement: CURSOR_QUERY, clientPortal: undefined }, target);
+    } catch (error) {
+      // The passes' savepoint needs a transaction block, as a cursor without hold does.
+      if (error instanceof PgError && error.sqlstate === NO_ACTIVE_TRANSACTION) throw new PgError(NO_ACTIVE_TRANSACTION, 'DECLARE CURSOR can only be used in transaction blocks');
+      throw error;
+    }
+    if (execution === undefined) return false;
+    this.cursors.rememberPasses(cursor, execution);
+    return true;
+  }
+
+  /** A FETCH or MOVE of a simple Query: the proxy's for a fast cursor over LLM calls, else PostgreSQL's. */
+  private async fetchQuery(plan: FetchPlan): Promise<boolean> {
+    const cursor = await this.cursors.confirmed(plan.motion.cursor);
+    if (cursor?.kind === 'passes') this.passes.enterFinal(cursor.execution);
+    if (cursor?.kind !== 'fast') return this.relayStatement(plan.sql);
+    const forward = forwardOnly(cursor, plan.motion);
+    if (plan.motion.move) return this.relayStatement(plan.sql);
+    const formats = this.cursors.simpleFormats(cursor);
+    this.io.writeToClient(this.cursors.rowDescription(cursor, formats));
+    this.io.writeToClient(fetchComplete(await this.fetchRows(cursor, forward, formats, 0)));
+    return true;
+  }
+
+  private fetchRows(cursor: FastCursor, forward: ForwardMotion, resultFormats: number[], maxRows: number): Promise<number> {
+    return this.whileComputing(() => this.cursors.fetchRows(cursor, forward, resultFormats, maxRows, this.calls, this.abort.signal, progressReporter(this.io)));
+  }
+
+  /**
+   * The passes; returns the execution id, or undefined when the final pass failed (the client has its error). The
+   * final pass runs `final`, by default the statement the passes ran.
+   */
+  private async runCalls(plan: CallPlan, target: Target, final: Target = target): Promise<number | undefined> {
     const execution = this.nextExecution++;
     if (plan.projection && target.clientPortal?.maxRows === 0) {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
@@ -189,7 +297,7 @@ export class Executor {
       const [only] = calls.values();
       const { stream } = plan;
       if (stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {
-        await this.whileComputing(() => streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), stream, target, fields, this.abort.signal));
+        await this.whileComputing(() => streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), stream, final, fields, this.abort.signal));
         return execution;
       }
       if (pass > MAX_COLLECT_PASSES) {
@@ -207,7 +315,7 @@ export class Executor {
       // With one call site no call can depend on another's result: what this pass found is all there is.
       if (plan.callSites === 1) break;
     }
-    const failed = await afterStored(stored, this.passes.finalPass(target, execution));
+    const failed = await afterStored(stored, this.passes.finalPass(final, execution));
     return failed ? undefined : execution;
   }
 
@@ -274,9 +382,7 @@ export class Executor {
 }
 
 export function refusal(plan: StatementPlan & { kind: 'refused' }): PgError {
-  return new PgError('0A000', `LLM functions cannot be called through ${plan.reason}`, {
-    hint: 'Run the query itself through the proxy (a driver\'s own prepared statements and row limits work), or store its results in a table first. In psql, unset FETCH_COUNT.',
-  });
+  return new PgError('0A000', `LLM functions cannot be called through ${plan.reason}`, { hint: plan.hint });
 }
 
 function withoutNullArguments(calls: Map<string, Call>): Map<string, Call> {

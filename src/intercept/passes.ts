@@ -115,10 +115,15 @@ export class Passes {
     return relay.done;
   }
 
-  /** Executes more rows of a portal whose final pass was suspended by a row limit. */
+  /** Executes more rows of a portal whose final pass was suspended by a row limit (or of a FETCH from a cursor). */
   resume(execution: number, portal: string, maxRows: number): void {
-    this.requests.statementTo(new Collector(STATEMENT_REQUESTS), phaseSql('final'), [String(execution)]);
+    this.enterFinal(execution);
     this.io.sendUpstream(execute(portal, maxRows));
+  }
+
+  /** Sets the final phase for what comes next in the transaction: the stubs return the execution's results. */
+  enterFinal(execution: number): void {
+    this.requests.statementTo(new Collector(STATEMENT_REQUESTS), phaseSql('final'), [String(execution)]);
   }
 }
 
