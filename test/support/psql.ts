@@ -43,3 +43,31 @@ export async function psqlBytes(args: string[], options: PsqlOptions): Promise<{
   const guardNote = result.killedAfterMs === undefined ? '' : `psql killed by the hang guard after ${result.killedAfterMs} ms\n`;
   return { status: result.status, stdout: result.stdout, stderr: result.stderr + guardNote };
 }
+
+/** A psql still running: what it has printed so far, and its end. */
+export interface RunningPsql {
+  readonly child: ChildProcess;
+  stdout(): string;
+  done: Promise<PsqlResult>;
+}
+
+export function startPsql(args: string[], options: PsqlOptions): RunningPsql {
+  let child: ChildProcess | undefined;
+  let printed = '';
+  // psql starts its child before its first await, so the child is known when this returns.
+  const done = psql(args, {
+    ...options,
+    started: (running) => {
+      child = running;
+      running.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+      options.started?.(running);
+    },
+  });
+  return {
+    get child() {
+      return child!;
+    },
+    stdout: () => printed,
+    done,
+  };
+}

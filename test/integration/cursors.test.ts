@@ -1,0 +1,248 @@
+// Cursors over LLM calls: DECLARE, FETCH, MOVE and CLOSE through the proxy, as psql (FETCH_COUNT), node-postgres
+// (both protocols), postgres.js and a bare protocol client send them.
+
+import pg from 'pg';
+import postgres from 'postgres';
+import { describe, expect, it } from 'vitest';
+import { afterThisTest } from '../support/database.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { connection } from '../support/proxy.js';
+import { psql, startPsql } from '../support/psql.js';
+import { RawClient, serialize } from '../support/raw-client.js';
+
+const shared = proxyAndFakeProvider();
+const TEXT_OID = 25;
+/** Rows of docs with their answers from the echoing model "m". */
+const ANSWERS = [1, 2, 3, 4, 5].map((id) => ({ id, answer: `doc ${id}` }));
+const DECLARE = `DECLARE c CURSOR FOR SELECT id, pg_llm_chat('m', body) AS answer FROM docs ORDER BY id`;
+
+/** A database with docs(id, body) of five rows, the fake provider's model "llm", and "m", which echoes prompts. */
+async function setup() {
+  const database = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  await database.client.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_mode": "echo"}')`);
+  await database.client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text); INSERT INTO docs SELECT g, 'doc ' || g FROM generate_series(1, 5) g`);
+  return database;
+}
+
+/** The prompts the fake provider was sent, in order. */
+function prompts(): string[] {
+  return shared.fake.requests.map((request) => (request.body.messages as Array<{ content: string }>).at(-1)!.content);
+}
+
+describe('psql with FETCH_COUNT', () => {
+  it('fetches the rows in batches through a cursor', async () => {
+    const { name } = await setup();
+    const result = await psql(['-v', 'FETCH_COUNT=2', '-c', `SELECT id, pg_llm_chat('m', body) AS answer FROM docs ORDER BY id`], { port: shared.proxy.port, database: name });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe(ANSWERS.map(({ id, answer }) => `${id}|${answer}\n`).join(''));
+  });
+
+  it('with FETCH_COUNT 1 shows each answer as it arrives, and a cancel stops the model call', async () => {
+    const { name } = await setup();
+    shared.fake.script({ kind: 'answer', content: 'first answer' }, { kind: 'stall' });
+    const running = startPsql(['-v', 'FETCH_COUNT=1', '-c', `SELECT id, pg_llm_chat('llm', body) FROM docs ORDER BY id`], { port: shared.proxy.port, database: name });
+    // Printed while the second row's call is still out (psql ends a row's line when the next begins).
+    await expect.poll(() => running.stdout(), { timeout: 15_000 }).toBe('1|first answer');
+    await expect.poll(() => shared.fake.requests.length, { timeout: 15_000 }).toBe(2);
+    running.child.kill('SIGINT');
+    const result = await running.done;
+    expect(result.stderr).toContain('canceling statement due to user request');
+    expect(result.stdout.trim()).toBe('1|first answer');
+    await expect.poll(() => shared.fake.requests[1]!.aborted).toBe(true);
+  });
+});
+
+describe('DECLARE and FETCH', () => {
+  it('FETCH returns the next rows with their answers, typed as the function returns them', async () => {
+    const { client } = await setup();
+    await client.query('BEGIN');
+    expect((await client.query(DECLARE)).command).toBe('DECLARE');
+    const first = await client.query('FETCH 2 FROM c');
+    expect(first.rows).toEqual(ANSWERS.slice(0, 2));
+    expect(first.command).toBe('FETCH');
+    expect(first.fields.map((field) => field.dataTypeID)).toEqual([23, TEXT_OID]);
+    expect((await client.query('FETCH NEXT FROM c')).rows).toEqual(ANSWERS.slice(2, 3));
+    expect((await client.query('MOVE FORWARD 1 IN c')).rowCount).toBe(1);
+    expect((await client.query('FETCH ALL FROM c')).rows).toEqual(ANSWERS.slice(4));
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual([]);
+    await client.query('CLOSE c');
+    await client.query('COMMIT');
+  });
+
+  it('calls the model only for the rows fetched', async () => {
+    const { client } = await setup();
+    await client.query(`BEGIN; DECLARE f CURSOR FOR SELECT pg_llm_chat('llm', body) AS answer FROM docs ORDER BY id`);
+    expect((await client.query('FETCH 1 FROM f')).rows).toEqual([{ answer: 'default answer' }]);
+    await client.query('MOVE 2 FROM f');
+    expect((await client.query('FETCH RELATIVE 2 FROM f')).rows).toHaveLength(1);
+    expect(prompts()).toEqual(['doc 1', 'doc 5']);
+    await client.query('COMMIT');
+  });
+
+  it('works in the extended protocol, with parameters, named statements and binary results', async () => {
+    const { client } = await setup();
+    await client.query('BEGIN');
+    await client.query(`DECLARE c CURSOR FOR SELECT id, pg_llm_chat('m', body || $1) AS answer FROM docs WHERE id > $2 ORDER BY id`, ['!', 1]);
+    const fetch = { name: 'fetch_two', text: 'FETCH 2 FROM c' };
+    const first = await client.query(fetch);
+    expect(first.rows).toEqual([{ id: 2, answer: 'doc 2!' }, { id: 3, answer: 'doc 3!' }]);
+    expect(first.fields.map((field) => field.dataTypeID)).toEqual([23, TEXT_OID]);
+    expect((await client.query({ ...fetch, binary: true } as pg.QueryConfig)).rows).toEqual([{ id: 4, answer: 'doc 4!' }, { id: 5, answer: 'doc 5!' }]);
+    await client.query('COMMIT');
+  });
+
+  it('a BINARY cursor sends binary rows to a simple Query, as PostgreSQL does', async () => {
+    const { client } = await setup();
+    await client.query(`BEGIN; ${DECLARE.replace('c CURSOR', 'b BINARY CURSOR')}`);
+    const fetched = await client.query('FETCH 2 FROM b');
+    expect(fetched.fields.map((field) => field.format)).toEqual(['binary', 'binary']);
+    expect(fetched.rows).toEqual(ANSWERS.slice(0, 2));
+    await client.query('COMMIT');
+  });
+
+  it('a cursor WITH HOLD lives on after COMMIT, and outside a transaction block', async () => {
+    const { client } = await setup();
+    await client.query(`BEGIN; ${DECLARE.replace('CURSOR', 'CURSOR WITH HOLD')}; COMMIT`);
+    expect((await client.query('FETCH 2 FROM c')).rows).toEqual(ANSWERS.slice(0, 2));
+    await client.query(DECLARE.replace('c CURSOR', 'h CURSOR WITH HOLD'));
+    expect((await client.query('FETCH ALL FROM h')).rows).toEqual(ANSWERS);
+    expect((await client.query('FETCH ALL FROM c')).rows).toEqual(ANSWERS.slice(2));
+    await client.query('CLOSE ALL');
+    await expect(client.query('FETCH 1 FROM c')).rejects.toMatchObject({ code: '34000' });
+  });
+
+  it('without hold and outside a transaction block, it is refused as PostgreSQL refuses it, in both protocols', async () => {
+    const { client } = await setup();
+    const refused = { code: '25P01', message: 'DECLARE CURSOR can only be used in transaction blocks' };
+    const filtering = `DECLARE w CURSOR FOR SELECT id FROM docs WHERE pg_llm_chat('m', body) = $1`;
+    await expect(client.query(DECLARE)).rejects.toMatchObject(refused);
+    await expect(client.query(filtering.replace('$1', "'x'"))).rejects.toMatchObject(refused);
+    await expect(client.query(filtering, ['x'])).rejects.toMatchObject(refused);
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('after CLOSE the name is free: another cursor under it is PostgreSQL\'s own', async () => {
+    const { client } = await setup();
+    await client.query(`BEGIN; ${DECLARE}`);
+    await client.query('CLOSE c');
+    await client.query(`DECLARE c CURSOR FOR SELECT 'plain' AS answer`);
+    expect((await client.query('FETCH ALL FROM c')).rows).toEqual([{ answer: 'plain' }]);
+    await client.query('ROLLBACK');
+  });
+
+  it('a cursor whose call is not an output column computes its calls at DECLARE, and scrolls', async () => {
+    const { client } = await setup();
+    await client.query('BEGIN');
+    await client.query(`DECLARE w SCROLL CURSOR FOR SELECT id FROM docs WHERE pg_llm_chat('m', body) IN ('doc 2', 'doc 4') ORDER BY id`);
+    expect((await client.query('FETCH ALL FROM w')).rows).toEqual([{ id: 2 }, { id: 4 }]);
+    expect((await client.query('FETCH PRIOR FROM w')).rows).toEqual([{ id: 4 }]);
+    await client.query('COMMIT');
+    await expect(client.query(`DECLARE w CURSOR WITH HOLD FOR SELECT id FROM docs WHERE pg_llm_chat('m', body) = 'x'`)).rejects.toMatchObject({
+      code: '0A000',
+      hint: expect.stringContaining('WITHOUT HOLD'),
+    });
+  });
+});
+
+describe('what a cursor over LLM calls refuses, and how it fails', () => {
+  it('going back is refused with a hint, and the cursor goes on forward', async () => {
+    const { client } = await setup();
+    await client.query(`BEGIN; ${DECLARE.replace('CURSOR', 'SCROLL CURSOR')}`);
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual(ANSWERS.slice(0, 1));
+    for (const backward of ['FETCH PRIOR FROM c', 'FETCH BACKWARD 1 FROM c', 'FETCH ABSOLUTE 1 FROM c', 'FETCH RELATIVE 0 FROM c', 'MOVE BACKWARD ALL IN c', 'FETCH -1 FROM c']) {
+      await client.query('SAVEPOINT s');
+      await expect(client.query(backward)).rejects.toMatchObject({ code: '0A000', message: 'cursor "c" over LLM calls can only move forward', hint: expect.stringContaining('CREATE TABLE') });
+      await client.query('ROLLBACK TO SAVEPOINT s');
+    }
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual(ANSWERS.slice(1, 2));
+    await client.query('COMMIT');
+  });
+
+  it('a failed call fails the FETCH and aborts the transaction', async () => {
+    const { client } = await setup();
+    shared.fake.script({ kind: 'error', status: 400, message: 'bad request' });
+    await client.query(`BEGIN; DECLARE f CURSOR FOR SELECT pg_llm_chat('llm', body) FROM docs`);
+    await expect(client.query('FETCH 1 FROM f')).rejects.toMatchObject({ message: expect.stringContaining('bad request') });
+    await expect(client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+    await client.query('ROLLBACK');
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('postgres.js (extended protocol) fetches, and a cancel during FETCH stops the model call with 57014', async () => {
+    const { name } = await setup();
+    shared.fake.script({ kind: 'stall' });
+    const sql = postgres({ ...connection(shared.proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    const transaction = sql.begin(async (tx) => {
+      await tx.unsafe(DECLARE);
+      expect(await tx`FETCH 2 FROM c`).toEqual(ANSWERS.slice(0, 2));
+      await tx.unsafe(`DECLARE f CURSOR FOR SELECT pg_llm_chat('llm', body) FROM docs`);
+      const fetching = tx`FETCH 1 FROM f`.execute();
+      await expect.poll(() => shared.fake.requests.length).toBe(1);
+      void fetching.cancel();
+      await fetching;
+    });
+    await expect(transaction).rejects.toMatchObject({ code: '57014' });
+    await expect.poll(() => shared.fake.requests[0]!.aborted).toBe(true);
+    expect(await sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+  });
+});
+
+describe('protocol details', () => {
+  it('Describe of the cursor (as psycopg sends) and of a FETCH has the results\' types', async () => {
+    const { name } = await setup();
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => raw.end());
+    await raw.query(`BEGIN; ${DECLARE}`);
+    raw.send(serialize.describe({ type: 'P', name: 'c' }), serialize.parse({ name: 'f', text: 'FETCH 3 FROM c', types: [] }), serialize.describe({ type: 'S', name: 'f' }), serialize.sync());
+    const described = await raw.until('readyForQuery');
+    const types = described.filter((message) => message.name === 'rowDescription').map((message) => (message as unknown as { fields: Array<{ dataTypeID: number }> }).fields.map((field) => field.dataTypeID));
+    expect(types).toEqual([
+      [23, TEXT_OID],
+      [23, TEXT_OID],
+    ]);
+  });
+
+  it('a cursor WITH HOLD declared and committed in the extended protocol, as psycopg does', async () => {
+    const { name } = await setup();
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => raw.end());
+    const extended = (sql: string) => {
+      raw.send(serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync());
+      return raw.until('readyForQuery');
+    };
+    await extended('BEGIN');
+    await extended(DECLARE.replace('c CURSOR', '"h" CURSOR WITH HOLD'));
+    raw.send(serialize.describe({ type: 'P', name: 'h' }), serialize.sync());
+    await raw.until('readyForQuery');
+    expect((await extended('COMMIT')).map((message) => message.name)).toEqual(['parseComplete', 'bindComplete', 'noData', 'commandComplete', 'readyForQuery']);
+    const fetched = await raw.query('FETCH FORWARD 2 FROM "h"');
+    expect(fetched.filter((message) => message.name === 'dataRow').map((message) => (message as unknown as { fields: string[] }).fields)).toEqual([
+      ['1', 'doc 1'],
+      ['2', 'doc 2'],
+    ]);
+  });
+
+  it('Execute with a row limit on a FETCH suspends, and the next goes on', async () => {
+    const { name } = await setup();
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => raw.end());
+    await raw.query(`BEGIN; ${DECLARE}`);
+    raw.send(serialize.parse({ text: 'FETCH 3 FROM c', types: [] }), serialize.bind({}), serialize.execute({ rows: 2 }), serialize.execute({ rows: 2 }), serialize.execute({ rows: 2 }), serialize.sync());
+    const messages = (await raw.until('readyForQuery')).map((message) => (message.name === 'dataRow' ? (message as unknown as { fields: string[] }).fields.join('|') : message.name === 'commandComplete' ? (message as unknown as { text: string }).text : message.name));
+    expect(messages).toEqual(['parseComplete', 'bindComplete', '1|doc 1', '2|doc 2', 'portalSuspended', '3|doc 3', 'FETCH 1', 'FETCH 0', 'readyForQuery']);
+  });
+
+  it('a session may hold so many cursors over LLM calls; closed ones make room', async () => {
+    const { client } = await setup();
+    await client.query('BEGIN');
+    const declare = (i: number) => client.query(`DECLARE c${i} CURSOR FOR SELECT pg_llm_chat('m', 'x')`);
+    for (let i = 0; i < 256; i++) await declare(i);
+    await client.query('SAVEPOINT s');
+    await expect(declare(256)).rejects.toMatchObject({ code: '54000' });
+    await client.query('ROLLBACK TO SAVEPOINT s');
+    await client.query('CLOSE c0');
+    await declare(256);
+    await client.query('COMMIT');
+  });
+});
