@@ -59,21 +59,23 @@ export class CallRunner {
   ) {}
 
   /**
-   * Results by call key; rejects with the first call's PgError, but only once every call has stopped: a call
-   * still running would otherwise use the session after the statement is over.
+   * Hands each result to `deliver` as it comes, a call's worker taking its next call once `deliver` is done with it
+   * (so a consumer that stores results in batches bounds what is held). Rejects with the first call's PgError, but
+   * only once every call has stopped: a call still running would otherwise use the session after the statement is over.
    */
-  async compute(calls: Map<string, Call>, signal: AbortSignal, progress?: Progress): Promise<Map<string, unknown>> {
-    const results = new Map<string, unknown>();
+  async compute(calls: Map<string, Call>, signal: AbortSignal, deliver: (key: string, value: unknown) => Promise<void>, progress?: Progress): Promise<void> {
     const stop = new AbortController();
     const run = this.statement(eitherSignal(signal, stop.signal));
     let failure: unknown;
-    const pending = [...calls.entries()];
+    let done = 0;
+    const pending = calls.entries();
     const worker = async (): Promise<void> => {
-      for (let next = pending.shift(); next && failure === undefined; next = pending.shift()) {
-        const [key, call] = next;
+      for (let next = pending.next(); !next.done && failure === undefined; next = pending.next()) {
+        const [key, call] = next.value;
         try {
-          results.set(key, await run(call));
-          if (progress && (await run.settings()).progress) progress(results.size, calls.size);
+          await deliver(key, await run(call));
+          done++;
+          if (progress && (await run.settings()).progress) progress(done, calls.size);
         } catch (error) {
           failure = firstCause(failure, error);
           stop.abort();
@@ -82,7 +84,6 @@ export class CallRunner {
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, calls.size) }, worker));
     if (failure !== undefined) throw asPgError(failure, signal);
-    return results;
   }
 
   /**

@@ -3,7 +3,8 @@
 //   collect  In a savepoint, with pg_llm.phase = 'collect', the statement runs as the client wrote it; each stub
 //            records a call it has no result for in a temp table (read before the savepoint is rolled back, never
 //            in a NOTICE, which the server would log with its arguments) and returns NULL.
-//   compute  The proxy computes those calls (concurrently) and stores the results in the session's temp table.
+//   compute  The proxy computes those calls (concurrently) and stores the results in the session's temp table, a
+//            bounded batch at a time as they come (result-batches.ts).
 //            Calls nested in calls, or reached only once other calls have answered, show up in the next collect
 //            pass; passes repeat until one reports nothing new.
 //   final    With pg_llm.phase = 'final' the statement runs once more, for real, and its rows go to the client;
@@ -31,6 +32,7 @@ import { afterStored, EXTENDED_ONLY, FINAL_PORTAL, Passes, queryTarget, type Col
 import { progressReporter } from './progress.js';
 import type { ProjectionPlan } from './projection-plan.js';
 import { runProjection, type ProjectionTarget } from './projection.js';
+import { ResultBatches } from './result-batches.js';
 import { streamSetRows } from './stream.js';
 import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
@@ -305,12 +307,14 @@ export class Executor {
           hint: 'Split the statement, or materialize intermediate results in a table first.',
         });
       }
-      // Not awaited here: the results go out in the same round trip as the next pass.
       // A NULL argument may only stand for a nested call with no result yet: such calls wait until the calls without
       // one are done, and run only if a later pass still meets them (the NULL was real then).
       const ready = plan.callSites > 1 ? withoutNullArguments(calls) : calls;
       const now = ready.size > 0 ? ready : calls;
-      stored = this.passes.store(execution, await this.compute(now));
+      const batches = new ResultBatches(this.passes, execution);
+      await this.compute(now, batches);
+      // Not awaited here: the last batch's answer comes in the same round trip as the next pass's.
+      stored = batches.end();
       for (const key of now.keys()) computed.add(key);
       // With one call site no call can depend on another's result: what this pass found is all there is.
       if (plan.callSites === 1) break;
@@ -319,8 +323,15 @@ export class Executor {
     return failed ? undefined : execution;
   }
 
-  private compute(calls: Map<string, Call>): Promise<Map<string, unknown>> {
-    return this.whileComputing(() => this.calls.compute(calls, this.abort.signal, progressReporter(this.io)));
+  private compute(calls: Map<string, Call>, batches: ResultBatches): Promise<void> {
+    return this.whileComputing(async () => {
+      try {
+        await this.calls.compute(calls, this.abort.signal, (key, value) => batches.add(key, value), progressReporter(this.io));
+      } catch (error) {
+        // A store that failed makes the calls after it fail too, their requests skipped: its error is the statement's.
+        await afterStored(batches.stored(), Promise.reject(error));
+      }
+    });
   }
 
   /** Runs work that calls models: a cancel meanwhile is the proxy's to carry out. */

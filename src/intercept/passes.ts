@@ -87,13 +87,15 @@ export class Passes {
     return { calls, collected, error: result.error, fields: result.fields };
   }
 
-  /** Sends the results to the session's results table; the next batch's flush sends it on its way. */
-  store(execution: number, results: Map<string, unknown>): Promise<Result> {
-    return this.requests.statement(
+  /** Sends a batch of results, `"call key":value` members of a JSON object, to the session's results table. */
+  store(execution: number, entries: string[]): Promise<Result> {
+    const stored = this.requests.statement(
       `INSERT INTO pg_temp.pg_llm_call_results (execution, call_key, value)
        SELECT $1::bigint, entry.key, entry.value FROM jsonb_each($2::jsonb) AS entry ON CONFLICT DO NOTHING`,
-      [String(execution), JSON.stringify(Object.fromEntries(results))],
+      [String(execution), `{${entries.join(',')}}`],
     );
+    this.requests.flush();
+    return stored;
   }
 
   /** Runs the statement for real; its answer is the client's. Resolves true when it failed. */

@@ -1,0 +1,43 @@
+// How a pass's results are cut into stores: batches of bounded size whatever the statement's total, and a clear
+// 54000 for one answer too large to store.
+
+import { describe, expect, it } from 'vitest';
+import { STATEMENT_ANSWER_BYTES } from '../../src/intercept/answer-budget.js';
+import type { Passes } from '../../src/intercept/passes.js';
+import { ResultBatches } from '../../src/intercept/result-batches.js';
+import type { Result } from '../../src/intercept/upstream-requests.js';
+
+const MiB = 1024 ** 2;
+const STORED: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: 'INSERT 0 1', notices: [], error: undefined, skipped: false, status: undefined };
+
+/** What each store would send as its JSON parameter. */
+function recordingPasses(): { passes: Passes; stores: string[] } {
+  const stores: string[] = [];
+  const passes = { store: (_execution: number, entries: string[]) => (stores.push(`{${entries.join(',')}}`), Promise.resolve(STORED)) } as unknown as Passes;
+  return { passes, stores };
+}
+
+describe('result batches', () => {
+  it('store every result once, in batches of about STATEMENT_ANSWER_BYTES', async () => {
+    const { passes, stores } = recordingPasses();
+    const batches = new ResultBatches(passes, 1);
+    const answers = Array.from({ length: 40 }, (_, i) => `${i}:`.padEnd(MiB, 'x'));
+    for (const [i, answer] of answers.entries()) await batches.add(`key${i}`, answer);
+    expect(await batches.end()).toBe(STORED);
+    expect(stores.length).toBeGreaterThan(1);
+    for (const store of stores) expect(store.length).toBeLessThan(STATEMENT_ANSWER_BYTES + MiB + 100);
+    const stored = Object.assign({}, ...stores.map((store) => JSON.parse(store) as Record<string, string>));
+    expect(stored).toEqual(Object.fromEntries(answers.map((answer, i) => [`key${i}`, answer])));
+  });
+
+  it('refuse with 54000 an answer whose JSON a store cannot take', async () => {
+    const { passes, stores } = recordingPasses();
+    // Control characters take six bytes each in JSON: 43 MiB of them take 258 MiB.
+    await expect(new ResultBatches(passes, 1).add('key', '\u0001'.repeat(43 * MiB))).rejects.toMatchObject({
+      sqlstate: '54000',
+      message: expect.stringContaining('exceeds the'),
+      hint: expect.stringContaining('--max-response-bytes'),
+    });
+    expect(stores).toEqual([]);
+  });
+});
