@@ -1,7 +1,8 @@
 // Runs a statement whose calls are whole output columns (see projection-plan.ts): PostgreSQL returns each row with
 // the calls' arguments, a batch at a time from a portal (or, for a FETCH, from a cursor: cursors.ts); the proxy
 // computes the calls concurrently and sends each row as soon as it and every row before it are complete. Memory
-// stays flat: no more rows are fetched while enough are waiting for their calls.
+// stays flat: no more rows are fetched while enough are waiting for their calls, and a row's answers are let go once
+// it is sent (calls-in-flight.ts).
 
 import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRow, rowDescription } from '../../proxy/backend-write.js';
@@ -11,7 +12,8 @@ import { BackendMessage } from '../../proxy/protocol.js';
 import type { ProjectedCalls, ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
 import { reportedType } from '../../functions/vector-type.js';
-import { asPgError, check, eitherSignal, firstCause, type Call, type CallRunner, type Progress } from './calls.js';
+import { asPgError, check, eitherSignal, firstCause, type CallRunner, type Progress } from './calls.js';
+import { CallsInFlight } from './calls-in-flight.js';
 import { ClientRelay, Collector, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { columnFormat, TEXT_FORMAT, encodeValue } from './values.js';
 
@@ -48,6 +50,8 @@ export interface ArgumentRows {
 
 interface PendingRow {
   values: Array<Buffer | null>;
+  /** The keys of the row's calls, let go of once it is sent. */
+  keys: string[];
   results: Array<Promise<unknown>>;
 }
 
@@ -122,31 +126,23 @@ export async function sendProjectedRows(
   const callColumns = new Map(plan.calls.map((call) => [call.column, call.function]));
   const stop = new AbortController();
   const run = calls.statement(eitherSignal(signal, stop.signal));
-  const limit = concurrencyLimit(run.concurrency);
-  const results = new Map<string, Promise<unknown>>();
-  const waiting: PendingRow[] = [];
   let finished = false;
-  let sent = 0;
   let done = 0;
   let failure: unknown;
-  const call = (key: string, request: Call): Promise<unknown> => {
-    let result = results.get(key);
-    if (!result) {
-      result = limit(() => run(request));
-      result.then(
-        async () => {
-          // The total is not known while rows are still coming.
-          if ((await run.settings()).progress) progress(++done, finished ? results.size : Number.POSITIVE_INFINITY);
-        },
-        (error: unknown) => {
-          failure = firstCause(failure, error);
-          stop.abort();
-        },
-      );
-      results.set(key, result);
+  const inFlight = new CallsInFlight(async (request) => {
+    try {
+      const value = await run(request);
+      // The total is not known while rows are still coming.
+      if ((await run.settings()).progress) progress(++done, finished ? inFlight.asked : Number.POSITIVE_INFINITY);
+      return value;
+    } catch (error) {
+      failure = firstCause(failure, error);
+      stop.abort();
+      throw error;
     }
-    return result;
-  };
+  }, run.concurrency);
+  const waiting: PendingRow[] = [];
+  let sent = 0;
 
   try {
     while (!finished || waiting.length > 0) {
@@ -155,10 +151,12 @@ export async function sendProjectedRows(
         const batch = await nextBatch();
         finished = batch.last;
         for (const values of batch.rows) {
-          const pending: PendingRow = { values, results: [] };
+          const pending: PendingRow = { values, keys: [], results: [] };
           for (const [column, name] of callColumns) {
             const argumentsJson = values[column]!.toString('utf8');
-            pending.results.push(call(`${name}:${argumentsJson}`, { function: name, arguments: JSON.parse(argumentsJson) as unknown[] }));
+            const key = `${name}:${argumentsJson}`;
+            pending.keys.push(key);
+            pending.results.push(inFlight.result(key, { function: name, arguments: JSON.parse(argumentsJson) as unknown[] }));
           }
           waiting.push(pending);
         }
@@ -173,13 +171,14 @@ export async function sendProjectedRows(
         values[column] = encodeValue(type, computed[i], columnFormat(resultFormats, column));
       });
       io.writeToClient(dataRow(values));
+      for (const key of row.keys) inFlight.release(key);
       sent++;
     }
   } catch (error) {
     failure = firstCause(failure, error);
     stop.abort();
   }
-  await Promise.allSettled(results.values());
+  await inFlight.settled();
   if (failure !== undefined) throw asPgError(failure, signal);
   return sent;
 }
@@ -190,23 +189,4 @@ function fetch(requests: UpstreamRequests, maxRows: number): Promise<Result> {
   requests.send(execute(PORTAL, maxRows), batch);
   requests.flush();
   return batch.done;
-}
-
-/** Runs at most `size` of the given tasks at once, in the order they were asked for. */
-function concurrencyLimit(size: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const queue: Array<() => void> = [];
-  const next = (): void => {
-    running--;
-    queue.shift()?.();
-  };
-  return (task) =>
-    new Promise((resolve, reject) => {
-      const start = (): void => {
-        running++;
-        task().then(resolve, reject).finally(next);
-      };
-      if (running < size) start();
-      else queue.push(start);
-    });
 }
