@@ -1,7 +1,7 @@
 // A fake model provider on loopback, so the real SDK adapters are tested over HTTP: it answers OpenAI's chat
 // completions and embeddings and, on /v1/messages, Anthropic's Messages API. Each request takes the next scripted
 // behaviour (an answer, a stream, one paced by its reader, an HTTP error, garbage, a stall, a connection reset
-// mid-stream, an answer of any size), and is recorded.
+// mid-stream, an answer of any size, the prompt padded to a size), and is recorded.
 // Embeddings are computed from each input (its length, then its character codes), so tests can check their order.
 
 import http from 'node:http';
@@ -17,6 +17,8 @@ export type Behaviour =
   | { kind: 'stall' }
   /** A chat answer whose content is `bytes` long, written in chunks as the client reads, never held whole. */
   | { kind: 'huge'; bytes: number }
+  /** A chat answer of `bytes` characters: the prompt, then dots, so each call's answer tells which call it was. */
+  | { kind: 'padded'; bytes: number }
   | Flow;
 
 /**
@@ -149,6 +151,10 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
         chunk: (content) => event([{ index: 0, delta: { content }, finish_reason: null }]),
         last: () => `${event([], { prompt_tokens: 5, completion_tokens: request.sent, total_tokens: 5 + request.sent })}data: [DONE]\n\n`,
       });
+    }
+    case 'padded': {
+      const messages = request.body.messages as Array<{ content: string }>;
+      return respond({ kind: 'answer', content: messages.at(-1)!.content.padEnd(behaviour.bytes, '.') }, request, response);
     }
   }
 }

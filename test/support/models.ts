@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { afterThisTest, freshDatabase } from './database.js';
 import { startFakeProvider, type FakeProvider } from './fake-provider.js';
-import { connection, startProxy, type TestProxy } from './proxy.js';
+import { connection, startProxy, type ProxyOptions, type TestProxy } from './proxy.js';
 
 export const API_KEY = 'sk-test-0123456789abcdef';
 
@@ -28,10 +28,10 @@ export async function databaseWithModel(
 }
 
 /** A proxy and a fake provider for the tests of a file: started before the first, stopped after the last. */
-export function proxyAndFakeProvider(): { proxy: TestProxy; fake: FakeProvider } {
+export function proxyAndFakeProvider(options: ProxyOptions = {}): { proxy: TestProxy; fake: FakeProvider } {
   const shared = {} as { proxy: TestProxy; fake: FakeProvider };
   beforeAll(async () => {
-    shared.proxy = await startProxy();
+    shared.proxy = await startProxy(options);
     shared.fake = await startFakeProvider();
   });
   afterAll(async () => {

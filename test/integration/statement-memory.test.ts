@@ -1,0 +1,112 @@
+// What one statement's model answers take in the proxy: however many calls it makes, the proxy holds the answers of
+// the rows in flight (the fast path of whole output columns) or about one batch of them being stored (the general
+// path), not every answer until the statement ends. Measured as what this process (the proxy runs in it) holds
+// live after a full collection, sampled while the statement runs, against the bytes of all the answers.
+
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+
+// Fewer calls at once than the default keep the answers being read, which any path holds, small beside the bound.
+const shared = proxyAndFakeProvider({ callConcurrency: 4 });
+const ROWS = 600;
+const ANSWER = 256 * 1024;
+const ALL_ANSWERS = ROWS * ANSWER;
+
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc') as () => void;
+
+function heldLive(): number {
+  // The second collection frees the memory of the buffers the first found dead.
+  collectGarbage();
+  collectGarbage();
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
+}
+
+/** The most this process held live while `work` ran, over what it held before. */
+async function peakGrowth(work: () => Promise<void>): Promise<number> {
+  const before = heldLive();
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, heldLive())), 500);
+  try {
+    await work();
+  } finally {
+    clearInterval(sampler);
+  }
+  return peak - before;
+}
+
+async function docs(client: pg.Client, rows = ROWS): Promise<void> {
+  await client.query(`CREATE TABLE docs AS SELECT g AS id, 'row ' || g AS body, NULL::text AS summary FROM generate_series(1, ${rows}) g`);
+}
+
+function paddedAnswers(): void {
+  shared.fake.script(...Array.from({ length: ROWS }, () => ({ kind: 'padded' as const, bytes: ANSWER })));
+}
+
+async function summaries(direct: pg.Client): Promise<number> {
+  return (await direct.query(`SELECT count(summary)::int AS n FROM docs`)).rows[0].n;
+}
+
+describe("a statement's model answers", () => {
+  it('on the general path are stored a batch at a time, every row getting its own answer', async () => {
+    const { client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await docs(client);
+    paddedAnswers();
+    const growth = await peakGrowth(async () => {
+      await client.query(`UPDATE docs SET summary = pg_llm_chat('llm', body)`);
+    });
+    const { rows } = await direct.query(`SELECT count(*)::int AS n FROM docs WHERE length(summary) = $1 AND left(summary, length(body) + 1) = body || '.'`, [ANSWER]);
+    expect(rows).toEqual([{ n: ROWS }]);
+    expect(growth).toBeLessThan(ALL_ANSWERS / 4);
+  }, 180_000);
+
+  it('on the fast path are let go of once their row is sent, rows in order', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await docs(client);
+    paddedAnswers();
+    const seen: number[] = [];
+    const wrong: number[] = [];
+    const growth = await peakGrowth(async () => {
+      // A row listener and no callback: the client keeps no rows.
+      const query = new pg.Query(`SELECT id, pg_llm_chat('llm', body) AS answer FROM docs ORDER BY id`);
+      query.on('row', (row: { id: number; answer: string }) => {
+        seen.push(row.id);
+        if (row.answer.length !== ANSWER || !row.answer.startsWith(`row ${row.id}.`)) wrong.push(row.id);
+      });
+      const ended = new Promise<void>((resolve, reject) => {
+        query.on('end', () => resolve());
+        query.on('error', reject);
+      });
+      void client.query(query);
+      await ended;
+    });
+    expect(seen).toEqual(Array.from({ length: ROWS }, (_, i) => i + 1));
+    expect(wrong).toEqual([]);
+    expect(growth).toBeLessThan(ALL_ANSWERS / 4);
+  }, 180_000);
+});
+
+describe('a statement whose results take several batches', () => {
+  it('fails as a whole when a call fails after batches were stored, and writes nothing', async () => {
+    const { client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0 });
+    await docs(client, 1100);
+    shared.fake.script(...Array.from({ length: 1050 }, () => ({ kind: 'answer' as const, content: 'fine' })), { kind: 'error', status: 400, message: 'no more' });
+    await expect(client.query(`UPDATE docs SET summary = pg_llm_chat('llm', body)`)).rejects.toThrow(/no more/);
+    expect(await summaries(direct)).toBe(0);
+    expect((await client.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+  }, 180_000);
+
+  it("fails with the server's error when a batch cannot be stored, and writes nothing", async () => {
+    const { client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await docs(client, 1500);
+    // jsonb takes no \u0000: the first batch's store fails, and the requests after it are skipped.
+    shared.fake.script({ kind: 'answer', content: 'a\u0000b' });
+    await expect(client.query(`UPDATE docs SET summary = pg_llm_chat('llm', body)`)).rejects.toMatchObject({ code: '22P05' });
+    expect(await summaries(direct)).toBe(0);
+    expect((await client.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+  }, 180_000);
+});
