@@ -16,6 +16,8 @@ interface Waiting {
   reject: (reason: unknown) => void;
   /** Set while the member waits or its batch runs: what its cancel does there. */
   onAbort: () => void;
+  /** Takes its cancel listener off the caller's signal, which may outlive the request (a statement's). */
+  stopListening: () => void;
 }
 
 interface Batch {
@@ -53,6 +55,7 @@ export function batchedEmbeddings(provider: Provider, windowMs = DEFAULT_BATCH_W
       if ((open.get(asker)?.size ?? 0) + request.texts.length > provider.embeddingBatchSize) flush(asker);
       const batch = open.get(asker) ?? start(asker);
       return new Promise<EmbedResult>((resolve, reject) => {
+        const listener = (): void => member.onAbort();
         const member: Waiting = {
           request,
           resolve,
@@ -62,8 +65,9 @@ export function batchedEmbeddings(provider: Provider, windowMs = DEFAULT_BATCH_W
             batch.size -= request.texts.length;
             reject(request.signal.reason);
           },
+          stopListening: () => request.signal.removeEventListener('abort', listener),
         };
-        request.signal.addEventListener('abort', () => member.onAbort(), { once: true });
+        request.signal.addEventListener('abort', listener, { once: true });
         batch.members.push(member);
         batch.size += request.texts.length;
         if (batch.size >= provider.embeddingBatchSize) flush(asker);
@@ -98,6 +102,6 @@ async function send(provider: Provider, members: Waiting[], asker: Asker): Promi
   } catch (error) {
     for (const member of members) member.reject(error);
   } finally {
-    for (const member of members) member.onAbort = () => {};
+    for (const member of members) member.stopListening();
   }
 }
