@@ -78,6 +78,12 @@ const OPTIONS = [
     default: process.getuid?.() === 0 ? '/var/lib/pg-llm-proxy/embedded' : path.join(os.homedir(), '.local', 'share', 'pg-llm-proxy', 'embedded'),
     description: 'data directory of the embedded PostgreSQL ("memory": a temporary one, removed at stop)',
   },
+  {
+    flag: 'embedded-password',
+    env: 'PG_LLM_EMBEDDED_PASSWORD',
+    value: 'PASSWORD',
+    description: 'password of the embedded PostgreSQL\'s superuser postgres, kept in DIR.password beside --embedded-data; without it, a random one is made once (may be sealed)',
+  },
   { flag: 'max-message-size', env: 'PG_LLM_MAX_MESSAGE_SIZE', value: 'BYTES', default: String(1024 ** 3 - 1), description: 'largest message a client may send' },
   { flag: 'connect-timeout', env: 'PG_LLM_CONNECT_TIMEOUT', value: 'MS', default: '10000', description: 'time to connect to the upstream' },
   { flag: 'startup-timeout', env: 'PG_LLM_STARTUP_TIMEOUT', value: 'MS', default: '60000', description: 'time a client has to send its startup packet' },
@@ -281,6 +287,8 @@ export interface Config {
   authRole: AuthRole | undefined;
   embedded: EmbeddedMode;
   embeddedData: string | undefined;
+  /** --embedded-password, opened; without it the embedded server keeps or makes its own. */
+  embeddedPassword: string | undefined;
   maxMessageSize: number;
   startupTimeoutMs: number;
   shutdownTimeoutMs: number;
@@ -484,6 +492,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     authRole: authRole(value, masterKeys),
     embedded: embedded as EmbeddedMode,
     embeddedData: embeddedData === 'memory' ? undefined : embeddedData,
+    embeddedPassword: secretOption(value('embedded-password'), '--embedded-password', masterKeys),
     maxMessageSize: integer('max-message-size', value('max-message-size')!),
     startupTimeoutMs: integer('startup-timeout', value('startup-timeout')!),
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
@@ -514,9 +523,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
 
 function authRole(value: (name: OptionName) => string | undefined, masterKeys: string[]): AuthRole | undefined {
   const user = value('auth-user');
-  const given = value('auth-password');
-  // Stretching a passphrase takes a while: only for a sealed password.
-  const password = openedSecret(given, '--auth-password', given && isSealedText(given) ? masterKeys.map(masterKey) : []);
+  const password = secretOption(value('auth-password'), '--auth-password', masterKeys);
   if (!user) {
     if (password !== undefined) throw new ConfigError('--auth-password needs --auth-user, the role it is the password of');
     return undefined;
@@ -652,6 +659,12 @@ function jsonObject(what: string, text: string): Record<string, unknown> {
 }
 
 /** A secret as configured, or opened when sealed; errors name the place, never the secret. */
+/** A password option as given, or opened when sealed. */
+function secretOption(given: string | undefined, where: string, masterKeys: string[]): string | undefined {
+  // Stretching a passphrase takes a while: only for a sealed password.
+  return openedSecret(given, where, given && isSealedText(given) ? masterKeys.map(masterKey) : []);
+}
+
 export function openedSecret(secret: string | undefined, where: string, keys: MasterKey[]): string | undefined {
   if (!secret || !isSealedText(secret)) return secret || undefined;
   if (keys.length === 0) throw new ConfigError(`${where} is sealed, but no master key is configured (--master-key or PG_LLM_MASTER_KEY)`);

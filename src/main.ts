@@ -137,10 +137,20 @@ async function chooseEmbedded(config: Config, log: Logger): Promise<EmbeddedUpst
     log.info({ upstream: describeTarget(config.upstream) }, 'no upstream configured and none answers');
   }
   const starting = Date.now();
-  const embedded = await startEmbeddedUpstream({ dataDir: config.embeddedData, connectTimeoutMs: config.upstream.connectTimeoutMs, log });
+  const embedded = await startEmbeddedUpstream({
+    dataDir: config.embeddedData,
+    password: config.embeddedPassword,
+    connectTimeoutMs: config.upstream.connectTimeoutMs,
+    log,
+  });
   log.info(
-    { data: config.embeddedData ?? 'temporary, removed at stop', at: describeTarget(embedded.target), started_in_ms: Date.now() - starting },
-    'started the embedded PostgreSQL',
+    {
+      data: config.embeddedData ?? 'temporary, removed at stop',
+      at: describeTarget(embedded.target),
+      password_file: embedded.passwordFile,
+      started_in_ms: Date.now() - starting,
+    },
+    'started the embedded PostgreSQL: log in as postgres with the password in password_file',
   );
   return embedded;
 }

@@ -1,7 +1,7 @@
 // The embedded upstream: a real PostgreSQL server that the proxy starts when no upstream is configured, so it runs
 // on a machine with no PostgreSQL; several clients at once, each with its own session, as with any PostgreSQL. The
 // server opens no TCP port: it listens only on a Unix socket in a private directory (mode 0700, owned by the user
-// the server runs as), so nothing reaches it but through the proxy.
+// the server runs as), so nothing reaches it but through the proxy, and every login needs a password (password.ts).
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,16 +13,21 @@ import type { Logger } from 'pino';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
 import { installedBinaries, reachableBinaries } from './binaries.js';
 import { EmbeddedServerError } from './error.js';
+import { passwordFile, requirePassword } from './password.js';
 import { serverUser, type ServerUser } from './server-user.js';
 
 export interface EmbeddedUpstream {
   target: UpstreamTarget;
+  /** Holds the password of the superuser `postgres`, readable by this process's user only. */
+  passwordFile: string;
   stop(): Promise<void>;
 }
 
 export interface EmbeddedOptions {
   /** Kept across restarts; without one, the data lives in a temporary directory removed at stop. */
   dataDir?: string;
+  /** The password of `postgres` (--embedded-password); without it, the one kept beside the data, or a new one. */
+  password?: string;
   connectTimeoutMs?: number;
   log?: Logger;
 }
@@ -51,7 +56,7 @@ rm -rf "$private_dir"
 exit "$status"
 `;
 
-export async function startEmbeddedUpstream({ dataDir, connectTimeoutMs = 10_000, log }: EmbeddedOptions = {}): Promise<EmbeddedUpstream> {
+export async function startEmbeddedUpstream({ dataDir, password, connectTimeoutMs = 10_000, log }: EmbeddedOptions = {}): Promise<EmbeddedUpstream> {
   const installed = await installedBinaries();
   const user = serverUser();
   const privateDir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-embedded-'));
@@ -60,6 +65,7 @@ export async function startEmbeddedUpstream({ dataDir, connectTimeoutMs = 10_000
     const binaries = reachableBinaries(installed, user, privateDir);
     const data = dataDir ? path.resolve(dataDir) : path.join(privateDir, 'data');
     await initialise(binaries.initdb, data, user, privateDir, dataDir !== undefined);
+    await requirePassword({ postgres: binaries.postgres, dataDir: data, chosen: password, user, cwd: privateDir });
     const server = spawn('/bin/sh', ['-c', SUPERVISOR, 'pg-llm-embedded', privateDir, binaries.postgres, ...serverArguments(data, privateDir, dataDir !== undefined)], {
       uid: user?.uid,
       gid: user?.gid,
@@ -78,6 +84,7 @@ export async function startEmbeddedUpstream({ dataDir, connectTimeoutMs = 10_000
     });
     return {
       target: { host: 'localhost', port: SOCKET_PORT, socketDir: privateDir, sslMode: 'disable', connectTimeoutMs },
+      passwordFile: passwordFile(data),
       async stop() {
         stopping = true;
         server.stdin!.end();
@@ -90,7 +97,11 @@ export async function startEmbeddedUpstream({ dataDir, connectTimeoutMs = 10_000
   }
 }
 
-/** Creates the cluster unless the directory holds one: superuser `postgres`, trusted on the socket, no network logins. */
+/**
+ * Creates the cluster unless the directory holds one: superuser `postgres`, no network logins, and trusted on the
+ * socket only until requirePassword(), before the server first starts, asks for a password there as it does of the
+ * clusters created trusted by earlier versions.
+ */
 async function initialise(initdb: string, dataDir: string, user: ServerUser | undefined, cwd: string, durable: boolean): Promise<void> {
   if (existsSync(path.join(dataDir, 'PG_VERSION'))) return;
   mkdirSync(dataDir, { recursive: true }); // initdb gives it mode 0700

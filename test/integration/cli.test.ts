@@ -1,7 +1,7 @@
 // The pg-llm-proxy command as a user runs it: --help, bad options, graceful shutdown on SIGTERM, and the embedded
 // PostgreSQL when no upstream is wanted.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -72,11 +72,38 @@ describe('pg-llm-proxy command', () => {
     const running = launch(['--listen', `127.0.0.1:${port}`, '--admin', 'off', '--embedded', 'always', '--embedded-data', 'memory']);
     await listening(running);
     expect(running.output()).toMatch(/started the embedded PostgreSQL/);
-    const result = await psql(['-c', 'SELECT 20 + 22'], { port });
+    const result = await psql(['-c', 'SELECT 20 + 22'], { port, password: password(running) });
     expect(result.stdout.trim()).toBe('42');
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
     expect(existsSync(privateDir(running))).toBe(false);
+  }, 60_000);
+
+  it('lets in only who gives the password of the file it names at start, and never logs the password', async () => {
+    const port = await freePort();
+    const running = launch(['--listen', `127.0.0.1:${port}`, '--admin', 'off', '--embedded', 'always', '--embedded-data', 'memory', '--log-level', 'debug']);
+    await listening(running);
+    const made = password(running);
+    const refused = await psql(['-c', 'SELECT 1'], { port, password: 'not the password' });
+    expect(refused.stderr).toMatch(/password authentication failed for user "postgres"/);
+    expect((await psql(['-c', 'SELECT current_user'], { port, password: made })).stdout.trim()).toBe('postgres');
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(running.output()).toMatch(/"msg":"embedded PostgreSQL"/); // the server's own log lines, at debug, are there
+    expect(running.output()).not.toContain(made);
+  }, 60_000);
+
+  it('PG_LLM_EMBEDDED_PASSWORD chooses the password, never logged either', async () => {
+    const port = await freePort();
+    const chosen = 'the operator’s own choice';
+    const args = ['--listen', `127.0.0.1:${port}`, '--admin', 'off', '--embedded', 'always', '--embedded-data', 'memory', '--log-level', 'debug'];
+    const running = launch(args, { PG_LLM_EMBEDDED_PASSWORD: chosen });
+    await listening(running);
+    expect((await psql(['-c', 'SELECT 42'], { port, password: chosen })).stdout.trim()).toBe('42');
+    expect((await psql(['-c', 'SELECT 42'], { port, password: 'another' })).stderr).toMatch(/password authentication failed/);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(running.output()).not.toContain(chosen);
   }, 60_000);
 
   it('does not leave the embedded PostgreSQL running when the proxy is killed', async () => {
@@ -92,4 +119,10 @@ describe('pg-llm-proxy command', () => {
 /** The embedded server's private directory, named in the log line that says it started. */
 function privateDir(running: Running): string {
   return path.dirname(/"at":"([^"]+)"/.exec(running.output())![1]!);
+}
+
+/** The password of the embedded server's `postgres`, in the file the log line that says it started names. */
+function password(running: Running): string {
+  const file = /"password_file":"([^"]+)"/.exec(running.output())![1]!;
+  return readFileSync(file, 'utf8').trim();
 }

@@ -6,11 +6,10 @@
 import { vector } from '@electric-sql/pglite-pgvector';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EmbeddedUpstream } from '../../src/embedded/server.js';
 import { BINARY_FORMAT, encodeValue, TEXT_FORMAT } from '../../src/intercept/values.js';
 import { localEmbedding } from '../../src/providers/local-embedding.js';
 import { float4Literal, float4Samples } from '../support/float4-samples.js';
-import { startPgliteUpstream } from '../support/pglite-upstream.js';
+import { startPgliteUpstream, type PgliteUpstream } from '../support/pglite-upstream.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { RawClient } from '../support/raw-client.js';
 
@@ -18,7 +17,7 @@ const SLOW = 120_000;
 const expected = (text: string) => localEmbedding(text, 8).map(Math.fround);
 
 describe('on a database with pgvector', () => {
-  let upstream: EmbeddedUpstream;
+  let upstream: PgliteUpstream;
   let proxy: TestProxy;
   let raw: RawClient;
 
@@ -111,7 +110,7 @@ describe('on a database with pgvector', () => {
 });
 
 describe('on a database that gains pgvector after pg_llm, and loses it', () => {
-  let upstream: EmbeddedUpstream;
+  let upstream: PgliteUpstream;
   let proxy: TestProxy;
   let client: pg.Client;
   beforeAll(async () => {

@@ -4,10 +4,15 @@
 
 import { PGlite, type Extensions } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import type { EmbeddedUpstream } from '../../src/embedded/server.js';
+import type { UpstreamTarget } from '../../proxy/upstream.js';
+
+export interface PgliteUpstream {
+  target: UpstreamTarget;
+  stop(): Promise<void>;
+}
 
 /** `extensions`: PGlite's packaged extensions to make available (CREATE EXTENSION still installs them). */
-export async function startPgliteUpstream(extensions: Extensions): Promise<EmbeddedUpstream> {
+export async function startPgliteUpstream(extensions: Extensions): Promise<PgliteUpstream> {
   const db = await PGlite.create('memory://', { extensions });
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
   await server.start();

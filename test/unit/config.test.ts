@@ -171,6 +171,14 @@ describe('configuration', () => {
     expect(() => config(['--auth-password', 'plain'])).toThrowError('--auth-password needs --auth-user');
   });
 
+  it('takes the embedded server’s password as given, sealed or not, and none by default', () => {
+    expect(config([]).embeddedPassword).toBeUndefined();
+    expect(config([], { PG_LLM_EMBEDDED_PASSWORD: 'plain' }).embeddedPassword).toBe('plain');
+    const sealed = sealText('embedded secret', masterKey('the key'));
+    expect(config(['--embedded-password', sealed, '--master-key', 'the key']).embeddedPassword).toBe('embedded secret');
+    expect(() => config(['--embedded-password', sealed])).toThrowError('--embedded-password is sealed, but no master key is configured');
+  });
+
   it('takes --settings as server-wide pg_llm.* defaults, checked at start-up', () => {
     expect(config(['--settings', '{"pg_llm.trace_enabled": "on", "audit_sample_rate": 0.5}']).settingDefaults).toEqual({ trace_enabled: 'on', audit_sample_rate: '0.5' });
     expect(config([]).settingDefaults).toEqual({});
@@ -235,7 +243,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }
