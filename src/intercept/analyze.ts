@@ -11,6 +11,7 @@ import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
+import { transactionControl, type TransactionControl } from './transaction-control.js';
 
 /** Schemas where the stubs live; an unqualified call resolves there through the default search_path. */
 const STUB_SCHEMAS = new Set(['public']);
@@ -59,7 +60,7 @@ export type StatementPlan =
   | { kind: 'plain'; sql: string }
   | { kind: 'calls'; sql: string; callSites: number; stream: StreamShape | undefined; projection: ProjectionPlan | undefined }
   | { kind: 'extension'; sql: string; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
-  | { kind: 'transaction'; sql: string }
+  | { kind: 'transaction'; sql: string; control: TransactionControl }
   | { kind: 'declare'; sql: string; callSites: number; cursor: CursorDeclaration }
   /** Every FETCH and MOVE: whether its cursor is one over LLM calls is the session's to know (cursors.ts). */
   | { kind: 'fetch'; sql: string; motion: CursorMotion }
@@ -110,7 +111,7 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
       }
       break;
     case 'TransactionStmt':
-      return { kind: 'transaction', sql };
+      return { kind: 'transaction', sql, control: transactionControl(body) };
     case 'FetchStmt':
       return { kind: 'fetch', sql, motion: cursorMotion(body) };
   }

@@ -34,6 +34,7 @@ import type { ProjectionPlan } from './projection-plan.js';
 import { runProjection, type ProjectionTarget } from './projection.js';
 import { ResultBatches } from './result-batches.js';
 import { streamSetRows } from './stream.js';
+import { inClientBlockAfter } from './transaction-control.js';
 import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 const ALREADY_IN_TRANSACTION = '25001';
@@ -42,10 +43,12 @@ const NO_ACTIVE_TRANSACTION = '25P01';
 const MAX_COLLECT_PASSES = 8;
 const QUERY_STATEMENT = 'pg_llm_query';
 const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) => type !== BackendMessage.ErrorResponse));
+const EXTENDED_ONLY_AND_NOTICES = new Set<number>([...EXTENDED_ONLY, BackendMessage.NoticeResponse]);
 
 type CallPlan = StatementPlan & { kind: 'calls' };
 type DeclarePlan = StatementPlan & { kind: 'declare' };
 type FetchPlan = StatementPlan & { kind: 'fetch' };
+type TransactionPlan = StatementPlan & { kind: 'transaction' };
 
 /** The client's portal an extended-protocol Execute runs. */
 export interface ClientPortal {
@@ -78,17 +81,22 @@ export class Executor {
     return this.computing;
   }
 
-  /** Runs a simple Query's statements (some of them intercepted) and answers it, ReadyForQuery included; false when one failed. */
+  /**
+   * Runs a simple Query's statements (some of them intercepted) and answers it, ReadyForQuery included; false when
+   * one failed. Outside a block of the client's, the proxy's block stands in for PostgreSQL's implicit one around
+   * the statements of a Query of several (transaction-control.ts), and holds the savepoints of a statement's passes.
+   */
   async runQuery(plans: StatementPlan[], catalogInstalled: boolean): Promise<boolean> {
     this.abort = statementAbort();
-    const perStatementBlocks = plans.some((plan) => plan.kind === 'transaction');
+    let clientBlock = this.io.transactionStatus !== 'I';
     let ok = true;
+    // A statement's passes need a block for their savepoints; a transaction statement acts on the block it finds.
+    const needsBlock = (plan: StatementPlan) => (plans.length > 1 ? plan.kind !== 'transaction' : plan.kind === 'calls' || plan.kind === 'extension');
     for (const plan of plans) {
-      if (plan.kind === 'calls' || plan.kind === 'extension') this.beginBlock();
+      if (!clientBlock && needsBlock(plan)) this.beginBlock();
       ok = await this.runQueryStatement(plan, catalogInstalled);
       if (!ok) break;
-      if (perStatementBlocks && this.ownsBlock) ok = !(await this.closeOwnBlock());
-      if (!ok) break;
+      if (plan.kind === 'transaction') clientBlock = inClientBlockAfter(plan.control, clientBlock);
     }
     // Sent together: the Sync that ends any skipping, the COMMIT of the proxy's block, and the Sync after it.
     const synced = this.requests.sync();
@@ -194,8 +202,9 @@ export class Executor {
     try {
       switch (plan.kind) {
         case 'plain':
-        case 'transaction':
           return await this.relayStatement(plan.sql);
+        case 'transaction':
+          return await this.runTransactionStatement(plan);
         case 'extension':
           await runExtension(this.io, this.requests, plan, () => this.calls.masterKeys());
           return true;
@@ -345,8 +354,8 @@ export class Executor {
   }
 
   /** A statement of a Query run as it is, answered as a simple Query would be; `parsed` may take the Parse's answer. */
-  private async relayStatement(sql: string, parsed?: NotInstalled): Promise<boolean> {
-    const relay = new ClientRelay(this.io, EXTENDED_ONLY, parsed ? 5 : 6);
+  private async relayStatement(sql: string, parsed?: NotInstalled, drop: ReadonlySet<number> = EXTENDED_ONLY): Promise<boolean> {
+    const relay = new ClientRelay(this.io, drop, parsed ? 5 : 6);
     this.requests.send(close('S', QUERY_STATEMENT), relay);
     this.requests.send(parse(QUERY_STATEMENT, sql), parsed ?? relay);
     for (const message of [close('P', FINAL_PORTAL), bind(FINAL_PORTAL, QUERY_STATEMENT), describe('P', FINAL_PORTAL), execute(FINAL_PORTAL)]) {
@@ -357,13 +366,31 @@ export class Executor {
   }
 
   /**
-   * For a simple Query, whose ReadyForQuery status is exact: opens a block when the client is in none, without
+   * For a simple Query, whose statements' effect on the block it knows: opens a block unless one is open, without
    * waiting for the answer (the next request's answer comes after it anyway).
    */
   private beginBlock(): void {
-    if (this.ownsBlock || this.io.transactionStatus !== 'I') return;
+    if (this.ownsBlock) return;
     this.ownsBlock = true;
     this.requests.statementTo(new Collector(STATEMENT_REQUESTS), 'BEGIN');
+  }
+
+  /** A transaction statement of a Query, acting on the proxy's block as PostgreSQL's acts on its implicit one. */
+  private async runTransactionStatement(plan: TransactionPlan): Promise<boolean> {
+    if (!this.ownsBlock) return this.relayStatement(plan.sql);
+    switch (plan.control) {
+      case 'begin':
+      case 'prepare':
+        // The block goes on as the client's. Upstream it was one already, which BEGIN would warn of (25001).
+        this.ownsBlock = false;
+        return this.relayStatement(plan.sql, undefined, EXTENDED_ONLY_AND_NOTICES);
+      case 'outsideBlocks':
+        return this.relayStatement(plan.sql);
+      default:
+        // PostgreSQL ends its block with the statement (or its error): then the statement finds no block, here too.
+        if (await this.closeOwnBlock(plan.control === 'commit')) return false;
+        return this.relayStatement(plan.sql);
+    }
   }
 
   /**
@@ -378,11 +405,11 @@ export class Executor {
     this.ownsBlock = !result.notices.some((notice) => notice.get('C') === ALREADY_IN_TRANSACTION);
   }
 
-  /** Commits (or, after an error, rolls back) the proxy's block; true when the commit failed (error relayed). */
-  private async closeOwnBlock(): Promise<boolean> {
+  /** Ends the proxy's block: COMMIT (a ROLLBACK after an error), or ROLLBACK; true when the COMMIT failed (error relayed). */
+  private async closeOwnBlock(commit = true): Promise<boolean> {
     this.ownsBlock = false;
     const relay = new ClientRelay(this.io, ERRORS_ONLY, STATEMENT_REQUESTS);
-    this.requests.statementTo(relay, 'COMMIT');
+    this.requests.statementTo(relay, commit ? 'COMMIT' : 'ROLLBACK');
     this.requests.flush();
     return relay.done;
   }

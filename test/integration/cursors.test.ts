@@ -188,6 +188,17 @@ describe('what a cursor over LLM calls refuses, and how it fails', () => {
   });
 });
 
+describe('a Query of several statements', () => {
+  it('runs them in one implicit transaction block, so DECLARE without hold needs no BEGIN, as in PostgreSQL', async () => {
+    const { client } = await setup();
+    const results = (await client.query(`${DECLARE}; FETCH 2 FROM c`)) as unknown as pg.QueryResult[];
+    expect(results.map((result) => result.command)).toEqual(['DECLARE', 'FETCH']);
+    expect(results[1]!.rows).toEqual(ANSWERS.slice(0, 2));
+    // The cursor ended with the Query's transaction.
+    await expect(client.query('FETCH 1 FROM c')).rejects.toMatchObject({ code: '34000' });
+  });
+});
+
 describe('protocol details', () => {
   it('Describe of the cursor (as psycopg sends) and of a FETCH has the results\' types', async () => {
     const { name } = await setup();

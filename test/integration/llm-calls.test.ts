@@ -187,6 +187,20 @@ describe('errors and transactions', () => {
     expect((await direct.query('SELECT answer FROM notes')).rows).toEqual([{ answer: 'uncommitted row' }]);
   });
 
+  it('a Query of several statements is one implicit transaction block, ended or taken over by its own COMMIT, ROLLBACK or BEGIN', async () => {
+    const { client, direct } = await setup();
+    const warnings: string[] = [];
+    client.on('notice', (notice) => warnings.push(String(notice.message)));
+    await client.query('CREATE TABLE notes (answer text)');
+    await client.query(`INSERT INTO notes VALUES (pg_llm_chat('m', 'rolled back')); ROLLBACK`);
+    await client.query(`INSERT INTO notes VALUES (pg_llm_chat('m', 'taken in')); BEGIN; INSERT INTO notes VALUES ('in the block'); ROLLBACK`);
+    await expect(client.query(`INSERT INTO notes VALUES (pg_llm_chat('m', 'committed')); COMMIT; INSERT INTO notes VALUES (pg_llm_chat('m', 'failed')); SELECT 1/0`)).rejects.toMatchObject({ code: '22012' });
+    await expect(client.query(`SELECT pg_llm_chat('m', 'x'); SAVEPOINT s`)).rejects.toMatchObject({ code: '25P01', message: 'SAVEPOINT can only be used in transaction blocks' });
+    expect((await direct.query('SELECT answer FROM notes')).rows).toEqual([{ answer: 'committed' }]);
+    // PostgreSQL's own warnings: a COMMIT or ROLLBACK of the implicit block finds no transaction block.
+    expect(warnings).toEqual(['there is no transaction in progress', 'there is no transaction in progress']);
+  });
+
   it('writes an audit row per call, unless pg_llm.audit_enabled is off', async () => {
     const { client, direct } = await setup();
     await client.query(`SELECT pg_llm_chat('m', 'one')`);
