@@ -33,6 +33,7 @@ export const SqlState = {
   ConnectionFailure: '08006',
   SqlclientUnableToEstablishSqlconnection: '08001',
   FeatureNotSupported: '0A000',
+  DuplicateCursor: '42P03',
   InvalidAuthorizationSpecification: '28000',
   ProgramLimitExceeded: '54000',
   AdminShutdown: '57P01',

@@ -30,8 +30,8 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** The commands that read a cursor, as tokens. */
-export const CURSOR_MOTION = new IdentifierSet(['fetch', 'move']);
+/** The commands that read or close a cursor, as tokens. */
+export const CURSOR_COMMANDS = new IdentifierSet(['fetch', 'move', 'close']);
 
 /** True when the SQL text of a Query or Parse frame could call an intercepted function. */
 export function mentionsFunction(frame: Buffer): boolean {
@@ -64,6 +64,8 @@ export type StatementPlan =
   | { kind: 'declare'; sql: string; callSites: number; cursor: CursorDeclaration }
   /** Every FETCH and MOVE: whether its cursor is one over LLM calls is the session's to know (cursors.ts). */
   | { kind: 'fetch'; sql: string; motion: CursorMotion }
+  /** Every CLOSE (`cursor` undefined: CLOSE ALL), for the same reason. */
+  | { kind: 'close'; sql: string; cursor: string | undefined }
   | { kind: 'refused'; sql: string; reason: string; hint: string };
 
 /** What the proxy needs to know of a client's query string. */
@@ -114,6 +116,8 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
       return { kind: 'transaction', sql, control: transactionControl(body) };
     case 'FetchStmt':
       return { kind: 'fetch', sql, motion: cursorMotion(body) };
+    case 'ClosePortalStmt':
+      return { kind: 'close', sql, cursor: body.portalname === undefined ? undefined : String(body.portalname) };
   }
   const callSites = countCalls(body);
   if (callSites === 0) return { kind: 'plain', sql };

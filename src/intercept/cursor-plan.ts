@@ -14,8 +14,6 @@ export interface CursorDeclaration {
   name: string;
   holdable: boolean;
   binary: boolean;
-  /** The statement up to and including its FOR, to put before the query the upstream cursor runs. */
-  head: string;
   /** The cursor's query, as the client wrote it. */
   query: string;
   /** The fast path: the calls are whole output columns of the query (projection-plan.ts). */
@@ -42,7 +40,7 @@ type Node = Record<string, any>;
 
 export function cursorDeclaration(sql: string, declare: Node, callSites: number): CursorDeclaration {
   const bytes = Buffer.from(sql, 'utf8');
-  // FOR is a reserved keyword: unquoted, it cannot be the cursor's name, so the first one ends the head.
+  // FOR is a reserved keyword: unquoted, it cannot be the cursor's name, so the first one is where the query starts.
   const forToken = scanSync(sql).tokens.find((token) => token.keywordName === 'RESERVED_KEYWORD' && token.text.toUpperCase() === 'FOR')!;
   const query = bytes.toString('utf8', forToken.end).trim();
   const options = Number(declare.options ?? 0);
@@ -50,7 +48,6 @@ export function cursorDeclaration(sql: string, declare: Node, callSites: number)
     name: String(declare.portalname),
     holdable: (options & CURSOR_OPT_HOLD) !== 0,
     binary: (options & CURSOR_OPT_BINARY) !== 0,
-    head: bytes.toString('utf8', 0, forToken.end),
     query,
     projection: projectionPlan(query, callSites),
   };

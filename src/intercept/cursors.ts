@@ -10,11 +10,16 @@
 //           the client wrote it; each FETCH and MOVE runs upstream in the final phase, reading the results. These
 //           live in a temp table emptied at commit, so such a cursor cannot be held (analyze.ts refuses it).
 //
-// The upstream cursor has the client's name, so CLOSE, CLOSE ALL, DISCARD ALL, a rolled-back savepoint and the end
-// of the transaction act on it there as in PostgreSQL. The proxy's list only says which names to look at: a cursor
-// without hold is forgotten when its transaction ends; a fast one is used only once pg_cursors confirms that the
-// name is still the cursor the proxy declared (its text starts with a mark of the proxy's), so one closed where the
-// proxy could not see it, or another declared under its name, is never taken for it.
+// A fast cursor's upstream cursor has a name of the proxy's, never the client's: its rows are arguments, and a read
+// the proxy does not see (a FETCH prepared before the cursor was declared, a PL/pgSQL function given the cursor, an
+// Execute of its portal) must fail, not take them for answers. There is no cursor by the client's name upstream, so
+// such a read fails with PostgreSQL's 34000. The proxy puts its name in the FETCH, MOVE and CLOSE it sees; CLOSE
+// ALL, DISCARD ALL, a rolled-back savepoint and the end of the transaction close the cursor upstream as any other.
+// A passes cursor has the client's name upstream: what it reads are the calls' results.
+//
+// The proxy's list only says which names to look at: a cursor without hold is forgotten when its transaction ends,
+// and a fast one is used only once pg_cursors shows its upstream cursor still open, so one closed where the proxy
+// could not see it is never taken for a cursor of the client's declared under its name since.
 
 import { randomUUID } from 'node:crypto';
 import type { FieldDescription } from '../../proxy/backend-read.js';
@@ -47,7 +52,7 @@ interface Lifetime {
 
 export type LlmCursor = Lifetime &
   (
-    | { kind: 'fast'; mark: string; plan: ProjectedCalls; fields: FieldDescription[]; binary: boolean }
+    | { kind: 'fast'; upstream: string; plan: ProjectedCalls; fields: FieldDescription[]; binary: boolean }
     | { kind: 'passes'; execution: number }
   );
 
@@ -80,17 +85,43 @@ export class Cursors {
     return this.cursors.get(name);
   }
 
-  /** The cursor by this name, once the upstream confirms a fast one is still the proxy's; else forgets it. */
+  /** The cursor by this name, once the upstream shows a fast one's cursor still open; else forgets it. */
   async confirmed(name: string): Promise<LlmCursor | undefined> {
-    // In a failed transaction PostgreSQL answers for itself.
-    if (this.io.transactionStatus === 'E') return undefined;
-    const cursor = this.get(name);
-    if (cursor?.kind !== 'fast') return cursor;
-    const found = this.requests.statement('SELECT 1 FROM pg_catalog.pg_cursors WHERE name = $1 AND pg_catalog.starts_with(statement, $2)', [name, cursor.mark]);
-    this.requests.flush();
-    if (check(await found).rows.length > 0) return cursor;
+    return (await this.lookUp(name)).cursor;
+  }
+
+  /**
+   * The cursor a FETCH or MOVE reads, as `confirmed`. PostgreSQL refuses a DECLARE under the name of an open cursor,
+   * but the proxy sees no DECLARE without LLM calls: if one took a fast cursor's name, it says so now (42P03).
+   */
+  async toRead(name: string): Promise<LlmCursor | undefined> {
+    const { cursor, shadowed } = await this.lookUp(name);
+    if (!shadowed) return cursor;
+    throw new PgError(SqlState.DuplicateCursor, `cursor "${name}" is declared twice`, {
+      detail: `Another cursor was declared under the name of the open cursor "${name}" over LLM calls, a DECLARE PostgreSQL refuses.`,
+      hint: `CLOSE ${name} closes the cursor over LLM calls.`,
+    });
+  }
+
+  /** Refuses a DECLARE of a name a cursor has (42P03, as PostgreSQL): the client's own, or a fast one's. */
+  async claimName(name: string): Promise<void> {
+    const known = this.get(name);
+    if ((await this.openOf(name, known?.kind === 'fast' ? known.upstream : name)).size > 0) {
+      throw new PgError(SqlState.DuplicateCursor, `cursor "${name}" already exists`);
+    }
     this.cursors.delete(name);
-    return undefined;
+  }
+
+  /** The CLOSE to run upstream for a client's CLOSE of this name: the proxy's name for a fast cursor, else none. */
+  async closeSql(name: string | undefined): Promise<string | undefined> {
+    const cursor = name === undefined ? undefined : await this.confirmed(name);
+    return cursor?.kind === 'fast' ? `CLOSE ${cursor.upstream}` : undefined;
+  }
+
+  /** After a CLOSE of this name (undefined: CLOSE ALL) succeeded. */
+  forget(name: string | undefined): void {
+    if (name === undefined) this.cursors.clear();
+    else this.cursors.delete(name);
   }
 
   /** Makes room for one more cursor, forgetting those the upstream has closed; 54000 when all are open. */
@@ -100,7 +131,7 @@ export class Cursors {
     const open = this.requests.statement('SELECT name FROM pg_catalog.pg_cursors');
     this.requests.flush();
     const names = new Set(records(check(await open)).map((row) => row.name));
-    for (const name of this.cursors.keys()) if (!names.has(name)) this.cursors.delete(name);
+    for (const [name, cursor] of this.cursors) if (!names.has(upstreamName(cursor))) this.cursors.delete(name);
     if (this.cursors.size >= MAX_CURSORS) {
       throw new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_CURSORS} cursors over LLM calls are open in this session`, {
         hint: 'Close cursors you no longer need (CLOSE name), or end the transaction that holds them.',
@@ -142,11 +173,13 @@ export class Cursors {
    */
   async declareFast(cursor: CursorDeclaration, { fields, parameterTypes }: DescribedQuery, parameterSection: Buffer): Promise<boolean> {
     const { calls, columns, rewrittenSql } = cursor.projection!;
-    const mark = `/* pg_llm cursor ${randomUUID()} */`;
+    // Read only forward, in the formats the proxy binds its FETCH with.
+    const upstream = `pg_llm_arguments_${randomUUID().replaceAll('-', '')}`;
+    const declaration = `DECLARE ${upstream} NO SCROLL CURSOR ${cursor.holdable ? 'WITH HOLD ' : ''}FOR ${rewrittenSql}`;
     const declared = new ClientRelay(this.io, EXTENDED_ONLY, 5);
     for (const message of [
       close('S', DECLARE_STATEMENT),
-      parse(DECLARE_STATEMENT, `${mark} ${cursor.head} ${rewrittenSql}`, parameterTypes),
+      parse(DECLARE_STATEMENT, declaration, parameterTypes),
       close('P', DECLARE_STATEMENT),
       bindParameters(DECLARE_STATEMENT, DECLARE_STATEMENT, parameterSection, []),
       execute(DECLARE_STATEMENT),
@@ -155,7 +188,7 @@ export class Cursors {
     }
     this.requests.flush();
     if (await declared.done) return false;
-    this.remember({ kind: 'fast', name: cursor.name, mark, plan: { calls, columns }, fields, binary: cursor.binary }, cursor.holdable);
+    this.remember({ kind: 'fast', name: cursor.name, upstream, plan: { calls, columns }, fields, binary: cursor.binary }, cursor.holdable);
     return true;
   }
 
@@ -190,9 +223,8 @@ export class Cursors {
    * the FETCH asks for); resolves with how many were sent. Rejects with the first failed call's error.
    */
   async fetchRows(cursor: FastCursor, forward: ForwardMotion, resultFormats: number[], maxRows: number, calls: CallRunner, signal: AbortSignal, progress: Progress): Promise<number> {
-    const quoted = `"${cursor.name.replace(/"/g, '""')}"`;
     if (forward.skip > 0) {
-      const skipped = this.requests.statement(`MOVE FORWARD ${forward.skip} FROM ${quoted}`);
+      const skipped = this.requests.statement(`MOVE FORWARD ${forward.skip} FROM ${cursor.upstream}`);
       this.requests.flush();
       check(await skipped);
     }
@@ -202,7 +234,7 @@ export class Cursors {
     const nextBatch = async (): Promise<ArgumentRows> => {
       const size = Math.min(BATCH_ROWS, wanted ?? BATCH_ROWS);
       const batch = new Collector(5);
-      for (const message of [close('S', ROWS_STATEMENT), parse(ROWS_STATEMENT, `FETCH FORWARD ${size} FROM ${quoted}`), close('P', ROWS_STATEMENT), bindParameters(ROWS_STATEMENT, ROWS_STATEMENT, NO_PARAMETERS.subarray(0, 4), formats), execute(ROWS_STATEMENT)]) {
+      for (const message of [close('S', ROWS_STATEMENT), parse(ROWS_STATEMENT, `FETCH FORWARD ${size} FROM ${cursor.upstream}`), close('P', ROWS_STATEMENT), bindParameters(ROWS_STATEMENT, ROWS_STATEMENT, NO_PARAMETERS.subarray(0, 4), formats), execute(ROWS_STATEMENT)]) {
         this.requests.send(message, batch);
       }
       this.requests.flush();
@@ -211,6 +243,31 @@ export class Cursors {
       return { rows, last: rows.length < size || wanted === 0 };
     };
     return sendProjectedRows(this.io, calls, signal, { plan: cursor.plan, fields: cursor.fields, resultFormats }, nextBatch, progress);
+  }
+
+  /** The MOVE to run upstream for a client's MOVE of a fast cursor: its count is the client's. */
+  moveSql(cursor: FastCursor, forward: ForwardMotion): string {
+    // A skip comes only from RELATIVE n, which moves over n - 1 rows, then onto one.
+    return `MOVE ${forward.skip > 0 ? `RELATIVE ${forward.skip + 1}` : `FORWARD ${forward.count ?? 'ALL'}`} IN ${cursor.upstream}`;
+  }
+
+  /** The cursor by this name, with whether an upstream cursor has its name while a fast one is open (`toRead`). */
+  private async lookUp(name: string): Promise<{ cursor: LlmCursor | undefined; shadowed: boolean }> {
+    // In a failed transaction PostgreSQL answers for itself.
+    if (this.io.transactionStatus === 'E') return { cursor: undefined, shadowed: false };
+    const cursor = this.get(name);
+    if (cursor?.kind !== 'fast') return { cursor, shadowed: false };
+    const open = await this.openOf(cursor.upstream, name);
+    if (open.has(cursor.upstream)) return { cursor, shadowed: open.has(name) };
+    this.cursors.delete(name);
+    return { cursor: undefined, shadowed: false };
+  }
+
+  /** Which of two names upstream cursors have. */
+  private async openOf(first: string, second: string): Promise<Set<string | null>> {
+    const found = this.requests.statement('SELECT name FROM pg_catalog.pg_cursors WHERE name IN ($1, $2)', [first, second]);
+    this.requests.flush();
+    return new Set(records(check(await found)).map((row) => row.name));
   }
 
   private remember(cursor: LlmCursor, holdable: boolean): void {
@@ -223,6 +280,10 @@ export class Cursors {
     const lastIdle = this.io.readies.lastIdle;
     for (const [name, cursor] of this.cursors) if (cursor.endsAtReady !== undefined && lastIdle >= cursor.endsAtReady) this.cursors.delete(name);
   }
+}
+
+function upstreamName(cursor: LlmCursor): string {
+  return cursor.kind === 'fast' ? cursor.upstream : cursor.name;
 }
 
 /** Where a FETCH or MOVE of a fast cursor goes; refused (0A000) where it could read a row again. */

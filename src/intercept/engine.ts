@@ -11,7 +11,7 @@ import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
 import { ClientQueue } from './client-queue.js';
-import { analyze, CURSOR_MOTION, mentionsFunction, type StatementPlan } from './analyze.js';
+import { analyze, CURSOR_COMMANDS, mentionsFunction, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import type { ForwardMotion } from './cursor-plan.js';
@@ -21,8 +21,8 @@ import { NotInstalled } from './not-installed.js';
 import { MAX_TRACKED_STATEMENTS, TrackedPortals, tooManyPortals, tooManyStatements } from './tracked-portals.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
-/** A client's statement whose Execute the proxy runs itself: one calling LLM functions, DECLARE, FETCH or MOVE. */
-type TrackedPlan = StatementPlan & { kind: 'calls' | 'declare' | 'fetch' };
+/** A client's statement whose Execute the proxy runs itself: one calling LLM functions, DECLARE, FETCH, MOVE or CLOSE. */
+type TrackedPlan = StatementPlan & { kind: 'calls' | 'declare' | 'fetch' | 'close' };
 /** A statement the proxy answers entirely itself in the extended protocol (CREATE EXTENSION pg_llm and kin). */
 type OwnPlan = StatementPlan & { kind: 'extension' };
 
@@ -97,9 +97,9 @@ class InterceptionEngine implements Interceptor {
   claims(type: number, frame: Buffer): boolean {
     switch (type) {
       case FrontendMessage.Query:
-        return mentionsFunction(frame) || this.mentionsCursorMotion(frame);
+        return mentionsFunction(frame) || this.mentionsCursorCommand(frame);
       case FrontendMessage.Parse:
-        if (mentionsFunction(frame) || this.mentionsCursorMotion(frame)) return true;
+        if (mentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
         if (this.tracksStatements) this.forgetStatement(readParse(frame).statement);
         return false;
       case FrontendMessage.Bind:
@@ -239,7 +239,7 @@ class InterceptionEngine implements Interceptor {
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
     if (!plan) return this.forward(frame);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
-    if (plan.kind !== 'fetch' && !(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
+    if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
     if (this.statements.size >= MAX_TRACKED_STATEMENTS) return this.refuse(tooManyStatements());
     this.statements.set(message.statement, plan);
     // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.
@@ -261,6 +261,7 @@ class InterceptionEngine implements Interceptor {
       clientPortal: { name: portal, maxRows },
     };
     if (plan.kind === 'declare') return this.executor.runDeclarePortal(plan, target);
+    if (plan.kind === 'close') return this.executor.runClosePortal(frame, plan);
     if (plan.kind === 'fetch') {
       bound.left = await this.executor.runFetchPortal(frame, plan.motion, { name: portal, maxRows, resultFormats: bound.resultFormats }, bound.left);
       return;
@@ -270,15 +271,17 @@ class InterceptionEngine implements Interceptor {
     if (bound.execution === undefined) this.catalogInstalled = undefined;
   }
 
-  /** Whether the proxy runs a statement of a Query itself; a FETCH or MOVE only from a cursor over LLM calls. */
+  /** Whether the proxy runs a statement of a Query itself; FETCH, MOVE and CLOSE only of cursors over LLM calls. */
   private takesOver(plan: StatementPlan): boolean {
-    if (plan.kind === 'fetch') return this.executor.cursors.get(plan.motion.cursor) !== undefined;
+    const { cursors } = this.executor;
+    if (plan.kind === 'fetch') return cursors.get(plan.motion.cursor) !== undefined;
+    if (plan.kind === 'close') return plan.cursor === undefined ? cursors.size > 0 : cursors.get(plan.cursor) !== undefined;
     return plan.kind !== 'plain' && plan.kind !== 'transaction';
   }
 
-  /** FETCH or MOVE in the SQL of a Query or Parse, while the session has cursors over LLM calls. */
-  private mentionsCursorMotion(frame: Buffer): boolean {
-    return this.executor.cursors.size > 0 && CURSOR_MOTION.namedIn(frame, ...sqlBounds(frame));
+  /** FETCH, MOVE or CLOSE in the SQL of a Query or Parse, while the session has cursors over LLM calls. */
+  private mentionsCursorCommand(frame: Buffer): boolean {
+    return this.executor.cursors.size > 0 && CURSOR_COMMANDS.namedIn(frame, ...sqlBounds(frame));
   }
 
   /** What a Describe asks, when it is about the rows of a FETCH from a fast cursor, or of the cursor itself. */
@@ -422,7 +425,7 @@ class InterceptionEngine implements Interceptor {
 }
 
 function isTracked(plan: StatementPlan): plan is TrackedPlan {
-  return plan.kind === 'calls' || plan.kind === 'declare' || plan.kind === 'fetch';
+  return plan.kind === 'calls' || plan.kind === 'declare' || plan.kind === 'fetch' || plan.kind === 'close';
 }
 
 /** Relays the answer to the client as it is, and tells `onError` of an ErrorResponse in it. */

@@ -48,6 +48,7 @@ const EXTENDED_ONLY_AND_NOTICES = new Set<number>([...EXTENDED_ONLY, BackendMess
 type CallPlan = StatementPlan & { kind: 'calls' };
 type DeclarePlan = StatementPlan & { kind: 'declare' };
 type FetchPlan = StatementPlan & { kind: 'fetch' };
+type ClosePlan = StatementPlan & { kind: 'close' };
 type TransactionPlan = StatementPlan & { kind: 'transaction' };
 
 /** The client's portal an extended-protocol Execute runs. */
@@ -146,19 +147,19 @@ export class Executor {
    */
   async runFetchPortal(frame: Buffer, motion: CursorMotion, portal: ClientPortal, left: ForwardMotion | undefined): Promise<ForwardMotion | undefined> {
     this.abort = statementAbort();
-    const cursor = left ? this.cursors.get(motion.cursor) : await this.cursors.confirmed(motion.cursor);
-    if (!cursor) {
-      this.io.sendUpstream(frame);
-      return undefined;
-    }
-    if (cursor.kind === 'passes') {
-      this.passes.resume(cursor.execution, portal.name, portal.maxRows);
-      return undefined;
-    }
     try {
+      const cursor = left ? this.cursors.get(motion.cursor) : await this.cursors.toRead(motion.cursor);
+      if (!cursor) {
+        this.io.sendUpstream(frame);
+        return undefined;
+      }
+      if (cursor.kind === 'passes') {
+        this.passes.resume(cursor.execution, portal.name, portal.maxRows);
+        return undefined;
+      }
       const forward = left ?? forwardOnly(cursor, motion);
       if (motion.move) {
-        this.io.sendUpstream(frame);
+        await this.relayStatement(this.cursors.moveSql(cursor, forward));
         return undefined;
       }
       const sent = await this.fetchRows(cursor, forward, portal.resultFormats, portal.maxRows);
@@ -172,6 +173,21 @@ export class Executor {
     } catch (error) {
       await this.fail(error);
       return undefined;
+    }
+  }
+
+  /** An extended-protocol Execute of a CLOSE, while the session has cursors over LLM calls. */
+  async runClosePortal(frame: Buffer, plan: ClosePlan): Promise<void> {
+    this.abort = statementAbort();
+    try {
+      await this.close(plan, () => {
+        const relay = new ClientRelay(this.io, new Set(), 1);
+        this.io.sendUpstream(frame, relay);
+        this.requests.flush();
+        return relay.done.then((errored) => !errored);
+      });
+    } catch (error) {
+      await this.fail(error);
     }
   }
 
@@ -215,6 +231,8 @@ export class Executor {
           return await this.declare(plan, queryTarget(DECLARE_STATEMENT));
         case 'fetch':
           return await this.fetchQuery(plan);
+        case 'close':
+          return await this.close(plan, () => this.relayStatement(plan.sql));
         case 'calls': {
           if (plan.projection && catalogInstalled) {
             const projection = { ...queryTarget(QUERY_STATEMENT), describeSql: plan.sql };
@@ -247,6 +265,7 @@ export class Executor {
     await this.cursors.makeRoom();
     const described = await this.cursors.describeQuery(plan, target);
     if (!described) return false;
+    await this.cursors.claimName(cursor.name);
     if (cursor.projection) return this.cursors.declareFast(cursor, described, target.parameterSection);
     const calls: CallPlan = { kind: 'calls', sql: cursor.query, callSites: plan.callSites, stream: undefined, projection: undefined };
     let execution: number | undefined;
@@ -264,15 +283,26 @@ export class Executor {
 
   /** A FETCH or MOVE of a simple Query: the proxy's for a fast cursor over LLM calls, else PostgreSQL's. */
   private async fetchQuery(plan: FetchPlan): Promise<boolean> {
-    const cursor = await this.cursors.confirmed(plan.motion.cursor);
+    const cursor = await this.cursors.toRead(plan.motion.cursor);
     if (cursor?.kind === 'passes') this.passes.enterFinal(cursor.execution);
     if (cursor?.kind !== 'fast') return this.relayStatement(plan.sql);
     const forward = forwardOnly(cursor, plan.motion);
-    if (plan.motion.move) return this.relayStatement(plan.sql);
+    if (plan.motion.move) return this.relayStatement(this.cursors.moveSql(cursor, forward));
     const formats = this.cursors.simpleFormats(cursor);
     this.io.writeToClient(this.cursors.rowDescription(cursor, formats));
     this.io.writeToClient(fetchComplete(await this.fetchRows(cursor, forward, formats, 0)));
     return true;
+  }
+
+  /**
+   * A CLOSE: of a fast cursor, under the proxy's name upstream; of any other, as the client wrote it (`asWritten`,
+   * resolving whether it succeeded). What it closed is forgotten.
+   */
+  private async close(plan: ClosePlan, asWritten: () => Promise<boolean>): Promise<boolean> {
+    const translated = await this.cursors.closeSql(plan.cursor);
+    const ok = translated ? await this.relayStatement(translated) : await asWritten();
+    if (ok) this.cursors.forget(plan.cursor);
+    return ok;
   }
 
   private fetchRows(cursor: FastCursor, forward: ForwardMotion, resultFormats: number[], maxRows: number): Promise<number> {
@@ -353,7 +383,10 @@ export class Executor {
     }
   }
 
-  /** A statement of a Query run as it is, answered as a simple Query would be; `parsed` may take the Parse's answer. */
+  /**
+   * A statement run as it is, answered as a simple Query would be (or an Execute of a statement without rows);
+   * `parsed` may take the Parse's answer.
+   */
   private async relayStatement(sql: string, parsed?: NotInstalled, drop: ReadonlySet<number> = EXTENDED_ONLY): Promise<boolean> {
     const relay = new ClientRelay(this.io, drop, parsed ? 5 : 6);
     this.requests.send(close('S', QUERY_STATEMENT), relay);

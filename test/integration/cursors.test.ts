@@ -188,6 +188,86 @@ describe('what a cursor over LLM calls refuses, and how it fails', () => {
   });
 });
 
+describe('reads the proxy does not see', () => {
+  it('a FETCH prepared before the cursor was declared fails loudly, never reads the calls\' arguments', async () => {
+    const { client } = await setup();
+    const fetch = { name: 'f', text: 'FETCH 2 FROM c' };
+    await client.query(`BEGIN; DECLARE c CURSOR FOR SELECT id, body AS answer FROM docs ORDER BY id`);
+    expect((await client.query(fetch)).rows).toEqual(ANSWERS.slice(0, 2));
+    await client.query(`CLOSE c; ${DECLARE}`);
+    await expect(client.query(fetch)).rejects.toMatchObject({ code: '34000' });
+    await client.query('ROLLBACK');
+  });
+
+  it('a PL/pgSQL function reading the cursor fails loudly', async () => {
+    const { client } = await setup();
+    await client.query(`CREATE FUNCTION first_answer(r refcursor) RETURNS text LANGUAGE plpgsql AS $$ DECLARE row record; BEGIN FETCH r INTO row; RETURN row.answer; END $$`);
+    await client.query(`BEGIN; ${DECLARE}`);
+    await expect(client.query(`SELECT first_answer('c')`)).rejects.toMatchObject({ code: '34000' });
+    await client.query('ROLLBACK');
+  });
+});
+
+describe('cursor names', () => {
+  it('a name in use is refused with 42P03, whichever cursor holds it', async () => {
+    const { client } = await setup();
+    const duplicate = { code: '42P03', message: 'cursor "c" already exists' };
+    await client.query(`BEGIN; ${DECLARE}`);
+    for (const again of [DECLARE, `DECLARE c CURSOR FOR SELECT id FROM docs WHERE pg_llm_chat('m', body) = 'x'`]) {
+      await client.query('SAVEPOINT s');
+      await expect(client.query(again)).rejects.toMatchObject(duplicate);
+      await client.query('ROLLBACK TO SAVEPOINT s');
+    }
+    await client.query(`CLOSE c; DECLARE c CURSOR FOR SELECT 1`);
+    await expect(client.query(DECLARE)).rejects.toMatchObject(duplicate);
+    await client.query('ROLLBACK');
+  });
+
+  it('a cursor declared under the name of an open one (which PostgreSQL refuses) makes reading the name fail', async () => {
+    const { client } = await setup();
+    await client.query(`BEGIN; ${DECLARE}; DECLARE c CURSOR FOR SELECT 1`);
+    for (const read of ['FETCH 1 FROM c', { name: 'move', text: 'MOVE 1 IN c' }]) {
+      await client.query('SAVEPOINT s');
+      await expect(client.query(read)).rejects.toMatchObject({ code: '42P03', message: 'cursor "c" is declared twice' });
+      await client.query('ROLLBACK TO SAVEPOINT s');
+    }
+    await client.query('CLOSE c');
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual([{ '?column?': 1 }]);
+    await client.query('COMMIT');
+  });
+
+  it('MOVE and CLOSE in both protocols act on them under the names pg_cursors has, and so does CLOSE ALL', async () => {
+    const { client } = await setup();
+    const open = async () => (await client.query(`SELECT count(*)::int AS n FROM pg_cursors WHERE name LIKE 'pg\\_llm\\_arguments\\_%'`)).rows[0].n;
+    await client.query(`BEGIN; ${DECLARE}; ${DECLARE.replace('c CURSOR', 'd CURSOR')}`);
+    expect(await open()).toBe(2);
+    expect((await client.query({ name: 'move', text: 'MOVE 2 IN c' })).rowCount).toBe(2);
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual(ANSWERS.slice(2, 3));
+    await client.query('CLOSE c');
+    await client.query({ name: 'close_d', text: 'CLOSE d' });
+    expect(await open()).toBe(0);
+    await client.query(DECLARE);
+    await client.query('CLOSE ALL');
+    await client.query('SAVEPOINT s');
+    await expect(client.query('FETCH 1 FROM c')).rejects.toMatchObject({ code: '34000', message: 'cursor "c" does not exist' });
+    await client.query('ROLLBACK TO SAVEPOINT s');
+    await client.query(DECLARE);
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual(ANSWERS.slice(0, 1));
+    await client.query('COMMIT');
+  });
+
+  it('DISCARD ALL forgets them, and the name is free again', async () => {
+    const { client } = await setup();
+    const held = DECLARE.replace('CURSOR', 'CURSOR WITH HOLD');
+    await client.query(held);
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual(ANSWERS.slice(0, 1));
+    await client.query('DISCARD ALL');
+    await expect(client.query('FETCH 1 FROM c')).rejects.toMatchObject({ code: '34000' });
+    await client.query(held);
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual(ANSWERS.slice(0, 1));
+  });
+});
+
 describe('a Query of several statements', () => {
   it('runs them in one implicit transaction block, so DECLARE without hold needs no BEGIN, as in PostgreSQL', async () => {
     const { client } = await setup();
@@ -196,6 +276,24 @@ describe('a Query of several statements', () => {
     expect(results[1]!.rows).toEqual(ANSWERS.slice(0, 2));
     // The cursor ended with the Query's transaction.
     await expect(client.query('FETCH 1 FROM c')).rejects.toMatchObject({ code: '34000' });
+  });
+});
+
+describe('the end of a session', () => {
+  it('a client that leaves during a FETCH stops its model call, and its backend ends', async () => {
+    const { name, direct } = await setup();
+    shared.fake.script({ kind: 'stall' });
+    const client = new pg.Client(connection(shared.proxy.port, 'postgres', name));
+    await client.connect();
+    client.on('error', () => {});
+    await client.query(`DECLARE f CURSOR WITH HOLD FOR SELECT pg_llm_chat('llm', body) FROM docs`);
+    void client.query('FETCH 1 FROM f').catch(() => {});
+    await expect.poll(() => shared.fake.requests.length).toBe(1);
+    const backends = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`;
+    const before = (await direct.query(backends, [name])).rows[0].n;
+    (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    await expect.poll(() => shared.fake.requests[0]!.aborted).toBe(true);
+    await expect.poll(async () => (await direct.query(backends, [name])).rows[0].n, { timeout: 10_000 }).toBe(before - 1);
   });
 });
 
