@@ -5,6 +5,7 @@ import { chmodSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { AuthLookups } from './auth-lookups.js';
 import type { AuthRole } from './auth-query.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { InterceptorFactory } from './interceptor.js';
@@ -44,7 +45,7 @@ export class ProxyListener {
   private nextSessionNumber = 1;
 
   constructor(private readonly options: ListenerOptions) {
-    this.scramSecrets = options.authRole ? new ScramSecrets(options.target, options.authRole, options.log) : undefined;
+    this.scramSecrets = options.authRole ? new ScramSecrets(new AuthLookups(options.target, options.authRole, this.stats, options.log)) : undefined;
     this.server = this.createServer(options.tls ? tls.createSecureContext(options.tls) : undefined);
     this.servers = [this.server];
   }
@@ -97,6 +98,7 @@ export class ProxyListener {
     }, timeoutMs);
     await closed;
     clearTimeout(deadline);
+    this.scramSecrets?.close();
   }
 
   private createServer(secureContext: tls.SecureContext | undefined): net.Server {

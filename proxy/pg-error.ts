@@ -37,5 +37,6 @@ export const SqlState = {
   InvalidAuthorizationSpecification: '28000',
   ProgramLimitExceeded: '54000',
   AdminShutdown: '57P01',
+  CannotConnectNow: '57P03',
   TooManyConnections: '53300',
 } as const;

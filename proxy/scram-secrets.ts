@@ -2,11 +2,8 @@
 // as one role asks once. Only found secrets are kept, at most a bounded number, so that logins under ever new names
 // cannot grow the cache; lookups of one name at the same time share one query.
 
-import type { Logger } from 'pino';
-import { runAuthQuery, type AuthRole } from './auth-query.js';
-import { PgError, SqlState } from './pg-error.js';
+import type { AuthLookups } from './auth-lookups.js';
 import { parseScramSecret, type ScramSecret } from './scram.js';
-import type { UpstreamTarget } from './upstream.js';
 
 /** How long a found secret is used without asking again; a changed password is noticed sooner (see refresh). */
 const KEEP_MS = 30_000;
@@ -15,24 +12,14 @@ const MAX_KEPT = 1000;
 export class ScramSecrets {
   private readonly kept = new Map<string, { until: number; secret: Promise<ScramSecret | undefined> }>();
 
-  constructor(
-    private readonly target: UpstreamTarget,
-    private readonly role: AuthRole,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly lookups: AuthLookups) {}
 
   /** The role's SCRAM secret; undefined when it has none (no such role, an MD5 or no password). */
   lookup(user: string): Promise<ScramSecret | undefined> {
     const entry = this.kept.get(user);
     if (entry && entry.until > Date.now()) return entry.secret;
     this.kept.delete(user);
-    const secret = runAuthQuery(this.target, this.role, user).then(parseScramSecret, (error: Error) => {
-      this.log.warn({ err: error.message, authUser: this.role.user }, 'auth query failed');
-      throw new PgError(SqlState.ConnectionFailure, "the proxy could not look up the role's SCRAM secret", {
-        severity: 'FATAL',
-        hint: "Its auth query failed: see the proxy's log, and check --auth-user, --auth-password, --auth-database and --auth-query.",
-      });
-    });
+    const secret = this.lookups.storedPassword(user).then(parseScramSecret);
     if (this.kept.size >= MAX_KEPT) this.kept.delete(this.kept.keys().next().value!);
     this.kept.set(user, { until: Date.now() + KEEP_MS, secret });
     secret.then(
@@ -48,6 +35,11 @@ export class ScramSecrets {
   refresh(user: string): Promise<ScramSecret | undefined> {
     this.kept.delete(user);
     return this.lookup(user);
+  }
+
+  /** Closes the auth role's connection. */
+  close(): void {
+    this.lookups.close();
   }
 
   private drop(user: string, secret: Promise<ScramSecret | undefined>): void {

@@ -13,4 +13,6 @@ export class ProxyStats {
   /** Errors the proxy raised itself: protocol violations, upstream failures, limits. */
   proxyErrors = 0;
   cancelRequests = 0;
+  /** Auth queries run to look up a role's SCRAM secret (with an auth role). */
+  authLookups = 0;
 }

@@ -48,6 +48,7 @@ function renderMetrics({ stats, startedAt }: AdminSources): string {
   metric('pg_llm_proxy_upstream_errors_total', 'counter', 'ErrorResponses sent by the upstream.', stats.upstreamErrors);
   metric('pg_llm_proxy_errors_total', 'counter', 'Errors raised by the proxy itself.', stats.proxyErrors);
   metric('pg_llm_proxy_cancel_requests_total', 'counter', 'Cancel requests forwarded upstream.', stats.cancelRequests);
+  metric('pg_llm_proxy_auth_lookups_total', 'counter', "Auth queries run to look up a role's SCRAM secret.", stats.authLookups);
   metric('pg_llm_proxy_uptime_seconds', 'gauge', 'Seconds since the proxy started.', Math.round((Date.now() - startedAt) / 1000));
   metric('pg_llm_proxy_resident_memory_bytes', 'gauge', 'Resident set size of the proxy process.', process.memoryUsage.rss());
   const cache = responseCacheStats();
