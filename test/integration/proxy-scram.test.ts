@@ -9,23 +9,28 @@ import path from 'node:path';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { AuthLookups } from '../../proxy/auth-lookups.js';
 import type { AuthRole } from '../../proxy/auth-query.js';
+import { ProxyStats } from '../../proxy/stats.js';
 import { masterKey, sealText } from '../../src/crypto/secrets.js';
 import { freePort, ROLES } from '../support/cluster.js';
 import { launch, listening } from '../support/command.js';
-import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { cluster, connection, startProxy, upstreamTarget, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
-import { createAuthRole } from '../support/auth-role.js';
+import { RawClient, serialize } from '../support/raw-client.js';
+import { createAuthRole, type Lookup } from '../support/auth-role.js';
 
 const WHO_AND_TLS = "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
 const BOUND = { sslmode: 'require', channel_binding: 'require' };
 
 let authRole: AuthRole;
+let lookups: () => Promise<Lookup[]>;
 let dropAuthRole: () => Promise<void>;
 let proxy: TestProxy;
 
 beforeAll(async () => {
-  ({ authRole, drop: dropAuthRole } = await createAuthRole());
+  ({ authRole, lookups, drop: dropAuthRole } = await createAuthRole());
   proxy = await startProxy({ tls: true, passThrough: true, upstream: { sslMode: 'require' }, authRole });
 });
 
@@ -36,6 +41,39 @@ afterAll(async () => {
 
 const scram = ROLES.scram;
 const ca = (): string => readFileSync(cluster().caFile, 'utf8');
+const newName = (prefix: string): string => `${prefix}_${randomBytes(4).toString('hex')}`;
+
+/** Goes as far as the proxy's server-first-message (the salt and iteration count) for the role, and leaves. */
+async function challenge(port: number, user: string): Promise<void> {
+  const client = await RawClient.open(port);
+  try {
+    client.send(serialize.startup({ user, database: 'postgres' }));
+    await client.until('authenticationSASL');
+    client.send(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', 'n,,n=,r=clientnonceclientnonce'));
+    await client.until('authenticationSASLContinue');
+  } finally {
+    client.socket.destroy();
+  }
+}
+
+/** How many times the auth query has run for each of these names, and on how many backends in all. */
+async function lookupsOf(...names: string[]): Promise<{ perName: number[]; backends: number }> {
+  const rows = (await lookups()).filter((row) => names.includes(row.role_name));
+  return {
+    perName: names.map((name) => rows.filter((row) => row.role_name === name).length),
+    backends: new Set(rows.map((row) => row.pid)).size,
+  };
+}
+
+async function withAdmin<T>(run: (admin: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client(connection(cluster().port));
+  await admin.connect();
+  try {
+    return await run(admin);
+  } finally {
+    await admin.end();
+  }
+}
 
 describe('with an auth role, the proxy authenticates SCRAM clients itself', () => {
   it('psql with sslmode=require and channel_binding=require logs in, TLS on both legs', async () => {
@@ -110,6 +148,35 @@ describe('with an auth role, the proxy authenticates SCRAM clients itself', () =
     }
   });
 
+  it('logins under many new names at once take one connection of the auth role, one query per name', async () => {
+    const names = Array.from({ length: 10 }, () => newName('many'));
+    const before = proxy.listener.stats.authLookups;
+    await Promise.all(names.map((user) => challenge(proxy.port, user)));
+    expect(await lookupsOf(...names)).toEqual({ perName: names.map(() => 1), backends: 1 });
+    expect(proxy.listener.stats.authLookups - before).toBe(names.length);
+  });
+
+  it("logs in again after the server ended the auth role's connection", async () => {
+    const login = () => psql(['-c', 'SELECT current_user'], { port: proxy.port, user: scram.user, password: scram.password, params: BOUND });
+    expect((await login()).stdout.trim()).toBe(scram.user);
+    await withAdmin((admin) => admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [authRole.user]));
+    await challenge(proxy.port, newName('after'));
+    expect((await login()).stdout.trim()).toBe(scram.user);
+  });
+
+  it('when the upstream refuses the auth role for want of connections, SCRAM logins get its 53300', async () => {
+    const limited = await createAuthRole();
+    await withAdmin((admin) => admin.query(`ALTER ROLE ${limited.authRole.user} CONNECTION LIMIT 0`));
+    const full = await startProxy({ tls: true, passThrough: true, upstream: { sslMode: 'require' }, authRole: limited.authRole });
+    try {
+      const client = new pg.Client({ ...connection(full.port, 'scram'), ssl: { ca: ca() } });
+      await expect(client.connect()).rejects.toMatchObject({ code: '53300', severity: 'FATAL', message: 'sorry, too many clients already' });
+    } finally {
+      await full.stop();
+      await limited.drop();
+    }
+  });
+
   it('when the auth role cannot log in, SCRAM logins fail with 08006 naming the options to check, and no secret', async () => {
     const broken = await startProxy({ tls: true, passThrough: true, upstream: { sslMode: 'require' }, authRole: { ...authRole, password: 'not it' } });
     try {
@@ -151,6 +218,21 @@ describe('with an auth role, the proxy authenticates SCRAM clients itself', () =
     } finally {
       running.child.kill('SIGTERM');
       await running.exited;
+    }
+  });
+});
+
+describe('the lookups of the auth query', () => {
+  it('wait in a bounded line, beyond which a login is refused as PostgreSQL refuses one when it is full', async () => {
+    const stats = new ProxyStats();
+    const line = new AuthLookups(upstreamTarget(), authRole, stats, pino({ level: 'silent' }), 2);
+    try {
+      const [first, second, third] = ['a', 'b', 'c'].map((name) => line.storedPassword(newName(name)).then(() => 'answered', (error: unknown) => error));
+      expect(await third).toMatchObject({ sqlstate: '53300', severity: 'FATAL', message: 'sorry, too many clients already' });
+      expect([await first, await second]).toEqual(['answered', 'answered']);
+      expect(stats.authLookups).toBe(2);
+    } finally {
+      line.close();
     }
   });
 });

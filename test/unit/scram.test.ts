@@ -1,6 +1,7 @@
 // The SCRAM arithmetic against RFC 7677's example exchange, and the recovery of ClientKey the proxy relies on.
 
 import { describe, expect, it } from 'vitest';
+import { PasswordKeys } from '../../proxy/auth-role-login.js';
 import { clientProof, hmac, parseScramSecret, passwordKeys, serverSignature, sha256, xor } from '../../proxy/scram.js';
 
 // RFC 7677 section 3: user "user", password "pencil".
@@ -34,5 +35,15 @@ describe('SCRAM-SHA-256', () => {
     for (const other of [undefined, '', 'md5c0c5b2f0d0a5f3a9e3b1d1c8b7a6f5e4', 'pencil', stored.replace(/:[^:]+$/, ':c2hvcnQ=')]) {
       expect(parseScramSecret(other)).toBeUndefined();
     }
+  });
+
+  it("derives the auth role's keys once for a salt and iteration count, and anew for others", async () => {
+    const keys = new PasswordKeys('pencil');
+    const first = keys.derive(salt.toString('base64'), 4096);
+    expect(keys.derive(salt.toString('base64'), 4096)).toBe(first);
+    expect(await first).toEqual(await passwordKeys('pencil', salt, 4096));
+    const other = keys.derive(salt.toString('base64'), 4097);
+    expect(other).not.toBe(first);
+    expect((await other).secret.iterations).toBe(4097);
   });
 });
