@@ -5,7 +5,7 @@
 // would, and a login that must fail is refused by the upstream itself, in its own words and its own log.
 //
 // Each side's messages are handled as they come; the client's first message is answered once the upstream's
-// challenge and the role's secret are both in.
+// challenge and the role's secret for it are both in.
 
 import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
@@ -15,7 +15,7 @@ import { ScramServer } from './client-auth.js';
 import { PgError, SqlState } from './pg-error.js';
 import { AuthRequest, FrontendMessage } from './protocol.js';
 import type { ScramSecret } from './scram.js';
-import type { ScramSecrets } from './scram-secrets.js';
+import type { Challenge, ScramSecrets } from './scram-secrets.js';
 import { ScramClient } from './upstream-login.js';
 
 export interface BridgeIo {
@@ -35,10 +35,9 @@ export class ScramBridge {
   private readonly login: ScramClient;
   private step: Step = 'first';
   private clientFirstIn = false;
-  private challenge: { salt: string; iterations: number } | undefined;
-  /** Undefined while being looked up; null when the role has none, or the client's proof failed. */
+  private challenge: Challenge | undefined;
+  /** Undefined while being looked up; null when the role has none for the challenge, or the client's proof failed. */
   private secret: ScramSecret | null | undefined;
-  private refreshed = false;
 
   /** Takes over from the upstream's AuthenticationSASL: answers it, and offers the client SCRAM of its own. */
   constructor(
@@ -52,7 +51,6 @@ export class ScramBridge {
     this.server = new ScramServer(sockets.client);
     io.toUpstream(this.login.initialResponse());
     io.toClient(authenticationSASL(this.server.mechanisms));
-    this.fetch(secrets.lookup(user));
   }
 
   /** A SASL message from the client, in its turn; anything else is a protocol violation, as in PostgreSQL. */
@@ -76,6 +74,7 @@ export class ScramBridge {
     }
     // A proof from a random key fails upstream, which then refuses the login and logs it as it would a direct one.
     this.secret = null;
+    this.secrets.forget(this.user);
     this.io.toUpstream(this.login.finalResponse(randomBytes(32), randomBytes(32)));
   }
 
@@ -86,8 +85,15 @@ export class ScramBridge {
   upstreamMessage(frame: Buffer): boolean {
     const request = readAuthenticationCode(frame);
     if (request === AuthRequest.SASLContinue && !this.challenge) {
-      this.challenge = this.login.challenge(frame);
-      this.answerClient();
+      const challenge = this.login.challenge(frame);
+      this.challenge = challenge;
+      this.secrets.secretFor(this.user, challenge).then(
+        (secret) => {
+          this.secret = secret ?? null;
+          this.answerClient();
+        },
+        (error: unknown) => this.io.fail(error),
+      );
       return false;
     }
     if (request === AuthRequest.SASLFinal && this.step === 'upstream' && this.secret) {
@@ -100,33 +106,11 @@ export class ScramBridge {
     throw new PgError(SqlState.ProtocolViolation, `unexpected authentication request ${request} from the upstream server during SCRAM`, { severity: 'FATAL' });
   }
 
-  private fetch(lookup: Promise<ScramSecret | undefined>): void {
-    lookup.then(
-      (secret) => {
-        this.secret = secret ?? null;
-        this.answerClient();
-      },
-      (error: unknown) => this.io.fail(error),
-    );
-  }
-
-  /** Sends server-first-message once the client's first message, the upstream's challenge and the secret are in. */
+  /** Sends server-first-message once the client's first message and the secret for the upstream's challenge are in. */
   private answerClient(): void {
     const { challenge, secret } = this;
     if (this.step !== 'first' || !this.clientFirstIn || !challenge || secret === undefined) return;
-    if (secret && !this.refreshed && !fits(secret, challenge)) {
-      // The kept secret is older than the role's password: ask again before answering.
-      this.refreshed = true;
-      this.secret = undefined;
-      this.fetch(this.secrets.refresh(this.user));
-      return;
-    }
-    if (secret && !fits(secret, challenge)) this.secret = null;
     this.step = 'final';
     this.io.toClient(this.server.challenge(challenge.salt, challenge.iterations));
   }
-}
-
-function fits(secret: ScramSecret, challenge: { salt: string; iterations: number }): boolean {
-  return secret.iterations === challenge.iterations && secret.salt.equals(Buffer.from(challenge.salt, 'base64'));
 }

@@ -1,40 +1,64 @@
-// The SCRAM secrets of roles, fetched with the auth query and kept briefly, so that a pool opening many connections
-// as one role asks once. Only found secrets are kept, at most a bounded number, so that logins under ever new names
-// cannot grow the cache; lookups of one name at the same time share one query.
+// The SCRAM secrets of roles, looked up with the auth query and kept briefly, so that a pool opening many connections
+// as one role asks once. What a lookup finds is kept alike whether or not the role has a secret (no such role, an MD5
+// or no password), for as long and within the same bound, so that how soon a login is answered does not tell which
+// names are roles: a second login under a name is answered from memory either way. Lookups of one name at the same
+// time share one query.
 
 import type { AuthLookups } from './auth-lookups.js';
 import { parseScramSecret, type ScramSecret } from './scram.js';
 
-/** How long a found secret is used without asking again; a changed password is noticed sooner (see refresh). */
+/** How long a lookup's answer is used without asking again; a changed password is noticed sooner (see secretFor). */
 const KEEP_MS = 30_000;
+/** The oldest answer goes first, whatever it was, so that which ones are still kept tells nothing either. */
 const MAX_KEPT = 1000;
 
+/** The salt (base64, as sent) and iteration count in the upstream's challenge for a role. */
+export interface Challenge {
+  salt: string;
+  iterations: number;
+}
+
+interface Kept {
+  until: number;
+  secret: Promise<ScramSecret | undefined>;
+  /** The challenge the answer goes with: a found secret's own; for none, the upstream's mock one, once seen. */
+  challenge?: string;
+}
+
 export class ScramSecrets {
-  private readonly kept = new Map<string, { until: number; secret: Promise<ScramSecret | undefined> }>();
+  private readonly kept = new Map<string, Kept>();
 
   constructor(private readonly lookups: AuthLookups) {}
 
-  /** The role's SCRAM secret; undefined when it has none (no such role, an MD5 or no password). */
-  lookup(user: string): Promise<ScramSecret | undefined> {
-    const entry = this.kept.get(user);
-    if (entry && entry.until > Date.now()) return entry.secret;
-    this.kept.delete(user);
-    const secret = this.lookups.storedPassword(user).then(parseScramSecret);
-    if (this.kept.size >= MAX_KEPT) this.kept.delete(this.kept.keys().next().value!);
-    this.kept.set(user, { until: Date.now() + KEEP_MS, secret });
-    secret.then(
-      (found) => {
-        if (!found) this.drop(user, secret);
-      },
-      () => this.drop(user, secret),
-    );
-    return secret;
+  /**
+   * Starts the lookup as soon as a client names its role, so that the answer is in by the time the upstream asks
+   * for SCRAM, and a login answered from memory is no sooner than one that was looked up.
+   */
+  prefetch(user: string): void {
+    this.entry(user).secret.catch(() => {});
   }
 
-  /** Asks again: the upstream's salt or iteration count for the role no longer match the kept secret. */
-  refresh(user: string): Promise<ScramSecret | undefined> {
-    this.kept.delete(user);
-    return this.lookup(user);
+  /**
+   * The role's SCRAM secret if it fits the upstream's challenge; undefined when it has none, or another. An answer
+   * kept for another salt or iteration count is older than the role's password (set, changed, or the role created
+   * since): it is asked again, once.
+   */
+  async secretFor(user: string, challenge: Challenge): Promise<ScramSecret | undefined> {
+    const seen = challengeKey(challenge.iterations, Buffer.from(challenge.salt, 'base64'));
+    let kept = await this.answer(user, seen);
+    if (kept.challenge !== seen) {
+      this.forget(user, kept);
+      kept = await this.answer(user, seen);
+    }
+    return kept.challenge === seen ? kept.secret : undefined;
+  }
+
+  /**
+   * A login with the kept answer failed: the next one asks again, whether the role has a secret or not, so that a
+   * failed login tells nothing either, and a role that got its password since is not kept waiting.
+   */
+  forget(user: string, entry = this.kept.get(user)): void {
+    if (entry && this.kept.get(user) === entry) this.kept.delete(user);
   }
 
   /** Closes the auth role's connection. */
@@ -42,7 +66,30 @@ export class ScramSecrets {
     this.lookups.close();
   }
 
-  private drop(user: string, secret: Promise<ScramSecret | undefined>): void {
-    if (this.kept.get(user)?.secret === secret) this.kept.delete(user);
+  /** What is kept for the role, once its lookup is in; an answer of none goes with the first challenge it meets. */
+  private async answer(user: string, seen: string): Promise<Kept> {
+    const entry = this.entry(user);
+    const secret = await entry.secret;
+    entry.challenge ??= secret ? challengeOf(secret) : seen;
+    return entry;
   }
+
+  private entry(user: string): Kept {
+    const kept = this.kept.get(user);
+    if (kept && kept.until > Date.now()) return kept;
+    this.kept.delete(user);
+    if (this.kept.size >= MAX_KEPT) this.kept.delete(this.kept.keys().next().value!);
+    const entry: Kept = { until: Date.now() + KEEP_MS, secret: this.lookups.storedPassword(user).then(parseScramSecret) };
+    this.kept.set(user, entry);
+    entry.secret.catch(() => this.forget(user, entry));
+    return entry;
+  }
+}
+
+function challengeOf(secret: ScramSecret): string {
+  return challengeKey(secret.iterations, secret.salt);
+}
+
+function challengeKey(iterations: number, salt: Buffer): string {
+  return `${iterations}:${salt.toString('base64')}`;
 }

@@ -102,6 +102,7 @@ export class Session {
     client.setNoDelay(true);
     client.on('error', (error) => this.log.debug({ err: error }, 'client socket error'));
     client.on('close', this.onClientClose);
+    this.context.scramSecrets?.prefetch(this.user);
     try {
       this.upstream = await connectUpstream(this.context.target);
     } catch (error) {
