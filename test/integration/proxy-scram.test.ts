@@ -148,12 +148,62 @@ describe('with an auth role, the proxy authenticates SCRAM clients itself', () =
     }
   });
 
+  it('asks about a name once in 30 seconds, kept alike whether it is a role with a SCRAM secret or not', async () => {
+    const [unknown, md5Only, known] = [newName('nobody'), newName('md5only'), newName('known')];
+    await withAdmin(async (admin) => {
+      await admin.query(`CREATE ROLE ${known} LOGIN PASSWORD 'x'`);
+      await admin.query(`SET password_encryption = 'md5'; CREATE ROLE ${md5Only} LOGIN PASSWORD 'x'`);
+    });
+    try {
+      for (let round = 0; round < 2; round++) for (const user of [unknown, md5Only, known]) await challenge(proxy.port, user);
+      expect((await lookupsOf(unknown, md5Only, known)).perName).toEqual([1, 1, 1]);
+    } finally {
+      await withAdmin((admin) => admin.query(`DROP ROLE ${known}; DROP ROLE ${md5Only}`));
+    }
+  });
+
+  it('after a failed login the next one asks again, for a role with a SCRAM secret and for no role alike', async () => {
+    const [unknown, known] = [newName('nobody'), newName('known')];
+    await withAdmin((admin) => admin.query(`CREATE ROLE ${known} LOGIN PASSWORD 'right'`));
+    try {
+      for (let round = 0; round < 2; round++) {
+        for (const user of [unknown, known]) {
+          const refused = await psql(['-c', 'SELECT 1'], { port: proxy.port, user, password: 'wrong', params: BOUND });
+          expect(refused.stderr).toMatch(`password authentication failed for user "${user}"`);
+        }
+      }
+      expect((await lookupsOf(unknown, known)).perName).toEqual([2, 2]);
+    } finally {
+      await withAdmin((admin) => admin.query(`DROP ROLE ${known}`));
+    }
+  });
+
   it('logins under many new names at once take one connection of the auth role, one query per name', async () => {
     const names = Array.from({ length: 10 }, () => newName('many'));
     const before = proxy.listener.stats.authLookups;
     await Promise.all(names.map((user) => challenge(proxy.port, user)));
     expect(await lookupsOf(...names)).toEqual({ perName: names.map(() => 1), backends: 1 });
     expect(proxy.listener.stats.authLookups - before).toBe(names.length);
+  });
+
+  it('a role created after logins under its name logs in at once, after a failed one and after an unfinished one', async () => {
+    for (const attempt of ['failed', 'unfinished'] as const) {
+      const user = newName(attempt);
+      if (attempt === 'failed') {
+        const refused = await psql(['-c', 'SELECT 1'], { port: proxy.port, user, password: 'soon', params: BOUND });
+        expect(refused.stderr).toMatch(`password authentication failed for user "${user}"`);
+      } else {
+        await challenge(proxy.port, user);
+      }
+      await withAdmin((admin) => admin.query(`CREATE ROLE ${user} LOGIN PASSWORD 'soon'`));
+      try {
+        const result = await psql(['-c', 'SELECT current_user'], { port: proxy.port, user, password: 'soon', params: BOUND });
+        expect(result.stderr).toBe('');
+        expect(result.stdout.trim()).toBe(user);
+      } finally {
+        await withAdmin((admin) => admin.query(`DROP ROLE ${user}`));
+      }
+    }
   });
 
   it("logs in again after the server ended the auth role's connection", async () => {
