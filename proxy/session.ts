@@ -52,6 +52,8 @@ export class Session {
   /** While true, upstream messages are relayed one frame at a time (authentication); afterwards, whole chunks. */
   private relayFrames = true;
   private shuttingDown = false;
+  /** Aborted when the session ends: a connection to the upstream still being made is given up. */
+  private readonly ended = new AbortController();
   /** The client sent Terminate: as PostgreSQL does, the proxy reads nothing the client sends after it. */
   private terminateReceived = false;
   /** The client's Terminate went upstream: the backend ends the session itself. */
@@ -104,7 +106,7 @@ export class Session {
     client.on('close', this.onClientClose);
     this.context.scramSecrets?.prefetch(this.user);
     try {
-      this.upstream = await connectUpstream(this.context.target);
+      this.upstream = await connectUpstream(this.context.target, this.ended.signal);
     } catch (error) {
       this.fail(error);
       return;
@@ -464,6 +466,7 @@ export class Session {
     if (this.phase === 'closed') return;
     const backendWaiting = this.phase === 'ready' && this.replies.pending === 0 && this.clientFramer.atBoundary;
     this.phase = 'closed';
+    this.ended.abort();
     closeSocket(this.client);
     this.closeUpstream(backendWaiting);
     clearInterval(this.heldClientProbe);

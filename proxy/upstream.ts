@@ -23,16 +23,63 @@ export function describeTarget(target: UpstreamTarget): string {
   return target.socketDir ? `${target.socketDir}/.s.PGSQL.${target.port}` : `${target.host}:${target.port}`;
 }
 
-/** Connects and negotiates TLS; resolves to a socket ready for the StartupMessage. */
-export async function connectUpstream(target: UpstreamTarget): Promise<net.Socket> {
-  const socket = await openSocket(target).catch((error: Error) => {
+/**
+ * Connects and negotiates TLS, the whole of it (TCP, SSLRequest, TLS handshake) within the target's connect timeout;
+ * resolves to a socket ready for the StartupMessage. Aborting `signal` gives the attempt up at once.
+ */
+export function connectUpstream(target: UpstreamTarget, signal?: AbortSignal): Promise<net.Socket> {
+  return withinDeadline(target.connectTimeoutMs, signal, (stop) => negotiate(target, stop));
+}
+
+/** True when something that answers like PostgreSQL (an SSLRequest gets 'S' or 'N') listens at the target. */
+export async function probeUpstream(target: UpstreamTarget, timeoutMs: number): Promise<boolean> {
+  let socket: net.Socket | undefined;
+  try {
+    return await withinDeadline(timeoutMs, undefined, async (stop) => {
+      socket = await openSocket(target, stop);
+      socket.write(sslRequest());
+      const answer = await readByte(socket, stop);
+      return answer === 'S' || answer === 'N';
+    });
+  } catch {
+    return false;
+  } finally {
+    socket?.destroy();
+  }
+}
+
+/** Runs `work` with a signal that aborts after `timeoutMs`, or when `signal` does; every step of the work heeds it. */
+async function withinDeadline<T>(timeoutMs: number, signal: AbortSignal | undefined, work: (stop: AbortSignal) => Promise<T>): Promise<T> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
+  const unwatch = signal ? whenStopped(signal, () => deadline.abort(new Error('given up'))) : () => {};
+  try {
+    return await work(deadline.signal);
+  } finally {
+    clearTimeout(timer);
+    unwatch();
+  }
+}
+
+/** Calls `giveUp` when `stop` aborts (right after the caller's turn if it has); returns what stops the watch. */
+function whenStopped(stop: AbortSignal, giveUp: () => void): () => void {
+  if (stop.aborted) {
+    queueMicrotask(giveUp);
+    return () => {};
+  }
+  stop.addEventListener('abort', giveUp, { once: true });
+  return () => stop.removeEventListener('abort', giveUp);
+}
+
+async function negotiate(target: UpstreamTarget, stop: AbortSignal): Promise<net.Socket> {
+  const socket = await openSocket(target, stop).catch((error: Error) => {
     throw connectionFailure(target, error.message);
   });
   try {
     if (target.sslMode === 'disable' || target.socketDir) return socket;
     socket.write(sslRequest());
-    const answer = await readByte(socket, target.connectTimeoutMs);
-    if (answer === 'S') return await startTls(socket, target);
+    const answer = await readByte(socket, stop);
+    if (answer === 'S') return await startTls(socket, target, stop);
     if (target.sslMode !== 'prefer') {
       throw new PgError(SqlState.SqlclientUnableToEstablishSqlconnection, 'upstream server does not support SSL, but SSL was required', {
         severity: 'FATAL',
@@ -48,48 +95,30 @@ export async function connectUpstream(target: UpstreamTarget): Promise<net.Socke
   }
 }
 
-/** True when something that answers like PostgreSQL (an SSLRequest gets 'S' or 'N') listens at the target. */
-export async function probeUpstream(target: UpstreamTarget, timeoutMs: number): Promise<boolean> {
-  let socket: net.Socket | undefined;
-  try {
-    socket = await openSocket({ ...target, connectTimeoutMs: timeoutMs });
-    socket.write(sslRequest());
-    const answer = await readByte(socket, timeoutMs);
-    return answer === 'S' || answer === 'N';
-  } catch {
-    return false;
-  } finally {
-    socket?.destroy();
-  }
-}
-
-function openSocket(target: UpstreamTarget): Promise<net.Socket> {
+function openSocket(target: UpstreamTarget, stop: AbortSignal): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = target.socketDir
       ? net.connect({ path: `${target.socketDir}/.s.PGSQL.${target.port}` })
       : net.connect({ host: target.host, port: target.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`timeout after ${target.connectTimeoutMs} ms`));
-    }, target.connectTimeoutMs);
     socket.once('connect', () => {
-      clearTimeout(timer);
+      unwatch();
       socket.removeAllListeners('error');
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 30_000);
       resolve(socket);
     });
     socket.once('error', (error) => {
-      clearTimeout(timer);
+      unwatch();
       reject(error);
     });
+    const unwatch = whenStopped(stop, () => socket.destroy(stop.reason as Error));
   });
 }
 
-function readByte(socket: net.Socket, timeoutMs: number): Promise<string> {
+function readByte(socket: net.Socket, stop: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
-      clearTimeout(timer);
+      unwatch();
       socket.off('data', onData).off('error', onError).off('close', onClose);
     };
     const onData = (chunk: Buffer): void => {
@@ -106,15 +135,15 @@ function readByte(socket: net.Socket, timeoutMs: number): Promise<string> {
       cleanup();
       reject(new Error('server closed the connection during SSL negotiation'));
     };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no answer to SSLRequest within ${timeoutMs} ms`));
-    }, timeoutMs);
     socket.on('data', onData).on('error', onError).on('close', onClose);
+    const unwatch = whenStopped(stop, () => {
+      cleanup();
+      reject(new Error(`no answer to SSLRequest: ${(stop.reason as Error).message}`));
+    });
   });
 }
 
-function startTls(socket: net.Socket, target: UpstreamTarget): Promise<tls.TLSSocket> {
+function startTls(socket: net.Socket, target: UpstreamTarget, stop: AbortSignal): Promise<tls.TLSSocket> {
   const verify = target.sslMode === 'verify-ca' || target.sslMode === 'verify-full';
   return new Promise((resolve, reject) => {
     const secure = tls.connect({
@@ -126,11 +155,16 @@ function startTls(socket: net.Socket, target: UpstreamTarget): Promise<tls.TLSSo
         target.sslMode === 'verify-full' ? tls.checkServerIdentity(target.host, certificate) : undefined,
     });
     secure.once('secureConnect', () => {
+      unwatch();
       secure.removeAllListeners('error');
       secure.setNoDelay(true);
       resolve(secure);
     });
-    secure.once('error', reject);
+    secure.once('error', (error) => {
+      unwatch();
+      reject(error);
+    });
+    const unwatch = whenStopped(stop, () => secure.destroy(new Error(`no TLS handshake: ${(stop.reason as Error).message}`)));
   });
 }
 

@@ -85,7 +85,7 @@ const OPTIONS = [
     description: 'password of the embedded PostgreSQL\'s superuser postgres, kept in DIR.password beside --embedded-data; without it, a random one is made once (may be sealed)',
   },
   { flag: 'max-message-size', env: 'PG_LLM_MAX_MESSAGE_SIZE', value: 'BYTES', default: String(1024 ** 3 - 1), description: 'largest message a client may send' },
-  { flag: 'connect-timeout', env: 'PG_LLM_CONNECT_TIMEOUT', value: 'MS', default: '10000', description: 'time to connect to the upstream' },
+  { flag: 'connect-timeout', env: 'PG_LLM_CONNECT_TIMEOUT', value: 'MS', default: '10000', description: 'time to connect to the upstream, TLS handshake included' },
   { flag: 'startup-timeout', env: 'PG_LLM_STARTUP_TIMEOUT', value: 'MS', default: '60000', description: 'time a client has to send its startup packet' },
   { flag: 'shutdown-timeout', env: 'PG_LLM_SHUTDOWN_TIMEOUT', value: 'MS', default: '30000', description: 'on SIGTERM/SIGINT, time running queries get to finish' },
   {

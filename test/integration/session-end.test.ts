@@ -8,9 +8,10 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/cluster.js';
-import { launch, listening } from '../support/command.js';
+import { exitWithin, launch, listening } from '../support/command.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { RawClient, serialize } from '../support/raw-client.js';
+import { StalledTlsUpstream } from '../support/stalled-tls-upstream.js';
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const LOCKED_TABLE = 'session_end_locked';
@@ -233,14 +234,34 @@ describe('shutdown', () => {
       halfRequest.write('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n');
       await terminateWithStrayBytes(port);
       running.child.kill('SIGTERM');
-      // A hang guard, not a measure: without the fixes the process never exits.
-      const exited = await Promise.race([running.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
-      expect(exited).toBe(0);
+      // Without the fixes the process never exits.
+      expect(await exitWithin(running, 20_000)).toBe(0);
       expect(running.output()).toMatch(/"msg":"stopped"/);
     } finally {
       agent.destroy();
       halfRequest.destroy();
       running.child.kill('SIGKILL');
+    }
+  });
+
+  it('ends a session still waiting for an upstream TLS handshake, and the process exits', async () => {
+    const stalled = await StalledTlsUpstream.start();
+    const port = await freePort();
+    const upstream = `postgres://127.0.0.1:${stalled.port}/?sslmode=require`;
+    const running = launch(['--listen', `127.0.0.1:${port}`, '--upstream', upstream, '--admin', 'off', '--connect-timeout', '600000', '--shutdown-timeout', '300']);
+    try {
+      await listening(running);
+      const raw = await RawClient.open(port);
+      raw.send(serialize.startup({ user: 'postgres', database: 'postgres' }));
+      await expect.poll(() => stalled.stalled, { timeout: 10_000 }).toBe(1);
+      running.child.kill('SIGTERM');
+      // Without the fix the connection being made keeps the process alive until the connect timeout.
+      expect(await exitWithin(running, 20_000)).toBe(0);
+      const [error] = (await raw.until('error')).slice(-1);
+      expect(error).toMatchObject({ code: '57P01' });
+    } finally {
+      running.child.kill('SIGKILL');
+      await stalled.stop();
     }
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES } from '../support/cluster.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
+import { StalledTlsUpstream } from '../support/stalled-tls-upstream.js';
 
 const SSL_IN_USE = 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
 
@@ -82,5 +83,22 @@ describe('upstream TLS', () => {
     expect(error).toMatchObject({ code: '08006', severity: 'FATAL' });
     expect(String((error as Error).message)).toMatch(/could not connect to the upstream server at localhost:\d+/);
     await proxy.stop();
+  });
+
+  it('a TLS handshake the upstream never finishes fails at the connect timeout with a FATAL 08006', async () => {
+    const stalled = await StalledTlsUpstream.start();
+    const proxy = await startProxy({ upstream: { port: stalled.port, sslMode: 'require', connectTimeoutMs: 300 } });
+    try {
+      const client = new pg.Client(connection(proxy.port));
+      // A hang guard, not a measure: without a bound on the handshake the client waits for ever.
+      const guard = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000));
+      const error = await Promise.race([client.connect().catch((caught: unknown) => caught), guard]);
+      expect(error).toMatchObject({ code: '08006', severity: 'FATAL' });
+      expect(String((error as Error).message)).toMatch(/could not connect to the upstream server at .+: no TLS handshake: timeout after 300 ms/);
+      expect(stalled.stalled).toBe(1);
+    } finally {
+      await proxy.stop();
+      await stalled.stop();
+    }
   });
 });

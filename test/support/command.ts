@@ -29,3 +29,8 @@ export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Running {
 export async function listening(running: Running): Promise<void> {
   await expect.poll(() => running.output(), { timeout: 20_000 }).toMatch(/proxy listening/);
 }
+
+/** The exit status, or 'still running' once `ms` have passed: a hang guard, not a measure. */
+export function exitWithin(running: Running, ms: number): Promise<number | null | string> {
+  return Promise.race([running.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), ms))]);
+}
