@@ -11,7 +11,7 @@ import { readAuthenticationCode, readBackendKeyData, readErrorFields, readSaslMe
 import type { CancelKeys } from './cancel-keys.js';
 import { closeSocket } from './close-socket.js';
 import { MessageFramer } from './framer.js';
-import { cancelRequest, terminate } from './frontend-write.js';
+import { terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
 import { AuthRequest, BackendMessage, FrontendMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
@@ -19,7 +19,7 @@ import { RepliesOwed, type ReplySink } from './replies-owed.js';
 import { ScramBridge } from './scram-bridge.js';
 import type { ScramSecrets } from './scram-secrets.js';
 import type { ProxyStats } from './stats.js';
-import { connectUpstream, type UpstreamTarget } from './upstream.js';
+import { cancelBackend, connectUpstream, type UpstreamTarget } from './upstream.js';
 
 /** When authentication is relayed, channel binding to the client's TLS connection cannot reach the upstream. */
 const CHANNEL_BINDING_SUFFIX = '-PLUS';
@@ -52,6 +52,8 @@ export class Session {
   /** While true, upstream messages are relayed one frame at a time (authentication); afterwards, whole chunks. */
   private relayFrames = true;
   private shuttingDown = false;
+  /** Ended by the administrator (the shutdown timeout): a backend still running a request is cancelled, not left to run. */
+  private cancelRunningRequest = false;
   /** Aborted when the session ends: a connection to the upstream still being made is given up. */
   private readonly ended = new AbortController();
   /** The client sent Terminate: as PostgreSQL does, the proxy reads nothing the client sends after it. */
@@ -138,23 +140,20 @@ export class Session {
   /** Answers a CancelRequest: the interceptor's model calls stop, or the upstream backend is cancelled. */
   cancel(): void {
     if (this.interceptor?.cancel()) return;
-    this.cancelUpstream();
+    void this.cancelUpstream();
   }
 
   cancelModelCalls(): void {
     this.interceptor?.cancel();
   }
 
-  private cancelUpstream(): void {
+  /** Resolves once the upstream has taken the cancel, or has failed to within the connect timeout. */
+  private cancelUpstream(): Promise<void> {
     const key = this.upstreamKey;
-    if (!key) return;
+    if (!key) return Promise.resolve();
     this.context.stats.cancelRequests++;
-    connectUpstream(this.context.target).then(
-      (socket) => {
-        socket.on('error', () => socket.destroy());
-        socket.end(cancelRequest(key.processId, key.secret));
-      },
-      (error: unknown) => this.log.warn({ err: error }, 'could not forward cancel request'),
+    return cancelBackend(this.context.target, key.processId, key.secret).catch((error: unknown) =>
+      this.log.warn({ err: error }, 'could not forward cancel request'),
     );
   }
 
@@ -164,8 +163,12 @@ export class Session {
     if (this.idle) this.terminate();
   }
 
-  /** Ends the session now, telling the client why if the stream lets a message in. */
+  /**
+   * Ends the session now, telling the client why if the stream lets a message in, and cancelling the request its
+   * backend is still running, as PostgreSQL's own fast shutdown does.
+   */
   terminate(): void {
+    this.cancelRunningRequest = true;
     this.fail(
       new PgError(SqlState.AdminShutdown, 'terminating connection due to administrator command', {
         severity: 'FATAL',
@@ -313,7 +316,7 @@ export class Session {
       },
       holdClient: (held) => this.holdClient(held),
       readies: this.readies,
-      cancelUpstream: () => this.cancelUpstream(),
+      cancelUpstream: () => void this.cancelUpstream(),
       terminate: (error) => this.fail(error),
       sessionsOf: (processId) => this.context.cancelKeys.sessions(processId),
       log: this.log,
@@ -465,10 +468,11 @@ export class Session {
   private close(): void {
     if (this.phase === 'closed') return;
     const backendWaiting = this.phase === 'ready' && this.replies.pending === 0 && this.clientFramer.atBoundary;
+    const cancelFirst = this.cancelRunningRequest && this.phase === 'ready' && this.replies.pending > 0;
     this.phase = 'closed';
     this.ended.abort();
     closeSocket(this.client);
-    this.closeUpstream(backendWaiting);
+    this.closeUpstream(backendWaiting, cancelFirst);
     clearInterval(this.heldClientProbe);
     this.replies.abandon();
     this.interceptor?.closed();
@@ -479,10 +483,16 @@ export class Session {
    * A backend waiting for a request ends quietly on a Terminate. One busy with a request would read it only once
    * the request is done, or never while it is blocked writing a result to a proxy that no longer reads: its
    * connection is cut, so it ends at once (rolling back, releasing its locks) as it would if its client vanished.
+   * Cut alone, a backend busy computing would notice only when it next writes, and could still commit what it runs:
+   * one the administrator ends (`cancelFirst`) is cancelled first.
    */
-  private closeUpstream(backendWaiting: boolean): void {
+  private closeUpstream(backendWaiting: boolean, cancelFirst: boolean): void {
     const upstream = this.upstream;
     if (!upstream || upstream.destroyed || upstream.writableEnded) return;
+    if (cancelFirst) {
+      void this.cancelUpstream().finally(() => upstream.destroy());
+      return;
+    }
     if (!backendWaiting) {
       upstream.destroy();
       return;

@@ -3,7 +3,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { sslRequest } from './frontend-write.js';
+import { cancelRequest, sslRequest } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
 
 export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
@@ -29,6 +29,24 @@ export function describeTarget(target: UpstreamTarget): string {
  */
 export function connectUpstream(target: UpstreamTarget, signal?: AbortSignal): Promise<net.Socket> {
   return withinDeadline(target.connectTimeoutMs, signal, (stop) => negotiate(target, stop));
+}
+
+/**
+ * Asks the upstream to cancel what a backend is running, and resolves once the server has taken the request (it
+ * closes the connection after signalling the backend), or rejects when that does not happen within the connect timeout.
+ */
+export function cancelBackend(target: UpstreamTarget, processId: number, secret: Buffer): Promise<void> {
+  return withinDeadline(target.connectTimeoutMs, undefined, async (stop) => {
+    const socket = await negotiate(target, stop);
+    await new Promise<void>((resolve, reject) => {
+      const unwatch = whenStopped(stop, () => socket.destroy(stop.reason as Error));
+      socket.on('error', reject).on('close', () => {
+        unwatch();
+        resolve();
+      });
+      socket.end(cancelRequest(processId, secret));
+    });
+  });
 }
 
 /** True when something that answers like PostgreSQL (an SSLRequest gets 'S' or 'N') listens at the target. */

@@ -264,4 +264,30 @@ describe('shutdown', () => {
       await stalled.stop();
     }
   });
+
+  it('at its timeout, a query still running is cancelled: its backend ends and releases its locks', async () => {
+    const table = 'session_end_shutdown_locked';
+    const application = 'session-end-shutdown-sleeper';
+    await direct.query(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int)`);
+    const port = await freePort();
+    const upstream = `postgres://127.0.0.1:${cluster().port}/?sslmode=disable`;
+    const running = launch(['--listen', `127.0.0.1:${port}`, '--upstream', upstream, '--admin', 'off', '--shutdown-timeout', '300']);
+    try {
+      await listening(running);
+      const raw = await RawClient.session(port, { application_name: application });
+      raw.send(serialize.query(`BEGIN; LOCK TABLE ${table}; SELECT pg_sleep(60)`));
+      const backends = async () =>
+        (await direct.query('SELECT wait_event FROM pg_stat_activity WHERE application_name = $1', [application])).rows as Array<{ wait_event: string }>;
+      await expect.poll(async () => (await backends())[0]?.wait_event, { timeout: 10_000 }).toBe('PgSleep');
+      running.child.kill('SIGTERM');
+      expect(await exitWithin(running, 20_000)).toBe(0);
+      // Without the cancel the backend sleeps on for a minute, holding its lock.
+      await expect.poll(async () => (await backends()).length, { timeout: 10_000 }).toBe(0);
+      await direct.query(`BEGIN; LOCK TABLE ${table} NOWAIT; ROLLBACK`);
+    } finally {
+      running.child.kill('SIGKILL');
+      await direct.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [application]);
+      await direct.query(`DROP TABLE ${table}`);
+    }
+  });
 });
