@@ -7,10 +7,10 @@ import type net from 'node:net';
 /** How long a closing client gets to take the proxy's last message before its socket is destroyed. */
 export const CLOSE_GRACE_MS = 2000;
 
-/** Sends `lastMessage` (none: just the end of the stream) and closes the socket. */
-export function closeSocket(socket: net.Socket, lastMessage: Buffer = Buffer.alloc(0)): void {
+/** Sends `lastMessage` (none: just the end of the stream) and closes the socket, at the latest after `graceMs`. */
+export function closeSocket(socket: net.Socket, lastMessage: Buffer = Buffer.alloc(0), graceMs = CLOSE_GRACE_MS): void {
   if (socket.destroyed || socket.writableEnded) return;
-  const grace = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+  const grace = setTimeout(() => socket.destroy(), graceMs);
   grace.unref();
   socket.end(lastMessage, () => {
     clearTimeout(grace);

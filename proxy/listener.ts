@@ -91,7 +91,8 @@ export class ProxyListener {
       },
       'shutting down: waiting for running queries',
     );
-    for (const session of this.sessions) session.shutdown();
+    const endsAt = Date.now() + timeoutMs;
+    for (const session of this.sessions) session.shutdown(endsAt);
     const deadline = setTimeout(() => {
       if (this.sessions.size > 0) this.options.log.warn({ sessions: this.sessions.size }, 'shutdown timeout: ending sessions');
       for (const session of this.sessions) session.terminate();

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { authenticationSASL, backendKeyData, errorResponse } from './backend-write.js';
 import { readAuthenticationCode, readBackendKeyData, readErrorFields, readSaslMechanisms, readTransactionStatus } from './backend-read.js';
 import type { CancelKeys } from './cancel-keys.js';
-import { closeSocket } from './close-socket.js';
+import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
 import { MessageFramer } from './framer.js';
 import { terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
@@ -52,6 +52,8 @@ export class Session {
   /** While true, upstream messages are relayed one frame at a time (authentication); afterwards, whole chunks. */
   private relayFrames = true;
   private shuttingDown = false;
+  /** When the proxy's shutdown ends: the session's last message must not keep it waiting beyond. */
+  private shutdownDeadline = Infinity;
   /** Ended by the administrator (the shutdown timeout): a backend still running a request is cancelled, not left to run. */
   private cancelRunningRequest = false;
   /** Aborted when the session ends: a connection to the upstream still being made is given up. */
@@ -157,15 +159,19 @@ export class Session {
     );
   }
 
-  /** Ends the session once no reply is owed: right now if it is idle, otherwise after its ReadyForQuery. */
-  shutdown(): void {
+  /**
+   * Ends the session once no reply is owed: right now if it is idle, otherwise after its ReadyForQuery. `deadline`
+   * (a time in ms) is when the proxy's shutdown ends.
+   */
+  shutdown(deadline: number): void {
     this.shuttingDown = true;
+    this.shutdownDeadline = deadline;
     if (this.idle) this.terminate();
   }
 
   /**
-   * Ends the session now, telling the client why if the stream lets a message in, and cancelling the request its
-   * backend is still running, as PostgreSQL's own fast shutdown does.
+   * Ends the session now, telling the client why if the stream lets a message in before the shutdown's deadline,
+   * and cancelling the request its backend is still running, as PostgreSQL's own fast shutdown does.
    */
   terminate(): void {
     this.cancelRunningRequest = true;
@@ -174,6 +180,7 @@ export class Session {
         severity: 'FATAL',
         hint: 'The proxy is shutting down.',
       }),
+      Math.max(0, Math.min(CLOSE_GRACE_MS, this.shutdownDeadline - Date.now())),
     );
   }
 
@@ -444,8 +451,8 @@ export class Session {
     this.close();
   };
 
-  /** Reports an error to the client where the stream allows it, then closes both sides. */
-  private fail(error: unknown): void {
+  /** Reports an error to the client where the stream allows it (within `graceMs`), then closes both sides. */
+  private fail(error: unknown, graceMs = CLOSE_GRACE_MS): void {
     if (this.phase === 'closed') return;
     const pgError =
       error instanceof PgError
@@ -456,7 +463,7 @@ export class Session {
       this.log.warn({ sqlstate: pgError.sqlstate, err: pgError.message }, 'closing session');
     }
     // Mid-message, the stream has no room for the proxy's message and can only be cut.
-    if (this.upstreamFramer.atBoundary) closeSocket(this.client, errorResponse(pgError));
+    if (this.upstreamFramer.atBoundary) closeSocket(this.client, errorResponse(pgError), graceMs);
     else this.client.destroy();
     this.close();
   }

@@ -7,8 +7,10 @@ import net from 'node:net';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLOSE_GRACE_MS } from '../../proxy/close-socket.js';
 import { freePort } from '../support/cluster.js';
 import { exitWithin, launch, listening } from '../support/command.js';
+import { freshDatabase } from '../support/database.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 import { StalledTlsUpstream } from '../support/stalled-tls-upstream.js';
@@ -289,5 +291,25 @@ describe('shutdown', () => {
       await direct.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [application]);
       await direct.query(`DROP TABLE ${table}`);
     }
+  });
+
+  it('a client that does not take its last message holds shutdown no longer than its timeout', async () => {
+    const { name } = await freshDatabase();
+    const own = await startProxy();
+    const owner = new pg.Client(connection(own.port, 'postgres', name));
+    await owner.connect();
+    await owner.query('CREATE EXTENSION pg_llm');
+    // More than the kernel holds for a client that reads nothing.
+    await owner.query(`SELECT pg_llm_add_model(false, 'mock', 'big', NULL, json_build_object('mock_response', repeat('x', 8 * 1024 * 1024))::text)`);
+    await owner.end();
+    const raw = await RawClient.session(own.port, { database: name });
+    raw.send(serialize.query("SELECT pg_llm_chat('big', 'hello')"));
+    raw.socket.pause();
+    await expect.poll(() => own.listener.stats.bytesToClients, { timeout: 20_000 }).toBeGreaterThan(8 * 1024 * 1024);
+    const started = Date.now();
+    await own.listener.shutdown(300);
+    // The promise measured: within its timeout, not the two seconds more a client once had to take its last message.
+    expect(Date.now() - started).toBeLessThan(CLOSE_GRACE_MS);
+    raw.socket.destroy();
   });
 });
