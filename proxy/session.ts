@@ -223,7 +223,8 @@ export class Session {
         }
         if (start > runStart) this.forward(chunk.subarray(runStart, start));
         runStart = end;
-        if (this.scramBridge) return this.scramBridge.clientMessage(frame);
+        // The proxy runs this login itself, so nothing upstream would end the session on the client's Terminate.
+        if (this.scramBridge) return type === FrontendMessage.Terminate ? this.close() : this.scramBridge.clientMessage(frame);
         this.mediating = true;
         this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame));
       });

@@ -8,7 +8,8 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_GRACE_MS } from '../../proxy/close-socket.js';
-import { freePort } from '../support/cluster.js';
+import { createAuthRole } from '../support/auth-role.js';
+import { freePort, ROLES } from '../support/cluster.js';
 import { exitWithin, launch, listening } from '../support/command.js';
 import { freshDatabase } from '../support/database.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
@@ -107,6 +108,22 @@ asyncio.run(main())
   it('stray bytes behind it leave no socket open', async () => {
     const raw = await terminateWithStrayBytes(proxy.port);
     await raw.untilClosed(10_000);
+  });
+
+  it("during the proxy's own SCRAM login, the connection closes at once, as PostgreSQL closes it", async () => {
+    const { authRole, drop } = await createAuthRole();
+    const own = await startProxy({ passThrough: true, authRole });
+    try {
+      const raw = await RawClient.open(own.port);
+      raw.send(serialize.startup({ user: ROLES.scram.user, database: 'postgres' }));
+      await raw.until('authenticationSASL');
+      raw.send(serialize.end());
+      // Not at the upstream's authentication_timeout, a minute later.
+      await raw.untilClosed(10_000);
+    } finally {
+      await own.stop();
+      await drop();
+    }
   });
 
   it('bytes behind it in the same packet are not read, however malformed: no error, as from PostgreSQL', async () => {
