@@ -2,12 +2,14 @@
 // and the drivers find it with host=DIR. As PostgreSQL does, the proxy claims the path with a lock file holding its
 // process id: a lock whose process lives means another server owns the path; a stale one (a crashed proxy's) goes.
 
-import { lstatSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
 /** Linux's sun_path holds 108 bytes, the last for the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
+/** A lock file is a few short lines, PostgreSQL's as ours; the first is all that is read of it. */
+const MAX_LOCK_FILE_BYTES = 1024;
 /** Another starting server may take the lock between our removal of a stale one and our next try (PostgreSQL's bound). */
 const LOCK_ATTEMPTS = 100;
 
@@ -79,13 +81,8 @@ function takeLock(lock: string, file: string): void {
 
 /** The live process a lock file names, or undefined when the file is stale or gone. */
 function liveHolder(lock: string, file: string): number | undefined {
-  let content: string;
-  try {
-    content = readFileSync(lock, 'utf8');
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw new SocketPathError(`cannot read lock file "${lock}" (${(error as Error).message}): another user's server may be using "${file}"`);
-  }
+  const content = readLock(lock, file);
+  if (content === undefined) return undefined;
   const pid = Number(content.split('\n', 1)[0]);
   if (!Number.isSafeInteger(pid) || pid <= 0) {
     throw new SocketPathError(`lock file "${lock}" holds no process id: if no server uses "${file}", remove the lock file`);
@@ -94,6 +91,28 @@ function liveHolder(lock: string, file: string): number | undefined {
   // PostgreSQL reasons about its lock files.
   if (pid === process.pid || pid === process.ppid) return undefined;
   return isAlive(pid) ? pid : undefined;
+}
+
+/**
+ * The start of a lock file, or undefined when it is gone. Any local user may create files in /tmp: a FIFO there
+ * would block a plain read, and with it the whole proxy, for ever; a symbolic link would lead the read elsewhere.
+ */
+function readLock(lock: string, file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    if (!lstatSync(lock).isFile()) {
+      throw new SocketPathError(`lock file "${lock}" is not a regular file: remove it, or choose another port or socket directory`);
+    }
+    fd = openSync(lock, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const start = Buffer.alloc(MAX_LOCK_FILE_BYTES);
+    return start.toString('utf8', 0, readSync(fd, start, 0, start.length, 0));
+  } catch (error) {
+    if (error instanceof SocketPathError) throw error;
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw new SocketPathError(`cannot read lock file "${lock}" (${(error as Error).message}): another user's server may be using "${file}"`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -2,8 +2,8 @@
 // it with the same authentication relay and LLM functions as over TCP, and the path is claimed with a lock file as
 // PostgreSQL claims it: a crashed proxy's leftovers are cleared, another live server's path is refused.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, ROLES } from '../support/cluster.js';
-import { launch, listening } from '../support/command.js';
+import { exitWithin, launch, listening } from '../support/command.js';
 import { freshDatabase } from '../support/database.js';
 import { cluster, startProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
@@ -144,6 +144,22 @@ describe('claiming the socket path', () => {
       expect((await psql(['-h', dir, '-c', 'SELECT 1'], { port })).stdout.trim()).toBe('1');
     } finally {
       await proxy.stop();
+    }
+  });
+
+  it('refuses a lock file that is not a regular file, such as a FIFO any local user may leave in /tmp', async () => {
+    const dir = socketDir();
+    const port = await freePort();
+    const lock = `${socketFile(dir, port)}.lock`;
+    execFileSync('mkfifo', [lock]);
+    const running = launch(['--listen', `127.0.0.1:${port}`, '--socket-dir', dir, '--upstream', `postgres://127.0.0.1:${cluster().port}`, '--admin', 'off']);
+    try {
+      // Reading the FIFO would block the proxy for ever, silently.
+      expect(await exitWithin(running, 20_000)).toBe(1);
+      expect(running.output()).toContain(`lock file "${lock}" is not a regular file`);
+      expect(lstatSync(lock).isFIFO()).toBe(true);
+    } finally {
+      running.child.kill('SIGKILL');
     }
   });
 
