@@ -21,6 +21,12 @@ export interface ListenerOptions {
   port: number;
   /** Also listen on DIR/.s.PGSQL.PORT (PORT the TCP port bound), as PostgreSQL's unix_socket_directories. */
   socketDir?: string;
+  /**
+   * The socket directory is only the default, not the operator's choice: a socket path that cannot be had there
+   * (another user's server holds it, say) is warned about and the proxy serves on TCP alone. Otherwise such a path
+   * stops the start.
+   */
+  socketDirOptional?: boolean;
   target: UpstreamTarget;
   /** PEM certificate and key; without them SSLRequest is answered 'N'. */
   tls?: { cert: string; key: string };
@@ -57,8 +63,12 @@ export class ProxyListener {
       try {
         await this.listenOnSocketDir(this.options.socketDir, address.port);
       } catch (error) {
-        this.server.close();
-        throw error;
+        if (this.options.socketDirOptional) {
+          this.options.log.warn({ err: (error as Error).message }, 'not listening on a Unix socket');
+        } else {
+          this.server.close();
+          throw error;
+        }
       }
     }
     return address;

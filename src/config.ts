@@ -276,8 +276,9 @@ export type EmbeddedMode = 'auto' | 'always' | 'never';
 
 export interface Config {
   listen: { host: string; port: number };
-  /** --socket-dir, undefined when given empty. */
+  /** --socket-dir, undefined when given empty; `socketDirExplicit` is false when it is only the built-in /tmp. */
   socketDir: string | undefined;
+  socketDirExplicit: boolean;
   /** The configured upstream; `upstreamExplicit` is false when it is only the built-in localhost default. */
   upstream: UpstreamTarget;
   upstreamExplicit: boolean;
@@ -485,6 +486,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
   return {
     listen: hostPort('listen', value('listen')!),
     socketDir: socketDir === '' ? undefined : socketDir,
+    socketDirExplicit: raw['socket-dir'] !== undefined,
     upstream: raw.upstream ? parseUpstreamUrl(raw.upstream, connectTimeoutMs) : upstreamFromLibpqEnv(env, connectTimeoutMs),
     upstreamExplicit: raw.upstream !== undefined || env.PGHOST !== undefined || env.PGPORT !== undefined,
     admin: admin === 'off' ? undefined : hostPort('admin', admin),

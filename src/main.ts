@@ -83,6 +83,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     host: config.listen.host,
     port: config.listen.port,
     socketDir: config.socketDir,
+    socketDirOptional: !config.socketDirExplicit,
     target,
     tls: config.tls,
     authRole: config.authRole,

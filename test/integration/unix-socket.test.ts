@@ -163,6 +163,25 @@ describe('claiming the socket path', () => {
     }
   });
 
+  it('in the default directory, a path it cannot claim is warned about, and the proxy serves on TCP alone', async () => {
+    const port = await freePort();
+    const lock = `${socketFile('/tmp', port)}.lock`;
+    execFileSync('mkfifo', [lock]);
+    const args = ['--listen', `127.0.0.1:${port}`, '--upstream', `postgres://127.0.0.1:${cluster().port}`, '--admin', 'off'];
+    const running = launch(args, { PG_LLM_SOCKET_DIR: undefined });
+    try {
+      await listening(running);
+      expect(running.output()).toMatch(/"level":40,.*is not a regular file.*"msg":"not listening on a Unix socket"/);
+      expect((await psql(['-c', 'SELECT 42'], { port })).stdout.trim()).toBe('42');
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+      expect(lstatSync(lock).isFIFO()).toBe(true);
+    } finally {
+      running.child.kill('SIGKILL');
+      rmSync(lock, { force: true });
+    }
+  });
+
   it("leaves a running PostgreSQL's socket alone", async () => {
     const { socketDir: dir, port } = cluster();
     // Another loopback address, so that the TCP port is free and only the socket path is shared.

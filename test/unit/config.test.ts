@@ -20,10 +20,12 @@ describe('configuration', () => {
     expect(defaults.upstreamExplicit).toBe(false);
     expect(defaults.embedded).toBe('auto');
     expect(defaults.socketDir).toBe('/tmp');
+    expect(defaults.socketDirExplicit).toBe(false);
   });
 
-  it('takes a Unix socket directory, and none when it is given empty in any form', () => {
-    expect(config(['--socket-dir', '/run/pg-llm']).socketDir).toBe('/run/pg-llm');
+  it('takes a Unix socket directory, told from the default however it is given, and none when it is given empty in any form', () => {
+    expect(config(['--socket-dir', '/run/pg-llm'])).toMatchObject({ socketDir: '/run/pg-llm', socketDirExplicit: true });
+    expect(config([], { PG_LLM_SOCKET_DIR: '/tmp' })).toMatchObject({ socketDir: '/tmp', socketDirExplicit: true });
     expect(config(['--socket-dir='], { PG_LLM_SOCKET_DIR: '/run/pg-llm' }).socketDir).toBeUndefined();
     expect(config([], { PG_LLM_SOCKET_DIR: '' }).socketDir).toBeUndefined();
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'proxy.json');
