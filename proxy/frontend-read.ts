@@ -19,7 +19,8 @@ export function readStartupPacket(packet: Buffer): StartupPacket {
     case RequestCode.GSSENCRequest:
       return { kind: 'GSSENCRequest' };
     case RequestCode.CancelRequest:
-      if (packet.length < 16) throw protocolViolation('invalid length of cancel request packet');
+      // PostgreSQL only logs this one: the client gets no answer, only the closed connection.
+      if (packet.length < 16) throw new Error('invalid length of cancel request packet');
       return { kind: 'CancelRequest', processId: packet.readInt32BE(8), secret: Buffer.from(packet.subarray(12)) };
   }
   const major = code >>> 16;

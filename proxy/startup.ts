@@ -30,9 +30,9 @@ export interface StartupOptions {
 /**
  * Reads startup packets until the client is ready for a session or has sent a cancel. On a malformed packet it
  * answers with a FATAL ErrorResponse, closes the connection and rejects with the PgError. Where PostgreSQL only
- * logs and closes (a client gone before its packet was whole, a length word out of range), it closes without a
- * word: often the client had simply changed its mind (node-postgres's connect() then end() sends a Terminate
- * before its startup packet).
+ * logs and closes (a client gone before its packet was whole, a length word out of range, a CancelRequest of the
+ * wrong length), it closes without a word: often the client had simply changed its mind (node-postgres's connect()
+ * then end() sends a Terminate before its startup packet).
  */
 export async function readClientHello(raw: net.Socket, options: StartupOptions): Promise<ClientHello> {
   let socket = raw;

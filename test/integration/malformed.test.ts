@@ -1,10 +1,10 @@
 // Malformed or oversized input gets a FATAL ErrorResponse with the right SQLSTATE and a closed connection (a
-// startup packet whose length is out of range gets only the closed connection, as from PostgreSQL); the proxy itself
-// and every other session carry on.
+// startup packet whose length is out of range, or a CancelRequest of the wrong length, gets only the closed
+// connection, as from PostgreSQL); the proxy itself and every other session carry on.
 
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, type TestProxy } from '../support/proxy.js';
+import { cluster, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 
@@ -42,6 +42,15 @@ describe('malformed startup', () => {
     raw.send(packet);
     await raw.untilClosed();
     expect(raw.received).toEqual([]);
+  });
+
+  it('a CancelRequest of the wrong length closes the connection without a word, as PostgreSQL does', async () => {
+    for (const port of [cluster().port, proxy.port]) {
+      const raw = await RawClient.open(port);
+      raw.send(Buffer.concat([int32(12), int32(80877102), int32(1)]));
+      await raw.untilClosed();
+      expect(raw.received).toEqual([]);
+    }
   });
 
   it.each([
