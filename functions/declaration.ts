@@ -84,6 +84,8 @@ export type ResultRow = Record<string, unknown>;
 export type FunctionBody = (args: Record<string, unknown>, context: CallContext) => Promise<unknown>;
 
 export interface FunctionDeclaration {
+  /** Where the stub lives: public (the default) or ai (pgai's functions). */
+  schema?: string;
   name: string;
   arguments: ArgumentDeclaration[];
   result: ResultDeclaration;
@@ -99,7 +101,7 @@ export interface FunctionDeclaration {
 /** Validates a declaration once, when its module loads, so a typo fails at start-up rather than at a call. */
 export function declareFunction(declaration: FunctionDeclaration): FunctionDeclaration {
   const identifier = /^[a-z_][a-z0-9_]*$/;
-  const names = [declaration.name, ...declaration.arguments.map((argument) => argument.name)];
+  const names = [declaration.schema ?? 'public', declaration.name, ...declaration.arguments.map((argument) => argument.name)];
   if (declaration.result.kind === 'table') names.push(...declaration.result.columns.map((column) => column.name));
   for (const name of names) if (!identifier.test(name)) throw new Error(`${declaration.name}: "${name}" is not a plain SQL identifier`);
   let defaultsStarted = false;

@@ -1,5 +1,6 @@
-// Every SQL function the proxy serves, by name. The interception engine looks calls up here; the catalog
-// installs one upstream stub per entry.
+// Every SQL function the proxy serves, by the extension that installs its stub: pg_llm's (with the APIs of the
+// other systems it replaces, all in public) and pgai's (in schema ai). The interception engine looks calls up here;
+// the catalog installs one upstream stub per entry.
 
 import { askFunctions } from './ask.js';
 import { chatFunctions } from './chat.js';
@@ -15,23 +16,79 @@ import { sessionFunctions } from './sessions.js';
 import { text2sqlFunctions } from './text2sql.js';
 import { vectorFunctions } from './vectors.js';
 
-export const FUNCTIONS: readonly FunctionDeclaration[] = [
-  ...chatFunctions,
-  ...parallelFunctions,
-  ...sessionFunctions,
-  ...observabilityFunctions,
-  ...vectorFunctions,
-  ...knowledgeFunctions,
-  ...askFunctions,
-  ...generateQueryFunctions,
-  ...explainQueryFunctions,
-  ...schemaDiscoveryFunctions,
-  ...text2sqlFunctions,
-  ...reportFunctions,
-];
+export const EXTENSIONS = {
+  pg_llm: [
+    ...chatFunctions,
+    ...parallelFunctions,
+    ...sessionFunctions,
+    ...observabilityFunctions,
+    ...vectorFunctions,
+    ...knowledgeFunctions,
+    ...askFunctions,
+    ...generateQueryFunctions,
+    ...explainQueryFunctions,
+    ...schemaDiscoveryFunctions,
+    ...text2sqlFunctions,
+    ...reportFunctions,
+  ],
+} satisfies Record<string, readonly FunctionDeclaration[]>;
 
-const byName = new Map(FUNCTIONS.map((declaration) => [declaration.name, declaration]));
+export type ExtensionName = keyof typeof EXTENSIONS;
+export const EXTENSION_NAMES = Object.keys(EXTENSIONS) as ExtensionName[];
 
-export function findFunction(name: string): FunctionDeclaration | undefined {
-  return byName.get(name);
+export const FUNCTIONS: readonly FunctionDeclaration[] = Object.values(EXTENSIONS).flat();
+
+export const DEFAULT_SCHEMA = 'public';
+
+export function schemaOf(declaration: FunctionDeclaration): string {
+  return declaration.schema ?? DEFAULT_SCHEMA;
+}
+
+/** Declarations by schema and name: more than one where the name is overloaded. */
+const bySchemaAndName = new Map<string, FunctionDeclaration[]>();
+for (const declaration of FUNCTIONS) {
+  const name = `${schemaOf(declaration)}.${declaration.name}`;
+  bySchemaAndName.set(name, [...(bySchemaAndName.get(name) ?? []), declaration]);
+}
+
+/**
+ * The name a call of the declaration goes by between its stub and the proxy: the plain name in public (as every
+ * catalog before schemas had it), the qualified name elsewhere, and an overload's with the types of the arguments
+ * that have no default, which tell pgai's overloads apart (ai.openai_embed(text, text[])).
+ */
+const keys = new Map<FunctionDeclaration, string>();
+const byKey = new Map<string, FunctionDeclaration>();
+for (const [qualified, declarations] of bySchemaAndName) {
+  for (const declaration of declarations) {
+    const required = declaration.arguments.filter((argument) => argument.default === undefined).map((argument) => argument.type);
+    const name = schemaOf(declaration) === DEFAULT_SCHEMA ? declaration.name : qualified;
+    const key = declarations.length > 1 ? `${name}(${required.join(', ')})` : name;
+    if (byKey.has(key)) throw new Error(`${key}: overloads must differ in the arguments without a default`);
+    keys.set(declaration, key);
+    byKey.set(key, declaration);
+  }
+}
+
+export function keyOf(declaration: FunctionDeclaration): string {
+  return keys.get(declaration)!;
+}
+
+export function findFunction(key: string): FunctionDeclaration | undefined {
+  return byKey.get(key);
+}
+
+/**
+ * The declarations a call written with these name parts may reach: an unqualified name resolves to public, where
+ * the default search_path finds it (pgai's functions are always written ai.…, as its documentation writes them).
+ */
+export function functionsCalled(parts: readonly string[]): FunctionDeclaration[] {
+  if (parts.length === 1) return bySchemaAndName.get(`${DEFAULT_SCHEMA}.${parts[0]}`) ?? [];
+  if (parts.length === 2) return bySchemaAndName.get(`${parts[0]}.${parts[1]}`) ?? [];
+  return [];
+}
+
+/** The one declaration such a call reaches; undefined when none, or when only PostgreSQL can tell overloads apart. */
+export function functionCalled(parts: readonly string[]): FunctionDeclaration | undefined {
+  const found = functionsCalled(parts);
+  return found.length === 1 ? found[0] : undefined;
 }

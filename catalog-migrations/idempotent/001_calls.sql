@@ -37,11 +37,13 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   phase text := current_setting('pg_llm.phase', true);
   key text := md5(function_name || ':' || arguments::text);
+  -- An overload's name carries its argument types already (ai.openai_embed(text, text[])).
+  called text := function_name || CASE WHEN strpos(function_name, '(') > 0 THEN '' ELSE '()' END;
   found_value jsonb;
 BEGIN
   IF phase IS NULL OR phase NOT IN ('collect', 'final') THEN
     RAISE EXCEPTION USING ERRCODE = '0A000',
-      MESSAGE = function_name || '() runs in pg_llm proxy and cannot run inside the database',
+      MESSAGE = called || ' runs in pg_llm proxy and cannot run inside the database',
       HINT = 'Connect to the pg_llm proxy port instead of the database port. Calls from views, functions, triggers or direct connections cannot reach the proxy.';
   END IF;
   SELECT r.value INTO found_value FROM pg_temp.pg_llm_call_results r
@@ -61,7 +63,7 @@ BEGIN
     RETURN CASE WHEN current_setting('pg_llm.placeholders', true) = 'typed' THEN placeholder END;
   END IF;
   RAISE EXCEPTION USING ERRCODE = 'LM002',
-    MESSAGE = function_name || '() was called with arguments the proxy did not see while collecting the statement''s calls',
+    MESSAGE = called || ' was called with arguments the proxy did not see while collecting the statement''s calls',
     HINT = 'The statement does not give the same rows each time it runs (random(), volatile functions, LIMIT without ORDER BY a unique key). Make it deterministic, or materialize its input first.';
 END
 $$;

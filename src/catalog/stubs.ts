@@ -4,6 +4,7 @@
 // (_pg_llm_catalog.call_result, catalog-migrations/idempotent/); called any other way it fails with a hint.
 
 import type { FunctionDeclaration } from '../../functions/declaration.js';
+import { keyOf, schemaOf } from '../../functions/registry.js';
 import { spelled } from '../../functions/vector-type.js';
 
 export const STUB_SQLSTATE = '0A000';
@@ -25,23 +26,23 @@ const PLACEHOLDERS: Record<string, string> = {
 export function stubSql(declared: FunctionDeclaration, vectorType: string): string {
   const placeholder = declared.result.kind === 'scalar' ? PLACEHOLDERS[declared.result.type] : undefined;
   const declaration = spelled(declared, vectorType);
-  const name = `public.${declaration.name}`;
   const parameters = declaration.arguments
-    .map((argument) => `${argument.name} ${argument.type}${argument.default !== undefined ? ` DEFAULT ${argument.default}` : ''}`)
+    .map((argument) => `${quoted(argument.name)} ${argument.type}${argument.default !== undefined ? ` DEFAULT ${argument.default}` : ''}`)
     .join(', ');
   const { result } = declaration;
-  const resultSql = result.kind === 'scalar' ? result.type : `TABLE(${result.columns.map((column) => `${column.name} ${column.type}`).join(', ')})`;
-  const argumentsJson = `jsonb_build_array(${declaration.arguments.map((argument) => argument.name).join(', ')})`;
-  const value = `_pg_llm_catalog.call_result(${literal(declaration.name)}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::jsonb` : ''})`;
+  const columns = result.kind === 'table' ? result.columns.map((column) => `${quoted(column.name)} ${column.type}`).join(', ') : '';
+  const resultSql = result.kind === 'scalar' ? result.type : `TABLE(${columns})`;
+  const argumentsJson = `jsonb_build_array(${declaration.arguments.map((argument) => quoted(argument.name)).join(', ')})`;
+  const value = `_pg_llm_catalog.call_result(${literal(keyOf(declared))}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::jsonb` : ''})`;
   // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
   const body =
     result.kind === 'scalar' && result.type === 'void'
       ? `PERFORM ${value};`
       : result.kind === 'scalar'
       ? `RETURN (SELECT r.v FROM jsonb_to_record(jsonb_build_object('v', ${value})) AS r(v ${result.type}));`
-      : `RETURN QUERY SELECT * FROM jsonb_to_recordset(coalesce(${value}, '[]'::jsonb)) AS r(${result.columns.map((column) => `${column.name} ${column.type}`).join(', ')});`;
+      : `RETURN QUERY SELECT * FROM jsonb_to_recordset(coalesce(${value}, '[]'::jsonb)) AS r(${columns});`;
   return [
-    `CREATE OR REPLACE FUNCTION ${name}(${parameters})`,
+    `CREATE OR REPLACE FUNCTION ${qualifiedName(declaration)}(${parameters})`,
     `RETURNS ${resultSql}`,
     `LANGUAGE plpgsql VOLATILE${declaration.strict ? ' STRICT' : ''}`,
     `AS $stub$`,
@@ -55,7 +56,16 @@ export function stubSql(declared: FunctionDeclaration, vectorType: string): stri
 
 /** The stub's name and argument types, as DROP FUNCTION and COMMENT ON FUNCTION name it. */
 export function stubSignature(declaration: FunctionDeclaration, vectorType: string): string {
-  return `public.${declaration.name}(${spelled(declaration, vectorType).arguments.map((argument) => argument.type).join(', ')})`;
+  return `${qualifiedName(declaration)}(${spelled(declaration, vectorType).arguments.map((argument) => argument.type).join(', ')})`;
+}
+
+function qualifiedName(declaration: FunctionDeclaration): string {
+  return `${schemaOf(declaration)}.${declaration.name}`;
+}
+
+/** Every name quoted: pgai's include keywords (verbose, index) that PostgreSQL takes as names only when quoted. */
+function quoted(identifier: string): string {
+  return `"${identifier}"`;
 }
 
 function literal(text: string): string {

@@ -3,7 +3,7 @@
 // outside string literals and comments. Only the statements left are parsed, with PostgreSQL's own parser, so that
 // an alias or a name in a column list is not mistaken for a call; a big one off the event loop.
 
-import { FUNCTIONS, findFunction } from '../../functions/registry.js';
+import { FUNCTIONS, functionCalled, functionsCalled, keyOf } from '../../functions/registry.js';
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
@@ -13,8 +13,6 @@ import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMot
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 import { transactionControl, type TransactionControl } from './transaction-control.js';
 
-/** Schemas where the stubs live; an unqualified call resolves there through the default search_path. */
-const STUB_SCHEMAS = new Set(['public']);
 const EXTENSION_NAME = 'pg_llm';
 
 /**
@@ -52,6 +50,7 @@ export function mentionsFunction(frame: Buffer): boolean {
  * output order.
  */
 export interface StreamShape {
+  /** The function's key (functions/registry.ts). */
   function: string;
   columns: number[];
 }
@@ -162,10 +161,9 @@ function streamShape(select: Record<string, unknown>): StreamShape | undefined {
   const range = from?.length === 1 ? from[0]!.RangeFunction : undefined;
   if (!range || range.ordinality || range.lateral || range.is_rowsfrom || range.functions?.length !== 1) return undefined;
   const call = range.functions[0].List?.items?.[0]?.FuncCall as { funcname?: Array<{ String?: { sval: string } }> } | undefined;
-  if (!call || !isInterceptedCall(call)) return undefined;
-  const name = call.funcname!.at(-1)!.String!.sval;
-  const declaration = findFunction(name)!;
-  if (declaration.result.kind !== 'table' || !declaration.stream) return undefined;
+  const declaration = call && functionCalled(nameParts(call));
+  if (!declaration || declaration.result.kind !== 'table' || !declaration.stream) return undefined;
+  const { name } = declaration;
   const aliases = ((range.alias?.colnames ?? []) as Array<{ String: { sval: string } }>).map((item) => item.String.sval);
   const names = declaration.result.columns.map((column, i) => aliases[i] ?? column.name);
   const alias: string | undefined = range.alias?.aliasname;
@@ -179,7 +177,7 @@ function streamShape(select: Record<string, unknown>): StreamShape | undefined {
     else if (names.includes(last.String?.sval)) columns.push(names.indexOf(last.String.sval));
     else return undefined;
   }
-  return { function: name, columns };
+  return { function: keyOf(declaration), columns };
 }
 
 function dropsOurExtension(body: Record<string, unknown>): boolean {
@@ -187,7 +185,7 @@ function dropsOurExtension(body: Record<string, unknown>): boolean {
   return objects.some((object) => object.String?.sval === EXTENSION_NAME);
 }
 
-/** Counts FuncCall nodes naming a registered function, unqualified or in a stub schema, anywhere in the tree. */
+/** Counts FuncCall nodes naming a registered function (functions/registry.ts says how names resolve), anywhere in the tree. */
 export function countCalls(node: unknown): number {
   if (Array.isArray(node)) return node.reduce((sum: number, item) => sum + countCalls(item), 0);
   if (node === null || typeof node !== 'object') return 0;
@@ -200,10 +198,12 @@ export function countCalls(node: unknown): number {
 }
 
 function isInterceptedCall(call: { funcname?: Array<{ String?: { sval: string } }> }): boolean {
-  const parts = (call.funcname ?? []).map((part) => part.String?.sval ?? '');
-  const name = parts[parts.length - 1]!;
-  if (!findFunction(name)) return false;
-  return parts.length === 1 || (parts.length === 2 && STUB_SCHEMAS.has(parts[0]!));
+  return functionsCalled(nameParts(call)).length > 0;
+}
+
+/** A call's function name as written: [name] or [schema, name]. */
+export function nameParts(call: { funcname?: Array<{ String?: { sval: string } }> }): string[] {
+  return (call.funcname ?? []).map((part) => part.String?.sval ?? '');
 }
 
 /** The process id a pg_cancel_backend call names: written as a literal, or a parameter of the extended protocol. */

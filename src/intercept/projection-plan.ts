@@ -4,12 +4,14 @@
 // (and those of the rows before it) are done. No pass runs twice, so nothing can disagree between passes.
 
 import { parseSync, scanSync } from 'libpg-query';
-import { findFunction } from '../../functions/registry.js';
+import { findFunction, functionCalled, functionsCalled, keyOf } from '../../functions/registry.js';
 import { VECTOR } from '../../functions/vector-type.js';
+import { nameParts } from './analyze.js';
 
 export interface ProjectedCall {
   /** The output column the call stands as. */
   column: number;
+  /** The function's key (functions/registry.ts). */
   function: string;
 }
 
@@ -36,25 +38,30 @@ const RESULT_CLAUSES = ['distinctClause', 'groupClause', 'havingClause', 'window
 export function projectionPlan(sql: string, callSites: number): ProjectionPlan | undefined {
   const select = (parseSync(sql) as { stmts: Array<{ stmt: Node }> }).stmts[0]?.stmt.SelectStmt as Node | undefined;
   if (!select || select.op !== 'SETOP_NONE' || RESULT_CLAUSES.some((clause) => select[clause] !== undefined)) return undefined;
-  const calls: Array<ProjectedCall & { node: Node; alias: string | undefined }> = [];
+  const calls: Array<ProjectedCall & { name: string; node: Node; alias: string | undefined }> = [];
   const targets = select.targetList as Array<{ ResTarget: Node }>;
   // With * the output columns cannot be counted from the text.
   if (targets.some(({ ResTarget: target }) => target.val?.ColumnRef?.fields?.some((field: Node) => field.A_Star))) return undefined;
+  let overloaded = false;
   targets.forEach(({ ResTarget: target }, column) => {
     const call = target.val?.FuncCall as Node | undefined;
-    const name = call && interceptedName(call);
-    if (name) calls.push({ column, function: name, node: call!, alias: target.name });
+    const parts = call ? nameParts(call) : [];
+    const declaration = functionCalled(parts);
+    if (declaration) calls.push({ column, function: keyOf(declaration), name: declaration.name, node: call!, alias: target.name });
+    // Which overload a call reaches is PostgreSQL's to say: the passes ask it, through the stubs.
+    else if (functionsCalled(parts).length > 1) overloaded = true;
   });
+  if (overloaded) return undefined;
   if (calls.length === 0 || calls.length !== callSites) return undefined;
-  for (const { node, function: name } of calls) {
-    const declaration = findFunction(name)!;
+  for (const { node, function: key } of calls) {
+    const declaration = findFunction(key)!;
     if (declaration.result.kind !== 'scalar' || node.agg_star || node.agg_distinct || node.func_variadic || node.over || node.agg_order || node.agg_filter) return undefined;
     if ((node.args ?? []).some((argument: Node) => argument.NamedArgExpr)) return undefined;
   }
   if (sortsByResult(select.sortClause, calls)) return undefined;
   const rewrittenSql = rewrite(sql, calls);
   if (rewrittenSql === undefined) return undefined;
-  return { calls: calls.map(({ column, function: name }) => ({ column, function: name })), columns: targets.length, rewrittenSql };
+  return { calls: calls.map(({ column, function: key }) => ({ column, function: key })), columns: targets.length, rewrittenSql };
 }
 
 /**
@@ -66,15 +73,10 @@ function argumentCast(type: string): string {
   return type === VECTOR ? 'text' : type;
 }
 
-function interceptedName(call: Node): string | undefined {
-  const parts = (call.funcname as Array<{ String?: { sval: string } }>).map((part) => part.String?.sval ?? '');
-  const name = parts.at(-1)!;
-  return findFunction(name) && (parts.length === 1 || (parts.length === 2 && parts[0] === 'public')) ? name : undefined;
-}
 
 /** ORDER BY an output column's position, or a name a call's column goes by, would sort by the arguments instead. */
-function sortsByResult(sortClause: Array<{ SortBy: Node }> | undefined, calls: Array<{ function: string; alias: string | undefined }>): boolean {
-  const names = new Set(calls.map((call) => call.alias ?? call.function));
+function sortsByResult(sortClause: Array<{ SortBy: Node }> | undefined, calls: Array<{ name: string; alias: string | undefined }>): boolean {
+  const names = new Set(calls.map((call) => call.alias ?? call.name));
   return (sortClause ?? []).some(({ SortBy: sort }) => {
     if (sort.node?.A_Const) return true;
     const fields = sort.node?.ColumnRef?.fields as Array<{ String?: { sval: string } }> | undefined;
@@ -88,7 +90,7 @@ function rewrite(sql: string, calls: Array<{ node: Node; function: string }>): s
   const tokens = scanSync(sql).tokens;
   const parts: Buffer[] = [];
   let copied = 0;
-  for (const { node, function: name } of [...calls].sort((a, b) => a.node.location - b.node.location)) {
+  for (const { node, function: key } of [...calls].sort((a, b) => a.node.location - b.node.location)) {
     const open = tokens.findIndex((token) => token.start >= node.location && token.text === '(');
     if (open < 0) return undefined;
     const argumentSpans: Array<[number, number]> = [];
@@ -106,7 +108,7 @@ function rewrite(sql: string, calls: Array<{ node: Node; function: string }>): s
       }
     }
     if (close < 0) return undefined;
-    const declaration = findFunction(name)!;
+    const declaration = findFunction(key)!;
     const given = argumentSpans.map(([start, end], i) => `(${bytes.toString('utf8', start, end)})::${argumentCast(declaration.arguments[i]!.type)}`);
     const defaults = declaration.arguments.slice(given.length).map((argument) => argument.default);
     if (defaults.some((value) => value === undefined)) return undefined;
