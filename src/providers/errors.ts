@@ -54,7 +54,7 @@ export function causes(error: unknown): unknown[] {
  * characters, since the SDKs quote an error answer's body and a model's server (any role's choice) may be an
  * internal service whose error pages are not the caller's to read at length.
  */
-function redact(text: string, apiKey: string | undefined): string {
+export function redact(text: string, apiKey: string | undefined): string {
   const masked = new SecretFragments([apiKey]).mask(text);
   return masked.length > MAX_ERROR_TEXT ? `${masked.slice(0, MAX_ERROR_TEXT)}…` : masked;
 }

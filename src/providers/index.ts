@@ -28,18 +28,26 @@ const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string 
   anthropic: anthropicProvider,
 };
 
-/** Enough for every model a deployment registers; beyond it the least recently used is rebuilt when next used. */
+/**
+ * Enough for every model a deployment registers (and the pgai calls' settings in use); beyond it the least recently
+ * used is rebuilt when next used.
+ */
 const MAX_BUILT = 256;
 const built = new Map<string, Provider>();
 export const ADAPTER_NAMES = Object.keys(ADAPTERS);
 
 export function providerFor(instanceName: string, config: Record<string, unknown>, apiKey?: string): Provider {
-  const key = createHash('sha256').update(JSON.stringify([instanceName, config, apiKey ?? null])).digest('hex');
+  return remembered([instanceName, config, apiKey ?? null], (key) => build(instanceName, config, apiKey, key));
+}
+
+/** The provider built for these settings (a hash of them is its key), built now if it was not, or was evicted. */
+export function remembered(settings: unknown, make: (key: string) => Provider): Provider {
+  const key = createHash('sha256').update(JSON.stringify(settings)).digest('hex');
   let provider = built.get(key);
   if (provider) {
     built.delete(key);
   } else {
-    provider = build(instanceName, config, apiKey, key);
+    provider = make(key);
     if (built.size >= MAX_BUILT) built.delete(built.keys().next().value!);
   }
   built.set(key, provider);

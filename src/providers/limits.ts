@@ -7,7 +7,7 @@
 import { PgError } from '../../proxy/pg-error.js';
 import { asAsker, type Asker, streamAsAsker } from './asker.js';
 import { CallLimit } from './call-limit.js';
-import type { ChatRequest, ChatResult, Provider, Usage } from './provider.js';
+import type { ApiAnswer, ApiRequest, ChatRequest, ChatResult, Provider, Usage } from './provider.js';
 import { RateBudget } from './rate-limit.js';
 import { estimateTokens } from './tokens.js';
 
@@ -59,8 +59,22 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
       for (const release of releases) release();
     };
   };
+  const send = provider.send?.bind(provider);
   return {
     embeddingBatchSize: provider.embeddingBatchSize,
+    ...(send && {
+      async send(request: ApiRequest): Promise<ApiAnswer> {
+        const release = await admit(request.asker, request.estimatedTokens, request.signal);
+        let usage: Usage | undefined;
+        try {
+          const answer = await asAsker(request.asker, () => send(request));
+          usage = answer.usage;
+          return answer;
+        } finally {
+          release(usage);
+        }
+      },
+    }),
     async chat(request) {
       const release = await admit(request.asker, chatEstimate(request), request.signal);
       let result: ChatResult | undefined;

@@ -5,14 +5,14 @@
 // Any role may name a model anything, so the model label takes at most --metrics-max-models distinct names (and
 // those of the price table, which the operator wrote); later names are counted under model="other".
 
-import type { ChatResult, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
+import type { ApiAnswer, ApiKind, ApiRequest, ChatResult, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
 
 export interface Price {
   input: number;
   output: number;
 }
 
-type Kind = 'chat' | 'stream' | 'embed';
+type Kind = 'stream' | ApiKind;
 
 interface ModelCounters {
   requests: Map<string, number>;
@@ -76,8 +76,20 @@ export function metered(provider: Provider, providerName: string, modelName: str
     return cost;
   };
   const withCost = (result: ChatResult, cost: number | undefined): ChatResult => (cost === undefined ? result : { ...result, costUsd: cost });
+  const send = provider.send?.bind(provider);
   return {
     embeddingBatchSize: provider.embeddingBatchSize,
+    ...(send && {
+      async send(request: ApiRequest): Promise<ApiAnswer> {
+        const started = performance.now();
+        let answer: ApiAnswer | undefined;
+        try {
+          return (answer = await send(request));
+        } finally {
+          record(request.kind, started, answer?.usage, request.signal);
+        }
+      },
+    }),
     async chat(request) {
       const started = performance.now();
       let result: ChatResult | undefined;
@@ -139,7 +151,7 @@ export function modelMetricsText(): string[] {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
   };
   const models = [...counters.entries()];
-  family('pg_llm_model_requests_total', 'counter', 'Requests sent to model providers, by kind (chat, stream, embed) and outcome (ok, error, cancelled).',
+  family('pg_llm_model_requests_total', 'counter', 'Requests sent to model providers, by kind (chat, stream, embed, moderate, rerank, list) and outcome (ok, error, cancelled).',
     models.flatMap(([labels, model]) => [...model.requests].map(([outcome, count]) => `pg_llm_model_requests_total{${labels},${outcome}} ${count}`)));
   family('pg_llm_model_prompt_tokens_total', 'counter', 'Prompt (input) tokens the providers counted.', models.map(([labels, model]) => `pg_llm_model_prompt_tokens_total{${labels}} ${model.promptTokens}`));
   family('pg_llm_model_completion_tokens_total', 'counter', 'Completion (output) tokens the providers counted.', models.map(([labels, model]) => `pg_llm_model_completion_tokens_total{${labels}} ${model.completionTokens}`));

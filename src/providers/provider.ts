@@ -1,5 +1,6 @@
-// One interface for every model provider: a whole answer, the answer as it streams, and embeddings. Adapters turn
-// a model instance's config (from pg_llm_add_model) into one of these.
+// One interface for every model provider: a whole answer, the answer as it streams, embeddings, and (for pgai's
+// functions) a request of the provider's own API. Adapters turn a model instance's config (from pg_llm_add_model),
+// or a pgai call's arguments, into one of these.
 
 import type { Asker } from './asker.js';
 
@@ -78,6 +79,32 @@ export interface EmbedResult {
   usage: Usage;
 }
 
+/** What a request of a provider's own API is for: how /metrics counts it. */
+export type ApiKind = 'chat' | 'embed' | 'moderate' | 'rerank' | 'list';
+
+/**
+ * A request of the provider's own HTTP API, sent as it is and answered with the provider's JSON (pgai's functions
+ * hand that on to their callers). The path is below the provider's base URL.
+ */
+export interface ApiRequest {
+  kind: ApiKind;
+  method: 'GET' | 'POST';
+  path: string;
+  body?: Record<string, unknown>;
+  /** Tokens the request may count against a tokens-per-minute limit before its usage is known. */
+  estimatedTokens: number;
+  signal: AbortSignal;
+  /** Whose share of the proxy's limits the request uses (asker.ts). */
+  asker?: Asker;
+}
+
+export interface ApiAnswer {
+  body: unknown;
+  usage: Usage;
+  /** The model as the answer names it, else as the request did. */
+  model: string;
+}
+
 export interface Provider {
   chat(request: ChatRequest): Promise<ChatResult>;
   /** Chunks as the provider produces them, then one 'done' with the whole answer. */
@@ -86,4 +113,6 @@ export interface Provider {
   embed(request: EmbedRequest): Promise<EmbedResult>;
   /** How many texts one embeddings request may carry. */
   readonly embeddingBatchSize: number;
+  /** Only the adapters of pgai's functions (src/providers/pgai/) send requests of their API's own. */
+  send?(request: ApiRequest): Promise<ApiAnswer>;
 }

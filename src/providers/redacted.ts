@@ -4,7 +4,7 @@
 // and the proxy's own.
 
 import type { SecretFragments } from '../crypto/secret-fragments.js';
-import type { ChatResult, Provider, StreamEvent } from './provider.js';
+import type { ApiAnswer, ApiRequest, ChatResult, Provider, StreamEvent } from './provider.js';
 
 export function redacted(provider: Provider, fragments: SecretFragments): Provider {
   if (fragments.empty) return provider;
@@ -19,8 +19,19 @@ export function redacted(provider: Provider, fragments: SecretFragments): Provid
       ...(hint === undefined ? {} : { hint: fragments.mask(hint) }),
     });
   };
+  const send = provider.send?.bind(provider);
   return {
     embeddingBatchSize: provider.embeddingBatchSize,
+    ...(send && {
+      async send(request: ApiRequest): Promise<ApiAnswer> {
+        try {
+          const answer = await send(request);
+          return { ...answer, body: maskedStrings(answer.body, fragments), model: fragments.mask(answer.model) };
+        } catch (error) {
+          throw masked(error);
+        }
+      },
+    }),
     async chat(request) {
       try {
         return result(await provider.chat(request));
@@ -47,4 +58,12 @@ export function redacted(provider: Provider, fragments: SecretFragments): Provid
       }
     },
   };
+}
+
+/** Every string of a JSON value (keys too) with the secrets masked. */
+function maskedStrings(value: unknown, fragments: SecretFragments): unknown {
+  if (typeof value === 'string') return fragments.mask(value);
+  if (Array.isArray(value)) return value.map((item) => maskedStrings(item, fragments));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [fragments.mask(key), maskedStrings(item, fragments)]));
 }

@@ -1,0 +1,93 @@
+// The provider APIs pgai's functions call, as pgai's Python clients call them: where each lives, how it takes its
+// key, and its embeddings endpoint (the rest of each API, pgai's functions call by path: src/providers/pgai/index.ts).
+
+import type { Usage } from '../provider.js';
+
+export type PgaiApiName = 'openai' | 'anthropic' | 'ollama' | 'cohere' | 'voyageai';
+
+interface Embeddings {
+  path: string;
+  /** Texts one request may carry: the API's own limit. */
+  batchSize: number;
+  body(model: string, texts: string[], options: Record<string, unknown>): Record<string, unknown>;
+  /** The vectors of an answer, in the order of the texts; undefined when it has none. */
+  vectors(answer: unknown): unknown[] | undefined;
+}
+
+interface ApiShape {
+  baseUrl: string;
+  authorization(apiKey: string | undefined): Record<string, string>;
+  embeddings?: Embeddings;
+}
+
+type Json = Record<string, any>;
+
+const bearer = (apiKey: string | undefined): Record<string, string> => (apiKey ? { authorization: `Bearer ${apiKey}` } : {});
+
+/** data[].embedding by data[].index, as OpenAI and Voyage AI answer (in any order). */
+const byIndex = (answer: unknown): unknown[] | undefined => {
+  const data = (answer as Json)?.data;
+  if (!Array.isArray(data)) return undefined;
+  return [...data].sort((a: Json, b: Json) => a.index - b.index).map((item: Json) => item.embedding);
+};
+
+export const APIS: Record<PgaiApiName, ApiShape> = {
+  openai: {
+    baseUrl: 'https://api.openai.com/v1',
+    authorization: bearer,
+    embeddings: {
+      path: '/embeddings',
+      batchSize: 2048,
+      body: (model, texts, options) => ({ input: texts, model, encoding_format: 'float', ...options }),
+      vectors: byIndex,
+    },
+  },
+  anthropic: {
+    baseUrl: 'https://api.anthropic.com',
+    authorization: (apiKey) => ({ 'x-api-key': apiKey ?? '', 'anthropic-version': '2023-06-01' }),
+  },
+  ollama: {
+    baseUrl: 'http://localhost:11434',
+    authorization: () => ({}),
+    // pgai embeds with Ollama's /api/embeddings, one text a request; /api/embed would return other (normalized) vectors.
+    embeddings: {
+      path: '/api/embeddings',
+      batchSize: 1,
+      body: (model, texts, options) => ({ model, prompt: texts[0], ...options }),
+      vectors: (answer) => ((answer as Json)?.embedding === undefined ? undefined : [(answer as Json).embedding]),
+    },
+  },
+  cohere: {
+    baseUrl: 'https://api.cohere.com',
+    authorization: bearer,
+    embeddings: {
+      path: '/v2/embed',
+      batchSize: 96,
+      body: (model, texts, options) => ({ model, texts, embedding_types: ['float'], ...options }),
+      vectors: (answer) => (answer as Json)?.embeddings?.float,
+    },
+  },
+  voyageai: {
+    baseUrl: 'https://api.voyageai.com/v1',
+    authorization: bearer,
+    embeddings: {
+      path: '/embeddings',
+      batchSize: 1000,
+      // Voyage AI's client truncates long texts unless told otherwise.
+      body: (model, texts, options) => ({ input: texts, model, truncation: true, ...options }),
+      vectors: byIndex,
+    },
+  },
+};
+
+/** The tokens an answer says it used, in whichever of the APIs' ways it says so. */
+export function usageOf(answer: unknown): Usage {
+  const json = (answer ?? {}) as Json;
+  const count = (...values: unknown[]): number => Number(values.find((value) => typeof value === 'number') ?? 0);
+  const usage = json.usage ?? {};
+  const billed = json.meta?.billed_units ?? {};
+  return {
+    promptTokens: count(usage.prompt_tokens, usage.input_tokens, json.prompt_eval_count, billed.input_tokens, usage.total_tokens),
+    completionTokens: count(usage.completion_tokens, usage.output_tokens, json.eval_count, billed.output_tokens),
+  };
+}

@@ -1,0 +1,90 @@
+// The provider of one kind of pgai call (its API, model, server, key and fixed options), built once and kept like a
+// model instance's: its requests keep to the process's limit on calls at once, are counted on /metrics under the
+// API's name and the model, have the key masked in whatever comes back, and its embeddings asked for one row at a
+// time share requests (src/providers/embedding-batcher.ts).
+
+import { PgError } from '../../../proxy/pg-error.js';
+import { SecretFragments } from '../../crypto/secret-fragments.js';
+import { batchedEmbeddings } from '../embedding-batcher.js';
+import { ProviderError } from '../errors.js';
+import { httpSettings } from '../http.js';
+import { remembered } from '../index.js';
+import { limited } from '../limits.js';
+import { metered } from '../metrics.js';
+import type { ApiRequest, EmbedRequest, Provider } from '../provider.js';
+import { redacted } from '../redacted.js';
+import { estimateTokens } from '../tokens.js';
+import { APIS, usageOf, type PgaiApiName } from './apis.js';
+import { requestJson, type JsonApi } from './json-api.js';
+
+export interface PgaiSettings {
+  api: PgaiApiName;
+  model: string;
+  baseUrl: string | undefined;
+  apiKey: string | undefined;
+  /** Headers and query parameters of every request (pgai's extra_headers, extra_query, client_config). */
+  headers?: Record<string, string>;
+  query?: Record<string, string>;
+  /** Fields of every embeddings request besides the model and texts (dimensions, input_type…). */
+  embedding?: Record<string, unknown>;
+  /** A model config's timeout_ms and max_retries (http.ts checks and bounds them). */
+  timeoutMs?: number;
+  maxRetries?: number;
+}
+
+export function pgaiProvider(settings: PgaiSettings): Provider {
+  return remembered(['pgai', settings], () => build(settings));
+}
+
+function build(settings: PgaiSettings): Provider {
+  const shape = APIS[settings.api];
+  const config = {
+    ...(settings.timeoutMs === undefined ? {} : { timeout_ms: settings.timeoutMs }),
+    ...(settings.maxRetries === undefined ? {} : { max_retries: settings.maxRetries }),
+  };
+  const api = (kind: 'chat' | 'embedding'): JsonApi => ({
+    provider: settings.api,
+    baseUrl: settings.baseUrl ?? shape.baseUrl,
+    headers: { ...shape.authorization(settings.apiKey), ...settings.headers },
+    query: settings.query ?? {},
+    apiKey: settings.apiKey,
+    http: httpSettings(config, `${settings.api}:${settings.model}`, kind),
+  });
+  // One client per kind of answer, as each has its own cap on an answer's size (embeddings need far more).
+  const apis = { chat: api('chat'), embedding: api('embedding') };
+  const unused = (): never => {
+    throw new PgError('0A000', `${settings.api} answers pgai's functions only`);
+  };
+  const adapter: Provider = {
+    embeddingBatchSize: shape.embeddings?.batchSize ?? 1,
+    chat: unused,
+    stream: unused,
+    async send({ kind, method, path, body, signal }: ApiRequest) {
+      const answer = await requestJson(kind === 'embed' ? apis.embedding : apis.chat, method, path, body, signal);
+      const model = (answer as { model?: unknown } | null)?.model;
+      return { body: answer, usage: usageOf(answer), model: typeof model === 'string' ? model : settings.model };
+    },
+    async embed({ texts, signal }: EmbedRequest) {
+      const embeddings = shape.embeddings;
+      if (!embeddings) throw new PgError('0A000', `${settings.api} has no embeddings API`);
+      const answer = await requestJson(apis.embedding, 'POST', embeddings.path, embeddings.body(settings.model, texts, settings.embedding ?? {}), signal);
+      const vectors = embeddings.vectors(answer);
+      if (!Array.isArray(vectors) || vectors.length !== texts.length || vectors.some((vector) => !isVector(vector))) {
+        throw new ProviderError(`${settings.api} answered ${Array.isArray(vectors) ? vectors.length : 'no'} embeddings for ${texts.length} texts`);
+      }
+      return { vectors: vectors as number[][], model: settings.model, usage: usageOf(answer) };
+    },
+  };
+  const modelKey = JSON.stringify(['pgai', settings.api, settings.model, settings.baseUrl ?? null]);
+  const provider = redacted(adapter, new SecretFragments([settings.apiKey]));
+  return batchedEmbeddings(limited(metered(provider, settings.api, settings.model, {}), modelKey, {}));
+}
+
+function isVector(value: unknown): boolean {
+  return Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'number' && Number.isFinite(item));
+}
+
+/** A request of the API's own: what the tokens-per-minute estimate of its body is. */
+export function apiRequest(kind: ApiRequest['kind'], method: ApiRequest['method'], path: string, body: Record<string, unknown> | undefined, signal: AbortSignal): ApiRequest {
+  return { kind, method, path, ...(body === undefined ? {} : { body }), estimatedTokens: body === undefined ? 0 : estimateTokens(JSON.stringify(body)), signal };
+}
