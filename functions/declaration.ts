@@ -52,6 +52,11 @@ export interface CallContext {
   masterKeys(): Promise<MasterKey[]>;
   /** The pg_llm.* settings in force in the caller's session. */
   settings(): Promise<SessionSettings>;
+  /**
+   * pgai's setting ai.<name> in the caller's session (read once a statement), undefined when unset or empty; a key
+   * the proxy holds in the setting's place (SET ai.openai_api_key) is the key itself here.
+   */
+  aiSetting(name: string): Promise<string | undefined>;
   /** Who calls: the role and database, as the response cache tells callers apart. */
   asker(): Promise<string>;
   /** The models of functions that name none, as the proxy resolved them at start-up. */

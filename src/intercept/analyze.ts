@@ -7,6 +7,7 @@ import { FUNCTIONS, functionCalled, functionsCalled, keyOf } from '../../functio
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
+import { mentionsApiKeySetting } from '../sql/api-key-statements.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
@@ -39,9 +40,9 @@ export function mentionsFunction(frame: Buffer): boolean {
   }
   const text = frame.toString('latin1');
   if (!watched.mention.test(text)) return false;
-  // The master key's name counts even inside a string literal (set_config('pg_llm.master_key', …)): the engine must
-  // see every statement that could hand the server the key.
-  return mentionsMasterKey(text) || watched.identifiers.namedIn(frame, ...sqlBounds(frame));
+  // The names of the master key and of pgai's key settings count even inside a string literal
+  // (set_config('ai.openai_api_key', …)): the engine must see every statement that could hand the server a key.
+  return mentionsMasterKey(text) || mentionsApiKeySetting(text) || watched.identifiers.namedIn(frame, ...sqlBounds(frame));
 }
 
 /**

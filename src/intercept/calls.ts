@@ -8,6 +8,7 @@ import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
+import type { SessionApiKeys } from './api-key-setting.js';
 import type { SessionMasterKeys } from './master-key-setting.js';
 import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-settings.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -56,6 +57,7 @@ export class CallRunner {
     private readonly requests: UpstreamRequests,
     private readonly options: CallOptions,
     private readonly sessionKeys: SessionMasterKeys,
+    private readonly apiKeys: SessionApiKeys,
   ) {}
 
   /**
@@ -93,9 +95,10 @@ export class CallRunner {
   statement(signal: AbortSignal): StatementCalls {
     const state = this.readSessionState();
     state.catch(() => undefined);
+    const aiSettings = new Map<string, Promise<string | undefined>>();
     const run = async (call: Call): Promise<unknown> => {
       signal.throwIfAborted();
-      const { declaration, args, context } = this.prepare(call, signal, () => state);
+      const { declaration, args, context } = this.prepare(call, signal, () => state, aiSettings);
       if (declaration.strict && declaration.arguments.some((argument) => args[argument.name] === null)) return null;
       const value = await declaration.run(args, context);
       return value === undefined ? null : value;
@@ -106,7 +109,7 @@ export class CallRunner {
   /** The rows of one set-returning call as its function produces them. */
   async *stream(call: Call, signal: AbortSignal): AsyncIterable<ResultRow> {
     let state: Promise<SessionState> | undefined;
-    const { declaration, args, context } = this.prepare(call, signal, () => (state ??= this.readSessionState()));
+    const { declaration, args, context } = this.prepare(call, signal, () => (state ??= this.readSessionState()), new Map());
     try {
       yield* declaration.stream!(args, context);
     } catch (error) {
@@ -119,7 +122,8 @@ export class CallRunner {
     return (await this.readSessionState()).keys;
   }
 
-  private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>) {
+  /** `aiSettings`: the ai.* settings read so far by the statement's calls, each read once. */
+  private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: Map<string, Promise<string | undefined>>) {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
     const args = callArguments(declaration, call.arguments);
@@ -132,6 +136,12 @@ export class CallRunner {
       requestId: randomUUID(),
       masterKeys: async () => (await sessionState()).keys,
       settings: async () => (await sessionState()).settings,
+      aiSetting: (name) => {
+        const setting = `ai.${name.toLowerCase()}`;
+        let value = aiSettings.get(setting);
+        if (!value) aiSettings.set(setting, (value = this.readAiSetting(setting)));
+        return value;
+      },
       asker: async () => (await sessionState()).asker,
       defaults: this.options.defaults,
     };
@@ -146,6 +156,11 @@ export class CallRunner {
     const pending = this.requests.statement(sql, parameters);
     this.requests.flush();
     return pending;
+  }
+
+  private async readAiSetting(setting: string): Promise<string | undefined> {
+    const [row] = await this.query('SELECT pg_catalog.current_setting($1, true) AS value', [setting]);
+    return row?.value ? this.apiKeys.resolve(setting, row.value) : undefined;
   }
 
   private async readSessionState(): Promise<SessionState> {

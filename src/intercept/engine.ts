@@ -16,6 +16,7 @@ import { BackendCancels } from './backend-cancels.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
+import { SessionApiKeys } from './api-key-setting.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NotInstalled } from './not-installed.js';
 import { MAX_TRACKED_STATEMENTS, TrackedPortals, tooManyPortals, tooManyStatements } from './tracked-portals.js';
@@ -61,6 +62,7 @@ class InterceptionEngine implements Interceptor {
   private readonly requests: UpstreamRequests;
   private readonly executor: Executor;
   private readonly masterKeys = new SessionMasterKeys();
+  private readonly apiKeys = new SessionApiKeys();
   private readonly backendCancels: BackendCancels;
   private catalogInstalled: boolean | undefined;
 
@@ -73,7 +75,7 @@ class InterceptionEngine implements Interceptor {
     this.portals = new TrackedPortals(io);
     this.requests = new UpstreamRequests(io);
     this.backendCancels = new BackendCancels(io, user);
-    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys));
+    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys));
   }
 
   inspects(type: number): boolean {
@@ -200,7 +202,7 @@ class InterceptionEngine implements Interceptor {
   private async handleQuery(received: Buffer): Promise<void> {
     const text = readQuery(received);
     const refuse = (error: PgError): Promise<void> => this.executor.refuseQuery(error);
-    const sql = await this.orRefused(() => this.masterKeys.seal(text), refuse);
+    const sql = await this.orRefused(() => this.sealed(text), refuse);
     if (sql === undefined) return;
     const frame = sql === text ? received : query(sql);
     const analysis = await this.orRefused(() => analyze(sql), refuse);
@@ -220,7 +222,7 @@ class InterceptionEngine implements Interceptor {
     const message = readParse(received);
     this.forgetStatement(message.statement);
     const refuse = (error: PgError): Promise<void> => this.executor.reject(error);
-    const sql = await this.orRefused(() => this.masterKeys.seal(message.sql), refuse);
+    const sql = await this.orRefused(() => this.sealed(message.sql), refuse);
     if (sql === undefined) return;
     const frame = sql === message.sql ? received : parse(message.statement, sql, message.parameterTypes);
     const analysis = await this.orRefused(() => analyze(sql), refuse);
@@ -341,9 +343,9 @@ class InterceptionEngine implements Interceptor {
 
   /**
    * What `work` makes of a message's SQL, or undefined once `refuse` has answered the message with the error it
-   * threw: a statement that would hand the server the master key (see master-key-setting.ts; every statement naming
-   * the setting gets here, as its name mentions pg_llm), a big one the parser's thread has no room for, or one too
-   * big to parse at all.
+   * threw: a statement that would hand the server a key (see master-key-setting.ts and api-key-setting.ts; every
+   * statement naming such a setting gets here), a big one the parser's thread has no room for, or one too big to
+   * parse at all.
    */
   private async orRefused<Result>(work: () => Result | Promise<Result>, refuse: (error: PgError) => Promise<void>): Promise<Result | undefined> {
     try {
@@ -354,6 +356,11 @@ class InterceptionEngine implements Interceptor {
       if (!this.io.owed.skipping) await refuse(error);
       return undefined;
     }
+  }
+
+  /** The SQL with the keys of the session's settings (the master key, pgai's API keys) held back from the server. */
+  private async sealed(sql: string): Promise<string> {
+    return this.apiKeys.seal(await this.masterKeys.seal(sql));
   }
 
   /** Answers an extended-protocol message with the proxy's error in its place, after what came before it. */

@@ -81,6 +81,11 @@ export class DefaultProviders {
     [this.provider, this.chosenBy] = this.choose();
   }
 
+  /** A variable of the proxy's environment, undefined when unset or empty (pgai's functions take keys from there). */
+  environment(name: string): string | undefined {
+    return this.env[name] || undefined;
+  }
+
   /** llm_ask's model; fails with 55000 when its provider needs a key and none is configured. */
   model(): DefaultModel {
     return this.resolve(this.provider, undefined, 'the default LLM provider');

@@ -1,0 +1,44 @@
+// Values of settings that the server must never see (a master key, an API key): the proxy keeps each one and hands
+// the server a reference of its own in its place, which means nothing in any other session. PostgreSQL then gives
+// the setting every semantics a setting has (SET LOCAL, RESET, rollbacks, SHOW), while its logs, pg_stat_activity
+// and SHOW see only the reference.
+
+import { randomBytes } from 'node:crypto';
+
+const REFERENCE_PREFIX = 'held by pg_llm proxy ';
+/** References a session keeps; a rollback reaching back past this many SETs finds its value gone (and says so). */
+const MAX_REFERENCES = 64;
+
+export class HeldValues<Value> {
+  private readonly values = new Map<string, Value>();
+
+  /** The reference the server gets in the value's place. */
+  hold(value: Value): string {
+    const reference = REFERENCE_PREFIX + randomBytes(16).toString('hex');
+    if (this.values.size >= MAX_REFERENCES) this.values.delete(this.values.keys().next().value!);
+    this.values.set(reference, value);
+    return reference;
+  }
+
+  get(reference: string): Value | undefined {
+    return this.values.get(reference);
+  }
+
+  /** Whether a setting's value is a reference (of this session's or not) rather than a value of its own. */
+  static isReference(value: string): boolean {
+    return value.startsWith(REFERENCE_PREFIX);
+  }
+}
+
+/** The query string with each span of its bytes (in order, not overlapping) replaced by its text. */
+export function replaced(sql: string, spans: Array<{ start: number; end: number; text: string }>): string {
+  const bytes = Buffer.from(sql, 'utf8');
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const { start, end, text } of spans) {
+    parts.push(bytes.subarray(from, start), Buffer.from(text, 'utf8'));
+    from = end;
+  }
+  parts.push(bytes.subarray(from));
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,113 @@
+// Where a query string hands the server one of pgai's key settings (ai.openai_api_key, or any ai.<name> an
+// api_key_name may name): the values of a top-level SET and of set_config() with the value written out, which the
+// proxy takes in (src/intercept/api-key-setting.ts), and the ways it cannot: ALTER ROLE/DATABASE/SYSTEM … SET and a
+// function's SET clause, which the server's catalog would keep.
+// Every ai.* setting counts as a key but those that name where a server is (ai.ollama_host, ai.openai_base_url…)
+// and pgai's switches: a key mistaken for an address would reach the log, an address mistaken for a key only
+// shows as a reference.
+
+import { parseSync, scanSync } from 'libpg-query';
+import { PgError } from '../../proxy/pg-error.js';
+import { parseTask } from './parse-task.js';
+
+const PREFIX = 'ai.';
+const NOT_KEYS = /^ai\.(?:.*_host|.*_url|.*_enabled|enable_.*)$/;
+
+/** Whether the setting holds a key the server must not see. */
+export function isApiKeySetting(name: string | undefined): boolean {
+  const lower = name?.toLowerCase();
+  return lower !== undefined && lower.startsWith(PREFIX) && lower.length > PREFIX.length && !NOT_KEYS.test(lower);
+}
+
+/** True when the text could name such a setting (as SET writes it, or in set_config's string); else no parse. */
+export function mentionsApiKeySetting(text: string): boolean {
+  return /\bai\s*\./i.test(text);
+}
+
+/** A value to hold: the key, and the bytes of the query string its reference replaces. */
+export interface HeldSpan {
+  value: string;
+  start: number;
+  end: number;
+}
+
+export const API_KEY_VALUES = parseTask(import.meta.url, 'apiKeyValues', (sql: string) => apiKeyValues(sql));
+
+/** The values of key settings in `sql`, in order; throws a PgError for a way of setting one the proxy cannot take in. */
+export function apiKeyValues(sql: string): HeldSpan[] {
+  let tree: { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
+  try {
+    tree = parseSync(sql) as typeof tree;
+  } catch (error) {
+    // The server would refuse it too, and its log would keep the statement with the key in it.
+    throw new PgError('42601', `${(error as Error).message} (in a statement that sets a key of pgai's; not sent to the server)`);
+  }
+  const spans: HeldSpan[] = [];
+  const length = Buffer.byteLength(sql);
+  for (const { stmt, stmt_location: location = 0, stmt_len: statementLength } of tree.stmts ?? []) {
+    const top = stmt.VariableSetStmt as VariableSet | undefined;
+    if (top && isApiKeySetting(top.name) && top.kind === 'VAR_SET_VALUE') {
+      spans.push({ value: valueOf(top), start: top.args![0]!.A_Const!.location, end: statementLength ? location + statementLength : length });
+      continue;
+    }
+    visit(stmt, sql, spans);
+  }
+  return spans.sort((a, b) => a.start - b.start);
+}
+
+interface Constant {
+  sval?: { sval: string };
+  ival?: { ival?: number };
+  fval?: { fval: string };
+  location: number;
+}
+
+interface VariableSet {
+  kind: string;
+  name?: string;
+  args?: Array<{ A_Const?: Constant }>;
+}
+
+interface FuncCall {
+  funcname?: Array<{ String?: { sval: string } }>;
+  args?: Array<{ A_Const?: Constant }>;
+}
+
+function valueOf(set: VariableSet): string {
+  const constant = set.args?.length === 1 ? set.args[0]!.A_Const : undefined;
+  const value = constant?.sval?.sval ?? constant?.fval?.fval ?? (constant?.ival ? String(constant.ival.ival ?? 0) : undefined);
+  if (value === undefined) throw new PgError('22023', `SET ${set.name} takes one value`, { hint: `Write it as a string: SET ${set.name} = '…'.` });
+  return value;
+}
+
+function visit(node: unknown, sql: string, spans: HeldSpan[]): void {
+  if (Array.isArray(node)) return node.forEach((item) => visit(item, sql, spans));
+  if (node === null || typeof node !== 'object') return;
+  // Nested, a SET is a VariableSetStmt node or the `setstmt` of ALTER ROLE/DATABASE/SYSTEM: matched by its shape.
+  const set = node as VariableSet;
+  if (set.kind === 'VAR_SET_VALUE' && isApiKeySetting(set.name)) {
+    throw new PgError('0A000', `${set.name} can be set only in a session, with SET or set_config()`, {
+      hint: `The server would keep the key in its catalog. Use SET ${set.name} in each session (the proxy keeps the key, the server only a reference to it), pass api_key, or give the proxy the key in its environment.`,
+    });
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'FuncCall') {
+      const span = setConfigValue(value as FuncCall, sql);
+      if (span) spans.push(span);
+    }
+    visit(value, sql, spans);
+  }
+}
+
+/** set_config('ai.…', 'value', …) with both written out; a value computed in SQL never shows in the statement. */
+function setConfigValue(call: FuncCall, sql: string): HeldSpan | undefined {
+  if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return undefined;
+  const [name, value] = (call.args ?? []).map((argument) => argument.A_Const);
+  if (!isApiKeySetting(name?.sval?.sval) || value?.sval === undefined) return undefined;
+  return { value: value.sval.sval, start: value.location, end: literalEnd(sql, value.location) };
+}
+
+/** The byte just past the string literal that starts at `start`. */
+function literalEnd(sql: string, start: number): number {
+  return scanSync(sql).tokens.find((token) => token.start === start)!.end;
+}
