@@ -7,6 +7,12 @@ import { chatFunctions } from './chat.js';
 import type { FunctionDeclaration } from './declaration.js';
 import { knowledgeFunctions } from './knowledge.js';
 import { observabilityFunctions } from './observability.js';
+import { anthropicFunctions } from './pgai/anthropic.js';
+import { chunkingFunctions } from './pgai/chunking.js';
+import { cohereFunctions } from './pgai/cohere.js';
+import { ollamaFunctions } from './pgai/ollama.js';
+import { openAiFunctions } from './pgai/openai.js';
+import { voyageAiFunctions } from './pgai/voyageai.js';
 import { explainQueryFunctions } from './explain-query.js';
 import { generateQueryFunctions } from './generate-query.js';
 import { parallelFunctions } from './parallel.js';
@@ -31,12 +37,20 @@ export const EXTENSIONS = {
     ...text2sqlFunctions,
     ...reportFunctions,
   ],
+  ai: [...openAiFunctions, ...anthropicFunctions, ...ollamaFunctions, ...cohereFunctions, ...voyageAiFunctions, ...chunkingFunctions],
 } satisfies Record<string, readonly FunctionDeclaration[]>;
 
 export type ExtensionName = keyof typeof EXTENSIONS;
 export const EXTENSION_NAMES = Object.keys(EXTENSIONS) as ExtensionName[];
 
 export const FUNCTIONS: readonly FunctionDeclaration[] = Object.values(EXTENSIONS).flat();
+
+const extensions = new Map<FunctionDeclaration, ExtensionName>(EXTENSION_NAMES.flatMap((name) => EXTENSIONS[name].map((declaration) => [declaration, name] as const)));
+
+/** The extension whose install makes the declaration's stub. */
+export function extensionOf(declaration: FunctionDeclaration): ExtensionName {
+  return extensions.get(declaration)!;
+}
 
 export const DEFAULT_SCHEMA = 'public';
 

@@ -6,7 +6,8 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { FUNCTIONS } from '../../functions/registry.js';
+import type { FunctionDeclaration } from '../../functions/declaration.js';
+import { DEFAULT_SCHEMA, EXTENSIONS, schemaOf, type ExtensionName } from '../../functions/registry.js';
 import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
@@ -14,6 +15,8 @@ import { bindUnboundSecrets, type UnboundModel } from './sealed-blobs.js';
 import { stubSignature, stubSql } from './stubs.js';
 
 export const CATALOG_SCHEMA = '_pg_llm_catalog';
+/** Which extensions (functions/registry.ts) the catalog serves in this database (incremental/0012_extensions.sql). */
+const EXTENSIONS_TABLE = `${CATALOG_SCHEMA}.pg_llm_extensions`;
 /** postgres-llm's public API: llm.call and llm.queue (catalog-migrations/incremental/0005_llm_queue.sql). */
 const LLM_SCHEMA = 'llm';
 const INCREMENTAL_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'incremental');
@@ -52,8 +55,8 @@ export interface Installed {
 }
 
 /** Applies what is missing, refreshes the stubs, and binds the secrets `keys` can open. */
-export async function migrate(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = []): Promise<Installed> {
-  return inTransaction(client, () => install(client, migrations, keys));
+export async function migrate(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = [], extension: ExtensionName = 'pg_llm'): Promise<Installed> {
+  return inTransaction(client, () => install(client, migrations, keys, extension));
 }
 
 /** Runs `work` in a transaction of its own: committed if it succeeds, rolled back if it throws. */
@@ -69,8 +72,11 @@ export async function inTransaction<Result>(client: SqlRunner, work: () => Promi
   }
 }
 
-/** What migrate does, inside a transaction the caller owns. */
-export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = []): Promise<Installed> {
+/**
+ * What migrate does, inside a transaction the caller owns: the catalog, which every extension shares, then the stubs
+ * of `extension` and of every other extension installed before it, so that all of them agree with this version.
+ */
+export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = [], extension: ExtensionName = 'pg_llm'): Promise<Installed> {
   await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA}`);
   await client.query(
@@ -87,14 +93,32 @@ export async function install(client: SqlRunner, migrations: Migration[] = shipp
     applied.push(migration.name);
   }
   for (const script of readMigrations(IDEMPOTENT_DIR)) await client.query(script.sql);
+  const stubs = (await recordInstalled(client, extension)).flatMap((name) => EXTENSIONS[name]);
   // A catalog installed only up to a level before its embedding columns has no vectors to agree with yet.
   const vectorType = (await storedVectorType(client)) ?? REAL_ARRAY;
   // Stubs spelled the other way would stay beside the new ones as overloads, or (a result type) refuse to change.
   if (vectorsWere !== undefined && vectorsWere !== vectorType) {
-    for (const declaration of FUNCTIONS.filter(usesVector)) await client.query(`DROP FUNCTION IF EXISTS ${stubSignature(declaration, vectorsWere)}`);
+    for (const declaration of stubs.filter(usesVector)) await client.query(`DROP FUNCTION IF EXISTS ${stubSignature(declaration, vectorsWere)}`);
   }
-  for (const declaration of FUNCTIONS) await client.query(stubSql(declaration, vectorType));
+  for (const schema of ownSchemas(EXTENSIONS[extension])) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}; GRANT USAGE ON SCHEMA ${schema} TO PUBLIC`);
+  for (const declaration of stubs) await client.query(stubSql(declaration, vectorType));
   return { applied, unbound: await bindUnboundSecrets(client, keys) };
+}
+
+/**
+ * Records `extension` as installed and returns every extension that is. A catalog installed only up to a level
+ * before the extensions table serves pg_llm alone, the only extension there was then.
+ */
+async function recordInstalled(client: SqlRunner, extension: ExtensionName): Promise<ExtensionName[]> {
+  if (!(await exists(client, EXTENSIONS_TABLE))) return [extension];
+  await client.query(`INSERT INTO ${EXTENSIONS_TABLE} (name) VALUES ($1) ON CONFLICT DO NOTHING`, [extension]);
+  const { rows } = await client.query<{ name: string }>(`SELECT name FROM ${EXTENSIONS_TABLE} ORDER BY name`);
+  return rows.map((row) => row.name).filter((name): name is ExtensionName => Object.hasOwn(EXTENSIONS, name));
+}
+
+/** The schemas an extension's stubs live in that are the extension's own (ai for pgai's; public is everyone's). */
+function ownSchemas(declarations: readonly FunctionDeclaration[]): string[] {
+  return [...new Set(declarations.map(schemaOf))].filter((schema) => schema !== DEFAULT_SCHEMA);
 }
 
 /**
@@ -108,22 +132,35 @@ async function storedVectorType(client: SqlRunner): Promise<string | undefined> 
   return rows[0]?.type;
 }
 
-/** Whether the catalog is installed in the database the client is connected to. */
-export async function installed(client: SqlRunner): Promise<boolean> {
-  const { rows } = await client.query<{ installed: boolean | string }>(`SELECT to_regclass('${CATALOG_SCHEMA}.migrations') IS NOT NULL AS installed`);
-  return rows[0]?.installed === true || rows[0]?.installed === 't';
+async function exists(client: SqlRunner, relation: string): Promise<boolean> {
+  const { rows } = await client.query<{ found: boolean | string }>(`SELECT to_regclass($1) IS NOT NULL AS found`, [relation]);
+  return rows[0]?.found === true || rows[0]?.found === 't';
+}
+
+/** Whether the extension is installed in the database the client is connected to. */
+export async function installed(client: SqlRunner, extension: ExtensionName = 'pg_llm'): Promise<boolean> {
+  if (!(await exists(client, `${CATALOG_SCHEMA}.migrations`))) return false;
+  if (!(await exists(client, EXTENSIONS_TABLE))) return extension === 'pg_llm';
+  const { rows } = await client.query(`SELECT FROM ${EXTENSIONS_TABLE} WHERE name = $1`, [extension]);
+  return rows.length > 0;
 }
 
 /**
- * Removes the catalog and the stubs, inside a transaction the caller owns: what DROP EXTENSION pg_llm does for the
- * extension. Without cascade, objects of the user's that depend on a stub make it fail, as PostgreSQL would.
+ * Removes the extension's stubs, inside a transaction the caller owns: what DROP EXTENSION does for an extension;
+ * with the last extension the catalog goes too. Without cascade, objects of the user's that depend on a stub (or,
+ * for an extension with a schema of its own, sit in it) make it fail, as PostgreSQL would.
  */
-export async function uninstall(client: SqlRunner, cascade = true): Promise<void> {
+export async function uninstall(client: SqlRunner, cascade = true, extension: ExtensionName = 'pg_llm'): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
   const behavior = cascade ? 'CASCADE' : 'RESTRICT';
   // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use.
-  const signatures = new Set(FUNCTIONS.flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));
+  const signatures = new Set(EXTENSIONS[extension].flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));
   for (const signature of signatures) await client.query(`DROP FUNCTION IF EXISTS ${signature} ${behavior}`);
+  for (const schema of ownSchemas(EXTENSIONS[extension])) await client.query(`DROP SCHEMA IF EXISTS ${schema} ${behavior}`);
+  if (await exists(client, EXTENSIONS_TABLE)) {
+    await client.query(`DELETE FROM ${EXTENSIONS_TABLE} WHERE name = $1`, [extension]);
+    if ((await client.query(`SELECT FROM ${EXTENSIONS_TABLE}`)).rows.length > 0) return;
+  }
   // Without cascade, the user's llm.call triggers keep it, as PostgreSQL would; the schema goes only when empty.
   await client.query(`DROP FUNCTION IF EXISTS ${LLM_SCHEMA}.call() ${behavior}`);
   await client.query(`DROP VIEW IF EXISTS ${LLM_SCHEMA}.queue`);

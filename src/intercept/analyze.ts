@@ -3,7 +3,7 @@
 // outside string literals and comments. Only the statements left are parsed, with PostgreSQL's own parser, so that
 // an alias or a name in a column list is not mistaken for a call; a big one off the event loop.
 
-import { FUNCTIONS, functionCalled, functionsCalled, keyOf } from '../../functions/registry.js';
+import { EXTENSION_NAMES, extensionOf, FUNCTIONS, functionCalled, functionsCalled, keyOf, type ExtensionName } from '../../functions/registry.js';
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
@@ -14,7 +14,12 @@ import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMot
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 import { transactionControl, type TransactionControl } from './transaction-control.js';
 
-const EXTENSION_NAME = 'pg_llm';
+/**
+ * The names that make a statement a candidate besides the functions': the extensions' (CREATE EXTENSION pg_llm,
+ * SET pg_llm.master_key; CREATE EXTENSION ai, SET ai.openai_api_key). A name this short counts in the byte search
+ * only as a word of its own, or every statement with "email" in it would be scanned.
+ */
+const SHORT_NAME = 4;
 
 /**
  * PostgreSQL cancels a backend's query itself, but a session's model calls run in the proxy while its backend waits:
@@ -35,8 +40,9 @@ export const CURSOR_COMMANDS = new IdentifierSet(['fetch', 'move', 'close']);
 /** True when the SQL text of a Query or Parse frame could call an intercepted function. */
 export function mentionsFunction(frame: Buffer): boolean {
   if (!watched) {
-    const names = [EXTENSION_NAME, CANCEL_FUNCTION, ...FUNCTIONS.map((declaration) => declaration.name)];
-    watched = { mention: new RegExp(names.map(escape).join('|'), 'i'), identifiers: new IdentifierSet(names) };
+    const names = [...EXTENSION_NAMES, CANCEL_FUNCTION, ...FUNCTIONS.map((declaration) => declaration.name)];
+    const patterns = names.map((name) => (name.length < SHORT_NAME ? `\\b${escape(name)}\\b` : escape(name)));
+    watched = { mention: new RegExp(patterns.join('|'), 'i'), identifiers: new IdentifierSet(names) };
   }
   const text = frame.toString('latin1');
   if (!watched.mention.test(text)) return false;
@@ -58,10 +64,18 @@ export interface StreamShape {
 
 export type StatementPlan =
   | { kind: 'plain'; sql: string }
-  | { kind: 'calls'; sql: string; callSites: number; stream: StreamShape | undefined; projection: ProjectionPlan | undefined }
-  | { kind: 'extension'; sql: string; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
+  | {
+      kind: 'calls';
+      sql: string;
+      callSites: number;
+      /** The extension of the functions called (the first's), which a database without the catalog needs. */
+      extension: ExtensionName;
+      stream: StreamShape | undefined;
+      projection: ProjectionPlan | undefined;
+    }
+  | { kind: 'extension'; sql: string; extension: ExtensionName; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
   | { kind: 'transaction'; sql: string; control: TransactionControl }
-  | { kind: 'declare'; sql: string; callSites: number; cursor: CursorDeclaration }
+  | { kind: 'declare'; sql: string; callSites: number; extension: ExtensionName; cursor: CursorDeclaration }
   /** Every FETCH and MOVE: whether its cursor is one over LLM calls is the session's to know (cursors.ts). */
   | { kind: 'fetch'; sql: string; motion: CursorMotion }
   /** Every CLOSE (`cursor` undefined: CLOSE ALL), for the same reason. */
@@ -102,16 +116,19 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
   const [type, body] = Object.entries(node)[0] as [string, Record<string, unknown>];
   switch (type) {
     case 'CreateExtensionStmt':
-      if (body.extname === EXTENSION_NAME) return { kind: 'extension', sql, action: 'create', ifExists: Boolean(body.if_not_exists), cascade: false };
-      break;
-    case 'AlterExtensionStmt':
-      if (body.extname === EXTENSION_NAME) return { kind: 'extension', sql, action: 'update', ifExists: false, cascade: false };
-      break;
-    case 'DropStmt':
-      if (body.removeType === 'OBJECT_EXTENSION' && dropsOurExtension(body)) {
-        return { kind: 'extension', sql, action: 'drop', ifExists: Boolean(body.missing_ok), cascade: body.behavior === 'DROP_CASCADE' };
+      if (isOurs(body.extname)) {
+        const cascade = ((body.options ?? []) as Array<{ DefElem?: { defname: string } }>).some((option) => option.DefElem?.defname === 'cascade');
+        return { kind: 'extension', sql, extension: body.extname, action: 'create', ifExists: Boolean(body.if_not_exists), cascade };
       }
       break;
+    case 'AlterExtensionStmt':
+      if (isOurs(body.extname)) return { kind: 'extension', sql, extension: body.extname, action: 'update', ifExists: false, cascade: false };
+      break;
+    case 'DropStmt': {
+      const extension = body.removeType === 'OBJECT_EXTENSION' ? droppedExtension(body) : undefined;
+      if (extension) return { kind: 'extension', sql, extension, action: 'drop', ifExists: Boolean(body.missing_ok), cascade: body.behavior === 'DROP_CASCADE' };
+      break;
+    }
     case 'TransactionStmt':
       return { kind: 'transaction', sql, control: transactionControl(body) };
     case 'FetchStmt':
@@ -131,6 +148,7 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
     kind: 'calls',
     sql,
     callSites,
+    extension: extensionCalled(body)!,
     stream: select && callSites === 1 ? streamShape(body) : undefined,
     projection: select ? projectionPlan(sql, callSites) : undefined,
   };
@@ -150,7 +168,7 @@ function declarePlan(sql: string, body: Record<string, unknown>, callSites: numb
       hint: 'Declare it WITHOUT HOLD inside a transaction block, or make each call a whole output column (SELECT id, pg_llm_chat(…) AS answer FROM …).',
     };
   }
-  return { kind: 'declare', sql, callSites, cursor };
+  return { kind: 'declare', sql, callSites, extension: extensionCalled(body)!, cursor };
 }
 
 /** Clauses that make a SELECT more than a projection of its one FROM item. */
@@ -181,9 +199,18 @@ function streamShape(select: Record<string, unknown>): StreamShape | undefined {
   return { function: keyOf(declaration), columns };
 }
 
-function dropsOurExtension(body: Record<string, unknown>): boolean {
+function isOurs(name: unknown): name is ExtensionName {
+  return EXTENSION_NAMES.includes(name as ExtensionName);
+}
+
+/**
+ * The extension of ours a DROP EXTENSION names. One naming several (DROP EXTENSION ai, pg_llm) is PostgreSQL's,
+ * which knows neither.
+ */
+function droppedExtension(body: Record<string, unknown>): ExtensionName | undefined {
   const objects = (body.objects ?? []) as Array<{ String?: { sval: string } }>;
-  return objects.some((object) => object.String?.sval === EXTENSION_NAME);
+  const ours = objects.map((object) => object.String?.sval).filter(isOurs);
+  return objects.length === 1 ? ours[0] : undefined;
 }
 
 /** Counts FuncCall nodes naming a registered function (functions/registry.ts says how names resolve), anywhere in the tree. */
@@ -196,6 +223,18 @@ export function countCalls(node: unknown): number {
     count += countCalls(value);
   }
   return count;
+}
+
+/** The extension of the first registered function the tree calls. */
+function extensionCalled(node: unknown): ExtensionName | undefined {
+  if (Array.isArray(node)) return node.reduce((found: ExtensionName | undefined, item) => found ?? extensionCalled(item), undefined);
+  if (node === null || typeof node !== 'object') return undefined;
+  for (const [key, value] of Object.entries(node)) {
+    const declaration = key === 'FuncCall' ? functionsCalled(nameParts(value as { funcname?: Array<{ String?: { sval: string } }> }))[0] : undefined;
+    const found = declaration ? extensionOf(declaration) : extensionCalled(value);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function isInterceptedCall(call: { funcname?: Array<{ String?: { sval: string } }> }): boolean {

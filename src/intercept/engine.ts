@@ -241,7 +241,7 @@ class InterceptionEngine implements Interceptor {
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
     if (!plan) return this.forward(frame);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
-    if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io));
+    if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io, plan.extension));
     if (this.statements.size >= MAX_TRACKED_STATEMENTS) return this.refuse(tooManyStatements());
     this.statements.set(message.statement, plan);
     // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.

@@ -227,7 +227,7 @@ export class Executor {
         case 'refused':
           throw refusal(plan);
         case 'declare':
-          if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, EXTENDED_ONLY));
+          if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, plan.extension, EXTENDED_ONLY));
           return await this.declare(plan, queryTarget(DECLARE_STATEMENT));
         case 'fetch':
           return await this.fetchQuery(plan);
@@ -239,7 +239,7 @@ export class Executor {
             return await this.project(plan.projection, projection);
           }
           // Without the catalog there are no passes to run: PostgreSQL runs it as it is (or says why it cannot).
-          if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, EXTENDED_ONLY));
+          if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, plan.extension, EXTENDED_ONLY));
           const parsed = new ClientRelay(this.io, EXTENDED_ONLY, 2);
           this.requests.send(close('S', QUERY_STATEMENT), parsed);
           this.requests.send(parse(QUERY_STATEMENT, plan.sql), parsed);
@@ -267,7 +267,7 @@ export class Executor {
     if (!described) return false;
     await this.cursors.claimName(cursor.name);
     if (cursor.projection) return this.cursors.declareFast(cursor, described, target.parameterSection);
-    const calls: CallPlan = { kind: 'calls', sql: cursor.query, callSites: plan.callSites, stream: undefined, projection: undefined };
+    const calls: CallPlan = { kind: 'calls', sql: cursor.query, callSites: plan.callSites, extension: plan.extension, stream: undefined, projection: undefined };
     let execution: number | undefined;
     try {
       execution = await this.runCalls(calls, { ...target, statement: CURSOR_QUERY, clientPortal: undefined }, target);

@@ -1,6 +1,6 @@
-// CREATE EXTENSION, ALTER EXTENSION … UPDATE and DROP EXTENSION pg_llm sent through the proxy: the catalog is
-// installed, upgraded or removed in the client's own session and transaction, with its privileges, and the client
-// is answered as PostgreSQL answers these statements.
+// CREATE EXTENSION, ALTER EXTENSION … UPDATE and DROP EXTENSION of pg_llm or ai (pgai's API) sent through the
+// proxy: the catalog and the extension's stubs are installed, upgraded or removed in the client's own session and
+// transaction, with its privileges, and the client is answered as PostgreSQL answers these statements.
 
 import { commandComplete, noticeResponse } from '../../proxy/backend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
@@ -19,31 +19,71 @@ export async function runExtension(
   keys: () => Promise<MasterKey[]>,
 ): Promise<void> {
   const runner = sqlRunner(requests);
-  const present = await installed(runner);
-  const skip = (sqlstate: string, message: string): void => void io.writeToClient(noticeResponse(new PgError(sqlstate, `${message}, skipping`)));
+  const { extension } = plan;
+  const present = await installed(runner, extension);
+  const notice = (error: PgError): void => void io.writeToClient(noticeResponse(error));
+  const skip = (sqlstate: string, message: string): void => notice(new PgError(sqlstate, `${message}, skipping`));
   const installing = async (): Promise<Installed> => {
-    const done = await install(runner, undefined, await keys());
+    const done = await install(runner, undefined, await keys(), extension);
     if (done.unbound.length > 0) io.writeToClient(noticeResponse(unboundWarning(done), 'WARNING'));
     return done;
   };
+  // An extension of this name installed in the server itself (pgai's own) is the server's to keep or drop.
+  if (!present && (await inServer(runner, extension))) {
+    if (plan.action === 'drop') {
+      await runner.query(plan.sql);
+      io.writeToClient(commandComplete('DROP EXTENSION'));
+      return;
+    }
+    if (plan.action === 'create' && plan.ifExists) skip('42710', `extension "${extension}" already exists`);
+    else throw inServerError(extension);
+    io.writeToClient(commandComplete('CREATE EXTENSION'));
+    return;
+  }
   switch (plan.action) {
     case 'create':
-      if (present && !plan.ifExists) throw new PgError('42710', 'extension "pg_llm" already exists');
-      if ((await installing()).applied.length === 0 && present) skip('42710', 'extension "pg_llm" already exists');
+      if (present && !plan.ifExists) throw new PgError('42710', `extension "${extension}" already exists`);
+      if (plan.cascade) await installRequired(runner, notice);
+      if ((await installing()).applied.length === 0 && present) skip('42710', `extension "${extension}" already exists`);
       io.writeToClient(commandComplete('CREATE EXTENSION'));
       return;
     case 'update':
-      if (!present) throw new PgError('42704', 'extension "pg_llm" does not exist');
+      if (!present) throw new PgError('42704', `extension "${extension}" does not exist`);
       await installing();
       io.writeToClient(commandComplete('ALTER EXTENSION'));
       return;
     case 'drop':
-      if (present) await uninstall(runner, plan.cascade);
-      else if (plan.ifExists) skip('42704', 'extension "pg_llm" does not exist');
-      else throw new PgError('42704', 'extension "pg_llm" does not exist');
+      if (present) await uninstall(runner, plan.cascade, extension);
+      else if (plan.ifExists) skip('42704', `extension "${extension}" does not exist`);
+      else throw new PgError('42704', `extension "${extension}" does not exist`);
       io.writeToClient(commandComplete('DROP EXTENSION'));
       return;
   }
+}
+
+async function inServer(runner: SqlRunner, extension: string): Promise<boolean> {
+  const { rows } = await runner.query('SELECT FROM pg_catalog.pg_extension WHERE extname = $1', [extension]);
+  return rows.length > 0;
+}
+
+function inServerError(extension: string): PgError {
+  return new PgError('42710', `extension "${extension}" already exists`, {
+    detail: `"${extension}" is installed in the server itself, not by the proxy.`,
+    hint: `To have the proxy serve its functions instead, DROP EXTENSION ${extension} CASCADE first (through the proxy or not), then CREATE EXTENSION ${extension} through the proxy.`,
+  });
+}
+
+/**
+ * What CASCADE installs with pgai: pgvector, where the server has it, so that vectors are pgvector's (without it
+ * they are real[]). pgai's other requirement, plpython3u, the proxy does without.
+ */
+async function installRequired(runner: SqlRunner, notice: (error: PgError) => void): Promise<void> {
+  const { rows } = await runner.query<{ installable: boolean | string }>(
+    `SELECT installed_version IS NULL AS installable FROM pg_catalog.pg_available_extensions WHERE name = 'vector'`,
+  );
+  if (rows[0]?.installable !== true && rows[0]?.installable !== 't') return;
+  notice(new PgError('00000', 'installing required extension "vector"'));
+  await runner.query('CREATE EXTENSION vector');
 }
 
 function unboundWarning({ unbound }: Installed): PgError {

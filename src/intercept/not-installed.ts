@@ -1,6 +1,7 @@
-// The answer to a Parse of a statement that calls an LLM function in a database without pg_llm: PostgreSQL can only
-// say the function does not exist; the client is told why, and how to install it.
+// The answer to a Parse of a statement that calls an LLM function in a database without its extension (pg_llm, or
+// ai for pgai's): PostgreSQL can only say the function does not exist; the client is told why, and how to install it.
 
+import type { ExtensionName } from '../../functions/registry.js';
 import { errorResponse } from '../../proxy/backend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -12,6 +13,7 @@ export class NotInstalled implements ReplySink {
 
   constructor(
     private readonly io: SessionIo,
+    private readonly extension: ExtensionName,
     /** Message types the client must not see (a simple Query's client expects no ParseComplete). */
     private readonly drop: ReadonlySet<number> = new Set(),
   ) {}
@@ -24,8 +26,8 @@ export class NotInstalled implements ReplySink {
     this.errored = true;
     this.io.writeToClient(
       errorResponse(
-        new PgError('42883', 'pg_llm is not installed in this database', {
-          hint: 'Run CREATE EXTENSION pg_llm through the proxy, or pg-llm-proxy migrate --database-url URL.',
+        new PgError('42883', `${this.extension} is not installed in this database`, {
+          hint: `Run CREATE EXTENSION ${this.extension} through the proxy${this.extension === 'pg_llm' ? ', or pg-llm-proxy migrate --database-url URL' : ''}.`,
         }),
       ),
     );

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { FUNCTIONS } from '../../functions/registry.js';
+import { EXTENSIONS } from '../../functions/registry.js';
 import { REAL_ARRAY, spelled } from '../../functions/vector-type.js';
 import { CATALOG_SCHEMA, migrate, shippedMigrations, uninstall } from '../../src/catalog/migrate.js';
 import { STUB_SQLSTATE } from '../../src/catalog/stubs.js';
@@ -28,7 +28,7 @@ describe('catalog install', () => {
     const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, [CATALOG_SCHEMA]);
     expect(rows.map((row: { tablename: string }) => row.tablename)).toEqual([
       'migrations',
-      ...['audit_log', 'config', 'feedback', 'knowledge_chunks', 'knowledge_documents', 'models', 'queries', 'queue', 'reports', 'session_messages', 'sessions', 'trace_log', 'unbound_secrets', 'vectors'].map(
+      ...['audit_log', 'config', 'extensions', 'feedback', 'knowledge_chunks', 'knowledge_documents', 'models', 'queries', 'queue', 'reports', 'session_messages', 'sessions', 'trace_log', 'unbound_secrets', 'vectors'].map(
         (table) => `pg_llm_${table}`,
       ),
     ]);
@@ -64,7 +64,7 @@ describe('catalog install', () => {
     await client.query('BEGIN');
     await uninstall(client);
     await client.query('COMMIT');
-    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = ANY($1)`, [FUNCTIONS.map((declaration) => declaration.name)]);
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = ANY($1)`, [EXTENSIONS.pg_llm.map((declaration) => declaration.name)]);
     expect(rows).toEqual([{ n: 0 }]);
     expect((await migrate(client)).applied).toEqual(shippedMigrations().map((migration) => migration.name));
   });
@@ -74,8 +74,8 @@ describe('function stubs', () => {
   it('PostgreSQL sees exactly the declared signature of every function', async () => {
     const { client } = await freshDatabase();
     await migrate(client);
-    // The test cluster has no pgvector: vector is spelled real[].
-    for (const declaration of FUNCTIONS.map((declared) => spelled(declared, REAL_ARRAY))) {
+    // The test cluster has no pgvector: vector is spelled real[]. pgai's are in pgai-install.test.ts.
+    for (const declaration of EXTENSIONS.pg_llm.map((declared) => spelled(declared, REAL_ARRAY))) {
       const { rows } = await client.query(
         `SELECT pg_get_function_arguments(oid) AS arguments, pg_get_function_result(oid) AS result, proisstrict AS strict
            FROM pg_proc WHERE proname = $1 AND pronamespace = 'public'::regnamespace`,

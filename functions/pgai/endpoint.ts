@@ -1,0 +1,63 @@
+// Where a pgai call goes and with which key, found as pgai finds them: the api_key argument; else the session's
+// setting ai.<api_key_name>, lower-cased (SET ai.openai_api_key, the default name being the provider's:
+// OPENAI_API_KEY, ANTHROPIC_API_KEY, COHERE_API_KEY, VOYAGE_API_KEY); else the proxy's environment. The server is
+// the call's own (a base_url argument or client_config) or the session's (ai.openai_base_url, ai.ollama_host…),
+// else the proxy's environment (OPENAI_BASE_URL, OLLAMA_HOST…), else the provider's.
+// The proxy's own keys are the operator's, so they are stricter than pgai's server environment: only the provider's
+// default variable is read (api_key_name cannot reach PG_LLM_MASTER_KEY or another provider's key), and such a key
+// goes only to the server the operator configured, never to a base URL a caller chose.
+
+import { PgError } from '../../proxy/pg-error.js';
+import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
+import type { CallContext } from '../declaration.js';
+
+export interface Endpoint {
+  baseUrl: string | undefined;
+  apiKey: string | undefined;
+}
+
+const KEY_NAMES: Partial<Record<PgaiApiName, string>> = {
+  openai: 'OPENAI_API_KEY',
+  anthropic: 'ANTHROPIC_API_KEY',
+  cohere: 'COHERE_API_KEY',
+  voyageai: 'VOYAGE_API_KEY',
+};
+
+/** The session's setting for the server (pgai's own are ai.openai_base_url and ai.ollama_host), and the proxy's variable. */
+const SERVERS: Record<PgaiApiName, { setting: string; variable: string }> = {
+  openai: { setting: 'openai_base_url', variable: 'OPENAI_BASE_URL' },
+  anthropic: { setting: 'anthropic_base_url', variable: 'ANTHROPIC_BASE_URL' },
+  ollama: { setting: 'ollama_host', variable: 'OLLAMA_HOST' },
+  cohere: { setting: 'cohere_base_url', variable: 'CO_API_URL' },
+  voyageai: { setting: 'voyageai_base_url', variable: 'VOYAGE_BASE_URL' },
+};
+
+/** `baseUrl`: the call's own choice of server (an argument, client_config), if any. */
+export async function endpoint(context: CallContext, api: PgaiApiName, args: Record<string, unknown>, baseUrl?: unknown): Promise<Endpoint> {
+  const server = SERVERS[api];
+  const chosen = text(baseUrl) ?? (await context.aiSetting(server.setting));
+  const defaultName = KEY_NAMES[api];
+  if (!defaultName) return { baseUrl: chosen ?? context.defaults.environment(server.variable), apiKey: undefined };
+  const given = text(args.api_key);
+  if (given) return { baseUrl: chosen, apiKey: given };
+  const name = text(args.api_key_name) ?? defaultName;
+  const set = await context.aiSetting(name);
+  if (set) return { baseUrl: chosen, apiKey: set };
+  const operators = name.toUpperCase() === defaultName ? context.defaults.environment(defaultName) : undefined;
+  if (!operators) {
+    throw new PgError('55000', `missing ${name} secret`, {
+      hint: `Pass api_key, or SET ai.${name.toLowerCase()} in the session${name.toUpperCase() === defaultName ? `, or start the proxy with ${defaultName} in its environment` : ''}.`,
+    });
+  }
+  if (chosen) {
+    throw new PgError('42501', `the proxy's ${defaultName} is sent only to the server the proxy is configured with`, {
+      hint: `To call ${chosen}, pass api_key or SET ai.${defaultName.toLowerCase()}; the operator sets the proxy's server with ${server.variable}.`,
+    });
+  }
+  return { baseUrl: context.defaults.environment(server.variable), apiKey: operators };
+}
+
+/** A text argument or setting, or undefined when it is NULL or empty. */
+export function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

@@ -1,0 +1,125 @@
+// The text splitters pgai's chunk_text and chunk_text_recursively run (LangChain's CharacterTextSplitter and
+// RecursiveCharacterTextSplitter, langchain-text-splitters 0.3, as pgai pins it), with their defaults, so chunks
+// come out as pgai's do. Lengths count characters (code points), as Python's len does. A regular expression as
+// separator is JavaScript's, which agrees with Python's on the common syntax.
+
+import { PgError } from '../../proxy/pg-error.js';
+
+export interface SplitterOptions {
+  chunkSize: number;
+  chunkOverlap: number;
+  isSeparatorRegex: boolean;
+  /** Where a separator stays: false (dropped), or at the start of the piece after it. */
+  keepSeparator: boolean;
+}
+
+export const DEFAULT_CHUNK_SIZE = 4000;
+export const DEFAULT_CHUNK_OVERLAP = 200;
+export const DEFAULT_SEPARATOR = '\n\n';
+export const DEFAULT_SEPARATORS = ['\n\n', '\n', ' ', ''];
+
+/** The splitter's checks of its sizes, with LangChain's message for an overlap larger than the chunk. */
+export function checkSizes({ chunkSize, chunkOverlap }: SplitterOptions): void {
+  if (!(chunkSize > 0)) throw new PgError('22023', `chunk_size must be > 0, got ${chunkSize}`);
+  if (!(chunkOverlap >= 0)) throw new PgError('22023', `chunk_overlap must be >= 0, got ${chunkOverlap}`);
+  if (chunkOverlap > chunkSize) throw new PgError('22023', `Got a larger chunk overlap (${chunkOverlap}) than chunk size (${chunkSize}), should be smaller.`);
+}
+
+/** CharacterTextSplitter.split_text: pieces between separators, merged up to the chunk size. */
+export function splitByCharacter(text: string, separator: string, options: SplitterOptions): string[] {
+  const splits = splitWithRegex(text, pattern(separator, options.isSeparatorRegex), options.keepSeparator);
+  return mergeSplits(splits, options.keepSeparator ? '' : separator, options);
+}
+
+/** RecursiveCharacterTextSplitter.split_text: by the first separator the text has, pieces too long by the next ones. */
+export function splitRecursively(text: string, separators: string[], options: SplitterOptions): string[] {
+  const chunks: string[] = [];
+  let separator = separators.at(-1) ?? '';
+  let rest: string[] = [];
+  for (const [i, candidate] of separators.entries()) {
+    if (candidate === '') {
+      separator = candidate;
+      break;
+    }
+    if (compiled(pattern(candidate, options.isSeparatorRegex)).test(text)) {
+      separator = candidate;
+      rest = separators.slice(i + 1);
+      break;
+    }
+  }
+  const splits = splitWithRegex(text, pattern(separator, options.isSeparatorRegex), options.keepSeparator);
+  const joiner = options.keepSeparator ? '' : separator;
+  let good: string[] = [];
+  for (const split of splits) {
+    if (length(split) < options.chunkSize) {
+      good.push(split);
+      continue;
+    }
+    if (good.length > 0) {
+      chunks.push(...mergeSplits(good, joiner, options));
+      good = [];
+    }
+    if (rest.length === 0) chunks.push(split);
+    else chunks.push(...splitRecursively(split, rest, options));
+  }
+  if (good.length > 0) chunks.push(...mergeSplits(good, joiner, options));
+  return chunks;
+}
+
+function pattern(separator: string, isRegex: boolean): string {
+  return isRegex ? separator : separator.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+function compiled(source: string): RegExp {
+  try {
+    return new RegExp(source, 'u');
+  } catch (error) {
+    throw new PgError('2201B', `invalid regular expression: ${(error as Error).message}`);
+  }
+}
+
+/** The pieces of the text between matches of the separator, a kept separator starting the piece after it; no empty ones. */
+function splitWithRegex(text: string, separator: string, keepSeparator: boolean): string[] {
+  let splits: string[];
+  if (separator === '') splits = Array.from(text);
+  else if (!keepSeparator) splits = text.split(compiled(separator));
+  else {
+    const parts = text.split(compiled(`(${separator})`));
+    splits = [parts[0]!];
+    for (let i = 1; i < parts.length; i += 2) splits.push(parts[i]! + (parts[i + 1] ?? ''));
+  }
+  return splits.filter((split) => split !== '');
+}
+
+/** Pieces joined by the separator into chunks of at most chunk_size, each repeating up to chunk_overlap of the last. */
+function mergeSplits(splits: string[], separator: string, { chunkSize, chunkOverlap }: SplitterOptions): string[] {
+  const separatorLength = length(separator);
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let total = 0;
+  const joined = (): void => {
+    const chunk = current.join(separator).trim();
+    if (chunk !== '') chunks.push(chunk);
+  };
+  for (const split of splits) {
+    const splitLength = length(split);
+    const grown = (): number => total + splitLength + (current.length > 0 ? separatorLength : 0);
+    if (grown() > chunkSize && current.length > 0) {
+      joined();
+      // Drop pieces from the front until what is left is at most the overlap and the next piece fits beside it.
+      while (total > chunkOverlap || (grown() > chunkSize && total > 0)) {
+        total -= length(current[0]!) + (current.length > 1 ? separatorLength : 0);
+        current = current.slice(1);
+      }
+    }
+    current.push(split);
+    total += splitLength + (current.length > 1 ? separatorLength : 0);
+  }
+  joined();
+  return chunks;
+}
+
+/** Characters as Python counts them: code points. */
+function length(text: string): number {
+  return Array.from(text).length;
+}

@@ -1,0 +1,48 @@
+// pgai's Voyage AI functions (its sql/idempotent/017-voyageai.sql): the embedding of a text, and of texts by
+// index, with pgai's arguments (input_type before the key, as pgai has it).
+
+import type { PgaiSettings } from '../../src/providers/pgai/index.js';
+import { declareFunction, type CallContext, type FunctionDeclaration } from '../declaration.js';
+import { API_KEY, nullable, VERBOSE } from './arguments.js';
+import { endpoint } from './endpoint.js';
+import { embed, given, required } from './requests.js';
+
+const SCHEMA = 'ai';
+
+const embeddingArguments = (input: { name: string; type: string }) => [{ name: 'model', type: 'text' }, input, nullable('input_type', 'text'), ...API_KEY, VERBOSE];
+
+async function settings(context: CallContext, args: Record<string, unknown>): Promise<PgaiSettings> {
+  const model = required<string>(args, 'model');
+  const { baseUrl, apiKey } = await endpoint(context, 'voyageai', args);
+  return { api: 'voyageai', model, baseUrl, apiKey, embedding: given(args, { input_type: 'input_type' }) };
+}
+
+export const voyageAiFunctions: FunctionDeclaration[] = [
+  declareFunction({
+    schema: SCHEMA,
+    name: 'voyageai_embed',
+    arguments: embeddingArguments({ name: 'input_text', type: 'text' }),
+    result: { kind: 'scalar', type: 'vector' },
+    strict: false,
+    description: "Voyage AI's embedding of a text (pgai). NULL for a NULL text.",
+    async run(args, context) {
+      if (args.input_text === null) return null;
+      const [vector] = await embed(context, await settings(context, args), 'ai.voyageai_embed', [String(args.input_text)]);
+      return vector;
+    },
+  }),
+  declareFunction({
+    schema: SCHEMA,
+    name: 'voyageai_embed',
+    arguments: embeddingArguments({ name: 'input_texts', type: 'text[]' }),
+    result: { kind: 'table', columns: [{ name: 'index', type: 'integer' }, { name: 'embedding', type: 'vector' }] },
+    strict: false,
+    description: "Voyage AI's embeddings of texts, by their index from 0 (pgai).",
+    async run(args, context) {
+      const texts = ((args.input_texts as unknown[] | null) ?? []).map((item) => String(item ?? ''));
+      if (texts.length === 0) return [];
+      const vectors = await embed(context, await settings(context, args), 'ai.voyageai_embed', texts);
+      return vectors.map((vector, index) => ({ index, embedding: vector }));
+    },
+  }),
+];
