@@ -1,5 +1,7 @@
 // A fake model provider on loopback, so the real SDK adapters are tested over HTTP: it answers OpenAI's chat
-// completions and embeddings and, on /v1/messages, Anthropic's Messages API. Each request takes the next scripted
+// completions, embeddings, models and moderations and, on /v1/messages, Anthropic's Messages API; for pgai's
+// functions also Ollama's API (/api/…), Cohere's (/v2/embed, /v2/rerank), and Voyage AI's embeddings, which have
+// OpenAI's shape. Each request takes the next scripted
 // behaviour (an answer, a stream, one paced by its reader, an HTTP error, garbage, a stall, a connection reset
 // mid-stream, an answer of any size, the prompt padded to a size), and is recorded.
 // Embeddings are computed from each input (its length, then its character codes), so tests can check their order.
@@ -37,6 +39,8 @@ export interface RecordedRequest {
   authorization: string | undefined;
   /** Azure's api-key header. */
   apiKeyHeader: string | undefined;
+  headers: http.IncomingHttpHeaders;
+  method: string;
   body: Record<string, unknown>;
   /** Set when the client went away before the answer was complete. */
   aborted: boolean;
@@ -63,6 +67,8 @@ export async function startFakeProvider(): Promise<FakeProvider> {
         path: request.url ?? '',
         authorization: request.headers.authorization,
         apiKeyHeader: request.headers['api-key'] as string | undefined,
+        headers: request.headers,
+        method: request.method ?? 'GET',
         body: JSON.parse(raw || '{}') as Record<string, unknown>,
         aborted: false,
         sent: 0,
@@ -70,8 +76,10 @@ export async function startFakeProvider(): Promise<FakeProvider> {
       requests.push(recorded);
       response.on('close', () => (recorded.aborted ||= !response.writableFinished));
       const behaviour = queue.shift() ?? { kind: 'answer', content: 'default answer' };
-      if (recorded.path.startsWith('/v1/messages')) respondAsAnthropic(behaviour, recorded, response);
-      else if (recorded.path.split('?')[0]!.endsWith('/embeddings') && behaviour.kind === 'answer') embeddings(recorded, response);
+      const path = recorded.path.split('?')[0]!;
+      if (path.startsWith('/v1/messages')) respondAsAnthropic(behaviour, recorded, response);
+      else if (behaviour.kind === 'answer' && OTHER_APIS[path]) json(response, 200, OTHER_APIS[path]!(recorded.body));
+      else if (path.endsWith('/embeddings') && behaviour.kind === 'answer') embeddings(recorded, response);
       else respond(behaviour, recorded, response);
     });
   });
@@ -241,16 +249,80 @@ function tokenLogprobs(logprobs: number[] | undefined): { content: Array<{ token
   return logprobs ? { content: logprobs.map((logprob) => ({ token: 't', logprob, bytes: null, top_logprobs: [] })) } : null;
 }
 
+/** The fake's embedding of a text: its length, then the codes of its first three characters. */
+export function fakeEmbedding(text: string): number[] {
+  return [text.length, ...[...text].slice(0, 3).map((c) => c.charCodeAt(0))];
+}
+
 function embeddings(request: RecordedRequest, response: http.ServerResponse): void {
-  const inputs = ([] as string[]).concat(request.body.input as string | string[]);
+  // A list of tokens (pgai's openai_embed of int[]) is one input.
+  const input = request.body.input as string | string[] | number[];
+  const inputs = Array.isArray(input) && typeof input[0] === 'number' ? [`tokens ${input.join(' ')}`] : ([] as string[]).concat(input as string | string[]);
   json(response, 200, {
     object: 'list',
     model: String(request.body.model),
     // Listed last to first, with their indexes, as the API allows: the client must order them.
-    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: [text.length, ...[...text].slice(0, 3).map((c) => c.charCodeAt(0))] })).reverse(),
+    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text) })).reverse(),
     usage: { prompt_tokens: inputs.length * 2, total_tokens: inputs.length * 2 },
   });
 }
+
+/** A relevance score of a document for a query: the share of the query's words it has, its length breaking ties. */
+export function fakeRelevance(query: string, document: string): number {
+  const words = query.toLowerCase().split(/\s+/);
+  return words.filter((word) => document.toLowerCase().includes(word)).length / words.length + document.length / 1e6;
+}
+
+type Body = Record<string, any>;
+
+/** The answers of the APIs whose requests the fake answers the same whatever is scripted (unless an error is). */
+const OTHER_APIS: Record<string, (body: Body) => unknown> = {
+  '/v1/models': () => ({
+    object: 'list',
+    data: [
+      { id: 'gpt-test', object: 'model', created: 1_700_000_000, owned_by: 'fake' },
+      { id: 'embed-test', object: 'model', created: 1_600_000_000, owned_by: 'system' },
+    ],
+  }),
+  '/v1/moderations': (body) => ({
+    id: 'modr-1',
+    model: body.model,
+    results: [{ flagged: String(body.input).includes('kill'), categories: { violence: String(body.input).includes('kill') }, category_scores: { violence: 0.5 } }],
+  }),
+  '/api/embeddings': (body) => ({ embedding: fakeEmbedding(String(body.prompt)) }),
+  '/api/generate': (body) => ({ model: body.model, created_at: '2024-01-01T00:00:00Z', response: `generated: ${String(body.prompt)}`, done: true, done_reason: 'stop', context: [1, 2, 3], prompt_eval_count: 4, eval_count: 5 }),
+  '/api/chat': (body) => ({
+    model: body.model,
+    created_at: '2024-01-01T00:00:00Z',
+    message: { role: 'assistant', content: `chat: ${String((body.messages as Body[]).at(-1)?.content)}` },
+    done: true,
+    prompt_eval_count: 6,
+    eval_count: 2,
+  }),
+  '/api/tags': () => ({
+    models: [
+      {
+        name: 'llama3:latest',
+        model: 'llama3:latest',
+        modified_at: '2024-05-01T10:00:00Z',
+        size: 4_661_224_676,
+        digest: 'abc123',
+        details: { parent_model: '', format: 'gguf', family: 'llama', families: ['llama'], parameter_size: '8.0B', quantization_level: 'Q4_0' },
+      },
+    ],
+  }),
+  '/v2/embed': (body) => ({
+    id: 'embed-1',
+    texts: body.texts,
+    embeddings: { float: (body.texts as string[]).map(fakeEmbedding) },
+    meta: { billed_units: { input_tokens: (body.texts as string[]).length * 3 } },
+  }),
+  '/v2/rerank': (body) => {
+    const documents = body.documents as string[];
+    const ranked = documents.map((document, index) => ({ index, relevance_score: fakeRelevance(String(body.query), document) })).sort((a, b) => b.relevance_score - a.relevance_score);
+    return { id: 'rerank-1', results: ranked.slice(0, body.top_n ?? ranked.length), meta: { billed_units: { search_units: 1 } } };
+  },
+};
 
 function json(response: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   response.writeHead(status, { 'content-type': 'application/json', ...headers });
