@@ -1,0 +1,110 @@
+// pgai's keys, found as pgai finds them: the api_key argument, the session's ai.<api_key_name> setting (SET or
+// set_config, which the proxy keeps, so the key never reaches the server, its log or SHOW), the proxy's environment.
+// The proxy's own key goes only to the server the proxy is configured with, and api_key_name reaches no other
+// variable of its environment.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { afterThisTest, freshDatabase } from '../support/database.js';
+import { startFakeProvider } from '../support/fake-provider.js';
+import { clientOf } from '../support/pg-ai.js';
+import { aiDatabase, fakeRoot, pgaiSuite, pointedAt } from '../support/pgai.js';
+import { cluster, startProxy } from '../support/proxy.js';
+
+const ENV_KEY = 'sk-env-0123456789abcdef';
+const suite = pgaiSuite((fake) => ({
+  defaults: { env: { OPENAI_API_KEY: ENV_KEY, OPENAI_BASE_URL: fake.baseUrl, COHERE_API_KEY: 'co-env-0123456789', CO_API_URL: fakeRoot(fake), DATABASE_PASSWORD: 'not-for-pgai-0123456789' } },
+}));
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(12).toString('hex')}`;
+}
+
+function serverLog(): string {
+  return readFileSync(path.join(cluster().socketDir, 'server.log'), 'utf8');
+}
+
+const authorizations = () => suite.fake.requests.map((request) => request.authorization);
+
+describe('keys by setting', () => {
+  it('SET ai.openai_api_key is kept by the proxy: the calls use it, the server log and SHOW never see it', async () => {
+    const { name, client: direct } = await freshDatabase();
+    for (const setting of [`log_min_messages = notice`, `log_statement = 'all'`, `log_parameter_max_length = 0`]) await direct.query(`ALTER DATABASE ${name} SET ${setting}`);
+    const client = await clientOf(suite.proxy, name);
+    await client.query('CREATE EXTENSION ai');
+    const key = unique('sk-set');
+    const other = unique('sk-cfg');
+    await client.query(`SET ai.openai_api_key = '${key}'`);
+    await client.query(`SELECT ai.openai_embed('m', 'x', client_config => $1)`, [JSON.stringify({ base_url: suite.fake.baseUrl })]);
+    expect(authorizations()).toEqual([`Bearer ${key}`]);
+    expect((await client.query('SHOW ai.openai_api_key')).rows[0]['ai.openai_api_key']).toMatch(/^held by pg_llm proxy /);
+    // pgai's documented form, set_config with the key written out, and a name of the caller's choosing.
+    await client.query(`SELECT set_config('ai.team_key', '${other}', false) IS NOT NULL AS set_config`);
+    await client.query(`SELECT ai.openai_embed('m', 'y', api_key_name => 'TEAM_KEY', client_config => $1)`, [JSON.stringify({ base_url: suite.fake.baseUrl })]);
+    expect(authorizations()[1]).toBe(`Bearer ${other}`);
+    // SET LOCAL ends with its transaction, as PostgreSQL's settings do; then the proxy's environment answers.
+    await client.query('RESET ai.openai_api_key');
+    await client.query(`BEGIN; SET LOCAL ai.openai_api_key = '${key}'; COMMIT`);
+    await client.query(`SELECT ai.openai_embed('m', 'z')`);
+    expect(authorizations()[2]).toBe(`Bearer ${ENV_KEY}`);
+    const log = serverLog();
+    expect(log).toContain('SET ai.openai_api_key');
+    for (const secret of [key, other]) expect(log).not.toContain(secret.slice(-16));
+  });
+
+  it('a key setting cannot be kept by the server: ALTER ROLE … SET is refused', async () => {
+    const { client } = await aiDatabase(suite);
+    await expect(client.query(`ALTER ROLE CURRENT_USER SET ai.openai_api_key = 'sk-stored-in-catalog'`)).rejects.toMatchObject({ code: '0A000' });
+    // Settings that name a server are not keys: they reach the server as they are.
+    await client.query(`SET ai.ollama_host = 'http://ollama.internal:11434'`);
+    expect((await client.query('SHOW ai.ollama_host')).rows).toEqual([{ 'ai.ollama_host': 'http://ollama.internal:11434' }]);
+  });
+});
+
+describe('keys by argument and by environment', () => {
+  it('the api_key argument first, then the setting, then the environment', async () => {
+    const { client } = await aiDatabase(suite);
+    await client.query(pointedAt(suite.fake));
+    await client.query(`SELECT ai.openai_embed('m', 'a', api_key => 'sk-argument-000000')`);
+    await client.query(`SET ai.openai_api_key = 'sk-session-0000000'`);
+    await client.query(`SELECT ai.openai_embed('m', 'b')`);
+    await client.query(`SELECT ai.openai_embed('m', 'c', api_key => 'sk-argument-111111')`);
+    expect(authorizations()).toEqual(['Bearer sk-argument-000000', 'Bearer sk-session-0000000', 'Bearer sk-argument-111111']);
+  });
+
+  it("the proxy's key goes to the proxy's server only, and api_key_name reaches only the provider's own variable", async () => {
+    const { client } = await aiDatabase(suite);
+    await client.query(`SELECT ai.openai_embed('m', 'env')`);
+    await client.query(`SELECT ai.cohere_embed('embed-v3', 'env')`);
+    expect(authorizations()).toEqual([`Bearer ${ENV_KEY}`, 'Bearer co-env-0123456789']);
+    const elsewhere = await startFakeProvider();
+    afterThisTest(() => elsewhere.close());
+    await expect(client.query(`SELECT ai.openai_embed('m', 'x', client_config => $1)`, [JSON.stringify({ base_url: elsewhere.baseUrl })])).rejects.toMatchObject({
+      code: '42501',
+      message: "the proxy's OPENAI_API_KEY is sent only to the server the proxy is configured with",
+    });
+    await client.query(`SET ai.openai_base_url = '${elsewhere.baseUrl}'`);
+    await expect(client.query(`SELECT ai.openai_embed('m', 'x')`)).rejects.toMatchObject({ code: '42501' });
+    expect(elsewhere.requests).toEqual([]);
+    await expect(client.query(`SELECT ai.openai_embed('m', 'x', api_key_name => 'DATABASE_PASSWORD')`)).rejects.toMatchObject({
+      code: '55000',
+      message: 'missing DATABASE_PASSWORD secret',
+    });
+    await expect(client.query(`SELECT ai.anthropic_generate('c', '[]')`)).rejects.toMatchObject({ code: '55000', message: 'missing ANTHROPIC_API_KEY secret' });
+  });
+
+  it('a proxy without keys says which are missing and how to give one', async () => {
+    const bare = await startProxy();
+    afterThisTest(() => bare.stop());
+    const { name } = await freshDatabase();
+    const client = await clientOf(bare, name);
+    await client.query('CREATE EXTENSION ai');
+    await expect(client.query(`SELECT ai.voyageai_embed('voyage-3', 'x')`)).rejects.toMatchObject({
+      code: '55000',
+      message: 'missing VOYAGE_API_KEY secret',
+      hint: expect.stringContaining('SET ai.voyage_api_key'),
+    });
+  });
+});
