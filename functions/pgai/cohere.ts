@@ -5,7 +5,7 @@ import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import { declareFunction, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { API_KEY, nullable, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
-import { askApi, embed, given, required } from './requests.js';
+import { askApi, embedText, given, required } from './requests.js';
 
 const SCHEMA = 'ai';
 
@@ -51,10 +51,8 @@ export const cohereFunctions: FunctionDeclaration[] = [
     description: "Cohere's embedding of a text (pgai). NULL for a NULL text.",
     async run(args, context) {
       const model = required<string>(args, 'model');
-      if (args.input_text === null) return null;
       const options = given(args, { input_type: 'input_type', truncate: 'truncate_long_inputs' });
-      const [vector] = await embed(context, await settings(context, args, model, options), 'ai.cohere_embed', [String(args.input_text)]);
-      return vector;
+      return embedText(context, () => settings(context, args, model, options), 'ai.cohere_embed', args.input_text);
     },
   }),
   declareFunction({

@@ -6,7 +6,7 @@ import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import { declareFunction, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { nullable, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
-import { askApi, embed, given, jsonArray, required } from './requests.js';
+import { askApi, embedText, given, jsonArray, required } from './requests.js';
 
 const SCHEMA = 'ai';
 const DEFAULT_PORT = 11434;
@@ -45,10 +45,8 @@ export const ollamaFunctions: FunctionDeclaration[] = [
     description: "Ollama's embedding of a text (pgai). NULL for a NULL text.",
     async run(args, context) {
       const model = required<string>(args, 'model');
-      if (args.input_text === null) return null;
       const options = given(args, { options: 'embedding_options', keep_alive: 'keep_alive' });
-      const [vector] = await embed(context, await settings(context, args, model, options), 'ai.ollama_embed', [String(args.input_text)]);
-      return vector;
+      return embedText(context, () => settings(context, args, model, options), 'ai.ollama_embed', args.input_text);
     },
   }),
   declareFunction({

@@ -8,7 +8,7 @@ import type { CallContext, FunctionDeclaration } from '../declaration.js';
 import { declareFunction } from '../declaration.js';
 import { API_KEY, nullable, openAiTail, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
-import { askApi, embed, given, jsonArray, jsonObject, milliseconds, required, stringMap, timestamp } from './requests.js';
+import { askApi, embedText, embedTexts, given, INDEXED_EMBEDDINGS, jsonArray, jsonObject, milliseconds, required, stringMap, timestamp } from './requests.js';
 
 const SCHEMA = 'ai';
 
@@ -94,24 +94,19 @@ export const openAiFunctions: FunctionDeclaration[] = [
     description: "OpenAI's embedding of a text (pgai). NULL for a NULL text.",
     async run(args, context) {
       const model = required<string>(args, 'model');
-      if (args.input_text === null) return null;
-      const [vector] = await embed(context, await settings(context, args, model, embeddingOptions(args)), 'ai.openai_embed', [String(args.input_text)]);
-      return vector;
+      return embedText(context, () => settings(context, args, model, embeddingOptions(args)), 'ai.openai_embed', args.input_text);
     },
   }),
   declareFunction({
     schema: SCHEMA,
     name: 'openai_embed',
     arguments: embeddingArguments({ name: 'input_texts', type: 'text[]' }),
-    result: { kind: 'table', columns: [{ name: 'index', type: 'integer' }, { name: 'embedding', type: 'vector' }] },
+    result: INDEXED_EMBEDDINGS,
     strict: false,
     description: "OpenAI's embeddings of texts, by their index from 0 (pgai).",
     async run(args, context) {
       const model = required<string>(args, 'model');
-      const texts = ((args.input_texts as unknown[] | null) ?? []).map((item) => String(item ?? ''));
-      if (texts.length === 0) return [];
-      const vectors = await embed(context, await settings(context, args, model, embeddingOptions(args)), 'ai.openai_embed', texts);
-      return vectors.map((vector, index) => ({ index, embedding: vector }));
+      return embedTexts(context, () => settings(context, args, model, embeddingOptions(args)), 'ai.openai_embed', args.input_texts);
     },
   }),
   declareFunction({

@@ -3,10 +3,10 @@
 
 import { PgError } from '../../proxy/pg-error.js';
 import { recordCall } from '../../src/catalog/audit.js';
-import { embedTexts } from '../../src/providers/index.js';
+import { embedTexts as embedAll } from '../../src/providers/index.js';
 import { apiRequest, pgaiProvider, type PgaiSettings } from '../../src/providers/pgai/index.js';
 import type { ApiRequest, Usage } from '../../src/providers/provider.js';
-import type { CallContext } from '../declaration.js';
+import type { CallContext, ResultDeclaration, ResultRow } from '../declaration.js';
 
 /** The provider's JSON answer to a request of its API. */
 export async function askApi(
@@ -23,11 +23,35 @@ export async function askApi(
 }
 
 /** The embeddings of the texts, in their order. */
-export async function embed(context: CallContext, settings: PgaiSettings, eventType: string, texts: string[]): Promise<number[][]> {
+async function embed(context: CallContext, settings: PgaiSettings, eventType: string, texts: string[]): Promise<number[][]> {
   const started = performance.now();
-  const result = await embedTexts(pgaiProvider(settings), texts, context.signal);
+  const result = await embedAll(pgaiProvider(settings), texts, context.signal);
   await audit(context, settings, eventType, result.model, result.usage, started);
   return result.vectors;
+}
+
+/** The embedding of one text, NULL for a NULL text; `settings` are asked only when there is a text. */
+export async function embedText(context: CallContext, settings: () => Promise<PgaiSettings>, eventType: string, text: unknown): Promise<number[] | null> {
+  if (text === null || text === undefined) return null;
+  const [vector] = await embed(context, await settings(), eventType, [String(text)]);
+  return vector!;
+}
+
+/** pgai's result for the embeddings of texts: each text's index from 0, and its vector. */
+export const INDEXED_EMBEDDINGS: ResultDeclaration = {
+  kind: 'table',
+  columns: [
+    { name: 'index', type: 'integer' },
+    { name: 'embedding', type: 'vector' },
+  ],
+};
+
+/** The rows of INDEXED_EMBEDDINGS for the texts of a text[] argument (NULL: no texts, no rows). */
+export async function embedTexts(context: CallContext, settings: () => Promise<PgaiSettings>, eventType: string, texts: unknown): Promise<ResultRow[]> {
+  const given = ((texts as unknown[] | null) ?? []).map((item) => String(item ?? ''));
+  if (given.length === 0) return [];
+  const vectors = await embed(context, await settings(), eventType, given);
+  return vectors.map((embedding, index) => ({ index, embedding }));
 }
 
 function audit(context: CallContext, settings: PgaiSettings, eventType: string, model: string, usage: Usage, started: number): Promise<void> {

@@ -5,7 +5,7 @@ import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import { declareFunction, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { API_KEY, nullable, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
-import { embed, given, required } from './requests.js';
+import { embedText, embedTexts, given, INDEXED_EMBEDDINGS, required } from './requests.js';
 
 const SCHEMA = 'ai';
 
@@ -25,24 +25,15 @@ export const voyageAiFunctions: FunctionDeclaration[] = [
     result: { kind: 'scalar', type: 'vector' },
     strict: false,
     description: "Voyage AI's embedding of a text (pgai). NULL for a NULL text.",
-    async run(args, context) {
-      if (args.input_text === null) return null;
-      const [vector] = await embed(context, await settings(context, args), 'ai.voyageai_embed', [String(args.input_text)]);
-      return vector;
-    },
+    run: (args, context) => embedText(context, () => settings(context, args), 'ai.voyageai_embed', args.input_text),
   }),
   declareFunction({
     schema: SCHEMA,
     name: 'voyageai_embed',
     arguments: embeddingArguments({ name: 'input_texts', type: 'text[]' }),
-    result: { kind: 'table', columns: [{ name: 'index', type: 'integer' }, { name: 'embedding', type: 'vector' }] },
+    result: INDEXED_EMBEDDINGS,
     strict: false,
     description: "Voyage AI's embeddings of texts, by their index from 0 (pgai).",
-    async run(args, context) {
-      const texts = ((args.input_texts as unknown[] | null) ?? []).map((item) => String(item ?? ''));
-      if (texts.length === 0) return [];
-      const vectors = await embed(context, await settings(context, args), 'ai.voyageai_embed', texts);
-      return vectors.map((vector, index) => ({ index, embedding: vector }));
-    },
+    run: (args, context) => embedTexts(context, () => settings(context, args), 'ai.voyageai_embed', args.input_texts),
   }),
 ];
