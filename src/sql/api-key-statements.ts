@@ -39,7 +39,8 @@ export function apiKeyValues(sql: string): HeldSpan[] {
   try {
     tree = parseSync(sql) as typeof tree;
   } catch (error) {
-    // The server would refuse it too, and its log would keep the statement with the key in it.
+    // The server would refuse it too, and its log would keep the statement, with the key in it if it set one.
+    if (!couldSetKey(sql)) return [];
     throw new PgError('42601', `${(error as Error).message} (in a statement that sets a key of pgai's; not sent to the server)`);
   }
   const spans: HeldSpan[] = [];
@@ -53,6 +54,11 @@ export function apiKeyValues(sql: string): HeldSpan[] {
     visit(stmt, sql, spans);
   }
   return spans.sort((a, b) => a.start - b.start);
+}
+
+/** Whether text the parser refused could set a key: it says SET or set_config, and names a key setting. */
+function couldSetKey(sql: string): boolean {
+  return /\bset(?:_config)?\b/i.test(sql) && [...sql.matchAll(/\bai\s*\.\s*"?(\w+)/gi)].some((match) => isApiKeySetting(`ai.${match[1]}`));
 }
 
 interface Constant {

@@ -57,6 +57,10 @@ describe('keys by setting', () => {
   it('a key setting cannot be kept by the server: ALTER ROLE … SET is refused', async () => {
     const { client } = await aiDatabase(suite);
     await expect(client.query(`ALTER ROLE CURRENT_USER SET ai.openai_api_key = 'sk-stored-in-catalog'`)).rejects.toMatchObject({ code: '0A000' });
+    // A key setting the parser refuses stays in the proxy; any other broken statement is the server's to refuse.
+    await expect(client.query(`SET ai.openai_api_key = 'sk-broken-0123456789' garbage`)).rejects.toMatchObject({ code: '42601', message: expect.stringContaining('not sent to the server') });
+    await expect(client.query(`SELECT ai.openai_embed('m', 'x'`)).rejects.toMatchObject({ code: '42601', message: 'syntax error at end of input' });
+    expect(serverLog()).not.toContain('sk-broken-0123456789');
     // Settings that name a server are not keys: they reach the server as they are.
     await client.query(`SET ai.ollama_host = 'http://ollama.internal:11434'`);
     expect((await client.query('SHOW ai.ollama_host')).rows).toEqual([{ 'ai.ollama_host': 'http://ollama.internal:11434' }]);
