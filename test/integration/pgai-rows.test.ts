@@ -34,6 +34,13 @@ describe('per row', () => {
     expect(suite.fake.requests.length).toBeLessThan(ROWS / 2);
   });
 
+  it('streams rows whose calls are whole columns, positional arguments and all', async () => {
+    const { client } = await docs();
+    const { rows } = await client.query(`SELECT id, ai.cohere_embed('embed-v3', body, 'sk-cohere-0123456789') AS e, ai.ollama_embed('nomic', body) AS o FROM docs WHERE id <= 5 ORDER BY id`);
+    expect(rows).toEqual([1, 2, 3, 4, 5].map((id) => ({ id, e: fakeEmbedding(`document number ${id}`), o: fakeEmbedding(`document number ${id}`) })));
+    expect(suite.fake.requests.filter((request) => request.path === '/v2/embed').length).toBeLessThan(5);
+  });
+
   it('UPDATE … SET from the embedding, a chat per row, and a call in WHERE, inside a transaction', async () => {
     const { client } = await docs();
     await client.query('BEGIN');
