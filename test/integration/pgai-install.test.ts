@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXTENSIONS } from '../../functions/registry.js';
+import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
 import { STUB_SQLSTATE } from '../../src/catalog/stubs.js';
 import { freshDatabase } from '../support/database.js';
 import { clientOf } from '../support/pg-ai.js';
@@ -57,6 +58,17 @@ describe('CREATE EXTENSION ai', () => {
     expect(none).toEqual([]);
     await client.query('DROP EXTENSION IF EXISTS ai');
     await expect(client.query('DROP EXTENSION ai')).rejects.toMatchObject({ code: '42704', message: 'extension "ai" does not exist' });
+  });
+
+  it('joins a pg_llm catalog installed before extensions were recorded, and leaves it whole when dropped', async () => {
+    const { client, direct } = await database();
+    const before = shippedMigrations().filter((migration) => migration.name < '0012');
+    await migrate(direct, before);
+    await client.query('CREATE EXTENSION ai');
+    expect((await direct.query(`SELECT name FROM _pg_llm_catalog.pg_llm_extensions ORDER BY name`)).rows).toEqual([{ name: 'ai' }, { name: 'pg_llm' }]);
+    await client.query('DROP EXTENSION ai');
+    expect((await direct.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'pg_llm_chat'`)).rows).toEqual([{ n: 1 }]);
+    await expect(client.query('CREATE EXTENSION pg_llm')).rejects.toMatchObject({ code: '42710' });
   });
 
   it('DROP EXTENSION ai without CASCADE keeps what depends on it, as PostgreSQL would', async () => {
