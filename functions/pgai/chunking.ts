@@ -1,7 +1,10 @@
 // pgai's chunk_text and chunk_text_recursively (its sql/idempotent/020-chunk.sql): a text cut into chunks by
 // separators, merged up to chunk_size characters with chunk_overlap repeated, numbered from 0, as pgai's text
-// splitters cut it (text-splitter.ts). They run in the proxy, one call at a time off the database.
+// splitters cut it (text-splitter.ts). They run in the proxy, on the event loop every session shares: a text is
+// cut in a few hundred milliseconds a megabyte at worst, and one over MAX_INPUT is refused rather than hold the
+// others up.
 
+import { PgError } from '../../proxy/pg-error.js';
 import { declareFunction, type FunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
 import { checkSizes, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_SEPARATOR, DEFAULT_SEPARATORS, splitByCharacter, splitRecursively, type SplitterOptions } from './text-splitter.js';
@@ -21,6 +24,17 @@ function options(args: Record<string, unknown>, keepSeparator: boolean): Splitte
 }
 
 const numbered = (chunks: string[]) => chunks.map((chunk, seq) => ({ seq, chunk }));
+const MAX_INPUT = 2 * 1024 * 1024;
+
+/** The text to cut, or undefined for NULL. */
+function input(args: Record<string, unknown>): string | undefined {
+  if (args.input === null) return undefined;
+  const text = String(args.input);
+  if (text.length > MAX_INPUT) {
+    throw new PgError('54000', `the text to chunk is longer than ${MAX_INPUT} characters`, { hint: 'Cut it in parts first (substring), and chunk each.' });
+  }
+  return text;
+}
 
 export const chunkingFunctions: FunctionDeclaration[] = [
   declareFunction({
@@ -37,9 +51,9 @@ export const chunkingFunctions: FunctionDeclaration[] = [
     strict: false,
     description: 'The text in chunks between separators (default a blank line), up to chunk_size characters (pgai). No rows for a NULL text.',
     async run(args) {
-      if (args.input === null) return [];
+      const text = input(args);
       const separator = (args.separator as string | null) ?? DEFAULT_SEPARATOR;
-      return numbered(splitByCharacter(String(args.input), separator, options(args, false)));
+      return text === undefined ? [] : numbered(splitByCharacter(text, separator, options(args, false)));
     },
   }),
   declareFunction({
@@ -56,9 +70,9 @@ export const chunkingFunctions: FunctionDeclaration[] = [
     strict: false,
     description: 'The text in chunks of up to chunk_size characters, cut at the first separator that serves: paragraphs, lines, words, characters (pgai). No rows for a NULL text.',
     async run(args) {
-      if (args.input === null) return [];
+      const text = input(args);
       const separators = (args.separators as string[] | null) ?? DEFAULT_SEPARATORS;
-      return numbered(splitRecursively(String(args.input), separators, options(args, true)));
+      return text === undefined ? [] : numbered(splitRecursively(text, separators, options(args, true)));
     },
   }),
 ];

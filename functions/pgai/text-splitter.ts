@@ -95,31 +95,31 @@ function splitWithRegex(text: string, separator: string, keepSeparator: boolean)
 function mergeSplits(splits: string[], separator: string, { chunkSize, chunkOverlap }: SplitterOptions): string[] {
   const separatorLength = length(separator);
   const chunks: string[] = [];
-  let current: string[] = [];
+  // The pieces of the chunk being built are splits[first] up to splits[next - 1].
+  let first = 0;
   let total = 0;
-  const joined = (): void => {
-    const chunk = current.join(separator).trim();
+  const joined = (next: number): void => {
+    const chunk = splits.slice(first, next).join(separator).trim();
     if (chunk !== '') chunks.push(chunk);
   };
-  for (const split of splits) {
-    const splitLength = length(split);
-    const grown = (): number => total + splitLength + (current.length > 0 ? separatorLength : 0);
-    if (grown() > chunkSize && current.length > 0) {
-      joined();
+  for (let next = 0; next < splits.length; next++) {
+    const splitLength = length(splits[next]!);
+    const grown = (): number => total + splitLength + (next > first ? separatorLength : 0);
+    if (grown() > chunkSize && next > first) {
+      joined(next);
       // Drop pieces from the front until what is left is at most the overlap and the next piece fits beside it.
       while (total > chunkOverlap || (grown() > chunkSize && total > 0)) {
-        total -= length(current[0]!) + (current.length > 1 ? separatorLength : 0);
-        current = current.slice(1);
+        total -= length(splits[first]!) + (next - first > 1 ? separatorLength : 0);
+        first++;
       }
     }
-    current.push(split);
-    total += splitLength + (current.length > 1 ? separatorLength : 0);
+    total += splitLength + (next > first ? separatorLength : 0);
   }
-  joined();
+  joined(splits.length);
   return chunks;
 }
 
 /** Characters as Python counts them: code points. */
 function length(text: string): number {
-  return Array.from(text).length;
+  return /[\uD800-\uDFFF]/.test(text) ? Array.from(text).length : text.length;
 }

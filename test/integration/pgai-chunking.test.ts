@@ -33,6 +33,8 @@ describe('ai.chunk_text', () => {
     const refused = await psql(['-c', `SELECT * FROM ai.chunk_text('x', chunk_size => 10, chunk_overlap => 20)`], { port: suite.proxy.port, database: name });
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toContain('Got a larger chunk overlap (20) than chunk size (10), should be smaller.');
+    const tooLong = await psql(['-c', `SELECT count(*) FROM ai.chunk_text(repeat('x', 3000000))`], { port: suite.proxy.port, database: name });
+    expect(tooLong.stderr).toContain('the text to chunk is longer than 2097152 characters');
   });
 });
 
