@@ -36,13 +36,14 @@ const SERVERS: Record<PgaiApiName, { setting: string; variable: string }> = {
 export async function endpoint(context: CallContext, api: PgaiApiName, args: Record<string, unknown>, baseUrl?: unknown): Promise<Endpoint> {
   const server = SERVERS[api];
   const chosen = text(baseUrl) ?? (await context.aiSetting(server.setting));
+  const proxys = context.defaults.environment(server.variable);
   const defaultName = KEY_NAMES[api];
-  if (!defaultName) return { baseUrl: chosen ?? context.defaults.environment(server.variable), apiKey: undefined };
+  if (!defaultName) return { baseUrl: chosen ?? proxys, apiKey: undefined };
   const given = text(args.api_key);
-  if (given) return { baseUrl: chosen, apiKey: given };
+  if (given) return { baseUrl: chosen ?? proxys, apiKey: given };
   const name = text(args.api_key_name) ?? defaultName;
   const set = await context.aiSetting(name);
-  if (set) return { baseUrl: chosen, apiKey: set };
+  if (set) return { baseUrl: chosen ?? proxys, apiKey: set };
   const operators = name.toUpperCase() === defaultName ? context.defaults.environment(defaultName) : undefined;
   if (!operators) {
     throw new PgError('55000', `missing ${name} secret`, {
@@ -50,14 +51,15 @@ export async function endpoint(context: CallContext, api: PgaiApiName, args: Rec
     });
   }
   if (chosen) {
+    // The hint names no URL: the error reaches the server's log, and a URL may carry credentials.
     throw new PgError('42501', `the proxy's ${defaultName} is sent only to the server the proxy is configured with`, {
-      hint: `To call ${chosen}, pass api_key or SET ai.${defaultName.toLowerCase()}; the operator sets the proxy's server with ${server.variable}.`,
+      hint: `To call another server, pass api_key or SET ai.${defaultName.toLowerCase()}; the operator sets the proxy's server with ${server.variable}.`,
     });
   }
-  return { baseUrl: context.defaults.environment(server.variable), apiKey: operators };
+  return { baseUrl: proxys, apiKey: operators };
 }
 
 /** A text argument or setting, or undefined when it is NULL or empty. */
-export function text(value: unknown): string | undefined {
+function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }

@@ -82,12 +82,15 @@ describe('keys by argument and by environment', () => {
     const { client } = await aiDatabase(suite);
     await client.query(`SELECT ai.openai_embed('m', 'env')`);
     await client.query(`SELECT ai.cohere_embed('embed-v3', 'env')`);
-    expect(authorizations()).toEqual([`Bearer ${ENV_KEY}`, 'Bearer co-env-0123456789']);
+    // A key of the caller's own goes to the proxy's server too, where the session names none.
+    await client.query(`SELECT ai.openai_embed('m', 'own', api_key => 'sk-own-0123456789')`);
+    expect(authorizations()).toEqual([`Bearer ${ENV_KEY}`, 'Bearer co-env-0123456789', 'Bearer sk-own-0123456789']);
     const elsewhere = await startFakeProvider();
     afterThisTest(() => elsewhere.close());
     await expect(client.query(`SELECT ai.openai_embed('m', 'x', client_config => $1)`, [JSON.stringify({ base_url: elsewhere.baseUrl })])).rejects.toMatchObject({
       code: '42501',
       message: "the proxy's OPENAI_API_KEY is sent only to the server the proxy is configured with",
+      hint: expect.not.stringContaining(elsewhere.baseUrl),
     });
     await client.query(`SET ai.openai_base_url = '${elsewhere.baseUrl}'`);
     await expect(client.query(`SELECT ai.openai_embed('m', 'x')`)).rejects.toMatchObject({ code: '42501' });
