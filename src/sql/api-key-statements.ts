@@ -38,10 +38,11 @@ export function apiKeyValues(sql: string): HeldSpan[] {
   let tree: { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
   try {
     tree = parseSync(sql) as typeof tree;
-  } catch (error) {
-    // The server would refuse it too, and its log would keep the statement, with the key in it if it set one.
+  } catch {
+    // The server would refuse it too, and its log would keep the statement, with the key in it if it set one. The
+    // parser's words are left out: the token they quote may be the key.
     if (!couldSetKey(sql)) return [];
-    throw new PgError('42601', `${(error as Error).message} (in a statement that sets a key of pgai's; not sent to the server)`);
+    throw new PgError('42601', "syntax error in a statement that sets a key of pgai's (not sent to the server)");
   }
   const spans: HeldSpan[] = [];
   const length = Buffer.byteLength(sql);
