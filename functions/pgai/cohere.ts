@@ -5,7 +5,7 @@ import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import { declareFunction, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { API_KEY, nullable, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
-import { askApi, embedText, given, required } from './requests.js';
+import { askApi, embedText, given, RERANKED, required } from './requests.js';
 
 const SCHEMA = 'ai';
 
@@ -68,14 +68,7 @@ export const cohereFunctions: FunctionDeclaration[] = [
     schema: SCHEMA,
     name: 'cohere_rerank_simple',
     arguments: rerankArguments,
-    result: {
-      kind: 'table',
-      columns: [
-        { name: 'index', type: 'integer' },
-        { name: 'document', type: 'text' },
-        { name: 'relevance_score', type: 'double precision' },
-      ],
-    },
+    result: RERANKED,
     strict: false,
     description: "Cohere's reranking of the documents for the query, most relevant first (pgai).",
     async run(args, context) {

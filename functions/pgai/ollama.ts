@@ -1,9 +1,9 @@
 // pgai's Ollama functions (its sql/idempotent/002-ollama.sql): an embedding, a generation and a chat answered with
-// Ollama's own JSON, and the local models, on the host given, else the session's ai.ollama_host, else the proxy's
+// Ollama's own JSON, and the host's models and those it has loaded, on the host given, else the session's ai.ollama_host, else the proxy's
 // OLLAMA_HOST, else localhost:11434.
 
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
-import { declareFunction, type CallContext, type FunctionDeclaration } from '../declaration.js';
+import { declareFunction, type CallContext, type FunctionDeclaration, type ResultRow } from '../declaration.js';
 import { nullable, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
 import { askApi, embedText, given, jsonArray, required } from './requests.js';
@@ -129,24 +129,37 @@ export const ollamaFunctions: FunctionDeclaration[] = [
     },
     strict: false,
     description: 'The models the Ollama host has (pgai).',
-    async run(args, context) {
-      const answer = (await askApi(context, await settings(context, args, 'models'), 'ai.ollama_list_models', { kind: 'list', method: 'GET', path: '/api/tags' })) as { models?: Array<Record<string, any>> };
-      return (answer.models ?? []).map((model) => {
-        const details = model.details ?? {};
-        return {
-          name: model.name,
-          model: model.model,
-          size: model.size,
-          digest: model.digest,
-          family: details.family,
-          format: details.format,
-          families: details.families,
-          parent_model: details.parent_model,
-          parameter_size: details.parameter_size,
-          quantization_level: details.quantization_level,
-          modified_at: model.modified_at,
-        };
-      });
+    run: (args, context) => models(context, args, '/api/tags', 'ai.ollama_list_models'),
+  }),
+  declareFunction({
+    schema: SCHEMA,
+    name: 'ollama_ps',
+    arguments: [nullable('host', 'text'), VERBOSE],
+    result: {
+      kind: 'table',
+      columns: [
+        { name: 'name', type: 'text' },
+        { name: 'model', type: 'text' },
+        { name: 'size', type: 'bigint' },
+        { name: 'digest', type: 'text' },
+        { name: 'parent_model', type: 'text' },
+        { name: 'format', type: 'text' },
+        { name: 'family', type: 'text' },
+        { name: 'families', type: 'jsonb' },
+        { name: 'parameter_size', type: 'text' },
+        { name: 'quantization_level', type: 'text' },
+        { name: 'expires_at', type: 'timestamp with time zone' },
+        { name: 'size_vram', type: 'bigint' },
+      ],
     },
+    strict: false,
+    description: 'The models the Ollama host has loaded (pgai).',
+    run: (args, context) => models(context, args, '/api/ps', 'ai.ollama_ps'),
   }),
 ];
+
+/** The models of a list (the host's, or those loaded), each with its details flattened into the row. */
+async function models(context: CallContext, args: Record<string, unknown>, path: string, eventType: string): Promise<ResultRow[]> {
+  const answer = (await askApi(context, await settings(context, args, 'models'), eventType, { kind: 'list', method: 'GET', path })) as { models?: Array<Record<string, any>> };
+  return (answer.models ?? []).map(({ details, ...model }) => ({ ...model, ...details }));
+}

@@ -1,6 +1,6 @@
 // pgai's OpenAI functions (its sql/idempotent/001-openai.sql): embeddings of a text, of texts and of tokens,
-// chat completions answered with OpenAI's response object, the simple chat, moderation and the model list, with
-// pgai's arguments, defaults and results. verbose is accepted and has nothing to add: /metrics and the audit rows
+// chat completions answered with OpenAI's response object, the simple chat, moderation, the model list and the
+// client_config builder, with pgai's arguments, defaults and results. verbose is accepted and has nothing to add: /metrics and the audit rows
 // time every request.
 
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
@@ -202,5 +202,31 @@ export const openAiFunctions: FunctionDeclaration[] = [
       const answer = (await askApi(context, await settings(context, args, 'models'), 'ai.openai_list_models', { kind: 'list', method: 'GET', path: '/models' })) as { data?: Array<Record<string, unknown>> };
       return (answer.data ?? []).map((model) => ({ id: model.id, created: timestamp(model.created), owned_by: model.owned_by }));
     },
+  }),
+  declareFunction({
+    schema: SCHEMA,
+    name: 'openai_client_config',
+    arguments: [
+      nullable('base_url', 'text'),
+      nullable('timeout_seconds', 'double precision'),
+      nullable('organization', 'text'),
+      nullable('project', 'text'),
+      nullable('max_retries', 'integer'),
+      nullable('default_headers', 'jsonb'),
+      nullable('default_query', 'jsonb'),
+    ],
+    result: { kind: 'scalar', type: 'jsonb' },
+    strict: false,
+    description: 'A client_config for the OpenAI functions, of the settings given (pgai).',
+    run: async (args) =>
+      given(args, {
+        base_url: 'base_url',
+        timeout: 'timeout_seconds',
+        organization: 'organization',
+        project: 'project',
+        max_retries: 'max_retries',
+        default_headers: 'default_headers',
+        default_query: 'default_query',
+      }),
   }),
 ];

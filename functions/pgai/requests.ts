@@ -46,6 +46,16 @@ export const INDEXED_EMBEDDINGS: ResultDeclaration = {
   ],
 };
 
+/** pgai's rows of a reranking: each document's index in the array given, its text, and its score. */
+export const RERANKED: ResultDeclaration = {
+  kind: 'table',
+  columns: [
+    { name: 'index', type: 'integer' },
+    { name: 'document', type: 'text' },
+    { name: 'relevance_score', type: 'double precision' },
+  ],
+};
+
 /** The rows of INDEXED_EMBEDDINGS for the texts of a text[] argument (NULL: no texts, no rows). */
 export async function embedTexts(context: CallContext, settings: () => Promise<PgaiSettings>, eventType: string, texts: unknown): Promise<ResultRow[]> {
   const given = ((texts as unknown[] | null) ?? []).map((item) => String(item ?? ''));

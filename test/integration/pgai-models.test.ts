@@ -93,6 +93,13 @@ describe('OpenAI', () => {
     expect(suite.fake.requests.at(-1)).toMatchObject({ method: 'GET', path: '/v1/models' });
   });
 
+  it('openai_client_config builds the client_config of the settings given, as pgai does', async () => {
+    const client = await session();
+    const { c } = await one(client, `SELECT ai.openai_client_config(base_url => 'http://x/v1', timeout_seconds => 2.5, max_retries => 1, default_headers => '{"a": "b"}') AS c`);
+    expect(c).toEqual({ base_url: 'http://x/v1', timeout: 2.5, max_retries: 1, default_headers: { a: 'b' } });
+    expect(suite.fake.requests).toEqual([]);
+  });
+
   it('client_config and extra headers and query reach the request; a refused key is 28000 without the key', async () => {
     const client = await session();
     await one(client, `SELECT ai.openai_embed('m', 'x', api_key => $1, extra_headers => '{"x-team": "blue"}', extra_query => '{"tag": "t1"}', client_config => '{"organization": "org-1"}') AS v`, [KEY]);
@@ -131,6 +138,18 @@ describe('Anthropic', () => {
   });
 });
 
+describe('Anthropic models', () => {
+  it('anthropic_list_models: the models as rows', async () => {
+    const client = await session();
+    const { rows } = await client.query(`SELECT * FROM ai.anthropic_list_models(api_key => $1) ORDER BY created`, [KEY]);
+    expect(rows).toEqual([
+      { id: 'embed-test', name: 'Embed Test', created: new Date('2020-09-13T12:26:40Z') },
+      { id: 'gpt-test', name: 'GPT Test', created: new Date('2023-11-14T22:13:20Z') },
+    ]);
+    expect(suite.fake.requests[0]).toMatchObject({ method: 'GET', path: '/v1/models?limit=1000', headers: expect.objectContaining({ 'x-api-key': KEY }) });
+  });
+});
+
 describe('Ollama', () => {
   it("ollama_embed, ollama_generate and ollama_chat_complete answer Ollama's own JSON, on ai.ollama_host", async () => {
     const client = await session();
@@ -150,6 +169,8 @@ describe('Ollama', () => {
     await client.query(`SET ai.ollama_host = 'http://127.0.0.1:9'`);
     const { rows } = await client.query(`SELECT name, size, family, families, parameter_size, modified_at FROM ai.ollama_list_models(host => $1)`, [suite.fake.baseUrl.replace(/\/v1$/, '')]);
     expect(rows).toEqual([{ name: 'llama3:latest', size: '4661224676', family: 'llama', families: ['llama'], parameter_size: '8.0B', modified_at: new Date('2024-05-01T10:00:00Z') }]);
+    const { rows: loaded } = await client.query(`SELECT name, parent_model, family, expires_at, size_vram FROM ai.ollama_ps($1)`, [suite.fake.baseUrl.replace(/\/v1$/, '')]);
+    expect(loaded).toEqual([{ name: 'llama3:latest', parent_model: '', family: 'llama', expires_at: new Date('2024-06-04T14:38:31Z'), size_vram: '5137025024' }]);
   });
 });
 
@@ -168,6 +189,19 @@ describe('Cohere and Voyage AI', () => {
     const { rows } = await client.query(`SELECT * FROM ai.cohere_rerank_simple('rerank-v3.5', 'cat dog', $2, api_key => $1)`, [KEY, documents]);
     expect(rows.map((row) => row.document)).toEqual(['the cat and the dog', 'dogs bark loudly', 'cats purr']);
     expect(rows[0]).toMatchObject({ index: 2, relevance_score: fakeRelevance('cat dog', documents[2]!) });
+  });
+
+  it("voyageai_rerank and voyageai_rerank_simple: pgai's JSON with each document's text, and rows", async () => {
+    const client = await session();
+    const documents = ['cats purr', 'the cat and the dog'];
+    const { r } = await one(client, `SELECT ai.voyageai_rerank('rerank-2', 'cat dog', $2, api_key => $1, top_k => 1) AS r`, [KEY, documents]);
+    expect(r).toEqual({ results: [{ index: 1, document: 'the cat and the dog', relevance_score: fakeRelevance('cat dog', documents[1]!) }], total_tokens: 9 });
+    expect(suite.fake.requests[0]).toMatchObject({ path: '/v1/rerank', body: { query: 'cat dog', documents, model: 'rerank-2', top_k: 1 } });
+    const { rows } = await client.query(`SELECT index, document FROM ai.voyageai_rerank_simple('rerank-2', 'cat dog', $2, api_key => $1)`, [KEY, documents]);
+    expect(rows).toEqual([
+      { index: 1, document: 'the cat and the dog' },
+      { index: 0, document: 'cats purr' },
+    ]);
   });
 
   it('voyageai_embed: a text, and texts by index, with input_type and truncation as Voyage AI\'s client sends them', async () => {

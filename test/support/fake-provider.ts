@@ -277,11 +277,31 @@ type Body = Record<string, any>;
 
 /** The answers of the APIs whose requests the fake answers the same whatever is scripted (unless an error is). */
 const OTHER_APIS: Record<string, (body: Body) => unknown> = {
+  // OpenAI's and Anthropic's model lists at once: each model has both APIs' fields.
   '/v1/models': () => ({
     object: 'list',
     data: [
-      { id: 'gpt-test', object: 'model', created: 1_700_000_000, owned_by: 'fake' },
-      { id: 'embed-test', object: 'model', created: 1_600_000_000, owned_by: 'system' },
+      { id: 'gpt-test', object: 'model', created: 1_700_000_000, owned_by: 'fake', type: 'model', display_name: 'GPT Test', created_at: '2023-11-14T22:13:20Z' },
+      { id: 'embed-test', object: 'model', created: 1_600_000_000, owned_by: 'system', type: 'model', display_name: 'Embed Test', created_at: '2020-09-13T12:26:40Z' },
+    ],
+    has_more: false,
+  }),
+  '/v1/rerank': (body) => {
+    const documents = body.documents as string[];
+    const ranked = documents.map((_, index) => ({ index, relevance_score: fakeRelevance(String(body.query), documents[index]!) })).sort((a, b) => b.relevance_score - a.relevance_score);
+    return { object: 'list', data: ranked.slice(0, body.top_k ?? ranked.length), model: body.model, usage: { total_tokens: 9 } };
+  },
+  '/api/ps': () => ({
+    models: [
+      {
+        name: 'llama3:latest',
+        model: 'llama3:latest',
+        size: 5_137_025_024,
+        digest: 'abc123',
+        details: { parent_model: '', format: 'gguf', family: 'llama', families: ['llama'], parameter_size: '8.0B', quantization_level: 'Q4_0' },
+        expires_at: '2024-06-04T14:38:31Z',
+        size_vram: 5_137_025_024,
+      },
     ],
   }),
   '/v1/moderations': (body) => ({
