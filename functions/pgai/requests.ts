@@ -17,7 +17,7 @@ export async function askApi(
 ): Promise<unknown> {
   const started = performance.now();
   const provider = pgaiProvider(settings);
-  const answer = await provider.send!(apiRequest(request.kind, request.method ?? 'POST', request.path, request.body, context.signal));
+  const answer = await provider.send!(apiRequest(request.kind, request.method ?? 'POST', request.path, request.body, context.signal, await context.asker()));
   await audit(context, settings, eventType, answer.model, answer.usage, started);
   return answer.body;
 }
@@ -25,7 +25,7 @@ export async function askApi(
 /** The embeddings of the texts, in their order. */
 async function embed(context: CallContext, settings: PgaiSettings, eventType: string, texts: string[]): Promise<number[][]> {
   const started = performance.now();
-  const result = await embedAll(pgaiProvider(settings), texts, context.signal);
+  const result = await embedAll(pgaiProvider(settings), texts, context.signal, await context.asker());
   await audit(context, settings, eventType, result.model, result.usage, started);
   return result.vectors;
 }

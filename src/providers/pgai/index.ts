@@ -11,6 +11,7 @@ import { httpSettings } from '../http.js';
 import { remembered } from '../index.js';
 import { limited } from '../limits.js';
 import { metered } from '../metrics.js';
+import type { Asker } from '../asker.js';
 import type { ApiRequest, EmbedRequest, Provider } from '../provider.js';
 import { redacted } from '../redacted.js';
 import { estimateTokens } from '../tokens.js';
@@ -85,6 +86,6 @@ function isVector(value: unknown): boolean {
 }
 
 /** A request of the API's own: what the tokens-per-minute estimate of its body is. */
-export function apiRequest(kind: ApiRequest['kind'], method: ApiRequest['method'], path: string, body: Record<string, unknown> | undefined, signal: AbortSignal): ApiRequest {
-  return { kind, method, path, ...(body === undefined ? {} : { body }), estimatedTokens: body === undefined ? 0 : estimateTokens(JSON.stringify(body)), signal };
+export function apiRequest(kind: ApiRequest['kind'], method: ApiRequest['method'], path: string, body: Record<string, unknown> | undefined, signal: AbortSignal, asker: Asker): ApiRequest {
+  return { kind, method, path, ...(body === undefined ? {} : { body }), estimatedTokens: body === undefined ? 0 : estimateTokens(JSON.stringify(body)), signal, asker };
 }
