@@ -5,15 +5,14 @@
 import { vector } from '@electric-sql/pglite-pgvector';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EmbeddedUpstream } from '../../src/embedded/server.js';
 import { fakeEmbedding, startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
-import { startPgliteUpstream } from '../support/pglite-upstream.js';
+import { startPgliteUpstream, type PgliteUpstream } from '../support/pglite-upstream.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 
 const SLOW = 120_000;
 
 describe('on a database with pgvector', () => {
-  let upstream: EmbeddedUpstream;
+  let upstream: PgliteUpstream;
   let proxy: TestProxy;
   let fake: FakeProvider;
   let client: pg.Client;
