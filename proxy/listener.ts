@@ -9,6 +9,7 @@ import { AuthLookups } from './auth-lookups.js';
 import type { AuthRole } from './auth-query.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { InterceptorFactory } from './interceptor.js';
+import { listenError } from './listen-error.js';
 import { ScramSecrets } from './scram-secrets.js';
 import { Session } from './session.js';
 import { readClientHello } from './startup.js';
@@ -188,9 +189,10 @@ export class ProxyListener {
 
 function listenOn(server: net.Server, where: net.ListenOptions): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (error: Error): void => reject(listenError(error, where));
+    server.once('error', fail);
     server.listen(where, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });

@@ -2,6 +2,7 @@
 // it exposes counters only, never connection parameters, prompts or query text.
 
 import Fastify, { type FastifyInstance } from 'fastify';
+import { listenError } from '../proxy/listen-error.js';
 import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
 import { callsWaiting } from './providers/limits.js';
@@ -28,7 +29,11 @@ export async function startAdminServer(host: string, port: number, sources: Admi
   app.get('/metrics', async (_request, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics(sources)),
   );
-  await app.listen({ host, port });
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    throw listenError(error, { host, port });
+  }
   return app;
 }
 

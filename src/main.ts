@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { ListenError } from '../proxy/listen-error.js';
 import { ProxyListener } from '../proxy/listener.js';
 import { SocketPathError } from '../proxy/unix-socket.js';
 import { describeTarget, probeUpstream } from '../proxy/upstream.js';
@@ -207,10 +208,14 @@ function packageVersion(): string {
 }
 
 main().catch((error: unknown) => {
-  // A socket path another server holds, or an embedded server that cannot start, is the operator's to resolve: the
+  // An address that cannot be listened on, or a socket path another server holds, is the operator's choice to
+  // change, like any configuration error; an embedded server that cannot start is the operator's to resolve too. The
   // message says how, a stack would not.
-  const told = error instanceof SocketPathError || error instanceof EmbeddedServerError ? error.message : error instanceof Error ? error.stack : String(error);
-  process.stderr.write(`pg-llm-proxy: ${told}
-`);
+  if (error instanceof ListenError || error instanceof SocketPathError) {
+    process.stderr.write(`pg-llm-proxy: ${error.message}\n`);
+    process.exit(2);
+  }
+  const told = error instanceof EmbeddedServerError ? error.message : error instanceof Error ? error.stack : String(error);
+  process.stderr.write(`pg-llm-proxy: ${told}\n`);
   process.exit(1);
 });

@@ -2,6 +2,7 @@
 // PostgreSQL when no upstream is wanted.
 
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +23,22 @@ describe('pg-llm-proxy command', () => {
     const running = launch(['--frobnicate']);
     expect(await running.exited).toBe(2);
     expect(running.output()).toMatch(/unknown argument --frobnicate/);
+  });
+
+  it('a port in use, for clients or the admin server, is one line naming the address and exit 2', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(taken.address() as net.AddressInfo).port}`;
+    try {
+      const upstream = ['--upstream', `postgres://127.0.0.1:${cluster().port}/?sslmode=disable`];
+      for (const args of [['--listen', address, '--admin', 'off'], ['--listen', `127.0.0.1:${await freePort()}`, '--admin', address]]) {
+        const running = launch([...args, ...upstream, '--log-level', 'warn']);
+        expect(await running.exited).toBe(2);
+        expect(running.output()).toBe(`pg-llm-proxy: cannot listen on ${address}: the address is already in use\n`);
+      }
+    } finally {
+      taken.close();
+    }
   });
 
   it('SIGTERM lets a running query finish, then closes the session with 57P01 and exits 0', async () => {
