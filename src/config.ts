@@ -2,7 +2,7 @@
 // default; the command line, the environment and the JSON config file (keys are the flag names) are read from
 // that one table, and so is --help. Precedence: command line, then environment, then config file, then default.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -92,7 +92,14 @@ const OPTIONS = [
     flag: 'master-key',
     env: 'PG_LLM_MASTER_KEY',
     value: 'KEY',
-    description: 'seals model secrets at rest (64 hex digits, or a passphrase); a session may also SET pg_llm.master_key',
+    description:
+      "seals model secrets at rest (64 hex digits, or a passphrase); a session may also SET pg_llm.master_key. On the command line it shows in ps and in npm's banner: prefer the variable or --master-key-file",
+  },
+  {
+    flag: 'master-key-file',
+    env: 'PG_LLM_MASTER_KEY_FILE',
+    value: 'FILE',
+    description: 'reads --master-key from FILE (a trailing line end is not part of it), which others than its owner may not read (chmod 600)',
   },
   {
     flag: 'previous-master-keys',
@@ -232,6 +239,7 @@ const SUBCOMMANDS = {
     options: [
       DATABASE_URL,
       { ...proxyOption('master-key'), description: 'the master key the proxy runs with' },
+      proxyOption('master-key-file'),
       { ...proxyOption('previous-master-keys'), description: 'earlier master keys that sealed some secrets, comma-separated' },
     ],
   },
@@ -243,6 +251,7 @@ const SUBCOMMANDS = {
     options: [
       DATABASE_URL,
       { ...proxyOption('master-key'), description: 'the master key the secrets are sealed with now' },
+      proxyOption('master-key-file'),
       { ...proxyOption('previous-master-keys'), description: 'earlier master keys that sealed some of them, comma-separated' },
       { flag: 'new-master-key', env: 'PG_LLM_NEW_MASTER_KEY', value: 'KEY', description: 'the master key to re-seal them with' },
     ],
@@ -252,7 +261,7 @@ const SUBCOMMANDS = {
       'Prints the secret on standard input sealed as sealed:v2:…, for an api_key in --default-model or the pg_ai config,',
       'or --auth-password; the proxy opens it at start-up with the same master key. Usage: pg-llm-proxy seal-secret < secret',
     ],
-    options: [{ ...proxyOption('master-key'), description: 'the master key the proxy runs with' }],
+    options: [{ ...proxyOption('master-key'), description: 'the master key the proxy runs with' }, proxyOption('master-key-file')],
   },
 } as const satisfies Record<string, { summary: readonly string[]; options: readonly OptionDeclaration[] }>;
 
@@ -346,7 +355,7 @@ function parseMigrate(argv: string[], env: NodeJS.ProcessEnv): Command {
   return {
     kind: 'migrate',
     databaseUrl: databaseUrl('migrate', options['database-url'], env),
-    masterKeys: masterKeyList(options['master-key'], options['previous-master-keys']),
+    masterKeys: masterKeyList(givenMasterKey(options['master-key'], options['master-key-file']), options['previous-master-keys']),
     logLevel: env.PG_LLM_LOG_LEVEL ?? 'info',
   };
 }
@@ -355,7 +364,7 @@ function parseMigrate(argv: string[], env: NodeJS.ProcessEnv): Command {
 function parseRotate(argv: string[], env: NodeJS.ProcessEnv): Command {
   const options = subcommandOptions('rotate-master-key', argv, env);
   if (typeof options === 'string') return { kind: options };
-  const oldKeys = masterKeyList(options['master-key'], options['previous-master-keys']);
+  const oldKeys = masterKeyList(givenMasterKey(options['master-key'], options['master-key-file']), options['previous-master-keys']);
   if (oldKeys.length === 0) throw new ConfigError('rotate-master-key needs --master-key KEY (or PG_LLM_MASTER_KEY): the key the secrets are sealed with now');
   const newKey = options['new-master-key'];
   if (!newKey) throw new ConfigError('rotate-master-key needs --new-master-key KEY (or PG_LLM_NEW_MASTER_KEY)');
@@ -423,12 +432,37 @@ function masterKeyList(master: string | undefined, previous: string | undefined)
   return [master, ...previousKeys];
 }
 
+/** --master-key, or the content of --master-key-file: one of them, never both, which would leave a doubt which seals. */
+function givenMasterKey(key: string | undefined, file: string | undefined): string | undefined {
+  if (file === undefined) return key;
+  if (key !== undefined) throw new ConfigError('give the master key once: --master-key (PG_LLM_MASTER_KEY) or --master-key-file (PG_LLM_MASTER_KEY_FILE)');
+  return readKeyFile(file);
+}
+
+/** The key in a file only its owner may read, as ssh wants of a private key: a key others could read is no secret. */
+function readKeyFile(file: string): string {
+  let content: string;
+  try {
+    const { mode } = statSync(file);
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      throw new ConfigError(`--master-key-file ${file} may be read by others than its owner (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 ${file}`);
+    }
+    content = readFileSync(file, 'utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`cannot read --master-key-file ${file}: ${(error as Error).message}`);
+  }
+  const key = content.replace(/\r?\n$/, '');
+  if (key === '') throw new ConfigError(`--master-key-file ${file} is empty`);
+  return key;
+}
+
 /** `pg-llm-proxy seal-secret [--master-key KEY]`: seals the secret on standard input for a config file. */
 function parseSealSecret(argv: string[], env: NodeJS.ProcessEnv): Command {
   const options = subcommandOptions('seal-secret', argv, env);
   if (typeof options === 'string') return { kind: options };
-  const key = options['master-key'];
-  if (!key) throw new ConfigError('seal-secret needs the master key the proxy runs with: --master-key KEY (or PG_LLM_MASTER_KEY)');
+  const key = givenMasterKey(options['master-key'], options['master-key-file']);
+  if (!key) throw new ConfigError('seal-secret needs the master key the proxy runs with: PG_LLM_MASTER_KEY, --master-key-file FILE or --master-key KEY');
   return { kind: 'seal-secret', masterKey: key };
 }
 
@@ -482,7 +516,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
   const perRole = value('max-model-calls-per-role');
   // Clients tell a socket directory from a host name by its leading slash.
   if (socketDir !== '' && !path.isAbsolute(socketDir)) throw new ConfigError(`--socket-dir must be an absolute path, got ${socketDir}`);
-  const masterKeys = masterKeyList(value('master-key'), value('previous-master-keys'));
+  const masterKeys = masterKeyList(givenMasterKey(value('master-key'), value('master-key-file')), value('previous-master-keys'));
   return {
     listen: hostPort('listen', value('listen')!),
     socketDir: socketDir === '' ? undefined : socketDir,

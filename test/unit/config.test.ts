@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,6 +57,24 @@ describe('configuration', () => {
     const file = path.join(dir, 'proxy.json');
     writeFileSync(file, JSON.stringify({ 'master-key': 'new', 'previous-master-keys': 'old' }));
     expect(config(['--config', file]).masterKeys).toEqual(['new', 'old']);
+  });
+
+  it('reads the master key from a file only its owner may read, without its line end', () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-')), 'master.key');
+    writeFileSync(file, 'from a file\n', { mode: 0o600 });
+    expect(config(['--master-key-file', file]).masterKeys).toEqual(['from a file']);
+    expect(config([], { PG_LLM_MASTER_KEY_FILE: file, PG_LLM_PREVIOUS_MASTER_KEYS: 'old' }).masterKeys).toEqual(['from a file', 'old']);
+    expect(parseCommandLine(['seal-secret', '--master-key-file', file], {})).toEqual({ kind: 'seal-secret', masterKey: 'from a file' });
+    expect(parseCommandLine(['migrate', '--database-url', 'postgres://h/db'], { PG_LLM_MASTER_KEY_FILE: file })).toMatchObject({ masterKeys: ['from a file'] });
+    expect(() => config(['--master-key-file', file], { PG_LLM_MASTER_KEY: 'another' })).toThrowError(/give the master key once/);
+    chmodSync(file, 0o640);
+    expect(() => config(['--master-key-file', file])).toThrowError(`--master-key-file ${file} may be read by others than its owner (mode 0640): chmod 600 ${file}`);
+    expect(() => config(['--master-key-file', `${file}.missing`])).toThrowError(/cannot read --master-key-file/);
+  });
+
+  it('says in --help that a master key on the command line shows in ps', () => {
+    expect(helpText()).toMatch(/--master-key KEY\n.*shows in ps.*--master-key-file/);
+    expect(helpText()).toContain('PG_LLM_MASTER_KEY_FILE');
   });
 
   it('reads rotate-master-key from flags, else the environment', () => {
