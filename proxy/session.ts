@@ -112,6 +112,7 @@ export class Session {
     try {
       this.upstream = await connectUpstream(this.context.target, this.ended.signal);
     } catch (error) {
+      this.context.stats.upstreamConnectionFailures++;
       this.fail(error);
       return;
     }
@@ -154,9 +155,10 @@ export class Session {
     const key = this.upstreamKey;
     if (!key) return Promise.resolve();
     this.context.stats.cancelRequests++;
-    return cancelBackend(this.context.target, key.processId, key.secret).catch((error: unknown) =>
-      this.log.warn({ err: error }, 'could not forward cancel request'),
-    );
+    return cancelBackend(this.context.target, key.processId, key.secret).catch((error: unknown) => {
+      this.context.stats.upstreamConnectionFailures++;
+      this.log.warn({ err: error }, 'could not forward cancel request');
+    });
   }
 
   /**
@@ -296,7 +298,7 @@ export class Session {
       this.readies.received++;
       if (this.status === 'I') this.readies.lastIdle = this.readies.received;
     } else if (type === BackendMessage.ErrorResponse) {
-      this.context.stats.upstreamErrors++;
+      this.context.stats.upstreamSqlErrors++;
       const severity = readErrorFields(frame!).get('V');
       this.upstreamEndedSession = severity === 'FATAL' || severity === 'PANIC';
     }
@@ -369,7 +371,7 @@ export class Session {
         return;
       }
       case BackendMessage.ErrorResponse: {
-        this.context.stats.upstreamErrors++;
+        this.context.stats.upstreamSqlErrors++;
         const fields = readErrorFields(frame!);
         this.log.info({ sqlstate: fields.get('C'), message: fields.get('M') }, 'upstream refused the session');
         break;
@@ -442,6 +444,7 @@ export class Session {
     // A server that ends a session says why first (a FATAL 57P01 after pg_terminate_backend or at shutdown): the
     // client has that error, and a second one of the proxy's would reach it after its session is already over.
     if (this.phase !== 'closed' && !this.terminateReceived && !this.upstreamEndedSession && !this.client.destroyed) {
+      this.context.stats.upstreamConnectionFailures++;
       this.fail(
         new PgError(SqlState.ConnectionFailure, 'the upstream server closed the connection unexpectedly', {
           severity: 'FATAL',

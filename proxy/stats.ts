@@ -8,8 +8,10 @@ export class ProxyStats {
   bytesToClients = 0;
   /** Query and Execute messages forwarded: one per simple query or extended-protocol execution. */
   queriesForwarded = 0;
-  /** ErrorResponses the upstream sent to clients. */
-  upstreamErrors = 0;
+  /** Upstream connections that could not be opened, or that the upstream closed without saying why first. */
+  upstreamConnectionFailures = 0;
+  /** ErrorResponses the upstream sent to clients: their SQL errors, and logins it refused. */
+  upstreamSqlErrors = 0;
   /** Errors the proxy raised itself: protocol violations, upstream failures, limits. */
   proxyErrors = 0;
   cancelRequests = 0;

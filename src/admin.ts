@@ -2,13 +2,13 @@
 // it exposes counters only, never connection parameters, prompts or query text.
 
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
 import { listenError } from '../proxy/listen-error.js';
 import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
 import { callsWaiting } from './providers/limits.js';
-import { modelMetricsText } from './providers/metrics.js';
 import { responseCacheStats } from './providers/response-cache.js';
-import { workerMetricsText } from './worker/metrics.js';
+import { collectRuntimeMetrics, processRegistry, readCounter, readGauge } from './metrics.js';
 
 const READINESS_TIMEOUT_MS = 2000;
 
@@ -26,8 +26,10 @@ export async function startAdminServer(host: string, port: number, sources: Admi
     const reachable = await probeUpstream(sources.upstream(), READINESS_TIMEOUT_MS);
     return reply.code(reachable ? 200 : 503).send({ status: reachable ? 'ready' : 'upstream unreachable' });
   });
+  collectRuntimeMetrics();
+  const listenerMetrics = listenerRegistry(sources);
   app.get('/metrics', async (_request, reply) =>
-    reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics(sources)),
+    reply.type(processRegistry.contentType).send(`${await listenerMetrics.metrics()}\n${await processRegistry.metrics()}`),
   );
   try {
     await app.listen({ host, port });
@@ -37,31 +39,32 @@ export async function startAdminServer(host: string, port: number, sources: Admi
   return app;
 }
 
-type MetricType = 'counter' | 'gauge';
-
-function renderMetrics({ stats, startedAt }: AdminSources): string {
-  const lines: string[] = [];
-  const metric = (name: string, type: MetricType, help: string, value: number): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
-  };
-  metric('pg_llm_proxy_connections_open', 'gauge', 'Client sessions currently open.', stats.connectionsOpen);
-  metric('pg_llm_proxy_connections_total', 'counter', 'Client sessions started.', stats.connectionsTotal);
-  metric('pg_llm_proxy_connections_rejected_total', 'counter', 'Connections refused during startup.', stats.connectionsRejected);
-  metric('pg_llm_proxy_client_bytes_received_total', 'counter', 'Bytes received from clients.', stats.bytesFromClients);
-  metric('pg_llm_proxy_client_bytes_sent_total', 'counter', 'Bytes sent to clients.', stats.bytesToClients);
-  metric('pg_llm_proxy_queries_forwarded_total', 'counter', 'Query and Execute messages forwarded upstream.', stats.queriesForwarded);
-  metric('pg_llm_proxy_upstream_errors_total', 'counter', 'ErrorResponses sent by the upstream.', stats.upstreamErrors);
-  metric('pg_llm_proxy_errors_total', 'counter', 'Errors raised by the proxy itself.', stats.proxyErrors);
-  metric('pg_llm_proxy_cancel_requests_total', 'counter', 'Cancel requests forwarded upstream.', stats.cancelRequests);
-  metric('pg_llm_proxy_auth_lookups_total', 'counter', "Auth queries run to look up a role's SCRAM secret.", stats.authLookups);
-  metric('pg_llm_proxy_uptime_seconds', 'gauge', 'Seconds since the proxy started.', Math.round((Date.now() - startedAt) / 1000));
-  metric('pg_llm_proxy_resident_memory_bytes', 'gauge', 'Resident set size of the proxy process.', process.memoryUsage.rss());
-  const cache = responseCacheStats();
-  metric('pg_llm_response_cache_hits_total', 'counter', 'Answers served from the response cache.', cache.hits);
-  metric('pg_llm_response_cache_misses_total', 'counter', 'Cacheable requests that went to the provider.', cache.misses);
-  metric('pg_llm_response_cache_evictions_total', 'counter', 'Cached answers dropped to stay within --response-cache-entries.', cache.evictions);
-  metric('pg_llm_response_cache_entries', 'gauge', 'Answers in the response cache.', cache.entries);
-  metric('pg_llm_model_calls_waiting', 'gauge', 'Model calls waiting for one of the --max-model-calls slots.', callsWaiting());
-  lines.push(...modelMetricsText(), ...workerMetricsText());
-  return `${lines.join('\n')}\n`;
+/** The families of one listener and of the process's caches and limits, read when scraped. */
+function listenerRegistry({ stats, startedAt }: AdminSources): Registry {
+  const registry = new Registry();
+  const counter = (name: string, help: string, read: () => number): void => readCounter(registry, name, help, read);
+  const gauge = (name: string, help: string, read: () => number): void => readGauge(registry, name, help, read);
+  gauge('pg_llm_proxy_connections_open', 'Client sessions currently open.', () => stats.connectionsOpen);
+  counter('pg_llm_proxy_connections_total', 'Client sessions started.', () => stats.connectionsTotal);
+  counter('pg_llm_proxy_connections_rejected_total', 'Connections refused during startup.', () => stats.connectionsRejected);
+  counter('pg_llm_proxy_client_bytes_received_total', 'Bytes received from clients.', () => stats.bytesFromClients);
+  counter('pg_llm_proxy_client_bytes_sent_total', 'Bytes sent to clients.', () => stats.bytesToClients);
+  counter('pg_llm_proxy_queries_forwarded_total', 'Query and Execute messages forwarded upstream.', () => stats.queriesForwarded);
+  counter(
+    'pg_llm_proxy_upstream_errors_total',
+    'Upstream connections that failed: could not be opened, or were closed by the upstream without a word.',
+    () => stats.upstreamConnectionFailures,
+  );
+  counter('pg_llm_proxy_upstream_sql_errors_total', "ErrorResponses the upstream sent: clients' SQL errors and refused logins.", () => stats.upstreamSqlErrors);
+  counter('pg_llm_proxy_errors_total', 'Errors raised by the proxy itself.', () => stats.proxyErrors);
+  counter('pg_llm_proxy_cancel_requests_total', 'Cancel requests forwarded upstream.', () => stats.cancelRequests);
+  gauge('pg_llm_proxy_uptime_seconds', 'Seconds since the proxy started.', () => Math.round((Date.now() - startedAt) / 1000));
+  gauge('pg_llm_proxy_resident_memory_bytes', 'Resident set size of the proxy process.', () => process.memoryUsage.rss());
+  counter('pg_llm_response_cache_hits_total', 'Answers served from the response cache.', () => responseCacheStats().hits);
+  counter('pg_llm_response_cache_misses_total', 'Cacheable requests that went to the provider.', () => responseCacheStats().misses);
+  counter('pg_llm_response_cache_evictions_total', 'Cached answers dropped to stay within --response-cache-entries.', () => responseCacheStats().evictions);
+  gauge('pg_llm_response_cache_entries', 'Answers in the response cache.', () => responseCacheStats().entries);
+  counter('pg_llm_proxy_auth_lookups_total', "Auth queries run to look up a role's SCRAM secret.", () => stats.authLookups);
+  gauge('pg_llm_model_calls_waiting', 'Model calls waiting for one of the --max-model-calls slots.', () => callsWaiting());
+  return registry;
 }

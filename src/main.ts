@@ -3,8 +3,6 @@
 // none is configured and none answers), starts the proxy, the admin server and the llm.call workers (--worker),
 // and shuts down gracefully on SIGTERM/SIGINT. Its subcommands: migrate, rotate-master-key, seal-secret.
 
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ListenError } from '../proxy/listen-error.js';
@@ -27,7 +25,7 @@ import { setProcessCallLimit } from './providers/limits.js';
 import { setMaxModelLabels, setPriceTable } from './providers/metrics.js';
 import { configureResponseCache } from './providers/response-cache.js';
 import { readPgAiConfig } from './providers/pg-ai-config.js';
-import { PACKAGE_ROOT } from './package-root.js';
+import { packageVersion } from './package-root.js';
 import { startWorkers } from './worker/worker.js';
 
 const PROBE_TIMEOUT_MS = 1000;
@@ -201,10 +199,6 @@ async function sealSecret(key: string): Promise<void> {
     process.exit(2);
   }
   process.stdout.write(`${sealText(secret, masterKey(key))}\n`);
-}
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 main().catch((error: unknown) => {

@@ -1,7 +1,7 @@
 // The project's root directory (where package.json is), found from this module's location so it is the same
-// whether the code runs compiled from dist/ or as TypeScript under the test runner.
+// whether the code runs compiled from dist/ or as TypeScript under the test runner; and the version it declares.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,3 +16,8 @@ function findRoot(): string {
 }
 
 export const PACKAGE_ROOT = findRoot();
+
+/** The version in package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -5,6 +5,8 @@
 // Any role may name a model anything, so the model label takes at most --metrics-max-models distinct names (and
 // those of the price table, which the operator wrote); later names are counted under model="other".
 
+import { Counter, Histogram } from 'prom-client';
+import { labelValue, processRegistry } from '../metrics.js';
 import type { ApiAnswer, ApiKind, ApiRequest, ChatResult, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
 
 export interface Price {
@@ -13,26 +15,32 @@ export interface Price {
 }
 
 type Kind = 'stream' | ApiKind;
-
-interface ModelCounters {
-  requests: Map<string, number>;
-  promptTokens: number;
-  completionTokens: number;
-  costUsd: number;
-  /** Cumulative counts of requests that took at most each bound, then the sum and count, as a histogram. */
-  buckets: number[];
-  seconds: number;
-  count: number;
-}
+type ModelLabels = { provider: string; model: string };
 
 const SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-/** Longer label values are cut: a name is for telling series apart, not for carrying text. */
-const MAX_LABEL_CHARACTERS = 100;
 const DEFAULT_MAX_MODEL_LABELS = 50;
-const counters = new Map<string, ModelCounters>();
+const MODEL_LABELS = ['provider', 'model'];
 const modelLabels = new Set<string>();
 let maxModelLabels = DEFAULT_MAX_MODEL_LABELS;
 let priceTable = new Map<string, Price>();
+
+const registers = [processRegistry];
+const requests = new Counter({
+  name: 'pg_llm_model_requests_total',
+  help: 'Requests sent to model providers, by kind (chat, stream, embed, moderate, rerank, list) and outcome (ok, error, cancelled).',
+  labelNames: [...MODEL_LABELS, 'kind', 'outcome'],
+  registers,
+});
+const promptTokens = new Counter({ name: 'pg_llm_model_prompt_tokens_total', help: 'Prompt (input) tokens the providers counted.', labelNames: MODEL_LABELS, registers });
+const completionTokens = new Counter({ name: 'pg_llm_model_completion_tokens_total', help: 'Completion (output) tokens the providers counted.', labelNames: MODEL_LABELS, registers });
+const costUsd = new Counter({ name: 'pg_llm_model_cost_usd_total', help: 'Cost in US dollars, for models with a known price.', labelNames: MODEL_LABELS, registers });
+const requestSeconds = new Histogram({
+  name: 'pg_llm_model_request_seconds',
+  help: 'Time from sending a request to its last byte.',
+  labelNames: MODEL_LABELS,
+  buckets: SECONDS_BUCKETS,
+  registers,
+});
 
 /** How many model names get series of their own (--metrics-max-models). */
 export function setMaxModelLabels(size: number): void {
@@ -58,21 +66,16 @@ export function costOf(usage: Usage, price: Price | undefined): number | undefin
 
 /** The provider with every request it makes counted under its provider and model names. */
 export function metered(provider: Provider, providerName: string, modelName: string, config: Record<string, unknown>): Provider {
-  const labels = `provider="${labelValue(providerName)}",model="${labelValue(modelLabel(modelName))}"`;
+  const labels = modelLabelsOf(providerName, modelName);
   const price = priceOf(config, modelName);
   const record = (kind: Kind, started: number, usage: Usage | undefined, signal: AbortSignal): number | undefined => {
-    const model = countersOf(labels);
-    const outcome = `kind="${kind}",outcome="${usage ? 'ok' : signal.aborted ? 'cancelled' : 'error'}"`;
-    model.requests.set(outcome, (model.requests.get(outcome) ?? 0) + 1);
-    const seconds = (performance.now() - started) / 1000;
-    SECONDS_BUCKETS.forEach((bound, i) => (model.buckets[i]! += seconds <= bound ? 1 : 0));
-    model.seconds += seconds;
-    model.count++;
+    requests.inc({ ...labels, kind, outcome: usage ? 'ok' : signal.aborted ? 'cancelled' : 'error' });
+    requestSeconds.observe(labels, (performance.now() - started) / 1000);
     if (!usage) return undefined;
-    model.promptTokens += usage.promptTokens;
-    model.completionTokens += usage.completionTokens;
+    promptTokens.inc(labels, usage.promptTokens);
+    completionTokens.inc(labels, usage.completionTokens);
     const cost = costOf(usage, price);
-    model.costUsd += cost ?? 0;
+    costUsd.inc(labels, cost ?? 0);
     return cost;
   };
   const withCost = (result: ChatResult, cost: number | undefined): ChatResult => (cost === undefined ? result : { ...result, costUsd: cost });
@@ -128,46 +131,13 @@ export function metered(provider: Provider, providerName: string, modelName: str
   };
 }
 
+function modelLabelsOf(providerName: string, modelName: string): ModelLabels {
+  return { provider: labelValue(providerName), model: labelValue(modelLabel(modelName)) };
+}
+
 function modelLabel(modelName: string): string {
   if (modelLabels.has(modelName) || priceTable.has(modelName)) return modelName;
   if (modelLabels.size >= maxModelLabels) return 'other';
   modelLabels.add(modelName);
   return modelName;
-}
-
-function countersOf(labels: string): ModelCounters {
-  let model = counters.get(labels);
-  if (!model) {
-    model = { requests: new Map(), promptTokens: 0, completionTokens: 0, costUsd: 0, buckets: SECONDS_BUCKETS.map(() => 0), seconds: 0, count: 0 };
-    counters.set(labels, model);
-  }
-  return model;
-}
-
-/** The counters in Prometheus' text format. */
-export function modelMetricsText(): string[] {
-  const lines: string[] = [];
-  const family = (name: string, type: string, help: string, samples: string[]): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
-  };
-  const models = [...counters.entries()];
-  family('pg_llm_model_requests_total', 'counter', 'Requests sent to model providers, by kind (chat, stream, embed, moderate, rerank, list) and outcome (ok, error, cancelled).',
-    models.flatMap(([labels, model]) => [...model.requests].map(([outcome, count]) => `pg_llm_model_requests_total{${labels},${outcome}} ${count}`)));
-  family('pg_llm_model_prompt_tokens_total', 'counter', 'Prompt (input) tokens the providers counted.', models.map(([labels, model]) => `pg_llm_model_prompt_tokens_total{${labels}} ${model.promptTokens}`));
-  family('pg_llm_model_completion_tokens_total', 'counter', 'Completion (output) tokens the providers counted.', models.map(([labels, model]) => `pg_llm_model_completion_tokens_total{${labels}} ${model.completionTokens}`));
-  family('pg_llm_model_cost_usd_total', 'counter', 'Cost in US dollars, for models with a known price.', models.map(([labels, model]) => `pg_llm_model_cost_usd_total{${labels}} ${model.costUsd}`));
-  family('pg_llm_model_request_seconds', 'histogram', 'Time from sending a request to its last byte.',
-    models.flatMap(([labels, model]) => [
-      ...SECONDS_BUCKETS.map((bound, i) => `pg_llm_model_request_seconds_bucket{${labels},le="${bound}"} ${model.buckets[i]}`),
-      `pg_llm_model_request_seconds_bucket{${labels},le="+Inf"} ${model.count}`,
-      `pg_llm_model_request_seconds_sum{${labels}} ${model.seconds}`,
-      `pg_llm_model_request_seconds_count{${labels}} ${model.count}`,
-    ]));
-  return lines;
-}
-
-/** A Prometheus label value: cut to its first characters, and escaped. */
-export function labelValue(value: string): string {
-  const cut = [...value].slice(0, MAX_LABEL_CHARACTERS).join('');
-  return cut.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAdminServer } from '../../src/admin.js';
+import { packageVersion } from '../../src/package-root.js';
 import { freePort } from '../support/cluster.js';
 import { startProxy, upstreamTarget, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
@@ -45,25 +46,50 @@ describe('admin HTTP', () => {
   });
 
   it('/metrics exposes Prometheus counters that follow the traffic', async () => {
-    const read = async (): Promise<Map<string, number>> => {
-      const response = await fetch(`${base}/metrics`);
-      expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-      const values = new Map<string, number>();
-      for (const line of (await response.text()).split('\n')) {
-        const match = /^(pg_llm_proxy_\w+) (\d+(?:\.\d+)?)$/.exec(line);
-        if (match) values.set(match[1]!, Number(match[2]));
-      }
-      return values;
-    };
-    const before = await read();
+    const before = await read(base);
     await psql(['-c', 'SELECT 1', '-c', 'SELECT 1/0'], { port: proxy.port });
     await expect.poll(() => proxy.listener.stats.connectionsOpen).toBe(0); // psql does not wait for the close
-    const after = await read();
+    const after = await read(base);
     expect(after.get('pg_llm_proxy_connections_total')! - before.get('pg_llm_proxy_connections_total')!).toBe(1);
     expect(after.get('pg_llm_proxy_queries_forwarded_total')! - before.get('pg_llm_proxy_queries_forwarded_total')!).toBe(2);
-    expect(after.get('pg_llm_proxy_upstream_errors_total')! - before.get('pg_llm_proxy_upstream_errors_total')!).toBe(1);
+    expect(after.get('pg_llm_proxy_upstream_sql_errors_total')! - before.get('pg_llm_proxy_upstream_sql_errors_total')!).toBe(1);
+    expect(after.get('pg_llm_proxy_upstream_errors_total')).toBe(before.get('pg_llm_proxy_upstream_errors_total'));
     expect(after.get('pg_llm_proxy_client_bytes_sent_total')!).toBeGreaterThan(before.get('pg_llm_proxy_client_bytes_sent_total')!);
     expect(after.get('pg_llm_proxy_client_bytes_received_total')!).toBeGreaterThan(before.get('pg_llm_proxy_client_bytes_received_total')!);
     expect(after.get('pg_llm_proxy_connections_open')).toBe(0);
   });
+
+  it('/metrics counts upstream connections that fail as upstream errors', async () => {
+    const unreachable = await startProxy({ upstream: { port: await freePort() }, passThrough: true });
+    const port = await freePort();
+    const unreachableAdmin = await startAdminServer('127.0.0.1', port, { stats: unreachable.listener.stats, upstream: () => unreachable.options.target, startedAt: Date.now() });
+    try {
+      await psql(['-c', 'SELECT 1'], { port: unreachable.port }).catch(() => undefined);
+      const values = await read(`http://127.0.0.1:${port}`);
+      expect(values.get('pg_llm_proxy_upstream_errors_total')).toBe(1);
+      expect(values.get('pg_llm_proxy_upstream_sql_errors_total')).toBe(0);
+    } finally {
+      await unreachableAdmin.close();
+      await unreachable.stop();
+    }
+  });
+
+  it('/metrics has the process and Node.js runtime metrics and the build info', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+      expect(text).toMatch(new RegExp(`^${name} \\d`, 'm'));
+    }
+    expect(text).toContain(`pg_llm_proxy_build_info{version="${packageVersion()}",node_version="${process.version}"} 1`);
+  });
 });
+
+async function read(base: string): Promise<Map<string, number>> {
+  const response = await fetch(`${base}/metrics`);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  const values = new Map<string, number>();
+  for (const line of (await response.text()).split('\n')) {
+    const match = /^(pg_llm_proxy_\w+) (\d+(?:\.\d+)?)$/.exec(line);
+    if (match) values.set(match[1]!, Number(match[2]));
+  }
+  return values;
+}

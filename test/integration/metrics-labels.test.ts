@@ -29,7 +29,7 @@ describe('/metrics label sets', () => {
     const lines = (await metrics()).filter((line) => line.includes('model="evil'));
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) {
-      expect(line).toMatch(/^pg_llm_model_\w+\{provider="mock",model="evil\\"} 1\\nfake_series\{a=\\"x{70,80}"[,}]/);
+      expect(line).toMatch(/^pg_llm_model_\w+\{(le="[^"]+",)?provider="mock",model="evil\\"} 1\\nfake_series\{a=\\"x{70,80}"[,}]/);
     }
     expect((await metrics()).some((line) => line.startsWith('fake_series'))).toBe(false);
   });

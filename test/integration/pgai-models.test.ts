@@ -4,7 +4,7 @@
 
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { modelMetricsText } from '../../src/providers/metrics.js';
+import { processRegistry } from '../../src/metrics.js';
 import { fakeEmbedding, fakeRelevance } from '../support/fake-provider.js';
 import { aiDatabase, pgaiSuite, pointedAt } from '../support/pgai.js';
 
@@ -222,7 +222,7 @@ describe('metering and audit', () => {
     const client = await session();
     await client.query(`SELECT ai.cohere_rerank('rerank-metered', 'q', array['a'], api_key => $1)`, [KEY]);
     await client.query(`SELECT ai.ollama_chat_complete('llama-metered', '[{"role": "user", "content": "x"}]')`);
-    const metrics = modelMetricsText().join('\n');
+    const metrics = await processRegistry.metrics();
     expect(metrics).toContain('pg_llm_model_requests_total{provider="cohere",model="rerank-metered",kind="rerank",outcome="ok"} 1');
     expect(metrics).toContain('pg_llm_model_prompt_tokens_total{provider="ollama",model="llama-metered"} 6');
     expect(metrics).not.toContain(KEY.slice(3, 11));

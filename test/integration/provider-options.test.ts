@@ -3,7 +3,7 @@
 // log-probabilities, cost and the /metrics counters, and the response cache.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { modelMetricsText } from '../../src/providers/metrics.js';
+import { processRegistry } from '../../src/metrics.js';
 import { configureResponseCache, responseCacheStats } from '../../src/providers/response-cache.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
@@ -128,7 +128,7 @@ describe('usage, cost and metrics', () => {
     const audit = await direct.query(`SELECT metadata FROM _pg_llm_catalog.pg_llm_audit_log`);
     expect(audit.rows[0].metadata).toMatchObject({ cost_usd: cost, confidence_source: 'fallback' });
     await expect(chatJson(client, {})).rejects.toMatchObject({ code: '22023' });
-    const metrics = modelMetricsText().join('\n');
+    const metrics = await processRegistry.metrics();
     const labels = 'provider="openai",model="priced-model"';
     expect(metrics).toContain(`pg_llm_model_requests_total{${labels},kind="chat",outcome="ok"} 1`);
     expect(metrics).toContain(`pg_llm_model_requests_total{${labels},kind="chat",outcome="error"} 1`);

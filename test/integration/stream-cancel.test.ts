@@ -5,7 +5,7 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { modelMetricsText } from '../../src/providers/metrics.js';
+import { processRegistry } from '../../src/metrics.js';
 import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { connection } from '../support/proxy.js';
@@ -41,9 +41,9 @@ function cancel(client: pg.Client): Promise<void> {
   return sendCancel(shared.proxy.port, processID, secretKey);
 }
 
-function streamRequests(adapter: Adapter, outcome: string): number {
+async function streamRequests(adapter: Adapter, outcome: string): Promise<number> {
   const series = `pg_llm_model_requests_total{provider="${adapter}",model="${MODEL_NAMES[adapter]}",kind="stream",outcome="${outcome}"}`;
-  return Number(modelMetricsText().find((line) => line.startsWith(`${series} `))?.split(' ')[1] ?? 0);
+  return Number((await processRegistry.metrics()).split('\n').find((line) => line.startsWith(`${series} `))?.split(' ')[1] ?? 0);
 }
 
 const CANCELED = { code: '57014', message: 'canceling statement due to user request' };
@@ -51,14 +51,14 @@ const CANCELED = { code: '57014', message: 'canceling statement due to user requ
 describe.each(['openai', 'anthropic'] as const)('a %s stream', (adapter) => {
   it('cancelled after a few rows ends with 57014: no final row, no successful audit row, counted as cancelled', async () => {
     const { client, direct } = await setup(adapter);
-    const cancelledBefore = streamRequests(adapter, 'cancelled');
+    const cancelledBefore = await streamRequests(adapter, 'cancelled');
     const { rows, outcome } = streaming(client, `SELECT * FROM pg_llm_chat_stream('llm', 'hi')`);
     await expect.poll(() => rows.length).toBeGreaterThanOrEqual(3);
     await cancel(client);
     expect(await outcome).toMatchObject(CANCELED);
     expect(rows.filter((row) => row.is_final)).toEqual([]);
     expect((await direct.query(`SELECT event_type FROM _pg_llm_catalog.pg_llm_audit_log WHERE success`)).rows).toEqual([]);
-    expect(streamRequests(adapter, 'cancelled')).toBe(cancelledBefore + 1);
+    expect(await streamRequests(adapter, 'cancelled')).toBe(cancelledBefore + 1);
     await expect.poll(() => shared.fake.requests[0]!.aborted).toBe(true);
     expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
@@ -93,7 +93,7 @@ describe.each(['openai', 'anthropic'] as const)('a %s stream', (adapter) => {
     const leaving = new pg.Client(connection(shared.proxy.port, 'postgres', name));
     await leaving.connect();
     leaving.on('error', () => {});
-    const cancelledBefore = streamRequests(adapter, 'cancelled');
+    const cancelledBefore = await streamRequests(adapter, 'cancelled');
     const { rows } = streaming(leaving, `SELECT * FROM pg_llm_chat_stream('llm', 'hi')`);
     await expect.poll(() => rows.length).toBeGreaterThanOrEqual(3);
     (leaving as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
-import { workerMetricsText } from '../../src/worker/metrics.js';
+import { processRegistry } from '../../src/metrics.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { cluster } from '../support/proxy.js';
@@ -94,7 +94,7 @@ describe('llm.call worker', () => {
       { status: 'error', attempts: 2, last_error: 'mock provider failed: model on fire' },
     ]);
     expect(await rows(client, `SELECT summary FROM docs`)).toEqual([{ summary: null }]);
-    expect(workerMetricsText().join('\n')).toMatch(new RegExp(`pg_llm_worker_jobs_total\\{database="postgres@127.0.0.1:\\d+/${name}",outcome="error"\\} 1`));
+    expect(await processRegistry.metrics()).toMatch(new RegExp(`pg_llm_worker_jobs_total\\{database="postgres@127.0.0.1:\\d+/${name}",outcome="error"\\} 1`));
   });
 
   it('skips a job whose row was deleted before it ran', async () => {
@@ -160,8 +160,8 @@ describe('llm.call worker', () => {
     await client.query(`INSERT INTO docs SELECT g, 'x' FROM generate_series(1, 5) g`);
     await expect.poll(() => rows(client, `SELECT count(*)::int AS n FROM docs WHERE summary = 'ok'`), EVENTUALLY).toEqual([{ n: 5 }]);
     const database = `database="postgres@127.0.0.1:${cluster().port}/${name}"`;
-    await expect.poll(() => workerMetricsText().join('\n'), EVENTUALLY).toContain(`pg_llm_queue_jobs{${database},status="done"} 5`);
-    const text = workerMetricsText().join('\n');
+    await expect.poll(() => processRegistry.metrics(), EVENTUALLY).toContain(`pg_llm_queue_jobs{${database},status="done"} 5`);
+    const text = await processRegistry.metrics();
     expect(text).toContain(`pg_llm_worker_jobs_total{${database},outcome="done"} 5`);
     expect(text).toContain(`pg_llm_worker_job_seconds_count{${database}} 5`);
     expect(text).toContain(`pg_llm_worker_jobs_running{${database}} 0`);
