@@ -22,6 +22,7 @@ import { createLogger } from './logger.js';
 import { DefaultProviders } from './providers/default-provider.js';
 import { configureProviderHttp } from './providers/http.js';
 import { setProcessCallLimit } from './providers/limits.js';
+import { setProviderLog } from './providers/provider-log.js';
 import { setMaxModelLabels, setPriceTable } from './providers/metrics.js';
 import { configureResponseCache } from './providers/response-cache.js';
 import { readPgAiConfig } from './providers/pg-ai-config.js';
@@ -76,7 +77,8 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   setProcessCallLimit(config.maxModelCalls, config.maxModelCallsPerRole);
   setPriceTable(config.priceTable);
   setMaxModelLabels(config.metricsMaxModels);
-  configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, maxEmbeddingResponseBytes: config.maxEmbeddingResponseBytes, hosts: config.providerHosts, log });
+  setProviderLog(log);
+  configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, maxEmbeddingResponseBytes: config.maxEmbeddingResponseBytes, hosts: config.providerHosts });
   configureResponseCache(config.responseCache.entries, config.responseCache.ttlSeconds);
   const listener = new ProxyListener({
     host: config.listen.host,

@@ -9,7 +9,6 @@
 // closed port from a reset or from a server that speaks something else would let any role map the proxy's
 // network. The precise cause goes to the proxy's own log.
 
-import { pino, type Logger } from 'pino';
 import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
 import type { ProviderHosts } from '../config.js';
@@ -17,6 +16,7 @@ import { currentAsker } from './asker.js';
 import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
 import { guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
+import { providerLog } from './provider-log.js';
 import { type AnswerKind, capped, limitAnswersAtOnce } from './response-cap.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -40,26 +40,23 @@ const MAX_CONNECT_TIMEOUT_MS = 120_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 ** 2;
 export const DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES = 128 * 1024 ** 2;
 
-const SILENT: Logger = pino({ level: 'silent' });
 const operator = {
   maxBytes: { chat: DEFAULT_MAX_RESPONSE_BYTES, embedding: DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES } as Record<AnswerKind, number>,
   hosts: new HostPolicy({ allow: [], deny: [] }),
-  log: SILENT,
 };
 limitAnswersAtOnce(DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES);
 
 /**
  * The operator's settings (--max-response-bytes for chat answers, --max-embedding-response-bytes,
- * --provider-hosts-*) and the log of failed connections; defaults for those not given.
+ * --provider-hosts-*); defaults for those not given.
  */
-export function configureProviderHttp(settings: { maxResponseBytes?: number; maxEmbeddingResponseBytes?: number; hosts?: ProviderHosts; log?: Logger }): void {
+export function configureProviderHttp(settings: { maxResponseBytes?: number; maxEmbeddingResponseBytes?: number; hosts?: ProviderHosts }): void {
   operator.maxBytes = {
     chat: settings.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     embedding: settings.maxEmbeddingResponseBytes ?? DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES,
   };
   limitAnswersAtOnce(Math.max(operator.maxBytes.chat, operator.maxBytes.embedding));
   operator.hosts = new HostPolicy(settings.hosts ?? { allow: [], deny: [] });
-  operator.log = settings.log ?? SILENT;
 }
 
 export interface HttpSettings {
@@ -88,7 +85,7 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
       const host = hostAndPort(input);
       if (causes(error).some((cause) => cause instanceof HostRefused)) throw new HostRefused(host);
       const cause = causes(error).at(-1) as { code?: string; message?: string };
-      operator.log.warn({ model_instance: instance, host, code: cause.code, err: cause.message }, 'could not reach the model provider');
+      providerLog().warn({ model_instance: instance, host, code: cause.code, err: cause.message }, 'could not reach the model provider');
       throw new ProviderError(`could not reach provider at ${host}`, 'Check base_url and the network; connect_timeout_ms in the model config bounds each attempt to connect.');
     }
   };

@@ -1,4 +1,5 @@
-// Picks the adapter a model instance's config names and wraps it, outermost first: the response cache, the batching
+// Picks the adapter a model instance's config names and wraps it, outermost first: the watch on how its calls end
+// (a failure logged, a cancel counted), the response cache, the batching
 // of embeddings asked for one text at a time, the process's and the model's limits, the metering of each request
 // the provider really gets, the masking of its secrets in whatever the provider says, then the failing of a stream
 // its caller cancelled. Built once per instance config and kept, so its SDK client (and its pooled connections) serve
@@ -10,6 +11,7 @@ import { SecretFragments } from '../crypto/secret-fragments.js';
 import { abortedStreamsFail } from './aborted-streams.js';
 import { anthropicProvider } from './anthropic.js';
 import type { Asker } from './asker.js';
+import { watched } from './call-outcomes.js';
 import { batchedEmbeddings } from './embedding-batcher.js';
 import { limited } from './limits.js';
 import { metered } from './metrics.js';
@@ -72,7 +74,7 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
     config.max_concurrency ?? null, config.requests_per_minute ?? null, config.tokens_per_minute ?? null,
   ]);
   const provider = redacted(abortedStreamsFail(adapter(config, apiKey, instanceName)), SecretFragments.of(config, apiKey));
-  return cached(batchedEmbeddings(limited(metered(provider, name, modelName, config), modelKey, config)), key);
+  return watched(cached(batchedEmbeddings(limited(metered(provider, name, modelName, config), modelKey, config)), key), instanceName, name, modelName);
 }
 
 /**

@@ -1,5 +1,5 @@
-// Usage of the model providers, for /metrics: requests by outcome, tokens, time per request and, where a price is
-// known, cost, each by provider and model. Prices (US dollars per million tokens) come from the model config
+// Usage of the model providers, for /metrics: requests by outcome, tokens, time per request, where a price is
+// known cost, and the calls their callers cancelled, each by provider and model. Prices (US dollars per million tokens) come from the model config
 // (price_per_million_input_tokens, price_per_million_output_tokens) or from the proxy's --price-table file keyed by
 // model name; with neither, no cost is counted (rather than a guess from a stale list).
 // Any role may name a model anything, so the model label takes at most --metrics-max-models distinct names (and
@@ -39,6 +39,12 @@ const requestSeconds = new Histogram({
   help: 'Time from sending a request to its last byte.',
   labelNames: MODEL_LABELS,
   buckets: SECONDS_BUCKETS,
+  registers,
+});
+const cancelledCalls = new Counter({
+  name: 'pg_llm_model_calls_cancelled_total',
+  help: 'Model calls their caller cancelled (a cancel request, a statement timeout, a client gone), waiting for their turn or running.',
+  labelNames: MODEL_LABELS,
   registers,
 });
 
@@ -129,6 +135,11 @@ export function metered(provider: Provider, providerName: string, modelName: str
       }
     },
   };
+}
+
+/** A model call its caller cancelled. */
+export function countCancelledCall(providerName: string, modelName: string): void {
+  cancelledCalls.inc(modelLabelsOf(providerName, modelName));
 }
 
 function modelLabelsOf(providerName: string, modelName: string): ModelLabels {

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/config.js';
 import { configureProviderHttp } from '../../src/providers/http.js';
+import { setProviderLog } from '../../src/providers/provider-log.js';
 import { freePort } from '../support/cluster.js';
 import { afterThisTest, clientThrough } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
@@ -95,7 +96,8 @@ describe('provider-host policy', () => {
 describe('connection failures', () => {
   it('read the same for a closed port, a reset, garbage and a failed TLS handshake; the log has the cause', async () => {
     const logged: string[] = [];
-    configureProviderHttp({ log: pino({ level: 'warn' }, new Writable({ write: (line, _encoding, done) => done(void logged.push(String(line))) })) });
+    setProviderLog(pino({ level: 'warn' }, new Writable({ write: (line, _encoding, done) => done(void logged.push(String(line))) })));
+    afterThisTest(async () => setProviderLog(pino({ level: 'silent' })));
     const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     const reset = await tcpServer((socket) => socket.resetAndDestroy());
     const garbage = await tcpServer((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n\r\n'));

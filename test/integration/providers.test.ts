@@ -2,9 +2,13 @@
 // through the shared.proxy.
 
 import net, { type AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
+import { processRegistry } from '../../src/metrics.js';
 import { embedTexts, providerFor } from '../../src/providers/index.js';
+import { setProviderLog } from '../../src/providers/provider-log.js';
 import { afterThisTest, clientThrough } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { connection } from '../support/proxy.js';
@@ -71,6 +75,34 @@ describe('openai adapter', () => {
     expect(error).toMatchObject({ code: '28000' });
     expect(String((error as Error).message)).not.toContain(API_KEY);
     expect(shared.fake.requests).toHaveLength(1);
+  });
+
+  it("logs a failed call once at warn with the model instance, never the key; counts a cancelled one instead", async () => {
+    const logged: Array<Record<string, unknown>> = [];
+    setProviderLog(pino({ level: 'info' }, new Writable({ write: (line, _encoding, done) => done(void logged.push(JSON.parse(String(line)))) })));
+    afterThisTest(async () => setProviderLog(pino({ level: 'silent' })));
+    const { client, name } = await setup('openai', { max_retries: 1 });
+    shared.fake.script({ kind: 'error', status: 500, message: `overloaded, says ${API_KEY}` }, { kind: 'error', status: 500, message: `overloaded, says ${API_KEY}` });
+    await expect(client.query(`SELECT pg_llm_chat('llm', 'x')`)).rejects.toMatchObject({ code: '39001' });
+    expect(logged).toEqual([
+      expect.objectContaining({ level: 40, msg: 'model call failed', model_instance: 'llm', provider: 'openai', sqlstate: '39001', err: expect.stringContaining('overloaded') }),
+    ]);
+    expect(JSON.stringify(logged)).not.toContain(API_KEY);
+
+    const cancelled = async (): Promise<number> => {
+      const line = (await processRegistry.metrics()).split('\n').find((text) => text.startsWith('pg_llm_model_calls_cancelled_total{provider="openai",model="gpt-test"} '));
+      return Number(line?.split(' ')[1] ?? 0);
+    };
+    const before = await cancelled();
+    shared.fake.script({ kind: 'stall' });
+    const sql = postgres({ ...connection(shared.proxy.port, 'postgres', name), max: 1, onnotice: () => {} });
+    afterThisTest(() => sql.end());
+    const query = sql`SELECT pg_llm_chat('llm', 'wait')`.execute();
+    await expect.poll(() => shared.fake.requests.length).toBe(3);
+    void query.cancel();
+    await expect(query).rejects.toMatchObject({ code: '57014' });
+    await expect.poll(cancelled).toBe(before + 1);
+    expect(logged).toHaveLength(1);
   });
 
   it('an unknown model is 42704; garbage from the provider is 39001', async () => {
