@@ -10,6 +10,7 @@ import type { AuthRole } from '../proxy/auth-query.js';
 import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
 import { isSealedText, masterKey, openText, SecretError, type MasterKey } from './crypto/secrets.js';
 import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
+import { defaultLogFormat, LOG_FORMATS, type LogFormat } from './logger.js';
 import type { WorkerSettings } from './worker/config.js';
 
 interface OptionDeclaration {
@@ -221,6 +222,12 @@ const OPTIONS = [
   },
   { flag: 'worker-keep-done', env: 'PG_LLM_WORKER_KEEP_DONE', value: 'SECONDS', default: '86400', description: 'how long done and skipped jobs stay in llm.queue (jobs in error stay until deleted)' },
   { flag: 'log-level', env: 'PG_LLM_LOG_LEVEL', value: 'LEVEL', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
+  {
+    flag: 'log-format',
+    env: 'PG_LLM_LOG_FORMAT',
+    value: 'json|pretty',
+    description: 'JSON lines, or lines for people to read; default: pretty when standard error is a terminal, json otherwise',
+  },
 ] as const satisfies readonly OptionDeclaration[];
 
 type OptionName = (typeof OPTIONS)[number]['flag'];
@@ -324,6 +331,7 @@ export interface Config {
   responseCache: { entries: number; ttlSeconds: number };
   worker: WorkerSettings;
   logLevel: string;
+  logFormat: LogFormat;
 }
 
 export class ConfigError extends Error {}
@@ -554,7 +562,14 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
       keepDoneSeconds: integer('worker-keep-done', value('worker-keep-done')!),
     },
     logLevel: value('log-level')!,
+    logFormat: logFormat(value('log-format')),
   };
+}
+
+function logFormat(given: string | undefined): LogFormat {
+  if (given === undefined) return defaultLogFormat();
+  if (!(LOG_FORMATS as readonly string[]).includes(given)) throw new ConfigError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got ${given}`);
+  return given as LogFormat;
 }
 
 function authRole(value: (name: OptionName) => string | undefined, masterKeys: string[]): AuthRole | undefined {

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     return onDatabase(command, 'master key rotation', (client, log) => rotateKeys(client, log, command.oldKeys, command.newKey));
   }
   if (command.kind === 'seal-secret') return sealSecret(command.masterKey);
-  const log = createLogger(command.config.logLevel);
+  const log = createLogger(command.config.logLevel, command.config.logFormat);
   const defaults = checked(() => defaultProviders(command.config, log));
   await run(command.config, defaults, log);
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/cluster.js';
-import { launch, listening, type Running } from '../support/command.js';
+import { launch, listening, MAIN, type Running } from '../support/command.js';
 import { cluster, connection } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
 
@@ -39,6 +39,27 @@ describe('pg-llm-proxy command', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('--log-format: JSON lines when standard error is no terminal, pretty lines when asked or at a terminal', async () => {
+    const args = async (): Promise<string[]> => ['--listen', `127.0.0.1:${await freePort()}`, '--admin', 'off', '--upstream', `postgres://127.0.0.1:${cluster().port}`];
+    const pretty = /^\[\d\d:\d\d:\d\d\.\d{3}\] (\S+)?INFO(\S+)?: (\S+)?proxy listening/m;
+    for (const [running, format] of [
+      [launch(await args()), 'json'],
+      [launch([...(await args()), '--log-format', 'pretty']), 'pretty'],
+      [launch(['--log-format=json', ...(await args())], { PG_LLM_LOG_FORMAT: 'pretty' }), 'json'],
+      // script(1) runs the command at a terminal of its own.
+      [launch(['-qfec', [process.execPath, MAIN, ...(await args())].join(' '), '/dev/null'], {}, 'script'), 'pretty'],
+    ] as const) {
+      await listening(running);
+      running.child.kill('SIGTERM');
+      await running.exited;
+      if (format === 'json') expect(running.output()).toMatch(/^\{"level":30,.*"msg":"proxy listening"\}$/m);
+      else expect(running.output()).toMatch(pretty);
+    }
+    const wrong = launch(['--log-format', 'xml']);
+    expect(await wrong.exited).toBe(2);
+    expect(wrong.output()).toBe('pg-llm-proxy: --log-format must be json or pretty, got xml\n');
   });
 
   it('SIGTERM lets a running query finish, then closes the session with 57P01 and exits 0', async () => {

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 
-const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+export const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 
 export interface Running {
   child: ChildProcess;
@@ -14,11 +14,13 @@ export interface Running {
 }
 
 /**
- * Runs the command with this process's environment plus `env` (an undefined value removes a variable). Its Unix
- * socket is off unless asked for, so that commands run in parallel share no path in /tmp.
+ * Runs the command (or another that runs it, given `args` to run it with) with this process's environment plus
+ * `env` (an undefined value removes a variable). Its Unix socket is off unless asked for, so that commands run in
+ * parallel share no path in /tmp.
  */
-export function launch(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, PG_LLM_SOCKET_DIR: '', ...env } });
+export function launch(args: string[], env: NodeJS.ProcessEnv = {}, wrapper?: string): Running {
+  const command = wrapper === undefined ? [process.execPath, MAIN, ...args] : [wrapper, ...args];
+  const child = spawn(command[0]!, command.slice(1), { env: { ...process.env, PG_LLM_SOCKET_DIR: '', ...env } });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
