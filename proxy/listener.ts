@@ -158,9 +158,11 @@ export class ProxyListener {
     }
     const sessionLog = log.child({
       session: this.nextSessionNumber++,
+      client: clientAddress(socket),
       user: hello.parameters.get('user'),
       database: hello.parameters.get('database') ?? hello.parameters.get('user'),
     });
+    const startedAt = performance.now();
     const session = new Session(
       hello.socket,
       {
@@ -180,11 +182,18 @@ export class ProxyListener {
     session.onClosed(() => {
       this.sessions.delete(session);
       stats.connectionsOpen--;
-      sessionLog.debug('session closed');
+      sessionLog.info({ duration_ms: Math.round(performance.now() - startedAt) }, 'session ended');
     });
-    sessionLog.debug({ tls: hello.secure, application: hello.parameters.get('application_name') }, 'session started');
+    sessionLog.info({ tls: hello.secure, application: hello.parameters.get('application_name') }, 'session started');
     await session.start(hello.packet, hello.leftover);
   }
+}
+
+/** Who connected: IP:port, or the Unix-domain socket, whose peers have no address. */
+function clientAddress(socket: net.Socket): string {
+  const { remoteAddress, remotePort } = socket;
+  if (remoteAddress === undefined) return 'unix socket';
+  return net.isIPv6(remoteAddress) ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
 }
 
 function listenOn(server: net.Server, where: net.ListenOptions): Promise<void> {
