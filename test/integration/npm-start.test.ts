@@ -17,8 +17,9 @@ describe('npm start', () => {
     const builtAt = statSync(BUILT).mtimeMs;
     const port = await freePort();
     const args = ['start', '--', '--listen', `127.0.0.1:${port}`, '--admin', 'off', '--embedded', 'always', '--embedded-data', 'memory'];
-    // No Unix socket: tests running at once would share its path in /tmp.
-    const npm = spawn('npm', args, { cwd: ROOT, env: { ...process.env, PG_LLM_SOCKET_DIR: '' } });
+    // No Unix socket: tests running at once would share its path in /tmp. The embedded server's password is ours.
+    const password = 'npm start test password';
+    const npm = spawn('npm', args, { cwd: ROOT, env: { ...process.env, PG_LLM_SOCKET_DIR: '', PG_LLM_EMBEDDED_PASSWORD: password } });
     let output = '';
     npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -26,7 +27,7 @@ describe('npm start', () => {
     await expect.poll(() => output, { timeout: 60_000 }).toMatch(/proxy listening/);
     expect(output, 'dist/ must be built from the current sources (npm run build) for this test').not.toMatch(/compiling/);
     expect(statSync(BUILT).mtimeMs).toBe(builtAt);
-    expect((await psql(['-c', 'SELECT 20 + 22'], { port })).stdout.trim()).toBe('42');
+    expect((await psql(['-c', 'SELECT 20 + 22'], { port, password })).stdout.trim()).toBe('42');
     const started = descendants(npm.pid!);
     expect(started.length).toBeGreaterThan(1); // the proxy and the embedded PostgreSQL
 
