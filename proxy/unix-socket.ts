@@ -2,9 +2,10 @@
 // and the drivers find it with host=DIR. As PostgreSQL does, the proxy claims the path with a lock file holding its
 // process id: a lock whose process lives means another server owns the path; a stale one (a crashed proxy's) goes.
 
-import { closeSync, constants, lstatSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { NotRegularFileError, readSmallFile } from './small-file.js';
 
 /** Linux's sun_path holds 108 bytes, the last for the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -93,25 +94,15 @@ function liveHolder(lock: string, file: string): number | undefined {
   return isAlive(pid) ? pid : undefined;
 }
 
-/**
- * The start of a lock file, or undefined when it is gone. Any local user may create files in /tmp: a FIFO there
- * would block a plain read, and with it the whole proxy, for ever; a symbolic link would lead the read elsewhere.
- */
+/** The start of a lock file, or undefined when it is gone. */
 function readLock(lock: string, file: string): string | undefined {
-  let fd: number | undefined;
   try {
-    if (!lstatSync(lock).isFile()) {
+    return readSmallFile(lock, MAX_LOCK_FILE_BYTES)?.text;
+  } catch (error) {
+    if (error instanceof NotRegularFileError) {
       throw new SocketPathError(`lock file "${lock}" is not a regular file: remove it, or choose another port or socket directory`);
     }
-    fd = openSync(lock, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const start = Buffer.alloc(MAX_LOCK_FILE_BYTES);
-    return start.toString('utf8', 0, readSync(fd, start, 0, start.length, 0));
-  } catch (error) {
-    if (error instanceof SocketPathError) throw error;
-    if (errorCode(error) === 'ENOENT') return undefined;
     throw new SocketPathError(`cannot read lock file "${lock}" (${(error as Error).message}): another user's server may be using "${file}"`);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

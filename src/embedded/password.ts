@@ -8,8 +8,9 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { NotRegularFileError, readSmallFile } from '../../proxy/small-file.js';
 import { EmbeddedServerError } from './error.js';
 import type { ServerUser } from './server-user.js';
 
@@ -23,6 +24,9 @@ export interface PasswordSetting {
   cwd: string;
 }
 
+/** Far more than any password; the bound keeps a planted huge file from filling the memory. */
+const MAX_PASSWORD_FILE_BYTES = 4096;
+
 /** Where the password of a data directory is kept: beside it, as the server's user owns everything inside. */
 export function passwordFile(dataDir: string): string {
   return `${dataDir}.password`;
@@ -33,6 +37,19 @@ export function passwordFile(dataDir: string): string {
  * of a cluster created before passwords (or by initdb just now) into `scram-sha-256`. Each step is repeated at the
  * next start if the proxy dies between them.
  */
+/**
+ * Before a cluster is created: a password file already beside it is not one this proxy wrote, so whoever wrote it
+ * would know the superuser's password. Checked before initdb, so that the next start cannot take it either.
+ */
+export function refuseForeignPassword(dataDir: string, chosen: string | undefined): void {
+  const file = passwordFile(dataDir);
+  if (chosen !== undefined || !existsSync(file)) return;
+  throw new EmbeddedServerError(
+    `${file} exists but the data directory ${dataDir} holds no cluster yet, so this proxy did not write it and takes no password from it: ` +
+      'remove the file, or choose the password with --embedded-password',
+  );
+}
+
 export async function requirePassword({ postgres, dataDir, chosen, user, cwd }: PasswordSetting): Promise<void> {
   const file = passwordFile(dataDir);
   const kept = readPassword(file);
@@ -54,20 +71,44 @@ function readRules(hba: string): string {
   }
 }
 
+/**
+ * The kept password, refused as libpq refuses a ~/.pgpass others may read: anyone who could write or plant the file
+ * would choose the superuser's password, anyone who could read it would know it.
+ */
 function readPassword(file: string): string | undefined {
+  let kept;
   try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    kept = readSmallFile(file, MAX_PASSWORD_FILE_BYTES);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (error instanceof NotRegularFileError) throw new EmbeddedServerError(`the embedded PostgreSQL's password file ${file} is not a regular file: remove it`);
     throw new EmbeddedServerError(`cannot read the embedded PostgreSQL's password file: ${(error as Error).message}`);
   }
+  if (kept === undefined) return undefined;
+  if (kept.uid !== process.getuid!() || (kept.mode & 0o077) !== 0) {
+    throw new EmbeddedServerError(
+      `the embedded PostgreSQL's password file ${file} must belong to the proxy's user and allow no access to group or others (chmod 600): ` +
+        'if you did not write it, remove it',
+    );
+  }
+  if (kept.size > MAX_PASSWORD_FILE_BYTES) throw new EmbeddedServerError(`the embedded PostgreSQL's password file ${file} is longer than any password`);
+  return kept.text.replace(/\r?\n$/, '');
 }
 
-/** Replaces the file whole, so that it never holds a password with wider permissions than 0600, nor half of one. */
+/**
+ * Replaces the file whole, so that it never holds a password with wider permissions than 0600, nor half of one. The
+ * draft is created anew: a file or link planted under its name would otherwise receive the password. (A draft left
+ * by a proxy that died with the same process id, as in a restarted container, is removed first.)
+ */
 function writePassword(file: string, password: string): void {
   const draft = `${file}.${process.pid}`;
   try {
-    writeFileSync(draft, `${password}\n`, { mode: 0o600 });
+    rmSync(draft, { force: true });
+    const fd = openSync(draft, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      writeSync(fd, `${password}\n`);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(draft, file);
   } catch (error) {
     throw new EmbeddedServerError(`cannot keep the embedded PostgreSQL's password in ${file}: ${(error as Error).message}`);

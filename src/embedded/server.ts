@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
 import { installedBinaries, reachableBinaries } from './binaries.js';
 import { EmbeddedServerError } from './error.js';
-import { passwordFile, requirePassword } from './password.js';
+import { passwordFile, refuseForeignPassword, requirePassword } from './password.js';
 import { serverUser, type ServerUser } from './server-user.js';
 
 export interface EmbeddedUpstream {
@@ -64,7 +64,10 @@ export async function startEmbeddedUpstream({ dataDir, password, connectTimeoutM
     if (user) chownSync(privateDir, user.uid, user.gid);
     const binaries = reachableBinaries(installed, user, privateDir);
     const data = dataDir ? path.resolve(dataDir) : path.join(privateDir, 'data');
-    await initialise(binaries.initdb, data, user, privateDir, dataDir !== undefined);
+    if (!existsSync(path.join(data, 'PG_VERSION'))) {
+      refuseForeignPassword(data, password);
+      await initialise(binaries.initdb, data, user, privateDir, dataDir !== undefined);
+    }
     await requirePassword({ postgres: binaries.postgres, dataDir: data, chosen: password, user, cwd: privateDir });
     const server = spawn('/bin/sh', ['-c', SUPERVISOR, 'pg-llm-embedded', privateDir, binaries.postgres, ...serverArguments(data, privateDir, dataDir !== undefined)], {
       uid: user?.uid,
@@ -98,12 +101,11 @@ export async function startEmbeddedUpstream({ dataDir, password, connectTimeoutM
 }
 
 /**
- * Creates the cluster unless the directory holds one: superuser `postgres`, no network logins, and trusted on the
- * socket only until requirePassword(), before the server first starts, asks for a password there as it does of the
- * clusters created trusted by earlier versions.
+ * Creates the cluster: superuser `postgres`, no network logins, and trusted on the socket only until
+ * requirePassword(), before the server first starts, asks for a password there as it does of the clusters created
+ * trusted by earlier versions.
  */
 async function initialise(initdb: string, dataDir: string, user: ServerUser | undefined, cwd: string, durable: boolean): Promise<void> {
-  if (existsSync(path.join(dataDir, 'PG_VERSION'))) return;
   mkdirSync(dataDir, { recursive: true }); // initdb gives it mode 0700
   if (user) chownSync(dataDir, user.uid, user.gid);
   const args = ['-D', dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=reject', '-E', 'UTF8', '--locale=C'];

@@ -4,7 +4,7 @@
 // that private directory at stop.
 
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -142,6 +142,37 @@ describe('the embedded PostgreSQL’s data', () => {
     } finally {
       await upstream.stop();
     }
+  }, SLOW);
+
+  it('refuses a password file it did not write: planted beside a new data directory, open to others, or not a file', async () => {
+    const dataDir = path.join(parent, 'planted');
+    const file = `${dataDir}.password`;
+    writeFileSync(file, 'the attacker knows\n', { mode: 0o600 });
+    await expect(startEmbeddedUpstream({ dataDir })).rejects.toThrow(/holds no cluster yet/);
+    expect(existsSync(dataDir)).toBe(false);
+    const chosen = await startEmbeddedUpstream({ dataDir, password: 'the operator chose' });
+    expect(passwordOf(chosen)).toBe('the operator chose');
+    await chosen.stop();
+    chmodSync(file, 0o644);
+    await expect(startEmbeddedUpstream({ dataDir })).rejects.toThrow(/must belong to the proxy's user and allow no access to group or others/);
+    rmSync(file);
+    await promisify(execFile)('mkfifo', ['-m', '600', file]);
+    await expect(startEmbeddedUpstream({ dataDir })).rejects.toThrow(/is not a regular file/);
+    rmSync(file);
+    writeFileSync(`${file}.elsewhere`, 'the operator chose\n', { mode: 0o600 });
+    symlinkSync(`${file}.elsewhere`, file);
+    await expect(startEmbeddedUpstream({ dataDir })).rejects.toThrow(/is not a regular file/);
+  }, SLOW);
+
+  it('writes the password through no file or link planted where it drafts it', async () => {
+    const dataDir = path.join(parent, 'drafted');
+    const stolen = path.join(parent, 'stolen');
+    writeFileSync(stolen, '', { mode: 0o600 });
+    symlinkSync(stolen, `${dataDir}.password.${process.pid}`);
+    const upstream = await startEmbeddedUpstream({ dataDir });
+    await upstream.stop();
+    expect(readFileSync(stolen, 'utf8')).toBe('');
+    expect(passwordOf(upstream)).toMatch(/^[\w-]{24}$/);
   }, SLOW);
 
   it('goes with the private directory at stop when no data directory is named', async () => {
