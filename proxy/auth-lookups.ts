@@ -1,16 +1,19 @@
-// Lookups of stored passwords with the auth query, one at a time on the one connection the proxy keeps as the auth
-// role (as PgBouncer runs its auth_query): a login under a new name costs the upstream one query, not a backend and a
-// login of its own. The line is bounded: beyond it a login is refused as PostgreSQL refuses a client when it is full.
+// Lookups of stored passwords with the auth query, on a few connections the proxy keeps as the auth role (as
+// PgBouncer runs its auth_query): a login under a new name costs the upstream one query, not a backend and a login of
+// its own. More than one connection, so that one slow lookup does not hold up the logins behind it. The line is
+// bounded: beyond it a login is refused as PostgreSQL refuses a client when it is full.
 
 import type { Logger } from 'pino';
-import { AuthConnection, type AuthRole } from './auth-query.js';
+import { AuthConnection, AuthQueryTimeout, type AuthRole } from './auth-query.js';
 import { PasswordKeys } from './auth-role-login.js';
 import { PgError, SqlState } from './pg-error.js';
 import type { ProxyStats } from './stats.js';
 import type { UpstreamTarget } from './upstream.js';
 
-/** Lookups that may wait for the connection: at about a round trip each, a fraction of a second in all. */
+/** Lookups under way or waiting for a connection: at about a round trip each, a fraction of a second in all. */
 const MAX_WAITING = 100;
+/** Connections opened as lookups wait, each a backend of the auth role's on the upstream. */
+const MAX_CONNECTIONS = 4;
 
 interface Waiting {
   user: string;
@@ -20,9 +23,11 @@ interface Waiting {
 }
 
 export class AuthLookups {
-  private connection: AuthConnection | undefined;
+  private readonly idle: AuthConnection[] = [];
+  /** Open and opening alike: both count against MAX_CONNECTIONS. */
+  private readonly connections = new Set<AuthConnection | Promise<AuthConnection>>();
   private readonly waiting: Waiting[] = [];
-  private working = false;
+  private underWay = 0;
   private closed = false;
   private readonly keys: PasswordKeys;
 
@@ -38,51 +43,78 @@ export class AuthLookups {
 
   /** The stored password the auth query returns for `user`, if any. Rejects with the error the client is to get. */
   storedPassword(user: string): Promise<string | undefined> {
-    if (this.waiting.length >= this.maxWaiting) return Promise.reject(tooManyClients());
+    if (this.waiting.length + this.underWay >= this.maxWaiting) return Promise.reject(tooManyClients());
     return new Promise((resolve, reject) => {
       this.waiting.push({ user, resolve, reject });
-      void this.work();
+      this.dispatch();
     });
   }
 
-  /** Ends the connection, once no session is left to ask for a lookup. */
+  /** Ends the connections, once no session is left to ask for a lookup. */
   close(): void {
     this.closed = true;
-    this.connection?.close();
+    for (const connection of this.idle.splice(0)) connection.close();
   }
 
-  private async work(): Promise<void> {
-    if (this.working) return;
-    this.working = true;
+  /** Starts a lookup for each waiting one that an idle connection, or room for a new one, can take. */
+  private dispatch(): void {
     while (this.waiting.length > 0) {
-      let connection: AuthConnection;
-      try {
-        connection = await this.open();
-      } catch (error) {
-        // Everyone waiting shares the one failed attempt; the next lookup tries anew.
-        const failure = this.forClient(error);
-        for (const { reject } of this.waiting.splice(0)) reject(failure);
-        break;
+      const idle = this.idle.pop();
+      if (idle && !idle.usable) {
+        this.connections.delete(idle);
+        continue;
       }
-      const next = this.waiting.shift()!;
-      this.stats.authLookups++;
-      try {
-        next.resolve(await connection.storedPassword(next.user));
-      } catch (error) {
-        // The server may have ended a connection that had served (a restart, pg_terminate_backend,
-        // idle_session_timeout) just as it was asked: the lookup is tried once more, on a new one.
-        if (connection.served && !next.retried) this.waiting.unshift({ ...next, retried: true });
-        else next.reject(this.forClient(error));
-      }
+      if (!idle && this.connections.size >= MAX_CONNECTIONS) return;
+      this.underWay++;
+      void this.lookUp(this.waiting.shift()!, idle).finally(() => {
+        this.underWay--;
+        this.dispatch();
+      });
     }
-    this.working = false;
   }
 
-  private async open(): Promise<AuthConnection> {
-    if (this.connection?.usable) return this.connection;
-    this.connection = await AuthConnection.open(this.target, this.role, this.keys);
-    if (this.closed) this.connection.close();
-    return this.connection;
+  private async lookUp(next: Waiting, idle: AuthConnection | undefined): Promise<void> {
+    let connection: AuthConnection;
+    try {
+      connection = idle ?? (await this.connect());
+    } catch (error) {
+      // Everyone waiting shares the one failed attempt; the next lookup tries anew.
+      const failure = this.forClient(error);
+      for (const { reject } of [next, ...this.waiting.splice(0)]) reject(failure);
+      return;
+    }
+    this.stats.authLookups++;
+    try {
+      next.resolve(await connection.storedPassword(next.user));
+    } catch (error) {
+      // The server may have ended a connection that had served (a restart, pg_terminate_backend,
+      // idle_session_timeout) just as it was asked: the lookup is tried once more, on a new one. Not after a
+      // timeout: the query itself is slow, and would only be as slow again.
+      if (connection.served && !next.retried && !(error instanceof AuthQueryTimeout)) this.waiting.unshift({ ...next, retried: true });
+      else next.reject(this.forClient(error));
+    }
+    this.release(connection);
+  }
+
+  private async connect(): Promise<AuthConnection> {
+    const opening = AuthConnection.open(this.target, this.role, this.keys);
+    this.connections.add(opening);
+    try {
+      const connection = await opening;
+      this.connections.add(connection);
+      return connection;
+    } finally {
+      this.connections.delete(opening);
+    }
+  }
+
+  private release(connection: AuthConnection): void {
+    if (this.closed || !connection.usable) {
+      this.connections.delete(connection);
+      connection.close();
+    } else {
+      this.idle.push(connection);
+    }
   }
 
   /** The upstream's own error when it is out of room; any other failure is the proxy's configuration to check. */

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type net from 'node:net';
 import type { AuthRole } from './auth-query.js';
-import { readAuthenticationCode, readAuthenticationData, readErrorFields, readSaslMechanisms } from './backend-read.js';
+import { readAuthenticationCode, readAuthenticationData, readBackendKeyData, readErrorFields, readSaslMechanisms } from './backend-read.js';
 import { passwordMessage } from './frontend-write.js';
 import type { MessageReader } from './message-reader.js';
 import { PgError } from './pg-error.js';
@@ -36,13 +36,17 @@ export class PasswordKeys {
   }
 }
 
-/** Answers the server's authentication requests until it is ready for a query. */
-export async function logIn(socket: net.Socket, messages: MessageReader, role: AuthRole, keys: PasswordKeys): Promise<void> {
+export type BackendKey = ReturnType<typeof readBackendKeyData>;
+
+/** Answers the server's authentication requests until it is ready for a query; resolves to the backend's cancel key. */
+export async function logIn(socket: net.Socket, messages: MessageReader, role: AuthRole, keys: PasswordKeys): Promise<BackendKey | undefined> {
   let scram: { client: ScramClient; secret?: ScramSecret } | undefined;
+  let backendKey: BackendKey | undefined;
   for (;;) {
     const frame = await messages.next();
     if (frame[0] === BackendMessage.ErrorResponse) throw upstreamError(frame);
-    if (frame[0] === BackendMessage.ReadyForQuery) return;
+    if (frame[0] === BackendMessage.ReadyForQuery) return backendKey;
+    if (frame[0] === BackendMessage.BackendKeyData) backendKey = readBackendKeyData(frame);
     if (frame[0] !== BackendMessage.Authentication) continue;
     const request = readAuthenticationCode(frame);
     switch (request) {

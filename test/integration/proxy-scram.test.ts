@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { AuthLookups } from '../../proxy/auth-lookups.js';
 import type { AuthRole } from '../../proxy/auth-query.js';
@@ -178,11 +178,13 @@ describe('with an auth role, the proxy authenticates SCRAM clients itself', () =
     }
   });
 
-  it('logins under many new names at once take one connection of the auth role, one query per name', async () => {
+  it('logins under many new names at once take at most four connections of the auth role, one query per name', async () => {
     const names = Array.from({ length: 10 }, () => newName('many'));
     const before = proxy.listener.stats.authLookups;
     await Promise.all(names.map((user) => challenge(proxy.port, user)));
-    expect(await lookupsOf(...names)).toEqual({ perName: names.map(() => 1), backends: 1 });
+    const { perName, backends } = await lookupsOf(...names);
+    expect(perName).toEqual(names.map(() => 1));
+    expect(backends).toBeLessThanOrEqual(4);
     expect(proxy.listener.stats.authLookups - before).toBe(names.length);
   });
 
@@ -285,6 +287,35 @@ describe('the lookups of the auth query', () => {
       line.close();
     }
   });
+});
+
+describe('a slow lookup of the auth query', () => {
+  const SLOW_QUERY = "SELECT pg_sleep(CASE WHEN $1::text LIKE 'slow%' THEN 60 ELSE 0 END), llm_proxy_auth.role_secret($1)";
+  const sleeping = (): Promise<number> =>
+    withAdmin(async (admin) => {
+      const { rows } = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND query LIKE '%pg_sleep%' AND state = 'active'", [authRole.user]);
+      return rows[0].n as number;
+    });
+
+  it('holds up no other login, is not asked again after it times out, and leaves no backend running', async () => {
+    const stats = new ProxyStats();
+    const line = new AuthLookups(upstreamTarget({ connectTimeoutMs: 2000 }), { ...authRole, query: SLOW_QUERY }, stats, pino({ level: 'silent' }));
+    try {
+      expect(await line.storedPassword(scram.user)).toMatch(/^SCRAM-SHA-256\$/);
+      const settled: string[] = [];
+      const slow = line.storedPassword(newName('slow')).then(
+        () => settled.push('slow answered'),
+        () => settled.push('slow failed'),
+      );
+      const fast = line.storedPassword(scram.user).then(() => settled.push('fast answered'));
+      await Promise.all([slow, fast]);
+      expect(settled).toEqual(['fast answered', 'slow failed']);
+      expect(stats.authLookups).toBe(3);
+      await vi.waitFor(async () => expect(await sleeping()).toBe(0), { timeout: 5000, interval: 100 });
+    } finally {
+      line.close();
+    }
+  }, 20_000);
 });
 
 describe('without an auth role', () => {
