@@ -41,11 +41,16 @@ export class AuthLookups {
     this.keys = new PasswordKeys(role.password);
   }
 
-  /** The stored password the auth query returns for `user`, if any. Rejects with the error the client is to get. */
-  storedPassword(user: string): Promise<string | undefined> {
+  /**
+   * The stored password the auth query returns for `user`, if any. Rejects with the error the client is to get.
+   * Once `unwanted` aborts (every client waiting for the answer has left), a lookup still waiting is not run.
+   */
+  storedPassword(user: string, unwanted?: AbortSignal): Promise<string | undefined> {
     if (this.waiting.length + this.underWay >= this.maxWaiting) return Promise.reject(tooManyClients());
     return new Promise((resolve, reject) => {
-      this.waiting.push({ user, resolve, reject });
+      const lookup: Waiting = { user, resolve, reject };
+      this.waiting.push(lookup);
+      unwanted?.addEventListener('abort', () => this.withdraw(lookup), { once: true });
       this.dispatch();
     });
   }
@@ -54,6 +59,14 @@ export class AuthLookups {
   close(): void {
     this.closed = true;
     for (const connection of this.idle.splice(0)) connection.close();
+  }
+
+  /** A lookup under way runs to its end: its answer is kept for the next login under the name. */
+  private withdraw(lookup: Waiting): void {
+    const at = this.waiting.indexOf(lookup);
+    if (at < 0) return;
+    this.waiting.splice(at, 1);
+    lookup.reject(new PgError(SqlState.ConnectionFailure, 'the client left before its role was looked up', { severity: 'FATAL' }));
   }
 
   /** Starts a lookup for each waiting one that an idle connection, or room for a new one, can take. */
@@ -90,8 +103,12 @@ export class AuthLookups {
       // The server may have ended a connection that had served (a restart, pg_terminate_backend,
       // idle_session_timeout) just as it was asked: the lookup is tried once more, on a new one. Not after a
       // timeout: the query itself is slow, and would only be as slow again.
-      if (connection.served && !next.retried && !(error instanceof AuthQueryTimeout)) this.waiting.unshift({ ...next, retried: true });
-      else next.reject(this.forClient(error));
+      if (connection.served && !next.retried && !(error instanceof AuthQueryTimeout)) {
+        next.retried = true;
+        this.waiting.unshift(next);
+      } else {
+        next.reject(this.forClient(error));
+      }
     }
     this.release(connection);
   }

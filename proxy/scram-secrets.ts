@@ -23,6 +23,10 @@ interface Kept {
   secret: Promise<ScramSecret | undefined>;
   /** The challenge the answer goes with: a found secret's own; for none, the upstream's mock one, once seen. */
   challenge?: string;
+  /** Clients still in their login that asked for it. */
+  waiters: number;
+  /** Aborted once they have all left: a lookup nobody waits for is not run. */
+  unwanted: AbortController;
 }
 
 export class ScramSecrets {
@@ -34,8 +38,17 @@ export class ScramSecrets {
    * Starts the lookup as soon as a client names its role, so that the answer is in by the time the upstream asks
    * for SCRAM, and a login answered from memory is no sooner than one that was looked up.
    */
-  prefetch(user: string): void {
-    this.entry(user).secret.catch(() => {});
+  prefetch(user: string, clientGone: AbortSignal): void {
+    const entry = this.entry(user);
+    entry.secret.catch(() => {});
+    entry.waiters++;
+    clientGone.addEventListener(
+      'abort',
+      () => {
+        if (--entry.waiters === 0) entry.unwanted.abort();
+      },
+      { once: true },
+    );
   }
 
   /**
@@ -79,7 +92,9 @@ export class ScramSecrets {
     if (kept && kept.until > Date.now()) return kept;
     this.kept.delete(user);
     if (this.kept.size >= MAX_KEPT) this.kept.delete(this.kept.keys().next().value!);
-    const entry: Kept = { until: Date.now() + KEEP_MS, secret: this.lookups.storedPassword(user).then(parseScramSecret) };
+    const unwanted = new AbortController();
+    const secret = this.lookups.storedPassword(user, unwanted.signal).then(parseScramSecret);
+    const entry: Kept = { until: Date.now() + KEEP_MS, secret, waiters: 0, unwanted };
     this.kept.set(user, entry);
     entry.secret.catch(() => this.forget(user, entry));
     return entry;

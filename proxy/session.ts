@@ -108,7 +108,7 @@ export class Session {
     client.setNoDelay(true);
     client.on('error', (error) => this.log.debug({ err: error }, 'client socket error'));
     client.on('close', this.onClientClose);
-    this.context.scramSecrets?.prefetch(this.user);
+    this.context.scramSecrets?.prefetch(this.user, this.ended.signal);
     try {
       this.upstream = await connectUpstream(this.context.target, this.ended.signal);
     } catch (error) {

@@ -316,6 +316,43 @@ describe('a slow lookup of the auth query', () => {
       line.close();
     }
   }, 20_000);
+
+  it('is not run once every client that waited for it has left', async () => {
+    const stats = new ProxyStats();
+    const line = new AuthLookups(upstreamTarget({ connectTimeoutMs: 2000 }), { ...authRole, query: SLOW_QUERY }, stats, pino({ level: 'silent' }));
+    try {
+      const busy = Array.from({ length: 4 }, () => line.storedPassword(newName('slow')).catch(() => 'timed out'));
+      const left = new AbortController();
+      const queued = line.storedPassword(scram.user, left.signal).then(() => 'answered', () => 'dropped');
+      left.abort();
+      expect(await queued).toBe('dropped');
+      expect(await Promise.all(busy)).toEqual(busy.map(() => 'timed out'));
+      expect(stats.authLookups).toBe(4);
+    } finally {
+      line.close();
+    }
+  }, 20_000);
+  it('is not run for a client that left while its lookup waited', async () => {
+    const slowProxy = await startProxy({ tls: true, passThrough: true, upstream: { sslMode: 'require', connectTimeoutMs: 2000 }, authRole: { ...authRole, query: SLOW_QUERY } });
+    const clients: RawClient[] = [];
+    try {
+      for (const user of [...Array.from({ length: 4 }, () => newName('slow')), newName('gone')]) {
+        const client = await RawClient.open(slowProxy.port);
+        client.send(serialize.startup({ user, database: 'postgres' }));
+        clients.push(client);
+      }
+      await vi.waitFor(() => expect(slowProxy.listener.stats.authLookups).toBe(4), { timeout: 5000, interval: 50 });
+      clients.pop()!.socket.destroy();
+      // a login after the slow lookups failed is looked up after the one left waiting, were that still to run
+      await vi.waitFor(async () => expect(await sleeping()).toBe(0), { timeout: 10_000, interval: 100 });
+      const login = await psql(['-c', 'SELECT current_user'], { port: slowProxy.port, user: scram.user, password: scram.password, params: BOUND });
+      expect(login.stdout.trim()).toBe(scram.user);
+      expect(slowProxy.listener.stats.authLookups).toBe(5);
+    } finally {
+      for (const client of clients) client.socket.destroy();
+      await slowProxy.stop();
+    }
+  }, 30_000);
 });
 
 describe('without an auth role', () => {
