@@ -413,10 +413,14 @@ export class Executor {
     if (!this.ownsBlock) return this.relayStatement(plan.sql);
     switch (plan.control) {
       case 'begin':
-      case 'prepare':
+      case 'prepare': {
         // The block goes on as the client's. Upstream it was one already, which BEGIN would warn of (25001).
-        this.ownsBlock = false;
-        return this.relayStatement(plan.sql, undefined, EXTENDED_ONLY_AND_NOTICES);
+        const ok = await this.relayStatement(plan.sql, undefined, EXTENDED_ONLY_AND_NOTICES);
+        // A BEGIN that failed (BEGIN ISOLATION LEVEL after a query) made no block of the client's: PostgreSQL
+        // drops the implicit block with its error, and so does the proxy its own.
+        if (ok) this.ownsBlock = false;
+        return ok;
+      }
       case 'outsideBlocks':
         return this.relayStatement(plan.sql);
       default:
