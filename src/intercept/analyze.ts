@@ -12,7 +12,7 @@ import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
-import { transactionControl, type TransactionControl } from './transaction-control.js';
+import { leavesFailure, transactionControl, type TransactionControl } from './transaction-control.js';
 
 /**
  * The names that make a statement a candidate besides the functions': the extensions' (CREATE EXTENSION pg_llm,
@@ -74,7 +74,8 @@ export type StatementPlan =
       projection: ProjectionPlan | undefined;
     }
   | { kind: 'extension'; sql: string; extension: ExtensionName; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
-  | { kind: 'transaction'; sql: string; control: TransactionControl }
+  /** `leavesFailure`: one PostgreSQL runs in a failed block, which ends the failure (IsTransactionExitStmt). */
+  | { kind: 'transaction'; sql: string; control: TransactionControl; leavesFailure: boolean }
   | { kind: 'declare'; sql: string; callSites: number; extension: ExtensionName; cursor: CursorDeclaration }
   /** Every FETCH and MOVE: whether its cursor is one over LLM calls is the session's to know (cursors.ts). */
   | { kind: 'fetch'; sql: string; motion: CursorMotion }
@@ -130,7 +131,7 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
       break;
     }
     case 'TransactionStmt':
-      return { kind: 'transaction', sql, control: transactionControl(body) };
+      return { kind: 'transaction', sql, control: transactionControl(body), leavesFailure: leavesFailure(body) };
     case 'FetchStmt':
       return { kind: 'fetch', sql, motion: cursorMotion(body) };
     case 'ClosePortalStmt':

@@ -72,6 +72,8 @@ export class Cursors {
   constructor(
     private readonly io: SessionIo,
     private readonly requests: UpstreamRequests,
+    /** Whether the block the session is in has failed now. */
+    private readonly blockFailed: () => boolean,
   ) {}
 
   get size(): number {
@@ -254,7 +256,7 @@ export class Cursors {
   /** The cursor by this name, with whether an upstream cursor has its name while a fast one is open (`toRead`). */
   private async lookUp(name: string): Promise<{ cursor: LlmCursor | undefined; shadowed: boolean }> {
     // In a failed transaction PostgreSQL answers for itself.
-    if (this.io.transactionStatus === 'E') return { cursor: undefined, shadowed: false };
+    if (this.blockFailed()) return { cursor: undefined, shadowed: false };
     const cursor = this.get(name);
     if (cursor?.kind !== 'fast') return { cursor, shadowed: false };
     const open = await this.openOf(cursor.upstream, name);

@@ -211,8 +211,10 @@ class InterceptionEngine implements Interceptor {
     this.backendCancels.queried(cancels);
     if (!plans?.some((plan) => this.takesOver(plan))) return this.forward(frame);
     await this.settle();
-    // PostgreSQL answers 25P02 in a failed transaction, and ignores a Query after an extended-protocol error.
-    if (this.io.transactionStatus === 'E' || this.io.owed.skipping) return this.forward(frame);
+    // PostgreSQL ignores a Query after an extended-protocol error, and answers 25P02 in a failed transaction unless
+    // the Query first leaves the failure (ROLLBACK, ROLLBACK TO…): then the rest runs as in any other block.
+    const [first] = plans;
+    if (this.io.owed.skipping || (this.io.transactionStatus === 'E' && !(first?.kind === 'transaction' && first.leavesFailure))) return this.forward(frame);
     if (plans.some((plan) => plan.kind === 'extension')) this.catalogInstalled = undefined;
     const ok = await this.executor.runQuery(plans, plans.some((plan) => plan.kind === 'calls' || plan.kind === 'declare') ? await this.isInstalled() : true);
     if (!ok) this.catalogInstalled = undefined;

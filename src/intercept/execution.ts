@@ -65,6 +65,8 @@ export class Executor {
   private nextExecution = 1;
   private abort = statementAbort();
   private computing = false;
+  /** While a Query runs: whether its block is failed, which the last ReadyForQuery stops telling once a ROLLBACK ran. */
+  private queryBlockFailed: boolean | undefined;
   private readonly passes: Passes;
 
   constructor(
@@ -73,7 +75,7 @@ export class Executor {
     private readonly calls: CallRunner,
   ) {
     this.passes = new Passes(io, requests);
-    this.cursors = new Cursors(io, requests);
+    this.cursors = new Cursors(io, requests, () => this.queryBlockFailed ?? io.transactionStatus === 'E');
   }
 
   /** Stops the model calls of the statement running now; true when there were some. */
@@ -93,12 +95,16 @@ export class Executor {
     let ok = true;
     // A statement's passes need a block for their savepoints; a transaction statement acts on the block it finds.
     const needsBlock = (plan: StatementPlan) => (plans.length > 1 ? plan.kind !== 'transaction' : plan.kind === 'calls' || plan.kind === 'extension');
+    // Taken over in a failed block only when its first statement leaves the failure (engine.ts).
+    this.queryBlockFailed = this.io.transactionStatus === 'E';
     for (const plan of plans) {
       if (!clientBlock && needsBlock(plan)) this.beginBlock();
       ok = await this.runQueryStatement(plan, catalogInstalled);
       if (!ok) break;
+      this.queryBlockFailed = false;
       if (plan.kind === 'transaction') clientBlock = inClientBlockAfter(plan.control, clientBlock);
     }
+    this.queryBlockFailed = undefined;
     // Sent together: the Sync that ends any skipping, the COMMIT of the proxy's block, and the Sync after it.
     const synced = this.requests.sync();
     const closing = this.ownsBlock ? this.closeOwnBlock() : undefined;

@@ -37,6 +37,14 @@ export function transactionControl(statement: { kind?: unknown; chain?: unknown 
   return 'clientBlockOnly';
 }
 
+/**
+ * Whether the statement is one PostgreSQL runs in a failed block, which leaves the failure behind (postgres.c's
+ * IsTransactionExitStmt): COMMIT and PREPARE TRANSACTION end it as ROLLBACK does, ROLLBACK TO goes back before it.
+ */
+export function leavesFailure(statement: { kind?: unknown }): boolean {
+  return ['TRANS_STMT_COMMIT', 'TRANS_STMT_PREPARE', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_ROLLBACK_TO'].includes(String(statement.kind));
+}
+
 /** Whether the client is in a block of its own after the statement ran, having been in one (`before`) or not. */
 export function inClientBlockAfter(control: TransactionControl, before: boolean): boolean {
   switch (control) {
