@@ -29,6 +29,11 @@ export function errorResponse(error: PgError): Buffer {
   return message(BackendMessage.ErrorResponse, errorFields(error.severity, error));
 }
 
+/** An ErrorResponse of the fields given (as readErrorFields reads them), in their order. */
+export function errorResponseOf(fields: Map<string, string>): Buffer {
+  return message(BackendMessage.ErrorResponse, Buffer.concat([cstrings([...fields].map(([code, value]) => code + value)), Buffer.from([0])]));
+}
+
 /** A NoticeResponse carrying the same fields an error would, at NOTICE (or WARNING) severity. */
 export function noticeResponse(notice: PgError, severity: 'NOTICE' | 'WARNING' = 'NOTICE'): Buffer {
   return message(BackendMessage.NoticeResponse, errorFields(severity, notice));

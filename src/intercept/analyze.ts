@@ -87,6 +87,8 @@ export type StatementPlan =
 export interface Analysis {
   /** Each statement's plan; undefined when PostgreSQL's parser refuses the text (the server will say why). */
   plans: StatementPlan[] | undefined;
+  /** Where each statement starts in the query string, in characters: PostgreSQL's error positions count from there. */
+  offsets: number[];
   cancels: CancelCall[];
 }
 
@@ -103,9 +105,9 @@ export function analyzeNow(sql: string): Analysis {
   try {
     statements = parseStatementsNow(sql);
   } catch {
-    return { plans: undefined, cancels: [] };
+    return { plans: undefined, offsets: [], cancels: [] };
   }
-  return { plans: statements.map(({ node, text }) => plan(node, text)), cancels: cancelCalls(statements) };
+  return { plans: statements.map(({ node, text }) => plan(node, text)), offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements) };
 }
 
 /** The statements of a script, each as its own text (for running them one at a time). */

@@ -207,7 +207,7 @@ class InterceptionEngine implements Interceptor {
     const frame = sql === text ? received : query(sql);
     const analysis = await this.orRefused(() => analyze(sql), refuse);
     if (!analysis) return;
-    const { plans, cancels } = analysis;
+    const { plans, offsets, cancels } = analysis;
     this.backendCancels.queried(cancels);
     if (!plans?.some((plan) => this.takesOver(plan))) return this.forward(frame);
     await this.settle();
@@ -216,7 +216,7 @@ class InterceptionEngine implements Interceptor {
     const [first] = plans;
     if (this.io.owed.skipping || (this.io.transactionStatus === 'E' && !(first?.kind === 'transaction' && first.leavesFailure))) return this.forward(frame);
     if (plans.some((plan) => plan.kind === 'extension')) this.catalogInstalled = undefined;
-    const ok = await this.executor.runQuery(plans, plans.some((plan) => plan.kind === 'calls' || plan.kind === 'declare') ? await this.isInstalled() : true);
+    const ok = await this.executor.runQuery(plans, offsets, plans.some((plan) => plan.kind === 'calls' || plan.kind === 'declare') ? await this.isInstalled() : true);
     if (!ok) this.catalogInstalled = undefined;
   }
 

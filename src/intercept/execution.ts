@@ -25,6 +25,7 @@ import type { StatementPlan } from './analyze.js';
 import { canceled, check, pgErrorFrom, type Call, type CallRunner } from './calls.js';
 import type { CursorMotion, ForwardMotion } from './cursor-plan.js';
 import { Cursors, DECLARE_STATEMENT, CURSOR_QUERY, fetchComplete, forwardOnly, type FastCursor } from './cursors.js';
+import { errorPositionsShifted } from './error-positions.js';
 import { raiseThroughUpstream } from './error-substitute.js';
 import { runExtension } from './extension.js';
 import { NotInstalled } from './not-installed.js';
@@ -69,13 +70,18 @@ export class Executor {
   private queryBlockFailed: boolean | undefined;
   private readonly passes: Passes;
 
+  private readonly io: SessionIo;
+  /** Where the statement of a Query running now starts in the Query, in characters (error-positions.ts). */
+  private statementOffset = 0;
+
   constructor(
-    private readonly io: SessionIo,
+    io: SessionIo,
     private readonly requests: UpstreamRequests,
     private readonly calls: CallRunner,
   ) {
-    this.passes = new Passes(io, requests);
-    this.cursors = new Cursors(io, requests, () => this.queryBlockFailed ?? io.transactionStatus === 'E');
+    this.io = errorPositionsShifted(io, () => this.statementOffset);
+    this.passes = new Passes(this.io, requests);
+    this.cursors = new Cursors(this.io, requests, () => this.queryBlockFailed ?? io.transactionStatus === 'E');
   }
 
   /** Stops the model calls of the statement running now; true when there were some. */
@@ -89,7 +95,7 @@ export class Executor {
    * one failed. Outside a block of the client's, the proxy's block stands in for PostgreSQL's implicit one around
    * the statements of a Query of several (transaction-control.ts), and holds the savepoints of a statement's passes.
    */
-  async runQuery(plans: StatementPlan[], catalogInstalled: boolean): Promise<boolean> {
+  async runQuery(plans: StatementPlan[], offsets: number[], catalogInstalled: boolean): Promise<boolean> {
     this.abort = statementAbort();
     let clientBlock = this.io.transactionStatus !== 'I';
     let ok = true;
@@ -97,13 +103,15 @@ export class Executor {
     const needsBlock = (plan: StatementPlan) => (plans.length > 1 ? plan.kind !== 'transaction' : plan.kind === 'calls' || plan.kind === 'extension');
     // Taken over in a failed block only when its first statement leaves the failure (engine.ts).
     this.queryBlockFailed = this.io.transactionStatus === 'E';
-    for (const plan of plans) {
+    for (const [index, plan] of plans.entries()) {
       if (!clientBlock && needsBlock(plan)) this.beginBlock();
+      this.statementOffset = offsets[index]!;
       ok = await this.runQueryStatement(plan, catalogInstalled);
       if (!ok) break;
       this.queryBlockFailed = false;
       if (plan.kind === 'transaction') clientBlock = inClientBlockAfter(plan.control, clientBlock);
     }
+    this.statementOffset = 0;
     this.queryBlockFailed = undefined;
     // Sent together: the Sync that ends any skipping, the COMMIT of the proxy's block, and the Sync after it.
     const synced = this.requests.sync();

@@ -7,6 +7,8 @@ export interface ParsedStatement {
   node: Record<string, unknown>;
   /** The statement's text, without the semicolon after it. */
   text: string;
+  /** Characters (code points, as PostgreSQL counts an error's position) before `text` in the query string. */
+  offset: number;
 }
 
 /** Loads the parser's WebAssembly module; call once before parsing. */
@@ -18,9 +20,14 @@ export function loadParser(): Promise<void> {
 export function parseStatementsNow(sql: string): ParsedStatement[] {
   const bytes = Buffer.from(sql, 'utf8');
   const result = parseSync(sql) as { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
+  // Counted on from one statement to the next, so a script of many is read once.
+  let counted = { bytes: 0, characters: 0 };
   return (result.stmts ?? []).map((raw) => {
     const start = raw.stmt_location ?? 0;
-    return { node: raw.stmt, text: bytes.toString('utf8', start, raw.stmt_len ? start + raw.stmt_len : bytes.length).trim() };
+    counted = { bytes: start, characters: counted.characters + codePoints(bytes.toString('utf8', counted.bytes, start)) };
+    const whole = bytes.toString('utf8', start, raw.stmt_len ? start + raw.stmt_len : bytes.length);
+    const text = whole.trim();
+    return { node: raw.stmt, text, offset: counted.characters + codePoints(whole.slice(0, whole.length - whole.trimStart().length)) };
   });
 }
 
@@ -29,4 +36,10 @@ const PARSE_STATEMENTS = parseTask(import.meta.url, 'parseStatementsNow', parseS
 /** Parses where a big text holds up no other session (parse-task.ts). */
 export function parseStatements(sql: string): Promise<ParsedStatement[]> {
   return runParseTask(PARSE_STATEMENTS, sql);
+}
+
+function codePoints(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
 }
