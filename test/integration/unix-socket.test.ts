@@ -155,7 +155,7 @@ describe('claiming the socket path', () => {
     const running = launch(['--listen', `127.0.0.1:${port}`, '--socket-dir', dir, '--upstream', `postgres://127.0.0.1:${cluster().port}`, '--admin', 'off']);
     try {
       // Reading the FIFO would block the proxy for ever, silently.
-      expect(await exitWithin(running, 20_000)).toBe(1);
+      expect(await exitWithin(running, 20_000)).toBe(2);
       expect(running.output()).toContain(`lock file "${lock}" is not a regular file`);
       expect(lstatSync(lock).isFIFO()).toBe(true);
     } finally {
