@@ -105,6 +105,12 @@ export class AuthLookups {
       // timeout: the query itself is slow, and would only be as slow again.
       if (connection.served && !next.retried && !(error instanceof AuthQueryTimeout)) {
         next.retried = true;
+        // What ended this connection (a restart, a pg_terminate_backend of the auth role) most likely ended the
+        // idle ones too: the retry goes to a new connection, not to another dead one.
+        for (const stale of this.idle.splice(0)) {
+          this.connections.delete(stale);
+          stale.close();
+        }
         this.waiting.unshift(next);
       } else {
         next.reject(this.forClient(error));
