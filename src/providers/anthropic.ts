@@ -8,6 +8,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
+import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import type { ChatRequest, ChatResult, Provider, StreamEvent } from './provider.js';
 
 const DEFAULT_MAX_TOKENS = 1024;
@@ -15,8 +16,7 @@ const DEFAULT_MAX_TOKENS = 1024;
 const JSON_INSTRUCTION = 'Answer with a single JSON object and nothing else: no prose, no code fences.';
 
 export function anthropicProvider(config: Record<string, unknown>, apiKey: string | undefined, instance: string): Provider {
-  const model = String(config.model_name ?? '');
-  if (!model) throw new PgError('22023', 'the anthropic provider needs model_name in the model config');
+  const model = String(config.model_name ?? DEFAULT_MODEL_NAMES.anthropic);
   if (!apiKey) throw new PgError('22023', 'the anthropic provider needs an API key', { hint: 'Pass it as the api_key argument of pg_llm_add_model.' });
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
   const http = httpSettings(config, instance, 'chat');

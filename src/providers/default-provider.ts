@@ -17,6 +17,7 @@ import { ConfigError } from '../config.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { fromDefaultModel, fromEnvironment, fromPgAi, type ConfiguredModel, type ModelSettings } from './default-sources.js';
 import { ADAPTER_NAMES } from './index.js';
+import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import { parsePgAiConfig, PG_AI_PROVIDERS, type PgAiConfig, type PgAiProvider } from './pg-ai-config.js';
 
 export interface DefaultModel {
@@ -39,7 +40,6 @@ export interface DefaultSources {
 /** gemini is pg_ai_query's name for a provider that runs on the openai_compatible adapter. */
 const NAMES = [...ADAPTER_NAMES, 'gemini'];
 const ADAPTER: Record<string, string> = { gemini: 'openai_compatible' };
-const MODEL_NAME: Record<string, string> = { openai: 'gpt-4o-mini', anthropic: 'claude-sonnet-4-6', ollama: 'llama3.2', gemini: 'gemini-2.5-flash' };
 /** The variables that give each provider that needs a key its key. */
 const KEY_VARIABLES: Record<string, string | undefined> = {
   openai: 'OPENAI_API_KEY',
@@ -121,7 +121,7 @@ export class DefaultProviders {
     }
     const key = apiKey ?? places.find((place) => place.apiKey)?.apiKey;
     if (!key && provider in KEY_VARIABLES) throw this.missingKey(provider, what);
-    if (config.model_name === undefined && MODEL_NAME[provider]) config.model_name = MODEL_NAME[provider];
+    if (config.model_name === undefined && DEFAULT_MODEL_NAMES[provider]) config.model_name = DEFAULT_MODEL_NAMES[provider];
     return { provider, config: { ...config, provider: ADAPTER[provider] ?? provider }, apiKey: key || undefined };
   }
 

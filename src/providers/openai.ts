@@ -9,6 +9,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { confidenceOf, fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
+import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import type { AnswerKind } from './response-cap.js';
 import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
 
@@ -20,7 +21,7 @@ const MAX_EMBEDDING_BATCH = 2048;
 const DEFAULT_EMBEDDING_MODEL: Partial<Record<OpenAiFlavour, string>> = { openai: 'text-embedding-3-small', ollama: 'nomic-embed-text' };
 
 export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, unknown>, apiKey: string | undefined, instance: string): Provider {
-  const model = String(config.model_name ?? config.deployment ?? '');
+  const model = String(config.model_name ?? config.deployment ?? DEFAULT_MODEL_NAMES[flavour] ?? '');
   if (!model) throw new PgError('22023', `the ${flavour} provider needs model_name in the model config`);
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
   if (flavour === 'openai_compatible' && !baseURL) throw new PgError('22023', 'the openai_compatible provider needs base_url in the model config');

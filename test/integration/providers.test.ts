@@ -163,12 +163,25 @@ describe('openai adapter', () => {
     expect(shared.fake.requests[0]!.apiKeyHeader).toBe(API_KEY);
   });
 
-  it('openai_compatible needs no key; a config without model_name is refused at registration', async () => {
+  it('openai_compatible needs no key, but a model_name: it has no default model', async () => {
     const { client } = await setup('openai_compatible', {}, null);
     shared.fake.script({ kind: 'answer', content: 'local answer' });
     expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'local answer' }]);
     expect(shared.fake.requests[0]!.authorization).toBe('Bearer not-needed');
-    await expect(client.query(`SELECT pg_llm_add_model(false, 'openai', 'bad', 'k', '{}')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('model_name') });
+    await expect(client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'bad', NULL, '{"base_url": "http://127.0.0.1:9/v1"}')`))
+      .rejects.toMatchObject({ code: '22023', message: expect.stringContaining('model_name') });
+  });
+
+  it.each([
+    ['openai', 'gpt-4o-mini', API_KEY, '/v1'],
+    ['ollama', 'llama3.2', null, '/v1'],
+    ['anthropic', 'claude-sonnet-4-6', API_KEY, ''],
+  ])('%s without model_name asks for the default model the README lists (%s)', async (provider, model, apiKey, apiPath) => {
+    const base_url = shared.fake.baseUrl.replace(/\/v1$/, apiPath);
+    const { client } = await setup(provider, { model_name: undefined, base_url }, apiKey);
+    shared.fake.script({ kind: 'answer', content: 'by default' });
+    expect((await client.query(`SELECT pg_llm_chat('llm', 'x') AS a`)).rows).toEqual([{ a: 'by default' }]);
+    expect(shared.fake.requests[0]!.body).toMatchObject({ model });
   });
 });
 
