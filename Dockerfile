@@ -1,5 +1,5 @@
 # Multi-stage build: compile TypeScript with dev dependencies, ship only the runtime ones, run as a non-root user.
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +10,7 @@ COPY functions ./functions
 COPY test ./test
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
     PG_LLM_LISTEN=0.0.0.0:6543 \
     PG_LLM_ADMIN=0.0.0.0:6544 \
@@ -20,10 +20,12 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY catalog-migrations ./catalog-migrations
+COPY scripts/docker-entrypoint.sh ./scripts/
 RUN useradd --system --uid 10001 --create-home --home-dir /home/proxy proxy \
     && mkdir -p /data && chown proxy /data
 USER proxy
 VOLUME ["/data"]
 EXPOSE 6543 6544
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:6544/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-ENTRYPOINT ["node", "dist/src/main.js"]
+# Names the upstream or the embedded server before it starts: see scripts/docker-entrypoint.sh.
+ENTRYPOINT ["/app/scripts/docker-entrypoint.sh"]

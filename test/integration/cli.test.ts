@@ -19,6 +19,20 @@ describe('pg-llm-proxy command', () => {
     expect(running.output()).toMatch(/PG_LLM_UPSTREAM/);
   });
 
+  it("the container's entry point starts only with an upstream or the embedded server named, not by fallback", async () => {
+    const entryPoint = path.join(path.dirname(MAIN), '..', '..', 'scripts', 'docker-entrypoint.sh');
+    const unset = { PG_LLM_UPSTREAM: undefined, PG_LLM_CONFIG: undefined, PG_LLM_EMBEDDED: undefined };
+    const refused = launch([], unset, entryPoint);
+    expect(await refused.exited).toBe(2);
+    expect(refused.output()).toMatch(/^pg-llm-proxy: no upstream: set PG_LLM_UPSTREAM=.*PG_LLM_EMBEDDED=always/);
+    expect(await launch(['--help'], unset, entryPoint).exited).toBe(0);
+    const upstream = `postgres://127.0.0.1:${cluster().port}/?sslmode=disable`;
+    const started = launch(['--listen', `127.0.0.1:${await freePort()}`, '--admin', 'off'], { ...unset, PG_LLM_UPSTREAM: upstream }, entryPoint);
+    await listening(started);
+    started.child.kill('SIGTERM');
+    expect(await started.exited).toBe(0);
+  });
+
   it('an unknown option exits 2 with a clear message', async () => {
     const running = launch(['--frobnicate']);
     expect(await running.exited).toBe(2);
