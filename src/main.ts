@@ -14,6 +14,7 @@ import { migrate } from './catalog/migrate.js';
 import { rotateMasterKey } from './catalog/rotate.js';
 import { ConfigError, helpText, parseCommandLine, type Config } from './config.js';
 import { EmbeddedServerError } from './embedded/error.js';
+import { embeddedMasterKey } from './embedded/master-key.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded/server.js';
 import { masterKey, sealText } from './crypto/secrets.js';
 import { loadParser } from './sql/parse.js';
@@ -73,6 +74,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   const startedAt = Date.now();
   const embedded = await chooseEmbedded(config, log);
   const target = embedded?.target ?? config.upstream;
+  const masterKeys = (embedded && config.masterKeys.length === 0 ? [madeMasterKey(config, log)] : config.masterKeys).map(masterKey);
   await loadParser();
   setProcessCallLimit(config.maxModelCalls, config.maxModelCallsPerRole);
   setPriceTable(config.priceTable);
@@ -92,7 +94,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     startupTimeoutMs: config.startupTimeoutMs,
     log,
     interceptors: interceptionEngine({
-      masterKeys: config.masterKeys.map(masterKey),
+      masterKeys,
       concurrency: config.callConcurrency,
       defaults,
       settingDefaults: config.settingDefaults,
@@ -113,7 +115,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     ? await startAdminServer(config.admin.host, config.admin.port, { stats: listener.stats, upstream: () => target, startedAt })
     : undefined;
   if (config.admin) log.info({ admin: `http://${config.admin.host}:${config.admin.port}` }, 'admin server listening');
-  const workers = startWorkers(config.worker, { defaults, masterKeys: config.masterKeys.map(masterKey), log });
+  const workers = startWorkers(config.worker, { defaults, masterKeys, log });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -155,6 +157,13 @@ async function chooseEmbedded(config: Config, log: Logger): Promise<EmbeddedUpst
     'started the embedded PostgreSQL: log in as postgres with the password in password_file',
   );
   return embedded;
+}
+
+/** The embedded server's own master key, for an operator who configured none: made once, then kept. */
+function madeMasterKey(config: Config, log: Logger): string {
+  const { key, file, made } = embeddedMasterKey(config.embeddedData);
+  if (made) log.info({ file }, 'made a master key for the model secrets of the embedded PostgreSQL; in production give your own (--master-key-file)');
+  return key;
 }
 
 /** Runs a subcommand's work on one database; a failure is logged, and makes the exit status 1. */

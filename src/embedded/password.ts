@@ -8,10 +8,10 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NotRegularFileError, readSmallFile } from '../../proxy/small-file.js';
 import { EmbeddedServerError } from './error.js';
+import { keepSecret, readKeptSecret } from './kept-secret.js';
 import type { ServerUser } from './server-user.js';
 
 export interface PasswordSetting {
@@ -24,8 +24,7 @@ export interface PasswordSetting {
   cwd: string;
 }
 
-/** Far more than any password; the bound keeps a planted huge file from filling the memory. */
-const MAX_PASSWORD_FILE_BYTES = 4096;
+const WHAT = "the embedded PostgreSQL's password";
 
 /** Where the password of a data directory is kept: beside it, as the server's user owns everything inside. */
 export function passwordFile(dataDir: string): string {
@@ -52,14 +51,14 @@ export function refuseForeignPassword(dataDir: string, chosen: string | undefine
 
 export async function requirePassword({ postgres, dataDir, chosen, user, cwd }: PasswordSetting): Promise<void> {
   const file = passwordFile(dataDir);
-  const kept = readPassword(file);
+  const kept = readKeptSecret(file, WHAT);
   const hba = path.join(dataDir, 'pg_hba.conf');
   const rules = readRules(hba);
   const asking = withoutTrust(rules);
   const password = usable(chosen ?? kept ?? randomBytes(18).toString('base64url'), chosen ? '--embedded-password' : file);
   if (asking === rules && password === kept) return;
   await setPassword(postgres, dataDir, password, user, cwd);
-  writePassword(file, password);
+  keepSecret(file, password, WHAT);
   if (asking !== rules) writeFileSync(hba, asking);
 }
 
@@ -68,50 +67,6 @@ function readRules(hba: string): string {
     return readFileSync(hba, 'utf8');
   } catch (error) {
     throw new EmbeddedServerError(`cannot read the embedded PostgreSQL's ${hba}: ${(error as Error).message}`);
-  }
-}
-
-/**
- * The kept password, refused as libpq refuses a ~/.pgpass others may read: anyone who could write or plant the file
- * would choose the superuser's password, anyone who could read it would know it.
- */
-function readPassword(file: string): string | undefined {
-  let kept;
-  try {
-    kept = readSmallFile(file, MAX_PASSWORD_FILE_BYTES);
-  } catch (error) {
-    if (error instanceof NotRegularFileError) throw new EmbeddedServerError(`the embedded PostgreSQL's password file ${file} is not a regular file: remove it`);
-    throw new EmbeddedServerError(`cannot read the embedded PostgreSQL's password file: ${(error as Error).message}`);
-  }
-  if (kept === undefined) return undefined;
-  if (kept.uid !== process.getuid!() || (kept.mode & 0o077) !== 0) {
-    throw new EmbeddedServerError(
-      `the embedded PostgreSQL's password file ${file} must belong to the proxy's user and allow no access to group or others (chmod 600): ` +
-        'if you did not write it, remove it',
-    );
-  }
-  if (kept.size > MAX_PASSWORD_FILE_BYTES) throw new EmbeddedServerError(`the embedded PostgreSQL's password file ${file} is longer than any password`);
-  return kept.text.replace(/\r?\n$/, '');
-}
-
-/**
- * Replaces the file whole, so that it never holds a password with wider permissions than 0600, nor half of one. The
- * draft is created anew: a file or link planted under its name would otherwise receive the password. (A draft left
- * by a proxy that died with the same process id, as in a restarted container, is removed first.)
- */
-function writePassword(file: string, password: string): void {
-  const draft = `${file}.${process.pid}`;
-  try {
-    rmSync(draft, { force: true });
-    const fd = openSync(draft, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    try {
-      writeSync(fd, `${password}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(draft, file);
-  } catch (error) {
-    throw new EmbeddedServerError(`cannot keep the embedded PostgreSQL's password in ${file}: ${(error as Error).message}`);
   }
 }
 

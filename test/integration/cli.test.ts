@@ -1,13 +1,15 @@
 // The pg-llm-proxy command as a user runs it: --help, bad options, graceful shutdown on SIGTERM, and the embedded
 // PostgreSQL when no upstream is wanted.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/cluster.js';
 import { launch, listening, MAIN, type Running } from '../support/command.js';
+import { startFakeProvider } from '../support/fake-provider.js';
 import { cluster, connection } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
 
@@ -157,6 +159,43 @@ describe('pg-llm-proxy command', () => {
     expect(await running.exited).toBe(0);
     expect(running.output()).not.toContain(chosen);
   }, 60_000);
+
+  it('with no master key configured, makes one for the embedded data and keeps it, so a model key survives a restart', async () => {
+    const parent = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-dev-key-'));
+    chmodSync(parent, 0o755); // reachable by the server's user when the tests run as root
+    const fake = await startFakeProvider();
+    const start = async () => {
+      const port = await freePort();
+      const args = ['--listen', `127.0.0.1:${port}`, '--admin', 'off', '--embedded', 'always', '--embedded-data', path.join(parent, 'data')];
+      const running = launch(args, { PG_LLM_MASTER_KEY: undefined, PG_LLM_MASTER_KEY_FILE: undefined });
+      await listening(running, 90_000);
+      return { running, port };
+    };
+    const chat = (port: number, running: Running, sql: string) => psql(['-c', sql], { port, password: password(running) });
+    try {
+      const first = await start();
+      expect((await chat(first.port, first.running, 'CREATE EXTENSION pg_llm')).stderr).toBe('');
+      const registered = await chat(first.port, first.running, `SELECT pg_llm_add_model(false, 'openai', 'llm', 'sk-dev-key', '{"base_url": "${fake.baseUrl}"}')`);
+      expect(registered.stderr).toBe('');
+      expect(first.running.output()).toMatch(/made a master key for the model secrets of the embedded PostgreSQL/);
+      const file = statSync(path.join(parent, 'data.master-key'));
+      expect([file.mode & 0o777, file.uid]).toEqual([0o600, process.getuid!()]);
+      first.running.child.kill('SIGTERM');
+      expect(await first.running.exited).toBe(0);
+
+      const second = await start();
+      expect(second.running.output()).not.toMatch(/made a master key/);
+      fake.script({ kind: 'answer', content: 'still opens' });
+      expect((await chat(second.port, second.running, `SELECT pg_llm_chat('llm', 'hi')`)).stdout.trim()).toBe('still opens');
+      expect(fake.requests.at(-1)!.authorization).toBe('Bearer sk-dev-key');
+      expect(first.running.output() + second.running.output()).not.toContain(readFileSync(path.join(parent, 'data.master-key'), 'utf8').trim());
+      second.running.child.kill('SIGTERM');
+      expect(await second.running.exited).toBe(0);
+    } finally {
+      await fake.close();
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   it('does not leave the embedded PostgreSQL running when the proxy is killed', async () => {
     const port = await freePort();

@@ -28,8 +28,9 @@ export function launch(args: string[], env: NodeJS.ProcessEnv = {}, wrapper?: st
   return { child, output: () => output, exited };
 }
 
-export async function listening(running: Running): Promise<void> {
-  await expect.poll(() => running.output(), { timeout: 20_000 }).toMatch(/proxy listening/);
+/** Waits for the line that says the proxy listens; a new embedded cluster's initdb may take longer than the default. */
+export async function listening(running: Running, timeout = 20_000): Promise<void> {
+  await expect.poll(() => running.output(), { timeout }).toMatch(/proxy listening/);
 }
 
 /** The exit status, or 'still running' once `ms` have passed: a hang guard, not a measure. */
