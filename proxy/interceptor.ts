@@ -20,6 +20,8 @@ export interface SessionIo {
   readonly owed: RepliesOwed;
   /** The transaction status of the last ReadyForQuery the upstream sent. */
   readonly transactionStatus: TransactionStatus;
+  /** Whether the transaction block is failed now, which a ROLLBACK TO since the last ReadyForQuery may have undone. */
+  readonly blockFailed: boolean;
   /** Ends mediation: client messages are relayed raw again. */
   release(): void;
   /**

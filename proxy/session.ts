@@ -81,6 +81,12 @@ export class Session {
   private clientDrain: Promise<void> | undefined;
   /** Counts of ReadyForQuery messages, for the interceptor to tell which transactions have ended. */
   private readonly readies = { received: 0, lastIdle: 0 };
+  /**
+   * Whether the transaction block is failed now: the last ReadyForQuery said so, and no statement has completed
+   * since. In a failed block only ROLLBACK, ROLLBACK TO, COMMIT and PREPARE TRANSACTION complete, and each leaves the
+   * failure, which the next ReadyForQuery may be a pipeline away from telling.
+   */
+  private blockFailed = false;
 
   constructor(
     private readonly client: net.Socket,
@@ -295,8 +301,11 @@ export class Session {
   private trackUpstreamMessage(type: number, frame: Buffer | undefined): void {
     if (type === BackendMessage.ReadyForQuery) {
       this.status = readTransactionStatus(frame!);
+      this.blockFailed = this.status === 'E';
       this.readies.received++;
       if (this.status === 'I') this.readies.lastIdle = this.readies.received;
+    } else if (type === BackendMessage.CommandComplete) {
+      this.blockFailed = false;
     } else if (type === BackendMessage.ErrorResponse) {
       this.context.stats.upstreamSqlErrors++;
       const severity = readErrorFields(frame!).get('V');
@@ -319,6 +328,9 @@ export class Session {
       owed: this.replies,
       get transactionStatus() {
         return session.status;
+      },
+      get blockFailed() {
+        return session.blockFailed;
       },
       release: () => {
         this.mediating = false;

@@ -214,7 +214,7 @@ class InterceptionEngine implements Interceptor {
     // PostgreSQL ignores a Query after an extended-protocol error, and answers 25P02 in a failed transaction unless
     // the Query first leaves the failure (ROLLBACK, ROLLBACK TO…): then the rest runs as in any other block.
     const [first] = plans;
-    if (this.io.owed.skipping || (this.io.transactionStatus === 'E' && !(first?.kind === 'transaction' && first.leavesFailure))) return this.forward(frame);
+    if (this.io.owed.skipping || (this.io.blockFailed && !(first?.kind === 'transaction' && first.leavesFailure))) return this.forward(frame);
     if (plans.some((plan) => plan.kind === 'extension')) this.catalogInstalled = undefined;
     const ok = await this.executor.runQuery(plans, offsets, plans.some((plan) => plan.kind === 'calls' || plan.kind === 'declare') ? await this.isInstalled() : true);
     if (!ok) this.catalogInstalled = undefined;

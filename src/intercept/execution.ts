@@ -81,7 +81,7 @@ export class Executor {
   ) {
     this.io = errorPositionsShifted(io, () => this.statementOffset);
     this.passes = new Passes(this.io, requests);
-    this.cursors = new Cursors(this.io, requests, () => this.queryBlockFailed ?? io.transactionStatus === 'E');
+    this.cursors = new Cursors(this.io, requests, () => this.queryBlockFailed ?? io.blockFailed);
   }
 
   /** Stops the model calls of the statement running now; true when there were some. */
@@ -102,7 +102,7 @@ export class Executor {
     // A statement's passes need a block for their savepoints; a transaction statement acts on the block it finds.
     const needsBlock = (plan: StatementPlan) => (plans.length > 1 ? plan.kind !== 'transaction' : plan.kind === 'calls' || plan.kind === 'extension');
     // Taken over in a failed block only when its first statement leaves the failure (engine.ts).
-    this.queryBlockFailed = this.io.transactionStatus === 'E';
+    this.queryBlockFailed = this.io.blockFailed;
     for (const [index, plan] of plans.entries()) {
       if (!clientBlock && needsBlock(plan)) this.beginBlock();
       this.statementOffset = offsets[index]!;

@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
-import { connection } from '../support/proxy.js';
+import { cluster, connection } from '../support/proxy.js';
 import { psql, startPsql } from '../support/psql.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 
@@ -340,6 +340,22 @@ describe('protocol details', () => {
     raw.send(serialize.parse({ text: 'FETCH 3 FROM c', types: [] }), serialize.bind({}), serialize.execute({ rows: 2 }), serialize.execute({ rows: 2 }), serialize.execute({ rows: 2 }), serialize.sync());
     const messages = (await raw.until('readyForQuery')).map((message) => (message.name === 'dataRow' ? (message as unknown as { fields: string[] }).fields.join('|') : message.name === 'commandComplete' ? (message as unknown as { text: string }).text : message.name));
     expect(messages).toEqual(['parseComplete', 'bindComplete', '1|doc 1', '2|doc 2', 'portalSuspended', '3|doc 3', 'FETCH 1', 'FETCH 0', 'readyForQuery']);
+  });
+
+  it('after ROLLBACK TO in a failed block, a FETCH in the same pipeline reads the cursor: the same bytes as direct', async () => {
+    const { name } = await setup();
+    const statement = (sql: string) => [serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.describe({ type: 'P' }), serialize.execute({})];
+    const exchange = async (port: number, declare: string) => {
+      const raw = await RawClient.session(port, { database: name });
+      afterThisTest(async () => raw.end());
+      await raw.query(`BEGIN; ${declare}; SAVEPOINT s`);
+      await raw.query('SELECT 1/0');
+      return raw.exchange(...statement('ROLLBACK TO SAVEPOINT s'), ...statement('FETCH 2 FROM c'), serialize.sync());
+    };
+    // The echoing model answers each body with itself.
+    const direct = await exchange(cluster().port, DECLARE.replace(`pg_llm_chat('m', body)`, `body || ''`));
+    expect(direct.toString('latin1')).toContain('doc 2');
+    expect(await exchange(shared.proxy.port, DECLARE)).toEqual(direct);
   });
 
   it('a session may hold so many cursors over LLM calls; closed ones make room', async () => {

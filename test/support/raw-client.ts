@@ -74,6 +74,14 @@ export class RawClient {
     return { messages, rows: dataRows(Buffer.concat(this.bytes)) };
   }
 
+  /** Sends messages and returns the bytes received up to the next ReadyForQuery, to compare with a server's own. */
+  async exchange(...buffers: Buffer[]): Promise<Buffer> {
+    this.capture();
+    this.send(...buffers);
+    await this.until('readyForQuery');
+    return Buffer.concat(this.bytes);
+  }
+
   send(...buffers: Buffer[]): void {
     this.socket.write(Buffer.concat(buffers));
   }
