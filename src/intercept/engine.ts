@@ -216,7 +216,8 @@ class InterceptionEngine implements Interceptor {
     const [first] = plans;
     if (this.io.owed.skipping || (this.io.blockFailed && !(first?.kind === 'transaction' && first.leavesFailure))) return this.forward(frame);
     if (plans.some((plan) => plan.kind === 'extension')) this.catalogInstalled = undefined;
-    const ok = await this.executor.runQuery(plans, offsets, plans.some((plan) => plan.kind === 'calls' || plan.kind === 'declare') ? await this.isInstalled() : true);
+    // Asked once the statements before the first that needs it have run: a ROLLBACK TO may have left the failure.
+    const ok = await this.executor.runQuery(plans, offsets, () => this.isInstalled());
     if (!ok) this.catalogInstalled = undefined;
   }
 
@@ -256,6 +257,8 @@ class InterceptionEngine implements Interceptor {
     if (!bound) return this.forward(frame);
     await this.settle();
     if (this.io.owed.skipping) return;
+    // None of these may run in a failed block: the server refuses it (25P02), as it would without the proxy.
+    if (this.io.blockFailed) return this.forward(frame);
     const { plan } = bound;
     const target = {
       statement: bound.statement,
@@ -422,9 +425,11 @@ class InterceptionEngine implements Interceptor {
    * after an intercepted statement failed (another session may have dropped the catalog meanwhile).
    */
   private async isInstalled(): Promise<boolean> {
-    if (this.catalogInstalled !== undefined) return this.catalogInstalled;
+    if (this.catalogInstalled === true) return true;
     await this.settle();
-    if (this.io.owed.skipping || this.io.transactionStatus === 'E') return true;
+    // The server refuses the statement then, before it looks for the function: taken as installed, it goes there.
+    if (this.io.owed.skipping || this.io.blockFailed) return true;
+    if (this.catalogInstalled !== undefined) return this.catalogInstalled;
     const pending = this.requests.statement(`SELECT to_regclass('_pg_llm_catalog.migrations') IS NOT NULL AS installed`);
     this.requests.flush();
     const result = await pending;

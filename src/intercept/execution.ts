@@ -95,7 +95,7 @@ export class Executor {
    * one failed. Outside a block of the client's, the proxy's block stands in for PostgreSQL's implicit one around
    * the statements of a Query of several (transaction-control.ts), and holds the savepoints of a statement's passes.
    */
-  async runQuery(plans: StatementPlan[], offsets: number[], catalogInstalled: boolean): Promise<boolean> {
+  async runQuery(plans: StatementPlan[], offsets: number[], catalogInstalled: () => Promise<boolean>): Promise<boolean> {
     this.abort = statementAbort();
     let clientBlock = this.io.transactionStatus !== 'I';
     let ok = true;
@@ -228,7 +228,8 @@ export class Executor {
     this.io.writeToClient(readyForQuery(await this.requests.sync()));
   }
 
-  private async runQueryStatement(plan: StatementPlan, catalogInstalled: boolean): Promise<boolean> {
+  /** `catalogInstalled` is asked only of a statement that needs it, once the statements before it have run. */
+  private async runQueryStatement(plan: StatementPlan, catalogInstalled: () => Promise<boolean>): Promise<boolean> {
     try {
       switch (plan.kind) {
         case 'plain':
@@ -241,19 +242,20 @@ export class Executor {
         case 'refused':
           throw refusal(plan);
         case 'declare':
-          if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, plan.extension, EXTENDED_ONLY));
+          if (!(await catalogInstalled())) return await this.relayStatement(plan.sql, new NotInstalled(this.io, plan.extension, EXTENDED_ONLY));
           return await this.declare(plan, queryTarget(DECLARE_STATEMENT));
         case 'fetch':
           return await this.fetchQuery(plan);
         case 'close':
           return await this.close(plan, () => this.relayStatement(plan.sql));
         case 'calls': {
-          if (plan.projection && catalogInstalled) {
+          const installed = await catalogInstalled();
+          if (plan.projection && installed) {
             const projection = { ...queryTarget(QUERY_STATEMENT), describeSql: plan.sql };
             return await this.project(plan.projection, projection);
           }
           // Without the catalog there are no passes to run: PostgreSQL runs it as it is (or says why it cannot).
-          if (!catalogInstalled) return await this.relayStatement(plan.sql, new NotInstalled(this.io, plan.extension, EXTENDED_ONLY));
+          if (!installed) return await this.relayStatement(plan.sql, new NotInstalled(this.io, plan.extension, EXTENDED_ONLY));
           const parsed = new ClientRelay(this.io, EXTENDED_ONLY, 2);
           this.requests.send(close('S', QUERY_STATEMENT), parsed);
           this.requests.send(parse(QUERY_STATEMENT, plan.sql), parsed);
