@@ -35,14 +35,15 @@ import type { ProjectedCalls } from './projection-plan.js';
 import { argumentFormats, BATCH_ROWS, sendProjectedRows, type ArgumentRows } from './projection.js';
 import { ClientRelay, Collector, NO_PARAMETERS, records, type UpstreamRequests } from './upstream-requests.js';
 import { BINARY_FORMAT, columnFormat } from './values.js';
+import { internalName } from './internal-names.js';
 
 /** Cursors over LLM calls one session may have open at once. */
 export const MAX_CURSORS = 256;
 /** The client's DECLARE (simple protocol), then the one declaring the upstream cursor of a fast one. */
-export const DECLARE_STATEMENT = 'pg_llm_declare';
+export const DECLARE_STATEMENT = internalName('declare');
 /** The cursor's query as the client wrote it: described for its columns, and run by the collect passes. */
-export const CURSOR_QUERY = 'pg_llm_cursor_query';
-const ROWS_STATEMENT = 'pg_llm_cursor_rows';
+export const CURSOR_QUERY = internalName('cursor_query');
+const ROWS_STATEMENT = internalName('cursor_rows');
 
 interface Lifetime {
   name: string;

@@ -37,12 +37,13 @@ import { ResultBatches } from './result-batches.js';
 import { streamSetRows } from './stream.js';
 import { inClientBlockAfter } from './transaction-control.js';
 import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { internalName } from './internal-names.js';
 
 const ALREADY_IN_TRANSACTION = '25001';
 const NO_ACTIVE_TRANSACTION = '25P01';
 /** Calls nested (or depending on each other) deeper than this are refused rather than run pass after pass. */
 const MAX_COLLECT_PASSES = 8;
-const QUERY_STATEMENT = 'pg_llm_query';
+const QUERY_STATEMENT = internalName('query');
 const ERRORS_ONLY = new Set<number>(Object.values(BackendMessage).filter((type) => type !== BackendMessage.ErrorResponse));
 const EXTENDED_ONLY_AND_NOTICES = new Set<number>([...EXTENDED_ONLY, BackendMessage.NoticeResponse]);
 

@@ -8,11 +8,12 @@ import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import { check, type Call } from './calls.js';
 import { ClientRelay, Collector, NO_PARAMETERS, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { internalName } from './internal-names.js';
 
 /** The NOTICE a collect pass raises (once, without values) when it found calls with no result yet. */
 const CALLS_COLLECTED = 'LM001';
-const PASS_PORTAL = 'pg_llm_pass';
-export const FINAL_PORTAL = 'pg_llm_final';
+const PASS_PORTAL = internalName('pass');
+export const FINAL_PORTAL = internalName('final');
 /** What a simple Query's client does not expect to see of the extended messages the proxy runs for it. */
 export const EXTENDED_ONLY = new Set<number>([BackendMessage.ParseComplete, BackendMessage.BindComplete, BackendMessage.CloseComplete, BackendMessage.NoData]);
 

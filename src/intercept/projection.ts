@@ -16,9 +16,10 @@ import { asPgError, check, eitherSignal, firstCause, type CallRunner, type Progr
 import { CallsInFlight } from './calls-in-flight.js';
 import { ClientRelay, Collector, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { columnFormat, TEXT_FORMAT, encodeValue } from './values.js';
+import { internalName } from './internal-names.js';
 
-const STATEMENT = 'pg_llm_projection';
-const PORTAL = 'pg_llm_projection';
+const STATEMENT = internalName('projection');
+const PORTAL = STATEMENT;
 /** Rows of arguments asked for at a time. */
 export const BATCH_ROWS = 256;
 /** Rows waiting for their calls, per call allowed at once, before the next batch is fetched. */

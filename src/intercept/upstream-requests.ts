@@ -7,8 +7,9 @@ import { bind, close, describe, execute, flush, parse, rebind, sync } from '../.
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
+import { internalName } from './internal-names.js';
 
-const INTERNAL_NAME = 'pg_llm_internal';
+const INTERNAL_NAME = internalName('internal');
 /** How many requests one statement() is: Close, Parse, Close, Bind, Describe, Execute. */
 export const STATEMENT_REQUESTS = 6;
 /** A Bind's tail with no parameters and text results; its first four bytes are the parameter section. */

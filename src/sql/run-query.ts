@@ -10,8 +10,9 @@ import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { resultJson, type ResultJson } from './result-json.js';
 import { runRolledBack } from './sandbox.js';
+import { internalName } from '../intercept/internal-names.js';
 
-const CURSOR = 'pg_llm_generated_result';
+const CURSOR = internalName('generated_result');
 
 export interface ExecutionLimits {
   maxRows: number;

@@ -256,6 +256,26 @@ describe('cursor names', () => {
     await client.query('COMMIT');
   });
 
+  it("the client's cursors and prepared statements under the names the proxy had for its own are left alone", async () => {
+    const { client } = await setup();
+    const names = ['pg_llm_internal', 'pg_llm_pass', 'pg_llm_final', 'pg_llm_projection', 'pg_llm_declare', 'pg_llm_cursor_rows', 'pg_llm_cursor_query', 'pg_llm_query'];
+    await client.query('BEGIN');
+    for (const name of names) await client.query(`DECLARE ${name} CURSOR FOR SELECT '${name}' AS mine; PREPARE ${name} AS SELECT '${name}' AS mine`);
+    // Each way the proxy runs calls: whole columns in both protocols, passes, and cursors of both kinds.
+    expect((await client.query(`SELECT pg_llm_chat('m', 'a') AS answer`)).rows).toEqual([{ answer: 'a' }]);
+    expect((await client.query(`SELECT pg_llm_chat('m', $1) AS answer`, ['b'])).rows).toEqual([{ answer: 'b' }]);
+    expect((await client.query(`SELECT 1 AS one WHERE pg_llm_chat('m', 'c') = 'c'`)).rows).toEqual([{ one: 1 }]);
+    await client.query(DECLARE);
+    expect((await client.query('FETCH 1 FROM c')).rows).toEqual(ANSWERS.slice(0, 1));
+    await client.query(`DECLARE w CURSOR FOR SELECT id FROM docs WHERE pg_llm_chat('m', body) = 'doc 2'`);
+    expect((await client.query('FETCH ALL FROM w')).rows).toEqual([{ id: 2 }]);
+    for (const name of names) {
+      expect((await client.query(`FETCH 1 FROM ${name}`)).rows).toEqual([{ mine: name }]);
+      expect((await client.query(`EXECUTE ${name}`)).rows).toEqual([{ mine: name }]);
+    }
+    await client.query('COMMIT');
+  });
+
   it('DISCARD ALL forgets them, and the name is free again', async () => {
     const { client } = await setup();
     const held = DECLARE.replace('CURSOR', 'CURSOR WITH HOLD');

@@ -36,6 +36,15 @@ describe('pg_llm_text2sql_json', () => {
     expect(answer.execution.row_count).toBe(1);
   });
 
+  it("runs beside a client's cursor under the name the proxy once gave the generated query's", async () => {
+    const { reader } = await shop();
+    await reader.query(`BEGIN; DECLARE pg_llm_generated_result CURSOR FOR SELECT 'mine' AS mine`);
+    const answer = await text2sql(reader, 'SELECT lower(region) AS region FROM customers ORDER BY 1 LIMIT 1');
+    expect(answer.execution.row_count).toBe(1);
+    expect((await reader.query('FETCH 1 FROM pg_llm_generated_result')).rows).toEqual([{ mine: 'mine' }]);
+    await reader.query('COMMIT');
+  });
+
   it('runs the generated query read-only and answers its sql, rows, columns, plan and timings', async () => {
     const { reader } = await shop();
     const answer = await text2sql(reader, JSON.stringify({ sql: REVENUE, explanation: 'Revenue per region.' }), 'revenue per region');
