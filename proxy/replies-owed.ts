@@ -110,6 +110,11 @@ export class RepliesOwed {
     return this.queue.length - this.head;
   }
 
+  /** Some request owed is the client's own, relayed as it is: the server works for the client, not the proxy. */
+  get clientRequestsOwed(): boolean {
+    return this.pending > this.withSinks;
+  }
+
   /** Requests owed that end in a ReadyForQuery (Query, Sync): walks the queue, for callers off the relaying path. */
   get pendingReadies(): number {
     let count = 0;

@@ -13,6 +13,7 @@ import { parsingFor } from '../sql/parse-task.js';
 import { ClientQueue } from './client-queue.js';
 import { analyze, CURSOR_COMMANDS, mentionsFunction, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
+import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
@@ -65,6 +66,7 @@ class InterceptionEngine implements Interceptor {
   private readonly apiKeys = new SessionApiKeys();
   private readonly backendCancels: BackendCancels;
   private catalogInstalled: boolean | undefined;
+  private readonly cancelTargets = new CancelTargets();
 
   constructor(
     private readonly io: SessionIo,
@@ -131,11 +133,13 @@ class InterceptionEngine implements Interceptor {
       return;
     }
     this.queue.push(type, frame);
+    if (isStatement(type)) this.cancelTargets.arrived();
     // The session's parses queue in its own places in the parser's thread (parse-task.ts).
     if (!this.working) void parsingFor(this, () => this.work());
   }
 
   cancel(): boolean {
+    if (this.cancelTargets.cancel(this.io.owed.clientRequestsOwed)) this.executor.cancelBeforeCalls();
     return this.executor.cancel();
   }
 
@@ -166,6 +170,16 @@ class InterceptionEngine implements Interceptor {
   }
 
   private async handle(type: number, frame: Buffer): Promise<void> {
+    if (!isStatement(type)) return this.handleMessage(type, frame);
+    this.executor.statementArrived(this.cancelTargets.start());
+    try {
+      await this.handleMessage(type, frame);
+    } finally {
+      this.cancelTargets.finish();
+    }
+  }
+
+  private async handleMessage(type: number, frame: Buffer): Promise<void> {
     switch (type) {
       case FrontendMessage.Query:
         return this.handleQuery(frame);
@@ -436,6 +450,11 @@ class InterceptionEngine implements Interceptor {
     this.catalogInstalled = result.rows[0]?.[0]?.toString() === 't';
     return this.catalogInstalled;
   }
+}
+
+/** A message that runs a statement: what a client's CancelRequest is for. */
+function isStatement(type: number): boolean {
+  return type === FrontendMessage.Query || type === FrontendMessage.Execute;
 }
 
 function isTracked(plan: StatementPlan): plan is TrackedPlan {

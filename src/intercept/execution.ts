@@ -66,6 +66,8 @@ export class Executor {
   readonly cursors: Cursors;
   private nextExecution = 1;
   private abort = statementAbort();
+  /** The client cancelled the statement taken up now: the model calls it starts later stop at once too. */
+  private cancelRequested = false;
   private computing = false;
   /** While a Query runs: whether its block is failed, which the last ReadyForQuery stops telling once a ROLLBACK ran. */
   private queryBlockFailed: boolean | undefined;
@@ -91,13 +93,29 @@ export class Executor {
     return this.computing;
   }
 
+  /** The client cancelled the statement running now, before it may have started its model calls. */
+  cancelBeforeCalls(): void {
+    this.cancelRequested = true;
+  }
+
+  /** A client's Query or Execute is taken up, `cancelled` already while it waited (cancel-targets.ts). */
+  statementArrived(cancelled: boolean): void {
+    this.cancelRequested = cancelled;
+  }
+
+  private statementAbort(): AbortController {
+    const controller = statementAbort();
+    if (this.cancelRequested) controller.abort();
+    return controller;
+  }
+
   /**
    * Runs a simple Query's statements (some of them intercepted) and answers it, ReadyForQuery included; false when
    * one failed. Outside a block of the client's, the proxy's block stands in for PostgreSQL's implicit one around
    * the statements of a Query of several (transaction-control.ts), and holds the savepoints of a statement's passes.
    */
   async runQuery(plans: StatementPlan[], offsets: number[], catalogInstalled: () => Promise<boolean>): Promise<boolean> {
-    this.abort = statementAbort();
+    this.abort = this.statementAbort();
     let clientBlock = this.io.transactionStatus !== 'I';
     let ok = true;
     // A statement's passes need a block for their savepoints; a transaction statement acts on the block it finds.
@@ -124,7 +142,7 @@ export class Executor {
 
   /** Runs an extended-protocol Execute of a portal bound to an intercepted statement. */
   async runPortal(plan: CallPlan, target: Target): Promise<number | undefined> {
-    this.abort = statementAbort();
+    this.abort = this.statementAbort();
     await this.beginIfIdle();
     try {
       return await this.runCalls(plan, target);
@@ -136,7 +154,7 @@ export class Executor {
 
   /** An extended-protocol Execute of a statement the proxy runs itself (CREATE EXTENSION pg_llm…). */
   async runOwn(plan: StatementPlan & { kind: 'extension' }): Promise<void> {
-    this.abort = statementAbort();
+    this.abort = this.statementAbort();
     await this.beginIfIdle();
     try {
       await runExtension(this.io, this.requests, plan, () => this.calls.masterKeys());
@@ -147,7 +165,7 @@ export class Executor {
 
   /** An extended-protocol Execute of a DECLARE of a cursor over LLM calls (cursors.ts). */
   async runDeclarePortal(plan: DeclarePlan, target: Target): Promise<void> {
-    this.abort = statementAbort();
+    this.abort = this.statementAbort();
     try {
       await this.declare(plan, target);
     } catch (error) {
@@ -161,7 +179,7 @@ export class Executor {
    * (`left`: what the previous one left, once the cursor was confirmed for it).
    */
   async runFetchPortal(frame: Buffer, motion: CursorMotion, portal: ClientPortal, left: ForwardMotion | undefined): Promise<ForwardMotion | undefined> {
-    this.abort = statementAbort();
+    this.abort = this.statementAbort();
     try {
       const cursor = left ? this.cursors.get(motion.cursor) : await this.cursors.toRead(motion.cursor);
       if (!cursor) {
@@ -193,7 +211,7 @@ export class Executor {
 
   /** An extended-protocol Execute of a CLOSE, while the session has cursors over LLM calls. */
   async runClosePortal(frame: Buffer, plan: ClosePlan): Promise<void> {
-    this.abort = statementAbort();
+    this.abort = this.statementAbort();
     try {
       await this.close(plan, () => {
         const relay = new ClientRelay(this.io, new Set(), 1);

@@ -5,6 +5,9 @@ import net from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/cluster.js';
+import { launch, listening } from '../support/command.js';
+import { afterThisTest, freshDatabase } from '../support/database.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
 import { RawClient, sendCancel, serialize } from '../support/raw-client.js';
@@ -51,6 +54,52 @@ describe('cancel', () => {
     await sendCancel(proxy.port, client.processID, client.secretKey);
     expect(await sleeping).toBe('57014');
     await client.end();
+  });
+
+  it('a cancel that comes while a statement with LLM calls is still analysed stops its model calls when they start', async () => {
+    // The proxy as its own process, as deployed: the statement's analysis then takes its real time, with nothing
+    // running upstream that a cancel there could stop.
+    const port = await freePort();
+    const running = launch(['--listen', `127.0.0.1:${port}`, '--upstream', `postgres://127.0.0.1:${cluster().port}/?sslmode=disable`, '--admin', 'off']);
+    afterThisTest(async () => {
+      running.child.kill('SIGTERM');
+      await running.exited;
+    });
+    await listening(running);
+    const { name } = await freshDatabase();
+    const client = new pg.Client(connection(port, 'postgres', name)) as KeyedClient;
+    await client.connect();
+    afterThisTest(() => client.end());
+    await client.query('CREATE EXTENSION pg_llm');
+    await client.query(`SELECT pg_llm_add_model(true, 'mock', 'slow', NULL, '{"mock_latency_ms": 20000}')`);
+    // A long IN list keeps the statement in the parser for a while.
+    const list = Array.from({ length: 20_000 }, () => '1').join(',');
+    const started = Date.now();
+    const query = client.query(`SELECT pg_llm_chat('slow', 'wait') WHERE 1 IN (${list})`).then(
+      () => 'answered',
+      (error: { code?: string }) => error.code,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sendCancel(port, client.processID, client.secretKey);
+    expect(await query).toBe('57014');
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  }, 60_000);
+
+  it('a cancel while the server runs a statement the client sent before cancels that one, not the LLM statement after it', async () => {
+    const { name } = await freshDatabase();
+    const client = new pg.Client(connection(proxy.port, 'postgres', name)) as KeyedClient;
+    await client.connect();
+    afterThisTest(() => client.end());
+    await client.query('CREATE EXTENSION pg_llm');
+    await client.query(`SELECT pg_llm_add_model(true, 'mock', 'm', NULL, '{"mock_response": "still asked"}')`);
+    const outcome = (promise: Promise<pg.QueryResult>) => promise.then((result) => result.rows, (error: { code?: string }) => error.code);
+    const sleeping = outcome(client.query('SELECT pg_sleep(30)'));
+    const asked = outcome(client.query(`SELECT pg_llm_chat('m', 'q') AS answer`));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sendCancel(proxy.port, client.processID, client.secretKey);
+    expect(await sleeping).toBe('57014');
+    expect(await asked).toEqual([{ answer: 'still asked' }]);
   });
 
   it('a CancelRequest with the wrong secret or an unknown pid cancels nothing, nor does the key sent around the proxy', async () => {
