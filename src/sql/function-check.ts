@@ -1,7 +1,8 @@
 // Decides from the catalog, not from names, whether a statement can reach code with effects a rollback does not
 // undo, or code these checks never see. Every function and operator the statement's names (src/sql/references.ts)
 // can resolve to through the caller's search_path (every candidate, not just the one PostgreSQL will pick) is looked
-// up, with what comes with it: every type in play (named, taken or returned by a function run, a column of a
+// up, with what comes with it: every operator the operators the planner may put in its place (its negator and
+// commutator); every type in play (named, taken or returned by a function run, a column of a
 // relation reached, and what each is made of) brings its domains' CHECKs and the casts between it and the other
 // types in play; every function its default arguments; every relation read its views' queries and row-level
 // security policies; every relation written its defaults, generated columns, CHECK constraints, index expressions,
@@ -100,9 +101,19 @@ WITH RECURSIVE
        AND CASE WHEN w.schema IS NULL THEN p.pronamespace IN (SELECT oid FROM path) ELSE p.pronamespace::regnamespace::text = quote_ident(w.schema) END
        AND (w.kind = 'function' OR (p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1 AND p.proargtypes[0] <> 'internal'::regtype))
     UNION
-    SELECT o.oprcode, coalesce(w.via, format('operator %s.%s', o.oprnamespace::regnamespace, o.oprname))
+    -- The planner may run an operator's negator instead (NOT (a < b) becomes a >= b), or its commutator (b > a
+    -- becomes a < b to match an index or a join), or the one of those of the other: a fixed set of links, since the
+    -- planner applies each rewrite once, not a closure. Their restriction and join estimators run too, but take
+    -- arguments of type internal, which only C functions (a superuser's) can.
+    SELECT l.oprcode, coalesce(w.via, format('operator %s.%s', l.oprnamespace::regnamespace, l.oprname)
+                                      || CASE WHEN l.oid <> o.oid THEN format(', the %s of %s.%s', link.name, o.oprnamespace::regnamespace, o.oprname) ELSE '' END)
       FROM named w JOIN pg_operator o ON o.oprname = w.name
-     WHERE w.kind = 'operator' AND o.oprcode <> 0
+           LEFT JOIN pg_operator negator ON negator.oid = o.oprnegate
+           LEFT JOIN pg_operator commutator ON commutator.oid = o.oprcom,
+           unnest(ARRAY[o.oid, o.oprnegate, o.oprcom, negator.oprcom, commutator.oprnegate],
+                  ARRAY['', 'negator', 'commutator', 'commutator of the negator', 'negator of the commutator']) AS link(oid, name)
+      JOIN pg_operator l ON l.oid = link.oid
+     WHERE w.kind = 'operator' AND l.oprcode <> 0
        AND CASE WHEN w.schema IS NULL THEN o.oprnamespace IN (SELECT oid FROM path) ELSE o.oprnamespace::regnamespace::text = quote_ident(w.schema) END
     UNION
     SELECT g.tgfoid, coalesce(r.via, format('trigger %I on %s', g.tgname, r.oid::regclass))

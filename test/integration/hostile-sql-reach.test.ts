@@ -1,8 +1,9 @@
 // Hostile SQL that reaches code without naming it: a domain's CHECK through a column definition list, a composite's
-// field or a written column; an implicit cast; a function's default argument; a row-level security policy; what a
-// write fires in other relations (constraints, indexes, partitions, children, foreign-key cascades); and system
-// views read through the functions they are built on. Each is refused (38001) before it runs and leaves no trace,
-// while the same shapes over harmless objects still run.
+// field or a written column; an implicit cast; a function's default argument; a row-level security policy; an
+// operator's negator or commutator, which the planner puts in its place; what a write fires in other relations
+// (constraints, indexes, partitions, children, foreign-key cascades); and system views read through the functions
+// they are built on. Each is refused (38001) before it runs and leaves no trace, while the same shapes over harmless
+// objects still run.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -134,6 +135,48 @@ describe('code a statement reaches without naming it', () => {
                         RESET ROLE`);
     await refusedWithoutTrace(reader, direct, 'text2sql', 'SELECT x FROM hostile.bait', 'hostile.trap() (through policy lure on hostile.bait)');
   });
+});
+
+describe('functions the planner runs in place of, or besides, those the statement names', () => {
+  /**
+   * Another role's operators over text: <<< is text_lt, whose negator >>> runs a plpgsql function that ends the
+   * sessions named "victim" (and takes the advisory lock); ~>> is text_lt too, with >>> as its commutator and the
+   * built-in estimator that compares the statistics' values with it.
+   */
+  async function hostileOperators(direct: Client, name: string): Promise<pg.Client> {
+    const bob = ROLES.md5.user;
+    await direct.query(`GRANT CREATE ON SCHEMA public TO ${bob};
+                        SET ROLE ${bob};
+                        CREATE FUNCTION ge_evil(text, text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN
+                          PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim';
+                          PERFORM pg_advisory_lock(4242);
+                          RETURN $1 >= $2;
+                        END$$;
+                        CREATE OPERATOR >>> (LEFTARG = text, RIGHTARG = text, FUNCTION = ge_evil);
+                        CREATE OPERATOR <<< (LEFTARG = text, RIGHTARG = text, FUNCTION = text_lt, NEGATOR = >>>);
+                        CREATE OPERATOR ~>> (LEFTARG = text, RIGHTARG = text, FUNCTION = text_lt, COMMUTATOR = >>>, RESTRICT = scalarltsel);
+                        CREATE TABLE notes (id int, body text);
+                        INSERT INTO notes SELECT i, md5(i::text) FROM generate_series(1, 300) AS i;
+                        ANALYZE notes;
+                        RESET ROLE`);
+    const victim = new pg.Client({ ...connection(cluster().port, 'trust', name), application_name: 'victim' });
+    await victim.connect();
+    victim.on('error', () => undefined);
+    afterThisTest(() => victim.end().catch(() => undefined));
+    return victim;
+  }
+
+  for (const [sql, says] of [
+    [`SELECT id, NOT (body <<< 'b') AS after_b FROM notes`, 'public.ge_evil() (through operator public.>>>, the negator of public.<<<), a function in plpgsql'],
+    [`SELECT id FROM notes WHERE 'b' ~>> body`, 'public.ge_evil() (through operator public.>>>, the commutator of public.~>>), a function in plpgsql'],
+  ]) {
+    it(sql!, async () => {
+      const { admin, direct, name } = await shop();
+      const victim = await hostileOperators(direct, name);
+      await refusedWithoutTrace(admin, direct, 'text2sql', sql!, says!);
+      expect((await victim.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
+    });
+  }
 });
 
 describe('explain_query writes that fire code in what they write', () => {
