@@ -2,11 +2,13 @@
 // undo, or code these checks never see. Every function and operator the statement's names (src/sql/references.ts)
 // can resolve to through the caller's search_path (every candidate, not just the one PostgreSQL will pick) is looked
 // up, with what comes with it: every operator the operators the planner may put in its place (its negator and
-// commutator); every type in play (named, taken or returned by a function run, a column of a
-// relation reached, and what each is made of) brings its domains' CHECKs and the casts between it and the other
-// types in play; every function its default arguments; every relation read its views' queries and row-level
-// security policies; every relation written its defaults, generated columns, CHECK constraints, index expressions,
-// rules, triggers, identity columns, partitions and children, and the tables foreign keys cascade to. What runs in
+// commutator); every type in play (named, taken or returned by a function run, a column of a relation reached, and
+// what each is made of) brings its domains' CHECKs, the casts between it and the other types in play, and a range
+// type its canonical and subtype_diff functions; every function its default arguments; every relation reached its
+// partitions and children, CHECK constraints, index and partition key expressions (which the planner evaluates in
+// part even for a read); every relation read its views' queries and row-level security policies; every relation written its defaults (its
+// columns' or their domains'), generated columns, rules, triggers, identity columns, and the tables foreign keys
+// cascade to. What runs in
 // turn is deparsed by PostgreSQL and checked the same way (pg_depend would not do: it records no dependency on
 // built-in objects). Functions are held to these rules:
 //
@@ -77,21 +79,21 @@ WITH RECURSIVE
   trusted AS (SELECT oid FROM pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema')),
   named AS (
     SELECT w.* FROM jsonb_to_recordset($1::jsonb) AS w(kind text, schema text, name text, via text, target boolean, given jsonb, oid oid, consumed boolean)),
-  -- What a write reaches besides its target: partitions and inheritance children, and the tables foreign keys
-  -- cascade to (SET DEFAULT evaluates their defaults).
+  -- What a statement reaches besides the relations it names: their partitions and inheritance children (read or
+  -- written with them), and for a write the tables foreign keys cascade to (SET DEFAULT evaluates their defaults).
   reached AS (
     SELECT c.oid, w.via, w.target, w.given
       FROM named w JOIN pg_class c ON c.oid = to_regclass(CASE WHEN w.schema IS NULL THEN quote_ident(w.name) ELSE format('%I.%I', w.schema, w.name) END)
      WHERE w.kind = 'relation'
     UNION
-    SELECT more.oid, r.via, true, more.given
+    SELECT more.oid, r.via, more.target, more.given
       FROM reached r, LATERAL (
-        SELECT inhrelid, r.given FROM pg_inherits WHERE inhparent = r.oid
+        SELECT inhrelid, r.target, r.given FROM pg_inherits WHERE inhparent = r.oid
         UNION ALL
-        SELECT conrelid, CASE WHEN 'd' IN (confdeltype, confupdtype) THEN '[]'::jsonb END
-          FROM pg_constraint WHERE confrelid = r.oid AND contype = 'f' AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd'))
-      ) AS more(oid, given)
-     WHERE r.target),
+        SELECT conrelid, true, CASE WHEN 'd' IN (confdeltype, confupdtype) THEN '[]'::jsonb END
+          FROM pg_constraint
+         WHERE r.target AND confrelid = r.oid AND contype = 'f' AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd'))
+      ) AS more(oid, target, given)),
   relation AS (
     SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity FROM reached r JOIN pg_class c ON c.oid = r.oid),
   called AS (
@@ -174,7 +176,13 @@ WITH RECURSIVE
     UNION
     SELECT y.typinput, coalesce(t.via, 'a cast to ' || y.oid::regtype::text)
       FROM typed t JOIN pg_type y ON y.oid = t.oid
-     WHERE t.consumed),
+     WHERE t.consumed
+    UNION
+    -- A range type's functions: the planner's estimates of range conditions call subtype_diff, and so do GiST
+    -- indexes; canonical runs on every range made.
+    SELECT f.oid, coalesce(t.via, 'the range type ' || g.rngtypid::regtype::text)
+      FROM typed t JOIN pg_range g ON g.rngtypid = t.oid, unnest(ARRAY[g.rngcanonical, g.rngsubdiff]::oid[]) AS f(oid)
+     WHERE f.oid <> 0),
   -- Materialized, so that the rules below are applied to the functions reached, not to all of pg_proc.
   reached_function AS MATERIALIZED (
     SELECT r.via, p.oid, p.proname, p.pronamespace, p.provolatile, p.proconfig, p.prorettype, p.proargtypes, p.prosqlbody, p.prosrc,
@@ -222,13 +230,27 @@ SELECT 'check', NULL, coalesce(r.via, format('the default of %s.%I', r.oid::regc
   FROM relation r JOIN pg_attrdef d ON d.adrelid = r.oid JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = d.adnum
  WHERE r.target AND (a.attgenerated <> '' OR (r.given IS NOT NULL AND NOT r.given ? a.attname))
 UNION ALL
+-- A column with no default of its own takes its domain's.
+SELECT 'check', NULL, coalesce(r.via, format('the default of %s.%I', r.oid::regclass, a.attname)), NULL, 'type default ' || y.oid, 'SELECT ' || pg_get_expr(y.typdefaultbin, 0)
+  FROM relation r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.atthasdef JOIN pg_type y ON y.oid = a.atttypid
+ WHERE r.target AND r.given IS NOT NULL AND NOT r.given ? a.attname AND y.typdefaultbin IS NOT NULL
+UNION ALL
+-- Not only when written: the planner folds the constant parts of CHECK constraints (to rule out children and
+-- members of a UNION ALL), and of index and partition key expressions (loaded for any query of their table),
+-- running their IMMUTABLE functions on a read as well.
 SELECT 'check', NULL, coalesce(r.via, format('the constraint %I on %s', k.conname, r.oid::regclass)), NULL, 'constraint ' || k.oid, 'SELECT ' || pg_get_expr(k.conbin, k.conrelid)
   FROM relation r JOIN pg_constraint k ON k.conrelid = r.oid
- WHERE r.target AND k.contype = 'c'
+ WHERE k.contype = 'c'
 UNION ALL
 SELECT 'check', NULL, coalesce(r.via, format('index %s', i.indexrelid::regclass)), NULL, 'index ' || i.indexrelid, pg_get_indexdef(i.indexrelid)
   FROM relation r JOIN pg_index i ON i.indrelid = r.oid
- WHERE r.target AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)
+ WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+UNION ALL
+-- A partition's rows are checked against the partition keys of its ancestors, a partitioned table's routed by its own.
+SELECT 'check', NULL, coalesce(r.via, format('the partition key of %s', k.partrelid::regclass)), NULL, 'partition key ' || k.partrelid,
+       'SELECT ' || pg_get_expr(k.partexprs, k.partrelid)
+  FROM relation r, pg_partition_ancestors(r.oid) AS a(oid) JOIN pg_partitioned_table k ON k.partrelid = a.oid
+ WHERE k.partexprs IS NOT NULL
 UNION ALL
 SELECT 'check', NULL, coalesce(r.via, format('rule %I on %s', w.rulename, r.oid::regclass)), NULL, 'rule ' || w.oid, pg_get_ruledef(w.oid)
   FROM relation r JOIN pg_rewrite w ON w.ev_class = r.oid

@@ -1,9 +1,10 @@
 // Hostile SQL that reaches code without naming it: a domain's CHECK through a column definition list, a composite's
 // field or a written column; an implicit cast; a function's default argument; a row-level security policy; an
-// operator's negator or commutator, which the planner puts in its place; what a write fires in other relations
-// (constraints, indexes, partitions, children, foreign-key cascades); and system views read through the functions
-// they are built on. Each is refused (38001) before it runs and leaves no trace, while the same shapes over harmless
-// objects still run.
+// operator's negator or commutator, which the planner puts in its place; a range type's subtype_diff, in the
+// planner's estimates; a domain's default; what the planner folds of a child's CHECK, an index or partition key
+// expression on a read; what a write fires in other relations (constraints, indexes, partitions, children,
+// foreign-key cascades); and system views read through the functions they are built on. Each is refused (38001)
+// before it runs and leaves no trace, while the same shapes over harmless objects still run.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +69,19 @@ const FIXTURES = `
   CREATE TABLE harmless_parent (id int PRIMARY KEY);
   CREATE TABLE harmless_child (pid int REFERENCES harmless_parent ON DELETE CASCADE, a positive CHECK (a > 0));
   INSERT INTO harmless_parent VALUES (1); INSERT INTO harmless_child VALUES (1, 1);
+  CREATE FUNCTION diff_lock(float8, float8) RETURNS float8 LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN $1 - $2; END$$;
+  CREATE TYPE floatrange AS RANGE (SUBTYPE = float8, SUBTYPE_DIFF = diff_lock);
+  CREATE TABLE spans (r floatrange);
+  INSERT INTO spans SELECT floatrange(i, i + 1) FROM generate_series(1, 200) AS i;
+  ANALYZE spans;
+  CREATE DOMAIN stamped AS boolean DEFAULT lock_ok(1);
+  CREATE TABLE stamped_t (x int, s stamped);
+  CREATE TABLE folk (id int);
+  CREATE TABLE folk_child (CHECK (lock_ok(0))) INHERITS (folk);
+  CREATE TABLE keyed (x int) PARTITION BY RANGE ((x + idx_lock(0)));
+  CREATE TABLE keyed_1 PARTITION OF keyed FOR VALUES FROM (0) TO (10);
+  CREATE TABLE folded (x int);
+  CREATE INDEX folded_lock ON folded ((x + idx_lock(0)));
   SELECT pg_advisory_unlock_all();
 `;
 
@@ -175,6 +189,20 @@ describe('functions the planner runs in place of, or besides, those the statemen
       const victim = await hostileOperators(direct, name);
       await refusedWithoutTrace(admin, direct, 'text2sql', sql!, says!);
       expect((await victim.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
+    });
+  }
+
+  for (const [use, sql, says] of [
+    ['text2sql', 'SELECT count(*) AS n FROM spans WHERE r && floatrange(3, 5)', 'public.diff_lock() (through the range type floatrange)'],
+    ['text2sql', 'SELECT id FROM folk WHERE id = 1', 'public.lock_ok() (through the constraint folk_child_check on folk_child)'],
+    ['text2sql', 'SELECT x FROM keyed WHERE x = 1', 'public.idx_lock() (through the partition key of keyed)'],
+    ['explain', 'INSERT INTO keyed_1 VALUES (1)', 'public.idx_lock() (through the partition key of keyed)'],
+    ['text2sql', 'SELECT x FROM folded WHERE x = 1', 'public.idx_lock() (through index folded_lock)'],
+    ['explain', 'INSERT INTO stamped_t (x) VALUES (1)', 'public.lock_ok() (through the default of stamped_t.s)'],
+  ] as Array<[Use, string, string]>) {
+    it(`${use}: ${sql}`, async () => {
+      const { admin, direct } = await shop();
+      await refusedWithoutTrace(admin, direct, use, sql, says);
     });
   }
 });
