@@ -6,7 +6,8 @@
 // what each is made of) brings its domains' CHECKs, the casts between it and the other types in play, and a range
 // type its canonical and subtype_diff functions; every function its default arguments; every relation reached its
 // partitions and children, CHECK constraints, index and partition key expressions (which the planner evaluates in
-// part even for a read); every relation read its views' queries and row-level security policies; every relation written its defaults (its
+// part even for a read), and a foreign table is refused (its wrapper reads another server, a file, a program); every
+// relation read its views' queries and row-level security policies; every relation written its defaults (its
 // columns' or their domains'), generated columns, rules, triggers, identity columns, and the tables foreign keys
 // cascade to. What runs in
 // turn is deparsed by PostgreSQL and checked the same way (pg_depend would not do: it records no dependency on
@@ -55,7 +56,7 @@ const HARMLESS_VOLATILE = [
 ];
 
 export type Refusal =
-  | { reason: 'runs-sql-text' | 'volatile' | 'settings' | 'identity' | 'system' | 'system-rows'; name: string; via: string | null }
+  | { reason: 'runs-sql-text' | 'volatile' | 'settings' | 'identity' | 'system' | 'system-rows' | 'foreign'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string };
 
 interface Row {
@@ -251,6 +252,9 @@ SELECT 'check', NULL, coalesce(r.via, format('the partition key of %s', k.partre
        'SELECT ' || pg_get_expr(k.partexprs, k.partrelid)
   FROM relation r, pg_partition_ancestors(r.oid) AS a(oid) JOIN pg_partitioned_table k ON k.partrelid = a.oid
  WHERE k.partexprs IS NOT NULL
+UNION ALL
+SELECT 'foreign', oid::regclass::text, via, NULL, NULL, NULL
+  FROM relation WHERE relkind = 'f'
 UNION ALL
 SELECT 'check', NULL, coalesce(r.via, format('rule %I on %s', w.rulename, r.oid::regclass)), NULL, 'rule ' || w.oid, pg_get_ruledef(w.oid)
   FROM relation r JOIN pg_rewrite w ON w.ev_class = r.oid

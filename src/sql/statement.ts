@@ -121,7 +121,7 @@ function refused(rules: SqlRules, message: string, why?: string): PgError {
 const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and random(), gen_random_uuid(), clock_timestamp() and the like) may run here, since the effects of the others can outlast the rollback.';
 
 function refusalError(rules: SqlRules, refusal: Refusal): PgError {
-  const name = `${refusal.name}${refusal.reason === 'system' || refusal.reason === 'identity' ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
+  const name = `${refusal.name}${['system', 'identity', 'foreign'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
   const [what, hint] = refusalText(rules, refusal, name);
   return new PgError('38001', `${rules.source} ${what}, which is not allowed here`, { hint });
 }
@@ -140,6 +140,8 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
       return [`fills the identity column ${name}, whose sequence no rollback sets back`, 'Give the column a value of its own in the statement.'];
     case 'system':
       return [`reads ${name}, a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+    case 'foreign':
+      return [`uses ${name}, a foreign table, whose rows a foreign-data wrapper reads and writes (on another server, in a file or a program) out of these checks' sight`, `Only the database's own tables may be used here: copy the rows into a local table to use them.`];
     case 'system-rows':
       return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
   }

@@ -3,8 +3,9 @@
 // operator's negator or commutator, which the planner puts in its place; a range type's subtype_diff, in the
 // planner's estimates; a domain's default; what the planner folds of a child's CHECK, an index or partition key
 // expression on a read; what a write fires in other relations (constraints, indexes, partitions, children,
-// foreign-key cascades); and system views read through the functions they are built on. Each is refused (38001)
-// before it runs and leaves no trace, while the same shapes over harmless objects still run.
+// foreign-key cascades); system views read through the functions they are built on; and foreign tables, whose
+// wrapper reads another server, a file or a program. Each is refused (38001) before it runs and leaves no trace,
+// while the same shapes over harmless objects still run.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -82,6 +83,11 @@ const FIXTURES = `
   CREATE TABLE keyed_1 PARTITION OF keyed FOR VALUES FROM (0) TO (10);
   CREATE TABLE folded (x int);
   CREATE INDEX folded_lock ON folded ((x + idx_lock(0)));
+  CREATE EXTENSION file_fdw;
+  CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+  CREATE FOREIGN TABLE outside (line text) SERVER files OPTIONS (program 'echo outside');
+  CREATE TABLE lines (line text);
+  CREATE FOREIGN TABLE outside_lines () INHERITS (lines) SERVER files OPTIONS (program 'echo outside');
   SELECT pg_advisory_unlock_all();
 `;
 
@@ -203,6 +209,16 @@ describe('functions the planner runs in place of, or besides, those the statemen
     it(`${use}: ${sql}`, async () => {
       const { admin, direct } = await shop();
       await refusedWithoutTrace(admin, direct, use, sql, says);
+    });
+  }
+
+  for (const [sql, says] of [
+    ['SELECT line FROM outside', 'uses outside, a foreign table'],
+    ['SELECT line FROM lines', 'uses outside_lines, a foreign table'],
+  ]) {
+    it(sql!, async () => {
+      const { admin } = await shop();
+      await expect(attempt(admin, 'text2sql', sql!)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining(says!) });
     });
   }
 });
