@@ -74,205 +74,208 @@ interface Row {
   text: string;
 }
 
+// Runs in the caller's session, under the caller's search_path: every operator, function, relation and type of its
+// own is named with its schema (OPERATOR(pg_catalog.=)…), or another role's public.=(oid, regclass) would be an
+// exact match where pg_catalog has none, and would run (and answer) in the check's place.
 const REACHED = `
 WITH RECURSIVE
-  path AS (SELECT oid FROM pg_namespace WHERE nspname = ANY (current_schemas(true))),
-  trusted AS (SELECT oid FROM pg_namespace WHERE nspname IN ('pg_catalog', 'information_schema')),
+  path AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(true))),
+  trusted AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog', 'information_schema'])),
   named AS (
-    SELECT w.* FROM jsonb_to_recordset($1::jsonb) AS w(kind text, schema text, name text, via text, target boolean, given jsonb, oid oid, consumed boolean)),
+    SELECT w.* FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS w(kind pg_catalog.text, schema pg_catalog.text, name pg_catalog.text, via pg_catalog.text, target pg_catalog.bool, given pg_catalog.jsonb, oid pg_catalog.oid, consumed pg_catalog.bool)),
   -- What a statement reaches besides the relations it names: their partitions and inheritance children (read or
   -- written with them), and for a write the tables foreign keys cascade to (SET DEFAULT evaluates their defaults).
   reached AS (
     SELECT c.oid, w.via, w.target, w.given
-      FROM named w JOIN pg_class c ON c.oid = to_regclass(CASE WHEN w.schema IS NULL THEN quote_ident(w.name) ELSE format('%I.%I', w.schema, w.name) END)
-     WHERE w.kind = 'relation'
+      FROM named w JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(CASE WHEN w.schema IS NULL THEN pg_catalog.quote_ident(w.name) ELSE pg_catalog.format('%I.%I', w.schema, w.name) END)
+     WHERE w.kind OPERATOR(pg_catalog.=) 'relation'
     UNION
     SELECT more.oid, r.via, more.target, more.given
       FROM reached r, LATERAL (
-        SELECT inhrelid, r.target, r.given FROM pg_inherits WHERE inhparent = r.oid
+        SELECT inhrelid, r.target, r.given FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) r.oid
         UNION ALL
-        SELECT conrelid, true, CASE WHEN 'd' IN (confdeltype, confupdtype) THEN '[]'::jsonb END
-          FROM pg_constraint
-         WHERE r.target AND confrelid = r.oid AND contype = 'f' AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd'))
+        SELECT conrelid, true, CASE WHEN 'd' OPERATOR(pg_catalog.=) ANY (ARRAY[confdeltype, confupdtype]) THEN '[]'::pg_catalog.jsonb END
+          FROM pg_catalog.pg_constraint
+         WHERE r.target AND confrelid OPERATOR(pg_catalog.=) r.oid AND contype OPERATOR(pg_catalog.=) 'f' AND (confdeltype OPERATOR(pg_catalog.=) ANY (ARRAY['c', 'n', 'd']::pg_catalog."char"[]) OR confupdtype OPERATOR(pg_catalog.=) ANY (ARRAY['c', 'n', 'd']::pg_catalog."char"[]))
       ) AS more(oid, target, given)),
   relation AS (
-    SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity FROM reached r JOIN pg_class c ON c.oid = r.oid),
+    SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity FROM reached r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid),
   called AS (
     SELECT p.oid, w.via
-      FROM named w JOIN pg_proc p ON p.proname = w.name
-     WHERE w.kind IN ('function', 'attribute')
-       AND CASE WHEN w.schema IS NULL THEN p.pronamespace IN (SELECT oid FROM path) ELSE p.pronamespace::regnamespace::text = quote_ident(w.schema) END
-       AND (w.kind = 'function' OR (p.pronargs >= 1 AND p.pronargs - p.pronargdefaults <= 1 AND p.proargtypes[0] <> 'internal'::regtype))
+      FROM named w JOIN pg_catalog.pg_proc p ON p.proname OPERATOR(pg_catalog.=) w.name
+     WHERE w.kind OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'attribute'])
+       AND CASE WHEN w.schema IS NULL THEN p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE p.pronamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.quote_ident(w.schema) END
+       AND (w.kind OPERATOR(pg_catalog.=) 'function' OR (p.pronargs OPERATOR(pg_catalog.>=) 1 AND p.pronargs OPERATOR(pg_catalog.-) p.pronargdefaults OPERATOR(pg_catalog.<=) 1 AND p.proargtypes[0] OPERATOR(pg_catalog.<>) 'internal'::pg_catalog.regtype))
     UNION
     -- The planner may run an operator's negator instead (NOT (a < b) becomes a >= b), or its commutator (b > a
     -- becomes a < b to match an index or a join), or the one of those of the other: a fixed set of links, since the
     -- planner applies each rewrite once, not a closure. Their restriction and join estimators run too, but take
     -- arguments of type internal, which only C functions (a superuser's) can.
-    SELECT l.oprcode, coalesce(w.via, format('operator %s.%s', l.oprnamespace::regnamespace, l.oprname)
-                                      || CASE WHEN l.oid <> o.oid THEN format(', the %s of %s.%s', link.name, o.oprnamespace::regnamespace, o.oprname) ELSE '' END)
-      FROM named w JOIN pg_operator o ON o.oprname = w.name
-           LEFT JOIN pg_operator negator ON negator.oid = o.oprnegate
-           LEFT JOIN pg_operator commutator ON commutator.oid = o.oprcom,
-           unnest(ARRAY[o.oid, o.oprnegate, o.oprcom, negator.oprcom, commutator.oprnegate],
-                  ARRAY['', 'negator', 'commutator', 'commutator of the negator', 'negator of the commutator']) AS link(oid, name)
-      JOIN pg_operator l ON l.oid = link.oid
-     WHERE w.kind = 'operator' AND l.oprcode <> 0
-       AND CASE WHEN w.schema IS NULL THEN o.oprnamespace IN (SELECT oid FROM path) ELSE o.oprnamespace::regnamespace::text = quote_ident(w.schema) END
+    SELECT l.oprcode, coalesce(w.via, pg_catalog.format('operator %s.%s', l.oprnamespace::pg_catalog.regnamespace, l.oprname)
+                                      OPERATOR(pg_catalog.||) CASE WHEN l.oid OPERATOR(pg_catalog.<>) o.oid THEN pg_catalog.format(', the %s of %s.%s', link.name, o.oprnamespace::pg_catalog.regnamespace, o.oprname) ELSE '' END)
+      FROM named w JOIN pg_catalog.pg_operator o ON o.oprname OPERATOR(pg_catalog.=) w.name
+           LEFT JOIN pg_catalog.pg_operator negator ON negator.oid OPERATOR(pg_catalog.=) o.oprnegate
+           LEFT JOIN pg_catalog.pg_operator commutator ON commutator.oid OPERATOR(pg_catalog.=) o.oprcom,
+           ROWS FROM (pg_catalog.unnest(ARRAY[o.oid, o.oprnegate, o.oprcom, negator.oprcom, commutator.oprnegate]),
+                      pg_catalog.unnest(ARRAY['', 'negator', 'commutator', 'commutator of the negator', 'negator of the commutator'])) AS link(oid, name)
+      JOIN pg_catalog.pg_operator l ON l.oid OPERATOR(pg_catalog.=) link.oid
+     WHERE w.kind OPERATOR(pg_catalog.=) 'operator' AND l.oprcode OPERATOR(pg_catalog.<>) 0
+       AND CASE WHEN w.schema IS NULL THEN o.oprnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE o.oprnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.quote_ident(w.schema) END
     UNION
-    SELECT g.tgfoid, coalesce(r.via, format('trigger %I on %s', g.tgname, r.oid::regclass))
-      FROM relation r JOIN pg_trigger g ON g.tgrelid = r.oid
-     WHERE r.target AND NOT g.tgisinternal AND g.tgenabled <> 'D'),
+    SELECT g.tgfoid, coalesce(r.via, pg_catalog.format('trigger %I on %s', g.tgname, r.oid::pg_catalog.regclass))
+      FROM relation r JOIN pg_catalog.pg_trigger g ON g.tgrelid OPERATOR(pg_catalog.=) r.oid
+     WHERE r.target AND NOT g.tgisinternal AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'),
   run AS (
     SELECT oid, via FROM called
     UNION
     SELECT f.oid, c.via
-      FROM called c JOIN pg_aggregate a ON a.aggfnoid = c.oid,
-           unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn]::oid[]) AS f(oid)
-     WHERE f.oid <> 0),
+      FROM called c JOIN pg_catalog.pg_aggregate a ON a.aggfnoid OPERATOR(pg_catalog.=) c.oid,
+           pg_catalog.unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn]::pg_catalog.oid[]) AS f(oid)
+     WHERE f.oid OPERATOR(pg_catalog.<>) 0),
   -- The types in play beyond the built-in ones (which any statement can produce): those named, taken or returned
   -- by the functions run, the columns of the relations reached, and those the last level found a type made of.
   -- Consumed ones (a value is coerced to them) bring their domains' CHECKs.
   typed AS (
-    SELECT s.oid, bool_or(s.consumed) AS consumed, min(s.via) AS via
+    SELECT s.oid, pg_catalog.bool_or(s.consumed) AS consumed, pg_catalog.min(s.via) AS via
       FROM (
-        SELECT to_regtype(CASE WHEN w.schema IS NULL THEN quote_ident(w.name) ELSE format('%I.%I', w.schema, w.name) END)::oid, true, w.via
-          FROM named w WHERE w.kind = 'type'
+        SELECT pg_catalog.to_regtype(CASE WHEN w.schema IS NULL THEN pg_catalog.quote_ident(w.name) ELSE pg_catalog.format('%I.%I', w.schema, w.name) END)::pg_catalog.oid, true, w.via
+          FROM named w WHERE w.kind OPERATOR(pg_catalog.=) 'type'
         UNION ALL
-        SELECT w.oid, w.consumed, w.via FROM named w WHERE w.kind = 'part'
+        SELECT w.oid, w.consumed, w.via FROM named w WHERE w.kind OPERATOR(pg_catalog.=) 'part'
         UNION ALL
         SELECT a.oid, true, r.via
-          FROM run r JOIN pg_proc p ON p.oid = r.oid, unnest(p.prorettype || p.proargtypes::oid[] || coalesce(p.proallargtypes, '{}')) AS a(oid)
-         WHERE p.pronamespace NOT IN (SELECT oid FROM trusted)
+          FROM run r JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.oid, pg_catalog.unnest(p.prorettype OPERATOR(pg_catalog.||) p.proargtypes::pg_catalog.oid[] OPERATOR(pg_catalog.||) coalesce(p.proallargtypes, '{}')) AS a(oid)
+         WHERE p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
         UNION ALL
         SELECT a.atttypid, r.target, r.via
-          FROM relation r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-         WHERE r.relnamespace NOT IN (SELECT oid FROM trusted)
-      ) AS s(oid, consumed, via) JOIN pg_type y ON y.oid = s.oid
-     WHERE y.typnamespace NOT IN (SELECT oid FROM trusted)
+          FROM relation r JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+         WHERE r.relnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
+      ) AS s(oid, consumed, via) JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) s.oid
+     WHERE y.typnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
      GROUP BY s.oid),
-  in_play AS (SELECT oid FROM typed UNION SELECT unnest($6::oid[])),
+  in_play AS (SELECT oid FROM typed UNION SELECT pg_catalog.unnest($6::pg_catalog.oid[])),
   -- What each is made of, for the next level: a domain's base, an array's elements (and an element its array), a
   -- composite's fields, a range's subtype, a multirange's range.
   part AS (
     SELECT DISTINCT part.oid, t.consumed, t.via
-      FROM typed t JOIN pg_type y ON y.oid = t.oid,
-           unnest(ARRAY[y.typbasetype, y.typelem, y.typarray]
-                  || ARRAY(SELECT atttypid FROM pg_attribute WHERE attrelid = y.typrelid AND attnum > 0 AND NOT attisdropped)
-                  || ARRAY(SELECT rngsubtype FROM pg_range WHERE rngtypid = y.oid)
-                  || ARRAY(SELECT rngtypid FROM pg_range WHERE rngmultitypid = y.oid)) AS part(oid)
-      JOIN pg_type py ON py.oid = part.oid
-     WHERE py.typnamespace NOT IN (SELECT oid FROM trusted)),
+      FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid,
+           pg_catalog.unnest(ARRAY[y.typbasetype, y.typelem, y.typarray]
+                  OPERATOR(pg_catalog.||) ARRAY(SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) y.typrelid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped)
+                  OPERATOR(pg_catalog.||) ARRAY(SELECT rngsubtype FROM pg_catalog.pg_range WHERE rngtypid OPERATOR(pg_catalog.=) y.oid)
+                  OPERATOR(pg_catalog.||) ARRAY(SELECT rngtypid FROM pg_catalog.pg_range WHERE rngmultitypid OPERATOR(pg_catalog.=) y.oid)) AS part(oid)
+      JOIN pg_catalog.pg_type py ON py.oid OPERATOR(pg_catalog.=) part.oid
+     WHERE py.typnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)),
   -- A cast between two types in play may apply, implicit and assignment casts without a word in the statement.
   -- Only casts with functions of others than PostgreSQL itself matter.
   cast_of_others AS (
-    SELECT k.castfunc, k.castsource, k.casttarget, s.typnamespace IN (SELECT oid FROM trusted) AS from_builtin,
-           t.typnamespace IN (SELECT oid FROM trusted) AS to_builtin
-      FROM pg_cast k JOIN pg_proc f ON f.oid = k.castfunc JOIN pg_type s ON s.oid = k.castsource JOIN pg_type t ON t.oid = k.casttarget
-     WHERE f.pronamespace NOT IN (SELECT oid FROM trusted)),
+    SELECT k.castfunc, k.castsource, k.casttarget, s.typnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM trusted) AS from_builtin,
+           t.typnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM trusted) AS to_builtin
+      FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) k.castfunc JOIN pg_catalog.pg_type s ON s.oid OPERATOR(pg_catalog.=) k.castsource JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) k.casttarget
+     WHERE f.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)),
   converted AS (
-    SELECT k.castfunc AS oid, coalesce((SELECT min(via) FROM typed WHERE oid IN (k.casttarget, k.castsource)),
-                                       format('a cast from %s to %s', k.castsource::regtype, k.casttarget::regtype)) AS via
+    SELECT k.castfunc AS oid, coalesce((SELECT pg_catalog.min(via) FROM typed WHERE oid OPERATOR(pg_catalog.=) ANY (ARRAY[k.casttarget, k.castsource])),
+                                       pg_catalog.format('a cast from %s to %s', k.castsource::pg_catalog.regtype, k.casttarget::pg_catalog.regtype)) AS via
       FROM cast_of_others k
-     WHERE (k.from_builtin OR k.castsource IN (SELECT oid FROM in_play)) AND (k.to_builtin OR k.casttarget IN (SELECT oid FROM in_play))
+     WHERE (k.from_builtin OR k.castsource OPERATOR(pg_catalog.=) ANY (SELECT oid FROM in_play)) AND (k.to_builtin OR k.casttarget OPERATOR(pg_catalog.=) ANY (SELECT oid FROM in_play))
     UNION
-    SELECT y.typinput, coalesce(t.via, 'a cast to ' || y.oid::regtype::text)
-      FROM typed t JOIN pg_type y ON y.oid = t.oid
+    SELECT y.typinput, coalesce(t.via, 'a cast to ' OPERATOR(pg_catalog.||) y.oid::pg_catalog.regtype::pg_catalog.text)
+      FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid
      WHERE t.consumed
     UNION
     -- A range type's functions: the planner's estimates of range conditions call subtype_diff, and so do GiST
     -- indexes; canonical runs on every range made.
-    SELECT f.oid, coalesce(t.via, 'the range type ' || g.rngtypid::regtype::text)
-      FROM typed t JOIN pg_range g ON g.rngtypid = t.oid, unnest(ARRAY[g.rngcanonical, g.rngsubdiff]::oid[]) AS f(oid)
-     WHERE f.oid <> 0),
+    SELECT f.oid, coalesce(t.via, 'the range type ' OPERATOR(pg_catalog.||) g.rngtypid::pg_catalog.regtype::pg_catalog.text)
+      FROM typed t JOIN pg_catalog.pg_range g ON g.rngtypid OPERATOR(pg_catalog.=) t.oid, pg_catalog.unnest(ARRAY[g.rngcanonical, g.rngsubdiff]::pg_catalog.oid[]) AS f(oid)
+     WHERE f.oid OPERATOR(pg_catalog.<>) 0),
   -- Materialized, so that the rules below are applied to the functions reached, not to all of pg_proc.
   reached_function AS MATERIALIZED (
     SELECT r.via, p.oid, p.proname, p.pronamespace, p.provolatile, p.proconfig, p.prorettype, p.proargtypes, p.prosqlbody, p.prosrc,
            l.lanname, t.typrelid
       FROM (SELECT * FROM run UNION SELECT * FROM converted) r
-      JOIN pg_proc p ON p.oid = r.oid JOIN pg_language l ON l.oid = p.prolang JOIN pg_type t ON t.oid = p.prorettype),
+      JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.oid JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) p.prorettype),
   judged AS (
-    SELECT p.via, p.oid, format('%s.%s', p.pronamespace::regnamespace, p.proname) AS name, p.lanname AS language,
+    SELECT p.via, p.oid, pg_catalog.format('%s.%s', p.pronamespace::pg_catalog.regnamespace, p.proname) AS name, p.lanname AS language,
            CASE
-             WHEN p.proname = ANY ($2::text[]) THEN 'runs-sql-text'
-             WHEN p.provolatile = 'v' AND NOT (p.pronamespace = 'pg_catalog'::regnamespace AND p.proname = ANY ($3::text[])) THEN 'volatile'
-             WHEN p.lanname NOT IN ('internal', 'c', 'sql') THEN 'language'
-             WHEN p.lanname = 'sql' AND p.proconfig IS NOT NULL THEN 'settings'
-             WHEN $5 AND p.typrelid <> 0 AND (SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = p.typrelid) = ANY ($4::text[]) THEN 'system-rows'
+             WHEN p.proname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) THEN 'runs-sql-text'
+             WHEN p.provolatile OPERATOR(pg_catalog.=) 'v' AND NOT (p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])) THEN 'volatile'
+             WHEN p.lanname OPERATOR(pg_catalog.<>) ALL (ARRAY['internal', 'c', 'sql']) THEN 'language'
+             WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.proconfig IS NOT NULL THEN 'settings'
+             WHEN $5 AND p.typrelid OPERATOR(pg_catalog.<>) 0 AND (SELECT relnamespace::pg_catalog.regnamespace::pg_catalog.text FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) p.typrelid) OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) THEN 'system-rows'
              -- The server's own rows (settings, sessions, locks, files, statistics…): a built-in function that
              -- returns records of its own making from no data of the caller's.
-             WHEN $5 AND p.prorettype = 'record'::regtype AND p.pronamespace IN (SELECT oid FROM trusted) AND NOT EXISTS (
-                    SELECT FROM unnest(p.proargtypes) AS a(oid) JOIN pg_type y ON y.oid = a.oid
-                     WHERE y.typtype IN ('p', 'c') OR y.typcategory IN ('A', 'U')) THEN 'system-rows'
-             WHEN p.lanname = 'sql' AND p.pronamespace NOT IN (SELECT oid FROM trusted) THEN 'check'
+             WHEN $5 AND p.prorettype OPERATOR(pg_catalog.=) 'record'::pg_catalog.regtype AND p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM trusted) AND NOT EXISTS (
+                    SELECT FROM pg_catalog.unnest(p.proargtypes) AS a(oid) JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) a.oid
+                     WHERE y.typtype OPERATOR(pg_catalog.=) ANY (ARRAY['p', 'c']::pg_catalog."char"[]) OR y.typcategory OPERATOR(pg_catalog.=) ANY (ARRAY['A', 'U']::pg_catalog."char"[])) THEN 'system-rows'
+             WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) THEN 'check'
            END AS reason,
-           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_get_functiondef(p.oid) ELSE p.prosrc END AS body
+           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END AS body
       FROM reached_function p)
-SELECT reason, name, coalesce(via, CASE WHEN reason = 'check' THEN 'function ' || name END) AS via, language, 'function ' || oid AS key,
-       CASE WHEN reason = 'check' THEN body END AS text
+SELECT reason, name, coalesce(via, CASE WHEN reason OPERATOR(pg_catalog.=) 'check' THEN 'function ' OPERATOR(pg_catalog.||) name END) AS via, language, 'function ' OPERATOR(pg_catalog.||) oid AS key,
+       CASE WHEN reason OPERATOR(pg_catalog.=) 'check' THEN body END AS text
   FROM judged WHERE reason IS NOT NULL
 UNION ALL
-SELECT 'check', NULL, coalesce(r.via, format('the defaults of %s.%s', p.pronamespace::regnamespace, p.proname)), NULL, 'defaults ' || p.oid,
-       'SELECT ' || pg_get_expr(p.proargdefaults, 0)
-  FROM run r JOIN pg_proc p ON p.oid = r.oid
- WHERE p.pronargdefaults > 0 AND p.pronamespace NOT IN (SELECT oid FROM trusted)
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the defaults of %s.%s', p.pronamespace::pg_catalog.regnamespace, p.proname)), NULL, 'defaults ' OPERATOR(pg_catalog.||) p.oid,
+       'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.proargdefaults, 0)
+  FROM run r JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.oid
+ WHERE p.pronargdefaults OPERATOR(pg_catalog.>) 0 AND p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
 UNION ALL
-SELECT 'system', format('%s.%s', relnamespace::regnamespace, oid::regclass::text), via, NULL, NULL, NULL
-  FROM relation WHERE $5 AND relnamespace::regnamespace::text = ANY ($4::text[])
+SELECT 'system', pg_catalog.format('%s.%s', relnamespace::pg_catalog.regnamespace, oid::pg_catalog.regclass::pg_catalog.text), via, NULL, NULL, NULL
+  FROM relation WHERE $5 AND relnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[])
 UNION ALL
-SELECT 'check', NULL, coalesce(via, 'view ' || oid::regclass::text), NULL, 'view ' || oid, pg_get_viewdef(oid)
-  FROM relation WHERE relkind = 'v' AND relnamespace NOT IN (SELECT oid FROM trusted)
+SELECT 'check', NULL, coalesce(via, 'view ' OPERATOR(pg_catalog.||) oid::pg_catalog.regclass::pg_catalog.text), NULL, 'view ' OPERATOR(pg_catalog.||) oid, pg_catalog.pg_get_viewdef(oid)
+  FROM relation WHERE relkind OPERATOR(pg_catalog.=) 'v' AND relnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
 UNION ALL
-SELECT 'check', NULL, coalesce(r.via, format('policy %I on %s', o.polname, r.oid::regclass)), NULL, 'policy ' || o.oid,
-       'SELECT ' || concat_ws(', ', pg_get_expr(o.polqual, o.polrelid), pg_get_expr(o.polwithcheck, o.polrelid))
-  FROM relation r JOIN pg_policy o ON o.polrelid = r.oid
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('policy %I on %s', o.polname, r.oid::pg_catalog.regclass)), NULL, 'policy ' OPERATOR(pg_catalog.||) o.oid,
+       'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.concat_ws(', ', pg_catalog.pg_get_expr(o.polqual, o.polrelid), pg_catalog.pg_get_expr(o.polwithcheck, o.polrelid))
+  FROM relation r JOIN pg_catalog.pg_policy o ON o.polrelid OPERATOR(pg_catalog.=) r.oid
  WHERE r.relrowsecurity
 UNION ALL
-SELECT 'check', NULL, coalesce(r.via, format('the default of %s.%I', r.oid::regclass, a.attname)), NULL, 'default ' || d.oid, 'SELECT ' || pg_get_expr(d.adbin, d.adrelid)
-  FROM relation r JOIN pg_attrdef d ON d.adrelid = r.oid JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = d.adnum
- WHERE r.target AND (a.attgenerated <> '' OR (r.given IS NOT NULL AND NOT r.given ? a.attname))
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the default of %s.%I', r.oid::pg_catalog.regclass, a.attname)), NULL, 'default ' OPERATOR(pg_catalog.||) d.oid, 'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+  FROM relation r JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) r.oid JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid AND a.attnum OPERATOR(pg_catalog.=) d.adnum
+ WHERE r.target AND (a.attgenerated OPERATOR(pg_catalog.<>) '' OR (r.given IS NOT NULL AND NOT r.given OPERATOR(pg_catalog.?) a.attname))
 UNION ALL
 -- A column with no default of its own takes its domain's.
-SELECT 'check', NULL, coalesce(r.via, format('the default of %s.%I', r.oid::regclass, a.attname)), NULL, 'type default ' || y.oid, 'SELECT ' || pg_get_expr(y.typdefaultbin, 0)
-  FROM relation r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.atthasdef JOIN pg_type y ON y.oid = a.atttypid
- WHERE r.target AND r.given IS NOT NULL AND NOT r.given ? a.attname AND y.typdefaultbin IS NOT NULL
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the default of %s.%I', r.oid::pg_catalog.regclass, a.attname)), NULL, 'type default ' OPERATOR(pg_catalog.||) y.oid, 'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(y.typdefaultbin, 0)
+  FROM relation r JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND NOT a.atthasdef JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) a.atttypid
+ WHERE r.target AND r.given IS NOT NULL AND NOT r.given OPERATOR(pg_catalog.?) a.attname AND y.typdefaultbin IS NOT NULL
 UNION ALL
 -- Not only when written: the planner folds the constant parts of CHECK constraints (to rule out children and
 -- members of a UNION ALL), and of index and partition key expressions (loaded for any query of their table),
 -- running their IMMUTABLE functions on a read as well.
-SELECT 'check', NULL, coalesce(r.via, format('the constraint %I on %s', k.conname, r.oid::regclass)), NULL, 'constraint ' || k.oid, 'SELECT ' || pg_get_expr(k.conbin, k.conrelid)
-  FROM relation r JOIN pg_constraint k ON k.conrelid = r.oid
- WHERE k.contype = 'c'
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the constraint %I on %s', k.conname, r.oid::pg_catalog.regclass)), NULL, 'constraint ' OPERATOR(pg_catalog.||) k.oid, 'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(k.conbin, k.conrelid)
+  FROM relation r JOIN pg_catalog.pg_constraint k ON k.conrelid OPERATOR(pg_catalog.=) r.oid
+ WHERE k.contype OPERATOR(pg_catalog.=) 'c'
 UNION ALL
-SELECT 'check', NULL, coalesce(r.via, format('index %s', i.indexrelid::regclass)), NULL, 'index ' || i.indexrelid, pg_get_indexdef(i.indexrelid)
-  FROM relation r JOIN pg_index i ON i.indrelid = r.oid
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('index %s', i.indexrelid::pg_catalog.regclass)), NULL, 'index ' OPERATOR(pg_catalog.||) i.indexrelid, pg_catalog.pg_get_indexdef(i.indexrelid)
+  FROM relation r JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) r.oid
  WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
 UNION ALL
 -- A partition's rows are checked against the partition keys of its ancestors, a partitioned table's routed by its own.
-SELECT 'check', NULL, coalesce(r.via, format('the partition key of %s', k.partrelid::regclass)), NULL, 'partition key ' || k.partrelid,
-       'SELECT ' || pg_get_expr(k.partexprs, k.partrelid)
-  FROM relation r, pg_partition_ancestors(r.oid) AS a(oid) JOIN pg_partitioned_table k ON k.partrelid = a.oid
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the partition key of %s', k.partrelid::pg_catalog.regclass)), NULL, 'partition key ' OPERATOR(pg_catalog.||) k.partrelid,
+       'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(k.partexprs, k.partrelid)
+  FROM relation r, pg_catalog.pg_partition_ancestors(r.oid) AS a(oid) JOIN pg_catalog.pg_partitioned_table k ON k.partrelid OPERATOR(pg_catalog.=) a.oid
  WHERE k.partexprs IS NOT NULL
 UNION ALL
-SELECT 'foreign', oid::regclass::text, via, NULL, NULL, NULL
-  FROM relation WHERE relkind = 'f'
+SELECT 'foreign', oid::pg_catalog.regclass::pg_catalog.text, via, NULL, NULL, NULL
+  FROM relation WHERE relkind OPERATOR(pg_catalog.=) 'f'
 UNION ALL
-SELECT 'check', NULL, coalesce(r.via, format('rule %I on %s', w.rulename, r.oid::regclass)), NULL, 'rule ' || w.oid, pg_get_ruledef(w.oid)
-  FROM relation r JOIN pg_rewrite w ON w.ev_class = r.oid
- WHERE r.target AND w.ev_type <> '1'
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('rule %I on %s', w.rulename, r.oid::pg_catalog.regclass)), NULL, 'rule ' OPERATOR(pg_catalog.||) w.oid, pg_catalog.pg_get_ruledef(w.oid)
+  FROM relation r JOIN pg_catalog.pg_rewrite w ON w.ev_class OPERATOR(pg_catalog.=) r.oid
+ WHERE r.target AND w.ev_type OPERATOR(pg_catalog.<>) '1'
 UNION ALL
-SELECT 'check', NULL, coalesce(t.via, 'a cast to ' || y.oid::regtype::text), NULL, 'constraint ' || k.oid, 'SELECT ' || pg_get_expr(k.conbin, 0)
-  FROM typed t JOIN pg_type y ON y.oid = t.oid JOIN pg_constraint k ON k.contypid = y.oid
- WHERE t.consumed AND k.contype = 'c' AND y.typnamespace NOT IN (SELECT oid FROM trusted)
+SELECT 'check', NULL, coalesce(t.via, 'a cast to ' OPERATOR(pg_catalog.||) y.oid::pg_catalog.regtype::pg_catalog.text), NULL, 'constraint ' OPERATOR(pg_catalog.||) k.oid, 'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(k.conbin, 0)
+  FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid JOIN pg_catalog.pg_constraint k ON k.contypid OPERATOR(pg_catalog.=) y.oid
+ WHERE t.consumed AND k.contype OPERATOR(pg_catalog.=) 'c' AND y.typnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
 UNION ALL
-SELECT 'type', oid::text, via, NULL, format('type %s %s', oid, consumed), CASE WHEN consumed THEN 'consumed' END
+SELECT 'type', oid::pg_catalog.text, via, NULL, pg_catalog.format('type %s %s', oid, consumed), CASE WHEN consumed THEN 'consumed' END
   FROM part
 UNION ALL
-SELECT 'in play', oid::text, NULL, NULL, NULL, NULL
+SELECT 'in play', oid::pg_catalog.text, NULL, NULL, NULL, NULL
   FROM typed
 UNION ALL
-SELECT 'identity', format('%s.%I', r.oid::regclass, a.attname), r.via, NULL, NULL, NULL
-  FROM relation r JOIN pg_attribute a ON a.attrelid = r.oid
- WHERE r.target AND r.given IS NOT NULL AND a.attidentity <> '' AND NOT a.attisdropped AND NOT r.given ? a.attname`;
+SELECT 'identity', pg_catalog.format('%s.%I', r.oid::pg_catalog.regclass, a.attname), r.via, NULL, NULL, NULL
+  FROM relation r JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid
+ WHERE r.target AND r.given IS NOT NULL AND a.attidentity OPERATOR(pg_catalog.<>) '' AND NOT a.attisdropped AND NOT r.given OPERATOR(pg_catalog.?) a.attname`;
 
 export interface ReachRules {
   /** Schemas whose relations the statement may not reach, through a view or a function body either. */

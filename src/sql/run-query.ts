@@ -50,5 +50,5 @@ export async function runQuery(context: CallContext, sql: string, limits: Execut
 function sizeCapped(sql: string, maxBytes: number, message: string): string {
   return `SELECT (sized.q).* FROM (SELECT q, pg_catalog.sum(pg_catalog.octet_length(q::text)) OVER (ROWS UNBOUNDED PRECEDING) AS sent FROM (${sql}
 ) AS q) AS sized
-    WHERE CASE WHEN sized.sent > ${maxBytes} THEN _pg_llm_catalog.raise_error('54000', '${message}') IS NULL ELSE true END`;
+    WHERE CASE WHEN sized.sent OPERATOR(pg_catalog.>) ${maxBytes} THEN _pg_llm_catalog.raise_error('54000', '${message}') IS NULL ELSE true END`;
 }

@@ -37,12 +37,14 @@ export interface SandboxStatement {
 
 /** The statements' results, in order; they have all been rolled back. */
 export async function runRolledBack(context: CallContext, limits: SandboxLimits, statements: SandboxStatement[]): Promise<QueryTable[]> {
+  // Operators and functions named with their schema: in the caller's search_path, another role's
+  // public.=(numeric, integer) would be a better match than pg_catalog's, and run here.
   const settings = [
-    `set_config('statement_timeout', (SELECT CASE WHEN own = 0 OR own > $1 THEN $1 ELSE own END
-       FROM (SELECT extract(epoch FROM current_setting('statement_timeout')::interval) * 1000 AS own) AS caller)::bigint::text, true)`,
-    `set_config('standard_conforming_strings', 'on', true)`,
-    `set_config('client_encoding', 'UTF8', true)`,
-    ...(limits.readOnly ? [`set_config('transaction_read_only', 'on', true)`] : []),
+    `pg_catalog.set_config('statement_timeout', (SELECT CASE WHEN own OPERATOR(pg_catalog.=) 0 OR own OPERATOR(pg_catalog.>) $1 THEN $1 ELSE own END
+       FROM (SELECT extract(epoch FROM pg_catalog.current_setting('statement_timeout')::pg_catalog.interval) OPERATOR(pg_catalog.*) 1000 AS own) AS caller)::pg_catalog.int8::pg_catalog.text, true)`,
+    `pg_catalog.set_config('standard_conforming_strings', 'on', true)`,
+    `pg_catalog.set_config('client_encoding', 'UTF8', true)`,
+    ...(limits.readOnly ? [`pg_catalog.set_config('transaction_read_only', 'on', true)`] : []),
   ];
   const savepoint = context.query(`SAVEPOINT ${SAVEPOINT}`);
   const entered = context.queryTable(`SELECT ${settings.join(', ')}, ${SESSION_STATE}`, [String(Math.max(1, Math.round(limits.timeoutMs)))]);

@@ -223,6 +223,21 @@ describe('functions the planner runs in place of, or besides, those the statemen
   }
 });
 
+describe("the check's own queries", () => {
+  it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
+    const { admin, direct } = await shop();
+    const bob = ROLES.md5.user;
+    // No pg_catalog.= takes (oid, regclass): this one would be an exact match in the check's query, run there, and
+    // say that no relation is ever found. The statement's own = may resolve to it, so it is refused for that.
+    await direct.query(`GRANT CREATE ON SCHEMA public TO ${bob};
+                        SET ROLE ${bob};
+                        CREATE FUNCTION never(oid, regclass) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN false; END$$;
+                        CREATE OPERATOR = (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = never);
+                        RESET ROLE`);
+    await refusedWithoutTrace(admin, direct, 'text2sql', 'SELECT x FROM guarded', 'public.never() (through operator public.=)');
+  });
+});
+
 describe('explain_query writes that fire code in what they write', () => {
   for (const [sql, says] of [
     ['INSERT INTO checked_t VALUES (1)', 'lock_ok() (through the constraint checked_t_x_check on checked_t)'],
