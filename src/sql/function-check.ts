@@ -109,8 +109,10 @@ WITH RECURSIVE
     UNION
     -- The planner may run an operator's negator instead (NOT (a < b) becomes a >= b), or its commutator (b > a
     -- becomes a < b to match an index or a join), or the one of those of the other: a fixed set of links, since the
-    -- planner applies each rewrite once, not a closure. Their restriction and join estimators run too, but take
-    -- arguments of type internal, which only C functions (a superuser's) can.
+    -- planner applies each rewrite once, not a closure. A link to an operator of pg_catalog leads to a built-in
+    -- function (only a superuser creates operators there), so only links to others' are followed, which keeps the
+    -- functions to judge for a statement's = or < to those of its own candidates. Their restriction and join
+    -- estimators run too, but take arguments of type internal, which only C functions (a superuser's) can.
     SELECT l.oprcode, coalesce(w.via, pg_catalog.format('operator %s.%s', l.oprnamespace::pg_catalog.regnamespace, l.oprname)
                                       OPERATOR(pg_catalog.||) CASE WHEN l.oid OPERATOR(pg_catalog.<>) o.oid THEN pg_catalog.format(', the %s of %s.%s', link.name, o.oprnamespace::pg_catalog.regnamespace, o.oprname) ELSE '' END)
       FROM named w JOIN pg_catalog.pg_operator o ON o.oprname OPERATOR(pg_catalog.=) w.name
@@ -120,6 +122,7 @@ WITH RECURSIVE
                       pg_catalog.unnest(ARRAY['', 'negator', 'commutator', 'commutator of the negator', 'negator of the commutator'])) AS link(oid, name)
       JOIN pg_catalog.pg_operator l ON l.oid OPERATOR(pg_catalog.=) link.oid
      WHERE w.kind OPERATOR(pg_catalog.=) 'operator' AND l.oprcode OPERATOR(pg_catalog.<>) 0
+       AND (l.oid OPERATOR(pg_catalog.=) o.oid OR l.oprnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted))
        AND CASE WHEN w.schema IS NULL THEN o.oprnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE o.oprnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.quote_ident(w.schema) END
     UNION
     SELECT g.tgfoid, coalesce(r.via, pg_catalog.format('trigger %I on %s', g.tgname, r.oid::pg_catalog.regclass))
