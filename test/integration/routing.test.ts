@@ -94,6 +94,18 @@ describe('parallel chat', () => {
     await expect(client.query(`SELECT pg_llm_parallel_chat('q', ARRAY['broken'])`)).rejects.toMatchObject({ code: '39001' });
     await expect(client.query(`SELECT pg_llm_parallel_chat('q', ARRAY['sure', 'nobody'])`)).rejects.toMatchObject({ code: '42704' });
   });
+
+  it('asks at most 16 candidates: more are refused before any is asked', async () => {
+    const { client, one } = await setup();
+    const names = (count: number) => Array.from({ length: count }, (_, i) => (i === 0 ? 'sure' : `nobody${i}`));
+    await expect(client.query(`SELECT pg_llm_parallel_chat('q', $1)`, [names(17)])).rejects.toMatchObject({
+      code: '54000',
+      message: 'parallel chat asks at most 16 models, not 17',
+      hint: 'Name at most 16 models in model_names.',
+    });
+    await expect(client.query(`SELECT pg_llm_parallel_chat('q', $1)`, [names(16)])).rejects.toMatchObject({ code: '42704' });
+    expect(await one(`SELECT pg_llm_parallel_chat('q', $1)`, [[...Array(20).fill('unsure'), 'sure']])).toBe('sure answer');
+  });
 });
 
 describe('trace and audit settings', () => {
