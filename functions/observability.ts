@@ -16,7 +16,8 @@ const MAX_ROWS = 2_147_483_647;
  * forgeries, hidden from those who see every role's rows (an admin). Applies to the row aliased `a`.
  */
 const EARLIER_ROW_OF_ANOTHER_ROLE = (table: string): string =>
-  `SELECT 1 FROM ${table} first WHERE first.request_id = a.request_id AND first.id < a.id AND first.role_name <> a.role_name`;
+  `SELECT 1 FROM ${table} first WHERE first.request_id OPERATOR(pg_catalog.=) a.request_id AND first.id OPERATOR(pg_catalog.<) a.id
+     AND first.role_name OPERATOR(pg_catalog.<>) a.role_name`;
 
 async function recordFeedback(context: CallContext, args: Record<string, unknown>): Promise<number> {
   if (args.request_id === null) throw new PgError('22004', 'request_id must not be null');
@@ -40,7 +41,7 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
     if (options[filter] === undefined) continue;
     if (typeof options[filter] !== 'string') throw new PgError('22023', `${filter} must be a string`);
     parameters.push(options[filter] as string);
-    conditions.push(filter === 'since' ? `created_at >= $${parameters.length}::timestamptz` : `${filter}::text = $${parameters.length}`);
+    conditions.push(filter === 'since' ? `created_at OPERATOR(pg_catalog.>=) $${parameters.length}::timestamptz` : `${filter}::text OPERATOR(pg_catalog.=) $${parameters.length}`);
   }
   const rows = await context.query(
     `SELECT request_id, event_type, instance_name, session_id, success, confidence_score, metadata
@@ -59,9 +60,9 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
 
 async function trace(context: CallContext, requestId: string): Promise<Record<string, unknown>> {
   const [row] = await context.query(
-    `SELECT coalesce(jsonb_agg(jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at, 'role_name', role_name) ORDER BY id), '[]')::text AS events
+    `SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at, 'role_name', role_name) ORDER BY id), '[]')::text AS events
        FROM _pg_llm_catalog.pg_llm_trace_log a
-      WHERE request_id = $1 AND NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_trace_log')})`,
+      WHERE request_id OPERATOR(pg_catalog.=) $1 AND NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_trace_log')})`,
     [requestId],
   );
   return { request_id: requestId, events: JSON.parse(row!.events!) };

@@ -4,10 +4,12 @@
 -- those calls and stores their results in another temp table; in the 'final' pass each stub returns its result.
 -- Arguments never travel in a NOTICE: the server logs those (log_min_messages), and arguments carry API keys.
 -- Outside the proxy the phase is unset and a stub fails with a hint. Re-applied on every install, so it always
--- matches this version.
+-- matches this version. Each runs with search_path pinned to pg_catalog: the proxy calls them in the caller's session,
+-- and functions, operators or types of the caller's own put first in its search_path must not stand in for
+-- PostgreSQL's (and see the execution number, the call's key or the error the proxy reports).
 
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.prepare_session() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF to_regclass('pg_temp.pg_llm_call_results') IS NULL THEN
     CREATE TEMP TABLE pg_llm_call_results (
@@ -33,7 +35,7 @@ $$;
 -- column, a CHECK), the stub's `placeholder`: a harmless value of its type, so the pass gets through every row.
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.call_result(function_name text, arguments jsonb, placeholder jsonb DEFAULT NULL)
 RETURNS jsonb
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   phase text := current_setting('pg_llm.phase', true);
   key text := md5(function_name || ':' || arguments::text);
@@ -71,7 +73,7 @@ $$;
 -- Puts the caller's transaction in the failed state with the error the proxy reports, so the client and the
 -- server agree on it.
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.raise_error(sqlstate text, message text) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   RAISE EXCEPTION USING ERRCODE = sqlstate, MESSAGE = message;
 END

@@ -5,13 +5,18 @@
 --
 -- _pg_llm_catalog.cosine_similarity(embedding, query real[]) works on either: pgvector's <=> operator on vector
 -- columns, plain SQL over real[]. Vectors of different lengths, and zero vectors, have no similarity (NULL),
--- rather than an error or NaN (which sorts above every number).
+-- rather than an error or NaN (which sorts above every number). The proxy calls it in the caller's session, so it
+-- names the schema of everything it calls: a function or operator of the caller's own, first in its search_path,
+-- must not stand in for PostgreSQL's (or pgvector's).
 
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.cosine_similarity(embedding real[], query real[]) RETURNS real
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT CASE WHEN cardinality(embedding) = cardinality(query) THEN
-    (SELECT (sum(e::float8 * q) / nullif(sqrt(sum(e::float8 * e)) * sqrt(sum(q::float8 * q)), 0))::real
-       FROM unnest(embedding, query) AS pair(e, q))
+  SELECT CASE WHEN pg_catalog.cardinality(embedding) OPERATOR(pg_catalog.=) pg_catalog.cardinality(query) THEN
+    (SELECT CASE WHEN norms OPERATOR(pg_catalog.<>) 0 THEN (dot OPERATOR(pg_catalog./) norms)::real END
+       FROM (SELECT pg_catalog.sum(e::float8 OPERATOR(pg_catalog.*) q) AS dot,
+                    pg_catalog.sqrt(pg_catalog.sum(e::float8 OPERATOR(pg_catalog.*) e))
+                      OPERATOR(pg_catalog.*) pg_catalog.sqrt(pg_catalog.sum(q::float8 OPERATOR(pg_catalog.*) q)) AS norms
+               FROM ROWS FROM (pg_catalog.unnest(embedding), pg_catalog.unnest(query)) AS pair(e, q)) AS sums)
   END
 $$;
 
@@ -20,6 +25,8 @@ DECLARE
   table_name text;
   catalog_table regclass;
   has_pgvector boolean := to_regtype('vector') IS NOT NULL;
+  -- pgvector's schema, named in the function below rather than found through the caller's search_path.
+  pgvector name := (SELECT extnamespace::regnamespace::name FROM pg_extension WHERE extname = 'vector');
 BEGIN
   FOREACH table_name IN ARRAY ARRAY['_pg_llm_catalog.pg_llm_vectors', '_pg_llm_catalog.pg_llm_knowledge_chunks', '_pg_llm_catalog.pg_llm_queries'] LOOP
     catalog_table := to_regclass(table_name);
@@ -33,11 +40,17 @@ BEGIN
     END IF;
   END LOOP;
   IF has_pgvector THEN
-    -- Not STRICT, so that PostgreSQL inlines it and the comparison is pgvector's own operator in the caller's plan.
-    CREATE OR REPLACE FUNCTION _pg_llm_catalog.cosine_similarity(embedding vector, query real[]) RETURNS real
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
-      SELECT CASE WHEN vector_dims(embedding) = cardinality(query) THEN nullif(1 - (embedding <=> query::vector), 'NaN')::real END
-    $body$;
+    -- Not STRICT, and no subquery, so that PostgreSQL inlines it and the comparison is pgvector's own operator in the
+    -- caller's plan (NULLIF would look its "=" up in the caller's search_path, hence the distance written twice).
+    EXECUTE format($create$
+      CREATE OR REPLACE FUNCTION _pg_llm_catalog.cosine_similarity(embedding %1$I.vector, query real[]) RETURNS real
+      LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
+        SELECT CASE WHEN %1$I.vector_dims(embedding) OPERATOR(pg_catalog.=) pg_catalog.cardinality(query) THEN
+          CASE WHEN (embedding OPERATOR(%1$I.<=>) query::%1$I.vector) OPERATOR(pg_catalog.<>) 'NaN'
+            THEN (1 OPERATOR(pg_catalog.-) (embedding OPERATOR(%1$I.<=>) query::%1$I.vector))::real END
+        END
+      $body$
+    $create$, pgvector);
   END IF;
 END
 $$;

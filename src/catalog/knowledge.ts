@@ -49,7 +49,7 @@ export async function addDocument(context: CallContext, document: NewDocument): 
     // real[] goes into the embedding column whichever its type: pgvector's vector takes it by assignment.
     await context.query(
       `INSERT INTO ${CHUNKS} (document_id, chunk_index, content, embedding)
-       SELECT $1::bigint, c.chunk_index, c.content, c.embedding FROM jsonb_to_recordset($2::jsonb) AS c(chunk_index integer, content text, embedding real[])`,
+       SELECT $1::bigint, c.chunk_index, c.content, c.embedding FROM pg_catalog.jsonb_to_recordset($2::jsonb) AS c(chunk_index integer, content text, embedding real[])`,
       [documentId, JSON.stringify(chunks)],
     );
   }
@@ -65,7 +65,7 @@ export async function addDocument(context: CallContext, document: NewDocument): 
 export async function embeddingsInUse(context: CallContext): Promise<Embedding[]> {
   const rows = await context.query(
     `SELECT DISTINCT ON (embedding_model, embedding_dimensions) embedding_instance, embedding_model, embedding_dimensions
-       FROM ${DOCUMENTS} WHERE embedding_model IS NOT NULL AND role_name = current_user
+       FROM ${DOCUMENTS} WHERE embedding_model IS NOT NULL AND role_name OPERATOR(pg_catalog.=) current_user
       ORDER BY embedding_model, embedding_dimensions, id DESC`,
   );
   return rows.map((row) => ({ instance: row.embedding_instance ?? null, model: row.embedding_model!, dimensions: Number(row.embedding_dimensions) }));
@@ -80,20 +80,23 @@ export async function embeddingsInUse(context: CallContext): Promise<Embedding[]
 export async function searchChunks(context: CallContext, search: KnowledgeSearch): Promise<ResultRow[]> {
   const queries = search.vectors.map(({ embedding, vector }) => ({ model: embedding.model, dimensions: embedding.dimensions, vector }));
   const rows = await context.query(
-    `WITH query AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS q(model text, dimensions integer, vector real[])),
-          words AS (SELECT tsvector_to_array(to_tsvector('simple', $2)) AS list),
+    `WITH query AS (SELECT * FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS q(model text, dimensions integer, vector real[])),
+          words AS (SELECT pg_catalog.tsvector_to_array(pg_catalog.to_tsvector('simple', $2)) AS list),
           scored AS (
             SELECT c.id AS chunk_id, c.document_id, c.chunk_index, d.source_name, c.content, d.metadata,
                    _pg_llm_catalog.cosine_similarity(c.embedding, q.vector) AS similarity,
-                   coalesce((length(c.search) - length(ts_delete(c.search, w.list)))::real / nullif(cardinality(w.list), 0), 0) AS lexical
+                   CASE WHEN pg_catalog.cardinality(w.list) OPERATOR(pg_catalog.>) 0
+                     THEN (pg_catalog.length(c.search) OPERATOR(pg_catalog.-) pg_catalog.length(pg_catalog.ts_delete(c.search, w.list)))::real
+                          OPERATOR(pg_catalog./) pg_catalog.cardinality(w.list)
+                     ELSE 0 END AS lexical
               FROM query q
-              JOIN ${DOCUMENTS} d ON d.embedding_model = q.model AND d.embedding_dimensions = q.dimensions AND d.role_name = current_user
-              JOIN ${CHUNKS} c ON c.document_id = d.id
+              JOIN ${DOCUMENTS} d ON d.embedding_model OPERATOR(pg_catalog.=) q.model AND d.embedding_dimensions OPERATOR(pg_catalog.=) q.dimensions AND d.role_name OPERATOR(pg_catalog.=) current_user
+              JOIN ${CHUNKS} c ON c.document_id OPERATOR(pg_catalog.=) d.id
              CROSS JOIN words w)
      SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::text AS metadata
        FROM scored
-      WHERE similarity >= $3::real
-      ORDER BY similarity + $4::real * lexical DESC, chunk_id
+      WHERE similarity OPERATOR(pg_catalog.>=) $3::real
+      ORDER BY similarity OPERATOR(pg_catalog.+) ($4::real OPERATOR(pg_catalog.*) lexical) DESC, chunk_id
       LIMIT $5::integer`,
     [JSON.stringify(queries), search.text, String(search.minSimilarity), String(search.lexicalWeight), String(search.limit)],
   );

@@ -77,7 +77,7 @@ export async function inTransaction<Result>(client: SqlRunner, work: () => Promi
  * of `extension` and of every other extension installed before it, so that all of them agree with this version.
  */
 export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = [], extension: ExtensionName = 'pg_llm'): Promise<Installed> {
-  await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
+  await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA}`);
   await client.query(
     `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
@@ -127,13 +127,14 @@ function ownSchemas(declarations: readonly FunctionDeclaration[]): string[] {
  */
 async function storedVectorType(client: SqlRunner): Promise<string | undefined> {
   const { rows } = await client.query<{ type: string }>(
-    `SELECT format_type(atttypid, NULL) AS type FROM pg_attribute WHERE attrelid = to_regclass('${CATALOG_SCHEMA}.pg_llm_vectors') AND attname = 'embedding'`,
+    `SELECT pg_catalog.format_type(atttypid, NULL) AS type FROM pg_catalog.pg_attribute
+      WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('${CATALOG_SCHEMA}.pg_llm_vectors') AND attname OPERATOR(pg_catalog.=) 'embedding'`,
   );
   return rows[0]?.type;
 }
 
 async function exists(client: SqlRunner, relation: string): Promise<boolean> {
-  const { rows } = await client.query<{ found: boolean | string }>(`SELECT to_regclass($1) IS NOT NULL AS found`, [relation]);
+  const { rows } = await client.query<{ found: boolean | string }>(`SELECT pg_catalog.to_regclass($1) IS NOT NULL AS found`, [relation]);
   return rows[0]?.found === true || rows[0]?.found === 't';
 }
 
@@ -141,7 +142,7 @@ async function exists(client: SqlRunner, relation: string): Promise<boolean> {
 export async function installed(client: SqlRunner, extension: ExtensionName = 'pg_llm'): Promise<boolean> {
   if (!(await exists(client, `${CATALOG_SCHEMA}.migrations`))) return false;
   if (!(await exists(client, EXTENSIONS_TABLE))) return extension === 'pg_llm';
-  const { rows } = await client.query(`SELECT FROM ${EXTENSIONS_TABLE} WHERE name = $1`, [extension]);
+  const { rows } = await client.query(`SELECT FROM ${EXTENSIONS_TABLE} WHERE name OPERATOR(pg_catalog.=) $1`, [extension]);
   return rows.length > 0;
 }
 
@@ -151,7 +152,7 @@ export async function installed(client: SqlRunner, extension: ExtensionName = 'p
  * for an extension with a schema of its own, sit in it) make it fail, as PostgreSQL would.
  */
 export async function uninstall(client: SqlRunner, cascade = true, extension: ExtensionName = 'pg_llm'): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
+  await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
   const behavior = cascade ? 'CASCADE' : 'RESTRICT';
   // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use.
   const signatures = new Set(EXTENSIONS[extension].flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));

@@ -42,15 +42,16 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
   const visibleConfig = shownConfig(model.config);
   // The row is written as current_user in current_database() (the policies refuse any other owner), so that is what
   // its secrets are bound to; replacing a model makes the replacing role its owner, as the key is now its.
-  const [where] = await context.query('SELECT current_database() AS database, current_user AS owner');
+  const [where] = await context.query('SELECT pg_catalog.current_database() AS database, current_user AS owner');
   const identity: ModelIdentity = { database: where!.database!, owner: where!.owner!, instanceName: model.instanceName, modelType: model.modelType, visibleConfig };
   const sealed = (plaintext: string, column: SealedColumn) => seal(plaintext, key!, secretBinding(identity, column)).toString('base64');
   // The conflict branch repeats the parameters rather than read EXCLUDED: that would take SELECT on the sealed columns.
   await context.query(
     `INSERT INTO ${MODELS} (instance_name, model_type, local_model, api_key, config, encrypted_api_key, encrypted_config)
-     VALUES ($1, $2, $3, $4, $5::jsonb, decode($6, 'base64'), decode($7, 'base64'))
+     VALUES ($1, $2, $3, $4, $5::jsonb, pg_catalog.decode($6, 'base64'), pg_catalog.decode($7, 'base64'))
      ON CONFLICT (instance_name) DO UPDATE SET model_type = $2, local_model = $3, api_key = $4, config = $5::jsonb,
-       encrypted_api_key = decode($6, 'base64'), encrypted_config = decode($7, 'base64'), created_by = current_user, updated_at = now()`,
+       encrypted_api_key = pg_catalog.decode($6, 'base64'), encrypted_config = pg_catalog.decode($7, 'base64'), created_by = current_user,
+       updated_at = pg_catalog.now()`,
     [
       model.instanceName,
       model.modelType,
@@ -64,7 +65,7 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
 }
 
 export async function removeModel(context: CallContext, instanceName: string): Promise<boolean> {
-  const rows = await context.query(`DELETE FROM ${MODELS} WHERE instance_name = $1 RETURNING 1 AS removed`, [instanceName]);
+  const rows = await context.query(`DELETE FROM ${MODELS} WHERE instance_name OPERATOR(pg_catalog.=) $1 RETURNING 1 AS removed`, [instanceName]);
   return rows.length > 0;
 }
 
@@ -76,7 +77,7 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
   const [row] = await context
     .query(
       `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::text AS config,
-              encode(encrypted_api_key, 'base64') AS api_key, encode(encrypted_config, 'base64') AS secret_config
+              pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config
          FROM ${SEALED_MODEL}($1)`,
       [instanceName],
     )
@@ -131,12 +132,12 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
  */
 export async function listModels(context: CallContext): Promise<Array<{ instanceName: string; isLocalFallback: boolean }>> {
   const rows = await context.query(
-    `SELECT m.instance_name, coalesce(m.config->>'is_local_fallback', 'false') AS is_local_fallback
+    `SELECT m.instance_name, coalesce(m.config OPERATOR(pg_catalog.->>) 'is_local_fallback', 'false') AS is_local_fallback
        FROM ${MODELS} m
-      WHERE m.created_by = current_user
-         OR m.created_by = (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname = '_pg_llm_catalog')
-         OR EXISTS (SELECT FROM _pg_llm_catalog.pg_llm_config c JOIN pg_catalog.pg_roles r ON r.rolname = c.value
-                     WHERE c.name = 'admin_role' AND pg_catalog.pg_has_role(m.created_by, r.oid, 'MEMBER'))
+      WHERE m.created_by OPERATOR(pg_catalog.=) current_user
+         OR m.created_by OPERATOR(pg_catalog.=) (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog')
+         OR EXISTS (SELECT FROM _pg_llm_catalog.pg_llm_config c JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) c.value
+                     WHERE c.name OPERATOR(pg_catalog.=) 'admin_role' AND pg_catalog.pg_has_role(m.created_by, r.oid, 'MEMBER'))
       ORDER BY m.instance_name`,
   );
   return rows.map((row) => ({ instanceName: row.instance_name!, isLocalFallback: row.is_local_fallback === 'true' }));

@@ -30,7 +30,7 @@ export async function similarQueries(context: CallContext, question: string, lim
   const words = wordsOf(question);
   if (words.size === 0 || limit === 0) return [];
   const rows = await context.query(
-    `SELECT question, sql FROM _pg_llm_catalog.pg_llm_queries WHERE role_name = current_user ORDER BY id DESC LIMIT ${CANDIDATES}`,
+    `SELECT question, sql FROM _pg_llm_catalog.pg_llm_queries WHERE role_name OPERATOR(pg_catalog.=) current_user ORDER BY id DESC LIMIT ${CANDIDATES}`,
   );
   const seen = new Set<string>();
   return rows

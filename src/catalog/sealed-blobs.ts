@@ -28,12 +28,13 @@ type SealedRow = { instance_name: string; database: string; created_by: string; 
  */
 export async function sealedBlobs(client: SqlRunner): Promise<SealedBlob[]> {
   const { rows } = await client.query<SealedRow>(
-    `SELECT m.instance_name, current_database() AS database, m.created_by, m.model_type, m.config::text AS config,
-            sealed.column_name, encode(sealed.blob, 'base64') AS blob, held.copied
+    `SELECT m.instance_name, pg_catalog.current_database() AS database, m.created_by, m.model_type, m.config::text AS config,
+            sealed.column_name, pg_catalog.encode(sealed.blob, 'base64') AS blob, held.copied
        FROM ${MODELS} m
             CROSS JOIN LATERAL (VALUES ('encrypted_api_key', m.encrypted_api_key), ('encrypted_config', m.encrypted_config)) AS sealed (column_name, blob)
             LEFT JOIN ${UNBOUND_SECRETS} held
-              ON held.instance_name = m.instance_name AND held.column_name = sealed.column_name AND held.sha256 = sha256(sealed.blob)
+              ON held.instance_name OPERATOR(pg_catalog.=) m.instance_name AND held.column_name OPERATOR(pg_catalog.=) sealed.column_name
+             AND held.sha256 OPERATOR(pg_catalog.=) pg_catalog.sha256(sealed.blob)
       WHERE sealed.blob IS NOT NULL
       ORDER BY m.instance_name, sealed.column_name FOR UPDATE OF m`,
   );
@@ -53,12 +54,12 @@ function unbindable(copied: boolean | string | null): string | undefined {
 }
 
 export async function replaceBlob(client: SqlRunner, sealed: SealedBlob, blob: Buffer): Promise<void> {
-  await client.query(`UPDATE ${MODELS} SET ${sealed.column} = decode($2, 'base64') WHERE instance_name = $1`, [sealed.instanceName, blob.toString('base64')]);
+  await client.query(`UPDATE ${MODELS} SET ${sealed.column} = pg_catalog.decode($2, 'base64') WHERE instance_name OPERATOR(pg_catalog.=) $1`, [sealed.instanceName, blob.toString('base64')]);
 }
 
 /** Whether the catalog has begun binding secrets (0007_model_secrets.sql): before it, nothing may be bound. */
 export async function bindingBegun(client: SqlRunner): Promise<boolean> {
-  const { rows } = await client.query<{ begun: boolean | string }>(`SELECT to_regclass('${UNBOUND_SECRETS}') IS NOT NULL AS begun`);
+  const { rows } = await client.query<{ begun: boolean | string }>(`SELECT pg_catalog.to_regclass('${UNBOUND_SECRETS}') IS NOT NULL AS begun`);
   return rows[0]?.begun === true || rows[0]?.begun === 't';
 }
 

@@ -18,10 +18,10 @@ export async function createSession(context: CallContext, maxMessages: number): 
  * ends, so two turns of one conversation do not interleave.
  */
 export async function sessionHistory(context: CallContext, sessionId: string): Promise<ChatMessage[]> {
-  const [session] = await context.query(`SELECT max_messages FROM ${SESSIONS} WHERE session_id = $1 FOR UPDATE`, [sessionId]);
+  const [session] = await context.query(`SELECT max_messages FROM ${SESSIONS} WHERE session_id OPERATOR(pg_catalog.=) $1 FOR UPDATE`, [sessionId]);
   if (!session) throw unknownSession(sessionId);
   const rows = await context.query(
-    `SELECT role, content FROM (SELECT id, role, content FROM ${MESSAGES} WHERE session_id = $1 AND role IN ('user', 'assistant')
+    `SELECT role, content FROM (SELECT id, role, content FROM ${MESSAGES} WHERE session_id OPERATOR(pg_catalog.=) $1 AND role OPERATOR(pg_catalog.=) ANY (ARRAY['user', 'assistant'])
        ORDER BY id DESC LIMIT $2) AS recent ORDER BY id`,
     [sessionId, session.max_messages!],
   );
@@ -31,7 +31,7 @@ export async function sessionHistory(context: CallContext, sessionId: string): P
 /** Both turns of an exchange, and the session marked active. */
 export async function recordExchange(context: CallContext, sessionId: string, prompt: string, answer: string): Promise<void> {
   await context.query(
-    `WITH touched AS (UPDATE ${SESSIONS} SET last_active_time = now() WHERE session_id = $1)
+    `WITH touched AS (UPDATE ${SESSIONS} SET last_active_time = pg_catalog.now() WHERE session_id OPERATOR(pg_catalog.=) $1)
      INSERT INTO ${MESSAGES} (session_id, request_id, role, content) VALUES ($1, $2, 'user', $3), ($1, $2, 'assistant', $4)`,
     [sessionId, context.requestId, prompt, answer],
   );
@@ -43,20 +43,20 @@ export async function setMaxMessages(context: CallContext, sessionId: string, ma
 
 export async function updateState(context: CallContext, sessionId: string, state: unknown): Promise<void> {
   if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new PgError('22023', 'state must be a JSON object');
-  await updateSession(context, sessionId, 'state = $2::jsonb, last_active_time = now()', JSON.stringify(state));
+  await updateSession(context, sessionId, 'state = $2::jsonb, last_active_time = pg_catalog.now()', JSON.stringify(state));
 }
 
 async function updateSession(context: CallContext, sessionId: string, assignments: string, value: string): Promise<void> {
-  const rows = await context.query(`UPDATE ${SESSIONS} SET ${assignments} WHERE session_id = $1 RETURNING 1 AS updated`, [sessionId, value]);
+  const rows = await context.query(`UPDATE ${SESSIONS} SET ${assignments} WHERE session_id OPERATOR(pg_catalog.=) $1 RETURNING 1 AS updated`, [sessionId, value]);
   if (rows.length === 0) throw unknownSession(sessionId);
 }
 
 export async function getSession(context: CallContext, sessionId: string): Promise<Record<string, unknown>> {
   const [row] = await context.query(
-    `SELECT jsonb_build_object('session_id', s.session_id, 'max_messages', s.max_messages, 'state', s.state,
-            'message_count', (SELECT count(*) FROM ${MESSAGES} m WHERE m.session_id = s.session_id),
+    `SELECT pg_catalog.jsonb_build_object('session_id', s.session_id, 'max_messages', s.max_messages, 'state', s.state,
+            'message_count', (SELECT pg_catalog.count(*) FROM ${MESSAGES} m WHERE m.session_id OPERATOR(pg_catalog.=) s.session_id),
             'created_at', s.created_at, 'last_active_time', s.last_active_time)::text AS session
-       FROM ${SESSIONS} s WHERE s.session_id = $1`,
+       FROM ${SESSIONS} s WHERE s.session_id OPERATOR(pg_catalog.=) $1`,
     [sessionId],
   );
   if (!row) throw unknownSession(sessionId);
@@ -65,7 +65,7 @@ export async function getSession(context: CallContext, sessionId: string): Promi
 
 export async function listSessions(context: CallContext): Promise<Array<Record<string, unknown>>> {
   const rows = await context.query(
-    `SELECT s.session_id, (SELECT count(*) FROM ${MESSAGES} m WHERE m.session_id = s.session_id) AS message_count,
+    `SELECT s.session_id, (SELECT pg_catalog.count(*) FROM ${MESSAGES} m WHERE m.session_id OPERATOR(pg_catalog.=) s.session_id) AS message_count,
             s.max_messages, s.last_active_time
        FROM ${SESSIONS} s ORDER BY s.last_active_time DESC, s.session_id`,
   );
@@ -73,20 +73,20 @@ export async function listSessions(context: CallContext): Promise<Array<Record<s
 }
 
 export async function sessionMessages(context: CallContext, sessionId: string): Promise<Array<Record<string, unknown>>> {
-  const [session] = await context.query(`SELECT 1 AS found FROM ${SESSIONS} WHERE session_id = $1`, [sessionId]);
+  const [session] = await context.query(`SELECT 1 AS found FROM ${SESSIONS} WHERE session_id OPERATOR(pg_catalog.=) $1`, [sessionId]);
   if (!session) throw unknownSession(sessionId);
-  const rows = await context.query(`SELECT id, request_id, role, content, created_at FROM ${MESSAGES} WHERE session_id = $1 ORDER BY id`, [sessionId]);
+  const rows = await context.query(`SELECT id, request_id, role, content, created_at FROM ${MESSAGES} WHERE session_id OPERATOR(pg_catalog.=) $1 ORDER BY id`, [sessionId]);
   return rows.map((row) => ({ ...row, id: Number(row.id) }));
 }
 
 export async function deleteSession(context: CallContext, sessionId: string): Promise<boolean> {
-  return (await context.query(`DELETE FROM ${SESSIONS} WHERE session_id = $1 RETURNING 1 AS deleted`, [sessionId])).length > 0;
+  return (await context.query(`DELETE FROM ${SESSIONS} WHERE session_id OPERATOR(pg_catalog.=) $1 RETURNING 1 AS deleted`, [sessionId])).length > 0;
 }
 
 /** Deletes the sessions (the caller may see) idle for longer than the timeout. */
 export async function cleanupSessions(context: CallContext, timeoutSeconds: number): Promise<void> {
   if (!(Number.isInteger(timeoutSeconds) && timeoutSeconds >= 0)) throw new PgError('22023', 'timeout_seconds must not be negative');
-  await context.query(`DELETE FROM ${SESSIONS} WHERE last_active_time < now() - make_interval(secs => $1)`, [String(timeoutSeconds)]);
+  await context.query(`DELETE FROM ${SESSIONS} WHERE last_active_time OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))`, [String(timeoutSeconds)]);
 }
 
 function positive(name: string, value: number): number {

@@ -32,15 +32,15 @@ export function stubSql(declared: FunctionDeclaration, vectorType: string): stri
   const { result } = declaration;
   const columns = result.kind === 'table' ? result.columns.map((column) => `${quoted(column.name)} ${column.type}`).join(', ') : '';
   const resultSql = result.kind === 'scalar' ? result.type : `TABLE(${columns})`;
-  const argumentsJson = `jsonb_build_array(${declaration.arguments.map((argument) => quoted(argument.name)).join(', ')})`;
-  const value = `_pg_llm_catalog.call_result(${literal(keyOf(declared))}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::jsonb` : ''})`;
+  const argumentsJson = `pg_catalog.jsonb_build_array(${declaration.arguments.map((argument) => quoted(argument.name)).join(', ')})`;
+  const value = `_pg_llm_catalog.call_result(${literal(keyOf(declared))}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::pg_catalog.jsonb` : ''})`;
   // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
   const body =
     result.kind === 'scalar' && result.type === 'void'
       ? `PERFORM ${value};`
       : result.kind === 'scalar'
-      ? `RETURN (SELECT r.v FROM jsonb_to_record(jsonb_build_object('v', ${value})) AS r(v ${result.type}));`
-      : `RETURN QUERY SELECT * FROM jsonb_to_recordset(coalesce(${value}, '[]'::jsonb)) AS r(${columns});`;
+      ? `RETURN (SELECT r.v FROM pg_catalog.jsonb_to_record(pg_catalog.jsonb_build_object('v', ${value})) AS r(v ${result.type}));`
+      : `RETURN QUERY SELECT * FROM pg_catalog.jsonb_to_recordset(coalesce(${value}, '[]'::pg_catalog.jsonb)) AS r(${columns});`;
   return [
     `CREATE OR REPLACE FUNCTION ${qualifiedName(declaration)}(${parameters})`,
     `RETURNS ${resultSql}`,

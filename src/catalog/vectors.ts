@@ -38,7 +38,7 @@ export async function searchVectors(context: CallContext, search: VectorSearch):
        FROM (SELECT v.id, v.table_name, v.column_name, v.row_id, v.metadata,
                     _pg_llm_catalog.cosine_similarity(v.embedding, $1::real[]) AS similarity
                FROM ${VECTORS} v) AS scored
-      WHERE similarity >= $2::real
+      WHERE similarity OPERATOR(pg_catalog.>=) $2::real
       ORDER BY similarity DESC, id
       LIMIT $3::integer`,
     [realArray(search.vector), String(search.threshold), String(search.limit)],

@@ -268,7 +268,7 @@ export class Cursors {
 
   /** Which of two names upstream cursors have. */
   private async openOf(first: string, second: string): Promise<Set<string | null>> {
-    const found = this.requests.statement('SELECT name FROM pg_catalog.pg_cursors WHERE name IN ($1, $2)', [first, second]);
+    const found = this.requests.statement('SELECT name FROM pg_catalog.pg_cursors WHERE name OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2])', [first, second]);
     this.requests.flush();
     return new Set(records(check(await found)).map((row) => row.name));
   }

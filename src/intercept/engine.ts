@@ -444,7 +444,7 @@ class InterceptionEngine implements Interceptor {
     // The server refuses the statement then, before it looks for the function: taken as installed, it goes there.
     if (this.io.owed.skipping || this.io.blockFailed) return true;
     if (this.catalogInstalled !== undefined) return this.catalogInstalled;
-    const pending = this.requests.statement(`SELECT to_regclass('_pg_llm_catalog.migrations') IS NOT NULL AS installed`);
+    const pending = this.requests.statement(`SELECT pg_catalog.to_regclass('_pg_llm_catalog.migrations') IS NOT NULL AS installed`);
     this.requests.flush();
     const result = await pending;
     this.catalogInstalled = result.rows[0]?.[0]?.toString() === 't';

@@ -62,7 +62,7 @@ export async function runExtension(
 }
 
 async function inServer(runner: SqlRunner, extension: string): Promise<boolean> {
-  const { rows } = await runner.query('SELECT FROM pg_catalog.pg_extension WHERE extname = $1', [extension]);
+  const { rows } = await runner.query('SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) $1', [extension]);
   return rows.length > 0;
 }
 
@@ -79,7 +79,7 @@ function inServerError(extension: string): PgError {
  */
 async function installRequired(runner: SqlRunner, notice: (error: PgError) => void): Promise<void> {
   const { rows } = await runner.query<{ installable: boolean | string }>(
-    `SELECT installed_version IS NULL AS installable FROM pg_catalog.pg_available_extensions WHERE name = 'vector'`,
+    `SELECT installed_version IS NULL AS installable FROM pg_catalog.pg_available_extensions WHERE name OPERATOR(pg_catalog.=) 'vector'`,
   );
   if (rows[0]?.installable !== true && rows[0]?.installable !== 't') return;
   notice(new PgError('00000', 'installing required extension "vector"'));

@@ -92,7 +92,7 @@ export class Passes {
   store(execution: number, entries: string[]): Promise<Result> {
     const stored = this.requests.statement(
       `INSERT INTO pg_temp.pg_llm_call_results (execution, call_key, value)
-       SELECT $1::bigint, entry.key, entry.value FROM jsonb_each($2::jsonb) AS entry ON CONFLICT DO NOTHING`,
+       SELECT $1::bigint, entry.key, entry.value FROM pg_catalog.jsonb_each($2::jsonb) AS entry ON CONFLICT DO NOTHING`,
       [String(execution), `{${entries.join(',')}}`],
     );
     this.requests.flush();
@@ -145,7 +145,7 @@ export async function afterStored<T>(stored: Promise<Result> | undefined, next: 
 function phaseSql(phase: 'collect' | 'final', placeholders = false): string {
   const collecting =
     phase === 'collect'
-      ? `set_config('client_min_messages', 'notice', true), set_config('pg_llm.placeholders', '${placeholders ? 'typed' : 'null'}', true), `
+      ? `pg_catalog.set_config('client_min_messages', 'notice', true), pg_catalog.set_config('pg_llm.placeholders', '${placeholders ? 'typed' : 'null'}', true), `
       : '';
-  return `SELECT ${collecting}set_config('pg_llm.phase', '${phase}', true), set_config('pg_llm.execution', $1, true)`;
+  return `SELECT ${collecting}pg_catalog.set_config('pg_llm.phase', '${phase}', true), pg_catalog.set_config('pg_llm.execution', $1, true)`;
 }

@@ -14,7 +14,7 @@ export type SettingsRow = Partial<Record<(typeof NAMES)[number], string | null>>
 export const DEFAULTABLE_SETTINGS: readonly string[] = NAMES.filter((name) => name !== 'master_key');
 
 /** The settings, and who the session is (its role and database) for what is kept per caller. */
-export const SETTINGS_QUERY = `SELECT ${NAMES.map((name) => `current_setting('pg_llm.${name}', true) AS ${name}`).join(', ')},
+export const SETTINGS_QUERY = `SELECT ${NAMES.map((name) => `pg_catalog.current_setting('pg_llm.${name}', true) AS ${name}`).join(', ')},
   pg_catalog.jsonb_build_array(current_user, pg_catalog.current_database())::text AS asker`;
 
 /** The session's values over the proxy's defaults. */
