@@ -5,6 +5,7 @@
 
 import Anthropic from '@anthropic-ai/sdk';
 import { PgError } from '../../proxy/pg-error.js';
+import type { AnswerShapes, Shape } from './answers/shape.js';
 import { fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
@@ -15,11 +16,40 @@ const DEFAULT_MAX_TOKENS = 1024;
 /** Without a schema Anthropic has no JSON mode; the instruction asks for it and the caller checks the answer. */
 const JSON_INSTRUCTION = 'Answer with a single JSON object and nothing else: no prose, no code fences.';
 
+// What this adapter (and the SDK) reads of an answer: a big answer reaches the SDK cut down to these (answers/).
+const USAGE: Shape = { fields: { input_tokens: 'scalar', output_tokens: 'scalar' } };
+const TEXT_BLOCK: Shape = { fields: { type: 'scalar', text: 'scalar' } };
+const MESSAGE: Shape = {
+  fields: {
+    id: 'scalar',
+    type: 'scalar',
+    role: 'scalar',
+    model: 'scalar',
+    stop_reason: 'scalar',
+    content: { first: 4096, items: TEXT_BLOCK },
+    usage: USAGE,
+  },
+};
+const SHAPES: AnswerShapes = {
+  answer: MESSAGE,
+  event: {
+    fields: {
+      type: 'scalar',
+      index: 'scalar',
+      message: MESSAGE,
+      content_block: TEXT_BLOCK,
+      delta: { fields: { type: 'scalar', text: 'scalar', stop_reason: 'scalar' } },
+      usage: USAGE,
+      error: { fields: { type: 'scalar', message: 'scalar' } },
+    },
+  },
+};
+
 export function anthropicProvider(config: Record<string, unknown>, apiKey: string | undefined, instance: string): Provider {
   const model = String(config.model_name ?? DEFAULT_MODEL_NAMES.anthropic);
   if (!apiKey) throw new PgError('22023', 'the anthropic provider needs an API key', { hint: 'Pass it as the api_key argument of pg_llm_add_model.' });
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
-  const http = httpSettings(config, instance, 'chat');
+  const http = httpSettings(config, instance, 'chat', SHAPES);
   const confidence = fallbackConfidence(config);
   let client: Anthropic | undefined;
   // Made at the first call, so that registering a model needs no network.

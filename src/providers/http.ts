@@ -7,11 +7,14 @@
 // and embeddings have caps of their own), and timeout_ms as a deadline for the whole answer (deadline.ts). A
 // connection that fails reads the same to the client whatever happened, naming host and port only: telling a
 // closed port from a reset or from a server that speaks something else would let any role map the proxy's
-// network. The precise cause goes to the proxy's own log.
+// network. The precise cause goes to the proxy's own log. A big answer is parsed in a worker thread and reaches the
+// SDK cut down to what its adapter reads (answers/answer-body.ts).
 
 import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
 import type { ProviderHosts } from '../config.js';
+import { answerBody } from './answers/answer-body.js';
+import { ANY, type AnswerShapes } from './answers/shape.js';
 import { currentAsker } from './asker.js';
 import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
@@ -65,8 +68,11 @@ export interface HttpSettings {
   fetch: typeof globalThis.fetch;
 }
 
-/** The settings of an SDK client that asks for one kind of answer, which decides the cap on its size. */
-export function httpSettings(config: Record<string, unknown>, instance: string, kind: AnswerKind): HttpSettings {
+/**
+ * The settings of an SDK client that asks for one kind of answer, which decides the cap on its size, and whose
+ * adapter reads the parts of its answers that `shapes` describe.
+ */
+export function httpSettings(config: Record<string, unknown>, instance: string, kind: AnswerKind, shapes: AnswerShapes = ANY): HttpSettings {
   const timeout = whole(config, 'timeout_ms', DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS);
   const connectTimeout = whole(config, 'connect_timeout_ms', DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_CONNECT_TIMEOUT_MS);
   const maxRetries = whole(config, 'max_retries', DEFAULT_MAX_RETRIES, 0, MAX_RETRIES);
@@ -76,7 +82,9 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
     const clock = deadline(init?.signal, timeout);
     try {
       const response = await fetch(input, { ...init, signal: clock.signal, dispatcher });
-      return capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind, currentAsker(), clock.clear);
+      const asker = currentAsker();
+      const body = capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind, asker, clock.clear);
+      return answerBody(body, { shapes, kind, asker, streamed: asksForStream(init?.body) });
     } catch (error) {
       clock.clear();
       // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.
@@ -90,6 +98,15 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
     }
   };
   return { timeout, maxRetries, fetch: agentFetch as unknown as typeof globalThis.fetch };
+}
+
+/**
+ * Whether the SDK will read the answer as server-sent events: the SDKs put `"stream":true` at the top of the body.
+ * Inside a JSON string every quote is escaped, so only a key can match; a nested key that does (in a JSON schema,
+ * say) makes a whole answer read as events, which then fails rather than reaching a JSON.parse unparsed.
+ */
+function asksForStream(body: unknown): boolean {
+  return typeof body === 'string' && body.includes('"stream":true');
 }
 
 /** host:port of the request, never its path or query, which may carry a key. */

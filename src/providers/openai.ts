@@ -6,6 +6,7 @@
 import OpenAI, { AzureOpenAI } from 'openai';
 import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions/completions';
 import { PgError } from '../../proxy/pg-error.js';
+import type { AnswerShapes, Shape } from './answers/shape.js';
 import { confidenceOf, fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
@@ -19,6 +20,32 @@ const OLLAMA_BASE_URL = 'http://localhost:11434/v1';
 /** OpenAI's limit of inputs per embeddings request. */
 const MAX_EMBEDDING_BATCH = 2048;
 const DEFAULT_EMBEDDING_MODEL: Partial<Record<OpenAiFlavour, string>> = { openai: 'text-embedding-3-small', ollama: 'nomic-embed-text' };
+/** More tokens than any model writes in one answer: the log-probabilities read of a big answer. */
+const MOST_TOKENS = 65_536;
+
+// What this adapter (and the SDK) reads of an answer: a big answer reaches the SDK cut down to these (answers/).
+const USAGE: Shape = { fields: { prompt_tokens: 'scalar', completion_tokens: 'scalar', total_tokens: 'scalar' } };
+const choices = (message: 'message' | 'delta'): Shape => ({
+  first: 1,
+  items: {
+    fields: {
+      index: 'scalar',
+      finish_reason: 'scalar',
+      [message]: { fields: { role: 'scalar', content: 'scalar', refusal: 'scalar' } },
+      logprobs: { fields: { content: { first: MOST_TOKENS, items: { fields: { logprob: 'scalar' } } } } },
+    },
+  },
+});
+const ANSWER_HEAD = { id: 'scalar', object: 'scalar', created: 'scalar', model: 'scalar' } as const;
+const CHAT_SHAPES: AnswerShapes = {
+  answer: { fields: { ...ANSWER_HEAD, choices: choices('message'), usage: USAGE } },
+  // The SDK fails a stream on an event with an error.
+  event: { fields: { ...ANSWER_HEAD, choices: choices('delta'), usage: USAGE, error: { fields: { message: 'scalar', type: 'scalar', code: 'scalar' } } } },
+};
+/** One more vector than asked for is kept, so that an answer with too many still reads as one. */
+const embeddingShape = (batchSize: number): Shape => ({
+  fields: { ...ANSWER_HEAD, data: { first: batchSize + 1, items: { fields: { index: 'scalar', embedding: 'vector' } } }, usage: USAGE },
+});
 
 export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, unknown>, apiKey: string | undefined, instance: string): Provider {
   const model = String(config.model_name ?? config.deployment ?? DEFAULT_MODEL_NAMES[flavour] ?? '');
@@ -35,7 +62,10 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
   const logprobs = config.logprobs === undefined ? flavour === 'openai' || flavour === 'azure_openai' : config.logprobs === true;
   const fallback = fallbackConfidence(config);
   // One client per kind of answer, since each has its own cap on an answer's size (embeddings need far more).
-  const http = { chat: httpSettings(config, instance, 'chat'), embedding: httpSettings(config, instance, 'embedding') };
+  const http = {
+    chat: httpSettings(config, instance, 'chat', CHAT_SHAPES),
+    embedding: httpSettings(config, instance, 'embedding', { answer: embeddingShape(embeddingBatchSize) }),
+  };
   const clients: Partial<Record<AnswerKind, OpenAI>> = {};
   // Made at the first call, so that registering a model needs no network and no valid key yet.
   const sdk = (kind: AnswerKind = 'chat'): OpenAI => {

@@ -195,12 +195,12 @@ class ParserThread {
   }
 }
 
-function errorOf({ message, sqlstate, detail, hint }: ThreadError): Error {
+export function errorOf({ message, sqlstate, detail, hint }: ThreadError): Error {
   return sqlstate ? new PgError(sqlstate, message, { ...(detail ? { detail } : {}), ...(hint ? { hint } : {}) }) : new Error(message);
 }
 
 /** .ts where the sources run as they are (the tests), .js where they are built. */
-function extension(url: string): string {
+export function extension(url: string): string {
   return url.slice(url.lastIndexOf('.'));
 }
 

@@ -1,6 +1,7 @@
 // The provider APIs pgai's functions call, as pgai's Python clients call them: where each lives, how it takes its
 // key, and its embeddings endpoint (the rest of each API, pgai's functions call by path: src/providers/pgai/index.ts).
 
+import type { Shape } from '../answers/shape.js';
 import type { Usage } from '../provider.js';
 
 export type PgaiApiName = 'openai' | 'anthropic' | 'ollama' | 'cohere' | 'voyageai';
@@ -12,6 +13,8 @@ interface Embeddings {
   body(model: string, texts: string[], options: Record<string, unknown>): Record<string, unknown>;
   /** The vectors of an answer, in the order of the texts; undefined when it has none. */
   vectors(answer: unknown): unknown[] | undefined;
+  /** What `vectors` and usageOf read of an answer: a big answer is cut down to that (../answers/). */
+  shape: Shape;
 }
 
 interface ApiShape {
@@ -23,6 +26,15 @@ interface ApiShape {
 type Json = Record<string, any>;
 
 const bearer = (apiKey: string | undefined): Record<string, string> => (apiKey ? { authorization: `Bearer ${apiKey}` } : {});
+
+/** One more vector than a request may ask for is kept, so that an answer with too many still reads as one. */
+const byIndexShape = (batchSize: number): Shape => ({
+  fields: {
+    model: 'scalar',
+    data: { first: batchSize + 1, items: { fields: { index: 'scalar', embedding: 'vector' } } },
+    usage: { fields: { prompt_tokens: 'scalar', total_tokens: 'scalar' } },
+  },
+});
 
 /** data[].embedding by data[].index, as OpenAI and Voyage AI answer (in any order). */
 const byIndex = (answer: unknown): unknown[] | undefined => {
@@ -40,6 +52,7 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
       batchSize: 2048,
       body: (model, texts, options) => ({ input: texts, model, encoding_format: 'float', ...options }),
       vectors: byIndex,
+      shape: byIndexShape(2048),
     },
   },
   anthropic: {
@@ -55,6 +68,7 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
       batchSize: 1,
       body: (model, texts, options) => ({ model, prompt: texts[0], ...options }),
       vectors: (answer) => ((answer as Json)?.embedding === undefined ? undefined : [(answer as Json).embedding]),
+      shape: { fields: { model: 'scalar', embedding: 'vector', prompt_eval_count: 'scalar', eval_count: 'scalar' } },
     },
   },
   cohere: {
@@ -65,6 +79,12 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
       batchSize: 96,
       body: (model, texts, options) => ({ model, texts, embedding_types: ['float'], ...options }),
       vectors: (answer) => (answer as Json)?.embeddings?.float,
+      shape: {
+        fields: {
+          embeddings: { fields: { float: { first: 97, items: 'vector' } } },
+          meta: { fields: { billed_units: { fields: { input_tokens: 'scalar', output_tokens: 'scalar' } } } },
+        },
+      },
     },
   },
   voyageai: {
@@ -76,6 +96,7 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
       // Voyage AI's client truncates long texts unless told otherwise.
       body: (model, texts, options) => ({ input: texts, model, truncation: true, ...options }),
       vectors: byIndex,
+      shape: byIndexShape(1000),
     },
   },
 };

@@ -5,6 +5,7 @@
 
 import { PgError } from '../../../proxy/pg-error.js';
 import { SecretFragments } from '../../crypto/secret-fragments.js';
+import { ANY, type AnswerShapes } from '../answers/shape.js';
 import { batchedEmbeddings } from '../embedding-batcher.js';
 import { ProviderError } from '../errors.js';
 import { httpSettings } from '../http.js';
@@ -43,16 +44,21 @@ function build(settings: PgaiSettings): Provider {
     ...(settings.timeoutMs === undefined ? {} : { timeout_ms: settings.timeoutMs }),
     ...(settings.maxRetries === undefined ? {} : { max_retries: settings.maxRetries }),
   };
-  const api = (kind: 'chat' | 'embedding'): JsonApi => ({
+  const api = (kind: 'chat' | 'embedding', shapes: AnswerShapes): JsonApi => ({
     provider: settings.api,
     baseUrl: settings.baseUrl ?? shape.baseUrl,
     headers: { ...shape.authorization(settings.apiKey), ...settings.headers },
     query: settings.query ?? {},
     apiKey: settings.apiKey,
-    http: httpSettings(config, `${settings.api}:${settings.model}`, kind),
+    http: httpSettings(config, `${settings.api}:${settings.model}`, kind, shapes),
   });
-  // One client per kind of answer, as each has its own cap on an answer's size (embeddings need far more).
-  const apis = { chat: api('chat'), embedding: api('embedding') };
+  // One client per kind of answer, as each has its own cap on an answer's size (embeddings need far more); answers
+  // handed on are kept whole, those the adapter reads the vectors of are cut down to them.
+  const apis = {
+    chat: api('chat', ANY),
+    embedding: api('embedding', ANY),
+    vectors: shape.embeddings ? api('embedding', { answer: shape.embeddings.shape }) : undefined,
+  };
   const unused = (): never => {
     throw new PgError('0A000', `${settings.api} answers pgai's functions only`);
   };
@@ -67,8 +73,8 @@ function build(settings: PgaiSettings): Provider {
     },
     async embed({ texts, signal }: EmbedRequest) {
       const embeddings = shape.embeddings;
-      if (!embeddings) throw new PgError('0A000', `${settings.api} has no embeddings API`);
-      const answer = await requestJson(apis.embedding, 'POST', embeddings.path, embeddings.body(settings.model, texts, settings.embedding ?? {}), signal);
+      if (!embeddings || !apis.vectors) throw new PgError('0A000', `${settings.api} has no embeddings API`);
+      const answer = await requestJson(apis.vectors, 'POST', embeddings.path, embeddings.body(settings.model, texts, settings.embedding ?? {}), signal);
       const vectors = embeddings.vectors(answer);
       if (!Array.isArray(vectors) || vectors.length !== texts.length || vectors.some((vector) => !isVector(vector))) {
         throw new ProviderError(`${settings.api} answered ${Array.isArray(vectors) ? vectors.length : 'no'} embeddings for ${texts.length} texts`);

@@ -1,0 +1,118 @@
+// The worker threads that parse big provider answers (parse-worker.ts), off the event loop every session shares.
+// Each has a heap of its own with a bound, so an answer that needs more fails its own call and nothing else. The
+// answers waiting for a thread are bounded in number and bytes, and each role (asker.ts) may hold only a few places,
+// so that one role's server cannot make every other role's big answers wait or fail.
+
+import { Worker } from 'node:worker_threads';
+import { PgError } from '../../../proxy/pg-error.js';
+import { errorOf, extension } from '../../sql/parse-task.js';
+import type { Asker } from '../asker.js';
+import type { ParseReply, ParseRequest } from './parse-worker.js';
+
+const THREADS = 2;
+/** Ample for the biggest answer the caps let through (128 MiB of embeddings), far from the host's memory. */
+export const THREAD_HEAP_MB = 512;
+/** How long an idle thread stays (starting one takes some tens of ms); its heap goes with it. */
+const IDLE_MS = 2000;
+export const QUEUE_LIMITS = { answers: 32, bytes: 256 * 1024 ** 2, perAsker: 8 };
+
+interface Job {
+  request: ParseRequest;
+  asker: Asker;
+  resolve(json: string): void;
+  reject(error: Error): void;
+}
+
+interface Thread {
+  worker: Worker;
+  job?: Job;
+  idle?: NodeJS.Timeout;
+}
+
+const threads = new Set<Thread>();
+const waiting: Job[] = [];
+const held = { answers: 0, bytes: 0, byAsker: new Map<Asker, number>() };
+
+/** The answer's text, parsed in a thread: the JSON of its pruned form. */
+export function parseInThread(request: ParseRequest, asker: Asker): Promise<string> {
+  const bytes = request.text.byteLength;
+  const own = held.byAsker.get(asker) ?? 0;
+  if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) return Promise.reject(queueFull('proxy'));
+  if (own >= QUEUE_LIMITS.perAsker) return Promise.reject(queueFull('role'));
+  held.answers++;
+  held.bytes += bytes;
+  held.byAsker.set(asker, own + 1);
+  const release = (): void => {
+    held.answers--;
+    held.bytes -= bytes;
+    const left = held.byAsker.get(asker)! - 1;
+    if (left === 0) held.byAsker.delete(asker);
+    else held.byAsker.set(asker, left);
+  };
+  return new Promise<string>((resolve, reject) => {
+    waiting.push({ request, asker, resolve: (json) => (release(), resolve(json)), reject: (error) => (release(), reject(error)) });
+    dispatch();
+  });
+}
+
+/** Big answers being parsed or waiting for a thread. */
+export function answersHeld(): number {
+  return held.answers;
+}
+
+function queueFull(whose: 'proxy' | 'role'): PgError {
+  const message = whose === 'proxy'
+    ? 'too many big model provider answers are waiting to be parsed'
+    : 'too many big model provider answers of this role are waiting to be parsed';
+  return new PgError('53000', message, {
+    hint: `Retry shortly. Answers over 64 kB are parsed in ${THREADS} threads; at most ${QUEUE_LIMITS.answers} (${QUEUE_LIMITS.bytes / 1024 ** 2} MiB) may wait, ${QUEUE_LIMITS.perAsker} of them a role's.`,
+  });
+}
+
+function dispatch(): void {
+  while (waiting.length > 0) {
+    const thread = [...threads].find((candidate) => !candidate.job) ?? (threads.size < THREADS ? start() : undefined);
+    if (!thread) return;
+    clearTimeout(thread.idle);
+    thread.job = waiting.shift()!;
+    const { text } = thread.job.request;
+    thread.worker.postMessage(thread.job.request, [text.buffer as ArrayBuffer]);
+  }
+}
+
+function start(): Thread {
+  const worker = new Worker(new URL(`./parse-worker${extension(import.meta.url)}`, import.meta.url), {
+    resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB },
+  });
+  worker.unref();
+  const thread: Thread = { worker };
+  threads.add(thread);
+  worker.on('message', (reply: ParseReply) => {
+    const job = thread.job!;
+    thread.job = undefined;
+    if ('json' in reply) job.resolve(reply.json);
+    else job.reject(errorOf(reply.error));
+    thread.idle = setTimeout(() => (threads.delete(thread), void worker.terminate()), IDLE_MS).unref();
+    dispatch();
+  });
+  worker.on('error', (error) => lost(thread, error as Error & { code?: string }));
+  worker.on('exit', () => lost(thread, new Error('the thread ended')));
+  return thread;
+}
+
+/** A thread that ran out of memory (or failed otherwise) fails its answer only; the next answer gets a new one. */
+function lost(thread: Thread, error: Error & { code?: string }): void {
+  if (!threads.delete(thread)) return;
+  clearTimeout(thread.idle);
+  const job = thread.job;
+  if (job) {
+    job.reject(
+      error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? new PgError('53200', `parsing the model provider's answer took more than the ${THREAD_HEAP_MB} MB the proxy allows it`, {
+            hint: "Check the model's base_url; for embeddings, a smaller embedding_batch_size makes smaller answers.",
+          })
+        : new PgError('XX000', `the thread parsing the model provider's answer failed: ${error.message}`),
+    );
+  }
+  dispatch();
+}

@@ -1,0 +1,42 @@
+// What of a provider's answer an adapter reads, and the answer cut down to that. A big answer is parsed in a worker
+// thread (pool.ts) and only its pruned form comes back to the event loop, so the unknown fields a server adds (or
+// pads its answer with) never cost the sessions anything. Shapes are plain data: they travel to the worker.
+
+/**
+ * 'scalar': a string, number, boolean or null, never an array or object. 'vector': an embedding, numbers or a base64
+ * string. 'any': whatever is there (an answer handed on whole). `fields`: those fields of an object. `items`: the
+ * first `first` items of an array, each of that shape.
+ */
+export type Shape =
+  | 'scalar'
+  | 'vector'
+  | 'any'
+  | { readonly fields: Readonly<Record<string, Shape>> }
+  | { readonly items: Shape; readonly first: number };
+
+/** The shapes of a client's answers: a whole answer, and an event of a stream (server-sent events). */
+export interface AnswerShapes {
+  answer: Shape;
+  event?: Shape;
+}
+
+export const ANY: AnswerShapes = { answer: 'any', event: 'any' };
+
+/**
+ * The value cut down to the shape. Scalars stay wherever they are (an adapter checks their types itself); arrays
+ * and objects stay only where the shape describes them.
+ */
+export function prune(value: unknown, shape: Shape): unknown {
+  if (value === null || typeof value !== 'object' || shape === 'any') return value;
+  if (shape === 'vector') return Array.isArray(value) && value.every((item) => typeof item === 'number') ? value : undefined;
+  if (shape === 'scalar') return undefined;
+  if ('items' in shape) return Array.isArray(value) ? value.slice(0, shape.first).map((item) => prune(item, shape.items) ?? null) : undefined;
+  if (Array.isArray(value)) return undefined;
+  const kept: Record<string, unknown> = {};
+  for (const [name, inner] of Object.entries(shape.fields)) {
+    if (!Object.hasOwn(value, name)) continue;
+    const pruned = prune((value as Record<string, unknown>)[name], inner);
+    if (pruned !== undefined) kept[name] = pruned;
+  }
+  return kept;
+}

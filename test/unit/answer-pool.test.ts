@@ -1,0 +1,32 @@
+// Big provider answers are parsed in worker threads; the answers waiting for them are bounded in number, and each
+// role may hold only a few of the places, so that one role's server cannot make the others' answers fail.
+
+import { describe, expect, it } from 'vitest';
+import { answersHeld, parseInThread, QUEUE_LIMITS } from '../../src/providers/answers/pool.js';
+import { STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
+
+const answer = (text: string) => ({ text: new TextEncoder().encode(text), shape: { fields: { model: 'scalar' } } as const, limits: STRUCTURE_LIMITS.chat });
+
+describe('the threads that parse big answers', () => {
+  it("give back the JSON of the answer's pruned form, and fail malformed JSON with 39001", async () => {
+    expect(await parseInThread(answer('{"model":"m","pad":[{},{},{}]}'), 'alice')).toBe('{"model":"m"}');
+    await expect(parseInThread(answer('{"model":'), 'alice')).rejects.toMatchObject({ sqlstate: '39001', message: expect.stringContaining('not valid JSON') });
+    await expect(parseInThread(answer(`{"pad":[${'{},'.repeat(2_000_000)}{}]}`), 'alice')).rejects.toMatchObject({ sqlstate: '54000' });
+  });
+
+  it("refuse a role's answer past its places with 53000, while another role's are parsed", async () => {
+    const bobs = Array.from({ length: QUEUE_LIMITS.perAsker }, () => parseInThread(answer('{"model":"b"}'), 'bob'));
+    await expect(parseInThread(answer('{"model":"b"}'), 'bob')).rejects.toMatchObject({ sqlstate: '53000', message: expect.stringContaining('of this role') });
+    expect(await parseInThread(answer('{"model":"a"}'), 'alice')).toBe('{"model":"a"}');
+    expect(await Promise.all(bobs)).toEqual(Array(QUEUE_LIMITS.perAsker).fill('{"model":"b"}'));
+    expect(answersHeld()).toBe(0);
+  });
+
+  it('refuse any answer past the places of all roles with 53000', async () => {
+    const roles = QUEUE_LIMITS.answers / QUEUE_LIMITS.perAsker;
+    const held = Array.from({ length: QUEUE_LIMITS.answers }, (_, i) => parseInThread(answer('{}'), `role ${i % roles}`));
+    await expect(parseInThread(answer('{}'), 'another')).rejects.toMatchObject({ sqlstate: '53000', message: expect.not.stringContaining('of this role') });
+    await Promise.all(held);
+    expect(answersHeld()).toBe(0);
+  });
+});
