@@ -8,6 +8,7 @@ import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/compl
 import { PgError } from '../../proxy/pg-error.js';
 import type { AnswerShapes, Shape } from './answers/shape.js';
 import { confidenceOf, fallbackConfidence } from './confidence.js';
+import { checkedVectors } from './embedding-vectors.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
@@ -61,6 +62,9 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
   // Servers other than OpenAI's and Azure's often refuse or ignore logprobs, so they are asked for only there.
   const logprobs = config.logprobs === undefined ? flavour === 'openai' || flavour === 'azure_openai' : config.logprobs === true;
   const fallback = fallbackConfidence(config);
+  // OpenAI's and Azure's base64 embeddings are a quarter of the size of their float JSON; other servers may not know it.
+  const encodingFormat = flavour === 'openai' || flavour === 'azure_openai' ? 'base64' : 'float';
+  const dimensions = config.embedding_dimensions === undefined ? undefined : Number(config.embedding_dimensions);
   // One client per kind of answer, since each has its own cap on an answer's size (embeddings need far more).
   const http = {
     chat: httpSettings(config, instance, 'chat', CHAT_SHAPES),
@@ -131,14 +135,11 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       yield { kind: 'done', result: { text, ...confidenceOf(tokenLogprobs, fallback), model: answeredBy, usage } };
     },
     async embed({ texts, signal }: EmbedRequest): Promise<EmbedResult> {
-      const dimensions = config.embedding_dimensions === undefined ? {} : { dimensions: Number(config.embedding_dimensions) };
-      const response = await sdk('embedding').embeddings.create({ model: embeddingModel, input: texts, encoding_format: 'float', ...dimensions }, { signal }).catch(fail);
+      const request = { model: embeddingModel, input: texts, encoding_format: encodingFormat, ...(dimensions === undefined ? {} : { dimensions }) } as const;
+      const response = await sdk('embedding').embeddings.create(request, { signal }).catch(fail);
       const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
-      if (data.length !== texts.length || data.some((item) => !Array.isArray(item.embedding))) {
-        throw new ProviderError(`${flavour} answered ${data.length} embeddings for ${texts.length} texts`);
-      }
       return {
-        vectors: data.map((item) => item.embedding),
+        vectors: checkedVectors(flavour, data.map((item) => item.embedding), texts.length, dimensions),
         model: response.model ?? embeddingModel,
         usage: { promptTokens: response.usage?.prompt_tokens ?? 0, completionTokens: 0 },
       };

@@ -25,7 +25,7 @@ describe('embeddings', () => {
     expect(result.vectors).toEqual(texts.map(expected));
     expect(result).toMatchObject({ model: 'emb-test', usage: { promptTokens: 10 } });
     expect(fake.requests.map((request) => request.body.input)).toEqual([['alpha', 'be'], ['gamma ray', 'd'], ['epsilon']]);
-    expect(fake.requests[0]).toMatchObject({ path: '/v1/embeddings', authorization: `Bearer ${API_KEY}`, body: { model: 'emb-test', encoding_format: 'float' } });
+    expect(fake.requests[0]).toMatchObject({ path: '/v1/embeddings', authorization: `Bearer ${API_KEY}`, body: { model: 'emb-test', encoding_format: 'base64' } });
   });
 
   it('texts asked for one at a time, at the same time, share requests; each caller gets its own vectors', async () => {

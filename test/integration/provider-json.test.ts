@@ -147,4 +147,13 @@ describe('a big answer of one role’s server', () => {
     const { bob } = await twoRoles((await bobsServer(body)).baseUrl);
     await expect(bob.query(`SELECT pg_llm_chat('b_own', 'hi') AS a`)).rejects.toMatchObject({ code, message: expect.stringContaining(message) });
   });
+
+  it("embeddings of other dimensions than the model config's: 39001", async () => {
+    const vectors = [{ index: 0, embedding: Array(20_000).fill(0.5) }];
+    const { bob } = await twoRoles((await bobsServer(Buffer.from(JSON.stringify({ model: 'e', data: vectors })))).baseUrl, { embedding_dimensions: 3 });
+    await expect(bob.query(`SELECT pg_llm_get_embedding('b_own', 'hi') AS a`)).rejects.toMatchObject({
+      code: '39001',
+      message: expect.stringContaining('an embedding of 20000 dimensions where 3 were asked for'),
+    });
+  });
 });

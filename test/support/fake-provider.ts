@@ -262,9 +262,14 @@ function embeddings(request: RecordedRequest, response: http.ServerResponse): vo
     object: 'list',
     model: String(request.body.model),
     // Listed last to first, with their indexes, as the API allows: the client must order them.
-    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text) })).reverse(),
+    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: encoded(fakeEmbedding(text), request.body.encoding_format) })).reverse(),
     usage: { prompt_tokens: inputs.length * 2, total_tokens: inputs.length * 2 },
   });
+}
+
+/** OpenAI's base64 embedding, little-endian float32, when asked for; else the numbers. */
+function encoded(vector: number[], format: unknown): number[] | string {
+  return format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
 }
 
 /** A relevance score of a document for a query: the share of the query's words it has, its length breaking ties. */

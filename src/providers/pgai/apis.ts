@@ -50,7 +50,8 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
     embeddings: {
       path: '/embeddings',
       batchSize: 2048,
-      body: (model, texts, options) => ({ input: texts, model, encoding_format: 'float', ...options }),
+      // base64 is a quarter of the float JSON's size (embedding-vectors.ts decodes it).
+      body: (model, texts, options) => ({ input: texts, model, encoding_format: 'base64', ...options }),
       vectors: byIndex,
       shape: byIndexShape(2048),
     },

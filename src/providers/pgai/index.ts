@@ -7,7 +7,7 @@ import { PgError } from '../../../proxy/pg-error.js';
 import { SecretFragments } from '../../crypto/secret-fragments.js';
 import { ANY, type AnswerShapes } from '../answers/shape.js';
 import { batchedEmbeddings } from '../embedding-batcher.js';
-import { ProviderError } from '../errors.js';
+import { checkedVectors } from '../embedding-vectors.js';
 import { httpSettings } from '../http.js';
 import { remembered } from '../index.js';
 import { limited } from '../limits.js';
@@ -59,6 +59,7 @@ function build(settings: PgaiSettings): Provider {
     embedding: api('embedding', ANY),
     vectors: shape.embeddings ? api('embedding', { answer: shape.embeddings.shape }) : undefined,
   };
+  const dimensions = settings.embedding?.dimensions === undefined ? undefined : Number(settings.embedding.dimensions);
   const unused = (): never => {
     throw new PgError('0A000', `${settings.api} answers pgai's functions only`);
   };
@@ -75,20 +76,13 @@ function build(settings: PgaiSettings): Provider {
       const embeddings = shape.embeddings;
       if (!embeddings || !apis.vectors) throw new PgError('0A000', `${settings.api} has no embeddings API`);
       const answer = await requestJson(apis.vectors, 'POST', embeddings.path, embeddings.body(settings.model, texts, settings.embedding ?? {}), signal);
-      const vectors = embeddings.vectors(answer);
-      if (!Array.isArray(vectors) || vectors.length !== texts.length || vectors.some((vector) => !isVector(vector))) {
-        throw new ProviderError(`${settings.api} answered ${Array.isArray(vectors) ? vectors.length : 'no'} embeddings for ${texts.length} texts`);
-      }
-      return { vectors: vectors as number[][], model: settings.model, usage: usageOf(answer) };
+      const vectors = checkedVectors(settings.api, embeddings.vectors(answer), texts.length, dimensions);
+      return { vectors, model: settings.model, usage: usageOf(answer) };
     },
   };
   const modelKey = JSON.stringify(['pgai', settings.api, settings.model, settings.baseUrl ?? null]);
   const provider = redacted(adapter, new SecretFragments([settings.apiKey]));
   return batchedEmbeddings(limited(metered(provider, settings.api, settings.model, {}), modelKey, {}));
-}
-
-function isVector(value: unknown): boolean {
-  return Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'number' && Number.isFinite(item));
 }
 
 /** A request of the API's own: what the tokens-per-minute estimate of its body is. */

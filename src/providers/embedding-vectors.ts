@@ -1,0 +1,35 @@
+// The vectors of an embeddings answer, checked before they reach the database: one for each text, each of finite
+// numbers, each as long as the model config says (embedding_dimensions) when it says. OpenAI and Azure are asked for
+// base64 (a quarter of the float JSON's size, and no numbers to parse), which is decoded here.
+
+import { ProviderError } from './errors.js';
+
+/** OpenAI's base64 embedding (little-endian float32) as numbers; numbers as they are; anything else undefined. */
+export function vectorOf(value: unknown): number[] | undefined {
+  if (Array.isArray(value)) return value as number[];
+  if (typeof value !== 'string') return undefined;
+  const bytes = Buffer.from(value, 'base64');
+  if (bytes.byteLength % Float32Array.BYTES_PER_ELEMENT !== 0) return undefined;
+  const floats = new Float32Array(bytes.byteLength / Float32Array.BYTES_PER_ELEMENT);
+  new Uint8Array(floats.buffer).set(bytes);
+  return Array.from(floats);
+}
+
+/** The answer's vectors, one for each of `texts` texts, each of `dimensions` numbers when that is known. */
+export function checkedVectors(provider: string, answered: unknown[] | undefined, texts: number, dimensions?: number): number[][] {
+  if (!Array.isArray(answered) || answered.length !== texts) {
+    throw new ProviderError(`${provider} answered ${Array.isArray(answered) ? answered.length : 'no'} embeddings for ${texts} texts`);
+  }
+  return answered.map((value) => {
+    const vector = vectorOf(value);
+    if (!vector || vector.length === 0 || !vector.every((item) => typeof item === 'number' && Number.isFinite(item))) {
+      throw new ProviderError(`${provider} answered an embedding that is not a list of numbers`);
+    }
+    if (dimensions !== undefined && vector.length !== dimensions) {
+      throw new ProviderError(`${provider} answered an embedding of ${vector.length} dimensions where ${dimensions} were asked for`,
+        "embedding_dimensions in the model config must be the number of dimensions of the model's embeddings.",
+      );
+    }
+    return vector;
+  });
+}
