@@ -7,23 +7,36 @@ import pg from 'pg';
 import type { Job, Outcome } from './queue.js';
 import { inRowTransaction, ownedBySession } from './row-session.js';
 
-/** The job's table, and the FROM items and conditions that find its row still holding the prompt's values. */
-export function jobRow(job: Job): { table: string; sources: string; key: string; values: string; parameters: string[] } {
-  const table = `${pg.escapeIdentifier(job.tableSchema)}.${pg.escapeIdentifier(job.tableName)}`;
+/** The job's table, schema-qualified and quoted. */
+export function jobTable(job: Job): string {
+  return `${pg.escapeIdentifier(job.tableSchema)}.${pg.escapeIdentifier(job.tableName)}`;
+}
+
+/**
+ * The job's table, and the FROM items and conditions that find its row still holding the prompt's values: the row's
+ * key and the prompt's values are the JSON objects `pk` and `values` (SQL expressions), of the job or of any job of
+ * the same trigger (jobs of one trigger share the key's and the prompt's columns).
+ */
+export function rowMatch(job: Job, pk: string, values: string): { table: string; sources: string; key: string; values: string } {
+  const table = jobTable(job);
   const key = Object.keys(job.rowPk).map((column) => `t.${pg.escapeIdentifier(column)} = k.${pg.escapeIdentifier(column)}`);
   // The values the prompt read, typed again and compared as this session prints them: the writer's JSON of a
   // timestamptz (or interval, float…) depends on its own TimeZone and styles, the value itself does not.
-  const values = Object.keys(job.promptValues).map(
+  const unchanged = Object.keys(job.promptValues).map(
     (column) => `t.${pg.escapeIdentifier(column)}::text IS NOT DISTINCT FROM v.${pg.escapeIdentifier(column)}::text`,
   );
   return {
     table,
     // jsonb_populate_record turns the JSON values into the columns' types by PostgreSQL's own input rules.
-    sources: `jsonb_populate_record(NULL::${table}, $1::jsonb) AS k, jsonb_populate_record(NULL::${table}, $2::jsonb) AS v`,
+    sources: `jsonb_populate_record(NULL::${table}, ${pk}) AS k, jsonb_populate_record(NULL::${table}, ${values}) AS v`,
     key: key.join(' AND '),
-    values: values.length > 0 ? values.join(' AND ') : 'true',
-    parameters: [JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)],
+    values: unchanged.length > 0 ? unchanged.join(' AND ') : 'true',
   };
+}
+
+/** rowMatch for one job, its key and values the parameters $1 and $2. */
+export function jobRow(job: Job): ReturnType<typeof rowMatch> & { parameters: string[] } {
+  return { ...rowMatch(job, '$1::jsonb', '$2::jsonb'), parameters: [JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)] };
 }
 
 /**
