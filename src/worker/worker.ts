@@ -2,8 +2,10 @@
 // poll, for retries that come due and notifications missed while disconnected), it claims jobs up to its
 // concurrency (only jobs of the tables its login role owns), checks each job's row (job-row.ts: still there, and the
 // version its writer wrote), runs them (the provider layer's limits hold the model calls to the process's and each
-// model's limits), and writes each answer back. While jobs run their leases are renewed; at shutdown it lets running
-// jobs finish for a while, then stops them and gives them back to the queue.
+// model's limits), and writes the answers back in batches (write-batches.ts). A job's place among the concurrency is
+// given to the next job once its answer is in; until it is written it stays this worker's, its lease renewed like
+// those of the jobs running. At shutdown it lets running jobs finish for a while, then stops them and gives them
+// back to the queue.
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -16,7 +18,8 @@ import { describeDatabase, type WorkerSettings } from './config.js';
 import { answerJob, JobModels } from './job.js';
 import { checkJobRow } from './job-row.js';
 import { recordFinished, recordQueueCounts, recordRunning } from './metrics.js';
-import { claimJobs, completeJob, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, type Job } from './queue.js';
+import { claimJobs, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, type Job } from './queue.js';
+import { WriteBatches } from './write-batches.js';
 
 const CHANNEL = 'pg_llm_queue';
 /** Connections for claims and write-backs: these are short statements, so a few serve many jobs in flight. */
@@ -39,7 +42,11 @@ export class QueueWorker {
   private readonly pool: pg.Pool;
   private readonly models: JobModels;
   private readonly log: Logger;
+  private readonly writes: WriteBatches;
+  /** The jobs claimed and not finished: asking their model, or answered and waiting to be written. */
   private readonly running = new Map<string, AbortController>();
+  /** Of those, the jobs answered: they no longer count against the concurrency. */
+  private readonly answered = new Set<string>();
   private listener: pg.Client | undefined;
   private timers: NodeJS.Timeout[] = [];
   private filling = false;
@@ -56,6 +63,7 @@ export class QueueWorker {
     // An idle connection that drops is replaced on next use; its error must not end the process.
     this.pool.on('error', (error) => this.log.warn({ err: error.message }, 'worker connection lost'));
     this.models = new JobModels(this.pool, options.masterKeys, options.defaults);
+    this.writes = new WriteBatches(this.pool, this.id);
   }
 
   start(): void {
@@ -79,8 +87,9 @@ export class QueueWorker {
     await listener?.end().catch(() => undefined);
     const deadline = Date.now() + timeoutMs;
     while (this.running.size > 0 && Date.now() < deadline) await sleep(20);
-    const unfinished = [...this.running.keys()];
-    for (const controller of this.running.values()) controller.abort(new Error('the proxy is shutting down'));
+    // An answered job is being written: it finishes.
+    const unfinished = [...this.running.keys()].filter((id) => !this.answered.has(id));
+    for (const id of unfinished) this.running.get(id)!.abort(new Error('the proxy is shutting down'));
     try {
       await releaseJobs(this.pool, this.id, unfinished);
     } catch (error) {
@@ -146,7 +155,7 @@ export class QueueWorker {
       do {
         this.fillAgain = false;
         while (!this.stopping) {
-          const room = this.options.settings.concurrency - this.running.size;
+          const room = this.options.settings.concurrency - (this.running.size - this.answered.size);
           if (room <= 0) break;
           const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs);
           for (const job of jobs) this.run(job);
@@ -166,6 +175,7 @@ export class QueueWorker {
     this.running.set(job.id, controller);
     void this.execute(job, controller.signal).finally(() => {
       this.running.delete(job.id);
+      this.answered.delete(job.id);
       recordRunning(this.database, this.running.size);
       void this.fill();
     });
@@ -181,7 +191,9 @@ export class QueueWorker {
         return;
       }
       const answer = await answerJob(job, await this.models.model(job.modelInstance), signal);
-      const { outcome, seconds } = await completeJob(this.pool, this.id, job, answer);
+      this.answered.add(id);
+      void this.fill();
+      const { outcome, seconds } = await this.writes.write(job, answer);
       recordFinished(this.database, outcome, outcome === 'done' ? seconds : undefined);
       this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome }, 'llm.call job finished');
     } catch (error) {

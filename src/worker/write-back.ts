@@ -1,0 +1,107 @@
+// Answers of several jobs of one table written back together: one transaction and a few set-based statements for
+// the lot, where completeJob (queue.ts) takes a transaction of its own per job. Each job keeps completeJob's rules:
+// written only while it is still this worker's and its row still holds the prompt's values, by the table's owner
+// (the worker's login role), the row's other jobs following the new version; a job whose row changed is skipped.
+
+import pg from 'pg';
+import { giveBack, jobTable, rowMatch } from './job-row.js';
+import type { Job, Outcome } from './queue.js';
+import { inRowTransaction, ownedBySession } from './row-session.js';
+
+export interface Answered {
+  job: Job;
+  /** The values of the job's target columns, by column name. */
+  answer: Record<string, unknown>;
+}
+
+/** Where a job's write-back ended, and the seconds since it was queued. */
+export interface WriteBack {
+  outcome: Outcome;
+  seconds?: number;
+}
+
+/**
+ * Writes the answers of `batch`: jobs of one table, at most one per row (one row written twice in one statement
+ * would take only one of its answers). Resolves to each job's outcome by job id; a failure fails the whole batch,
+ * nothing of it written.
+ */
+export async function completeJobs(pool: pg.Pool, worker: string, batch: Answered[]): Promise<Map<string, WriteBack>> {
+  const table = jobTable(batch[0]!.job);
+  const outcomes = new Map<string, WriteBack>(batch.map(({ job }) => [job.id, { outcome: 'lost' }]));
+  return inRowTransaction(pool, async (client) => {
+    const { rows: claimed } = await client.query(
+      `SELECT q.id::text AS id, ${ownedBySession('$3')} AS ours FROM llm.queue q
+        WHERE q.id = ANY($1::bigint[]) AND q.worker = $2 AND q.status = 'processing' ORDER BY q.id FOR UPDATE OF q`,
+      [batch.map(({ job }) => job.id), worker, table],
+    );
+    const ours = new Set(claimed.map((row) => row.id as string));
+    const mine = batch.filter(({ job }) => ours.has(job.id));
+    if (mine.length === 0) return outcomes;
+    if (!(claimed[0] as { ours: boolean }).ours) {
+      for (const { job } of mine) await giveBack(client, worker, job);
+      return outcomes;
+    }
+    const written = new Map<string, string>();
+    for (const jobs of byTrigger(mine)) for (const [id, xmin] of await writeRows(client, jobs)) written.set(id, xmin);
+    for (const [id, result] of await finish(client, mine, written)) outcomes.set(id, result);
+    return outcomes;
+  });
+}
+
+/** Jobs grouped by the columns their trigger reads and writes: each group is one UPDATE. */
+function byTrigger(jobs: Answered[]): Answered[][] {
+  const groups = new Map<string, Answered[]>();
+  for (const answered of jobs) {
+    const { promptValues, targetColumns } = answered.job;
+    const shape = JSON.stringify([Object.keys(promptValues), targetColumns]);
+    groups.set(shape, [...(groups.get(shape) ?? []), answered]);
+  }
+  return [...groups.values()];
+}
+
+/** Writes the answers of jobs of one trigger into the rows that still hold their prompt's values: job id → new xmin. */
+async function writeRows(client: pg.ClientBase, jobs: Answered[]): Promise<Array<[string, string]>> {
+  const first = jobs[0]!.job;
+  const row = rowMatch(first, 'j.pk', 'j.prompt_values');
+  const set = first.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
+  const { rows } = await client.query(
+    `UPDATE ${row.table} AS t SET ${set}
+       FROM unnest($1::bigint[], $2::jsonb[], $3::jsonb[], $4::jsonb[]) AS j(id, pk, prompt_values, answer),
+            ${row.sources}, jsonb_populate_record(NULL::${row.table}, j.answer) AS answer
+      WHERE ${row.key} AND ${row.values} AND ${ownedBySession('$5')}
+  RETURNING j.id::text AS id, t.xmin::text AS xmin`,
+    [
+      jobs.map(({ job }) => job.id),
+      jobs.map(({ job }) => JSON.stringify(job.rowPk)),
+      jobs.map(({ job }) => JSON.stringify(job.promptValues)),
+      jobs.map(({ answer }) => JSON.stringify(answer)),
+      row.table,
+    ],
+  );
+  return rows.map((written) => [written.id as string, written.xmin as string]);
+}
+
+/**
+ * Marks the jobs done (row written) or skipped. As in completeJob, the row's other jobs bound to the version an
+ * answer replaced follow the new one, unless its trigger fired for the write and queued its job again itself.
+ */
+async function finish(client: pg.ClientBase, jobs: Answered[], written: Map<string, string>): Promise<Array<[string, WriteBack]>> {
+  const { tableSchema, tableName } = jobs[0]!.job;
+  const { rows } = await client.query(
+    `WITH answered AS (
+       SELECT q.id, q.row_pk, q.row_xmin AS bound, w.xmin
+         FROM llm.queue q LEFT JOIN unnest($2::bigint[], $3::xid[]) AS w(id, xmin) ON w.id = q.id
+        WHERE q.id = ANY($1::bigint[])
+     ), rebound AS (
+       UPDATE llm.queue q SET row_xmin = a.xmin FROM answered a
+        WHERE a.xmin IS NOT NULL AND q.id <> ALL($1::bigint[]) AND q.status IN ('pending', 'processing') AND q.row_xmin = a.bound
+          AND q.table_schema = $4 AND q.table_name = $5 AND q.row_pk = a.row_pk
+          AND NOT EXISTS (SELECT 1 FROM llm.queue o WHERE o.row_xmin = a.xmin AND o.status = 'pending' AND o.table_schema = $4
+                             AND o.table_name = $5 AND o.row_pk = a.row_pk AND o.trigger_name = q.trigger_name))
+     UPDATE llm.queue q SET status = CASE WHEN a.xmin IS NULL THEN 'skipped' ELSE 'done' END, last_error = NULL, lease_until = NULL, processed_at = now()
+       FROM answered a WHERE q.id = a.id
+     RETURNING q.id::text AS id, q.status, extract(epoch FROM q.processed_at - q.created_at)::float8 AS seconds`,
+    [jobs.map(({ job }) => job.id), [...written.keys()], [...written.values()], tableSchema, tableName],
+  );
+  return rows.map((row) => [row.id as string, { outcome: row.status as Outcome, seconds: row.seconds as number }]);
+}
