@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CALL_CONCURRENCY, FIRST_ROW_TARGET_MS, measureLlm, ROW_CALL_MS, TABLE_ROWS, TABLE_TARGET_FACTOR, tableReference, type LlmResult } from './llm.js';
 import pg from 'pg';
-import { JOB_CALL_MS, measureWorker, prepareWorkerDatabase, WORKER_CONCURRENCY, WORKER_DATABASE, WORKER_JOBS, workerReference, type WorkerResult } from './worker.js';
+import { DRAIN_TARGET_FACTOR, JOB_CALL_MS, measureWorker, prepareWorkerDatabase, WORKER_CONCURRENCY, WORKER_DATABASE, WORKER_JOBS, workerReference, type WorkerResult } from './worker.js';
 import { freePort, serverBinDir, startCluster, type Cluster } from '../support/cluster.js';
 import { launch, postgresClient, type ServerProcess } from '../support/server-process.js';
 
@@ -446,6 +446,7 @@ function printWorker(worker: WorkerResult): void {
       ['time to drain the queue (commit to last answer written)', `${(worker.drainMs / 1000).toFixed(2)} s`],
       ['job latency, queued to written: median / 95th percentile', `${(worker.medianJobMs / 1000).toFixed(2)} s / ${(worker.p95JobMs / 1000).toFixed(2)} s`],
       ['ideal (calls in waves of the concurrency)', `${(idealMs / 1000).toFixed(2)} s`],
+      [`drain / ideal (target <= ${DRAIN_TARGET_FACTOR}x)`, `${(worker.drainMs / idealMs).toFixed(2)}x ${verdict(worker.drainMs <= idealMs * DRAIN_TARGET_FACTOR)}`],
       ['postgres-llm (pg_cron every 5 s, batches of 20, one call at a time)', `${(originalMs / 1000).toFixed(0)} s`],
       ['speed-up over postgres-llm', `${(originalMs / worker.drainMs).toFixed(0)}x`],
     ],

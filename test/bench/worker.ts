@@ -17,6 +17,8 @@ export const WORKER_CONCURRENCY = 64;
 const ORIGINAL_BATCH = 20;
 const ORIGINAL_INTERVAL_MS = 5000;
 const DRAIN_TIMEOUT_MS = 120_000;
+/** The drain is on target within this factor of the ideal (the calls alone, in waves of the concurrency). */
+export const DRAIN_TARGET_FACTOR = 1.3;
 
 export interface WorkerResult {
   drainMs: number;
