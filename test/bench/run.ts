@@ -3,26 +3,29 @@
 // then the proxy's resident memory with 1,000 idle clients. It reports whether the
 // targets are met but never fails on a miss: the exit code is non-zero only when something breaks.
 //
-// When pgbouncer is installed, it is measured alongside as a reference: what a mature C proxy achieves on the same
-// machine puts the proxy's ratio in context (on a small machine, even pgbouncer misses the ratio target). It is
-// optional: without it, or if it will not start, the benchmark runs exactly as it does without the column.
+// PgBouncer in session mode is measured alongside (pgbouncer.ts), and for it and the proxy the CPU time each takes
+// per transaction: the pass-through path's cost, held against PgBouncer's. Each pgbench run is a fixed number of
+// transactions, so every target does the same work.
 //
-// Environment: BENCH_SECONDS (length of each pgbench run, default 10), BENCH_ROUNDS (runs per target and mode,
-// default 2).
+// Environment: BENCH_TRANSACTIONS (per pgbench run, all clients together, default 50000), BENCH_ROUNDS (runs per
+// target and mode, default 2).
 
-import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CALL_CONCURRENCY, FIRST_ROW_TARGET_MS, measureLlm, ROW_CALL_MS, TABLE_ROWS, TABLE_TARGET_FACTOR, tableReference, type LlmResult } from './llm.js';
 import pg from 'pg';
+import { PGBOUNCER_POOL_SIZE, startReferencePgbouncer, type Reference } from './pgbouncer.js';
+import { cpuSince, readCpuTime, type CpuTime } from './process-cpu.js';
 import { DRAIN_TARGET_FACTOR, JOB_CALL_MS, measureWorker, prepareWorkerDatabase, WORKER_CONCURRENCY, WORKER_DATABASE, WORKER_JOBS, workerReference, type WorkerResult } from './worker.js';
 import { freePort, serverBinDir, startCluster, type Cluster } from '../support/cluster.js';
 import { launch, postgresClient, type ServerProcess } from '../support/server-process.js';
 
 const TARGET_TPS_RATIO = 0.8;
+/** The proxy's CPU time per transaction at most this many times PgBouncer's. */
+const TARGET_CPU_RATIO = 1.2;
 const TARGET_IDLE_RSS_BYTES = 200 * 1024 * 1024;
 const IDLE_CLIENTS = 1000;
 // Enough concurrency to open 1,000 connections quickly without a fork storm on the server.
@@ -34,30 +37,28 @@ const PGBENCH_SCALE = 10;
 const PGBENCH_CLIENTS = 8;
 const PGBENCH_THREADS = 2;
 const MODES = ['simple', 'extended', 'prepared'] as const;
-// Not on a non-root user's PATH on Debian, where the package installs it.
-const PGBOUNCER_SYSTEM_PATH = '/usr/sbin/pgbouncer';
-// In session mode each client holds one server connection: a pool as large as the client limit means no pgbench
-// client ever waits for one, so pgbouncer is measured at its best, as the proxy (one upstream per client) is.
-const PGBOUNCER_POOL_SIZE = 100;
-const PGBOUNCER_MAX_CLIENT_CONN = 100;
 
 type QueryMode = (typeof MODES)[number];
 type TargetName = 'direct' | 'proxy' | 'pgbouncer';
 
 interface Settings {
-  seconds: number;
+  transactions: number;
   rounds: number;
 }
 
 interface Endpoint {
   name: TargetName;
   port: number;
+  /** The process whose CPU time is measured; none for PostgreSQL itself, whose work is spread over its backends. */
+  pid?: number;
 }
 
 interface ModeResult {
   mode: QueryMode;
   /** TPS of each round per target; empty for pgbouncer when it is not measured. */
   tps: Record<TargetName, number[]>;
+  /** CPU time per transaction of each round, for the targets with a pid. */
+  cpu: Record<TargetName, CpuTime[]>;
 }
 
 interface MemoryResult {
@@ -65,12 +66,6 @@ interface MemoryResult {
   beforeBytes: number;
   afterBytes: number;
   clients: number;
-}
-
-interface Reference {
-  server: ServerProcess;
-  /** As pgbouncer --version prints it, e.g. "PgBouncer 1.18.0". */
-  version: string;
 }
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -100,7 +95,7 @@ async function main(): Promise<void> {
     cleanups.push(() => proxy?.killNow());
     const rssAtStart = readRssBytes(proxy.pid);
 
-    reference = await startReferencePgbouncer(cluster);
+    reference = await startReferencePgbouncer(cluster, print);
     cleanups.push(() => reference?.server.killNow());
 
     print(`initialising pgbench data (scale ${PGBENCH_SCALE})…`);
@@ -108,8 +103,8 @@ async function main(): Promise<void> {
 
     const targets: Endpoint[] = [
       { name: 'direct', port: cluster.port },
-      { name: 'proxy', port: proxy.port },
-      ...(reference ? [{ name: 'pgbouncer' as const, port: reference.server.port }] : []),
+      { name: 'proxy', port: proxy.port, pid: proxy.pid },
+      ...(reference ? [{ name: 'pgbouncer' as const, port: reference.server.port, pid: reference.server.pid }] : []),
     ];
     await warmUp(targets);
     const throughput: ModeResult[] = [];
@@ -123,6 +118,7 @@ async function main(): Promise<void> {
 
     printSettings(settings, reference);
     printThroughput(throughput, reference !== undefined);
+    printCpu(throughput, reference !== undefined);
     printLlm(llm);
     printWorker(worker);
     printMemory(memory);
@@ -136,7 +132,7 @@ async function main(): Promise<void> {
 
 function readSettings(): Settings {
   return {
-    seconds: positiveIntegerFromEnv('BENCH_SECONDS', 10),
+    transactions: positiveIntegerFromEnv('BENCH_TRANSACTIONS', 50_000),
     rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 2),
   };
 }
@@ -149,7 +145,7 @@ function positiveIntegerFromEnv(name: string, fallback: number): number {
   return value;
 }
 
-// ---- the proxy and pgbouncer processes ----
+// ---- the proxy ----
 
 async function startProxy(cluster: Cluster): Promise<ServerProcess> {
   const port = await freePort();
@@ -166,110 +162,6 @@ async function startProxy(cluster: Cluster): Promise<ServerProcess> {
   ];
   print(`starting the proxy on 127.0.0.1:${port}…`);
   return launch({ label: 'the proxy', command: process.execPath, args, port });
-}
-
-/**
- * pgbouncer in session mode in front of the same cluster, or undefined when it is not installed or will not start:
- * it is a reference, so its absence or failure costs the report a column, never the run.
- */
-async function startReferencePgbouncer(cluster: Cluster): Promise<Reference | undefined> {
-  const binary = findPgbouncer();
-  if (!binary) {
-    print(`pgbouncer not found (PATH, ${PGBOUNCER_SYSTEM_PATH}): skipping the reference column; install the Debian package pgbouncer to get it`);
-    return undefined;
-  }
-  const version = pgbouncerVersion(binary);
-  const port = await freePort();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-bench-pgbouncer-'));
-  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
-  try {
-    const owner = pgbouncerOwner();
-    const configFile = writePgbouncerFiles(dir, cluster, port, owner);
-    print(`starting ${version} on 127.0.0.1:${port} (session mode, reference only)…`);
-    const server = await launch({ label: 'pgbouncer', command: binary, args: [configFile], port, options: { ...owner, cwd: dir } });
-    return {
-      version,
-      server: {
-        ...server,
-        stop: async () => {
-          await server.stop();
-          removeDir();
-        },
-        killNow: () => {
-          server.killNow();
-          removeDir();
-        },
-      },
-    };
-  } catch (error) {
-    removeDir();
-    print(`pgbouncer did not start, skipping the reference column: ${(error instanceof Error ? error.message : String(error)).trimEnd()}`);
-    return undefined;
-  }
-}
-
-function findPgbouncer(): string | undefined {
-  const onPath = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '').map((dir) => path.join(dir, 'pgbouncer'));
-  return [...onPath, PGBOUNCER_SYSTEM_PATH].find(isExecutableFile);
-}
-
-function isExecutableFile(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function pgbouncerVersion(binary: string): string {
-  const firstLine = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim();
-  return firstLine || 'pgbouncer';
-}
-
-/** pgbouncer refuses to run as root, so under root it runs as `postgres`, like the cluster's server. */
-function pgbouncerOwner(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-  if (uid.status !== 0 || gid.status !== 0) throw new Error('running as root, but there is no postgres user to run pgbouncer as');
-  return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
-}
-
-/** Writes pgbouncer.ini and its auth file into dir, owned by the user pgbouncer runs as; returns the ini's path. */
-function writePgbouncerFiles(dir: string, cluster: Cluster, port: number, owner: { uid: number; gid: number } | undefined): string {
-  const configFile = path.join(dir, 'pgbouncer.ini');
-  const authFile = path.join(dir, 'userlist.txt');
-  const config = [
-    '[databases]',
-    `postgres = host=127.0.0.1 port=${cluster.port} dbname=postgres`,
-    '',
-    '[pgbouncer]',
-    'listen_addr = 127.0.0.1',
-    `listen_port = ${port}`,
-    // No Unix socket: every target is measured over TCP, and a socket in /tmp could clash with another instance.
-    'unix_socket_dir =',
-    'pool_mode = session',
-    // trust still requires the user to be listed in auth_file; the cluster trusts postgres on 127.0.0.1 in turn.
-    'auth_type = trust',
-    `auth_file = ${authFile}`,
-    `max_client_conn = ${PGBOUNCER_MAX_CLIENT_CONN}`,
-    `default_pool_size = ${PGBOUNCER_POOL_SIZE}`,
-    // Plain TCP upstream whatever the version's default, as the proxy is started with sslmode=disable.
-    'server_tls_sslmode = disable',
-    // Quiet like the proxy at --log-level warn: no line per connection.
-    'log_connections = 0',
-    'log_disconnections = 0',
-    `logfile = ${path.join(dir, 'pgbouncer.log')}`,
-    '',
-  ].join('\n');
-  writeFileSync(configFile, config);
-  writeFileSync(authFile, '"postgres" ""\n');
-  if (owner) {
-    // The log file is created by pgbouncer itself, so the directory must be writable by it, not only readable.
-    for (const file of [dir, configFile, authFile]) chownSync(file, owner.uid, owner.gid);
-  }
-  return configFile;
 }
 
 // ---- pgbench ----
@@ -303,13 +195,14 @@ function runPgbench(args: string[]): Promise<string> {
   });
 }
 
-function selectOnlyArgs(mode: QueryMode, seconds: number, endpoint: Endpoint): string[] {
+/** `length`: a fixed number of transactions (all clients together), or a duration for the warm-up. */
+function selectOnlyArgs(mode: QueryMode, length: { transactions: number } | { seconds: number }, endpoint: Endpoint): string[] {
   return [
     '-S', '-n',
     '-M', mode,
     '-c', String(PGBENCH_CLIENTS),
     '-j', String(PGBENCH_THREADS),
-    '-T', String(seconds),
+    ...('transactions' in length ? ['-t', String(Math.ceil(length.transactions / PGBENCH_CLIENTS))] : ['-T', String(length.seconds)]),
     ...connectionArgs(endpoint.port),
   ];
 }
@@ -321,24 +214,42 @@ function parseTps(output: string): number {
   return Number(match[1]);
 }
 
+function parseTransactions(output: string): number {
+  const match = /^number of transactions actually processed: (\d+)/m.exec(output);
+  if (!match) throw new Error(`no transaction count in pgbench's output:\n${output}`);
+  return Number(match[1]);
+}
+
 async function warmUp(endpoints: Endpoint[]): Promise<void> {
   for (const endpoint of endpoints) {
     print(`warming up ${endpoint.name} (${WARMUP_SECONDS} s)…`);
-    await runPgbench(selectOnlyArgs('simple', WARMUP_SECONDS, endpoint));
+    await runPgbench(selectOnlyArgs('simple', { seconds: WARMUP_SECONDS }, endpoint));
   }
 }
 
 async function benchmarkMode(mode: QueryMode, targets: Endpoint[], settings: Settings): Promise<ModeResult> {
-  const result: ModeResult = { mode, tps: { direct: [], proxy: [], pgbouncer: [] } };
+  const result: ModeResult = { mode, tps: { direct: [], proxy: [], pgbouncer: [] }, cpu: { direct: [], proxy: [], pgbouncer: [] } };
   const nameWidth = Math.max(...targets.map((target) => target.name.length));
   for (let round = 0; round < settings.rounds; round++) {
     for (const endpoint of rotate(targets, round)) {
-      const tps = parseTps(await runPgbench(selectOnlyArgs(mode, settings.seconds, endpoint)));
+      const before = endpoint.pid === undefined ? undefined : readCpuTime(endpoint.pid);
+      const output = await runPgbench(selectOnlyArgs(mode, { transactions: settings.transactions }, endpoint));
+      const tps = parseTps(output);
       result.tps[endpoint.name].push(tps);
-      print(`  ${mode.padEnd(8)} round ${round + 1}/${settings.rounds}  ${endpoint.name.padEnd(nameWidth)} ${formatTps(tps)} tps`);
+      let line = `  ${mode.padEnd(8)} round ${round + 1}/${settings.rounds}  ${endpoint.name.padEnd(nameWidth)} ${formatTps(tps)} tps`;
+      if (before) {
+        const cpu = perTransaction(cpuSince(before, readCpuTime(endpoint.pid!)), parseTransactions(output));
+        result.cpu[endpoint.name].push(cpu);
+        line += `  ${formatCpu(cpu)} CPU per transaction`;
+      }
+      print(line);
     }
   }
   return result;
+}
+
+function perTransaction(cpu: CpuTime, transactions: number): CpuTime {
+  return { userMicros: cpu.userMicros / transactions, systemMicros: cpu.systemMicros / transactions };
 }
 
 /**
@@ -381,8 +292,8 @@ async function measureIdleMemory(proxy: ServerProcess, atStartBytes: number): Pr
 function printSettings(settings: Settings, reference: Reference | undefined): void {
   print('');
   print(
-    `pgbench -S -c ${PGBENCH_CLIENTS} -j ${PGBENCH_THREADS} -T ${settings.seconds}, scale ${PGBENCH_SCALE}, ` +
-      `${settings.rounds} round(s) per target, median TPS shown; TCP to 127.0.0.1 for ${reference ? 'every target' : 'both targets'}`,
+    `pgbench -S -c ${PGBENCH_CLIENTS} -j ${PGBENCH_THREADS}, ${settings.transactions} transactions per run, scale ${PGBENCH_SCALE}, ` +
+      `${settings.rounds} round(s) per target, medians shown; TCP to 127.0.0.1 for ${reference ? 'every target' : 'both targets'}`,
   );
   if (reference) print(`reference: ${reference.version}, pool_mode session, default_pool_size ${PGBOUNCER_POOL_SIZE}, on the same machine`);
   print('');
@@ -403,7 +314,42 @@ function printThroughput(results: ModeResult[], withReference: boolean): void {
     return row;
   });
   printTable(headers, rows);
-  if (withReference) print(`pgbouncer is context only: the target is the proxy's alone.`);
+}
+
+/** The process's CPU time per transaction, user + system, side by side with PgBouncer's. */
+function printCpu(results: ModeResult[], withReference: boolean): void {
+  print('');
+  const headers = ['mode', 'proxy TPS', 'proxy CPU/txn (user+sys)'];
+  if (withReference) headers.push('pgbouncer TPS', 'pgbouncer CPU/txn (user+sys)', 'CPU proxy/pgbouncer', `target <= ${TARGET_CPU_RATIO}`);
+  const rows = results.map((result) => {
+    const proxy = medianCpu(result.cpu.proxy);
+    const row = [result.mode, formatTps(median(result.tps.proxy)), formatCpu(proxy)];
+    if (withReference) {
+      const pgbouncer = medianCpu(result.cpu.pgbouncer);
+      const ratio = total(proxy) / total(pgbouncer);
+      row.push(formatTps(median(result.tps.pgbouncer)), formatCpu(pgbouncer), `${ratio.toFixed(2)}x`, verdict(ratio <= TARGET_CPU_RATIO));
+    }
+    return row;
+  });
+  printTable(headers, rows);
+  print('CPU: the process\'s own user and system time (/proc/<pid>/stat), all threads, per transaction; medians of the rounds.');
+}
+
+/** Median total, and the median user and system parts. */
+function medianCpu(values: CpuTime[]): CpuTime & { totalMicros: number } {
+  return {
+    userMicros: median(values.map((value) => value.userMicros)),
+    systemMicros: median(values.map((value) => value.systemMicros)),
+    totalMicros: median(values.map(total)),
+  };
+}
+
+function total(cpu: CpuTime & { totalMicros?: number }): number {
+  return cpu.totalMicros ?? cpu.userMicros + cpu.systemMicros;
+}
+
+function formatCpu(cpu: CpuTime & { totalMicros?: number }): string {
+  return `${total(cpu).toFixed(1)} µs (${cpu.userMicros.toFixed(1)}+${cpu.systemMicros.toFixed(1)})`;
 }
 
 function printLlm(llm: LlmResult): void {
