@@ -1,6 +1,7 @@
 // The one place a SQL function's shape is written down: name, arguments (with SQL defaults), result, strictness,
 // and what it does. The upstream stubs, the answers to Describe and the decoding of arguments are all derived from
-// it.
+// it. A function that needs no model (pgai's configuration builders, its vectorizer's catalog functions) is declared
+// with its SQL body instead: installed as a real function, it runs in the server, anywhere, with or without the proxy.
 
 import type { MasterKey } from '../src/crypto/secrets.js';
 import type { DefaultProviders } from '../src/providers/default-provider.js';
@@ -12,6 +13,8 @@ export interface ArgumentDeclaration {
   type: string;
   /** A SQL expression; arguments with a default may be omitted by the caller. */
   default?: string;
+  /** VARIADIC: the last argument, an array, taking any number of values (pgai's ai.grant_to). */
+  variadic?: true;
 }
 
 export interface ColumnDeclaration {
@@ -88,7 +91,8 @@ export type ResultRow = Record<string, unknown>;
  */
 export type FunctionBody = (args: Record<string, unknown>, context: CallContext) => Promise<unknown>;
 
-export interface FunctionDeclaration {
+/** What every declaration says: where the function lives and its signature. */
+export interface Signature {
   /** Where the stub lives: public (the default) or ai (pgai's functions). */
   schema?: string;
   name: string;
@@ -98,13 +102,41 @@ export interface FunctionDeclaration {
   strict: boolean;
   /** One line for \df+ and the docs. */
   description: string;
+}
+
+/** A function the proxy computes: its stub hands the call to the proxy. */
+export interface FunctionDeclaration extends Signature {
   run: FunctionBody;
   /** For set-returning functions that can: the rows as they are produced, so they reach the client at once. */
   stream?: (args: Record<string, unknown>, context: CallContext) => AsyncIterable<ResultRow>;
 }
 
+/**
+ * A function the server computes, from its SQL body: installed as it is, never intercepted. Its body runs with the
+ * caller's rights (SECURITY INVOKER) and the search_path pg_catalog, pg_temp, so it names everything else qualified.
+ */
+export interface SqlFunctionDeclaration extends Signature {
+  language: 'sql' | 'plpgsql';
+  volatility: 'IMMUTABLE' | 'STABLE' | 'VOLATILE';
+  body: string;
+}
+
+export type Declaration = FunctionDeclaration | SqlFunctionDeclaration;
+
+export function isSqlFunction(declaration: Declaration): declaration is SqlFunctionDeclaration {
+  return 'body' in declaration;
+}
+
 /** Validates a declaration once, when its module loads, so a typo fails at start-up rather than at a call. */
 export function declareFunction(declaration: FunctionDeclaration): FunctionDeclaration {
+  return checked(declaration);
+}
+
+export function declareSqlFunction(declaration: SqlFunctionDeclaration): SqlFunctionDeclaration {
+  return checked(declaration);
+}
+
+function checked<D extends Signature>(declaration: D): D {
   const identifier = /^[a-z_][a-z0-9_]*$/;
   const names = [declaration.schema ?? 'public', declaration.name, ...declaration.arguments.map((argument) => argument.name)];
   if (declaration.result.kind === 'table') names.push(...declaration.result.columns.map((column) => column.name));
@@ -114,6 +146,7 @@ export function declareFunction(declaration: FunctionDeclaration): FunctionDecla
     if (argument.default !== undefined) defaultsStarted = true;
     else if (defaultsStarted) throw new Error(`${declaration.name}: ${argument.name} needs a default, as the arguments before it have one`);
   }
+  if (declaration.arguments.slice(0, -1).some((argument) => argument.variadic)) throw new Error(`${declaration.name}: only the last argument may be VARIADIC`);
   return declaration;
 }
 

@@ -1,10 +1,10 @@
-// Every SQL function the proxy serves, by the extension that installs its stub: pg_llm's (with the APIs of the
-// other systems it replaces, all in public) and pgai's (in schema ai). The interception engine looks calls up here;
-// the catalog installs one upstream stub per entry.
+// Every SQL function an extension installs: pg_llm's (with the APIs of the other systems it replaces, all in public)
+// and pgai's (in schema ai). The catalog installs one upstream function per entry: a stub for those the proxy serves,
+// which the interception engine looks up here, and the function itself for those the server runs (SQL bodies).
 
 import { askFunctions } from './ask.js';
 import { chatFunctions } from './chat.js';
-import type { FunctionDeclaration } from './declaration.js';
+import { isSqlFunction, type Declaration, type FunctionDeclaration, type Signature } from './declaration.js';
 import { knowledgeFunctions } from './knowledge.js';
 import { observabilityFunctions } from './observability.js';
 import { anthropicFunctions } from './pgai/anthropic.js';
@@ -12,6 +12,7 @@ import { chunkingFunctions } from './pgai/chunking.js';
 import { cohereFunctions } from './pgai/cohere.js';
 import { ollamaFunctions } from './pgai/ollama.js';
 import { openAiFunctions } from './pgai/openai.js';
+import { vectorizerConfigFunctions } from './pgai/vectorizer-config.js';
 import { voyageAiFunctions } from './pgai/voyageai.js';
 import { explainQueryFunctions } from './explain-query.js';
 import { generateQueryFunctions } from './generate-query.js';
@@ -37,15 +38,18 @@ export const EXTENSIONS = {
     ...text2sqlFunctions,
     ...reportFunctions,
   ],
-  ai: [...openAiFunctions, ...anthropicFunctions, ...ollamaFunctions, ...cohereFunctions, ...voyageAiFunctions, ...chunkingFunctions],
-} satisfies Record<string, readonly FunctionDeclaration[]>;
+  ai: [...openAiFunctions, ...anthropicFunctions, ...ollamaFunctions, ...cohereFunctions, ...voyageAiFunctions, ...chunkingFunctions, ...vectorizerConfigFunctions],
+} satisfies Record<string, readonly Declaration[]>;
 
 export type ExtensionName = keyof typeof EXTENSIONS;
 export const EXTENSION_NAMES = Object.keys(EXTENSIONS) as ExtensionName[];
 
-export const FUNCTIONS: readonly FunctionDeclaration[] = Object.values(EXTENSIONS).flat();
+/** The functions the proxy serves (those the server runs are not intercepted). */
+export const FUNCTIONS: readonly FunctionDeclaration[] = Object.values(EXTENSIONS)
+  .flat()
+  .filter((declaration: Declaration): declaration is FunctionDeclaration => !isSqlFunction(declaration));
 
-const extensions = new Map<FunctionDeclaration, ExtensionName>(EXTENSION_NAMES.flatMap((name) => EXTENSIONS[name].map((declaration) => [declaration, name] as const)));
+const extensions = new Map<Declaration, ExtensionName>(EXTENSION_NAMES.flatMap((name) => EXTENSIONS[name].map((declaration) => [declaration, name] as const)));
 
 /** The extension whose install makes the declaration's stub. */
 export function extensionOf(declaration: FunctionDeclaration): ExtensionName {
@@ -54,7 +58,7 @@ export function extensionOf(declaration: FunctionDeclaration): ExtensionName {
 
 export const DEFAULT_SCHEMA = 'public';
 
-export function schemaOf(declaration: FunctionDeclaration): string {
+export function schemaOf(declaration: Signature): string {
   return declaration.schema ?? DEFAULT_SCHEMA;
 }
 

@@ -4,7 +4,7 @@
 // install spells the stubs after them: spelled() is that one substitution.
 
 import { PgError } from '../proxy/pg-error.js';
-import type { FunctionDeclaration } from './declaration.js';
+import type { Signature } from './declaration.js';
 
 export const VECTOR = 'vector';
 export const REAL_ARRAY = 'real[]';
@@ -12,7 +12,7 @@ export const REAL_ARRAY = 'real[]';
 const REAL_ARRAY_OID = 1021;
 
 /** The declaration with its types as the upstream spells them, given how it spells vector. */
-export function spelled(declaration: FunctionDeclaration, vectorType: string): FunctionDeclaration {
+export function spelled<D extends Signature>(declaration: D, vectorType: string): D {
   const type = (declared: string): string => (declared === VECTOR ? vectorType : declared);
   const { result } = declaration;
   return {
@@ -23,7 +23,7 @@ export function spelled(declaration: FunctionDeclaration, vectorType: string): F
 }
 
 /** Whether the declaration's stub changes with the spelling of vector. */
-export function usesVector(declaration: FunctionDeclaration): boolean {
+export function usesVector(declaration: Signature): boolean {
   const { result } = declaration;
   const types = [...declaration.arguments.map((argument) => argument.type), ...(result.kind === 'scalar' ? [result.type] : result.columns.map((column) => column.type))];
   return types.includes(VECTOR);

@@ -6,7 +6,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { FunctionDeclaration } from '../../functions/declaration.js';
+import type { Signature } from '../../functions/declaration.js';
 import { DEFAULT_SCHEMA, EXTENSIONS, schemaOf, type ExtensionName } from '../../functions/registry.js';
 import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
 import type { MasterKey } from '../crypto/secrets.js';
@@ -117,7 +117,7 @@ async function recordInstalled(client: SqlRunner, extension: ExtensionName): Pro
 }
 
 /** The schemas an extension's stubs live in that are the extension's own (ai for pgai's; public is everyone's). */
-function ownSchemas(declarations: readonly FunctionDeclaration[]): string[] {
+function ownSchemas(declarations: readonly Signature[]): string[] {
   return [...new Set(declarations.map(schemaOf))].filter((schema) => schema !== DEFAULT_SCHEMA);
 }
 
@@ -154,8 +154,9 @@ export async function installed(client: SqlRunner, extension: ExtensionName = 'p
 export async function uninstall(client: SqlRunner, cascade = true, extension: ExtensionName = 'pg_llm'): Promise<void> {
   await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
   const behavior = cascade ? 'CASCADE' : 'RESTRICT';
-  // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use.
-  const signatures = new Set(EXTENSIONS[extension].flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));
+  // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use. Last installed,
+  // first dropped: a function's argument defaults may call one declared before it (ai.create_vectorizer's builders).
+  const signatures = new Set([...EXTENSIONS[extension]].reverse().flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));
   for (const signature of signatures) await client.query(`DROP FUNCTION IF EXISTS ${signature} ${behavior}`);
   for (const schema of ownSchemas(EXTENSIONS[extension])) await client.query(`DROP SCHEMA IF EXISTS ${schema} ${behavior}`);
   if (await exists(client, EXTENSIONS_TABLE)) {

@@ -1,9 +1,10 @@
 // The upstream stub of each intercepted function, generated from its declaration. The stubs give PostgreSQL the
 // exact signatures, so \df, Describe, overload resolution and "function does not exist" come from PostgreSQL
 // itself. Through the proxy a stub hands its arguments to the proxy and returns the result the proxy computed
-// (_pg_llm_catalog.call_result, catalog-migrations/idempotent/); called any other way it fails with a hint.
+// (_pg_llm_catalog.call_result, catalog-migrations/idempotent/); called any other way it fails with a hint. A function
+// the server runs (declared with its SQL body) is installed as it is.
 
-import type { FunctionDeclaration } from '../../functions/declaration.js';
+import { isSqlFunction, type Declaration, type Signature, type SqlFunctionDeclaration } from '../../functions/declaration.js';
 import { keyOf, schemaOf } from '../../functions/registry.js';
 import { spelled } from '../../functions/vector-type.js';
 
@@ -23,15 +24,12 @@ const PLACEHOLDERS: Record<string, string> = {
 };
 
 /** The stub of a declaration, vector spelled as the upstream's catalog spells it (functions/vector-type.ts). */
-export function stubSql(declared: FunctionDeclaration, vectorType: string): string {
+export function stubSql(declared: Declaration, vectorType: string): string {
+  if (isSqlFunction(declared)) return serverFunctionSql(declared, vectorType);
   const placeholder = declared.result.kind === 'scalar' ? PLACEHOLDERS[declared.result.type] : undefined;
   const declaration = spelled(declared, vectorType);
-  const parameters = declaration.arguments
-    .map((argument) => `${quoted(argument.name)} ${argument.type}${argument.default !== undefined ? ` DEFAULT ${argument.default}` : ''}`)
-    .join(', ');
   const { result } = declaration;
-  const columns = result.kind === 'table' ? result.columns.map((column) => `${quoted(column.name)} ${column.type}`).join(', ') : '';
-  const resultSql = result.kind === 'scalar' ? result.type : `TABLE(${columns})`;
+  const { parameters, resultSql, columns } = signatureSql(declaration);
   const argumentsJson = `pg_catalog.jsonb_build_array(${declaration.arguments.map((argument) => quoted(argument.name)).join(', ')})`;
   const value = `_pg_llm_catalog.call_result(${literal(keyOf(declared))}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::pg_catalog.jsonb` : ''})`;
   // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
@@ -54,12 +52,36 @@ export function stubSql(declared: FunctionDeclaration, vectorType: string): stri
   ].join('\n');
 }
 
-/** The stub's name and argument types, as DROP FUNCTION and COMMENT ON FUNCTION name it. */
-export function stubSignature(declaration: FunctionDeclaration, vectorType: string): string {
-  return `${qualifiedName(declaration)}(${spelled(declaration, vectorType).arguments.map((argument) => argument.type).join(', ')})`;
+/** A function the server runs, with its own body, the search_path its body is written for, and the caller's rights. */
+function serverFunctionSql(declared: SqlFunctionDeclaration, vectorType: string): string {
+  const declaration = spelled(declared, vectorType);
+  const { parameters, resultSql } = signatureSql(declaration);
+  return [
+    `CREATE OR REPLACE FUNCTION ${qualifiedName(declaration)}(${parameters})`,
+    `RETURNS ${resultSql}`,
+    `LANGUAGE ${declaration.language} ${declaration.volatility}${declaration.strict ? ' STRICT' : ''} SECURITY INVOKER`,
+    `SET search_path = pg_catalog, pg_temp`,
+    `AS $function$${declaration.body}$function$;`,
+    `COMMENT ON FUNCTION ${stubSignature(declared, vectorType)} IS ${literal(declaration.description)};`,
+  ].join('\n');
 }
 
-function qualifiedName(declaration: FunctionDeclaration): string {
+/** The parameter list and the result type, as CREATE FUNCTION writes them. */
+function signatureSql(declaration: Signature): { parameters: string; resultSql: string; columns: string } {
+  const parameters = declaration.arguments
+    .map((argument) => `${argument.variadic ? 'VARIADIC ' : ''}${quoted(argument.name)} ${argument.type}${argument.default !== undefined ? ` DEFAULT ${argument.default}` : ''}`)
+    .join(', ');
+  const { result } = declaration;
+  const columns = result.kind === 'table' ? result.columns.map((column) => `${quoted(column.name)} ${column.type}`).join(', ') : '';
+  return { parameters, columns, resultSql: result.kind === 'scalar' ? result.type : `TABLE(${columns})` };
+}
+
+/** The stub's name and argument types, as DROP FUNCTION and COMMENT ON FUNCTION name it. */
+export function stubSignature(declaration: Signature, vectorType: string): string {
+  return `${qualifiedName(declaration)}(${spelled(declaration, vectorType).arguments.map((argument) => `${argument.variadic ? 'VARIADIC ' : ''}${argument.type}`).join(', ')})`;
+}
+
+function qualifiedName(declaration: Signature): string {
   return `${schemaOf(declaration)}.${declaration.name}`;
 }
 

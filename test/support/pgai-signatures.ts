@@ -1,7 +1,8 @@
 // pgai's own signatures of the functions the proxy serves, as PostgreSQL prints them (pg_get_function_arguments,
 // pg_get_function_result) once pgai's CREATE FUNCTION statements (timescale/pgai, projects/extension/sql/idempotent/:
-// 001-openai, 002-ollama, 003-anthropic, 004-cohere, 017-voyageai, 020-chunk) have run, on a server without
-// pgvector, where vector is real[]. Written down here from pgai's source, not from this proxy's declarations.
+// 001-openai, 002-ollama, 003-anthropic, 004-cohere, 017-voyageai, 020-chunk; and for the vectorizer's configuration
+// builders projects/pgai/db/sql/idempotent/001-010) have run, on a server without pgvector, where vector is real[].
+// Written down here from pgai's source, not from this proxy's declarations.
 
 export interface PgaiSignature {
   name: string;
@@ -34,4 +35,25 @@ export const PGAI_SIGNATURES: PgaiSignature[] = [
   { name: 'openai_client_config', arguments: 'base_url text DEFAULT NULL::text, timeout_seconds double precision DEFAULT NULL::double precision, organization text DEFAULT NULL::text, project text DEFAULT NULL::text, max_retries integer DEFAULT NULL::integer, default_headers jsonb DEFAULT NULL::jsonb, default_query jsonb DEFAULT NULL::jsonb', result: 'jsonb' },
   { name: 'voyageai_rerank', arguments: 'model text, query text, documents text[], api_key text DEFAULT NULL::text, api_key_name text DEFAULT NULL::text, top_k integer DEFAULT NULL::integer, truncation boolean DEFAULT NULL::boolean, "verbose" boolean DEFAULT false', result: 'jsonb' },
   { name: 'voyageai_rerank_simple', arguments: 'model text, query text, documents text[], api_key text DEFAULT NULL::text, api_key_name text DEFAULT NULL::text, top_k integer DEFAULT NULL::integer, truncation boolean DEFAULT NULL::boolean, "verbose" boolean DEFAULT false', result: 'TABLE(index integer, document text, relevance_score double precision)' },
+  // The vectorizer's configuration builders.
+  { name: 'chunking_character_text_splitter', arguments: 'chunk_size integer DEFAULT 800, chunk_overlap integer DEFAULT 400, separator text DEFAULT \'\n\n\'::text, is_separator_regex boolean DEFAULT false', result: 'jsonb' },
+  { name: 'chunking_none', arguments: '', result: 'jsonb' },
+  { name: 'chunking_recursive_character_text_splitter', arguments: 'chunk_size integer DEFAULT 800, chunk_overlap integer DEFAULT 400, separators text[] DEFAULT ARRAY[\'\n\n\'::text, \'\n\'::text, \'.\'::text, \'?\'::text, \'!\'::text, \' \'::text, \'\'::text], is_separator_regex boolean DEFAULT false', result: 'jsonb' },
+  { name: 'destination_column', arguments: 'embedding_column name', result: 'jsonb' },
+  { name: 'destination_table', arguments: 'destination name DEFAULT NULL::name, target_schema name DEFAULT NULL::name, target_table name DEFAULT NULL::name, view_schema name DEFAULT NULL::name, view_name name DEFAULT NULL::name', result: 'jsonb' },
+  { name: 'embedding_ollama', arguments: 'model text, dimensions integer, base_url text DEFAULT NULL::text, options jsonb DEFAULT NULL::jsonb, keep_alive text DEFAULT NULL::text', result: 'jsonb' },
+  { name: 'embedding_openai', arguments: 'model text, dimensions integer, chat_user text DEFAULT NULL::text, api_key_name text DEFAULT \'OPENAI_API_KEY\'::text, base_url text DEFAULT NULL::text', result: 'jsonb' },
+  { name: 'embedding_voyageai', arguments: 'model text, dimensions integer, input_type text DEFAULT \'document\'::text, api_key_name text DEFAULT \'VOYAGE_API_KEY\'::text', result: 'jsonb' },
+  { name: 'formatting_python_template', arguments: 'template text DEFAULT \'$chunk\'::text', result: 'jsonb' },
+  { name: 'indexing_default', arguments: '', result: 'jsonb' },
+  { name: 'indexing_diskann', arguments: 'min_rows integer DEFAULT 100000, storage_layout text DEFAULT NULL::text, num_neighbors integer DEFAULT NULL::integer, search_list_size integer DEFAULT NULL::integer, max_alpha double precision DEFAULT NULL::double precision, num_dimensions integer DEFAULT NULL::integer, num_bits_per_dimension integer DEFAULT NULL::integer, create_when_queue_empty boolean DEFAULT true', result: 'jsonb' },
+  { name: 'indexing_hnsw', arguments: 'min_rows integer DEFAULT 100000, opclass text DEFAULT \'vector_cosine_ops\'::text, m integer DEFAULT NULL::integer, ef_construction integer DEFAULT NULL::integer, create_when_queue_empty boolean DEFAULT true', result: 'jsonb' },
+  { name: 'indexing_none', arguments: '', result: 'jsonb' },
+  { name: 'loading_column', arguments: 'column_name name, retries integer DEFAULT 6', result: 'jsonb' },
+  { name: 'parsing_auto', arguments: '', result: 'jsonb' },
+  { name: 'parsing_none', arguments: '', result: 'jsonb' },
+  { name: 'processing_default', arguments: 'batch_size integer DEFAULT NULL::integer, concurrency integer DEFAULT NULL::integer', result: 'jsonb' },
+  { name: 'scheduling_default', arguments: '', result: 'jsonb' },
+  { name: 'scheduling_none', arguments: '', result: 'jsonb' },
+  { name: 'scheduling_timescaledb', arguments: 'schedule_interval interval DEFAULT \'00:05:00\'::interval, initial_start timestamp with time zone DEFAULT NULL::timestamp with time zone, fixed_schedule boolean DEFAULT NULL::boolean, timezone text DEFAULT NULL::text', result: 'jsonb' },
 ];
