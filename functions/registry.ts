@@ -13,6 +13,8 @@ import { cohereFunctions } from './pgai/cohere.js';
 import { ollamaFunctions } from './pgai/ollama.js';
 import { openAiFunctions } from './pgai/openai.js';
 import { vectorizerConfigFunctions } from './pgai/vectorizer-config.js';
+import { vectorizerCreateFunctions } from './pgai/vectorizer-create.js';
+import { vectorizerManageFunctions } from './pgai/vectorizer-manage.js';
 import { voyageAiFunctions } from './pgai/voyageai.js';
 import { explainQueryFunctions } from './explain-query.js';
 import { generateQueryFunctions } from './generate-query.js';
@@ -38,7 +40,12 @@ export const EXTENSIONS = {
     ...text2sqlFunctions,
     ...reportFunctions,
   ],
-  ai: [...openAiFunctions, ...anthropicFunctions, ...ollamaFunctions, ...cohereFunctions, ...voyageAiFunctions, ...chunkingFunctions, ...vectorizerConfigFunctions],
+  ai: [
+    ...openAiFunctions, ...anthropicFunctions, ...ollamaFunctions, ...cohereFunctions, ...voyageAiFunctions, ...chunkingFunctions,
+    ...vectorizerConfigFunctions,
+    ...vectorizerCreateFunctions,
+    ...vectorizerManageFunctions,
+  ],
 } satisfies Record<string, readonly Declaration[]>;
 
 export type ExtensionName = keyof typeof EXTENSIONS;

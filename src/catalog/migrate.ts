@@ -4,7 +4,7 @@
 // are bound to their rows. All of it in one transaction under an advisory lock, so concurrent installs queue and a
 // failure leaves nothing behind.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Signature } from '../../functions/declaration.js';
 import { DEFAULT_SCHEMA, EXTENSIONS, schemaOf, type ExtensionName } from '../../functions/registry.js';
@@ -21,6 +21,8 @@ const EXTENSIONS_TABLE = `${CATALOG_SCHEMA}.pg_llm_extensions`;
 const LLM_SCHEMA = 'llm';
 const INCREMENTAL_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'incremental');
 const IDEMPOTENT_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'idempotent');
+/** Objects of an extension besides its functions (pgai's vectorizer views): <name>.sql installs, <name>-drop.sql drops. */
+const EXTENSIONS_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'extensions');
 const NUMBERED = /^(\d{3,4})_[a-z0-9_]+\.sql$/;
 /** Any constant both installers agree on: two proxies installing at once take turns. */
 const INSTALL_LOCK_KEY = 7_301_946_128;
@@ -93,7 +95,8 @@ export async function install(client: SqlRunner, migrations: Migration[] = shipp
     applied.push(migration.name);
   }
   for (const script of readMigrations(IDEMPOTENT_DIR)) await client.query(script.sql);
-  const stubs = (await recordInstalled(client, extension)).flatMap((name) => EXTENSIONS[name]);
+  const installedNames = await recordInstalled(client, extension);
+  const stubs = installedNames.flatMap((name) => EXTENSIONS[name]);
   // A catalog installed only up to a level before its embedding columns has no vectors to agree with yet.
   const vectorType = (await storedVectorType(client)) ?? REAL_ARRAY;
   // Stubs spelled the other way would stay beside the new ones as overloads, or (a result type) refuse to change.
@@ -102,6 +105,10 @@ export async function install(client: SqlRunner, migrations: Migration[] = shipp
   }
   for (const schema of ownSchemas(EXTENSIONS[extension])) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}; GRANT USAGE ON SCHEMA ${schema} TO PUBLIC`);
   for (const declaration of stubs) await client.query(stubSql(declaration, vectorType));
+  for (const name of installedNames) {
+    const objects = extensionScript(name, 'install');
+    if (objects !== undefined) await client.query(objects);
+  }
   return { applied, unbound: await bindUnboundSecrets(client, keys) };
 }
 
@@ -114,6 +121,12 @@ async function recordInstalled(client: SqlRunner, extension: ExtensionName): Pro
   await client.query(`INSERT INTO ${EXTENSIONS_TABLE} (name) VALUES ($1) ON CONFLICT DO NOTHING`, [extension]);
   const { rows } = await client.query<{ name: string }>(`SELECT name FROM ${EXTENSIONS_TABLE} ORDER BY name`);
   return rows.map((row) => row.name).filter((name): name is ExtensionName => Object.hasOwn(EXTENSIONS, name));
+}
+
+/** The SQL of an extension's objects besides its functions, if it has any. */
+function extensionScript(extension: ExtensionName, action: 'install' | 'drop'): string | undefined {
+  const file = path.join(EXTENSIONS_DIR, action === 'install' ? `${extension}.sql` : `${extension}-drop.sql`);
+  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
 }
 
 /** The schemas an extension's stubs live in that are the extension's own (ai for pgai's; public is everyone's). */
@@ -154,6 +167,8 @@ export async function installed(client: SqlRunner, extension: ExtensionName = 'p
 export async function uninstall(client: SqlRunner, cascade = true, extension: ExtensionName = 'pg_llm'): Promise<void> {
   await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
   const behavior = cascade ? 'CASCADE' : 'RESTRICT';
+  const objects = extensionScript(extension, 'drop');
+  if (objects !== undefined) await client.query(objects);
   // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use. Last installed,
   // first dropped: a function's argument defaults may call one declared before it (ai.create_vectorizer's builders).
   const signatures = new Set([...EXTENSIONS[extension]].reverse().flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));

@@ -1,7 +1,7 @@
 // pgai's own signatures of the functions the proxy serves, as PostgreSQL prints them (pg_get_function_arguments,
 // pg_get_function_result) once pgai's CREATE FUNCTION statements (timescale/pgai, projects/extension/sql/idempotent/:
 // 001-openai, 002-ollama, 003-anthropic, 004-cohere, 017-voyageai, 020-chunk; and for the vectorizer's configuration
-// builders projects/pgai/db/sql/idempotent/001-010) have run, on a server without pgvector, where vector is real[].
+// builders and the vectorizer projects/pgai/db/sql/idempotent/001-012) have run, on a server without pgvector, where vector is real[].
 // Written down here from pgai's source, not from this proxy's declarations.
 
 export interface PgaiSignature {
@@ -56,4 +56,16 @@ export const PGAI_SIGNATURES: PgaiSignature[] = [
   { name: 'scheduling_default', arguments: '', result: 'jsonb' },
   { name: 'scheduling_none', arguments: '', result: 'jsonb' },
   { name: 'scheduling_timescaledb', arguments: 'schedule_interval interval DEFAULT \'00:05:00\'::interval, initial_start timestamp with time zone DEFAULT NULL::timestamp with time zone, fixed_schedule boolean DEFAULT NULL::boolean, timezone text DEFAULT NULL::text', result: 'jsonb' },
+  // The vectorizer and its management (projects/pgai/db/sql/idempotent/007-grant-to, 012-vectorizer-api).
+  { name: 'create_vectorizer', arguments: 'source regclass, name text DEFAULT NULL::text, destination jsonb DEFAULT ai.destination_table(), loading jsonb DEFAULT NULL::jsonb, parsing jsonb DEFAULT ai.parsing_auto(), embedding jsonb DEFAULT NULL::jsonb, chunking jsonb DEFAULT ai.chunking_recursive_character_text_splitter(), indexing jsonb DEFAULT ai.indexing_default(), formatting jsonb DEFAULT ai.formatting_python_template(), scheduling jsonb DEFAULT ai.scheduling_default(), processing jsonb DEFAULT ai.processing_default(), queue_schema name DEFAULT NULL::name, queue_table name DEFAULT NULL::name, grant_to name[] DEFAULT ai.grant_to(), enqueue_existing boolean DEFAULT true, if_not_exists boolean DEFAULT false', result: 'integer' },
+  { name: 'disable_vectorizer_schedule', arguments: 'name text', result: 'void' },
+  { name: 'disable_vectorizer_schedule', arguments: 'vectorizer_id integer', result: 'void' },
+  { name: 'drop_vectorizer', arguments: 'name text, drop_all boolean DEFAULT false', result: 'void' },
+  { name: 'drop_vectorizer', arguments: 'vectorizer_id integer, drop_all boolean DEFAULT false', result: 'void' },
+  { name: 'enable_vectorizer_schedule', arguments: 'name text', result: 'void' },
+  { name: 'enable_vectorizer_schedule', arguments: 'vectorizer_id integer', result: 'void' },
+  { name: 'grant_to', arguments: '', result: 'name[]' },
+  { name: 'grant_to', arguments: 'VARIADIC grantees name[]', result: 'name[]' },
+  { name: 'vectorizer_queue_pending', arguments: 'name text, exact_count boolean DEFAULT false', result: 'bigint' },
+  { name: 'vectorizer_queue_pending', arguments: 'vectorizer_id integer, exact_count boolean DEFAULT false', result: 'bigint' },
 ];

@@ -1,0 +1,110 @@
+// pgai's functions that manage a vectorizer (its db/sql/idempotent/012-vectorizer-api.sql), each by id and by name
+// as pgai has them: drop it (its trigger, trigger function and queues; with drop_all its store and view too), count
+// its queue, and disable or enable it (a disabled vectorizer's queue fills but the worker leaves it). Real functions
+// with their caller's rights: the catalog's row security shows each role only the vectorizers of its own tables.
+
+import { declareSqlFunction, type ArgumentDeclaration, type SqlFunctionDeclaration } from '../declaration.js';
+
+const SCHEMA = 'ai';
+const BY_ID: ArgumentDeclaration = { name: 'vectorizer_id', type: 'integer' };
+const BY_NAME: ArgumentDeclaration = { name: 'name', type: 'text' };
+
+/** The vectorizer's row into _v, or the error pgai's users meet for an id that is not theirs or not there. */
+const FIND = `
+  SELECT v.* INTO _v FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.id = vectorizer_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '42704', MESSAGE = pg_catalog.format('vectorizer %s does not exist', vectorizer_id),
+      HINT = 'SELECT id, name FROM ai.vectorizer lists the vectorizers of your tables.';
+  END IF;`;
+
+function byIdAndName(spec: {
+  name: string;
+  more: ArgumentDeclaration[];
+  result: string;
+  volatility: SqlFunctionDeclaration['volatility'];
+  description: string;
+  body: string;
+}): SqlFunctionDeclaration[] {
+  const common = { schema: SCHEMA, name: spec.name, result: { kind: 'scalar' as const, type: spec.result }, strict: false, volatility: spec.volatility };
+  const passed = spec.more.map((argument) => `, ${spec.name}.${argument.name}`).join('');
+  return [
+    declareSqlFunction({ ...common, arguments: [BY_ID, ...spec.more], description: spec.description, language: 'plpgsql', body: spec.body }),
+    declareSqlFunction({
+      ...common,
+      arguments: [BY_NAME, ...spec.more],
+      description: `${spec.description} By the vectorizer's name.`,
+      language: 'sql',
+      body: `SELECT ai.${spec.name}(v.id${passed}) FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.name = ${spec.name}.name`,
+    }),
+  ];
+}
+
+function setDisabled(disabled: boolean): string {
+  return `
+DECLARE
+  _v record;
+BEGIN${FIND}
+  UPDATE _pg_llm_catalog.pg_llm_vectorizers v SET disabled = ${disabled} WHERE v.id = vectorizer_id;
+END`;
+}
+
+export const vectorizerManageFunctions: SqlFunctionDeclaration[] = [
+  ...byIdAndName({
+    name: 'drop_vectorizer',
+    more: [{ name: 'drop_all', type: 'boolean', default: 'false' }],
+    result: 'void',
+    volatility: 'VOLATILE',
+    description: "Drops the vectorizer: its trigger, trigger function and queues; with drop_all its store and view too (pgai).",
+    body: `
+DECLARE
+  _v record;
+BEGIN${FIND}
+  IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', _v.source_schema, _v.source_table)) IS NOT NULL THEN
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %I.%I', _v.trigger_name, _v.source_schema, _v.source_table);
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %I.%I', _v.trigger_name || '_truncate', _v.source_schema, _v.source_table);
+  END IF;
+  EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS %I.%I()', _v.queue_schema, _v.trigger_name);
+  EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %I.%I, %I.%I', _v.queue_schema, _v.queue_table, _v.queue_schema, _v.queue_failed_table);
+  IF drop_all THEN
+    EXECUTE pg_catalog.format('DROP VIEW IF EXISTS %I.%I', _v.config -> 'destination' ->> 'view_schema', _v.config -> 'destination' ->> 'view_name');
+    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %I.%I', _v.config -> 'destination' ->> 'target_schema', _v.config -> 'destination' ->> 'target_table');
+  END IF;
+  DELETE FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.id = vectorizer_id;
+END`,
+  }),
+  ...byIdAndName({
+    name: 'vectorizer_queue_pending',
+    more: [{ name: 'exact_count', type: 'boolean', default: 'false' }],
+    result: 'bigint',
+    volatility: 'STABLE',
+    description: "The rows waiting in the vectorizer's queue; beyond 10000 the largest bigint, unless exact_count (pgai).",
+    body: `
+DECLARE
+  _v record;
+  _pending bigint;
+BEGIN${FIND}
+  IF exact_count THEN
+    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %I.%I', _v.queue_schema, _v.queue_table) INTO _pending;
+    RETURN _pending;
+  END IF;
+  EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM (SELECT FROM %I.%I LIMIT 10001) AS q', _v.queue_schema, _v.queue_table) INTO _pending;
+  RETURN CASE WHEN _pending > 10000 THEN 9223372036854775807 ELSE _pending END;
+END`,
+  }),
+  ...byIdAndName({
+    name: 'disable_vectorizer_schedule',
+    more: [],
+    result: 'void',
+    volatility: 'VOLATILE',
+    description: "Stops the worker processing the vectorizer; its queue keeps filling (pgai).",
+    body: setDisabled(true),
+  }),
+  ...byIdAndName({
+    name: 'enable_vectorizer_schedule',
+    more: [],
+    result: 'void',
+    volatility: 'VOLATILE',
+    description: 'Lets the worker process the vectorizer again (pgai).',
+    body: setDisabled(false),
+  }),
+];
