@@ -32,8 +32,11 @@ const SERVERS: Record<PgaiApiName, { setting: string; variable: string }> = {
   voyageai: { setting: 'voyageai_base_url', variable: 'VOYAGE_BASE_URL' },
 };
 
-/** `baseUrl`: the call's own choice of server (an argument, client_config), if any. */
-export async function endpoint(context: CallContext, api: PgaiApiName, args: Record<string, unknown>, baseUrl?: unknown): Promise<Endpoint> {
+/**
+ * `baseUrl`: the call's own choice of server (an argument, client_config), if any. `context` is the caller's session,
+ * or, for the vectorizer's worker, no session at all: no setting, the proxy's environment only.
+ */
+export async function endpoint(context: Pick<CallContext, 'aiSetting' | 'defaults'>, api: PgaiApiName, args: Record<string, unknown>, baseUrl?: unknown): Promise<Endpoint> {
   const server = SERVERS[api];
   const chosen = text(baseUrl) ?? (await context.aiSetting(server.setting));
   const proxys = context.defaults.environment(server.variable);

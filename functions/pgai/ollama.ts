@@ -17,7 +17,7 @@ async function settings(context: CallContext, args: Record<string, unknown>, mod
 }
 
 /** A host as Ollama's client reads one: without a scheme, http on Ollama's port unless one is given. */
-function hostUrl(host: string): string {
+export function hostUrl(host: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host)) return host;
   return /:\d+(\/.*)?$/.test(host) ? `http://${host}` : `http://${host}:${DEFAULT_PORT}`;
 }

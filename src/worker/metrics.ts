@@ -36,3 +36,14 @@ export function recordFinished(database: string, outcome: Outcome, seconds?: num
   jobsFinished.inc({ database: labelValue(database), outcome });
   if (seconds !== undefined) jobSeconds.observe({ database: labelValue(database) }, seconds);
 }
+
+const vectorizerRows = new Counter({
+  name: 'pg_llm_vectorizer_rows_total',
+  help: "Rows of pgai vectorizers' queues this proxy processed, by outcome: done (chunks embedded and stored) or failed (retried later).",
+  labelNames: ['database', 'outcome'],
+  registers,
+});
+
+export function recordVectorizerBatch(database: string, outcome: 'done' | 'failed', rows: number): void {
+  vectorizerRows.inc({ database: labelValue(database), outcome }, rows);
+}

@@ -5,13 +5,15 @@
 // model's limits), and writes the answers back in batches (write-batches.ts). A job's place among the concurrency is
 // given to the next job once its answer is in; until it is written it stays this worker's, its lease renewed like
 // those of the jobs running. At shutdown it lets running jobs finish for a while, then stops them and gives them
-// back to the queue.
+// back to the queue. The same connections and wake-ups serve the database's pgai vectorizers (vectorizer-worker.ts),
+// woken on their own channel.
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { VECTORIZER_CHANNEL } from '../../functions/pgai/vectorizer-create.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
@@ -19,6 +21,7 @@ import { answerJob, JobModels } from './job.js';
 import { checkJobRow } from './job-row.js';
 import { recordFinished, recordQueueCounts, recordRunning } from './metrics.js';
 import { claimJobs, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, type Job } from './queue.js';
+import { VectorizerRunner } from './vectorizer-worker.js';
 import { WriteBatches } from './write-batches.js';
 
 const CHANNEL = 'pg_llm_queue';
@@ -41,6 +44,7 @@ export class QueueWorker {
   readonly database: string;
   private readonly pool: pg.Pool;
   private readonly models: JobModels;
+  private readonly vectorizers: VectorizerRunner;
   private readonly log: Logger;
   private readonly writes: WriteBatches;
   /** The jobs claimed and not finished: asking their model, or answered and waiting to be written. */
@@ -64,6 +68,8 @@ export class QueueWorker {
     this.pool.on('error', (error) => this.log.warn({ err: error.message }, 'worker connection lost'));
     this.models = new JobModels(this.pool, options.masterKeys, options.defaults);
     this.writes = new WriteBatches(this.pool, this.id);
+    const { concurrency, retryDelayMs } = options.settings;
+    this.vectorizers = new VectorizerRunner({ pool: this.pool, database: this.database, defaults: options.defaults, concurrency, retryDelayMs, log: this.log });
   }
 
   start(): void {
@@ -97,6 +103,7 @@ export class QueueWorker {
     }
     // Stopped jobs settle at once; one that was writing its answer back finishes that first.
     while (this.running.size > 0) await sleep(10);
+    await this.vectorizers.stop();
     await this.pool.end();
     this.log.info({ released: unfinished.length }, 'llm.call worker stopped');
   }
@@ -111,7 +118,7 @@ export class QueueWorker {
     } catch (error) {
       this.problem(error);
     }
-    await this.fill();
+    await Promise.all([this.fill(), this.vectorizers.wake()]);
   }
 
   private async listen(): Promise<void> {
@@ -123,10 +130,10 @@ export class QueueWorker {
     };
     client.on('error', lost);
     client.on('end', () => lost());
-    client.on('notification', () => void this.fill());
+    client.on('notification', (message) => void (message.channel === VECTORIZER_CHANNEL ? this.vectorizers.wake() : this.fill()));
     try {
       await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
+      await client.query(`LISTEN ${CHANNEL}; LISTEN ${VECTORIZER_CHANNEL}`);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;

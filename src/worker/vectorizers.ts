@@ -1,0 +1,149 @@
+// The worker's side of pgai's vectorizers, in SQL: the vectorizers it serves (those of the tables its login role
+// owns, as for llm.call), and one batch of a vectorizer's queue in one transaction: claim up to batch_size keys
+// (an advisory lock per key, so that workers in several proxies never embed the same row at once), take them off the
+// queue, read their rows, and, once their chunks are embedded, replace the rows' chunks in the store. If the batch
+// fails, the transaction leaves the queue as it was; failed() then delays the keys' retry, moves those out of
+// retries to the failed queue, and records the error in ai.vectorizer_errors.
+
+import pg from 'pg';
+import { inRowTransaction, ownedBySession } from './row-session.js';
+import type { VectorizerConfig } from './vectorizer-text.js';
+
+export interface Vectorizer {
+  id: number;
+  name: string;
+  sourceSchema: string;
+  sourceTable: string;
+  sourcePk: Array<{ attname: string; pknum: number }>;
+  queueSchema: string;
+  queueTable: string;
+  queueFailedTable: string;
+  config: VectorizerConfig;
+}
+
+const CATALOG = '_pg_llm_catalog.pg_llm_vectorizers';
+/** pgai's default rows a batch (processing_default's batch_size). */
+const DEFAULT_BATCH_SIZE = 50;
+
+/** The enabled vectorizers of the tables the session's login role owns; none before ai is installed. */
+export async function servedVectorizers(pool: pg.Pool): Promise<Vectorizer[]> {
+  const { rows: present } = await pool.query(`SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present`, [CATALOG]);
+  if (!(present[0] as { present: boolean }).present) return [];
+  const { rows } = await pool.query(
+    `SELECT v.id, v.name, v.source_schema, v.source_table, v.source_pk, v.queue_schema, v.queue_table, v.queue_failed_table, v.config
+       FROM ${CATALOG} v
+      WHERE NOT v.disabled AND v.owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) AND current_user = session_user
+      ORDER BY v.id`,
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    name: row.name,
+    sourceSchema: row.source_schema,
+    sourceTable: row.source_table,
+    sourcePk: row.source_pk,
+    queueSchema: row.queue_schema,
+    queueTable: row.queue_table,
+    queueFailedTable: row.queue_failed_table,
+    config: row.config,
+  }));
+}
+
+/** The quoted names a batch's statements use. */
+function names(vectorizer: Vectorizer) {
+  const quoted = (schema: string, table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
+  const keys = [...vectorizer.sourcePk].sort((a, b) => a.pknum - b.pknum).map((column) => pg.escapeIdentifier(column.attname));
+  const { target_schema: targetSchema, target_table: targetTable } = vectorizer.config.destination;
+  return {
+    source: quoted(vectorizer.sourceSchema, vectorizer.sourceTable),
+    store: quoted(targetSchema, targetTable),
+    queue: quoted(vectorizer.queueSchema, vectorizer.queueTable),
+    failedQueue: quoted(vectorizer.queueSchema, vectorizer.queueFailedTable),
+    keyList: keys.join(', '),
+    /** t's key columns equal to k's. */
+    matches: (t: string, k: string) => keys.map((key) => `${t}.${key} = ${k}.${key}`).join(' AND '),
+  };
+}
+
+export interface Batch {
+  /** The keys claimed, as to_jsonb gives them. */
+  keys: Array<Record<string, unknown>>;
+  /** The rows still in the source, as to_jsonb gives them (a deleted row's key has none). */
+  rows: Array<Record<string, unknown>>;
+}
+
+export type BatchOutcome = 'empty' | 'not ours' | { processed: number; chunks: number };
+
+/** A store row to write: the source row's key, and one chunk with its embedding. */
+export interface StoredChunk {
+  key: Record<string, unknown>;
+  seq: number;
+  chunk: string;
+  embedding: number[];
+}
+
+/**
+ * Claims a batch and runs `embed` on it inside the transaction that holds it; the chunks it returns replace those of
+ * the batch's rows in the store. The tables are locked against a change of owner before anything of theirs is read.
+ */
+export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed: (batch: Batch) => Promise<StoredChunk[]>): Promise<BatchOutcome> {
+  const n = names(vectorizer);
+  return inRowTransaction(pool, async (client) => {
+    await client.query(`LOCK TABLE ${n.source} IN ACCESS SHARE MODE`);
+    await client.query(`LOCK TABLE ${n.queue}, ${n.store} IN ROW EXCLUSIVE MODE`);
+    const { rows: owned } = await client.query(`SELECT ${ownedBySession('$1')} AND ${ownedBySession('$2')} AND ${ownedBySession('$3')} AS ours`, [n.source, n.queue, n.store]);
+    if (!(owned[0] as { ours: boolean }).ours) return 'not ours';
+    const batchSize = vectorizer.config.processing?.batch_size ?? DEFAULT_BATCH_SIZE;
+    const { rows: claimed } = await client.query(
+      `SELECT pg_catalog.to_jsonb(k) AS key
+         FROM (SELECT DISTINCT ${n.keyList} FROM ${n.queue} q WHERE q.loading_retry_after IS NULL OR q.loading_retry_after <= pg_catalog.now()) k
+        WHERE pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext(k::text))
+        LIMIT $2`,
+      [vectorizer.id, batchSize],
+    );
+    if (claimed.length === 0) return 'empty';
+    const keys = claimed.map((row) => row.key as Record<string, unknown>);
+    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::jsonb) k`;
+    await client.query(`DELETE FROM ${n.queue} q USING ${keyRows} WHERE ${n.matches('q', 'k')}`, [JSON.stringify(keys)]);
+    const { rows } = await client.query(`SELECT pg_catalog.to_jsonb(s) AS row FROM ${n.source} s JOIN ${keyRows} ON ${n.matches('s', 'k')}`, [JSON.stringify(keys)]);
+    const chunks = await embed({ keys, rows: rows.map((row) => row.row as Record<string, unknown>) });
+    await client.query(`DELETE FROM ${n.store} t USING ${keyRows} WHERE ${n.matches('t', 'k')}`, [JSON.stringify(keys)]);
+    if (chunks.length > 0) {
+      const { rows: typed } = await client.query(`SELECT pg_catalog.format_type(a.atttypid, NULL) AS type FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = 'embedding'`, [n.store]);
+      const asArray = (typed[0] as { type: string } | undefined)?.type.endsWith('[]') ?? true;
+      const items = chunks.map(({ key, seq, chunk, embedding }) => ({ ...key, chunk_seq: seq, chunk, embedding: asArray ? `{${embedding.join(',')}}` : `[${embedding.join(',')}]` }));
+      await client.query(
+        `INSERT INTO ${n.store} (${n.keyList}, chunk_seq, chunk, embedding) SELECT ${n.keyList}, chunk_seq, chunk, embedding FROM pg_catalog.jsonb_populate_recordset(NULL::${n.store}, $1::jsonb)`,
+        [JSON.stringify(items)],
+      );
+    }
+    return { processed: keys.length, chunks: chunks.length };
+  });
+}
+
+/**
+ * After a failed batch: each key waits `delayMs` doubled by its retries before it is claimed again; a key out of
+ * retries (the loading config's, 6 by default) moves to the failed queue. The error is recorded for the owner.
+ */
+export async function failed(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, delayMs: number): Promise<void> {
+  const n = names(vectorizer);
+  const retries = vectorizer.config.loading.retries ?? 6;
+  await inRowTransaction(pool, async (client) => {
+    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::jsonb) k`;
+    await client.query(
+      `UPDATE ${n.queue} q SET loading_retries = q.loading_retries + 1,
+              loading_retry_after = pg_catalog.now() + least($2 * 2 ^ q.loading_retries, 300000) * interval '1 millisecond'
+         FROM ${keyRows} WHERE ${n.matches('q', 'k')}`,
+      [JSON.stringify(keys), delayMs],
+    );
+    await client.query(
+      `WITH out_of_retries AS (DELETE FROM ${n.queue} q WHERE q.loading_retries > $1 RETURNING ${n.keyList})
+       INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step) SELECT DISTINCT ${n.keyList}, 'embedding' FROM out_of_retries`,
+      [retries],
+    );
+    await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_vectorizer_errors (id, message, details) VALUES ($1, $2, $3)`, [
+      vectorizer.id,
+      message,
+      JSON.stringify({ step: 'embedding', rows: keys.length }),
+    ]);
+  });
+}

@@ -1,0 +1,125 @@
+// The proxy's worker keeps a pgai vectorizer's store in step with its source table, against the fake OpenAI server:
+// chunks formatted and embedded, re-embedded on change, removed on delete, each chunk embedded once even with two
+// workers on one queue, and a provider that fails and then recovers leaving errors behind and the store complete.
+
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { freshDatabase } from '../support/database.js';
+import { fakeEmbedding } from '../support/fake-provider.js';
+import { clientOf, pgAiSuite } from '../support/pg-ai.js';
+import { startWorker } from '../support/worker.js';
+
+const suite = pgAiSuite();
+const EVENTUALLY = { timeout: 20_000, interval: 100 };
+const KEY = 'sk-vectorizer-0123456789';
+
+const rows = async (client: pg.Client, sql: string) => (await client.query(sql)).rows;
+
+/** alice (trust_user) owns alice.docs and a vectorizer over it: chunks of up to 40 characters, titled. */
+async function alicesVectorizer(): Promise<{ name: string; alice: pg.Client }> {
+  const { name, client: direct } = await freshDatabase();
+  const admin = await clientOf(suite.proxy, name);
+  await admin.query('CREATE EXTENSION ai');
+  await direct.query(`CREATE SCHEMA alice AUTHORIZATION trust_user`);
+  const alice = await clientOf(suite.proxy, name, 'trust');
+  await alice.query(`CREATE TABLE alice.docs (id int PRIMARY KEY, title text, body text)`);
+  await alice.query(`INSERT INTO alice.docs VALUES (1, 'one', 'the purple elephant sits on a red mushroom in the forest'), (2, 'two', 'a short body')`);
+  await alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass,
+                       loading => ai.loading_column('body'),
+                       embedding => ai.embedding_openai('text-embedding-3-small', 4),
+                       chunking => ai.chunking_recursive_character_text_splitter(40, 0),
+                       formatting => ai.formatting_python_template('$title: $chunk'))`);
+  return { name, alice };
+}
+
+/** A worker for alice's tables, connected as alice, with the proxy's OpenAI key and server in its environment. */
+function alicesWorker(name: string, settings: Parameters<typeof startWorker>[1] = {}) {
+  return startWorker(name, settings, { env: { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: suite.fake.baseUrl } }, 'trust_user');
+}
+
+/** The texts the fake was asked to embed, one per input. */
+function embedded(): string[] {
+  return suite.fake.requests.filter((request) => request.path.endsWith('/embeddings')).flatMap((request) => ([] as string[]).concat(request.body.input as string[]));
+}
+
+const pending = (alice: pg.Client) => async () => (await rows(alice, `SELECT ai.vectorizer_queue_pending(1, exact_count => true) AS n`))[0].n;
+const store = (alice: pg.Client) => rows(alice, `SELECT id, chunk_seq, chunk, embedding FROM alice.docs_embedding ORDER BY id, chunk_seq`);
+
+describe("the worker of pgai's vectorizers", () => {
+  it('embeds every chunk of every row once, re-embeds a changed row, removes a deleted one, and serves a semantic search', async () => {
+    const { alice } = await alicesVectorizer();
+    suite.fake.requests.length = 0;
+    alicesWorker((await rows(alice, `SELECT current_database() AS name`))[0].name);
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+    const first = await store(alice);
+    expect(first.map((row) => [row.id, row.chunk])).toEqual([
+      [1, 'the purple elephant sits on a red'],
+      [1, 'mushroom in the forest'],
+      [2, 'a short body'],
+    ]);
+    for (const row of first) expect(row.embedding).toEqual(fakeEmbedding(`${row.id === 1 ? 'one' : 'two'}: ${row.chunk}`));
+    expect(embedded().sort()).toEqual(['one: mushroom in the forest', 'one: the purple elephant sits on a red', 'two: a short body']);
+    // Both rows' chunks went in one request, with the proxy's key.
+    expect(suite.fake.requests.map((request) => request.authorization)).toEqual([`Bearer ${KEY}`]);
+
+    suite.fake.requests.length = 0;
+    await alice.query(`UPDATE alice.docs SET body = 'a longer body now' WHERE id = 2`);
+    await alice.query(`DELETE FROM alice.docs WHERE id = 1`);
+    await alice.query(`INSERT INTO alice.docs VALUES (3, 'three', NULL), (4, 'four', 'green')`);
+    await expect.poll(async () => (await store(alice)).map((row) => [row.id, row.chunk]), EVENTUALLY).toEqual([
+      [2, 'a longer body now'],
+      [4, 'green'],
+    ]);
+    expect(embedded().sort()).toEqual(['four: green', 'two: a longer body now']);
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+
+    await alice.query(`SET ai.openai_api_key = '${KEY}'; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    const search = `SELECT id, chunk FROM alice.docs_embedding
+                     ORDER BY _pg_llm_catalog.cosine_similarity(embedding, ai.openai_embed('text-embedding-3-small', 'four: green')) DESC LIMIT 1`;
+    expect(await rows(alice, search)).toEqual([{ id: 4, chunk: 'green' }]);
+  });
+
+  it('two workers on one queue embed each chunk exactly once, in batches', async () => {
+    const { name, alice } = await alicesVectorizer();
+    await alice.query(`INSERT INTO alice.docs SELECT i, 't' || i, 'body number ' || i FROM generate_series(10, 309) AS i`);
+    suite.fake.requests.length = 0;
+    alicesWorker(name);
+    alicesWorker(name);
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+    const stored = await rows(alice, `SELECT count(*)::int AS n FROM alice.docs_embedding_store`);
+    expect(stored).toEqual([{ n: 303 }]);
+    const texts = embedded();
+    expect(texts).toHaveLength(303);
+    expect(new Set(texts).size).toBe(303);
+    // pgai's batch: 50 rows a claim, each claim's chunks in one request.
+    expect(suite.fake.requests.length).toBeLessThanOrEqual(10);
+  });
+
+  it('records the errors of a failing provider, retries, and converges once it recovers', async () => {
+    const { name, alice } = await alicesVectorizer();
+    suite.fake.requests.length = 0;
+    suite.fake.script({ kind: 'error', status: 400, message: 'the provider is down' }, { kind: 'error', status: 400, message: 'the provider is down' });
+    alicesWorker(name, { retryDelayMs: 50 });
+    await expect.poll(async () => (await store(alice)).length, EVENTUALLY).toBe(3);
+    const errors = await rows(alice, `SELECT name, message, details FROM ai.vectorizer_errors ORDER BY recorded`);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatchObject({ name: 'alice_docs_embedding_store', details: { step: 'embedding', rows: 2 } });
+    expect(errors[0].message).toContain('the provider is down');
+    expect(errors[0].message).not.toContain(KEY);
+    expect(await rows(alice, `SELECT count(*)::int AS n FROM alice._vectorizer_q_failed_1`)).toEqual([{ n: 0 }]);
+  });
+
+  it('leaves a disabled vectorizer, and the vectorizers of other owners, alone', async () => {
+    const { name, alice } = await alicesVectorizer();
+    await alice.query(`SELECT ai.disable_vectorizer_schedule(1)`);
+    suite.fake.requests.length = 0;
+    alicesWorker(name);
+    // The worker of another role serves none of alice's.
+    startWorker(name, {}, { env: { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: suite.fake.baseUrl } }, 'postgres');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await pending(alice)()).toBe('2');
+    expect(embedded()).toEqual([]);
+    await alice.query(`SELECT ai.enable_vectorizer_schedule(1)`);
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+  });
+});
