@@ -4,9 +4,9 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { freshDatabase } from '../support/database.js';
 import { fakeEmbedding } from '../support/fake-provider.js';
-import { clientOf, pgAiSuite } from '../support/pg-ai.js';
+import { pgAiSuite } from '../support/pg-ai.js';
+import { alicesTable } from '../support/vectorizer.js';
 import { startWorker } from '../support/worker.js';
 
 const suite = pgAiSuite();
@@ -17,12 +17,7 @@ const rows = async (client: pg.Client, sql: string) => (await client.query(sql))
 
 /** alice (trust_user) owns alice.docs and a vectorizer over it: chunks of up to 40 characters, titled. */
 async function alicesVectorizer(): Promise<{ name: string; alice: pg.Client }> {
-  const { name, client: direct } = await freshDatabase();
-  const admin = await clientOf(suite.proxy, name);
-  await admin.query('CREATE EXTENSION ai');
-  await direct.query(`CREATE SCHEMA alice AUTHORIZATION trust_user`);
-  const alice = await clientOf(suite.proxy, name, 'trust');
-  await alice.query(`CREATE TABLE alice.docs (id int PRIMARY KEY, title text, body text)`);
+  const { name, alice } = await alicesTable(suite.proxy);
   await alice.query(`INSERT INTO alice.docs VALUES (1, 'one', 'the purple elephant sits on a red mushroom in the forest'), (2, 'two', 'a short body')`);
   await alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass,
                        loading => ai.loading_column('body'),

@@ -4,8 +4,8 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { freshDatabase } from '../support/database.js';
 import { clientOf, pgAiSuite } from '../support/pg-ai.js';
+import { alicesTable } from '../support/vectorizer.js';
 
 const suite = pgAiSuite();
 
@@ -18,16 +18,11 @@ const CREATE = `SELECT ai.create_vectorizer('alice.docs'::regclass,
                   embedding => ai.embedding_openai('text-embedding-3-small', 3),
                   chunking => ai.chunking_recursive_character_text_splitter(40, 0)) AS id`;
 
-/** alice (trust_user) owns alice.docs with two rows; ai is installed. */
+/** alice's table with two rows. */
 async function alicesDocs() {
-  const { name, client: direct } = await freshDatabase();
-  const admin = await clientOf(suite.proxy, name);
-  await admin.query('CREATE EXTENSION ai');
-  await direct.query(`CREATE SCHEMA alice AUTHORIZATION trust_user`);
-  const alice = await clientOf(suite.proxy, name, 'trust');
-  await alice.query(`CREATE TABLE alice.docs (id int PRIMARY KEY, title text, body text)`);
-  await alice.query(`INSERT INTO alice.docs VALUES (1, 'one', 'first body'), (2, 'two', 'second body')`);
-  return { name, direct, alice };
+  const table = await alicesTable(suite.proxy);
+  await table.alice.query(`INSERT INTO alice.docs VALUES (1, 'one', 'first body'), (2, 'two', 'second body')`);
+  return table;
 }
 
 describe('ai.create_vectorizer', () => {
