@@ -53,12 +53,17 @@ function responseFormat(value: unknown): ResponseFormat {
  * forgiven the fence. Anything else that does not parse is the provider's failure (39001).
  */
 export function parseJsonAnswer(text: string): unknown {
-  const fenced = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/i.exec(text);
   try {
-    return JSON.parse(fenced ? fenced[1]! : text);
+    return JSON.parse(unfenced(text));
   } catch {
     throw new ProviderError('the model was asked for JSON and answered something else', 'Ask for JSON in the prompt too, or use a json_schema response_format.');
   }
+}
+
+/** The text inside a markdown code fence that wraps the whole answer, or the answer when none does. */
+export function unfenced(text: string): string {
+  const fenced = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/i.exec(text);
+  return fenced ? fenced[1]! : text;
 }
 
 /** The value a model config gives for a key that must be a probability, or the fallback. */
