@@ -56,14 +56,17 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
   const sdk = (): Anthropic => (client ??= new Anthropic({ apiKey, ...(baseURL ? { baseURL } : {}), ...http }));
   const body = ({ prompt, history = [], options }: ChatRequest) => {
     const format = options.responseFormat;
-    const system = [options.system, format.type === 'json_object' ? JSON_INSTRUCTION : undefined].filter((part) => part !== undefined).join('\n\n');
+    // Anthropic has no unconstrained schema: a schema it is not to enforce is asked for as JSON, the caller checking it.
+    const enforced = format.type === 'json_schema' && format.strict !== false;
+    const json = format.type === 'json_object' || (format.type === 'json_schema' && !enforced);
+    const system = [options.system, json ? JSON_INSTRUCTION : undefined].filter((part) => part !== undefined).join('\n\n');
     return {
       model,
       max_tokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
       messages: [...history, { role: 'user' as const, content: prompt }],
       ...(system ? { system } : {}),
       ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
-      ...(format.type === 'json_schema' ? { output_config: { format: { type: 'json_schema' as const, schema: format.schema } } } : {}),
+      ...(enforced ? { output_config: { format: { type: 'json_schema' as const, schema: format.schema } } } : {}),
     };
   };
   const fail = (error: unknown): never => {

@@ -91,7 +91,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
       ...(chat.maxTokens === undefined ? {} : { max_tokens: chat.maxTokens }),
       ...(format.type === 'json_object' ? { response_format: { type: 'json_object' } } : {}),
-      ...(format.type === 'json_schema' ? { response_format: { type: 'json_schema', json_schema: { name: format.name, schema: format.schema, strict: true } } } : {}),
+      ...(format.type === 'json_schema' ? { response_format: { type: 'json_schema', json_schema: { name: format.name, schema: format.schema, strict: format.strict ?? true } } } : {}),
       ...(logprobs ? { logprobs: true } : {}),
     };
   };

@@ -8,7 +8,16 @@ import type { Asker } from './asker.js';
 export type ResponseFormat =
   | { type: 'text' }
   | { type: 'json_object' }
-  | { type: 'json_schema'; name: string; schema: Record<string, unknown> };
+  | {
+      type: 'json_schema';
+      name: string;
+      schema: Record<string, unknown>;
+      /**
+       * false: the schema guides the answer without constraining it, for schemas beyond what providers enforce
+       * (theirs need every property required and no others allowed); the caller checks the answer itself.
+       */
+      strict?: boolean;
+    };
 
 /** How to answer: the model config's values, overridden by the call's options (see options.ts). */
 export interface ChatOptions {
