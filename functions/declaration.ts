@@ -77,6 +77,8 @@ export interface SessionSettings {
   defaultConfidenceThreshold: number;
   /** The model instance that answers when the chosen one's confidence is below the threshold and it names none. */
   defaultLocalFallback: string | undefined;
+  /** The model instance the semantic operators (llm_if…) ask when their call names none; unset: the proxy's default. */
+  defaultModel: string | undefined;
   /** NOTICE lines with the count of calls done while a statement's calls run (pg_llm.progress). */
   progress: boolean;
 }

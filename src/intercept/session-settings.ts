@@ -6,7 +6,7 @@
 import type { SessionSettings } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 
-const NAMES = ['audit_enabled', 'trace_enabled', 'redact_sensitive', 'audit_sample_rate', 'default_confidence_threshold', 'default_local_fallback', 'progress', 'master_key'] as const;
+const NAMES = ['audit_enabled', 'trace_enabled', 'redact_sensitive', 'audit_sample_rate', 'default_confidence_threshold', 'default_local_fallback', 'default_model', 'progress', 'master_key'] as const;
 
 export type SettingsRow = Partial<Record<(typeof NAMES)[number], string | null>>;
 
@@ -28,6 +28,7 @@ export function parseSettings(session: SettingsRow | undefined, defaults: Settin
     auditSampleRate: fraction(row, 'audit_sample_rate', 1),
     defaultConfidenceThreshold: fraction(row, 'default_confidence_threshold', 0.6),
     defaultLocalFallback: row?.default_local_fallback?.trim() || undefined,
+    defaultModel: row?.default_model?.trim() || undefined,
     progress: flag(row, 'progress', true),
   };
 }
