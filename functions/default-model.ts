@@ -10,7 +10,7 @@ import { usage } from './answer.js';
 import type { CallContext } from './declaration.js';
 
 /** The instance name the default models' requests are limited and reported under. */
-const DEFAULT_INSTANCE = 'default';
+export const DEFAULT_INSTANCE = 'default';
 
 /** pg_ai_query's choice: 'auto' (or NULL) is the default model, another name that provider; api_key overrides the key. */
 export function chosenModel(context: CallContext, apiKey: unknown, provider: unknown): DefaultModel {

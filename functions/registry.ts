@@ -21,6 +21,7 @@ import { generateQueryFunctions } from './generate-query.js';
 import { parallelFunctions } from './parallel.js';
 import { reportFunctions } from './reports.js';
 import { schemaDiscoveryFunctions } from './schema-discovery.js';
+import { semanticOperatorFunctions } from './semantic-operators.js';
 import { sessionFunctions } from './sessions.js';
 import { text2sqlFunctions } from './text2sql.js';
 import { vectorFunctions } from './vectors.js';
@@ -34,6 +35,7 @@ export const EXTENSIONS = {
     ...vectorFunctions,
     ...knowledgeFunctions,
     ...askFunctions,
+    ...semanticOperatorFunctions,
     ...generateQueryFunctions,
     ...explainQueryFunctions,
     ...schemaDiscoveryFunctions,
