@@ -21,6 +21,8 @@ export type Behaviour =
   | { kind: 'huge'; bytes: number }
   /** A chat answer of `bytes` characters: the prompt, then dots, so each call's answer tells which call it was. */
   | { kind: 'padded'; bytes: number }
+  /** A chat answer made from the request's messages after `delayMs`: for many calls answered alike, in any order. */
+  | { kind: 'reply'; answer: (messages: Array<{ role: string; content: string }>) => string; delayMs?: number }
   | Flow;
 
 /**
@@ -52,6 +54,8 @@ export interface FakeProvider {
   baseUrl: string;
   requests: RecordedRequest[];
   script(...behaviours: Behaviour[]): void;
+  /** The most requests that were open (received, not yet answered) at once; set to 0 to measure anew. */
+  mostAtOnce: number;
   close(): Promise<void>;
 }
 
@@ -59,7 +63,11 @@ export async function startFakeProvider(): Promise<FakeProvider> {
   const queue: Behaviour[] = [];
   const requests: RecordedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
+  let open = 0;
+  let mostAtOnce = 0;
   const server = http.createServer((request, response) => {
+    mostAtOnce = Math.max(mostAtOnce, ++open);
+    response.on('close', () => open--);
     let raw = '';
     request.on('data', (chunk: Buffer) => (raw += chunk.toString()));
     request.on('end', () => {
@@ -93,6 +101,12 @@ export async function startFakeProvider(): Promise<FakeProvider> {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
     script: (...behaviours) => void queue.push(...behaviours),
+    get mostAtOnce() {
+      return mostAtOnce;
+    },
+    set mostAtOnce(value: number) {
+      mostAtOnce = value;
+    },
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -159,6 +173,10 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
         chunk: (content) => event([{ index: 0, delta: { content }, finish_reason: null }]),
         last: () => `${event([], { prompt_tokens: 5, completion_tokens: request.sent, total_tokens: 5 + request.sent })}data: [DONE]\n\n`,
       });
+    }
+    case 'reply': {
+      const messages = request.body.messages as Array<{ role: string; content: string }>;
+      return void setTimeout(() => response.destroyed || respond({ kind: 'answer', content: behaviour.answer(messages) }, request, response), behaviour.delayMs ?? 0);
     }
     case 'padded': {
       const messages = request.body.messages as Array<{ content: string }>;
