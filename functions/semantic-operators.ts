@@ -8,6 +8,7 @@ import { PgError } from '../proxy/pg-error.js';
 import { declareFunction, type CallContext } from './declaration.js';
 import { schemaValidator, validationProblem } from './json-schema.js';
 import { operatorModel } from './operator-model.js';
+import { rerankedBy, rerankModel, type Score } from './rerank-models.js';
 import { structuredAnswer, type Checked } from './structured-answer.js';
 
 const MODEL = { name: 'model', type: 'text', default: 'NULL::text' };
@@ -83,15 +84,12 @@ async function extract(args: Record<string, unknown>, context: CallContext): Pro
   });
 }
 
-interface Score {
-  index: number;
-  score: number;
-}
-
 async function rerank(args: Record<string, unknown>, context: CallContext): Promise<Score[]> {
   if (args.query === null || args.documents === null) return [];
   const documents = textArray(args.documents, 'documents');
   if (documents.length === 0) return [];
+  const reranker = rerankModel(args.model);
+  if (reranker) return rerankedBy(context, reranker, String(args.query), documents);
   const scores = await structuredAnswer(context, await operatorModel(context, args.model), {
     operator: 'llm_rerank',
     system:
@@ -149,7 +147,7 @@ export const semanticOperatorFunctions = [
     arguments: [{ name: 'query', type: 'text' }, { name: 'documents', type: 'text[]' }, MODEL],
     result: { kind: 'table', columns: [{ name: 'index', type: 'integer' }, { name: 'score', type: 'double precision' }] },
     strict: false,
-    description: "The documents' relevance to the query as scored by the model, most relevant first; index counts from 1.",
+    description: "The documents' relevance to the query as scored by the model (or 'cohere:…', 'voyageai:…' rerank model), most relevant first; index counts from 1.",
     run: rerank,
   }),
 ];

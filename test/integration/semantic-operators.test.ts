@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import type { RecordedRequest } from '../support/fake-provider.js';
+import { pointedAt } from '../support/pgai.js';
 import { sendCancel } from '../support/raw-client.js';
 
 const shared = proxyAndFakeProvider();
@@ -163,6 +164,16 @@ describe('llm_rerank', () => {
     answers({ scores: [{ index: 1, score: 0.3 }] }, { scores: [{ index: 1, score: 0.3 }, { index: 2, score: 0.1 }] });
     expect((await client.query(`SELECT index FROM llm_rerank('q', ARRAY['a', 'b'], 'llm')`)).rows).toEqual([{ index: 1 }, { index: 2 }]);
     expect(shared.fake.requests.at(-1)!.body.messages).toContainEqual({ role: 'user', content: expect.stringContaining('1 of the 2 documents have no score') });
+  });
+
+  it("ranks on Cohere's and Voyage AI's rerank APIs for a model named 'cohere:…' or 'voyageai:…'", async () => {
+    const { client } = await withTickets();
+    await client.query(`${pointedAt(shared.fake)}; SET ai.cohere_api_key = 'co-key'; SET ai.voyage_api_key = 'vo-key'`);
+    for (const model of ['cohere:rerank-v3.5', 'voyageai:rerank-2']) {
+      const { rows } = await client.query(`SELECT index FROM llm_rerank('refund money', ARRAY['crash', 'refund of money', 'refund'], $1)`, [model]);
+      expect(rows).toEqual([{ index: 2 }, { index: 3 }, { index: 1 }]);
+    }
+    expect(shared.fake.requests.map((request) => [request.path, request.body.model])).toEqual([['/v2/rerank', 'rerank-v3.5'], ['/v1/rerank', 'rerank-2']]);
   });
 });
 
