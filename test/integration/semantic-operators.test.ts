@@ -2,11 +2,13 @@
 // in WHERE and in the target list over hundreds of rows, their calls overlapping; structured output at temperature
 // 0; an answer that does not conform asked for once more, then a clear error; a cancel stopping the calls.
 
-import type pg from 'pg';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { afterThisTest, freshDatabase } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import type { RecordedRequest } from '../support/fake-provider.js';
 import { pointedAt } from '../support/pgai.js';
+import { connection, startProxy } from '../support/proxy.js';
 import { sendCancel } from '../support/raw-client.js';
 
 const shared = proxyAndFakeProvider();
@@ -58,6 +60,20 @@ describe('llm_if', () => {
     expect(rows.filter((row) => row.refund).map((row) => row.id)).toEqual(refunds);
     expect(rows).toHaveLength(ROWS);
     expect(await client.query(`SELECT llm_if(NULL) AS unknown`)).toMatchObject({ rows: [{ unknown: null }] });
+  });
+
+  it("asks the proxy's default model (llm_ask's) when neither the call nor pg_llm.default_model names one", async () => {
+    const proxy = await startProxy({ defaults: { env: { OPENAI_API_KEY: 'sk-default', OPENAI_BASE_URL: shared.fake.baseUrl, OPENAI_MODEL: 'default-test' } } });
+    afterThisTest(() => proxy.stop());
+    const { name } = await freshDatabase();
+    const client = new pg.Client(connection(proxy.port, 'postgres', name));
+    await client.connect();
+    afterThisTest(() => client.end());
+    await client.query('CREATE EXTENSION pg_llm');
+    shared.fake.requests.length = 0;
+    answers({ answer: false });
+    expect((await client.query(`SELECT llm_if('Is the sky green?') AS yes`)).rows).toEqual([{ yes: false }]);
+    expect(shared.fake.requests.map((request) => [request.body.model, request.authorization])).toEqual([['default-test', 'Bearer sk-default']]);
   });
 
   it('keeps the confidence of an answer with logprobs in its audit row', async () => {
