@@ -139,6 +139,17 @@ describe('llm_extract', () => {
     expect(responseFormat(shared.fake.requests[0]!)).toMatchObject({ type: 'json_schema', json_schema: { strict: false } });
   });
 
+  it('on Anthropic, asks for JSON without enforcing the schema (its output format takes only strict schemas)', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'anthropic', { model_name: 'claude-test', base_url: shared.fake.baseUrl.replace(/\/v1$/, '') });
+    answers({ order: 7 }, { answer: true });
+    expect((await client.query(`SELECT llm_extract('order seven', ${SCHEMA}, 'llm') AS data`)).rows).toEqual([{ data: { order: 7 } }]);
+    expect((await client.query(`SELECT llm_if('Is seven odd?', 'llm') AS yes`)).rows).toEqual([{ yes: true }]);
+    const [extracted, decided] = shared.fake.requests.map((request) => request.body);
+    expect(extracted).not.toHaveProperty('output_config');
+    expect(extracted!.system).toContain('Answer with a single JSON object');
+    expect(decided).toMatchObject({ temperature: 0, output_config: { format: { type: 'json_schema', schema: { properties: { answer: { type: 'boolean' } } } } } });
+  });
+
   it('asks for a schema that is not an object as {"value": …}', async () => {
     const { client } = await withTickets();
     answers({ value: ['a', 'b'] });
