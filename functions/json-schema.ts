@@ -4,6 +4,7 @@
 
 import { Ajv, type ValidateFunction } from 'ajv';
 import { PgError } from '../proxy/pg-error.js';
+import { checkSchemaLimits } from './schema-limits.js';
 
 const KEPT_SCHEMAS = 64;
 /** strict off: schemas written for other validators (unknown keywords, formats) are taken as they are. */
@@ -13,6 +14,7 @@ const compiled = new Map<string, { schema: Record<string, unknown>; validate: Va
 /** The validator of a schema; 22023 when it is not one. */
 export function schemaValidator(schema: unknown): ValidateFunction {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw new PgError('22023', 'schema must be a JSON object (a JSON Schema)');
+  checkSchemaLimits(schema as Record<string, unknown>);
   const key = JSON.stringify(schema);
   const kept = compiled.get(key);
   if (kept) {

@@ -169,6 +169,26 @@ describe('llm_extract', () => {
     });
     await expect(client.query(`SELECT llm_extract('x', '{"type": "nonsense"}', 'llm')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('invalid JSON schema') });
   });
+
+  it("refuses a schema that would run the caller's regular expression, or nest or weigh without bound, before any model call", async () => {
+    const { client } = await withTickets();
+    shared.fake.requests.length = 0;
+    const extract = (schema: unknown) => client.query(`SELECT llm_extract('x', $1::jsonb, 'llm')`, [JSON.stringify(schema)]);
+    // (a+)+$ backtracks for minutes on 'aaaa…!' in a JavaScript RegExp, on the event loop every session shares
+    const catastrophic = { type: 'object', properties: { order: { type: 'string', pattern: '^(a+)+$' } } };
+    await expect(extract(catastrophic)).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('"pattern"') });
+    await expect(extract({ type: 'object', patternProperties: { '^(a+)+$': { type: 'string' } } })).rejects.toMatchObject({ code: '0A000' });
+    await expect(extract({ allOf: [{ not: { items: catastrophic } }] })).rejects.toMatchObject({ code: '0A000' });
+    let deep: Record<string, unknown> = { type: 'string' };
+    for (let level = 0; level < 40; level++) deep = { type: 'object', properties: { inner: deep } };
+    await expect(extract(deep)).rejects.toMatchObject({ code: '54000', message: expect.stringContaining('nests deeper') });
+    const wide = { type: 'object', properties: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`field_${i}`, { type: 'string' }])) };
+    await expect(extract(wide)).rejects.toMatchObject({ code: '54000' });
+    expect(shared.fake.requests).toHaveLength(0);
+    // a property may be named pattern: only the keyword is refused
+    answers({ pattern: 'stripes' });
+    expect((await extract({ type: 'object', properties: { pattern: { type: 'string' } }, required: ['pattern'] })).rows).toEqual([{ llm_extract: { pattern: 'stripes' } }]);
+  });
 });
 
 describe('llm_rerank', () => {
