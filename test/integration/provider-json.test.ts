@@ -7,23 +7,13 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
-import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { clientOf } from '../support/pg-ai.js';
-import { startProxy, type TestProxy } from '../support/proxy.js';
+import { proxyAndFakeProvider } from '../support/models.js';
 
 const MiB = 1024 ** 2;
-let proxy: TestProxy;
-let alicesServer: FakeProvider;
-beforeAll(async () => {
-  proxy = await startProxy();
-  alicesServer = await startFakeProvider();
-});
-afterAll(async () => {
-  await proxy.stop();
-  await alicesServer.close();
-});
+const shared = proxyAndFakeProvider();
 
 const CHAT_HEAD = '{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]';
 
@@ -51,12 +41,12 @@ async function bobsServer(body: Buffer, type = 'application/json'): Promise<{ ba
 /** Alice with 'a_normal' on her server, and bob with 'b_own' on his. */
 async function twoRoles(bobsBaseUrl: string, bobsConfig: Record<string, unknown> = {}): Promise<{ alice: pg.Client; bob: pg.Client }> {
   const { name } = await freshDatabase();
-  const alice = await clientOf(proxy, name);
+  const alice = await clientOf(shared.proxy, name);
   await alice.query('CREATE EXTENSION pg_llm');
   await alice.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'a_normal', NULL, $1)`, [
-    JSON.stringify({ model_name: 'gpt-test', base_url: alicesServer.baseUrl, max_retries: 0 }),
+    JSON.stringify({ model_name: 'gpt-test', base_url: shared.fake.baseUrl, max_retries: 0 }),
   ]);
-  const bob = await clientOf(proxy, name, 'trust');
+  const bob = await clientOf(shared.proxy, name, 'trust');
   await bob.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'b_own', NULL, $1)`, [
     JSON.stringify({ model_name: 'gpt-test', base_url: bobsBaseUrl, max_retries: 0, ...bobsConfig }),
   ]);
