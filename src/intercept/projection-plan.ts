@@ -112,7 +112,7 @@ function rewrite(sql: string, calls: Array<{ node: Node; function: string }>): s
     const given = argumentSpans.map(([start, end], i) => `(${bytes.toString('utf8', start, end)})::${argumentCast(declaration.arguments[i]!.type)}`);
     const defaults = declaration.arguments.slice(given.length).map((argument) => argument.default);
     if (defaults.some((value) => value === undefined)) return undefined;
-    parts.push(bytes.subarray(copied, node.location), Buffer.from(`jsonb_build_array(${[...given, ...(defaults as string[])].join(', ')})`));
+    parts.push(bytes.subarray(copied, node.location), Buffer.from(`pg_catalog.jsonb_build_array(${[...given, ...(defaults as string[])].join(', ')})`));
     copied = close + 1;
   }
   parts.push(bytes.subarray(copied));

@@ -35,6 +35,9 @@ const HOSTILE = `
     AS $$ SELECT public.hostile_called('jsonb_each'); SELECT * FROM pg_catalog.jsonb_each($1) $$;
   CREATE FUNCTION public.md5(text) RETURNS text LANGUAGE sql VOLATILE
     AS $$ SELECT public.hostile_called('md5'); SELECT pg_catalog.md5($1) $$;
+  -- an exact overload beats pg_catalog's VARIADIC "any" one, wherever it is on the search_path
+  CREATE FUNCTION public.jsonb_build_array(text, text) RETURNS jsonb LANGUAGE sql VOLATILE
+    AS $$ SELECT public.hostile_called('jsonb_build_array'); SELECT pg_catalog.jsonb_build_array($1, $2) $$;
 `;
 
 /** Set up after text2sql has run: its check of the model's SQL refuses any volatile "=" the caller could reach. */
