@@ -90,14 +90,25 @@ function violation(message: string): PgError {
   return new PgError(SqlState.ProtocolViolation, message, { severity: 'FATAL' });
 }
 
+/**
+ * Completes the server side of the TLS handshake. A peer that closes mid-handshake gets neither 'secure' nor 'error'
+ * from the TLSSocket, only 'end' or 'close': those settle it too, or the connection would be held for good.
+ */
 function startServerTls(socket: net.Socket, secureContext: tls.SecureContext): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext });
-    secure.once('secure', () => {
-      secure.off('error', reject);
+    const fail = (error: Error): void => {
+      secure.off('secure', succeed).off('error', fail).off('end', gone).off('close', gone);
+      secure.destroy();
+      socket.destroy();
+      reject(error);
+    };
+    const gone = (): void => fail(new Error('client closed the connection during the TLS handshake'));
+    const succeed = (): void => {
+      secure.off('error', fail).off('end', gone).off('close', gone);
       resolve(secure);
-    });
-    secure.once('error', reject);
+    };
+    secure.once('secure', succeed).once('error', fail).once('end', gone).once('close', gone);
   });
 }
 

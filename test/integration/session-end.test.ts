@@ -330,3 +330,35 @@ describe('shutdown', () => {
     raw.socket.destroy();
   });
 });
+
+describe('a client that leaves in the middle of its TLS handshake', () => {
+  it('is counted rejected, leaves nothing behind, and holds up no shutdown', async () => {
+    // A startup timeout longer than the test: only the client's leaving may end these connections.
+    const own = await startProxy({ passThrough: true, tls: true, startupTimeoutMs: 600_000 });
+    const sslRequest = Buffer.from([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]);
+    const clients = 20;
+    try {
+      for (let round = 0; round < clients; round++) {
+        const { socket, received, closed } = await rawSocket(own.port);
+        socket.write(sslRequest);
+        await expect.poll(received).toEqual(Buffer.from('S'));
+        // Half of them leave before their ClientHello, half after a piece of it.
+        if (round % 2 === 1) socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+        socket.destroy();
+        await closed;
+      }
+      // Without the fix these never end: not counted, and each still held in memory and by its startup timer.
+      await expect.poll(() => own.listener.stats.connectionsRejected, { timeout: 10_000 }).toBe(clients);
+      // One still in its handshake at shutdown is closed at once.
+      const { socket, closed } = await rawSocket(own.port);
+      socket.write(sslRequest);
+      await new Promise((resolve) => socket.once('data', resolve));
+      const started = Date.now();
+      await own.listener.shutdown(300);
+      await closed;
+      expect(Date.now() - started).toBeLessThan(CLOSE_GRACE_MS);
+    } finally {
+      await own.stop();
+    }
+  });
+});
