@@ -64,7 +64,8 @@ function requireDirectory(dir: string): void {
 function takeLock(lock: string, file: string): void {
   for (let attempt = 1; ; attempt++) {
     try {
-      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+      // Readable by its owner only, as PostgreSQL's: other local users have no business with it.
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
       return;
     } catch (error) {
       if (errorCode(error) !== 'EEXIST' || attempt === LOCK_ATTEMPTS) throw new SocketPathError(`cannot create lock file "${lock}": ${(error as Error).message}`);

@@ -115,6 +115,7 @@ describe('claiming the socket path', () => {
       expect(through.stderr).toBe('');
       expect(through.stdout.trim()).toBe('42');
       expect(readFileSync(`${socket}.lock`, 'utf8')).toBe(`${restarted.child.pid}\n`);
+      expect(statSync(`${socket}.lock`).mode & 0o777).toBe(0o600);
     } finally {
       restarted.child.kill('SIGTERM');
     }
