@@ -56,60 +56,70 @@ const DEFINITION_CHARS = 2_000;
 const MAX_DETAILED_BYTES = 2_000_000;
 const MAX_TABLES = 10_000;
 
-const cut = (text: string, chars: number) => `left(${text}, ${chars})`;
+const cut = (text: string, chars: number) => `pg_catalog.left(${text}, ${chars})`;
 
-// The proxy's own schemas (its catalog, and llm with the enrichment queue) are not the user's data: left out.
+// Runs in the caller's session, under the caller's search_path: every function, operator, relation and type is named
+// with its schema (a simple CASE compares with "=" too, so CASEs are written out), or another role's public.= or
+// public.jsonb would be picked where it matches better than pg_catalog's, and run with the caller's rights. Naming
+// them is what keeps the caller's session as it is: a SET of a safe search_path around the query would have to be
+// undone on every path out, while other calls of the same statement share the session.
+//
+// The proxy's own schemas (its catalog, and llm with the enrichment queue) are not the user's data: left out. So are
+// foreign tables: model-written SQL may not read them (function-check.ts), so showing them would only invite a
+// refusal.
 const VISIBLE = `
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema', '_pg_llm_catalog', 'llm') AND n.nspname !~ '^pg_(toast|temp_)'
-   AND has_schema_privilege(n.oid, 'USAGE') AND has_any_column_privilege(c.oid, 'SELECT')`;
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm']::pg_catalog."char"[]) AND NOT c.relispartition
+   AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', '_pg_llm_catalog', 'llm']::pg_catalog.name[])
+   AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast|temp_)'
+   AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT')`;
 
 const SUMMARY = `
   'table_name', c.relname,
   'schema_name', n.nspname,
-  'table_type', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN' ELSE 'BASE TABLE' END,
-  'estimated_rows', CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint
-                         ELSE coalesce((SELECT s.n_live_tup FROM pg_stat_user_tables s WHERE s.relid = c.oid), 0) END,
-  'table_size', pg_size_pretty(pg_total_relation_size(c.oid))`;
+  'table_type', CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'v' THEN 'VIEW' WHEN c.relkind OPERATOR(pg_catalog.=) 'm' THEN 'MATERIALIZED VIEW' ELSE 'BASE TABLE' END,
+  'estimated_rows', CASE WHEN c.reltuples OPERATOR(pg_catalog.>=) 0 THEN c.reltuples::pg_catalog.int8
+                         ELSE coalesce((SELECT s.n_live_tup FROM pg_catalog.pg_stat_user_tables s WHERE s.relid OPERATOR(pg_catalog.=) c.oid), 0) END,
+  'table_size', pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size(c.oid))`;
 
 /** The names of a constraint's or key's columns, in its order. */
 const KEY_COLUMNS = (keys: string, relation: string) =>
-  `(SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]') FROM unnest(${keys}) WITH ORDINALITY AS k(attnum, ord)
-     JOIN pg_attribute a ON a.attrelid = ${relation} AND a.attnum = k.attnum)`;
+  `(SELECT coalesce(pg_catalog.json_agg(a.attname ORDER BY k.ord), '[]') FROM pg_catalog.unnest(${keys}) WITH ORDINALITY AS k(attnum, ord)
+     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) ${relation} AND a.attnum OPERATOR(pg_catalog.=) k.attnum)`;
 
 const FK_ACTION = (column: string) =>
-  `CASE ${column} WHEN 'a' THEN 'NO ACTION' WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE' WHEN 'n' THEN 'SET NULL' ELSE 'SET DEFAULT' END`;
+  `CASE ${[['a', 'NO ACTION'], ['r', 'RESTRICT'], ['c', 'CASCADE'], ['n', 'SET NULL']].map(([code, action]) => `WHEN ${column} OPERATOR(pg_catalog.=) '${code}' THEN '${action}'`).join(' ')} ELSE 'SET DEFAULT' END`;
 
 const DETAILS = `${SUMMARY},
-  'comment', ${cut(`obj_description(c.oid, 'pg_class')`, COMMENT_CHARS)},
+  'comment', ${cut(`pg_catalog.obj_description(c.oid, 'pg_class')`, COMMENT_CHARS)},
   'columns', (
-    SELECT coalesce(json_agg(json_build_object(
+    SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
              'column_name', a.attname,
-             'data_type', format_type(a.atttypid, a.atttypmod),
+             'data_type', pg_catalog.format_type(a.atttypid, a.atttypmod),
              'is_nullable', NOT a.attnotnull,
-             'column_default', ${cut('pg_get_expr(d.adbin, d.adrelid)', DEFINITION_CHARS)},
+             'column_default', ${cut('pg_catalog.pg_get_expr(d.adbin, d.adrelid)', DEFINITION_CHARS)},
              'character_maximum_length', information_schema._pg_char_max_length(a.atttypid, a.atttypmod),
              'numeric_precision', information_schema._pg_numeric_precision(a.atttypid, a.atttypmod),
-             'is_primary_key', EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p' AND a.attnum = ANY (k.conkey)),
-             'is_unique', EXISTS (SELECT FROM pg_index x WHERE x.indrelid = c.oid AND x.indisunique AND x.indnkeyatts = 1 AND x.indkey[0] = a.attnum AND x.indpred IS NULL),
-             'comment', ${cut('col_description(c.oid, a.attnum)', COMMENT_CHARS)}
+             'is_primary_key', EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.conrelid OPERATOR(pg_catalog.=) c.oid AND k.contype OPERATOR(pg_catalog.=) 'p' AND a.attnum OPERATOR(pg_catalog.=) ANY (k.conkey)),
+             'is_unique', EXISTS (SELECT FROM pg_catalog.pg_index x WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid AND x.indisunique AND x.indnkeyatts OPERATOR(pg_catalog.=) 1 AND x.indkey[0] OPERATOR(pg_catalog.=) a.attnum AND x.indpred IS NULL),
+             'comment', ${cut('pg_catalog.col_description(c.oid, a.attnum)', COMMENT_CHARS)}
            ) ORDER BY a.attnum), '[]')
-      FROM pg_attribute a
-      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND has_column_privilege(c.oid, a.attnum, 'SELECT')),
+      FROM pg_catalog.pg_attribute a
+      LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+     WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT')),
   'constraints', (
-    SELECT coalesce(json_agg(json_build_object(
+    SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
              'constraint_name', k.conname,
-             'constraint_type', CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' WHEN 'f' THEN 'FOREIGN KEY'
-                                               WHEN 'c' THEN 'CHECK' WHEN 'x' THEN 'EXCLUDE' ELSE k.contype::text END,
+             'constraint_type', CASE WHEN k.contype OPERATOR(pg_catalog.=) 'p' THEN 'PRIMARY KEY' WHEN k.contype OPERATOR(pg_catalog.=) 'u' THEN 'UNIQUE'
+                                    WHEN k.contype OPERATOR(pg_catalog.=) 'f' THEN 'FOREIGN KEY' WHEN k.contype OPERATOR(pg_catalog.=) 'c' THEN 'CHECK'
+                                    WHEN k.contype OPERATOR(pg_catalog.=) 'x' THEN 'EXCLUDE' ELSE k.contype::pg_catalog.text END,
              'column_names', ${KEY_COLUMNS('k.conkey', 'c.oid')},
-             'definition', ${cut('pg_get_constraintdef(k.oid)', DEFINITION_CHARS)}
+             'definition', ${cut('pg_catalog.pg_get_constraintdef(k.oid)', DEFINITION_CHARS)}
            ) ORDER BY k.conname), '[]')
-      FROM pg_constraint k WHERE k.conrelid = c.oid),
+      FROM pg_catalog.pg_constraint k WHERE k.conrelid OPERATOR(pg_catalog.=) c.oid),
   'foreign_keys', (
-    SELECT coalesce(json_agg(json_build_object(
+    SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
              'constraint_name', k.conname,
              'column_names', ${KEY_COLUMNS('k.conkey', 'c.oid')},
              'foreign_schema', fn.nspname,
@@ -118,30 +128,30 @@ const DETAILS = `${SUMMARY},
              'on_update', ${FK_ACTION('k.confupdtype')},
              'on_delete', ${FK_ACTION('k.confdeltype')}
            ) ORDER BY k.conname), '[]')
-      FROM pg_constraint k
-      JOIN pg_class f ON f.oid = k.confrelid
-      JOIN pg_namespace fn ON fn.oid = f.relnamespace
-     WHERE k.conrelid = c.oid AND k.contype = 'f'
-       AND has_schema_privilege(fn.oid, 'USAGE') AND has_any_column_privilege(f.oid, 'SELECT')),
+      FROM pg_catalog.pg_constraint k
+      JOIN pg_catalog.pg_class f ON f.oid OPERATOR(pg_catalog.=) k.confrelid
+      JOIN pg_catalog.pg_namespace fn ON fn.oid OPERATOR(pg_catalog.=) f.relnamespace
+     WHERE k.conrelid OPERATOR(pg_catalog.=) c.oid AND k.contype OPERATOR(pg_catalog.=) 'f'
+       AND pg_catalog.has_schema_privilege(fn.oid, 'USAGE') AND pg_catalog.has_any_column_privilege(f.oid, 'SELECT')),
   'indexes', (
-    SELECT coalesce(json_agg(json_build_object(
+    SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(
              'index_name', i.relname,
-             'columns', (SELECT json_agg(${cut('pg_get_indexdef(x.indexrelid, k, true)', DEFINITION_CHARS)} ORDER BY k) FROM generate_series(1, x.indnkeyatts) AS k),
+             'columns', (SELECT pg_catalog.json_agg(${cut('pg_catalog.pg_get_indexdef(x.indexrelid, k, true)', DEFINITION_CHARS)} ORDER BY k) FROM pg_catalog.generate_series(1, x.indnkeyatts) AS k),
              'is_unique', x.indisunique,
              'is_primary', x.indisprimary,
-             'definition', ${cut('pg_get_indexdef(x.indexrelid)', DEFINITION_CHARS)}
+             'definition', ${cut('pg_catalog.pg_get_indexdef(x.indexrelid)', DEFINITION_CHARS)}
            ) ORDER BY i.relname), '[]')
-      FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid)`;
+      FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid OPERATOR(pg_catalog.=) x.indexrelid WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid)`;
 
 /** get_database_tables' rows. */
 export async function listTables(context: CallContext): Promise<TableSummary[]> {
-  const [row] = await context.query(`SELECT coalesce(json_agg(json_build_object(${SUMMARY}) ORDER BY n.nspname, c.relname), '[]') AS tables ${VISIBLE}`);
+  const [row] = await context.query(`SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(${SUMMARY}) ORDER BY n.nspname, c.relname), '[]') AS tables ${VISIBLE}`);
   return JSON.parse(row!.tables!) as TableSummary[];
 }
 
 /** A table past the size cap: its summary, marked, with empty lists. */
-const NOT_DESCRIBED = `${SUMMARY}, 'not_described', true, 'comment', NULL, 'columns', '[]'::json, 'constraints', '[]'::json,
-  'foreign_keys', '[]'::json, 'indexes', '[]'::json`;
+const NOT_DESCRIBED = `${SUMMARY}, 'not_described', true, 'comment', NULL, 'columns', '[]'::pg_catalog.json, 'constraints', '[]'::pg_catalog.json,
+  'foreign_keys', '[]'::pg_catalog.json, 'indexes', '[]'::pg_catalog.json`;
 
 /**
  * Every visible relation in detail, or the one named (none when it does not exist or is not visible), in name order
@@ -149,12 +159,12 @@ const NOT_DESCRIBED = `${SUMMARY}, 'not_described', true, 'comment', NULL, 'colu
  */
 export async function describeTables(context: CallContext, only?: { schema: string; table: string }): Promise<TableDetails[]> {
   const [row] = await context.query(
-    `SELECT coalesce(json_agg(CASE WHEN bytes <= ${MAX_DETAILED_BYTES} THEN details ELSE summary END ORDER BY position), '[]') AS tables
-       FROM (SELECT details, summary, row_number() OVER w AS position, sum(octet_length(details::text)) OVER w AS bytes
-               FROM (SELECT n.nspname, c.relname, json_build_object(${DETAILS}) AS details, json_build_object(${NOT_DESCRIBED}) AS summary
-                       ${VISIBLE} ${only ? 'AND n.nspname = $1 AND c.relname = $2' : ''}) relations
+    `SELECT coalesce(pg_catalog.json_agg(CASE WHEN bytes OPERATOR(pg_catalog.<=) ${MAX_DETAILED_BYTES} THEN details ELSE summary END ORDER BY position), '[]') AS tables
+       FROM (SELECT details, summary, pg_catalog.row_number() OVER w AS position, pg_catalog.sum(pg_catalog.octet_length(details::pg_catalog.text)) OVER w AS bytes
+               FROM (SELECT n.nspname, c.relname, pg_catalog.json_build_object(${DETAILS}) AS details, pg_catalog.json_build_object(${NOT_DESCRIBED}) AS summary
+                       ${VISIBLE} ${only ? 'AND n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2' : ''}) relations
              WINDOW w AS (ORDER BY nspname, relname)) sized
-      WHERE position <= ${MAX_TABLES}`,
+      WHERE position OPERATOR(pg_catalog.<=) ${MAX_TABLES}`,
     only ? [only.schema, only.table] : [],
   );
   return JSON.parse(row!.tables!) as TableDetails[];
