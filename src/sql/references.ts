@@ -27,10 +27,13 @@ export interface References {
 }
 
 /**
- * Operators a statement uses without naming them: `=` for IN lists, CASE x WHEN and JOIN USING. The order,
- * grouping and DISTINCT operators come from operator classes, which only a superuser can create.
+ * The operator a statement uses without naming it: `=` for CASE x WHEN and JOIN USING (or NATURAL), added only where
+ * they are, since every candidate = in the caller's search_path is judged: another role's public.=(text, text)
+ * would otherwise refuse every statement, a plain SELECT 1 included (IN lists, NULLIF and IS DISTINCT FROM name
+ * theirs in the tree). The order, grouping and DISTINCT operators come from operator classes, which only a
+ * superuser can create.
  */
-const IMPLICIT_OPERATORS = ['='];
+const IMPLICIT_EQUALS = { name: '=' };
 /** BETWEEN (and NOT, SYMMETRIC) is a pair of comparisons. */
 const BETWEEN_OPERATORS = ['<', '<=', '>', '>='];
 const WRITES = ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'];
@@ -38,7 +41,7 @@ const WRITES = ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'];
 type Tree = Record<string, unknown>;
 
 export function referencesOf(node: unknown): References {
-  const found: References = { functions: [], attributeFunctions: [], operators: IMPLICIT_OPERATORS.map((name) => ({ name })), types: [], relations: [] };
+  const found: References = { functions: [], attributeFunctions: [], operators: [], types: [], relations: [] };
   walk(node, (type, body) => {
     const typeName = type === 'TypeName' ? body : (body.typeName as Tree | undefined);
     if (typeName?.names) found.types.push(qualified(typeName.names));
@@ -52,6 +55,8 @@ export function referencesOf(node: unknown): References {
       found.operators.push(...(between ? BETWEEN_OPERATORS.map((name) => ({ name })) : [operator]));
     } else if (type === 'SubLink' && body.operName) {
       found.operators.push(qualified(body.operName));
+    } else if ((type === 'CaseExpr' && body.arg) || (type === 'JoinExpr' && (body.usingClause || body.isNatural))) {
+      found.operators.push(IMPLICIT_EQUALS);
     } else if (type === 'SortBy' && body.useOp) {
       found.operators.push(qualified(body.useOp));
     } else if (type === 'ColumnRef' || type === 'A_Indirection') {
