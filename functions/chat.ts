@@ -89,7 +89,7 @@ export const chatFunctions = [
     arguments: [
       { name: 'instance_name', type: 'text' },
       { name: 'prompt', type: 'text' },
-      { name: 'options', type: 'jsonb', default: "'{}'::jsonb" },
+      { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" },
     ],
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
@@ -104,7 +104,7 @@ export const chatFunctions = [
     arguments: [
       { name: 'instance_name', type: 'text' },
       { name: 'prompt', type: 'text' },
-      { name: 'options', type: 'jsonb', default: "'{}'::jsonb" },
+      { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" },
     ],
     result: { kind: 'table', columns: STREAM_COLUMNS },
     strict: true,

@@ -25,8 +25,8 @@ export const explainQueryFunctions = [
     name: 'explain_query',
     arguments: [
       { name: 'query_text', type: 'text' },
-      { name: 'api_key', type: 'text', default: 'NULL::text' },
-      { name: 'provider', type: 'text', default: "'auto'::text" },
+      { name: 'api_key', type: 'text', default: 'NULL::pg_catalog.text' },
+      { name: 'provider', type: 'text', default: "'auto'::pg_catalog.text" },
     ],
     result: { kind: 'scalar', type: 'text' },
     strict: false,

@@ -61,8 +61,8 @@ export const generateQueryFunctions = [
     name: 'generate_query',
     arguments: [
       { name: 'natural_language_query', type: 'text' },
-      { name: 'api_key', type: 'text', default: 'NULL::text' },
-      { name: 'provider', type: 'text', default: "'auto'::text" },
+      { name: 'api_key', type: 'text', default: 'NULL::pg_catalog.text' },
+      { name: 'provider', type: 'text', default: "'auto'::pg_catalog.text" },
     ],
     result: { kind: 'scalar', type: 'text' },
     strict: false,

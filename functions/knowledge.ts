@@ -56,8 +56,8 @@ export const knowledgeFunctions = [
     arguments: [
       { name: 'source_name', type: 'text' },
       { name: 'content', type: 'text' },
-      { name: 'metadata', type: 'jsonb', default: "'{}'::jsonb" },
-      { name: 'options', type: 'jsonb', default: "'{}'::jsonb" },
+      { name: 'metadata', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" },
+      { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" },
     ],
     result: { kind: 'scalar', type: 'bigint' },
     strict: false,
@@ -68,7 +68,7 @@ export const knowledgeFunctions = [
     name: 'pg_llm_search_knowledge',
     arguments: [
       { name: 'query', type: 'text' },
-      { name: 'options', type: 'jsonb', default: "'{}'::jsonb" },
+      { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" },
     ],
     result: {
       kind: 'table',

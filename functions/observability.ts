@@ -25,7 +25,7 @@ async function recordFeedback(context: CallContext, args: Record<string, unknown
   const metadata = args.metadata ?? {};
   if (typeof metadata !== 'object' || Array.isArray(metadata)) throw new PgError('22023', 'metadata must be a JSON object');
   const [row] = await context.query(
-    `INSERT INTO _pg_llm_catalog.pg_llm_feedback (request_id, rating, feedback, metadata) VALUES ($1, $2, $3, $4::jsonb) RETURNING id`,
+    `INSERT INTO _pg_llm_catalog.pg_llm_feedback (request_id, rating, feedback, metadata) VALUES ($1, $2, $3, $4::pg_catalog.jsonb) RETURNING id`,
     [String(args.request_id), String(args.rating), args.feedback === null ? null : String(args.feedback), JSON.stringify(metadata)],
   );
   return Number(row!.id);
@@ -41,7 +41,7 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
     if (options[filter] === undefined) continue;
     if (typeof options[filter] !== 'string') throw new PgError('22023', `${filter} must be a string`);
     parameters.push(options[filter] as string);
-    conditions.push(filter === 'since' ? `created_at OPERATOR(pg_catalog.>=) $${parameters.length}::timestamptz` : `${filter}::text OPERATOR(pg_catalog.=) $${parameters.length}`);
+    conditions.push(filter === 'since' ? `created_at OPERATOR(pg_catalog.>=) $${parameters.length}::pg_catalog.timestamptz` : `${filter}::pg_catalog.text OPERATOR(pg_catalog.=) $${parameters.length}`);
   }
   const rows = await context.query(
     `SELECT request_id, event_type, instance_name, session_id, success, confidence_score, metadata
@@ -60,7 +60,7 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
 
 async function trace(context: CallContext, requestId: string): Promise<Record<string, unknown>> {
   const [row] = await context.query(
-    `SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at, 'role_name', role_name) ORDER BY id), '[]')::text AS events
+    `SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at, 'role_name', role_name) ORDER BY id), '[]')::pg_catalog.text AS events
        FROM _pg_llm_catalog.pg_llm_trace_log a
       WHERE request_id OPERATOR(pg_catalog.=) $1 AND NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_trace_log')})`,
     [requestId],
@@ -75,7 +75,7 @@ export const observabilityFunctions = [
       { name: 'request_id', type: 'uuid' },
       { name: 'rating', type: 'integer' },
       { name: 'feedback', type: 'text' },
-      { name: 'metadata', type: 'jsonb', default: "'{}'::jsonb" },
+      { name: 'metadata', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" },
     ],
     result: { kind: 'scalar', type: 'bigint' },
     strict: false,
@@ -84,7 +84,7 @@ export const observabilityFunctions = [
   }),
   declareFunction({
     name: 'pg_llm_get_audit_log',
-    arguments: [{ name: 'options', type: 'jsonb', default: "'{}'::jsonb" }],
+    arguments: [{ name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" }],
     result: {
       kind: 'table',
       columns: [

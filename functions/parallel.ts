@@ -48,7 +48,7 @@ async function candidateNames(context: CallContext, modelNames: unknown): Promis
 
 const ARGUMENTS = [
   { name: 'prompt', type: 'text' },
-  { name: 'model_names', type: 'text[]', default: "'{}'::text[]" },
+  { name: 'model_names', type: 'text[]', default: "'{}'::pg_catalog.text[]" },
 ];
 
 export const parallelFunctions = [
@@ -62,7 +62,7 @@ export const parallelFunctions = [
   }),
   declareFunction({
     name: 'pg_llm_parallel_chat_json',
-    arguments: [...ARGUMENTS, { name: 'options', type: 'jsonb', default: "'{}'::jsonb" }],
+    arguments: [...ARGUMENTS, { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" }],
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
     description: "The most confident of several models' answers, with every candidate's score and the routing decision.",

@@ -25,7 +25,7 @@ const DEFAULT_SAMPLE_ROWS = 20;
 const ARGUMENTS = [
   { name: 'instance_name', type: 'text' },
   { name: 'sql', type: 'text' },
-  { name: 'options', type: 'jsonb', default: "'{}'::jsonb" },
+  { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" },
 ];
 
 interface Run {

@@ -18,7 +18,7 @@ export const schemaDiscoveryFunctions = [
     name: 'get_table_details',
     arguments: [
       { name: 'table_name', type: 'text' },
-      { name: 'schema_name', type: 'text', default: "'public'::text" },
+      { name: 'schema_name', type: 'text', default: "'public'::pg_catalog.text" },
     ],
     result: { kind: 'scalar', type: 'text' },
     strict: true,

@@ -42,7 +42,7 @@ export const sessionFunctions = [
   }),
   declareFunction({
     name: 'pg_llm_multi_turn_chat_json',
-    arguments: [{ name: 'instance_name', type: 'text' }, SESSION_ID, { name: 'prompt', type: 'text' }, { name: 'options', type: 'jsonb', default: "'{}'::jsonb" }],
+    arguments: [{ name: 'instance_name', type: 'text' }, SESSION_ID, { name: 'prompt', type: 'text' }, { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" }],
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
     description: 'pg_llm_multi_turn_chat with the answer as pg_llm_chat_json gives it, plus session_id.',
@@ -53,7 +53,7 @@ export const sessionFunctions = [
   }),
   declareFunction({
     name: 'pg_llm_multi_turn_chat_stream',
-    arguments: [{ name: 'instance_name', type: 'text' }, SESSION_ID, { name: 'prompt', type: 'text' }, { name: 'options', type: 'jsonb', default: "'{}'::jsonb" }],
+    arguments: [{ name: 'instance_name', type: 'text' }, SESSION_ID, { name: 'prompt', type: 'text' }, { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" }],
     result: { kind: 'table', columns: STREAM_COLUMNS },
     strict: true,
     description: 'A multi-turn answer as it streams; the whole answer is stored in the session when it is complete.',

@@ -34,7 +34,7 @@ interface Generated {
 const ARGUMENTS = [
   { name: 'instance_name', type: 'text' },
   { name: 'prompt', type: 'text' },
-  { name: 'schema_info', type: 'text', default: 'NULL::text' },
+  { name: 'schema_info', type: 'text', default: 'NULL::pg_catalog.text' },
   { name: 'use_vector_search', type: 'boolean', default: 'true' },
 ];
 
@@ -80,7 +80,7 @@ export const text2sqlFunctions = [
   }),
   declareFunction({
     name: 'pg_llm_text2sql_json',
-    arguments: [...ARGUMENTS, { name: 'options', type: 'jsonb', default: "'{}'::jsonb" }],
+    arguments: [...ARGUMENTS, { name: 'options', type: 'jsonb', default: "'{}'::pg_catalog.jsonb" }],
     result: { kind: 'scalar', type: 'jsonb' },
     strict: false,
     description: 'The query for a question, run read-only with its plan: sql, execution (columns, rows, plan), timings.',

@@ -31,7 +31,7 @@ export const vectorFunctions = [
       { name: 'column_name', type: 'text' },
       { name: 'row_id', type: 'bigint' },
       { name: 'query_vector', type: 'vector' },
-      { name: 'metadata', type: 'jsonb', default: 'NULL::jsonb' },
+      { name: 'metadata', type: 'jsonb', default: 'NULL::pg_catalog.jsonb' },
     ],
     result: { kind: 'scalar', type: 'bigint' },
     // Not STRICT as pg_llm declares it, where the default metadata NULL stores nothing and returns NULL.

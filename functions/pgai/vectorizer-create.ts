@@ -136,7 +136,7 @@ BEGIN
   SELECT pg_catalog.string_agg(pg_catalog.format('%I %s NOT NULL', k.attname, k.typname), ', ' ORDER BY k.pknum),
          pg_catalog.string_agg(pg_catalog.format('%I', k.attname), ', ' ORDER BY k.pknum)
     INTO _key_definitions, _key_list
-    FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name, typname text);
+    FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name, typname pg_catalog.text);
 
   _target_schema := coalesce(destination ->> 'target_schema', _schema);
   _target_table := coalesce(destination ->> 'target_table', (destination ->> 'destination') || '_store', _table || '_embedding_store');
@@ -201,7 +201,7 @@ BEGIN
       (SELECT pg_catalog.string_agg(pg_catalog.format('NEW.%I', k.attname), ', ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
       (SELECT pg_catalog.string_agg(pg_catalog.format('t.%1$I = OLD.%1$I', k.attname), ' AND ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
       _key_list,
-      _id::text));
+      _id::pg_catalog.text));
   EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', queue_schema, _trigger);
   EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()', _trigger, _schema, _table, queue_schema, _trigger);
   EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', _trigger || '_truncate', _schema, _table, queue_schema, _trigger);
@@ -224,7 +224,7 @@ BEGIN
   IF enqueue_existing THEN
     EXECUTE pg_catalog.format('INSERT INTO %I.%I (%s) SELECT %s FROM %I.%I', queue_schema, queue_table, _key_list, _key_list, _schema, _table);
   END IF;
-  PERFORM pg_catalog.pg_notify('${VECTORIZER_CHANNEL}', _id::text);
+  PERFORM pg_catalog.pg_notify('${VECTORIZER_CHANNEL}', _id::pg_catalog.text);
   RETURN _id;
 END
 `;

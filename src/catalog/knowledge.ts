@@ -40,7 +40,7 @@ export async function addDocument(context: CallContext, document: NewDocument): 
   const { embedding } = document;
   const [row] = await context.query(
     `INSERT INTO ${DOCUMENTS} (source_name, content, metadata, embedding_instance, embedding_model, embedding_dimensions)
-     VALUES ($1, $2, $3::jsonb, $4, $5, $6::integer) RETURNING id`,
+     VALUES ($1, $2, $3::pg_catalog.jsonb, $4, $5, $6::integer) RETURNING id`,
     [document.sourceName, document.content, JSON.stringify(document.metadata), embedding.instance, embedding.model, String(embedding.dimensions)],
   );
   const documentId = row!.id!;
@@ -49,7 +49,7 @@ export async function addDocument(context: CallContext, document: NewDocument): 
     // real[] goes into the embedding column whichever its type: pgvector's vector takes it by assignment.
     await context.query(
       `INSERT INTO ${CHUNKS} (document_id, chunk_index, content, embedding)
-       SELECT $1::bigint, c.chunk_index, c.content, c.embedding FROM pg_catalog.jsonb_to_recordset($2::jsonb) AS c(chunk_index integer, content text, embedding real[])`,
+       SELECT $1::bigint, c.chunk_index, c.content, c.embedding FROM pg_catalog.jsonb_to_recordset($2::pg_catalog.jsonb) AS c(chunk_index integer, content pg_catalog.text, embedding real[])`,
       [documentId, JSON.stringify(chunks)],
     );
   }
@@ -80,7 +80,7 @@ export async function embeddingsInUse(context: CallContext): Promise<Embedding[]
 export async function searchChunks(context: CallContext, search: KnowledgeSearch): Promise<ResultRow[]> {
   const queries = search.vectors.map(({ embedding, vector }) => ({ model: embedding.model, dimensions: embedding.dimensions, vector }));
   const rows = await context.query(
-    `WITH query AS (SELECT * FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS q(model text, dimensions integer, vector real[])),
+    `WITH query AS (SELECT * FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS q(model pg_catalog.text, dimensions integer, vector real[])),
           words AS (SELECT pg_catalog.tsvector_to_array(pg_catalog.to_tsvector('simple', $2)) AS list),
           scored AS (
             SELECT c.id AS chunk_id, c.document_id, c.chunk_index, d.source_name, c.content, d.metadata,
@@ -93,7 +93,7 @@ export async function searchChunks(context: CallContext, search: KnowledgeSearch
               JOIN ${DOCUMENTS} d ON d.embedding_model OPERATOR(pg_catalog.=) q.model AND d.embedding_dimensions OPERATOR(pg_catalog.=) q.dimensions AND d.role_name OPERATOR(pg_catalog.=) current_user
               JOIN ${CHUNKS} c ON c.document_id OPERATOR(pg_catalog.=) d.id
              CROSS JOIN words w)
-     SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::text AS metadata
+     SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::pg_catalog.text AS metadata
        FROM scored
       WHERE similarity OPERATOR(pg_catalog.>=) $3::real
       ORDER BY similarity OPERATOR(pg_catalog.+) ($4::real OPERATOR(pg_catalog.*) lexical) DESC, chunk_id

@@ -48,8 +48,8 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
   // The conflict branch repeats the parameters rather than read EXCLUDED: that would take SELECT on the sealed columns.
   await context.query(
     `INSERT INTO ${MODELS} (instance_name, model_type, local_model, api_key, config, encrypted_api_key, encrypted_config)
-     VALUES ($1, $2, $3, $4, $5::jsonb, pg_catalog.decode($6, 'base64'), pg_catalog.decode($7, 'base64'))
-     ON CONFLICT (instance_name) DO UPDATE SET model_type = $2, local_model = $3, api_key = $4, config = $5::jsonb,
+     VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, pg_catalog.decode($6, 'base64'), pg_catalog.decode($7, 'base64'))
+     ON CONFLICT (instance_name) DO UPDATE SET model_type = $2, local_model = $3, api_key = $4, config = $5::pg_catalog.jsonb,
        encrypted_api_key = pg_catalog.decode($6, 'base64'), encrypted_config = pg_catalog.decode($7, 'base64'), created_by = current_user,
        updated_at = pg_catalog.now()`,
     [
@@ -76,7 +76,7 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
   // Through sealed_model(): a role may use every model, but reads no sealed column of a row it does not own.
   const [row] = await context
     .query(
-      `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::text AS config,
+      `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::pg_catalog.text AS config,
               pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config
          FROM ${SEALED_MODEL}($1)`,
       [instanceName],

@@ -6,7 +6,7 @@ import type { CallContext } from '../../functions/declaration.js';
 /** The new report's id. */
 export async function saveReport(context: CallContext, instanceName: string, sql: string, report: Record<string, unknown>): Promise<number> {
   const [row] = await context.query(
-    `INSERT INTO _pg_llm_catalog.pg_llm_reports (request_id, instance_name, sql, report) VALUES ($1, $2, $3, $4::jsonb) RETURNING id`,
+    `INSERT INTO _pg_llm_catalog.pg_llm_reports (request_id, instance_name, sql, report) VALUES ($1, $2, $3, $4::pg_catalog.jsonb) RETURNING id`,
     [context.requestId, instanceName, sql, JSON.stringify(report)],
   );
   return Number(row!.id);

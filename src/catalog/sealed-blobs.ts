@@ -28,7 +28,7 @@ type SealedRow = { instance_name: string; database: string; created_by: string; 
  */
 export async function sealedBlobs(client: SqlRunner): Promise<SealedBlob[]> {
   const { rows } = await client.query<SealedRow>(
-    `SELECT m.instance_name, pg_catalog.current_database() AS database, m.created_by, m.model_type, m.config::text AS config,
+    `SELECT m.instance_name, pg_catalog.current_database() AS database, m.created_by, m.model_type, m.config::pg_catalog.text AS config,
             sealed.column_name, pg_catalog.encode(sealed.blob, 'base64') AS blob, held.copied
        FROM ${MODELS} m
             CROSS JOIN LATERAL (VALUES ('encrypted_api_key', m.encrypted_api_key), ('encrypted_config', m.encrypted_config)) AS sealed (column_name, blob)

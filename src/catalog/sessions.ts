@@ -43,7 +43,7 @@ export async function setMaxMessages(context: CallContext, sessionId: string, ma
 
 export async function updateState(context: CallContext, sessionId: string, state: unknown): Promise<void> {
   if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new PgError('22023', 'state must be a JSON object');
-  await updateSession(context, sessionId, 'state = $2::jsonb, last_active_time = pg_catalog.now()', JSON.stringify(state));
+  await updateSession(context, sessionId, 'state = $2::pg_catalog.jsonb, last_active_time = pg_catalog.now()', JSON.stringify(state));
 }
 
 async function updateSession(context: CallContext, sessionId: string, assignments: string, value: string): Promise<void> {
@@ -55,7 +55,7 @@ export async function getSession(context: CallContext, sessionId: string): Promi
   const [row] = await context.query(
     `SELECT pg_catalog.jsonb_build_object('session_id', s.session_id, 'max_messages', s.max_messages, 'state', s.state,
             'message_count', (SELECT pg_catalog.count(*) FROM ${MESSAGES} m WHERE m.session_id OPERATOR(pg_catalog.=) s.session_id),
-            'created_at', s.created_at, 'last_active_time', s.last_active_time)::text AS session
+            'created_at', s.created_at, 'last_active_time', s.last_active_time)::pg_catalog.text AS session
        FROM ${SESSIONS} s WHERE s.session_id OPERATOR(pg_catalog.=) $1`,
     [sessionId],
   );

@@ -25,7 +25,7 @@ export interface VectorSearch {
 export async function storeVector(context: CallContext, stored: StoredVector): Promise<string> {
   const [row] = await context.query(
     `INSERT INTO ${VECTORS} (table_name, column_name, row_id, embedding, metadata)
-     VALUES ($1, $2, $3::bigint, $4::real[], coalesce($5::jsonb, '{}'::jsonb)) RETURNING id`,
+     VALUES ($1, $2, $3::bigint, $4::real[], coalesce($5::pg_catalog.jsonb, '{}'::pg_catalog.jsonb)) RETURNING id`,
     [stored.tableName, stored.columnName, stored.rowId, realArray(stored.vector), stored.metadata === null ? null : JSON.stringify(stored.metadata)],
   );
   return row!.id!;
@@ -34,7 +34,7 @@ export async function storeVector(context: CallContext, stored: StoredVector): P
 /** The stored vectors most similar to the query, most similar first, at least as similar as the threshold. */
 export async function searchVectors(context: CallContext, search: VectorSearch): Promise<ResultRow[]> {
   const rows = await context.query(
-    `SELECT id, table_name, column_name, row_id, similarity, metadata::text AS metadata
+    `SELECT id, table_name, column_name, row_id, similarity, metadata::pg_catalog.text AS metadata
        FROM (SELECT v.id, v.table_name, v.column_name, v.row_id, v.metadata,
                     _pg_llm_catalog.cosine_similarity(v.embedding, $1::real[]) AS similarity
                FROM ${VECTORS} v) AS scored

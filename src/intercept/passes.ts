@@ -68,7 +68,7 @@ export class Passes {
     this.requests.send(execute(PASS_PORTAL), pass);
     // Read before the savepoint is rolled back; skipped by the server when the pass failed.
     const found = this.requests.statement(
-      'SELECT call_key, function_name, arguments::text FROM pg_temp.pg_llm_collected_calls WHERE execution = $1',
+      'SELECT call_key, function_name, arguments::pg_catalog.text FROM pg_temp.pg_llm_collected_calls WHERE execution = $1',
       [String(execution)],
     );
     void this.requests.sync();
@@ -92,7 +92,7 @@ export class Passes {
   store(execution: number, entries: string[]): Promise<Result> {
     const stored = this.requests.statement(
       `INSERT INTO pg_temp.pg_llm_call_results (execution, call_key, value)
-       SELECT $1::bigint, entry.key, entry.value FROM pg_catalog.jsonb_each($2::jsonb) AS entry ON CONFLICT DO NOTHING`,
+       SELECT $1::bigint, entry.key, entry.value FROM pg_catalog.jsonb_each($2::pg_catalog.jsonb) AS entry ON CONFLICT DO NOTHING`,
       [String(execution), `{${entries.join(',')}}`],
     );
     this.requests.flush();

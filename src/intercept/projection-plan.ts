@@ -70,7 +70,16 @@ export function projectionPlan(sql: string, callSites: number): ProjectionPlan |
  * checked the argument against the stub already, when it parsed the statement as the client wrote it.
  */
 function argumentCast(type: string): string {
-  return type === VECTOR ? 'text' : type;
+  return inPgCatalog(type === VECTOR ? 'text' : type);
+}
+
+/**
+ * The type named in pg_catalog: the statement runs under the caller's search_path, where another role's public.jsonb
+ * domain (and its CHECK) would be taken in its place. Types PostgreSQL spells as keywords (integer, boolean, double
+ * precision…) are pg_catalog's already.
+ */
+function inPgCatalog(type: string): string {
+  return /^(text|jsonb|json|name|regclass|uuid|bytea)(\[\])?$/.test(type) ? `pg_catalog.${type}` : type;
 }
 
 

@@ -28,7 +28,7 @@ const EXACT_DIGITS = 15;
 
 export async function resultJson(context: CallContext, table: QueryTable): Promise<ResultJson> {
   const oids = table.columns.map((column) => column.typeOid);
-  const names = oids.length === 0 ? [] : await context.query(`SELECT pg_catalog.format_type(t.oid, NULL) AS name FROM pg_catalog.unnest($1::oid[]) WITH ORDINALITY AS t(oid, i) ORDER BY t.i`, [`{${oids.join(',')}}`]);
+  const names = oids.length === 0 ? [] : await context.query(`SELECT pg_catalog.format_type(t.oid, NULL) AS name FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS t(oid, i) ORDER BY t.i`, [`{${oids.join(',')}}`]);
   const columns = table.columns.map((column, i) => ({ name: column.name, type: names[i]!.name!, category: category(column.typeOid) }));
   const rows = table.rows.map((row) => Object.fromEntries(row.map((value, i) => [columns[i]!.name, jsonValue(value, oids[i]!)])));
   return { columns, rows };

@@ -48,7 +48,7 @@ export async function runQuery(context: CallContext, sql: string, limits: Execut
 
 /** The query's rows, failing once their text passes `maxBytes` (sandbox.ts has standard_conforming_strings on). */
 function sizeCapped(sql: string, maxBytes: number, message: string): string {
-  return `SELECT (sized.q).* FROM (SELECT q, pg_catalog.sum(pg_catalog.octet_length(q::text)) OVER (ROWS UNBOUNDED PRECEDING) AS sent FROM (${sql}
+  return `SELECT (sized.q).* FROM (SELECT q, pg_catalog.sum(pg_catalog.octet_length(q::pg_catalog.text)) OVER (ROWS UNBOUNDED PRECEDING) AS sent FROM (${sql}
 ) AS q) AS sized
     WHERE CASE WHEN sized.sent OPERATOR(pg_catalog.>) ${maxBytes} THEN _pg_llm_catalog.raise_error('54000', '${message}') IS NULL ELSE true END`;
 }

@@ -23,7 +23,7 @@ const NAMES_BUDGET_CHARS = 5_000;
 
 const FINGERPRINTED = ['pg_class', 'pg_attribute', 'pg_constraint', 'pg_namespace', 'pg_description', 'pg_auth_members'];
 const FINGERPRINT_SQL = `SELECT pg_catalog.md5(pg_catalog.concat_ws(':', current_user, ${FINGERPRINTED.map(
-  (catalog) => `(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) coalesce(pg_catalog.sum(xmin::text::bigint), 0) FROM pg_catalog.${catalog})`,
+  (catalog) => `(SELECT pg_catalog.count(*) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) coalesce(pg_catalog.sum(xmin::pg_catalog.text::bigint), 0) FROM pg_catalog.${catalog})`,
 ).join(', ')})) AS fingerprint`;
 
 interface Cached {

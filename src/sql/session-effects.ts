@@ -24,18 +24,18 @@ export const SESSION_STATE = `pg_catalog.jsonb_build_object(
 // A lock with objsubid 1 was taken with one bigint key, split into classid (high half) and objid; with 2, with two
 // int4 keys. ExclusiveLock is pg_advisory_lock's mode, ShareLock pg_advisory_lock_shared's.
 const RELEASE_LOCKS = `WITH RECURSIVE held(classid, objid, objsubid, mode) AS (
-    SELECT (l OPERATOR(pg_catalog.->>) 0)::int8, (l OPERATOR(pg_catalog.->>) 1)::int8, (l OPERATOR(pg_catalog.->>) 2)::int2,
-           l OPERATOR(pg_catalog.->>) 3 FROM pg_catalog.jsonb_array_elements($1::jsonb) AS l
+    SELECT (l OPERATOR(pg_catalog.->>) 0)::pg_catalog.int8, (l OPERATOR(pg_catalog.->>) 1)::pg_catalog.int8, (l OPERATOR(pg_catalog.->>) 2)::pg_catalog.int2,
+           l OPERATOR(pg_catalog.->>) 3 FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) AS l
   UNION ALL
     SELECT * FROM held WHERE CASE WHEN EXISTS (
         SELECT FROM pg_catalog.pg_locks p WHERE p.locktype OPERATOR(pg_catalog.=) 'advisory' AND p.granted AND p.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
-          AND p.classid::int8 OPERATOR(pg_catalog.=) held.classid AND p.objid::int8 OPERATOR(pg_catalog.=) held.objid
+          AND p.classid::pg_catalog.int8 OPERATOR(pg_catalog.=) held.classid AND p.objid::pg_catalog.int8 OPERATOR(pg_catalog.=) held.objid
           AND p.objsubid OPERATOR(pg_catalog.=) held.objsubid AND p.mode OPERATOR(pg_catalog.=) held.mode)
       THEN CASE
         WHEN objsubid OPERATOR(pg_catalog.=) 1 AND mode OPERATOR(pg_catalog.=) 'ShareLock' THEN pg_catalog.pg_advisory_unlock_shared((classid OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) objid)
         WHEN objsubid OPERATOR(pg_catalog.=) 1 THEN pg_catalog.pg_advisory_unlock((classid OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.|) objid)
-        WHEN mode OPERATOR(pg_catalog.=) 'ShareLock' THEN pg_catalog.pg_advisory_unlock_shared(classid::bit(32)::int4, objid::bit(32)::int4)
-        ELSE pg_catalog.pg_advisory_unlock(classid::bit(32)::int4, objid::bit(32)::int4) END
+        WHEN mode OPERATOR(pg_catalog.=) 'ShareLock' THEN pg_catalog.pg_advisory_unlock_shared(classid::bit(32)::pg_catalog.int4, objid::bit(32)::pg_catalog.int4)
+        ELSE pg_catalog.pg_advisory_unlock(classid::bit(32)::pg_catalog.int4, objid::bit(32)::pg_catalog.int4) END
       ELSE false END)
   SELECT pg_catalog.count(*) FROM held`;
 
