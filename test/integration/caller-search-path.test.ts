@@ -40,11 +40,34 @@ const HOSTILE = `
     AS $$ SELECT public.hostile_called('jsonb_build_array'); SELECT pg_catalog.jsonb_build_array($1, $2) $$;
 `;
 
-/** Set up after text2sql has run: its check of the model's SQL refuses any volatile "=" the caller could reach. */
+/** An "=" the caller's own statements could resolve to: the proxy's must not. */
 const HOSTILE_EQUALS = `
   CREATE FUNCTION public.hostile_texteq(text, text) RETURNS boolean LANGUAGE sql VOLATILE
     AS $$ SELECT public.hostile_called('='); SELECT pg_catalog.texteq($1, $2) $$;
   CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.hostile_texteq);
+`;
+
+/**
+ * Operators on the catalogs' columns (oid, "char", name) and a jsonb domain whose CHECK records each value it sees:
+ * the proxy's catalog queries compare oids and relkinds, and casts what it stores to jsonb.
+ */
+const HOSTILE_CATALOG_OPERATORS_AND_TYPES = `
+  CREATE FUNCTION public.hostile_oideq(oid, oid) RETURNS boolean LANGUAGE sql VOLATILE
+    AS $$ SELECT public.hostile_called('=(oid, oid)'); SELECT pg_catalog.oideq($1, $2) $$;
+  CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = public.hostile_oideq);
+  CREATE FUNCTION public.hostile_oid_regclass_eq(oid, regclass) RETURNS boolean LANGUAGE sql VOLATILE
+    AS $$ SELECT public.hostile_called('=(oid, regclass)'); SELECT pg_catalog.oideq($1, $2) $$;
+  CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = public.hostile_oid_regclass_eq);
+  CREATE FUNCTION public.hostile_chareq("char", "char") RETURNS boolean LANGUAGE sql VOLATILE
+    AS $$ SELECT public.hostile_called('=("char", "char")'); SELECT pg_catalog.chareq($1, $2) $$;
+  CREATE OPERATOR public.= (LEFTARG = "char", RIGHTARG = "char", FUNCTION = public.hostile_chareq);
+  CREATE FUNCTION public.hostile_nameeq(name, name) RETURNS boolean LANGUAGE sql VOLATILE
+    AS $$ SELECT public.hostile_called('=(name, name)'); SELECT pg_catalog.nameeq($1, $2) $$;
+  CREATE OPERATOR public.= (LEFTARG = name, RIGHTARG = name, FUNCTION = public.hostile_nameeq);
+  CREATE FUNCTION public.hostile_jsonb_check(pg_catalog.jsonb) RETURNS boolean LANGUAGE sql VOLATILE
+    AS $$ SELECT public.hostile_called('jsonb'); SELECT true $$;
+  CREATE DOMAIN public.jsonb AS pg_catalog.jsonb CHECK (public.hostile_jsonb_check(VALUE));
+  CREATE TABLE public.pets (id integer PRIMARY KEY, name text);
 `;
 
 const MODELS: Record<string, Record<string, unknown>> = {
@@ -85,5 +108,33 @@ describe('a caller whose search_path puts its own functions and operators before
     const calls = await direct.query(`SELECT name, query FROM public.hostile_calls`);
     expect(calls.rows).toEqual([]);
     expect((await direct.query(`SELECT pg_catalog.count(*)::int AS n FROM _pg_llm_catalog.pg_llm_audit_log`)).rows[0].n).toBeGreaterThan(8);
+  });
+});
+
+describe("a caller whose search_path has others' operators on the catalogs' columns and a type named like PostgreSQL's", () => {
+  it('never has them run by the proxy, when it shows the schema, records a call or sends arguments on', async () => {
+    const { name, client: direct } = await freshDatabase();
+    const client = new pg.Client(connection(proxy.port, 'postgres', name));
+    await client.connect();
+    afterThisTest(() => client.end());
+    await client.query('CREATE EXTENSION pg_llm');
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'sure', NULL, $1)`, [JSON.stringify(MODELS.sure)]);
+    await direct.query(HOSTILE);
+    await direct.query(HOSTILE_CATALOG_OPERATORS_AND_TYPES);
+    await client.query('SET search_path = public, pg_catalog');
+    await client.query('SET pg_llm.trace_enabled = on');
+
+    const tables = JSON.parse((await client.query(`SELECT get_database_tables() AS tables`)).rows[0].tables);
+    expect(tables.map((table: { table_name: string }) => table.table_name)).toContain('pets');
+    const details = JSON.parse((await client.query(`SELECT get_table_details('pets') AS details`)).rows[0].details);
+    expect(details.columns.map((column: { column_name: string }) => column.column_name)).toEqual(['id', 'name']);
+    // The model's statement is judged by the operators it can resolve to: one without "=" is not refused for
+    // another role's "=", one with it is.
+    expect((await client.query(`SELECT pg_llm_text2sql('sure', 'how many pets') AS answer`)).rows[0].answer).toContain('SELECT 1 AS one');
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'compares', NULL, $1)`, [JSON.stringify({ mock_response: "SELECT id FROM pets WHERE name = 'rex'", mock_confidence: 0.9 })]);
+    await expect(client.query(`SELECT pg_llm_text2sql('compares', 'rex') AS answer`)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('through operator public.=') });
+    await client.query(`SELECT i, pg_llm_chat_json('sure', 'q' || i) FROM generate_series(1, 2) AS i`);
+
+    expect((await direct.query(`SELECT name, query FROM public.hostile_calls`)).rows).toEqual([]);
   });
 });
