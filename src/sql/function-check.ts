@@ -14,8 +14,10 @@
 // built-in objects). Functions are held to these rules:
 //
 // - VOLATILE functions are refused (PostgreSQL's own mark for "may have side effects"), except a few whose effects
-//   end with the statement's rolled-back savepoint: random(), gen_random_uuid(), clock_timestamp(), transaction-level
-//   advisory locks, pg_sleep() (bounded by the statement timeout);
+//   end with the statement's rolled-back savepoint and that no other session sees: random(), gen_random_uuid(),
+//   clock_timestamp(). Advisory locks (even transaction-level ones) and pg_sleep() are refused: another role reads
+//   the locks in pg_locks while the statement sleeps, a covert channel for the caller's rows. So are the STABLE
+//   txid_current() and pg_current_xact_id(), which give the transaction an id other sessions see;
 // - functions that run SQL given as text, or read a relation named by a value, are refused whatever their
 //   volatility: query_to_xml(), table_to_xml(), ts_stat()…, since the statement they run was never checked;
 // - functions in procedural languages (plpgsql…) are refused, however they are marked: a STABLE plpgsql function
@@ -49,14 +51,14 @@ const RUNS_SQL_TEXT = [
 ];
 
 /** pg_catalog's VOLATILE functions whose effects do not outlast the rolled-back savepoint the SQL runs in. */
-const HARMLESS_VOLATILE = [
-  'random', 'random_normal', 'gen_random_uuid', 'uuidv4', 'uuidv7', 'clock_timestamp', 'timeofday',
-  'pg_sleep', 'pg_sleep_for', 'pg_sleep_until',
-  'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared', 'pg_try_advisory_xact_lock', 'pg_try_advisory_xact_lock_shared',
-];
+const HARMLESS_VOLATILE = ['random', 'random_normal', 'gen_random_uuid', 'uuidv4', 'uuidv7', 'clock_timestamp', 'timeofday'];
+
+/** pg_catalog's STABLE functions that assign the transaction an id, which other sessions see and no rollback frees. */
+const SEEN_BY_OTHER_SESSIONS = ['txid_current', 'pg_current_xact_id'];
+
 
 export type Refusal =
-  | { reason: 'runs-sql-text' | 'volatile' | 'settings' | 'identity' | 'system' | 'system-rows' | 'foreign'; name: string; via: string | null }
+  | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'settings' | 'identity' | 'system' | 'system-rows' | 'foreign'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string };
 
 interface Row {
@@ -200,6 +202,7 @@ WITH RECURSIVE
     SELECT p.via, p.oid, pg_catalog.format('%s.%s', p.pronamespace::pg_catalog.regnamespace, p.proname) AS name, p.lanname AS language,
            CASE
              WHEN p.proname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) THEN 'runs-sql-text'
+             WHEN p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($7::pg_catalog.text[]) THEN 'seen-elsewhere'
              WHEN p.provolatile OPERATOR(pg_catalog.=) 'v' AND NOT (p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])) THEN 'volatile'
              WHEN p.lanname OPERATOR(pg_catalog.<>) ALL (ARRAY['internal', 'c', 'sql']) THEN 'language'
              WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.proconfig IS NOT NULL THEN 'settings'
@@ -340,6 +343,7 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     array(systemSchemas ?? []),
     String(systemSchemas !== undefined),
     `{${typesInPlay.join(',')}}`,
+    array(SEEN_BY_OTHER_SESSIONS),
   ]);
   return rows as unknown as Row[];
 }

@@ -118,7 +118,7 @@ function refused(rules: SqlRules, message: string, why?: string): PgError {
   return new PgError('38003', message, { hint: [why, rules.rulesHint].filter(Boolean).join(' ') });
 }
 
-const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and random(), gen_random_uuid(), clock_timestamp() and the like) may run here, since the effects of the others can outlast the rollback.';
+const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and random(), gen_random_uuid(), clock_timestamp()) may run here, since the effects of the others can outlast the rollback or be seen by other sessions.';
 
 function refusalError(rules: SqlRules, refusal: Refusal): PgError {
   const name = `${refusal.name}${['system', 'identity', 'foreign'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
@@ -130,6 +130,8 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
   switch (refusal.reason) {
     case 'volatile':
       return [`calls ${name}, a volatile function, whose effects no rollback undoes`, HARMLESS_ONLY];
+    case 'seen-elsewhere':
+      return [`calls ${name}, which gives the transaction an id other sessions see and no rollback frees`, 'A transaction id shows in pg_locks and pg_stat_activity to every role.'];
     case 'runs-sql-text':
       return [`calls ${name}, which runs SQL (or reads a table) named in a value these checks never see`, 'Write the query itself instead of a function that runs one given as text.'];
     case 'language':

@@ -223,6 +223,37 @@ describe('functions the planner runs in place of, or besides, those the statemen
   }
 });
 
+describe('functions whose effects other sessions see', () => {
+  // Transaction-level locks too: another role polls pg_locks while the statement holds them (and sleeps), and reads
+  // the caller's rows from the lock keys.
+  for (const call of [
+    'pg_advisory_xact_lock(4242)', 'pg_advisory_xact_lock_shared(4242)', 'pg_try_advisory_xact_lock(4242)', 'pg_try_advisory_xact_lock_shared(4242)',
+    'pg_advisory_xact_lock(42, 42)', 'pg_advisory_lock(4242)', 'pg_advisory_lock_shared(4242)', 'pg_try_advisory_lock(4242)', 'pg_try_advisory_lock_shared(4242)',
+  ]) {
+    it(call, async () => {
+      const { reader, direct } = await shop();
+      const sql = `SELECT (SELECT count(${call}) FROM customers) AS n`;
+      await refusedWithoutTrace(reader, direct, 'text2sql', sql, `calls pg_catalog.${call.slice(0, call.indexOf('('))}(), a volatile function`);
+    });
+  }
+
+  for (const call of ['pg_sleep(3)', "pg_sleep_for('3 seconds')", "pg_sleep_until(now() + interval '3 seconds')"]) {
+    it(call, async () => {
+      const { reader } = await shop();
+      const started = Date.now();
+      await expect(attempt(reader, 'text2sql', `SELECT ${call} AS s`)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining(`calls pg_catalog.${call.slice(0, call.indexOf('('))}()`) });
+      expect(Date.now() - started).toBeLessThan(2500);
+    });
+  }
+
+  for (const name of ['txid_current', 'pg_current_xact_id']) {
+    it(`${name}(), which gives the transaction an id`, async () => {
+      const { reader } = await shop();
+      await expect(attempt(reader, 'text2sql', `SELECT ${name}() AS x`)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining(`calls pg_catalog.${name}(), which gives the transaction an id other sessions see`) });
+    });
+  }
+});
+
 describe("the check's own queries", () => {
   it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
     const { admin, direct } = await shop();

@@ -29,10 +29,10 @@ const REVENUE = 'SELECT c.region, sum(o.total) AS revenue, count(*) AS orders FR
 describe('pg_llm_text2sql_json', () => {
   it('refuses generated SQL that calls functions whose effects no rollback undoes', async () => {
     const { reader } = await shop();
-    for (const sql of ['SELECT pg_advisory_lock(4242)', 'SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) AS a', "SELECT nextval('orders_id_seq')"]) {
+    for (const sql of ['SELECT pg_advisory_lock(4242)', 'SELECT pg_advisory_xact_lock(4242)', 'SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL) AS a', "SELECT nextval('orders_id_seq')"]) {
       await expect(text2sql(reader, sql)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('whose effects no rollback undoes') });
     }
-    const answer = await text2sql(reader, 'SELECT pg_advisory_xact_lock(4242), lower(region) FROM customers ORDER BY 2 LIMIT 1');
+    const answer = await text2sql(reader, 'SELECT random() < 2 AS r, lower(region) FROM customers ORDER BY 2 LIMIT 1');
     expect(answer.execution.row_count).toBe(1);
   });
 
