@@ -18,6 +18,9 @@
 //   clock_timestamp(). Advisory locks (even transaction-level ones) and pg_sleep() are refused: another role reads
 //   the locks in pg_locks while the statement sleeps, a covert channel for the caller's rows. So are the STABLE
 //   txid_current() and pg_current_xact_id(), which give the transaction an id other sessions see;
+// - a direct call of a type's input, output, send, receive or typmod function (decided from pg_type), or of one that
+//   runs a type's input named by a value (pg_input_is_valid()), is refused: array_in('{1}', 'd'::regtype, -1) runs
+//   the CHECKs of a domain the statement names only by a value, out of these checks' sight;
 // - functions that run SQL given as text, or read a relation named by a value, are refused whatever their
 //   volatility: query_to_xml(), table_to_xml(), ts_stat()…, since the statement they run was never checked;
 // - functions in procedural languages (plpgsql…) are refused, however they are marked: a STABLE plpgsql function
@@ -56,9 +59,17 @@ const HARMLESS_VOLATILE = ['random', 'random_normal', 'gen_random_uuid', 'uuidv4
 /** pg_catalog's STABLE functions that assign the transaction an id, which other sessions see and no rollback frees. */
 const SEEN_BY_OTHER_SESSIONS = ['txid_current', 'pg_current_xact_id'];
 
+/**
+ * pg_catalog's functions that run the input code of a type given by a value. Most are some type's I/O function
+ * (refused from pg_type as well); named too so that none slips through a catalog without domains or ranges.
+ */
+const RUNS_TYPE_CODE = [
+  'domain_in', 'domain_recv', 'array_in', 'array_recv', 'record_in', 'record_recv', 'anyarray_in', 'anyarray_recv',
+  'range_in', 'range_recv', 'multirange_in', 'multirange_recv', 'pg_input_is_valid', 'pg_input_error_info',
+];
 
 export type Refusal =
-  | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'settings' | 'identity' | 'system' | 'system-rows' | 'foreign'; name: string; via: string | null }
+  | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'foreign'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string };
 
 interface Row {
@@ -225,6 +236,13 @@ SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the defaults of %s.%s',
   FROM run r JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.oid
  WHERE p.pronargdefaults OPERATOR(pg_catalog.>) 0 AND p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
 UNION ALL
+-- Only the functions the statement (or a body checked in turn) calls: a type's input function also runs for a cast
+-- to it, where the type is named and followed.
+SELECT 'type-code', pg_catalog.format('%s.%s', p.pronamespace::pg_catalog.regnamespace, p.proname), r.via, NULL, NULL, NULL
+  FROM run r JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.oid
+ WHERE (p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($8::pg_catalog.text[]))
+    OR p.oid OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.unnest(ARRAY[typinput, typoutput, typreceive, typsend, typmodin, typmodout, typanalyze]::pg_catalog.oid[]) FROM pg_catalog.pg_type)
+UNION ALL
 SELECT 'system', pg_catalog.format('%s.%s', relnamespace::pg_catalog.regnamespace, oid::pg_catalog.regclass::pg_catalog.text), via, NULL, NULL, NULL
   FROM relation WHERE $5 AND relnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[])
 UNION ALL
@@ -344,6 +362,7 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     String(systemSchemas !== undefined),
     `{${typesInPlay.join(',')}}`,
     array(SEEN_BY_OTHER_SESSIONS),
+    array(RUNS_TYPE_CODE),
   ]);
   return rows as unknown as Row[];
 }

@@ -132,6 +132,8 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
       return [`calls ${name}, a volatile function, whose effects no rollback undoes`, HARMLESS_ONLY];
     case 'seen-elsewhere':
       return [`calls ${name}, which gives the transaction an id other sessions see and no rollback frees`, 'A transaction id shows in pg_locks and pg_stat_activity to every role.'];
+    case 'type-code':
+      return [`calls ${name}, which runs the code of a type named by a value these checks never see`, 'Cast the value to the type instead (value::type), which these checks follow.'];
     case 'runs-sql-text':
       return [`calls ${name}, which runs SQL (or reads a table) named in a value these checks never see`, 'Write the query itself instead of a function that runs one given as text.'];
     case 'language':

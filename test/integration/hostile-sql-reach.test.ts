@@ -254,6 +254,21 @@ describe('functions whose effects other sessions see', () => {
   }
 });
 
+describe("a type's code reached through a type named by a value", () => {
+  for (const [sql, says] of [
+    [`SELECT array_in('{1}', 'counted'::regtype, -1) AS x`, 'pg_catalog.array_in()'],
+    [`SELECT domain_in('1', 'counted'::regtype, -1) AS x`, 'pg_catalog.domain_in()'],
+    [`SELECT record_in('(1)', 'holder'::regtype, -1) AS x`, 'pg_catalog.record_in()'],
+    [`SELECT anyarray_in('{1}') IS NULL AS x`, 'pg_catalog.anyarray_in()'],
+    [`SELECT array_out('{1}'::int[]) AS x`, 'pg_catalog.array_out()'],
+  ]) {
+    it(sql!, async () => {
+      const { reader, direct } = await shop();
+      await refusedWithoutTrace(reader, direct, 'text2sql', sql!, `calls ${says}, which runs the code of a type named by a value`);
+    });
+  }
+});
+
 describe("the check's own queries", () => {
   it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
     const { admin, direct } = await shop();
