@@ -19,16 +19,18 @@ export function jobTable(job: Job): string {
  */
 export function rowMatch(job: Job, pk: string, values: string): { table: string; sources: string; key: string; values: string } {
   const table = jobTable(job);
-  const key = Object.keys(job.rowPk).map((column) => `t.${pg.escapeIdentifier(column)} = k.${pg.escapeIdentifier(column)}`);
+  const key = Object.keys(job.rowPk).map((column) => `t.${pg.escapeIdentifier(column)} OPERATOR(pg_catalog.=) k.${pg.escapeIdentifier(column)}`);
   // The values the prompt read, typed again and compared as this session prints them: the writer's JSON of a
-  // timestamptz (or interval, float…) depends on its own TimeZone and styles, the value itself does not.
-  const unchanged = Object.keys(job.promptValues).map(
-    (column) => `t.${pg.escapeIdentifier(column)}::text IS NOT DISTINCT FROM v.${pg.escapeIdentifier(column)}::text`,
-  );
+  // timestamptz (or interval, float…) depends on its own TimeZone and styles, the value itself does not. Not IS NOT
+  // DISTINCT FROM, which looks its "=" up in the owner's search_path.
+  const unchanged = Object.keys(job.promptValues).map((column) => {
+    const [now, then] = [`t.${pg.escapeIdentifier(column)}::pg_catalog.text`, `v.${pg.escapeIdentifier(column)}::pg_catalog.text`];
+    return `coalesce(${now} OPERATOR(pg_catalog.=) ${then}, ${now} IS NULL AND ${then} IS NULL)`;
+  });
   return {
     table,
     // jsonb_populate_record turns the JSON values into the columns' types by PostgreSQL's own input rules.
-    sources: `jsonb_populate_record(NULL::${table}, ${pk}) AS k, jsonb_populate_record(NULL::${table}, ${values}) AS v`,
+    sources: `pg_catalog.jsonb_populate_record(NULL::${table}, ${pk}) AS k, pg_catalog.jsonb_populate_record(NULL::${table}, ${values}) AS v`,
     key: key.join(' AND '),
     values: unchanged.length > 0 ? unchanged.join(' AND ') : 'true',
   };
@@ -36,7 +38,7 @@ export function rowMatch(job: Job, pk: string, values: string): { table: string;
 
 /** rowMatch for one job, its key and values the parameters $1 and $2. */
 export function jobRow(job: Job): ReturnType<typeof rowMatch> & { parameters: string[] } {
-  return { ...rowMatch(job, '$1::jsonb', '$2::jsonb'), parameters: [JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)] };
+  return { ...rowMatch(job, '$1::pg_catalog.jsonb', '$2::pg_catalog.jsonb'), parameters: [JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)] };
 }
 
 /**
@@ -48,8 +50,8 @@ export async function checkJobRow(pool: pg.Pool, worker: string, job: Job): Prom
   const row = jobRow(job);
   return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT q.row_xmin::text AS row_xmin, to_regclass($3) IS NOT NULL AS present, ${ownedBySession('$3')} AS ours
-         FROM llm.queue q WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing' FOR UPDATE OF q`,
+      `SELECT q.row_xmin::pg_catalog.text AS row_xmin, pg_catalog.to_regclass($3) IS NOT NULL AS present, ${ownedBySession('$3')} AS ours
+         FROM llm.queue q WHERE q.id OPERATOR(pg_catalog.=) $1 AND q.worker OPERATOR(pg_catalog.=) $2 AND q.status OPERATOR(pg_catalog.=) 'processing' FOR UPDATE OF q`,
       [job.id, worker, row.table],
     );
     if (claimed.length === 0) return 'lost';
@@ -62,7 +64,7 @@ export async function checkJobRow(pool: pg.Pool, worker: string, job: Job): Prom
     } else if (writer === null) reason = 'it was queued before jobs were bound to the write that queued them; write the row again to queue it';
     else {
       const { rows } = await client.query(
-        `SELECT t.xmin = $3::xid AS bound, ${row.values} AS unchanged FROM ${row.table} AS t, ${row.sources} WHERE ${row.key} AND ${ownedBySession('$4')}`,
+        `SELECT t.xmin OPERATOR(pg_catalog.=) $3::pg_catalog.xid AS bound, ${row.values} AS unchanged FROM ${row.table} AS t, ${row.sources} WHERE ${row.key} AND ${ownedBySession('$4')}`,
         [...row.parameters, writer, row.table],
       );
       const found = rows[0] as { bound: boolean; unchanged: boolean } | undefined;
@@ -74,7 +76,8 @@ export async function checkJobRow(pool: pg.Pool, worker: string, job: Job): Prom
     }
     if (reason === undefined) return 'ready';
     await client.query(
-      `UPDATE llm.queue SET status = 'skipped', last_error = $3, lease_until = NULL, processed_at = now() WHERE id = $1 AND worker = $2 AND status = 'processing'`,
+      `UPDATE llm.queue SET status = 'skipped', last_error = $3, lease_until = NULL, processed_at = pg_catalog.now()
+        WHERE id OPERATOR(pg_catalog.=) $1 AND worker OPERATOR(pg_catalog.=) $2 AND status OPERATOR(pg_catalog.=) 'processing'`,
       [job.id, worker, `skipped before asking the model: ${reason}`],
     );
     return 'skipped';
@@ -84,7 +87,8 @@ export async function checkJobRow(pool: pg.Pool, worker: string, job: Job): Prom
 /** Hands a claimed job back untried: its table changed owner, so another worker (its owner's) is to run it. */
 export async function giveBack(client: pg.ClientBase, worker: string, job: Job): Promise<void> {
   await client.query(
-    `UPDATE llm.queue SET status = 'pending', attempts = attempts - 1, worker = NULL, lease_until = NULL WHERE id = $1 AND worker = $2 AND status = 'processing'`,
+    `UPDATE llm.queue SET status = 'pending', attempts = attempts OPERATOR(pg_catalog.-) 1, worker = NULL, lease_until = NULL
+      WHERE id OPERATOR(pg_catalog.=) $1 AND worker OPERATOR(pg_catalog.=) $2 AND status OPERATOR(pg_catalog.=) 'processing'`,
     [job.id, worker],
   );
 }

@@ -9,7 +9,7 @@
 
 import pg from 'pg';
 import { giveBack, jobRow } from './job-row.js';
-import { inRowTransaction, ownedBySession } from './row-session.js';
+import { inRowTransaction, ownedBySession, times } from './row-session.js';
 
 export interface Job {
   id: string;
@@ -42,13 +42,17 @@ const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
 export async function claimJobs(pool: pg.Pool, worker: string, limit: number, leaseMs: number): Promise<Job[]> {
   const { rows } = await pool.query(
     `UPDATE llm.queue q
-        SET status = 'processing', attempts = q.attempts + 1, worker = $1, lease_until = now() + $2 * interval '1 millisecond', started_at = now()
-      WHERE q.id IN (SELECT j.id FROM llm.queue j
-                      WHERE ((j.status = 'pending' AND j.run_after <= now())
-                             OR (j.status = 'processing' AND j.lease_until < now() AND j.attempts < j.max_attempts))
-                        AND current_user = session_user
-                        AND EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner
-                                     WHERE n.nspname = j.table_schema AND c.relname = j.table_name AND r.rolname = session_user)
+        SET status = 'processing', attempts = q.attempts OPERATOR(pg_catalog.+) 1, worker = $1,
+            lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}, started_at = pg_catalog.now()
+      WHERE q.id OPERATOR(pg_catalog.=) ANY (SELECT j.id FROM llm.queue j
+                      WHERE ((j.status OPERATOR(pg_catalog.=) 'pending' AND j.run_after OPERATOR(pg_catalog.<=) pg_catalog.now())
+                             OR (j.status OPERATOR(pg_catalog.=) 'processing' AND j.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()
+                                 AND j.attempts OPERATOR(pg_catalog.<) j.max_attempts))
+                        AND current_user OPERATOR(pg_catalog.=) session_user
+                        AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                                      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
+                                     WHERE n.nspname OPERATOR(pg_catalog.=) j.table_schema AND c.relname OPERATOR(pg_catalog.=) j.table_name
+                                       AND r.rolname OPERATOR(pg_catalog.=) session_user)
                       ORDER BY j.run_after, j.id
                       LIMIT $3
                       FOR UPDATE SKIP LOCKED)
@@ -73,7 +77,8 @@ export async function claimJobs(pool: pg.Pool, worker: string, limit: number, le
 export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], leaseMs: number): Promise<void> {
   if (ids.length === 0) return;
   await pool.query(
-    `UPDATE llm.queue SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = ANY($2::bigint[]) AND worker = $1 AND status = 'processing'`,
+    `UPDATE llm.queue SET lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$3', 'millisecond')}
+      WHERE id OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) AND worker OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'processing'`,
     [worker, ids, leaseMs],
   );
 }
@@ -89,8 +94,8 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
   const set = job.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
   return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT ${ownedBySession('$3')} AS ours, q.row_xmin::text AS row_xmin FROM llm.queue q
-        WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing' FOR UPDATE OF q`,
+      `SELECT ${ownedBySession('$3')} AS ours, q.row_xmin::pg_catalog.text AS row_xmin FROM llm.queue q
+        WHERE q.id OPERATOR(pg_catalog.=) $1 AND q.worker OPERATOR(pg_catalog.=) $2 AND q.status OPERATOR(pg_catalog.=) 'processing' FOR UPDATE OF q`,
       [job.id, worker, row.table],
     );
     if (claimed.length === 0) return { outcome: 'lost' };
@@ -100,8 +105,8 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
       return { outcome: 'lost' };
     }
     const { rows: updated } = await client.query(
-      `UPDATE ${row.table} AS t SET ${set} FROM ${row.sources}, jsonb_populate_record(NULL::${row.table}, $3::jsonb) AS answer
-        WHERE ${row.key} AND ${row.values} AND ${ownedBySession('$4')} RETURNING t.xmin::text AS xmin`,
+      `UPDATE ${row.table} AS t SET ${set} FROM ${row.sources}, pg_catalog.jsonb_populate_record(NULL::${row.table}, $3::pg_catalog.jsonb) AS answer
+        WHERE ${row.key} AND ${row.values} AND ${ownedBySession('$4')} RETURNING t.xmin::pg_catalog.text AS xmin`,
       [...row.parameters, JSON.stringify(answer), row.table],
     );
     const written = updated[0]?.xmin as string | undefined;
@@ -110,13 +115,15 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
     // one that does fire has queued its job again already (rebind_llm_job), and that one is not doubled.
     const { rows } = await client.query(
       `WITH rebound AS (
-         UPDATE llm.queue q SET row_xmin = $4::xid
-          WHERE $4::xid IS NOT NULL AND q.id <> $1 AND q.status IN ('pending', 'processing') AND q.row_xmin = $3::xid
-            AND q.table_schema = $5 AND q.table_name = $6 AND q.row_pk = $7::jsonb
-            AND NOT EXISTS (SELECT 1 FROM llm.queue o WHERE o.row_xmin = $4::xid AND o.status = 'pending' AND o.table_schema = $5
-                               AND o.table_name = $6 AND o.row_pk = $7::jsonb AND o.trigger_name = q.trigger_name))
-       UPDATE llm.queue SET status = $2, last_error = NULL, lease_until = NULL, processed_at = now() WHERE id = $1
-       RETURNING extract(epoch FROM processed_at - created_at)::float8 AS seconds`,
+         UPDATE llm.queue q SET row_xmin = $4::pg_catalog.xid
+          WHERE $4::pg_catalog.xid IS NOT NULL AND q.id OPERATOR(pg_catalog.<>) $1 AND q.status OPERATOR(pg_catalog.=) ANY ('{pending,processing}'::pg_catalog.text[])
+            AND q.row_xmin OPERATOR(pg_catalog.=) $3::pg_catalog.xid
+            AND q.table_schema OPERATOR(pg_catalog.=) $5 AND q.table_name OPERATOR(pg_catalog.=) $6 AND q.row_pk OPERATOR(pg_catalog.=) $7::pg_catalog.jsonb
+            AND NOT EXISTS (SELECT 1 FROM llm.queue o WHERE o.row_xmin OPERATOR(pg_catalog.=) $4::pg_catalog.xid AND o.status OPERATOR(pg_catalog.=) 'pending'
+                               AND o.table_schema OPERATOR(pg_catalog.=) $5 AND o.table_name OPERATOR(pg_catalog.=) $6
+                               AND o.row_pk OPERATOR(pg_catalog.=) $7::pg_catalog.jsonb AND o.trigger_name OPERATOR(pg_catalog.=) q.trigger_name))
+       UPDATE llm.queue SET status = $2, last_error = NULL, lease_until = NULL, processed_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1
+       RETURNING extract(epoch FROM processed_at OPERATOR(pg_catalog.-) created_at)::pg_catalog.float8 AS seconds`,
       [job.id, written ? 'done' : 'skipped', boundTo, written ?? null, job.tableSchema, job.tableName, JSON.stringify(job.rowPk)],
     );
     return { outcome: written ? 'done' : 'skipped', seconds: rows[0]?.seconds as number };
@@ -131,12 +138,12 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
 export async function failJob(pool: pg.Pool, worker: string, job: Job, message: string, retryDelayMs: number): Promise<Outcome> {
   const { rows } = await pool.query(
     `UPDATE llm.queue q
-        SET status = CASE WHEN q.attempts >= q.max_attempts THEN 'error' ELSE 'pending' END,
+        SET status = CASE WHEN q.attempts OPERATOR(pg_catalog.>=) q.max_attempts THEN 'error' ELSE 'pending' END,
             last_error = $3,
-            run_after = now() + least($4 * power(2, q.attempts - 1), $5) * interval '1 millisecond',
+            run_after = pg_catalog.now() OPERATOR(pg_catalog.+) ${times(`LEAST($4::pg_catalog.float8 OPERATOR(pg_catalog.*) pg_catalog.power(2::pg_catalog.float8, (q.attempts OPERATOR(pg_catalog.-) 1)::pg_catalog.float8), $5)`, 'millisecond')},
             lease_until = NULL,
-            processed_at = CASE WHEN q.attempts >= q.max_attempts THEN now() END
-      WHERE q.id = $1 AND q.worker = $2 AND q.status = 'processing'
+            processed_at = CASE WHEN q.attempts OPERATOR(pg_catalog.>=) q.max_attempts THEN pg_catalog.now() END
+      WHERE q.id OPERATOR(pg_catalog.=) $1 AND q.worker OPERATOR(pg_catalog.=) $2 AND q.status OPERATOR(pg_catalog.=) 'processing'
   RETURNING q.status`,
     [job.id, worker, message, retryDelayMs, MAX_RETRY_DELAY_MS],
   );
@@ -148,8 +155,8 @@ export async function failJob(pool: pg.Pool, worker: string, job: Job, message: 
 export async function releaseJobs(pool: pg.Pool, worker: string, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await pool.query(
-    `UPDATE llm.queue SET status = 'pending', attempts = attempts - 1, lease_until = NULL, run_after = now()
-      WHERE id = ANY($2::bigint[]) AND worker = $1 AND status = 'processing'`,
+    `UPDATE llm.queue SET status = 'pending', attempts = attempts OPERATOR(pg_catalog.-) 1, lease_until = NULL, run_after = pg_catalog.now()
+      WHERE id OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) AND worker OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'processing'`,
     [worker, ids],
   );
 }
@@ -161,16 +168,17 @@ export async function releaseJobs(pool: pg.Pool, worker: string, ids: string[]):
 export async function tidyQueue(pool: pg.Pool, keepDoneSeconds: number): Promise<void> {
   await pool.query(
     `UPDATE llm.queue
-        SET status = 'error', processed_at = now(), lease_until = NULL,
-            last_error = coalesce(last_error || '; ', '') || 'the worker running its last attempt stopped before finishing it (' || worker || ')'
-      WHERE status = 'processing' AND lease_until < now() AND attempts >= max_attempts`,
+        SET status = 'error', processed_at = pg_catalog.now(), lease_until = NULL,
+            last_error = pg_catalog.concat_ws('; ', last_error, 'the worker running its last attempt stopped before finishing it (' OPERATOR(pg_catalog.||) worker OPERATOR(pg_catalog.||) ')')
+      WHERE status OPERATOR(pg_catalog.=) 'processing' AND lease_until OPERATOR(pg_catalog.<) pg_catalog.now() AND attempts OPERATOR(pg_catalog.>=) max_attempts`,
   );
-  await pool.query(`DELETE FROM llm.queue WHERE status IN ('done', 'skipped') AND processed_at < now() - $1 * interval '1 second'`, [keepDoneSeconds]);
+  await pool.query(`DELETE FROM llm.queue WHERE status OPERATOR(pg_catalog.=) ANY ('{done,skipped}'::pg_catalog.text[])
+      AND processed_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) ${times('$1', 'second')})`, [keepDoneSeconds]);
 }
 
 /** How many jobs the queue holds in each status. */
 export async function countByStatus(pool: pg.Pool): Promise<Record<Status, number>> {
-  const { rows } = await pool.query(`SELECT status, count(*)::int AS n FROM llm.queue GROUP BY status`);
+  const { rows } = await pool.query(`SELECT status, pg_catalog.count(*)::pg_catalog.int4 AS n FROM llm.queue GROUP BY status`);
   const counts = Object.fromEntries(STATUSES.map((status) => [status, 0])) as Record<Status, number>;
   for (const row of rows) counts[row.status as Status] = row.n;
   return counts;

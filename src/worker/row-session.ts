@@ -13,7 +13,19 @@ import type pg from 'pg';
  * lock is taken and before any of the table's code runs, so an ALTER TABLE … OWNER TO cannot slip in between.
  */
 export const ownedBySession = (parameter: string) =>
-  `coalesce((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass(${parameter})) = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) AND current_user = session_user, false)`;
+  `coalesce((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(${parameter}))
+     OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) session_user)
+   AND current_user OPERATOR(pg_catalog.=) session_user, false)`;
+
+/**
+ * SQL for `amount` (an SQL expression) times one `unit`, an interval, in parentheses (an OPERATOR(…) binds as any
+ * operator does, not as its name would). The worker's statements name pg_catalog for every
+ * function, operator and type: they run in the owner's session, with the owner's search_path, where a schema others
+ * may create in (public, on many databases) could hold a better match of their own (a power(integer, integer), a
+ * `*` on the types at hand) that would run with the owner's rights.
+ */
+export const times = (amount: string, unit: 'millisecond' | 'second') =>
+  `((${amount})::pg_catalog.float8 OPERATOR(pg_catalog.*) '1 ${unit}'::pg_catalog.interval)`;
 
 /** Runs `work` in a transaction on a pooled connection, committed when it returns, and wipes the session afterwards. */
 export async function inRowTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {

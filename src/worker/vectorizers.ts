@@ -6,7 +6,7 @@
 // retries to the failed queue, and records the error in ai.vectorizer_errors.
 
 import pg from 'pg';
-import { inRowTransaction, ownedBySession } from './row-session.js';
+import { inRowTransaction, ownedBySession, times } from './row-session.js';
 import type { VectorizerConfig } from './vectorizer-text.js';
 
 export interface Vectorizer {
@@ -32,7 +32,8 @@ export async function servedVectorizers(pool: pg.Pool): Promise<Vectorizer[]> {
   const { rows } = await pool.query(
     `SELECT v.id, v.name, v.source_schema, v.source_table, v.source_pk, v.queue_schema, v.queue_table, v.queue_failed_table, v.config
        FROM ${CATALOG} v
-      WHERE NOT v.disabled AND v.owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user) AND current_user = session_user
+      WHERE NOT v.disabled AND v.owner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) session_user)
+        AND current_user OPERATOR(pg_catalog.=) session_user
       ORDER BY v.id`,
   );
   return rows.map((row) => ({
@@ -60,7 +61,7 @@ function names(vectorizer: Vectorizer) {
     failedQueue: quoted(vectorizer.queueSchema, vectorizer.queueFailedTable),
     keyList: keys.join(', '),
     /** t's key columns equal to k's. */
-    matches: (t: string, k: string) => keys.map((key) => `${t}.${key} = ${k}.${key}`).join(' AND '),
+    matches: (t: string, k: string) => keys.map((key) => `${t}.${key} OPERATOR(pg_catalog.=) ${k}.${key}`).join(' AND '),
   };
 }
 
@@ -95,24 +96,25 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
     const batchSize = vectorizer.config.processing?.batch_size ?? DEFAULT_BATCH_SIZE;
     const { rows: claimed } = await client.query(
       `SELECT pg_catalog.to_jsonb(k) AS key
-         FROM (SELECT DISTINCT ${n.keyList} FROM ${n.queue} q WHERE q.loading_retry_after IS NULL OR q.loading_retry_after <= pg_catalog.now()) k
-        WHERE pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext(k::text))
+         FROM (SELECT DISTINCT ${n.keyList} FROM ${n.queue} q WHERE q.loading_retry_after IS NULL OR q.loading_retry_after OPERATOR(pg_catalog.<=) pg_catalog.now()) k
+        WHERE pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext(k::pg_catalog.text))
         LIMIT $2`,
       [vectorizer.id, batchSize],
     );
     if (claimed.length === 0) return 'empty';
     const keys = claimed.map((row) => row.key as Record<string, unknown>);
-    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::jsonb) k`;
+    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb) k`;
     await client.query(`DELETE FROM ${n.queue} q USING ${keyRows} WHERE ${n.matches('q', 'k')}`, [JSON.stringify(keys)]);
     const { rows } = await client.query(`SELECT pg_catalog.to_jsonb(s) AS row FROM ${n.source} s JOIN ${keyRows} ON ${n.matches('s', 'k')}`, [JSON.stringify(keys)]);
     const chunks = await embed({ keys, rows: rows.map((row) => row.row as Record<string, unknown>) });
     await client.query(`DELETE FROM ${n.store} t USING ${keyRows} WHERE ${n.matches('t', 'k')}`, [JSON.stringify(keys)]);
     if (chunks.length > 0) {
-      const { rows: typed } = await client.query(`SELECT pg_catalog.format_type(a.atttypid, NULL) AS type FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = 'embedding'`, [n.store]);
+      const { rows: typed } = await client.query(`SELECT pg_catalog.format_type(a.atttypid, NULL) AS type FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) 'embedding'`, [n.store]);
       const asArray = (typed[0] as { type: string } | undefined)?.type.endsWith('[]') ?? true;
       const items = chunks.map(({ key, seq, chunk, embedding }) => ({ ...key, chunk_seq: seq, chunk, embedding: asArray ? `{${embedding.join(',')}}` : `[${embedding.join(',')}]` }));
       await client.query(
-        `INSERT INTO ${n.store} (${n.keyList}, chunk_seq, chunk, embedding) SELECT ${n.keyList}, chunk_seq, chunk, embedding FROM pg_catalog.jsonb_populate_recordset(NULL::${n.store}, $1::jsonb)`,
+        `INSERT INTO ${n.store} (${n.keyList}, chunk_seq, chunk, embedding) SELECT ${n.keyList}, chunk_seq, chunk, embedding FROM pg_catalog.jsonb_populate_recordset(NULL::${n.store}, $1::pg_catalog.jsonb)`,
         [JSON.stringify(items)],
       );
     }
@@ -128,15 +130,16 @@ export async function failed(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<
   const n = names(vectorizer);
   const retries = vectorizer.config.loading.retries ?? 6;
   await inRowTransaction(pool, async (client) => {
-    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::jsonb) k`;
+    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb) k`;
     await client.query(
-      `UPDATE ${n.queue} q SET loading_retries = q.loading_retries + 1,
-              loading_retry_after = pg_catalog.now() + least($2 * 2 ^ q.loading_retries, 300000) * interval '1 millisecond'
+      `UPDATE ${n.queue} q SET loading_retries = q.loading_retries OPERATOR(pg_catalog.+) 1,
+              loading_retry_after = pg_catalog.now() OPERATOR(pg_catalog.+)
+                ${times(`LEAST($2::pg_catalog.float8 OPERATOR(pg_catalog.*) pg_catalog.power(2::pg_catalog.float8, q.loading_retries::pg_catalog.float8), 300000)`, 'millisecond')}
          FROM ${keyRows} WHERE ${n.matches('q', 'k')}`,
       [JSON.stringify(keys), delayMs],
     );
     await client.query(
-      `WITH out_of_retries AS (DELETE FROM ${n.queue} q WHERE q.loading_retries > $1 RETURNING ${n.keyList})
+      `WITH out_of_retries AS (DELETE FROM ${n.queue} q WHERE q.loading_retries OPERATOR(pg_catalog.>) $1 RETURNING ${n.keyList})
        INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step) SELECT DISTINCT ${n.keyList}, 'embedding' FROM out_of_retries`,
       [retries],
     );

@@ -148,7 +148,7 @@ export class QueueWorker {
    * for a worker connected as their owner; a session running as another role (ALTER ROLE … SET role) serves none.
    */
   private async sayWhomItServes(client: pg.Client): Promise<void> {
-    const { rows } = await client.query(`SELECT session_user::text AS login, current_user::text AS role`);
+    const { rows } = await client.query(`SELECT session_user::pg_catalog.text AS login, current_user::pg_catalog.text AS role`);
     const { login, role } = rows[0] as { login: string; role: string };
     if (login === role) this.log.info({ owner: login }, `llm.call worker serves the tables owned by ${login}; jobs of other owners' tables wait for their owner's worker`);
     else this.log.warn({ login, role }, `llm.call worker serves no table: its session runs as ${role}, not as its login role ${login}; connect as the tables' owner, without a role setting`);

@@ -30,8 +30,9 @@ export async function completeJobs(pool: pg.Pool, worker: string, batch: Answere
   const outcomes = new Map<string, WriteBack>(batch.map(({ job }) => [job.id, { outcome: 'lost' }]));
   return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT q.id::text AS id, ${ownedBySession('$3')} AS ours FROM llm.queue q
-        WHERE q.id = ANY($1::bigint[]) AND q.worker = $2 AND q.status = 'processing' ORDER BY q.id FOR UPDATE OF q`,
+      `SELECT q.id::pg_catalog.text AS id, ${ownedBySession('$3')} AS ours FROM llm.queue q
+        WHERE q.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) AND q.worker OPERATOR(pg_catalog.=) $2 AND q.status OPERATOR(pg_catalog.=) 'processing'
+        ORDER BY q.id FOR UPDATE OF q`,
       [batch.map(({ job }) => job.id), worker, table],
     );
     const ours = new Set(claimed.map((row) => row.id as string));
@@ -66,10 +67,11 @@ async function writeRows(client: pg.ClientBase, jobs: Answered[]): Promise<Array
   const set = first.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
   const { rows } = await client.query(
     `UPDATE ${row.table} AS t SET ${set}
-       FROM unnest($1::bigint[], $2::jsonb[], $3::jsonb[], $4::jsonb[]) AS j(id, pk, prompt_values, answer),
-            ${row.sources}, jsonb_populate_record(NULL::${row.table}, j.answer) AS answer
+       FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.jsonb[]), pg_catalog.unnest($3::pg_catalog.jsonb[]),
+                       pg_catalog.unnest($4::pg_catalog.jsonb[])) AS j(id, pk, prompt_values, answer),
+            ${row.sources}, pg_catalog.jsonb_populate_record(NULL::${row.table}, j.answer) AS answer
       WHERE ${row.key} AND ${row.values} AND ${ownedBySession('$5')}
-  RETURNING j.id::text AS id, t.xmin::text AS xmin`,
+  RETURNING j.id::pg_catalog.text AS id, t.xmin::pg_catalog.text AS xmin`,
     [
       jobs.map(({ job }) => job.id),
       jobs.map(({ job }) => JSON.stringify(job.rowPk)),
@@ -90,17 +92,20 @@ async function finish(client: pg.ClientBase, jobs: Answered[], written: Map<stri
   const { rows } = await client.query(
     `WITH answered AS (
        SELECT q.id, q.row_pk, q.row_xmin AS bound, w.xmin
-         FROM llm.queue q LEFT JOIN unnest($2::bigint[], $3::xid[]) AS w(id, xmin) ON w.id = q.id
-        WHERE q.id = ANY($1::bigint[])
+         FROM llm.queue q
+              LEFT JOIN ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.xid[])) AS w(id, xmin) ON w.id OPERATOR(pg_catalog.=) q.id
+        WHERE q.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])
      ), rebound AS (
        UPDATE llm.queue q SET row_xmin = a.xmin FROM answered a
-        WHERE a.xmin IS NOT NULL AND q.id <> ALL($1::bigint[]) AND q.status IN ('pending', 'processing') AND q.row_xmin = a.bound
-          AND q.table_schema = $4 AND q.table_name = $5 AND q.row_pk = a.row_pk
-          AND NOT EXISTS (SELECT 1 FROM llm.queue o WHERE o.row_xmin = a.xmin AND o.status = 'pending' AND o.table_schema = $4
-                             AND o.table_name = $5 AND o.row_pk = a.row_pk AND o.trigger_name = q.trigger_name))
-     UPDATE llm.queue q SET status = CASE WHEN a.xmin IS NULL THEN 'skipped' ELSE 'done' END, last_error = NULL, lease_until = NULL, processed_at = now()
-       FROM answered a WHERE q.id = a.id
-     RETURNING q.id::text AS id, q.status, extract(epoch FROM q.processed_at - q.created_at)::float8 AS seconds`,
+        WHERE a.xmin IS NOT NULL AND q.id OPERATOR(pg_catalog.<>) ALL ($1::pg_catalog.int8[])
+          AND q.status OPERATOR(pg_catalog.=) ANY ('{pending,processing}'::pg_catalog.text[]) AND q.row_xmin OPERATOR(pg_catalog.=) a.bound
+          AND q.table_schema OPERATOR(pg_catalog.=) $4 AND q.table_name OPERATOR(pg_catalog.=) $5 AND q.row_pk OPERATOR(pg_catalog.=) a.row_pk
+          AND NOT EXISTS (SELECT 1 FROM llm.queue o WHERE o.row_xmin OPERATOR(pg_catalog.=) a.xmin AND o.status OPERATOR(pg_catalog.=) 'pending'
+                             AND o.table_schema OPERATOR(pg_catalog.=) $4 AND o.table_name OPERATOR(pg_catalog.=) $5
+                             AND o.row_pk OPERATOR(pg_catalog.=) a.row_pk AND o.trigger_name OPERATOR(pg_catalog.=) q.trigger_name))
+     UPDATE llm.queue q SET status = CASE WHEN a.xmin IS NULL THEN 'skipped' ELSE 'done' END, last_error = NULL, lease_until = NULL, processed_at = pg_catalog.now()
+       FROM answered a WHERE q.id OPERATOR(pg_catalog.=) a.id
+     RETURNING q.id::pg_catalog.text AS id, q.status, extract(epoch FROM q.processed_at OPERATOR(pg_catalog.-) q.created_at)::pg_catalog.float8 AS seconds`,
     [jobs.map(({ job }) => job.id), [...written.keys()], [...written.values()], tableSchema, tableName],
   );
   return rows.map((row) => [row.id as string, { outcome: row.status as Outcome, seconds: row.seconds as number }]);

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { fakeEmbedding } from '../support/fake-provider.js';
+import { plantHostileOverloads } from '../support/hostile-public.js';
 import { pgAiSuite } from '../support/pg-ai.js';
 import { alicesTable } from '../support/vectorizer.js';
 import { startWorker } from '../support/worker.js';
@@ -16,15 +17,15 @@ const KEY = 'sk-vectorizer-0123456789';
 const rows = async (client: pg.Client, sql: string) => (await client.query(sql)).rows;
 
 /** alice (trust_user) owns alice.docs and a vectorizer over it: chunks of up to 40 characters, titled. */
-async function alicesVectorizer(): Promise<{ name: string; alice: pg.Client }> {
-  const { name, alice } = await alicesTable(suite.proxy);
+async function alicesVectorizer(): Promise<{ name: string; direct: pg.Client; alice: pg.Client }> {
+  const { name, direct, alice } = await alicesTable(suite.proxy);
   await alice.query(`INSERT INTO alice.docs VALUES (1, 'one', 'the purple elephant sits on a red mushroom in the forest'), (2, 'two', 'a short body')`);
   await alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass,
                        loading => ai.loading_column('body'),
                        embedding => ai.embedding_openai('text-embedding-3-small', 4),
                        chunking => ai.chunking_recursive_character_text_splitter(40, 0),
                        formatting => ai.formatting_python_template('$title: $chunk'))`);
-  return { name, alice };
+  return { name, direct, alice };
 }
 
 /** A worker for alice's tables, connected as alice, with the proxy's OpenAI key and server in its environment. */
@@ -102,6 +103,16 @@ describe("the worker of pgai's vectorizers", () => {
     expect(errors[0].message).toContain('the provider is down');
     expect(errors[0].message).not.toContain(KEY);
     expect(await rows(alice, `SELECT count(*)::int AS n FROM alice._vectorizer_q_failed_1`)).toEqual([{ n: 0 }]);
+  });
+
+  it("retries a failed batch calling no function or operator another role put first in the owner's search_path", async () => {
+    const { name, direct, alice } = await alicesVectorizer();
+    const workerCalls = await plantHostileOverloads(direct, name, 'trust_user');
+    suite.fake.script({ kind: 'error', status: 400, message: 'the provider is down' });
+    alicesWorker(name, { retryDelayMs: 50 });
+    await expect.poll(async () => (await store(alice)).length, EVENTUALLY).toBe(3);
+    expect(await rows(alice, `SELECT count(*)::int AS n FROM ai.vectorizer_errors`)).toEqual([{ n: 1 }]);
+    expect(await workerCalls()).toEqual([]);
   });
 
   it('leaves a disabled vectorizer, and the vectorizers of other owners, alone', async () => {

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { afterThisTest } from '../support/database.js';
+import { plantHostileOverloads } from '../support/hostile-public.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { cluster, connection, type Role } from '../support/proxy.js';
 import { startWorker } from '../support/worker.js';
@@ -244,4 +245,18 @@ describe('jobs of rows a role did not write', () => {
       expect(prompts().sort()).toEqual(['Summarize: alice text', 'Summarize: mallory row']);
     });
   }
+});
+
+describe("the worker's own SQL in the owner's session", () => {
+  it("calls no function or operator another role put first in the owner's search_path, answering a job that failed once", async () => {
+    const { name, direct, alice } = await aliceAndMallory();
+    const workerCalls = await plantHostileOverloads(direct, name, 'trust_user');
+    // Not retried by the provider layer: the job's attempt fails, and its retry is scheduled.
+    shared.fake.script({ kind: 'error', status: 401, message: 'bad key' }, { kind: 'answer', content: 'second try' });
+    await alice.query(`INSERT INTO alice.docs VALUES (1, 'hello', NULL, 0)`);
+    alicesWorker(name);
+    await expect.poll(() => rows(alice, `SELECT summary FROM alice.docs`), EVENTUALLY).toEqual([{ summary: 'second try' }]);
+    expect(await rows(direct, `SELECT attempts, status FROM llm.queue`)).toEqual([{ attempts: 2, status: 'done' }]);
+    expect(await workerCalls()).toEqual([]);
+  });
 });
