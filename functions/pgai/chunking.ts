@@ -7,7 +7,7 @@
 import { PgError } from '../../proxy/pg-error.js';
 import { declareFunction, type FunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
-import { checkSizes, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_SEPARATOR, DEFAULT_SEPARATORS, splitByCharacter, splitRecursively, type SplitterOptions } from './text-splitter.js';
+import { checkSizes, DEFAULT_CHUNK_OVERLAP, MAX_INPUT, DEFAULT_CHUNK_SIZE, DEFAULT_SEPARATOR, DEFAULT_SEPARATORS, splitByCharacter, splitRecursively, type SplitterOptions } from './text-splitter.js';
 
 const SCHEMA = 'ai';
 const CHUNKS = { kind: 'table' as const, columns: [{ name: 'seq', type: 'bigint' }, { name: 'chunk', type: 'text' }] };
@@ -24,7 +24,6 @@ function options(args: Record<string, unknown>, keepSeparator: boolean): Splitte
 }
 
 const numbered = (chunks: string[]) => chunks.map((chunk, seq) => ({ seq, chunk }));
-const MAX_INPUT = 2 * 1024 * 1024;
 
 /** The text to cut, or undefined for NULL. */
 function input(args: Record<string, unknown>): string | undefined {

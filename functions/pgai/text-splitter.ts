@@ -17,6 +17,8 @@ export const DEFAULT_CHUNK_SIZE = 4000;
 export const DEFAULT_CHUNK_OVERLAP = 200;
 export const DEFAULT_SEPARATOR = '\n\n';
 export const DEFAULT_SEPARATORS = ['\n\n', '\n', ' ', ''];
+/** The longest text cut, in characters: the splitters run on the event loop every session shares. */
+export const MAX_INPUT = 2 * 1024 * 1024;
 
 /** The splitter's checks of its sizes, with LangChain's message for an overlap larger than the chunk. */
 export function checkSizes({ chunkSize, chunkOverlap }: SplitterOptions): void {
@@ -56,14 +58,19 @@ export function splitRecursively(text: string, separators: string[], options: Sp
       continue;
     }
     if (good.length > 0) {
-      chunks.push(...mergeSplits(good, joiner, options));
+      append(chunks, mergeSplits(good, joiner, options));
       good = [];
     }
     if (rest.length === 0) chunks.push(split);
-    else chunks.push(...splitRecursively(split, rest, options));
+    else append(chunks, splitRecursively(split, rest, options));
   }
-  if (good.length > 0) chunks.push(...mergeSplits(good, joiner, options));
+  if (good.length > 0) append(chunks, mergeSplits(good, joiner, options));
   return chunks;
+}
+
+/** push(...more) takes its items as arguments, on the stack: tens of thousands of chunks overflow it. */
+function append(chunks: string[], more: string[]): void {
+  for (const chunk of more) chunks.push(chunk);
 }
 
 function pattern(separator: string, isRegex: boolean): string {

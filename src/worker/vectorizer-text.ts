@@ -1,8 +1,19 @@
 // What a vectorizer embeds of a row, as pgai's worker makes it: the loaded column's text cut by the chunking config
 // (the splitters of ai.chunk_text and ai.chunk_text_recursively), each chunk put into the formatting template, a
-// Python string.Template where $chunk is the chunk and $column (or ${column}) a value of the row.
+// Python string.Template where $chunk is the chunk and $column (or ${column}) a value of the row. This runs on the
+// event loop every session of the proxy shares, for rows anyone who may insert into the table writes: a row too big to
+// cut in a moment (ai.chunk_text's bound), or cut into too many chunks or too much text, is refused (RowRefused), for
+// good, rather than cut at every retry.
 
-import { splitByCharacter, splitRecursively, type SplitterOptions } from '../../functions/pgai/text-splitter.js';
+import { MAX_INPUT, splitByCharacter, splitRecursively, type SplitterOptions } from '../../functions/pgai/text-splitter.js';
+import { PgError } from '../../proxy/pg-error.js';
+
+/** The most chunks of one row, and the most characters of their formatted texts together. */
+export const MAX_CHUNKS = 50_000;
+export const MAX_FORMATTED = 8 * MAX_INPUT;
+
+/** A row the worker does not embed, whatever the retry: its text is too large. */
+export class RowRefused extends PgError {}
 
 export interface VectorizerConfig {
   loading: { column_name: string; retries?: number };
@@ -20,11 +31,29 @@ export interface Chunk {
   formatted: string;
 }
 
-/** The chunks of a row, numbered from 0; none when its text is NULL or blank. */
+/** The chunks of a row, numbered from 0; none when its text is NULL or blank. Throws RowRefused for a row too large. */
 export function rowChunks(config: VectorizerConfig, row: Record<string, unknown>): Chunk[] {
-  const text = row[config.loading.column_name];
-  if (text === null || text === undefined || String(text).trim() === '') return [];
-  return cut(config.chunking, String(text)).map((chunk, seq) => ({ seq, chunk, formatted: substitute(config.formatting.template, { ...row, chunk }) }));
+  const value = row[config.loading.column_name];
+  if (value === null || value === undefined) return [];
+  const text = String(value);
+  const column = config.loading.column_name;
+  if (text.length > MAX_INPUT) refuse(`its ${column} is longer than ${MAX_INPUT} characters`);
+  if (text.trim() === '') return [];
+  const pieces = cut(config.chunking, text);
+  if (pieces.length > MAX_CHUNKS) refuse(`its ${column} is cut into more than ${MAX_CHUNKS} chunks`);
+  const chunks: Chunk[] = [];
+  let formattedLength = 0;
+  for (const [seq, chunk] of pieces.entries()) {
+    const formatted = substitute(config.formatting.template, { ...row, chunk });
+    formattedLength += formatted.length;
+    if (formattedLength > MAX_FORMATTED) refuse(`its chunks, formatted, are longer than ${MAX_FORMATTED} characters`);
+    chunks.push({ seq, chunk, formatted });
+  }
+  return chunks;
+}
+
+function refuse(why: string): never {
+  throw new RowRefused('54000', `the row is not embedded: ${why}`, { hint: 'Store a shorter text, or cut it into rows of its own, then write the row again.' });
 }
 
 function cut(chunking: VectorizerConfig['chunking'], text: string): string[] {

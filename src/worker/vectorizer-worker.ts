@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { recordVectorizerBatch } from './metrics.js';
 import { embedAll, embeddingProvider } from './vectorizer-embed.js';
-import { rowChunks } from './vectorizer-text.js';
-import { failed, processBatch, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
+import { RowRefused, rowChunks } from './vectorizer-text.js';
+import { failed, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
   pool: pg.Pool;
@@ -67,11 +67,17 @@ export class VectorizerRunner {
     const asker = `vectorizer ${vectorizer.id}@${this.options.database}`;
     while (!this.stopping.signal.aborted) {
       let claimed: Batch['keys'] = [];
+      const tooLarge: Array<{ key: Record<string, unknown>; error: RowRefused }> = [];
       try {
         const outcome = await processBatch(this.options.pool, vectorizer, async (batch) => {
           claimed = batch.keys;
-          return this.embed(vectorizer, batch, asker);
+          tooLarge.length = 0;
+          return this.embed(vectorizer, batch, asker, tooLarge);
         });
+        for (const { key, error } of tooLarge) {
+          this.options.log.warn({ vectorizer: vectorizer.name, key, err: error.message }, 'vectorizer row refused; moved to the failed queue');
+          await refused(this.options.pool, vectorizer, [key], error.message);
+        }
         if (outcome === 'not ours') this.problem(new Error(`vectorizer ${vectorizer.name}: its tables are no longer all owned by the worker's role; left to their owner's worker`));
         if (typeof outcome !== 'object') return;
         recordVectorizerBatch(this.options.database, 'done', outcome.processed);
@@ -88,12 +94,21 @@ export class VectorizerRunner {
     }
   }
 
-  /** The chunks of the batch's rows with their embeddings; a deleted row's key gets none. */
-  private async embed(vectorizer: Vectorizer, batch: Batch, asker: string): Promise<StoredChunk[]> {
+  /**
+   * The chunks of the batch's rows with their embeddings; a deleted row's key gets none, nor does a row too large,
+   * which is added to `tooLarge` (and its chunks removed from the store with the others').
+   */
+  private async embed(vectorizer: Vectorizer, batch: Batch, asker: string, tooLarge: Array<{ key: Record<string, unknown>; error: RowRefused }>): Promise<StoredChunk[]> {
     const keyColumns = vectorizer.sourcePk.map((column) => column.attname);
     const chunks = batch.rows.flatMap((row) => {
       const key = Object.fromEntries(keyColumns.map((column) => [column, row[column]]));
-      return rowChunks(vectorizer.config, row).map((chunk) => ({ key, ...chunk }));
+      try {
+        return rowChunks(vectorizer.config, row).map((chunk) => ({ key, ...chunk }));
+      } catch (error) {
+        if (!(error instanceof RowRefused)) throw error;
+        tooLarge.push({ key, error });
+        return [];
+      }
     });
     if (chunks.length === 0) return [];
     const provider = await embeddingProvider(vectorizer.config.embedding, this.options.defaults);

@@ -143,10 +143,27 @@ export async function failed(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<
        INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step) SELECT DISTINCT ${n.keyList}, 'embedding' FROM out_of_retries`,
       [retries],
     );
-    await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_vectorizer_errors (id, message, details) VALUES ($1, $2, $3)`, [
-      vectorizer.id,
-      message,
-      JSON.stringify({ step: 'embedding', rows: keys.length }),
-    ]);
+    await recordError(client, vectorizer, message, 'embedding', keys.length);
   });
+}
+
+/** Rows refused for good (too large to embed): their keys go to the failed queue at once, the error recorded. */
+export async function refused(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string): Promise<void> {
+  const n = names(vectorizer);
+  await inRowTransaction(pool, async (client) => {
+    await client.query(
+      `INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step)
+       SELECT ${n.keyList}, 'chunking' FROM pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb)`,
+      [JSON.stringify(keys)],
+    );
+    await recordError(client, vectorizer, message, 'chunking', keys.length);
+  });
+}
+
+async function recordError(client: pg.ClientBase, vectorizer: Vectorizer, message: string, step: string, rows: number): Promise<void> {
+  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_vectorizer_errors (id, message, details) VALUES ($1, $2, $3)`, [
+    vectorizer.id,
+    message,
+    JSON.stringify({ step, rows }),
+  ]);
 }

@@ -2,6 +2,7 @@
 // chunks formatted and embedded, re-embedded on change, removed on delete, each chunk embedded once even with two
 // workers on one queue, and a provider that fails and then recovers leaving errors behind and the store complete.
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { fakeEmbedding } from '../support/fake-provider.js';
@@ -40,6 +41,21 @@ function embedded(): string[] {
 
 const pending = (alice: pg.Client) => async () => (await rows(alice, `SELECT ai.vectorizer_queue_pending(1, exact_count => true) AS n`))[0].n;
 const store = (alice: pg.Client) => rows(alice, `SELECT id, chunk_seq, chunk, embedding FROM alice.docs_embedding ORDER BY id, chunk_seq`);
+
+/** Alice's 20 SELECT 1, one after the other, through the proxy: the slowest, and the event loop's longest delay meanwhile. */
+async function probes(alice: pg.Client): Promise<{ slowestMs: number; delayMs: number }> {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let slowestMs = 0;
+  for (let probe = 0; probe < 20; probe++) {
+    const started = performance.now();
+    await alice.query('SELECT 1');
+    slowestMs = Math.max(slowestMs, performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  delay.disable();
+  return { slowestMs, delayMs: delay.max / 1e6 };
+}
 
 describe("the worker of pgai's vectorizers", () => {
   it('embeds every chunk of every row once, re-embeds a changed row, removes a deleted one, and serves a semantic search', async () => {
@@ -114,6 +130,23 @@ describe("the worker of pgai's vectorizers", () => {
     expect(await rows(alice, `SELECT count(*)::int AS n FROM ai.vectorizer_errors`)).toEqual([{ n: 1 }]);
     expect(await workerCalls()).toEqual([]);
   });
+
+  it('refuses for good a row too large to cut, without holding the sessions up, and embeds the others', async () => {
+    const { name, alice } = await alicesVectorizer();
+    const quiet = await probes(alice);
+    alicesWorker(name, { retryDelayMs: 50 });
+    // 8 MB written by anyone who may insert into the table.
+    await alice.query(`INSERT INTO alice.docs VALUES (3, 'big', repeat('lorem ipsum dolor sit amet ', 300000))`);
+    const during = await probes(alice);
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+    console.log(`8 MB row: event loop held up to ${during.delayMs.toFixed(0)} ms (${quiet.delayMs.toFixed(0)} ms before), slowest SELECT 1 ${during.slowestMs.toFixed(0)} ms`);
+    expect(during.delayMs).toBeLessThan(4 * quiet.delayMs + 250);
+    expect((await store(alice)).map((row) => row.id)).toEqual([1, 1, 2]);
+    expect(await rows(alice, `SELECT id, failure_step FROM alice._vectorizer_q_failed_1`)).toEqual([{ id: 3, failure_step: 'chunking' }]);
+    expect(await rows(alice, `SELECT message, details FROM ai.vectorizer_errors`)).toEqual([
+      { message: expect.stringContaining('the row is not embedded: its body is longer than'), details: { step: 'chunking', rows: 1 } },
+    ]);
+  }, 60_000);
 
   it('leaves a disabled vectorizer, and the vectorizers of other owners, alone', async () => {
     const { name, alice } = await alicesVectorizer();

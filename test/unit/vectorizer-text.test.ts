@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { MAX_REQUEST_TOKENS, requestBatches } from '../../src/worker/vectorizer-embed.js';
-import { rowChunks, substitute, type VectorizerConfig } from '../../src/worker/vectorizer-text.js';
+import { RowRefused, rowChunks, substitute, type VectorizerConfig } from '../../src/worker/vectorizer-text.js';
 
 describe('formatting_python_template', () => {
   it("substitutes as Python's Template.safe_substitute", () => {
@@ -31,6 +31,23 @@ describe("a row's chunks", () => {
     expect(rowChunks(config({ implementation: 'none' }), { id: 2, body: 'whole text' })).toEqual([{ seq: 0, chunk: 'whole text', formatted: '2/whole text' }]);
     expect(rowChunks(config({ implementation: 'character_text_splitter', chunk_size: 5, chunk_overlap: 0, separator: '|' }), { id: 3, body: 'ab|cd|efgh' }).map((chunk) => chunk.chunk)).toEqual(['ab|cd', 'efgh']);
     expect(rowChunks(recursive, { id: 4, body: null })).toEqual([]);
+  });
+
+  it('of a text too long, too many or too long formatted are refused for good (RowRefused), the splitter never overflowing the stack', () => {
+    const recursive = (size: number) => config({ implementation: 'recursive_character_text_splitter', chunk_size: size, chunk_overlap: 0 });
+    const refused = (body: string, size: number, template = '$id/$chunk') => {
+      try {
+        rowChunks({ ...recursive(size), formatting: { template } }, { id: 1, body, title: 'x'.repeat(1000) });
+      } catch (error) {
+        return error instanceof RowRefused ? error.message : `not refused: ${(error as Error).message}`;
+      }
+      return 'cut';
+    };
+    expect(refused('x'.repeat(3 * 1024 * 1024), 800)).toMatch(/^the row is not embedded: its body is longer than 2097152 characters/);
+    // Half a million chunks, once a RangeError from the splitter's push(...chunks).
+    expect(refused('x'.repeat(1024 * 1024), 2)).toMatch(/^the row is not embedded: its body is cut into more than 50000 chunks/);
+    expect(refused('x'.repeat(1024 * 1024), 40, '$title $chunk')).toMatch(/^the row is not embedded: its chunks, formatted, are longer than/);
+    expect(refused('x'.repeat(1024 * 1024), 40)).toBe('cut');
   });
 });
 
