@@ -280,9 +280,15 @@ function embeddings(request: RecordedRequest, response: http.ServerResponse): vo
     object: 'list',
     model: String(request.body.model),
     // Listed last to first, with their indexes, as the API allows: the client must order them.
-    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: encoded(fakeEmbedding(text), request.body.encoding_format) })).reverse(),
+    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: encoded(sized(fakeEmbedding(text), request.body.dimensions), request.body.encoding_format) })).reverse(),
     usage: { prompt_tokens: inputs.length * 2, total_tokens: inputs.length * 2 },
   });
+}
+
+/** As OpenAI answers `dimensions`: that many numbers (here the fake's, then zeros). */
+function sized(vector: number[], dimensions: unknown): number[] {
+  if (typeof dimensions !== 'number') return vector;
+  return Array.from({ length: dimensions }, (_, index) => vector[index] ?? 0);
 }
 
 /** OpenAI's base64 embedding, little-endian float32, when asked for; else the numbers. */
