@@ -114,8 +114,7 @@ export class ProxyListener {
   }
 
   private createServer(secureContext: tls.SecureContext | undefined): net.Server {
-    // Half-open: a client that is done sending may still read the answers it is owed, as from PostgreSQL.
-    return net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => void this.accept(socket, secureContext));
+    return net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => void this.accept(socket, secureContext));
   }
 
   private async listenOnSocketDir(dir: string, port: number): Promise<void> {

@@ -60,8 +60,6 @@ export class Session {
   private readonly ended = new AbortController();
   /** The client sent Terminate: as PostgreSQL does, the proxy reads nothing the client sends after it. */
   private terminateReceived = false;
-  /** The client has sent its last byte (a half-close) but may still read: it is owed what it asked for. */
-  private clientEnded = false;
   /** The client's Terminate went upstream: the backend ends the session itself. */
   private clientTerminated = false;
   private readonly clientFramer: MessageFramer;
@@ -116,7 +114,6 @@ export class Session {
     client.setNoDelay(true);
     client.on('error', (error) => this.log.debug({ err: error }, 'client socket error'));
     client.on('close', this.onClientClose);
-    client.on('end', this.onClientEnd);
     this.context.scramSecrets?.prefetch(this.user, this.ended.signal);
     try {
       this.upstream = await connectUpstream(this.context.target, this.ended.signal);
@@ -290,7 +287,7 @@ export class Session {
       this.fail(error);
       return;
     }
-    this.endIfIdle();
+    if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
   };
 
   private dispatch(type: number, frame: Buffer): void {
@@ -337,7 +334,7 @@ export class Session {
       },
       release: () => {
         this.mediating = false;
-        this.endIfIdle();
+        if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
       },
       holdClient: (held) => this.holdClient(held),
       readies: this.readies,
@@ -455,29 +452,10 @@ export class Session {
 
   private readonly onClientClose = (): void => this.close();
 
-  /**
-   * A client done sending may still be reading: it gets the answers it is owed, then the connection closes. A relayed
-   * request's backend is half-closed too, so that it sees what it would see from the client directly: it answers
-   * and ends, or with client_connection_check_interval ends at once, taking a client that is really gone with it.
-   */
-  private readonly onClientEnd = (): void => {
-    this.clientEnded = true;
-    if (this.phase !== 'ready') return this.close();
-    if (!this.mediating) this.upstream?.end();
-    this.endIfIdle();
-  };
-
-  /** Ends a session owed nothing more that is shutting down, or whose client has sent its last byte. */
-  private endIfIdle(): void {
-    if (!this.idle || !this.upstreamFramer.atBoundary) return;
-    if (this.shuttingDown) this.terminate();
-    else if (this.clientEnded) this.close();
-  }
-
   private readonly onUpstreamClose = (): void => {
     // A server that ends a session says why first (a FATAL 57P01 after pg_terminate_backend or at shutdown): the
     // client has that error, and a second one of the proxy's would reach it after its session is already over.
-    if (this.phase !== 'closed' && !this.terminateReceived && !this.clientEnded && !this.upstreamEndedSession && !this.client.destroyed) {
+    if (this.phase !== 'closed' && !this.terminateReceived && !this.upstreamEndedSession && !this.client.destroyed) {
       this.context.stats.upstreamConnectionFailures++;
       this.fail(
         new PgError(SqlState.ConnectionFailure, 'the upstream server closed the connection unexpectedly', {

@@ -96,7 +96,6 @@ function violation(message: string): PgError {
  */
 function startServerTls(socket: net.Socket, secureContext: tls.SecureContext): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    // Half-open like the socket it wraps.
     const secure = new tls.TLSSocket(socket, { isServer: true, secureContext });
     const fail = (error: Error): void => {
       secure.off('secure', succeed).off('error', fail).off('end', gone).off('close', gone);
@@ -122,7 +121,7 @@ class PacketReader {
     private readonly socket: net.Socket,
     private buffered: Buffer = Buffer.alloc(0),
   ) {
-    socket.on('data', this.onData).on('error', this.onError).on('end', this.onClose).on('close', this.onClose);
+    socket.on('data', this.onData).on('error', this.onError).on('close', this.onClose);
     socket.resume();
   }
 
@@ -135,7 +134,7 @@ class PacketReader {
 
   /** Stops reading (the socket is left paused) and returns what was received beyond the last packet. */
   detach(): Buffer {
-    this.socket.off('data', this.onData).off('error', this.onError).off('end', this.onClose).off('close', this.onClose);
+    this.socket.off('data', this.onData).off('error', this.onError).off('close', this.onClose);
     this.socket.pause();
     const rest = this.buffered;
     this.buffered = Buffer.alloc(0);
