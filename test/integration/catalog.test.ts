@@ -83,7 +83,7 @@ describe('function stubs', () => {
       );
       expect(rows).toHaveLength(1);
       const expectedArguments = declaration.arguments
-        .map((argument) => `${argument.name} ${argument.type}${argument.default ? ` DEFAULT ${argument.default}` : ''}`)
+        .map((argument) => `${argument.name} ${argument.type}${argument.default ? ` DEFAULT ${shownDefault(argument.default)}` : ''}`)
         .join(', ');
       const expectedResult =
         declaration.result.kind === 'scalar'
@@ -125,3 +125,8 @@ describe('pg-llm-proxy migrate', () => {
     expect(run([]).status).toBe(2);
   });
 });
+
+/** A default as pg_get_function_arguments shows it: types in pg_catalog without their schema. */
+function shownDefault(sql: string): string {
+  return sql.replaceAll('::pg_catalog.', '::');
+}
