@@ -2,7 +2,6 @@
 // chunks formatted and embedded, re-embedded on change, removed on delete, each chunk embedded once even with two
 // workers on one queue, and a provider that fails and then recovers leaving errors behind and the store complete.
 
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { fakeEmbedding } from '../support/fake-provider.js';
@@ -10,6 +9,7 @@ import { plantHostileOverloads } from '../support/hostile-public.js';
 import { pgAiSuite } from '../support/pg-ai.js';
 import { alicesTable } from '../support/vectorizer.js';
 import { startWorker } from '../support/worker.js';
+import { stallProbes } from '../support/stall-probes.js';
 
 const suite = pgAiSuite();
 const EVENTUALLY = { timeout: 20_000, interval: 100 };
@@ -42,20 +42,8 @@ function embedded(): string[] {
 const pending = (alice: pg.Client) => async () => (await rows(alice, `SELECT ai.vectorizer_queue_pending(1, exact_count => true) AS n`))[0].n;
 const store = (alice: pg.Client) => rows(alice, `SELECT id, chunk_seq, chunk, embedding FROM alice.docs_embedding ORDER BY id, chunk_seq`);
 
-/** Alice's 20 SELECT 1, one after the other, through the proxy: the slowest, and the event loop's longest delay meanwhile. */
-async function probes(alice: pg.Client): Promise<{ slowestMs: number; delayMs: number }> {
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  let slowestMs = 0;
-  for (let probe = 0; probe < 20; probe++) {
-    const started = performance.now();
-    await alice.query('SELECT 1');
-    slowestMs = Math.max(slowestMs, performance.now() - started);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  delay.disable();
-  return { slowestMs, delayMs: delay.max / 1e6 };
-}
+/** Alice's SELECT 1s through the proxy, 50 ms apart. */
+const probes = (alice: pg.Client) => stallProbes(async () => void (await alice.query('SELECT 1')), 50);
 
 describe("the worker of pgai's vectorizers", () => {
   it('embeds every chunk of every row once, re-embeds a changed row, removes a deleted one, and serves a semantic search', async () => {

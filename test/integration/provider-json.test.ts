@@ -5,12 +5,12 @@
 
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { clientOf } from '../support/pg-ai.js';
 import { proxyAndFakeProvider } from '../support/models.js';
+import { stallProbes } from '../support/stall-probes.js';
 
 const MiB = 1024 ** 2;
 const shared = proxyAndFakeProvider();
@@ -53,20 +53,12 @@ async function twoRoles(bobsBaseUrl: string, bobsConfig: Record<string, unknown>
   return { alice, bob };
 }
 
-/** Alice's 20 probes, one after the other: how long the slowest took, and the event loop's longest delay meanwhile. */
-async function probes(alice: pg.Client): Promise<{ slowestMs: number; delayMs: number }> {
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  let slowestMs = 0;
-  for (let probe = 0; probe < 20; probe++) {
-    const started = performance.now();
+/** Alice's probes, alternately a plain query and a model call of her own. */
+const probes = (alice: pg.Client) =>
+  stallProbes(async (probe) => {
     const { rows } = probe % 2 ? await alice.query(`SELECT pg_llm_chat('a_normal', 'hi') AS a`) : await alice.query('SELECT 1 AS a');
     expect(rows).toEqual([{ a: probe % 2 ? 'default answer' : 1 }]);
-    slowestMs = Math.max(slowestMs, performance.now() - started);
-  }
-  delay.disable();
-  return { slowestMs, delayMs: delay.max / 1e6 };
-}
+  });
 
 /**
  * Alice's probes while bob's answer is parsed (from when his server has sent it) against her probes before, and the
