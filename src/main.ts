@@ -187,10 +187,10 @@ async function onDatabase(
 }
 
 async function migrateDatabase(client: pg.Client, log: Logger, keys: string[]): Promise<void> {
-  const { applied, unbound } = await migrate(client, undefined, keys.map(masterKey));
+  const { applied, unusable } = await migrate(client, undefined, keys.map(masterKey));
   log.info({ database: client.database, applied }, applied.length ? 'catalog upgraded' : 'catalog already up to date; stubs refreshed');
-  if (unbound.length > 0) {
-    log.warn({ database: client.database, unbound }, 'model secrets left unbound to their rows, so unusable: migrate again with the key that sealed them, or register them again');
+  if (unusable.length > 0) {
+    log.warn({ database: client.database, unusable }, 'model secrets left unusable (unbound to their rows, or no read proof): migrate again with the key that sealed them, or register them again');
   }
 }
 

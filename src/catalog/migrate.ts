@@ -11,7 +11,7 @@ import { DEFAULT_SCHEMA, EXTENSIONS, schemaOf, type ExtensionName } from '../../
 import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { bindUnboundSecrets, type UnboundModel } from './sealed-blobs.js';
+import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
 import { stubSignature, stubSql } from './stubs.js';
 
 export const CATALOG_SCHEMA = '_pg_llm_catalog';
@@ -52,8 +52,8 @@ export interface SqlRunner {
 export interface Installed {
   /** The migrations applied now, by name. */
   applied: string[];
-  /** Model instances whose secrets stay unbound, so unusable: no key was given, or none opens them. */
-  unbound: UnboundModel[];
+  /** Model instances whose secrets stay unusable (unbound, or no read proof): no key was given, or none opens them. */
+  unusable: UnusableModel[];
 }
 
 /** Applies what is missing, refreshes the stubs, and binds the secrets `keys` can open. */
@@ -109,7 +109,8 @@ export async function install(client: SqlRunner, migrations: Migration[] = shipp
     const objects = extensionScript(name, 'install');
     if (objects !== undefined) await client.query(objects);
   }
-  return { applied, unbound: await bindUnboundSecrets(client, keys) };
+  const unbound = await bindUnboundSecrets(client, keys);
+  return { applied, unusable: [...unbound, ...(await recordMissingReadProofs(client, keys))] };
 }
 
 /**

@@ -5,11 +5,11 @@
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { holdsCredentials, visibleConfig as shownConfig } from '../crypto/config-secrets.js';
-import { open, redact, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
-import { secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
+import { isUnbound, open, redact, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
+import { readProof, readProofDigest, secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
 
 export const MODELS = '_pg_llm_catalog.pg_llm_models';
-/** One model's row, sealed columns included, for any role (catalog-migrations/incremental/0007_model_secrets.sql). */
+/** One model's row for any role, sealed columns only with a read proof (catalog-migrations/incremental/0014_sealed_model_proof.sql). */
 const SEALED_MODEL = '_pg_llm_catalog.sealed_model';
 const UNDEFINED_FUNCTION = '42883';
 
@@ -47,11 +47,11 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
   const sealed = (plaintext: string, column: SealedColumn) => seal(plaintext, key!, secretBinding(identity, column)).toString('base64');
   // The conflict branch repeats the parameters rather than read EXCLUDED: that would take SELECT on the sealed columns.
   await context.query(
-    `INSERT INTO ${MODELS} (instance_name, model_type, local_model, api_key, config, encrypted_api_key, encrypted_config)
-     VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, pg_catalog.decode($6, 'base64'), pg_catalog.decode($7, 'base64'))
+    `INSERT INTO ${MODELS} (instance_name, model_type, local_model, api_key, config, encrypted_api_key, encrypted_config, read_proof_sha256)
+     VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, pg_catalog.decode($6, 'base64'), pg_catalog.decode($7, 'base64'), pg_catalog.decode($8, 'base64'))
      ON CONFLICT (instance_name) DO UPDATE SET model_type = $2, local_model = $3, api_key = $4, config = $5::pg_catalog.jsonb,
-       encrypted_api_key = pg_catalog.decode($6, 'base64'), encrypted_config = pg_catalog.decode($7, 'base64'), created_by = current_user,
-       updated_at = pg_catalog.now()`,
+       encrypted_api_key = pg_catalog.decode($6, 'base64'), encrypted_config = pg_catalog.decode($7, 'base64'),
+       read_proof_sha256 = pg_catalog.decode($8, 'base64'), created_by = current_user, updated_at = pg_catalog.now()`,
     [
       model.instanceName,
       model.modelType,
@@ -60,6 +60,7 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
       JSON.stringify(visibleConfig),
       model.apiKey ? sealed(model.apiKey, 'encrypted_api_key') : null,
       sealsConfig ? sealed(JSON.stringify(model.config), 'encrypted_config') : null,
+      needsKey ? readProofDigest(key!, model.instanceName).toString('base64') : null,
     ],
   );
 }
@@ -73,13 +74,16 @@ export async function removeModel(context: CallContext, instanceName: string): P
 export type ModelSource = Pick<CallContext, 'query' | 'masterKeys'>;
 
 export async function loadModel(context: ModelSource, instanceName: string): Promise<ModelInstance> {
-  // Through sealed_model(): a role may use every model, but reads no sealed column of a row it does not own.
+  // Through sealed_model(): a role may use every model, but reads no sealed column of a row it does not own, and the
+  // sealed columns only with a proof of holding the key that sealed them. One proof per key the session may use.
+  const keys = await context.masterKeys();
+  const proofs = `{${keys.map((key) => `"\\\\x${readProof(key, instanceName).toString('hex')}"`).join(',')}}`;
   const [row] = await context
     .query(
       `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::pg_catalog.text AS config,
-              pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config
-         FROM ${SEALED_MODEL}($1)`,
-      [instanceName],
+              proof_recorded, pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config
+         FROM ${SEALED_MODEL}($1, $2::pg_catalog.bytea[])`,
+      [instanceName, proofs],
     )
     .catch((error: unknown) => {
       if (!(error instanceof PgError) || error.sqlstate !== UNDEFINED_FUNCTION) throw error;
@@ -103,8 +107,10 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
   const identity: ModelIdentity = { database: row.database!, owner: row.created_by!, instanceName, modelType: row.model_type!, visibleConfig };
   const opened = async (blob: string | null, column: SealedColumn): Promise<string | undefined> => {
     if (!blob) return undefined;
+    const sealed = Buffer.from(blob, 'base64');
+    if (sealed.length === 1 && !isUnbound(sealed)) throw withheld(instanceName, row.proof_recorded === 't');
     try {
-      return open(Buffer.from(blob, 'base64'), await context.masterKeys(), secretBinding(identity, column));
+      return open(sealed, keys, secretBinding(identity, column));
     } catch (error) {
       if (!(error instanceof SecretError)) throw error;
       throw new PgError('28000', `cannot open the secrets of model instance "${instanceName}": ${error.message}`, {
@@ -123,6 +129,18 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
     config: secretConfig === undefined ? visibleConfig : (JSON.parse(secretConfig) as Record<string, unknown>),
     apiKey: await opened(row.api_key ?? null, 'encrypted_api_key'),
   };
+}
+
+/** sealed_model() handed out a bound blob's version byte alone: none of the proofs sent is the one its row records. */
+function withheld(instanceName: string, proofRecorded: boolean): PgError {
+  if (!proofRecorded) {
+    return new PgError('28000', `cannot open the secrets of model instance "${instanceName}": they were sealed by an earlier version, and no catalog upgrade has recorded their read proof`, {
+      hint: 'Upgrade the catalog with the master key configured: ALTER EXTENSION pg_llm UPDATE through the proxy, or pg-llm-proxy migrate; or register the model again with pg_llm_add_model.',
+    });
+  }
+  return new PgError('28000', `cannot open the secrets of model instance "${instanceName}": none of the configured master keys sealed them`, {
+    hint: 'Configure the master key the model was registered with (PG_LLM_MASTER_KEY, PG_LLM_PREVIOUS_MASTER_KEYS or SET pg_llm.master_key).',
+  });
 }
 
 /**

@@ -5,7 +5,7 @@
 
 import { reseal, sealedWith, SecretError, type MasterKey } from '../crypto/secrets.js';
 import { inTransaction, installed, type SqlRunner } from './migrate.js';
-import { bindingBegun, replaceBlob, sealedBlobs, type SealedBlob } from './sealed-blobs.js';
+import { readProofsBegun, recordReadProof, replaceBlob, sealedBlobs, type SealedBlob } from './sealed-blobs.js';
 
 export interface Rotation {
   /** Blobs sealed again with the new key. */
@@ -16,12 +16,13 @@ export interface Rotation {
 
 export async function rotateMasterKey(client: SqlRunner, oldKeys: MasterKey[], newKey: MasterKey): Promise<Rotation> {
   if (!(await installed(client))) throw new Error('the pg_llm catalog is not installed in this database: there are no model secrets to rotate');
-  if (!(await bindingBegun(client))) throw new Error('the pg_llm catalog of this database is older than this proxy: upgrade it first (pg-llm-proxy migrate)');
+  if (!(await readProofsBegun(client))) throw new Error('the pg_llm catalog of this database is older than this proxy: upgrade it first (pg-llm-proxy migrate)');
   return inTransaction(client, async () => {
     const resealed: Array<{ sealed: SealedBlob; blob: Buffer }> = [];
     const unopened = new Map<string, string>();
     let current = 0;
-    for (const sealed of await sealedBlobs(client)) {
+    const blobs = await sealedBlobs(client);
+    for (const sealed of blobs) {
       if (sealedWith(sealed.blob, newKey)) {
         current++;
         continue;
@@ -40,6 +41,9 @@ export async function rotateMasterKey(client: SqlRunner, oldKeys: MasterKey[], n
       throw new Error(`cannot open the secrets of ${instances.join(', ')} with the given master keys, so nothing was changed`);
     }
     for (const { sealed, blob } of resealed) await replaceBlob(client, sealed, blob);
+    // Every usable row's secrets are the new key's now: only its holders may read them.
+    const usable = new Set(blobs.filter((sealed) => !sealed.unbindable).map((sealed) => sealed.instanceName));
+    for (const instanceName of usable) await recordReadProof(client, instanceName, newKey);
     return { resealed: resealed.length, current };
   });
 }

@@ -1,11 +1,12 @@
-// The stored model secrets as a whole, for the two jobs that re-seal them in place: binding the blobs an earlier
-// version sealed unbound (run by every catalog install and upgrade), and master-key rotation. Both run as the
-// catalog's owner, in a transaction of the caller's, over locked rows.
+// The stored model secrets as a whole, for the jobs that re-seal them in place: binding the blobs an earlier version
+// sealed unbound and recording the read proofs of rows sealed before proofs existed (both run by every catalog
+// install and upgrade), and master-key rotation. All run as the catalog's owner, in a transaction of the caller's,
+// over locked rows.
 
-import { isUnbound, reseal, SecretError, type MasterKey } from '../crypto/secrets.js';
+import { isUnbound, reseal, sealedWith, SecretError, type MasterKey } from '../crypto/secrets.js';
 import type { SqlRunner } from './migrate.js';
 import { MODELS } from './models.js';
-import { secretBinding, type SealedColumn } from './secret-binding.js';
+import { readProofDigest, secretBinding, type SealedColumn } from './secret-binding.js';
 
 /** The unbound blobs the catalog held when it began binding them (0007_model_secrets.sql): the only bindable ones. */
 const UNBOUND_SECRETS = '_pg_llm_catalog.pg_llm_unbound_secrets';
@@ -63,8 +64,8 @@ export async function bindingBegun(client: SqlRunner): Promise<boolean> {
   return rows[0]?.begun === true || rows[0]?.begun === 't';
 }
 
-/** An instance whose secrets stay unbound (and so unusable), and why; never the secret. */
-export interface UnboundModel {
+/** An instance whose secrets stay unusable (unbound, or with no read proof recorded), and why; never the secret. */
+export interface UnusableModel {
   instanceName: string;
   reason: string;
 }
@@ -74,7 +75,7 @@ export interface UnboundModel {
  * that opens a blob, its instance stays unbound and is reported, as is every unbindable blob: a call refuses it until
  * it is bound or registered again, and an upgrade is not held up by a model nobody can open.
  */
-export async function bindUnboundSecrets(client: SqlRunner, keys: MasterKey[]): Promise<UnboundModel[]> {
+export async function bindUnboundSecrets(client: SqlRunner, keys: MasterKey[]): Promise<UnusableModel[]> {
   // A catalog installed only up to a level before binding began has none to bind.
   if (!(await bindingBegun(client))) return [];
   const unbound = new Map<string, string>();
@@ -92,4 +93,45 @@ export async function bindUnboundSecrets(client: SqlRunner, keys: MasterKey[]): 
     }
   }
   return [...unbound].map(([instanceName, reason]) => ({ instanceName, reason }));
+}
+
+/** Whether the catalog keeps read proofs (0014_sealed_model_proof.sql): before it, there is nowhere to record one. */
+export async function readProofsBegun(client: SqlRunner): Promise<boolean> {
+  const { rows } = await client.query<{ begun: boolean | string }>(
+    `SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('${MODELS}')
+                       AND attname OPERATOR(pg_catalog.=) 'read_proof_sha256' AND NOT attisdropped) AS begun`,
+  );
+  return rows[0]?.begun === true || rows[0]?.begun === 't';
+}
+
+/** Records that `key` sealed the instance's secrets: from now on only a holder of it reads them (sealed_model()). */
+export async function recordReadProof(client: SqlRunner, instanceName: string, key: MasterKey): Promise<void> {
+  await client.query(`UPDATE ${MODELS} SET read_proof_sha256 = pg_catalog.decode($2, 'base64') WHERE instance_name OPERATOR(pg_catalog.=) $1`, [
+    instanceName,
+    readProofDigest(key, instanceName).toString('base64'),
+  ]);
+}
+
+/**
+ * Records the read proof of every row whose bound secrets have none (sealed before proofs existed, or bound just
+ * now), with the configured key that sealed them. A row no configured key sealed is reported: sealed_model() hands
+ * its secrets to nobody until an upgrade with that key records its proof.
+ */
+export async function recordMissingReadProofs(client: SqlRunner, keys: MasterKey[]): Promise<UnusableModel[]> {
+  if (!(await readProofsBegun(client))) return [];
+  const { rows } = await client.query<{ instance_name: string; blob: string }>(
+    `SELECT m.instance_name, pg_catalog.encode(COALESCE(m.encrypted_api_key, m.encrypted_config), 'base64') AS blob
+       FROM ${MODELS} m
+      WHERE m.read_proof_sha256 IS NULL AND COALESCE(m.encrypted_api_key, m.encrypted_config) IS NOT NULL
+      ORDER BY m.instance_name FOR UPDATE OF m`,
+  );
+  const unusable: UnusableModel[] = [];
+  for (const row of rows) {
+    const blob = Buffer.from(row.blob, 'base64');
+    if (isUnbound(blob)) continue; // reported by bindUnboundSecrets
+    const key = keys.find((candidate) => sealedWith(blob, candidate));
+    if (key) await recordReadProof(client, row.instance_name, key);
+    else unusable.push({ instanceName: row.instance_name, reason: keys.length ? 'none of the configured master keys sealed it' : 'no master key is configured' });
+  }
+  return unusable;
 }

@@ -3,6 +3,9 @@
 // included). A blob copied into another row, another database, or a row whose owner or target was changed by UPDATE
 // no longer opens: moving a key anywhere takes registering it again, which takes knowing it.
 
+import { createHash, createHmac } from 'node:crypto';
+import type { MasterKey } from '../crypto/secrets.js';
+
 /** The sealed columns of a model row; each blob is bound to its own column too, so the two cannot be swapped. */
 export type SealedColumn = 'encrypted_api_key' | 'encrypted_config';
 
@@ -20,6 +23,22 @@ const PURPOSE = 'pg_llm model secret';
 export function secretBinding(model: ModelIdentity, column: SealedColumn): Buffer {
   const { database, instanceName, owner, modelType, visibleConfig } = model;
   return Buffer.from(canonicalJson([PURPOSE, column, database, instanceName, owner, modelType, visibleConfig]), 'utf8');
+}
+
+const READ_PROOF = 'pg_llm sealed_model read proof';
+
+/**
+ * What the proxy shows sealed_model() to be handed a row's sealed secrets (0014_sealed_model_proof.sql): an HMAC of
+ * the instance's name under the master key that sealed them, so that only a holder of that key can read them at all.
+ * The name alone, as the proxy knows it before reading the row: one proof costs no round trip.
+ */
+export function readProof(master: MasterKey, instanceName: string): Buffer {
+  return createHmac('sha256', master.key).update(canonicalJson([READ_PROOF, instanceName]), 'utf8').digest();
+}
+
+/** What the catalog keeps of a row's read proof. */
+export function readProofDigest(master: MasterKey, instanceName: string): Buffer {
+  return createHash('sha256').update(readProof(master, instanceName)).digest();
 }
 
 /**

@@ -25,7 +25,7 @@ export async function runExtension(
   const skip = (sqlstate: string, message: string): void => notice(new PgError(sqlstate, `${message}, skipping`));
   const installing = async (): Promise<Installed> => {
     const done = await install(runner, undefined, await keys(), extension);
-    if (done.unbound.length > 0) io.writeToClient(noticeResponse(unboundWarning(done), 'WARNING'));
+    if (done.unusable.length > 0) io.writeToClient(noticeResponse(unusableWarning(done), 'WARNING'));
     return done;
   };
   // An extension of this name installed in the server itself (pgai's own) is the server's to keep or drop.
@@ -86,9 +86,9 @@ async function installRequired(runner: SqlRunner, notice: (error: PgError) => vo
   await runner.query('CREATE EXTENSION vector');
 }
 
-function unboundWarning({ unbound }: Installed): PgError {
-  const instances = unbound.map(({ instanceName, reason }) => `"${instanceName}" (${reason})`).join(', ');
-  return new PgError('01000', `the secrets of model instances ${instances} are not bound to their rows: calls refuse them`, {
+function unusableWarning({ unusable }: Installed): PgError {
+  const instances = unusable.map(({ instanceName, reason }) => `"${instanceName}" (${reason})`).join(', ');
+  return new PgError('01000', `the secrets of model instances ${instances} cannot be opened by this proxy: calls refuse them`, {
     hint: 'Run ALTER EXTENSION pg_llm UPDATE again with the master key they were sealed with (PG_LLM_MASTER_KEY, PG_LLM_PREVIOUS_MASTER_KEYS), or register them again with pg_llm_add_model.',
   });
 }

@@ -103,7 +103,7 @@ describe('rotate-master-key', () => {
     const onOldKey = await client((await proxyWith(K1)).port, name);
     await expect(onOldKey.query(`SELECT pg_llm_chat('llm', 'ping')`)).rejects.toMatchObject({
       code: '28000',
-      message: 'cannot open the secrets of model instance "llm": stored secret was sealed with a master key that is not configured',
+      message: 'cannot open the secrets of model instance "llm": none of the configured master keys sealed them',
     });
 
     const again = await rotate(name, { PG_LLM_MASTER_KEY: K1, PG_LLM_NEW_MASTER_KEY: K2 });

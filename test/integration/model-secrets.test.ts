@@ -6,7 +6,8 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { masterKey, sealText } from '../../src/crypto/secrets.js';
+import { masterKey, seal, sealText } from '../../src/crypto/secrets.js';
+import { readProof, secretBinding } from '../../src/catalog/secret-binding.js';
 import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
 import { launch } from '../support/command.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
@@ -102,15 +103,16 @@ describe('a sealed key', () => {
   });
 
   it("is not used on the word of another database's catalog that it belongs to the database it was sealed in", async () => {
-    const { name, asBob } = await setup();
-    const { rows } = await asBob.query(`SELECT encode(encrypted_api_key, 'base64') AS blob, created_by, config::text AS config FROM _pg_llm_catalog.sealed_model('alices')`);
+    const { name, direct } = await setup();
+    // As a superuser of alice's database could read it (no other role can: sealed_model() demands a read proof).
+    const { rows } = await direct.query(`SELECT encode(encrypted_api_key, 'base64') AS blob, created_by, config::text AS config FROM ${MODELS} WHERE instance_name = 'alices'`);
     // A database of bob's, whose catalog he controls: its sealed_model() claims alice's row in alice's database.
     const { name: bobsDatabase, client: bobsDirect } = await freshDatabase();
     await session(bobsDatabase, undefined, 'proxy').then((installer) => installer.query('CREATE EXTENSION pg_llm'));
-    await bobsDirect.query(`CREATE OR REPLACE FUNCTION _pg_llm_catalog.sealed_model(instance text)
-      RETURNS TABLE (database name, model_type text, local_model boolean, config jsonb, created_by name, encrypted_api_key bytea, encrypted_config bytea)
+    await bobsDirect.query(`CREATE OR REPLACE FUNCTION _pg_llm_catalog.sealed_model(instance text, read_proofs bytea[])
+      RETURNS TABLE (database name, model_type text, local_model boolean, config jsonb, created_by name, proof_recorded boolean, encrypted_api_key bytea, encrypted_config bytea)
       LANGUAGE sql AS $$ SELECT ${bobsDirect.escapeLiteral(name)}::name, 'openai_compatible', false, ${bobsDirect.escapeLiteral(rows[0].config)}::jsonb, ${bobsDirect.escapeLiteral(rows[0].created_by)}::name,
-                            decode(${bobsDirect.escapeLiteral(rows[0].blob)}, 'base64'), NULL::bytea $$`);
+                            true, decode(${bobsDirect.escapeLiteral(rows[0].blob)}, 'base64'), NULL::bytea $$`);
     const inBobsDatabase = await session(bobsDatabase, undefined, 'proxy');
 
     await expect(inBobsDatabase.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '28000' });
@@ -138,6 +140,33 @@ describe('a sealed key', () => {
       code: '42501',
     });
     expect((await asBob.query(`SELECT pg_llm_remove_model('alices') AS removed`)).rows).toEqual([{ removed: false }]);
+  });
+
+  it('is handed out by sealed_model() only to a holder of the master key that sealed it', async () => {
+    const { name, direct, bob, asBob } = await setup();
+    const alicesBlob = (await direct.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM ${MODELS} WHERE instance_name = 'alices'`)).rows[0].blob as string;
+    const bobDirect = await session(name, bob, 'database');
+    const guesses = [`{}`, `{"\\\\x${'00'.repeat(32)}"}`, `{"\\\\x${readProof(masterKey('another master key'), 'alices').toString('hex')}"}`];
+    for (const client of [asBob, bobDirect]) {
+      for (const proofs of guesses) {
+        const { rows } = await client.query(`SELECT encode(encrypted_api_key, 'hex') AS blob, proof_recorded FROM _pg_llm_catalog.sealed_model('alices', $1)`, [proofs]);
+        expect(rows).toEqual([{ blob: '02', proof_recorded: true }]);
+      }
+    }
+    await expect(bobDirect.query(`SELECT read_proof_sha256 FROM ${MODELS}`)).rejects.toMatchObject({ code: '42501' });
+    await expect(bobDirect.query(`SELECT * FROM _pg_llm_catalog.sealed_model('alices')`)).rejects.toMatchObject({ code: '42883' });
+    // The right proof, as only the proxy can make it, is what the proxy sends.
+    const proof = readProof(masterKey(MASTER_KEY), 'alices').toString('hex');
+    const { rows } = await bobDirect.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM _pg_llm_catalog.sealed_model('alices', $1)`, [`{"\\\\x${proof}"}`]);
+    expect(rows).toEqual([{ blob: alicesBlob }]);
+    // A proxy on another master key reads no blob either, and says why.
+    const elsewhere = await startProxy({ masterKey: 'another master key' });
+    afterThisTest(() => elsewhere.stop());
+    const onOtherKey = new pg.Client(connection(elsewhere.port, 'postgres', name));
+    await onOtherKey.connect();
+    afterThisTest(() => onOtherKey.end());
+    await expect(onOtherKey.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '28000', message: expect.stringContaining('none of the configured master keys sealed them') });
+    expect(keysSentTo(alicesProvider)).toEqual([]);
   });
 
   it('retargeted by an admin with UPDATE no longer opens, so the key goes nowhere', async () => {
@@ -232,7 +261,7 @@ describe('a catalog of an earlier version', () => {
     await direct.query(`DELETE FROM ${MODELS} WHERE instance_name = 'copied'`);
     await migrate(direct); // without the master key: alice's blob stays unbound
     const asBob = await session(name, bob, 'proxy');
-    const { rows } = await asBob.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM _pg_llm_catalog.sealed_model('alices')`);
+    const { rows } = await asBob.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM _pg_llm_catalog.sealed_model('alices', '{}')`);
     expect(rows).toEqual([{ blob: '01' }]);
     // What bob could have kept from the earlier version, when the column was readable, and a config file's sealed key.
     const written = [unboundBlob(ALICE_KEY, masterKey(MASTER_KEY)), Buffer.from(unboundText('sk-operator-key-4242', masterKey(MASTER_KEY)).slice('sealed:v1:'.length), 'base64')];
@@ -266,7 +295,7 @@ describe('a catalog of an earlier version', () => {
     };
 
     const keyless = await run({});
-    expect(keyless.at(-1)).toMatchObject({ level: 40, unbound: [{ instanceName: 'alices', reason: 'no master key is configured' }, { instanceName: 'other' }] });
+    expect(keyless.at(-1)).toMatchObject({ level: 40, unusable: [{ instanceName: 'alices', reason: 'no master key is configured' }, { instanceName: 'other' }] });
     const client = await session(name, undefined, 'proxy');
     await expect(client.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '28000' });
 
@@ -280,5 +309,33 @@ describe('a catalog of an earlier version', () => {
     afterThisTest(() => next.end());
     expect((await next.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'bound' }]);
     expect(keysSentTo(alicesProvider).at(-1)).toBe(`Bearer ${ALICE_KEY}`);
+  });
+});
+
+describe('a catalog sealed before read proofs', () => {
+  it('records them at ALTER EXTENSION pg_llm UPDATE with the master key, and warns of those it cannot', async () => {
+    const [alice] = await roles('alice');
+    const { name, client: direct } = await freshDatabase();
+    await migrate(direct, shippedMigrations().filter((migration) => migration.name < '0014'));
+    const insert = async (instance: string, key: string, sealedWith: string) => {
+      const config = JSON.parse(modelConfig(alicesProvider)) as Record<string, unknown>;
+      const identity = { database: name, instanceName: instance, owner: alice, modelType: 'openai_compatible', visibleConfig: config };
+      const blob = seal(key, masterKey(sealedWith), secretBinding(identity, 'encrypted_api_key'));
+      await direct.query(`INSERT INTO ${MODELS} (instance_name, model_type, config, encrypted_api_key, created_by) VALUES ($1, 'openai_compatible', $2, $3, $4)`, [instance, JSON.stringify(config), blob, alice]);
+    };
+    await insert('alices', ALICE_KEY, MASTER_KEY);
+    await insert('forgotten', 'sk-sealed-with-a-lost-key-99', 'a master key nobody kept');
+    const client = await session(name, undefined, 'proxy');
+    await expect(client.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '55000' });
+
+    const notices: Array<{ code?: string; message?: string }> = [];
+    client.on('notice', (notice) => notices.push(notice));
+    await client.query('ALTER EXTENSION pg_llm UPDATE');
+    expect(notices).toEqual([expect.objectContaining({ code: '01000', message: expect.stringContaining('"forgotten" (none of the configured master keys sealed it)') })]);
+    alicesProvider.script({ kind: 'answer', content: 'proven' });
+    expect((await client.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'proven' }]);
+    expect(keysSentTo(alicesProvider).at(-1)).toBe(`Bearer ${ALICE_KEY}`);
+    const { rows } = await direct.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM _pg_llm_catalog.sealed_model('forgotten', '{}')`);
+    expect(rows).toEqual([{ blob: '02' }]);
   });
 });
