@@ -8,14 +8,14 @@ CREATE OR REPLACE VIEW ai.vectorizer WITH (security_barrier) AS
   SELECT v.id, v.source_schema, v.source_table, v.source_pk, v.trigger_name, v.queue_schema, v.queue_table, v.config,
          v.disabled, v.queue_failed_table, v.name
     FROM _pg_llm_catalog.pg_llm_vectorizers v
-   WHERE pg_catalog.pg_has_role(current_user, v.owner, 'USAGE') OR _pg_llm_catalog.is_admin();
+   WHERE pg_catalog.pg_has_role(current_user, v.owner, 'USAGE') OR (SELECT _pg_llm_catalog.is_admin());
 COMMENT ON VIEW ai.vectorizer IS 'The vectorizers of the tables you own (pgai''s ai.vectorizer).';
 
 CREATE OR REPLACE VIEW ai.vectorizer_errors WITH (security_barrier) AS
   SELECT e.id, e.message, e.details, e.recorded, v.name
     FROM _pg_llm_catalog.pg_llm_vectorizer_errors e
     JOIN _pg_llm_catalog.pg_llm_vectorizers v ON v.id = e.id
-   WHERE pg_catalog.pg_has_role(current_user, v.owner, 'USAGE') OR _pg_llm_catalog.is_admin();
+   WHERE pg_catalog.pg_has_role(current_user, v.owner, 'USAGE') OR (SELECT _pg_llm_catalog.is_admin());
 COMMENT ON VIEW ai.vectorizer_errors IS 'What went wrong processing your vectorizers'' queues, most recent last (pgai''s ai.vectorizer_errors).';
 
 CREATE OR REPLACE VIEW ai.vectorizer_status AS
