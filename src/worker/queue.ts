@@ -34,10 +34,31 @@ export const STATUSES = ['pending', 'processing', 'done', 'error', 'skipped'] as
 export type Status = (typeof STATUSES)[number];
 
 const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
+/** Due jobs looked at per job wanted: room for other workers' claims of the same ones, which are skipped. */
+const CANDIDATES_PER_JOB = 4;
+
+/** A job that is due: pending and past its run_after, or processing with its lease run out and attempts left. */
+function dueJob(job: string): string {
+  return `((${job}.status OPERATOR(pg_catalog.=) 'pending' AND ${job}.run_after OPERATOR(pg_catalog.<=) pg_catalog.now())
+           OR (${job}.status OPERATOR(pg_catalog.=) 'processing' AND ${job}.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()
+               AND ${job}.attempts OPERATOR(pg_catalog.<) ${job}.max_attempts))`;
+}
+
+/** A job of a table the session's login role owns, taken while the session runs as that role. */
+function jobOfSessionOwner(job: string): string {
+  return `current_user OPERATOR(pg_catalog.=) session_user
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                        JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
+                       WHERE n.nspname OPERATOR(pg_catalog.=) ${job}.table_schema AND c.relname OPERATOR(pg_catalog.=) ${job}.table_name
+                         AND r.rolname OPERATOR(pg_catalog.=) session_user)`;
+}
 
 /**
  * Takes up to `limit` jobs that are due, or whose lease ran out with attempts left, for `worker`: only jobs of the
- * tables the session's login role owns, and none while the session runs as another role.
+ * tables the session's login role owns, and none while the session runs as another role. The due jobs are chosen
+ * first without locks, a few times more than wanted, and only those are locked: FOR UPDATE through llm.queue (a
+ * security-barrier view) locks every row its filter passes before LIMIT applies, so a claim would lock the whole
+ * backlog and other workers, skipping locked rows, would find nothing to take meanwhile.
  */
 export async function claimJobs(pool: pg.Pool, worker: string, limit: number, leaseMs: number): Promise<Job[]> {
   const { rows } = await pool.query(
@@ -45,19 +66,14 @@ export async function claimJobs(pool: pg.Pool, worker: string, limit: number, le
         SET status = 'processing', attempts = q.attempts OPERATOR(pg_catalog.+) 1, worker = $1,
             lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}, started_at = pg_catalog.now()
       WHERE q.id OPERATOR(pg_catalog.=) ANY (SELECT j.id FROM llm.queue j
-                      WHERE ((j.status OPERATOR(pg_catalog.=) 'pending' AND j.run_after OPERATOR(pg_catalog.<=) pg_catalog.now())
-                             OR (j.status OPERATOR(pg_catalog.=) 'processing' AND j.lease_until OPERATOR(pg_catalog.<) pg_catalog.now()
-                                 AND j.attempts OPERATOR(pg_catalog.<) j.max_attempts))
-                        AND current_user OPERATOR(pg_catalog.=) session_user
-                        AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                                      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
-                                     WHERE n.nspname OPERATOR(pg_catalog.=) j.table_schema AND c.relname OPERATOR(pg_catalog.=) j.table_name
-                                       AND r.rolname OPERATOR(pg_catalog.=) session_user)
+                      WHERE j.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT due.id FROM llm.queue due WHERE ${dueJob('due')} AND ${jobOfSessionOwner('due')}
+                                                                     ORDER BY due.run_after, due.id LIMIT $4))
+                        AND ${dueJob('j')}
                       ORDER BY j.run_after, j.id
                       LIMIT $3
                       FOR UPDATE SKIP LOCKED)
   RETURNING q.id, q.table_schema, q.table_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts`,
-    [worker, leaseMs, limit],
+    [worker, leaseMs, limit, limit * CANDIDATES_PER_JOB],
   );
   return rows.map((row) => ({
     id: String(row.id),

@@ -2,13 +2,14 @@
 // are filled in by the model afterwards, with the mock provider or the real OpenAI SDK against the fake provider.
 
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
 import { processRegistry } from '../../src/metrics.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
-import { cluster } from '../support/proxy.js';
+import { cluster, connection } from '../support/proxy.js';
+import { claimJobs } from '../../src/worker/queue.js';
 import { startWorker } from '../support/worker.js';
 
 /** The worker's jobs finish within this; retries and polls are what takes time. */
@@ -204,6 +205,21 @@ describe('llm.call worker', () => {
       { table_name: 'docs', status: 'pending' },
       { table_name: 'own', status: 'done' },
     ]);
+  });
+
+  it('locks only the jobs it claims and a few more while claiming, so another worker takes the rest of the backlog meanwhile', async () => {
+    const { name, client } = await docsDatabase({ mock_response: 'answered' });
+    await client.query(`INSERT INTO docs SELECT g, 'x', NULL FROM generate_series(1, 200) g`);
+    const [first, second] = [new pg.Client(connection(cluster().port, 'postgres', name)), new pg.Client(connection(cluster().port, 'postgres', name))];
+    for (const worker of [first, second]) {
+      await worker.connect();
+      afterThisTest(() => worker.end());
+    }
+    await first.query('BEGIN');
+    expect(await claimJobs(first as unknown as pg.Pool, 'first', 2, 60_000)).toHaveLength(2);
+    const meanwhile = await claimJobs(second as unknown as pg.Pool, 'second', 100, 60_000);
+    expect(meanwhile.length).toBeGreaterThanOrEqual(100 - 2 * 4);
+    await first.query('ROLLBACK');
   });
 
   it('gives unfinished jobs back to the queue when it stops', async () => {
