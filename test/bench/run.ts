@@ -1,6 +1,6 @@
 // Benchmark of the proxy against PostgreSQL itself: pgbench read-only throughput, direct and through the proxy,
-// for each query protocol; the LLM functions and the llm.call worker with the mock provider (llm.ts, worker.ts);
-// then the proxy's resident memory with 1,000 idle clients. It reports whether the
+// for each query protocol; the LLM functions and the llm.call worker with the mock provider (llm.ts, worker.ts), a
+// pgai vectorizer against a fake OpenAI server (vectorizer.ts); then the proxy's resident memory with 1,000 idle clients. It reports whether the
 // targets are met but never fails on a miss: the exit code is non-zero only when something breaks.
 //
 // PgBouncer in session mode is measured alongside (pgbouncer.ts), and for it and the proxy the CPU time each takes
@@ -20,7 +20,9 @@ import pg from 'pg';
 import { PGBOUNCER_POOL_SIZE, startReferencePgbouncer, type Reference } from './pgbouncer.js';
 import { cpuSince, readCpuTime, type CpuTime } from './process-cpu.js';
 import { DRAIN_TARGET_FACTOR, JOB_CALL_MS, measureWorker, prepareWorkerDatabase, WORKER_CONCURRENCY, WORKER_DATABASE, WORKER_JOBS, workerReference, type WorkerResult } from './worker.js';
+import { CHUNKS_PER_ROW, EMBEDDING_CALL_MS, measureVectorizer, VECTORIZER_ROWS, vectorizerEnvironment, vectorizerIdealMs, type VectorizerResult } from './vectorizer.js';
 import { freePort, serverBinDir, startCluster, type Cluster } from '../support/cluster.js';
+import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { launch, postgresClient, type ServerProcess } from '../support/server-process.js';
 
 const TARGET_TPS_RATIO = 0.8;
@@ -90,8 +92,10 @@ async function main(): Promise<void> {
     const cluster = await startCluster({ maxConnections: 1100 });
     cleanups.push(() => cluster.stop());
     await prepareWorkerDatabase(cluster.port);
+    const embeddings = await startFakeProvider({ embeddingDelayMs: EMBEDDING_CALL_MS });
+    cleanups.push(() => void embeddings.close());
 
-    proxy = await startProxy(cluster);
+    proxy = await startProxy(cluster, embeddings);
     cleanups.push(() => proxy?.killNow());
     const rssAtStart = readRssBytes(proxy.pid);
 
@@ -114,6 +118,8 @@ async function main(): Promise<void> {
     const llm = await measureLlm(proxy.port);
     print(`draining ${WORKER_JOBS} llm.call jobs with the proxy's worker…`);
     const worker = await measureWorker(proxy.port);
+    print(`embedding ${VECTORIZER_ROWS} rows × ${CHUNKS_PER_ROW} chunks with a vectorizer…`);
+    const vectorizer = await measureVectorizer(proxy.port, embeddings);
     const memory = await measureIdleMemory(proxy, rssAtStart);
 
     printSettings(settings, reference);
@@ -121,6 +127,7 @@ async function main(): Promise<void> {
     printCpu(throughput, reference !== undefined);
     printLlm(llm);
     printWorker(worker);
+    printVectorizer(vectorizer);
     printMemory(memory);
     printProxyOutput(proxy.output());
   } finally {
@@ -147,7 +154,7 @@ function positiveIntegerFromEnv(name: string, fallback: number): number {
 
 // ---- the proxy ----
 
-async function startProxy(cluster: Cluster): Promise<ServerProcess> {
+async function startProxy(cluster: Cluster, embeddings: FakeProvider): Promise<ServerProcess> {
   const port = await freePort();
   const args = [
     PROXY_MAIN,
@@ -161,7 +168,7 @@ async function startProxy(cluster: Cluster): Promise<ServerProcess> {
     '--worker-concurrency', String(WORKER_CONCURRENCY),
   ];
   print(`starting the proxy on 127.0.0.1:${port}…`);
-  return launch({ label: 'the proxy', command: process.execPath, args, port });
+  return launch({ label: 'the proxy', command: process.execPath, args, port, options: { env: { ...process.env, ...vectorizerEnvironment(embeddings) } } });
 }
 
 // ---- pgbench ----
@@ -395,6 +402,21 @@ function printWorker(worker: WorkerResult): void {
       [`drain / ideal (target <= ${DRAIN_TARGET_FACTOR}x)`, `${(worker.drainMs / idealMs).toFixed(2)}x ${verdict(worker.drainMs <= idealMs * DRAIN_TARGET_FACTOR)}`],
       ['postgres-llm (pg_cron every 5 s, batches of 20, one call at a time)', `${(originalMs / 1000).toFixed(0)} s`],
       ['speed-up over postgres-llm', `${(originalMs / worker.drainMs).toFixed(0)}x`],
+    ],
+  );
+}
+
+function printVectorizer(result: VectorizerResult): void {
+  const idealMs = vectorizerIdealMs();
+  print('');
+  printTable(
+    [`pgai vectorizer: ${VECTORIZER_ROWS} rows × ${CHUNKS_PER_ROW} chunks inserted at once, ${EMBEDDING_CALL_MS} ms per embedding request`, 'value'],
+    [
+      ['time to converge (commit to last chunk stored)', `${(result.convergeMs / 1000).toFixed(2)} s`],
+      ['ideal (one request per batch of 50 rows, batches in turn)', `${(idealMs / 1000).toFixed(2)} s`],
+      ['converge / ideal', `${(result.convergeMs / idealMs).toFixed(2)}x`],
+      ['embedding requests made', String(result.requests)],
+      ['chunks sent / distinct (each embedded once when equal)', `${result.embedded} / ${result.distinct}`],
     ],
   );
 }

@@ -59,7 +59,12 @@ export interface FakeProvider {
   close(): Promise<void>;
 }
 
-export async function startFakeProvider(): Promise<FakeProvider> {
+export interface FakeProviderOptions {
+  /** How long an embeddings answer takes: a model's latency, for the benchmark. */
+  embeddingDelayMs?: number;
+}
+
+export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const queue: Behaviour[] = [];
   const requests: RecordedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
@@ -87,7 +92,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
       const path = recorded.path.split('?')[0]!;
       if (path.startsWith('/v1/messages')) respondAsAnthropic(behaviour, recorded, response);
       else if (behaviour.kind === 'answer' && OTHER_APIS[path]) json(response, 200, OTHER_APIS[path]!(recorded.body));
-      else if (path.endsWith('/embeddings') && behaviour.kind === 'answer') embeddings(recorded, response);
+      else if (path.endsWith('/embeddings') && behaviour.kind === 'answer') later(options.embeddingDelayMs, () => embeddings(recorded, response));
       else respond(behaviour, recorded, response);
     });
   });
@@ -113,6 +118,12 @@ export async function startFakeProvider(): Promise<FakeProvider> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Runs `work` after `ms`, or now when there is no delay. */
+function later(ms: number | undefined, work: () => void): void {
+  if (ms) setTimeout(work, ms);
+  else work();
 }
 
 function respond(behaviour: Behaviour, request: RecordedRequest, response: http.ServerResponse): void {

@@ -22,7 +22,7 @@ export interface LaunchSpec {
   command: string;
   args: string[];
   port: number;
-  options?: Pick<SpawnOptions, 'uid' | 'gid' | 'cwd'>;
+  options?: Pick<SpawnOptions, 'uid' | 'gid' | 'cwd' | 'env'>;
 }
 
 /** A client as the superuser postgres on 127.0.0.1 without TLS, which ignores the connection dropping while idle. */
