@@ -62,6 +62,8 @@ export interface CallContext {
   aiSetting(name: string): Promise<string | undefined>;
   /** Who calls: the role and database, as the response cache tells callers apart. */
   asker(): Promise<string>;
+  /** The database the caller's session is connected to. */
+  database(): Promise<string>;
   /** The models of functions that name none, as the proxy resolved them at start-up. */
   defaults: DefaultProviders;
 }

@@ -60,7 +60,7 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
       JSON.stringify(visibleConfig),
       model.apiKey ? sealed(model.apiKey, 'encrypted_api_key') : null,
       sealsConfig ? sealed(JSON.stringify(model.config), 'encrypted_config') : null,
-      needsKey ? readProofDigest(key!, model.instanceName).toString('base64') : null,
+      needsKey ? readProofDigest(key!, identity.database, model.instanceName).toString('base64') : null,
     ],
   );
 }
@@ -71,13 +71,13 @@ export async function removeModel(context: CallContext, instanceName: string): P
 }
 
 /** What reading a model needs: a call's context, or the worker's own connection and keys. */
-export type ModelSource = Pick<CallContext, 'query' | 'masterKeys'>;
+export type ModelSource = Pick<CallContext, 'query' | 'masterKeys' | 'database'>;
 
 export async function loadModel(context: ModelSource, instanceName: string): Promise<ModelInstance> {
   // Through sealed_model(): a role may use every model, but reads no sealed column of a row it does not own, and the
   // sealed columns only with a proof of holding the key that sealed them. One proof per key the session may use.
-  const keys = await context.masterKeys();
-  const proofs = `{${keys.map((key) => `"\\\\x${readProof(key, instanceName).toString('hex')}"`).join(',')}}`;
+  const [keys, database] = await Promise.all([context.masterKeys(), context.database()]);
+  const proofs = `{${keys.map((key) => `"\\\\x${readProof(key, database, instanceName).toString('hex')}"`).join(',')}}`;
   const [row] = await context
     .query(
       `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::pg_catalog.text AS config,

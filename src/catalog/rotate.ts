@@ -42,8 +42,8 @@ export async function rotateMasterKey(client: SqlRunner, oldKeys: MasterKey[], n
     }
     for (const { sealed, blob } of resealed) await replaceBlob(client, sealed, blob);
     // Every usable row's secrets are the new key's now: only its holders may read them.
-    const usable = new Set(blobs.filter((sealed) => !sealed.unbindable).map((sealed) => sealed.instanceName));
-    for (const instanceName of usable) await recordReadProof(client, instanceName, newKey);
+    const usable = new Map(blobs.filter((sealed) => !sealed.unbindable).map((sealed) => [sealed.instanceName, sealed.database]));
+    for (const [instanceName, database] of usable) await recordReadProof(client, database, instanceName, newKey);
     return { resealed: resealed.length, current };
   });
 }

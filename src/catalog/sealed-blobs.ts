@@ -12,6 +12,7 @@ import { readProofDigest, secretBinding, type SealedColumn } from './secret-bind
 const UNBOUND_SECRETS = '_pg_llm_catalog.pg_llm_unbound_secrets';
 
 export interface SealedBlob {
+  database: string;
   instanceName: string;
   column: SealedColumn;
   blob: Buffer;
@@ -42,7 +43,7 @@ export async function sealedBlobs(client: SqlRunner): Promise<SealedBlob[]> {
   return rows.map((row) => {
     const identity = { database: row.database, instanceName: row.instance_name, owner: row.created_by, modelType: row.model_type, visibleConfig: JSON.parse(row.config) as unknown };
     const blob = Buffer.from(row.blob, 'base64');
-    const sealed: SealedBlob = { instanceName: row.instance_name, column: row.column_name, blob, binding: secretBinding(identity, row.column_name) };
+    const sealed: SealedBlob = { database: row.database, instanceName: row.instance_name, column: row.column_name, blob, binding: secretBinding(identity, row.column_name) };
     if (isUnbound(blob)) sealed.unbindable = unbindable(row.copied);
     return sealed;
   });
@@ -105,10 +106,10 @@ export async function readProofsBegun(client: SqlRunner): Promise<boolean> {
 }
 
 /** Records that `key` sealed the instance's secrets: from now on only a holder of it reads them (sealed_model()). */
-export async function recordReadProof(client: SqlRunner, instanceName: string, key: MasterKey): Promise<void> {
+export async function recordReadProof(client: SqlRunner, database: string, instanceName: string, key: MasterKey): Promise<void> {
   await client.query(`UPDATE ${MODELS} SET read_proof_sha256 = pg_catalog.decode($2, 'base64') WHERE instance_name OPERATOR(pg_catalog.=) $1`, [
     instanceName,
-    readProofDigest(key, instanceName).toString('base64'),
+    readProofDigest(key, database, instanceName).toString('base64'),
   ]);
 }
 
@@ -119,8 +120,8 @@ export async function recordReadProof(client: SqlRunner, instanceName: string, k
  */
 export async function recordMissingReadProofs(client: SqlRunner, keys: MasterKey[]): Promise<UnusableModel[]> {
   if (!(await readProofsBegun(client))) return [];
-  const { rows } = await client.query<{ instance_name: string; blob: string }>(
-    `SELECT m.instance_name, pg_catalog.encode(COALESCE(m.encrypted_api_key, m.encrypted_config), 'base64') AS blob
+  const { rows } = await client.query<{ database: string; instance_name: string; blob: string }>(
+    `SELECT pg_catalog.current_database() AS database, m.instance_name, pg_catalog.encode(COALESCE(m.encrypted_api_key, m.encrypted_config), 'base64') AS blob
        FROM ${MODELS} m
       WHERE m.read_proof_sha256 IS NULL AND COALESCE(m.encrypted_api_key, m.encrypted_config) IS NOT NULL
       ORDER BY m.instance_name FOR UPDATE OF m`,
@@ -130,7 +131,7 @@ export async function recordMissingReadProofs(client: SqlRunner, keys: MasterKey
     const blob = Buffer.from(row.blob, 'base64');
     if (isUnbound(blob)) continue; // reported by bindUnboundSecrets
     const key = keys.find((candidate) => sealedWith(blob, candidate));
-    if (key) await recordReadProof(client, row.instance_name, key);
+    if (key) await recordReadProof(client, row.database, row.instance_name, key);
     else unusable.push({ instanceName: row.instance_name, reason: keys.length ? 'none of the configured master keys sealed it' : 'no master key is configured' });
   }
   return unusable;

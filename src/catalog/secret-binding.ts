@@ -29,16 +29,18 @@ const READ_PROOF = 'pg_llm sealed_model read proof';
 
 /**
  * What the proxy shows sealed_model() to be handed a row's sealed secrets (0014_sealed_model_proof.sql): an HMAC of
- * the instance's name under the master key that sealed them, so that only a holder of that key can read them at all.
- * The name alone, as the proxy knows it before reading the row: one proof costs no round trip.
+ * the database's and the instance's names under the master key that sealed them, so that only a holder of that key
+ * can read them at all. The database is in it because a role may own another database behind the same proxy, whose
+ * catalog it controls: a sealed_model() of its own there sees the proofs the proxy sends for the names called there,
+ * which must open nothing here.
  */
-export function readProof(master: MasterKey, instanceName: string): Buffer {
-  return createHmac('sha256', master.key).update(canonicalJson([READ_PROOF, instanceName]), 'utf8').digest();
+export function readProof(master: MasterKey, database: string, instanceName: string): Buffer {
+  return createHmac('sha256', master.key).update(canonicalJson([READ_PROOF, database, instanceName]), 'utf8').digest();
 }
 
 /** What the catalog keeps of a row's read proof. */
-export function readProofDigest(master: MasterKey, instanceName: string): Buffer {
-  return createHash('sha256').update(readProof(master, instanceName)).digest();
+export function readProofDigest(master: MasterKey, database: string, instanceName: string): Buffer {
+  return createHash('sha256').update(readProof(master, database, instanceName)).digest();
 }
 
 /**

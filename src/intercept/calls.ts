@@ -35,6 +35,7 @@ interface SessionState {
   settings: SessionSettings;
   keys: MasterKey[];
   asker: string;
+  database: string;
 }
 
 export interface CallOptions {
@@ -143,6 +144,7 @@ export class CallRunner {
         return value;
       },
       asker: async () => (await sessionState()).asker,
+      database: async () => (await sessionState()).database,
       defaults: this.options.defaults,
     };
     return { declaration, args, context };
@@ -167,7 +169,8 @@ export class CallRunner {
     const [row] = await this.query(SETTINGS_QUERY);
     const sessionKey = this.sessionKeys.resolve(row?.master_key);
     const keys = sessionKey ? [sessionKey, ...this.options.masterKeys] : this.options.masterKeys;
-    return { settings: parseSettings(row, this.options.settingDefaults), keys, asker: row!.asker! };
+    const { database, ...settings } = row ?? {};
+    return { settings: parseSettings(settings, this.options.settingDefaults), keys, asker: row!.asker!, database: database! };
   }
 }
 

@@ -15,7 +15,7 @@ export const DEFAULTABLE_SETTINGS: readonly string[] = NAMES.filter((name) => na
 
 /** The settings, and who the session is (its role and database) for what is kept per caller. */
 export const SETTINGS_QUERY = `SELECT ${NAMES.map((name) => `pg_catalog.current_setting('pg_llm.${name}', true) AS ${name}`).join(', ')},
-  pg_catalog.jsonb_build_array(current_user, pg_catalog.current_database())::pg_catalog.text AS asker`;
+  pg_catalog.jsonb_build_array(current_user, pg_catalog.current_database())::pg_catalog.text AS asker, pg_catalog.current_database() AS database`;
 
 /** The session's values over the proxy's defaults. */
 export function parseSettings(session: SettingsRow | undefined, defaults: SettingsRow = {}): SessionSettings {

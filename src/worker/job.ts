@@ -52,6 +52,7 @@ export class JobModels {
       query: async (sql: string, parameters?: Array<string | null>) =>
         (await this.pool.query({ text: sql, values: parameters, types: { getTypeParser: () => (value: string) => value } })).rows,
       masterKeys: async () => this.masterKeys,
+      database: async () => (await this.pool.query('SELECT pg_catalog.current_database() AS name')).rows[0].name as string,
     };
     const stored = await loadModel(source, instance);
     return { provider: providerFor(instance, stored.config, stored.apiKey), config: stored.config };

@@ -146,7 +146,10 @@ describe('a sealed key', () => {
     const { name, direct, bob, asBob } = await setup();
     const alicesBlob = (await direct.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM ${MODELS} WHERE instance_name = 'alices'`)).rows[0].blob as string;
     const bobDirect = await session(name, bob, 'database');
-    const guesses = [`{}`, `{"\\\\x${'00'.repeat(32)}"}`, `{"\\\\x${readProof(masterKey('another master key'), 'alices').toString('hex')}"}`];
+    // Among the guesses, the proof the proxy sends for the same name in another database: a role owning one, whose
+    // catalog it controls, could capture it there with a sealed_model() of its own.
+    const elsewhereProof = readProof(masterKey(MASTER_KEY), `${name}_other`, 'alices');
+    const guesses = [`{}`, `{"\\\\x${'00'.repeat(32)}"}`, `{"\\\\x${readProof(masterKey('another master key'), name, 'alices').toString('hex')}"}`, `{"\\\\x${elsewhereProof.toString('hex')}"}`];
     for (const client of [asBob, bobDirect]) {
       for (const proofs of guesses) {
         const { rows } = await client.query(`SELECT encode(encrypted_api_key, 'hex') AS blob, proof_recorded FROM _pg_llm_catalog.sealed_model('alices', $1)`, [proofs]);
@@ -156,7 +159,7 @@ describe('a sealed key', () => {
     await expect(bobDirect.query(`SELECT read_proof_sha256 FROM ${MODELS}`)).rejects.toMatchObject({ code: '42501' });
     await expect(bobDirect.query(`SELECT * FROM _pg_llm_catalog.sealed_model('alices')`)).rejects.toMatchObject({ code: '42883' });
     // The right proof, as only the proxy can make it, is what the proxy sends.
-    const proof = readProof(masterKey(MASTER_KEY), 'alices').toString('hex');
+    const proof = readProof(masterKey(MASTER_KEY), name, 'alices').toString('hex');
     const { rows } = await bobDirect.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM _pg_llm_catalog.sealed_model('alices', $1)`, [`{"\\\\x${proof}"}`]);
     expect(rows).toEqual([{ blob: alicesBlob }]);
     // A proxy on another master key reads no blob either, and says why.
