@@ -16,7 +16,7 @@ import { ConfigError, helpText, parseCommandLine, type Config } from './config.j
 import { EmbeddedServerError } from './embedded/error.js';
 import { embeddedMasterKey } from './embedded/master-key.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded/server.js';
-import { masterKey, sealText } from './crypto/secrets.js';
+import { isPassphrase, masterKey, sealText } from './crypto/secrets.js';
 import { loadParser } from './sql/parse.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
@@ -75,6 +75,9 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   const embedded = await chooseEmbedded(config, log);
   const target = embedded?.target ?? config.upstream;
   const masterKeys = (embedded && config.masterKeys.length === 0 ? [madeMasterKey(config, log)] : config.masterKeys).map(masterKey);
+  if (config.masterKeys.some(isPassphrase)) {
+    log.warn('the master key is a passphrase: a sealed secret (which PostgreSQL logs with the statement that stores it when parameters are logged) lets it be guessed offline; prefer 64 hex digits (openssl rand -hex 32)');
+  }
   await loadParser();
   setProcessCallLimit(config.maxModelCalls, config.maxModelCallsPerRole);
   setPriceTable(config.priceTable);

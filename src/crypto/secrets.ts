@@ -29,6 +29,11 @@ const derived = new Map<string, MasterKey>();
 const MAX_DERIVED = 32;
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 
+/** Whether a configured master key is a passphrase rather than 64 hex digits (a key itself). */
+export function isPassphrase(text: string): boolean {
+  return !HEX_KEY.test(text);
+}
+
 /**
  * A master key from its configured text: 64 hex digits are used as the key itself; anything else is a passphrase
  * stretched with scrypt (derived once, then kept while it is among the most recent).
