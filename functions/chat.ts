@@ -22,8 +22,9 @@ function parseConfig(text: unknown): Record<string, unknown> {
   let config: unknown;
   try {
     config = JSON.parse(String(text));
-  } catch (error) {
-    throw new PgError('22P02', `invalid input syntax for type json: ${(error as Error).message}`, {
+  } catch {
+    // The JSON parser's words quote the text around the fault, which may be a key.
+    throw new PgError('22P02', 'invalid input syntax for type json', {
       detail: 'The config argument of pg_llm_add_model must be a JSON object.',
     });
   }

@@ -67,6 +67,16 @@ describe('the server log', () => {
   });
 });
 
+describe('a model config that does not parse', () => {
+  it('is refused without being quoted, so a key in it does not reach the client', async () => {
+    const { reader } = await loggedDatabase();
+    const key = unique('sk-broken');
+    const error = await reader.query(`SELECT pg_llm_add_model(false, 'mock', 'broken', NULL, '{"api_key": ${key}}')`).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: '22P02' });
+    expect(holdsFragment(JSON.stringify([error, String(error)]), key)).toBe(false);
+  });
+});
+
 describe('SET pg_llm.master_key', () => {
   /** A model sealed under a master key of its own, which the suite's proxy does not have. */
   async function sealedModel() {
