@@ -15,6 +15,11 @@ export interface ArgumentDeclaration {
   default?: string;
   /** VARIADIC: the last argument, an array, taking any number of values (pgai's ai.grant_to). */
   variadic?: true;
+  /**
+   * A text whose value the server must never see written out in a statement (src/sql/secret-literals.ts): 'key', an
+   * API key; 'config', a JSON config, secret when it holds credentials (src/crypto/config-secrets.ts).
+   */
+  secret?: 'key' | 'config';
 }
 
 export interface ColumnDeclaration {
@@ -151,6 +156,8 @@ function checked<D extends Signature>(declaration: D): D {
     else if (defaultsStarted) throw new Error(`${declaration.name}: ${argument.name} needs a default, as the arguments before it have one`);
   }
   if (declaration.arguments.slice(0, -1).some((argument) => argument.variadic)) throw new Error(`${declaration.name}: only the last argument may be VARIADIC`);
+  // The server hands a secret argument back as the text the proxy put in its place: only a text can hold it.
+  for (const argument of declaration.arguments) if (argument.secret && argument.type !== 'text') throw new Error(`${declaration.name}: ${argument.name} is secret, so it must be text`);
   return declaration;
 }
 

@@ -25,7 +25,7 @@ export const explainQueryFunctions = [
     name: 'explain_query',
     arguments: [
       { name: 'query_text', type: 'text' },
-      { name: 'api_key', type: 'text', default: 'NULL::pg_catalog.text' },
+      { name: 'api_key', type: 'text', default: 'NULL::pg_catalog.text', secret: 'key' },
       { name: 'provider', type: 'text', default: "'auto'::pg_catalog.text" },
     ],
     result: { kind: 'scalar', type: 'text' },

@@ -61,7 +61,7 @@ export const generateQueryFunctions = [
     name: 'generate_query',
     arguments: [
       { name: 'natural_language_query', type: 'text' },
-      { name: 'api_key', type: 'text', default: 'NULL::pg_catalog.text' },
+      { name: 'api_key', type: 'text', default: 'NULL::pg_catalog.text', secret: 'key' },
       { name: 'provider', type: 'text', default: "'auto'::pg_catalog.text" },
     ],
     result: { kind: 'scalar', type: 'text' },

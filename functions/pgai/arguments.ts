@@ -10,7 +10,7 @@ export function nullable(name: string, type: string): ArgumentDeclaration {
 
 export const VERBOSE: ArgumentDeclaration = { name: 'verbose', type: 'boolean', default: 'false' };
 
-export const API_KEY: ArgumentDeclaration[] = [nullable('api_key', 'text'), nullable('api_key_name', 'text')];
+export const API_KEY: ArgumentDeclaration[] = [{ ...nullable('api_key', 'text'), secret: 'key' }, nullable('api_key_name', 'text')];
 
 /** The tail of OpenAI's requests: extra headers, query and body, verbose, and the client's config. */
 export function openAiTail(withBody: boolean): ArgumentDeclaration[] {

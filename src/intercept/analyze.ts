@@ -7,9 +7,10 @@ import { EXTENSION_NAMES, extensionOf, FUNCTIONS, functionCalled, functionsCalle
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
-import { mentionsApiKeySetting } from '../sql/api-key-statements.js';
+import { mentionsApiKeySetting, type HeldSpan } from '../sql/api-key-statements.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
+import { secretLiterals } from '../sql/secret-literals.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 import { leavesFailure, transactionControl, type TransactionControl } from './transaction-control.js';
@@ -90,6 +91,8 @@ export interface Analysis {
   /** Where each statement starts in the query string, in characters: PostgreSQL's error positions count from there. */
   offsets: number[];
   cancels: CancelCall[];
+  /** Secrets written out in the calls the proxy runs (src/sql/secret-literals.ts), for the engine to hold back. */
+  secrets: HeldSpan[];
 }
 
 const ANALYZE = parseTask(import.meta.url, 'analyzeNow', analyzeNow);
@@ -105,9 +108,12 @@ export function analyzeNow(sql: string): Analysis {
   try {
     statements = parseStatementsNow(sql);
   } catch {
-    return { plans: undefined, offsets: [], cancels: [] };
+    return { plans: undefined, offsets: [], cancels: [], secrets: [] };
   }
-  return { plans: statements.map(({ node, text }) => plan(node, text)), offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements) };
+  const plans = statements.map(({ node, text }) => plan(node, text));
+  // Only the statements whose calls the proxy runs reach the server: PREPARE's are refused, and there are no others.
+  const secrets = statements.flatMap(({ node }, i) => (plans[i]!.kind === 'calls' || plans[i]!.kind === 'declare' ? secretLiterals(node, sql) : []));
+  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), secrets };
 }
 
 /** The statements of a script, each as its own text (for running them one at a time). */

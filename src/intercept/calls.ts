@@ -9,6 +9,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import type { SessionApiKeys } from './api-key-setting.js';
+import type { SessionLiteralSecrets } from './literal-secrets.js';
 import type { SessionMasterKeys } from './master-key-setting.js';
 import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-settings.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -59,6 +60,7 @@ export class CallRunner {
     private readonly options: CallOptions,
     private readonly sessionKeys: SessionMasterKeys,
     private readonly apiKeys: SessionApiKeys,
+    private readonly literalSecrets: SessionLiteralSecrets,
   ) {}
 
   /**
@@ -127,7 +129,7 @@ export class CallRunner {
   private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: Map<string, Promise<string | undefined>>) {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
-    const args = callArguments(declaration, call.arguments);
+    const args = callArguments(declaration, this.literalSecrets.resolve(declaration, call.arguments));
     const context: CallContext = {
       query: (sql, parameters) => this.query(sql, parameters),
       queryTable: async (sql, parameters) => table(check(await this.send(sql, parameters))),

@@ -11,13 +11,14 @@ import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
 import { ClientQueue } from './client-queue.js';
-import { analyze, CURSOR_COMMANDS, mentionsFunction, type StatementPlan } from './analyze.js';
+import { analyze, CURSOR_COMMANDS, mentionsFunction, type Analysis, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
 import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
 import { SessionApiKeys } from './api-key-setting.js';
+import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NotInstalled } from './not-installed.js';
 import { MAX_TRACKED_STATEMENTS, TrackedPortals, tooManyPortals, tooManyStatements } from './tracked-portals.js';
@@ -64,6 +65,7 @@ class InterceptionEngine implements Interceptor {
   private readonly executor: Executor;
   private readonly masterKeys = new SessionMasterKeys();
   private readonly apiKeys = new SessionApiKeys();
+  private readonly literalSecrets = new SessionLiteralSecrets();
   private readonly backendCancels: BackendCancels;
   private catalogInstalled: boolean | undefined;
   private readonly cancelTargets = new CancelTargets();
@@ -77,7 +79,7 @@ class InterceptionEngine implements Interceptor {
     this.portals = new TrackedPortals(io);
     this.requests = new UpstreamRequests(io);
     this.backendCancels = new BackendCancels(io, user);
-    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys));
+    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets));
   }
 
   inspects(type: number): boolean {
@@ -216,11 +218,10 @@ class InterceptionEngine implements Interceptor {
   private async handleQuery(received: Buffer): Promise<void> {
     const text = readQuery(received);
     const refuse = (error: PgError): Promise<void> => this.executor.refuseQuery(error);
-    const sql = await this.orRefused(() => this.sealed(text), refuse);
-    if (sql === undefined) return;
+    const sealed = await this.orRefused(() => this.sealedAnalysis(text), refuse);
+    if (!sealed) return;
+    const { sql, analysis } = sealed;
     const frame = sql === text ? received : query(sql);
-    const analysis = await this.orRefused(() => analyze(sql), refuse);
-    if (!analysis) return;
     const { plans, offsets, cancels } = analysis;
     this.backendCancels.queried(cancels);
     if (!plans?.some((plan) => this.takesOver(plan))) return this.forward(frame);
@@ -239,11 +240,10 @@ class InterceptionEngine implements Interceptor {
     const message = readParse(received);
     this.forgetStatement(message.statement);
     const refuse = (error: PgError): Promise<void> => this.executor.reject(error);
-    const sql = await this.orRefused(() => this.sealed(message.sql), refuse);
-    if (sql === undefined) return;
+    const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), refuse);
+    if (!sealed) return;
+    const { sql, analysis } = sealed;
     const frame = sql === message.sql ? received : parse(message.statement, sql, message.parameterTypes);
-    const analysis = await this.orRefused(() => analyze(sql), refuse);
-    if (!analysis) return;
     const { plans, cancels } = analysis;
     this.backendCancels.parsed(message.statement, cancels);
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
@@ -362,9 +362,9 @@ class InterceptionEngine implements Interceptor {
 
   /**
    * What `work` makes of a message's SQL, or undefined once `refuse` has answered the message with the error it
-   * threw: a statement that would hand the server a key (see master-key-setting.ts and api-key-setting.ts; every
-   * statement naming such a setting gets here), a big one the parser's thread has no room for, or one too big to
-   * parse at all.
+   * threw: a statement that would hand the server a key (see master-key-setting.ts, api-key-setting.ts and
+   * literal-secrets.ts; every statement naming such a setting or calling an LLM function gets here), a big one the
+   * parser's thread has no room for, or one too big to parse at all.
    */
   private async orRefused<Result>(work: () => Result | Promise<Result>, refuse: (error: PgError) => Promise<void>): Promise<Result | undefined> {
     try {
@@ -377,9 +377,17 @@ class InterceptionEngine implements Interceptor {
     }
   }
 
-  /** The SQL with the keys of the session's settings (the master key, pgai's API keys) held back from the server. */
-  private async sealed(sql: string): Promise<string> {
-    return this.apiKeys.seal(await this.masterKeys.seal(sql));
+  /**
+   * The SQL with the keys of the session's settings (the master key, pgai's API keys) and the secrets its calls
+   * write out held back from the server, and its analysis. A statement with such a secret is parsed twice: the
+   * analysis must be of the text the server gets.
+   */
+  private async sealedAnalysis(text: string): Promise<{ sql: string; analysis: Analysis }> {
+    const sql = await this.apiKeys.seal(await this.masterKeys.seal(text));
+    const analysis = await analyze(sql);
+    if (analysis.secrets.length === 0) return { sql, analysis };
+    const held = this.literalSecrets.hold(sql, analysis.secrets);
+    return { sql: held, analysis: held === sql ? analysis : await analyze(held) };
   }
 
   /** Answers an extended-protocol message with the proxy's error in its place, after what came before it. */

@@ -20,6 +20,18 @@ export class HeldValues<Value> {
     return reference;
   }
 
+  /** The reference the value is held under already, else a new one: a statement run again and again takes one place. */
+  reuse(value: Value): string {
+    for (const [reference, held] of this.values) {
+      if (held !== value) continue;
+      // Newest again, so a value in use is the last to go.
+      this.values.delete(reference);
+      this.values.set(reference, value);
+      return reference;
+    }
+    return this.hold(value);
+  }
+
   get(reference: string): Value | undefined {
     return this.values.get(reference);
   }

@@ -1,5 +1,6 @@
 // Secrets never reach the PostgreSQL server's log, read here as the test cluster writes it, with the test
-// database logging every statement and every NOTICE: a call's api_key in the general (multi-pass) path,
+// database logging every statement and every NOTICE: a call's api_key in the general (multi-pass) path, secrets
+// written out in a call (keys, a config with credentials), which the proxy holds for the session that wrote them,
 // SET pg_llm.master_key, which the proxy keeps while PostgreSQL gives the setting its usual semantics, and a key
 // that a provider echoes in part, which reaches neither that log, nor the client, nor the audit and trace rows.
 
@@ -49,7 +50,7 @@ async function loggedDatabase(setup = '') {
   await admin.query('CREATE EXTENSION pg_llm');
   const reader = await clientOf(suite.proxy, name, 'trust');
   suite.fake.requests.length = 0;
-  return { name, admin, reader };
+  return { name, direct, admin, reader };
 }
 
 describe('the server log', () => {
@@ -67,13 +68,80 @@ describe('the server log', () => {
   });
 });
 
+describe('a secret written out in a call', () => {
+  const authorizations = () => suite.fake.requests.map((request) => request.authorization);
+
+  /** The query texts of the database's other sessions, sampled until `run` is done. */
+  async function activityDuring(direct: pg.Client, name: string, run: Promise<unknown>): Promise<string[]> {
+    let done = false;
+    const finished = run.finally(() => (done = true));
+    const seen: string[] = [];
+    while (!done) {
+      const { rows } = await direct.query(`SELECT query FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+      seen.push(...rows.map((row) => String(row.query)));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await finished;
+    return seen;
+  }
+
+  it('reaches neither the server log nor pg_stat_activity, in either protocol and every path, and the calls get it', async () => {
+    const { name, direct, admin, reader } = await loggedDatabase();
+    const keys = Array.from({ length: 8 }, (_, i) => unique(`sk-literal${i}`));
+    const config = JSON.stringify({ model_name: 'gpt-test', base_url: suite.fake.baseUrl, max_retries: 0 });
+    await admin.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'literal', '${keys[0]}', '${config}')`);
+    await admin.query(`SELECT pg_llm_add_model(false, 'mock', 'tokened', NULL, '${JSON.stringify({ mock_response: 'tokened ok', api_token: keys[1] })}'::text)`);
+    suite.fake.script(...Array.from({ length: 8 }, () => ({ kind: 'answer' as const, content: 'SELECT 1' })));
+    expect((await reader.query(`SELECT pg_llm_chat('literal', 'x') AS a`)).rows).toEqual([{ a: 'SELECT 1' }]);
+    expect((await reader.query(`SELECT pg_llm_chat('tokened', 'x') AS a`)).rows).toEqual([{ a: 'tokened ok' }]);
+    const stored = await admin.query(`SELECT config->>'api_token' AS token FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'tokened'`);
+    expect(stored.rows).toEqual([{ token: `****${keys[1]!.slice(-4)}` }]);
+
+    // The general path (UPDATE), and the projection path with the arguments' evaluation slow enough to be watched.
+    expect((await reader.query(`UPDATE asks SET answer = generate_query(question, api_key => '${keys[2]}')`)).rowCount).toBe(2);
+    const projection = reader.query(`SELECT id, generate_query(question || pg_catalog.pg_sleep(0.2)::text, '${keys[3]}'::text) AS q FROM asks`);
+    const activity = await activityDuring(direct, name, projection);
+    expect((await projection).rows).toHaveLength(2);
+    expect(activity.some((text) => text.includes(`'held by pg_llm proxy `))).toBe(true);
+    expect(holdsFragment(activity.join('\n'), keys[3]!)).toBe(false);
+
+    // The extended protocol: an unnamed statement with a parameter, a named one run twice.
+    expect((await reader.query(`SELECT generate_query(question, api_key => E'${keys[4]}') AS q FROM asks WHERE id = $1`, [1])).rows).toHaveLength(1);
+    const named = { name: 'literal-key', text: `SELECT generate_query('q', api_key => '${keys[5]}') AS q` };
+    for (const _ of [1, 2]) expect((await reader.query(named)).rows).toHaveLength(1);
+
+    await admin.query(`CREATE EXTENSION ai; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    const embedded = await admin.query(`SELECT pg_catalog.array_length(ai.openai_embed('text-embedding-3-small', 'x', api_key => '${keys[6]}')::real[], 1) AS n`);
+    expect(embedded.rows[0].n).toBeGreaterThan(0);
+
+    expect(authorizations()).toEqual([keys[0], ...Array(2).fill(keys[2]), ...Array(2).fill(keys[3]), keys[4], keys[5], keys[5], keys[6]].map((key) => `Bearer ${key}`));
+    expect(serverLog()).toContain(`UPDATE asks SET answer = generate_query(question, api_key => 'held by pg_llm proxy `);
+    for (const key of keys) expect(logHolds(key)).toBe(false);
+  });
+
+  it("is held for the session that wrote it: another session's reference is refused, not used", async () => {
+    const { admin, reader } = await loggedDatabase();
+    const key = unique('sk-victim');
+    const marker = unique('marker');
+    suite.fake.script({ kind: 'answer', content: 'SELECT 1' });
+    await admin.query(`SELECT generate_query('${marker}', api_key => '${key}')`);
+    const reference = new RegExp(`${marker}', api_key => '(held by pg_llm proxy [0-9a-f]+)'`).exec(serverLog())![1]!;
+    const refused = { code: '22023', hint: expect.stringContaining('another session') };
+    await expect(reader.query(`SELECT generate_query('x', api_key => '${reference}')`)).rejects.toMatchObject(refused);
+    await expect(reader.query(`SELECT generate_query('x', api_key => $1)`, [reference])).rejects.toMatchObject(refused);
+    expect(authorizations()).toEqual([`Bearer ${key}`]);
+    expect(logHolds(key)).toBe(false);
+  });
+});
+
 describe('a model config that does not parse', () => {
-  it('is refused without being quoted, so a key in it does not reach the client', async () => {
+  it('is refused without being quoted, so a key in it reaches neither the client nor the server log', async () => {
     const { reader } = await loggedDatabase();
     const key = unique('sk-broken');
     const error = await reader.query(`SELECT pg_llm_add_model(false, 'mock', 'broken', NULL, '{"api_key": ${key}}')`).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: '22P02' });
     expect(holdsFragment(JSON.stringify([error, String(error)]), key)).toBe(false);
+    expect(logHolds(key)).toBe(false);
   });
 });
 

@@ -1,0 +1,77 @@
+// The string constants that calls of intercepted functions give for arguments declared secret (functions/
+// declaration.ts): an API key written out, positional or named, under any casts, and a model config that holds
+// credentials. The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
+// pg_stat_activity would keep the statement's text. A secret computed in SQL never shows in the text.
+
+import { scanSync } from 'libpg-query';
+import type { ArgumentDeclaration } from '../../functions/declaration.js';
+import { functionsCalled } from '../../functions/registry.js';
+import { PgError } from '../../proxy/pg-error.js';
+import { holdsCredentials } from '../crypto/config-secrets.js';
+import type { HeldSpan } from './api-key-statements.js';
+
+type Node = Record<string, any>;
+
+/** The secret literals in a parsed statement (locations count bytes of `sql`, the query string parsed), in order. */
+export function secretLiterals(statement: unknown, sql: string): HeldSpan[] {
+  const found: Array<{ value: string; start: number }> = [];
+  visit(statement, found);
+  if (found.length === 0) return [];
+  const tokens = scanSync(sql).tokens;
+  return found
+    .map(({ value, start }) => {
+      const token = tokens.find((candidate) => candidate.start === start)!;
+      // The parse tree keeps a U&'…' constant's escapes undecoded: its value is not the key it spells.
+      if (/^u&/i.test(token.text)) {
+        throw new PgError('0A000', 'a secret argument cannot be written as a U& string constant', {
+          hint: "Write it as '…' or E'…' (the proxy keeps it, the server gets only a reference to it), or pass it as a parameter.",
+        });
+      }
+      return { value, start, end: token.end };
+    })
+    .sort((a, b) => a.start - b.start);
+}
+
+function visit(node: unknown, found: Array<{ value: string; start: number }>): void {
+  if (Array.isArray(node)) return node.forEach((item) => visit(item, found));
+  if (node === null || typeof node !== 'object') return;
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'FuncCall') found.push(...literalsOfCall(value as Node));
+    visit(value, found);
+  }
+}
+
+function literalsOfCall(call: Node): Array<{ value: string; start: number }> {
+  const declarations = functionsCalled((call.funcname ?? []).map((part: Node) => part.String?.sval ?? ''));
+  if (declarations.length === 0) return [];
+  const literals: Array<{ value: string; start: number }> = [];
+  (call.args as Node[] | undefined)?.forEach((argument, position) => {
+    const named = argument.NamedArgExpr as Node | undefined;
+    // Overloads agree on which arguments are secret (functions/registry.ts): the first that has it says.
+    const declared = declarations
+      .map((declaration): ArgumentDeclaration | undefined => (named ? declaration.arguments.find((candidate) => candidate.name === named.name) : declaration.arguments[position]))
+      .find((candidate) => candidate !== undefined);
+    const constant = declared?.secret ? stringConstant(named ? named.arg : argument) : undefined;
+    if (constant && (declared!.secret === 'key' || configHoldsCredentials(constant.value))) literals.push(constant);
+  });
+  return literals;
+}
+
+/** A string constant, under any casts; the parse tree leaves out an empty string's value. */
+function stringConstant(expression: Node): { value: string; start: number } | undefined {
+  let node = expression;
+  while (node.TypeCast) node = node.TypeCast.arg;
+  const constant = node.A_Const as Node | undefined;
+  if (constant?.sval === undefined || !constant.sval.sval) return undefined;
+  return { value: constant.sval.sval, start: constant.location };
+}
+
+/** A config that does not parse is held too: the proxy's error for it quotes none of it. */
+function configHoldsCredentials(text: string): boolean {
+  try {
+    const config: unknown = JSON.parse(text);
+    return typeof config === 'object' && config !== null && holdsCredentials(config as Record<string, unknown>);
+  } catch {
+    return true;
+  }
+}

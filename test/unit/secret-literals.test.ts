@@ -1,0 +1,46 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { findFunction } from '../../functions/registry.js';
+import { analyzeNow } from '../../src/intercept/analyze.js';
+import { SessionLiteralSecrets } from '../../src/intercept/literal-secrets.js';
+import { loadParser } from '../../src/sql/parse.js';
+
+beforeAll(() => loadParser());
+
+const REFERENCE = /'held by pg_llm proxy [0-9a-f]{32}'/g;
+
+/** The values the proxy holds back from the statement. */
+function secretsOf(sql: string): string[] {
+  return analyzeNow(sql).secrets.map(({ value }) => value);
+}
+
+describe('secret literals', () => {
+  it('are the string constants given for secret arguments: positional or named, under casts, anywhere in the statement', () => {
+    expect(secretsOf(`SELECT pg_llm_add_model(false, 'openai', 'm', E'sk-\\'one', $$ {"token": "t"} $$)`)).toEqual([`sk-'one`, ' {"token": "t"} ']);
+    expect(secretsOf(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"model_name": "x"}')`)).toEqual([]);
+    expect(secretsOf(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"api_key": sk-unquoted}')`)).toEqual(['{"api_key": sk-unquoted}']);
+    expect(secretsOf(`WITH a AS (SELECT generate_query(q, API_KEY => CAST('sk-two' AS text)) FROM t) UPDATE t SET a = explain_query('SELECT 1', 'sk-three'::text::text) FROM a`)).toEqual(['sk-two', 'sk-three']);
+    expect(secretsOf(`SELECT ai.openai_embed('m', ARRAY['a', 'b'], 'sk-four'), ai.openai_embed('m', 'x', api_key_name => 'TEAM_KEY')`)).toEqual(['sk-four']);
+  });
+
+  it('leave out values computed in SQL, calls the proxy does not run, and statements it refuses', () => {
+    expect(secretsOf(`SELECT generate_query('q', 'sk-' || 'five'), generate_query('q', api_key => $1), generate_query('q', '')`)).toEqual([]);
+    expect(secretsOf(`SELECT my_function(api_key => 'sk-six')`)).toEqual([]);
+    expect(secretsOf(`PREPARE p AS SELECT generate_query('q', 'sk-seven')`)).toEqual([]);
+  });
+
+  it('written as U& constants are refused: the parse tree does not decode them', () => {
+    expect(() => analyzeNow(`SELECT generate_query('q', U&'sk-\\0065ight')`)).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
+  });
+
+  it('are replaced by references that only their own session resolves, one per value', () => {
+    const secrets = new SessionLiteralSecrets();
+    const sql = `SELECT 'é', generate_query('held by pg_llm proxy 00', 'sk-nine'), explain_query('x', api_key => 'sk-nine')`;
+    const held = secrets.hold(sql, analyzeNow(sql).secrets);
+    const references = [...held.matchAll(REFERENCE)].map(([reference]) => reference.slice(1, -1));
+    expect(held.replace(REFERENCE, 'R')).toBe(`SELECT 'é', generate_query('held by pg_llm proxy 00', R), explain_query('x', api_key => R)`);
+    expect(new Set(references).size).toBe(1);
+    const generateQuery = findFunction('generate_query')!;
+    expect(secrets.resolve(generateQuery, [references[0], references[0], 'auto'])).toEqual([references[0], 'sk-nine', 'auto']);
+    expect(() => new SessionLiteralSecrets().resolve(generateQuery, ['q', references[0], 'auto'])).toThrowError(expect.objectContaining({ sqlstate: '22023' }));
+  });
+});
