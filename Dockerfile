@@ -20,6 +20,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY catalog-migrations ./catalog-migrations
+COPY src/admin/page ./src/admin/page
 COPY scripts/docker-entrypoint.sh ./scripts/
 RUN useradd --system --uid 10001 --create-home --home-dir /home/proxy proxy \
     && mkdir -p /data && chown proxy /data

@@ -11,7 +11,7 @@ import { CancelKeys } from './cancel-keys.js';
 import type { InterceptorFactory } from './interceptor.js';
 import { listenError } from './listen-error.js';
 import { ScramSecrets } from './scram-secrets.js';
-import { Session } from './session.js';
+import { Session, type SessionActivity, type StatementHead } from './session.js';
 import { readClientHello } from './startup.js';
 import { ProxyStats } from './stats.js';
 import { claimSocketPath, type ClaimedSocketPath } from './unix-socket.js';
@@ -40,13 +40,27 @@ export interface ListenerOptions {
   authRole?: AuthRole;
 }
 
+/** A session as the admin dashboard shows it: who, from where, since when, doing what. */
+export interface SessionView {
+  number: number;
+  client: string;
+  user: string;
+  database: string;
+  application: string | undefined;
+  startedAt: number;
+  activity: SessionActivity;
+  statement: StatementHead | undefined;
+}
+
+type SessionLabels = Omit<SessionView, 'activity' | 'statement'>;
+
 export class ProxyListener {
   readonly stats = new ProxyStats();
   private readonly server: net.Server;
   private readonly servers: net.Server[];
   private claimedSocketPath: ClaimedSocketPath | undefined;
   private readonly cancelKeys = new CancelKeys();
-  private readonly sessions = new Set<Session>();
+  private readonly sessions = new Map<Session, SessionLabels>();
   private readonly starting = new Set<net.Socket>();
   private readonly scramSecrets: ScramSecrets | undefined;
   private nextSessionNumber = 1;
@@ -84,6 +98,11 @@ export class ProxyListener {
     return this.options.target;
   }
 
+  /** The sessions open now, oldest first. */
+  sessionViews(): SessionView[] {
+    return [...this.sessions].map(([session, labels]) => ({ ...labels, activity: session.activity, statement: session.lastStatement }));
+  }
+
   /**
    * Stops accepting, lets sessions finish the query they are running, and after `timeoutMs` ends the rest.
    * Idle sessions are ended at once (an open transaction block is rolled back by the upstream).
@@ -93,7 +112,7 @@ export class ProxyListener {
     this.claimedSocketPath?.release();
     this.claimedSocketPath = undefined;
     for (const socket of this.starting) socket.destroy();
-    const sessions = [...this.sessions];
+    const sessions = [...this.sessions.keys()];
     this.options.log.info(
       {
         sessions: sessions.length,
@@ -103,10 +122,10 @@ export class ProxyListener {
       'shutting down: waiting for running queries',
     );
     const endsAt = Date.now() + timeoutMs;
-    for (const session of this.sessions) session.shutdown(endsAt);
+    for (const session of this.sessions.keys()) session.shutdown(endsAt);
     const deadline = setTimeout(() => {
       if (this.sessions.size > 0) this.options.log.warn({ sessions: this.sessions.size }, 'shutdown timeout: ending sessions');
-      for (const session of this.sessions) session.terminate();
+      for (const session of this.sessions.keys()) session.terminate();
     }, timeoutMs);
     await closed;
     clearTimeout(deadline);
@@ -156,12 +175,16 @@ export class ProxyListener {
       this.cancelKeys.find(hello.processId, hello.secret)?.cancel();
       return;
     }
-    const sessionLog = log.child({
-      session: this.nextSessionNumber++,
+    const user = hello.parameters.get('user') ?? '';
+    const labels: SessionLabels = {
+      number: this.nextSessionNumber++,
       client: clientAddress(socket),
-      user: hello.parameters.get('user'),
-      database: hello.parameters.get('database') ?? hello.parameters.get('user'),
-    });
+      user,
+      database: hello.parameters.get('database') ?? user,
+      application: hello.parameters.get('application_name'),
+      startedAt: Date.now(),
+    };
+    const sessionLog = log.child({ session: labels.number, client: labels.client, user, database: labels.database });
     const startedAt = performance.now();
     const session = new Session(
       hello.socket,
@@ -176,7 +199,7 @@ export class ProxyListener {
       sessionLog,
       hello.parameters,
     );
-    this.sessions.add(session);
+    this.sessions.set(session, labels);
     stats.connectionsOpen++;
     stats.connectionsTotal++;
     session.onClosed(() => {

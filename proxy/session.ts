@@ -11,6 +11,7 @@ import { readAuthenticationCode, readBackendKeyData, readErrorFields, readSaslMe
 import type { CancelKeys } from './cancel-keys.js';
 import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
 import { MessageFramer } from './framer.js';
+import { sqlBounds } from './frontend-read.js';
 import { terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
@@ -30,6 +31,19 @@ const CHANNEL_BINDING_SUFFIX = '-PLUS';
  */
 const HELD_CLIENT_PROBE_MS = 500;
 const EMPTY = Buffer.alloc(0);
+/** How much of a statement's text a session keeps for the admin dashboard: enough to tell it, never the whole. */
+const STATEMENT_HEAD_BYTES = 1024;
+
+/** What a session is doing, in pg_stat_activity's words (and "starting" until the upstream takes it). */
+export type SessionActivity = 'starting' | 'idle' | 'active' | 'idle in transaction' | 'idle in transaction (aborted)';
+
+/** The start of the last statement a client sent (Query or Parse), undecoded, and when it came. */
+export interface StatementHead {
+  bytes: Buffer;
+  /** False when the statement goes on past `bytes`. */
+  whole: boolean;
+  at: number;
+}
 
 export interface SessionContext {
   target: UpstreamTarget;
@@ -87,6 +101,7 @@ export class Session {
    * failure, which the next ReadyForQuery may be a pipeline away from telling.
    */
   private blockFailed = false;
+  private statement: StatementHead | undefined;
 
   constructor(
     private readonly client: net.Socket,
@@ -201,6 +216,18 @@ export class Session {
     return !this.idle;
   }
 
+  get activity(): SessionActivity {
+    if (this.phase === 'connecting' || this.phase === 'authenticating') return 'starting';
+    if (this.busy) return 'active';
+    if (this.status === 'T') return 'idle in transaction';
+    return this.status === 'E' ? 'idle in transaction (aborted)' : 'idle';
+  }
+
+  /** The last statement the client sent; only seen while an interceptor inspects statements (the LLM engine does). */
+  get lastStatement(): StatementHead | undefined {
+    return this.statement;
+  }
+
   private get idle(): boolean {
     return this.phase === 'ready' && !this.mediating && this.replies.idle;
   }
@@ -222,6 +249,7 @@ export class Session {
           terminateEnd = end;
         }
         if (frame === undefined) return this.accountClientMessage(type);
+        if (type === FrontendMessage.Query || type === FrontendMessage.Parse) this.noteStatement(frame);
         if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame)) {
           if (start < 0) {
             this.forward(frame);
@@ -247,6 +275,13 @@ export class Session {
     const runEnd = terminateEnd ?? (held === undefined ? chunk.length : held < 0 ? runStart : held);
     if (runEnd > runStart) this.forward(chunk.subarray(runStart, runEnd));
   };
+
+  /** Keeps a copy of the statement's start: the frame may be a view into a chunk far larger. */
+  private noteStatement(frame: Buffer): void {
+    const [start, end] = sqlBounds(frame);
+    const kept = Math.min(end, start + STATEMENT_HEAD_BYTES);
+    this.statement = { bytes: Buffer.from(frame.subarray(start, kept)), whole: kept === end, at: Date.now() };
+  }
 
   private forward(bytes: Buffer): void {
     if (this.phase === 'closed') return;

@@ -1,11 +1,15 @@
-// The admin HTTP server: liveness, readiness (the upstream answers) and Prometheus metrics. Loopback by default;
-// it exposes counters only, never connection parameters, prompts or query text.
+// The admin HTTP server: liveness, readiness (the upstream answers), Prometheus metrics and the operator's dashboard
+// (a page at / polling /api/overview). Loopback by default. Read-only; it never shows prompts, answers, credentials,
+// or the values in query text (src/admin/shown-statement.ts).
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { listenError } from '../proxy/listen-error.js';
+import type { SessionView } from '../proxy/listener.js';
 import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
+import { overview } from './admin/overview.js';
+import { PAGE_HEADERS, pageFiles } from './admin/page.js';
 import { callsWaiting } from './providers/limits.js';
 import { responseCacheStats } from './providers/response-cache.js';
 import { collectRuntimeMetrics, processRegistry, readCounter, readGauge } from './metrics.js';
@@ -15,6 +19,7 @@ const READINESS_TIMEOUT_MS = 2000;
 export interface AdminSources {
   stats: ProxyStats;
   upstream: () => UpstreamTarget;
+  sessions: () => SessionView[];
   startedAt: number;
 }
 
@@ -31,6 +36,8 @@ export async function startAdminServer(host: string, port: number, sources: Admi
   app.get('/metrics', async (_request, reply) =>
     reply.type(processRegistry.contentType).send(`${await listenerMetrics.metrics()}\n${await processRegistry.metrics()}`),
   );
+  for (const [url, { type, body }] of pageFiles()) app.get(url, async (_request, reply) => reply.headers(PAGE_HEADERS).type(type).send(body));
+  app.get('/api/overview', async (_request, reply) => reply.header('cache-control', 'no-store').send(overview(sources)));
   try {
     await app.listen({ host, port });
   } catch (error) {

@@ -34,6 +34,15 @@ export class CallLimit {
     return this.waitingCount;
   }
 
+  /** Calls holding a slot. */
+  get active(): number {
+    return this.running;
+  }
+
+  get capacity(): number {
+    return this.size;
+  }
+
   async acquire(signal: AbortSignal, asker?: Asker): Promise<() => void> {
     signal.throwIfAborted();
     if (!this.waiting.has(asker) && this.mayStart(asker)) {

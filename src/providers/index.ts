@@ -74,7 +74,7 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
     config.max_concurrency ?? null, config.requests_per_minute ?? null, config.tokens_per_minute ?? null,
   ]);
   const provider = redacted(abortedStreamsFail(adapter(config, apiKey, instanceName)), SecretFragments.of(config, apiKey));
-  return watched(cached(batchedEmbeddings(limited(metered(provider, name, modelName, config), modelKey, config)), key), instanceName, name, modelName);
+  return watched(cached(batchedEmbeddings(limited(metered(provider, name, modelName, config, instanceName), modelKey, config, instanceName)), key), instanceName, name, modelName);
 }
 
 /**

@@ -5,6 +5,7 @@
 // A call runs as its asker's (asker.ts), so the bytes of its answer count against that role's share too.
 
 import { PgError } from '../../proxy/pg-error.js';
+import { labelValue } from '../metrics.js';
 import { asAsker, type Asker, streamAsAsker } from './asker.js';
 import { CallLimit } from './call-limit.js';
 import type { ApiAnswer, ApiRequest, ChatRequest, ChatResult, Provider, Usage } from './provider.js';
@@ -13,8 +14,18 @@ import { estimateTokens } from './tokens.js';
 
 const DEFAULT_PROCESS_LIMIT = 256;
 const processLimit = new CallLimit(DEFAULT_PROCESS_LIMIT, defaultShare(DEFAULT_PROCESS_LIMIT));
-/** Per model key: the limits its config asked for, kept for the life of the process. */
-const modelLimits = new Map<string, { calls?: CallLimit; requests?: RateBudget; tokens?: RateBudget }>();
+/** Per model key: the limits its config asked for, and the instance they are shown under, kept for the life of the process. */
+const modelLimits = new Map<string, { instance: string; calls?: CallLimit; requests?: RateBudget; tokens?: RateBudget }>();
+
+/** A model's own limits as the admin dashboard shows them: the calls running and those waiting for each limit. */
+export interface ModelQueue {
+  instance: string;
+  maxConcurrency?: number;
+  running?: number;
+  waitingForTurn: number;
+  waitingForRequests: number;
+  waitingForTokens: number;
+}
 
 /**
  * Sets the process-wide limit (--max-model-calls) and the share of it one asker may hold
@@ -33,9 +44,28 @@ export function callsWaiting(): number {
   return processLimit.queued;
 }
 
-/** The provider with its calls held to the process's limit and the model's own. */
-export function limited(provider: Provider, modelKey: string, config: Record<string, unknown>): Provider {
-  const limits = modelLimitsFor(modelKey, config);
+/** The process-wide slots: how many there are, how many calls hold one, how many wait. */
+export function processSlots(): { size: number; running: number; waiting: number } {
+  return { size: processLimit.capacity, running: processLimit.active, waiting: processLimit.queued };
+}
+
+/** The models with limits of their own, those with calls waiting first. */
+export function modelQueues(): ModelQueue[] {
+  const limitedModels = [...modelLimits.values()].filter((limits) => limits.calls ?? limits.requests ?? limits.tokens);
+  const queues = limitedModels.map(({ instance, calls, requests, tokens }) => ({
+    instance,
+    ...(calls && { maxConcurrency: calls.capacity, running: calls.active }),
+    waitingForTurn: calls?.queued ?? 0,
+    waitingForRequests: requests?.queued ?? 0,
+    waitingForTokens: tokens?.queued ?? 0,
+  }));
+  const waiting = (queue: ModelQueue): number => queue.waitingForTurn + queue.waitingForRequests + queue.waitingForTokens;
+  return queues.sort((a, b) => waiting(b) - waiting(a));
+}
+
+/** The provider with its calls held to the process's limit and the model's own, shown under `instance`. */
+export function limited(provider: Provider, modelKey: string, config: Record<string, unknown>, instance: string): Provider {
+  const limits = modelLimitsFor(modelKey, config, instance);
   /** Waits for a turn and the budget; the returned function gives the turn back, told what was really spent. */
   const admit = async (asker: Asker, estimatedTokens: number, signal: AbortSignal): Promise<(usage?: Usage) => void> => {
     const releases: Array<() => void> = [];
@@ -117,13 +147,14 @@ function chatEstimate({ prompt, history = [], options }: ChatRequest): number {
 }
 
 /** The limits of one model key (see index.ts: the key holds the limits themselves, so they never change under it). */
-function modelLimitsFor(key: string, config: Record<string, unknown>) {
+function modelLimitsFor(key: string, config: Record<string, unknown>, instance: string) {
   let limits = modelLimits.get(key);
   if (!limits) {
     const concurrency = positive(config, 'max_concurrency');
     const requestsPerMinute = positive(config, 'requests_per_minute');
     const tokensPerMinute = positive(config, 'tokens_per_minute');
     limits = {
+      instance: labelValue(instance),
       ...(concurrency === undefined ? {} : { calls: new CallLimit(concurrency) }),
       ...(requestsPerMinute === undefined ? {} : { requests: new RateBudget(requestsPerMinute) }),
       ...(tokensPerMinute === undefined ? {} : { tokens: new RateBudget(tokensPerMinute) }),

@@ -7,7 +7,9 @@
 
 import { Counter, Histogram } from 'prom-client';
 import { labelValue, processRegistry } from '../metrics.js';
-import type { ApiAnswer, ApiKind, ApiRequest, ChatResult, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
+import type { Asker } from './asker.js';
+import { beginCall } from './call-board.js';
+import type { ApiAnswer, ApiKind, ApiRequest, ChatResult, Provider, StreamEvent, Usage } from './provider.js';
 
 export interface Price {
   input: number;
@@ -70,69 +72,77 @@ export function costOf(usage: Usage, price: Price | undefined): number | undefin
   return price && (usage.promptTokens * price.input + usage.completionTokens * price.output) / 1_000_000;
 }
 
-/** The provider with every request it makes counted under its provider and model names. */
-export function metered(provider: Provider, providerName: string, modelName: string, config: Record<string, unknown>): Provider {
+/**
+ * The provider with every request it makes counted under its provider and model names, and shown on the admin
+ * dashboard under its model instance's (call-board.ts).
+ */
+export function metered(provider: Provider, providerName: string, modelName: string, config: Record<string, unknown>, instance: string): Provider {
   const labels = modelLabelsOf(providerName, modelName);
   const price = priceOf(config, modelName);
-  const record = (kind: Kind, started: number, usage: Usage | undefined, signal: AbortSignal): number | undefined => {
-    requests.inc({ ...labels, kind, outcome: usage ? 'ok' : signal.aborted ? 'cancelled' : 'error' });
-    requestSeconds.observe(labels, (performance.now() - started) / 1000);
-    if (!usage) return undefined;
-    promptTokens.inc(labels, usage.promptTokens);
-    completionTokens.inc(labels, usage.completionTokens);
-    const cost = costOf(usage, price);
-    costUsd.inc(labels, cost ?? 0);
-    return cost;
+  /** A request starts; the function returned records how it ended, and gives its cost where the price is known. */
+  const begin = (kind: Kind, { signal, asker }: { signal: AbortSignal; asker?: Asker }) => {
+    const started = performance.now();
+    const shown = beginCall({ instance, provider: providerName, model: modelName, kind, asker });
+    return (usage: Usage | undefined, error?: unknown): number | undefined => {
+      requests.inc({ ...labels, kind, outcome: usage ? 'ok' : signal.aborted ? 'cancelled' : 'error' });
+      requestSeconds.observe(labels, (performance.now() - started) / 1000);
+      const cost = usage && costOf(usage, price);
+      if (usage) {
+        promptTokens.inc(labels, usage.promptTokens);
+        completionTokens.inc(labels, usage.completionTokens);
+        costUsd.inc(labels, cost ?? 0);
+      }
+      shown({ usage, costUsd: cost, error, cancelled: signal.aborted });
+      return cost;
+    };
   };
   const withCost = (result: ChatResult, cost: number | undefined): ChatResult => (cost === undefined ? result : { ...result, costUsd: cost });
+  /** Runs a request that ends with one answer, recorded with its usage or its failure. */
+  const once = async <T>(kind: Kind, request: { signal: AbortSignal; asker?: Asker }, run: () => Promise<T>, usageOf: (answer: T) => Usage): Promise<{ answer: T; cost: number | undefined }> => {
+    const end = begin(kind, request);
+    let answer: T;
+    try {
+      answer = await run();
+    } catch (error) {
+      end(undefined, error);
+      throw error;
+    }
+    return { answer, cost: end(usageOf(answer)) };
+  };
   const send = provider.send?.bind(provider);
   return {
     embeddingBatchSize: provider.embeddingBatchSize,
     ...(send && {
       async send(request: ApiRequest): Promise<ApiAnswer> {
-        const started = performance.now();
-        let answer: ApiAnswer | undefined;
-        try {
-          return (answer = await send(request));
-        } finally {
-          record(request.kind, started, answer?.usage, request.signal);
-        }
+        return (await once(request.kind, request, () => send(request), (answer) => answer.usage)).answer;
       },
     }),
     async chat(request) {
-      const started = performance.now();
-      let result: ChatResult | undefined;
-      try {
-        result = await provider.chat(request);
-      } finally {
-        const cost = record('chat', started, result?.usage, request.signal);
-        if (result) result = withCost(result, cost);
-      }
-      return result;
+      const { answer, cost } = await once('chat', request, () => provider.chat(request), (result) => result.usage);
+      return withCost(answer, cost);
     },
     async *stream(request): AsyncIterable<StreamEvent> {
-      const started = performance.now();
-      let usage: Usage | undefined;
+      const end = begin('stream', request);
+      let ended = false;
       try {
         for await (const event of provider.stream(request)) {
           if (event.kind === 'chunk') yield event;
           else {
-            usage = event.result.usage;
-            yield { kind: 'done', result: withCost(event.result, record('stream', started, usage, request.signal)) };
+            ended = true;
+            yield { kind: 'done', result: withCost(event.result, end(event.result.usage)) };
           }
         }
+      } catch (error) {
+        if (!ended) end(undefined, error);
+        ended = true;
+        throw error;
       } finally {
-        if (!usage) record('stream', started, undefined, request.signal);
+        // A reader that stops reading ends the stream without an answer or an error.
+        if (!ended) end(undefined);
       }
     },
     async embed(request) {
-      const started = performance.now();
-      let result: EmbedResult | undefined;
-      try {
-        return (result = await provider.embed(request));
-      } finally {
-        record('embed', started, result?.usage, request.signal);
-      }
+      return (await once('embed', request, () => provider.embed(request), (result) => result.usage)).answer;
     },
   };
 }

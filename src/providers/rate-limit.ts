@@ -51,6 +51,11 @@ export class RateBudget {
     });
   }
 
+  /** Callers waiting for their part of the budget. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   /** Corrects an earlier take by what was really spent minus what was taken. */
   adjust(difference: number): void {
     this.refill();

@@ -1,4 +1,4 @@
-// The worker on /metrics, by database served (the operator's --worker URLs, so a bounded set): llm.queue's jobs by
+// The worker on /metrics and on the admin dashboard, by database served (the operator's --worker URLs, so a bounded set): llm.queue's jobs by
 // status (as the worker last counted them), the jobs this proxy finished by outcome and the ones it is running, and
 // job latency, from the write that queued the job to its answer being in the row.
 
@@ -23,8 +23,27 @@ const jobSeconds = new Histogram({
   registers,
 });
 
+/** What the admin dashboard shows of one database's queues, as the worker last counted them. */
+export interface QueueCounts {
+  jobs?: Record<Status, number>;
+  /** Rows waiting in each vectorizer's queue; counted up to one past PENDING_COUNT_CAP (vectorizers.ts). */
+  vectorizers?: Array<{ name: string; pending: number }>;
+}
+
+/** By database served: one entry per --worker URL. */
+const lastCounts = new Map<string, QueueCounts>();
+
+export function queueCounts(): Array<{ database: string } & QueueCounts> {
+  return [...lastCounts].map(([database, counts]) => ({ database, ...counts }));
+}
+
 export function recordQueueCounts(database: string, counts: Record<Status, number>): void {
   for (const status of STATUSES) queueJobs.set({ database: labelValue(database), status }, counts[status]);
+  lastCounts.set(database, { ...lastCounts.get(database), jobs: counts });
+}
+
+export function recordVectorizerQueues(database: string, vectorizers: Array<{ name: string; pending: number }>): void {
+  lastCounts.set(database, { ...lastCounts.get(database), vectorizers });
 }
 
 export function recordRunning(database: string, running: number): void {

@@ -9,7 +9,7 @@ import type { DefaultProviders } from '../providers/default-provider.js';
 import { recordVectorizerBatch } from './metrics.js';
 import { embedAll, embeddingProvider } from './vectorizer-embed.js';
 import { RowRefused, rowChunks } from './vectorizer-text.js';
-import { failed, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
+import { failed, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
   pool: pg.Pool;
@@ -44,6 +44,17 @@ export class VectorizerRunner {
     for (const vectorizer of vectorizers) {
       if (this.draining.has(vectorizer.id)) this.wokenAgain.add(vectorizer.id);
       else if (this.draining.size < this.options.concurrency) this.drain(vectorizer);
+    }
+  }
+
+  /** The rows waiting in the queue of each vectorizer served, for the admin dashboard; undefined when they cannot be counted. */
+  async pending(): Promise<Array<{ name: string; pending: number }> | undefined> {
+    try {
+      const vectorizers = await servedVectorizers(this.options.pool);
+      return await Promise.all(vectorizers.map(async (vectorizer) => ({ name: vectorizer.name, pending: await pendingRows(this.options.pool, vectorizer) })));
+    } catch (error) {
+      this.problem(error);
+      return undefined;
     }
   }
 

@@ -49,6 +49,15 @@ export async function servedVectorizers(pool: pg.Pool): Promise<Vectorizer[]> {
   }));
 }
 
+/** Rows counted in a vectorizer's queue at most, as pgai's vectorizer_queue_pending: a long queue is not read whole. */
+export const PENDING_COUNT_CAP = 10_000;
+
+/** The rows waiting in the vectorizer's queue, up to PENDING_COUNT_CAP + 1 (more than the cap). */
+export async function pendingRows(pool: pg.Pool, vectorizer: Vectorizer): Promise<number> {
+  const { rows } = await pool.query(`SELECT pg_catalog.count(*)::pg_catalog.int4 AS n FROM (SELECT FROM ${names(vectorizer).queue} LIMIT ${PENDING_COUNT_CAP + 1}) AS q`);
+  return (rows[0] as { n: number }).n;
+}
+
 /** The quoted names a batch's statements use. */
 function names(vectorizer: Vectorizer) {
   const quoted = (schema: string, table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;

@@ -19,7 +19,7 @@ import type { DefaultProviders } from '../providers/default-provider.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
 import { answerJob, JobModels } from './job.js';
 import { checkJobRow } from './job-row.js';
-import { recordFinished, recordQueueCounts, recordRunning } from './metrics.js';
+import { recordFinished, recordQueueCounts, recordRunning, recordVectorizerQueues } from './metrics.js';
 import { claimJobs, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, type Job } from './queue.js';
 import { VectorizerRunner } from './vectorizer-worker.js';
 import { WriteBatches } from './write-batches.js';
@@ -108,7 +108,7 @@ export class QueueWorker {
     this.log.info({ released: unfinished.length }, 'llm.call worker stopped');
   }
 
-  /** The slow path: listen again if the connection was lost, upkeep, counts for /metrics, and a look for due jobs. */
+  /** The slow path: listen again if the connection was lost, upkeep, counts for /metrics and the dashboard, and a look for due jobs. */
   private async tick(): Promise<void> {
     try {
       if (!this.listener) await this.listen();
@@ -118,7 +118,8 @@ export class QueueWorker {
     } catch (error) {
       this.problem(error);
     }
-    await Promise.all([this.fill(), this.vectorizers.wake()]);
+    const counted = this.vectorizers.pending().then((pending) => pending && recordVectorizerQueues(this.database, pending));
+    await Promise.all([this.fill(), this.vectorizers.wake(), counted]);
   }
 
   private async listen(): Promise<void> {

@@ -19,6 +19,7 @@ beforeAll(async () => {
   admin = await startAdminServer('127.0.0.1', port, {
     stats: proxy.listener.stats,
     upstream: () => upstreamTarget({ port: upstreamPort }),
+    sessions: () => proxy.listener.sessionViews(),
     startedAt: Date.now(),
   });
   base = `http://127.0.0.1:${port}`;
@@ -62,7 +63,12 @@ describe('admin HTTP', () => {
   it('/metrics counts upstream connections that fail as upstream errors', async () => {
     const unreachable = await startProxy({ upstream: { port: await freePort() }, passThrough: true });
     const port = await freePort();
-    const unreachableAdmin = await startAdminServer('127.0.0.1', port, { stats: unreachable.listener.stats, upstream: () => unreachable.options.target, startedAt: Date.now() });
+    const unreachableAdmin = await startAdminServer('127.0.0.1', port, {
+      stats: unreachable.listener.stats,
+      upstream: () => unreachable.options.target,
+      sessions: () => unreachable.listener.sessionViews(),
+      startedAt: Date.now(),
+    });
     try {
       await psql(['-c', 'SELECT 1'], { port: unreachable.port }).catch(() => undefined);
       const values = await read(`http://127.0.0.1:${port}`);

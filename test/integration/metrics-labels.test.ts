@@ -13,7 +13,12 @@ let admin: FastifyInstance;
 let base: string;
 beforeAll(async () => {
   const port = await freePort();
-  admin = await startAdminServer('127.0.0.1', port, { stats: shared.proxy.listener.stats, upstream: () => upstreamTarget(), startedAt: Date.now() });
+  admin = await startAdminServer('127.0.0.1', port, {
+    stats: shared.proxy.listener.stats,
+    upstream: () => upstreamTarget(),
+    sessions: () => shared.proxy.listener.sessionViews(),
+    startedAt: Date.now(),
+  });
   base = `http://127.0.0.1:${port}`;
 });
 afterAll(() => admin.close());

@@ -4,6 +4,7 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { queueCounts } from '../../src/worker/metrics.js';
 import { fakeEmbedding } from '../support/fake-provider.js';
 import { plantHostileOverloads } from '../support/hostile-public.js';
 import { pgAiSuite } from '../support/pg-ai.js';
@@ -107,6 +108,16 @@ describe("the worker of pgai's vectorizers", () => {
     expect(errors[0].message).toContain('the provider is down');
     expect(errors[0].message).not.toContain(KEY);
     expect(await rows(alice, `SELECT count(*)::int AS n FROM alice._vectorizer_q_failed_1`)).toEqual([{ n: 0 }]);
+  });
+
+  it("counts the rows waiting in each vectorizer's queue for the admin dashboard", async () => {
+    const { name, alice } = await alicesVectorizer();
+    // One batch, one request, failed: its rows wait for a retry a minute away.
+    suite.fake.script({ kind: 'error', status: 400, message: 'the provider is down' });
+    alicesWorker(name, { retryDelayMs: 60_000 });
+    await expect.poll(async () => rows(alice, `SELECT count(*)::int AS n FROM ai.vectorizer_errors`), EVENTUALLY).toEqual([{ n: 1 }]);
+    const counted = () => queueCounts().find((queue) => queue.database.endsWith(`/${name}`))?.vectorizers;
+    await expect.poll(counted, EVENTUALLY).toEqual([{ name: 'alice_docs_embedding_store', pending: 2 }]);
   });
 
   it("retries a failed batch calling no function or operator another role put first in the owner's search_path", async () => {

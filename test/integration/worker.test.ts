@@ -6,6 +6,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
 import { processRegistry } from '../../src/metrics.js';
+import { queueCounts } from '../../src/worker/metrics.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { cluster, connection } from '../support/proxy.js';
@@ -155,7 +156,7 @@ describe('llm.call worker', () => {
     ]);
   });
 
-  it('counts jobs by status and their latency on /metrics', async () => {
+  it('counts jobs by status and their latency on /metrics, and by status for the admin dashboard', async () => {
     const { name, client } = await docsDatabase({ mock_response: 'ok' });
     startWorker(name);
     await client.query(`INSERT INTO docs SELECT g, 'x' FROM generate_series(1, 5) g`);
@@ -166,6 +167,8 @@ describe('llm.call worker', () => {
     expect(text).toContain(`pg_llm_worker_jobs_total{${database},outcome="done"} 5`);
     expect(text).toContain(`pg_llm_worker_job_seconds_count{${database}} 5`);
     expect(text).toContain(`pg_llm_worker_jobs_running{${database}} 0`);
+    const shown = queueCounts().find((queue) => queue.database === `postgres@127.0.0.1:${cluster().port}/${name}`);
+    expect(shown?.jobs).toEqual({ pending: 0, processing: 0, done: 5, error: 0, skipped: 0 });
   });
 
   it("works as the tables' owner with only the documented grant, and its write-back runs the owner's triggers as that role alone", async () => {

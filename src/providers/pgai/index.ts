@@ -82,7 +82,7 @@ function build(settings: PgaiSettings): Provider {
   };
   const modelKey = JSON.stringify(['pgai', settings.api, settings.model, settings.baseUrl ?? null]);
   const provider = redacted(adapter, new SecretFragments([settings.apiKey]));
-  return batchedEmbeddings(limited(metered(provider, settings.api, settings.model, {}), modelKey, {}));
+  return batchedEmbeddings(limited(metered(provider, settings.api, settings.model, {}, `pgai ${settings.api}`), modelKey, {}, `pgai ${settings.api}`));
 }
 
 /** A request of the API's own: what the tokens-per-minute estimate of its body is. */

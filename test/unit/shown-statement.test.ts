@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { shownStatement } from '../../src/admin/shown-statement.js';
+
+const KEY = 'sk-live-0123456789abcdefghij';
+
+describe('shownStatement', () => {
+  it('hides every literal, however quoted, and keeps the shape', () => {
+    expect(shownStatement(`SELECT pg_llm_add_model(false, 'openai', 'm', '${KEY}', '{"model_name": "gpt-4o"}')`, true)).toBe(
+      "SELECT pg_llm_add_model(false, '…', '…', '…', '…')",
+    );
+    expect(shownStatement(`SELECT E'it\\'s ${KEY}', $$${KEY}$$, $k$ a $$ b ${KEY} $k$, 'a''${KEY}'`, true)).toBe("SELECT E'…', '…', '…', '…'");
+    expect(shownStatement(`SELECT "it's" FROM t WHERE id = $1`, true)).toBe(`SELECT "it's" FROM t WHERE id = $1`);
+  });
+
+  it('hides all from a literal holding a backslash, whose end standard_conforming_strings decides', () => {
+    // With the setting on, the key is a second literal; with it off, the first literal's \' is a quote inside it.
+    expect(shownStatement(`SELECT 'a\\', '${KEY}'`, true)).toBe("SELECT '…'");
+    expect(shownStatement(`SELECT 'a\\', ${KEY.slice(3)}, '' FROM t`, true)).toBe("SELECT '…'");
+  });
+
+  it('hides comments, and a literal the kept head cuts in two to its end', () => {
+    expect(shownStatement(`SELECT 1 -- ${KEY}\n, 2 /* a /* ${KEY} */ b */`, true)).toBe('SELECT 1 , 2');
+    expect(shownStatement(`SELECT pg_llm_chat('m', 'what about ${KEY.slice(0, 10)}`, false)).toBe("SELECT pg_llm_chat('…', '…'…");
+  });
+
+  it('hides the value of a SET of a dotted setting, quoted or not', () => {
+    expect(shownStatement('SET pg_llm.master_key = deadbeef0123456789; SELECT 1', true)).toBe('SET pg_llm.master_key = …; SELECT 1');
+    expect(shownStatement('SET SESSION ai.openai_api_key TO abcdef', true)).toBe('SET SESSION ai.openai_api_key TO …');
+    expect(shownStatement('ALTER ROLE alice SET pg_llm.master_key = abcdef', true)).toBe('ALTER ROLE alice SET pg_llm.master_key = …');
+    expect(shownStatement('SET "pg_llm".U&"master\\005fkey" = abcdef', true)).toBe('SET "pg_llm".U&"master\\005fkey" = …');
+    expect(shownStatement('SET search_path = public', true)).toBe('SET search_path = public');
+  });
+
+  it('masks what the audit redaction masks, and cuts a long statement', () => {
+    expect(shownStatement(`SELECT * FROM t WHERE ${KEY} IS NULL`, true)).toBe('SELECT * FROM t WHERE sk-**** IS NULL');
+    const long = shownStatement(`SELECT ${'x, '.repeat(500)}1`, true);
+    expect([...long]).toHaveLength(301);
+    expect(long.endsWith('…')).toBe(true);
+  });
+});
