@@ -11,9 +11,11 @@ COPY test ./test
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
+# The admin server stays inside the container, where the health check reaches it; to publish it (the dashboard,
+# /metrics) set PG_LLM_ADMIN=0.0.0.0:6544 with PG_LLM_ADMIN_TOKEN, without which the proxy refuses to start.
 ENV NODE_ENV=production \
     PG_LLM_LISTEN=0.0.0.0:6543 \
-    PG_LLM_ADMIN=0.0.0.0:6544 \
+    PG_LLM_ADMIN=127.0.0.1:6544 \
     PG_LLM_EMBEDDED_DATA=/data/embedded
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -1,6 +1,6 @@
 // The admin HTTP server: liveness, readiness (the upstream answers), Prometheus metrics and the operator's dashboard
-// (a page at / polling /api/overview). Loopback by default. Read-only; it never shows prompts, answers, credentials,
-// or the values in query text (src/admin/shown-statement.ts).
+// (a page at / polling /api/overview). Loopback by default; beyond it only with a token (src/admin/access.ts).
+// Read-only; it never shows prompts, answers, credentials, or the values in query text (src/admin/shown-statement.ts).
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -8,6 +8,7 @@ import { listenError } from '../proxy/listen-error.js';
 import type { SessionView } from '../proxy/listener.js';
 import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
+import { requireToken } from './admin/access.js';
 import { overview } from './admin/overview.js';
 import { PAGE_HEADERS, pageFiles } from './admin/page.js';
 import { callsWaiting } from './providers/limits.js';
@@ -23,9 +24,12 @@ export interface AdminSources {
   startedAt: number;
 }
 
-export async function startAdminServer(host: string, port: number, sources: AdminSources): Promise<FastifyInstance> {
-  // At shutdown, keep-alive connections (a scraper's, say) are closed rather than waited for.
+/** `token`: what every path but /healthz and /readyz then asks for (--admin-token). */
+export async function startAdminServer(host: string, port: number, sources: AdminSources, token?: string): Promise<FastifyInstance> {
+  // At shutdown, keep-alive connections (a scraper's, say) are closed rather than waited for. No logger: a request's
+  // URL may hold the token.
   const app = Fastify({ logger: false, forceCloseConnections: true });
+  if (token !== undefined) requireToken(app, token);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const reachable = await probeUpstream(sources.upstream(), READINESS_TIMEOUT_MS);

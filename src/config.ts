@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AuthRole } from '../proxy/auth-query.js';
 import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
+import { isLoopback, MIN_TOKEN_LENGTH } from './admin/access.js';
 import { isSealedText, masterKey, openText, SecretError, type MasterKey } from './crypto/secrets.js';
 import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
 import { defaultLogFormat, LOG_FORMATS, type LogFormat } from './logger.js';
@@ -39,7 +40,19 @@ const OPTIONS = [
     description:
       'the PostgreSQL server, as postgres://HOST:PORT[?sslmode=MODE&sslrootcert=FILE]; default from PGHOST, PGPORT, PGSSLMODE and PGSSLROOTCERT, else localhost:5432',
   },
-  { flag: 'admin', env: 'PG_LLM_ADMIN', value: 'HOST:PORT', default: '127.0.0.1:6544', description: 'admin HTTP server (/healthz, /readyz, /metrics), or "off"' },
+  {
+    flag: 'admin',
+    env: 'PG_LLM_ADMIN',
+    value: 'HOST:PORT',
+    default: '127.0.0.1:6544',
+    description: 'admin HTTP server (/healthz, /readyz, /metrics, the dashboard at /), or "off"; beyond loopback only with --admin-token',
+  },
+  {
+    flag: 'admin-token',
+    env: 'PG_LLM_ADMIN_TOKEN',
+    value: 'TOKEN',
+    description: `what every admin path but /healthz and /readyz then asks for: Authorization: Bearer TOKEN, or open the dashboard once as /?token=TOKEN; at least ${MIN_TOKEN_LENGTH} characters. On the command line it shows in ps: prefer the variable`,
+  },
   { flag: 'config', env: 'PG_LLM_CONFIG', value: 'FILE', description: 'JSON file whose keys are these option names' },
   { flag: 'tls-cert', env: 'PG_LLM_TLS_CERT', value: 'FILE', description: 'PEM certificate: clients may then use TLS' },
   { flag: 'tls-key', env: 'PG_LLM_TLS_KEY', value: 'FILE', description: 'PEM private key of --tls-cert' },
@@ -299,6 +312,8 @@ export interface Config {
   upstream: UpstreamTarget;
   upstreamExplicit: boolean;
   admin: { host: string; port: number } | undefined;
+  /** Required when the admin server listens beyond loopback. */
+  adminToken: string | undefined;
   tls: { cert: string; key: string } | undefined;
   /** --auth-user and its options, its password opened; without it, authentication is relayed. */
   authRole: AuthRole | undefined;
@@ -513,6 +528,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     raw[name] ?? (OPTIONS.find((option) => option.flag === name) as OptionDeclaration).default;
   const connectTimeoutMs = integer('connect-timeout', value('connect-timeout')!);
   const admin = value('admin')!;
+  const adminAddress = admin === 'off' ? undefined : hostPort('admin', admin);
   const tlsCert = value('tls-cert');
   const tlsKey = value('tls-key');
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('--tls-cert and --tls-key go together');
@@ -531,7 +547,8 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     socketDirExplicit: raw['socket-dir'] !== undefined,
     upstream: raw.upstream ? parseUpstreamUrl(raw.upstream, connectTimeoutMs) : upstreamFromLibpqEnv(env, connectTimeoutMs),
     upstreamExplicit: raw.upstream !== undefined || env.PGHOST !== undefined || env.PGPORT !== undefined,
-    admin: admin === 'off' ? undefined : hostPort('admin', admin),
+    admin: adminAddress,
+    adminToken: adminToken(adminAddress, raw['admin-token']),
     tls: tlsCert && tlsKey ? { cert: readPem(tlsCert), key: readPem(tlsKey) } : undefined,
     authRole: authRole(value, masterKeys),
     embedded: embedded as EmbeddedMode,
@@ -564,6 +581,15 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     logLevel: value('log-level')!,
     logFormat: logFormat(value('log-format')),
   };
+}
+
+/** Anyone who reaches an admin server beyond loopback sees the sessions and the calls: not without a token. */
+function adminToken(address: { host: string } | undefined, token: string | undefined): string | undefined {
+  if (token && [...token].length < MIN_TOKEN_LENGTH) throw new ConfigError(`--admin-token must be at least ${MIN_TOKEN_LENGTH} characters`);
+  if (address && !token && !isLoopback(address.host)) {
+    throw new ConfigError(`--admin ${address.host} listens beyond loopback: give --admin-token (PG_LLM_ADMIN_TOKEN), or listen on 127.0.0.1`);
+  }
+  return token || undefined;
 }
 
 function logFormat(given: string | undefined): LogFormat {

@@ -115,7 +115,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     'proxy listening',
   );
   const admin = config.admin
-    ? await startAdminServer(config.admin.host, config.admin.port, { stats: listener.stats, upstream: () => target, sessions: () => listener.sessionViews(), startedAt })
+    ? await startAdminServer(config.admin.host, config.admin.port, { stats: listener.stats, upstream: () => target, sessions: () => listener.sessionViews(), startedAt }, config.adminToken)
     : undefined;
   if (config.admin) log.info({ admin: `http://${config.admin.host}:${config.admin.port}` }, 'admin server listening');
   const workers = startWorkers(config.worker, { defaults, masterKeys, log });

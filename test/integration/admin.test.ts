@@ -89,6 +89,58 @@ describe('admin HTTP', () => {
   });
 });
 
+describe('admin HTTP with --admin-token', () => {
+  const token = 'admin-token-0123456789';
+  let guarded: FastifyInstance;
+  let at: string;
+  beforeAll(async () => {
+    const port = await freePort();
+    guarded = await startAdminServer(
+      '127.0.0.1',
+      port,
+      { stats: proxy.listener.stats, upstream: () => upstreamTarget({ port: upstreamPort }), sessions: () => proxy.listener.sessionViews(), startedAt: Date.now() },
+      token,
+    );
+    at = `http://127.0.0.1:${port}`;
+  });
+  afterAll(() => guarded.close());
+
+  it('leaves the probes open and asks every other path for the token, as a bearer', async () => {
+    expect((await fetch(`${at}/healthz`)).status).toBe(200);
+    expect((await fetch(`${at}/readyz`)).status).toBe(200);
+    for (const path of ['/', '/metrics', '/api/overview', '/dashboard.js', '/nothing-here', '/healthz/']) {
+      const refused = await fetch(`${at}${path}`);
+      expect(refused.status, path).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="pg_llm admin"');
+      expect(await refused.text()).not.toContain(token);
+      expect((await fetch(`${at}${path}`, { headers: { authorization: `Bearer ${token}x` } })).status).toBe(401);
+      expect((await fetch(`${at}${path}`, { headers: { authorization: token } })).status).toBe(401);
+    }
+    const metrics = await fetch(`${at}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('pg_llm_proxy_connections_open');
+    expect((await fetch(`${at}/api/overview`, { headers: { authorization: `bearer ${token}` } })).status).toBe(200);
+  });
+
+  it('takes the token once from /?token=, answering with a cookie that is not the token and an address without it', async () => {
+    expect((await fetch(`${at}/?token=wrong-token-0123456789`, { redirect: 'manual' })).status).toBe(401);
+    expect((await fetch(`${at}/api/overview?token=${token}`, { redirect: 'manual' })).status).toBe(401);
+    const opened = await fetch(`${at}/?token=${token}`, { redirect: 'manual' });
+    expect(opened.status).toBe(303);
+    expect(opened.headers.get('location')).toBe('./');
+    const cookie = opened.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^pg_llm_admin=[\w-]{43}; Path=\/; HttpOnly; SameSite=Strict$/);
+    expect(cookie).not.toContain(token);
+    const pair = cookie.split(';')[0]!;
+    const page = await fetch(`${at}/`, { headers: { cookie: `other=1; ${pair}` } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>pg_llm proxy</title>');
+    expect((await fetch(`${at}/api/overview`, { headers: { cookie: pair } })).status).toBe(200);
+    const altered = `${pair.slice(0, -1)}${pair.endsWith('A') ? 'B' : 'A'}`;
+    expect((await fetch(`${at}/api/overview`, { headers: { cookie: altered } })).status).toBe(401);
+  });
+});
+
 async function read(base: string): Promise<Map<string, number>> {
   const response = await fetch(`${base}/metrics`);
   expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);

@@ -49,6 +49,18 @@ describe('configuration', () => {
     expect(resolved.logLevel).toBe('debug');
   });
 
+  it('refuses an admin server beyond loopback without a token, and a token too short', () => {
+    const token = 'a-token-of-24-characters';
+    for (const admin of ['0.0.0.0:6544', '[::]:6544', '192.0.2.7:6544', 'admin.example:6544']) {
+      expect(() => config(['--admin', admin])).toThrowError(/listens beyond loopback: give --admin-token \(PG_LLM_ADMIN_TOKEN\)/);
+      expect(() => config(['--admin', admin], { PG_LLM_ADMIN_TOKEN: '' })).toThrowError(/listens beyond loopback/);
+      expect(config(['--admin', admin], { PG_LLM_ADMIN_TOKEN: token }).adminToken).toBe(token);
+    }
+    for (const admin of ['127.0.0.1:6544', '127.8.9.1:6544', '[::1]:6544', 'localhost:6544', 'off']) expect(config(['--admin', admin]).adminToken).toBeUndefined();
+    expect(config(['--admin-token', token]).adminToken).toBe(token);
+    expect(() => config(['--admin-token', 'short'])).toThrowError('--admin-token must be at least 16 characters');
+  });
+
   it('takes the master key first, then the previous keys, from any source', () => {
     expect(config([]).masterKeys).toEqual([]);
     expect(config(['--master-key', 'new', '--previous-master-keys', 'old, older,'], {}).masterKeys).toEqual(['new', 'old', 'older']);
@@ -263,7 +275,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role', '--admin-token'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }
