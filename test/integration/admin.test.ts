@@ -2,8 +2,8 @@
 
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAdminServer } from '../../src/admin.js';
 import { packageVersion } from '../../src/package-root.js';
+import { startTestAdmin } from '../support/admin.js';
 import { freePort } from '../support/cluster.js';
 import { startProxy, upstreamTarget, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
@@ -15,14 +15,7 @@ let upstreamPort: number;
 beforeAll(async () => {
   proxy = await startProxy();
   upstreamPort = proxy.options.target.port;
-  const port = await freePort();
-  admin = await startAdminServer('127.0.0.1', port, {
-    stats: proxy.listener.stats,
-    upstream: () => upstreamTarget({ port: upstreamPort }),
-    sessions: () => proxy.listener.sessionViews(),
-    startedAt: Date.now(),
-  });
-  base = `http://127.0.0.1:${port}`;
+  ({ app: admin, base } = await startTestAdmin(proxy, { upstream: () => upstreamTarget({ port: upstreamPort }) }));
 });
 afterAll(async () => {
   await admin.close();
@@ -62,20 +55,14 @@ describe('admin HTTP', () => {
 
   it('/metrics counts upstream connections that fail as upstream errors', async () => {
     const unreachable = await startProxy({ upstream: { port: await freePort() }, passThrough: true });
-    const port = await freePort();
-    const unreachableAdmin = await startAdminServer('127.0.0.1', port, {
-      stats: unreachable.listener.stats,
-      upstream: () => unreachable.options.target,
-      sessions: () => unreachable.listener.sessionViews(),
-      startedAt: Date.now(),
-    });
+    const unreachableAdmin = await startTestAdmin(unreachable);
     try {
       await psql(['-c', 'SELECT 1'], { port: unreachable.port }).catch(() => undefined);
-      const values = await read(`http://127.0.0.1:${port}`);
+      const values = await read(unreachableAdmin.base);
       expect(values.get('pg_llm_proxy_upstream_errors_total')).toBe(1);
       expect(values.get('pg_llm_proxy_upstream_sql_errors_total')).toBe(0);
     } finally {
-      await unreachableAdmin.close();
+      await unreachableAdmin.app.close();
       await unreachable.stop();
     }
   });
@@ -94,14 +81,7 @@ describe('admin HTTP with --admin-token', () => {
   let guarded: FastifyInstance;
   let at: string;
   beforeAll(async () => {
-    const port = await freePort();
-    guarded = await startAdminServer(
-      '127.0.0.1',
-      port,
-      { stats: proxy.listener.stats, upstream: () => upstreamTarget({ port: upstreamPort }), sessions: () => proxy.listener.sessionViews(), startedAt: Date.now() },
-      token,
-    );
-    at = `http://127.0.0.1:${port}`;
+    ({ app: guarded, base: at } = await startTestAdmin(proxy, { upstream: () => upstreamTarget({ port: upstreamPort }), token }));
   });
   afterAll(() => guarded.close());
 

@@ -9,8 +9,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAdminServer } from '../../src/admin.js';
-import { freePort } from '../support/cluster.js';
+import { startTestAdmin } from '../support/admin.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -23,14 +22,7 @@ let browser: BrowserContext;
 let profile: string;
 
 beforeAll(async () => {
-  const port = await freePort();
-  admin = await startAdminServer('127.0.0.1', port, {
-    stats: shared.proxy.listener.stats,
-    upstream: () => shared.proxy.options.target,
-    sessions: () => shared.proxy.listener.sessionViews(),
-    startedAt: Date.now(),
-  }, TOKEN);
-  base = `http://127.0.0.1:${port}`;
+  ({ app: admin, base } = await startTestAdmin(shared.proxy, { token: TOKEN }));
   // A fresh profile, and nothing that reaches for the network: the machine has none.
   profile = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {

@@ -3,23 +3,14 @@
 
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAdminServer } from '../../src/admin.js';
-import { freePort } from '../support/cluster.js';
+import { startTestAdmin } from '../support/admin.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
-import { upstreamTarget } from '../support/proxy.js';
 
 const shared = proxyAndFakeProvider();
 let admin: FastifyInstance;
 let base: string;
 beforeAll(async () => {
-  const port = await freePort();
-  admin = await startAdminServer('127.0.0.1', port, {
-    stats: shared.proxy.listener.stats,
-    upstream: () => upstreamTarget(),
-    sessions: () => shared.proxy.listener.sessionViews(),
-    startedAt: Date.now(),
-  });
-  base = `http://127.0.0.1:${port}`;
+  ({ app: admin, base } = await startTestAdmin(shared.proxy));
 });
 afterAll(() => admin.close());
 
