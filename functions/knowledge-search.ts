@@ -67,7 +67,9 @@ function unreachable(stored: Embedding, error: PgError): PgError {
 }
 
 function changed(stored: Embedding, now: Embedding): PgError {
-  return new PgError('22023', `model instance "${stored.instance}" now embeds with ${now.model} (${now.dimensions} dimensions), but knowledge was embedded with it as ${stored.model} (${stored.dimensions} dimensions)`, {
+  // The local embedding changes only with the proxy's version (64 dimensions before its word features).
+  const embedder = stored.instance === null ? 'the local embedding' : `model instance "${stored.instance}"`;
+  return new PgError('22023', `${embedder} now embeds with ${now.model} (${now.dimensions} dimensions), but knowledge was embedded with it as ${stored.model} (${stored.dimensions} dimensions)`, {
     hint: 'Add that knowledge again with the new embedding, or search with {"embedding_instance": …} naming an instance that embeds as it was embedded.',
   });
 }

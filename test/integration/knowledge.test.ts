@@ -49,7 +49,7 @@ describe('with the local embedding', () => {
     expect(rows[0]).toMatchObject({ document_id: cats, chunk_index: 0, source_name: 'pets.md', content: 'Cats sleep most of the day on warm mats and sofas.', metadata: { topic: 'pets' } });
     expect(rows.every((row) => row.similarity >= -1 && row.similarity <= 1)).toBe(true);
     const document = await client.query(`SELECT embedding_instance, embedding_model, embedding_dimensions FROM _pg_llm_catalog.pg_llm_knowledge_documents WHERE id = $1`, [cats]);
-    expect(document.rows).toEqual([{ embedding_instance: null, embedding_model: 'local', embedding_dimensions: 64 }]);
+    expect(document.rows).toEqual([{ embedding_instance: null, embedding_model: 'local', embedding_dimensions: 256 }]);
   });
 
   it("searches only the caller's own knowledge, even for an admin who sees every role's rows", async () => {
