@@ -1,5 +1,6 @@
 // The deterministic, offline provider: answers from its config, so tests and demos need no network. Keys:
-// mock_response (the answer; default: the prompt echoed), mock_mode ("echo": the prompt; "md5": md5 hex of the
+// mock_response (the answer; default: the prompt echoed, but for a request of SQL over a schema, which gets a query
+// of the table it names: mock-sql.ts), mock_mode ("echo": the prompt; "md5": md5 hex of the
 // prompt, as PostgreSQL's md5() computes it), mock_chunks (the answer's stream pieces), mock_confidence,
 // mock_latency_ms (delay before each chunk, and before a whole answer), mock_error (fail with this message),
 // embedding_dimensions (of its embeddings: the local, model-free embedding of local-embedding.ts). Asked for JSON,
@@ -10,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PgError } from '../../proxy/pg-error.js';
 import { ProviderError } from './errors.js';
 import { DEFAULT_LOCAL_DIMENSIONS, localEmbedding } from './local-embedding.js';
+import { mockSqlAnswer } from './mock-sql.js';
 import { estimateTokens } from './tokens.js';
 import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent } from './provider.js';
 
@@ -38,15 +40,17 @@ export function mockProvider(config: MockConfig): Provider {
   const dimensions = Number(config.embedding_dimensions ?? DEFAULT_LOCAL_DIMENSIONS);
   if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > 16_000) throw invalid('embedding_dimensions must be a whole number from 1 to 16000');
 
-  const plainAnswer = (prompt: string): string => {
+  const plainAnswer = ({ prompt, options }: ChatRequest): string => {
     if (config.mock_mode === 'md5') return createHash('md5').update(prompt, 'utf8').digest('hex');
     if (config.mock_mode === 'echo' || config.mock_response === undefined) {
-      return Array.isArray(config.mock_chunks) ? (config.mock_chunks as string[]).join('') : prompt;
+      if (Array.isArray(config.mock_chunks)) return (config.mock_chunks as string[]).join('');
+      return (config.mock_mode === undefined && mockSqlAnswer(prompt, options.system)) || prompt;
     }
     return typeof config.mock_response === 'string' ? config.mock_response : JSON.stringify(config.mock_response);
   };
-  const answer = ({ prompt, options }: ChatRequest): string => {
-    const text = plainAnswer(prompt);
+  const answer = (request: ChatRequest): string => {
+    const { options } = request;
+    const text = plainAnswer(request);
     return options.responseFormat.type === 'text' || isJson(text) ? text : JSON.stringify({ response: text });
   };
   const result = (prompt: string, text: string): ChatResult => ({
