@@ -26,7 +26,7 @@ describe('OpenAI', () => {
   it('openai_embed: a text as vector, with dimensions, user and extra_body as pgai sends them', async () => {
     const client = await session();
     const { v } = await one(client, `SELECT ai.openai_embed('text-embedding-3-small', 'hello', api_key => $1, dimensions => 4, openai_user => 'me', extra_body => '{"x": 1}') AS v`, [KEY]);
-    // Without pgvector, vector is real[] (see README, "pgvector or real[]").
+    // Without pgvector, vector is real[] (see docs/llm-functions.md, "pgvector or real[]").
     expect(floats(v)).toEqual(fakeEmbedding('hello'));
     const [request] = suite.fake.requests;
     expect(request).toMatchObject({ path: '/v1/embeddings', authorization: `Bearer ${KEY}` });

@@ -1,4 +1,4 @@
-// A pgai user's vectorizer script, run by psql through the proxy as README "Coming from pgai" writes it: install,
+// A pgai user's vectorizer script, run by psql through the proxy as docs/pgai.md writes it: install,
 // a table with rows, a vectorizer over it; the proxy's worker embeds the rows; then inserts, updates and deletes,
 // and a semantic search over the view once the worker has caught up.
 

@@ -176,7 +176,7 @@ describe('openai adapter', () => {
     ['openai', 'gpt-4o-mini', API_KEY, '/v1'],
     ['ollama', 'llama3.2', null, '/v1'],
     ['anthropic', 'claude-sonnet-4-6', API_KEY, ''],
-  ])('%s without model_name asks for the default model the README lists (%s)', async (provider, model, apiKey, apiPath) => {
+  ])('%s without model_name asks for the default model docs/providers.md lists (%s)', async (provider, model, apiKey, apiPath) => {
     const base_url = shared.fake.baseUrl.replace(/\/v1$/, apiPath);
     const { client } = await setup(provider, { model_name: undefined, base_url }, apiKey);
     shared.fake.script({ kind: 'answer', content: 'by default' });

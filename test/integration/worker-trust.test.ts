@@ -21,7 +21,7 @@ async function connect(role: Role, database: string): Promise<pg.Client> {
   return client;
 }
 
-/** The worker of the tables alice owns, connected as alice, as the README deploys one. */
+/** The worker of the tables alice owns, connected as alice, as docs/llm-call.md deploys one. */
 const alicesWorker = (name: string, settings: Parameters<typeof startWorker>[1] = {}) => startWorker(name, settings, { env: {} }, 'trust_user');
 
 /**
@@ -161,7 +161,7 @@ describe('llm.call jobs and who may queue them', () => {
 describe("the worker's role and the owners' code it runs", () => {
   it("runs no job of a table its login role does not own, though a member of its owner: the owner's trigger cannot RESET ROLE to the worker's role", async () => {
     const { name, direct, alice, mallory } = await aliceAndMallory();
-    // The worker as an earlier README set it up: a login role member of the owners of the tables it fills.
+    // The worker as an earlier version of the docs set it up: a login role member of the owners of the tables it fills.
     await direct.query(`GRANT trust_user, password_user TO scram_user`);
     afterThisTest(async () => void (await direct.query(`REVOKE trust_user, password_user FROM scram_user`)));
     await direct.query(`CREATE SCHEMA scram AUTHORIZATION scram_user`);

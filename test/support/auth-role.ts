@@ -1,6 +1,7 @@
-// An auth role for the proxy's own SCRAM (--auth-user): a login role and, in a database of its own, the README's
-// lookup function that it may call and nothing else. Its auth query also notes each lookup (the name asked about and
-// the backend that ran it) in llm_proxy_auth.lookups, so that tests can count lookups and the connections they took.
+// An auth role for the proxy's own SCRAM (--auth-user): a login role and, in a database of its own, the lookup
+// function of docs/connecting.md that it may call and nothing else. Its auth query also notes each lookup (the name
+// asked about and the backend that ran it) in llm_proxy_auth.lookups, so that tests can count lookups and the
+// connections they took.
 // Dropped by the returned function.
 
 import { randomBytes } from 'node:crypto';
