@@ -11,6 +11,7 @@
 
 import { declareSqlFunction, type SqlFunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
+import { sqlLiteral } from '../../src/sql/literal.js';
 
 const SCHEMA = 'ai';
 
@@ -194,7 +195,7 @@ BEGIN
   EXECUTE pg_catalog.format(
     'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
     queue_schema, _trigger,
-    pg_catalog.format(${literal(TRIGGER_BODY)},
+    pg_catalog.format(${sqlLiteral(TRIGGER_BODY)},
       pg_catalog.format('%I.%I', queue_schema, queue_table),
       pg_catalog.format('%I.%I', _target_schema, _target_table),
       (SELECT pg_catalog.string_agg(pg_catalog.format('OLD.%I', k.attname), ', ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
@@ -228,10 +229,6 @@ BEGIN
   RETURN _id;
 END
 `;
-
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
 
 export const vectorizerCreateFunctions: SqlFunctionDeclaration[] = [
   declareSqlFunction({

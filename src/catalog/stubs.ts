@@ -7,6 +7,7 @@
 import { isSqlFunction, type Declaration, type Signature, type SqlFunctionDeclaration } from '../../functions/declaration.js';
 import { keyOf, schemaOf } from '../../functions/registry.js';
 import { spelled } from '../../functions/vector-type.js';
+import { sqlLiteral } from '../sql/literal.js';
 
 export const STUB_SQLSTATE = '0A000';
 
@@ -31,7 +32,7 @@ export function stubSql(declared: Declaration, vectorType: string): string {
   const { result } = declaration;
   const { parameters, resultSql, columns } = signatureSql(declaration);
   const argumentsJson = `pg_catalog.jsonb_build_array(${declaration.arguments.map((argument) => quoted(argument.name)).join(', ')})`;
-  const value = `_pg_llm_catalog.call_result(${literal(keyOf(declared))}, ${argumentsJson}${placeholder ? `, ${literal(placeholder)}::pg_catalog.jsonb` : ''})`;
+  const value = `_pg_llm_catalog.call_result(${sqlLiteral(keyOf(declared))}, ${argumentsJson}${placeholder ? `, ${sqlLiteral(placeholder)}::pg_catalog.jsonb` : ''})`;
   // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
   const body =
     result.kind === 'scalar' && result.type === 'void'
@@ -48,7 +49,7 @@ export function stubSql(declared: Declaration, vectorType: string): string {
     `  ${body}`,
     `END`,
     `$stub$;`,
-    `COMMENT ON FUNCTION ${stubSignature(declared, vectorType)} IS ${literal(declaration.description)};`,
+    `COMMENT ON FUNCTION ${stubSignature(declared, vectorType)} IS ${sqlLiteral(declaration.description)};`,
   ].join('\n');
 }
 
@@ -62,7 +63,7 @@ function serverFunctionSql(declared: SqlFunctionDeclaration, vectorType: string)
     `LANGUAGE ${declaration.language} ${declaration.volatility}${declaration.strict ? ' STRICT' : ''} SECURITY INVOKER`,
     `SET search_path = pg_catalog, pg_temp`,
     `AS $function$${declaration.body}$function$;`,
-    `COMMENT ON FUNCTION ${stubSignature(declared, vectorType)} IS ${literal(declaration.description)};`,
+    `COMMENT ON FUNCTION ${stubSignature(declared, vectorType)} IS ${sqlLiteral(declaration.description)};`,
   ].join('\n');
 }
 
@@ -88,8 +89,4 @@ function qualifiedName(declaration: Signature): string {
 /** Every name quoted: pgai's include keywords (verbose, index) that PostgreSQL takes as names only when quoted. */
 function quoted(identifier: string): string {
   return `"${identifier}"`;
-}
-
-function literal(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
 }
