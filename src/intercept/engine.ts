@@ -17,6 +17,7 @@ import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
+import { mayListExtensions, PROXY_EXTENSIONS_TABLE, withProxyExtensions } from './extension-listing.js';
 import { SessionApiKeys } from './api-key-setting.js';
 import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
@@ -103,7 +104,7 @@ class InterceptionEngine implements Interceptor {
   claims(type: number, frame: Buffer): boolean {
     switch (type) {
       case FrontendMessage.Query:
-        return mentionsFunction(frame) || this.mentionsCursorCommand(frame);
+        return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame);
       case FrontendMessage.Parse:
         if (mentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
         if (this.tracksStatements) this.forgetStatement(readParse(frame).statement);
@@ -222,6 +223,8 @@ class InterceptionEngine implements Interceptor {
     if (!sealed) return;
     const { sql, analysis } = sealed;
     const frame = sql === text ? received : query(sql);
+    const listing = withProxyExtensions(sql);
+    if (listing !== undefined) return this.listExtensions(frame, listing);
     const { plans, offsets, cancels } = analysis;
     this.backendCancels.queried(cancels);
     if (!plans?.some((plan) => this.takesOver(plan))) return this.forward(frame);
@@ -440,6 +443,16 @@ class InterceptionEngine implements Interceptor {
       });
     }
     else this.portals.delete(bind.portal);
+  }
+
+  /** psql's \dx: with the proxy's extensions where this database's catalog lists them (extension-listing.ts). */
+  private async listExtensions(frame: Buffer, listing: string): Promise<void> {
+    await this.settle();
+    if (this.io.owed.skipping || this.io.blockFailed) return this.forward(frame);
+    const pending = this.requests.statement(`SELECT pg_catalog.to_regclass('${PROXY_EXTENSIONS_TABLE}') IS NOT NULL`);
+    this.requests.flush();
+    const served = (await pending).rows[0]?.[0]?.toString() === 't';
+    this.forward(served ? query(listing) : frame);
   }
 
   /**
