@@ -22,7 +22,10 @@
 //   runs a type's input named by a value (pg_input_is_valid()), is refused: array_in('{1}', 'd'::regtype, -1) runs
 //   the CHECKs of a domain the statement names only by a value, out of these checks' sight;
 // - functions that run SQL given as text, or read a relation named by a value, are refused whatever their
-//   volatility: query_to_xml(), table_to_xml(), ts_stat()…, since the statement they run was never checked;
+//   volatility: query_to_xml(), table_to_xml(), ts_stat(), contrib's crosstab(), connectby() and xpath_table()…,
+//   since the statement they run was never checked. Known by their code rather than their name, so that the same
+//   code declared under another name (crosstab2(), or the crosstab wrappers tablefunc's documentation has users
+//   declare) is refused too;
 // - functions in procedural languages (plpgsql…) are refused, however they are marked: a STABLE plpgsql function
 //   can still EXECUTE anything, and its body cannot be checked. Built-in and C functions are taken at their mark
 //   (only a superuser can create them). SQL functions have their bodies checked in turn, resolved through the same
@@ -43,14 +46,24 @@ import type { CallContext } from '../../functions/declaration.js';
 import { parseStatements } from './parse.js';
 import { referencesOf, type References } from './references.js';
 
-/** Functions that run a query given as text, or read a relation, schema or database named by a value. */
+/**
+ * Functions that run a query given as text, or read a relation, schema or database named by a value, by their code:
+ * a built-in function's symbol (pg_proc.prosrc), a C function's library and symbol (only a superuser declares
+ * either). Of the modules PostgreSQL ships, tablefunc's and xml2's run SQL text and are STABLE; those that read a
+ * relation named by a value (pgstattuple, pg_visibility, amcheck, pageinspect, pgrowlocks…) and dblink are all
+ * VOLATILE, refused as such.
+ */
 const RUNS_SQL_TEXT = [
   'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema',
   'cursor_to_xml', 'cursor_to_xmlschema',
   'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
   'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema',
   'database_to_xml', 'database_to_xmlschema', 'database_to_xml_and_xmlschema',
-  'ts_stat', 'ts_rewrite',
+  // ts_stat() and ts_rewrite(tsquery, text)
+  'ts_stat1', 'ts_stat2', 'tsquery_rewrite_query',
+  // crosstab(), crosstab2() to crosstab4(), connectby()
+  'tablefunc:crosstab', 'tablefunc:crosstab_hash', 'tablefunc:connectby_text', 'tablefunc:connectby_text_serial',
+  'pgxml:xpath_table',
 ];
 
 /** pg_catalog's VOLATILE functions whose effects do not outlast the rolled-back savepoint the SQL runs in. */
@@ -206,13 +219,15 @@ WITH RECURSIVE
   -- Materialized, so that the rules below are applied to the functions reached, not to all of pg_proc.
   reached_function AS MATERIALIZED (
     SELECT r.via, p.oid, p.proname, p.pronamespace, p.provolatile, p.proconfig, p.prorettype, p.proargtypes, p.prosqlbody, p.prosrc,
-           l.lanname, t.typrelid
+           l.lanname, t.typrelid,
+           -- Its code: the symbol, after the name of a C function's library ($libdir/tablefunc, tablefunc.so…).
+           pg_catalog.concat_ws(':', pg_catalog.regexp_replace(p.probin, '^.*/|\\.[^/]*$', '', 'g'), p.prosrc) AS code
       FROM (SELECT * FROM run UNION SELECT * FROM converted) r
       JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.oid JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) p.prorettype),
   judged AS (
     SELECT p.via, p.oid, pg_catalog.format('%s.%s', p.pronamespace::pg_catalog.regnamespace, p.proname) AS name, p.lanname AS language,
            CASE
-             WHEN p.proname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) THEN 'runs-sql-text'
+             WHEN p.lanname OPERATOR(pg_catalog.=) ANY (ARRAY['internal', 'c']) AND p.code OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) THEN 'runs-sql-text'
              WHEN p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($7::pg_catalog.text[]) THEN 'seen-elsewhere'
              WHEN p.provolatile OPERATOR(pg_catalog.=) 'v' AND NOT (p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])) THEN 'volatile'
              WHEN p.lanname OPERATOR(pg_catalog.<>) ALL (ARRAY['internal', 'c', 'sql']) THEN 'language'

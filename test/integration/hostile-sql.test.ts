@@ -43,6 +43,13 @@ const HOSTILE: Hostile[] = [
   { sql: "SELECT table_to_xml('customers'::regclass, true, false, '')", code: '38001', says: 'table_to_xml()' },
   { sql: "SELECT schema_to_xml('pg_catalog', true, false, '')", code: '38001', says: 'schema_to_xml()' },
   { sql: "SELECT database_to_xml(true, false, '')", code: '38001', says: 'database_to_xml()' },
+  // contrib's, STABLE: tablefunc's crosstab() and connectby(), by any name they are declared under, xml2's xpath_table().
+  { sql: "SELECT * FROM crosstab('select 1::text, 1::text, pg_advisory_lock(4242)::text') AS t(row_name text, a text)", code: '38001', says: 'public.crosstab(), which runs SQL' },
+  { sql: "SELECT * FROM crosstab('select 1::text, 1::text, 1::text', 'select pg_advisory_lock(4242)::text') AS t(row_name text, a text)", code: '38001', says: 'public.crosstab(), which runs SQL' },
+  { sql: "SELECT * FROM crosstab2('select 1::text, 1::text, pg_advisory_lock(4242)::text')", code: '38001', says: 'public.crosstab2(), which runs SQL' },
+  { sql: "SELECT * FROM pivot('select 1::text, 1::text, pg_advisory_lock(4242)::text') AS t(row_name text, a text)", code: '38001', says: 'public.pivot(), which runs SQL' },
+  { sql: "SELECT * FROM connectby('(select pg_advisory_lock(4242)::text AS k, null::text AS p) AS s', 'k', 'p', '1', 0) AS t(k text, p text, level int)", code: '38001', says: 'public.connectby(), which runs SQL' },
+  { sql: "SELECT * FROM xpath_table('k', 'x', '(select 1 AS k, pg_advisory_lock(4242)::text AS x) AS s', '/a', 'true') AS t(k int, a text)", code: '38001', says: 'public.xpath_table(), which runs SQL' },
   // Session-level locks, by every way of naming them.
   { sql: 'SELECT pg_advisory_lock(4242)', code: '38001', says: 'pg_catalog.pg_advisory_lock(), a volatile function' },
   { sql: 'SELECT pg_catalog.pg_advisory_lock(4242)', code: '38001', says: 'pg_advisory_lock()' },
@@ -111,9 +118,13 @@ const HOSTILE: Hostile[] = [
   { sql: 'SELECT table_name FROM information_schema.tables', code: '38001', says: 'information_schema.tables', uses: MODEL_WRITTEN },
 ];
 
-/** Objects the hostile statements reach: views, functions, an operator, a domain, a trigger over them. */
+/** Objects the hostile statements reach: contrib modules, views, functions, an operator, a domain, a trigger over them. */
 const FIXTURES = `
   CREATE EXTENSION dblink;
+  CREATE EXTENSION tablefunc;
+  CREATE EXTENSION xml2;
+  -- as tablefunc's documentation has its users declare the crosstab() of their own row types
+  CREATE FUNCTION pivot(text) RETURNS SETOF record LANGUAGE c STABLE STRICT AS '$libdir/tablefunc', 'crosstab';
   CREATE SEQUENCE counter;
   CREATE TABLE tickets (id serial PRIMARY KEY, note text);
   CREATE TABLE badges (id integer GENERATED ALWAYS AS IDENTITY, note text);
