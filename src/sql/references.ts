@@ -27,13 +27,15 @@ export interface References {
 }
 
 /**
- * The operator a statement uses without naming it: `=` for CASE x WHEN and JOIN USING (or NATURAL), added only where
- * they are, since every candidate = in the caller's search_path is judged: another role's public.=(text, text)
+ * The operators a statement uses without naming them: `=` for CASE x WHEN and JOIN USING (or NATURAL), and the `<>`
+ * a recursive query's CYCLE clause compares its mark with (looked up by name, through the search_path), added only
+ * where they are, since every candidate in the caller's search_path is judged: another role's public.=(text, text)
  * would otherwise refuse every statement, a plain SELECT 1 included (IN lists, NULLIF and IS DISTINCT FROM name
  * theirs in the tree). The order, grouping and DISTINCT operators come from operator classes, which only a
  * superuser can create.
  */
 const IMPLICIT_EQUALS = { name: '=' };
+const CYCLE_NOT_EQUALS = { name: '<>' };
 /** BETWEEN (and NOT, SYMMETRIC) is a pair of comparisons. */
 const BETWEEN_OPERATORS = ['<', '<=', '>', '>='];
 const WRITES = ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'];
@@ -57,6 +59,8 @@ export function referencesOf(node: unknown): References {
       found.operators.push(qualified(body.operName));
     } else if ((type === 'CaseExpr' && body.arg) || (type === 'JoinExpr' && (body.usingClause || body.isNatural))) {
       found.operators.push(IMPLICIT_EQUALS);
+    } else if (type === 'CommonTableExpr' && body.cycle_clause) {
+      found.operators.push(CYCLE_NOT_EQUALS);
     } else if (type === 'SortBy' && body.useOp) {
       found.operators.push(qualified(body.useOp));
     } else if (type === 'ColumnRef' || type === 'A_Indirection') {

@@ -1,11 +1,11 @@
 // Hostile SQL that reaches code without naming it: a domain's CHECK through a column definition list, a composite's
 // field or a written column; an implicit cast; a function's default argument; a row-level security policy; an
-// operator's negator or commutator, which the planner puts in its place; a range type's subtype_diff, in the
-// planner's estimates; a domain's default; what the planner folds of a child's CHECK, an index or partition key
-// expression on a read; what a write fires in other relations (constraints, indexes, partitions, children,
-// foreign-key cascades); system views read through the functions they are built on; and foreign tables, whose
-// wrapper reads another server, a file or a program. Each is refused (38001) before it runs and leaves no trace,
-// while the same shapes over harmless objects still run.
+// operator's negator or commutator, which the planner puts in its place; the <> a recursive query's CYCLE clause
+// compares with; a range type's subtype_diff, in the planner's estimates; a domain's default; what the planner folds
+// of a child's CHECK, an index or partition key expression on a read; what a write fires in other relations
+// (constraints, indexes, partitions, children, foreign-key cascades); system views read through the functions they
+// are built on; and foreign tables, whose wrapper reads another server, a file or a program. Each is refused (38001)
+// before it runs and leaves no trace, while the same shapes over harmless objects still run.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -109,6 +109,20 @@ async function attempt(client: Client, use: Use, sql: string): Promise<any> {
   return (await client.query(`SELECT pg_llm_text2sql_json('llm', 'a question') AS j`)).rows[0].j;
 }
 
+/**
+ * Creates `objects` as bob, another role, who may create in public; the session named "victim" that bob's functions
+ * end when they run.
+ */
+async function asBob(direct: Client, name: string, objects: string): Promise<pg.Client> {
+  const bob = ROLES.md5.user;
+  await direct.query(`GRANT CREATE ON SCHEMA public TO ${bob}; SET ROLE ${bob}; ${objects} RESET ROLE`);
+  const victim = new pg.Client({ ...connection(cluster().port, 'trust', name), application_name: 'victim' });
+  await victim.connect();
+  victim.on('error', () => undefined);
+  afterThisTest(() => victim.end().catch(() => undefined));
+  return victim;
+}
+
 /** Refused with 38001 naming `says`, and no advisory lock left behind. */
 async function refusedWithoutTrace(client: Client, direct: Client, use: Use, sql: string, says: string) {
   await expect(attempt(client, use, sql), sql).rejects.toMatchObject({ code: '38001', message: expect.stringContaining(says) });
@@ -163,11 +177,8 @@ describe('functions the planner runs in place of, or besides, those the statemen
    * sessions named "victim" (and takes the advisory lock); ~>> is text_lt too, with >>> as its commutator and the
    * built-in estimator that compares the statistics' values with it.
    */
-  async function hostileOperators(direct: Client, name: string): Promise<pg.Client> {
-    const bob = ROLES.md5.user;
-    await direct.query(`GRANT CREATE ON SCHEMA public TO ${bob};
-                        SET ROLE ${bob};
-                        CREATE FUNCTION ge_evil(text, text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN
+  function hostileOperators(direct: Client, name: string): Promise<pg.Client> {
+    return asBob(direct, name, `CREATE FUNCTION ge_evil(text, text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN
                           PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim';
                           PERFORM pg_advisory_lock(4242);
                           RETURN $1 >= $2;
@@ -177,13 +188,7 @@ describe('functions the planner runs in place of, or besides, those the statemen
                         CREATE OPERATOR ~>> (LEFTARG = text, RIGHTARG = text, FUNCTION = text_lt, COMMUTATOR = >>>, RESTRICT = scalarltsel);
                         CREATE TABLE notes (id int, body text);
                         INSERT INTO notes SELECT i, md5(i::text) FROM generate_series(1, 300) AS i;
-                        ANALYZE notes;
-                        RESET ROLE`);
-    const victim = new pg.Client({ ...connection(cluster().port, 'trust', name), application_name: 'victim' });
-    await victim.connect();
-    victim.on('error', () => undefined);
-    afterThisTest(() => victim.end().catch(() => undefined));
-    return victim;
+                        ANALYZE notes;`);
   }
 
   for (const [sql, says] of [
@@ -265,6 +270,44 @@ describe("a type's code reached through a type named by a value", () => {
     it(sql!, async () => {
       const { reader, direct } = await shop();
       await refusedWithoutTrace(reader, direct, 'text2sql', sql!, `calls ${says}, which runs the code of a type named by a value`);
+    });
+  }
+});
+
+describe("another role's operators on the caller's search_path: what the statement resolves to is judged", () => {
+  /**
+   * Bob's = and <> on text, VOLATILE plpgsql that ends the sessions named "victim" and takes the advisory lock, and
+   * a domain whose CHECK does the same, for a constant of an array of it.
+   */
+  function hostileTextOperators(direct: Client, name: string): Promise<pg.Client> {
+    return asBob(direct, name, `CREATE FUNCTION hijack(text, text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$BEGIN
+                          PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim';
+                          PERFORM pg_advisory_lock(4242);
+                          RETURN $1 OPERATOR(pg_catalog.=) $2;
+                        END$$;
+                        CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = hijack);
+                        CREATE OPERATOR public.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = hijack);
+                        CREATE FUNCTION doom(bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN
+                          PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim';
+                          RETURN true;
+                        END$$;
+                        CREATE DOMAIN doomed AS bigint CHECK (doom(VALUE));`);
+  }
+
+  async function alive(victim: pg.Client): Promise<void> {
+    expect((await victim.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
+  }
+
+  for (const [what, sql, says] of [
+    // The <> a recursive query's CYCLE clause compares its mark with is looked up through the search_path.
+    ['a CYCLE clause', `WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) CYCLE n SET looped TO 'y' DEFAULT 'n' USING trail SELECT n FROM r`, 'public.hijack() (through operator public.<>)'],
+  ]) {
+    it(`${what} is refused, and nothing of bob's runs`, async () => {
+      const { admin, direct, name } = await shop();
+      const victim = await hostileTextOperators(direct, name);
+      await admin.query('SET search_path = public, pg_catalog');
+      await refusedWithoutTrace(admin, direct, 'text2sql', sql!, says!);
+      await alive(victim);
     });
   }
 });
