@@ -1,17 +1,19 @@
-// Decides from the catalog, not from names, whether a statement can reach code with effects a rollback does not
-// undo, or code these checks never see. Every function and operator the statement's names (src/sql/references.ts)
-// can resolve to through the caller's search_path (every candidate, not just the one PostgreSQL will pick) is looked
-// up, with what comes with it: every operator the operators the planner may put in its place (its negator and
+// Decides from the catalog, not from names, whether a statement can reach code with effects a rollback does not undo,
+// or code these checks never see. Every function and operator the statement's names (src/sql/references.ts) can
+// resolve to through the caller's search_path (every candidate, not just the one PostgreSQL will pick) is looked up.
+// When the statement is refused so and a name of its own can resolve to another's function or operator, it is judged
+// again by the functions and operators PostgreSQL's own analysis resolves it to (src/sql/resolved-calls.ts), where
+// PostgreSQL can analyse it, so that another role's public.=(text, text) refuses only the statements that use it.
+// With each comes what comes with it: every operator the operators the planner may put in its place (its negator and
 // commutator); every type in play (named, taken or returned by a function run, a column of a relation reached, and
 // what each is made of) brings its domains' CHECKs, the casts between it and the other types in play, and a range
 // type its canonical and subtype_diff functions; every function its default arguments; every relation reached its
 // partitions and children, CHECK constraints, index and partition key expressions (which the planner evaluates in
 // part even for a read), and a foreign table is refused (its wrapper reads another server, a file, a program); every
-// relation read its views' queries and row-level security policies; every relation written its defaults (its
-// columns' or their domains'), generated columns, rules, triggers, identity columns, and the tables foreign keys
-// cascade to. What runs in
-// turn is deparsed by PostgreSQL and checked the same way (pg_depend would not do: it records no dependency on
-// built-in objects). Functions are held to these rules:
+// relation read its views' queries and row-level security policies; every relation written its defaults (its columns'
+// or their domains'), generated columns, rules, triggers, identity columns, and the tables foreign keys cascade to.
+// What runs in turn is deparsed by PostgreSQL and checked the same way (pg_depend would not do: it records no
+// dependency on built-in objects). Functions are held to these rules:
 //
 // - VOLATILE functions are refused (PostgreSQL's own mark for "may have side effects"), except a few whose effects
 //   end with the statement's rolled-back savepoint and that no other session sees: random(), gen_random_uuid(),
@@ -45,6 +47,7 @@
 import type { CallContext } from '../../functions/declaration.js';
 import { parseStatements } from './parse.js';
 import { referencesOf, type References } from './references.js';
+import { resolvedCalls } from './resolved-calls.js';
 
 /**
  * Functions that run a query given as text, or read a relation, schema or database named by a value, by their code:
@@ -89,9 +92,10 @@ interface Row {
   /**
    * Or 'check': `text` (a view's query, a default, a rule, a SQL function's body…) is checked in turn; 'type': the
    * type whose oid is `name` is followed at the next level, consumed when `text` says so; 'in play': the type whose
-   * oid is `name` stays in play at the levels below, for the casts between it and types found there.
+   * oid is `name` stays in play at the levels below, for the casts between it and types found there; 'others': a
+   * name looked up can resolve to a function or operator of others than PostgreSQL.
    */
-  reason: Refusal['reason'] | 'check' | 'type' | 'in play';
+  reason: Refusal['reason'] | 'check' | 'type' | 'in play' | 'others';
   name: string;
   via: string | null;
   language: string;
@@ -126,12 +130,29 @@ WITH RECURSIVE
       ) AS more(oid, target, given)),
   relation AS (
     SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity FROM reached r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid),
-  called AS (
-    SELECT p.oid, w.via
+  -- The operators a name can resolve to, or the one PostgreSQL resolved.
+  operator AS (
+    SELECT o.oid, w.via, o.oprnamespace
+      FROM named w JOIN pg_catalog.pg_operator o ON o.oprname OPERATOR(pg_catalog.=) w.name
+     WHERE w.kind OPERATOR(pg_catalog.=) 'operator'
+       AND CASE WHEN w.schema IS NULL THEN o.oprnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE o.oprnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.quote_ident(w.schema) END
+    UNION ALL
+    SELECT w.oid, w.via, NULL FROM named w WHERE w.kind OPERATOR(pg_catalog.=) 'resolved operator'),
+  -- The functions a name can resolve to.
+  candidate_function AS (
+    SELECT p.oid, p.pronamespace, w.via
       FROM named w JOIN pg_catalog.pg_proc p ON p.proname OPERATOR(pg_catalog.=) w.name
      WHERE w.kind OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'attribute'])
        AND CASE WHEN w.schema IS NULL THEN p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE p.pronamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.quote_ident(w.schema) END
-       AND (w.kind OPERATOR(pg_catalog.=) 'function' OR (p.pronargs OPERATOR(pg_catalog.>=) 1 AND p.pronargs OPERATOR(pg_catalog.-) p.pronargdefaults OPERATOR(pg_catalog.<=) 1 AND p.proargtypes[0] OPERATOR(pg_catalog.<>) 'internal'::pg_catalog.regtype))
+       AND (w.kind OPERATOR(pg_catalog.=) 'function' OR (p.pronargs OPERATOR(pg_catalog.>=) 1 AND p.pronargs OPERATOR(pg_catalog.-) p.pronargdefaults OPERATOR(pg_catalog.<=) 1 AND p.proargtypes[0] OPERATOR(pg_catalog.<>) 'internal'::pg_catalog.regtype))),
+  called AS (
+    SELECT oid, via FROM candidate_function
+    UNION
+    SELECT w.oid, w.via FROM named w WHERE w.kind OPERATOR(pg_catalog.=) 'resolved function'
+    UNION
+    SELECT w.oid, coalesce(w.via, pg_catalog.format('a cast from %s to %s', p.proargtypes[0]::pg_catalog.regtype, p.prorettype::pg_catalog.regtype))
+      FROM named w JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) w.oid
+     WHERE w.kind OPERATOR(pg_catalog.=) 'resolved cast'
     UNION
     -- The planner may run an operator's negator instead (NOT (a < b) becomes a >= b), or its commutator (b > a
     -- becomes a < b to match an index or a join), or the one of those of the other: a fixed set of links, since the
@@ -141,15 +162,14 @@ WITH RECURSIVE
     -- estimators run too, but take arguments of type internal, which only C functions (a superuser's) can.
     SELECT l.oprcode, coalesce(w.via, pg_catalog.format('operator %s.%s', l.oprnamespace::pg_catalog.regnamespace, l.oprname)
                                       OPERATOR(pg_catalog.||) CASE WHEN l.oid OPERATOR(pg_catalog.<>) o.oid THEN pg_catalog.format(', the %s of %s.%s', link.name, o.oprnamespace::pg_catalog.regnamespace, o.oprname) ELSE '' END)
-      FROM named w JOIN pg_catalog.pg_operator o ON o.oprname OPERATOR(pg_catalog.=) w.name
+      FROM operator w JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) w.oid
            LEFT JOIN pg_catalog.pg_operator negator ON negator.oid OPERATOR(pg_catalog.=) o.oprnegate
            LEFT JOIN pg_catalog.pg_operator commutator ON commutator.oid OPERATOR(pg_catalog.=) o.oprcom,
            ROWS FROM (pg_catalog.unnest(ARRAY[o.oid, o.oprnegate, o.oprcom, negator.oprcom, commutator.oprnegate]),
                       pg_catalog.unnest(ARRAY['', 'negator', 'commutator', 'commutator of the negator', 'negator of the commutator'])) AS link(oid, name)
       JOIN pg_catalog.pg_operator l ON l.oid OPERATOR(pg_catalog.=) link.oid
-     WHERE w.kind OPERATOR(pg_catalog.=) 'operator' AND l.oprcode OPERATOR(pg_catalog.<>) 0
+     WHERE l.oprcode OPERATOR(pg_catalog.<>) 0
        AND (l.oid OPERATOR(pg_catalog.=) o.oid OR l.oprnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted))
-       AND CASE WHEN w.schema IS NULL THEN o.oprnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE o.oprnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.quote_ident(w.schema) END
     UNION
     SELECT g.tgfoid, coalesce(r.via, pg_catalog.format('trigger %I on %s', g.tgname, r.oid::pg_catalog.regclass))
       FROM relation r JOIN pg_catalog.pg_trigger g ON g.tgrelid OPERATOR(pg_catalog.=) r.oid
@@ -312,6 +332,11 @@ UNION ALL
 SELECT 'in play', oid::pg_catalog.text, NULL, NULL, NULL, NULL
   FROM typed
 UNION ALL
+-- A name that can resolve to a function or operator of others than PostgreSQL (only a superuser adds to pg_catalog).
+SELECT 'others', NULL, NULL, NULL, NULL, NULL
+ WHERE EXISTS (SELECT FROM candidate_function WHERE pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted))
+    OR EXISTS (SELECT FROM operator WHERE oprnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted))
+UNION ALL
 SELECT 'identity', pg_catalog.format('%s.%I', r.oid::pg_catalog.regclass, a.attname), r.via, NULL, NULL, NULL
   FROM relation r JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid
  WHERE r.target AND r.given IS NOT NULL AND a.attidentity OPERATOR(pg_catalog.<>) '' AND NOT a.attisdropped AND NOT r.given OPERATOR(pg_catalog.?) a.attname`;
@@ -323,22 +348,48 @@ export interface ReachRules {
   writesRun: boolean;
 }
 
-/** The first reason the statement may not run here, or undefined. */
-export async function unsafeReach(context: CallContext, node: unknown, rules: ReachRules): Promise<Refusal | undefined> {
+/** The first reason the statement (its parse tree and text) may not run here, or undefined. */
+export async function unsafeReach(context: CallContext, statement: { node: unknown; text: string }, rules: ReachRules): Promise<Refusal | undefined> {
+  const references = referencesIn(statement.node, rules);
+  const byCandidates = await judge(context, namesOf(references, null), rules);
+  // Built-in candidates are PostgreSQL's own code; what PostgreSQL resolves the statement to matters where one of
+  // its names can resolve to another's.
+  if (!byCandidates.refusal || !byCandidates.othersNamed) return byCandidates.refusal;
+  const resolved = await resolvedCalls(context, statement.text);
+  if (!resolved) return byCandidates.refusal;
+  const byResolution = await judge(context, [
+    ...namesOf({ ...references, functions: [], attributeFunctions: [], operators: [] }, null),
+    ...resolved.functions.map((oid) => ({ kind: 'resolved function', oid, via: null })),
+    ...resolved.casts.map((oid) => ({ kind: 'resolved cast', oid, via: null })),
+    ...resolved.operators.map((oid) => ({ kind: 'resolved operator', oid, via: null })),
+  ], rules);
+  return byResolution.refusal;
+}
+
+interface Judgement {
+  refusal: Refusal | undefined;
+  /** A name of the statement's own can resolve to a function or operator of others than PostgreSQL. */
+  othersNamed: boolean;
+}
+
+/** Follows the names level by level, each level in one query, to the first refusal met. */
+async function judge(context: CallContext, statementNames: Array<Record<string, unknown>>, rules: ReachRules): Promise<Judgement> {
   const checked = new Set<string>();
   const typesInPlay = new Set<string>();
-  let names = namesOf(referencesIn(node, rules), null);
+  let names = statementNames;
+  let othersNamed: boolean | undefined;
   while (names.length > 0) {
     const rows = await lookUp(context, names, rules.systemSchemas, [...typesInPlay]);
-    const refusal = rows.find((row) => !['check', 'type', 'in play'].includes(row.reason));
-    if (refusal) return refusalOf(refusal);
+    othersNamed ??= rows.some((row) => row.reason === 'others');
+    const refusal = rows.find((row) => !['check', 'type', 'in play', 'others'].includes(row.reason));
+    if (refusal) return { refusal: refusalOf(refusal), othersNamed };
     names = [];
     for (const row of rows) {
       if (row.reason === 'in play') {
         typesInPlay.add(row.name);
         continue;
       }
-      if (checked.has(row.key)) continue;
+      if (row.reason === 'others' || checked.has(row.key)) continue;
       checked.add(row.key);
       if (row.reason === 'type') {
         names.push({ kind: 'part', oid: row.name, consumed: row.text === 'consumed', via: row.via });
@@ -347,7 +398,7 @@ export async function unsafeReach(context: CallContext, node: unknown, rules: Re
       names.push(...namesOf(referencesIn((await parseStatements(row.text)).map((statement) => statement.node), rules), row.via));
     }
   }
-  return undefined;
+  return { refusal: undefined, othersNamed: othersNamed ?? false };
 }
 
 /** A write handed back rather than run is not followed into what it would fire. */

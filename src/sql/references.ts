@@ -77,7 +77,7 @@ export function referencesOf(node: unknown): References {
 }
 
 /** Calls `visit` for every node, outermost first: the node's type (FuncCall, RangeVar…) and its fields. */
-function walk(node: unknown, visit: (type: string, body: Tree) => void): void {
+export function walk(node: unknown, visit: (type: string, body: Tree) => void): void {
   if (Array.isArray(node)) {
     for (const item of node) walk(item, visit);
     return;

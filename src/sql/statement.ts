@@ -84,7 +84,7 @@ export async function checkSql(context: CallContext, sql: string, rules: SqlRule
   if (countCalls(node) > 0) {
     throw new PgError('38001', `${rules.source} calls LLM functions of the proxy, which it may not`, { hint: 'Generated SQL runs inside the database, where the LLM functions cannot run.' });
   }
-  const refusal = await unsafeReach(context, node, { systemSchemas: rules.systemTables ? undefined : SYSTEM_SCHEMAS, writesRun: rules.runs });
+  const refusal = await unsafeReach(context, { node, text }, { systemSchemas: rules.systemTables ? undefined : SYSTEM_SCHEMAS, writesRun: rules.runs });
   if (refusal) throw refusalError(rules, refusal);
   const limitAdded = rules.limit !== undefined && type === 'SelectStmt' && kind === 'query' && body.limitCount === undefined;
   return { sql: limitAdded ? withLimit(text, rules.limit!) : text, kind, command, warnings, limitAdded };

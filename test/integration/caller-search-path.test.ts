@@ -128,11 +128,13 @@ describe("a caller whose search_path has others' operators on the catalogs' colu
     expect(tables.map((table: { table_name: string }) => table.table_name)).toContain('pets');
     const details = JSON.parse((await client.query(`SELECT get_table_details('pets') AS details`)).rows[0].details);
     expect(details.columns.map((column: { column_name: string }) => column.column_name)).toEqual(['id', 'name']);
-    // The model's statement is judged by the operators it can resolve to: one without "=" is not refused for
-    // another role's "=", one with it is.
+    // The model's statement is judged by the operators PostgreSQL resolves it to: one comparing text is not refused
+    // for another role's "=" on oids, one comparing oids is.
     expect((await client.query(`SELECT pg_llm_text2sql('sure', 'how many pets') AS answer`)).rows[0].answer).toContain('SELECT 1 AS one');
     await client.query(`SELECT pg_llm_add_model(false, 'mock', 'compares', NULL, $1)`, [JSON.stringify({ mock_response: "SELECT id FROM pets WHERE name = 'rex'", mock_confidence: 0.9 })]);
-    await expect(client.query(`SELECT pg_llm_text2sql('compares', 'rex') AS answer`)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('through operator public.=') });
+    expect((await client.query(`SELECT pg_llm_text2sql('compares', 'rex') AS answer`)).rows[0].answer).toContain("SELECT id FROM pets WHERE name = 'rex'");
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'compares_oids', NULL, $1)`, [JSON.stringify({ mock_response: 'SELECT id FROM pets WHERE id::oid = 7::oid', mock_confidence: 0.9 })]);
+    await expect(client.query(`SELECT pg_llm_text2sql('compares_oids', 'pet 7') AS answer`)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('public.hostile_oideq() (through operator public.=)') });
     await client.query(`SELECT i, pg_llm_chat_json('sure', 'q' || i) FROM generate_series(1, 2) AS i`);
 
     expect((await direct.query(`SELECT name, query FROM public.hostile_calls`)).rows).toEqual([]);

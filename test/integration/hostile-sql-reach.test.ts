@@ -298,9 +298,33 @@ describe("another role's operators on the caller's search_path: what the stateme
     expect((await victim.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
   }
 
+  it('a statement comparing integers runs, with pg_catalog first on the path or after public', async () => {
+    const { admin, direct, name } = await shop();
+    const victim = await hostileTextOperators(direct, name);
+    for (const path of ['"$user", public', 'public, pg_catalog']) {
+      await admin.query(`SET search_path = ${path}`);
+      expect((await attempt(admin, 'text2sql', 'SELECT * FROM customers WHERE id = 1')).execution.row_count, path).toBe(1);
+      expect(await attempt(admin, 'explain', 'SELECT name FROM customers WHERE id <> 1'), path).toEqual(expect.any(String));
+    }
+    await alive(victim);
+    expect(await advisoryLocks(direct)).toBe(0);
+  });
+
+  it("one comparing text runs PostgreSQL's = where pg_catalog comes first, and is refused where it resolves to bob's", async () => {
+    const { admin, direct, name } = await shop();
+    const victim = await hostileTextOperators(direct, name);
+    const sql = `SELECT id FROM customers WHERE name = 'Ada'`;
+    expect((await attempt(admin, 'text2sql', sql)).execution.row_count).toBe(1);
+    await admin.query('SET search_path = public, pg_catalog');
+    await refusedWithoutTrace(admin, direct, 'text2sql', sql, 'calls public.hijack() (through operator public.=), a volatile function');
+    await alive(victim);
+  });
+
   for (const [what, sql, says] of [
     // The <> a recursive query's CYCLE clause compares its mark with is looked up through the search_path.
     ['a CYCLE clause', `WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) CYCLE n SET looped TO 'y' DEFAULT 'n' USING trail SELECT n FROM r`, 'public.hijack() (through operator public.<>)'],
+    // PostgreSQL's analysis of the statement would run the CHECK of the constant's elements: it is judged first.
+    ['a domain CHECK of a constant', `SELECT '{1}'::doomed[] AS d FROM customers WHERE id = 1`, 'public.doom() (through a cast to doomed)'],
   ]) {
     it(`${what} is refused, and nothing of bob's runs`, async () => {
       const { admin, direct, name } = await shop();
@@ -310,6 +334,15 @@ describe("another role's operators on the caller's search_path: what the stateme
       await alive(victim);
     });
   }
+
+  it('where PostgreSQL cannot analyse the statement (a read-only transaction), every candidate is judged', async () => {
+    const { admin, direct, name } = await shop();
+    await hostileTextOperators(direct, name);
+    await admin.query('SET search_path = public, pg_catalog');
+    await admin.query('BEGIN READ ONLY');
+    await expect(attempt(admin, 'text2sql', 'SELECT * FROM customers WHERE id = 1')).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('through operator public.=') });
+    await admin.query('ROLLBACK');
+  });
 });
 
 describe("the check's own queries", () => {
