@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunkOptions, chunkText, MAX_CHUNKS } from '../../functions/chunking.js';
+import { chunkOptions, chunkText, MAX_CHUNK_SIZE, MAX_CHUNKS } from '../../functions/chunking.js';
 
 describe('chunkText', () => {
   it('cuts windows of chunk_size characters that overlap by chunk_overlap, ending after a whitespace late in the window', () => {
@@ -32,6 +32,8 @@ describe('chunkText', () => {
   it(`refuses a document of more than ${MAX_CHUNKS} chunks with 54000`, () => {
     expect(() => chunkText('x'.repeat(MAX_CHUNKS + 1), { size: 1, overlap: 0 })).toThrow(expect.objectContaining({ sqlstate: '54000' }));
     expect(chunkText('x'.repeat(MAX_CHUNKS), { size: 1, overlap: 0 })).toHaveLength(MAX_CHUNKS);
+    // Before it is cut: each chunk can reach only one character further than the one before.
+    expect(() => chunkText('x'.repeat(30_000), { size: 10_000, overlap: 9_999 })).toThrow(expect.objectContaining({ sqlstate: '54000' }));
   });
 });
 
@@ -42,8 +44,8 @@ describe('chunkOptions', () => {
     expect(chunkOptions({ chunk_size: 50, chunk_overlap: 0 })).toEqual({ size: 50, overlap: 0 });
   });
 
-  it('refuses sizes that are not positive whole numbers and overlaps not below the size, with 22023', () => {
-    for (const options of [{ chunk_size: 0 }, { chunk_size: -5 }, { chunk_size: 2.5 }, { chunk_size: '10' }, { chunk_overlap: -1 }, { chunk_size: 10, chunk_overlap: 10 }, { chunk_size: 10, chunk_overlap: 11 }]) {
+  it('refuses sizes that are not whole numbers from 1 to MAX_CHUNK_SIZE and overlaps not below the size, with 22023', () => {
+    for (const options of [{ chunk_size: 0 }, { chunk_size: -5 }, { chunk_size: 2.5 }, { chunk_size: '10' }, { chunk_overlap: -1 }, { chunk_size: 10, chunk_overlap: 10 }, { chunk_size: 10, chunk_overlap: 11 }, { chunk_size: MAX_CHUNK_SIZE + 1 }]) {
       expect(() => chunkOptions(options)).toThrow(expect.objectContaining({ sqlstate: '22023' }));
     }
   });

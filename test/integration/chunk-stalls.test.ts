@@ -1,0 +1,40 @@
+// Cutting text into chunks and the local embedding run on the event loop every session of the proxy shares, so one
+// role's single statement could hold up all the others (review 10: from 5 s to 70 s). Two roles on one database:
+// trust_user runs the statement, and password_user's SELECT 1s are measured meanwhile.
+
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { clientOf } from '../support/pg-ai.js';
+import { aiDatabase, pgaiSuite } from '../support/pgai.js';
+import { stallProbes, type Stalls } from '../support/stall-probes.js';
+
+const suite = pgaiSuite();
+
+async function twoRoles(): Promise<{ heavy: pg.Client; other: pg.Client }> {
+  const { name, client: admin } = await aiDatabase(suite);
+  await admin.query('CREATE EXTENSION pg_llm');
+  return { heavy: await clientOf(suite.proxy, name, 'trust'), other: await clientOf(suite.proxy, name, 'password') };
+}
+
+const probes = (other: pg.Client) => stallProbes(async () => void (await other.query('SELECT 1')), 50);
+
+/** The other role's probes while the statement runs, against its probes before, and what the statement came to. */
+async function probesDuring(heavy: pg.Client, other: pg.Client, statement: string): Promise<{ quiet: Stalls; during: Stalls; outcome: unknown }> {
+  const quiet = await probes(other);
+  const running = heavy.query(statement).then((result) => result.rows, (error: unknown) => error);
+  const during = await probes(other);
+  return { quiet, during, outcome: await running };
+}
+
+/** Held up at most a little longer than when nothing runs (more on a loaded machine); before, seconds to minutes. */
+const unheld = ({ quiet, during }: { quiet: Stalls; during: Stalls }): void => expect(during.delayMs).toBeLessThan(4 * quiet.delayMs + 500);
+
+describe('one role cutting or embedding text locally', () => {
+  // Before: 5-6 s, each of the 10,000 chunks walked character by character before the count was checked.
+  it('refuses up front a document that must come out in too many chunks (chunk_overlap = chunk_size - 1)', async () => {
+    const { heavy, other } = await twoRoles();
+    const result = await probesDuring(heavy, other, `SELECT pg_llm_add_knowledge('s', repeat('a', 30000), '{}', '{"chunk_size": 10000, "chunk_overlap": 9999}')`);
+    expect(result.outcome).toMatchObject({ code: '54000', message: 'the document has more than 10000 chunks of 10000 characters' });
+    unheld(result);
+  }, 60_000);
+});
