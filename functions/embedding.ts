@@ -2,16 +2,14 @@
 // limit, or, where none is named, the proxy's built-in local embedding (src/providers/local-embedding.ts), which
 // needs no model at all. Vectors compare only with vectors of the same model and dimensions.
 
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { loadModel } from '../src/catalog/models.js';
 import { embedTexts, providerFor } from '../src/providers/index.js';
-import { DEFAULT_LOCAL_DIMENSIONS, localEmbedding } from '../src/providers/local-embedding.js';
+import { DEFAULT_LOCAL_DIMENSIONS } from '../src/providers/local-embedding.js';
+import { localVectors } from '../src/providers/local-vectors.js';
 import type { CallContext } from './declaration.js';
 
 /** The model name recorded for the local embedding. */
 const LOCAL_MODEL = 'local';
-/** Local embeddings computed between two turns of the event loop, so other sessions are served meanwhile. */
-const LOCAL_BATCH = 32;
 
 export interface Embedding {
   /** The model instance that embedded; null for the local embedding. */
@@ -38,7 +36,7 @@ export async function embed(context: CallContext, instance: string | null, texts
     promptTokens,
     latencyMs: Math.round(performance.now() - started),
   });
-  if (instance === null) return done(LOCAL_MODEL, await localVectors(texts, context.signal), 0);
+  if (instance === null) return done(LOCAL_MODEL, await localVectors(texts, DEFAULT_LOCAL_DIMENSIONS, context.signal), 0);
   const model = await loadModel(context, instance);
   const result = await embedTexts(providerFor(instance, model.config, model.apiKey), texts, context.signal, await context.asker());
   return done(result.model, result.vectors, result.usage.promptTokens);
@@ -47,14 +45,4 @@ export async function embed(context: CallContext, instance: string | null, texts
 /** What an audit row tells of an embedding. */
 export function embeddingMetadata({ embedding, promptTokens, latencyMs }: Embedded): Record<string, unknown> {
   return { embedding_model: embedding.model, dimensions: embedding.dimensions, prompt_tokens: promptTokens, latency_ms: latencyMs };
-}
-
-async function localVectors(texts: string[], signal: AbortSignal): Promise<number[][]> {
-  const vectors: number[][] = [];
-  for (let start = 0; start < texts.length; start += LOCAL_BATCH) {
-    if (start > 0) await nextTurn();
-    signal.throwIfAborted();
-    vectors.push(...texts.slice(start, start + LOCAL_BATCH).map((text) => localEmbedding(text, DEFAULT_LOCAL_DIMENSIONS)));
-  }
-  return vectors;
 }

@@ -2,11 +2,13 @@
 // English function words, plus their character trigrams at a smaller weight, hashed into a vector scaled to unit
 // length. Words dominate, so texts sharing words ("reclaims" and "reclaiming" count as one) come out close in cosine
 // similarity and search behaves sensibly offline; trigrams catch what the crude stemmer misses. It knows nothing of
-// meaning: synonyms are not close.
+// meaning: synonyms are not close. Like a model its context window, it reads a text's first MAX_LOCAL_CHARACTERS
+// only: it hashes every feature on the event loop every session shares, a few milliseconds for that many characters.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export const DEFAULT_LOCAL_DIMENSIONS = 256;
+export const MAX_LOCAL_CHARACTERS = 2048;
 
 /** Of a word's weight, how much its trigrams together carry (as a vector's length); the stem carries the rest. */
 const TRIGRAM_SHARE = 0.3;
@@ -22,10 +24,11 @@ const STOP_WORDS = new Set(
 /** Suffixes stripped for the stem, longest first; a stem keeps at least three letters. */
 const SUFFIXES = ['ations', 'ation', 'ments', 'ment', 'ings', 'ing', 'ies', 'ied', 'ers', 'er', 'es', 'ed', 'ly', 's'];
 
-export function localEmbedding(text: string, dimensions = DEFAULT_LOCAL_DIMENSIONS): number[] {
+export function localEmbedding(whole: string, dimensions = DEFAULT_LOCAL_DIMENSIONS): number[] {
+  const text = whole.slice(0, MAX_LOCAL_CHARACTERS);
   const vector = new Array<number>(dimensions).fill(0);
   for (const [feature, weight] of features(text)) {
-    const digest = createHash('sha256').update(feature).digest();
+    const digest = hash('sha256', feature, 'buffer');
     // One bucket and one sign per feature, so unrelated features cancel out on average instead of piling up.
     vector[digest.readUInt32BE(0) % dimensions]! += digest[4]! & 1 ? weight : -weight;
   }

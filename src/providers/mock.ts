@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgError } from '../../proxy/pg-error.js';
 import { ProviderError } from './errors.js';
-import { DEFAULT_LOCAL_DIMENSIONS, localEmbedding } from './local-embedding.js';
+import { DEFAULT_LOCAL_DIMENSIONS } from './local-embedding.js';
+import { localVectors } from './local-vectors.js';
 import { mockSqlAnswer } from './mock-sql.js';
 import { estimateTokens } from './tokens.js';
 import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent } from './provider.js';
@@ -87,7 +88,7 @@ export function mockProvider(config: MockConfig): Provider {
       if (latencyMs > 0) await sleep(latencyMs, undefined, { signal });
       failIfAsked();
       const promptTokens = texts.reduce((sum, text) => sum + estimateTokens(text), 0);
-      return { vectors: texts.map((text) => localEmbedding(text, dimensions)), model, usage: { promptTokens, completionTokens: 0 } };
+      return { vectors: await localVectors(texts, dimensions, signal), model, usage: { promptTokens, completionTokens: 0 } };
     },
   };
 }

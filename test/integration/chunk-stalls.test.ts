@@ -2,6 +2,7 @@
 // role's single statement could hold up all the others (review 10: from 5 s to 70 s). Two roles on one database:
 // trust_user runs the statement, and password_user's SELECT 1s are measured meanwhile.
 
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { clientOf } from '../support/pg-ai.js';
@@ -19,9 +20,9 @@ async function twoRoles(): Promise<{ heavy: pg.Client; other: pg.Client }> {
 const probes = (other: pg.Client) => stallProbes(async () => void (await other.query('SELECT 1')), 50);
 
 /** The other role's probes while the statement runs, against its probes before, and what the statement came to. */
-async function probesDuring(heavy: pg.Client, other: pg.Client, statement: string): Promise<{ quiet: Stalls; during: Stalls; outcome: unknown }> {
+async function probesDuring(heavy: pg.Client, other: pg.Client, statement: string, values: unknown[] = []): Promise<{ quiet: Stalls; during: Stalls; outcome: unknown }> {
   const quiet = await probes(other);
-  const running = heavy.query(statement).then((result) => result.rows, (error: unknown) => error);
+  const running = heavy.query(statement, values).then((result) => result.rows, (error: unknown) => error);
   const during = await probes(other);
   return { quiet, during, outcome: await running };
 }
@@ -37,4 +38,24 @@ describe('one role cutting or embedding text locally', () => {
     expect(result.outcome).toMatchObject({ code: '54000', message: 'the document has more than 10000 chunks of 10000 characters' });
     unheld(result);
   }, 60_000);
+
+  // Before: a chunk_size of 2,000,000 made one 1.2 MB chunk, 23 s to embed locally; at most 10,000 characters
+  // each, 32 chunks a turn took seconds, and a mock model's whole batch in one turn more. Every word differs, so
+  // that each is hashed.
+  it('refuses a chunk_size over 10,000 characters, and embeds a 1.2 MB document locally or with a mock model a text a turn', async () => {
+    const { heavy, other } = await twoRoles();
+    await expect(heavy.query(`SELECT pg_llm_add_knowledge('s', 'text', '{}', '{"chunk_size": 2000000}')`)).rejects.toMatchObject({
+      code: '22023',
+      message: 'invalid knowledge options: chunk_size must be a whole number of characters from 1 to 10000',
+      hint: expect.stringContaining('several chunks'),
+    });
+    const document = Array.from({ length: 36_000 }, (_, i) => createHash('md5').update(String(i)).digest('hex')).join(' ');
+    const local = await probesDuring(heavy, other, `SELECT pg_llm_add_knowledge('s', $1, '{}', '{"chunk_size": 10000, "chunk_overlap": 0}') > 0 AS added`, [document]);
+    expect(local.outcome).toEqual([{ added: true }]);
+    unheld(local);
+    await heavy.query(`SELECT pg_llm_add_model(false, 'mock', 'mine', NULL, '{}')`);
+    const mock = await probesDuring(heavy, other, `SELECT pg_llm_add_knowledge('s', $1, '{}', '{"chunk_size": 10000, "chunk_overlap": 0, "embedding_instance": "mine"}') > 0 AS added`, [document]);
+    expect(mock.outcome).toEqual([{ added: true }]);
+    unheld(mock);
+  }, 120_000);
 });
