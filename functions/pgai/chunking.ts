@@ -1,8 +1,8 @@
 // pgai's chunk_text and chunk_text_recursively (its sql/idempotent/020-chunk.sql): a text cut into chunks by
 // separators, merged up to chunk_size characters with chunk_overlap repeated, numbered from 0, as pgai's text
 // splitters cut it (text-splitter.ts). They run in the proxy, on the event loop every session shares: a text is
-// cut in a few hundred milliseconds a megabyte at worst, and one over MAX_INPUT is refused rather than hold the
-// others up.
+// cut in a few hundred milliseconds a megabyte at worst, and one over MAX_INPUT, or whose chunks would be too long
+// together (text-splitter.ts), is refused rather than hold the others up.
 
 import { PgError } from '../../proxy/pg-error.js';
 import { declareFunction, type FunctionDeclaration } from '../declaration.js';

@@ -19,6 +19,13 @@ export const DEFAULT_SEPARATOR = '\n\n';
 export const DEFAULT_SEPARATORS = ['\n\n', '\n', ' ', ''];
 /** The longest text cut, in characters: the splitters run on the event loop every session shares. */
 export const MAX_INPUT = 2 * 1024 * 1024;
+/** The most characters of a text's chunks together, as a multiple of its own and in all: an overlap close to the
+ * chunk size repeats most of each chunk in the next, and the chunks could grow with the square of the text. */
+export const MAX_OUTPUT_FACTOR = 10;
+export const MAX_OUTPUT = 8 * MAX_INPUT;
+
+/** A text whose chunks would be too long together; refused before they are built. */
+export class TooManyChunks extends PgError {}
 
 /** The splitter's checks of its sizes, with LangChain's message for an overlap larger than the chunk. */
 export function checkSizes({ chunkSize, chunkOverlap }: SplitterOptions): void {
@@ -30,11 +37,11 @@ export function checkSizes({ chunkSize, chunkOverlap }: SplitterOptions): void {
 /** CharacterTextSplitter.split_text: pieces between separators, merged up to the chunk size. */
 export function splitByCharacter(text: string, separator: string, options: SplitterOptions): string[] {
   const splits = splitWithRegex(text, pattern(separator, options.isSeparatorRegex), options.keepSeparator);
-  return mergeSplits(splits, options.keepSeparator ? '' : separator, options);
+  return mergeSplits(splits, options.keepSeparator ? '' : separator, options, outputBudget(text));
 }
 
 /** RecursiveCharacterTextSplitter.split_text: by the first separator the text has, pieces too long by the next ones. */
-export function splitRecursively(text: string, separators: string[], options: SplitterOptions): string[] {
+export function splitRecursively(text: string, separators: string[], options: SplitterOptions, budget = outputBudget(text)): string[] {
   const chunks: string[] = [];
   let separator = separators.at(-1) ?? '';
   let rest: string[] = [];
@@ -58,14 +65,25 @@ export function splitRecursively(text: string, separators: string[], options: Sp
       continue;
     }
     if (good.length > 0) {
-      append(chunks, mergeSplits(good, joiner, options));
+      append(chunks, mergeSplits(good, joiner, options, budget));
       good = [];
     }
     if (rest.length === 0) chunks.push(split);
-    else append(chunks, splitRecursively(split, rest, options));
+    else append(chunks, splitRecursively(split, rest, options, budget));
   }
-  if (good.length > 0) append(chunks, mergeSplits(good, joiner, options));
+  if (good.length > 0) append(chunks, mergeSplits(good, joiner, options, budget));
   return chunks;
+}
+
+/** The characters a text's chunks may have together, and what is left of them. */
+interface Budget {
+  most: number;
+  left: number;
+}
+
+function outputBudget(text: string): Budget {
+  const most = Math.min(MAX_OUTPUT_FACTOR * text.length, MAX_OUTPUT);
+  return { most, left: most };
 }
 
 /** push(...more) takes its items as arguments, on the stack: tens of thousands of chunks overflow it. */
@@ -99,13 +117,19 @@ function splitWithRegex(text: string, separator: string, keepSeparator: boolean)
 }
 
 /** Pieces joined by the separator into chunks of at most chunk_size, each repeating up to chunk_overlap of the last. */
-function mergeSplits(splits: string[], separator: string, { chunkSize, chunkOverlap }: SplitterOptions): string[] {
+function mergeSplits(splits: string[], separator: string, { chunkSize, chunkOverlap }: SplitterOptions, budget: Budget): string[] {
   const separatorLength = length(separator);
   const chunks: string[] = [];
   // The pieces of the chunk being built are splits[first] up to splits[next - 1].
   let first = 0;
   let total = 0;
   const joined = (next: number): void => {
+    budget.left -= total;
+    if (budget.left < 0) {
+      throw new TooManyChunks('54000', `the chunks of the text would have more than ${budget.most} characters together (${MAX_OUTPUT_FACTOR} times the text's, at most ${MAX_OUTPUT})`, {
+        hint: 'Lower chunk_overlap: each chunk repeats up to chunk_overlap characters of the one before.',
+      });
+    }
     const chunk = splits.slice(first, next).join(separator).trim();
     if (chunk !== '') chunks.push(chunk);
   };

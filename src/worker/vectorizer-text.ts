@@ -5,7 +5,7 @@
 // cut in a moment (ai.chunk_text's bound), or cut into too many chunks or too much text, is refused (RowRefused), for
 // good, rather than cut at every retry.
 
-import { MAX_INPUT, splitByCharacter, splitRecursively, type SplitterOptions } from '../../functions/pgai/text-splitter.js';
+import { MAX_INPUT, splitByCharacter, splitRecursively, TooManyChunks, type SplitterOptions } from '../../functions/pgai/text-splitter.js';
 import { PgError } from '../../proxy/pg-error.js';
 
 /** The most chunks of one row, and the most characters of their formatted texts together. */
@@ -64,9 +64,14 @@ function cut(chunking: VectorizerConfig['chunking'], text: string): string[] {
     isSeparatorRegex: chunking.is_separator_regex === true,
     keepSeparator: chunking.implementation === 'recursive_character_text_splitter',
   };
-  return chunking.implementation === 'character_text_splitter'
-    ? splitByCharacter(text, chunking.separator ?? '\n\n', options)
-    : splitRecursively(text, chunking.separators ?? ['\n\n', '\n', '.', '?', '!', ' ', ''], options);
+  try {
+    return chunking.implementation === 'character_text_splitter'
+      ? splitByCharacter(text, chunking.separator ?? '\n\n', options)
+      : splitRecursively(text, chunking.separators ?? ['\n\n', '\n', '.', '?', '!', ' ', ''], options);
+  } catch (error) {
+    if (error instanceof TooManyChunks) refuse(error.message);
+    throw error;
+  }
 }
 
 /** Python's Template.safe_substitute: $$ is $, a placeholder without a value stays as it is. */

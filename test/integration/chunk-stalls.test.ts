@@ -58,4 +58,12 @@ describe('one role cutting or embedding text locally', () => {
     expect(mock.outcome).toEqual([{ added: true }]);
     unheld(mock);
   }, 120_000);
+
+  // Before: 70 s and 600 MB, each of 40,000 chunks repeating the one before but for a word.
+  it('refuses ai.chunk_text whose chunks would be more than 10 times the text (chunk_overlap = chunk_size)', async () => {
+    const { heavy, other } = await twoRoles();
+    const result = await probesDuring(heavy, other, `SELECT count(*) FROM ai.chunk_text(repeat('a ', 40000), separator => ' ', chunk_size => 20000, chunk_overlap => 20000)`);
+    expect(result.outcome).toMatchObject({ code: '54000', message: expect.stringContaining('would have more than 800000 characters together'), hint: expect.stringContaining('chunk_overlap') });
+    unheld(result);
+  }, 120_000);
 });

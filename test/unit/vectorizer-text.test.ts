@@ -49,6 +49,12 @@ describe("a row's chunks", () => {
     expect(refused('x'.repeat(1024 * 1024), 40, '$title $chunk')).toMatch(/^the row is not embedded: its chunks, formatted, are longer than/);
     expect(refused('x'.repeat(1024 * 1024), 40)).toBe('cut');
   });
+
+  it('whose chunks would repeat most of each other are refused for good (RowRefused) before they are built', () => {
+    const overlapping = config({ implementation: 'character_text_splitter', chunk_size: 2000, chunk_overlap: 2000, separator: ' ' });
+    expect(() => rowChunks(overlapping, { id: 1, body: 'a '.repeat(4000) })).toThrow(RowRefused);
+    expect(() => rowChunks(overlapping, { id: 1, body: 'a '.repeat(4000) })).toThrow(/^the row is not embedded: the chunks of the text would have more than 80000 characters together/);
+  });
 });
 
 describe('requests of a batch of chunks', () => {
