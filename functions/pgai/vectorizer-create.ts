@@ -72,6 +72,9 @@ DECLARE
   _key_list text;
   _column_type text;
   _grantees text;
+  _squatted_schema pg_catalog.name;
+  _squatted pg_catalog.name;
+  _other text;
 BEGIN
   IF embedding IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'embedding configuration is required', HINT = 'Pass embedding => ai.embedding_openai(''text-embedding-3-small'', 768), or another embedding_ builder.';
@@ -146,13 +149,25 @@ BEGIN
   destination := pg_catalog.jsonb_build_object('implementation', 'table', 'config_type', 'destination',
     'target_schema', _target_schema, 'target_table', _target_table, 'view_schema', _view_schema, 'view_name', _view_name);
   name := coalesce(name, _target_schema || '_' || _target_table);
-  SELECT v.id INTO _id FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.name = create_vectorizer.name;
+  SELECT v.id INTO _id FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.name = create_vectorizer.name AND v.owner = _owner;
   IF _id IS NOT NULL THEN
     IF NOT if_not_exists THEN
       RAISE EXCEPTION USING ERRCODE = '42710', MESSAGE = pg_catalog.format('a vectorizer named %s already exists.', name);
     END IF;
     RAISE NOTICE 'a vectorizer named % already exists, skipping', name;
     RETURN _id;
+  END IF;
+  -- The names another role's table's vectorizer would take by default are not this one's to take first (in a schema
+  -- both may create in): that role's ai.create_vectorizer would find them taken.
+  SELECT d.nspname, d.taken, pg_catalog.format('%I.%I', n.nspname, c.relname) INTO _squatted_schema, _squatted, _other
+    FROM (VALUES (_target_schema, _target_table), (_view_schema, _view_name)) AS d(nspname, taken)
+    JOIN pg_catalog.pg_namespace n ON n.nspname = d.nspname
+    JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND d.taken::pg_catalog.text IN (c.relname || '_embedding_store', c.relname || '_embedding')
+   WHERE c.relkind IN ('r', 'p') AND c.oid <> source AND NOT pg_catalog.pg_has_role(_owner, c.relowner, 'MEMBER')
+   LIMIT 1;
+  IF _other IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('the destination %I.%I takes the name of the embeddings of %s, a table of another role', _squatted_schema, _squatted, _other),
+      HINT = 'Name the destination after a table of your own: destination => ai.destination_table(''…'').';
   END IF;
   IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', _view_schema, _view_name)) IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = '42710', MESSAGE = pg_catalog.format('an object named %s.%s already exists. specify an alternate destination or view_name explicitly', _view_schema, _view_name);

@@ -8,6 +8,8 @@ import { declareSqlFunction, type ArgumentDeclaration, type SqlFunctionDeclarati
 const SCHEMA = 'ai';
 const BY_ID: ArgumentDeclaration = { name: 'vectorizer_id', type: 'integer' };
 const BY_NAME: ArgumentDeclaration = { name: 'name', type: 'text' };
+/** The name argument by position: in plpgsql, `name` would clash with the catalog's column of that name. */
+const NAME = '$1';
 
 /** The vectorizer's row into _v, or the error pgai's users meet for an id that is not theirs or not there. */
 const FIND = `
@@ -16,6 +18,32 @@ const FIND = `
     RAISE EXCEPTION USING ERRCODE = '42704', MESSAGE = pg_catalog.format('vectorizer %s does not exist', vectorizer_id),
       HINT = 'SELECT id, name FROM ai.vectorizer lists the vectorizers of your tables.';
   END IF;`;
+
+/**
+ * The body of a function by name that calls `call` with the vectorizer's id in _ids[1]. Names are unique per owner
+ * (incremental/0014_vectorizer_names_per_owner.sql): the caller's own vectorizer of that name, else the only one it
+ * sees; with several and none its own, which one is meant is for the caller to say. No vectorizer: NULL, as pgai's.
+ */
+export function byName(call: string, returnsVoid: boolean): string {
+  return `
+DECLARE
+  _ids integer[];
+BEGIN
+  SELECT pg_catalog.array_agg(v.id ORDER BY v.id) INTO _ids FROM _pg_llm_catalog.pg_llm_vectorizers v
+   WHERE v.name = ${NAME} AND v.owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
+  IF _ids IS NULL THEN
+    SELECT pg_catalog.array_agg(v.id ORDER BY v.id) INTO _ids FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.name = ${NAME};
+  END IF;
+  IF pg_catalog.cardinality(_ids) > 1 THEN
+    RAISE EXCEPTION USING ERRCODE = '42725', MESSAGE = pg_catalog.format('more than one vectorizer is named %s', ${NAME}),
+      HINT = pg_catalog.format('Name it by its id, one of %s (their owners differ).', pg_catalog.array_to_string(_ids, ', '));
+  END IF;
+  IF _ids IS NOT NULL THEN
+    ${returnsVoid ? `PERFORM ${call};` : `RETURN ${call};`}
+  END IF;
+  RETURN${returnsVoid ? '' : ' NULL'};
+END`;
+}
 
 function byIdAndName(spec: {
   name: string;
@@ -33,8 +61,8 @@ function byIdAndName(spec: {
       ...common,
       arguments: [BY_NAME, ...spec.more],
       description: `${spec.description} By the vectorizer's name.`,
-      language: 'sql',
-      body: `SELECT ai.${spec.name}(v.id${passed}) FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.name = ${spec.name}.name`,
+      language: 'plpgsql',
+      body: byName(`ai.${spec.name}(_ids[1]${passed})`, spec.result === 'void'),
     }),
   ];
 }
@@ -55,20 +83,36 @@ export const vectorizerManageFunctions: SqlFunctionDeclaration[] = [
     result: 'void',
     volatility: 'VOLATILE',
     description: "Drops the vectorizer: its trigger, trigger function and queues; with drop_all its store and view too (pgai).",
+    // The row names the objects, and its owner may have written it by hand: only the owner's own are dropped, so that
+    // a caller with the rights of others (an admin, a member of several roles) drops nothing of theirs through it.
     body: `
 DECLARE
   _v record;
+  _relation record;
 BEGIN${FIND}
-  IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', _v.source_schema, _v.source_table)) IS NOT NULL THEN
+  IF (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', _v.source_schema, _v.source_table))) = _v.owner THEN
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %I.%I', _v.trigger_name, _v.source_schema, _v.source_table);
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %I.%I', _v.trigger_name || '_truncate', _v.source_schema, _v.source_table);
   END IF;
-  EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS %I.%I()', _v.queue_schema, _v.trigger_name);
-  EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %I.%I, %I.%I', _v.queue_schema, _v.queue_table, _v.queue_schema, _v.queue_failed_table);
-  IF drop_all THEN
-    EXECUTE pg_catalog.format('DROP VIEW IF EXISTS %I.%I', _v.config -> 'destination' ->> 'view_schema', _v.config -> 'destination' ->> 'view_name');
-    EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %I.%I', _v.config -> 'destination' ->> 'target_schema', _v.config -> 'destination' ->> 'target_table');
+  IF (SELECT p.proowner FROM pg_catalog.pg_proc p WHERE p.oid = pg_catalog.to_regprocedure(pg_catalog.format('%I.%I()', _v.queue_schema, _v.trigger_name))) = _v.owner THEN
+    EXECUTE pg_catalog.format('DROP FUNCTION %I.%I()', _v.queue_schema, _v.trigger_name);
   END IF;
+  FOR _relation IN
+    SELECT o.name, c.relkind, c.relowner
+      FROM pg_catalog.unnest(ARRAY[pg_catalog.format('%I.%I', _v.queue_schema, _v.queue_table), pg_catalog.format('%I.%I', _v.queue_schema, _v.queue_failed_table)]
+             || CASE WHEN drop_all AND _v.config -> 'destination' ->> 'implementation' = 'table' THEN
+                  ARRAY[pg_catalog.format('%I.%I', _v.config -> 'destination' ->> 'view_schema', _v.config -> 'destination' ->> 'view_name'),
+                        pg_catalog.format('%I.%I', _v.config -> 'destination' ->> 'target_schema', _v.config -> 'destination' ->> 'target_table')] END)
+           WITH ORDINALITY AS o(name, n)
+      JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(o.name)
+     ORDER BY o.n
+  LOOP
+    IF _relation.relowner <> _v.owner OR _relation.relkind NOT IN ('r', 'p', 'v') THEN
+      RAISE WARNING USING MESSAGE = pg_catalog.format('%s is left as it is: it is not a table of the vectorizer''s owner', _relation.name);
+    ELSE
+      EXECUTE pg_catalog.format('DROP %s %s', CASE _relation.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, _relation.name);
+    END IF;
+  END LOOP;
   DELETE FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.id = vectorizer_id;
 END`,
   }),
