@@ -37,7 +37,7 @@ export function rowChunks(config: VectorizerConfig, row: Record<string, unknown>
   if (value === null || value === undefined) return [];
   const text = String(value);
   const column = config.loading.column_name;
-  if (text.length > MAX_INPUT) refuse(`its ${column} is longer than ${MAX_INPUT} characters`);
+  if (text.length > MAX_INPUT) throw tooLong(config);
   if (text.trim() === '') return [];
   const pieces = cut(config.chunking, text);
   if (pieces.length > MAX_CHUNKS) refuse(`its ${column} is cut into more than ${MAX_CHUNKS} chunks`);
@@ -52,8 +52,17 @@ export function rowChunks(config: VectorizerConfig, row: Record<string, unknown>
   return chunks;
 }
 
+function refused(why: string): RowRefused {
+  return new RowRefused('54000', `the row is not embedded: ${why}`, { hint: 'Store a shorter text, or cut it into rows of its own, then write the row again.' });
+}
+
 function refuse(why: string): never {
-  throw new RowRefused('54000', `the row is not embedded: ${why}`, { hint: 'Store a shorter text, or cut it into rows of its own, then write the row again.' });
+  throw refused(why);
+}
+
+/** The refusal of a row whose loaded text is longer than MAX_INPUT characters. */
+export function tooLong(config: VectorizerConfig): RowRefused {
+  return refused(`its ${config.loading.column_name} is longer than ${MAX_INPUT} characters`);
 }
 
 function cut(chunking: VectorizerConfig['chunking'], text: string): string[] {

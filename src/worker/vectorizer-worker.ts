@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { recordVectorizerBatch } from './metrics.js';
 import { embedAll, embeddingProvider } from './vectorizer-embed.js';
-import { RowRefused, rowChunks } from './vectorizer-text.js';
+import { RowRefused, rowChunks, tooLong } from './vectorizer-text.js';
 import { failed, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
@@ -111,6 +111,7 @@ export class VectorizerRunner {
    */
   private async embed(vectorizer: Vectorizer, batch: Batch, asker: string, tooLarge: Array<{ key: Record<string, unknown>; error: RowRefused }>): Promise<StoredChunk[]> {
     const keyColumns = vectorizer.sourcePk.map((column) => column.attname);
+    for (const key of batch.tooLong) tooLarge.push({ key, error: tooLong(vectorizer.config) });
     const chunks = batch.rows.flatMap((row) => {
       const key = Object.fromEntries(keyColumns.map((column) => [column, row[column]]));
       try {

@@ -7,6 +7,7 @@
 
 import pg from 'pg';
 import { inRowTransaction, ownedBySession, times } from './row-session.js';
+import { MAX_INPUT } from '../../functions/pgai/text-splitter.js';
 import type { VectorizerConfig } from './vectorizer-text.js';
 
 export interface Vectorizer {
@@ -69,6 +70,9 @@ function names(vectorizer: Vectorizer) {
     queue: quoted(vectorizer.queueSchema, vectorizer.queueTable),
     failedQueue: quoted(vectorizer.queueSchema, vectorizer.queueFailedTable),
     keyList: keys.join(', '),
+    /** The key of row t, as to_jsonb gives it. */
+    keyObject: (t: string) =>
+      `pg_catalog.jsonb_build_object(${vectorizer.sourcePk.map((column) => `${pg.escapeLiteral(column.attname)}::pg_catalog.text, ${t}.${pg.escapeIdentifier(column.attname)}`).join(', ')})`,
     /** t's key columns equal to k's. */
     matches: (t: string, k: string) => keys.map((key) => `${t}.${key} OPERATOR(pg_catalog.=) ${k}.${key}`).join(' AND '),
   };
@@ -77,8 +81,10 @@ function names(vectorizer: Vectorizer) {
 export interface Batch {
   /** The keys claimed, as to_jsonb gives them. */
   keys: Array<Record<string, unknown>>;
-  /** The rows still in the source, as to_jsonb gives them (a deleted row's key has none). */
+  /** The rows still in the source, as to_jsonb gives them (a deleted row's key has none), but those too long. */
   rows: Array<Record<string, unknown>>;
+  /** The keys of the rows whose loaded text is longer than MAX_INPUT characters, which are not read. */
+  tooLong: Array<Record<string, unknown>>;
 }
 
 export type BatchOutcome = 'empty' | 'not ours' | { processed: number; chunks: number };
@@ -114,8 +120,24 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
     const keys = claimed.map((row) => row.key as Record<string, unknown>);
     const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb) k`;
     await client.query(`DELETE FROM ${n.queue} q USING ${keyRows} WHERE ${n.matches('q', 'k')}`, [JSON.stringify(keys)]);
-    const { rows } = await client.query(`SELECT pg_catalog.to_jsonb(s) AS row FROM ${n.source} s JOIN ${keyRows} ON ${n.matches('s', 'k')}`, [JSON.stringify(keys)]);
-    const chunks = await embed({ keys, rows: rows.map((row) => row.row as Record<string, unknown>) });
+    // A row whose text is too long to cut is not read: only its key comes back, so that a text of any size written by
+    // anyone who may insert into the table costs the worker nothing (octet_length does not even detoast it).
+    const loaded = `s.${pg.escapeIdentifier(vectorizer.config.loading.column_name)}`;
+    const { rows } = await client.query(
+      `SELECT CASE WHEN l.too_long THEN NULL ELSE pg_catalog.to_jsonb(s) END AS row, CASE WHEN l.too_long THEN ${n.keyObject('s')} END AS too_long
+         FROM ${n.source} s JOIN ${keyRows} ON ${n.matches('s', 'k')}
+        CROSS JOIN LATERAL (SELECT coalesce(CASE WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.<=) $2::pg_catalog.int4 THEN false
+                                                 WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.>) $3::pg_catalog.int4 THEN true
+                                                 ELSE pg_catalog.char_length(${loaded}) OPERATOR(pg_catalog.>) $2::pg_catalog.int4 END, false) AS too_long) l`,
+      // Characters of up to four bytes: more bytes than four a character are too many characters, and fewer than one
+      // too few, without counting them.
+      [JSON.stringify(keys), MAX_INPUT, 4 * MAX_INPUT],
+    );
+    const chunks = await embed({
+      keys,
+      rows: rows.filter((row) => row.row !== null).map((row) => row.row as Record<string, unknown>),
+      tooLong: rows.filter((row) => row.too_long !== null).map((row) => row.too_long as Record<string, unknown>),
+    });
     await client.query(`DELETE FROM ${n.store} t USING ${keyRows} WHERE ${n.matches('t', 'k')}`, [JSON.stringify(keys)]);
     if (chunks.length > 0) {
       const { rows: typed } = await client.query(`SELECT pg_catalog.format_type(a.atttypid, NULL) AS type FROM pg_catalog.pg_attribute a

@@ -5,12 +5,15 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { queueCounts } from '../../src/worker/metrics.js';
+import { afterThisTest } from '../support/database.js';
 import { fakeEmbedding } from '../support/fake-provider.js';
 import { plantHostileOverloads } from '../support/hostile-public.js';
 import { pgAiSuite } from '../support/pg-ai.js';
+import { cluster } from '../support/proxy.js';
+import { stallProbes } from '../support/stall-probes.js';
+import { TcpRelay } from '../support/tcp-relay.js';
 import { alicesTable } from '../support/vectorizer.js';
 import { startWorker } from '../support/worker.js';
-import { stallProbes } from '../support/stall-probes.js';
 
 const suite = pgAiSuite();
 const EVENTUALLY = { timeout: 20_000, interval: 100 };
@@ -31,8 +34,8 @@ async function alicesVectorizer(): Promise<{ name: string; direct: pg.Client; al
 }
 
 /** A worker for alice's tables, connected as alice, with the proxy's OpenAI key and server in its environment. */
-function alicesWorker(name: string, settings: Parameters<typeof startWorker>[1] = {}) {
-  return startWorker(name, settings, { env: { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: suite.fake.baseUrl } }, 'trust_user');
+function alicesWorker(name: string, settings: Parameters<typeof startWorker>[1] = {}, port?: number) {
+  return startWorker(name, settings, { env: { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: suite.fake.baseUrl } }, 'trust_user', port);
 }
 
 /** The texts the fake was asked to embed, one per input. */
@@ -130,16 +133,19 @@ describe("the worker of pgai's vectorizers", () => {
     expect(await workerCalls()).toEqual([]);
   });
 
-  it('refuses for good a row too large to cut, without holding the sessions up, and embeds the others', async () => {
+  it('refuses for good a row too large to cut, never reading it, without holding the sessions up, and embeds the others', async () => {
     const { name, alice } = await alicesVectorizer();
     const quiet = await probes(alice);
-    alicesWorker(name, { retryDelayMs: 50 });
+    const relay = await TcpRelay.start(cluster().port);
+    afterThisTest(() => relay.stop());
+    alicesWorker(name, { retryDelayMs: 50 }, relay.port);
     // 8 MB written by anyone who may insert into the table.
     await alice.query(`INSERT INTO alice.docs VALUES (3, 'big', repeat('lorem ipsum dolor sit amet ', 300000))`);
     const during = await probes(alice);
     await expect.poll(pending(alice), EVENTUALLY).toBe('0');
-    // The row is still read whole and parsed once before it is refused (a few hundred ms, more on a loaded
-    // machine); before, cutting it held everyone up for seconds, again at every retry.
+    // The row is not even read: its size is checked where it is (before, it was read whole and parsed once, and
+    // earlier still cut, which held everyone up for seconds at every retry).
+    expect(relay.bytesFromTarget).toBeLessThan(1_000_000);
     expect(during.delayMs).toBeLessThan(4 * quiet.delayMs + 1500);
     expect((await store(alice)).map((row) => row.id)).toEqual([1, 1, 2]);
     expect(await rows(alice, `SELECT id, failure_step FROM alice._vectorizer_q_failed_1`)).toEqual([{ id: 3, failure_step: 'chunking' }]);

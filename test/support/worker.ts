@@ -11,10 +11,10 @@ import { cluster } from './proxy.js';
 const KEYS = [masterKey('test master key')];
 const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, keepDoneSeconds: 3600 };
 
-/** Starts a worker for `database`, connected as `role` (user[:password]); it stops after the test. */
-export function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres'): QueueWorker {
+/** Starts a worker for `database`, connected as `role` (user[:password]) to `port` (the cluster's); it stops after the test. */
+export function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres', port = cluster().port): QueueWorker {
   const worker = new QueueWorker({
-    url: `postgres://${role}@127.0.0.1:${cluster().port}/${database}`,
+    url: `postgres://${role}@127.0.0.1:${port}/${database}`,
     settings: { ...FAST, ...settings },
     defaults: new DefaultProviders({ masterKeys: KEYS, ...defaults }),
     masterKeys: KEYS,
