@@ -14,6 +14,7 @@ import { ollamaFunctions } from './pgai/ollama.js';
 import { openAiFunctions } from './pgai/openai.js';
 import { vectorizerConfigFunctions } from './pgai/vectorizer-config.js';
 import { vectorizerCreateFunctions } from './pgai/vectorizer-create.js';
+import { vectorizerEmbedFunctions } from './pgai/vectorizer-embed.js';
 import { vectorizerManageFunctions } from './pgai/vectorizer-manage.js';
 import { voyageAiFunctions } from './pgai/voyageai.js';
 import { explainQueryFunctions } from './explain-query.js';
@@ -47,6 +48,7 @@ export const EXTENSIONS = {
     ...vectorizerConfigFunctions,
     ...vectorizerCreateFunctions,
     ...vectorizerManageFunctions,
+    ...vectorizerEmbedFunctions,
   ],
 } satisfies Record<string, readonly Declaration[]>;
 

@@ -8,8 +8,6 @@ import { declareSqlFunction, type ArgumentDeclaration, type SqlFunctionDeclarati
 const SCHEMA = 'ai';
 const BY_ID: ArgumentDeclaration = { name: 'vectorizer_id', type: 'integer' };
 const BY_NAME: ArgumentDeclaration = { name: 'name', type: 'text' };
-/** The name argument by position: in plpgsql, `name` would clash with the catalog's column of that name. */
-const NAME = '$1';
 
 /** The vectorizer's row into _v, or the error pgai's users meet for an id that is not theirs or not there. */
 const FIND = `
@@ -18,32 +16,6 @@ const FIND = `
     RAISE EXCEPTION USING ERRCODE = '42704', MESSAGE = pg_catalog.format('vectorizer %s does not exist', vectorizer_id),
       HINT = 'SELECT id, name FROM ai.vectorizer lists the vectorizers of your tables.';
   END IF;`;
-
-/**
- * The body of a function by name that calls `call` with the vectorizer's id in _ids[1]. Names are unique per owner
- * (incremental/0014_vectorizer_names_per_owner.sql): the caller's own vectorizer of that name, else the only one it
- * sees; with several and none its own, which one is meant is for the caller to say. No vectorizer: NULL, as pgai's.
- */
-export function byName(call: string, returnsVoid: boolean): string {
-  return `
-DECLARE
-  _ids integer[];
-BEGIN
-  SELECT pg_catalog.array_agg(v.id ORDER BY v.id) INTO _ids FROM _pg_llm_catalog.pg_llm_vectorizers v
-   WHERE v.name = ${NAME} AND v.owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
-  IF _ids IS NULL THEN
-    SELECT pg_catalog.array_agg(v.id ORDER BY v.id) INTO _ids FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.name = ${NAME};
-  END IF;
-  IF pg_catalog.cardinality(_ids) > 1 THEN
-    RAISE EXCEPTION USING ERRCODE = '42725', MESSAGE = pg_catalog.format('more than one vectorizer is named %s', ${NAME}),
-      HINT = pg_catalog.format('Name it by its id, one of %s (their owners differ).', pg_catalog.array_to_string(_ids, ', '));
-  END IF;
-  IF _ids IS NOT NULL THEN
-    ${returnsVoid ? `PERFORM ${call};` : `RETURN ${call};`}
-  END IF;
-  RETURN${returnsVoid ? '' : ' NULL'};
-END`;
-}
 
 function byIdAndName(spec: {
   name: string;
@@ -61,8 +33,8 @@ function byIdAndName(spec: {
       ...common,
       arguments: [BY_NAME, ...spec.more],
       description: `${spec.description} By the vectorizer's name.`,
-      language: 'plpgsql',
-      body: byName(`ai.${spec.name}(_ids[1]${passed})`, spec.result === 'void'),
+      language: 'sql',
+      body: `SELECT ai.${spec.name}(v.id${passed}) FROM (SELECT _pg_llm_catalog.vectorizer_named(${spec.name}.name) AS id) v WHERE v.id IS NOT NULL`,
     }),
   ];
 }

@@ -68,4 +68,7 @@ export const PGAI_SIGNATURES: PgaiSignature[] = [
   { name: 'grant_to', arguments: 'VARIADIC grantees name[]', result: 'name[]' },
   { name: 'vectorizer_queue_pending', arguments: 'name text, exact_count boolean DEFAULT false', result: 'bigint' },
   { name: 'vectorizer_queue_pending', arguments: 'vectorizer_id integer, exact_count boolean DEFAULT false', result: 'bigint' },
+  { name: 'vectorizer_embed', arguments: 'embedding_config jsonb, input_text text, input_type text DEFAULT NULL::text', result: 'real[]' },
+  { name: 'vectorizer_embed', arguments: 'vectorizer_id integer, input_text text, input_type text DEFAULT NULL::text', result: 'real[]' },
+  { name: 'vectorizer_embed', arguments: 'name text, input_text text, input_type text DEFAULT NULL::text', result: 'real[]' },
 ];
