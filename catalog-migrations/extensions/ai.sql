@@ -21,9 +21,12 @@ COMMENT ON VIEW ai.vectorizer_errors IS 'What went wrong processing your vectori
 CREATE OR REPLACE VIEW ai.vectorizer_status AS
   SELECT v.id, v.name,
          pg_catalog.format('%I.%I', v.source_schema, v.source_table) AS source_table,
-         pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'target_schema', v.config -> 'destination' ->> 'target_table') AS target_table,
-         pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'view_schema', v.config -> 'destination' ->> 'view_name') AS "view",
-         'embedding'::text AS embedding_column,
+         CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
+              THEN pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'target_schema', v.config -> 'destination' ->> 'target_table') END AS target_table,
+         CASE WHEN v.config -> 'destination' ->> 'implementation' = 'table'
+              THEN pg_catalog.format('%I.%I', v.config -> 'destination' ->> 'view_schema', v.config -> 'destination' ->> 'view_name') END AS "view",
+         CASE WHEN v.config -> 'destination' ->> 'implementation' = 'column'
+              THEN pg_catalog.format('%I', v.config -> 'destination' ->> 'embedding_column') ELSE 'embedding' END AS embedding_column,
          CASE WHEN pg_catalog.has_table_privilege(current_user, pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.queue_schema, v.queue_table)), 'SELECT')
               THEN ai.vectorizer_queue_pending(v.id) END AS pending_items,
          v.disabled

@@ -1,9 +1,9 @@
 // pgai's ai.create_vectorizer (its db/sql/idempotent/012-vectorizer-api.sql), with its arguments and defaults, as a
 // real function the server runs with its caller's rights: it records the vectorizer, creates the embedding store
 // <source>_embedding_store (embedding_uuid, the source's key, chunk_seq, chunk, embedding) and the view <source>_embedding
-// joining it to the source, the queue of the keys to (re)embed and the queue of failed ones, and the trigger that
-// queues every written row's key and removes a deleted row's chunks. The proxy's worker (src/worker/vectorizer*.ts)
-// empties the queue.
+// joining it to the source (or, for ai.destination_column, an embedding column in the source table), the queue of the
+// keys to (re)embed and the queue of failed ones, and the trigger that queues every written row's key and removes a
+// deleted row's chunks. The proxy's worker (src/worker/vectorizer*.ts) empties the queue.
 //
 // Everything it creates belongs to the source table's owner (the caller must be, or be a member of, that role):
 // the owner's worker processes the vectorizer, and the trigger function, SECURITY DEFINER so that any role that may
@@ -25,7 +25,7 @@ const SERVED = {
   embedding: ['openai', 'ollama', 'voyageai'],
   chunking: ['recursive_character_text_splitter', 'character_text_splitter', 'none'],
   formatting: ['python_template'],
-  destination: ['table'],
+  destination: ['table', 'column'],
   indexing: ['none', 'default', 'diskann', 'hnsw'],
   scheduling: ['none', 'default', 'timescaledb'],
   processing: ['default'],
@@ -35,22 +35,37 @@ const servedList = Object.entries(SERVED)
   .map(([kind, implementations]) => `('${kind}', ${kind}, ARRAY[${implementations.map((implementation) => `'${implementation}'`).join(', ')}])`)
   .join(',\n      ');
 
-/** The trigger function of a vectorizer, as a format() template: queue, store and key columns are filled in. */
+/**
+ * The trigger function of a vectorizer, as a format() template: the queue, what else TRUNCATE empties (the store),
+ * the store's deletion of a deleted or re-keyed row's chunks (STORE_DELETION, none for a column destination), the key
+ * columns and their NEW values, the columns no change of which queues the row, and the vectorizer's id.
+ */
 const TRIGGER_BODY = `
 BEGIN
   IF TG_OP = 'TRUNCATE' THEN
-    TRUNCATE %1$s, %2$s;
+    TRUNCATE %1$s%2$s;
     RETURN NULL;
   END IF;
-  IF TG_OP IN ('DELETE', 'UPDATE') AND (TG_OP = 'DELETE' OR (%3$s) IS DISTINCT FROM (%4$s)) THEN
-    DELETE FROM %2$s AS t WHERE %5$s;
-  END IF;
-  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND pg_catalog.to_jsonb(OLD) IS DISTINCT FROM pg_catalog.to_jsonb(NEW)) THEN
-    INSERT INTO %1$s (%6$s) VALUES (%4$s);
+  %3$s
+  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.-) %6$s) IS DISTINCT FROM (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.-) %6$s)) THEN
+    INSERT INTO %1$s (%4$s) VALUES (%5$s);
     PERFORM pg_catalog.pg_notify('${VECTORIZER_CHANNEL}', %7$L);
   END IF;
   RETURN NULL;
 END`;
+
+/** STORE_DELETION's template: the store, the OLD and NEW keys, and the store's rows of the OLD key. */
+const STORE_DELETION = `IF TG_OP IN ('DELETE', 'UPDATE') AND (TG_OP = 'DELETE' OR (%2$s) IS DISTINCT FROM (%3$s)) THEN
+    DELETE FROM %1$s AS t WHERE %4$s;
+  END IF;`;
+
+/**
+ * The embedding columns of the source's vectorizers with a column destination, as pgai's trigger finds them when it
+ * fires (format() template: the source's schema and name): the worker writing one must not queue the row again, for
+ * this vectorizer or another.
+ */
+const EMBEDDING_COLUMNS = `ARRAY(SELECT v.config -> 'destination' ->> 'embedding_column' FROM _pg_llm_catalog.pg_llm_vectorizers v
+    WHERE v.source_schema = %1$L AND v.source_table = %2$L AND v.config -> 'destination' ->> 'implementation' = 'column')`;
 
 const BODY = `
 DECLARE
@@ -67,6 +82,7 @@ DECLARE
   _target_table pg_catalog.name;
   _view_schema pg_catalog.name;
   _view_name pg_catalog.name;
+  _column pg_catalog.name;
   _vector_type text;
   _key_definitions text;
   _key_list text;
@@ -142,13 +158,26 @@ BEGIN
     INTO _key_definitions, _key_list
     FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name, typname pg_catalog.text);
 
-  _target_schema := coalesce(destination ->> 'target_schema', _schema);
-  _target_table := coalesce(destination ->> 'target_table', (destination ->> 'destination') || '_store', _table || '_embedding_store');
-  _view_schema := coalesce(destination ->> 'view_schema', _schema);
-  _view_name := coalesce(destination ->> 'view_name', destination ->> 'destination', _table || '_embedding');
-  destination := pg_catalog.jsonb_build_object('implementation', 'table', 'config_type', 'destination',
-    'target_schema', _target_schema, 'target_table', _target_table, 'view_schema', _view_schema, 'view_name', _view_name);
-  name := coalesce(name, _target_schema || '_' || _target_table);
+  IF destination ->> 'implementation' = 'column' THEN
+    -- pgai's destination_column: the embedding in a column of the source table, one a row, so the text is not cut.
+    _column := destination ->> 'embedding_column';
+    IF _column IS NULL THEN
+      RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'embedding_column is required for a column destination';
+    END IF;
+    IF chunking ->> 'implementation' <> 'none' THEN
+      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'chunking must be none for column destination', HINT = 'Pass chunking => ai.chunking_none().';
+    END IF;
+    destination := pg_catalog.jsonb_build_object('implementation', 'column', 'config_type', 'destination', 'embedding_column', _column);
+    name := coalesce(name, _schema || '_' || _table || '_' || _column);
+  ELSE
+    _target_schema := coalesce(destination ->> 'target_schema', _schema);
+    _target_table := coalesce(destination ->> 'target_table', (destination ->> 'destination') || '_store', _table || '_embedding_store');
+    _view_schema := coalesce(destination ->> 'view_schema', _schema);
+    _view_name := coalesce(destination ->> 'view_name', destination ->> 'destination', _table || '_embedding');
+    destination := pg_catalog.jsonb_build_object('implementation', 'table', 'config_type', 'destination',
+      'target_schema', _target_schema, 'target_table', _target_table, 'view_schema', _view_schema, 'view_name', _view_name);
+    name := coalesce(name, _target_schema || '_' || _target_table);
+  END IF;
   SELECT v.id INTO _id FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.name = create_vectorizer.name AND v.owner = _owner;
   IF _id IS NOT NULL THEN
     IF NOT if_not_exists THEN
@@ -169,10 +198,10 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('the destination %I.%I takes the name of the embeddings of %s, a table of another role', _squatted_schema, _squatted, _other),
       HINT = 'Name the destination after a table of your own: destination => ai.destination_table(''…'').';
   END IF;
-  IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', _view_schema, _view_name)) IS NOT NULL THEN
+  IF _column IS NULL AND pg_catalog.to_regclass(pg_catalog.format('%I.%I', _view_schema, _view_name)) IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = '42710', MESSAGE = pg_catalog.format('an object named %s.%s already exists. specify an alternate destination or view_name explicitly', _view_schema, _view_name);
   END IF;
-  IF pg_catalog.to_regclass(pg_catalog.format('%I.%I', _target_schema, _target_table)) IS NOT NULL THEN
+  IF _column IS NULL AND pg_catalog.to_regclass(pg_catalog.format('%I.%I', _target_schema, _target_table)) IS NOT NULL THEN
     RAISE EXCEPTION USING ERRCODE = '42710', MESSAGE = pg_catalog.format('an object named %s.%s already exists. specify an alternate destination or target_table explicitly', _target_schema, _target_table);
   END IF;
 
@@ -189,6 +218,12 @@ BEGIN
   -- pgvector's vector where the database has it, in the schema it is installed in; real[] where it has not.
   SELECT pg_catalog.format('%I.vector(%s)', n.nspname, _dimensions) INTO _vector_type
     FROM pg_catalog.pg_extension x JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace WHERE x.extname = 'vector';
+  IF _column IS NOT NULL THEN
+    -- As pgai: a column of that name already there is taken as it is.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = source AND a.attname = _column AND NOT a.attisdropped) THEN
+      EXECUTE pg_catalog.format('ALTER TABLE %I.%I ADD COLUMN %I %s', _schema, _table, _column, coalesce(_vector_type, 'real[]'));
+    END IF;
+  ELSE
   EXECUTE pg_catalog.format(
     'CREATE TABLE %I.%I (embedding_uuid uuid NOT NULL PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(), %s, chunk_seq integer NOT NULL, chunk text NOT NULL, embedding %s NOT NULL, UNIQUE (%s, chunk_seq))',
     _target_schema, _target_table, _key_definitions, coalesce(_vector_type, 'real[]'), _key_list);
@@ -199,6 +234,9 @@ BEGIN
        FROM pg_catalog.pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped),
     _target_schema, _target_table, _schema, _table,
     (SELECT pg_catalog.string_agg(pg_catalog.format('t.%1$I = s.%1$I', k.attname), ' AND ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)));
+  EXECUTE pg_catalog.format('ALTER TABLE %I.%I OWNER TO %I', _target_schema, _target_table, pg_catalog.pg_get_userbyid(_owner));
+  EXECUTE pg_catalog.format('ALTER VIEW %I.%I OWNER TO %I', _view_schema, _view_name, pg_catalog.pg_get_userbyid(_owner));
+  END IF;
   EXECUTE pg_catalog.format(
     'CREATE TABLE %I.%I (%s, queued_at timestamptz NOT NULL DEFAULT pg_catalog.now(), loading_retries integer NOT NULL DEFAULT 0, loading_retry_after timestamptz)',
     queue_schema, queue_table, _key_definitions);
@@ -212,24 +250,26 @@ BEGIN
     queue_schema, _trigger,
     pg_catalog.format(${sqlLiteral(TRIGGER_BODY)},
       pg_catalog.format('%I.%I', queue_schema, queue_table),
-      pg_catalog.format('%I.%I', _target_schema, _target_table),
-      (SELECT pg_catalog.string_agg(pg_catalog.format('OLD.%I', k.attname), ', ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
-      (SELECT pg_catalog.string_agg(pg_catalog.format('NEW.%I', k.attname), ', ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
-      (SELECT pg_catalog.string_agg(pg_catalog.format('t.%1$I = OLD.%1$I', k.attname), ' AND ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
+      CASE WHEN _column IS NULL THEN pg_catalog.format(', %I.%I', _target_schema, _target_table) ELSE '' END,
+      CASE WHEN _column IS NULL THEN pg_catalog.format(${sqlLiteral(STORE_DELETION)},
+        pg_catalog.format('%I.%I', _target_schema, _target_table),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('OLD.%I', k.attname), ', ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('NEW.%I', k.attname), ', ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%1$I = OLD.%1$I', k.attname), ' AND ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name))) ELSE '' END,
       _key_list,
+      (SELECT pg_catalog.string_agg(pg_catalog.format('NEW.%I', k.attname), ', ' ORDER BY k.pknum) FROM pg_catalog.jsonb_to_recordset(_pk) AS k(pknum integer, attname pg_catalog.name)),
+      pg_catalog.format(${sqlLiteral(EMBEDDING_COLUMNS)}, _schema, _table),
       _id::pg_catalog.text));
   EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', queue_schema, _trigger);
   EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()', _trigger, _schema, _table, queue_schema, _trigger);
   EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', _trigger || '_truncate', _schema, _table, queue_schema, _trigger);
 
-  -- All of it the table owner's, whichever member of its role created it.
-  EXECUTE pg_catalog.format('ALTER TABLE %I.%I OWNER TO %I', _target_schema, _target_table, pg_catalog.pg_get_userbyid(_owner));
-  EXECUTE pg_catalog.format('ALTER VIEW %I.%I OWNER TO %I', _view_schema, _view_name, pg_catalog.pg_get_userbyid(_owner));
+  -- All of it the table owner's, whichever member of its role created it (the store and view above).
   EXECUTE pg_catalog.format('ALTER TABLE %I.%I OWNER TO %I', queue_schema, queue_table, pg_catalog.pg_get_userbyid(_owner));
   EXECUTE pg_catalog.format('ALTER TABLE %I.%I OWNER TO %I', queue_schema, _failed, pg_catalog.pg_get_userbyid(_owner));
   EXECUTE pg_catalog.format('ALTER FUNCTION %I.%I() OWNER TO %I', queue_schema, _trigger, pg_catalog.pg_get_userbyid(_owner));
   SELECT pg_catalog.string_agg(pg_catalog.quote_ident(g), ', ') INTO _grantees FROM pg_catalog.unnest(grant_to) AS g WHERE g = 'public' OR pg_catalog.to_regrole(g) IS NOT NULL;
-  IF _grantees IS NOT NULL THEN
+  IF _grantees IS NOT NULL AND _column IS NULL THEN
     EXECUTE pg_catalog.format('GRANT SELECT ON %I.%I, %I.%I TO %s', _target_schema, _target_table, _view_schema, _view_name, _grantees);
   END IF;
 

@@ -59,14 +59,18 @@ export async function pendingRows(pool: pg.Pool, vectorizer: Vectorizer): Promis
   return (rows[0] as { n: number }).n;
 }
 
+type Names = ReturnType<typeof names>;
+
 /** The quoted names a batch's statements use. */
 function names(vectorizer: Vectorizer) {
   const quoted = (schema: string, table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
   const keys = [...vectorizer.sourcePk].sort((a, b) => a.pknum - b.pknum).map((column) => pg.escapeIdentifier(column.attname));
-  const { target_schema: targetSchema, target_table: targetTable } = vectorizer.config.destination;
+  const { destination } = vectorizer.config;
   return {
     source: quoted(vectorizer.sourceSchema, vectorizer.sourceTable),
-    store: quoted(targetSchema, targetTable),
+    /** The store table, or (ai.destination_column) none: the embedding column of the source. */
+    store: destination.implementation === 'column' ? undefined : quoted(destination.target_schema!, destination.target_table!),
+    column: destination.embedding_column,
     queue: quoted(vectorizer.queueSchema, vectorizer.queueTable),
     failedQueue: quoted(vectorizer.queueSchema, vectorizer.queueFailedTable),
     keyList: keys.join(', '),
@@ -104,9 +108,9 @@ export interface StoredChunk {
 export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed: (batch: Batch) => Promise<StoredChunk[]>): Promise<BatchOutcome> {
   const n = names(vectorizer);
   return inRowTransaction(pool, async (client) => {
-    await client.query(`LOCK TABLE ${n.source} IN ACCESS SHARE MODE`);
-    await client.query(`LOCK TABLE ${n.queue}, ${n.store} IN ROW EXCLUSIVE MODE`);
-    const { rows: owned } = await client.query(`SELECT ${ownedBySession('$1')} AND ${ownedBySession('$2')} AND ${ownedBySession('$3')} AS ours`, [n.source, n.queue, n.store]);
+    await client.query(`LOCK TABLE ${n.source} IN ${n.store ? 'ACCESS SHARE' : 'ROW EXCLUSIVE'} MODE`);
+    await client.query(`LOCK TABLE ${[n.queue, n.store].filter(Boolean).join(', ')} IN ROW EXCLUSIVE MODE`);
+    const { rows: owned } = await client.query(`SELECT ${ownedBySession('$1')} AND ${ownedBySession('$2')} AND ${ownedBySession('$3')} AS ours`, [n.source, n.queue, n.store ?? n.source]);
     if (!(owned[0] as { ours: boolean }).ours) return 'not ours';
     const batchSize = vectorizer.config.processing?.batch_size ?? DEFAULT_BATCH_SIZE;
     const { rows: claimed } = await client.query(
@@ -138,19 +142,50 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
       rows: rows.filter((row) => row.row !== null).map((row) => row.row as Record<string, unknown>),
       tooLong: rows.filter((row) => row.too_long !== null).map((row) => row.too_long as Record<string, unknown>),
     });
-    await client.query(`DELETE FROM ${n.store} t USING ${keyRows} WHERE ${n.matches('t', 'k')}`, [JSON.stringify(keys)]);
-    if (chunks.length > 0) {
-      const { rows: typed } = await client.query(`SELECT pg_catalog.format_type(a.atttypid, NULL) AS type FROM pg_catalog.pg_attribute a
-          WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) 'embedding'`, [n.store]);
-      const asArray = (typed[0] as { type: string } | undefined)?.type.endsWith('[]') ?? true;
-      const items = chunks.map(({ key, seq, chunk, embedding }) => ({ ...key, chunk_seq: seq, chunk, embedding: asArray ? `{${embedding.join(',')}}` : `[${embedding.join(',')}]` }));
-      await client.query(
-        `INSERT INTO ${n.store} (${n.keyList}, chunk_seq, chunk, embedding) SELECT ${n.keyList}, chunk_seq, chunk, embedding FROM pg_catalog.jsonb_populate_recordset(NULL::${n.store}, $1::pg_catalog.jsonb)`,
-        [JSON.stringify(items)],
-      );
-    }
+    if (n.store) await store(client, n, n.store, keyRows, keys, chunks);
+    else await intoColumn(client, n, n.column!, keyRows, keys, chunks);
     return { processed: keys.length, chunks: chunks.length };
   });
+}
+
+/** The chunks of the batch's rows replace theirs in the store. */
+async function store(client: pg.ClientBase, n: Names, store: string, keyRows: string, keys: Batch['keys'], chunks: StoredChunk[]): Promise<void> {
+  await client.query(`DELETE FROM ${store} t USING ${keyRows} WHERE ${n.matches('t', 'k')}`, [JSON.stringify(keys)]);
+  if (chunks.length === 0) return;
+  const literal = await vectorLiteral(client, store, 'embedding');
+  const items = chunks.map(({ key, seq, chunk, embedding }) => ({ ...key, chunk_seq: seq, chunk, embedding: literal(embedding) }));
+  await client.query(
+    `INSERT INTO ${store} (${n.keyList}, chunk_seq, chunk, embedding) SELECT ${n.keyList}, chunk_seq, chunk, embedding FROM pg_catalog.jsonb_populate_recordset(NULL::${store}, $1::pg_catalog.jsonb)`,
+    [JSON.stringify(items)],
+  );
+}
+
+/**
+ * ai.destination_column: each of the batch's rows gets its one chunk's embedding in its embedding column, NULL when it
+ * has none (no text). The vectorizers' triggers leave such a change unqueued.
+ */
+async function intoColumn(client: pg.ClientBase, n: Names, column: string, keyRows: string, keys: Batch['keys'], chunks: StoredChunk[]): Promise<void> {
+  const literal = await vectorLiteral(client, n.source, column);
+  const items = chunks.map(({ key, embedding }) => ({ ...key, [column]: literal(embedding) }));
+  const quoted = pg.escapeIdentifier(column);
+  await client.query(
+    `UPDATE ${n.source} s SET ${quoted} = i.embedding
+       FROM (SELECT k.*, e.${quoted} AS embedding FROM ${keyRows}
+               LEFT JOIN pg_catalog.jsonb_populate_recordset(NULL::${n.source}, $2::pg_catalog.jsonb) e ON ${n.matches('e', 'k')}) i
+      WHERE ${n.matches('s', 'i')}`,
+    [JSON.stringify(keys), JSON.stringify(items)],
+  );
+}
+
+/** How an embedding is written as the column's type takes it: pgvector's vector, or real[]. */
+async function vectorLiteral(client: pg.ClientBase, relation: string, column: string): Promise<(embedding: number[]) => string> {
+  const { rows: typed } = await client.query(
+    `SELECT pg_catalog.format_type(a.atttypid, NULL) AS type FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) $2`,
+    [relation, column],
+  );
+  const asArray = (typed[0] as { type: string } | undefined)?.type.endsWith('[]') ?? true;
+  return (embedding) => (asArray ? `{${embedding.join(',')}}` : `[${embedding.join(',')}]`);
 }
 
 /**

@@ -154,6 +154,35 @@ describe("the worker of pgai's vectorizers", () => {
     ]);
   }, 60_000);
 
+  it('writes each row\'s embedding into its own column with ai.destination_column, and its own writes queue nothing', async () => {
+    const { name, alice } = await alicesTable(suite.proxy);
+    await alice.query(`INSERT INTO alice.docs VALUES (1, 'one', 'the purple elephant'), (2, 'two', NULL)`);
+    await alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass, loading => ai.loading_column('body'),
+                         embedding => ai.embedding_openai('text-embedding-3-small', 4), destination => ai.destination_column('body_embedding'),
+                         chunking => ai.chunking_none(), formatting => ai.formatting_python_template('$title: $chunk'))`);
+    expect(await rows(alice, `SELECT name, target_table, view, embedding_column FROM ai.vectorizer_status`)).toEqual([
+      { name: 'alice_docs_body_embedding', target_table: null, view: null, embedding_column: 'body_embedding' },
+    ]);
+    suite.fake.requests.length = 0;
+    alicesWorker(name);
+    const column = () => rows(alice, `SELECT id, body_embedding FROM alice.docs ORDER BY id`);
+    await expect.poll(column, EVENTUALLY).toEqual([
+      { id: 1, body_embedding: fakeEmbedding('one: the purple elephant') },
+      { id: 2, body_embedding: null },
+    ]);
+    // The worker's write of the column queued neither row again.
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+    await alice.query(`UPDATE alice.docs SET body = 'green' WHERE id = 2`);
+    await expect.poll(column, EVENTUALLY).toEqual([
+      { id: 1, body_embedding: fakeEmbedding('one: the purple elephant') },
+      { id: 2, body_embedding: fakeEmbedding('two: green') },
+    ]);
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+    expect(embedded().sort()).toEqual(['one: the purple elephant', 'two: green']);
+    await alice.query(`SELECT ai.drop_vectorizer(1, drop_all => true)`);
+    expect(await rows(alice, `SELECT count(*)::int AS n FROM alice.docs WHERE body_embedding IS NOT NULL`)).toEqual([{ n: 2 }]);
+  });
+
   it('leaves a disabled vectorizer, and the vectorizers of other owners, alone', async () => {
     const { name, alice } = await alicesVectorizer();
     await alice.query(`SELECT ai.disable_vectorizer_schedule(1)`);

@@ -102,7 +102,7 @@ describe('ai.create_vectorizer', () => {
     const create = (extra: string) => alice.query(`SELECT ai.create_vectorizer('alice.docs', loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3)${extra})`);
     await expect(alice.query(`SELECT ai.create_vectorizer('alice.docs', loading => ai.loading_column('body'))`)).rejects.toMatchObject({ code: '22004', message: 'embedding configuration is required' });
     await expect(create(`, chunking => ai.embedding_openai('m', 3)`)).rejects.toMatchObject({ code: '22023', message: 'invalid config_type for chunking config' });
-    await expect(create(`, destination => ai.destination_column('emb'), chunking => ai.chunking_none()`)).rejects.toMatchObject({ code: '0A000', message: "destination implementation 'column' is not served by the proxy" });
+    await expect(create(`, destination => ai.destination_column('emb')`)).rejects.toMatchObject({ code: '22023', message: 'chunking must be none for column destination' });
     await expect(alice.query(`SELECT ai.create_vectorizer('alice.docs', loading => ai.loading_column('nope'), embedding => ai.embedding_openai('m', 3))`)).rejects.toMatchObject({ code: '42703' });
     await expect(create(`, formatting => ai.formatting_python_template('$title')`)).rejects.toMatchObject({ message: 'template must contain $chunk placeholder' });
     await alice.query(`CREATE TABLE alice.nokey (body text)`);
