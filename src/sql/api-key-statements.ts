@@ -2,16 +2,17 @@
 // api_key_name may name): the values of a top-level SET and of set_config() with the value written out, which the
 // proxy takes in (src/intercept/api-key-setting.ts), and the ways it cannot: ALTER ROLE/DATABASE/SYSTEM … SET and a
 // function's SET clause, which the server's catalog would keep.
-// Every ai.* setting counts as a key but those that name where a server is (ai.ollama_host, ai.openai_base_url…)
-// and pgai's switches: a key mistaken for an address would reach the log, an address mistaken for a key only
-// shows as a reference.
+// Every ai.* setting counts as a key but those that name where a server is (ai.ollama_host, ai.openai_base_url…),
+// pgai's switches and its defaults for vectorizers (ai.indexing_default, ai.scheduling_default, ai.grant_to_default,
+// which its SQL reads): a key mistaken for an address would reach the log, an address mistaken for a key only shows
+// as a reference.
 
 import { parseSync, scanSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
 import { parseTask } from './parse-task.js';
 
 const PREFIX = 'ai.';
-const NOT_KEYS = /^ai\.(?:.*_host|.*_url|.*_enabled|enable_.*)$/;
+const NOT_KEYS = /^ai\.(?:.*_host|.*_url|.*_enabled|enable_.*|indexing_default|scheduling_default|grant_to_default)$/;
 
 /** Whether the setting holds a key the server must not see. */
 export function isApiKeySetting(name: string | undefined): boolean {

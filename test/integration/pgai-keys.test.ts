@@ -64,6 +64,9 @@ describe('keys by setting', () => {
     // Settings that name a server are not keys: they reach the server as they are.
     await client.query(`SET ai.ollama_host = 'http://ollama.internal:11434'`);
     expect((await client.query('SHOW ai.ollama_host')).rows).toEqual([{ 'ai.ollama_host': 'http://ollama.internal:11434' }]);
+    // Nor are pgai's vectorizer defaults, which its SQL reads: ai.grant_to() finds the role.
+    await client.query(`SET ai.grant_to_default = 'trust_user'; SET ai.indexing_default = 'indexing_hnsw'`);
+    expect((await client.query(`SELECT array_to_string(ai.grant_to(), ',') AS roles, current_setting('ai.indexing_default') AS indexing`)).rows).toEqual([{ roles: 'trust_user', indexing: 'indexing_hnsw' }]);
   });
 });
 
