@@ -121,6 +121,30 @@ BEGIN
     END IF;
   END LOOP;
 
+  -- pgai's indexing_default is the setting ai.indexing_default's (indexing_hnsw, indexing_diskann), else none; the
+  -- worker builds the index (_pg_llm_catalog.vectorizer_index), which needs pgvector, and pgvectorscale for diskann.
+  IF indexing ->> 'implementation' = 'default' THEN
+    indexing := CASE pg_catalog.current_setting('ai.indexing_default', true)
+                  WHEN 'indexing_hnsw' THEN ai.indexing_hnsw() WHEN 'indexing_diskann' THEN ai.indexing_diskann() ELSE ai.indexing_none() END;
+  END IF;
+  IF indexing ->> 'implementation' = 'hnsw' AND indexing ->> 'opclass' NOT IN ('vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid opclass', HINT = 'One of vector_ip_ops, vector_cosine_ops, vector_l1_ops.';
+  END IF;
+  IF indexing ->> 'implementation' = 'diskann' AND indexing ->> 'storage_layout' NOT IN ('memory_optimized', 'plain') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid storage_layout', HINT = 'memory_optimized or plain.';
+  END IF;
+  IF scheduling ->> 'implementation' = 'none' AND indexing ->> 'implementation' <> 'none' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'automatic indexing is not supported without scheduling. set indexing=>ai.indexing_none() when scheduling=>ai.scheduling_none()';
+  END IF;
+  IF indexing ->> 'implementation' <> 'none' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'vector') THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = pg_catalog.format('indexing_%s needs pgvector, which this database does not have', indexing ->> 'implementation'),
+      HINT = 'Without pgvector the embeddings are real[], which no vector index takes: pass indexing => ai.indexing_none(), or CREATE EXTENSION vector before ai.';
+  END IF;
+  IF indexing ->> 'implementation' = 'diskann' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'vectorscale') THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'indexing_diskann needs pgvectorscale (the vectorscale extension), which this database does not have',
+      HINT = 'CREATE EXTENSION vectorscale where the server has it, or pass indexing => ai.indexing_hnsw().';
+  END IF;
+
   _dimensions := (embedding ->> 'dimensions')::integer;
   IF _dimensions IS NULL OR _dimensions < 1 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'dimensions argument is required';

@@ -21,6 +21,7 @@ export interface VectorizerConfig {
   formatting: { template: string };
   embedding: Record<string, unknown> & { implementation: string; model: string; dimensions: number };
   processing?: { batch_size?: number };
+  indexing?: { implementation: string };
   destination: { implementation?: string; target_schema?: string; target_table?: string; embedding_column?: string };
 }
 

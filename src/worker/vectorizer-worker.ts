@@ -9,7 +9,7 @@ import type { DefaultProviders } from '../providers/default-provider.js';
 import { recordVectorizerBatch } from './metrics.js';
 import { embedAll, embeddingProvider } from './vectorizer-embed.js';
 import { RowRefused, rowChunks, tooLong } from './vectorizer-text.js';
-import { failed, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
+import { failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
   pool: pg.Pool;
@@ -90,6 +90,7 @@ export class VectorizerRunner {
           await refused(this.options.pool, vectorizer, [key], error.message);
         }
         if (outcome === 'not ours') this.problem(new Error(`vectorizer ${vectorizer.name}: its tables are no longer all owned by the worker's role; left to their owner's worker`));
+        if (outcome === 'empty' && (await indexWhenDue(this.options.pool, vectorizer))) this.options.log.info({ vectorizer: vectorizer.name }, 'vectorizer index built');
         if (typeof outcome !== 'object') return;
         recordVectorizerBatch(this.options.database, 'done', outcome.processed);
         this.options.log.debug({ vectorizer: vectorizer.name, ...outcome }, 'vectorizer batch done');

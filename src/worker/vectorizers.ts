@@ -189,6 +189,16 @@ async function vectorLiteral(client: pg.ClientBase, relation: string, column: st
 }
 
 /**
+ * pgai's vector index of the embeddings (indexing_hnsw, indexing_diskann), built once the queue is empty and the
+ * embeddings number the config's min_rows (catalog-migrations/idempotent/007_vectorizer_index.sql). True when built.
+ */
+export async function indexWhenDue(pool: pg.Pool, vectorizer: Vectorizer): Promise<boolean> {
+  const method = vectorizer.config.indexing?.implementation;
+  if (method !== 'hnsw' && method !== 'diskann') return false;
+  return inRowTransaction(pool, async (client) => (await client.query(`SELECT _pg_llm_catalog.vectorizer_index($1) AS built`, [vectorizer.id])).rows[0].built === true);
+}
+
+/**
  * After a failed batch: each key waits `delayMs` doubled by its retries before it is claimed again; a key out of
  * retries (the loading config's, 6 by default) moves to the failed queue. The error is recorded for the owner.
  */

@@ -103,6 +103,11 @@ describe('ai.create_vectorizer', () => {
     await expect(alice.query(`SELECT ai.create_vectorizer('alice.docs', loading => ai.loading_column('body'))`)).rejects.toMatchObject({ code: '22004', message: 'embedding configuration is required' });
     await expect(create(`, chunking => ai.embedding_openai('m', 3)`)).rejects.toMatchObject({ code: '22023', message: 'invalid config_type for chunking config' });
     await expect(create(`, destination => ai.destination_column('emb')`)).rejects.toMatchObject({ code: '22023', message: 'chunking must be none for column destination' });
+    await expect(create(`, indexing => ai.indexing_hnsw()`)).rejects.toMatchObject({ code: '0A000', message: 'indexing_hnsw needs pgvector, which this database does not have' });
+    await expect(create(`, indexing => ai.indexing_hnsw(), scheduling => ai.scheduling_none()`)).rejects.toMatchObject({
+      code: '22023',
+      message: 'automatic indexing is not supported without scheduling. set indexing=>ai.indexing_none() when scheduling=>ai.scheduling_none()',
+    });
     await expect(alice.query(`SELECT ai.create_vectorizer('alice.docs', loading => ai.loading_column('nope'), embedding => ai.embedding_openai('m', 3))`)).rejects.toMatchObject({ code: '42703' });
     await expect(create(`, formatting => ai.formatting_python_template('$title')`)).rejects.toMatchObject({ message: 'template must contain $chunk placeholder' });
     await alice.query(`CREATE TABLE alice.nokey (body text)`);

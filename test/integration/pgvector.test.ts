@@ -4,13 +4,13 @@
 // connection at a time, so each upstream here has a single client.
 
 import { vector } from '@electric-sql/pglite-pgvector';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BINARY_FORMAT, encodeValue, TEXT_FORMAT } from '../../src/intercept/values.js';
 import { localEmbedding } from '../../src/providers/local-embedding.js';
 import { float4Literal, float4Samples } from '../support/float4-samples.js';
 import { startPgliteUpstream, type PgliteUpstream } from '../support/pglite-upstream.js';
-import { connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { pgvectorProxy } from '../support/pgvector-proxy.js';
+import { startProxy, type TestProxy } from '../support/proxy.js';
 import { RawClient } from '../support/raw-client.js';
 
 const SLOW = 120_000;
@@ -110,41 +110,28 @@ describe('on a database with pgvector', () => {
 });
 
 describe('on a database that gains pgvector after pg_llm, and loses it', () => {
-  let upstream: PgliteUpstream;
-  let proxy: TestProxy;
-  let client: pg.Client;
-  beforeAll(async () => {
-    upstream = await startPgliteUpstream({ vector });
-    proxy = await startProxy({ upstream: upstream.target });
-    client = new pg.Client(connection(proxy.port));
-    await client.connect();
-  }, SLOW);
-  afterAll(async () => {
-    await client?.end();
-    await proxy?.stop();
-    await upstream?.stop();
-  });
+  const suite = pgvectorProxy(SLOW);
 
-  const embeddingType = async () => (await client.query(`SELECT pg_llm_get_embedding('m', 'x') AS e`)).fields[0]!.dataTypeID;
-  const stubs = async () => (await client.query(`SELECT oid::regprocedure::text AS stub FROM pg_proc WHERE proname = 'pg_llm_store_vector'`)).rows.map((row) => row.stub);
+  const embeddingType = async () => (await suite.client.query(`SELECT pg_llm_get_embedding('m', 'x') AS e`)).fields[0]!.dataTypeID;
+  const stubs = async () => (await suite.client.query(`SELECT oid::regprocedure::text AS stub FROM pg_proc WHERE proname = 'pg_llm_store_vector'`)).rows.map((row) => row.stub);
 
   it('converts the catalog and the stubs on ALTER EXTENSION pg_llm UPDATE, keeping what was stored', async () => {
-    await client.query('CREATE EXTENSION pg_llm');
-    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{}')`);
+    await suite.client.query('CREATE EXTENSION pg_llm');
+    await suite.client.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{}')`);
     expect(await embeddingType()).toBe(1021);
-    await client.query(`SELECT pg_llm_store_vector('t', 'c', 1, '{1,0,0}')`);
-    await client.query('CREATE EXTENSION vector');
-    await client.query('ALTER EXTENSION pg_llm UPDATE');
-    const vectorType = (await client.query(`SELECT 'vector'::regtype::oid AS oid`)).rows[0].oid;
+    await suite.client.query(`SELECT pg_llm_store_vector('t', 'c', 1, '{1,0,0}')`);
+    await suite.client.query('CREATE EXTENSION vector');
+    await suite.client.query('ALTER EXTENSION pg_llm UPDATE');
+    const vectorType = (await suite.client.query(`SELECT 'vector'::regtype::oid AS oid`)).rows[0].oid;
     expect(await embeddingType()).toBe(Number(vectorType));
     expect(await stubs()).toEqual(['pg_llm_store_vector(text,text,bigint,vector,jsonb)']);
-    expect((await client.query(`SELECT row_id, similarity FROM pg_llm_search_vectors('[1,0,0]')`)).rows).toEqual([{ row_id: '1', similarity: 1 }]);
+    expect((await suite.client.query(`SELECT row_id, similarity FROM pg_llm_search_vectors('[1,0,0]')`)).rows).toEqual([{ row_id: '1', similarity: 1 }]);
 
-    await client.query('DROP EXTENSION vector CASCADE');
-    await client.query('ALTER EXTENSION pg_llm UPDATE');
+    await suite.client.query('DROP EXTENSION vector CASCADE');
+    await suite.client.query('ALTER EXTENSION pg_llm UPDATE');
     expect(await embeddingType()).toBe(1021);
     expect(await stubs()).toEqual(['pg_llm_store_vector(text,text,bigint,real[],jsonb)']);
-    await client.query(`SELECT pg_llm_store_vector('t', 'c', 2, '{0,1,0}')`);
-    expect((await client.query(`SELECT row_id FROM pg_llm_search_vectors('{0,1,0}')`)).rows).toEqual([{ row_id: '2' }]);
+    await suite.client.query(`SELECT pg_llm_store_vector('t', 'c', 2, '{0,1,0}')`);
+    expect((await suite.client.query(`SELECT row_id FROM pg_llm_search_vectors('{0,1,0}')`)).rows).toEqual([{ row_id: '2' }]);
   });
 });
