@@ -1,9 +1,10 @@
 // One answer from a model instance, the way every chat-family function gets it: the call's options over the
 // model's config, pg_llm's confidence routing (below the effective threshold, the model's fallback_instance, or
-// pg_llm.default_local_fallback, answers instead), the trace of that decision and the audit row.
+// pg_llm.default_local_fallback, answers instead), the trace of that decision and the audit row. A fallback is a name
+// the caller did not write: it answers only if registered by whoever wrote it (models.ts, Reference).
 
 import { recordCall } from '../src/catalog/audit.js';
-import { loadModel } from '../src/catalog/models.js';
+import { loadModel, type Reference } from '../src/catalog/models.js';
 import { recordStep } from '../src/catalog/trace.js';
 import { providerFor } from '../src/providers/index.js';
 import { chatOptions, parseJsonAnswer, probability } from '../src/providers/options.js';
@@ -22,6 +23,8 @@ export interface Question {
 export interface Answer {
   /** The instance that answered: the one asked, or its fallback. */
   instanceName: string;
+  /** The role that registered it. */
+  owner: string;
   result: ChatResult;
   latencyMs: number;
   chat: ChatOptions;
@@ -35,8 +38,8 @@ export interface Answer {
 }
 
 /** The model's answer, without routing; with enable_rag, given the knowledge most like the prompt. */
-export async function ask(context: CallContext, instanceName: string, question: Question): Promise<Answer> {
-  const model = await loadModel(context, instanceName);
+export async function ask(context: CallContext, instanceName: string, question: Question, reference?: Reference): Promise<Answer> {
+  const model = await loadModel(context, instanceName, reference);
   const chat = chatOptions(model.config, question.options);
   const { prompt, knowledge } = await grounded(context, question.prompt, question.options);
   const started = performance.now();
@@ -44,6 +47,7 @@ export async function ask(context: CallContext, instanceName: string, question: 
   const fallbackInstance = typeof model.config.fallback_instance === 'string' ? model.config.fallback_instance : undefined;
   return {
     instanceName,
+    owner: model.owner,
     result,
     latencyMs: Math.round(performance.now() - started),
     chat,
@@ -58,6 +62,11 @@ export async function ask(context: CallContext, instanceName: string, question: 
 /** The winning answer, or its fallback's when its confidence is below the threshold and a fallback is named. */
 export async function routed(context: CallContext, chosen: Answer, question: Question): Promise<Answer> {
   const fallback = chosen.fallbackInstance ?? (await context.settings()).defaultLocalFallback;
+  // The setting may be the database's or the proxy's default, not the caller's (PostgreSQL does not say which).
+  const reference: Reference =
+    chosen.fallbackInstance === undefined
+      ? { role: null, source: 'pg_llm.default_local_fallback' }
+      : { role: chosen.owner, source: `model instance "${chosen.instanceName}"'s fallback_instance` };
   const below = chosen.result.confidence < chosen.threshold;
   const useFallback = below && fallback !== undefined && fallback !== chosen.instanceName;
   await recordStep(context, 'routing', {
@@ -70,7 +79,7 @@ export async function routed(context: CallContext, chosen: Answer, question: Que
   });
   if (!useFallback) return chosen;
   // The fallback gets the prompt as the chosen model got it, knowledge included, without searching again.
-  const answer = await ask(context, fallback, { ...question, prompt: chosen.prompt, options: { ...question.options, enable_rag: false } });
+  const answer = await ask(context, fallback, { ...question, prompt: chosen.prompt, options: { ...question.options, enable_rag: false } }, reference);
   return { ...answer, threshold: chosen.threshold, fallbackUsed: true, knowledge: chosen.knowledge };
 }
 

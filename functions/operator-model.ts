@@ -22,12 +22,14 @@ export interface OperatorModel {
 }
 
 export async function operatorModel(context: CallContext, named: unknown): Promise<OperatorModel> {
-  const instanceName = typeof named === 'string' && named !== '' ? named : (await context.settings()).defaultModel;
+  const argument = typeof named === 'string' && named !== '' ? named : undefined;
+  const instanceName = argument ?? (await context.settings()).defaultModel;
   if (instanceName === undefined) {
     const model = context.defaults.model();
     return { instanceName: null, provider: model.provider, config: model.config, apiKey: model.apiKey };
   }
-  const model = await loadModel(context, instanceName);
+  // The setting may be the database's or the proxy's default, not the caller's (PostgreSQL does not say which).
+  const model = await loadModel(context, instanceName, argument === undefined ? { role: null, source: 'pg_llm.default_model' } : undefined);
   return { instanceName, provider: String(model.config.provider ?? model.modelType), config: model.config, apiKey: model.apiKey };
 }
 

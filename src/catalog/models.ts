@@ -15,6 +15,8 @@ const UNDEFINED_FUNCTION = '42883';
 
 export interface ModelInstance {
   instanceName: string;
+  /** The role that registered it. */
+  owner: string;
   modelType: string;
   local: boolean;
   /** The whole config, secrets included, opened with the master key. */
@@ -73,17 +75,40 @@ export async function removeModel(context: CallContext, instanceName: string): P
 /** What reading a model needs: a call's context, or the worker's own connection and keys. */
 export type ModelSource = Pick<CallContext, 'query' | 'masterKeys' | 'database'>;
 
-export async function loadModel(context: ModelSource, instanceName: string): Promise<ModelInstance> {
+/**
+ * Where a model instance's name was written by a role other than the caller naming it in its call: a model's
+ * fallback_instance, a pg_llm setting, an llm.call trigger. Such a name is resolved only among the models the role
+ * that wrote it, the catalog's owner or admin_role's members registered: any role may register a free name on a
+ * server of its own, and must not receive the prompts of calls whose caller never named it.
+ */
+export interface Reference {
+  /** The role that wrote the name; null: the session's current_user. */
+  role: string | null;
+  /** Where, for the error: `model instance "main"'s fallback_instance`. */
+  source: string;
+}
+
+/** SQL: whether a model registered by `owner` may answer for `role`: registered by it, the catalog's owner or a member of admin_role. */
+function trustedOwner(owner: string, role: string): string {
+  return `(${owner} OPERATOR(pg_catalog.=) ${role}
+         OR ${owner} OPERATOR(pg_catalog.=) (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog')
+         OR EXISTS (SELECT FROM _pg_llm_catalog.pg_llm_config c JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) c.value
+                     WHERE c.name OPERATOR(pg_catalog.=) 'admin_role' AND pg_catalog.pg_has_role(${owner}, r.oid, 'MEMBER')))`;
+}
+
+export async function loadModel(context: ModelSource, instanceName: string, reference?: Reference): Promise<ModelInstance> {
   // Through sealed_model(): a role may use every model, but reads no sealed column of a row it does not own, and the
   // sealed columns only with a proof of holding the key that sealed them. One proof per key the session may use.
   const [keys, database] = await Promise.all([context.masterKeys(), context.database()]);
   const proofs = `{${keys.map((key) => `"\\\\x${readProof(key, database, instanceName).toString('hex')}"`).join(',')}}`;
+  const referrer = 'coalesce($3::pg_catalog.name, current_user)';
   const [row] = await context
     .query(
       `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::pg_catalog.text AS config,
               proof_recorded, pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config
+              ${reference ? `, ${trustedOwner('created_by', referrer)} AS trusted, ${referrer} AS referrer` : ''}
          FROM ${SEALED_MODEL}($1, $2::pg_catalog.bytea[])`,
-      [instanceName, proofs],
+      reference ? [instanceName, proofs, reference.role] : [instanceName, proofs],
     )
     .catch((error: unknown) => {
       if (!(error instanceof PgError) || error.sqlstate !== UNDEFINED_FUNCTION) throw error;
@@ -103,6 +128,7 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
       hint: 'The catalog of this database was changed by hand: _pg_llm_catalog.sealed_model() must be the one the pg_llm catalog installs.',
     });
   }
+  if (reference && row.trusted !== 't') throw untrusted(instanceName, row.created_by!, row.referrer!, reference.source);
   const visibleConfig = JSON.parse(row.config ?? '{}') as Record<string, unknown>;
   const identity: ModelIdentity = { database: row.database!, owner: row.created_by!, instanceName, modelType: row.model_type!, visibleConfig };
   const opened = async (blob: string | null, column: SealedColumn): Promise<string | undefined> => {
@@ -124,11 +150,18 @@ export async function loadModel(context: ModelSource, instanceName: string): Pro
   const secretConfig = await opened(row.secret_config ?? null, 'encrypted_config');
   return {
     instanceName,
+    owner: row.created_by!,
     modelType: row.model_type!,
     local: row.local_model === 't',
     config: secretConfig === undefined ? visibleConfig : (JSON.parse(secretConfig) as Record<string, unknown>),
     apiKey: await opened(row.api_key ?? null, 'encrypted_api_key'),
   };
+}
+
+function untrusted(instanceName: string, owner: string, referrer: string, source: string): PgError {
+  return new PgError('42501', `model instance "${instanceName}", named by ${source}, was registered by role "${owner}", not by "${referrer}", the catalog's owner or a member of admin_role`, {
+    hint: `A name written for calls made on another's behalf is resolved only among the models its writer, the catalog's owner or admin_role's members registered. Register "${instanceName}" as "${referrer}" (after its owner removes it), or name another instance there.`,
+  });
 }
 
 /** sealed_model() handed out a bound blob's version byte alone: none of the proofs sent is the one its row records. */
@@ -152,10 +185,7 @@ export async function listModels(context: CallContext): Promise<Array<{ instance
   const rows = await context.query(
     `SELECT m.instance_name, coalesce(m.config OPERATOR(pg_catalog.->>) 'is_local_fallback', 'false') AS is_local_fallback
        FROM ${MODELS} m
-      WHERE m.created_by OPERATOR(pg_catalog.=) current_user
-         OR m.created_by OPERATOR(pg_catalog.=) (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog')
-         OR EXISTS (SELECT FROM _pg_llm_catalog.pg_llm_config c JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) c.value
-                     WHERE c.name OPERATOR(pg_catalog.=) 'admin_role' AND pg_catalog.pg_has_role(m.created_by, r.oid, 'MEMBER'))
+      WHERE ${trustedOwner('m.created_by', 'current_user')}
       ORDER BY m.instance_name`,
   );
   return rows.map((row) => ({ instanceName: row.instance_name!, isLocalFallback: row.is_local_fallback === 'true' }));

@@ -54,7 +54,8 @@ export class JobModels {
       masterKeys: async () => this.masterKeys,
       database: async () => (await this.pool.query('SELECT pg_catalog.current_database() AS name')).rows[0].name as string,
     };
-    const stored = await loadModel(source, instance);
+    // The worker runs as the table's owner, whose trigger named the model and whose table gets the answer.
+    const stored = await loadModel(source, instance, { role: null, source: "the llm.call trigger's model argument" });
     return { provider: providerFor(instance, stored.config, stored.apiKey), config: stored.config };
   }
 }

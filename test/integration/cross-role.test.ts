@@ -22,7 +22,7 @@ async function database() {
   const other = await clientOf(suite.proxy, name, 'trust');
   suite.fake.requests.length = 0;
   attackerServer.requests.length = 0;
-  return { owner, other };
+  return { name, owner, other };
 }
 
 describe('knowledge search of a role that sees every row', () => {
@@ -86,6 +86,55 @@ describe('pg_llm_parallel_chat naming no models', () => {
     attackerServer.script({ kind: 'answer', content: 'from evil' });
     const answer = (await other.query(`SELECT pg_llm_parallel_chat_json('a question') AS a`)).rows[0].a;
     expect(answer.candidates.map((candidate: { instance_name: string }) => candidate.instance_name).sort()).toEqual(['evil', 'ours']);
+  });
+});
+
+describe('a model instance name one role wrote for calls on its behalf', () => {
+  /** The other role's model "main", which names "fb" as its fallback; a third role has registered "fb" first, on its own server. */
+  async function squatted() {
+    const { name, owner, other } = await database();
+    const squatter = await clientOf(suite.proxy, name, 'password');
+    await other.query(`SELECT pg_llm_add_model(false, 'mock', 'main', NULL, '{"mock_response": "unsure", "fallback_instance": "fb", "confidence_threshold": 1}')`);
+    const evil = { model_name: 'evil', base_url: attackerServer.baseUrl, max_retries: 0 };
+    await squatter.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'fb', NULL, $1)`, [JSON.stringify(evil)]);
+    attackerServer.requests.length = 0;
+    return { owner, other };
+  }
+  const sentToSquatter = (secret: string) => attackerServer.requests.filter((request) => JSON.stringify(request.body).includes(secret));
+
+  it("as a model's fallback_instance, is another role's model only if that role is the model's owner, the catalog's owner or an admin", async () => {
+    const { owner, other } = await squatted();
+    await expect(other.query(`SELECT pg_llm_chat('main', 'a-private-prompt')`)).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining(`model instance "fb", named by model instance "main"'s fallback_instance, was registered by role "password_user"`),
+      hint: expect.stringContaining('admin_role'),
+    });
+    expect(sentToSquatter('a-private-prompt')).toEqual([]);
+
+    // The catalog's owner's instance is trusted as a fallback of any role's model.
+    await owner.query(`SELECT pg_llm_add_model(false, 'mock', 'shared-fb', NULL, '{"mock_response": "from the catalog owner"}')`);
+    await other.query(`SELECT pg_llm_add_model(false, 'mock', 'main', NULL, '{"mock_response": "unsure", "fallback_instance": "shared-fb", "confidence_threshold": 1}')`);
+    expect((await other.query(`SELECT pg_llm_chat('main', 'q') AS a`)).rows).toEqual([{ a: 'from the catalog owner' }]);
+  });
+
+  it('as pg_llm.default_local_fallback or pg_llm.default_model, is not another role\'s own: the caller names such a model in its call', async () => {
+    const { other } = await squatted();
+    await other.query(`SELECT pg_llm_add_model(false, 'mock', 'plain', NULL, '{"mock_response": "unsure", "confidence_threshold": 1}')`);
+    await other.query(`SET pg_llm.default_local_fallback = 'fb'`);
+    await expect(other.query(`SELECT pg_llm_chat('plain', 'fallback-secret')`)).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining('named by pg_llm.default_local_fallback, was registered by role "password_user"'),
+    });
+    await other.query(`SET pg_llm.default_model = 'fb'`);
+    await expect(other.query(`SELECT llm_if('operator-secret')`)).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining('named by pg_llm.default_model, was registered by role "password_user"'),
+    });
+    expect([...sentToSquatter('fallback-secret'), ...sentToSquatter('operator-secret')]).toEqual([]);
+    // Named in the call, it is the caller's knowing choice.
+    attackerServer.script({ kind: 'answer', content: '{"answer": true}' });
+    expect((await other.query(`SELECT llm_if('named', 'fb') AS a`)).rows).toEqual([{ a: true }]);
+    expect(sentToSquatter('named')).toHaveLength(1);
   });
 });
 

@@ -158,6 +158,29 @@ describe('llm.call jobs and who may queue them', () => {
   });
 });
 
+describe("the model an owner's trigger names", () => {
+  it('is not one another role registered first under that name: the job fails for good, its text never sent', async () => {
+    const { name, direct, alice } = await aliceAndMallory();
+    const mallory = new pg.Client(connection(shared.proxy.port, 'password', name));
+    await mallory.connect();
+    afterThisTest(() => mallory.end());
+    const squat = { model_name: 'gpt-test', base_url: shared.fake.baseUrl, max_retries: 0 };
+    await mallory.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'summarizer', NULL, $1)`, [JSON.stringify(squat)]);
+    await alice.query(`CREATE TABLE alice.notes (id int PRIMARY KEY, body text, summary text)`);
+    await alice.query(`CREATE TRIGGER enrich AFTER INSERT ON alice.notes FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=summarizer', 'max_attempts=1')`);
+    shared.fake.requests.length = 0;
+    shared.fake.script({ kind: 'answer', content: "mallory's summary" });
+    await alice.query(`INSERT INTO alice.notes VALUES (1, 'alice private text', NULL)`);
+    alicesWorker(name);
+    await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
+    expect(await rows(direct, `SELECT status, last_error FROM llm.queue WHERE table_name = 'notes'`)).toEqual([
+      { status: 'error', last_error: expect.stringContaining('model instance "summarizer", named by the llm.call trigger\'s model argument, was registered by role "password_user"') },
+    ]);
+    expect(prompts()).toEqual([]);
+    expect(await rows(alice, `SELECT summary FROM alice.notes`)).toEqual([{ summary: null }]);
+  });
+});
+
 describe("the worker's role and the owners' code it runs", () => {
   it("runs no job of a table its login role does not own, though a member of its owner: the owner's trigger cannot RESET ROLE to the worker's role", async () => {
     const { name, direct, alice, mallory } = await aliceAndMallory();
