@@ -73,8 +73,9 @@ function listenerRegistry({ stats, startedAt }: AdminSources): Registry {
   gauge('pg_llm_proxy_resident_memory_bytes', 'Resident set size of the proxy process.', () => process.memoryUsage.rss());
   counter('pg_llm_response_cache_hits_total', 'Answers served from the response cache.', () => responseCacheStats().hits);
   counter('pg_llm_response_cache_misses_total', 'Cacheable requests that went to the provider.', () => responseCacheStats().misses);
-  counter('pg_llm_response_cache_evictions_total', 'Cached answers dropped to stay within --response-cache-entries.', () => responseCacheStats().evictions);
+  counter('pg_llm_response_cache_evictions_total', 'Cached answers dropped to stay within --response-cache-entries and --response-cache-bytes.', () => responseCacheStats().evictions);
   gauge('pg_llm_response_cache_entries', 'Answers in the response cache.', () => responseCacheStats().entries);
+  gauge('pg_llm_response_cache_bytes', 'Bytes the response cache holds, as counted against --response-cache-bytes.', () => responseCacheStats().bytes);
   counter('pg_llm_proxy_auth_lookups_total', "Auth queries run to look up a role's SCRAM secret.", () => stats.authLookups);
   gauge('pg_llm_model_calls_waiting', 'Model calls waiting for one of the --max-model-calls slots.', () => callsWaiting());
   return registry;

@@ -11,6 +11,7 @@ import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
 import { isLoopback, MIN_TOKEN_LENGTH } from './admin/access.js';
 import { isSealedText, masterKey, openText, SecretError, type MasterKey } from './crypto/secrets.js';
 import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
+import { DEFAULT_RESPONSE_CACHE_BYTES } from './providers/response-cache.js';
 import { defaultLogFormat, LOG_FORMATS, type LogFormat } from './logger.js';
 import type { WorkerSettings } from './worker/config.js';
 
@@ -203,6 +204,13 @@ const OPTIONS = [
   },
   { flag: 'response-cache-ttl', env: 'PG_LLM_RESPONSE_CACHE_TTL', value: 'SECONDS', default: '3600', description: 'how long a cached answer may be used' },
   {
+    flag: 'response-cache-bytes',
+    env: 'PG_LLM_RESPONSE_CACHE_BYTES',
+    value: 'BYTES',
+    default: String(DEFAULT_RESPONSE_CACHE_BYTES),
+    description: "the response cache's bound in bytes: one role's answers take at most a quarter, and an answer over a sixteenth is not kept",
+  },
+  {
     flag: 'settings',
     env: 'PG_LLM_SETTINGS',
     value: 'JSON',
@@ -343,7 +351,7 @@ export interface Config {
   maxEmbeddingResponseBytes: number;
   providerHosts: ProviderHosts;
   metricsMaxModels: number;
-  responseCache: { entries: number; ttlSeconds: number };
+  responseCache: { entries: number; ttlSeconds: number; bytes: number };
   worker: WorkerSettings;
   logLevel: string;
   logFormat: LogFormat;
@@ -569,7 +577,11 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     maxEmbeddingResponseBytes: Math.max(1, integer('max-embedding-response-bytes', value('max-embedding-response-bytes')!)),
     providerHosts: { allow: hostList('provider-hosts-allow', raw['provider-hosts-allow']), deny: hostList('provider-hosts-deny', raw['provider-hosts-deny']) },
     metricsMaxModels: integer('metrics-max-models', value('metrics-max-models')!),
-    responseCache: { entries: integer('response-cache-entries', value('response-cache-entries')!), ttlSeconds: integer('response-cache-ttl', value('response-cache-ttl')!) },
+    responseCache: {
+      entries: integer('response-cache-entries', value('response-cache-entries')!),
+      ttlSeconds: integer('response-cache-ttl', value('response-cache-ttl')!),
+      bytes: integer('response-cache-bytes', value('response-cache-bytes')!),
+    },
     worker: {
       databases: (raw.worker ?? '').split(',').map((url) => url.trim()).filter((url) => url !== '').map(workerUrl),
       concurrency: Math.max(1, integer('worker-concurrency', value('worker-concurrency')!)),

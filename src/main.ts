@@ -84,7 +84,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   setMaxModelLabels(config.metricsMaxModels);
   setProviderLog(log);
   configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, maxEmbeddingResponseBytes: config.maxEmbeddingResponseBytes, hosts: config.providerHosts });
-  configureResponseCache(config.responseCache.entries, config.responseCache.ttlSeconds);
+  configureResponseCache(config.responseCache.entries, config.responseCache.ttlSeconds, config.responseCache.bytes);
   const listener = new ProxyListener({
     host: config.listen.host,
     port: config.listen.port,

@@ -1,14 +1,22 @@
 // An optional cache of whole answers to deterministic requests (temperature 0), so repeating a question costs no
 // provider call. Keyed by who asks (role and database: an answer is never another role's to read, nor whether it
 // was asked), the model instance (its config and key, hashed), the options, the history and the prompt;
-// bounded in entries, each living at most the TTL; least recently used entries go first. Off unless
+// bounded in entries and in bytes, each living at most the TTL; least recently used entries go first. Off unless
 // --response-cache-entries is set. Streams are not cached: a client asking for one wants the provider's pace.
+//
+// Any role may point a model at a server of its own that answers every prompt with the largest answer allowed, so
+// the bytes are bounded as well as the entries (64 answers of 8 MiB are half a gigabyte): in all, and per asker (a
+// quarter, so one role's answers cannot push every other role's out), and an answer larger than a sixteenth of the
+// whole is not kept at all.
 
 import { createHash } from 'node:crypto';
+import type { Asker } from './asker.js';
 import type { ChatRequest, ChatResult, Provider } from './provider.js';
 
 interface Entry {
   result: ChatResult;
+  asker: Asker;
+  bytes: number;
   expiresAt: number;
 }
 
@@ -17,21 +25,33 @@ export interface CacheStats {
   misses: number;
   evictions: number;
   entries: number;
+  bytes: number;
 }
 
+export const DEFAULT_RESPONSE_CACHE_BYTES = 64 * 1024 ** 2;
+const ASKERS_TO_FILL_THE_CACHE = 4;
+const LARGEST_ENTRY_SHARE = 16;
+/** What an entry holds besides its text: the key, the result's other fields, the maps' own. */
+const ENTRY_OVERHEAD_BYTES = 512;
+
 let maxEntries = 0;
+let maxBytes = DEFAULT_RESPONSE_CACHE_BYTES;
 let ttlMs = 3_600_000;
+/** Every entry, least recently used first; and each asker's, in the same order. */
 const entries = new Map<string, Entry>();
+const byAsker = new Map<Asker, Map<string, Entry>>();
+const held = { bytes: 0, byAsker: new Map<Asker, number>() };
 const stats = { hits: 0, misses: 0, evictions: 0 };
 
-export function configureResponseCache(size: number, ttlSeconds: number): void {
+export function configureResponseCache(size: number, ttlSeconds: number, bytes = DEFAULT_RESPONSE_CACHE_BYTES): void {
   maxEntries = size;
+  maxBytes = bytes;
   ttlMs = ttlSeconds * 1000;
-  while (entries.size > maxEntries) evictOldest();
+  while (entries.size > maxEntries || held.bytes > maxBytes) evict(entries);
 }
 
 export function responseCacheStats(): CacheStats {
-  return { ...stats, entries: entries.size };
+  return { ...stats, entries: entries.size, bytes: held.bytes };
 }
 
 /** The provider with answers to temperature-0 requests served from the cache when it is on. */
@@ -44,27 +64,67 @@ export function cached(provider: Provider, instanceKey: string): Provider {
       const hit = entries.get(key);
       if (hit && hit.expiresAt > Date.now()) {
         stats.hits++;
-        entries.delete(key);
-        entries.set(key, hit);
+        remove(key, hit);
+        add(key, hit);
         return { ...hit.result, cached: true, costUsd: 0 };
       }
-      if (hit) entries.delete(key);
+      if (hit) remove(key, hit);
       stats.misses++;
       const result = await provider.chat(request);
-      entries.set(key, { result, expiresAt: Date.now() + ttlMs });
-      while (entries.size > maxEntries) evictOldest();
+      keep(key, { result, asker: request.asker, bytes: entryBytes(result), expiresAt: Date.now() + ttlMs });
       return result;
     },
   };
 }
 
-function cacheKey(instanceKey: string, { prompt, history, options, asker }: ChatRequest): string {
-  return createHash('sha256').update(JSON.stringify([asker, instanceKey, options, history ?? [], prompt])).digest('hex');
+function keep(key: string, entry: Entry): void {
+  if (entry.bytes > maxBytes / LARGEST_ENTRY_SHARE) return;
+  // A request made twice at once is answered twice: the later answer replaces the earlier.
+  const earlier = entries.get(key);
+  if (earlier) remove(key, earlier);
+  add(key, entry);
+  const share = maxBytes / ASKERS_TO_FILL_THE_CACHE;
+  const own = byAsker.get(entry.asker)!;
+  while ((held.byAsker.get(entry.asker) ?? 0) > share) evict(own);
+  while (entries.size > maxEntries || held.bytes > maxBytes) evict(entries);
 }
 
-function evictOldest(): void {
-  const oldest = entries.keys().next();
+/** Strings take up to two bytes a character in V8. */
+function entryBytes(result: ChatResult): number {
+  return 2 * (result.text.length + result.model.length) + ENTRY_OVERHEAD_BYTES;
+}
+
+function add(key: string, entry: Entry): void {
+  entries.set(key, entry);
+  const own = byAsker.get(entry.asker) ?? new Map<string, Entry>();
+  own.set(key, entry);
+  byAsker.set(entry.asker, own);
+  count(entry, entry.bytes);
+}
+
+function remove(key: string, entry: Entry): void {
+  entries.delete(key);
+  const own = byAsker.get(entry.asker)!;
+  own.delete(key);
+  if (own.size === 0) byAsker.delete(entry.asker);
+  count(entry, -entry.bytes);
+}
+
+function count(entry: Entry, bytes: number): void {
+  held.bytes += bytes;
+  const askers = (held.byAsker.get(entry.asker) ?? 0) + bytes;
+  if (askers === 0) held.byAsker.delete(entry.asker);
+  else held.byAsker.set(entry.asker, askers);
+}
+
+/** Drops the least recently used entry of `from`: the whole cache, or one asker's entries. */
+function evict(from: Map<string, Entry>): void {
+  const oldest = from.entries().next();
   if (oldest.done) return;
-  entries.delete(oldest.value);
+  remove(...oldest.value);
   stats.evictions++;
+}
+
+function cacheKey(instanceKey: string, { prompt, history, options, asker }: ChatRequest): string {
+  return createHash('sha256').update(JSON.stringify([asker, instanceKey, options, history ?? [], prompt])).digest('hex');
 }

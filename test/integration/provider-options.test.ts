@@ -2,10 +2,13 @@
 // provider: per-call options over the model's config, JSON and structured output, confidence from token
 // log-probabilities, cost and the /metrics counters, and the response cache.
 
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { processRegistry } from '../../src/metrics.js';
 import { configureResponseCache, responseCacheStats } from '../../src/providers/response-cache.js';
+import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { connection } from '../support/proxy.js';
 
 const shared = proxyAndFakeProvider();
 
@@ -163,5 +166,30 @@ describe('response cache', () => {
     const ask = async (prompt: string) => (await client.query(`SELECT pg_llm_chat_json('llm', $1, '{"temperature": 0}') AS j`, [prompt])).rows[0]!.j.response;
     expect([await ask('a'), await ask('b'), await ask('a')]).toEqual(['a1', 'b1', 'a2']);
     expect(responseCacheStats().entries).toBe(1);
+  });
+
+  it("is bounded in bytes: one role's answers take at most a quarter, the least recently used first out, and one over a sixteenth is not kept", async () => {
+    // A role's share is 16 KiB, the largest answer kept 4 KiB; an answer of 1,000 characters counts about 2.5 KiB.
+    configureResponseCache(100, 60, 64 * 1024);
+    const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const other = new pg.Client(connection(shared.proxy.port, 'trust', name));
+    await other.connect();
+    afterThisTest(() => other.end());
+    const ask = async (asker: pg.Client, prompt: string) =>
+      (await asker.query(`SELECT pg_llm_chat_json('llm', $1, '{"temperature": 0}') AS j`, [prompt])).rows[0]!.j.cached as boolean;
+    const answers = (count: number, bytes: number) => shared.fake.script(...Array.from({ length: count }, () => ({ kind: 'padded' as const, bytes })));
+
+    answers(1, 1000);
+    await ask(other, 'theirs');
+    answers(10, 1000);
+    for (let i = 0; i < 10; i++) await ask(client, `mine ${i}`);
+    expect(responseCacheStats().bytes).toBeLessThanOrEqual(16 * 1024 + 4 * 1024);
+    expect([await ask(other, 'theirs'), await ask(client, 'mine 9')]).toEqual([true, true]);
+    answers(1, 1000);
+    expect(await ask(client, 'mine 0')).toBe(false);
+
+    answers(2, 3000);
+    expect([await ask(client, 'large'), await ask(client, 'large')]).toEqual([false, false]);
+    expect(shared.fake.requests).toHaveLength(14);
   });
 });
