@@ -5,7 +5,7 @@
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { holdsCredentials, visibleConfig as shownConfig } from '../crypto/config-secrets.js';
-import { isUnbound, open, redact, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
+import { isUnbound, open, REDACTED, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
 import { readProof, readProofDigest, secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
 
 export const MODELS = '_pg_llm_catalog.pg_llm_models';
@@ -58,7 +58,7 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
       model.instanceName,
       model.modelType,
       String(model.local),
-      model.apiKey ? redact(model.apiKey) : null,
+      model.apiKey ? REDACTED : null,
       JSON.stringify(visibleConfig),
       model.apiKey ? sealed(model.apiKey, 'encrypted_api_key') : null,
       sealsConfig ? sealed(JSON.stringify(model.config), 'encrypted_config') : null,

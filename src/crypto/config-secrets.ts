@@ -3,7 +3,7 @@
 // gateways take keys). They
 // are sealed and never shown; the config others may read holds a redacted form.
 
-import { redact } from './secrets.js';
+import { REDACTED } from './secrets.js';
 
 /** Config keys whose values are credentials. */
 const SECRET_CONFIG_KEY = /(api_?key|token|secret|password|authorization|credential)/i;
@@ -31,12 +31,12 @@ export function visibleConfig(config: Record<string, unknown>): Record<string, u
 }
 
 function shown(name: string, value: unknown): unknown {
-  if (SECRET_CONFIG_KEY.test(name)) return redact(String(value));
+  if (SECRET_CONFIG_KEY.test(name)) return REDACTED;
   if (credentialsIn(name, value).length === 0) return value;
   const url = parsedUrl(value as string)!;
-  if (url.username) url.username = '****';
-  if (url.password) url.password = '****';
-  for (const key of new Set(url.searchParams.keys())) url.searchParams.set(key, '****');
+  if (url.username) url.username = REDACTED;
+  if (url.password) url.password = REDACTED;
+  for (const key of new Set(url.searchParams.keys())) url.searchParams.set(key, REDACTED);
   return url.toString();
 }
 

@@ -143,7 +143,5 @@ export function openText(text: string, keys: MasterKey[]): string {
   throw new SecretError(`sealed value has an unknown format (expected ${SEALED_TEXT}…)`);
 }
 
-/** What may be shown of a secret: its kind and last four characters at most. */
-export function redact(secret: string): string {
-  return secret.length <= 8 ? '****' : `****${secret.slice(-4)}`;
-}
+/** What is shown in place of a secret: no part of it, not even its last characters, which narrow a guess. */
+export const REDACTED = '****';

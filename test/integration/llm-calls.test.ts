@@ -339,10 +339,16 @@ describe('model secrets', () => {
     const { name, client, direct } = await setup();
     await client.query(`SELECT pg_llm_add_model(false, 'mock', 'keyed', 'sk-live-abcdef123456', '{"mock_response": "sealed ok", "auth_token": "tok-999888777"}')`);
     const { rows } = await direct.query(`SELECT api_key, config, encode(encrypted_api_key, 'escape') AS sealed_key, encode(encrypted_config, 'escape') AS sealed_config FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'keyed'`);
-    expect(rows[0].api_key).toBe('****3456');
-    expect(rows[0].config).toEqual({ provider: 'mock', mock_response: 'sealed ok', auth_token: '****8777' });
+    // No part of a secret is shown, not even its last characters.
+    expect(rows[0].api_key).toBe('****');
+    expect(rows[0].config).toEqual({ provider: 'mock', mock_response: 'sealed ok', auth_token: '****' });
     expect(rows[0].sealed_key).not.toContain('abcdef');
     expect(rows[0].sealed_config).not.toContain('tok-999');
+    // A catalog of a version that showed a key's last four characters shows none once upgraded, and the key still opens.
+    await direct.query(`UPDATE _pg_llm_catalog.pg_llm_models SET api_key = '****3456' WHERE instance_name = 'keyed'`);
+    await direct.query(`DELETE FROM _pg_llm_catalog.migrations WHERE name LIKE '0017%'`);
+    await client.query('ALTER EXTENSION pg_llm UPDATE');
+    expect((await direct.query(`SELECT api_key FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'keyed'`)).rows).toEqual([{ api_key: '****' }]);
     expect((await client.query(`SELECT pg_llm_chat('keyed', 'x') AS a`)).rows).toEqual([{ a: 'sealed ok' }]);
 
     const otherProxy = await startProxy({ masterKey: 'some other key' });

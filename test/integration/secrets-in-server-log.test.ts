@@ -95,7 +95,7 @@ describe('a secret written out in a call', () => {
     expect((await reader.query(`SELECT pg_llm_chat('literal', 'x') AS a`)).rows).toEqual([{ a: 'SELECT 1' }]);
     expect((await reader.query(`SELECT pg_llm_chat('tokened', 'x') AS a`)).rows).toEqual([{ a: 'tokened ok' }]);
     const stored = await admin.query(`SELECT config->>'api_token' AS token FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'tokened'`);
-    expect(stored.rows).toEqual([{ token: `****${keys[1]!.slice(-4)}` }]);
+    expect(stored.rows).toEqual([{ token: '****' }]);
 
     // The general path (UPDATE), and the projection path with the arguments' evaluation slow enough to be watched.
     expect((await reader.query(`UPDATE asks SET answer = generate_query(question, api_key => '${keys[2]}')`)).rowCount).toBe(2);
