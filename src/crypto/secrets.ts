@@ -6,6 +6,7 @@
 // sealed:v1: text.
 
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt, scryptSync } from 'node:crypto';
+import { CallLimit } from '../providers/call-limit.js';
 
 const UNBOUND = 1;
 const BOUND = 2;
@@ -42,12 +43,30 @@ export function masterKey(text: string): MasterKey {
   return derived.get(text) ?? remember(text, HEX_KEY.test(text) ? Buffer.from(text, 'hex') : scryptSync(text, KDF_SALT, 32));
 }
 
-/** masterKey() for a key a client sends: scrypt (about 50 ms) runs off the event loop, so other sessions do not wait. */
-export async function masterKeyOffLoop(text: string): Promise<MasterKey> {
-  const cached = derived.get(text);
-  if (cached || HEX_KEY.test(text)) return cached ?? masterKey(text);
-  const key = await new Promise<Buffer>((resolve, reject) => scrypt(text, KDF_SALT, 32, (error, stretched) => (error ? reject(error) : resolve(stretched))));
-  return remember(text, key);
+/**
+ * scrypt runs on libuv's threadpool (four threads unless UV_THREADPOOL_SIZE says otherwise), where the DNS lookups of
+ * every provider call run too: sessions SETting fresh passphrases would take all of it. One derivation runs at a
+ * time, the roles asking taking turns, each one's in the order asked.
+ */
+const derivations = new CallLimit(1);
+const NEVER = new AbortController().signal;
+
+/**
+ * masterKey() for a key a client sends, as `role` asks: scrypt (about 50 ms) runs off the event loop, so other
+ * sessions do not wait, and one derivation at a time, so their provider calls' DNS lookups do not either.
+ */
+export async function masterKeyOffLoop(text: string, role?: string): Promise<MasterKey> {
+  if (derived.has(text) || HEX_KEY.test(text)) return derived.get(text) ?? masterKey(text);
+  const release = await derivations.acquire(NEVER, role);
+  try {
+    // Derived while this one waited: the same passphrase SET again, in another session or this one.
+    const meanwhile = derived.get(text);
+    if (meanwhile) return meanwhile;
+    const key = await new Promise<Buffer>((resolve, reject) => scrypt(text, KDF_SALT, 32, (error, stretched) => (error ? reject(error) : resolve(stretched))));
+    return remember(text, key);
+  } finally {
+    release();
+  }
 }
 
 function remember(text: string, key: Buffer): MasterKey {

@@ -64,7 +64,7 @@ class InterceptionEngine implements Interceptor {
   private readonly ownPortals = new Map<string, OwnPlan>();
   private readonly requests: UpstreamRequests;
   private readonly executor: Executor;
-  private readonly masterKeys = new SessionMasterKeys();
+  private readonly masterKeys: SessionMasterKeys;
   private readonly apiKeys = new SessionApiKeys();
   private readonly literalSecrets = new SessionLiteralSecrets();
   private readonly backendCancels: BackendCancels;
@@ -76,6 +76,7 @@ class InterceptionEngine implements Interceptor {
     options: CallOptions,
     user: string,
   ) {
+    this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
     this.portals = new TrackedPortals(io);
     this.requests = new UpstreamRequests(io);

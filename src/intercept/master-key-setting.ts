@@ -12,6 +12,9 @@ import { HeldValues, replaced } from './held-values.js';
 export class SessionMasterKeys {
   private readonly keys = new HeldValues<MasterKey>();
 
+  /** `role`: the session's login role, whose derivations take their turns with other roles' (secrets.ts). */
+  constructor(private readonly role?: string) {}
+
   /** The query string with the value of each SET pg_llm.master_key replaced by a reference; throws a PgError where the server would get the key. */
   async seal(sql: string): Promise<string> {
     if (!mentionsMasterKey(sql)) return sql;
@@ -33,6 +36,6 @@ export class SessionMasterKeys {
   }
 
   private async hold(value: string): Promise<string> {
-    return this.keys.hold(await masterKeyOffLoop(value));
+    return this.keys.hold(await masterKeyOffLoop(value, this.role));
   }
 }

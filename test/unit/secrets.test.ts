@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSealedText, isUnbound, masterKey, open, openText, openUnbound, reseal, seal, sealedWith, sealText, SecretError, UnboundSecretError } from '../../src/crypto/secrets.js';
+import { isSealedText, isUnbound, masterKey, masterKeyOffLoop, open, openText, openUnbound, reseal, seal, sealedWith, sealText, SecretError, UnboundSecretError } from '../../src/crypto/secrets.js';
 import { unboundBlob, unboundText } from '../support/earlier-version.js';
 
 describe('secrets at rest', () => {
@@ -62,5 +62,26 @@ describe('secrets at rest', () => {
 
   it('takes 64 hex digits as the key itself', () => {
     expect(masterKey('ab'.repeat(32)).key).toEqual(Buffer.alloc(32, 0xab));
+  });
+});
+
+describe('passphrases sessions SET', () => {
+  it("are stretched one at a time, roles taking turns: one role's many leave libuv's threadpool to provider calls' DNS lookups, and another role's one waits for two of them", async () => {
+    const finished: string[] = [];
+    const derive = (role: string, i: number) => masterKeyOffLoop(`fresh ${role} ${i} ${Math.random()}`, role).then(() => void finished.push(role));
+    const many = Array.from({ length: 6 }, (_, i) => derive('many', i));
+    const one = derive('one', 0);
+    await Promise.all([...many, one]);
+    // One at a time, in turns: many's first two (the first ran before any waited), then one's. Four at once (the
+    // threadpool's size) would have run many's first four before one's began.
+    expect(finished.indexOf('one')).toBeLessThanOrEqual(2);
+  });
+
+  it('derives a passphrase SET in several sessions at once only once', async () => {
+    const text = `same ${Math.random()}`;
+    const keys = await Promise.all([masterKeyOffLoop(text, 'a'), masterKeyOffLoop(text, 'b'), masterKeyOffLoop(text, 'a')]);
+    expect(keys[1]).toBe(keys[0]);
+    expect(keys[2]).toBe(keys[0]);
+    expect(keys[0]).toEqual(masterKey(text));
   });
 });
