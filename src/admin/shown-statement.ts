@@ -1,6 +1,6 @@
 // A client's statement as the admin dashboard shows it: its shape, never its values. Every literal (quoted,
 // E'…', dollar-quoted), every comment and the value of every SET of a dotted setting (pg_llm.master_key, ai.*_api_key,
-// which may be written unquoted) become …, and what is left goes through the redaction of audit rows (API keys,
+// which may be written unquoted) or of one whose name is quoted ("pg_llm.master_key", U&"pg_llm\002emaster_key") become …, and what is left goes through the redaction of audit rows (API keys,
 // bearer tokens, key=value credentials). A literal the kept head cuts in two is hidden to the end, as one that never
 // closes; so is one holding a backslash outside E'…', whose end depends on standard_conforming_strings, which the
 // proxy does not follow. Literals are what carry keys (pg_llm_add_model(…, 'sk-…')), and pg_stat_statements shows
@@ -12,10 +12,13 @@ const SHOWN_CHARACTERS = 300;
 const HIDDEN = '…';
 /** A part of a setting's name: a word, or quoted (U&"…" too). */
 const NAME_PART = String.raw`(?:(?:U&)?"(?:[^"]|"")*"|[^\s".=;]+)`;
-/** A SET (or ALTER … SET) of a setting with a dot in its name, up to the statement's end. */
-const SET_OF_DOTTED = new RegExp(String.raw`\b(SET\s+(?:SESSION\s+|LOCAL\s+)?${NAME_PART}(?:\s*\.\s*${NAME_PART})+\s*(?:=|\bTO\b)\s*)[^;]*`, 'gi');
+/** A quoted name, whose dots (or escapes spelling one) may be inside the quotes. */
+const QUOTED_NAME = String.raw`(?:U&)?"(?:[^"]|"")*"`;
+/** A SET (or ALTER … SET) of a setting with a dot in its name, or a quoted name, up to the statement's end. */
+const SET_OF_DOTTED = new RegExp(String.raw`\b(SET\s+(?:SESSION\s+|LOCAL\s+)?(?:${NAME_PART}(?:\s*\.\s*${NAME_PART})+|${QUOTED_NAME})\s*(?:=|\bTO\b)\s*)[^;]*`, 'gi');
 const IDENTIFIER_CHARACTER = /[\w$\u0080-\uffff]/;
-const DOLLAR_TAG = /^\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$/;
+/** A dollar quote's opening tag at lastIndex; PostgreSQL sets no limit on its length. */
+const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$/y;
 
 export function shownStatement(head: string, whole: boolean): string {
   const shape = withoutLiterals(head).replace(SET_OF_DOTTED, `$1${HIDDEN}`);
@@ -47,8 +50,8 @@ function withoutLiterals(sql: string): string {
     } else if (sql[i] === '"') {
       end = quotedEnd(sql, i, '"', false);
       shown += sql.slice(i, end);
-    } else if (sql[i] === '$' && !IDENTIFIER_CHARACTER.test(before) && DOLLAR_TAG.test(sql.slice(i, i + 64))) {
-      const tag = DOLLAR_TAG.exec(sql.slice(i, i + 64))![0];
+    } else if (sql[i] === '$' && !IDENTIFIER_CHARACTER.test(before) && dollarTagAt(sql, i) !== undefined) {
+      const tag = dollarTagAt(sql, i)!;
       const close = sql.indexOf(tag, i + tag.length);
       end = close < 0 ? sql.length : close + tag.length;
       shown += `'${HIDDEN}'`;
@@ -59,6 +62,11 @@ function withoutLiterals(sql: string): string {
     i = end;
   }
   return shown;
+}
+
+function dollarTagAt(sql: string, start: number): string | undefined {
+  DOLLAR_TAG.lastIndex = start;
+  return DOLLAR_TAG.exec(sql)?.[0];
 }
 
 function lineEnd(sql: string, start: number): number {

@@ -10,6 +10,9 @@ describe('shownStatement', () => {
     );
     expect(shownStatement(`SELECT E'it\\'s ${KEY}', $$${KEY}$$, $k$ a $$ b ${KEY} $k$, 'a''${KEY}'`, true)).toBe("SELECT E'…', '…', '…', '…'");
     expect(shownStatement(`SELECT "it's" FROM t WHERE id = $1`, true)).toBe(`SELECT "it's" FROM t WHERE id = $1`);
+    // A dollar quote's tag may be of any length.
+    const tag = `$${'a'.repeat(70)}$`;
+    expect(shownStatement(`ALTER ROLE x PASSWORD ${tag}hunter2${tag}`, true)).toBe("ALTER ROLE x PASSWORD '…'");
   });
 
   it('hides all from a literal holding a backslash, whose end standard_conforming_strings decides', () => {
@@ -29,6 +32,9 @@ describe('shownStatement', () => {
     expect(shownStatement('ALTER ROLE alice SET pg_llm.master_key = abcdef', true)).toBe('ALTER ROLE alice SET pg_llm.master_key = …');
     expect(shownStatement('SET "pg_llm".U&"master\\005fkey" = abcdef', true)).toBe('SET "pg_llm".U&"master\\005fkey" = …');
     expect(shownStatement('SET search_path = public', true)).toBe('SET search_path = public');
+    // One quoted part holding the dot, or an escape spelling it: PostgreSQL takes either as pg_llm.master_key.
+    expect(shownStatement('SET "pg_llm.master_key" TO unquotedsecret', true)).toBe('SET "pg_llm.master_key" TO …');
+    expect(shownStatement('ALTER ROLE bob SET U&"ai\\002eopenai_api_key" = abcdef', true)).toBe('ALTER ROLE bob SET U&"ai\\002eopenai_api_key" = …');
   });
 
   it('masks what the audit redaction masks, and cuts a long statement', () => {
