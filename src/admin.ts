@@ -8,7 +8,7 @@ import { listenError } from '../proxy/listen-error.js';
 import type { SessionView } from '../proxy/listener.js';
 import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
-import { requireToken } from './admin/access.js';
+import { requireLoopbackHost, requireToken } from './admin/access.js';
 import { overview } from './admin/overview.js';
 import { PAGE_HEADERS, pageFiles } from './admin/page.js';
 import { callsWaiting } from './providers/limits.js';
@@ -30,6 +30,7 @@ export async function startAdminServer(host: string, port: number, sources: Admi
   // URL may hold the token.
   const app = Fastify({ logger: false, forceCloseConnections: true });
   if (token !== undefined) requireToken(app, token);
+  else requireLoopbackHost(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const reachable = await probeUpstream(sources.upstream(), READINESS_TIMEOUT_MS);

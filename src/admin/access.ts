@@ -20,6 +20,21 @@ export function isLoopback(host: string): boolean {
   return (isIP(address) === 4 && address.startsWith('127.')) || host === '::1';
 }
 
+/**
+ * Without a token (a loopback listener), every request but the probes' must name a loopback host: a web page the
+ * operator opens could otherwise read the dashboard through a name of its own that resolves to 127.0.0.1 (DNS
+ * rebinding), as the browser would take the answer for that name's.
+ */
+export function requireLoopbackHost(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const [path] = request.url.split('?');
+    if (OPEN_PATHS.has(path!)) return;
+    const host = (request.headers.host ?? '').replace(/:\d*$/, '').replace(/^\[(.*)\]$/, '$1');
+    if (isLoopback(host)) return;
+    return reply.code(421).send({ error: 'misdirected request', hint: 'Without --admin-token the admin server answers only requests addressed to localhost or a loopback address.' });
+  });
+}
+
 /** Makes every request but the probes' show the token first. */
 export function requireToken(app: FastifyInstance, token: string): void {
   const digest = sha256(token);

@@ -1,5 +1,6 @@
 // The admin HTTP server: liveness, readiness that follows the upstream, and Prometheus counters that move.
 
+import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageVersion } from '../../src/package-root.js';
@@ -65,6 +66,20 @@ describe('admin HTTP', () => {
       await unreachableAdmin.app.close();
       await unreachable.stop();
     }
+  });
+
+  it('without a token answers only requests addressed to a loopback name, the probes aside', async () => {
+    const status = (path: string, host: string) =>
+      new Promise<number>((resolve, reject) =>
+        http.get(`${base}${path}`, { headers: { host } }, (response) => resolve(response.resume().statusCode!)).on('error', reject),
+      );
+    const port = new URL(base).port;
+    for (const host of [`attacker.example:${port}`, 'attacker.example', `10.0.0.1:${port}`]) {
+      expect(await status('/api/overview', host), host).toBe(421);
+      expect(await status('/metrics', host), host).toBe(421);
+      expect(await status('/healthz', host), host).toBe(200);
+    }
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, 'localhost']) expect(await status('/api/overview', host), host).toBe(200);
   });
 
   it('/metrics has the process and Node.js runtime metrics and the build info', async () => {
