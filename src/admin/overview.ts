@@ -8,7 +8,7 @@ import { callBoard } from '../providers/call-board.js';
 import { costHistory } from '../providers/cost-history.js';
 import { modelQueues, processSlots } from '../providers/limits.js';
 import { queueCounts } from '../worker/metrics.js';
-import { shownStatement } from './shown-statement.js';
+import { shownName, shownStatement } from './shown-statement.js';
 
 const VERSION = packageVersion();
 /** Enough sessions for a page; the busiest first, and the count of all. */
@@ -31,6 +31,9 @@ export function overview({ sessions, startedAt }: OverviewSources) {
     sessionsOpen: open.length,
     sessions: shown.map(({ statement, ...session }) => ({
       ...session,
+      user: shownName(session.user),
+      database: shownName(session.database),
+      application: session.application === undefined ? undefined : shownName(session.application),
       ...(statement && { statement: shownStatement(statement.bytes.toString('utf8'), statement.whole), statementAt: statement.at }),
     })),
     calls: callBoard(),

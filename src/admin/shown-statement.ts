@@ -20,6 +20,16 @@ const IDENTIFIER_CHARACTER = /[\w$\u0080-\uffff]/;
 /** A dollar quote's opening tag at lastIndex; PostgreSQL sets no limit on its length. */
 const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$/y;
 
+/** PostgreSQL keeps at most NAMEDATALEN - 1 bytes of a name; a client may send more before it is authenticated. */
+const SHOWN_NAME_CHARACTERS = 63;
+/** Control and bidirectional-override characters, which would make one name look like another on the page. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}]/gu;
+
+/** A name a client chose (user, database, application_name), as the page shows it: printable, and short. */
+export function shownName(name: string): string {
+  return [...name.replace(UNPRINTABLE, '')].slice(0, SHOWN_NAME_CHARACTERS).join('');
+}
+
 export function shownStatement(head: string, whole: boolean): string {
   const shape = withoutLiterals(head).replace(SET_OF_DOTTED, `$1${HIDDEN}`);
   const text = maskSecrets(shape).replace(/\s+/g, ' ').trim();

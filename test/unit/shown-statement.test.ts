@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { shownStatement } from '../../src/admin/shown-statement.js';
+import { shownName, shownStatement } from '../../src/admin/shown-statement.js';
 
 const KEY = 'sk-live-0123456789abcdefghij';
 
@@ -42,5 +42,12 @@ describe('shownStatement', () => {
     const long = shownStatement(`SELECT ${'x, '.repeat(500)}1`, true);
     expect([...long]).toHaveLength(301);
     expect(long.endsWith('…')).toBe(true);
+  });
+});
+
+describe('shownName', () => {
+  it('keeps what PostgreSQL would keep of a name a client sent before it was authenticated, printable', () => {
+    expect(shownName(`app\u202Eevil\u0007${'x'.repeat(3000)}`)).toBe(`appevil${'x'.repeat(56)}`);
+    expect(shownName('psql')).toBe('psql');
   });
 });
