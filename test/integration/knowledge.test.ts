@@ -116,7 +116,8 @@ describe('with the local embedding', () => {
     setTimeout(() => void adding.cancel(), 500);
     const started = Date.now();
     await expect(adding).rejects.toMatchObject({ code: '57014' });
-    expect(Date.now() - started).toBeLessThan(5000);
+    // A hang guard, not a speed goal: embedding the whole document takes far longer (tens of seconds) than this.
+    expect(Date.now() - started).toBeLessThan(15_000);
     expect((await client.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_knowledge_documents`)).rows).toEqual([{ n: 0 }]);
   });
 
