@@ -1,4 +1,4 @@
-// Roles of a test's own (NOLOGIN: a session takes them with SET ROLE), dropped after its database.
+// Roles of a test's own (NOLOGIN: a session takes them with SET ROLE), dropped after its database, and such sessions.
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -16,4 +16,13 @@ export async function roles(...names: string[]): Promise<string[]> {
     await admin.end();
   });
   return created;
+}
+
+/** A session straight to `database` (not through a proxy) that has taken `role` with SET ROLE; ended after the test. */
+export async function directAs(database: string, role: string): Promise<pg.Client> {
+  const client = new pg.Client(connection(cluster().port, 'postgres', database));
+  await client.connect();
+  afterThisTest(() => client.end());
+  await client.query(`SET ROLE ${role}`);
+  return client;
 }
