@@ -85,7 +85,7 @@ BEGIN${FIND}
       EXECUTE pg_catalog.format('DROP %s %s', CASE _relation.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, _relation.name);
     END IF;
   END LOOP;
-  DELETE FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.id = vectorizer_id;
+  UPDATE _pg_llm_catalog.pg_llm_vectorizers v SET deleted = true WHERE v.id = vectorizer_id;
 END`,
   }),
   ...byIdAndName({

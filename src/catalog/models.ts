@@ -67,8 +67,9 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
   );
 }
 
+/** Marked deleted, the catalog's way to delete (incremental/0018_no_table_locks.sql): only a model the caller may change goes. */
 export async function removeModel(context: CallContext, instanceName: string): Promise<boolean> {
-  const rows = await context.query(`DELETE FROM ${MODELS} WHERE instance_name OPERATOR(pg_catalog.=) $1 RETURNING 1 AS removed`, [instanceName]);
+  const rows = await context.query(`UPDATE ${MODELS} SET deleted = true WHERE instance_name OPERATOR(pg_catalog.=) $1 RETURNING 1 AS removed`, [instanceName]);
   return rows.length > 0;
 }
 

@@ -79,14 +79,15 @@ export async function sessionMessages(context: CallContext, sessionId: string): 
   return rows.map((row) => ({ ...row, id: Number(row.id) }));
 }
 
+/** Sessions are deleted by marking them (incremental/0018_no_table_locks.sql), their messages with them. */
 export async function deleteSession(context: CallContext, sessionId: string): Promise<boolean> {
-  return (await context.query(`DELETE FROM ${SESSIONS} WHERE session_id OPERATOR(pg_catalog.=) $1 RETURNING 1 AS deleted`, [sessionId])).length > 0;
+  return (await context.query(`UPDATE ${SESSIONS} SET deleted = true WHERE session_id OPERATOR(pg_catalog.=) $1 RETURNING 1 AS deleted`, [sessionId])).length > 0;
 }
 
-/** Deletes the sessions (the caller may see) idle for longer than the timeout. */
+/** Deletes the sessions (the caller may delete) idle for longer than the timeout. */
 export async function cleanupSessions(context: CallContext, timeoutSeconds: number): Promise<void> {
   if (!(Number.isInteger(timeoutSeconds) && timeoutSeconds >= 0)) throw new PgError('22023', 'timeout_seconds must not be negative');
-  await context.query(`DELETE FROM ${SESSIONS} WHERE last_active_time OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))`, [String(timeoutSeconds)]);
+  await context.query(`UPDATE ${SESSIONS} SET deleted = true WHERE last_active_time OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))`, [String(timeoutSeconds)]);
 }
 
 function positive(name: string, value: number): number {

@@ -33,6 +33,13 @@ export type Outcome = 'done' | 'skipped' | 'retry' | 'error' | 'lost';
 export const STATUSES = ['pending', 'processing', 'done', 'error', 'skipped'] as const;
 export type Status = (typeof STATUSES)[number];
 
+/**
+ * What a worker's role must be granted on llm.queue: UPDATE of the columns it writes, deleted included (a job is
+ * deleted by marking it), and no UPDATE or DELETE of the whole view, which would let the role LOCK it and with it
+ * every role's queue (incremental/0018_no_table_locks.sql).
+ */
+export const WORKER_PRIVILEGES = 'SELECT, UPDATE (status, attempts, last_error, run_after, worker, lease_until, started_at, processed_at, row_xmin, deleted)';
+
 const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
 /** Due jobs looked at per job wanted: room for other workers' claims of the same ones, which are skipped. */
 const CANDIDATES_PER_JOB = 4;
@@ -188,7 +195,7 @@ export async function tidyQueue(pool: pg.Pool, keepDoneSeconds: number): Promise
             last_error = pg_catalog.concat_ws('; ', last_error, 'the worker running its last attempt stopped before finishing it (' OPERATOR(pg_catalog.||) worker OPERATOR(pg_catalog.||) ')')
       WHERE status OPERATOR(pg_catalog.=) 'processing' AND lease_until OPERATOR(pg_catalog.<) pg_catalog.now() AND attempts OPERATOR(pg_catalog.>=) max_attempts`,
   );
-  await pool.query(`DELETE FROM llm.queue WHERE status OPERATOR(pg_catalog.=) ANY ('{done,skipped}'::pg_catalog.text[])
+  await pool.query(`UPDATE llm.queue SET deleted = true WHERE status OPERATOR(pg_catalog.=) ANY ('{done,skipped}'::pg_catalog.text[])
       AND processed_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) ${times('$1', 'second')})`, [keepDoneSeconds]);
 }
 

@@ -20,7 +20,7 @@ import { describeDatabase, type WorkerSettings } from './config.js';
 import { answerJob, JobModels } from './job.js';
 import { checkJobRow } from './job-row.js';
 import { recordFinished, recordQueueCounts, recordRunning, recordVectorizerQueues } from './metrics.js';
-import { claimJobs, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, type Job } from './queue.js';
+import { claimJobs, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
 import { VectorizerRunner } from './vectorizer-worker.js';
 import { WriteBatches } from './write-batches.js';
 
@@ -237,7 +237,7 @@ export class QueueWorker {
       code === '42P01'
         ? 'llm.queue does not exist in this database yet: CREATE EXTENSION pg_llm through the proxy installs it'
         : code === '42501'
-          ? "the worker's role lacks a privilege: it needs SELECT, UPDATE and DELETE on llm.queue, and connects as the role that owns the tables it fills"
+          ? `the worker's role lacks a privilege: it needs GRANT ${WORKER_PRIVILEGES} ON llm.queue, and connects as the role that owns the tables it fills`
           : 'llm.call worker cannot reach its queue; trying again';
     this.log.warn({ err: message }, advice);
   }

@@ -132,7 +132,8 @@ describe('a sealed key', () => {
     ]);
 
     expect((await bobDirect.query(`UPDATE ${MODELS} SET config = '{}' WHERE instance_name = 'alices'`)).rowCount).toBe(0);
-    expect((await bobDirect.query(`DELETE FROM ${MODELS} WHERE instance_name = 'alices'`)).rowCount).toBe(0);
+    expect((await bobDirect.query(`UPDATE ${MODELS} SET deleted = true WHERE instance_name = 'alices'`)).rowCount).toBe(0);
+    await expect(bobDirect.query(`DELETE FROM ${MODELS} WHERE instance_name = 'alices'`)).rejects.toMatchObject({ code: '42501' });
     await expect(bobDirect.query(`INSERT INTO ${MODELS} (instance_name, model_type, created_by) VALUES ('forged', 'mock', $1)`, [alice])).rejects.toMatchObject({ code: '42501' });
     await expect(bobDirect.query(`UPDATE ${MODELS} SET created_by = $1 WHERE instance_name = 'bobs'`, [alice])).rejects.toMatchObject({ code: '42501' });
     await expect(bobDirect.query(`UPDATE ${MODELS} SET instance_name = 'renamed' WHERE instance_name = 'bobs'`)).rejects.toMatchObject({ code: '42501' });

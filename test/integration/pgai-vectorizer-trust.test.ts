@@ -72,12 +72,17 @@ describe("one role's vectorizer against another's", () => {
   it("cannot have a role with both their rights drop alice's tables by dropping a vectorizer whose row names them", async () => {
     const { name, direct, alice, mallory } = await aliceAndMallory();
     await alice.query(ALICES);
-    const { id } = (await rows(mallory, `SELECT ai.create_vectorizer('mallory.notes', loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3)) AS id`))[0];
-    // mallory's own row, rewritten to name alice's objects as its queues, store and view.
-    await mallory.query(`UPDATE _pg_llm_catalog.pg_llm_vectorizers
-                            SET queue_schema = 'alice', queue_table = '_vectorizer_q_1', queue_failed_table = '_vectorizer_q_failed_1',
-                                config = jsonb_set(config, '{destination}', '{"target_schema": "alice", "target_table": "docs_embedding_store", "view_schema": "alice", "view_name": "docs_embedding"}')
-                          WHERE id = ${id}`);
+    const own = (await rows(mallory, `SELECT ai.create_vectorizer('mallory.notes', loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3)) AS id`))[0].id;
+    // A row of mallory's own, written to name alice's objects as its queues, store and view.
+    const { id } = (
+      await rows(
+        mallory,
+        `INSERT INTO _pg_llm_catalog.pg_llm_vectorizers (name, owner, source_schema, source_table, source_pk, trigger_name, queue_schema, queue_table, queue_failed_table, config)
+         SELECT 'forged', owner, source_schema, source_table, source_pk, trigger_name, 'alice', '_vectorizer_q_1', '_vectorizer_q_failed_1',
+                jsonb_set(config, '{destination}', '{"target_schema": "alice", "target_table": "docs_embedding_store", "view_schema": "alice", "view_name": "docs_embedding"}')
+           FROM _pg_llm_catalog.pg_llm_vectorizers WHERE id = ${own} RETURNING id`,
+      )
+    )[0];
     // carol (md5_user) leads both.
     await direct.query(`GRANT trust_user, password_user TO md5_user`);
     const carol = await clientOf(suite.proxy, name, 'md5');

@@ -4,6 +4,7 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { WORKER_PRIVILEGES } from '../../src/worker/queue.js';
 import { afterThisTest } from '../support/database.js';
 import { plantHostileOverloads } from '../support/hostile-public.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
@@ -33,7 +34,7 @@ async function aliceAndMallory() {
   const { name, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
   await direct.query(`CREATE SCHEMA alice AUTHORIZATION trust_user; CREATE SCHEMA mallory AUTHORIZATION password_user`);
   // Each owner may run a worker for its own tables: the view shows each only the jobs of the tables it owns.
-  await direct.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO trust_user, password_user, scram_user`);
+  await direct.query(`GRANT ${WORKER_PRIVILEGES} ON llm.queue TO trust_user, password_user, scram_user`);
   const alice = await connect('trust', name);
   const mallory = await connect('password', name);
   await alice.query(`CREATE TABLE alice.docs (id int PRIMARY KEY, body text, summary text, seen int)`);

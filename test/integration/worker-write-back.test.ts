@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
+import { WORKER_PRIVILEGES } from '../../src/worker/queue.js';
 import type { QueueWorker } from '../../src/worker/worker.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { cluster, connection } from '../support/proxy.js';
@@ -112,7 +113,7 @@ describe("the worker's write-back in batches", () => {
     for (const owner of owners) {
       await client.query(`CREATE ROLE ${owner} LOGIN PASSWORD 'secret'`);
       afterThisTest(async () => void (await client.query(`DROP OWNED BY ${owner}; DROP ROLE ${owner}`)));
-      await client.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO ${owner}`);
+      await client.query(`GRANT ${WORKER_PRIVILEGES} ON llm.queue TO ${owner}`);
     }
     await enrichedTable(client, 'notes', owners[0]);
     await enrichedTable(client, 'memos', owners[1]);

@@ -10,7 +10,7 @@ import { queueCounts } from '../../src/worker/metrics.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { cluster, connection } from '../support/proxy.js';
-import { claimJobs } from '../../src/worker/queue.js';
+import { claimJobs, WORKER_PRIVILEGES } from '../../src/worker/queue.js';
 import { startWorker } from '../support/worker.js';
 
 /** The worker's jobs finish within this; retries and polls are what takes time. */
@@ -176,7 +176,7 @@ describe('llm.call worker', () => {
     const owner = `owner_${name}`;
     await client.query(`CREATE ROLE ${owner} LOGIN PASSWORD 'owner secret'`);
     afterThisTest(async () => void (await client.query(`DROP OWNED BY ${owner}; DROP ROLE ${owner}`)));
-    await client.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO ${owner}; ALTER TABLE docs OWNER TO ${owner}`);
+    await client.query(`GRANT ${WORKER_PRIVILEGES} ON llm.queue TO ${owner}; ALTER TABLE docs OWNER TO ${owner}`);
     // The owner's own trigger sees who writes, and as whom the session logged in.
     await client.query(`ALTER TABLE docs ADD COLUMN written_by text`);
     await client.query(`CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.written_by := current_user || '/' || session_user; RETURN NEW; END $$`);
@@ -192,7 +192,7 @@ describe('llm.call worker', () => {
     const role = `enricher_${name}`;
     await client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'enricher secret'`);
     afterThisTest(async () => void (await client.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`)));
-    await client.query(`GRANT SELECT, UPDATE, DELETE ON llm.queue TO ${role}; GRANT SELECT, UPDATE ON docs TO ${role}; GRANT CREATE ON SCHEMA public TO ${role}`);
+    await client.query(`GRANT ${WORKER_PRIVILEGES} ON llm.queue TO ${role}; GRANT SELECT, UPDATE ON docs TO ${role}; GRANT CREATE ON SCHEMA public TO ${role}`);
     await client.query(`INSERT INTO docs VALUES (1, 'x', NULL)`);
     // A table of its own, whose job is queued after the other's: claimed in order, so once it is answered the worker
     // has passed the other by.
