@@ -2,13 +2,15 @@
 // applied once each (recorded in _pg_llm_catalog.migrations), then the files of catalog-migrations/idempotent/ and
 // the stubs generated from the function declarations are re-applied, and model secrets sealed by an earlier version
 // are bound to their rows. All of it in one transaction under an advisory lock, so concurrent installs queue and a
-// failure leaves nothing behind.
+// failure leaves nothing behind; a lock on a catalog table held by another session makes it fail after lock_timeout
+// rather than wait, with every other session's use of that table queued behind it.
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Signature } from '../../functions/declaration.js';
 import { DEFAULT_SCHEMA, EXTENSIONS, schemaOf, type ExtensionName } from '../../functions/registry.js';
 import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
+import { PgError } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
@@ -26,6 +28,11 @@ const EXTENSIONS_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'extensions
 const NUMBERED = /^(\d{3,4})_[a-z0-9_]+\.sql$/;
 /** Any constant both installers agree on: two proxies installing at once take turns. */
 const INSTALL_LOCK_KEY = 7_301_946_128;
+/** How long an install or uninstall waits for each lock it takes, when the session sets no lock_timeout of its own. */
+const LOCK_TIMEOUT = '5s';
+const LOCK_NOT_AVAILABLE = '55P03';
+/** The schemas whose tables and views an install or uninstall changes (pgai's views are in ai), as SQL. */
+const CHANGED_SCHEMAS = `ARRAY['${CATALOG_SCHEMA}', 'llm', 'ai']`;
 
 export interface Migration {
   name: string;
@@ -80,6 +87,10 @@ export async function inTransaction<Result>(client: SqlRunner, work: () => Promi
  */
 export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = [], extension: ExtensionName = 'pg_llm'): Promise<Installed> {
   await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
+  return boundedLockWaits(client, () => installLocked(client, migrations, keys, extension));
+}
+
+async function installLocked(client: SqlRunner, migrations: Migration[], keys: MasterKey[], extension: ExtensionName): Promise<Installed> {
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA}`);
   await client.query(
     `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
@@ -167,6 +178,10 @@ export async function installed(client: SqlRunner, extension: ExtensionName = 'p
  */
 export async function uninstall(client: SqlRunner, cascade = true, extension: ExtensionName = 'pg_llm'): Promise<void> {
   await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
+  await boundedLockWaits(client, () => uninstallLocked(client, cascade, extension));
+}
+
+async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: ExtensionName): Promise<void> {
   const behavior = cascade ? 'CASCADE' : 'RESTRICT';
   const objects = extensionScript(extension, 'drop');
   if (objects !== undefined) await client.query(objects);
@@ -184,4 +199,56 @@ export async function uninstall(client: SqlRunner, cascade = true, extension: Ex
   await client.query(`DROP VIEW IF EXISTS ${LLM_SCHEMA}.queue`);
   await client.query(`DO $$ BEGIN DROP SCHEMA IF EXISTS ${LLM_SCHEMA}; EXCEPTION WHEN dependent_objects_still_exist THEN NULL; END $$`);
   await client.query(`DROP SCHEMA IF EXISTS ${CATALOG_SCHEMA} CASCADE`);
+}
+
+/**
+ * Runs `work` with each lock wait bounded by lock_timeout (the session's own, else LOCK_TIMEOUT). A table being altered
+ * waits for every open transaction that has read or written it, and while it waits every other session's use of the
+ * table queues behind it: without a bound, one role's transaction left open would hold up every role for as long as
+ * it liked. Past the bound the work is undone, and the error names the sessions holding locks on the catalog. Runs in
+ * the caller's transaction (a client's, for CREATE EXTENSION), whose lock_timeout is as it was afterwards.
+ */
+async function boundedLockWaits<Result>(client: SqlRunner, work: () => Promise<Result>): Promise<Result> {
+  const { rows } = await client.query<{ previous: string; bound: string }>(
+    `SELECT pg_catalog.current_setting('lock_timeout') AS previous,
+            pg_catalog.set_config('lock_timeout', CASE pg_catalog.current_setting('lock_timeout') WHEN '0' THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true) AS bound`,
+    [LOCK_TIMEOUT],
+  );
+  const { previous, bound } = rows[0]!;
+  await client.query('SAVEPOINT pg_llm_install');
+  let result: Result;
+  try {
+    result = await work();
+  } catch (error) {
+    if (sqlstate(error) !== LOCK_NOT_AVAILABLE) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT pg_llm_install');
+    throw await lockWaitError(client, bound);
+  }
+  await client.query('RELEASE SAVEPOINT pg_llm_install');
+  await client.query(`SELECT pg_catalog.set_config('lock_timeout', $1, true)`, [previous]);
+  return result;
+}
+
+function sqlstate(error: unknown): string | undefined {
+  return error instanceof PgError ? error.sqlstate : (error as { code?: string }).code;
+}
+
+/** The error for a lock not had within `bound`, naming who holds locks on the catalog's tables and views now. */
+async function lockWaitError(client: SqlRunner, bound: string): Promise<PgError> {
+  const { rows } = await client.query<{ holder: string }>(
+    `SELECT pg_catalog.format('session %s (user %s) holds %s', l.pid, COALESCE(a.usename::pg_catalog.text, '?'),
+              pg_catalog.string_agg(DISTINCT pg_catalog.format('%s on %I.%I', l.mode, n.nspname, c.relname), ', ')) AS holder
+       FROM pg_catalog.pg_locks l
+       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) l.relation
+       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+       LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+      WHERE l.granted AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() AND n.nspname OPERATOR(pg_catalog.=) ANY (${CHANGED_SCHEMAS})
+        AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v}'::pg_catalog.char[])
+        AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+      GROUP BY l.pid, a.usename ORDER BY l.pid LIMIT 5`,
+  );
+  const holders = rows.map((row) => row.holder).join('; ');
+  return new PgError(LOCK_NOT_AVAILABLE, `could not lock the pg_llm catalog within lock_timeout (${bound})${holders ? `: ${holders}` : ''}`, {
+    hint: 'A transaction that has read or written a catalog table holds its lock until it ends. End those transactions (or wait for them) and run this again; SET lock_timeout to wait longer.',
+  });
 }

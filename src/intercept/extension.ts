@@ -93,7 +93,11 @@ function unusableWarning({ unusable }: Installed): PgError {
   });
 }
 
-/** Catalog installs run statement by statement in the client's session. */
+/**
+ * Catalog installs run statement by statement in the client's session. After a failed statement the server skips
+ * every request until a Sync: one is sent then, so that, as on a connection of its own, the next statement runs (in
+ * the transaction the failure aborted, which a ROLLBACK TO SAVEPOINT can recover).
+ */
 function sqlRunner(requests: UpstreamRequests): SqlRunner {
   return {
     query: async <Row extends Record<string, unknown>>(sql: string, parameters: unknown[] = []) => {
@@ -101,7 +105,9 @@ function sqlRunner(requests: UpstreamRequests): SqlRunner {
       for (const statement of splitStatements(sql)) {
         const pending = requests.statement(statement, parameters.map((value) => (value === null || value === undefined ? null : String(value))));
         requests.flush();
-        rows = records(check(await pending));
+        const result = await pending;
+        if (result.error) await requests.sync();
+        rows = records(check(result));
       }
       return { rows: rows as unknown as Row[] };
     },
