@@ -18,6 +18,12 @@ const SCHEMA = 'ai';
 /** The channel the trigger and create_vectorizer wake the worker on (src/worker/vectorizer-worker.ts listens). */
 export const VECTORIZER_CHANNEL = 'pg_llm_vectorizer';
 
+/**
+ * The most batches of one vectorizer in flight at once that processing_default's concurrency may ask for (pgai's own
+ * bound); the worker holds them to its connections and the owner's share of model calls too.
+ */
+export const MAX_CONCURRENCY = 50;
+
 /** Which implementations of each configuration the proxy serves; others are refused, naming what is served. */
 const SERVED = {
   loading: ['column'],
@@ -165,6 +171,9 @@ BEGIN
   END IF;
   IF (processing ->> 'batch_size')::integer NOT BETWEEN 1 AND 2048 THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'batch_size must be between 1 and 2048';
+  END IF;
+  IF (processing ->> 'concurrency')::integer NOT BETWEEN 1 AND ${MAX_CONCURRENCY} THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'concurrency must be between 1 and ${MAX_CONCURRENCY}';
   END IF;
 
   SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('attnum', a.attnum, 'pknum', k.pknum, 'attname', a.attname, 'typname', pg_catalog.format_type(a.atttypid, a.atttypmod)) ORDER BY k.pknum)

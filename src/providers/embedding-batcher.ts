@@ -49,8 +49,9 @@ export function batchedEmbeddings(provider: Provider, windowMs = DEFAULT_BATCH_W
     ...provider,
     embed(request) {
       request.signal.throwIfAborted();
-      // A request as large as a batch gains nothing from waiting.
-      if (request.texts.length >= provider.embeddingBatchSize) return provider.embed(request);
+      // A request as large as a batch gains nothing from waiting, and one cut to the provider's limits already would
+      // go past them with others.
+      if (request.whole || request.texts.length >= provider.embeddingBatchSize) return provider.embed(request);
       const { asker } = request;
       if ((open.get(asker)?.size ?? 0) + request.texts.length > provider.embeddingBatchSize) flush(asker);
       const batch = open.get(asker) ?? start(asker);

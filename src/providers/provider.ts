@@ -79,6 +79,11 @@ export interface EmbedRequest {
   signal: AbortSignal;
   /** As a chat request's. */
   asker?: Asker;
+  /**
+   * The texts are one request already, cut to the provider's limits (the vectorizer's worker cuts its batches so):
+   * sent as they are, never merged with other requests (src/providers/embedding-batcher.ts).
+   */
+  whole?: boolean;
 }
 
 export interface EmbedResult {

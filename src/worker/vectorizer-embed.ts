@@ -70,7 +70,7 @@ export async function embedAll(provider: Provider, texts: string[], signal: Abor
   const usage: Usage = { promptTokens: 0, completionTokens: 0 };
   const batches = requestBatches(texts, provider.embeddingBatchSize);
   for (const { start, end } of batches) {
-    const answer = await provider.embed({ texts: texts.slice(start, end), signal, asker });
+    const answer = await provider.embed({ texts: texts.slice(start, end), signal, asker, whole: true });
     vectors.push(...answer.vectors);
     usage.promptTokens += answer.usage.promptTokens;
   }

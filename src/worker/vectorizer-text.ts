@@ -20,7 +20,7 @@ export interface VectorizerConfig {
   chunking: { implementation: string; chunk_size?: number; chunk_overlap?: number; separator?: string; separators?: string[]; is_separator_regex?: boolean };
   formatting: { template: string };
   embedding: Record<string, unknown> & { implementation: string; model: string; dimensions: number };
-  processing?: { batch_size?: number };
+  processing?: { batch_size?: unknown; concurrency?: unknown };
   indexing?: { implementation: string };
   destination: { implementation?: string; target_schema?: string; target_table?: string; embedding_column?: string };
 }

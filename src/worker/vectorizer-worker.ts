@@ -1,7 +1,12 @@
 // The worker of one database's vectorizers (pgai's vectorizer worker, in the proxy): woken by the NOTIFY of a
-// vectorizer's trigger and by the llm.call worker's poll, it drains the queue of each vectorizer it serves, batch
-// after batch, several vectorizers at once up to the worker's concurrency. Each batch's chunks are embedded in as few
-// requests as the provider's limits allow (vectorizer-embed.ts); a failed batch is retried later, with backoff.
+// vectorizer's trigger and by the llm.call worker's poll, it drains the queue of each vectorizer it serves in lanes,
+// each a batch after another until the queue has none for it. A vectorizer gets one lane, and, once a lane claims a
+// full batch, up to its processing_default concurrency (pgai's worker runs that many at once too), each lane with
+// its own claimed rows (vectorizers.ts). All lanes together are held to the worker's `lanes`, so that no config takes
+// every connection of the pool, and every vectorizer gets a lane before any gets a second; a lane whose vectorizer
+// has others gives its place to a vectorizer waiting for one. Each batch's chunks are embedded in as few requests as
+// the provider's limits allow (vectorizer-embed.ts), counted against the owner's share of the proxy's model calls,
+// as the owner's sessions' are; a failed batch is retried later, with backoff.
 
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -9,42 +14,52 @@ import type { DefaultProviders } from '../providers/default-provider.js';
 import { recordVectorizerBatch } from './metrics.js';
 import { embedAll, embeddingProvider } from './vectorizer-embed.js';
 import { RowRefused, rowChunks, tooLong } from './vectorizer-text.js';
-import { failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
+import { batchSize, concurrency, failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
   pool: pg.Pool;
   /** Names the database on /metrics and in the logs. */
   database: string;
   defaults: DefaultProviders;
-  concurrency: number;
+  /** Batches in flight at once, of all the vectorizers together: each holds a connection of the pool while it runs. */
+  lanes: number;
   retryDelayMs: number;
   log: Logger;
 }
 
 export class VectorizerRunner {
-  /** Vectorizers being drained, and those woken meanwhile, which drain again once done. */
-  private readonly draining = new Set<number>();
+  /** The vectorizers to run lanes for: those served at the last wake, until a lane finds no batch for them. */
+  private readonly wanted = new Map<number, Vectorizer>();
+  /** Lanes running, by vectorizer. */
+  private readonly running = new Map<number, number>();
+  /** Vectorizers that claimed a full batch: they get up to their concurrency in lanes, the others one. */
+  private readonly busy = new Set<number>();
+  /** Vectorizers woken while their lanes ran: the first lane to find the queue empty does not end their turn. */
   private readonly wokenAgain = new Set<number>();
+  /** Vectorizers wanted and left without a lane, all being taken. */
+  private waiting = 0;
   private readonly stopping = new AbortController();
-  private readonly drains = new Set<Promise<void>>();
+  private readonly lanesRunning = new Set<Promise<void>>();
   /** The last problem, logged once rather than at every wake. */
   private lastProblem: string | undefined;
 
   constructor(private readonly options: VectorizerRunnerOptions) {}
 
-  /** Looks for vectorizers with work and drains those not being drained yet. */
+  /** Looks for vectorizers with work and gives lanes to those without one. */
   async wake(): Promise<void> {
     if (this.stopping.signal.aborted) return;
-    let vectorizers: Vectorizer[];
+    let served: Vectorizer[];
     try {
-      vectorizers = await servedVectorizers(this.options.pool);
+      served = await servedVectorizers(this.options.pool);
     } catch (error) {
       return this.problem(error);
     }
-    for (const vectorizer of vectorizers) {
-      if (this.draining.has(vectorizer.id)) this.wokenAgain.add(vectorizer.id);
-      else if (this.draining.size < this.options.concurrency) this.drain(vectorizer);
+    this.wanted.clear();
+    for (const vectorizer of served) {
+      this.wanted.set(vectorizer.id, vectorizer);
+      if (this.running.has(vectorizer.id)) this.wokenAgain.add(vectorizer.id);
     }
+    this.fill();
   }
 
   /** The rows waiting in the queue of each vectorizer served, for the admin dashboard; undefined when they cannot be counted. */
@@ -61,21 +76,49 @@ export class VectorizerRunner {
   /** Lets running batches finish (their transactions commit or roll back), then returns. */
   async stop(): Promise<void> {
     this.stopping.abort(new Error('the proxy is shutting down'));
-    await Promise.allSettled([...this.drains]);
+    await Promise.allSettled([...this.lanesRunning]);
   }
 
-  private drain(vectorizer: Vectorizer): void {
-    this.draining.add(vectorizer.id);
-    const drained = this.batches(vectorizer).finally(() => {
-      this.draining.delete(vectorizer.id);
-      this.drains.delete(drained);
-      if (this.wokenAgain.delete(vectorizer.id)) void this.wake();
+  /** Starts lanes while there is room, each to the wanted vectorizer with the fewest of those below what they may have. */
+  private fill(): void {
+    const lanes = (vectorizer: Vectorizer): number => this.running.get(vectorizer.id) ?? 0;
+    const allowed = (vectorizer: Vectorizer): number => (this.busy.has(vectorizer.id) ? concurrency(vectorizer) : 1);
+    let inUse = [...this.running.values()].reduce((sum, count) => sum + count, 0);
+    while (!this.stopping.signal.aborted && inUse < this.options.lanes) {
+      const below = [...this.wanted.values()].filter((vectorizer) => lanes(vectorizer) < allowed(vectorizer));
+      if (below.length === 0) break;
+      this.lane(below.reduce((fewest, vectorizer) => (lanes(vectorizer) < lanes(fewest) ? vectorizer : fewest)));
+      inUse++;
+    }
+    this.waiting = [...this.wanted.values()].filter((vectorizer) => lanes(vectorizer) === 0).length;
+  }
+
+  private lane(vectorizer: Vectorizer): void {
+    const { id } = vectorizer;
+    this.running.set(id, (this.running.get(id) ?? 0) + 1);
+    const lane = this.batches(vectorizer).catch((error: unknown) => {
+      this.problem(error);
+      return 'turn over' as const;
     });
-    this.drains.add(drained);
+    const done = lane.then((ended) => {
+      const left = this.running.get(id)! - 1;
+      if (left > 0) this.running.set(id, left);
+      else this.running.delete(id);
+      this.lanesRunning.delete(done);
+      if (ended === 'turn over') {
+        this.busy.delete(id);
+        if (!this.wokenAgain.delete(id)) this.wanted.delete(id);
+      }
+      this.fill();
+    });
+    this.lanesRunning.add(done);
   }
 
-  private async batches(vectorizer: Vectorizer): Promise<void> {
-    const asker = `vectorizer ${vectorizer.id}@${this.options.database}`;
+  /**
+   * Batch after batch of the vectorizer's queue, until the vectorizer's turn is over (the queue has no batch for this
+   * lane, or a batch failed), another vectorizer waits for the lane, or the worker stops.
+   */
+  private async batches(vectorizer: Vectorizer): Promise<'turn over' | 'given up' | 'stopped'> {
     while (!this.stopping.signal.aborted) {
       let claimed: Batch['keys'] = [];
       const tooLarge: Array<{ key: Record<string, unknown>; error: RowRefused }> = [];
@@ -83,7 +126,11 @@ export class VectorizerRunner {
         const outcome = await processBatch(this.options.pool, vectorizer, async (batch) => {
           claimed = batch.keys;
           tooLarge.length = 0;
-          return this.embed(vectorizer, batch, asker, tooLarge);
+          if (batch.keys.length >= batchSize(vectorizer) && !this.busy.has(vectorizer.id)) {
+            this.busy.add(vectorizer.id);
+            this.fill();
+          }
+          return this.embed(vectorizer, batch, tooLarge);
         });
         for (const { key, error } of tooLarge) {
           this.options.log.warn({ vectorizer: vectorizer.name, key, err: error.message }, 'vectorizer row refused; moved to the failed queue');
@@ -91,26 +138,31 @@ export class VectorizerRunner {
         }
         if (outcome === 'not ours') this.problem(new Error(`vectorizer ${vectorizer.name}: its tables are no longer all owned by the worker's role; left to their owner's worker`));
         if (outcome === 'empty' && (await indexWhenDue(this.options.pool, vectorizer))) this.options.log.info({ vectorizer: vectorizer.name }, 'vectorizer index built');
-        if (typeof outcome !== 'object') return;
+        if (typeof outcome !== 'object') return 'turn over';
         recordVectorizerBatch(this.options.database, 'done', outcome.processed);
         this.options.log.debug({ vectorizer: vectorizer.name, ...outcome }, 'vectorizer batch done');
+        if (this.waiting > 0 && this.running.get(vectorizer.id)! > 1) return 'given up';
       } catch (error) {
-        if (this.stopping.signal.aborted) return;
-        if (claimed.length === 0) return this.problem(error);
+        if (this.stopping.signal.aborted) return 'stopped';
+        if (claimed.length === 0) {
+          this.problem(error);
+          return 'turn over';
+        }
         recordVectorizerBatch(this.options.database, 'failed', claimed.length);
         const message = error instanceof Error ? error.message : String(error);
         this.options.log.warn({ vectorizer: vectorizer.name, rows: claimed.length, err: message }, 'vectorizer batch failed; its rows are retried later');
         await failed(this.options.pool, vectorizer, claimed, message, this.options.retryDelayMs).catch((recordError: unknown) => this.problem(recordError));
-        return;
+        return 'turn over';
       }
     }
+    return 'stopped';
   }
 
   /**
    * The chunks of the batch's rows with their embeddings; a deleted row's key gets none, nor does a row too large,
    * which is added to `tooLarge` (and its chunks removed from the store with the others').
    */
-  private async embed(vectorizer: Vectorizer, batch: Batch, asker: string, tooLarge: Array<{ key: Record<string, unknown>; error: RowRefused }>): Promise<StoredChunk[]> {
+  private async embed(vectorizer: Vectorizer, batch: Batch, tooLarge: Array<{ key: Record<string, unknown>; error: RowRefused }>): Promise<StoredChunk[]> {
     const keyColumns = vectorizer.sourcePk.map((column) => column.attname);
     for (const key of batch.tooLong) tooLarge.push({ key, error: tooLong(vectorizer.config) });
     const chunks = batch.rows.flatMap((row) => {
@@ -129,7 +181,7 @@ export class VectorizerRunner {
       provider,
       chunks.map((chunk) => chunk.formatted),
       this.stopping.signal,
-      asker,
+      vectorizer.asker,
     );
     return chunks.map(({ key, seq, chunk }, i) => ({ key, seq, chunk, embedding: vectors[i]! }));
   }

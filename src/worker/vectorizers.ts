@@ -1,13 +1,18 @@
 // The worker's side of pgai's vectorizers, in SQL: the vectorizers it serves (those of the tables its login role
-// owns, as for llm.call), and one batch of a vectorizer's queue in one transaction: claim up to batch_size keys
-// (an advisory lock per key, so that workers in several proxies never embed the same row at once), take them off the
-// queue, read their rows, and, once their chunks are embedded, replace the rows' chunks in the store. If the batch
-// fails, the transaction leaves the queue as it was; failed() then delays the keys' retry, moves those out of
-// retries to the failed queue, and records the error in ai.vectorizer_errors.
+// owns, as for llm.call), and one batch of a vectorizer's queue in one transaction: claim up to batch_size queue rows
+// as pgai's worker does (FOR UPDATE SKIP LOCKED, and an advisory lock per key, so that batches running at once, in
+// one proxy or several, never take the same row: a key queued twice is one batch's), take their keys off the queue,
+// read their rows, and, once their chunks are embedded, replace the rows' chunks in the store. A row changed while
+// its batch runs is queued again by the trigger, and the next batch to claim it (once this one has committed and
+// let go of the key) embeds its newest text. If the batch fails, the transaction leaves the queue as it was;
+// failed() then delays the keys' retry, moves those out of retries to the failed queue, and records the error in
+// ai.vectorizer_errors.
 
 import pg from 'pg';
 import { inRowTransaction, ownedBySession, times } from './row-session.js';
 import { MAX_INPUT } from '../../functions/pgai/text-splitter.js';
+import { MAX_CONCURRENCY } from '../../functions/pgai/vectorizer-create.js';
+import { ASKER_SQL } from '../intercept/session-settings.js';
 import type { VectorizerConfig } from './vectorizer-text.js';
 
 export interface Vectorizer {
@@ -20,18 +25,41 @@ export interface Vectorizer {
   queueTable: string;
   queueFailedTable: string;
   config: VectorizerConfig;
+  /**
+   * Whom its embedding requests are made for: its owner in its database, as that role's sessions' requests are
+   * (src/providers/asker.ts), so that they count against the same share of the proxy's limits.
+   */
+  asker: string;
 }
 
 const CATALOG = '_pg_llm_catalog.pg_llm_vectorizers';
 /** pgai's default rows a batch (processing_default's batch_size). */
 const DEFAULT_BATCH_SIZE = 50;
 
+/** Queue rows a batch claims at most: processing_default's batch_size, 50 unless it says otherwise. */
+export function batchSize(vectorizer: Vectorizer): number {
+  return wholeNumber(vectorizer.config.processing?.batch_size, DEFAULT_BATCH_SIZE, 2048);
+}
+
+/**
+ * Batches of the vectorizer in flight at once: processing_default's concurrency, 1 (pgai's default) unless it says
+ * otherwise, and never more than MAX_CONCURRENCY, whatever a hand-written config row holds.
+ */
+export function concurrency(vectorizer: Vectorizer): number {
+  return wholeNumber(vectorizer.config.processing?.concurrency, 1, MAX_CONCURRENCY);
+}
+
+/** `value` when it is a whole number from 1 to `max`, `max` when it is a larger one, `fallback` otherwise. */
+function wholeNumber(value: unknown, fallback: number, max: number): number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? Math.min(value, max) : fallback;
+}
+
 /** The enabled vectorizers of the tables the session's login role owns; none before ai is installed. */
 export async function servedVectorizers(pool: pg.Pool): Promise<Vectorizer[]> {
   const { rows: present } = await pool.query(`SELECT pg_catalog.to_regclass($1) IS NOT NULL AS present`, [CATALOG]);
   if (!(present[0] as { present: boolean }).present) return [];
   const { rows } = await pool.query(
-    `SELECT v.id, v.name, v.source_schema, v.source_table, v.source_pk, v.queue_schema, v.queue_table, v.queue_failed_table, v.config
+    `SELECT v.id, v.name, v.source_schema, v.source_table, v.source_pk, v.queue_schema, v.queue_table, v.queue_failed_table, v.config, ${ASKER_SQL} AS asker
        FROM ${CATALOG} v
       WHERE NOT v.disabled AND v.owner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) session_user)
         AND current_user OPERATOR(pg_catalog.=) session_user
@@ -47,6 +75,7 @@ export async function servedVectorizers(pool: pg.Pool): Promise<Vectorizer[]> {
     queueTable: row.queue_table,
     queueFailedTable: row.queue_failed_table,
     config: row.config,
+    asker: row.asker,
   }));
 }
 
@@ -74,6 +103,8 @@ function names(vectorizer: Vectorizer) {
     queue: quoted(vectorizer.queueSchema, vectorizer.queueTable),
     failedQueue: quoted(vectorizer.queueSchema, vectorizer.queueFailedTable),
     keyList: keys.join(', '),
+    /** The key of queue row q as a record's text, which names its advisory lock. */
+    keyText: `ROW(${keys.map((key) => `q.${key}`).join(', ')})::pg_catalog.text`,
     /** The key of row t, as to_jsonb gives it. */
     keyObject: (t: string) =>
       `pg_catalog.jsonb_build_object(${vectorizer.sourcePk.map((column) => `${pg.escapeLiteral(column.attname)}::pg_catalog.text, ${t}.${pg.escapeIdentifier(column.attname)}`).join(', ')})`,
@@ -112,13 +143,17 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
     await client.query(`LOCK TABLE ${[n.queue, n.store].filter(Boolean).join(', ')} IN ROW EXCLUSIVE MODE`);
     const { rows: owned } = await client.query(`SELECT ${ownedBySession('$1')} AND ${ownedBySession('$2')} AND ${ownedBySession('$3')} AS ours`, [n.source, n.queue, n.store ?? n.source]);
     if (!(owned[0] as { ours: boolean }).ours) return 'not ours';
-    const batchSize = vectorizer.config.processing?.batch_size ?? DEFAULT_BATCH_SIZE;
+    // A row is locked only with its key's advisory lock (the CASE takes that first, for due rows only): a batch never
+    // holds a row whose key another batch has, which that batch's DELETE would wait for. Rows another batch holds, or
+    // took off the queue since this statement's snapshot, are skipped.
     const { rows: claimed } = await client.query(
       `SELECT pg_catalog.to_jsonb(k) AS key
-         FROM (SELECT DISTINCT ${n.keyList} FROM ${n.queue} q WHERE q.loading_retry_after IS NULL OR q.loading_retry_after OPERATOR(pg_catalog.<=) pg_catalog.now()) k
-        WHERE pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext(k::pg_catalog.text))
-        LIMIT $2`,
-      [vectorizer.id, batchSize],
+         FROM (SELECT DISTINCT ${n.keyList}
+                 FROM (SELECT ${n.keyList} FROM ${n.queue} q
+                        WHERE CASE WHEN q.loading_retry_after IS NULL OR q.loading_retry_after OPERATOR(pg_catalog.<=) pg_catalog.now()
+                                   THEN pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext(${n.keyText})) ELSE false END
+                        LIMIT $2 FOR UPDATE SKIP LOCKED) AS q) k`,
+      [vectorizer.id, batchSize(vectorizer)],
     );
     if (claimed.length === 0) return 'empty';
     const keys = claimed.map((row) => row.key as Record<string, unknown>);

@@ -63,13 +63,16 @@ export class QueueWorker {
   constructor(private readonly options: WorkerOptions) {
     this.database = describeDatabase(options.url);
     this.log = options.log.child({ worker: this.database });
-    this.pool = new pg.Pool({ connectionString: options.url, max: Math.min(MAX_POOL_SIZE, options.settings.concurrency + 1), application_name: APPLICATION_NAME });
+    const poolSize = Math.min(MAX_POOL_SIZE, options.settings.concurrency + 1);
+    this.pool = new pg.Pool({ connectionString: options.url, max: poolSize, application_name: APPLICATION_NAME });
     // An idle connection that drops is replaced on next use; its error must not end the process.
     this.pool.on('error', (error) => this.log.warn({ err: error.message }, 'worker connection lost'));
     this.models = new JobModels(this.pool, options.masterKeys, options.defaults);
     this.writes = new WriteBatches(this.pool, this.id);
-    const { concurrency, retryDelayMs } = options.settings;
-    this.vectorizers = new VectorizerRunner({ pool: this.pool, database: this.database, defaults: options.defaults, concurrency, retryDelayMs, log: this.log });
+    // A vectorizer's batch holds a connection while its chunks are embedded: one connection stays for the claims and
+    // write-backs of llm.call jobs.
+    const lanes = poolSize - 1;
+    this.vectorizers = new VectorizerRunner({ pool: this.pool, database: this.database, defaults: options.defaults, lanes, retryDelayMs: options.settings.retryDelayMs, log: this.log });
   }
 
   start(): void {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { parsePgAiConfig } from '../../src/providers/pg-ai-config.js';
 import { afterThisTest, freshDatabase } from './database.js';
-import { startFakeProvider, type FakeProvider } from './fake-provider.js';
+import { startFakeProvider, type FakeProvider, type FakeProviderOptions } from './fake-provider.js';
 import { connection, startProxy, type Role, type TestProxy } from './proxy.js';
 import { createShop } from './shop.js';
 
@@ -32,11 +32,11 @@ export interface PgAiSuite {
   proxy: TestProxy;
 }
 
-/** A fake provider and a proxy on it for the whole test file, started before its tests and stopped after. */
-export function pgAiSuite(): PgAiSuite {
+/** A fake provider (with `options`) and a proxy on it for the whole test file, started before its tests and stopped after. */
+export function pgAiSuite(options: FakeProviderOptions = {}): PgAiSuite {
   const suite = {} as PgAiSuite;
   beforeAll(async () => {
-    suite.fake = await startFakeProvider();
+    suite.fake = await startFakeProvider(options);
     suite.proxy = await pgAiProxy(suite.fake);
   });
   afterAll(async () => {
