@@ -20,7 +20,7 @@ import pg from 'pg';
 import { PGBOUNCER_POOL_SIZE, startReferencePgbouncer, type Reference } from './pgbouncer.js';
 import { cpuSince, readCpuTime, type CpuTime } from './process-cpu.js';
 import { DRAIN_TARGET_FACTOR, JOB_CALL_MS, measureWorker, prepareWorkerDatabase, WORKER_CONCURRENCY, WORKER_DATABASE, WORKER_JOBS, workerReference, type WorkerResult } from './worker.js';
-import { CHUNKS_PER_ROW, EMBEDDING_CALL_MS, measureVectorizer, VECTORIZER_ROWS, vectorizerEnvironment, vectorizerIdealMs, type VectorizerResult } from './vectorizer.js';
+import { CHUNKS_PER_ROW, EMBEDDING_CALL_MS, HIGHER_CONCURRENCY, measureVectorizer, VECTORIZER_ROWS, vectorizerEnvironment, vectorizerIdealMs, type VectorizerResult } from './vectorizer.js';
 import { freePort, serverBinDir, startCluster, type Cluster } from '../support/cluster.js';
 import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { launch, postgresClient, type ServerProcess } from '../support/server-process.js';
@@ -118,8 +118,8 @@ async function main(): Promise<void> {
     const llm = await measureLlm(proxy.port);
     print(`draining ${WORKER_JOBS} llm.call jobs with the proxy's worker…`);
     const worker = await measureWorker(proxy.port);
-    print(`embedding ${VECTORIZER_ROWS} rows × ${CHUNKS_PER_ROW} chunks with a vectorizer…`);
-    const vectorizer = await measureVectorizer(proxy.port, embeddings);
+    print(`embedding ${VECTORIZER_ROWS} rows × ${CHUNKS_PER_ROW} chunks with a vectorizer, at pgai's default concurrency and at ${HIGHER_CONCURRENCY}…`);
+    const vectorizer = [await measureVectorizer(proxy.port, embeddings), await measureVectorizer(proxy.port, embeddings, HIGHER_CONCURRENCY)];
     const memory = await measureIdleMemory(proxy, rssAtStart);
 
     printSettings(settings, reference);
@@ -406,18 +406,22 @@ function printWorker(worker: WorkerResult): void {
   );
 }
 
-function printVectorizer(result: VectorizerResult): void {
-  const idealMs = vectorizerIdealMs();
+function printVectorizer(results: VectorizerResult[]): void {
   print('');
   printTable(
     [`pgai vectorizer: ${VECTORIZER_ROWS} rows × ${CHUNKS_PER_ROW} chunks inserted at once, ${EMBEDDING_CALL_MS} ms per embedding request`, 'value'],
-    [
-      ['time to converge (commit to last chunk stored)', `${(result.convergeMs / 1000).toFixed(2)} s`],
-      ['ideal (one request per batch of 50 rows, batches in turn)', `${(idealMs / 1000).toFixed(2)} s`],
-      ['converge / ideal', `${(result.convergeMs / idealMs).toFixed(2)}x`],
-      ['embedding requests made', String(result.requests)],
-      ['chunks sent / distinct (each embedded once when equal)', `${result.embedded} / ${result.distinct}`],
-    ],
+    results.flatMap((result) => {
+      const idealMs = vectorizerIdealMs(result.concurrency);
+      const runs = result.concurrency === undefined ? 'processing_default() (50 rows a batch, concurrency 1)' : `processing_default(concurrency => ${result.concurrency})`;
+      return [
+        [runs, ''],
+        ['  time to converge (commit to last chunk stored)', `${(result.convergeMs / 1000).toFixed(2)} s`],
+        ['  ideal (one request per batch of 50 rows, batches in waves of the concurrency)', `${(idealMs / 1000).toFixed(2)} s`],
+        ['  converge / ideal', `${(result.convergeMs / idealMs).toFixed(2)}x`],
+        ['  embedding requests made', String(result.requests)],
+        ['  chunks sent / distinct (each embedded once when equal)', `${result.embedded} / ${result.distinct}`],
+      ];
+    }),
   );
 }
 
