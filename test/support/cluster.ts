@@ -35,13 +35,15 @@ export const ROLES = {
 } as const;
 
 export interface ClusterOptions {
+  /** The server's bin directory; by default serverBinDir()'s. */
+  binDir?: string;
   maxConnections?: number;
   /** Extra postgresql.conf lines. */
   settings?: string[];
 }
 
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
-  const bin = serverBinDir();
+  const bin = options.binDir ?? serverBinDir();
   const root = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-test-'));
   const dataDir = path.join(root, 'data');
   const owner = serverUser();
