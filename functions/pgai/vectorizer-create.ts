@@ -37,9 +37,56 @@ const SERVED = {
   processing: ['default'],
 };
 
-const servedList = Object.entries(SERVED)
-  .map(([kind, implementations]) => `('${kind}', ${kind}, ARRAY[${implementations.map((implementation) => `'${implementation}'`).join(', ')}])`)
-  .join(',\n      ');
+/**
+ * pgai's resolution and checks of the indexing and scheduling configs (create_vectorizer and set_scheduling): in a
+ * function with the arguments indexing and scheduling. indexing_default is the setting ai.indexing_default's
+ * (indexing_hnsw, indexing_diskann), else none; the worker builds the index (_pg_llm_catalog.vectorizer_index), which
+ * needs pgvector, and pgvectorscale for diskann. No scheduling makes a job: the worker needs none.
+ */
+export const INDEXING_CHECKS = `  IF indexing ->> 'implementation' = 'default' THEN
+    indexing := CASE pg_catalog.current_setting('ai.indexing_default', true)
+                  WHEN 'indexing_hnsw' THEN ai.indexing_hnsw() WHEN 'indexing_diskann' THEN ai.indexing_diskann() ELSE ai.indexing_none() END;
+  END IF;
+  IF indexing ->> 'implementation' = 'hnsw' AND indexing ->> 'opclass' NOT IN ('vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid opclass', HINT = 'One of vector_ip_ops, vector_cosine_ops, vector_l1_ops.';
+  END IF;
+  IF indexing ->> 'implementation' = 'diskann' AND indexing ->> 'storage_layout' NOT IN ('memory_optimized', 'plain') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid storage_layout', HINT = 'memory_optimized or plain.';
+  END IF;
+  IF scheduling ->> 'implementation' = 'none' AND indexing ->> 'implementation' <> 'none' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'automatic indexing is not supported without scheduling. set indexing=>ai.indexing_none() when scheduling=>ai.scheduling_none()';
+  END IF;
+  IF indexing ->> 'implementation' <> 'none' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'vector') THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = pg_catalog.format('indexing_%s needs pgvector, which this database does not have', indexing ->> 'implementation'),
+      HINT = 'Without pgvector the embeddings are real[], which no vector index takes: pass indexing => ai.indexing_none(), or CREATE EXTENSION vector before ai.';
+  END IF;
+  IF indexing ->> 'implementation' = 'diskann' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'vectorscale') THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'indexing_diskann needs pgvectorscale (the vectorscale extension), which this database does not have',
+      HINT = 'CREATE EXTENSION vectorscale where the server has it, or pass indexing => ai.indexing_hnsw().';
+  END IF;`;
+
+/**
+ * The checks of the configs of `kinds` (arguments of the function, in a variable _check record): each a jsonb object
+ * of its config_type, of an implementation the proxy serves.
+ */
+export function servedChecks(kinds: Array<keyof typeof SERVED>): string {
+  const list = kinds.map((kind) => `('${kind}', ${kind}, ARRAY[${SERVED[kind].map((implementation) => `'${implementation}'`).join(', ')}])`).join(',\n      ');
+  return `  FOR _check IN SELECT * FROM (VALUES
+      ${list}) AS c(kind, config, served) LOOP
+    IF pg_catalog.jsonb_typeof(_check.config) IS DISTINCT FROM 'object' THEN
+      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = pg_catalog.format('%s config is not a jsonb object', _check.kind);
+    END IF;
+    IF (_check.config ->> 'config_type') IS DISTINCT FROM _check.kind THEN
+      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = pg_catalog.format('invalid config_type for %s config', _check.kind),
+        HINT = pg_catalog.format('Build it with an ai.%s_ function.', _check.kind);
+    END IF;
+    IF NOT coalesce((_check.config ->> 'implementation') = ANY (_check.served), false) THEN
+      RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = pg_catalog.format('%s implementation %s is not served by the proxy', _check.kind, coalesce(pg_catalog.quote_literal(_check.config ->> 'implementation'), 'NULL')),
+        HINT = pg_catalog.format('Served: %s.', pg_catalog.array_to_string(_check.served, ', '));
+    END IF;
+  END LOOP;
+`;
+}
 
 /**
  * The trigger function of a vectorizer, as a format() template: the queue, what else TRUNCATE empties (the store),
@@ -112,44 +159,8 @@ BEGIN
       HINT = 'The vectorizer''s tables, queue and trigger belong to the table''s owner, whose worker processes it.';
   END IF;
 
-  FOR _check IN SELECT * FROM (VALUES
-      ${servedList}) AS c(kind, config, served) LOOP
-    IF pg_catalog.jsonb_typeof(_check.config) IS DISTINCT FROM 'object' THEN
-      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = pg_catalog.format('%s config is not a jsonb object', _check.kind);
-    END IF;
-    IF (_check.config ->> 'config_type') IS DISTINCT FROM _check.kind THEN
-      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = pg_catalog.format('invalid config_type for %s config', _check.kind),
-        HINT = pg_catalog.format('Build it with an ai.%s_ function.', _check.kind);
-    END IF;
-    IF NOT coalesce((_check.config ->> 'implementation') = ANY (_check.served), false) THEN
-      RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = pg_catalog.format('%s implementation %s is not served by the proxy', _check.kind, coalesce(pg_catalog.quote_literal(_check.config ->> 'implementation'), 'NULL')),
-        HINT = pg_catalog.format('Served: %s.', pg_catalog.array_to_string(_check.served, ', '));
-    END IF;
-  END LOOP;
-
-  -- pgai's indexing_default is the setting ai.indexing_default's (indexing_hnsw, indexing_diskann), else none; the
-  -- worker builds the index (_pg_llm_catalog.vectorizer_index), which needs pgvector, and pgvectorscale for diskann.
-  IF indexing ->> 'implementation' = 'default' THEN
-    indexing := CASE pg_catalog.current_setting('ai.indexing_default', true)
-                  WHEN 'indexing_hnsw' THEN ai.indexing_hnsw() WHEN 'indexing_diskann' THEN ai.indexing_diskann() ELSE ai.indexing_none() END;
-  END IF;
-  IF indexing ->> 'implementation' = 'hnsw' AND indexing ->> 'opclass' NOT IN ('vector_ip_ops', 'vector_cosine_ops', 'vector_l1_ops') THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid opclass', HINT = 'One of vector_ip_ops, vector_cosine_ops, vector_l1_ops.';
-  END IF;
-  IF indexing ->> 'implementation' = 'diskann' AND indexing ->> 'storage_layout' NOT IN ('memory_optimized', 'plain') THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid storage_layout', HINT = 'memory_optimized or plain.';
-  END IF;
-  IF scheduling ->> 'implementation' = 'none' AND indexing ->> 'implementation' <> 'none' THEN
-    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'automatic indexing is not supported without scheduling. set indexing=>ai.indexing_none() when scheduling=>ai.scheduling_none()';
-  END IF;
-  IF indexing ->> 'implementation' <> 'none' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'vector') THEN
-    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = pg_catalog.format('indexing_%s needs pgvector, which this database does not have', indexing ->> 'implementation'),
-      HINT = 'Without pgvector the embeddings are real[], which no vector index takes: pass indexing => ai.indexing_none(), or CREATE EXTENSION vector before ai.';
-  END IF;
-  IF indexing ->> 'implementation' = 'diskann' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension x WHERE x.extname = 'vectorscale') THEN
-    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'indexing_diskann needs pgvectorscale (the vectorscale extension), which this database does not have',
-      HINT = 'CREATE EXTENSION vectorscale where the server has it, or pass indexing => ai.indexing_hnsw().';
-  END IF;
+${servedChecks(Object.keys(SERVED) as Array<keyof typeof SERVED>)}
+${INDEXING_CHECKS}
 
   _dimensions := (embedding ->> 'dimensions')::integer;
   IF _dimensions IS NULL OR _dimensions < 1 THEN

@@ -1,9 +1,11 @@
 // pgai's functions that manage a vectorizer (its db/sql/idempotent/012-vectorizer-api.sql), each by id and by name
 // as pgai has them: drop it (its trigger, trigger function and queues; with drop_all its store and view too), count
-// its queue, and disable or enable it (a disabled vectorizer's queue fills but the worker leaves it). Real functions
+// its queue, disable or enable it (a disabled vectorizer's queue fills but the worker leaves it), and set its
+// scheduling and indexing (ai.set_scheduling, by id only, as pgai has it). Real functions
 // with their caller's rights: the catalog's row security shows each role only the vectorizers of its own tables.
 
 import { declareSqlFunction, type ArgumentDeclaration, type SqlFunctionDeclaration } from '../declaration.js';
+import { INDEXING_CHECKS, servedChecks } from './vectorizer-create.js';
 
 const SCHEMA = 'ai';
 const BY_ID: ArgumentDeclaration = { name: 'vectorizer_id', type: 'integer' };
@@ -122,5 +124,27 @@ END`,
     volatility: 'VOLATILE',
     description: 'Lets the worker process the vectorizer again (pgai).',
     body: setDisabled(false),
+  }),
+  declareSqlFunction({
+    schema: SCHEMA,
+    name: 'set_scheduling',
+    arguments: [BY_ID, { name: 'scheduling', type: 'jsonb', default: 'ai.scheduling_default()' }, { name: 'indexing', type: 'jsonb', default: 'ai.indexing_default()' }],
+    result: { kind: 'scalar', type: 'jsonb' },
+    strict: false,
+    volatility: 'VOLATILE',
+    description: "Sets the vectorizer's scheduling and indexing, checked as ai.create_vectorizer checks them, and returns its config; the worker builds a new index when it is due (pgai).",
+    language: 'plpgsql',
+    body: `
+DECLARE
+  _v record;
+  _check record;
+  _config jsonb;
+BEGIN${FIND}
+${servedChecks(['indexing', 'scheduling'])}
+${INDEXING_CHECKS}
+  UPDATE _pg_llm_catalog.pg_llm_vectorizers v SET config = v.config || pg_catalog.jsonb_build_object('scheduling', scheduling, 'indexing', indexing)
+   WHERE v.id = vectorizer_id RETURNING v.config INTO _config;
+  RETURN _config;
+END`,
   }),
 ];

@@ -118,6 +118,21 @@ describe('ai.create_vectorizer', () => {
     expect(await rows(alice, `SELECT ai.create_vectorizer('alice.docs', loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3), if_not_exists => true) AS id`)).toEqual([{ id: 1 }]);
   });
 
+  it("sets a vectorizer's scheduling and indexing with ai.set_scheduling, checked as at creation, and refuses what is not served", async () => {
+    const { alice } = await alicesDocs();
+    await alice.query(CREATE);
+    const { config } = (await rows(alice, `SELECT ai.set_scheduling(1, scheduling => ai.scheduling_timescaledb(interval '10 minutes')) AS config`))[0];
+    expect(config).toMatchObject({ scheduling: { implementation: 'timescaledb', schedule_interval: '00:10:00' }, indexing: { implementation: 'none' }, loading: { column_name: 'body' } });
+    expect(await rows(alice, `SELECT config -> 'scheduling' ->> 'implementation' AS scheduling FROM ai.vectorizer`)).toEqual([{ scheduling: 'timescaledb' }]);
+    await expect(alice.query(`SELECT ai.set_scheduling(1, indexing => ai.indexing_hnsw())`)).rejects.toMatchObject({ code: '0A000', message: 'indexing_hnsw needs pgvector, which this database does not have' });
+    await expect(alice.query(`SELECT ai.set_scheduling(1, scheduling => ai.chunking_none())`)).rejects.toMatchObject({ code: '22023', message: 'invalid config_type for scheduling config' });
+    await expect(alice.query(`SELECT ai.set_scheduling(1, scheduling => '{"config_type": "scheduling", "implementation": "cron"}')`)).rejects.toMatchObject({
+      code: '0A000',
+      message: "scheduling implementation 'cron' is not served by the proxy",
+    });
+    await expect(alice.query(`SELECT ai.set_scheduling(7)`)).rejects.toMatchObject({ code: '42704', message: 'vectorizer 7 does not exist' });
+  });
+
   it('drops a vectorizer by id or name, its store and view only with drop_all', async () => {
     const { alice } = await alicesDocs();
     await alice.query(CREATE);

@@ -64,6 +64,7 @@ export const PGAI_SIGNATURES: PgaiSignature[] = [
   { name: 'drop_vectorizer', arguments: 'vectorizer_id integer, drop_all boolean DEFAULT false', result: 'void' },
   { name: 'enable_vectorizer_schedule', arguments: 'name text', result: 'void' },
   { name: 'enable_vectorizer_schedule', arguments: 'vectorizer_id integer', result: 'void' },
+  { name: 'set_scheduling', arguments: 'vectorizer_id integer, scheduling jsonb DEFAULT ai.scheduling_default(), indexing jsonb DEFAULT ai.indexing_default()', result: 'jsonb' },
   { name: 'grant_to', arguments: '', result: 'name[]' },
   { name: 'grant_to', arguments: 'VARIADIC grantees name[]', result: 'name[]' },
   { name: 'vectorizer_queue_pending', arguments: 'name text, exact_count boolean DEFAULT false', result: 'bigint' },
