@@ -59,6 +59,13 @@ export const vectorizerConfigFunctions: SqlFunctionDeclaration[] = [
     description: "The vectorizer's text: a column of the source table (pgai).",
   }),
   builder({
+    name: 'loading_uri',
+    configType: 'loading',
+    implementation: 'uri',
+    arguments: [required('column_name', 'name'), given('retries', 'integer', '6'), nullable('aws_role_arn', 'text')],
+    description: "The vectorizer's text: the document at the URI a column of the source table holds; the proxy's worker fetches http and https ones (pgai).",
+  }),
+  builder({
     name: 'parsing_auto',
     configType: 'parsing',
     implementation: 'auto',

@@ -26,7 +26,7 @@ export const MAX_CONCURRENCY = 50;
 
 /** Which implementations of each configuration the proxy serves; others are refused, naming what is served. */
 const SERVED = {
-  loading: ['column'],
+  loading: ['column', 'uri'],
   parsing: ['auto', 'none'],
   embedding: ['openai', 'ollama', 'voyageai'],
   chunking: ['recursive_character_text_splitter', 'character_text_splitter', 'none'],
@@ -170,6 +170,14 @@ ${INDEXING_CHECKS}
     FROM pg_catalog.pg_attribute a WHERE a.attrelid = source AND a.attname = loading ->> 'column_name' AND a.attnum > 0 AND NOT a.attisdropped;
   IF _column_type IS NULL THEN
     RAISE EXCEPTION USING ERRCODE = '42703', MESSAGE = pg_catalog.format('column_name in config does not exist in the table: %s', loading ->> 'column_name');
+  END IF;
+  IF loading ->> 'implementation' = 'uri' AND loading ->> 'aws_role_arn' IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'loading_uri''s aws_role_arn is not served by the proxy: its worker fetches http and https URIs only',
+      HINT = 'Serve the documents over https (a presigned URL, say), or load their text from a column with ai.loading_column.';
+  END IF;
+  IF loading ->> 'implementation' = 'uri' AND parsing ->> 'implementation' = 'none' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'Cannot chunk Document with parsing_none, use parsing_auto or parsing_pymupdf',
+      HINT = 'Pass parsing => ai.parsing_auto(): the proxy''s worker takes text and markdown documents as they are.';
   END IF;
   IF _column_type !~ '^(text|character varying|character)\\M' THEN
     RAISE EXCEPTION USING ERRCODE = '42804', MESSAGE = pg_catalog.format('column_name %s in config is of invalid type %s. Supported types are: text, varchar, char', loading ->> 'column_name', _column_type);

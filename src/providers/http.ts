@@ -62,6 +62,16 @@ export function configureProviderHttp(settings: { maxResponseBytes?: number; max
   operator.hosts = new HostPolicy(settings.hosts ?? { allow: [], deny: [] });
 }
 
+/** The operator's provider-host policy of the moment, which every connection to a host a role names keeps to. */
+export function providerHostPolicy(): HostPolicy {
+  return operator.hosts;
+}
+
+/** The operator's cap on one chat answer (--max-response-bytes), which caps any other body read whole too. */
+export function maxResponseBytes(): number {
+  return operator.maxBytes.chat;
+}
+
 export interface HttpSettings {
   timeout: number;
   maxRetries: number;

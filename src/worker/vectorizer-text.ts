@@ -16,7 +16,8 @@ export const MAX_FORMATTED = 8 * MAX_INPUT;
 export class RowRefused extends PgError {}
 
 export interface VectorizerConfig {
-  loading: { column_name: string; retries?: number };
+  /** ai.loading_column's or ai.loading_uri's (implementation 'uri': the column holds a document's URI). */
+  loading: { implementation?: string; column_name: string; retries?: number };
   chunking: { implementation: string; chunk_size?: number; chunk_overlap?: number; separator?: string; separators?: string[]; is_separator_regex?: boolean };
   formatting: { template: string };
   embedding: Record<string, unknown> & { implementation: string; model: string; dimensions: number };

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { recordVectorizerBatch } from './metrics.js';
 import { embedAll, embeddingProvider } from './vectorizer-embed.js';
+import { loadDocuments } from './vectorizer-documents.js';
 import { RowRefused, rowChunks, tooLong } from './vectorizer-text.js';
 import { batchSize, concurrency, failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
 
@@ -25,6 +26,13 @@ export interface VectorizerRunnerOptions {
   lanes: number;
   retryDelayMs: number;
   log: Logger;
+}
+
+/** A row the worker does not embed, whatever the retry, and the step that refused it (failure_step in the failed queue). */
+interface RefusedRow {
+  key: Record<string, unknown>;
+  error: RowRefused;
+  step: 'loading' | 'chunking';
 }
 
 export class VectorizerRunner {
@@ -121,20 +129,20 @@ export class VectorizerRunner {
   private async batches(vectorizer: Vectorizer): Promise<'turn over' | 'given up' | 'stopped'> {
     while (!this.stopping.signal.aborted) {
       let claimed: Batch['keys'] = [];
-      const tooLarge: Array<{ key: Record<string, unknown>; error: RowRefused }> = [];
+      const refusedRows: RefusedRow[] = [];
       try {
         const outcome = await processBatch(this.options.pool, vectorizer, async (batch) => {
           claimed = batch.keys;
-          tooLarge.length = 0;
+          refusedRows.length = 0;
           if (batch.keys.length >= batchSize(vectorizer) && !this.busy.has(vectorizer.id)) {
             this.busy.add(vectorizer.id);
             this.fill();
           }
-          return this.embed(vectorizer, batch, tooLarge);
+          return this.embed(vectorizer, batch, refusedRows);
         });
-        for (const { key, error } of tooLarge) {
+        for (const { key, error, step } of refusedRows) {
           this.options.log.warn({ vectorizer: vectorizer.name, key, err: error.message }, 'vectorizer row refused; moved to the failed queue');
-          await refused(this.options.pool, vectorizer, [key], error.message);
+          await refused(this.options.pool, vectorizer, [key], error.message, step);
         }
         if (outcome === 'not ours') this.problem(new Error(`vectorizer ${vectorizer.name}: its tables are no longer all owned by the worker's role; left to their owner's worker`));
         if (outcome === 'empty' && (await indexWhenDue(this.options.pool, vectorizer))) this.options.log.info({ vectorizer: vectorizer.name }, 'vectorizer index built');
@@ -159,19 +167,27 @@ export class VectorizerRunner {
   }
 
   /**
-   * The chunks of the batch's rows with their embeddings; a deleted row's key gets none, nor does a row too large,
-   * which is added to `tooLarge` (and its chunks removed from the store with the others').
+   * The chunks of the batch's rows with their embeddings; a deleted row's key gets none, nor does a row refused (too
+   * large, or its document not to be had), which is added to `refusedRows` (and its chunks removed from the store
+   * with the others'). With ai.loading_uri a row's text is its document's.
    */
-  private async embed(vectorizer: Vectorizer, batch: Batch, tooLarge: Array<{ key: Record<string, unknown>; error: RowRefused }>): Promise<StoredChunk[]> {
+  private async embed(vectorizer: Vectorizer, batch: Batch, refusedRows: RefusedRow[]): Promise<StoredChunk[]> {
     const keyColumns = vectorizer.sourcePk.map((column) => column.attname);
-    for (const key of batch.tooLong) tooLarge.push({ key, error: tooLong(vectorizer.config) });
-    const chunks = batch.rows.flatMap((row) => {
-      const key = Object.fromEntries(keyColumns.map((column) => [column, row[column]]));
+    const keyOf = (row: Record<string, unknown>) => Object.fromEntries(keyColumns.map((column) => [column, row[column]]));
+    for (const key of batch.tooLong) refusedRows.push({ key, error: tooLong(vectorizer.config), step: 'chunking' });
+    let rows = batch.rows;
+    if (vectorizer.config.loading.implementation === 'uri') {
+      const documents = await loadDocuments(vectorizer.config, rows, this.stopping.signal, vectorizer.asker);
+      rows = documents.loaded;
+      for (const { row, error } of documents.refused) refusedRows.push({ key: keyOf(row), error, step: 'loading' });
+    }
+    const chunks = rows.flatMap((row) => {
+      const key = keyOf(row);
       try {
         return rowChunks(vectorizer.config, row).map((chunk) => ({ key, ...chunk }));
       } catch (error) {
         if (!(error instanceof RowRefused)) throw error;
-        tooLarge.push({ key, error });
+        refusedRows.push({ key, error, step: 'chunking' });
         return [];
       }
     });

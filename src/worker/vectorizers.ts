@@ -258,16 +258,19 @@ export async function failed(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<
   });
 }
 
-/** Rows refused for good (too large to embed): their keys go to the failed queue at once, the error recorded. */
-export async function refused(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string): Promise<void> {
+/**
+ * Rows refused for good at `step` (too large to embed, a document not to be had): their keys go to the failed queue at
+ * once, the error recorded.
+ */
+export async function refused(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, step: 'loading' | 'chunking'): Promise<void> {
   const n = names(vectorizer);
   await inRowTransaction(pool, async (client) => {
     await client.query(
       `INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step)
-       SELECT ${n.keyList}, 'chunking' FROM pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb)`,
-      [JSON.stringify(keys)],
+       SELECT ${n.keyList}, $2 FROM pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb)`,
+      [JSON.stringify(keys), step],
     );
-    await recordError(client, vectorizer, message, 'chunking', keys.length);
+    await recordError(client, vectorizer, message, step, keys.length);
   });
 }
 

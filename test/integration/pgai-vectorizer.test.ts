@@ -133,6 +133,19 @@ describe('ai.create_vectorizer', () => {
     await expect(alice.query(`SELECT ai.set_scheduling(7)`)).rejects.toMatchObject({ code: '42704', message: 'vectorizer 7 does not exist' });
   });
 
+  it("takes pgai's loading_uri, and refuses what of it is not served before creating anything", async () => {
+    const { alice } = await alicesDocs();
+    const create = (loading: string, extra = '') => alice.query(`SELECT ai.create_vectorizer('alice.docs', loading => ${loading}, embedding => ai.embedding_openai('m', 3)${extra}) AS id`);
+    await expect(create(`ai.loading_uri('body', aws_role_arn => 'arn:aws:iam::1:role/r')`)).rejects.toMatchObject({
+      code: '0A000',
+      message: "loading_uri's aws_role_arn is not served by the proxy: its worker fetches http and https URIs only",
+    });
+    await expect(create(`ai.loading_uri('body')`, `, parsing => ai.parsing_none()`)).rejects.toMatchObject({ code: '22023', message: 'Cannot chunk Document with parsing_none, use parsing_auto or parsing_pymupdf' });
+    expect(await rows(alice, `SELECT count(*)::int AS n FROM ai.vectorizer`)).toEqual([{ n: 0 }]);
+    expect((await create(`ai.loading_uri('body')`)).rows).toEqual([{ id: 1 }]);
+    expect(await rows(alice, `SELECT config -> 'loading' AS loading FROM ai.vectorizer`)).toEqual([{ loading: { implementation: 'uri', config_type: 'loading', column_name: 'body', retries: 6 } }]);
+  });
+
   it('drops a vectorizer by id or name, its store and view only with drop_all', async () => {
     const { alice } = await alicesDocs();
     await alice.query(CREATE);

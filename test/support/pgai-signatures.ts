@@ -50,6 +50,7 @@ export const PGAI_SIGNATURES: PgaiSignature[] = [
   { name: 'indexing_hnsw', arguments: 'min_rows integer DEFAULT 100000, opclass text DEFAULT \'vector_cosine_ops\'::text, m integer DEFAULT NULL::integer, ef_construction integer DEFAULT NULL::integer, create_when_queue_empty boolean DEFAULT true', result: 'jsonb' },
   { name: 'indexing_none', arguments: '', result: 'jsonb' },
   { name: 'loading_column', arguments: 'column_name name, retries integer DEFAULT 6', result: 'jsonb' },
+  { name: 'loading_uri', arguments: 'column_name name, retries integer DEFAULT 6, aws_role_arn text DEFAULT NULL::text', result: 'jsonb' },
   { name: 'parsing_auto', arguments: '', result: 'jsonb' },
   { name: 'parsing_none', arguments: '', result: 'jsonb' },
   { name: 'processing_default', arguments: 'batch_size integer DEFAULT NULL::integer, concurrency integer DEFAULT NULL::integer', result: 'jsonb' },
