@@ -10,7 +10,8 @@ import { providerFor } from '../src/providers/index.js';
 import { chatOptions, parseJsonAnswer, probability } from '../src/providers/options.js';
 import type { ChatMessage, ChatOptions, ChatResult } from '../src/providers/provider.js';
 import { PgError } from '../proxy/pg-error.js';
-import type { CallContext, ResultRow } from './declaration.js';
+import { chatRequest } from '../src/cost/estimate.js';
+import type { CallContext, ModelRequest, ResultRow } from './declaration.js';
 import { grounded, type KnowledgeUsed } from './rag.js';
 
 export interface Question {
@@ -57,6 +58,15 @@ export async function ask(context: CallContext, instanceName: string, question: 
     prompt,
     knowledge,
   };
+}
+
+/**
+ * What asking would ask of the instance: one request of the prompt, its system prompt before it; the knowledge
+ * enable_rag adds, and a fallback's answer, are known only once asked.
+ */
+export async function chatRequests(context: CallContext, instanceName: string, question: Question): Promise<ModelRequest[]> {
+  const model = await loadModel(context, instanceName);
+  return [chatRequest(instanceName, model.config, chatOptions(model.config, question.options), [question.prompt])];
 }
 
 /** The winning answer, or its fallback's when its confidence is below the threshold and a fallback is named. */

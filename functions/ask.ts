@@ -2,8 +2,8 @@
 // src/providers/default-provider.ts for how it is chosen). Unlike the extension, calls run concurrently and prompts
 // and answers have no 4 KB / 16 KB caps.
 
-import { declareFunction } from './declaration.js';
-import { askModel, auditDefault } from './default-model.js';
+import { declareFunction, noModel } from './declaration.js';
+import { askModel, auditDefault, defaultModelRequests } from './default-model.js';
 
 export const askFunctions = [
   declareFunction({
@@ -12,6 +12,7 @@ export const askFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: "The default provider's answer to a prompt (the provider comes from the proxy's configuration).",
+    models: async (args, context) => defaultModelRequests(context.defaults.model(), String(args.prompt)),
     async run(args, context) {
       const model = context.defaults.model();
       const answer = await askModel(context, model, String(args.prompt));
@@ -25,6 +26,7 @@ export const askFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: "The default provider llm_ask uses: 'openai', 'azure_openai', 'anthropic'…",
+    models: noModel,
     run: async (_args, context) => context.defaults.provider,
   }),
 ];

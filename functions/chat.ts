@@ -3,8 +3,8 @@
 import { removeModel, saveModel } from '../src/catalog/models.js';
 import { providerFor } from '../src/providers/index.js';
 import { PgError } from '../proxy/pg-error.js';
-import { answerJson, ask, audit, optionsObject, routed, STREAM_COLUMNS, streamAnswer, type Answer, type Question } from './answer.js';
-import { allRows, declareFunction, type CallContext, type ResultRow } from './declaration.js';
+import { answerJson, ask, audit, chatRequests, optionsObject, routed, STREAM_COLUMNS, streamAnswer, type Answer, type Question } from './answer.js';
+import { allRows, declareFunction, noModel, type CallContext, type ResultRow } from './declaration.js';
 
 /** A model's answer, routed to its fallback when it is not sure enough, audited. */
 async function chat(context: CallContext, instanceName: string, question: Question): Promise<Answer> {
@@ -47,6 +47,7 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'boolean' },
     strict: false,
     description: 'Registers (or replaces) a model instance; the API key and secret-bearing config are stored encrypted.',
+    models: noModel,
     async run(args, context) {
       if (typeof args.instance_name !== 'string' || args.instance_name === '') {
         throw new PgError('22004', 'instance_name must not be null or empty');
@@ -70,6 +71,7 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'boolean' },
     strict: true,
     description: 'Removes a model instance; true when it existed.',
+    models: noModel,
     run: (args, context) => removeModel(context, String(args.instance_name)),
   }),
   declareFunction({
@@ -81,6 +83,7 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: "The model's answer to a prompt.",
+    models: (args, context) => chatRequests(context, String(args.instance_name), { prompt: String(args.prompt), options: {} }),
     async run(args, context) {
       return (await chat(context, String(args.instance_name), { prompt: String(args.prompt), options: {} })).result.text;
     },
@@ -95,6 +98,7 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
     description: 'The answer with model_name, confidence_score, fallback_used, request_id and token usage.',
+    models: (args, context) => chatRequests(context, String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) }),
     async run(args, context) {
       const answer = await chat(context, String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) });
       return answerJson(context, answer);
@@ -110,6 +114,7 @@ export const chatFunctions = [
     result: { kind: 'table', columns: STREAM_COLUMNS },
     strict: true,
     description: 'The answer as it streams from the model: one row per chunk, then a final row.',
+    models: (args, context) => chatRequests(context, String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) }),
     run: (args, context) => allRows(streamChat(args, context)),
     stream: streamChat,
   }),

@@ -113,9 +113,29 @@ export interface Signature {
   description: string;
 }
 
+/**
+ * A request a call would make of a model, as far as it is known without making it: what pg_llm_estimate reports
+ * and the budgets check before a statement's first call (src/cost/estimate.ts).
+ */
+export interface ModelRequest {
+  /** The model instance asked, or 'default' for the proxy's default model. */
+  model: string;
+  /** Its config: the price and the provider's model name come from it. */
+  config: Record<string, unknown>;
+  /** What the request sends the model (system prompt, prompt, answer schema), whose tokens are estimated. */
+  input: string;
+  /** The tokens the answer is expected to take. */
+  outputTokens: number;
+}
+
 /** A function the proxy computes: its stub hands the call to the proxy. */
 export interface FunctionDeclaration extends Signature {
   run: FunctionBody;
+  /**
+   * The model requests one call makes, found without making them (catalog reads only); none for a function that
+   * calls no model. Without it, a call counts as one request of a model not known in advance.
+   */
+  models?: (args: Record<string, unknown>, context: CallContext) => Promise<ModelRequest[]>;
   /** For set-returning functions that can: the rows as they are produced, so they reach the client at once. */
   stream?: (args: Record<string, unknown>, context: CallContext) => AsyncIterable<ResultRow>;
 }
@@ -134,6 +154,11 @@ export type Declaration = FunctionDeclaration | SqlFunctionDeclaration;
 
 export function isSqlFunction(declaration: Declaration): declaration is SqlFunctionDeclaration {
   return 'body' in declaration;
+}
+
+/** The `models` of a function that calls no model. */
+export async function noModel(): Promise<ModelRequest[]> {
+  return [];
 }
 
 /** Validates a declaration once, when its module loads, so a typo fails at start-up rather than at a call. */

@@ -7,7 +7,8 @@ import { providerFor } from '../src/providers/index.js';
 import { chatOptions } from '../src/providers/options.js';
 import type { ChatResult } from '../src/providers/provider.js';
 import { usage } from './answer.js';
-import type { CallContext } from './declaration.js';
+import { chatRequest } from '../src/cost/estimate.js';
+import type { CallContext, ModelRequest } from './declaration.js';
 
 /** The instance name the default models' requests are limited and reported under. */
 export const DEFAULT_INSTANCE = 'default';
@@ -30,6 +31,11 @@ export async function askModel(context: CallContext, model: DefaultModel, prompt
   const started = performance.now();
   const result = await providerFor(DEFAULT_INSTANCE, model.config, model.apiKey).chat({ prompt, options: chatOptions(model.config, options), signal: context.signal, asker: await context.asker() });
   return { result, latencyMs: Math.round(performance.now() - started) };
+}
+
+/** What askModel would ask of the model: one request of the prompt, with the system prompt before it. */
+export function defaultModelRequests(model: DefaultModel, prompt: string, options: Record<string, unknown> = {}): ModelRequest[] {
+  return [chatRequest(DEFAULT_INSTANCE, model.config, chatOptions(model.config, options), [prompt])];
 }
 
 /** The audit row of a call answered by a default model; `details` adds what the function did. */

@@ -4,7 +4,7 @@
 import { PgError } from '../proxy/pg-error.js';
 import { optionsObject } from './answer.js';
 import { wholeNumberOption } from './call-options.js';
-import { declareFunction, type CallContext } from './declaration.js';
+import { declareFunction, noModel, type CallContext } from './declaration.js';
 
 const DEFAULT_AUDIT_LIMIT = 100;
 /** PostgreSQL's integer range: a LIMIT beyond it is an error of the server's, not the caller's option. */
@@ -80,6 +80,7 @@ export const observabilityFunctions = [
     result: { kind: 'scalar', type: 'bigint' },
     strict: false,
     description: 'Stores a rating (and comment) of the answer with this request_id; returns the feedback id.',
+    models: noModel,
     run: (args, context) => recordFeedback(context, args),
   }),
   declareFunction({
@@ -99,6 +100,7 @@ export const observabilityFunctions = [
     },
     strict: true,
     description: "The caller's audit rows, newest first; options: limit (100), event_type, instance_name, session_id, request_id, since.",
+    models: noModel,
     run: (args, context) => auditLog(context, optionsObject(args.options)),
   }),
   declareFunction({
@@ -107,6 +109,7 @@ export const observabilityFunctions = [
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
     description: "A request's trace: {request_id, events: [{step, detail, created_at, role_name}]} (written when pg_llm.trace_enabled is on).",
+    models: noModel,
     run: (args, context) => trace(context, String(args.request_id)),
   }),
 ];

@@ -17,6 +17,7 @@ import { vectorizerCreateFunctions } from './pgai/vectorizer-create.js';
 import { vectorizerEmbedFunctions } from './pgai/vectorizer-embed.js';
 import { vectorizerManageFunctions } from './pgai/vectorizer-manage.js';
 import { voyageAiFunctions } from './pgai/voyageai.js';
+import { estimateFunctions } from './estimate.js';
 import { explainQueryFunctions } from './explain-query.js';
 import { generateQueryFunctions } from './generate-query.js';
 import { parallelFunctions } from './parallel.js';
@@ -37,6 +38,7 @@ export const EXTENSIONS = {
     ...knowledgeFunctions,
     ...askFunctions,
     ...semanticOperatorFunctions,
+    ...estimateFunctions,
     ...generateQueryFunctions,
     ...explainQueryFunctions,
     ...schemaDiscoveryFunctions,

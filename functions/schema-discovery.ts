@@ -3,7 +3,7 @@
 
 import { PgError } from '../proxy/pg-error.js';
 import { describeTables, listTables } from '../src/sql/visible-schema.js';
-import { declareFunction } from './declaration.js';
+import { declareFunction, noModel } from './declaration.js';
 
 export const schemaDiscoveryFunctions = [
   declareFunction({
@@ -12,6 +12,7 @@ export const schemaDiscoveryFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: 'The tables and views the current role can query, as a JSON array (estimated rows, size).',
+    models: noModel,
     run: async (_args, context) => JSON.stringify(await listTables(context)),
   }),
   declareFunction({
@@ -23,6 +24,7 @@ export const schemaDiscoveryFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: 'One table the current role can query, as a JSON object: columns, constraints, foreign keys, indexes.',
+    models: noModel,
     async run(args, context) {
       const [schema, table] = [String(args.schema_name), String(args.table_name)];
       const [details] = await describeTables(context, { schema, table });

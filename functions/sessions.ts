@@ -4,7 +4,7 @@
 
 import { cleanupSessions, createSession, deleteSession, getSession, listSessions, recordExchange, sessionHistory, sessionMessages, setMaxMessages, updateState } from '../src/catalog/sessions.js';
 import { answerJson, ask, audit, optionsObject, routed, STREAM_COLUMNS, streamAnswer } from './answer.js';
-import { allRows, declareFunction, type CallContext, type ResultRow } from './declaration.js';
+import { allRows, declareFunction, noModel, type CallContext, type ResultRow } from './declaration.js';
 
 async function multiTurnChat(context: CallContext, instanceName: string, sessionId: string, prompt: string, options: unknown) {
   const question = { prompt, history: await sessionHistory(context, sessionId), options: optionsObject(options) };
@@ -30,6 +30,7 @@ export const sessionFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: 'Starts a conversation session; returns its id. max_messages bounds the history sent with each turn.',
+    models: noModel,
     run: (args, context) => createSession(context, Number(args.max_messages)),
   }),
   declareFunction({
@@ -66,6 +67,7 @@ export const sessionFunctions = [
     result: { kind: 'scalar', type: 'void' },
     strict: true,
     description: 'Changes how many earlier messages each turn of the session sends.',
+    models: noModel,
     run: (args, context) => setMaxMessages(context, String(args.session_id), Number(args.max_messages)),
   }),
   declareFunction({
@@ -77,6 +79,7 @@ export const sessionFunctions = [
     },
     strict: false,
     description: "The caller's sessions, most recently active first.",
+    models: noModel,
     run: (_args, context) => listSessions(context),
   }),
   declareFunction({
@@ -85,6 +88,7 @@ export const sessionFunctions = [
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
     description: 'A session: max_messages, state, message_count, created_at, last_active_time.',
+    models: noModel,
     run: (args, context) => getSession(context, String(args.session_id)),
   }),
   declareFunction({
@@ -96,6 +100,7 @@ export const sessionFunctions = [
     },
     strict: true,
     description: "A session's messages, oldest first.",
+    models: noModel,
     run: (args, context) => sessionMessages(context, String(args.session_id)),
   }),
   declareFunction({
@@ -104,6 +109,7 @@ export const sessionFunctions = [
     result: { kind: 'scalar', type: 'void' },
     strict: true,
     description: "Replaces the session's application state (a JSON object).",
+    models: noModel,
     run: (args, context) => updateState(context, String(args.session_id), args.state),
   }),
   declareFunction({
@@ -112,6 +118,7 @@ export const sessionFunctions = [
     result: { kind: 'scalar', type: 'boolean' },
     strict: true,
     description: 'Deletes a session and its messages; true when it existed.',
+    models: noModel,
     run: (args, context) => deleteSession(context, String(args.session_id)),
   }),
   declareFunction({
@@ -120,6 +127,7 @@ export const sessionFunctions = [
     result: { kind: 'scalar', type: 'void' },
     strict: true,
     description: 'Deletes the sessions idle for longer than timeout_seconds.',
+    models: noModel,
     run: (args, context) => cleanupSessions(context, Number(args.timeout_seconds)),
   }),
 ];

@@ -4,9 +4,10 @@
 // cache cannot hand back the same wrong answer.
 
 import { PgError } from '../proxy/pg-error.js';
-import { unfenced } from '../src/providers/options.js';
-import type { CallContext } from './declaration.js';
-import { askOperator, auditOperator, type OperatorAnswer, type OperatorModel } from './operator-model.js';
+import { chatOptions, unfenced } from '../src/providers/options.js';
+import type { CallContext, ModelRequest } from './declaration.js';
+import { DEFAULT_INSTANCE } from './default-model.js';
+import { askOperator, auditOperator, operatorModel, type OperatorAnswer, type OperatorModel } from './operator-model.js';
 
 /** SQLSTATE of an answer that is still not what was asked for after the retry: pg_ai_query's provider failure. */
 export const NONCONFORMING_ANSWER = '39001';
@@ -27,6 +28,19 @@ export interface StructuredQuestion<T> {
   check: (answer: unknown) => Checked<T>;
   /** What to do when the second answer does not conform either. */
   hint: string;
+  /** About how many tokens a conforming answer takes, for estimates made before asking. */
+  answerTokens: number;
+}
+
+/**
+ * What asking the question would ask of the operator's model (`named`: its model argument): one request, the
+ * first; a second only follows an answer that does not conform.
+ */
+export async function questionRequests<T>(context: CallContext, named: unknown, question: StructuredQuestion<T>): Promise<ModelRequest[]> {
+  const model = await operatorModel(context, named);
+  const { maxTokens } = chatOptions(model.config);
+  const input = [question.system, question.prompt, JSON.stringify(question.schema)].join('\n');
+  return [{ model: model.instanceName ?? DEFAULT_INSTANCE, config: model.config, input, outputTokens: Math.min(question.answerTokens, maxTokens ?? Number.POSITIVE_INFINITY) }];
 }
 
 export async function structuredAnswer<T>(context: CallContext, model: OperatorModel, question: StructuredQuestion<T>): Promise<T> {

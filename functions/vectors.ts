@@ -4,7 +4,7 @@
 import { recordCall } from '../src/catalog/audit.js';
 import { searchVectors, storeVector } from '../src/catalog/vectors.js';
 import { PgError } from '../proxy/pg-error.js';
-import { declareFunction } from './declaration.js';
+import { declareFunction, noModel } from './declaration.js';
 import { embed, embeddingMetadata } from './embedding.js';
 
 export const vectorFunctions = [
@@ -37,6 +37,7 @@ export const vectorFunctions = [
     // Not STRICT as pg_llm declares it, where the default metadata NULL stores nothing and returns NULL.
     strict: false,
     description: "Stores a vector for a row of a table's column; returns its id. Metadata NULL is stored as {}.",
+    models: noModel,
     async run(args, context) {
       for (const name of ['table_name', 'column_name', 'row_id', 'query_vector']) {
         if (args[name] === null) throw new PgError('22004', `${name} must not be null`);
@@ -70,6 +71,7 @@ export const vectorFunctions = [
     },
     strict: true,
     description: 'The stored vectors most similar to the query (cosine), most similar first, down to the threshold.',
+    models: noModel,
     async run(args, context) {
       const limit = Number(args.limit_count);
       if (limit < 0) throw new PgError('22023', 'limit_count must not be negative');

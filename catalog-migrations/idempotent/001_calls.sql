@@ -19,14 +19,19 @@ BEGIN
       PRIMARY KEY (execution, call_key)
     ) ON COMMIT DELETE ROWS;
   END IF;
+  -- occurrences: how many times the statement's rows made the call, for pg_llm_estimate.
   IF to_regclass('pg_temp.pg_llm_collected_calls') IS NULL THEN
     CREATE TEMP TABLE pg_llm_collected_calls (
       execution      bigint NOT NULL,
       call_key       text NOT NULL,
       function_name  text NOT NULL,
       arguments      jsonb NOT NULL,
+      occurrences    bigint NOT NULL DEFAULT 1,
       PRIMARY KEY (execution, call_key)
     ) ON COMMIT DELETE ROWS;
+  ELSIF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'pg_temp.pg_llm_collected_calls'::regclass AND attname = 'occurrences') THEN
+    -- Made by this session before the catalog was upgraded.
+    ALTER TABLE pg_temp.pg_llm_collected_calls ADD COLUMN occurrences bigint NOT NULL DEFAULT 1;
   END IF;
 END
 $$;
@@ -59,9 +64,9 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_temp.pg_llm_collected_calls c WHERE c.execution = current_setting('pg_llm.execution')::bigint) THEN
       RAISE NOTICE USING ERRCODE = 'LM001', MESSAGE = 'pg_llm proxy: calls collected';
     END IF;
-    INSERT INTO pg_temp.pg_llm_collected_calls (execution, call_key, function_name, arguments)
+    INSERT INTO pg_temp.pg_llm_collected_calls AS c (execution, call_key, function_name, arguments)
     VALUES (current_setting('pg_llm.execution')::bigint, key, function_name, arguments)
-    ON CONFLICT DO NOTHING;
+    ON CONFLICT (execution, call_key) DO UPDATE SET occurrences = c.occurrences + 1;
     RETURN CASE WHEN current_setting('pg_llm.placeholders', true) = 'typed' THEN placeholder END;
   END IF;
   RAISE EXCEPTION USING ERRCODE = 'LM002',

@@ -3,6 +3,7 @@
 // outside string literals and comments. Only the statements left are parsed, with PostgreSQL's own parser, so that
 // an alias or a name in a column list is not mistaken for a call; a big one off the event loop.
 
+import type { FunctionDeclaration } from '../../functions/declaration.js';
 import { EXTENSION_NAMES, extensionOf, FUNCTIONS, functionCalled, functionsCalled, keyOf, type ExtensionName } from '../../functions/registry.js';
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
@@ -11,6 +12,7 @@ import { mentionsApiKeySetting, type HeldSpan } from '../sql/api-key-statements.
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { secretLiterals } from '../sql/secret-literals.js';
+import { explainedWithoutRunning } from './explain-plan.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 import { leavesFailure, transactionControl, type TransactionControl } from './transaction-control.js';
@@ -73,6 +75,8 @@ export type StatementPlan =
       extension: ExtensionName;
       stream: StreamShape | undefined;
       projection: ProjectionPlan | undefined;
+      /** The statement an EXPLAIN without ANALYZE explains: the proxy tells the calls it would make. */
+      explained: string | undefined;
     }
   | { kind: 'extension'; sql: string; extension: ExtensionName; action: 'create' | 'update' | 'drop'; ifExists: boolean; cascade: boolean }
   /** `leavesFailure`: one PostgreSQL runs in a failed block, which ends the failure (IsTransactionExitStmt). */
@@ -145,7 +149,7 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
     case 'ClosePortalStmt':
       return { kind: 'close', sql, cursor: body.portalname === undefined ? undefined : String(body.portalname) };
   }
-  const callSites = countCalls(body);
+  const callSites = interceptedCalls(body).length;
   if (callSites === 0) return { kind: 'plain', sql };
   if (type === 'DeclareCursorStmt') return declarePlan(sql, body, callSites);
   // Its calls would run later, in an EXECUTE the proxy does not take over, and find no results then.
@@ -160,6 +164,7 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
     extension: extensionCalled(body)!,
     stream: select && callSites === 1 ? streamShape(body) : undefined,
     projection: select ? projectionPlan(sql, callSites) : undefined,
+    explained: type === 'ExplainStmt' ? explainedWithoutRunning(sql, body) : undefined,
   };
 }
 
@@ -222,16 +227,17 @@ function droppedExtension(body: Record<string, unknown>): ExtensionName | undefi
   return objects.length === 1 ? ours[0] : undefined;
 }
 
-/** Counts FuncCall nodes naming a registered function (functions/registry.ts says how names resolve), anywhere in the tree. */
-export function countCalls(node: unknown): number {
-  if (Array.isArray(node)) return node.reduce((sum: number, item) => sum + countCalls(item), 0);
-  if (node === null || typeof node !== 'object') return 0;
-  let count = 0;
+/** For each FuncCall node naming a registered function, anywhere in the tree, the declarations it may reach. */
+export function interceptedCalls(node: unknown): FunctionDeclaration[][] {
+  if (Array.isArray(node)) return node.flatMap(interceptedCalls);
+  if (node === null || typeof node !== 'object') return [];
+  const found: FunctionDeclaration[][] = [];
   for (const [key, value] of Object.entries(node)) {
-    if (key === 'FuncCall' && isInterceptedCall(value as { funcname?: Array<{ String?: { sval: string } }> })) count++;
-    count += countCalls(value);
+    const reached = key === 'FuncCall' ? functionsCalled(nameParts(value as { funcname?: Array<{ String?: { sval: string } }> })) : [];
+    if (reached.length > 0) found.push(reached);
+    found.push(...interceptedCalls(value));
   }
-  return count;
+  return found;
 }
 
 /** The extension of the first registered function the tree calls. */
@@ -244,10 +250,6 @@ function extensionCalled(node: unknown): ExtensionName | undefined {
     if (found) return found;
   }
   return undefined;
-}
-
-function isInterceptedCall(call: { funcname?: Array<{ String?: { sval: string } }> }): boolean {
-  return functionsCalled(nameParts(call)).length > 0;
 }
 
 /** A call's function name as written: [name] or [schema, name]. */

@@ -6,6 +6,8 @@ import { setMaxListeners } from 'node:events';
 import { callArguments, type CallContext, type QueryTable, type ResultRow, type SessionSettings } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
+import type { ModelEstimate } from '../cost/estimate.js';
+import { estimateStatement } from '../cost/statement-estimate.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import type { SessionApiKeys } from './api-key-setting.js';
@@ -18,6 +20,8 @@ import { records, type Result, type UpstreamRequests } from './upstream-requests
 export interface Call {
   function: string;
   arguments: unknown[];
+  /** How many times the statement's rows made it, as a collect pass counts them. */
+  occurrences?: number;
 }
 
 /** Computes one call of a statement; its settings are the session's at the statement's start. */
@@ -62,6 +66,12 @@ export class CallRunner {
     private readonly apiKeys: SessionApiKeys,
     private readonly literalSecrets: SessionLiteralSecrets,
   ) {}
+
+  /** The model calls a statement given as text (an EXPLAIN's) would make; no model is called. */
+  estimate(sql: string, signal: AbortSignal): Promise<ModelEstimate[]> {
+    let state: Promise<SessionState> | undefined;
+    return estimateStatement(this.context(signal, () => (state ??= this.readSessionState()), new Map()), sql, 'the explained statement');
+  }
 
   /**
    * Hands each result to `deliver` as it comes, a call's worker taking its next call once `deliver` is done with it
@@ -130,7 +140,12 @@ export class CallRunner {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
     const args = callArguments(declaration, this.literalSecrets.resolve(declaration, call.arguments));
-    const context: CallContext = {
+    return { declaration, args, context: this.context(signal, sessionState, aiSettings) };
+  }
+
+  /** What a call of the statement can use (declaration.ts), its session read through `sessionState`. */
+  private context(signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: Map<string, Promise<string | undefined>>): CallContext {
+    return {
       query: (sql, parameters) => this.query(sql, parameters),
       queryTable: async (sql, parameters) => table(check(await this.send(sql, parameters))),
       sync: async () => void (await this.requests.sync()),
@@ -149,7 +164,6 @@ export class CallRunner {
       database: async () => (await sessionState()).database,
       defaults: this.options.defaults,
     };
-    return { declaration, args, context };
   }
 
   private async query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>> {

@@ -16,11 +16,12 @@
 // themselves are in passes.ts; this is the order they run in, and what the client sees of them.
 
 import { setMaxListeners } from 'node:events';
-import { portalSuspended, readyForQuery } from '../../proxy/backend-write.js';
+import { noticeResponse, portalSuspended, readyForQuery } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage } from '../../proxy/protocol.js';
+import { estimateNotice } from '../cost/estimate.js';
 import type { StatementPlan } from './analyze.js';
 import { canceled, check, pgErrorFrom, type Call, type CallRunner } from './calls.js';
 import type { CursorMotion, ForwardMotion } from './cursor-plan.js';
@@ -41,6 +42,7 @@ import { internalName } from './internal-names.js';
 
 const ALREADY_IN_TRANSACTION = '25001';
 const NO_ACTIVE_TRANSACTION = '25P01';
+const CANCELED = '57014';
 /** Calls nested (or depending on each other) deeper than this are refused rather than run pass after pass. */
 const MAX_COLLECT_PASSES = 8;
 const QUERY_STATEMENT = internalName('query');
@@ -302,7 +304,7 @@ export class Executor {
     if (!described) return false;
     await this.cursors.claimName(cursor.name);
     if (cursor.projection) return this.cursors.declareFast(cursor, described, target.parameterSection);
-    const calls: CallPlan = { kind: 'calls', sql: cursor.query, callSites: plan.callSites, extension: plan.extension, stream: undefined, projection: undefined };
+    const calls: CallPlan = { kind: 'calls', sql: cursor.query, callSites: plan.callSites, extension: plan.extension, stream: undefined, projection: undefined, explained: undefined };
     let execution: number | undefined;
     try {
       execution = await this.runCalls(calls, { ...target, statement: CURSOR_QUERY, clientPortal: undefined }, target);
@@ -350,6 +352,7 @@ export class Executor {
    */
   private async runCalls(plan: CallPlan, target: Target, final: Target = target): Promise<number | undefined> {
     const execution = this.nextExecution++;
+    if (plan.explained !== undefined) await this.noticeEstimate(plan.explained);
     if (plan.projection && target.clientPortal?.maxRows === 0) {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
       return projected ? execution : undefined;
@@ -395,6 +398,21 @@ export class Executor {
     }
     const failed = await afterStored(stored, this.passes.finalPass(final, execution));
     return failed ? undefined : execution;
+  }
+
+  /**
+   * EXPLAIN without ANALYZE: a NOTICE with the model calls the statement explained would make, or with why they were
+   * not estimated (the EXPLAIN goes on: only a failure that leaves the transaction failed is its error).
+   */
+  private async noticeEstimate(sql: string): Promise<void> {
+    let notice: PgError;
+    try {
+      notice = estimateNotice(await this.calls.estimate(sql, this.abort.signal));
+    } catch (error) {
+      if (!(error instanceof PgError) || error.sqlstate === CANCELED || (await this.requests.sync()) === 'E') throw error;
+      notice = new PgError('00000', `pg_llm: the model calls of the statement were not estimated: ${error.message}`, error.hint === undefined ? {} : { hint: error.hint });
+    }
+    this.io.writeToClient(noticeResponse(notice));
   }
 
   private compute(calls: Map<string, Call>, batches: ResultBatches): Promise<void> {

@@ -67,10 +67,7 @@ export class Passes {
     this.requests.send(describe('P', PASS_PORTAL), pass);
     this.requests.send(execute(PASS_PORTAL), pass);
     // Read before the savepoint is rolled back; skipped by the server when the pass failed.
-    const found = this.requests.statement(
-      'SELECT call_key, function_name, arguments::pg_catalog.text FROM pg_temp.pg_llm_collected_calls WHERE execution = $1',
-      [String(execution)],
-    );
+    const found = this.requests.statement(COLLECTED_CALLS, [String(execution)]);
     void this.requests.sync();
     const cleanup = new Collector(2 * STATEMENT_REQUESTS);
     this.requests.statementTo(cleanup, 'ROLLBACK TO SAVEPOINT pg_llm_pass');
@@ -82,7 +79,7 @@ export class Passes {
     check(await cleanup.done);
     const calls = new Map<string, Call>();
     if (!result.error) {
-      for (const row of records(check(rows))) calls.set(row.call_key!, { function: row.function_name!, arguments: JSON.parse(row.arguments!) as unknown[] });
+      for (const row of records(check(rows))) calls.set(row.call_key!, collectedCall(row));
     }
     const collected = calls.size > 0 || result.notices.some((notice) => notice.get('C') === CALLS_COLLECTED);
     return { calls, collected, error: result.error, fields: result.fields };
@@ -130,6 +127,19 @@ export class Passes {
   }
 }
 
+/**
+ * The calls a collect pass recorded under the execution id $1, with how many times rows made each: a column the
+ * catalog's tables have had since pg_llm_estimate (read through to_jsonb, so a catalog older than that still serves).
+ */
+export const COLLECTED_CALLS = `SELECT c.call_key, c.function_name, c.arguments::pg_catalog.text AS arguments,
+  pg_catalog.to_jsonb(c) OPERATOR(pg_catalog.->>) 'occurrences' AS occurrences
+  FROM pg_temp.pg_llm_collected_calls c WHERE c.execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8`;
+
+/** A row of COLLECTED_CALLS. */
+export function collectedCall(row: Record<string, string | null>): Call & { occurrences: number } {
+  return { function: row.function_name!, arguments: JSON.parse(row.arguments!) as unknown[], occurrences: Number(row.occurrences ?? 1) };
+}
+
 /** What `next` resolves to, once the results stored before it are in; a failed store is the error to report. */
 export async function afterStored<T>(stored: Promise<Result> | undefined, next: Promise<T>): Promise<T> {
   try {
@@ -142,7 +152,11 @@ export async function afterStored<T>(stored: Promise<Result> | undefined, next: 
   }
 }
 
-function phaseSql(phase: 'collect' | 'final', placeholders = false): string {
+/**
+ * Sets the phase the stubs act in, for the transaction's rest (or the savepoint's); $1 is the execution id. A collect
+ * phase also says what a call with no result yet stands for: NULL, or with `placeholders` a value of its type.
+ */
+export function phaseSql(phase: 'collect' | 'final', placeholders = false): string {
   const collecting =
     phase === 'collect'
       ? `pg_catalog.set_config('client_min_messages', 'notice', true), pg_catalog.set_config('pg_llm.placeholders', '${placeholders ? 'typed' : 'null'}', true), `

@@ -64,7 +64,7 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
       hint: `Known providers: ${ADAPTER_NAMES.join(', ')}.`,
     });
   }
-  const modelName = String(config.model_name ?? config.deployment ?? name);
+  const modelName = meteredModelName(config);
   // Every session calling the instance shares its limits, and so do databases that register it alike in all that
   // decides them: the same key (providers count per key) and the same limits. Another database's registration of the
   // same name and server, with other limits or none, gets limits of its own instead of resizing or removing these.
@@ -75,6 +75,11 @@ function build(instanceName: string, config: Record<string, unknown>, apiKey: st
   ]);
   const provider = redacted(abortedStreamsFail(adapter(config, apiKey, instanceName)), SecretFragments.of(config, apiKey));
   return watched(cached(batchedEmbeddings(limited(metered(provider, name, modelName, config, instanceName), modelKey, config, instanceName)), key), instanceName, name, modelName);
+}
+
+/** The name a model instance's requests are metered and priced under (metrics.ts). */
+export function meteredModelName(config: Record<string, unknown>): string {
+  return String(config.model_name ?? config.deployment ?? config.provider ?? 'mock');
 }
 
 /**

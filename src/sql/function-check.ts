@@ -238,7 +238,7 @@ WITH RECURSIVE
      WHERE f.oid OPERATOR(pg_catalog.<>) 0),
   -- Materialized, so that the rules below are applied to the functions reached, not to all of pg_proc.
   reached_function AS MATERIALIZED (
-    SELECT r.via, p.oid, p.proname, p.pronamespace, p.provolatile, p.proconfig, p.prorettype, p.proargtypes, p.prosqlbody, p.prosrc,
+    SELECT r.via, p.oid, p.proname, p.pronamespace, p.provolatile, p.proconfig, p.prosecdef, p.prorettype, p.proargtypes, p.prosqlbody, p.prosrc,
            l.lanname, t.typrelid,
            -- Its code: the symbol, after the name of a C function's library ($libdir/tablefunc, tablefunc.so…).
            pg_catalog.concat_ws(':', pg_catalog.regexp_replace(p.probin, '^.*/|\\.[^/]*$', '', 'g'), p.prosrc) AS code
@@ -247,6 +247,8 @@ WITH RECURSIVE
   judged AS (
     SELECT p.via, p.oid, pg_catalog.format('%s.%s', p.pronamespace::pg_catalog.regnamespace, p.proname) AS name, p.lanname AS language,
            CASE
+             -- A stub of the proxy's (src/catalog/stubs.ts), where the rules allow them: it only records its call.
+             WHEN p.lanname OPERATOR(pg_catalog.=) 'plpgsql' AND p.proconfig IS NULL AND NOT p.prosecdef AND p.prosrc OPERATOR(pg_catalog.=) ANY ($9::pg_catalog.text[]) THEN NULL
              WHEN p.lanname OPERATOR(pg_catalog.=) ANY (ARRAY['internal', 'c']) AND p.code OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.text[]) THEN 'runs-sql-text'
              WHEN p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($7::pg_catalog.text[]) THEN 'seen-elsewhere'
              WHEN p.provolatile OPERATOR(pg_catalog.=) 'v' AND NOT (p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])) THEN 'volatile'
@@ -346,6 +348,11 @@ export interface ReachRules {
   systemSchemas?: string[] | undefined;
   /** The statement's writes run (rolled back), so the defaults, identity columns and triggers they fire count. */
   writesRun: boolean;
+  /**
+   * The bodies of the proxy's stubs the statement may call (src/catalog/stubs.ts): it runs as a collect pass, where
+   * a stub only records its call.
+   */
+  stubs?: string[];
 }
 
 /** The first reason the statement (its parse tree and text) may not run here, or undefined. */
@@ -379,7 +386,7 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
   let names = statementNames;
   let othersNamed: boolean | undefined;
   while (names.length > 0) {
-    const rows = await lookUp(context, names, rules.systemSchemas, [...typesInPlay]);
+    const rows = await lookUp(context, names, rules, [...typesInPlay]);
     othersNamed ??= rows.some((row) => row.reason === 'others');
     const refusal = rows.find((row) => !['check', 'type', 'in play', 'others'].includes(row.reason));
     if (refusal) return { refusal: refusalOf(refusal), othersNamed };
@@ -419,7 +426,8 @@ function namesOf(references: References, via: string | null): Array<Record<strin
   ];
 }
 
-async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, systemSchemas: string[] | undefined, typesInPlay: string[]): Promise<Row[]> {
+async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, rules: ReachRules, typesInPlay: string[]): Promise<Row[]> {
+  const { systemSchemas } = rules;
   const rows = await context.query(REACHED, [
     JSON.stringify(names),
     array(RUNS_SQL_TEXT),
@@ -429,6 +437,7 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     `{${typesInPlay.join(',')}}`,
     array(SEEN_BY_OTHER_SESSIONS),
     array(RUNS_TYPE_CODE),
+    array(rules.stubs ?? []),
   ]);
   return rows as unknown as Row[];
 }
@@ -439,5 +448,5 @@ function refusalOf(row: Row): Refusal {
 }
 
 function array(items: string[]): string {
-  return `{${items.map((item) => `"${item}"`).join(',')}}`;
+  return `{${items.map((item) => `"${item.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
 }

@@ -9,7 +9,8 @@
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { countCalls } from '../intercept/analyze.js';
+import { stubBodies } from '../catalog/stubs.js';
+import { interceptedCalls } from '../intercept/analyze.js';
 import { unsafeReach, type Refusal } from './function-check.js';
 import { parseStatements, type ParsedStatement } from './parse.js';
 
@@ -26,6 +27,11 @@ export interface SqlRules {
   systemTables: boolean;
   /** The statement runs here (rolled back), rather than being handed back to the caller. */
   runs: boolean;
+  /**
+   * The statement may call the proxy's LLM functions: it runs as a collect pass, where their stubs only record the
+   * calls (pg_llm_estimate). Otherwise such a call is refused: the statement runs inside the database.
+   */
+  proxyCalls?: boolean;
   /** Added to a top-level SELECT with no LIMIT (or FETCH FIRST) of its own. */
   limit?: number | undefined;
   /** Who wrote the SQL, for messages: "the SQL the model wrote", "query_text"… */
@@ -42,6 +48,8 @@ export interface CheckedSql {
   command: string;
   warnings: string[];
   limitAdded: boolean;
+  /** It refers to parameters ($1…), which only a caller with their values can run it with. */
+  parameters: boolean;
 }
 
 export const SYSTEM_SCHEMAS = ['pg_catalog', 'information_schema', 'pg_toast', '_pg_llm_catalog'];
@@ -81,19 +89,26 @@ export async function checkSql(context: CallContext, sql: string, rules: SqlRule
     if (allowance === 'refuse') throw refused(rules, `${rules.source} is a ${command} statement, which ${what} and is not allowed here`);
     if (allowance === 'warn') warnings.push(`This ${command} statement ${what}: review it before running it.`);
   }
-  if (countCalls(node) > 0) {
+  const calls = interceptedCalls(node);
+  if (calls.length > 0 && !rules.proxyCalls) {
     throw new PgError('38001', `${rules.source} calls LLM functions of the proxy, which it may not`, { hint: 'Generated SQL runs inside the database, where the LLM functions cannot run.' });
   }
-  const refusal = await unsafeReach(context, { node, text }, { systemSchemas: rules.systemTables ? undefined : SYSTEM_SCHEMAS, writesRun: rules.runs });
+  const refusal = await unsafeReach(context, { node, text }, { systemSchemas: rules.systemTables ? undefined : SYSTEM_SCHEMAS, writesRun: rules.runs, stubs: stubBodies(calls.flat()) });
   if (refusal) throw refusalError(rules, refusal);
   const limitAdded = rules.limit !== undefined && type === 'SelectStmt' && kind === 'query' && body.limitCount === undefined;
-  return { sql: limitAdded ? withLimit(text, rules.limit!) : text, kind, command, warnings, limitAdded };
+  return { sql: limitAdded ? withLimit(text, rules.limit!) : text, kind, command, warnings, limitAdded, parameters: refersToParameters(node) };
 }
 
 function kindOf(type: string, body: Record<string, unknown>): StatementKind {
   if (type === 'SelectStmt') return body.intoClause ? 'ddl' : containsDataChange(body) ? 'dml' : 'query';
   if (DATA_CHANGES.has(type)) return 'dml';
   return SCHEMA_CHANGES.test(type) ? 'ddl' : 'utility';
+}
+
+function refersToParameters(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(refersToParameters);
+  if (node === null || typeof node !== 'object') return false;
+  return Object.entries(node).some(([key, value]) => key === 'ParamRef' || refersToParameters(value));
 }
 
 /** A data-modifying WITH (`WITH d AS (DELETE …) SELECT …`) changes data though it is a SELECT. */
