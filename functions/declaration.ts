@@ -88,6 +88,10 @@ export interface SessionSettings {
   defaultModel: string | undefined;
   /** NOTICE lines with the count of calls done while a statement's calls run (pg_llm.progress). */
   progress: boolean;
+  /** The most model calls one statement may make (pg_llm.max_calls_per_statement); unset: no cap. */
+  maxCallsPerStatement: number | undefined;
+  /** The most US dollars one statement's model calls may cost (pg_llm.max_cost_per_statement); unset: no cap. */
+  maxCostPerStatement: number | undefined;
 }
 
 /** A row of a set-returning function, keyed by column name. */

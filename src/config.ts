@@ -10,6 +10,7 @@ import type { AuthRole } from '../proxy/auth-query.js';
 import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
 import { isLoopback, MIN_TOKEN_LENGTH } from './admin/access.js';
 import { isSealedText, masterKey, openText, SecretError, type MasterKey } from './crypto/secrets.js';
+import type { DailyBudget } from './cost/daily-spend.js';
 import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
 import { DEFAULT_RESPONSE_CACHE_BYTES } from './providers/response-cache.js';
 import { defaultLogFormat, LOG_FORMATS, type LogFormat } from './logger.js';
@@ -156,6 +157,13 @@ const OPTIONS = [
     env: 'PG_LLM_PRICE_TABLE',
     value: 'FILE',
     description: 'JSON prices by model name, in US dollars per million tokens: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}; costs then appear in audit rows and /metrics',
+  },
+  {
+    flag: 'role-daily-budgets',
+    env: 'PG_LLM_ROLE_DAILY_BUDGETS',
+    value: 'JSON',
+    description:
+      'what each role may spend on model calls a day (UTC), in US dollars and/or requests: {"analyst": {"usd": 5, "calls": 10000}, "*": {"usd": 1}}, "*" for every role not named; counted by this proxy process from its start',
   },
   {
     flag: 'max-response-bytes',
@@ -346,6 +354,8 @@ export interface Config {
   maxModelCallsPerRole: number | undefined;
   /** US dollars per million input and output tokens, by model name. */
   priceTable: Map<string, { input: number; output: number }>;
+  /** By role name ("*": any other role). */
+  roleDailyBudgets: Map<string, DailyBudget>;
   /** Chat answers, whole or streamed. */
   maxResponseBytes: number;
   maxEmbeddingResponseBytes: number;
@@ -573,6 +583,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     maxModelCallsPerRole: perRole === undefined ? undefined : Math.max(1, integer('max-model-calls-per-role', perRole)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),
+    roleDailyBudgets: raw['role-daily-budgets'] ? roleDailyBudgets(raw['role-daily-budgets']) : new Map(),
     maxResponseBytes: Math.max(1, integer('max-response-bytes', value('max-response-bytes')!)),
     maxEmbeddingResponseBytes: Math.max(1, integer('max-embedding-response-bytes', value('max-embedding-response-bytes')!)),
     providerHosts: { allow: hostList('provider-hosts-allow', raw['provider-hosts-allow']), deny: hostList('provider-hosts-deny', raw['provider-hosts-deny']) },
@@ -715,6 +726,20 @@ function readPriceTable(file: string): Map<string, { input: number; output: numb
     prices.set(model, { input, output });
   }
   return prices;
+}
+
+function roleDailyBudgets(text: string): Map<string, DailyBudget> {
+  const budgets = new Map<string, DailyBudget>();
+  for (const [role, given] of Object.entries(jsonObject('--role-daily-budgets', text))) {
+    const invalid = new ConfigError(`--role-daily-budgets: "${role}" needs {"usd": US dollars, "calls": requests}, one or both, each from 0`);
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) throw invalid;
+    const { usd, calls, ...others } = given as Record<string, unknown>;
+    if (Object.keys(others).length > 0 || (usd === undefined && calls === undefined)) throw invalid;
+    if (usd !== undefined && !(typeof usd === 'number' && usd >= 0)) throw invalid;
+    if (calls !== undefined && !(Number.isSafeInteger(calls) && (calls as number) >= 0)) throw invalid;
+    budgets.set(role, { ...(usd === undefined ? {} : { usd }), ...(calls === undefined ? {} : { calls: calls as number }) });
+  }
+  return budgets;
 }
 
 function settingDefaults(text: string): Record<string, string> {

@@ -18,6 +18,7 @@ import { embeddedMasterKey } from './embedded/master-key.js';
 import { startEmbeddedUpstream, type EmbeddedUpstream } from './embedded/server.js';
 import { isPassphrase, masterKey, sealText } from './crypto/secrets.js';
 import { loadParser } from './sql/parse.js';
+import { setRoleDailyBudgets } from './cost/daily-spend.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { createLogger } from './logger.js';
 import { DefaultProviders } from './providers/default-provider.js';
@@ -81,6 +82,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   await loadParser();
   setProcessCallLimit(config.maxModelCalls, config.maxModelCallsPerRole);
   setPriceTable(config.priceTable);
+  setRoleDailyBudgets(config.roleDailyBudgets);
   setMaxModelLabels(config.metricsMaxModels);
   setProviderLog(log);
   configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, maxEmbeddingResponseBytes: config.maxEmbeddingResponseBytes, hosts: config.providerHosts });

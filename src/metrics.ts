@@ -30,6 +30,32 @@ export function labelValue(value: string): string {
   return [...value].slice(0, MAX_LABEL_CHARACTERS).join('');
 }
 
+/**
+ * The values one label takes: the first `max` names seen keep series of their own, and so do the names `kept` says
+ * (the operator's), the others count under "other". Any role may name a model anything, so a label fed by names is
+ * bounded, or /metrics would grow with them.
+ */
+export class BoundedLabel {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private max: number,
+    private readonly kept: (name: string) => boolean = () => false,
+  ) {}
+
+  setMax(max: number): void {
+    this.max = max;
+  }
+
+  /** The label value a name counts under, cut short (labelValue). */
+  of(name: string): string {
+    if (this.seen.has(name) || this.kept(name)) return labelValue(name);
+    if (this.seen.size >= this.max) return 'other';
+    this.seen.add(name);
+    return labelValue(name);
+  }
+}
+
 /** A counter read when scraped from a number kept elsewhere, such as a plain field bumped on a hot path. */
 export function readCounter(registry: Registry, name: string, help: string, read: () => number): void {
   new Counter({

@@ -1,8 +1,10 @@
 // What the admin dashboard polls (GET /api/overview): the sessions, the model calls running and recent, the limits'
-// queues, the worker's queues and the cost history, read from what the proxy keeps anyway. Statements are shown
+// queues, the worker's queues, the cost history and today's spend by role, database and model beside the roles'
+// daily budgets, read from what the proxy keeps anyway. Statements are shown
 // without their values (shown-statement.ts); prompts, answers, parameters and credentials are not here at all.
 
 import type { SessionView } from '../../proxy/listener.js';
+import { dailySpend } from '../cost/daily-spend.js';
 import { packageVersion } from '../package-root.js';
 import { callBoard } from '../providers/call-board.js';
 import { costHistory } from '../providers/cost-history.js';
@@ -40,5 +42,6 @@ export function overview({ sessions, startedAt }: OverviewSources) {
     limits: { process: processSlots(), models: modelQueues() },
     queues: queueCounts(),
     costs: costHistory(now),
+    spend: dailySpend(now),
   };
 }

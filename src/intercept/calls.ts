@@ -6,9 +6,13 @@ import { setMaxListeners } from 'node:events';
 import { callArguments, type CallContext, type QueryTable, type ResultRow, type SessionSettings } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
-import type { ModelEstimate } from '../cost/estimate.js';
+import { checkEstimate } from '../cost/budget-check.js';
+import { capped, limitsOf, type StatementLimits } from '../cost/budgets.js';
+import { estimateCalls, type CollectedCall, type ModelEstimate } from '../cost/estimate.js';
 import { estimateStatement } from '../cost/statement-estimate.js';
+import { StatementSpending } from '../cost/statement-spending.js';
 import type { MasterKey } from '../crypto/secrets.js';
+import { askerParts, streamWithin } from '../providers/asker.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import type { SessionApiKeys } from './api-key-setting.js';
 import type { SessionLiteralSecrets } from './literal-secrets.js';
@@ -56,8 +60,15 @@ export interface CallOptions {
   settingDefaults?: SettingsRow;
 }
 
+/** What the calls of one client statement share: the session's state, read once, and what they have spent. */
+interface StatementScope {
+  state: Promise<SessionState> | undefined;
+  spending: StatementSpending;
+}
+
 export class CallRunner {
   private readonly sessionCache = new Map<string, unknown>();
+  private scope: StatementScope = newScope();
 
   constructor(
     private readonly requests: UpstreamRequests,
@@ -67,10 +78,36 @@ export class CallRunner {
     private readonly literalSecrets: SessionLiteralSecrets,
   ) {}
 
+  /** A client statement starts: its calls read the session's state afresh, and spend under caps of their own. */
+  beginStatement(): void {
+    this.scope = newScope();
+  }
+
+  /** Asks for the session's state now, so that the question travels with what goes upstream next (a collect pass). */
+  askSessionState(): void {
+    void this.sessionState();
+  }
+
+  /** Whether a cap applies to the statement's calls (budgets.ts): then they are estimated before they run. */
+  async capped(): Promise<boolean> {
+    return capped(await this.limits());
+  }
+
+  /**
+   * Refuses (LM003) the calls a statement is about to make when their estimate would take it over a cap; when no
+   * cap applies, estimates nothing.
+   */
+  async checkBudget(calls: Iterable<Call>, signal: AbortSignal): Promise<void> {
+    const limits = await this.limits();
+    if (!capped(limits)) return;
+    const collected: CollectedCall[] = [...calls].map((call) => ({ ...call, occurrences: call.occurrences ?? 1 }));
+    const estimate = await estimateCalls(this.context(signal, () => this.sessionState(), new Map()), collected);
+    checkEstimate(estimate, limits, this.scope.spending);
+  }
+
   /** The model calls a statement given as text (an EXPLAIN's) would make; no model is called. */
   estimate(sql: string, signal: AbortSignal): Promise<ModelEstimate[]> {
-    let state: Promise<SessionState> | undefined;
-    return estimateStatement(this.context(signal, () => (state ??= this.readSessionState()), new Map()), sql, 'the explained statement');
+    return estimateStatement(this.context(signal, () => this.sessionState(), new Map()), sql, 'the explained statement');
   }
 
   /**
@@ -106,14 +143,22 @@ export class CallRunner {
    * of the session's settings, asked at once so it travels with the first call's catalog reads.
    */
   statement(signal: AbortSignal): StatementCalls {
-    const state = this.readSessionState();
-    state.catch(() => undefined);
+    const state = this.sessionState();
+    const { spending } = this.scope;
+    // Once a cap is reached, the calls in flight stop.
+    const callSignal = eitherSignal(signal, spending.signal);
     const aiSettings = new Map<string, Promise<string | undefined>>();
     const run = async (call: Call): Promise<unknown> => {
       signal.throwIfAborted();
-      const { declaration, args, context } = this.prepare(call, signal, () => state, aiSettings);
+      const { declaration, args, context } = this.prepare(call, callSignal, () => state, aiSettings);
       if (declaration.strict && declaration.arguments.some((argument) => args[argument.name] === null)) return null;
-      const value = await declaration.run(args, context);
+      let value: unknown;
+      try {
+        value = await spending.within(() => declaration.run(args, context));
+      } catch (error) {
+        throw spending.exceeded ?? error;
+      }
+      if (spending.exceeded) throw spending.exceeded;
       return value === undefined ? null : value;
     };
     return Object.assign(run, { settings: async () => (await state).settings, concurrency: this.options.concurrency });
@@ -121,12 +166,12 @@ export class CallRunner {
 
   /** The rows of one set-returning call as its function produces them. */
   async *stream(call: Call, signal: AbortSignal): AsyncIterable<ResultRow> {
-    let state: Promise<SessionState> | undefined;
-    const { declaration, args, context } = this.prepare(call, signal, () => (state ??= this.readSessionState()), new Map());
+    const { spending } = this.scope;
+    const { declaration, args, context } = this.prepare(call, eitherSignal(signal, spending.signal), () => this.sessionState(), new Map());
     try {
-      yield* declaration.stream!(args, context);
+      yield* streamWithin((step) => spending.within(step), declaration.stream!(args, context));
     } catch (error) {
-      throw asPgError(error, signal);
+      throw spending.exceeded ?? asPgError(error, signal);
     }
   }
 
@@ -166,6 +211,23 @@ export class CallRunner {
     };
   }
 
+  /** The session's state as the statement's calls see it: read once, by the first that asks. */
+  private sessionState(): Promise<SessionState> {
+    const { scope } = this;
+    if (!scope.state) {
+      scope.state = this.readSessionState();
+      scope.state.catch(() => undefined);
+      scope.spending.limitBy(this.limits());
+    }
+    return scope.state;
+  }
+
+  /** The statement's caps: its session's settings, and its role's daily budget. */
+  private async limits(): Promise<StatementLimits> {
+    const state = await this.sessionState();
+    return limitsOf(state.settings, askerParts(state.asker)?.role ?? '');
+  }
+
   private async query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>> {
     return records(check(await this.send(sql, parameters)));
   }
@@ -188,6 +250,10 @@ export class CallRunner {
     const { database, ...settings } = row ?? {};
     return { settings: parseSettings(settings, this.options.settingDefaults), keys, asker: row!.asker!, database: database! };
   }
+}
+
+function newScope(): StatementScope {
+  return { state: undefined, spending: new StatementSpending() };
 }
 
 function table(result: Result): QueryTable {

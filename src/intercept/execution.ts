@@ -105,7 +105,9 @@ export class Executor {
     this.cancelRequested = cancelled;
   }
 
+  /** A statement starts: its model calls stop together when it is cancelled, and spend under its own caps. */
   private statementAbort(): AbortController {
+    this.calls.beginStatement();
     const controller = statementAbort();
     if (this.cancelRequested) controller.abort();
     return controller;
@@ -125,6 +127,7 @@ export class Executor {
     // Taken over in a failed block only when its first statement leaves the failure (engine.ts).
     this.queryBlockFailed = this.io.blockFailed;
     for (const [index, plan] of plans.entries()) {
+      this.calls.beginStatement();
       if (!clientBlock && needsBlock(plan)) this.beginBlock();
       this.statementOffset = offsets[index]!;
       ok = await this.runQueryStatement(plan, catalogInstalled);
@@ -271,7 +274,8 @@ export class Executor {
           return await this.close(plan, () => this.relayStatement(plan.sql));
         case 'calls': {
           const installed = await catalogInstalled();
-          if (plan.projection && installed) {
+          // Under a cap the calls are estimated first, which the passes do: a projection makes them as rows come.
+          if (plan.projection && installed && !(await this.calls.capped())) {
             const projection = { ...queryTarget(QUERY_STATEMENT), describeSql: plan.sql };
             return await this.project(plan.projection, projection);
           }
@@ -353,10 +357,12 @@ export class Executor {
   private async runCalls(plan: CallPlan, target: Target, final: Target = target): Promise<number | undefined> {
     const execution = this.nextExecution++;
     if (plan.explained !== undefined) await this.noticeEstimate(plan.explained);
-    if (plan.projection && target.clientPortal?.maxRows === 0) {
+    if (plan.projection && target.clientPortal?.maxRows === 0 && !(await this.calls.capped())) {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
       return projected ? execution : undefined;
     }
+    // The caps are known by the time the first pass has found the calls they are checked against.
+    this.calls.askSessionState();
     const computed = new Set<string>();
     let stored: Promise<Result> | undefined;
     let placeholders = false;
@@ -373,6 +379,7 @@ export class Executor {
         continue;
       }
       if (calls.size === 0) break;
+      await this.calls.checkBudget(calls.values(), this.abort.signal);
       const [only] = calls.values();
       const { stream } = plan;
       if (stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {

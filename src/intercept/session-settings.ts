@@ -6,7 +6,10 @@
 import type { SessionSettings } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 
-const NAMES = ['audit_enabled', 'trace_enabled', 'redact_sensitive', 'audit_sample_rate', 'default_confidence_threshold', 'default_local_fallback', 'default_model', 'progress', 'master_key'] as const;
+const NAMES = [
+  'audit_enabled', 'trace_enabled', 'redact_sensitive', 'audit_sample_rate', 'default_confidence_threshold', 'default_local_fallback', 'default_model', 'progress',
+  'max_calls_per_statement', 'max_cost_per_statement', 'master_key',
+] as const;
 
 export type SettingsRow = Partial<Record<(typeof NAMES)[number], string | null>>;
 
@@ -33,6 +36,8 @@ export function parseSettings(session: SettingsRow | undefined, defaults: Settin
     defaultLocalFallback: row?.default_local_fallback?.trim() || undefined,
     defaultModel: row?.default_model?.trim() || undefined,
     progress: flag(row, 'progress', true),
+    maxCallsPerStatement: limit(row, 'max_calls_per_statement', true),
+    maxCostPerStatement: limit(row, 'max_cost_per_statement', false),
   };
 }
 
@@ -49,6 +54,15 @@ function fraction(row: SettingsRow | undefined, name: (typeof NAMES)[number], fa
   if (!value) return fallback;
   const number = Number(value);
   if (!(number >= 0 && number <= 1)) throw invalid(name, value, 'a number from 0 to 1');
+  return number;
+}
+
+/** A cap: unset (or empty) for none, else a number from 0, whole when `whole`. */
+function limit(row: SettingsRow | undefined, name: (typeof NAMES)[number], whole: boolean): number | undefined {
+  const value = row?.[name]?.trim();
+  if (!value) return undefined;
+  const number = Number(value);
+  if (!(number >= 0 && Number.isFinite(number)) || (whole && !Number.isSafeInteger(number))) throw invalid(name, value, whole ? 'a whole number from 0' : 'a number of US dollars from 0');
   return number;
 }
 

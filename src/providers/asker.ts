@@ -20,19 +20,35 @@ export function asAsker<T>(asker: Asker, work: () => T): T {
   return asking.run(asker, work);
 }
 
+/** The events of a stream, each step of it run as the asker's (streamWithin). */
+export function streamAsAsker<T>(asker: Asker, events: AsyncIterable<T>): AsyncIterable<T> {
+  return streamWithin((step) => asAsker(asker, step), events);
+}
+
 /**
- * The events of a stream, each step of it run as the asker's: a generator's body runs in the context of whoever
- * asks for its next event, so the context of its creation alone would not reach its requests.
+ * The events of a stream, each step of it run by `enter` (in an async context of the caller's): a generator's body
+ * runs in the context of whoever asks for its next event, so the context of its creation alone would not reach it.
  */
-export async function* streamAsAsker<T>(asker: Asker, events: AsyncIterable<T>): AsyncIterable<T> {
+export async function* streamWithin<T>(enter: <R>(step: () => R) => R, events: AsyncIterable<T>): AsyncIterable<T> {
   const iterator = events[Symbol.asyncIterator]();
   try {
     for (;;) {
-      const step = await asAsker(asker, () => iterator.next());
+      const step = await enter(() => iterator.next());
       if (step.done) return;
       yield step.value;
     }
   } finally {
-    await asAsker(asker, async () => iterator.return?.());
+    await enter(async () => iterator.return?.());
+  }
+}
+
+/** The role and database of a session's asker; undefined for the worker's requests (or what is not one). */
+export function askerParts(asker: Asker): { role: string; database: string } | undefined {
+  if (asker === undefined) return undefined;
+  try {
+    const [role, database] = JSON.parse(asker) as unknown[];
+    return typeof role === 'string' && typeof database === 'string' ? { role, database } : undefined;
+  } catch {
+    return undefined;
   }
 }

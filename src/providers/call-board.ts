@@ -3,7 +3,7 @@
 // are as many as the limits let run, and of the ended only the last RECENT_CALLS are kept.
 
 import { labelValue } from '../metrics.js';
-import type { Asker } from './asker.js';
+import { askerParts, type Asker } from './asker.js';
 import { recordCost } from './cost-history.js';
 import type { Usage } from './provider.js';
 
@@ -74,12 +74,8 @@ export function callBoard(): { running: CallView[]; recent: CallView[] } {
 /** An asker as people read it: the session's role@database (asker.ts), or what the worker named itself. */
 function roleOf(asker: Asker): string {
   if (asker === undefined) return 'llm.call worker';
-  try {
-    const [role, database] = JSON.parse(asker) as [string, string];
-    return labelValue(`${role}@${database}`);
-  } catch {
-    return labelValue(asker);
-  }
+  const parts = askerParts(asker);
+  return labelValue(parts ? `${parts.role}@${parts.database}` : asker);
 }
 
 function errorText(error: unknown): string {

@@ -3,11 +3,15 @@
 // (price_per_million_input_tokens, price_per_million_output_tokens) or from the proxy's --price-table file keyed by
 // model name; with neither, no cost is counted (rather than a guess from a stale list).
 // Any role may name a model anything, so the model label takes at most --metrics-max-models distinct names (and
-// those of the price table, which the operator wrote); later names are counted under model="other".
+// those of the price table, which the operator wrote); later names are counted under model="other". The spend of
+// each role in each database, by model, is counted too (and for the role's day and its statement: src/cost/); its
+// role and database labels are bounded the same way.
 
 import { Counter, Histogram } from 'prom-client';
-import { labelValue, processRegistry } from '../metrics.js';
-import type { Asker } from './asker.js';
+import { BoundedLabel, labelValue, processRegistry } from '../metrics.js';
+import { addCost, countCall } from '../cost/daily-spend.js';
+import { currentSpending } from '../cost/statement-spending.js';
+import { askerParts, type Asker } from './asker.js';
 import { beginCall } from './call-board.js';
 import type { ApiAnswer, ApiKind, ApiRequest, ChatResult, Provider, StreamEvent, Usage } from './provider.js';
 
@@ -22,9 +26,13 @@ type ModelLabels = { provider: string; model: string };
 const SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const DEFAULT_MAX_MODEL_LABELS = 50;
 const MODEL_LABELS = ['provider', 'model'];
-const modelLabels = new Set<string>();
-let maxModelLabels = DEFAULT_MAX_MODEL_LABELS;
 let priceTable = new Map<string, Price>();
+const modelLabels = new BoundedLabel(DEFAULT_MAX_MODEL_LABELS, (name) => priceTable.has(name));
+const roleLabels = new BoundedLabel(DEFAULT_MAX_MODEL_LABELS);
+const databaseLabels = new BoundedLabel(DEFAULT_MAX_MODEL_LABELS);
+/** The role and database label of the worker's requests, made for no session. */
+const WORKER = '(worker)';
+const SPEND_LABELS = ['role', 'database', 'model'];
 
 const registers = [processRegistry];
 const requests = new Counter({
@@ -36,6 +44,18 @@ const requests = new Counter({
 const promptTokens = new Counter({ name: 'pg_llm_model_prompt_tokens_total', help: 'Prompt (input) tokens the providers counted.', labelNames: MODEL_LABELS, registers });
 const completionTokens = new Counter({ name: 'pg_llm_model_completion_tokens_total', help: 'Completion (output) tokens the providers counted.', labelNames: MODEL_LABELS, registers });
 const costUsd = new Counter({ name: 'pg_llm_model_cost_usd_total', help: 'Cost in US dollars, for models with a known price.', labelNames: MODEL_LABELS, registers });
+const spendRequests = new Counter({
+  name: 'pg_llm_spend_requests_total',
+  help: 'Requests sent to model providers for each role in each database, by model.',
+  labelNames: SPEND_LABELS,
+  registers,
+});
+const spendUsd = new Counter({
+  name: 'pg_llm_spend_usd_total',
+  help: 'Cost in US dollars of the requests made for each role in each database, by model (models with a known price).',
+  labelNames: SPEND_LABELS,
+  registers,
+});
 const requestSeconds = new Histogram({
   name: 'pg_llm_model_request_seconds',
   help: 'Time from sending a request to its last byte.',
@@ -50,9 +70,9 @@ const cancelledCalls = new Counter({
   registers,
 });
 
-/** How many model names get series of their own (--metrics-max-models). */
+/** How many model names (and role and database names of the spend series) get series of their own (--metrics-max-models). */
 export function setMaxModelLabels(size: number): void {
-  maxModelLabels = size;
+  for (const label of [modelLabels, roleLabels, databaseLabels]) label.setMax(size);
 }
 
 /** Prices by model name, from --price-table. */
@@ -79,8 +99,17 @@ export function costOf(usage: Usage, price: Price | undefined): number | undefin
 export function metered(provider: Provider, providerName: string, modelName: string, config: Record<string, unknown>, instance: string): Provider {
   const labels = modelLabelsOf(providerName, modelName);
   const price = priceOf(config, modelName);
-  /** A request starts; the function returned records how it ended, and gives its cost where the price is known. */
-  const begin = (kind: Kind, { signal, asker }: { signal: AbortSignal; asker?: Asker }) => {
+  /**
+   * A request starts, unless a cap of its statement or role leaves no room for it (src/cost/); the function returned
+   * records how it ended, and gives its cost where the price is known.
+   */
+  const begin = async (kind: Kind, { signal, asker }: { signal: AbortSignal; asker?: Asker }) => {
+    const spending = currentSpending();
+    await spending?.starting();
+    const spender = askerParts(asker);
+    const spend = { role: spender ? roleLabels.of(spender.role) : WORKER, database: spender ? databaseLabels.of(spender.database) : WORKER, model: labels.model };
+    spendRequests.inc(spend);
+    if (spender) countCall(spender, modelName);
     const started = performance.now();
     const shown = beginCall({ instance, provider: providerName, model: modelName, kind, asker });
     return (usage: Usage | undefined, error?: unknown): number | undefined => {
@@ -92,6 +121,11 @@ export function metered(provider: Provider, providerName: string, modelName: str
         completionTokens.inc(labels, usage.completionTokens);
         costUsd.inc(labels, cost ?? 0);
       }
+      if (cost !== undefined) {
+        spendUsd.inc(spend, cost);
+        if (spender) addCost(spender, modelName, cost);
+        spending?.charged(cost);
+      }
       shown({ usage, costUsd: cost, error, cancelled: signal.aborted });
       return cost;
     };
@@ -99,7 +133,7 @@ export function metered(provider: Provider, providerName: string, modelName: str
   const withCost = (result: ChatResult, cost: number | undefined): ChatResult => (cost === undefined ? result : { ...result, costUsd: cost });
   /** Runs a request that ends with one answer, recorded with its usage or its failure. */
   const once = async <T>(kind: Kind, request: { signal: AbortSignal; asker?: Asker }, run: () => Promise<T>, usageOf: (answer: T) => Usage): Promise<{ answer: T; cost: number | undefined }> => {
-    const end = begin(kind, request);
+    const end = await begin(kind, request);
     let answer: T;
     try {
       answer = await run();
@@ -122,7 +156,7 @@ export function metered(provider: Provider, providerName: string, modelName: str
       return withCost(answer, cost);
     },
     async *stream(request): AsyncIterable<StreamEvent> {
-      const end = begin('stream', request);
+      const end = await begin('stream', request);
       let ended = false;
       try {
         for await (const event of provider.stream(request)) {
@@ -153,12 +187,5 @@ export function countCancelledCall(providerName: string, modelName: string): voi
 }
 
 function modelLabelsOf(providerName: string, modelName: string): ModelLabels {
-  return { provider: labelValue(providerName), model: labelValue(modelLabel(modelName)) };
-}
-
-function modelLabel(modelName: string): string {
-  if (modelLabels.has(modelName) || priceTable.has(modelName)) return modelName;
-  if (modelLabels.size >= maxModelLabels) return 'other';
-  modelLabels.add(modelName);
-  return modelName;
+  return { provider: labelValue(providerName), model: modelLabels.of(modelName) };
 }

@@ -1,13 +1,21 @@
-// Cost you see, against a fake OpenAI on loopback: pg_llm_estimate and EXPLAIN tell the model calls a statement
-// would make without making one, and agree with the calls it makes when it runs (a projection over rows with
-// duplicates, a WHERE llm_if, an UPDATE … SET col = pg_llm_chat); what they run leaves nothing behind.
+// Cost you see and cap, against a fake OpenAI on loopback that answers every request with 7 prompt and 3 completion
+// tokens: pg_llm_estimate and EXPLAIN tell the model calls a statement would make without making one, and agree with
+// the calls it makes when it runs (a projection over rows with duplicates, a WHERE llm_if, an UPDATE … SET col =
+// pg_llm_chat); what they run leaves nothing behind; the session's caps refuse a statement before its first call
+// and stop one that reaches them while it runs; a role's daily budget holds across statements; and the spend shows
+// by role, database and model on /metrics and on the dashboard's overview.
 
 import pg from 'pg';
 import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
 import { describe, expect, it } from 'vitest';
+import { setRoleDailyBudgets } from '../../src/cost/daily-spend.js';
+import { testAdminOfFile } from '../support/admin.js';
+import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { clientOf } from '../support/pg-ai.js';
 
 const shared = proxyAndFakeProvider();
+const admin = testAdminOfFile(() => shared.proxy);
 
 const ROWS = 50;
 const TOPICS = 10;
@@ -15,11 +23,11 @@ const TOPICS = 10;
 const PRICE = { price_per_million_input_tokens: 10_000, price_per_million_output_tokens: 10_000 };
 
 /** A database with model 'llm' (priced) and a table of ROWS documents on TOPICS topics. */
-async function withDocs() {
-  const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0, ...PRICE });
+async function withDocs(config: Record<string, unknown> = {}) {
+  const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0, ...PRICE, ...config });
   await client.query(`CREATE TABLE docs AS SELECT id, 'Topic ' || (id % ${TOPICS}) AS body, NULL::text AS summary FROM generate_series(1, ${ROWS}) AS id`);
   shared.fake.requests.length = 0;
-  return { client };
+  return { name, client };
 }
 
 async function estimate(client: pg.Client, sql: string) {
@@ -124,5 +132,98 @@ describe('pg_llm_estimate', () => {
     const rows = await estimate(client, `INSERT INTO answers SELECT id, pg_llm_chat('unpriced', body) FROM docs`);
     expect(rows).toEqual([{ model: 'unpriced', calls: String(ROWS), distinct_calls: String(TOPICS), input_tokens: String(2 * TOPICS), output_tokens: String(20 * TOPICS), cost_usd: null }]);
     expect((await client.query('SELECT count(*)::int AS rows FROM answers')).rows).toEqual([{ rows: 0 }]);
+  });
+});
+
+describe('pg_llm.max_calls_per_statement and pg_llm.max_cost_per_statement', () => {
+  it('refuse a statement whose estimate is over them before its first call (LM003, the estimate in the hint), with SET, SHOW and RESET', async () => {
+    const { client } = await withDocs();
+    await client.query(`SET pg_llm.max_calls_per_statement = ${TOPICS - 1}`);
+    expect((await client.query('SHOW pg_llm.max_calls_per_statement')).rows).toEqual([{ 'pg_llm.max_calls_per_statement': String(TOPICS - 1) }]);
+    await client.query('BEGIN');
+    await expect(client.query(PROJECTION)).rejects.toMatchObject({
+      code: 'LM003',
+      message: `pg_llm.max_calls_per_statement is ${TOPICS - 1}, and the statement would make ${TOPICS} model calls: no model was called`,
+      hint: expect.stringContaining(`Estimate: llm: ${ROWS} calls, ${TOPICS} distinct`),
+    });
+    await expect(client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+    await client.query('ROLLBACK');
+    expect(shared.fake.requests).toHaveLength(0);
+
+    await client.query(`SET pg_llm.max_calls_per_statement = ${TOPICS}`);
+    await client.query('SET pg_llm.max_cost_per_statement = 25');
+    await expect(client.query(PROJECTION)).rejects.toMatchObject({ code: 'LM003', message: expect.stringContaining('pg_llm.max_cost_per_statement is $25.00, and the statement\'s model calls would cost about $25.80') });
+    expect(shared.fake.requests).toHaveLength(0);
+    await client.query('RESET pg_llm.max_cost_per_statement');
+    expect((await client.query(PROJECTION)).rows).toHaveLength(ROWS);
+    expect(shared.fake.requests).toHaveLength(TOPICS);
+  });
+
+  it('stop a statement whose calls cost more than estimated at the cap, cancelling the calls in flight', async () => {
+    // Estimated at 3 tokens a call (max_tokens 1), each answer says 10: 10 cents a call, over 35 cents at the fourth.
+    const { client } = await withDocs({ max_tokens: 1 });
+    await client.query('SET pg_llm.max_cost_per_statement = 0.35');
+    shared.fake.script(...Array.from({ length: 4 }, () => ({ kind: 'reply' as const, answer: () => 'ok', delayMs: 100 })), ...Array.from({ length: TOPICS - 4 }, () => ({ kind: 'stall' as const })));
+    await client.query('BEGIN');
+    await expect(client.query(`UPDATE docs SET summary = pg_llm_chat('llm', body)`)).rejects.toMatchObject({
+      code: 'LM003',
+      message: expect.stringContaining('pg_llm.max_cost_per_statement ($0.35) is exceeded: the statement\'s model calls cost $0.4'),
+    });
+    // Every call was asked for at once; a call not sent yet when the cap was reached is never sent.
+    await expect.poll(() => shared.fake.requests.filter((request) => request.aborted).length).toBe(shared.fake.requests.length - 4);
+    expect(shared.fake.requests.length).toBeGreaterThan(4);
+    await expect(client.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+    await client.query('ROLLBACK');
+    expect((await client.query('SELECT count(*)::int AS left FROM docs WHERE summary IS NULL')).rows).toEqual([{ left: ROWS }]);
+  });
+
+  it('stop a statement at the call the cap leaves no room for, though its estimate was within it', async () => {
+    const { client } = await withDocs();
+    await client.query('SET pg_llm.max_calls_per_statement = 1');
+    // The first answer is none of the labels: llm_classify asks again, a second request.
+    shared.fake.script({ kind: 'answer', content: '{"label": "billing"}' });
+    await expect(client.query(`SELECT llm_classify('Money back please', ARRAY['refund', 'bug'], 'llm')`)).rejects.toMatchObject({
+      code: 'LM003',
+      message: expect.stringContaining('pg_llm.max_calls_per_statement (1) is reached'),
+    });
+    expect(shared.fake.requests).toHaveLength(1);
+    expect((await client.query('SELECT 1 AS fine')).rows).toEqual([{ fine: 1 }]);
+  });
+
+  it('fail a call with 22023 when their value is not a number', async () => {
+    const { client } = await withDocs();
+    await client.query(`SET pg_llm.max_cost_per_statement = 'lots'`);
+    await expect(client.query(`SELECT pg_llm_chat('llm', 'hi')`)).rejects.toMatchObject({ code: '22023', message: 'invalid value for parameter "pg_llm.max_cost_per_statement": "lots"' });
+  });
+});
+
+describe("a role's daily budget", () => {
+  it("refuses the statement that would take the role over it, counting the role's earlier statements; the spend shows on /metrics and the dashboard", async () => {
+    const { name, client } = await withDocs();
+    await client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'open', NULL, $1)`, [JSON.stringify({ model_name: 'gpt-open', base_url: shared.fake.baseUrl, max_retries: 0, ...PRICE })]);
+    await client.query('GRANT SELECT ON docs TO trust_user');
+    setRoleDailyBudgets(new Map([['trust_user', { calls: 3 }], ['*', { usd: 100 }]]));
+    afterThisTest(async () => setRoleDailyBudgets(new Map()));
+    const other = await clientOf(shared.proxy, name, 'trust');
+    const twoCalls = `SELECT pg_llm_chat('open', body) FROM docs WHERE id <= 2`;
+    await expect(other.query(`SELECT pg_llm_chat('open', body) FROM docs WHERE id <= 5`)).rejects.toMatchObject({
+      code: 'LM003',
+      message: 'role "trust_user" may make 3 model calls a day, has made 0 today, and the statement would make 5: no model was called',
+    });
+    expect((await other.query(twoCalls)).rows).toHaveLength(2);
+    await expect(other.query(twoCalls)).rejects.toMatchObject({ code: 'LM003', message: expect.stringContaining('has made 2 today') });
+    expect(shared.fake.requests).toHaveLength(2);
+    // Another role has a budget of its own.
+    expect((await client.query(twoCalls)).rows).toHaveLength(2);
+
+    const metrics = (await (await fetch(`${admin.base}/metrics`)).text()).split('\n');
+    expect(metrics).toContain(`pg_llm_spend_requests_total{role="trust_user",database="${name}",model="gpt-open"} 2`);
+    expect(metrics.find((line) => line.startsWith(`pg_llm_spend_usd_total{role="trust_user",database="${name}",model="gpt-open"}`))).toMatch(/ 0\.2$/);
+    const { spend } = (await (await fetch(`${admin.base}/api/overview`)).json()) as { spend: { rows: Array<Record<string, unknown>>; budgets: Array<Record<string, unknown>> } };
+    expect(spend.rows).toContainEqual({ role: 'trust_user', database: name, model: 'gpt-open', calls: 2, usd: expect.closeTo(0.2, 6) });
+    expect(spend.budgets).toEqual([
+      { role: 'trust_user', budget: { calls: 3 }, spent: { calls: 2, usd: expect.closeTo(0.2, 6) } },
+      { role: '*', budget: { usd: 100 }, spent: { calls: 0, usd: 0 } },
+    ]);
   });
 });

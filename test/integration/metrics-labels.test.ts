@@ -1,20 +1,14 @@
 // /metrics stays bounded whatever the roles name their models: a model label takes at most --metrics-max-models
 // names (50 by default), the rest count under model="other", and every label value is cut short and escaped.
 
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestAdmin } from '../support/admin.js';
+import { describe, expect, it } from 'vitest';
+import { testAdminOfFile } from '../support/admin.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
 const shared = proxyAndFakeProvider();
-let admin: FastifyInstance;
-let base: string;
-beforeAll(async () => {
-  ({ app: admin, base } = await startTestAdmin(shared.proxy));
-});
-afterAll(() => admin.close());
+const admin = testAdminOfFile(() => shared.proxy);
 
-const metrics = async (): Promise<string[]> => (await (await fetch(`${base}/metrics`)).text()).split('\n');
+const metrics = async (): Promise<string[]> => (await (await fetch(`${admin.base}/metrics`)).text()).split('\n');
 
 describe('/metrics label sets', () => {
   it('a model name is cut short and escaped in its label', async () => {
@@ -25,7 +19,7 @@ describe('/metrics label sets', () => {
     const lines = (await metrics()).filter((line) => line.includes('model="evil'));
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) {
-      expect(line).toMatch(/^pg_llm_model_\w+\{(le="[^"]+",)?provider="mock",model="evil\\"} 1\\nfake_series\{a=\\"x{70,80}"[,}]/);
+      expect(line).toMatch(/^pg_llm_(model_\w+\{(le="[^"]+",)?provider="mock"|spend_\w+\{role="postgres",database="t_\w+"),model="evil\\"} 1\\nfake_series\{a=\\"x{70,80}"[,}]/);
     }
     expect((await metrics()).some((line) => line.startsWith('fake_series'))).toBe(false);
   });

@@ -1,6 +1,7 @@
 // An admin server on a free loopback port that reports on a test proxy, wired as main.ts wires the proxy's own.
 
 import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
 import { startAdminServer } from '../../src/admin.js';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
 import { freePort } from './cluster.js';
@@ -18,4 +19,15 @@ export async function startTestAdmin(
     startedAt: Date.now(),
   };
   return { app: await startAdminServer('127.0.0.1', port, sources, options.token), base: `http://127.0.0.1:${port}` };
+}
+
+/** An admin server on the file's proxy (given once it has started) for the tests of a file: its base URL once up. */
+export function testAdminOfFile(proxy: () => TestProxy): { base: string } {
+  const shared = { base: '' };
+  let app: FastifyInstance | undefined;
+  beforeAll(async () => {
+    ({ app, base: shared.base } = await startTestAdmin(proxy()));
+  });
+  afterAll(() => app?.close());
+  return shared;
 }

@@ -266,6 +266,19 @@ describe('configuration', () => {
     expect(config(['--metrics-max-models', '5']).metricsMaxModels).toBe(5);
   });
 
+  it('takes the daily budgets of roles, in US dollars and requests, none by default', () => {
+    expect(config([]).roleDailyBudgets).toEqual(new Map());
+    const budgets = '{"analyst": {"usd": 5, "calls": 10000}, "*": {"usd": 0.5}, "batch": {"calls": 0}}';
+    expect(config([], { PG_LLM_ROLE_DAILY_BUDGETS: budgets }).roleDailyBudgets).toEqual(
+      new Map([['analyst', { usd: 5, calls: 10000 }], ['*', { usd: 0.5 }], ['batch', { calls: 0 }]]),
+    );
+    for (const wrong of ['{"analyst": 5}', '{"analyst": {}}', '{"analyst": {"usd": -1}}', '{"analyst": {"calls": 1.5}}', '{"analyst": {"dollars": 5}}', '[]']) {
+      expect(() => config(['--role-daily-budgets', wrong])).toThrow(ConfigError);
+    }
+    expect(() => config(['--settings', '{"max_cost_per_statement": "lots"}'])).toThrowError('--settings: invalid value for parameter "pg_llm.max_cost_per_statement": "lots"');
+    expect(config(['--settings', '{"max_calls_per_statement": 100}']).settingDefaults).toEqual({ max_calls_per_statement: '100' });
+  });
+
   it("takes one role's share of the model calls, unset (a quarter of --max-model-calls) by default", () => {
     expect(config([]).maxModelCallsPerRole).toBeUndefined();
     expect(config(['--max-model-calls-per-role', '8']).maxModelCallsPerRole).toBe(8);
@@ -275,7 +288,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role', '--admin-token'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role', '--admin-token', '--role-daily-budgets'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }

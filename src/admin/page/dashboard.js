@@ -105,6 +105,29 @@ function drawQueues(queues) {
   fillTable('queues', rows, 'no --worker database', 7);
 }
 
+function drawSpend(spend) {
+  document.getElementById('spend-day').textContent = `(${spend.day}, UTC)`;
+  fillTable(
+    'spend',
+    spend.rows.map((entry) => row([entry.role, entry.database, entry.model, number(entry.calls), number(dollars(entry.usd))])),
+    'no model call today',
+    5,
+  );
+  // Spent of the budget; for "*", the budget each role not named has.
+  const of = (role, spent, budget, shown) => {
+    if (role === '*') return budget === undefined ? '–' : `${shown(budget)} each`;
+    return budget === undefined ? shown(spent) : `${shown(spent)} of ${shown(budget)}`;
+  };
+  fillTable(
+    'budgets',
+    spend.budgets.map(({ role, budget, spent }) =>
+      row([role === '*' ? 'every other role' : role, number(of(role, spent.calls, budget.calls, String)), number(of(role, spent.usd, budget.usd, dollars))]),
+    ),
+    'no --role-daily-budgets',
+    3,
+  );
+}
+
 function svg(tag, attributes) {
   const element = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
@@ -182,6 +205,7 @@ function draw(data) {
   drawSessions(data.sessions);
   drawLimits(data.limits);
   drawQueues(data.queues);
+  drawSpend(data.spend);
   drawCostPlot('cost-by-model', 'legend-by-model', data.costs, (bucket) => bucket.byModel, data.now);
   drawCostPlot('cost-by-role', 'legend-by-role', data.costs, (bucket) => bucket.byRole, data.now);
   const shown = data.sessions.length < data.sessionsOpen ? ` · showing ${data.sessions.length} of ${data.sessionsOpen} sessions` : '';

@@ -1,0 +1,102 @@
+// What each role has spent on model calls today (UTC day) through this proxy process, against the daily budgets the
+// operator sets per role (--role-daily-budgets), and for the dashboard: requests and US dollars per role, and per
+// role, database and model. Kept in memory: a restart starts the day afresh, and proxies side by side count apart.
+// Bounded: a role is the cluster's (its administrators make them), and the breakdown keeps BREAKDOWN_ROWS rows, the
+// rest summed under "other".
+
+import { labelValue } from '../metrics.js';
+
+/** A role's daily budget: US dollars, model requests, or both. */
+export interface DailyBudget {
+  usd?: number;
+  calls?: number;
+}
+
+export interface Spent {
+  calls: number;
+  usd: number;
+}
+
+export interface SpendRow extends Spent {
+  role: string;
+  database: string;
+  model: string;
+}
+
+/** Who spends: a session's role in its database. */
+export interface Spender {
+  role: string;
+  database: string;
+}
+
+/** The budgets' key for every role without one of its own. */
+export const ANY_ROLE = '*';
+const BREAKDOWN_ROWS = 200;
+const OTHER = 'other';
+
+let budgets: ReadonlyMap<string, DailyBudget> = new Map();
+let day = utcDay(Date.now());
+const byRole = new Map<string, Spent>();
+const breakdown = new Map<string, SpendRow>();
+
+/** The operator's budgets by role name (--role-daily-budgets). */
+export function setRoleDailyBudgets(given: ReadonlyMap<string, DailyBudget>): void {
+  budgets = given;
+}
+
+/** A role's budget: its own, else the one for every role; undefined when neither is set. */
+export function dailyBudgetOf(role: string): DailyBudget | undefined {
+  return budgets.get(role) ?? budgets.get(ANY_ROLE);
+}
+
+/** What the role has spent today. */
+export function spentToday(role: string, now = Date.now()): Spent {
+  turnDay(now);
+  return byRole.get(role) ?? { calls: 0, usd: 0 };
+}
+
+/** A request to a model goes out for the spender (the model named as the metrics name it). */
+export function countCall(spender: Spender, model: string, now = Date.now()): void {
+  add(spender, model, { calls: 1, usd: 0 }, now);
+}
+
+/** A request's cost, once its answer said its usage. */
+export function addCost(spender: Spender, model: string, usd: number, now = Date.now()): void {
+  add(spender, model, { calls: 0, usd }, now);
+}
+
+/** Today's spend by role, database and model, the largest first, and each budgeted role's budget beside its spend. */
+export function dailySpend(now = Date.now()): { day: string; rows: SpendRow[]; budgets: Array<{ role: string; budget: DailyBudget; spent: Spent }> } {
+  turnDay(now);
+  const shown = [...budgets].map(([role, budget]) => ({ role, budget, spent: role === ANY_ROLE ? { calls: 0, usd: 0 } : spentToday(role, now) }));
+  return { day, rows: [...breakdown.values()].sort((a, b) => b.usd - a.usd || b.calls - a.calls), budgets: shown };
+}
+
+function add(spender: Spender, model: string, amount: Spent, now: number): void {
+  turnDay(now);
+  const total = byRole.get(spender.role) ?? { calls: 0, usd: 0 };
+  byRole.set(spender.role, { calls: total.calls + amount.calls, usd: total.usd + amount.usd });
+  const shown = { role: labelValue(spender.role), database: labelValue(spender.database), model: labelValue(model) };
+  let key = JSON.stringify([shown.role, shown.database, shown.model]);
+  if (!breakdown.has(key) && breakdown.size >= BREAKDOWN_ROWS - 1) {
+    key = OTHER;
+    Object.assign(shown, { role: OTHER, database: OTHER, model: OTHER });
+  }
+  const row = breakdown.get(key) ?? { ...shown, calls: 0, usd: 0 };
+  row.calls += amount.calls;
+  row.usd += amount.usd;
+  breakdown.set(key, row);
+}
+
+/** A new UTC day starts every count afresh. */
+function turnDay(now: number): void {
+  const current = utcDay(now);
+  if (current === day) return;
+  day = current;
+  byRole.clear();
+  breakdown.clear();
+}
+
+function utcDay(now: number): string {
+  return new Date(now).toISOString().slice(0, 10);
+}
