@@ -105,6 +105,9 @@ describe('OpenAI', () => {
     await one(client, `SELECT ai.openai_embed('m', 'x', api_key => $1, extra_headers => '{"x-team": "blue"}', extra_query => '{"tag": "t1"}', client_config => '{"organization": "org-1"}') AS v`, [KEY]);
     expect(suite.fake.requests[0]!.headers).toMatchObject({ 'x-team': 'blue', 'openai-organization': 'org-1' });
     expect(suite.fake.requests[0]!.path).toBe('/v1/embeddings?tag=t1');
+    // A header of the call's replaces the key's of the same name, whatever the case, rather than going out beside it.
+    await one(client, `SELECT ai.openai_embed('m', 'x', api_key => $1, extra_headers => '{"Authorization": "Bearer gateway-token"}') AS v`, [KEY]);
+    expect(suite.fake.requests[1]!.authorization).toBe('Bearer gateway-token');
     suite.fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${KEY}` });
     const error = await client.query(`SELECT ai.openai_chat_complete('m', '[]', api_key => $1, client_config => '{"max_retries": 0}')`, [KEY]).catch((failure: unknown) => failure);
     expect(error).toMatchObject({ code: '28000', message: expect.stringContaining('openai refused the API key') });

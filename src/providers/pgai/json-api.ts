@@ -32,7 +32,7 @@ export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: st
   for (const [name, value] of Object.entries(api.query)) url.searchParams.set(name, value);
   const init = {
     method,
-    headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...api.headers },
+    headers: lowerCased({ accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...api.headers }),
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal,
   };
@@ -63,6 +63,14 @@ export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: st
     }
     throw statusError(api, status, text);
   }
+}
+
+/**
+ * Header names are case-insensitive: a call's own Authorization (extra_headers) replaces the authorization the key
+ * makes, as in pgai's client, rather than going out beside it. The last of a name wins.
+ */
+function lowerCased(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
 }
 
 function parsed(api: JsonApi, text: string): unknown {
