@@ -16,8 +16,9 @@ export interface ArgumentDeclaration {
   /** VARIADIC: the last argument, an array, taking any number of values (pgai's ai.grant_to). */
   variadic?: true;
   /**
-   * A text whose value the server must never see written out in a statement (src/sql/secret-literals.ts): 'key', an
-   * API key; 'config', a JSON config, secret when it holds credentials (src/crypto/config-secrets.ts).
+   * A value the server must never see written out in a statement (src/sql/secret-literals.ts): 'key', secret as a
+   * whole (an API key; a request's headers or query parameters, any of which may carry one); 'config', a JSON config,
+   * secret when it holds credentials (src/crypto/config-secrets.ts). A text or a jsonb.
    */
   secret?: 'key' | 'config';
 }
@@ -185,8 +186,10 @@ function checked<D extends Signature>(declaration: D): D {
     else if (defaultsStarted) throw new Error(`${declaration.name}: ${argument.name} needs a default, as the arguments before it have one`);
   }
   if (declaration.arguments.slice(0, -1).some((argument) => argument.variadic)) throw new Error(`${declaration.name}: only the last argument may be VARIADIC`);
-  // The server hands a secret argument back as the text the proxy put in its place: only a text can hold it.
-  for (const argument of declaration.arguments) if (argument.secret && argument.type !== 'text') throw new Error(`${declaration.name}: ${argument.name} is secret, so it must be text`);
+  // The server hands a secret argument back as the text the proxy put in its place (as a JSON string in a jsonb).
+  for (const argument of declaration.arguments) {
+    if (argument.secret && argument.type !== 'text' && argument.type !== 'jsonb') throw new Error(`${declaration.name}: ${argument.name} is secret, so it must be text or jsonb`);
+  }
   return declaration;
 }
 

@@ -12,13 +12,17 @@ export const VERBOSE: ArgumentDeclaration = { name: 'verbose', type: 'boolean', 
 
 export const API_KEY: ArgumentDeclaration[] = [{ ...nullable('api_key', 'text'), secret: 'key' }, nullable('api_key_name', 'text')];
 
+/** Headers or query parameters of a request: any of them may carry a key, so all are held back from the server. */
+export function requestParts(name: string): ArgumentDeclaration {
+  return { ...nullable(name, 'jsonb'), secret: 'key' };
+}
+
+/** A JSON config held back from the server when it holds credentials (a key, a header, a URL with a password). */
+export function secretConfig(name: string): ArgumentDeclaration {
+  return { ...nullable(name, 'jsonb'), secret: 'config' };
+}
+
 /** The tail of OpenAI's requests: extra headers, query and body, verbose, and the client's config. */
 export function openAiTail(withBody: boolean): ArgumentDeclaration[] {
-  return [
-    nullable('extra_headers', 'jsonb'),
-    nullable('extra_query', 'jsonb'),
-    ...(withBody ? [nullable('extra_body', 'jsonb')] : []),
-    VERBOSE,
-    nullable('client_config', 'jsonb'),
-  ];
+  return [requestParts('extra_headers'), requestParts('extra_query'), ...(withBody ? [secretConfig('extra_body')] : []), VERBOSE, secretConfig('client_config')];
 }

@@ -6,7 +6,7 @@
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import type { CallContext, FunctionDeclaration } from '../declaration.js';
 import { declareFunction } from '../declaration.js';
-import { API_KEY, nullable, openAiTail, VERBOSE } from './arguments.js';
+import { API_KEY, nullable, openAiTail, requestParts, secretConfig, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
 import { askApi, embedText, embedTexts, given, INDEXED_EMBEDDINGS, jsonArray, jsonObject, milliseconds, required, stringMap, timestamp } from './requests.js';
 
@@ -157,7 +157,7 @@ export const openAiFunctions: FunctionDeclaration[] = [
   declareFunction({
     schema: SCHEMA,
     name: 'openai_chat_complete_simple',
-    arguments: [{ name: 'message', type: 'text' }, ...API_KEY, VERBOSE, nullable('client_config', 'jsonb')],
+    arguments: [{ name: 'message', type: 'text' }, ...API_KEY, VERBOSE, secretConfig('client_config')],
     result: { kind: 'scalar', type: 'text' },
     strict: false,
     description: "gpt-4o's answer to one message, as a helpful assistant (pgai).",
@@ -212,8 +212,8 @@ export const openAiFunctions: FunctionDeclaration[] = [
       nullable('organization', 'text'),
       nullable('project', 'text'),
       nullable('max_retries', 'integer'),
-      nullable('default_headers', 'jsonb'),
-      nullable('default_query', 'jsonb'),
+      requestParts('default_headers'),
+      requestParts('default_query'),
     ],
     result: { kind: 'scalar', type: 'jsonb' },
     strict: false,

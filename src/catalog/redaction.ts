@@ -1,11 +1,12 @@
 // What pg_llm.redact_sensitive masks in the text audit and trace rows keep (prompts, answers, SQL, errors): API
-// keys and bearer tokens, credentials written as key=value, and e-mail addresses. Patterns, not a guarantee: a
-// secret in a shape no pattern knows passes through, so secrets belong in the model config, never in prompts.
+// keys and bearer tokens, credentials written as key=value or as a JSON field (a header: "x-api-key": …), and
+// e-mail addresses. Patterns, not a guarantee: a secret in a shape no pattern knows passes through, so secrets belong
+// in the model config, never in prompts.
 
 const PATTERNS: Array<[RegExp, string]> = [
   [/\b(sk|pk|rk|ak)-[A-Za-z0-9_-]{8,}/g, '$1-****'],
   [/\bBearer\s+[A-Za-z0-9._~+/-]+=*/gi, 'Bearer ****'],
-  [/\b(api[_-]?key|password|passwd|pwd|secret|token|authorization)("?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi, '$1$2****'],
+  [/\b(api[_-]?key|(?:subscription|access|private)[_-]?key|password|passwd|pwd|secret|token|authorization|cookie)("?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi, '$1$2****'],
   [/\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g, '****@****'],
 ];
 

@@ -1,20 +1,23 @@
-// Which values of a model config are credentials: those under a credential's name (api_key, token, password…), and
-// the user, password and query values of a server URL (http://key@host, http://user:password@host/v1?key=…, as
-// gateways take keys). They
-// are sealed and never shown; the config others may read holds a redacted form.
+// Which values of a JSON config are credentials: those under a credential's name (api_key, x-api-key, token,
+// password…), every value of a request's headers or query parameters (default_headers, extra_query…: any of them may
+// carry a key, as gateways take keys there), the user, password and query values of a server URL (http://key@host,
+// http://user:password@host/v1?key=…), at any depth. They are sealed and never shown; the config others may read
+// holds a redacted form. Model configs (pg_llm_add_model) and the configs of pgai's calls (client_config) alike.
 
 import { REDACTED } from './secrets.js';
 
 /** Config keys whose values are credentials. */
-const SECRET_CONFIG_KEY = /(api_?key|token|secret|password|authorization|credential)/i;
+const SECRET_CONFIG_KEY = /(api[-_]?key|token|secret|password|authorization|credential)/i;
+/** Config keys naming a request's headers or query parameters, each value of which may be a credential. */
+const REQUEST_PARTS_KEY = /(^|_)(headers|query)$/i;
 /** Config keys naming a server, whose URL may carry credentials. */
 const URL_CONFIG_KEY = /^(base_url|endpoint|api_endpoint)$/i;
 
-/** The credentials in one config value. */
+/** The credentials in one config value, the value under `name`. */
 export function credentialsIn(name: string, value: unknown): string[] {
-  if (typeof value !== 'string') return [];
-  if (SECRET_CONFIG_KEY.test(name)) return [value];
-  if (!URL_CONFIG_KEY.test(name)) return [];
+  if (SECRET_CONFIG_KEY.test(name) || REQUEST_PARTS_KEY.test(name)) return strings(value);
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([inner, item]) => credentialsIn(Array.isArray(value) ? name : inner, item));
+  if (typeof value !== 'string' || !URL_CONFIG_KEY.test(name)) return [];
   const url = parsedUrl(value);
   if (!url) return [];
   return [decodeURIComponent(url.username), decodeURIComponent(url.password), ...url.searchParams.values()].filter((credential) => credential !== '');
@@ -33,11 +36,29 @@ export function visibleConfig(config: Record<string, unknown>): Record<string, u
 function shown(name: string, value: unknown): unknown {
   if (SECRET_CONFIG_KEY.test(name)) return REDACTED;
   if (credentialsIn(name, value).length === 0) return value;
+  if (REQUEST_PARTS_KEY.test(name)) return redactedLeaves(value);
+  if (Array.isArray(value)) return value.map((item) => shown(name, item));
+  if (typeof value === 'object') return visibleConfig(value as Record<string, unknown>);
   const url = parsedUrl(value as string)!;
   if (url.username) url.username = REDACTED;
   if (url.password) url.password = REDACTED;
   for (const key of new Set(url.searchParams.keys())) url.searchParams.set(key, REDACTED);
   return url.toString();
+}
+
+/** Every string in a JSON value. */
+function strings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (value !== null && typeof value === 'object') return Object.values(value).flatMap(strings);
+  return [];
+}
+
+/** A JSON value with each string in it redacted. */
+function redactedLeaves(value: unknown): unknown {
+  if (typeof value === 'string') return REDACTED;
+  if (Array.isArray(value)) return value.map(redactedLeaves);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactedLeaves(item)]));
+  return value;
 }
 
 function parsedUrl(text: string): URL | undefined {

@@ -8,10 +8,10 @@ import { EXTENSION_NAMES, extensionOf, FUNCTIONS, functionCalled, functionsCalle
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
-import { mentionsApiKeySetting, type HeldSpan } from '../sql/api-key-statements.js';
+import { mentionsApiKeySetting } from '../sql/api-key-statements.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
-import { secretLiterals } from '../sql/secret-literals.js';
+import { secretLiterals, type SecretLiteral } from '../sql/secret-literals.js';
 import { explainedWithoutRunning } from './explain-plan.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
@@ -96,7 +96,7 @@ export interface Analysis {
   offsets: number[];
   cancels: CancelCall[];
   /** Secrets written out in the calls the proxy runs (src/sql/secret-literals.ts), for the engine to hold back. */
-  secrets: HeldSpan[];
+  secrets: SecretLiteral[];
 }
 
 const ANALYZE = parseTask(import.meta.url, 'analyzeNow', analyzeNow);

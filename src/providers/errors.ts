@@ -30,7 +30,7 @@ export function fromSdkError(provider: string, error: unknown, apiKey: string | 
   // fetch and come back as they are, or wrapped.
   const own = causes(error).find((cause) => cause instanceof PgError);
   if (own) return own;
-  const text = redact(error instanceof Error ? error.message : String(error), apiKey);
+  const text = redact(error instanceof Error ? error.message : String(error), [apiKey]);
   if (error instanceof sdk.AuthenticationError || error instanceof sdk.PermissionDeniedError) {
     return new PgError('28000', `${provider} refused the API key: ${text}`, { hint: 'Register the model again with a valid api_key.' });
   }
@@ -54,8 +54,8 @@ export function causes(error: unknown): unknown[] {
  * characters, since the SDKs quote an error answer's body and a model's server (any role's choice) may be an
  * internal service whose error pages are not the caller's to read at length.
  */
-export function redact(text: string, apiKey: string | undefined): string {
-  const masked = new SecretFragments([apiKey]).mask(text);
+export function redact(text: string, secrets: Array<string | undefined>): string {
+  const masked = new SecretFragments(secrets).mask(text);
   return masked.length > MAX_ERROR_TEXT ? `${masked.slice(0, MAX_ERROR_TEXT)}…` : masked;
 }
 

@@ -1,6 +1,6 @@
 // The string constants that calls of intercepted functions give for arguments declared secret (functions/
-// declaration.ts): an API key written out, positional or named, under any casts, and a model config that holds
-// credentials. The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
+// declaration.ts): an API key written out, positional or named, under any casts, a request's headers or query
+// parameters (pgai's extra_headers), and a config that holds credentials (a model's, pgai's client_config). The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
 // pg_stat_activity would keep the statement's text. A secret computed in SQL never shows in the text.
 
 import { scanSync } from 'libpg-query';
@@ -12,14 +12,21 @@ import type { HeldSpan } from './api-key-statements.js';
 
 type Node = Record<string, any>;
 
+/** A secret literal, and whether its argument is jsonb (the server must read its reference as JSON). */
+export interface SecretLiteral extends HeldSpan {
+  json: boolean;
+}
+
+type Found = { value: string; start: number; json: boolean };
+
 /** The secret literals in a parsed statement (locations count bytes of `sql`, the query string parsed), in order. */
-export function secretLiterals(statement: unknown, sql: string): HeldSpan[] {
-  const found: Array<{ value: string; start: number }> = [];
+export function secretLiterals(statement: unknown, sql: string): SecretLiteral[] {
+  const found: Found[] = [];
   visit(statement, found);
   if (found.length === 0) return [];
   const tokens = scanSync(sql).tokens;
   return found
-    .map(({ value, start }) => {
+    .map(({ value, start, json }) => {
       const token = tokens.find((candidate) => candidate.start === start)!;
       // The parse tree keeps a U&'…' constant's escapes undecoded: its value is not the key it spells.
       if (/^u&/i.test(token.text)) {
@@ -27,12 +34,12 @@ export function secretLiterals(statement: unknown, sql: string): HeldSpan[] {
           hint: "Write it as '…' or E'…' (the proxy keeps it, the server gets only a reference to it), or pass it as a parameter.",
         });
       }
-      return { value, start, end: token.end };
+      return { value, start, end: token.end, json };
     })
     .sort((a, b) => a.start - b.start);
 }
 
-function visit(node: unknown, found: Array<{ value: string; start: number }>): void {
+function visit(node: unknown, found: Found[]): void {
   if (Array.isArray(node)) return node.forEach((item) => visit(item, found));
   if (node === null || typeof node !== 'object') return;
   for (const [key, value] of Object.entries(node)) {
@@ -41,10 +48,10 @@ function visit(node: unknown, found: Array<{ value: string; start: number }>): v
   }
 }
 
-function literalsOfCall(call: Node): Array<{ value: string; start: number }> {
+function literalsOfCall(call: Node): Found[] {
   const declarations = functionsCalled((call.funcname ?? []).map((part: Node) => part.String?.sval ?? ''));
   if (declarations.length === 0) return [];
-  const literals: Array<{ value: string; start: number }> = [];
+  const literals: Found[] = [];
   (call.args as Node[] | undefined)?.forEach((argument, position) => {
     const named = argument.NamedArgExpr as Node | undefined;
     // Overloads agree on which arguments are secret (functions/registry.ts): the first that has it says.
@@ -52,7 +59,7 @@ function literalsOfCall(call: Node): Array<{ value: string; start: number }> {
       .map((declaration): ArgumentDeclaration | undefined => (named ? declaration.arguments.find((candidate) => candidate.name === named.name) : declaration.arguments[position]))
       .find((candidate) => candidate !== undefined);
     const constant = declared?.secret ? stringConstant(named ? named.arg : argument) : undefined;
-    if (constant && (declared!.secret === 'key' || configHoldsCredentials(constant.value))) literals.push(constant);
+    if (constant && (declared!.secret === 'key' || configHoldsCredentials(constant.value))) literals.push({ ...constant, json: declared!.type === 'jsonb' });
   });
   return literals;
 }

@@ -134,6 +134,30 @@ describe('a secret written out in a call', () => {
   });
 });
 
+describe("pgai's jsonb headers, query and config written out in a call", () => {
+  it('reach neither the server log nor an error the provider echoes them in, and the request gets them', async () => {
+    const { admin } = await loggedDatabase();
+    const [header, nested, built, query, apiKey] = ['sk-header', 'sk-nested', 'sk-built', 'sk-query', 'sk-apikey'].map(unique) as [string, string, string, string, string];
+    await admin.query(`CREATE EXTENSION ai; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    const config = JSON.stringify({ max_retries: 0, default_headers: { 'x-gateway-key': nested } });
+    await admin.query(
+      `SELECT ai.openai_embed('text-embedding-3-small', 'x', api_key => '${apiKey}', extra_headers => '{"Authorization": "Bearer ${header}"}'::jsonb,
+                              extra_query => '{"key": "${query}"}', client_config => '${config}')`,
+    );
+    expect(suite.fake.requests[0]).toMatchObject({ authorization: `Bearer ${header}`, path: `/v1/embeddings?key=${query}`, headers: expect.objectContaining({ 'x-gateway-key': nested }) });
+    const { rows } = await admin.query(`SELECT ai.openai_client_config(default_headers => '{"api-key": "${built}"}') AS c`);
+    expect(rows).toEqual([{ c: { default_headers: { 'api-key': built } } }]);
+
+    suite.fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${header.slice(2)} via ${nested.slice(0, -2)}` });
+    const error = await admin
+      .query(`SELECT ai.openai_embed('text-embedding-3-small', 'x', api_key => '${apiKey}', extra_headers => '{"Authorization": "Bearer ${header}"}', client_config => '${config}')`)
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: '28000', message: expect.stringContaining('Incorrect API key provided: **** via ****') });
+    expect(serverLog()).toContain(`extra_headers => '"held by pg_llm proxy `);
+    for (const secret of [header, nested, built, query, apiKey]) expect(logHolds(secret)).toBe(false);
+  });
+});
+
 describe('a model config that does not parse', () => {
   it('is refused without being quoted, so a key in it reaches neither the client nor the server log', async () => {
     const { reader } = await loggedDatabase();

@@ -18,4 +18,14 @@ describe('credentials in a model config', () => {
     expect(holdsCredentials({ base_url: 'https://gw.example/v1', model_name: 'm' })).toBe(false);
     expect(visibleConfig(config)).toEqual({ base_url: 'https://****:****@gw.example/v1?key=****', model_name: 'm', auth_token: '****' });
   });
+
+  it("a request's headers and query parameters are credentials, each of them, at any depth; so are hyphenated key names", () => {
+    const config = { base_url: 'https://gw.example/v1', default_headers: { 'X-Trace': 'on', Authorization: 'Bearer sk-head' }, nested: { 'x-api-key': 'sk-deep', keep: 'me' } };
+    expect(credentialsIn('default_headers', config.default_headers)).toEqual(['on', 'Bearer sk-head']);
+    expect(credentialsIn('extra_query', { key: 'AIzaKey' })).toEqual(['AIzaKey']);
+    expect(credentialsIn('nested', config.nested)).toEqual(['sk-deep']);
+    expect(holdsCredentials({ 'api-key': 'k' })).toBe(true);
+    expect(holdsCredentials({ options: { temperature: 0.2 } })).toBe(false);
+    expect(visibleConfig(config)).toEqual({ base_url: 'https://gw.example/v1', default_headers: { 'X-Trace': '****', Authorization: '****' }, nested: { 'x-api-key': '****', keep: 'me' } });
+  });
 });

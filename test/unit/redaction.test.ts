@@ -12,6 +12,11 @@ describe('maskSecrets', () => {
     expect(maskSecrets('SELECT count(*) FROM orders WHERE total > 10')).toBe('SELECT count(*) FROM orders WHERE total > 10');
   });
 
+  it("masks the values of a request's credential headers written as JSON", () => {
+    const headers = '{"Authorization": "Basic dXNlcjpwYXNz", "x-api-key": "k1", "Ocp-Apim-Subscription-Key": "k2", "Cookie": "sid=k3", "x-trace": "on"}';
+    expect(maskSecrets(headers)).toBe('{"Authorization": ****, "x-api-key": ****, "Ocp-Apim-Subscription-Key": ****, "Cookie": ****, "x-trace": "on"}');
+  });
+
   it('masks every string inside a JSON value', () => {
     expect(maskSecretsIn({ a: ['token=xyz', 3], b: { c: 'sk-0123456789ab' }, d: null })).toEqual({ a: ['token=****', 3], b: { c: 'sk-****' }, d: null });
   });

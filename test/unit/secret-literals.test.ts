@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { findFunction } from '../../functions/registry.js';
+import { findFunction, functionsCalled } from '../../functions/registry.js';
 import { analyzeNow } from '../../src/intercept/analyze.js';
 import { SessionLiteralSecrets } from '../../src/intercept/literal-secrets.js';
 import { loadParser } from '../../src/sql/parse.js';
@@ -22,6 +22,14 @@ describe('secret literals', () => {
     expect(secretsOf(`SELECT ai.openai_embed('m', ARRAY['a', 'b'], 'sk-four'), ai.openai_embed('m', 'x', api_key_name => 'TEAM_KEY')`)).toEqual(['sk-four']);
   });
 
+  it("are a pgai call's headers and query parameters, and its client_config and extra_body when they hold credentials", () => {
+    const headers = '{"Authorization": "Bearer sk-header"}';
+    expect(secretsOf(`SELECT ai.openai_embed('m', 'x', extra_headers => '${headers}'::jsonb, extra_query => '{"tag": "t"}', extra_body => '{"dimensions": 4}')`)).toEqual([headers, '{"tag": "t"}']);
+    const config = '{"base_url": "http://gw/v1", "default_headers": {"x-api-key": "sk-nested"}}';
+    expect(secretsOf(`SELECT ai.openai_chat_complete('m', '[]', client_config => '${config}'), ai.openai_embed('m', 'x', client_config => '{"organization": "o"}')`)).toEqual([config]);
+    expect(secretsOf(`SELECT ai.openai_client_config(default_headers => '{"api-key": "sk-azure"}', default_query => '{"key": "k"}')`)).toEqual(['{"api-key": "sk-azure"}', '{"key": "k"}']);
+  });
+
   it('leave out values computed in SQL, calls the proxy does not run, and statements it refuses', () => {
     expect(secretsOf(`SELECT generate_query('q', 'sk-' || 'five'), generate_query('q', api_key => $1), generate_query('q', '')`)).toEqual([]);
     expect(secretsOf(`SELECT my_function(api_key => 'sk-six')`)).toEqual([]);
@@ -42,5 +50,18 @@ describe('secret literals', () => {
     const generateQuery = findFunction('generate_query')!;
     expect(secrets.resolve(generateQuery, [references[0], references[0], 'auto'])).toEqual([references[0], 'sk-nine', 'auto']);
     expect(() => new SessionLiteralSecrets().resolve(generateQuery, ['q', references[0], 'auto'])).toThrowError(expect.objectContaining({ sqlstate: '22023' }));
+  });
+
+  it('of a jsonb argument are replaced by a JSON string, and resolved to the JSON value written', () => {
+    const secrets = new SessionLiteralSecrets();
+    const sql = `SELECT ai.openai_embed('m', 'x', extra_headers => '{"x-key": "sk-ten"}'::jsonb, client_config => '{"api_key": oops}')`;
+    const held = secrets.hold(sql, analyzeNow(sql).secrets);
+    const references = [...held.matchAll(/'"(held by pg_llm proxy [0-9a-f]{32})"'/g)].map(([, reference]) => reference!);
+    expect(held.replace(/'"held by pg_llm proxy [0-9a-f]{32}"'/g, 'R')).toBe(`SELECT ai.openai_embed('m', 'x', extra_headers => R::jsonb, client_config => R)`);
+    const embed = functionsCalled(['ai', 'openai_embed'])[0]!;
+    const values = embed.arguments.map((argument) => (argument.name === 'extra_headers' ? references[0] : null));
+    expect(secrets.resolve(embed, values)[embed.arguments.findIndex((argument) => argument.name === 'extra_headers')]).toEqual({ 'x-key': 'sk-ten' });
+    const broken = embed.arguments.map((argument) => (argument.name === 'client_config' ? references[1] : null));
+    expect(() => secrets.resolve(embed, broken)).toThrowError(expect.objectContaining({ sqlstate: '22P02', message: expect.not.stringContaining('oops') }));
   });
 });

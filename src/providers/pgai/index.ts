@@ -44,12 +44,14 @@ function build(settings: PgaiSettings): Provider {
     ...(settings.timeoutMs === undefined ? {} : { timeout_ms: settings.timeoutMs }),
     ...(settings.maxRetries === undefined ? {} : { max_retries: settings.maxRetries }),
   };
+  // Any header or query parameter the call gives may carry a key (extra_headers => '{"api-key": …}').
+  const secrets = [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.values(settings.query ?? {})];
   const api = (kind: 'chat' | 'embedding', shapes: AnswerShapes): JsonApi => ({
     provider: settings.api,
     baseUrl: settings.baseUrl ?? shape.baseUrl,
     headers: { ...shape.authorization(settings.apiKey), ...settings.headers },
     query: settings.query ?? {},
-    apiKey: settings.apiKey,
+    secrets,
     http: httpSettings(config, `${settings.api}:${settings.model}`, kind, shapes),
   });
   // One client per kind of answer, as each has its own cap on an answer's size (embeddings need far more); answers
@@ -81,7 +83,7 @@ function build(settings: PgaiSettings): Provider {
     },
   };
   const modelKey = JSON.stringify(['pgai', settings.api, settings.model, settings.baseUrl ?? null]);
-  const provider = redacted(adapter, new SecretFragments([settings.apiKey]));
+  const provider = redacted(adapter, new SecretFragments(secrets));
   return batchedEmbeddings(limited(metered(provider, settings.api, settings.model, {}, `pgai ${settings.api}`), modelKey, {}, `pgai ${settings.api}`));
 }
 

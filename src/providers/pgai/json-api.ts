@@ -16,8 +16,8 @@ export interface JsonApi {
   baseUrl: string;
   headers: Record<string, string>;
   query: Record<string, string>;
-  /** Masked in whatever the provider says back. */
-  apiKey: string | undefined;
+  /** Masked in whatever the provider says back: the key, and the values of the call's own headers and query parameters. */
+  secrets: Array<string | undefined>;
   http: HttpSettings;
 }
 
@@ -54,7 +54,7 @@ export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: st
         await retry(backoff(attempt));
         continue;
       }
-      throw own ?? new ProviderError(`${api.provider} failed: ${redact(String((error as Error).message), api.apiKey)}`);
+      throw own ?? new ProviderError(`${api.provider} failed: ${redact(String((error as Error).message), api.secrets)}`);
     }
     if (status >= 200 && status < 300) return parsed(api, text);
     if ((status === 408 || status === 409 || status === 429 || status >= 500) && attempt < api.http.maxRetries) {
@@ -96,7 +96,7 @@ function retryAfterMs(header: string | null): number | undefined {
 
 /** The provider's refusal as PostgreSQL's error class for it, with the provider's own words (masked and cut short). */
 function statusError(api: JsonApi, status: number, body: string): PgError {
-  const said = redact(`${status} ${messageOf(body)}`, api.apiKey);
+  const said = redact(`${status} ${messageOf(body)}`, api.secrets);
   if (status === 401 || status === 403) return new PgError('28000', `${api.provider} refused the API key: ${said}`, { hint: 'Pass the right key as api_key, or set it (SET ai.<name>_api_key).' });
   if (status === 404) return new PgError('42704', `${api.provider} does not know the model or the path: ${said}`);
   if (status === 400 || status === 413 || status === 422) return new PgError('22023', `${api.provider} refused the request: ${said}`);
