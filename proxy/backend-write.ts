@@ -22,6 +22,7 @@ function errorFields(severity: string, error: PgError): Buffer {
   const fields: string[] = [`S${severity}`, `V${severity}`, `C${error.sqlstate}`, `M${error.message}`];
   if (error.detail !== undefined) fields.push(`D${error.detail}`);
   if (error.hint !== undefined) fields.push(`H${error.hint}`);
+  if (error.position !== undefined) fields.push(`P${error.position}`);
   return Buffer.concat([cstrings(fields), Buffer.from([0])]);
 }
 

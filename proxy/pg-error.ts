@@ -7,12 +7,21 @@ export interface PgErrorFields {
   severity?: ErrorSeverity;
   detail?: string;
   hint?: string;
+  /** Where in the client's query string, in characters from 1. */
+  position?: number;
+  /**
+   * What the server is told in the message's place when the proxy raises the error through it (its log keeps that):
+   * for a message that quotes the client's text, which may hold a secret.
+   */
+  serverMessage?: string;
 }
 
 export class PgError extends Error {
   readonly severity: ErrorSeverity;
   readonly detail: string | undefined;
   readonly hint: string | undefined;
+  readonly position: number | undefined;
+  readonly serverMessage: string;
 
   constructor(
     readonly sqlstate: string,
@@ -24,6 +33,8 @@ export class PgError extends Error {
     this.severity = fields.severity ?? 'ERROR';
     this.detail = fields.detail;
     this.hint = fields.hint;
+    this.position = fields.position;
+    this.serverMessage = fields.serverMessage ?? message;
   }
 }
 

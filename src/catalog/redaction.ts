@@ -3,12 +3,18 @@
 // e-mail addresses. Patterns, not a guarantee: a secret in a shape no pattern knows passes through, so secrets belong
 // in the model config, never in prompts.
 
-const PATTERNS: Array<[RegExp, string]> = [
+/** The shapes of keys and credentials. */
+const KEYS: Array<[RegExp, string]> = [
   [/\b(sk|pk|rk|ak)-[A-Za-z0-9_-]{8,}/g, '$1-****'],
   [/\bBearer\s+[A-Za-z0-9._~+/-]+=*/gi, 'Bearer ****'],
   [/\b(api[_-]?key|(?:subscription|access|private)[_-]?key|password|passwd|pwd|secret|token|authorization|cookie)("?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi, '$1$2****'],
-  [/\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g, '****@****'],
 ];
+const PATTERNS: Array<[RegExp, string]> = [...KEYS, [/\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g, '****@****']];
+
+/** Whether the text holds something of a key's or a credential's shape (an e-mail address is not one). */
+export function looksLikeSecret(text: string): boolean {
+  return KEYS.some(([pattern]) => text.replace(pattern, '') !== text);
+}
 
 export function maskSecrets(text: string): string {
   return PATTERNS.reduce((masked, [pattern, replacement]) => masked.replace(pattern, replacement), text);

@@ -12,6 +12,7 @@ import { mentionsApiKeySetting } from '../sql/api-key-statements.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { secretLiterals, type SecretLiteral } from '../sql/secret-literals.js';
+import { heldSyntaxError, type HeldSyntaxError } from '../sql/secret-syntax-errors.js';
 import { explainedWithoutRunning } from './explain-plan.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
@@ -97,6 +98,8 @@ export interface Analysis {
   cancels: CancelCall[];
   /** Secrets written out in the calls the proxy runs (src/sql/secret-literals.ts), for the engine to hold back. */
   secrets: SecretLiteral[];
+  /** The parser's error for a refused text that may hold a secret, for the proxy to answer (src/sql/secret-syntax-errors.ts). */
+  syntaxError?: HeldSyntaxError;
 }
 
 const ANALYZE = parseTask(import.meta.url, 'analyzeNow', analyzeNow);
@@ -111,8 +114,9 @@ export function analyzeNow(sql: string): Analysis {
   let statements: ReturnType<typeof parseStatementsNow>;
   try {
     statements = parseStatementsNow(sql);
-  } catch {
-    return { plans: undefined, offsets: [], cancels: [], secrets: [] };
+  } catch (error) {
+    const syntaxError = heldSyntaxError(sql, error);
+    return { plans: undefined, offsets: [], cancels: [], secrets: [], ...(syntaxError && { syntaxError }) };
   }
   const plans = statements.map(({ node, text }) => plan(node, text));
   // Only the statements whose calls the proxy runs reach the server: PREPARE's are refused, and there are no others.

@@ -383,12 +383,16 @@ class InterceptionEngine implements Interceptor {
 
   /**
    * The SQL with the keys of the session's settings (the master key, pgai's API keys) and the secrets its calls
-   * write out held back from the server, and its analysis. A statement with such a secret is parsed twice: the
+   * write out held back from the server, and its analysis; a syntax error the server must not see the text of. A statement with such a secret is parsed twice: the
    * analysis must be of the text the server gets.
    */
   private async sealedAnalysis(text: string): Promise<{ sql: string; analysis: Analysis }> {
     const sql = await this.apiKeys.seal(await this.masterKeys.seal(text));
     const analysis = await analyze(sql);
+    if (analysis.syntaxError) {
+      const { message, position } = analysis.syntaxError;
+      throw new PgError('42601', message, { position, serverMessage: 'syntax error in a statement that calls an LLM function and may hold a secret (not sent to the server)' });
+    }
     if (analysis.secrets.length === 0) return { sql, analysis };
     const held = this.literalSecrets.hold(sql, analysis.secrets);
     return { sql: held, analysis: held === sql ? analysis : await analyze(held) };

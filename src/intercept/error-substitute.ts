@@ -13,7 +13,7 @@ export async function raiseThroughUpstream(io: SessionIo, requests: UpstreamRequ
   const pgError = error instanceof PgError ? error : new PgError('XX000', `pg_llm proxy: ${(error as Error).message}`);
   if (io.owed.skipping) await requests.sync();
   const substitute = new ErrorSubstitute(io, pgError);
-  requests.statementTo(substitute, 'SELECT _pg_llm_catalog.raise_error($1, $2)', [pgError.sqlstate, pgError.message]);
+  requests.statementTo(substitute, 'SELECT _pg_llm_catalog.raise_error($1, $2)', [pgError.sqlstate, pgError.serverMessage]);
   requests.flush();
   await substitute.done;
 }

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { clientOf, pgAiSuite } from '../support/pg-ai.js';
 import { cluster, startProxy } from '../support/proxy.js';
+import { RawClient, serialize } from '../support/raw-client.js';
 
 const suite = pgAiSuite();
 
@@ -155,6 +156,75 @@ describe("pgai's jsonb headers, query and config written out in a call", () => {
     expect(error).toMatchObject({ code: '28000', message: expect.stringContaining('Incorrect API key provided: **** via ****') });
     expect(serverLog()).toContain(`extra_headers => '"held by pg_llm proxy `);
     for (const secret of [header, nested, built, query, apiKey]) expect(logHolds(secret)).toBe(false);
+  });
+});
+
+describe('a statement that calls an LLM function and that the parser refuses', () => {
+  /** Each with a secret: at a secret argument (named, positional, a jsonb's), or of a key's shape anywhere. */
+  const withSecret = (key: string, plain: string): string[] => [
+    `SELECT generate_query('q', api_key => '${key}' oops)`,
+    `SELECT 1; SELECT generate_query('q' '${key}')`,
+    `SELECT explain_query('SELECT 1', '${plain}'::text FROM t`,
+    `SELECT ai.openai_embed('m', 'x', extra_headers => '{"x-gateway": "${plain}"}' WHERE)`,
+    `SELECT generate_query('q', 'auto') ,, '${key}'`,
+  ];
+
+  it("is answered by the proxy when it holds a secret: PostgreSQL's error and position, and the server never gets it", async () => {
+    const { direct, admin } = await loggedDatabase();
+    await admin.query('CREATE EXTENSION ai');
+    const [key, plain] = [unique('sk-typo'), unique('typo')];
+    // The server's own answers, for texts of the same shape whose secrets are not secret.
+    const [shownKey, shownPlain] = ['x'.repeat(key.length), 'y'.repeat(plain.length)];
+    const theirs = withSecret(shownKey, shownPlain);
+    for (const [i, sql] of withSecret(key, plain).entries()) {
+      const expected = (await direct.query(theirs[i]!).catch((failure: unknown) => failure)) as { message: string; position: string };
+      const error = await admin.query(sql).catch((caught: unknown) => caught);
+      expect(error, sql).toMatchObject({ code: '42601', message: expected.message.replaceAll(shownKey, key), position: expected.position });
+      expect((error as { routine?: string }).routine, 'answered by the proxy, not the server').toBeUndefined();
+    }
+    expect(logHolds(key)).toBe(false);
+    expect(logHolds(plain)).toBe(false);
+  });
+
+  it('fails the block it stands in, on both sides, in either protocol', async () => {
+    const { name } = await loggedDatabase();
+    const key = unique('sk-typo');
+    const raw = await RawClient.session(suite.proxy.port, { database: name });
+    afterThisTest(async () => raw.end());
+    const statusAfter = (messages: Array<{ name: string }>) => (messages.at(-1) as unknown as { status: string }).status;
+    const errorIn = (messages: Array<{ name: string }>) => messages.find((message) => message.name === 'error') as unknown as { code: string } | undefined;
+    const typo = `SELECT generate_query('q', api_key => '${key}' oops)`;
+
+    const outside = await raw.query(typo);
+    expect([errorIn(outside)?.code, statusAfter(outside)]).toEqual(['42601', 'I']);
+    await raw.query('BEGIN');
+    const inside = await raw.query(typo);
+    expect([errorIn(inside)?.code, statusAfter(inside)]).toEqual(['42601', 'E']);
+    const next = await raw.query('SELECT 1');
+    expect([errorIn(next)?.code, statusAfter(next)]).toEqual(['25P02', 'E']);
+    expect(statusAfter(await raw.query('ROLLBACK'))).toBe('I');
+
+    const parse = () => [serialize.parse({ text: typo, types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync()];
+    raw.send(...parse());
+    const parsed = await raw.until('readyForQuery');
+    expect([errorIn(parsed)?.code, statusAfter(parsed), parsed.length]).toEqual(['42601', 'I', 2]);
+    await raw.query('BEGIN');
+    raw.send(...parse());
+    const parsedInside = await raw.until('readyForQuery');
+    expect([errorIn(parsedInside)?.code, statusAfter(parsedInside)]).toEqual(['42601', 'E']);
+    expect(errorIn(await raw.query('SELECT 1'))?.code).toBe('25P02');
+    await raw.query('ROLLBACK');
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('goes to the server as written when it holds no secret, and so does one that names no LLM function', async () => {
+    const { admin } = await loggedDatabase();
+    const marker = unique('marker');
+    for (const sql of [`SELECT generate_query('${marker}' oops)`, `SELECT '${unique('sk-other')}', '${marker}' FROM`]) {
+      const error = await admin.query(sql).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: '42601', routine: 'scanner_yyerror' });
+      expect(serverLog()).toContain(sql);
+    }
   });
 });
 
