@@ -12,6 +12,8 @@ export const MODELS = '_pg_llm_catalog.pg_llm_models';
 /** One model's row for any role, sealed columns only with a read proof (catalog-migrations/incremental/0014_sealed_model_proof.sql). */
 const SEALED_MODEL = '_pg_llm_catalog.sealed_model';
 const UNDEFINED_FUNCTION = '42883';
+/** sealed_model() of a catalog before 0019_configs_shown_without_secrets.sql has no bound_config. */
+const UNDEFINED_COLUMN = '42703';
 
 export interface ModelInstance {
   instanceName: string;
@@ -53,7 +55,7 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
      VALUES ($1, $2, $3, $4, $5::pg_catalog.jsonb, pg_catalog.decode($6, 'base64'), pg_catalog.decode($7, 'base64'), pg_catalog.decode($8, 'base64'))
      ON CONFLICT (instance_name) DO UPDATE SET model_type = $2, local_model = $3, api_key = $4, config = $5::pg_catalog.jsonb,
        encrypted_api_key = pg_catalog.decode($6, 'base64'), encrypted_config = pg_catalog.decode($7, 'base64'),
-       read_proof_sha256 = pg_catalog.decode($8, 'base64'), created_by = current_user, updated_at = pg_catalog.now()`,
+       read_proof_sha256 = pg_catalog.decode($8, 'base64'), bound_config = NULL, created_by = current_user, updated_at = pg_catalog.now()`,
     [
       model.instanceName,
       model.modelType,
@@ -106,13 +108,14 @@ export async function loadModel(context: ModelSource, instanceName: string, refe
   const [row] = await context
     .query(
       `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::pg_catalog.text AS config,
-              proof_recorded, pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config
+              proof_recorded, pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config,
+              bound_config::pg_catalog.text AS bound_config
               ${reference ? `, ${trustedOwner('created_by', referrer)} AS trusted, ${referrer} AS referrer` : ''}
          FROM ${SEALED_MODEL}($1, $2::pg_catalog.bytea[])`,
       reference ? [instanceName, proofs, reference.role] : [instanceName, proofs],
     )
     .catch((error: unknown) => {
-      if (!(error instanceof PgError) || error.sqlstate !== UNDEFINED_FUNCTION) throw error;
+      if (!(error instanceof PgError) || (error.sqlstate !== UNDEFINED_FUNCTION && error.sqlstate !== UNDEFINED_COLUMN)) throw error;
       throw new PgError('55000', 'the pg_llm catalog of this database is older than this proxy', {
         hint: 'Upgrade it: ALTER EXTENSION pg_llm UPDATE through the proxy, or pg-llm-proxy migrate --database-url URL.',
       });
@@ -130,7 +133,10 @@ export async function loadModel(context: ModelSource, instanceName: string, refe
     });
   }
   if (reference && row.trusted !== 't') throw untrusted(instanceName, row.created_by!, row.referrer!, reference.source);
-  const visibleConfig = JSON.parse(row.config ?? '{}') as Record<string, unknown>;
+  // The config the secrets are bound to: the one shown, but for a row registered when configs showed the last
+  // characters of their secrets, which keeps that config aside (0019_configs_shown_without_secrets.sql). It is also
+  // the config used when no secret one is sealed, so that where the key goes is what it is bound to.
+  const visibleConfig = JSON.parse(row.bound_config ?? row.config ?? '{}') as Record<string, unknown>;
   const identity: ModelIdentity = { database: row.database!, owner: row.created_by!, instanceName, modelType: row.model_type!, visibleConfig };
   const opened = async (blob: string | null, column: SealedColumn): Promise<string | undefined> => {
     if (!blob) return undefined;

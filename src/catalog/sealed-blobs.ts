@@ -22,6 +22,12 @@ export interface SealedBlob {
   unbindable?: string;
 }
 
+/**
+ * The config a row's blobs are bound to (models.ts, loadModel): bound_config where a catalog upgrade kept it, else
+ * the one shown. Read through to_jsonb, as a catalog installed only up to a level before 0019 has no such column.
+ */
+const BOUND_CONFIG = `COALESCE(NULLIF(pg_catalog.to_jsonb(m) OPERATOR(pg_catalog.->) 'bound_config', 'null'::pg_catalog.jsonb), m.config)`;
+
 type SealedRow = { instance_name: string; database: string; created_by: string; model_type: string; config: string; column_name: SealedColumn; blob: string; copied: boolean | string | null };
 
 /**
@@ -30,7 +36,7 @@ type SealedRow = { instance_name: string; database: string; created_by: string; 
  */
 export async function sealedBlobs(client: SqlRunner): Promise<SealedBlob[]> {
   const { rows } = await client.query<SealedRow>(
-    `SELECT m.instance_name, pg_catalog.current_database() AS database, m.created_by, m.model_type, m.config::pg_catalog.text AS config,
+    `SELECT m.instance_name, pg_catalog.current_database() AS database, m.created_by, m.model_type, ${BOUND_CONFIG}::pg_catalog.text AS config,
             sealed.column_name, pg_catalog.encode(sealed.blob, 'base64') AS blob, held.copied
        FROM ${MODELS} m
             CROSS JOIN LATERAL (VALUES ('encrypted_api_key', m.encrypted_api_key), ('encrypted_config', m.encrypted_config)) AS sealed (column_name, blob)

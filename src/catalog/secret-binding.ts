@@ -14,7 +14,7 @@ export interface ModelIdentity {
   instanceName: string;
   owner: string;
   modelType: string;
-  /** The config as the row's config column holds it (secrets redacted). */
+  /** The config as the row's config column holds it (secrets redacted), or its bound_config where it has one. */
   visibleConfig: unknown;
 }
 

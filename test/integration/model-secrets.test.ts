@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { masterKey, seal, sealText } from '../../src/crypto/secrets.js';
-import { readProof, secretBinding } from '../../src/catalog/secret-binding.js';
+import { readProof, readProofDigest, secretBinding } from '../../src/catalog/secret-binding.js';
 import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
 import { launch } from '../support/command.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
@@ -110,9 +110,9 @@ describe('a sealed key', () => {
     const { name: bobsDatabase, client: bobsDirect } = await freshDatabase();
     await session(bobsDatabase, undefined, 'proxy').then((installer) => installer.query('CREATE EXTENSION pg_llm'));
     await bobsDirect.query(`CREATE OR REPLACE FUNCTION _pg_llm_catalog.sealed_model(instance text, read_proofs bytea[])
-      RETURNS TABLE (database name, model_type text, local_model boolean, config jsonb, created_by name, proof_recorded boolean, encrypted_api_key bytea, encrypted_config bytea)
+      RETURNS TABLE (database name, model_type text, local_model boolean, config jsonb, created_by name, proof_recorded boolean, encrypted_api_key bytea, encrypted_config bytea, bound_config jsonb)
       LANGUAGE sql AS $$ SELECT ${bobsDirect.escapeLiteral(name)}::name, 'openai_compatible', false, ${bobsDirect.escapeLiteral(rows[0].config)}::jsonb, ${bobsDirect.escapeLiteral(rows[0].created_by)}::name,
-                            true, decode(${bobsDirect.escapeLiteral(rows[0].blob)}, 'base64'), NULL::bytea $$`);
+                            true, decode(${bobsDirect.escapeLiteral(rows[0].blob)}, 'base64'), NULL::bytea, NULL::jsonb $$`);
     const inBobsDatabase = await session(bobsDatabase, undefined, 'proxy');
 
     await expect(inBobsDatabase.query(`SELECT pg_llm_chat('alices', 'hi')`)).rejects.toMatchObject({ code: '28000' });
@@ -341,5 +341,51 @@ describe('a catalog sealed before read proofs', () => {
     expect(keysSentTo(alicesProvider).at(-1)).toBe(`Bearer ${ALICE_KEY}`);
     const { rows } = await direct.query(`SELECT encode(encrypted_api_key, 'hex') AS blob FROM _pg_llm_catalog.sealed_model('forgotten', '{}')`);
     expect(rows).toEqual([{ blob: '02' }]);
+  });
+});
+
+describe('a catalog whose configs showed the last characters of their secrets', () => {
+  it('shows no part of them once upgraded, and its secrets still open, until the model is registered again', async () => {
+    const [alice, bob] = await roles('alice', 'bob');
+    const { name, client: direct } = await freshDatabase();
+    await migrate(direct, shippedMigrations().filter((migration) => migration.name < '0017'));
+    // alice's model as an earlier version wrote it: the config shown with each secret's last four characters, the
+    // sealed secrets bound to that config.
+    const token = 'tok-alice-config-token-9876';
+    const config = { ...(JSON.parse(modelConfig(alicesProvider)) as Record<string, unknown>), auth_token: token };
+    const shown = { ...config, auth_token: `****${token.slice(-4)}` };
+    const identity = { database: name, instanceName: 'alices', owner: alice, modelType: 'openai_compatible', visibleConfig: shown };
+    const master = masterKey(MASTER_KEY);
+    await direct.query(
+      `INSERT INTO ${MODELS} (instance_name, model_type, api_key, config, encrypted_api_key, encrypted_config, read_proof_sha256, created_by)
+       VALUES ('alices', 'openai_compatible', $1, $2, $3, $4, $5, $6)`,
+      [
+        `****${ALICE_KEY.slice(-4)}`,
+        JSON.stringify(shown),
+        seal(ALICE_KEY, master, secretBinding(identity, 'encrypted_api_key')),
+        seal(JSON.stringify(config), master, secretBinding(identity, 'encrypted_config')),
+        readProofDigest(master, name, 'alices'),
+        alice,
+      ],
+    );
+    const client = await session(name, undefined, 'proxy');
+    await client.query('ALTER EXTENSION pg_llm UPDATE');
+
+    const asBob = await session(name, bob, 'database');
+    const { rows } = await asBob.query(`SELECT api_key, config FROM ${MODELS}`);
+    expect(rows).toEqual([{ api_key: '****', config: { ...config, auth_token: '****' } }]);
+    await expect(asBob.query(`SELECT bound_config FROM ${MODELS}`)).rejects.toMatchObject({ code: '42501' });
+    const withoutProof = await asBob.query(`SELECT bound_config FROM _pg_llm_catalog.sealed_model('alices', '{}')`);
+    expect(withoutProof.rows).toEqual([{ bound_config: null }]);
+
+    alicesProvider.script({ kind: 'answer', content: 'still opens' });
+    expect((await client.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'still opens' }]);
+    expect(keysSentTo(alicesProvider).at(-1)).toBe(`Bearer ${ALICE_KEY}`);
+
+    const asAlice = await session(name, alice, 'proxy');
+    await asAlice.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'alices', $1, $2)`, [ALICE_KEY, JSON.stringify(config)]);
+    expect((await direct.query(`SELECT bound_config FROM ${MODELS}`)).rows).toEqual([{ bound_config: null }]);
+    alicesProvider.script({ kind: 'answer', content: 'registered again' });
+    expect((await client.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'registered again' }]);
   });
 });
