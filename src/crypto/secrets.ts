@@ -49,15 +49,15 @@ export function masterKey(text: string): MasterKey {
  * time, the roles asking taking turns, each one's in the order asked.
  */
 const derivations = new CallLimit(1);
-const NEVER = new AbortController().signal;
 
 /**
  * masterKey() for a key a client sends, as `role` asks: scrypt (about 50 ms) runs off the event loop, so other
- * sessions do not wait, and one derivation at a time, so their provider calls' DNS lookups do not either.
+ * sessions do not wait, and one derivation at a time, so their provider calls' DNS lookups do not either. One still
+ * waiting for its turn when `signal` aborts (its client has gone) leaves the queue, never derived.
  */
-export async function masterKeyOffLoop(text: string, role?: string): Promise<MasterKey> {
+export async function masterKeyOffLoop(text: string, role: string | undefined, signal: AbortSignal): Promise<MasterKey> {
   if (derived.has(text) || HEX_KEY.test(text)) return derived.get(text) ?? masterKey(text);
-  const release = await derivations.acquire(NEVER, role);
+  const release = await derivations.acquire(signal, role);
   try {
     // Derived while this one waited: the same passphrase SET again, in another session or this one.
     const meanwhile = derived.get(text);

@@ -150,6 +150,7 @@ class InterceptionEngine implements Interceptor {
   closed(): void {
     this.isClosed = true;
     this.executor.cancel();
+    this.masterKeys.close();
   }
 
   private async work(): Promise<void> {
@@ -374,6 +375,8 @@ class InterceptionEngine implements Interceptor {
     try {
       return await work();
     } catch (error) {
+      // A session that has ended is answered nothing (its derivation of a master key was dropped: master-key-setting.ts).
+      if (this.isClosed) return undefined;
       if (!(error instanceof PgError)) throw error;
       await this.settle();
       if (!this.io.owed.skipping) await refuse(error);

@@ -11,6 +11,8 @@ import { HeldValues, replaced } from './held-values.js';
 
 export class SessionMasterKeys {
   private readonly keys = new HeldValues<MasterKey>();
+  /** Aborted when the session ends: a derivation still waiting for its turn then never runs. */
+  private readonly session = new AbortController();
 
   /** `role`: the session's login role, whose derivations take their turns with other roles' (secrets.ts). */
   constructor(private readonly role?: string) {}
@@ -35,7 +37,12 @@ export class SessionMasterKeys {
     });
   }
 
+  /** The session has ended: its derivations still waiting leave the queue. */
+  close(): void {
+    this.session.abort(new PgError('08006', 'the session ended before its master key was derived'));
+  }
+
   private async hold(value: string): Promise<string> {
-    return this.keys.hold(await masterKeyOffLoop(value, this.role));
+    return this.keys.hold(await masterKeyOffLoop(value, this.role, this.session.signal));
   }
 }

@@ -28,4 +28,15 @@ describe('SessionMasterKeys', () => {
     await expect(keys.seal(`SET pg_llm.master_key = 'k' oops`)).rejects.toThrowError(expect.objectContaining({ sqlstate: '42601' }));
     await expect(keys.seal(`SET pg_llm.master_key = 'a', 'b'`)).rejects.toThrowError(expect.objectContaining({ sqlstate: '22023' }));
   });
+
+  it("drops a SET's derivation still waiting for its turn when the session ends", async () => {
+    const busy = new SessionMasterKeys('other').seal(`SET pg_llm.master_key = 'busy ${Math.random()}'`);
+    const keys = new SessionMasterKeys('departed');
+    const waiting = keys.seal(`SET pg_llm.master_key = 'waiting ${Math.random()}'`);
+    // seal() reaches the queue once the statement is parsed.
+    await new Promise((resolve) => setImmediate(resolve));
+    keys.close();
+    await expect(waiting).rejects.toThrowError(expect.objectContaining({ sqlstate: '08006' }));
+    await busy;
+  });
 });

@@ -66,9 +66,11 @@ describe('secrets at rest', () => {
 });
 
 describe('passphrases sessions SET', () => {
+  const session = new AbortController().signal;
+
   it("are stretched one at a time, roles taking turns: one role's many leave libuv's threadpool to provider calls' DNS lookups, and another role's one waits for two of them", async () => {
     const finished: string[] = [];
-    const derive = (role: string, i: number) => masterKeyOffLoop(`fresh ${role} ${i} ${Math.random()}`, role).then(() => void finished.push(role));
+    const derive = (role: string, i: number) => masterKeyOffLoop(`fresh ${role} ${i} ${Math.random()}`, role, session).then(() => void finished.push(role));
     const many = Array.from({ length: 6 }, (_, i) => derive('many', i));
     const one = derive('one', 0);
     await Promise.all([...many, one]);
@@ -79,9 +81,19 @@ describe('passphrases sessions SET', () => {
 
   it('derives a passphrase SET in several sessions at once only once', async () => {
     const text = `same ${Math.random()}`;
-    const keys = await Promise.all([masterKeyOffLoop(text, 'a'), masterKeyOffLoop(text, 'b'), masterKeyOffLoop(text, 'a')]);
+    const keys = await Promise.all([masterKeyOffLoop(text, 'a', session), masterKeyOffLoop(text, 'b', session), masterKeyOffLoop(text, 'a', session)]);
     expect(keys[1]).toBe(keys[0]);
     expect(keys[2]).toBe(keys[0]);
     expect(keys[0]).toEqual(masterKey(text));
+  });
+
+  it('waiting for its turn when its session ends, leaves the queue underived', async () => {
+    const running = masterKeyOffLoop(`running ${Math.random()}`, 'other', session);
+    const ended = new AbortController();
+    const waiting = masterKeyOffLoop(`waiting ${Math.random()}`, 'departed', ended.signal);
+    ended.abort(new Error('the session ended'));
+    // Derived, it would resolve: the derivation ahead of it is not cancelled, and it waited for nothing else.
+    await expect(waiting).rejects.toThrowError('the session ended');
+    await running;
   });
 });
