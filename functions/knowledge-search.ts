@@ -36,7 +36,7 @@ export async function findKnowledge(context: CallContext, text: string, options:
 async function asStored(context: CallContext, text: string): Promise<QueryVector[]> {
   const vectors: QueryVector[] = [];
   for (const stored of await embeddingsInUse(context)) {
-    const query = await queryVector(context, stored.instance, text).catch((error: unknown) => {
+    const query = await queryVector(context, stored.instance, text, stored).catch((error: unknown) => {
       throw error instanceof PgError && error.sqlstate === '42704' ? unreachable(stored, error) : error;
     });
     if (query.embedding.model !== stored.model || query.embedding.dimensions !== stored.dimensions) throw changed(stored, query.embedding);
@@ -45,8 +45,8 @@ async function asStored(context: CallContext, text: string): Promise<QueryVector
   return vectors;
 }
 
-async function queryVector(context: CallContext, instance: string | null, text: string): Promise<QueryVector> {
-  const { embedding, vectors } = await embed(context, instance, [text]);
+async function queryVector(context: CallContext, instance: string | null, text: string, stored?: Embedding): Promise<QueryVector> {
+  const { embedding, vectors } = await embed(context, instance, [text], stored);
   return { embedding, vector: vectors[0]! };
 }
 

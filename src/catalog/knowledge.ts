@@ -39,9 +39,9 @@ export interface KnowledgeSearch {
 export async function addDocument(context: CallContext, document: NewDocument): Promise<string> {
   const { embedding } = document;
   const [row] = await context.query(
-    `INSERT INTO ${DOCUMENTS} (source_name, content, metadata, embedding_instance, embedding_model, embedding_dimensions)
-     VALUES ($1, $2, $3::pg_catalog.jsonb, $4, $5, $6::integer) RETURNING id`,
-    [document.sourceName, document.content, JSON.stringify(document.metadata), embedding.instance, embedding.model, String(embedding.dimensions)],
+    `INSERT INTO ${DOCUMENTS} (source_name, content, metadata, embedding_instance, embedding_owner, embedding_model, embedding_dimensions)
+     VALUES ($1, $2, $3::pg_catalog.jsonb, $4, $5, $6, $7::integer) RETURNING id`,
+    [document.sourceName, document.content, JSON.stringify(document.metadata), embedding.instance, embedding.owner, embedding.model, String(embedding.dimensions)],
   );
   const documentId = row!.id!;
   for (let start = 0; start < document.chunks.length; start += CHUNKS_PER_INSERT) {
@@ -58,17 +58,22 @@ export async function addDocument(context: CallContext, document: NewDocument): 
 
 /**
  * The embeddings the caller's own knowledge uses, one per model and dimensions, each with the instance that last
- * embedded that way: the way to embed a query for comparing with those chunks. Only the caller's own: a role that
+ * embedded that way and the role that had registered it: the way to embed a query for comparing with those chunks. Only the caller's own: a role that
  * sees every row (an admin) would otherwise send its queries to whatever server another role's documents were
  * embedded with, and let that role choose which of its chunks rank first.
  */
 export async function embeddingsInUse(context: CallContext): Promise<Embedding[]> {
   const rows = await context.query(
-    `SELECT DISTINCT ON (embedding_model, embedding_dimensions) embedding_instance, embedding_model, embedding_dimensions
+    `SELECT DISTINCT ON (embedding_model, embedding_dimensions) embedding_instance, embedding_owner, embedding_model, embedding_dimensions
        FROM ${DOCUMENTS} WHERE embedding_model IS NOT NULL AND role_name OPERATOR(pg_catalog.=) current_user
       ORDER BY embedding_model, embedding_dimensions, id DESC`,
   );
-  return rows.map((row) => ({ instance: row.embedding_instance ?? null, model: row.embedding_model!, dimensions: Number(row.embedding_dimensions) }));
+  return rows.map((row) => ({
+    instance: row.embedding_instance ?? null,
+    owner: row.embedding_owner ?? null,
+    model: row.embedding_model!,
+    dimensions: Number(row.embedding_dimensions),
+  }));
 }
 
 /**

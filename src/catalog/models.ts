@@ -12,7 +12,7 @@ export const MODELS = '_pg_llm_catalog.pg_llm_models';
 /** One model's row for any role, sealed columns only with a read proof (catalog-migrations/incremental/0014_sealed_model_proof.sql). */
 const SEALED_MODEL = '_pg_llm_catalog.sealed_model';
 const UNDEFINED_FUNCTION = '42883';
-/** sealed_model() of a catalog before 0019_configs_shown_without_secrets.sql has no bound_config. */
+/** sealed_model() of a catalog before 0019_secrets_kept_to_their_owners.sql has no bound_config. */
 const UNDEFINED_COLUMN = '42703';
 
 export interface ModelInstance {
@@ -134,7 +134,7 @@ export async function loadModel(context: ModelSource, instanceName: string, refe
   }
   if (reference && row.trusted !== 't') throw untrusted(instanceName, row.created_by!, row.referrer!, reference.source);
   // The config the secrets are bound to: the one shown, but for a row registered when configs showed the last
-  // characters of their secrets, which keeps that config aside (0019_configs_shown_without_secrets.sql). It is also
+  // characters of their secrets, which keeps that config aside (0019_secrets_kept_to_their_owners.sql). It is also
   // the config used when no secret one is sealed, so that where the key goes is what it is bound to.
   const visibleConfig = JSON.parse(row.bound_config ?? row.config ?? '{}') as Record<string, unknown>;
   const identity: ModelIdentity = { database: row.database!, owner: row.created_by!, instanceName, modelType: row.model_type!, visibleConfig };

@@ -174,6 +174,35 @@ describe("with a model instance's embeddings", () => {
     expect((await search(client, 'cccc ', { embedding_instance: null })).map((row) => row.source_name)).toEqual(['local']);
   });
 
+  it("sends a query only to the instance its knowledge was embedded with while the same role owns it, not to a name another role registered again", async () => {
+    const [alice, mallory] = await roles('alice', 'mallory');
+    const { client, direct } = await databaseWithModel(proxy, fake, 'openai_compatible', { embedding_model: 'emb-test' });
+    const mallorys = await startFakeProvider();
+    afterThisTest(() => mallorys.close());
+    const register = (provider: FakeProvider) =>
+      client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'emb', NULL, $1)`, [JSON.stringify({ model_name: 'gpt-test', base_url: provider.baseUrl, embedding_model: 'emb-test' })]);
+    await client.query(`SET ROLE ${alice}`);
+    await register(fake);
+    await add(client, 'letters', CONTENT, { ...OPTIONS, embedding_instance: 'emb' });
+    expect((await direct.query(`SELECT embedding_owner FROM _pg_llm_catalog.pg_llm_knowledge_documents`)).rows).toEqual([{ embedding_owner: alice }]);
+    await client.query(`SELECT pg_llm_remove_model('emb')`);
+    await client.query(`SET ROLE ${mallory}`);
+    await register(mallorys);
+
+    await client.query(`SET ROLE ${alice}`);
+    const refused = { code: '42501', message: expect.stringContaining(`registered by role "${mallory}"`), hint: expect.stringContaining('embedding_instance') };
+    await expect(search(client, 'what alice asks')).rejects.toMatchObject(refused);
+    // Knowledge stored before the owner was kept: the name resolves only among alice's, the catalog owner's and admins' models.
+    await direct.query(`UPDATE _pg_llm_catalog.pg_llm_knowledge_documents SET embedding_owner = NULL`);
+    await expect(search(client, 'what alice asks')).rejects.toMatchObject({ code: '42501' });
+    expect(mallorys.requests).toEqual([]);
+
+    await client.query(`SET ROLE ${mallory}; SELECT pg_llm_remove_model('emb'); RESET ROLE`);
+    await register(fake);
+    await client.query(`SET ROLE ${alice}`);
+    expect((await search(client, 'cccc ', { limit: 1, lexical_weight: 0 }))[0]).toMatchObject({ content: 'cccc ' });
+  });
+
   it('refuses to compare with chunks of an embedding it can no longer reproduce', async () => {
     const { client } = await databaseWithModel(proxy, fake, 'openai_compatible', { embedding_model: 'emb-test' });
     await add(client, 'letters', CONTENT, OPTIONS);

@@ -1,3 +1,5 @@
+-- Secrets and the models that may see them, kept to their owners.
+
 -- A model config's credential values showed their last four characters ('****abcd') in the config column, which
 -- every role may read; they show '****' now, as new rows do (src/crypto/config-secrets.ts). The row's sealed secrets
 -- are bound to the config as it was shown (src/catalog/secret-binding.ts), so that config is kept, in bound_config,
@@ -35,3 +37,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                                              WHERE sha256(proof) = m.read_proof_sha256) AS shown) AS proven
    WHERE m.instance_name = sealed_model.instance
 $$;
+
+-- A knowledge document records the role that had registered the model instance it was embedded with: a search
+-- embeds its query with that instance only while that role still owns it (functions/embedding.ts), as any role may
+-- register a name that was removed, on a server of its own. Documents stored before have none; their instance is
+-- then resolved as a name written for the caller (the caller's, the catalog owner's or an admin's).
+ALTER TABLE _pg_llm_catalog.pg_llm_knowledge_documents ADD COLUMN embedding_owner name;
