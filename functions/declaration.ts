@@ -18,9 +18,10 @@ export interface ArgumentDeclaration {
   /**
    * A value the server must never see written out in a statement (src/sql/secret-literals.ts): 'key', secret as a
    * whole (an API key; a request's headers or query parameters, any of which may carry one); 'config', a JSON config,
-   * secret when it holds credentials (src/crypto/config-secrets.ts). A text or a jsonb.
+   * secret when it holds credentials (src/crypto/config-secrets.ts); 'url', a server's URL, secret when it carries
+   * credentials (a user, a password, query values). A text or a jsonb.
    */
-  secret?: 'key' | 'config';
+  secret?: 'key' | 'config' | 'url';
 }
 
 export interface ColumnDeclaration {

@@ -3,7 +3,7 @@
 
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import { declareFunction, type CallContext, type FunctionDeclaration, type ResultRow } from '../declaration.js';
-import { API_KEY, nullable, VERBOSE } from './arguments.js';
+import { API_KEY, nullable, serverUrl, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
 import { askApi, given, jsonArray, milliseconds, required } from './requests.js';
 
@@ -38,7 +38,7 @@ export const anthropicFunctions: FunctionDeclaration[] = [
       { name: 'messages', type: 'jsonb' },
       { name: 'max_tokens', type: 'integer', default: '1024' },
       ...API_KEY,
-      nullable('base_url', 'text'),
+      serverUrl('base_url'),
       nullable('timeout', 'double precision'),
       nullable('max_retries', 'integer'),
       nullable('system_prompt', 'text'),
@@ -69,7 +69,7 @@ export const anthropicFunctions: FunctionDeclaration[] = [
   declareFunction({
     schema: 'ai',
     name: 'anthropic_list_models',
-    arguments: [...API_KEY, nullable('base_url', 'text'), VERBOSE],
+    arguments: [...API_KEY, serverUrl('base_url'), VERBOSE],
     result: {
       kind: 'table',
       columns: [

@@ -22,6 +22,11 @@ export function secretConfig(name: string): ArgumentDeclaration {
   return { ...nullable(name, 'jsonb'), secret: 'config' };
 }
 
+/** A server's URL (base_url, host), held back from the server when it carries credentials (http://user:password@host). */
+export function serverUrl(name: string): ArgumentDeclaration {
+  return { ...nullable(name, 'text'), secret: 'url' };
+}
+
 /** The tail of OpenAI's requests: extra headers, query and body, verbose, and the client's config. */
 export function openAiTail(withBody: boolean): ArgumentDeclaration[] {
   return [requestParts('extra_headers'), requestParts('extra_query'), ...(withBody ? [secretConfig('extra_body')] : []), VERBOSE, secretConfig('client_config')];

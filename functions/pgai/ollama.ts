@@ -4,7 +4,7 @@
 
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import { declareFunction, type CallContext, type FunctionDeclaration, type ResultRow } from '../declaration.js';
-import { nullable, VERBOSE } from './arguments.js';
+import { nullable, serverUrl, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
 import { askApi, embedText, given, jsonArray, required } from './requests.js';
 
@@ -35,7 +35,7 @@ export const ollamaFunctions: FunctionDeclaration[] = [
     arguments: [
       { name: 'model', type: 'text' },
       { name: 'input_text', type: 'text' },
-      nullable('host', 'text'),
+      serverUrl('host'),
       nullable('keep_alive', 'text'),
       nullable('embedding_options', 'jsonb'),
       VERBOSE,
@@ -55,7 +55,7 @@ export const ollamaFunctions: FunctionDeclaration[] = [
     arguments: [
       { name: 'model', type: 'text' },
       { name: 'prompt', type: 'text' },
-      nullable('host', 'text'),
+      serverUrl('host'),
       nullable('images', 'bytea[]'),
       nullable('keep_alive', 'text'),
       nullable('embedding_options', 'jsonb'),
@@ -86,7 +86,7 @@ export const ollamaFunctions: FunctionDeclaration[] = [
     arguments: [
       { name: 'model', type: 'text' },
       { name: 'messages', type: 'jsonb' },
-      nullable('host', 'text'),
+      serverUrl('host'),
       nullable('keep_alive', 'text'),
       nullable('chat_options', 'jsonb'),
       nullable('tools', 'jsonb'),
@@ -110,7 +110,7 @@ export const ollamaFunctions: FunctionDeclaration[] = [
   declareFunction({
     schema: SCHEMA,
     name: 'ollama_list_models',
-    arguments: [nullable('host', 'text'), VERBOSE],
+    arguments: [serverUrl('host'), VERBOSE],
     result: {
       kind: 'table',
       columns: [
@@ -134,7 +134,7 @@ export const ollamaFunctions: FunctionDeclaration[] = [
   declareFunction({
     schema: SCHEMA,
     name: 'ollama_ps',
-    arguments: [nullable('host', 'text'), VERBOSE],
+    arguments: [serverUrl('host'), VERBOSE],
     result: {
       kind: 'table',
       columns: [

@@ -6,7 +6,7 @@
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import type { CallContext, FunctionDeclaration } from '../declaration.js';
 import { declareFunction } from '../declaration.js';
-import { API_KEY, nullable, openAiTail, requestParts, secretConfig, VERBOSE } from './arguments.js';
+import { API_KEY, nullable, openAiTail, requestParts, secretConfig, serverUrl, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
 import { askApi, embedText, embedTexts, given, INDEXED_EMBEDDINGS, jsonArray, jsonObject, milliseconds, required, stringMap, timestamp } from './requests.js';
 
@@ -207,7 +207,7 @@ export const openAiFunctions: FunctionDeclaration[] = [
     schema: SCHEMA,
     name: 'openai_client_config',
     arguments: [
-      nullable('base_url', 'text'),
+      serverUrl('base_url'),
       nullable('timeout_seconds', 'double precision'),
       nullable('organization', 'text'),
       nullable('project', 'text'),

@@ -1,13 +1,14 @@
 // The string constants that calls of intercepted functions give for arguments declared secret (functions/
 // declaration.ts): an API key written out, positional or named, under any casts, a request's headers or query
-// parameters (pgai's extra_headers), and a config that holds credentials (a model's, pgai's client_config). The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
+// parameters (pgai's extra_headers), a config that holds credentials (a model's, pgai's client_config), and a
+// server's URL that carries them (pgai's base_url => 'http://user:password@host'). The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
 // pg_stat_activity would keep the statement's text. A secret computed in SQL never shows in the text.
 
 import { scanSync } from 'libpg-query';
 import type { ArgumentDeclaration } from '../../functions/declaration.js';
 import { functionsCalled } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { holdsCredentials } from '../crypto/config-secrets.js';
+import { credentialsIn, holdsCredentials } from '../crypto/config-secrets.js';
 import type { HeldSpan } from './api-key-statements.js';
 
 type Node = Record<string, any>;
@@ -59,7 +60,7 @@ function literalsOfCall(call: Node): Found[] {
       .map((declaration): ArgumentDeclaration | undefined => (named ? declaration.arguments.find((candidate) => candidate.name === named.name) : declaration.arguments[position]))
       .find((candidate) => candidate !== undefined);
     const constant = declared?.secret ? stringConstant(named ? named.arg : argument) : undefined;
-    if (constant && (declared!.secret === 'key' || configHoldsCredentials(constant.value))) literals.push({ ...constant, json: declared!.type === 'jsonb' });
+    if (constant && isSecret(declared!.secret!, constant.value)) literals.push({ ...constant, json: declared!.type === 'jsonb' });
   });
   return literals;
 }
@@ -71,6 +72,11 @@ function stringConstant(expression: Node): { value: string; start: number } | un
   const constant = node.A_Const as Node | undefined;
   if (constant?.sval === undefined || !constant.sval.sval) return undefined;
   return { value: constant.sval.sval, start: constant.location };
+}
+
+function isSecret(kind: 'key' | 'config' | 'url', value: string): boolean {
+  if (kind === 'key') return true;
+  return kind === 'url' ? credentialsIn('base_url', value).length > 0 : configHoldsCredentials(value);
 }
 
 /** A config that does not parse is held too: the proxy's error for it quotes none of it. */

@@ -135,10 +135,10 @@ describe('a secret written out in a call', () => {
   });
 });
 
-describe("pgai's jsonb headers, query and config written out in a call", () => {
+describe("pgai's jsonb headers, query and config, and a server URL with credentials, written out in a call", () => {
   it('reach neither the server log nor an error the provider echoes them in, and the request gets them', async () => {
     const { admin } = await loggedDatabase();
-    const [header, nested, built, query, apiKey] = ['sk-header', 'sk-nested', 'sk-built', 'sk-query', 'sk-apikey'].map(unique) as [string, string, string, string, string];
+    const [header, nested, built, query, apiKey, password] = ['sk-header', 'sk-nested', 'sk-built', 'sk-query', 'sk-apikey', 'url-pw'].map(unique) as [string, string, string, string, string, string];
     await admin.query(`CREATE EXTENSION ai; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
     const config = JSON.stringify({ max_retries: 0, default_headers: { 'x-gateway-key': nested } });
     await admin.query(
@@ -146,8 +146,8 @@ describe("pgai's jsonb headers, query and config written out in a call", () => {
                               extra_query => '{"key": "${query}"}', client_config => '${config}')`,
     );
     expect(suite.fake.requests[0]).toMatchObject({ authorization: `Bearer ${header}`, path: `/v1/embeddings?key=${query}`, headers: expect.objectContaining({ 'x-gateway-key': nested }) });
-    const { rows } = await admin.query(`SELECT ai.openai_client_config(default_headers => '{"api-key": "${built}"}') AS c`);
-    expect(rows).toEqual([{ c: { default_headers: { 'api-key': built } } }]);
+    const { rows } = await admin.query(`SELECT ai.openai_client_config(base_url => 'http://svc:${password}@gw.example/v1', default_headers => '{"api-key": "${built}"}') AS c`);
+    expect(rows).toEqual([{ c: { base_url: `http://svc:${password}@gw.example/v1`, default_headers: { 'api-key': built } } }]);
 
     suite.fake.script({ kind: 'error', status: 401, message: `Incorrect API key provided: ${header.slice(2)} via ${nested.slice(0, -2)}` });
     const error = await admin
@@ -155,7 +155,7 @@ describe("pgai's jsonb headers, query and config written out in a call", () => {
       .catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: '28000', message: expect.stringContaining('Incorrect API key provided: **** via ****') });
     expect(serverLog()).toContain(`extra_headers => '"held by pg_llm proxy `);
-    for (const secret of [header, nested, built, query, apiKey]) expect(logHolds(secret)).toBe(false);
+    for (const secret of [header, nested, built, query, apiKey, password]) expect(logHolds(secret)).toBe(false);
   });
 });
 

@@ -30,6 +30,12 @@ describe('secret literals', () => {
     expect(secretsOf(`SELECT ai.openai_client_config(default_headers => '{"api-key": "sk-azure"}', default_query => '{"key": "k"}')`)).toEqual(['{"api-key": "sk-azure"}', '{"key": "k"}']);
   });
 
+  it("are a server's URL that carries credentials, and only such a URL", () => {
+    const url = 'http://svc:pa55word-long@gw.example/v1';
+    expect(secretsOf(`SELECT ai.anthropic_generate('m', '[]', base_url => '${url}'), ai.ollama_list_models(host => 'http://gw.example:11434')`)).toEqual([url]);
+    expect(secretsOf(`SELECT ai.ollama_list_models('http://gw.example:11434/?key=k')`)).toEqual(['http://gw.example:11434/?key=k']);
+  });
+
   it('leave out values computed in SQL, calls the proxy does not run, and statements it refuses', () => {
     expect(secretsOf(`SELECT generate_query('q', 'sk-' || 'five'), generate_query('q', api_key => $1), generate_query('q', '')`)).toEqual([]);
     expect(secretsOf(`SELECT my_function(api_key => 'sk-six')`)).toEqual([]);

@@ -4,6 +4,7 @@
 // time share requests (src/providers/embedding-batcher.ts).
 
 import { PgError } from '../../../proxy/pg-error.js';
+import { credentialsIn } from '../../crypto/config-secrets.js';
 import { SecretFragments } from '../../crypto/secret-fragments.js';
 import { ANY, type AnswerShapes } from '../answers/shape.js';
 import { batchedEmbeddings } from '../embedding-batcher.js';
@@ -44,8 +45,9 @@ function build(settings: PgaiSettings): Provider {
     ...(settings.timeoutMs === undefined ? {} : { timeout_ms: settings.timeoutMs }),
     ...(settings.maxRetries === undefined ? {} : { max_retries: settings.maxRetries }),
   };
-  // Any header or query parameter the call gives may carry a key (extra_headers => '{"api-key": …}').
-  const secrets = [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.values(settings.query ?? {})];
+  // Any header or query parameter the call gives may carry a key (extra_headers => '{"api-key": …}'), and so may its
+  // server's URL (http://user:password@host).
+  const secrets = [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.values(settings.query ?? {}), ...credentialsIn('base_url', settings.baseUrl)];
   const api = (kind: 'chat' | 'embedding', shapes: AnswerShapes): JsonApi => ({
     provider: settings.api,
     baseUrl: settings.baseUrl ?? shape.baseUrl,
