@@ -5,6 +5,7 @@
 // rest summed under "other".
 
 import { labelValue } from '../metrics.js';
+import { plusDollars } from './dollars.js';
 
 /** A role's daily budget: US dollars, model requests, or both. */
 export interface DailyBudget {
@@ -75,7 +76,7 @@ export function dailySpend(now = Date.now()): { day: string; rows: SpendRow[]; b
 function add(spender: Spender, model: string, amount: Spent, now: number): void {
   turnDay(now);
   const total = byRole.get(spender.role) ?? { calls: 0, usd: 0 };
-  byRole.set(spender.role, { calls: total.calls + amount.calls, usd: total.usd + amount.usd });
+  byRole.set(spender.role, { calls: total.calls + amount.calls, usd: plusDollars(total.usd, amount.usd) });
   const shown = { role: labelValue(spender.role), database: labelValue(spender.database), model: labelValue(model) };
   let key = JSON.stringify([shown.role, shown.database, shown.model]);
   if (!breakdown.has(key) && breakdown.size >= BREAKDOWN_ROWS - 1) {
@@ -84,7 +85,7 @@ function add(spender: Spender, model: string, amount: Spent, now: number): void 
   }
   const row = breakdown.get(key) ?? { ...shown, calls: 0, usd: 0 };
   row.calls += amount.calls;
-  row.usd += amount.usd;
+  row.usd = plusDollars(row.usd, amount.usd);
   breakdown.set(key, row);
 }
 

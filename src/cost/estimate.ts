@@ -8,8 +8,8 @@ import { callArguments, type CallContext, type ModelRequest } from '../../functi
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { meteredModelName } from '../providers/index.js';
-import { priceOf } from '../providers/metrics.js';
-import { dollars } from './dollars.js';
+import { costOf, priceOf } from '../providers/metrics.js';
+import { dollars, plusDollars } from './dollars.js';
 import type { ChatOptions } from '../providers/provider.js';
 import { estimateTokens } from '../providers/tokens.js';
 
@@ -71,13 +71,13 @@ function add(row: ModelEstimate, request: ModelRequest, occurrences: number): vo
   row.distinctCalls++;
   row.inputTokens! += inputTokens;
   row.outputTokens! += request.outputTokens;
-  const price = priceOf(request.config, meteredModelName(request.config));
-  if (price) row.costUsd = (row.costUsd ?? 0) + (inputTokens * price.input + request.outputTokens * price.output) / 1_000_000;
+  const cost = costOf({ promptTokens: inputTokens, completionTokens: request.outputTokens }, priceOf(request.config, meteredModelName(request.config)));
+  if (cost !== undefined) row.costUsd = plusDollars(row.costUsd ?? 0, cost);
 }
 
 /** The distinct calls (requests) in all, and the dollars of those whose price is known. */
 export function estimateTotals(estimate: ModelEstimate[]): { calls: number; distinctCalls: number; usd: number } {
-  return estimate.reduce((sum, row) => ({ calls: sum.calls + row.calls, distinctCalls: sum.distinctCalls + row.distinctCalls, usd: sum.usd + (row.costUsd ?? 0) }), { calls: 0, distinctCalls: 0, usd: 0 });
+  return estimate.reduce((sum, row) => ({ calls: sum.calls + row.calls, distinctCalls: sum.distinctCalls + row.distinctCalls, usd: plusDollars(sum.usd, row.costUsd ?? 0) }), { calls: 0, distinctCalls: 0, usd: 0 });
 }
 
 /** The NOTICE an EXPLAIN through the proxy adds: the model calls the statement would make. */

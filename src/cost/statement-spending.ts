@@ -7,7 +7,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PgError } from '../../proxy/pg-error.js';
 import { capReached, type StatementLimits } from './budgets.js';
-import { dollars } from './dollars.js';
+import { dollars, plusDollars } from './dollars.js';
 import { spentToday } from './daily-spend.js';
 
 const running = new AsyncLocalStorage<StatementSpending>();
@@ -55,7 +55,7 @@ export class StatementSpending {
 
   /** A request's cost (already counted in the role's day): over a cap, the statement stops. */
   charged(usd: number): void {
-    this.usd += usd;
+    this.usd = plusDollars(this.usd, usd);
     const limits = this.known;
     if (this.exceeded || !limits) return;
     if (limits.maxUsd !== undefined && this.usd > limits.maxUsd) {

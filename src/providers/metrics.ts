@@ -8,6 +8,7 @@
 // role and database labels are bounded the same way.
 
 import { Counter, Histogram } from 'prom-client';
+import { PgError } from '../../proxy/pg-error.js';
 import { BoundedLabel, labelValue, processRegistry } from '../metrics.js';
 import { addCost, countCall } from '../cost/daily-spend.js';
 import { currentSpending } from '../cost/statement-spending.js';
@@ -80,16 +81,31 @@ export function setPriceTable(prices: Map<string, Price>): void {
   priceTable = prices;
 }
 
-/** The price of a model: its config's own, else the table's entry for its name. */
+/**
+ * The price of a model: its config's own, else the table's entry for its name. A price is a finite number of dollars,
+ * 0 or more: any role may register a model and set its price, and one that is not (jsonb keeps 1e400, which
+ * JavaScript reads as Infinity; a negative one) would make the role's spend NaN or take it down, and its daily budget
+ * with it. Registration refuses such a config (pg_llm_add_model builds the provider), and so does every call of a
+ * model stored with one before.
+ */
 export function priceOf(config: Record<string, unknown>, modelName: string): Price | undefined {
-  const input = config.price_per_million_input_tokens;
-  const output = config.price_per_million_output_tokens;
-  if (typeof input === 'number' || typeof output === 'number') return { input: Number(input ?? 0), output: Number(output ?? 0) };
-  return priceTable.get(modelName);
+  const input = config.price_per_million_input_tokens ?? undefined;
+  const output = config.price_per_million_output_tokens ?? undefined;
+  if (input === undefined && output === undefined) return priceTable.get(modelName);
+  return { input: dollarsPerMillion('price_per_million_input_tokens', input), output: dollarsPerMillion('price_per_million_output_tokens', output) };
 }
 
+function dollarsPerMillion(key: string, value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  throw new PgError('22023', `invalid model config: ${key} must be a finite number of US dollars, 0 or more`, {
+    hint: 'Register the model again with pg_llm_add_model and a price such as 2.5 (US dollars per million tokens), or without one.',
+  });
+}
+
+/** The dollars a request's usage costs at the price; at most Number.MAX_VALUE, however large its counts. */
 export function costOf(usage: Usage, price: Price | undefined): number | undefined {
-  return price && (usage.promptTokens * price.input + usage.completionTokens * price.output) / 1_000_000;
+  return price && Math.min((usage.promptTokens * price.input + usage.completionTokens * price.output) / 1_000_000, Number.MAX_VALUE);
 }
 
 /**

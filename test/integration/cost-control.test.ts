@@ -8,7 +8,8 @@
 import pg from 'pg';
 import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
 import { describe, expect, it } from 'vitest';
-import { setRoleDailyBudgets } from '../../src/cost/daily-spend.js';
+import { setRoleDailyBudgets, spentToday } from '../../src/cost/daily-spend.js';
+import { priceOf } from '../../src/providers/metrics.js';
 import { testAdminOfFile } from '../support/admin.js';
 import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
@@ -22,12 +23,12 @@ const TOPICS = 10;
 /** Dollars per million tokens: a cent a token, so that a few calls cost something. */
 const PRICE = { price_per_million_input_tokens: 10_000, price_per_million_output_tokens: 10_000 };
 
-/** A database with model 'llm' (priced) and a table of ROWS documents on TOPICS topics. */
+/** A database with model 'llm' (priced) and a table of ROWS documents on TOPICS topics; direct reaches it without the proxy. */
 async function withDocs(config: Record<string, unknown> = {}) {
-  const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0, ...PRICE, ...config });
+  const { name, client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0, ...PRICE, ...config });
   await client.query(`CREATE TABLE docs AS SELECT id, 'Topic ' || (id % ${TOPICS}) AS body, NULL::text AS summary FROM generate_series(1, ${ROWS}) AS id`);
   shared.fake.requests.length = 0;
-  return { name, client };
+  return { name, client, direct };
 }
 
 async function estimate(client: pg.Client, sql: string) {
@@ -194,6 +195,32 @@ describe('pg_llm.max_calls_per_statement and pg_llm.max_cost_per_statement', () 
     const { client } = await withDocs();
     await client.query(`SET pg_llm.max_cost_per_statement = 'lots'`);
     await expect(client.query(`SELECT pg_llm_chat('llm', 'hi')`)).rejects.toMatchObject({ code: '22023', message: 'invalid value for parameter "pg_llm.max_cost_per_statement": "lots"' });
+  });
+});
+
+describe('model prices', () => {
+  it('are refused at registration unless finite and not negative (22023), so that no call makes its role spend NaN', async () => {
+    const { client } = await withDocs();
+    const register = (prices: string) =>
+      client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'poison', NULL, '{"model_name": "m", "base_url": "${shared.fake.baseUrl}", "max_retries": 0, ${prices}}')`);
+    // jsonb keeps 1e400, which JavaScript reads as Infinity: Infinity·a − Infinity·b is NaN, over no budget.
+    for (const prices of ['"price_per_million_input_tokens": 1e400, "price_per_million_output_tokens": -1e400', '"price_per_million_input_tokens": -1', '"price_per_million_output_tokens": "cheap"']) {
+      await expect(register(prices)).rejects.toMatchObject({
+        code: '22023',
+        message: expect.stringMatching(/^invalid model config: price_per_million_(input|output)_tokens must be a finite number of US dollars, 0 or more$/),
+        hint: expect.stringContaining('pg_llm_add_model'),
+      });
+    }
+    await expect(client.query(`SELECT pg_llm_chat('poison', 'hello')`)).rejects.toMatchObject({ code: '42704' });
+    expect(shared.fake.requests).toHaveLength(0);
+    expect(spentToday('postgres').usd).not.toBeNaN();
+  });
+
+  it('stored before the check (or written by hand) refuse the calls of their model and its estimate, with the same error', () => {
+    for (const config of ['{"price_per_million_input_tokens": 1e400}', '{"price_per_million_output_tokens": -0.5}']) {
+      expect(() => priceOf(JSON.parse(config) as Record<string, unknown>, 'm')).toThrow(expect.objectContaining({ sqlstate: '22023' }));
+    }
+    expect(priceOf({ price_per_million_input_tokens: 2.5 }, 'm')).toEqual({ input: 2.5, output: 0 });
   });
 });
 
