@@ -10,7 +10,7 @@ import { fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
-import type { ChatRequest, ChatResult, Provider, StreamEvent } from './provider.js';
+import { tokenCount, type ChatRequest, type ChatResult, type Provider, type StreamEvent } from './provider.js';
 
 const DEFAULT_MAX_TOKENS = 1024;
 /** Without a schema Anthropic has no JSON mode; the instruction asks for it and the caller checks the answer. */
@@ -84,7 +84,7 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
         text,
         ...confidence,
         model: message.model ?? model,
-        usage: { promptTokens: message.usage?.input_tokens ?? 0, completionTokens: message.usage?.output_tokens ?? 0 },
+        usage: { promptTokens: tokenCount(message.usage?.input_tokens), completionTokens: tokenCount(message.usage?.output_tokens) },
       };
     },
     async *stream(request: ChatRequest): AsyncIterable<StreamEvent> {
@@ -96,12 +96,12 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
         for await (const event of events) {
           if (event.type === 'message_start') {
             answeredBy = event.message.model ?? answeredBy;
-            usage.promptTokens = event.message.usage?.input_tokens ?? 0;
+            usage.promptTokens = tokenCount(event.message.usage?.input_tokens);
           } else if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') {
             text += event.delta.text;
             yield { kind: 'chunk', text: event.delta.text };
           } else if (event.type === 'message_delta') {
-            usage.completionTokens = event.usage?.output_tokens ?? usage.completionTokens;
+            usage.completionTokens = event.usage?.output_tokens === undefined ? usage.completionTokens : tokenCount(event.usage.output_tokens);
           }
         }
       } catch (error) {

@@ -129,20 +129,25 @@ export function metered(provider: Provider, providerName: string, modelName: str
     const started = performance.now();
     const shown = beginCall({ instance, provider: providerName, model: modelName, kind, asker });
     return (usage: Usage | undefined, error?: unknown): number | undefined => {
-      requests.inc({ ...labels, kind, outcome: usage ? 'ok' : signal.aborted ? 'cancelled' : 'error' });
-      requestSeconds.observe(labels, (performance.now() - started) / 1000);
-      const cost = usage && costOf(usage, price);
-      if (usage) {
-        promptTokens.inc(labels, usage.promptTokens);
-        completionTokens.inc(labels, usage.completionTokens);
-        costUsd.inc(labels, cost ?? 0);
+      let cost: number | undefined;
+      // The call leaves the dashboard's running calls however its counting ends.
+      try {
+        requests.inc({ ...labels, kind, outcome: usage ? 'ok' : signal.aborted ? 'cancelled' : 'error' });
+        requestSeconds.observe(labels, (performance.now() - started) / 1000);
+        cost = usage && costOf(usage, price);
+        if (usage) {
+          promptTokens.inc(labels, usage.promptTokens);
+          completionTokens.inc(labels, usage.completionTokens);
+          costUsd.inc(labels, cost ?? 0);
+        }
+        if (cost !== undefined) {
+          spendUsd.inc(spend, cost);
+          if (spender) addCost(spender, modelName, cost);
+          spending?.charged(cost);
+        }
+      } finally {
+        shown({ usage, costUsd: cost, error, cancelled: signal.aborted });
       }
-      if (cost !== undefined) {
-        spendUsd.inc(spend, cost);
-        if (spender) addCost(spender, modelName, cost);
-        spending?.charged(cost);
-      }
-      shown({ usage, costUsd: cost, error, cancelled: signal.aborted });
       return cost;
     };
   };

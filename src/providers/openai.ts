@@ -13,7 +13,7 @@ import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import type { AnswerKind } from './response-cap.js';
-import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent, Usage } from './provider.js';
+import { tokenCount, type ChatRequest, type ChatResult, type EmbedRequest, type EmbedResult, type Provider, type StreamEvent, type Usage } from './provider.js';
 
 export type OpenAiFlavour = 'openai' | 'azure_openai' | 'ollama' | 'openai_compatible';
 
@@ -141,12 +141,12 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       return {
         vectors: checkedVectors(flavour, data.map((item) => item.embedding), texts.length, dimensions),
         model: response.model ?? embeddingModel,
-        usage: { promptTokens: response.usage?.prompt_tokens ?? 0, completionTokens: 0 },
+        usage: { promptTokens: tokenCount(response.usage?.prompt_tokens), completionTokens: 0 },
       };
     },
   };
 }
 
 function usageOf(usage: OpenAI.CompletionUsage | undefined | null): Usage {
-  return { promptTokens: usage?.prompt_tokens ?? 0, completionTokens: usage?.completion_tokens ?? 0 };
+  return { promptTokens: tokenCount(usage?.prompt_tokens), completionTokens: tokenCount(usage?.completion_tokens) };
 }

@@ -53,6 +53,14 @@ export interface Usage {
 }
 
 /**
+ * A token count as a provider's answer gives it, as the proxy counts it: a whole number from 0, none for anything
+ * else (a negative count, 1e400 read as Infinity, a string), which would stop the metrics' counters or void a cost.
+ */
+export function tokenCount(value: unknown): number {
+  return typeof value === 'number' && value > 0 && Number.isFinite(value) ? Math.min(Math.floor(value), Number.MAX_SAFE_INTEGER) : 0;
+}
+
+/**
  * Where a confidence score comes from: the answer's token log-probabilities, the model config's documented
  * `confidence_fallback` when the provider gives none, or the mock provider's configured value.
  */

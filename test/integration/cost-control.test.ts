@@ -5,6 +5,8 @@
 // and stop one that reaches them while it runs; a role's daily budget holds across statements; and the spend shows
 // by role, database and model on /metrics and on the dashboard's overview.
 
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
 import { describe, expect, it } from 'vitest';
@@ -221,6 +223,31 @@ describe('model prices', () => {
       expect(() => priceOf(JSON.parse(config) as Record<string, unknown>, 'm')).toThrow(expect.objectContaining({ sqlstate: '22023' }));
     }
     expect(priceOf({ price_per_million_input_tokens: 2.5 }, 'm')).toEqual({ input: 2.5, output: 0 });
+  });
+});
+
+describe('the usage a provider answers', () => {
+  it('counts negative or non-finite token counts as none: the call is answered, and the dashboard shows it ended', async () => {
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () =>
+        response.writeHead(200, { 'content-type': 'application/json' }).end(
+          '{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":-5,"completion_tokens":1e400,"total_tokens":1}}',
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    afterThisTest(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { client } = await withDocs();
+    await client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'liar', NULL, $1)`, [
+      JSON.stringify({ model_name: 'liar-model', base_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, max_retries: 0, ...PRICE }),
+    ]);
+    const running = async () => ((await (await fetch(`${admin.base}/api/overview`)).json()) as { calls: { running: unknown[] } }).calls.running;
+    for (const i of [1, 2, 3]) expect((await client.query(`SELECT pg_llm_chat('liar', 'hello ${i}') AS a`)).rows).toEqual([{ a: 'ok' }]);
+    expect(await running()).toEqual([]);
+    const metrics = (await (await fetch(`${admin.base}/metrics`)).text()).split('\n');
+    expect(metrics).toContain('pg_llm_model_prompt_tokens_total{provider="openai_compatible",model="liar-model"} 0');
+    expect(metrics).toContain('pg_llm_model_completion_tokens_total{provider="openai_compatible",model="liar-model"} 0');
   });
 });
 

@@ -2,7 +2,7 @@
 // key, and its embeddings endpoint (the rest of each API, pgai's functions call by path: src/providers/pgai/index.ts).
 
 import type { Shape } from '../answers/shape.js';
-import type { Usage } from '../provider.js';
+import { tokenCount, type Usage } from '../provider.js';
 
 export type PgaiApiName = 'openai' | 'anthropic' | 'ollama' | 'cohere' | 'voyageai';
 
@@ -105,7 +105,7 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
 /** The tokens an answer says it used, in whichever of the APIs' ways it says so. */
 export function usageOf(answer: unknown): Usage {
   const json = (answer ?? {}) as Json;
-  const count = (...values: unknown[]): number => Number(values.find((value) => typeof value === 'number') ?? 0);
+  const count = (...values: unknown[]): number => tokenCount(values.find((value) => typeof value === 'number'));
   const usage = json.usage ?? {};
   const billed = json.meta?.billed_units ?? {};
   return {
