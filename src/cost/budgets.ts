@@ -1,5 +1,5 @@
 // The caps a statement's model calls run under: the session's pg_llm.max_calls_per_statement and
-// pg_llm.max_cost_per_statement, and its role's daily budget (daily-spend.ts). A statement whose estimate would go
+// pg_llm.max_cost_per_statement, and the daily budgets of its role and its login role (daily-spend.ts). A statement whose estimate would go
 // over one fails before its first call (budget-check.ts); one that reaches a cap while it runs stops there
 // (statement-spending.ts). Both fail with SQLSTATE LM003, in the class of the proxy's own conditions (LM001, LM002:
 // the catalog's stubs).
@@ -13,9 +13,11 @@ export const BUDGET_EXCEEDED = 'LM003';
 export interface StatementLimits {
   maxCalls: number | undefined;
   maxUsd: number | undefined;
-  /** The role the calls are made for (current_user), whose daily budget applies. */
-  role: string;
-  daily: DailyBudget | undefined;
+  /**
+   * The daily budgets that apply: the one of the role the calls are made for (current_user), and the one of the
+   * session's login role (session_user), so that SET ROLE leaves neither behind.
+   */
+  daily: Array<{ role: string; budget: DailyBudget }>;
 }
 
 /** What spending so far the caps count: the statement's own calls and dollars. */
@@ -24,13 +26,17 @@ export interface SpentSoFar {
   usd: number;
 }
 
-export function limitsOf(settings: SessionSettings, role: string): StatementLimits {
-  return { maxCalls: settings.maxCallsPerStatement, maxUsd: settings.maxCostPerStatement, role, daily: dailyBudgetOf(role) };
+export function limitsOf(settings: SessionSettings, roles: { role: string; login: string }): StatementLimits {
+  const daily = [...new Set([roles.role, roles.login])].flatMap((role) => {
+    const budget = dailyBudgetOf(role);
+    return budget ? [{ role, budget }] : [];
+  });
+  return { maxCalls: settings.maxCallsPerStatement, maxUsd: settings.maxCostPerStatement, daily };
 }
 
 /** Whether any cap applies: only then are a statement's calls estimated before they run. */
 export function capped(limits: StatementLimits): boolean {
-  return limits.maxCalls !== undefined || limits.maxUsd !== undefined || limits.daily !== undefined;
+  return limits.maxCalls !== undefined || limits.maxUsd !== undefined || limits.daily.length > 0;
 }
 
 /** A cap reached by the calls of a statement that is running (LM003). */

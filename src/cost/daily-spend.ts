@@ -1,8 +1,8 @@
-// What each role has spent on model calls today (UTC day) through this proxy process, against the daily budgets the
-// operator sets per role (--role-daily-budgets), and for the dashboard: requests and US dollars per role, and per
-// role, database and model. Kept in memory: a restart starts the day afresh, and proxies side by side count apart.
-// Bounded: a role is the cluster's (its administrators make them), and the breakdown keeps BREAKDOWN_ROWS rows, the
-// rest summed under "other".
+// What each role has spent on model calls today (UTC day) through this proxy process (a login role: in all the roles
+// its sessions SET), against the daily budgets the operator sets per role (--role-daily-budgets), and for the
+// dashboard: requests and US dollars per role, and per role, database and model. Kept in memory: a restart starts the
+// day afresh, and proxies side by side count apart. Bounded: a role is the cluster's (its administrators make them),
+// and the breakdown keeps BREAKDOWN_ROWS rows, the rest summed under "other".
 
 import { labelValue } from '../metrics.js';
 import { plusDollars } from './dollars.js';
@@ -24,10 +24,14 @@ export interface SpendRow extends Spent {
   model: string;
 }
 
-/** Who spends: a session's role in its database. */
+/**
+ * Who spends: a session's role in its database, and its login role. A call counts in the day of both: a login's
+ * budget binds its sessions whatever role they SET, and a role's binds every session SET to it (budgets.ts).
+ */
 export interface Spender {
   role: string;
   database: string;
+  login: string;
 }
 
 /** The budgets' key for every role without one of its own. */
@@ -75,8 +79,10 @@ export function dailySpend(now = Date.now()): { day: string; rows: SpendRow[]; b
 
 function add(spender: Spender, model: string, amount: Spent, now: number): void {
   turnDay(now);
-  const total = byRole.get(spender.role) ?? { calls: 0, usd: 0 };
-  byRole.set(spender.role, { calls: total.calls + amount.calls, usd: plusDollars(total.usd, amount.usd) });
+  for (const role of new Set([spender.role, spender.login])) {
+    const total = byRole.get(role) ?? { calls: 0, usd: 0 };
+    byRole.set(role, { calls: total.calls + amount.calls, usd: plusDollars(total.usd, amount.usd) });
+  }
   const shown = { role: labelValue(spender.role), database: labelValue(spender.database), model: labelValue(model) };
   let key = JSON.stringify([shown.role, shown.database, shown.model]);
   if (!breakdown.has(key) && breakdown.size >= BREAKDOWN_ROWS - 1) {

@@ -43,11 +43,16 @@ export class StatementSpending {
   async starting(): Promise<void> {
     const limits = await this.limits;
     if (!this.exceeded && limits) {
-      const today = limits.daily && spentToday(limits.role);
       if (limits.maxCalls !== undefined && this.calls >= limits.maxCalls) this.exceed(`pg_llm.max_calls_per_statement (${limits.maxCalls}) is reached`);
       else if (limits.maxUsd !== undefined && this.usd >= limits.maxUsd) this.exceed(`pg_llm.max_cost_per_statement (${dollars(limits.maxUsd)}) is reached`);
-      else if (limits.daily?.calls !== undefined && today!.calls >= limits.daily.calls) this.exceed(`role "${limits.role}"'s daily budget of ${limits.daily.calls} model calls is reached`);
-      else if (limits.daily?.usd !== undefined && today!.usd >= limits.daily.usd) this.exceed(`role "${limits.role}"'s daily budget of ${dollars(limits.daily.usd)} is reached`);
+      else {
+        for (const { role, budget } of limits.daily) {
+          const today = spentToday(role);
+          if (budget.calls !== undefined && today.calls >= budget.calls) this.exceed(`role "${role}"'s daily budget of ${budget.calls} model calls is reached`);
+          else if (budget.usd !== undefined && today.usd >= budget.usd) this.exceed(`role "${role}"'s daily budget of ${dollars(budget.usd)} is reached`);
+          if (this.exceeded) break;
+        }
+      }
     }
     if (this.exceeded) throw this.exceeded;
     this.calls++;
@@ -60,9 +65,10 @@ export class StatementSpending {
     if (this.exceeded || !limits) return;
     if (limits.maxUsd !== undefined && this.usd > limits.maxUsd) {
       this.exceed(`pg_llm.max_cost_per_statement (${dollars(limits.maxUsd)}) is exceeded: the statement's model calls cost ${dollars(this.usd)}`);
-    } else if (limits.daily?.usd !== undefined && spentToday(limits.role).usd > limits.daily.usd) {
-      this.exceed(`role "${limits.role}"'s daily budget of ${dollars(limits.daily.usd)} is exceeded: ${dollars(spentToday(limits.role).usd)} spent today`);
+      return;
     }
+    const over = limits.daily.find(({ role, budget }) => budget.usd !== undefined && spentToday(role).usd > budget.usd);
+    if (over) this.exceed(`role "${over.role}"'s daily budget of ${dollars(over.budget.usd!)} is exceeded: ${dollars(spentToday(over.role).usd)} spent today`);
   }
 
   private exceed(what: string): void {

@@ -225,7 +225,7 @@ export class CallRunner {
   /** The statement's caps: its session's settings, and its role's daily budget. */
   private async limits(): Promise<StatementLimits> {
     const state = await this.sessionState();
-    return limitsOf(state.settings, askerParts(state.asker)?.role ?? '');
+    return limitsOf(state.settings, askerParts(state.asker) ?? { role: '', login: '' });
   }
 
   private async query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>> {

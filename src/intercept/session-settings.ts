@@ -16,8 +16,8 @@ export type SettingsRow = Partial<Record<(typeof NAMES)[number], string | null>>
 /** The settings a proxy's --settings may default: all but the master key, which has options of its own. */
 export const DEFAULTABLE_SETTINGS: readonly string[] = NAMES.filter((name) => name !== 'master_key');
 
-/** Who the session is, its role and database, as the asker of its provider requests (src/providers/asker.ts). */
-export const ASKER_SQL = 'pg_catalog.jsonb_build_array(current_user, pg_catalog.current_database())::pg_catalog.text';
+/** Who the session is, its role, database and login role, as the asker of its provider requests (src/providers/asker.ts). */
+export const ASKER_SQL = 'pg_catalog.jsonb_build_array(current_user, pg_catalog.current_database(), session_user)::pg_catalog.text';
 
 /** The settings, and who the session is (its role and database) for what is kept per caller. */
 export const SETTINGS_QUERY = `SELECT ${NAMES.map((name) => `pg_catalog.current_setting('pg_llm.${name}', true) AS ${name}`).join(', ')},

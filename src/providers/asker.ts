@@ -1,8 +1,8 @@
-// Who a provider request is made for: a role in a database (the session's current_user and database, as JSON), or
-// no one for the worker's requests, which all share one. The process's model-call slots and the bytes of answers
-// being read are shared fairly between askers (call-slots.ts, response-cap.ts). The SDKs pass nothing of their
-// caller's through to the fetch that reads an answer, so a call runs with its asker in an async context that the
-// fetch can read.
+// Who a provider request is made for: a role in a database (the session's current_user and database, and its login
+// role, session_user, as JSON), or no one for the worker's requests, which all share one. The process's model-call
+// slots and the bytes of answers being read are shared fairly between askers (call-slots.ts, response-cap.ts). The
+// SDKs pass nothing of their caller's through to the fetch that reads an answer, so a call runs with its asker in an
+// async context that the fetch can read.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 
@@ -42,12 +42,15 @@ export async function* streamWithin<T>(enter: <R>(step: () => R) => R, events: A
   }
 }
 
-/** The role and database of a session's asker; undefined for the worker's requests (or what is not one). */
-export function askerParts(asker: Asker): { role: string; database: string } | undefined {
+/**
+ * The role, database and login role (the role itself where the asker does not say) of a session's asker; undefined
+ * for the worker's requests (or what is not one).
+ */
+export function askerParts(asker: Asker): { role: string; database: string; login: string } | undefined {
   if (asker === undefined) return undefined;
   try {
-    const [role, database] = JSON.parse(asker) as unknown[];
-    return typeof role === 'string' && typeof database === 'string' ? { role, database } : undefined;
+    const [role, database, login = role] = JSON.parse(asker) as unknown[];
+    return typeof role === 'string' && typeof database === 'string' && typeof login === 'string' ? { role, database, login } : undefined;
   } catch {
     return undefined;
   }

@@ -280,4 +280,31 @@ describe("a role's daily budget", () => {
       { role: '*', budget: { usd: 100 }, spent: { calls: 0, usd: 0 } },
     ]);
   });
+
+  it("binds its login's sessions whatever role they SET, as well as the role they SET to", async () => {
+    const { name, client, direct } = await withDocs();
+    await client.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'open', NULL, $1)`, [JSON.stringify({ model_name: 'gpt-open', base_url: shared.fake.baseUrl, max_retries: 0, ...PRICE })]);
+    await direct.query(`DO $$ BEGIN CREATE ROLE llm_budget_group NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+    await direct.query('GRANT llm_budget_group TO trust_user');
+    const login = spentToday('trust_user').calls;
+    const group = spentToday('llm_budget_group').calls;
+    // No budget for every role ("*"): the group's own is the only other.
+    setRoleDailyBudgets(new Map([['trust_user', { calls: login + 1 }], ['llm_budget_group', { calls: group + 2 }]]));
+    afterThisTest(async () => setRoleDailyBudgets(new Map()));
+    const member = await clientOf(shared.proxy, name, 'trust');
+    await member.query('SET ROLE llm_budget_group');
+    expect((await member.query(`SELECT pg_llm_chat('open', 'one') AS a`)).rows).toHaveLength(1);
+    await expect(member.query(`SELECT pg_llm_chat('open', 'two')`)).rejects.toMatchObject({
+      code: 'LM003',
+      message: `role "trust_user" may make ${login + 1} model calls a day, has made ${login + 1} today, and the statement would make 1: no model was called`,
+    });
+    await member.query('RESET ROLE');
+    await expect(member.query(`SELECT pg_llm_chat('open', 'three')`)).rejects.toMatchObject({ code: 'LM003' });
+    // The group's budget binds it too: another login SET to it has one call of it left.
+    await direct.query('GRANT llm_budget_group TO postgres');
+    await client.query('SET ROLE llm_budget_group');
+    expect((await client.query(`SELECT pg_llm_chat('open', 'four') AS a`)).rows).toHaveLength(1);
+    await expect(client.query(`SELECT pg_llm_chat('open', 'five')`)).rejects.toMatchObject({ code: 'LM003', message: expect.stringContaining('role "llm_budget_group" may make') });
+    expect(shared.fake.requests).toHaveLength(2);
+  });
 });
