@@ -1,5 +1,5 @@
 // The string constants that calls of intercepted functions give for arguments declared secret (functions/
-// declaration.ts): an API key written out, positional or named, under any casts, a request's headers or query
+// declaration.ts): an API key written out, positional or named, under any casts or COLLATE, a request's headers or query
 // parameters (pgai's extra_headers), a config that holds credentials (a model's, pgai's client_config), and a
 // server's URL that carries them (pgai's base_url => 'http://user:password@host'). The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
 // pg_stat_activity would keep the statement's text. A secret computed in SQL never shows in the text.
@@ -65,10 +65,10 @@ function literalsOfCall(call: Node): Found[] {
   return literals;
 }
 
-/** A string constant, under any casts; the parse tree leaves out an empty string's value. */
+/** A string constant, under any casts and COLLATE clauses; the parse tree leaves out an empty string's value. */
 function stringConstant(expression: Node): { value: string; start: number } | undefined {
   let node = expression;
-  while (node.TypeCast) node = node.TypeCast.arg;
+  while (node.TypeCast || node.CollateClause) node = (node.TypeCast ?? node.CollateClause).arg;
   const constant = node.A_Const as Node | undefined;
   if (constant?.sval === undefined || !constant.sval.sval) return undefined;
   return { value: constant.sval.sval, start: constant.location };

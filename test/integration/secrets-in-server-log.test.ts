@@ -106,9 +106,9 @@ describe('a secret written out in a call', () => {
     expect(activity.some((text) => text.includes(`'held by pg_llm proxy `))).toBe(true);
     expect(holdsFragment(activity.join('\n'), keys[3]!)).toBe(false);
 
-    // The extended protocol: an unnamed statement with a parameter, a named one run twice.
+    // The extended protocol: an unnamed statement with a parameter, a named one (its key under COLLATE) run twice.
     expect((await reader.query(`SELECT generate_query(question, api_key => E'${keys[4]}') AS q FROM asks WHERE id = $1`, [1])).rows).toHaveLength(1);
-    const named = { name: 'literal-key', text: `SELECT generate_query('q', api_key => '${keys[5]}') AS q` };
+    const named = { name: 'literal-key', text: `SELECT generate_query('q', api_key => '${keys[5]}' COLLATE "C") AS q` };
     for (const _ of [1, 2]) expect((await reader.query(named)).rows).toHaveLength(1);
 
     await admin.query(`CREATE EXTENSION ai; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);

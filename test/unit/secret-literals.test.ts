@@ -22,6 +22,11 @@ describe('secret literals', () => {
     expect(secretsOf(`SELECT ai.openai_embed('m', ARRAY['a', 'b'], 'sk-four'), ai.openai_embed('m', 'x', api_key_name => 'TEAM_KEY')`)).toEqual(['sk-four']);
   });
 
+  it('are found under COLLATE too, alone or mixed with casts and parentheses', () => {
+    expect(secretsOf(`SELECT generate_query('q', api_key => 'sk-collated' COLLATE "C")`)).toEqual(['sk-collated']);
+    expect(secretsOf(`SELECT generate_query('q', (('sk-mixed'::varchar COLLATE "C")::text COLLATE "POSIX"))`)).toEqual(['sk-mixed']);
+  });
+
   it("are a pgai call's headers and query parameters, and its client_config and extra_body when they hold credentials", () => {
     const headers = '{"Authorization": "Bearer sk-header"}';
     expect(secretsOf(`SELECT ai.openai_embed('m', 'x', extra_headers => '${headers}'::jsonb, extra_query => '{"tag": "t"}', extra_body => '{"dimensions": 4}')`)).toEqual([headers, '{"tag": "t"}']);
