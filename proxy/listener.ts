@@ -10,6 +10,7 @@ import type { AuthRole } from './auth-query.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { InterceptorFactory } from './interceptor.js';
 import { listenError } from './listen-error.js';
+import { ownPort } from './own-ports.js';
 import { ScramSecrets } from './scram-secrets.js';
 import { Session, type SessionActivity, type StatementHead } from './session.js';
 import { readClientHello } from './startup.js';
@@ -73,6 +74,7 @@ export class ProxyListener {
 
   async listen(): Promise<net.AddressInfo> {
     await listenOn(this.server, { port: this.options.port, host: this.options.host });
+    ownPort(this.server);
     const address = this.server.address() as net.AddressInfo;
     if (this.options.socketDir !== undefined) {
       try {

@@ -5,6 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { listenError } from '../proxy/listen-error.js';
+import { ownPort } from '../proxy/own-ports.js';
 import type { SessionView } from '../proxy/listener.js';
 import type { ProxyStats } from '../proxy/stats.js';
 import { probeUpstream, type UpstreamTarget } from '../proxy/upstream.js';
@@ -48,6 +49,7 @@ export async function startAdminServer(host: string, port: number, sources: Admi
   } catch (error) {
     throw listenError(error, { host, port });
   }
+  ownPort(app.server);
   return app;
 }
 

@@ -197,6 +197,14 @@ const OPTIONS = [
       'provider hosts no model may call (e.g. 10.0.0.0/8), decided on the resolved address; link-local addresses and cloud metadata endpoints are always denied',
   },
   {
+    flag: 'document-hosts-allow',
+    env: 'PG_LLM_DOCUMENT_HOSTS_ALLOW',
+    value: 'HOST|CIDR,…',
+    repeatable: true,
+    description:
+      "loopback, private (RFC 1918, 100.64.0.0/10, fc00::/7) hosts pgai's ai.loading_uri may fetch documents from; default: none. The proxy's own ports on this host are always refused",
+  },
+  {
     flag: 'metrics-max-models',
     env: 'PG_LLM_METRICS_MAX_MODELS',
     value: 'N',
@@ -360,6 +368,8 @@ export interface Config {
   maxResponseBytes: number;
   maxEmbeddingResponseBytes: number;
   providerHosts: ProviderHosts;
+  /** --document-hosts-allow: the internal hosts a document may be fetched from. */
+  documentHosts: HostEntry[];
   metricsMaxModels: number;
   responseCache: { entries: number; ttlSeconds: number; bytes: number };
   worker: WorkerSettings;
@@ -587,6 +597,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     maxResponseBytes: Math.max(1, integer('max-response-bytes', value('max-response-bytes')!)),
     maxEmbeddingResponseBytes: Math.max(1, integer('max-embedding-response-bytes', value('max-embedding-response-bytes')!)),
     providerHosts: { allow: hostList('provider-hosts-allow', raw['provider-hosts-allow']), deny: hostList('provider-hosts-deny', raw['provider-hosts-deny']) },
+    documentHosts: hostList('document-hosts-allow', raw['document-hosts-allow']),
     metricsMaxModels: integer('metrics-max-models', value('metrics-max-models')!),
     responseCache: {
       entries: integer('response-cache-entries', value('response-cache-entries')!),
@@ -694,7 +705,7 @@ function integer(name: string, text: string): number {
 
 const HOST_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i;
 
-/** A --provider-hosts-* list: each entry a host name, a `*.` wildcard of one, an address or a CIDR. */
+/** A --provider-hosts-* or --document-hosts-allow list: each entry a host name, a `*.` wildcard of one, an address or a CIDR. */
 function hostList(option: OptionName, text: string | undefined): HostEntry[] {
   const entries = (text ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
   return entries.map((entry) => {

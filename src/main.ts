@@ -85,7 +85,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   setRoleDailyBudgets(config.roleDailyBudgets);
   setMaxModelLabels(config.metricsMaxModels);
   setProviderLog(log);
-  configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, maxEmbeddingResponseBytes: config.maxEmbeddingResponseBytes, hosts: config.providerHosts });
+  configureProviderHttp({ maxResponseBytes: config.maxResponseBytes, maxEmbeddingResponseBytes: config.maxEmbeddingResponseBytes, hosts: config.providerHosts, documentHosts: config.documentHosts });
   configureResponseCache(config.responseCache.entries, config.responseCache.ttlSeconds, config.responseCache.bytes);
   const listener = new ProxyListener({
     host: config.listen.host,

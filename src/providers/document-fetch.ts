@@ -1,7 +1,9 @@
 // A document a vectorizer loads by its URI (pgai's ai.loading_uri), fetched under the rules of a provider request,
 // as anyone who may write the source table names the URI: http and https only (never file: or any other scheme),
 // connected only where the operator's provider-host policy lets the proxy connect (link-local and cloud metadata
-// addresses never), checked where each connection opens, redirects included; read up to --max-response-bytes, counted
+// addresses never), at a loopback or private address only where --document-hosts-allow names it, and never to a port
+// this process listens on at this host's own addresses (the admin server trusts loopback), checked on the resolved
+// address where each connection opens, redirects included; read up to --max-response-bytes, counted
 // with the other answers being read; in a bounded time. Errors name the host, never the rest of the URI, which may
 // carry a token. What cannot succeed by asking again (a refused host or scheme, an answer too large, a 4xx) is a
 // DocumentRefused; a failure to reach the host, a 5xx or a 429 is a ProviderError, which a later try may get past.
@@ -12,17 +14,19 @@ import type { Asker } from './asker.js';
 import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
 import { guardedConnector, HostRefused } from './host-policy.js';
-import { maxResponseBytes, providerHostPolicy } from './http.js';
+import { documentHostPolicy, maxResponseBytes } from './http.js';
 import { AnswerTooLarge, capped } from './response-cap.js';
 
 const TIMEOUT_MS = 60_000;
 const CONNECT_TIMEOUT_MS = 10_000;
-const dispatcher = new Agent({ connect: guardedConnector(CONNECT_TIMEOUT_MS, providerHostPolicy), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
+const dispatcher = new Agent({ connect: guardedConnector(CONNECT_TIMEOUT_MS, documentHostPolicy, true), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
 
 /** A document that asking again would not get. */
 export class DocumentRefused extends PgError {}
 
 export interface FetchedDocument {
+  /** Where the document was read: past any redirects. */
+  url: URL;
   bytes: Uint8Array;
   /** The media type the server gave, without its parameters, in lower case. */
   mediaType: string | undefined;
@@ -52,7 +56,9 @@ export async function fetchDocument(uri: string, signal: AbortSignal, asker: Ask
     clock.clear();
     if (signal.aborted) throw error;
     if (causes(error).some((cause) => cause instanceof HostRefused)) {
-      throw new DocumentRefused('42501', `the operator's provider-host policy refuses ${host}`, { hint: new HostRefused(host).hint });
+      throw new DocumentRefused('42501', `the operator's document-host policy refuses ${host}`, {
+        hint: "Documents come only from hosts the provider-host policy allows (--provider-hosts-allow, --provider-hosts-deny), from loopback and private addresses only where --document-hosts-allow (PG_LLM_DOCUMENT_HOSTS_ALLOW) names them, never from the proxy's own ports on its own host; link-local, cloud metadata and unspecified addresses never.",
+      });
     }
     throw new ProviderError(`could not fetch the document from ${host}`, 'It is tried again later.');
   }
@@ -68,7 +74,7 @@ export async function fetchDocument(uri: string, signal: AbortSignal, asker: Ask
     const bytes = new Uint8Array(await capped(response, limit, 'chat', asker, clock.clear).arrayBuffer());
     const [mediaType, ...parameters] = (response.headers.get('content-type') ?? '').split(';').map((part) => part.trim().toLowerCase());
     const charset = parameters.find((parameter) => parameter.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
-    return { bytes, mediaType: mediaType || undefined, charset };
+    return { url: new URL(response.url), bytes, mediaType: mediaType || undefined, charset };
   } catch (error) {
     clock.clear();
     if (error instanceof AnswerTooLarge) {

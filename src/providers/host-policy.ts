@@ -4,11 +4,14 @@
 // resolves elsewhere the second time it is asked (DNS rebinding), cannot pass. Link-local addresses and the cloud
 // metadata endpoints are refused whatever the operator says: they hand out the proxy host's own credentials. So
 // are the unspecified addresses (0.0.0.0/8, ::): they name no host, yet a connection to them reaches the proxy
-// host's own loopback, past an operator's deny of 127.0.0.0/8 and ::1.
+// host's own loopback, past an operator's deny of 127.0.0.0/8 and ::1. A document a role names (pgai's
+// ai.loading_uri) is read back into its table, so its policy is stricter: no internal address the operator has not
+// allowed, and never a port this process listens on at this host's own addresses.
 
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { buildConnector } from 'undici';
+import { isOwnAddress, isOwnPort } from '../../proxy/own-ports.js';
 import { PgError } from '../../proxy/pg-error.js';
 import type { HostEntry, ProviderHosts } from '../config.js';
 
@@ -56,7 +59,12 @@ function matches({ names, addresses }: Matcher, name: string, address: string): 
   return named || addresses.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
 }
 
-export class HostPolicy {
+/** Whether the proxy may connect to `address`, which `name` (as the URL gave it) resolved to. */
+export interface AddressPolicy {
+  permits(name: string, address: string): boolean;
+}
+
+export class HostPolicy implements AddressPolicy {
   private readonly allow: Matcher;
   private readonly deny: Matcher;
 
@@ -65,30 +73,60 @@ export class HostPolicy {
     this.deny = matcher([...ALWAYS_DENIED, ...hosts.deny]);
   }
 
-  /** Whether the proxy may connect to `address`, which `name` (as the URL gave it) resolved to. */
   permits(name: string, address: string): boolean {
     return !matches(this.deny, name, address) && (this.allow.empty || matches(this.allow, name, address));
   }
 }
 
+/** Loopback, private, shared (carrier-grade NAT) and unique-local addresses: a document is fetched from them only where the operator allows it. */
+const INTERNAL = matcher([
+  { address: '127.0.0.0', prefix: 8, family: 'ipv4' },
+  { address: '10.0.0.0', prefix: 8, family: 'ipv4' },
+  { address: '172.16.0.0', prefix: 12, family: 'ipv4' },
+  { address: '192.168.0.0', prefix: 16, family: 'ipv4' },
+  { address: '100.64.0.0', prefix: 10, family: 'ipv4' },
+  { address: '::1', prefix: 128, family: 'ipv6' },
+  { address: 'fc00::', prefix: 7, family: 'ipv6' },
+]);
+
+/**
+ * Where a document a role names may be fetched from (pgai's ai.loading_uri): where the provider-host policy lets
+ * the proxy connect, and an internal address only where the operator's --document-hosts-allow names it.
+ */
+export class DocumentHostPolicy implements AddressPolicy {
+  private readonly allow: Matcher;
+
+  constructor(private readonly providers: () => HostPolicy, allow: HostEntry[]) {
+    this.allow = matcher(allow);
+  }
+
+  permits(name: string, address: string): boolean {
+    return this.providers().permits(name, address) && (!matches(INTERNAL, name, address) || matches(this.allow, name, address));
+  }
+}
+
 /**
  * undici's connector, refusing what the policy of the moment refuses before a socket exists: an address given as
- * such at once, a name at each resolution (every address it resolves to must pass).
+ * such at once, a name at each resolution (every address it resolves to must pass). With `guardOwnPorts`, a
+ * connection to a port this process listens on is refused at this host's own addresses whatever the policy says.
  */
-export function guardedConnector(timeout: number, policy: () => HostPolicy): buildConnector.connector {
-  const lookup: LookupFunction = (hostname, options, callback) => {
+export function guardedConnector(timeout: number, policy: () => AddressPolicy, guardOwnPorts = false): buildConnector.connector {
+  const lookup = (refuseOwn: boolean): LookupFunction => (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (error, found: LookupAddress[]) => {
       if (error) return callback(error, '', 0);
       const current = policy();
-      if (found.some(({ address }) => !current.permits(hostname, address))) return callback(new HostRefused(hostname), '', 0);
+      if (found.some(({ address }) => !current.permits(hostname, address) || (refuseOwn && isOwnAddress(address)))) return callback(new HostRefused(hostname), '', 0);
       if (options.all) return (callback as unknown as (error: null, all: LookupAddress[]) => void)(null, found);
       callback(null, found[0]!.address, found[0]!.family);
     });
   };
-  const connect = buildConnector({ timeout, lookup });
+  const connect = buildConnector({ timeout, lookup: lookup(false) });
+  const connectElsewhere = buildConnector({ timeout, lookup: lookup(true) });
   return (options, callback) => {
     const hostname = options.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (isIP(hostname) && !policy().permits(hostname, hostname)) return void callback(new HostRefused(hostname), null);
-    connect(options, callback);
+    const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
+    const refuseOwn = guardOwnPorts && isOwnPort(port);
+    if (isIP(hostname) && (!policy().permits(hostname, hostname) || (refuseOwn && isOwnAddress(hostname)))) return void callback(new HostRefused(hostname), null);
+    (refuseOwn ? connectElsewhere : connect)(options, callback);
   };
 }

@@ -12,13 +12,13 @@
 
 import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
-import type { ProviderHosts } from '../config.js';
+import type { HostEntry, ProviderHosts } from '../config.js';
 import { answerBody } from './answers/answer-body.js';
 import { ANY, type AnswerShapes } from './answers/shape.js';
 import { currentAsker } from './asker.js';
 import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
-import { guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
+import { DocumentHostPolicy, guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
 import { providerLog } from './provider-log.js';
 import { type AnswerKind, capped, limitAnswersAtOnce } from './response-cap.js';
 
@@ -46,25 +46,27 @@ export const DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES = 128 * 1024 ** 2;
 const operator = {
   maxBytes: { chat: DEFAULT_MAX_RESPONSE_BYTES, embedding: DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES } as Record<AnswerKind, number>,
   hosts: new HostPolicy({ allow: [], deny: [] }),
+  documentHosts: new DocumentHostPolicy((): HostPolicy => operator.hosts, []),
 };
 limitAnswersAtOnce(DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES);
 
 /**
  * The operator's settings (--max-response-bytes for chat answers, --max-embedding-response-bytes,
- * --provider-hosts-*); defaults for those not given.
+ * --provider-hosts-*, --document-hosts-allow); defaults for those not given.
  */
-export function configureProviderHttp(settings: { maxResponseBytes?: number; maxEmbeddingResponseBytes?: number; hosts?: ProviderHosts }): void {
+export function configureProviderHttp(settings: { maxResponseBytes?: number; maxEmbeddingResponseBytes?: number; hosts?: ProviderHosts; documentHosts?: HostEntry[] }): void {
   operator.maxBytes = {
     chat: settings.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     embedding: settings.maxEmbeddingResponseBytes ?? DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES,
   };
   limitAnswersAtOnce(Math.max(operator.maxBytes.chat, operator.maxBytes.embedding));
   operator.hosts = new HostPolicy(settings.hosts ?? { allow: [], deny: [] });
+  operator.documentHosts = new DocumentHostPolicy(() => operator.hosts, settings.documentHosts ?? []);
 }
 
-/** The operator's provider-host policy of the moment, which every connection to a host a role names keeps to. */
-export function providerHostPolicy(): HostPolicy {
-  return operator.hosts;
+/** Where a document a role names may be fetched from: the provider-host policy, internal addresses only where --document-hosts-allow names them. */
+export function documentHostPolicy(): DocumentHostPolicy {
+  return operator.documentHosts;
 }
 
 /** The operator's cap on one chat answer (--max-response-bytes), which caps any other body read whole too. */

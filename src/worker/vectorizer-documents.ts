@@ -1,9 +1,10 @@
 // pgai's ai.loading_uri in the worker: each row's column holds the URI of a document whose text is what the row
 // embeds. The documents are fetched (src/providers/document-fetch.ts) one after another, so that a batch reads one at
 // a time. As pgai's parsing_auto takes text and markdown documents as they are, those are served: a Content-Type of
-// text/plain or text/markdown, or, where the server names none or a generic one, a URI whose path ends in .txt or .md
-// (pgai's test by extension), in UTF-8. Other documents (PDF, HTML, Office…), which pgai parsed with docling or
-// pymupdf, are refused for good, as are documents that cannot be fetched by asking again (DocumentRefused).
+// text/plain or text/markdown, or, where the server names none or a generic one, a path ending in .txt or .md (pgai's
+// test by extension) where the document was read, past any redirects, in UTF-8. Other documents (PDF, HTML,
+// Office…), which pgai parsed with docling or pymupdf, are refused for good, as are documents that cannot be fetched
+// by asking again (DocumentRefused).
 
 import { SqlState } from '../../proxy/pg-error.js';
 import type { Asker } from '../providers/asker.js';
@@ -36,7 +37,7 @@ export async function loadDocuments(
       continue;
     }
     try {
-      loaded.push({ ...row, [column]: documentText(String(uri), await fetchDocument(String(uri), signal, asker)) });
+      loaded.push({ ...row, [column]: documentText(await fetchDocument(String(uri), signal, asker)) });
     } catch (error) {
       if (!(error instanceof DocumentRefused)) throw error;
       refused.push({ row, error: new RowRefused(error.sqlstate, `the row's document is not loaded: ${error.message}`, error.hint === undefined ? {} : { hint: error.hint }) });
@@ -46,8 +47,8 @@ export async function loadDocuments(
 }
 
 /** The text of a text or markdown document, as pgai's parsing_auto takes it. */
-function documentText(uri: string, document: FetchedDocument): string {
-  const byExtension = GENERIC_TYPES.has(document.mediaType) && TEXT_EXTENSIONS.test(new URL(uri).pathname);
+function documentText(document: FetchedDocument): string {
+  const byExtension = GENERIC_TYPES.has(document.mediaType) && TEXT_EXTENSIONS.test(document.url.pathname);
   if (!(TEXT_TYPES.has(document.mediaType ?? '') || byExtension)) {
     throw new DocumentRefused(SqlState.FeatureNotSupported, `parsing a document of type ${document.mediaType ?? 'unknown'} is not served by the proxy: it takes text and markdown documents only`, {
       hint: "pgai parsed other documents (PDF, HTML, Office…) with docling or pymupdf; serve the text as text/plain or text/markdown, or store it in a column (ai.loading_column).",

@@ -255,6 +255,15 @@ describe('configuration', () => {
     }
   });
 
+  it('takes the internal hosts documents may be fetched from, none by default', () => {
+    expect(config([]).documentHosts).toEqual([]);
+    expect(config([], { PG_LLM_DOCUMENT_HOSTS_ALLOW: '127.0.0.0/8, docs.internal' }).documentHosts).toEqual([
+      { address: '127.0.0.0', prefix: 8, family: 'ipv4' },
+      { name: 'docs.internal' },
+    ]);
+    expect(() => config(['--document-hosts-allow', 'http://host'])).toThrow(/--document-hosts-allow: .* is neither a host name nor an address or CIDR/);
+  });
+
   it('takes the answer caps: 8 MiB for chat, 128 MiB for embeddings by default', () => {
     expect(config([]).maxResponseBytes).toBe(8 * 1024 ** 2);
     expect(config([]).maxEmbeddingResponseBytes).toBe(128 * 1024 ** 2);
@@ -288,7 +297,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role', '--admin-token', '--role-daily-budgets'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--document-hosts-allow', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role', '--admin-token', '--role-daily-budgets'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }

@@ -1,0 +1,34 @@
+// The ports this process listens on (the proxy's, the admin server's), and whether an address is this host's own.
+// A document a role names is never fetched from them (src/providers/host-policy.ts): the admin server trusts
+// loopback without a token, and its /metrics names other roles, their databases and their spend.
+
+import { BlockList, type Server, type AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
+
+const listening = new Map<number, number>();
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Counts `server`'s port as this process's own until it closes; call once it listens. */
+export function ownPort(server: Server): void {
+  const { port } = server.address() as AddressInfo;
+  listening.set(port, (listening.get(port) ?? 0) + 1);
+  server.once('close', () => {
+    const left = listening.get(port)! - 1;
+    if (left === 0) listening.delete(port);
+    else listening.set(port, left);
+  });
+}
+
+export function isOwnPort(port: number): boolean {
+  return listening.has(port);
+}
+
+/** Loopback (IPv4-mapped too: BlockList sees through it), or an address of one of this host's interfaces. */
+export function isOwnAddress(address: string): boolean {
+  if (LOOPBACK.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) return true;
+  const bare = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((entry) => entry.address.toLowerCase() === bare));
+}
