@@ -142,6 +142,13 @@ export interface FunctionDeclaration extends Signature {
    * calls no model. Without it, a call counts as one request of a model not known in advance.
    */
   models?: (args: Record<string, unknown>, context: CallContext) => Promise<ModelRequest[]>;
+  /**
+   * An aggregate over rows (its stub is CREATE AGGREGATE, catalog/stubs.ts): each group's values of the first
+   * argument, as PostgreSQL feeds them (DISTINCT, ORDER BY and FILTER inside the call are its own), reach `run` as
+   * one array, NULLs included; the other arguments are the group's, the same on every row. Aggregates take no
+   * defaults: there is one per number of arguments given, the omitted ones standing at their defaults.
+   */
+  aggregate?: true;
   /** For set-returning functions that can: the rows as they are produced, so they reach the client at once. */
   stream?: (args: Record<string, unknown>, context: CallContext) => AsyncIterable<ResultRow>;
 }
@@ -169,6 +176,12 @@ export async function noModel(): Promise<ModelRequest[]> {
 
 /** Validates a declaration once, when its module loads, so a typo fails at start-up rather than at a call. */
 export function declareFunction(declaration: FunctionDeclaration): FunctionDeclaration {
+  if (declaration.aggregate) {
+    const [collected] = declaration.arguments;
+    if (declaration.result.kind !== 'scalar' || !collected || collected.default !== undefined || collected.variadic || collected.secret || declaration.strict) {
+      throw new Error(`${declaration.name}: an aggregate collects a first argument without a default, variadic or secret, into a scalar, and is not strict`);
+    }
+  }
   return checked(declaration);
 }
 

@@ -1,5 +1,6 @@
 // Typed semantic operators: a yes/no question (llm_if, usable in WHERE), a choice among labels (llm_classify), data
-// a JSON schema describes (llm_extract) and a ranking of documents (llm_rerank). Each asks for JSON in a schema
+// a JSON schema describes (llm_extract), a ranking of documents (llm_rerank), and the aggregate llm_summarize
+// (summarize.ts). Each asks for JSON in a schema
 // (structured output where the provider has it), checks the answer, asks once more when it does not conform, and
 // fails after that (structured-answer.ts). Called over many rows, the interception engine runs the calls
 // concurrently like any other.
@@ -12,6 +13,7 @@ import { schemaValidator, validationProblem } from './json-schema.js';
 import { operatorModel } from './operator-model.js';
 import { rerankedBy, rerankModel, type Score } from './rerank-models.js';
 import { questionRequests, structuredAnswer, type Checked, type StructuredQuestion } from './structured-answer.js';
+import { summarize } from './summarize.js';
 
 const MODEL = { name: 'model', type: 'text', default: 'NULL::text' };
 const MODEL_HINT = 'Name a more capable model in the model argument (or pg_llm.default_model), or make the prompt clearer.';
@@ -194,5 +196,14 @@ export const semanticOperatorFunctions = [
     description: "The documents' relevance to the query as scored by the model (or 'cohere:…', 'voyageai:…' rerank model), most relevant first; index counts from 1.",
     run: rerank,
     models: rerankRequests,
+  }),
+  declareFunction({
+    name: 'llm_summarize',
+    aggregate: true,
+    arguments: [{ name: 'texts', type: 'text' }, MODEL],
+    result: { kind: 'scalar', type: 'text' },
+    strict: false,
+    description: "An aggregate: one summary of the group's texts by the model, map-reduced over chunks when they exceed its context window; NULL without texts.",
+    run: summarize,
   }),
 ];

@@ -33,6 +33,33 @@ BEGIN
     -- Made by this session before the catalog was upgraded.
     ALTER TABLE pg_temp.pg_llm_collected_calls ADD COLUMN occurrences bigint NOT NULL DEFAULT 1;
   END IF;
+  -- The values an aggregate's group collects (src/catalog/stubs.ts), row by row, until its final function hands
+  -- them to the proxy and deletes them.
+  IF to_regclass('pg_temp.pg_llm_aggregate_inputs') IS NULL THEN
+    CREATE TEMP SEQUENCE pg_llm_aggregate_groups;
+    CREATE TEMP TABLE pg_llm_aggregate_inputs (
+      group_id  bigint NOT NULL,
+      position  bigint GENERATED ALWAYS AS IDENTITY,
+      value     jsonb,
+      PRIMARY KEY (group_id, position)
+    ) ON COMMIT DELETE ROWS;
+  END IF;
+END
+$$;
+
+-- Outside the proxy (from a view, a function, a direct connection) the phase is unset: the call fails with a hint.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.require_proxy(function_name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  phase text := current_setting('pg_llm.phase', true);
+  -- An overload's name carries its argument types already (ai.openai_embed(text, text[])).
+  called text := function_name || CASE WHEN strpos(function_name, '(') > 0 THEN '' ELSE '()' END;
+BEGIN
+  IF phase IS NULL OR phase NOT IN ('collect', 'final') THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000',
+      MESSAGE = called || ' runs in pg_llm proxy and cannot run inside the database',
+      HINT = 'Connect to the pg_llm proxy port instead of the database port. Calls from views, functions, triggers or direct connections cannot reach the proxy.';
+  END IF;
 END
 $$;
 
@@ -48,11 +75,7 @@ DECLARE
   called text := function_name || CASE WHEN strpos(function_name, '(') > 0 THEN '' ELSE '()' END;
   found_value jsonb;
 BEGIN
-  IF phase IS NULL OR phase NOT IN ('collect', 'final') THEN
-    RAISE EXCEPTION USING ERRCODE = '0A000',
-      MESSAGE = called || ' runs in pg_llm proxy and cannot run inside the database',
-      HINT = 'Connect to the pg_llm proxy port instead of the database port. Calls from views, functions, triggers or direct connections cannot reach the proxy.';
-  END IF;
+  PERFORM _pg_llm_catalog.require_proxy(function_name);
   SELECT r.value INTO found_value FROM pg_temp.pg_llm_call_results r
    WHERE r.execution = current_setting('pg_llm.execution')::bigint AND r.call_key = key;
   IF FOUND THEN

@@ -14,7 +14,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
-import { stubSignature, stubSql } from './stubs.js';
+import { stubSignature, stubSignatures, stubSql } from './stubs.js';
 
 export const CATALOG_SCHEMA = '_pg_llm_catalog';
 /** Which extensions (functions/registry.ts) the catalog serves in this database (incremental/0012_extensions.sql). */
@@ -187,8 +187,9 @@ async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: E
   if (objects !== undefined) await client.query(objects);
   // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use. Last installed,
   // first dropped: a function's argument defaults may call one declared before it (ai.create_vectorizer's builders).
-  const signatures = new Set([...EXTENSIONS[extension]].reverse().flatMap((declaration) => [stubSignature(declaration, VECTOR), stubSignature(declaration, REAL_ARRAY)]));
-  for (const signature of signatures) await client.query(`DROP FUNCTION IF EXISTS ${signature} ${behavior}`);
+  const signatures = new Set([...EXTENSIONS[extension]].reverse().flatMap((declaration) => [...stubSignatures(declaration, VECTOR), ...stubSignatures(declaration, REAL_ARRAY)]));
+  // DROP ROUTINE: an aggregate's stub is no function to DROP FUNCTION.
+  for (const signature of signatures) await client.query(`DROP ROUTINE IF EXISTS ${signature} ${behavior}`);
   for (const schema of ownSchemas(EXTENSIONS[extension])) await client.query(`DROP SCHEMA IF EXISTS ${schema} ${behavior}`);
   if (await exists(client, EXTENSIONS_TABLE)) {
     await client.query(`DELETE FROM ${EXTENSIONS_TABLE} WHERE name = $1`, [extension]);

@@ -7,6 +7,7 @@
 import { isSqlFunction, type Declaration, type FunctionDeclaration, type Signature, type SqlFunctionDeclaration } from '../../functions/declaration.js';
 import { keyOf, schemaOf } from '../../functions/registry.js';
 import { REAL_ARRAY, spelled, VECTOR } from '../../functions/vector-type.js';
+import { STATEMENT_ANSWER_BYTES } from '../intercept/answer-budget.js';
 import { sqlLiteral } from '../sql/literal.js';
 
 export const STUB_SQLSTATE = '0A000';
@@ -27,6 +28,7 @@ const PLACEHOLDERS: Record<string, string> = {
 /** The stub of a declaration, vector spelled as the upstream's catalog spells it (functions/vector-type.ts). */
 export function stubSql(declared: Declaration, vectorType: string): string {
   if (isSqlFunction(declared)) return serverFunctionSql(declared, vectorType);
+  if (declared.aggregate) return aggregateSql(declared);
   const declaration = spelled(declared, vectorType);
   const { parameters, resultSql } = signatureSql(declaration);
   return [
@@ -44,25 +46,120 @@ export function stubSql(declared: Declaration, vectorType: string): string {
  * setting of its own (src/sql/function-check.ts): a collect pass only records the call.
  */
 export function stubBody(declared: FunctionDeclaration, vectorType: string): string {
-  const placeholder = declared.result.kind === 'scalar' ? PLACEHOLDERS[declared.result.type] : undefined;
   const declaration = spelled(declared, vectorType);
   const { result } = declaration;
   const { columns } = signatureSql(declaration);
-  const argumentsJson = `pg_catalog.jsonb_build_array(${declaration.arguments.map((argument) => quoted(argument.name)).join(', ')})`;
-  const value = `_pg_llm_catalog.call_result(${sqlLiteral(keyOf(declared))}, ${argumentsJson}${placeholder ? `, ${sqlLiteral(placeholder)}::pg_catalog.jsonb` : ''})`;
+  const value = callResult(declared, `pg_catalog.jsonb_build_array(${declaration.arguments.map((argument) => quoted(argument.name)).join(', ')})`);
   // jsonb_to_record(set) applies each type's own input rules, so one form serves every result type.
   const body =
     result.kind === 'scalar' && result.type === 'void'
       ? `PERFORM ${value};`
       : result.kind === 'scalar'
-      ? `RETURN (SELECT r.v FROM pg_catalog.jsonb_to_record(pg_catalog.jsonb_build_object('v', ${value})) AS r(v ${result.type}));`
+      ? returnScalar(value, result.type)
       : `RETURN QUERY SELECT * FROM pg_catalog.jsonb_to_recordset(coalesce(${value}, '[]'::pg_catalog.jsonb)) AS r(${columns});`;
   return `\nBEGIN\n  ${body}\nEND\n`;
 }
 
-/** The bodies of the declarations' stubs, in either spelling of vector. */
+/** The bodies of the declarations' stubs, in either spelling of vector (an aggregate's stub has none). */
 export function stubBodies(declarations: readonly FunctionDeclaration[]): string[] {
-  return [...new Set(declarations.flatMap((declaration) => [stubBody(declaration, VECTOR), stubBody(declaration, REAL_ARRAY)]))];
+  const functions = declarations.filter((declaration) => !declaration.aggregate);
+  return [...new Set(functions.flatMap((declaration) => [stubBody(declaration, VECTOR), stubBody(declaration, REAL_ARRAY)]))];
+}
+
+/** The call of call_result that hands a call with these arguments (a jsonb array) to the proxy. */
+function callResult(declared: FunctionDeclaration, argumentsJson: string): string {
+  const placeholder = declared.result.kind === 'scalar' ? PLACEHOLDERS[declared.result.type] : undefined;
+  return `_pg_llm_catalog.call_result(${sqlLiteral(keyOf(declared))}, ${argumentsJson}${placeholder ? `, ${sqlLiteral(placeholder)}::pg_catalog.jsonb` : ''})`;
+}
+
+function returnScalar(value: string, type: string): string {
+  return `RETURN (SELECT r.v FROM pg_catalog.jsonb_to_record(pg_catalog.jsonb_build_object('v', ${value})) AS r(v ${type}));`;
+}
+
+/**
+ * An aggregate's stub (see FunctionDeclaration.aggregate). The step function keeps each row's value of the collected
+ * argument in the session's temp table (prepare_session), not in the state: a state that grew with every row would
+ * be copied at every row, as only PostgreSQL's own transition functions avoid. The state is small: the group's
+ * number, its other arguments, and the bytes collected so far, which may not pass the answer budget. The final
+ * function hands the group's values, in the order they came, to the proxy as one call; it empties the group's rows
+ * as it goes (FINALFUNC_MODIFY = READ_WRITE), so PostgreSQL refuses the aggregate as a window function.
+ */
+function aggregateSql(declared: FunctionDeclaration): string {
+  const { name, result } = declared;
+  const [collected, ...others] = declared.arguments;
+  const { step, final } = aggregateHelpers(declared);
+  const sql: string[] = [];
+  for (const arity of aggregateArities(declared)) {
+    const given = declared.arguments.slice(0, arity);
+    const group = `pg_catalog.jsonb_build_array(${others.map((argument, i) => (i + 1 < arity ? `pg_catalog.to_jsonb(${quoted(argument.name)})` : `pg_catalog.to_jsonb(${argument.default})`)).join(', ')})`;
+    sql.push(
+      `CREATE OR REPLACE FUNCTION ${step}(state pg_catalog.jsonb, ${given.map((argument) => `${quoted(argument.name)} ${argument.type}`).join(', ')})`,
+      `RETURNS pg_catalog.jsonb`,
+      `LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp`,
+      `AS $stub$`,
+      `DECLARE`,
+      `  value jsonb := to_jsonb(${quoted(collected!.name)});`,
+      `  bytes bigint := coalesce(octet_length(value::text), 0);`,
+      `BEGIN`,
+      `  IF state IS NULL THEN`,
+      `    PERFORM _pg_llm_catalog.require_proxy(${sqlLiteral(keyOf(declared))});`,
+      `    state := jsonb_build_array(nextval('pg_temp.pg_llm_aggregate_groups'), ${group}, 0);`,
+      `  ELSIF state -> 1 IS DISTINCT FROM ${group} THEN`,
+      `    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = ${sqlLiteral(`${name}: the rows of one group give different values of ${others.map((argument) => argument.name).join(', ')}`)},`,
+      `      HINT = 'Give each group one value (a constant, or a column the statement groups by).';`,
+      `  END IF;`,
+      `  bytes := (state ->> 2)::bigint + bytes;`,
+      `  IF bytes > ${STATEMENT_ANSWER_BYTES} THEN`,
+      `    RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = ${sqlLiteral(`${name}: a group's ${collected!.name} are larger than the proxy takes at once (${STATEMENT_ANSWER_BYTES} bytes)`)},`,
+      `      HINT = 'Group the rows more finely, or keep only the part of each that matters (left(body, 2000)).';`,
+      `  END IF;`,
+      `  INSERT INTO pg_temp.pg_llm_aggregate_inputs (group_id, value) VALUES ((state ->> 0)::bigint, value);`,
+      `  RETURN jsonb_set(state, '{2}', to_jsonb(bytes));`,
+      `END`,
+      `$stub$;`,
+    );
+  }
+  const collectedJson = `pg_catalog.jsonb_build_array(collected) OPERATOR(pg_catalog.||) (state OPERATOR(pg_catalog.->) 1)`;
+  sql.push(
+    `CREATE OR REPLACE FUNCTION ${final}(state pg_catalog.jsonb)`,
+    `RETURNS ${(result as { type: string }).type}`,
+    `LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp`,
+    `AS $stub$`,
+    `DECLARE`,
+    `  collected jsonb;`,
+    `BEGIN`,
+    `  IF state IS NULL THEN`,
+    `    PERFORM _pg_llm_catalog.require_proxy(${sqlLiteral(keyOf(declared))});`,
+    `    RETURN NULL;`,
+    `  END IF;`,
+    `  SELECT coalesce(jsonb_agg(i.value ORDER BY i.position), '[]') INTO collected FROM pg_temp.pg_llm_aggregate_inputs i WHERE i.group_id = (state ->> 0)::bigint;`,
+    `  DELETE FROM pg_temp.pg_llm_aggregate_inputs i WHERE i.group_id = (state ->> 0)::bigint;`,
+    `  ${returnScalar(callResult(declared, collectedJson), (result as { type: string }).type)}`,
+    `END`,
+    `$stub$;`,
+  );
+  for (const arity of aggregateArities(declared)) {
+    const given = declared.arguments.slice(0, arity);
+    sql.push(
+      `CREATE OR REPLACE AGGREGATE ${qualifiedName(declared)}(${given.map((argument) => `${quoted(argument.name)} ${argument.type}`).join(', ')}) (`,
+      `  SFUNC = ${step}, STYPE = pg_catalog.jsonb, FINALFUNC = ${final}, FINALFUNC_MODIFY = READ_WRITE`,
+      `);`,
+      `COMMENT ON AGGREGATE ${qualifiedName(declared)}(${given.map((argument) => argument.type).join(', ')}) IS ${sqlLiteral(declared.description)};`,
+    );
+  }
+  return sql.join('\n');
+}
+
+/** How many arguments an aggregate's calls may give: from those without a default to all. */
+function aggregateArities(declaration: Signature): number[] {
+  const required = declaration.arguments.filter((argument) => argument.default === undefined).length;
+  return Array.from({ length: declaration.arguments.length - required + 1 }, (_, i) => required + i);
+}
+
+/** The catalog's functions behind an aggregate's stub. */
+function aggregateHelpers(declaration: Signature): { step: string; final: string } {
+  const prefix = `_pg_llm_catalog."${schemaOf(declaration)}_${declaration.name}`;
+  return { step: `${prefix}_step"`, final: `${prefix}_final"` };
 }
 
 /** A function the server runs, with its own body, the search_path its body is written for, and the caller's rights. */
@@ -87,6 +184,21 @@ function signatureSql(declaration: Signature): { parameters: string; resultSql: 
   const { result } = declaration;
   const columns = result.kind === 'table' ? result.columns.map((column) => `${quoted(column.name)} ${column.type}`).join(', ') : '';
   return { parameters, columns, resultSql: result.kind === 'scalar' ? result.type : `TABLE(${columns})` };
+}
+
+/**
+ * Every routine a declaration installs, as DROP ROUTINE names them: its stub (an aggregate's, one per number of
+ * arguments, then the catalog's functions behind them).
+ */
+export function stubSignatures(declaration: Declaration, vectorType: string): string[] {
+  if (isSqlFunction(declaration) || !declaration.aggregate) return [stubSignature(declaration, vectorType)];
+  const { step, final } = aggregateHelpers(declaration);
+  const types = (arity: number) => declaration.arguments.slice(0, arity).map((argument) => argument.type);
+  return [
+    ...aggregateArities(declaration).map((arity) => `${qualifiedName(declaration)}(${types(arity).join(', ')})`),
+    ...aggregateArities(declaration).map((arity) => `${step}(pg_catalog.jsonb, ${types(arity).join(', ')})`),
+    `${final}(pg_catalog.jsonb)`,
+  ];
 }
 
 /** The stub's name and argument types, as DROP FUNCTION and COMMENT ON FUNCTION name it. */

@@ -391,8 +391,9 @@ export class Executor {
           hint: 'Split the statement, or materialize intermediate results in a table first.',
         });
       }
-      // A NULL argument may only stand for a nested call with no result yet: such calls wait until the calls without
-      // one are done, and run only if a later pass still meets them (the NULL was real then).
+      // A NULL argument (or a NULL in an array argument) may only stand for a nested call with no result yet: such
+      // calls wait until the calls without one are done, and run only if a later pass still meets them (the NULL
+      // was real then).
       const ready = plan.callSites > 1 ? withoutNullArguments(calls) : calls;
       const now = ready.size > 0 ? ready : calls;
       const batches = new ResultBatches(this.passes, execution);
@@ -520,8 +521,9 @@ export function refusal(plan: StatementPlan & { kind: 'refused' }): PgError {
   return new PgError('0A000', `LLM functions cannot be called through ${plan.reason}`, { hint: plan.hint });
 }
 
+/** The calls none of whose arguments is NULL, nor an array with a NULL in it (as an aggregate collects a group's values). */
 function withoutNullArguments(calls: Map<string, Call>): Map<string, Call> {
-  return new Map([...calls].filter(([, call]) => !call.arguments.some((argument) => argument === null)));
+  return new Map([...calls].filter(([, call]) => !call.arguments.some((argument) => argument === null || (Array.isArray(argument) && argument.includes(null)))));
 }
 
 /** One per statement; every concurrent call of the statement listens to it, so it has no listener limit. */

@@ -55,7 +55,8 @@ export function projectionPlan(sql: string, callSites: number): ProjectionPlan |
   if (calls.length === 0 || calls.length !== callSites) return undefined;
   for (const { node, function: key } of calls) {
     const declaration = findFunction(key)!;
-    if (declaration.result.kind !== 'scalar' || node.agg_star || node.agg_distinct || node.func_variadic || node.over || node.agg_order || node.agg_filter) return undefined;
+    // An aggregate's call stands for a group of rows, not for the row its arguments come from.
+    if (declaration.result.kind !== 'scalar' || declaration.aggregate || node.agg_star || node.agg_distinct || node.func_variadic || node.over || node.agg_order || node.agg_filter) return undefined;
     if ((node.args ?? []).some((argument: Node) => argument.NamedArgExpr)) return undefined;
   }
   if (sortsByResult(select.sortClause, calls)) return undefined;
