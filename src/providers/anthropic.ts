@@ -45,6 +45,23 @@ const SHAPES: AnswerShapes = {
   },
 };
 
+/** The body of a Messages API request (also the params of a request of a batch: batch-apis.ts). */
+export function messageBody(model: string, { prompt, history = [], options }: Pick<ChatRequest, 'prompt' | 'history' | 'options'>) {
+  const format = options.responseFormat;
+  // Anthropic has no unconstrained schema: a schema it is not to enforce is asked for as JSON, the caller checking it.
+  const enforced = format.type === 'json_schema' && format.strict !== false;
+  const json = format.type === 'json_object' || (format.type === 'json_schema' && !enforced);
+  const system = [options.system, json ? JSON_INSTRUCTION : undefined].filter((part) => part !== undefined).join('\n\n');
+  return {
+    model,
+    max_tokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
+    messages: [...history, { role: 'user' as const, content: prompt }],
+    ...(system ? { system } : {}),
+    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+    ...(enforced ? { output_config: { format: { type: 'json_schema' as const, schema: format.schema } } } : {}),
+  };
+}
+
 export function anthropicProvider(config: Record<string, unknown>, apiKey: string | undefined, instance: string): Provider {
   const model = String(config.model_name ?? DEFAULT_MODEL_NAMES.anthropic);
   if (!apiKey) throw new PgError('22023', 'the anthropic provider needs an API key', { hint: 'Pass it as the api_key argument of pg_llm_add_model.' });
@@ -54,21 +71,7 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
   let client: Anthropic | undefined;
   // Made at the first call, so that registering a model needs no network.
   const sdk = (): Anthropic => (client ??= new Anthropic({ apiKey, ...(baseURL ? { baseURL } : {}), ...http }));
-  const body = ({ prompt, history = [], options }: ChatRequest) => {
-    const format = options.responseFormat;
-    // Anthropic has no unconstrained schema: a schema it is not to enforce is asked for as JSON, the caller checking it.
-    const enforced = format.type === 'json_schema' && format.strict !== false;
-    const json = format.type === 'json_object' || (format.type === 'json_schema' && !enforced);
-    const system = [options.system, json ? JSON_INSTRUCTION : undefined].filter((part) => part !== undefined).join('\n\n');
-    return {
-      model,
-      max_tokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
-      messages: [...history, { role: 'user' as const, content: prompt }],
-      ...(system ? { system } : {}),
-      ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
-      ...(enforced ? { output_config: { format: { type: 'json_schema' as const, schema: format.schema } } } : {}),
-    };
-  };
+  const body = (request: ChatRequest) => messageBody(model, request);
   const fail = (error: unknown): never => {
     throw fromSdkError('anthropic', error, apiKey, Anthropic);
   };

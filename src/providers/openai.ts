@@ -83,18 +83,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
     throw fromSdkError(flavour, error, apiKey, OpenAI);
   };
 
-  const body = ({ prompt, history = [], options: chat }: ChatRequest): ChatCompletionCreateParamsBase => {
-    const format = chat.responseFormat;
-    return {
-      model,
-      messages: [...(chat.system === undefined ? [] : [{ role: 'system' as const, content: chat.system }]), ...history, { role: 'user' as const, content: prompt }],
-      ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
-      ...(chat.maxTokens === undefined ? {} : { max_tokens: chat.maxTokens }),
-      ...(format.type === 'json_object' ? { response_format: { type: 'json_object' } } : {}),
-      ...(format.type === 'json_schema' ? { response_format: { type: 'json_schema', json_schema: { name: format.name, schema: format.schema, strict: format.strict ?? true } } } : {}),
-      ...(logprobs ? { logprobs: true } : {}),
-    };
-  };
+  const body = (request: ChatRequest): ChatCompletionCreateParamsBase => chatCompletionBody(model, logprobs, request);
 
   return {
     embeddingBatchSize,
@@ -144,6 +133,20 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
         usage: { promptTokens: tokenCount(response.usage?.prompt_tokens), completionTokens: 0 },
       };
     },
+  };
+}
+
+/** The body of a chat completion request (also a line of a batch's input file: batch-apis.ts). */
+export function chatCompletionBody(model: string, logprobs: boolean, { prompt, history = [], options: chat }: Pick<ChatRequest, 'prompt' | 'history' | 'options'>): ChatCompletionCreateParamsBase {
+  const format = chat.responseFormat;
+  return {
+    model,
+    messages: [...(chat.system === undefined ? [] : [{ role: 'system' as const, content: chat.system }]), ...history, { role: 'user' as const, content: prompt }],
+    ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
+    ...(chat.maxTokens === undefined ? {} : { max_tokens: chat.maxTokens }),
+    ...(format.type === 'json_object' ? { response_format: { type: 'json_object' } } : {}),
+    ...(format.type === 'json_schema' ? { response_format: { type: 'json_schema', json_schema: { name: format.name, schema: format.schema, strict: format.strict ?? true } } } : {}),
+    ...(logprobs ? { logprobs: true } : {}),
   };
 }
 
