@@ -257,6 +257,7 @@ const OPTIONS = [
     default: '1000',
     description: 'wait before a failed job is tried again; it doubles with each attempt, up to 5 minutes, until the trigger\'s max_attempts',
   },
+  { flag: 'worker-batch-poll', env: 'PG_LLM_WORKER_BATCH_POLL', value: 'MS', default: '60000', description: 'how often the worker asks the provider about the batches llm.call jobs wait for (models with "batch": true)' },
   { flag: 'worker-keep-done', env: 'PG_LLM_WORKER_KEEP_DONE', value: 'SECONDS', default: '86400', description: 'how long done and skipped jobs stay in llm.queue (jobs in error stay until deleted)' },
   { flag: 'log-level', env: 'PG_LLM_LOG_LEVEL', value: 'LEVEL', default: 'info', description: 'fatal, error, warn, info, debug or trace' },
   {
@@ -610,6 +611,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
       leaseMs: Math.max(1, integer('worker-lease', value('worker-lease')!)),
       pollMs: Math.max(1, integer('worker-poll', value('worker-poll')!)),
       retryDelayMs: integer('worker-retry-delay', value('worker-retry-delay')!),
+      batchPollMs: Math.max(1, integer('worker-batch-poll', value('worker-batch-poll')!)),
       keepDoneSeconds: integer('worker-keep-done', value('worker-keep-done')!),
     },
     logLevel: value('log-level')!,

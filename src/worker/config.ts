@@ -12,6 +12,8 @@ export interface WorkerSettings {
   pollMs: number;
   /** The wait before a failed job's first retry; it doubles with each further attempt. */
   retryDelayMs: number;
+  /** How often the provider is asked about the batches that jobs wait for (batch-jobs.ts). */
+  batchPollMs: number;
   /** How long done and skipped jobs are kept. */
   keepDoneSeconds: number;
 }

@@ -1,5 +1,6 @@
 // One llm.call job's model call: which model answers (the trigger's model instance, else the proxy's default
-// model), what it is asked, and how its answer becomes the target columns' values. One target column takes the
+// model; through the provider's batch API when the instance's config says so: batch-jobs.ts), what it is asked,
+// and how its answer becomes the target columns' values. One target column takes the
 // answer as it is; several are filled from one JSON answer, asked for with a schema naming exactly those columns.
 
 import pg from 'pg';
@@ -9,7 +10,8 @@ import type { DefaultProviders } from '../providers/default-provider.js';
 import { ProviderError } from '../providers/errors.js';
 import { providerFor } from '../providers/index.js';
 import { chatOptions, parseJsonAnswer } from '../providers/options.js';
-import type { Provider } from '../providers/provider.js';
+import { batchApiFor, type BatchApi } from '../providers/batch-apis.js';
+import type { ChatOptions, Provider } from '../providers/provider.js';
 import type { Job } from './queue.js';
 
 /** The instance name the default model's provider is built under, as llm_ask builds it. */
@@ -17,9 +19,11 @@ const DEFAULT_INSTANCE = 'default';
 /** Registered models are read again after this long, so a model changed with pg_llm_add_model is soon in use. */
 const MODEL_TTL_MS = 5000;
 
-interface Model {
+export interface Model {
   provider: Provider;
   config: Record<string, unknown>;
+  /** The provider's batch API, for an instance whose config has "batch": true (batch-jobs.ts). */
+  batch?: BatchApi;
 }
 
 /** The models of one database's jobs, read with the worker's connection and opened with the proxy's keys. */
@@ -56,18 +60,24 @@ export class JobModels {
     };
     // The worker runs as the table's owner, whose trigger named the model and whose table gets the answer.
     const stored = await loadModel(source, instance, { role: null, source: "the llm.call trigger's model argument" });
-    return { provider: providerFor(instance, stored.config, stored.apiKey), config: stored.config };
+    const batch = stored.config.batch === true ? batchApiFor(instance, stored.config, stored.apiKey) : undefined;
+    return { provider: providerFor(instance, stored.config, stored.apiKey), config: stored.config, ...(batch ? { batch } : {}) };
   }
 }
 
 /** Asks the job's model and returns the values of its target columns, by column name. */
 export async function answerJob(job: Job, model: Model, signal: AbortSignal): Promise<Record<string, unknown>> {
-  const [only, ...more] = job.targetColumns;
-  if (more.length === 0) {
-    const result = await model.provider.chat({ prompt: job.prompt, options: chatOptions(model.config), signal });
-    return { [only!]: result.text };
-  }
+  const result = await model.provider.chat({ ...jobRequest(job, model.config), signal });
+  return jobAnswer(job, result.text);
+}
+
+/**
+ * What the job's model is asked. One target column takes the answer as it is; several are asked for as one JSON
+ * object with a schema naming exactly those columns.
+ */
+export function jobRequest(job: Job, config: Record<string, unknown>): { prompt: string; options: ChatOptions } {
   const columns = job.targetColumns;
+  if (columns.length === 1) return { prompt: job.prompt, options: chatOptions(config) };
   const responseFormat = {
     type: 'json_schema',
     json_schema: {
@@ -81,9 +91,15 @@ export async function answerJob(job: Job, model: Model, signal: AbortSignal): Pr
     },
   };
   // Said in the prompt too: not every model honours a schema, and some only a JSON mode.
-  const prompt = `${job.prompt}\n\nReturn a JSON object with exactly these keys: ${columns.join(', ')}`;
-  const result = await model.provider.chat({ prompt, options: chatOptions(model.config, { response_format: responseFormat }), signal });
-  const answer = parseJsonAnswer(result.text);
+  return { prompt: `${job.prompt}\n\nReturn a JSON object with exactly these keys: ${columns.join(', ')}`, options: chatOptions(config, { response_format: responseFormat }) };
+}
+
+/** The values of the job's target columns, by column name, from the model's answer to jobRequest. */
+export function jobAnswer(job: Job, text: string): Record<string, unknown> {
+  const [only, ...more] = job.targetColumns;
+  if (more.length === 0) return { [only!]: text };
+  const columns = job.targetColumns;
+  const answer = parseJsonAnswer(text);
   if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) throw new ProviderError('the model answered JSON that is not an object of column values');
   const missing = columns.filter((column) => !(column in answer));
   if (missing.length > 0) throw new ProviderError(`the model's JSON answer has no value for ${missing.join(', ')}`);

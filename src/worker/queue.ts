@@ -30,7 +30,7 @@ export interface Job {
  * longer ours (its lease ran out and another worker took it). */
 export type Outcome = 'done' | 'skipped' | 'retry' | 'error' | 'lost';
 
-export const STATUSES = ['pending', 'processing', 'done', 'error', 'skipped'] as const;
+export const STATUSES = ['pending', 'processing', 'batched', 'done', 'error', 'skipped'] as const;
 export type Status = (typeof STATUSES)[number];
 
 /**
@@ -79,10 +79,17 @@ export async function claimJobs(pool: pg.Pool, worker: string, limit: number, le
                       ORDER BY j.run_after, j.id
                       LIMIT $3
                       FOR UPDATE SKIP LOCKED)
-  RETURNING q.id, q.table_schema, q.table_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts`,
+  RETURNING ${JOB_COLUMNS}`,
     [worker, leaseMs, limit, limit * CANDIDATES_PER_JOB],
   );
-  return rows.map((row) => ({
+  return rows.map(jobOf);
+}
+
+/** What a claim returns of a job. */
+const JOB_COLUMNS = 'q.id, q.table_schema, q.table_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts';
+
+function jobOf(row: Record<string, any>): Job {
+  return {
     id: String(row.id),
     tableSchema: row.table_schema,
     tableName: row.table_name,
@@ -93,7 +100,47 @@ export async function claimJobs(pool: pg.Pool, worker: string, limit: number, le
     modelInstance: row.model_instance,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
-  }));
+  };
+}
+
+/**
+ * Jobs `worker` has submitted in a provider's batch: they wait as 'batched', without a lease, until the batch has
+ * ended (a batch may take a day). Resolves to the ids still this worker's.
+ */
+export async function markBatched(pool: pg.Pool, worker: string, ids: string[], batchId: string): Promise<string[]> {
+  const { rows } = await pool.query(
+    `UPDATE llm.queue SET status = 'batched', batch_id = $3, lease_until = NULL
+      WHERE id OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) AND worker OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'processing'
+  RETURNING id`,
+    [worker, ids, batchId],
+  );
+  return rows.map((row) => String(row.id));
+}
+
+/** The batches whose jobs wait in the queue, of the tables the session's login role owns, with their model instance. */
+export async function waitingBatches(pool: pg.Pool): Promise<Array<{ batchId: string; modelInstance: string }>> {
+  const { rows } = await pool.query(
+    `SELECT DISTINCT q.batch_id, q.model_instance FROM llm.queue q
+      WHERE q.status OPERATOR(pg_catalog.=) 'batched' AND q.batch_id IS NOT NULL AND q.model_instance IS NOT NULL AND ${jobOfSessionOwner('q')}
+      ORDER BY q.batch_id`,
+  );
+  return rows.map((row) => ({ batchId: row.batch_id, modelInstance: row.model_instance }));
+}
+
+/**
+ * Takes up the jobs of a batch that has ended, for `worker` to write their answers back (or record their failures):
+ * as a claim, under a lease, but without counting another attempt. Another worker that looked at the same batch
+ * finds its jobs taken.
+ */
+export async function takeBatch(pool: pg.Pool, worker: string, batchId: string, leaseMs: number): Promise<Job[]> {
+  const { rows } = await pool.query(
+    `UPDATE llm.queue q
+        SET status = 'processing', worker = $1, lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}
+      WHERE q.status OPERATOR(pg_catalog.=) 'batched' AND q.batch_id OPERATOR(pg_catalog.=) $3 AND ${jobOfSessionOwner('q')}
+  RETURNING ${JOB_COLUMNS}`,
+    [worker, leaseMs, batchId],
+  );
+  return rows.map(jobOf);
 }
 
 /** Extends the leases of the jobs `worker` is still running. */

@@ -17,6 +17,7 @@ import { VECTORIZER_CHANNEL } from '../../functions/pgai/vectorizer-create.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
+import { BatchJobs } from './batch-jobs.js';
 import { answerJob, JobModels } from './job.js';
 import { checkJobRow } from './job-row.js';
 import { recordFinished, recordQueueCounts, recordRunning, recordVectorizerQueues } from './metrics.js';
@@ -47,6 +48,7 @@ export class QueueWorker {
   private readonly vectorizers: VectorizerRunner;
   private readonly log: Logger;
   private readonly writes: WriteBatches;
+  private readonly batches: BatchJobs;
   /** The jobs claimed and not finished: asking their model, or answered and waiting to be written. */
   private readonly running = new Map<string, AbortController>();
   /** Of those, the jobs answered: they no longer count against the concurrency. */
@@ -69,15 +71,21 @@ export class QueueWorker {
     this.pool.on('error', (error) => this.log.warn({ err: error.message }, 'worker connection lost'));
     this.models = new JobModels(this.pool, options.masterKeys, options.defaults);
     this.writes = new WriteBatches(this.pool, this.id);
+    const { retryDelayMs, leaseMs } = options.settings;
+    this.batches = new BatchJobs({ pool: this.pool, worker: this.id, models: this.models, writes: this.writes, leaseMs, retryDelayMs, database: this.database, log: this.log });
     // A vectorizer's batch holds a connection while its chunks are embedded: one connection stays for the claims and
     // write-backs of llm.call jobs.
     const lanes = poolSize - 1;
-    this.vectorizers = new VectorizerRunner({ pool: this.pool, database: this.database, defaults: options.defaults, lanes, retryDelayMs: options.settings.retryDelayMs, log: this.log });
+    this.vectorizers = new VectorizerRunner({ pool: this.pool, database: this.database, defaults: options.defaults, lanes, retryDelayMs, log: this.log });
   }
 
   start(): void {
-    const { pollMs, leaseMs } = this.options.settings;
-    this.timers = [setInterval(() => void this.tick(), pollMs), setInterval(() => void this.renew(), Math.max(1, Math.floor(leaseMs / 3)))];
+    const { pollMs, leaseMs, batchPollMs } = this.options.settings;
+    this.timers = [
+      setInterval(() => void this.tick(), pollMs),
+      setInterval(() => void this.renew(), Math.max(1, Math.floor(leaseMs / 3))),
+      setInterval(() => void this.batches.poll().catch((error: unknown) => this.problem(error)), batchPollMs),
+    ];
     void this.tick();
     this.log.info({ id: this.id, concurrency: this.options.settings.concurrency }, 'llm.call worker started');
   }
@@ -201,7 +209,14 @@ export class QueueWorker {
         this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome: checked }, 'llm.call job not run');
         return;
       }
-      const answer = await answerJob(job, await this.models.model(job.modelInstance), signal);
+      const model = await this.models.model(job.modelInstance);
+      if (model.batch) {
+        // Its place among the concurrency goes to the next job while it waits for its batch to be submitted.
+        this.answered.add(id);
+        void this.fill();
+        return await this.batches.submit(job, model);
+      }
+      const answer = await answerJob(job, model, signal);
       this.answered.add(id);
       void this.fill();
       const { outcome, seconds } = await this.writes.write(job, answer);
@@ -225,7 +240,7 @@ export class QueueWorker {
 
   private async renew(): Promise<void> {
     try {
-      await renewLeases(this.pool, this.id, [...this.running.keys()], this.options.settings.leaseMs);
+      await renewLeases(this.pool, this.id, [...this.running.keys(), ...this.batches.finishing], this.options.settings.leaseMs);
     } catch (error) {
       this.problem(error);
     }

@@ -168,7 +168,7 @@ describe('llm.call worker', () => {
     expect(text).toContain(`pg_llm_worker_job_seconds_count{${database}} 5`);
     expect(text).toContain(`pg_llm_worker_jobs_running{${database}} 0`);
     const shown = queueCounts().find((queue) => queue.database === `postgres@127.0.0.1:${cluster().port}/${name}`);
-    expect(shown?.jobs).toEqual({ pending: 0, processing: 0, done: 5, error: 0, skipped: 0 });
+    expect(shown?.jobs).toEqual({ pending: 0, processing: 0, batched: 0, done: 5, error: 0, skipped: 0 });
   });
 
   it("works as the tables' owner with only the documented grant, and its write-back runs the owner's triggers as that role alone", async () => {

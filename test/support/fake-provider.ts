@@ -1,5 +1,6 @@
 // A fake model provider on loopback, so the real SDK adapters are tested over HTTP: it answers OpenAI's chat
-// completions, embeddings, models and moderations and, on /v1/messages, Anthropic's Messages API; for pgai's
+// completions, embeddings, models and moderations and, on /v1/messages, Anthropic's Messages API; both batch APIs
+// (fake-batches.ts); for pgai's
 // functions also Ollama's API (/api/…), Cohere's (/v2/embed, /v2/rerank), and Voyage AI's embeddings, which have
 // OpenAI's shape. Each request takes the next scripted
 // behaviour (an answer, a stream, one paced by its reader, an HTTP error, garbage, a stall, a connection reset
@@ -8,6 +9,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FakeBatches } from './fake-batches.js';
 
 export type Behaviour =
   | { kind: 'answer'; content: string; model?: string; logprobs?: number[] }
@@ -54,6 +56,8 @@ export interface FakeProvider {
   baseUrl: string;
   requests: RecordedRequest[];
   script(...behaviours: Behaviour[]): void;
+  /** The batches submitted to its batch APIs, which the test ends (fake-batches.ts). */
+  batches: FakeBatches;
   /** The most requests that were open (received, not yet answered) at once; set to 0 to measure anew. */
   mostAtOnce: number;
   close(): Promise<void>;
@@ -66,6 +70,7 @@ export interface FakeProviderOptions {
 
 export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const queue: Behaviour[] = [];
+  const batches = new FakeBatches();
   const requests: RecordedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
   let open = 0;
@@ -82,14 +87,15 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
         apiKeyHeader: request.headers['api-key'] as string | undefined,
         headers: request.headers,
         method: request.method ?? 'GET',
-        body: JSON.parse(raw || '{}') as Record<string, unknown>,
+        body: jsonBody(raw),
         aborted: false,
         sent: 0,
       };
       requests.push(recorded);
       response.on('close', () => (recorded.aborted ||= !response.writableFinished));
-      const behaviour = queue.shift() ?? { kind: 'answer', content: 'default answer' };
       const path = recorded.path.split('?')[0]!;
+      if (batches.handle(recorded.method, path, raw, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, response)) return;
+      const behaviour = queue.shift() ?? { kind: 'answer', content: 'default answer' };
       if (path.startsWith('/v1/messages')) respondAsAnthropic(behaviour, recorded, response);
       else if (behaviour.kind === 'answer' && OTHER_APIS[path]) json(response, 200, OTHER_APIS[path]!(recorded.body));
       else if (path.endsWith('/embeddings') && behaviour.kind === 'answer') later(options.embeddingDelayMs, () => embeddings(recorded, response));
@@ -105,6 +111,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     requests,
+    batches,
     script: (...behaviours) => void queue.push(...behaviours),
     get mostAtOnce() {
       return mostAtOnce;
@@ -118,6 +125,15 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
         server.close(() => resolve());
       }),
   };
+}
+
+/** A request's JSON body; {} for none, or for one that is not JSON (a file upload). */
+function jsonBody(raw: string): Record<string, unknown> {
+  try {
+    return JSON.parse(raw || '{}') as Record<string, unknown>;
+  } catch {
+    return {};
+  }
 }
 
 /** Runs `work` after `ms`, or now when there is no delay. */

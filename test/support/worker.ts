@@ -9,7 +9,7 @@ import { afterThisTest } from './database.js';
 import { cluster } from './proxy.js';
 
 const KEYS = [masterKey('test master key')];
-const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, keepDoneSeconds: 3600 };
+const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, batchPollMs: 200, keepDoneSeconds: 3600 };
 
 /** Starts a worker for `database`, connected as `role` (user[:password]) to `port` (the cluster's); it stops after the test. */
 export function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres', port = cluster().port): QueueWorker {

@@ -222,7 +222,7 @@ describe('configuration', () => {
   it('takes --worker repeated, comma-separated from the environment, or as a list in the config file', () => {
     const a = 'postgres://enricher:pw@db1:5432/app';
     const b = 'postgresql://svc@db2/other?sslmode=require';
-    expect(config([]).worker).toEqual({ databases: [], concurrency: 32, leaseMs: 30_000, pollMs: 5000, retryDelayMs: 1000, keepDoneSeconds: 86_400 });
+    expect(config([]).worker).toEqual({ databases: [], concurrency: 32, leaseMs: 30_000, pollMs: 5000, retryDelayMs: 1000, batchPollMs: 60_000, keepDoneSeconds: 86_400 });
     expect(config(['--worker', a, `--worker=${b}`]).worker.databases).toEqual([a, b]);
     expect(config([], { PG_LLM_WORKER: `${a}, ${b}`, PG_LLM_WORKER_LEASE: '2000' }).worker).toMatchObject({ databases: [a, b], leaseMs: 2000 });
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-'));

@@ -94,15 +94,15 @@ function drawQueues(queues) {
   const rows = [];
   for (const queue of queues) {
     if (queue.jobs) {
-      const { pending, processing, error, done, skipped } = queue.jobs;
-      rows.push(row([queue.database, 'llm.call', number(pending), number(processing), number(error), number(done), number(skipped)]));
+      const { pending, processing, batched, error, done, skipped } = queue.jobs;
+      rows.push(row([queue.database, 'llm.call', number(pending), number(processing), number(batched), number(error), number(done), number(skipped)]));
     }
     for (const vectorizer of queue.vectorizers ?? []) {
       const pending = vectorizer.pending > 10000 ? 'over 10000' : vectorizer.pending;
-      rows.push(row([queue.database, `vectorizer ${vectorizer.name}`, number(pending), number('–'), number('–'), number('–'), number('–')]));
+      rows.push(row([queue.database, `vectorizer ${vectorizer.name}`, number(pending), number('–'), number('–'), number('–'), number('–'), number('–')]));
     }
   }
-  fillTable('queues', rows, 'no --worker database', 7);
+  fillTable('queues', rows, 'no --worker database', 8);
 }
 
 function drawSpend(spend) {

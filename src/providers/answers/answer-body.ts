@@ -29,12 +29,30 @@ export function answerBody(response: Response, reading: AnswerReading): Response
   let body: ReadableStream<Uint8Array>;
   if (response.status < 200 || response.status > 299) body = cutShort(source);
   else if (reading.streamed) body = serverSentEvents(source, INLINE_ANSWER_BYTES, async (data) => parse(reading.shapes.event ?? 'any')(new TextEncoder().encode(data)));
+  else if (reading.shapes.lines) body = jsonLines(source, parse(reading.shapes.lines));
   else body = whole(source, parse(reading.shapes.answer));
   return new Response(body, response);
 }
 
-/** The answer read whole, then passed on as it is when small, else as its parser's JSON. */
-function whole(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<string>): ReadableStream<Uint8Array> {
+/** JSON lines read whole, each passed on as it is when small, else as its parser's JSON, one line each. */
+function jsonLines(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<string>): ReadableStream<Uint8Array> {
+  return whole(source, async (text) => {
+    const lines: string[] = [];
+    const decoder = new TextDecoder();
+    for (let start = 0; start < text.length; ) {
+      const newline = text.indexOf(10, start);
+      const end = newline < 0 ? text.length : newline;
+      const line = text.slice(start, end);
+      // Blank lines (and a CR before the newline) are no lines.
+      if (line.byteLength > 1 || (line.byteLength === 1 && line[0] !== 13)) lines.push(line.byteLength <= INLINE_ANSWER_BYTES ? decoder.decode(line) : await parseBig(line));
+      start = end + 1;
+    }
+    return lines.join('\n');
+  }, true);
+}
+
+/** The answer read whole, then passed on as it is when small (unless `always`), else as its parser's JSON. */
+function whole(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<string>, always = false): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const chunks: Uint8Array[] = [];
@@ -46,7 +64,7 @@ function whole(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text:
       // One buffer of its own, which moves to the thread without a copy.
       const text = new Uint8Array(size);
       chunks.reduce((at, chunk) => (text.set(chunk, at), at + chunk.byteLength), 0);
-      controller.enqueue(size <= INLINE_ANSWER_BYTES ? text : new TextEncoder().encode(await parseBig(text)));
+      controller.enqueue(size <= INLINE_ANSWER_BYTES && !always ? text : new TextEncoder().encode(await parseBig(text)));
       controller.close();
     },
     cancel(reason) {

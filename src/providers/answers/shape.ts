@@ -14,10 +14,14 @@ export type Shape =
   | { readonly fields: Readonly<Record<string, Shape>> }
   | { readonly items: Shape; readonly first: number };
 
-/** The shapes of a client's answers: a whole answer, and an event of a stream (server-sent events). */
+/**
+ * The shapes of a client's answers: a whole answer, and an event of a stream (server-sent events); or, for a client
+ * that reads JSON lines (a batch's results), a line.
+ */
 export interface AnswerShapes {
   answer: Shape;
   event?: Shape;
+  lines?: Shape;
 }
 
 export const ANY: AnswerShapes = { answer: 'any', event: 'any' };

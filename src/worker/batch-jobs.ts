@@ -1,0 +1,127 @@
+// llm.call jobs answered through a provider's batch API, for model instances whose config says "batch": true (half
+// the price, answered within a day). The worker claims such a job as any other and hands it here: the jobs of one
+// model instance handed within a moment (up to MAX_JOBS) go to the provider as one batch, and wait in llm.queue as
+// 'batched' with its id, holding no lease and no place among the worker's concurrency. Every --worker-batch-poll
+// the worker asks the provider about the batches its owner's jobs wait for; a batch that has ended has its jobs
+// taken up again (takeBatch: no further attempt counted) and each answer written back as any answer is (the same
+// write batches, the same checks of the row and its owner), each failure recorded as any failure is (a retry after
+// the backoff, which batches it again, or 'error' once its attempts are spent). A batch that failed as a whole fails
+// each of its jobs so.
+
+import type { Logger } from 'pino';
+import type { BatchOutcome } from '../providers/batch-apis.js';
+import { jobAnswer, jobRequest, type JobModels, type Model } from './job.js';
+import { recordFinished } from './metrics.js';
+import { failJob, markBatched, takeBatch, waitingBatches, type Job } from './queue.js';
+import type pg from 'pg';
+import type { WriteBatches } from './write-batches.js';
+
+/** How long the first job of a batch waits for others. */
+const GATHER_MS = 1000;
+/** Jobs in one batch: their answers are read together, within the cap on a chat answer's size (--max-response-bytes). */
+export const MAX_JOBS = 256;
+
+interface Handed {
+  job: Job;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+export interface BatchJobsOptions {
+  pool: pg.Pool;
+  worker: string;
+  models: JobModels;
+  writes: WriteBatches;
+  leaseMs: number;
+  retryDelayMs: number;
+  database: string;
+  log: Logger;
+}
+
+export class BatchJobs {
+  /** Jobs waiting to be submitted, by model instance. */
+  private readonly gathering = new Map<string, { model: Model; jobs: Handed[]; timer: NodeJS.Timeout }>();
+  /** Jobs of ended batches being written back or failed: their leases are renewed with the running jobs'. */
+  readonly finishing = new Set<string>();
+  private polling = false;
+
+  constructor(private readonly options: BatchJobsOptions) {}
+
+  /** Submits the job with the next batch of its model; resolves once it waits in the queue as 'batched'. */
+  submit(job: Job, model: Model): Promise<void> {
+    const instance = job.modelInstance!;
+    return new Promise((resolve, reject) => {
+      let batch = this.gathering.get(instance);
+      if (!batch) {
+        batch = { model, jobs: [], timer: setTimeout(() => void this.send(instance), GATHER_MS) };
+        this.gathering.set(instance, batch);
+      }
+      batch.jobs.push({ job, resolve, reject });
+      if (batch.jobs.length >= MAX_JOBS) void this.send(instance);
+    });
+  }
+
+  private async send(instance: string): Promise<void> {
+    const batch = this.gathering.get(instance);
+    if (!batch) return;
+    this.gathering.delete(instance);
+    clearTimeout(batch.timer);
+    const { jobs, model } = batch;
+    try {
+      const requests = jobs.map(({ job }) => ({ id: job.id, request: jobRequest(job, model.config) }));
+      const batchId = await model.batch!.submit(requests, AbortSignal.timeout(this.options.leaseMs));
+      const marked = new Set(await markBatched(this.options.pool, this.options.worker, jobs.map(({ job }) => job.id), batchId));
+      this.options.log.debug({ batch: batchId, jobs: marked.size }, 'llm.call jobs submitted in a batch');
+      // A job no longer this worker's (its lease ran out meanwhile) is another worker's to run: its answer in this
+      // batch is left unread.
+      for (const handed of jobs) handed.resolve();
+    } catch (error) {
+      for (const handed of jobs) handed.reject(error);
+    }
+  }
+
+  /** Looks at the batches the queue's jobs wait for, and finishes the jobs of those that have ended. */
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const { batchId, modelInstance } of await waitingBatches(this.options.pool)) {
+        try {
+          await this.look(batchId, modelInstance);
+        } catch (error) {
+          this.options.log.warn({ batch: batchId, model_instance: modelInstance, err: (error as Error).message }, 'could not learn the state of a batch; asking again at the next poll');
+        }
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async look(batchId: string, instance: string): Promise<void> {
+    const model = await this.options.models.model(instance);
+    if (!model.batch) throw new Error(`model instance "${instance}" no longer has "batch": true; its batch is still looked at`);
+    const state = await model.batch.state(batchId, AbortSignal.timeout(this.options.leaseMs));
+    if (state.kind === 'running') return;
+    const jobs = await takeBatch(this.options.pool, this.options.worker, batchId, this.options.leaseMs);
+    for (const job of jobs) this.finishing.add(job.id);
+    try {
+      await Promise.all(jobs.map((job) => this.finish(job, state.kind === 'ended' ? state.outcomes.get(job.id) : { ok: false, error: state.reason })));
+    } finally {
+      for (const job of jobs) this.finishing.delete(job.id);
+    }
+  }
+
+  private async finish(job: Job, outcome: BatchOutcome | undefined): Promise<void> {
+    const { pool, worker, writes, retryDelayMs, database, log } = this.options;
+    try {
+      if (!outcome) throw new Error('the batch ended without a result for this job');
+      if (!outcome.ok) throw new Error(outcome.error);
+      const { outcome: written, seconds } = await writes.write(job, jobAnswer(job, outcome.text));
+      recordFinished(database, written, written === 'done' ? seconds : undefined);
+    } catch (error) {
+      const failed = await failJob(pool, worker, job, (error as Error).message, retryDelayMs);
+      recordFinished(database, failed);
+      log[failed === 'error' ? 'warn' : 'debug']({ job: job.id, attempt: job.attempts, outcome: failed, err: (error as Error).message }, 'llm.call job failed in its batch');
+    }
+  }
+}

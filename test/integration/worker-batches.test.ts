@@ -1,0 +1,105 @@
+// llm.call jobs of a model instance with "batch": true, through the fake provider's batch APIs on loopback (the
+// real SDKs): submitted as one batch, waiting in llm.queue as 'batched' while the batch is polled, then written back
+// into their rows; a request the batch failed retried in a batch of its own, a batch that failed whole recorded.
+
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import type { FakeBatch } from '../support/fake-batches.js';
+import { startWorker } from '../support/worker.js';
+
+const EVENTUALLY = { timeout: 15_000 };
+const shared = proxyAndFakeProvider();
+
+async function rows(client: pg.Client, sql: string): Promise<Array<Record<string, unknown>>> {
+  return (await client.query(sql)).rows;
+}
+
+/** A docs table enriched by the model instance 'llm' of `provider`, batched, and a worker for its database. */
+async function batchedDocs(provider: string, config: Record<string, unknown> = {}, triggerOptions = '') {
+  const { name, client } = await databaseWithModel(shared.proxy, shared.fake, provider, { batch: true, ...config });
+  await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+  await client.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE OF body ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm'${triggerOptions})`);
+  startWorker(name);
+  return client;
+}
+
+/** The batch submitted after those there were, once it is there. */
+async function nextBatch(before: number): Promise<FakeBatch> {
+  await expect.poll(() => shared.fake.batches.all.length, EVENTUALLY).toBe(before + 1);
+  return shared.fake.batches.all[before]!;
+}
+
+describe('llm.call jobs through a batch API', () => {
+  it("OpenAI's: submitted as one JSONL batch, 'batched' while it is polled, written back once it has ended, a failed request retried", async () => {
+    const before = shared.fake.batches.all.length;
+    const client = await batchedDocs('openai');
+    await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first'), (2, 'second'), (3, 'third')`);
+    const batch = await nextBatch(before);
+    // Marked once the provider has taken the batch.
+    await expect.poll(() => rows(client, `SELECT DISTINCT status, batch_id, attempts FROM llm.queue`), EVENTUALLY).toEqual([{ status: 'batched', batch_id: batch.id, attempts: 1 }]);
+    const jobs = await rows(client, `SELECT id::text FROM llm.queue ORDER BY id`);
+    expect(batch.requests.map((request) => request.customId).sort()).toEqual(jobs.map((job) => job.id).sort());
+    expect(batch.requests.map((request) => request.body.messages[0].content).sort()).toEqual(['Summarize: first', 'Summarize: second', 'Summarize: third']);
+    expect(batch.requests[0]!.body).toMatchObject({ model: 'gpt-test', messages: [{ role: 'user' }] });
+    // No request of the plain chat API: the batch is the only way the jobs were asked.
+    expect(shared.fake.requests.filter((request) => request.path.endsWith('/chat/completions'))).toEqual([]);
+
+    await expect.poll(() => batch.polls, EVENTUALLY).toBeGreaterThan(1);
+    expect(await rows(client, `SELECT count(*)::int AS n FROM docs WHERE summary IS NOT NULL`)).toEqual([{ n: 0 }]);
+    shared.fake.batches.end(batch, (prompt) => (prompt.includes('second') ? new Error('the request was refused') : `answer to: ${prompt}`));
+    await expect.poll(() => rows(client, `SELECT id, summary FROM docs WHERE summary IS NOT NULL ORDER BY id`), EVENTUALLY).toEqual([
+      { id: 1, summary: 'answer to: Summarize: first' },
+      { id: 3, summary: 'answer to: Summarize: third' },
+    ]);
+
+    // The failed request's job is retried, and submitted again in a batch of its own.
+    const retry = await nextBatch(before + 1);
+    expect(retry.requests.map((request) => request.body.messages[0].content)).toEqual(['Summarize: second']);
+    await expect.poll(() => rows(client, `SELECT status, attempts, last_error FROM llm.queue WHERE batch_id = '${retry.id}'`), EVENTUALLY).toEqual([
+      { status: 'batched', attempts: 2, last_error: expect.stringContaining('the request was refused') },
+    ]);
+    // An answer too big to read on the event loop: its line is cut down to what is read of it in a worker thread.
+    shared.fake.batches.end(retry, () => 'long answer '.repeat(10_000));
+    await expect.poll(() => rows(client, `SELECT summary = repeat('long answer ', 10000) AS written FROM docs WHERE id = 2`), EVENTUALLY).toEqual([{ written: true }]);
+    await expect.poll(() => rows(client, `SELECT status, count(*)::int AS n FROM llm.queue GROUP BY status`), EVENTUALLY).toEqual([{ status: 'done', n: 3 }]);
+  });
+
+  it("Anthropic's: the Messages API's params per request, the results read as JSON lines and written back", async () => {
+    const before = shared.fake.batches.all.length;
+    const client = await batchedDocs('anthropic', { base_url: shared.fake.baseUrl.replace(/\/v1$/, ''), model_name: 'claude-test', max_tokens: 300 });
+    await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first'), (2, 'second')`);
+    const batch = await nextBatch(before);
+    expect(batch.api).toBe('anthropic');
+    expect(batch.requests.map((request) => request.body).sort((a, b) => a.messages[0].content.localeCompare(b.messages[0].content))).toEqual([
+      { model: 'claude-test', max_tokens: 300, messages: [{ role: 'user', content: 'Summarize: first' }] },
+      { model: 'claude-test', max_tokens: 300, messages: [{ role: 'user', content: 'Summarize: second' }] },
+    ]);
+    shared.fake.batches.end(batch);
+    await expect.poll(() => rows(client, `SELECT id, summary FROM docs ORDER BY id`), EVENTUALLY).toEqual([
+      { id: 1, summary: 'answer to: Summarize: first' },
+      { id: 2, summary: 'answer to: Summarize: second' },
+    ]);
+    expect(await rows(client, `SELECT DISTINCT status, batch_id FROM llm.queue`)).toEqual([{ status: 'done', batch_id: batch.id }]);
+  });
+
+  it('a batch that failed whole fails each of its jobs, recorded in last_error', async () => {
+    const before = shared.fake.batches.all.length;
+    const client = await batchedDocs('openai', {}, `, 'max_attempts=1'`);
+    await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first')`);
+    const batch = await nextBatch(before);
+    shared.fake.batches.fail(batch);
+    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([
+      { status: 'error', last_error: `the openai batch ${batch.id} is failed: the input file could not be read` },
+    ]);
+    expect(await rows(client, `SELECT summary FROM docs`)).toEqual([{ summary: null }]);
+  });
+
+  it('a model whose provider has no batch API fails its jobs with a hint', async () => {
+    const client = await batchedDocs('ollama', {}, `, 'max_attempts=1'`);
+    await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first')`);
+    await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([
+      { status: 'error', last_error: expect.stringContaining('the ollama provider has no batch API') },
+    ]);
+  });
+});
