@@ -59,6 +59,17 @@ describe('llm_summarize', () => {
     expect(shared.fake.requests).toHaveLength(2);
   });
 
+  it('waits for the calls nested in its texts: a group with texts still to come makes no request', async () => {
+    const { client } = await withReviews();
+    replyToEach(4, (text) => (text.startsWith('Labels:') ? '{"label": "kind"}' : text));
+    const { rows } = await client.query(
+      `SELECT llm_summarize(CASE WHEN id <= 2 THEN body ELSE llm_classify(body, ARRAY['kind', 'unkind'], 'llm') END, 'llm' ORDER BY id) AS summary FROM reviews`,
+    );
+    expect(rows).toEqual([{ summary: 'Summarize these texts:\n\nslow delivery\n\n---\n\ngreat price\n\n---\n\nkind\n\n---\n\nkind\n\n---\n\nkind' }]);
+    // Three labels (the NULL body needs none), then the one summary: none of the group before its labels were in.
+    expect(shared.fake.requests).toHaveLength(4);
+  });
+
   it('over a thousand groups runs their calls concurrently, each group once', async () => {
     const { client } = await withReviews();
     await client.query(`CREATE TABLE events AS SELECT g % 1000 AS grp, 'event ' || g AS body FROM generate_series(1, 3000) g`);
