@@ -7,7 +7,7 @@
 import { isSqlFunction, type Declaration, type FunctionDeclaration, type Signature, type SqlFunctionDeclaration } from '../../functions/declaration.js';
 import { keyOf, schemaOf } from '../../functions/registry.js';
 import { REAL_ARRAY, spelled, VECTOR } from '../../functions/vector-type.js';
-import { STATEMENT_ANSWER_BYTES } from '../intercept/answer-budget.js';
+import { STATEMENT_ANSWER_BYTES, STATEMENT_GROUPS_BYTES } from '../intercept/answer-budget.js';
 import { sqlLiteral } from '../sql/literal.js';
 
 export const STUB_SQLSTATE = '0A000';
@@ -80,8 +80,9 @@ function returnScalar(value: string, type: string): string {
  * An aggregate's stub (see FunctionDeclaration.aggregate). The step function keeps each row's value of the collected
  * argument in the session's temp table (prepare_session), not in the state: a state that grew with every row would
  * be copied at every row, as only PostgreSQL's own transition functions avoid. The state is small: the group's
- * number, its other arguments, and the bytes collected so far, which may not pass the answer budget. The final
- * function hands the group's values, in the order they came, to the proxy as one call; it empties the group's rows
+ * number, its other arguments, and the bytes collected so far, which may not pass the answer budget (nor may the
+ * statement's groups together pass eight times that). The final function hands the group's values, in the order
+ * they came, to the proxy as one call; it empties the group's rows
  * as it goes (FINALFUNC_MODIFY = READ_WRITE), so PostgreSQL refuses the aggregate as a window function.
  */
 function aggregateSql(declared: FunctionDeclaration): string {
@@ -120,6 +121,8 @@ function aggregateSql(declared: FunctionDeclaration): string {
     );
   }
   const collectedJson = `pg_catalog.jsonb_build_array(collected) OPERATOR(pg_catalog.||) (state OPERATOR(pg_catalog.->) 1)`;
+  // The statement's groups so far, counted per execution (a setting of the transaction: a collect pass's goes with
+  // its savepoint, and the next statement's execution starts it again).
   sql.push(
     `CREATE OR REPLACE FUNCTION ${final}(state pg_catalog.jsonb)`,
     `RETURNS ${(result as { type: string }).type}`,
@@ -127,11 +130,20 @@ function aggregateSql(declared: FunctionDeclaration): string {
     `AS $stub$`,
     `DECLARE`,
     `  collected jsonb;`,
+    `  execution text := current_setting('pg_llm.execution', true);`,
+    `  counted text[] := string_to_array(current_setting('pg_llm.aggregated_bytes', true), ':');`,
+    `  total bigint;`,
     `BEGIN`,
     `  IF state IS NULL THEN`,
     `    PERFORM _pg_llm_catalog.require_proxy(${sqlLiteral(keyOf(declared))});`,
     `    RETURN NULL;`,
     `  END IF;`,
+    `  total := (state ->> 2)::bigint + CASE WHEN counted[1] = execution THEN counted[2]::bigint ELSE 0 END;`,
+    `  IF total > ${STATEMENT_GROUPS_BYTES} THEN`,
+    `    RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = ${sqlLiteral(`${name}: the groups of one statement are larger than the proxy takes at once (${STATEMENT_GROUPS_BYTES} bytes)`)},`,
+    `      HINT = 'Summarize fewer groups at a time (a WHERE on the grouping key), or keep only the part of each text that matters (left(body, 2000)).';`,
+    `  END IF;`,
+    `  PERFORM set_config('pg_llm.aggregated_bytes', execution || ':' || total, true);`,
     `  SELECT coalesce(jsonb_agg(i.value ORDER BY i.position), '[]') INTO collected FROM pg_temp.pg_llm_aggregate_inputs i WHERE i.group_id = (state ->> 0)::bigint;`,
     `  DELETE FROM pg_temp.pg_llm_aggregate_inputs i WHERE i.group_id = (state ->> 0)::bigint;`,
     `  ${returnScalar(callResult(declared, collectedJson), (result as { type: string }).type)}`,

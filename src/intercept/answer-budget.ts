@@ -4,3 +4,9 @@
 // so neither keeps every answer until the statement ends.
 
 export const STATEMENT_ANSWER_BYTES = 8 * 1024 ** 2;
+
+/**
+ * What the groups of one statement's aggregates (llm_summarize) may hand the proxy in all: a collect pass reads the
+ * values of every group together (catalog/stubs.ts), each group at most STATEMENT_ANSWER_BYTES of them.
+ */
+export const STATEMENT_GROUPS_BYTES = 8 * STATEMENT_ANSWER_BYTES;

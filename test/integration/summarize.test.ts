@@ -98,10 +98,13 @@ describe('llm_summarize', () => {
     expect(combine).toBe(`Combine these summaries of the parts of a larger set of texts into one summary:\n\n${firstPages.sort((a, b) => Number(a.slice(6)) - Number(b.slice(6))).join('\n\n---\n\n')}`);
   });
 
-  it('refuses a group larger than the answer budget before any request, and rows of one group naming two models', async () => {
+  it("refuses a group larger than the answer budget, a statement's groups larger than eight, and rows of one group naming two models, before any request", async () => {
     const { client } = await withReviews();
     await client.query(`CREATE TABLE big AS SELECT g, repeat('x', 1024 * 1024) AS body FROM generate_series(1, 9) g`);
     await expect(client.query(`SELECT llm_summarize(body, 'llm') FROM big`)).rejects.toMatchObject({ code: '54000', message: expect.stringContaining('larger than the proxy takes at once') });
+    // Ten groups of 7 MiB: each within the budget, together past what one statement hands the proxy (64 MiB).
+    await client.query(`CREATE TABLE many AS SELECT g % 10 AS grp, repeat('y', 1024 * 1024) AS body FROM generate_series(1, 70) g`);
+    await expect(client.query(`SELECT grp, llm_summarize(body, 'llm') FROM many GROUP BY grp`)).rejects.toMatchObject({ code: '54000', message: expect.stringContaining('the groups of one statement are larger') });
     await expect(client.query(`SELECT llm_summarize(body, CASE WHEN id = 1 THEN 'llm' ELSE 'other' END) FROM reviews`)).rejects.toMatchObject({ code: '22023' });
     expect(shared.fake.requests).toHaveLength(0);
   });
