@@ -49,8 +49,10 @@ export class BatchJobs {
 
   /** Submits the job with the next batch of its model; resolves once it waits in the queue as 'batched'. */
   submit(job: Job, model: Model): Promise<void> {
-    const instance = job.modelInstance!;
+    const instance = job.modelInstance ?? '';
     return new Promise((resolve, reject) => {
+      // A provider without a batch API fails the job here.
+      model.batches();
       let batch = this.gathering.get(instance);
       if (!batch) {
         batch = { model, jobs: [], timer: setTimeout(() => void this.send(instance), GATHER_MS) };
@@ -69,7 +71,7 @@ export class BatchJobs {
     const { jobs, model } = batch;
     try {
       const requests = jobs.map(({ job }) => ({ id: job.id, request: jobRequest(job, model.config) }));
-      const batchId = await model.batch!.submit(requests, AbortSignal.timeout(this.options.leaseMs));
+      const batchId = await model.batches().submit(requests, AbortSignal.timeout(this.options.leaseMs));
       const marked = new Set(await markBatched(this.options.pool, this.options.worker, jobs.map(({ job }) => job.id), batchId));
       this.options.log.debug({ batch: batchId, jobs: marked.size }, 'llm.call jobs submitted in a batch');
       // A job no longer this worker's (its lease ran out meanwhile) is another worker's to run: its answer in this
@@ -99,8 +101,7 @@ export class BatchJobs {
 
   private async look(batchId: string, instance: string): Promise<void> {
     const model = await this.options.models.model(instance);
-    if (!model.batch) throw new Error(`model instance "${instance}" no longer has "batch": true; its batch is still looked at`);
-    const state = await model.batch.state(batchId, AbortSignal.timeout(this.options.leaseMs));
+    const state = await model.batches().state(batchId, AbortSignal.timeout(this.options.leaseMs));
     if (state.kind === 'running') return;
     const jobs = await takeBatch(this.options.pool, this.options.worker, batchId, this.options.leaseMs);
     for (const job of jobs) this.finishing.add(job.id);

@@ -22,8 +22,20 @@ const MODEL_TTL_MS = 5000;
 export interface Model {
   provider: Provider;
   config: Record<string, unknown>;
-  /** The provider's batch API, for an instance whose config has "batch": true (batch-jobs.ts). */
-  batch?: BatchApi;
+  /** Whether the instance's config has "batch": true: its jobs go through the provider's batch API (batch-jobs.ts). */
+  batched: boolean;
+  /** That API (0A000 for a provider without one), also for batches submitted before "batch" left the config. */
+  batches(): BatchApi;
+}
+
+function modelOf(instance: string, config: Record<string, unknown>, apiKey: string | undefined): Model {
+  let batches: BatchApi | undefined;
+  return {
+    provider: providerFor(instance, config, apiKey),
+    config,
+    batched: config.batch === true,
+    batches: () => (batches ??= batchApiFor(instance, config, apiKey)),
+  };
 }
 
 /** The models of one database's jobs, read with the worker's connection and opened with the proxy's keys. */
@@ -39,7 +51,8 @@ export class JobModels {
   async model(instance: string | null): Promise<Model> {
     if (instance === null) {
       const chosen = this.defaults.model();
-      return { provider: providerFor(DEFAULT_INSTANCE, chosen.config, chosen.apiKey), config: chosen.config };
+      // Its jobs name no instance, which a batch's jobs are looked up by: the default model answers them one by one.
+      return { ...modelOf(DEFAULT_INSTANCE, chosen.config, chosen.apiKey), batched: false };
     }
     const cached = this.loaded.get(instance);
     if (cached && performance.now() - cached.at < MODEL_TTL_MS) return cached.model;
@@ -60,8 +73,7 @@ export class JobModels {
     };
     // The worker runs as the table's owner, whose trigger named the model and whose table gets the answer.
     const stored = await loadModel(source, instance, { role: null, source: "the llm.call trigger's model argument" });
-    const batch = stored.config.batch === true ? batchApiFor(instance, stored.config, stored.apiKey) : undefined;
-    return { provider: providerFor(instance, stored.config, stored.apiKey), config: stored.config, ...(batch ? { batch } : {}) };
+    return modelOf(instance, stored.config, stored.apiKey);
   }
 }
 

@@ -210,7 +210,7 @@ export class QueueWorker {
         return;
       }
       const model = await this.models.model(job.modelInstance);
-      if (model.batch) {
+      if (model.batched) {
         // Its place among the concurrency goes to the next job while it waits for its batch to be submitted.
         this.answered.add(id);
         void this.fill();

@@ -4,7 +4,7 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import type { FakeBatch } from '../support/fake-batches.js';
 import { startWorker } from '../support/worker.js';
 
@@ -81,6 +81,26 @@ describe('llm.call jobs through a batch API', () => {
       { id: 2, summary: 'answer to: Summarize: second' },
     ]);
     expect(await rows(client, `SELECT DISTINCT status, batch_id FROM llm.queue`)).toEqual([{ status: 'done', batch_id: batch.id }]);
+  });
+
+  it('writes back a batch submitted before "batch" left the model\'s config, and asks one by one after', async () => {
+    const before = shared.fake.batches.all.length;
+    const client = await batchedDocs('openai');
+    await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first')`);
+    const batch = await nextBatch(before);
+    await expect.poll(() => rows(client, `SELECT status FROM llm.queue`), EVENTUALLY).toEqual([{ status: 'batched' }]);
+    const config = { provider: 'openai', model_name: 'gpt-test', base_url: shared.fake.baseUrl, max_retries: 2 };
+    await client.query(`SELECT pg_llm_add_model(false, 'openai', 'llm', $1, $2)`, [API_KEY, JSON.stringify(config)]);
+    // The worker reads a model again after a few seconds.
+    await new Promise((resolve) => setTimeout(resolve, 5500));
+    shared.fake.batches.end(batch);
+    shared.fake.script({ kind: 'answer', content: 'asked alone' });
+    await client.query(`INSERT INTO docs (id, body) VALUES (2, 'second')`);
+    await expect.poll(() => rows(client, `SELECT id, summary FROM docs ORDER BY id`), EVENTUALLY).toEqual([
+      { id: 1, summary: 'answer to: Summarize: first' },
+      { id: 2, summary: 'asked alone' },
+    ]);
+    expect(shared.fake.batches.all).toHaveLength(before + 1);
   });
 
   it('a batch that failed whole fails each of its jobs, recorded in last_error', async () => {
