@@ -4,6 +4,8 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { configureResponseCache } from '../../src/providers/response-cache.js';
+import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import type { RecordedRequest } from '../support/fake-provider.js';
 import { sendCancel } from '../support/raw-client.js';
@@ -29,7 +31,9 @@ async function withReviews(config: Record<string, unknown> = {}): Promise<{ clie
 }
 
 describe('llm_summarize', () => {
-  it('answers one summary per group of a GROUP BY, one request each, the texts in the order the call asks for', async () => {
+  it('answers one summary per group of a GROUP BY, one request each, the texts in the order the call asks for, then from the cache', async () => {
+    configureResponseCache(100, 60);
+    afterThisTest(async () => configureResponseCache(0, 3600));
     const { client, direct } = await withReviews();
     replyToEach(3, (text) => `summary of [${text.slice(text.indexOf('\n\n') + 2).replaceAll('\n\n---\n\n', '|')}]`);
     const { rows } = await client.query(`SELECT customer, llm_summarize(body, 'llm' ORDER BY id DESC) AS summary FROM reviews GROUP BY customer ORDER BY customer`);
@@ -42,6 +46,10 @@ describe('llm_summarize', () => {
     expect(shared.fake.requests[0]!.body.temperature).toBe(0);
     const audit = await direct.query(`SELECT count(*)::int AS calls FROM _pg_llm_catalog.pg_llm_audit_log WHERE event_type = 'llm_summarize'`);
     expect(audit.rows).toEqual([{ calls: 3 }]);
+    // Asked again, the groups are answered from the response cache.
+    const again = await client.query(`SELECT customer, llm_summarize(body, 'llm' ORDER BY id DESC) AS summary FROM reviews GROUP BY customer ORDER BY customer`);
+    expect(again.rows).toEqual(rows);
+    expect(shared.fake.requests).toHaveLength(3);
   });
 
   it('takes DISTINCT and FILTER inside the call, on the default model, and gives NULL for a group without texts', async () => {
