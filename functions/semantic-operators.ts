@@ -1,9 +1,8 @@
 // Typed semantic operators: a yes/no question (llm_if, usable in WHERE), a choice among labels (llm_classify), data
-// a JSON schema describes (llm_extract), a ranking of documents (llm_rerank), and the aggregate llm_summarize
-// (summarize.ts). Each asks for JSON in a schema
-// (structured output where the provider has it), checks the answer, asks once more when it does not conform, and
-// fails after that (structured-answer.ts). Called over many rows, the interception engine runs the calls
-// concurrently like any other.
+// a JSON schema describes (llm_extract), a ranking of documents (llm_rerank), and a summary of a group of rows (the
+// aggregate llm_summarize: summarize.ts, which answers in text). The others ask for JSON in a schema (structured
+// output where the provider has it), check the answer, ask once more when it does not conform, and fail after that
+// (structured-answer.ts). Called over many rows, the interception engine runs the calls concurrently like any other.
 
 import { PgError } from '../proxy/pg-error.js';
 import { ANSWER_TOKENS } from '../src/cost/estimate.js';
