@@ -17,7 +17,7 @@ import { VECTORIZER_CHANNEL } from '../../functions/pgai/vectorizer-create.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
-import { BatchJobs } from './batch-jobs.js';
+import { BatchJobs, MAX_JOBS as MAX_BATCH_JOBS } from './batch-jobs.js';
 import { answerJob, JobModels } from './job.js';
 import { checkJobRow } from './job-row.js';
 import { recordFinished, recordQueueCounts, recordRunning, recordVectorizerQueues } from './metrics.js';
@@ -29,6 +29,8 @@ const CHANNEL = 'pg_llm_queue';
 /** Connections for claims and write-backs: these are short statements, so a few serve many jobs in flight. */
 const MAX_POOL_SIZE = 8;
 const APPLICATION_NAME = 'pg_llm worker';
+/** Answered jobs held at once, beyond those running: a few batches being gathered and submitted (batch-jobs.ts). */
+const MAX_ANSWERED = 4 * MAX_BATCH_JOBS;
 
 export interface WorkerOptions {
   /** The --worker URL: the database and the role. */
@@ -174,7 +176,9 @@ export class QueueWorker {
       do {
         this.fillAgain = false;
         while (!this.stopping) {
-          const room = this.options.settings.concurrency - (this.running.size - this.answered.size);
+          // Answered jobs (written back, or waiting for their batch to be submitted) hold no place, but only so many.
+          const { concurrency } = this.options.settings;
+          const room = Math.min(concurrency - (this.running.size - this.answered.size), concurrency + MAX_ANSWERED - this.running.size);
           if (room <= 0) break;
           const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs);
           for (const job of jobs) this.run(job);

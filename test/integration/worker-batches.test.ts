@@ -103,6 +103,25 @@ describe('llm.call jobs through a batch API', () => {
     expect(shared.fake.batches.all).toHaveLength(before + 1);
   });
 
+  it('holds at most four batches of answered jobs while their batches are being submitted', async () => {
+    const before = shared.fake.batches.all.length;
+    let release!: () => void;
+    shared.fake.batches.hold = new Promise((resolve) => (release = resolve));
+    const client = await batchedDocs('openai');
+    await client.query(`INSERT INTO docs (id, body) SELECT g, 'row ' || g FROM generate_series(1, 1500) g`);
+    // The worker's concurrency (8) and four batches of 256 jobs: claimed, and then no more while none is submitted.
+    const claimed = () => rows(client, `SELECT count(*)::int AS n FROM llm.queue WHERE status = 'processing'`);
+    await expect.poll(claimed, EVENTUALLY).toEqual([{ n: 8 + 4 * 256 }]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await claimed()).toEqual([{ n: 8 + 4 * 256 }]);
+    shared.fake.batches.hold = undefined;
+    release();
+    await expect.poll(() => rows(client, `SELECT count(*)::int AS n FROM llm.queue WHERE status = 'batched'`), EVENTUALLY).toEqual([{ n: 1500 }]);
+    const sizes = shared.fake.batches.all.slice(before).map((batch) => batch.requests.length);
+    expect(sizes.every((size) => size <= 256)).toBe(true);
+    expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(1500);
+  });
+
   it('a batch that failed whole fails each of its jobs, recorded in last_error', async () => {
     const before = shared.fake.batches.all.length;
     const client = await batchedDocs('openai', {}, `, 'max_attempts=1'`);

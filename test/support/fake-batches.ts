@@ -21,6 +21,8 @@ export interface FakeBatch {
 
 export class FakeBatches {
   readonly all: FakeBatch[] = [];
+  /** While set, a batch being created is answered only once it settles. */
+  hold: Promise<void> | undefined;
   private readonly files = new Map<string, string>();
   private next = 1;
 
@@ -44,8 +46,8 @@ export class FakeBatches {
     } else if (method === 'POST' && path === '/v1/batches') {
       const body = JSON.parse(raw) as { input_file_id: string };
       const lines = (this.files.get(body.input_file_id) ?? '').split('\n').filter((line) => line !== '');
-      const batch = this.add('openai', lines.map((line) => JSON.parse(line) as { custom_id: string; body: Record<string, any> }).map((line) => ({ customId: line.custom_id, body: line.body })));
-      json(response, this.openAiBatch(batch));
+      const requests = lines.map((line) => JSON.parse(line) as { custom_id: string; body: Record<string, any> }).map((line) => ({ customId: line.custom_id, body: line.body }));
+      void (this.hold ?? Promise.resolve()).then(() => response.destroyed || json(response, this.openAiBatch(this.add('openai', requests))));
     } else if (method === 'GET' && (match = /^\/v1\/batches\/([\w-]+)$/.exec(path))) {
       const batch = this.find(match[1]!);
       if (!batch) return notFound(response);
