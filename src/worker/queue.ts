@@ -38,7 +38,7 @@ export type Status = (typeof STATUSES)[number];
  * deleted by marking it), and no UPDATE or DELETE of the whole view, which would let the role LOCK it and with it
  * every role's queue (incremental/0018_no_table_locks.sql).
  */
-export const WORKER_PRIVILEGES = 'SELECT, UPDATE (status, attempts, last_error, run_after, worker, lease_until, started_at, processed_at, row_xmin, deleted)';
+export const WORKER_PRIVILEGES = 'SELECT, UPDATE (status, attempts, last_error, run_after, worker, lease_until, started_at, processed_at, row_xmin, deleted, batch_id)';
 
 const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
 /** Due jobs looked at per job wanted: room for other workers' claims of the same ones, which are skipped. */

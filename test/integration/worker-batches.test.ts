@@ -4,7 +4,11 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
+import { WORKER_PRIVILEGES } from '../../src/worker/queue.js';
+import { freshDatabase } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { roles } from '../support/roles.js';
 import type { FakeBatch } from '../support/fake-batches.js';
 import { startWorker } from '../support/worker.js';
 
@@ -16,11 +20,11 @@ async function rows(client: pg.Client, sql: string): Promise<Array<Record<string
 }
 
 /** A docs table enriched by the model instance 'llm' of `provider`, batched, and a worker for its database. */
-async function batchedDocs(provider: string, config: Record<string, unknown> = {}, triggerOptions = '') {
+async function batchedDocs(provider: string, config: Record<string, unknown> = {}, triggerOptions = '', concurrency = 8) {
   const { name, client } = await databaseWithModel(shared.proxy, shared.fake, provider, { batch: true, ...config });
   await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
   await client.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE OF body ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm'${triggerOptions})`);
-  startWorker(name);
+  startWorker(name, { concurrency });
   return client;
 }
 
@@ -103,23 +107,36 @@ describe('llm.call jobs through a batch API', () => {
     expect(shared.fake.batches.all).toHaveLength(before + 1);
   });
 
-  it('holds at most four batches of answered jobs while their batches are being submitted', async () => {
+  it('holds at most four batches of answered jobs while their batches are being submitted', { timeout: 120_000 }, async () => {
     const before = shared.fake.batches.all.length;
     let release!: () => void;
     shared.fake.batches.hold = new Promise((resolve) => (release = resolve));
-    const client = await batchedDocs('openai');
+    const client = await batchedDocs('openai', {}, '', 64);
     await client.query(`INSERT INTO docs (id, body) SELECT g, 'row ' || g FROM generate_series(1, 1500) g`);
-    // The worker's concurrency (8) and four batches of 256 jobs: claimed, and then no more while none is submitted.
+    // The worker's concurrency (64) and four batches of 256 jobs: claimed, and then no more while none is submitted.
     const claimed = () => rows(client, `SELECT count(*)::int AS n FROM llm.queue WHERE status = 'processing'`);
-    await expect.poll(claimed, EVENTUALLY).toEqual([{ n: 8 + 4 * 256 }]);
+    await expect.poll(claimed, { timeout: 60_000 }).toEqual([{ n: 64 + 4 * 256 }]);
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(await claimed()).toEqual([{ n: 8 + 4 * 256 }]);
+    expect(await claimed()).toEqual([{ n: 64 + 4 * 256 }]);
     shared.fake.batches.hold = undefined;
     release();
     await expect.poll(() => rows(client, `SELECT count(*)::int AS n FROM llm.queue WHERE status = 'batched'`), EVENTUALLY).toEqual([{ n: 1500 }]);
     const sizes = shared.fake.batches.all.slice(before).map((batch) => batch.requests.length);
     expect(sizes.every((size) => size <= 256)).toBe(true);
     expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(1500);
+  });
+
+  it("gives a worker's role granted the columns the worker wrote before batches (0018) the batch_id it writes now", async () => {
+    const [worker] = await roles('worker');
+    const { client: direct } = await freshDatabase();
+    const all = shippedMigrations();
+    const before = all.findIndex((migration) => migration.name === '0022_llm_queue_batches');
+    await migrate(direct, all.slice(0, before));
+    await direct.query(`GRANT ${WORKER_PRIVILEGES.replace(', batch_id', '')} ON llm.queue TO ${worker}`);
+    await migrate(direct, all);
+    const privilege = `SELECT has_column_privilege('${worker}', 'llm.queue', 'batch_id', 'UPDATE') AS granted`;
+    expect((await direct.query(privilege)).rows).toEqual([{ granted: true }]);
+    expect((await direct.query(`SELECT has_table_privilege('${worker}', 'llm.queue', 'UPDATE') AS whole`)).rows).toEqual([{ whole: false }]);
   });
 
   it('a batch that failed whole fails each of its jobs, recorded in last_error', async () => {
