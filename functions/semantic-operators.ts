@@ -12,7 +12,7 @@ import { schemaValidator, validationProblem } from './json-schema.js';
 import { operatorModel } from './operator-model.js';
 import { rerankedBy, rerankModel, type Score } from './rerank-models.js';
 import { questionRequests, structuredAnswer, type Checked, type StructuredQuestion } from './structured-answer.js';
-import { summarize } from './summarize.js';
+import { summarize, summaryRequests } from './summarize.js';
 
 const MODEL = { name: 'model', type: 'text', default: 'NULL::text' };
 const MODEL_HINT = 'Name a more capable model in the model argument (or pg_llm.default_model), or make the prompt clearer.';
@@ -204,5 +204,6 @@ export const semanticOperatorFunctions = [
     strict: false,
     description: "An aggregate: one summary of the group's texts by the model, map-reduced over chunks when they exceed its context window; NULL without texts.",
     run: summarize,
+    models: summaryRequests,
   }),
 ];

@@ -5,7 +5,9 @@
 // the answer budget in bytes; the engine runs the calls of a statement's groups concurrently like any other calls.
 
 import { PgError } from '../proxy/pg-error.js';
-import type { CallContext } from './declaration.js';
+import { ANSWER_TOKENS, chatRequest } from '../src/cost/estimate.js';
+import type { CallContext, ModelRequest } from './declaration.js';
+import { DEFAULT_INSTANCE } from './default-model.js';
 import { chatOptions } from '../src/providers/options.js';
 import { askOperator, auditOperator, operatorModel } from './operator-model.js';
 
@@ -26,7 +28,7 @@ const SEPARATOR = '\n\n---\n\n';
 const SYSTEM = 'You write summaries. Answer with the summary only, in the language of the texts, without a preamble.';
 
 export async function summarize(args: Record<string, unknown>, context: CallContext): Promise<string | null> {
-  const texts = (Array.isArray(args.texts) ? args.texts : []).filter((text): text is string => typeof text === 'string' && text !== '');
+  const texts = textsOf(args);
   if (texts.length === 0) return null;
   const model = await operatorModel(context, args.model);
   const room = chunkCharacters(model.config);
@@ -36,8 +38,7 @@ export async function summarize(args: Record<string, unknown>, context: CallCont
   for (let level = 1; ; level++) {
     const chunks = packed(parts, room);
     if (chunks.length === 1) {
-      const prompt = level === 1 ? `Summarize these texts:\n\n${chunks[0]}` : `Combine these summaries of the parts of a larger set of texts into one summary:\n\n${chunks[0]}`;
-      const answer = await askOperator(context, model, { system: SYSTEM, prompt, format: { type: 'text' } });
+      const answer = await askOperator(context, model, { system: SYSTEM, prompt: prompt(level, chunks, 0), format: { type: 'text' } });
       await auditOperator(context, 'llm_summarize', model, answer, { texts: texts.length, requests: requests + 1, levels: level });
       return answer.result.text;
     }
@@ -46,13 +47,43 @@ export async function summarize(args: Record<string, unknown>, context: CallCont
         hint: "Set the model's max_tokens lower, or its context_window higher if the model has more, or group the rows more finely.",
       });
     }
-    const summaries = await eachAtMost(CHUNKS_AT_ONCE, chunks, (chunk, i) =>
-      askOperator(context, model, { system: SYSTEM, prompt: `Summarize these texts, part ${i + 1} of ${chunks.length} of a larger set:\n\n${chunk}`, format: { type: 'text' } }),
-    );
+    const summaries = await eachAtMost(CHUNKS_AT_ONCE, chunks, (_, i) => askOperator(context, model, { system: SYSTEM, prompt: prompt(level, chunks, i), format: { type: 'text' } }));
     requests += chunks.length;
     before = chunks.length;
     parts = summaries.map((answer) => answer.result.text);
   }
+}
+
+/**
+ * The requests summarize would make of the group, for an estimate (src/cost/estimate.ts): those of the first level
+ * exactly, those that combine as if each summary took the answer's whole allowance.
+ */
+export async function summaryRequests(args: Record<string, unknown>, context: CallContext): Promise<ModelRequest[]> {
+  const texts = textsOf(args);
+  if (texts.length === 0) return [];
+  const model = await operatorModel(context, args.model);
+  const room = chunkCharacters(model.config);
+  const options = { ...chatOptions(model.config), system: SYSTEM, responseFormat: { type: 'text' as const } };
+  const summary = 'x'.repeat((options.maxTokens ?? ANSWER_TOKENS) * CHARACTERS_PER_TOKEN);
+  const requests: ModelRequest[] = [];
+  let parts = texts;
+  for (let level = 1; level <= MAX_LEVELS; level++) {
+    const chunks = packed(parts, room);
+    requests.push(...chunks.map((_, i) => chatRequest(model.instanceName ?? DEFAULT_INSTANCE, model.config, options, [prompt(level, chunks, i)])));
+    if (chunks.length === 1) break;
+    parts = chunks.map(() => summary);
+  }
+  return requests;
+}
+
+function textsOf(args: Record<string, unknown>): string[] {
+  return (Array.isArray(args.texts) ? args.texts : []).filter((text): text is string => typeof text === 'string' && text !== '');
+}
+
+/** The request of a level's chunk: all there is of the group, or a part of it. */
+function prompt(level: number, chunks: string[], index: number): string {
+  if (chunks.length > 1) return `Summarize these texts, part ${index + 1} of ${chunks.length} of a larger set:\n\n${chunks[index]}`;
+  return level === 1 ? `Summarize these texts:\n\n${chunks[0]}` : `Combine these summaries of the parts of a larger set of texts into one summary:\n\n${chunks[0]}`;
 }
 
 /** The characters of texts one request may carry: the context window less the answer and the instructions. */

@@ -4,7 +4,7 @@
 // (_pg_llm_catalog.call_result, catalog-migrations/idempotent/); called any other way it fails with a hint. A function
 // the server runs (declared with its SQL body) is installed as it is.
 
-import { isSqlFunction, type Declaration, type FunctionDeclaration, type Signature, type SqlFunctionDeclaration } from '../../functions/declaration.js';
+import { isSqlFunction, type ArgumentDeclaration, type Declaration, type FunctionDeclaration, type Signature, type SqlFunctionDeclaration } from '../../functions/declaration.js';
 import { keyOf, schemaOf } from '../../functions/registry.js';
 import { REAL_ARRAY, spelled, VECTOR } from '../../functions/vector-type.js';
 import { STATEMENT_ANSWER_BYTES, STATEMENT_GROUPS_BYTES } from '../intercept/answer-budget.js';
@@ -60,10 +60,11 @@ export function stubBody(declared: FunctionDeclaration, vectorType: string): str
   return `\nBEGIN\n  ${body}\nEND\n`;
 }
 
-/** The bodies of the declarations' stubs, in either spelling of vector (an aggregate's stub has none). */
+/** The bodies of the declarations' stubs, in either spelling of vector; an aggregate's are its catalog functions'. */
 export function stubBodies(declarations: readonly FunctionDeclaration[]): string[] {
-  const functions = declarations.filter((declaration) => !declaration.aggregate);
-  return [...new Set(functions.flatMap((declaration) => [stubBody(declaration, VECTOR), stubBody(declaration, REAL_ARRAY)]))];
+  return [
+    ...new Set(declarations.flatMap((declaration) => (declaration.aggregate ? aggregateBodies(declaration) : [stubBody(declaration, VECTOR), stubBody(declaration, REAL_ARRAY)]))),
+  ];
 }
 
 /** The call of call_result that hands a call with these arguments (a jsonb array) to the proxy. */
@@ -86,80 +87,111 @@ function returnScalar(value: string, type: string): string {
  * as it goes (FINALFUNC_MODIFY = READ_WRITE), so PostgreSQL refuses the aggregate as a window function.
  */
 function aggregateSql(declared: FunctionDeclaration): string {
-  const { name, result } = declared;
-  const [collected, ...others] = declared.arguments;
   const { step, final } = aggregateHelpers(declared);
+  const typed = (argument: { name: string; type: string }) => `${quoted(argument.name)} ${argument.type}`;
   const sql: string[] = [];
   for (const arity of aggregateArities(declared)) {
-    const given = declared.arguments.slice(0, arity);
-    const group = `pg_catalog.jsonb_build_array(${others.map((argument, i) => (i + 1 < arity ? `pg_catalog.to_jsonb(${quoted(argument.name)})` : `pg_catalog.to_jsonb(${argument.default})`)).join(', ')})`;
     sql.push(
-      `CREATE OR REPLACE FUNCTION ${step}(state pg_catalog.jsonb, ${given.map((argument) => `${quoted(argument.name)} ${argument.type}`).join(', ')})`,
+      `CREATE OR REPLACE FUNCTION ${step}(state pg_catalog.jsonb, ${declared.arguments.slice(0, arity).map(typed).join(', ')})`,
       `RETURNS pg_catalog.jsonb`,
-      `LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp`,
-      `AS $stub$`,
-      `DECLARE`,
-      `  value jsonb := to_jsonb(${quoted(collected!.name)});`,
-      `  bytes bigint := coalesce(octet_length(value::text), 0);`,
-      `BEGIN`,
-      `  IF state IS NULL THEN`,
-      `    PERFORM _pg_llm_catalog.require_proxy(${sqlLiteral(keyOf(declared))});`,
-      `    state := jsonb_build_array(nextval('pg_temp.pg_llm_aggregate_groups'), ${group}, 0);`,
-      `  ELSIF state -> 1 IS DISTINCT FROM ${group} THEN`,
-      `    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = ${sqlLiteral(`${name}: the rows of one group give different values of ${others.map((argument) => argument.name).join(', ')}`)},`,
-      `      HINT = 'Give each group one value (a constant, or a column the statement groups by).';`,
-      `  END IF;`,
-      `  bytes := (state ->> 2)::bigint + bytes;`,
-      `  IF bytes > ${STATEMENT_ANSWER_BYTES} THEN`,
-      `    RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = ${sqlLiteral(`${name}: a group's ${collected!.name} are larger than the proxy takes at once (${STATEMENT_ANSWER_BYTES} bytes)`)},`,
-      `      HINT = 'Group the rows more finely, or keep only the part of each that matters (left(body, 2000)).';`,
-      `  END IF;`,
-      `  INSERT INTO pg_temp.pg_llm_aggregate_inputs (group_id, value) VALUES ((state ->> 0)::bigint, value);`,
-      `  RETURN jsonb_set(state, '{2}', to_jsonb(bytes));`,
-      `END`,
-      `$stub$;`,
+      `LANGUAGE plpgsql VOLATILE`,
+      `AS $stub$${stepBody(declared, arity)}$stub$;`,
     );
   }
-  const collectedJson = `pg_catalog.jsonb_build_array(collected) OPERATOR(pg_catalog.||) (state OPERATOR(pg_catalog.->) 1)`;
-  // The statement's groups so far, counted per execution (a setting of the transaction: a collect pass's goes with
-  // its savepoint, and the next statement's execution starts it again).
   sql.push(
     `CREATE OR REPLACE FUNCTION ${final}(state pg_catalog.jsonb)`,
-    `RETURNS ${(result as { type: string }).type}`,
-    `LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp`,
-    `AS $stub$`,
-    `DECLARE`,
-    `  collected jsonb;`,
-    `  execution text := current_setting('pg_llm.execution', true);`,
-    `  counted text[] := string_to_array(current_setting('pg_llm.aggregated_bytes', true), ':');`,
-    `  total bigint;`,
-    `BEGIN`,
-    `  IF state IS NULL THEN`,
-    `    PERFORM _pg_llm_catalog.require_proxy(${sqlLiteral(keyOf(declared))});`,
-    `    RETURN NULL;`,
-    `  END IF;`,
-    `  total := (state ->> 2)::bigint + CASE WHEN counted[1] = execution THEN counted[2]::bigint ELSE 0 END;`,
-    `  IF total > ${STATEMENT_GROUPS_BYTES} THEN`,
-    `    RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = ${sqlLiteral(`${name}: the groups of one statement are larger than the proxy takes at once (${STATEMENT_GROUPS_BYTES} bytes)`)},`,
-    `      HINT = 'Summarize fewer groups at a time (a WHERE on the grouping key), or keep only the part of each text that matters (left(body, 2000)).';`,
-    `  END IF;`,
-    `  PERFORM set_config('pg_llm.aggregated_bytes', execution || ':' || total, true);`,
-    `  SELECT coalesce(jsonb_agg(i.value ORDER BY i.position), '[]') INTO collected FROM pg_temp.pg_llm_aggregate_inputs i WHERE i.group_id = (state ->> 0)::bigint;`,
-    `  DELETE FROM pg_temp.pg_llm_aggregate_inputs i WHERE i.group_id = (state ->> 0)::bigint;`,
-    `  ${returnScalar(callResult(declared, collectedJson), (result as { type: string }).type)}`,
-    `END`,
-    `$stub$;`,
+    `RETURNS ${(declared.result as { type: string }).type}`,
+    `LANGUAGE plpgsql VOLATILE`,
+    `AS $stub$${finalBody(declared)}$stub$;`,
   );
   for (const arity of aggregateArities(declared)) {
     const given = declared.arguments.slice(0, arity);
     sql.push(
-      `CREATE OR REPLACE AGGREGATE ${qualifiedName(declared)}(${given.map((argument) => `${quoted(argument.name)} ${argument.type}`).join(', ')}) (`,
+      `CREATE OR REPLACE AGGREGATE ${qualifiedName(declared)}(${given.map(typed).join(', ')}) (`,
       `  SFUNC = ${step}, STYPE = pg_catalog.jsonb, FINALFUNC = ${final}, FINALFUNC_MODIFY = READ_WRITE`,
       `);`,
       `COMMENT ON AGGREGATE ${qualifiedName(declared)}(${given.map((argument) => argument.type).join(', ')}) IS ${sqlLiteral(declared.description)};`,
     );
   }
   return sql.join('\n');
+}
+
+/**
+ * The bodies of an aggregate's catalog functions, which SQL held to the rules for what the proxy runs may call as it
+ * may call a stub (stubBodies): within a collect pass their rows go with its savepoint. Like a stub's body they name
+ * everything qualified and have no setting of their own (src/sql/function-check.ts).
+ */
+function aggregateBodies(declared: FunctionDeclaration): string[] {
+  return [...aggregateArities(declared).map((arity) => stepBody(declared, arity)), finalBody(declared)];
+}
+
+/** The step with `arity` arguments given: the group's number and other arguments at its first row, each row's value kept. */
+function stepBody(declared: FunctionDeclaration, arity: number): string {
+  const [collected, ...others] = declared.arguments;
+  // An omitted argument stands at its default; a NULL one is written as such, naming no type by its bare name.
+  const given = (argument: ArgumentDeclaration, i: number) =>
+    i + 1 < arity ? `pg_catalog.to_jsonb(${quoted(argument.name)})` : argument.default!.startsWith('NULL::') ? 'NULL' : `pg_catalog.to_jsonb(${argument.default})`;
+  const group = `pg_catalog.jsonb_build_array(${others.map(given).join(', ')})`;
+  const budget = STATEMENT_ANSWER_BYTES;
+  return [
+    ``,
+    `DECLARE`,
+    `  value pg_catalog.jsonb := pg_catalog.to_jsonb(${quoted(collected!.name)});`,
+    `  bytes pg_catalog.int8 := coalesce(pg_catalog.octet_length(value::pg_catalog.text), 0);`,
+    `BEGIN`,
+    `  IF state IS NULL THEN`,
+    `    PERFORM _pg_llm_catalog.require_proxy(${sqlLiteral(keyOf(declared))});`,
+    `    state := pg_catalog.jsonb_build_array(pg_catalog.nextval('pg_temp.pg_llm_aggregate_groups'::pg_catalog.regclass), ${group}, 0);`,
+    `  ELSIF (state OPERATOR(pg_catalog.->) 1) OPERATOR(pg_catalog.<>) ${group} THEN`,
+    `    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = ${sqlLiteral(`${declared.name}: the rows of one group give different values of ${others.map((argument) => argument.name).join(', ')}`)},`,
+    `      HINT = 'Give each group one value (a constant, or a column the statement groups by).';`,
+    `  END IF;`,
+    `  bytes := (state OPERATOR(pg_catalog.->>) 2)::pg_catalog.int8 OPERATOR(pg_catalog.+) bytes;`,
+    `  IF bytes OPERATOR(pg_catalog.>) ${budget} THEN`,
+    `    RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = ${sqlLiteral(`${declared.name}: a group's ${collected!.name} are larger than the proxy takes at once (${budget} bytes)`)},`,
+    `      HINT = 'Group the rows more finely, or keep only the part of each that matters (left(body, 2000)).';`,
+    `  END IF;`,
+    `  INSERT INTO pg_temp.pg_llm_aggregate_inputs (group_id, value) VALUES ((state OPERATOR(pg_catalog.->>) 0)::pg_catalog.int8, value);`,
+    `  RETURN pg_catalog.jsonb_set(state, '{2}'::pg_catalog.text[], pg_catalog.to_jsonb(bytes));`,
+    `END`,
+    ``,
+  ].join('\n');
+}
+
+/**
+ * The final function: the group's values, in the order they came, handed to the proxy as one call, and let go. The
+ * statement's groups so far are counted per execution (a setting of the transaction: a collect pass's goes with its
+ * savepoint, and the next statement's execution starts it again).
+ */
+function finalBody(declared: FunctionDeclaration): string {
+  const collectedJson = `pg_catalog.jsonb_build_array(collected) OPERATOR(pg_catalog.||) (state OPERATOR(pg_catalog.->) 1)`;
+  const group = `(state OPERATOR(pg_catalog.->>) 0)::pg_catalog.int8`;
+  return [
+    ``,
+    `DECLARE`,
+    `  collected pg_catalog.jsonb;`,
+    `  execution pg_catalog.text := pg_catalog.current_setting('pg_llm.execution', true);`,
+    `  counted pg_catalog.text[] := pg_catalog.string_to_array(pg_catalog.current_setting('pg_llm.aggregated_bytes', true), ':');`,
+    `  total pg_catalog.int8;`,
+    `BEGIN`,
+    `  IF state IS NULL THEN`,
+    `    PERFORM _pg_llm_catalog.require_proxy(${sqlLiteral(keyOf(declared))});`,
+    `    RETURN NULL;`,
+    `  END IF;`,
+    `  total := (state OPERATOR(pg_catalog.->>) 2)::pg_catalog.int8 OPERATOR(pg_catalog.+)`,
+    `    CASE WHEN counted[1] OPERATOR(pg_catalog.=) execution THEN counted[2]::pg_catalog.int8 ELSE 0 END;`,
+    `  IF total OPERATOR(pg_catalog.>) ${STATEMENT_GROUPS_BYTES} THEN`,
+    `    RAISE EXCEPTION USING ERRCODE = '54000', MESSAGE = ${sqlLiteral(`${declared.name}: the groups of one statement are larger than the proxy takes at once (${STATEMENT_GROUPS_BYTES} bytes)`)},`,
+    `      HINT = 'Summarize fewer groups at a time (a WHERE on the grouping key), or keep only the part of each text that matters (left(body, 2000)).';`,
+    `  END IF;`,
+    `  PERFORM pg_catalog.set_config('pg_llm.aggregated_bytes', pg_catalog.concat(execution, ':', total), true);`,
+    `  SELECT coalesce(pg_catalog.jsonb_agg(i.value ORDER BY i.position), '[]'::pg_catalog.jsonb) INTO collected`,
+    `    FROM pg_temp.pg_llm_aggregate_inputs i WHERE i.group_id OPERATOR(pg_catalog.=) ${group};`,
+    `  DELETE FROM pg_temp.pg_llm_aggregate_inputs i WHERE i.group_id OPERATOR(pg_catalog.=) ${group};`,
+    `  ${returnScalar(callResult(declared, collectedJson), (declared.result as { type: string }).type)}`,
+    `END`,
+    ``,
+  ].join('\n');
 }
 
 /** How many arguments an aggregate's calls may give: from those without a default to all. */

@@ -130,6 +130,21 @@ describe('llm_summarize', () => {
   });
 });
 
+describe('the estimate of llm_summarize', () => {
+  it('counts the requests of each group, those of a map-reduce too, as many as it then makes', async () => {
+    const { client } = await withReviews({ context_window: 2000, max_tokens: 200 });
+    await client.query(`CREATE TABLE pages AS SELECT g AS id, g % 2 AS book, 'page ' || g || ' ' || repeat('word ', 100) AS body FROM generate_series(1, 40) g`);
+    const sql = `SELECT book, llm_summarize(body, 'llm' ORDER BY id) FROM pages GROUP BY book`;
+    const [estimate] = (await client.query('SELECT * FROM pg_llm_estimate($1)', [sql])).rows;
+    // Each book: 20 pages of about 508 characters, two parts of 12 and 8, then the request that combines them.
+    expect(estimate).toMatchObject({ model: 'llm', calls: '6', distinct_calls: '6', output_tokens: String(6 * 200) });
+    expect(shared.fake.requests).toHaveLength(0);
+    replyToEach(6, (text) => (text.startsWith('Combine') ? 'the book' : 'a part'));
+    expect((await client.query(sql)).rows).toHaveLength(2);
+    expect(shared.fake.requests).toHaveLength(6);
+  });
+});
+
 // Last: the stalls the cancelled statement did not reach stay scripted.
 describe('cancel', () => {
   it("stops every group's request: 57014, each open request aborted, no more sent", async () => {
