@@ -16,6 +16,11 @@ import { failJob, markBatched, takeBatch, waitingBatches, type Job } from './que
 import type pg from 'pg';
 import type { WriteBatches } from './write-batches.js';
 
+/**
+ * The signal of the batch API's requests, which nothing aborts: the model config's timeout_ms bounds each (an upload
+ * may take longer than a lease, which the worker renews for the jobs meanwhile).
+ */
+const UNTIL_ANSWERED = new AbortController().signal;
 /** How long the first job of a batch waits for others. */
 const GATHER_MS = 1000;
 /** Jobs in one batch: their answers are read together, within the cap on a chat answer's size (--max-response-bytes). */
@@ -71,7 +76,7 @@ export class BatchJobs {
     const { jobs, model } = batch;
     try {
       const requests = jobs.map(({ job }) => ({ id: job.id, request: jobRequest(job, model.config) }));
-      const batchId = await model.batches().submit(requests, AbortSignal.timeout(this.options.leaseMs));
+      const batchId = await model.batches().submit(requests, UNTIL_ANSWERED);
       const marked = new Set(await markBatched(this.options.pool, this.options.worker, jobs.map(({ job }) => job.id), batchId));
       this.options.log.debug({ batch: batchId, jobs: marked.size }, 'llm.call jobs submitted in a batch');
       // A job no longer this worker's (its lease ran out meanwhile) is another worker's to run: its answer in this
@@ -101,7 +106,7 @@ export class BatchJobs {
 
   private async look(batchId: string, instance: string): Promise<void> {
     const model = await this.options.models.model(instance);
-    const state = await model.batches().state(batchId, AbortSignal.timeout(this.options.leaseMs));
+    const state = await model.batches().state(batchId, UNTIL_ANSWERED);
     if (state.kind === 'running') return;
     const jobs = await takeBatch(this.options.pool, this.options.worker, batchId, this.options.leaseMs);
     for (const job of jobs) this.finishing.add(job.id);

@@ -116,7 +116,8 @@ describe('llm.call jobs through a batch API', () => {
     // The worker's concurrency (64) and four batches of 256 jobs: claimed, and then no more while none is submitted.
     const claimed = () => rows(client, `SELECT count(*)::int AS n FROM llm.queue WHERE status = 'processing'`);
     await expect.poll(claimed, { timeout: 60_000 }).toEqual([{ n: 64 + 4 * 256 }]);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Longer than a lease (5 s here): the jobs stay claimed while their batches are being submitted, however long.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
     expect(await claimed()).toEqual([{ n: 64 + 4 * 256 }]);
     shared.fake.batches.hold = undefined;
     release();
