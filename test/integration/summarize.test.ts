@@ -78,7 +78,7 @@ describe('llm_summarize', () => {
     expect(shared.fake.requests).toHaveLength(4);
   });
 
-  it('over a thousand groups runs their calls concurrently, each group once', async () => {
+  it('over a thousand groups runs their calls concurrently, each group once', { timeout: 120_000 }, async () => {
     const { client } = await withReviews();
     await client.query(`CREATE TABLE events AS SELECT g % 1000 AS grp, 'event ' || g AS body FROM generate_series(1, 3000) g`);
     replyToEach(1000, (text) => `${text.length}`);
