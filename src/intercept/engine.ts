@@ -27,12 +27,16 @@ import { UpstreamRequests } from './upstream-requests.js';
 
 /** A client's statement whose Execute the proxy runs itself: one calling LLM functions, DECLARE, FETCH, MOVE or CLOSE. */
 type TrackedPlan = StatementPlan & { kind: 'calls' | 'declare' | 'fetch' | 'close' };
+/** A client's prepared statement the proxy runs itself, with the parameter types its Parse gave. */
+interface TrackedStatement {
+  plan: TrackedPlan;
+  parameterTypes: number[];
+}
 /** A statement the proxy answers entirely itself in the extended protocol (CREATE EXTENSION pg_llm and kin). */
 type OwnPlan = StatementPlan & { kind: 'extension' };
 
-interface BoundPortal {
+interface BoundPortal extends TrackedStatement {
   statement: string;
-  plan: TrackedPlan;
   /** The client's Bind after the two names: parameters and result formats, to bind the passes the same way. */
   bindRest: Buffer;
   /** The parameters: a view of `bindRest`, so a portal keeps one copy of them. */
@@ -58,7 +62,7 @@ class InterceptionEngine implements Interceptor {
   private readonly queue: ClientQueue;
   private working = false;
   private isClosed = false;
-  private readonly statements = new Map<string, TrackedPlan>();
+  private readonly statements = new Map<string, TrackedStatement>();
   private readonly portals: TrackedPortals<BoundPortal>;
   private readonly ownStatements = new Map<string, OwnPlan>();
   private readonly ownPortals = new Map<string, OwnPlan>();
@@ -265,7 +269,7 @@ class InterceptionEngine implements Interceptor {
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io, plan.extension));
     if (this.statements.size >= MAX_TRACKED_STATEMENTS) return this.refuse(tooManyStatements());
-    this.statements.set(message.statement, plan);
+    this.statements.set(message.statement, { plan, parameterTypes: message.parameterTypes });
     // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.
     this.forward(frame, relayWatchingErrors(this.io, () => (this.catalogInstalled = undefined)));
   }
@@ -281,6 +285,7 @@ class InterceptionEngine implements Interceptor {
     const { plan } = bound;
     const target = {
       statement: bound.statement,
+      parameterTypes: bound.parameterTypes,
       bindRest: bound.bindRest,
       parameterSection: bound.parameterSection,
       resultFormats: bound.resultFormats,
@@ -315,7 +320,7 @@ class InterceptionEngine implements Interceptor {
     const { cursors } = this.executor;
     if (cursors.size === 0) return undefined;
     const bound = kind === 'P' ? this.portals.get(name) : undefined;
-    const plan = kind === 'S' ? this.statements.get(name) : bound?.plan;
+    const plan = kind === 'S' ? this.statements.get(name)?.plan : bound?.plan;
     const cursor = plan?.kind === 'fetch' ? (plan.motion.move ? undefined : plan.motion.cursor) : kind === 'P' ? name : undefined;
     if (cursor === undefined || cursors.get(cursor)?.kind !== 'fast') return undefined;
     return { cursor, resultFormats: bound?.resultFormats ?? [] };
@@ -438,13 +443,13 @@ class InterceptionEngine implements Interceptor {
     const bind = readBind(frame);
     this.backendCancels.bound(bind.statement, frame);
     this.ownPortals.delete(bind.portal);
-    const plan = this.statements.get(bind.statement);
-    if (plan) {
+    const tracked = this.statements.get(bind.statement);
+    if (tracked) {
       // One copy: the frame may be a view of the socket's chunk, which the session reuses.
       const bindRest = Buffer.from(frame.subarray(bind.restOffset));
       this.portals.set(bind.portal, {
+        ...tracked,
         statement: bind.statement,
-        plan,
         bindRest,
         parameterSection: bindRest.subarray(0, bind.resultFormatsOffset - bind.restOffset),
         resultFormats: bind.resultFormats,

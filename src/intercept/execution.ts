@@ -148,12 +148,16 @@ export class Executor {
   /** Runs an extended-protocol Execute of a portal bound to an intercepted statement. */
   async runPortal(plan: CallPlan, target: Target): Promise<number | undefined> {
     this.abort = this.statementAbort();
-    await this.beginIfIdle();
+    // Not awaited first: the BEGIN travels with the statement's first requests, and is answered before them.
+    const begun = this.beginIfIdle();
+    begun.catch(() => undefined);
     try {
       return await this.runCalls(plan, target);
     } catch (error) {
       await this.fail(error);
       return undefined;
+    } finally {
+      await begun;
     }
   }
 
@@ -247,8 +251,9 @@ export class Executor {
 
   /** The client's Sync, when the proxy opened the block: ends it as PostgreSQL ends an implicit transaction. */
   async syncOwnBlock(): Promise<void> {
-    await this.requests.sync();
-    await this.closeOwnBlock();
+    // Sent together, as at the end of a Query: the Sync that ends any skipping, the COMMIT, and the Sync after it.
+    void this.requests.sync();
+    void this.closeOwnBlock();
     this.io.writeToClient(readyForQuery(await this.requests.sync()));
   }
 
@@ -358,7 +363,7 @@ export class Executor {
     const execution = this.nextExecution++;
     if (plan.explained !== undefined) await this.noticeEstimate(plan.explained);
     if (plan.projection && target.clientPortal?.maxRows === 0 && !(await this.calls.capped())) {
-      const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
+      const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterTypes: target.parameterTypes, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
       return projected ? execution : undefined;
     }
     // The caps are known by the time the first pass has found the calls they are checked against.

@@ -31,6 +31,8 @@ export interface Collected {
 /** The statement to run: a prepared statement upstream, and the parameters and result formats to bind it with. */
 export interface Target {
   statement: string;
+  /** The parameter types the client's Parse gave its statement (0: PostgreSQL infers it); absent for the proxy's. */
+  parameterTypes?: number[];
   bindRest: Buffer;
   /** The Bind's parameter format codes and values: bindRest up to its result format codes. */
   parameterSection: Buffer;

@@ -11,7 +11,7 @@ import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { ProjectedCalls, ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
-import { reportedType } from '../../functions/vector-type.js';
+import { reportedType, VECTOR } from '../../functions/vector-type.js';
 import { asPgError, check, eitherSignal, firstCause, type CallRunner, type Progress } from './calls.js';
 import { CallsInFlight } from './calls-in-flight.js';
 import { ClientRelay, Collector, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -28,6 +28,11 @@ const ROWS_AHEAD_PER_CALL = 4;
 export interface ProjectionTarget {
   /** The client's prepared statement (extended protocol), whose parameter types the rewritten one takes. */
   clientStatement?: string;
+  /**
+   * The parameter types the client's Parse gave (0: PostgreSQL infers it). The rewritten statement infers the others
+   * as the client's did, each argument standing cast to its declared type, so they need not be asked first.
+   */
+  parameterTypes?: number[];
   /** The client's Bind from its parameter format codes up to its result formats. */
   parameterSection: Buffer;
   resultFormats: number[];
@@ -35,7 +40,7 @@ export interface ProjectionTarget {
   describeSql?: string;
 }
 
-/** What the rows of a projection are: the plan, the statement's own columns, and the client's result formats. */
+/** What a projection's rows are: the plan, the statement's own columns, and the client's result formats. */
 export interface ProjectedShape {
   plan: ProjectedCalls;
   /** PostgreSQL's word on each call's result type. */
@@ -56,7 +61,11 @@ interface PendingRow {
   results: Array<Promise<unknown>>;
 }
 
-/** Runs the statement; resolves false when PostgreSQL refused it (its error has gone to the client). */
+/**
+ * Runs the statement; resolves false when PostgreSQL refused it (its error has gone to the client). Describing the
+ * statement, preparing the rewritten one, the session's settings and the first batch of rows travel in one round
+ * trip: a refusal makes the server skip what follows it, and the client sees only PostgreSQL's error.
+ */
 export async function runProjection(
   io: SessionIo,
   requests: UpstreamRequests,
@@ -66,42 +75,63 @@ export async function runProjection(
   target: ProjectionTarget,
   progress: Progress,
 ): Promise<boolean> {
-  let parameterTypes: number[] = [];
-  // The statement's own columns: PostgreSQL's word on each call's result type.
-  let fields: FieldDescription[] = [];
-  if (target.describeSql !== undefined) {
-    // PostgreSQL's own words if it refuses the statement; its RowDescription is the client's.
-    const parsed = new ClientRelay(io, new Set([BackendMessage.ParseComplete, BackendMessage.CloseComplete]), 2);
-    const description = new Collector(1);
-    requests.send(close('S', STATEMENT), parsed);
-    requests.send(parse(STATEMENT, target.describeSql), parsed);
-    requests.send(describe('S', STATEMENT), description);
+  const described = describeStatement(io, requests, target);
+  let { parameterTypes } = target;
+  if (target.describeSql !== undefined) parameterTypes = [];
+  else if (parameterTypes === undefined || takesVector(plan)) {
+    // A vector argument is cast to text (projection-plan.ts): only PostgreSQL can say what its parameter was.
     requests.flush();
-    if (await parsed.done) return false;
-    fields = (await description.done).fields ?? [];
-    io.writeToClient(rowDescription(fields));
-  } else {
-    const description = new Collector(1);
-    requests.send(describe('S', target.clientStatement!), description);
-    requests.flush();
-    const described = check(await description.done);
-    parameterTypes = described.parameterTypes ?? [];
-    fields = described.fields ?? [];
+    parameterTypes = (await described)!.parameterTypes ?? [];
   }
-
   const prepared = new Collector(4);
   for (const message of [close('S', STATEMENT), parse(STATEMENT, plan.rewrittenSql, parameterTypes), close('P', PORTAL), bindParameters(PORTAL, STATEMENT, target.parameterSection, argumentFormats(plan, target.resultFormats))]) {
     requests.send(message, prepared);
   }
-  requests.flush();
-  check(await prepared.done);
+  const shape: ProjectedShape = { plan, fields: [], resultFormats: target.resultFormats };
+  let refused = false;
+  let first = true;
   const nextBatch = async (): Promise<ArgumentRows> => {
-    const batch = check(await fetch(requests, BATCH_ROWS));
+    const fetched = fetch(requests, BATCH_ROWS);
+    if (first) {
+      first = false;
+      const statement = await described;
+      if (statement === undefined) {
+        refused = true;
+        return { rows: [], last: true };
+      }
+      shape.fields = statement.fields ?? [];
+      if (target.describeSql !== undefined) io.writeToClient(rowDescription(shape.fields));
+      check(await prepared.done);
+    }
+    const batch = check(await fetched);
     return { rows: batch.rows, last: batch.tag !== undefined };
   };
-  const sent = await sendProjectedRows(io, calls, signal, { plan, fields, resultFormats: target.resultFormats }, nextBatch, progress);
+  const sent = await sendProjectedRows(io, calls, signal, shape, nextBatch, progress);
+  if (refused) return false;
   io.writeToClient(commandComplete(`SELECT ${sent}`));
   return true;
+}
+
+/**
+ * Asks PostgreSQL to describe the statement, without flushing: a simple Query's is parsed first, its error (if it
+ * refuses it) relayed to the client as PostgreSQL's own, and then the answer is undefined.
+ */
+function describeStatement(io: SessionIo, requests: UpstreamRequests, target: ProjectionTarget): Promise<Result | undefined> {
+  const description = new Collector(1);
+  if (target.describeSql === undefined) {
+    requests.send(describe('S', target.clientStatement!), description);
+    return description.done.then(check);
+  }
+  const parsed = new ClientRelay(io, new Set([BackendMessage.ParseComplete, BackendMessage.CloseComplete]), 2);
+  requests.send(close('S', STATEMENT), parsed);
+  requests.send(parse(STATEMENT, target.describeSql), parsed);
+  requests.send(describe('S', STATEMENT), description);
+  return parsed.done.then(async (errored) => (errored ? undefined : check(await description.done)));
+}
+
+/** Whether a call of the plan takes a vector argument. */
+function takesVector(plan: ProjectedCalls): boolean {
+  return plan.calls.some((call) => findFunction(call.function)!.arguments.some((argument) => argument.type === VECTOR));
 }
 
 /** The formats to ask the upstream for: text for the calls' arguments (JSON), the client's for the other columns. */
@@ -123,7 +153,7 @@ export async function sendProjectedRows(
   nextBatch: () => Promise<ArgumentRows>,
   progress: Progress,
 ): Promise<number> {
-  const { plan, fields, resultFormats } = shape;
+  const { plan, resultFormats } = shape;
   const callColumns = new Map(plan.calls.map((call) => [call.column, call.function]));
   const stop = new AbortController();
   const run = calls.statement(eitherSignal(signal, stop.signal));
@@ -168,7 +198,7 @@ export async function sendProjectedRows(
       const computed = await Promise.all(row.results);
       [...callColumns].forEach(([column, name], i) => {
         const { result } = findFunction(name)!;
-        const type = result.kind === 'scalar' ? reportedType(result.type, fields[column]?.typeOid) : 'jsonb';
+        const type = result.kind === 'scalar' ? reportedType(result.type, shape.fields[column]?.typeOid) : 'jsonb';
         values[column] = encodeValue(type, computed[i], columnFormat(resultFormats, column));
       });
       io.writeToClient(dataRow(values));
