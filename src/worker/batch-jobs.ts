@@ -14,7 +14,8 @@ import { jobAnswer, jobRequest, type JobModels, type Model } from './job.js';
 import { recordFinished } from './metrics.js';
 import { failJob, markBatched, takeBatch, waitingBatches, type Job } from './queue.js';
 import type pg from 'pg';
-import type { WriteBatches } from './write-batches.js';
+import type { JobBatches } from './job-batches.js';
+import type { WriteBack } from './write-back.js';
 
 /**
  * The signal of the batch API's requests, which nothing aborts: the model config's timeout_ms bounds each (an upload
@@ -36,7 +37,7 @@ export interface BatchJobsOptions {
   pool: pg.Pool;
   worker: string;
   models: JobModels;
-  writes: WriteBatches;
+  writes: JobBatches<Record<string, unknown>, WriteBack>;
   leaseMs: number;
   retryDelayMs: number;
   database: string;
@@ -122,7 +123,7 @@ export class BatchJobs {
     try {
       if (!outcome) throw new Error('the batch ended without a result for this job');
       if (!outcome.ok) throw new Error(outcome.error);
-      const { outcome: written, seconds } = await writes.write(job, jobAnswer(job, outcome.text));
+      const { outcome: written, seconds } = await writes.add(job, jobAnswer(job, outcome.text));
       recordFinished(database, written, written === 'done' ? seconds : undefined);
     } catch (error) {
       const failed = await failJob(pool, worker, job, (error as Error).message, retryDelayMs);

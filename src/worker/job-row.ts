@@ -41,54 +41,113 @@ export function jobRow(job: Job): ReturnType<typeof rowMatch> & { parameters: st
   return { ...rowMatch(job, '$1::pg_catalog.jsonb', '$2::pg_catalog.jsonb'), parameters: [JSON.stringify(job.rowPk), JSON.stringify(job.promptValues)] };
 }
 
+/** Where a job's check ended: its model may be asked, or the job was skipped, or it is no longer ours. */
+export type Checked = Extract<Outcome, 'skipped' | 'lost'> | 'ready';
+
 /**
- * Whether the job may ask its model: 'ready' if its row exists, holds the prompt's values and is the version the
- * queuing transaction wrote; otherwise the job is marked skipped, saying why, and nothing is spent. A job whose table
- * is no longer owned by the worker's role is given back to the queue, for the worker of its owner ('lost').
+ * Whether each job (all of one table) may ask its model: 'ready' if its row exists, holds the prompt's values and is
+ * the version the queuing transaction wrote; otherwise the job is marked skipped, saying why, and nothing is spent.
+ * Jobs whose table is no longer owned by the worker's role are given back to the queue, for the worker of its owner
+ * ('lost'). One transaction for the lot, a statement for each trigger's rows.
  */
-export async function checkJobRow(pool: pg.Pool, worker: string, job: Job): Promise<Extract<Outcome, 'skipped' | 'lost'> | 'ready'> {
-  const row = jobRow(job);
+export async function checkJobRows(pool: pg.Pool, worker: string, jobs: Job[]): Promise<Map<string, Checked>> {
+  const table = jobTable(jobs[0]!);
+  const outcomes = new Map<string, Checked>(jobs.map((job) => [job.id, 'lost']));
   return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT q.row_xmin::pg_catalog.text AS row_xmin, pg_catalog.to_regclass($3) IS NOT NULL AS present, ${ownedBySession('$3')} AS ours
-         FROM llm.queue q WHERE q.id OPERATOR(pg_catalog.=) $1 AND q.worker OPERATOR(pg_catalog.=) $2 AND q.status OPERATOR(pg_catalog.=) 'processing' FOR UPDATE OF q`,
-      [job.id, worker, row.table],
+      `SELECT q.id::pg_catalog.text AS id, q.row_xmin::pg_catalog.text AS row_xmin, pg_catalog.to_regclass($3) IS NOT NULL AS present, ${ownedBySession('$3')} AS ours
+         FROM llm.queue q WHERE q.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) AND q.worker OPERATOR(pg_catalog.=) $2
+          AND q.status OPERATOR(pg_catalog.=) 'processing' ORDER BY q.id FOR UPDATE OF q`,
+      [jobs.map((job) => job.id), worker, table],
     );
-    if (claimed.length === 0) return 'lost';
-    const { present, ours, row_xmin: writer } = claimed[0] as { present: boolean; ours: boolean; row_xmin: string | null };
-    let reason: string | undefined;
-    if (!present) reason = 'its table no longer exists';
-    else if (!ours) {
-      await giveBack(client, worker, job);
-      return 'lost';
-    } else if (writer === null) reason = 'it was queued before jobs were bound to the write that queued them; write the row again to queue it';
-    else {
-      const { rows } = await client.query(
-        `SELECT t.xmin OPERATOR(pg_catalog.=) $3::pg_catalog.xid AS bound, ${row.values} AS unchanged FROM ${row.table} AS t, ${row.sources} WHERE ${row.key} AND ${ownedBySession('$4')}`,
-        [...row.parameters, writer, row.table],
-      );
-      const found = rows[0] as { bound: boolean; unchanged: boolean } | undefined;
-      if (!found) reason = 'its row was deleted';
-      else if (!found.unchanged) reason = "its row's prompt columns changed since (a newer job has the new values)";
-      else if (!found.bound)
-        reason =
-          "its row was not written by the transaction that queued it: the row was written again since (that write's job runs instead), or the job was queued other than by the row's llm.call trigger, or the row was written by a write the trigger does not fire for (UPDATE OF, WHEN); write the row again to queue it";
+    if (claimed.length === 0) return outcomes;
+    const byId = new Map(jobs.map((job) => [job.id, job]));
+    const mine = claimed.map((row) => ({ job: byId.get(row.id as string)!, writer: row.row_xmin as string | null }));
+    const { present, ours } = claimed[0] as { present: boolean; ours: boolean };
+    if (present && !ours) {
+      await giveBack(client, worker, mine.map(({ job }) => job));
+      return outcomes;
     }
-    if (reason === undefined) return 'ready';
-    await client.query(
-      `UPDATE llm.queue SET status = 'skipped', last_error = $3, lease_until = NULL, processed_at = pg_catalog.now()
-        WHERE id OPERATOR(pg_catalog.=) $1 AND worker OPERATOR(pg_catalog.=) $2 AND status OPERATOR(pg_catalog.=) 'processing'`,
-      [job.id, worker, `skipped before asking the model: ${reason}`],
-    );
-    return 'skipped';
+    const reasons = new Map<string, string>();
+    if (!present) for (const { job } of mine) reasons.set(job.id, 'its table no longer exists');
+    else {
+      for (const { job, writer } of mine) {
+        if (writer === null) reasons.set(job.id, 'it was queued before jobs were bound to the write that queued them; write the row again to queue it');
+      }
+      for (const group of byTrigger(mine.filter(({ writer }) => writer !== null))) {
+        const found = await findRows(client, group as Array<{ job: Job; writer: string }>);
+        for (const { job } of group) {
+          const row = found.get(job.id);
+          const reason = rowChanged(row);
+          if (reason !== undefined) reasons.set(job.id, reason);
+        }
+      }
+    }
+    for (const { job } of mine) outcomes.set(job.id, reasons.has(job.id) ? 'skipped' : 'ready');
+    if (reasons.size > 0) {
+      await client.query(
+        `UPDATE llm.queue q SET status = 'skipped', last_error = 'skipped before asking the model: ' OPERATOR(pg_catalog.||) r.reason, lease_until = NULL, processed_at = pg_catalog.now()
+           FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.text[])) AS r(id, reason)
+          WHERE q.id OPERATOR(pg_catalog.=) r.id AND q.worker OPERATOR(pg_catalog.=) $2 AND q.status OPERATOR(pg_catalog.=) 'processing'`,
+        [[...reasons.keys()], worker, [...reasons.values()]],
+      );
+    }
+    return outcomes;
   });
 }
 
-/** Hands a claimed job back untried: its table changed owner, so another worker (its owner's) is to run it. */
-export async function giveBack(client: pg.ClientBase, worker: string, job: Job): Promise<void> {
+/** What a job's row is now, as its check finds it: whether it is the version the job's writer wrote, and unchanged. */
+interface FoundRow {
+  bound: boolean;
+  unchanged: boolean;
+}
+
+/** Looks up the rows of jobs of one trigger, each with the version its writer wrote: job id → what was found. */
+async function findRows(client: pg.ClientBase, jobs: Array<{ job: Job; writer: string }>): Promise<Map<string, FoundRow>> {
+  const row = rowMatch(jobs[0]!.job, 'j.pk', 'j.prompt_values');
+  const { rows } = await client.query(
+    `SELECT j.id::pg_catalog.text AS id, t.xmin OPERATOR(pg_catalog.=) j.writer AS bound, ${row.values} AS unchanged
+       FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.jsonb[]), pg_catalog.unnest($3::pg_catalog.jsonb[]),
+                       pg_catalog.unnest($4::pg_catalog.xid[])) AS j(id, pk, prompt_values, writer),
+            ${row.sources}, ${row.table} AS t
+      WHERE ${row.key} AND ${ownedBySession('$5')}`,
+    [
+      jobs.map(({ job }) => job.id),
+      jobs.map(({ job }) => JSON.stringify(job.rowPk)),
+      jobs.map(({ job }) => JSON.stringify(job.promptValues)),
+      jobs.map(({ writer }) => writer),
+      row.table,
+    ],
+  );
+  return new Map(rows.map((found) => [found.id as string, found as FoundRow]));
+}
+
+/** Why a job may not ask its model, given what its check found of its row; undefined when it may. */
+function rowChanged(row: FoundRow | undefined): string | undefined {
+  if (!row) return 'its row was deleted';
+  if (!row.unchanged) return "its row's prompt columns changed since (a newer job has the new values)";
+  if (!row.bound) {
+    return "its row was not written by the transaction that queued it: the row was written again since (that write's job runs instead), or the job was queued other than by the row's llm.call trigger, or the row was written by a write the trigger does not fire for (UPDATE OF, WHEN); write the row again to queue it";
+  }
+  return undefined;
+}
+
+/** Hands claimed jobs back untried: their table changed owner, so another worker (its owner's) is to run them. */
+export async function giveBack(client: pg.ClientBase, worker: string, jobs: Job[]): Promise<void> {
   await client.query(
     `UPDATE llm.queue SET status = 'pending', attempts = attempts OPERATOR(pg_catalog.-) 1, worker = NULL, lease_until = NULL
-      WHERE id OPERATOR(pg_catalog.=) $1 AND worker OPERATOR(pg_catalog.=) $2 AND status OPERATOR(pg_catalog.=) 'processing'`,
-    [job.id, worker],
+      WHERE id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) AND worker OPERATOR(pg_catalog.=) $2 AND status OPERATOR(pg_catalog.=) 'processing'`,
+    [jobs.map((job) => job.id), worker],
   );
+}
+
+/** Jobs grouped by the columns their trigger reads and writes: each group is one statement. */
+export function byTrigger<T extends { job: Job }>(items: T[]): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const { promptValues, targetColumns } = item.job;
+    const shape = JSON.stringify([Object.keys(promptValues), targetColumns]);
+    groups.set(shape, [...(groups.get(shape) ?? []), item]);
+  }
+  return [...groups.values()];
 }

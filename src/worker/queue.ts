@@ -171,7 +171,7 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
     if (claimed.length === 0) return { outcome: 'lost' };
     const { ours, row_xmin: boundTo } = claimed[0] as { ours: boolean; row_xmin: string | null };
     if (!ours) {
-      await giveBack(client, worker, job);
+      await giveBack(client, worker, [job]);
       return { outcome: 'lost' };
     }
     const { rows: updated } = await client.query(
@@ -202,7 +202,7 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
 
 /**
  * Records a failed attempt: the job waits for its retry (the delay doubling with each attempt), or ends in 'error'
- * once its attempts are spent. A retry whose row was written again since is skipped by checkJobRow, unasked; a newer
+ * once its attempts are spent. A retry whose row was written again since is skipped by checkJobRows, unasked; a newer
  * job of the row does not end it here, as anyone who may insert one row of the table can queue such a job.
  */
 export async function failJob(pool: pg.Pool, worker: string, job: Job, message: string, retryDelayMs: number): Promise<Outcome> {

@@ -1,12 +1,12 @@
 // The llm.call worker of one database: woken by NOTIFY pg_llm_queue when a trigger queues a job (and by a slow
 // poll, for retries that come due and notifications missed while disconnected), it claims jobs up to its
-// concurrency (only jobs of the tables its login role owns), checks each job's row (job-row.ts: still there, and the
+// concurrency (only jobs of the tables its login role owns), checks the jobs' rows (job-row.ts: still there, and the
 // version its writer wrote), runs them (the provider layer's limits hold the model calls to the process's and each
-// model's limits), and writes the answers back in batches (write-batches.ts). A job's place among the concurrency is
-// given to the next job once its answer is in; until it is written it stays this worker's, its lease renewed like
-// those of the jobs running. At shutdown it lets running jobs finish for a while, then stops them and gives them
-// back to the queue. The same connections and wake-ups serve the database's pgai vectorizers (vectorizer-worker.ts),
-// woken on their own channel.
+// model's limits), and writes the answers back; checks and write-backs go in batches by table (job-batches.ts). A
+// job's place among the concurrency is given to the next job once its answer is in; until it is written it stays
+// this worker's, its lease renewed like those of the jobs running. At shutdown it lets running jobs finish for a
+// while, then stops them and gives them back to the queue. The same connections and wake-ups serve the database's
+// pgai vectorizers (vectorizer-worker.ts), woken on their own channel.
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -19,15 +19,20 @@ import type { DefaultProviders } from '../providers/default-provider.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
 import { BatchJobs, MAX_JOBS as MAX_BATCH_JOBS } from './batch-jobs.js';
 import { answerJob, JobModels } from './job.js';
-import { checkJobRow } from './job-row.js';
+import { checkJobRows, type Checked } from './job-row.js';
+import { JobBatches } from './job-batches.js';
 import { recordFinished, recordQueueCounts, recordRunning, recordVectorizerQueues } from './metrics.js';
-import { claimJobs, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
+import { claimJobs, completeJob, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
 import { VectorizerRunner } from './vectorizer-worker.js';
-import { WriteBatches } from './write-batches.js';
+import { completeJobs, type WriteBack } from './write-back.js';
 
 const CHANNEL = 'pg_llm_queue';
 /** Connections for claims and write-backs: these are short statements, so a few serve many jobs in flight. */
 const MAX_POOL_SIZE = 8;
+/** How long a place freed among the concurrency waits for others before jobs are claimed for them. */
+const CLAIM_GATHER_MS = 5;
+/** How long an answered job waits for others of its table: a few ms against model calls of tens of ms and more. */
+const WRITE_GATHER_MS = 5;
 const APPLICATION_NAME = 'pg_llm worker';
 /** Answered jobs held at once, beyond those running: a few batches being gathered and submitted (batch-jobs.ts). */
 const MAX_ANSWERED = 4 * MAX_BATCH_JOBS;
@@ -49,7 +54,9 @@ export class QueueWorker {
   private readonly models: JobModels;
   private readonly vectorizers: VectorizerRunner;
   private readonly log: Logger;
-  private readonly writes: WriteBatches;
+  /** The rows of the jobs claimed, checked together: a claim's jobs of one table in one transaction. */
+  private readonly checks: JobBatches<undefined, Checked>;
+  private readonly writes: JobBatches<Record<string, unknown>, WriteBack>;
   private readonly batches: BatchJobs;
   /** The jobs claimed and not finished: asking their model, or answered and waiting to be written. */
   private readonly running = new Map<string, AbortController>();
@@ -58,6 +65,8 @@ export class QueueWorker {
   private listener: pg.Client | undefined;
   private timers: NodeJS.Timeout[] = [];
   private filling = false;
+  /** A claim for the places freed lately, due shortly. */
+  private claimTimer: NodeJS.Timeout | undefined;
   private fillAgain = false;
   private stopping = false;
   private stopped: Promise<void> | undefined;
@@ -72,7 +81,19 @@ export class QueueWorker {
     // An idle connection that drops is replaced on next use; its error must not end the process.
     this.pool.on('error', (error) => this.log.warn({ err: error.message }, 'worker connection lost'));
     this.models = new JobModels(this.pool, options.masterKeys, options.defaults);
-    this.writes = new WriteBatches(this.pool, this.id);
+    const { pool, id } = this;
+    this.checks = new JobBatches({
+      all: (batch) => checkJobRows(pool, id, batch.map(({ job }) => job)),
+      one: async ({ job }) => (await checkJobRows(pool, id, [job])).get(job.id)!,
+      gatherMs: 0,
+      onePerRow: false,
+    });
+    this.writes = new JobBatches({
+      all: (batch) => completeJobs(pool, id, batch.map(({ job, input }) => ({ job, answer: input }))),
+      one: ({ job, input }) => completeJob(pool, id, job, input),
+      gatherMs: WRITE_GATHER_MS,
+      onePerRow: true,
+    });
     const { retryDelayMs, leaseMs } = options.settings;
     this.batches = new BatchJobs({ pool: this.pool, worker: this.id, models: this.models, writes: this.writes, leaseMs, retryDelayMs, database: this.database, log: this.log });
     // A vectorizer's batch holds a connection while its chunks are embedded: one connection stays for the claims and
@@ -101,6 +122,7 @@ export class QueueWorker {
   private async shutDown(timeoutMs: number): Promise<void> {
     this.stopping = true;
     for (const timer of this.timers) clearInterval(timer);
+    clearTimeout(this.claimTimer);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
@@ -193,6 +215,14 @@ export class QueueWorker {
     }
   }
 
+  /** Fills the places freed by finished jobs together, a claim for the lot rather than one for each. */
+  private fillSoon(): void {
+    this.claimTimer ??= setTimeout(() => {
+      this.claimTimer = undefined;
+      void this.fill();
+    }, CLAIM_GATHER_MS);
+  }
+
   private run(job: Job): void {
     const controller = new AbortController();
     this.running.set(job.id, controller);
@@ -200,14 +230,14 @@ export class QueueWorker {
       this.running.delete(job.id);
       this.answered.delete(job.id);
       recordRunning(this.database, this.running.size);
-      void this.fill();
+      this.fillSoon();
     });
   }
 
   private async execute(job: Job, signal: AbortSignal): Promise<void> {
     const { tableSchema, tableName, id } = job;
     try {
-      const checked = await checkJobRow(this.pool, this.id, job);
+      const checked = await this.checks.add(job, undefined);
       if (checked !== 'ready') {
         recordFinished(this.database, checked);
         this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome: checked }, 'llm.call job not run');
@@ -217,13 +247,13 @@ export class QueueWorker {
       if (model.batched) {
         // Its place among the concurrency goes to the next job while it waits for its batch to be submitted.
         this.answered.add(id);
-        void this.fill();
+        this.fillSoon();
         return await this.batches.submit(job, model);
       }
       const answer = await answerJob(job, model, signal);
       this.answered.add(id);
-      void this.fill();
-      const { outcome, seconds } = await this.writes.write(job, answer);
+      this.fillSoon();
+      const { outcome, seconds } = await this.writes.add(job, answer);
       recordFinished(this.database, outcome, outcome === 'done' ? seconds : undefined);
       this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome }, 'llm.call job finished');
     } catch (error) {

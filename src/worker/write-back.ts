@@ -4,7 +4,7 @@
 // (the worker's login role), the row's other jobs following the new version; a job whose row changed is skipped.
 
 import pg from 'pg';
-import { giveBack, jobTable, rowMatch } from './job-row.js';
+import { byTrigger, giveBack, jobTable, rowMatch } from './job-row.js';
 import type { Job, Outcome } from './queue.js';
 import { inRowTransaction, ownedBySession } from './row-session.js';
 
@@ -39,7 +39,7 @@ export async function completeJobs(pool: pg.Pool, worker: string, batch: Answere
     const mine = batch.filter(({ job }) => ours.has(job.id));
     if (mine.length === 0) return outcomes;
     if (!(claimed[0] as { ours: boolean }).ours) {
-      for (const { job } of mine) await giveBack(client, worker, job);
+      await giveBack(client, worker, mine.map(({ job }) => job));
       return outcomes;
     }
     const written = new Map<string, string>();
@@ -47,17 +47,6 @@ export async function completeJobs(pool: pg.Pool, worker: string, batch: Answere
     for (const [id, result] of await finish(client, mine, written)) outcomes.set(id, result);
     return outcomes;
   });
-}
-
-/** Jobs grouped by the columns their trigger reads and writes: each group is one UPDATE. */
-function byTrigger(jobs: Answered[]): Answered[][] {
-  const groups = new Map<string, Answered[]>();
-  for (const answered of jobs) {
-    const { promptValues, targetColumns } = answered.job;
-    const shape = JSON.stringify([Object.keys(promptValues), targetColumns]);
-    groups.set(shape, [...(groups.get(shape) ?? []), answered]);
-  }
-  return [...groups.values()];
 }
 
 /** Writes the answers of jobs of one trigger into the rows that still hold their prompt's values: job id → new xmin. */

@@ -4,29 +4,18 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { migrate } from '../../src/catalog/migrate.js';
 import { processRegistry } from '../../src/metrics.js';
 import { queueCounts } from '../../src/worker/metrics.js';
-import { afterThisTest, freshDatabase } from '../support/database.js';
+import { afterThisTest } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { cluster, connection } from '../support/proxy.js';
 import { claimJobs, WORKER_PRIVILEGES } from '../../src/worker/queue.js';
-import { startWorker } from '../support/worker.js';
+import { docsDatabase, startWorker } from '../support/worker.js';
 
 /** The worker's jobs finish within this; retries and polls are what takes time. */
 const EVENTUALLY = { timeout: 10_000 };
 
 const shared = proxyAndFakeProvider();
-
-/** A database with the catalog, a mock model instance 'm' of the given config, and a docs table enriched by it. */
-async function docsDatabase(config: Record<string, unknown>, triggerArgs = `'Summarize: {body}', 'summary', 'model=m'`) {
-  const { name, client } = await freshDatabase();
-  await migrate(client);
-  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_models (instance_name, model_type, config) VALUES ('m', 'mock', $1)`, [JSON.stringify(config)]);
-  await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
-  await client.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION llm.call(${triggerArgs})`);
-  return { name, client };
-}
 
 async function rows(client: pg.Client, sql: string): Promise<Array<Record<string, unknown>>> {
   return (await client.query(sql)).rows;

@@ -1,11 +1,13 @@
-// An llm.call worker in the test process, on one database of the test cluster, stopped after the test.
+// An llm.call worker in the test process, on one database of the test cluster, stopped after the test; and a
+// database for it to fill.
 
 import { pino } from 'pino';
+import { migrate } from '../../src/catalog/migrate.js';
 import { masterKey } from '../../src/crypto/secrets.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import type { WorkerSettings } from '../../src/worker/config.js';
 import { QueueWorker } from '../../src/worker/worker.js';
-import { afterThisTest } from './database.js';
+import { afterThisTest, freshDatabase } from './database.js';
 import { cluster } from './proxy.js';
 
 const KEYS = [masterKey('test master key')];
@@ -23,4 +25,14 @@ export function startWorker(database: string, settings: Partial<WorkerSettings> 
   worker.start();
   afterThisTest(() => worker.stop(1000));
   return worker;
+}
+
+/** A database with the catalog, a mock model instance 'm' of the given config, and a docs table enriched by it. */
+export async function docsDatabase(config: Record<string, unknown>, triggerArgs = `'Summarize: {body}', 'summary', 'model=m'`) {
+  const { name, client } = await freshDatabase();
+  await migrate(client);
+  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_models (instance_name, model_type, config) VALUES ('m', 'mock', $1)`, [JSON.stringify(config)]);
+  await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
+  await client.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION llm.call(${triggerArgs})`);
+  return { name, client };
 }
