@@ -31,8 +31,13 @@ const CHANNEL_BINDING_SUFFIX = '-PLUS';
  */
 const HELD_CLIENT_PROBE_MS = 500;
 const EMPTY = Buffer.alloc(0);
-/** How much of a statement's text a session keeps for the admin dashboard: enough to tell it, never the whole. */
+/** How much of a statement's text a session shows the admin dashboard: enough to tell it, never the whole. */
 const STATEMENT_HEAD_BYTES = 1024;
+/**
+ * The largest chunk a session keeps alive for its last statement's sake, the statement read from it only when the
+ * dashboard asks: the statement of a larger one (or of a frame assembled from several) has its start copied at once.
+ */
+const KEPT_CHUNK_BYTES = 16 * 1024;
 
 /** What a session is doing, in pg_stat_activity's words (and "starting" until the upstream takes it). */
 export type SessionActivity = 'starting' | 'idle' | 'active' | 'idle in transaction' | 'idle in transaction (aborted)';
@@ -101,7 +106,9 @@ export class Session {
    * failure, which the next ReadyForQuery may be a pipeline away from telling.
    */
   private blockFailed = false;
-  private statement: StatementHead | undefined;
+  /** The last statement's frame, a view of the client's chunk (a small one: never reused), or its start copied. */
+  private statement: Buffer | StatementHead | undefined;
+  private statementAt = 0;
 
   constructor(
     private readonly client: net.Socket,
@@ -225,7 +232,8 @@ export class Session {
 
   /** The last statement the client sent; only seen while an interceptor inspects statements (the LLM engine does). */
   get lastStatement(): StatementHead | undefined {
-    return this.statement;
+    const { statement } = this;
+    return Buffer.isBuffer(statement) ? statementHead(statement, this.statementAt, false) : statement;
   }
 
   private get idle(): boolean {
@@ -276,11 +284,10 @@ export class Session {
     if (runEnd > runStart) this.forward(chunk.subarray(runStart, runEnd));
   };
 
-  /** Keeps a copy of the statement's start: the frame may be a view into a chunk far larger. */
+  /** Keeps the statement for the dashboard, read only when it asks: a copy of its start only from a big chunk. */
   private noteStatement(frame: Buffer): void {
-    const [start, end] = sqlBounds(frame);
-    const kept = Math.min(end, start + STATEMENT_HEAD_BYTES);
-    this.statement = { bytes: Buffer.from(frame.subarray(start, kept)), whole: kept === end, at: Date.now() };
+    this.statementAt = Date.now();
+    this.statement = frame.buffer.byteLength <= KEPT_CHUNK_BYTES ? frame : statementHead(frame, this.statementAt, true);
   }
 
   private forward(bytes: Buffer): void {
@@ -557,4 +564,12 @@ export class Session {
     }
     upstream.end(this.clientTerminated ? EMPTY : terminate(), () => upstream.destroy());
   }
+}
+
+/** The start of the statement of a Query or Parse frame; `copy` to keep it apart from the frame's chunk. */
+function statementHead(frame: Buffer, at: number, copy: boolean): StatementHead {
+  const [start, end] = sqlBounds(frame);
+  const kept = Math.min(end, start + STATEMENT_HEAD_BYTES);
+  const bytes = frame.subarray(start, kept);
+  return { bytes: copy ? Buffer.from(bytes) : bytes, whole: kept === end, at };
 }
