@@ -138,7 +138,7 @@ export class Session {
     client.on('close', this.onClientClose);
     this.context.scramSecrets?.prefetch(this.user, this.ended.signal);
     try {
-      this.upstream = await connectUpstream(this.context.target, this.ended.signal);
+      this.upstream = await connectUpstream(this.context.target, this.ended.signal, this.onUpstreamData);
     } catch (error) {
       this.context.stats.upstreamConnectionFailures++;
       this.fail(error);
@@ -150,7 +150,6 @@ export class Session {
     }
     const upstream = this.upstream;
     this.phase = 'authenticating';
-    upstream.on('data', this.onUpstreamData);
     upstream.on('drain', () => {
       if (!this.clientHeld) client.resume();
     });

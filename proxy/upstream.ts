@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { cancelRequest, sslRequest } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
+import { slabReads } from './slab-reads.js';
 
 export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
@@ -25,10 +26,21 @@ export function describeTarget(target: UpstreamTarget): string {
 
 /**
  * Connects and negotiates TLS, the whole of it (TCP, SSLRequest, TLS handshake) within the target's connect timeout;
- * resolves to a socket ready for the StartupMessage. Aborting `signal` gives the attempt up at once.
+ * resolves to a socket ready for the StartupMessage. Aborting `signal` gives the attempt up at once. With `onData`,
+ * what the socket reads goes there from the start, read into slabs (slab-reads.ts) where no SSLRequest is sent,
+ * else by 'data' events.
  */
-export function connectUpstream(target: UpstreamTarget, signal?: AbortSignal): Promise<net.Socket> {
-  return withinDeadline(target.connectTimeoutMs, signal, (stop) => negotiate(target, stop));
+export function connectUpstream(target: UpstreamTarget, signal?: AbortSignal, onData?: (chunk: Buffer) => void): Promise<net.Socket> {
+  return withinDeadline(target.connectTimeoutMs, signal, async (stop) => {
+    const socket = await negotiate(target, stop, onData && plain(target) ? onData : undefined);
+    if (onData && !plain(target)) socket.on('data', onData);
+    return socket;
+  });
+}
+
+/** Whether the connection is TCP or a Unix socket as it is, without asking the server for TLS first. */
+function plain(target: UpstreamTarget): boolean {
+  return target.sslMode === 'disable' || target.socketDir !== undefined;
 }
 
 /**
@@ -89,12 +101,13 @@ function whenStopped(stop: AbortSignal, giveUp: () => void): () => void {
   return () => stop.removeEventListener('abort', giveUp);
 }
 
-async function negotiate(target: UpstreamTarget, stop: AbortSignal): Promise<net.Socket> {
-  const socket = await openSocket(target, stop).catch((error: Error) => {
+/** `onData`, for a plain connection only: where its reads go, by net.Socket's onread. */
+async function negotiate(target: UpstreamTarget, stop: AbortSignal, onData?: (chunk: Buffer) => void): Promise<net.Socket> {
+  const socket = await openSocket(target, stop, onData).catch((error: Error) => {
     throw connectionFailure(target, error.message);
   });
   try {
-    if (target.sslMode === 'disable' || target.socketDir) return socket;
+    if (plain(target)) return socket;
     socket.write(sslRequest());
     const answer = await readByte(socket, stop);
     if (answer === 'S') return await startTls(socket, target, stop);
@@ -113,11 +126,12 @@ async function negotiate(target: UpstreamTarget, stop: AbortSignal): Promise<net
   }
 }
 
-function openSocket(target: UpstreamTarget, stop: AbortSignal): Promise<net.Socket> {
+function openSocket(target: UpstreamTarget, stop: AbortSignal, onData?: (chunk: Buffer) => void): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
+    const onread = onData && slabReads(onData);
     const socket = target.socketDir
-      ? net.connect({ path: `${target.socketDir}/.s.PGSQL.${target.port}` })
-      : net.connect({ host: target.host, port: target.port });
+      ? net.connect({ path: `${target.socketDir}/.s.PGSQL.${target.port}`, onread })
+      : net.connect({ host: target.host, port: target.port, onread });
     socket.once('connect', () => {
       unwatch();
       socket.removeAllListeners('error');
