@@ -131,7 +131,7 @@ describe('llm.call jobs through a batch API', () => {
     const [worker] = await roles('worker');
     const { client: direct } = await freshDatabase();
     const all = shippedMigrations();
-    const before = all.findIndex((migration) => migration.name === '0022_llm_queue_batches');
+    const before = all.findIndex((migration) => migration.name === '0020_llm_queue_batches');
     await migrate(direct, all.slice(0, before));
     await direct.query(`GRANT ${WORKER_PRIVILEGES.replace(', batch_id', '')} ON llm.queue TO ${worker}`);
     await migrate(direct, all);
