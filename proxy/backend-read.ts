@@ -1,7 +1,7 @@
 // Decodes the upstream's messages that the proxy has to understand: the authentication exchange, the backend key
 // and the transaction status. Each function takes a whole frame as the framer hands it over (type, length, body).
 
-import { AuthRequest, type TransactionStatus } from './protocol.js';
+import { AuthRequest, BackendMessage, type TransactionStatus } from './protocol.js';
 
 const BODY = 5;
 
@@ -109,4 +109,16 @@ export function readCommandTag(frame: Buffer): string {
 export function readParameterDescription(frame: Buffer): number[] {
   const count = frame.readInt16BE(BODY);
   return Array.from({ length: count }, (_, i) => frame.readInt32BE(BODY + 2 + 4 * i));
+}
+
+const READY_FOR_QUERY_BYTES = 6;
+
+/**
+ * Whether a piece of the upstream's stream ends with what looks like a whole ReadyForQuery: the server is then
+ * likely to stay quiet until the client asks more. A guess (the bytes may end a row's value instead), good enough
+ * for sizing the next read's room.
+ */
+export function endsWithReadyForQuery(chunk: Buffer): boolean {
+  const at = chunk.length - READY_FOR_QUERY_BYTES;
+  return at >= 0 && chunk[at] === BackendMessage.ReadyForQuery && chunk.readInt32BE(at + 1) === READY_FOR_QUERY_BYTES - 1;
 }

@@ -3,6 +3,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
+import { endsWithReadyForQuery } from './backend-read.js';
 import { cancelRequest, sslRequest } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
 import { slabReads } from './slab-reads.js';
@@ -128,7 +129,7 @@ async function negotiate(target: UpstreamTarget, stop: AbortSignal, onData?: (ch
 
 function openSocket(target: UpstreamTarget, stop: AbortSignal, onData?: (chunk: Buffer) => void): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const onread = onData && slabReads(onData);
+    const onread = onData && slabReads(onData, endsWithReadyForQuery);
     const socket = target.socketDir
       ? net.connect({ path: `${target.socketDir}/.s.PGSQL.${target.port}`, onread })
       : net.connect({ host: target.host, port: target.port, onread });

@@ -1,10 +1,11 @@
 // Reads into slabs (proxy/slab-reads.ts) on a real socket: every chunk keeps what it was delivered with for as long as
-// it is held, across slabs, large and small reads, and a reader that pauses and resumes.
+// it is held, across slabs, large and small reads, and a reader that pauses and resumes; and a reader whose peer fell
+// quiet waits in a small room, holding no slab.
 
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { slabReads } from '../../proxy/slab-reads.js';
+import { IDLE_ROOM_BYTES, slabReads } from '../../proxy/slab-reads.js';
 
 describe('slab reads', () => {
   it('hand out chunks that stay as they were delivered, and carry every byte in order', async () => {
@@ -29,7 +30,7 @@ describe('slab reads', () => {
             socket.pause();
             setTimeout(() => socket.resume(), 5);
           }
-        }),
+        }, () => chunks.length % 3 === 0),
       });
       socket.on('close', () => resolve()).on('error', reject);
     });
@@ -37,5 +38,54 @@ describe('slab reads', () => {
     expect(chunks.length).toBeGreaterThan(10);
     expect(chunks.every((chunk, i) => chunk.equals(copies[i]!))).toBe(true);
     expect(Buffer.concat(chunks).equals(Buffer.concat(writes))).toBe(true);
+  });
+});
+
+describe('a slab reader whose peer fell quiet', () => {
+  it('reads into a small room of the shared pool until more than that comes, then into a slab again', async () => {
+    let peer: net.Socket | undefined;
+    const server = net.createServer((socket) => (peer = socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let arrived = (): void => {};
+    const socket = net.connect({
+      host: '127.0.0.1',
+      port: (server.address() as net.AddressInfo).port,
+      onread: slabReads(
+        (chunk) => {
+          chunks.push(chunk);
+          received += chunk.length;
+          arrived();
+        },
+        (chunk) => chunk.toString('latin1').endsWith('END'),
+      ),
+    });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    while (!peer) await new Promise((resolve) => setImmediate(resolve));
+    /** The chunks `data` arrived in. */
+    const send = async (data: string): Promise<Buffer[]> => {
+      const from = chunks.length;
+      const until = received + data.length;
+      const whole = new Promise<void>((resolve) => (arrived = () => received >= until && resolve()));
+      peer!.write(data);
+      await whole;
+      return chunks.slice(from);
+    };
+    const inSlab = (chunk: Buffer): boolean => chunk.buffer.byteLength > Buffer.poolSize;
+    try {
+      const burst = await send('x'.repeat(50_000));
+      expect(inSlab(burst[0]!)).toBe(false);
+      expect(burst[0]!.length).toBe(IDLE_ROOM_BYTES);
+      expect(burst.slice(1).some(inSlab)).toBe(true);
+      await send('last rows, then END');
+      const [next, ...rest] = await send('the next answer');
+      expect(rest).toEqual([]);
+      expect(inSlab(next!)).toBe(false);
+      expect(next!.toString()).toBe('the next answer');
+    } finally {
+      socket.destroy();
+      server.close();
+    }
   });
 });
