@@ -7,6 +7,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { holdsCredentials, visibleConfig as shownConfig } from '../crypto/config-secrets.js';
 import { isUnbound, open, REDACTED, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
 import { readProof, readProofDigest, secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
+import { trustedOwner } from './trusted-owner.js';
 
 export const MODELS = '_pg_llm_catalog.pg_llm_models';
 /** One model's row for any role, sealed columns only with a read proof (catalog-migrations/incremental/0014_sealed_model_proof.sql). */
@@ -89,14 +90,6 @@ export interface Reference {
   role: string | null;
   /** Where, for the error: `model instance "main"'s fallback_instance`. */
   source: string;
-}
-
-/** SQL: whether a model registered by `owner` may answer for `role`: registered by it, the catalog's owner or a member of admin_role. */
-function trustedOwner(owner: string, role: string): string {
-  return `(${owner} OPERATOR(pg_catalog.=) ${role}
-         OR ${owner} OPERATOR(pg_catalog.=) (SELECT pg_catalog.pg_get_userbyid(n.nspowner) FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog')
-         OR EXISTS (SELECT FROM _pg_llm_catalog.pg_llm_config c JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) c.value
-                     WHERE c.name OPERATOR(pg_catalog.=) 'admin_role' AND pg_catalog.pg_has_role(${owner}, r.oid, 'MEMBER')))`;
 }
 
 export async function loadModel(context: ModelSource, instanceName: string, reference?: Reference): Promise<ModelInstance> {
