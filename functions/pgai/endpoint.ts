@@ -23,6 +23,11 @@ const KEY_NAMES: Partial<Record<PgaiApiName, string>> = {
   voyageai: 'VOYAGE_API_KEY',
 };
 
+/** The key name a call of the API uses when it names none: the provider's own. */
+export function defaultKeyName(api: PgaiApiName): string | undefined {
+  return KEY_NAMES[api];
+}
+
 /** The session's setting for the server (pgai's own are ai.openai_base_url and ai.ollama_host), and the proxy's variable. */
 const SERVERS: Record<PgaiApiName, { setting: string; variable: string }> = {
   openai: { setting: 'openai_base_url', variable: 'OPENAI_BASE_URL' },
@@ -40,7 +45,7 @@ export async function endpoint(context: Pick<CallContext, 'aiSetting' | 'default
   const server = SERVERS[api];
   const chosen = text(baseUrl) ?? (await context.aiSetting(server.setting));
   const proxys = context.defaults.environment(server.variable);
-  const defaultName = KEY_NAMES[api];
+  const defaultName = defaultKeyName(api);
   if (!defaultName) return { baseUrl: chosen ?? proxys, apiKey: undefined };
   const given = text(args.api_key);
   if (given) return { baseUrl: chosen ?? proxys, apiKey: given };

@@ -4,11 +4,17 @@
 // dimensions, user and api_key_name; ai.ollama_embed with its model, base_url as host, keep_alive and options;
 // ai.voyageai_embed with its model and api_key_name, input_type 'query' unless given. Keys and servers are found as
 // those functions find them, in the caller's session; the config's base_url is the call's own server here too (pgai's
-// left it out for OpenAI, sending the query to another server than the vectorizer's).
+// left it out for OpenAI, sending the query to another server than the vectorizer's). A vectorizer's config is its
+// owner's writing, and the key is the caller's: a server or key name it chooses is used only for a caller that trusts
+// its owner (below), else refused before anything is sent, as a role could otherwise receive an admin's key and
+// queries on a server of its own.
 
 import { PgError } from '../../proxy/pg-error.js';
+import { trustedOwner } from '../../src/catalog/trusted-owner.js';
+import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import { declareFunction, type ArgumentDeclaration, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
+import { defaultKeyName } from './endpoint.js';
 import { ollamaFunctions } from './ollama.js';
 import { openAiFunctions } from './openai.js';
 import { voyageAiFunctions } from './voyageai.js';
@@ -20,8 +26,8 @@ function embedOne(functions: FunctionDeclaration[], name: string): FunctionDecla
   return functions.find((declaration) => declaration.name === name && declaration.arguments[1]?.name === 'input_text')!;
 }
 
-/** Each served embedding implementation: the function pgai calls, and its arguments from the config. */
-const EMBEDDERS: Record<string, { embed: FunctionDeclaration; args: (config: Record<string, unknown>, inputType: unknown) => Record<string, unknown> }> = {
+/** Each served embedding implementation (named as its API): the function pgai calls, and its arguments from the config. */
+const EMBEDDERS: Partial<Record<PgaiApiName, { embed: FunctionDeclaration; args: (config: Record<string, unknown>, inputType: unknown) => Record<string, unknown> }>> = {
   openai: {
     embed: embedOne(openAiFunctions, 'openai_embed'),
     args: (config) => ({
@@ -41,24 +47,70 @@ const EMBEDDERS: Record<string, { embed: FunctionDeclaration; args: (config: Rec
   },
 };
 
-async function embed(context: CallContext, config: unknown, inputText: unknown, inputType: unknown): Promise<unknown> {
-  if (config === null || config === undefined) return null;
-  const embedding = config as Record<string, unknown>;
-  const embedder = EMBEDDERS[String(embedding.implementation)];
+/** A vectorizer whose owner the caller does not trust with where its key and text go. */
+interface UntrustedVectorizer {
+  vectorizer: string;
+  owner: string;
+}
+
+/** An embedding config, and the vectorizer it is of where the caller does not trust that vectorizer's owner. */
+interface Found {
+  config: unknown;
+  untrusted?: UntrustedVectorizer;
+}
+
+async function embed(context: CallContext, found: Found, inputText: unknown, inputType: unknown): Promise<unknown> {
+  if (found.config === null || found.config === undefined) return null;
+  const embedding = found.config as Record<string, unknown>;
+  const api = String(embedding.implementation) as PgaiApiName;
+  const embedder = EMBEDDERS[api];
   if (!embedder) {
     throw new PgError('22023', 'unsupported embedding implementation', { hint: `Served: ${Object.keys(EMBEDDERS).join(', ')}.` });
   }
-  return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...embedder.args(embedding, inputType) }, context);
+  const args = embedder.args(embedding, inputType);
+  if (found.untrusted) refuseChoices(found.untrusted, api, embedder.embed.name, args);
+  return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...args }, context);
 }
 
+/**
+ * Refuses (42501) the arguments taken from the config of a vectorizer whose owner the caller does not trust where
+ * they choose where the caller's text and key go: a server, or a key name other than the provider's own. Without
+ * them the call goes where the caller's own session says, with its key for that provider.
+ */
+function refuseChoices(untrusted: UntrustedVectorizer, api: PgaiApiName, embedFunction: string, args: Record<string, unknown>): void {
+  const server = args.host ?? (args.client_config as { base_url?: unknown } | null)?.base_url;
+  const keyName = args.api_key_name;
+  const chosen = [
+    ...(typeof server === 'string' && server !== '' ? ['base_url'] : []),
+    ...(typeof keyName === 'string' && keyName !== '' && keyName.toUpperCase() !== defaultKeyName(api) ? ['api_key_name'] : []),
+  ];
+  if (chosen.length === 0) return;
+  // The URL is not in the error: the server's log gets it, and a URL may carry credentials.
+  throw new PgError('42501', `vectorizer "${untrusted.vectorizer}" of role "${untrusted.owner}" chooses the ${chosen.join(' and ')} of its embedding: a caller's key and text go only where the caller, a role whose rights it has, the catalog's owner or an admin chose`, {
+    hint: `Embed the text with ai.${embedFunction}(…) naming the model yourself, with your session's server and key, or ask role "${untrusted.owner}" to embed it.`,
+  });
+}
+
+/**
+ * SQL: whether the caller trusts what vectorizer v's config chooses: its owner's rights are the caller's (but not only
+ * by being a superuser, who has every role's), or its owner is one whose rows any role trusts (trusted-owner.ts).
+ */
+const TRUSTED = `(${trustedOwner('pg_catalog.pg_get_userbyid(v.owner)', 'current_user')}
+  OR (pg_catalog.pg_has_role(current_user, v.owner, 'USAGE') AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user)))`;
+
 /** The embedding config of the vectorizer the SQL (given $1) finds, as the caller's row security lets it see it. */
-async function vectorizerConfig(context: CallContext, vectorizer: string, sql: string): Promise<unknown> {
-  const [row] = await context.query(`SELECT v.config OPERATOR(pg_catalog.->) 'embedding' AS embedding FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.id OPERATOR(pg_catalog.=) ${sql}`, [vectorizer]);
-  return row?.embedding ? JSON.parse(row.embedding) : null;
+async function vectorizerConfig(context: CallContext, vectorizer: string, sql: string): Promise<Found> {
+  const [row] = await context.query(
+    `SELECT v.name, pg_catalog.pg_get_userbyid(v.owner) AS owner, v.config OPERATOR(pg_catalog.->) 'embedding' AS embedding, ${TRUSTED} AS trusted
+       FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.id OPERATOR(pg_catalog.=) ${sql}`,
+    [vectorizer],
+  );
+  if (!row?.embedding) return { config: null };
+  return { config: JSON.parse(row.embedding), ...(row.trusted === 't' ? {} : { untrusted: { vectorizer: row.name!, owner: row.owner! } }) };
 }
 
 /** One of pgai's overloads: the embedding config found from its first argument (NULL: no embedding). */
-function overload(first: ArgumentDeclaration, description: string, config: (given: unknown, context: CallContext) => Promise<unknown>): FunctionDeclaration {
+function overload(first: ArgumentDeclaration, description: string, config: (given: unknown, context: CallContext) => Promise<Found>): FunctionDeclaration {
   return declareFunction({
     schema: SCHEMA,
     name: 'vectorizer_embed',
@@ -74,7 +126,7 @@ function overload(first: ArgumentDeclaration, description: string, config: (give
 }
 
 export const vectorizerEmbedFunctions: FunctionDeclaration[] = [
-  overload({ name: 'embedding_config', type: 'jsonb' }, 'The embedding of a text by the model of an embedding config (pgai).', async (config) => config),
+  overload({ name: 'embedding_config', type: 'jsonb' }, 'The embedding of a text by the model of an embedding config (pgai).', async (config) => ({ config })),
   overload({ name: 'vectorizer_id', type: 'integer' }, "The embedding of a text by a vectorizer's model, to compare with its embeddings (pgai).", (id, context) =>
     vectorizerConfig(context, String(id), '$1::pg_catalog.int4'),
   ),

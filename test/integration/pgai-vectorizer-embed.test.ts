@@ -1,11 +1,15 @@
 // ai.vectorizer_embed through the proxy, against the fake provider: a text embedded by the model of an embedding
 // config, of a vectorizer by id and by name, as pgai's calls ai.openai_embed or ai.voyageai_embed, with the caller's
-// keys and servers; a vectorizer the caller cannot see gives NULL, as in pgai.
+// keys and servers; a vectorizer the caller cannot see gives NULL, as in pgai. The server and key name another
+// role's vectorizer chose are used only for a caller that trusts that role.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { fakeEmbedding } from '../support/fake-provider.js';
+import { afterThisTest } from '../support/database.js';
+import { fakeEmbedding, startFakeProvider } from '../support/fake-provider.js';
 import { clientOf, pgAiSuite } from '../support/pg-ai.js';
+import { fakeRoot } from '../support/pgai.js';
+import { roles } from '../support/roles.js';
 import { alicesTable } from '../support/vectorizer.js';
 
 const suite = pgAiSuite();
@@ -50,5 +54,59 @@ describe('ai.vectorizer_embed', () => {
       code: '22023',
       message: 'unsupported embedding implementation',
     });
+  });
+
+  it("sends the caller's key and text where another role's vectorizer says only when the caller trusts that role", async () => {
+    const hers = await startFakeProvider();
+    afterThisTest(() => hers.close());
+    const [member, auditor] = await roles('member', 'auditor');
+    const { name, direct, alice } = await alicesTable(suite.proxy);
+    const create = (vectorizer: string, embedding: string) =>
+      alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass, name => '${vectorizer}', destination => ai.destination_table('${vectorizer}'),
+                     loading => ai.loading_column('body'), embedding => ${embedding})`);
+    await create('on_her_server', `ai.embedding_openai('text-embedding-3-small', 4, base_url => '${hers.baseUrl}')`);
+    await create('her_key_name', `ai.embedding_openai('text-embedding-3-small', 4, api_key_name => 'team_key')`);
+    await create('on_her_ollama', `ai.embedding_ollama('nomic', 4, base_url => '${fakeRoot(hers)}')`);
+    await create('plain', `ai.embedding_openai('text-embedding-3-small', 4)`);
+    const [id] = await rows(alice, `SELECT id FROM ai.vectorizer WHERE name = 'on_her_server'`);
+
+    // A session of the superuser, or of a role it takes first (the session's calls keep the role they start with),
+    // with keys and a server of its own.
+    const session = async (role?: string) => {
+      const client = await clientOf(suite.proxy, name);
+      if (role) await client.query(`SET ROLE ${role}`);
+      await client.query(`SET ai.openai_api_key = '${KEY}'; SET ai.team_key = 'sk-team-0123456789'; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+      return client;
+    };
+    // The superuser sees every vectorizer.
+    const admin = await session();
+    suite.fake.requests.length = 0;
+    for (const vectorizer of ["'on_her_server'", String(id!.id), "'her_key_name'", "'on_her_ollama'"]) {
+      await expect(admin.query(`SELECT ai.vectorizer_embed(${vectorizer}, 'confidential merger')`)).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringContaining('role "trust_user"'),
+        hint: expect.stringMatching(/ai\.(openai|ollama)_embed/),
+      });
+    }
+    expect(hers.requests).toEqual([]);
+    expect(embeddingRequests()).toEqual([]);
+    // One that chooses neither embeds with the caller's own server and key.
+    expect(await rows(admin, `SELECT ai.vectorizer_embed('plain', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+    expect(embeddingRequests().map((request) => request.authorization)).toEqual([`Bearer ${KEY}`]);
+
+    // Alice's choices are hers to use, and a role with her rights trusts them as she does.
+    await alice.query(`SET ai.openai_api_key = 'sk-alice-0123456789'`);
+    expect(await rows(alice, `SELECT ai.vectorizer_embed('on_her_server', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+    await direct.query(`GRANT trust_user TO ${member}`);
+    expect(await rows(await session(member), `SELECT ai.vectorizer_embed('on_her_server', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+    expect(hers.requests.map((request) => request.authorization)).toEqual(['Bearer sk-alice-0123456789', `Bearer ${KEY}`]);
+
+    // So does an admin those of the catalog's owner.
+    await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_config VALUES ('admin_role', '${auditor}') ON CONFLICT (name) DO UPDATE SET value = excluded.value`);
+    await admin.query(`CREATE TABLE public.notes (id int PRIMARY KEY, body text)`);
+    await admin.query(`SELECT ai.create_vectorizer('public.notes'::regclass, loading => ai.loading_column('body'),
+                         embedding => ai.embedding_openai('text-embedding-3-small', 4, base_url => '${hers.baseUrl}'))`);
+    expect(await rows(await session(auditor), `SELECT ai.vectorizer_embed('public_notes_embedding_store', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+    expect(hers.requests).toHaveLength(3);
   });
 });
