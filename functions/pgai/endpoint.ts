@@ -5,7 +5,9 @@
 // else the proxy's environment (OPENAI_BASE_URL, OLLAMA_HOST…), else the provider's.
 // The proxy's own keys are the operator's, so they are stricter than pgai's server environment: only the provider's
 // default variable is read (api_key_name cannot reach PG_LLM_MASTER_KEY or another provider's key), and such a key
-// goes only to the server the operator configured, never to a base URL a caller chose.
+// goes only to the server the operator configured, never to a base URL a caller chose. Nor does api_key_name name
+// another provider's default key in the session (an Anthropic key sent as an OpenAI bearer): a key goes only to the
+// API it is for, whoever wrote the name (a vectorizer's config, functions/pgai/vectorizer-embed.ts).
 
 import { PgError } from '../../proxy/pg-error.js';
 import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
@@ -50,6 +52,12 @@ export async function endpoint(context: Pick<CallContext, 'aiSetting' | 'default
   const given = text(args.api_key);
   if (given) return { baseUrl: chosen ?? proxys, apiKey: given };
   const name = text(args.api_key_name) ?? defaultName;
+  const keysApi = (Object.keys(KEY_NAMES) as PgaiApiName[]).find((other) => KEY_NAMES[other] === name.toUpperCase());
+  if (keysApi && keysApi !== api) {
+    throw new PgError('42501', `api_key_name ${name} names another provider's key: it is not sent to the ${api} API`, {
+      hint: `Use the ${api} API's own key (SET ai.${defaultName.toLowerCase()}), a key under a name of your own (SET ai.<name>), or pass api_key.`,
+    });
+  }
   const set = await context.aiSetting(name);
   if (set) return { baseUrl: chosen ?? proxys, apiKey: set };
   const operators = name.toUpperCase() === defaultName ? context.defaults.environment(defaultName) : undefined;

@@ -1,7 +1,7 @@
 // pgai's keys, found as pgai finds them: the api_key argument, the session's ai.<api_key_name> setting (SET or
 // set_config, which the proxy keeps, so the key never reaches the server, its log or SHOW), the proxy's environment.
 // The proxy's own key goes only to the server the proxy is configured with, and api_key_name reaches no other
-// variable of its environment.
+// variable of its environment, nor another provider's key in the session.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -52,6 +52,21 @@ describe('keys by setting', () => {
     const log = serverLog();
     expect(log).toContain('SET ai.openai_api_key');
     for (const secret of [key, other]) expect(log).not.toContain(secret.slice(-16));
+  });
+
+  it("api_key_name names no other provider's key: a session's Anthropic key is never an OpenAI request's", async () => {
+    const { client } = await aiDatabase(suite);
+    await client.query(pointedAt(suite.fake));
+    await client.query(`SET ai.openai_api_key = 'sk-openai-0123456789'; SET ai.anthropic_api_key = 'sk-ant-0123456789'; SET ai.voyage_api_key = 'pa-voyage-0123456789'`);
+    const refused = (key: string, api: string) => ({ code: '42501', message: `api_key_name ${key} names another provider's key: it is not sent to the ${api} API`, hint: expect.stringContaining('api_key') });
+    await expect(client.query(`SELECT ai.openai_embed('m', 'x', api_key_name => 'anthropic_api_key')`)).rejects.toMatchObject(refused('anthropic_api_key', 'openai'));
+    await expect(client.query(`SELECT ai.anthropic_generate('c', '[{"role": "user", "content": "hi"}]', api_key_name => 'OPENAI_API_KEY')`)).rejects.toMatchObject(refused('OPENAI_API_KEY', 'anthropic'));
+    await expect(client.query(`SELECT ai.cohere_embed('embed-v3', 'x', api_key_name => 'Voyage_Api_Key')`)).rejects.toMatchObject(refused('Voyage_Api_Key', 'cohere'));
+    expect(suite.fake.requests).toEqual([]);
+    // The provider's own name, in any case, and a name of the caller's own still choose the key.
+    await client.query(`SET ai.team_key = 'sk-team-0123456789'`);
+    await client.query(`SELECT ai.openai_embed('m', 'x', api_key_name => 'openai_api_key'), ai.openai_embed('m', 'y', api_key_name => 'team_key')`);
+    expect(authorizations().sort()).toEqual(['Bearer sk-openai-0123456789', 'Bearer sk-team-0123456789']);
   });
 
   it('a key setting cannot be kept by the server: ALTER ROLE … SET is refused', async () => {
