@@ -63,7 +63,8 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
   if (found.config === null || found.config === undefined) return null;
   const embedding = found.config as Record<string, unknown>;
   const api = String(embedding.implementation) as PgaiApiName;
-  const embedder = EMBEDDERS[api];
+  // Own keys only: an implementation such as "constructor" names no embedder.
+  const embedder = Object.hasOwn(EMBEDDERS, api) ? EMBEDDERS[api] : undefined;
   if (!embedder) {
     throw new PgError('22023', 'unsupported embedding implementation', { hint: `Served: ${Object.keys(EMBEDDERS).join(', ')}.` });
   }

@@ -50,10 +50,12 @@ describe('ai.vectorizer_embed', () => {
     suite.fake.requests.length = 0;
     expect(await rows(mallory, `SELECT ai.vectorizer_embed(1, 'animals') AS v, ai.vectorizer_embed('alice_docs_embedding_store', 'animals') AS w`)).toEqual([{ v: null, w: null }]);
     expect(embeddingRequests()).toEqual([]);
-    await expect(alice.query(`SELECT ai.vectorizer_embed('{"implementation": "litellm"}'::jsonb, 'x')`)).rejects.toMatchObject({
-      code: '22023',
-      message: 'unsupported embedding implementation',
-    });
+    for (const implementation of ['litellm', 'constructor']) {
+      await expect(alice.query(`SELECT ai.vectorizer_embed('{"implementation": "${implementation}"}'::jsonb, 'x')`)).rejects.toMatchObject({
+        code: '22023',
+        message: 'unsupported embedding implementation',
+      });
+    }
   });
 
   it("sends the caller's key and text where another role's vectorizer says only when the caller trusts that role", async () => {
