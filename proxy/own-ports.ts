@@ -26,9 +26,14 @@ export function isOwnPort(port: number): boolean {
   return listening.has(port);
 }
 
-/** Loopback (IPv4-mapped too: BlockList sees through it), or an address of one of this host's interfaces. */
+/**
+ * Loopback, or an address of one of this host's interfaces. An IPv4 address written as IPv6 is judged as such by the
+ * caller, which passes the IPv4 address it embeds too.
+ */
 export function isOwnAddress(address: string): boolean {
-  if (LOOPBACK.check(address, address.includes(':') ? 'ipv6' : 'ipv4')) return true;
-  const bare = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
-  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((entry) => entry.address.toLowerCase() === bare));
+  const family = address.includes(':') ? 'ipv6' : 'ipv4';
+  if (LOOPBACK.check(address, family)) return true;
+  const own = new BlockList();
+  for (const entry of Object.values(networkInterfaces()).flat()) if (entry) own.addAddress(entry.address, entry.family === 'IPv4' ? 'ipv4' : 'ipv6');
+  return own.check(address, family);
 }

@@ -6,11 +6,14 @@
 // are the unspecified addresses (0.0.0.0/8, ::): they name no host, yet a connection to them reaches the proxy
 // host's own loopback, past an operator's deny of 127.0.0.0/8 and ::1. A document a role names (pgai's
 // ai.loading_uri) is read back into its table, so its policy is stricter: no internal address the operator has not
-// allowed, and never a port this process listens on at this host's own addresses.
+// allowed, and never a port this process listens on at this host's own addresses. An address that embeds an IPv4
+// address (NAT64, 6to4, Teredo, IPv4-mapped…) is refused where that address would be (embedded-ipv4.ts); an allow
+// list admits only what it names as written.
 
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { buildConnector } from 'undici';
+import { embeddedIPv4 } from './embedded-ipv4.js';
 import { isOwnAddress, isOwnPort } from '../../proxy/own-ports.js';
 import { PgError } from '../../proxy/pg-error.js';
 import type { HostEntry, ProviderHosts } from '../config.js';
@@ -21,10 +24,9 @@ const ALWAYS_DENIED: HostEntry[] = [
   { address: '::', prefix: 128, family: 'ipv6' },
   { address: '169.254.0.0', prefix: 16, family: 'ipv4' },
   { address: 'fe80::', prefix: 10, family: 'ipv6' },
-  // AWS's IPv6 metadata endpoint, Alibaba Cloud's, and link-local reached through NAT64.
+  // AWS's IPv6 metadata endpoint and Alibaba Cloud's.
   { address: 'fd00:ec2::254', prefix: 128, family: 'ipv6' },
   { address: '100.100.100.200', prefix: 32, family: 'ipv4' },
-  { address: '64:ff9b::a9fe:0', prefix: 112, family: 'ipv6' },
 ];
 
 /** The operator's policy, not the network, stopped the call. */
@@ -52,11 +54,30 @@ function matcher(entries: HostEntry[]): Matcher {
   return { names, addresses, empty: entries.length === 0 };
 }
 
-/** An IPv4 address written as IPv6 (::ffff:a.b.c.d) matches the IPv4 ranges too: BlockList sees through it. */
-function matches({ names, addresses }: Matcher, name: string, address: string): boolean {
+/** A name entry matches the host as the URL names it; *.example.com, its subdomains. */
+function named({ names }: Matcher, name: string): boolean {
   const host = name.toLowerCase().replace(/\.$/, '');
-  const named = names.some((entry) => (entry.startsWith('*.') ? host.endsWith(entry.slice(1)) : host === entry));
-  return named || addresses.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
+  return names.some((entry) => (entry.startsWith('*.') ? host.endsWith(entry.slice(1)) : host === entry));
+}
+
+/** An IPv4 address written as IPv6 (::ffff:a.b.c.d) matches the IPv4 ranges too: BlockList sees through it. */
+function inRanges({ addresses }: Matcher, address: string): boolean {
+  return addresses.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** What an allow list admits: the name, or the address as written. */
+function matches(matcher: Matcher, name: string, address: string): boolean {
+  return named(matcher, name) || inRanges(matcher, address);
+}
+
+/** The address and the IPv4 addresses it embeds: where a connection to it may end up. */
+function reachedAddresses(address: string): string[] {
+  return [address, ...embeddedIPv4(address)];
+}
+
+/** What a deny list refuses: the name, the address, or an IPv4 address it embeds. */
+function reaches(matcher: Matcher, name: string, address: string): boolean {
+  return named(matcher, name) || reachedAddresses(address).some((reached) => inRanges(matcher, reached));
 }
 
 /** Whether the proxy may connect to `address`, which `name` (as the URL gave it) resolved to. */
@@ -74,7 +95,7 @@ export class HostPolicy implements AddressPolicy {
   }
 
   permits(name: string, address: string): boolean {
-    return !matches(this.deny, name, address) && (this.allow.empty || matches(this.allow, name, address));
+    return !reaches(this.deny, name, address) && (this.allow.empty || matches(this.allow, name, address));
   }
 }
 
@@ -101,7 +122,7 @@ export class DocumentHostPolicy implements AddressPolicy {
   }
 
   permits(name: string, address: string): boolean {
-    return this.providers().permits(name, address) && (!matches(INTERNAL, name, address) || matches(this.allow, name, address));
+    return this.providers().permits(name, address) && (!reaches(INTERNAL, name, address) || matches(this.allow, name, address));
   }
 }
 
@@ -115,7 +136,7 @@ export function guardedConnector(timeout: number, policy: () => AddressPolicy, g
     dnsLookup(hostname, { ...options, all: true }, (error, found: LookupAddress[]) => {
       if (error) return callback(error, '', 0);
       const current = policy();
-      if (found.some(({ address }) => !current.permits(hostname, address) || (refuseOwn && isOwnAddress(address)))) return callback(new HostRefused(hostname), '', 0);
+      if (found.some(({ address }) => !current.permits(hostname, address) || (refuseOwn && reachedAddresses(address).some(isOwnAddress)))) return callback(new HostRefused(hostname), '', 0);
       if (options.all) return (callback as unknown as (error: null, all: LookupAddress[]) => void)(null, found);
       callback(null, found[0]!.address, found[0]!.family);
     });
@@ -126,7 +147,7 @@ export function guardedConnector(timeout: number, policy: () => AddressPolicy, g
     const hostname = options.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
     const refuseOwn = guardOwnPorts && isOwnPort(port);
-    if (isIP(hostname) && (!policy().permits(hostname, hostname) || (refuseOwn && isOwnAddress(hostname)))) return void callback(new HostRefused(hostname), null);
+    if (isIP(hostname) && (!policy().permits(hostname, hostname) || (refuseOwn && reachedAddresses(hostname).some(isOwnAddress)))) return void callback(new HostRefused(hostname), null);
     (refuseOwn ? connectElsewhere : connect)(options, callback);
   };
 }

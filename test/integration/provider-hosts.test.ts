@@ -1,6 +1,7 @@
 // Which hosts a model may make the proxy call: any role chooses its model's base_url, so the operator's policy
 // (--provider-hosts-allow, --provider-hosts-deny; link-local and metadata addresses always refused) is applied to
-// the address a name resolves to, before a socket exists; and a failed connection reads the same whatever failed.
+// the address a name resolves to, in whatever spelling the URL gives it, before a socket exists; and a failed
+// connection reads the same whatever failed.
 
 import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -26,14 +27,14 @@ function operatorHosts(...args: string[]) {
   return command.config.providerHosts;
 }
 
-/** Points the model 'llm' at `baseUrl`, failing fast: one attempt, a short connect timeout. */
-async function pointAt(client: pg.Client, baseUrl: string): Promise<void> {
+/** Points the model `instance` at `baseUrl`, failing fast: one attempt, a short connect timeout. */
+async function pointAt(client: pg.Client, baseUrl: string, instance = 'llm'): Promise<void> {
   const config = { provider: 'openai', model_name: 'gpt-test', base_url: baseUrl, max_retries: 0, connect_timeout_ms: 500 };
-  await client.query(`SELECT pg_llm_add_model(true, 'openai', 'llm', $1, $2)`, [API_KEY, JSON.stringify(config)]);
+  await client.query(`SELECT pg_llm_add_model(true, 'openai', $1, $2, $3)`, [instance, API_KEY, JSON.stringify(config)]);
 }
 
-async function chatError(client: pg.Client): Promise<{ code?: string; message: string; hint?: string }> {
-  return client.query(`SELECT pg_llm_chat('llm', 'hi')`).then(
+async function chatError(client: pg.Client, instance = 'llm'): Promise<{ code?: string; message: string; hint?: string }> {
+  return client.query(`SELECT pg_llm_chat($1, 'hi')`, [instance]).then(
     () => ({ message: 'answered' }),
     (error: { code?: string; message: string; hint?: string }) => error,
   );
@@ -90,6 +91,20 @@ describe('provider-host policy', () => {
     const { name } = await databaseWithModel(shared.proxy, shared.fake, 'mock');
     const client = await clientThrough({ defaults: { env: { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: 'http://169.254.169.254/v1' } } }, name);
     await expect(client.query(`SELECT llm_ask('question')`)).rejects.toMatchObject(REFUSED);
+  });
+});
+
+describe('spellings of an address', () => {
+  it("are judged as the address they spell: a loopback deny holds for decimal, octal, hex and IPv6-mapped forms", async () => {
+    configureProviderHttp({ hosts: operatorHosts('--provider-hosts-deny', '127.0.0.0/8,::1') });
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const port = new URL(shared.fake.baseUrl).port;
+    shared.fake.script({ kind: 'answer', content: 'reached loopback' });
+    for (const host of ['2130706433', '0x7f.1', '0177.0.0.1', '127.1', '0x7f000001', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[0:0:0:0:0:ffff:7f00:1]']) {
+      await pointAt(client, `http://${host}:${port}/v1`);
+      expect({ host, error: await chatError(client) }).toMatchObject({ host, error: REFUSED });
+    }
+    expect(shared.fake.requests).toHaveLength(0);
   });
 });
 
