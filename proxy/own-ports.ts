@@ -1,6 +1,6 @@
 // The ports this process listens on (the proxy's, the admin server's), and whether an address is this host's own.
-// A document a role names is never fetched from them (src/providers/host-policy.ts): the admin server trusts
-// loopback without a token, and its /metrics names other roles, their databases and their spend.
+// Neither a model nor a document a role names is ever asked for at them (src/providers/host-policy.ts): the admin
+// server trusts loopback without a token, and its /metrics names other roles, their databases and their spend.
 
 import { BlockList, type Server, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';

@@ -13,13 +13,13 @@ import { PgError, SqlState } from '../../proxy/pg-error.js';
 import type { Asker } from './asker.js';
 import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
-import { guardedConnector, HostRefused } from './host-policy.js';
+import { guardedConnector, HostRefused, OwnPortRefused } from './host-policy.js';
 import { documentHostPolicy, maxResponseBytes } from './http.js';
 import { AnswerTooLarge, capped } from './response-cap.js';
 
 const TIMEOUT_MS = 60_000;
 const CONNECT_TIMEOUT_MS = 10_000;
-const dispatcher = new Agent({ connect: guardedConnector(CONNECT_TIMEOUT_MS, documentHostPolicy, true), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
+const dispatcher = new Agent({ connect: guardedConnector(CONNECT_TIMEOUT_MS, documentHostPolicy), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
 
 /** A document that asking again would not get. */
 export class DocumentRefused extends PgError {}
@@ -55,7 +55,7 @@ export async function fetchDocument(uri: string, signal: AbortSignal, asker: Ask
   } catch (error) {
     clock.clear();
     if (signal.aborted) throw error;
-    if (causes(error).some((cause) => cause instanceof HostRefused)) {
+    if (causes(error).some((cause) => cause instanceof HostRefused || cause instanceof OwnPortRefused)) {
       throw new DocumentRefused('42501', `the operator's document-host policy refuses ${host}`, {
         hint: "Documents come only from hosts the provider-host policy allows (--provider-hosts-allow, --provider-hosts-deny), from loopback and private addresses only where --document-hosts-allow (PG_LLM_DOCUMENT_HOSTS_ALLOW) names them, never from the proxy's own ports on its own host; link-local, cloud metadata and unspecified addresses never.",
       });

@@ -6,9 +6,12 @@
 // are the unspecified addresses (0.0.0.0/8, ::): they name no host, yet a connection to them reaches the proxy
 // host's own loopback, past an operator's deny of 127.0.0.0/8 and ::1. A document a role names (pgai's
 // ai.loading_uri) is read back into its table, so its policy is stricter: no internal address the operator has not
-// allowed, and never a port this process listens on at this host's own addresses. An address that embeds an IPv4
-// address (NAT64, 6to4, Teredo, IPv4-mapped…) is refused where that address would be (embedded-ipv4.ts); an allow
-// list admits only what it names as written.
+// allowed. An address that embeds an IPv4 address (NAT64, 6to4, Teredo, IPv4-mapped…) is refused where that
+// address would be (embedded-ipv4.ts); an allow list admits only what it names as written. Neither a model nor a
+// document is ever asked for at a port this process listens on, at this host's own addresses: the admin server
+// trusts loopback without a token, and an answer's text, an error page's included, goes back to the role that chose
+// the URL. To a model's caller that refusal reads as a closed port does (http.ts), so it tells no role which ports
+// are the proxy's.
 
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
@@ -28,6 +31,17 @@ const ALWAYS_DENIED: HostEntry[] = [
   { address: 'fd00:ec2::254', prefix: 128, family: 'ipv6' },
   { address: '100.100.100.200', prefix: 32, family: 'ipv4' },
 ];
+
+/**
+ * A connection to a port this process listens on, at one of this host's own addresses: refused whatever the policy
+ * says. Not a PgError: a model's caller is told what a closed port tells it (http.ts); the proxy's log has the code.
+ */
+export class OwnPortRefused extends Error {
+  readonly code = 'EOWNPORT';
+  constructor() {
+    super("a port this process listens on, at this host's own address");
+  }
+}
 
 /** The operator's policy, not the network, stopped the call. */
 export class HostRefused extends PgError {
@@ -128,26 +142,31 @@ export class DocumentHostPolicy implements AddressPolicy {
 
 /**
  * undici's connector, refusing what the policy of the moment refuses before a socket exists: an address given as
- * such at once, a name at each resolution (every address it resolves to must pass). With `guardOwnPorts`, a
- * connection to a port this process listens on is refused at this host's own addresses whatever the policy says.
+ * such at once, a name at each resolution (every address it resolves to must pass). A connection to a port this
+ * process listens on is refused at this host's own addresses whatever the policy says.
  */
-export function guardedConnector(timeout: number, policy: () => AddressPolicy, guardOwnPorts = false): buildConnector.connector {
-  const lookup = (refuseOwn: boolean): LookupFunction => (hostname, options, callback) => {
+export function guardedConnector(timeout: number, policy: () => AddressPolicy): buildConnector.connector {
+  const refusal = (hostname: string, address: string, ownPort: boolean): Error | undefined => {
+    if (!policy().permits(hostname, address)) return new HostRefused(hostname);
+    if (ownPort && reachedAddresses(address).some(isOwnAddress)) return new OwnPortRefused();
+    return undefined;
+  };
+  const lookup = (ownPort: boolean): LookupFunction => (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (error, found: LookupAddress[]) => {
       if (error) return callback(error, '', 0);
-      const current = policy();
-      if (found.some(({ address }) => !current.permits(hostname, address) || (refuseOwn && reachedAddresses(address).some(isOwnAddress)))) return callback(new HostRefused(hostname), '', 0);
+      const refused = found.map(({ address }) => refusal(hostname, address, ownPort)).find((reason) => reason !== undefined);
+      if (refused) return callback(refused, '', 0);
       if (options.all) return (callback as unknown as (error: null, all: LookupAddress[]) => void)(null, found);
       callback(null, found[0]!.address, found[0]!.family);
     });
   };
   const connect = buildConnector({ timeout, lookup: lookup(false) });
-  const connectElsewhere = buildConnector({ timeout, lookup: lookup(true) });
+  const connectToOwnPort = buildConnector({ timeout, lookup: lookup(true) });
   return (options, callback) => {
     const hostname = options.hostname.replace(/^\[(.*)\]$/, '$1');
-    const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
-    const refuseOwn = guardOwnPorts && isOwnPort(port);
-    if (isIP(hostname) && (!policy().permits(hostname, hostname) || (refuseOwn && reachedAddresses(hostname).some(isOwnAddress)))) return void callback(new HostRefused(hostname), null);
-    (refuseOwn ? connectElsewhere : connect)(options, callback);
+    const ownPort = isOwnPort(Number(options.port) || (options.protocol === 'https:' ? 443 : 80));
+    const refused = isIP(hostname) ? refusal(hostname, hostname, ownPort) : undefined;
+    if (refused) return void callback(refused, null);
+    (ownPort ? connectToOwnPort : connect)(options, callback);
   };
 }

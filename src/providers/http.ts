@@ -7,8 +7,9 @@
 // and embeddings have caps of their own), and timeout_ms as a deadline for the whole answer (deadline.ts). A
 // connection that fails reads the same to the client whatever happened, naming host and port only: telling a
 // closed port from a reset or from a server that speaks something else would let any role map the proxy's
-// network. The precise cause goes to the proxy's own log. A big answer is parsed in a worker thread and reaches the
-// SDK cut down to what its adapter reads (answers/answer-body.ts).
+// network; a port of the proxy's own (host-policy.ts) reads as a closed one. The precise cause goes to the proxy's
+// own log. A big answer is parsed in a worker thread and reaches the SDK cut down to what its adapter reads
+// (answers/answer-body.ts).
 
 import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';

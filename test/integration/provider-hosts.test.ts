@@ -1,7 +1,7 @@
 // Which hosts a model may make the proxy call: any role chooses its model's base_url, so the operator's policy
 // (--provider-hosts-allow, --provider-hosts-deny; link-local and metadata addresses always refused) is applied to
-// the address a name resolves to, in whatever spelling the URL gives it, before a socket exists; and a failed
-// connection reads the same whatever failed.
+// the address a name resolves to, in whatever spelling the URL gives it, before a socket exists; the proxy's own
+// ports (its admin server's among them) are never asked; and a failed connection reads the same whatever failed.
 
 import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -11,9 +11,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/config.js';
 import { configureProviderHttp } from '../../src/providers/http.js';
 import { setProviderLog } from '../../src/providers/provider-log.js';
+import { startTestAdmin } from '../support/admin.js';
 import { freePort } from '../support/cluster.js';
 import { afterThisTest, clientThrough } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { roles } from '../support/roles.js';
 
 const shared = proxyAndFakeProvider();
 const REFUSED = { code: '42501', message: expect.stringContaining("provider-host policy refuses"), hint: expect.stringContaining('--provider-hosts-deny') };
@@ -105,6 +107,37 @@ describe('spellings of an address', () => {
       expect({ host, error: await chatError(client) }).toMatchObject({ host, error: REFUSED });
     }
     expect(shared.fake.requests).toHaveLength(0);
+  });
+});
+
+describe("the proxy's own ports", () => {
+  it('are never asked by a model, whoever registers it and however the address is spelled; the refusal reads as a closed port does', async () => {
+    const logged: string[] = [];
+    setProviderLog(pino({ level: 'warn' }, new Writable({ write: (line, _encoding, done) => done(void logged.push(String(line))) })));
+    afterThisTest(async () => setProviderLog(pino({ level: 'silent' })));
+    // The admin server trusts loopback without a token: its 404 page, or an answer read back, would reach the caller.
+    const { app, base } = await startTestAdmin(shared.proxy);
+    afterThisTest(() => app.close());
+    let adminConnections = 0;
+    app.server.on('connection', () => adminConnections++);
+    const adminPort = new URL(base).port;
+    const [bob] = await roles('bob');
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await client.query(`SET ROLE ${bob}`);
+    const closed = `http://127.0.0.1:${await freePort()}/v1`;
+    await pointAt(client, closed, 'bobs');
+    const told = async () => (({ code, message, hint }) => ({ code, message, hint }))(await chatError(client, 'bobs'));
+    const closedPort = await told();
+    expect(closedPort).toMatchObject({ code: '39001', message: `could not reach provider at ${new URL(closed).host}` });
+
+    const own = [base, `http://localhost:${adminPort}`, `http://[::ffff:7f00:1]:${adminPort}`, `http://2130706433:${adminPort}`, `http://127.0.0.1:${shared.proxy.port}`];
+    for (const target of own) {
+      await pointAt(client, `${target}/v1`, 'bobs');
+      const { hostname, port } = new URL(target);
+      expect({ target, told: await told() }).toEqual({ target, told: { ...closedPort, message: `could not reach provider at ${hostname}:${port}` } });
+    }
+    expect(adminConnections).toBe(0);
+    expect(logged.join('')).toContain('EOWNPORT');
   });
 });
 
