@@ -5,7 +5,7 @@
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { holdsCredentials, visibleConfig as shownConfig } from '../crypto/config-secrets.js';
-import { isUnbound, open, REDACTED, seal, SecretError, UnboundSecretError } from '../crypto/secrets.js';
+import { isUnbound, open, REDACTED, seal, SecretError, UnboundSecretError, type MasterKey } from '../crypto/secrets.js';
 import { readProof, readProofDigest, secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
 import { trustedOwner } from './trusted-owner.js';
 
@@ -35,21 +35,53 @@ export interface NewModel {
   config: Record<string, unknown>;
 }
 
+/** A model row's columns that hold or show its secrets, as pg_llm_add_model writes them; the binary ones in base64. */
+export interface SealedColumns {
+  /** The config as every role reads it: credentials redacted. */
+  config: Record<string, unknown>;
+  encryptedApiKey: string | null;
+  /** The whole config, where it holds credentials. */
+  encryptedConfig: string | null;
+  readProofDigest: string | null;
+}
+
+/** Whether storing this config and key takes a master key. */
+export function needsMasterKey(config: Record<string, unknown>, apiKey: string | null | undefined): boolean {
+  return Boolean(apiKey) || holdsCredentials(config);
+}
+
+/**
+ * The columns of the row `where` names for `config` and `apiKey`: the secrets sealed with `key` (which
+ * needsMasterKey() says whether they need), bound to the row and the config it shows.
+ */
+export function sealedColumns(
+  where: Omit<ModelIdentity, 'visibleConfig'>,
+  config: Record<string, unknown>,
+  apiKey: string | null | undefined,
+  key: MasterKey | undefined,
+): SealedColumns {
+  const identity: ModelIdentity = { ...where, visibleConfig: shownConfig(config) };
+  const sealed = (plaintext: string, column: SealedColumn) => seal(plaintext, key!, secretBinding(identity, column)).toString('base64');
+  return {
+    config: identity.visibleConfig as Record<string, unknown>,
+    encryptedApiKey: apiKey ? sealed(apiKey, 'encrypted_api_key') : null,
+    encryptedConfig: holdsCredentials(config) ? sealed(JSON.stringify(config), 'encrypted_config') : null,
+    readProofDigest: needsMasterKey(config, apiKey) ? readProofDigest(key!, where.database, where.instanceName).toString('base64') : null,
+  };
+}
+
 export async function saveModel(context: CallContext, model: NewModel): Promise<void> {
-  const sealsConfig = holdsCredentials(model.config);
-  const needsKey = Boolean(model.apiKey) || sealsConfig;
+  const needsKey = needsMasterKey(model.config, model.apiKey);
   const [key] = needsKey ? await context.masterKeys() : [];
   if (needsKey && !key) {
     throw new PgError('55000', `cannot store the secrets of model instance "${model.instanceName}": no master key is configured`, {
       hint: 'Start the proxy with PG_LLM_MASTER_KEY (or --master-key), or SET pg_llm.master_key in this session.',
     });
   }
-  const visibleConfig = shownConfig(model.config);
   // The row is written as current_user in current_database() (the policies refuse any other owner), so that is what
   // its secrets are bound to; replacing a model makes the replacing role its owner, as the key is now its.
   const [where] = await context.query('SELECT pg_catalog.current_database() AS database, current_user AS owner');
-  const identity: ModelIdentity = { database: where!.database!, owner: where!.owner!, instanceName: model.instanceName, modelType: model.modelType, visibleConfig };
-  const sealed = (plaintext: string, column: SealedColumn) => seal(plaintext, key!, secretBinding(identity, column)).toString('base64');
+  const columns = sealedColumns({ database: where!.database!, owner: where!.owner!, instanceName: model.instanceName, modelType: model.modelType }, model.config, model.apiKey, key);
   // The conflict branch repeats the parameters rather than read EXCLUDED: that would take SELECT on the sealed columns.
   await context.query(
     `INSERT INTO ${MODELS} (instance_name, model_type, local_model, api_key, config, encrypted_api_key, encrypted_config, read_proof_sha256)
@@ -62,10 +94,10 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
       model.modelType,
       String(model.local),
       model.apiKey ? REDACTED : null,
-      JSON.stringify(visibleConfig),
-      model.apiKey ? sealed(model.apiKey, 'encrypted_api_key') : null,
-      sealsConfig ? sealed(JSON.stringify(model.config), 'encrypted_config') : null,
-      needsKey ? readProofDigest(key!, identity.database, model.instanceName).toString('base64') : null,
+      JSON.stringify(columns.config),
+      columns.encryptedApiKey,
+      columns.encryptedConfig,
+      columns.readProofDigest,
     ],
   );
 }
