@@ -192,10 +192,13 @@ async function onDatabase(
 }
 
 async function migrateDatabase(client: pg.Client, log: Logger, keys: string[]): Promise<void> {
-  const { applied, unusable } = await migrate(client, undefined, keys.map(masterKey));
+  const { applied, unusable, shown } = await migrate(client, undefined, keys.map(masterKey));
   log.info({ database: client.database, applied }, applied.length ? 'catalog upgraded' : 'catalog already up to date; stubs refreshed');
   if (unusable.length > 0) {
     log.warn({ database: client.database, unusable }, 'model secrets left unusable (unbound to their rows, or no read proof): migrate again with the key that sealed them, or register them again');
+  }
+  if (shown.length > 0) {
+    log.warn({ database: client.database, shown }, 'model configs left showing every role credentials an earlier version stored unsealed: migrate again with the master key, or register them again');
   }
 }
 

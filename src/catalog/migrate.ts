@@ -1,9 +1,10 @@
 // Installs or upgrades the catalog in one database: the numbered files of catalog-migrations/incremental/ are
 // applied once each (recorded in _pg_llm_catalog.migrations), then the files of catalog-migrations/idempotent/ and
-// the stubs generated from the function declarations are re-applied, and model secrets sealed by an earlier version
-// are bound to their rows. All of it in one transaction under an advisory lock, so concurrent installs queue and a
-// failure leaves nothing behind; a lock on a catalog table held by another session makes it fail after lock_timeout
-// rather than wait, with every other session's use of that table queued behind it.
+// the stubs generated from the function declarations are re-applied, model secrets sealed by an earlier version are
+// bound to their rows, and credentials it left in their configs are sealed. All of it in one transaction under an
+// advisory lock, so concurrent installs queue and a failure leaves nothing behind; a lock on a catalog table held by
+// another session makes it fail after lock_timeout rather than wait, with every other session's use of that table
+// queued behind it.
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
+import { sealShownCredentials } from './shown-credentials.js';
 import { stubSignature, stubSignatures, stubSql } from './stubs.js';
 
 export const CATALOG_SCHEMA = '_pg_llm_catalog';
@@ -61,6 +63,8 @@ export interface Installed {
   applied: string[];
   /** Model instances whose secrets stay unusable (unbound, or no read proof): no key was given, or none opens them. */
   unusable: UnusableModel[];
+  /** Model instances whose configs show every role credentials an earlier version left there: no key was given to seal them. */
+  shown: string[];
 }
 
 /** Applies what is missing, refreshes the stubs, and binds the secrets `keys` can open. */
@@ -121,7 +125,8 @@ async function installLocked(client: SqlRunner, migrations: Migration[], keys: M
     if (objects !== undefined) await client.query(objects);
   }
   const unbound = await bindUnboundSecrets(client, keys);
-  return { applied, unusable: [...unbound, ...(await recordMissingReadProofs(client, keys))] };
+  const shown = await sealShownCredentials(client, keys);
+  return { applied, unusable: [...unbound, ...(await recordMissingReadProofs(client, keys))], shown };
 }
 
 /**

@@ -102,13 +102,19 @@ export async function bindUnboundSecrets(client: SqlRunner, keys: MasterKey[]): 
   return [...unbound].map(([instanceName, reason]) => ({ instanceName, reason }));
 }
 
-/** Whether the catalog keeps read proofs (0014_sealed_model_proof.sql): before it, there is nowhere to record one. */
-export async function readProofsBegun(client: SqlRunner): Promise<boolean> {
-  const { rows } = await client.query<{ begun: boolean | string }>(
+/** Whether the catalog's models have `column`: one installed only up to an earlier level may not. */
+export async function modelsHaveColumn(client: SqlRunner, column: string): Promise<boolean> {
+  const { rows } = await client.query<{ found: boolean | string }>(
     `SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('${MODELS}')
-                       AND attname OPERATOR(pg_catalog.=) 'read_proof_sha256' AND NOT attisdropped) AS begun`,
+                       AND attname OPERATOR(pg_catalog.=) $1 AND NOT attisdropped) AS found`,
+    [column],
   );
-  return rows[0]?.begun === true || rows[0]?.begun === 't';
+  return rows[0]?.found === true || rows[0]?.found === 't';
+}
+
+/** Whether the catalog keeps read proofs (0014_sealed_model_proof.sql): before it, there is nowhere to record one. */
+export function readProofsBegun(client: SqlRunner): Promise<boolean> {
+  return modelsHaveColumn(client, 'read_proof_sha256');
 }
 
 /** Records that `key` sealed the instance's secrets: from now on only a holder of it reads them (sealed_model()). */

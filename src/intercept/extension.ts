@@ -26,6 +26,7 @@ export async function runExtension(
   const installing = async (): Promise<Installed> => {
     const done = await install(runner, undefined, await keys(), extension);
     if (done.unusable.length > 0) io.writeToClient(noticeResponse(unusableWarning(done), 'WARNING'));
+    if (done.shown.length > 0) io.writeToClient(noticeResponse(shownWarning(done), 'WARNING'));
     return done;
   };
   // An extension of this name installed in the server itself (pgai's own) is the server's to keep or drop.
@@ -90,6 +91,13 @@ function unusableWarning({ unusable }: Installed): PgError {
   const instances = unusable.map(({ instanceName, reason }) => `"${instanceName}" (${reason})`).join(', ');
   return new PgError('01000', `the secrets of model instances ${instances} cannot be opened by this proxy: calls refuse them`, {
     hint: 'Run ALTER EXTENSION pg_llm UPDATE again with the master key they were sealed with (PG_LLM_MASTER_KEY, PG_LLM_PREVIOUS_MASTER_KEYS), or register them again with pg_llm_add_model.',
+  });
+}
+
+function shownWarning({ shown }: Installed): PgError {
+  const instances = shown.map((instanceName) => `"${instanceName}"`).join(', ');
+  return new PgError('01000', `the configs of model instances ${instances} show every role credentials an earlier version stored there unsealed`, {
+    hint: 'Run ALTER EXTENSION pg_llm UPDATE again with the master key configured (PG_LLM_MASTER_KEY), which seals them, or register them again with pg_llm_add_model.',
   });
 }
 

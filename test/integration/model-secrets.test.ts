@@ -2,14 +2,17 @@
 // bob, an ordinary role with a provider of his own, tries to read her sealed key, to move it into a row of his (through
 // the proxy and directly on the database), and to change her row; an admin retargets her row. The key may reach
 // alice's provider, never bob's. Catalogs of an earlier version, whose secrets are not bound to their rows, are bound
-// by the catalog upgrade: only the blobs the catalog held when it began binding, and none that was copied.
+// by the catalog upgrade: only the blobs the catalog held when it began binding, and none that was copied; the
+// credentials such a version left in configs bob reads are sealed by it, and secrets bound to a config kept aside
+// are bound again to the config shown.
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { masterKey, seal, sealText } from '../../src/crypto/secrets.js';
+import { masterKey, open, seal, sealText } from '../../src/crypto/secrets.js';
 import { readProof, readProofDigest, secretBinding } from '../../src/catalog/secret-binding.js';
 import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
-import { launch } from '../support/command.js';
+import { freePort } from '../support/cluster.js';
+import { launch, listening } from '../support/command.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { unboundBlob, unboundText } from '../support/earlier-version.js';
 import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
@@ -345,12 +348,15 @@ describe('a catalog sealed before read proofs', () => {
 });
 
 describe('a catalog whose configs showed the last characters of their secrets', () => {
-  it('shows no part of them once upgraded, and its secrets still open, until the model is registered again', async () => {
-    const [alice, bob] = await roles('alice', 'bob');
+  /**
+   * alice's model as an earlier version wrote it: the config shown with each secret's last four characters, the sealed
+   * secrets bound to that config; then upgraded without the master key, which masks the config and keeps the one the
+   * secrets are bound to in bound_config (0019_secrets_kept_to_their_owners.sql).
+   */
+  async function keptAside() {
+    const [alice, bob, admin] = await roles('alice', 'bob', 'admin');
     const { name, client: direct } = await freshDatabase();
     await migrate(direct, shippedMigrations().filter((migration) => migration.name < '0017'));
-    // alice's model as an earlier version wrote it: the config shown with each secret's last four characters, the
-    // sealed secrets bound to that config.
     const token = 'tok-alice-config-token-9876';
     const config = { ...(JSON.parse(modelConfig(alicesProvider)) as Record<string, unknown>), auth_token: token };
     const shown = { ...config, auth_token: `****${token.slice(-4)}` };
@@ -368,24 +374,147 @@ describe('a catalog whose configs showed the last characters of their secrets', 
         alice,
       ],
     );
+    await migrate(direct);
+    await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_config VALUES ('admin_role', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, [admin]);
+    expect((await direct.query(`SELECT bound_config FROM ${MODELS}`)).rows).toEqual([{ bound_config: shown }]);
+    alicesProvider.requests.length = 0;
+    bobsProvider.requests.length = 0;
+    return { name, direct, alice, bob, admin, config };
+  }
+
+  it('shows no part of them once upgraded, and has them bound again to the config shown, bound_config gone', async () => {
+    const { name, direct, alice, bob, config } = await keptAside();
+    const asBob = await session(name, bob, 'database');
+    const seenByBob = async () => (await asBob.query(`SELECT api_key, config FROM ${MODELS}`)).rows;
+    const clean = [{ api_key: '****', config: { ...config, auth_token: '****' } }];
+    expect(await seenByBob()).toEqual(clean);
+
     const client = await session(name, undefined, 'proxy');
     await client.query('ALTER EXTENSION pg_llm UPDATE');
 
-    const asBob = await session(name, bob, 'database');
-    const { rows } = await asBob.query(`SELECT api_key, config FROM ${MODELS}`);
-    expect(rows).toEqual([{ api_key: '****', config: { ...config, auth_token: '****' } }]);
+    expect(await seenByBob()).toEqual(clean);
     await expect(asBob.query(`SELECT bound_config FROM ${MODELS}`)).rejects.toMatchObject({ code: '42501' });
-    const withoutProof = await asBob.query(`SELECT bound_config FROM _pg_llm_catalog.sealed_model('alices', '{}')`);
-    expect(withoutProof.rows).toEqual([{ bound_config: null }]);
-
-    alicesProvider.script({ kind: 'answer', content: 'still opens' });
-    expect((await client.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'still opens' }]);
-    expect(keysSentTo(alicesProvider).at(-1)).toBe(`Bearer ${ALICE_KEY}`);
-
-    const asAlice = await session(name, alice, 'proxy');
-    await asAlice.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'alices', $1, $2)`, [ALICE_KEY, JSON.stringify(config)]);
     expect((await direct.query(`SELECT bound_config FROM ${MODELS}`)).rows).toEqual([{ bound_config: null }]);
-    alicesProvider.script({ kind: 'answer', content: 'registered again' });
-    expect((await client.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'registered again' }]);
+    const row = (await direct.query(`SELECT encrypted_config FROM ${MODELS}`)).rows[0] as { encrypted_config: Buffer };
+    const identity = { database: name, instanceName: 'alices', owner: alice, modelType: 'openai_compatible', visibleConfig: clean[0]!.config };
+    expect(JSON.parse(open(row.encrypted_config, [masterKey(MASTER_KEY)], secretBinding(identity, 'encrypted_config')))).toEqual(config);
+    alicesProvider.script({ kind: 'answer', content: 'bound again' });
+    expect((await client.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'bound again' }]);
+    expect(keysSentTo(alicesProvider).at(-1)).toBe(`Bearer ${ALICE_KEY}`);
   });
+
+  it('takes what the secrets are bound to, never a shown config an admin rewrote meanwhile', async () => {
+    const { name, admin } = await keptAside();
+    const adminDirect = await session(name, admin, 'database');
+    await adminDirect.query(`UPDATE ${MODELS} SET config = jsonb_set(config, '{base_url}', to_jsonb($1::text)) WHERE instance_name = 'alices'`, [bobsProvider.baseUrl]);
+    const client = await session(name, undefined, 'proxy');
+    await client.query('ALTER EXTENSION pg_llm UPDATE');
+
+    expect((await adminDirect.query(`SELECT config->>'base_url' AS base_url FROM ${MODELS}`)).rows).toEqual([{ base_url: alicesProvider.baseUrl }]);
+    alicesProvider.script({ kind: 'answer', content: 'still hers' });
+    expect((await client.query(`SELECT pg_llm_chat('alices', 'hi') AS a`)).rows).toEqual([{ a: 'still hers' }]);
+    expect(keysSentTo(alicesProvider)).toEqual([`Bearer ${ALICE_KEY}`]);
+    expect(keysSentTo(bobsProvider)).toEqual([]);
+  });
+});
+
+describe('a catalog whose configs hold credentials only later versions take for credentials', () => {
+  const HEADER = 'org-header-secret-123';
+  const HYPHENED = 'sk-hyphened-key-0456';
+  const NESTED = 'tok-nested-secret-789';
+  const BLOBLESS = 'org-header-of-a-model-without-a-key';
+  const KEYLESS = { PG_LLM_MASTER_KEY: '', PG_LLM_PREVIOUS_MASTER_KEYS: '' };
+
+  /**
+   * alice's models as earlier versions wrote them, credentials in the config they showed every role: one with a key,
+   * sealed and bound to that config, and one without a key, so with nothing sealed.
+   */
+  async function shownCredentials() {
+    const [alice, bob] = await roles('alice', 'bob');
+    const { name, client: direct } = await freshDatabase();
+    await migrate(direct);
+    const base = JSON.parse(modelConfig(alicesProvider)) as Record<string, unknown>;
+    const keyed = { ...base, 'x-api-key': HYPHENED, default_headers: { 'X-Org': HEADER }, gateway: { access_token: NESTED } };
+    const keyless = { ...base, default_headers: { 'X-Org': BLOBLESS } };
+    const master = masterKey(MASTER_KEY);
+    const identity = { database: name, instanceName: 'alices', owner: alice, modelType: 'openai_compatible', visibleConfig: keyed };
+    await direct.query(
+      `INSERT INTO ${MODELS} (instance_name, model_type, api_key, config, encrypted_api_key, read_proof_sha256, created_by)
+       VALUES ('alices', 'openai_compatible', '****', $1, $2, $3, $4), ('keyless', 'openai_compatible', NULL, $5, NULL, NULL, $4)`,
+      [JSON.stringify(keyed), seal(ALICE_KEY, master, secretBinding(identity, 'encrypted_api_key')), readProofDigest(master, name, 'alices'), alice, JSON.stringify(keyless)],
+    );
+    alicesProvider.requests.length = 0;
+    const asBob = await session(name, bob, 'database');
+    /** The configs bob reads, and their text. */
+    const seenByBob = async () => (await asBob.query(`SELECT config FROM ${MODELS} ORDER BY instance_name`)).rows.map((row) => row.config as Record<string, unknown>);
+    return { name, direct, alice, keyed, keyless, seenByBob };
+  }
+
+  /** Whether the model answers, with alice's key sent to her provider. */
+  async function answers(client: pg.Client, instance: string): Promise<void> {
+    alicesProvider.script({ kind: 'answer', content: `from ${instance}` });
+    expect((await client.query(`SELECT pg_llm_chat($1, 'hi') AS a`, [instance])).rows).toEqual([{ a: `from ${instance}` }]);
+  }
+
+  it('has them sealed by ALTER EXTENSION pg_llm UPDATE: shown to other roles before, **** after, and the models still answer', async () => {
+    const { name, direct, alice, keyed, keyless, seenByBob } = await shownCredentials();
+    for (const secret of [HEADER, HYPHENED, NESTED, BLOBLESS]) expect(JSON.stringify(await seenByBob())).toContain(secret);
+
+    const client = await session(name, undefined, 'proxy');
+    await client.query('ALTER EXTENSION pg_llm UPDATE');
+
+    const base = JSON.parse(modelConfig(alicesProvider)) as Record<string, unknown>;
+    const shownNow = { alices: { ...base, 'x-api-key': '****', default_headers: { 'X-Org': '****' }, gateway: { access_token: '****' } }, keyless: { ...base, default_headers: { 'X-Org': '****' } } };
+    expect(await seenByBob()).toEqual([shownNow.alices, shownNow.keyless]);
+    const { rows } = await direct.query(`SELECT instance_name, encrypted_config, bound_config FROM ${MODELS} ORDER BY instance_name`);
+    for (const [row, config] of [[rows[0], keyed], [rows[1], keyless]] as const) {
+      const identity = { database: name, instanceName: row.instance_name as string, owner: alice, modelType: 'openai_compatible', visibleConfig: shownNow[row.instance_name as 'alices'] };
+      expect(JSON.parse(open(row.encrypted_config as Buffer, [masterKey(MASTER_KEY)], secretBinding(identity, 'encrypted_config')))).toEqual(config);
+      expect(row.bound_config).toBeNull();
+    }
+    await answers(client, 'alices');
+    expect(keysSentTo(alicesProvider).at(-1)).toBe(`Bearer ${ALICE_KEY}`);
+    await answers(client, 'keyless');
+  });
+
+  it('are hidden by pg-llm-proxy migrate without the master key where a key sealed the model, and the others named', async () => {
+    const { name, seenByBob } = await shownCredentials();
+    const migrating = launch(['migrate', '--database-url', `postgres://postgres@127.0.0.1:${cluster().port}/${name}`], KEYLESS);
+    expect(await migrating.exited).toBe(0);
+    expect(migrating.output()).toContain('"shown":["keyless"]');
+    const seen = JSON.stringify(await seenByBob());
+    for (const secret of [HEADER, HYPHENED, NESTED]) expect({ secret, seen: seen.includes(secret) }).toEqual({ secret, seen: false });
+    expect(seen).toContain(BLOBLESS);
+    const client = await session(name, undefined, 'proxy');
+    await answers(client, 'alices');
+    await answers(client, 'keyless');
+  }, 60_000);
+
+  it('are warned of by a proxy without the master key at ALTER EXTENSION pg_llm UPDATE, and sealed by one with it', async () => {
+    const { name, direct, seenByBob } = await shownCredentials();
+    const port = await freePort();
+    const keylessProxy = launch(['--listen', `127.0.0.1:${port}`, '--upstream', `postgres://127.0.0.1:${cluster().port}/?sslmode=disable`], KEYLESS);
+    afterThisTest(async () => void (keylessProxy.child.kill(), await keylessProxy.exited));
+    await listening(keylessProxy);
+    const throughKeyless = new pg.Client(connection(port, 'postgres', name));
+    await throughKeyless.connect();
+    afterThisTest(() => throughKeyless.end());
+    const warned: Array<{ code?: string; message?: string }> = [];
+    throughKeyless.on('notice', (notice) => warned.push(notice));
+    await throughKeyless.query('ALTER EXTENSION pg_llm UPDATE');
+    expect(warned).toEqual([expect.objectContaining({ code: '01000', message: expect.stringMatching(/model instances "keyless" show every role credentials/) })]);
+    expect(JSON.stringify(warned)).not.toContain(BLOBLESS);
+    expect(JSON.stringify(await seenByBob())).toContain(BLOBLESS);
+
+    const client = await session(name, undefined, 'proxy');
+    const notices: Array<{ code?: string; message?: string }> = [];
+    client.on('notice', (notice) => notices.push(notice));
+    await client.query('ALTER EXTENSION pg_llm UPDATE');
+    expect(notices).toEqual([]);
+    const seen = JSON.stringify(await seenByBob());
+    for (const secret of [HEADER, HYPHENED, NESTED, BLOBLESS]) expect({ secret, seen: seen.includes(secret) }).toEqual({ secret, seen: false });
+    expect((await direct.query(`SELECT count(*)::int AS kept FROM ${MODELS} WHERE bound_config IS NOT NULL`)).rows).toEqual([{ kept: 0 }]);
+    await answers(client, 'alices');
+    await answers(client, 'keyless');
+  }, 60_000);
 });
