@@ -22,6 +22,12 @@ export interface ArgumentDeclaration {
    * credentials (a user, a password, query values). A text or a jsonb.
    */
   secret?: 'key' | 'config' | 'url';
+  /**
+   * The text of a statement (pg_llm_estimate's sql): written out as a string constant, it is read as SQL, and the
+   * secrets written out in its calls are held back from the server as those of the call itself are
+   * (src/sql/secret-literals.ts). A text, not secret itself.
+   */
+  sql?: true;
 }
 
 export interface ColumnDeclaration {
@@ -203,6 +209,7 @@ function checked<D extends Signature>(declaration: D): D {
   // The server hands a secret argument back as the text the proxy put in its place (as a JSON string in a jsonb).
   for (const argument of declaration.arguments) {
     if (argument.secret && argument.type !== 'text' && argument.type !== 'jsonb') throw new Error(`${declaration.name}: ${argument.name} is secret, so it must be text or jsonb`);
+    if (argument.sql && (argument.type !== 'text' || argument.secret)) throw new Error(`${declaration.name}: ${argument.name} is SQL, so it must be text and not secret`);
   }
   return declaration;
 }

@@ -7,7 +7,7 @@ import { declareFunction, noModel } from './declaration.js';
 export const estimateFunctions = [
   declareFunction({
     name: 'pg_llm_estimate',
-    arguments: [{ name: 'sql', type: 'text' }],
+    arguments: [{ name: 'sql', type: 'text', sql: true }],
     result: {
       kind: 'table',
       columns: [

@@ -96,17 +96,20 @@ for (const [qualified, declarations] of bySchemaAndName) {
     const key = declarations.length > 1 ? `${name}(${required.join(', ')})` : name;
     if (byKey.has(key)) throw new Error(`${key}: overloads must differ in the arguments without a default`);
     // A literal is held back by where it stands in the call, before PostgreSQL has chosen the overload.
-    if (declarations.some((other) => !sameSecrets(declaration, other))) throw new Error(`${key}: overloads must agree on which arguments are secret`);
+    if (declarations.some((other) => !sameSecrets(declaration, other))) throw new Error(`${key}: overloads must agree on which arguments are secret or SQL`);
     keys.set(declaration, key);
     byKey.set(key, declaration);
   }
 }
 
-/** Whether every argument of `a` is as secret as the argument of `b` at its position, and as the one of its name. */
+/**
+ * Whether every argument of `a` is as secret, and as much SQL, as the argument of `b` at its position, and as the
+ * one of its name.
+ */
 function sameSecrets(a: FunctionDeclaration, b: FunctionDeclaration): boolean {
   return a.arguments.every((argument, i) => {
     const named = b.arguments.find((other) => other.name === argument.name);
-    return [b.arguments[i], named].every((other) => other === undefined || other.secret === argument.secret);
+    return [b.arguments[i], named].every((other) => other === undefined || (other.secret === argument.secret && other.sql === argument.sql));
   });
 }
 

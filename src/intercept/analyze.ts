@@ -11,7 +11,7 @@ import { parseStatementsNow } from '../sql/parse.js';
 import { mentionsApiKeySetting } from '../sql/api-key-statements.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
-import { secretLiterals, type SecretLiteral } from '../sql/secret-literals.js';
+import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
 import { heldSyntaxError, type HeldSyntaxError } from '../sql/secret-syntax-errors.js';
 import { explainedWithoutRunning } from './explain-plan.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
@@ -98,7 +98,10 @@ export interface Analysis {
   cancels: CancelCall[];
   /** Secrets written out in the calls the proxy runs (src/sql/secret-literals.ts), for the engine to hold back. */
   secrets: SecretLiteral[];
-  /** The parser's error for a refused text that may hold a secret, for the proxy to answer (src/sql/secret-syntax-errors.ts). */
+  /**
+   * The parser's error for a refused text that may hold a secret, for the proxy to answer (src/sql/secret-syntax-errors.ts):
+   * the query string's, or that of SQL written out in it for an argument declared SQL (src/sql/secret-literals.ts).
+   */
   syntaxError?: HeldSyntaxError;
 }
 
@@ -119,8 +122,14 @@ export function analyzeNow(sql: string): Analysis {
     return { plans: undefined, offsets: [], cancels: [], secrets: [], ...(syntaxError && { syntaxError }) };
   }
   const plans = statements.map(({ node, text }) => plan(node, text));
-  // Only the statements whose calls the proxy runs reach the server: PREPARE's are refused, and there are no others.
-  const secrets = statements.flatMap(({ node }, i) => (plans[i]!.kind === 'calls' || plans[i]!.kind === 'declare' ? secretLiterals(node, sql) : []));
+  let secrets: SecretLiteral[];
+  try {
+    // Only the statements whose calls the proxy runs reach the server: PREPARE's are refused, and there are no others.
+    secrets = statements.flatMap(({ node }, i) => (plans[i]!.kind === 'calls' || plans[i]!.kind === 'declare' ? secretLiterals(node, sql) : []));
+  } catch (error) {
+    if (!(error instanceof SecretSyntaxError)) throw error;
+    return { plans: undefined, offsets: [], cancels: [], secrets: [], syntaxError: error.held };
+  }
   return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), secrets };
 }
 

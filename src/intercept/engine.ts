@@ -10,6 +10,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
+import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { ClientQueue } from './client-queue.js';
 import { analyze, CURSOR_COMMANDS, mentionsFunction, type Analysis, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
@@ -397,10 +398,7 @@ class InterceptionEngine implements Interceptor {
   private async sealedAnalysis(text: string): Promise<{ sql: string; analysis: Analysis }> {
     const sql = await this.apiKeys.seal(await this.masterKeys.seal(text));
     const analysis = await analyze(sql);
-    if (analysis.syntaxError) {
-      const { message, position } = analysis.syntaxError;
-      throw new PgError('42601', message, { position, serverMessage: 'syntax error in a statement that calls an LLM function and may hold a secret (not sent to the server)' });
-    }
+    if (analysis.syntaxError) throw secretSyntaxError(analysis.syntaxError.message, analysis.syntaxError.position);
     if (analysis.secrets.length === 0) return { sql, analysis };
     const held = this.literalSecrets.hold(sql, analysis.secrets);
     return { sql: held, analysis: held === sql ? analysis : await analyze(held) };

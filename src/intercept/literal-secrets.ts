@@ -2,7 +2,8 @@
 // api_key => 'sk-…', extra_headers => '{"Authorization": …}'; src/sql/secret-literals.ts finds them): the server gets
 // a reference the proxy holds each under (held-values.ts), evaluates it as it would the constant (a jsonb argument's
 // as a JSON string), and hands it back among the call's arguments, where the proxy puts the secret back. Its log and pg_stat_activity see only the reference, which means nothing in any other
-// session.
+// session. SQL given for an argument declared SQL (pg_llm_estimate's) reaches the server with its own secrets held the
+// same way.
 
 import type { FunctionDeclaration } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -14,12 +15,16 @@ export class SessionLiteralSecrets {
 
   /** The query string with each secret literal replaced by a reference; a reference written out stays as it is. */
   hold(sql: string, literals: SecretLiteral[]): string {
-    const spans = literals.filter(({ value }) => !HeldValues.isReference(value));
     return replaced(
       sql,
-      spans.map(({ value, start, end, json }) => {
+      literals.flatMap(({ value, start, end, json, statements }) => {
+        if (statements) {
+          const held = this.hold(value, statements);
+          return held === value ? [] : [{ start, end, text: dollarQuoted(held) }];
+        }
+        if (HeldValues.isReference(value)) return [];
         const reference = this.secrets.reuse(value);
-        return { start, end, text: `'${json ? JSON.stringify(reference) : reference}'` };
+        return [{ start, end, text: `'${json ? JSON.stringify(reference) : reference}'` }];
       }),
     );
   }
@@ -36,6 +41,13 @@ export class SessionLiteralSecrets {
       });
     });
   }
+}
+
+/** Text as a constant that means it whatever the session's standard_conforming_strings: $pg_llm$…$pg_llm$. */
+function dollarQuoted(text: string): string {
+  let tag = '$pg_llm$';
+  for (let n = 1; text.includes(tag); n++) tag = `$pg_llm_${n}$`;
+  return `${tag}${text}${tag}`;
 }
 
 /** A jsonb constant the proxy held: its value, or the server's error for it, which quotes none of it. */

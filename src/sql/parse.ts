@@ -38,7 +38,8 @@ export function parseStatements(sql: string): Promise<ParsedStatement[]> {
   return runParseTask(PARSE_STATEMENTS, sql);
 }
 
-function codePoints(text: string): number {
+/** The characters of a text as PostgreSQL counts them (an error's position): code points. */
+export function codePoints(text: string): number {
   let count = 0;
   for (const _ of text) count++;
   return count;

@@ -3,6 +3,9 @@
 // parameters (pgai's extra_headers), a config that holds credentials (a model's, pgai's client_config), and a
 // server's URL that carries them (pgai's base_url => 'http://user:password@host'). The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
 // pg_stat_activity would keep the statement's text. A secret computed in SQL never shows in the text.
+// A constant given for an argument declared SQL (pg_llm_estimate's sql) is a statement of its own, parsed in turn:
+// the secrets of its calls are held back the same way, in a constant written anew. When the parser refuses it and it
+// may hold a secret, the proxy answers the syntax error itself, pointed at where it stands in the query string.
 
 import { scanSync } from 'libpg-query';
 import type { ArgumentDeclaration } from '../../functions/declaration.js';
@@ -10,15 +13,31 @@ import { functionsCalled } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { credentialsIn, holdsCredentials } from '../crypto/config-secrets.js';
 import type { HeldSpan } from './api-key-statements.js';
+import { codePoints, parseStatementsNow } from './parse.js';
+import { heldSyntaxError, type HeldSyntaxError } from './secret-syntax-errors.js';
+import { writtenOffset } from './written-constants.js';
 
 type Node = Record<string, any>;
 
 /** A secret literal, and whether its argument is jsonb (the server must read its reference as JSON). */
 export interface SecretLiteral extends HeldSpan {
   json: boolean;
+  /** A constant given for an argument declared SQL: the secret literals of its statements, located in `value`. */
+  statements?: SecretLiteral[];
 }
 
-type Found = { value: string; start: number; json: boolean };
+/**
+ * SQL given for an argument declared SQL that the parser refuses and that may hold a secret: the error the proxy
+ * answers in the server's place, its position in the query string.
+ */
+export class SecretSyntaxError extends Error {
+  constructor(readonly held: HeldSyntaxError) {
+    super(held.message);
+  }
+}
+
+/** A constant found in a call; `sql`, for one given for an argument declared SQL, names that argument. */
+type Found = { value: string; start: number; json: boolean; sql?: string };
 
 /** The secret literals in a parsed statement (locations count bytes of `sql`, the query string parsed), in order. */
 export function secretLiterals(statement: unknown, sql: string): SecretLiteral[] {
@@ -27,17 +46,48 @@ export function secretLiterals(statement: unknown, sql: string): SecretLiteral[]
   if (found.length === 0) return [];
   const tokens = scanSync(sql).tokens;
   return found
-    .map(({ value, start, json }) => {
+    .flatMap(({ value, start, json, sql: argument }): SecretLiteral[] => {
       const token = tokens.find((candidate) => candidate.start === start)!;
-      // The parse tree keeps a U&'…' constant's escapes undecoded: its value is not the key it spells.
-      if (/^u&/i.test(token.text)) {
-        throw new PgError('0A000', 'a secret argument cannot be written as a U& string constant', {
-          hint: "Write it as '…' or E'…' (the proxy keeps it, the server gets only a reference to it), or pass it as a parameter.",
-        });
+      const literal = { value, start, end: token.end, json };
+      if (argument === undefined) {
+        refuseUnicodeEscapes(token.text, 'a secret argument');
+        return [literal];
       }
-      return { value, start, end: token.end, json };
+      const statements = statementLiterals(value, argument, (position) => codePoints(Buffer.from(sql, 'utf8').toString('utf8', 0, start)) + writtenOffset(token.text, position - 1) + 1);
+      if (statements.length === 0) return [];
+      refuseUnicodeEscapes(token.text, `${argument}, when it writes out a secret,`);
+      return [{ ...literal, statements }];
     })
     .sort((a, b) => a.start - b.start);
+}
+
+/** The parse tree keeps a U&'…' constant's escapes undecoded: its value is not the text it spells. */
+function refuseUnicodeEscapes(token: string, what: string): void {
+  if (!/^u&/i.test(token)) return;
+  throw new PgError('0A000', `${what} cannot be written as a U& string constant`, {
+    hint: "Write it as '…' or E'…' (the proxy keeps a secret written out in a call, the server gets only a reference to it), or pass it as a parameter.",
+  });
+}
+
+/**
+ * The secret literals of the statements in `text`, given for `argument`; `inQuery` moves a position in `text` to
+ * the query string. Text the parser refuses has none; when it may hold one, the syntax error is the proxy's to answer.
+ */
+function statementLiterals(text: string, argument: string, inQuery: (position: number) => number): SecretLiteral[] {
+  let statements: ReturnType<typeof parseStatementsNow>;
+  try {
+    statements = parseStatementsNow(text);
+  } catch (error) {
+    const held = heldSyntaxError(text, error);
+    if (held) throw new SecretSyntaxError({ message: `${argument} is not valid SQL: ${held.message}`, position: inQuery(held.position) });
+    return [];
+  }
+  try {
+    return secretLiterals(statements.map(({ node }) => node), text);
+  } catch (error) {
+    if (error instanceof SecretSyntaxError) throw new SecretSyntaxError({ ...error.held, position: inQuery(error.held.position) });
+    throw error;
+  }
 }
 
 function visit(node: unknown, found: Found[]): void {
@@ -55,12 +105,14 @@ function literalsOfCall(call: Node): Found[] {
   const literals: Found[] = [];
   (call.args as Node[] | undefined)?.forEach((argument, position) => {
     const named = argument.NamedArgExpr as Node | undefined;
-    // Overloads agree on which arguments are secret (functions/registry.ts): the first that has it says.
+    // Overloads agree on which arguments are secret or SQL (functions/registry.ts): the first that has it says.
     const declared = declarations
       .map((declaration): ArgumentDeclaration | undefined => (named ? declaration.arguments.find((candidate) => candidate.name === named.name) : declaration.arguments[position]))
       .find((candidate) => candidate !== undefined);
-    const constant = declared?.secret ? stringConstant(named ? named.arg : argument) : undefined;
-    if (constant && isSecret(declared!.secret!, constant.value)) literals.push({ ...constant, json: declared!.type === 'jsonb' });
+    const constant = declared?.secret || declared?.sql ? stringConstant(named ? named.arg : argument) : undefined;
+    if (!constant) return;
+    if (declared!.sql) literals.push({ ...constant, json: false, sql: `the ${declared!.name} argument of ${declarations[0]!.name}` });
+    else if (isSecret(declared!.secret!, constant.value)) literals.push({ ...constant, json: declared!.type === 'jsonb' });
   });
   return literals;
 }

@@ -76,3 +76,60 @@ describe('secret literals', () => {
     expect(() => secrets.resolve(embed, broken)).toThrowError(expect.objectContaining({ sqlstate: '22P02', message: expect.not.stringContaining('oops') }));
   });
 });
+
+describe("SQL given for an argument declared SQL (pg_llm_estimate's)", () => {
+  /** The query string held, its references as R. */
+  function heldForm(secrets: SessionLiteralSecrets, sql: string): string {
+    return secrets.hold(sql, analyzeNow(sql).secrets).replace(REFERENCE, 'R');
+  }
+
+  it("has its calls' secrets held, in any quoting, in a dollar-quoted constant written anew that the parser reads back", () => {
+    const secrets = new SessionLiteralSecrets();
+    const forms: Array<[string, string]> = [
+      [`SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'', ''sk-one'')')`, `SELECT * FROM pg_llm_estimate($pg_llm$SELECT generate_query('q', R)$pg_llm$)`],
+      [`SELECT * FROM pg_llm_estimate(E'SELECT generate_query(\\'q\\', api_key => \\'sk-one\\')\\n')`, `SELECT * FROM pg_llm_estimate($pg_llm$SELECT generate_query('q', api_key => R)\n$pg_llm$)`],
+      [`SELECT * FROM pg_llm_estimate(sql => $x$SELECT generate_query('q', 'sk-one'::text)$x$::text)`, `SELECT * FROM pg_llm_estimate(sql => $pg_llm$SELECT generate_query('q', R::text)$pg_llm$::text)`],
+      [`SELECT * FROM pg_llm_estimate($x$SELECT generate_query($pg_llm$q$pg_llm$, 'sk-one')$x$)`, `SELECT * FROM pg_llm_estimate($pg_llm_1$SELECT generate_query($pg_llm$q$pg_llm$, R)$pg_llm_1$)`],
+      [
+        `SELECT * FROM pg_llm_estimate($a$SELECT * FROM pg_llm_estimate($b$SELECT generate_query('q', 'sk-one')$b$)$a$)`,
+        `SELECT * FROM pg_llm_estimate($pg_llm_1$SELECT * FROM pg_llm_estimate($pg_llm$SELECT generate_query('q', R)$pg_llm$)$pg_llm_1$)`,
+      ],
+    ];
+    for (const [sql, held] of forms) expect(heldForm(secrets, sql), sql).toBe(held);
+    const sql = forms[0]![0];
+    const heldSql = secrets.hold(sql, analyzeNow(sql).secrets);
+    const reference = heldSql.match(REFERENCE)![0];
+    expect(analyzeNow(heldSql).secrets).toEqual([expect.objectContaining({ value: `SELECT generate_query('q', ${reference})` })]);
+    expect(secrets.hold(heldSql, analyzeNow(heldSql).secrets)).toBe(heldSql);
+  });
+
+  it('is left as written when its calls write out no secret, or when it is not a constant', () => {
+    for (const sql of [
+      `SELECT * FROM pg_llm_estimate('SELECT generate_query(''sk-in-a-prompt'')')`,
+      `SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'', ''sk-' || 'two'')')`,
+      `SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'', api_key => $1)')`,
+    ]) {
+      expect(analyzeNow(sql).secrets, sql).toEqual([]);
+    }
+  });
+
+  it('that the parser refuses and may hold a secret is answered by the proxy, the position counted in the query string', () => {
+    const error = (sql: string) => analyzeNow(sql).syntaxError;
+    const at = (sql: string, near: string) => [...sql.slice(0, sql.indexOf(near))].length + 1;
+    const forms = [
+      `SELECT 'é', * FROM pg_llm_estimate('SELECT ''it''''s'', generate_query(''q'', ''sk-three'' oops)')`,
+      `SELECT * FROM pg_llm_estimate(E'\\x53ELECT \\'\\101\\u00e9\\\\\\', generate_query(\\'q\\', \\'sk-three\\' oops)')`,
+      `SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'', '\n  '''sk-three'' oops)')`,
+      `SELECT * FROM pg_llm_estimate($$SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'', ''sk-three'' oops)')$$)`,
+    ];
+    for (const sql of forms) {
+      expect(error(sql), sql).toEqual({ message: 'the sql argument of pg_llm_estimate is not valid SQL: syntax error at or near "oops"', position: at(sql, 'oops') });
+    }
+    expect(error(`SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'' oops)')`)).toBeUndefined();
+  });
+
+  it('written as a U& constant is refused when it writes out a secret', () => {
+    expect(() => analyzeNow(`SELECT * FROM pg_llm_estimate(U&'SELECT generate_query(''q'', ''sk-\\0065ight'')')`)).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
+    expect(analyzeNow(`SELECT * FROM pg_llm_estimate(U&'SELECT generate_query(''q\\0065'')')`).secrets).toEqual([]);
+  });
+});

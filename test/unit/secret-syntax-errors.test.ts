@@ -24,6 +24,12 @@ describe('a syntax error the server must not see', () => {
     expect(held(`SELECT "generate_query"('q', API_KEY := 'plain'`)).toBeDefined();
   });
 
+  it("is one with such a constant in SQL written out for an argument declared SQL (pg_llm_estimate's)", () => {
+    expect(held(`SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'', ''plain'')') WHERE`)).toBeDefined();
+    expect(held(`SELECT * FROM pg_llm_estimate(sql => $$SELECT explain_query('SELECT 1', api_key => 'plain')$$) oops oops`)).toBeDefined();
+    expect(held(`SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'')') WHERE`)).toBeUndefined();
+  });
+
   it("is one with a key's shape anywhere in a statement calling an LLM function, or a quote left open", () => {
     expect(held(`SELECT generate_query('q') FROM t WHERE k = 'sk-0123456789abc' AND`)).toBeDefined();
     expect(held(`SELECT generate_query('q') FROM t WHERE k = '{"token": "t"}' AND`)).toBeDefined();
