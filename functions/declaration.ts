@@ -4,6 +4,7 @@
 // with its SQL body instead: installed as a real function, it runs in the server, anywhere, with or without the proxy.
 
 import type { MasterKey } from '../src/crypto/secrets.js';
+import type { SessionLiteralSecrets } from '../src/intercept/literal-secrets.js';
 import type { DefaultProviders } from '../src/providers/default-provider.js';
 import { parseVector, VECTOR } from './vector-type.js';
 
@@ -79,6 +80,11 @@ export interface CallContext {
   database(): Promise<string>;
   /** The models of functions that name none, as the proxy resolved them at start-up. */
   defaults: DefaultProviders;
+  /**
+   * The secrets the session's statements write out in calls, which the server knows only by reference: for SQL a
+   * function runs for its caller (held back the same way) and for the arguments of calls it finds there (resolved).
+   */
+  literalSecrets: SessionLiteralSecrets;
 }
 
 /** pg_llm.* settings (src/intercept/session-settings.ts reads them). */

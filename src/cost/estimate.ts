@@ -51,13 +51,16 @@ export async function estimateCalls(context: CallContext, calls: Iterable<Collec
   };
   for (const call of calls) {
     const declaration = findFunction(call.function);
+    // The secrets the calls write out, for the references the server handed back: one of another session's fails
+    // the estimate as it would fail the call.
+    const values = declaration ? context.literalSecrets.resolve(declaration, call.arguments) : call.arguments;
     if (!declaration?.models) {
       const unknown = row(null);
       unknown.calls += call.occurrences;
       unknown.distinctCalls++;
       continue;
     }
-    const args = callArguments(declaration, call.arguments);
+    const args = callArguments(declaration, values);
     // STRICT: a NULL argument makes the result NULL without a call.
     if (declaration.strict && declaration.arguments.some((argument) => args[argument.name] === null)) continue;
     for (const request of await declaration.models(args, reading)) add(row(request.model), request, call.occurrences);

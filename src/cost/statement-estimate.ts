@@ -3,7 +3,8 @@
 // the stubs of its calls allowed; then it runs as a collect pass runs it (src/intercept/passes.ts: each stub records
 // its call and how many times rows make it), inside EXPLAIN ANALYZE, which evaluates every row and sends none back,
 // in a savepoint that is always rolled back, read-only for a query, under a statement timeout (src/sql/sandbox.ts).
-// The calls it recorded are read before the rollback, and priced (estimate.ts).
+// The calls it recorded are read before the rollback, and priced (estimate.ts). The secrets its calls write out reach
+// the server only as references, as in the client's own statements (src/intercept/literal-secrets.ts).
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -19,7 +20,8 @@ const ESTIMATE_EXECUTION = '0';
 const CANCELED = '57014';
 
 export async function estimateStatement(context: CallContext, sql: string, source: string): Promise<ModelEstimate[]> {
-  const checked = await checkSql(context, sql, {
+  // Everything the server gets of the statement holds references to the secrets its calls write out.
+  const checked = await checkSql(context, await context.literalSecrets.held(sql), {
     dml: 'allow',
     ddl: 'refuse',
     systemTables: true,

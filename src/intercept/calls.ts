@@ -208,6 +208,7 @@ export class CallRunner {
       asker: async () => (await sessionState()).asker,
       database: async () => (await sessionState()).database,
       defaults: this.options.defaults,
+      literalSecrets: this.literalSecrets,
     };
   }
 

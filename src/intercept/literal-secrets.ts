@@ -3,11 +3,13 @@
 // a reference the proxy holds each under (held-values.ts), evaluates it as it would the constant (a jsonb argument's
 // as a JSON string), and hands it back among the call's arguments, where the proxy puts the secret back. Its log and pg_stat_activity see only the reference, which means nothing in any other
 // session. SQL given for an argument declared SQL (pg_llm_estimate's) reaches the server with its own secrets held the
-// same way.
+// same way, and so does the statement a function then runs from it: the calls it finds there are resolved here too.
 
 import type { FunctionDeclaration } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
-import type { SecretLiteral } from '../sql/secret-literals.js';
+import { runParseTask } from '../sql/parse-task.js';
+import { STATEMENT_SECRETS, type SecretLiteral } from '../sql/secret-literals.js';
+import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { HeldValues, replaced } from './held-values.js';
 
 export class SessionLiteralSecrets {
@@ -27,6 +29,14 @@ export class SessionLiteralSecrets {
         return [{ start, end, text: `'${json ? JSON.stringify(reference) : reference}'` }];
       }),
     );
+  }
+
+  /** SQL a function runs for its caller (pg_llm_estimate's), with the secrets written out in its calls held. */
+  async held(sql: string): Promise<string> {
+    const found = await runParseTask(STATEMENT_SECRETS, sql);
+    // Without a position: it would count in the function's SQL, not in the client's query string.
+    if ('refused' in found) throw secretSyntaxError(found.refused);
+    return this.hold(sql, found.literals);
   }
 
   /** A call's arguments (in declaration order) with the secrets its references stand for. */

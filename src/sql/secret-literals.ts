@@ -13,6 +13,7 @@ import { functionsCalled } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { credentialsIn, holdsCredentials } from '../crypto/config-secrets.js';
 import type { HeldSpan } from './api-key-statements.js';
+import { parseTask } from './parse-task.js';
 import { codePoints, parseStatementsNow } from './parse.js';
 import { heldSyntaxError, type HeldSyntaxError } from './secret-syntax-errors.js';
 import { writtenOffset } from './written-constants.js';
@@ -59,6 +60,27 @@ export function secretLiterals(statement: unknown, sql: string): SecretLiteral[]
       return [{ ...literal, statements }];
     })
     .sort((a, b) => a.start - b.start);
+}
+
+/**
+ * The secret literals of SQL a function runs for its caller (pg_llm_estimate's); none when the parser refuses it (the
+ * function says why), or the message of the syntax error the proxy answers for SQL given in it as a constant.
+ */
+export const STATEMENT_SECRETS = parseTask(import.meta.url, 'statementSecrets', statementSecrets);
+
+export function statementSecrets(sql: string): { literals: SecretLiteral[] } | { refused: string } {
+  let statements: ReturnType<typeof parseStatementsNow>;
+  try {
+    statements = parseStatementsNow(sql);
+  } catch {
+    return { literals: [] };
+  }
+  try {
+    return { literals: statements.flatMap(({ node }) => secretLiterals(node, sql)) };
+  } catch (error) {
+    if (error instanceof SecretSyntaxError) return { refused: error.message };
+    throw error;
+  }
 }
 
 /** The parse tree keeps a U&'…' constant's escapes undecoded: its value is not the text it spells. */

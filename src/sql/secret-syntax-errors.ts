@@ -49,7 +49,7 @@ export function heldSyntaxError(sql: string, error: unknown): HeldSyntaxError | 
  * Whether text that calls an LLM function may hold a secret: a string constant at a secret argument, or in SQL
  * written out at an argument declared SQL (pg_llm_estimate's), or one of a key's shape anywhere.
  */
-function mayHoldSecret(sql: string): boolean {
+export function mayHoldSecret(sql: string): boolean {
   let tokens: Token[];
   try {
     tokens = scanSync(sql).tokens;

@@ -13,6 +13,7 @@ import { stubBodies } from '../catalog/stubs.js';
 import { interceptedCalls } from '../intercept/analyze.js';
 import { unsafeReach, type Refusal } from './function-check.js';
 import { parseStatements, type ParsedStatement } from './parse.js';
+import { mayHoldSecret, secretSyntaxError } from './secret-syntax-errors.js';
 
 /** query: reads only (SELECT, VALUES, TABLE); dml: changes rows; ddl: changes the schema or privileges; utility: the rest. */
 export type StatementKind = 'query' | 'dml' | 'ddl' | 'utility';
@@ -71,7 +72,10 @@ export async function checkSql(context: CallContext, sql: string, rules: SqlRule
   try {
     statements = await parseStatements(sql);
   } catch (error) {
-    throw new PgError('42601', `${rules.source} is not valid SQL: ${(error as Error).message}`, { detail: excerpt(sql) });
+    const message = `${rules.source} is not valid SQL: ${(error as Error).message}`;
+    // A caller's SQL (pg_llm_estimate's) may write out a secret, which the parser's words may quote.
+    if (mayHoldSecret(sql)) throw secretSyntaxError(message);
+    throw new PgError('42601', message, { detail: excerpt(sql) });
   }
   if (statements.length === 0) throw new PgError('42601', `${rules.source} holds no SQL statement`, { detail: excerpt(sql) });
   if (statements.length > 1) {

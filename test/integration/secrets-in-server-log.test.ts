@@ -7,11 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { clientOf, pgAiSuite } from '../support/pg-ai.js';
-import { cluster, startProxy } from '../support/proxy.js';
+import { cluster, connection, startProxy } from '../support/proxy.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 
 const suite = pgAiSuite();
@@ -34,17 +34,25 @@ function logHolds(secret: string): boolean {
   return holdsFragment(serverLog(), secret);
 }
 
+/** A client of the database straight to the server, ended after the test. */
+async function directClient(database: string): Promise<pg.Client> {
+  const client = new pg.Client(connection(cluster().port, 'postgres', database));
+  await client.connect();
+  afterThisTest(() => client.end());
+  return client;
+}
+
 /**
  * A fresh database whose sessions log every statement and NOTICE (bind parameters aside: those are the client's
- * own, which PostgreSQL logs with or without the proxy), pg_llm installed, a table of questions; `setup` runs first,
- * unlogged. Clients as postgres and as trust_user through the suite's proxy.
+ * own, which PostgreSQL logs with or without the proxy), and whatever more `logging` settings say, pg_llm installed,
+ * a table of questions; `setup` runs first, unlogged. Clients as postgres and as trust_user through the suite's proxy.
  */
-async function loggedDatabase(setup = '') {
+async function loggedDatabase(setup = '', logging: string[] = []) {
   const { name, client: direct } = await freshDatabase();
   await direct.query(`CREATE TABLE asks (id int PRIMARY KEY, question text NOT NULL, answer text);
     INSERT INTO asks VALUES (1, 'first'), (2, 'second');
     GRANT ALL ON asks TO trust_user; ${setup}`);
-  for (const setting of [`log_min_messages = notice`, `log_statement = 'all'`, `log_parameter_max_length = 0`]) {
+  for (const setting of [`log_min_messages = notice`, `log_statement = 'all'`, `log_parameter_max_length = 0`, ...logging]) {
     await direct.query(`ALTER DATABASE ${name} SET ${setting}`);
   }
   const admin = await clientOf(suite.proxy, name);
@@ -120,7 +128,7 @@ describe('a secret written out in a call', () => {
     for (const key of keys) expect(logHolds(key)).toBe(false);
   });
 
-  it("is held for the session that wrote it: another session's reference is refused, not used", async () => {
+  it("is held for the session that wrote it: another session's reference is refused, not used, by a call and by an estimate", async () => {
     const { admin, reader } = await loggedDatabase();
     const key = unique('sk-victim');
     const marker = unique('marker');
@@ -130,6 +138,10 @@ describe('a secret written out in a call', () => {
     const refused = { code: '22023', hint: expect.stringContaining('another session') };
     await expect(reader.query(`SELECT generate_query('x', api_key => '${reference}')`)).rejects.toMatchObject(refused);
     await expect(reader.query(`SELECT generate_query('x', api_key => $1)`, [reference])).rejects.toMatchObject(refused);
+    // An estimate resolves the references of the calls it finds as the calls would.
+    const estimate = { text: 'SELECT * FROM pg_llm_estimate($1)', values: [`SELECT generate_query('x', api_key => '${reference}')`] };
+    await expect(reader.query(estimate)).rejects.toMatchObject(refused);
+    expect((await admin.query(estimate)).rows).toMatchObject([{ model: null, calls: '1' }]);
     expect(authorizations()).toEqual([`Bearer ${key}`]);
     expect(logHolds(key)).toBe(false);
   });
@@ -224,6 +236,121 @@ describe('a statement that calls an LLM function and that the parser refuses', (
       const error = await admin.query(sql).catch((caught: unknown) => caught);
       expect(error).toMatchObject({ code: '42601', routine: 'scanner_yyerror' });
       expect(serverLog()).toContain(sql);
+    }
+  });
+});
+
+describe('a statement given to pg_llm_estimate or explained through the proxy', () => {
+  /**
+   * Besides every statement and NOTICE: the statement of every notice and error, and the plan and text of every
+   * statement the server runs, nested ones too (auto_explain; its bind parameters aside, as the rest's, from
+   * PostgreSQL 16 on).
+   */
+  const EVERYTHING = [
+    `log_min_error_statement = notice`,
+    `session_preload_libraries = 'auto_explain'`,
+    `"auto_explain.log_min_duration" = 0`,
+    `"auto_explain.log_nested_statements" = on`,
+    `"auto_explain.log_parameter_max_length" = 0`,
+  ];
+  /** An UPDATE of both questions whose call names `key`, written inside a constant that quotes with `quote`. */
+  const update = (key: string, quote = "'") => `UPDATE asks SET answer = generate_query(question, api_key => ${quote}${key}${quote})`;
+  /** What pg_llm_estimate says of it: two calls of a function whose model is not known in advance. */
+  const ESTIMATE = [{ model: null, calls: '2', distinct_calls: '2', input_tokens: null, output_tokens: null, cost_usd: null }];
+
+  it('reaches the server only as references, whatever the quoting of the sql argument, and is estimated as it would run', async () => {
+    const { reader } = await loggedDatabase('', EVERYTHING);
+    // Short names: any 8 characters of a key in a row count as a leak.
+    const keys = ['qt', 'esc', 'dlr', 'tag', 'prm'].map((form) => unique(`sk-${form}`)) as [string, string, string, string, string];
+    const forms = [
+      `SELECT * FROM pg_llm_estimate('${update(keys[0], "''")}')`,
+      `SELECT * FROM pg_llm_estimate(E'\\t${update(keys[1], "\\'")}')`,
+      `SELECT * FROM pg_llm_estimate($$${update(keys[2])}$$)`,
+      `SELECT * FROM pg_llm_estimate(sql => $sql$${update(keys[3])}$sql$::text)`,
+    ];
+    for (const sql of forms) expect((await reader.query(sql)).rows, sql).toEqual(ESTIMATE);
+    // The extended protocol: a named statement, run twice; the statement given as a parameter.
+    for (const _ of [1, 2]) expect((await reader.query({ name: 'estimate', text: forms[3]! })).rows).toEqual(ESTIMATE);
+    expect((await reader.query('SELECT * FROM pg_llm_estimate($1)', [update(keys[4])])).rows).toEqual(ESTIMATE);
+    expect((await reader.query('SELECT count(*)::int AS answered FROM asks WHERE answer IS NOT NULL')).rows).toEqual([{ answered: 0 }]);
+    expect(suite.fake.requests).toHaveLength(0);
+    for (const key of keys) expect(logHolds(key), key).toBe(false);
+    expect(serverLog()).toContain(`pg_llm_estimate($pg_llm$${update('held by pg_llm proxy ').slice(0, -2)}`);
+    expect(serverLog()).toContain(`(ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${update('held by pg_llm proxy ').slice(0, -2)}`);
+  });
+
+  it('shows in pg_stat_activity only as references, in the statement and in the one the estimate runs', async () => {
+    const { name, direct, reader } = await loggedDatabase('CREATE TABLE gate (); GRANT SELECT ON gate TO trust_user');
+    const [gateKeeper, rowKeeper] = await Promise.all([directClient(name), directClient(name)]);
+    const key = unique('sk-seen');
+    /** The query of the session waiting for a lock, once it is one that `matches`. */
+    const waiting = async (matches: RegExp): Promise<string> => {
+      let query = '';
+      const waiter = async () => (query = (await direct.query(`SELECT query FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`, [name])).rows[0]?.query ?? '');
+      // Before it, the proxy checks the statement it estimates: catalog reads that take a while on a busy machine.
+      await expect.poll(waiter, { timeout: 20_000 }).toMatch(matches);
+      return query;
+    };
+    await gateKeeper.query('BEGIN; LOCK TABLE gate');
+    await rowKeeper.query('BEGIN; SELECT * FROM asks FOR UPDATE');
+    const estimate = reader.query(`SELECT * FROM pg_llm_estimate('${update(key, "''")}') WHERE (SELECT count(*) FROM gate) = 0`);
+    const statement = await waiting(/^SELECT \* FROM pg_llm_estimate/);
+    await gateKeeper.query('COMMIT');
+    // The estimate's UPDATE waits for the rows.
+    const estimated = await waiting(/^EXPLAIN \(ANALYZE/);
+    await rowKeeper.query('COMMIT');
+    expect((await estimate).rows).toEqual(ESTIMATE);
+    expect(holdsFragment(`${statement}\n${estimated}`, key)).toBe(false);
+    expect(statement).toContain(`pg_llm_estimate($pg_llm$${update('held by pg_llm proxy ').slice(0, -2)}`);
+    expect(estimated).toContain(update('held by pg_llm proxy ').slice(0, -2));
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('reaches the server only as references through EXPLAIN, whose NOTICE counts its calls', async () => {
+    const { reader } = await loggedDatabase('', EVERYTHING);
+    const key = unique('sk-expl');
+    const notices: string[] = [];
+    reader.on('notice', (notice) => notices.push(notice.message!));
+    const plan = await reader.query(`EXPLAIN ${update(key)}`);
+    expect(plan.rows.map((row) => row['QUERY PLAN']).join('\n')).toContain('Update on asks');
+    expect(notices).toEqual(['pg_llm: the statement would make 2 model calls (its rows call 2 times)']);
+    expect(suite.fake.requests).toHaveLength(0);
+    expect(logHolds(key)).toBe(false);
+  });
+
+  it('reaches neither the server nor the error when the statement fails: a syntax error in it, at its place, or one it raises as it runs', async () => {
+    const { reader } = await loggedDatabase('', EVERYTHING);
+    const keys = ['qt', 'esc', 'dlr', 'prm', 'out', 'run'].map((form) => unique(`key-${form}`)) as [string, string, string, string, string, string];
+    const failure = (sql: string, parameters?: string[]) =>
+      reader.query(sql, parameters).then(
+        () => ({}) as Record<string, unknown>,
+        (caught: unknown) => caught as Record<string, unknown>,
+      );
+    const typo = (key: string, quote = "'") => `SELECT generate_query(question, api_key => ${quote}${key}${quote} oops) FROM asks`;
+    const invalid = { code: '42601', message: 'the sql argument of pg_llm_estimate is not valid SQL: syntax error at or near "oops"' };
+    // PostgreSQL counts an error's position in characters: the escapes and the 'é' before the error count as written.
+    const inConstants = [
+      `SELECT * FROM pg_llm_estimate('${typo(keys[0], "''")}')`,
+      `SELECT 'é', * FROM pg_llm_estimate(E'\\x53ELECT \\'\\\\\\', ${typo(keys[1], "\\'").slice('SELECT '.length)}')`,
+      `SELECT * FROM pg_llm_estimate($$${typo(keys[2])}$$)`,
+    ];
+    const errors = [];
+    for (const sql of inConstants) {
+      const error = await failure(sql);
+      expect(error, sql).toMatchObject({ ...invalid, position: String([...sql.slice(0, sql.indexOf('oops'))].length + 1) });
+      expect(error.routine, 'answered by the proxy, not the server').toBeUndefined();
+      errors.push(error);
+    }
+    errors.push(await failure('SELECT * FROM pg_llm_estimate($1)', [typo(keys[3])]));
+    expect(errors.at(-1)).toMatchObject(invalid);
+    errors.push(await failure(`SELECT * FROM pg_llm_estimate('SELECT generate_query(question, ''${keys[4]}'') FROM asks') WHERE`));
+    expect(errors.at(-1)).toMatchObject({ code: '42601', message: 'syntax error at end of input', routine: undefined });
+    errors.push(await failure(`SELECT * FROM pg_llm_estimate('SELECT generate_query(nosuch, api_key => ''${keys[5]}'') FROM asks')`));
+    expect(errors.at(-1)).toMatchObject({ code: '42703', message: 'column "nosuch" does not exist' });
+    expect((await reader.query('SELECT 1 AS fine')).rows).toEqual([{ fine: 1 }]);
+    for (const key of keys) {
+      expect(holdsFragment(JSON.stringify(errors.map((error) => ({ ...error, text: String(error) }))), key), key).toBe(false);
+      expect(logHolds(key), key).toBe(false);
     }
   });
 });
