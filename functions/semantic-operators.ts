@@ -5,7 +5,7 @@
 // (structured-answer.ts). Called over many rows, the interception engine runs the calls concurrently like any other.
 
 import { PgError } from '../proxy/pg-error.js';
-import { ANSWER_TOKENS } from '../src/cost/estimate.js';
+import { ANSWER_TOKENS } from '../src/cost/worst-case.js';
 import { estimateTokens } from '../src/providers/tokens.js';
 import { declareFunction, type CallContext, type ModelRequest } from './declaration.js';
 import { schemaValidator, validationProblem } from './json-schema.js';

@@ -5,7 +5,8 @@
 // the answer budget in bytes; the engine runs the calls of a statement's groups concurrently like any other calls.
 
 import { PgError } from '../proxy/pg-error.js';
-import { ANSWER_TOKENS, chatRequest } from '../src/cost/estimate.js';
+import { chatRequest } from '../src/cost/estimate.js';
+import { ANSWER_TOKENS } from '../src/cost/worst-case.js';
 import type { CallContext, ModelRequest } from './declaration.js';
 import { DEFAULT_INSTANCE } from './default-model.js';
 import { chatOptions } from '../src/providers/options.js';

@@ -1,11 +1,14 @@
 // What each role has spent on model calls today (UTC day) through this proxy process (a login role: in all the roles
 // its sessions SET), against the daily budgets the operator sets per role (--role-daily-budgets), and for the
-// dashboard: requests and US dollars per role, and per role, database and model. Kept in memory: a restart starts the
-// day afresh, and proxies side by side count apart. Bounded: a role is the cluster's (its administrators make them),
-// and the breakdown keeps BREAKDOWN_ROWS rows, the rest summed under "other".
+// dashboard: requests and US dollars per role, and per role, database and model. A request counts when it goes out,
+// and, under a budget in dollars, holds its worst case against the budget until its cost is known, so that requests
+// in flight together cannot spend past it. Kept in memory: a restart starts the day afresh, and proxies side by side
+// count apart. Bounded: a role is the cluster's (its administrators make them), and the breakdown keeps BREAKDOWN_ROWS
+// rows, the rest summed under "other".
 
 import { labelValue } from '../metrics.js';
-import { plusDollars } from './dollars.js';
+import type { Hold } from './budgets.js';
+import { dollars, plusDollars } from './dollars.js';
 
 /** A role's daily budget: US dollars, model requests, or both. */
 export interface DailyBudget {
@@ -43,6 +46,13 @@ let budgets: ReadonlyMap<string, DailyBudget> = new Map();
 let day = utcDay(Date.now());
 const byRole = new Map<string, Spent>();
 const breakdown = new Map<string, SpendRow>();
+/** The dollars held today by requests in flight, by role with a budget in dollars, and how many requests hold them. */
+const held = new Map<string, { usd: number; requests: number }>();
+
+/** Why a request was refused. */
+export interface DayRefusal {
+  refused: string;
+}
 
 /** The operator's budgets by role name (--role-daily-budgets). */
 export function setRoleDailyBudgets(given: ReadonlyMap<string, DailyBudget>): void {
@@ -60,14 +70,43 @@ export function spentToday(role: string, now = Date.now()): Spent {
   return byRole.get(role) ?? { calls: 0, usd: 0 };
 }
 
-/** A request to a model goes out for the spender (the model named as the metrics name it). */
-export function countCall(spender: Spender, model: string, now = Date.now()): void {
+/**
+ * A request to a model is about to go out for the spender (the model named as the metrics name it): it counts as a
+ * call at once, and, under a budget in dollars, holds its worst case (`worstUsd`, asked only then) until it ends.
+ * Refused when a budget of the spender's roles leaves no room for it.
+ */
+export function holdToday(spender: Spender, model: string, worstUsd: () => number, now = Date.now()): Hold | DayRefusal {
+  turnDay(now);
+  const holding: string[] = [];
+  let usd = 0;
+  for (const role of new Set([spender.role, spender.login])) {
+    const budget = dailyBudgetOf(role);
+    if (!budget) continue;
+    const spent = byRole.get(role) ?? { calls: 0, usd: 0 };
+    if (budget.calls !== undefined && spent.calls >= budget.calls) return { refused: `role "${role}"'s daily budget of ${budget.calls} model calls is reached` };
+    if (budget.usd === undefined) continue;
+    usd = worstUsd();
+    const inFlight = held.get(role)?.usd ?? 0;
+    if (spent.usd >= budget.usd) return { refused: `role "${role}"'s daily budget of ${dollars(budget.usd)} is reached` };
+    if (spent.usd + inFlight + usd > budget.usd) {
+      return {
+        refused: `role "${role}"'s daily budget of ${dollars(budget.usd)} leaves no room for the call: ${dollars(spent.usd)} spent today, ${dollars(inFlight)} held by calls in flight, and the call may cost up to ${dollars(usd)}`,
+      };
+    }
+    holding.push(role);
+  }
   add(spender, model, { calls: 1, usd: 0 }, now);
-}
-
-/** A request's cost, once its answer said its usage. */
-export function addCost(spender: Spender, model: string, usd: number, now = Date.now()): void {
-  add(spender, model, { calls: 0, usd }, now);
+  for (const role of holding) {
+    const hold = held.get(role) ?? { usd: 0, requests: 0 };
+    held.set(role, { usd: plusDollars(hold.usd, usd), requests: hold.requests + 1 });
+  }
+  const heldOn = day;
+  return (cost) => {
+    const ended = Date.now();
+    turnDay(ended);
+    if (heldOn === day) for (const role of holding) release(role, usd);
+    if (cost !== undefined) add(spender, model, { calls: 0, usd: cost }, ended);
+  };
 }
 
 /** Today's spend by role, database and model, the largest first, and each budgeted role's budget beside its spend. */
@@ -95,13 +134,21 @@ function add(spender: Spender, model: string, amount: Spent, now: number): void 
   breakdown.set(key, row);
 }
 
-/** A new UTC day starts every count afresh. */
+/** Gives back what a request held of the role's day; the last request to end leaves it none, whatever the rounding. */
+function release(role: string, usd: number): void {
+  const hold = held.get(role)!;
+  if (hold.requests === 1) held.delete(role);
+  else held.set(role, { usd: Math.max(0, hold.usd - usd), requests: hold.requests - 1 });
+}
+
+/** A new UTC day starts every count afresh; what requests in flight held was the old day's. */
 function turnDay(now: number): void {
   const current = utcDay(now);
   if (current === day) return;
   day = current;
   byRole.clear();
   breakdown.clear();
+  held.clear();
 }
 
 function utcDay(now: number): string {

@@ -12,14 +12,11 @@ import { costOf, priceOf } from '../providers/metrics.js';
 import { dollars, plusDollars } from './dollars.js';
 import type { ChatOptions } from '../providers/provider.js';
 import { estimateTokens } from '../providers/tokens.js';
-
-/** The answer a free-text call is assumed to take when its model sets no max_tokens. */
-export const ANSWER_TOKENS = 256;
+import { ANSWER_TOKENS, chatInput } from './worst-case.js';
 
 /** A chat request of a model as an estimate takes it: the system prompt and the texts sent, the answer's tokens. */
 export function chatRequest(model: string, config: Record<string, unknown>, options: ChatOptions, texts: string[]): ModelRequest {
-  const input = [...(options.system === undefined ? [] : [options.system]), ...texts].join('\n');
-  return { model, config, input, outputTokens: options.maxTokens ?? ANSWER_TOKENS };
+  return { model, config, input: chatInput(options, texts), outputTokens: options.maxTokens ?? ANSWER_TOKENS };
 }
 
 /** A call a statement makes, and how many times its rows make it. */

@@ -4,14 +4,16 @@
 // model name; with neither, no cost is counted (rather than a guess from a stale list).
 // Any role may name a model anything, so the model label takes at most --metrics-max-models distinct names (and
 // those of the price table, which the operator wrote); later names are counted under model="other". The spend of
-// each role in each database, by model, is counted too (and for the role's day and its statement: src/cost/); its
-// role and database labels are bounded the same way.
+// each role in each database, by model, is counted too, and held to the caps of the role's day and of the statement the request is made for (src/cost/): each request
+// holds its worst case against them while in flight. Its role and database labels are bounded the same way.
 
 import { Counter, Histogram } from 'prom-client';
 import { PgError } from '../../proxy/pg-error.js';
 import { BoundedLabel, labelValue, processRegistry } from '../metrics.js';
-import { addCost, countCall } from '../cost/daily-spend.js';
+import { dayRefused } from '../cost/budgets.js';
+import { holdToday } from '../cost/daily-spend.js';
 import { currentSpending } from '../cost/statement-spending.js';
+import { apiWorstCase, chatWorstCase, embedWorstCase } from '../cost/worst-case.js';
 import { askerParts, type Asker } from './asker.js';
 import { beginCall } from './call-board.js';
 import type { ApiAnswer, ApiKind, ApiRequest, ChatResult, Provider, StreamEvent, Usage } from './provider.js';
@@ -116,21 +118,29 @@ export function metered(provider: Provider, providerName: string, modelName: str
   const labels = modelLabelsOf(providerName, modelName);
   const price = priceOf(config, modelName);
   /**
-   * A request starts, unless a cap of its statement or role leaves no room for it (src/cost/); the function returned
-   * records how it ended, and gives its cost where the price is known.
+   * A request starts, unless a cap of its statement or its role's day leaves no room for its worst case (`worstCase`,
+   * asked only when a cap in dollars needs it); the function returned records how it ended, settles what it held, and
+   * gives its cost where the price is known.
    */
-  const begin = async (kind: Kind, { signal, asker }: { signal: AbortSignal; asker?: Asker }) => {
+  const begin = async (kind: Kind, { signal, asker }: { signal: AbortSignal; asker?: Asker }, worstCase: () => Usage) => {
     const spending = currentSpending();
-    await spending?.starting();
+    await spending?.ready();
     const spender = askerParts(asker);
+    let worst: number | undefined;
+    const worstUsd = (): number => (worst ??= costOf(worstCase(), price) ?? 0);
+    const statementHold = spending?.hold(worstUsd);
+    const dayHold = spender && holdToday(spender, modelName, worstUsd);
+    if (dayHold && typeof dayHold !== 'function') {
+      statementHold?.(undefined);
+      throw spending ? spending.stop(dayHold.refused) : dayRefused(dayHold.refused);
+    }
     const spend = { role: spender ? roleLabels.of(spender.role) : WORKER, database: spender ? databaseLabels.of(spender.database) : WORKER, model: labels.model };
     spendRequests.inc(spend);
-    if (spender) countCall(spender, modelName);
     const started = performance.now();
     const shown = beginCall({ instance, provider: providerName, model: modelName, kind, asker });
     return (usage: Usage | undefined, error?: unknown): number | undefined => {
       let cost: number | undefined;
-      // The call leaves the dashboard's running calls however its counting ends.
+      // The call leaves the dashboard's running calls, and gives back what it held, however its counting ends.
       try {
         requests.inc({ ...labels, kind, outcome: usage ? 'ok' : signal.aborted ? 'cancelled' : 'error' });
         requestSeconds.observe(labels, (performance.now() - started) / 1000);
@@ -140,12 +150,11 @@ export function metered(provider: Provider, providerName: string, modelName: str
           completionTokens.inc(labels, usage.completionTokens);
           costUsd.inc(labels, cost ?? 0);
         }
-        if (cost !== undefined) {
-          spendUsd.inc(spend, cost);
-          if (spender) addCost(spender, modelName, cost);
-          spending?.charged(cost);
-        }
+        if (cost !== undefined) spendUsd.inc(spend, cost);
       } finally {
+        // The day first: a statement over its role's budget stops when its own hold settles.
+        dayHold?.(cost);
+        statementHold?.(cost);
         shown({ usage, costUsd: cost, error, cancelled: signal.aborted });
       }
       return cost;
@@ -153,8 +162,14 @@ export function metered(provider: Provider, providerName: string, modelName: str
   };
   const withCost = (result: ChatResult, cost: number | undefined): ChatResult => (cost === undefined ? result : { ...result, costUsd: cost });
   /** Runs a request that ends with one answer, recorded with its usage or its failure. */
-  const once = async <T>(kind: Kind, request: { signal: AbortSignal; asker?: Asker }, run: () => Promise<T>, usageOf: (answer: T) => Usage): Promise<{ answer: T; cost: number | undefined }> => {
-    const end = await begin(kind, request);
+  const once = async <T>(
+    kind: Kind,
+    request: { signal: AbortSignal; asker?: Asker },
+    worstCase: () => Usage,
+    run: () => Promise<T>,
+    usageOf: (answer: T) => Usage,
+  ): Promise<{ answer: T; cost: number | undefined }> => {
+    const end = await begin(kind, request, worstCase);
     let answer: T;
     try {
       answer = await run();
@@ -169,15 +184,15 @@ export function metered(provider: Provider, providerName: string, modelName: str
     embeddingBatchSize: provider.embeddingBatchSize,
     ...(send && {
       async send(request: ApiRequest): Promise<ApiAnswer> {
-        return (await once(request.kind, request, () => send(request), (answer) => answer.usage)).answer;
+        return (await once(request.kind, request, () => apiWorstCase(request), () => send(request), (answer) => answer.usage)).answer;
       },
     }),
     async chat(request) {
-      const { answer, cost } = await once('chat', request, () => provider.chat(request), (result) => result.usage);
+      const { answer, cost } = await once('chat', request, () => chatWorstCase(request), () => provider.chat(request), (result) => result.usage);
       return withCost(answer, cost);
     },
     async *stream(request): AsyncIterable<StreamEvent> {
-      const end = await begin('stream', request);
+      const end = await begin('stream', request, () => chatWorstCase(request));
       let ended = false;
       try {
         for await (const event of provider.stream(request)) {
@@ -197,7 +212,7 @@ export function metered(provider: Provider, providerName: string, modelName: str
       }
     },
     async embed(request) {
-      return (await once('embed', request, () => provider.embed(request), (result) => result.usage)).answer;
+      return (await once('embed', request, () => embedWorstCase(request.texts), () => provider.embed(request), (result) => result.usage)).answer;
     },
   };
 }

@@ -23,8 +23,11 @@ export type Behaviour =
   | { kind: 'huge'; bytes: number }
   /** A chat answer of `bytes` characters: the prompt, then dots, so each call's answer tells which call it was. */
   | { kind: 'padded'; bytes: number }
-  /** A chat answer made from the request's messages after `delayMs`: for many calls answered alike, in any order. */
-  | { kind: 'reply'; answer: (messages: Array<{ role: string; content: string }>) => string; delayMs?: number }
+  /**
+   * A chat answer made from the request's messages after `delayMs`, and once `hold` settles: for many calls answered
+   * alike, in any order, or all held in flight together.
+   */
+  | { kind: 'reply'; answer: (messages: Array<{ role: string; content: string }>) => string; delayMs?: number; hold?: Promise<void> }
   | Flow;
 
 /**
@@ -56,6 +59,8 @@ export interface FakeProvider {
   baseUrl: string;
   requests: RecordedRequest[];
   script(...behaviours: Behaviour[]): void;
+  /** Drops the behaviours scripted and not taken by a request yet. */
+  unscript(): void;
   /** The batches submitted to its batch APIs, which the test ends (fake-batches.ts). */
   batches: FakeBatches;
   /** The most requests that were open (received, not yet answered) at once; set to 0 to measure anew. */
@@ -113,6 +118,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     requests,
     batches,
     script: (...behaviours) => void queue.push(...behaviours),
+    unscript: () => void queue.splice(0),
     get mostAtOnce() {
       return mostAtOnce;
     },
@@ -203,7 +209,8 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
     }
     case 'reply': {
       const messages = request.body.messages as Array<{ role: string; content: string }>;
-      return void setTimeout(() => response.destroyed || respond({ kind: 'answer', content: behaviour.answer(messages) }, request, response), behaviour.delayMs ?? 0);
+      const answer = (): void => void setTimeout(() => response.destroyed || respond({ kind: 'answer', content: behaviour.answer(messages) }, request, response), behaviour.delayMs ?? 0);
+      return void (behaviour.hold ? behaviour.hold.then(answer) : answer());
     }
     case 'padded': {
       const messages = request.body.messages as Array<{ content: string }>;
