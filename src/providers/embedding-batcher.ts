@@ -2,16 +2,23 @@
 // to the provider together: requests that arrive within a few milliseconds of each other share one request of up
 // to the provider's batch size. Fewer requests for the same tokens, so requests-per-minute limits go further. A
 // caller that is cancelled leaves its batch at once; the request stops only when every caller in it has gone. A batch
-// holds one role's requests only, so that its request counts against that role's share of the proxy's limits.
+// holds one role's requests only, so that its request counts against that role's share of the proxy's limits and its
+// day's budget; the callers may be calls of several statements, whose caps each hold and are charged their own share
+// of the request (src/cost/shared-spending.ts), the part of it their texts are.
 
+import { currentSpending, spendingWithin, type Spending } from '../cost/statement-spending.js';
+import { sharedSpending } from '../cost/shared-spending.js';
 import type { Asker } from './asker.js';
 import type { EmbedRequest, EmbedResult, Provider } from './provider.js';
+import { estimateTokens } from './tokens.js';
 
 /** How long the first request of a batch waits for others: small beside the provider's own time. */
 export const DEFAULT_BATCH_WINDOW_MS = 2;
 
 interface Waiting {
   request: EmbedRequest;
+  /** The statement whose call asked for it, if any. */
+  spending: Spending | undefined;
   resolve: (result: EmbedResult) => void;
   reject: (reason: unknown) => void;
   /** Set while the member waits or its batch runs: what its cancel does there. */
@@ -59,6 +66,7 @@ export function batchedEmbeddings(provider: Provider, windowMs = DEFAULT_BATCH_W
         const listener = (): void => member.onAbort();
         const member: Waiting = {
           request,
+          spending: currentSpending(),
           resolve,
           reject,
           onAbort: () => {
@@ -77,7 +85,10 @@ export function batchedEmbeddings(provider: Provider, windowMs = DEFAULT_BATCH_W
   };
 }
 
-/** One request for the whole batch; each member gets its own vectors, and its share of the usage. */
+/**
+ * One request for the whole batch, charged to the members' statements by their shares (in whatever statement's async
+ * context the batch was sent); each member gets its own vectors, and its share of the usage.
+ */
 async function send(provider: Provider, members: Waiting[], asker: Asker): Promise<void> {
   const stop = new AbortController();
   let active = members.length;
@@ -88,21 +99,33 @@ async function send(provider: Provider, members: Waiting[], asker: Asker): Promi
     };
   }
   const texts = members.flatMap((member) => member.request.texts);
+  const shares = sharesOf(members);
+  const statements = new Map<Spending, number>();
+  members.forEach(({ spending }, i) => spending && statements.set(spending, (statements.get(spending) ?? 0) + shares[i]!));
   try {
-    const result = await provider.embed({ texts, signal: stop.signal, asker });
+    const result = await spendingWithin(statements.size > 0 ? sharedSpending(statements) : undefined, () => provider.embed({ texts, signal: stop.signal, asker }));
     let offset = 0;
-    for (const member of members) {
+    members.forEach((member, i) => {
       const count = member.request.texts.length;
       member.resolve({
         vectors: result.vectors.slice(offset, offset + count),
         model: result.model,
-        usage: { promptTokens: Math.round((result.usage.promptTokens * count) / texts.length), completionTokens: 0 },
+        usage: { promptTokens: Math.round(result.usage.promptTokens * shares[i]!), completionTokens: 0 },
       });
       offset += count;
-    }
+    });
   } catch (error) {
     for (const member of members) member.reject(error);
   } finally {
     for (const member of members) member.stopListening();
   }
+}
+
+/** Each member's part of the batch's request: its texts' share of the estimated tokens (of the texts, when there are none). */
+function sharesOf(members: Waiting[]): number[] {
+  const tokens = members.map((member) => member.request.texts.reduce((sum, text) => sum + estimateTokens(text), 0));
+  const total = tokens.reduce((sum, count) => sum + count, 0);
+  if (total > 0) return tokens.map((count) => count / total);
+  const texts = members.reduce((sum, member) => sum + member.request.texts.length, 0);
+  return members.map((member) => member.request.texts.length / texts);
 }

@@ -9,6 +9,8 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { setRoleDailyBudgets, spentToday } from '../../src/cost/daily-spend.js';
+import { StatementSpending } from '../../src/cost/statement-spending.js';
+import { embedTexts, providerFor } from '../../src/providers/index.js';
 import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { clientOf } from '../support/pg-ai.js';
@@ -95,5 +97,42 @@ describe('pg_llm.max_cost_per_statement', () => {
     expect(await result).toMatch(/^LM003: pg_llm.max_cost_per_statement \(\$0.35\) leaves no room for the call/);
     expect(shared.fake.requests.length).toBeLessThanOrEqual(3);
     expect(spentToday('postgres').usd - before).toBeLessThanOrEqual(3.5 * WORST_CASE_USD);
+  });
+});
+
+describe('embeddings of several statements sent in one request', () => {
+  /** A statement's spending under a max cost, as a session's statement has it. */
+  const statement = (maxUsd: number): StatementSpending => {
+    const spending = new StatementSpending();
+    spending.limitBy(Promise.resolve({ maxCalls: undefined, maxUsd, daily: [] }));
+    return spending;
+  };
+  const embedding = () => providerFor('shared-embeddings', { provider: 'openai_compatible', model_name: 'm', embedding_model: 'emb-test', base_url: shared.fake.baseUrl, max_retries: 0, ...PRICE });
+  const asker = JSON.stringify(['batch_role', 'db', 'batch_role']);
+  /** 40 and 120 characters: 10 and 30 tokens as estimated, a quarter and three quarters of a request of both. */
+  const [short, long] = ['a'.repeat(40), 'b'.repeat(120)];
+  const embedFor = (spending: StatementSpending, text: string) => spending.within(() => embedTexts(embedding(), [text], spending.signal, asker));
+
+  it("charge each statement's caps its own share of the request, and the role's day the whole of it", async () => {
+    shared.fake.requests.length = 0;
+    const [first, second] = [statement(1), statement(1)];
+    const before = spentToday('batch_role').usd;
+    await Promise.all([embedFor(first, short), embedFor(second, long)]);
+    expect(shared.fake.requests.map((request) => request.body.input)).toEqual([[short, long]]);
+    // The fake counts 2 tokens a text: 4 cents for the request.
+    expect(spentToday('batch_role').usd - before).toBeCloseTo(0.04, 10);
+    expect([first.usd, second.usd]).toEqual([expect.closeTo(0.01, 10), expect.closeTo(0.03, 10)]);
+    expect([first.calls, second.calls]).toEqual([1, 1]);
+  });
+
+  it("stop the statement whose cap leaves no room for its share; the others get their answers", async () => {
+    shared.fake.requests.length = 0;
+    // The long text's worst case is 30 cents.
+    const [roomy, tight] = [statement(1), statement(0.25)];
+    const [answered, refused] = await Promise.allSettled([embedFor(roomy, short), embedFor(tight, long)]);
+    expect(answered).toMatchObject({ status: 'fulfilled', value: { vectors: [expect.any(Array)] } });
+    expect(refused.status).toBe('rejected');
+    expect(tight.exceeded).toMatchObject({ sqlstate: 'LM003', message: expect.stringContaining('pg_llm.max_cost_per_statement ($0.25) leaves no room for the call') });
+    expect([roomy.usd, tight.usd]).toEqual([expect.closeTo(0.01, 10), 0]);
   });
 });
