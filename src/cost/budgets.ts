@@ -53,6 +53,11 @@ export function dayRefused(what: string): PgError {
   });
 }
 
+/** Whether the error is a cap's or a budget's refusal (LM003). */
+export function overBudget(error: unknown): error is PgError {
+  return error instanceof PgError && error.sqlstate === BUDGET_EXCEEDED;
+}
+
 /** A cap reached by the calls of a statement that is running (LM003). */
 export function capReached(what: string): PgError {
   return new PgError(BUDGET_EXCEEDED, `${what}: the statement's model calls stopped there`, {

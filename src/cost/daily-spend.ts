@@ -28,8 +28,9 @@ export interface SpendRow extends Spent {
 }
 
 /**
- * Who spends: a session's role in its database, and its login role. A call counts in the day of both: a login's
- * budget binds its sessions whatever role they SET, and a role's binds every session SET to it (budgets.ts).
+ * Who spends: a session's role in its database, and its login role (the worker's: the owner of the table or
+ * vectorizer, both). A call counts in the day of both: a login's budget binds its sessions whatever role they SET,
+ * and a role's binds every session SET to it (budgets.ts).
  */
 export interface Spender {
   role: string;
@@ -48,10 +49,13 @@ const byRole = new Map<string, Spent>();
 const breakdown = new Map<string, SpendRow>();
 /** The dollars held today by requests in flight, by role with a budget in dollars, and how many requests hold them. */
 const held = new Map<string, { usd: number; requests: number }>();
+/** Told when a request in flight gives back what it held. */
+const waiting = new Set<() => void>();
 
-/** Why a request was refused. */
+/** Why a request was refused; `forToday` when what the role has spent leaves no room for it, whatever ends in flight. */
 export interface DayRefusal {
   refused: string;
+  forToday: boolean;
 }
 
 /** The operator's budgets by role name (--role-daily-budgets). */
@@ -83,14 +87,15 @@ export function holdToday(spender: Spender, model: string, worstUsd: () => numbe
     const budget = dailyBudgetOf(role);
     if (!budget) continue;
     const spent = byRole.get(role) ?? { calls: 0, usd: 0 };
-    if (budget.calls !== undefined && spent.calls >= budget.calls) return { refused: `role "${role}"'s daily budget of ${budget.calls} model calls is reached` };
+    if (budget.calls !== undefined && spent.calls >= budget.calls) return { refused: `role "${role}"'s daily budget of ${budget.calls} model calls is reached`, forToday: true };
     if (budget.usd === undefined) continue;
     usd = worstUsd();
     const inFlight = held.get(role)?.usd ?? 0;
-    if (spent.usd >= budget.usd) return { refused: `role "${role}"'s daily budget of ${dollars(budget.usd)} is reached` };
+    if (spent.usd >= budget.usd) return { refused: `role "${role}"'s daily budget of ${dollars(budget.usd)} is reached`, forToday: true };
     if (spent.usd + inFlight + usd > budget.usd) {
       return {
         refused: `role "${role}"'s daily budget of ${dollars(budget.usd)} leaves no room for the call: ${dollars(spent.usd)} spent today, ${dollars(inFlight)} held by calls in flight, and the call may cost up to ${dollars(usd)}`,
+        forToday: spent.usd + usd > budget.usd,
       };
     }
     holding.push(role);
@@ -106,7 +111,45 @@ export function holdToday(spender: Spender, model: string, worstUsd: () => numbe
     turnDay(ended);
     if (heldOn === day) for (const role of holding) release(role, usd);
     if (cost !== undefined) add(spender, model, { calls: 0, usd: cost }, ended);
+    if (holding.length > 0) for (const wake of [...waiting]) wake();
   };
+}
+
+/**
+ * Resolves once a request in flight has given back what it held of a day (there may be room then), or rejects when
+ * the signal aborts first.
+ */
+export function holdsReleased(signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const stop = (): void => {
+      waiting.delete(wake);
+      reject(signal.reason);
+    };
+    const wake = (): void => {
+      waiting.delete(wake);
+      signal.removeEventListener('abort', stop);
+      resolve();
+    };
+    waiting.add(wake);
+    signal.addEventListener('abort', stop, { once: true });
+  });
+}
+
+/** The requests waiting in holdsReleased. */
+export function callsWaitingForBudget(): number {
+  return waiting.size;
+}
+
+/** The UTC day of `now`, as the budgets count days. */
+export function utcDay(now = Date.now()): string {
+  return new Date(now).toISOString().slice(0, 10);
+}
+
+/** When the UTC day after `now`'s starts: a budget's day starts afresh then. */
+export function nextUtcDay(now = Date.now()): Date {
+  const date = new Date(now);
+  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1));
 }
 
 /** Today's spend by role, database and model, the largest first, and each budgeted role's budget beside its spend. */
@@ -149,8 +192,4 @@ function turnDay(now: number): void {
   byRole.clear();
   breakdown.clear();
   held.clear();
-}
-
-function utcDay(now: number): string {
-  return new Date(now).toISOString().slice(0, 10);
 }

@@ -4,14 +4,15 @@
 // model name; with neither, no cost is counted (rather than a guess from a stale list).
 // Any role may name a model anything, so the model label takes at most --metrics-max-models distinct names (and
 // those of the price table, which the operator wrote); later names are counted under model="other". The spend of
-// each role in each database, by model, is counted too, and held to the caps of the role's day and of the statement the request is made for (src/cost/): each request
+// each role in each database, by model, is counted too (the payer's: the asker's, or an llm.call job's table owner),
+// and held to the caps of the role's day and of the statement the request is made for (src/cost/): each request
 // holds its worst case against them while in flight. Its role and database labels are bounded the same way.
 
 import { Counter, Histogram } from 'prom-client';
 import { PgError } from '../../proxy/pg-error.js';
-import { BoundedLabel, labelValue, processRegistry } from '../metrics.js';
+import { BoundedLabel, labelValue, processRegistry, readGauge } from '../metrics.js';
 import { dayRefused } from '../cost/budgets.js';
-import { holdToday } from '../cost/daily-spend.js';
+import { callsWaitingForBudget, holdsReleased, holdToday, type Spender } from '../cost/daily-spend.js';
 import { currentSpending } from '../cost/statement-spending.js';
 import { apiWorstCase, chatWorstCase, embedWorstCase } from '../cost/worst-case.js';
 import { askerParts, type Asker } from './asker.js';
@@ -73,6 +74,13 @@ const cancelledCalls = new Counter({
   registers,
 });
 
+readGauge(
+  processRegistry,
+  'pg_llm_model_calls_waiting_for_budget',
+  "The worker's model calls waiting for calls in flight to give back what they hold of their payer's daily budget.",
+  callsWaitingForBudget,
+);
+
 /** How many model names (and role and database names of the spend series) get series of their own (--metrics-max-models). */
 export function setMaxModelLabels(size: number): void {
   for (const label of [modelLabels, roleLabels, databaseLabels]) label.setMax(size);
@@ -118,21 +126,26 @@ export function metered(provider: Provider, providerName: string, modelName: str
   const labels = modelLabelsOf(providerName, modelName);
   const price = priceOf(config, modelName);
   /**
-   * A request starts, unless a cap of its statement or its role's day leaves no room for its worst case (`worstCase`,
-   * asked only when a cap in dollars needs it); the function returned records how it ended, settles what it held, and
-   * gives its cost where the price is known.
+   * A request starts, unless a cap of its statement or its payer's day leaves no room for its worst case
+   * (`worstCase`, asked only when a cap in dollars needs it): a statement's is refused then, the worker's waits for
+   * the requests in flight to give back what they hold, and is refused once the day's spend leaves no room. The
+   * function returned records how it ended, settles what it held, and gives its cost where the price is known.
    */
-  const begin = async (kind: Kind, { signal, asker }: { signal: AbortSignal; asker?: Asker }, worstCase: () => Usage) => {
+  const begin = async (kind: Kind, { signal, asker, payer }: { signal: AbortSignal; asker?: Asker; payer?: Spender }, worstCase: () => Usage) => {
     const spending = currentSpending();
     await spending?.ready();
-    const spender = askerParts(asker);
+    const spender = payer ?? askerParts(asker);
     let worst: number | undefined;
     const worstUsd = (): number => (worst ??= costOf(worstCase(), price) ?? 0);
     const statementHold = spending?.hold(worstUsd);
-    const dayHold = spender && holdToday(spender, modelName, worstUsd);
-    if (dayHold && typeof dayHold !== 'function') {
-      statementHold?.(undefined);
-      throw spending ? spending.stop(dayHold.refused) : dayRefused(dayHold.refused);
+    let dayHold = spender && holdToday(spender, modelName, worstUsd);
+    while (dayHold && typeof dayHold !== 'function') {
+      if (spending || dayHold.forToday) {
+        statementHold?.(undefined);
+        throw spending ? spending.stop(dayHold.refused) : dayRefused(dayHold.refused);
+      }
+      await holdsReleased(signal);
+      dayHold = holdToday(spender!, modelName, worstUsd);
     }
     const spend = { role: spender ? roleLabels.of(spender.role) : WORKER, database: spender ? databaseLabels.of(spender.database) : WORKER, model: labels.model };
     spendRequests.inc(spend);
@@ -164,7 +177,7 @@ export function metered(provider: Provider, providerName: string, modelName: str
   /** Runs a request that ends with one answer, recorded with its usage or its failure. */
   const once = async <T>(
     kind: Kind,
-    request: { signal: AbortSignal; asker?: Asker },
+    request: { signal: AbortSignal; asker?: Asker; payer?: Spender },
     worstCase: () => Usage,
     run: () => Promise<T>,
     usageOf: (answer: T) => Usage,

@@ -2,6 +2,7 @@
 // functions) a request of the provider's own API. Adapters turn a model instance's config (from pg_llm_add_model),
 // or a pgai call's arguments, into one of these.
 
+import type { Spender } from '../cost/daily-spend.js';
 import type { Asker } from './asker.js';
 
 /** What the answer must look like: free text, any JSON object, or JSON that a schema describes. */
@@ -45,6 +46,11 @@ export interface ChatRequest {
    * worker's) is never cached, and shares its turns with the worker's others.
    */
   asker?: Asker;
+  /**
+   * Whose daily budget and spend the request counts in when not its asker's: an llm.call job's, made for no session,
+   * is its table owner's (src/worker/).
+   */
+  payer?: Spender;
 }
 
 export interface Usage {

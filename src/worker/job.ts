@@ -5,6 +5,7 @@
 
 import pg from 'pg';
 import { loadModel } from '../catalog/models.js';
+import type { Spender } from '../cost/daily-spend.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { ProviderError } from '../providers/errors.js';
@@ -77,9 +78,12 @@ export class JobModels {
   }
 }
 
-/** Asks the job's model and returns the values of its target columns, by column name. */
-export async function answerJob(job: Job, model: Model, signal: AbortSignal): Promise<Record<string, unknown>> {
-  const result = await model.provider.chat({ ...jobRequest(job, model.config), signal });
+/**
+ * Asks the job's model, for the owner of its table (`owner`: whose daily budget it counts in), and returns the values
+ * of its target columns, by column name.
+ */
+export async function answerJob(job: Job, model: Model, signal: AbortSignal, owner: Spender): Promise<Record<string, unknown>> {
+  const result = await model.provider.chat({ ...jobRequest(job, model.config), signal, payer: owner });
   return jobAnswer(job, result.text);
 }
 

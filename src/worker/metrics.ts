@@ -11,7 +11,7 @@ const queueJobs = new Gauge({ name: 'pg_llm_queue_jobs', help: 'Jobs in llm.queu
 const jobsRunning = new Gauge({ name: 'pg_llm_worker_jobs_running', help: 'llm.call jobs this proxy is running.', labelNames: ['database'], registers });
 const jobsFinished = new Counter({
   name: 'pg_llm_worker_jobs_total',
-  help: 'Attempts at llm.call jobs this proxy finished, by outcome: done, skipped, retry, error, lost (taken over by another worker).',
+  help: "Attempts at llm.call jobs this proxy finished, by outcome: done, skipped, retry, error, deferred (to the next day of its owner's daily budget), lost (taken over by another worker).",
   labelNames: ['database', 'outcome'],
   registers,
 });
@@ -58,11 +58,11 @@ export function recordFinished(database: string, outcome: Outcome, seconds?: num
 
 const vectorizerRows = new Counter({
   name: 'pg_llm_vectorizer_rows_total',
-  help: "Rows of pgai vectorizers' queues this proxy processed, by outcome: done (chunks embedded and stored) or failed (retried later).",
+  help: "Rows of pgai vectorizers' queues this proxy processed, by outcome: done (chunks embedded and stored), failed (retried later) or deferred (to the next day of its owner's daily budget).",
   labelNames: ['database', 'outcome'],
   registers,
 });
 
-export function recordVectorizerBatch(database: string, outcome: 'done' | 'failed', rows: number): void {
+export function recordVectorizerBatch(database: string, outcome: 'done' | 'failed' | 'deferred', rows: number): void {
   vectorizerRows.inc({ database: labelValue(database), outcome }, rows);
 }

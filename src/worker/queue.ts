@@ -26,9 +26,9 @@ export interface Job {
   maxAttempts: number;
 }
 
-/** Where a job ended: written back, skipped (row gone or changed), waiting for a retry, failed for good, or no
- * longer ours (its lease ran out and another worker took it). */
-export type Outcome = 'done' | 'skipped' | 'retry' | 'error' | 'lost';
+/** Where a job ended: written back, skipped (row gone or changed), waiting for a retry, failed for good, waiting for
+ * the next day of its owner's daily budget, or no longer ours (its lease ran out and another worker took it). */
+export type Outcome = 'done' | 'skipped' | 'retry' | 'error' | 'deferred' | 'lost';
 
 export const STATUSES = ['pending', 'processing', 'batched', 'done', 'error', 'skipped'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -219,6 +219,19 @@ export async function failJob(pool: pg.Pool, worker: string, job: Job, message: 
   );
   const status = rows[0]?.status as Status | undefined;
   return status === undefined ? 'lost' : status === 'pending' ? 'retry' : (status as Outcome);
+}
+
+/**
+ * Gives a job back to the queue untried until `until`, saying why in last_error: its owner's daily budget left no room
+ * for its model call, so the attempt it was claimed for does not count.
+ */
+export async function deferJob(pool: pg.Pool, worker: string, job: Job, message: string, until: Date): Promise<Outcome> {
+  const { rowCount } = await pool.query(
+    `UPDATE llm.queue SET status = 'pending', attempts = attempts OPERATOR(pg_catalog.-) 1, last_error = $3, run_after = $4, lease_until = NULL
+      WHERE id OPERATOR(pg_catalog.=) $1 AND worker OPERATOR(pg_catalog.=) $2 AND status OPERATOR(pg_catalog.=) 'processing'`,
+    [job.id, worker, message, until],
+  );
+  return rowCount === 0 ? 'lost' : 'deferred';
 }
 
 /** Gives jobs back to the queue untried, at shutdown: the attempt they were claimed for does not count. */

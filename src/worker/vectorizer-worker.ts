@@ -5,17 +5,23 @@
 // its own claimed rows (vectorizers.ts). All lanes together are held to the worker's `lanes`, so that no config takes
 // every connection of the pool, and every vectorizer gets a lane before any gets a second; a lane whose vectorizer
 // has others gives its place to a vectorizer waiting for one. Each batch's chunks are embedded in as few requests as
-// the provider's limits allow (vectorizer-embed.ts), counted against the owner's share of the proxy's model calls,
-// as the owner's sessions' are; a failed batch is retried later, with backoff.
+// the provider's limits allow (vectorizer-embed.ts), counted against the owner's share of the proxy's model calls and
+// its daily budget, as the owner's sessions' are; a failed batch is retried later, with backoff. A batch the owner's
+// day leaves no room for waits for the next UTC day, without a retry counted, and so does the owner's other work
+// (budget-pause.ts).
 
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { PgError } from '../../proxy/pg-error.js';
+import { overBudget } from '../cost/budgets.js';
+import { nextUtcDay } from '../cost/daily-spend.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
+import type { BudgetPause } from './budget-pause.js';
 import { recordVectorizerBatch } from './metrics.js';
 import { embedAll, embeddingProvider } from './vectorizer-embed.js';
 import { loadDocuments } from './vectorizer-documents.js';
 import { RowRefused, rowChunks, tooLong } from './vectorizer-text.js';
-import { batchSize, concurrency, failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
+import { batchSize, concurrency, deferred, failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
   pool: pg.Pool;
@@ -25,6 +31,8 @@ export interface VectorizerRunnerOptions {
   /** Batches in flight at once, of all the vectorizers together: each holds a connection of the pool while it runs. */
   lanes: number;
   retryDelayMs: number;
+  /** Shared with the llm.call jobs of the same owner. */
+  budget: BudgetPause;
   log: Logger;
 }
 
@@ -128,6 +136,7 @@ export class VectorizerRunner {
    */
   private async batches(vectorizer: Vectorizer): Promise<'turn over' | 'given up' | 'stopped'> {
     while (!this.stopping.signal.aborted) {
+      if (this.options.budget.paused) return 'turn over';
       let claimed: Batch['keys'] = [];
       const refusedRows: RefusedRow[] = [];
       try {
@@ -154,6 +163,10 @@ export class VectorizerRunner {
         if (this.stopping.signal.aborted) return 'stopped';
         if (claimed.length === 0) {
           this.problem(error);
+          return 'turn over';
+        }
+        if (overBudget(error)) {
+          await this.deferred(vectorizer, claimed, error).catch((recordError: unknown) => this.problem(recordError));
           return 'turn over';
         }
         recordVectorizerBatch(this.options.database, 'failed', claimed.length);
@@ -200,6 +213,13 @@ export class VectorizerRunner {
       vectorizer.asker,
     );
     return chunks.map(({ key, seq, chunk }, i) => ({ key, seq, chunk, embedding: vectors[i]! }));
+  }
+
+  /** The batch's embeddings were refused for the owner's daily budget: its rows wait for the next UTC day, and so does the rest. */
+  private async deferred(vectorizer: Vectorizer, keys: Batch['keys'], refusal: PgError): Promise<void> {
+    this.options.budget.pause(refusal);
+    recordVectorizerBatch(this.options.database, 'deferred', keys.length);
+    await deferred(this.options.pool, vectorizer, keys, refusal.message, nextUtcDay());
   }
 
   private problem(error: unknown): void {

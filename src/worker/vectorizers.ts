@@ -6,7 +6,8 @@
 // its batch runs is queued again by the trigger, and the next batch to claim it (once this one has committed and
 // let go of the key) embeds its newest text. If the batch fails, the transaction leaves the queue as it was;
 // failed() then delays the keys' retry, moves those out of retries to the failed queue, and records the error in
-// ai.vectorizer_errors.
+// ai.vectorizer_errors (deferred(), for a batch its owner's daily budget refused, delays them to the next UTC day
+// without counting a retry).
 
 import pg from 'pg';
 import { inRowTransaction, ownedBySession, times } from './row-session.js';
@@ -254,6 +255,19 @@ export async function failed(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<
        INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step) SELECT DISTINCT ${n.keyList}, 'embedding' FROM out_of_retries`,
       [retries],
     );
+    await recordError(client, vectorizer, message, 'embedding', keys.length);
+  });
+}
+
+/**
+ * After a batch its owner's daily budget left no room for: its keys are claimed again from `until` (the next UTC day),
+ * no retry counted; the error is recorded for the owner.
+ */
+export async function deferred(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, until: Date): Promise<void> {
+  const n = names(vectorizer);
+  await inRowTransaction(pool, async (client) => {
+    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb) k`;
+    await client.query(`UPDATE ${n.queue} q SET loading_retry_after = $2 FROM ${keyRows} WHERE ${n.matches('q', 'k')}`, [JSON.stringify(keys), until]);
     await recordError(client, vectorizer, message, 'embedding', keys.length);
   });
 }

@@ -6,7 +6,9 @@
 // job's place among the concurrency is given to the next job once its answer is in; until it is written it stays
 // this worker's, its lease renewed like those of the jobs running. At shutdown it lets running jobs finish for a
 // while, then stops them and gives them back to the queue. The same connections and wake-ups serve the database's
-// pgai vectorizers (vectorizer-worker.ts), woken on their own channel.
+// pgai vectorizers (vectorizer-worker.ts), woken on their own channel. The model calls of both are made for the
+// owner of the tables, the worker's login role, and count against its daily budget: a job it leaves no room for
+// waits for the next UTC day, and so does the rest of the owner's work (budget-pause.ts).
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -14,15 +16,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { VECTORIZER_CHANNEL } from '../../functions/pgai/vectorizer-create.js';
+import type { PgError } from '../../proxy/pg-error.js';
+import { overBudget } from '../cost/budgets.js';
+import { nextUtcDay, type Spender } from '../cost/daily-spend.js';
 import type { MasterKey } from '../crypto/secrets.js';
+import { ASKER_SQL } from '../intercept/session-settings.js';
+import { askerParts } from '../providers/asker.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
+import { BudgetPause } from './budget-pause.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
 import { BatchJobs, MAX_JOBS as MAX_BATCH_JOBS } from './batch-jobs.js';
 import { answerJob, JobModels } from './job.js';
 import { checkJobRows, type Checked } from './job-row.js';
 import { JobBatches } from './job-batches.js';
 import { recordFinished, recordQueueCounts, recordRunning, recordVectorizerQueues } from './metrics.js';
-import { claimJobs, completeJob, countByStatus, failJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
+import { claimJobs, completeJob, countByStatus, deferJob, failJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
 import { VectorizerRunner } from './vectorizer-worker.js';
 import { completeJobs, type WriteBack } from './write-back.js';
 
@@ -72,10 +80,14 @@ export class QueueWorker {
   private stopped: Promise<void> | undefined;
   /** The last problem reaching the queue, logged once rather than at every poll. */
   private lastProblem: string | undefined;
+  /** Whom the model calls are made for, read once. */
+  private owner: Promise<Spender> | undefined;
+  private readonly budget: BudgetPause;
 
   constructor(private readonly options: WorkerOptions) {
     this.database = describeDatabase(options.url);
     this.log = options.log.child({ worker: this.database });
+    this.budget = new BudgetPause(this.log);
     const poolSize = Math.min(MAX_POOL_SIZE, options.settings.concurrency + 1);
     this.pool = new pg.Pool({ connectionString: options.url, max: poolSize, application_name: APPLICATION_NAME });
     // An idle connection that drops is replaced on next use; its error must not end the process.
@@ -99,7 +111,7 @@ export class QueueWorker {
     // A vectorizer's batch holds a connection while its chunks are embedded: one connection stays for the claims and
     // write-backs of llm.call jobs.
     const lanes = poolSize - 1;
-    this.vectorizers = new VectorizerRunner({ pool: this.pool, database: this.database, defaults: options.defaults, lanes, retryDelayMs, log: this.log });
+    this.vectorizers = new VectorizerRunner({ pool: this.pool, database: this.database, defaults: options.defaults, lanes, retryDelayMs, budget: this.budget, log: this.log });
   }
 
   start(): void {
@@ -197,7 +209,7 @@ export class QueueWorker {
     try {
       do {
         this.fillAgain = false;
-        while (!this.stopping) {
+        while (!this.stopping && !this.budget.paused) {
           // Answered jobs (written back, or waiting for their batch to be submitted) hold no place, but only so many.
           const { concurrency } = this.options.settings;
           const room = Math.min(concurrency - (this.running.size - this.answered.size), concurrency + MAX_ANSWERED - this.running.size);
@@ -250,7 +262,7 @@ export class QueueWorker {
         this.fillSoon();
         return await this.batches.submit(job, model);
       }
-      const answer = await answerJob(job, model, signal);
+      const answer = await answerJob(job, model, signal, await this.tablesOwner());
       this.answered.add(id);
       this.fillSoon();
       const { outcome, seconds } = await this.writes.add(job, answer);
@@ -261,6 +273,7 @@ export class QueueWorker {
       if (signal.aborted) return;
       const message = failure(error);
       try {
+        if (overBudget(error)) return await this.deferred(job, error);
         const outcome = await failJob(this.pool, this.id, job, message, this.options.settings.retryDelayMs);
         recordFinished(this.database, outcome);
         // Each attempt is in llm.queue; the log says so only of jobs that failed for good.
@@ -270,6 +283,23 @@ export class QueueWorker {
         this.problem(recordError);
       }
     }
+  }
+
+  /** The job's model call was refused for the owner's daily budget: it waits for the next UTC day, and so do the others. */
+  private async deferred(job: Job, refusal: PgError): Promise<void> {
+    this.budget.pause(refusal);
+    recordFinished(this.database, await deferJob(this.pool, this.id, job, failure(refusal), nextUtcDay()));
+  }
+
+  /** The owner of the tables the worker fills, its login role (claims take no job while it runs as another): the jobs' payer. */
+  private tablesOwner(): Promise<Spender> {
+    if (!this.owner) {
+      const read = this.pool.query(`SELECT ${ASKER_SQL} AS asker`).then(({ rows }) => askerParts((rows[0] as { asker: string }).asker)!);
+      // A failure is not kept: the next job asks again.
+      read.catch(() => this.owner === read && (this.owner = undefined));
+      this.owner = read;
+    }
+    return this.owner;
   }
 
   private async renew(): Promise<void> {
