@@ -1,13 +1,13 @@
 // pgai's chunk_text and chunk_text_recursively (its sql/idempotent/020-chunk.sql): a text cut into chunks by
 // separators, merged up to chunk_size characters with chunk_overlap repeated, numbered from 0, as pgai's text
-// splitters cut it (text-splitter.ts). They run in the proxy, on the event loop every session shares: a text is
-// cut in a few hundred milliseconds a megabyte at worst, and one over MAX_INPUT, or whose chunks would be too long
-// together (text-splitter.ts), is refused rather than hold the others up.
+// splitters cut it (text-splitter.ts). They run in the proxy, at once or in a thread with a time limit (cut-text.ts):
+// a text over MAX_INPUT, or whose chunks would be too long together (text-splitter.ts), is refused.
 
 import { PgError } from '../../proxy/pg-error.js';
-import { declareFunction, type FunctionDeclaration } from '../declaration.js';
+import { declareFunction, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
-import { checkSizes, DEFAULT_CHUNK_OVERLAP, MAX_INPUT, DEFAULT_CHUNK_SIZE, DEFAULT_SEPARATOR, DEFAULT_SEPARATORS, splitByCharacter, splitRecursively, type SplitterOptions } from './text-splitter.js';
+import { cutText } from './cut-text.js';
+import { checkSizes, DEFAULT_CHUNK_OVERLAP, MAX_INPUT, DEFAULT_CHUNK_SIZE, DEFAULT_SEPARATOR, DEFAULT_SEPARATORS, type SplitterOptions } from './text-splitter.js';
 
 const SCHEMA = 'ai';
 const CHUNKS = { kind: 'table' as const, columns: [{ name: 'seq', type: 'bigint' }, { name: 'chunk', type: 'text' }] };
@@ -23,7 +23,13 @@ function options(args: Record<string, unknown>, keepSeparator: boolean): Splitte
   return chosen;
 }
 
-const numbered = (chunks: string[]) => chunks.map((chunk, seq) => ({ seq, chunk }));
+/** The text's chunks, numbered from 0; none for a NULL text. */
+async function chunks(args: Record<string, unknown>, separators: string | string[], keepSeparator: boolean, context: CallContext) {
+  const text = input(args);
+  if (text === undefined) return [];
+  const cut = await cutText({ text, separators, options: options(args, keepSeparator) }, context.asker, context.signal);
+  return cut.map((chunk, seq) => ({ seq, chunk }));
+}
 
 /** The text to cut, or undefined for NULL. */
 function input(args: Record<string, unknown>): string | undefined {
@@ -49,11 +55,7 @@ export const chunkingFunctions: FunctionDeclaration[] = [
     result: CHUNKS,
     strict: false,
     description: 'The text in chunks between separators (default a blank line), up to chunk_size characters (pgai). No rows for a NULL text.',
-    async run(args) {
-      const text = input(args);
-      const separator = (args.separator as string | null) ?? DEFAULT_SEPARATOR;
-      return text === undefined ? [] : numbered(splitByCharacter(text, separator, options(args, false)));
-    },
+    run: (args, context) => chunks(args, (args.separator as string | null) ?? DEFAULT_SEPARATOR, false, context),
   }),
   declareFunction({
     schema: SCHEMA,
@@ -68,10 +70,6 @@ export const chunkingFunctions: FunctionDeclaration[] = [
     result: CHUNKS,
     strict: false,
     description: 'The text in chunks of up to chunk_size characters, cut at the first separator that serves: paragraphs, lines, words, characters (pgai). No rows for a NULL text.',
-    async run(args) {
-      const text = input(args);
-      const separators = (args.separators as string[] | null) ?? DEFAULT_SEPARATORS;
-      return text === undefined ? [] : numbered(splitRecursively(text, separators, options(args, true)));
-    },
+    run: (args, context) => chunks(args, (args.separators as string[] | null) ?? DEFAULT_SEPARATORS, true, context),
   }),
 ];

@@ -1,7 +1,9 @@
 // The text splitters pgai's chunk_text and chunk_text_recursively run (LangChain's CharacterTextSplitter and
 // RecursiveCharacterTextSplitter, langchain-text-splitters 0.3, as pgai pins it), with their defaults, so chunks
 // come out as pgai's do. Lengths count characters (code points), as Python's len does. A regular expression as
-// separator is JavaScript's, which agrees with Python's on the common syntax.
+// separator is JavaScript's, which agrees with Python's on the common syntax; V8 runs it by backtracking, with no
+// bound on its time, so a split by one runs only where it can be stopped (cut-text.ts). A literal separator is found
+// by plain string search, in time linear in the text.
 
 import { PgError } from '../../proxy/pg-error.js';
 
@@ -34,14 +36,25 @@ export function checkSizes({ chunkSize, chunkOverlap }: SplitterOptions): void {
   if (chunkOverlap > chunkSize) throw new PgError('22023', `Got a larger chunk overlap (${chunkOverlap}) than chunk size (${chunkSize}), should be smaller.`);
 }
 
+/** A text and how to cut it: by one separator (chunk_text), or by the first of several that serves (chunk_text_recursively). */
+export interface Cut {
+  text: string;
+  separators: string | string[];
+  options: SplitterOptions;
+}
+
+export function cut({ text, separators, options }: Cut): string[] {
+  return typeof separators === 'string' ? splitByCharacter(text, separators, options) : splitRecursively(text, separators, options);
+}
+
 /** CharacterTextSplitter.split_text: pieces between separators, merged up to the chunk size. */
-export function splitByCharacter(text: string, separator: string, options: SplitterOptions): string[] {
-  const splits = splitWithRegex(text, pattern(separator, options.isSeparatorRegex), options.keepSeparator);
+function splitByCharacter(text: string, separator: string, options: SplitterOptions): string[] {
+  const splits = pieces(text, separator, options);
   return mergeSplits(splits, options.keepSeparator ? '' : separator, options, outputBudget(text));
 }
 
 /** RecursiveCharacterTextSplitter.split_text: by the first separator the text has, pieces too long by the next ones. */
-export function splitRecursively(text: string, separators: string[], options: SplitterOptions, budget = outputBudget(text)): string[] {
+function splitRecursively(text: string, separators: string[], options: SplitterOptions, budget = outputBudget(text)): string[] {
   const chunks: string[] = [];
   let separator = separators.at(-1) ?? '';
   let rest: string[] = [];
@@ -50,13 +63,13 @@ export function splitRecursively(text: string, separators: string[], options: Sp
       separator = candidate;
       break;
     }
-    if (compiled(pattern(candidate, options.isSeparatorRegex)).test(text)) {
+    if (occursIn(text, candidate, options.isSeparatorRegex)) {
       separator = candidate;
       rest = separators.slice(i + 1);
       break;
     }
   }
-  const splits = splitWithRegex(text, pattern(separator, options.isSeparatorRegex), options.keepSeparator);
+  const splits = pieces(text, separator, options);
   const joiner = options.keepSeparator ? '' : separator;
   let good: string[] = [];
   for (const split of splits) {
@@ -91,29 +104,36 @@ function append(chunks: string[], more: string[]): void {
   for (const chunk of more) chunks.push(chunk);
 }
 
-function pattern(separator: string, isRegex: boolean): string {
-  return isRegex ? separator : separator.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+function occursIn(text: string, separator: string, isRegex: boolean): boolean {
+  return isRegex ? withRegex(separator, (regex) => regex.test(text)) : text.includes(separator);
 }
 
-function compiled(source: string): RegExp {
-  try {
-    return new RegExp(source, 'u');
-  } catch (error) {
-    throw new PgError('2201B', `invalid regular expression: ${(error as Error).message}`);
-  }
-}
-
-/** The pieces of the text between matches of the separator, a kept separator starting the piece after it; no empty ones. */
-function splitWithRegex(text: string, separator: string, keepSeparator: boolean): string[] {
+/** The pieces of the text between occurrences of the separator, a kept separator starting the piece after it; no empty ones. */
+function pieces(text: string, separator: string, { isSeparatorRegex, keepSeparator }: SplitterOptions): string[] {
   let splits: string[];
   if (separator === '') splits = Array.from(text);
-  else if (!keepSeparator) splits = text.split(compiled(separator));
+  else if (!isSeparatorRegex) splits = text.split(separator).map((part, i) => (keepSeparator && i > 0 ? separator + part : part));
+  else if (!keepSeparator) splits = withRegex(separator, (regex) => text.split(regex));
   else {
-    const parts = text.split(compiled(`(${separator})`));
+    // The split has each match, captured, between the pieces.
+    const parts = withRegex(`(${separator})`, (regex) => text.split(regex));
     splits = [parts[0]!];
     for (let i = 1; i < parts.length; i += 2) splits.push(parts[i]! + (parts[i + 1] ?? ''));
   }
   return splits.filter((split) => split !== '');
+}
+
+/**
+ * The caller's regular expression in use; V8 checks its syntax at once, and its size when it first runs it. Its
+ * error says "Invalid regular expression: /<the pattern>/u: <why>", of which the message keeps why, as PostgreSQL's.
+ */
+function withRegex<T>(source: string, use: (regex: RegExp) => T): T {
+  try {
+    return use(new RegExp(source, 'u'));
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new PgError('2201B', `invalid regular expression: ${error.message.slice(error.message.lastIndexOf(': ') + 2)}`);
+  }
 }
 
 /** Pieces joined by the separator into chunks of at most chunk_size, each repeating up to chunk_overlap of the last. */

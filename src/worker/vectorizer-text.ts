@@ -1,12 +1,14 @@
 // What a vectorizer embeds of a row, as pgai's worker makes it: the loaded column's text cut by the chunking config
 // (the splitters of ai.chunk_text and ai.chunk_text_recursively), each chunk put into the formatting template, a
-// Python string.Template where $chunk is the chunk and $column (or ${column}) a value of the row. This runs on the
-// event loop every session of the proxy shares, for rows anyone who may insert into the table writes: a row too big to
-// cut in a moment (ai.chunk_text's bound), or cut into too many chunks or too much text, is refused (RowRefused), for
-// good, rather than cut at every retry.
+// Python string.Template where $chunk is the chunk and $column (or ${column}) a value of the row. This runs in the
+// proxy, for rows anyone who may insert into the table writes, the cut at once or in a thread with a time limit
+// (cut-text.ts): a row too big to cut in a moment (ai.chunk_text's bound), whose cut takes longer than the limit, or
+// cut into too many chunks or too much text, is refused (RowRefused), for good, rather than cut at every retry.
 
-import { MAX_INPUT, splitByCharacter, splitRecursively, TooManyChunks, type SplitterOptions } from '../../functions/pgai/text-splitter.js';
+import { CutTooSlow, cutText } from '../../functions/pgai/cut-text.js';
+import { MAX_INPUT, TooManyChunks, type SplitterOptions } from '../../functions/pgai/text-splitter.js';
 import { PgError } from '../../proxy/pg-error.js';
+import type { Asker } from '../providers/asker.js';
 
 /** The most chunks of one row, and the most characters of their formatted texts together. */
 export const MAX_CHUNKS = 50_000;
@@ -33,15 +35,18 @@ export interface Chunk {
   formatted: string;
 }
 
-/** The chunks of a row, numbered from 0; none when its text is NULL or blank. Throws RowRefused for a row too large. */
-export function rowChunks(config: VectorizerConfig, row: Record<string, unknown>): Chunk[] {
+/**
+ * The chunks of a row, numbered from 0; none when its text is NULL or blank. Throws RowRefused for a row too large.
+ * A cut in a thread takes the turn of the vectorizer's owner (asker), and stops when `signal` aborts.
+ */
+export async function rowChunks(config: VectorizerConfig, row: Record<string, unknown>, asker: Asker, signal: AbortSignal): Promise<Chunk[]> {
   const value = row[config.loading.column_name];
   if (value === null || value === undefined) return [];
   const text = String(value);
   const column = config.loading.column_name;
   if (text.length > MAX_INPUT) throw tooLong(config);
   if (text.trim() === '') return [];
-  const pieces = cut(config.chunking, text);
+  const pieces = await cut(config.chunking, text, asker, signal);
   if (pieces.length > MAX_CHUNKS) refuse(`its ${column} is cut into more than ${MAX_CHUNKS} chunks`);
   const chunks: Chunk[] = [];
   let formattedLength = 0;
@@ -67,7 +72,7 @@ export function tooLong(config: VectorizerConfig): RowRefused {
   return refused(`its ${config.loading.column_name} is longer than ${MAX_INPUT} characters`);
 }
 
-function cut(chunking: VectorizerConfig['chunking'], text: string): string[] {
+async function cut(chunking: VectorizerConfig['chunking'], text: string, asker: Asker, signal: AbortSignal): Promise<string[]> {
   if (chunking.implementation === 'none') return [text];
   const options: SplitterOptions = {
     chunkSize: chunking.chunk_size ?? 800,
@@ -75,12 +80,11 @@ function cut(chunking: VectorizerConfig['chunking'], text: string): string[] {
     isSeparatorRegex: chunking.is_separator_regex === true,
     keepSeparator: chunking.implementation === 'recursive_character_text_splitter',
   };
+  const separators = chunking.implementation === 'character_text_splitter' ? (chunking.separator ?? '\n\n') : (chunking.separators ?? ['\n\n', '\n', '.', '?', '!', ' ', '']);
   try {
-    return chunking.implementation === 'character_text_splitter'
-      ? splitByCharacter(text, chunking.separator ?? '\n\n', options)
-      : splitRecursively(text, chunking.separators ?? ['\n\n', '\n', '.', '?', '!', ' ', ''], options);
+    return await cutText({ text, separators, options }, async () => asker, signal);
   } catch (error) {
-    if (error instanceof TooManyChunks) refuse(error.message);
+    if (error instanceof TooManyChunks || error instanceof CutTooSlow) refuse(error.message);
     throw error;
   }
 }

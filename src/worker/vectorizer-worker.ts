@@ -20,7 +20,7 @@ import type { BudgetPause } from './budget-pause.js';
 import { recordVectorizerBatch } from './metrics.js';
 import { embedAll, embeddingProvider } from './vectorizer-embed.js';
 import { loadDocuments } from './vectorizer-documents.js';
-import { RowRefused, rowChunks, tooLong } from './vectorizer-text.js';
+import { RowRefused, rowChunks, tooLong, type Chunk } from './vectorizer-text.js';
 import { batchSize, concurrency, deferred, failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
@@ -194,16 +194,16 @@ export class VectorizerRunner {
       rows = documents.loaded;
       for (const { row, error } of documents.refused) refusedRows.push({ key: keyOf(row), error, step: 'loading' });
     }
-    const chunks = rows.flatMap((row) => {
+    const chunks: Array<Chunk & { key: Record<string, unknown> }> = [];
+    for (const row of rows) {
       const key = keyOf(row);
       try {
-        return rowChunks(vectorizer.config, row).map((chunk) => ({ key, ...chunk }));
+        for (const chunk of await rowChunks(vectorizer.config, row, vectorizer.asker, this.stopping.signal)) chunks.push({ key, ...chunk });
       } catch (error) {
         if (!(error instanceof RowRefused)) throw error;
         refusedRows.push({ key, error, step: 'chunking' });
-        return [];
       }
-    });
+    }
     if (chunks.length === 0) return [];
     const provider = await embeddingProvider(vectorizer.config.embedding, this.options.defaults);
     const { vectors } = await embedAll(
