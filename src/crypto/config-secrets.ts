@@ -13,9 +13,27 @@ const REQUEST_PARTS_KEY = /(^|_)(headers|query)$/i;
 /** Config keys naming a server, whose URL may carry credentials. */
 const URL_CONFIG_KEY = /^(base_url|endpoint|api_endpoint)$/i;
 
+/** Whether every string under `name`, at any depth, is a credential: a credential's name, or a request's headers or query. */
+export function isCredentialName(name: string): boolean {
+  return SECRET_CONFIG_KEY.test(name) || REQUEST_PARTS_KEY.test(name);
+}
+
+/** Whether a string under `name` may carry credentials: a server's URL. */
+export function isServerName(name: string): boolean {
+  return URL_CONFIG_KEY.test(name);
+}
+
+/**
+ * Whether text names, anywhere in it, a credential, a request's headers or query, or a server: a piece that SQL may
+ * build into a config that holds credentials (jsonb_object's names, JSON text cast to jsonb).
+ */
+export function mentionsCredentialName(text: string): boolean {
+  return [SECRET_CONFIG_KEY, /(headers|query)/i, /(base_url|endpoint)/i].some((names) => names.test(text));
+}
+
 /** The credentials in one config value, the value under `name`. */
 export function credentialsIn(name: string, value: unknown): string[] {
-  if (SECRET_CONFIG_KEY.test(name) || REQUEST_PARTS_KEY.test(name)) return strings(value);
+  if (isCredentialName(name)) return strings(value);
   if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([inner, item]) => credentialsIn(Array.isArray(value) ? name : inner, item));
   if (typeof value !== 'string' || !URL_CONFIG_KEY.test(name)) return [];
   const url = parsedUrl(value);

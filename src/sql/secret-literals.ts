@@ -2,7 +2,8 @@
 // declaration.ts): an API key written out, positional or named, under any casts or COLLATE, a request's headers or query
 // parameters (pgai's extra_headers), a config that holds credentials (a model's, pgai's client_config), and a
 // server's URL that carries them (pgai's base_url => 'http://user:password@host'). The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
-// pg_stat_activity would keep the statement's text. A secret computed in SQL never shows in the text.
+// pg_stat_activity would keep the statement's text. A secret argument computed from string constants that may be part
+// of it is refused (src/sql/computed-secrets.ts); one computed from parameters, columns or settings shows in no text.
 // A constant given for an argument declared SQL (pg_llm_estimate's sql) is a statement of its own, parsed in turn:
 // the secrets of its calls are held back the same way, in a constant written anew. When the parser refuses it and it
 // may hold a secret, the proxy answers the syntax error itself, pointed at where it stands in the query string.
@@ -14,6 +15,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { credentialsIn, holdsCredentials } from '../crypto/config-secrets.js';
 import type { HeldSpan } from './api-key-statements.js';
 import { parseTask } from './parse-task.js';
+import { refuseComputedSecret, uncast, writtenString } from './computed-secrets.js';
 import { codePoints, parseStatementsNow } from './parse.js';
 import { heldSyntaxError, type HeldSyntaxError } from './secret-syntax-errors.js';
 import { writtenOffset } from './written-constants.js';
@@ -131,21 +133,24 @@ function literalsOfCall(call: Node): Found[] {
     const declared = declarations
       .map((declaration): ArgumentDeclaration | undefined => (named ? declaration.arguments.find((candidate) => candidate.name === named.name) : declaration.arguments[position]))
       .find((candidate) => candidate !== undefined);
-    const constant = declared?.secret || declared?.sql ? stringConstant(named ? named.arg : argument) : undefined;
-    if (!constant) return;
-    if (declared!.sql) literals.push({ ...constant, json: false, sql: `the ${declared!.name} argument of ${declarations[0]!.name}` });
-    else if (isSecret(declared!.secret!, constant.value)) literals.push({ ...constant, json: declared!.type === 'jsonb' });
+    if (!declared?.secret && !declared?.sql) return;
+    const expression = (named ? named.arg : argument) as Node;
+    const constant = stringConstant(expression);
+    if (!constant) {
+      if (declared.secret) refuseComputedSecret(expression, declared, declarations[0]!.name);
+      return;
+    }
+    if (declared.sql) literals.push({ ...constant, json: false, sql: `the ${declared.name} argument of ${declarations[0]!.name}` });
+    else if (isSecret(declared.secret!, constant.value)) literals.push({ ...constant, json: declared.type === 'jsonb' });
   });
   return literals;
 }
 
-/** A string constant, under any casts and COLLATE clauses; the parse tree leaves out an empty string's value. */
+/** A non-empty string constant, under any casts and COLLATE clauses. */
 function stringConstant(expression: Node): { value: string; start: number } | undefined {
-  let node = expression;
-  while (node.TypeCast || node.CollateClause) node = (node.TypeCast ?? node.CollateClause).arg;
-  const constant = node.A_Const as Node | undefined;
-  if (constant?.sval === undefined || !constant.sval.sval) return undefined;
-  return { value: constant.sval.sval, start: constant.location };
+  const node = uncast(expression);
+  const value = writtenString(node);
+  return value === undefined ? undefined : { value, start: node.A_Const.location as number };
 }
 
 function isSecret(kind: 'key' | 'config' | 'url', value: string): boolean {

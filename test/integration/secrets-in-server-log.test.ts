@@ -171,6 +171,66 @@ describe("pgai's jsonb headers, query and config, and a server URL with credenti
   });
 });
 
+describe('a secret argument computed from string constants written in the call', () => {
+  it('is refused by the proxy, in either protocol, and reaches neither the server log nor pg_stat_activity', async () => {
+    const { direct, admin, reader } = await loggedDatabase();
+    // Short names: any 8 characters of a key in a row count as a leak.
+    const keys = ['bo', 'cc', 'co', 'fm', 'sb', 'hd', 'ur', 'js', 'es', 'ex'].map((form) => unique(`sk-${form}`));
+    const [built, concatenated, coalesced, formatted, selected, header, password, json, estimated, extended] = keys as [string, ...string[]];
+    const refused = [
+      `SELECT pg_llm_add_model(false, 'openai_compatible', 'built', NULL,
+              jsonb_build_object('model_name', 'gpt-test', 'base_url', '${suite.fake.baseUrl}', 'api_key', '${built}')::text)`,
+      `SELECT pg_llm_add_model(false, 'openai_compatible', 'concat', '${concatenated}' || '', '{"model_name": "gpt-test"}')`,
+      `SELECT generate_query('q', api_key => coalesce('${coalesced}'))`,
+      `SELECT generate_query(question, api_key => format('%s', '${formatted}')) FROM asks`,
+      `UPDATE asks SET answer = explain_query('SELECT 1', (SELECT '${selected}'))`,
+      `SELECT ai.openai_embed('m', 'x', extra_headers => jsonb_build_object('Authorization', 'Bearer ${header}'))`,
+      `SELECT pg_llm_add_model(false, 'openai_compatible', 'url', NULL, json_build_object('base_url', 'http://svc:${password}@gw.example/v1')::text)`,
+      `SELECT pg_llm_add_model(false, 'openai_compatible', 'json', NULL, '{"model_name": "gpt-test", "api_key": "' || '${json}' || '"}')`,
+      `SELECT * FROM pg_llm_estimate('SELECT generate_query(question, api_key => ''${estimated}'' || '''') FROM asks')`,
+    ];
+    for (const sql of refused) {
+      const error = await admin.query(sql).catch((caught: unknown) => caught);
+      expect(error, sql).toMatchObject({ code: '0A000', message: expect.stringContaining('is computed from string constants written in the statement'), hint: expect.stringContaining('parameter') });
+      expect((error as { routine?: string }).routine, 'answered by the proxy, not the server').toBeUndefined();
+    }
+    const parsed = await reader.query({ name: 'computed', text: `SELECT generate_query($1, api_key => '${extended}' || '')`, values: ['q'] }).catch((caught: unknown) => caught);
+    expect(parsed).toMatchObject({ code: '0A000' });
+    expect((await reader.query('SELECT 1 AS fine')).rows).toEqual([{ fine: 1 }]);
+
+    const { rows } = await direct.query(`SELECT query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+    expect(rows.length).toBeGreaterThan(0);
+    expect(suite.fake.requests).toHaveLength(0);
+    for (const key of keys) {
+      expect(holdsFragment(rows.map((row) => String(row.query)).join('\n'), key), key).toBe(false);
+      expect(logHolds(key), key).toBe(false);
+    }
+  });
+
+  it('works when its constants cannot be part of a secret: a config built of names and plain values, a setting, a parameter', async () => {
+    const key = unique('sk-set');
+    const { name, direct, admin, reader } = await loggedDatabase();
+    // By the session that set up the database, which logs nothing.
+    await direct.query(`ALTER ROLE trust_user IN DATABASE ${name} SET app.llm_key = '${key}'`);
+    const modelKey = unique('sk-prm');
+    await admin.query(
+      `SELECT pg_llm_add_model(false, 'openai_compatible', 'built', $1,
+              jsonb_build_object('model_name', 'gpt-' || 'test', 'base_url', '${suite.fake.baseUrl}', 'max_retries', 0, 'api_key', $1::text)::text)`,
+      [modelKey],
+    );
+    suite.fake.script(...Array.from({ length: 2 }, () => ({ kind: 'answer' as const, content: 'SELECT 1' })));
+    expect((await admin.query(`SELECT pg_llm_chat('built', 'x') AS a`)).rows).toEqual([{ a: 'SELECT 1' }]);
+    const reconnected = await clientOf(suite.proxy, name, 'trust');
+    const generated = await reconnected.query(`SELECT generate_query('q', api_key => coalesce(current_setting('app.llm_key'), '')) AS q`);
+    expect(generated.rows[0].q).toMatch(/^SELECT 1\b/);
+    expect(suite.fake.requests.map((request) => request.authorization)).toEqual([`Bearer ${modelKey}`, `Bearer ${key}`]);
+    const shown = await reader.query(`SELECT config->>'api_key' AS k, config->>'model_name' AS m FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'built'`);
+    expect(shown.rows).toEqual([{ k: '****', m: 'gpt-test' }]);
+    expect(logHolds(key)).toBe(false);
+    expect(logHolds(modelKey)).toBe(false);
+  });
+});
+
 describe('a statement that calls an LLM function and that the parser refuses', () => {
   /** Each with a secret: at a secret argument (named, positional, a jsonb's), or of a key's shape anywhere. */
   const withSecret = (key: string, plain: string): string[] => [

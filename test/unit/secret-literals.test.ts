@@ -41,10 +41,72 @@ describe('secret literals', () => {
     expect(secretsOf(`SELECT ai.ollama_list_models('http://gw.example:11434/?key=k')`)).toEqual(['http://gw.example:11434/?key=k']);
   });
 
-  it('leave out values computed in SQL, calls the proxy does not run, and statements it refuses', () => {
-    expect(secretsOf(`SELECT generate_query('q', 'sk-' || 'five'), generate_query('q', api_key => $1), generate_query('q', '')`)).toEqual([]);
+  it('leave out values computed in SQL without string constants, calls the proxy does not run, and statements it refuses', () => {
+    const computed = [`$1`, `NULL`, `''`, `k`, `coalesce(k, '')`, `(SELECT k FROM keys)`, `current_setting('app.key')`, `coalesce($1, pg_catalog.current_setting('app.key', true))`];
+    for (const key of computed) expect(secretsOf(`SELECT generate_query('q', api_key => ${key}) FROM t`), key).toEqual([]);
     expect(secretsOf(`SELECT my_function(api_key => 'sk-six')`)).toEqual([]);
     expect(secretsOf(`PREPARE p AS SELECT generate_query('q', 'sk-seven')`)).toEqual([]);
+  });
+
+  it('computed from string constants are refused, in the statement and in SQL given to pg_llm_estimate', () => {
+    const refused = { sqlstate: '0A000', message: expect.stringMatching(/^the api_key argument of generate_query is computed from string constants/) };
+    const forms = [
+      `'sk-' || 'five'`,
+      `coalesce('sk-five')`,
+      `concat('sk', '-five')`,
+      `format('%s', 'sk-five')`,
+      `replace('sk-fiv', 'v', 've')`,
+      `CASE WHEN true THEN 'sk-five' END`,
+      `(SELECT 'sk-five')`,
+      `(SELECT k FROM keys WHERE k LIKE 'sk-five%')`,
+      `(ARRAY['sk-five'])[1]`,
+      `coalesce($1, 'sk-five')::text COLLATE "C"`,
+      `X'736b'::text`,
+      `jsonb_build_object('key', 'sk-five')::text`,
+      `current_setting('app.key', 'sk-five'::bool)`,
+    ];
+    for (const key of forms) expect(() => analyzeNow(`SELECT generate_query('q', api_key => ${key})`), key).toThrowError(expect.objectContaining(refused));
+    expect(() => analyzeNow(`SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'', coalesce(''sk-five''))')`)).toThrowError(expect.objectContaining(refused));
+    expect(() => analyzeNow(`SELECT pg_llm_add_model(false, 'openai', 'm', 'sk-' || 'six', NULL)`)).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
+    expect(() => analyzeNow(`SELECT ai.anthropic_generate('m', '[]', base_url => 'http://svc:' || 'pw@gw/v1')`)).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
+  });
+
+  it("that are headers built with jsonb_build_object may name them, but not write their values out", () => {
+    expect(secretsOf(`SELECT ai.openai_embed('m', 'x', extra_headers => jsonb_build_object('Authorization', $1, 'x-team', jsonb_build_object('id', k))) FROM t`)).toEqual([]);
+    for (const headers of [`jsonb_build_object('Authorization', 'Bearer sk-seven')`, `jsonb_build_object('x', jsonb_build_object('id', 'sk-seven'))`, `jsonb_build_object('Auth' || 'orization', $1)`]) {
+      expect(() => analyzeNow(`SELECT ai.openai_embed('m', 'x', extra_headers => ${headers})`), headers).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
+    }
+  });
+
+  it('that are configs built with jsonb_build_object may write out names and values that are not credentials', () => {
+    const addModel = (config: string) => `SELECT pg_llm_add_model(false, 'openai_compatible', 'm', NULL, ${config})`;
+    const allowed = [
+      `jsonb_build_object('model_name', 'gpt-4o', 'base_url', 'http://gw.example/v1', 'max_retries', 0, 'api_key', $1)::text`,
+      `json_build_object('model_name', 'gpt-' || '4o', 'mock_response', repeat('x', 10), 'default_headers', jsonb_build_object('x-api-key', current_setting('app.key')))::text`,
+      `pg_catalog.jsonb_build_object('organization', 'o', 'nested', '{"timeout": 5}'::jsonb, 'api_key', NULL)::text`,
+      `(SELECT config FROM configs)`,
+    ];
+    for (const config of allowed) expect(secretsOf(addModel(config)), config).toEqual([]);
+    const refused = [
+      `jsonb_build_object('model_name', 'gpt-4o', 'api_key', 'sk-eight')::text`,
+      `jsonb_build_object('api_token', coalesce($1, 'sk-eight'))::text`,
+      `jsonb_build_object('base_url', 'http://svc:pw@gw.example/v1')::text`,
+      `jsonb_build_object('base_url', 'http://svc:' || $1 || '@gw.example/v1')::text`,
+      `jsonb_build_object('default_headers', jsonb_build_object('x-gateway', 'sk-eight'))::text`,
+      `jsonb_build_object('nested', '{"api_key": "sk-eight"}'::jsonb)::text`,
+      `jsonb_build_object(k, 'sk-eight')::text`,
+      `jsonb_build_object('nested', jsonb_object(ARRAY['api_key', $1]))::text`,
+      `jsonb_build_object('nested', ('{"token": "' || $1 || '"}')::jsonb)::text`,
+      `jsonb_build_object('nested', coalesce($1, '{"api_key": "sk-eight"}'))::text`,
+      `jsonb_build_object(VARIADIC ARRAY['api_key', 'sk-eight'])::text`,
+      `jsonb_object(ARRAY['api_key', 'sk-eight'])::text`,
+      `'{"api_key": "' || 'sk-eight' || '"}'`,
+      `'{"model_name": "x"}'::jsonb || jsonb_build_object('api_key', $1)`,
+    ];
+    for (const config of refused) {
+      expect(() => analyzeNow(addModel(config)), config).toThrowError(expect.objectContaining({ sqlstate: '0A000', message: expect.stringContaining('the config argument of pg_llm_add_model') }));
+    }
+    expect(() => analyzeNow(`SELECT ai.openai_embed('m', 'x', client_config => jsonb_build_object('api_key', 'sk-eight'))`)).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
   });
 
   it('written as U& constants are refused: the parse tree does not decode them', () => {
