@@ -138,21 +138,21 @@ export class VectorizerRunner {
     while (!this.stopping.signal.aborted) {
       if (this.options.budget.paused) return 'turn over';
       let claimed: Batch['keys'] = [];
-      const refusedRows: RefusedRow[] = [];
       try {
-        const outcome = await processBatch(this.options.pool, vectorizer, async (batch) => {
+        const outcome = await processBatch(this.options.pool, vectorizer, async (batch, client) => {
           claimed = batch.keys;
-          refusedRows.length = 0;
           if (batch.keys.length >= batchSize(vectorizer) && !this.busy.has(vectorizer.id)) {
             this.busy.add(vectorizer.id);
             this.fill();
           }
-          return this.embed(vectorizer, batch, refusedRows);
+          const refusedRows: RefusedRow[] = [];
+          const chunks = await this.embed(vectorizer, batch, refusedRows);
+          for (const { key, error, step } of refusedRows) {
+            this.options.log.warn({ vectorizer: vectorizer.name, key, err: error.message }, 'vectorizer row refused; moved to the failed queue');
+            await refused(client, vectorizer, [key], error.message, step);
+          }
+          return chunks;
         });
-        for (const { key, error, step } of refusedRows) {
-          this.options.log.warn({ vectorizer: vectorizer.name, key, err: error.message }, 'vectorizer row refused; moved to the failed queue');
-          await refused(this.options.pool, vectorizer, [key], error.message, step);
-        }
         if (outcome === 'not ours') this.problem(new Error(`vectorizer ${vectorizer.name}: its tables are no longer all owned by the worker's role; left to their owner's worker`));
         if (outcome === 'empty' && (await indexWhenDue(this.options.pool, vectorizer))) this.options.log.info({ vectorizer: vectorizer.name }, 'vectorizer index built');
         if (typeof outcome !== 'object') return 'turn over';

@@ -137,7 +137,11 @@ export interface StoredChunk {
  * Claims a batch and runs `embed` on it inside the transaction that holds it; the chunks it returns replace those of
  * the batch's rows in the store. The tables are locked against a change of owner before anything of theirs is read.
  */
-export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed: (batch: Batch) => Promise<StoredChunk[]>): Promise<BatchOutcome> {
+/**
+ * Claims a batch of the vectorizer's queue and stores what `embed` makes of it, in one transaction: the rows `embed`
+ * refuses are recorded failed in it too (refused), so a row leaves the queue only with its chunks or its failure.
+ */
+export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed: (batch: Batch, client: pg.ClientBase) => Promise<StoredChunk[]>): Promise<BatchOutcome> {
   const n = names(vectorizer);
   return inRowTransaction(pool, async (client) => {
     await client.query(`LOCK TABLE ${n.source} IN ${n.store ? 'ACCESS SHARE' : 'ROW EXCLUSIVE'} MODE`);
@@ -177,7 +181,7 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
       keys,
       rows: rows.filter((row) => row.row !== null).map((row) => row.row as Record<string, unknown>),
       tooLong: rows.filter((row) => row.too_long !== null).map((row) => row.too_long as Record<string, unknown>),
-    });
+    }, client);
     if (n.store) await store(client, n, n.store, keyRows, keys, chunks);
     else await intoColumn(client, n, n.column!, keyRows, keys, chunks);
     return { processed: keys.length, chunks: chunks.length };
@@ -276,16 +280,15 @@ export async function deferred(pool: pg.Pool, vectorizer: Vectorizer, keys: Arra
  * Rows refused for good at `step` (too large to embed, a document not to be had): their keys go to the failed queue at
  * once, the error recorded.
  */
-export async function refused(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, step: 'loading' | 'chunking'): Promise<void> {
+/** Rows of a batch refused for good go to the failed queue, in the batch's transaction (processBatch). */
+export async function refused(client: pg.ClientBase, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, step: 'loading' | 'chunking'): Promise<void> {
   const n = names(vectorizer);
-  await inRowTransaction(pool, async (client) => {
-    await client.query(
-      `INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step)
-       SELECT ${n.keyList}, $2 FROM pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb)`,
-      [JSON.stringify(keys), step],
-    );
-    await recordError(client, vectorizer, message, step, keys.length);
-  });
+  await client.query(
+    `INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step)
+     SELECT ${n.keyList}, $2 FROM pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb)`,
+    [JSON.stringify(keys), step],
+  );
+  await recordError(client, vectorizer, message, step, keys.length);
 }
 
 async function recordError(client: pg.ClientBase, vectorizer: Vectorizer, message: string, step: string, rows: number): Promise<void> {
