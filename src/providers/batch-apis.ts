@@ -2,7 +2,9 @@
 // of chat completion requests uploaded, then /v1/batches) and Anthropic's (/v1/messages/batches). A batch is
 // submitted once and looked at until it has ended; its results are read as JSON lines, each line cut down in a
 // worker thread to what is read of it when it is big (answers/answer-body.ts), within the cap on a chat answer's
-// size. Only the llm.call worker uses them (worker/batch-jobs.ts), for model instances whose config says "batch": true.
+// size. The llm.call worker uses them (worker/batch-jobs.ts) for model instances whose config says "batch": true, and
+// the vectorizer worker uses OpenAI's for the embeddings of a vectorizer whose processing config says "batch_api":
+// true (worker/vectorizer-batches.ts), through the same key and server as its embeddings requests.
 
 import Anthropic from '@anthropic-ai/sdk';
 import { randomBytes } from 'node:crypto';
@@ -12,26 +14,44 @@ import { messageBody } from './anthropic.js';
 import type { Shape } from './answers/shape.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
+import { checkedVectors } from './embedding-vectors.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import { chatCompletionBody } from './openai.js';
-import type { ChatRequest } from './provider.js';
+import { APIS, usageOf } from './pgai/apis.js';
+import type { PgaiSettings } from './pgai/index.js';
+import type { AnswerKind } from './response-cap.js';
+import type { ChatRequest, Usage } from './provider.js';
+
+type Chat = Pick<ChatRequest, 'prompt' | 'options'>;
 
 /** One request of a batch: the caller's id for it (a queue job's), and what to ask. */
-export interface BatchRequest {
+export interface BatchRequest<Request = Chat> {
   id: string;
-  request: Pick<ChatRequest, 'prompt' | 'options'>;
+  request: Request;
 }
 
-/** A request's outcome: its answer's text, or why there is none. */
-export type BatchOutcome = { ok: true; text: string } | { ok: false; error: string };
+/** A request's outcome: its answer (a chat answer's text, or the vectors of embeddings) and usage, or why there is none. */
+export type BatchOutcome<Value = string> = { ok: true; value: Value; usage: Usage } | { ok: false; error: string };
 
 /** A batch still running, ended (an outcome for each request it has one for), or failed as a whole. */
-export type BatchState = { kind: 'running' } | { kind: 'ended'; outcomes: Map<string, BatchOutcome> } | { kind: 'failed'; reason: string };
+export type BatchState<Value = string> = { kind: 'running' } | { kind: 'ended'; outcomes: Map<string, BatchOutcome<Value>> } | { kind: 'failed'; reason: string };
 
-export interface BatchApi {
+export interface BatchApi<Request = Chat, Value = string> {
   /** Submits the requests as one batch; resolves to the provider's batch id. */
-  submit(requests: BatchRequest[], signal: AbortSignal): Promise<string>;
-  state(batchId: string, signal: AbortSignal): Promise<BatchState>;
+  submit(requests: Array<BatchRequest<Request>>, signal: AbortSignal): Promise<string>;
+  state(batchId: string, signal: AbortSignal): Promise<BatchState<Value>>;
+}
+
+/** What the batches of one of OpenAI's endpoints send, and read of each answer. */
+interface OpenAiEndpoint<Request, Value> {
+  url: '/v1/chat/completions' | '/v1/embeddings';
+  /** The cap on the results' size is that of this kind's answers (--max-response-bytes). */
+  kind: AnswerKind;
+  body(request: Request): object;
+  /** What is read of an answer's body. */
+  shape: Shape;
+  /** The answer's value; undefined when it has none. */
+  value(body: Record<string, any>): Value | undefined;
 }
 
 /** How long a batch may take: both providers' only window. */
@@ -42,7 +62,11 @@ const ERROR: Shape = { fields: { message: 'scalar', code: 'scalar', type: 'scala
 /** The batch API of a model instance's provider; 0A000 for a provider that has none. */
 export function batchApiFor(instance: string, config: Record<string, unknown>, apiKey: string | undefined): BatchApi {
   const provider = String(config.provider ?? 'mock');
-  if (provider === 'openai' || provider === 'openai_compatible') return openAiBatches(provider, instance, config, apiKey);
+  if (provider === 'openai' || provider === 'openai_compatible') {
+    const model = String(config.model_name ?? DEFAULT_MODEL_NAMES[provider] ?? '');
+    if (!model) throw new PgError('22023', `the ${provider} provider needs model_name in the model config`);
+    return openAiBatches(provider, instance, config, apiKey, chatCompletions(model));
+  }
   if (provider === 'anthropic') return anthropicBatches(instance, config, apiKey);
   throw new PgError('0A000', `model instance "${instance}" has "batch": true, but the ${provider} provider has no batch API`, {
     hint: 'Batches are for models of provider openai, openai_compatible or anthropic; remove "batch" from the config of the others.',
@@ -50,36 +74,69 @@ export function batchApiFor(instance: string, config: Record<string, unknown>, a
 }
 
 const OPENAI_BATCH: Shape = { fields: { id: 'scalar', status: 'scalar', output_file_id: 'scalar', error_file_id: 'scalar', errors: { fields: { data: { first: 1, items: ERROR } } } } };
-const OPENAI_LINE: Shape = {
-  fields: {
-    custom_id: 'scalar',
-    error: ERROR,
-    response: { fields: { status_code: 'scalar', body: { fields: { error: ERROR, choices: { first: 1, items: { fields: { message: { fields: { content: 'scalar', refusal: 'scalar' } } } } } } } } },
-  },
-};
+/** A line of OpenAI's batch results, its answer's body cut down to what the endpoint reads. */
+const openAiLine = (body: Shape): Shape => ({
+  fields: { custom_id: 'scalar', error: ERROR, response: { fields: { status_code: 'scalar', body: { fields: { ...(body as { fields: Record<string, Shape> }).fields, error: ERROR } } } } },
+});
 
-function openAiBatches(flavour: string, instance: string, config: Record<string, unknown>, apiKey: string | undefined): BatchApi {
-  const model = String(config.model_name ?? DEFAULT_MODEL_NAMES[flavour] ?? '');
+const USAGE: Shape = { fields: { prompt_tokens: 'scalar', completion_tokens: 'scalar', total_tokens: 'scalar' } };
+
+function chatCompletions(model: string): OpenAiEndpoint<Chat, string> {
+  return {
+    url: '/v1/chat/completions',
+    kind: 'chat',
+    body: (request) => chatCompletionBody(model, false, request),
+    shape: { fields: { usage: USAGE, choices: { first: 1, items: { fields: { message: { fields: { content: 'scalar', refusal: 'scalar' } } } } } } },
+    value: (body) => (typeof body.choices?.[0]?.message?.content === 'string' ? (body.choices[0].message.content as string) : undefined),
+  };
+}
+
+/**
+ * OpenAI's batches of embeddings requests, each request some of the texts, for a vectorizer's embedding settings
+ * (worker/vectorizer-embed.ts): the same key, server and request body as its embeddings requests. 0A000 for another
+ * embeddings API, which has no batch API.
+ */
+export function embeddingBatchApi(settings: PgaiSettings): BatchApi<string[], number[][]> {
+  const embeddings = APIS[settings.api].embeddings;
+  if (settings.api !== 'openai' || !embeddings) {
+    throw new PgError('0A000', `the ${settings.api} embeddings API has no batch API`, { hint: 'Remove "batch_api" from the vectorizer\'s processing config: batches are for ai.embedding_openai.' });
+  }
+  const dimensions = settings.embedding?.dimensions === undefined ? undefined : Number(settings.embedding.dimensions);
+  const endpoint: OpenAiEndpoint<string[], number[][]> = {
+    url: '/v1/embeddings',
+    kind: 'embedding',
+    body: (texts) => embeddings.body(settings.model, texts, settings.embedding ?? {}),
+    shape: embeddings.shape,
+    // Decoded and checked as the answer to an embeddings request is; the caller checks there is one for each text.
+    value: (body) => {
+      const answered = embeddings.vectors(body);
+      return answered && checkedVectors(settings.api, answered, answered.length, dimensions);
+    },
+  };
+  const config = { base_url: settings.baseUrl ?? APIS.openai.baseUrl, ...(settings.timeoutMs === undefined ? {} : { timeout_ms: settings.timeoutMs }) };
+  return openAiBatches('openai', `pgai openai:${settings.model}`, config, settings.apiKey, endpoint);
+}
+
+function openAiBatches<Request, Value>(flavour: string, instance: string, config: Record<string, unknown>, apiKey: string | undefined, endpoint: OpenAiEndpoint<Request, Value>): BatchApi<Request, Value> {
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
-  if (!model) throw new PgError('22023', `the ${flavour} provider needs model_name in the model config`);
-  const client = (lines?: Shape) => new OpenAI({ apiKey: apiKey || 'not-needed', baseURL, ...httpSettings(config, instance, 'chat', lines ? { answer: 'any', lines } : { answer: OPENAI_BATCH }) });
+  const client = (lines?: Shape) => new OpenAI({ apiKey: apiKey || 'not-needed', baseURL, ...httpSettings(config, instance, endpoint.kind, lines ? { answer: 'any', lines } : { answer: OPENAI_BATCH }) });
   const meta = client();
-  const results = client(OPENAI_LINE);
+  const results = client(openAiLine(endpoint.shape));
   const fail = (error: unknown): never => {
     throw fromSdkError(flavour, error, apiKey, OpenAI);
   };
   return {
     async submit(requests, signal) {
-      const lines = requests.map(({ id, request }) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: chatCompletionBody(model, false, request) }));
+      const lines = requests.map(({ id, request }) => JSON.stringify({ custom_id: id, method: 'POST', url: endpoint.url, body: endpoint.body(request) }));
       // Sent as a multipart body of its own: the SDK's uploads take only the FormData of the fetch they were built for.
       const boundary = `pg-llm-${randomBytes(12).toString('hex')}`;
       const body = Buffer.from(
         `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n` +
-          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="llm-call-jobs.jsonl"\r\nContent-Type: application/jsonl\r\n\r\n` +
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="requests.jsonl"\r\nContent-Type: application/jsonl\r\n\r\n` +
           `${lines.join('\n')}\n\r\n--${boundary}--\r\n`,
       );
       const file = await meta.post<{ id: string }>('/files', { body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, signal }).catch(fail);
-      const batch = await meta.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: COMPLETION_WINDOW }, { signal }).catch(fail);
+      const batch = await meta.batches.create({ input_file_id: file.id, endpoint: endpoint.url, completion_window: COMPLETION_WINDOW }, { signal }).catch(fail);
       return batch.id;
     },
     async state(batchId, signal) {
@@ -89,21 +146,26 @@ function openAiBatches(flavour: string, instance: string, config: Record<string,
         return { kind: 'failed', reason: `the ${flavour} batch ${batchId} is ${batch.status}${why ? `: ${why}` : ''}` };
       }
       if (batch.status !== 'completed') return { kind: 'running' };
-      const outcomes = new Map<string, BatchOutcome>();
+      const outcomes = new Map<string, BatchOutcome<Value>>();
       for (const fileId of [batch.output_file_id, batch.error_file_id]) {
         if (!fileId) continue;
         const text = await (await results.files.content(fileId, { signal }).catch(fail)).text();
-        for (const line of jsonLines(text)) outcomes.set(String(line.custom_id), openAiOutcome(line));
+        for (const line of jsonLines(text)) outcomes.set(String(line.custom_id), openAiOutcome(line, endpoint));
       }
       return { kind: 'ended', outcomes };
     },
   };
 }
 
-function openAiOutcome(line: Record<string, any>): BatchOutcome {
+function openAiOutcome<Value>(line: Record<string, any>, endpoint: OpenAiEndpoint<unknown, Value>): BatchOutcome<Value> {
   const response = line.response as { status_code?: number; body?: Record<string, any> } | undefined;
-  const content = response?.body?.choices?.[0]?.message?.content;
-  if (response?.status_code === 200 && typeof content === 'string') return { ok: true, text: content };
+  let value: Value | undefined;
+  try {
+    value = response?.status_code === 200 && response.body ? endpoint.value(response.body) : undefined;
+  } catch (error) {
+    return { ok: false, error: `the batch request's answer is not one: ${(error as Error).message}` };
+  }
+  if (value !== undefined) return { ok: true, value, usage: usageOf(response!.body) };
   const message = line.error?.message ?? response?.body?.error?.message ?? `status ${String(response?.status_code)}`;
   return { ok: false, error: `the batch request failed: ${String(message)}` };
 }
@@ -112,7 +174,7 @@ const ANTHROPIC_BATCH: Shape = { fields: { id: 'scalar', type: 'scalar', process
 const ANTHROPIC_LINE: Shape = {
   fields: {
     custom_id: 'scalar',
-    result: { fields: { type: 'scalar', error: { fields: { error: ERROR, type: 'scalar' } }, message: { fields: { content: { first: 4096, items: TEXT_BLOCK } } } } },
+    result: { fields: { type: 'scalar', error: { fields: { error: ERROR, type: 'scalar' } }, message: { fields: { content: { first: 4096, items: TEXT_BLOCK }, usage: { fields: { input_tokens: 'scalar', output_tokens: 'scalar' } } } } } },
   },
 };
 
@@ -148,9 +210,10 @@ function anthropicBatches(instance: string, config: Record<string, unknown>, api
 }
 
 function anthropicOutcome(line: Record<string, any>): BatchOutcome {
-  const result = line.result as { type?: string; message?: { content?: Array<{ type?: string; text?: string }> }; error?: { error?: { message?: string } } } | undefined;
+  const result = line.result as { type?: string; message?: { content?: Array<{ type?: string; text?: string }>; usage?: unknown }; error?: { error?: { message?: string } } } | undefined;
   if (result?.type === 'succeeded' && Array.isArray(result.message?.content)) {
-    return { ok: true, text: result.message.content.map((block) => (block.type === 'text' ? String(block.text ?? '') : '')).join('') };
+    const text = result.message.content.map((block) => (block.type === 'text' ? String(block.text ?? '') : '')).join('');
+    return { ok: true, value: text, usage: usageOf(result.message) };
   }
   const why = result?.type === 'errored' ? (result.error?.error?.message ?? 'an error') : String(result?.type);
   return { ok: false, error: `the batch request ended without an answer: ${why}` };

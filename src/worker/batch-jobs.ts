@@ -123,7 +123,7 @@ export class BatchJobs {
     try {
       if (!outcome) throw new Error('the batch ended without a result for this job');
       if (!outcome.ok) throw new Error(outcome.error);
-      const { outcome: written, seconds } = await writes.add(job, jobAnswer(job, outcome.text));
+      const { outcome: written, seconds } = await writes.add(job, jobAnswer(job, outcome.value));
       recordFinished(database, written, written === 'done' ? seconds : undefined);
     } catch (error) {
       const failed = await failJob(pool, worker, job, (error as Error).message, retryDelayMs);
