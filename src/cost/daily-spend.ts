@@ -152,6 +152,14 @@ export function nextUtcDay(now = Date.now()): Date {
   return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1));
 }
 
+/**
+ * Requests made already, whose cost is known once they have ended (a provider batch's): counted in the spender's day
+ * then, whatever its budget, as they were paid for.
+ */
+export function addSpent(spender: Spender, model: string, spent: Spent, now = Date.now()): void {
+  add(spender, model, spent, now);
+}
+
 /** Today's spend by role, database and model, the largest first, and each budgeted role's budget beside its spend. */
 export function dailySpend(now = Date.now()): { day: string; rows: SpendRow[]; budgets: Array<{ role: string; budget: DailyBudget; spent: Spent }> } {
   turnDay(now);

@@ -12,7 +12,7 @@ import { Counter, Histogram } from 'prom-client';
 import { PgError } from '../../proxy/pg-error.js';
 import { BoundedLabel, labelValue, processRegistry, readGauge } from '../metrics.js';
 import { dayRefused } from '../cost/budgets.js';
-import { callsWaitingForBudget, holdsReleased, holdToday, type Spender } from '../cost/daily-spend.js';
+import { addSpent, callsWaitingForBudget, holdsReleased, holdToday, type Spender } from '../cost/daily-spend.js';
 import { currentSpending } from '../cost/statement-spending.js';
 import { apiWorstCase, chatWorstCase, embedWorstCase } from '../cost/worst-case.js';
 import { askerParts, type Asker } from './asker.js';
@@ -233,6 +233,33 @@ export function metered(provider: Provider, providerName: string, modelName: str
 /** A model call its caller cancelled. */
 export function countCancelledCall(providerName: string, modelName: string): void {
   cancelledCalls.inc(modelLabelsOf(providerName, modelName));
+}
+
+/** The batch APIs' price of a request, against the single request's. */
+const BATCH_PRICE = 0.5;
+
+/**
+ * The requests of a provider's batch that were answered, counted once the batch has ended as requests are when they
+ * are answered, at the batch APIs' half price, in the day of their payer (an llm.call job's table owner, a
+ * vectorizer's owner). Both the llm.call worker's batches and the vectorizers' are counted here.
+ */
+export function meterBatch(kind: 'chat' | 'embed', providerName: string, modelName: string, config: Record<string, unknown>, payer: Spender, usages: Usage[]): void {
+  const labels = modelLabelsOf(providerName, modelName);
+  const price = priceOf(config, modelName);
+  const spend = { role: roleLabels.of(payer.role), database: databaseLabels.of(payer.database), model: labels.model };
+  let usd = 0;
+  for (const usage of usages) {
+    spendRequests.inc(spend);
+    requests.inc({ ...labels, kind, outcome: 'ok' });
+    promptTokens.inc(labels, usage.promptTokens);
+    completionTokens.inc(labels, usage.completionTokens);
+    const full = costOf(usage, price);
+    const cost = full === undefined ? 0 : full * BATCH_PRICE;
+    costUsd.inc(labels, cost);
+    if (full !== undefined) spendUsd.inc(spend, cost);
+    usd += cost;
+  }
+  if (usages.length > 0) addSpent(payer, modelName, { calls: usages.length, usd });
 }
 
 function modelLabelsOf(providerName: string, modelName: string): ModelLabels {

@@ -11,6 +11,9 @@
 import type { Logger } from 'pino';
 import type { BatchOutcome } from '../providers/batch-apis.js';
 import { jobAnswer, jobRequest, type JobModels, type Model } from './job.js';
+import type { Spender } from '../cost/daily-spend.js';
+import { meterBatch } from '../providers/metrics.js';
+import { meteredModelName } from '../providers/index.js';
 import { recordFinished } from './metrics.js';
 import { failJob, markBatched, takeBatch, waitingBatches, type Job } from './queue.js';
 import type pg from 'pg';
@@ -41,6 +44,8 @@ export interface BatchJobsOptions {
   leaseMs: number;
   retryDelayMs: number;
   database: string;
+  /** The owner of the jobs' tables, who pays for their requests. */
+  owner(): Promise<Spender>;
   log: Logger;
 }
 
@@ -109,7 +114,13 @@ export class BatchJobs {
     const model = await this.options.models.model(instance);
     const state = await model.batches().state(batchId, UNTIL_ANSWERED);
     if (state.kind === 'running') return;
+    const payer = await this.options.owner();
     const jobs = await takeBatch(this.options.pool, this.options.worker, batchId, this.options.leaseMs);
+    // Counted by the worker that took the batch's jobs, once.
+    if (jobs.length > 0 && state.kind === 'ended') {
+      const usages = [...state.outcomes.values()].flatMap((outcome) => (outcome.ok ? [outcome.usage] : []));
+      meterBatch('chat', String(model.config.provider ?? 'mock'), meteredModelName(model.config), model.config, payer, usages);
+    }
     for (const job of jobs) this.finishing.add(job.id);
     try {
       await Promise.all(jobs.map((job) => this.finish(job, state.kind === 'ended' ? state.outcomes.get(job.id) : { ok: false, error: state.reason })));

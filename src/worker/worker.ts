@@ -107,7 +107,7 @@ export class QueueWorker {
       onePerRow: true,
     });
     const { retryDelayMs, leaseMs } = options.settings;
-    this.batches = new BatchJobs({ pool: this.pool, worker: this.id, models: this.models, writes: this.writes, leaseMs, retryDelayMs, database: this.database, log: this.log });
+    this.batches = new BatchJobs({ pool: this.pool, worker: this.id, models: this.models, writes: this.writes, leaseMs, retryDelayMs, database: this.database, owner: () => this.tablesOwner(), log: this.log });
     // A vectorizer's batch holds a connection while its chunks are embedded: one connection stays for the claims and
     // write-backs of llm.call jobs.
     const lanes = poolSize - 1;

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
+import { processRegistry } from '../../src/metrics.js';
 import { WORKER_PRIVILEGES } from '../../src/worker/queue.js';
 import { freshDatabase } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
@@ -67,6 +68,24 @@ describe('llm.call jobs through a batch API', () => {
     shared.fake.batches.end(retry, () => 'long answer '.repeat(10_000));
     await expect.poll(() => rows(client, `SELECT summary = repeat('long answer ', 10000) AS written FROM docs WHERE id = 2`), EVENTUALLY).toEqual([{ written: true }]);
     await expect.poll(() => rows(client, `SELECT status, count(*)::int AS n FROM llm.queue GROUP BY status`), EVENTUALLY).toEqual([{ status: 'done', n: 3 }]);
+  });
+
+  it("counts an ended batch's answered requests once, in the tables' owner's spend, at half the model's price", async () => {
+    const before = shared.fake.batches.all.length;
+    const client = await batchedDocs('openai', { model_name: 'gpt-batch-metered', price_per_million_input_tokens: 1, price_per_million_output_tokens: 2 });
+    await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first'), (2, 'second')`);
+    const batch = await nextBatch(before);
+    await expect.poll(() => batch.polls, EVENTUALLY).toBeGreaterThan(1);
+    shared.fake.batches.end(batch);
+    await expect.poll(() => rows(client, `SELECT status, count(*)::int AS n FROM llm.queue GROUP BY status`), EVENTUALLY).toEqual([{ status: 'done', n: 2 }]);
+    // The fake's completion: 7 prompt and 3 completion tokens, (7 × 1 + 3 × 2) / 1e6 dollars, half that in a batch.
+    const metrics = await processRegistry.metrics();
+    expect(metrics).toContain('pg_llm_model_requests_total{provider="openai",model="gpt-batch-metered",kind="chat",outcome="ok"} 2');
+    expect(metrics).toContain('pg_llm_model_prompt_tokens_total{provider="openai",model="gpt-batch-metered"} 14');
+    // Paid by the tables' owner, the worker's login role.
+    expect(metrics).toMatch(/pg_llm_spend_requests_total\{role="postgres",database="[^"]+",model="gpt-batch-metered"\} 2\n/);
+    const cost = /pg_llm_model_cost_usd_total\{provider="openai",model="gpt-batch-metered"\} (\S+)/.exec(metrics)?.[1];
+    expect(Number(cost)).toBeCloseTo(2 * 6.5e-6, 12);
   });
 
   it("Anthropic's: the Messages API's params per request, the results read as JSON lines and written back", async () => {
