@@ -194,6 +194,16 @@ ${INDEXING_CHECKS}
   IF (processing ->> 'concurrency')::integer NOT BETWEEN 1 AND ${MAX_CONCURRENCY} THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'concurrency must be between 1 and ${MAX_CONCURRENCY}';
   END IF;
+  -- The proxy's batch mode (src/worker/vectorizer-batches.ts): OpenAI's batch API, for a column's text.
+  IF processing ? 'batch_api' AND pg_catalog.jsonb_typeof(processing -> 'batch_api') <> 'boolean' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'batch_api in the processing config must be true or false';
+  END IF;
+  IF (processing -> 'batch_api') = 'true'::jsonb AND embedding ->> 'implementation' <> 'openai' THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = pg_catalog.format('batch_api is for ai.embedding_openai: the %s embeddings API has no batch API', embedding ->> 'implementation');
+  END IF;
+  IF (processing -> 'batch_api') = 'true'::jsonb AND loading ->> 'implementation' = 'uri' THEN
+    RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'batch_api is for a column''s text (ai.loading_column), not documents (ai.loading_uri)';
+  END IF;
 
   SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('attnum', a.attnum, 'pknum', k.pknum, 'attname', a.attname, 'typname', pg_catalog.format_type(a.atttypid, a.atttypmod)) ORDER BY k.pknum)
     INTO _pk

@@ -13,12 +13,18 @@ import type { DefaultProviders } from '../providers/default-provider.js';
 import { pgaiProvider, type PgaiSettings } from '../providers/pgai/index.js';
 import type { Provider, Usage } from '../providers/provider.js';
 import { estimateTokens } from '../providers/tokens.js';
-import type { VectorizerConfig } from './vectorizer-text.js';
+import type { Chunk, VectorizerConfig } from './vectorizer-text.js';
+import type { StoredChunk, Vectorizer } from './vectorizers.js';
 
 export const MAX_REQUEST_TOKENS = 200_000;
 
 /** The provider of the vectorizer's embeddings. */
 export async function embeddingProvider(config: VectorizerConfig['embedding'], defaults: DefaultProviders): Promise<Provider> {
+  return pgaiProvider(await embeddingSettings(config, defaults));
+}
+
+/** What the vectorizer's embeddings are asked of: API, model, server and key (its batches' too, vectorizer-batches.ts). */
+export async function embeddingSettings(config: VectorizerConfig['embedding'], defaults: DefaultProviders): Promise<PgaiSettings> {
   const noSession = { aiSetting: async () => undefined, defaults };
   const text = (name: string): string | undefined => (typeof config[name] === 'string' ? (config[name] as string) : undefined);
   const keyName = { api_key_name: text('api_key_name') ?? null };
@@ -43,7 +49,7 @@ export async function embeddingProvider(config: VectorizerConfig['embedding'], d
     default:
       throw new PgError('0A000', `embedding implementation ${JSON.stringify(config.implementation)} is not served by the proxy`);
   }
-  return pgaiProvider(settings);
+  return settings;
 }
 
 /** The texts' positions, cut into requests of at most `maxTexts` texts and MAX_REQUEST_TOKENS estimated tokens. */
@@ -75,4 +81,19 @@ export async function embedAll(provider: Provider, texts: string[], signal: Abor
     usage.promptTokens += answer.usage.promptTokens;
   }
   return { vectors, usage, requests: batches.length };
+}
+
+/** A chunk of a row, with the row's key. */
+export type KeyedChunk = Chunk & { key: Record<string, unknown> };
+
+/** The chunks with their embeddings, asked of the vectorizer's embedding model for its owner. */
+export async function embedChunks(vectorizer: Vectorizer, chunks: KeyedChunk[], defaults: DefaultProviders, signal: AbortSignal): Promise<StoredChunk[]> {
+  const provider = await embeddingProvider(vectorizer.config.embedding, defaults);
+  const { vectors } = await embedAll(
+    provider,
+    chunks.map((chunk) => chunk.formatted),
+    signal,
+    vectorizer.asker,
+  );
+  return chunks.map(({ key, seq, chunk }, i) => ({ key, seq, chunk, embedding: vectors[i]! }));
 }

@@ -23,7 +23,8 @@ export interface VectorizerConfig {
   chunking: { implementation: string; chunk_size?: number; chunk_overlap?: number; separator?: string; separators?: string[]; is_separator_regex?: boolean };
   formatting: { template: string };
   embedding: Record<string, unknown> & { implementation: string; model: string; dimensions: number };
-  processing?: { batch_size?: unknown; concurrency?: unknown };
+  /** processing_default's, and the proxy's batch_api (worker/vectorizer-batches.ts). */
+  processing?: { batch_size?: unknown; concurrency?: unknown; batch_api?: unknown };
   indexing?: { implementation: string };
   destination: { implementation?: string; target_schema?: string; target_table?: string; embedding_column?: string };
 }

@@ -8,7 +8,8 @@
 // the provider's limits allow (vectorizer-embed.ts), counted against the owner's share of the proxy's model calls and
 // its daily budget, as the owner's sessions' are; a failed batch is retried later, with backoff. A batch the owner's
 // day leaves no room for waits for the next UTC day, without a retry counted, and so does the owner's other work
-// (budget-pause.ts).
+// (budget-pause.ts). A vectorizer in batch mode has its chunks submitted to the provider's batch API instead, and
+// written once the batch has ended (vectorizer-batches.ts).
 
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -18,10 +19,11 @@ import { nextUtcDay } from '../cost/daily-spend.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import type { BudgetPause } from './budget-pause.js';
 import { recordVectorizerBatch } from './metrics.js';
-import { embedAll, embeddingProvider } from './vectorizer-embed.js';
+import { batchMode, VectorizerBatches } from './vectorizer-batches.js';
+import { embedChunks } from './vectorizer-embed.js';
 import { loadDocuments } from './vectorizer-documents.js';
 import { RowRefused, rowChunks, tooLong, type Chunk } from './vectorizer-text.js';
-import { batchSize, concurrency, deferred, failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type Vectorizer } from './vectorizers.js';
+import { batchSize, concurrency, deferred, failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type SubmittedBatch, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
   pool: pg.Pool;
@@ -59,7 +61,18 @@ export class VectorizerRunner {
   /** The last problem, logged once rather than at every wake. */
   private lastProblem: string | undefined;
 
-  constructor(private readonly options: VectorizerRunnerOptions) {}
+  /** The batches of the vectorizers in batch mode. */
+  private readonly providerBatches: VectorizerBatches;
+
+  constructor(private readonly options: VectorizerRunnerOptions) {
+    const { pool, defaults, retryDelayMs, log } = options;
+    this.providerBatches = new VectorizerBatches({ pool, defaults, retryDelayMs, log, signal: this.stopping.signal });
+  }
+
+  /** Finishes the provider batches of the vectorizers served that have ended (--worker-batch-poll). */
+  pollBatches(): Promise<void> {
+    return this.providerBatches.poll();
+  }
 
   /** Looks for vectorizers with work and gives lanes to those without one. */
   async wake(): Promise<void> {
@@ -182,9 +195,10 @@ export class VectorizerRunner {
   /**
    * The chunks of the batch's rows with their embeddings; a deleted row's key gets none, nor does a row refused (too
    * large, or its document not to be had), which is added to `refusedRows` (and its chunks removed from the store
-   * with the others'). With ai.loading_uri a row's text is its document's.
+   * with the others'). With ai.loading_uri a row's text is its document's. In batch mode the chunks are submitted in a
+   * provider batch, which is what comes back.
    */
-  private async embed(vectorizer: Vectorizer, batch: Batch, refusedRows: RefusedRow[]): Promise<StoredChunk[]> {
+  private async embed(vectorizer: Vectorizer, batch: Batch, refusedRows: RefusedRow[]): Promise<StoredChunk[] | SubmittedBatch> {
     const keyColumns = vectorizer.sourcePk.map((column) => column.attname);
     const keyOf = (row: Record<string, unknown>) => Object.fromEntries(keyColumns.map((column) => [column, row[column]]));
     for (const key of batch.tooLong) refusedRows.push({ key, error: tooLong(vectorizer.config), step: 'chunking' });
@@ -205,14 +219,8 @@ export class VectorizerRunner {
       }
     }
     if (chunks.length === 0) return [];
-    const provider = await embeddingProvider(vectorizer.config.embedding, this.options.defaults);
-    const { vectors } = await embedAll(
-      provider,
-      chunks.map((chunk) => chunk.formatted),
-      this.stopping.signal,
-      vectorizer.asker,
-    );
-    return chunks.map(({ key, seq, chunk }, i) => ({ key, seq, chunk, embedding: vectors[i]! }));
+    if (batchMode(vectorizer)) return this.providerBatches.submit(vectorizer, batch, chunks);
+    return embedChunks(vectorizer, chunks, this.options.defaults, this.stopping.signal);
   }
 
   /** The batch's embeddings were refused for the owner's daily budget: its rows wait for the next UTC day, and so does the rest. */

@@ -104,8 +104,8 @@ function names(vectorizer: Vectorizer) {
     queue: quoted(vectorizer.queueSchema, vectorizer.queueTable),
     failedQueue: quoted(vectorizer.queueSchema, vectorizer.queueFailedTable),
     keyList: keys.join(', '),
-    /** The key of queue row q as a record's text, which names its advisory lock. */
-    keyText: `ROW(${keys.map((key) => `q.${key}`).join(', ')})::pg_catalog.text`,
+    /** The key of row t (a queue row, or a key's) as a record's text, which names its advisory lock. */
+    keyText: (t: string) => `ROW(${keys.map((key) => `${t}.${key}`).join(', ')})::pg_catalog.text`,
     /** The key of row t, as to_jsonb gives it. */
     keyObject: (t: string) =>
       `pg_catalog.jsonb_build_object(${vectorizer.sourcePk.map((column) => `${pg.escapeLiteral(column.attname)}::pg_catalog.text, ${t}.${pg.escapeIdentifier(column.attname)}`).join(', ')})`,
@@ -117,6 +117,8 @@ function names(vectorizer: Vectorizer) {
 export interface Batch {
   /** The keys claimed, as to_jsonb gives them. */
   keys: Array<Record<string, unknown>>;
+  /** The retries each key had so far, in the order of `keys`. */
+  retries: number[];
   /** The rows still in the source, as to_jsonb gives them (a deleted row's key has none), but those too long. */
   rows: Array<Record<string, unknown>>;
   /** The keys of the rows whose loaded text is longer than MAX_INPUT characters, which are not read. */
@@ -134,20 +136,29 @@ export interface StoredChunk {
 }
 
 /**
- * Claims a batch and runs `embed` on it inside the transaction that holds it; the chunks it returns replace those of
- * the batch's rows in the store. The tables are locked against a change of owner before anything of theirs is read.
+ * A batch of the provider's batch API that took a batch's rows (vectorizer-batches.ts), tracked in the catalog
+ * (incremental/0024_vectorizer_batches.sql) until it has ended: its id, the keys it took with their retries, and the
+ * digests of each of its requests' texts.
  */
+export interface SubmittedBatch {
+  batchId: string;
+  keys: Array<{ key: Record<string, unknown>; retries: number }>;
+  requests: string[][];
+}
+
+const BATCHES = '_pg_llm_catalog.pg_llm_vectorizer_batches';
+
 /**
- * Claims a batch of the vectorizer's queue and stores what `embed` makes of it, in one transaction: the rows `embed`
- * refuses are recorded failed in it too (refused), so a row leaves the queue only with its chunks or its failure.
+ * Claims a batch and runs `embed` on it inside the transaction that holds it; the chunks it returns replace those of
+ * the batch's rows in the store, or, when it submitted the rows' texts in a provider's batch, the batch is recorded
+ * and the store left as it is. The rows `embed` refuses are recorded failed in the same transaction (refused, with
+ * the client it is given), so a row leaves the queue only with its chunks, its batch or its failure. The tables are
+ * locked against a change of owner before anything of theirs is read.
  */
-export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed: (batch: Batch, client: pg.ClientBase) => Promise<StoredChunk[]>): Promise<BatchOutcome> {
+export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed: (batch: Batch, client: pg.ClientBase) => Promise<StoredChunk[] | SubmittedBatch>): Promise<BatchOutcome> {
   const n = names(vectorizer);
   return inRowTransaction(pool, async (client) => {
-    await client.query(`LOCK TABLE ${n.source} IN ${n.store ? 'ACCESS SHARE' : 'ROW EXCLUSIVE'} MODE`);
-    await client.query(`LOCK TABLE ${[n.queue, n.store].filter(Boolean).join(', ')} IN ROW EXCLUSIVE MODE`);
-    const { rows: owned } = await client.query(`SELECT ${ownedBySession('$1')} AND ${ownedBySession('$2')} AND ${ownedBySession('$3')} AS ours`, [n.source, n.queue, n.store ?? n.source]);
-    if (!(owned[0] as { ours: boolean }).ours) return 'not ours';
+    if (!(await lockOwned(client, n))) return 'not ours';
     // A row is locked only with its key's advisory lock (the CASE takes that first, for due rows only): a batch never
     // holds a row whose key another batch has, which that batch's DELETE would wait for. Rows another batch holds, or
     // took off the queue since this statement's snapshot, are skipped.
@@ -156,36 +167,126 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
          FROM (SELECT DISTINCT ${n.keyList}
                  FROM (SELECT ${n.keyList} FROM ${n.queue} q
                         WHERE CASE WHEN q.loading_retry_after IS NULL OR q.loading_retry_after OPERATOR(pg_catalog.<=) pg_catalog.now()
-                                   THEN pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext(${n.keyText})) ELSE false END
+                                   THEN pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext(${n.keyText('q')})) ELSE false END
                         LIMIT $2 FOR UPDATE SKIP LOCKED) AS q) k`,
       [vectorizer.id, batchSize(vectorizer)],
     );
     if (claimed.length === 0) return 'empty';
     const keys = claimed.map((row) => row.key as Record<string, unknown>);
-    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb) k`;
-    await client.query(`DELETE FROM ${n.queue} q USING ${keyRows} WHERE ${n.matches('q', 'k')}`, [JSON.stringify(keys)]);
-    // A row whose text is too long to cut is not read: only its key comes back, so that a text of any size written by
-    // anyone who may insert into the table costs the worker nothing (octet_length does not even detoast it).
-    const loaded = `s.${pg.escapeIdentifier(vectorizer.config.loading.column_name)}`;
-    const { rows } = await client.query(
-      `SELECT CASE WHEN l.too_long THEN NULL ELSE pg_catalog.to_jsonb(s) END AS row, CASE WHEN l.too_long THEN ${n.keyObject('s')} END AS too_long
-         FROM ${n.source} s JOIN ${keyRows} ON ${n.matches('s', 'k')}
-        CROSS JOIN LATERAL (SELECT coalesce(CASE WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.<=) $2::pg_catalog.int4 THEN false
-                                                 WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.>) $3::pg_catalog.int4 THEN true
-                                                 ELSE pg_catalog.char_length(${loaded}) OPERATOR(pg_catalog.>) $2::pg_catalog.int4 END, false) AS too_long) l`,
-      // Characters of up to four bytes: more bytes than four a character are too many characters, and fewer than one
-      // too few, without counting them.
-      [JSON.stringify(keys), MAX_INPUT, 4 * MAX_INPUT],
+    const { rows: taken } = await client.query(
+      `DELETE FROM ${n.queue} q USING ${keyRows(n)} WHERE ${n.matches('q', 'k')} RETURNING ${n.keyObject('q')} AS key, q.loading_retries AS retries`,
+      [JSON.stringify(keys)],
     );
-    const chunks = await embed({
-      keys,
-      rows: rows.filter((row) => row.row !== null).map((row) => row.row as Record<string, unknown>),
-      tooLong: rows.filter((row) => row.too_long !== null).map((row) => row.too_long as Record<string, unknown>),
-    }, client);
-    if (n.store) await store(client, n, n.store, keyRows, keys, chunks);
-    else await intoColumn(client, n, n.column!, keyRows, keys, chunks);
-    return { processed: keys.length, chunks: chunks.length };
+    const retries = new Map<string, number>();
+    for (const row of taken) {
+      const key = JSON.stringify(row.key);
+      retries.set(key, Math.max(retries.get(key) ?? 0, Number(row.retries ?? 0)));
+    }
+    const read = await readRows(client, n, vectorizer, keys);
+    const embedded = await embed({ keys, retries: claimed.map((row) => retries.get(JSON.stringify(row.key)) ?? 0), ...read }, client);
+    if (!Array.isArray(embedded)) {
+      await client.query(`INSERT INTO ${BATCHES} (id, batch_id, keys, requests) VALUES ($1, $2, $3, $4)`, [vectorizer.id, embedded.batchId, JSON.stringify(embedded.keys), JSON.stringify(embedded.requests)]);
+      return { processed: keys.length, chunks: 0 };
+    }
+    await writeChunks(client, n, keys, embedded);
+    return { processed: keys.length, chunks: embedded.length };
   });
+}
+
+/** The batches of the vectorizer's rows waiting for the provider, oldest first. */
+export async function submittedBatches(pool: pg.Pool, vectorizer: Vectorizer): Promise<SubmittedBatch[]> {
+  const { rows } = await pool.query(`SELECT batch_id, keys, requests FROM ${BATCHES} WHERE id OPERATOR(pg_catalog.=) $1 ORDER BY submitted, batch_id`, [vectorizer.id]);
+  return rows.map((row) => ({ batchId: row.batch_id, keys: row.keys, requests: row.requests }));
+}
+
+/** What is done with the rows of an ended batch: chunks written for some keys, the others queued again for a retry. */
+export interface Finished {
+  /** The keys whose chunks are replaced by `chunks` (none, for a row deleted or now without text). */
+  written: Array<Record<string, unknown>>;
+  chunks: StoredChunk[];
+  /** The keys whose requests failed, queued again to be retried as after a failed batch (failed()). */
+  retry: Array<Record<string, unknown>>;
+  error?: string;
+}
+
+/**
+ * Finishes the ended batch of the vectorizer's rows in one transaction: takes it off the catalog (false when another
+ * worker did), holds its keys' advisory locks as a claim does, reads the rows as they are now and hands them to
+ * `finish`, then writes the chunks it returns and queues again the keys it retries.
+ */
+export async function finishBatch(
+  pool: pg.Pool,
+  vectorizer: Vectorizer,
+  batchId: string,
+  retryDelayMs: number,
+  finish: (submitted: SubmittedBatch, batch: Batch) => Promise<Finished>,
+): Promise<boolean> {
+  const n = names(vectorizer);
+  return inRowTransaction(pool, async (client) => {
+    if (!(await lockOwned(client, n))) return false;
+    const { rows: taken } = await client.query(
+      `UPDATE ${BATCHES} SET deleted = true WHERE id OPERATOR(pg_catalog.=) $1 AND batch_id OPERATOR(pg_catalog.=) $2 RETURNING keys, requests`,
+      [vectorizer.id, batchId],
+    );
+    if (taken.length === 0) return false;
+    const submitted: SubmittedBatch = { batchId, keys: taken[0].keys, requests: taken[0].requests };
+    const keys = submitted.keys.map(({ key }) => key);
+    // In the keys' order, so that two batches finishing at once wait for each other rather than deadlock.
+    await client.query(`SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext(${n.keyText('k')})) FROM ${keyRows(n, '$2')} ORDER BY ${n.keyList}`, [vectorizer.id, JSON.stringify(keys)]);
+    const read = await readRows(client, n, vectorizer, keys);
+    const finished = await finish(submitted, { keys, retries: submitted.keys.map(({ retries }) => retries), ...read });
+    await writeChunks(client, n, finished.written, finished.chunks);
+    if (finished.retry.length > 0) {
+      const retries = new Map(submitted.keys.map(({ key, retries }) => [JSON.stringify(key), retries]));
+      const queued = finished.retry.map((key) => ({ ...key, loading_retries: retries.get(JSON.stringify(key)) ?? 0 }));
+      await client.query(`INSERT INTO ${n.queue} (${n.keyList}, loading_retries) SELECT ${n.keyList}, loading_retries FROM pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb)`, [
+        JSON.stringify(queued),
+      ]);
+      await delayRetries(client, vectorizer, finished.retry, finished.error ?? 'the batch request failed', retryDelayMs);
+    }
+    return true;
+  });
+}
+
+/** Locks the vectorizer's tables against a change of owner; false when they are no longer all the session's. */
+async function lockOwned(client: pg.ClientBase, n: Names): Promise<boolean> {
+  await client.query(`LOCK TABLE ${n.source} IN ${n.store ? 'ACCESS SHARE' : 'ROW EXCLUSIVE'} MODE`);
+  await client.query(`LOCK TABLE ${[n.queue, n.store].filter(Boolean).join(', ')} IN ROW EXCLUSIVE MODE`);
+  const { rows: owned } = await client.query(`SELECT ${ownedBySession('$1')} AND ${ownedBySession('$2')} AND ${ownedBySession('$3')} AS ours`, [n.source, n.queue, n.store ?? n.source]);
+  return (owned[0] as { ours: boolean }).ours;
+}
+
+/** The keys given as parameter `parameter` (a jsonb array), as rows k of the queue's type. */
+function keyRows(n: Names, parameter = '$1'): string {
+  return `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, ${parameter}::pg_catalog.jsonb) k`;
+}
+
+/** The source rows of the keys, those too long to read by key only. */
+async function readRows(client: pg.ClientBase, n: Names, vectorizer: Vectorizer, keys: Batch['keys']): Promise<Pick<Batch, 'rows' | 'tooLong'>> {
+  // A row whose text is too long to cut is not read: only its key comes back, so that a text of any size written by
+  // anyone who may insert into the table costs the worker nothing (octet_length does not even detoast it).
+  const loaded = `s.${pg.escapeIdentifier(vectorizer.config.loading.column_name)}`;
+  const { rows } = await client.query(
+    `SELECT CASE WHEN l.too_long THEN NULL ELSE pg_catalog.to_jsonb(s) END AS row, CASE WHEN l.too_long THEN ${n.keyObject('s')} END AS too_long
+       FROM ${n.source} s JOIN ${keyRows(n)} ON ${n.matches('s', 'k')}
+      CROSS JOIN LATERAL (SELECT coalesce(CASE WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.<=) $2::pg_catalog.int4 THEN false
+                                               WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.>) $3::pg_catalog.int4 THEN true
+                                               ELSE pg_catalog.char_length(${loaded}) OPERATOR(pg_catalog.>) $2::pg_catalog.int4 END, false) AS too_long) l`,
+    // Characters of up to four bytes: more bytes than four a character are too many characters, and fewer than one
+    // too few, without counting them.
+    [JSON.stringify(keys), MAX_INPUT, 4 * MAX_INPUT],
+  );
+  return {
+    rows: rows.filter((row) => row.row !== null).map((row) => row.row as Record<string, unknown>),
+    tooLong: rows.filter((row) => row.too_long !== null).map((row) => row.too_long as Record<string, unknown>),
+  };
+}
+
+/** The keys' chunks replaced by `chunks`, in the store or the embedding column. */
+async function writeChunks(client: pg.ClientBase, n: Names, keys: Batch['keys'], chunks: StoredChunk[]): Promise<void> {
+  if (keys.length === 0) return;
+  if (n.store) await store(client, n, n.store, keyRows(n), keys, chunks);
+  else await intoColumn(client, n, n.column!, keyRows(n), keys, chunks);
 }
 
 /** The chunks of the batch's rows replace theirs in the store. */
@@ -243,24 +344,26 @@ export async function indexWhenDue(pool: pg.Pool, vectorizer: Vectorizer): Promi
  * retries (the loading config's, 6 by default) moves to the failed queue. The error is recorded for the owner.
  */
 export async function failed(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, delayMs: number): Promise<void> {
+  await inRowTransaction(pool, (client) => delayRetries(client, vectorizer, keys, message, delayMs));
+}
+
+/** failed(), in the caller's transaction. */
+async function delayRetries(client: pg.ClientBase, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, delayMs: number): Promise<void> {
   const n = names(vectorizer);
   const retries = vectorizer.config.loading.retries ?? 6;
-  await inRowTransaction(pool, async (client) => {
-    const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb) k`;
-    await client.query(
-      `UPDATE ${n.queue} q SET loading_retries = q.loading_retries OPERATOR(pg_catalog.+) 1,
-              loading_retry_after = pg_catalog.now() OPERATOR(pg_catalog.+)
-                ${times(`LEAST($2::pg_catalog.float8 OPERATOR(pg_catalog.*) pg_catalog.power(2::pg_catalog.float8, q.loading_retries::pg_catalog.float8), 300000)`, 'millisecond')}
-         FROM ${keyRows} WHERE ${n.matches('q', 'k')}`,
-      [JSON.stringify(keys), delayMs],
-    );
-    await client.query(
-      `WITH out_of_retries AS (DELETE FROM ${n.queue} q WHERE q.loading_retries OPERATOR(pg_catalog.>) $1 RETURNING ${n.keyList})
-       INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step) SELECT DISTINCT ${n.keyList}, 'embedding' FROM out_of_retries`,
-      [retries],
-    );
-    await recordError(client, vectorizer, message, 'embedding', keys.length);
-  });
+  await client.query(
+    `UPDATE ${n.queue} q SET loading_retries = q.loading_retries OPERATOR(pg_catalog.+) 1,
+            loading_retry_after = pg_catalog.now() OPERATOR(pg_catalog.+)
+              ${times(`LEAST($2::pg_catalog.float8 OPERATOR(pg_catalog.*) pg_catalog.power(2::pg_catalog.float8, q.loading_retries::pg_catalog.float8), 300000)`, 'millisecond')}
+       FROM ${keyRows(n)} WHERE ${n.matches('q', 'k')}`,
+    [JSON.stringify(keys), delayMs],
+  );
+  await client.query(
+    `WITH out_of_retries AS (DELETE FROM ${n.queue} q WHERE q.loading_retries OPERATOR(pg_catalog.>) $1 RETURNING ${n.keyList})
+     INSERT INTO ${n.failedQueue} (${n.keyList}, failure_step) SELECT DISTINCT ${n.keyList}, 'embedding' FROM out_of_retries`,
+    [retries],
+  );
+  await recordError(client, vectorizer, message, 'embedding', keys.length);
 }
 
 /**

@@ -119,7 +119,7 @@ export class QueueWorker {
     this.timers = [
       setInterval(() => void this.tick(), pollMs),
       setInterval(() => void this.renew(), Math.max(1, Math.floor(leaseMs / 3))),
-      setInterval(() => void this.batches.poll().catch((error: unknown) => this.problem(error)), batchPollMs),
+      setInterval(() => void Promise.all([this.batches.poll(), this.vectorizers.pollBatches()]).catch((error: unknown) => this.problem(error)), batchPollMs),
     ];
     void this.tick();
     this.log.info({ id: this.id, concurrency: this.options.settings.concurrency }, 'llm.call worker started');

@@ -2,21 +2,25 @@
 // /v1/batches, its results a file read from /v1/files/{id}/content) and Anthropic's (/v1/messages/batches, its
 // results JSON lines at its results_url). A batch stays in progress, however often it is looked at, until the test
 // ends it: each request then gets the answer `answer` makes of its last message, or fails with the message of an
-// Error it returns.
+// Error it returns. An OpenAI batch of embeddings requests (/v1/embeddings) is answered as the fake's embeddings
+// endpoint answers, its requests' inputs, a line each, standing for the message.
 
 import type http from 'node:http';
+import { embeddingsAnswer } from './fake-provider.js';
 
 export interface FakeBatch {
   id: string;
   api: 'openai' | 'anthropic';
+  /** The endpoint of an OpenAI batch's requests. */
+  endpoint?: string;
   /** custom_id and request body of each request, in the order submitted. */
   requests: Array<{ customId: string; body: Record<string, any> }>;
   /** How often the batch was looked at. */
   polls: number;
   /** Set by end(): each request's answer, or the error it failed with. */
   outcomes?: Map<string, string | Error>;
-  /** A batch that failed as a whole (OpenAI's status 'failed'), ended with fail(). */
-  failed?: boolean;
+  /** A batch that failed as a whole (OpenAI's status 'failed', or 'expired'), ended with fail(). */
+  failed?: 'failed' | 'expired';
 }
 
 export class FakeBatches {
@@ -28,11 +32,13 @@ export class FakeBatches {
 
   /** Ends the batch: each request answered from its last message, or failed where `answer` returns an Error. */
   end(batch: FakeBatch, answer: (prompt: string) => string | Error = (prompt) => `answer to: ${prompt}`): void {
-    batch.outcomes = new Map(batch.requests.map(({ customId, body }) => [customId, answer(String((body.messages as Array<{ content: string }>).at(-1)!.content))]));
+    const prompt = (body: Record<string, any>): string =>
+      batch.endpoint === '/v1/embeddings' ? ([] as string[]).concat(body.input as string[]).join('\n') : String((body.messages as Array<{ content: string }>).at(-1)!.content);
+    batch.outcomes = new Map(batch.requests.map(({ customId, body }) => [customId, answer(prompt(body))]));
   }
 
-  fail(batch: FakeBatch): void {
-    batch.failed = true;
+  fail(batch: FakeBatch, status: 'failed' | 'expired' = 'failed'): void {
+    batch.failed = status;
   }
 
   /** Answers a request of a batch API; false when the request is not one. */
@@ -44,10 +50,10 @@ export class FakeBatches {
       this.files.set(id, raw.split(/\r?\n/).filter((line) => line.startsWith('{"custom_id"')).join('\n'));
       json(response, { id, object: 'file', bytes: raw.length, created_at: 1, filename: 'jobs.jsonl', purpose: 'batch', status: 'processed' });
     } else if (method === 'POST' && path === '/v1/batches') {
-      const body = JSON.parse(raw) as { input_file_id: string };
+      const body = JSON.parse(raw) as { input_file_id: string; endpoint: string };
       const lines = (this.files.get(body.input_file_id) ?? '').split('\n').filter((line) => line !== '');
       const requests = lines.map((line) => JSON.parse(line) as { custom_id: string; body: Record<string, any> }).map((line) => ({ customId: line.custom_id, body: line.body }));
-      void (this.hold ?? Promise.resolve()).then(() => response.destroyed || json(response, this.openAiBatch(this.add('openai', requests))));
+      void (this.hold ?? Promise.resolve()).then(() => response.destroyed || json(response, this.openAiBatch(this.add('openai', requests, body.endpoint))));
     } else if (method === 'GET' && (match = /^\/v1\/batches\/([\w-]+)$/.exec(path))) {
       const batch = this.find(match[1]!);
       if (!batch) return notFound(response);
@@ -60,7 +66,7 @@ export class FakeBatches {
       const lines = [...batch.outcomes].filter(([, outcome]) => outcome instanceof Error === failed).map(([customId, outcome]) =>
         outcome instanceof Error
           ? { id: 'r', custom_id: customId, response: { status_code: 400, request_id: 'q', body: { error: { message: outcome.message, type: 'invalid_request_error' } } }, error: null }
-          : { id: 'r', custom_id: customId, response: { status_code: 200, request_id: 'q', body: completion(batch, customId, outcome) }, error: null },
+          : { id: 'r', custom_id: customId, response: { status_code: 200, request_id: 'q', body: batch.endpoint === '/v1/embeddings' ? embeddingsAnswer(body(batch, customId)) : completion(batch, customId, outcome) }, error: null },
       );
       response.writeHead(200, { 'content-type': 'application/octet-stream' });
       response.end(lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
@@ -91,8 +97,8 @@ export class FakeBatches {
     return true;
   }
 
-  private add(api: FakeBatch['api'], requests: FakeBatch['requests']): FakeBatch {
-    const batch: FakeBatch = { id: `${api === 'openai' ? 'batch' : 'msgbatch'}_${this.next++}`, api, requests, polls: 0 };
+  private add(api: FakeBatch['api'], requests: FakeBatch['requests'], endpoint?: string): FakeBatch {
+    const batch: FakeBatch = { id: `${api === 'openai' ? 'batch' : 'msgbatch'}_${this.next++}`, api, ...(endpoint ? { endpoint } : {}), requests, polls: 0 };
     this.all.push(batch);
     return batch;
   }
@@ -103,11 +109,11 @@ export class FakeBatches {
 
   private openAiBatch(batch: FakeBatch): Record<string, unknown> {
     const failures = [...(batch.outcomes?.values() ?? [])].filter((outcome) => outcome instanceof Error).length;
-    const status = batch.failed ? 'failed' : batch.outcomes ? 'completed' : 'in_progress';
+    const status = batch.failed ?? (batch.outcomes ? 'completed' : 'in_progress');
     return {
       id: batch.id,
       object: 'batch',
-      endpoint: '/v1/chat/completions',
+      endpoint: batch.endpoint ?? '/v1/chat/completions',
       input_file_id: 'file-in',
       completion_window: '24h',
       status,
@@ -136,8 +142,13 @@ export class FakeBatches {
   }
 }
 
+/** The body of the batch's request. */
+function body(batch: FakeBatch, customId: string): Record<string, any> {
+  return batch.requests.find((request) => request.customId === customId)?.body ?? {};
+}
+
 function completion(batch: FakeBatch, customId: string, content: string): Record<string, unknown> {
-  const model = String(batch.requests.find((request) => request.customId === customId)?.body.model ?? 'fake-model');
+  const model = String(body(batch, customId).model ?? 'fake-model');
   return {
     id: 'chatcmpl-1',
     object: 'chat.completion',

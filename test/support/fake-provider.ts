@@ -307,16 +307,21 @@ export function fakeEmbedding(text: string): number[] {
 }
 
 function embeddings(request: RecordedRequest, response: http.ServerResponse): void {
+  json(response, 200, embeddingsAnswer(request.body));
+}
+
+/** The answer to an embeddings request's body (also a batch's, fake-batches.ts): two tokens an input. */
+export function embeddingsAnswer(body: Record<string, any>): Record<string, unknown> {
   // A list of tokens (pgai's openai_embed of int[]) is one input.
-  const input = request.body.input as string | string[] | number[];
+  const input = body.input as string | string[] | number[];
   const inputs = Array.isArray(input) && typeof input[0] === 'number' ? [`tokens ${input.join(' ')}`] : ([] as string[]).concat(input as string | string[]);
-  json(response, 200, {
+  return {
     object: 'list',
-    model: String(request.body.model),
+    model: String(body.model),
     // Listed last to first, with their indexes, as the API allows: the client must order them.
-    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: encoded(sized(fakeEmbedding(text), request.body.dimensions), request.body.encoding_format) })).reverse(),
+    data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: encoded(sized(fakeEmbedding(text), body.dimensions), body.encoding_format) })).reverse(),
     usage: { prompt_tokens: inputs.length * 2, total_tokens: inputs.length * 2 },
-  });
+  };
 }
 
 /** As OpenAI answers `dimensions`: that many numbers (here the fake's, then zeros). */
