@@ -87,11 +87,11 @@ export function holdToday(spender: Spender, model: string, worstUsd: () => numbe
     const budget = dailyBudgetOf(role);
     if (!budget) continue;
     const spent = byRole.get(role) ?? { calls: 0, usd: 0 };
-    if (budget.calls !== undefined && spent.calls >= budget.calls) return { refused: `role "${role}"'s daily budget of ${budget.calls} model calls is reached`, forToday: true };
+    const reached = budgetReached(role, budget, spent);
+    if (reached) return { refused: reached, forToday: true };
     if (budget.usd === undefined) continue;
     usd = worstUsd();
     const inFlight = held.get(role)?.usd ?? 0;
-    if (spent.usd >= budget.usd) return { refused: `role "${role}"'s daily budget of ${dollars(budget.usd)} is reached`, forToday: true };
     if (spent.usd + inFlight + usd > budget.usd) {
       return {
         refused: `role "${role}"'s daily budget of ${dollars(budget.usd)} leaves no room for the call: ${dollars(spent.usd)} spent today, ${dollars(inFlight)} held by calls in flight, and the call may cost up to ${dollars(usd)}`,
@@ -113,6 +113,23 @@ export function holdToday(spender: Spender, model: string, worstUsd: () => numbe
     if (cost !== undefined) add(spender, model, { calls: 0, usd: cost }, ended);
     if (holding.length > 0) for (const wake of [...waiting]) wake();
   };
+}
+
+/** Why the spender's day takes no more requests, its budget reached already; undefined while it has room. */
+export function dayReached(spender: Spender, now = Date.now()): string | undefined {
+  turnDay(now);
+  for (const role of new Set([spender.role, spender.login])) {
+    const budget = dailyBudgetOf(role);
+    const reached = budget && budgetReached(role, budget, byRole.get(role) ?? { calls: 0, usd: 0 });
+    if (reached) return reached;
+  }
+  return undefined;
+}
+
+function budgetReached(role: string, budget: DailyBudget, spent: Spent): string | undefined {
+  if (budget.calls !== undefined && spent.calls >= budget.calls) return `role "${role}"'s daily budget of ${budget.calls} model calls is reached`;
+  if (budget.usd !== undefined && spent.usd >= budget.usd) return `role "${role}"'s daily budget of ${dollars(budget.usd)} is reached`;
+  return undefined;
 }
 
 /**

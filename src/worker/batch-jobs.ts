@@ -11,7 +11,8 @@
 import type { Logger } from 'pino';
 import type { BatchOutcome } from '../providers/batch-apis.js';
 import { jobAnswer, jobRequest, type JobModels, type Model } from './job.js';
-import type { Spender } from '../cost/daily-spend.js';
+import { dayRefused } from '../cost/budgets.js';
+import { dayReached, type Spender } from '../cost/daily-spend.js';
 import { meterBatch } from '../providers/metrics.js';
 import { meteredModelName } from '../providers/index.js';
 import { recordFinished } from './metrics.js';
@@ -81,6 +82,10 @@ export class BatchJobs {
     clearTimeout(batch.timer);
     const { jobs, model } = batch;
     try {
+      // Its cost is known only once it has ended: an owner whose day is spent already submits none (the jobs wait for
+      // the next day, as a refused call's do).
+      const reached = dayReached(await this.options.owner());
+      if (reached) throw dayRefused(reached);
       const requests = jobs.map(({ job }) => ({ id: job.id, request: jobRequest(job, model.config) }));
       const batchId = await model.batches().submit(requests, UNTIL_ANSWERED);
       const marked = new Set(await markBatched(this.options.pool, this.options.worker, jobs.map(({ job }) => job.id), batchId));

@@ -14,6 +14,8 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { embeddingBatchApi, type BatchApi, type BatchState } from '../providers/batch-apis.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
+import { dayRefused } from '../cost/budgets.js';
+import { dayReached } from '../cost/daily-spend.js';
 import { askerParts } from '../providers/asker.js';
 import { meterBatch } from '../providers/metrics.js';
 import { pgaiProvider } from '../providers/pgai/index.js';
@@ -56,6 +58,11 @@ export class VectorizerBatches {
 
   /** Submits the texts of a claimed batch's chunks as one provider batch; resolves to what the catalog tracks of it. */
   async submit(vectorizer: Vectorizer, batch: Batch, chunks: KeyedChunk[]): Promise<SubmittedBatch> {
+    // Its cost is known only once it has ended: an owner whose day is spent already submits none (the rows wait for
+    // the next day, as after a refused request).
+    const payer = askerParts(vectorizer.asker);
+    const reached = payer && dayReached(payer);
+    if (reached) throw dayRefused(reached);
     const texts = chunks.map((chunk) => chunk.formatted);
     const settings = await embeddingSettings(vectorizer.config.embedding, this.options.defaults);
     const parts = requestBatches(texts, pgaiProvider(settings).embeddingBatchSize).map(({ start, end }) => texts.slice(start, end));

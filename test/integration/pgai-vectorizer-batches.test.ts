@@ -2,11 +2,12 @@
 // files and batches endpoints on loopback: its rows' chunks submitted as one batch of embeddings requests and tracked
 // while the batch runs, written once it has ended as the normal path writes them, a row whose request failed retried,
 // a row changed meanwhile left to its newer queue row, and an expired batch falling back to the normal path; each
-// text paid for once, and counted in the owner's day.
+// text paid for once, and counted in the owner's day, and none submitted once that day's budget is spent.
 
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { spentToday } from '../../src/cost/daily-spend.js';
+import { setRoleDailyBudgets, spentToday } from '../../src/cost/daily-spend.js';
+import { afterThisTest } from '../support/database.js';
 import type { FakeBatch } from '../support/fake-batches.js';
 import { fakeEmbedding } from '../support/fake-provider.js';
 import { pgAiSuite } from '../support/pg-ai.js';
@@ -122,6 +123,17 @@ describe('a pgai vectorizer in batch mode', { timeout: 90_000 }, () => {
     expect(await tracked(alice)).toEqual([]);
     expect(await queued(alice)).toBe(0);
     expect(suite.fake.batches.all.length).toBe(before + 1);
+  });
+
+  it("submits no batch for an owner whose day is spent: its rows wait in the queue for the next day", async () => {
+    const before = suite.fake.batches.all.length;
+    setRoleDailyBudgets(new Map([['trust_user', { calls: spentToday('trust_user').calls }]]));
+    afterThisTest(async () => setRoleDailyBudgets(new Map()));
+    const { alice } = await batchedVectorizer();
+    await expect.poll(() => rows(alice, `SELECT message FROM ai.vectorizer_errors`), EVENTUALLY).toEqual([{ message: expect.stringContaining(`role "trust_user"'s daily budget of`) }]);
+    expect(suite.fake.batches.all.length).toBe(before);
+    expect(await queued(alice)).toBe(30);
+    expect(await tracked(alice)).toEqual([]);
   });
 
   it('is refused for an embeddings API without a batch API, for documents, and when not a boolean', async () => {
