@@ -7,7 +7,7 @@
 import { readBindParameter } from '../../proxy/frontend-read.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import type { CancelCall } from './analyze.js';
-import { MAX_TRACKED_STATEMENTS } from './tracked-portals.js';
+import { MAX_TRACKED_STATEMENTS } from './tracked-statements.js';
 import { BINARY_FORMAT } from './values.js';
 
 const DECIMAL = /^\s*[+-]?\d+\s*$/;

@@ -23,7 +23,8 @@ import { SessionApiKeys } from './api-key-setting.js';
 import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NotInstalled } from './not-installed.js';
-import { MAX_TRACKED_STATEMENTS, TrackedPortals, tooManyPortals, tooManyStatements } from './tracked-portals.js';
+import { TrackedPortals, tooManyPortals } from './tracked-portals.js';
+import { TrackedStatements } from './tracked-statements.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
 /** A client's statement whose Execute the proxy runs itself: one calling LLM functions, DECLARE, FETCH, MOVE or CLOSE. */
@@ -63,7 +64,7 @@ class InterceptionEngine implements Interceptor {
   private readonly queue: ClientQueue;
   private working = false;
   private isClosed = false;
-  private readonly statements = new Map<string, TrackedStatement>();
+  private readonly statements = new TrackedStatements<TrackedStatement>();
   private readonly portals: TrackedPortals<BoundPortal>;
   private readonly ownStatements = new Map<string, OwnPlan>();
   private readonly ownPortals = new Map<string, OwnPlan>();
@@ -269,8 +270,8 @@ class InterceptionEngine implements Interceptor {
     if (!plan) return this.forward(frame);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io, plan.extension));
-    if (this.statements.size >= MAX_TRACKED_STATEMENTS) return this.refuse(tooManyStatements());
-    this.statements.set(message.statement, { plan, parameterTypes: message.parameterTypes });
+    const overLimit = this.statements.add(message.statement, { plan, parameterTypes: message.parameterTypes });
+    if (overLimit) return this.refuse(overLimit);
     // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.
     this.forward(frame, relayWatchingErrors(this.io, () => (this.catalogInstalled = undefined)));
   }

@@ -9,18 +9,10 @@ import { PgError, SqlState } from '../../proxy/pg-error.js';
 
 /** Portals of LLM statements one session may have bound at once; drivers keep a handful, usually one. */
 export const MAX_TRACKED_PORTALS = 256;
-/** LLM statements one session may have prepared at once; prepared-statement caches of drivers stay far below. */
-export const MAX_TRACKED_STATEMENTS = 4096;
 
 export function tooManyPortals(): PgError {
   return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_PORTALS} portals calling LLM functions are open in this session`, {
     hint: 'Close portals you no longer need, or end the transaction that holds them.',
-  });
-}
-
-export function tooManyStatements(): PgError {
-  return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_STATEMENTS} prepared statements calling LLM functions exist in this session`, {
-    hint: 'Close (DEALLOCATE) prepared statements you no longer need, or reuse them.',
   });
 }
 

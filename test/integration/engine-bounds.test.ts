@@ -1,5 +1,6 @@
 // What one session may make the interception engine hold: client messages pipelined behind a statement the proxy
-// took over, and portals of LLM statements with their parameters. Each is bounded, whatever the client sends.
+// took over, portals of LLM statements with their parameters, and prepared LLM statements with the text their plans
+// keep. Each is bounded, whatever the client sends.
 
 import { describe, expect, it } from 'vitest';
 import { afterThisTest } from '../support/database.js';
@@ -155,4 +156,80 @@ describe('portals of LLM statements', () => {
     expect(answers.find((message) => message.name === 'error')).toBeUndefined();
     expect(answers.filter((message) => message.name === 'bindComplete')).toHaveLength(300);
   }, 60_000);
+});
+
+describe('prepared statements calling LLM functions', () => {
+  /** A statement of over 6 MiB: its plan keeps it, and the fast path's rewriting of it. */
+  const big = `SELECT pg_llm_chat('llm', 'hi') AS a /* ${'x'.repeat(6 * MiB)} */`;
+
+  /** Parses `text` as statement `name` in a block of its own; the error answering it, if any. */
+  async function prepare(raw: RawClient, name: string, text: string): Promise<Record<string, unknown> | undefined> {
+    raw.send(serialize.parse({ name, text, types: [] }), serialize.sync());
+    return (await raw.until('readyForQuery', 60_000)).find((message) => message.name === 'error') as Record<string, unknown> | undefined;
+  }
+
+  it('are refused with 54000 once their plans would keep more than 64 MiB of text, the session still usable', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    let accepted = 0;
+    let refusal: Record<string, unknown> | undefined;
+    // Each plan keeps 6 to 13 MiB: 64 MiB take at least 5 statements, and no more than 11.
+    while (!refusal && accepted <= 11) {
+      refusal = await prepare(raw, `s${accepted}`, big);
+      if (!refusal) accepted++;
+    }
+    expect(accepted).toBeGreaterThanOrEqual(5);
+    expect(accepted).toBeLessThan(11);
+    expect(refusal).toMatchObject({ code: '54000', message: expect.stringContaining('64 MiB') });
+    expect(refusal!.hint).toMatch(/DEALLOCATE/);
+    // The server never got the refused statement; the ones before it still run.
+    shared.fake.script({ kind: 'answer', content: 'still prepared' });
+    raw.send(serialize.bind({ statement: `s${accepted}` }), serialize.execute({}), serialize.sync());
+    expect((await raw.until('readyForQuery', 20_000)).find((message) => message.name === 'error')).toMatchObject({ code: '26000' });
+    raw.send(serialize.bind({ statement: 's0' }), serialize.execute({}), serialize.sync());
+    const run = await raw.until('readyForQuery', 20_000);
+    expect(run.filter((message) => message.name === 'dataRow').map((message) => (message as unknown as { fields: string[] }).fields[0])).toEqual(['still prepared']);
+    const simple = await raw.query('SELECT 1 AS one');
+    expect(simple.find((message) => message.name === 'error')).toBeUndefined();
+  }, 240_000);
+
+  it('refused in a pipeline skip what follows up to the Sync, as any error does', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    const statements = 11;
+    raw.send(...Array.from({ length: statements }, (_, i) => serialize.parse({ name: `s${i}`, text: big, types: [] })), serialize.parse({ name: 'after', text: 'SELECT 1', types: [] }), serialize.sync());
+    const answers = await raw.until('readyForQuery', 120_000);
+    const parsed = answers.filter((message) => message.name === 'parseComplete').length;
+    expect(parsed).toBeLessThan(statements);
+    // One error, last: nothing after the refused Parse was answered.
+    expect(answers.filter((message) => message.name === 'error')).toHaveLength(1);
+    expect(answers.at(-2)).toMatchObject({ name: 'error', code: '54000' });
+    raw.send(serialize.describe({ type: 'S', name: 'after' }), serialize.sync());
+    expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '26000' });
+  }, 240_000);
+
+  it('closed or redefined no longer count towards the limit', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    // Twelve times over 6 MiB: well past the limit, had any of them been counted after it was gone.
+    for (let i = 0; i < 6; i++) expect(await prepare(raw, '', big)).toBeUndefined();
+    for (let i = 0; i < 6; i++) {
+      expect(await prepare(raw, `closed${i}`, big)).toBeUndefined();
+      raw.send(serialize.close({ type: 'S', name: `closed${i}` }), serialize.sync());
+      await raw.until('readyForQuery');
+    }
+  }, 240_000);
+
+  it(`are still refused past 4096 in a session, however small`, async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    raw.send(...Array.from({ length: 4097 }, (_, i) => serialize.parse({ name: `s${i}`, text: `SELECT pg_llm_chat('llm', 'hi')`, types: [] })), serialize.sync());
+    const answers = await raw.until('readyForQuery', 120_000);
+    expect(answers.filter((message) => message.name === 'parseComplete')).toHaveLength(4096);
+    expect(answers.find((message) => message.name === 'error')).toMatchObject({ code: '54000', message: expect.stringContaining('4096') });
+  }, 240_000);
 });
