@@ -18,6 +18,8 @@ type RequestKind = 'query' | 'sync' | 'parse' | 'bind' | 'describe' | 'execute' 
 interface Owed {
   kind: RequestKind;
   sink: ReplySink | undefined;
+  /** CopyDone and CopyFail messages the client had sent before this request. */
+  copyEndsBefore: number;
 }
 
 const KIND_BY_TYPE = new Map<number, RequestKind>([
@@ -41,12 +43,22 @@ export class RepliesOwed {
   private drainWaiters: Array<() => void> = [];
   /** Requests owed with a sink of their own: while there are any, answers must be attributed one by one. */
   private withSinks = 0;
+  /** CopyDone and CopyFail messages sent so far: a COPY FROM STDIN ends at the first one after its request. */
+  private copyEndsSent = 0;
+  /** While the server reads a COPY's data: until this many CopyDone/CopyFail are sent, it ignores every Sync. */
+  private copyInEndsAt: number | undefined;
 
   /** Accounts for a message sent upstream; `sink` receives its answer (none: relayed to the client). */
   sent(type: number, sink?: ReplySink): void {
     const kind = KIND_BY_TYPE.get(type);
     if (kind === undefined) {
+      if (type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail) this.copyEnded();
       if (type !== FrontendMessage.Terminate && type !== FrontendMessage.Flush) this.unsyncedBatch ||= !isCopyMessage(type);
+      return;
+    }
+    // libpq sends a Sync right after the Execute of a COPY FROM STDIN, which the server reads as COPY data and ignores.
+    if (kind === 'sync' && this.copyInEndsAt !== undefined) {
+      sink?.complete(true);
       return;
     }
     this.unsyncedBatch = kind !== 'sync' && kind !== 'query';
@@ -55,7 +67,7 @@ export class RepliesOwed {
       return;
     }
     this.skippingUntilSync = false;
-    this.queue.push({ kind, sink });
+    this.queue.push({ kind, sink, copyEndsBefore: this.copyEndsSent });
     if (sink) this.withSinks++;
   }
 
@@ -90,7 +102,11 @@ export class RepliesOwed {
       case BackendMessage.EmptyQueryResponse:
         if (owed.kind === 'execute') this.complete(false);
         return;
+      case BackendMessage.CopyInResponse:
+        this.copyInStarted(owed.copyEndsBefore + 1);
+        return;
       case BackendMessage.ErrorResponse:
+        this.copyInEndsAt = undefined;
         if (owed.kind !== 'query' && owed.kind !== 'sync') this.failBatch();
         return;
     }
@@ -139,6 +155,28 @@ export class RepliesOwed {
   /** The upstream is gone: nothing owed will be answered. */
   abandon(): void {
     while (this.pending > 0) this.complete(true);
+  }
+
+  /**
+   * The request at the head started a COPY FROM STDIN: the server ignores each Sync until the client's CopyDone or
+   * CopyFail (number `endsAt`), so those already sent are not owed an answer, nor those the client sends until then.
+   */
+  private copyInStarted(endsAt: number): void {
+    const answered = this.queue.slice(this.head + 1).filter((owed) => {
+      if (owed.kind !== 'sync' || owed.copyEndsBefore >= endsAt) return true;
+      if (owed.sink) {
+        this.withSinks--;
+        owed.sink.complete(true);
+      }
+      return false;
+    });
+    this.queue = this.queue.slice(0, this.head + 1).concat(answered);
+    if (this.copyEndsSent < endsAt) this.copyInEndsAt = endsAt;
+  }
+
+  private copyEnded(): void {
+    this.copyEndsSent++;
+    if (this.copyInEndsAt !== undefined && this.copyEndsSent >= this.copyInEndsAt) this.copyInEndsAt = undefined;
   }
 
   /** The extended-protocol request at the head failed: it and everything up to the next Sync are done. */

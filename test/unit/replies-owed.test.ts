@@ -65,6 +65,34 @@ describe('RepliesOwed', () => {
     expect([sync.log, drained]).toEqual(['Z+', true]);
   });
 
+  it('owes nothing for a Sync the server reads as COPY data, sent before or after the COPY started', () => {
+    const owed = new RepliesOwed();
+    const [execute, ignoredBefore, ignoredAfter, sync] = [recorder(), recorder(), recorder(), recorder()];
+    owed.sent(F.Execute, execute);
+    owed.sent(F.Sync, ignoredBefore);
+    receive(owed, B.CopyInResponse);
+    owed.sent(F.CopyData);
+    owed.sent(F.Sync, ignoredAfter);
+    owed.sent(F.CopyDone);
+    owed.sent(F.Sync, sync);
+    receive(owed, B.CommandComplete, B.ReadyForQuery);
+    expect([execute.log, ignoredBefore.log, ignoredAfter.log, sync.log]).toEqual(['GC+', '-', '-', 'Z+']);
+    expect(owed.idle).toBe(true);
+  });
+
+  it('owes the Syncs a client pipelined after its CopyDone, before the COPY started', () => {
+    const owed = new RepliesOwed();
+    const [execute, ignored, sync] = [recorder(), recorder(), recorder()];
+    owed.sent(F.Execute, execute);
+    owed.sent(F.Sync, ignored);
+    owed.sent(F.CopyData);
+    owed.sent(F.CopyDone);
+    owed.sent(F.Sync, sync);
+    receive(owed, B.CopyInResponse, B.CommandComplete, B.ReadyForQuery);
+    expect([execute.log, ignored.log, sync.log]).toEqual(['GC+', '-', 'Z+']);
+    expect(owed.idle).toBe(true);
+  });
+
   it('keeps a simple query owed through its errors and results until ReadyForQuery', () => {
     const owed = new RepliesOwed();
     const query = recorder();
