@@ -31,6 +31,17 @@ const CHANNEL_BINDING_SUFFIX = '-PLUS';
  */
 const HELD_CLIENT_PROBE_MS = 500;
 const EMPTY = Buffer.alloc(0);
+/**
+ * Past this many requests owed an answer the client is not read until the server has answered all but
+ * RESUME_AT_REPLIES_OWED: a client that pipelines without reading must not make the proxy keep one entry per message.
+ * Drivers' pipelines (a JDBC batch, asyncpg's executemany) wait for the server at this depth, not for the client.
+ */
+const MAX_REPLIES_OWED = 4096;
+/**
+ * Above what the server may hold unsent while it waits for more to read (its 8 KiB output buffer of 5-byte answers
+ * is 1638), so the client is read again even when the message that makes the server flush is still in its socket.
+ */
+const RESUME_AT_REPLIES_OWED = 2048;
 /** How much of a statement's text a session shows the admin dashboard: enough to tell it, never the whole. */
 const STATEMENT_HEAD_BYTES = 1024;
 /**
@@ -95,6 +106,8 @@ export class Session {
   private upstreamEndedSession = false;
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
+  /** Too many requests are owed an answer: the client is read again once the server has answered most. */
+  private repliesBacklogged = false;
   private heldClientProbe: NodeJS.Timeout | undefined;
   /** One wait for the client's drain, however many wait for it. */
   private clientDrain: Promise<void> | undefined;
@@ -150,9 +163,7 @@ export class Session {
     }
     const upstream = this.upstream;
     this.phase = 'authenticating';
-    upstream.on('drain', () => {
-      if (!this.clientHeld) client.resume();
-    });
+    upstream.on('drain', () => this.resumeClient());
     upstream.on('error', (error) => this.log.debug({ err: error }, 'upstream socket error'));
     upstream.on('close', this.onUpstreamClose);
     upstream.resume();
@@ -296,6 +307,10 @@ export class Session {
 
   private accountClientMessage(type: number, sink?: ReplySink): void {
     this.replies.sent(type, sink);
+    if (!this.repliesBacklogged && this.replies.pending >= MAX_REPLIES_OWED) {
+      this.repliesBacklogged = true;
+      this.client.pause();
+    }
     if (sink) return;
     if (type === FrontendMessage.Query || type === FrontendMessage.Execute) this.context.stats.queriesForwarded++;
     else if (type === FrontendMessage.Terminate) this.clientTerminated = true;
@@ -327,6 +342,10 @@ export class Session {
     } catch (error) {
       this.fail(error);
       return;
+    }
+    if (this.repliesBacklogged && this.replies.pending < RESUME_AT_REPLIES_OWED) {
+      this.repliesBacklogged = false;
+      this.resumeClient();
     }
     if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
   };
@@ -398,7 +417,13 @@ export class Session {
     }
     clearInterval(this.heldClientProbe);
     this.heldClientProbe = undefined;
-    if (!this.upstream?.writableNeedDrain) this.client.resume();
+    this.resumeClient();
+  }
+
+  /** Reads the client again unless something else still holds it: the interceptor, the upstream's socket, the backlog. */
+  private resumeClient(): void {
+    if (this.clientHeld || this.repliesBacklogged || this.upstream?.writableNeedDrain || this.phase === 'closed') return;
+    this.client.resume();
   }
 
   /** Upstream messages up to the first ReadyForQuery: rewritten where the proxy stands in between. */
