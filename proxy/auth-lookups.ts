@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { AuthConnection, AuthQueryTimeout, type AuthRole } from './auth-query.js';
 import { PasswordKeys } from './auth-role-login.js';
-import { PgError, SqlState } from './pg-error.js';
+import { PgError, SqlState, tooManyClients } from './pg-error.js';
 import type { ProxyStats } from './stats.js';
 import type { UpstreamTarget } from './upstream.js';
 
@@ -150,9 +150,4 @@ export class AuthLookups {
       hint: "Its auth query failed: see the proxy's log, and check --auth-user, --auth-password, --auth-database and --auth-query.",
     });
   }
-}
-
-/** PostgreSQL's words when it is full; its own for the auth role ("too many connections for role …") name that role. */
-function tooManyClients(): PgError {
-  return new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL' });
 }

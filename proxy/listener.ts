@@ -6,11 +6,14 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { AuthLookups } from './auth-lookups.js';
+import { errorResponse } from './backend-write.js';
+import { closeSocket } from './close-socket.js';
 import type { AuthRole } from './auth-query.js';
 import { CancelKeys } from './cancel-keys.js';
 import type { InterceptorFactory } from './interceptor.js';
 import { listenError } from './listen-error.js';
 import { ownPort } from './own-ports.js';
+import { tooManyClients } from './pg-error.js';
 import { ScramSecrets } from './scram-secrets.js';
 import { Session, type SessionActivity, type StatementHead } from './session.js';
 import { readClientHello } from './startup.js';
@@ -34,6 +37,8 @@ export interface ListenerOptions {
   tls?: { cert: string; key: string };
   maxMessageSize: number;
   startupTimeoutMs: number;
+  /** Clients still to send their startup packet at once: each holds a socket, and more are refused (53300). */
+  maxStartingConnections: number;
   log: Logger;
   /** Takes over the statements it claims (the LLM functions); without it the proxy only relays. */
   interceptors?: InterceptorFactory;
@@ -158,6 +163,12 @@ export class ProxyListener {
   private async accept(socket: net.Socket, secureContext: tls.SecureContext | undefined): Promise<void> {
     const { stats } = this;
     const { log } = this.options;
+    if (this.starting.size >= this.options.maxStartingConnections) {
+      // As PostgreSQL answers past max_connections, before reading what the client sent.
+      stats.connectionsRejected++;
+      closeSocket(socket, errorResponse(tooManyClients('Too many clients are still to send their startup packet: see --max-starting-connections.')));
+      return;
+    }
     this.starting.add(socket);
     socket.on('error', () => socket.destroy());
     let hello;

@@ -38,6 +38,11 @@ export class PgError extends Error {
   }
 }
 
+/** PostgreSQL's words when it is full; its own for a role's limit ("too many connections for role …") name the role. */
+export function tooManyClients(hint?: string): PgError {
+  return new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL', hint });
+}
+
 /** SQLSTATEs the proxy itself raises (PostgreSQL's errcodes.txt names). */
 export const SqlState = {
   ProtocolViolation: '08P01',

@@ -103,6 +103,13 @@ const OPTIONS = [
   { flag: 'max-message-size', env: 'PG_LLM_MAX_MESSAGE_SIZE', value: 'BYTES', default: String(1024 ** 3 - 1), description: 'largest message a client may send' },
   { flag: 'connect-timeout', env: 'PG_LLM_CONNECT_TIMEOUT', value: 'MS', default: '10000', description: 'time to connect to the upstream, TLS handshake included' },
   { flag: 'startup-timeout', env: 'PG_LLM_STARTUP_TIMEOUT', value: 'MS', default: '60000', description: 'time a client has to send its startup packet' },
+  {
+    flag: 'max-starting-connections',
+    env: 'PG_LLM_MAX_STARTING_CONNECTIONS',
+    value: 'N',
+    default: '1000',
+    description: 'clients still to send their startup packet at once; more are refused with 53300',
+  },
   { flag: 'shutdown-timeout', env: 'PG_LLM_SHUTDOWN_TIMEOUT', value: 'MS', default: '30000', description: 'on SIGTERM/SIGINT, time running queries get to finish' },
   {
     flag: 'master-key',
@@ -348,6 +355,7 @@ export interface Config {
   embeddedPassword: string | undefined;
   maxMessageSize: number;
   startupTimeoutMs: number;
+  maxStartingConnections: number;
   shutdownTimeoutMs: number;
   /** The master key first (it seals), then the previous keys (they only open); empty without a master key. */
   masterKeys: string[];
@@ -585,6 +593,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     embeddedPassword: secretOption(value('embedded-password'), '--embedded-password', masterKeys),
     maxMessageSize: integer('max-message-size', value('max-message-size')!),
     startupTimeoutMs: integer('startup-timeout', value('startup-timeout')!),
+    maxStartingConnections: Math.max(1, integer('max-starting-connections', value('max-starting-connections')!)),
     shutdownTimeoutMs: integer('shutdown-timeout', value('shutdown-timeout')!),
     masterKeys,
     defaultModel: defaultModel ? jsonObject('--default-model', defaultModel) : undefined,

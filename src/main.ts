@@ -97,6 +97,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     authRole: config.authRole,
     maxMessageSize: config.maxMessageSize,
     startupTimeoutMs: config.startupTimeoutMs,
+    maxStartingConnections: config.maxStartingConnections,
     log,
     interceptors: interceptionEngine({
       masterKeys,

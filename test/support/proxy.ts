@@ -41,6 +41,7 @@ export interface ProxyOptions {
   tls?: boolean;
   maxMessageSize?: number;
   startupTimeoutMs?: number;
+  maxStartingConnections?: number;
   /** Relay only, without the LLM functions. */
   passThrough?: boolean;
   masterKey?: string;
@@ -67,6 +68,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
     target: upstreamTarget(options.upstream),
     maxMessageSize: options.maxMessageSize ?? 1024 ** 3 - 1,
     startupTimeoutMs: options.startupTimeoutMs ?? 10_000,
+    maxStartingConnections: options.maxStartingConnections ?? 1000,
     log: options.log ?? pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
     authRole: options.authRole,
   };
