@@ -111,8 +111,12 @@ const REACHED = `
 WITH RECURSIVE
   path AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(true))),
   trusted AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog', 'information_schema'])),
+  -- The schema a qualified name names: pg_temp is the session's own temporary schema (pg_temp_N in the catalog), and
+  -- none at all (no candidates, as for PostgreSQL) in a session that has none yet.
   named AS (
-    SELECT w.* FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS w(kind pg_catalog.text, schema pg_catalog.text, name pg_catalog.text, via pg_catalog.text, target pg_catalog.bool, given pg_catalog.jsonb, oid pg_catalog.oid, consumed pg_catalog.bool)),
+    SELECT w.*, (SELECT oid FROM pg_catalog.pg_namespace
+                  WHERE CASE WHEN w.schema OPERATOR(pg_catalog.=) 'pg_temp' THEN oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema() ELSE nspname OPERATOR(pg_catalog.=) w.schema END) AS namespace
+      FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS w(kind pg_catalog.text, schema pg_catalog.text, name pg_catalog.text, via pg_catalog.text, target pg_catalog.bool, given pg_catalog.jsonb, oid pg_catalog.oid, consumed pg_catalog.bool)),
   -- What a statement reaches besides the relations it names: their partitions and inheritance children (read or
   -- written with them), and for a write the tables foreign keys cascade to (SET DEFAULT evaluates their defaults).
   reached AS (
@@ -135,7 +139,7 @@ WITH RECURSIVE
     SELECT o.oid, w.via, o.oprnamespace
       FROM named w JOIN pg_catalog.pg_operator o ON o.oprname OPERATOR(pg_catalog.=) w.name
      WHERE w.kind OPERATOR(pg_catalog.=) 'operator'
-       AND CASE WHEN w.schema IS NULL THEN o.oprnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE o.oprnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.quote_ident(w.schema) END
+       AND CASE WHEN w.schema IS NULL THEN o.oprnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE o.oprnamespace OPERATOR(pg_catalog.=) w.namespace END
     UNION ALL
     SELECT w.oid, w.via, NULL FROM named w WHERE w.kind OPERATOR(pg_catalog.=) 'resolved operator'),
   -- The functions a name can resolve to.
@@ -143,7 +147,7 @@ WITH RECURSIVE
     SELECT p.oid, p.pronamespace, w.via
       FROM named w JOIN pg_catalog.pg_proc p ON p.proname OPERATOR(pg_catalog.=) w.name
      WHERE w.kind OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'attribute'])
-       AND CASE WHEN w.schema IS NULL THEN p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE p.pronamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.quote_ident(w.schema) END
+       AND CASE WHEN w.schema IS NULL THEN p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE p.pronamespace OPERATOR(pg_catalog.=) w.namespace END
        AND (w.kind OPERATOR(pg_catalog.=) 'function' OR (p.pronargs OPERATOR(pg_catalog.>=) 1 AND p.pronargs OPERATOR(pg_catalog.-) p.pronargdefaults OPERATOR(pg_catalog.<=) 1 AND p.proargtypes[0] OPERATOR(pg_catalog.<>) 'internal'::pg_catalog.regtype))),
   called AS (
     SELECT oid, via FROM candidate_function

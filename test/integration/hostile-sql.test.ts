@@ -78,6 +78,12 @@ const HOSTILE: Hostile[] = [
   { sql: 'SELECT * FROM nested_view', code: '38001', says: 'nextval() (through view nested_view)' },
   { sql: 'SELECT c.bump FROM customers c', code: '38001', says: 'nextval() (through function public.bump)' },
   { sql: 'SELECT 1::counted', code: '38001', says: 'nextval() (through a cast to counted)' },
+  // The caller's own temporary objects: pg_temp names the session's pg_temp_N, and relations and types are found there
+  // before any other schema.
+  { sql: 'SELECT pg_temp.temp_bump()', code: '38001', says: 'temp_bump(), a function in plpgsql' },
+  { sql: 'SELECT 1::bigint OPERATOR(pg_temp.#@#) 2::bigint', code: '38001', says: 'nextval() (through operator pg_temp' },
+  { sql: 'SELECT n FROM temp_next', code: '38001', says: 'nextval() (through view temp_next)' },
+  { sql: 'SELECT 1::pg_temp.temp_counted', code: '38001', says: 'nextval() (through a cast to' },
   // Settings and session state.
   { sql: "SELECT set_config('search_path', 'pg_temp', false)", code: '38001', says: 'set_config()' },
   { sql: 'SELECT setseed(0.5)', code: '38001', says: 'setseed()' },
@@ -147,6 +153,15 @@ const FIXTURES = `
   CREATE PROCEDURE tidy() LANGUAGE sql AS $$SELECT 1$$;
 `;
 
+/** Temporary objects of the caller's own session, where the statements run. */
+const TEMPORARY = `
+  CREATE FUNCTION pg_temp.temp_bump() RETURNS bigint LANGUAGE plpgsql STABLE AS $$BEGIN RETURN nextval('counter'); END$$;
+  CREATE FUNCTION pg_temp.temp_eq(bigint, bigint) RETURNS boolean LANGUAGE sql STABLE AS $$SELECT nextval('counter') > 0$$;
+  CREATE OPERATOR pg_temp.#@# (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = pg_temp.temp_eq);
+  CREATE TEMPORARY VIEW temp_next AS SELECT nextval('counter') AS n;
+  CREATE DOMAIN pg_temp.temp_counted AS bigint CHECK (VALUE < nextval('counter'));
+`;
+
 /** What a statement that got through could have left behind. */
 async function traces(direct: Client, caller: Client) {
   const [row] = (
@@ -165,6 +180,7 @@ async function traces(direct: Client, caller: Client) {
 async function hostileShop() {
   const database = await shopWithModel(suite);
   await database.direct.query(FIXTURES);
+  await database.admin.query(TEMPORARY);
   const victim = new pg.Client(connection(cluster().port, 'trust', database.name));
   await victim.connect();
   afterThisTest(() => victim.end());
