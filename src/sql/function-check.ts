@@ -36,7 +36,9 @@
 // - with allow_system_tables off, a built-in function returning records of its own making from no data of the
 //   caller's (no argument of a pseudo, array, composite or document type) reads the server's own rows as a system
 //   view does: pg_stat_get_activity(), pg_show_all_settings(), pg_config(), pg_cursor()… (every row source of
-//   PostgreSQL's system views is one), so it is refused like a system catalog;
+//   PostgreSQL's system views is one), so it is refused like a system catalog; and so is a built-in function that
+//   reads the same state a value at a time (every pg_stat_* one, current_setting(), inet_client_addr(), version()…),
+//   known by its code;
 // - identity columns a write would fill are refused: the sequence does not go back on rollback (serial columns'
 //   nextval() defaults are refused as volatile). Only when the write runs: a write handed back to the caller has
 //   the effects the caller asked for.
@@ -84,8 +86,22 @@ const RUNS_TYPE_CODE = [
   'range_in', 'range_recv', 'multirange_in', 'multirange_recv', 'pg_input_is_valid', 'pg_input_error_info',
 ];
 
+/**
+ * Built-in functions that read the server's own state a value at a time, by their code (pg_proc.prosrc), besides
+ * every pg_stat_* one (the statistics system: other sessions' queries, roles, addresses, waits; tables' and
+ * databases' counters): the columns of the rows system views and the server's record functions give. The settings
+ * (pg_settings), the client's and server's addresses (pg_stat_activity), the server's start and reload times, its
+ * build (pg_config), the transaction ids other sessions hold (pg_locks), a tablespace's directory.
+ */
+const READS_SERVER_STATE = [
+  'show_config_by_name', 'show_config_by_name_missing_ok', 'pg_settings_get_flags',
+  'pg_backend_pid', 'inet_client_addr', 'inet_client_port', 'inet_server_addr', 'inet_server_port',
+  'pg_postmaster_start_time', 'pg_conf_load_time', 'pgsql_version',
+  'pg_current_snapshot', 'pg_tablespace_location', 'pg_tablespace_databases',
+];
+
 export type Refusal =
-  | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'foreign'; name: string; via: string | null }
+  | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'server-state' | 'foreign'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string };
 
 interface Row {
@@ -264,6 +280,7 @@ WITH RECURSIVE
              WHEN $5 AND p.prorettype OPERATOR(pg_catalog.=) 'record'::pg_catalog.regtype AND p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM trusted) AND NOT EXISTS (
                     SELECT FROM pg_catalog.unnest(p.proargtypes) AS a(oid) JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) a.oid
                      WHERE y.typtype OPERATOR(pg_catalog.=) ANY (ARRAY['p', 'c']::pg_catalog."char"[]) OR y.typcategory OPERATOR(pg_catalog.=) ANY (ARRAY['A', 'U']::pg_catalog."char"[])) THEN 'system-rows'
+             WHEN $5 AND p.lanname OPERATOR(pg_catalog.=) ANY (ARRAY['internal', 'c']) AND (pg_catalog.starts_with(p.prosrc, 'pg_stat_') OR p.prosrc OPERATOR(pg_catalog.=) ANY ($10::pg_catalog.text[])) THEN 'server-state'
              WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) THEN 'check'
            END AS reason,
            CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END AS body
@@ -442,6 +459,7 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     array(SEEN_BY_OTHER_SESSIONS),
     array(RUNS_TYPE_CODE),
     array(rules.stubs ?? []),
+    array(READS_SERVER_STATE),
   ]);
   return rows as unknown as Row[];
 }

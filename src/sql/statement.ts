@@ -167,6 +167,8 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
       return [`uses ${name}, a foreign table, whose rows a foreign-data wrapper reads and writes (on another server, in a file or a program) out of these checks' sight`, `Only the database's own tables may be used here: copy the rows into a local table to use them.`];
     case 'system-rows':
       return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+    case 'server-state':
+      return [`calls ${name}, which reads the server's own state (its settings, sessions or statistics) as a system view does`, `Only the database's own tables may be used. ${rules.rulesHint}`];
   }
 }
 

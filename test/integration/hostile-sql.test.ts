@@ -1,7 +1,8 @@
 // Hostile SQL, as a model could write it or a caller pass it, through the five functions that take SQL: the text
 // run by pg_llm_text2sql_json, pg_llm_execute_sql_with_analysis, pg_llm_generate_report and explain_query, and the
 // text generate_query hands back. Each statement is refused with its SQLSTATE before it runs, and leaves no trace:
-// no advisory lock, the other session alive, sequences where they were, no large object, the settings unchanged.
+// no advisory lock, the other session alive, sequences where they were, no large object, the settings unchanged;
+// where system catalogs are refused, neither are the server's own rows read a value at a time.
 // The caller is a superuser, so nothing but the checks stands in the way. Ordinary analytics SQL still runs.
 
 import pg from 'pg';
@@ -122,6 +123,16 @@ const HOSTILE: Hostile[] = [
   { sql: 'SELECT * FROM role_view', code: '38001', says: 'pg_catalog.pg_authid (through view role_view)', uses: MODEL_WRITTEN },
   { sql: 'SELECT rolname FROM roles()', code: '38001', says: 'public.roles(), which returns rows of a system catalog', uses: MODEL_WRITTEN },
   { sql: 'SELECT table_name FROM information_schema.tables', code: '38001', says: 'information_schema.tables', uses: MODEL_WRITTEN },
+  // The server's own rows a value at a time: other sessions' queries, roles and addresses, settings, the server itself.
+  { sql: 'SELECT pg_stat_get_backend_activity(s) AS query, pg_stat_get_backend_userid(s)::regrole AS who FROM pg_stat_get_backend_idset() AS s', code: '38001', says: "which reads the server's own state", uses: MODEL_WRITTEN },
+  { sql: 'SELECT pg_stat_get_backend_client_addr(1), pg_stat_get_backend_wait_event(1)', code: '38001', says: 'pg_catalog.pg_stat_get_backend_', uses: MODEL_WRITTEN },
+  { sql: "SELECT pg_stat_get_numscans('customers'::regclass)", code: '38001', says: 'pg_catalog.pg_stat_get_numscans()', uses: MODEL_WRITTEN },
+  { sql: "SELECT current_setting('log_statement') AS log_statement", code: '38001', says: "pg_catalog.current_setting(), which reads the server's own state", uses: MODEL_WRITTEN },
+  { sql: "SELECT pg_catalog.current_setting('data_directory', true)", code: '38001', says: 'pg_catalog.current_setting()', uses: MODEL_WRITTEN },
+  { sql: 'SELECT inet_client_addr(), inet_server_port()', code: '38001', says: 'pg_catalog.inet_', uses: MODEL_WRITTEN },
+  { sql: 'SELECT version(), pg_postmaster_start_time()', code: '38001', says: "which reads the server's own state", uses: MODEL_WRITTEN },
+  { sql: 'SELECT txid_current_snapshot()', code: '38001', says: 'pg_catalog.txid_current_snapshot()', uses: MODEL_WRITTEN },
+  { sql: 'SELECT * FROM activity_view', code: '38001', says: 'through view activity_view', uses: MODEL_WRITTEN },
 ];
 
 /** Objects the hostile statements reach: contrib modules, views, functions, an operator, a domain, a trigger over them. */
@@ -151,6 +162,7 @@ const FIXTURES = `
   CREATE VIEW role_view AS SELECT rolname, rolpassword FROM pg_authid;
   CREATE FUNCTION roles() RETURNS SETOF pg_authid LANGUAGE sql STABLE AS $$SELECT * FROM pg_authid$$;
   CREATE PROCEDURE tidy() LANGUAGE sql AS $$SELECT 1$$;
+  CREATE VIEW activity_view AS SELECT pg_stat_get_backend_activity(s) AS query FROM pg_stat_get_backend_idset() AS s;
 `;
 
 /** Temporary objects of the caller's own session, where the statements run. */
@@ -236,6 +248,7 @@ const ORDINARY = [
   'SELECT d::date AS day, count(o.id) AS orders FROM generate_series(DATE \'2024-01-01\', DATE \'2024-03-01\', INTERVAL \'1 month\') AS d LEFT JOIN orders o ON date_trunc(\'month\', o.placed_on) = d GROUP BY 1 ORDER BY 1',
   'WITH big AS (SELECT * FROM orders WHERE total BETWEEN 50 AND 500) SELECT CASE customer_id WHEN 1 THEN \'first\' ELSE \'other\' END AS who, count(*) FROM big GROUP BY 1 HAVING count(*) > 0',
   "SELECT string_agg(DISTINCT region, ', ' ORDER BY region) AS regions, percentile_cont(0.5) WITHIN GROUP (ORDER BY total) AS median, greatest(1, 2), round(avg(total), 1) FROM orders JOIN customers USING (id)",
+  "SELECT current_database() AS db, current_user AS who, lower(name) AS name, length(email) AS chars, count(*) OVER () AS customers, to_char(now(), 'YYYY') AS year FROM customers",
   'SELECT c.name, EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.total > ANY (ARRAY[100, 200])) AS big_buyer, c.id = ALL (SELECT customer_id FROM orders LIMIT 1) AS first FROM customers c',
 ];
 
