@@ -6,18 +6,21 @@
 // those of the price table, which the operator wrote); later names are counted under model="other". The spend of
 // each role in each database, by model, is counted too (the payer's: the asker's, or an llm.call job's table owner),
 // and held to the caps of the role's day and of the statement the request is made for (src/cost/): each request
-// holds its worst case against them while in flight. Its role and database labels are bounded the same way.
+// holds its worst case against them while in flight, and one held against a cap in dollars asks the provider for no
+// more answer tokens than it holds (a stream that runs past them is cut). Its role and database labels are bounded the
+// same way.
 
 import { Counter, Histogram } from 'prom-client';
 import { PgError } from '../../proxy/pg-error.js';
 import { BoundedLabel, labelValue, processRegistry, readGauge } from '../metrics.js';
-import { dayRefused } from '../cost/budgets.js';
+import { capReached, dayRefused } from '../cost/budgets.js';
 import { addSpent, callsWaitingForBudget, holdsReleased, holdToday, type Spender } from '../cost/daily-spend.js';
 import { currentSpending } from '../cost/statement-spending.js';
 import { apiWorstCase, chatWorstCase, embedWorstCase } from '../cost/worst-case.js';
 import { askerParts, type Asker } from './asker.js';
 import { beginCall } from './call-board.js';
-import type { ApiAnswer, ApiKind, ApiRequest, ChatResult, Provider, StreamEvent, Usage } from './provider.js';
+import type { ApiAnswer, ApiKind, ApiRequest, ChatRequest, ChatResult, Provider, StreamEvent, Usage } from './provider.js';
+import { AnswerCount } from './answer-count.js';
 
 export interface Price {
   input: number;
@@ -135,8 +138,8 @@ export function metered(provider: Provider, providerName: string, modelName: str
     const spending = currentSpending();
     await spending?.ready();
     const spender = payer ?? askerParts(asker);
-    let worst: number | undefined;
-    const worstUsd = (): number => (worst ??= costOf(worstCase(), price) ?? 0);
+    let worst: Usage | undefined;
+    const worstUsd = (): number => costOf((worst ??= worstCase()), price) ?? 0;
     const statementHold = spending?.hold(worstUsd);
     let dayHold = spender && holdToday(spender, modelName, worstUsd);
     while (dayHold && typeof dayHold !== 'function') {
@@ -151,7 +154,9 @@ export function metered(provider: Provider, providerName: string, modelName: str
     spendRequests.inc(spend);
     const started = performance.now();
     const shown = beginCall({ instance, provider: providerName, model: modelName, kind, asker });
-    return (usage: Usage | undefined, error?: unknown): number | undefined => {
+    // A cap in dollars held the answer's worst case: the provider is asked for no more, and a stream cut past it.
+    const held = worst && price ? worst : undefined;
+    const end = (usage: Usage | undefined, error?: unknown): number | undefined => {
       let cost: number | undefined;
       // The call leaves the dashboard's running calls, and gives back what it held, however its counting ends.
       try {
@@ -172,6 +177,12 @@ export function metered(provider: Provider, providerName: string, modelName: str
       }
       return cost;
     };
+    /** The cap's error for an answer that ran past what was held for it (the provider ignored its limit). */
+    const heldPassed = (tokens: number): PgError => {
+      const what = `the answer passed the ${tokens} tokens its caps hold, which the provider was asked to keep to`;
+      return spending ? spending.stop(what) : capReached(what);
+    };
+    return { end, held, heldPassed };
   };
   const withCost = (result: ChatResult, cost: number | undefined): ChatResult => (cost === undefined ? result : { ...result, costUsd: cost });
   /** Runs a request that ends with one answer, recorded with its usage or its failure. */
@@ -179,13 +190,13 @@ export function metered(provider: Provider, providerName: string, modelName: str
     kind: Kind,
     request: { signal: AbortSignal; asker?: Asker; payer?: Spender },
     worstCase: () => Usage,
-    run: () => Promise<T>,
+    run: (held: Usage | undefined) => Promise<T>,
     usageOf: (answer: T) => Usage,
   ): Promise<{ answer: T; cost: number | undefined }> => {
-    const end = await begin(kind, request, worstCase);
+    const { end, held } = await begin(kind, request, worstCase);
     let answer: T;
     try {
-      answer = await run();
+      answer = await run(held);
     } catch (error) {
       end(undefined, error);
       throw error;
@@ -201,16 +212,25 @@ export function metered(provider: Provider, providerName: string, modelName: str
       },
     }),
     async chat(request) {
-      const { answer, cost } = await once('chat', request, () => chatWorstCase(request), () => provider.chat(request), (result) => result.usage);
+      const { answer, cost } = await once('chat', request, () => chatWorstCase(request), (held) => provider.chat(heldTo(request, held)), (result) => result.usage);
       return withCost(answer, cost);
     },
     async *stream(request): AsyncIterable<StreamEvent> {
-      const end = await begin('stream', request, () => chatWorstCase(request));
+      const { end, held, heldPassed } = await begin('stream', request, () => chatWorstCase(request));
+      const output = new AnswerCount();
       let ended = false;
       try {
-        for await (const event of provider.stream(request)) {
-          if (event.kind === 'chunk') yield event;
-          else {
+        for await (const event of provider.stream(heldTo(request, held))) {
+          if (event.kind === 'chunk') {
+            output.add(event.text);
+            if (held && output.tokens > held.completionTokens) {
+              // Charged what it has written as counted, since the provider's own count never comes.
+              ended = true;
+              end({ promptTokens: held.promptTokens, completionTokens: output.tokens });
+              throw heldPassed(held.completionTokens);
+            }
+            yield event;
+          } else {
             ended = true;
             yield { kind: 'done', result: withCost(event.result, end(event.result.usage)) };
           }
@@ -228,6 +248,11 @@ export function metered(provider: Provider, providerName: string, modelName: str
       return (await once('embed', request, () => embedWorstCase(request.texts), () => provider.embed(request), (result) => result.usage)).answer;
     },
   };
+}
+
+/** The request, asking for no more answer tokens than a cap holds for it (none held: as it was). */
+function heldTo(request: ChatRequest, held: Usage | undefined): ChatRequest {
+  return held ? { ...request, options: { ...request.options, maxTokens: held.completionTokens } } : request;
 }
 
 /** A model call its caller cancelled. */

@@ -13,8 +13,11 @@ import { FakeBatches } from './fake-batches.js';
 
 export type Behaviour =
   | { kind: 'answer'; content: string; model?: string; logprobs?: number[] }
-  /** `hold`: once its chunks are sent, the stream ends only when this settles. */
-  | { kind: 'stream'; chunks: string[]; delayMs?: number; logprobs?: number[]; hold?: Promise<void> }
+  /**
+   * `hold`: once its chunks are sent, the stream ends only when this settles. `honoursMaxTokens`: a chunk a token,
+   * no more than the request's max_tokens (else all of them, whatever it asks).
+   */
+  | { kind: 'stream'; chunks: string[]; delayMs?: number; logprobs?: number[]; hold?: Promise<void>; honoursMaxTokens?: boolean }
   | { kind: 'reset'; chunks: string[] }
   | { kind: 'error'; status: number; message: string; retryAfter?: string }
   | { kind: 'garbage' }
@@ -162,22 +165,24 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
       });
     case 'stream': {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const limit = request.body.max_tokens;
+      const chunks = behaviour.honoursMaxTokens && typeof limit === 'number' ? behaviour.chunks.slice(0, limit) : behaviour.chunks;
       const events = [
-        ...behaviour.chunks.map((content, i) => ({
+        ...chunks.map((content, i) => ({
           id: 'c',
           object: 'chat.completion.chunk',
           created: 1,
           model,
           choices: [{ index: 0, delta: { content }, finish_reason: null, logprobs: tokenLogprobs(behaviour.logprobs?.slice(i, i + 1)) }],
         })),
-        { id: 'c', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: behaviour.chunks.length, total_tokens: 5 + behaviour.chunks.length } },
+        { id: 'c', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: { prompt_tokens: 5, completion_tokens: chunks.length, total_tokens: 5 + chunks.length } },
       ];
       const send = (index: number): void => {
         if (response.destroyed) return;
         if (index === events.length) return void response.end('data: [DONE]\n\n');
         response.write(`data: ${JSON.stringify(events[index])}\n\n`);
         const next = (): void => void setTimeout(() => send(index + 1), behaviour.delayMs ?? 0);
-        if (index === behaviour.chunks.length - 1 && behaviour.hold) void behaviour.hold.then(next);
+        if (index === chunks.length - 1 && behaviour.hold) void behaviour.hold.then(next);
         else next();
       };
       return send(0);
