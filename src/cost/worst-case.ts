@@ -24,9 +24,10 @@ export function embedWorstCase(texts: string[]): Usage {
   return { promptTokens: texts.reduce((sum, text) => sum + estimateTokens(text), 0), completionTokens: 0 };
 }
 
-/** A request of a provider's own API (pgai's functions): its body's tokens, and a chat answer's max_tokens. */
+/** A request of a provider's own API (pgai's functions): its body's tokens, and a chat answer's max_tokens (Ollama's options.num_predict). */
 export function apiWorstCase({ kind, body, estimatedTokens }: ApiRequest): Usage {
   if (kind !== 'chat') return { promptTokens: estimatedTokens, completionTokens: 0 };
-  const max = [body?.max_completion_tokens, body?.max_tokens].find((value) => typeof value === 'number' && Number.isFinite(value) && value >= 0);
+  const options = body?.options as Record<string, unknown> | undefined;
+  const max = [body?.max_completion_tokens, body?.max_tokens, options?.num_predict].find((value) => typeof value === 'number' && Number.isFinite(value) && value >= 0);
   return { promptTokens: estimatedTokens, completionTokens: (max as number | undefined) ?? ANSWER_TOKENS };
 }

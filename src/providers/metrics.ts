@@ -208,7 +208,8 @@ export function metered(provider: Provider, providerName: string, modelName: str
     embeddingBatchSize: provider.embeddingBatchSize,
     ...(send && {
       async send(request: ApiRequest): Promise<ApiAnswer> {
-        return (await once(request.kind, request, () => apiWorstCase(request), () => send(request), (answer) => answer.usage)).answer;
+        const sent = (held: Usage | undefined): ApiRequest => (held && request.kind === 'chat' ? { ...request, maxAnswerTokens: held.completionTokens } : request);
+        return (await once(request.kind, request, () => apiWorstCase(request), (held) => send(sent(held)), (answer) => answer.usage)).answer;
       },
     }),
     async chat(request) {

@@ -124,6 +124,8 @@ export interface ApiRequest {
   signal: AbortSignal;
   /** Whose share of the proxy's limits the request uses (asker.ts). */
   asker?: Asker;
+  /** A chat request's answer tokens that a cap in dollars holds (metrics.ts): the adapter asks its API for no more. */
+  maxAnswerTokens?: number;
 }
 
 export interface ApiAnswer {

@@ -4,7 +4,10 @@
 
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { ANSWER_TOKENS } from '../../src/cost/worst-case.js';
 import { processRegistry } from '../../src/metrics.js';
+import { setPriceTable } from '../../src/providers/metrics.js';
+import { afterThisTest } from '../support/database.js';
 import { fakeEmbedding, fakeRelevance } from '../support/fake-provider.js';
 import { aiDatabase, pgaiSuite, pointedAt } from '../support/pgai.js';
 
@@ -165,6 +168,19 @@ describe('Ollama', () => {
     const { c } = await one(client, `SELECT ai.ollama_chat_complete('llama3', '[{"role": "user", "content": "hey"}]', chat_options => '{"temperature": 0}', response_format => '"json"') AS c`);
     expect(c).toMatchObject({ message: { role: 'assistant', content: 'chat: hey' }, done: true });
     expect(suite.fake.requests[2]!.body).toEqual({ model: 'llama3', messages: [{ role: 'user', content: 'hey' }], stream: false, options: { temperature: 0 }, format: 'json' });
+  });
+
+  it("asks for no more answer tokens than a cap in dollars holds: Ollama's num_predict, 256 for a call that sets none", async () => {
+    const client = await session();
+    // A model no other test calls: a provider's price is read when it is built, at its first call.
+    setPriceTable(new Map([['llama3-priced', { input: 10_000, output: 10_000 }]]));
+    afterThisTest(async () => setPriceTable(new Map()));
+    suite.fake.requests.length = 0;
+    await client.query(`SELECT ai.ollama_chat_complete('llama3-priced', '[{"role": "user", "content": "hey"}]', chat_options => '{"temperature": 0}')`);
+    await client.query('SET pg_llm.max_cost_per_statement = 10');
+    await client.query(`SELECT ai.ollama_chat_complete('llama3-priced', '[{"role": "user", "content": "hey"}]', chat_options => '{"temperature": 0}')`);
+    await client.query(`SELECT ai.ollama_generate('llama3-priced', 'why?', embedding_options => '{"num_predict": 40}')`);
+    expect(suite.fake.requests.map((request) => request.body.options)).toEqual([{ temperature: 0 }, { temperature: 0, num_predict: ANSWER_TOKENS }, { num_predict: 40 }]);
   });
 
   it('ollama_list_models: the models as rows; host as an argument wins over the setting', async () => {

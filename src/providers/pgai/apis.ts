@@ -21,11 +21,16 @@ interface ApiShape {
   baseUrl: string;
   authorization(apiKey: string | undefined): Record<string, string>;
   embeddings?: Embeddings;
+  /** A chat request's body asking for at most `tokens` answer tokens, in the API's own field. */
+  answerLimit(body: Json, tokens: number): Json;
 }
 
 type Json = Record<string, any>;
 
 const bearer = (apiKey: string | undefined): Record<string, string> => (apiKey ? { authorization: `Bearer ${apiKey}` } : {});
+
+/** max_tokens, unless the body limits the answer with max_completion_tokens (OpenAI refuses both at once). */
+const maxTokens = (body: Json, tokens: number): Json => (typeof body.max_completion_tokens === 'number' ? { ...body, max_completion_tokens: tokens } : { ...body, max_tokens: tokens });
 
 /** One more vector than a request may ask for is kept, so that an answer with too many still reads as one. */
 const byIndexShape = (batchSize: number): Shape => ({
@@ -47,6 +52,7 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
   openai: {
     baseUrl: 'https://api.openai.com/v1',
     authorization: bearer,
+    answerLimit: maxTokens,
     embeddings: {
       path: '/embeddings',
       batchSize: 2048,
@@ -59,10 +65,12 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
   anthropic: {
     baseUrl: 'https://api.anthropic.com',
     authorization: (apiKey) => ({ 'x-api-key': apiKey ?? '', 'anthropic-version': '2023-06-01' }),
+    answerLimit: maxTokens,
   },
   ollama: {
     baseUrl: 'http://localhost:11434',
     authorization: () => ({}),
+    answerLimit: (body, tokens) => ({ ...body, options: { ...body.options, num_predict: tokens } }),
     // pgai embeds with Ollama's /api/embeddings, one text a request; /api/embed would return other (normalized) vectors.
     embeddings: {
       path: '/api/embeddings',
@@ -75,6 +83,7 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
   cohere: {
     baseUrl: 'https://api.cohere.com',
     authorization: bearer,
+    answerLimit: maxTokens,
     embeddings: {
       path: '/v2/embed',
       batchSize: 96,
@@ -91,6 +100,8 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
   voyageai: {
     baseUrl: 'https://api.voyageai.com/v1',
     authorization: bearer,
+    // Voyage AI has no chat API.
+    answerLimit: (body) => body,
     embeddings: {
       path: '/embeddings',
       batchSize: 1000,

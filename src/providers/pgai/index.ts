@@ -71,8 +71,9 @@ function build(settings: PgaiSettings): Provider {
     embeddingBatchSize: shape.embeddings?.batchSize ?? 1,
     chat: unused,
     stream: unused,
-    async send({ kind, method, path, body, signal }: ApiRequest) {
-      const answer = await requestJson(kind === 'embed' ? apis.embedding : apis.chat, method, path, body, signal);
+    async send({ kind, method, path, body, signal, maxAnswerTokens }: ApiRequest) {
+      const sent = body && maxAnswerTokens !== undefined ? shape.answerLimit(body, maxAnswerTokens) : body;
+      const answer = await requestJson(kind === 'embed' ? apis.embedding : apis.chat, method, path, sent, signal);
       const model = (answer as { model?: unknown } | null)?.model;
       return { body: answer, usage: usageOf(answer), model: typeof model === 'string' ? model : settings.model };
     },
