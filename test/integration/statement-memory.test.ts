@@ -3,10 +3,9 @@
 // path), not every answer until the statement ends. Measured as what this process (the proxy runs in it) holds
 // live after a full collection, sampled while the statement runs, against the bytes of all the answers.
 
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { peakGrowth } from '../support/held-memory.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
 // Fewer calls at once than the default keep the answers being read, which any path holds, small beside the bound.
@@ -14,30 +13,6 @@ const shared = proxyAndFakeProvider({ callConcurrency: 4 });
 const ROWS = 600;
 const ANSWER = 256 * 1024;
 const ALL_ANSWERS = ROWS * ANSWER;
-
-v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc') as () => void;
-
-function heldLive(): number {
-  // The second collection frees the memory of the buffers the first found dead.
-  collectGarbage();
-  collectGarbage();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
-
-/** The most this process held live while `work` ran, over what it held before. */
-async function peakGrowth(work: () => Promise<void>): Promise<number> {
-  const before = heldLive();
-  let peak = before;
-  const sampler = setInterval(() => (peak = Math.max(peak, heldLive())), 500);
-  try {
-    await work();
-  } finally {
-    clearInterval(sampler);
-  }
-  return peak - before;
-}
 
 async function docs(client: pg.Client, rows = ROWS): Promise<void> {
   await client.query(`CREATE TABLE docs AS SELECT g AS id, 'row ' || g AS body, NULL::text AS summary FROM generate_series(1, ${rows}) g`);
