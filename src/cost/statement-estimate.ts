@@ -8,7 +8,8 @@
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { COLLECTED_CALLS, collectedCall, phaseSql } from '../intercept/passes.js';
+import { COLLECTED_CALLS, collectedCall } from '../intercept/collected-calls.js';
+import { phaseSql } from '../intercept/passes.js';
 import { runRolledBack } from '../sql/sandbox.js';
 import { checkSql, type CheckedSql } from '../sql/statement.js';
 import { estimateCalls, type CollectedCall, type ModelEstimate } from './estimate.js';

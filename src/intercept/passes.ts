@@ -8,6 +8,7 @@ import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import { check, type Call } from './calls.js';
 import { ClientRelay, Collector, NO_PARAMETERS, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { collectedCall, COLLECTED_CALLS } from './collected-calls.js';
 import { internalName } from './internal-names.js';
 
 /** The NOTICE a collect pass raises (once, without values) when it found calls with no result yet. */
@@ -127,19 +128,6 @@ export class Passes {
   enterFinal(execution: number): void {
     this.requests.statementTo(new Collector(STATEMENT_REQUESTS), phaseSql('final'), [String(execution)]);
   }
-}
-
-/**
- * The calls a collect pass recorded under the execution id $1, with how many times rows made each: a column the
- * catalog's tables have had since pg_llm_estimate (read through to_jsonb, so a catalog older than that still serves).
- */
-export const COLLECTED_CALLS = `SELECT c.call_key, c.function_name, c.arguments::pg_catalog.text AS arguments,
-  pg_catalog.to_jsonb(c) OPERATOR(pg_catalog.->>) 'occurrences' AS occurrences
-  FROM pg_temp.pg_llm_collected_calls c WHERE c.execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8`;
-
-/** A row of COLLECTED_CALLS. */
-export function collectedCall(row: Record<string, string | null>): Call & { occurrences: number } {
-  return { function: row.function_name!, arguments: JSON.parse(row.arguments!) as unknown[], occurrences: Number(row.occurrences ?? 1) };
 }
 
 /** What `next` resolves to, once the results stored before it are in; a failed store is the error to report. */

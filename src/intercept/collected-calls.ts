@@ -1,0 +1,17 @@
+// The calls a collect pass (passes.ts) recorded in the session's temp table, as the proxy reads them back: the
+// engine's passes, and an estimate's (src/cost/statement-estimate.ts).
+
+import type { Call } from './calls.js';
+
+/**
+ * The calls a collect pass recorded under the execution id $1, with how many times rows made each: a column the
+ * catalog's tables have had since pg_llm_estimate (read through to_jsonb, so a catalog older than that still serves).
+ */
+export const COLLECTED_CALLS = `SELECT c.call_key, c.function_name, c.arguments::pg_catalog.text AS arguments,
+  pg_catalog.to_jsonb(c) OPERATOR(pg_catalog.->>) 'occurrences' AS occurrences
+  FROM pg_temp.pg_llm_collected_calls c WHERE c.execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8`;
+
+/** A row of COLLECTED_CALLS. */
+export function collectedCall(row: Record<string, string | null>): Call & { occurrences: number } {
+  return { function: row.function_name!, arguments: JSON.parse(row.arguments!) as unknown[], occurrences: Number(row.occurrences ?? 1) };
+}
