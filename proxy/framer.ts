@@ -8,11 +8,26 @@ const HEADER_LENGTH = 5;
 
 /**
  * Called once per message. `frame` (type byte, length and body) is given only for messages whose type the framer
- * was asked to keep, once the whole message is in; it may be a view into the pushed chunk, so copy it to keep it
- * past the call. `start` is where the message begins in the pushed chunk, or -1 when it began in an earlier one;
- * `end` is where a kept message ends in the pushed chunk (for other messages it is the end of their header).
+ * was asked to keep, once the whole message is in, unless a BodyReader read its body; it may be a view into the pushed
+ * chunk, so copy it to keep it past the call. `start` is where the message begins in the pushed chunk, or -1 when it
+ * began in an earlier one; `end` is where a kept message ends in the pushed chunk (for other messages it is the end
+ * of their header).
  */
 export type MessageHandler = (type: number, frame: Buffer | undefined, start: number, end: number) => void;
+
+/**
+ * Takes the body of a kept message as it comes, in place of the whole frame: its owner need not hold a big message
+ * whole to judge it (and may let all or part of it go unread).
+ */
+export interface BodyReader {
+  /** The next bytes of the body: a view of the pushed chunk, to copy what is kept. */
+  read(bytes: Buffer): void;
+  /** The body is all read; the handler is called next, without a frame. */
+  end(): void;
+}
+
+/** Lets a body go unread. */
+export const LEFT_UNREAD: BodyReader = { read() {}, end() {} };
 
 export class MessageFramer {
   private readonly header = Buffer.alloc(HEADER_LENGTH);
@@ -29,28 +44,37 @@ export class MessageFramer {
   private partialFill = 0;
   /** Where the kept message being assembled began in the last pushed chunk (-1: in an earlier chunk). */
   private partialStart = -1;
+  /** The reader of the current message's body, when one takes it in place of a whole frame. */
+  private reader: BodyReader | undefined;
+  private readRemaining = 0;
+  /** Where the message being read began in the last pushed chunk (-1: in an earlier chunk). */
+  private readStart = -1;
 
   /**
    * @param keepFrame decides, per message type, whether the handler gets the frame's bytes; it is asked exactly
    *   once per message, when its type byte arrives, so its answer may change from one message to the next
    * @param maxMessageLength largest accepted value of the length field (body + 4); it may be changed between pushes
+   * @param readerFor asked once per kept message, when its length field is in: a reader to take its body as it comes,
+   *   or undefined for the whole frame
    */
   constructor(
     private readonly keepFrame: (type: number) => boolean,
     public maxMessageLength: number,
+    private readonly readerFor?: (type: number, length: number) => BodyReader | undefined,
   ) {}
 
   /** True when no message is half-read: a message of the proxy's own may be inserted here. */
   get atBoundary(): boolean {
-    return this.headerFill === 0 && this.skipRemaining === 0 && this.partial === undefined;
+    return this.headerFill === 0 && this.skipRemaining === 0 && this.partial === undefined && this.reader === undefined;
   }
 
   /**
-   * After a push: where, in that chunk, the kept message still being assembled began (-1: in an earlier chunk), or
-   * undefined when none is. Its bytes are held by the framer and reach the handler whole later.
+   * After a push: where, in that chunk, the kept message still being assembled (or read) began (-1: in an earlier
+   * chunk), or undefined when none is. Its bytes are held by the framer (or its reader) and reach the handler later.
    */
   get heldFrom(): number | undefined {
     if (this.partial !== undefined) return this.partialStart;
+    if (this.reader !== undefined) return this.readStart;
     if (this.headerFill > 0 && this.keepCurrent) return this.headerStart;
     return undefined;
   }
@@ -60,8 +84,17 @@ export class MessageFramer {
     let offset = 0;
     const end = chunk.length;
     this.partialStart = -1;
+    this.readStart = -1;
     if (this.headerFill > 0) this.headerStart = -1;
     while (offset < end) {
+      if (this.reader !== undefined) {
+        const read = Math.min(this.readRemaining, end - offset);
+        this.readRemaining -= read;
+        offset += read;
+        if (read > 0) this.reader.read(chunk.subarray(offset - read, offset));
+        if (this.readRemaining === 0) this.endRead(onMessage, offset);
+        continue;
+      }
       if (this.skipRemaining > 0) {
         const skipped = Math.min(this.skipRemaining, end - offset);
         this.skipRemaining -= skipped;
@@ -110,6 +143,14 @@ export class MessageFramer {
         this.skipRemaining = bodyLength;
         continue;
       }
+      const reader = this.readerFor?.(this.type, length);
+      if (reader !== undefined) {
+        this.reader = reader;
+        this.readRemaining = bodyLength;
+        this.readStart = frameStart;
+        if (bodyLength === 0) this.endRead(onMessage, offset);
+        continue;
+      }
       if (frameStart >= 0 && offset === frameStart + HEADER_LENGTH && end - offset >= bodyLength) {
         offset += bodyLength;
         onMessage(this.type, chunk.subarray(frameStart, offset), frameStart, offset);
@@ -126,6 +167,13 @@ export class MessageFramer {
         onMessage(this.type, frame, frameStart, offset);
       }
     }
+  }
+
+  private endRead(onMessage: MessageHandler, offset: number): void {
+    const reader = this.reader!;
+    this.reader = undefined;
+    reader.end();
+    onMessage(this.type, undefined, this.readStart, offset);
   }
 
   private checkLength(length: number): void {

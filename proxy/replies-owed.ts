@@ -3,6 +3,7 @@
 // to. Backend messages are attributed to the oldest entry by the protocol's rules, including the one proxies get
 // wrong: after an error in an extended-protocol message the server skips everything up to the next Sync.
 
+import type { BodyReader } from './framer.js';
 import { BackendMessage, FrontendMessage } from './protocol.js';
 
 /** Where the answer to one request goes. Requests without a sink are the client's, relayed as they come. */
@@ -11,6 +12,11 @@ export interface ReplySink {
   message(type: number, frame: Buffer): void;
   /** The request is answered; `skipped` when the server ignored it after an earlier error, or never will answer. */
   complete(skipped: boolean): void;
+  /**
+   * Asked of a DataRow answering the request once its length field (body + 4) is in: a reader that takes the row as
+   * it comes (and may leave some or all of it unread), or undefined to get it whole through message().
+   */
+  dataRowReader?(length: number): BodyReader | undefined;
 }
 
 type RequestKind = 'query' | 'sync' | 'parse' | 'bind' | 'describe' | 'execute' | 'close';

@@ -133,10 +133,14 @@ export class Session {
       (type) => this.mediating || this.scramBridge !== undefined || (this.interceptor?.inspects(type) ?? false),
       context.maxMessageSize,
     );
-    this.upstreamFramer = new MessageFramer((type) => {
-      this.dispatchUpstreamMessage = (this.mediating || this.replies.hasSinks) && !this.relayFrames;
-      return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery || type === BackendMessage.ErrorResponse;
-    }, Number.MAX_SAFE_INTEGER);
+    this.upstreamFramer = new MessageFramer(
+      (type) => {
+        this.dispatchUpstreamMessage = (this.mediating || this.replies.hasSinks) && !this.relayFrames;
+        return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery || type === BackendMessage.ErrorResponse;
+      },
+      Number.MAX_SAFE_INTEGER,
+      (type, length) => (type === BackendMessage.DataRow && this.dispatchUpstreamMessage ? this.replies.current?.dataRowReader?.(length) : undefined),
+    );
   }
 
   onClosed(callback: () => void): void {
@@ -333,7 +337,9 @@ export class Session {
           if (!this.dispatchUpstreamMessage) return this.replies.received(type);
           if (start > runStart) this.writeToClient(chunk.subarray(runStart, start));
           runStart = end;
-          this.dispatch(type, frame!);
+          // Without a frame, its sink has read the row as it came.
+          if (frame === undefined) this.replies.received(type);
+          else this.dispatch(type, frame);
         });
         const held = this.dispatchUpstreamMessage ? this.upstreamFramer.heldFrom : undefined;
         const runEnd = held === undefined ? chunk.length : held < 0 ? runStart : held;

@@ -105,3 +105,34 @@ describe('MessageFramer offsets', () => {
     expect(framer.heldFrom).toBe(9);
   });
 });
+
+describe('MessageFramer with a body reader', () => {
+  const keepRows = (type: number): boolean => type === 'D'.charCodeAt(0);
+
+  it.each([1, 3, 7, 64])('hands a kept body to its reader as it comes, in chunks of %i bytes, then the handler without a frame', (size) => {
+    const read: Buffer[] = [];
+    let ended = 0;
+    const framer = new MessageFramer(keepRows, 1 << 20, (_type, length) => (length > 10 ? { read: (bytes) => read.push(Buffer.from(bytes)), end: () => ended++ } : undefined));
+    const stream = Buffer.concat([frame('D', 'short'), frame('D', 'r'.repeat(100)), frame('C', 'done')]);
+    expect(feed(framer, stream, size)).toEqual([
+      ['D', frame('D', 'short').toString('latin1')],
+      ['D', undefined],
+      ['C', undefined],
+    ]);
+    expect(Buffer.concat(read).toString()).toBe('r'.repeat(100));
+    expect(ended).toBe(1);
+    expect(framer.atBoundary).toBe(true);
+  });
+
+  it('holds the bytes of a message being read from where it began, and reports where it ends', () => {
+    const framer = new MessageFramer(keepRows, 1 << 20, () => ({ read() {}, end() {} }));
+    const stream = Buffer.concat([frame('C', 'x'), frame('D', 'y'.repeat(20))]);
+    framer.push(stream.subarray(0, 12), () => {});
+    expect(framer.heldFrom).toBe(6);
+    expect(framer.atBoundary).toBe(false);
+    const seen: Array<[number, number]> = [];
+    framer.push(stream.subarray(12), (_type, _frame, start, end) => seen.push([start, end]));
+    expect(seen).toEqual([[-1, stream.length - 12]]);
+    expect(framer.heldFrom).toBeUndefined();
+  });
+});
