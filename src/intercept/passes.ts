@@ -65,7 +65,8 @@ export class Passes {
     if (first) this.requests.statementTo(setup, 'SELECT _pg_llm_catalog.prepare_session()');
     this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
     this.requests.statementTo(setup, phaseSql('collect', placeholders), [String(execution)]);
-    const pass = new Collector(4);
+    // The pass's own rows, with NULL in the calls' places, tell nothing.
+    const pass = new Collector(4, false);
     this.requests.bindTo(pass, PASS_PORTAL, target.statement, target.bindRest);
     this.requests.send(describe('P', PASS_PORTAL), pass);
     this.requests.send(execute(PASS_PORTAL), pass);

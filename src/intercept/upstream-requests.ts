@@ -4,6 +4,7 @@
 
 import { readCommandTag, readDataRow, readErrorFields, readParameterDescription, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
 import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
+import { LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
@@ -28,14 +29,24 @@ export interface Result {
   status: TransactionStatus | undefined;
 }
 
-/** Collects the answers to a group of requests, and resolves once all of them are answered. */
+/**
+ * Collects the answers to a group of requests, and resolves once all of them are answered; without `keepRows`, their
+ * rows are let go unread.
+ */
 export class Collector implements ReplySink {
   readonly result: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: undefined, notices: [], error: undefined, skipped: false, status: undefined };
   readonly done: Promise<Result>;
   private resolve!: (result: Result) => void;
 
-  constructor(private remaining: number) {
+  constructor(
+    private remaining: number,
+    private readonly keepRows = true,
+  ) {
     this.done = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  dataRowReader(_length: number): BodyReader | undefined {
+    return this.keepRows ? undefined : LEFT_UNREAD;
   }
 
   message(type: number, frame: Buffer): void {

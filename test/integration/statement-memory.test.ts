@@ -1,7 +1,8 @@
 // What one statement's model answers take in the proxy: however many calls it makes, the proxy holds the answers of
 // the rows in flight (the fast path of whole output columns) or about one batch of them being stored (the general
-// path), not every answer until the statement ends. Measured as what this process (the proxy runs in it) holds
-// live after a full collection, sampled while the statement runs, against the bytes of all the answers.
+// path), not every answer until the statement ends; and a collect pass's own rows not at all. Measured as what this
+// process (the proxy runs in it) holds live after a full collection, sampled while the statement runs, against the
+// bytes of all the answers (or rows).
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -62,6 +63,29 @@ describe("a statement's model answers", () => {
     expect(seen).toEqual(Array.from({ length: ROWS }, (_, i) => i + 1));
     expect(wrong).toEqual([]);
     expect(growth).toBeLessThan(ALL_ANSWERS / 4);
+  }, 180_000);
+});
+
+describe("a collect pass's own rows", () => {
+  it('are let go unread: the proxy reads back only the calls the pass found', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const rows = 8000;
+    const pad = 8192;
+    let seen = 0;
+    const growth = await peakGrowth(async () => {
+      // A row listener and no callback: the client keeps no rows.
+      const query = new pg.Query(`SELECT g, repeat('p', ${pad}) AS pad, upper(pg_llm_chat('llm', 'same')) AS a FROM generate_series(1, ${rows}) g`);
+      query.on('row', (row: { a: string }) => void (row.a === 'DEFAULT ANSWER' && seen++));
+      const ended = new Promise<void>((resolve, reject) => {
+        query.on('end', () => resolve());
+        query.on('error', reject);
+      });
+      void client.query(query);
+      await ended;
+    }, 100);
+    expect(seen).toBe(rows);
+    expect(shared.fake.requests).toHaveLength(1);
+    expect(growth).toBeLessThan((rows * pad) / 4);
   }, 180_000);
 });
 
