@@ -55,6 +55,11 @@ export interface CallContext {
   /** The same, with the result's column names and types. */
   queryTable(sql: string, parameters?: Array<string | null>): Promise<QueryTable>;
   /**
+   * queryTable of a statement whose rows are a collect pass's calls, as src/intercept/passes.ts's COLLECTED_CALLS reads
+   * them: read under the proxy's limits on arguments (54000 past them, before a value over one is in).
+   */
+  collectedCalls(sql: string, parameters?: Array<string | null>): Promise<QueryTable>;
+  /**
    * Ends the batch of statements sent so far (a Sync): after an error the server skips every statement until one.
    * The transaction stays as the error left it.
    */

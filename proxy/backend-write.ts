@@ -88,11 +88,16 @@ export function rowDescription(fields: FieldDescription[]): Buffer {
   return message(BackendMessage.RowDescription, Buffer.concat(parts));
 }
 
+/** The length field (body + 4) of a DataRow of these values. */
+export function dataRowLength(values: ReadonlyArray<Buffer | null>): number {
+  let length = 4 + 2;
+  for (const value of values) length += 4 + (value?.length ?? 0);
+  return length;
+}
+
 /** A DataRow of already-encoded values; null is SQL NULL. */
 export function dataRow(values: Array<Buffer | null>): Buffer {
-  let length = 2;
-  for (const value of values) length += 4 + (value?.length ?? 0);
-  const body = Buffer.allocUnsafe(length);
+  const body = Buffer.allocUnsafe(dataRowLength(values) - 4);
   body.writeInt16BE(values.length, 0);
   let offset = 2;
   for (const value of values) {

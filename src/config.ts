@@ -11,6 +11,7 @@ import type { SslMode, UpstreamTarget } from '../proxy/upstream.js';
 import { isLoopback, MIN_TOKEN_LENGTH } from './admin/access.js';
 import { isSealedText, masterKey, openText, SecretError, type MasterKey } from './crypto/secrets.js';
 import type { DailyBudget } from './cost/daily-spend.js';
+import { DEFAULT_ARGUMENT_LIMITS, type ArgumentLimits } from './intercept/argument-limits.js';
 import { DEFAULTABLE_SETTINGS, parseSettings } from './intercept/session-settings.js';
 import { DEFAULT_RESPONSE_CACHE_BYTES } from './providers/response-cache.js';
 import { defaultLogFormat, LOG_FORMATS, type LogFormat } from './logger.js';
@@ -145,6 +146,22 @@ const OPTIONS = [
     description: "pg_ai_query's INI config file, read for the default model when present",
   },
   { flag: 'call-concurrency', env: 'PG_LLM_CALL_CONCURRENCY', value: 'N', default: '16', description: 'LLM calls one statement runs at once' },
+  {
+    flag: 'max-argument-bytes',
+    env: 'PG_LLM_MAX_ARGUMENT_BYTES',
+    value: 'BYTES',
+    default: String(DEFAULT_ARGUMENT_LIMITS.call),
+    description:
+      "largest arguments of one LLM call the proxy takes from PostgreSQL, as their JSON (the server evaluates them; a value may be 1 GB): a call over it fails with 54000 before its arguments are read",
+  },
+  {
+    flag: 'max-statement-argument-bytes',
+    env: 'PG_LLM_MAX_STATEMENT_ARGUMENT_BYTES',
+    value: 'BYTES',
+    default: String(DEFAULT_ARGUMENT_LIMITS.statement),
+    description:
+      "the most of its LLM calls' arguments one statement hands the proxy at once (every call a pass finds, or the rows waiting for their calls): past it the statement fails with 54000",
+  },
   {
     flag: 'max-model-calls',
     env: 'PG_LLM_MAX_MODEL_CALLS',
@@ -366,6 +383,8 @@ export interface Config {
   /** A missing file is an error only when it was named. */
   pgAiConfig: { file: string; required: boolean };
   callConcurrency: number;
+  /** --max-argument-bytes and --max-statement-argument-bytes. */
+  argumentLimits: ArgumentLimits;
   maxModelCalls: number;
   /** Unset: the limits' own default share. */
   maxModelCallsPerRole: number | undefined;
@@ -600,6 +619,10 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
     settingDefaults: raw.settings ? settingDefaults(raw.settings) : {},
     pgAiConfig: { file: value('pg-ai-config')!, required: raw['pg-ai-config'] !== undefined },
     callConcurrency: Math.max(1, integer('call-concurrency', value('call-concurrency')!)),
+    argumentLimits: {
+      call: Math.max(1, integer('max-argument-bytes', value('max-argument-bytes')!)),
+      statement: Math.max(1, integer('max-statement-argument-bytes', value('max-statement-argument-bytes')!)),
+    },
     maxModelCalls: Math.max(1, integer('max-model-calls', value('max-model-calls')!)),
     maxModelCallsPerRole: perRole === undefined ? undefined : Math.max(1, integer('max-model-calls-per-role', perRole)),
     priceTable: raw['price-table'] ? readPriceTable(raw['price-table']) : new Map(),

@@ -102,6 +102,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     interceptors: interceptionEngine({
       masterKeys,
       concurrency: config.callConcurrency,
+      argumentLimits: config.argumentLimits,
       defaults,
       settingDefaults: config.settingDefaults,
     }),

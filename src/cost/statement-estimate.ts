@@ -7,7 +7,7 @@
 // the server only as references, as in the client's own statements (src/intercept/literal-secrets.ts).
 
 import type { CallContext } from '../../functions/declaration.js';
-import { PgError } from '../../proxy/pg-error.js';
+import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { COLLECTED_CALLS, collectedCall } from '../intercept/collected-calls.js';
 import { phaseSql } from '../intercept/passes.js';
 import { runRolledBack } from '../sql/sandbox.js';
@@ -44,15 +44,15 @@ async function collectCalls(context: CallContext, checked: CheckedSql): Promise<
     runRolledBack(context, { readOnly: checked.kind === 'query', timeoutMs: STATEMENT_TIMEOUT_MS }, [
       { sql: phaseSql('collect', placeholders), parameters: [ESTIMATE_EXECUTION] },
       { sql: `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${checked.sql}` },
-      { sql: COLLECTED_CALLS, parameters: [ESTIMATE_EXECUTION] },
+      { sql: COLLECTED_CALLS, parameters: [ESTIMATE_EXECUTION], collectedCalls: true },
     ]);
   let results;
   try {
     results = await collect(false);
   } catch (error) {
     // It may have failed on the NULL a call stands for (a NOT NULL column): again, as the passes go on, with a value
-    // of each call's type in its place. A failure then is the statement's own.
-    if (!(error instanceof PgError) || error.sqlstate === CANCELED) throw error;
+    // of each call's type in its place. A failure then is the statement's own, as is a limit passed (its arguments').
+    if (!(error instanceof PgError) || error.sqlstate === CANCELED || error.sqlstate === SqlState.ProgramLimitExceeded) throw error;
     results = await collect(true);
   }
   const { columns, rows } = results[2]!;

@@ -18,6 +18,8 @@ import type { SessionApiKeys } from './api-key-setting.js';
 import type { SessionLiteralSecrets } from './literal-secrets.js';
 import type { SessionMasterKeys } from './master-key-setting.js';
 import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-settings.js';
+import { DEFAULT_ARGUMENT_LIMITS, type ArgumentLimits } from './argument-limits.js';
+import { readCollectedCalls } from './collected-calls.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 /** A call the statement makes: the function and its arguments in declaration order, as JSON. */
@@ -58,6 +60,8 @@ export interface CallOptions {
   defaults: DefaultProviders;
   /** pg_llm.* values (without the prefix) for sessions where PostgreSQL has none: the proxy's --settings. */
   settingDefaults?: SettingsRow;
+  /** What the calls of one statement may hand the proxy as arguments (argument-limits.ts); the defaults unless set. */
+  argumentLimits?: ArgumentLimits;
 }
 
 /** What the calls of one client statement share: the session's state, read once, and what they have spent. */
@@ -77,6 +81,10 @@ export class CallRunner {
     private readonly apiKeys: SessionApiKeys,
     private readonly literalSecrets: SessionLiteralSecrets,
   ) {}
+
+  get argumentLimits(): ArgumentLimits {
+    return this.options.argumentLimits ?? DEFAULT_ARGUMENT_LIMITS;
+  }
 
   /** A client statement starts: its calls read the session's state afresh, and spend under caps of their own. */
   beginStatement(): void {
@@ -193,6 +201,11 @@ export class CallRunner {
     return {
       query: (sql, parameters) => this.query(sql, parameters),
       queryTable: async (sql, parameters) => table(check(await this.send(sql, parameters))),
+      collectedCalls: async (sql, parameters) => {
+        const rows = readCollectedCalls(this.requests, this.argumentLimits, sql, parameters);
+        this.requests.flush();
+        return table(check(await rows));
+      },
       sync: async () => void (await this.requests.sync()),
       sessionCache: this.sessionCache,
       signal,
@@ -264,8 +277,12 @@ function table(result: Result): QueryTable {
   };
 }
 
-/** The result, or the server's error as a PgError with its own SQLSTATE, message, detail and hint. */
+/**
+ * The result, or the proxy's refusal of it, or the server's error as a PgError with its own SQLSTATE, message, detail
+ * and hint.
+ */
 export function check(result: Result): Result {
+  if (result.refused) throw result.refused;
   if (result.error) throw pgErrorFrom(result.error);
   if (result.skipped) throw new SkippedRequest();
   return result;

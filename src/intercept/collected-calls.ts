@@ -1,7 +1,10 @@
 // The calls a collect pass (passes.ts) recorded in the session's temp table, as the proxy reads them back: the
 // engine's passes, and an estimate's (src/cost/statement-estimate.ts).
 
+import { HeldArguments, type ArgumentLimits } from './argument-limits.js';
+import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
 import type { Call } from './calls.js';
+import { STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 
 /**
  * The calls a collect pass recorded under the execution id $1, with how many times rows made each: a column the
@@ -10,6 +13,20 @@ import type { Call } from './calls.js';
 export const COLLECTED_CALLS = `SELECT c.call_key, c.function_name, c.arguments::pg_catalog.text AS arguments,
   pg_catalog.to_jsonb(c) OPERATOR(pg_catalog.->>) 'occurrences' AS occurrences
   FROM pg_temp.pg_llm_collected_calls c WHERE c.execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8`;
+
+/** The column of COLLECTED_CALLS that holds a call's arguments: the call's function comes before it. */
+const ARGUMENTS_COLUMN = 2;
+const FUNCTION_COLUMN = 1;
+
+/** Which call's arguments a column of COLLECTED_CALLS holds (argument-rows.ts). */
+const collectedCallArguments: ArgumentColumns = (column, before) => (column === ARGUMENTS_COLUMN ? before[FUNCTION_COLUMN]!.toString('utf8') : undefined);
+
+/** Sends COLLECTED_CALLS (`sql`, an estimate's wrapped in its own statements) and reads its rows under `limits`. */
+export function readCollectedCalls(requests: UpstreamRequests, limits: ArgumentLimits, sql: string, parameters: Array<string | null> = []): Promise<Result> {
+  const rows = new ArgumentCollector(STATEMENT_REQUESTS, new HeldArguments(limits), collectedCallArguments);
+  requests.statementTo(rows, sql, parameters);
+  return rows.done;
+}
 
 /** A row of COLLECTED_CALLS. */
 export function collectedCall(row: Record<string, string | null>): Call & { occurrences: number } {

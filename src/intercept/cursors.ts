@@ -27,12 +27,14 @@ import { commandComplete, noParameters, rowDescription } from '../../proxy/backe
 import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
+import type { HeldArguments } from './argument-limits.js';
+import { ArgumentCollector } from './argument-rows.js';
 import { check, type CallRunner, type Progress } from './calls.js';
 import type { StatementPlan } from './analyze.js';
 import type { CursorDeclaration, CursorMotion, ForwardMotion } from './cursor-plan.js';
 import { EXTENDED_ONLY, type Target } from './passes.js';
 import type { ProjectedCalls } from './projection-plan.js';
-import { argumentFormats, BATCH_ROWS, sendProjectedRows, type ArgumentRows } from './projection.js';
+import { argumentFormats, projectedArguments, sendProjectedRows, type ArgumentRows } from './projection.js';
 import { ClientRelay, Collector, NO_PARAMETERS, records, type UpstreamRequests } from './upstream-requests.js';
 import { BINARY_FORMAT, columnFormat } from './values.js';
 import { internalName } from './internal-names.js';
@@ -234,9 +236,10 @@ export class Cursors {
     let wanted = maxRows > 0 ? Math.min(maxRows, forward.count ?? maxRows) : forward.count;
     if (wanted === 0) return 0;
     const formats = argumentFormats(cursor.plan, resultFormats);
-    const nextBatch = async (): Promise<ArgumentRows> => {
-      const size = Math.min(BATCH_ROWS, wanted ?? BATCH_ROWS);
-      const batch = new Collector(5);
+    const columns = projectedArguments(cursor.plan);
+    const nextBatch = async (most: number, held: HeldArguments): Promise<ArgumentRows> => {
+      const size = Math.min(most, wanted ?? most);
+      const batch = new ArgumentCollector(5, held, columns);
       for (const message of [close('S', ROWS_STATEMENT), parse(ROWS_STATEMENT, `FETCH FORWARD ${size} FROM ${cursor.upstream}`), close('P', ROWS_STATEMENT), bindParameters(ROWS_STATEMENT, ROWS_STATEMENT, NO_PARAMETERS.subarray(0, 4), formats), execute(ROWS_STATEMENT)]) {
         this.requests.send(message, batch);
       }

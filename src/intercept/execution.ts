@@ -85,7 +85,7 @@ export class Executor {
     private readonly calls: CallRunner,
   ) {
     this.io = errorPositionsShifted(io, () => this.statementOffset);
-    this.passes = new Passes(this.io, requests);
+    this.passes = new Passes(this.io, requests, calls.argumentLimits);
     this.cursors = new Cursors(this.io, requests, () => this.queryBlockFailed ?? io.blockFailed);
   }
 

@@ -5,13 +5,15 @@
 // it is sent (calls-in-flight.ts).
 
 import type { FieldDescription } from '../../proxy/backend-read.js';
-import { commandComplete, dataRow, rowDescription } from '../../proxy/backend-write.js';
+import { commandComplete, dataRow, dataRowLength, rowDescription } from '../../proxy/backend-write.js';
 import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { ProjectedCalls, ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
 import { reportedType, VECTOR } from '../../functions/vector-type.js';
+import { HeldArguments } from './argument-limits.js';
+import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
 import { asPgError, check, eitherSignal, firstCause, type CallRunner, type Progress } from './calls.js';
 import { CallsInFlight } from './calls-in-flight.js';
 import { ClientRelay, Collector, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -20,7 +22,7 @@ import { internalName } from './internal-names.js';
 
 const STATEMENT = internalName('projection');
 const PORTAL = STATEMENT;
-/** Rows of arguments asked for at a time. */
+/** Rows of arguments asked for at a time, at most. */
 export const BATCH_ROWS = 256;
 /** Rows waiting for their calls, per call allowed at once, before the next batch is fetched. */
 const ROWS_AHEAD_PER_CALL = 4;
@@ -56,6 +58,8 @@ export interface ArgumentRows {
 
 interface PendingRow {
   values: Array<Buffer | null>;
+  /** Its length as a DataRow, held against the statement's limits until it is sent. */
+  bytes: number;
   /** The keys of the row's calls, let go of once it is sent. */
   keys: string[];
   results: Array<Promise<unknown>>;
@@ -90,8 +94,8 @@ export async function runProjection(
   const shape: ProjectedShape = { plan, fields: [], resultFormats: target.resultFormats };
   let refused = false;
   let first = true;
-  const nextBatch = async (): Promise<ArgumentRows> => {
-    const fetched = fetch(requests, BATCH_ROWS);
+  const nextBatch = async (rows: number, held: HeldArguments): Promise<ArgumentRows> => {
+    const fetched = fetch(requests, rows, held, projectedArguments(plan));
     if (first) {
       first = false;
       const statement = await described;
@@ -143,14 +147,15 @@ export function argumentFormats(plan: ProjectedCalls, resultFormats: number[]): 
 /**
  * Computes the calls of the rows `nextBatch` gives, concurrently, and sends each row as soon as it and every row
  * before it are complete; resolves with the number of rows sent, or rejects with the first failure once every call
- * has stopped. Asks for the next batch only while few enough rows are waiting for their calls.
+ * has stopped. Asks for the next batch only while few enough rows are waiting for their calls, and for as many rows
+ * as fit beside them in the statement's limits on arguments (argument-limits.ts), which `nextBatch` reads them under.
  */
 export async function sendProjectedRows(
   io: SessionIo,
   calls: CallRunner,
   signal: AbortSignal,
   shape: ProjectedShape,
-  nextBatch: () => Promise<ArgumentRows>,
+  nextBatch: (rows: number, held: HeldArguments) => Promise<ArgumentRows>,
   progress: Progress,
 ): Promise<number> {
   const { plan, resultFormats } = shape;
@@ -173,16 +178,19 @@ export async function sendProjectedRows(
     }
   }, run.concurrency);
   const waiting: PendingRow[] = [];
+  const held = new HeldArguments(calls.argumentLimits);
   let sent = 0;
 
   try {
     while (!finished || waiting.length > 0) {
       if (failure !== undefined) break;
-      if (!finished && waiting.length < run.concurrency * ROWS_AHEAD_PER_CALL) {
-        const batch = await nextBatch();
+      // With no row waiting none is held, and one row fits.
+      const rows = !finished && waiting.length < run.concurrency * ROWS_AHEAD_PER_CALL ? held.rowsThatFit(BATCH_ROWS) : 0;
+      if (rows > 0) {
+        const batch = await nextBatch(rows, held);
         finished = batch.last;
         for (const values of batch.rows) {
-          const pending: PendingRow = { values, keys: [], results: [] };
+          const pending: PendingRow = { values, bytes: dataRowLength(values), keys: [], results: [] };
           for (const [column, name] of callColumns) {
             const argumentsJson = values[column]!.toString('utf8');
             const key = `${name}:${argumentsJson}`;
@@ -203,6 +211,7 @@ export async function sendProjectedRows(
       });
       io.writeToClient(dataRow(values));
       for (const key of row.keys) inFlight.release(key);
+      held.release(row.bytes);
       sent++;
     }
   } catch (error) {
@@ -214,9 +223,15 @@ export async function sendProjectedRows(
   return sent;
 }
 
-/** The next batch of the portal's rows: its tag is set once the last one is in. */
-function fetch(requests: UpstreamRequests, maxRows: number): Promise<Result> {
-  const batch = new Collector(1);
+/** Which call's arguments a column of a projection's rows holds. */
+export function projectedArguments(plan: ProjectedCalls): ArgumentColumns {
+  const calls = new Map(plan.calls.map((call) => [call.column, call.function]));
+  return (column) => calls.get(column);
+}
+
+/** The next batch of the portal's rows, read under `held`: its tag is set once the last one is in. */
+function fetch(requests: UpstreamRequests, maxRows: number, held: HeldArguments, columns: ArgumentColumns): Promise<Result> {
+  const batch = new ArgumentCollector(1, held, columns);
   requests.send(execute(PORTAL, maxRows), batch);
   requests.flush();
   return batch.done;

@@ -6,6 +6,7 @@ import { readCommandTag, readDataRow, readErrorFields, readParameterDescription,
 import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
 import { LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
+import type { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { internalName } from './internal-names.js';
@@ -24,6 +25,8 @@ export interface Result {
   /** NoticeResponses raised while the request ran, as field maps (C: SQLSTATE, M: message…). */
   notices: Array<Map<string, string>>;
   error: Map<string, string> | undefined;
+  /** The proxy's own refusal of the result, whose rows are then not all there (argument-rows.ts). */
+  refused: PgError | undefined;
   /** The server ignored (part of) the request after an earlier error. */
   skipped: boolean;
   status: TransactionStatus | undefined;
@@ -34,7 +37,7 @@ export interface Result {
  * rows are let go unread.
  */
 export class Collector implements ReplySink {
-  readonly result: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: undefined, notices: [], error: undefined, skipped: false, status: undefined };
+  readonly result: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: undefined, notices: [], error: undefined, refused: undefined, skipped: false, status: undefined };
   readonly done: Promise<Result>;
   private resolve!: (result: Result) => void;
 

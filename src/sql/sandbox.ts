@@ -33,6 +33,8 @@ export interface SandboxLimits {
 export interface SandboxStatement {
   sql: string;
   parameters?: Array<string | null>;
+  /** Its rows are a collect pass's calls (CallContext.collectedCalls). */
+  collectedCalls?: true;
 }
 
 /** The statements' results, in order; they have all been rolled back. */
@@ -48,7 +50,7 @@ export async function runRolledBack(context: CallContext, limits: SandboxLimits,
   ];
   const savepoint = context.query(`SAVEPOINT ${SAVEPOINT}`);
   const entered = context.queryTable(`SELECT ${settings.join(', ')}, ${SESSION_STATE}`, [String(Math.max(1, Math.round(limits.timeoutMs)))]);
-  const work = statements.map((statement) => context.queryTable(statement.sql, statement.parameters));
+  const work = statements.map((statement) => (statement.collectedCalls ? context.collectedCalls(statement.sql, statement.parameters) : context.queryTable(statement.sql, statement.parameters)));
   const left = leave(context);
   // Awaited in order below, so the first failure is the one reported; the skipped ones after it must not go unhandled.
   for (const pending of [savepoint, entered, ...work, left]) pending.catch(() => undefined);

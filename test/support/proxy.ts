@@ -7,6 +7,7 @@ import type { AuthRole } from '../../proxy/auth-query.js';
 import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
 import { masterKey } from '../../src/crypto/secrets.js';
 import { loadParser } from '../../src/sql/parse.js';
+import type { ArgumentLimits } from '../../src/intercept/argument-limits.js';
 import { interceptionEngine } from '../../src/intercept/engine.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
@@ -48,6 +49,8 @@ export interface ProxyOptions {
   /** Keys that only open secrets, as --previous-master-keys. */
   previousMasterKeys?: string[];
   callConcurrency?: number;
+  /** As --max-argument-bytes and --max-statement-argument-bytes; the proxy's defaults unless set. */
+  argumentLimits?: ArgumentLimits;
   /** Server-wide pg_llm.* defaults, as --settings. */
   settings?: Record<string, string>;
   /** Where the default model comes from; by default nothing is configured, whatever this process's environment. */
@@ -79,6 +82,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
       concurrency: options.callConcurrency ?? 16,
       defaults: new DefaultProviders({ masterKeys: keys, ...(options.defaults ?? { env: {} }) }),
       ...(options.settings ? { settingDefaults: options.settings } : {}),
+      ...(options.argumentLimits ? { argumentLimits: options.argumentLimits } : {}),
     });
   }
   if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };

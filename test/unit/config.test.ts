@@ -270,6 +270,12 @@ describe('configuration', () => {
     expect(config([], { PG_LLM_MAX_RESPONSE_BYTES: '1000' }).maxResponseBytes).toBe(1000);
   });
 
+  it("takes the caps on calls' arguments: 32 MiB a call, 128 MiB a statement by default", () => {
+    expect(config([]).argumentLimits).toEqual({ call: 32 * 1024 ** 2, statement: 128 * 1024 ** 2 });
+    expect(config(['--max-argument-bytes', '1000'], { PG_LLM_MAX_STATEMENT_ARGUMENT_BYTES: '4000' }).argumentLimits).toEqual({ call: 1000, statement: 4000 });
+    expect(() => config(['--max-argument-bytes', 'lots'])).toThrow(ConfigError);
+  });
+
   it('takes the bound of model labels on /metrics, 50 by default', () => {
     expect(config([]).metricsMaxModels).toBe(50);
     expect(config(['--metrics-max-models', '5']).metricsMaxModels).toBe(5);
@@ -297,7 +303,7 @@ describe('configuration', () => {
 
   it('documents every option in --help', () => {
     expect(parseCommandLine(['--help'], {})).toEqual({ kind: 'help' });
-    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--document-hosts-allow', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role', '--admin-token', '--role-daily-budgets'];
+    const flags = ['--listen', '--upstream', '--admin', '--config', '--tls-cert', '--tls-key', '--embedded', '--embedded-password', '--log-level', '--previous-master-keys', '--default-model', '--pg-ai-config', '--max-response-bytes', '--max-embedding-response-bytes', '--max-argument-bytes', '--max-statement-argument-bytes', '--provider-hosts-allow', '--provider-hosts-deny', '--document-hosts-allow', '--metrics-max-models', '--socket-dir', '--max-model-calls-per-role', '--admin-token', '--role-daily-budgets'];
     for (const flag of [...flags, 'rotate-master-key', '--new-master-key', 'PG_LLM_NEW_MASTER_KEY', 'seal-secret']) {
       expect(helpText()).toContain(flag);
     }

@@ -1,0 +1,58 @@
+// The rows in which the upstream hands the proxy its calls' arguments, read under the statement's limits
+// (argument-limits.ts). A row too small to pass one is taken whole, as any result's; a bigger one is read value by
+// value as it comes (proxy/data-row-reader.ts), so that a value over a cap is refused at its length, before its
+// bytes are in. The result then fails with 54000, the rest of it let go unread: the requests after it are answered
+// as ever, so the session stays in step, and the caller raises the error through the upstream (error-substitute.ts),
+// which fails the transaction as PostgreSQL would.
+
+import { DataRowReader } from '../../proxy/data-row-reader.js';
+import { LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
+import type { PgError } from '../../proxy/pg-error.js';
+import { BackendMessage } from '../../proxy/protocol.js';
+import { callArgumentsTooLarge, statementArgumentsTooLarge, type HeldArguments } from './argument-limits.js';
+import { Collector } from './upstream-requests.js';
+
+/** The call whose arguments a row's column holds, told the values of the row before it; undefined for other columns. */
+export type ArgumentColumns = (column: number, before: ReadonlyArray<Buffer | null>) => string | undefined;
+
+/** Counted before a DataRow's values: its length field and its column count. */
+const ROW_HEADER_BYTES = 6;
+const VALUE_HEADER_BYTES = 4;
+
+export class ArgumentCollector extends Collector {
+  constructor(
+    remaining: number,
+    private readonly held: HeldArguments,
+    private readonly columns: ArgumentColumns,
+  ) {
+    super(remaining);
+  }
+
+  override dataRowReader(length: number): BodyReader | undefined {
+    if (this.result.refused) return LEFT_UNREAD;
+    // No value of a row within a call's cap can pass it.
+    if (length <= this.held.limits.call && this.held.fits(length)) return undefined;
+    let read = ROW_HEADER_BYTES;
+    const check = (column: number, valueLength: number, before: ReadonlyArray<Buffer | null>): boolean => {
+      const call = this.columns(column, before);
+      if (call !== undefined && valueLength > this.held.limits.call) return this.refuse(callArgumentsTooLarge(call, this.held.limits));
+      read += VALUE_HEADER_BYTES + Math.max(0, valueLength);
+      return this.held.fits(read) || this.refuse(statementArgumentsTooLarge(this.held.limits));
+    };
+    return new DataRowReader(check, (values) => {
+      if (values === undefined) return;
+      this.held.take(length);
+      this.result.rows.push(values);
+    });
+  }
+
+  override message(type: number, frame: Buffer): void {
+    if (type === BackendMessage.DataRow) this.held.take(frame.length - 1);
+    super.message(type, frame);
+  }
+
+  private refuse(error: PgError): false {
+    this.result.refused = error;
+    return false;
+  }
+}
