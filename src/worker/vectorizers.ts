@@ -137,7 +137,7 @@ export interface StoredChunk {
 
 /**
  * A batch of the provider's batch API that took a batch's rows (vectorizer-batches.ts), tracked in the catalog
- * (incremental/0024_vectorizer_batches.sql) until it has ended: its id, the keys it took with their retries, and the
+ * (incremental/0022_vectorizer_batches.sql) until it has ended: its id, the keys it took with their retries, and the
  * digests of each of its requests' texts.
  */
 export interface SubmittedBatch {

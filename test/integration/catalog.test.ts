@@ -28,7 +28,7 @@ describe('catalog install', () => {
     const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1`, [CATALOG_SCHEMA]);
     expect(rows.map((row: { tablename: string }) => row.tablename)).toEqual([
       'migrations',
-      ...['audit_log', 'config', 'extensions', 'feedback', 'knowledge_chunks', 'knowledge_documents', 'models', 'queries', 'queue', 'reports', 'session_messages', 'sessions', 'trace_log', 'unbound_secrets', 'vectorizer_errors', 'vectorizers', 'vectors'].map(
+      ...['audit_log', 'config', 'extensions', 'feedback', 'knowledge_chunks', 'knowledge_documents', 'models', 'queries', 'queue', 'reports', 'session_messages', 'sessions', 'trace_log', 'unbound_secrets', 'vectorizer_batches', 'vectorizer_errors', 'vectorizers', 'vectors'].map(
         (table) => `pg_llm_${table}`,
       ),
     ]);
