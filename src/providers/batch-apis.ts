@@ -37,9 +37,17 @@ export type BatchOutcome<Value = string> = { ok: true; value: Value; usage: Usag
 export type BatchState<Value = string> = { kind: 'running' } | { kind: 'ended'; outcomes: Map<string, BatchOutcome<Value>> } | { kind: 'failed'; reason: string };
 
 export interface BatchApi<Request = Chat, Value = string> {
-  /** Submits the requests as one batch; resolves to the provider's batch id. */
-  submit(requests: Array<BatchRequest<Request>>, signal: AbortSignal): Promise<string>;
-  state(batchId: string, signal: AbortSignal): Promise<BatchState<Value>>;
+  /**
+   * Submits the requests as one batch; resolves to the provider's batch id. A `tag` is kept with the batch (OpenAI's
+   * metadata), for state() to be asked about it.
+   */
+  submit(requests: Array<BatchRequest<Request>>, signal: AbortSignal, tag?: string): Promise<string>;
+  /**
+   * The batch's state. Given a `tag`, a batch that does not carry it has failed as a whole, as has a batch the
+   * provider does not know: the batch id was not the caller's to ask about (a catalog row anyone may write names it),
+   * and its results are never read.
+   */
+  state(batchId: string, signal: AbortSignal, tag?: string): Promise<BatchState<Value>>;
 }
 
 /** What the batches of one of OpenAI's endpoints send, and read of each answer. */
@@ -73,7 +81,11 @@ export function batchApiFor(instance: string, config: Record<string, unknown>, a
   });
 }
 
-const OPENAI_BATCH: Shape = { fields: { id: 'scalar', status: 'scalar', output_file_id: 'scalar', error_file_id: 'scalar', errors: { fields: { data: { first: 1, items: ERROR } } } } };
+/** The metadata key of a batch's tag. */
+const TAG = 'pg_llm_tag';
+const OPENAI_BATCH: Shape = {
+  fields: { id: 'scalar', status: 'scalar', output_file_id: 'scalar', error_file_id: 'scalar', errors: { fields: { data: { first: 1, items: ERROR } } }, metadata: { fields: { [TAG]: 'scalar' } } },
+};
 /** A line of OpenAI's batch results, its answer's body cut down to what the endpoint reads. */
 const openAiLine = (body: Shape): Shape => ({
   fields: { custom_id: 'scalar', error: ERROR, response: { fields: { status_code: 'scalar', body: { fields: { ...(body as { fields: Record<string, Shape> }).fields, error: ERROR } } } } },
@@ -126,7 +138,7 @@ function openAiBatches<Request, Value>(flavour: string, instance: string, config
     throw fromSdkError(flavour, error, apiKey, OpenAI);
   };
   return {
-    async submit(requests, signal) {
+    async submit(requests, signal, tag) {
       const lines = requests.map(({ id, request }) => JSON.stringify({ custom_id: id, method: 'POST', url: endpoint.url, body: endpoint.body(request) }));
       // Sent as a multipart body of its own: the SDK's uploads take only the FormData of the fetch they were built for.
       const boundary = `pg-llm-${randomBytes(12).toString('hex')}`;
@@ -136,11 +148,17 @@ function openAiBatches<Request, Value>(flavour: string, instance: string, config
           `${lines.join('\n')}\n\r\n--${boundary}--\r\n`,
       );
       const file = await meta.post<{ id: string }>('/files', { body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, signal }).catch(fail);
-      const batch = await meta.batches.create({ input_file_id: file.id, endpoint: endpoint.url, completion_window: COMPLETION_WINDOW }, { signal }).catch(fail);
+      const batch = await meta.batches
+        .create({ input_file_id: file.id, endpoint: endpoint.url, completion_window: COMPLETION_WINDOW, ...(tag === undefined ? {} : { metadata: { [TAG]: tag } }) }, { signal })
+        .catch(fail);
       return batch.id;
     },
-    async state(batchId, signal) {
-      const batch = await meta.batches.retrieve(batchId, { signal }).catch(fail);
+    async state(batchId, signal, tag) {
+      // null: a batch the provider does not know, which only a tagged batch's caller is told of without an error.
+      const batch = await meta.batches.retrieve(batchId, { signal }).catch((error: unknown) => (tag !== undefined && error instanceof OpenAI.NotFoundError ? null : fail(error)));
+      if (!batch || (tag !== undefined && batch.metadata?.[TAG] !== tag)) {
+        return { kind: 'failed', reason: `the ${flavour} batch ${batchId} ${batch ? 'is not the one submitted for these rows' : 'is unknown to the provider'}` };
+      }
       if (batch.status === 'failed' || batch.status === 'expired' || batch.status === 'cancelled' || batch.status === 'cancelling') {
         const why = batch.errors?.data?.[0]?.message;
         return { kind: 'failed', reason: `the ${flavour} batch ${batchId} is ${batch.status}${why ? `: ${why}` : ''}` };

@@ -9,7 +9,7 @@
 // batch of the normal path. A batch that failed or expired as a whole falls back to the normal path: its rows'
 // embeddings are asked for at once, and if that fails too they go back to the queue with a retry counted.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { embeddingBatchApi, type BatchApi, type BatchState } from '../providers/batch-apis.js';
@@ -21,7 +21,7 @@ import { meterBatch } from '../providers/metrics.js';
 import { pgaiProvider } from '../providers/pgai/index.js';
 import { embedChunks, embeddingSettings, requestBatches, type KeyedChunk } from './vectorizer-embed.js';
 import { RowRefused, rowChunks, type Chunk } from './vectorizer-text.js';
-import { finishBatch, servedVectorizers, submittedBatches, type Batch, type Finished, type SubmittedBatch, type Vectorizer } from './vectorizers.js';
+import { finishBatch, servedVectorizers, submittedBatches, type Batch, type Finished, type StoredChunk, type SubmittedBatch, type Vectorizer } from './vectorizers.js';
 
 /**
  * The signal of the batch API's requests, which nothing aborts: the embedding config's timeout bounds each, and a
@@ -40,6 +40,13 @@ export function batchMode(vectorizer: Vectorizer): boolean {
 /** What a chunk's embedding is known by in a batch: the digest of the text embedded. */
 const digest = (text: string): string => createHash('sha256').update(text).digest('hex');
 
+/**
+ * The most a batch's row holds of keys and of digests (the catalog's caps, incremental/0023_vectorizer_batch_tags.sql):
+ * the rows of a larger batch are embedded at once.
+ */
+const MAX_TRACKED_KEYS = 8 * 1024 * 1024;
+const MAX_TRACKED_REQUESTS = 64 * 1024 * 1024;
+
 export interface VectorizerBatchesOptions {
   pool: pg.Pool;
   defaults: DefaultProviders;
@@ -56,8 +63,11 @@ export class VectorizerBatches {
 
   constructor(private readonly options: VectorizerBatchesOptions) {}
 
-  /** Submits the texts of a claimed batch's chunks as one provider batch; resolves to what the catalog tracks of it. */
-  async submit(vectorizer: Vectorizer, batch: Batch, chunks: KeyedChunk[]): Promise<SubmittedBatch> {
+  /**
+   * Submits the texts of a claimed batch's chunks as one provider batch; resolves to what the catalog tracks of it, or
+   * to the chunks embedded at once when that would be more than the catalog holds.
+   */
+  async submit(vectorizer: Vectorizer, batch: Batch, chunks: KeyedChunk[]): Promise<SubmittedBatch | StoredChunk[]> {
     // Its cost is known only once it has ended: an owner whose day is spent already submits none (the rows wait for
     // the next day, as after a refused request).
     const payer = askerParts(vectorizer.asker);
@@ -66,11 +76,22 @@ export class VectorizerBatches {
     const texts = chunks.map((chunk) => chunk.formatted);
     const settings = await embeddingSettings(vectorizer.config.embedding, this.options.defaults);
     const parts = requestBatches(texts, pgaiProvider(settings).embeddingBatchSize).map(({ start, end }) => texts.slice(start, end));
+    const requests = parts.map((part) => part.map(digest));
+    const keys = batch.keys.map((key, i) => ({ key, retries: batch.retries[i] ?? 0 }));
+    if (Buffer.byteLength(JSON.stringify(keys)) > MAX_TRACKED_KEYS || Buffer.byteLength(JSON.stringify(requests)) > MAX_TRACKED_REQUESTS) {
+      return embedChunks(vectorizer, chunks, this.options.defaults, this.options.signal);
+    }
+    // The catalog's row of batches is written by the vectorizer's owner (the worker writes in the owner's name), who
+    // could name a batch submitted for another role's texts with the proxy's key, and have its embeddings written in
+    // their store: a batch carries a random tag, which nobody who does not see its row knows, and is read only when
+    // its row names that tag.
+    const tag = randomBytes(24).toString('hex');
     const batchId = await (await this.api(vectorizer)).submit(
       parts.map((request, i) => ({ id: String(i), request })),
       UNTIL_ANSWERED,
+      tag,
     );
-    return { batchId, keys: batch.keys.map((key, i) => ({ key, retries: batch.retries[i] ?? 0 })), requests: parts.map((part) => part.map(digest)) };
+    return { batchId, tag, keys, requests };
   }
 
   /** Looks at the batches of the vectorizers served, and finishes those that have ended. */
@@ -79,9 +100,9 @@ export class VectorizerBatches {
     this.polling = true;
     try {
       for (const vectorizer of await servedVectorizers(this.options.pool)) {
-        for (const { batchId } of await submittedBatches(this.options.pool, vectorizer)) {
+        for (const { batchId, tag } of await submittedBatches(this.options.pool, vectorizer)) {
           try {
-            await this.look(vectorizer, batchId);
+            await this.look(vectorizer, batchId, tag);
           } catch (error) {
             this.options.log.warn({ vectorizer: vectorizer.name, batch: batchId, err: (error as Error).message }, 'could not finish a batch of vectorizer rows; asking again at the next poll');
           }
@@ -92,11 +113,12 @@ export class VectorizerBatches {
     }
   }
 
-  private async look(vectorizer: Vectorizer, batchId: string): Promise<void> {
+  private async look(vectorizer: Vectorizer, batchId: string, tag: string): Promise<void> {
     const api = await this.api(vectorizer);
-    const state = await api.state(batchId, UNTIL_ANSWERED);
+    const state = await api.state(batchId, UNTIL_ANSWERED, tag);
     if (state.kind === 'running') return;
     const { pool, retryDelayMs, log } = this.options;
+    if (state.kind === 'failed') log.info({ vectorizer: vectorizer.name, batch: batchId, reason: state.reason }, 'a batch of vectorizer rows failed; their embeddings are asked for at once');
     try {
       await finishBatch(pool, vectorizer, batchId, retryDelayMs, (submitted, batch) => this.finish(vectorizer, state, submitted, batch));
     } catch (error) {

@@ -137,16 +137,20 @@ export interface StoredChunk {
 
 /**
  * A batch of the provider's batch API that took a batch's rows (vectorizer-batches.ts), tracked in the catalog
- * (incremental/0022_vectorizer_batches.sql) until it has ended: its id, the keys it took with their retries, and the
- * digests of each of its requests' texts.
+ * (incremental/0022_vectorizer_batches.sql) until it has ended: its id, the tag it carries (0023), the keys it took
+ * with their retries, and the digests of each of its requests' texts.
  */
 export interface SubmittedBatch {
   batchId: string;
+  tag: string;
   keys: Array<{ key: Record<string, unknown>; retries: number }>;
   requests: string[][];
 }
 
 const BATCHES = '_pg_llm_catalog.pg_llm_vectorizer_batches';
+
+/** The batches of a vectorizer looked at in one poll: the oldest, however many rows its owner wrote. */
+const BATCHES_A_POLL = 100;
 
 /**
  * Claims a batch and runs `embed` on it inside the transaction that holds it; the chunks it returns replace those of
@@ -185,7 +189,13 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
     const read = await readRows(client, n, vectorizer, keys);
     const embedded = await embed({ keys, retries: claimed.map((row) => retries.get(JSON.stringify(row.key)) ?? 0), ...read }, client);
     if (!Array.isArray(embedded)) {
-      await client.query(`INSERT INTO ${BATCHES} (id, batch_id, keys, requests) VALUES ($1, $2, $3, $4)`, [vectorizer.id, embedded.batchId, JSON.stringify(embedded.keys), JSON.stringify(embedded.requests)]);
+      await client.query(`INSERT INTO ${BATCHES} (id, batch_id, tag, keys, requests) VALUES ($1, $2, $3, $4, $5)`, [
+        vectorizer.id,
+        embedded.batchId,
+        embedded.tag,
+        JSON.stringify(embedded.keys),
+        JSON.stringify(embedded.requests),
+      ]);
       return { processed: keys.length, chunks: 0 };
     }
     await writeChunks(client, n, keys, embedded);
@@ -193,10 +203,10 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
   });
 }
 
-/** The batches of the vectorizer's rows waiting for the provider, oldest first. */
-export async function submittedBatches(pool: pg.Pool, vectorizer: Vectorizer): Promise<SubmittedBatch[]> {
-  const { rows } = await pool.query(`SELECT batch_id, keys, requests FROM ${BATCHES} WHERE id OPERATOR(pg_catalog.=) $1 ORDER BY submitted, batch_id`, [vectorizer.id]);
-  return rows.map((row) => ({ batchId: row.batch_id, keys: row.keys, requests: row.requests }));
+/** The oldest batches of the vectorizer's rows waiting for the provider, and their tags ('' for a row without). */
+export async function submittedBatches(pool: pg.Pool, vectorizer: Vectorizer): Promise<Array<Pick<SubmittedBatch, 'batchId' | 'tag'>>> {
+  const { rows } = await pool.query(`SELECT batch_id, tag FROM ${BATCHES} WHERE id OPERATOR(pg_catalog.=) $1 ORDER BY submitted, batch_id LIMIT $2`, [vectorizer.id, BATCHES_A_POLL]);
+  return rows.map((row) => ({ batchId: row.batch_id, tag: row.tag ?? '' }));
 }
 
 /** What is done with the rows of an ended batch: chunks written for some keys, the others queued again for a retry. */
@@ -225,11 +235,11 @@ export async function finishBatch(
   return inRowTransaction(pool, async (client) => {
     if (!(await lockOwned(client, n))) return false;
     const { rows: taken } = await client.query(
-      `UPDATE ${BATCHES} SET deleted = true WHERE id OPERATOR(pg_catalog.=) $1 AND batch_id OPERATOR(pg_catalog.=) $2 RETURNING keys, requests`,
+      `UPDATE ${BATCHES} SET deleted = true WHERE id OPERATOR(pg_catalog.=) $1 AND batch_id OPERATOR(pg_catalog.=) $2 RETURNING tag, keys, requests`,
       [vectorizer.id, batchId],
     );
     if (taken.length === 0) return false;
-    const submitted: SubmittedBatch = { batchId, keys: taken[0].keys, requests: taken[0].requests };
+    const submitted = trackedBatch(batchId, taken[0]);
     const keys = submitted.keys.map(({ key }) => key);
     // In the keys' order, so that two batches finishing at once wait for each other rather than deadlock.
     await client.query(`SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext(${n.keyText('k')})) FROM ${keyRows(n, '$2')} ORDER BY ${n.keyList}`, [vectorizer.id, JSON.stringify(keys)]);
@@ -246,6 +256,19 @@ export async function finishBatch(
     }
     return true;
   });
+}
+
+/**
+ * A batch's row as the worker wrote it; a row of another shape (its owner may write rows) takes no keys, and is only
+ * taken off the catalog.
+ */
+function trackedBatch(batchId: string, row: { tag: string | null; keys: unknown; requests: unknown }): SubmittedBatch {
+  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+  const keysOk =
+    Array.isArray(row.keys) && row.keys.every((taken) => isObject(taken) && isObject(taken.key) && Number.isInteger(taken.retries) && (taken.retries as number) >= 0);
+  const requestsOk = Array.isArray(row.requests) && row.requests.every((texts) => Array.isArray(texts) && texts.every((text) => typeof text === 'string'));
+  if (!keysOk || !requestsOk) return { batchId, tag: row.tag ?? '', keys: [], requests: [] };
+  return { batchId, tag: row.tag ?? '', keys: row.keys as SubmittedBatch['keys'], requests: row.requests as string[][] };
 }
 
 /** Locks the vectorizer's tables against a change of owner; false when they are no longer all the session's. */

@@ -4,6 +4,7 @@
 // a row changed meanwhile left to its newer queue row, and an expired batch falling back to the normal path; each
 // text paid for once, and counted in the owner's day, and none submitted once that day's budget is spent.
 
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { setRoleDailyBudgets, spentToday } from '../../src/cost/daily-spend.js';
@@ -123,6 +124,41 @@ describe('a pgai vectorizer in batch mode', { timeout: 90_000 }, () => {
     expect(await tracked(alice)).toEqual([]);
     expect(await queued(alice)).toBe(0);
     expect(suite.fake.batches.all.length).toBe(before + 1);
+  });
+
+  it("reads a batch only for the row it was submitted for: a row naming another's batch, or an unknown one, has its rows embedded at once", async () => {
+    // The victim's batch, submitted with the proxy's key, still running.
+    const before = suite.fake.batches.all.length;
+    const { alice: victim } = await batchedVectorizer();
+    const victims = await nextBatch(before);
+    await expect.poll(() => tracked(victim), EVENTUALLY).toHaveLength(1);
+
+    // In another database, an owner whose vectorizer has nothing queued writes rows of its batches by hand: one names
+    // the victim's batch, its digests those of its own row's text, another a batch nobody submitted.
+    const { name, alice: attacker } = await alicesTable(suite.proxy);
+    await attacker.query(`INSERT INTO alice.docs VALUES (1, 'own', 'my own text'), (2, 'two', 'another text')`);
+    await attacker.query(`SELECT ai.create_vectorizer('alice.docs'::regclass, loading => ai.loading_column('body'),
+                            embedding => ai.embedding_openai('text-embedding-3-small', 4), formatting => ai.formatting_python_template('$title: $chunk'),
+                            processing => ai.processing_default() || '{"batch_api": true}')`);
+    await attacker.query(`DELETE FROM alice._vectorizer_q_1`);
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    const digests = batchTexts(victims).map((_, i) => (i === 0 ? sha('own: my own text') : sha(`padding ${i}`)));
+    const forged = `INSERT INTO _pg_llm_catalog.pg_llm_vectorizer_batches (id, batch_id, keys, requests) VALUES (1, $1, $2, $3)`;
+    await attacker.query(forged, [victims.id, JSON.stringify([{ key: { id: 1 }, retries: 0 }]), JSON.stringify([digests])]);
+    await attacker.query(forged, ['batch_nobody_submitted', JSON.stringify([{ key: { id: 2 }, retries: 0 }]), JSON.stringify([[sha('two: another text')]])]);
+    startWorker(name, {}, { env: { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: suite.fake.baseUrl } }, 'trust_user');
+    suite.fake.batches.end(victims);
+
+    // The attacker's rows get the embeddings of their own texts, asked for at once; the victim's batch is the victim's.
+    await expect.poll(() => rows(attacker, `SELECT id, embedding FROM alice.docs_embedding ORDER BY id`), EVENTUALLY).toEqual([
+      { id: 1, embedding: fakeEmbedding('own: my own text') },
+      { id: 2, embedding: fakeEmbedding('two: another text') },
+    ]);
+    expect(await tracked(attacker)).toEqual([]);
+    await expect.poll(() => store(victim), EVENTUALLY).toEqual(expectedStore());
+    expect(await tracked(victim)).toEqual([]);
+    // Rows the worker writes carry the tag their batch was submitted with.
+    expect(victims.metadata?.pg_llm_tag).toMatch(/^[0-9a-f]{48}$/);
   });
 
   it("submits no batch for an owner whose day is spent: its rows wait in the queue for the next day", async () => {

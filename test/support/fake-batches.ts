@@ -19,6 +19,8 @@ export interface FakeBatch {
   polls: number;
   /** Set by end(): each request's answer, or the error it failed with. */
   outcomes?: Map<string, string | Error>;
+  /** The metadata an OpenAI batch was created with, returned as it is whenever it is looked at. */
+  metadata?: Record<string, string>;
   /** A batch that failed as a whole (OpenAI's status 'failed', or 'expired'), ended with fail(). */
   failed?: 'failed' | 'expired';
 }
@@ -50,10 +52,15 @@ export class FakeBatches {
       this.files.set(id, raw.split(/\r?\n/).filter((line) => line.startsWith('{"custom_id"')).join('\n'));
       json(response, { id, object: 'file', bytes: raw.length, created_at: 1, filename: 'jobs.jsonl', purpose: 'batch', status: 'processed' });
     } else if (method === 'POST' && path === '/v1/batches') {
-      const body = JSON.parse(raw) as { input_file_id: string; endpoint: string };
+      const body = JSON.parse(raw) as { input_file_id: string; endpoint: string; metadata?: Record<string, string> };
       const lines = (this.files.get(body.input_file_id) ?? '').split('\n').filter((line) => line !== '');
       const requests = lines.map((line) => JSON.parse(line) as { custom_id: string; body: Record<string, any> }).map((line) => ({ customId: line.custom_id, body: line.body }));
-      void (this.hold ?? Promise.resolve()).then(() => response.destroyed || json(response, this.openAiBatch(this.add('openai', requests, body.endpoint))));
+      void (this.hold ?? Promise.resolve()).then(() => {
+        if (response.destroyed) return;
+        const batch = this.add('openai', requests, body.endpoint);
+        if (body.metadata) batch.metadata = body.metadata;
+        json(response, this.openAiBatch(batch));
+      });
     } else if (method === 'GET' && (match = /^\/v1\/batches\/([\w-]+)$/.exec(path))) {
       const batch = this.find(match[1]!);
       if (!batch) return notFound(response);
@@ -122,6 +129,7 @@ export class FakeBatches {
       error_file_id: status === 'completed' && failures > 0 ? `file-err-${batch.id}` : null,
       errors: batch.failed ? { object: 'list', data: [{ code: 'invalid_file', message: 'the input file could not be read' }] } : null,
       request_counts: { total: batch.requests.length, completed: batch.outcomes ? batch.requests.length - failures : 0, failed: failures },
+      metadata: batch.metadata ?? null,
     };
   }
 
