@@ -96,6 +96,8 @@ export interface Analysis {
   /** Where each statement starts in the query string, in characters: PostgreSQL's error positions count from there. */
   offsets: number[];
   cancels: CancelCall[];
+  /** The statements that drop prepared statements (DEALLOCATE, DISCARD ALL), for the engine to forget them too. */
+  deallocations: Deallocation[];
   /** Secrets written out in the calls the proxy runs (src/sql/secret-literals.ts), for the engine to hold back. */
   secrets: SecretLiteral[];
   /**
@@ -119,7 +121,7 @@ export function analyzeNow(sql: string): Analysis {
     statements = parseStatementsNow(sql);
   } catch (error) {
     const syntaxError = heldSyntaxError(sql, error);
-    return { plans: undefined, offsets: [], cancels: [], secrets: [], ...(syntaxError && { syntaxError }) };
+    return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], ...(syntaxError && { syntaxError }) };
   }
   const plans = statements.map(({ node, text }) => plan(node, text));
   let secrets: SecretLiteral[];
@@ -128,9 +130,9 @@ export function analyzeNow(sql: string): Analysis {
     secrets = statements.flatMap(({ node }, i) => (plans[i]!.kind === 'calls' || plans[i]!.kind === 'declare' ? secretLiterals(node, sql) : []));
   } catch (error) {
     if (!(error instanceof SecretSyntaxError)) throw error;
-    return { plans: undefined, offsets: [], cancels: [], secrets: [], syntaxError: error.held };
+    return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], syntaxError: error.held };
   }
-  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), secrets };
+  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), deallocations: deallocations(statements), secrets };
 }
 
 /** The statements of a script, each as its own text (for running them one at a time). */
@@ -268,6 +270,24 @@ function extensionCalled(node: unknown): ExtensionName | undefined {
 /** A call's function name as written: [name] or [schema, name]. */
 export function nameParts(call: { funcname?: Array<{ String?: { sval: string } }> }): string[] {
   return (call.funcname ?? []).map((part) => part.String?.sval ?? '');
+}
+
+/** A statement of a query string (its index) dropping one prepared statement, or all of them (name undefined). */
+export interface Deallocation {
+  statement: number;
+  name: string | undefined;
+}
+
+/** The commands that drop prepared statements, as tokens. */
+export const DEALLOCATING_COMMANDS = new IdentifierSet(['deallocate', 'discard']);
+
+function deallocations(statements: Array<{ node: Record<string, unknown> }>): Deallocation[] {
+  return statements.flatMap(({ node }, statement) => {
+    const deallocate = node.DeallocateStmt as { name?: string; isall?: boolean } | undefined;
+    if (deallocate) return [{ statement, name: deallocate.isall ? undefined : deallocate.name }];
+    const discard = node.DiscardStmt as { target?: string } | undefined;
+    return discard?.target === 'DISCARD_ALL' ? [{ statement, name: undefined }] : [];
+  });
 }
 
 /** The process id a pg_cancel_backend call names: written as a literal, or a parameter of the extended protocol. */

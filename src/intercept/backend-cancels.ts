@@ -50,6 +50,10 @@ export class BackendCancels {
     this.statements.delete(statement);
   }
 
+  forgetAll(): void {
+    this.statements.clear();
+  }
+
   private stop(processId: number): void {
     for (const session of this.io.sessionsOf(processId)) if (session.user === this.user) session.cancelModelCalls();
   }

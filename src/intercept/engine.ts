@@ -12,10 +12,11 @@ import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { ClientQueue } from './client-queue.js';
-import { analyze, CURSOR_COMMANDS, mentionsFunction, type Analysis, type StatementPlan } from './analyze.js';
+import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type Deallocation, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
 import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, type CallOptions } from './calls.js';
+import { relayNotingCompletions } from './completion-relay.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
 import { mayListExtensions, PROXY_EXTENSIONS_TABLE, withProxyExtensions } from './extension-listing.js';
@@ -111,7 +112,7 @@ class InterceptionEngine implements Interceptor {
   claims(type: number, frame: Buffer): boolean {
     switch (type) {
       case FrontendMessage.Query:
-        return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame);
+        return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame);
       case FrontendMessage.Parse:
         if (mentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
         if (this.tracksStatements) this.forgetStatement(readParse(frame).statement);
@@ -233,9 +234,13 @@ class InterceptionEngine implements Interceptor {
     const frame = sql === text ? received : query(sql);
     const listing = withProxyExtensions(sql);
     if (listing !== undefined) return this.listExtensions(frame, listing);
-    const { plans, offsets, cancels } = analysis;
+    const { plans, offsets, cancels, deallocations } = analysis;
     this.backendCancels.queried(cancels);
-    if (!plans?.some((plan) => this.takesOver(plan))) return this.forward(frame);
+    if (!plans?.some((plan) => this.takesOver(plan))) {
+      if (deallocations.length === 0) return this.forward(frame);
+      const completed = (statement: number) => deallocations.filter((candidate) => candidate.statement === statement).forEach((done) => this.deallocated(done));
+      return this.forward(frame, relayNotingCompletions(this.io, completed));
+    }
     await this.settle();
     // PostgreSQL ignores a Query after an extended-protocol error, and answers 25P02 in a failed transaction unless
     // the Query first leaves the failure (ROLLBACK, ROLLBACK TO…): then the rest runs as in any other block.
@@ -245,6 +250,8 @@ class InterceptionEngine implements Interceptor {
     // Asked once the statements before the first that needs it have run: a ROLLBACK TO may have left the failure.
     const ok = await this.executor.runQuery(plans, offsets, () => this.isInstalled());
     if (!ok) this.catalogInstalled = undefined;
+    // Every statement ran: its DEALLOCATEs too. After an error, which did is not known, and the statements stay known.
+    if (ok) deallocations.forEach((done) => this.deallocated(done));
   }
 
   private async handleParse(received: Buffer): Promise<void> {
@@ -427,6 +434,22 @@ class InterceptionEngine implements Interceptor {
     this.statements.delete(name);
     this.ownStatements.delete(name);
     this.backendCancels.forget(name);
+  }
+
+  /**
+   * A statement of a Query the server completed: if it dropped prepared statements, the proxy forgets them too, so
+   * that a pooler resetting sessions with DISCARD ALL, or a client deallocating with SQL, frees what they kept.
+   * (Only a simple Query's: a DEALLOCATE run through the extended protocol leaves them known, as a Close would not.)
+   */
+  private deallocated({ name }: Deallocation): void {
+    if (name !== undefined) return this.forgetStatement(name);
+    this.statements.clear();
+    this.ownStatements.clear();
+    this.backendCancels.forgetAll();
+  }
+
+  private mentionsDeallocation(frame: Buffer): boolean {
+    return this.tracksStatements && DEALLOCATING_COMMANDS.namedIn(frame, ...sqlBounds(frame));
   }
 
   /** A Close the server is to carry out: drivers that name statements afresh close them, so the counts stay low. */

@@ -48,6 +48,11 @@ export class TrackedStatements<Statement extends object> {
     this.statements.delete(name);
   }
 
+  clear(): void {
+    this.statements.clear();
+    this.bytes = 0;
+  }
+
   /** Tracks `statement` under a name no statement has (a Parse forgets the one it redefines first), or says why not. */
   add(name: string, statement: Statement): PgError | undefined {
     if (this.statements.size >= MAX_TRACKED_STATEMENTS) return tooManyStatements();

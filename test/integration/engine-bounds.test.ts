@@ -223,6 +223,31 @@ describe('prepared statements calling LLM functions', () => {
     }
   }, 240_000);
 
+  it('dropped by DEALLOCATE or DISCARD ALL no longer count, unless the server did not drop them', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    const errors = (answers: Array<{ name: string }>) => answers.filter((message) => message.name === 'error');
+    // Twelve times over 6 MiB, under names of their own, four at a time, dropped as a pooler resets a session, or by name.
+    for (const [round, drop] of ['DISCARD ALL', 'DEALLOCATE ALL', 'DEALLOCATE r2_0; DEALLOCATE PREPARE "r2_1"; DEALLOCATE r2_2; DEALLOCATE r2_3'].entries()) {
+      for (let i = 0; i < 4; i++) expect(await prepare(raw, `r${round}_${i}`, big)).toBeUndefined();
+      expect(errors(await raw.query(drop))).toEqual([]);
+    }
+    // The rows of a query that drops one are relayed as they are, a big one too.
+    expect(await prepare(raw, 'kept', `SELECT pg_llm_chat('llm', 'hi') AS a`)).toBeUndefined();
+    expect(await prepare(raw, 'gone', `SELECT pg_llm_chat('llm', 'hi') AS a`)).toBeUndefined();
+    const answers = await raw.query(`DEALLOCATE gone; SELECT repeat('y', ${2 * MiB}) AS big, 7 AS n`);
+    expect(answers.filter((message) => message.name === 'dataRow')).toEqual([expect.objectContaining({ fields: ['y'.repeat(2 * MiB), '7'] })]);
+    // A DEALLOCATE the server refused (in a failed block) leaves the statement as the proxy knew it: it still runs.
+    expect(errors(await raw.query('BEGIN; SELECT 1/0'))).toHaveLength(1);
+    expect(errors(await raw.query('DEALLOCATE kept'))).toEqual([expect.objectContaining({ code: '25P02' })]);
+    await raw.query('ROLLBACK');
+    shared.fake.script({ kind: 'answer', content: 'still prepared' });
+    raw.send(serialize.bind({ statement: 'kept' }), serialize.execute({}), serialize.sync());
+    const run = await raw.until('readyForQuery', 20_000);
+    expect(run.filter((message) => message.name === 'dataRow').map((message) => (message as unknown as { fields: string[] }).fields[0])).toEqual(['still prepared']);
+  }, 240_000);
+
   it(`are still refused past 4096 in a session, however small`, async () => {
     const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     const raw = await RawClient.session(shared.proxy.port, { database: name });

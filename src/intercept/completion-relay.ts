@@ -1,0 +1,28 @@
+// The answer to a Query the server runs, relayed to the client as the session relays any (its rows as they come,
+// none held whole however big), with the engine told of each statement the server completed: what the engine knows
+// of the session's prepared statements follows a DEALLOCATE or DISCARD ALL only once the server has carried it out
+// (it may fail, or not run at all after an earlier statement's error).
+
+import type { SessionIo } from '../../proxy/interceptor.js';
+import { BackendMessage } from '../../proxy/protocol.js';
+import type { ReplySink } from '../../proxy/replies-owed.js';
+
+/** `completed` is told the index, in the query string, of each statement as its CommandComplete arrives. */
+export function relayNotingCompletions(io: SessionIo, completed: (statement: number) => void): ReplySink {
+  let statement = 0;
+  return {
+    message(type, frame) {
+      if (type === BackendMessage.CommandComplete) completed(statement++);
+      io.writeToClient(frame);
+    },
+    complete() {},
+    dataRowReader(length) {
+      const header = Buffer.alloc(5);
+      header[0] = BackendMessage.DataRow;
+      header.writeInt32BE(length, 1);
+      io.writeToClient(header);
+      // The upstream's chunks are never reused (proxy/slab-reads.ts): a view may be written as it is.
+      return { read: (bytes) => io.writeToClient(bytes), end() {} };
+    },
+  };
+}
