@@ -5,6 +5,7 @@ import { providerFor } from '../src/providers/index.js';
 import { PgError } from '../proxy/pg-error.js';
 import { answerJson, ask, audit, chatRequests, optionsObject, routed, STREAM_COLUMNS, streamAnswer, type Answer, type Question } from './answer.js';
 import { allRows, declareFunction, noModel, type CallContext, type ResultRow } from './declaration.js';
+import { refuseUnnamedServer } from './named-server.js';
 
 /** A model's answer, routed to its fallback when it is not sure enough, audited. */
 async function chat(context: CallContext, instanceName: string, question: Question): Promise<Answer> {
@@ -55,6 +56,8 @@ export const chatFunctions = [
       const config = parseConfig(args.config);
       if (args.model_type !== null && args.model_type !== undefined) config.provider ??= args.model_type;
       providerFor(args.instance_name, config, typeof args.api_key === 'string' ? args.api_key : undefined);
+      // Its secrets go to its server at each call.
+      refuseUnnamedServer(context, config.base_url ?? config.endpoint ?? config.api_endpoint, false, "this model's server", "Write the server's URL in your statement's config");
       await saveModel(context, {
         local: args.local_model === true,
         modelType: String(args.model_type ?? config.provider),

@@ -76,9 +76,13 @@ export interface CallContext {
   settings(): Promise<SessionSettings>;
   /**
    * pgai's setting ai.<name> in the caller's session (read once a statement), undefined when unset or empty; a key
-   * the proxy holds in the setting's place (SET ai.openai_api_key) is the key itself here.
+   * the proxy holds in the setting's place (SET ai.openai_api_key) is the key itself here, and `held`.
    */
-  aiSetting(name: string): Promise<string | undefined>;
+  aiSetting(name: string): Promise<AiSetting | undefined>;
+  /** The call's arguments the proxy held back from the server: secrets the client wrote out in its statement. */
+  heldArguments: ReadonlySet<string>;
+  /** Whether the client itself named the server at `url` in its session (src/intercept/named-servers.ts). */
+  namedByClient(url: string): boolean;
   /** Who calls: the role and database, as the response cache tells callers apart. */
   asker(): Promise<string>;
   /** The database the caller's session is connected to. */
@@ -90,6 +94,12 @@ export interface CallContext {
    * function runs for its caller (held back the same way) and for the arguments of calls it finds there (resolved).
    */
   literalSecrets: SessionLiteralSecrets;
+}
+
+/** A setting of pgai's; `held` when the session handed its value to the proxy, which the server knows by reference. */
+export interface AiSetting {
+  value: string;
+  held: boolean;
 }
 
 /** pg_llm.* settings (src/intercept/session-settings.ts reads them). */

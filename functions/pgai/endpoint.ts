@@ -7,11 +7,13 @@
 // default variable is read (api_key_name cannot reach PG_LLM_MASTER_KEY or another provider's key), and such a key
 // goes only to the server the operator configured, never to a base URL a caller chose. Nor does api_key_name name
 // another provider's default key in the session (an Anthropic key sent as an OpenAI bearer): a key goes only to the
-// API it is for, whoever wrote the name (a vectorizer's config, functions/pgai/vectorizer-embed.ts).
+// API it is for, whoever wrote the name (a vectorizer's config, functions/pgai/vectorizer-embed.ts). A key the session
+// handed the proxy goes to a server a call or a setting chose only when the client named it (../named-server.ts).
 
 import { PgError } from '../../proxy/pg-error.js';
 import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import type { CallContext } from '../declaration.js';
+import { refuseUnnamedServer } from '../named-server.js';
 
 export interface Endpoint {
   baseUrl: string | undefined;
@@ -43,14 +45,14 @@ const SERVERS: Record<PgaiApiName, { setting: string; variable: string }> = {
  * `baseUrl`: the call's own choice of server (an argument, client_config), if any. `context` is the caller's session,
  * or, for the vectorizer's worker, no session at all: no setting, the proxy's environment only.
  */
-export async function endpoint(context: Pick<CallContext, 'aiSetting' | 'defaults'>, api: PgaiApiName, args: Record<string, unknown>, baseUrl?: unknown): Promise<Endpoint> {
+export async function endpoint(context: EndpointContext, api: PgaiApiName, args: Record<string, unknown>, baseUrl?: unknown): Promise<Endpoint> {
   const server = SERVERS[api];
-  const chosen = text(baseUrl) ?? (await context.aiSetting(server.setting));
+  const chosen = text(baseUrl) ?? (await context.aiSetting(server.setting))?.value;
   const proxys = context.defaults.environment(server.variable);
   const defaultName = defaultKeyName(api);
-  if (!defaultName) return { baseUrl: chosen ?? proxys, apiKey: undefined };
+  if (!defaultName) return routed(context, api, chosen, proxys, undefined, false);
   const given = text(args.api_key);
-  if (given) return { baseUrl: chosen ?? proxys, apiKey: given };
+  if (given) return routed(context, api, chosen, proxys, given, context.heldArguments.has('api_key'));
   const name = text(args.api_key_name) ?? defaultName;
   const keysApi = (Object.keys(KEY_NAMES) as PgaiApiName[]).find((other) => KEY_NAMES[other] === name.toUpperCase());
   if (keysApi && keysApi !== api) {
@@ -59,7 +61,7 @@ export async function endpoint(context: Pick<CallContext, 'aiSetting' | 'default
     });
   }
   const set = await context.aiSetting(name);
-  if (set) return { baseUrl: chosen ?? proxys, apiKey: set };
+  if (set) return routed(context, api, chosen, proxys, set.value, set.held);
   const operators = name.toUpperCase() === defaultName ? context.defaults.environment(defaultName) : undefined;
   if (!operators) {
     throw new PgError('55000', `missing ${name} secret`, {
@@ -73,6 +75,22 @@ export async function endpoint(context: Pick<CallContext, 'aiSetting' | 'default
     });
   }
   return { baseUrl: proxys, apiKey: operators };
+}
+
+/** What endpoint() reads of the caller's call and session. */
+export type EndpointContext = Pick<CallContext, 'aiSetting' | 'defaults' | 'heldArguments' | 'namedByClient'>;
+
+/** A context without a session (the vectorizer's worker): no setting, nothing held, no server named by a client. */
+export function sessionless(defaults: CallContext['defaults']): EndpointContext {
+  return { aiSetting: async () => undefined, defaults, heldArguments: new Set(), namedByClient: () => false };
+}
+
+/** The call's server and key: a held key, or any held argument, goes to a chosen server only if the client named it. */
+function routed(context: EndpointContext, api: PgaiApiName, chosen: string | undefined, proxys: string | undefined, apiKey: string | undefined, held: boolean): Endpoint {
+  if (chosen !== proxys) {
+    refuseUnnamedServer(context, chosen, held, `the ${api} server of this call`, `Write the server's URL in your statement (base_url, client_config) or SET ai.${SERVERS[api].setting} in the session`);
+  }
+  return { baseUrl: chosen ?? proxys, apiKey };
 }
 
 /** A text argument or setting, or undefined when it is NULL or empty. */

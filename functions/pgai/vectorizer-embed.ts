@@ -70,7 +70,16 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
   }
   const args = embedder.args(embedding, inputType);
   if (found.untrusted) refuseChoices(found.untrusted, api, embedder.embed.name, args);
-  return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...args }, context);
+  // The server of a vectorizer the caller trusts is named by its config, which counts as the caller's own naming.
+  const server = configServer(args);
+  const named = server === undefined ? context : { ...context, namedByClient: (url: string) => url === server || context.namedByClient(url) };
+  return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...args }, named);
+}
+
+/** The server the arguments taken from a config choose, if any. */
+function configServer(args: Record<string, unknown>): string | undefined {
+  const server = args.host ?? (args.client_config as { base_url?: unknown } | null)?.base_url;
+  return typeof server === 'string' && server !== '' ? server : undefined;
 }
 
 /**
@@ -79,10 +88,9 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
  * them the call goes where the caller's own session says, with its key for that provider.
  */
 function refuseChoices(untrusted: UntrustedVectorizer, api: PgaiApiName, embedFunction: string, args: Record<string, unknown>): void {
-  const server = args.host ?? (args.client_config as { base_url?: unknown } | null)?.base_url;
   const keyName = args.api_key_name;
   const chosen = [
-    ...(typeof server === 'string' && server !== '' ? ['base_url'] : []),
+    ...(configServer(args) === undefined ? [] : ['base_url']),
     ...(typeof keyName === 'string' && keyName !== '' && keyName.toUpperCase() !== defaultKeyName(api) ? ['api_key_name'] : []),
   ];
   if (chosen.length === 0) return;

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { callArguments, type CallContext, type QueryTable, type ResultRow, type SessionSettings } from '../../functions/declaration.js';
+import { callArguments, type AiSetting, type CallContext, type QueryTable, type ResultRow, type SessionSettings } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { checkEstimate } from '../cost/budget-check.js';
@@ -17,6 +17,8 @@ import type { DefaultProviders } from '../providers/default-provider.js';
 import type { SessionApiKeys } from './api-key-setting.js';
 import type { SessionLiteralSecrets } from './literal-secrets.js';
 import type { SessionMasterKeys } from './master-key-setting.js';
+import { HeldValues } from './held-values.js';
+import type { NamedServers } from './named-servers.js';
 import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-settings.js';
 import { DEFAULT_ARGUMENT_LIMITS, type ArgumentLimits } from './argument-limits.js';
 import { readCollectedCalls } from './collected-calls.js';
@@ -64,6 +66,9 @@ export interface CallOptions {
   argumentLimits?: ArgumentLimits;
 }
 
+/** The ai.* settings read so far by a statement's calls, each read once. */
+type AiSettings = Map<string, Promise<AiSetting | undefined>>;
+
 /** What the calls of one client statement share: the session's state, read once, and what they have spent. */
 interface StatementScope {
   state: Promise<SessionState> | undefined;
@@ -80,6 +85,7 @@ export class CallRunner {
     private readonly sessionKeys: SessionMasterKeys,
     private readonly apiKeys: SessionApiKeys,
     private readonly literalSecrets: SessionLiteralSecrets,
+    private readonly namedServers: NamedServers,
   ) {}
 
   get argumentLimits(): ArgumentLimits {
@@ -155,7 +161,7 @@ export class CallRunner {
     const { spending } = this.scope;
     // Once a cap is reached, the calls in flight stop.
     const callSignal = eitherSignal(signal, spending.signal);
-    const aiSettings = new Map<string, Promise<string | undefined>>();
+    const aiSettings: AiSettings = new Map();
     const run = async (call: Call): Promise<unknown> => {
       signal.throwIfAborted();
       const { declaration, args, context } = this.prepare(call, callSignal, () => state, aiSettings);
@@ -189,15 +195,16 @@ export class CallRunner {
   }
 
   /** `aiSettings`: the ai.* settings read so far by the statement's calls, each read once. */
-  private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: Map<string, Promise<string | undefined>>) {
+  private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: AiSettings) {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
     const args = callArguments(declaration, this.literalSecrets.resolve(declaration, call.arguments));
-    return { declaration, args, context: this.context(signal, sessionState, aiSettings) };
+    const held = declaration.arguments.filter((argument, i) => argument.secret && typeof call.arguments[i] === 'string' && HeldValues.isReference(call.arguments[i]));
+    return { declaration, args, context: this.context(signal, sessionState, aiSettings, new Set(held.map((argument) => argument.name))) };
   }
 
   /** What a call of the statement can use (declaration.ts), its session read through `sessionState`. */
-  private context(signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: Map<string, Promise<string | undefined>>): CallContext {
+  private context(signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: AiSettings, heldArguments: ReadonlySet<string> = new Set()): CallContext {
     return {
       query: (sql, parameters) => this.query(sql, parameters),
       queryTable: async (sql, parameters) => table(check(await this.send(sql, parameters))),
@@ -218,6 +225,8 @@ export class CallRunner {
         if (!value) aiSettings.set(setting, (value = this.readAiSetting(setting)));
         return value;
       },
+      heldArguments,
+      namedByClient: (url) => this.namedServers.has(url),
       asker: async () => (await sessionState()).asker,
       database: async () => (await sessionState()).database,
       defaults: this.options.defaults,
@@ -252,9 +261,9 @@ export class CallRunner {
     return pending;
   }
 
-  private async readAiSetting(setting: string): Promise<string | undefined> {
+  private async readAiSetting(setting: string): Promise<AiSetting | undefined> {
     const [row] = await this.query('SELECT pg_catalog.current_setting($1, true) AS value', [setting]);
-    return row?.value ? this.apiKeys.resolve(setting, row.value) : undefined;
+    return row?.value ? { value: this.apiKeys.resolve(setting, row.value), held: HeldValues.isReference(row.value) } : undefined;
   }
 
   private async readSessionState(): Promise<SessionState> {

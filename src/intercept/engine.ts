@@ -23,6 +23,7 @@ import { mayListExtensions, PROXY_EXTENSIONS_TABLE, withProxyExtensions } from '
 import { SessionApiKeys } from './api-key-setting.js';
 import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
+import { NamedServers } from './named-servers.js';
 import { NotInstalled } from './not-installed.js';
 import { TrackedPortals, tooManyPortals } from './tracked-portals.js';
 import { TrackedStatements } from './tracked-statements.js';
@@ -58,7 +59,7 @@ interface CursorRows {
 }
 
 export function interceptionEngine(options: CallOptions): InterceptorFactory {
-  return (io, parameters) => new InterceptionEngine(io, options, parameters.get('user') ?? '');
+  return (io, parameters) => new InterceptionEngine(io, options, parameters.get('user') ?? '', parameters.get('options'));
 }
 
 class InterceptionEngine implements Interceptor {
@@ -74,6 +75,7 @@ class InterceptionEngine implements Interceptor {
   private readonly masterKeys: SessionMasterKeys;
   private readonly apiKeys = new SessionApiKeys();
   private readonly literalSecrets = new SessionLiteralSecrets();
+  private readonly namedServers = new NamedServers();
   private readonly backendCancels: BackendCancels;
   private catalogInstalled: boolean | undefined;
   private readonly cancelTargets = new CancelTargets();
@@ -82,13 +84,16 @@ class InterceptionEngine implements Interceptor {
     private readonly io: SessionIo,
     options: CallOptions,
     user: string,
+    startupOptions: string | undefined,
   ) {
+    // PGOPTIONS (-c ai.openai_base_url=…) names a server as the client's statements do.
+    if (startupOptions) this.namedServers.note(startupOptions);
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
     this.portals = new TrackedPortals(io);
     this.requests = new UpstreamRequests(io);
     this.backendCancels = new BackendCancels(io, user);
-    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets));
+    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers));
   }
 
   inspects(type: number): boolean {
@@ -404,6 +409,7 @@ class InterceptionEngine implements Interceptor {
    * analysis must be of the text the server gets.
    */
   private async sealedAnalysis(text: string): Promise<{ sql: string; analysis: Analysis }> {
+    this.namedServers.note(text);
     const sql = await this.apiKeys.seal(await this.masterKeys.seal(text));
     const analysis = await analyze(sql);
     if (analysis.syntaxError) throw secretSyntaxError(analysis.syntaxError.message, analysis.syntaxError.position);
@@ -469,6 +475,7 @@ class InterceptionEngine implements Interceptor {
     if (tracked) {
       // One copy: the frame may be a view of the socket's chunk, which the session reuses.
       const bindRest = Buffer.from(frame.subarray(bind.restOffset));
+      this.namedServers.noteBytes(bindRest.subarray(0, bind.resultFormatsOffset - bind.restOffset));
       this.portals.set(bind.portal, {
         ...tracked,
         statement: bind.statement,

