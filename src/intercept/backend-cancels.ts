@@ -46,6 +46,11 @@ export class BackendCancels {
     }
   }
 
+  /** The calls of a statement remembered, if any. */
+  of(statement: string): CancelCall[] | undefined {
+    return this.statements.get(statement);
+  }
+
   forget(statement: string): void {
     this.statements.delete(statement);
   }

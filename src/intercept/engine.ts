@@ -7,16 +7,17 @@ import { readBind, readExecute, readParse, readQuery, readTarget, sqlBounds } fr
 import { parse, query } from '../../proxy/frontend-write.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { BackendMessage, FrontendMessage } from '../../proxy/protocol.js';
+import { FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { ClientQueue } from './client-queue.js';
-import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type Deallocation, type StatementPlan } from './analyze.js';
+import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
 import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, type CallOptions } from './calls.js';
 import { relayNotingCompletions } from './completion-relay.js';
+import { relayToClient, watchingRefusal } from './refusal-watch.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
 import { mayListExtensions, PROXY_EXTENSIONS_TABLE, withProxyExtensions } from './extension-listing.js';
@@ -38,6 +39,13 @@ interface TrackedStatement {
 }
 /** A statement the proxy answers entirely itself in the extended protocol (CREATE EXTENSION pg_llm and kin). */
 type OwnPlan = StatementPlan & { kind: 'extension' };
+
+/** What the proxy knows of a prepared statement, set aside while a Parse over its name may yet be refused. */
+interface KnownStatement {
+  tracked: TrackedStatement | undefined;
+  own: OwnPlan | undefined;
+  cancels: CancelCall[] | undefined;
+}
 
 interface BoundPortal extends TrackedStatement {
   statement: string;
@@ -118,10 +126,15 @@ class InterceptionEngine implements Interceptor {
     switch (type) {
       case FrontendMessage.Query:
         return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame);
-      case FrontendMessage.Parse:
+      case FrontendMessage.Parse: {
         if (mentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
-        if (this.tracksStatements) this.forgetStatement(readParse(frame).statement);
+        if (!this.tracksStatements) return false;
+        // Over a named statement the proxy knows, the server's answer decides what it knows (handleParse).
+        const { statement } = readParse(frame);
+        if (statement !== '' && this.knowsStatement(statement)) return true;
+        this.forgetStatement(statement);
         return false;
+      }
       case FrontendMessage.Bind:
         if (this.ownStatements.has(readBind(frame).statement) || this.overPortalLimit(frame)) return true;
         this.trackBind(frame);
@@ -261,31 +274,46 @@ class InterceptionEngine implements Interceptor {
 
   private async handleParse(received: Buffer): Promise<void> {
     const message = readParse(received);
-    this.forgetStatement(message.statement);
-    const refuse = (error: PgError): Promise<void> => this.executor.reject(error);
-    const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), refuse);
-    if (!sealed) return;
+    const name = message.statement;
+    // PostgreSQL refuses a Parse naming a statement that exists (42P05), and keeps that one; the unnamed statement goes
+    // whatever becomes of the Parse. What the proxy knew of a named one is set aside until the server has taken the new.
+    const previous = name === '' ? undefined : this.takeStatement(name);
+    if (name === '') this.forgetStatement(name);
+    const keepPrevious = (): void => this.restoreStatement(name, previous);
+    const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), (error) => this.executor.reject(error));
+    if (!sealed) return keepPrevious();
     const { sql, analysis } = sealed;
-    const frame = sql === message.sql ? received : parse(message.statement, sql, message.parameterTypes);
+    const frame = sql === message.sql ? received : parse(name, sql, message.parameterTypes);
     const { plans, cancels } = analysis;
-    this.backendCancels.parsed(message.statement, cancels);
+    this.backendCancels.parsed(name, cancels);
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
-      this.ownStatements.set(message.statement, plans[0]);
+      this.ownStatements.set(name, plans[0]);
       return this.answerOwn(frame);
     }
     if (plans?.length === 1 && plans[0]!.kind === 'refused') {
+      keepPrevious();
       await this.settle();
       if (!this.io.owed.skipping) await this.executor.reject(refusal(plans[0]));
       return;
     }
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
-    if (!plan) return this.forward(frame);
+    if (!plan) return this.forward(frame, previous ? watchingRefusal(relayToClient(this.io), keepPrevious) : undefined);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
-    if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) return this.forward(frame, new NotInstalled(this.io, plan.extension));
-    const overLimit = this.statements.add(message.statement, { plan, parameterTypes: message.parameterTypes });
-    if (overLimit) return this.refuse(overLimit);
+    if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) {
+      const notInstalled = new NotInstalled(this.io, plan.extension);
+      return this.forward(frame, previous ? watchingRefusal(notInstalled, keepPrevious) : notInstalled);
+    }
+    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes });
+    if (overLimit) {
+      keepPrevious();
+      return this.refuse(overLimit);
+    }
     // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.
-    this.forward(frame, relayWatchingErrors(this.io, () => (this.catalogInstalled = undefined)));
+    const refused = (): void => {
+      this.catalogInstalled = undefined;
+      keepPrevious();
+    };
+    this.forward(frame, watchingRefusal(relayToClient(this.io), refused));
   }
 
   private async handleExecute(frame: Buffer): Promise<void> {
@@ -442,6 +470,27 @@ class InterceptionEngine implements Interceptor {
     this.backendCancels.forget(name);
   }
 
+  /** Whether the proxy knows anything of the prepared statement `name`. */
+  private knowsStatement(name: string): boolean {
+    return this.statements.has(name) || this.ownStatements.has(name) || this.backendCancels.of(name) !== undefined;
+  }
+
+  /** Forgets what the proxy knew of the statement, and hands it back (undefined: nothing). */
+  private takeStatement(name: string): KnownStatement | undefined {
+    if (!this.knowsStatement(name)) return undefined;
+    const known = { tracked: this.statements.get(name), own: this.ownStatements.get(name), cancels: this.backendCancels.of(name) };
+    this.forgetStatement(name);
+    return known;
+  }
+
+  /** What the proxy knows of the statement is `known` again: the server refused the Parse that would have replaced it. */
+  private restoreStatement(name: string, known: KnownStatement | undefined): void {
+    this.forgetStatement(name);
+    if (known?.tracked) this.statements.add(name, known.tracked);
+    if (known?.own) this.ownStatements.set(name, known.own);
+    if (known?.cancels) this.backendCancels.parsed(name, known.cancels);
+  }
+
   /**
    * A statement of a Query the server completed: if it dropped prepared statements, the proxy forgets them too, so
    * that a pooler resetting sessions with DISCARD ALL, or a client deallocating with SQL, frees what they kept.
@@ -522,16 +571,5 @@ function isStatement(type: number): boolean {
 
 function isTracked(plan: StatementPlan): plan is TrackedPlan {
   return plan.kind === 'calls' || plan.kind === 'declare' || plan.kind === 'fetch' || plan.kind === 'close';
-}
-
-/** Relays the answer to the client as it is, and tells `onError` of an ErrorResponse in it. */
-function relayWatchingErrors(io: SessionIo, onError: () => void): ReplySink {
-  return {
-    message(type, frame) {
-      if (type === BackendMessage.ErrorResponse) onError();
-      io.writeToClient(Buffer.from(frame));
-    },
-    complete() {},
-  };
 }
 

@@ -248,6 +248,29 @@ describe('prepared statements calling LLM functions', () => {
     expect(run.filter((message) => message.name === 'dataRow').map((message) => (message as unknown as { fields: string[] }).fields[0])).toEqual(['still prepared']);
   }, 240_000);
 
+  it('stay what they were when the server refuses a Parse over their name (42P05)', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    const answer = async () => {
+      raw.send(serialize.bind({ statement: 'asked' }), serialize.execute({}), serialize.sync());
+      const run = await raw.until('readyForQuery', 20_000);
+      return run.map((message) => (message.name === 'dataRow' ? (message as unknown as { fields: string[] }).fields[0] : message.name === 'error' ? (message as unknown as { code: string }).code : undefined)).filter(Boolean);
+    };
+    const reply = { kind: 'reply' as const, answer: (messages: Array<{ content: string }>) => `asked: ${messages.at(-1)!.content}` };
+    shared.fake.script(reply, reply);
+    expect(await prepare(raw, 'asked', `SELECT pg_llm_chat('llm', 'first') AS a`)).toBeUndefined();
+    // A plain statement, then another LLM one, over the name: the server keeps the first, and so does the proxy.
+    expect(await prepare(raw, 'asked', 'SELECT 1 AS a')).toMatchObject({ code: '42P05' });
+    expect(await prepare(raw, 'asked', `SELECT pg_llm_chat('llm', 'second') AS a`)).toMatchObject({ code: '42P05' });
+    expect(await answer()).toEqual(['asked: first']);
+    // Closed, the name takes a new statement.
+    raw.send(serialize.close({ type: 'S', name: 'asked' }), serialize.sync());
+    await raw.until('readyForQuery');
+    expect(await prepare(raw, 'asked', `SELECT pg_llm_chat('llm', 'third') AS a`)).toBeUndefined();
+    expect(await answer()).toEqual(['asked: third']);
+  }, 120_000);
+
   it(`are still refused past 4096 in a session, however small`, async () => {
     const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     const raw = await RawClient.session(shared.proxy.port, { database: name });
