@@ -23,15 +23,16 @@ export function readStartupPacket(packet: Buffer): StartupPacket {
       if (packet.length < 16) throw new Error('invalid length of cancel request packet');
       return { kind: 'CancelRequest', processId: packet.readInt32BE(8), secret: Buffer.from(packet.subarray(12)) };
   }
-  const major = code >>> 16;
-  if (major !== PROTOCOL_MAJOR) {
-    throw new PgError(
-      SqlState.FeatureNotSupported,
-      `unsupported frontend protocol ${major}.${code & 0xffff}: server supports 3.0 to 3.2`,
-      { severity: 'FATAL' },
-    );
-  }
+  if (code >>> 16 !== PROTOCOL_MAJOR) throw unsupportedProtocol(code);
   return { kind: 'StartupMessage', minorVersion: code & 0xffff, parameters: readParameters(packet) };
+}
+
+/**
+ * PostgreSQL's answer to a protocol version it does not speak; also to an SSLRequest or GSSENCRequest it will not
+ * negotiate again, whose code it then reads as a version (1234.5679, 1234.5680).
+ */
+export function unsupportedProtocol(code: number): PgError {
+  return new PgError(SqlState.FeatureNotSupported, `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: server supports 3.0 to 3.2`, { severity: 'FATAL' });
 }
 
 /** The name/value pairs of a StartupMessage: NUL-terminated strings ending with an empty name. */

@@ -5,9 +5,9 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { errorResponse, negotiationAnswer } from './backend-write.js';
 import { closeSocket } from './close-socket.js';
-import { readStartupPacket } from './frontend-read.js';
+import { readStartupPacket, unsupportedProtocol } from './frontend-read.js';
 import { PgError, SqlState } from './pg-error.js';
-import { MAX_STARTUP_PACKET_LENGTH } from './protocol.js';
+import { MAX_STARTUP_PACKET_LENGTH, RequestCode } from './protocol.js';
 
 export type ClientHello =
   | {
@@ -38,13 +38,18 @@ export async function readClientHello(raw: net.Socket, options: StartupOptions):
   let socket = raw;
   let reader = new PacketReader(socket);
   const timer = setTimeout(() => socket.destroy(new Error('startup timed out')), options.timeoutMs);
+  // Each encryption is negotiated once, as PostgreSQL allows: the other may follow only a refusal. A request made
+  // again is refused, as the server does, rather than answered for as long as a client sends it.
+  let sslDone = false;
+  let gssDone = false;
   try {
     for (;;) {
       const packet = await reader.next();
       const request = readStartupPacket(packet);
       switch (request.kind) {
         case 'SSLRequest': {
-          if (socket instanceof tls.TLSSocket) throw violation('SSLRequest received on an encrypted connection');
+          if (sslDone) throw unsupportedProtocol(RequestCode.SSLRequest);
+          sslDone = true;
           const pending = reader.detach();
           if (!options.secureContext) {
             socket.write(negotiationAnswer(false));
@@ -53,12 +58,15 @@ export async function readClientHello(raw: net.Socket, options: StartupOptions):
           }
           // Bytes sent before the handshake would be trusted as if they had come encrypted (CVE-2021-23214).
           if (pending.length > 0) throw violation('received unencrypted data after SSL request');
+          gssDone = true;
           socket.write(negotiationAnswer(true));
           socket = await startServerTls(socket, options.secureContext);
           reader = new PacketReader(socket);
           break;
         }
         case 'GSSENCRequest':
+          if (gssDone) throw unsupportedProtocol(RequestCode.GSSENCRequest);
+          gssDone = true;
           socket.write(negotiationAnswer(false));
           break;
         case 'CancelRequest':

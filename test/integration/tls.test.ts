@@ -1,6 +1,7 @@
 // TLS ends at the proxy (its own certificate) and is negotiated separately towards the upstream.
 
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROLES } from '../support/cluster.js';
@@ -58,6 +59,27 @@ describe('client TLS', () => {
   it('answers GSSENCRequest with N so the client goes on', async () => {
     const result = await psql(['-c', 'SELECT 1'], { port: withoutTls.port, params: { gssencmode: 'prefer' } });
     expect(result.stdout.trim()).toBe('1');
+  });
+
+  // PostgreSQL negotiates each once, and reads a repeat as protocol 1234.567x: a client sending requests without end,
+  // never reading, would otherwise have each answered, the answers piling up in the proxy.
+  it.each([
+    ['SSLRequest', 80877103, '1234.5679'],
+    ['GSSENCRequest', 80877104, '1234.5680'],
+  ])('refuses a second %s with FATAL 0A000 and closes, as PostgreSQL does', async (_name, code, version) => {
+    const packet = Buffer.alloc(8);
+    packet.writeInt32BE(8, 0);
+    packet.writeInt32BE(code, 4);
+    const socket = net.connect({ host: '127.0.0.1', port: withoutTls.port });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk)).on('error', () => {});
+    socket.once('connect', () => socket.write(Buffer.concat([packet, packet, packet])));
+    await new Promise((resolve) => socket.once('close', resolve));
+    const answer = Buffer.concat(chunks);
+    expect(answer.subarray(0, 2).toString()).toBe('NE');
+    const error = answer.subarray(6).toString();
+    expect(error).toContain('C0A000');
+    expect(error).toContain(`unsupported frontend protocol ${version}`);
   });
 });
 
