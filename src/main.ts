@@ -28,6 +28,7 @@ import { setProviderLog } from './providers/provider-log.js';
 import { setMaxModelLabels, setPriceTable } from './providers/metrics.js';
 import { configureResponseCache } from './providers/response-cache.js';
 import { readPgAiConfig } from './providers/pg-ai-config.js';
+import { withoutSdkVariables } from './providers/sdk-environment.js';
 import { packageVersion } from './package-root.js';
 import { startWorkers } from './worker/worker.js';
 
@@ -43,6 +44,8 @@ async function main(): Promise<void> {
   }
   if (command.kind === 'seal-secret') return sealSecret(command.masterKey);
   const log = createLogger(command.config.logLevel, command.config.logFormat);
+  const removed = withoutSdkVariables();
+  if (removed.length > 0) log.warn({ variables: removed }, "ignoring provider SDK variables that would go with every role's requests");
   const defaults = checked(() => defaultProviders(command.config, log));
   await run(command.config, defaults, log);
 }

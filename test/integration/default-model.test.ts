@@ -179,6 +179,22 @@ describe('the command', () => {
     expect(running.output()).not.toContain(API_KEY);
   });
 
+  it("sends no provider SDK variable of its environment (gateway tokens, custom headers) with a role's requests", async () => {
+    const operators = { ANTHROPIC_AUTH_TOKEN: 'tok-operator-0123456789', ANTHROPIC_CUSTOM_HEADERS: 'X-Gateway: gw-anthropic-secret', OPENAI_CUSTOM_HEADERS: 'X-Gateway: gw-openai-secret' };
+    const { running, client } = await startCommand(directory(), [], { ...operators, PG_LLM_MASTER_KEY: MASTER_KEY });
+    await client.query(`SELECT pg_llm_add_model(false, 'anthropic', 'claude', 'sk-role-anthropic-0123', '{"base_url": "${root}"}')`);
+    await client.query(`SELECT pg_llm_add_model(false, 'openai', 'gpt', 'sk-role-openai-0123', '{"base_url": "${fake.baseUrl}"}')`);
+    fake.requests.length = 0;
+    await client.query(`SELECT pg_llm_chat('claude', 'hi'), pg_llm_chat('gpt', 'hi')`);
+    expect(fake.requests).toHaveLength(2);
+    for (const request of fake.requests) {
+      expect(request.headers['x-gateway']).toBeUndefined();
+      expect(JSON.stringify(request.headers)).not.toContain('tok-operator');
+    }
+    expect(running.output()).toContain('ignoring provider SDK variables');
+    for (const value of Object.values(operators)) expect(running.output()).not.toContain(value.split(': ').at(-1));
+  });
+
   it('reads ~/.pg_ai.config by default, warning about keys it does not know', async () => {
     const home = directory();
     pgAiFile(home, '[openai]', `api_key = ${API_KEY}`, `api_endpoint = ${root}`, 'max_tokens = 100');
