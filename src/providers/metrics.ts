@@ -213,8 +213,13 @@ export function metered(provider: Provider, providerName: string, modelName: str
       },
     }),
     async chat(request) {
-      const { answer, cost } = await once('chat', request, () => chatWorstCase(request), (held) => provider.chat(heldTo(request, held)), (result) => result.usage);
-      return withCost(answer, cost);
+      let limit: number | undefined;
+      const run = (held: Usage | undefined) => {
+        if (held && request.options.maxTokens === undefined) limit = held.completionTokens;
+        return provider.chat(heldTo(request, held));
+      };
+      const { answer, cost } = await once('chat', request, () => chatWorstCase(request), run, (result) => result.usage);
+      return withCost(limit !== undefined && answer.usage.completionTokens >= limit ? { ...answer, heldShort: true } : answer, cost);
     },
     async *stream(request): AsyncIterable<StreamEvent> {
       const { end, held, heldPassed } = await begin('stream', request, () => chatWorstCase(request));

@@ -84,6 +84,11 @@ export interface ChatResult {
   costUsd?: number;
   /** True when the answer came from the response cache, without a request to the provider. */
   cached?: boolean;
+  /**
+   * True when a cap in dollars held the answer to fewer tokens than the request asked for, and it took them all: it may
+   * be cut short, so it is not the request's answer to keep (response-cache.ts).
+   */
+  heldShort?: boolean;
 }
 
 export type StreamEvent = { kind: 'chunk'; text: string } | { kind: 'done'; result: ChatResult };

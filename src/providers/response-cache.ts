@@ -71,7 +71,8 @@ export function cached(provider: Provider, instanceKey: string): Provider {
       if (hit) remove(key, hit);
       stats.misses++;
       const result = await provider.chat(request);
-      keep(key, { result, asker: request.asker, bytes: entryBytes(result), expiresAt: Date.now() + ttlMs });
+      // An answer a cap cut short is not what the same request asks for under no cap.
+      if (!result.heldShort) keep(key, { result, asker: request.asker, bytes: entryBytes(result), expiresAt: Date.now() + ttlMs });
       return result;
     },
   };

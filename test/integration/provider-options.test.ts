@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { processRegistry } from '../../src/metrics.js';
+import { ANSWER_TOKENS } from '../../src/cost/worst-case.js';
 import { configureResponseCache, responseCacheStats } from '../../src/providers/response-cache.js';
 import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
@@ -191,5 +192,25 @@ describe('response cache', () => {
     answers(2, 3000);
     expect([await ask(client, 'large'), await ask(client, 'large')]).toEqual([false, false]);
     expect(shared.fake.requests).toHaveLength(14);
+  });
+
+  it('does not keep an answer a cap in dollars cut short, which the same request under no cap would not get', async () => {
+    configureResponseCache(100, 60);
+    // Priced, and without max_tokens: under a cap the request asks for no more than the 256 answer tokens held.
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { price_per_million_input_tokens: 1, price_per_million_output_tokens: 1 });
+    shared.fake.script(
+      { kind: 'answer', content: 'cut short', completionTokens: ANSWER_TOKENS },
+      { kind: 'answer', content: 'whole' },
+      { kind: 'answer', content: 'short under the cap' },
+    );
+    await client.query('SET pg_llm.max_cost_per_statement = 10');
+    expect(await chatJson(client, { temperature: 0 })).toMatchObject({ response: 'cut short', cached: false });
+    await client.query('RESET pg_llm.max_cost_per_statement');
+    expect(await chatJson(client, { temperature: 0 })).toMatchObject({ response: 'whole', cached: false });
+    // An answer that kept within what the cap held is whole, and kept.
+    await client.query('SET pg_llm.max_cost_per_statement = 10');
+    expect(await chatJson(client, { temperature: 0, system_prompt: 'other' })).toMatchObject({ response: 'short under the cap', cached: false });
+    expect(await chatJson(client, { temperature: 0, system_prompt: 'other' })).toMatchObject({ response: 'short under the cap', cached: true });
+    expect(shared.fake.requests.map((request) => request.body.max_tokens)).toEqual([ANSWER_TOKENS, undefined, ANSWER_TOKENS]);
   });
 });

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { FakeBatches } from './fake-batches.js';
 
 export type Behaviour =
-  | { kind: 'answer'; content: string; model?: string; logprobs?: number[] }
+  | { kind: 'answer'; content: string; model?: string; logprobs?: number[]; completionTokens?: number }
   /**
    * `hold`: once its chunks are sent, the stream ends only when this settles. `honoursMaxTokens`: a chunk a token,
    * no more than the request's max_tokens (else all of them, whatever it asks).
@@ -161,7 +161,7 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
         created: 1,
         model: behaviour.model ?? model,
         choices: [{ index: 0, message: { role: 'assistant', content: behaviour.content }, finish_reason: 'stop', logprobs: tokenLogprobs(behaviour.logprobs) }],
-        usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+        usage: { prompt_tokens: 7, completion_tokens: behaviour.completionTokens ?? 3, total_tokens: 7 + (behaviour.completionTokens ?? 3) },
       });
     case 'stream': {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
