@@ -11,7 +11,8 @@
 // partitions and children, CHECK constraints, index and partition key expressions (which the planner evaluates in
 // part even for a read), and a foreign table is refused (its wrapper reads another server, a file, a program); every
 // relation read its views' queries and row-level security policies; every relation written its defaults (its columns'
-// or their domains'), generated columns, rules, triggers, identity columns, and the tables foreign keys cascade to.
+// or their domains'), generated columns, rules, triggers, identity columns, and the tables foreign keys cascade to;
+// every view written the relation it writes through (src/sql/view-writes.ts), written in turn.
 // What runs in turn is deparsed by PostgreSQL and checked the same way (pg_depend would not do: it records no
 // dependency on built-in objects). Functions are held to these rules:
 //
@@ -50,6 +51,7 @@ import type { CallContext } from '../../functions/declaration.js';
 import { parseStatements } from './parse.js';
 import { referencesOf, type References } from './references.js';
 import { resolvedCalls } from './resolved-calls.js';
+import { writtenThrough } from './view-writes.js';
 
 /**
  * Functions that run a query given as text, or read a relation, schema or database named by a value, by their code:
@@ -109,9 +111,11 @@ interface Row {
    * Or 'check': `text` (a view's query, a default, a rule, a SQL function's body…) is checked in turn; 'type': the
    * type whose oid is `name` is followed at the next level, consumed when `text` says so; 'in play': the type whose
    * oid is `name` stays in play at the levels below, for the casts between it and types found there; 'others': a
-   * name looked up can resolve to a function or operator of others than PostgreSQL.
+   * name looked up can resolve to a function or operator of others than PostgreSQL; 'written view': `text` is the
+   * query of a view written, checked in turn with the relation it writes through, given the columns `name` holds
+   * (JSON, or null when the write evaluates no default).
    */
-  reason: Refusal['reason'] | 'check' | 'type' | 'in play' | 'others';
+  reason: Refusal['reason'] | 'check' | 'type' | 'in play' | 'others' | 'written view';
   name: string;
   via: string | null;
   language: string;
@@ -304,7 +308,9 @@ UNION ALL
 SELECT 'system', pg_catalog.format('%s.%s', relnamespace::pg_catalog.regnamespace, oid::pg_catalog.regclass::pg_catalog.text), via, NULL, NULL, NULL
   FROM relation WHERE $5 AND relnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[])
 UNION ALL
-SELECT 'check', NULL, coalesce(via, 'view ' OPERATOR(pg_catalog.||) oid::pg_catalog.regclass::pg_catalog.text), NULL, 'view ' OPERATOR(pg_catalog.||) oid, pg_catalog.pg_get_viewdef(oid)
+SELECT CASE WHEN target THEN 'written view' ELSE 'check' END, CASE WHEN target THEN given::pg_catalog.text END,
+       coalesce(via, 'view ' OPERATOR(pg_catalog.||) oid::pg_catalog.regclass::pg_catalog.text), NULL,
+       'view ' OPERATOR(pg_catalog.||) oid OPERATOR(pg_catalog.||) CASE WHEN target THEN pg_catalog.format(' written, given %s', given) ELSE '' END, pg_catalog.pg_get_viewdef(oid)
   FROM relation WHERE relkind OPERATOR(pg_catalog.=) 'v' AND relnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
 UNION ALL
 SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('policy %I on %s', o.polname, r.oid::pg_catalog.regclass)), NULL, 'policy ' OPERATOR(pg_catalog.||) o.oid,
@@ -409,7 +415,7 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
   while (names.length > 0) {
     const rows = await lookUp(context, names, rules, [...typesInPlay]);
     othersNamed ??= rows.some((row) => row.reason === 'others');
-    const refusal = rows.find((row) => !['check', 'type', 'in play', 'others'].includes(row.reason));
+    const refusal = rows.find((row) => !['check', 'type', 'in play', 'others', 'written view'].includes(row.reason));
     if (refusal) return { refusal: refusalOf(refusal), othersNamed };
     names = [];
     for (const row of rows) {
@@ -423,7 +429,10 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
         names.push({ kind: 'part', oid: row.name, consumed: row.text === 'consumed', via: row.via });
         continue;
       }
-      names.push(...namesOf(referencesIn((await parseStatements(row.text)).map((statement) => statement.node), rules), row.via));
+      const nodes = (await parseStatements(row.text)).map((statement) => statement.node);
+      const references = referencesIn(nodes, rules);
+      if (row.reason === 'written view') references.relations.push(...writtenThrough(nodes, row.name === null ? undefined : JSON.parse(row.name)));
+      names.push(...namesOf(references, row.via));
     }
   }
   return { refusal: undefined, othersNamed: othersNamed ?? false };
