@@ -39,7 +39,7 @@
 //   view does: pg_stat_get_activity(), pg_show_all_settings(), pg_config(), pg_cursor()… (every row source of
 //   PostgreSQL's system views is one), so it is refused like a system catalog; and so is a built-in function that
 //   reads the same state a value at a time (every pg_stat_* one, current_setting(), inet_client_addr(), version()…),
-//   known by its code;
+//   known by its code; except in what row-level security policies reach, which decides only which rows are seen;
 // - identity columns a write would fill are refused: the sequence does not go back on rollback (serial columns'
 //   nextval() defaults are refused as volatile). Only when the write runs: a write handed back to the caller has
 //   the effects the caller asked for.
@@ -412,6 +412,8 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
   const typesInPlay = new Set<string>();
   let names = statementNames;
   let othersNamed: boolean | undefined;
+  // What row-level security policies reach, judged apart (below).
+  const policyNames: Array<Record<string, unknown>> = [];
   while (names.length > 0) {
     const rows = await lookUp(context, names, rules, [...typesInPlay]);
     othersNamed ??= rows.some((row) => row.reason === 'others');
@@ -432,10 +434,21 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
       const nodes = (await parseStatements(row.text)).map((statement) => statement.node);
       const references = referencesIn(nodes, rules);
       if (row.reason === 'written view') references.relations.push(...writtenThrough(nodes, row.name === null ? undefined : JSON.parse(row.name)));
-      names.push(...namesOf(references, row.via));
+      (isPolicy(row) && rules.systemSchemas !== undefined ? policyNames : names).push(...namesOf(references, row.via));
     }
   }
-  return { refusal: undefined, othersNamed: othersNamed ?? false };
+  // A policy is its table owner's guard, not the statement's reading: what it reads of the server (the common
+  // tenant = current_setting('app.tenant'), a membership looked up in pg_auth_members) only decides which rows the
+  // caller sees, never shows in them. So system catalogs and server state are allowed in what policies reach; every
+  // other rule holds there.
+  if (policyNames.length === 0) return { refusal: undefined, othersNamed: othersNamed ?? false };
+  const byPolicies = await judge(context, policyNames, { ...rules, systemSchemas: undefined });
+  return { refusal: byPolicies.refusal, othersNamed: othersNamed ?? false };
+}
+
+/** A row-level security policy's expressions, to be checked (REACHED keys them 'policy <oid>'). */
+function isPolicy(row: Row): boolean {
+  return row.reason === 'check' && row.key.startsWith('policy ');
 }
 
 /** A write handed back rather than run is not followed into what it would fire. */

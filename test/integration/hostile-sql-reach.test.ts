@@ -407,6 +407,22 @@ describe('system views through the functions they are built on, with allow_syste
   }
 });
 
+describe('row-level security policies, with allow_system_tables off', () => {
+  it('may read server state and system catalogs to choose the rows: the statement itself still may not', async () => {
+    const { reader, direct } = await shop();
+    await direct.query(`CREATE TABLE tenant_notes (tenant text, note text);
+                        INSERT INTO tenant_notes VALUES ('a', 'for a'), ('b', 'for b');
+                        ALTER TABLE tenant_notes ENABLE ROW LEVEL SECURITY;
+                        CREATE POLICY by_tenant ON tenant_notes
+                          USING (tenant = current_setting('app.tenant', true) AND EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = current_user));
+                        GRANT SELECT ON tenant_notes TO PUBLIC`);
+    await reader.query(`SET app.tenant = 'a'`);
+    expect((await attempt(reader, 'text2sql', 'SELECT note FROM tenant_notes')).execution.rows).toEqual([{ note: 'for a' }]);
+    await expect(attempt(reader, 'text2sql', `SELECT current_setting('app.tenant') AS t`)).rejects.toMatchObject({ code: '38001' });
+    await expect(attempt(reader, 'text2sql', 'SELECT rolname FROM pg_catalog.pg_roles')).rejects.toMatchObject({ code: '38001' });
+  });
+});
+
 describe('the same shapes over harmless objects', () => {
   it('run: built-in row functions, casts, domains with SQL checks, reads of a domain a plpgsql function checks, writes', async () => {
     const { admin, direct } = await shop();
