@@ -2,7 +2,7 @@
 // SSLRequest, GSSENCRequest, CancelRequest). Typed messages after startup are framed, never decoded, here.
 
 import { FrontendMessage, PROTOCOL_MAJOR, RequestCode } from './protocol.js';
-import { PgError, SqlState } from './pg-error.js';
+import { MalformedMessage, PgError, SqlState, type ErrorSeverity } from './pg-error.js';
 
 export type StartupPacket =
   | { kind: 'SSLRequest' }
@@ -65,16 +65,21 @@ function protocolViolation(message: string): PgError {
 
 const BODY = 5;
 
-/** Reads NUL-terminated strings and big-endian integers from a frame, in order. */
+/**
+ * Reads NUL-terminated strings and big-endian integers from a frame, in order, as PostgreSQL's pqformat.c reads
+ * them, and fails with its words.
+ */
 class FrameReader {
+  private offset = BODY;
+
   constructor(
     private readonly frame: Buffer,
-    private offset = BODY,
+    private readonly severity: ErrorSeverity = 'ERROR',
   ) {}
 
   cstring(): string {
     const end = this.frame.indexOf(0, this.offset);
-    if (end < 0) throw protocolViolation('invalid string in message');
+    if (end < 0) throw this.malformed('invalid string in message');
     const text = this.frame.toString('utf8', this.offset, end);
     this.offset = end + 1;
     return text;
@@ -94,9 +99,9 @@ class FrameReader {
     return value;
   }
 
-  byte(): string {
-    this.need(1);
-    return String.fromCharCode(this.frame[this.offset++]!);
+  byte(): number {
+    if (this.offset >= this.frame.length) throw this.malformed('no data left in message');
+    return this.frame[this.offset++]!;
   }
 
   bytes(length: number): Buffer {
@@ -110,8 +115,12 @@ class FrameReader {
     return this.offset;
   }
 
+  malformed(message: string): MalformedMessage {
+    return new MalformedMessage(message, this.severity);
+  }
+
   private need(length: number): void {
-    if (this.offset + length > this.frame.length) throw protocolViolation('invalid message format');
+    if (this.offset + length > this.frame.length) throw this.malformed('insufficient data left in message');
   }
 }
 
@@ -198,14 +207,17 @@ export function readExecute(frame: Buffer): { portal: string; maxRows: number } 
 /** Describe and Close: which kind of object ('S' statement, 'P' portal) and its name. */
 export function readTarget(frame: Buffer): { kind: 'S' | 'P'; name: string } {
   const reader = new FrameReader(frame);
-  const kind = reader.byte();
-  if (kind !== 'S' && kind !== 'P') throw protocolViolation(`invalid DESCRIBE/CLOSE message subtype ${kind}`);
-  return { kind, name: reader.cstring() };
+  const subtype = reader.byte();
+  const name = reader.cstring();
+  const kind = String.fromCharCode(subtype);
+  if (kind === 'S' || kind === 'P') return { kind, name };
+  const message = frame[0] === FrontendMessage.Describe ? 'DESCRIBE' : 'CLOSE';
+  throw reader.malformed(`invalid ${message} message subtype ${subtype}`);
 }
 
 /** SASLInitialResponse: the mechanism the client chose and its first message (empty when it sent none). */
 export function readSaslInitialResponse(frame: Buffer): { mechanism: string; data: string } {
-  const reader = new FrameReader(frame);
+  const reader = new FrameReader(frame, 'FATAL');
   const mechanism = reader.cstring();
   const length = reader.int32();
   const data = length < 0 ? '' : reader.bytes(length).toString('latin1');

@@ -38,6 +38,18 @@ export class PgError extends Error {
   }
 }
 
+/**
+ * A client message whose frame is sound but whose content cannot be read. After startup PostgreSQL answers it with
+ * an ERROR in the message's place (the extended protocol then skips to the Sync) and the session goes on; only while
+ * it authenticates, where every error ends the connection, is it FATAL.
+ */
+export class MalformedMessage extends PgError {
+  constructor(message: string, severity: ErrorSeverity = 'ERROR') {
+    super(SqlState.ProtocolViolation, message, { severity });
+    this.name = 'MalformedMessage';
+  }
+}
+
 /** PostgreSQL's words when it is full; its own for a role's limit ("too many connections for role …") name the role. */
 export function tooManyClients(hint?: string): PgError {
   return new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL', hint });

@@ -6,7 +6,7 @@ import { bindComplete, closeComplete, noData, noParameters, parseComplete } from
 import { readBind, readExecute, readParse, readQuery, readTarget, sqlBounds } from '../../proxy/frontend-read.js';
 import { parse, query } from '../../proxy/frontend-write.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
-import { PgError } from '../../proxy/pg-error.js';
+import { MalformedMessage, PgError } from '../../proxy/pg-error.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
@@ -123,6 +123,16 @@ class InterceptionEngine implements Interceptor {
   }
 
   claims(type: number, frame: Buffer): boolean {
+    try {
+      return this.claimsReadable(type, frame);
+    } catch (error) {
+      // Which of the proxy's statements or portals it concerns is unknown: the proxy answers it as PostgreSQL would.
+      if (error instanceof MalformedMessage) return true;
+      throw error;
+    }
+  }
+
+  private claimsReadable(type: number, frame: Buffer): boolean {
     switch (type) {
       case FrontendMessage.Query:
         return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame);
@@ -200,12 +210,23 @@ class InterceptionEngine implements Interceptor {
   }
 
   private async handle(type: number, frame: Buffer): Promise<void> {
-    if (!isStatement(type)) return this.handleMessage(type, frame);
+    if (!isStatement(type)) return this.handleReadable(type, frame);
     this.executor.statementArrived(this.cancelTargets.start());
     try {
-      await this.handleMessage(type, frame);
+      await this.handleReadable(type, frame);
     } finally {
       this.cancelTargets.finish();
+    }
+  }
+
+  /** A message the proxy cannot read gets PostgreSQL's ERROR in its place, and the session goes on as after any. */
+  private async handleReadable(type: number, frame: Buffer): Promise<void> {
+    try {
+      await this.handleMessage(type, frame);
+    } catch (error) {
+      if (!(error instanceof MalformedMessage)) throw error;
+      this.io.log.debug({ err: error.message }, 'malformed client message');
+      await this.refuse(error, type);
     }
   }
 
@@ -245,8 +266,7 @@ class InterceptionEngine implements Interceptor {
 
   private async handleQuery(received: Buffer): Promise<void> {
     const text = readQuery(received);
-    const refuse = (error: PgError): Promise<void> => this.executor.refuseQuery(error);
-    const sealed = await this.orRefused(() => this.sealedAnalysis(text), refuse);
+    const sealed = await this.orRefused(() => this.sealedAnalysis(text), FrontendMessage.Query);
     if (!sealed) return;
     const { sql, analysis } = sealed;
     const frame = sql === text ? received : query(sql);
@@ -280,7 +300,7 @@ class InterceptionEngine implements Interceptor {
     const previous = name === '' ? undefined : this.takeStatement(name);
     if (name === '') this.forgetStatement(name);
     const keepPrevious = (): void => this.restoreStatement(name, previous);
-    const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), (error) => this.executor.reject(error));
+    const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), FrontendMessage.Parse);
     if (!sealed) return keepPrevious();
     const { sql, analysis } = sealed;
     const frame = sql === message.sql ? received : parse(name, sql, message.parameterTypes);
@@ -292,9 +312,7 @@ class InterceptionEngine implements Interceptor {
     }
     if (plans?.length === 1 && plans[0]!.kind === 'refused') {
       keepPrevious();
-      await this.settle();
-      if (!this.io.owed.skipping) await this.executor.reject(refusal(plans[0]));
-      return;
+      return this.refuse(refusal(plans[0]));
     }
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
     if (!plan) return this.forward(frame, previous ? watchingRefusal(relayToClient(this.io), keepPrevious) : undefined);
@@ -413,20 +431,19 @@ class InterceptionEngine implements Interceptor {
   }
 
   /**
-   * What `work` makes of a message's SQL, or undefined once `refuse` has answered the message with the error it
-   * threw: a statement that would hand the server a key (see master-key-setting.ts, api-key-setting.ts and
+   * What `work` makes of the SQL of a message of type `type`, or undefined once the message is refused with the error
+   * it threw: a statement that would hand the server a key (see master-key-setting.ts, api-key-setting.ts and
    * literal-secrets.ts; every statement naming such a setting or calling an LLM function gets here), a big one the
    * parser's thread has no room for, or one too big to parse at all.
    */
-  private async orRefused<Result>(work: () => Result | Promise<Result>, refuse: (error: PgError) => Promise<void>): Promise<Result | undefined> {
+  private async orRefused<Result>(work: () => Result | Promise<Result>, type: number): Promise<Result | undefined> {
     try {
       return await work();
     } catch (error) {
       // A session that has ended is answered nothing (its derivation of a master key was dropped: master-key-setting.ts).
       if (this.isClosed) return undefined;
       if (!(error instanceof PgError)) throw error;
-      await this.settle();
-      if (!this.io.owed.skipping) await refuse(error);
+      await this.refuse(error, type);
       return undefined;
     }
   }
@@ -446,10 +463,14 @@ class InterceptionEngine implements Interceptor {
     return { sql: held, analysis: held === sql ? analysis : await analyze(held) };
   }
 
-  /** Answers an extended-protocol message with the proxy's error in its place, after what came before it. */
-  private async refuse(error: PgError): Promise<void> {
+  /**
+   * Answers a client's message (an extended-protocol one unless `type` says otherwise) with the proxy's error in its
+   * place, after what came before it; after an earlier error, with nothing, as the server skips it too.
+   */
+  private async refuse(error: PgError, type: number = FrontendMessage.Parse): Promise<void> {
     await this.settle();
-    if (!this.io.owed.skipping) await this.executor.reject(error);
+    if (this.io.owed.skipping) return;
+    await (type === FrontendMessage.Query ? this.executor.refuseQuery(error) : this.executor.reject(error));
   }
 
   /** A Bind of an LLM statement to a new portal while the session already holds as many as it may. */

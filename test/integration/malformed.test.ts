@@ -1,16 +1,20 @@
 // Malformed or oversized input gets a FATAL ErrorResponse with the right SQLSTATE and a closed connection (a
 // startup packet whose length is out of range, or a CancelRequest of the wrong length, gets only the closed
-// connection, as from PostgreSQL); the proxy itself and every other session carry on.
+// connection, as from PostgreSQL); the proxy itself and every other session carry on. A message whose frame is
+// sound but whose content is not gets an ERROR in its place, as from PostgreSQL, and its session carries on too.
 
 import net from 'node:net';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 
 let proxy: TestProxy;
+/** The proxy's error-level log lines: a client's malformed message is the client's error, not the proxy's. */
+const errorsLogged: string[] = [];
 beforeAll(async () => {
-  proxy = await startProxy({ maxMessageSize: 1024 * 1024 });
+  proxy = await startProxy({ maxMessageSize: 1024 * 1024, log: pino({ level: 'error' }, { write: (line: string) => errorsLogged.push(line) }) });
 });
 afterAll(() => proxy.stop());
 
@@ -144,5 +148,97 @@ describe('malformed messages in a session', () => {
     expect(result.stdout.trim()).toBe('42');
     expect(proxy.listener.stats.proxyErrors).toBeGreaterThan(0);
     expect(proxy.listener.stats.connectionsRejected).toBeGreaterThan(0);
+  });
+});
+
+/** A message of this type with this body, its length field right. */
+function message(type: string, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(type), int32(4 + body.length), body]);
+}
+
+/**
+ * What a session answers to each Query or Sync of the steps (up to its ReadyForQuery): message names, with errors
+ * and notices by severity and SQLSTATE, and the transaction status.
+ */
+async function transcript(port: number, steps: Buffer[][]): Promise<string[][]> {
+  const raw = await RawClient.session(port);
+  const answers: string[][] = [];
+  for (const step of steps) {
+    raw.send(...step);
+    for (const _ready of step.filter((sent) => sent[0] === 'Q'.charCodeAt(0) || sent[0] === 'S'.charCodeAt(0))) {
+      const answer = await raw.until('readyForQuery');
+      answers.push(answer.map(summary));
+    }
+  }
+  raw.end();
+  return answers;
+}
+
+function summary(received: { name: string }): string {
+  const { name, severity, code, status } = received as { name: string; severity?: string; code?: string; status?: string };
+  return [name, severity, code, status].filter((part) => part !== undefined).join(' ');
+}
+
+/** After a malformed message: the session answers in the simple and extended protocols, and in a transaction block. */
+function andAfterwards(bad: Buffer[]): Buffer[][] {
+  return [
+    [serialize.query('SELECT 1')],
+    [serialize.parse({ text: 'SELECT 1' }), serialize.bind({}), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()],
+    [serialize.query('BEGIN')],
+    bad,
+    [serialize.query('SELECT 1')],
+    [serialize.query('ROLLBACK')],
+    [serialize.query('SELECT 1')],
+  ];
+}
+
+const DESCRIBE_X = message('D', Buffer.from('X\0'));
+
+describe('malformed message contents', () => {
+  // Once the session has a prepared statement the proxy keeps track of, it reads every Bind and Close.
+  const TRACKED = [serialize.parse({ name: 'cancel', text: 'SELECT pg_cancel_backend($1)' }), serialize.sync()];
+  const CANCEL = [...Buffer.from('cancel'), 0];
+
+  it.each([
+    ['a Close of kind X', message('C', Buffer.from('X\0'))],
+    ['a Bind short of its parameters', message('B', Buffer.from([0, ...CANCEL, 0, 0, 0, 5]))],
+    ['a Bind without its result formats', message('B', Buffer.from([0, ...CANCEL, 0, 0, 0, 1, 0, 0, 0, 1, 0x31]))],
+    ['a Parse without its parameter count', message('P', Buffer.from('\0SELECT pg_cancel_backend($1)\0'))],
+  ])('%s gets an ERROR 08P01 in its place as from PostgreSQL, and the session goes on', async (_name, bad) => {
+    const steps = [TRACKED, [bad, serialize.sync()], ...andAfterwards([bad, serialize.sync()])];
+    const expected = await transcript(cluster().port, steps);
+    expect(expected[1]).toEqual(['error ERROR 08P01', 'readyForQuery I']);
+    expect(await transcript(proxy.port, steps)).toEqual(expected);
+    expect(errorsLogged).toEqual([]);
+  });
+
+  it('a Query without its terminator gets an ERROR 08P01 as from PostgreSQL, and the session goes on', async () => {
+    const bad = message('Q', Buffer.from('SELECT pg_cancel_backend(0)'));
+    const steps = [[bad], ...andAfterwards([bad])];
+    const expected = await transcript(cluster().port, steps);
+    expect(expected[0]).toEqual(['error ERROR 08P01', 'readyForQuery I']);
+    expect(await transcript(proxy.port, steps)).toEqual(expected);
+    expect(errorsLogged).toEqual([]);
+  });
+
+  it('behind a statement the proxy runs itself, the statement keeps its answer and the malformed message gets its ERROR', async () => {
+    const steps = [
+      [serialize.query('SELECT pg_cancel_backend(0) AS cancelled'), serialize.parse({ text: 'SELECT 1' }), DESCRIBE_X, serialize.sync()],
+      ...andAfterwards([DESCRIBE_X, serialize.sync()]),
+    ];
+    const expected = await transcript(cluster().port, steps);
+    expect(expected[0]).toContain('dataRow');
+    expect(expected[1]).toEqual(['parseComplete', 'error ERROR 08P01', 'readyForQuery I']);
+    expect(await transcript(proxy.port, steps)).toEqual(expected);
+    expect(errorsLogged).toEqual([]);
+  });
+
+  it('is told in PostgreSQL\'s words', async () => {
+    const raw = await RawClient.session(proxy.port);
+    raw.send(...TRACKED, message('C', Buffer.from('X\0')), serialize.sync());
+    await raw.until('readyForQuery');
+    const [error] = (await raw.until('readyForQuery')).filter((m) => m.name === 'error');
+    expect(error).toMatchObject({ severity: 'ERROR', code: '08P01', message: 'invalid CLOSE message subtype 88' });
+    raw.end();
   });
 });
