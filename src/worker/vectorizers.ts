@@ -177,16 +177,12 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
     );
     if (claimed.length === 0) return 'empty';
     const keys = claimed.map((row) => row.key as Record<string, unknown>);
-    const { rows: taken } = await client.query(
-      `DELETE FROM ${n.queue} q USING ${keyRows(n)} WHERE ${n.matches('q', 'k')} RETURNING ${n.keyObject('q')} AS key, q.loading_retries AS retries`,
-      [JSON.stringify(keys)],
-    );
+    const { taken, ...read } = await readRows(client, n, vectorizer, keys, true);
     const retries = new Map<string, number>();
     for (const row of taken) {
       const key = JSON.stringify(row.key);
-      retries.set(key, Math.max(retries.get(key) ?? 0, Number(row.retries ?? 0)));
+      retries.set(key, Math.max(retries.get(key) ?? 0, row.retries));
     }
-    const read = await readRows(client, n, vectorizer, keys);
     const embedded = await embed({ keys, retries: claimed.map((row) => retries.get(JSON.stringify(row.key)) ?? 0), ...read }, client);
     if (!Array.isArray(embedded)) {
       await client.query(`INSERT INTO ${BATCHES} (id, batch_id, tag, keys, requests) VALUES ($1, $2, $3, $4, $5)`, [
@@ -243,8 +239,8 @@ export async function finishBatch(
     const keys = submitted.keys.map(({ key }) => key);
     // In the keys' order, so that two batches finishing at once wait for each other rather than deadlock.
     await client.query(`SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext(${n.keyText('k')})) FROM ${keyRows(n, '$2')} ORDER BY ${n.keyList}`, [vectorizer.id, JSON.stringify(keys)]);
-    const read = await readRows(client, n, vectorizer, keys);
-    const finished = await finish(submitted, { keys, retries: submitted.keys.map(({ retries }) => retries), ...read });
+    const { rows, tooLong } = await readRows(client, n, vectorizer, keys);
+    const finished = await finish(submitted, { keys, retries: submitted.keys.map(({ retries }) => retries), rows, tooLong });
     await writeChunks(client, n, finished.written, finished.chunks);
     if (finished.retry.length > 0) {
       const retries = new Map(submitted.keys.map(({ key, retries }) => [JSON.stringify(key), retries]));
@@ -284,13 +280,23 @@ function keyRows(n: Names, parameter = '$1'): string {
   return `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, ${parameter}::pg_catalog.jsonb) k`;
 }
 
-/** The source rows of the keys, those too long to read by key only. */
-async function readRows(client: pg.ClientBase, n: Names, vectorizer: Vectorizer, keys: Batch['keys']): Promise<Pick<Batch, 'rows' | 'tooLong'>> {
+/**
+ * The source rows of the keys, those too long to read by key only; and, with `take`, the keys' queue rows, deleted in
+ * the same statement. One snapshot for both: a row changed after it keeps the queue row its trigger added, for a later
+ * batch to embed its newer text, and one changed before it has that queue row taken with the text read, rather than
+ * left to embed the same text again.
+ */
+async function readRows(client: pg.ClientBase, n: Names, vectorizer: Vectorizer, keys: Batch['keys'], take = false): Promise<Pick<Batch, 'rows' | 'tooLong'> & { taken: Taken[] }> {
   // A row whose text is too long to cut is not read: only its key comes back, so that a text of any size written by
   // anyone who may insert into the table costs the worker nothing (octet_length does not even detoast it).
   const loaded = `s.${pg.escapeIdentifier(vectorizer.config.loading.column_name)}`;
+  const taking = take
+    ? `WITH taken AS (DELETE FROM ${n.queue} q USING ${keyRows(n)} WHERE ${n.matches('q', 'k')} RETURNING ${n.keyObject('q')} AS key, q.loading_retries AS retries)
+       SELECT NULL::pg_catalog.jsonb AS row, NULL::pg_catalog.jsonb AS too_long, t.key AS taken, t.retries FROM taken t UNION ALL `
+    : '';
   const { rows } = await client.query(
-    `SELECT CASE WHEN l.too_long THEN NULL ELSE pg_catalog.to_jsonb(s) END AS row, CASE WHEN l.too_long THEN ${n.keyObject('s')} END AS too_long
+    `${taking}SELECT CASE WHEN l.too_long THEN NULL ELSE pg_catalog.to_jsonb(s) END AS row, CASE WHEN l.too_long THEN ${n.keyObject('s')} END AS too_long,
+            NULL::pg_catalog.jsonb AS taken, NULL::pg_catalog.int4 AS retries
        FROM ${n.source} s JOIN ${keyRows(n)} ON ${n.matches('s', 'k')}
       CROSS JOIN LATERAL (SELECT coalesce(CASE WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.<=) $2::pg_catalog.int4 THEN false
                                                WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.>) $3::pg_catalog.int4 THEN true
@@ -302,7 +308,14 @@ async function readRows(client: pg.ClientBase, n: Names, vectorizer: Vectorizer,
   return {
     rows: rows.filter((row) => row.row !== null).map((row) => row.row as Record<string, unknown>),
     tooLong: rows.filter((row) => row.too_long !== null).map((row) => row.too_long as Record<string, unknown>),
+    taken: rows.filter((row) => row.taken !== null).map((row) => ({ key: row.taken as Record<string, unknown>, retries: Number(row.retries ?? 0) })),
   };
+}
+
+/** A queue row taken: its key, as to_jsonb gives it, and the retries it had. */
+interface Taken {
+  key: Record<string, unknown>;
+  retries: number;
 }
 
 /** The keys' chunks replaced by `chunks`, in the store or the embedding column. */
