@@ -6,22 +6,27 @@
 // The proxy does not know the session's standard_conforming_strings: with a backslash in the text, a miss is
 // confirmed by reading '…' the other way too (backslash escapes), so a name counts when either reading sees it.
 
-const QUOTE = 0x27;
-const DOUBLE_QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const DOLLAR = 0x24;
-const DASH = 0x2d;
-const SLASH = 0x2f;
-const STAR = 0x2a;
-const AMPERSAND = 0x26;
-const NEWLINE = 0x0a;
-const CARRIAGE_RETURN = 0x0d;
+import {
+  BACKSLASH,
+  CARRIAGE_RETURN,
+  DASH,
+  DOLLAR,
+  IdentifierScan,
+  isIdentifierPart,
+  isIdentifierStart,
+  NEWLINE,
+  QUOTE,
+  SLASH,
+  STAR,
+} from './identifier-scan.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** Identifiers to look for, lower-case; matched unquoted in any case, quoted exactly. */
 export class IdentifierSet {
   private readonly names: ReadonlySet<string>;
   private readonly lengths: ReadonlySet<number>;
-  private readonly longest: number;
+  readonly longest: number;
   /** Bytes a name can start with, in either case: most identifiers are told apart by their first byte alone. */
   private readonly starts = new Uint8Array(256);
 
@@ -37,95 +42,66 @@ export class IdentifierSet {
 
   /** True when the SQL in `sql[start, end)` has one of the identifiers as a token. */
   namedIn(sql: Buffer, start = 0, end = sql.length): boolean {
-    if (this.scan(sql, start, end, true)) return true;
-    const backslash = sql.indexOf(BACKSLASH, start);
-    return backslash >= 0 && backslash < end && this.scan(sql, start, end, false);
+    const text = sql.subarray(start, end);
+    const standard = new IdentifierScan(this, true);
+    standard.push(text, true);
+    if (standard.found || !text.includes(BACKSLASH)) return standard.found;
+    const escaped = new IdentifierScan(this, false);
+    escaped.push(text, true);
+    return escaped.found;
   }
 
-  private scan(sql: Buffer, start: number, end: number, standardStrings: boolean): boolean {
-    let i = start;
-    while (i < end) {
-      const byte = sql[i]!;
-      if ((CLASS[byte]! & (START | OTHER)) === 0) i++;
-      else if (byte === QUOTE) i = standardStrings ? standardStringEnd(sql, i + 1, end) : escapedStringEnd(sql, i + 1, end);
-      else if (byte === DOUBLE_QUOTE) {
-        const close = quotedIdentifierEnd(sql, i + 1, end);
-        if (this.isQuotedName(sql, i + 1, close - 1, false)) return true;
-        i = close;
-      } else if (byte === DASH && sql[i + 1] === DASH && i + 1 < end) i = lineEnd(sql, i + 2, end);
-      else if (byte === SLASH && sql[i + 1] === STAR && i + 1 < end) i = commentEnd(sql, i + 2, end);
-      else if (byte === DOLLAR) i = dollarEnd(sql, i, end);
-      else if (isIdentifierStart(byte)) {
-        let tokenEnd = i + 1;
-        while (tokenEnd < end && isIdentifierPart(sql[tokenEnd]!)) tokenEnd++;
-        const next = tokenEnd < end ? sql[tokenEnd] : undefined;
-        const single = tokenEnd === i + 1 ? byte | 0x20 : undefined;
-        if (single === 0x65 && next === QUOTE) i = escapedStringEnd(sql, tokenEnd + 1, end);
-        else if (single === 0x75 && next === AMPERSAND && tokenEnd + 1 < end && sql[tokenEnd + 1] === QUOTE) i = standardStringEnd(sql, tokenEnd + 2, end);
-        else if (single === 0x75 && next === AMPERSAND && tokenEnd + 1 < end && sql[tokenEnd + 1] === DOUBLE_QUOTE) {
-          const close = quotedIdentifierEnd(sql, tokenEnd + 2, end);
-          if (this.isQuotedName(sql, tokenEnd + 2, close - 1, true)) return true;
-          i = close;
-        } else {
-          if (this.starts[byte] && this.lengths.has(tokenEnd - i) && this.names.has(sql.toString('latin1', i, tokenEnd).toLowerCase())) return true;
-          i = tokenEnd;
-        }
-      } else i++;
-    }
-    return false;
+  /** namedIn for a text read in pieces, as they come. */
+  scanner(): IdentifierScanner {
+    return new IdentifierScanner(this);
   }
 
-  /**
-   * A quoted identifier's text between `from` and `to`, "" standing for one quote. In U&"…" an escape (\0070, or
-   * another escape character named by UESCAPE) can spell any name, so one with anything but plain identifier
-   * characters counts as a match: the parser decides.
-   */
-  private isQuotedName(sql: Buffer, from: number, to: number, unicode: boolean): boolean {
-    if (unicode) {
-      for (let i = from; i < to; i++) if (!isIdentifierPart(sql[i]!) || sql[i]! >= 0x80) return true;
-    }
+  /** Whether the unquoted token `sql[from, to)` is one of the names. */
+  isToken(sql: Buffer, from: number, to: number): boolean {
+    return this.starts[sql[from]!] === 1 && this.lengths.has(to - from) && this.names.has(sql.toString('latin1', from, to).toLowerCase());
+  }
+
+  /** Whether a quoted identifier's text, as written ("" standing for one quote), is one of the names. */
+  isQuotedText(text: Buffer): boolean {
     // "" takes two bytes for one character: longer text cannot be a name.
-    if (to <= from || !this.starts[sql[from]!] || to - from > 2 * this.longest) return false;
-    const text = sql.toString('latin1', from, Math.max(from, to)).replaceAll('""', '"');
-    return this.lengths.has(text.length) && this.names.has(text);
+    if (text.length === 0 || !this.starts[text[0]!] || text.length > 2 * this.longest) return false;
+    const name = text.toString('latin1').replaceAll('""', '"');
+    return this.lengths.has(name.length) && this.names.has(name);
   }
 }
 
-/** Per byte: 1 when an identifier can start with it, 2 when it can only continue one; 4 when a token of another kind starts with it. */
-const CLASS = new Uint8Array(256);
-const START = 1;
-const PART = 2;
-const OTHER = 4;
-for (let byte = 0; byte < 256; byte++) {
-  const letter = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || byte === 0x5f || byte >= 0x80;
-  CLASS[byte] = letter ? START : (byte >= 0x30 && byte <= 0x39) || byte === DOLLAR ? PART : 0;
-}
-for (const byte of [QUOTE, DOUBLE_QUOTE, DASH, SLASH, DOLLAR]) CLASS[byte]! |= OTHER;
+/** Both readings of a text read in pieces: a name counts when either sees it, as in namedIn. */
+export class IdentifierScanner {
+  private readonly standard: IdentifierScan;
+  private readonly escaped: IdentifierScan;
 
-function isIdentifierStart(byte: number): boolean {
-  return (CLASS[byte]! & START) !== 0;
+  constructor(names: IdentifierSet) {
+    this.standard = new IdentifierScan(names, true);
+    this.escaped = new IdentifierScan(names, false);
+  }
+
+  push(piece: Buffer): void {
+    this.standard.push(piece);
+    if (!this.standard.found) this.escaped.push(piece);
+  }
+
+  /** The text has ended: whether it named one of the identifiers. */
+  end(): boolean {
+    this.standard.push(EMPTY, true);
+    if (!this.standard.found) this.escaped.push(EMPTY, true);
+    return this.standard.found || this.escaped.found;
+  }
 }
 
-function isIdentifierPart(byte: number): boolean {
-  return (CLASS[byte]! & (START | PART)) !== 0;
-}
-
-/**
- * After the closing `quote` of a run where a doubled quote stands for itself ('…' with standard strings, "…"); `end`
- * if none. A backslash is an ordinary character there.
- */
-function doubledQuoteEnd(sql: Buffer, from: number, end: number, quote: number): number {
+/** After the closing quote of '…' with standard strings, where a doubled quote stands for itself; `end` if none. */
+function standardStringEnd(sql: Buffer, from: number, end: number): number {
   let i = from;
   for (;;) {
-    const close = sql.indexOf(quote, i);
+    const close = sql.indexOf(QUOTE, i);
     if (close < 0 || close >= end) return end;
-    if (close + 1 < end && sql[close + 1] === quote) i = close + 2;
+    if (close + 1 < end && sql[close + 1] === QUOTE) i = close + 2;
     else return close + 1;
   }
-}
-
-function standardStringEnd(sql: Buffer, from: number, end: number): number {
-  return doubledQuoteEnd(sql, from, end, QUOTE);
 }
 
 /** After the closing quote of E'…', where a backslash escapes the byte after it. */
@@ -139,10 +115,6 @@ function escapedStringEnd(sql: Buffer, from: number, end: number): number {
     }
   }
   return end;
-}
-
-function quotedIdentifierEnd(sql: Buffer, from: number, end: number): number {
-  return doubledQuoteEnd(sql, from, end, DOUBLE_QUOTE);
 }
 
 function lineEnd(sql: Buffer, from: number, end: number): number {

@@ -6,8 +6,7 @@ import { IdentifierSet } from '../../src/sql/identifiers.js';
 const names = new IdentifierSet(['pg_llm', 'pg_llm_chat']);
 const named = (sql: string): boolean => names.namedIn(Buffer.from(sql, 'utf8'));
 
-describe('IdentifierSet.namedIn', () => {
-  it.each([
+const FOUND = [
     [`SELECT pg_llm_chat('m', 'x')`],
     [`SELECT PG_LLM_Chat ('m', 'x')`],
     [`SELECT public.pg_llm_chat('m', 'x')`],
@@ -29,11 +28,9 @@ describe('IdentifierSet.namedIn', () => {
     [`SELECT 'x', $$ '$$, pg_llm_chat('m', 'x') -- '`],
     // Only with standard_conforming_strings off is the call outside the string.
     [`SELECT 'a\\'', pg_llm_chat('m', 'x') -- '`],
-  ])('finds the name in %s', (sql) => {
-    expect(named(sql)).toBe(true);
-  });
+];
 
-  it.each([
+const NOT_FOUND = [
     [`SELECT 'pg_llm_chat(''m'', ''x'')'`],
     [`SELECT E'\\' pg_llm_chat(''m'', ''x'')'`],
     [`SELECT e'\\\\', 'pg_llm'`],
@@ -48,7 +45,22 @@ describe('IdentifierSet.namedIn', () => {
     [`SELECT "pg_llm_chat ""quoted"""`],
     [`SELECT pg_llm_chat_json('m', 'x'), my_pg_llm, pg_llm$x`],
     [`INSERT INTO t VALUES ('pg_llm_chat(', 'pg_llm')`],
-  ])('does not find the name in %s', (sql) => {
+];
+
+/** The text read in pieces of `size` bytes, the first `offset` long, as a statement streams through the proxy. */
+function namedInPieces(sql: string, size: number, offset: number): boolean {
+  const bytes = Buffer.from(sql, 'utf8');
+  const scanner = names.scanner();
+  for (let start = 0, end = offset; start < bytes.length; start = end, end += size) scanner.push(bytes.subarray(start, end));
+  return scanner.end();
+}
+
+describe('IdentifierSet.namedIn', () => {
+  it.each(FOUND)('finds the name in %s', (sql) => {
+    expect(named(sql)).toBe(true);
+  });
+
+  it.each(NOT_FOUND)('does not find the name in %s', (sql) => {
     expect(named(sql)).toBe(false);
   });
 
@@ -56,5 +68,23 @@ describe('IdentifierSet.namedIn', () => {
     const sql = Buffer.from(`pg_llm_chat\0SELECT 1\0`);
     expect(names.namedIn(sql, 12, sql.length - 1)).toBe(false);
     expect(names.namedIn(sql, 0, 11)).toBe(true);
+  });
+});
+
+describe('IdentifierSet.scanner', () => {
+  it.each([...FOUND.map(([sql]) => [sql, true] as const), ...NOT_FOUND.map(([sql]) => [sql, false] as const)])(
+    'judges %s read in pieces, wherever they are cut, as read whole',
+    (sql, found) => {
+      for (const size of [1, 2, 3, 7]) {
+        for (let offset = 1; offset <= size; offset++) expect([size, offset, namedInPieces(sql, size, offset)]).toEqual([size, offset, found]);
+      }
+    },
+  );
+
+  it('counts a dollar quote whose tag is too long to carry from piece to piece as a name, having lost its way', () => {
+    const tag = `$${'t'.repeat(2000)}$`;
+    const sql = `SELECT ${tag} pg_llm_chat ${tag}`;
+    expect(named(sql)).toBe(false);
+    expect(namedInPieces(sql, 100, 100)).toBe(true);
   });
 });

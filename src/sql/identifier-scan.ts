@@ -1,0 +1,314 @@
+// The lexical scan behind IdentifierSet.namedIn, resumable: SQL text may come in pieces (a statement too big to hold
+// whole is judged as it streams through the proxy), and the scan carries from one piece to the next where it is (in a
+// string literal, a comment, a dollar quote, a quoted identifier) and the few bytes of a token a piece cut in two.
+// Read in one piece, the text is scanned as a whole: nothing is carried.
+
+import type { IdentifierSet } from './identifiers.js';
+
+export const QUOTE = 0x27;
+const DOUBLE_QUOTE = 0x22;
+export const BACKSLASH = 0x5c;
+export const DOLLAR = 0x24;
+export const DASH = 0x2d;
+export const SLASH = 0x2f;
+export const STAR = 0x2a;
+const AMPERSAND = 0x26;
+export const NEWLINE = 0x0a;
+export const CARRIAGE_RETURN = 0x0d;
+const EMPTY = Buffer.alloc(0);
+/**
+ * The most bytes carried to the next piece (a token cut in two, the end of a dollar quote's delimiter): a dollar tag
+ * longer than this is not followed, and the scan counts it as a match, as it does what it cannot read.
+ */
+const MAX_CARRY = 1024;
+
+const enum Mode {
+  Code,
+  /** '…' where a doubled quote stands for itself (standard_conforming_strings, U&'…'). */
+  Standard,
+  /** '…' where a backslash escapes the byte after it too (E'…', and '…' read the other way). */
+  Escaped,
+  Quoted,
+  LineComment,
+  BlockComment,
+  DollarQuote,
+  /** An identifier longer than any name, read to its end. */
+  LongWord,
+}
+
+/** Per byte: 1 when an identifier can start with it, 2 when it can only continue one; 4 when a token of another kind starts with it. */
+const CLASS = new Uint8Array(256);
+const START = 1;
+const PART = 2;
+const OTHER = 4;
+for (let byte = 0; byte < 256; byte++) {
+  const letter = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || byte === 0x5f || byte >= 0x80;
+  CLASS[byte] = letter ? START : (byte >= 0x30 && byte <= 0x39) || byte === DOLLAR ? PART : 0;
+}
+for (const byte of [QUOTE, DOUBLE_QUOTE, DASH, SLASH, DOLLAR]) CLASS[byte]! |= OTHER;
+
+export function isIdentifierStart(byte: number): boolean {
+  return (CLASS[byte]! & START) !== 0;
+}
+
+export function isIdentifierPart(byte: number): boolean {
+  return (CLASS[byte]! & (START | PART)) !== 0;
+}
+
+/** One reading of the text (`standardStrings`: whether '…' takes backslashes as they are). */
+export class IdentifierScan {
+  /** A name was seen as a token (or something the scan cannot read past was). */
+  found = false;
+  private mode = Mode.Code;
+  private carry = EMPTY;
+  /** Where, in the piece being read, the bytes to carry start (-1: none). */
+  private held = -1;
+  private depth = 0;
+  private delimiter = EMPTY;
+  /** The quoted identifier's text so far, as written (up to what a name can take), and its length. */
+  private quoted: Buffer[] = [];
+  private quotedLength = 0;
+  private unicode = false;
+  /** In U&"…": a byte that is no plain identifier character, before the last one read. */
+  private escaped = false;
+  private lastQuotedByte = -1;
+
+  constructor(
+    private readonly names: IdentifierSet,
+    private readonly standardStrings: boolean,
+  ) {}
+
+  /** The next piece of the text; `last` when it ends the text. */
+  push(piece: Buffer, last = false): void {
+    if (this.found) return;
+    const sql = this.carry.length > 0 ? Buffer.concat([this.carry, piece]) : piece;
+    this.carry = EMPTY;
+    this.held = -1;
+    const end = sql.length;
+    let i = 0;
+    while (i < end && !this.found && this.held < 0) i = this.step(sql, i, end, last);
+    if (this.held >= 0) {
+      if (end - this.held > MAX_CARRY) this.found = true;
+      else this.carry = Buffer.from(sql.subarray(this.held));
+    }
+    if (last && this.mode === Mode.Quoted && !this.found) this.closeQuoted(false);
+  }
+
+  /** The bytes from `from` on decide nothing yet: they are read again with the next piece. */
+  private hold(from: number, end: number): number {
+    this.held = from;
+    return end;
+  }
+
+  private step(sql: Buffer, i: number, end: number, last: boolean): number {
+    switch (this.mode) {
+      case Mode.Code:
+        return this.code(sql, i, end, last);
+      case Mode.Standard:
+        return this.standardString(sql, i, end, last);
+      case Mode.Escaped:
+        return this.escapedString(sql, i, end, last);
+      case Mode.Quoted:
+        return this.quotedIdentifier(sql, i, end, last);
+      case Mode.LineComment:
+        return this.lineComment(sql, i, end);
+      case Mode.BlockComment:
+        return this.blockComment(sql, i, end, last);
+      case Mode.DollarQuote:
+        return this.dollarQuote(sql, i, end, last);
+      case Mode.LongWord:
+        while (i < end && isIdentifierPart(sql[i]!)) i++;
+        if (i < end) this.mode = Mode.Code;
+        return i;
+    }
+  }
+
+  private code(sql: Buffer, i: number, end: number, last: boolean): number {
+    const byte = sql[i]!;
+    if ((CLASS[byte]! & (START | OTHER)) === 0) return i + 1;
+    if (byte === QUOTE) {
+      this.mode = this.standardStrings ? Mode.Standard : Mode.Escaped;
+      return i + 1;
+    }
+    if (byte === DOUBLE_QUOTE) return this.openQuoted(i + 1, false);
+    if (byte === DASH || byte === SLASH) {
+      if (i + 1 >= end) return last ? end : this.hold(i, end);
+      if (byte === DASH && sql[i + 1] === DASH) this.mode = Mode.LineComment;
+      else if (byte === SLASH && sql[i + 1] === STAR) {
+        this.mode = Mode.BlockComment;
+        this.depth = 1;
+      } else return i + 1;
+      return i + 2;
+    }
+    if (byte === DOLLAR) return this.dollar(sql, i, end, last);
+    return this.word(sql, i, end, last);
+  }
+
+  /** At a $ outside a token: the $tag$ that opens a dollar quote, or the $ alone ($1, an operator). */
+  private dollar(sql: Buffer, dollar: number, end: number, last: boolean): number {
+    let i = dollar + 1;
+    if (i < end && isIdentifierStart(sql[i]!)) {
+      while (i < end && isIdentifierPart(sql[i]!) && sql[i] !== DOLLAR) i++;
+    }
+    if (i >= end) return last ? dollar + 1 : this.hold(dollar, end);
+    if (sql[i] !== DOLLAR) return dollar + 1;
+    this.delimiter = Buffer.from(sql.subarray(dollar, i + 1));
+    this.mode = Mode.DollarQuote;
+    return i + 1;
+  }
+
+  private word(sql: Buffer, i: number, end: number, last: boolean): number {
+    let tokenEnd = i + 1;
+    while (tokenEnd < end && isIdentifierPart(sql[tokenEnd]!)) tokenEnd++;
+    if (tokenEnd >= end && !last) {
+      if (tokenEnd - i <= this.names.longest) return this.hold(i, end);
+      this.mode = Mode.LongWord;
+      return end;
+    }
+    const next = tokenEnd < end ? sql[tokenEnd] : undefined;
+    const single = tokenEnd === i + 1 ? sql[i]! | 0x20 : undefined;
+    if (single === 0x65 && next === QUOTE) {
+      this.mode = Mode.Escaped;
+      return tokenEnd + 1;
+    }
+    if (single === 0x75 && next === AMPERSAND) {
+      if (tokenEnd + 1 >= end && !last) return this.hold(i, end);
+      const opening = tokenEnd + 1 < end ? sql[tokenEnd + 1] : undefined;
+      if (opening === QUOTE) {
+        this.mode = Mode.Standard;
+        return tokenEnd + 2;
+      }
+      if (opening === DOUBLE_QUOTE) return this.openQuoted(tokenEnd + 2, true);
+    }
+    if (this.names.isToken(sql, i, tokenEnd)) this.found = true;
+    return tokenEnd;
+  }
+
+  private standardString(sql: Buffer, i: number, end: number, last: boolean): number {
+    const close = sql.indexOf(QUOTE, i);
+    if (close < 0) return end;
+    if (close + 1 >= end && !last) return this.hold(close, end);
+    if (close + 1 < end && sql[close + 1] === QUOTE) return close + 2;
+    this.mode = Mode.Code;
+    return close + 1;
+  }
+
+  private escapedString(sql: Buffer, i: number, end: number, last: boolean): number {
+    let backslash = -2;
+    while (i < end) {
+      if (backslash !== -1 && backslash < i) backslash = sql.indexOf(BACKSLASH, i);
+      const quote = sql.indexOf(QUOTE, i);
+      const at = backslash >= 0 && (quote < 0 || backslash < quote) ? backslash : quote;
+      if (at < 0) return end;
+      if (at + 1 >= end) return last ? end : this.hold(at, end);
+      if (at === backslash || sql[at + 1] === QUOTE) {
+        i = at + 2;
+        continue;
+      }
+      this.mode = Mode.Code;
+      return at + 1;
+    }
+    return end;
+  }
+
+  private openQuoted(from: number, unicode: boolean): number {
+    this.mode = Mode.Quoted;
+    this.unicode = unicode;
+    this.quoted = [];
+    this.quotedLength = 0;
+    this.escaped = false;
+    this.lastQuotedByte = -1;
+    return from;
+  }
+
+  private quotedIdentifier(sql: Buffer, i: number, end: number, last: boolean): number {
+    const close = sql.indexOf(DOUBLE_QUOTE, i);
+    if (close < 0) {
+      this.keepQuoted(sql, i, end);
+      return end;
+    }
+    if (close + 1 >= end && !last) {
+      this.keepQuoted(sql, i, close);
+      return this.hold(close, end);
+    }
+    if (close + 1 < end && sql[close + 1] === DOUBLE_QUOTE) {
+      this.keepQuoted(sql, i, close + 2);
+      return close + 2;
+    }
+    this.keepQuoted(sql, i, close);
+    this.closeQuoted(true);
+    return close + 1;
+  }
+
+  private keepQuoted(sql: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    if (this.unicode && !this.escaped) {
+      if (this.lastQuotedByte >= 0 && isPlain(this.lastQuotedByte) === false) this.escaped = true;
+      for (let i = from; i < to - 1 && !this.escaped; i++) if (!isPlain(sql[i]!)) this.escaped = true;
+    }
+    this.lastQuotedByte = sql[to - 1]!;
+    const room = 2 * this.names.longest + 1 - this.quotedLength;
+    if (room > 0) this.quoted.push(Buffer.from(sql.subarray(from, Math.min(to, from + room))));
+    this.quotedLength += to - from;
+  }
+
+  /**
+   * The quoted identifier ends: at its closing quote, or (`closed` false) at the end of the text, where its last byte
+   * is taken for the missing quote. In U&"…" an escape can spell any name, so one with anything but plain identifier
+   * characters counts as a match: the parser decides.
+   */
+  private closeQuoted(closed: boolean): void {
+    this.mode = Mode.Code;
+    const lastCounts = closed && this.lastQuotedByte >= 0;
+    if (this.unicode && (this.escaped || (lastCounts && !isPlain(this.lastQuotedByte)))) {
+      this.found = true;
+      return;
+    }
+    const length = closed ? this.quotedLength : Math.max(0, this.quotedLength - 1);
+    const text = Buffer.concat(this.quoted).subarray(0, length);
+    if (length === text.length && this.names.isQuotedText(text)) this.found = true;
+  }
+
+  private lineComment(sql: Buffer, i: number, end: number): number {
+    for (let k = i; k < end; k++) {
+      if (sql[k] === NEWLINE || sql[k] === CARRIAGE_RETURN) {
+        this.mode = Mode.Code;
+        return k + 1;
+      }
+    }
+    return end;
+  }
+
+  /** Inside a block comment, counting the block comments nested in it. */
+  private blockComment(sql: Buffer, i: number, end: number, last: boolean): number {
+    for (let k = i; k < end; k++) {
+      const byte = sql[k];
+      if (byte !== SLASH && byte !== STAR) continue;
+      if (k + 1 >= end) return last ? end : this.hold(k, end);
+      if (byte === SLASH && sql[k + 1] === STAR) {
+        this.depth++;
+        k++;
+      } else if (byte === STAR && sql[k + 1] === SLASH) {
+        k++;
+        if (--this.depth === 0) {
+          this.mode = Mode.Code;
+          return k + 1;
+        }
+      }
+    }
+    return end;
+  }
+
+  private dollarQuote(sql: Buffer, i: number, end: number, last: boolean): number {
+    const close = sql.indexOf(this.delimiter, i);
+    if (close >= 0) {
+      this.mode = Mode.Code;
+      return close + this.delimiter.length;
+    }
+    return last ? end : this.hold(Math.max(i, end - this.delimiter.length + 1), end);
+  }
+}
+
+function isPlain(byte: number): boolean {
+  return isIdentifierPart(byte) && byte < 0x80;
+}
