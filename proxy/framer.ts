@@ -55,12 +55,13 @@ export class MessageFramer {
    *   once per message, when its type byte arrives, so its answer may change from one message to the next
    * @param maxMessageLength largest accepted value of the length field (body + 4); it may be changed between pushes
    * @param readerFor asked once per kept message, when its length field is in: a reader to take its body as it comes,
-   *   or undefined for the whole frame
+   *   or undefined for the whole frame; `start` is where the message begins in the chunk being pushed (-1: in an
+   *   earlier one)
    */
   constructor(
     private readonly keepFrame: (type: number) => boolean,
     public maxMessageLength: number,
-    private readonly readerFor?: (type: number, length: number) => BodyReader | undefined,
+    private readonly readerFor?: (type: number, length: number, start: number) => BodyReader | undefined,
   ) {}
 
   /** True when no message is half-read: a message of the proxy's own may be inserted here. */
@@ -143,7 +144,7 @@ export class MessageFramer {
         this.skipRemaining = bodyLength;
         continue;
       }
-      const reader = this.readerFor?.(this.type, length);
+      const reader = this.readerFor?.(this.type, length, frameStart);
       if (reader !== undefined) {
         this.reader = reader;
         this.readRemaining = bodyLength;

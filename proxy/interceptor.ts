@@ -40,9 +40,25 @@ export interface SessionIo {
   readonly log: Logger;
 }
 
+/** Watches a statement too big to hold as it streams through, to judge it once it is all read. */
+export interface StatementWatch {
+  /** The next bytes of the message, its header first; `sql` when they are of the statement's text. */
+  read(bytes: Buffer, sql: boolean): void;
+  /**
+   * The message is all read: the error to refuse the statement with (the server is made to refuse it), or undefined
+   * to let it run. `statement` is a Parse's statement name, undefined when it was too long to keep.
+   */
+  end(statement: string | undefined, sqlBytes: number): PgError | undefined;
+}
+
 export interface Interceptor {
   /** Client message types whose frames must be inspected while relaying raw. */
   inspects(type: number): boolean;
+  /**
+   * Asked, while relaying raw, of a Query or Parse whose length field is in: a watch when the message is too big for
+   * the interceptor to hold (it is then relayed as it comes), or undefined to have it whole through claims().
+   */
+  watch(type: number, length: number): StatementWatch | undefined;
   /** Looks at a frame while relaying raw: true when mediation starts with this message. */
   claims(type: number, frame: Buffer): boolean;
   /** A client message while mediating, the claimed one first; the frame is the interceptor's to keep. */

@@ -12,8 +12,10 @@ import type { CancelKeys } from './cancel-keys.js';
 import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
 import { MessageFramer } from './framer.js';
 import { sqlBounds } from './frontend-read.js';
+import { StatementRelay } from './statement-relay.js';
 import { terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
+import { refusedInPlace } from './refused-in-place.js';
 import type { Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
 import { AuthRequest, BackendMessage, FrontendMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
 import { RepliesOwed, type ReplySink } from './replies-owed.js';
@@ -122,6 +124,11 @@ export class Session {
   /** The last statement's frame, a view of the client's chunk (a small one: never reused), or its start copied. */
   private statement: Buffer | StatementHead | undefined;
   private statementAt = 0;
+  /** The client's chunk being framed, and where in it the bytes not yet forwarded (or held) start. */
+  private clientChunk: Buffer = EMPTY;
+  private runStart = 0;
+  /** The Query or Parse being relayed as it comes, too big for the interceptor to hold. */
+  private streamed: StatementRelay | undefined;
 
   constructor(
     private readonly client: net.Socket,
@@ -132,6 +139,7 @@ export class Session {
     this.clientFramer = new MessageFramer(
       (type) => this.mediating || this.scramBridge !== undefined || (this.interceptor?.inspects(type) ?? false),
       context.maxMessageSize,
+      (type, length, start) => this.streamStatement(type, length, start),
     );
     this.upstreamFramer = new MessageFramer(
       (type) => {
@@ -261,7 +269,8 @@ export class Session {
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.terminateReceived || this.phase === 'closed') return;
     this.context.stats.bytesFromClients += chunk.length;
-    let runStart = 0;
+    this.clientChunk = chunk;
+    this.runStart = 0;
     let terminateEnd: number | undefined;
     try {
       this.clientFramer.push(chunk, (type, frame, start, end) => {
@@ -270,17 +279,17 @@ export class Session {
           this.terminateReceived = true;
           terminateEnd = end;
         }
-        if (frame === undefined) return this.accountClientMessage(type);
+        if (frame === undefined) return this.streamed ? this.endStreamed(type, end) : this.accountClientMessage(type);
         if (type === FrontendMessage.Query || type === FrontendMessage.Parse) this.noteStatement(frame);
         if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame)) {
           if (start < 0) {
             this.forward(frame);
-            runStart = end;
+            this.runStart = end;
           }
           return this.accountClientMessage(type);
         }
-        if (start > runStart) this.forward(chunk.subarray(runStart, start));
-        runStart = end;
+        if (start > this.runStart) this.forward(chunk.subarray(this.runStart, start));
+        this.runStart = end;
         // The proxy runs this login itself, so nothing upstream would end the session on the client's Terminate.
         if (this.scramBridge) return type === FrontendMessage.Terminate ? this.close() : this.scramBridge.clientMessage(frame);
         this.mediating = true;
@@ -292,11 +301,39 @@ export class Session {
         this.fail(error);
         return;
       }
+    } finally {
+      this.clientChunk = EMPTY;
     }
+    const { runStart } = this;
     const held = this.clientFramer.heldFrom;
     const runEnd = terminateEnd ?? (held === undefined ? chunk.length : held < 0 ? runStart : held);
     if (runEnd > runStart) this.forward(chunk.subarray(runStart, runEnd));
   };
+
+  /**
+   * A Query or Parse too big for the interceptor to hold, when it says so: relayed as it comes, after the bytes
+   * before it in the chunk.
+   */
+  private streamStatement(type: number, length: number, start: number): StatementRelay | undefined {
+    if (this.mediating || this.scramBridge || (type !== FrontendMessage.Query && type !== FrontendMessage.Parse)) return undefined;
+    const watch = this.interceptor?.watch(type, length);
+    if (!watch) return undefined;
+    if (start > this.runStart) this.forward(this.clientChunk.subarray(this.runStart, start));
+    if (start >= 0) this.runStart = start;
+    this.streamed = new StatementRelay(type, length, watch, (bytes) => this.forward(bytes), STATEMENT_HEAD_BYTES);
+    return this.streamed;
+  }
+
+  /** The streamed statement is all relayed: its answer is the server's, or the interceptor's refusal in place of it. */
+  private endStreamed(type: number, end: number): void {
+    const relay = this.streamed!;
+    this.streamed = undefined;
+    this.runStart = end;
+    this.statementAt = Date.now();
+    this.statement = { bytes: relay.statementHead, whole: false, at: this.statementAt };
+    const { refusal } = relay;
+    this.accountClientMessage(type, refusal && refusedInPlace(refusal, (frame) => this.writeToClient(frame)));
+  }
 
   /** Keeps the statement for the dashboard, read only when it asks: a copy of its start only from a big chunk. */
   private noteStatement(frame: Buffer): void {

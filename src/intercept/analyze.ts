@@ -41,18 +41,29 @@ function escape(text: string): string {
 /** The commands that read or close a cursor, as tokens. */
 export const CURSOR_COMMANDS = new IdentifierSet(['fetch', 'move', 'close']);
 
-/** True when the SQL text of a Query or Parse frame could call an intercepted function. */
-export function mentionsFunction(frame: Buffer): boolean {
+/** The names mentionsFunction looks for: as a byte search over the frame, and as tokens of the SQL text. */
+export function watchedNames(): { mention: RegExp; identifiers: IdentifierSet } {
   if (!watched) {
     const names = [...EXTENSION_NAMES, CANCEL_FUNCTION, ...FUNCTIONS.map((declaration) => declaration.name)];
     const patterns = names.map((name) => (name.length < SHORT_NAME ? `\\b${escape(name)}\\b` : escape(name)));
     watched = { mention: new RegExp(patterns.join('|'), 'i'), identifiers: new IdentifierSet(names) };
   }
+  return watched;
+}
+
+/** True when the SQL text of a Query or Parse frame could call an intercepted function. */
+export function mentionsFunction(frame: Buffer): boolean {
+  const { mention, identifiers } = watchedNames();
   const text = frame.toString('latin1');
-  if (!watched.mention.test(text)) return false;
+  if (!mention.test(text)) return false;
   // The names of the master key and of pgai's key settings count even inside a string literal
   // (set_config('ai.openai_api_key', …)): the engine must see every statement that could hand the server a key.
-  return mentionsMasterKey(text) || mentionsApiKeySetting(text) || watched.identifiers.namedIn(frame, ...sqlBounds(frame));
+  return mentionsKeySetting(text) || identifiers.namedIn(frame, ...sqlBounds(frame));
+}
+
+/** Whether text could name the master key's setting or one of pgai's key settings, anywhere in it. */
+export function mentionsKeySetting(text: string): boolean {
+  return mentionsMasterKey(text) || mentionsApiKeySetting(text);
 }
 
 /**

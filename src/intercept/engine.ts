@@ -5,7 +5,7 @@
 import { bindComplete, closeComplete, noData, noParameters, parseComplete } from '../../proxy/backend-write.js';
 import { readBind, readExecute, readParse, readQuery, readTarget, sqlBounds } from '../../proxy/frontend-read.js';
 import { parse, query } from '../../proxy/frontend-write.js';
-import type { Interceptor, InterceptorFactory, SessionIo } from '../../proxy/interceptor.js';
+import type { Interceptor, InterceptorFactory, SessionIo, StatementWatch } from '../../proxy/interceptor.js';
 import { MalformedMessage, PgError } from '../../proxy/pg-error.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
@@ -26,6 +26,7 @@ import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NamedServers } from './named-servers.js';
 import { NotInstalled } from './not-installed.js';
+import { STREAMED_FROM, StreamedClaim } from './streamed-claim.js';
 import { TrackedPortals, tooManyPortals } from './tracked-portals.js';
 import { TrackedStatements } from './tracked-statements.js';
 import { UpstreamRequests } from './upstream-requests.js';
@@ -120,6 +121,16 @@ class InterceptionEngine implements Interceptor {
         return this.tracksStatements || this.ownPortals.size > 0 || this.portals.size > 0;
     }
     return false;
+  }
+
+  watch(type: number, length: number): StatementWatch | undefined {
+    if (length <= STREAMED_FROM) return undefined;
+    return new StreamedClaim(type, {
+      cursorsOpen: this.executor.cursors.size > 0,
+      tracksStatements: this.tracksStatements,
+      knowsStatement: (name) => this.knowsStatement(name),
+      forgetStatement: (name) => this.forgetStatement(name),
+    });
   }
 
   claims(type: number, frame: Buffer): boolean {

@@ -13,8 +13,9 @@ const LISTING = /^SELECT e\.extname AS "Name", e\.extversion AS "Version",[^;]*\
 const EXTENSION_TABLE = /\bFROM pg_catalog\.pg_extension e\b/;
 const DESCRIPTION_TABLE = /\bLEFT JOIN pg_catalog\.pg_description (\w+) ON\b/;
 
-/** Bytes every listing query holds: a Query without them is not looked at further. */
-const MARKER = Buffer.from('FROM pg_catalog.pg_extension e LEFT JOIN ', 'latin1');
+/** Text every listing query holds: a Query without it is not looked at further. */
+export const LISTING_MARKER = 'FROM pg_catalog.pg_extension e LEFT JOIN ';
+const MARKER = Buffer.from(LISTING_MARKER, 'latin1');
 
 /** Whether a Query message may be psql's listing (a byte search, as cheap as the function names' check). */
 export function mayListExtensions(frame: Buffer): boolean {

@@ -5,6 +5,8 @@ import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
 import { afterThisTest } from '../support/database.js';
+import { peakGrowth } from '../support/held-memory.js';
+import { RawClient, serialize } from '../support/raw-client.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { connection } from '../support/proxy.js';
 import { INLINE_PARSE_BYTES } from '../../src/sql/parse-task.js';
@@ -84,4 +86,86 @@ describe('big statements', () => {
     expect(result.rows).toEqual([{ a: 'default answer', b: "pg_llm_chat('llm', 'x')", c: "'pg_llm_chat(" }]);
     expect(shared.fake.requests).toHaveLength(1);
   });
+});
+
+const MiB = 1024 ** 2;
+
+/** The messages of a RawClient up to its next ReadyForQuery, by name, with the error's SQLSTATE. */
+/** Writes messages as they are: RawClient.send copies them into one buffer, which this process would hold too. */
+function write(raw: RawClient, ...messages: Buffer[]): void {
+  for (const message of messages) raw.socket.write(message);
+}
+
+function summary(messages: Array<{ name: string; code?: string }>): string[] {
+  return messages.map((message) => (message.name === 'error' ? `error ${message.code}` : message.name));
+}
+
+describe('statements too big for the proxy to parse', () => {
+  // The engine inspects every Query and Parse: the framer used to assemble each whole and mentionsFunction to copy it
+  // into a string and search it on the event loop (about 7 ms a MB that every session waited).
+  it('one that calls no LLM function is relayed as it comes, not held whole', async () => {
+    const raw = await RawClient.session(shared.proxy.port);
+    afterThisTest(async () => raw.end());
+    const statement = serialize.query(`SELECT length('${'a'.repeat(200 * MiB)}') AS n`);
+    let answer: string[] = [];
+    const growth = await peakGrowth(async () => {
+      write(raw, statement);
+      answer = summary(await raw.until('readyForQuery', 90_000));
+    }, 50);
+    expect(answer).toEqual(['rowDescription', 'dataRow', 'commandComplete', 'readyForQuery']);
+    expect(growth).toBeLessThan(64 * MiB);
+  }, 120_000);
+
+  it('a named Parse of one is relayed whole to the server, which runs it when bound', async () => {
+    const raw = await RawClient.session(shared.proxy.port);
+    afterThisTest(async () => raw.end());
+    const parse = serialize.parse({ name: 'big', text: `SELECT length('${'a'.repeat(48 * MiB)}') + $1 AS n`, types: [23] });
+    const run = () => [serialize.bind({ statement: 'big', values: ['1'] }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()];
+    let answer: string[] = [];
+    const growth = await peakGrowth(async () => {
+      write(raw, parse, ...run());
+      answer = summary(await raw.until('readyForQuery', 60_000));
+    }, 50);
+    expect(answer).toEqual(['parseComplete', 'bindComplete', 'rowDescription', 'dataRow', 'commandComplete', 'readyForQuery']);
+    expect(growth).toBeLessThan(24 * MiB);
+    raw.send(...run());
+    const again = await raw.until('readyForQuery', 60_000);
+    expect(again.find((message) => message.name === 'dataRow')).toMatchObject({ fields: [String(48 * MiB + 1)] });
+  }, 120_000);
+
+  // The proxy cannot parse them, so it refuses them as it did when it held them: the server, which has most of the
+  // statement by then, is made to refuse it as malformed, before it runs any of it.
+  it('one that sets a key of pgai\'s after its first megabytes is refused unrun, and the session goes on', async () => {
+    const raw = await RawClient.session(shared.proxy.port);
+    afterThisTest(async () => raw.end());
+    const statement = serialize.query(`SELECT length('${'a'.repeat(48 * MiB)}'); SET ai.openai_api_key TO 'sk-never-on-the-server'`);
+    let answer: string[] = [];
+    const growth = await peakGrowth(async () => {
+      write(raw, statement);
+      answer = summary(await raw.until('readyForQuery', 60_000));
+    }, 50);
+    expect(answer).toEqual(['error 54000', 'readyForQuery']);
+    expect(growth).toBeLessThan(24 * MiB);
+    const setting = await raw.query(`SELECT current_setting('ai.openai_api_key', true) AS key`);
+    expect(setting.find((message) => message.name === 'dataRow')).toMatchObject({ fields: [null] });
+  }, 120_000);
+
+  it('a Parse of one that calls an LLM function is refused unrun, in a block it fails as PostgreSQL would', async () => {
+    const raw = await RawClient.session(shared.proxy.port);
+    afterThisTest(async () => raw.end());
+    shared.fake.requests.length = 0;
+    await raw.query('BEGIN');
+    const parse = serialize.parse({ text: `SELECT length('${'a'.repeat(48 * MiB)}'), pg_llm_chat('llm', 'hi')`, types: [] });
+    let answer: string[] = [];
+    const growth = await peakGrowth(async () => {
+      write(raw, parse, serialize.bind({}), serialize.execute({}), serialize.sync());
+      answer = summary(await raw.until('readyForQuery', 60_000));
+    }, 50);
+    expect(answer).toEqual(['error 54000', 'readyForQuery']);
+    expect(raw.received).toEqual([]);
+    expect(growth).toBeLessThan(24 * MiB);
+    expect(summary(await raw.query('SELECT 1'))).toEqual(['error 25P02', 'readyForQuery']);
+    expect(summary(await raw.query('ROLLBACK'))).toEqual(['commandComplete', 'readyForQuery']);
+    expect(shared.fake.requests).toHaveLength(0);
+  }, 120_000);
 });
