@@ -150,9 +150,9 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Parse: {
         if (mentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
         if (!this.tracksStatements) return false;
-        // Over a named statement the proxy knows, the server's answer decides what it knows (handleParse).
+        // Over a statement the proxy knows, the server's answer decides what it knows (handleParse).
         const { statement } = readParse(frame);
-        if (statement !== '' && this.knowsStatement(statement)) return true;
+        if (this.knowsStatement(statement)) return true;
         this.forgetStatement(statement);
         return false;
       }
@@ -307,10 +307,13 @@ class InterceptionEngine implements Interceptor {
     const message = readParse(received);
     const name = message.statement;
     // PostgreSQL refuses a Parse naming a statement that exists (42P05), and keeps that one; the unnamed statement goes
-    // whatever becomes of the Parse. What the proxy knew of a named one is set aside until the server has taken the new.
-    const previous = name === '' ? undefined : this.takeStatement(name);
-    if (name === '') this.forgetStatement(name);
+    // whatever becomes of a Parse the server runs. What the proxy knew is set aside until the server has taken the new,
+    // and put back when the Parse never ran: refused by the proxy, or skipped by the server after an earlier error.
+    const previous = this.takeStatement(name);
     const keepPrevious = (): void => this.restoreStatement(name, previous);
+    const serverRefused = (skipped: boolean): void => {
+      if (skipped || name !== '') keepPrevious();
+    };
     const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), FrontendMessage.Parse);
     if (!sealed) return keepPrevious();
     const { sql, analysis } = sealed;
@@ -326,11 +329,11 @@ class InterceptionEngine implements Interceptor {
       return this.refuse(refusal(plans[0]));
     }
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
-    if (!plan) return this.forward(frame, previous ? watchingRefusal(relayToClient(this.io), keepPrevious) : undefined);
+    if (!plan) return this.forward(frame, previous ? watchingRefusal(relayToClient(this.io), serverRefused) : undefined);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) {
       const notInstalled = new NotInstalled(this.io, plan.extension);
-      return this.forward(frame, previous ? watchingRefusal(notInstalled, keepPrevious) : notInstalled);
+      return this.forward(frame, previous ? watchingRefusal(notInstalled, serverRefused) : notInstalled);
     }
     const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes });
     if (overLimit) {
@@ -338,9 +341,9 @@ class InterceptionEngine implements Interceptor {
       return this.refuse(overLimit);
     }
     // A refused Parse may mean the catalog is gone (dropped from another session): the next one asks again.
-    const refused = (): void => {
+    const refused = (skipped: boolean): void => {
       this.catalogInstalled = undefined;
-      keepPrevious();
+      serverRefused(skipped);
     };
     this.forward(frame, watchingRefusal(relayToClient(this.io), refused));
   }

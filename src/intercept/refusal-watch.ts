@@ -13,20 +13,20 @@ export function relayToClient(io: SessionIo): ReplySink {
   };
 }
 
-/** `sink`, with `refused` told once if the server refuses the request or skips it. */
-export function watchingRefusal(sink: ReplySink, refused: () => void): ReplySink {
+/** `sink`, with `refused` told once if the server refuses the request, or skips it (`skipped`). */
+export function watchingRefusal(sink: ReplySink, refused: (skipped: boolean) => void): ReplySink {
   let told = false;
-  const tell = (): void => {
-    if (!told) refused();
+  const tell = (skipped: boolean): void => {
+    if (!told) refused(skipped);
     told = true;
   };
   return {
     message(type, frame) {
-      if (type === BackendMessage.ErrorResponse) tell();
+      if (type === BackendMessage.ErrorResponse) tell(false);
       sink.message(type, frame);
     },
     complete(skipped) {
-      if (skipped) tell();
+      if (skipped) tell(true);
       sink.complete(skipped);
     },
   };

@@ -271,6 +271,19 @@ describe('prepared statements calling LLM functions', () => {
     expect(await answer()).toEqual(['asked: third']);
   }, 120_000);
 
+  it('unnamed, stay when the proxy refuses a Parse over it, which the server never sees', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    expect(await prepare(raw, '', `SELECT pg_llm_chat('llm', 'hi') AS a`)).toBeUndefined();
+    // A key setting the proxy cannot parse is refused by it (42601): the server keeps its unnamed statement.
+    expect(await prepare(raw, '', `SET ai.openai_api_key = 'sk-broken-0123456789' garbage`)).toMatchObject({ code: '42601' });
+    shared.fake.script({ kind: 'answer', content: 'still unnamed' });
+    raw.send(serialize.bind({}), serialize.execute({}), serialize.sync());
+    const run = await raw.until('readyForQuery', 20_000);
+    expect(run.filter((message) => message.name === 'dataRow').map((message) => (message as unknown as { fields: string[] }).fields[0])).toEqual(['still unnamed']);
+  }, 120_000);
+
   it(`are still refused past 4096 in a session, however small`, async () => {
     const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     const raw = await RawClient.session(shared.proxy.port, { database: name });
