@@ -8,7 +8,7 @@ import { EXTENSION_NAMES, extensionOf, FUNCTIONS, functionCalled, functionsCalle
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
-import { mentionsApiKeySetting } from '../sql/api-key-statements.js';
+import { KEY_SETTING_TOKENS, mayNameApiKeySetting } from '../sql/api-key-statements.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
@@ -46,7 +46,9 @@ export function watchedNames(): { mention: RegExp; identifiers: IdentifierSet } 
   if (!watched) {
     const names = [...EXTENSION_NAMES, CANCEL_FUNCTION, ...FUNCTIONS.map((declaration) => declaration.name)];
     const patterns = names.map((name) => (name.length < SHORT_NAME ? `\\b${escape(name)}\\b` : escape(name)));
-    watched = { mention: new RegExp(patterns.join('|'), 'i'), identifiers: new IdentifierSet(names) };
+    // set_config can set a key setting of pgai's; a U&"…" identifier with escapes could spell any name (the lexical
+    // scan counts it, and the parser decides).
+    watched = { mention: new RegExp([...patterns, 'set_config', 'u&'].join('|'), 'i'), identifiers: new IdentifierSet(names) };
   }
   return watched;
 }
@@ -56,14 +58,12 @@ export function mentionsFunction(frame: Buffer): boolean {
   const { mention, identifiers } = watchedNames();
   const text = frame.toString('latin1');
   if (!mention.test(text)) return false;
-  // The names of the master key and of pgai's key settings count even inside a string literal
-  // (set_config('ai.openai_api_key', …)): the engine must see every statement that could hand the server a key.
-  return mentionsKeySetting(text) || identifiers.namedIn(frame, ...sqlBounds(frame));
-}
-
-/** Whether text could name the master key's setting or one of pgai's key settings, anywhere in it. */
-export function mentionsKeySetting(text: string): boolean {
-  return mentionsMasterKey(text) || mentionsApiKeySetting(text);
+  // The engine must see every statement that could hand the server a key. The master key's name counts even inside
+  // a string literal, where the engine refuses it (EXECUTE, DO: master-key-statements.ts); pgai's key settings are
+  // found as SessionApiKeys.seal finds them.
+  const [start, end] = sqlBounds(frame);
+  if (mentionsMasterKey(text) || identifiers.namedIn(frame, start, end)) return true;
+  return mayNameApiKeySetting(text) && KEY_SETTING_TOKENS.namedIn(frame, start, end);
 }
 
 /**

@@ -19,7 +19,8 @@ export class SessionMasterKeys {
 
   /** The query string with the value of each SET pg_llm.master_key replaced by a reference; throws a PgError where the server would get the key. */
   async seal(sql: string): Promise<string> {
-    if (!mentionsMasterKey(sql)) return sql;
+    // A U&"…" identifier can spell the name with escapes (the engine claims it by its lexical scan: analyze.ts).
+    if (!mentionsMasterKey(sql) && !/u&/i.test(sql)) return sql;
     const sets = await runParseTask(MASTER_KEY_SETS, sql);
     if (sets.length === 0) return sql;
     const spans: Array<{ start: number; end: number; text: string }> = [];

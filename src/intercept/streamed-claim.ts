@@ -8,7 +8,9 @@ import type { StatementWatch } from '../../proxy/interceptor.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import type { IdentifierScanner } from '../sql/identifiers.js';
 import { MAX_PARSE_BYTES, TooBigToParse } from '../sql/parse-task.js';
-import { CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsKeySetting, watchedNames } from './analyze.js';
+import { KEY_SETTING_TOKENS, mayNameApiKeySetting } from '../sql/api-key-statements.js';
+import { mentionsMasterKey } from '../sql/master-key-statements.js';
+import { CURSOR_COMMANDS, DEALLOCATING_COMMANDS, watchedNames } from './analyze.js';
 import { LISTING_MARKER } from './extension-listing.js';
 
 /**
@@ -28,6 +30,7 @@ export interface ClaimState {
 export class StreamedClaim implements StatementWatch {
   private readonly text = new TextMentions();
   private readonly functions = watchedNames().identifiers.scanner();
+  private readonly keySettings = KEY_SETTING_TOKENS.scanner();
   private readonly cursorCommands: IdentifierScanner | undefined;
   private readonly deallocations: IdentifierScanner | undefined;
 
@@ -43,6 +46,7 @@ export class StreamedClaim implements StatementWatch {
     this.text.read(bytes);
     if (!sql) return;
     this.functions.push(bytes);
+    this.keySettings.push(bytes);
     this.cursorCommands?.push(bytes);
     this.deallocations?.push(bytes);
   }
@@ -50,7 +54,8 @@ export class StreamedClaim implements StatementWatch {
   end(statement: string | undefined, sqlBytes: number): TooBigToParse | undefined {
     const { text, state } = this;
     const functionNamed = this.functions.end();
-    let claimed = (text.mention && (text.keySetting || functionNamed)) || (this.cursorCommands?.end() ?? false);
+    const keySet = text.mayNameApiKey && this.keySettings.end();
+    let claimed = (text.mention && (text.masterKey || functionNamed || keySet)) || (this.cursorCommands?.end() ?? false);
     if (this.type === FrontendMessage.Query) claimed ||= text.listing || (this.deallocations?.end() ?? false);
     else {
       claimed ||= statement === undefined || (state.tracksStatements && statement !== '' && state.knowsStatement(statement));
@@ -63,12 +68,12 @@ export class StreamedClaim implements StatementWatch {
 
 /**
  * The byte searches of mentionsFunction and mayListExtensions over a text read in pieces: each piece is searched
- * with the end of the one before, its trailing white space cut to one space (pgai's key settings may be written
- * `ai  .name`), enough for any name to show whole.
+ * with the end of the one before, enough for any name to show whole.
  */
 class TextMentions {
   mention = false;
-  keySetting = false;
+  masterKey = false;
+  mayNameApiKey = false;
   listing = false;
   private carry = '';
   private readonly overlap = Math.max(LISTING_MARKER.length, watchedNames().identifiers.longest) + 2;
@@ -76,10 +81,9 @@ class TextMentions {
   read(bytes: Buffer): void {
     const text = this.carry + bytes.toString('latin1');
     this.mention ||= watchedNames().mention.test(text);
-    this.keySetting ||= mentionsKeySetting(text);
+    this.masterKey ||= mentionsMasterKey(text);
+    this.mayNameApiKey ||= mayNameApiKeySetting(text);
     this.listing ||= text.includes(LISTING_MARKER);
-    let end = text.length;
-    while (end > 0 && /\s/.test(text[end - 1]!)) end--;
-    this.carry = text.slice(Math.max(0, end - this.overlap), end) + (end < text.length ? ' ' : '');
+    this.carry = text.slice(-this.overlap);
   }
 }

@@ -9,6 +9,7 @@
 
 import { parseSync, scanSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
+import { IdentifierSet } from './identifiers.js';
 import { parseTask } from './parse-task.js';
 
 const PREFIX = 'ai.';
@@ -20,9 +21,25 @@ export function isApiKeySetting(name: string | undefined): boolean {
   return lower !== undefined && lower.startsWith(PREFIX) && lower.length > PREFIX.length && !NOT_KEYS.test(lower);
 }
 
-/** True when the text could name such a setting (as SET writes it, or in set_config's string); else no parse. */
+/**
+ * Bytes every statement that sets such a setting has: "ai" as a word (SET ai.name, SET "AI".name, a comment between
+ * ai and .name, set_config('ai.name', …)), an escape that could spell it (U&"\0061i", E'\x61i.name'), or a string
+ * that may go on after a line break ('a'⏎'i.name').
+ */
+export function mayNameApiKeySetting(text: string): boolean {
+  return /\bai\b|\\|u&|'[ \t\f\v]*(?:--|[\r\n])/i.test(text);
+}
+
+/**
+ * The tokens such a statement has: the setting's schema (SET, ALTER … SET, a function's SET clause) or set_config,
+ * whose string can name the setting in any spelling. Only in code: "ai." in a statement's data is no reason to parse
+ * it. A U&"…" identifier with escapes counts as one (the parse decides).
+ */
+export const KEY_SETTING_TOKENS = new IdentifierSet(['ai', 'set_config'], true);
+
+/** True when the text could set such a setting; else no parse. */
 export function mentionsApiKeySetting(text: string): boolean {
-  return /\bai\s*\./i.test(text);
+  return mayNameApiKeySetting(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
 }
 
 /** A value to hold: the key, and the bytes of the query string its reference replaces. */
@@ -58,9 +75,14 @@ export function apiKeyValues(sql: string): HeldSpan[] {
   return spans.sort((a, b) => a.start - b.start);
 }
 
-/** Whether text the parser refused could set a key: it says SET or set_config, and names a key setting. */
+/**
+ * Whether text the parser refused could set a key: it says SET or set_config, and names a key setting, or could in
+ * a spelling only the parser reads (escapes, comments between the names).
+ */
 function couldSetKey(sql: string): boolean {
-  return /\bset(?:_config)?\b/i.test(sql) && [...sql.matchAll(/\bai\s*\.\s*"?(\w+)/gi)].some((match) => isApiKeySetting(`ai.${match[1]}`));
+  if (!/\bset(?:_config)?\b/i.test(sql)) return false;
+  if (/u&|\\|\/\*|--/i.test(sql)) return true;
+  return [...sql.matchAll(/\bai"?\s*\.\s*"?(\w+)/gi)].some((match) => isApiKeySetting(`ai.${match[1]}`));
 }
 
 interface Constant {
@@ -78,7 +100,14 @@ interface VariableSet {
 
 interface FuncCall {
   funcname?: Array<{ String?: { sval: string } }>;
-  args?: Array<{ A_Const?: Constant }>;
+  args?: Expression[];
+}
+
+/** The expressions a constant text is written as: a literal, a cast of one, a concatenation of such. */
+interface Expression {
+  A_Const?: Constant;
+  TypeCast?: { arg?: Expression };
+  A_Expr?: { kind?: string; name?: Array<{ String?: { sval: string } }>; lexpr?: Expression; rexpr?: Expression };
 }
 
 function valueOf(set: VariableSet): string {
@@ -107,12 +136,30 @@ function visit(node: unknown, sql: string, spans: HeldSpan[]): void {
   }
 }
 
-/** set_config('ai.…', 'value', …) with both written out; a value computed in SQL never shows in the statement. */
+/**
+ * set_config('ai.…', 'value', …) with the name a constant and the value written out (either maybe cast); a value
+ * computed in SQL never shows in the statement.
+ */
 function setConfigValue(call: FuncCall, sql: string): HeldSpan | undefined {
   if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return undefined;
-  const [name, value] = (call.args ?? []).map((argument) => argument.A_Const);
-  if (!isApiKeySetting(name?.sval?.sval) || value?.sval === undefined) return undefined;
-  return { value: value.sval.sval, start: value.location, end: literalEnd(sql, value.location) };
+  const [name, value] = call.args ?? [];
+  const literal = uncast(value)?.A_Const;
+  if (!isApiKeySetting(constantText(name)) || literal?.sval === undefined) return undefined;
+  return { value: literal.sval.sval, start: literal.location, end: literalEnd(sql, literal.location) };
+}
+
+function uncast(expression: Expression | undefined): Expression | undefined {
+  return expression?.TypeCast ? uncast(expression.TypeCast.arg) : expression;
+}
+
+/** The text a constant expression stands for; undefined for one computed from anything but literals. */
+function constantText(expression: Expression | undefined): string | undefined {
+  const node = uncast(expression);
+  if (node?.A_Const) return node.A_Const.sval?.sval;
+  const operation = node?.A_Expr;
+  if (operation?.kind !== 'AEXPR_OP' || operation.name?.at(-1)?.String?.sval !== '||') return undefined;
+  const [left, right] = [constantText(operation.lexpr), constantText(operation.rexpr)];
+  return left === undefined || right === undefined ? undefined : left + right;
 }
 
 /** The byte just past the string literal that starts at `start`. */

@@ -22,7 +22,10 @@ import {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Identifiers to look for, lower-case; matched unquoted in any case, quoted exactly. */
+/**
+ * Identifiers to look for, lower-case; matched unquoted in any case, quoted exactly, or in any case where the names
+ * are of settings, which PostgreSQL looks up in any case.
+ */
 export class IdentifierSet {
   private readonly names: ReadonlySet<string>;
   private readonly lengths: ReadonlySet<number>;
@@ -30,7 +33,10 @@ export class IdentifierSet {
   /** Bytes a name can start with, in either case: most identifiers are told apart by their first byte alone. */
   private readonly starts = new Uint8Array(256);
 
-  constructor(names: Iterable<string>) {
+  constructor(
+    names: Iterable<string>,
+    private readonly quotedInAnyCase = false,
+  ) {
     this.names = new Set([...names].map((name) => name.toLowerCase()));
     this.lengths = new Set([...this.names].map((name) => name.length));
     this.longest = Math.max(0, ...this.lengths);
@@ -65,7 +71,8 @@ export class IdentifierSet {
   isQuotedText(text: Buffer): boolean {
     // "" takes two bytes for one character: longer text cannot be a name.
     if (text.length === 0 || !this.starts[text[0]!] || text.length > 2 * this.longest) return false;
-    const name = text.toString('latin1').replaceAll('""', '"');
+    const quoted = text.toString('latin1').replaceAll('""', '"');
+    const name = this.quotedInAnyCase ? quoted.toLowerCase() : quoted;
     return this.lengths.has(name.length) && this.names.has(name);
   }
 }

@@ -26,9 +26,9 @@ vi.mock('libpg-query', async (importOriginal) => {
 
 const shared = proxyAndFakeProvider();
 
-/** About `bytes` of text that mentions the LLM functions as data would: pg_llm_chat( and pg_llm, quotes doubled. */
+/** About `bytes` of text that mentions the LLM functions and key settings as data would, quotes doubled. */
 function dataMentioningFunctions(bytes: number): string {
-  const piece = `call pg_llm_chat(''m'', ''x'') of pg_llm; it''s $$ -- /* `;
+  const piece = `call pg_llm_chat(''m'', ''x'') of pg_llm; it''s $$ -- /* AI. set_config(''ai.openai_api_key'', ''x'') `;
   return piece.repeat(Math.ceil(bytes / piece.length));
 }
 
@@ -146,6 +146,11 @@ describe('statements too big for the proxy to parse', () => {
     }, 50);
     expect(answer).toEqual(['error 54000', 'readyForQuery']);
     expect(growth).toBeLessThan(24 * MiB);
+    // In any spelling PostgreSQL reads as the setting's name.
+    for (const setting of [`SET "AI"/**/.openai_api_key TO 'sk-never-on-the-server'`, `SELECT set_config(E'\\x61i.openai_api_key', 'sk-never-on-the-server', false)`]) {
+      write(raw, serialize.query(`SELECT length('${'a'.repeat(11 * MiB)}'); ${setting}`));
+      expect(summary(await raw.until('readyForQuery', 60_000)), setting).toEqual(['error 54000', 'readyForQuery']);
+    }
     const setting = await raw.query(`SELECT current_setting('ai.openai_api_key', true) AS key`);
     expect(setting.find((message) => message.name === 'dataRow')).toMatchObject({ fields: [null] });
   }, 120_000);

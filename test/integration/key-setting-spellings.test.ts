@@ -1,0 +1,86 @@
+// Every spelling PostgreSQL reads as one of pgai's key settings, or as pg_llm.master_key, is taken in by the proxy:
+// quoted and Unicode-escaped identifiers, comments between the names, set_config's name as an escaped string, a
+// continued string, a cast or a concatenation of literals. The server, its log and SHOW see only a reference.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { aiDatabase, pgaiSuite } from '../support/pgai.js';
+import { cluster } from '../support/proxy.js';
+
+const suite = pgaiSuite();
+const LOGGED = `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET log_statement = %L', current_database(), 'all'); END $$`;
+
+function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(12).toString('hex')}`;
+}
+
+function serverLog(): string {
+  return readFileSync(path.join(cluster().socketDir, 'server.log'), 'utf8');
+}
+
+/** Statements that set ai.openai_api_key to `key`, each spelled as no earlier proxy read it. */
+function apiKeySpellings(key: string): string[] {
+  return [
+    `SET "ai".openai_api_key = '${key}'`,
+    `SET AI.OPENAI_API_KEY = '${key}'`,
+    `SET "AI".openai_api_key = '${key}'`,
+    `SET ai/* between */.openai_api_key = '${key}'`,
+    `SET ai -- between\n.openai_api_key = '${key}'`,
+    `SET U&"\\0061i".openai_api_key = '${key}'`,
+    `SET U&"!0061i" UESCAPE '!' . openai_api_key TO '${key}'`,
+    `ALTER ROLE CURRENT_USER SET "ai".openai_api_key = '${key}'`,
+    `SELECT set_config(E'\\x61i.openai_api_key', '${key}', false)`,
+    `SELECT set_config(U&'\\0061i.openai_api_key', '${key}', false)`,
+    `SELECT pg_catalog.set_config('a'\n'i.openai_api_key', '${key}', false)`,
+    `SELECT set_config('ai.openai_api_key'::text, '${key}'::text, false)`,
+    `SELECT set_config('ai.' || 'openai_api_key', '${key}', false)`,
+    `SELECT "set_config"('AI.openai_api_key', '${key}', false)`,
+    `SELECT U&"\\0073et_config"('ai.openai_api_key', '${key}', false)`,
+  ];
+}
+
+describe('a key setting in any spelling', () => {
+  it("never reaches the server: the proxy holds pgai's key, or refuses where the server would keep it", async () => {
+    const { client } = await aiDatabase(suite, LOGGED);
+    const keys: string[] = [];
+    for (const [index, statement] of apiKeySpellings('{key}').entries()) {
+      const key = unique(`sk-spelled-${index}`);
+      keys.push(key);
+      const sql = statement.replace('{key}', key);
+      if (sql.startsWith('ALTER ROLE')) {
+        await expect(client.query(sql), sql).rejects.toMatchObject({ code: '0A000' });
+        continue;
+      }
+      await client.query(sql);
+      const shown = (await client.query('SHOW ai.openai_api_key')).rows[0]['ai.openai_api_key'];
+      expect(shown, sql).toMatch(/^held by pg_llm proxy /);
+      await client.query(`SELECT ai.openai_embed('m', 'x', client_config => $1)`, [JSON.stringify({ base_url: suite.fake.baseUrl })]);
+      expect(suite.fake.requests.at(-1)?.authorization, sql).toBe(`Bearer ${key}`);
+      await client.query('RESET ai.openai_api_key');
+    }
+    const log = serverLog();
+    for (const key of keys) expect(log).not.toContain(key.slice(-16));
+  });
+
+  it('leaves other settings as they are, and keeps a broken statement that may set a key from the server', async () => {
+    const { client } = await aiDatabase(suite, LOGGED);
+    const value = unique('not-a-key');
+    await client.query(`SELECT set_config(E'request.\\x6Awt', $1, false), set_config('ai.openai_base_url', 'http://a.example', false)`, [value]);
+    const read = await client.query(`SELECT current_setting('request.jwt') AS jwt, current_setting('ai.openai_base_url') AS url`);
+    expect(read.rows[0]).toEqual({ jwt: value, url: 'http://a.example' });
+    // A broken statement that could set a key is refused by the proxy, whatever its spelling; the server never sees it.
+    const broken = unique('sk-broken');
+    await expect(client.query(`SET "ai"/**/.openai_api_key '${broken}'`)).rejects.toMatchObject({ code: '42601', message: expect.stringContaining('not sent to the server') });
+    expect(serverLog()).not.toContain(broken.slice(-16));
+  });
+
+  it('pg_llm.master_key spelled with Unicode escapes is held too', async () => {
+    const { client } = await aiDatabase(suite, LOGGED);
+    const key = unique('mk-spelled');
+    await client.query(`SET pg_llm.U&"m\\0061ster_key" = '${key}'`);
+    expect((await client.query('SHOW pg_llm.master_key')).rows[0]['pg_llm.master_key']).toMatch(/^held by pg_llm proxy /);
+    expect(serverLog()).not.toContain(key.slice(-16));
+  });
+});
