@@ -59,8 +59,9 @@ export class StreamedClaim implements StatementWatch {
     if (this.type === FrontendMessage.Query) claimed ||= text.listing || (this.deallocations?.end() ?? false);
     else {
       claimed ||= statement === undefined || (state.tracksStatements && statement !== '' && state.knowsStatement(statement));
-      // As for a Parse the server takes (claims) or the engine refuses (handleParse): the unnamed statement goes either way.
-      if (statement !== undefined && (!claimed || statement === '')) state.forgetStatement(statement);
+      // A Parse the server runs drops the statement it names, the unnamed one whatever becomes of it; one the relay
+      // spoils never runs there, so the old one stays, as for a Parse the engine refuses (handleParse).
+      if (statement !== undefined && !claimed) state.forgetStatement(statement);
     }
     return claimed ? new TooBigToParse(sqlBytes) : undefined;
   }

@@ -278,6 +278,8 @@ describe('prepared statements calling LLM functions', () => {
     expect(await prepare(raw, '', `SELECT pg_llm_chat('llm', 'hi') AS a`)).toBeUndefined();
     // A key setting the proxy cannot parse is refused by it (42601): the server keeps its unnamed statement.
     expect(await prepare(raw, '', `SET ai.openai_api_key = 'sk-broken-0123456789' garbage`)).toMatchObject({ code: '42601' });
+    // So does one too big for the proxy to parse, which it relays spoilt: the server refuses it before running it.
+    expect(await prepare(raw, '', `SELECT pg_llm_chat('llm', '${'x'.repeat(11 * MiB)}')`)).toMatchObject({ code: '54000' });
     shared.fake.script({ kind: 'answer', content: 'still unnamed' });
     raw.send(serialize.bind({}), serialize.execute({}), serialize.sync());
     const run = await raw.until('readyForQuery', 20_000);
