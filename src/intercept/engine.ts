@@ -27,7 +27,7 @@ import { SessionMasterKeys } from './master-key-setting.js';
 import { NamedServers } from './named-servers.js';
 import { NotInstalled } from './not-installed.js';
 import { STREAMED_FROM, StreamedClaim } from './streamed-claim.js';
-import { TrackedPortals, tooManyPortals } from './tracked-portals.js';
+import { TrackedPortals } from './tracked-portals.js';
 import { TrackedStatements } from './tracked-statements.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
@@ -157,7 +157,7 @@ class InterceptionEngine implements Interceptor {
         return false;
       }
       case FrontendMessage.Bind:
-        if (this.ownStatements.has(readBind(frame).statement) || this.overPortalLimit(frame)) return true;
+        if (this.ownStatements.has(readBind(frame).statement) || this.portalRefusal(frame)) return true;
         this.trackBind(frame);
         return false;
       case FrontendMessage.Execute: {
@@ -247,11 +247,13 @@ class InterceptionEngine implements Interceptor {
         return this.handleQuery(frame);
       case FrontendMessage.Parse:
         return this.handleParse(frame);
-      case FrontendMessage.Bind:
+      case FrontendMessage.Bind: {
         if (this.ownStatements.has(readBind(frame).statement)) return this.answerOwn(frame);
-        if (this.overPortalLimit(frame)) return this.refuse(tooManyPortals());
+        const refusal = this.portalRefusal(frame);
+        if (refusal) return this.refuse(refusal);
         this.trackBind(frame);
         return this.forward(frame);
+      }
       case FrontendMessage.Execute:
         if (this.ownPortals.has(readExecute(frame).portal)) return this.answerOwn(frame);
         return this.handleExecute(frame);
@@ -487,10 +489,10 @@ class InterceptionEngine implements Interceptor {
     await (type === FrontendMessage.Query ? this.executor.refuseQuery(error) : this.executor.reject(error));
   }
 
-  /** A Bind of an LLM statement to a new portal while the session already holds as many as it may. */
-  private overPortalLimit(frame: Buffer): boolean {
+  /** Why a Bind of an LLM statement would keep more portals, or bytes of parameters, than the session may. */
+  private portalRefusal(frame: Buffer): PgError | undefined {
     const bind = readBind(frame);
-    return this.statements.has(bind.statement) && this.portals.full(bind.portal);
+    return this.statements.has(bind.statement) ? this.portals.refusal(bind.portal, frame.length - bind.restOffset) : undefined;
   }
 
   /** Whether the proxy remembers anything of some prepared statement, so Parse, Bind and Close concern it. */
@@ -566,7 +568,7 @@ class InterceptionEngine implements Interceptor {
         bindRest,
         parameterSection: bindRest.subarray(0, bind.resultFormatsOffset - bind.restOffset),
         resultFormats: bind.resultFormats,
-      });
+      }, bindRest.length);
     }
     else this.portals.delete(bind.portal);
   }

@@ -2,7 +2,8 @@
 // them. Portals of the extended protocol are never holdable: the server drops every one when the transaction that
 // bound it ends. A client that binds and syncs in a loop would otherwise leave the proxy holding every parameter it
 // ever sent, so a portal is forgotten once a ReadyForQuery with status idle comes after the Sync or Query that
-// ends its transaction, and a session may hold only so many at once.
+// ends its transaction, and a session may hold only so many at once, with so many bytes of parameters (a Bind may be
+// as big as a message: in a transaction block, 256 of them would keep the proxy's memory and not only the server's).
 
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
@@ -10,19 +11,34 @@ import { PgError, SqlState } from '../../proxy/pg-error.js';
 /** Portals of LLM statements one session may have bound at once; drivers keep a handful, usually one. */
 export const MAX_TRACKED_PORTALS = 256;
 
-export function tooManyPortals(): PgError {
+/** Bytes of Bind parameters those portals may keep in all: twice what one statement's LLM calls may take by default. */
+export const MAX_TRACKED_PORTAL_BYTES = 256 * 1024 * 1024;
+
+const CLOSE_HINT = 'Close portals you no longer need, or end the transaction that holds them.';
+
+function tooManyPortals(): PgError {
   return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_PORTALS} portals calling LLM functions are open in this session`, {
-    hint: 'Close portals you no longer need, or end the transaction that holds them.',
+    hint: CLOSE_HINT,
+  });
+}
+
+function tooManyParameterBytes(): PgError {
+  const mib = MAX_TRACKED_PORTAL_BYTES / 1024 / 1024;
+  return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: the portals calling LLM functions in this session would keep more than ${mib} MiB of parameters`, {
+    hint: CLOSE_HINT,
   });
 }
 
 interface Lifetime {
   /** The number the ReadyForQuery ending the portal's transaction has, at the earliest. */
   endsAtReady: number;
+  /** Bytes of its Bind's parameters the proxy keeps. */
+  bytes: number;
 }
 
 export class TrackedPortals<Portal> {
   private readonly portals = new Map<string, Portal & Lifetime>();
+  private bytes = 0;
 
   constructor(private readonly io: Pick<SessionIo, 'owed' | 'readies'>) {}
 
@@ -40,27 +56,33 @@ export class TrackedPortals<Portal> {
   }
 
   delete(name: string): void {
+    this.bytes -= this.portals.get(name)?.bytes ?? 0;
     this.portals.delete(name);
   }
 
-  /** Whether binding `name` now would pass the limit (rebinding an existing name never does). */
-  full(name: string): boolean {
+  /** Why binding `name` with `bytes` of parameters now would pass a limit (a rebound name gives up its own), if it would. */
+  refusal(name: string, bytes: number): PgError | undefined {
     this.forgetEnded();
-    return !this.portals.has(name) && this.portals.size >= MAX_TRACKED_PORTALS;
+    const existing = this.portals.get(name);
+    if (!existing && this.portals.size >= MAX_TRACKED_PORTALS) return tooManyPortals();
+    if (this.bytes - (existing?.bytes ?? 0) + bytes > MAX_TRACKED_PORTAL_BYTES) return tooManyParameterBytes();
+    return undefined;
   }
 
   /**
    * Tracks a portal whose Bind is about to go upstream: every Query and Sync already sent is answered before the
    * ReadyForQuery of the one that ends its transaction.
    */
-  set(name: string, portal: Portal): void {
+  set(name: string, portal: Portal, bytes: number): void {
     const endsAtReady = this.io.readies.received + this.io.owed.pendingReadies + 1;
-    this.portals.set(name, { ...portal, endsAtReady });
+    this.delete(name);
+    this.portals.set(name, { ...portal, endsAtReady, bytes });
+    this.bytes += bytes;
   }
 
   private forgetEnded(): void {
     if (this.portals.size === 0) return;
     const lastIdle = this.io.readies.lastIdle;
-    for (const [name, portal] of this.portals) if (lastIdle >= portal.endsAtReady) this.portals.delete(name);
+    for (const [name, portal] of this.portals) if (lastIdle >= portal.endsAtReady) this.delete(name);
   }
 }

@@ -148,6 +148,25 @@ describe('portals of LLM statements', () => {
     expect(after.find((message) => message.name === 'error')).toBeUndefined();
   }, 60_000);
 
+  it('are refused with 54000 once their parameters would pass 256 MiB, and a block that ends gives their room back', async () => {
+    const raw = await sessionInBlock();
+    const value = 'v'.repeat(90 * MiB);
+    const bind = (portal: string) => [serialize.bind({ portal, statement: 's', values: [value] }), serialize.sync()];
+    raw.send(...bind('p1'), ...bind(''));
+    expect((await raw.until('readyForQuery', 60_000)).find((message) => message.name === 'error')).toBeUndefined();
+    expect((await raw.until('readyForQuery', 60_000)).find((message) => message.name === 'error')).toBeUndefined();
+    // Binding the unnamed portal again replaces it; a third portal would keep 270 MiB.
+    raw.send(...bind(''), ...bind('p3'));
+    expect((await raw.until('readyForQuery', 60_000)).find((message) => message.name === 'error')).toBeUndefined();
+    const refused = (await raw.until('readyForQuery', 60_000)).find((message) => message.name === 'error');
+    expect(refused).toMatchObject({ code: '54000', message: expect.stringContaining('256 MiB') });
+    raw.send(serialize.query('ROLLBACK'), serialize.query('BEGIN'));
+    await raw.until('readyForQuery');
+    await raw.until('readyForQuery');
+    raw.send(...bind('p3'));
+    expect((await raw.until('readyForQuery', 60_000)).find((message) => message.name === 'error')).toBeUndefined();
+  }, 120_000);
+
   it('closed by the client do not count towards the limit', async () => {
     const raw = await sessionInBlock();
     const bindAndClose = (i: number) => [serialize.bind({ portal: `p${i}`, statement: 's', values: ['v'] }), serialize.close({ type: 'P', name: `p${i}` })];
