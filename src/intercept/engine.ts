@@ -92,7 +92,8 @@ class InterceptionEngine implements Interceptor {
   constructor(
     private readonly io: SessionIo,
     options: CallOptions,
-    user: string,
+    /** The login role: its sessions share their places and turns in the parser's thread (parse-task.ts). */
+    private readonly user: string,
     startupOptions: string | undefined,
   ) {
     // PGOPTIONS (-c ai.openai_base_url=…) names a server as the client's statements do.
@@ -184,8 +185,8 @@ class InterceptionEngine implements Interceptor {
     }
     this.queue.push(type, frame);
     if (isStatement(type)) this.cancelTargets.arrived();
-    // The session's parses queue in its own places in the parser's thread (parse-task.ts).
-    if (!this.working) void parsingFor(this, () => this.work());
+    // The session's parses queue in its login role's places in the parser's thread (parse-task.ts).
+    if (!this.working) void parsingFor(this.user, () => this.work());
   }
 
   cancel(): boolean {

@@ -3,7 +3,9 @@
 // worker ends soon after the last: the parser's WebAssembly memory only ever grows, and goes only with its thread.
 // The task's answer is what comes back (a plan, say), not the parse tree, unless the task returns that.
 // The thread is shared by every session, so no text over MAX_PARSE_BYTES, or with more code than
-// MAX_PARSE_CODE_BYTES, reaches it (its parse would take seconds and gigabytes), and its queue is served round-robin by session, each with a few places only.
+// MAX_PARSE_CODE_BYTES, reaches it (its parse would take seconds and gigabytes), and its queue is served round-robin by
+// login role, each with a few places only: a role's sessions share its places and its turns, so a role that opens many
+// sessions holds up only its own statements.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Worker } from 'node:worker_threads';
@@ -29,8 +31,8 @@ export const MAX_PARSE_BYTES = 8 * 1024 * 1024;
 export const MAX_PARSE_CODE_BYTES = 128 * 1024;
 /** Big statements waiting for the worker; more are refused, so waiting texts cannot fill the memory. */
 const QUEUE_LIMIT = 16;
-/** Places in that queue one session may hold, so that it cannot fill the queue for the others. */
-const SESSION_QUEUE_LIMIT = 2;
+/** Places in that queue one login role may hold (all its sessions together), so that it cannot fill the queue for the others. */
+const ROLE_QUEUE_LIMIT = 2;
 /** The worker's JavaScript heap (parse trees as JSON, then as objects): ample for MAX_PARSE_BYTES, not for the host. */
 const WORKER_HEAP_MB = 1024;
 /** How long the worker waits for more before it ends (starting one takes about half a second). */
@@ -47,15 +49,12 @@ export function parseTask<Result>(module: string, name: string, run: (sql: strin
   return { module, name, run };
 }
 
-/** The session whose work runs in `work`: its parse tasks queue in that session's places. */
-const sessions = new AsyncLocalStorage<object>();
+/** The login role whose work runs in `work`: its parse tasks queue in that role's places. */
+const roles = new AsyncLocalStorage<string>();
 
-export function parsingFor<Result>(session: object, work: () => Result): Result {
-  return sessions.run(session, work);
+export function parsingFor<Result>(role: string, work: () => Result): Result {
+  return roles.run(role, work);
 }
-
-/** Work of no session (the background worker's) shares one key, and is bounded by its own pool. */
-const NO_SESSION = {};
 
 /** Runs the task on the event loop for a small text, in the parser's worker thread for a big one. */
 export async function runParseTask<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
@@ -71,7 +70,7 @@ export async function runParseTask<Result>(task: ParseTask<Result>, sql: string)
 export async function runInParserThread<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
   const bytes = Buffer.byteLength(sql);
   if (bytes > MAX_PARSE_BYTES) throw new TooBigToParse(bytes);
-  return (await parserThread.run(sessions.getStore() ?? NO_SESSION, task.module, task.name, sql)) as Result;
+  return (await parserThread.run(roles.getStore(), task.module, task.name, sql)) as Result;
 }
 
 export class TooBigToParse extends PgError {
@@ -93,8 +92,10 @@ function mib(bytes: number): string {
   return (bytes / 1024 ** 2).toFixed(1).replace(/\.0$/, '');
 }
 
+/** Work of no session (the background worker's) has no role: it shares one key, and is bounded by its own pool. */
+type Role = string | undefined;
+
 interface Job {
-  session: object;
   module: string;
   name: string;
   sql: string;
@@ -107,45 +108,49 @@ export type ThreadError = { message: string; sqlstate?: string; detail?: string;
 type Reply = { result: unknown } | { error: ThreadError };
 
 class ParserThread {
-  /** Each session's waiting jobs. */
-  private readonly waiting = new Map<object, Job[]>();
+  /** Each role's waiting jobs. */
+  private readonly waiting = new Map<Role, Job[]>();
   private size = 0;
-  /** When each session was last served (a count of jobs): the one served longest ago goes first. */
-  private readonly served = new WeakMap<object, number>();
+  /**
+   * When each role was last served (a count of jobs): the one served longest ago goes first. Forgotten once the
+   * thread is idle, so that it holds only the roles of one busy spell.
+   */
+  private readonly served = new Map<Role, number>();
   private jobs = 0;
   private running: Job | undefined;
   private worker: Worker | undefined;
   private idle: NodeJS.Timeout | undefined;
 
-  run(session: object, module: string, name: string, sql: string): Promise<unknown> {
-    const own = this.waiting.get(session)?.length ?? 0;
-    if (this.size >= QUEUE_LIMIT || (session !== NO_SESSION && own >= SESSION_QUEUE_LIMIT)) {
+  run(role: Role, module: string, name: string, sql: string): Promise<unknown> {
+    const own = this.waiting.get(role)?.length ?? 0;
+    if (this.size >= QUEUE_LIMIT || (role !== undefined && own >= ROLE_QUEUE_LIMIT)) {
       return Promise.reject(
         new PgError('53000', 'too many large statements are waiting for the proxy to parse them', {
-          hint: `Statements over ${INLINE_PARSE_BYTES / 1024} kB that mention LLM functions are parsed one at a time, a few per session; retry shortly.`,
+          hint: `Statements over ${INLINE_PARSE_BYTES / 1024} kB that mention LLM functions are parsed one at a time, a few per role; retry shortly.`,
         }),
       );
     }
     return new Promise((resolve, reject) => {
-      const queue = this.waiting.get(session) ?? [];
-      queue.push({ session, module, name, sql, resolve, reject });
-      this.waiting.set(session, queue);
+      const queue = this.waiting.get(role) ?? [];
+      queue.push({ module, name, sql, resolve, reject });
+      this.waiting.set(role, queue);
       this.size++;
       this.next();
     });
   }
 
-  /** The first job of the waiting session served longest ago (or never). */
+  /** The first job of the waiting role served longest ago (or never). */
   private take(): Job | undefined {
-    let chosen: object | undefined;
-    for (const session of this.waiting.keys()) {
-      if (chosen === undefined || (this.served.get(session) ?? -1) < (this.served.get(chosen) ?? -1)) chosen = session;
+    // Roles are compared by their entries: the background worker's key, undefined, is a role too.
+    let chosen: [Role, Job[]] | undefined;
+    for (const entry of this.waiting) {
+      if (chosen === undefined || (this.served.get(entry[0]) ?? -1) < (this.served.get(chosen[0]) ?? -1)) chosen = entry;
     }
     if (chosen === undefined) return undefined;
-    const queue = this.waiting.get(chosen)!;
+    const [role, queue] = chosen;
     const job = queue.shift()!;
-    if (queue.length === 0) this.waiting.delete(chosen);
-    this.served.set(chosen, this.jobs++);
+    if (queue.length === 0) this.waiting.delete(role);
+    this.served.set(role, this.jobs++);
     this.size--;
     return job;
   }
@@ -155,6 +160,7 @@ class ParserThread {
     clearTimeout(this.idle);
     this.running = this.take();
     if (!this.running) {
+      this.served.clear();
       this.idle = setTimeout(() => this.stop(), IDLE_MS).unref();
       return;
     }

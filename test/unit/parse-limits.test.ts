@@ -1,5 +1,5 @@
-// The parser's thread is shared by every session: no text over MAX_PARSE_BYTES reaches it, and one session cannot
-// hold the places or the turns of the others (review 4, finding 7).
+// The parser's thread is shared by every session: no text over MAX_PARSE_BYTES reaches it, and one login role (all
+// its sessions together) cannot hold the places or the turns of the others (review 4, finding 7; review 20).
 
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/intercept/analyze.js';
@@ -41,17 +41,17 @@ describe('limits of the parser thread', () => {
     expect((await analyze(sql)).plans?.map((plan) => plan.kind)).toEqual(['calls']);
   }, 120_000);
 
-  it('gives one session only a few places in the queue', async () => {
-    const greedy = {};
+  it('gives one role only a few places in the queue', async () => {
+    const greedy = 'greedy';
     const results = await parsingFor(greedy, () => Promise.allSettled(Array.from({ length: 6 }, () => parseStatements(`SELECT ${bigLiteral}`))));
     // One running, two waiting; the rest are told to retry.
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected', 'rejected']);
     expect(results.at(-1)).toMatchObject({ status: 'rejected', reason: { sqlstate: '53000' } });
   });
 
-  it("serves another session's statement before a busy session's next one", async () => {
-    const busy = {};
-    const other = {};
+  it("serves another role's statement before a busy role's next one", async () => {
+    const busy = 'busy';
+    const other = 'other';
     const finished: string[] = [];
     const track = (who: string, work: Promise<unknown>) => work.then(() => void finished.push(who));
     const first = parsingFor(busy, () => track('busy 1', parseStatements(`SELECT ${bigLiteral}`)));
