@@ -4,7 +4,7 @@
 // model name; with neither, no cost is counted (rather than a guess from a stale list).
 // Any role may name a model anything, so the model label takes at most --metrics-max-models distinct names (and
 // those of the price table, which the operator wrote); later names are counted under model="other". The spend of
-// each role in each database, by model, is counted too (the payer's: the asker's, or an llm.call job's table owner),
+// each role in each database, by model, is counted too (the asker's: for the worker's, its tables' owner),
 // and held to the caps of the role's day and of the statement the request is made for (src/cost/): each request
 // holds its worst case against them while in flight, and one held against a cap in dollars asks the provider for no
 // more answer tokens than it holds (a stream that runs past them is cut). Its role and database labels are bounded the
@@ -134,10 +134,10 @@ export function metered(provider: Provider, providerName: string, modelName: str
    * the requests in flight to give back what they hold, and is refused once the day's spend leaves no room. The
    * function returned records how it ended, settles what it held, and gives its cost where the price is known.
    */
-  const begin = async (kind: Kind, { signal, asker, payer }: { signal: AbortSignal; asker?: Asker; payer?: Spender }, worstCase: () => Usage) => {
+  const begin = async (kind: Kind, { signal, asker }: { signal: AbortSignal; asker?: Asker }, worstCase: () => Usage) => {
     const spending = currentSpending();
     await spending?.ready();
-    const spender = payer ?? askerParts(asker);
+    const spender = askerParts(asker);
     let worst: Usage | undefined;
     const worstUsd = (): number => costOf((worst ??= worstCase()), price) ?? 0;
     const statementHold = spending?.hold(worstUsd);
@@ -188,7 +188,7 @@ export function metered(provider: Provider, providerName: string, modelName: str
   /** Runs a request that ends with one answer, recorded with its usage or its failure. */
   const once = async <T>(
     kind: Kind,
-    request: { signal: AbortSignal; asker?: Asker; payer?: Spender },
+    request: { signal: AbortSignal; asker?: Asker },
     worstCase: () => Usage,
     run: (held: Usage | undefined) => Promise<T>,
     usageOf: (answer: T) => Usage,

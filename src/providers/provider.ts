@@ -2,7 +2,6 @@
 // functions) a request of the provider's own API. Adapters turn a model instance's config (from pg_llm_add_model),
 // or a pgai call's arguments, into one of these.
 
-import type { Spender } from '../cost/daily-spend.js';
 import type { Asker } from './asker.js';
 
 /** What the answer must look like: free text, any JSON object, or JSON that a schema describes. */
@@ -41,16 +40,12 @@ export interface ChatRequest {
   /** Aborted when the client cancels the statement or goes away: the request must stop then. */
   signal: AbortSignal;
   /**
-   * Who asks (role and database): an answer is served again only to whoever asked it (the response cache), and the
-   * process's model-call slots and answer bytes are shared fairly by askers (limits.ts). A request without one (the
-   * worker's) is never cached, and shares its turns with the worker's others.
+   * Who asks (role and database), whose daily budget and spend the request counts in: an answer is served again only
+   * to whoever asked it (the response cache), and the process's model-call slots and answer bytes are shared fairly by
+   * askers (limits.ts). The worker's requests are made for the owner of their tables (src/worker/). A request
+   * without one is never cached, and shares its turns with the others without one.
    */
   asker?: Asker;
-  /**
-   * Whose daily budget and spend the request counts in when not its asker's: an llm.call job's, made for no session,
-   * is its table owner's (src/worker/).
-   */
-  payer?: Spender;
 }
 
 export interface Usage {

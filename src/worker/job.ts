@@ -5,10 +5,10 @@
 
 import pg from 'pg';
 import { loadModel } from '../catalog/models.js';
-import type { Spender } from '../cost/daily-spend.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { ProviderError } from '../providers/errors.js';
+import type { Asker } from '../providers/asker.js';
 import { providerFor } from '../providers/index.js';
 import { chatOptions, parseJsonAnswer } from '../providers/options.js';
 import { batchApiFor, type BatchApi } from '../providers/batch-apis.js';
@@ -79,11 +79,11 @@ export class JobModels {
 }
 
 /**
- * Asks the job's model, for the owner of its table (`owner`: whose daily budget it counts in), and returns the values
- * of its target columns, by column name.
+ * Asks the job's model as the owner of its table (`owner`, an asker: asker.ts), whose share of the proxy's model
+ * calls it takes and whose daily budget it counts in, and returns the values of its target columns, by column name.
  */
-export async function answerJob(job: Job, model: Model, signal: AbortSignal, owner: Spender): Promise<Record<string, unknown>> {
-  const result = await model.provider.chat({ ...jobRequest(job, model.config), signal, payer: owner });
+export async function answerJob(job: Job, model: Model, signal: AbortSignal, owner: Asker): Promise<Record<string, unknown>> {
+  const result = await model.provider.chat({ ...jobRequest(job, model.config), signal, asker: owner });
   return jobAnswer(job, result.text);
 }
 

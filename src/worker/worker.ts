@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { VECTORIZER_CHANNEL } from '../../functions/pgai/vectorizer-create.js';
 import type { PgError } from '../../proxy/pg-error.js';
 import { overBudget } from '../cost/budgets.js';
-import { nextUtcDay, type Spender } from '../cost/daily-spend.js';
+import { nextUtcDay } from '../cost/daily-spend.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { ASKER_SQL } from '../intercept/session-settings.js';
 import { askerParts } from '../providers/asker.js';
@@ -80,8 +80,8 @@ export class QueueWorker {
   private stopped: Promise<void> | undefined;
   /** The last problem reaching the queue, logged once rather than at every poll. */
   private lastProblem: string | undefined;
-  /** Whom the model calls are made for, read once. */
-  private owner: Promise<Spender> | undefined;
+  /** Whom the model calls are made for (an asker: asker.ts), read once. */
+  private owner: Promise<string> | undefined;
   private readonly budget: BudgetPause;
 
   constructor(private readonly options: WorkerOptions) {
@@ -107,7 +107,7 @@ export class QueueWorker {
       onePerRow: true,
     });
     const { retryDelayMs, leaseMs } = options.settings;
-    this.batches = new BatchJobs({ pool: this.pool, worker: this.id, models: this.models, writes: this.writes, leaseMs, retryDelayMs, database: this.database, owner: () => this.tablesOwner(), log: this.log });
+    this.batches = new BatchJobs({ pool: this.pool, worker: this.id, models: this.models, writes: this.writes, leaseMs, retryDelayMs, database: this.database, owner: async () => askerParts(await this.tablesOwner())!, log: this.log });
     // A vectorizer's batch holds a connection while its chunks are embedded: one connection stays for the claims and
     // write-backs of llm.call jobs.
     const lanes = poolSize - 1;
@@ -291,10 +291,14 @@ export class QueueWorker {
     recordFinished(this.database, await deferJob(this.pool, this.id, job, failure(refusal), nextUtcDay()));
   }
 
-  /** The owner of the tables the worker fills, its login role (claims take no job while it runs as another): the jobs' payer. */
-  private tablesOwner(): Promise<Spender> {
+  /**
+   * The owner of the tables the worker fills, its login role (claims take no job while it runs as another), as the
+   * asker of the jobs' requests, as the owner's vectorizers' are (vectorizers.ts): its calls take that role's share of
+   * the proxy's model calls, and count in its daily budget.
+   */
+  private tablesOwner(): Promise<string> {
     if (!this.owner) {
-      const read = this.pool.query(`SELECT ${ASKER_SQL} AS asker`).then(({ rows }) => askerParts((rows[0] as { asker: string }).asker)!);
+      const read = this.pool.query(`SELECT ${ASKER_SQL} AS asker`).then(({ rows }) => (rows[0] as { asker: string }).asker);
       // A failure is not kept: the next job asks again.
       read.catch(() => this.owner === read && (this.owner = undefined));
       this.owner = read;
