@@ -97,7 +97,7 @@ function chatCompletions(model: string): OpenAiEndpoint<Chat, string> {
   return {
     url: '/v1/chat/completions',
     kind: 'chat',
-    body: (request) => chatCompletionBody(model, false, request),
+    body: (request) => chatCompletionBody(model, { logprobs: false, tokenLimit: 'max_tokens' }, request),
     shape: { fields: { usage: USAGE, choices: { first: 1, items: { fields: { message: { fields: { content: 'scalar', refusal: 'scalar' } } } } } } },
     value: (body) => (typeof body.choices?.[0]?.message?.content === 'string' ? (body.choices[0].message.content as string) : undefined),
   };

@@ -11,6 +11,7 @@ import { confidenceOf, fallbackConfidence } from './confidence.js';
 import { checkedVectors } from './embedding-vectors.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
+import { withLearntChoices, type ParameterChoices } from './openai-parameters.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import type { AnswerKind } from './response-cap.js';
 import { tokenCount, type ChatRequest, type ChatResult, type EmbedRequest, type EmbedResult, type Provider, type StreamEvent, type Usage } from './provider.js';
@@ -59,8 +60,11 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
   const embeddingModel = (config.embedding_model ?? config.embedding_deployment ?? DEFAULT_EMBEDDING_MODEL[flavour] ?? model) as string;
   const embeddingBatchSize = Number(config.embedding_batch_size ?? MAX_EMBEDDING_BATCH);
   if (!Number.isInteger(embeddingBatchSize) || embeddingBatchSize < 1) throw new PgError('22023', 'invalid model config: embedding_batch_size must be a positive whole number');
-  // Servers other than OpenAI's and Azure's often refuse or ignore logprobs, so they are asked for only there.
-  const logprobs = config.logprobs === undefined ? flavour === 'openai' || flavour === 'azure_openai' : config.logprobs === true;
+  // Servers other than OpenAI's and Azure's often refuse or ignore logprobs, so they are asked for only there; a model
+  // that refuses them (or max_tokens) is asked again without (openai-parameters.ts).
+  const choices = {
+    current: { logprobs: config.logprobs === undefined ? flavour === 'openai' || flavour === 'azure_openai' : config.logprobs === true, tokenLimit: 'max_tokens' } as ParameterChoices,
+  };
   const fallback = fallbackConfidence(config);
   // OpenAI's and Azure's base64 embeddings are a quarter of the size of their float JSON; other servers may not know it.
   const encodingFormat = flavour === 'openai' || flavour === 'azure_openai' ? 'base64' : 'float';
@@ -83,12 +87,13 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
     throw fromSdkError(flavour, error, apiKey, OpenAI);
   };
 
-  const body = (request: ChatRequest): ChatCompletionCreateParamsBase => chatCompletionBody(model, logprobs, request);
 
   return {
     embeddingBatchSize,
     async chat(request: ChatRequest): Promise<ChatResult> {
-      const completion = await sdk().chat.completions.create({ ...body(request), stream: false }, { signal: request.signal }).catch(fail);
+      const completion = await withLearntChoices(choices, (chosen) =>
+        sdk().chat.completions.create({ ...chatCompletionBody(model, chosen, request), stream: false }, { signal: request.signal }),
+      ).catch(fail);
       const choice = completion.choices?.[0];
       if (!choice || typeof choice.message?.content !== 'string') throw new ProviderError(`${flavour} answered without a message`);
       return {
@@ -99,9 +104,9 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       };
     },
     async *stream(request: ChatRequest): AsyncIterable<StreamEvent> {
-      const chunks = await sdk()
-        .chat.completions.create({ ...body(request), stream: true, stream_options: { include_usage: true } }, { signal: request.signal })
-        .catch(fail);
+      const chunks = await withLearntChoices(choices, (chosen) =>
+        sdk().chat.completions.create({ ...chatCompletionBody(model, chosen, request), stream: true, stream_options: { include_usage: true } }, { signal: request.signal }),
+      ).catch(fail);
       let text = '';
       let usage: Usage = { promptTokens: 0, completionTokens: 0 };
       let answeredBy = model;
@@ -137,13 +142,17 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
 }
 
 /** The body of a chat completion request (also a line of a batch's input file: batch-apis.ts). */
-export function chatCompletionBody(model: string, logprobs: boolean, { prompt, history = [], options: chat }: Pick<ChatRequest, 'prompt' | 'history' | 'options'>): ChatCompletionCreateParamsBase {
+export function chatCompletionBody(
+  model: string,
+  { logprobs, tokenLimit }: ParameterChoices,
+  { prompt, history = [], options: chat }: Pick<ChatRequest, 'prompt' | 'history' | 'options'>,
+): ChatCompletionCreateParamsBase {
   const format = chat.responseFormat;
   return {
     model,
     messages: [...(chat.system === undefined ? [] : [{ role: 'system' as const, content: chat.system }]), ...history, { role: 'user' as const, content: prompt }],
     ...(chat.temperature === undefined ? {} : { temperature: chat.temperature }),
-    ...(chat.maxTokens === undefined ? {} : { max_tokens: chat.maxTokens }),
+    ...(chat.maxTokens === undefined ? {} : { [tokenLimit]: chat.maxTokens }),
     ...(format.type === 'json_object' ? { response_format: { type: 'json_object' } } : {}),
     ...(format.type === 'json_schema' ? { response_format: { type: 'json_schema', json_schema: { name: format.name, schema: format.schema, strict: format.strict ?? true } } } : {}),
     ...(logprobs ? { logprobs: true } : {}),

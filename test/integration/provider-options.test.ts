@@ -118,6 +118,38 @@ describe('confidence', () => {
   });
 });
 
+describe("OpenAI's reasoning models", () => {
+  const refusal = (param: string) => ({ kind: 'error' as const, status: 400, message: `Unsupported parameter: '${param}' is not supported with this model.`, code: 'unsupported_parameter', param });
+
+  it('are asked again without logprobs and with max_completion_tokens when they refuse them, and the model keeps that', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { model_name: 'o3-mini', max_tokens: 50 });
+    shared.fake.script(refusal('logprobs'), refusal('max_tokens'), { kind: 'answer', content: 'thought through' });
+    expect((await client.query(`SELECT pg_llm_chat('llm', 'q') AS a`)).rows[0].a).toBe('thought through');
+    const bodies = shared.fake.requests.map((request) => request.body);
+    expect(bodies.map((body) => [body.logprobs, body.max_tokens, body.max_completion_tokens])).toEqual([
+      [true, 50, undefined],
+      [undefined, 50, undefined],
+      [undefined, undefined, 50],
+    ]);
+    // The model's next requests, a stream's too, go as it takes them, and confidence falls back as without logprobs.
+    shared.fake.script({ kind: 'answer', content: 'again' }, { kind: 'stream', chunks: ['stre', 'amed'] });
+    expect(await chatJson(client, {})).toMatchObject({ response: 'again', confidence_source: 'fallback' });
+    const streamed = (await client.query(`SELECT string_agg(chunk, '') AS text FROM pg_llm_chat_stream('llm', 'q')`)).rows[0].text;
+    expect(streamed).toBe('streamed');
+    expect(shared.fake.requests.slice(3).map((request) => [request.body.logprobs, request.body.max_completion_tokens])).toEqual([
+      [undefined, 50],
+      [undefined, 50],
+    ]);
+  });
+
+  it('a refusal of anything else is the caller\'s error, not asked again', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { model_name: 'o3-mini', temperature: 0 });
+    shared.fake.script({ kind: 'error', status: 400, message: "Unsupported value: 'temperature' does not support 0 with this model.", code: 'unsupported_value', param: 'temperature' });
+    await expect(client.query(`SELECT pg_llm_chat('llm', 'q')`)).rejects.toMatchObject({ code: '22023', message: expect.stringContaining('temperature') });
+    expect(shared.fake.requests).toHaveLength(1);
+  });
+});
+
 describe('usage, cost and metrics', () => {
   it('a priced model reports its cost in the answer, the audit row and /metrics', async () => {
     const { client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai', {

@@ -19,7 +19,8 @@ export type Behaviour =
    */
   | { kind: 'stream'; chunks: string[]; delayMs?: number; logprobs?: number[]; hold?: Promise<void>; honoursMaxTokens?: boolean }
   | { kind: 'reset'; chunks: string[] }
-  | { kind: 'error'; status: number; message: string; retryAfter?: string }
+  /** `code` and `param`: as OpenAI's error answers name them (code unsupported_parameter, param logprobs). */
+  | { kind: 'error'; status: number; message: string; retryAfter?: string; code?: string; param?: string }
   | { kind: 'garbage' }
   | { kind: 'stall' }
   /** A chat answer whose content is `bytes` long, written in chunks as the client reads, never held whole. */
@@ -195,7 +196,12 @@ function respond(behaviour: Behaviour, request: RecordedRequest, response: http.
       return void setTimeout(() => response.socket?.resetAndDestroy(), 20);
     }
     case 'error':
-      return json(response, behaviour.status, { error: { message: behaviour.message, type: 'fake_error' } }, behaviour.retryAfter ? { 'retry-after': behaviour.retryAfter } : {});
+      return json(
+        response,
+        behaviour.status,
+        { error: { message: behaviour.message, type: 'fake_error', code: behaviour.code ?? null, param: behaviour.param ?? null } },
+        behaviour.retryAfter ? { 'retry-after': behaviour.retryAfter } : {},
+      );
     case 'garbage':
       response.writeHead(200, { 'content-type': 'application/json' });
       return void response.end('{"choices": [ this is not json');
