@@ -8,7 +8,7 @@ import { EXTENSION_NAMES, extensionOf, FUNCTIONS, functionCalled, functionsCalle
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
-import { KEY_SETTING_TOKENS, mayNameApiKeySetting } from '../sql/api-key-statements.js';
+import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
@@ -59,11 +59,10 @@ export function mentionsFunction(frame: Buffer): boolean {
   const text = frame.toString('latin1');
   if (!mention.test(text)) return false;
   // The engine must see every statement that could hand the server a key. The master key's name counts even inside
-  // a string literal, where the engine refuses it (EXECUTE, DO: master-key-statements.ts); pgai's key settings are
-  // found as SessionApiKeys.seal finds them.
+  // a string literal, where the engine refuses it (EXECUTE, DO: master-key-statements.ts); a key setting is set
+  // through the tokens ai or set_config, which also sets the master key in a name written in pieces.
   const [start, end] = sqlBounds(frame);
-  if (mentionsMasterKey(text) || identifiers.namedIn(frame, start, end)) return true;
-  return mayNameApiKeySetting(text) && KEY_SETTING_TOKENS.namedIn(frame, start, end);
+  return mentionsMasterKey(text) || identifiers.namedIn(frame, start, end) || KEY_SETTING_TOKENS.namedIn(frame, start, end);
 }
 
 /**

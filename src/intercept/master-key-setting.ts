@@ -5,7 +5,7 @@
 
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKeyOffLoop, type MasterKey } from '../crypto/secrets.js';
-import { MASTER_KEY_SETS, MASTER_KEY_SETTING, mentionsMasterKey } from '../sql/master-key-statements.js';
+import { MASTER_KEY_SETS, MASTER_KEY_SETTING, maySetMasterKey } from '../sql/master-key-statements.js';
 import { runParseTask } from '../sql/parse-task.js';
 import { HeldValues, replaced } from './held-values.js';
 
@@ -19,8 +19,7 @@ export class SessionMasterKeys {
 
   /** The query string with the value of each SET pg_llm.master_key replaced by a reference; throws a PgError where the server would get the key. */
   async seal(sql: string): Promise<string> {
-    // A U&"…" identifier can spell the name with escapes (the engine claims it by its lexical scan: analyze.ts).
-    if (!mentionsMasterKey(sql) && !/u&/i.test(sql)) return sql;
+    if (!maySetMasterKey(sql)) return sql;
     const sets = await runParseTask(MASTER_KEY_SETS, sql);
     if (sets.length === 0) return sql;
     const spans: Array<{ start: number; end: number; text: string }> = [];

@@ -8,7 +8,7 @@ import type { StatementWatch } from '../../proxy/interceptor.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import type { IdentifierScanner } from '../sql/identifiers.js';
 import { MAX_PARSE_BYTES, TooBigToParse } from '../sql/parse-task.js';
-import { KEY_SETTING_TOKENS, mayNameApiKeySetting } from '../sql/api-key-statements.js';
+import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { CURSOR_COMMANDS, DEALLOCATING_COMMANDS, watchedNames } from './analyze.js';
 import { LISTING_MARKER } from './extension-listing.js';
@@ -54,7 +54,7 @@ export class StreamedClaim implements StatementWatch {
   end(statement: string | undefined, sqlBytes: number): TooBigToParse | undefined {
     const { text, state } = this;
     const functionNamed = this.functions.end();
-    const keySet = text.mayNameApiKey && this.keySettings.end();
+    const keySet = this.keySettings.end();
     let claimed = (text.mention && (text.masterKey || functionNamed || keySet)) || (this.cursorCommands?.end() ?? false);
     if (this.type === FrontendMessage.Query) claimed ||= text.listing || (this.deallocations?.end() ?? false);
     else {
@@ -74,7 +74,6 @@ export class StreamedClaim implements StatementWatch {
 class TextMentions {
   mention = false;
   masterKey = false;
-  mayNameApiKey = false;
   listing = false;
   private carry = '';
   private readonly overlap = Math.max(LISTING_MARKER.length, watchedNames().identifiers.longest) + 2;
@@ -83,7 +82,6 @@ class TextMentions {
     const text = this.carry + bytes.toString('latin1');
     this.mention ||= watchedNames().mention.test(text);
     this.masterKey ||= mentionsMasterKey(text);
-    this.mayNameApiKey ||= mayNameApiKeySetting(text);
     this.listing ||= text.includes(LISTING_MARKER);
     this.carry = text.slice(-this.overlap);
   }

@@ -9,6 +9,7 @@
 
 import { parseSync, scanSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
+import { constantText, uncast, type Expression } from './constant-text.js';
 import { IdentifierSet } from './identifiers.js';
 import { parseTask } from './parse-task.js';
 
@@ -22,25 +23,23 @@ export function isApiKeySetting(name: string | undefined): boolean {
 }
 
 /**
- * Bytes every statement that sets such a setting has: "ai" as a word (SET ai.name, SET "AI".name, a comment between
- * ai and .name, set_config('ai.name', …)), an escape that could spell it (U&"\0061i", E'\x61i.name'), or a string
- * that may go on after a line break ('a'⏎'i.name').
- */
-export function mayNameApiKeySetting(text: string): boolean {
-  return /\bai\b|\\|u&|'[ \t\f\v]*(?:--|[\r\n])/i.test(text);
-}
-
-/**
- * The tokens such a statement has: the setting's schema (SET, ALTER … SET, a function's SET clause) or set_config,
- * whose string can name the setting in any spelling. Only in code: "ai." in a statement's data is no reason to parse
+ * The tokens a statement that sets such a setting has: the setting's schema (SET, ALTER … SET, a function's SET
+ * clause: ai, "AI", U&"\0061i", with comments before the dot) or set_config, whose name may be written in any
+ * spelling ('a' || 'i.…', E'\x61i.…') or computed. Only in code: "ai." in a statement's data is no reason to parse
  * it. A U&"…" identifier with escapes counts as one (the parse decides).
  */
 export const KEY_SETTING_TOKENS = new IdentifierSet(['ai', 'set_config'], true);
 
 /** True when the text could set such a setting; else no parse. */
 export function mentionsApiKeySetting(text: string): boolean {
-  return mayNameApiKeySetting(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
+  return /ai|set_config|u&/i.test(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
 }
+
+/**
+ * A written-out value of set_config under a computed name is held back from the server from this length on: the
+ * setting may be a key's, which are longer, and no one computes the name of a setting whose short value they write.
+ */
+const KEY_LIKE_LENGTH = 16;
 
 /** A value to hold: the key, and the bytes of the query string its reference replaces. */
 export interface HeldSpan {
@@ -60,7 +59,7 @@ export function apiKeyValues(sql: string): HeldSpan[] {
     // The server would refuse it too, and its log would keep the statement, with the key in it if it set one. The
     // parser's words are left out: the token they quote may be the key.
     if (!couldSetKey(sql)) return [];
-    throw new PgError('42601', "syntax error in a statement that sets a key of pgai's (not sent to the server)");
+    throw new PgError('42601', "syntax error in a statement that may set a key of pgai's (not sent to the server)");
   }
   const spans: HeldSpan[] = [];
   const length = Buffer.byteLength(sql);
@@ -76,11 +75,12 @@ export function apiKeyValues(sql: string): HeldSpan[] {
 }
 
 /**
- * Whether text the parser refused could set a key: it says SET or set_config, and names a key setting, or could in
- * a spelling only the parser reads (escapes, comments between the names).
+ * Whether text the parser refused could set a key: it calls set_config, whose name may be spelt any way, or says SET
+ * and names a key setting, or could in a spelling only the parser reads (escapes, comments between the names).
  */
 function couldSetKey(sql: string): boolean {
-  if (!/\bset(?:_config)?\b/i.test(sql)) return false;
+  if (/set_config/i.test(sql)) return true;
+  if (!/\bset\b/i.test(sql)) return false;
   if (/u&|\\|\/\*|--/i.test(sql)) return true;
   return [...sql.matchAll(/\bai"?\s*\.\s*"?(\w+)/gi)].some((match) => isApiKeySetting(`ai.${match[1]}`));
 }
@@ -101,13 +101,6 @@ interface VariableSet {
 interface FuncCall {
   funcname?: Array<{ String?: { sval: string } }>;
   args?: Expression[];
-}
-
-/** The expressions a constant text is written as: a literal, a cast of one, a concatenation of such. */
-interface Expression {
-  A_Const?: Constant;
-  TypeCast?: { arg?: Expression };
-  A_Expr?: { kind?: string; name?: Array<{ String?: { sval: string } }>; lexpr?: Expression; rexpr?: Expression };
 }
 
 function valueOf(set: VariableSet): string {
@@ -137,29 +130,23 @@ function visit(node: unknown, sql: string, spans: HeldSpan[]): void {
 }
 
 /**
- * set_config('ai.…', 'value', …) with the name a constant and the value written out (either maybe cast); a value
- * computed in SQL never shows in the statement.
+ * set_config('ai.…', 'value', …) with the name written out (constant-text.ts) and the value a literal (maybe cast);
+ * a value computed in SQL never shows in the statement. Under a computed name, a value long enough to be a key is
+ * refused: the proxy cannot tell whether it is one.
  */
 function setConfigValue(call: FuncCall, sql: string): HeldSpan | undefined {
   if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return undefined;
   const [name, value] = call.args ?? [];
   const literal = uncast(value)?.A_Const;
-  if (!isApiKeySetting(constantText(name)) || literal?.sval === undefined) return undefined;
+  if (literal?.sval === undefined) return undefined;
+  const setting = constantText(name);
+  if (setting === undefined && literal.sval.sval.length >= KEY_LIKE_LENGTH) {
+    throw new PgError('0A000', 'set_config of a computed setting name cannot take a value written out', {
+      hint: "The setting may hold a key, which the server's log would keep. Write the name out as a string (set_config('ai.openai_api_key', '…', false)), or compute the value too.",
+    });
+  }
+  if (!isApiKeySetting(setting)) return undefined;
   return { value: literal.sval.sval, start: literal.location, end: literalEnd(sql, literal.location) };
-}
-
-function uncast(expression: Expression | undefined): Expression | undefined {
-  return expression?.TypeCast ? uncast(expression.TypeCast.arg) : expression;
-}
-
-/** The text a constant expression stands for; undefined for one computed from anything but literals. */
-function constantText(expression: Expression | undefined): string | undefined {
-  const node = uncast(expression);
-  if (node?.A_Const) return node.A_Const.sval?.sval;
-  const operation = node?.A_Expr;
-  if (operation?.kind !== 'AEXPR_OP' || operation.name?.at(-1)?.String?.sval !== '||') return undefined;
-  const [left, right] = [constantText(operation.lexpr), constantText(operation.rexpr)];
-  return left === undefined || right === undefined ? undefined : left + right;
 }
 
 /** The byte just past the string literal that starts at `start`. */

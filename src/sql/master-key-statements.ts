@@ -4,6 +4,7 @@
 
 import { parseSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
+import { constantText, type Expression } from './constant-text.js';
 import { parseTask } from './parse-task.js';
 
 export const MASTER_KEY_SETTING = 'pg_llm.master_key';
@@ -15,12 +16,17 @@ export interface MasterKeySet {
   end: number;
 }
 
-/**
- * True when the text could name the setting, written out or escaped (E'…\x5f…', U&"…\005f…"); anything else needs
- * no parse. Only a name with a letter of "master" itself escaped gets past, which no one writes by accident.
- */
+/** True when the text names the setting, maybe with a letter escaped (E'…\x5f…', U&"…\005f…"), but for "master". */
 export function mentionsMasterKey(text: string): boolean {
   return /master/i.test(text);
+}
+
+/**
+ * True when the text could set the setting, however its name is spelt: named, or a U&"…" identifier, or set_config,
+ * whose name may be written in pieces ('pg_llm.mas' || 'ter_key'); anything else needs no parse.
+ */
+export function maySetMasterKey(text: string): boolean {
+  return /master|u&|set_config/i.test(text);
 }
 
 /** masterKeySets as a parse task: a big statement naming the setting is parsed where it holds up no other session. */
@@ -43,7 +49,7 @@ export function masterKeySets(sql: string): MasterKeySet[] {
       sets.push({ value: valueOf(top), start: top.args![0]!.A_Const!.location, end: statementLength ? location + statementLength : length });
       continue;
     }
-    refuseNested(stmt);
+    refuseNested(stmt, sql);
   }
   return sets;
 }
@@ -67,8 +73,8 @@ function valueOf(set: VariableSet): string {
   return value;
 }
 
-function refuseNested(node: unknown): void {
-  if (Array.isArray(node)) return node.forEach(refuseNested);
+function refuseNested(node: unknown, sql: string): void {
+  if (Array.isArray(node)) return node.forEach((item) => refuseNested(item, sql));
   if (node === null || typeof node !== 'object') return;
   // Nested, a SET is a VariableSetStmt node or the `setstmt` of ALTER ROLE/DATABASE/SYSTEM: matched by its shape.
   const set = node as VariableSet;
@@ -80,14 +86,14 @@ function refuseNested(node: unknown): void {
   for (const [key, value] of Object.entries(node)) {
     if (key === 'FuncCall') {
       const call = value as FuncCall;
-      if (setsAnySetting(call) && !namesOtherSetting(call)) {
+      if (setsAnySetting(call) && !namesOtherSetting(call, sql)) {
         throw new PgError('0A000', `set_config cannot set ${MASTER_KEY_SETTING}`, {
           hint: `The statement would carry the key to the server and its log. Use SET ${MASTER_KEY_SETTING} (or SET LOCAL), which the proxy takes in.`,
         });
       }
       // current_setting's argument names the setting only to read it (the server holds a reference, never the key).
       if (readsSetting(call)) {
-        refuseNested(call.args?.slice(1));
+        refuseNested(call.args?.slice(1), sql);
         continue;
       }
     }
@@ -97,7 +103,7 @@ function refuseNested(node: unknown): void {
         hint: `Other ways (set_config, PREPARE/EXECUTE, DO, pg_settings) would carry the key to the server and its log. Use SET ${MASTER_KEY_SETTING} (or SET LOCAL), which the proxy takes in.`,
       });
     }
-    refuseNested(value);
+    refuseNested(value, sql);
   }
 }
 
@@ -118,7 +124,7 @@ function bodyOf(element: DefElem): string | undefined {
 
 interface FuncCall {
   funcname?: Array<{ String?: { sval: string } }>;
-  args?: Array<{ A_Const?: Constant }>;
+  args?: Expression[];
 }
 
 function calls(call: FuncCall, name: string): boolean {
@@ -129,10 +135,13 @@ function setsAnySetting(call: FuncCall): boolean {
   return calls(call, 'set_config');
 }
 
-/** A set_config whose name is written out and is not the master key's; a computed name could be. */
-function namesOtherSetting(call: FuncCall): boolean {
-  const name = call.args?.[0]?.A_Const?.sval?.sval;
-  return name !== undefined && !isMasterKey(name);
+/**
+ * A set_config whose name is written out (constant-text.ts) and is not the master key's. A computed name could be,
+ * in a statement that names the setting.
+ */
+function namesOtherSetting(call: FuncCall, sql: string): boolean {
+  const name = constantText(call.args?.[0]);
+  return name === undefined ? !mentionsMasterKey(sql) : !isMasterKey(name);
 }
 
 function readsSetting(call: FuncCall): boolean {

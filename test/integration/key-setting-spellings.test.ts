@@ -36,6 +36,7 @@ function apiKeySpellings(key: string): string[] {
     `SELECT pg_catalog.set_config('a'\n'i.openai_api_key', '${key}', false)`,
     `SELECT set_config('ai.openai_api_key'::text, '${key}'::text, false)`,
     `SELECT set_config('ai.' || 'openai_api_key', '${key}', false)`,
+    `SELECT set_config('a' || 'i.openai_api_key', '${key}', false)`,
     `SELECT "set_config"('AI.openai_api_key', '${key}', false)`,
     `SELECT U&"\\0073et_config"('ai.openai_api_key', '${key}', false)`,
   ];
@@ -64,6 +65,15 @@ describe('a key setting in any spelling', () => {
     for (const key of keys) expect(log).not.toContain(key.slice(-16));
   });
 
+  it('under a name computed in SQL, a value written out that could be a key is refused; a short one is set', async () => {
+    const { client } = await aiDatabase(suite, LOGGED);
+    const key = unique('sk-computed');
+    await expect(client.query(`SELECT set_config(lower('AI.OPENAI_API_KEY'), '${key}', false)`)).rejects.toMatchObject({ code: '0A000', hint: expect.stringContaining('Write the name out') });
+    await client.query(`SELECT set_config(lower('APP.MODE'), 'on', false)`);
+    expect((await client.query(`SELECT current_setting('app.mode') AS mode`)).rows).toEqual([{ mode: 'on' }]);
+    expect(serverLog()).not.toContain(key.slice(-16));
+  });
+
   it('leaves other settings as they are, and keeps a broken statement that may set a key from the server', async () => {
     const { client } = await aiDatabase(suite, LOGGED);
     const value = unique('not-a-key');
@@ -76,11 +86,16 @@ describe('a key setting in any spelling', () => {
     expect(serverLog()).not.toContain(broken.slice(-16));
   });
 
-  it('pg_llm.master_key spelled with Unicode escapes is held too', async () => {
+  it('pg_llm.master_key spelled with Unicode escapes is held too, and set_config of it in pieces is refused', async () => {
     const { client } = await aiDatabase(suite, LOGGED);
     const key = unique('mk-spelled');
     await client.query(`SET pg_llm.U&"m\\0061ster_key" = '${key}'`);
     expect((await client.query('SHOW pg_llm.master_key')).rows[0]['pg_llm.master_key']).toMatch(/^held by pg_llm proxy /);
-    expect(serverLog()).not.toContain(key.slice(-16));
+    const pieces = unique('mk-pieces');
+    for (const name of [`'pg_llm.mas'\n'ter_key'`, `'pg_llm.mas' || 'ter_key'`]) {
+      await expect(client.query(`SELECT set_config(${name}, '${pieces}', false)`), name).rejects.toMatchObject({ code: '0A000' });
+    }
+    const log = serverLog();
+    for (const secret of [key, pieces]) expect(log).not.toContain(secret.slice(-16));
   });
 });
