@@ -8,19 +8,13 @@ import { WORKER_PRIVILEGES } from '../../src/worker/queue.js';
 import { afterThisTest } from '../support/database.js';
 import { plantHostileOverloads } from '../support/hostile-public.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
-import { cluster, connection, type Role } from '../support/proxy.js';
+import { connection } from '../support/proxy.js';
+import { connectAs } from '../support/roles.js';
 import { startWorker } from '../support/worker.js';
 
 const EVENTUALLY = { timeout: 10_000 };
 
 const shared = proxyAndFakeProvider();
-
-async function connect(role: Role, database: string): Promise<pg.Client> {
-  const client = new pg.Client(connection(cluster().port, role, database));
-  await client.connect();
-  afterThisTest(() => client.end());
-  return client;
-}
 
 /** The worker of the tables alice owns, connected as alice, as docs/llm-call.md deploys one. */
 const alicesWorker = (name: string, settings: Parameters<typeof startWorker>[1] = {}) => startWorker(name, settings, { env: {} }, 'trust_user');
@@ -35,8 +29,8 @@ async function aliceAndMallory() {
   await direct.query(`CREATE SCHEMA alice AUTHORIZATION trust_user; CREATE SCHEMA mallory AUTHORIZATION password_user`);
   // Each owner may run a worker for its own tables: the view shows each only the jobs of the tables it owns.
   await direct.query(`GRANT ${WORKER_PRIVILEGES} ON llm.queue TO trust_user, password_user, scram_user`);
-  const alice = await connect('trust', name);
-  const mallory = await connect('password', name);
+  const alice = await connectAs('trust', name);
+  const mallory = await connectAs('password', name);
   await alice.query(`CREATE TABLE alice.docs (id int PRIMARY KEY, body text, summary text, seen int)`);
   await alice.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON alice.docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm')`);
   await mallory.query(`CREATE FUNCTION mallory.forge() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -188,9 +182,7 @@ describe("the worker's role and the owners' code it runs", () => {
     await direct.query(`GRANT trust_user, password_user TO scram_user`);
     afterThisTest(async () => void (await direct.query(`REVOKE trust_user, password_user FROM scram_user`)));
     await direct.query(`CREATE SCHEMA scram AUTHORIZATION scram_user`);
-    const scram = new pg.Client(connection(cluster().port, 'scram', name));
-    await scram.connect();
-    afterThisTest(() => scram.end());
+    const scram = await connectAs('scram', name);
     await alice.query(`INSERT INTO alice.docs VALUES (1, 'alice private text', 'alice summary', 0)`);
     // Mallory's own enriched table, and a trigger of hers that runs when a worker writes an answer into it.
     await mallory.query(`CREATE TABLE mallory.notes (id int PRIMARY KEY, body text, summary text)`);

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterThisTest } from './database.js';
-import { cluster, connection } from './proxy.js';
+import { cluster, connection, type Role } from './proxy.js';
 
 export async function roles(...names: string[]): Promise<string[]> {
   const suffix = randomBytes(4).toString('hex');
@@ -24,5 +24,13 @@ export async function directAs(database: string, role: string): Promise<pg.Clien
   await client.connect();
   afterThisTest(() => client.end());
   await client.query(`SET ROLE ${role}`);
+  return client;
+}
+
+/** A session straight to `database` (not through a proxy), logged in as one of the cluster's login roles; ended after the test. */
+export async function connectAs(role: Role, database: string): Promise<pg.Client> {
+  const client = new pg.Client(connection(cluster().port, role, database));
+  await client.connect();
+  afterThisTest(() => client.end());
   return client;
 }
