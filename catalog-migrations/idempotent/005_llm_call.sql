@@ -194,15 +194,18 @@ BEGIN
     resolved := resolved || coalesce(prompt_values ->> spec.in_order[i], '') || parts[i + 1];
   END LOOP;
 
+  -- The job is its table's, by oid, and its table's owner's (incremental/0024_llm_queue_table_oids.sql): no later
+  -- table of the same name, nor its owner, sees it. The trigger's lock on the table keeps its owner as it is.
   INSERT INTO _pg_llm_catalog.pg_llm_queue
-         (table_schema, table_name, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
-  VALUES (found_trigger.job_schema, found_trigger.job_table, trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts)
+         (table_schema, table_name, table_oid, table_owner, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
+  VALUES (found_trigger.job_schema, found_trigger.job_table, relation, (SELECT c.relowner FROM pg_class c WHERE c.oid = relation),
+          trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts)
   RETURNING id INTO job_id;
   -- The job's row version was just written by this (sub)transaction, so its xmin is this transaction's id.
   UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = job_id RETURNING q.row_xmin INTO bound;
   -- This (sub)transaction's own earlier job for the row (it wrote the row twice): no other transaction has this id.
   DELETE FROM _pg_llm_catalog.pg_llm_queue q
-   WHERE q.status = 'pending' AND q.table_schema = found_trigger.job_schema AND q.table_name = found_trigger.job_table
+   WHERE q.status = 'pending' AND q.table_oid = relation
      AND q.trigger_name = enqueue_llm_job.trigger_name AND q.row_pk = enqueue_llm_job.row_pk AND q.row_xmin = bound AND q.id <> job_id;
   -- Identical notifications of one transaction are delivered once: a bulk insert wakes the worker once.
   PERFORM pg_notify('pg_llm_queue', '');
@@ -220,12 +223,12 @@ DROP FUNCTION IF EXISTS _pg_llm_catalog.rebind_llm_job(oid, name, jsonb);
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.rebind_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  found_trigger record;
 BEGIN
-  found_trigger := _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
+  PERFORM _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
+  -- A job of the table's present owner: one queued under an owner the table had before is not that owner's to renew.
   IF EXISTS (SELECT 1 FROM _pg_llm_catalog.pg_llm_queue q
-              WHERE q.status = 'pending' AND q.table_schema = found_trigger.job_schema AND q.table_name = found_trigger.job_table
+              WHERE q.status = 'pending' AND q.table_oid = relation
+                AND q.table_owner = (SELECT c.relowner FROM pg_class c WHERE c.oid = relation)
                 AND q.trigger_name = rebind_llm_job.trigger_name AND q.row_pk = rebind_llm_job.row_pk
                 AND q.prompt_values = rebind_llm_job.prompt_values) THEN
     PERFORM _pg_llm_catalog.enqueue_llm_job(relation, trigger_name, row_pk, prompt_values);

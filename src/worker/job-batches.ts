@@ -5,7 +5,6 @@
 // takes its answers one after the other, as job by job. A batch that fails is done again job by job, so that one
 // job's failure (an answer its column refuses, a trigger that raises) is that job's alone.
 
-import { jobTable } from './job-row.js';
 import type { Job } from './queue.js';
 
 /** A batch this large is handled at once. */
@@ -47,7 +46,7 @@ export class JobBatches<Input, Output> {
   /** Handles the job with the next batch of its table; resolves once that is committed. */
   add(job: Job, input: Input): Promise<Output> {
     return new Promise((resolve, reject) => {
-      const key = jobTable(job);
+      const key = job.tableOid;
       const table = this.tables.get(key) ?? { waiting: [], busy: false };
       this.tables.set(key, table);
       table.waiting.push({ job, input, resolve, reject });

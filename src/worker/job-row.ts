@@ -1,16 +1,27 @@
 // A job's row, as its table's owner (the worker's login role) sees it: found by primary key, with the values the
 // prompt was resolved from, and checked before the model is asked. A job is run only on the row version written by the transaction that queued it
 // (llm.queue.row_xmin): llm.call queues jobs through a function anyone may call, and this check is what keeps a job
-// queued any other way (for a row its caller never wrote) from costing a model call or overwriting the row.
+// queued any other way (for a row its caller never wrote) from costing a model call or overwriting the row. The row
+// is looked for only in the table the job was queued for (its oid), while the role it was queued under still owns it:
+// a table renamed since is found under its new name, and no table that took the old name (or, once the job's table
+// is dropped, its oid) is read or written.
 
 import pg from 'pg';
 import type { Job, Outcome } from './queue.js';
 import { inRowTransaction, ownedBySession } from './row-session.js';
 
-/** The job's table, schema-qualified and quoted. */
+/** The job's table, schema-qualified and quoted, by the name llm.queue gave it: see isJobTable. */
 export function jobTable(job: Job): string {
   return `${pg.escapeIdentifier(job.tableSchema)}.${pg.escapeIdentifier(job.tableName)}`;
 }
+
+/**
+ * SQL that is true when the table named by the parameter `name` (jobTable) is the job's table, of the oid in the
+ * parameter `oid`, and owned by the session's login role. In the statement that reads or writes the table it is
+ * checked after the lock on the named table is taken (a rename waits for it), before any of the table's code runs.
+ */
+export const isJobTable = (name: string, oid: string) =>
+  `(coalesce(pg_catalog.to_regclass(${name})::pg_catalog.oid OPERATOR(pg_catalog.=) ${oid}::pg_catalog.oid, false) AND ${ownedBySession(name)})`;
 
 /**
  * The job's table, and the FROM items and conditions that find its row still holding the prompt's values: the row's
@@ -45,31 +56,35 @@ export function jobRow(job: Job): ReturnType<typeof rowMatch> & { parameters: st
 export type Checked = Extract<Outcome, 'skipped' | 'lost'> | 'ready';
 
 /**
- * Whether each job (all of one table) may ask its model: 'ready' if its row exists, holds the prompt's values and is
- * the version the queuing transaction wrote; otherwise the job is marked skipped, saying why, and nothing is spent.
- * Jobs whose table is no longer owned by the worker's role are given back to the queue, for the worker of its owner
- * ('lost'). One transaction for the lot, a statement for each trigger's rows.
+ * Whether each job (all of one table) may ask its model: 'ready' if its table is still the one of its oid, owned by
+ * the role it was queued under, and its row exists, holds the prompt's values and is the version the queuing
+ * transaction wrote; otherwise the job is marked skipped, saying why, and nothing is spent. Jobs whose table was
+ * renamed since their claim are given back to the queue ('lost'), to be claimed again under its new name. One
+ * transaction for the lot, a statement for each trigger's rows.
  */
 export async function checkJobRows(pool: pg.Pool, worker: string, jobs: Job[]): Promise<Map<string, Checked>> {
   const table = jobTable(jobs[0]!);
   const outcomes = new Map<string, Checked>(jobs.map((job) => [job.id, 'lost']));
   return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT q.id::pg_catalog.text AS id, q.row_xmin::pg_catalog.text AS row_xmin, pg_catalog.to_regclass($3) IS NOT NULL AS present, ${ownedBySession('$3')} AS ours
+      `SELECT q.id::pg_catalog.text AS id, q.row_xmin::pg_catalog.text AS row_xmin,
+              EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid) AS present,
+              EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid AND c.relowner OPERATOR(pg_catalog.=) q.table_owner) AS kept,
+              ${isJobTable('$3', '$4')} AS ours
          FROM llm.queue q WHERE q.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) AND q.worker OPERATOR(pg_catalog.=) $2
           AND q.status OPERATOR(pg_catalog.=) 'processing' ORDER BY q.id FOR UPDATE OF q`,
-      [jobs.map((job) => job.id), worker, table],
+      [jobs.map((job) => job.id), worker, table, jobs[0]!.tableOid],
     );
     if (claimed.length === 0) return outcomes;
     const byId = new Map(jobs.map((job) => [job.id, job]));
     const mine = claimed.map((row) => ({ job: byId.get(row.id as string)!, writer: row.row_xmin as string | null }));
-    const { present, ours } = claimed[0] as { present: boolean; ours: boolean };
-    if (present && !ours) {
+    const { present, kept, ours } = claimed[0] as { present: boolean; kept: boolean; ours: boolean };
+    if (kept && !ours) {
       await giveBack(client, worker, mine.map(({ job }) => job));
       return outcomes;
     }
     const reasons = new Map<string, string>();
-    if (!present) for (const { job } of mine) reasons.set(job.id, 'its table no longer exists');
+    if (!kept) for (const { job } of mine) reasons.set(job.id, present ? TABLE_GIVEN_AWAY : 'its table no longer exists');
     else {
       for (const { job, writer } of mine) {
         if (writer === null) reasons.set(job.id, 'it was queued before jobs were bound to the write that queued them; write the row again to queue it');
@@ -96,6 +111,10 @@ export async function checkJobRows(pool: pg.Pool, worker: string, jobs: Job[]): 
   });
 }
 
+/** Why a job whose table has another owner now than when it was queued is not run: the job is its former owner's. */
+const TABLE_GIVEN_AWAY =
+  'its table has another owner than when the job was queued, and a job is run only for the role that owned its table when its row was written; a write of the prompt\'s columns queues the row\'s job for the new owner';
+
 /** What a job's row is now, as its check finds it: whether it is the version the job's writer wrote, and unchanged. */
 interface FoundRow {
   bound: boolean;
@@ -110,13 +129,14 @@ async function findRows(client: pg.ClientBase, jobs: Array<{ job: Job; writer: s
        FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.jsonb[]), pg_catalog.unnest($3::pg_catalog.jsonb[]),
                        pg_catalog.unnest($4::pg_catalog.xid[])) AS j(id, pk, prompt_values, writer),
             ${row.sources}, ${row.table} AS t
-      WHERE ${row.key} AND ${ownedBySession('$5')}`,
+      WHERE ${row.key} AND ${isJobTable('$5', '$6')}`,
     [
       jobs.map(({ job }) => job.id),
       jobs.map(({ job }) => JSON.stringify(job.rowPk)),
       jobs.map(({ job }) => JSON.stringify(job.promptValues)),
       jobs.map(({ writer }) => writer),
       row.table,
+      jobs[0]!.job.tableOid,
     ],
   );
   return new Map(rows.map((found) => [found.id as string, found as FoundRow]));
@@ -132,7 +152,7 @@ function rowChanged(row: FoundRow | undefined): string | undefined {
   return undefined;
 }
 
-/** Hands claimed jobs back untried: their table changed owner, so another worker (its owner's) is to run them. */
+/** Hands claimed jobs back untried: their table is not where the worker looked for it (renamed meanwhile), or the session runs as another role. */
 export async function giveBack(client: pg.ClientBase, worker: string, jobs: Job[]): Promise<void> {
   await client.query(
     `UPDATE llm.queue SET status = 'pending', attempts = attempts OPERATOR(pg_catalog.-) 1, worker = NULL, lease_until = NULL

@@ -3,16 +3,20 @@
 // key, recording a failure (a retry after a backoff, or status 'error'), giving jobs back at shutdown, and the
 // upkeep: jobs whose worker vanished, finished jobs past their keeping time, the counts by status.
 //
-// Everything goes through the llm.queue view, which shows a role only the jobs of the tables it owns: the worker's
-// role (the tables' owner) needs rights on it, nothing in the catalog. A worker claims only the jobs of tables its
-// login role owns, so that no owner's code ever runs in a session that could RESET ROLE to a stronger role.
+// Everything goes through the llm.queue view, which shows a role only the jobs of the tables it owned when their rows
+// were written: the worker's role (the tables' owner) needs rights on it, nothing in the catalog. A worker claims only
+// the jobs queued for tables its login role owned, and runs them only while it still owns the table of that oid, so
+// that no owner's code ever runs in a session that could RESET ROLE to a stronger role.
 
 import pg from 'pg';
-import { giveBack, jobRow } from './job-row.js';
-import { inRowTransaction, ownedBySession, times } from './row-session.js';
+import { giveBack, isJobTable, jobRow } from './job-row.js';
+import { inRowTransaction, times } from './row-session.js';
 
 export interface Job {
   id: string;
+  /** The oid of the table the job was queued for: its rows are read and written only in the table of this oid. */
+  tableOid: string;
+  /** Where that table is now, as llm.queue shows it (or was, once it is dropped or given to another owner). */
   tableSchema: string;
   tableName: string;
   /** The row's primary key, column by column, as to_jsonb gives it. */
@@ -51,13 +55,13 @@ function dueJob(job: string): string {
                AND ${job}.attempts OPERATOR(pg_catalog.<) ${job}.max_attempts))`;
 }
 
-/** A job of a table the session's login role owns, taken while the session runs as that role. */
+/**
+ * A job queued for a table the session's login role owned then, taken while the session runs as that role. Its
+ * table may have been dropped or given to another owner since: checkJobRows skips such a job unasked.
+ */
 function jobOfSessionOwner(job: string): string {
   return `current_user OPERATOR(pg_catalog.=) session_user
-          AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                        JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
-                       WHERE n.nspname OPERATOR(pg_catalog.=) ${job}.table_schema AND c.relname OPERATOR(pg_catalog.=) ${job}.table_name
-                         AND r.rolname OPERATOR(pg_catalog.=) session_user)`;
+          AND ${job}.table_owner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) session_user)`;
 }
 
 /**
@@ -86,11 +90,12 @@ export async function claimJobs(pool: pg.Pool, worker: string, limit: number, le
 }
 
 /** What a claim returns of a job. */
-const JOB_COLUMNS = 'q.id, q.table_schema, q.table_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts';
+const JOB_COLUMNS = 'q.id, q.table_oid::pg_catalog.text AS table_oid, q.table_schema, q.table_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts';
 
 function jobOf(row: Record<string, any>): Job {
   return {
     id: String(row.id),
+    tableOid: row.table_oid,
     tableSchema: row.table_schema,
     tableName: row.table_name,
     rowPk: row.row_pk,
@@ -164,9 +169,9 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
   const set = job.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
   return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT ${ownedBySession('$3')} AS ours, q.row_xmin::pg_catalog.text AS row_xmin FROM llm.queue q
+      `SELECT ${isJobTable('$3', '$4')} AS ours, q.row_xmin::pg_catalog.text AS row_xmin FROM llm.queue q
         WHERE q.id OPERATOR(pg_catalog.=) $1 AND q.worker OPERATOR(pg_catalog.=) $2 AND q.status OPERATOR(pg_catalog.=) 'processing' FOR UPDATE OF q`,
-      [job.id, worker, row.table],
+      [job.id, worker, row.table, job.tableOid],
     );
     if (claimed.length === 0) return { outcome: 'lost' };
     const { ours, row_xmin: boundTo } = claimed[0] as { ours: boolean; row_xmin: string | null };
@@ -176,8 +181,8 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
     }
     const { rows: updated } = await client.query(
       `UPDATE ${row.table} AS t SET ${set} FROM ${row.sources}, pg_catalog.jsonb_populate_record(NULL::${row.table}, $3::pg_catalog.jsonb) AS answer
-        WHERE ${row.key} AND ${row.values} AND ${ownedBySession('$4')} RETURNING t.xmin::pg_catalog.text AS xmin`,
-      [...row.parameters, JSON.stringify(answer), row.table],
+        WHERE ${row.key} AND ${row.values} AND ${isJobTable('$4', '$5')} RETURNING t.xmin::pg_catalog.text AS xmin`,
+      [...row.parameters, JSON.stringify(answer), row.table, job.tableOid],
     );
     const written = updated[0]?.xmin as string | undefined;
     // The row's other jobs bound to the version this answer replaces (several llm.call triggers on one table) follow
@@ -188,13 +193,13 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
          UPDATE llm.queue q SET row_xmin = $4::pg_catalog.xid
           WHERE $4::pg_catalog.xid IS NOT NULL AND q.id OPERATOR(pg_catalog.<>) $1 AND q.status OPERATOR(pg_catalog.=) ANY ('{pending,processing}'::pg_catalog.text[])
             AND q.row_xmin OPERATOR(pg_catalog.=) $3::pg_catalog.xid
-            AND q.table_schema OPERATOR(pg_catalog.=) $5 AND q.table_name OPERATOR(pg_catalog.=) $6 AND q.row_pk OPERATOR(pg_catalog.=) $7::pg_catalog.jsonb
+            AND q.table_oid OPERATOR(pg_catalog.=) $5::pg_catalog.oid AND q.row_pk OPERATOR(pg_catalog.=) $6::pg_catalog.jsonb
             AND NOT EXISTS (SELECT 1 FROM llm.queue o WHERE o.row_xmin OPERATOR(pg_catalog.=) $4::pg_catalog.xid AND o.status OPERATOR(pg_catalog.=) 'pending'
-                               AND o.table_schema OPERATOR(pg_catalog.=) $5 AND o.table_name OPERATOR(pg_catalog.=) $6
-                               AND o.row_pk OPERATOR(pg_catalog.=) $7::pg_catalog.jsonb AND o.trigger_name OPERATOR(pg_catalog.=) q.trigger_name))
+                               AND o.table_oid OPERATOR(pg_catalog.=) $5::pg_catalog.oid
+                               AND o.row_pk OPERATOR(pg_catalog.=) $6::pg_catalog.jsonb AND o.trigger_name OPERATOR(pg_catalog.=) q.trigger_name))
        UPDATE llm.queue SET status = $2, last_error = NULL, lease_until = NULL, processed_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1
        RETURNING extract(epoch FROM processed_at OPERATOR(pg_catalog.-) created_at)::pg_catalog.float8 AS seconds`,
-      [job.id, written ? 'done' : 'skipped', boundTo, written ?? null, job.tableSchema, job.tableName, JSON.stringify(job.rowPk)],
+      [job.id, written ? 'done' : 'skipped', boundTo, written ?? null, job.tableOid, JSON.stringify(job.rowPk)],
     );
     return { outcome: written ? 'done' : 'skipped', seconds: rows[0]?.seconds as number };
   });

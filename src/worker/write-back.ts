@@ -4,9 +4,9 @@
 // (the worker's login role), the row's other jobs following the new version; a job whose row changed is skipped.
 
 import pg from 'pg';
-import { byTrigger, giveBack, jobTable, rowMatch } from './job-row.js';
+import { byTrigger, giveBack, isJobTable, jobTable, rowMatch } from './job-row.js';
 import type { Job, Outcome } from './queue.js';
-import { inRowTransaction, ownedBySession } from './row-session.js';
+import { inRowTransaction } from './row-session.js';
 
 export interface Answered {
   job: Job;
@@ -26,14 +26,15 @@ export interface WriteBack {
  * nothing of it written.
  */
 export async function completeJobs(pool: pg.Pool, worker: string, batch: Answered[]): Promise<Map<string, WriteBack>> {
-  const table = jobTable(batch[0]!.job);
+  const { job: first } = batch[0]!;
+  const table = jobTable(first);
   const outcomes = new Map<string, WriteBack>(batch.map(({ job }) => [job.id, { outcome: 'lost' }]));
   return inRowTransaction(pool, async (client) => {
     const { rows: claimed } = await client.query(
-      `SELECT q.id::pg_catalog.text AS id, ${ownedBySession('$3')} AS ours FROM llm.queue q
+      `SELECT q.id::pg_catalog.text AS id, ${isJobTable('$3', '$4')} AS ours FROM llm.queue q
         WHERE q.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) AND q.worker OPERATOR(pg_catalog.=) $2 AND q.status OPERATOR(pg_catalog.=) 'processing'
         ORDER BY q.id FOR UPDATE OF q`,
-      [batch.map(({ job }) => job.id), worker, table],
+      [batch.map(({ job }) => job.id), worker, table, first.tableOid],
     );
     const ours = new Set(claimed.map((row) => row.id as string));
     const mine = batch.filter(({ job }) => ours.has(job.id));
@@ -59,7 +60,7 @@ async function writeRows(client: pg.ClientBase, jobs: Answered[]): Promise<Array
        FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.jsonb[]), pg_catalog.unnest($3::pg_catalog.jsonb[]),
                        pg_catalog.unnest($4::pg_catalog.jsonb[])) AS j(id, pk, prompt_values, answer),
             ${row.sources}, pg_catalog.jsonb_populate_record(NULL::${row.table}, j.answer) AS answer
-      WHERE ${row.key} AND ${row.values} AND ${ownedBySession('$5')}
+      WHERE ${row.key} AND ${row.values} AND ${isJobTable('$5', '$6')}
   RETURNING j.id::pg_catalog.text AS id, t.xmin::pg_catalog.text AS xmin`,
     [
       jobs.map(({ job }) => job.id),
@@ -67,6 +68,7 @@ async function writeRows(client: pg.ClientBase, jobs: Answered[]): Promise<Array
       jobs.map(({ job }) => JSON.stringify(job.promptValues)),
       jobs.map(({ answer }) => JSON.stringify(answer)),
       row.table,
+      first.tableOid,
     ],
   );
   return rows.map((written) => [written.id as string, written.xmin as string]);
@@ -77,7 +79,7 @@ async function writeRows(client: pg.ClientBase, jobs: Answered[]): Promise<Array
  * answer replaced follow the new one, unless its trigger fired for the write and queued its job again itself.
  */
 async function finish(client: pg.ClientBase, jobs: Answered[], written: Map<string, string>): Promise<Array<[string, WriteBack]>> {
-  const { tableSchema, tableName } = jobs[0]!.job;
+  const { tableOid } = jobs[0]!.job;
   const { rows } = await client.query(
     `WITH answered AS (
        SELECT q.id, q.row_pk, q.row_xmin AS bound, w.xmin
@@ -88,14 +90,14 @@ async function finish(client: pg.ClientBase, jobs: Answered[], written: Map<stri
        UPDATE llm.queue q SET row_xmin = a.xmin FROM answered a
         WHERE a.xmin IS NOT NULL AND q.id OPERATOR(pg_catalog.<>) ALL ($1::pg_catalog.int8[])
           AND q.status OPERATOR(pg_catalog.=) ANY ('{pending,processing}'::pg_catalog.text[]) AND q.row_xmin OPERATOR(pg_catalog.=) a.bound
-          AND q.table_schema OPERATOR(pg_catalog.=) $4 AND q.table_name OPERATOR(pg_catalog.=) $5 AND q.row_pk OPERATOR(pg_catalog.=) a.row_pk
+          AND q.table_oid OPERATOR(pg_catalog.=) $4::pg_catalog.oid AND q.row_pk OPERATOR(pg_catalog.=) a.row_pk
           AND NOT EXISTS (SELECT 1 FROM llm.queue o WHERE o.row_xmin OPERATOR(pg_catalog.=) a.xmin AND o.status OPERATOR(pg_catalog.=) 'pending'
-                             AND o.table_schema OPERATOR(pg_catalog.=) $4 AND o.table_name OPERATOR(pg_catalog.=) $5
+                             AND o.table_oid OPERATOR(pg_catalog.=) $4::pg_catalog.oid
                              AND o.row_pk OPERATOR(pg_catalog.=) a.row_pk AND o.trigger_name OPERATOR(pg_catalog.=) q.trigger_name))
      UPDATE llm.queue q SET status = CASE WHEN a.xmin IS NULL THEN 'skipped' ELSE 'done' END, last_error = NULL, lease_until = NULL, processed_at = pg_catalog.now()
        FROM answered a WHERE q.id OPERATOR(pg_catalog.=) a.id
      RETURNING q.id::pg_catalog.text AS id, q.status, extract(epoch FROM q.processed_at OPERATOR(pg_catalog.-) q.created_at)::pg_catalog.float8 AS seconds`,
-    [jobs.map(({ job }) => job.id), [...written.keys()], [...written.values()], tableSchema, tableName],
+    [jobs.map(({ job }) => job.id), [...written.keys()], [...written.values()], tableOid],
   );
   return rows.map((row) => [row.id as string, { outcome: row.status as Outcome, seconds: row.seconds as number }]);
 }
