@@ -94,7 +94,9 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
   const agentFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     const clock = deadline(init?.signal, timeout);
     try {
-      const response = await fetch(input, { ...init, signal: clock.signal, dispatcher });
+      // A provider's API does not redirect; one that does would carry the request's key headers on (fetch drops only
+      // Authorization across origins) to a server no one named. Its 3xx is the caller's error, as any other status.
+      const response = await fetch(input, { ...init, redirect: 'manual', signal: clock.signal, dispatcher });
       const asker = currentAsker();
       const body = capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind, asker, clock.clear);
       return answerBody(body, { shapes, kind, asker, streamed: asksForStream(init?.body) });
