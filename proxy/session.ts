@@ -6,6 +6,7 @@
 
 import type net from 'node:net';
 import type { Logger } from 'pino';
+import { readThrough } from './accepted-reads.js';
 import { authenticationSASL, backendKeyData, errorResponse } from './backend-write.js';
 import { readAuthenticationCode, readBackendKeyData, readErrorFields, readSaslMechanisms, readTransactionStatus } from './backend-read.js';
 import type { CancelKeys } from './cancel-keys.js';
@@ -21,6 +22,7 @@ import { AuthRequest, BackendMessage, FrontendMessage, MAX_AUTH_TOKEN_LENGTH, ty
 import { RepliesOwed, type ReplySink } from './replies-owed.js';
 import { ScramBridge } from './scram-bridge.js';
 import type { ScramSecrets } from './scram-secrets.js';
+import { slabReads } from './slab-reads.js';
 import type { ProxyStats } from './stats.js';
 import { cancelBackend, connectUpstream, type UpstreamTarget } from './upstream.js';
 
@@ -179,10 +181,13 @@ export class Session {
     upstream.on('error', (error) => this.log.debug({ err: error }, 'upstream socket error'));
     upstream.on('close', this.onUpstreamClose);
     upstream.resume();
-    client.on('data', this.onClientData);
+    // A chunk that ends a message whole is likely all the client has to say until it is answered.
+    const earlier = readThrough(client, slabReads(this.onClientData, () => this.clientFramer.atBoundary));
+    if (!earlier) client.on('data', this.onClientData);
     client.on('drain', () => upstream.resume());
     upstream.write(startupPacket);
     if (leftover.length > 0) this.onClientData(leftover);
+    for (const chunk of earlier ?? []) this.onClientData(chunk);
     client.resume();
   }
 

@@ -21,8 +21,8 @@ const MIN_ROOM_BYTES = 16 * 1024;
 export const IDLE_ROOM_BYTES = 2 * 1024;
 
 /**
- * net.Socket's onread option that hands each chunk read to `onChunk`. `endsBurst` tells from a chunk whether the
- * peer is now likely to stay quiet. Backpressure is the reader's own: pause() and resume() stop and start reading a
+ * net.Socket's onread option that hands each chunk read to `onChunk`. `endsBurst` tells from a chunk, once
+ * `onChunk` has had it, whether the peer is now likely to stay quiet. Backpressure is the reader's own: pause() and resume() stop and start reading a
  * socket with onread as any other.
  */
 export function slabReads(onChunk: (chunk: Buffer) => void, endsBurst: (chunk: Buffer) => boolean): net.OnReadOpts {
@@ -48,8 +48,8 @@ export function slabReads(onChunk: (chunk: Buffer) => void, endsBurst: (chunk: B
     callback: (bytes) => {
       const chunk = room.subarray(0, bytes);
       if (slab !== undefined) used += bytes;
-      quiet = bytes < room.length && endsBurst(chunk);
       onChunk(chunk);
+      quiet = bytes < room.length && endsBurst(chunk);
       return true;
     },
   };
