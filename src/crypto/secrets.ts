@@ -25,7 +25,10 @@ export interface MasterKey {
   key: Buffer;
 }
 
-/** Derived keys by their text. Bounded: sessions may SET any number of passphrases, and each entry holds a key. */
+/**
+ * Derived keys by their text (a client's, by its role and text). Bounded: sessions may SET any number of passphrases,
+ * and each entry holds a key and its text.
+ */
 const derived = new Map<string, MasterKey>();
 const MAX_DERIVED = 32;
 const HEX_KEY = /^[0-9a-fA-F]{64}$/;
@@ -56,14 +59,19 @@ const derivations = new CallLimit(1);
  * waiting for its turn when `signal` aborts (its client has gone) leaves the queue, never derived.
  */
 export async function masterKeyOffLoop(text: string, role: string | undefined, signal: AbortSignal): Promise<MasterKey> {
-  if (derived.has(text) || HEX_KEY.test(text)) return derived.get(text) ?? masterKey(text);
+  if (HEX_KEY.test(text)) return masterKey(text);
+  // Kept for the role that asked only: a role answered at once for a passphrase another derived lately would learn
+  // that the other had set it.
+  const cached = `${role ?? ''}\u0000${text}`;
+  const known = derived.get(cached);
+  if (known) return known;
   const release = await derivations.acquire(signal, role);
   try {
-    // Derived while this one waited: the same passphrase SET again, in another session or this one.
-    const meanwhile = derived.get(text);
+    // Derived while this one waited: the same passphrase SET again, in another session of the role or this one.
+    const meanwhile = derived.get(cached);
     if (meanwhile) return meanwhile;
     const key = await new Promise<Buffer>((resolve, reject) => scrypt(text, KDF_SALT, 32, (error, stretched) => (error ? reject(error) : resolve(stretched))));
-    return remember(text, key);
+    return remember(cached, key);
   } finally {
     release();
   }
