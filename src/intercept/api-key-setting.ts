@@ -6,7 +6,7 @@
 import { PgError } from '../../proxy/pg-error.js';
 import { API_KEY_VALUES, mentionsApiKeySetting } from '../sql/api-key-statements.js';
 import { runParseTask } from '../sql/parse-task.js';
-import { HeldValues, replaced } from './held-values.js';
+import { HeldValues, holdable, replaced } from './held-values.js';
 
 export class SessionApiKeys {
   private readonly keys = new HeldValues<string>();
@@ -16,7 +16,7 @@ export class SessionApiKeys {
     if (!mentionsApiKeySetting(sql)) return sql;
     const spans = await runParseTask(API_KEY_VALUES, sql);
     if (spans.length === 0) return sql;
-    return replaced(sql, spans.map(({ value, start, end }) => ({ start, end, text: `'${this.keys.hold(value)}'` })));
+    return replaced(sql, spans.map(({ value, start, end }) => ({ start, end, text: `'${this.keys.hold(holdable('an API key setting', value))}'` })));
   }
 
   /** The key a setting's value stands for. */

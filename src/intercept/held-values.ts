@@ -4,10 +4,22 @@
 // and SHOW see only the reference.
 
 import { randomBytes } from 'node:crypto';
+import { PgError } from '../../proxy/pg-error.js';
 
 const REFERENCE_PREFIX = 'held by pg_llm proxy ';
 /** References a session keeps; a rollback reaching back past this many SETs finds its value gone (and says so). */
 const MAX_REFERENCES = 64;
+
+/** The longest value held: no key or passphrase is near it, and a session holds up to MAX_REFERENCES of them. */
+const MAX_VALUE_BYTES = 64 * 1024;
+
+/** `value`, if it is short enough to hold as `setting`'s. */
+export function holdable(setting: string, value: string): string {
+  if (Buffer.byteLength(value) <= MAX_VALUE_BYTES) return value;
+  throw new PgError('22023', `a value of ${setting} may be at most ${MAX_VALUE_BYTES / 1024} kB`, {
+    hint: 'The proxy holds the key in the server\'s place; no key is this long. Check what the statement sets.',
+  });
+}
 
 export class HeldValues<Value> {
   private readonly values = new Map<string, Value>();

@@ -7,7 +7,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { masterKeyOffLoop, type MasterKey } from '../crypto/secrets.js';
 import { MASTER_KEY_SETS, MASTER_KEY_SETTING, maySetMasterKey } from '../sql/master-key-statements.js';
 import { runParseTask } from '../sql/parse-task.js';
-import { HeldValues, replaced } from './held-values.js';
+import { HeldValues, holdable, replaced } from './held-values.js';
 
 export class SessionMasterKeys {
   private readonly keys = new HeldValues<MasterKey>();
@@ -23,7 +23,7 @@ export class SessionMasterKeys {
     const sets = await runParseTask(MASTER_KEY_SETS, sql);
     if (sets.length === 0) return sql;
     const spans: Array<{ start: number; end: number; text: string }> = [];
-    for (const { value, start, end } of sets) spans.push({ start, end, text: `'${await this.hold(value)}'` });
+    for (const { value, start, end } of sets) spans.push({ start, end, text: `'${await this.hold(holdable(MASTER_KEY_SETTING, value))}'` });
     return replaced(sql, spans);
   }
 
