@@ -64,6 +64,11 @@ export interface CallOptions {
   settingDefaults?: SettingsRow;
   /** What the calls of one statement may hand the proxy as arguments (argument-limits.ts); the defaults unless set. */
   argumentLimits?: ArgumentLimits;
+  /**
+   * What the sessions of one login role may keep in the proxy together, in bytes: the Bind parameters of their
+   * portals of LLM statements (tracked-portals.ts); the defaults unless set (only tests lower them).
+   */
+  roleBytes?: { portals?: number };
 }
 
 /** The ai.* settings read so far by a statement's calls, each read once. */

@@ -27,7 +27,8 @@ import { SessionMasterKeys } from './master-key-setting.js';
 import { NamedServers } from './named-servers.js';
 import { NotInstalled } from './not-installed.js';
 import { STREAMED_FROM, StreamedClaim } from './streamed-claim.js';
-import { TrackedPortals } from './tracked-portals.js';
+import { RoleBytes } from './role-bytes.js';
+import { MAX_ROLE_PORTAL_BYTES, TrackedPortals } from './tracked-portals.js';
 import { TrackedStatements } from './tracked-statements.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
@@ -67,8 +68,14 @@ interface CursorRows {
   resultFormats: number[];
 }
 
+/** What the sessions of each login role keep together, under one bound per role for the whole process. */
+interface RolesKeep {
+  portals: RoleBytes;
+}
+
 export function interceptionEngine(options: CallOptions): InterceptorFactory {
-  return (io, parameters) => new InterceptionEngine(io, options, parameters.get('user') ?? '', parameters.get('options'));
+  const rolesKeep: RolesKeep = { portals: new RoleBytes(options.roleBytes?.portals ?? MAX_ROLE_PORTAL_BYTES) };
+  return (io, parameters) => new InterceptionEngine(io, options, rolesKeep, parameters.get('user') ?? '', parameters.get('options'));
 }
 
 class InterceptionEngine implements Interceptor {
@@ -92,7 +99,11 @@ class InterceptionEngine implements Interceptor {
   constructor(
     private readonly io: SessionIo,
     options: CallOptions,
-    /** The login role: its sessions share their places and turns in the parser's thread (parse-task.ts). */
+    rolesKeep: RolesKeep,
+    /**
+     * The login role: its sessions share their places and turns in the parser's thread (parse-task.ts), and one
+     * bound on what their portals keep.
+     */
     private readonly user: string,
     startupOptions: string | undefined,
   ) {
@@ -100,7 +111,7 @@ class InterceptionEngine implements Interceptor {
     if (startupOptions) this.namedServers.note(startupOptions);
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
-    this.portals = new TrackedPortals(io);
+    this.portals = new TrackedPortals(io, rolesKeep.portals, user);
     this.requests = new UpstreamRequests(io);
     this.backendCancels = new BackendCancels(io, user);
     this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers));
@@ -198,6 +209,7 @@ class InterceptionEngine implements Interceptor {
     this.isClosed = true;
     this.executor.cancel();
     this.masterKeys.close();
+    this.portals.end();
   }
 
   private async work(): Promise<void> {

@@ -2,31 +2,35 @@
 // them. Portals of the extended protocol are never holdable: the server drops every one when the transaction that
 // bound it ends. A client that binds and syncs in a loop would otherwise leave the proxy holding every parameter it
 // ever sent, so a portal is forgotten once a ReadyForQuery with status idle comes after the Sync or Query that
-// ends its transaction, and a session may hold only so many at once, with so many bytes of parameters (a Bind may be
-// as big as a message: in a transaction block, 256 of them would keep the proxy's memory and not only the server's).
+// ends its transaction. A session may hold only so many at once, and the sessions of a login role only so many bytes
+// of parameters together (a Bind may be as big as a message: in a transaction block, 256 of them would keep the
+// proxy's memory and not only the server's, and a role may open as many sessions as the server lets it).
 
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
+import type { RoleBytes, SessionBytes } from './role-bytes.js';
 
 /** Portals of LLM statements one session may have bound at once; drivers keep a handful, usually one. */
 export const MAX_TRACKED_PORTALS = 256;
 
-/** Bytes of Bind parameters those portals may keep in all: twice what one statement's LLM calls may take by default. */
-export const MAX_TRACKED_PORTAL_BYTES = 256 * 1024 * 1024;
-
-const CLOSE_HINT = 'Close portals you no longer need, or end the transaction that holds them.';
+/**
+ * Bytes of Bind parameters the portals of one login role's sessions may keep in all: twice what one statement's LLM
+ * calls may take by default.
+ */
+export const MAX_ROLE_PORTAL_BYTES = 256 * 1024 * 1024;
 
 function tooManyPortals(): PgError {
   return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_PORTALS} portals calling LLM functions are open in this session`, {
-    hint: CLOSE_HINT,
+    hint: 'Close portals you no longer need, or end the transaction that holds them.',
   });
 }
 
-function tooManyParameterBytes(): PgError {
-  const mib = MAX_TRACKED_PORTAL_BYTES / 1024 / 1024;
-  return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: the portals calling LLM functions in this session would keep more than ${mib} MiB of parameters`, {
-    hint: CLOSE_HINT,
-  });
+function tooManyParameterBytes(limit: number): PgError {
+  return new PgError(
+    SqlState.ProgramLimitExceeded,
+    `pg_llm proxy: the portals calling LLM functions in this login role's sessions would keep more than ${limit / 1024 / 1024} MiB of parameters, the bound for all of a role's sessions together`,
+    { hint: "Close portals you no longer need, or end the transactions that hold them, in this session or the role's others." },
+  );
 }
 
 interface Lifetime {
@@ -38,9 +42,16 @@ interface Lifetime {
 
 export class TrackedPortals<Portal> {
   private readonly portals = new Map<string, Portal & Lifetime>();
-  private bytes = 0;
+  /** The parameters' bytes, in the account of the session's login role (whose other sessions may have ended portals forgotten). */
+  private readonly bytes: SessionBytes;
 
-  constructor(private readonly io: Pick<SessionIo, 'owed' | 'readies'>) {}
+  constructor(
+    private readonly io: Pick<SessionIo, 'owed' | 'readies'>,
+    roles: RoleBytes,
+    role: string,
+  ) {
+    this.bytes = roles.open(role, () => this.forgetEnded());
+  }
 
   get size(): number {
     return this.portals.size;
@@ -56,7 +67,7 @@ export class TrackedPortals<Portal> {
   }
 
   delete(name: string): void {
-    this.bytes -= this.portals.get(name)?.bytes ?? 0;
+    this.bytes.add(-(this.portals.get(name)?.bytes ?? 0));
     this.portals.delete(name);
   }
 
@@ -65,7 +76,7 @@ export class TrackedPortals<Portal> {
     this.forgetEnded();
     const existing = this.portals.get(name);
     if (!existing && this.portals.size >= MAX_TRACKED_PORTALS) return tooManyPortals();
-    if (this.bytes - (existing?.bytes ?? 0) + bytes > MAX_TRACKED_PORTAL_BYTES) return tooManyParameterBytes();
+    if (!this.bytes.fits(bytes, existing?.bytes)) return tooManyParameterBytes(this.bytes.limit);
     return undefined;
   }
 
@@ -77,7 +88,13 @@ export class TrackedPortals<Portal> {
     const endsAtReady = this.io.readies.received + this.io.owed.pendingReadies + 1;
     this.delete(name);
     this.portals.set(name, { ...portal, endsAtReady, bytes });
-    this.bytes += bytes;
+    this.bytes.add(bytes);
+  }
+
+  /** The session is over: its portals and their room go. */
+  end(): void {
+    this.portals.clear();
+    this.bytes.end();
   }
 
   private forgetEnded(): void {

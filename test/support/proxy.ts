@@ -8,6 +8,7 @@ import { ProxyListener, type ListenerOptions } from '../../proxy/listener.js';
 import { masterKey } from '../../src/crypto/secrets.js';
 import { loadParser } from '../../src/sql/parse.js';
 import type { ArgumentLimits } from '../../src/intercept/argument-limits.js';
+import type { CallOptions } from '../../src/intercept/calls.js';
 import { interceptionEngine } from '../../src/intercept/engine.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
@@ -51,6 +52,8 @@ export interface ProxyOptions {
   callConcurrency?: number;
   /** As --max-argument-bytes and --max-statement-argument-bytes; the proxy's defaults unless set. */
   argumentLimits?: ArgumentLimits;
+  /** What one login role's sessions may keep in the proxy together, in bytes; the proxy's defaults unless set. */
+  roleBytes?: CallOptions['roleBytes'];
   /** Server-wide pg_llm.* defaults, as --settings. */
   settings?: Record<string, string>;
   /** Where the default model comes from; by default nothing is configured, whatever this process's environment. */
@@ -83,6 +86,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
       defaults: new DefaultProviders({ masterKeys: keys, ...(options.defaults ?? { env: {} }) }),
       ...(options.settings ? { settingDefaults: options.settings } : {}),
       ...(options.argumentLimits ? { argumentLimits: options.argumentLimits } : {}),
+      ...(options.roleBytes ? { roleBytes: options.roleBytes } : {}),
     });
   }
   if (options.tls) listenerOptions.tls = { cert: readFileSync(info.certFile, 'utf8'), key: readFileSync(info.keyFile, 'utf8') };
