@@ -66,9 +66,10 @@ export interface CallOptions {
   argumentLimits?: ArgumentLimits;
   /**
    * What the sessions of one login role may keep in the proxy together, in bytes: the Bind parameters of their
-   * portals of LLM statements (tracked-portals.ts); the defaults unless set (only tests lower them).
+   * portals of LLM statements (tracked-portals.ts), the plans of their prepared LLM statements
+   * (tracked-statements.ts); the defaults unless set (only tests lower them).
    */
-  roleBytes?: { portals?: number };
+  roleBytes?: { portals?: number; statements?: number };
 }
 
 /** The ai.* settings read so far by a statement's calls, each read once. */

@@ -29,7 +29,7 @@ import { NotInstalled } from './not-installed.js';
 import { STREAMED_FROM, StreamedClaim } from './streamed-claim.js';
 import { RoleBytes } from './role-bytes.js';
 import { MAX_ROLE_PORTAL_BYTES, TrackedPortals } from './tracked-portals.js';
-import { TrackedStatements } from './tracked-statements.js';
+import { MAX_ROLE_STATEMENT_BYTES, TrackedStatements, type KeptStatement } from './tracked-statements.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
 /** A client's statement whose Execute the proxy runs itself: one calling LLM functions, DECLARE, FETCH, MOVE or CLOSE. */
@@ -44,7 +44,7 @@ type OwnPlan = StatementPlan & { kind: 'extension' };
 
 /** What the proxy knows of a prepared statement, set aside while a Parse over its name may yet be refused. */
 interface KnownStatement {
-  tracked: TrackedStatement | undefined;
+  tracked: KeptStatement<TrackedStatement> | undefined;
   own: OwnPlan | undefined;
   cancels: CancelCall[] | undefined;
 }
@@ -71,10 +71,14 @@ interface CursorRows {
 /** What the sessions of each login role keep together, under one bound per role for the whole process. */
 interface RolesKeep {
   portals: RoleBytes;
+  statements: RoleBytes;
 }
 
 export function interceptionEngine(options: CallOptions): InterceptorFactory {
-  const rolesKeep: RolesKeep = { portals: new RoleBytes(options.roleBytes?.portals ?? MAX_ROLE_PORTAL_BYTES) };
+  const rolesKeep: RolesKeep = {
+    portals: new RoleBytes(options.roleBytes?.portals ?? MAX_ROLE_PORTAL_BYTES),
+    statements: new RoleBytes(options.roleBytes?.statements ?? MAX_ROLE_STATEMENT_BYTES),
+  };
   return (io, parameters) => new InterceptionEngine(io, options, rolesKeep, parameters.get('user') ?? '', parameters.get('options'));
 }
 
@@ -82,7 +86,7 @@ class InterceptionEngine implements Interceptor {
   private readonly queue: ClientQueue;
   private working = false;
   private isClosed = false;
-  private readonly statements = new TrackedStatements<TrackedStatement>();
+  private readonly statements: TrackedStatements<TrackedStatement>;
   private readonly portals: TrackedPortals<BoundPortal>;
   private readonly ownStatements = new Map<string, OwnPlan>();
   private readonly ownPortals = new Map<string, OwnPlan>();
@@ -102,7 +106,7 @@ class InterceptionEngine implements Interceptor {
     rolesKeep: RolesKeep,
     /**
      * The login role: its sessions share their places and turns in the parser's thread (parse-task.ts), and one
-     * bound on what their portals keep.
+     * bound on what their portals keep, and one on what their prepared statements keep.
      */
     private readonly user: string,
     startupOptions: string | undefined,
@@ -111,6 +115,7 @@ class InterceptionEngine implements Interceptor {
     if (startupOptions) this.namedServers.note(startupOptions);
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
+    this.statements = new TrackedStatements(rolesKeep.statements, user);
     this.portals = new TrackedPortals(io, rolesKeep.portals, user);
     this.requests = new UpstreamRequests(io);
     this.backendCancels = new BackendCancels(io, user);
@@ -210,6 +215,7 @@ class InterceptionEngine implements Interceptor {
     this.executor.cancel();
     this.masterKeys.close();
     this.portals.end();
+    this.statements.end();
   }
 
   private async work(): Promise<void> {
@@ -326,9 +332,10 @@ class InterceptionEngine implements Interceptor {
     // and put back when the Parse never ran: refused by the proxy, or skipped by the server after an earlier error.
     const previous = this.takeStatement(name);
     const keepPrevious = (): void => this.restoreStatement(name, previous);
-    const serverRefused = (skipped: boolean): void => {
-      if (skipped || name !== '') keepPrevious();
-    };
+    // Set aside, its plan keeps its room in the role's bound, so that it can always be put back; once the server has
+    // taken the new statement (or dropped the unnamed one), the room goes back.
+    const dropPrevious = (): void => this.statements.letGo(previous?.tracked);
+    const serverRefused = (skipped: boolean): void => (skipped || name !== '' ? keepPrevious() : dropPrevious());
     const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), FrontendMessage.Parse);
     if (!sealed) return keepPrevious();
     const { sql, analysis } = sealed;
@@ -337,6 +344,7 @@ class InterceptionEngine implements Interceptor {
     this.backendCancels.parsed(name, cancels);
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
       this.ownStatements.set(name, plans[0]);
+      dropPrevious();
       return this.answerOwn(frame);
     }
     if (plans?.length === 1 && plans[0]!.kind === 'refused') {
@@ -344,13 +352,13 @@ class InterceptionEngine implements Interceptor {
       return this.refuse(refusal(plans[0]));
     }
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
-    if (!plan) return this.forward(frame, previous ? watchingRefusal(relayToClient(this.io), serverRefused) : undefined);
+    if (!plan) return this.forward(frame, previous ? watchingRefusal(relayToClient(this.io), serverRefused, dropPrevious) : undefined);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
     if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) {
       const notInstalled = new NotInstalled(this.io, plan.extension);
-      return this.forward(frame, previous ? watchingRefusal(notInstalled, serverRefused) : notInstalled);
+      return this.forward(frame, previous ? watchingRefusal(notInstalled, serverRefused, dropPrevious) : notInstalled);
     }
-    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes });
+    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes }, previous?.tracked);
     if (overLimit) {
       keepPrevious();
       return this.refuse(overLimit);
@@ -360,7 +368,7 @@ class InterceptionEngine implements Interceptor {
       this.catalogInstalled = undefined;
       serverRefused(skipped);
     };
-    this.forward(frame, watchingRefusal(relayToClient(this.io), refused));
+    this.forward(frame, watchingRefusal(relayToClient(this.io), refused, dropPrevious));
   }
 
   private async handleExecute(frame: Buffer): Promise<void> {
@@ -528,7 +536,7 @@ class InterceptionEngine implements Interceptor {
   /** Forgets what the proxy knew of the statement, and hands it back (undefined: nothing). */
   private takeStatement(name: string): KnownStatement | undefined {
     if (!this.knowsStatement(name)) return undefined;
-    const known = { tracked: this.statements.get(name), own: this.ownStatements.get(name), cancels: this.backendCancels.of(name) };
+    const known = { tracked: this.statements.setAside(name), own: this.ownStatements.get(name), cancels: this.backendCancels.of(name) };
     this.forgetStatement(name);
     return known;
   }
@@ -536,7 +544,7 @@ class InterceptionEngine implements Interceptor {
   /** What the proxy knows of the statement is `known` again: the server refused the Parse that would have replaced it. */
   private restoreStatement(name: string, known: KnownStatement | undefined): void {
     this.forgetStatement(name);
-    if (known?.tracked) this.statements.add(name, known.tracked);
+    if (known?.tracked) this.statements.putBack(name, known.tracked);
     if (known?.own) this.ownStatements.set(name, known.own);
     if (known?.cancels) this.backendCancels.parsed(name, known.cancels);
   }

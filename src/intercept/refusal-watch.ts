@@ -1,5 +1,6 @@
-// Answers to the client's own requests that the proxy forwards as they are, watched for the server's refusal: an
-// ErrorResponse, or the request skipped after an earlier error (PostgreSQL ignores the rest up to the Sync).
+// Answers to the client's own requests that the proxy forwards as they are, watched for the server's refusal (an
+// ErrorResponse, or the request skipped after an earlier error: PostgreSQL ignores the rest up to the Sync), or its
+// running them.
 
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
@@ -13,20 +14,23 @@ export function relayToClient(io: SessionIo): ReplySink {
   };
 }
 
-/** `sink`, with `refused` told once if the server refuses the request, or skips it (`skipped`). */
-export function watchingRefusal(sink: ReplySink, refused: (skipped: boolean) => void): ReplySink {
+/**
+ * `sink`, with `refused` told once if the server refuses the request, or skips it (`skipped`), or else `ran` once
+ * the server has run it.
+ */
+export function watchingRefusal(sink: ReplySink, refused: (skipped: boolean) => void, ran: () => void): ReplySink {
   let told = false;
-  const tell = (skipped: boolean): void => {
-    if (!told) refused(skipped);
+  const tell = (outcome: () => void): void => {
+    if (!told) outcome();
     told = true;
   };
   return {
     message(type, frame) {
-      if (type === BackendMessage.ErrorResponse) tell(false);
+      if (type === BackendMessage.ErrorResponse) tell(() => refused(false));
       sink.message(type, frame);
     },
     complete(skipped) {
-      if (skipped) tell(true);
+      tell(skipped ? () => refused(true) : ran);
       sink.complete(skipped);
     },
   };
