@@ -38,16 +38,26 @@ export type BatchState<Value = string> = { kind: 'running' } | { kind: 'ended'; 
 
 export interface BatchApi<Request = Chat, Value = string> {
   /**
-   * Submits the requests as one batch; resolves to the provider's batch id. A `tag` is kept with the batch (OpenAI's
-   * metadata), for state() to be asked about it.
+   * Submits the requests as one batch, carrying `tag` (batchTag()); resolves to the provider's batch id. The tag is
+   * kept with the batch: in OpenAI's metadata, and, as Anthropic's batches keep none, before each request's custom_id.
    */
-  submit(requests: Array<BatchRequest<Request>>, signal: AbortSignal, tag?: string): Promise<string>;
+  submit(requests: Array<BatchRequest<Request>>, signal: AbortSignal, tag: string): Promise<string>;
   /**
-   * The batch's state. Given a `tag`, a batch that does not carry it has failed as a whole, as has a batch the
-   * provider does not know: the batch id was not the caller's to ask about (a catalog row anyone may write names it),
-   * and its results are never read.
+   * The batch's state, its outcomes by the ids the requests were submitted with. A batch that does not carry `tag`
+   * has failed as a whole, as has a batch the provider does not know: the batch id was not the caller's to ask about
+   * (a catalog row its owner writes names it, and the worker writes it in the owner's name), and its results are
+   * never used.
    */
-  state(batchId: string, signal: AbortSignal, tag?: string): Promise<BatchState<Value>>;
+  state(batchId: string, signal: AbortSignal, tag: string): Promise<BatchState<Value>>;
+}
+
+/**
+ * A batch's tag: random, so known only to those who see the catalog rows of the batch (and to the provider's account).
+ * 24 bytes in 32 characters that OpenAI's metadata and Anthropic's custom_ids both take ([A-Za-z0-9_-]; a custom_id
+ * holds 64 at most: the tag, a dash and a job's id).
+ */
+export function batchTag(): string {
+  return randomBytes(24).toString('base64url');
 }
 
 /** What the batches of one of OpenAI's endpoints send, and read of each answer. */
@@ -148,17 +158,13 @@ function openAiBatches<Request, Value>(flavour: string, instance: string, config
           `${lines.join('\n')}\n\r\n--${boundary}--\r\n`,
       );
       const file = await meta.post<{ id: string }>('/files', { body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, signal }).catch(fail);
-      const batch = await meta.batches
-        .create({ input_file_id: file.id, endpoint: endpoint.url, completion_window: COMPLETION_WINDOW, ...(tag === undefined ? {} : { metadata: { [TAG]: tag } }) }, { signal })
-        .catch(fail);
+      const batch = await meta.batches.create({ input_file_id: file.id, endpoint: endpoint.url, completion_window: COMPLETION_WINDOW, metadata: { [TAG]: tag } }, { signal }).catch(fail);
       return batch.id;
     },
     async state(batchId, signal, tag) {
-      // null: a batch the provider does not know, which only a tagged batch's caller is told of without an error.
-      const batch = await meta.batches.retrieve(batchId, { signal }).catch((error: unknown) => (tag !== undefined && error instanceof OpenAI.NotFoundError ? null : fail(error)));
-      if (!batch || (tag !== undefined && batch.metadata?.[TAG] !== tag)) {
-        return { kind: 'failed', reason: `the ${flavour} batch ${batchId} ${batch ? 'is not the one submitted for these rows' : 'is unknown to the provider'}` };
-      }
+      // null: a batch the provider does not know.
+      const batch = await meta.batches.retrieve(batchId, { signal }).catch((error: unknown) => (error instanceof OpenAI.NotFoundError ? null : fail(error)));
+      if (!batch || batch.metadata?.[TAG] !== tag) return notSubmitted(flavour, batchId, batch !== null);
       if (batch.status === 'failed' || batch.status === 'expired' || batch.status === 'cancelled' || batch.status === 'cancelling') {
         const why = batch.errors?.data?.[0]?.message;
         return { kind: 'failed', reason: `the ${flavour} batch ${batchId} is ${batch.status}${why ? `: ${why}` : ''}` };
@@ -208,23 +214,36 @@ function anthropicBatches(instance: string, config: Record<string, unknown>, api
     throw fromSdkError('anthropic', error, apiKey, Anthropic);
   };
   return {
-    async submit(requests, signal) {
-      const batch = await meta.messages.batches.create({ requests: requests.map(({ id, request }) => ({ custom_id: id, params: messageBody(model, request) })) }, { signal }).catch(fail);
+    async submit(requests, signal, tag) {
+      const batch = await meta.messages.batches
+        .create({ requests: requests.map(({ id, request }) => ({ custom_id: `${tag}-${id}`, params: messageBody(model, request) })) }, { signal })
+        .catch(fail);
       return batch.id;
     },
-    async state(batchId, signal) {
-      const batch = await meta.messages.batches.retrieve(batchId, {}, { signal }).catch(fail);
+    async state(batchId, signal, tag) {
+      const batch = await meta.messages.batches.retrieve(batchId, {}, { signal }).catch((error: unknown) => (error instanceof Anthropic.NotFoundError ? null : fail(error)));
+      if (!batch) return notSubmitted('anthropic', batchId, false);
       if (batch.processing_status !== 'ended') return { kind: 'running' };
       const outcomes = new Map<string, BatchOutcome>();
       const lines = await results.messages.batches.results(batchId, {}, { signal }).catch(fail);
+      const prefix = `${tag}-`;
       try {
-        for await (const line of lines) outcomes.set(line.custom_id, anthropicOutcome(line as unknown as Record<string, any>));
+        // Each line of a batch carries its tag: the first that does not ends the reading, before any is used.
+        for await (const line of lines) {
+          if (!line.custom_id.startsWith(prefix)) return notSubmitted('anthropic', batchId, true);
+          outcomes.set(line.custom_id.slice(prefix.length), anthropicOutcome(line as unknown as Record<string, any>));
+        }
       } catch (error) {
         fail(error);
       }
       return { kind: 'ended', outcomes };
     },
   };
+}
+
+/** The state of a batch that is not the caller's: one that does not carry its tag, or one the provider does not know. */
+function notSubmitted(flavour: string, batchId: string, known: boolean): BatchState<never> {
+  return { kind: 'failed', reason: `the ${flavour} batch ${batchId} ${known ? 'is not the one submitted for them' : 'is unknown to the provider'}` };
 }
 
 function anthropicOutcome(line: Record<string, any>): BatchOutcome {

@@ -7,9 +7,14 @@
 // write batches, the same checks of the row and its owner), each failure recorded as any failure is (a retry after
 // the backoff, which batches it again, or 'error' once its attempts are spent). A batch that failed as a whole fails
 // each of its jobs so.
+//
+// The worker writes a job's batch in its owner's name, so the owner may name any batch for its jobs: another
+// database's, or one asked with another role's model key. A batch therefore carries a random tag, kept with its jobs
+// (batchTag, as a vectorizer's batch does), and is read only for the jobs that name that tag: a batch that does not
+// carry it fails the jobs that name it, its results unused.
 
 import type { Logger } from 'pino';
-import type { BatchOutcome } from '../providers/batch-apis.js';
+import { batchTag, type BatchOutcome } from '../providers/batch-apis.js';
 import { jobAnswer, jobRequest, type JobModels, type Model } from './job.js';
 import { dayRefused } from '../cost/budgets.js';
 import { dayReached, type Spender } from '../cost/daily-spend.js';
@@ -87,8 +92,9 @@ export class BatchJobs {
       const reached = dayReached(await this.options.owner());
       if (reached) throw dayRefused(reached);
       const requests = jobs.map(({ job }) => ({ id: job.id, request: jobRequest(job, model.config) }));
-      const batchId = await model.batches().submit(requests, UNTIL_ANSWERED);
-      const marked = new Set(await markBatched(this.options.pool, this.options.worker, jobs.map(({ job }) => job.id), batchId));
+      const tag = batchTag();
+      const batchId = await model.batches().submit(requests, UNTIL_ANSWERED, tag);
+      const marked = new Set(await markBatched(this.options.pool, this.options.worker, jobs.map(({ job }) => job.id), batchId, tag));
       this.options.log.debug({ batch: batchId, jobs: marked.size }, 'llm.call jobs submitted in a batch');
       // A job no longer this worker's (its lease ran out meanwhile) is another worker's to run: its answer in this
       // batch is left unread.
@@ -103,9 +109,9 @@ export class BatchJobs {
     if (this.polling) return;
     this.polling = true;
     try {
-      for (const { batchId, modelInstance } of await waitingBatches(this.options.pool)) {
+      for (const { batchId, tag, modelInstance } of await waitingBatches(this.options.pool)) {
         try {
-          await this.look(batchId, modelInstance);
+          await this.look(batchId, tag, modelInstance);
         } catch (error) {
           this.options.log.warn({ batch: batchId, model_instance: modelInstance, err: (error as Error).message }, 'could not learn the state of a batch; asking again at the next poll');
         }
@@ -115,12 +121,15 @@ export class BatchJobs {
     }
   }
 
-  private async look(batchId: string, instance: string): Promise<void> {
+  private async look(batchId: string, tag: string, instance: string): Promise<void> {
     const model = await this.options.models.model(instance);
-    const state = await model.batches().state(batchId, UNTIL_ANSWERED);
+    const state = await model.batches().state(batchId, UNTIL_ANSWERED, tag);
     if (state.kind === 'running') return;
     const payer = await this.options.owner();
-    const jobs = await takeBatch(this.options.pool, this.options.worker, batchId, this.options.leaseMs);
+    const jobs = await takeBatch(this.options.pool, this.options.worker, batchId, tag, this.options.leaseMs);
+    if (jobs.length > 0 && state.kind === 'failed') {
+      this.options.log.warn({ batch: batchId, model_instance: instance, jobs: jobs.length, reason: state.reason }, 'a batch of llm.call jobs failed as a whole; each of its jobs fails its attempt');
+    }
     // Counted by the worker that took the batch's jobs, once.
     if (jobs.length > 0 && state.kind === 'ended') {
       const usages = [...state.outcomes.values()].flatMap((outcome) => (outcome.ok ? [outcome.usage] : []));

@@ -40,9 +40,9 @@ export type Status = (typeof STATUSES)[number];
 /**
  * What a worker's role must be granted on llm.queue: UPDATE of the columns it writes, deleted included (a job is
  * deleted by marking it), and no UPDATE or DELETE of the whole view, which would let the role LOCK it and with it
- * every role's queue (incremental/0018_no_table_locks.sql).
+ * every role's queue (incremental/0018_no_table_locks.sql). A job's batch is written otherwise (markBatched).
  */
-export const WORKER_PRIVILEGES = 'SELECT, UPDATE (status, attempts, last_error, run_after, worker, lease_until, started_at, processed_at, row_xmin, deleted, batch_id)';
+export const WORKER_PRIVILEGES = 'SELECT, UPDATE (status, attempts, last_error, run_after, worker, lease_until, started_at, processed_at, row_xmin, deleted)';
 
 const MAX_RETRY_DELAY_MS = 5 * 60 * 1000;
 /** Due jobs looked at per job wanted: room for other workers' claims of the same ones, which are skipped. */
@@ -110,40 +110,48 @@ function jobOf(row: Record<string, any>): Job {
 
 /**
  * Jobs `worker` has submitted in a provider's batch: they wait as 'batched', without a lease, until the batch has
- * ended (a batch may take a day). Resolves to the ids still this worker's.
+ * ended (a batch may take a day), with its id and the tag it carries. No role may UPDATE those two columns: they are
+ * written by batch_llm_jobs, for the jobs this transaction has just marked through llm.queue, which says whose jobs
+ * they are (incremental/0025_llm_queue_batch_tags.sql). Resolves to the ids still this worker's.
  */
-export async function markBatched(pool: pg.Pool, worker: string, ids: string[], batchId: string): Promise<string[]> {
-  const { rows } = await pool.query(
-    `UPDATE llm.queue SET status = 'batched', batch_id = $3, lease_until = NULL
-      WHERE id OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) AND worker OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'processing'
-  RETURNING id`,
-    [worker, ids, batchId],
-  );
-  return rows.map((row) => String(row.id));
-}
-
-/** The batches whose jobs wait in the queue, of the tables the session's login role owns, with their model instance. */
-export async function waitingBatches(pool: pg.Pool): Promise<Array<{ batchId: string; modelInstance: string }>> {
-  const { rows } = await pool.query(
-    `SELECT DISTINCT q.batch_id, q.model_instance FROM llm.queue q
-      WHERE q.status OPERATOR(pg_catalog.=) 'batched' AND q.batch_id IS NOT NULL AND q.model_instance IS NOT NULL AND ${jobOfSessionOwner('q')}
-      ORDER BY q.batch_id`,
-  );
-  return rows.map((row) => ({ batchId: row.batch_id, modelInstance: row.model_instance }));
+export async function markBatched(pool: pg.Pool, worker: string, ids: string[], batchId: string, tag: string): Promise<string[]> {
+  return inRowTransaction(pool, async (client) => {
+    await client.query(
+      `UPDATE llm.queue SET status = 'batched', lease_until = NULL
+        WHERE id OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) AND worker OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'processing'`,
+      [worker, ids],
+    );
+    const { rows } = await client.query(`SELECT id::pg_catalog.text AS id FROM _pg_llm_catalog.batch_llm_jobs($1::pg_catalog.int8[], $2, $3) AS id`, [ids, batchId, tag]);
+    return rows.map((row) => row.id as string);
+  });
 }
 
 /**
- * Takes up the jobs of a batch that has ended, for `worker` to write their answers back (or record their failures):
- * as a claim, under a lease, but without counting another attempt. Another worker that looked at the same batch
- * finds its jobs taken.
+ * The batches whose jobs wait in the queue, of the tables the session's login role owns, with their tag ('' for jobs
+ * without one) and model instance.
  */
-export async function takeBatch(pool: pg.Pool, worker: string, batchId: string, leaseMs: number): Promise<Job[]> {
+export async function waitingBatches(pool: pg.Pool): Promise<Array<{ batchId: string; tag: string; modelInstance: string }>> {
+  const { rows } = await pool.query(
+    `SELECT DISTINCT q.batch_id, coalesce(q.batch_tag, '') AS tag, q.model_instance FROM llm.queue q
+      WHERE q.status OPERATOR(pg_catalog.=) 'batched' AND q.batch_id IS NOT NULL AND q.model_instance IS NOT NULL AND ${jobOfSessionOwner('q')}
+      ORDER BY q.batch_id`,
+  );
+  return rows.map((row) => ({ batchId: row.batch_id, tag: row.tag, modelInstance: row.model_instance }));
+}
+
+/**
+ * Takes up the jobs of a batch that has ended, those that name its tag, for `worker` to write their answers back (or
+ * record their failures): as a claim, under a lease, but without counting another attempt. Another worker that looked
+ * at the same batch finds its jobs taken.
+ */
+export async function takeBatch(pool: pg.Pool, worker: string, batchId: string, tag: string, leaseMs: number): Promise<Job[]> {
   const { rows } = await pool.query(
     `UPDATE llm.queue q
         SET status = 'processing', worker = $1, lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}
-      WHERE q.status OPERATOR(pg_catalog.=) 'batched' AND q.batch_id OPERATOR(pg_catalog.=) $3 AND ${jobOfSessionOwner('q')}
+      WHERE q.status OPERATOR(pg_catalog.=) 'batched' AND q.batch_id OPERATOR(pg_catalog.=) $3
+        AND coalesce(q.batch_tag, '') OPERATOR(pg_catalog.=) $4 AND ${jobOfSessionOwner('q')}
   RETURNING ${JOB_COLUMNS}`,
-    [worker, leaseMs, batchId],
+    [worker, leaseMs, batchId, tag],
   );
   return rows.map(jobOf);
 }

@@ -9,10 +9,10 @@
 // batch of the normal path. A batch that failed or expired as a whole falls back to the normal path: its rows'
 // embeddings are asked for at once, and if that fails too they go back to the queue with a retry counted.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { embeddingBatchApi, type BatchApi, type BatchState } from '../providers/batch-apis.js';
+import { batchTag, embeddingBatchApi, type BatchApi, type BatchState } from '../providers/batch-apis.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { dayRefused } from '../cost/budgets.js';
 import { dayReached } from '../cost/daily-spend.js';
@@ -85,7 +85,7 @@ export class VectorizerBatches {
     // could name a batch submitted for another role's texts with the proxy's key, and have its embeddings written in
     // their store: a batch carries a random tag, which nobody who does not see its row knows, and is read only when
     // its row names that tag.
-    const tag = randomBytes(24).toString('hex');
+    const tag = batchTag();
     const batchId = await (await this.api(vectorizer)).submit(
       parts.map((request, i) => ({ id: String(i), request })),
       UNTIL_ANSWERED,

@@ -146,17 +146,25 @@ describe('llm.call jobs through a batch API', () => {
     expect(sizes.reduce((sum, size) => sum + size, 0)).toBe(1500);
   });
 
-  it("gives a worker's role granted the columns the worker wrote before batches (0018) the batch_id it writes now", async () => {
+  it("gives a worker's role granted the columns the worker wrote before batches (0018) the batch_id it wrote then, and takes it back once the worker no longer writes it", async () => {
     const [worker] = await roles('worker');
     const { client: direct } = await freshDatabase();
     const all = shippedMigrations();
-    const before = all.findIndex((migration) => migration.name === '0020_llm_queue_batches');
-    await migrate(direct, all.slice(0, before));
-    await direct.query(`GRANT ${WORKER_PRIVILEGES.replace(', batch_id', '')} ON llm.queue TO ${worker}`);
-    await migrate(direct, all);
+    const at = (name: string) => all.findIndex((migration) => migration.name === name);
+    await migrate(direct, all.slice(0, at('0020_llm_queue_batches')));
+    await direct.query(`GRANT ${WORKER_PRIVILEGES} ON llm.queue TO ${worker}`);
+    await migrate(direct, all.slice(0, at('0025_llm_queue_batch_tags')));
     const privilege = `SELECT has_column_privilege('${worker}', 'llm.queue', 'batch_id', 'UPDATE') AS granted`;
     expect((await direct.query(privilege)).rows).toEqual([{ granted: true }]);
+    // Jobs waiting for a batch submitted then, whose batch carries no tag: asked again, that attempt not counted.
+    await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_queue (table_schema, table_name, trigger_name, row_pk, prompt_values, prompt, target_columns, status, attempts, batch_id)
+                        VALUES ('public', 'docs', 'enrich', '{"id": 1}', '{}', 'p', '{summary}', 'batched', 1, 'batch_named_by_hand')`);
+    await migrate(direct, all);
+    expect((await direct.query(privilege)).rows).toEqual([{ granted: false }]);
     expect((await direct.query(`SELECT has_table_privilege('${worker}', 'llm.queue', 'UPDATE') AS whole`)).rows).toEqual([{ whole: false }]);
+    expect((await direct.query(`SELECT status, attempts, batch_id, last_error FROM llm.queue`)).rows).toEqual([
+      { status: 'pending', attempts: 0, batch_id: null, last_error: 'its batch was submitted before batches carried a tag, so its answer is not read: the job is asked again' },
+    ]);
   });
 
   it('a batch that failed whole fails each of its jobs, recorded in last_error', async () => {

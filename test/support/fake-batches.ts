@@ -79,6 +79,8 @@ export class FakeBatches {
       response.end(lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
     } else if (method === 'POST' && path === '/v1/messages/batches') {
       const body = JSON.parse(raw) as { requests: Array<{ custom_id: string; params: Record<string, any> }> };
+      // Anthropic's rule for a custom_id.
+      if (!body.requests.every((request) => /^[a-zA-Z0-9_-]{1,64}$/.test(request.custom_id))) return invalid(response, 'requests.custom_id: must match ^[a-zA-Z0-9_-]{1,64}$');
       json(response, this.anthropicBatch(this.add('anthropic', body.requests.map((request) => ({ customId: request.custom_id, body: request.params }))), origin));
     } else if (method === 'GET' && (match = /^\/v1\/messages\/batches\/([\w-]+)$/.exec(path))) {
       const batch = this.find(match[1]!);
@@ -170,6 +172,12 @@ function completion(batch: FakeBatch, customId: string, content: string): Record
 function json(response: http.ServerResponse, body: unknown): void {
   response.writeHead(200, { 'content-type': 'application/json' });
   response.end(JSON.stringify(body));
+}
+
+function invalid(response: http.ServerResponse, message: string): true {
+  response.writeHead(400, { 'content-type': 'application/json' });
+  response.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message } }));
+  return true;
 }
 
 function notFound(response: http.ServerResponse): true {
