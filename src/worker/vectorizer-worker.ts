@@ -91,11 +91,15 @@ export class VectorizerRunner {
     this.fill();
   }
 
-  /** The rows waiting in the queue of each vectorizer served, for the admin dashboard; undefined when they cannot be counted. */
+  /**
+   * The rows waiting in the queue of each vectorizer served whose queue is still its owner's, for the admin dashboard;
+   * undefined when they cannot be counted.
+   */
   async pending(): Promise<Array<{ name: string; pending: number }> | undefined> {
     try {
       const vectorizers = await servedVectorizers(this.options.pool);
-      return await Promise.all(vectorizers.map(async (vectorizer) => ({ name: vectorizer.name, pending: await pendingRows(this.options.pool, vectorizer) })));
+      const counted = await Promise.all(vectorizers.map(async (vectorizer) => ({ name: vectorizer.name, pending: await pendingRows(this.options.pool, vectorizer) })));
+      return counted.filter((queue): queue is { name: string; pending: number } => queue.pending !== undefined);
     } catch (error) {
       this.problem(error);
       return undefined;

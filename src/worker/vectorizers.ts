@@ -83,10 +83,19 @@ export async function servedVectorizers(pool: pg.Pool): Promise<Vectorizer[]> {
 /** Rows counted in a vectorizer's queue at most, as pgai's vectorizer_queue_pending: a long queue is not read whole. */
 export const PENDING_COUNT_CAP = 10_000;
 
-/** The rows waiting in the vectorizer's queue, up to PENDING_COUNT_CAP + 1 (more than the cap). */
-export async function pendingRows(pool: pg.Pool, vectorizer: Vectorizer): Promise<number> {
-  const { rows } = await pool.query(`SELECT pg_catalog.count(*)::pg_catalog.int4 AS n FROM (SELECT FROM ${names(vectorizer).queue} LIMIT ${PENDING_COUNT_CAP + 1}) AS q`);
-  return (rows[0] as { n: number }).n;
+/**
+ * The rows waiting in the vectorizer's queue, up to PENDING_COUNT_CAP + 1 (more than the cap); undefined when the
+ * relation of the queue's name is not the owner's (the owner renamed or dropped the queue, and another role took the
+ * name), which is not read: its policies and a view's functions would run in the owner's session.
+ */
+export async function pendingRows(pool: pg.Pool, vectorizer: Vectorizer): Promise<number | undefined> {
+  const { queue } = names(vectorizer);
+  return inRowTransaction(pool, async (client) => {
+    await client.query(`LOCK TABLE ${queue} IN ACCESS SHARE MODE`);
+    if (!(await allOwned(client, [queue]))) return undefined;
+    const { rows } = await client.query(`SELECT pg_catalog.count(*)::pg_catalog.int4 AS n FROM (SELECT FROM ${queue} LIMIT ${PENDING_COUNT_CAP + 1}) AS q`);
+    return (rows[0] as { n: number }).n;
+  });
 }
 
 type Names = ReturnType<typeof names>;
@@ -267,11 +276,20 @@ function trackedBatch(batchId: string, row: { tag: string | null; keys: unknown;
   return { batchId, tag: row.tag ?? '', keys: row.keys as SubmittedBatch['keys'], requests: row.requests as string[][] };
 }
 
-/** Locks the vectorizer's tables against a change of owner; false when they are no longer all the session's. */
+/**
+ * Locks the vectorizer's tables against a change of owner; false when they are no longer all the session's. They are
+ * found by name, and the owner may rename or drop one, and another role take its name: no statement reads or writes
+ * them before this.
+ */
 async function lockOwned(client: pg.ClientBase, n: Names): Promise<boolean> {
   await client.query(`LOCK TABLE ${n.source} IN ${n.store ? 'ACCESS SHARE' : 'ROW EXCLUSIVE'} MODE`);
-  await client.query(`LOCK TABLE ${[n.queue, n.store].filter(Boolean).join(', ')} IN ROW EXCLUSIVE MODE`);
-  const { rows: owned } = await client.query(`SELECT ${ownedBySession('$1')} AND ${ownedBySession('$2')} AND ${ownedBySession('$3')} AS ours`, [n.source, n.queue, n.store ?? n.source]);
+  await client.query(`LOCK TABLE ${[n.queue, n.failedQueue, n.store].filter(Boolean).join(', ')} IN ROW EXCLUSIVE MODE`);
+  return allOwned(client, [n.source, n.queue, n.failedQueue, ...(n.store ? [n.store] : [])]);
+}
+
+/** Whether the relations of these (quoted) names, locked already, are all owned by the session's login role. */
+async function allOwned(client: pg.ClientBase, relations: string[]): Promise<boolean> {
+  const { rows: owned } = await client.query(`SELECT ${relations.map((_, i) => ownedBySession(`$${i + 1}`)).join(' AND ')} AS ours`, relations);
   return (owned[0] as { ours: boolean }).ours;
 }
 
@@ -377,10 +395,13 @@ export async function indexWhenDue(pool: pg.Pool, vectorizer: Vectorizer): Promi
 
 /**
  * After a failed batch: each key waits `delayMs` doubled by its retries before it is claimed again; a key out of
- * retries (the loading config's, 6 by default) moves to the failed queue. The error is recorded for the owner.
+ * retries (the loading config's, 6 by default) moves to the failed queue. The error is recorded for the owner. Nothing
+ * is done once the vectorizer's tables are no longer all the owner's (lockOwned).
  */
 export async function failed(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, delayMs: number): Promise<void> {
-  await inRowTransaction(pool, (client) => delayRetries(client, vectorizer, keys, message, delayMs));
+  await inRowTransaction(pool, async (client) => {
+    if (await lockOwned(client, names(vectorizer))) await delayRetries(client, vectorizer, keys, message, delayMs);
+  });
 }
 
 /** failed(), in the caller's transaction. */
@@ -404,11 +425,13 @@ async function delayRetries(client: pg.ClientBase, vectorizer: Vectorizer, keys:
 
 /**
  * After a batch its owner's daily budget left no room for: its keys are claimed again from `until` (the next UTC day),
- * no retry counted; the error is recorded for the owner.
+ * no retry counted; the error is recorded for the owner. Nothing is done once the vectorizer's tables are no longer
+ * all the owner's (lockOwned).
  */
 export async function deferred(pool: pg.Pool, vectorizer: Vectorizer, keys: Array<Record<string, unknown>>, message: string, until: Date): Promise<void> {
   const n = names(vectorizer);
   await inRowTransaction(pool, async (client) => {
+    if (!(await lockOwned(client, n))) return;
     const keyRows = `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb) k`;
     await client.query(`UPDATE ${n.queue} q SET loading_retry_after = $2 FROM ${keyRows} WHERE ${n.matches('q', 'k')}`, [JSON.stringify(keys), until]);
     await recordError(client, vectorizer, message, 'embedding', keys.length);
