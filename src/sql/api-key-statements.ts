@@ -130,23 +130,31 @@ function visit(node: unknown, sql: string, spans: HeldSpan[]): void {
 }
 
 /**
- * set_config('ai.…', 'value', …) with the name written out (constant-text.ts) and the value a literal (maybe cast);
- * a value computed in SQL never shows in the statement. Under a computed name, a value long enough to be a key is
- * refused: the proxy cannot tell whether it is one.
+ * set_config('ai.…', 'value', …) with the name written out (constant-text.ts) and the value one literal (maybe cast):
+ * the span the proxy holds. A value written out otherwise (joined with ||, given a collation) it could not replace
+ * whole, so it is refused, and so is one long enough to be a key under a name computed in SQL, where the proxy cannot
+ * tell whether the setting is a key's. A value computed in SQL (a function of a literal, a column) is the server's.
  */
 function setConfigValue(call: FuncCall, sql: string): HeldSpan | undefined {
   if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return undefined;
   const [name, value] = call.args ?? [];
-  const literal = uncast(value)?.A_Const;
-  if (literal?.sval === undefined) return undefined;
+  const written = constantText(value);
+  if (written === undefined) return undefined;
   const setting = constantText(name);
-  if (setting === undefined && literal.sval.sval.length >= KEY_LIKE_LENGTH) {
+  if (setting === undefined) {
+    if (written.length < KEY_LIKE_LENGTH) return undefined;
     throw new PgError('0A000', 'set_config of a computed setting name cannot take a value written out', {
       hint: "The setting may hold a key, which the server's log would keep. Write the name out as a string (set_config('ai.openai_api_key', '…', false)), or compute the value too.",
     });
   }
   if (!isApiKeySetting(setting)) return undefined;
-  return { value: literal.sval.sval, start: literal.location, end: literalEnd(sql, literal.location) };
+  const literal = uncast(value)?.A_Const;
+  if (literal?.sval === undefined) {
+    throw new PgError('0A000', `set_config takes a value of ${setting} only as one string literal`, {
+      hint: `The proxy holds a literal in the server's place: write set_config('${setting}', '…', false).`,
+    });
+  }
+  return { value: written, start: literal.location, end: literalEnd(sql, literal.location) };
 }
 
 /** The byte just past the string literal that starts at `start`. */

@@ -1,17 +1,19 @@
 // The text an expression of the parse tree stands for when the statement writes it out: a string literal, a cast of
-// one, or such texts joined by ||, as set_config's setting name may be written. Anything computed (a function, a
+// one or a collation given it, or such texts joined by ||, as set_config's setting name may be written. Anything computed (a function, a
 // column, a parameter) is not known until the server runs it.
 
 /** An expression node of libpg-query's tree, as far as constant text is concerned. */
 export interface Expression {
   A_Const?: { sval?: { sval: string }; location: number };
   TypeCast?: { arg?: Expression };
+  CollateClause?: { arg?: Expression };
   A_Expr?: { kind?: string; name?: Array<{ String?: { sval: string } }>; lexpr?: Expression; rexpr?: Expression };
 }
 
-/** The expression under its casts. */
+/** The expression under its casts and collations. */
 export function uncast(expression: Expression | undefined): Expression | undefined {
-  return expression?.TypeCast ? uncast(expression.TypeCast.arg) : expression;
+  const wrapped = expression?.TypeCast ?? expression?.CollateClause;
+  return wrapped ? uncast(wrapped.arg) : expression;
 }
 
 /** The text a constant expression stands for; undefined for one computed from anything but literals. */

@@ -35,6 +35,7 @@ function apiKeySpellings(key: string): string[] {
     `SELECT set_config(U&'\\0061i.openai_api_key', '${key}', false)`,
     `SELECT pg_catalog.set_config('a'\n'i.openai_api_key', '${key}', false)`,
     `SELECT set_config('ai.openai_api_key'::text, '${key}'::text, false)`,
+    `SELECT set_config('ai.openai_api_key' COLLATE "C", '${key}' COLLATE "C", false)`,
     `SELECT set_config('ai.' || 'openai_api_key', '${key}', false)`,
     `SELECT set_config('a' || 'i.openai_api_key', '${key}', false)`,
     `SELECT "set_config"('AI.openai_api_key', '${key}', false)`,
@@ -69,6 +70,8 @@ describe('a key setting in any spelling', () => {
     const { client } = await aiDatabase(suite, LOGGED);
     const key = unique('sk-computed');
     await expect(client.query(`SELECT set_config(lower('AI.OPENAI_API_KEY'), '${key}', false)`)).rejects.toMatchObject({ code: '0A000', hint: expect.stringContaining('Write the name out') });
+    // A key written out but not as one literal, which the proxy could not replace whole.
+    await expect(client.query(`SELECT set_config('ai.openai_api_key', '${key}' || '', false)`)).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('one string literal') });
     await client.query(`SELECT set_config(lower('APP.MODE'), 'on', false)`);
     expect((await client.query(`SELECT current_setting('app.mode') AS mode`)).rows).toEqual([{ mode: 'on' }]);
     expect(serverLog()).not.toContain(key.slice(-16));
