@@ -5,9 +5,9 @@
 // --response-cache-entries is set. Streams are not cached: a client asking for one wants the provider's pace.
 //
 // Any role may point a model at a server of its own that answers every prompt with the largest answer allowed, so
-// the bytes are bounded as well as the entries (64 answers of 8 MiB are half a gigabyte): in all, and per asker (a
-// quarter, so one role's answers cannot push every other role's out), and an answer larger than a sixteenth of the
-// whole is not kept at all.
+// the bytes are bounded as well as the entries (64 answers of 8 MiB are half a gigabyte): both in all, and per asker
+// (a quarter, so one role's answers, many small ones or a few big ones, cannot push every other role's out), and an
+// answer larger than a sixteenth of the whole is not kept at all.
 
 import { createHash } from 'node:crypto';
 import type { Asker } from './asker.js';
@@ -85,8 +85,9 @@ function keep(key: string, entry: Entry): void {
   if (earlier) remove(key, earlier);
   add(key, entry);
   const share = maxBytes / ASKERS_TO_FILL_THE_CACHE;
+  const entryShare = Math.ceil(maxEntries / ASKERS_TO_FILL_THE_CACHE);
   const own = byAsker.get(entry.asker)!;
-  while ((held.byAsker.get(entry.asker) ?? 0) > share) evict(own);
+  while ((held.byAsker.get(entry.asker) ?? 0) > share || own.size > entryShare) evict(own);
   while (entries.size > maxEntries || held.bytes > maxBytes) evict(entries);
 }
 
