@@ -16,6 +16,8 @@
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { buildConnector } from 'undici';
+import { currentAsker } from './asker.js';
+import { CallLimit } from './call-limit.js';
 import { embeddedIPv4 } from './embedded-ipv4.js';
 import { isOwnAddress, isOwnPort } from '../../proxy/own-ports.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -141,6 +143,17 @@ export class DocumentHostPolicy implements AddressPolicy {
 }
 
 /**
+ * Name lookups in flight (getaddrinfo, on libuv's threadpool of four, which scrypt and file reads share too): at most
+ * one an asker, so one role's names whose server never answers hold one thread, not all of them, for as long as the
+ * resolver waits, and never the last thread. A lookup waiting for its turn past the connect timeout fails as the
+ * connection would.
+ */
+const lookups = new CallLimit(3, 1);
+
+type LookupOptions = Parameters<LookupFunction>[1];
+type LookupCallback = Parameters<LookupFunction>[2];
+
+/**
  * undici's connector, refusing what the policy of the moment refuses before a socket exists: an address given as
  * such at once, a name at each resolution (every address it resolves to must pass). A connection to a port this
  * process listens on is refused at this host's own addresses whatever the policy says.
@@ -152,7 +165,14 @@ export function guardedConnector(timeout: number, policy: () => AddressPolicy): 
     return undefined;
   };
   const lookup = (ownPort: boolean): LookupFunction => (hostname, options, callback) => {
+    lookups.acquire(AbortSignal.timeout(timeout), currentAsker()).then(
+      (release) => resolve(hostname, options, ownPort, release, callback),
+      (error: unknown) => callback(error as Error, '', 0),
+    );
+  };
+  const resolve = (hostname: string, options: LookupOptions, ownPort: boolean, release: () => void, callback: LookupCallback): void => {
     dnsLookup(hostname, { ...options, all: true }, (error, found: LookupAddress[]) => {
+      release();
       if (error) return callback(error, '', 0);
       const refused = found.map(({ address }) => refusal(hostname, address, ownPort)).find((reason) => reason !== undefined);
       if (refused) return callback(refused, '', 0);
