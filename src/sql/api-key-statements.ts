@@ -36,8 +36,8 @@ export function mentionsApiKeySetting(text: string): boolean {
 }
 
 /**
- * A written-out value of set_config under a computed name is held back from the server from this length on: the
- * setting may be a key's, which are longer, and no one computes the name of a setting whose short value they write.
+ * A written-out value of set_config under a computed name is refused from this length on: the setting may be a key's,
+ * and keys are longer, while a short value under a computed name is a switch's (set_config(format(…), 'on', …)).
  */
 const KEY_LIKE_LENGTH = 16;
 
