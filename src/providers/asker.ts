@@ -1,8 +1,8 @@
 // Who a provider request is made for: a role in a database (the session's current_user and database, and its login
 // role, session_user, as JSON), or no one for the worker's requests, which all share one. The process's model-call
-// slots and the bytes of answers being read are shared fairly between askers (call-slots.ts, response-cap.ts). The
-// SDKs pass nothing of their caller's through to the fetch that reads an answer, so a call runs with its asker in an
-// async context that the fetch can read.
+// slots and the bytes of answers being read are shared fairly between login roles (shareOf; call-limit.ts,
+// response-cap.ts). The SDKs pass nothing of their caller's through to the fetch that reads an answer, so a call runs
+// with its asker in an async context that the fetch can read.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 
@@ -40,6 +40,16 @@ export async function* streamWithin<T>(enter: <R>(step: () => R) => R, events: A
   } finally {
     await enter(async () => iterator.return?.());
   }
+}
+
+/**
+ * Whose share of the proxy's model calls and answer bytes a request takes: its login role's, in whichever database and
+ * as whichever role it asks. Any role may connect to a database anyone creates and become any role it is a member
+ * of, so a share per role and database would hand one login as many shares as it has databases and roles. The
+ * worker logs in as the owner of the tables it fills, so its calls take the owner's share.
+ */
+export function shareOf(asker: Asker): Asker {
+  return askerParts(asker)?.login ?? asker;
 }
 
 /**

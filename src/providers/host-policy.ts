@@ -16,7 +16,7 @@
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { buildConnector } from 'undici';
-import { currentAsker } from './asker.js';
+import { currentAsker, shareOf } from './asker.js';
 import { CallLimit } from './call-limit.js';
 import { embeddedIPv4 } from './embedded-ipv4.js';
 import { isOwnAddress, isOwnPort } from '../../proxy/own-ports.js';
@@ -144,9 +144,9 @@ export class DocumentHostPolicy implements AddressPolicy {
 
 /**
  * Name lookups in flight (getaddrinfo, on libuv's threadpool of four, which scrypt and file reads share too): at most
- * one an asker, so one role's names whose server never answers hold one thread, not all of them, for as long as the
- * resolver waits, and never the last thread. A lookup waiting for its turn past the connect timeout fails as the
- * connection would.
+ * one a login role (asker.ts), so one role's names whose server never answers hold one thread, not all of them, for
+ * as long as the resolver waits, and never the last thread. A lookup waiting for its turn past the connect timeout
+ * fails as the connection would.
  */
 const lookups = new CallLimit(3, 1);
 
@@ -165,7 +165,7 @@ export function guardedConnector(timeout: number, policy: () => AddressPolicy): 
     return undefined;
   };
   const lookup = (ownPort: boolean): LookupFunction => (hostname, options, callback) => {
-    lookups.acquire(AbortSignal.timeout(timeout), currentAsker()).then(
+    lookups.acquire(AbortSignal.timeout(timeout), shareOf(currentAsker())).then(
       (release) => resolve(hostname, options, ownPort, release, callback),
       (error: unknown) => callback(error as Error, '', 0),
     );

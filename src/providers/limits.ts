@@ -1,12 +1,12 @@
 // How many model calls may run at once, and how many requests and tokens a model may be sent per minute, shared
 // by every session of the process: one limit for all calls (--max-model-calls), of which one role may hold a share
 // (--max-model-calls-per-role), and per model its config's max_concurrency, requests_per_minute and
-// tokens_per_minute. Waiting calls take turns by role (call-limit.ts), and a cancelled call leaves the queue at once.
+// tokens_per_minute. Waiting calls take turns by login role (asker.ts, call-limit.ts), and a cancelled call leaves the queue at once.
 // A call runs as its asker's (asker.ts), so the bytes of its answer count against that role's share too.
 
 import { PgError } from '../../proxy/pg-error.js';
 import { labelValue } from '../metrics.js';
-import { asAsker, type Asker, streamAsAsker } from './asker.js';
+import { asAsker, type Asker, shareOf, streamAsAsker } from './asker.js';
 import { CallLimit } from './call-limit.js';
 import type { ApiAnswer, ApiRequest, ChatRequest, ChatResult, Provider, Usage } from './provider.js';
 import { RateBudget } from './rate-limit.js';
@@ -70,15 +70,16 @@ export function limited(provider: Provider, modelKey: string, config: Record<str
   const admit = async (asker: Asker, estimatedTokens: number, signal: AbortSignal): Promise<(usage?: Usage) => void> => {
     const releases: Array<() => void> = [];
     const refunds: Array<() => void> = [];
+    const share = shareOf(asker);
     // The model's own limits first and the process's slot last: a call waiting for its model's turn or budget must
     // not hold a slot that calls to other models could use.
     try {
-      if (limits.calls) releases.push(await limits.calls.acquire(signal, asker));
+      if (limits.calls) releases.push(await limits.calls.acquire(signal, share));
       await limits.requests?.take(1, signal);
       if (limits.requests) refunds.push(() => limits.requests!.adjust(-1));
       await limits.tokens?.take(estimatedTokens, signal);
       if (limits.tokens) refunds.push(() => limits.tokens!.adjust(-estimatedTokens));
-      releases.push(await processLimit.acquire(signal, asker));
+      releases.push(await processLimit.acquire(signal, share));
     } catch (error) {
       // A call that never ran gives back its turn and the budget it took.
       for (const undo of [...releases, ...refunds]) undo();

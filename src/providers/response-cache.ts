@@ -5,17 +5,18 @@
 // --response-cache-entries is set. Streams are not cached: a client asking for one wants the provider's pace.
 //
 // Any role may point a model at a server of its own that answers every prompt with the largest answer allowed, so
-// the bytes are bounded as well as the entries (64 answers of 8 MiB are half a gigabyte): both in all, and per asker
-// (a quarter, so one role's answers, many small ones or a few big ones, cannot push every other role's out), and an
+// the bytes are bounded as well as the entries (64 answers of 8 MiB are half a gigabyte): both in all, and per login
+// role (a quarter, so one role's answers, many small ones or a few big ones, cannot push every other role's out), and an
 // answer larger than a sixteenth of the whole is not kept at all.
 
 import { createHash } from 'node:crypto';
-import type { Asker } from './asker.js';
+import { shareOf, type Asker } from './asker.js';
 import type { ChatRequest, ChatResult, Provider } from './provider.js';
 
 interface Entry {
   result: ChatResult;
-  asker: Asker;
+  /** Whose share of the cache the entry takes (asker.ts). */
+  share: Asker;
   bytes: number;
   expiresAt: number;
 }
@@ -29,7 +30,7 @@ export interface CacheStats {
 }
 
 export const DEFAULT_RESPONSE_CACHE_BYTES = 64 * 1024 ** 2;
-const ASKERS_TO_FILL_THE_CACHE = 4;
+const ROLES_TO_FILL_THE_CACHE = 4;
 const LARGEST_ENTRY_SHARE = 16;
 /** What an entry holds besides its text: the key, the result's other fields, the maps' own. */
 const ENTRY_OVERHEAD_BYTES = 512;
@@ -37,10 +38,10 @@ const ENTRY_OVERHEAD_BYTES = 512;
 let maxEntries = 0;
 let maxBytes = DEFAULT_RESPONSE_CACHE_BYTES;
 let ttlMs = 3_600_000;
-/** Every entry, least recently used first; and each asker's, in the same order. */
+/** Every entry, least recently used first; and each share's, in the same order. */
 const entries = new Map<string, Entry>();
-const byAsker = new Map<Asker, Map<string, Entry>>();
-const held = { bytes: 0, byAsker: new Map<Asker, number>() };
+const byShare = new Map<Asker, Map<string, Entry>>();
+const held = { bytes: 0, byShare: new Map<Asker, number>() };
 const stats = { hits: 0, misses: 0, evictions: 0 };
 
 export function configureResponseCache(size: number, ttlSeconds: number, bytes = DEFAULT_RESPONSE_CACHE_BYTES): void {
@@ -72,7 +73,7 @@ export function cached(provider: Provider, instanceKey: string): Provider {
       stats.misses++;
       const result = await provider.chat(request);
       // An answer a cap cut short is not what the same request asks for under no cap.
-      if (!result.heldShort) keep(key, { result, asker: request.asker, bytes: entryBytes(result), expiresAt: Date.now() + ttlMs });
+      if (!result.heldShort) keep(key, { result, share: shareOf(request.asker), bytes: entryBytes(result), expiresAt: Date.now() + ttlMs });
       return result;
     },
   };
@@ -84,10 +85,10 @@ function keep(key: string, entry: Entry): void {
   const earlier = entries.get(key);
   if (earlier) remove(key, earlier);
   add(key, entry);
-  const share = maxBytes / ASKERS_TO_FILL_THE_CACHE;
-  const entryShare = Math.ceil(maxEntries / ASKERS_TO_FILL_THE_CACHE);
-  const own = byAsker.get(entry.asker)!;
-  while ((held.byAsker.get(entry.asker) ?? 0) > share || own.size > entryShare) evict(own);
+  const bytesShare = maxBytes / ROLES_TO_FILL_THE_CACHE;
+  const entryShare = Math.ceil(maxEntries / ROLES_TO_FILL_THE_CACHE);
+  const own = byShare.get(entry.share)!;
+  while ((held.byShare.get(entry.share) ?? 0) > bytesShare || own.size > entryShare) evict(own);
   while (entries.size > maxEntries || held.bytes > maxBytes) evict(entries);
 }
 
@@ -98,28 +99,28 @@ function entryBytes(result: ChatResult): number {
 
 function add(key: string, entry: Entry): void {
   entries.set(key, entry);
-  const own = byAsker.get(entry.asker) ?? new Map<string, Entry>();
+  const own = byShare.get(entry.share) ?? new Map<string, Entry>();
   own.set(key, entry);
-  byAsker.set(entry.asker, own);
+  byShare.set(entry.share, own);
   count(entry, entry.bytes);
 }
 
 function remove(key: string, entry: Entry): void {
   entries.delete(key);
-  const own = byAsker.get(entry.asker)!;
+  const own = byShare.get(entry.share)!;
   own.delete(key);
-  if (own.size === 0) byAsker.delete(entry.asker);
+  if (own.size === 0) byShare.delete(entry.share);
   count(entry, -entry.bytes);
 }
 
 function count(entry: Entry, bytes: number): void {
   held.bytes += bytes;
-  const askers = (held.byAsker.get(entry.asker) ?? 0) + bytes;
-  if (askers === 0) held.byAsker.delete(entry.asker);
-  else held.byAsker.set(entry.asker, askers);
+  const sharesBytes = (held.byShare.get(entry.share) ?? 0) + bytes;
+  if (sharesBytes === 0) held.byShare.delete(entry.share);
+  else held.byShare.set(entry.share, sharesBytes);
 }
 
-/** Drops the least recently used entry of `from`: the whole cache, or one asker's entries. */
+/** Drops the least recently used entry of `from`: the whole cache, or one share's entries. */
 function evict(from: Map<string, Entry>): void {
   const oldest = from.entries().next();
   if (oldest.done) return;

@@ -5,7 +5,7 @@
 
 import { Response } from 'undici';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
-import type { Asker } from './asker.js';
+import { shareOf, type Asker } from './asker.js';
 
 export type AnswerKind = 'chat' | 'embedding';
 
@@ -29,12 +29,12 @@ export class AnswerTooLarge extends PgError {
 /**
  * The bytes of all the answers being read at once, and their bound: the cap holds one answer, and this keeps many
  * answers at once (one role's statement can make hundreds of calls to a server of its own) from adding up to more
- * than a few caps' worth. One asker (a role in a database, asker.ts) may hold a quarter of that, so that a role whose
+ * than a few caps' worth. One login role (asker.ts) may hold a quarter of that, so that a role whose
  * large answers are held open (a stream that never ends) cannot make every other role's answers fail.
  */
-const reading = { bytes: 0, limit: Infinity, byAsker: new Map<Asker, number>() };
+const reading = { bytes: 0, limit: Infinity, byShare: new Map<Asker, number>() };
 const ANSWERS_AT_THE_CAP_AT_ONCE = 8;
-const ASKERS_TO_FILL_THE_LIMIT = 4;
+const ROLES_TO_FILL_THE_LIMIT = 4;
 
 export class AnswersTooLarge extends PgError {
   constructor(limit: number, whose: 'proxy' | 'role') {
@@ -53,7 +53,7 @@ export function limitAnswersAtOnce(maxResponseBytes: number): void {
 }
 
 /**
- * The response whose body stops at `limit` bytes, its bytes counted against the asker's share while it is read;
+ * The response whose body stops at `limit` bytes, its bytes counted against its login role's share while it is read;
  * `ended` is called once the body is read, failed or cancelled.
  */
 export function capped(response: Response, limit: number, kind: AnswerKind, asker: Asker, ended: () => void = () => undefined): Response {
@@ -62,13 +62,14 @@ export function capped(response: Response, limit: number, kind: AnswerKind, aske
     return response;
   }
   const source = response.body.getReader();
+  const share = shareOf(asker);
   let seen = 0;
   const count = (bytes: number): number => {
     reading.bytes += bytes;
-    const askers = (reading.byAsker.get(asker) ?? 0) + bytes;
-    if (askers === 0) reading.byAsker.delete(asker);
-    else reading.byAsker.set(asker, askers);
-    return askers;
+    const rolesBytes = (reading.byShare.get(share) ?? 0) + bytes;
+    if (rolesBytes === 0) reading.byShare.delete(share);
+    else reading.byShare.set(share, rolesBytes);
+    return rolesBytes;
   };
   const release = (): void => {
     count(-seen);
@@ -94,10 +95,10 @@ export function capped(response: Response, limit: number, kind: AnswerKind, aske
         return controller.close();
       }
       seen += next.value.byteLength;
-      const askers = count(next.value.byteLength);
+      const rolesBytes = count(next.value.byteLength);
       if (seen > limit) return stop(controller, new AnswerTooLarge(limit, kind));
-      const share = reading.limit / ASKERS_TO_FILL_THE_LIMIT;
-      if (askers > share) return stop(controller, new AnswersTooLarge(share, 'role'));
+      const roleLimit = reading.limit / ROLES_TO_FILL_THE_LIMIT;
+      if (rolesBytes > roleLimit) return stop(controller, new AnswersTooLarge(roleLimit, 'role'));
       if (reading.bytes > reading.limit) return stop(controller, new AnswersTooLarge(reading.limit, 'proxy'));
       controller.enqueue(next.value);
     },

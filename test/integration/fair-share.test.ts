@@ -49,7 +49,7 @@ async function twoRoles(...bobsServer: Behaviour[]) {
     afterThisTest(() => sql.end({ timeout: 5 }));
     return sql;
   };
-  return { alice, bobSession, bobsRequests: bobs.requests };
+  return { alice, bobSession, bobsRequests: bobs.requests, bobsServer: bobs.baseUrl };
 }
 
 describe("one role's calls to a model that never answers", () => {
@@ -84,6 +84,54 @@ describe("one role's calls to a model that never answers", () => {
     expect(callsWaiting()).toBe(0);
     await expect.poll(() => bobsRequests.every((request) => request.aborted)).toBe(true);
     expect(bobsRequests).toHaveLength(2);
+  });
+});
+
+describe("one login role's calls from several databases and roles", () => {
+  it('share one slice of the slots: another database or a SET ROLE gives it no second share', async () => {
+    setProcessCallLimit(8, 2);
+    afterThisTest(async () => setProcessCallLimit(256));
+    const { bobSession, bobsRequests, bobsServer } = await twoRoles(...Array.from({ length: 16 }, () => ({ kind: 'stall' as const })));
+    const many = bobSession()`SELECT pg_llm_chat('b_slow', g::text) FROM generate_series(1, 16) g`;
+    const manyOutcome = many.catch((error: unknown) => error);
+    await expect.poll(() => bobsRequests.length + callsWaiting()).toBe(16);
+    expect(bobsRequests).toHaveLength(2);
+
+    // Every role may connect to a new database: a share per database would be a share per CREATE DATABASE.
+    const other = await freshDatabase();
+    await (await clientOf(proxy, other.name)).query('CREATE EXTENSION pg_llm');
+    const member = `member_${other.name}`;
+    await other.client.query(`CREATE ROLE ${member} NOLOGIN; GRANT ${member} TO trust_user`);
+    afterThisTest(async () => void (await other.client.query(`DROP OWNED BY ${member}; DROP ROLE ${member}`)));
+    const session = () => {
+      const sql = postgres({ ...connection(proxy.port, 'trust', other.name), max: 1, onnotice: () => {} });
+      afterThisTest(() => sql.end({ timeout: 5 }));
+      return sql;
+    };
+    const model = JSON.stringify({ model_name: 'gpt-test', base_url: bobsServer, max_retries: 0, timeout_ms: 600_000 });
+    const elsewhere = session();
+    await elsewhere`SELECT pg_llm_add_model(false, 'openai_compatible', 'b_slow', NULL, ${model})`;
+    const fromElsewhere = elsewhere`SELECT pg_llm_chat('b_slow', 'from another database')`;
+    const elsewhereOutcome = fromElsewhere.catch((error: unknown) => error);
+    await expect.poll(callsWaiting).toBe(15);
+
+    // Nor does a role the login role may become.
+    const asMember = session();
+    await asMember.unsafe(`SET ROLE ${member}`);
+    await asMember`SELECT pg_llm_add_model(false, 'openai_compatible', 'b_member', NULL, ${model})`;
+    const fromMember = asMember`SELECT pg_llm_chat('b_member', 'as a member role')`;
+    const memberOutcome = fromMember.catch((error: unknown) => error);
+    await expect.poll(callsWaiting).toBe(16);
+    expect(bobsRequests).toHaveLength(2);
+
+    many.cancel();
+    expect(await manyOutcome).toMatchObject({ code: '57014' });
+    // The slots bob's statement held go to his other calls.
+    await expect.poll(() => bobsRequests.length).toBe(4);
+    fromElsewhere.cancel();
+    fromMember.cancel();
+    expect(await elsewhereOutcome).toMatchObject({ code: '57014' });
+    expect(await memberOutcome).toMatchObject({ code: '57014' });
   });
 });
 
