@@ -88,6 +88,8 @@ class InterceptionEngine implements Interceptor {
   private isClosed = false;
   private readonly statements: TrackedStatements<TrackedStatement>;
   private readonly portals: TrackedPortals<BoundPortal>;
+  /** Binds over a named portal forwarded, whose answer (taken or refused) has not come yet (rebind). */
+  private rebindsOwed = 0;
   private readonly ownStatements = new Map<string, OwnPlan>();
   private readonly ownPortals = new Map<string, OwnPlan>();
   private readonly requests: UpstreamRequests;
@@ -174,7 +176,7 @@ class InterceptionEngine implements Interceptor {
         return false;
       }
       case FrontendMessage.Bind:
-        if (this.ownStatements.has(readBind(frame).statement) || this.portalRefusal(frame)) return true;
+        if (this.ownStatements.has(readBind(frame).statement) || this.portalRefusal(frame) || this.mayBeRefusedRebind(frame)) return true;
         this.trackBind(frame);
         return false;
       case FrontendMessage.Execute: {
@@ -270,6 +272,7 @@ class InterceptionEngine implements Interceptor {
         if (this.ownStatements.has(readBind(frame).statement)) return this.answerOwn(frame);
         const refusal = this.portalRefusal(frame);
         if (refusal) return this.refuse(refusal);
+        if (this.mayBeRefusedRebind(frame)) return this.rebind(frame);
         this.trackBind(frame);
         return this.forward(frame);
       }
@@ -373,6 +376,8 @@ class InterceptionEngine implements Interceptor {
 
   private async handleExecute(frame: Buffer): Promise<void> {
     const { portal, maxRows } = readExecute(frame);
+    // Which portal the name is depends on the server's answer to a Bind still owed.
+    if (this.rebindsOwed > 0) await this.settle();
     const bound = this.portals.get(portal);
     if (!bound) return this.forward(frame);
     await this.settle();
@@ -571,6 +576,29 @@ class InterceptionEngine implements Interceptor {
       this.statements.delete(name);
       this.backendCancels.forget(name);
     } else this.portals.delete(name);
+  }
+
+  /**
+   * A Bind of a named portal that either is an LLM statement's or would be: PostgreSQL refuses it (42P03) if a
+   * portal of that name exists, one the proxy may know of or not, and keeps that one. (The unnamed portal is always
+   * replaced.)
+   */
+  private mayBeRefusedRebind(frame: Buffer): boolean {
+    const { portal, statement } = readBind(frame);
+    return portal !== '' && (this.portals.has(portal) || this.statements.has(statement));
+  }
+
+  /** Forwards such a Bind, the portal it would replace set aside until the server has taken it, put back if not. */
+  private rebind(frame: Buffer): void {
+    const { portal } = readBind(frame);
+    const previous = this.portals.setAside(portal);
+    this.trackBind(frame);
+    this.rebindsOwed++;
+    const refused = (): void => {
+      this.portals.putBack(portal, previous);
+      this.rebindsOwed--;
+    };
+    this.forward(frame, watchingRefusal(relayToClient(this.io), refused, () => this.rebindsOwed--));
   }
 
   /** A Bind the server is to carry out: its portal is tracked if it runs LLM calls, and its cancels take effect. */

@@ -33,7 +33,7 @@ function tooManyParameterBytes(limit: number): PgError {
   );
 }
 
-interface Lifetime {
+export interface Lifetime {
   /** The number the ReadyForQuery ending the portal's transaction has, at the earliest. */
   endsAtReady: number;
   /** Bytes of its Bind's parameters the proxy keeps. */
@@ -89,6 +89,22 @@ export class TrackedPortals<Portal> {
     this.delete(name);
     this.portals.set(name, { ...portal, endsAtReady, bytes });
     this.bytes.add(bytes);
+  }
+
+  /** Takes the portal `name` out, its room given back, to be put back should the Bind that replaces it never run. */
+  setAside(name: string): (Portal & Lifetime) | undefined {
+    this.forgetEnded();
+    const portal = this.portals.get(name);
+    this.delete(name);
+    return portal;
+  }
+
+  /** The portal `name` is `portal` again (none: not one of these), whatever was set since: its Bind was refused. */
+  putBack(name: string, portal: (Portal & Lifetime) | undefined): void {
+    this.delete(name);
+    if (!portal) return;
+    this.portals.set(name, portal);
+    this.bytes.add(portal.bytes);
   }
 
   /** The session is over: its portals and their room go. */
