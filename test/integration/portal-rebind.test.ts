@@ -45,9 +45,12 @@ async function executeAfterRollbackTo(raw: RawClient): Promise<{ rows: string[];
 }
 
 describe('a Bind over a portal that exists', () => {
-  it('of an LLM statement is refused with 42P03, and the portal runs with the parameters it was bound with', async () => {
+  it.each([
+    ['an LLM statement', 'llm'],
+    ['a plain statement', 'plain'],
+  ])('of %s is refused with 42P03, and the portal calls the model with the parameters it was bound with', async (_, statement) => {
     const raw = await portalBeforeSavepoint();
-    raw.send(serialize.bind({ portal: 'kept', statement: 'llm', values: ['second'] }), serialize.sync());
+    raw.send(serialize.bind({ portal: 'kept', statement, values: ['second'] }), serialize.sync());
     const refused = await raw.until('readyForQuery');
     expect(codeOf(refused)).toBe('42P03');
     const { rows, prompts } = await executeAfterRollbackTo(raw);
@@ -55,17 +58,6 @@ describe('a Bind over a portal that exists', () => {
     expect(prompts).toHaveLength(1);
     expect(prompts[0]).toContain('first');
     expect(prompts[0]).not.toContain('second');
-  });
-
-  it('of a plain statement is refused with 42P03, and the portal still calls the model', async () => {
-    const raw = await portalBeforeSavepoint();
-    raw.send(serialize.bind({ portal: 'kept', statement: 'plain', values: ['second'] }), serialize.sync());
-    const refused = await raw.until('readyForQuery');
-    expect(codeOf(refused)).toBe('42P03');
-    const { rows, prompts } = await executeAfterRollbackTo(raw);
-    expect(rows).toEqual(['answered']);
-    expect(prompts).toHaveLength(1);
-    expect(prompts[0]).toContain('first');
   });
 
   it('that the server takes (the old portal closed) is the portal from then on', async () => {
