@@ -1,0 +1,31 @@
+// Hostile review of the vectorizer catalog (review23): what mallory (password_user), writing rows of
+// _pg_llm_catalog.pg_llm_vectorizers herself, can do to alice's (trust_user) ai.create_vectorizer. Asserts the safe behaviour.
+
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { clientOf, pgAiSuite } from '../support/pg-ai.js';
+import { alicesTable } from '../support/vectorizer.js';
+
+const suite = pgAiSuite();
+
+const rows = async (client: pg.Client, sql: string) => (await client.query(sql)).rows;
+
+describe("the vectorizers' ids", () => {
+  it("cannot be taken ahead of alice's ai.create_vectorizer by rows mallory inserts with ids of her choosing", async () => {
+    const { name, direct, alice } = await alicesTable(suite.proxy);
+    await direct.query(`CREATE SCHEMA mallory AUTHORIZATION password_user`);
+    const mallory = await clientOf(suite.proxy, name, 'password');
+    await mallory.query(`CREATE TABLE mallory.notes (id int PRIMARY KEY, body text)`);
+    const own = (await rows(mallory, `SELECT ai.create_vectorizer('mallory.notes', loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3)) AS id`))[0].id;
+    // Copies of her own row (her table, her queue), under the next hundred ids the sequence will hand out.
+    await mallory.query(
+      `INSERT INTO _pg_llm_catalog.pg_llm_vectorizers (id, name, owner, source_schema, source_table, source_pk, trigger_name, queue_schema, queue_table, queue_failed_table, config)
+       SELECT ${own} + n, 'squat_' || n, owner, source_schema, source_table, source_pk, trigger_name, queue_schema, queue_table, queue_failed_table, config
+         FROM _pg_llm_catalog.pg_llm_vectorizers, generate_series(1, 100) AS n WHERE id = ${own}`,
+    );
+    // Safe: alice's vectorizer is created, whatever ids mallory's rows hold.
+    const created = alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass, loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3)) AS id`);
+    await expect(created).resolves.toMatchObject({ rowCount: 1 });
+    expect(await rows(alice, `SELECT count(*)::int AS n FROM ai.vectorizer`)).toEqual([{ n: 1 }]);
+  });
+});
