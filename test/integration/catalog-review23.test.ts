@@ -65,6 +65,40 @@ describe('llm.call jobs of a trigger that did not fire', () => {
   });
 });
 
+describe('llm.call jobs queued from code llm.call() runs', () => {
+  it("refuses a job of alice's table from a cast llm.call() runs for mallory's own row, whatever its function is named", async () => {
+    const { alice, mallory, direct } = await aliceAndMallory();
+    await alice.query(`CREATE TABLE alice.tickets (id int PRIMARY KEY, body text, triage text)`);
+    await alice.query(`CREATE TRIGGER triage AFTER INSERT OR UPDATE ON alice.tickets FOR EACH ROW WHEN (NEW.body = 'approved')
+                       EXECUTE FUNCTION llm.call('Triage: {body}', 'triage', 'model=llm')`);
+    await alice.query(`GRANT USAGE ON SCHEMA alice TO password_user; GRANT INSERT (id, body) ON alice.tickets TO password_user`);
+    // to_jsonb(NEW) in llm.call() runs the cast of a column's type to json: mallory's code, one frame below llm.call(),
+    // calling with the very statement llm.call() calls with, from a function whose name spells llm.call().
+    await mallory.query(`CREATE TYPE mallory.mood AS ENUM ('x')`);
+    await mallory.query(`CREATE FUNCTION mallory." llm.call() "(m mallory.mood) RETURNS json LANGUAGE plpgsql AS $$
+                         DECLARE
+                           tg_relid oid := 'alice.tickets'::regclass;
+                           tg_name name := 'triage';
+                           row_pk jsonb := '{"id": 7}';
+                           prompt_values jsonb := '{"body": "spend it"}';
+                         BEGIN
+                           PERFORM _pg_llm_catalog.enqueue_llm_job(TG_RELID, TG_NAME, row_pk, prompt_values);
+                           RETURN '{}';
+                         END $$`);
+    await mallory.query(`CREATE CAST (mallory.mood AS json) WITH FUNCTION mallory." llm.call() "(mallory.mood)`);
+    await mallory.query(`CREATE TABLE mallory.notes (id int PRIMARY KEY, mood mallory.mood, reply text)`);
+    await mallory.query(`CREATE TRIGGER reply AFTER INSERT ON mallory.notes FOR EACH ROW EXECUTE FUNCTION llm.call('Reply: {id}', 'reply', 'model=llm')`);
+    await mallory.query('BEGIN');
+    await mallory.query(`INSERT INTO alice.tickets (id, body) VALUES (7, 'spend it')`);
+    await expect(mallory.query(`INSERT INTO mallory.notes VALUES (1, 'x')`)).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining('queued only by the llm.call trigger'),
+    });
+    await mallory.query('ROLLBACK');
+    expect(await rows(direct, `SELECT table_name FROM llm.queue`)).toEqual([]);
+  });
+});
+
 describe('what rebind_llm_job tells its caller', () => {
   it("does not tell a role that may only insert whether alice's waiting job holds the values it guesses", async () => {
     const { alice, mallory } = await aliceAndMallory();
@@ -81,14 +115,15 @@ describe('what rebind_llm_job tells its caller', () => {
                            RETURN NULL;
                          END $$`);
     await mallory.query(`CREATE TABLE mallory.guesses (id int PRIMARY KEY)`);
-    /** Rows this transaction added to the queue, once mallory's trigger has asked about `guess`. */
-    const queuedFor = async (guess: string, id: number): Promise<number> => {
+    /** Rows this transaction added to the queue once mallory's trigger has asked about `guess`, or the SQLSTATE refusing it. */
+    const queuedFor = async (guess: string, id: number): Promise<number | string> => {
       await mallory.query(`CREATE OR REPLACE TRIGGER probe AFTER INSERT ON mallory.guesses FOR EACH ROW EXECUTE FUNCTION mallory.probe('${guess}')`);
       await mallory.query('BEGIN');
       try {
         await mallory.query(`INSERT INTO alice.inbox (id) VALUES (${id})`);
         const before = (await rows(mallory, `SELECT pg_stat_get_xact_tuples_inserted('_pg_llm_catalog.pg_llm_queue'::regclass)::int AS n`))[0]!.n as number;
-        await mallory.query(`INSERT INTO mallory.guesses VALUES (${id})`);
+        const refused = await mallory.query(`INSERT INTO mallory.guesses VALUES (${id})`).then(() => undefined, (error: { code: string }) => error.code);
+        if (refused) return refused;
         const after = (await rows(mallory, `SELECT pg_stat_get_xact_tuples_inserted('_pg_llm_catalog.pg_llm_queue'::regclass)::int AS n`))[0]!.n as number;
         return after - before;
       } finally {
