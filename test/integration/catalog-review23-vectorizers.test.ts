@@ -18,11 +18,12 @@ describe("the vectorizers' ids", () => {
     await mallory.query(`CREATE TABLE mallory.notes (id int PRIMARY KEY, body text)`);
     const own = (await rows(mallory, `SELECT ai.create_vectorizer('mallory.notes', loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3)) AS id`))[0].id;
     // Copies of her own row (her table, her queue), under the next hundred ids the sequence will hand out.
-    await mallory.query(
+    const squatted = mallory.query(
       `INSERT INTO _pg_llm_catalog.pg_llm_vectorizers (id, name, owner, source_schema, source_table, source_pk, trigger_name, queue_schema, queue_table, queue_failed_table, config)
        SELECT ${own} + n, 'squat_' || n, owner, source_schema, source_table, source_pk, trigger_name, queue_schema, queue_table, queue_failed_table, config
          FROM _pg_llm_catalog.pg_llm_vectorizers, generate_series(1, 100) AS n WHERE id = ${own}`,
     );
+    await expect(squatted).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('was not drawn by this session') });
     // Safe: alice's vectorizer is created, whatever ids mallory's rows hold.
     const created = alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass, loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3)) AS id`);
     await expect(created).resolves.toMatchObject({ rowCount: 1 });
