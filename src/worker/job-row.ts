@@ -8,7 +8,7 @@
 
 import pg from 'pg';
 import type { Job, Outcome } from './queue.js';
-import { inRowTransaction, ownedBySession } from './row-session.js';
+import { arrayLiteral, onRowConnection, ownedBySession } from './row-session.js';
 
 /** The job's table, schema-qualified and quoted, by the name llm.queue gave it: see isJobTable. */
 export function jobTable(job: Job): string {
@@ -60,43 +60,30 @@ export type Checked = Extract<Outcome, 'skipped' | 'lost'> | 'ready';
  * the role it was queued under, and its row exists, holds the prompt's values and is the version the queuing
  * transaction wrote; otherwise the job is marked skipped, saying why, and nothing is spent. Jobs whose table was
  * renamed since their claim are given back to the queue ('lost'), to be claimed again under its new name. One
- * transaction for the lot, a statement for each trigger's rows.
+ * statement for the lot (checkStatement); a statement more for the jobs it skips or gives back.
  */
 export async function checkJobRows(pool: pg.Pool, worker: string, jobs: Job[]): Promise<Map<string, Checked>> {
-  const table = jobTable(jobs[0]!);
   const outcomes = new Map<string, Checked>(jobs.map((job) => [job.id, 'lost']));
-  return inRowTransaction(pool, async (client) => {
-    const { rows: claimed } = await client.query(
-      `SELECT q.id::pg_catalog.text AS id, q.row_xmin::pg_catalog.text AS row_xmin,
-              EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid) AS present,
-              EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid AND c.relowner OPERATOR(pg_catalog.=) q.table_owner) AS kept,
-              ${isJobTable('$3', '$4')} AS ours
-         FROM llm.queue q WHERE q.id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]) AND q.worker OPERATOR(pg_catalog.=) $2
-          AND q.status OPERATOR(pg_catalog.=) 'processing' ORDER BY q.id FOR UPDATE OF q`,
-      [jobs.map((job) => job.id), worker, table, jobs[0]!.tableOid],
-    );
+  return onRowConnection(pool, async (client) => {
+    const claimed = await checkedJobs(client, worker, jobs);
     if (claimed.length === 0) return outcomes;
     const byId = new Map(jobs.map((job) => [job.id, job]));
-    const mine = claimed.map((row) => ({ job: byId.get(row.id as string)!, writer: row.row_xmin as string | null }));
+    const mine = claimed.map((row) => ({ job: byId.get(row.id as string)!, writer: row.row_xmin as string | null, found: row as Partial<FoundRow> }));
     const { present, kept, ours } = claimed[0] as { present: boolean; kept: boolean; ours: boolean };
     if (kept && !ours) {
       await giveBack(client, worker, mine.map(({ job }) => job));
       return outcomes;
     }
     const reasons = new Map<string, string>();
-    if (!kept) for (const { job } of mine) reasons.set(job.id, present ? TABLE_GIVEN_AWAY : 'its table no longer exists');
-    else {
-      for (const { job, writer } of mine) {
-        if (writer === null) reasons.set(job.id, 'it was queued before jobs were bound to the write that queued them; write the row again to queue it');
-      }
-      for (const group of byTrigger(mine.filter(({ writer }) => writer !== null))) {
-        const found = await findRows(client, group as Array<{ job: Job; writer: string }>);
-        for (const { job } of group) {
-          const row = found.get(job.id);
-          const reason = rowChanged(row);
-          if (reason !== undefined) reasons.set(job.id, reason);
-        }
-      }
+    for (const { job, writer, found } of mine) {
+      const reason = !kept
+        ? present
+          ? TABLE_GIVEN_AWAY
+          : 'its table no longer exists'
+        : writer === null
+          ? 'it was queued before jobs were bound to the write that queued them; write the row again to queue it'
+          : rowChanged(found.bound === null || found.bound === undefined ? undefined : (found as FoundRow));
+      if (reason !== undefined) reasons.set(job.id, reason);
     }
     for (const { job } of mine) outcomes.set(job.id, reasons.has(job.id) ? 'skipped' : 'ready');
     if (reasons.size > 0) {
@@ -111,6 +98,52 @@ export async function checkJobRows(pool: pg.Pool, worker: string, jobs: Job[]): 
   });
 }
 
+/**
+ * The jobs of checkStatement. A table given to another role, or dropped, cannot be read (its name may not even be
+ * found): then the jobs are looked at without their rows, which a job whose table is no longer its own needs not.
+ */
+async function checkedJobs(client: pg.ClientBase, worker: string, jobs: Job[]): Promise<Array<Record<string, unknown>>> {
+  try {
+    return (await client.query(checkStatement(worker, jobs, true))).rows;
+  } catch (error) {
+    const { rows } = await client.query(checkStatement(worker, jobs, false));
+    if (rows.length > 0 && rows[0]!.kept && rows[0]!.ours) throw error;
+    return rows;
+  }
+}
+
+/**
+ * The check of jobs of one table in one statement, its values written in: the jobs still this worker's, locked, with
+ * whether their table is still theirs and, for each trigger's jobs, the row of their key as found (FoundRow: bound to
+ * the version their writer wrote, holding the prompt's values), unless `withRows` is false. The rows are read only
+ * where the table is the job's, a condition of no column that PostgreSQL tests before it reads one.
+ */
+function checkStatement(worker: string, jobs: Job[], withRows: boolean): string {
+  const first = jobs[0]!;
+  const [table, oid] = [jobTable(first), first.tableOid].map((text) => pg.escapeLiteral(text));
+  const found = !withRows ? ['SELECT NULL::pg_catalog.int8 AS id, NULL::pg_catalog.bool AS bound, NULL::pg_catalog.bool AS unchanged'] : byTrigger(jobs.map((job) => ({ job }))).map((group) => {
+    const row = rowMatch(group[0]!.job, 'j.pk', 'j.prompt_values');
+    return `SELECT c.id, t.xmin OPERATOR(pg_catalog.=) c.row_xmin AS bound, ${row.values} AS unchanged
+              FROM claimed c
+                   JOIN ROWS FROM (pg_catalog.unnest(${arrayLiteral(group.map(({ job }) => job.id), 'int8')}),
+                                   pg_catalog.unnest(${arrayLiteral(group.map(({ job }) => JSON.stringify(job.rowPk)), 'jsonb')}),
+                                   pg_catalog.unnest(${arrayLiteral(group.map(({ job }) => JSON.stringify(job.promptValues)), 'jsonb')})) AS j(id, pk, prompt_values)
+                     ON j.id OPERATOR(pg_catalog.=) c.id,
+                   ${row.sources}, ${row.table} AS t
+             WHERE ${row.key} AND ${isJobTable(table, oid)}`;
+  });
+  return `WITH claimed AS MATERIALIZED (
+            SELECT q.id, q.row_xmin,
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid) AS present,
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid AND c.relowner OPERATOR(pg_catalog.=) q.table_owner) AS kept,
+                   ${isJobTable(table, oid)} AS ours
+              FROM llm.queue q WHERE q.id OPERATOR(pg_catalog.=) ANY (${arrayLiteral(jobs.map((job) => job.id), 'int8')}) AND q.worker OPERATOR(pg_catalog.=) ${pg.escapeLiteral(worker)}
+               AND q.status OPERATOR(pg_catalog.=) 'processing' ORDER BY q.id FOR UPDATE OF q
+          ), found AS MATERIALIZED (${found.join(' UNION ALL ')})
+          SELECT c.id::pg_catalog.text AS id, c.row_xmin::pg_catalog.text AS row_xmin, c.present, c.kept, c.ours, f.bound, f.unchanged
+            FROM claimed c LEFT JOIN found f ON f.id OPERATOR(pg_catalog.=) c.id ORDER BY c.id`;
+}
+
 /** Why a job whose table has another owner now than when it was queued is not run: the job is its former owner's. */
 const TABLE_GIVEN_AWAY =
   'its table has another owner than when the job was queued, and a job is run only for the role that owned its table when its row was written; a write of the prompt\'s columns queues the row\'s job for the new owner';
@@ -119,27 +152,6 @@ const TABLE_GIVEN_AWAY =
 interface FoundRow {
   bound: boolean;
   unchanged: boolean;
-}
-
-/** Looks up the rows of jobs of one trigger, each with the version its writer wrote: job id → what was found. */
-async function findRows(client: pg.ClientBase, jobs: Array<{ job: Job; writer: string }>): Promise<Map<string, FoundRow>> {
-  const row = rowMatch(jobs[0]!.job, 'j.pk', 'j.prompt_values');
-  const { rows } = await client.query(
-    `SELECT j.id::pg_catalog.text AS id, t.xmin OPERATOR(pg_catalog.=) j.writer AS bound, ${row.values} AS unchanged
-       FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.jsonb[]), pg_catalog.unnest($3::pg_catalog.jsonb[]),
-                       pg_catalog.unnest($4::pg_catalog.xid[])) AS j(id, pk, prompt_values, writer),
-            ${row.sources}, ${row.table} AS t
-      WHERE ${row.key} AND ${isJobTable('$5', '$6')}`,
-    [
-      jobs.map(({ job }) => job.id),
-      jobs.map(({ job }) => JSON.stringify(job.rowPk)),
-      jobs.map(({ job }) => JSON.stringify(job.promptValues)),
-      jobs.map(({ writer }) => writer),
-      row.table,
-      jobs[0]!.job.tableOid,
-    ],
-  );
-  return new Map(rows.map((found) => [found.id as string, found as FoundRow]));
 }
 
 /** Why a job may not ask its model, given what its check found of its row; undefined when it may. */

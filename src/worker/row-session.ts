@@ -5,7 +5,7 @@
 // clears before the connection serves another job. The worker LISTENs on a connection of its own, so the UNLISTEN
 // of DISCARD ALL costs it nothing.
 
-import type pg from 'pg';
+import pg from 'pg';
 
 /**
  * SQL that is true when the table named by the parameter `$n` (its quoted name) is owned by the session's login role,
@@ -27,21 +27,45 @@ export const ownedBySession = (parameter: string) =>
 export const times = (amount: string, unit: 'millisecond' | 'second') =>
   `((${amount})::pg_catalog.float8 OPERATOR(pg_catalog.*) '1 ${unit}'::pg_catalog.interval)`;
 
-/** Runs `work` in a transaction on a pooled connection, committed when it returns, and wipes the session afterwards. */
-export async function inRowTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` on a pooled connection, its statements each a transaction of its own unless `work` begins one, and
+ * wipes the session afterwards. The caller has its result without waiting for the wipe: the connection goes back to
+ * the pool only once it is wiped.
+ */
+export async function onRowConnection<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
-  let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
+    return await work(client);
   } finally {
     // A connection that cannot be wiped is closed rather than handed to the next job.
-    await client.query('DISCARD ALL').catch((error: Error) => (broken = error));
-    client.release(broken);
+    void client.query('DISCARD ALL').then(
+      () => client.release(),
+      (error: Error) => client.release(error),
+    );
   }
+}
+
+/** Runs `work` in a transaction on a pooled connection, committed when it returns, and wipes the session afterwards. */
+export async function inRowTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return onRowConnection(pool, async (client) => {
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+/**
+ * An array of `values` as an SQL constant of element type `type` (of pg_catalog), for statements whose values are
+ * written in so that several go to the server in one message. pg.escapeLiteral writes an E'' string where a
+ * backslash needs it, right whatever standard_conforming_strings the session has.
+ */
+export function arrayLiteral(values: string[], type: string): string {
+  const elements = values.map((value) => `"${value.replace(/[\\"]/g, (character) => `\\${character}`)}"`);
+  return `${pg.escapeLiteral(`{${elements.join(',')}}`)}::pg_catalog.${type}[]`;
 }
