@@ -19,6 +19,8 @@ export interface Job {
   /** Where that table is now, as llm.queue shows it (or was, once it is dropped or given to another owner). */
   tableSchema: string;
   tableName: string;
+  /** The llm.call trigger that queued it. */
+  triggerName: string;
   /** The row's primary key, column by column, as to_jsonb gives it. */
   rowPk: Record<string, unknown>;
   /** The values the prompt was resolved from: the answer is written only while the row still holds them. */
@@ -90,7 +92,7 @@ export async function claimJobs(pool: pg.Pool, worker: string, limit: number, le
 }
 
 /** What a claim returns of a job. */
-const JOB_COLUMNS = 'q.id, q.table_oid::pg_catalog.text AS table_oid, q.table_schema, q.table_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts';
+const JOB_COLUMNS = 'q.id, q.table_oid::pg_catalog.text AS table_oid, q.table_schema, q.table_name, q.trigger_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts';
 
 function jobOf(row: Record<string, any>): Job {
   return {
@@ -98,6 +100,7 @@ function jobOf(row: Record<string, any>): Job {
     tableOid: row.table_oid,
     tableSchema: row.table_schema,
     tableName: row.table_name,
+    triggerName: row.trigger_name,
     rowPk: row.row_pk,
     promptValues: row.prompt_values,
     prompt: row.prompt,

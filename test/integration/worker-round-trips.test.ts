@@ -1,6 +1,7 @@
 // What the llm.call worker costs in round trips to PostgreSQL per job, counted on a relay between the worker and the
-// server (upstream-turns.ts). Claims, row checks and write-backs go by the batch: a job checked in a transaction of
-// its own cost five round trips, claimed alone one more.
+// server (upstream-turns.ts). Claims, row checks and write-backs go by the batch: a batch's check is one statement and
+// the wipe of its session, its write-back the BEGIN with the write, the marks with the COMMIT, and the wipe; a job
+// alone costs five round trips, claimed alone one more.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -10,8 +11,9 @@ import { TcpRelay } from '../support/tcp-relay.js';
 import { docsDatabase, startWorker } from '../support/worker.js';
 
 const JOBS = 200;
-/** About one in a drain of this size; batches are shaped by timing, so the bound leaves room for a loaded machine. */
-const MAX_ROUND_TRIPS_PER_JOB = 2.5;
+/** About one in two in a drain of this size (1.3 when a batch's check and write-back took eleven); batches are shaped
+ * by timing, so the bound leaves room for a loaded machine. */
+const MAX_ROUND_TRIPS_PER_JOB = 0.9;
 
 async function pending(client: pg.Client): Promise<number> {
   const { rows } = await client.query(`SELECT count(*)::int AS n FROM llm.queue WHERE status IN ('pending', 'processing')`);
@@ -19,7 +21,7 @@ async function pending(client: pg.Client): Promise<number> {
 }
 
 describe('llm.call worker round trips', () => {
-  it('drains a backlog of one table in about one round trip per job', async () => {
+  it('drains a backlog of one table in about one round trip per two jobs', async () => {
     const { name, client } = await docsDatabase({ mock_mode: 'md5', mock_latency_ms: 20 }, `'{body}', 'summary', 'model=m'`);
     const relay = await TcpRelay.start(cluster().port);
     afterThisTest(() => relay.stop());
