@@ -92,6 +92,7 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
   const modelMaxResponseBytes = whole(config, 'max_response_bytes', Infinity, 1, Infinity);
   const dispatcher = new Agent({ connect: guardedConnector(connectTimeout, () => operator.hosts), headersTimeout: timeout, bodyTimeout: timeout });
   const agentFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    if (carriesUserInfo(input)) throw new UserInfoInUrl();
     const clock = deadline(init?.signal, timeout);
     try {
       // A provider's API does not redirect; one that does would carry the request's key headers on (fetch drops only
@@ -107,8 +108,10 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
       if (clock.signal.aborted) throw clock.signal.reason;
       const host = hostAndPort(input);
       if (causes(error).some((cause) => cause instanceof HostRefused)) throw new HostRefused(host);
-      const cause = causes(error).at(-1) as { code?: string; message?: string };
-      providerLog().warn({ model_instance: instance, host, code: cause.code, err: cause.message }, 'could not reach the model provider');
+      const cause = causes(error).at(-1) as { code?: string; message?: string; name?: string };
+      // A system error's text names the address and what failed there; fetch's own (a TypeError, no code) quotes the
+      // request, a header's value included, which may be a key.
+      providerLog().warn({ model_instance: instance, host, code: cause.code, err: cause.code === undefined ? cause.name : cause.message }, 'could not reach the model provider');
       throw new ProviderError(`could not reach provider at ${host}`, 'Check base_url and the network; connect_timeout_ms in the model config bounds each attempt to connect.');
     }
   };
@@ -124,10 +127,31 @@ function asksForStream(body: unknown): boolean {
   return typeof body === 'string' && body.includes('"stream":true');
 }
 
+function requestUrl(input: Parameters<typeof fetch>[0]): URL {
+  return new URL(typeof input === 'object' && 'url' in input ? input.url : String(input));
+}
+
 /** host:port of the request, never its path or query, which may carry a key. */
 function hostAndPort(input: Parameters<typeof fetch>[0]): string {
-  const url = new URL(typeof input === 'object' && 'url' in input ? input.url : String(input));
+  const url = requestUrl(input);
   return `${url.hostname}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`;
+}
+
+/**
+ * A base_url may be written http://user:password@host. fetch refuses such a URL, quoting it whole in its error, so
+ * the password would reach the log on every call, and the request could never be made: the proxy says so at once.
+ */
+class UserInfoInUrl extends PgError {
+  constructor() {
+    super('22023', "the model's base_url holds a user name or password (user:password@host), which the proxy never sends", {
+      hint: "Remove them from base_url: the provider's key goes in api_key.",
+    });
+  }
+}
+
+function carriesUserInfo(input: Parameters<typeof fetch>[0]): boolean {
+  const url = requestUrl(input);
+  return url.username !== '' || url.password !== '';
 }
 
 function whole(config: Record<string, unknown>, key: string, fallback: number, minimum: number, maximum: number): number {
