@@ -10,7 +10,7 @@
 --
 -- Two halves, so that nothing of the user's runs with the installer's rights: llm.call runs as the writing role and
 -- does everything that touches the row (to_jsonb runs the casts of the row's types, which may be anyone's code);
--- _pg_llm_catalog.enqueue_llm_job runs as the catalog's owner, answers only llm.call() firing, and writes the queue. Each
+-- _pg_llm_catalog.enqueue_llm_job runs as the catalog's owner, sees only built-in types, and writes the queue. Each
 -- job is bound to the (sub)transaction that wrote its row (row_xmin, see incremental/0009_llm_queue_binding.sql): the
 -- worker spends a model call only on a row whose version that transaction wrote. Neither function changes a job
 -- another transaction queued, so no caller can get a job of a row it did not write skipped.
@@ -109,35 +109,22 @@ END
 $$;
 
 -- The llm.call trigger a job belongs to, as pg_trigger has it, for the two SECURITY DEFINER functions below. They are
--- executable by PUBLIC (llm.call runs as the writing role), so this refuses what is not that trigger firing: above
--- all a call that llm.call() did not make itself. Any role that may write one row of a table could otherwise call them
--- from a trigger of its own table, in the transaction that wrote the row, and queue a job of a trigger whose WHEN or
--- UPDATE OF the row never met. `caller_stack` is the PG_CONTEXT of `caller`, innermost frame first: the caller, the
--- statement that called it, and the function that ran that statement, which must be llm.call(). Neither that name nor
--- the statement's text is translated. A role's own function shows as its schema and name, quoted unless both are
--- plain lowercase words, and only the installer creates in llm; a function llm.call() runs on the way (a cast of a
--- column's type, run by to_jsonb) is a frame of its own between them. Also refused, early and cheaply: a call outside any trigger, a trigger that is not an enabled
--- AFTER INSERT OR UPDATE … FOR EACH ROW llm.call trigger, and a session that wrote no row of the table.
-DROP FUNCTION IF EXISTS _pg_llm_catalog.llm_call_trigger(oid, name);
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.llm_call_trigger(relation oid, trigger_name name, caller name, caller_stack text,
+-- executable by PUBLIC (llm.call runs as the writing role), so this refuses, early and cheaply, what cannot be that
+-- trigger firing: a call outside any trigger, a trigger that is not an enabled AFTER INSERT OR UPDATE … FOR EACH ROW
+-- llm.call trigger, and a session that wrote no row of the table (PostgreSQL's counters of this transaction's writes;
+-- another table's trigger gets past pg_trigger_depth, not past these). What binds a job to a real write is row_xmin,
+-- which the worker checks; these refusals spare the queue the jobs of a table the caller cannot write.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.llm_call_trigger(relation oid, trigger_name name,
     OUT job_schema name, OUT job_table name, OUT arguments text[])
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   stored bytea;
   stored_count integer;
   ends integer;
-  frames text[] := string_to_array(caller_stack, E'\n');
-  call_statement text := format('"SELECT _pg_llm_catalog.%s(TG_RELID, TG_NAME, row_pk, prompt_values)"', caller);
 BEGIN
   IF pg_trigger_depth() = 0 THEN
     RAISE EXCEPTION USING ERRCODE = '42501',
       MESSAGE = 'llm.call jobs are queued only by the llm.call trigger, for the row it fires for',
-      HINT = 'Write the row (INSERT, or UPDATE a column the prompt reads) to queue its job.';
-  END IF;
-  IF right(frames[2], length(call_statement)) IS DISTINCT FROM call_statement
-     OR frames[3] !~ '(^|\s)llm\.call\(\)\s' OR strpos(frames[3], '"') > 0 THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = format('llm.call jobs are queued only by the llm.call trigger, for the row it fires for: %I on %s did not fire', trigger_name, relation::regclass),
       HINT = 'Write the row (INSERT, or UPDATE a column the prompt reads) to queue its job.';
   END IF;
   -- tgtype: FOR EACH ROW (1), neither BEFORE (2) nor INSTEAD OF (64), on INSERT (4) or UPDATE (16).
@@ -166,37 +153,38 @@ BEGIN
 END
 $$;
 
--- A job of an llm.call trigger, queued for enqueue_llm_job and rebind_llm_job (SECURITY DEFINER: any role that may
--- write the table may queue its job, without rights on the queue itself). It takes nothing from its caller but which
--- trigger and the row's values: the trigger's arguments come from pg_trigger (llm_call_trigger, which also makes sure
--- llm.call() firing is the caller), the values must be exactly the key and the placeholders, and it builds the prompt
--- itself. The job is bound to the (sub)transaction running it (row_xmin), the one that wrote the row; the worker spends
--- a model call only on a row whose version that transaction wrote.
+-- SECURITY DEFINER: any role that may write the table may queue its job, without rights on the queue itself. It takes
+-- nothing from its caller but which trigger and the row's values: the trigger must be an llm.call trigger that can
+-- fire for a write (see llm_call_trigger), its arguments come from pg_trigger, the values must be exactly the key and
+-- the placeholders, and it builds the prompt itself. The job is bound to the (sub)transaction running it (row_xmin):
+-- called by the trigger, that is the one that wrote the row; called any other way, the worker finds that the row's
+-- version is not this transaction's, and skips the job without a model call.
 --
--- It never changes a job of another transaction: were a caller to get past llm_call_trigger, it could otherwise bind
--- the pending job of a row it never wrote to its own transaction, and the worker would skip it. So each write adds a
--- job bound to itself, replacing only the one this same (sub)transaction queued for the row before (at most one
--- pending job per row, trigger and write); of a row written several times before a worker came, the worker runs the
--- job of the version the row has, and skips the others unasked.
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.queue_llm_job(relation oid, trigger_name name, job_schema name, job_table name,
-    arguments text[], row_pk jsonb, prompt_values jsonb)
+-- It never changes a job of another transaction: a caller that gets past llm_call_trigger (any role that may insert
+-- one row of the table) could otherwise bind the pending job of a row it never wrote to its own transaction, and the
+-- worker would skip it. So each write adds a job bound to itself, replacing only the one this same (sub)transaction
+-- queued for the row before (at most one pending job per row, trigger and write); of a row written several times
+-- before a worker came, the worker runs the job of the version the row has, and skips the others unasked.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.enqueue_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  found_trigger record;
   spec record;
   parts text[];
   resolved text;
   job_id bigint;
   bound xid;
 BEGIN
-  spec := _pg_llm_catalog.llm_call_arguments(relation, trigger_name, arguments);
+  found_trigger := _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
+  spec := _pg_llm_catalog.llm_call_arguments(relation, trigger_name, found_trigger.arguments);
 
   IF jsonb_typeof(row_pk) IS DISTINCT FROM 'object' OR jsonb_typeof(prompt_values) IS DISTINCT FROM 'object'
      OR ARRAY(SELECT k FROM jsonb_object_keys(row_pk) AS k ORDER BY k) <> ARRAY(SELECT k FROM unnest(spec.key_columns) AS k ORDER BY k)
      OR ARRAY(SELECT k FROM jsonb_object_keys(prompt_values) AS k ORDER BY k) <> ARRAY(SELECT k FROM unnest(spec.placeholders) AS k ORDER BY k) THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = format('trigger %I on %s: a job needs the row''s primary key (%s) and the values of the prompt''s placeholders (%s), as JSON objects with exactly those keys',
-                       trigger_name, format('%I.%I', job_schema, job_table), array_to_string(spec.key_columns, ', '), array_to_string(spec.placeholders, ', '));
+                       trigger_name, format('%I.%I', found_trigger.job_schema, found_trigger.job_table), array_to_string(spec.key_columns, ', '), array_to_string(spec.placeholders, ', '));
   END IF;
 
   -- One pass over the template, so that a value holding "{column}" is not resolved in its turn.
@@ -210,7 +198,7 @@ BEGIN
   -- table of the same name, nor its owner, sees it. The trigger's lock on the table keeps its owner as it is.
   INSERT INTO _pg_llm_catalog.pg_llm_queue
          (table_schema, table_name, table_oid, table_owner, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
-  VALUES (job_schema, job_table, relation, (SELECT c.relowner FROM pg_class c WHERE c.oid = relation),
+  VALUES (found_trigger.job_schema, found_trigger.job_table, relation, (SELECT c.relowner FROM pg_class c WHERE c.oid = relation),
           trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts)
   RETURNING id INTO job_id;
   -- The job's row version was just written by this (sub)transaction, so its xmin is this transaction's id.
@@ -218,24 +206,9 @@ BEGIN
   -- This (sub)transaction's own earlier job for the row (it wrote the row twice): no other transaction has this id.
   DELETE FROM _pg_llm_catalog.pg_llm_queue q
    WHERE q.status = 'pending' AND q.table_oid = relation
-     AND q.trigger_name = queue_llm_job.trigger_name AND q.row_pk = queue_llm_job.row_pk AND q.row_xmin = bound AND q.id <> job_id;
+     AND q.trigger_name = enqueue_llm_job.trigger_name AND q.row_pk = enqueue_llm_job.row_pk AND q.row_xmin = bound AND q.id <> job_id;
   -- Identical notifications of one transaction are delivered once: a bulk insert wakes the worker once.
   PERFORM pg_notify('pg_llm_queue', '');
-END
-$$;
--- Only enqueue_llm_job and rebind_llm_job, once llm_call_trigger has let them through, queue a job.
-REVOKE ALL ON FUNCTION _pg_llm_catalog.queue_llm_job(oid, name, name, name, text[], jsonb, jsonb) FROM PUBLIC;
-
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.enqueue_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  caller_stack text;
-  found record;
-BEGIN
-  GET DIAGNOSTICS caller_stack = PG_CONTEXT;
-  found := _pg_llm_catalog.llm_call_trigger(relation, trigger_name, 'enqueue_llm_job', caller_stack);
-  PERFORM _pg_llm_catalog.queue_llm_job(relation, trigger_name, found.job_schema, found.job_table, found.arguments, row_pk, prompt_values);
 END
 $$;
 COMMENT ON FUNCTION _pg_llm_catalog.enqueue_llm_job(oid, name, jsonb, jsonb) IS 'Queues the job of an llm.call trigger for a row''s key and prompt values; called by llm.call, which reads the row as the writing role.';
@@ -244,25 +217,28 @@ COMMENT ON FUNCTION _pg_llm_catalog.enqueue_llm_job(oid, name, jsonb, jsonb) IS 
 -- xmin: the job of the row still waiting would be skipped (an ORM saving every column in a savepoint of its own does
 -- this between the insert and the worker). So such a write queues the same job again, bound to itself, while a job of
 -- the row on these very values is waiting. The worker's own write-back finds none (the job it answers is no longer
--- waiting), so an answer queues nothing. Like enqueue_llm_job it changes no existing job, and only llm.call() firing may
--- call it: otherwise whether it queued a job would tell its caller whether a waiting job holds the values it guessed.
+-- waiting), so an answer queues nothing. Like enqueue_llm_job it changes no existing job; called any other way it can
+-- only add a job bound to a transaction that did not write the row, which the worker skips. Whether it queued one
+-- says whether a job on the values given is waiting, which a role may not otherwise read: so only a session that
+-- updated a row of the table gets that far, as the trigger's own call always has (it fires for an UPDATE).
 DROP FUNCTION IF EXISTS _pg_llm_catalog.rebind_llm_job(oid, name, jsonb);
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.rebind_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  caller_stack text;
-  found record;
 BEGIN
-  GET DIAGNOSTICS caller_stack = PG_CONTEXT;
-  found := _pg_llm_catalog.llm_call_trigger(relation, trigger_name, 'rebind_llm_job', caller_stack);
+  PERFORM _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
+  IF current_setting('track_counts')::boolean AND pg_stat_get_xact_tuples_updated(relation) = 0 THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('this session updated no row of %s: only its llm.call trigger %I, firing for an update, queues a job again',
+                       relation::regclass, trigger_name);
+  END IF;
   -- A job of the table's present owner: one queued under an owner the table had before is not that owner's to renew.
   IF EXISTS (SELECT 1 FROM _pg_llm_catalog.pg_llm_queue q
               WHERE q.status = 'pending' AND q.table_oid = relation
                 AND q.table_owner = (SELECT c.relowner FROM pg_class c WHERE c.oid = relation)
                 AND q.trigger_name = rebind_llm_job.trigger_name AND q.row_pk = rebind_llm_job.row_pk
                 AND q.prompt_values = rebind_llm_job.prompt_values) THEN
-    PERFORM _pg_llm_catalog.queue_llm_job(relation, trigger_name, found.job_schema, found.job_table, found.arguments, row_pk, prompt_values);
+    PERFORM _pg_llm_catalog.enqueue_llm_job(relation, trigger_name, row_pk, prompt_values);
   END IF;
 END
 $$;
