@@ -18,7 +18,7 @@ import { checkedVectors } from './embedding-vectors.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import { chatCompletionBody } from './openai.js';
 import { APIS, usageOf } from './pgai/apis.js';
-import type { PgaiSettings } from './pgai/index.js';
+import { checkModelName, type PgaiSettings } from './pgai/index.js';
 import type { AnswerKind } from './response-cap.js';
 import type { ChatRequest, Usage } from './provider.js';
 
@@ -123,6 +123,7 @@ export function embeddingBatchApi(settings: PgaiSettings): BatchApi<string[], nu
   if (settings.api !== 'openai' || !embeddings) {
     throw new PgError('0A000', `the ${settings.api} embeddings API has no batch API`, { hint: 'Remove "batch_api" from the vectorizer\'s processing config: batches are for ai.embedding_openai.' });
   }
+  checkModelName(settings);
   const dimensions = settings.embedding?.dimensions === undefined ? undefined : Number(settings.embedding.dimensions);
   const endpoint: OpenAiEndpoint<string[], number[][]> = {
     url: '/v1/embeddings',

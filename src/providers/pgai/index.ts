@@ -35,8 +35,23 @@ export interface PgaiSettings {
   maxRetries?: number;
 }
 
+/**
+ * The longest model name a pgai call may give: far beyond any provider's names, yet short enough that the providers
+ * kept (index.ts), each holding its name, stay small whatever names a role makes up.
+ */
+export const MAX_MODEL_NAME_CHARACTERS = 1024;
+
 export function pgaiProvider(settings: PgaiSettings): Provider {
+  checkModelName(settings);
   return remembered(['pgai', settings], () => build(settings));
+}
+
+/** 22023 for a model name over MAX_MODEL_NAME_CHARACTERS (not repeated: it may be anything). */
+export function checkModelName({ api, model }: PgaiSettings): void {
+  if (model.length <= MAX_MODEL_NAME_CHARACTERS) return;
+  throw new PgError('22023', `the ${api} model name is ${model.length} characters long, over the ${MAX_MODEL_NAME_CHARACTERS} allowed`, {
+    hint: "Pass the provider's name of the model, such as text-embedding-3-small.",
+  });
 }
 
 function build(settings: PgaiSettings): Provider {
