@@ -3,7 +3,10 @@
 // (--max-model-calls-per-role), and per model its config's max_concurrency, requests_per_minute and
 // tokens_per_minute. Waiting calls take turns by login role (asker.ts, call-limit.ts), and a cancelled call leaves the queue at once.
 // A call runs as its asker's (asker.ts), so the bytes of its answer count against that role's share too.
+// Any role may name models without end (pgai's calls take any name), so only models with limits of their own keep
+// state here, under a hash of their key, and of those at most MAX_IDLE_MODELS stay once idle.
 
+import { createHash } from 'node:crypto';
 import { PgError } from '../../proxy/pg-error.js';
 import { labelValue } from '../metrics.js';
 import { asAsker, type Asker, shareOf, streamAsAsker } from './asker.js';
@@ -14,8 +17,32 @@ import { estimateTokens } from './tokens.js';
 
 const DEFAULT_PROCESS_LIMIT = 256;
 const processLimit = new CallLimit(DEFAULT_PROCESS_LIMIT, defaultShare(DEFAULT_PROCESS_LIMIT));
-/** Per model key: the limits its config asked for, and the instance they are shown under, kept for the life of the process. */
-const modelLimits = new Map<string, { instance: string; calls?: CallLimit; requests?: RateBudget; tokens?: RateBudget }>();
+/**
+ * How many models' limits are kept, more than a deployment registers; models with calls in flight are kept beyond
+ * it. An idle model's limits hold nothing a fresh copy would not, so the least recently used idle ones go first and
+ * are made afresh when next used.
+ */
+const MAX_IDLE_MODELS = 1024;
+
+/** A model's own limits; `inFlight` counts its calls waiting or running, which keep it from being dropped. */
+interface ModelLimits {
+  instance: string;
+  calls?: CallLimit;
+  requests?: RateBudget;
+  tokens?: RateBudget;
+  inFlight: number;
+}
+
+/** What a model's config asks of its limits, read once when its provider is built. */
+interface LimitSettings {
+  concurrency?: number;
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+}
+
+/** Per hash of a model key, least recently used first: the limits of models that have some. */
+const modelLimits = new Map<string, ModelLimits>();
+const NO_LIMITS: ModelLimits = { instance: '', inFlight: 0 };
 
 /** A model's own limits as the admin dashboard shows them: the calls running and those waiting for each limit. */
 export interface ModelQueue {
@@ -51,8 +78,7 @@ export function processSlots(): { size: number; running: number; waiting: number
 
 /** The models with limits of their own, those with calls waiting first. */
 export function modelQueues(): ModelQueue[] {
-  const limitedModels = [...modelLimits.values()].filter((limits) => limits.calls ?? limits.requests ?? limits.tokens);
-  const queues = limitedModels.map(({ instance, calls, requests, tokens }) => ({
+  const queues = [...modelLimits.values()].map(({ instance, calls, requests, tokens }) => ({
     instance,
     ...(calls && { maxConcurrency: calls.capacity, running: calls.active }),
     waitingForTurn: calls?.queued ?? 0,
@@ -65,10 +91,19 @@ export function modelQueues(): ModelQueue[] {
 
 /** The provider with its calls held to the process's limit and the model's own, shown under `instance`. */
 export function limited(provider: Provider, modelKey: string, config: Record<string, unknown>, instance: string): Provider {
-  const limits = modelLimitsFor(modelKey, config, instance);
+  const settings = limitSettings(config);
+  const hasLimits = Object.keys(settings).length > 0;
+  const key = hasLimits ? createHash('sha256').update(modelKey).digest('base64') : '';
+  const shownAs = hasLimits ? labelValue(instance) : '';
+  // Kept from now on, so that the admin dashboard shows the model before its first call.
+  if (hasLimits) modelLimitsFor(key, settings, shownAs);
   /** Waits for a turn and the budget; the returned function gives the turn back, told what was really spent. */
   const admit = async (asker: Asker, estimatedTokens: number, signal: AbortSignal): Promise<(usage?: Usage) => void> => {
-    const releases: Array<() => void> = [];
+    // Looked up for each call, not kept: the entry may have been dropped while idle, and every provider of the key
+    // must share the one in the map.
+    const limits = hasLimits ? modelLimitsFor(key, settings, shownAs) : NO_LIMITS;
+    limits.inFlight++;
+    const releases: Array<() => void> = [() => limits.inFlight--];
     const refunds: Array<() => void> = [];
     const share = shareOf(asker);
     // The model's own limits first and the process's slot last: a call waiting for its model's turn or budget must
@@ -147,22 +182,50 @@ function chatEstimate({ prompt, history = [], options }: ChatRequest): number {
   return estimateTokens(text) + (options.maxTokens ?? 0);
 }
 
-/** The limits of one model key (see index.ts: the key holds the limits themselves, so they never change under it). */
-function modelLimitsFor(key: string, config: Record<string, unknown>, instance: string) {
+function limitSettings(config: Record<string, unknown>): LimitSettings {
+  const concurrency = positive(config, 'max_concurrency');
+  const requestsPerMinute = positive(config, 'requests_per_minute');
+  const tokensPerMinute = positive(config, 'tokens_per_minute');
+  return {
+    ...(concurrency === undefined ? {} : { concurrency }),
+    ...(requestsPerMinute === undefined ? {} : { requestsPerMinute }),
+    ...(tokensPerMinute === undefined ? {} : { tokensPerMinute }),
+  };
+}
+
+/**
+ * The limits of one model key's hash, now its most recently used (see index.ts: the key holds the limits themselves,
+ * so they never change under it). Adding one drops the least recently used idle ones beyond MAX_IDLE_MODELS.
+ */
+function modelLimitsFor(key: string, settings: LimitSettings, instance: string): ModelLimits {
   let limits = modelLimits.get(key);
-  if (!limits) {
-    const concurrency = positive(config, 'max_concurrency');
-    const requestsPerMinute = positive(config, 'requests_per_minute');
-    const tokensPerMinute = positive(config, 'tokens_per_minute');
+  if (limits) {
+    modelLimits.delete(key);
+  } else {
     limits = {
-      instance: labelValue(instance),
-      ...(concurrency === undefined ? {} : { calls: new CallLimit(concurrency) }),
-      ...(requestsPerMinute === undefined ? {} : { requests: new RateBudget(requestsPerMinute) }),
-      ...(tokensPerMinute === undefined ? {} : { tokens: new RateBudget(tokensPerMinute) }),
+      instance,
+      ...(settings.concurrency === undefined ? {} : { calls: new CallLimit(settings.concurrency) }),
+      ...(settings.requestsPerMinute === undefined ? {} : { requests: new RateBudget(settings.requestsPerMinute) }),
+      ...(settings.tokensPerMinute === undefined ? {} : { tokens: new RateBudget(settings.tokensPerMinute) }),
+      inFlight: 0,
     };
-    modelLimits.set(key, limits);
+    dropIdleBeyond(MAX_IDLE_MODELS - 1);
   }
+  modelLimits.set(key, limits);
   return limits;
+}
+
+/** Drops idle models' limits, least recently used first, until `size` are left or none left is idle. */
+function dropIdleBeyond(size: number): void {
+  for (const [key, limits] of modelLimits) {
+    if (modelLimits.size <= size) return;
+    if (idle(limits)) modelLimits.delete(key);
+  }
+}
+
+/** No call in flight, and its budgets full again: a fresh copy would hold the same. */
+function idle(limits: ModelLimits): boolean {
+  return limits.inFlight === 0 && (limits.requests?.full ?? true) && (limits.tokens?.full ?? true);
 }
 
 function positive(config: Record<string, unknown>, key: string): number | undefined {

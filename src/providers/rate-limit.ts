@@ -56,6 +56,12 @@ export class RateBudget {
     return this.waiting.length;
   }
 
+  /** Whether the budget is a whole minute's worth again, with no caller waiting: as a new one would be. */
+  get full(): boolean {
+    this.refill();
+    return this.waiting.length === 0 && this.available >= this.perMinute;
+  }
+
   /** Corrects an earlier take by what was really spent minus what was taken. */
   adjust(difference: number): void {
     this.refill();
