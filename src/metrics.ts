@@ -27,7 +27,8 @@ export function collectRuntimeMetrics(): void {
 
 /** A label value as the proxy shows it: cut to its first characters (prom-client escapes it). */
 export function labelValue(value: string): string {
-  return [...value].slice(0, MAX_LABEL_CHARACTERS).join('');
+  // Its first characters lie within twice as many UTF-16 units: a long name is not spread whole.
+  return [...value.slice(0, 2 * MAX_LABEL_CHARACTERS + 1)].slice(0, MAX_LABEL_CHARACTERS).join('');
 }
 
 /**
@@ -49,10 +50,12 @@ export class BoundedLabel {
 
   /** The label value a name counts under, cut short (labelValue). */
   of(name: string): string {
-    if (this.seen.has(name) || this.kept(name)) return labelValue(name);
+    // Kept cut short too: the names seen may be as long as a role likes.
+    const value = labelValue(name);
+    if (this.seen.has(value) || this.kept(name)) return value;
     if (this.seen.size >= this.max) return 'other';
-    this.seen.add(name);
-    return labelValue(name);
+    this.seen.add(value);
+    return value;
   }
 }
 
