@@ -209,7 +209,6 @@ function anthropicBatches(instance: string, config: Record<string, unknown>, api
   const baseURL = (config.base_url ?? config.endpoint ?? config.api_endpoint) as string | undefined;
   const client = (shape: Shape, lines: boolean) => new Anthropic({ apiKey, ...(baseURL ? { baseURL } : {}), ...httpSettings(config, instance, 'chat', lines ? { answer: 'any', lines: shape } : { answer: shape }) });
   const meta = client(ANTHROPIC_BATCH, false);
-  // Its results() asks for the batch (one short line) and then reads its results.
   const results = client(ANTHROPIC_LINE, true);
   const fail = (error: unknown): never => {
     throw fromSdkError('anthropic', error, apiKey, Anthropic);
@@ -226,16 +225,17 @@ function anthropicBatches(instance: string, config: Record<string, unknown>, api
       if (!batch) return notSubmitted('anthropic', batchId, false);
       if (batch.processing_status !== 'ended') return { kind: 'running' };
       const outcomes = new Map<string, BatchOutcome>();
-      const lines = await results.messages.batches.results(batchId, {}, { signal }).catch(fail);
+      // Read where Anthropic serves them under the model's server, not at the results_url the batch names (as the
+      // SDK's results() would): an answer naming a URL on another server would have the key sent there.
+      const answer = await results
+        .get<Response>(`/v1/messages/batches/${encodeURIComponent(batchId)}/results`, { signal, headers: { accept: 'application/binary' }, __binaryResponse: true })
+        .catch(fail);
+      const text = await answer.text().catch(fail);
       const prefix = `${tag}-`;
-      try {
-        // Each line of a batch carries its tag: the first that does not ends the reading, before any is used.
-        for await (const line of lines) {
-          if (!line.custom_id.startsWith(prefix)) return notSubmitted('anthropic', batchId, true);
-          outcomes.set(line.custom_id.slice(prefix.length), anthropicOutcome(line as unknown as Record<string, any>));
-        }
-      } catch (error) {
-        fail(error);
+      // Each line of a batch carries its tag: the first that does not ends the reading, before any is used.
+      for (const line of jsonLines(text)) {
+        if (!String(line.custom_id).startsWith(prefix)) return notSubmitted('anthropic', batchId, true);
+        outcomes.set(String(line.custom_id).slice(prefix.length), anthropicOutcome(line));
       }
       return { kind: 'ended', outcomes };
     },
