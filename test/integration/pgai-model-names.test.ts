@@ -1,4 +1,4 @@
-// Probes of review24: what one role's calls leave behind in the proxy's memory, which every role shares, is bounded
+// Review24: what one role's calls leave behind in the proxy's memory, which every role shares, is bounded
 // however many distinct models it names.
 
 import { describe, expect, it } from 'vitest';

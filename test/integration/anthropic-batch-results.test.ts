@@ -1,5 +1,5 @@
-// Probes of review24: the model's key goes only to the server its model was registered at. An Anthropic batch's
-// results are read at the results_url the provider's answer names: a URL on another server must not be sent the key.
+// Review24: the model's key goes only to the server its model was registered at. An Anthropic batch's
+// results are read under its base_url: a results_url on another server that the status names is never sent the key.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
