@@ -4,8 +4,7 @@
 // version its writer wrote), runs them (the provider layer's limits hold the model calls to the process's and each
 // model's limits), and writes the answers back; checks and write-backs go in batches by table (job-batches.ts). A
 // job's place among the concurrency is given to the next job once its answer is in; until it is written it stays
-// this worker's, its lease renewed like those of the jobs running. The next wave is claimed and checked while the
-// current one's model calls run, and waits for their places: a claim and a check are no gap between two waves. At shutdown it lets running jobs finish for a
+// this worker's, its lease renewed like those of the jobs running. At shutdown it lets running jobs finish for a
 // while, then stops them and gives them back to the queue. The same connections and wake-ups serve the database's
 // pgai vectorizers (vectorizer-worker.ts), woken on their own channel. The model calls of both are made for the
 // owner of the tables, the worker's login role, and count against its daily budget: a job it leaves no room for
@@ -23,7 +22,6 @@ import { nextUtcDay } from '../cost/daily-spend.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { ASKER_SQL } from '../intercept/session-settings.js';
 import { askerParts } from '../providers/asker.js';
-import { CallLimit } from '../providers/call-limit.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { BudgetPause } from './budget-pause.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
@@ -46,9 +44,6 @@ const WRITE_GATHER_MS = 5;
 const APPLICATION_NAME = 'pg_llm worker';
 /** Answered jobs held at once, beyond those running: a few batches being gathered and submitted (batch-jobs.ts). */
 const MAX_ANSWERED = 4 * MAX_BATCH_JOBS;
-/** Waves of the concurrency claimed (and their rows checked) ahead of the one running: their leases are renewed
- * meanwhile, and at shutdown they are given back untried. */
-const WAVES_AHEAD = 1;
 
 export interface WorkerOptions {
   /** The --worker URL: the database and the role. */
@@ -75,8 +70,6 @@ export class QueueWorker {
   private readonly running = new Map<string, AbortController>();
   /** Of those, the jobs answered: they no longer count against the concurrency. */
   private readonly answered = new Set<string>();
-  /** The places among the concurrency, for the jobs asking their model; the jobs claimed ahead wait for one. */
-  private readonly places: CallLimit;
   private listener: pg.Client | undefined;
   private timers: NodeJS.Timeout[] = [];
   private filling = false;
@@ -95,7 +88,6 @@ export class QueueWorker {
     this.database = describeDatabase(options.url);
     this.log = options.log.child({ worker: this.database });
     this.budget = new BudgetPause(this.log);
-    this.places = new CallLimit(options.settings.concurrency);
     const poolSize = Math.min(MAX_POOL_SIZE, options.settings.concurrency + 1);
     this.pool = new pg.Pool({ connectionString: options.url, max: poolSize, application_name: APPLICATION_NAME });
     // An idle connection that drops is replaced on next use; its error must not end the process.
@@ -218,11 +210,9 @@ export class QueueWorker {
       do {
         this.fillAgain = false;
         while (!this.stopping && !this.budget.paused) {
-          // A wave running and the next one waiting for its places; answered jobs (written back, or waiting for their
-          // batch to be submitted) hold no place, but only so many. A claim takes a wave at most, so that the first
-          // is checked and started before the next is claimed.
+          // Answered jobs (written back, or waiting for their batch to be submitted) hold no place, but only so many.
           const { concurrency } = this.options.settings;
-          const room = Math.min(concurrency, (1 + WAVES_AHEAD) * concurrency - (this.running.size - this.answered.size), concurrency + MAX_ANSWERED - this.running.size);
+          const room = Math.min(concurrency - (this.running.size - this.answered.size), concurrency + MAX_ANSWERED - this.running.size);
           if (room <= 0) break;
           const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs);
           for (const job of jobs) this.run(job);
@@ -272,14 +262,7 @@ export class QueueWorker {
         this.fillSoon();
         return await this.batches.submit(job, model);
       }
-      const owner = await this.tablesOwner();
-      const release = await this.places.acquire(signal);
-      let answer: Record<string, unknown>;
-      try {
-        answer = await answerJob(job, model, signal, owner);
-      } finally {
-        release();
-      }
+      const answer = await answerJob(job, model, signal, await this.tablesOwner());
       this.answered.add(id);
       this.fillSoon();
       const { outcome, seconds } = await this.writes.add(job, answer);

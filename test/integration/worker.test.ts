@@ -214,19 +214,6 @@ describe('llm.call worker', () => {
     await first.query('ROLLBACK');
   });
 
-  it('claims the next wave while the current one asks its model, and starts it only as places free up', async () => {
-    const { name, client } = await docsDatabase({ mock_mode: 'md5', mock_latency_ms: 5000 });
-    await client.query(`INSERT INTO docs SELECT g, 'x' || g, NULL FROM generate_series(1, 20) g`);
-    startWorker(name, { concurrency: 4 });
-    const counts = () => rows(client, `SELECT count(*) FILTER (WHERE status = 'processing')::int AS claimed, count(*) FILTER (WHERE status = 'done')::int AS done FROM llm.queue`);
-    await expect.poll(async () => (await counts())[0]!.claimed, EVENTUALLY).toBeGreaterThan(0);
-    // Long before the first wave's answers are in.
-    await expect.poll(counts, { timeout: 2000 }).toEqual([{ claimed: 8, done: 0 }]);
-    // The wave claimed ahead asks its model only once the first is answered: the first answers come four at most.
-    await expect.poll(async () => (await counts())[0]!.done, EVENTUALLY).toBeGreaterThan(0);
-    expect((await counts())[0]!.done).toBeLessThanOrEqual(4);
-  });
-
   it('gives unfinished jobs back to the queue when it stops', async () => {
     const { name, client } = await docsDatabase({ mock_response: 'slow', mock_latency_ms: 10_000 });
     const worker = startWorker(name);
