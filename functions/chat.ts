@@ -86,6 +86,7 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'text' },
     strict: true,
     description: "The model's answer to a prompt.",
+    readsModel: 'instance_name',
     models: (args, context) => chatRequests(context, String(args.instance_name), { prompt: String(args.prompt), options: {} }),
     async run(args, context) {
       return (await chat(context, String(args.instance_name), { prompt: String(args.prompt), options: {} })).result.text;
@@ -101,6 +102,7 @@ export const chatFunctions = [
     result: { kind: 'scalar', type: 'jsonb' },
     strict: true,
     description: 'The answer with model_name, confidence_score, fallback_used, request_id and token usage.',
+    readsModel: 'instance_name',
     models: (args, context) => chatRequests(context, String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) }),
     async run(args, context) {
       const answer = await chat(context, String(args.instance_name), { prompt: String(args.prompt), options: optionsObject(args.options) });

@@ -55,6 +55,12 @@ export interface CallContext {
   /** The same, with the result's column names and types. */
   queryTable(sql: string, parameters?: Array<string | null>): Promise<QueryTable>;
   /**
+   * Runs a statement that writes rows nobody reads back (an audit or trace row). Where the statement's answer can wait
+   * for it, it is sent without waiting, and answered with what ends the statement, whose error its failure becomes
+   * (src/intercept/deferred-writes.ts); elsewhere it is query().
+   */
+  record(sql: string, parameters: Array<string | null>): Promise<void>;
+  /**
    * queryTable of a statement whose rows are a collect pass's calls, as src/intercept/passes.ts's COLLECTED_CALLS reads
    * them: read under the proxy's limits on arguments (54000 past them, before a value over one is in).
    */
@@ -169,6 +175,12 @@ export interface FunctionDeclaration extends Signature {
    * calls no model. Without it, a call counts as one request of a model not known in advance.
    */
   models?: (args: Record<string, unknown>, context: CallContext) => Promise<ModelRequest[]>;
+  /**
+   * The argument naming the model instance a call reads first, for its caller (src/catalog/models.ts's loadModel,
+   * without a Reference): where the caller writes it as a constant or a parameter, the proxy reads that row in the
+   * round trip that evaluates the call's arguments (src/intercept/reads-ahead.ts).
+   */
+  readsModel?: string;
   /**
    * An aggregate over rows (its stub is CREATE AGGREGATE, catalog/stubs.ts): each group's values of the first
    * argument, as PostgreSQL feeds them (DISTINCT, ORDER BY and FILTER inside the call are its own), reach `run` as

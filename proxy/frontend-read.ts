@@ -70,11 +70,10 @@ const BODY = 5;
  * them, and fails with its words.
  */
 class FrameReader {
-  private offset = BODY;
-
   constructor(
     private readonly frame: Buffer,
     private readonly severity: ErrorSeverity = 'ERROR',
+    private offset = BODY,
   ) {}
 
   cstring(): string {
@@ -187,6 +186,15 @@ export function readBindParameter(frame: Buffer, index: number): { format: numbe
   const reader = new FrameReader(frame);
   reader.cstring();
   reader.cstring();
+  return parameterAt(reader, index);
+}
+
+/** The same, of a Bind's parameter section: its format codes and values, which follow the portal's and statement's names. */
+export function readSectionParameter(section: Buffer, index: number): { format: number; value: Buffer | null } | undefined {
+  return parameterAt(new FrameReader(section, 'ERROR', 0), index);
+}
+
+function parameterAt(reader: FrameReader, index: number): { format: number; value: Buffer | null } | undefined {
   const formats: number[] = [];
   const formatCount = reader.int16();
   for (let i = 0; i < formatCount; i++) formats.push(reader.int16());

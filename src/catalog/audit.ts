@@ -19,7 +19,7 @@ export async function recordCall(context: CallContext, event: AuditEvent): Promi
   const settings = await context.settings();
   if (!settings.auditEnabled || Math.random() >= settings.auditSampleRate) return;
   const metadata = settings.redactSensitive ? maskSecretsIn(event.metadata) : event.metadata;
-  await context.query(
+  await context.record(
     `INSERT INTO _pg_llm_catalog.pg_llm_audit_log (request_id, event_type, instance_name, session_id, success, confidence_score, metadata)
      VALUES ($1, $2, $3, $4, $5, $6, $7::pg_catalog.jsonb)`,
     [

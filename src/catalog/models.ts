@@ -124,21 +124,29 @@ export interface Reference {
   source: string;
 }
 
-export async function loadModel(context: ModelSource, instanceName: string, reference?: Reference): Promise<ModelInstance> {
-  // Through sealed_model(): a role may use every model, but reads no sealed column of a row it does not own, and the
-  // sealed columns only with a proof of holding the key that sealed them. One proof per key the session may use.
-  const [keys, database] = await Promise.all([context.masterKeys(), context.database()]);
+/**
+ * The read of a model's row as loadModel asks it, through sealed_model(): a role may use every model, but reads no
+ * sealed column of a row it does not own, and the sealed columns only with a proof of holding the key that sealed
+ * them. One proof per key the session may use.
+ */
+export function modelRowQuery(keys: MasterKey[], database: string, instanceName: string, reference?: Reference): { sql: string; parameters: Array<string | null> } {
   const proofs = `{${keys.map((key) => `"\\\\x${readProof(key, database, instanceName).toString('hex')}"`).join(',')}}`;
   const referrer = 'coalesce($3::pg_catalog.name, current_user)';
-  const [row] = await context
-    .query(
-      `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::pg_catalog.text AS config,
+  return {
+    sql: `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::pg_catalog.text AS config,
               proof_recorded, pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config,
               bound_config::pg_catalog.text AS bound_config
               ${reference ? `, ${trustedOwner('created_by', referrer)} AS trusted, ${referrer} AS referrer` : ''}
          FROM ${SEALED_MODEL}($1, $2::pg_catalog.bytea[])`,
-      reference ? [instanceName, proofs, reference.role] : [instanceName, proofs],
-    )
+    parameters: reference ? [instanceName, proofs, reference.role] : [instanceName, proofs],
+  };
+}
+
+export async function loadModel(context: ModelSource, instanceName: string, reference?: Reference): Promise<ModelInstance> {
+  const [keys, database] = await Promise.all([context.masterKeys(), context.database()]);
+  const { sql, parameters } = modelRowQuery(keys, database, instanceName, reference);
+  const [row] = await context
+    .query(sql, parameters)
     .catch((error: unknown) => {
       if (!(error instanceof PgError) || (error.sqlstate !== UNDEFINED_FUNCTION && error.sqlstate !== UNDEFINED_COLUMN)) throw error;
       throw new PgError('55000', 'the pg_llm catalog of this database is older than this proxy', {

@@ -8,7 +8,7 @@ import { maskSecretsIn } from './redaction.js';
 export async function recordStep(context: CallContext, step: string, detail: Record<string, unknown>): Promise<void> {
   const settings = await context.settings();
   if (!settings.traceEnabled) return;
-  await context.query(`INSERT INTO _pg_llm_catalog.pg_llm_trace_log (request_id, step, detail) VALUES ($1, $2, $3::pg_catalog.jsonb)`, [
+  await context.record(`INSERT INTO _pg_llm_catalog.pg_llm_trace_log (request_id, step, detail) VALUES ($1, $2, $3::pg_catalog.jsonb)`, [
     context.requestId,
     step,
     JSON.stringify(settings.redactSensitive ? maskSecretsIn(detail) : detail),

@@ -23,6 +23,9 @@ import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-setti
 import { DEFAULT_ARGUMENT_LIMITS, type ArgumentLimits } from './argument-limits.js';
 import { readCollectedCalls } from './collected-calls.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { DeferredWrites } from './deferred-writes.js';
+import { ReadsAhead } from './reads-ahead.js';
+import { modelRowQuery } from '../catalog/models.js';
 
 /** A call the statement makes: the function and its arguments in declaration order, as JSON. */
 export interface Call {
@@ -75,15 +78,22 @@ export interface CallOptions {
 /** The ai.* settings read so far by a statement's calls, each read once. */
 type AiSettings = Map<string, Promise<AiSetting | undefined>>;
 
-/** What the calls of one client statement share: the session's state, read once, and what they have spent. */
+/**
+ * What the calls of one client statement share: the session's state, read once, what they have spent, the reads
+ * sent ahead of them, and the writes they send without waiting, where the statement allows it.
+ */
 interface StatementScope {
   state: Promise<SessionState> | undefined;
   spending: StatementSpending;
+  ahead: ReadsAhead | undefined;
+  writes: DeferredWrites | undefined;
 }
 
 export class CallRunner {
   private readonly sessionCache = new Map<string, unknown>();
   private scope: StatementScope = newScope();
+  /** The keys and database of the session's last statement: what a model's row is read ahead with. */
+  private lastSeen: Pick<SessionState, 'keys' | 'database'>;
 
   constructor(
     private readonly requests: UpstreamRequests,
@@ -92,7 +102,11 @@ export class CallRunner {
     private readonly apiKeys: SessionApiKeys,
     private readonly literalSecrets: SessionLiteralSecrets,
     private readonly namedServers: NamedServers,
-  ) {}
+    /** The database the client asked for at startup, which PostgreSQL connected the session to. */
+    database: string,
+  ) {
+    this.lastSeen = { keys: options.masterKeys, database };
+  }
 
   get argumentLimits(): ArgumentLimits {
     return this.options.argumentLimits ?? DEFAULT_ARGUMENT_LIMITS;
@@ -106,6 +120,21 @@ export class CallRunner {
   /** Asks for the session's state now, so that the question travels with what goes upstream next (a collect pass). */
   askSessionState(): void {
     void this.sessionState();
+  }
+
+  /**
+   * Reads the row of model `instanceName` in what goes upstream next, ahead of the statement's call that will load it
+   * (reads-ahead.ts), with the keys and database of the session's last statement: the call takes it if its own read,
+   * with the session's keys now, is the same.
+   */
+  readModelAhead(instanceName: string): void {
+    const { sql, parameters } = modelRowQuery(this.lastSeen.keys, this.lastSeen.database, instanceName);
+    (this.scope.ahead ??= new ReadsAhead(this.requests)).read(sql, parameters);
+  }
+
+  /** The statement's calls send their audit and trace rows without waiting (deferred-writes.ts). */
+  deferWrites(): DeferredWrites {
+    return (this.scope.writes = new DeferredWrites(this.requests));
   }
 
   /** Whether a cap applies to the statement's calls (budgets.ts): then they are estimated before they run. */
@@ -213,6 +242,11 @@ export class CallRunner {
   private context(signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: AiSettings, heldArguments: ReadonlySet<string> = new Set()): CallContext {
     return {
       query: (sql, parameters) => this.query(sql, parameters),
+      record: async (sql, parameters) => {
+        const { writes } = this.scope;
+        if (writes) writes.write(sql, parameters);
+        else await this.query(sql, parameters);
+      },
       queryTable: async (sql, parameters) => table(check(await this.send(sql, parameters))),
       collectedCalls: async (sql, parameters) => {
         const rows = readCollectedCalls(this.requests, this.argumentLimits, sql, parameters);
@@ -257,8 +291,8 @@ export class CallRunner {
     return limitsOf(state.settings, askerParts(state.asker) ?? { role: '', login: '' });
   }
 
-  private async query(sql: string, parameters?: Array<string | null>): Promise<Array<Record<string, string | null>>> {
-    return records(check(await this.send(sql, parameters)));
+  private async query(sql: string, parameters: Array<string | null> = []): Promise<Array<Record<string, string | null>>> {
+    return records(check(await (this.scope.ahead?.answer(sql, parameters) ?? this.send(sql, parameters))));
   }
 
   private send(sql: string, parameters?: Array<string | null>): Promise<Result> {
@@ -277,12 +311,13 @@ export class CallRunner {
     const sessionKey = this.sessionKeys.resolve(row?.master_key);
     const keys = sessionKey ? [sessionKey, ...this.options.masterKeys] : this.options.masterKeys;
     const { database, ...settings } = row ?? {};
+    this.lastSeen = { keys, database: database! };
     return { settings: parseSettings(settings, this.options.settingDefaults), keys, asker: row!.asker!, database: database! };
   }
 }
 
 function newScope(): StatementScope {
-  return { state: undefined, spending: new StatementSpending() };
+  return { state: undefined, spending: new StatementSpending(), ahead: undefined, writes: undefined };
 }
 
 function table(result: Result): QueryTable {

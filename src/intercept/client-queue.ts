@@ -20,6 +20,11 @@ export class ClientQueue {
     return this.items.length - this.head;
   }
 
+  /** The type of the message next in line, if one is. */
+  nextType(): number | undefined {
+    return this.items[this.head]?.[0];
+  }
+
   push(type: number, frame: Buffer): void {
     this.items.push([type, frame]);
     this.bytes += frame.length;

@@ -79,7 +79,7 @@ export function interceptionEngine(options: CallOptions): InterceptorFactory {
     portals: new RoleBytes(options.roleBytes?.portals ?? MAX_ROLE_PORTAL_BYTES),
     statements: new RoleBytes(options.roleBytes?.statements ?? MAX_ROLE_STATEMENT_BYTES),
   };
-  return (io, parameters) => new InterceptionEngine(io, options, rolesKeep, parameters.get('user') ?? '', parameters.get('options'));
+  return (io, parameters) => new InterceptionEngine(io, options, rolesKeep, parameters.get('user') ?? '', parameters.get('options'), parameters.get('database'));
 }
 
 class InterceptionEngine implements Interceptor {
@@ -112,6 +112,8 @@ class InterceptionEngine implements Interceptor {
      */
     private readonly user: string,
     startupOptions: string | undefined,
+    /** The database of the startup packet; PostgreSQL takes the user's name when it names none. */
+    database: string | undefined,
   ) {
     // PGOPTIONS (-c ai.openai_base_url=…) names a server as the client's statements do.
     if (startupOptions) this.namedServers.note(startupOptions);
@@ -121,7 +123,7 @@ class InterceptionEngine implements Interceptor {
     this.portals = new TrackedPortals(io, rolesKeep.portals, user);
     this.requests = new UpstreamRequests(io);
     this.backendCancels = new BackendCancels(io, user);
-    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers));
+    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers, database || user));
   }
 
   inspects(type: number): boolean {
@@ -400,8 +402,11 @@ class InterceptionEngine implements Interceptor {
       return;
     }
     if (bound.execution !== undefined) return this.executor.resumePortal(bound.execution, portal, maxRows);
-    bound.execution = await this.executor.runPortal(plan, target);
-    if (bound.execution === undefined) this.catalogInstalled = undefined;
+    const { execution, synced } = await this.executor.runPortal(plan, target, this.queue.nextType() === FrontendMessage.Sync);
+    // The Sync after it was answered with it.
+    if (synced) this.queue.shift();
+    bound.execution = execution;
+    if (execution === undefined) this.catalogInstalled = undefined;
   }
 
   /** Whether the proxy runs a statement of a Query itself; FETCH, MOVE and CLOSE only of cursors over LLM calls. */

@@ -20,13 +20,14 @@ import { noticeResponse, portalSuspended, readyForQuery } from '../../proxy/back
 import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { BackendMessage } from '../../proxy/protocol.js';
+import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
 import { estimateNotice } from '../cost/estimate.js';
 import type { StatementPlan } from './analyze.js';
 import { canceled, check, pgErrorFrom, type Call, type CallRunner } from './calls.js';
 import type { CursorMotion, ForwardMotion } from './cursor-plan.js';
 import { Cursors, DECLARE_STATEMENT, CURSOR_QUERY, fetchComplete, forwardOnly, type FastCursor } from './cursors.js';
 import { errorPositionsShifted } from './error-positions.js';
+import { HeldAnswer } from './held-answer.js';
 import { raiseThroughUpstream } from './error-substitute.js';
 import { runExtension } from './extension.js';
 import { NotInstalled } from './not-installed.js';
@@ -74,6 +75,8 @@ export class Executor {
   /** While a Query runs: whether its block is failed, which the last ReadyForQuery stops telling once a ROLLBACK ran. */
   private queryBlockFailed: boolean | undefined;
   private readonly passes: Passes;
+  /** The answer of the statement that ran last, held until the rows its calls wrote are in (held-answer.ts). */
+  private held: HeldAnswer | undefined;
 
   private readonly io: SessionIo;
   /** Where the statement of a Query running now starts in the Query, in characters (error-positions.ts). */
@@ -131,34 +134,65 @@ export class Executor {
       if (!clientBlock && needsBlock(plan)) this.beginBlock();
       this.statementOffset = offsets[index]!;
       ok = await this.runQueryStatement(plan, catalogInstalled);
+      // The last statement's answer waits for the Query's end, which its calls' writes travel with.
+      if (ok && index < plans.length - 1) ok = await this.settleHeld();
       if (!ok) break;
       this.queryBlockFailed = false;
       if (plan.kind === 'transaction') clientBlock = inClientBlockAfter(plan.control, clientBlock);
     }
     this.statementOffset = 0;
     this.queryBlockFailed = undefined;
-    // Sent together: the Sync that ends any skipping, the COMMIT of the proxy's block, and the Sync after it.
-    const synced = this.requests.sync();
-    const closing = this.ownsBlock ? this.closeOwnBlock() : undefined;
-    const status = closing ? await this.requests.sync() : await synced;
+    const { status, settled } = await this.end();
     this.io.writeToClient(readyForQuery(status));
-    return ok;
+    return ok && settled;
   }
 
-  /** Runs an extended-protocol Execute of a portal bound to an intercepted statement. */
-  async runPortal(plan: CallPlan, target: Target): Promise<number | undefined> {
+  /**
+   * Ends a Query, or an extended-protocol batch at its Sync. Sent together: the Sync that ends any skipping, the
+   * COMMIT of the proxy's block and the Sync after it, and before them the writes of a held answer, which then goes
+   * to the client (an error of the COMMIT after it); `settled` is false when one of those writes failed.
+   */
+  private async end(): Promise<{ status: TransactionStatus; settled: boolean }> {
+    const { held } = this;
+    this.held = undefined;
+    const synced = this.requests.sync();
+    const closing = this.ownsBlock ? this.closeOwnBlock(true, held?.io) : undefined;
+    const status = closing ? await this.requests.sync() : await synced;
+    return { status, settled: held ? await held.settle() : true };
+  }
+
+  /** The held answer, once its writes are in (flushed now); false when one failed (its error sent). */
+  private async settleHeld(): Promise<boolean> {
+    const { held } = this;
+    if (!held) return true;
+    this.held = undefined;
+    this.requests.flush();
+    return held.settle();
+  }
+
+  /**
+   * Runs an extended-protocol Execute of a portal bound to an intercepted statement. `synced`: the client's Sync
+   * follows, and is answered here when the statement's answer is held (held-answer.ts), so that its writes travel
+   * with the Sync; resolves with whether it was.
+   */
+  async runPortal(plan: CallPlan, target: Target, syncFollows: boolean): Promise<{ execution: number | undefined; synced: boolean }> {
     this.abort = this.statementAbort();
     // Not awaited first: the BEGIN travels with the statement's first requests, and is answered before them.
     const begun = this.beginIfIdle();
     begun.catch(() => undefined);
+    let execution: number | undefined;
     try {
-      return await this.runCalls(plan, target);
+      execution = await this.runCalls(plan, target);
     } catch (error) {
       await this.fail(error);
-      return undefined;
     } finally {
       await begun;
     }
+    if (!this.held) return { execution, synced: false };
+    if (!syncFollows) return { execution: (await this.settleHeld()) ? execution : undefined, synced: false };
+    const { status, settled } = await this.end();
+    this.io.writeToClient(readyForQuery(status));
+    return { execution: settled ? execution : undefined, synced: true };
   }
 
   /** An extended-protocol Execute of a statement the proxy runs itself (CREATE EXTENSION pg_llm…). */
@@ -251,10 +285,7 @@ export class Executor {
 
   /** The client's Sync, when the proxy opened the block: ends it as PostgreSQL ends an implicit transaction. */
   async syncOwnBlock(): Promise<void> {
-    // Sent together, as at the end of a Query: the Sync that ends any skipping, the COMMIT, and the Sync after it.
-    void this.requests.sync();
-    void this.closeOwnBlock();
-    this.io.writeToClient(readyForQuery(await this.requests.sync()));
+    this.io.writeToClient(readyForQuery((await this.end()).status));
   }
 
   /** `catalogInstalled` is asked only of a statement that needs it, once the statements before it have run. */
@@ -279,10 +310,10 @@ export class Executor {
           return await this.close(plan, () => this.relayStatement(plan.sql));
         case 'calls': {
           const installed = await catalogInstalled();
-          // Under a cap the calls are estimated first, which the passes do: a projection makes them as rows come.
-          if (plan.projection && installed && !(await this.calls.capped())) {
-            const projection = { ...queryTarget(QUERY_STATEMENT), describeSql: plan.sql };
-            return await this.project(plan.projection, projection);
+          // Under a cap the calls are estimated first, which the passes do: a projection makes them as rows come,
+          // but for a one-row statement's, which it has all before they run.
+          if (plan.projection && installed && (plan.projection.oneRow || !(await this.calls.capped()))) {
+            return await this.project(plan.projection, { ...queryTarget(QUERY_STATEMENT), describeSql: plan.sql });
           }
           // Without the catalog there are no passes to run: PostgreSQL runs it as it is (or says why it cannot).
           if (!installed) return await this.relayStatement(plan.sql, new NotInstalled(this.io, plan.extension, EXTENDED_ONLY));
@@ -300,9 +331,26 @@ export class Executor {
     }
   }
 
-  /** The fast path of calls that are whole output columns; false when PostgreSQL refused the statement. */
-  private project(plan: ProjectionPlan, target: ProjectionTarget): Promise<boolean> {
-    return this.whileComputing(() => runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(this.io)));
+  /**
+   * The fast path of calls that are whole output columns; false when PostgreSQL refused the statement. A one-row
+   * statement's calls write without waiting, and its answer is held until the writes are in (held-answer.ts).
+   */
+  private async project(plan: ProjectionPlan, target: ProjectionTarget): Promise<boolean> {
+    if (!plan.oneRow) return this.whileComputing(() => runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(this.io)));
+    const held = new HeldAnswer(this.io, this.calls.deferWrites());
+    try {
+      const ok = await this.whileComputing(() => runProjection(held.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(held.io)));
+      if (ok) this.held = held;
+      else held.release();
+      return ok;
+    } catch (error) {
+      held.release();
+      // A write that failed came before what failed after it (skipped by the server, or refused in the failed block),
+      // as its call would have: its error is the statement's.
+      this.requests.flush();
+      const failure = await held.writes.failure();
+      throw failure ? pgErrorFrom(failure) : error;
+    }
   }
 
   /** DECLARE of a cursor over LLM calls (cursors.ts); false when it failed (the client has its error). */
@@ -362,7 +410,7 @@ export class Executor {
   private async runCalls(plan: CallPlan, target: Target, final: Target = target): Promise<number | undefined> {
     const execution = this.nextExecution++;
     if (plan.explained !== undefined) await this.noticeEstimate(plan.explained);
-    if (plan.projection && target.clientPortal?.maxRows === 0 && !(await this.calls.capped())) {
+    if (plan.projection && target.clientPortal?.maxRows === 0 && (plan.projection.oneRow || !(await this.calls.capped()))) {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterTypes: target.parameterTypes, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
       return projected ? execution : undefined;
     }
@@ -508,10 +556,13 @@ export class Executor {
     this.ownsBlock = !result.notices.some((notice) => notice.get('C') === ALREADY_IN_TRANSACTION);
   }
 
-  /** Ends the proxy's block: COMMIT (a ROLLBACK after an error), or ROLLBACK; true when the COMMIT failed (error relayed). */
-  private async closeOwnBlock(commit = true): Promise<boolean> {
+  /**
+   * Ends the proxy's block: COMMIT (a ROLLBACK after an error), or ROLLBACK; true when the COMMIT failed (its error
+   * relayed to `io`).
+   */
+  private async closeOwnBlock(commit = true, io: SessionIo = this.io): Promise<boolean> {
     this.ownsBlock = false;
-    const relay = new ClientRelay(this.io, ERRORS_ONLY, STATEMENT_REQUESTS);
+    const relay = new ClientRelay(io, ERRORS_ONLY, STATEMENT_REQUESTS);
     this.requests.statementTo(relay, commit ? 'COMMIT' : 'ROLLBACK');
     this.requests.flush();
     return relay.done;

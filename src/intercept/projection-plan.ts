@@ -13,7 +13,15 @@ export interface ProjectedCall {
   column: number;
   /** The function's key (functions/registry.ts). */
   function: string;
+  /** In a one-row statement, how the call names the model it reads first, when it does (reads-ahead.ts). */
+  model?: NamedModel;
 }
+
+/**
+ * A model named by a constant or by a parameter (numbered from 0); `parameters` are the call's arguments that are
+ * parameters, any of which NULL makes the (strict) call return NULL without reading its model.
+ */
+export type NamedModel = ({ constant: string } | { parameter: number }) & { parameters: number[] };
 
 /** Which output columns of a statement are calls, out of how many. */
 export interface ProjectedCalls {
@@ -24,9 +32,17 @@ export interface ProjectedCalls {
 export interface ProjectionPlan extends ProjectedCalls {
   /** The statement with each call replaced by jsonb_build_array of its arguments, cast to the declared types. */
   rewrittenSql: string;
+  /**
+   * The statement is a list of constants, parameters and calls of nothing else (SELECT pg_llm_chat($1, 'hi')): its
+   * one row is all there in the first batch, so a cap can check the calls before they run (projection.ts).
+   */
+  oneRow: boolean;
 }
 
 type Node = Record<string, any>;
+
+/** What a SELECT of one row of constants and calls has of its parse tree: its output columns, and the defaults. */
+const ONE_ROW_CLAUSES = new Set(['targetList', 'op', 'limitOption']);
 
 /** Clauses that would see the calls' results rather than their arguments. */
 const RESULT_CLAUSES = ['distinctClause', 'groupClause', 'havingClause', 'windowClause', 'intoClause', 'lockingClause', 'valuesLists'];
@@ -62,7 +78,37 @@ export function projectionPlan(sql: string, callSites: number): ProjectionPlan |
   if (sortsByResult(select.sortClause, calls)) return undefined;
   const rewrittenSql = rewrite(sql, calls);
   if (rewrittenSql === undefined) return undefined;
-  return { calls: calls.map(({ column, function: key }) => ({ column, function: key })), columns: targets.length, rewrittenSql };
+  const ofConstants = ({ ResTarget: target }: { ResTarget: Node }) =>
+    isConstant(target.val) || calls.some((call) => call.node === target.val?.FuncCall && (call.node.args ?? []).every(isConstant));
+  const oneRow = Object.keys(select).every((clause) => ONE_ROW_CLAUSES.has(clause)) && targets.every(ofConstants);
+  return {
+    calls: calls.map(({ column, function: key, node }) => {
+      const model = oneRow ? namedModel(key, node.args ?? []) : undefined;
+      return model ? { column, function: key, model } : { column, function: key };
+    }),
+    columns: targets.length,
+    rewrittenSql,
+    oneRow,
+  };
+}
+
+/** A constant or a parameter, cast or not: what PostgreSQL evaluates with no row to read and no function of its own to call. */
+function isConstant(node: Node | undefined): boolean {
+  if (node?.TypeCast) return isConstant(node.TypeCast.arg);
+  return node?.A_Const !== undefined || node?.ParamRef !== undefined;
+}
+
+/** How a call of constant arguments names the model it reads first; undefined when it reads none (a NULL argument of a strict function). */
+function namedModel(key: string, args: Node[]): NamedModel | undefined {
+  const declaration = findFunction(key)!;
+  const index = declaration.arguments.findIndex((argument) => argument.name === declaration.readsModel);
+  const named = args[index];
+  const uncast = (node: Node): Node => (node.TypeCast ? uncast(node.TypeCast.arg) : node);
+  if (index < 0 || !named || (declaration.strict && args.some((argument) => uncast(argument).A_Const?.isnull))) return undefined;
+  const parameters = args.flatMap((argument) => (uncast(argument).ParamRef ? [uncast(argument).ParamRef.number - 1] : []));
+  if (named.ParamRef) return { parameter: named.ParamRef.number - 1, parameters };
+  const constant = named.A_Const?.sval?.sval;
+  return typeof constant === 'string' ? { constant, parameters } : undefined;
 }
 
 /**

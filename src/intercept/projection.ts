@@ -6,6 +6,7 @@
 
 import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRow, dataRowLength, rowDescription } from '../../proxy/backend-write.js';
+import { readSectionParameter } from '../../proxy/frontend-read.js';
 import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
@@ -14,7 +15,7 @@ import { findFunction } from '../../functions/registry.js';
 import { reportedType, VECTOR } from '../../functions/vector-type.js';
 import { HeldArguments } from './argument-limits.js';
 import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
-import { asPgError, check, eitherSignal, firstCause, type CallRunner, type Progress } from './calls.js';
+import { asPgError, check, eitherSignal, firstCause, type Call, type CallRunner, type Progress } from './calls.js';
 import { CallsInFlight } from './calls-in-flight.js';
 import { ClientRelay, Collector, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { columnFormat, TEXT_FORMAT, encodeValue } from './values.js';
@@ -68,7 +69,10 @@ interface PendingRow {
 /**
  * Runs the statement; resolves false when PostgreSQL refused it (its error has gone to the client). Describing the
  * statement, preparing the rewritten one, the session's settings and the first batch of rows travel in one round
- * trip: a refusal makes the server skip what follows it, and the client sees only PostgreSQL's error.
+ * trip: a refusal makes the server skip what follows it, and the client sees only PostgreSQL's error. A one-row
+ * statement (projection-plan.ts) has its settings asked, and the rows of the models its calls name read ahead
+ * (reads-ahead.ts), in that round trip too; with its one row whole before its calls, a cap checks them then, as
+ * the passes would have.
  */
 export async function runProjection(
   io: SessionIo,
@@ -79,6 +83,7 @@ export async function runProjection(
   target: ProjectionTarget,
   progress: Progress,
 ): Promise<boolean> {
+  if (plan.oneRow) calls.askSessionState();
   const described = describeStatement(io, requests, target);
   let { parameterTypes } = target;
   if (target.describeSql !== undefined) parameterTypes = [];
@@ -94,8 +99,13 @@ export async function runProjection(
   const shape: ProjectedShape = { plan, fields: [], resultFormats: target.resultFormats };
   let refused = false;
   let first = true;
+  const describeRows = (): void => {
+    if (target.describeSql !== undefined) io.writeToClient(rowDescription(shape.fields));
+  };
   const nextBatch = async (rows: number, held: HeldArguments): Promise<ArgumentRows> => {
-    const fetched = fetch(requests, rows, held, projectedArguments(plan));
+    const fetched = fetch(requests, plan.oneRow ? 0 : rows, held, projectedArguments(plan));
+    if (first && plan.oneRow) readModelsAhead(calls, plan, target.parameterSection);
+    requests.flush();
     if (first) {
       first = false;
       const statement = await described;
@@ -104,8 +114,14 @@ export async function runProjection(
         return { rows: [], last: true };
       }
       shape.fields = statement.fields ?? [];
-      if (target.describeSql !== undefined) io.writeToClient(rowDescription(shape.fields));
+      // Under a cap, nothing of the rows goes to the client before the calls are checked, as with the passes.
+      const capped = plan.oneRow && (await calls.capped());
+      if (!capped) describeRows();
       check(await prepared.done);
+      if (capped) {
+        await calls.checkBudget(callsIn(plan, check(await fetched).rows), signal);
+        describeRows();
+      }
     }
     const batch = check(await fetched);
     return { rows: batch.rows, last: batch.tag !== undefined };
@@ -192,10 +208,9 @@ export async function sendProjectedRows(
         for (const values of batch.rows) {
           const pending: PendingRow = { values, bytes: dataRowLength(values), keys: [], results: [] };
           for (const [column, name] of callColumns) {
-            const argumentsJson = values[column]!.toString('utf8');
-            const key = `${name}:${argumentsJson}`;
+            const { key, call } = projectedCall(values, column, name);
             pending.keys.push(key);
-            pending.results.push(inFlight.result(key, { function: name, arguments: JSON.parse(argumentsJson) as unknown[] }));
+            pending.results.push(inFlight.result(key, call));
           }
           waiting.push(pending);
         }
@@ -229,10 +244,47 @@ export function projectedArguments(plan: ProjectedCalls): ArgumentColumns {
   return (column) => calls.get(column);
 }
 
-/** The next batch of the portal's rows, read under `held`: its tag is set once the last one is in. */
+/** The next batch of the portal's rows (0: all), read under `held`, unflushed: its tag is set once the last one is in. */
 function fetch(requests: UpstreamRequests, maxRows: number, held: HeldArguments, columns: ArgumentColumns): Promise<Result> {
   const batch = new ArgumentCollector(1, held, columns);
   requests.send(execute(PORTAL, maxRows), batch);
-  requests.flush();
   return batch.done;
+}
+
+/** The call of function `name` whose arguments a row holds in `column` (as JSON), and the key it goes by. */
+function projectedCall(values: Array<Buffer | null>, column: number, name: string): { key: string; call: Call } {
+  const argumentsJson = values[column]!.toString('utf8');
+  return { key: `${name}:${argumentsJson}`, call: { function: name, arguments: JSON.parse(argumentsJson) as unknown[] } };
+}
+
+/** The calls of the rows, each once with how many times they make it, as a collect pass reports them. */
+function callsIn(plan: ProjectedCalls, rows: Array<Array<Buffer | null>>): Call[] {
+  const calls = new Map<string, Call & { occurrences: number }>();
+  for (const values of rows) {
+    for (const { column, function: name } of plan.calls) {
+      const { key, call } = projectedCall(values, column, name);
+      const counted = calls.get(key);
+      if (counted) counted.occurrences++;
+      else calls.set(key, { ...call, occurrences: 1 });
+    }
+  }
+  return [...calls.values()];
+}
+
+/**
+ * Reads ahead the rows of the models a one-row statement's calls name with constants or text parameters; not for a
+ * call a NULL parameter keeps from running.
+ */
+function readModelsAhead(calls: CallRunner, plan: ProjectedCalls, parameterSection: Buffer): void {
+  for (const { model } of plan.calls) {
+    if (!model || model.parameters.some((index) => readSectionParameter(parameterSection, index)?.value === null)) continue;
+    const name = 'constant' in model ? model.constant : textParameter(readSectionParameter(parameterSection, model.parameter));
+    if (name !== undefined) calls.readModelAhead(name);
+  }
+}
+
+/** A parameter's text, unless it is sent in binary or holds a byte no text may hold. */
+function textParameter(parameter: { format: number; value: Buffer | null } | undefined): string | undefined {
+  if (parameter?.format !== 0 || !parameter.value || parameter.value.includes(0)) return undefined;
+  return parameter.value.toString('utf8');
 }
