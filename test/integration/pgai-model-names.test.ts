@@ -25,7 +25,8 @@ describe("a role naming ever new models in pgai's calls", () => {
     // The fake provider (in this process) keeps the requests it got: not the proxy's to hold.
     suite.fake.requests.length = 0;
     const grown = heldLive() - before;
-    // The providers built last (256 at most) may keep their names; the rest must go.
-    expect(grown).toBeLessThan(16 * MIB);
+    // The providers built last (256 at most) stay, each with its SDK client; the rest must go. What one name left
+    // behind for good is bounded in test/unit/limits.test.ts, where the heap holds nothing else.
+    expect(grown).toBeLessThan(64 * MIB);
   });
 });
