@@ -214,7 +214,7 @@ export class QueueWorker {
           const { concurrency } = this.options.settings;
           const room = Math.min(concurrency - (this.running.size - this.answered.size), concurrency + MAX_ANSWERED - this.running.size);
           if (room <= 0) break;
-          const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs);
+          const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs, this.held());
           for (const job of jobs) this.run(job);
           if (jobs.length < room) break;
         }
@@ -306,9 +306,14 @@ export class QueueWorker {
     return this.owner;
   }
 
+  /** The jobs this worker runs or writes back: their leases are renewed, and its claims do not take them again. */
+  private held(): string[] {
+    return [...this.running.keys(), ...this.batches.finishing];
+  }
+
   private async renew(): Promise<void> {
     try {
-      await renewLeases(this.pool, this.id, [...this.running.keys(), ...this.batches.finishing], this.options.settings.leaseMs);
+      await renewLeases(this.pool, this.id, this.held(), this.options.settings.leaseMs);
     } catch (error) {
       this.problem(error);
     }

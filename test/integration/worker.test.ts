@@ -208,8 +208,8 @@ describe('llm.call worker', () => {
       afterThisTest(() => worker.end());
     }
     await first.query('BEGIN');
-    expect(await claimJobs(first as unknown as pg.Pool, 'first', 2, 60_000)).toHaveLength(2);
-    const meanwhile = await claimJobs(second as unknown as pg.Pool, 'second', 100, 60_000);
+    expect(await claimJobs(first as unknown as pg.Pool, 'first', 2, 60_000, [])).toHaveLength(2);
+    const meanwhile = await claimJobs(second as unknown as pg.Pool, 'second', 100, 60_000, []);
     expect(meanwhile.length).toBeGreaterThanOrEqual(100 - 2 * 4);
     await first.query('ROLLBACK');
   });
