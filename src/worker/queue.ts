@@ -163,14 +163,20 @@ export async function takeBatch(pool: pg.Pool, worker: string, batchId: string, 
   return rows.map(jobOf);
 }
 
-/** Extends the leases of the jobs `worker` is still running. */
-export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], leaseMs: number): Promise<void> {
-  if (ids.length === 0) return;
-  await pool.query(
+/**
+ * Extends the leases of the jobs `worker` is still running. Resolves to the ids of those no longer its own: taken by
+ * another worker once their lease ran out (or finished by this one meanwhile).
+ */
+export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], leaseMs: number): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await pool.query(
     `UPDATE llm.queue SET lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$3', 'millisecond')}
-      WHERE id OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) AND worker OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'processing'`,
+      WHERE id OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.int8[]) AND worker OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'processing'
+  RETURNING id::pg_catalog.text AS id`,
     [worker, ids, leaseMs],
   );
+  const renewed = new Set(rows.map((row) => row.id as string));
+  return ids.filter((id) => !renewed.has(id));
 }
 
 /**

@@ -42,6 +42,8 @@ const CLAIM_GATHER_MS = 5;
 /** How long an answered job waits for others of its table: a few ms against model calls of tens of ms and more. */
 const WRITE_GATHER_MS = 5;
 const APPLICATION_NAME = 'pg_llm worker';
+/** Why a job's model call is stopped when another worker has taken the job: its lease ran out meanwhile. */
+const LEASE_LOST = new Error('the job was taken by another worker: its lease ran out');
 /** Answered jobs held at once, beyond those running: a few batches being gathered and submitted (batch-jobs.ts). */
 const MAX_ANSWERED = 4 * MAX_BATCH_JOBS;
 
@@ -269,8 +271,11 @@ export class QueueWorker {
       recordFinished(this.database, outcome, outcome === 'done' ? seconds : undefined);
       this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome }, 'llm.call job finished');
     } catch (error) {
-      // Stopped at shutdown: given back to the queue by stop(), not a failed attempt.
-      if (signal.aborted) return;
+      // Stopped at shutdown (given back to the queue by stop()) or taken by another worker: not a failed attempt.
+      if (signal.aborted) {
+        if (signal.reason === LEASE_LOST) recordFinished(this.database, 'lost');
+        return;
+      }
       const message = failure(error);
       try {
         if (overBudget(error)) return await this.deferred(job, error);
@@ -311,9 +316,18 @@ export class QueueWorker {
     return [...this.running.keys(), ...this.batches.finishing];
   }
 
+  /**
+   * Renews the leases of the jobs held. A job whose lease another worker took meanwhile is that worker's to run: its
+   * model call here is stopped, and its place goes to the next job once it has settled (until then it stays held, so
+   * that no claim of this worker takes it again). An answer already in is not written: a write-back writes only jobs
+   * still this worker's.
+   */
   private async renew(): Promise<void> {
+    // The runs of the jobs as they are now: a job that ends meanwhile may be claimed again, by a run not lost.
+    const runs = new Map(this.running);
     try {
-      await renewLeases(this.pool, this.id, this.held(), this.options.settings.leaseMs);
+      const lost = await renewLeases(this.pool, this.id, this.held(), this.options.settings.leaseMs);
+      for (const id of lost) runs.get(id)?.abort(LEASE_LOST);
     } catch (error) {
       this.problem(error);
     }

@@ -1,5 +1,6 @@
 // The leases of the jobs an llm.call worker holds: a job whose lease ran out while the worker still runs it is not
-// claimed again by a claim of its own, which would run it twice.
+// claimed again by a claim of its own (which would run it twice), and a job whose lease another worker took is no
+// longer asked about by this one, whose place goes to the next job.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -48,4 +49,31 @@ describe('llm.call worker, the leases of the jobs it holds', () => {
     expect(asked().sort()).toEqual(['one', 'two']);
   });
 
+  it('stops asking about a job another worker took from it, leaves that job alone and gives its place to the next', async () => {
+    const { name, client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await docsTable(client);
+    let answerHeld!: () => void;
+    const held = new Promise<void>((resolve) => (answerHeld = resolve));
+    // Without those the test before left untaken, which would go first.
+    shared.fake.unscript();
+    shared.fake.script({ kind: 'reply', answer, hold: held }, { kind: 'reply', answer });
+    try {
+      // Leases renewed every 200 ms; one place, held by job 1 for as long as it is this worker's.
+      startWorker(name, { concurrency: 1, leaseMs: 600 });
+      await client.query(`INSERT INTO docs VALUES (1, 'one', NULL)`);
+      await expect.poll(() => shared.fake.requests.length, EVENTUALLY).toBe(1);
+      // As a claim of another worker leaves it, once job 1's lease had run out.
+      await client.query(`UPDATE llm.queue SET worker = 'another worker', lease_until = now() + interval '1 hour' WHERE row_pk = '{"id": 1}'`);
+      await client.query(`INSERT INTO docs VALUES (2, 'two', NULL)`);
+      await expect.poll(() => rows(client, `SELECT id, summary FROM docs ORDER BY id`), EVENTUALLY).toEqual([
+        { id: 1, summary: null },
+        { id: 2, summary: 'answer to two' },
+      ]);
+      expect(shared.fake.requests[0]!.aborted).toBe(true);
+      expect(asked()).toEqual(['one', 'two']);
+      expect(await rows(client, `SELECT status, worker, attempts FROM llm.queue WHERE row_pk = '{"id": 1}'`)).toEqual([{ status: 'processing', worker: 'another worker', attempts: 1 }]);
+    } finally {
+      answerHeld();
+    }
+  });
 });
