@@ -8,12 +8,10 @@
 -- The write records a job and returns at once; the proxy's worker (--worker) runs it. An UPDATE records a job only
 -- when a column the prompt reads changed, which is also why writing the answer back never records another one.
 --
--- Two halves, so that nothing of the user's runs with the installer's rights: llm.call runs as the writing role and
--- does everything that touches the row (to_jsonb runs the casts of the row's types, which may be anyone's code);
--- _pg_llm_catalog.enqueue_llm_job runs as the catalog's owner, sees only built-in types, and writes the queue. Each
--- job is bound to the (sub)transaction that wrote its row (row_xmin, see incremental/0009_llm_queue_binding.sql): the
--- worker spends a model call only on a row whose version that transaction wrote. Neither function changes a job
--- another transaction queued, so no caller can get a job of a row it did not write skipped.
+-- llm.call is the only way into the queue: it runs as the catalog's owner, and PostgreSQL runs it only as the trigger
+-- it is, for a row written (see llm.call below). Each job is bound to the (sub)transaction that wrote its row (row_xmin,
+-- see incremental/0009_llm_queue_binding.sql): the worker spends a model call only on the job of the version the row
+-- has now.
 
 CREATE SCHEMA IF NOT EXISTS llm;
 GRANT USAGE ON SCHEMA llm TO PUBLIC;
@@ -23,22 +21,26 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT 'EXECUTE FUNCTION llm.call(''prompt with {column} placeholders'', ''target_column'' [, ''target_column'' …] [, ''model=INSTANCE''] [, ''max_attempts=N''])'
 $$;
 
--- The rules of an llm.call trigger's arguments against its table, in one place: llm.call checks them at each fire,
--- and enqueue_llm_job reads them again from pg_trigger rather than believe its caller. Reads only the catalogs.
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.llm_call_arguments(
+-- The rules of an llm.call trigger's arguments against its table, checked at each fire, and how to read the values
+-- its jobs need: values_query (row_values_query) where to_jsonb of the row would run code that is not built in, NULL
+-- where every column's type is built in. Reads only the catalogs.
+DROP FUNCTION IF EXISTS _pg_llm_catalog.llm_call_arguments(oid, name, text[]);
+CREATE FUNCTION _pg_llm_catalog.llm_call_arguments(
     relation oid, trigger_name name, arguments text[],
     OUT template text, OUT targets text[], OUT model text, OUT max_attempts integer,
-    OUT in_order text[], OUT placeholders text[], OUT key_columns text[])
+    OUT in_order text[], OUT placeholders text[], OUT key_columns text[], OUT values_query text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   relation_name text;
   columns text[];
+  builtin_types boolean;
   argument text;
   col text;
 BEGIN
   SELECT format('%I.%I', n.nspname, c.relname) INTO relation_name
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
-  SELECT array_agg(a.attname::text) INTO columns FROM pg_attribute a WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped;
+  -- 16384: FirstNormalObjectId, the first oid of an object that is not built in (see to_jsonb_is_builtin).
+  SELECT array_agg(a.attname::text), bool_and(a.atttypid < 16384) INTO columns, builtin_types FROM pg_attribute a WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped;
   -- TG_ARGV counts from 0, and is NULL without arguments.
   arguments := ARRAY(SELECT unnest(arguments));
   template := arguments[1];
@@ -105,154 +107,73 @@ BEGIN
       MESSAGE = format('trigger %I on %s: a target column is part of the primary key', trigger_name, relation_name),
       HINT = 'The answer must not change which row it belongs to. Write it to another column.';
   END IF;
+  IF NOT builtin_types THEN
+    values_query := _pg_llm_catalog.row_values_query(relation, key_columns || placeholders);
+  END IF;
 END
 $$;
 
--- The llm.call trigger a job belongs to, as pg_trigger has it, for the two SECURITY DEFINER functions below. They are
--- executable by PUBLIC (llm.call runs as the writing role), so this refuses, early and cheaply, what cannot be that
--- trigger firing: a call outside any trigger, a trigger that is not an enabled AFTER INSERT OR UPDATE … FOR EACH ROW
--- llm.call trigger, and a session that wrote no row of the table (PostgreSQL's counters of this transaction's writes;
--- another table's trigger gets past pg_trigger_depth, not past these). What binds a job to a real write is row_xmin,
--- which the worker checks; these refusals spare the queue the jobs of a table the caller cannot write.
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.llm_call_trigger(relation oid, trigger_name name,
-    OUT job_schema name, OUT job_table name, OUT arguments text[])
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  stored bytea;
-  stored_count integer;
-  ends integer;
-BEGIN
-  IF pg_trigger_depth() = 0 THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = 'llm.call jobs are queued only by the llm.call trigger, for the row it fires for',
-      HINT = 'Write the row (INSERT, or UPDATE a column the prompt reads) to queue its job.';
-  END IF;
-  -- tgtype: FOR EACH ROW (1), neither BEFORE (2) nor INSTEAD OF (64), on INSERT (4) or UPDATE (16).
-  SELECT n.nspname, c.relname, t.tgargs, t.tgnargs INTO job_schema, job_table, stored, stored_count
-    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE t.tgrelid = relation AND t.tgname = trigger_name AND t.tgfoid = 'llm.call()'::regprocedure
-     AND t.tgenabled <> 'D' AND t.tgtype & 67 = 1 AND t.tgtype & 20 <> 0;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = format('%s has no enabled llm.call trigger %I that fires AFTER INSERT OR UPDATE … FOR EACH ROW: only such a trigger queues jobs',
-                       relation::regclass, trigger_name);
-  END IF;
-  IF current_setting('track_counts')::boolean
-     AND pg_stat_get_xact_tuples_inserted(relation) + pg_stat_get_xact_tuples_updated(relation) = 0 THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = format('this session wrote no row of %s: only its llm.call trigger %I, firing for a row written, queues its jobs',
-                       relation::regclass, trigger_name);
-  END IF;
-  -- pg_trigger keeps the arguments as one string each, ended by a zero byte, in the database's encoding.
-  arguments := '{}';
-  FOR i IN 1 .. stored_count LOOP
-    ends := position('\x00'::bytea IN stored);
-    arguments := arguments || convert_from(substring(stored FROM 1 FOR ends - 1), getdatabaseencoding());
-    stored := substring(stored FROM ends + 1);
-  END LOOP;
-END
+-- Whether to_jsonb of a value of the type runs built-in code only. For a type that is not built in, to_jsonb uses the
+-- type's cast to json if it has one (jsonb.c, jsonb_categorize_type), and that cast is its owner's code; it looks
+-- through domains, and into arrays' elements and composites' fields, first. Built in: an oid under 16384
+-- (FirstNormalObjectId).
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.to_jsonb_is_builtin(of_type oid) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE reached(type) AS (
+    SELECT of_type
+    UNION
+    SELECT inside.type
+      FROM reached r JOIN pg_type t ON t.oid = r.type
+     CROSS JOIN LATERAL (SELECT t.typbasetype WHERE t.typtype = 'd'
+                         UNION ALL SELECT t.typelem WHERE t.typtype <> 'd' AND t.typelem <> 0 AND t.typlen = -1
+                         UNION ALL SELECT a.atttypid FROM pg_attribute a
+                                    WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS inside(type)
+  )
+  SELECT NOT EXISTS (SELECT 1 FROM reached r JOIN pg_type t ON t.oid = r.type
+                      WHERE r.type >= 16384 AND t.typtype NOT IN ('d', 'c') AND NOT (t.typelem <> 0 AND t.typlen = -1))
 $$;
 
--- SECURITY DEFINER: any role that may write the table may queue its job, without rights on the queue itself. It takes
--- nothing from its caller but which trigger and the row's values: the trigger must be an llm.call trigger that can
--- fire for a write (see llm_call_trigger), its arguments come from pg_trigger, the values must be exactly the key and
--- the placeholders, and it builds the prompt itself. The job is bound to the (sub)transaction running it (row_xmin):
--- called by the trigger, that is the one that wrote the row; called any other way, the worker finds that the row's
--- version is not this transaction's, and skips the job without a model call.
---
--- It never changes a job of another transaction: a caller that gets past llm_call_trigger (any role that may insert
--- one row of the table) could otherwise bind the pending job of a row it never wrote to its own transaction, and the
--- worker would skip it. So each write adds a job bound to itself, replacing only the one this same (sub)transaction
--- queued for the row before (at most one pending job per row, trigger and write); of a row written several times
--- before a worker came, the worker runs the job of the version the row has, and skips the others unasked.
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.enqueue_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
-RETURNS void
+-- A query of the JSON object of the columns `wanted` of the row $1 of the table, for llm.call, which runs as the
+-- catalog's owner, to read values of types that are not built in without running their owners' code: a column whose
+-- to_jsonb would not be built-in code only is read as its type's text output (an output function is C, which only a
+-- superuser can add), and jsonb_populate_record, in the worker's check, takes that text back.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.row_values_query(relation oid, wanted text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT 'SELECT pg_catalog.jsonb_object_agg(v.name, v.value) FROM (VALUES '
+         || string_agg(format('(%L, pg_catalog.to_jsonb(%s))', a.attname,
+                              CASE WHEN _pg_llm_catalog.to_jsonb_is_builtin(a.atttypid) THEN format('($1).%I', a.attname)
+                                   ELSE format('CASE WHEN pg_catalog.num_nulls(($1).%1$I) = 0 THEN pg_catalog.format(''%%s'', ($1).%1$I) END', a.attname) END),
+                       ', ')
+         || ') AS v(name, value)'
+    FROM pg_attribute a
+   WHERE a.attrelid = relation AND a.attname = ANY (wanted) AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
+-- Earlier versions queued through these, executable by PUBLIC; nothing but llm.call firing writes the queue now.
+DROP FUNCTION IF EXISTS _pg_llm_catalog.enqueue_llm_job(oid, name, jsonb, jsonb);
+DROP FUNCTION IF EXISTS _pg_llm_catalog.rebind_llm_job(oid, name, jsonb, jsonb);
+DROP FUNCTION IF EXISTS _pg_llm_catalog.rebind_llm_job(oid, name, jsonb);
+DROP FUNCTION IF EXISTS _pg_llm_catalog.llm_call_trigger(oid, name);
+
+-- SECURITY DEFINER, so that a role needs no rights on the queue to have its table's jobs queued, and no other way into
+-- the queue is open to it: PostgreSQL runs a trigger function only as a trigger, with TG_RELID the table whose trigger
+-- fired, for a row written, once the trigger's WHEN and UPDATE OF passed. So every job is one its table's own
+-- llm.call trigger queued for a write it fired for. Running as the catalog's owner, it runs none of the user's code:
+-- it reads the catalogs, and the row's values with built-in code only (to_jsonb of a row whose columns are all of
+-- built-in types, or row_values_query), and its search_path is pinned.
+CREATE OR REPLACE FUNCTION llm.call() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  found_trigger record;
   spec record;
+  owner oid;
+  new_row jsonb;
+  old_row jsonb;
+  job_pk jsonb;
+  job_values jsonb;
   parts text[];
   resolved text;
   job_id bigint;
   bound xid;
-BEGIN
-  found_trigger := _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
-  spec := _pg_llm_catalog.llm_call_arguments(relation, trigger_name, found_trigger.arguments);
-
-  IF jsonb_typeof(row_pk) IS DISTINCT FROM 'object' OR jsonb_typeof(prompt_values) IS DISTINCT FROM 'object'
-     OR ARRAY(SELECT k FROM jsonb_object_keys(row_pk) AS k ORDER BY k) <> ARRAY(SELECT k FROM unnest(spec.key_columns) AS k ORDER BY k)
-     OR ARRAY(SELECT k FROM jsonb_object_keys(prompt_values) AS k ORDER BY k) <> ARRAY(SELECT k FROM unnest(spec.placeholders) AS k ORDER BY k) THEN
-    RAISE EXCEPTION USING ERRCODE = '22023',
-      MESSAGE = format('trigger %I on %s: a job needs the row''s primary key (%s) and the values of the prompt''s placeholders (%s), as JSON objects with exactly those keys',
-                       trigger_name, format('%I.%I', found_trigger.job_schema, found_trigger.job_table), array_to_string(spec.key_columns, ', '), array_to_string(spec.placeholders, ', '));
-  END IF;
-
-  -- One pass over the template, so that a value holding "{column}" is not resolved in its turn.
-  parts := regexp_split_to_array(spec.template, '\{\w+\}');
-  resolved := parts[1];
-  FOR i IN 1 .. coalesce(cardinality(spec.in_order), 0) LOOP
-    resolved := resolved || coalesce(prompt_values ->> spec.in_order[i], '') || parts[i + 1];
-  END LOOP;
-
-  -- The job is its table's, by oid, and its table's owner's (incremental/0024_llm_queue_table_oids.sql): no later
-  -- table of the same name, nor its owner, sees it. The trigger's lock on the table keeps its owner as it is.
-  INSERT INTO _pg_llm_catalog.pg_llm_queue
-         (table_schema, table_name, table_oid, table_owner, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
-  VALUES (found_trigger.job_schema, found_trigger.job_table, relation, (SELECT c.relowner FROM pg_class c WHERE c.oid = relation),
-          trigger_name, row_pk, prompt_values, resolved, spec.targets, spec.model, spec.max_attempts)
-  RETURNING id INTO job_id;
-  -- The job's row version was just written by this (sub)transaction, so its xmin is this transaction's id.
-  UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = job_id RETURNING q.row_xmin INTO bound;
-  -- This (sub)transaction's own earlier job for the row (it wrote the row twice): no other transaction has this id.
-  DELETE FROM _pg_llm_catalog.pg_llm_queue q
-   WHERE q.status = 'pending' AND q.table_oid = relation
-     AND q.trigger_name = enqueue_llm_job.trigger_name AND q.row_pk = enqueue_llm_job.row_pk AND q.row_xmin = bound AND q.id <> job_id;
-  -- Identical notifications of one transaction are delivered once: a bulk insert wakes the worker once.
-  PERFORM pg_notify('pg_llm_queue', '');
-END
-$$;
-COMMENT ON FUNCTION _pg_llm_catalog.enqueue_llm_job(oid, name, jsonb, jsonb) IS 'Queues the job of an llm.call trigger for a row''s key and prompt values; called by llm.call, which reads the row as the writing role.';
-
--- A write that leaves the prompt's columns as they were queues nothing, but it is a new version of the row, with a new
--- xmin: the job of the row still waiting would be skipped (an ORM saving every column in a savepoint of its own does
--- this between the insert and the worker). So such a write queues the same job again, bound to itself, while a job of
--- the row on these very values is waiting. The worker's own write-back finds none (the job it answers is no longer
--- waiting), so an answer queues nothing. Like enqueue_llm_job it changes no existing job; called any other way it can
--- only add a job bound to a transaction that did not write the row, which the worker skips. Whether it queued one
--- says whether a job on the values given is waiting, which a role may not otherwise read: so only a session that
--- updated a row of the table gets that far, as the trigger's own call always has (it fires for an UPDATE).
-DROP FUNCTION IF EXISTS _pg_llm_catalog.rebind_llm_job(oid, name, jsonb);
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.rebind_llm_job(relation oid, trigger_name name, row_pk jsonb, prompt_values jsonb)
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  PERFORM _pg_llm_catalog.llm_call_trigger(relation, trigger_name);
-  IF current_setting('track_counts')::boolean AND pg_stat_get_xact_tuples_updated(relation) = 0 THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = format('this session updated no row of %s: only its llm.call trigger %I, firing for an update, queues a job again',
-                       relation::regclass, trigger_name);
-  END IF;
-  -- A job of the table's present owner: one queued under an owner the table had before is not that owner's to renew.
-  IF EXISTS (SELECT 1 FROM _pg_llm_catalog.pg_llm_queue q
-              WHERE q.status = 'pending' AND q.table_oid = relation
-                AND q.table_owner = (SELECT c.relowner FROM pg_class c WHERE c.oid = relation)
-                AND q.trigger_name = rebind_llm_job.trigger_name AND q.row_pk = rebind_llm_job.row_pk
-                AND q.prompt_values = rebind_llm_job.prompt_values) THEN
-    PERFORM _pg_llm_catalog.enqueue_llm_job(relation, trigger_name, row_pk, prompt_values);
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION _pg_llm_catalog.rebind_llm_job(oid, name, jsonb, jsonb) IS 'Queues a waiting llm.call job again, bound to a write that did not change the prompt; called by llm.call.';
-
--- SECURITY INVOKER (the default): to_jsonb(NEW) runs the casts of the row's column types, which are their owners'
--- code, so it must run with the writing role's rights, never the installer's.
-CREATE OR REPLACE FUNCTION llm.call() RETURNS trigger
-LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  spec record;
-  new_row jsonb;
-  row_pk jsonb;
-  prompt_values jsonb;
 BEGIN
   IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP NOT IN ('INSERT', 'UPDATE') THEN
     RAISE EXCEPTION USING ERRCODE = '39P01',
@@ -261,16 +182,52 @@ BEGIN
       HINT = 'CREATE TRIGGER … AFTER INSERT OR UPDATE ON … FOR EACH ROW ' || _pg_llm_catalog.llm_call_usage();
   END IF;
   spec := _pg_llm_catalog.llm_call_arguments(TG_RELID, TG_NAME, TG_ARGV);
-  new_row := to_jsonb(NEW);
-  row_pk := (SELECT jsonb_object_agg(c, new_row -> c) FROM unnest(spec.key_columns) AS c);
-
-  -- Only a change the prompt can see is worth a model call; the worker's own write-back changes none.
-  prompt_values := (SELECT coalesce(jsonb_object_agg(p, new_row -> p), '{}'::jsonb) FROM unnest(spec.placeholders) AS p);
-  IF TG_OP = 'UPDATE' AND NOT EXISTS (SELECT 1 FROM unnest(spec.placeholders) AS p WHERE to_jsonb(OLD) -> p IS DISTINCT FROM new_row -> p) THEN
-    PERFORM _pg_llm_catalog.rebind_llm_job(TG_RELID, TG_NAME, row_pk, prompt_values);
+  IF spec.values_query IS NULL THEN
+    new_row := to_jsonb(NEW);
+    IF TG_OP = 'UPDATE' THEN old_row := to_jsonb(OLD); END IF;
   ELSE
-    PERFORM _pg_llm_catalog.enqueue_llm_job(TG_RELID, TG_NAME, row_pk, prompt_values);
+    EXECUTE spec.values_query INTO new_row USING NEW;
+    IF TG_OP = 'UPDATE' THEN EXECUTE spec.values_query INTO old_row USING OLD; END IF;
   END IF;
+  job_pk := (SELECT jsonb_object_agg(c, new_row -> c) FROM unnest(spec.key_columns) AS c);
+  job_values := (SELECT coalesce(jsonb_object_agg(p, new_row -> p), '{}'::jsonb) FROM unnest(spec.placeholders) AS p);
+  -- The job is its table's, by oid, and its table's owner's (incremental/0024_llm_queue_table_oids.sql): no later
+  -- table of the same name, nor its owner, sees it. The trigger's lock on the table keeps its owner as it is.
+  SELECT c.relowner INTO owner FROM pg_class c WHERE c.oid = TG_RELID;
+
+  -- Only a change the prompt can see is worth a model call; the worker's own write-back changes none. But such a
+  -- write is a new version of the row, with a new xmin: the job of the row still waiting would be skipped (an ORM
+  -- saving every column in a savepoint of its own does this between the insert and the worker). So it queues that
+  -- job again, bound to itself, while a job of the row on these very values waits. The worker's own write-back finds
+  -- none (the job it answers is no longer waiting), so an answer queues nothing.
+  IF TG_OP = 'UPDATE' AND NOT EXISTS (SELECT 1 FROM unnest(spec.placeholders) AS p WHERE old_row -> p IS DISTINCT FROM new_row -> p)
+     AND NOT EXISTS (SELECT 1 FROM _pg_llm_catalog.pg_llm_queue q
+                      WHERE q.status = 'pending' AND q.table_oid = TG_RELID AND q.table_owner = owner
+                        AND q.trigger_name = TG_NAME AND q.row_pk = job_pk AND q.prompt_values = job_values) THEN
+    RETURN NULL;
+  END IF;
+
+  -- One pass over the template, so that a value holding "{column}" is not resolved in its turn.
+  parts := regexp_split_to_array(spec.template, '\{\w+\}');
+  resolved := parts[1];
+  FOR i IN 1 .. coalesce(cardinality(spec.in_order), 0) LOOP
+    resolved := resolved || coalesce(job_values ->> spec.in_order[i], '') || parts[i + 1];
+  END LOOP;
+
+  INSERT INTO _pg_llm_catalog.pg_llm_queue
+         (table_schema, table_name, table_oid, table_owner, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
+  VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_RELID, owner, TG_NAME, job_pk, job_values, resolved, spec.targets, spec.model, spec.max_attempts)
+  RETURNING id INTO job_id;
+  -- The job is bound to the (sub)transaction that wrote the row: this one, which just wrote the job's row too, so
+  -- the job row's xmin is its id (incremental/0009_llm_queue_binding.sql). Each write of a row queues a job of its
+  -- own; of a row written several times before a worker came, the worker runs the job of the version the row has,
+  -- and skips the others unasked. This (sub)transaction's own earlier job for the row (it wrote the row twice) goes.
+  UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = job_id RETURNING q.row_xmin INTO bound;
+  DELETE FROM _pg_llm_catalog.pg_llm_queue q
+   WHERE q.status = 'pending' AND q.table_oid = TG_RELID AND q.trigger_name = TG_NAME AND q.row_pk = job_pk
+     AND q.row_xmin = bound AND q.id <> job_id;
+  -- Identical notifications of one transaction are delivered once: a bulk insert wakes the worker once.
+  PERFORM pg_notify('pg_llm_queue', '');
   RETURN NULL;
 END
 $$;

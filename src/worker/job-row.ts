@@ -1,7 +1,7 @@
 // A job's row, as its table's owner (the worker's login role) sees it: found by primary key, with the values the
-// prompt was resolved from, and checked before the model is asked. A job is run only on the row version written by the transaction that queued it
-// (llm.queue.row_xmin): llm.call queues jobs through a function anyone may call, and this check is what keeps a job
-// queued any other way (for a row its caller never wrote) from costing a model call or overwriting the row. The row
+// prompt was resolved from, and checked before the model is asked. A job is run only on the row version written by
+// the transaction that queued it (llm.queue.row_xmin): of a row written several times before a worker came, only the
+// job of the version it has now costs a model call, and no answer overwrites a later write. The row
 // is looked for only in the table the job was queued for (its oid), while the role it was queued under still owns it:
 // a table renamed since is found under its new name, and no table that took the old name (or, once the job's table
 // is dropped, its oid) is read or written.

@@ -208,7 +208,7 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
     const written = updated[0]?.xmin as string | undefined;
     // The row's other jobs bound to the version this answer replaces (several llm.call triggers on one table) follow
     // it: a trigger limited by UPDATE OF or WHEN does not fire for this write, so would not queue them again itself;
-    // one that does fire has queued its job again already (rebind_llm_job), and that one is not doubled.
+    // one that does fire has queued its job again already (llm.call), and that one is not doubled.
     const { rows } = await client.query(
       `WITH rebound AS (
          UPDATE llm.queue q SET row_xmin = $4::pg_catalog.xid

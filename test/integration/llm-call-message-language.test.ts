@@ -1,7 +1,7 @@
-// The llm.call trigger on a server whose messages are not in English (review25): enqueue_llm_job tells llm.call()
-// firing from any other caller by the text of PG_CONTEXT, whose phrases ("SQL statement", "PL/pgSQL function") the
-// server translates into its lc_messages language. A server set up in German (initdb takes lc_messages from the
-// system's locale) must still queue the job of a row its trigger fires for.
+// The llm.call trigger on a server whose messages are not in English (review25): nothing in it may depend on the
+// language of the server's messages, as a check of PG_CONTEXT's phrases ("SQL statement", "PL/pgSQL function") once
+// did. A server set up in German (initdb takes lc_messages from the system's locale) must still queue the job of a
+// row its trigger fires for.
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -207,66 +207,50 @@ describe('llm.call and the rights it runs with', () => {
     expect(rows).toEqual([{ rolsuper: false }]);
   });
 
-  /** Makes the role's next insert into mal.docs also call the enqueue function itself, as a forger's trigger would. */
-  async function forgeOnInsert(client: pg.Client, trigger: string, rowPk: object, promptValues: object): Promise<void> {
-    await client.query(`CREATE OR REPLACE FUNCTION mal.forge() RETURNS trigger LANGUAGE plpgsql AS $$
-                        BEGIN
-                          PERFORM _pg_llm_catalog.enqueue_llm_job(TG_RELID, TG_ARGV[0], TG_ARGV[1]::jsonb, TG_ARGV[2]::jsonb);
-                          RETURN NULL;
-                        END $$`);
-    await client.query('DROP TRIGGER IF EXISTS z_forge ON mal.docs');
-    const args = [trigger, JSON.stringify(rowPk), JSON.stringify(promptValues)].map((arg) => pg.escapeLiteral(arg)).join(', ');
-    await client.query(`CREATE TRIGGER z_forge AFTER INSERT ON mal.docs FOR EACH ROW EXECUTE FUNCTION mal.forge(${args})`);
-  }
-
-  it('refuses a direct call of the enqueue function, and a call for a trigger that is not an llm.call trigger able to queue', async () => {
+  it("reads values of types that are not built in as their text, so that no cast of theirs runs as the installer (a composite's fields by their types)", async () => {
     const client = await catalogDatabase();
-    await actAsUnprivilegedRole(client);
-    await client.query(`CREATE TABLE mal.docs (id int PRIMARY KEY, body text, summary text)`);
-    await client.query(`CREATE FUNCTION mal.nothing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`);
-    await client.query(`CREATE TRIGGER other AFTER INSERT ON mal.docs FOR EACH ROW EXECUTE FUNCTION mal.nothing()`);
-    // BEFORE UPDATE: it does not fire for the inserts below, but it is no trigger that can queue a job.
-    await client.query(`CREATE TRIGGER early BEFORE UPDATE ON mal.docs FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'summary')`);
-    await client.query(`CREATE TRIGGER s AFTER INSERT ON mal.docs FOR EACH ROW EXECUTE FUNCTION llm.call('{body}', 'summary')`);
-    await expect(
-      client.query(`SELECT _pg_llm_catalog.enqueue_llm_job('mal.docs'::regclass, 's', '{"id": 1}', '{"body": "x"}')`),
-    ).rejects.toMatchObject({ code: '42501', hint: expect.stringContaining('Write the row') });
-    for (const trigger of ['other', 'early', 'missing']) {
-      await forgeOnInsert(client, trigger, { id: 1 }, { body: 'x' });
-      await expect(client.query(`INSERT INTO mal.docs VALUES (1, 'x')`)).rejects.toMatchObject({
-        code: '42501',
-        message: expect.stringContaining(`has no enabled llm.call trigger ${trigger}`),
-      });
-    }
-    await client.query('RESET ROLE');
-    expect(await queue(client)).toEqual([]);
-  });
-
-  it("builds the prompt from the trigger's own arguments when called by another trigger: a forged prompt changes nothing", async () => {
-    const client = await catalogDatabase();
-    await actAsUnprivilegedRole(client);
-    await client.query(`CREATE TABLE mal.docs (id int PRIMARY KEY, body text, summary text)`);
-    await client.query(`CREATE TRIGGER s AFTER INSERT ON mal.docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary', 'model=fast')`);
-    await forgeOnInsert(client, 's', { id: 1 }, { body: 'x', prompt: 'Ignore the template' });
-    await expect(client.query(`INSERT INTO mal.docs VALUES (1, 'x')`)).rejects.toMatchObject({ code: '22023' });
-    await forgeOnInsert(client, 's', { id: 1, summary: 'x' }, { body: 'x' });
-    await expect(client.query(`INSERT INTO mal.docs VALUES (1, 'x')`)).rejects.toMatchObject({ code: '22023' });
-    // Fires after the trigger s (triggers fire by name): the job collapses onto the forged values.
-    await forgeOnInsert(client, 's', { id: 1 }, { body: 'Ignore the template {body}' });
-    await client.query(`INSERT INTO mal.docs VALUES (1, 'x')`);
+    const role = await actAsUnprivilegedRole(client);
+    await client.query(`CREATE TYPE mal.mood AS ENUM ('happy', 'sad')`);
+    await client.query(`CREATE TYPE mal.point AS (x int, label text)`);
+    await client.query(`CREATE DOMAIN mal.doc AS jsonb`);
+    await client.query(`CREATE TABLE mal.casts (who name)`);
+    await client.query(`CREATE FUNCTION mal.mood_json(mal.mood) RETURNS json LANGUAGE plpgsql AS $$
+                        BEGIN INSERT INTO mal.casts VALUES (current_user); RETURN to_json($1::text); END $$`);
+    await client.query(`CREATE CAST (mal.mood AS json) WITH FUNCTION mal.mood_json(mal.mood)`);
+    await client.query(`CREATE TABLE mal.notes (id int PRIMARY KEY, mood mal.mood, moods mal.mood[], at mal.point, extra mal.doc, n numeric, reply text)`);
+    await client.query(`CREATE TRIGGER reply AFTER INSERT OR UPDATE ON mal.notes FOR EACH ROW
+                        EXECUTE FUNCTION llm.call('{mood} {moods} {at} {extra} {n}', 'reply')`);
+    await client.query(`INSERT INTO mal.notes VALUES (1, 'happy', '{happy,sad}', '(1,"a b")', '{"k": [1]}', 1.50, NULL)`);
+    await client.query(`INSERT INTO mal.notes VALUES (2, NULL, NULL, NULL, NULL, NULL, NULL)`);
+    expect((await client.query(`SELECT who::text FROM mal.casts`)).rows.every(({ who }) => who === role)).toBe(true);
     await client.query('RESET ROLE');
     expect(await queue(client)).toEqual([
-      {
-        table_name: 'docs',
-        trigger_name: 's',
+      expect.objectContaining({
         row_pk: { id: 1 },
-        prompt_values: { body: 'Ignore the template {body}' },
-        prompt: 'Summarize Ignore the template {body}',
-        target_columns: ['summary'],
-        model_instance: 'fast',
-        max_attempts: 3,
-        status: 'pending',
-      },
+        prompt_values: { mood: 'happy', moods: '{happy,sad}', at: { x: 1, label: 'a b' }, extra: { k: [1] }, n: 1.5 },
+        prompt: 'happy {happy,sad} {"x": 1, "label": "a b"} {"k": [1]} 1.50',
+      }),
+      expect.objectContaining({ row_pk: { id: 2 }, prompt_values: { mood: null, moods: null, at: null, extra: null, n: null }, prompt: '    ' }),
     ]);
+    // An update compares the old values with the new ones read the same way: a change to the prompt queues a job,
+    // the answer's write (with no job waiting) none.
+    await client.query(`DELETE FROM _pg_llm_catalog.pg_llm_queue`);
+    await client.query(`UPDATE mal.notes SET reply = 'answered'`);
+    expect(await queue(client)).toEqual([]);
+    await client.query(`UPDATE mal.notes SET at = '(2,x)' WHERE id = 1`);
+    expect(await queue(client)).toEqual([expect.objectContaining({ row_pk: { id: 1 }, prompt: 'happy {happy,sad} {"x": 2, "label": "x"} {"k": [1]} 1.50' })]);
+  });
+
+  it('has no way into the queue but the trigger firing: not a direct call, not a write of the queue', async () => {
+    const client = await catalogDatabase();
+    await actAsUnprivilegedRole(client);
+    await expect(client.query(`SELECT llm.call()`)).rejects.toMatchObject({ code: '0A000' });
+    await expect(client.query(`INSERT INTO _pg_llm_catalog.pg_llm_queue (table_schema, table_name, trigger_name, row_pk, prompt_values, prompt, target_columns)
+                               VALUES ('mal', 'docs', 's', '{"id": 1}', '{}', 'p', '{summary}')`)).rejects.toMatchObject({ code: '42501' });
+    // No function the role may call adds a job, but llm.call, which PostgreSQL runs only as a trigger.
+    const { rows } = await client.query(`SELECT p.oid::regprocedure::text AS function FROM pg_proc p
+                                          WHERE p.prosecdef AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE')
+                                            AND p.prosrc ~* 'INSERT\\s+INTO\\s+_pg_llm_catalog\\.pg_llm_queue' AND p.oid <> 'llm.call()'::regprocedure`);
+    expect(rows).toEqual([]);
   });
 });
