@@ -7,6 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { PgError } from '../../proxy/pg-error.js';
+import { BoundedCache } from '../bounded-cache.js';
 import { SecretFragments } from '../crypto/secret-fragments.js';
 import { abortedStreamsFail } from './aborted-streams.js';
 import { anthropicProvider } from './anthropic.js';
@@ -34,8 +35,8 @@ const ADAPTERS: Record<string, (config: Record<string, unknown>, apiKey: string 
  * Enough for every model a deployment registers (and the pgai calls' settings in use); beyond it the least recently
  * used is rebuilt when next used.
  */
-const MAX_BUILT = 256;
-const built = new Map<string, Provider>();
+export const MAX_BUILT = 256;
+const built = new BoundedCache<string, Provider>(MAX_BUILT);
 export const ADAPTER_NAMES = Object.keys(ADAPTERS);
 
 export function providerFor(instanceName: string, config: Record<string, unknown>, apiKey?: string): Provider {
@@ -46,13 +47,10 @@ export function providerFor(instanceName: string, config: Record<string, unknown
 export function remembered(settings: unknown, make: (key: string) => Provider): Provider {
   const key = createHash('sha256').update(JSON.stringify(settings)).digest('hex');
   let provider = built.get(key);
-  if (provider) {
-    built.delete(key);
-  } else {
+  if (!provider) {
     provider = make(key);
-    if (built.size >= MAX_BUILT) built.delete(built.keys().next().value!);
+    built.set(key, provider);
   }
-  built.set(key, provider);
   return provider;
 }
 
