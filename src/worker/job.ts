@@ -4,12 +4,13 @@
 // answer as it is; several are filled from one JSON answer, asked for with a schema naming exactly those columns.
 
 import pg from 'pg';
+import { BoundedCache } from '../bounded-cache.js';
 import { loadModel } from '../catalog/models.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { ProviderError } from '../providers/errors.js';
 import type { Asker } from '../providers/asker.js';
-import { providerFor } from '../providers/index.js';
+import { MAX_BUILT, providerFor } from '../providers/index.js';
 import { chatOptions, parseJsonAnswer } from '../providers/options.js';
 import { batchApiFor, type BatchApi } from '../providers/batch-apis.js';
 import type { ChatOptions, Provider } from '../providers/provider.js';
@@ -41,7 +42,11 @@ function modelOf(instance: string, config: Record<string, unknown>, apiKey: stri
 
 /** The models of one database's jobs, read with the worker's connection and opened with the proxy's keys. */
 export class JobModels {
-  private readonly loaded = new Map<string, { model: Promise<Model>; at: number }>();
+  /**
+   * Each with its provider, which it would keep alive after the providers' cache let it go: no more of them than
+   * that cache keeps, and none past its time.
+   */
+  private readonly loaded = new BoundedCache<string, Promise<Model>>(MAX_BUILT, MODEL_TTL_MS);
 
   constructor(
     private readonly pool: pg.Pool,
@@ -56,9 +61,9 @@ export class JobModels {
       return { ...modelOf(DEFAULT_INSTANCE, chosen.config, chosen.apiKey), batched: false };
     }
     const cached = this.loaded.get(instance);
-    if (cached && performance.now() - cached.at < MODEL_TTL_MS) return cached.model;
+    if (cached) return cached;
     const model = this.load(instance);
-    this.loaded.set(instance, { model, at: performance.now() });
+    this.loaded.set(instance, model);
     // A failure is not kept: the next job asks again (the model may be registered by then).
     model.catch(() => this.loaded.delete(instance));
     return model;

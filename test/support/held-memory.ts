@@ -5,7 +5,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 
 v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc') as () => void;
+export const collectGarbage = vm.runInNewContext('gc') as () => void;
 
 export function heldLive(): number {
   // The second collection frees the memory of the buffers the first found dead.
