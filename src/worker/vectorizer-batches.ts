@@ -12,11 +12,13 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { BoundedCache } from '../bounded-cache.js';
 import { batchTag, embeddingBatchApi, type BatchApi, type BatchState } from '../providers/batch-apis.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { dayRefused } from '../cost/budgets.js';
 import { dayReached } from '../cost/daily-spend.js';
 import { askerParts } from '../providers/asker.js';
+import { MAX_BUILT } from '../providers/index.js';
 import { meterBatch } from '../providers/metrics.js';
 import { pgaiProvider } from '../providers/pgai/index.js';
 import { embedChunks, embeddingSettings, requestBatches, type KeyedChunk } from './vectorizer-embed.js';
@@ -57,8 +59,11 @@ export interface VectorizerBatchesOptions {
 }
 
 export class VectorizerBatches {
-  /** The batch API of each embedding config, made once: its clients keep their connections. */
-  private readonly apis = new Map<string, Promise<BatchApi<string[], number[][]>>>();
+  /**
+   * The batch API of each embedding config, made once: its clients keep their connections. As many as the
+   * providers' cache keeps providers, as the owners of tables may make vectorizers of ever new configs.
+   */
+  private readonly apis = new BoundedCache<string, Promise<BatchApi<string[], number[][]>>>(MAX_BUILT);
   private polling = false;
 
   constructor(private readonly options: VectorizerBatchesOptions) {}
