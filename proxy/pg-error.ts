@@ -50,6 +50,14 @@ export class MalformedMessage extends PgError {
   }
 }
 
+/**
+ * The SQLSTATE of an error the proxy raised or the server answered (pg's code); for another, its code if it has one (a
+ * system error's). Unlike the message, it never quotes a value.
+ */
+export function sqlstateOf(error: unknown): string | undefined {
+  return error instanceof PgError ? error.sqlstate : (error as { code?: string } | undefined)?.code;
+}
+
 /** PostgreSQL's words when it is full; its own for a role's limit ("too many connections for role …") name the role. */
 export function tooManyClients(hint?: string): PgError {
   return new PgError(SqlState.TooManyConnections, 'sorry, too many clients already', { severity: 'FATAL', hint });

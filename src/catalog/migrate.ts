@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Signature } from '../../functions/declaration.js';
 import { DEFAULT_SCHEMA, EXTENSIONS, schemaOf, type ExtensionName } from '../../functions/registry.js';
 import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
-import { PgError } from '../../proxy/pg-error.js';
+import { PgError, sqlstateOf } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
@@ -226,17 +226,13 @@ async function boundedLockWaits<Result>(client: SqlRunner, work: () => Promise<R
   try {
     result = await work();
   } catch (error) {
-    if (sqlstate(error) !== LOCK_NOT_AVAILABLE) throw error;
+    if (sqlstateOf(error) !== LOCK_NOT_AVAILABLE) throw error;
     await client.query('ROLLBACK TO SAVEPOINT pg_llm_install');
     throw await lockWaitError(client, bound);
   }
   await client.query('RELEASE SAVEPOINT pg_llm_install');
   await client.query(`SELECT pg_catalog.set_config('lock_timeout', $1, true)`, [previous]);
   return result;
-}
-
-function sqlstate(error: unknown): string | undefined {
-  return error instanceof PgError ? error.sqlstate : (error as { code?: string }).code;
 }
 
 /** The error for a lock not had within `bound`, naming who holds locks on the catalog's tables and views now. */
