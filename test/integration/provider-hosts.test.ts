@@ -4,14 +4,12 @@
 // ports (its admin server's among them) are never asked; and a failed connection reads the same whatever failed.
 
 import net, { type AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type pg from 'pg';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../../src/config.js';
 import { configureProviderHttp } from '../../src/providers/http.js';
-import { setProviderLog } from '../../src/providers/provider-log.js';
 import { startTestAdmin } from '../support/admin.js';
+import { capturedProviderLog } from '../support/captured-log.js';
 import { freePort } from '../support/cluster.js';
 import { afterThisTest, clientThrough } from '../support/database.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
@@ -112,9 +110,7 @@ describe('spellings of an address', () => {
 
 describe("the proxy's own ports", () => {
   it('are never asked by a model, whoever registers it and however the address is spelled; the refusal reads as a closed port does', async () => {
-    const logged: string[] = [];
-    setProviderLog(pino({ level: 'warn' }, new Writable({ write: (line, _encoding, done) => done(void logged.push(String(line))) })));
-    afterThisTest(async () => setProviderLog(pino({ level: 'silent' })));
+    const { lines: logged } = capturedProviderLog('warn');
     // The admin server trusts loopback without a token: its 404 page, or an answer read back, would reach the caller.
     const { app, base } = await startTestAdmin(shared.proxy);
     afterThisTest(() => app.close());
@@ -143,9 +139,7 @@ describe("the proxy's own ports", () => {
 
 describe('connection failures', () => {
   it('read the same for a closed port, a reset, garbage and a failed TLS handshake; the log has the cause', async () => {
-    const logged: string[] = [];
-    setProviderLog(pino({ level: 'warn' }, new Writable({ write: (line, _encoding, done) => done(void logged.push(String(line))) })));
-    afterThisTest(async () => setProviderLog(pino({ level: 'silent' })));
+    const { lines: logged } = capturedProviderLog('warn');
     const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     const reset = await tcpServer((socket) => socket.resetAndDestroy());
     const garbage = await tcpServer((socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n\r\n'));

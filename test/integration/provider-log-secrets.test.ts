@@ -2,27 +2,17 @@
 // in its error, which the proxy logged on every call. Such a base_url is refused at once (22023), and the log line of
 // a request that could not be made names the error, not its text.
 
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { setProviderLog } from '../../src/providers/provider-log.js';
-import { afterThisTest, freshDatabase } from '../support/database.js';
+import { capturedProviderLog } from '../support/captured-log.js';
+import { freshDatabase } from '../support/database.js';
 import { clientOf } from '../support/pg-ai.js';
 import { API_KEY, databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
 const shared = proxyAndFakeProvider();
 
-/** The proxy's provider log, captured for the test. */
-function capturedLog(): string[] {
-  const logged: string[] = [];
-  setProviderLog(pino({ level: 'debug' }, new Writable({ write: (line, _encoding, done) => done(void logged.push(String(line))) })));
-  afterThisTest(async () => setProviderLog(pino({ level: 'silent' })));
-  return logged;
-}
-
 describe("a base_url's credentials", () => {
   it("never reach the proxy's log: a model registered at http://user:password@host", async () => {
-    const logged = capturedLog();
+    const { lines: logged } = capturedProviderLog();
     const password = 'pw-0123456789-userinfo-secret';
     const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     const { host } = new URL(shared.fake.baseUrl);
@@ -35,7 +25,7 @@ describe("a base_url's credentials", () => {
   });
 
   it("never reach the proxy's log: a pgai call's client_config base_url with a password", async () => {
-    const logged = capturedLog();
+    const { lines: logged } = capturedProviderLog();
     const password = 'pw-abcdefghij-pgai-userinfo';
     const { name } = await freshDatabase();
     const client = await clientOf(shared.proxy, name, 'trust');
@@ -52,7 +42,7 @@ describe("a base_url's credentials", () => {
 
 describe("a pgai call's extra header", () => {
   it("with a line break in its value never reaches the proxy's log", async () => {
-    const logged = capturedLog();
+    const { lines: logged } = capturedProviderLog();
     const token = 'tok-0123456789-header-secret';
     const { name } = await freshDatabase();
     const client = await clientOf(shared.proxy, name, 'trust');
