@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { sqlstateOf } from '../../proxy/pg-error.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { batchTag, embeddingBatchApi, type BatchApi, type BatchState } from '../providers/batch-apis.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
@@ -23,7 +24,7 @@ import { meterBatch } from '../providers/metrics.js';
 import { pgaiProvider } from '../providers/pgai/index.js';
 import { embedChunks, embeddingSettings, requestBatches, type KeyedChunk } from './vectorizer-embed.js';
 import { RowRefused, rowChunks, type Chunk } from './vectorizer-text.js';
-import { finishBatch, servedVectorizers, submittedBatches, type Batch, type Finished, type StoredChunk, type SubmittedBatch, type Vectorizer } from './vectorizers.js';
+import { finishBatch, logFields, servedVectorizers, submittedBatches, type Batch, type Finished, type StoredChunk, type SubmittedBatch, type Vectorizer } from './vectorizers.js';
 
 /**
  * The signal of the batch API's requests, which nothing aborts: the embedding config's timeout bounds each, and a
@@ -109,7 +110,7 @@ export class VectorizerBatches {
           try {
             await this.look(vectorizer, batchId, tag);
           } catch (error) {
-            this.options.log.warn({ vectorizer: vectorizer.name, batch: batchId, err: (error as Error).message }, 'could not finish a batch of vectorizer rows; asking again at the next poll');
+            this.options.log.warn({ ...logFields(vectorizer), batch: batchId, err: (error as Error).message }, 'could not finish a batch of vectorizer rows; asking again at the next poll');
           }
         }
       }
@@ -123,13 +124,13 @@ export class VectorizerBatches {
     const state = await api.state(batchId, UNTIL_ANSWERED, tag);
     if (state.kind === 'running') return;
     const { pool, retryDelayMs, log } = this.options;
-    if (state.kind === 'failed') log.info({ vectorizer: vectorizer.name, batch: batchId, reason: state.reason }, 'a batch of vectorizer rows failed; their embeddings are asked for at once');
+    if (state.kind === 'failed') log.info({ ...logFields(vectorizer), batch: batchId, reason: state.reason }, 'a batch of vectorizer rows failed; their embeddings are asked for at once');
     try {
       await finishBatch(pool, vectorizer, batchId, retryDelayMs, (submitted, batch) => this.finish(vectorizer, state, submitted, batch));
     } catch (error) {
       // The fallback failed too: the rows wait for a retry in the queue, as after a failed batch of the normal path.
       const message = error instanceof Error ? error.message : String(error);
-      log.warn({ vectorizer: vectorizer.name, batch: batchId, err: message }, 'vectorizer rows of a batch not embedded; they are retried later');
+      log.warn({ ...logFields(vectorizer), batch: batchId, sqlstate: sqlstateOf(error) }, 'vectorizer rows of a batch not embedded; they are retried later, their error in ai.vectorizer_errors');
       await finishBatch(pool, vectorizer, batchId, retryDelayMs, async (_, { keys }) => ({ written: [], chunks: [], retry: keys, error: message }));
     }
   }

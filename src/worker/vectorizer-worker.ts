@@ -13,7 +13,7 @@
 
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { PgError } from '../../proxy/pg-error.js';
+import { sqlstateOf, type PgError } from '../../proxy/pg-error.js';
 import { overBudget } from '../cost/budgets.js';
 import { nextUtcDay } from '../cost/daily-spend.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
@@ -23,7 +23,7 @@ import { batchMode, VectorizerBatches } from './vectorizer-batches.js';
 import { embedChunks } from './vectorizer-embed.js';
 import { loadDocuments } from './vectorizer-documents.js';
 import { RowRefused, rowChunks, tooLong, type Chunk } from './vectorizer-text.js';
-import { batchSize, concurrency, deferred, failed, indexWhenDue, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type SubmittedBatch, type Vectorizer } from './vectorizers.js';
+import { batchSize, concurrency, deferred, failed, indexWhenDue, logFields, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type SubmittedBatch, type Vectorizer } from './vectorizers.js';
 
 export interface VectorizerRunnerOptions {
   pool: pg.Pool;
@@ -165,16 +165,16 @@ export class VectorizerRunner {
           const refusedRows: RefusedRow[] = [];
           const chunks = await this.embed(vectorizer, batch, refusedRows);
           for (const { key, error, step } of refusedRows) {
-            this.options.log.warn({ vectorizer: vectorizer.name, key, err: error.message }, 'vectorizer row refused; moved to the failed queue');
+            this.options.log.warn({ ...logFields(vectorizer), step, sqlstate: error.sqlstate }, 'vectorizer row refused; moved to the failed queue, its reason in ai.vectorizer_errors');
             await refused(client, vectorizer, [key], error.message, step);
           }
           return chunks;
         });
         if (outcome === 'not ours') this.problem(new Error(`vectorizer ${vectorizer.name}: its tables are no longer all owned by the worker's role; left to their owner's worker`));
-        if (outcome === 'empty' && (await indexWhenDue(this.options.pool, vectorizer))) this.options.log.info({ vectorizer: vectorizer.name }, 'vectorizer index built');
+        if (outcome === 'empty' && (await indexWhenDue(this.options.pool, vectorizer))) this.options.log.info(logFields(vectorizer), 'vectorizer index built');
         if (typeof outcome !== 'object') return 'turn over';
         recordVectorizerBatch(this.options.database, 'done', outcome.processed);
-        this.options.log.debug({ vectorizer: vectorizer.name, ...outcome }, 'vectorizer batch done');
+        this.options.log.debug({ ...logFields(vectorizer), ...outcome }, 'vectorizer batch done');
         if (this.waiting > 0 && this.running.get(vectorizer.id)! > 1) return 'given up';
       } catch (error) {
         if (this.stopping.signal.aborted) return 'stopped';
@@ -188,7 +188,7 @@ export class VectorizerRunner {
         }
         recordVectorizerBatch(this.options.database, 'failed', claimed.length);
         const message = error instanceof Error ? error.message : String(error);
-        this.options.log.warn({ vectorizer: vectorizer.name, rows: claimed.length, err: message }, 'vectorizer batch failed; its rows are retried later');
+        this.options.log.warn({ ...logFields(vectorizer), rows: claimed.length, sqlstate: sqlstateOf(error) }, 'vectorizer batch failed; its rows are retried later, its error in ai.vectorizer_errors');
         await failed(this.options.pool, vectorizer, claimed, message, this.options.retryDelayMs).catch((recordError: unknown) => this.problem(recordError));
         return 'turn over';
       }

@@ -33,6 +33,14 @@ export interface Vectorizer {
   asker: string;
 }
 
+/**
+ * What the worker's log says of a vectorizer: which one, and its table. A log line never holds a value of its rows (a
+ * key, a chunk, an error's message, which may quote one): those stay in the tables its owner reads.
+ */
+export function logFields(vectorizer: Vectorizer): { vectorizer: string; vectorizer_id: number; table: string } {
+  return { vectorizer: vectorizer.name, vectorizer_id: vectorizer.id, table: `${vectorizer.sourceSchema}.${vectorizer.sourceTable}` };
+}
+
 const CATALOG = '_pg_llm_catalog.pg_llm_vectorizers';
 /** pgai's default rows a batch (processing_default's batch_size). */
 const DEFAULT_BATCH_SIZE = 50;

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { VECTORIZER_CHANNEL } from '../../functions/pgai/vectorizer-create.js';
-import type { PgError } from '../../proxy/pg-error.js';
+import { sqlstateOf, type PgError } from '../../proxy/pg-error.js';
 import { overBudget } from '../cost/budgets.js';
 import { nextUtcDay } from '../cost/daily-spend.js';
 import type { MasterKey } from '../crypto/secrets.js';
@@ -281,9 +281,10 @@ export class QueueWorker {
         if (overBudget(error)) return await this.deferred(job, error);
         const outcome = await failJob(this.pool, this.id, job, message, this.options.settings.retryDelayMs);
         recordFinished(this.database, outcome);
-        // Each attempt is in llm.queue; the log says so only of jobs that failed for good.
+        // Each attempt is in llm.queue; the log says so only of jobs that failed for good. Its message stays there: it
+        // may quote the prompt, the answer or a value of the row (an answer the column's type does not take).
         const level = outcome === 'error' ? 'warn' : 'debug';
-        this.log[level]({ job: id, table: `${tableSchema}.${tableName}`, attempt: job.attempts, outcome, err: message }, 'llm.call job failed');
+        this.log[level]({ job: id, table: `${tableSchema}.${tableName}`, attempt: job.attempts, outcome, sqlstate: sqlstateOf(error) }, 'llm.call job failed; its error is in llm.queue.last_error');
       } catch (recordError) {
         this.problem(recordError);
       }

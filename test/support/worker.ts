@@ -1,7 +1,7 @@
 // An llm.call worker in the test process, on one database of the test cluster, stopped after the test; and a
 // database for it to fill.
 
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { migrate } from '../../src/catalog/migrate.js';
 import { masterKey } from '../../src/crypto/secrets.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
@@ -13,14 +13,24 @@ import { cluster } from './proxy.js';
 const KEYS = [masterKey('test master key')];
 const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, batchPollMs: 200, keepDoneSeconds: 3600 };
 
-/** Starts a worker for `database`, connected as `role` (user[:password]) to `port` (the cluster's); it stops after the test. */
-export function startWorker(database: string, settings: Partial<WorkerSettings> = {}, defaults: DefaultSources = { env: {} }, role = 'postgres', port = cluster().port): QueueWorker {
+/**
+ * Starts a worker for `database`, connected as `role` (user[:password]) to `port` (the cluster's), logging to `log`;
+ * it stops after the test.
+ */
+export function startWorker(
+  database: string,
+  settings: Partial<WorkerSettings> = {},
+  defaults: DefaultSources = { env: {} },
+  role = 'postgres',
+  port = cluster().port,
+  log: Logger = pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
+): QueueWorker {
   const worker = new QueueWorker({
     url: `postgres://${role}@127.0.0.1:${port}/${database}`,
     settings: { ...FAST, ...settings },
     defaults: new DefaultProviders({ masterKeys: KEYS, ...defaults }),
     masterKeys: KEYS,
-    log: pino({ level: process.env.PG_LLM_TEST_LOG_LEVEL ?? 'silent' }),
+    log,
   });
   worker.start();
   afterThisTest(() => worker.stop(1000));
