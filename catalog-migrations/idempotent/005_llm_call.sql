@@ -21,9 +21,8 @@ LANGUAGE sql IMMUTABLE AS $$
   SELECT 'EXECUTE FUNCTION llm.call(''prompt with {column} placeholders'', ''target_column'' [, ''target_column'' …] [, ''model=INSTANCE''] [, ''max_attempts=N''])'
 $$;
 
--- The rules of an llm.call trigger's arguments against its table, checked at each fire, and how to read the values
--- its jobs need: values_query (row_values_query) where to_jsonb of the row would run code that is not built in, NULL
--- where every column's type is built in. Reads only the catalogs.
+-- The rules of an llm.call trigger's arguments against its table, checked at each fire, and values_query, the query
+-- that reads the values its jobs need from the row $1 (each through job_value). Reads only the catalogs.
 DROP FUNCTION IF EXISTS _pg_llm_catalog.llm_call_arguments(oid, name, text[]);
 CREATE FUNCTION _pg_llm_catalog.llm_call_arguments(
     relation oid, trigger_name name, arguments text[],
@@ -33,14 +32,12 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   relation_name text;
   columns text[];
-  builtin_types boolean;
   argument text;
   col text;
 BEGIN
   SELECT format('%I.%I', n.nspname, c.relname) INTO relation_name
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
-  -- 16384: FirstNormalObjectId, the first oid of an object that is not built in (see to_jsonb_is_builtin).
-  SELECT array_agg(a.attname::text), bool_and(a.atttypid < 16384) INTO columns, builtin_types FROM pg_attribute a WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped;
+  SELECT array_agg(a.attname::text) INTO columns FROM pg_attribute a WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped;
   -- TG_ARGV counts from 0, and is NULL without arguments.
   arguments := ARRAY(SELECT unnest(arguments));
   template := arguments[1];
@@ -107,16 +104,18 @@ BEGIN
       MESSAGE = format('trigger %I on %s: a target column is part of the primary key', trigger_name, relation_name),
       HINT = 'The answer must not change which row it belongs to. Write it to another column.';
   END IF;
-  IF NOT builtin_types THEN
-    values_query := _pg_llm_catalog.row_values_query(relation, key_columns || placeholders);
-  END IF;
+  values_query := 'SELECT pg_catalog.jsonb_object_agg(v.name, v.value) FROM (VALUES '
+    || (SELECT string_agg(format('(%L, _pg_llm_catalog.job_value(($1).%I))', c, c), ', ') FROM unnest(key_columns || placeholders) AS c)
+    || ') AS v(name, value)';
 END
 $$;
 
--- Whether to_jsonb of a value of the type runs built-in code only. For a type that is not built in, to_jsonb uses the
--- type's cast to json if it has one (jsonb.c, jsonb_categorize_type), and that cast is its owner's code; it looks
--- through domains, and into arrays' elements and composites' fields, first. Built in: an oid under 16384
--- (FirstNormalObjectId).
+-- Whether to_jsonb of a value of the type runs built-in code only, decided by what no transaction can change under
+-- another's snapshot. For a type that is not built in (an oid from 16384, FirstNormalObjectId, on), to_jsonb uses the
+-- type's cast to json if it has one (jsonb.c, jsonb_categorize_type), its owner's code; it looks through domains and
+-- into arrays' elements first, and a domain's base type and an array's element type never change. A composite that is
+-- not built in is never trusted: ALTER TYPE … ADD ATTRIBUTE gives it a field of any type without locking the tables
+-- that use it, so a snapshot older than that would not see the field. A type the snapshot does not see is not trusted.
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.to_jsonb_is_builtin(of_type oid) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH RECURSIVE reached(type) AS (
@@ -125,42 +124,38 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT inside.type
       FROM reached r JOIN pg_type t ON t.oid = r.type
      CROSS JOIN LATERAL (SELECT t.typbasetype WHERE t.typtype = 'd'
-                         UNION ALL SELECT t.typelem WHERE t.typtype <> 'd' AND t.typelem <> 0 AND t.typlen = -1
-                         UNION ALL SELECT a.atttypid FROM pg_attribute a
-                                    WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS inside(type)
+                         UNION ALL SELECT t.typelem WHERE t.typtype <> 'd' AND t.typelem <> 0 AND t.typlen = -1) AS inside(type)
+     WHERE r.type >= 16384
   )
-  SELECT NOT EXISTS (SELECT 1 FROM reached r JOIN pg_type t ON t.oid = r.type
-                      WHERE r.type >= 16384 AND t.typtype NOT IN ('d', 'c') AND NOT (t.typelem <> 0 AND t.typlen = -1))
+  SELECT bool_and(coalesce(r.type < 16384 OR t.typtype = 'd' OR (t.typelem <> 0 AND t.typlen = -1), false))
+    FROM reached r LEFT JOIN pg_type t ON t.oid = r.type
 $$;
 
--- A query of the JSON object of the columns `wanted` of the row $1 of the table, for llm.call, which runs as the
--- catalog's owner, to read values of types that are not built in without running their owners' code: a column whose
--- to_jsonb would not be built-in code only is read as its type's text output (an output function is C, which only a
--- superuser can add), and jsonb_populate_record, in the worker's check, takes that text back.
-CREATE OR REPLACE FUNCTION _pg_llm_catalog.row_values_query(relation oid, wanted text[]) RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT 'SELECT pg_catalog.jsonb_object_agg(v.name, v.value) FROM (VALUES '
-         || string_agg(format('(%L, pg_catalog.to_jsonb(%s))', a.attname,
-                              CASE WHEN _pg_llm_catalog.to_jsonb_is_builtin(a.atttypid) THEN format('($1).%I', a.attname)
-                                   ELSE format('CASE WHEN pg_catalog.num_nulls(($1).%1$I) = 0 THEN pg_catalog.format(''%%s'', ($1).%1$I) END', a.attname) END),
-                       ', ')
-         || ') AS v(name, value)'
-    FROM pg_attribute a
-   WHERE a.attrelid = relation AND a.attname = ANY (wanted) AND a.attnum > 0 AND NOT a.attisdropped
+-- A value of the row as llm.call puts it in a job, with built-in code only (llm.call runs as the catalog's owner): as
+-- to_jsonb gives it where that runs built-in code only, judged by the value's own type (pg_typeof, which is what
+-- to_jsonb looks at, however old the snapshot that read the table's definition); otherwise as its type's text output
+-- (an output function is C, which only a superuser can add), which jsonb_populate_record, in the worker's check,
+-- takes back. PL/pgSQL, whose plans a session keeps (a SQL function's are made again for each query calling it, and
+-- llm.call's is new at each row), and no SET clause, which would cost each call: every name is qualified instead.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.job_value(value anyelement) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF pg_catalog.num_nulls(value) OPERATOR(pg_catalog.=) 1 THEN
+    RETURN NULL;
+  ELSIF pg_catalog.pg_typeof(value)::pg_catalog.oid OPERATOR(pg_catalog.<) 16384
+        OR _pg_llm_catalog.to_jsonb_is_builtin(pg_catalog.pg_typeof(value)) THEN
+    RETURN pg_catalog.to_jsonb(value);
+  ELSE
+    RETURN pg_catalog.to_jsonb(pg_catalog.format('%s', value));
+  END IF;
+END
 $$;
-
--- Earlier versions queued through these, executable by PUBLIC; nothing but llm.call firing writes the queue now.
-DROP FUNCTION IF EXISTS _pg_llm_catalog.enqueue_llm_job(oid, name, jsonb, jsonb);
-DROP FUNCTION IF EXISTS _pg_llm_catalog.rebind_llm_job(oid, name, jsonb, jsonb);
-DROP FUNCTION IF EXISTS _pg_llm_catalog.rebind_llm_job(oid, name, jsonb);
-DROP FUNCTION IF EXISTS _pg_llm_catalog.llm_call_trigger(oid, name);
 
 -- SECURITY DEFINER, so that a role needs no rights on the queue to have its table's jobs queued, and no other way into
 -- the queue is open to it: PostgreSQL runs a trigger function only as a trigger, with TG_RELID the table whose trigger
 -- fired, for a row written, once the trigger's WHEN and UPDATE OF passed. So every job is one its table's own
 -- llm.call trigger queued for a write it fired for. Running as the catalog's owner, it runs none of the user's code:
--- it reads the catalogs, and the row's values with built-in code only (to_jsonb of a row whose columns are all of
--- built-in types, or row_values_query), and its search_path is pinned.
+-- it reads the catalogs, and the row's values with built-in code only (job_value), and its search_path is pinned.
 CREATE OR REPLACE FUNCTION llm.call() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -182,13 +177,8 @@ BEGIN
       HINT = 'CREATE TRIGGER … AFTER INSERT OR UPDATE ON … FOR EACH ROW ' || _pg_llm_catalog.llm_call_usage();
   END IF;
   spec := _pg_llm_catalog.llm_call_arguments(TG_RELID, TG_NAME, TG_ARGV);
-  IF spec.values_query IS NULL THEN
-    new_row := to_jsonb(NEW);
-    IF TG_OP = 'UPDATE' THEN old_row := to_jsonb(OLD); END IF;
-  ELSE
-    EXECUTE spec.values_query INTO new_row USING NEW;
-    IF TG_OP = 'UPDATE' THEN EXECUTE spec.values_query INTO old_row USING OLD; END IF;
-  END IF;
+  EXECUTE spec.values_query INTO new_row USING NEW;
+  IF TG_OP = 'UPDATE' THEN EXECUTE spec.values_query INTO old_row USING OLD; END IF;
   job_pk := (SELECT jsonb_object_agg(c, new_row -> c) FROM unnest(spec.key_columns) AS c);
   job_values := (SELECT coalesce(jsonb_object_agg(p, new_row -> p), '{}'::jsonb) FROM unnest(spec.placeholders) AS p);
   -- The job is its table's, by oid, and its table's owner's (incremental/0024_llm_queue_table_oids.sql): no later

@@ -1,8 +1,8 @@
-// llm.call runs as the catalog's owner and decides from the catalogs, read with SQL, which of the row's values it may
-// hand to to_jsonb (whose cast to json of a type that is not built in is its owner's code). Under REPEATABLE READ or
-// SERIALIZABLE that SQL sees the catalogs as of the transaction's snapshot, while the row itself, and to_jsonb, follow
-// the catalogs as they are now: a role that changes its own table's or type's definition from a second session, after
-// its transaction's snapshot, has its cast run with the owner's rights. Each case is one role with two sessions.
+// llm.call runs as the catalog's owner and hands a value to to_jsonb (whose cast to json of a type that is not built
+// in is its owner's code) only when its type is safe. Under REPEATABLE READ or SERIALIZABLE, SQL reading the catalogs
+// sees them as of the transaction's snapshot, while the row itself, and to_jsonb, follow them as they are now: a role
+// changing its own table's or type's definition from a second session, after its transaction's snapshot, must not get
+// its cast run with the owner's rights (review27). Each case is one role with two sessions.
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';

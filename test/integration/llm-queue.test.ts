@@ -207,7 +207,7 @@ describe('llm.call and the rights it runs with', () => {
     expect(rows).toEqual([{ rolsuper: false }]);
   });
 
-  it("reads values of types that are not built in as their text, so that no cast of theirs runs as the installer (a composite's fields by their types)", async () => {
+  it("reads values of types that are not built in as their text, so that no cast of theirs runs as the installer (a composite type too)", async () => {
     const client = await catalogDatabase();
     const role = await actAsUnprivilegedRole(client);
     await client.query(`CREATE TYPE mal.mood AS ENUM ('happy', 'sad')`);
@@ -227,8 +227,8 @@ describe('llm.call and the rights it runs with', () => {
     expect(await queue(client)).toEqual([
       expect.objectContaining({
         row_pk: { id: 1 },
-        prompt_values: { mood: 'happy', moods: '{happy,sad}', at: { x: 1, label: 'a b' }, extra: { k: [1] }, n: 1.5 },
-        prompt: 'happy {happy,sad} {"x": 1, "label": "a b"} {"k": [1]} 1.50',
+        prompt_values: { mood: 'happy', moods: '{happy,sad}', at: '(1,"a b")', extra: { k: [1] }, n: 1.5 },
+        prompt: 'happy {happy,sad} (1,"a b") {"k": [1]} 1.50',
       }),
       expect.objectContaining({ row_pk: { id: 2 }, prompt_values: { mood: null, moods: null, at: null, extra: null, n: null }, prompt: '    ' }),
     ]);
@@ -238,7 +238,7 @@ describe('llm.call and the rights it runs with', () => {
     await client.query(`UPDATE mal.notes SET reply = 'answered'`);
     expect(await queue(client)).toEqual([]);
     await client.query(`UPDATE mal.notes SET at = '(2,x)' WHERE id = 1`);
-    expect(await queue(client)).toEqual([expect.objectContaining({ row_pk: { id: 1 }, prompt: 'happy {happy,sad} {"x": 2, "label": "x"} {"k": [1]} 1.50' })]);
+    expect(await queue(client)).toEqual([expect.objectContaining({ row_pk: { id: 1 }, prompt: 'happy {happy,sad} (2,x) {"k": [1]} 1.50' })]);
   });
 
   it('has no way into the queue but the trigger firing: not a direct call, not a write of the queue', async () => {
