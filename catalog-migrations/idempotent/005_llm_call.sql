@@ -161,6 +161,10 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   spec record;
   owner oid;
+  -- TG_NAME as text of the default collation, as the queue's trigger_name: the index on (table_oid, trigger_name,
+  -- row_pk) then finds a row's jobs alone, where TG_NAME (a name, of collation "C") would have every waiting job of
+  -- the table read, for each row of a bulk insert.
+  job_trigger text := TG_NAME;
   new_row jsonb;
   old_row jsonb;
   job_pk jsonb;
@@ -193,7 +197,7 @@ BEGIN
   IF TG_OP = 'UPDATE' AND NOT EXISTS (SELECT 1 FROM unnest(spec.placeholders) AS p WHERE old_row -> p IS DISTINCT FROM new_row -> p)
      AND NOT EXISTS (SELECT 1 FROM _pg_llm_catalog.pg_llm_queue q
                       WHERE q.status = 'pending' AND q.table_oid = TG_RELID AND q.table_owner = owner
-                        AND q.trigger_name = TG_NAME AND q.row_pk = job_pk AND q.prompt_values = job_values) THEN
+                        AND q.trigger_name = job_trigger AND q.row_pk = job_pk AND q.prompt_values = job_values) THEN
     RETURN NULL;
   END IF;
 
@@ -206,7 +210,7 @@ BEGIN
 
   INSERT INTO _pg_llm_catalog.pg_llm_queue
          (table_schema, table_name, table_oid, table_owner, trigger_name, row_pk, prompt_values, prompt, target_columns, model_instance, max_attempts)
-  VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_RELID, owner, TG_NAME, job_pk, job_values, resolved, spec.targets, spec.model, spec.max_attempts)
+  VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_RELID, owner, job_trigger, job_pk, job_values, resolved, spec.targets, spec.model, spec.max_attempts)
   RETURNING id INTO job_id;
   -- The job is bound to the (sub)transaction that wrote the row: this one, which just wrote the job's row too, so
   -- the job row's xmin is its id (incremental/0009_llm_queue_binding.sql). Each write of a row queues a job of its
@@ -214,7 +218,7 @@ BEGIN
   -- and skips the others unasked. This (sub)transaction's own earlier job for the row (it wrote the row twice) goes.
   UPDATE _pg_llm_catalog.pg_llm_queue q SET row_xmin = q.xmin WHERE q.id = job_id RETURNING q.row_xmin INTO bound;
   DELETE FROM _pg_llm_catalog.pg_llm_queue q
-   WHERE q.status = 'pending' AND q.table_oid = TG_RELID AND q.trigger_name = TG_NAME AND q.row_pk = job_pk
+   WHERE q.status = 'pending' AND q.table_oid = TG_RELID AND q.trigger_name = job_trigger AND q.row_pk = job_pk
      AND q.row_xmin = bound AND q.id <> job_id;
   -- Identical notifications of one transaction are delivered once: a bulk insert wakes the worker once.
   PERFORM pg_notify('pg_llm_queue', '');
