@@ -10,6 +10,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import { PgError } from '../../proxy/pg-error.js';
+import { SecretFragments } from '../crypto/secret-fragments.js';
 import { messageBody } from './anthropic.js';
 import type { Shape } from './answers/shape.js';
 import { fromSdkError, ProviderError } from './errors.js';
@@ -18,7 +19,8 @@ import { checkedVectors } from './embedding-vectors.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import { chatCompletionBody } from './openai.js';
 import { APIS, usageOf } from './pgai/apis.js';
-import { checkModelName, type PgaiSettings } from './pgai/index.js';
+import { checkModelName, pgaiSecrets, type PgaiSettings } from './pgai/index.js';
+import { redactedBatches } from './redacted.js';
 import type { AnswerKind } from './response-cap.js';
 import type { ChatRequest, Usage } from './provider.js';
 
@@ -77,8 +79,12 @@ const COMPLETION_WINDOW = '24h';
 const TEXT_BLOCK: Shape = { fields: { type: 'scalar', text: 'scalar' } };
 const ERROR: Shape = { fields: { message: 'scalar', code: 'scalar', type: 'scalar' } };
 
-/** The batch API of a model instance's provider; 0A000 for a provider that has none. */
+/** The batch API of a model instance's provider, what it says masked of the model's secrets; 0A000 for a provider that has none. */
 export function batchApiFor(instance: string, config: Record<string, unknown>, apiKey: string | undefined): BatchApi {
+  return redactedBatches(unmaskedBatchApi(instance, config, apiKey), SecretFragments.of(config, apiKey));
+}
+
+function unmaskedBatchApi(instance: string, config: Record<string, unknown>, apiKey: string | undefined): BatchApi {
   const provider = String(config.provider ?? 'mock');
   if (provider === 'openai' || provider === 'openai_compatible') {
     const model = String(config.model_name ?? DEFAULT_MODEL_NAMES[provider] ?? '');
@@ -137,7 +143,7 @@ export function embeddingBatchApi(settings: PgaiSettings): BatchApi<string[], nu
     },
   };
   const config = { base_url: settings.baseUrl ?? APIS.openai.baseUrl, ...(settings.timeoutMs === undefined ? {} : { timeout_ms: settings.timeoutMs }) };
-  return openAiBatches('openai', `pgai openai:${settings.model}`, config, settings.apiKey, endpoint);
+  return redactedBatches(openAiBatches('openai', `pgai openai:${settings.model}`, config, settings.apiKey, endpoint), new SecretFragments(pgaiSecrets(settings)));
 }
 
 function openAiBatches<Request, Value>(flavour: string, instance: string, config: Record<string, unknown>, apiKey: string | undefined, endpoint: OpenAiEndpoint<Request, Value>): BatchApi<Request, Value> {

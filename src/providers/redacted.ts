@@ -1,24 +1,17 @@
 // A provider whose answers, streamed chunks, model names and errors carry no piece of the secrets it was built
 // with (its API key, the credentials in its config): a provider may echo them, whole or in part, and what it says
 // goes on to the client, the audit and trace rows, the server's log (through the errors the proxy raises there)
-// and the proxy's own.
+// and the proxy's own. So does a batch API's: its answers and errors go into the rows the worker writes and
+// llm.queue.last_error (ai.vectorizer_errors), and its failures to the proxy's log.
 
 import type { SecretFragments } from '../crypto/secret-fragments.js';
+import type { BatchApi, BatchOutcome, BatchState } from './batch-apis.js';
 import type { ApiAnswer, ApiRequest, ChatResult, Provider, StreamEvent } from './provider.js';
 
 export function redacted(provider: Provider, fragments: SecretFragments): Provider {
   if (fragments.empty) return provider;
   const result = (answer: ChatResult): ChatResult => ({ ...answer, text: fragments.mask(answer.text), model: fragments.mask(answer.model) });
-  const masked = (error: unknown): unknown => {
-    // An abort or a timeout says nothing of the provider's (and a DOMException's message cannot be set).
-    if (!(error instanceof Error) || error instanceof DOMException) return error;
-    const { detail, hint } = error as { detail?: string; hint?: string };
-    return Object.assign(error, {
-      message: fragments.mask(error.message),
-      ...(detail === undefined ? {} : { detail: fragments.mask(detail) }),
-      ...(hint === undefined ? {} : { hint: fragments.mask(hint) }),
-    });
-  };
+  const masked = (error: unknown): unknown => maskedError(error, fragments);
   const send = provider.send?.bind(provider);
   return {
     embeddingBatchSize: provider.embeddingBatchSize,
@@ -58,6 +51,33 @@ export function redacted(provider: Provider, fragments: SecretFragments): Provid
       }
     },
   };
+}
+
+/** The batch API with its answers (those that are text), its requests' errors and its failures masked. */
+export function redactedBatches<Request, Value>(api: BatchApi<Request, Value>, fragments: SecretFragments): BatchApi<Request, Value> {
+  if (fragments.empty) return api;
+  const outcome = (said: BatchOutcome<Value>): BatchOutcome<Value> =>
+    !said.ok ? { ok: false, error: fragments.mask(said.error) } : typeof said.value === 'string' ? { ...said, value: fragments.mask(said.value) as Value } : said;
+  const state = (said: BatchState<Value>): BatchState<Value> => {
+    if (said.kind === 'failed') return { kind: 'failed', reason: fragments.mask(said.reason) };
+    if (said.kind === 'ended') return { kind: 'ended', outcomes: new Map([...said.outcomes].map(([id, ended]) => [id, outcome(ended)])) };
+    return said;
+  };
+  return {
+    submit: (requests, signal, tag) => api.submit(requests, signal, tag).catch((error: unknown) => Promise.reject(maskedError(error, fragments))),
+    state: (batchId, signal, tag) => api.state(batchId, signal, tag).then(state, (error: unknown) => Promise.reject(maskedError(error, fragments))),
+  };
+}
+
+/** The error with its text masked; an abort or a timeout says nothing of the provider's (and a DOMException's message cannot be set). */
+function maskedError(error: unknown, fragments: SecretFragments): unknown {
+  if (!(error instanceof Error) || error instanceof DOMException) return error;
+  const { detail, hint } = error as { detail?: string; hint?: string };
+  return Object.assign(error, {
+    message: fragments.mask(error.message),
+    ...(detail === undefined ? {} : { detail: fragments.mask(detail) }),
+    ...(hint === undefined ? {} : { hint: fragments.mask(hint) }),
+  });
 }
 
 /** Every string of a JSON value (keys too) with the secrets masked. */

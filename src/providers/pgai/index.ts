@@ -60,9 +60,7 @@ function build(settings: PgaiSettings): Provider {
     ...(settings.timeoutMs === undefined ? {} : { timeout_ms: settings.timeoutMs }),
     ...(settings.maxRetries === undefined ? {} : { max_retries: settings.maxRetries }),
   };
-  // Any header or query parameter the call gives may carry a key (extra_headers => '{"api-key": …}'), and so may its
-  // server's URL (http://user:password@host).
-  const secrets = [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.values(settings.query ?? {}), ...credentialsIn('base_url', settings.baseUrl)];
+  const secrets = pgaiSecrets(settings);
   const api = (kind: 'chat' | 'embedding', shapes: AnswerShapes): JsonApi => ({
     provider: settings.api,
     baseUrl: settings.baseUrl ?? shape.baseUrl,
@@ -103,6 +101,14 @@ function build(settings: PgaiSettings): Provider {
   const modelKey = JSON.stringify(['pgai', settings.api, settings.model, settings.baseUrl ?? null]);
   const provider = redacted(adapter, new SecretFragments(secrets));
   return batchedEmbeddings(limited(metered(provider, settings.api, settings.model, {}, `pgai ${settings.api}`), modelKey, {}, `pgai ${settings.api}`));
+}
+
+/**
+ * What a call's answers are masked of: its key, and any header or query parameter it gives, which may carry a key
+ * (extra_headers => '{"api-key": …}'), and so may its server's URL (http://user:password@host).
+ */
+export function pgaiSecrets(settings: PgaiSettings): Array<string | undefined> {
+  return [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.values(settings.query ?? {}), ...credentialsIn('base_url', settings.baseUrl)];
 }
 
 /** A request of the API's own: what the tokens-per-minute estimate of its body is. */
