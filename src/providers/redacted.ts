@@ -4,6 +4,7 @@
 // and the proxy's own. So does a batch API's: its answers and errors go into the rows the worker writes and
 // llm.queue.last_error (ai.vectorizer_errors), and its failures to the proxy's log.
 
+import { PgError } from '../../proxy/pg-error.js';
 import type { SecretFragments } from '../crypto/secret-fragments.js';
 import type { BatchApi, BatchOutcome, BatchState } from './batch-apis.js';
 import type { ApiAnswer, ApiRequest, ChatResult, Provider, StreamEvent } from './provider.js';
@@ -69,12 +70,17 @@ export function redactedBatches<Request, Value>(api: BatchApi<Request, Value>, f
   };
 }
 
-/** The error with its text masked; an abort or a timeout says nothing of the provider's (and a DOMException's message cannot be set). */
+/**
+ * The error with its text masked, the text the server raises it with too (error-substitute.ts), which a PgError
+ * took from its message when it was made; an abort or a timeout says nothing of the provider's (and a
+ * DOMException's message cannot be set).
+ */
 function maskedError(error: unknown, fragments: SecretFragments): unknown {
   if (!(error instanceof Error) || error instanceof DOMException) return error;
   const { detail, hint } = error as { detail?: string; hint?: string };
   return Object.assign(error, {
     message: fragments.mask(error.message),
+    ...(error instanceof PgError ? { serverMessage: fragments.mask(error.serverMessage) } : {}),
     ...(detail === undefined ? {} : { detail: fragments.mask(detail) }),
     ...(hint === undefined ? {} : { hint: fragments.mask(hint) }),
   });

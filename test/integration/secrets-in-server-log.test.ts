@@ -568,6 +568,18 @@ describe('a provider that echoes the key minus two characters', () => {
     expect(logHolds(key)).toBe(false);
   });
 
+  // Review29: the client's error was masked, but the server raised the text the error was made with.
+  it("in an error body, the credentials of the model's base_url get to neither the client nor the server log", async () => {
+    const { admin, reader } = await loggedDatabase();
+    const credential = unique('gateway-key');
+    const config = { model_name: 'gpt-test', base_url: `${suite.fake.baseUrl}?key=${credential}`, max_retries: 0 };
+    await admin.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'gateway', NULL, $1)`, [JSON.stringify(config)]);
+    suite.fake.script({ kind: 'error', status: 500, message: `no route for /v1?key=${credential}/chat/completions` });
+    const failed = await reader.query(`UPDATE asks SET answer = pg_llm_chat('gateway', question)`).catch((caught: unknown) => caught);
+    expect(failed).toMatchObject({ code: '39001', message: expect.stringContaining('no route for /v1?key=****') });
+    expect(logHolds(credential)).toBe(false);
+  });
+
   it('in a streamed answer split across chunks, gets to neither the client nor the server log', async () => {
     const { key, echo, reader } = await echoedKey();
     const text = `the key: ${echo} (keep it safe)`;
