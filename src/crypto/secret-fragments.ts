@@ -1,23 +1,34 @@
-// Masks every piece of a secret in a text, not only a whole copy: a provider that echoes the key minus a few
-// characters, or splits it across stream chunks, must not hand it on. Each run of FRAGMENT_LENGTH characters of a
-// secret is indexed once; a text is scanned in linear time, and every character covered by such a run is masked.
-// Eight characters: a fragment that short is all a leak can carry unmasked, and ordinary text almost never shares
-// eight characters in a row with a random key. Secrets shorter than that are not secrets worth the name (and
-// would mask common words): they are left alone.
+// Masks every long piece of a secret in a text, not only a whole copy: a provider that echoes the key minus a few
+// characters, or splits it across stream chunks, must not hand it on. Each run of a secret's fragment length is
+// indexed once; a text is scanned in linear time, and every character covered by such a run is masked.
+//
+// A fragment is FRAGMENT_LENGTH characters (the whole secret where it is shorter), because masking answers a guess:
+// any role may have any model repeat its own text, and which strings come back masked would tell it which are pieces
+// of the key (review29: with 8-character runs, starting from a key's public prefix, a key a character a call). A
+// guess is only answered once it holds a whole fragment, so it must already hold FRAGMENT_LENGTH - 1 characters of
+// the key in a row, far more than any key's public part (sk-ant-api03- is 13), and the rest is too many to try. A
+// leak shorter than a fragment goes unmasked: too little of a key to use. Secrets shorter than MIN_SECRET_LENGTH are
+// not secrets worth the name (and would mask common words): they are left alone.
 
 import { credentialsIn } from './config-secrets.js';
 
-export const FRAGMENT_LENGTH = 8;
+export const FRAGMENT_LENGTH = 24;
+const MIN_SECRET_LENGTH = 8;
 const MASK = '****';
 
-
 export class SecretFragments {
-  private readonly fragments = new Set<string>();
+  /** The fragments, by length: FRAGMENT_LENGTH, and the lengths of shorter secrets. */
+  private readonly fragments = new Map<number, Set<string>>();
+  /** The longest fragment: how much of a streamed text a fragment split across pieces can span. */
+  readonly longest: number = 0;
 
   constructor(secrets: Iterable<string | undefined>) {
     for (const secret of secrets) {
-      if (!secret) continue;
-      for (let start = 0; start + FRAGMENT_LENGTH <= secret.length; start++) this.fragments.add(secret.slice(start, start + FRAGMENT_LENGTH));
+      if (!secret || secret.length < MIN_SECRET_LENGTH) continue;
+      const length = Math.min(FRAGMENT_LENGTH, secret.length);
+      const ofLength = this.fragments.get(length) ?? this.fragments.set(length, new Set()).get(length)!;
+      for (let start = 0; start + length <= secret.length; start++) ofLength.add(secret.slice(start, start + length));
+      this.longest = Math.max(this.longest, length);
     }
   }
 
@@ -48,8 +59,8 @@ export class SecretFragments {
     const covered = new Int32Array(text.length);
     let reach = coveredFromBefore;
     for (let position = 0; position < text.length; position++) {
-      if (position + FRAGMENT_LENGTH <= text.length && this.fragments.has(text.slice(position, position + FRAGMENT_LENGTH))) {
-        reach = Math.max(reach, position + FRAGMENT_LENGTH);
+      for (const [length, ofLength] of this.fragments) {
+        if (position + length <= text.length && ofLength.has(text.slice(position, position + length))) reach = Math.max(reach, position + length);
       }
       covered[position] = reach;
     }
@@ -89,7 +100,7 @@ export class StreamMasker {
     const text = this.tail + piece;
     const covered = this.fragments.coveredUntil(text, this.coveredFromBefore);
     const out = this.fragments.masked(text, covered, this.tail.length);
-    const kept = Math.min(text.length, FRAGMENT_LENGTH - 1);
+    const kept = Math.min(text.length, this.fragments.longest - 1);
     this.coveredFromBefore = text.length > 0 ? Math.max(0, covered[text.length - 1]! - (text.length - kept)) : 0;
     this.tail = text.slice(text.length - kept);
     return out;

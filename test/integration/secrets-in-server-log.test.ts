@@ -5,6 +5,7 @@
 // that a provider echoes in part, which reaches neither that log, nor the client, nor the audit and trace rows.
 
 import { randomBytes } from 'node:crypto';
+import { FRAGMENT_LENGTH } from '../../src/crypto/secret-fragments.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -24,9 +25,9 @@ function unique(prefix: string): string {
   return `${prefix}-${randomBytes(12).toString('hex')}`;
 }
 
-/** True when `text` holds `secret`, or any 8 characters of it in a row. */
+/** True when `text` holds `secret`, or a fragment of it (FRAGMENT_LENGTH characters in a row). */
 function holdsFragment(text: string, secret: string): boolean {
-  for (let start = 0; start + 8 <= secret.length; start++) if (text.includes(secret.slice(start, start + 8))) return true;
+  for (let start = 0; start + FRAGMENT_LENGTH <= secret.length; start++) if (text.includes(secret.slice(start, start + FRAGMENT_LENGTH))) return true;
   return false;
 }
 

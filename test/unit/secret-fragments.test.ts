@@ -1,28 +1,33 @@
 import { describe, expect, it } from 'vitest';
-import { SecretFragments } from '../../src/crypto/secret-fragments.js';
+import { FRAGMENT_LENGTH, SecretFragments } from '../../src/crypto/secret-fragments.js';
 
-const KEY = 'sk-live-0123456789abcdefXYZ';
+const KEY = 'sk-live-0123456789abcdefXYZ-ghijklmnop';
 
-/** True when `text` holds 8 characters of `secret` in a row. */
+/** True when `text` holds a fragment of `secret`: FRAGMENT_LENGTH characters of it in a row. */
 function holdsFragment(text: string, secret: string): boolean {
-  for (let start = 0; start + 8 <= secret.length; start++) if (text.includes(secret.slice(start, start + 8))) return true;
+  for (let start = 0; start + FRAGMENT_LENGTH <= secret.length; start++) if (text.includes(secret.slice(start, start + FRAGMENT_LENGTH))) return true;
   return false;
 }
 
 describe('SecretFragments', () => {
   const fragments = new SecretFragments([KEY, 'short']);
 
-  it('masks a whole copy, a copy missing characters at either end, and pieces of it, and leaves other text', () => {
+  it('masks a whole copy, a copy missing characters at either end, and long pieces of it, and leaves other text', () => {
     expect(fragments.mask(`key ${KEY} here`)).toBe('key **** here');
     expect(fragments.mask(`bad key ${KEY.slice(0, -2)}.`)).toBe('bad key ****.');
-    expect(fragments.mask(`(${KEY.slice(3, 12)}) and ${KEY.slice(12, 20)}`)).toBe('(****) and ****');
+    expect(fragments.mask(`(${KEY.slice(3, 3 + FRAGMENT_LENGTH)}) and ${KEY.slice(2, -3)}`)).toBe('(****) and ****');
     expect(fragments.mask('a short answer about sk-live keys')).toBe('a short answer about sk-live keys');
     expect(fragments.mask('')).toBe('');
   });
 
+  it('answers no guess shorter than a fragment: a piece one character short of one comes back as it was', () => {
+    const pieces = Array.from({ length: KEY.length - FRAGMENT_LENGTH + 2 }, (_, start) => KEY.slice(start, start + FRAGMENT_LENGTH - 1));
+    expect(fragments.mask(pieces.join(' '))).toBe(pieces.join(' '));
+  });
+
   it('masks a fragment split across streamed pieces, from the split on', () => {
     const text = `echo: ${KEY.slice(0, -2)} done`;
-    for (let size = 1; size <= 9; size++) {
+    for (let size = 1; size <= 30; size++) {
       const stream = fragments.stream();
       let out = '';
       for (let start = 0; start < text.length; start += size) out += stream.push(text.slice(start, start + size));
@@ -31,9 +36,9 @@ describe('SecretFragments', () => {
     }
   });
 
-  it('knows the credentials of a config, and masks nothing without secrets', () => {
+  it('masks a secret shorter than a fragment only whole, and knows the credentials of a config', () => {
     const ofConfig = SecretFragments.of({ model_name: 'gpt-4o-mini-2024', auth_token: 'tok-9988776655' }, undefined);
-    expect(ofConfig.mask('gpt-4o-mini-2024 said tok-99887766')).toBe('gpt-4o-mini-2024 said ****');
+    expect(ofConfig.mask('gpt-4o-mini-2024 said tok-9988776655, then tok-99887766')).toBe('gpt-4o-mini-2024 said ****, then tok-99887766');
     expect(new SecretFragments([undefined]).mask(KEY)).toBe(KEY);
   });
 });
