@@ -14,6 +14,7 @@ import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
 import { PgError, sqlstateOf } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
+import { refuseForeignObjects } from './foreign-objects.js';
 import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
 import { sealShownCredentials } from './shown-credentials.js';
 import { stubSignature, stubSignatures, stubSql } from './stubs.js';
@@ -95,6 +96,12 @@ export async function install(client: SqlRunner, migrations: Migration[] = shipp
 }
 
 async function installLocked(client: SqlRunner, migrations: Migration[], keys: MasterKey[], extension: ExtensionName): Promise<Installed> {
+  const declarations = EXTENSIONS[extension];
+  await refuseForeignObjects(
+    client,
+    [CATALOG_SCHEMA, LLM_SCHEMA, ...ownSchemas(declarations)],
+    declarations.map((declaration) => ({ schema: schemaOf(declaration), name: declaration.name })),
+  );
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${CATALOG_SCHEMA}`);
   await client.query(
     `CREATE TABLE IF NOT EXISTS ${CATALOG_SCHEMA}.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
