@@ -24,9 +24,9 @@ DO $$
 DECLARE
   table_name text;
   catalog_table regclass;
-  has_pgvector boolean := to_regtype('vector') IS NOT NULL;
-  -- pgvector's schema, named in the function below rather than found through the caller's search_path.
+  -- pgvector's schema, named below rather than found through the search_path (the install's is pg_catalog's alone).
   pgvector name := (SELECT extnamespace::regnamespace::name FROM pg_extension WHERE extname = 'vector');
+  has_pgvector boolean := pgvector IS NOT NULL;
 BEGIN
   FOREACH table_name IN ARRAY ARRAY['_pg_llm_catalog.pg_llm_vectors', '_pg_llm_catalog.pg_llm_knowledge_chunks', '_pg_llm_catalog.pg_llm_queries'] LOOP
     catalog_table := to_regclass(table_name);
@@ -36,7 +36,7 @@ BEGIN
       EXECUTE format('ALTER TABLE %s ADD COLUMN embedding real[]', catalog_table);
     END IF;
     IF has_pgvector AND (SELECT atttypid FROM pg_attribute WHERE attrelid = catalog_table AND attname = 'embedding') = 'real[]'::regtype THEN
-      EXECUTE format('ALTER TABLE %s ALTER COLUMN embedding TYPE vector USING embedding::vector', catalog_table);
+      EXECUTE format('ALTER TABLE %1$s ALTER COLUMN embedding TYPE %2$I.vector USING embedding::%2$I.vector', catalog_table, pgvector);
     END IF;
   END LOOP;
   IF has_pgvector THEN

@@ -24,6 +24,14 @@ export const CATALOG_SCHEMA = '_pg_llm_catalog';
 const EXTENSIONS_TABLE = `${CATALOG_SCHEMA}.pg_llm_extensions`;
 /** postgres-llm's public API: llm.call and llm.queue (catalog-migrations/incremental/0005_llm_queue.sql). */
 const LLM_SCHEMA = 'llm';
+/**
+ * The search_path the install and uninstall run with, as PostgreSQL runs an extension's script: with the installer's
+ * own (public first, by default), a function or operator another role put in a schema it may create in would win
+ * over pg_catalog's where that needs a cast (an =(oid, regclass) of its own), run as the installer and be bound into
+ * the catalog's views for every later reader (review28). Everything the install names outside pg_catalog it
+ * qualifies; pgvector's type it finds through pg_extension.
+ */
+const INSTALL_SEARCH_PATH = 'pg_catalog, pg_temp';
 const INCREMENTAL_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'incremental');
 const IDEMPOTENT_DIR = path.join(PACKAGE_ROOT, 'catalog-migrations', 'idempotent');
 /** Objects of an extension besides its functions (pgai's vectorizer views): <name>.sql installs, <name>-drop.sql drops. */
@@ -199,7 +207,8 @@ async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: E
   if (objects !== undefined) await client.query(objects);
   // Both spellings of vector: DROP FUNCTION IF EXISTS passes over the one the catalog does not use. Last installed,
   // first dropped: a function's argument defaults may call one declared before it (ai.create_vectorizer's builders).
-  const signatures = new Set([...EXTENSIONS[extension]].reverse().flatMap((declaration) => [...stubSignatures(declaration, VECTOR), ...stubSignatures(declaration, REAL_ARRAY)]));
+  const vectorType = (await storedVectorType(client)) ?? VECTOR;
+  const signatures = new Set([...EXTENSIONS[extension]].reverse().flatMap((declaration) => [...stubSignatures(declaration, vectorType), ...stubSignatures(declaration, REAL_ARRAY)]));
   // DROP ROUTINE: an aggregate's stub is no function to DROP FUNCTION.
   for (const signature of signatures) await client.query(`DROP ROUTINE IF EXISTS ${signature} ${behavior}`);
   for (const schema of ownSchemas(EXTENSIONS[extension])) await client.query(`DROP SCHEMA IF EXISTS ${schema} ${behavior}`);
@@ -218,17 +227,20 @@ async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: E
  * Runs `work` with each lock wait bounded by lock_timeout (the session's own, else LOCK_TIMEOUT). A table being altered
  * waits for every open transaction that has read or written it, and while it waits every other session's use of the
  * table queues behind it: without a bound, one role's transaction left open would hold up every role for as long as
- * it liked. Past the bound the work is undone, and the error names the sessions holding locks on the catalog. Runs in
- * the caller's transaction (a client's, for CREATE EXTENSION), whose lock_timeout is as it was afterwards.
+ * it liked. Past the bound the work is undone, and the error names the sessions holding locks on the catalog. The
+ * work runs with search_path INSTALL_SEARCH_PATH. Runs in the caller's transaction (a client's, for CREATE EXTENSION),
+ * whose lock_timeout and search_path are as they were afterwards.
  */
 async function boundedLockWaits<Result>(client: SqlRunner, work: () => Promise<Result>): Promise<Result> {
-  const { rows } = await client.query<{ previous: string; bound: string }>(
-    `SELECT pg_catalog.current_setting('lock_timeout') AS previous,
-            pg_catalog.set_config('lock_timeout', CASE pg_catalog.current_setting('lock_timeout') WHEN '0' THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true) AS bound`,
-    [LOCK_TIMEOUT],
-  );
-  const { previous, bound } = rows[0]!;
   await client.query('SAVEPOINT pg_llm_install');
+  // Set after the savepoint, so that rolling back to it puts both settings back.
+  const { rows } = await client.query<{ previous: string; bound: string; path: string }>(
+    `SELECT pg_catalog.current_setting('lock_timeout') AS previous, pg_catalog.current_setting('search_path') AS path,
+            pg_catalog.set_config('lock_timeout', CASE pg_catalog.current_setting('lock_timeout') WHEN '0' THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true) AS bound,
+            pg_catalog.set_config('search_path', $2, true)`,
+    [LOCK_TIMEOUT, INSTALL_SEARCH_PATH],
+  );
+  const { previous, bound, path: searchPath } = rows[0]!;
   let result: Result;
   try {
     result = await work();
@@ -238,7 +250,7 @@ async function boundedLockWaits<Result>(client: SqlRunner, work: () => Promise<R
     throw await lockWaitError(client, bound);
   }
   await client.query('RELEASE SAVEPOINT pg_llm_install');
-  await client.query(`SELECT pg_catalog.set_config('lock_timeout', $1, true)`, [previous]);
+  await client.query(`SELECT pg_catalog.set_config('lock_timeout', $1, true), pg_catalog.set_config('search_path', $2, true)`, [previous, searchPath]);
   return result;
 }
 
