@@ -50,6 +50,9 @@ describe('llm.call workers in several proxies', () => {
     await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
     await client.query(`CREATE TRIGGER enrich AFTER INSERT ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize {body}', 'summary', 'model=llm')`);
     await Promise.all([workerProcess(name, '--worker-concurrency', '16'), workerProcess(name, '--worker-concurrency', '16')]);
+    // Answers 30 ms apart: one process alone takes at least 2 s for the lot, so the other shares them even when the
+    // machine is busy (with instant answers one process could drain all 1,000 before the other woke).
+    shared.fake.script(...Array.from({ length: 1000 }, () => ({ kind: 'reply' as const, delayMs: 30, answer: () => 'default answer' })));
     await client.query(`INSERT INTO docs SELECT g, 'document ' || g FROM generate_series(1, 1000) g`);
     await expect.poll(() => one(client, `SELECT count(*)::int AS n FROM docs WHERE summary = 'default answer'`), EVENTUALLY).toEqual({ n: 1000 });
     expect(await one(client, `SELECT count(*)::int AS jobs, count(*) FILTER (WHERE status = 'done' AND attempts = 1)::int AS once, count(DISTINCT worker)::int AS workers FROM llm.queue`)).toEqual({
