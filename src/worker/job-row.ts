@@ -60,7 +60,7 @@ export type Checked = Extract<Outcome, 'skipped' | 'lost'> | 'ready';
  * the role it was queued under, and its row exists, holds the prompt's values and is the version the queuing
  * transaction wrote; otherwise the job is marked skipped, saying why, and nothing is spent. Jobs whose table was
  * renamed since their claim are given back to the queue ('lost'), to be claimed again under its new name. One
- * statement for the lot (checkStatement); a statement more for the jobs it skips or gives back.
+ * message for the lot (checkStatement); a statement more for the jobs it skips or gives back.
  */
 export async function checkJobRows(pool: pg.Pool, worker: string, jobs: Job[]): Promise<Map<string, Checked>> {
   const outcomes = new Map<string, Checked>(jobs.map((job) => [job.id, 'lost']));
@@ -103,24 +103,32 @@ export async function checkJobRows(pool: pg.Pool, worker: string, jobs: Job[]): 
  * found): then the jobs are looked at without their rows, which a job whose table is no longer its own needs not.
  */
 async function checkedJobs(client: pg.ClientBase, worker: string, jobs: Job[]): Promise<Array<Record<string, unknown>>> {
+  const checked = async (withRows: boolean) => ((await client.query(checkStatement(worker, jobs, withRows))) as unknown as pg.QueryResult[]).at(-1)!.rows;
   try {
-    return (await client.query(checkStatement(worker, jobs, true))).rows;
+    return await checked(true);
   } catch (error) {
-    const { rows } = await client.query(checkStatement(worker, jobs, false));
+    const rows = await checked(false);
     if (rows.length > 0 && rows[0]!.kept && rows[0]!.ours) throw error;
     return rows;
   }
 }
 
 /**
- * The check of jobs of one table in one statement, its values written in: the jobs still this worker's, locked, with
+ * The check of jobs of one table in one message, its values written in: the jobs still this worker's, locked, with
  * whether their table is still theirs and, for each trigger's jobs, the row of their key as found (FoundRow: bound to
  * the version their writer wrote, holding the prompt's values), unless `withRows` is false. The rows are read only
  * where the table is the job's, a condition of no column that PostgreSQL tests before it reads one.
+ *
+ * The jobs are locked by a statement of their own, before the one that reads their rows: the write-back of a row's
+ * other job binds this one to the version it writes, in the transaction that writes it. A statement that waited for
+ * that transaction to let go of the job would see the job's new binding but, in its snapshot taken before the wait,
+ * the row's old version; the next statement of the message takes its snapshot once the locks are held.
  */
 function checkStatement(worker: string, jobs: Job[], withRows: boolean): string {
   const first = jobs[0]!;
   const [table, oid] = [jobTable(first), first.tableOid].map((text) => pg.escapeLiteral(text));
+  const mine = `q.id OPERATOR(pg_catalog.=) ANY (${arrayLiteral(jobs.map((job) => job.id), 'int8')}) AND q.worker OPERATOR(pg_catalog.=) ${pg.escapeLiteral(worker)}
+               AND q.status OPERATOR(pg_catalog.=) 'processing' ORDER BY q.id FOR UPDATE OF q`;
   const found = !withRows ? ['SELECT NULL::pg_catalog.int8 AS id, NULL::pg_catalog.bool AS bound, NULL::pg_catalog.bool AS unchanged'] : byTrigger(jobs.map((job) => ({ job }))).map((group) => {
     const row = rowMatch(group[0]!.job, 'j.pk', 'j.prompt_values');
     return `SELECT c.id, t.xmin OPERATOR(pg_catalog.=) c.row_xmin AS bound, ${row.values} AS unchanged
@@ -132,13 +140,13 @@ function checkStatement(worker: string, jobs: Job[], withRows: boolean): string 
                    ${row.sources}, ${row.table} AS t
              WHERE ${row.key} AND ${isJobTable(table, oid)}`;
   });
-  return `WITH claimed AS MATERIALIZED (
+  return `SELECT FROM llm.queue q WHERE ${mine};
+          WITH claimed AS MATERIALIZED (
             SELECT q.id, q.row_xmin,
                    EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid) AS present,
                    EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid AND c.relowner OPERATOR(pg_catalog.=) q.table_owner) AS kept,
                    ${isJobTable(table, oid)} AS ours
-              FROM llm.queue q WHERE q.id OPERATOR(pg_catalog.=) ANY (${arrayLiteral(jobs.map((job) => job.id), 'int8')}) AND q.worker OPERATOR(pg_catalog.=) ${pg.escapeLiteral(worker)}
-               AND q.status OPERATOR(pg_catalog.=) 'processing' ORDER BY q.id FOR UPDATE OF q
+              FROM llm.queue q WHERE ${mine}
           ), found AS MATERIALIZED (${found.join(' UNION ALL ')})
           SELECT c.id::pg_catalog.text AS id, c.row_xmin::pg_catalog.text AS row_xmin, c.present, c.kept, c.ours, f.bound, f.unchanged
             FROM claimed c LEFT JOIN found f ON f.id OPERATOR(pg_catalog.=) c.id ORDER BY c.id`;
