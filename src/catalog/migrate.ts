@@ -14,7 +14,7 @@ import { REAL_ARRAY, usesVector, VECTOR } from '../../functions/vector-type.js';
 import { PgError, sqlstateOf } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { refuseForeignObjects } from './foreign-objects.js';
+import { refuseForeignDependencies, refuseForeignObjects } from './foreign-objects.js';
 import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
 import { sealShownCredentials } from './shown-credentials.js';
 import { stubSignature, stubSignatures, stubSql } from './stubs.js';
@@ -139,6 +139,7 @@ async function installLocked(client: SqlRunner, migrations: Migration[], keys: M
     const objects = extensionScript(name, 'install');
     if (objects !== undefined) await client.query(objects);
   }
+  await refuseForeignDependencies(client, [CATALOG_SCHEMA, LLM_SCHEMA, ...installedNames.flatMap((name) => ownSchemas(EXTENSIONS[name]))]);
   const unbound = await bindUnboundSecrets(client, keys);
   const shown = await sealShownCredentials(client, keys);
   return { applied, unusable: [...unbound, ...(await recordMissingReadProofs(client, keys))], shown };
