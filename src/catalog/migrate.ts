@@ -100,7 +100,7 @@ export async function inTransaction<Result>(client: SqlRunner, work: () => Promi
  */
 export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = [], extension: ExtensionName = 'pg_llm'): Promise<Installed> {
   await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
-  return boundedLockWaits(client, () => installLocked(client, migrations, keys, extension));
+  return withInstallSettings(client, () => installLocked(client, migrations, keys, extension));
 }
 
 async function installLocked(client: SqlRunner, migrations: Migration[], keys: MasterKey[], extension: ExtensionName): Promise<Installed> {
@@ -199,7 +199,7 @@ export async function installed(client: SqlRunner, extension: ExtensionName = 'p
  */
 export async function uninstall(client: SqlRunner, cascade = true, extension: ExtensionName = 'pg_llm'): Promise<void> {
   await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
-  await boundedLockWaits(client, () => uninstallLocked(client, cascade, extension));
+  await withInstallSettings(client, () => uninstallLocked(client, cascade, extension));
 }
 
 async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: ExtensionName): Promise<void> {
@@ -225,14 +225,15 @@ async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: E
 }
 
 /**
- * Runs `work` with each lock wait bounded by lock_timeout (the session's own, else LOCK_TIMEOUT). A table being altered
+ * Runs `work` with the install's settings: search_path INSTALL_SEARCH_PATH, and each lock wait bounded by
+ * lock_timeout (the session's own, else LOCK_TIMEOUT). A table being altered
  * waits for every open transaction that has read or written it, and while it waits every other session's use of the
  * table queues behind it: without a bound, one role's transaction left open would hold up every role for as long as
- * it liked. Past the bound the work is undone, and the error names the sessions holding locks on the catalog. The
- * work runs with search_path INSTALL_SEARCH_PATH. Runs in the caller's transaction (a client's, for CREATE EXTENSION),
- * whose lock_timeout and search_path are as they were afterwards.
+ * it liked. Past the bound the work is undone, and the error names the sessions holding locks on the catalog. Runs in
+ * the caller's transaction (a client's, for CREATE EXTENSION), whose lock_timeout and search_path are as they were
+ * afterwards.
  */
-async function boundedLockWaits<Result>(client: SqlRunner, work: () => Promise<Result>): Promise<Result> {
+async function withInstallSettings<Result>(client: SqlRunner, work: () => Promise<Result>): Promise<Result> {
   await client.query('SAVEPOINT pg_llm_install');
   // Set after the savepoint, so that rolling back to it puts both settings back.
   const { rows } = await client.query<{ previous: string; bound: string; path: string }>(
