@@ -2,7 +2,9 @@
 -- and _vectorizer_create_vector_index): with an indexing_hnsw or indexing_diskann config, once the queue is empty
 -- (unless create_when_queue_empty is false) and the embeddings number min_rows, on the store's embedding column or the
 -- source's embedding column (ai.destination_column), if no index of that kind is there yet. The proxy's worker calls it
--- when it has emptied a vectorizer's queue, connected as the vectorizer's owner; it builds on the owner's own table only.
+-- when it has emptied a vectorizer's queue, connected as the vectorizer's owner; it builds on the owner's own table only,
+-- and only for the owner: its counts plan queries of the owner's tables, and planning runs code of theirs (an immutable
+-- call of an index expression), which must not run as another caller who sees the vectorizer (an admin, a superuser).
 -- True when it built the index.
 
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.vectorizer_index(vectorizer_id integer) RETURNS boolean
@@ -18,6 +20,9 @@ DECLARE
   _vector_schema name;
 BEGIN
   SELECT v.* INTO _v FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.id = vectorizer_id;
+  IF _v.owner IS DISTINCT FROM (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+    RETURN false;
+  END IF;
   _indexing := _v.config -> 'indexing';
   _method := _indexing ->> 'implementation';
   IF _method IS NULL OR _method NOT IN ('hnsw', 'diskann') THEN

@@ -19,6 +19,17 @@ const FIND = `
       HINT = 'SELECT id, name FROM ai.vectorizer lists the vectorizers of your tables.';
   END IF;`;
 
+/**
+ * SQL (in a function with _v, a vectorizer's row, and _queue, its queue's quoted name): whether the caller may count
+ * the queue, being the vectorizer's owner, whose plain table it is. Counting plans a query of the queue, and planning
+ * runs code of its owner's (an immutable call of an index expression is evaluated then), as a view's functions and
+ * a table's policies run as whoever reads it: any other caller who sees the vectorizer (an admin, a superuser reading
+ * ai.vectorizer_status) would run it.
+ */
+const COUNTABLE_QUEUE = `EXISTS (SELECT FROM pg_catalog.pg_class c
+                 WHERE c.oid = pg_catalog.to_regclass(_queue) AND c.relkind = 'r' AND c.relowner = _v.owner
+                   AND c.relowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user))`;
+
 function byIdAndName(spec: {
   name: string;
   more: ArgumentDeclaration[];
@@ -96,16 +107,22 @@ END`,
     result: 'bigint',
     volatility: 'STABLE',
     description: "The rows waiting in the vectorizer's queue; beyond 10000 the largest bigint, unless exact_count (pgai).",
+    // NULL unless its owner asks (COUNTABLE_QUEUE): the row names the queue as its owner wrote it.
     body: `
 DECLARE
   _v record;
+  _queue text;
   _pending bigint;
 BEGIN${FIND}
+  _queue := pg_catalog.format('%I.%I', _v.queue_schema, _v.queue_table);
+  IF NOT ${COUNTABLE_QUEUE} THEN
+    RETURN NULL;
+  END IF;
   IF exact_count THEN
-    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %I.%I', _v.queue_schema, _v.queue_table) INTO _pending;
+    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s', _queue) INTO _pending;
     RETURN _pending;
   END IF;
-  EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM (SELECT FROM %I.%I LIMIT 10001) AS q', _v.queue_schema, _v.queue_table) INTO _pending;
+  EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM (SELECT FROM ONLY %s LIMIT 10001) AS q', _queue) INTO _pending;
   RETURN CASE WHEN _pending > 10000 THEN 9223372036854775807 ELSE _pending END;
 END`,
   }),

@@ -1,9 +1,11 @@
 // What one role's vectorizer may not do to another's: take the names alice's vectorizer will want (its name, its
-// store and view), or, through a catalog row it wrote itself, have a role with both their rights drop alice's tables.
+// store and view), or, through a catalog row it wrote itself, have a role with both their rights drop alice's tables,
+// or have a role that sees every vectorizer run its code by counting its queue.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { clientOf, pgAiSuite } from '../support/pg-ai.js';
+import { directAs, roles } from '../support/roles.js';
 import { alicesTable } from '../support/vectorizer.js';
 
 const suite = pgAiSuite();
@@ -95,5 +97,53 @@ describe("one role's vectorizer against another's", () => {
       { relname: 'docs_embedding_store' },
     ]);
     expect(await rows(alice, `SELECT id FROM ai.vectorizer`)).toEqual([{ id: 1 }]);
+  });
+
+  it('cannot have its code run by the roles that count its queue: a superuser or an admin reading ai.vectorizer_status', async () => {
+    const { name, direct, mallory } = await aliceAndMallory();
+    // An admin of no other role (md5_user may lead mallory's role, as an earlier test made it).
+    const [admins, auditor] = await roles('llm_admins', 'auditor');
+    await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_config VALUES ('admin_role', '${admins}'); GRANT ${admins} TO ${auditor}`);
+    const { id } = (await malloryCreates(mallory, 'mallory.notes', '')).rows[0];
+    const queue = `mallory._vectorizer_q_${id}`;
+    // What mallory's code leaves behind: the roles it ran as.
+    await mallory.query(`GRANT USAGE ON SCHEMA mallory TO PUBLIC;
+                         CREATE TABLE mallory.ran_as (who name); GRANT INSERT ON mallory.ran_as TO PUBLIC;
+                         CREATE FUNCTION mallory.run() RETURNS boolean LANGUAGE sql AS 'INSERT INTO mallory.ran_as VALUES (current_user) RETURNING true';
+                         GRANT SELECT ON ${queue} TO PUBLIC`);
+    const ranAs = async () => (await rows(mallory, `SELECT DISTINCT who::text FROM mallory.ran_as WHERE who <> 'password_user' ORDER BY 1`)).map((row) => row.who);
+    const pending = async (reader: pg.Client) => rows(reader, `SELECT pending_items FROM ai.vectorizer_status WHERE id = ${id}`);
+    const admin = await directAs(name, auditor!);
+    const superuser = await clientOf(suite.proxy, name);
+
+    // A policy on the queue, which runs as whoever reads it without bypassing row security: an admin.
+    await mallory.query(`INSERT INTO mallory.notes VALUES (1, 'queued')`);
+    await mallory.query(`ALTER TABLE ${queue} ENABLE ROW LEVEL SECURITY; CREATE POLICY run ON ${queue} USING (mallory.run())`);
+    const byAdmin = [await pending(admin), (await rows(admin, `SELECT ai.vectorizer_queue_pending(${id}, true) AS n`))[0]];
+    expect(await ranAs()).toEqual([]);
+    expect(byAdmin).toEqual([[{ pending_items: null }], { n: null }]);
+    // The owner's own count runs no policy of its table (row security does not apply to it).
+    expect(await pending(mallory)).toEqual([{ pending_items: '1' }]);
+
+    // The queue made a view, whose functions run as whoever reads it: a superuser too.
+    await mallory.query(`DROP TABLE ${queue}; CREATE VIEW ${queue} AS SELECT WHERE mallory.run(); GRANT SELECT ON ${queue} TO PUBLIC`);
+    const bySuperuser = [await pending(superuser), (await rows(superuser, `SELECT ai.vectorizer_queue_pending(${id}) AS n`))[0]];
+    expect(await ranAs()).toEqual([]);
+    expect(bySuperuser).toEqual([[{ pending_items: null }], { n: null }]);
+
+    // A plain table again, with an index whose expression calls her code: PostgreSQL evaluates its immutable call as
+    // it loads the index for planning, as whoever plans a query of the table. Nor does a superuser's call of the
+    // catalog's index builder (which counts the queue first) plan it.
+    await mallory.query(`DROP VIEW ${queue}; CREATE TABLE ${queue} (id int); GRANT SELECT ON ${queue} TO PUBLIC;
+                         CREATE FUNCTION mallory.folded() RETURNS int LANGUAGE plpgsql IMMUTABLE AS 'BEGIN PERFORM mallory.run(); RETURN 0; END';
+                         CREATE INDEX ON ${queue} ((id OPERATOR(pg_catalog.+) mallory.folded()));
+                         UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = config || '{"indexing": {"implementation": "hnsw", "min_rows": 0}}' WHERE id = ${id}`);
+    const planned = await pending(superuser);
+    expect(await ranAs()).toEqual([]);
+    expect(planned).toEqual([{ pending_items: null }]);
+    expect(await rows(superuser, `SELECT _pg_llm_catalog.vectorizer_index(${id}) AS built`)).toEqual([{ built: false }]);
+    expect(await ranAs()).toEqual([]);
+    // Its owner counts its own queue.
+    expect(await pending(mallory)).toEqual([{ pending_items: '0' }]);
   });
 });
