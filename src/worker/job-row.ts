@@ -17,11 +17,33 @@ export function jobTable(job: Job): string {
 
 /**
  * SQL that is true when the table named by the parameter `name` (jobTable) is the job's table, of the oid in the
- * parameter `oid`, and owned by the session's login role. In the statement that reads or writes the table it is
- * checked after the lock on the named table is taken (a rename waits for it), before any of the table's code runs.
+ * parameter `oid`, and owned by the session's login role. A statement that names the table may read or write it only
+ * once this holds of the relation its name has while locked (lockJobTable): PostgreSQL plans it first.
  */
 export const isJobTable = (name: string, oid: string) =>
   `(coalesce(pg_catalog.to_regclass(${name})::pg_catalog.oid OPERATOR(pg_catalog.=) ${oid}::pg_catalog.oid, false) AND ${ownedBySession(name)})`;
+
+/** The SQLSTATE of refuseOtherTable: the relation of the job's table's name is not the job's table. */
+export const NOT_THE_JOBS_TABLE = 'LM004';
+
+/**
+ * SQL that locks the relation of the job's table's name in `mode`, if there is one the session may lock, so that the
+ * name stays on it. A statement that names the table comes after it and after a check that the relation is the job's
+ * table (refuseOtherTable, or isJobTable in a statement of its own): PostgreSQL plans a statement before it tests any
+ * condition (and an UPDATE fires the table's statement triggers before its WHERE), and planning runs code of the
+ * table's owner (an immutable call of an index expression or a policy is evaluated then) as whoever plans. So the owner
+ * of a table that took the name of the job's dropped table would run its code as the worker's role; a lock runs none.
+ */
+export function lockJobTable(job: Job, mode: 'ACCESS SHARE' | 'ROW EXCLUSIVE'): string {
+  const lock = `LOCK TABLE ONLY ${jobTable(job)} IN ${mode} MODE`;
+  return `DO ${pg.escapeLiteral(`BEGIN EXECUTE ${pg.escapeLiteral(lock)}; EXCEPTION WHEN undefined_table OR insufficient_privilege OR wrong_object_type THEN NULL; END`)}`;
+}
+
+/** SQL that fails with NOT_THE_JOBS_TABLE unless the relation of the job's table's name is the job's table (isJobTable). */
+export function refuseOtherTable(job: Job): string {
+  const [table, oid] = [jobTable(job), job.tableOid].map((text) => pg.escapeLiteral(text));
+  return `SELECT _pg_llm_catalog.raise_error('${NOT_THE_JOBS_TABLE}', 'the relation of the job''s table''s name is not the job''s table') WHERE NOT ${isJobTable(table, oid)}`;
+}
 
 /**
  * The job's table, and the FROM items and conditions that find its row still holding the prompt's values: the row's
@@ -116,8 +138,9 @@ async function checkedJobs(client: pg.ClientBase, worker: string, jobs: Job[]): 
 /**
  * The check of jobs of one table in one message, its values written in: the jobs still this worker's, locked, with
  * whether their table is still theirs and, for each trigger's jobs, the row of their key as found (FoundRow: bound to
- * the version their writer wrote, holding the prompt's values), unless `withRows` is false. The rows are read only
- * where the table is the job's, a condition of no column that PostgreSQL tests before it reads one.
+ * the version their writer wrote, holding the prompt's values), unless `withRows` is false. With the rows, the table of
+ * the jobs' name is locked and refused first unless it is theirs (lockJobTable): the check then fails, and its jobs are
+ * looked at without their rows.
  *
  * The jobs are locked by a statement of their own, before the one that reads their rows: the write-back of a row's
  * other job binds this one to the version it writes, in the transaction that writes it. A statement that waited for
@@ -140,7 +163,8 @@ function checkStatement(worker: string, jobs: Job[], withRows: boolean): string 
                    ${row.sources}, ${row.table} AS t
              WHERE ${row.key} AND ${isJobTable(table, oid)}`;
   });
-  return `SELECT FROM llm.queue q WHERE ${mine};
+  return `${withRows ? `${lockJobTable(first, 'ACCESS SHARE')}; ${refuseOtherTable(first)};` : ''}
+          SELECT FROM llm.queue q WHERE ${mine};
           WITH claimed AS MATERIALIZED (
             SELECT q.id, q.row_xmin,
                    EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) q.table_oid) AS present,

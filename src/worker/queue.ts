@@ -9,7 +9,7 @@
 // that no owner's code ever runs in a session that could RESET ROLE to a stronger role.
 
 import pg from 'pg';
-import { giveBack, isJobTable, jobRow } from './job-row.js';
+import { giveBack, isJobTable, jobRow, lockJobTable } from './job-row.js';
 import { inRowTransaction, times } from './row-session.js';
 
 export interface Job {
@@ -183,7 +183,8 @@ export async function renewLeases(pool: pg.Pool, worker: string, ids: string[], 
  * Writes the answer into the job's row and marks the job done, in one transaction, if the job is still this
  * worker's. The worker's login role owns the table, so the table's own triggers, defaults and checks run with its
  * owner's rights and no other. A row that was deleted, or whose prompt columns changed since (a newer job has the new
- * values), is left alone and the job marked skipped. Resolves to the outcome and the seconds since the job was queued.
+ * values), is left alone and the job marked skipped. The table of the job's name is locked before the job's check, which
+ * is before any statement names it (lockJobTable). Resolves to the outcome and the seconds since the job was queued.
  */
 export async function completeJob(pool: pg.Pool, worker: string, job: Job, answer: Record<string, unknown>): Promise<{ outcome: Outcome; seconds?: number }> {
   const row = jobRow(job);
@@ -223,7 +224,7 @@ export async function completeJob(pool: pg.Pool, worker: string, job: Job, answe
       [job.id, written ? 'done' : 'skipped', boundTo, written ?? null, job.tableOid, JSON.stringify(job.rowPk)],
     );
     return { outcome: written ? 'done' : 'skipped', seconds: rows[0]?.seconds as number };
-  });
+  }, lockJobTable(job, 'ROW EXCLUSIVE'));
 }
 
 /**

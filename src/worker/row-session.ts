@@ -45,11 +45,14 @@ export async function onRowConnection<T>(pool: pg.Pool, work: (client: pg.PoolCl
   }
 }
 
-/** Runs `work` in a transaction on a pooled connection, committed when it returns, and wipes the session afterwards. */
-export async function inRowTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` in a transaction on a pooled connection, committed when it returns, and wipes the session afterwards.
+ * `opening`: statements sent with the BEGIN, in its round trip.
+ */
+export async function inRowTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, opening?: string): Promise<T> {
   return onRowConnection(pool, async (client) => {
     try {
-      await client.query('BEGIN');
+      await client.query(opening === undefined ? 'BEGIN' : `BEGIN; ${opening}`);
       const result = await work(client);
       await client.query('COMMIT');
       return result;

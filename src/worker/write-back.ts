@@ -1,6 +1,7 @@
 // Answers of several jobs of one table written back together: one transaction for the lot, where completeJob
 // (queue.ts) takes a transaction of its own per job, in two messages to the server: the transaction's BEGIN with the
-// answers' write (a statement for each trigger's jobs, which also locks them), then the jobs' marks with the COMMIT.
+// lock and check of the table (job-row.ts, lockJobTable) and the answers' write (a statement for each trigger's jobs,
+// which also locks them), then the jobs' marks with the COMMIT.
 // The values are written into the statements (arrayLiteral) so that each message is one round trip. Each job keeps
 // completeJob's rules: written only while it is still this worker's and its row still holds the prompt's values, by
 // the table's owner (the worker's login role), the row's other jobs following the new version; a job whose row
@@ -8,7 +9,8 @@
 // write (and queued again what they queue) before the marks look at the row's other jobs.
 
 import pg from 'pg';
-import { byTrigger, giveBack, isJobTable, rowMatch } from './job-row.js';
+import { sqlstateOf } from '../../proxy/pg-error.js';
+import { byTrigger, giveBack, isJobTable, lockJobTable, NOT_THE_JOBS_TABLE, refuseOtherTable, rowMatch } from './job-row.js';
 import type { Job, Outcome } from './queue.js';
 import { arrayLiteral, onRowConnection } from './row-session.js';
 
@@ -33,18 +35,15 @@ export async function completeJobs(pool: pg.Pool, worker: string, batch: Answere
   const outcomes = new Map<string, WriteBack>(batch.map(({ job }) => [job.id, { outcome: 'lost' }]));
   return onRowConnection(pool, async (client) => {
     try {
-      const claimed: Array<{ id: string; ours: boolean; xmin: string | null }> = [];
+      const claimed: Array<{ id: string; xmin: string | null }> = [];
+      const { job: first } = batch[0]!;
+      const opening = `BEGIN; ${lockJobTable(first, 'ROW EXCLUSIVE')}; ${refuseOtherTable(first)};`;
       for (const [index, jobs] of byTrigger(batch).entries()) {
         const statement = writeStatement(worker, jobs);
-        const results = (await client.query(index === 0 ? `BEGIN; ${statement}` : statement)) as unknown as pg.QueryResult | pg.QueryResult[];
+        const results = (await client.query(index === 0 ? `${opening} ${statement}` : statement)) as unknown as pg.QueryResult | pg.QueryResult[];
         claimed.push(...(Array.isArray(results) ? results.at(-1)! : results).rows);
       }
       const mine = batch.filter(({ job }) => claimed.some((row) => row.id === job.id));
-      if (mine.length > 0 && !claimed[0]!.ours) {
-        await giveBack(client, worker, mine.map(({ job }) => job));
-        await client.query('COMMIT');
-        return outcomes;
-      }
       if (mine.length === 0) {
         await client.query('COMMIT');
         return outcomes;
@@ -55,15 +54,18 @@ export async function completeJobs(pool: pg.Pool, worker: string, batch: Answere
       return outcomes;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      if (sqlstateOf(error) !== NOT_THE_JOBS_TABLE) throw error;
+      await giveBack(client, worker, batch.map(({ job }) => job));
+      return outcomes;
     }
   });
 }
 
 /**
  * Writes the answers of jobs of one trigger into the rows that still hold their prompt's values, the jobs locked
- * first and only those still this worker's written: for each, whether its table is still the one it was queued for
- * (then the table's owner is the session's), and its row's new xmin if it was written.
+ * first and only those still this worker's written, in the table of the job's name, locked and found to be the
+ * job's by the statements before it (lockJobTable, refuseOtherTable) and written only while the session is still its
+ * owner's: for each, its row's new xmin if it was written.
  */
 function writeStatement(worker: string, jobs: Answered[]): string {
   const first = jobs[0]!.job;
@@ -72,7 +74,7 @@ function writeStatement(worker: string, jobs: Answered[]): string {
   const ids = arrayLiteral(jobs.map(({ job }) => job.id), 'int8');
   const set = first.targetColumns.map((column) => `${pg.escapeIdentifier(column)} = answer.${pg.escapeIdentifier(column)}`).join(', ');
   return `WITH claimed AS MATERIALIZED (
-            SELECT q.id, ${isJobTable(table, oid)} AS ours FROM llm.queue q
+            SELECT q.id FROM llm.queue q
              WHERE q.id OPERATOR(pg_catalog.=) ANY (${ids}) AND q.worker OPERATOR(pg_catalog.=) ${pg.escapeLiteral(worker)} AND q.status OPERATOR(pg_catalog.=) 'processing'
              ORDER BY q.id FOR UPDATE OF q
           ), written AS (
@@ -86,7 +88,7 @@ function writeStatement(worker: string, jobs: Answered[]): string {
              WHERE ${row.key} AND ${row.values} AND ${isJobTable(table, oid)}
          RETURNING j.id, t.xmin
           )
-          SELECT c.id::pg_catalog.text AS id, c.ours, w.xmin::pg_catalog.text AS xmin FROM claimed c LEFT JOIN written w ON w.id OPERATOR(pg_catalog.=) c.id`;
+          SELECT c.id::pg_catalog.text AS id, w.xmin::pg_catalog.text AS xmin FROM claimed c LEFT JOIN written w ON w.id OPERATOR(pg_catalog.=) c.id`;
 }
 
 /**

@@ -224,6 +224,61 @@ describe("the worker's role and the owners' code it runs", () => {
   });
 });
 
+describe("a table that took the name of a job's dropped table", () => {
+  /**
+   * Alice's team.notes, enriched, with a row; the schema team is one mallory may create in too. Mallory's takeName
+   * replaces the table, once alice has dropped it, by one of hers whose code runs as whoever plans or updates it: an
+   * index expression's immutable call, which PostgreSQL evaluates as it loads the index for planning, and a statement
+   * trigger, which an UPDATE fires before it tests its WHERE. ranAs lists whom it ran as, mallory aside.
+   */
+  async function sharedSchema() {
+    const { name, direct, alice, mallory } = await aliceAndMallory();
+    await direct.query(`CREATE SCHEMA team; GRANT USAGE, CREATE ON SCHEMA team TO trust_user, password_user`);
+    await alice.query(`CREATE TABLE team.notes (id int PRIMARY KEY, body text, summary text)`);
+    await alice.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON team.notes FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm')`);
+    await alice.query(`INSERT INTO team.notes VALUES (1, 'alice private text', NULL)`);
+    await mallory.query(`GRANT USAGE ON SCHEMA mallory TO PUBLIC;
+                         CREATE TABLE mallory.ran_as (who name); GRANT INSERT ON mallory.ran_as TO PUBLIC;
+                         CREATE FUNCTION mallory.record() RETURNS int LANGUAGE sql VOLATILE AS 'INSERT INTO mallory.ran_as VALUES (current_user) RETURNING 0';
+                         CREATE FUNCTION mallory.zero() RETURNS int LANGUAGE plpgsql IMMUTABLE AS 'BEGIN RETURN mallory.record(); END';
+                         CREATE FUNCTION mallory.each() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN PERFORM mallory.record(); RETURN NULL; END'`);
+    const takeName = async () => {
+      await alice.query(`DROP TABLE team.notes`);
+      await mallory.query(`CREATE TABLE team.notes (id int PRIMARY KEY, body text, summary text);
+                           CREATE INDEX ON team.notes ((id OPERATOR(pg_catalog.+) mallory.zero()));
+                           CREATE TRIGGER each BEFORE UPDATE ON team.notes FOR EACH STATEMENT EXECUTE FUNCTION mallory.each();
+                           GRANT SELECT, UPDATE ON team.notes TO PUBLIC`);
+    };
+    const ranAs = async () => (await rows(mallory, `SELECT DISTINCT who::text FROM mallory.ran_as WHERE who <> 'password_user'`)).map((row) => row.who);
+    return { name, direct, takeName, ranAs };
+  }
+
+  it("is not planned by the owner's worker checking the job: the job is skipped, mallory's code never runs as alice", async () => {
+    const { name, direct, takeName, ranAs } = await sharedSchema();
+    await takeName();
+    alicesWorker(name);
+    await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
+    expect(await rows(direct, `SELECT status, last_error FROM llm.queue`)).toEqual([
+      { status: 'skipped', last_error: 'skipped before asking the model: its table no longer exists' },
+    ]);
+    expect(await ranAs()).toEqual([]);
+    expect(prompts()).toEqual([]);
+  });
+
+  it("is not planned or updated by the owner's worker writing the answer back, when taken while the model was asked", async () => {
+    const { name, direct, takeName, ranAs } = await sharedSchema();
+    let answer!: () => void;
+    shared.fake.script({ kind: 'reply', answer: () => 'alice answer', hold: new Promise<void>((resolve) => (answer = resolve)) });
+    alicesWorker(name);
+    await expect.poll(() => prompts(), EVENTUALLY).toEqual(['Summarize: alice private text']);
+    await takeName();
+    answer();
+    await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
+    expect(await rows(direct, `SELECT status FROM llm.queue`)).toEqual([{ status: 'skipped' }]);
+    expect(await ranAs()).toEqual([]);
+  });
+});
+
 describe("the worker's own SQL in the owner's session", () => {
   it("calls no function or operator another role put first in the owner's search_path, answering a job that failed once", async () => {
     const { name, direct, alice } = await aliceAndMallory();
