@@ -10,7 +10,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { runParseTask } from '../sql/parse-task.js';
 import { STATEMENT_SECRETS, type SecretLiteral } from '../sql/secret-literals.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
-import { HeldValues, replaced } from './held-values.js';
+import { HeldValues, holdable, replaced } from './held-values.js';
 
 export class SessionLiteralSecrets {
   private readonly secrets = new HeldValues<string>();
@@ -25,7 +25,8 @@ export class SessionLiteralSecrets {
           return held === value ? [] : [{ start, end, text: dollarQuoted(held) }];
         }
         if (HeldValues.isReference(value)) return [];
-        const reference = this.secrets.reuse(value);
+        // Held until 64 newer ones push it out, long after its statement: no longer than a setting's key may be.
+        const reference = this.secrets.reuse(holdable('a secret argument', value));
         return [{ start, end, text: `'${json ? JSON.stringify(reference) : reference}'` }];
       }),
     );
