@@ -75,10 +75,15 @@ export function schemaOf(declaration: Signature): string {
   return declaration.schema ?? DEFAULT_SCHEMA;
 }
 
+/** schema.name, which the declaration's overloads share. */
+export function qualifiedName(declaration: Signature): string {
+  return `${schemaOf(declaration)}.${declaration.name}`;
+}
+
 /** Declarations by schema and name: more than one where the name is overloaded. */
 const bySchemaAndName = new Map<string, FunctionDeclaration[]>();
 for (const declaration of FUNCTIONS) {
-  const name = `${schemaOf(declaration)}.${declaration.name}`;
+  const name = qualifiedName(declaration);
   bySchemaAndName.set(name, [...(bySchemaAndName.get(name) ?? []), declaration]);
 }
 

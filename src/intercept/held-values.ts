@@ -33,9 +33,9 @@ export class HeldValues<Value> {
   }
 
   /** The reference the value is held under already, else a new one: a statement run again and again takes one place. */
-  reuse(value: Value): string {
+  reuse(value: Value, same: (held: Value, value: Value) => boolean = Object.is): string {
     for (const [reference, held] of this.values) {
-      if (held !== value) continue;
+      if (!same(held, value)) continue;
       // Newest again, so a value in use is the last to go.
       this.values.delete(reference);
       this.values.set(reference, value);

@@ -4,29 +4,41 @@
 // as a JSON string), and hands it back among the call's arguments, where the proxy puts the secret back. Its log and pg_stat_activity see only the reference, which means nothing in any other
 // session. SQL given for an argument declared SQL (pg_llm_estimate's) reaches the server with its own secrets held the
 // same way, and so does the statement a function then runs from it: the calls it finds there are resolved here too.
+// A reference stands for its secret only in calls of the function the client wrote it out for: code of another role
+// that the statement runs (a view's call) may copy it from current_query(), and must not register it into a model
+// that every role may call (review31), nor hand it to any function the client did not give it to.
 
 import type { FunctionDeclaration } from '../../functions/declaration.js';
+import { qualifiedName } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { runParseTask } from '../sql/parse-task.js';
 import { STATEMENT_SECRETS, type SecretLiteral } from '../sql/secret-literals.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { HeldValues, holdable, replaced } from './held-values.js';
 
+/** A secret held, and the function (schema.name) whose call the client wrote it out in. */
+interface HeldSecret {
+  value: string;
+  writtenFor: string;
+}
+
+const sameSecret = (held: HeldSecret, secret: HeldSecret): boolean => held.value === secret.value && held.writtenFor === secret.writtenFor;
+
 export class SessionLiteralSecrets {
-  private readonly secrets = new HeldValues<string>();
+  private readonly secrets = new HeldValues<HeldSecret>();
 
   /** The query string with each secret literal replaced by a reference; a reference written out stays as it is. */
   hold(sql: string, literals: SecretLiteral[]): string {
     return replaced(
       sql,
-      literals.flatMap(({ value, start, end, json, statements }) => {
+      literals.flatMap(({ value, start, end, json, writtenFor, statements }) => {
         if (statements) {
           const held = this.hold(value, statements);
           return held === value ? [] : [{ start, end, text: dollarQuoted(held) }];
         }
         if (HeldValues.isReference(value)) return [];
         // Held until 64 newer ones push it out, long after its statement: no longer than a setting's key may be.
-        const reference = this.secrets.reuse(holdable('a secret argument', value));
+        const reference = this.secrets.reuse({ value: holdable('a secret argument', value), writtenFor }, sameSecret);
         return [{ start, end, text: `'${json ? JSON.stringify(reference) : reference}'` }];
       }),
     );
@@ -46,7 +58,12 @@ export class SessionLiteralSecrets {
       const argument = declaration.arguments[i];
       if (!argument?.secret || typeof value !== 'string' || !HeldValues.isReference(value)) return value;
       const secret = this.secrets.get(value);
-      if (secret !== undefined) return argument.type === 'jsonb' ? jsonValue(secret, argument.name, declaration.name) : secret;
+      if (secret?.writtenFor === qualifiedName(declaration)) return argument.type === 'jsonb' ? jsonValue(secret.value, argument.name, declaration.name) : secret.value;
+      if (secret !== undefined) {
+        throw new PgError('42501', `the ${argument.name} argument of ${declaration.name} is a secret this session wrote out in a call of another function`, {
+          hint: `Write ${argument.name} itself in this call: a view or function of another role that your statement runs cannot take a secret you wrote out for one call into another.`,
+        });
+      }
       throw new PgError('22023', `the ${argument.name} argument of ${declaration.name} is a reference this session's statements did not hand the server`, {
         hint: `Write ${argument.name} itself, or pass it as a parameter: the proxy keeps a secret written out in a call and hands the server a reference to it, which means nothing in another session (nor in this one after many other secrets).`,
       });

@@ -10,7 +10,7 @@
 
 import { scanSync } from 'libpg-query';
 import type { ArgumentDeclaration } from '../../functions/declaration.js';
-import { functionsCalled } from '../../functions/registry.js';
+import { functionsCalled, qualifiedName } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { credentialsIn, holdsCredentials } from '../crypto/config-secrets.js';
 import type { HeldSpan } from './api-key-statements.js';
@@ -25,6 +25,8 @@ type Node = Record<string, any>;
 /** A secret literal, and whether its argument is jsonb (the server must read its reference as JSON). */
 export interface SecretLiteral extends HeldSpan {
   json: boolean;
+  /** The function (schema.name) whose call writes it out: the only one in whose calls its reference stands for it. */
+  writtenFor: string;
   /** A constant given for an argument declared SQL: the secret literals of its statements, located in `value`. */
   statements?: SecretLiteral[];
 }
@@ -40,7 +42,7 @@ export class SecretSyntaxError extends Error {
 }
 
 /** A constant found in a call; `sql`, for one given for an argument declared SQL, names that argument. */
-type Found = { value: string; start: number; json: boolean; sql?: string };
+type Found = { value: string; start: number; json: boolean; writtenFor: string; sql?: string };
 
 /** The secret literals in a parsed statement (locations count bytes of `sql`, the query string parsed), in order. */
 export function secretLiterals(statement: unknown, sql: string): SecretLiteral[] {
@@ -49,9 +51,9 @@ export function secretLiterals(statement: unknown, sql: string): SecretLiteral[]
   if (found.length === 0) return [];
   const tokens = scanSync(sql).tokens;
   return found
-    .flatMap(({ value, start, json, sql: argument }): SecretLiteral[] => {
+    .flatMap(({ value, start, json, writtenFor, sql: argument }): SecretLiteral[] => {
       const token = tokens.find((candidate) => candidate.start === start)!;
-      const literal = { value, start, end: token.end, json };
+      const literal = { value, start, end: token.end, json, writtenFor };
       if (argument === undefined) {
         refuseUnicodeEscapes(token.text, 'a secret argument');
         return [literal];
@@ -126,6 +128,7 @@ function visit(node: unknown, found: Found[]): void {
 function literalsOfCall(call: Node): Found[] {
   const declarations = functionsCalled((call.funcname ?? []).map((part: Node) => part.String?.sval ?? ''));
   if (declarations.length === 0) return [];
+  const writtenFor = qualifiedName(declarations[0]!);
   const literals: Found[] = [];
   (call.args as Node[] | undefined)?.forEach((argument, position) => {
     const named = argument.NamedArgExpr as Node | undefined;
@@ -140,8 +143,8 @@ function literalsOfCall(call: Node): Found[] {
       if (declared.secret) refuseComputedSecret(expression, declared, declarations[0]!.name);
       return;
     }
-    if (declared.sql) literals.push({ ...constant, json: false, sql: `the ${declared.name} argument of ${declarations[0]!.name}` });
-    else if (isSecret(declared.secret!, constant.value)) literals.push({ ...constant, json: declared.type === 'jsonb' });
+    if (declared.sql) literals.push({ ...constant, json: false, writtenFor, sql: `the ${declared.name} argument of ${declarations[0]!.name}` });
+    else if (isSecret(declared.secret!, constant.value)) literals.push({ ...constant, json: declared.type === 'jsonb', writtenFor });
   });
   return literals;
 }

