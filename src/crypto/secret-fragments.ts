@@ -9,16 +9,27 @@
 // the key in a row, far more than any key's public part (sk-ant-api03- is 13), and the rest is too many to try. A
 // leak shorter than a fragment goes unmasked: too little of a key to use. Secrets shorter than MIN_SECRET_LENGTH are
 // not secrets worth the name (and would mask common words): they are left alone.
+//
+// Answers are masked on the event loop every session shares, up to --max-response-bytes (8 MiB) each, and a text is
+// scanned once per fragment length, which a model's config may make 17 (a credential of each length from 8 to 23).
+// Review31: cutting out and looking up a string at every character and length, one role's model froze every session
+// for 2.3 s per MiB of its answer. So a text is scanned with rolling hashes, a few arithmetic steps a character and
+// length, and a whole answer a turn of the event loop at a time (maskInTurns). Hashes keyed at random per process
+// that match tell of a fragment; one that matches by chance only masks a little more of an answer.
 
+import { randomInt } from 'node:crypto';
+import { setImmediate } from 'node:timers/promises';
 import { credentialsIn } from './config-secrets.js';
 
 export const FRAGMENT_LENGTH = 24;
+/** What one turn of the event loop masks of a long text: milliseconds' work even at every fragment length. */
+const CHARACTERS_A_TURN = 64 * 1024;
 const MIN_SECRET_LENGTH = 8;
 const MASK = '****';
 
 export class SecretFragments {
-  /** The fragments, by length: FRAGMENT_LENGTH, and the lengths of shorter secrets. */
-  private readonly fragments = new Map<number, Set<string>>();
+  /** The hashes of the fragments, by length: FRAGMENT_LENGTH, and the lengths of shorter secrets. */
+  private readonly fragments = new Map<number, FragmentHashes>();
   /** The longest fragment: how much of a streamed text a fragment split across pieces can span. */
   readonly longest: number = 0;
 
@@ -26,8 +37,7 @@ export class SecretFragments {
     for (const secret of secrets) {
       if (!secret || secret.length < MIN_SECRET_LENGTH) continue;
       const length = Math.min(FRAGMENT_LENGTH, secret.length);
-      const ofLength = this.fragments.get(length) ?? this.fragments.set(length, new Set()).get(length)!;
-      for (let start = 0; start + length <= secret.length; start++) ofLength.add(secret.slice(start, start + length));
+      (this.fragments.get(length) ?? this.fragments.set(length, new FragmentHashes(length)).get(length)!).add(secret);
       this.longest = Math.max(this.longest, length);
     }
   }
@@ -57,14 +67,27 @@ export class SecretFragments {
    */
   coveredUntil(text: string, coveredFromBefore: number): Int32Array {
     const covered = new Int32Array(text.length);
-    let reach = coveredFromBefore;
-    for (let position = 0; position < text.length; position++) {
-      for (const [length, ofLength] of this.fragments) {
-        if (position + length <= text.length && ofLength.has(text.slice(position, position + length))) reach = Math.max(reach, position + length);
-      }
-      covered[position] = reach;
+    this.markStarts(text, covered, 0, text.length);
+    return reaching(covered, coveredFromBefore);
+  }
+
+  /**
+   * mask(), a turn of the event loop at a time for a long text (a whole answer of up to --max-response-bytes), so
+   * that no session waits for all of it: each fragment length is a scan of the whole text.
+   */
+  async maskInTurns(text: string): Promise<string> {
+    if (this.empty || text.length <= CHARACTERS_A_TURN) return this.mask(text);
+    const covered = new Int32Array(text.length);
+    for (let from = 0; from < text.length; from += CHARACTERS_A_TURN) {
+      await setImmediate();
+      this.markStarts(text, covered, from, from + CHARACTERS_A_TURN);
     }
-    return covered;
+    return this.masked(text, reaching(covered, 0), 0);
+  }
+
+  /** Where the fragments starting at each position in [from, to) reach. */
+  private markStarts(text: string, covered: Int32Array, from: number, to: number): void {
+    for (const hashes of this.fragments.values()) hashes.mark(text, covered, from, to);
   }
 
   /** `text` from `start` on, with each run of covered characters replaced by one mask. */
@@ -83,6 +106,16 @@ export class SecretFragments {
     }
     return result;
   }
+}
+
+/** `covered`, where each start's reach is, made how far the fragments starting there or before reach. */
+function reaching(covered: Int32Array, coveredFromBefore: number): Int32Array {
+  let reach = coveredFromBefore;
+  for (let position = 0; position < covered.length; position++) {
+    reach = Math.max(reach, covered[position]!);
+    covered[position] = reach;
+  }
+  return covered;
 }
 
 /**
@@ -105,4 +138,67 @@ export class StreamMasker {
     this.tail = text.slice(text.length - kept);
     return out;
   }
+}
+
+// Two polynomial hashes of a window of UTF-16 code units, modulo 2^32 with odd bases drawn per process, each cut to
+// 30 bits so that V8 keeps it as a small integer (no number is made on the heap per character). A bitmap of the
+// first's low bits turns most windows away before any lookup.
+const BASES = [randomInt(1 << 16, 1 << 30) | 1, randomInt(1 << 16, 1 << 30) | 1] as const;
+const SMALL = 0x3fffffff;
+const FILTER_WORDS = (1 << 16) / 32;
+
+/** The fragments of one length, by their hashes. */
+class FragmentHashes {
+  private readonly filter = new Uint32Array(FILTER_WORDS);
+  private readonly byFirst = new Map<number, Set<number>>();
+
+  constructor(readonly length: number) {}
+
+  /** Takes in every window of the secret. */
+  add(secret: string): void {
+    for (let start = 0; start + this.length <= secret.length; start++) {
+      const [first, second] = hashesAt(secret, start, this.length);
+      const key = first & SMALL;
+      this.filter[(key & 0xffff) >>> 5]! |= 1 << (key & 31);
+      (this.byFirst.get(key) ?? this.byFirst.set(key, new Set()).get(key)!).add(second & SMALL);
+    }
+  }
+
+  /** Sets covered[start] to start + length, at least, for each start in [from, to) where a fragment of `text` begins. */
+  mark(text: string, covered: Int32Array, from: number, to: number): void {
+    const { length, filter, byFirst } = this;
+    const last = Math.min(to, text.length - length + 1);
+    if (from >= last) return;
+    const [baseFirst, baseSecond] = BASES;
+    // What the code unit leaving the window weighed in it: base^(length - 1).
+    let leavingFirst = 1;
+    let leavingSecond = 1;
+    for (let i = 1; i < length; i++) {
+      leavingFirst = Math.imul(leavingFirst, baseFirst);
+      leavingSecond = Math.imul(leavingSecond, baseSecond);
+    }
+    let [first, second] = hashesAt(text, from, length);
+    for (let start = from; ; start++) {
+      const key = first & SMALL;
+      if ((filter[(key & 0xffff) >>> 5]! & (1 << (key & 31))) !== 0 && byFirst.get(key)?.has(second & SMALL)) {
+        covered[start] = Math.max(covered[start]!, start + length);
+      }
+      if (start + 1 >= last) return;
+      const out = text.charCodeAt(start);
+      const into = text.charCodeAt(start + length);
+      first = (Math.imul((first - Math.imul(out, leavingFirst)) | 0, baseFirst) + into) | 0;
+      second = (Math.imul((second - Math.imul(out, leavingSecond)) | 0, baseSecond) + into) | 0;
+    }
+  }
+}
+
+/** The two hashes of the window of `length` code units of `text` from `start`. */
+function hashesAt(text: string, start: number, length: number): [number, number] {
+  let first = 0;
+  let second = 0;
+  for (let i = start; i < start + length; i++) {
+    first = (Math.imul(first, BASES[0]) + text.charCodeAt(i)) | 0;
+    second = (Math.imul(second, BASES[1]) + text.charCodeAt(i)) | 0;
+  }
+  return [first, second];
 }

@@ -11,7 +11,7 @@ import type { ApiAnswer, ApiRequest, ChatResult, Provider, StreamEvent } from '.
 
 export function redacted(provider: Provider, fragments: SecretFragments): Provider {
   if (fragments.empty) return provider;
-  const result = (answer: ChatResult): ChatResult => ({ ...answer, text: fragments.mask(answer.text), model: fragments.mask(answer.model) });
+  const result = async (answer: ChatResult): Promise<ChatResult> => ({ ...answer, text: await fragments.maskInTurns(answer.text), model: fragments.mask(answer.model) });
   const masked = (error: unknown): unknown => maskedError(error, fragments);
   const send = provider.send?.bind(provider);
   return {
@@ -28,7 +28,7 @@ export function redacted(provider: Provider, fragments: SecretFragments): Provid
     }),
     async chat(request) {
       try {
-        return result(await provider.chat(request));
+        return await result(await provider.chat(request));
       } catch (error) {
         throw masked(error);
       }
@@ -37,7 +37,7 @@ export function redacted(provider: Provider, fragments: SecretFragments): Provid
       const chunks = fragments.stream();
       try {
         for await (const event of provider.stream(request)) {
-          yield event.kind === 'chunk' ? { kind: 'chunk', text: chunks.push(event.text) } : { kind: 'done', result: result(event.result) };
+          yield event.kind === 'chunk' ? { kind: 'chunk', text: chunks.push(event.text) } : { kind: 'done', result: await result(event.result) };
         }
       } catch (error) {
         throw masked(error);

@@ -41,4 +41,14 @@ describe('SecretFragments', () => {
     expect(ofConfig.mask('gpt-4o-mini-2024 said tok-9988776655, then tok-99887766')).toBe('gpt-4o-mini-2024 said ****, then tok-99887766');
     expect(new SecretFragments([undefined]).mask(KEY)).toBe(KEY);
   });
+
+  it('masks a long text a turn at a time as it masks it at once, pieces at the turns\' edges included', async () => {
+    const ofConfig = SecretFragments.of({ api_token: 'tok-9988776655', headers: { a: 'hdr-secret-value' } }, KEY);
+    const filler = 'x'.repeat(64 * 1024 - 10);
+    const text = [filler, KEY, filler, 'tok-9988776655', filler.slice(3), KEY.slice(1), filler, 'hdr-secret-value', 'end'].join('');
+    const once = ofConfig.mask(text);
+    expect(once).not.toBe(text);
+    expect(holdsFragment(once, KEY) || once.includes('tok-9988776655') || once.includes('hdr-secret-value')).toBe(false);
+    expect(await ofConfig.maskInTurns(text)).toBe(once);
+  });
 });

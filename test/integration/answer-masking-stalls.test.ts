@@ -1,0 +1,36 @@
+// Every answer is masked of its model's secrets (redacted.ts) on the event loop all sessions share. Review31: the
+// masking cuts out and looks up a string at every character for every length of secret the model's config holds
+// (a credential shorter than a fragment is its own length), so one role's own model, its config holding credentials
+// of 16 lengths, answering 2 MiB (far under --max-response-bytes) froze every session of the proxy for seconds a
+// call, however the answer had been parsed off the event loop.
+
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { clientOf } from '../support/pg-ai.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+
+const shared = proxyAndFakeProvider();
+const ANSWER_BYTES = 2 * 1024 * 1024;
+
+/** The event loop's longest delay, its sessions' and this test's, until `work` is done. */
+async function longestDelayMs(work: Promise<unknown>): Promise<number> {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  await work.catch(() => undefined);
+  delay.disable();
+  return delay.max / 1e6;
+}
+
+describe('a big answer of a model whose config holds credentials of many lengths', () => {
+  it("is masked without holding up the other sessions", async () => {
+    const tokens = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`token_${i}`, 'q'.repeat(8 + i)]));
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0, ...tokens }, 'sk-mallory-own-key-0123456789abcdefghijklmn');
+    const heavy = await clientOf(shared.proxy, name, 'trust');
+    const quiet = await longestDelayMs(new Promise((resolve) => setTimeout(resolve, 2000)));
+    shared.fake.script({ kind: 'huge', bytes: ANSWER_BYTES });
+    const answered = heavy.query(`SELECT length(pg_llm_chat('llm', 'a')) AS n`);
+    const during = await longestDelayMs(answered);
+    expect((await answered).rows).toEqual([{ n: ANSWER_BYTES }]);
+    expect(during).toBeLessThan(4 * quiet + 500);
+  }, 120_000);
+});
