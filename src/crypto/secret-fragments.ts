@@ -23,7 +23,7 @@ import { credentialsIn } from './config-secrets.js';
 
 export const FRAGMENT_LENGTH = 24;
 /** What one turn of the event loop masks of a long text: milliseconds' work even at every fragment length. */
-const CHARACTERS_A_TURN = 64 * 1024;
+export const CHARACTERS_A_TURN = 64 * 1024;
 const MIN_SECRET_LENGTH = 8;
 const MASK = '****';
 

@@ -5,7 +5,7 @@
 // llm.queue.last_error (ai.vectorizer_errors), and its failures to the proxy's log.
 
 import { PgError } from '../../proxy/pg-error.js';
-import type { SecretFragments } from '../crypto/secret-fragments.js';
+import { CHARACTERS_A_TURN, type SecretFragments } from '../crypto/secret-fragments.js';
 import type { BatchApi, BatchOutcome, BatchState } from './batch-apis.js';
 import type { ApiAnswer, ApiRequest, ChatResult, Provider, StreamEvent } from './provider.js';
 
@@ -20,7 +20,7 @@ export function redacted(provider: Provider, fragments: SecretFragments): Provid
       async send(request: ApiRequest): Promise<ApiAnswer> {
         try {
           const answer = await send(request);
-          return { ...answer, body: maskedStrings(answer.body, fragments), model: fragments.mask(answer.model) };
+          return { ...answer, body: await maskedStrings(answer.body, fragments), model: fragments.mask(answer.model) };
         } catch (error) {
           throw masked(error);
         }
@@ -86,10 +86,23 @@ function maskedError(error: unknown, fragments: SecretFragments): unknown {
   });
 }
 
-/** Every string of a JSON value (keys too) with the secrets masked. */
-function maskedStrings(value: unknown, fragments: SecretFragments): unknown {
-  if (typeof value === 'string') return fragments.mask(value);
-  if (Array.isArray(value)) return value.map((item) => maskedStrings(item, fragments));
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [fragments.mask(key), maskedStrings(item, fragments)]));
+/**
+ * Every string of a JSON value (keys too) with the secrets masked: the long ones (a chat answer's content) first, a
+ * turn of the event loop at a time, then the others at once.
+ */
+async function maskedStrings(value: unknown, fragments: SecretFragments): Promise<unknown> {
+  const long = new Map<string, string>();
+  const find = (item: unknown): void => {
+    if (typeof item === 'string' && item.length > CHARACTERS_A_TURN) long.set(item, item);
+    else if (item !== null && typeof item === 'object') for (const inner of Object.values(item)) find(inner);
+  };
+  find(value);
+  for (const text of long.keys()) long.set(text, await fragments.maskInTurns(text));
+  const masked = (item: unknown): unknown => {
+    if (typeof item === 'string') return long.get(item) ?? fragments.mask(item);
+    if (Array.isArray(item)) return item.map(masked);
+    if (item === null || typeof item !== 'object') return item;
+    return Object.fromEntries(Object.entries(item).map(([key, inner]) => [fragments.mask(key), masked(inner)]));
+  };
+  return masked(value);
 }

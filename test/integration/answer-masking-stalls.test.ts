@@ -33,4 +33,20 @@ describe('a big answer of a model whose config holds credentials of many lengths
     expect((await answered).rows).toEqual([{ n: ANSWER_BYTES }]);
     expect(during).toBeLessThan(4 * quiet + 500);
   }, 120_000);
+
+  it("handed on whole by a pgai call with extra headers of many lengths is masked without holding up the other sessions", async () => {
+    const headers = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`x-token-${i}`, 'q'.repeat(8 + i)]));
+    const { name, client: admin } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    await admin.query('CREATE EXTENSION ai');
+    const heavy = await clientOf(shared.proxy, name, 'trust');
+    const quiet = await longestDelayMs(new Promise((resolve) => setTimeout(resolve, 2000)));
+    shared.fake.script({ kind: 'huge', bytes: ANSWER_BYTES });
+    const answered = heavy.query(
+      `SELECT length(ai.openai_chat_complete('m', '[{"role": "user", "content": "a"}]', api_key => $1, extra_headers => $2, client_config => $3)->'choices'->0->'message'->>'content') AS n`,
+      ['sk-mallory-own-key-0123456789abcdefghijklmn', JSON.stringify(headers), JSON.stringify({ base_url: shared.fake.baseUrl, max_retries: 0 })],
+    );
+    const during = await longestDelayMs(answered);
+    expect((await answered).rows).toEqual([{ n: ANSWER_BYTES }]);
+    expect(during).toBeLessThan(4 * quiet + 500);
+  }, 120_000);
 });
