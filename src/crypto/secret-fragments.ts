@@ -138,6 +138,20 @@ export class StreamMasker {
     this.tail = text.slice(text.length - kept);
     return out;
   }
+
+  /**
+   * push(), a turn of the event loop for each CHARACTERS_A_TURN of a long piece (a provider may stream a whole answer
+   * as one), as if it had come in pieces of that length: the provider chooses where its pieces end anyway.
+   */
+  async pushInTurns(piece: string): Promise<string> {
+    if (piece.length <= CHARACTERS_A_TURN) return this.push(piece);
+    let out = '';
+    for (let from = 0; from < piece.length; from += CHARACTERS_A_TURN) {
+      await setImmediate();
+      out += this.push(piece.slice(from, from + CHARACTERS_A_TURN));
+    }
+    return out;
+  }
 }
 
 // Two polynomial hashes of a window of UTF-16 code units, modulo 2^32 with odd bases drawn per process, each cut to

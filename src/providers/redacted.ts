@@ -37,7 +37,7 @@ export function redacted(provider: Provider, fragments: SecretFragments): Provid
       const chunks = fragments.stream();
       try {
         for await (const event of provider.stream(request)) {
-          yield event.kind === 'chunk' ? { kind: 'chunk', text: chunks.push(event.text) } : { kind: 'done', result: await result(event.result) };
+          yield event.kind === 'chunk' ? { kind: 'chunk', text: await chunks.pushInTurns(event.text) } : { kind: 'done', result: await result(event.result) };
         }
       } catch (error) {
         throw masked(error);

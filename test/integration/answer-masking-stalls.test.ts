@@ -49,4 +49,16 @@ describe('a big answer of a model whose config holds credentials of many lengths
     expect((await answered).rows).toEqual([{ n: ANSWER_BYTES }]);
     expect(during).toBeLessThan(4 * quiet + 500);
   }, 120_000);
+
+  it('streamed in one piece is masked without holding up the other sessions', async () => {
+    const tokens = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`token_${i}`, 'q'.repeat(8 + i)]));
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0, ...tokens }, 'sk-mallory-own-key-0123456789abcdefghijklmn');
+    const heavy = await clientOf(shared.proxy, name, 'trust');
+    const quiet = await longestDelayMs(new Promise((resolve) => setTimeout(resolve, 2000)));
+    shared.fake.script({ kind: 'stream', chunks: ['a'.repeat(ANSWER_BYTES)] });
+    const answered = heavy.query(`SELECT sum(length(chunk))::int AS n FROM pg_llm_chat_stream('llm', 'a')`);
+    const during = await longestDelayMs(answered);
+    expect((await answered).rows).toEqual([{ n: ANSWER_BYTES }]);
+    expect(during).toBeLessThan(4 * quiet + 500);
+  }, 120_000);
 });

@@ -51,4 +51,11 @@ describe('SecretFragments', () => {
     expect(holdsFragment(once, KEY) || once.includes('tok-9988776655') || once.includes('hdr-secret-value')).toBe(false);
     expect(await ofConfig.maskInTurns(text)).toBe(once);
   });
+
+  it('masks a long streamed piece a turn at a time, a fragment across the turns included', async () => {
+    const piece = `${'x'.repeat(64 * 1024 - 10)}${KEY} done`;
+    const out = await fragments.stream().pushInTurns(piece);
+    expect(holdsFragment(out, KEY)).toBe(false);
+    expect(out.endsWith('**** done')).toBe(true);
+  });
 });
