@@ -12,7 +12,7 @@ import { readAuthenticationCode, readBackendKeyData, readErrorFields, readSaslMe
 import type { CancelKeys } from './cancel-keys.js';
 import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
 import { MessageFramer } from './framer.js';
-import { sqlBounds } from './frontend-read.js';
+import { LastStatement, STATEMENT_HEAD_BYTES, type StatementHead } from './last-statement.js';
 import { StatementRelay } from './statement-relay.js';
 import { terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
@@ -46,24 +46,9 @@ const MAX_REPLIES_OWED = 4096;
  * is 1638), so the client is read again even when the message that makes the server flush is still in its socket.
  */
 const RESUME_AT_REPLIES_OWED = 2048;
-/** How much of a statement's text a session shows the admin dashboard: enough to tell it, never the whole. */
-const STATEMENT_HEAD_BYTES = 1024;
-/**
- * The largest chunk a session keeps alive for its last statement's sake, the statement read from it only when the
- * dashboard asks: the statement of a larger one (or of a frame assembled from several) has its start copied at once.
- */
-const KEPT_CHUNK_BYTES = 16 * 1024;
 
 /** What a session is doing, in pg_stat_activity's words (and "starting" until the upstream takes it). */
 export type SessionActivity = 'starting' | 'idle' | 'active' | 'idle in transaction' | 'idle in transaction (aborted)';
-
-/** The start of the last statement a client sent (Query or Parse), undecoded, and when it came. */
-export interface StatementHead {
-  bytes: Buffer;
-  /** False when the statement goes on past `bytes`. */
-  whole: boolean;
-  at: number;
-}
 
 export interface SessionContext {
   target: UpstreamTarget;
@@ -123,9 +108,7 @@ export class Session {
    * failure, which the next ReadyForQuery may be a pipeline away from telling.
    */
   private blockFailed = false;
-  /** The last statement's frame, a view of the client's chunk (a small one: never reused), or its start copied. */
-  private statement: Buffer | StatementHead | undefined;
-  private statementAt = 0;
+  private readonly statement = new LastStatement();
   /** The client's chunk being framed, and where in it the bytes not yet forwarded (or held) start. */
   private clientChunk: Buffer = EMPTY;
   private runStart = 0;
@@ -259,8 +242,7 @@ export class Session {
 
   /** The last statement the client sent; only seen while an interceptor inspects statements (the LLM engine does). */
   get lastStatement(): StatementHead | undefined {
-    const { statement } = this;
-    return Buffer.isBuffer(statement) ? statementHead(statement, this.statementAt, false) : statement;
+    return this.statement.head;
   }
 
   private get idle(): boolean {
@@ -285,7 +267,7 @@ export class Session {
           terminateEnd = end;
         }
         if (frame === undefined) return this.streamed ? this.endStreamed(type, end) : this.accountClientMessage(type);
-        if (type === FrontendMessage.Query || type === FrontendMessage.Parse) this.noteStatement(frame);
+        if (type === FrontendMessage.Query || type === FrontendMessage.Parse) this.statement.note(frame);
         if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame)) {
           if (start < 0) {
             this.forward(frame);
@@ -334,16 +316,9 @@ export class Session {
     const relay = this.streamed!;
     this.streamed = undefined;
     this.runStart = end;
-    this.statementAt = Date.now();
-    this.statement = { bytes: relay.statementHead, whole: false, at: this.statementAt };
+    this.statement.noteStreamed(relay.statementHead);
     const { refusal } = relay;
     this.accountClientMessage(type, refusal && refusedInPlace(refusal, (frame) => this.writeToClient(frame)));
-  }
-
-  /** Keeps the statement for the dashboard, read only when it asks: a copy of its start only from a big chunk. */
-  private noteStatement(frame: Buffer): void {
-    this.statementAt = Date.now();
-    this.statement = frame.buffer.byteLength <= KEPT_CHUNK_BYTES ? frame : statementHead(frame, this.statementAt, true);
   }
 
   private forward(bytes: Buffer): void {
@@ -636,12 +611,4 @@ export class Session {
     }
     upstream.end(this.clientTerminated ? EMPTY : terminate(), () => upstream.destroy());
   }
-}
-
-/** The start of the statement of a Query or Parse frame; `copy` to keep it apart from the frame's chunk. */
-function statementHead(frame: Buffer, at: number, copy: boolean): StatementHead {
-  const [start, end] = sqlBounds(frame);
-  const kept = Math.min(end, start + STATEMENT_HEAD_BYTES);
-  const bytes = frame.subarray(start, kept);
-  return { bytes: copy ? Buffer.from(bytes) : bytes, whole: kept === end, at };
 }

@@ -1,10 +1,9 @@
-// The last statement each session keeps for the admin dashboard: read from the chunk it came in only when the
-// dashboard asks, so the pass-through path copies nothing for it; the start of a statement from a big chunk is copied
-// at once, so that chunk is not kept alive for it.
+// The last statement each session keeps for the admin dashboard: its start copied into memory of the session's own,
+// so no chunk the client's statements came in is kept alive for it, and the memory a read went into can take the next.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type TestProxy } from '../support/proxy.js';
-import { RawClient, serialize } from '../support/raw-client.js';
+import { RawClient } from '../support/raw-client.js';
 
 let proxy: TestProxy;
 beforeAll(async () => {
@@ -25,14 +24,13 @@ async function lastStatementOf(sql: string) {
 }
 
 describe("a session's last statement", () => {
-  it('of a small chunk is the chunk itself, not a copy', async () => {
+  it('of a small chunk is a copy in memory of its own, not a view of the chunk', async () => {
     const sql = 'SELECT 1 AS small';
     const statement = await lastStatementOf(sql);
     expect(statement.bytes.toString()).toBe(sql);
     expect(statement.whole).toBe(true);
-    // A view of the memory the chunk was read into: the Query's header lies right before the statement there.
-    const { buffer, byteOffset } = statement.bytes;
-    expect(Buffer.from(buffer, byteOffset - 5, 5)).toEqual(serialize.query(sql).subarray(0, 5));
+    expect(statement.bytes.byteOffset).toBe(0);
+    expect(statement.bytes.buffer.byteLength).toBeLessThanOrEqual(1024);
   });
 
   it('of a big chunk is its start, copied, so the chunk can go', async () => {
