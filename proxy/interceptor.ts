@@ -59,7 +59,10 @@ export interface Interceptor {
    * the interceptor to hold (it is then relayed as it comes), or undefined to have it whole through claims().
    */
   watch(type: number, length: number): StatementWatch | undefined;
-  /** Looks at a frame while relaying raw: true when mediation starts with this message. */
+  /**
+   * Looks at a frame while relaying raw: true when mediation starts with this message. The frame may be a view of
+   * the client's chunk, whose memory takes the next read once it is relayed: copy what is kept.
+   */
   claims(type: number, frame: Buffer): boolean;
   /** A client message while mediating, the claimed one first; the frame is the interceptor's to keep. */
   accept(type: number, frame: Buffer): void;

@@ -251,10 +251,12 @@ export class Session {
 
   /**
    * Relays raw bytes, except messages the framer keeps (those the interceptor inspects, and every message while
-   * mediating): their bytes are held until the whole message is in and its fate is known.
+   * mediating): their bytes are held until the whole message is in and its fate is known. True when nothing holds
+   * the chunk any longer (slab-reads.ts): past authentication what is kept of a client's chunk is copied (the framer's
+   * frames, the interceptor's, the last statement), so only a write the upstream's socket has not completed may.
    */
-  private readonly onClientData = (chunk: Buffer): void => {
-    if (this.terminateReceived || this.phase === 'closed') return;
+  private readonly onClientData = (chunk: Buffer): boolean => {
+    if (this.terminateReceived || this.phase === 'closed') return false;
     this.context.stats.bytesFromClients += chunk.length;
     this.clientChunk = chunk;
     this.runStart = 0;
@@ -286,7 +288,7 @@ export class Session {
       // Bytes after a Terminate are not the client's to have read, however malformed.
       if (!this.terminateReceived) {
         this.fail(error);
-        return;
+        return false;
       }
     } finally {
       this.clientChunk = EMPTY;
@@ -295,6 +297,7 @@ export class Session {
     const held = this.clientFramer.heldFrom;
     const runEnd = terminateEnd ?? (held === undefined ? chunk.length : held < 0 ? runStart : held);
     if (runEnd > runStart) this.forward(chunk.subarray(runStart, runEnd));
+    return this.phase === 'ready' && this.upstream!.writableLength === 0;
   };
 
   /**
@@ -339,11 +342,14 @@ export class Session {
 
   /**
    * Relays raw bytes, except while mediating: then each message goes to the sink of the request it answers
-   * (ParameterStatus and NotificationResponse always to the client, which must see them).
+   * (ParameterStatus and NotificationResponse always to the client, which must see them). True when nothing holds the
+   * chunk any longer (slab-reads.ts): no sink had any of it, and the client's socket took all it was written at once.
    */
-  private readonly onUpstreamData = (chunk: Buffer): void => {
-    if (this.phase === 'closed') return;
+  private readonly onUpstreamData = (chunk: Buffer): boolean => {
+    if (this.phase === 'closed') return false;
     if (this.relayFrames && this.phase === 'ready' && this.upstreamFramer.atBoundary) this.relayFrames = false;
+    // A sink may keep a view of what it is given: a message begun before this chunk, or one of this chunk.
+    let lent = this.relayFrames || this.dispatchUpstreamMessage;
     try {
       if (this.relayFrames) {
         this.upstreamFramer.push(chunk, this.relayAuthenticationMessage);
@@ -352,25 +358,28 @@ export class Session {
         this.upstreamFramer.push(chunk, (type, frame, start, end) => {
           this.trackUpstreamMessage(type, frame);
           if (!this.dispatchUpstreamMessage) return this.replies.received(type);
+          lent = true;
           if (start > runStart) this.writeToClient(chunk.subarray(runStart, start));
           runStart = end;
           // Without a frame, its sink has read the row as it came.
           if (frame === undefined) this.replies.received(type);
           else this.dispatch(type, frame);
         });
+        lent ||= this.dispatchUpstreamMessage;
         const held = this.dispatchUpstreamMessage ? this.upstreamFramer.heldFrom : undefined;
         const runEnd = held === undefined ? chunk.length : held < 0 ? runStart : held;
         if (runEnd > runStart) this.writeToClient(chunk.subarray(runStart, runEnd));
       }
     } catch (error) {
       this.fail(error);
-      return;
+      return false;
     }
     if (this.repliesBacklogged && this.replies.pending < RESUME_AT_REPLIES_OWED) {
       this.repliesBacklogged = false;
       this.resumeClient();
     }
     if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
+    return !lent && this.phase === 'ready' && this.client.writableLength === 0;
   };
 
   private dispatch(type: number, frame: Buffer): void {

@@ -1,7 +1,9 @@
 // Reads of a socket straight into memory of the proxy's own (net.Socket's onread), without the stream machinery a
 // 'data' event costs per read (a Buffer allocated, pushed, emitted, and a tick scheduled to read more). The memory is
-// a slab handed out a piece per read and never reused, so a chunk stays valid however long a write or a sink holds on
-// to it, as a chunk of a 'data' event would; a slab with too little room left is left to the chunks still holding it.
+// a slab handed out a piece per read. A chunk its reader may still hold (a write that did not complete at once, a
+// sink that kept a view) keeps its piece: the next read goes to the slab's next piece, and a slab with too little
+// room left is left to the chunks still holding it. A chunk its reader says it let go of gives its memory back to
+// the next read, which is what a relay's every read does while both peers keep up: no allocation per read then.
 //
 // Node asks for the room of the next read as soon as a read is handed over, so whatever room a socket was given last
 // stays held while it sits idle. After a read that ends a burst (for the upstream: a ReadyForQuery) the next room is a
@@ -21,18 +23,23 @@ const MIN_ROOM_BYTES = 16 * 1024;
 export const IDLE_ROOM_BYTES = 2 * 1024;
 
 /**
- * net.Socket's onread option that hands each chunk read to `onChunk`. `endsBurst` tells from a chunk, once
- * `onChunk` has had it, whether the peer is now likely to stay quiet. Backpressure is the reader's own: pause() and resume() stop and start reading a
- * socket with onread as any other.
+ * net.Socket's onread option that hands each chunk read to `onChunk`, which answers whether it has let go of the chunk
+ * (nothing holds a view of it any longer: its memory may take the next read). `endsBurst` tells from a chunk, once
+ * `onChunk` has had it, whether the peer is now likely to stay quiet. Backpressure is the reader's own: pause() and
+ * resume() stop and start reading a socket with onread as any other.
  */
-export function slabReads(onChunk: (chunk: Buffer) => void, endsBurst: (chunk: Buffer) => boolean): net.OnReadOpts {
+export function slabReads(onChunk: (chunk: Buffer) => boolean, endsBurst: (chunk: Buffer) => boolean): net.OnReadOpts {
   let slab: Buffer | undefined;
   let used = 0;
   let room: Buffer;
   let quiet = true;
+  /** The last chunk was let go of, and the next read goes to the same room. */
+  let sameRoom = false;
   return {
-    // Node asks for the next read's room right after each callback, and once before the first read.
+    // Node asks for the next read's room right after each callback, and once before the first read. Not a buffer
+    // (undefined) keeps the room it has, which it then need not look up again.
     buffer: () => {
+      if (sameRoom) return undefined as unknown as Uint8Array;
       if (quiet) {
         slab = undefined;
         room = Buffer.allocUnsafe(IDLE_ROOM_BYTES);
@@ -47,9 +54,11 @@ export function slabReads(onChunk: (chunk: Buffer) => void, endsBurst: (chunk: B
     },
     callback: (bytes) => {
       const chunk = room.subarray(0, bytes);
-      if (slab !== undefined) used += bytes;
-      onChunk(chunk);
+      const letGo = onChunk(chunk);
+      const wasQuiet = slab === undefined;
       quiet = bytes < room.length && endsBurst(chunk);
+      sameRoom = letGo && quiet === wasQuiet;
+      if (!letGo) used += bytes;
       return true;
     },
   };

@@ -31,7 +31,7 @@ export function describeTarget(target: UpstreamTarget): string {
  * what the socket reads goes there from the start, read into slabs (slab-reads.ts) where no SSLRequest is sent,
  * else by 'data' events.
  */
-export function connectUpstream(target: UpstreamTarget, signal?: AbortSignal, onData?: (chunk: Buffer) => void): Promise<net.Socket> {
+export function connectUpstream(target: UpstreamTarget, signal?: AbortSignal, onData?: (chunk: Buffer) => boolean): Promise<net.Socket> {
   return withinDeadline(target.connectTimeoutMs, signal, async (stop) => {
     const socket = await negotiate(target, stop, onData && plain(target) ? onData : undefined);
     if (onData && !plain(target)) socket.on('data', onData);
@@ -103,7 +103,7 @@ function whenStopped(stop: AbortSignal, giveUp: () => void): () => void {
 }
 
 /** `onData`, for a plain connection only: where its reads go, by net.Socket's onread. */
-async function negotiate(target: UpstreamTarget, stop: AbortSignal, onData?: (chunk: Buffer) => void): Promise<net.Socket> {
+async function negotiate(target: UpstreamTarget, stop: AbortSignal, onData?: (chunk: Buffer) => boolean): Promise<net.Socket> {
   const socket = await openSocket(target, stop, onData).catch((error: Error) => {
     throw connectionFailure(target, error.message);
   });
@@ -127,7 +127,7 @@ async function negotiate(target: UpstreamTarget, stop: AbortSignal, onData?: (ch
   }
 }
 
-function openSocket(target: UpstreamTarget, stop: AbortSignal, onData?: (chunk: Buffer) => void): Promise<net.Socket> {
+function openSocket(target: UpstreamTarget, stop: AbortSignal, onData?: (chunk: Buffer) => boolean): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const onread = onData && slabReads(onData, endsWithReadyForQuery);
     const socket = target.socketDir

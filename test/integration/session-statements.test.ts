@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProxy, type TestProxy } from '../support/proxy.js';
-import { RawClient } from '../support/raw-client.js';
+import { RawClient, serialize } from '../support/raw-client.js';
 
 let proxy: TestProxy;
 beforeAll(async () => {
@@ -31,6 +31,21 @@ describe("a session's last statement", () => {
     expect(statement.whole).toBe(true);
     expect(statement.bytes.byteOffset).toBe(0);
     expect(statement.bytes.buffer.byteLength).toBeLessThanOrEqual(1024);
+  });
+
+  it('stays as it was while later reads go into the memory its chunk came in', async () => {
+    const sql = 'SELECT 1 AS first';
+    const client = await RawClient.session(proxy.port, { application_name: 'statement-reuse-test' });
+    try {
+      await client.query(sql);
+      // Neither a Query nor a Parse, and as long as the statement's chunk: read where that chunk was.
+      for (let i = 0; i < 3; i++) await client.exchange(serialize.describe({ type: 'S', name: 'x'.repeat(sql.length) }), serialize.sync());
+      const [view] = proxy.listener.sessionViews().filter((session) => session.application === 'statement-reuse-test');
+      expect(view!.statement!.bytes.toString()).toBe(sql);
+    } finally {
+      client.end();
+      await client.untilClosed();
+    }
   });
 
   it('of a big chunk is its start, copied, so the chunk can go', async () => {

@@ -30,6 +30,7 @@ describe('slab reads', () => {
             socket.pause();
             setTimeout(() => socket.resume(), 5);
           }
+          return false;
         }, () => chunks.length % 3 === 0),
       });
       socket.on('close', () => resolve()).on('error', reject);
@@ -38,6 +39,40 @@ describe('slab reads', () => {
     expect(chunks.length).toBeGreaterThan(10);
     expect(chunks.every((chunk, i) => chunk.equals(copies[i]!))).toBe(true);
     expect(Buffer.concat(chunks).equals(Buffer.concat(writes))).toBe(true);
+  });
+});
+
+describe('a slab reader that lets go of chunks', () => {
+  it('reads the next chunk into the memory of one it let go of, never into that of one it holds', async () => {
+    const writes = Array.from({ length: 400 }, (_, i) => randomBytes(i % 7 === 0 ? 100_000 : 1 + ((i * 7919) % 3000)));
+    const server = net.createServer((socket) => {
+      for (const write of writes) socket.write(write);
+      socket.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const held: Array<[Buffer, Buffer]> = [];
+    const copies: Buffer[] = [];
+    let reused = 0;
+    let last: Buffer | undefined;
+    await new Promise<void>((resolve, reject) => {
+      const socket: net.Socket = net.connect({
+        host: '127.0.0.1',
+        port: (server.address() as net.AddressInfo).port,
+        onread: slabReads((chunk) => {
+          if (last !== undefined && chunk.buffer === last.buffer && chunk.byteOffset === last.byteOffset) reused++;
+          copies.push(Buffer.from(chunk));
+          const letGo = copies.length % 3 !== 0;
+          last = letGo ? chunk : undefined;
+          if (!letGo) held.push([chunk, Buffer.from(chunk)]);
+          return letGo;
+        }, () => copies.length % 5 === 0),
+      });
+      socket.on('close', () => resolve()).on('error', reject);
+    });
+    server.close();
+    expect(reused).toBeGreaterThan(10);
+    expect(held.every(([chunk, copy]) => chunk.equals(copy))).toBe(true);
+    expect(Buffer.concat(copies).equals(Buffer.concat(writes))).toBe(true);
   });
 });
 
@@ -57,6 +92,7 @@ describe('a slab reader whose peer fell quiet', () => {
           chunks.push(chunk);
           received += chunk.length;
           arrived();
+          return false;
         },
         (chunk) => chunk.toString('latin1').endsWith('END'),
       ),
