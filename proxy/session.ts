@@ -296,7 +296,7 @@ export class Session {
     const { runStart } = this;
     const held = this.clientFramer.heldFrom;
     const runEnd = terminateEnd ?? (held === undefined ? chunk.length : held < 0 ? runStart : held);
-    if (runEnd > runStart) this.forward(chunk.subarray(runStart, runEnd));
+    if (runEnd > runStart) this.forward(wholeOrPart(chunk, runStart, runEnd));
     return this.phase === 'ready' && this.upstream!.writableLength === 0;
   };
 
@@ -368,7 +368,7 @@ export class Session {
         lent ||= this.dispatchUpstreamMessage;
         const held = this.dispatchUpstreamMessage ? this.upstreamFramer.heldFrom : undefined;
         const runEnd = held === undefined ? chunk.length : held < 0 ? runStart : held;
-        if (runEnd > runStart) this.writeToClient(chunk.subarray(runStart, runEnd));
+        if (runEnd > runStart) this.writeToClient(wholeOrPart(chunk, runStart, runEnd));
       }
     } catch (error) {
       this.fail(error);
@@ -620,4 +620,9 @@ export class Session {
     }
     upstream.end(this.clientTerminated ? EMPTY : terminate(), () => upstream.destroy());
   }
+}
+
+/** The bytes of a chunk from `start` to `end`: the chunk itself when that is all of it, as a relay's chunk mostly is. */
+function wholeOrPart(chunk: Buffer, start: number, end: number): Buffer {
+  return start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
 }
