@@ -53,10 +53,9 @@ export function watchedNames(): { mention: RegExp; identifiers: IdentifierSet } 
   return watched;
 }
 
-/** True when the SQL text of a Query or Parse frame could call an intercepted function. */
-export function mentionsFunction(frame: Buffer): boolean {
+/** True when the SQL text of a Query or Parse frame could call an intercepted function; `text` is the frame's, as latin1. */
+export function mentionsFunction(frame: Buffer, text = frame.toString('latin1')): boolean {
   const { mention, identifiers } = watchedNames();
-  const text = frame.toString('latin1');
   if (!mention.test(text)) return false;
   // The engine must see every statement that could hand the server a key. The master key's name counts even inside
   // a string literal, where the engine refuses it (EXECUTE, DO: master-key-statements.ts); a key setting is set

@@ -12,6 +12,7 @@ import type { ReplySink } from '../../proxy/replies-owed.js';
 import { parsingFor } from '../sql/parse-task.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { ClientQueue } from './client-queue.js';
+import { parseMentionsFunction } from './parse-mentions.js';
 import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
 import { CancelTargets } from './cancel-targets.js';
@@ -169,7 +170,7 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Query:
         return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame);
       case FrontendMessage.Parse: {
-        if (mentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
+        if (parseMentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
         if (!this.tracksStatements) return false;
         // Over a statement the proxy knows, the server's answer decides what it knows (handleParse).
         const { statement } = readParse(frame);
