@@ -19,29 +19,112 @@ export interface ReplySink {
   dataRowReader?(length: number): BodyReader | undefined;
 }
 
-type RequestKind = 'query' | 'sync' | 'parse' | 'bind' | 'describe' | 'execute' | 'close';
-
-interface Owed {
-  kind: RequestKind;
-  sink: ReplySink | undefined;
-  /** CopyDone and CopyFail messages the client had sent before this request. */
-  copyEndsBefore: number;
+/** What a request owed an answer is, as a code: the queue keeps codes, not an object per request. */
+const enum Kind {
+  None = 0,
+  Query,
+  Sync,
+  Parse,
+  Bind,
+  Describe,
+  Execute,
+  Close,
 }
 
-const KIND_BY_TYPE = new Map<number, RequestKind>([
-  [FrontendMessage.Query, 'query'],
-  [FrontendMessage.FunctionCall, 'query'],
-  [FrontendMessage.Sync, 'sync'],
-  [FrontendMessage.Parse, 'parse'],
-  [FrontendMessage.Bind, 'bind'],
-  [FrontendMessage.Describe, 'describe'],
-  [FrontendMessage.Execute, 'execute'],
-  [FrontendMessage.Close, 'close'],
-]);
+/** The kind of each frontend message type that is owed an answer, by its type byte; None for the others. */
+const KIND_BY_TYPE = new Uint8Array(256);
+KIND_BY_TYPE[FrontendMessage.Query] = Kind.Query;
+KIND_BY_TYPE[FrontendMessage.FunctionCall] = Kind.Query;
+KIND_BY_TYPE[FrontendMessage.Sync] = Kind.Sync;
+KIND_BY_TYPE[FrontendMessage.Parse] = Kind.Parse;
+KIND_BY_TYPE[FrontendMessage.Bind] = Kind.Bind;
+KIND_BY_TYPE[FrontendMessage.Describe] = Kind.Describe;
+KIND_BY_TYPE[FrontendMessage.Execute] = Kind.Execute;
+KIND_BY_TYPE[FrontendMessage.Close] = Kind.Close;
+
+/** Whether a request of this kind is answered with a ReadyForQuery. */
+function endsInReady(kind: Kind): boolean {
+  return kind === Kind.Query || kind === Kind.Sync;
+}
+
+/**
+ * The requests owed, oldest first, as a ring of parallel arrays (kind, sink, CopyDone/CopyFail messages sent before
+ * it), grown by doubling: a relayed message costs no allocation.
+ */
+class OwedRing {
+  private kinds = new Uint8Array(16);
+  private sinks: Array<ReplySink | undefined> = new Array<ReplySink | undefined>(16).fill(undefined);
+  private copyEndsBefore = new Float64Array(16);
+  private head = 0;
+  length = 0;
+
+  push(kind: Kind, sink: ReplySink | undefined, copyEndsBefore: number): void {
+    if (this.length === this.kinds.length) this.grow();
+    const at = (this.head + this.length) & (this.kinds.length - 1);
+    this.kinds[at] = kind;
+    this.sinks[at] = sink;
+    this.copyEndsBefore[at] = copyEndsBefore;
+    this.length++;
+  }
+
+  /** Of the request `index` places after the oldest. */
+  kind(index: number): Kind {
+    return this.kinds[(this.head + index) & (this.kinds.length - 1)]! as Kind;
+  }
+
+  sink(index: number): ReplySink | undefined {
+    return this.sinks[(this.head + index) & (this.kinds.length - 1)];
+  }
+
+  copyEndsBeforeOf(index: number): number {
+    return this.copyEndsBefore[(this.head + index) & (this.kinds.length - 1)]!;
+  }
+
+  /** Takes the oldest request off, and returns its sink. */
+  shift(): ReplySink | undefined {
+    const sink = this.sinks[this.head];
+    this.sinks[this.head] = undefined;
+    this.head = (this.head + 1) & (this.kinds.length - 1);
+    this.length--;
+    return sink;
+  }
+
+  /** Keeps, of the requests after the oldest, those `keep` says to, in order. */
+  filterAfterOldest(keep: (index: number) => boolean): void {
+    const mask = this.kinds.length - 1;
+    let kept = 1;
+    for (let index = 1; index < this.length; index++) {
+      if (!keep(index)) continue;
+      const from = (this.head + index) & mask;
+      const to = (this.head + kept) & mask;
+      this.kinds[to] = this.kinds[from]!;
+      this.sinks[to] = this.sinks[from];
+      this.copyEndsBefore[to] = this.copyEndsBefore[from]!;
+      kept++;
+    }
+    for (let index = kept; index < this.length; index++) this.sinks[(this.head + index) & mask] = undefined;
+    this.length = kept;
+  }
+
+  private grow(): void {
+    const capacity = this.kinds.length * 2;
+    const kinds = new Uint8Array(capacity);
+    const sinks = new Array<ReplySink | undefined>(capacity).fill(undefined);
+    const copyEndsBefore = new Float64Array(capacity);
+    for (let index = 0; index < this.length; index++) {
+      kinds[index] = this.kind(index);
+      sinks[index] = this.sink(index);
+      copyEndsBefore[index] = this.copyEndsBeforeOf(index);
+    }
+    this.kinds = kinds;
+    this.sinks = sinks;
+    this.copyEndsBefore = copyEndsBefore;
+    this.head = 0;
+  }
+}
 
 export class RepliesOwed {
-  private queue: Owed[] = [];
-  private head = 0;
+  private readonly queue = new OwedRing();
   /** The server is ignoring everything up to a Sync that has not been sent yet. */
   private skippingUntilSync = false;
   /** Extended-protocol messages sent since the last Sync: the client is mid-batch even if nothing is owed. */
@@ -56,64 +139,64 @@ export class RepliesOwed {
 
   /** Accounts for a message sent upstream; `sink` receives its answer (none: relayed to the client). */
   sent(type: number, sink?: ReplySink): void {
-    const kind = KIND_BY_TYPE.get(type);
-    if (kind === undefined) {
+    const kind = KIND_BY_TYPE[type]! as Kind;
+    if (kind === Kind.None) {
       if (type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail) this.copyEnded();
       if (type !== FrontendMessage.Terminate && type !== FrontendMessage.Flush) this.unsyncedBatch ||= !isCopyMessage(type);
       return;
     }
     // libpq sends a Sync right after the Execute of a COPY FROM STDIN, which the server reads as COPY data and ignores.
-    if (kind === 'sync' && this.copyInEndsAt !== undefined) {
+    if (kind === Kind.Sync && this.copyInEndsAt !== undefined) {
       sink?.complete(true);
       return;
     }
-    this.unsyncedBatch = kind !== 'sync' && kind !== 'query';
-    if (this.skippingUntilSync && kind !== 'sync') {
+    this.unsyncedBatch = !endsInReady(kind);
+    if (this.skippingUntilSync && kind !== Kind.Sync) {
       sink?.complete(true);
       return;
     }
     this.skippingUntilSync = false;
-    this.queue.push({ kind, sink, copyEndsBefore: this.copyEndsSent });
+    this.queue.push(kind, sink, this.copyEndsSent);
     if (sink) this.withSinks++;
   }
 
   /** The sink of the request the next backend message answers; undefined for the client's. */
   get current(): ReplySink | undefined {
-    return this.queue[this.head]?.sink;
+    return this.queue.length > 0 ? this.queue.sink(0) : undefined;
   }
 
   /** Updates the queue for a backend message, after it was delivered to `current` (or relayed). */
   received(type: number): void {
-    const owed = this.queue[this.head];
-    if (owed === undefined) return;
+    if (this.queue.length === 0) return;
+    const kind = this.queue.kind(0);
     switch (type) {
       case BackendMessage.ReadyForQuery:
-        if (owed.kind === 'query' || owed.kind === 'sync') this.complete(false);
+        if (endsInReady(kind)) this.complete(false);
         return;
       case BackendMessage.ParseComplete:
-        if (owed.kind === 'parse') this.complete(false);
+        if (kind === Kind.Parse) this.complete(false);
         return;
       case BackendMessage.BindComplete:
-        if (owed.kind === 'bind') this.complete(false);
+        if (kind === Kind.Bind) this.complete(false);
         return;
       case BackendMessage.CloseComplete:
-        if (owed.kind === 'close') this.complete(false);
+        if (kind === Kind.Close) this.complete(false);
         return;
       case BackendMessage.RowDescription:
       case BackendMessage.NoData:
-        if (owed.kind === 'describe') this.complete(false);
+        if (kind === Kind.Describe) this.complete(false);
         return;
       case BackendMessage.CommandComplete:
       case BackendMessage.PortalSuspended:
       case BackendMessage.EmptyQueryResponse:
-        if (owed.kind === 'execute') this.complete(false);
+        if (kind === Kind.Execute) this.complete(false);
         return;
       case BackendMessage.CopyInResponse:
-        this.copyInStarted(owed.copyEndsBefore + 1);
+        this.copyInStarted(this.queue.copyEndsBeforeOf(0) + 1);
         return;
       case BackendMessage.ErrorResponse:
         this.copyInEndsAt = undefined;
-        if (owed.kind !== 'query' && owed.kind !== 'sync') this.failBatch();
+        if (!endsInReady(kind)) this.failBatch();
         return;
     }
   }
@@ -129,7 +212,7 @@ export class RepliesOwed {
   }
 
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
   }
 
   /** Some request owed is the client's own, relayed as it is: the server works for the client, not the proxy. */
@@ -140,10 +223,7 @@ export class RepliesOwed {
   /** Requests owed that end in a ReadyForQuery (Query, Sync): walks the queue, for callers off the relaying path. */
   get pendingReadies(): number {
     let count = 0;
-    for (let index = this.head; index < this.queue.length; index++) {
-      const kind = this.queue[index]!.kind;
-      if (kind === 'query' || kind === 'sync') count++;
-    }
+    for (let index = 0; index < this.queue.length; index++) if (endsInReady(this.queue.kind(index))) count++;
     return count;
   }
 
@@ -168,15 +248,17 @@ export class RepliesOwed {
    * CopyFail (number `endsAt`), so those already sent are not owed an answer, nor those the client sends until then.
    */
   private copyInStarted(endsAt: number): void {
-    const answered = this.queue.slice(this.head + 1).filter((owed) => {
-      if (owed.kind !== 'sync' || owed.copyEndsBefore >= endsAt) return true;
-      if (owed.sink) {
-        this.withSinks--;
-        owed.sink.complete(true);
-      }
+    const skipped: ReplySink[] = [];
+    this.queue.filterAfterOldest((index) => {
+      if (this.queue.kind(index) !== Kind.Sync || this.queue.copyEndsBeforeOf(index) >= endsAt) return true;
+      const sink = this.queue.sink(index);
+      if (sink) skipped.push(sink);
       return false;
     });
-    this.queue = this.queue.slice(0, this.head + 1).concat(answered);
+    for (const sink of skipped) {
+      this.withSinks--;
+      sink.complete(true);
+    }
     if (this.copyEndsSent < endsAt) this.copyInEndsAt = endsAt;
   }
 
@@ -188,23 +270,15 @@ export class RepliesOwed {
   /** The extended-protocol request at the head failed: it and everything up to the next Sync are done. */
   private failBatch(): void {
     this.complete(false);
-    while (this.pending > 0 && this.queue[this.head]!.kind !== 'sync') this.complete(true);
+    while (this.pending > 0 && this.queue.kind(0) !== Kind.Sync) this.complete(true);
     if (this.pending === 0) this.skippingUntilSync = true;
   }
 
   private complete(skipped: boolean): void {
-    const owed = this.queue[this.head]!;
-    this.queue[this.head++] = undefined as unknown as Owed;
-    if (this.head === this.queue.length) {
-      this.queue.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    if (owed.sink) {
+    const sink = this.queue.shift();
+    if (sink) {
       this.withSinks--;
-      owed.sink.complete(skipped);
+      sink.complete(skipped);
     }
     if (this.pending === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;

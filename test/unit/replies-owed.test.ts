@@ -21,6 +21,40 @@ function receive(owed: RepliesOwed, ...types: number[]): void {
 }
 
 describe('RepliesOwed', () => {
+  it('keeps the order of a long pipeline answered while it is still being sent', () => {
+    const owed = new RepliesOwed();
+    const sinks = Array.from({ length: 100 }, () => recorder());
+    let answered = 0;
+    const answerNext = (): void => receive(owed, answered++ % 2 === 0 ? B.ParseComplete : B.ReadyForQuery);
+    // Three sent for each answered: the queue wraps around and grows while answers come.
+    for (let i = 0; i < sinks.length; i++) {
+      owed.sent(i % 2 === 0 ? F.Parse : F.Sync, sinks[i]);
+      if (i % 3 === 2) answerNext();
+    }
+    while (owed.pending > 0) answerNext();
+    expect(sinks.map((sink) => sink.log)).toEqual(sinks.map((_, i) => (i % 2 === 0 ? '1+' : 'Z+')));
+    expect(owed.idle).toBe(true);
+  });
+
+  it("drops the Syncs a COPY FROM STDIN ignores from a queue that has wrapped around, keeping the others' order", () => {
+    const owed = new RepliesOwed();
+    const first = Array.from({ length: 12 }, () => recorder());
+    for (const sink of first) owed.sent(F.Sync, sink);
+    receive(owed, ...first.map(() => B.ReadyForQuery));
+    const [copy, ignored, later, laterSync] = [recorder(), recorder(), recorder(), recorder()];
+    owed.sent(F.Execute, copy);
+    owed.sent(F.Sync, ignored);
+    for (let i = 0; i < 10; i++) owed.sent(F.Sync, recorder());
+    receive(owed, B.CopyInResponse);
+    expect(ignored.log).toBe('-');
+    expect(owed.pending).toBe(1);
+    owed.sent(F.CopyDone);
+    owed.sent(F.Parse, later);
+    owed.sent(F.Sync, laterSync);
+    receive(owed, B.CommandComplete, B.ParseComplete, B.ReadyForQuery);
+    expect([copy.log, later.log, laterSync.log]).toEqual(['GC+', '1+', 'Z+']);
+  });
+
   it('attributes each extended-protocol answer to its request, in order', () => {
     const owed = new RepliesOwed();
     const [parse, bind, describeIt, execute, sync] = [recorder(), recorder(), recorder(), recorder(), recorder()];
