@@ -141,7 +141,9 @@ export class MessageFramer {
       const bodyLength = length - 4;
       if (!this.keepCurrent) {
         onMessage(this.type, undefined, frameStart, offset);
-        this.skipRemaining = bodyLength;
+        // A body all in this chunk is stepped over at once, not on another turn of the loop.
+        if (end - offset >= bodyLength) offset += bodyLength;
+        else this.skipRemaining = bodyLength;
         continue;
       }
       const reader = this.readerFor?.(this.type, length, frameStart);

@@ -112,6 +112,12 @@ export class Session {
   /** The client's chunk being framed, and where in it the bytes not yet forwarded (or held) start. */
   private clientChunk: Buffer = EMPTY;
   private runStart = 0;
+  /** Where in the client's chunk being framed its Terminate ends, if it has one. */
+  private terminateEnd: number | undefined;
+  /** The upstream's chunk being framed, where in it the bytes not yet written to the client start, and whether a sink had any of it. */
+  private upstreamChunk: Buffer = EMPTY;
+  private upstreamRunStart = 0;
+  private upstreamChunkLent = false;
   /** The Query or Parse being relayed as it comes, too big for the interceptor to hold. */
   private streamed: StatementRelay | undefined;
 
@@ -260,30 +266,9 @@ export class Session {
     this.context.stats.bytesFromClients += chunk.length;
     this.clientChunk = chunk;
     this.runStart = 0;
-    let terminateEnd: number | undefined;
+    this.terminateEnd = undefined;
     try {
-      this.clientFramer.push(chunk, (type, frame, start, end) => {
-        if (this.terminateReceived) return;
-        if (type === FrontendMessage.Terminate) {
-          this.terminateReceived = true;
-          terminateEnd = end;
-        }
-        if (frame === undefined) return this.streamed ? this.endStreamed(type, end) : this.accountClientMessage(type);
-        if (type === FrontendMessage.Query || type === FrontendMessage.Parse) this.statement.note(frame);
-        if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame)) {
-          if (start < 0) {
-            this.forward(frame);
-            this.runStart = end;
-          }
-          return this.accountClientMessage(type);
-        }
-        if (start > this.runStart) this.forward(chunk.subarray(this.runStart, start));
-        this.runStart = end;
-        // The proxy runs this login itself, so nothing upstream would end the session on the client's Terminate.
-        if (this.scramBridge) return type === FrontendMessage.Terminate ? this.close() : this.scramBridge.clientMessage(frame);
-        this.mediating = true;
-        this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame));
-      });
+      this.clientFramer.push(chunk, this.onClientMessage);
     } catch (error) {
       // Bytes after a Terminate are not the client's to have read, however malformed.
       if (!this.terminateReceived) {
@@ -295,9 +280,33 @@ export class Session {
     }
     const { runStart } = this;
     const held = this.clientFramer.heldFrom;
-    const runEnd = terminateEnd ?? (held === undefined ? chunk.length : held < 0 ? runStart : held);
+    const runEnd = this.terminateEnd ?? (held === undefined ? chunk.length : held < 0 ? runStart : held);
     if (runEnd > runStart) this.forward(wholeOrPart(chunk, runStart, runEnd));
     return this.phase === 'ready' && this.upstream!.writableLength === 0;
+  };
+
+  /** One client message of the chunk being framed (clientChunk). */
+  private readonly onClientMessage = (type: number, frame: Buffer | undefined, start: number, end: number): void => {
+    if (this.terminateReceived) return;
+    if (type === FrontendMessage.Terminate) {
+      this.terminateReceived = true;
+      this.terminateEnd = end;
+    }
+    if (frame === undefined) return this.streamed ? this.endStreamed(type, end) : this.accountClientMessage(type);
+    if (type === FrontendMessage.Query || type === FrontendMessage.Parse) this.statement.note(frame);
+    if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame)) {
+      if (start < 0) {
+        this.forward(frame);
+        this.runStart = end;
+      }
+      return this.accountClientMessage(type);
+    }
+    if (start > this.runStart) this.forward(this.clientChunk.subarray(this.runStart, start));
+    this.runStart = end;
+    // The proxy runs this login itself, so nothing upstream would end the session on the client's Terminate.
+    if (this.scramBridge) return type === FrontendMessage.Terminate ? this.close() : this.scramBridge.clientMessage(frame);
+    this.mediating = true;
+    this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame));
   };
 
   /**
@@ -354,18 +363,12 @@ export class Session {
       if (this.relayFrames) {
         this.upstreamFramer.push(chunk, this.relayAuthenticationMessage);
       } else {
-        let runStart = 0;
-        this.upstreamFramer.push(chunk, (type, frame, start, end) => {
-          this.trackUpstreamMessage(type, frame);
-          if (!this.dispatchUpstreamMessage) return this.replies.received(type);
-          lent = true;
-          if (start > runStart) this.writeToClient(chunk.subarray(runStart, start));
-          runStart = end;
-          // Without a frame, its sink has read the row as it came.
-          if (frame === undefined) this.replies.received(type);
-          else this.dispatch(type, frame);
-        });
-        lent ||= this.dispatchUpstreamMessage;
+        this.upstreamChunk = chunk;
+        this.upstreamRunStart = 0;
+        this.upstreamChunkLent = lent;
+        this.upstreamFramer.push(chunk, this.onUpstreamMessage);
+        lent = this.upstreamChunkLent || this.dispatchUpstreamMessage;
+        const runStart = this.upstreamRunStart;
         const held = this.dispatchUpstreamMessage ? this.upstreamFramer.heldFrom : undefined;
         const runEnd = held === undefined ? chunk.length : held < 0 ? runStart : held;
         if (runEnd > runStart) this.writeToClient(wholeOrPart(chunk, runStart, runEnd));
@@ -373,6 +376,8 @@ export class Session {
     } catch (error) {
       this.fail(error);
       return false;
+    } finally {
+      this.upstreamChunk = EMPTY;
     }
     if (this.repliesBacklogged && this.replies.pending < RESUME_AT_REPLIES_OWED) {
       this.repliesBacklogged = false;
@@ -380,6 +385,18 @@ export class Session {
     }
     if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
     return !lent && this.phase === 'ready' && this.client.writableLength === 0;
+  };
+
+  /** One upstream message of the chunk being framed (upstreamChunk), once authentication is over. */
+  private readonly onUpstreamMessage = (type: number, frame: Buffer | undefined, start: number, end: number): void => {
+    this.trackUpstreamMessage(type, frame);
+    if (!this.dispatchUpstreamMessage) return this.replies.received(type);
+    this.upstreamChunkLent = true;
+    if (start > this.upstreamRunStart) this.writeToClient(this.upstreamChunk.subarray(this.upstreamRunStart, start));
+    this.upstreamRunStart = end;
+    // Without a frame, its sink has read the row as it came.
+    if (frame === undefined) this.replies.received(type);
+    else this.dispatch(type, frame);
   };
 
   private dispatch(type: number, frame: Buffer): void {
