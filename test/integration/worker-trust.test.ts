@@ -6,6 +6,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { WORKER_PRIVILEGES } from '../../src/worker/queue.js';
 import { afterThisTest } from '../support/database.js';
+import { EARLIER_QUEUE_FUNCTIONS } from '../support/earlier-queue-functions.js';
 import { plantHostileOverloads } from '../support/hostile-public.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { connection } from '../support/proxy.js';
@@ -25,7 +26,7 @@ const alicesWorker = (name: string, settings: Parameters<typeof startWorker>[1] 
  * it is given, as a forger would write it.
  */
 async function aliceAndMallory() {
-  const { name, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  const { name, client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
   await direct.query(`CREATE SCHEMA alice AUTHORIZATION trust_user; CREATE SCHEMA mallory AUTHORIZATION password_user`);
   // Each owner may run a worker for its own tables: the view shows each only the jobs of the tables it owns.
   await direct.query(`GRANT ${WORKER_PRIVILEGES} ON llm.queue TO trust_user, password_user, scram_user`);
@@ -41,7 +42,7 @@ async function aliceAndMallory() {
   await mallory.query(`CREATE TABLE mallory.mine (id int PRIMARY KEY)`);
   // Anyone can read pg_class: the table's oid is no secret.
   const { rows } = await mallory.query(`SELECT c.oid::text AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'alice' AND c.relname = 'docs'`);
-  return { name, direct, alice, mallory, docs: rows[0].oid as string };
+  return { name, client, direct, alice, mallory, docs: rows[0].oid as string };
 }
 
 /** Alice's row 1, answered once by the model and then edited by hand; `direct` reads the queue. */
@@ -63,6 +64,37 @@ const unfinished = (direct: pg.Client) => async () =>
   (await rows(direct, `SELECT count(*)::int AS n FROM llm.queue WHERE status IN ('pending', 'processing')`))[0]!.n;
 
 const prompts = () => shared.fake.requests.map((request) => (request.body.messages as Array<{ content: string }>)[0]!.content);
+
+/**
+ * Alice's trigger fires only WHEN seen > 0, and mallory may insert into her table: mallory's row is one the trigger
+ * leaves out, and in the same transaction mallory's own trigger asks for its job. No model call is made for it.
+ */
+async function expectWhenToHold({ name, direct, alice, mallory, docs }: Awaited<ReturnType<typeof aliceAndMallory>>): Promise<void> {
+  await alice.query(`DROP TRIGGER enrich ON alice.docs`);
+  await alice.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON alice.docs FOR EACH ROW WHEN (NEW.seen > 0)
+                     EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm')`);
+  await alice.query(`GRANT USAGE ON SCHEMA alice TO password_user; GRANT INSERT ON alice.docs TO password_user`);
+  alicesWorker(name);
+
+  await mallory.query(`CREATE TRIGGER forge AFTER INSERT ON mallory.mine FOR EACH ROW
+                       EXECUTE FUNCTION mallory.forge('${docs}', 'enrich', '{"id": 100}', '{"body": "mallory row"}')`);
+  await mallory.query('BEGIN');
+  await mallory.query(`INSERT INTO alice.docs VALUES (100, 'mallory row', NULL, 0)`);
+  const forged = await mallory.query(`INSERT INTO mallory.mine VALUES (1)`).then(() => true, () => false);
+  await mallory.query('COMMIT');
+  if (!forged) await mallory.query(`INSERT INTO alice.docs VALUES (100, 'mallory row', NULL, 0)`);
+
+  // A job queued after hers runs after it: once it is answered, nothing else was asked.
+  shared.fake.script({ kind: 'answer', content: 'alice answer' });
+  await alice.query(`INSERT INTO alice.docs VALUES (2, 'alice row', NULL, 1)`);
+  await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
+  expect(prompts()).toEqual(['Summarize: alice row']);
+  expect(await rows(alice, `SELECT id, summary FROM alice.docs ORDER BY id`)).toEqual([
+    { id: 2, summary: 'alice answer' },
+    { id: 100, summary: null },
+  ]);
+  expect(await rows(direct, `SELECT row_pk FROM llm.queue ORDER BY id`)).toEqual([{ row_pk: { id: 2 } }]);
+}
 
 describe('llm.call jobs and who may queue them', () => {
   it('refuses a role without rights on the table, called directly or from its own trigger: no model call, the hand edit stays', async () => {
@@ -92,32 +124,20 @@ describe('llm.call jobs and who may queue them', () => {
   });
 
   it("queues no job for a write its trigger's WHEN leaves out, whatever the writer's own trigger calls", async () => {
-    const { name, direct, alice, mallory, docs } = await aliceAndMallory();
-    await alice.query(`DROP TRIGGER enrich ON alice.docs`);
-    await alice.query(`CREATE TRIGGER enrich AFTER INSERT OR UPDATE ON alice.docs FOR EACH ROW WHEN (NEW.seen > 0)
-                       EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm')`);
-    await alice.query(`GRANT USAGE ON SCHEMA alice TO password_user; GRANT INSERT ON alice.docs TO password_user`);
-    alicesWorker(name);
+    await expectWhenToHold(await aliceAndMallory());
+  });
 
-    // Mallory's row is one the trigger leaves out; in the same transaction her own trigger asks for its job.
-    await mallory.query(`CREATE TRIGGER forge AFTER INSERT ON mallory.mine FOR EACH ROW
-                         EXECUTE FUNCTION mallory.forge('${docs}', 'enrich', '{"id": 100}', '{"body": "mallory row"}')`);
-    await mallory.query('BEGIN');
-    await mallory.query(`INSERT INTO alice.docs VALUES (100, 'mallory row', NULL, 0)`);
-    const forged = await mallory.query(`INSERT INTO mallory.mine VALUES (1)`).then(() => true, () => false);
-    await mallory.query('COMMIT');
-    if (!forged) await mallory.query(`INSERT INTO alice.docs VALUES (100, 'mallory row', NULL, 0)`);
-
-    // A job queued after hers runs after it: once it is answered, nothing else was asked.
-    shared.fake.script({ kind: 'answer', content: 'alice answer' });
-    await alice.query(`INSERT INTO alice.docs VALUES (2, 'alice row', NULL, 1)`);
-    await expect.poll(unfinished(direct), EVENTUALLY).toBe(0);
-    expect(prompts()).toEqual(['Summarize: alice row']);
-    expect(await rows(alice, `SELECT id, summary FROM alice.docs ORDER BY id`)).toEqual([
-      { id: 2, summary: 'alice answer' },
-      { id: 100, summary: null },
-    ]);
-    expect(await rows(direct, `SELECT row_pk FROM llm.queue ORDER BY id`)).toEqual([{ row_pk: { id: 2 } }]);
+  it("leaves none of an earlier version's queueing functions in a catalog it upgrades: WHEN holds there too", async () => {
+    const database = await aliceAndMallory();
+    const { client, direct } = database;
+    // The catalog as a version that queued through enqueue_llm_job left it (no level after 0027 applied), upgraded
+    // through the proxy by its owner.
+    await direct.query(EARLIER_QUEUE_FUNCTIONS);
+    await direct.query(`DELETE FROM _pg_llm_catalog.migrations WHERE name > '0028'`);
+    await client.query('ALTER EXTENSION pg_llm UPDATE');
+    expect(await rows(direct, `SELECT p.oid::regprocedure::text AS f FROM pg_proc p WHERE p.pronamespace = '_pg_llm_catalog'::regnamespace
+                                  AND p.proname IN ('enqueue_llm_job', 'rebind_llm_job', 'llm_call_trigger', 'queue_llm_job', 'row_values_query')`)).toEqual([]);
+    await expectWhenToHold(database);
   });
 
   it('answers a row written in savepoints and written again since without a change to the prompt', async () => {
