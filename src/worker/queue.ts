@@ -72,23 +72,23 @@ function jobOfSessionOwner(job: string): string {
  * jobs `worker` is still running or writing back, which name it still once their lease has run out and, taken again,
  * would be run twice. A job it has let go of may be taken again, by it too: one whose failure it could not record
  * waits for its lease to run out, as a vanished worker's would. The due jobs are chosen first without locks, a few
- * times more than wanted, and only those are locked: FOR UPDATE through llm.queue (a security-barrier view) locks
- * every row its filter passes before LIMIT applies, so a claim would lock the whole backlog and other workers,
- * skipping locked rows, would find nothing to take meanwhile.
+ * times more than wanted; then they are locked one at a time in that order, passing over those no longer due or
+ * locked by another worker's claim, until enough are held. FOR UPDATE through llm.queue (a security-barrier view)
+ * locks every row its filter passes before a LIMIT above it applies: a claim that locked its jobs in one go would
+ * lock the whole backlog, or every candidate, and other workers, skipping locked rows, would find nothing meanwhile.
  */
 export async function claimJobs(pool: pg.Pool, worker: string, limit: number, leaseMs: number, held: string[]): Promise<Job[]> {
   const { rows } = await pool.query(
     `UPDATE llm.queue q
         SET status = 'processing', attempts = q.attempts OPERATOR(pg_catalog.+) 1, worker = $1,
             lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}, started_at = pg_catalog.now()
-      WHERE q.id OPERATOR(pg_catalog.=) ANY (SELECT j.id FROM llm.queue j
-                      WHERE j.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT due.id FROM llm.queue due WHERE ${dueJob('due')} AND ${jobOfSessionOwner('due')}
-                                                                       AND due.id OPERATOR(pg_catalog.<>) ALL ($5::pg_catalog.int8[])
-                                                                     ORDER BY due.run_after, due.id LIMIT $4))
-                        AND ${dueJob('j')}
-                      ORDER BY j.run_after, j.id
-                      LIMIT $3
-                      FOR UPDATE SKIP LOCKED)
+      WHERE q.id OPERATOR(pg_catalog.=) ANY (ARRAY(
+              SELECT j.id
+                FROM pg_catalog.unnest(ARRAY(SELECT due.id FROM llm.queue due WHERE ${dueJob('due')} AND ${jobOfSessionOwner('due')}
+                                                AND due.id OPERATOR(pg_catalog.<>) ALL ($5::pg_catalog.int8[])
+                                              ORDER BY due.run_after, due.id LIMIT $4)) AS candidate(id),
+                     LATERAL (SELECT j.id FROM llm.queue j WHERE j.id OPERATOR(pg_catalog.=) candidate.id AND ${dueJob('j')} FOR UPDATE SKIP LOCKED) AS j
+               LIMIT $3))
   RETURNING ${JOB_COLUMNS}`,
     [worker, leaseMs, limit, limit * CANDIDATES_PER_JOB, held],
   );
