@@ -1,10 +1,10 @@
 // The llm.call worker of one database: woken by NOTIFY pg_llm_queue when a trigger queues a job (and by a slow
 // poll, for retries that come due and notifications missed while disconnected), it claims jobs up to its
-// concurrency (only jobs of the tables its login role owns), checks the jobs' rows (job-row.ts: still there, and the
-// version its writer wrote), runs them (the provider layer's limits hold the model calls to the process's and each
-// model's limits), and writes the answers back; checks and write-backs go in batches by table (job-batches.ts). A
-// job's place among the concurrency is given to the next job once its answer is in; until it is written it stays
-// this worker's, its lease renewed like those of the jobs running. At shutdown it lets running jobs finish for a
+// concurrency and a wave ahead (only jobs of the tables its login role owns), checks the jobs' rows (job-row.ts: still
+// there, and the version its writer wrote), runs them as places among the concurrency free up (the provider layer's
+// limits hold the model calls to the process's and each model's limits), and writes the answers back; checks and
+// write-backs go in batches by table (job-batches.ts). A job's place among the concurrency is given to the next job
+// once its answer is in; until it is written it stays this worker's, its lease renewed like those of the jobs running. At shutdown it lets running jobs finish for a
 // while, then stops them and gives them back to the queue. The same connections and wake-ups serve the database's
 // pgai vectorizers (vectorizer-worker.ts), woken on their own channel. The model calls of both are made for the
 // owner of the tables, the worker's login role, and count against its daily budget: a job it leaves no room for
@@ -22,6 +22,7 @@ import { nextUtcDay } from '../cost/daily-spend.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { ASKER_SQL } from '../intercept/session-settings.js';
 import { askerParts } from '../providers/asker.js';
+import { CallLimit } from '../providers/call-limit.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { BudgetPause } from './budget-pause.js';
 import { describeDatabase, type WorkerSettings } from './config.js';
@@ -68,10 +69,19 @@ export class QueueWorker {
   private readonly checks: JobBatches<undefined, Checked>;
   private readonly writes: JobBatches<Record<string, unknown>, WriteBack>;
   private readonly batches: BatchJobs;
-  /** The jobs claimed and not finished: asking their model, or answered and waiting to be written. */
+  /** The jobs claimed and not finished: waiting for a place, asking their model, or answered and waiting to be written. */
   private readonly running = new Map<string, AbortController>();
+  /** Of those, the jobs that have taken a place among the concurrency to ask their model. */
+  private readonly placed = new Set<string>();
   /** Of those, the jobs answered: they no longer count against the concurrency. */
   private readonly answered = new Set<string>();
+  /**
+   * The places among the concurrency. Jobs are claimed and checked a wave ahead (up to the concurrency more than
+   * the places), so that a place freed goes to a checked job at once rather than after a claim and a check in turn,
+   * which cost as much again as a fast model's call per wave. A job waiting for its place keeps its lease; its row is
+   * checked again, as ever, when its answer is written.
+   */
+  private readonly places: CallLimit;
   private listener: pg.Client | undefined;
   private timers: NodeJS.Timeout[] = [];
   private filling = false;
@@ -91,6 +101,7 @@ export class QueueWorker {
     this.log = options.log.child({ worker: this.database });
     this.budget = new BudgetPause(this.log);
     const poolSize = Math.min(MAX_POOL_SIZE, options.settings.concurrency + 1);
+    this.places = new CallLimit(options.settings.concurrency);
     this.pool = new pg.Pool({ connectionString: options.url, max: poolSize, application_name: APPLICATION_NAME });
     // An idle connection that drops is replaced on next use; its error must not end the process.
     this.pool.on('error', (error) => this.log.warn({ err: error.message }, 'worker connection lost'));
@@ -140,21 +151,32 @@ export class QueueWorker {
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
+    // Jobs claimed ahead have not asked their model: they go back to the queue at once.
+    await this.giveBack([...this.running.keys()].filter((id) => !this.placed.has(id)));
     const deadline = Date.now() + timeoutMs;
     while (this.running.size > 0 && Date.now() < deadline) await sleep(20);
     // An answered job is being written: it finishes.
     const unfinished = [...this.running.keys()].filter((id) => !this.answered.has(id));
-    for (const id of unfinished) this.running.get(id)!.abort(new Error('the proxy is shutting down'));
-    try {
-      await releaseJobs(this.pool, this.id, unfinished);
-    } catch (error) {
-      this.log.warn({ err: (error as Error).message, jobs: unfinished.length }, 'could not give unfinished jobs back: they return to the queue when their lease runs out');
-    }
+    await this.giveBack(unfinished);
     // Stopped jobs settle at once; one that was writing its answer back finishes that first.
     while (this.running.size > 0) await sleep(10);
     await this.vectorizers.stop();
     await this.pool.end();
-    this.log.info({ released: unfinished.length }, 'llm.call worker stopped');
+    this.log.info({ released: this.released }, 'llm.call worker stopped');
+  }
+
+  /** Jobs given back to the queue at shutdown. */
+  private released = 0;
+
+  /** Stops the runs of jobs, at shutdown, and gives the jobs back to the queue untried. */
+  private async giveBack(ids: string[]): Promise<void> {
+    for (const id of ids) this.running.get(id)!.abort(new Error('the proxy is shutting down'));
+    try {
+      await releaseJobs(this.pool, this.id, ids);
+      this.released += ids.length;
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message, jobs: ids.length }, 'could not give unfinished jobs back: they return to the queue when their lease runs out');
+    }
   }
 
   /** The slow path: listen again if the connection was lost, upkeep, counts for /metrics and the dashboard, and a look for due jobs. */
@@ -214,8 +236,11 @@ export class QueueWorker {
         while (!this.stopping && !this.budget.paused) {
           // Answered jobs (written back, or waiting for their batch to be submitted) hold no place, but only so many.
           const { concurrency } = this.options.settings;
-          const room = Math.min(concurrency - (this.running.size - this.answered.size), concurrency + MAX_ANSWERED - this.running.size);
-          if (room <= 0) break;
+          const room = Math.min(2 * concurrency - (this.running.size - this.answered.size), 2 * concurrency + MAX_ANSWERED - this.running.size);
+          // While jobs claimed ahead wait for places, the next claim waits for half a wave's room: a claim costs
+          // about as much for a few jobs as for many.
+          const ahead = this.running.size - this.placed.size;
+          if (room <= 0 || (ahead > 0 && room < concurrency / 2)) break;
           const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs, this.held());
           for (const job of jobs) this.run(job);
           if (jobs.length < room) break;
@@ -242,6 +267,7 @@ export class QueueWorker {
     this.running.set(job.id, controller);
     void this.execute(job, controller.signal).finally(() => {
       this.running.delete(job.id);
+      this.placed.delete(job.id);
       this.answered.delete(job.id);
       recordRunning(this.database, this.running.size);
       this.fillSoon();
@@ -250,6 +276,13 @@ export class QueueWorker {
 
   private async execute(job: Job, signal: AbortSignal): Promise<void> {
     const { tableSchema, tableName, id } = job;
+    let leave: (() => void) | undefined;
+    // Its place among the concurrency goes to the next job once it has its answer, or waits for its batch to be submitted.
+    const answered = (): void => {
+      leave?.();
+      this.answered.add(id);
+      this.fillSoon();
+    };
     try {
       const checked = await this.checks.add(job, undefined);
       if (checked !== 'ready') {
@@ -257,16 +290,15 @@ export class QueueWorker {
         this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome: checked }, 'llm.call job not run');
         return;
       }
+      leave = await this.places.acquire(signal);
+      this.placed.add(id);
       const model = await this.models.model(job.modelInstance);
       if (model.batched) {
-        // Its place among the concurrency goes to the next job while it waits for its batch to be submitted.
-        this.answered.add(id);
-        this.fillSoon();
+        answered();
         return await this.batches.submit(job, model);
       }
       const answer = await answerJob(job, model, signal, await this.tablesOwner());
-      this.answered.add(id);
-      this.fillSoon();
+      answered();
       const { outcome, seconds } = await this.writes.add(job, answer);
       recordFinished(this.database, outcome, outcome === 'done' ? seconds : undefined);
       this.log.debug({ job: id, table: `${tableSchema}.${tableName}`, outcome }, 'llm.call job finished');
@@ -288,6 +320,8 @@ export class QueueWorker {
       } catch (recordError) {
         this.problem(recordError);
       }
+    } finally {
+      leave?.();
     }
   }
 

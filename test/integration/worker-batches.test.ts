@@ -132,12 +132,13 @@ describe('llm.call jobs through a batch API', () => {
     shared.fake.batches.hold = new Promise((resolve) => (release = resolve));
     const client = await batchedDocs('openai', {}, '', 64);
     await client.query(`INSERT INTO docs (id, body) SELECT g, 'row ' || g FROM generate_series(1, 1500) g`);
-    // The worker's concurrency (64) and four batches of 256 jobs: claimed, and then no more while none is submitted.
+    // The worker's concurrency (64), as many claimed ahead, and four batches of 256 jobs: claimed, and then no more
+    // while none is submitted.
     const claimed = () => rows(client, `SELECT count(*)::int AS n FROM llm.queue WHERE status = 'processing'`);
-    await expect.poll(claimed, { timeout: 60_000 }).toEqual([{ n: 64 + 4 * 256 }]);
+    await expect.poll(claimed, { timeout: 60_000 }).toEqual([{ n: 2 * 64 + 4 * 256 }]);
     // Longer than a lease (5 s here): the jobs stay claimed while their batches are being submitted, however long.
     await new Promise((resolve) => setTimeout(resolve, 6000));
-    expect(await claimed()).toEqual([{ n: 64 + 4 * 256 }]);
+    expect(await claimed()).toEqual([{ n: 2 * 64 + 4 * 256 }]);
     shared.fake.batches.hold = undefined;
     release();
     await expect.poll(() => rows(client, `SELECT count(*)::int AS n FROM llm.queue WHERE status = 'batched'`), EVENTUALLY).toEqual([{ n: 1500 }]);
