@@ -4,22 +4,13 @@
 // of 16 lengths, answering 2 MiB (far under --max-response-bytes) froze every session of the proxy for seconds a
 // call, however the answer had been parsed off the event loop.
 
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { clientOf } from '../support/pg-ai.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { longestDelayMs } from '../support/stall-probes.js';
 
 const shared = proxyAndFakeProvider();
 const ANSWER_BYTES = 2 * 1024 * 1024;
-
-/** The event loop's longest delay, its sessions' and this test's, until `work` is done. */
-async function longestDelayMs(work: Promise<unknown>): Promise<number> {
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  await work.catch(() => undefined);
-  delay.disable();
-  return delay.max / 1e6;
-}
 
 describe('a big answer of a model whose config holds credentials of many lengths', () => {
   it("is masked without holding up the other sessions", async () => {

@@ -21,3 +21,12 @@ export async function stallProbes(probe: (index: number) => Promise<void>, pause
   delay.disable();
   return { slowestMs, delayMs: delay.max / 1e6 };
 }
+
+/** The event loop's longest delay, the proxy's sessions' and the test's, until `work` is done. */
+export async function longestDelayMs(work: Promise<unknown>): Promise<number> {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  await work.catch(() => undefined);
+  delay.disable();
+  return delay.max / 1e6;
+}
