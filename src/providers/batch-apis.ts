@@ -8,10 +8,12 @@
 
 import Anthropic from '@anthropic-ai/sdk';
 import { randomBytes } from 'node:crypto';
+import { setImmediate } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { PgError } from '../../proxy/pg-error.js';
 import { SecretFragments } from '../crypto/secret-fragments.js';
 import { messageBody } from './anthropic.js';
+import { LINES_A_TURN } from './answers/answer-body.js';
 import type { Shape } from './answers/shape.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
@@ -181,7 +183,7 @@ function openAiBatches<Request, Value>(flavour: string, instance: string, config
       for (const fileId of [batch.output_file_id, batch.error_file_id]) {
         if (!fileId) continue;
         const text = await (await results.files.content(fileId, { signal }).catch(fail)).text();
-        for (const line of jsonLines(text)) outcomes.set(String(line.custom_id), openAiOutcome(line, endpoint));
+        for (const line of await jsonLines(text)) outcomes.set(String(line.custom_id), openAiOutcome(line, endpoint));
       }
       return { kind: 'ended', outcomes };
     },
@@ -239,7 +241,7 @@ function anthropicBatches(instance: string, config: Record<string, unknown>, api
       const text = await answer.text().catch(fail);
       const prefix = `${tag}-`;
       // Each line of a batch carries its tag: the first that does not ends the reading, before any is used.
-      for (const line of jsonLines(text)) {
+      for (const line of await jsonLines(text)) {
         if (!String(line.custom_id).startsWith(prefix)) return notSubmitted('anthropic', batchId, true);
         outcomes.set(String(line.custom_id).slice(prefix.length), anthropicOutcome(line));
       }
@@ -263,19 +265,27 @@ function anthropicOutcome(line: Record<string, any>): BatchOutcome {
   return { ok: false, error: `the batch request ended without an answer: ${why}` };
 }
 
-/** The objects of JSON lines as the results client passes them on (each small, or cut down in a thread already). */
-function jsonLines(text: string): Array<Record<string, any>> {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        throw new ProviderError('a line of the batch results is not JSON');
-      }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ProviderError('a line of the batch results is not a JSON object');
-      return parsed as Record<string, any>;
-    });
+/**
+ * The objects of JSON lines as the results client passes them on (each small, or cut down in a thread already),
+ * LINES_A_TURN a turn of the event loop: a role's own server may answer millions of tiny lines.
+ */
+async function jsonLines(text: string): Promise<Array<Record<string, any>>> {
+  const objects: Array<Record<string, any>> = [];
+  for (let start = 0, seen = 0; start < text.length; seen++) {
+    if (seen % LINES_A_TURN === LINES_A_TURN - 1) await setImmediate();
+    const newline = text.indexOf('\n', start);
+    const end = newline < 0 ? text.length : newline;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.trim() === '') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      throw new ProviderError('a line of the batch results is not JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ProviderError('a line of the batch results is not a JSON object');
+    objects.push(parsed as Record<string, any>);
+  }
+  return objects;
 }

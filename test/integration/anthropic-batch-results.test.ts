@@ -4,12 +4,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { afterThisTest, freshDatabase } from '../support/database.js';
+import { afterThisTest } from '../support/database.js';
 import { FakeBatches } from '../support/fake-batches.js';
 import { API_KEY } from '../support/models.js';
-import { clientOf } from '../support/pg-ai.js';
-import { startProxy } from '../support/proxy.js';
-import { startWorker } from '../support/worker.js';
+import { anthropicBatchJob } from '../support/worker.js';
 
 const EVENTUALLY = { timeout: 15_000 };
 
@@ -40,17 +38,7 @@ describe("an Anthropic batch's results_url", () => {
     // Another server, which serves the results the provider's answer points at.
     const elsewhere = await server((method, path, raw, response) => batches.handle(method, path, raw, '', response));
     const provider = await server((method, path, raw, response) => batches.handle(method, path, raw, elsewhere.origin, response));
-    const proxy = await startProxy();
-    afterThisTest(() => proxy.stop());
-    const { name } = await freshDatabase();
-    const client = await clientOf(proxy, name);
-    await client.query('CREATE EXTENSION pg_llm');
-    const config = { provider: 'anthropic', model_name: 'claude-test', max_tokens: 300, base_url: provider.origin, max_retries: 0, batch: true };
-    await client.query(`SELECT pg_llm_add_model(false, 'anthropic', 'llm', $1, $2)`, [API_KEY, JSON.stringify(config)]);
-    await client.query(`CREATE TABLE docs (id int PRIMARY KEY, body text, summary text)`);
-    await client.query(`CREATE TRIGGER enrich AFTER INSERT ON docs FOR EACH ROW EXECUTE FUNCTION llm.call('Summarize: {body}', 'summary', 'model=llm')`);
-    startWorker(name);
-    await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first')`);
+    const client = await anthropicBatchJob(provider.origin);
     await expect.poll(() => batches.all.length, EVENTUALLY).toBe(1);
     expect(provider.seen.filter(carriesKey)).toHaveLength(1);
     batches.end(batches.all[0]!);

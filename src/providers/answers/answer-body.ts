@@ -3,6 +3,7 @@
 // answer with one JSON.parse on the event loop, which every session shares: a 126 MB answer padded with `{}` held
 // every session of the proxy for minutes, a 7 MB one for most of a second.
 
+import { setImmediate } from 'node:timers/promises';
 import { Response } from 'undici';
 import type { Asker } from '../asker.js';
 import type { AnswerKind } from '../response-cap.js';
@@ -13,6 +14,8 @@ import { STRUCTURE_LIMITS } from './structure.js';
 
 /** Answers (and events of a stream) up to this size are parsed on the event loop: that takes well under a ms. */
 export const INLINE_ANSWER_BYTES = 64 * 1024;
+/** Lines of JSON lines gone through in a turn of the event loop; a few milliseconds' worth. */
+export const LINES_A_TURN = 4096;
 
 export interface AnswerReading {
   shapes: AnswerShapes;
@@ -34,17 +37,22 @@ export function answerBody(response: Response, reading: AnswerReading): Response
   return new Response(body, response);
 }
 
-/** JSON lines read whole, each passed on as it is when small, else as its parser's JSON, one line each. */
+/**
+ * JSON lines read whole, each passed on as it is when small, else as its parser's JSON, one line each. A batch's
+ * results (up to --max-embedding-response-bytes) may be millions of lines, blank or tiny, of a role's own server:
+ * they are gone through LINES_A_TURN a turn of the event loop, and a blank line is passed over without a copy.
+ */
 function jsonLines(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<string>): ReadableStream<Uint8Array> {
   return whole(source, async (text) => {
     const lines: string[] = [];
     const decoder = new TextDecoder();
-    for (let start = 0; start < text.length; ) {
+    for (let start = 0, seen = 0; start < text.length; seen++) {
+      if (seen % LINES_A_TURN === LINES_A_TURN - 1) await setImmediate();
       const newline = text.indexOf(10, start);
       const end = newline < 0 ? text.length : newline;
-      const line = text.slice(start, end);
-      // Blank lines (and a CR before the newline) are no lines.
-      if (line.byteLength > 1 || (line.byteLength === 1 && line[0] !== 13)) lines.push(line.byteLength <= INLINE_ANSWER_BYTES ? decoder.decode(line) : await parseBig(line));
+      const length = end - start;
+      // Blank lines (and a CR before the newline) are no lines. A big line is copied: its buffer moves to the thread.
+      if (length > 1 || (length === 1 && text[start] !== 13)) lines.push(length <= INLINE_ANSWER_BYTES ? decoder.decode(text.subarray(start, end)) : await parseBig(text.slice(start, end)));
       start = end + 1;
     }
     return lines.join('\n');
