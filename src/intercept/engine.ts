@@ -117,7 +117,7 @@ class InterceptionEngine implements Interceptor {
     database: string | undefined,
   ) {
     // PGOPTIONS (-c ai.openai_base_url=…) names a server as the client's statements do.
-    if (startupOptions) this.namedServers.note(startupOptions);
+    if (startupOptions) this.namedServers.note(startupOptions, true);
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
     this.statements = new TrackedStatements(rolesKeep.statements, user);

