@@ -3,9 +3,10 @@
 // pgai vectorizer against a fake OpenAI server (vectorizer.ts); then the proxy's resident memory with 1,000 idle clients. It reports whether the
 // targets are met but never fails on a miss: the exit code is non-zero only when something breaks.
 //
-// PgBouncer in session mode is measured alongside (pgbouncer.ts), and for it and the proxy the CPU time each takes
-// per transaction: the pass-through path's cost, held against PgBouncer's. Each pgbench run is a fixed number of
-// transactions, so every target does the same work.
+// PgBouncer in session mode is measured alongside (pgbouncer.ts), and so is the least relay Node.js can be
+// (node-relay.ts); for them and the proxy the CPU time each takes per transaction: the pass-through path's cost, held
+// against PgBouncer's and against the runtime's own. Each pgbench run is a fixed number of transactions, so every
+// target does the same work.
 //
 // Environment: BENCH_TRANSACTIONS (per pgbench run, all clients together, default 50000), BENCH_ROUNDS (runs per
 // target and mode, default 2).
@@ -41,7 +42,7 @@ const PGBENCH_THREADS = 2;
 const MODES = ['simple', 'extended', 'prepared'] as const;
 
 type QueryMode = (typeof MODES)[number];
-type TargetName = 'direct' | 'proxy' | 'pgbouncer';
+type TargetName = 'direct' | 'proxy' | 'node relay' | 'pgbouncer';
 
 interface Settings {
   transactions: number;
@@ -72,6 +73,7 @@ interface MemoryResult {
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PROXY_MAIN = path.join(PROJECT_ROOT, 'dist', 'src', 'main.js');
+const NODE_RELAY_MAIN = path.join(PROJECT_ROOT, 'dist', 'test', 'bench', 'node-relay.js');
 
 async function main(): Promise<void> {
   const settings = readSettings();
@@ -87,6 +89,7 @@ async function main(): Promise<void> {
 
   let proxy: ServerProcess | undefined;
   let reference: Reference | undefined;
+  let nodeRelay: ServerProcess | undefined;
   try {
     print(`starting PostgreSQL (max_connections 1100)…`);
     const cluster = await startCluster({ maxConnections: 1100 });
@@ -99,6 +102,9 @@ async function main(): Promise<void> {
     cleanups.push(() => proxy?.killNow());
     const rssAtStart = readRssBytes(proxy.pid);
 
+    nodeRelay = await startNodeRelay(cluster);
+    cleanups.push(() => nodeRelay?.killNow());
+
     reference = await startReferencePgbouncer(cluster, print);
     cleanups.push(() => reference?.server.killNow());
 
@@ -108,6 +114,7 @@ async function main(): Promise<void> {
     const targets: Endpoint[] = [
       { name: 'direct', port: cluster.port },
       { name: 'proxy', port: proxy.port, pid: proxy.pid },
+      { name: 'node relay', port: nodeRelay.port, pid: nodeRelay.pid },
       ...(reference ? [{ name: 'pgbouncer' as const, port: reference.server.port, pid: reference.server.pid }] : []),
     ];
     await warmUp(targets);
@@ -132,6 +139,7 @@ async function main(): Promise<void> {
     printProxyOutput(proxy.output());
   } finally {
     await reference?.server.stop();
+    await nodeRelay?.stop();
     await proxy?.stop();
     cleanUp();
   }
@@ -169,6 +177,12 @@ async function startProxy(cluster: Cluster, embeddings: FakeProvider): Promise<S
   ];
   print(`starting the proxy on 127.0.0.1:${port}…`);
   return launch({ label: 'the proxy', command: process.execPath, args, port, options: { env: { ...process.env, ...vectorizerEnvironment(embeddings) } } });
+}
+
+async function startNodeRelay(cluster: Cluster): Promise<ServerProcess> {
+  const port = await freePort();
+  print(`starting the least Node.js relay on 127.0.0.1:${port}…`);
+  return launch({ label: 'the Node.js relay', command: process.execPath, args: [NODE_RELAY_MAIN, String(port), String(cluster.port)], port });
 }
 
 // ---- pgbench ----
@@ -235,7 +249,7 @@ async function warmUp(endpoints: Endpoint[]): Promise<void> {
 }
 
 async function benchmarkMode(mode: QueryMode, targets: Endpoint[], settings: Settings): Promise<ModeResult> {
-  const result: ModeResult = { mode, tps: { direct: [], proxy: [], pgbouncer: [] }, cpu: { direct: [], proxy: [], pgbouncer: [] } };
+  const result: ModeResult = { mode, tps: { direct: [], proxy: [], 'node relay': [], pgbouncer: [] }, cpu: { direct: [], proxy: [], 'node relay': [], pgbouncer: [] } };
   const nameWidth = Math.max(...targets.map((target) => target.name.length));
   for (let round = 0; round < settings.rounds; round++) {
     for (const endpoint of rotate(targets, round)) {
@@ -323,23 +337,25 @@ function printThroughput(results: ModeResult[], withReference: boolean): void {
   printTable(headers, rows);
 }
 
-/** The process's CPU time per transaction, user + system, side by side with PgBouncer's. */
+/** The process's CPU time per transaction, user + system, side by side with the least Node.js relay's and PgBouncer's. */
 function printCpu(results: ModeResult[], withReference: boolean): void {
   print('');
-  const headers = ['mode', 'proxy TPS', 'proxy CPU/txn (user+sys)'];
-  if (withReference) headers.push('pgbouncer TPS', 'pgbouncer CPU/txn (user+sys)', 'CPU proxy/pgbouncer', `target <= ${TARGET_CPU_RATIO}`);
+  const headers = ['mode', 'proxy TPS', 'proxy CPU/txn (user+sys)', 'node relay CPU/txn', 'CPU proxy/node relay'];
+  if (withReference) headers.push('pgbouncer TPS', 'pgbouncer CPU/txn (user+sys)', 'CPU node relay/pgbouncer', 'CPU proxy/pgbouncer', `target <= ${TARGET_CPU_RATIO}`);
   const rows = results.map((result) => {
     const proxy = medianCpu(result.cpu.proxy);
-    const row = [result.mode, formatTps(median(result.tps.proxy)), formatCpu(proxy)];
+    const nodeRelay = medianCpu(result.cpu['node relay']);
+    const row = [result.mode, formatTps(median(result.tps.proxy)), formatCpu(proxy), formatCpu(nodeRelay), `${(total(proxy) / total(nodeRelay)).toFixed(2)}x`];
     if (withReference) {
       const pgbouncer = medianCpu(result.cpu.pgbouncer);
       const ratio = total(proxy) / total(pgbouncer);
-      row.push(formatTps(median(result.tps.pgbouncer)), formatCpu(pgbouncer), `${ratio.toFixed(2)}x`, verdict(ratio <= TARGET_CPU_RATIO));
+      row.push(formatTps(median(result.tps.pgbouncer)), formatCpu(pgbouncer), `${(total(nodeRelay) / total(pgbouncer)).toFixed(2)}x`, `${ratio.toFixed(2)}x`, verdict(ratio <= TARGET_CPU_RATIO));
     }
     return row;
   });
   printTable(headers, rows);
   print('CPU: the process\'s own user and system time (/proc/<pid>/stat), all threads, per transaction; medians of the rounds.');
+  print('node relay: bytes copied both ways and nothing else (node-relay.ts), the floor of a relay on this runtime.');
 }
 
 /** Median total, and the median user and system parts. */
