@@ -14,12 +14,12 @@ import type { Asker } from './asker.js';
 import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
 import { guardedConnector, HostRefused, OwnPortRefused } from './host-policy.js';
-import { documentHostPolicy, maxResponseBytes } from './http.js';
+import { documentHostPolicy, KEEP_ALIVE, maxResponseBytes } from './http.js';
 import { AnswerTooLarge, capped } from './response-cap.js';
 
 const TIMEOUT_MS = 60_000;
 const CONNECT_TIMEOUT_MS = 10_000;
-const dispatcher = new Agent({ connect: guardedConnector(CONNECT_TIMEOUT_MS, documentHostPolicy), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
+const dispatcher = new Agent({ connect: guardedConnector(CONNECT_TIMEOUT_MS, documentHostPolicy), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS, ...KEEP_ALIVE });
 
 /** A document that asking again would not get. */
 export class DocumentRefused extends PgError {}

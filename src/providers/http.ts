@@ -43,6 +43,13 @@ const MAX_CONNECT_TIMEOUT_MS = 120_000;
  */
 export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 ** 2;
 export const DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES = 128 * 1024 ** 2;
+/**
+ * How long a provider's connection may stay open unused, whatever its server asks for: undici keeps one as long as
+ * a server's "Keep-Alive: timeout=N" says, up to 10 minutes, and every model instance and pgai call's settings has a
+ * client (and connections) of its own, so a role's server asking for 600 s while the role called it under ever new
+ * settings left one open socket a call, 160 a second, until the proxy had no file descriptor left for any session.
+ */
+export const KEEP_ALIVE = { keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000 };
 
 const operator = {
   maxBytes: { chat: DEFAULT_MAX_RESPONSE_BYTES, embedding: DEFAULT_MAX_EMBEDDING_RESPONSE_BYTES } as Record<AnswerKind, number>,
@@ -90,7 +97,7 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
   const connectTimeout = whole(config, 'connect_timeout_ms', DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_CONNECT_TIMEOUT_MS);
   const maxRetries = whole(config, 'max_retries', DEFAULT_MAX_RETRIES, 0, MAX_RETRIES);
   const modelMaxResponseBytes = whole(config, 'max_response_bytes', Infinity, 1, Infinity);
-  const dispatcher = new Agent({ connect: guardedConnector(connectTimeout, () => operator.hosts), headersTimeout: timeout, bodyTimeout: timeout });
+  const dispatcher = new Agent({ connect: guardedConnector(connectTimeout, () => operator.hosts), headersTimeout: timeout, bodyTimeout: timeout, ...KEEP_ALIVE });
   const agentFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     if (carriesUserInfo(input)) throw new UserInfoInUrl();
     const clock = deadline(init?.signal, timeout);
