@@ -9,6 +9,7 @@ import type { Interceptor, InterceptorFactory, SessionIo, StatementWatch } from 
 import { MalformedMessage, PgError } from '../../proxy/pg-error.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
+import { weakerOwnerRefusal, WEAKER_CATALOG_OWNER } from '../catalog/owner-rights.js';
 import { parsingFor } from '../sql/parse-task.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { ClientQueue } from './client-queue.js';
@@ -101,6 +102,8 @@ class InterceptionEngine implements Interceptor {
   private readonly namedServers = new NamedServers();
   private readonly backendCancels: BackendCancels;
   private catalogInstalled: boolean | undefined;
+  /** Why this session may not use the catalog it has (owner-rights.ts), asked with catalogInstalled. */
+  private catalogRefusal: PgError | undefined;
   private readonly cancelTargets = new CancelTargets();
 
   constructor(
@@ -359,10 +362,18 @@ class InterceptionEngine implements Interceptor {
     }
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
     if (!plan) return this.forward(frame, previous ? watchingRefusal(relayToClient(this.io), serverRefused, dropPrevious) : undefined);
-    // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added).
-    if ((plan.kind === 'calls' || plan.kind === 'declare') && !(await this.isInstalled())) {
-      const notInstalled = new NotInstalled(this.io, plan.extension);
-      return this.forward(frame, previous ? watchingRefusal(notInstalled, serverRefused, dropPrevious) : notInstalled);
+    // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added); a
+    // catalog this session may not use (owner-rights.ts) refuses it.
+    if (plan.kind === 'calls' || plan.kind === 'declare') {
+      const installed = await this.isInstalled().catch((error: unknown) => (error instanceof PgError ? error : Promise.reject(error)));
+      if (installed instanceof PgError) {
+        keepPrevious();
+        return this.refuse(installed);
+      }
+      if (!installed) {
+        const notInstalled = new NotInstalled(this.io, plan.extension);
+        return this.forward(frame, previous ? watchingRefusal(notInstalled, serverRefused, dropPrevious) : notInstalled);
+      }
     }
     const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes }, previous?.tracked);
     if (overLimit) {
@@ -643,16 +654,24 @@ class InterceptionEngine implements Interceptor {
    * after an intercepted statement failed (another session may have dropped the catalog meanwhile).
    */
   private async isInstalled(): Promise<boolean> {
-    if (this.catalogInstalled === true) return true;
+    if (this.catalogInstalled === true) return this.mayUseCatalog();
     await this.settle();
     // The server refuses the statement then, before it looks for the function: taken as installed, it goes there.
     if (this.io.owed.skipping || this.io.blockFailed) return true;
     if (this.catalogInstalled !== undefined) return this.catalogInstalled;
-    const pending = this.requests.statement(`SELECT pg_catalog.to_regclass('_pg_llm_catalog.migrations') IS NOT NULL AS installed`);
+    const pending = this.requests.statement(`SELECT pg_catalog.to_regclass('_pg_llm_catalog.migrations') IS NOT NULL AS installed, ${WEAKER_CATALOG_OWNER} AS weaker_owner`);
     this.requests.flush();
     const result = await pending;
     this.catalogInstalled = result.rows[0]?.[0]?.toString() === 't';
-    return this.catalogInstalled;
+    const weakerOwner = result.rows[0]?.[1]?.toString();
+    this.catalogRefusal = weakerOwner === undefined ? undefined : weakerOwnerRefusal(weakerOwner);
+    return this.catalogInstalled && this.mayUseCatalog();
+  }
+
+  /** True, unless the catalog's owner is weaker than this session may be (owner-rights.ts): then its refusal. */
+  private mayUseCatalog(): true {
+    if (this.catalogRefusal) throw this.catalogRefusal;
+    return true;
   }
 }
 

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { VECTORIZER_CHANNEL } from '../../functions/pgai/vectorizer-create.js';
+import { weakerOwnerRefusal, WEAKER_CATALOG_OWNER } from '../catalog/owner-rights.js';
 import { sqlstateOf, type PgError } from '../../proxy/pg-error.js';
 import { overBudget } from '../cost/budgets.js';
 import { nextUtcDay } from '../cost/daily-spend.js';
@@ -95,6 +96,12 @@ export class QueueWorker {
   /** Whom the model calls are made for (an asker: asker.ts), read once. */
   private owner: Promise<string> | undefined;
   private readonly budget: BudgetPause;
+  /**
+   * Whether the worker may use the catalog, asked again at each tick: not when its login role is or may become a
+   * superuser and the catalog's owner may not (owner-rights.ts), as llm.queue's rules, the claims' checks and the
+   * vectorizers' index run code of the catalog's owner with the worker's rights.
+   */
+  private mayServe: Promise<boolean> = Promise.resolve(false);
 
   constructor(private readonly options: WorkerOptions) {
     this.database = describeDatabase(options.url);
@@ -132,7 +139,7 @@ export class QueueWorker {
     this.timers = [
       setInterval(() => void this.tick(), pollMs),
       setInterval(() => void this.renew(), Math.max(1, Math.floor(leaseMs / 3))),
-      setInterval(() => void Promise.all([this.batches.poll(), this.vectorizers.pollBatches()]).catch((error: unknown) => this.problem(error)), batchPollMs),
+      setInterval(() => void this.whenServing(() => Promise.all([this.batches.poll(), this.vectorizers.pollBatches()])).catch((error: unknown) => this.problem(error)), batchPollMs),
     ];
     void this.tick();
     this.log.info({ id: this.id, concurrency: this.options.settings.concurrency }, 'llm.call worker started');
@@ -181,6 +188,8 @@ export class QueueWorker {
 
   /** The slow path: listen again if the connection was lost, upkeep, counts for /metrics and the dashboard, and a look for due jobs. */
   private async tick(): Promise<void> {
+    this.mayServe = this.catalogTrusted();
+    if (!(await this.mayServe)) return;
     try {
       if (!this.listener) await this.listen();
       await tidyQueue(this.pool, this.options.settings.keepDoneSeconds);
@@ -202,7 +211,7 @@ export class QueueWorker {
     };
     client.on('error', lost);
     client.on('end', () => lost());
-    client.on('notification', (message) => void (message.channel === VECTORIZER_CHANNEL ? this.vectorizers.wake() : this.fill()));
+    client.on('notification', (message) => void this.whenServing(() => (message.channel === VECTORIZER_CHANNEL ? this.vectorizers.wake() : this.fill())));
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}; LISTEN ${VECTORIZER_CHANNEL}`);
@@ -224,6 +233,26 @@ export class QueueWorker {
     const { login, role } = rows[0] as { login: string; role: string };
     if (login === role) this.log.info({ owner: login }, `llm.call worker serves the tables owned by ${login}; jobs of other owners' tables wait for their owner's worker`);
     else this.log.warn({ login, role }, `llm.call worker serves no table: its session runs as ${role}, not as its login role ${login}; connect as the tables' owner, without a role setting`);
+  }
+
+  /** Whether the catalog's owner may act with the rights of the worker's login role (owner-rights.ts); logs why not. */
+  private async catalogTrusted(): Promise<boolean> {
+    try {
+      const { rows } = await this.pool.query(`SELECT ${WEAKER_CATALOG_OWNER} AS weaker_owner`);
+      const weakerOwner = (rows[0] as { weaker_owner: string | null }).weaker_owner;
+      if (weakerOwner === null) return true;
+      const { message, hint } = weakerOwnerRefusal(weakerOwner);
+      if (message !== this.lastProblem) this.log.warn({ hint }, `llm.call worker serves nothing: ${message}`);
+      this.lastProblem = message;
+    } catch (error) {
+      this.problem(error);
+    }
+    return false;
+  }
+
+  /** Runs `work` if the last tick found that the worker may use the catalog. */
+  private async whenServing(work: () => Promise<unknown>): Promise<void> {
+    if (await this.mayServe) await work();
   }
 
   /** Claims and starts jobs until the concurrency is used up or none is due; calls made meanwhile run it again. */
