@@ -15,6 +15,7 @@ import { PgError, sqlstateOf } from '../../proxy/pg-error.js';
 import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { refuseForeignDependencies, refuseForeignObjects } from './foreign-objects.js';
+import { refuseWeakerOwner } from './owner-rights.js';
 import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
 import { sealShownCredentials } from './shown-credentials.js';
 import { stubSignature, stubSignatures, stubSql } from './stubs.js';
@@ -203,6 +204,8 @@ export async function uninstall(client: SqlRunner, cascade = true, extension: Ex
 }
 
 async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: ExtensionName): Promise<void> {
+  // An install refuses such a catalog already: its schema is neither the installer's nor a superuser's.
+  await refuseWeakerOwner(client);
   const behavior = cascade ? 'CASCADE' : 'RESTRICT';
   const objects = extensionScript(extension, 'drop');
   if (objects !== undefined) await client.query(objects);

@@ -8,6 +8,7 @@
 // trusted extension installed by a database's owner to the bootstrap superuser for the same reason.
 
 import { PgError } from '../../proxy/pg-error.js';
+import type { SqlRunner } from './migrate.js';
 
 /** SQL: whether the role (a name or an oid) is a superuser or a member of one. */
 const maySuper = (role: string) =>
@@ -26,7 +27,17 @@ export function weakerOwnerRefusal(owner: string): PgError {
     '42501',
     `the pg_llm catalog of this database belongs to role "${owner}", which is not a superuser: this session's role is or may become one, and would run code "${owner}" may change with a superuser's rights`,
     {
-      hint: `Use LLM functions from a role that is not a superuser; or have a superuser own the catalog: DROP EXTENSION pg_llm and CREATE EXTENSION pg_llm as a superuser (registered models are then registered again), or REASSIGN OWNED BY "${owner}" to a superuser.`,
+      hint: `Use LLM functions from a role that is not a superuser; or have the catalog installed by a superuser: DROP EXTENSION pg_llm as "${owner}", then CREATE EXTENSION pg_llm as a superuser (models are then registered again).`,
     },
   );
+}
+
+/**
+ * Refuses (weakerOwnerRefusal) to go on in a session that may act as a superuser, on a catalog whose owner may not:
+ * an uninstall or a key rotation writes the catalog's tables, whose triggers its owner chooses.
+ */
+export async function refuseWeakerOwner(client: SqlRunner): Promise<void> {
+  const { rows } = await client.query<{ owner: string | null }>(`SELECT ${WEAKER_CATALOG_OWNER} AS owner`);
+  const owner = rows[0]?.owner;
+  if (owner) throw weakerOwnerRefusal(owner);
 }

@@ -5,6 +5,7 @@
 
 import { reseal, sealedWith, SecretError, type MasterKey } from '../crypto/secrets.js';
 import { inTransaction, installed, type SqlRunner } from './migrate.js';
+import { refuseWeakerOwner } from './owner-rights.js';
 import { readProofsBegun, recordReadProof, replaceBlob, sealedBlobs, type SealedBlob } from './sealed-blobs.js';
 
 export interface Rotation {
@@ -16,6 +17,7 @@ export interface Rotation {
 
 export async function rotateMasterKey(client: SqlRunner, oldKeys: MasterKey[], newKey: MasterKey): Promise<Rotation> {
   if (!(await installed(client))) throw new Error('the pg_llm catalog is not installed in this database: there are no model secrets to rotate');
+  await refuseWeakerOwner(client);
   if (!(await readProofsBegun(client))) throw new Error('the pg_llm catalog of this database is older than this proxy: upgrade it first (pg-llm-proxy migrate)');
   return inTransaction(client, async () => {
     const resealed: Array<{ sealed: SealedBlob; blob: Buffer }> = [];

@@ -6,6 +6,8 @@
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rotateMasterKey } from '../../src/catalog/rotate.js';
+import { masterKey } from '../../src/crypto/secrets.js';
 import { capturedLog } from '../support/captured-log.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
@@ -22,18 +24,20 @@ afterAll(() => proxy.stop());
 const RAISE_ITSELF = (owner: string) =>
   `IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN EXECUTE 'ALTER ROLE ${owner} SUPERUSER'; END IF;`;
 
-/** A database owned by a role of its own, not a superuser, that installed the catalog through the proxy. */
-async function ownersCatalog(): Promise<{ name: string; owner: string; direct: pg.Client; ownerSession: pg.Client }> {
+/**
+ * A database owned by a role of its own, not a superuser, that logged in through the proxy and installed the
+ * catalog; its session through the proxy, and one straight to the database.
+ */
+async function ownersCatalog(): Promise<{ name: string; owner: string; direct: pg.Client; ownerSession: pg.Client; ownersProxySession: pg.Client }> {
   // Made first, so that it is dropped after the database it owns.
   const [owner] = await roles('dbowner');
   const { name, client: direct } = await freshDatabase();
-  await direct.query(`ALTER DATABASE ${name} OWNER TO ${owner}`);
-  const installer = new pg.Client(connection(proxy.port, 'postgres', name));
-  await installer.connect();
-  await installer.query(`SET ROLE ${owner}`);
-  await installer.query('CREATE EXTENSION pg_llm');
-  await installer.end();
-  return { name, owner: owner!, direct, ownerSession: await directAs(name, owner!) };
+  await direct.query(`ALTER ROLE ${owner} LOGIN PASSWORD 'owner secret'; ALTER DATABASE ${name} OWNER TO ${owner}`);
+  const ownersProxySession = new pg.Client({ ...connection(proxy.port, 'postgres', name), user: owner, password: 'owner secret' });
+  await ownersProxySession.connect();
+  afterThisTest(() => ownersProxySession.end());
+  await ownersProxySession.query('CREATE EXTENSION pg_llm');
+  return { name, owner: owner!, direct, ownerSession: await directAs(name, owner!), ownersProxySession };
 }
 
 async function isSuperuser(direct: pg.Client, role: string): Promise<boolean> {
@@ -85,5 +89,24 @@ describe("a catalog whose owner is not a superuser", () => {
     await expect.poll(() => lines.some((line) => line.includes('serves nothing') && line.includes(`belongs to role \\"${owner}\\"`)), { timeout: 10_000 }).toBe(true);
     expect(await isSuperuser(direct, owner)).toBe(false);
     expect((await direct.query(`SELECT status FROM _pg_llm_catalog.pg_llm_queue`)).rows).toEqual([{ status: 'pending' }]);
+  });
+
+  it("is neither dropped, upgraded nor rotated by a superuser, whose writes to its tables would fire triggers its owner chose", async () => {
+    const { name, owner, direct, ownerSession, ownersProxySession: registrar } = await ownersCatalog();
+    await registrar.query(`SELECT pg_llm_add_model(false, 'openai', 'owners', 'sk-owners-key-0123456789', '{"model_name": "m", "base_url": "http://127.0.0.1:9/v1"}')`);
+    await ownerSession.query(`CREATE FUNCTION _pg_llm_catalog.raise_itself() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${RAISE_ITSELF(owner)} RETURN NULL; END $$`);
+    await ownerSession.query(`CREATE TRIGGER raise_itself AFTER UPDATE ON _pg_llm_catalog.pg_llm_models FOR EACH STATEMENT EXECUTE FUNCTION _pg_llm_catalog.raise_itself()`);
+    await ownerSession.query(`CREATE TRIGGER raise_itself AFTER DELETE ON _pg_llm_catalog.pg_llm_extensions FOR EACH STATEMENT EXECUTE FUNCTION _pg_llm_catalog.raise_itself()`);
+
+    await expect(rotateMasterKey(direct, [masterKey('test master key')], masterKey('the next master key'))).rejects.toMatchObject({ sqlstate: '42501' });
+    const superuser = new pg.Client(connection(proxy.port, 'postgres', name));
+    await superuser.connect();
+    afterThisTest(() => superuser.end());
+    await expect(superuser.query('ALTER EXTENSION pg_llm UPDATE')).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`belongs to role "${owner}"`) });
+    await expect(superuser.query('DROP EXTENSION pg_llm')).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`belongs to role "${owner}"`) });
+    expect(await isSuperuser(direct, owner)).toBe(false);
+    // Its owner drops it, as the refusal's hint says.
+    await registrar.query('DROP EXTENSION pg_llm');
+    expect((await direct.query(`SELECT to_regnamespace('_pg_llm_catalog') AS catalog`)).rows).toEqual([{ catalog: null }]);
   });
 });
