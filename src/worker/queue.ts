@@ -78,8 +78,15 @@ function jobOfSessionOwner(job: string): string {
  * lock the whole backlog, or every candidate, and other workers, skipping locked rows, would find nothing meanwhile.
  */
 export async function claimJobs(pool: pg.Pool, worker: string, limit: number, leaseMs: number, held: string[]): Promise<Job[]> {
-  const { rows } = await pool.query(
-    `UPDATE llm.queue q
+  const { rows } = await pool.query(CLAIM, [worker, leaseMs, limit, limit * CANDIDATES_PER_JOB, held]);
+  return rows.map(jobOf);
+}
+
+/** What a claim returns of a job. */
+const JOB_COLUMNS = 'q.id, q.table_oid::pg_catalog.text AS table_oid, q.table_schema, q.table_name, q.trigger_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts';
+
+/** The claim of claimJobs; its parameters: the worker, the lease in ms, how many jobs, how many candidates, the jobs held. */
+export const CLAIM = `UPDATE llm.queue q
         SET status = 'processing', attempts = q.attempts OPERATOR(pg_catalog.+) 1, worker = $1,
             lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}, started_at = pg_catalog.now()
       WHERE q.id OPERATOR(pg_catalog.=) ANY (ARRAY(
@@ -89,14 +96,7 @@ export async function claimJobs(pool: pg.Pool, worker: string, limit: number, le
                                               ORDER BY due.run_after, due.id LIMIT $4)) AS candidate(id),
                      LATERAL (SELECT j.id FROM llm.queue j WHERE j.id OPERATOR(pg_catalog.=) candidate.id AND ${dueJob('j')} FOR UPDATE SKIP LOCKED) AS j
                LIMIT $3))
-  RETURNING ${JOB_COLUMNS}`,
-    [worker, leaseMs, limit, limit * CANDIDATES_PER_JOB, held],
-  );
-  return rows.map(jobOf);
-}
-
-/** What a claim returns of a job. */
-const JOB_COLUMNS = 'q.id, q.table_oid::pg_catalog.text AS table_oid, q.table_schema, q.table_name, q.trigger_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts';
+  RETURNING ${JOB_COLUMNS}`;
 
 function jobOf(row: Record<string, any>): Job {
   return {
