@@ -314,8 +314,9 @@ const SUBCOMMANDS = {
   },
   'rotate-master-key': {
     summary: [
-      'Re-seals every stored model secret of one database with the new master key, in one transaction: if one',
-      'opens with neither the master key nor a previous key, nothing changes. Secrets the new key sealed stay as they are.',
+      'Re-seals every stored model secret of one database that the master key or a previous key opens with the new',
+      'master key, in one transaction. Secrets the new key sealed stay as they are; those no given key opens (a role\'s',
+      'own SET pg_llm.master_key, or bytes that open with nothing) are left as they were and named with their owners.',
     ],
     options: [
       DATABASE_URL,

@@ -208,9 +208,15 @@ async function migrateDatabase(client: pg.Client, log: Logger, keys: string[]): 
 }
 
 async function rotateKeys(client: pg.Client, log: Logger, oldKeys: string[], newKey: string): Promise<void> {
-  const { resealed, current } = await rotateMasterKey(client, oldKeys.map(masterKey), masterKey(newKey));
+  const { resealed, current, left } = await rotateMasterKey(client, oldKeys.map(masterKey), masterKey(newKey));
+  if (left.length > 0) {
+    log.warn(
+      { database: client.database, left },
+      'model secrets left as they were, with their read proofs: none of the given master keys opens them (each named with its owner and why)',
+    );
+  }
   const message = resealed ? 'model secrets re-sealed with the new master key' : 'model secrets already sealed with the new master key';
-  log.info({ database: client.database, resealed, alreadyCurrent: current }, message);
+  log.info({ database: client.database, resealed, alreadyCurrent: current, left: left.length }, message);
 }
 
 /** Reads the secret from standard input (a line's end is not part of it) and prints it sealed. */

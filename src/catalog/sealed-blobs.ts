@@ -14,6 +14,8 @@ const UNBOUND_SECRETS = '_pg_llm_catalog.pg_llm_unbound_secrets';
 export interface SealedBlob {
   database: string;
   instanceName: string;
+  /** The role that registered the row (created_by). */
+  owner: string;
   column: SealedColumn;
   blob: Buffer;
   /** What the blob is (or, if unbound, is to be) bound to: its row as it stands. */
@@ -49,7 +51,7 @@ export async function sealedBlobs(client: SqlRunner): Promise<SealedBlob[]> {
   return rows.map((row) => {
     const identity = { database: row.database, instanceName: row.instance_name, owner: row.created_by, modelType: row.model_type, visibleConfig: JSON.parse(row.config) as unknown };
     const blob = Buffer.from(row.blob, 'base64');
-    const sealed: SealedBlob = { database: row.database, instanceName: row.instance_name, column: row.column_name, blob, binding: secretBinding(identity, row.column_name) };
+    const sealed: SealedBlob = { database: row.database, instanceName: row.instance_name, owner: row.created_by, column: row.column_name, blob, binding: secretBinding(identity, row.column_name) };
     if (isUnbound(blob)) sealed.unbindable = unbindable(row.copied);
     return sealed;
   });

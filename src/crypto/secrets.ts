@@ -116,6 +116,31 @@ export function isUnbound(blob: Buffer): boolean {
   return blob[0] === UNBOUND;
 }
 
+/**
+ * The blob opened with whichever of `keys` opens it (a bound blob only for `boundTo`), each tried whatever key the
+ * blob names: the key id in its header is not authenticated, so anyone who may write a blob may make it name another
+ * key than the one that sealed it, and only opening it tells. Undefined if none does, or if it is in no format this
+ * version reads. An unbound blob is opened too, so the caller must have checked that it belongs there.
+ */
+export function openWithAny(blob: Buffer, keys: MasterKey[], boundTo: Buffer): { key: MasterKey; plaintext: string } | undefined {
+  if (!knownFormat(blob)) return undefined;
+  for (const key of keys) {
+    const plaintext = decrypt(blob, key, blob[0] === BOUND ? boundTo : undefined);
+    if (plaintext !== undefined) return { key, plaintext };
+  }
+  return undefined;
+}
+
+/** Whether the blob is in a format this version reads, whoever sealed it. */
+export function knownFormat(blob: Buffer): boolean {
+  return blob.length >= HEADER_LENGTH && (blob[0] === UNBOUND || blob[0] === BOUND);
+}
+
+/** Whether the blob names one of `keys` as the one that sealed it (its contents are not checked). */
+export function namesAnyOf(blob: Buffer, keys: MasterKey[]): boolean {
+  return keys.some((key) => sealedWith(blob, key));
+}
+
 function sealBlob(version: number, plaintext: string, master: MasterKey, boundTo: Buffer | undefined): Buffer {
   const nonce = randomBytes(NONCE_LENGTH);
   const cipher = createCipheriv('aes-256-gcm', master.key, nonce);
@@ -129,6 +154,13 @@ function openBlob(version: number, blob: Buffer, keys: MasterKey[], boundTo: Buf
   const id = blob.subarray(1, 1 + KEY_ID_LENGTH);
   const master = keys.find((candidate) => candidate.id.equals(id));
   if (!master) throw new SecretError('stored secret was sealed with a master key that is not configured');
+  const plaintext = decrypt(blob, master, boundTo);
+  if (plaintext === undefined) throw new SecretError('stored secret failed authentication: wrong key, tampered data, or not the model instance it was sealed for');
+  return plaintext;
+}
+
+/** The blob's plaintext under `master`, whatever key it names; undefined if it does not authenticate. */
+function decrypt(blob: Buffer, master: MasterKey, boundTo: Buffer | undefined): string | undefined {
   const nonce = blob.subarray(1 + KEY_ID_LENGTH, 1 + KEY_ID_LENGTH + NONCE_LENGTH);
   const tag = blob.subarray(1 + KEY_ID_LENGTH + NONCE_LENGTH, HEADER_LENGTH);
   const decipher = createDecipheriv('aes-256-gcm', master.key, nonce);
@@ -137,7 +169,7 @@ function openBlob(version: number, blob: Buffer, keys: MasterKey[], boundTo: Buf
   try {
     return Buffer.concat([decipher.update(blob.subarray(HEADER_LENGTH)), decipher.final()]).toString('utf8');
   } catch {
-    throw new SecretError('stored secret failed authentication: wrong key, tampered data, or not the model instance it was sealed for');
+    return undefined;
   }
 }
 

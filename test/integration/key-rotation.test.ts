@@ -2,16 +2,20 @@
 // rotate-master-key command run against the database, and proxies on the old key, on the new one, or on the new one
 // with the old one as a previous key. Neither a key nor a secret may show in what the command prints.
 
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, shippedMigrations } from '../../src/catalog/migrate.js';
-import { masterKey, sealedWith } from '../../src/crypto/secrets.js';
+import { sealedColumns } from '../../src/catalog/models.js';
+import { secretBinding } from '../../src/catalog/secret-binding.js';
+import { masterKey, open, openWithAny, sealedWith } from '../../src/crypto/secrets.js';
 import { freePort } from '../support/cluster.js';
 import { launch, listening } from '../support/command.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { unboundBlob } from '../support/earlier-version.js';
 import { startFakeProvider, type FakeProvider } from '../support/fake-provider.js';
 import { cluster, connection, startProxy } from '../support/proxy.js';
+import { connectAs } from '../support/roles.js';
 
 const K1 = 'the first master passphrase';
 /** 64 hex digits: used as the key itself, where K1 goes through scrypt. */
@@ -124,18 +128,23 @@ describe('rotate-master-key', () => {
     expect((await sealedBlobs(direct)).find((row) => row.instance_name === 'newer')).toEqual(newer);
   });
 
-  it('with a wrong old key exits 1 naming the instance that did not open, and changes no blob', async () => {
+  it('leaves the secrets of a key it was not given as they were, naming them, and re-seals the rest', async () => {
     const { name, direct } = await registered(K1, 'llm');
     const elsewhere = await client((await proxyWith('a key nobody gave the command')).port, name);
     await register(elsewhere, 'stranger');
     const before = await sealedBlobs(direct);
 
-    const failed = await rotate(name, { PG_LLM_MASTER_KEY: K1, PG_LLM_NEW_MASTER_KEY: K2 });
-    expect(failed.code).toBe(1);
-    expect(failed.logged.at(-1)).toMatchObject({ level: 50, msg: 'master key rotation failed' });
-    expect(failed.logged.at(-1)!.err).toMatch(/model instance "stranger" \(stored secret was sealed with a master key that is not configured\)/);
-    expect(failed.logged.at(-1)!.err).not.toMatch(/"llm"/);
-    expect(await sealedBlobs(direct)).toEqual(before);
+    const rotated = await rotate(name, { PG_LLM_MASTER_KEY: K1, PG_LLM_NEW_MASTER_KEY: K2 });
+    expect(rotated.code).toBe(0);
+    const warned = rotated.logged.find((line) => line.level === 40)!;
+    expect(warned.left).toEqual([
+      { instanceName: 'stranger', owner: 'postgres', column: 'encrypted_api_key', reason: expect.stringMatching(/sealed with a master key not given to the rotation/) },
+      { instanceName: 'stranger', owner: 'postgres', column: 'encrypted_config', reason: expect.stringMatching(/sealed with a master key not given to the rotation/) },
+    ]);
+    expect(rotated.logged.at(-1)).toMatchObject({ level: 30, resealed: 2, alreadyCurrent: 0, left: 2 });
+    const after = await sealedBlobs(direct);
+    expect(after.find((row) => row.instance_name === 'stranger')).toEqual(before.find((row) => row.instance_name === 'stranger'));
+    expect(sealedWith(after.find((row) => row.instance_name === 'llm')!.encrypted_api_key, masterKey(K2))).toBe(true);
   });
 
   it('binds the unbound secrets of an earlier version that an upgrade may bind, and leaves a copied one unusable', async () => {
@@ -150,10 +159,103 @@ describe('rotate-master-key', () => {
 
     const rotated = await rotate(name, { PG_LLM_MASTER_KEY: K1, PG_LLM_NEW_MASTER_KEY: K2 });
     expect(rotated.code).toBe(0);
-    expect(rotated.logged.at(-1)).toMatchObject({ resealed: 1, alreadyCurrent: 0 });
+    expect(rotated.logged.at(-1)).toMatchObject({ resealed: 1, alreadyCurrent: 0, left: 2 });
     const onNewKey = await client((await proxyWith(K2)).port, name);
     expect(await authorizationSent(onNewKey)).toBe(`Bearer ${API_KEY}`);
     await expect(onNewKey.query(`SELECT pg_llm_chat('copy', 'ping')`)).rejects.toMatchObject({ code: '28000' });
+  });
+});
+
+describe('rotate-master-key among roles', () => {
+  const BOB_KEY = 'the own session passphrase of bob';
+  const readProofs = async (direct: pg.Client) =>
+    (await direct.query(`SELECT instance_name, read_proof_sha256 FROM _pg_llm_catalog.pg_llm_models ORDER BY 1`)).rows as Array<{ instance_name: string; read_proof_sha256: Buffer | null }>;
+
+  it("is not held up by a role's secrets under its own session key, nor by bytes a role stored that open with nothing", async () => {
+    const { name, direct } = await registered(K1, 'llm');
+    const { port } = await proxyWith(K1);
+    const alice = new pg.Client(connection(port, 'trust', name));
+    const bob = new pg.Client(connection(port, 'password', name));
+    for (const session of [alice, bob]) {
+      await session.connect();
+      afterThisTest(() => session.end());
+    }
+    await register(alice, 'alicem');
+    await bob.query(`SET pg_llm.master_key = '${BOB_KEY}'`);
+    await register(bob, 'bobm');
+    // Stored by bob straight into the catalog: bytes under a key id nobody has, and bytes naming the operator's key.
+    const bobDirect = await connectAs('password', name);
+    const insert = `INSERT INTO _pg_llm_catalog.pg_llm_models (instance_name, model_type, config, encrypted_api_key) VALUES ($1, 'openai_compatible', '{}', $2)`;
+    await bobDirect.query(insert, ['junk', Buffer.concat([Buffer.from([2]), randomBytes(60)])]);
+    await bobDirect.query(insert, ['junk too', Buffer.concat([Buffer.from([2]), masterKey(K1).id, randomBytes(40)])]);
+    const blobsBefore = await sealedBlobs(direct);
+    const proofsBefore = await readProofs(direct);
+
+    const rotated = await rotate(name, { PG_LLM_MASTER_KEY: K1, PG_LLM_NEW_MASTER_KEY: K2 });
+    expect(rotated.output).not.toContain(BOB_KEY);
+    expect(rotated.code).toBe(0);
+    expect(rotated.logged.at(-1)).toMatchObject({ level: 30, resealed: 4, alreadyCurrent: 0, left: 4 });
+    const bobs = 'password_user';
+    expect(rotated.logged.find((line) => line.level === 40)!.left).toEqual([
+      { instanceName: 'bobm', owner: bobs, column: 'encrypted_api_key', reason: expect.stringMatching(/not given to the rotation: one of its owner's own \(SET pg_llm.master_key\)/) },
+      { instanceName: 'bobm', owner: bobs, column: 'encrypted_config', reason: expect.stringMatching(/not given to the rotation/) },
+      { instanceName: 'junk', owner: bobs, column: 'encrypted_api_key', reason: expect.stringMatching(/not given to the rotation/) },
+      { instanceName: 'junk too', owner: bobs, column: 'encrypted_api_key', reason: expect.stringMatching(/names one of the given master keys but does not open with it/) },
+    ]);
+
+    // What no given key opens is as it was, read proofs included; the rest is the new key's.
+    const blobsAfter = await sealedBlobs(direct);
+    const proofsAfter = await readProofs(direct);
+    for (const instance of ['bobm', 'junk', 'junk too']) {
+      expect(blobsAfter.find((row) => row.instance_name === instance)).toEqual(blobsBefore.find((row) => row.instance_name === instance));
+      expect(proofsAfter.find((row) => row.instance_name === instance)).toEqual(proofsBefore.find((row) => row.instance_name === instance));
+    }
+    for (const instance of ['llm', 'alicem']) {
+      const row = blobsAfter.find((blobs) => blobs.instance_name === instance)!;
+      for (const blob of [row.encrypted_api_key, row.encrypted_config]) expect(sealedWith(blob, masterKey(K2))).toBe(true);
+    }
+
+    // Everyone's models still answer: the operator's with the new key, bob's with his own.
+    const { port: newPort } = await proxyWith(K2);
+    const onNewKey = await client(newPort, name);
+    expect(await authorizationSent(onNewKey)).toBe(`Bearer ${API_KEY}`);
+    const bobAgain = new pg.Client(connection(newPort, 'password', name));
+    await bobAgain.connect();
+    afterThisTest(() => bobAgain.end());
+    await bobAgain.query(`SET pg_llm.master_key = '${BOB_KEY}'`);
+    fake.script({ kind: 'answer', content: 'bob still here' });
+    expect((await bobAgain.query(`SELECT pg_llm_chat('bobm', 'ping') AS a`)).rows).toEqual([{ a: 'bob still here' }]);
+  });
+
+  it('re-seals a blob the old key sealed whatever key its header names, so no role can make it look left or current', async () => {
+    const { name, direct } = await registered(K1, 'llm');
+    // Bob holds the old key (it leaked) and stores secrets it sealed, their key ids changed: one names no key, one the new key.
+    const bobDirect = await connectAs('password', name);
+    const config = { model_name: 'gpt-test', base_url: fake.baseUrl, max_retries: 0 };
+    const where = (instance: string) => ({ database: name, instanceName: instance, owner: 'password_user', modelType: 'openai_compatible' });
+    let shown: unknown;
+    for (const [instance, id] of [['renamed', randomBytes(8)], ['posing', masterKey(K2).id]] as const) {
+      const columns = sealedColumns(where(instance), config, API_KEY, masterKey(K1));
+      shown = columns.config;
+      const blob = Buffer.from(columns.encryptedApiKey!, 'base64');
+      id.copy(blob, 1);
+      await bobDirect.query(
+        `INSERT INTO _pg_llm_catalog.pg_llm_models (instance_name, model_type, config, encrypted_api_key, read_proof_sha256) VALUES ($1, 'openai_compatible', $2, $3, decode($4, 'base64'))`,
+        [instance, JSON.stringify(columns.config), blob, columns.readProofDigest],
+      );
+    }
+
+    const rotated = await rotate(name, { PG_LLM_MASTER_KEY: K1, PG_LLM_NEW_MASTER_KEY: K2 });
+    expect(rotated.code).toBe(0);
+    expect(rotated.logged.at(-1)).toMatchObject({ resealed: 4, alreadyCurrent: 0, left: 0 });
+    const after = await sealedBlobs(direct);
+    for (const instance of ['renamed', 'posing']) {
+      const blob = after.find((row) => row.instance_name === instance)!.encrypted_api_key;
+      expect(sealedWith(blob, masterKey(K2))).toBe(true);
+      const binding = secretBinding({ ...where(instance), visibleConfig: shown }, 'encrypted_api_key');
+      expect(openWithAny(blob, [masterKey(K1)], binding)).toBeUndefined();
+      expect(open(blob, [masterKey(K2)], binding)).toBe(API_KEY);
+    }
   });
 });
 
