@@ -2,7 +2,8 @@
 // applied once each (recorded in _pg_llm_catalog.migrations), then the files of catalog-migrations/idempotent/ and
 // the stubs generated from the function declarations are re-applied, model secrets sealed by an earlier version are
 // bound to their rows, and credentials it left in their configs are sealed. All of it in one transaction under an
-// advisory lock, so concurrent installs queue and a failure leaves nothing behind; a lock on a catalog table held by
+// advisory lock, so concurrent installs queue (for a bounded time, as any role may take that lock and keep it) and
+// a failure leaves nothing behind; a lock on a catalog table held by
 // another session makes it fail after lock_timeout rather than wait, with every other session's use of that table
 // queued behind it.
 
@@ -42,6 +43,11 @@ const NUMBERED = /^(\d{3,4})_[a-z0-9_]+\.sql$/;
 const INSTALL_LOCK_KEY = 7_301_946_128;
 /** How long an install or uninstall waits for each lock it takes, when the session sets no lock_timeout of its own. */
 const LOCK_TIMEOUT = '5s';
+/**
+ * How long it waits for INSTALL_LOCK_KEY, likewise: longer, as proxies starting at once each install in turn behind
+ * it; bounded, as any role may take that advisory lock and keep it.
+ */
+const INSTALL_LOCK_TIMEOUT = '1min';
 const LOCK_NOT_AVAILABLE = '55P03';
 /** The schemas whose tables and views an install or uninstall changes (pgai's views are in ai), as SQL. */
 const CHANGED_SCHEMAS = `ARRAY['${CATALOG_SCHEMA}', 'llm', 'ai']`;
@@ -100,8 +106,13 @@ export async function inTransaction<Result>(client: SqlRunner, work: () => Promi
  * of `extension` and of every other extension installed before it, so that all of them agree with this version.
  */
 export async function install(client: SqlRunner, migrations: Migration[] = shippedMigrations(), keys: MasterKey[] = [], extension: ExtensionName = 'pg_llm'): Promise<Installed> {
-  await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
-  return withInstallSettings(client, () => installLocked(client, migrations, keys, extension));
+  await takeInstallLock(client);
+  return withInstallSettings(client, LOCK_TIMEOUT, () => installLocked(client, migrations, keys, extension), lockWaitError);
+}
+
+/** The advisory lock installs and uninstalls take turns by, held until the transaction ends; its wait bounded. */
+async function takeInstallLock(client: SqlRunner): Promise<void> {
+  await withInstallSettings(client, INSTALL_LOCK_TIMEOUT, () => client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]), installLockError);
 }
 
 async function installLocked(client: SqlRunner, migrations: Migration[], keys: MasterKey[], extension: ExtensionName): Promise<Installed> {
@@ -199,8 +210,8 @@ export async function installed(client: SqlRunner, extension: ExtensionName = 'p
  * for an extension with a schema of its own, sit in it) make it fail, as PostgreSQL would.
  */
 export async function uninstall(client: SqlRunner, cascade = true, extension: ExtensionName = 'pg_llm'): Promise<void> {
-  await client.query('SELECT pg_catalog.pg_advisory_xact_lock($1)', [INSTALL_LOCK_KEY]);
-  await withInstallSettings(client, () => uninstallLocked(client, cascade, extension));
+  await takeInstallLock(client);
+  await withInstallSettings(client, LOCK_TIMEOUT, () => uninstallLocked(client, cascade, extension), lockWaitError);
 }
 
 async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: ExtensionName): Promise<void> {
@@ -229,21 +240,21 @@ async function uninstallLocked(client: SqlRunner, cascade: boolean, extension: E
 
 /**
  * Runs `work` with the install's settings: search_path INSTALL_SEARCH_PATH, and each lock wait bounded by
- * lock_timeout (the session's own, else LOCK_TIMEOUT). A table being altered
+ * lock_timeout (the session's own, else `fallback`). A table being altered
  * waits for every open transaction that has read or written it, and while it waits every other session's use of the
  * table queues behind it: without a bound, one role's transaction left open would hold up every role for as long as
- * it liked. Past the bound the work is undone, and the error names the sessions holding locks on the catalog. Runs in
- * the caller's transaction (a client's, for CREATE EXTENSION), whose lock_timeout and search_path are as they were
+ * it liked. Past the bound the work is undone, and the error `explain` gives names the sessions holding the locks. Runs
+ * in the caller's transaction (a client's, for CREATE EXTENSION), whose lock_timeout and search_path are as they were
  * afterwards.
  */
-async function withInstallSettings<Result>(client: SqlRunner, work: () => Promise<Result>): Promise<Result> {
+async function withInstallSettings<Result>(client: SqlRunner, fallback: string, work: () => Promise<Result>, explain: (client: SqlRunner, bound: string) => Promise<PgError>): Promise<Result> {
   await client.query('SAVEPOINT pg_llm_install');
   // Set after the savepoint, so that rolling back to it puts both settings back.
   const { rows } = await client.query<{ previous: string; bound: string; path: string }>(
     `SELECT pg_catalog.current_setting('lock_timeout') AS previous, pg_catalog.current_setting('search_path') AS path,
             pg_catalog.set_config('lock_timeout', CASE pg_catalog.current_setting('lock_timeout') WHEN '0' THEN $1 ELSE pg_catalog.current_setting('lock_timeout') END, true) AS bound,
             pg_catalog.set_config('search_path', $2, true)`,
-    [LOCK_TIMEOUT, INSTALL_SEARCH_PATH],
+    [fallback, INSTALL_SEARCH_PATH],
   );
   const { previous, bound, path: searchPath } = rows[0]!;
   let result: Result;
@@ -252,7 +263,7 @@ async function withInstallSettings<Result>(client: SqlRunner, work: () => Promis
   } catch (error) {
     if (sqlstateOf(error) !== LOCK_NOT_AVAILABLE) throw error;
     await client.query('ROLLBACK TO SAVEPOINT pg_llm_install');
-    throw await lockWaitError(client, bound);
+    throw await explain(client, bound);
   }
   await client.query('RELEASE SAVEPOINT pg_llm_install');
   await client.query(`SELECT pg_catalog.set_config('lock_timeout', $1, true), pg_catalog.set_config('search_path', $2, true)`, [previous, searchPath]);
@@ -276,5 +287,25 @@ async function lockWaitError(client: SqlRunner, bound: string): Promise<PgError>
   const holders = rows.map((row) => row.holder).join('; ');
   return new PgError(LOCK_NOT_AVAILABLE, `could not lock the pg_llm catalog within lock_timeout (${bound})${holders ? `: ${holders}` : ''}`, {
     hint: 'A transaction that has read or written a catalog table holds its lock until it ends. End those transactions (or wait for them) and run this again; SET lock_timeout to wait longer.',
+  });
+}
+
+/** The error for the install lock not had within `bound`, naming the sessions that hold it now. */
+async function installLockError(client: SqlRunner, bound: string): Promise<PgError> {
+  // A bigint key is in pg_locks as its high and low 32 bits, objsubid 1.
+  const { rows } = await client.query<{ holder: string }>(
+    `SELECT pg_catalog.format('session %s (user %s)', l.pid, COALESCE(a.usename::pg_catalog.text, '?')) AS holder
+       FROM pg_catalog.pg_locks l
+       LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid
+      WHERE l.granted AND l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.objsubid OPERATOR(pg_catalog.=) 1
+        AND l.classid OPERATOR(pg_catalog.=) ($1::pg_catalog.int8 OPERATOR(pg_catalog.>>) 32)::pg_catalog.oid
+        AND l.objid OPERATOR(pg_catalog.=) ($1::pg_catalog.int8 OPERATOR(pg_catalog.&) 4294967295)::pg_catalog.oid
+        AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+      ORDER BY l.pid LIMIT 5`,
+    [INSTALL_LOCK_KEY],
+  );
+  const holders = rows.length === 0 ? '' : `: ${rows.map((row) => row.holder).join(', ')} ${rows.length === 1 ? 'holds' : 'hold'} it`;
+  return new PgError(LOCK_NOT_AVAILABLE, `could not take the pg_llm catalog's install lock within lock_timeout (${bound})${holders}`, {
+    hint: `Installs and upgrades of the catalog take turns by the advisory lock ${INSTALL_LOCK_KEY}: another one may be running, or a session holds that lock. End that session (or wait for it) and run this again; SET lock_timeout to wait longer.`,
   });
 }

@@ -2,7 +2,8 @@
 // table, every other session's use of that table waits behind it, so one role's transaction left open after reading
 // the catalog would hold up everyone for as long as it liked. It fails with 55P03 after lock_timeout (the session's
 // own, else 5 s), changes nothing, and names the session holding the lock; through the proxy the client's own
-// lock_timeout is as it was afterwards.
+// lock_timeout is as it was afterwards. So does one that cannot have the advisory lock installs take turns by, which
+// any role may take and keep: after the session's lock_timeout, else a minute.
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +47,40 @@ describe('a catalog upgrade blocked by a lock', () => {
 
     await reader.query('COMMIT');
     expect((await migrate(installer, [...shippedMigrations(), alter])).applied).toEqual([alter.name]);
+  });
+
+  it("while a role holds the install lock, fails after the session's lock_timeout, naming who holds it, and leaves that setting as it was", async () => {
+    const { name, client: installer } = await freshDatabase();
+    await migrate(installer);
+    const holder = await direct(name);
+    await holder.query('SELECT pg_advisory_lock(7301946128)');
+    const pid = (await holder.query(`SELECT pg_backend_pid() AS pid`)).rows[0].pid as number;
+
+    await installer.query(`SET lock_timeout = '200ms'`);
+    await expect(migrate(installer)).rejects.toMatchObject({
+      sqlstate: '55P03',
+      message: `could not take the pg_llm catalog's install lock within lock_timeout (200ms): session ${pid} (user trust_user) holds it`,
+      hint: expect.stringContaining('advisory lock 7301946128'),
+    });
+    expect((await installer.query(`SHOW lock_timeout`)).rows).toEqual([{ lock_timeout: '200ms' }]);
+
+    await holder.query('SELECT pg_advisory_unlock(7301946128)');
+    expect((await migrate(installer)).applied).toEqual([]);
+  });
+
+  it('while a role holds the install lock, ALTER EXTENSION through the proxy fails after a minute rather than wait for ever', { timeout: 120_000 }, async () => {
+    const { name } = await freshDatabase();
+    const client = await clientOf(suite.proxy, name);
+    await client.query('CREATE EXTENSION pg_llm');
+    const holder = await direct(name);
+    await holder.query('SELECT pg_advisory_lock(7301946128)');
+    const pid = (await holder.query(`SELECT pg_backend_pid() AS pid`)).rows[0].pid as number;
+
+    await expect(client.query('ALTER EXTENSION pg_llm UPDATE')).rejects.toMatchObject({
+      code: '55P03',
+      message: `could not take the pg_llm catalog's install lock within lock_timeout (1min): session ${pid} (user trust_user) holds it`,
+    });
+    expect((await client.query(`SHOW lock_timeout`)).rows).toEqual([{ lock_timeout: '0' }]);
   });
 
   it("through the proxy: ALTER EXTENSION fails while a view it replaces is read in an open transaction, and leaves the client's lock_timeout as it was", async () => {
