@@ -3,9 +3,11 @@
 // waiting, and is handled with them in one transaction. A table has one batch in hand at a time, and a batch may be
 // held to one job per row: no two write-backs of this worker wait on one row, and a row answered twice meanwhile
 // takes its answers one after the other, as job by job. A batch that fails is done again job by job, so that one
-// job's failure (an answer its column refuses, a trigger that raises) is that job's alone.
+// job's failure (an answer its column refuses, a trigger that raises) is that job's alone; but not one that failed
+// for a lock on its table not had in time, which every job of it would wait for again.
 
 import type { Job } from './queue.js';
+import { lockedOut } from './row-session.js';
 
 /** A batch this large is handled at once. */
 const MAX_BATCH = 100;
@@ -87,7 +89,11 @@ export class JobBatches<Input, Output> {
     try {
       outputs = await this.work.all(batch);
     } catch (error) {
-      if (batch.length === 1) return batch[0]!.reject(error);
+      // A lock not had in time is the table's, not one job's: done again job by job, each would wait as long.
+      if (batch.length === 1 || lockedOut(error)) {
+        for (const waiting of batch) waiting.reject(error);
+        return;
+      }
       for (const waiting of batch) await this.work.one(waiting).then(waiting.resolve, waiting.reject);
       return;
     }

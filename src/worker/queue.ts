@@ -262,6 +262,22 @@ export async function deferJob(pool: pg.Pool, worker: string, job: Job, message:
 }
 
 /** Gives jobs back to the queue untried, at shutdown: the attempt they were claimed for does not count. */
+/**
+ * deferJob, and with `wholeTable` the pending jobs of the job's table too (none counted as an attempt): a lock on
+ * the table was not had in time, and its jobs claimed again at once would wait as long.
+ */
+export async function deferJobs(pool: pg.Pool, worker: string, job: Job, message: string, until: Date, wholeTable: boolean): Promise<Outcome> {
+  const outcome = await deferJob(pool, worker, job, message, until);
+  if (wholeTable) {
+    await pool.query(
+      `UPDATE llm.queue q SET run_after = $2
+        WHERE q.table_oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND q.status OPERATOR(pg_catalog.=) 'pending' AND q.run_after OPERATOR(pg_catalog.<) $2 AND ${jobOfSessionOwner('q')}`,
+      [job.tableOid, until],
+    );
+  }
+  return outcome;
+}
+
 export async function releaseJobs(pool: pg.Pool, worker: string, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await pool.query(

@@ -6,6 +6,32 @@
 // of DISCARD ALL costs it nothing.
 
 import pg from 'pg';
+import { sqlstateOf } from '../../proxy/pg-error.js';
+
+/**
+ * How long a statement of the worker waits for a lock, unless the --worker URL's options set a lock_timeout of their
+ * own. Without a bound, a session holding a lock on a job's table (or on a table that took the name of one, or a
+ * vectorizer key's advisory lock) for as long as it liked would keep a connection of the pool waiting as long. Given
+ * as a startup option (connectionWithLockTimeout), so that DISCARD ALL between jobs puts it back rather than take it
+ * away, and so that no ALTER ROLE … SET lock_timeout of the owner lifts it: a startup option outranks role and
+ * database settings. The owner's own code may still SET it in its session, as it may hold its own tables' locks.
+ */
+export const WORKER_LOCK_TIMEOUT = '30s';
+/** How long the jobs of a table (or a vectorizer's rows) whose lock was not had in time wait before they are tried again. */
+export const LOCKED_OUT_DELAY_MS = 60_000;
+
+/** The --worker URL with WORKER_LOCK_TIMEOUT among its startup options, before those it gives (which may set another). */
+export function connectionWithLockTimeout(url: string): string {
+  const parsed = new URL(url);
+  const given = parsed.searchParams.get('options');
+  parsed.searchParams.set('options', `-c lock_timeout=${WORKER_LOCK_TIMEOUT}${given ? ` ${given}` : ''}`);
+  return parsed.toString();
+}
+
+/** Whether a statement failed for a lock it did not have within lock_timeout: another session holds it, no fault of the work's. */
+export function lockedOut(error: unknown): boolean {
+  return sqlstateOf(error) === '55P03';
+}
 
 /**
  * SQL that is true when the table named by the parameter `$n` (its quoted name) is owned by the session's login role,

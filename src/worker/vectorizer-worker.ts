@@ -19,6 +19,7 @@ import { nextUtcDay } from '../cost/daily-spend.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import type { BudgetPause } from './budget-pause.js';
 import { recordVectorizerBatch } from './metrics.js';
+import { LOCKED_OUT_DELAY_MS, lockedOut } from './row-session.js';
 import { batchMode, VectorizerBatches } from './vectorizer-batches.js';
 import { embedChunks } from './vectorizer-embed.js';
 import { loadDocuments } from './vectorizer-documents.js';
@@ -210,6 +211,14 @@ export class VectorizerRunner {
         }
         if (overBudget(error)) {
           await this.deferred(vectorizer, claimed, error).catch((recordError: unknown) => this.problem(recordError));
+          return 'turn over';
+        }
+        if (lockedOut(error)) {
+          // Another session holds a lock the batch needed: no fault of its rows', so no retry of theirs is counted.
+          recordVectorizerBatch(this.options.database, 'deferred', claimed.length);
+          this.options.log.warn({ ...logFields(vectorizer), rows: claimed.length, sqlstate: sqlstateOf(error) }, "vectorizer batch put off: a lock it needed was not had within the worker's lock_timeout");
+          const message = `a lock the batch needed was not had within the worker's lock_timeout; tried again later: ${error instanceof Error ? error.message : String(error)}`;
+          await deferred(this.options.pool, vectorizer, claimed, message, new Date(Date.now() + LOCKED_OUT_DELAY_MS)).catch((recordError: unknown) => this.problem(recordError));
           return 'turn over';
         }
         recordVectorizerBatch(this.options.database, 'failed', claimed.length);

@@ -8,7 +8,9 @@
 // while, then stops them and gives them back to the queue. The same connections and wake-ups serve the database's
 // pgai vectorizers (vectorizer-worker.ts), woken on their own channel. The model calls of both are made for the
 // owner of the tables, the worker's login role, and count against its daily budget: a job it leaves no room for
-// waits for the next UTC day, and so does the rest of the owner's work (budget-pause.ts).
+// waits for the next UTC day, and so does the rest of the owner's work (budget-pause.ts). Its connections wait for a
+// lock at most WORKER_LOCK_TIMEOUT (row-session.ts): a job whose table another session holds locked goes back to the
+// queue untried, with the table's other jobs, for a while.
 
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -32,7 +34,8 @@ import { answerJob, JobModels } from './job.js';
 import { checkJobRows, type Checked } from './job-row.js';
 import { JobBatches } from './job-batches.js';
 import { recordFinished, recordQueueCounts, recordRunning, recordVectorizerQueues } from './metrics.js';
-import { claimJobs, completeJob, countByStatus, deferJob, failJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
+import { claimJobs, completeJob, countByStatus, deferJob, deferJobs, failJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
+import { connectionWithLockTimeout, LOCKED_OUT_DELAY_MS, lockedOut } from './row-session.js';
 import { VectorizerRunner } from './vectorizer-worker.js';
 import { completeJobs, type WriteBack } from './write-back.js';
 
@@ -109,7 +112,7 @@ export class QueueWorker {
     this.budget = new BudgetPause(this.log);
     const poolSize = Math.min(MAX_POOL_SIZE, options.settings.concurrency + 1);
     this.places = new CallLimit(options.settings.concurrency);
-    this.pool = new pg.Pool({ connectionString: options.url, max: poolSize, application_name: APPLICATION_NAME });
+    this.pool = new pg.Pool({ connectionString: connectionWithLockTimeout(options.url), max: poolSize, application_name: APPLICATION_NAME });
     // An idle connection that drops is replaced on next use; its error must not end the process.
     this.pool.on('error', (error) => this.log.warn({ err: error.message }, 'worker connection lost'));
     this.models = new JobModels(this.pool, options.masterKeys, options.defaults);
@@ -203,7 +206,7 @@ export class QueueWorker {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url, application_name: APPLICATION_NAME });
+    const client = new pg.Client({ connectionString: connectionWithLockTimeout(this.options.url), application_name: APPLICATION_NAME });
     const lost = (error?: Error): void => {
       if (this.listener !== client) return;
       this.listener = undefined;
@@ -339,6 +342,7 @@ export class QueueWorker {
       }
       const message = failure(error);
       try {
+        if (lockedOut(error)) return await this.putOffLockedTable(job, error);
         if (overBudget(error)) return await this.deferred(job, error);
         const outcome = await failJob(this.pool, this.id, job, message, this.options.settings.retryDelayMs);
         recordFinished(this.database, outcome);
@@ -359,6 +363,27 @@ export class QueueWorker {
     this.budget.pause(refusal);
     recordFinished(this.database, await deferJob(this.pool, this.id, job, failure(refusal), nextUtcDay()));
   }
+
+  /**
+   * A lock the job's check or write-back needed was not had within lock_timeout: another session holds one on its
+   * table (or on a table that took its name). No fault of the job's, and the table's other jobs would wait as long,
+   * each holding a connection and a place among the claims meanwhile: the job and the table's pending jobs are put
+   * off for a while, no attempt counted, and the worker goes on with other tables' jobs.
+   */
+  private async putOffLockedTable(job: Job, error: unknown): Promise<void> {
+    const until = Date.now() + LOCKED_OUT_DELAY_MS;
+    const table = `${job.tableSchema}.${job.tableName}`;
+    const message = `could not lock its table within the worker's lock_timeout, another session holding a lock on it; tried again later, not counted as an attempt: ${failure(error)}`;
+    // The other jobs of the table are put off once, by the first of its jobs to come here.
+    const tablePutOff = (this.putOff.get(job.tableOid) ?? 0) > Date.now();
+    if (!tablePutOff) this.putOff.set(job.tableOid, until);
+    recordFinished(this.database, await deferJobs(this.pool, this.id, job, message, new Date(until), !tablePutOff));
+    if (!tablePutOff) this.log.warn({ table, sqlstate: sqlstateOf(error), retryInMs: LOCKED_OUT_DELAY_MS }, "llm.call jobs of a table put off: its lock was not had within the worker's lock_timeout");
+    for (const [oid, end] of this.putOff) if (end <= Date.now()) this.putOff.delete(oid);
+  }
+
+  /** Tables whose pending jobs were put off for a lock not had, by oid, and until when. */
+  private readonly putOff = new Map<string, number>();
 
   /**
    * The owner of the tables the worker fills, its login role (claims take no job while it runs as another), as the
