@@ -8,8 +8,8 @@
 // commutator); every type in play (named, taken or returned by a function run, a column of a relation reached, and
 // what each is made of) brings its domains' CHECKs, the casts between it and the other types in play, and a range
 // type its canonical and subtype_diff functions; every function its default arguments; every relation reached its
-// partitions and children, CHECK constraints, index and partition key expressions (which the planner evaluates in
-// part even for a read), and a foreign table is refused (its wrapper reads another server, a file, a program); every
+// partitions and children, CHECK constraints, index, extended statistics and partition key expressions (which the
+// planner evaluates in part even for a read), and a foreign table is refused (its wrapper reads another server, a file, a program); every
 // relation read its views' queries and row-level security policies; every relation written its defaults (its columns'
 // or their domains'), generated columns, rules, triggers, identity columns, and the tables foreign keys cascade to;
 // every view written the relation it writes through (src/sql/view-writes.ts), written in turn.
@@ -337,6 +337,12 @@ UNION ALL
 SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('index %s', i.indexrelid::pg_catalog.regclass)), NULL, 'index ' OPERATOR(pg_catalog.||) i.indexrelid, pg_catalog.pg_get_indexdef(i.indexrelid)
   FROM relation r JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) r.oid
  WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+UNION ALL
+-- The planner folds the constant parts of extended statistics expressions as well, for any query of their table.
+SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('statistics %s.%I', s.stxnamespace::pg_catalog.regnamespace, s.stxname)), NULL, 'statistics ' OPERATOR(pg_catalog.||) s.oid,
+       pg_catalog.pg_get_statisticsobjdef(s.oid)
+  FROM relation r JOIN pg_catalog.pg_statistic_ext s ON s.stxrelid OPERATOR(pg_catalog.=) r.oid
+ WHERE s.stxexprs IS NOT NULL
 UNION ALL
 -- A partition's rows are checked against the partition keys of its ancestors, a partitioned table's routed by its own.
 SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the partition key of %s', k.partrelid::pg_catalog.regclass)), NULL, 'partition key ' OPERATOR(pg_catalog.||) k.partrelid,

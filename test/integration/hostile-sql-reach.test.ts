@@ -2,7 +2,7 @@
 // field or a written column; an implicit cast; a function's default argument; a row-level security policy; an
 // operator's negator or commutator, which the planner puts in its place; the <> a recursive query's CYCLE clause
 // compares with; a range type's subtype_diff, in the planner's estimates; a domain's default; what the planner folds
-// of a child's CHECK, an index or partition key expression on a read; what a write fires in other relations
+// of a child's CHECK, an index, extended statistics or partition key expression on a read; what a write fires in other relations
 // (constraints, indexes, partitions, children, foreign-key cascades); system views read through the functions they
 // are built on; and foreign tables, whose wrapper reads another server, a file or a program. Each is refused (38001)
 // before it runs and leaves no trace, while the same shapes over harmless objects still run.
@@ -83,6 +83,8 @@ const FIXTURES = `
   CREATE TABLE keyed_1 PARTITION OF keyed FOR VALUES FROM (0) TO (10);
   CREATE TABLE folded (x int);
   CREATE INDEX folded_lock ON folded ((x + idx_lock(0)));
+  CREATE TABLE measured (x int);
+  CREATE STATISTICS measured_lock ON (x + idx_lock(0)) FROM measured;
   CREATE EXTENSION file_fdw;
   CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
   CREATE FOREIGN TABLE outside (line text) SERVER files OPTIONS (program 'echo outside');
@@ -209,6 +211,8 @@ describe('functions the planner runs in place of, or besides, those the statemen
     ['text2sql', 'SELECT x FROM keyed WHERE x = 1', 'public.idx_lock() (through the partition key of keyed)'],
     ['explain', 'INSERT INTO keyed_1 VALUES (1)', 'public.idx_lock() (through the partition key of keyed)'],
     ['text2sql', 'SELECT x FROM folded WHERE x = 1', 'public.idx_lock() (through index folded_lock)'],
+    ['text2sql', 'SELECT x FROM measured WHERE x = 1', 'public.idx_lock() (through statistics public.measured_lock)'],
+    ['explain', 'DELETE FROM measured', 'public.idx_lock() (through statistics public.measured_lock)'],
     ['explain', 'INSERT INTO stamped_t (x) VALUES (1)', 'public.lock_ok() (through the default of stamped_t.s)'],
   ] as Array<[Use, string, string]>) {
     it(`${use}: ${sql}`, async () => {
@@ -216,6 +220,22 @@ describe('functions the planner runs in place of, or besides, those the statemen
       await refusedWithoutTrace(admin, direct, use, sql, says);
     });
   }
+
+  it("another role's statistics object on a table the caller may read: its function is refused, no session is ended", async () => {
+    const { reader, direct, name } = await shop();
+    // The planner folds the constant parts of every extended statistics expression of a table it plans a read of.
+    const victim = await asBob(direct, name, `CREATE FUNCTION tally(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$BEGIN
+                          PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim';
+                          PERFORM pg_advisory_lock(4242);
+                          RETURN $1;
+                        END$$;
+                        CREATE TABLE gauges (x int);
+                        INSERT INTO gauges VALUES (1);
+                        CREATE STATISTICS gauges_tally ON (x + tally(0)) FROM gauges;
+                        GRANT SELECT ON gauges TO trust_user;`);
+    await refusedWithoutTrace(reader, direct, 'text2sql', 'SELECT x FROM gauges', 'public.tally() (through statistics public.gauges_tally), a function in plpgsql');
+    expect((await victim.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
+  });
 
   for (const [sql, says] of [
     ['SELECT line FROM outside', 'uses outside, a foreign table'],
@@ -424,8 +444,9 @@ describe('row-level security policies, with allow_system_tables off', () => {
 });
 
 describe('the same shapes over harmless objects', () => {
-  it('run: built-in row functions, casts, domains with SQL checks, reads of a domain a plpgsql function checks, writes', async () => {
+  it('run: built-in row functions, casts, domains with SQL checks, reads of a domain a plpgsql function checks, of built-in statistics expressions, writes', async () => {
     const { admin, direct } = await shop();
+    await direct.query('CREATE STATISTICS customers_lower ON (lower(name)) FROM customers');
     for (const sql of [
       `SELECT * FROM jsonb_to_record('{"a": 1, "b": "x"}') AS x(a int, b text)`,
       `SELECT key, value FROM jsonb_each('{"a": 1}') ORDER BY key`,
