@@ -478,6 +478,15 @@ export class Session {
   /** Upstream messages up to the first ReadyForQuery: rewritten where the proxy stands in between. */
   private readonly relayAuthenticationMessage = (type: number, frame: Buffer | undefined): void => {
     if (this.phase === 'closed') return;
+    // Past the first ReadyForQuery, the rest of its chunk (or of a message begun in it) answers what the client sent
+    // before the session was ready: accounted as any answer, or those requests would stay owed for good, and the
+    // answers to the proxy's own requests would be taken for theirs, and the client's for the proxy's.
+    if (this.phase === 'ready') {
+      this.trackUpstreamMessage(type, frame);
+      this.writeToClient(frame!);
+      this.replies.received(type);
+      return;
+    }
     switch (type) {
       case BackendMessage.Authentication:
         if (this.scramBridge) {
