@@ -339,6 +339,8 @@ export class Session {
   }
 
   private accountClientMessage(type: number, sink?: ReplySink): void {
+    // A password or SASL message answers the server's authentication request: no request of a batch, owed nothing.
+    if (type === FrontendMessage.PasswordMessage && this.phase === 'authenticating') return;
     this.replies.sent(type, sink);
     if (!this.repliesBacklogged && this.replies.pending >= MAX_REPLIES_OWED) {
       this.repliesBacklogged = true;

@@ -32,6 +32,18 @@ describe.each(methods)('%s authentication through the proxy', (method) => {
     await client.end();
   });
 
+  it('leaves the session idle once logged in: the login messages are no request left open', async () => {
+    const application = `idle-after-${method}`;
+    const client = new pg.Client({ ...connection(proxy.port, method), application_name: application });
+    await client.connect();
+    try {
+      const views = proxy.listener.sessionViews().filter((view) => view.application === application);
+      expect(views.map((view) => view.activity)).toEqual(['idle']);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('logs in with postgres.js', async () => {
     const sql = postgres({ ...connection(proxy.port, method), max: 1, onnotice: () => {} });
     const [row] = await sql`SELECT current_user AS who`;
