@@ -44,6 +44,13 @@
 //   nextval() defaults are refused as volatile). Only when the write runs: a write handed back to the caller has
 //   the effects the caller asked for.
 //
+// Where the statement runs here, every function run, relation reached and type in play must also belong to a role
+// whose code the caller trusts: the caller's current role, a superuser, the catalog's owner, or a role the caller
+// names in the setting pg_llm.trusted_owners (comma-separated). Whatever these checks find of another role's objects,
+// that role may change them between the check and the run (CREATE OR REPLACE FUNCTION takes no lock; CREATE INDEX or
+// CREATE STATISTICS on its table do not wait for a reader), so that code the check passed as a SQL function would run
+// as plpgsql, with the caller's rights (review37).
+//
 // One query per level of nesting (a view of a view, a function calling a function, a composite of domains), in the
 // caller's session, so the caller's search_path resolves names.
 
@@ -104,7 +111,8 @@ const READS_SERVER_STATE = [
 
 export type Refusal =
   | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'server-state' | 'foreign'; name: string; via: string | null }
-  | { reason: 'language'; name: string; via: string | null; language: string };
+  | { reason: 'language'; name: string; via: string | null; language: string }
+  | { reason: 'owner'; name: string; via: string | null; owner: string };
 
 interface Row {
   /**
@@ -131,6 +139,15 @@ const REACHED = `
 WITH RECURSIVE
   path AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(true))),
   trusted AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog', 'information_schema'])),
+  -- The roles whose objects the statement may reach (see the rules above).
+  trusted_owner AS (
+    SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname OPERATOR(pg_catalog.=) current_user
+    UNION
+    SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog'
+    UNION
+    SELECT pg_catalog.to_regrole(pg_catalog.btrim(n))::pg_catalog.oid
+      FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.current_setting('pg_llm.trusted_owners', true), ',')) AS n
+     WHERE pg_catalog.to_regrole(pg_catalog.btrim(n)) IS NOT NULL),
   -- The schema a qualified name names: pg_temp is the session's own temporary schema (pg_temp_N in the catalog), and
   -- none at all (no candidates, as for PostgreSQL) in a session that has none yet.
   named AS (
@@ -153,7 +170,7 @@ WITH RECURSIVE
          WHERE r.target AND confrelid OPERATOR(pg_catalog.=) r.oid AND contype OPERATOR(pg_catalog.=) 'f' AND (confdeltype OPERATOR(pg_catalog.=) ANY (ARRAY['c', 'n', 'd']::pg_catalog."char"[]) OR confupdtype OPERATOR(pg_catalog.=) ANY (ARRAY['c', 'n', 'd']::pg_catalog."char"[]))
       ) AS more(oid, target, given)),
   relation AS (
-    SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity FROM reached r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid),
+    SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity, c.relowner FROM reached r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid),
   -- The operators a name can resolve to, or the one PostgreSQL resolved.
   operator AS (
     SELECT o.oid, w.via, o.oprnamespace
@@ -262,7 +279,7 @@ WITH RECURSIVE
      WHERE f.oid OPERATOR(pg_catalog.<>) 0),
   -- Materialized, so that the rules below are applied to the functions reached, not to all of pg_proc.
   reached_function AS MATERIALIZED (
-    SELECT r.via, p.oid, p.proname, p.pronamespace, p.provolatile, p.proconfig, p.prosecdef, p.prorettype, p.proargtypes, p.prosqlbody, p.prosrc,
+    SELECT r.via, p.oid, p.proname, p.pronamespace, p.proowner, p.provolatile, p.proconfig, p.prosecdef, p.prorettype, p.proargtypes, p.prosqlbody, p.prosrc,
            l.lanname, t.typrelid,
            -- Its code: the symbol, after the name of a C function's library ($libdir/tablefunc, tablefunc.so…).
            pg_catalog.concat_ws(':', pg_catalog.regexp_replace(p.probin, '^.*/|\\.[^/]*$', '', 'g'), p.prosrc) AS code
@@ -374,13 +391,29 @@ SELECT 'others', NULL, NULL, NULL, NULL, NULL
 UNION ALL
 SELECT 'identity', pg_catalog.format('%s.%I', r.oid::pg_catalog.regclass, a.attname), r.via, NULL, NULL, NULL
   FROM relation r JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid
- WHERE r.target AND r.given IS NOT NULL AND a.attidentity OPERATOR(pg_catalog.<>) '' AND NOT a.attisdropped AND NOT r.given OPERATOR(pg_catalog.?) a.attname`;
+ WHERE r.target AND r.given IS NOT NULL AND a.attidentity OPERATOR(pg_catalog.<>) '' AND NOT a.attisdropped AND NOT r.given OPERATOR(pg_catalog.?) a.attname
+UNION ALL
+-- Last, so that a rule above names what an object does where it also has an owner not trusted; only for a statement
+-- run here ($11). The owner's name goes in the language column.
+SELECT 'owner', pg_catalog.format('function %s.%s()', p.pronamespace::pg_catalog.regnamespace, p.proname), p.via, p.proowner::pg_catalog.regrole::pg_catalog.text, NULL, NULL
+  FROM reached_function p WHERE p.proowner OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND $11
+UNION ALL
+SELECT 'owner', pg_catalog.format('%s %s', CASE WHEN relkind OPERATOR(pg_catalog.=) ANY (ARRAY['v', 'm']::pg_catalog."char"[]) THEN 'view' ELSE 'table' END, oid::pg_catalog.regclass),
+       via, relowner::pg_catalog.regrole::pg_catalog.text, NULL, NULL
+  FROM relation WHERE relowner OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND $11
+UNION ALL
+SELECT 'owner', 'type ' OPERATOR(pg_catalog.||) y.oid::pg_catalog.regtype::pg_catalog.text, t.via, y.typowner::pg_catalog.regrole::pg_catalog.text, NULL, NULL
+  FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid
+ WHERE y.typowner OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND $11`;
 
 export interface ReachRules {
   /** Schemas whose relations the statement may not reach, through a view or a function body either. */
   systemSchemas?: string[] | undefined;
-  /** The statement's writes run (rolled back), so the defaults, identity columns and triggers they fire count. */
-  writesRun: boolean;
+  /**
+   * The statement runs here (rolled back): the defaults, identity columns and triggers its writes fire count, and so
+   * do the owners of what it reaches, who could change it before it runs. SQL handed back runs as its caller decides.
+   */
+  runs: boolean;
   /**
    * The bodies of the proxy's stubs the statement may call (src/catalog/stubs.ts): it runs as a collect pass, where
    * a stub only records its call.
@@ -460,7 +493,7 @@ function isPolicy(row: Row): boolean {
 /** A write handed back rather than run is not followed into what it would fire. */
 function referencesIn(node: unknown, rules: ReachRules): References {
   const references = referencesOf(node);
-  if (!rules.writesRun) references.relations = references.relations.map(({ schema, name }) => ({ ...(schema === undefined ? {} : { schema }), name, target: false }));
+  if (!rules.runs) references.relations = references.relations.map(({ schema, name }) => ({ ...(schema === undefined ? {} : { schema }), name, target: false }));
   return references;
 }
 
@@ -488,13 +521,15 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     array(RUNS_TYPE_CODE),
     array(rules.stubs ?? []),
     array(READS_SERVER_STATE),
+    String(rules.runs),
   ]);
   return rows as unknown as Row[];
 }
 
 function refusalOf(row: Row): Refusal {
   if (row.reason === 'language') return { reason: 'language', name: row.name, via: row.via, language: row.language };
-  return { reason: row.reason as Exclude<Refusal['reason'], 'language'>, name: row.name, via: row.via };
+  if (row.reason === 'owner') return { reason: 'owner', name: row.name, via: row.via, owner: row.language };
+  return { reason: row.reason as Exclude<Refusal['reason'], 'language' | 'owner'>, name: row.name, via: row.via };
 }
 
 function array(items: string[]): string {

@@ -97,7 +97,7 @@ export async function checkSql(context: CallContext, sql: string, rules: SqlRule
   if (calls.length > 0 && !rules.proxyCalls) {
     throw new PgError('38001', `${rules.source} calls LLM functions of the proxy, which it may not`, { hint: 'Generated SQL runs inside the database, where the LLM functions cannot run.' });
   }
-  const refusal = await unsafeReach(context, { node, text }, { systemSchemas: rules.systemTables ? undefined : SYSTEM_SCHEMAS, writesRun: rules.runs, stubs: stubBodies(calls.flat()) });
+  const refusal = await unsafeReach(context, { node, text }, { systemSchemas: rules.systemTables ? undefined : SYSTEM_SCHEMAS, runs: rules.runs, stubs: stubBodies(calls.flat()) });
   if (refusal) throw refusalError(rules, refusal);
   const limitAdded = rules.limit !== undefined && type === 'SelectStmt' && kind === 'query' && body.limitCount === undefined;
   return { sql: limitAdded ? withLimit(text, rules.limit!) : text, kind, command, warnings, limitAdded, parameters: refersToParameters(node) };
@@ -140,7 +140,7 @@ function refused(rules: SqlRules, message: string, why?: string): PgError {
 const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and random(), gen_random_uuid(), clock_timestamp()) may run here, since the effects of the others can outlast the rollback or be seen by other sessions.';
 
 function refusalError(rules: SqlRules, refusal: Refusal): PgError {
-  const name = `${refusal.name}${['system', 'identity', 'foreign'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
+  const name = `${refusal.name}${['system', 'identity', 'foreign', 'owner'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
   const [what, hint] = refusalText(rules, refusal, name);
   return new PgError('38001', `${rules.source} ${what}, which is not allowed here`, { hint });
 }
@@ -167,6 +167,11 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
       return [`uses ${name}, a foreign table, whose rows a foreign-data wrapper reads and writes (on another server, in a file or a program) out of these checks' sight`, `Only the database's own tables may be used here: copy the rows into a local table to use them.`];
     case 'system-rows':
       return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+    case 'owner':
+      return [
+        `reaches ${name}, owned by ${refusal.owner}, who may change it between this check and the run`,
+        `Only objects of the current role, of superusers, of the pg_llm catalog's owner and of the roles named in pg_llm.trusted_owners may be reached here: another role's function, view, table or type could run its code with your rights. If you trust ${refusal.owner} not to, SET pg_llm.trusted_owners = '${refusal.owner}'.`,
+      ];
     case 'server-state':
       return [`calls ${name}, which reads the server's own state (its settings, sessions or statistics) as a system view does`, `Only the database's own tables may be used. ${rules.rulesHint}`];
   }

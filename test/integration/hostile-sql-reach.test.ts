@@ -169,6 +169,8 @@ describe('code a statement reaches without naming it', () => {
                         CREATE POLICY lure ON hostile.bait USING (hostile.trap());
                         GRANT SELECT ON hostile.bait TO trust_user;
                         RESET ROLE`);
+    // Trusted, so that the policy is followed rather than the table refused for its owner.
+    await reader.query(`SET pg_llm.trusted_owners = '${owner}'`);
     await refusedWithoutTrace(reader, direct, 'text2sql', 'SELECT x FROM hostile.bait', 'hostile.trap() (through policy lure on hostile.bait)');
   });
 });
@@ -233,6 +235,7 @@ describe('functions the planner runs in place of, or besides, those the statemen
                         INSERT INTO gauges VALUES (1);
                         CREATE STATISTICS gauges_tally ON (x + tally(0)) FROM gauges;
                         GRANT SELECT ON gauges TO trust_user;`);
+    await reader.query(`SET pg_llm.trusted_owners = '${ROLES.md5.user}'`);
     await refusedWithoutTrace(reader, direct, 'text2sql', 'SELECT x FROM gauges', 'public.tally() (through statistics public.gauges_tally), a function in plpgsql');
     expect((await victim.query('SELECT 1 AS alive')).rows).toEqual([{ alive: 1 }]);
   });
@@ -349,7 +352,7 @@ describe("another role's operators on the caller's search_path: what the stateme
     it(`${what} is refused, and nothing of bob's runs`, async () => {
       const { admin, direct, name } = await shop();
       const victim = await hostileTextOperators(direct, name);
-      await admin.query('SET search_path = public, pg_catalog');
+      await admin.query(`SET search_path = public, pg_catalog; SET pg_llm.trusted_owners = '${ROLES.md5.user}'`);
       await refusedWithoutTrace(admin, direct, 'text2sql', sql!, says!);
       await alive(victim);
     });
@@ -362,6 +365,55 @@ describe("another role's operators on the caller's search_path: what the stateme
     await admin.query('BEGIN READ ONLY');
     await expect(attempt(admin, 'text2sql', 'SELECT * FROM customers WHERE id = 1')).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('through operator public.=') });
     await admin.query('ROLLBACK');
+  });
+});
+
+describe('objects of roles the caller does not trust', () => {
+  /** bob's harmless function and table, which bob could make harmful between a check and the run. */
+  const harmless = `CREATE FUNCTION twice(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT $1 * 2';
+                    CREATE TABLE numbers (n int); INSERT INTO numbers VALUES (21);
+                    GRANT SELECT ON numbers TO trust_user;`;
+
+  for (const [sql, says] of [
+    ['SELECT twice(21) AS n', 'reaches function public.twice(), owned by md5_user'],
+    ['SELECT n FROM numbers', 'reaches table numbers, owned by md5_user'],
+  ]) {
+    it(`${sql} is refused until the caller trusts bob`, async () => {
+      const { reader, direct, name } = await shop();
+      await asBob(direct, name, harmless);
+      await expect(attempt(reader, 'text2sql', sql!)).rejects.toMatchObject({
+        code: '38001',
+        message: expect.stringContaining(says!),
+        hint: expect.stringContaining(`SET pg_llm.trusted_owners = 'md5_user'`),
+      });
+      await reader.query(`SET pg_llm.trusted_owners = 'someone_else, ${ROLES.md5.user}'`);
+      expect((await attempt(reader, 'text2sql', sql!)).execution.row_count).toBe(1);
+    });
+  }
+
+  it("a function bob changes into plpgsql between the check and the run never runs as the caller: bob's objects are refused whatever their body", async () => {
+    const { reader, direct, name } = await shop();
+    await asBob(direct, name, harmless);
+    const bob = new pg.Client(connection(cluster().port, 'md5', name));
+    await bob.connect();
+    afterThisTest(() => bob.end());
+    let flipping = true;
+    const flips = (async () => {
+      for (let n = 0; flipping; n++) {
+        await bob.query(n % 2 === 0
+          ? `CREATE OR REPLACE FUNCTION twice(int) RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN $1 * 2; END$$`
+          : `CREATE OR REPLACE FUNCTION twice(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT $1 * 2'`);
+      }
+    })();
+    try {
+      for (let attempt_ = 0; attempt_ < 10; attempt_++) {
+        await expect(attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).rejects.toMatchObject({ code: '38001' });
+      }
+    } finally {
+      flipping = false;
+      await flips;
+    }
+    expect(await advisoryLocks(direct)).toBe(0);
   });
 });
 
