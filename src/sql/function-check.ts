@@ -44,9 +44,9 @@
 //   nextval() defaults are refused as volatile). Only when the write runs: a write handed back to the caller has
 //   the effects the caller asked for.
 //
-// Where the statement runs here, every function run, relation reached and type in play must also belong to a role
-// whose code the caller trusts: the caller's current role, a superuser, the catalog's owner, or a role the caller
-// names in the setting pg_llm.trusted_owners (comma-separated). Whatever these checks find of another role's objects,
+// Where the statement runs here, every function run, operator, relation reached and type in play must also belong to
+// a role whose code the caller trusts: the caller's current role, a superuser, the catalog's owner, or a role the
+// caller names in the setting pg_llm.trusted_owners (comma-separated). Whatever these checks find of another role's objects,
 // that role may change them between the check and the run (CREATE OR REPLACE FUNCTION takes no lock; CREATE INDEX or
 // CREATE STATISTICS on its table do not wait for a reader), so that code the check passed as a SQL function would run
 // as plpgsql, with the caller's rights (review37).
@@ -179,6 +179,24 @@ WITH RECURSIVE
        AND CASE WHEN w.schema IS NULL THEN o.oprnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path) ELSE o.oprnamespace OPERATOR(pg_catalog.=) w.namespace END
     UNION ALL
     SELECT w.oid, w.via, NULL FROM named w WHERE w.kind OPERATOR(pg_catalog.=) 'resolved operator'),
+  -- The operators reached, and those the planner may run in their place: an operator's negator (NOT (a < b) becomes
+  -- a >= b), or its commutator (b > a becomes a < b to match an index or a join), or the one of those of the other:
+  -- a fixed set of links, since the planner applies each rewrite once, not a closure. A link to an operator of pg_catalog leads to a built-in
+  -- function (only a superuser creates operators there), so only links to others' are followed, which keeps the
+  -- functions to judge for a statement's = or < to those of its own candidates. Their restriction and join
+  -- estimators run too, but take arguments of type internal, which only C functions (a superuser's) can.
+  linked_operator AS (
+    SELECT l.oid, l.oprcode, l.oprname, l.oprnamespace, l.oprowner,
+           CASE WHEN l.oid OPERATOR(pg_catalog.=) o.oid THEN w.via ELSE pg_catalog.concat_ws(', ', w.via, pg_catalog.format('the %s of %s.%s', link.name, o.oprnamespace::pg_catalog.regnamespace, o.oprname)) END AS owner_via,
+           coalesce(w.via, pg_catalog.format('operator %s.%s', l.oprnamespace::pg_catalog.regnamespace, l.oprname)
+                                      OPERATOR(pg_catalog.||) CASE WHEN l.oid OPERATOR(pg_catalog.<>) o.oid THEN pg_catalog.format(', the %s of %s.%s', link.name, o.oprnamespace::pg_catalog.regnamespace, o.oprname) ELSE '' END) AS via
+      FROM operator w JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) w.oid
+           LEFT JOIN pg_catalog.pg_operator negator ON negator.oid OPERATOR(pg_catalog.=) o.oprnegate
+           LEFT JOIN pg_catalog.pg_operator commutator ON commutator.oid OPERATOR(pg_catalog.=) o.oprcom,
+           ROWS FROM (pg_catalog.unnest(ARRAY[o.oid, o.oprnegate, o.oprcom, negator.oprcom, commutator.oprnegate]),
+                      pg_catalog.unnest(ARRAY['', 'negator', 'commutator', 'commutator of the negator', 'negator of the commutator'])) AS link(oid, name)
+      JOIN pg_catalog.pg_operator l ON l.oid OPERATOR(pg_catalog.=) link.oid
+     WHERE (l.oid OPERATOR(pg_catalog.=) o.oid OR l.oprnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted))),
   -- The functions a name can resolve to.
   candidate_function AS (
     SELECT p.oid, p.pronamespace, w.via
@@ -195,22 +213,7 @@ WITH RECURSIVE
       FROM named w JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) w.oid
      WHERE w.kind OPERATOR(pg_catalog.=) 'resolved cast'
     UNION
-    -- The planner may run an operator's negator instead (NOT (a < b) becomes a >= b), or its commutator (b > a
-    -- becomes a < b to match an index or a join), or the one of those of the other: a fixed set of links, since the
-    -- planner applies each rewrite once, not a closure. A link to an operator of pg_catalog leads to a built-in
-    -- function (only a superuser creates operators there), so only links to others' are followed, which keeps the
-    -- functions to judge for a statement's = or < to those of its own candidates. Their restriction and join
-    -- estimators run too, but take arguments of type internal, which only C functions (a superuser's) can.
-    SELECT l.oprcode, coalesce(w.via, pg_catalog.format('operator %s.%s', l.oprnamespace::pg_catalog.regnamespace, l.oprname)
-                                      OPERATOR(pg_catalog.||) CASE WHEN l.oid OPERATOR(pg_catalog.<>) o.oid THEN pg_catalog.format(', the %s of %s.%s', link.name, o.oprnamespace::pg_catalog.regnamespace, o.oprname) ELSE '' END)
-      FROM operator w JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) w.oid
-           LEFT JOIN pg_catalog.pg_operator negator ON negator.oid OPERATOR(pg_catalog.=) o.oprnegate
-           LEFT JOIN pg_catalog.pg_operator commutator ON commutator.oid OPERATOR(pg_catalog.=) o.oprcom,
-           ROWS FROM (pg_catalog.unnest(ARRAY[o.oid, o.oprnegate, o.oprcom, negator.oprcom, commutator.oprnegate]),
-                      pg_catalog.unnest(ARRAY['', 'negator', 'commutator', 'commutator of the negator', 'negator of the commutator'])) AS link(oid, name)
-      JOIN pg_catalog.pg_operator l ON l.oid OPERATOR(pg_catalog.=) link.oid
-     WHERE l.oprcode OPERATOR(pg_catalog.<>) 0
-       AND (l.oid OPERATOR(pg_catalog.=) o.oid OR l.oprnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted))
+    SELECT oprcode, via FROM linked_operator WHERE oprcode OPERATOR(pg_catalog.<>) 0
     UNION
     SELECT g.tgfoid, coalesce(r.via, pg_catalog.format('trigger %I on %s', g.tgname, r.oid::pg_catalog.regclass))
       FROM relation r JOIN pg_catalog.pg_trigger g ON g.tgrelid OPERATOR(pg_catalog.=) r.oid
@@ -401,6 +404,11 @@ UNION ALL
 SELECT 'owner', pg_catalog.format('%s %s', CASE WHEN relkind OPERATOR(pg_catalog.=) ANY (ARRAY['v', 'm']::pg_catalog."char"[]) THEN 'view' ELSE 'table' END, oid::pg_catalog.regclass),
        via, relowner::pg_catalog.regrole::pg_catalog.text, NULL, NULL
   FROM relation WHERE relowner OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND $11
+UNION ALL
+-- An operator's function may be PostgreSQL's, but its owner may drop it and create another of the same name and
+-- types, of its own code, before the statement runs (no lock keeps it).
+SELECT 'owner', pg_catalog.format('operator %s.%s', oprnamespace::pg_catalog.regnamespace, oprname), owner_via, oprowner::pg_catalog.regrole::pg_catalog.text, NULL, NULL
+  FROM linked_operator WHERE oprowner OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND $11
 UNION ALL
 SELECT 'owner', 'type ' OPERATOR(pg_catalog.||) y.oid::pg_catalog.regtype::pg_catalog.text, t.via, y.typowner::pg_catalog.regrole::pg_catalog.text, NULL, NULL
   FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid

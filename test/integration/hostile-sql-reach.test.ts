@@ -391,6 +391,23 @@ describe('objects of roles the caller does not trust', () => {
     });
   }
 
+  it("bob's operator over PostgreSQL's own function is refused too: bob may drop it and create one of his code before the run", async () => {
+    const { admin, reader, direct, name } = await shop();
+    // PostgreSQL's <> under bob's =: whose operator answers shows in the rows.
+    await asBob(direct, name, 'CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = pg_catalog.textne);');
+    const sql = `SELECT id FROM customers WHERE name = 'Ada'`;
+    for (const caller of [reader, admin]) {
+      await caller.query('SET search_path = public, pg_catalog');
+      await expect(attempt(caller, 'text2sql', sql)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('reaches operator public.=, owned by md5_user') });
+      await expect(attempt(caller, 'explain', sql)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('owned by md5_user') });
+      // Where PostgreSQL's = comes first, bob's is only a candidate, and the statement runs.
+      await caller.query('RESET search_path');
+      expect((await attempt(caller, 'text2sql', sql)).execution.row_count).toBe(1);
+    }
+    await reader.query(`SET search_path = public, pg_catalog; SET pg_llm.trusted_owners = '${ROLES.md5.user}'`);
+    expect((await attempt(reader, 'text2sql', sql)).execution.row_count).toBe(2);
+  });
+
   it("a function bob changes into plpgsql between the check and the run never runs as the caller: bob's objects are refused whatever their body", async () => {
     const { reader, direct, name } = await shop();
     await asBob(direct, name, harmless);
