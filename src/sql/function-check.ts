@@ -49,7 +49,9 @@
 // caller names in the setting pg_llm.trusted_owners (comma-separated). Whatever these checks find of another role's objects,
 // that role may change them between the check and the run (CREATE OR REPLACE FUNCTION takes no lock; CREATE INDEX or
 // CREATE STATISTICS on its table do not wait for a reader), so that code the check passed as a SQL function would run
-// as plpgsql, with the caller's rights (review37).
+// as plpgsql, with the caller's rights (review37). Nor may a role not trusted create in a schema of the caller's
+// search_path: a function or operator it makes there after the check, a better match for one of the statement's names
+// than PostgreSQL's own, would run in its place (review39).
 //
 // One query per level of nesting (a view of a view, a function calling a function, a composite of domains), in the
 // caller's session, so the caller's search_path resolves names.
@@ -112,7 +114,7 @@ const READS_SERVER_STATE = [
 export type Refusal =
   | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'server-state' | 'foreign'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string }
-  | { reason: 'owner'; name: string; via: string | null; owner: string };
+  | { reason: 'owner' | 'path'; name: string; via: string | null; owner: string };
 
 interface Row {
   /**
@@ -412,7 +414,21 @@ SELECT 'owner', pg_catalog.format('operator %s.%s', oprnamespace::pg_catalog.reg
 UNION ALL
 SELECT 'owner', 'type ' OPERATOR(pg_catalog.||) y.oid::pg_catalog.regtype::pg_catalog.text, t.via, y.typowner::pg_catalog.regrole::pg_catalog.text, NULL, NULL
   FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid
- WHERE y.typowner OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND $11`;
+ WHERE y.typowner OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND $11
+UNION ALL
+-- A schema of the caller's search_path where a role not trusted may create: a function or operator made there after
+-- this check, a better match for one of the statement's names than PostgreSQL's own, would run in its place.
+-- pg_database_owner (public's owner since PostgreSQL 15) stands for the database's owner.
+SELECT 'path', n.nspname::pg_catalog.text, NULL, CASE WHEN w.oid OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE w.oid::pg_catalog.regrole::pg_catalog.text END, NULL, NULL
+  FROM pg_catalog.pg_namespace n, LATERAL (
+         SELECT CASE WHEN g.oid OPERATOR(pg_catalog.=) pg_catalog.to_regrole('pg_database_owner')
+                     THEN (SELECT datdba FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                     ELSE g.oid END
+           FROM (SELECT n.nspowner
+                 UNION ALL
+                 SELECT a.grantee FROM pg_catalog.aclexplode(n.nspacl) AS a WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE') AS g(oid)) AS w(oid)
+ WHERE $11 AND w.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND n.oid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path)
+   AND n.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) AND n.oid OPERATOR(pg_catalog.<>) pg_catalog.pg_my_temp_schema()`;
 
 export interface ReachRules {
   /** Schemas whose relations the statement may not reach, through a view or a function body either. */
@@ -536,8 +552,8 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
 
 function refusalOf(row: Row): Refusal {
   if (row.reason === 'language') return { reason: 'language', name: row.name, via: row.via, language: row.language };
-  if (row.reason === 'owner') return { reason: 'owner', name: row.name, via: row.via, owner: row.language };
-  return { reason: row.reason as Exclude<Refusal['reason'], 'language' | 'owner'>, name: row.name, via: row.via };
+  if (row.reason === 'owner' || row.reason === 'path') return { reason: row.reason, name: row.name, via: row.via, owner: row.language };
+  return { reason: row.reason as Exclude<Refusal['reason'], 'language' | 'owner' | 'path'>, name: row.name, via: row.via };
 }
 
 function array(items: string[]): string {

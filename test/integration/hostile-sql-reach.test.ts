@@ -112,12 +112,14 @@ async function attempt(client: Client, use: Use, sql: string): Promise<any> {
 }
 
 /**
- * Creates `objects` as bob, another role, who may create in public; the session named "victim" that bob's functions
- * end when they run.
+ * Creates `objects` as bob, another role, in public, where he may no longer create afterwards unless he `keepsCreate`
+ * (which refuses every statement run with public on its search_path); the session named "victim" that bob's
+ * functions end when they run.
  */
-async function asBob(direct: Client, name: string, objects: string): Promise<pg.Client> {
+async function asBob(direct: Client, name: string, objects: string, keepsCreate = false): Promise<pg.Client> {
   const bob = ROLES.md5.user;
   await direct.query(`GRANT CREATE ON SCHEMA public TO ${bob}; SET ROLE ${bob}; ${objects} RESET ROLE`);
+  if (!keepsCreate) await direct.query(`REVOKE CREATE ON SCHEMA public FROM ${bob}`);
   const victim = new pg.Client({ ...connection(cluster().port, 'trust', name), application_name: 'victim' });
   await victim.connect();
   victim.on('error', () => undefined);
@@ -410,7 +412,7 @@ describe('objects of roles the caller does not trust', () => {
 
   it("a function bob changes into plpgsql between the check and the run never runs as the caller: bob's objects are refused whatever their body", async () => {
     const { reader, direct, name } = await shop();
-    await asBob(direct, name, harmless);
+    await asBob(direct, name, harmless, true);
     const bob = new pg.Client(connection(cluster().port, 'md5', name));
     await bob.connect();
     afterThisTest(() => bob.end());
@@ -434,6 +436,36 @@ describe('objects of roles the caller does not trust', () => {
   });
 });
 
+describe('a schema on the search_path where a role not trusted may create', () => {
+  const question = 'SELECT id FROM customers WHERE id = 1';
+
+  it('refuses the statement while that role may create there, unless the caller trusts it: a better match made there after the check would run', async () => {
+    const { reader, direct, name } = await shop();
+    await asBob(direct, name, '', true);
+    await expect(attempt(reader, 'text2sql', question)).rejects.toMatchObject({
+      code: '38001',
+      message: expect.stringContaining('runs with the schema public on its search_path, where md5_user may create objects'),
+      hint: expect.stringContaining(`SET pg_llm.trusted_owners = 'md5_user'`),
+    });
+    await expect(attempt(reader, 'explain', question)).rejects.toMatchObject({ code: '38001' });
+    await reader.query(`SET pg_llm.trusted_owners = '${ROLES.md5.user}'`);
+    expect((await attempt(reader, 'text2sql', question)).execution.row_count).toBe(1);
+    await reader.query('RESET pg_llm.trusted_owners');
+    await direct.query(`REVOKE CREATE ON SCHEMA public FROM ${ROLES.md5.user}`);
+    expect((await attempt(reader, 'text2sql', question)).execution.row_count).toBe(1);
+  });
+
+  it('names PUBLIC where every role may create, as on databases from before PostgreSQL 15', async () => {
+    const { reader, direct } = await shop();
+    await direct.query('GRANT CREATE ON SCHEMA public TO PUBLIC'); // the test's own database
+    await expect(attempt(reader, 'text2sql', question)).rejects.toMatchObject({
+      code: '38001',
+      message: expect.stringContaining('where PUBLIC may create objects'),
+      hint: expect.stringContaining('REVOKE CREATE ON SCHEMA public FROM PUBLIC'),
+    });
+  });
+});
+
 describe("the check's own queries", () => {
   it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
     const { admin, direct } = await shop();
@@ -444,7 +476,7 @@ describe("the check's own queries", () => {
                         SET ROLE ${bob};
                         CREATE FUNCTION never(oid, regclass) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN false; END$$;
                         CREATE OPERATOR = (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = never);
-                        RESET ROLE`);
+                        RESET ROLE; REVOKE CREATE ON SCHEMA public FROM ${bob}`);
     await refusedWithoutTrace(admin, direct, 'text2sql', 'SELECT x FROM guarded', 'public.guard() (through policy everyone on guarded)');
   });
 });
