@@ -2,13 +2,12 @@
 // session's own, not shared with any other Buffer: a view of the client's chunk would keep that memory from taking
 // the next read (slab-reads.ts).
 
-import { FrontendMessage } from './protocol.js';
+import { sqlBounds } from './frontend-read.js';
 
 /** How much of a statement's text a session shows the admin dashboard: enough to tell it, never the whole. */
 export const STATEMENT_HEAD_BYTES = 1024;
 /** The first room a session's copy gets; it grows to STATEMENT_HEAD_BYTES when a statement needs it. */
 const FIRST_ROOM_BYTES = 128;
-const BODY = 5;
 
 /** The start of the last statement a client sent, undecoded, and when it came. */
 export interface StatementHead {
@@ -30,10 +29,7 @@ export class LastStatement {
   note(frame: Buffer): void {
     this.at = Date.now();
     this.streamedHead = undefined;
-    // A Parse names its statement before the text.
-    const start = frame[0] === FrontendMessage.Parse ? frame.indexOf(0, BODY) + 1 || frame.length : BODY;
-    const nul = frame.indexOf(0, start);
-    const end = nul < 0 ? frame.length : nul;
+    const [start, end] = sqlBounds(frame);
     const kept = Math.min(end, start + STATEMENT_HEAD_BYTES);
     this.length = frame.copy(this.roomFor(kept - start), 0, start, kept);
     this.whole = kept === end;
