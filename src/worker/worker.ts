@@ -4,8 +4,9 @@
 // there, and the version its writer wrote), runs them as places among the concurrency free up (the provider layer's
 // limits hold the model calls to the process's and each model's limits), and writes the answers back; checks and
 // write-backs go in batches by table (job-batches.ts). A job's place among the concurrency is given to the next job
-// once its answer is in; until it is written it stays this worker's, its lease renewed like those of the jobs running. At shutdown it lets running jobs finish for a
-// while, then stops them and gives them back to the queue. The same connections and wake-ups serve the database's
+// once its answer is in; until it is written it stays this worker's, its lease renewed like those of the jobs running.
+// At shutdown it gives back the jobs claimed ahead, lets running jobs finish for a while, then stops them and gives
+// them back to the queue. The same connections and wake-ups serve the database's
 // pgai vectorizers (vectorizer-worker.ts), woken on their own channel. The model calls of both are made for the
 // owner of the tables, the worker's login role, and count against its daily budget: a job it leaves no room for
 // waits for the next UTC day, and so does the rest of the owner's work (budget-pause.ts). Its connections wait for a
@@ -86,6 +87,8 @@ export class QueueWorker {
    * checked again, as ever, when its answer is written.
    */
   private readonly places: CallLimit;
+  /** Jobs given back to the queue at shutdown. */
+  private released = 0;
   private listener: pg.Client | undefined;
   private timers: NodeJS.Timeout[] = [];
   private filling = false;
@@ -174,9 +177,6 @@ export class QueueWorker {
     await this.pool.end();
     this.log.info({ released: this.released }, 'llm.call worker stopped');
   }
-
-  /** Jobs given back to the queue at shutdown. */
-  private released = 0;
 
   /** Stops the runs of jobs, at shutdown, and gives the jobs back to the queue untried. */
   private async giveBack(ids: string[]): Promise<void> {
