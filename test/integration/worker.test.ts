@@ -199,9 +199,10 @@ describe('llm.call worker', () => {
     ]);
   });
 
-  it('locks only the jobs it claims and a few more while claiming, so another worker takes the rest of the backlog meanwhile', async () => {
+  it('locks only the jobs it claims while claiming, so another worker takes the rest of the backlog meanwhile', async () => {
     const { name, client } = await docsDatabase({ mock_response: 'answered' });
-    await client.query(`INSERT INTO docs SELECT g, 'x', NULL FROM generate_series(1, 200) g`);
+    // Two jobs more than the second claim asks for: a first claim that locked more than its two would leave it short.
+    await client.query(`INSERT INTO docs SELECT g, 'x', NULL FROM generate_series(1, 102) g`);
     const [first, second] = [new pg.Client(connection(cluster().port, 'postgres', name)), new pg.Client(connection(cluster().port, 'postgres', name))];
     for (const worker of [first, second]) {
       await worker.connect();
@@ -210,7 +211,7 @@ describe('llm.call worker', () => {
     await first.query('BEGIN');
     expect(await claimJobs(first as unknown as pg.Pool, 'first', 2, 60_000, [])).toHaveLength(2);
     const meanwhile = await claimJobs(second as unknown as pg.Pool, 'second', 100, 60_000, []);
-    expect(meanwhile.length).toBeGreaterThanOrEqual(100 - 2 * 4);
+    expect(meanwhile).toHaveLength(100);
     await first.query('ROLLBACK');
   });
 
@@ -221,6 +222,19 @@ describe('llm.call worker', () => {
     await expect.poll(() => rows(client, `SELECT status FROM llm.queue`), EVENTUALLY).toEqual([{ status: 'processing' }]);
     await worker.stop(100);
     expect(await rows(client, `SELECT status, attempts, lease_until FROM llm.queue`)).toEqual([{ status: 'pending', attempts: 0, lease_until: null }]);
+  });
+
+  it('claims a wave ahead of its places, and at shutdown gives the jobs claimed ahead back at once, untried', async () => {
+    const { name, client } = await docsDatabase({ mock_response: 'slow', mock_latency_ms: 10_000 });
+    const worker = startWorker(name, { concurrency: 1 });
+    await client.query(`INSERT INTO docs VALUES (1, 'x', NULL), (2, 'y', NULL), (3, 'z', NULL)`);
+    const byStatus = () => rows(client, `SELECT status, count(*)::int AS n FROM llm.queue GROUP BY status ORDER BY status`);
+    // One job asks its model; one more is claimed and checked, waiting for its place.
+    await expect.poll(byStatus, EVENTUALLY).toEqual([{ status: 'pending', n: 1 }, { status: 'processing', n: 2 }]);
+    const stopped = worker.stop(5_000);
+    await expect.poll(byStatus, EVENTUALLY).toEqual([{ status: 'pending', n: 2 }, { status: 'processing', n: 1 }]);
+    await stopped;
+    expect(await rows(client, `SELECT status, attempts FROM llm.queue ORDER BY id`)).toEqual(Array(3).fill({ status: 'pending', attempts: 0 }));
   });
 });
 
