@@ -267,7 +267,11 @@ ${INDEXING_CHECKS}
     RAISE EXCEPTION USING ERRCODE = '42710', MESSAGE = pg_catalog.format('an object named %s.%s already exists. specify an alternate destination or target_table explicitly', _target_schema, _target_table);
   END IF;
 
-  _id := pg_catalog.nextval('_pg_llm_catalog.pg_llm_vectorizer_id_seq');
+  -- The sequence cycles (incremental/0031_vectorizer_ids_cycle.sql): past the ids vectorizers still hold.
+  LOOP
+    _id := pg_catalog.nextval('_pg_llm_catalog.pg_llm_vectorizer_id_seq');
+    EXIT WHEN NOT _pg_llm_catalog.vectorizer_id_held(_id);
+  END LOOP;
   _trigger := '_vectorizer_src_trg_' || _id;
   _failed := '_vectorizer_q_failed_' || _id;
   -- pgai's queues are in schema ai, where only the installer may create; anyone else's go beside the source.
