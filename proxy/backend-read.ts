@@ -1,6 +1,7 @@
 // Decodes the upstream's messages that the proxy has to understand: the authentication exchange, the backend key
 // and the transaction status. Each function takes a whole frame as the framer hands it over (type, length, body).
 
+import type { BodyReader } from './framer.js';
 import { AuthRequest, BackendMessage, type TransactionStatus } from './protocol.js';
 
 const BODY = 5;
@@ -47,6 +48,53 @@ export function readErrorFields(frame: Buffer): Map<string, string> {
     offset = end + 1;
   }
   return fields;
+}
+
+/** Longer than any severity (PANIC, FATAL, …) or SQLSTATE: the rest of a longer value is not kept. */
+const FIELD_BYTES = 16;
+
+/**
+ * Reads one short field of an ErrorResponse or NoticeResponse (its severity V, its SQLSTATE C) as its body comes, and
+ * keeps nothing else: its message, which a client's RAISE may make a gigabyte, is let go unread, never held or decoded.
+ */
+export class ErrorFieldReader implements BodyReader {
+  /** The field's value (its first 16 bytes), once it is all read; empty when the message has none. */
+  value = '';
+  /** The code of the field being read; -1 when the next byte is a code, 0 past the terminator. */
+  private current = -1;
+  private partial = '';
+
+  /** `field`: the one-letter code of the field to read, as the protocol names it. */
+  constructor(private readonly field: string) {}
+
+  read(bytes: Buffer): void {
+    const wanted = this.field.charCodeAt(0);
+    let offset = 0;
+    while (offset < bytes.length && this.current !== 0) {
+      if (this.current < 0) {
+        this.current = bytes[offset++]!;
+        continue;
+      }
+      const nul = bytes.indexOf(0, offset);
+      const end = nul < 0 ? bytes.length : nul;
+      if (this.current === wanted && this.partial.length < FIELD_BYTES) {
+        this.partial += bytes.toString('latin1', offset, Math.min(end, offset + FIELD_BYTES - this.partial.length));
+      }
+      if (nul < 0) return;
+      if (this.current === wanted) this.value = this.partial;
+      this.current = -1;
+      offset = nul + 1;
+    }
+  }
+
+  end(): void {}
+}
+
+/** One short field (V, C) of a whole ErrorResponse or NoticeResponse frame, read as ErrorFieldReader reads one as it comes. */
+export function readErrorField(frame: Buffer, field: string): string {
+  const reader = new ErrorFieldReader(field);
+  reader.read(frame.subarray(BODY));
+  return reader.value;
 }
 
 /** One column of a RowDescription. */

@@ -8,10 +8,18 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import { readThrough } from './accepted-reads.js';
 import { authenticationSASL, backendKeyData, errorResponse } from './backend-write.js';
-import { readAuthenticationCode, readBackendKeyData, readErrorFields, readSaslMechanisms, readTransactionStatus } from './backend-read.js';
+import {
+  ErrorFieldReader,
+  readAuthenticationCode,
+  readBackendKeyData,
+  readErrorFields,
+  readErrorField,
+  readSaslMechanisms,
+  readTransactionStatus,
+} from './backend-read.js';
 import type { CancelKeys } from './cancel-keys.js';
 import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
-import { MessageFramer } from './framer.js';
+import { MessageFramer, type BodyReader } from './framer.js';
 import { LastStatement, STATEMENT_HEAD_BYTES, type StatementHead } from './last-statement.js';
 import { StatementRelay } from './statement-relay.js';
 import { terminate } from './frontend-write.js';
@@ -120,6 +128,8 @@ export class Session {
   private upstreamChunkLent = false;
   /** The Query or Parse being relayed as it comes, too big for the interceptor to hold. */
   private streamed: StatementRelay | undefined;
+  /** The severity of the ErrorResponse being relayed, read as it comes. */
+  private upstreamError: ErrorFieldReader | undefined;
 
   constructor(
     private readonly client: net.Socket,
@@ -138,8 +148,18 @@ export class Session {
         return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery || type === BackendMessage.ErrorResponse;
       },
       Number.MAX_SAFE_INTEGER,
-      (type, length) => (type === BackendMessage.DataRow && this.dispatchUpstreamMessage ? this.replies.current?.dataRowReader?.(length) : undefined),
+      (type, length) => this.upstreamReader(type, length),
     );
+  }
+
+  /**
+   * Who reads an upstream message's body as it comes, in place of the framer holding it whole: a sink's reader of its
+   * rows, and for an ErrorResponse relayed as it comes the session itself, which needs only its severity.
+   */
+  private upstreamReader(type: number, length: number): BodyReader | undefined {
+    if (this.dispatchUpstreamMessage) return type === BackendMessage.DataRow ? this.replies.current?.dataRowReader?.(length) : undefined;
+    if (this.relayFrames || type !== BackendMessage.ErrorResponse) return undefined;
+    return (this.upstreamError = new ErrorFieldReader('V'));
   }
 
   onClosed(callback: () => void): void {
@@ -419,7 +439,8 @@ export class Session {
       this.blockFailed = false;
     } else if (type === BackendMessage.ErrorResponse) {
       this.context.stats.upstreamSqlErrors++;
-      const severity = readErrorFields(frame!).get('V');
+      const severity = frame ? readErrorField(frame, 'V') : this.upstreamError!.value;
+      this.upstreamError = undefined;
       this.upstreamEndedSession = severity === 'FATAL' || severity === 'PANIC';
     }
   }
