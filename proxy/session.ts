@@ -638,11 +638,11 @@ export class Session {
   private close(): void {
     if (this.phase === 'closed') return;
     const backendWaiting = this.phase === 'ready' && this.replies.pending === 0 && this.clientFramer.atBoundary;
-    const cancelFirst = this.cancelRunningRequest && this.phase === 'ready' && this.replies.pending > 0;
+    const running = this.phase === 'ready' && this.replies.pending > 0;
     this.phase = 'closed';
     this.ended.abort();
     closeSocket(this.client);
-    this.closeUpstream(backendWaiting, cancelFirst);
+    this.closeUpstream(backendWaiting, running && this.cancelRunningRequest, running && !this.terminateReceived);
     clearInterval(this.heldClientProbe);
     this.replies.abandon();
     this.interceptor?.closed();
@@ -653,10 +653,12 @@ export class Session {
    * A backend waiting for a request ends quietly on a Terminate. One busy with a request would read it only once
    * the request is done, or never while it is blocked writing a result to a proxy that no longer reads: its
    * connection is cut, so it ends at once (rolling back, releasing its locks) as it would if its client vanished.
-   * Cut alone, a backend busy computing would notice only when it next writes, and could still commit what it runs:
-   * one the administrator ends (`cancelFirst`) is cancelled first.
+   * Cut alone, a backend busy computing would notice only when it next writes, holding its locks until then (a
+   * minute of pg_sleep, a long lock wait), and could still commit what it runs: one the administrator ends
+   * (`cancelFirst`) is cancelled first, and one whose client left without a Terminate (`cancelAfter`) is cancelled
+   * as it is cut.
    */
-  private closeUpstream(backendWaiting: boolean, cancelFirst: boolean): void {
+  private closeUpstream(backendWaiting: boolean, cancelFirst: boolean, cancelAfter: boolean): void {
     const upstream = this.upstream;
     if (!upstream || upstream.destroyed || upstream.writableEnded) return;
     if (cancelFirst) {
@@ -665,6 +667,7 @@ export class Session {
     }
     if (!backendWaiting) {
       upstream.destroy();
+      if (cancelAfter) void this.cancelUpstream();
       return;
     }
     upstream.end(this.clientTerminated ? EMPTY : terminate(), () => upstream.destroy());

@@ -169,6 +169,28 @@ describe('a client that leaves in the middle of a large result', () => {
   });
 });
 
+describe('a client that leaves while its backend computes', () => {
+  it('takes its backend with it at once, and the backend its locks', async () => {
+    const table = 'session_end_sleeper_locked';
+    const application = 'session-end-sleeper';
+    await direct.query(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int)`);
+    try {
+      const raw = await RawClient.session(proxy.port, { application_name: application });
+      raw.send(serialize.query(`BEGIN; LOCK TABLE ${table}; SELECT pg_sleep(60)`));
+      const backends = async () =>
+        (await direct.query('SELECT wait_event FROM pg_stat_activity WHERE application_name = $1', [application])).rows as Array<{ wait_event: string }>;
+      await expect.poll(async () => (await backends())[0]?.wait_event, { timeout: 10_000 }).toBe('PgSleep');
+      raw.socket.destroy();
+      // Before: the backend slept on for its minute, holding the lock, as it noticed its connection gone only then.
+      await expect.poll(async () => (await backends()).length, { timeout: 10_000 }).toBe(0);
+      await direct.query(`BEGIN; LOCK TABLE ${table} NOWAIT; ROLLBACK`);
+    } finally {
+      await direct.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [application]);
+      await direct.query(`DROP TABLE ${table}`);
+    }
+  });
+});
+
 describe('a session closed during startup', () => {
   it('is counted closed once: the open-connections gauge never goes below zero', async () => {
     const own = await startProxy({ passThrough: true });
