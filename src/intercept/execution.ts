@@ -42,6 +42,7 @@ import { ClientRelay, Collector, STATEMENT_REQUESTS, type Result, type UpstreamR
 import { internalName } from './internal-names.js';
 
 const ALREADY_IN_TRANSACTION = '25001';
+const WATCHED = new Set([ALREADY_IN_TRANSACTION]);
 const NO_ACTIVE_TRANSACTION = '25P01';
 const CANCELED = '57014';
 /** Calls nested (or depending on each other) deeper than this are refused rather than run pass after pass. */
@@ -550,10 +551,10 @@ export class Executor {
    */
   private async beginIfIdle(): Promise<void> {
     if (this.ownsBlock || this.io.transactionStatus !== 'I') return;
-    const pending = this.requests.statement('BEGIN');
+    const pending = this.requests.statement('BEGIN', [], WATCHED);
     this.requests.flush();
     const result = check(await pending);
-    this.ownsBlock = !result.notices.some((notice) => notice.get('C') === ALREADY_IN_TRANSACTION);
+    this.ownsBlock = !result.noticed.has(ALREADY_IN_TRANSACTION);
   }
 
   /**

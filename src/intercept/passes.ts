@@ -14,6 +14,7 @@ import { internalName } from './internal-names.js';
 
 /** The NOTICE a collect pass raises (once, without values) when it found calls with no result yet. */
 const CALLS_COLLECTED = 'LM001';
+const WATCHED = new Set([CALLS_COLLECTED]);
 const PASS_PORTAL = internalName('pass');
 export const FINAL_PORTAL = internalName('final');
 /** What a simple Query's client does not expect to see of the extended messages the proxy runs for it. */
@@ -68,7 +69,7 @@ export class Passes {
     this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
     this.requests.statementTo(setup, phaseSql('collect', placeholders), [String(execution)]);
     // The pass's own rows, with NULL in the calls' places, tell nothing.
-    const pass = new Collector(4, false);
+    const pass = new Collector(4, false, WATCHED);
     this.requests.bindTo(pass, PASS_PORTAL, target.statement, target.bindRest);
     this.requests.send(describe('P', PASS_PORTAL), pass);
     this.requests.send(execute(PASS_PORTAL), pass);
@@ -87,7 +88,7 @@ export class Passes {
     if (!result.error) {
       for (const row of records(check(rows))) calls.set(row.call_key!, collectedCall(row));
     }
-    const collected = calls.size > 0 || result.notices.some((notice) => notice.get('C') === CALLS_COLLECTED);
+    const collected = calls.size > 0 || result.noticed.has(CALLS_COLLECTED);
     return { calls, collected, error: result.error, fields: result.fields };
   }
 

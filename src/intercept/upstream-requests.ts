@@ -2,7 +2,7 @@
 // collects it (or relays part of it to the client) instead of to the client. Statements run as extended-protocol
 // messages on names of the proxy's own, so the client's unnamed statement and portal are never touched.
 
-import { readCommandTag, readDataRow, readErrorFields, readParameterDescription, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
+import { readCommandTag, readDataRow, readErrorField, readErrorFields, readParameterDescription, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
 import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
 import { LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
@@ -16,14 +16,18 @@ const INTERNAL_NAME = internalName('internal');
 export const STATEMENT_REQUESTS = 6;
 /** A Bind's tail with no parameters and text results; its first four bytes are the parameter section. */
 export const NO_PARAMETERS = Buffer.from([0, 0, 0, 0, 0, 0]);
+const NONE: ReadonlySet<string> = new Set();
 
 export interface Result {
   fields: FieldDescription[] | undefined;
   parameterTypes: number[] | undefined;
   rows: Array<Array<Buffer | null>>;
   tag: string | undefined;
-  /** NoticeResponses raised while the request ran, as field maps (C: SQLSTATE, M: message…). */
-  notices: Array<Map<string, string>>;
+  /**
+   * The SQLSTATEs its collector watches for of the NoticeResponses raised while the request ran; no other notice is
+   * kept (the client's code may raise millions, each of up to a gigabyte).
+   */
+  noticed: Set<string>;
   error: Map<string, string> | undefined;
   /** The proxy's own refusal of the result, whose rows are then not all there (argument-rows.ts). */
   refused: PgError | undefined;
@@ -37,13 +41,15 @@ export interface Result {
  * rows are let go unread.
  */
 export class Collector implements ReplySink {
-  readonly result: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: undefined, notices: [], error: undefined, refused: undefined, skipped: false, status: undefined };
+  readonly result: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: undefined, noticed: new Set(), error: undefined, refused: undefined, skipped: false, status: undefined };
   readonly done: Promise<Result>;
   private resolve!: (result: Result) => void;
 
+  /** `watched`: the SQLSTATEs of the notices to tell of, in result.noticed. */
   constructor(
     private remaining: number,
     private readonly keepRows = true,
+    private readonly watched: ReadonlySet<string> = NONE,
   ) {
     this.done = new Promise((resolve) => (this.resolve = resolve));
   }
@@ -67,9 +73,11 @@ export class Collector implements ReplySink {
       case BackendMessage.CommandComplete:
         result.tag = readCommandTag(frame);
         return;
-      case BackendMessage.NoticeResponse:
-        result.notices.push(readErrorFields(frame));
+      case BackendMessage.NoticeResponse: {
+        const code = readErrorField(frame, 'C');
+        if (this.watched.has(code)) result.noticed.add(code);
         return;
+      }
       case BackendMessage.ErrorResponse:
         result.error = readErrorFields(frame);
         return;
@@ -115,9 +123,12 @@ export class ClientRelay implements ReplySink {
 export class UpstreamRequests {
   constructor(private readonly io: SessionIo) {}
 
-  /** Runs one statement with text parameters; the caller ends the batch with sync() or flush(). */
-  statement(sql: string, parameters: Array<string | null> = []): Promise<Result> {
-    const collector = new Collector(STATEMENT_REQUESTS);
+  /**
+   * Runs one statement with text parameters; the caller ends the batch with sync() or flush(). `watched`: the
+   * SQLSTATEs of the notices to tell of.
+   */
+  statement(sql: string, parameters: Array<string | null> = [], watched?: ReadonlySet<string>): Promise<Result> {
+    const collector = new Collector(STATEMENT_REQUESTS, true, watched);
     this.statementTo(collector, sql, parameters);
     return collector.done;
   }

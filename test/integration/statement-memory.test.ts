@@ -89,6 +89,23 @@ describe("a collect pass's own rows", () => {
   }, 180_000);
 });
 
+describe("a collect pass's notices", () => {
+  it('are not kept: the proxy looks only for its own', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const rows = 400;
+    const notice = 256 * 1024;
+    await client.query(`CREATE FUNCTION noisy(g int) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE '%', repeat('n', ${notice}); RETURN 'same'; END $$`);
+    let found: unknown;
+    const growth = await peakGrowth(async () => {
+      found = (await client.query(`SELECT count(*)::int AS n FROM generate_series(1, ${rows}) g WHERE pg_llm_chat('llm', noisy(g)) IS NOT NULL`)).rows;
+    }, 100);
+    expect(found).toEqual([{ n: rows }]);
+    expect(shared.fake.requests).toHaveLength(1);
+    // Before: every notice the pass raised, decoded, until the pass was done.
+    expect(growth).toBeLessThan((rows * notice) / 4);
+  }, 180_000);
+});
+
 describe('a statement whose results take several batches', () => {
   it('fails as a whole when a call fails after batches were stored, and writes nothing', async () => {
     const { client, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0 });

@@ -8,7 +8,7 @@ import { ResultBatches } from '../../src/intercept/result-batches.js';
 import type { Result } from '../../src/intercept/upstream-requests.js';
 
 const MiB = 1024 ** 2;
-const STORED: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: 'INSERT 0 1', notices: [], error: undefined, refused: undefined, skipped: false, status: undefined };
+const STORED: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: 'INSERT 0 1', noticed: new Set(), error: undefined, refused: undefined, skipped: false, status: undefined };
 
 /** What each store would send as its JSON parameter. */
 function recordingPasses(): { passes: Passes; stores: string[] } {
