@@ -51,7 +51,8 @@
 // CREATE STATISTICS on its table do not wait for a reader), so that code the check passed as a SQL function would run
 // as plpgsql, with the caller's rights (review37). Nor may a role not trusted create in a schema of the caller's
 // search_path: a function or operator it makes there after the check, a better match for one of the statement's names
-// than PostgreSQL's own, would run in its place (review39).
+// than PostgreSQL's own, would run in its place (review39); nor in a schema that the statement, or a SQL function's
+// body kept as text, names: `bobs.peek(id)` finds nothing at the check and bob's plpgsql at the run.
 //
 // One query per level of nesting (a view of a view, a function calling a function, a composite of domains), in the
 // caller's session, so the caller's search_path resolves names.
@@ -114,7 +115,7 @@ const READS_SERVER_STATE = [
 export type Refusal =
   | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'server-state' | 'foreign'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string }
-  | { reason: 'owner' | 'path'; name: string; via: string | null; owner: string };
+  | { reason: 'owner' | 'path' | 'schema'; name: string; via: string | null; owner: string };
 
 interface Row {
   /**
@@ -309,9 +310,10 @@ WITH RECURSIVE
              WHEN $5 AND p.lanname OPERATOR(pg_catalog.=) ANY (ARRAY['internal', 'c']) AND (pg_catalog.starts_with(p.prosrc, 'pg_stat_') OR p.prosrc OPERATOR(pg_catalog.=) ANY ($10::pg_catalog.text[])) THEN 'server-state'
              WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) THEN 'check'
            END AS reason,
-           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END AS body
+           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END AS body, p.prosqlbody IS NULL AS text_body
       FROM reached_function p)
-SELECT reason, name, coalesce(via, CASE WHEN reason OPERATOR(pg_catalog.=) 'check' THEN 'function ' OPERATOR(pg_catalog.||) name END) AS via, language, 'function ' OPERATOR(pg_catalog.||) oid AS key,
+SELECT reason, name, coalesce(via, CASE WHEN reason OPERATOR(pg_catalog.=) 'check' THEN 'function ' OPERATOR(pg_catalog.||) name END) AS via, language,
+       CASE WHEN text_body THEN 'function text ' ELSE 'function ' END OPERATOR(pg_catalog.||) oid AS key,
        CASE WHEN reason OPERATOR(pg_catalog.=) 'check' THEN body END AS text
   FROM judged WHERE reason IS NOT NULL
 UNION ALL
@@ -416,18 +418,24 @@ SELECT 'owner', 'type ' OPERATOR(pg_catalog.||) y.oid::pg_catalog.regtype::pg_ca
   FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid
  WHERE y.typowner OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND $11
 UNION ALL
--- A schema of the caller's search_path where a role not trusted may create: a function or operator made there after
--- this check, a better match for one of the statement's names than PostgreSQL's own, would run in its place.
--- pg_database_owner (public's owner since PostgreSQL 15) stands for the database's owner.
-SELECT 'path', n.nspname::pg_catalog.text, NULL, CASE WHEN w.oid OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE w.oid::pg_catalog.regrole::pg_catalog.text END, NULL, NULL
-  FROM pg_catalog.pg_namespace n, LATERAL (
+-- A schema where a name of SQL that PostgreSQL parses only as it runs (the statement's own, a SQL function's body
+-- kept as text; not a view's or a policy's stored tree) may resolve, and where a role not trusted may create: a
+-- function, operator, type or relation made there after this check, a better match for that name than what the
+-- check saw (or the only one), would run in its place. These are the schemas of the caller's search_path ('path') and
+-- those such a name names ('schema'). pg_database_owner (public's owner since PostgreSQL 15) stands for the
+-- database's owner.
+SELECT CASE WHEN s.named THEN 'schema' ELSE 'path' END, n.nspname::pg_catalog.text, s.via, CASE WHEN w.oid OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE w.oid::pg_catalog.regrole::pg_catalog.text END, NULL, NULL
+  FROM (SELECT oid, NULL::pg_catalog.text, false FROM path
+        UNION
+        SELECT namespace, via, true FROM named WHERE kind OPERATOR(pg_catalog.=) 'schema' AND namespace IS NOT NULL) AS s(oid, via, named)
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.oid, LATERAL (
          SELECT CASE WHEN g.oid OPERATOR(pg_catalog.=) pg_catalog.to_regrole('pg_database_owner')
                      THEN (SELECT datdba FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
                      ELSE g.oid END
            FROM (SELECT n.nspowner
                  UNION ALL
                  SELECT a.grantee FROM pg_catalog.aclexplode(n.nspacl) AS a WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE') AS g(oid)) AS w(oid)
- WHERE $11 AND w.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND n.oid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path)
+ WHERE $11 AND w.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner)
    AND n.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) AND n.oid OPERATOR(pg_catalog.<>) pg_catalog.pg_my_temp_schema()`;
 
 export interface ReachRules {
@@ -448,14 +456,15 @@ export interface ReachRules {
 /** The first reason the statement (its parse tree and text) may not run here, or undefined. */
 export async function unsafeReach(context: CallContext, statement: { node: unknown; text: string }, rules: ReachRules): Promise<Refusal | undefined> {
   const references = referencesIn(statement.node, rules);
-  const byCandidates = await judge(context, namesOf(references, null), rules);
+  const byCandidates = await judge(context, namesOf(references, null, true), rules);
   // Built-in candidates are PostgreSQL's own code; what PostgreSQL resolves the statement to matters where one of
   // its names can resolve to another's.
   if (!byCandidates.refusal || !byCandidates.othersNamed) return byCandidates.refusal;
   const resolved = await resolvedCalls(context, statement.text);
   if (!resolved) return byCandidates.refusal;
   const byResolution = await judge(context, [
-    ...namesOf({ ...references, functions: [], attributeFunctions: [], operators: [] }, null),
+    ...namesOf({ ...references, functions: [], attributeFunctions: [], operators: [] }, null, false),
+    ...schemasNamed(references, null),
     ...resolved.functions.map((oid) => ({ kind: 'resolved function', oid, via: null })),
     ...resolved.casts.map((oid) => ({ kind: 'resolved cast', oid, via: null })),
     ...resolved.operators.map((oid) => ({ kind: 'resolved operator', oid, via: null })),
@@ -497,7 +506,7 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
       const nodes = (await parseStatements(row.text)).map((statement) => statement.node);
       const references = referencesIn(nodes, rules);
       if (row.reason === 'written view') references.relations.push(...writtenThrough(nodes, row.name === null ? undefined : JSON.parse(row.name)));
-      (isPolicy(row) && rules.systemSchemas !== undefined ? policyNames : names).push(...namesOf(references, row.via));
+      (isPolicy(row) && rules.systemSchemas !== undefined ? policyNames : names).push(...namesOf(references, row.via, isParsedAsItRuns(row)));
     }
   }
   // A policy is its table owner's guard, not the statement's reading: what it reads of the server (the common
@@ -514,6 +523,11 @@ function isPolicy(row: Row): boolean {
   return row.reason === 'check' && row.key.startsWith('policy ');
 }
 
+/** A SQL function's body kept as text (not BEGIN ATOMIC), whose names PostgreSQL resolves only as it runs. */
+function isParsedAsItRuns(row: Row): boolean {
+  return row.reason === 'check' && row.key.startsWith('function text ');
+}
+
 /** A write handed back rather than run is not followed into what it would fire. */
 function referencesIn(node: unknown, rules: ReachRules): References {
   const references = referencesOf(node);
@@ -521,15 +535,25 @@ function referencesIn(node: unknown, rules: ReachRules): References {
   return references;
 }
 
-/** The references as the lookup takes them, each with the object it was reached through. */
-function namesOf(references: References, via: string | null): Array<Record<string, unknown>> {
+/**
+ * The references as the lookup takes them, each with the object it was reached through; with the schemas they name
+ * when PostgreSQL resolves them only as the SQL runs (`parsedAsItRuns`), rather than from a stored tree's oids.
+ */
+function namesOf(references: References, via: string | null, parsedAsItRuns: boolean): Array<Record<string, unknown>> {
   return [
+    ...(parsedAsItRuns ? schemasNamed(references, via) : []),
     ...references.functions.map((name) => ({ kind: 'function', via, ...name })),
     ...references.attributeFunctions.map((name) => ({ kind: 'attribute', via, ...name })),
     ...references.operators.map((name) => ({ kind: 'operator', via, ...name })),
     ...references.types.map((name) => ({ kind: 'type', via, ...name })),
     ...references.relations.map((relation) => ({ kind: 'relation', via, ...relation })),
   ];
+}
+
+/** The schemas the names name, where whoever may create could add a better match for them after the check. */
+function schemasNamed(references: References, via: string | null): Array<Record<string, unknown>> {
+  const schemas = new Set([...references.functions, ...references.operators, ...references.types, ...references.relations].flatMap(({ schema }) => (schema === undefined ? [] : [schema])));
+  return [...schemas].map((schema) => ({ kind: 'schema', via, schema, name: '' }));
 }
 
 async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, rules: ReachRules, typesInPlay: string[]): Promise<Row[]> {
@@ -552,8 +576,8 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
 
 function refusalOf(row: Row): Refusal {
   if (row.reason === 'language') return { reason: 'language', name: row.name, via: row.via, language: row.language };
-  if (row.reason === 'owner' || row.reason === 'path') return { reason: row.reason, name: row.name, via: row.via, owner: row.language };
-  return { reason: row.reason as Exclude<Refusal['reason'], 'language' | 'owner' | 'path'>, name: row.name, via: row.via };
+  if (row.reason === 'owner' || row.reason === 'path' || row.reason === 'schema') return { reason: row.reason, name: row.name, via: row.via, owner: row.language };
+  return { reason: row.reason as Exclude<Refusal['reason'], 'language' | 'owner' | 'path' | 'schema'>, name: row.name, via: row.via };
 }
 
 function array(items: string[]): string {

@@ -140,7 +140,7 @@ function refused(rules: SqlRules, message: string, why?: string): PgError {
 const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and random(), gen_random_uuid(), clock_timestamp()) may run here, since the effects of the others can outlast the rollback or be seen by other sessions.';
 
 function refusalError(rules: SqlRules, refusal: Refusal): PgError {
-  const name = `${refusal.name}${['system', 'identity', 'foreign', 'owner', 'path'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
+  const name = `${refusal.name}${['system', 'identity', 'foreign', 'owner', 'path', 'schema'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
   const [what, hint] = refusalText(rules, refusal, name);
   return new PgError('38001', `${rules.source} ${what}, which is not allowed here`, { hint });
 }
@@ -176,6 +176,11 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
       return [
         `runs with the schema ${refusal.name} on its search_path, where ${refusal.owner} may create objects: a function or operator made there after this check could run in place of PostgreSQL's own`,
         `Take ${refusal.name} off search_path, or REVOKE CREATE ON SCHEMA ${refusal.name} FROM ${refusal.owner} (PostgreSQL 15 and later grant none on public)${refusal.owner === 'PUBLIC' ? '' : `; if you trust ${refusal.owner}, SET pg_llm.trusted_owners = '${refusal.owner}'`}.`,
+      ];
+    case 'schema':
+      return [
+        `names the schema ${name}, where ${refusal.owner} may create objects: a function, operator, type or table made there after this check could run in place of what it saw`,
+        `Name only schemas where the roles you trust create, or REVOKE CREATE ON SCHEMA ${refusal.name} FROM ${refusal.owner}${refusal.owner === 'PUBLIC' ? '' : `; if you trust ${refusal.owner}, SET pg_llm.trusted_owners = '${refusal.owner}'`}.`,
       ];
     case 'server-state':
       return [`calls ${name}, which reads the server's own state (its settings, sessions or statistics) as a system view does`, `Only the database's own tables may be used. ${rules.rulesHint}`];

@@ -466,6 +466,62 @@ describe('a schema on the search_path where a role not trusted may create', () =
   });
 });
 
+describe('a schema the statement names, where a role not trusted may create', () => {
+  /** bob's schema, with a sequence the caller may set: a value set there outlasts any rollback, for bob to read. */
+  async function bobsSchema(direct: Client): Promise<void> {
+    const bob = ROLES.md5.user;
+    await direct.query(`CREATE SCHEMA bobs AUTHORIZATION ${bob};
+                        SET ROLE ${bob};
+                        CREATE SEQUENCE bobs.leak;
+                        GRANT USAGE ON SCHEMA bobs TO trust_user; GRANT UPDATE ON SEQUENCE bobs.leak TO trust_user;
+                        RESET ROLE`);
+  }
+
+  it("is refused: a function bob makes there while the run waits for a lock would run as the caller", async () => {
+    const { reader, direct, name } = await shop();
+    await bobsSchema(direct);
+    // Anyone's lock on a table the statement reads holds its parse between the check and the run.
+    const locker = new pg.Client(connection(cluster().port, 'postgres', name));
+    await locker.connect();
+    afterThisTest(() => locker.end());
+    await locker.query('BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
+    const sql = 'SELECT c.id, bobs.peek(c.id) AS p FROM customers c';
+    const explained = reader.query('SELECT explain_query($1) AS e', [sql]);
+    explained.catch(() => undefined);
+    const waiting = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'customers'::regclass`)).rows[0].n > 0;
+    for (let tries = 0; tries < 100 && !(await waiting()); tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    // bob's function reads what only the caller may (orders) into bob's sequence.
+    await direct.query(`SET ROLE ${ROLES.md5.user};
+                        CREATE FUNCTION bobs.peek(int) RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN
+                          PERFORM setval('bobs.leak', (SELECT count(*) FROM public.orders) + 100);
+                          RETURN $1;
+                        END$$;
+                        RESET ROLE`);
+    await locker.query('COMMIT');
+    await expect(explained).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('names the schema bobs, where md5_user may create objects') });
+    expect((await direct.query('SELECT last_value::int AS v FROM bobs.leak')).rows[0].v).toBe(1);
+  });
+
+  it('is refused in the statement and in the body of a SQL function kept as text; not in what a view stores', async () => {
+    const { reader, direct } = await shop();
+    await bobsSchema(direct);
+    await expect(attempt(reader, 'text2sql', 'SELECT bobs.peek(id) AS p FROM customers')).rejects.toMatchObject({
+      code: '38001',
+      message: expect.stringContaining('names the schema bobs, where md5_user may create objects'),
+      hint: expect.stringContaining(`SET pg_llm.trusted_owners = 'md5_user'`),
+    });
+    await direct.query(`SET check_function_bodies = off; CREATE FUNCTION relay(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT bobs.peek($1)';
+                        CREATE SCHEMA shared; CREATE TABLE shared.rates (r int); INSERT INTO shared.rates VALUES (7);
+                        CREATE VIEW rates AS SELECT r FROM shared.rates;
+                        GRANT USAGE, CREATE ON SCHEMA shared TO ${ROLES.md5.user}; GRANT USAGE ON SCHEMA shared TO trust_user; GRANT SELECT ON rates TO trust_user`);
+    await expect(attempt(reader, 'text2sql', 'SELECT relay(1) AS r')).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('names the schema bobs (through function public.relay)') });
+    // The view holds shared.rates by its oid: nothing bob makes in shared changes what it reads.
+    expect((await attempt(reader, 'text2sql', 'SELECT r FROM rates')).execution.rows).toEqual([{ r: 7 }]);
+    await reader.query(`SET pg_llm.trusted_owners = '${ROLES.md5.user}'`);
+    await expect(attempt(reader, 'text2sql', 'SELECT bobs.peek(id) AS p FROM customers')).rejects.toMatchObject({ code: '42883' });
+  });
+});
+
 describe("the check's own queries", () => {
   it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
     const { admin, direct } = await shop();
