@@ -52,7 +52,8 @@
 // as plpgsql, with the caller's rights (review37). Nor may a role not trusted create in a schema of the caller's
 // search_path: a function or operator it makes there after the check, a better match for one of the statement's names
 // than PostgreSQL's own, would run in its place (review39); nor in a schema that the statement, or a SQL function's
-// body kept as text, names: `bobs.peek(id)` finds nothing at the check and bob's plpgsql at the run.
+// body kept as text, names: `bobs.peek(id)` finds nothing at the check and bob's plpgsql at the run; nor, where
+// either schema does not exist yet (the caller's "$user"), in the database, where it could create that schema.
 //
 // One query per level of nesting (a view of a view, a function calling a function, a composite of domains), in the
 // caller's session, so the caller's search_path resolves names.
@@ -115,7 +116,9 @@ const READS_SERVER_STATE = [
 export type Refusal =
   | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'server-state' | 'foreign'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string }
-  | { reason: 'owner' | 'path' | 'schema'; name: string; via: string | null; owner: string };
+  | { reason: 'owner'; name: string; via: string | null; owner: string }
+  /** A schema where `owner` may create (`missing`: the schema, which does not exist yet). */
+  | { reason: 'path' | 'schema'; name: string; via: string | null; owner: string; missing: boolean };
 
 interface Row {
   /**
@@ -422,21 +425,32 @@ UNION ALL
 -- kept as text; not a view's or a policy's stored tree) may resolve, and where a role not trusted may create: a
 -- function, operator, type or relation made there after this check, a better match for that name than what the
 -- check saw (or the only one), would run in its place. These are the schemas of the caller's search_path ('path') and
--- those such a name names ('schema'). pg_database_owner (public's owner since PostgreSQL 15) stands for the
--- database's owner.
-SELECT CASE WHEN s.named THEN 'schema' ELSE 'path' END, n.nspname::pg_catalog.text, s.via, CASE WHEN w.oid OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE w.oid::pg_catalog.regrole::pg_catalog.text END, NULL, NULL
-  FROM (SELECT oid, NULL::pg_catalog.text, false FROM path
+-- those such a name names ('schema'), and those of either that do not exist yet (the caller's "$user", say), which a
+-- role that may create schemas in the database may create (with its objects) after this check; 'missing' then goes
+-- in the text column. pg_database_owner (public's owner since PostgreSQL 15) stands for the database's owner.
+SELECT CASE WHEN s.named THEN 'schema' ELSE 'path' END, s.name, s.via, CASE WHEN w.oid OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE w.oid::pg_catalog.regrole::pg_catalog.text END,
+       NULL, CASE WHEN n.oid IS NULL THEN 'missing' END
+  FROM (SELECT oid, nspname::pg_catalog.text, NULL::pg_catalog.text, false FROM pg_catalog.pg_namespace WHERE oid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path)
         UNION
-        SELECT namespace, via, true FROM named WHERE kind OPERATOR(pg_catalog.=) 'schema' AND namespace IS NOT NULL) AS s(oid, via, named)
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.oid, LATERAL (
-         SELECT CASE WHEN g.oid OPERATOR(pg_catalog.=) pg_catalog.to_regrole('pg_database_owner')
-                     THEN (SELECT datdba FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                     ELSE g.oid END
-           FROM (SELECT n.nspowner
+        -- The entries of search_path as PostgreSQL splits them: quoted or down-cased, "$user" the current role's name.
+        SELECT NULL, CASE WHEN e.name OPERATOR(pg_catalog.=) '$user' THEN current_user::pg_catalog.text ELSE e.name END, NULL, false
+          FROM pg_catalog.regexp_matches(pg_catalog.current_setting('search_path'), '"(?:[^"]|"")*"|[^",[:space:]]+', 'g') AS m,
+               LATERAL (SELECT CASE WHEN pg_catalog.starts_with(m[1], '"') THEN pg_catalog.replace(pg_catalog.substr(m[1], 2, pg_catalog.length(m[1]) OPERATOR(pg_catalog.-) 2), '""', '"')
+                                    ELSE pg_catalog.lower(m[1]) END) AS e(name)
+        UNION
+        SELECT namespace, schema, via, true FROM named WHERE kind OPERATOR(pg_catalog.=) 'schema') AS s(oid, name, via, named)
+  LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.oid OR (s.oid IS NULL AND n.nspname OPERATOR(pg_catalog.=) s.name),
+  LATERAL (
+         SELECT CASE WHEN g.oid OPERATOR(pg_catalog.=) pg_catalog.to_regrole('pg_database_owner') THEN d.datdba ELSE g.oid END
+           FROM pg_catalog.pg_database d, (SELECT n.nspowner WHERE n.oid IS NOT NULL
                  UNION ALL
-                 SELECT a.grantee FROM pg_catalog.aclexplode(n.nspacl) AS a WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE') AS g(oid)) AS w(oid)
- WHERE $11 AND w.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner)
-   AND n.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) AND n.oid OPERATOR(pg_catalog.<>) pg_catalog.pg_my_temp_schema()`;
+                 SELECT a.grantee FROM pg_catalog.aclexplode(n.nspacl) AS a WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+                 UNION ALL
+                 SELECT a.grantee FROM pg_catalog.pg_database, pg_catalog.aclexplode(coalesce(datacl, pg_catalog.acldefault('d', datdba))) AS a
+                  WHERE n.oid IS NULL AND datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE') AS g(oid)
+          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) AS w(oid)
+ WHERE $11 AND w.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND s.name OPERATOR(pg_catalog.<>) 'pg_temp'
+   AND (n.oid IS NULL OR (n.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) AND n.oid OPERATOR(pg_catalog.<>) pg_catalog.pg_my_temp_schema()))`;
 
 export interface ReachRules {
   /** Schemas whose relations the statement may not reach, through a view or a function body either. */
@@ -576,7 +590,8 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
 
 function refusalOf(row: Row): Refusal {
   if (row.reason === 'language') return { reason: 'language', name: row.name, via: row.via, language: row.language };
-  if (row.reason === 'owner' || row.reason === 'path' || row.reason === 'schema') return { reason: row.reason, name: row.name, via: row.via, owner: row.language };
+  if (row.reason === 'owner') return { reason: row.reason, name: row.name, via: row.via, owner: row.language };
+  if (row.reason === 'path' || row.reason === 'schema') return { reason: row.reason, name: row.name, via: row.via, owner: row.language, missing: row.text === 'missing' };
   return { reason: row.reason as Exclude<Refusal['reason'], 'language' | 'owner' | 'path' | 'schema'>, name: row.name, via: row.via };
 }
 

@@ -173,15 +173,23 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
         `Only objects of the current role, of superusers, of the pg_llm catalog's owner and of the roles named in pg_llm.trusted_owners may be reached here: another role's function, view, table or type could run its code with your rights. If you trust ${refusal.owner} not to, SET pg_llm.trusted_owners = '${refusal.owner}'.`,
       ];
     case 'path':
+    case 'schema': {
+      const trust = refusal.owner === 'PUBLIC' ? '' : `; if you trust ${refusal.owner}, SET pg_llm.trusted_owners = '${refusal.owner}'`;
+      const where = refusal.reason === 'path' ? `runs with the schema ${refusal.name} on its search_path` : `names the schema ${name}`;
+      const what = refusal.reason === 'path' ? "a function or operator made there after this check could run in place of PostgreSQL's own" : 'a function, operator, type or table made there after this check could run in place of what it saw';
+      if (refusal.missing) {
+        return [
+          `${where}, which does not exist and ${refusal.owner} may create: ${what}`,
+          `${refusal.reason === 'path' ? `Take ${refusal.name} off search_path` : 'Name only schemas that exist'}, or create the schema yourself, or revoke CREATE on this database from ${refusal.owner}${trust}.`,
+        ];
+      }
       return [
-        `runs with the schema ${refusal.name} on its search_path, where ${refusal.owner} may create objects: a function or operator made there after this check could run in place of PostgreSQL's own`,
-        `Take ${refusal.name} off search_path, or REVOKE CREATE ON SCHEMA ${refusal.name} FROM ${refusal.owner} (PostgreSQL 15 and later grant none on public)${refusal.owner === 'PUBLIC' ? '' : `; if you trust ${refusal.owner}, SET pg_llm.trusted_owners = '${refusal.owner}'`}.`,
+        `${where}, where ${refusal.owner} may create objects: ${what}`,
+        refusal.reason === 'path'
+          ? `Take ${refusal.name} off search_path, or REVOKE CREATE ON SCHEMA ${refusal.name} FROM ${refusal.owner} (PostgreSQL 15 and later grant none on public)${trust}.`
+          : `Name only schemas where the roles you trust create, or REVOKE CREATE ON SCHEMA ${refusal.name} FROM ${refusal.owner}${trust}.`,
       ];
-    case 'schema':
-      return [
-        `names the schema ${name}, where ${refusal.owner} may create objects: a function, operator, type or table made there after this check could run in place of what it saw`,
-        `Name only schemas where the roles you trust create, or REVOKE CREATE ON SCHEMA ${refusal.name} FROM ${refusal.owner}${refusal.owner === 'PUBLIC' ? '' : `; if you trust ${refusal.owner}, SET pg_llm.trusted_owners = '${refusal.owner}'`}.`,
-      ];
+    }
     case 'server-state':
       return [`calls ${name}, which reads the server's own state (its settings, sessions or statistics) as a system view does`, `Only the database's own tables may be used. ${rules.rulesHint}`];
   }

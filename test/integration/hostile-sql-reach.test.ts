@@ -522,6 +522,48 @@ describe('a schema the statement names, where a role not trusted may create', ()
   });
 });
 
+describe('a schema that does not exist yet, while a role not trusted may create schemas', () => {
+  it("is refused on the search_path (\"$user\") and where the statement names it: bob's schema made while the run waits would be searched", async () => {
+    const { reader, direct, name } = await shop();
+    const bob = ROLES.md5.user;
+    await direct.query(`GRANT CREATE ON DATABASE ${name} TO ${bob}; CREATE SEQUENCE leak; GRANT UPDATE ON SEQUENCE leak TO trust_user`);
+    const sql = 'SELECT lower(email) AS e FROM customers';
+    // Anyone's lock on a table the statement reads holds its parse between the check and the run.
+    const locker = new pg.Client(connection(cluster().port, 'postgres', name));
+    await locker.connect();
+    afterThisTest(() => locker.end());
+    await locker.query('BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
+    const explained = reader.query('SELECT explain_query($1) AS e', [sql]);
+    explained.catch(() => undefined);
+    const waiting = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'customers'::regclass`)).rows[0].n > 0;
+    for (let tries = 0; tries < 100 && !(await waiting()); tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    // The caller's "$user" schema, with a lower() that matches a varchar better than PostgreSQL's lower(text).
+    await direct.query(`SET ROLE ${bob};
+                        CREATE SCHEMA trust_user;
+                        CREATE FUNCTION trust_user.lower(varchar) RETURNS text LANGUAGE plpgsql STABLE AS $$BEGIN
+                          PERFORM setval('public.leak', (SELECT count(*) FROM public.orders) + 100);
+                          RETURN $1;
+                        END$$;
+                        GRANT USAGE ON SCHEMA trust_user TO trust_user;
+                        RESET ROLE`);
+    await locker.query('COMMIT');
+    await expect(explained).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('runs with the schema trust_user on its search_path, which does not exist and md5_user may create') });
+    expect((await direct.query('SELECT last_value::int AS v FROM leak')).rows[0].v).toBe(1);
+    await direct.query('DROP SCHEMA trust_user CASCADE');
+    await reader.query('SET search_path = public');
+    expect((await attempt(reader, 'text2sql', sql)).execution.row_count).toBe(3);
+    await expect(attempt(reader, 'text2sql', 'SELECT nowhere.peek(id) AS p FROM customers')).rejects.toMatchObject({
+      code: '38001',
+      message: expect.stringContaining('names the schema nowhere, which does not exist and md5_user may create'),
+      hint: expect.stringContaining(`SET pg_llm.trusted_owners = 'md5_user'`),
+    });
+    await direct.query(`REVOKE CREATE ON DATABASE ${name} FROM ${bob}`);
+    await reader.query('RESET search_path');
+    expect((await attempt(reader, 'text2sql', sql)).execution.row_count).toBe(3);
+    await expect(attempt(reader, 'text2sql', 'SELECT nowhere.peek(id) AS p FROM customers')).rejects.toMatchObject({ code: '3F000' });
+  });
+});
+
 describe("the check's own queries", () => {
   it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
     const { admin, direct } = await shop();
