@@ -75,13 +75,24 @@ const VISIBLE = `
    AND n.nspname OPERATOR(pg_catalog.!~) '^pg_(toast|temp_)'
    AND pg_catalog.has_schema_privilege(n.oid, 'USAGE') AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT')`;
 
+/**
+ * A relation's size with its TOAST table and indexes, as of its last VACUUM or ANALYZE (as estimated_rows is), from
+ * pg_class: pg_total_relation_size() would take a lock on every relation visible, so that any role holding one of its
+ * own tables (granted to PUBLIC) locked would hold up every other role's schema for as long as it liked.
+ */
+const SIZE = `(c.relpages::pg_catalog.int8
+    OPERATOR(pg_catalog.+) coalesce((SELECT t.relpages FROM pg_catalog.pg_class t WHERE t.oid OPERATOR(pg_catalog.=) c.reltoastrelid), 0)
+    OPERATOR(pg_catalog.+) coalesce((SELECT pg_catalog.sum(i.relpages) FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid OPERATOR(pg_catalog.=) x.indexrelid
+                                      WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid), 0))
+  OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::pg_catalog.int8`;
+
 const SUMMARY = `
   'table_name', c.relname,
   'schema_name', n.nspname,
   'table_type', CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'v' THEN 'VIEW' WHEN c.relkind OPERATOR(pg_catalog.=) 'm' THEN 'MATERIALIZED VIEW' ELSE 'BASE TABLE' END,
   'estimated_rows', CASE WHEN c.reltuples OPERATOR(pg_catalog.>=) 0 THEN c.reltuples::pg_catalog.int8
                          ELSE coalesce((SELECT s.n_live_tup FROM pg_catalog.pg_stat_user_tables s WHERE s.relid OPERATOR(pg_catalog.=) c.oid), 0) END,
-  'table_size', pg_catalog.pg_size_pretty(pg_catalog.pg_total_relation_size(c.oid))`;
+  'table_size', pg_catalog.pg_size_pretty(${SIZE})`;
 
 /** The names of a constraint's or key's columns, in its order. */
 const KEY_COLUMNS = (keys: string, relation: string) =>

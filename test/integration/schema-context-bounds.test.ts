@@ -3,6 +3,7 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { ROLES } from '../support/cluster.js';
 import { afterThisTest } from '../support/database.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { connection } from '../support/proxy.js';
@@ -57,4 +58,25 @@ describe('schema context bounds', () => {
     expect(prompt.length).toBeLessThan(60_000);
     expect(['CREATE TABLE public.wide', 'c0 integer', 'c999 integer'].map((text) => prompt.includes(text))).toEqual([true, true, false]);
   }, 120_000);
+
+  it("another role's table held locked holds up no one's schema: its size is read without taking a lock", async () => {
+    const { name, direct } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0 });
+    const bob = ROLES.md5.user;
+    await direct.query(`CREATE TABLE held (id int); INSERT INTO held SELECT generate_series(1, 1000); ANALYZE held;
+                        ALTER TABLE held OWNER TO ${bob}; GRANT SELECT ON held TO PUBLIC`);
+    const holder = new pg.Client(connection(shared.proxy.port, 'md5', name));
+    await holder.connect();
+    afterThisTest(() => holder.end());
+    await holder.query('BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE');
+    const reader = new pg.Client(connection(shared.proxy.port, 'trust', name));
+    await reader.connect();
+    afterThisTest(() => reader.end());
+    shared.fake.script({ kind: 'answer', content: '{"sql": "SELECT 1 AS one"}' });
+    const answered = reader.query(`SELECT pg_llm_text2sql('llm', 'how many?') AS sql`).then(() => 'answered', (error: { message: string }) => error.message);
+    const outcome = await Promise.race([answered, new Promise((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000))]);
+    await holder.query('ROLLBACK');
+    expect(outcome).toBe('answered');
+    const held = JSON.stringify(shared.fake.requests.at(-1)?.body ?? {});
+    expect(held).toContain('held');
+  }, 60_000);
 });
