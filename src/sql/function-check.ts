@@ -46,7 +46,7 @@
 //
 // Where the statement runs here, every function run, operator, relation reached and type in play must also belong to
 // a role whose code the caller trusts: the caller's current role, a superuser, the catalog's owner, or a role the
-// caller names in the setting pg_llm.trusted_owners (comma-separated). Whatever these checks find of another role's objects,
+// caller names in the setting pg_llm.trusted_owners (a list, as search_path is written). Whatever these checks find of another role's objects,
 // that role may change them between the check and the run (CREATE OR REPLACE FUNCTION takes no lock; CREATE INDEX or
 // CREATE STATISTICS on its table do not wait for a reader), so that code the check passed as a SQL function would run
 // as plpgsql, with the caller's rights (review37). Nor may a role not trusted create in a schema of the caller's
@@ -138,6 +138,19 @@ interface Row {
   text: string;
 }
 
+/**
+ * The names a list setting holds (search_path, pg_llm.trusted_owners) as PostgreSQL splits such a list, as a FROM
+ * item whose rows are e.name: a quoted name as written ("" a quote), an unquoted one down-cased, none from a quote
+ * left open to the end (PostgreSQL refuses such a search_path; the rest of such a list names nobody). Matched by name, not
+ * read with to_regrole, which raises on an unbalanced quote (in every checked statement of the session) and reads
+ * '-' as no role at all, PUBLIC's oid in an ACL.
+ */
+function listedNames(setting: string): string {
+  return `pg_catalog.regexp_matches(coalesce(pg_catalog.current_setting('${setting}', true), ''), '"(?:[^"]|"")*(?:"|$)|[^",[:space:]]+', 'g') AS m,
+               LATERAL (SELECT CASE WHEN m[1] OPERATOR(pg_catalog.~) '^"(?:[^"]|"")*"$' THEN pg_catalog.replace(pg_catalog.substr(m[1], 2, pg_catalog.length(m[1]) OPERATOR(pg_catalog.-) 2), '""', '"')
+                                    WHEN NOT pg_catalog.starts_with(m[1], '"') THEN pg_catalog.lower(m[1]) END) AS e(name)`;
+}
+
 // Runs in the caller's session, under the caller's search_path: every operator, function, relation and type of its
 // own is named with its schema (OPERATOR(pg_catalog.=)…), or another role's public.=(oid, regclass) would be an
 // exact match where pg_catalog has none, and would run (and answer) in the check's place.
@@ -151,9 +164,7 @@ WITH RECURSIVE
     UNION
     SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog'
     UNION
-    SELECT pg_catalog.to_regrole(pg_catalog.btrim(n))::pg_catalog.oid
-      FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.current_setting('pg_llm.trusted_owners', true), ',')) AS n
-     WHERE pg_catalog.to_regrole(pg_catalog.btrim(n)) IS NOT NULL),
+    SELECT r.oid FROM pg_catalog.pg_roles r, ${listedNames('pg_llm.trusted_owners')} WHERE r.rolname::pg_catalog.text OPERATOR(pg_catalog.=) e.name),
   -- The schema a qualified name names: pg_temp is the session's own temporary schema (pg_temp_N in the catalog), and
   -- none at all (no candidates, as for PostgreSQL) in a session that has none yet.
   named AS (
@@ -434,9 +445,7 @@ SELECT CASE WHEN s.named THEN 'schema' ELSE 'path' END, s.name, s.via, CASE WHEN
         UNION
         -- The entries of search_path as PostgreSQL splits them: quoted or down-cased, "$user" the current role's name.
         SELECT NULL, CASE WHEN e.name OPERATOR(pg_catalog.=) '$user' THEN current_user::pg_catalog.text ELSE e.name END, NULL, false
-          FROM pg_catalog.regexp_matches(pg_catalog.current_setting('search_path'), '"(?:[^"]|"")*"|[^",[:space:]]+', 'g') AS m,
-               LATERAL (SELECT CASE WHEN pg_catalog.starts_with(m[1], '"') THEN pg_catalog.replace(pg_catalog.substr(m[1], 2, pg_catalog.length(m[1]) OPERATOR(pg_catalog.-) 2), '""', '"')
-                                    ELSE pg_catalog.lower(m[1]) END) AS e(name)
+          FROM ${listedNames('search_path')}
         UNION
         SELECT namespace, schema, via, true FROM named WHERE kind OPERATOR(pg_catalog.=) 'schema') AS s(oid, name, via, named)
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.oid OR (s.oid IS NULL AND n.nspname OPERATOR(pg_catalog.=) s.name),

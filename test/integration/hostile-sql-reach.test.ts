@@ -393,6 +393,20 @@ describe('objects of roles the caller does not trust', () => {
     });
   }
 
+  it('are named in pg_llm.trusted_owners as in search_path: quoted as written, unquoted down-cased; a quote left open names nobody, and is no error', async () => {
+    const { reader, direct, name } = await shop();
+    await asBob(direct, name, harmless);
+    const sql = 'SELECT twice(21) AS n';
+    for (const listed of [`"${ROLES.md5.user.toUpperCase()}"`, `"${ROLES.md5.user}`, `someone, "${ROLES.md5.user}, x"`]) {
+      await reader.query(`SET pg_llm.trusted_owners = '${listed}'`);
+      await expect(attempt(reader, 'text2sql', sql)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('owned by md5_user') });
+    }
+    for (const listed of [ROLES.md5.user.toUpperCase(), `"${ROLES.md5.user}", "left open`, ` x ,"${ROLES.md5.user}"`]) {
+      await reader.query(`SET pg_llm.trusted_owners = '${listed}'`);
+      expect((await attempt(reader, 'text2sql', sql)).execution.row_count).toBe(1);
+    }
+  });
+
   it("bob's operator over PostgreSQL's own function is refused too: bob may drop it and create one of his code before the run", async () => {
     const { admin, reader, direct, name } = await shop();
     // PostgreSQL's <> under bob's =: whose operator answers shows in the rows.
