@@ -90,6 +90,87 @@ export class ErrorFieldReader implements BodyReader {
   end(): void {}
 }
 
+/** What a cut ErrorResponse or NoticeResponse keeps of each of its fields, and of all of them together. */
+export const REPORT_FIELD_BYTES = 256 * 1024;
+export const REPORT_BYTES = 1024 * 1024;
+
+/**
+ * Reads an ErrorResponse or NoticeResponse as its body comes and keeps of each field its first REPORT_FIELD_BYTES
+ * (cut where a UTF-8 character starts), up to REPORT_BYTES in all: a message the proxy must hand on whole, as a frame of
+ * its own, costs it that much however big the server made it (a role's RAISE may make it a gigabyte).
+ */
+export class CutReportReader implements BodyReader {
+  private readonly fields: Array<{ code: number; parts: Buffer[]; bytes: number; cut: boolean }> = [];
+  /** The field being read; undefined when the next byte is a code. */
+  private current: { code: number; parts: Buffer[]; bytes: number; cut: boolean } | undefined;
+  private kept = 0;
+  private done = false;
+
+  constructor(private readonly type: number) {}
+
+  read(bytes: Buffer): void {
+    let offset = 0;
+    while (offset < bytes.length && !this.done) {
+      const field = this.current;
+      if (field === undefined) {
+        const code = bytes[offset++]!;
+        if (code === 0) {
+          this.done = true;
+          continue;
+        }
+        // Past REPORT_BYTES a field (its code and terminator counted) is let go whole.
+        const kept = this.kept + 2 <= REPORT_BYTES;
+        this.current = { code, parts: [], bytes: kept ? 0 : REPORT_FIELD_BYTES, cut: false };
+        if (kept) {
+          this.kept += 2;
+          this.fields.push(this.current);
+        }
+        continue;
+      }
+      const nul = bytes.indexOf(0, offset);
+      const end = nul < 0 ? bytes.length : nul;
+      const taken = Math.max(0, Math.min(end - offset, REPORT_FIELD_BYTES - field.bytes, REPORT_BYTES - this.kept));
+      if (taken > 0) {
+        field.parts.push(Buffer.from(bytes.subarray(offset, offset + taken)));
+        field.bytes += taken;
+        this.kept += taken;
+      }
+      if (taken < end - offset) field.cut = true;
+      if (nul < 0) return;
+      this.current = undefined;
+      offset = nul + 1;
+    }
+  }
+
+  end(): void {}
+
+  /** The message as kept: every field the server sent (within REPORT_BYTES), each cut to what was kept of it. */
+  frame(): Buffer {
+    const values = this.fields.map((field) => ({ code: field.code, value: field.cut ? atCharacter(Buffer.concat(field.parts)) : Buffer.concat(field.parts) }));
+    const length = 4 + values.reduce((sum, { value }) => sum + value.length + 2, 0) + 1;
+    const frame = Buffer.alloc(1 + length);
+    frame[0] = this.type;
+    frame.writeInt32BE(length, 1);
+    let offset = BODY;
+    for (const { code, value } of values) {
+      frame[offset++] = code;
+      offset += value.copy(frame, offset);
+      frame[offset++] = 0;
+    }
+    return frame;
+  }
+}
+
+/** The bytes up to the last UTF-8 character that they hold whole. */
+function atCharacter(bytes: Buffer): Buffer {
+  let start = bytes.length - 1;
+  while (start > 0 && start > bytes.length - 4 && (bytes[start]! & 0xc0) === 0x80) start--;
+  const lead = bytes[start];
+  if (lead === undefined || lead < 0xc0) return bytes;
+  const length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+  return bytes.length - start < length ? bytes.subarray(0, start) : bytes;
+}
+
 /** One short field (V, C) of a whole ErrorResponse or NoticeResponse frame, read as ErrorFieldReader reads one as it comes. */
 export function readErrorField(frame: Buffer, field: string): string {
   const reader = new ErrorFieldReader(field);

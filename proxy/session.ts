@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { readThrough } from './accepted-reads.js';
 import { authenticationSASL, backendKeyData, errorResponse } from './backend-write.js';
 import {
+  CutReportReader,
   ErrorFieldReader,
   readAuthenticationCode,
   readBackendKeyData,
@@ -130,6 +131,8 @@ export class Session {
   private streamed: StatementRelay | undefined;
   /** The severity of the ErrorResponse being relayed, read as it comes. */
   private upstreamError: ErrorFieldReader | undefined;
+  /** The ErrorResponse or NoticeResponse being read for a sink, cut as it comes to what a sink may be handed. */
+  private upstreamReport: CutReportReader | undefined;
 
   constructor(
     private readonly client: net.Socket,
@@ -154,10 +157,16 @@ export class Session {
 
   /**
    * Who reads an upstream message's body as it comes, in place of the framer holding it whole: a sink's reader of its
-   * rows, and for an ErrorResponse relayed as it comes the session itself, which needs only its severity.
+   * rows; for an ErrorResponse or NoticeResponse while mediating, the session, which hands on what it kept of it (the
+   * client's messages and the proxy's own go to the client whole, so one from the server cannot go as it comes); and
+   * for an ErrorResponse relayed as it comes the session itself, which needs only its severity.
    */
   private upstreamReader(type: number, length: number): BodyReader | undefined {
-    if (this.dispatchUpstreamMessage) return type === BackendMessage.DataRow ? this.replies.current?.dataRowReader?.(length) : undefined;
+    if (this.dispatchUpstreamMessage) {
+      if (type === BackendMessage.DataRow) return this.replies.current?.dataRowReader?.(length);
+      const report = type === BackendMessage.ErrorResponse || type === BackendMessage.NoticeResponse;
+      return report ? (this.upstreamReport = new CutReportReader(type)) : undefined;
+    }
     if (this.relayFrames || type !== BackendMessage.ErrorResponse) return undefined;
     return (this.upstreamError = new ErrorFieldReader('V'));
   }
@@ -411,6 +420,10 @@ export class Session {
 
   /** One upstream message of the chunk being framed (upstreamChunk), once authentication is over. */
   private readonly onUpstreamMessage = (type: number, frame: Buffer | undefined, start: number, end: number): void => {
+    if (frame === undefined && this.upstreamReport !== undefined) {
+      frame = this.upstreamReport.frame();
+      this.upstreamReport = undefined;
+    }
     this.trackUpstreamMessage(type, frame);
     if (!this.dispatchUpstreamMessage) return this.replies.received(type);
     this.upstreamChunkLent = true;
