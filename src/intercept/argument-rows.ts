@@ -20,10 +20,15 @@ const ROW_HEADER_BYTES = 6;
 const VALUE_HEADER_BYTES = 4;
 
 export class ArgumentCollector extends Collector {
+  /**
+   * `notices`: where the notices raised while the arguments are computed go (the client's, when its statement computes
+   * them once, as PostgreSQL would show them); without it they are dropped.
+   */
   constructor(
     remaining: number,
     private readonly held: HeldArguments,
     private readonly columns: ArgumentColumns,
+    private readonly notices?: (frame: Buffer) => void,
   ) {
     super(remaining);
   }
@@ -48,6 +53,8 @@ export class ArgumentCollector extends Collector {
 
   override message(type: number, frame: Buffer): void {
     if (type === BackendMessage.DataRow) this.held.take(frame.length - 1);
+    // A whole frame, of at most a few hundred kB (proxy/backend-read.ts's CutReportReader).
+    else if (type === BackendMessage.NoticeResponse) this.notices?.(frame);
     super.message(type, frame);
   }
 

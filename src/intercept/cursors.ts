@@ -239,7 +239,7 @@ export class Cursors {
     const columns = projectedArguments(cursor.plan);
     const nextBatch = async (most: number, held: HeldArguments): Promise<ArgumentRows> => {
       const size = Math.min(most, wanted ?? most);
-      const batch = new ArgumentCollector(5, held, columns);
+      const batch = new ArgumentCollector(5, held, columns, (notice) => this.io.writeToClient(notice));
       for (const message of [close('S', ROWS_STATEMENT), parse(ROWS_STATEMENT, `FETCH FORWARD ${size} FROM ${cursor.upstream}`), close('P', ROWS_STATEMENT), bindParameters(ROWS_STATEMENT, ROWS_STATEMENT, NO_PARAMETERS.subarray(0, 4), formats), execute(ROWS_STATEMENT)]) {
         this.requests.send(message, batch);
       }

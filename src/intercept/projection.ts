@@ -103,7 +103,7 @@ export async function runProjection(
     if (target.describeSql !== undefined) io.writeToClient(rowDescription(shape.fields));
   };
   const nextBatch = async (rows: number, held: HeldArguments): Promise<ArgumentRows> => {
-    const fetched = fetch(requests, plan.oneRow ? 0 : rows, held, projectedArguments(plan));
+    const fetched = fetch(io, requests, plan.oneRow ? 0 : rows, held, projectedArguments(plan));
     if (first && plan.oneRow) readModelsAhead(calls, plan, target.parameterSection);
     requests.flush();
     if (first) {
@@ -245,8 +245,8 @@ export function projectedArguments(plan: ProjectedCalls): ArgumentColumns {
 }
 
 /** The next batch of the portal's rows (0: all), read under `held`, unflushed: its tag is set once the last one is in. */
-function fetch(requests: UpstreamRequests, maxRows: number, held: HeldArguments, columns: ArgumentColumns): Promise<Result> {
-  const batch = new ArgumentCollector(1, held, columns);
+function fetch(io: SessionIo, requests: UpstreamRequests, maxRows: number, held: HeldArguments, columns: ArgumentColumns): Promise<Result> {
+  const batch = new ArgumentCollector(1, held, columns, (notice) => io.writeToClient(notice));
   requests.send(execute(PORTAL, maxRows), batch);
   return batch.done;
 }
