@@ -3,9 +3,9 @@
 // hold the whole message for that and decode each of its fields, so a 300 MB error held up every other session for
 // seconds and took twice its size of the proxy's memory, per session raising one.
 
-import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { discardingSession } from '../support/discarding-session.js';
 import { heldLive, peakGrowth } from '../support/held-memory.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { serialize } from '../support/raw-client.js';
@@ -17,34 +17,9 @@ beforeAll(async () => {
 afterAll(() => proxy.stop());
 
 const MESSAGE_BYTES = 64 * 1024 * 1024;
-const READY_IDLE = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
-
-/** A session that reads what it is sent as it comes, keeping only its last bytes and how many there were. */
-async function discardingSession(): Promise<{ socket: net.Socket; untilReady(): Promise<number> }> {
-  const socket = net.connect({ host: '127.0.0.1', port: proxy.port });
-  let received = 0;
-  let tail = Buffer.alloc(0);
-  let ready: (bytes: number) => void = () => {};
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    tail = Buffer.concat([tail, chunk.subarray(-READY_IDLE.length)]).subarray(-READY_IDLE.length);
-    if (tail.equals(READY_IDLE)) ready(received);
-  });
-  const untilReady = () => new Promise<number>((resolve) => (ready = resolve));
-  const started = untilReady();
-  socket.write(serialize.startup({ user: 'postgres', database: 'postgres' }));
-  await started;
-  return {
-    socket,
-    untilReady: () => {
-      received = 0;
-      return untilReady();
-    },
-  };
-}
 
 it('relays a 64 MB error without holding it, and the session goes on', async () => {
-  const { socket, untilReady } = await discardingSession();
+  const { socket, untilReady } = await discardingSession(proxy.port);
   heldLive();
   let relayed = 0;
   const growth = await peakGrowth(async () => {
