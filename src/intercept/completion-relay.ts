@@ -6,6 +6,7 @@
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
+import { relayedDataRow } from './upstream-requests.js';
 
 /** `completed` is told the index, in the query string, of each statement as its CommandComplete arrives. */
 export function relayNotingCompletions(io: SessionIo, completed: (statement: number) => void): ReplySink {
@@ -16,13 +17,6 @@ export function relayNotingCompletions(io: SessionIo, completed: (statement: num
       io.writeToClient(frame);
     },
     complete() {},
-    dataRowReader(length) {
-      const header = Buffer.alloc(5);
-      header[0] = BackendMessage.DataRow;
-      header.writeInt32BE(length, 1);
-      io.writeToClient(header);
-      // The upstream's chunks are never reused (proxy/slab-reads.ts): a view may be written as it is.
-      return { read: (bytes) => io.writeToClient(bytes), end() {} };
-    },
+    dataRowReader: (length) => relayedDataRow(io, length),
   };
 }

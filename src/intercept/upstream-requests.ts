@@ -115,9 +115,26 @@ export class ClientRelay implements ReplySink {
     if (!this.drop.has(type)) this.io.writeToClient(Buffer.from(frame));
   }
 
+  dataRowReader(length: number): BodyReader {
+    return this.drop.has(BackendMessage.DataRow) ? LEFT_UNREAD : relayedDataRow(this.io, length);
+  }
+
   complete(): void {
     if (--this.remaining === 0) this.resolve(this.errored);
   }
+}
+
+/**
+ * Relays a DataRow to the client as it comes, none of it held however big (a row of the client's result may take a
+ * gigabyte): nothing else is written to the client until it is all in, the rows being the answer the engine awaits.
+ */
+export function relayedDataRow(io: SessionIo, length: number): BodyReader {
+  const header = Buffer.alloc(5);
+  header[0] = BackendMessage.DataRow;
+  header.writeInt32BE(length, 1);
+  io.writeToClient(header);
+  // The upstream's chunks are never reused (proxy/slab-reads.ts): a view may be written as it is.
+  return { read: (bytes) => io.writeToClient(bytes), end() {} };
 }
 
 export class UpstreamRequests {
