@@ -3,6 +3,7 @@
 // its own backend key. Everything else the client receives is the upstream's.
 
 import type { FieldDescription } from './backend-read.js';
+import type { BodyReader } from './framer.js';
 import { AuthRequest, BackendMessage, type TransactionStatus } from './protocol.js';
 import type { PgError } from './pg-error.js';
 
@@ -24,6 +25,19 @@ function errorFields(severity: string, error: PgError): Buffer {
   if (error.hint !== undefined) fields.push(`H${error.hint}`);
   if (error.position !== undefined) fields.push(`P${error.position}`);
   return Buffer.concat([cstrings(fields), Buffer.from([0])]);
+}
+
+/**
+ * Relays a message of the upstream's to `write` as its body comes, none of it held however big (a row may take a
+ * gigabyte); its writer must write nothing else until the body is all in.
+ */
+export function relayedAsItComes(type: number, length: number, write: (bytes: Buffer) => void): BodyReader {
+  const header = Buffer.alloc(5);
+  header[0] = type;
+  header.writeInt32BE(length, 1);
+  write(header);
+  // The upstream's chunks are never reused (slab-reads.ts): a view may be written as it is.
+  return { read: write, end() {} };
 }
 
 export function errorResponse(error: PgError): Buffer {

@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { readThrough } from './accepted-reads.js';
-import { authenticationSASL, backendKeyData, errorResponse } from './backend-write.js';
+import { authenticationSASL, backendKeyData, errorResponse, relayedAsItComes } from './backend-write.js';
 import {
   CutReportReader,
   ErrorFieldReader,
@@ -163,7 +163,11 @@ export class Session {
    */
   private upstreamReader(type: number, length: number): BodyReader | undefined {
     if (this.dispatchUpstreamMessage) {
-      if (type === BackendMessage.DataRow) return this.replies.current?.dataRowReader?.(length);
+      // A row answering the client's own request (the rest of a suspended portal's rows) is the client's alone.
+      if (type === BackendMessage.DataRow) {
+        const sink = this.replies.current;
+        return sink ? sink.dataRowReader?.(length) : relayedAsItComes(type, length, (bytes) => this.writeToClient(bytes));
+      }
       const report = type === BackendMessage.ErrorResponse || type === BackendMessage.NoticeResponse;
       return report ? (this.upstreamReport = new CutReportReader(type)) : undefined;
     }

@@ -3,10 +3,10 @@
 // of the session's prepared statements follows a DEALLOCATE or DISCARD ALL only once the server has carried it out
 // (it may fail, or not run at all after an earlier statement's error).
 
+import { relayedAsItComes } from '../../proxy/backend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
-import { relayedDataRow } from './upstream-requests.js';
 
 /** `completed` is told the index, in the query string, of each statement as its CommandComplete arrives. */
 export function relayNotingCompletions(io: SessionIo, completed: (statement: number) => void): ReplySink {
@@ -17,6 +17,6 @@ export function relayNotingCompletions(io: SessionIo, completed: (statement: num
       io.writeToClient(frame);
     },
     complete() {},
-    dataRowReader: (length) => relayedDataRow(io, length),
+    dataRowReader: (length) => relayedAsItComes(BackendMessage.DataRow, length, (bytes) => io.writeToClient(bytes)),
   };
 }

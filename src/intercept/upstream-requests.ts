@@ -3,6 +3,7 @@
 // messages on names of the proxy's own, so the client's unnamed statement and portal are never touched.
 
 import { readCommandTag, readDataRow, readErrorField, readErrorFields, readParameterDescription, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
+import { relayedAsItComes } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
 import { LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
@@ -115,26 +116,14 @@ export class ClientRelay implements ReplySink {
     if (!this.drop.has(type)) this.io.writeToClient(Buffer.from(frame));
   }
 
+  /** Nothing else is written to the client while a row comes: the engine awaits this answer. */
   dataRowReader(length: number): BodyReader {
-    return this.drop.has(BackendMessage.DataRow) ? LEFT_UNREAD : relayedDataRow(this.io, length);
+    return this.drop.has(BackendMessage.DataRow) ? LEFT_UNREAD : relayedAsItComes(BackendMessage.DataRow, length, (bytes) => this.io.writeToClient(bytes));
   }
 
   complete(): void {
     if (--this.remaining === 0) this.resolve(this.errored);
   }
-}
-
-/**
- * Relays a DataRow to the client as it comes, none of it held however big (a row of the client's result may take a
- * gigabyte): nothing else is written to the client until it is all in, the rows being the answer the engine awaits.
- */
-export function relayedDataRow(io: SessionIo, length: number): BodyReader {
-  const header = Buffer.alloc(5);
-  header[0] = BackendMessage.DataRow;
-  header.writeInt32BE(length, 1);
-  io.writeToClient(header);
-  // The upstream's chunks are never reused (proxy/slab-reads.ts): a view may be written as it is.
-  return { read: (bytes) => io.writeToClient(bytes), end() {} };
 }
 
 export class UpstreamRequests {

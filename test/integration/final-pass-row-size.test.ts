@@ -1,6 +1,7 @@
 // The rows of a statement the proxy runs itself in passes (a call in WHERE, say) are the server's answer to its
-// final pass, relayed to the client. A row may take a gigabyte; the session used to hold each whole as it was read,
-// and copy it for the client, where the same statement without a call streams through holding nothing.
+// final pass, relayed to the client, and so are those of a later Execute of its portal suspended by a row limit. A
+// row may take a gigabyte; the session used to hold each whole as it was read, and copy it for the client, where the
+// same statement without a call streams through holding nothing.
 
 import { expect, it } from 'vitest';
 import { discardingSession } from '../support/discarding-session.js';
@@ -27,6 +28,32 @@ it("relays a final pass's big row as it comes, and the session goes on", async (
   expect(shared.fake.requests).toHaveLength(1);
   const answered = untilReady();
   socket.write(serialize.query('SELECT 1'));
+  expect(await answered).toBeGreaterThan(0);
+  socket.end(serialize.end());
+}, 180_000);
+
+it("relays a suspended final pass's next big row as it comes", async () => {
+  const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  const { socket, untilReady } = await discardingSession(shared.proxy.port, name);
+  let answered = untilReady();
+  socket.write(serialize.query('BEGIN'));
+  await answered;
+  answered = untilReady();
+  const sql = `SELECT repeat('x', ${ROW_BYTES} * g) AS big FROM generate_series(0, 1) g WHERE pg_llm_chat('llm', 'a') IS NOT NULL`;
+  socket.write(Buffer.concat([serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.execute({ rows: 1 }), serialize.sync()]));
+  expect(await answered).toBeLessThan(1024);
+  heldLive();
+  let relayed = 0;
+  const growth = await peakGrowth(async () => {
+    answered = untilReady();
+    socket.write(Buffer.concat([serialize.execute({ rows: 1 }), serialize.sync()]));
+    relayed = await answered;
+  }, 50);
+  expect(relayed).toBeGreaterThan(ROW_BYTES);
+  // Before: the whole row as read.
+  expect(growth).toBeLessThan(ROW_BYTES / 4);
+  answered = untilReady();
+  socket.write(serialize.query('COMMIT'));
   expect(await answered).toBeGreaterThan(0);
   socket.end(serialize.end());
 }, 180_000);
