@@ -11,6 +11,8 @@ export const BackendMessage = {
   CopyInResponse: 0x47, // 'G'
   CopyOutResponse: 0x48, // 'H'
   CopyBothResponse: 0x57, // 'W'
+  /** The server's COPY data ('d', as the client's). */
+  CopyData: 0x64, // 'd'
   DataRow: 0x44, // 'D'
   EmptyQueryResponse: 0x49, // 'I'
   ErrorResponse: 0x45, // 'E'

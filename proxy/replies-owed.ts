@@ -17,6 +17,8 @@ export interface ReplySink {
    * it comes (and may leave some or all of it unread), or undefined to get it whole through message().
    */
   dataRowReader?(length: number): BodyReader | undefined;
+  /** Likewise of a CopyData answering the request (a COPY TO STDOUT's rows). */
+  copyDataReader?(length: number): BodyReader | undefined;
 }
 
 /** What a request owed an answer is, as a code: the queue keeps codes, not an object per request. */

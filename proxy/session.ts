@@ -164,9 +164,10 @@ export class Session {
   private upstreamReader(type: number, length: number): BodyReader | undefined {
     if (this.dispatchUpstreamMessage) {
       // A row answering the client's own request (the rest of a suspended portal's rows) is the client's alone.
-      if (type === BackendMessage.DataRow) {
+      if (type === BackendMessage.DataRow || type === BackendMessage.CopyData) {
         const sink = this.replies.current;
-        return sink ? sink.dataRowReader?.(length) : relayedAsItComes(type, length, (bytes) => this.writeToClient(bytes));
+        if (!sink) return relayedAsItComes(type, length, (bytes) => this.writeToClient(bytes));
+        return type === BackendMessage.DataRow ? sink.dataRowReader?.(length) : sink.copyDataReader?.(length);
       }
       const report = type === BackendMessage.ErrorResponse || type === BackendMessage.NoticeResponse;
       return report ? (this.upstreamReport = new CutReportReader(type)) : undefined;

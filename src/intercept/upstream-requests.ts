@@ -116,9 +116,17 @@ export class ClientRelay implements ReplySink {
     if (!this.drop.has(type)) this.io.writeToClient(Buffer.from(frame));
   }
 
-  /** Nothing else is written to the client while a row comes: the engine awaits this answer. */
   dataRowReader(length: number): BodyReader {
-    return this.drop.has(BackendMessage.DataRow) ? LEFT_UNREAD : relayedAsItComes(BackendMessage.DataRow, length, (bytes) => this.io.writeToClient(bytes));
+    return this.relayed(BackendMessage.DataRow, length);
+  }
+
+  copyDataReader(length: number): BodyReader {
+    return this.relayed(BackendMessage.CopyData, length);
+  }
+
+  /** Nothing else is written to the client while a row comes: the engine awaits this answer. */
+  private relayed(type: number, length: number): BodyReader {
+    return this.drop.has(type) ? LEFT_UNREAD : relayedAsItComes(type, length, (bytes) => this.io.writeToClient(bytes));
   }
 
   complete(): void {
