@@ -4,7 +4,7 @@
 // same statement without a call streams through holding nothing. A COPY TO STDOUT's rows alike.
 
 import { expect, it } from 'vitest';
-import { discardingSession } from '../support/discarding-session.js';
+import { discardingSession, type DiscardingSession } from '../support/discarding-session.js';
 import { heldLive, peakGrowth } from '../support/held-memory.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { copy } from '../support/pg-copy.js';
@@ -13,66 +13,53 @@ import { serialize } from '../support/raw-client.js';
 const shared = proxyAndFakeProvider();
 const ROW_BYTES = 128 * 1024 * 1024;
 
-it("relays a final pass's big row as it comes, and the session goes on", async () => {
-  const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
-  const { socket, untilReady } = await discardingSession(shared.proxy.port, name);
+/** What the proxy held at most while the session answered `messages`, and the bytes the client got of the answer. */
+async function heldWhileAnswered(session: DiscardingSession, ...messages: Buffer[]): Promise<{ growth: number; relayed: number }> {
   heldLive();
   let relayed = 0;
   const growth = await peakGrowth(async () => {
-    const answered = untilReady();
-    socket.write(serialize.query(`SELECT repeat('x', ${ROW_BYTES}) AS big FROM generate_series(1, 1) g WHERE pg_llm_chat('llm', 'a') IS NOT NULL`));
+    const answered = session.untilReady();
+    session.socket.write(Buffer.concat(messages));
     relayed = await answered;
   }, 50);
+  return { growth, relayed };
+}
+
+it("relays a final pass's big row as it comes, and the session goes on", async () => {
+  const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  const session = await discardingSession(shared.proxy.port, name);
+  const { growth, relayed } = await heldWhileAnswered(session, serialize.query(`SELECT repeat('x', ${ROW_BYTES}) AS big FROM generate_series(1, 1) g WHERE pg_llm_chat('llm', 'a') IS NOT NULL`));
   expect(relayed).toBeGreaterThan(ROW_BYTES);
   // Before: the whole row as read.
   expect(growth).toBeLessThan(ROW_BYTES / 4);
   expect(shared.fake.requests).toHaveLength(1);
-  const answered = untilReady();
-  socket.write(serialize.query('SELECT 1'));
-  expect(await answered).toBeGreaterThan(0);
-  socket.end(serialize.end());
+  expect((await heldWhileAnswered(session, serialize.query('SELECT 1'))).relayed).toBeGreaterThan(0);
+  session.socket.end(serialize.end());
 }, 180_000);
 
 it("relays a suspended final pass's next big row as it comes", async () => {
   const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
-  const { socket, untilReady } = await discardingSession(shared.proxy.port, name);
-  let answered = untilReady();
-  socket.write(serialize.query('BEGIN'));
-  await answered;
-  answered = untilReady();
+  const session = await discardingSession(shared.proxy.port, name);
+  await heldWhileAnswered(session, serialize.query('BEGIN'));
   const sql = `SELECT repeat('x', ${ROW_BYTES} * g) AS big FROM generate_series(0, 1) g WHERE pg_llm_chat('llm', 'a') IS NOT NULL`;
-  socket.write(Buffer.concat([serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.execute({ rows: 1 }), serialize.sync()]));
-  expect(await answered).toBeLessThan(1024);
-  heldLive();
-  let relayed = 0;
-  const growth = await peakGrowth(async () => {
-    answered = untilReady();
-    socket.write(Buffer.concat([serialize.execute({ rows: 1 }), serialize.sync()]));
-    relayed = await answered;
-  }, 50);
+  const first = await heldWhileAnswered(session, serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.execute({ rows: 1 }), serialize.sync());
+  expect(first.relayed).toBeLessThan(1024);
+  const { growth, relayed } = await heldWhileAnswered(session, serialize.execute({ rows: 1 }), serialize.sync());
   expect(relayed).toBeGreaterThan(ROW_BYTES);
   // Before: the whole row as read.
   expect(growth).toBeLessThan(ROW_BYTES / 4);
-  answered = untilReady();
-  socket.write(serialize.query('COMMIT'));
-  expect(await answered).toBeGreaterThan(0);
-  socket.end(serialize.end());
+  expect((await heldWhileAnswered(session, serialize.query('COMMIT'))).relayed).toBeGreaterThan(0);
+  session.socket.end(serialize.end());
 }, 180_000);
 
 it("relays a final pass's big COPY row as it comes", async () => {
   const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
-  const { socket, untilReady } = await discardingSession(shared.proxy.port, name);
-  heldLive();
-  let relayed = 0;
-  const growth = await peakGrowth(async () => {
-    const answered = untilReady();
-    socket.write(serialize.query(`COPY (SELECT repeat('x', ${ROW_BYTES}) AS big WHERE pg_llm_chat('llm', 'a') IS NOT NULL) TO STDOUT`));
-    relayed = await answered;
-  }, 50);
+  const session = await discardingSession(shared.proxy.port, name);
+  const { growth, relayed } = await heldWhileAnswered(session, serialize.query(`COPY (SELECT repeat('x', ${ROW_BYTES}) AS big WHERE pg_llm_chat('llm', 'a') IS NOT NULL) TO STDOUT`));
   expect(relayed).toBeGreaterThan(ROW_BYTES);
   // Before: the whole CopyData as read.
   expect(growth).toBeLessThan(ROW_BYTES / 4);
-  socket.end(serialize.end());
+  session.socket.end(serialize.end());
 }, 180_000);
 
 it("relays a final pass's rows whole and in order, in either protocol", async () => {
