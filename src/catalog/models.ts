@@ -10,6 +10,13 @@ import { readProof, readProofDigest, secretBinding, type ModelIdentity, type Sea
 import { trustedOwner } from './trusted-owner.js';
 
 export const MODELS = '_pg_llm_catalog.pg_llm_models';
+/**
+ * The most of a model's config (as JSON text) a call reads, which it parses on the event loop every session shares:
+ * any role may write a row of its own of any size with INSERT, and a config names a server and its options.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** Its sealed form, and a sealed key's: the config and what sealing adds to it. */
+const MAX_SEALED_CONFIG_BYTES = MAX_CONFIG_BYTES + 1024;
 /** One model's row for any role, sealed columns only with a read proof (catalog-migrations/incremental/0014_sealed_model_proof.sql). */
 const SEALED_MODEL = '_pg_llm_catalog.sealed_model';
 const UNDEFINED_FUNCTION = '42883';
@@ -82,6 +89,7 @@ export async function saveModel(context: CallContext, model: NewModel): Promise<
   // its secrets are bound to; replacing a model makes the replacing role its owner, as the key is now its.
   const [where] = await context.query('SELECT pg_catalog.current_database() AS database, current_user AS owner');
   const columns = sealedColumns({ database: where!.database!, owner: where!.owner!, instanceName: model.instanceName, modelType: model.modelType }, model.config, model.apiKey, key);
+  if (Buffer.byteLength(JSON.stringify(model.config)) > MAX_CONFIG_BYTES) throw configTooLarge(model.instanceName);
   // The conflict branch repeats the parameters rather than read EXCLUDED: that would take SELECT on the sealed columns.
   await context.query(
     `INSERT INTO ${MODELS} (instance_name, model_type, local_model, api_key, config, encrypted_api_key, encrypted_config, read_proof_sha256)
@@ -132,12 +140,18 @@ export interface Reference {
 export function modelRowQuery(keys: MasterKey[], database: string, instanceName: string, reference?: Reference): { sql: string; parameters: Array<string | null> } {
   const proofs = `{${keys.map((key) => `"\\\\x${readProof(key, database, instanceName).toString('hex')}"`).join(',')}}`;
   const referrer = 'coalesce($3::pg_catalog.name, current_user)';
+  // A config (or its key) over the bound is not sent at all: the server measures it, in the caller's backend.
+  const kept = (column: string) => `CASE WHEN NOT size.oversized THEN ${column} END`;
   return {
-    sql: `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by, config::pg_catalog.text AS config,
-              proof_recorded, pg_catalog.encode(encrypted_api_key, 'base64') AS api_key, pg_catalog.encode(encrypted_config, 'base64') AS secret_config,
-              bound_config::pg_catalog.text AS bound_config
+    sql: `SELECT database, pg_catalog.current_database() AS current_database, model_type, local_model, created_by,
+              ${kept('config::pg_catalog.text')} AS config, proof_recorded, ${kept("pg_catalog.encode(encrypted_api_key, 'base64')")} AS api_key,
+              ${kept("pg_catalog.encode(encrypted_config, 'base64')")} AS secret_config, ${kept('bound_config::pg_catalog.text')} AS bound_config, size.oversized
               ${reference ? `, ${trustedOwner('created_by', referrer)} AS trusted, ${referrer} AS referrer` : ''}
-         FROM ${SEALED_MODEL}($1, $2::pg_catalog.bytea[])`,
+         FROM ${SEALED_MODEL}($1, $2::pg_catalog.bytea[]) AS m
+              CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.octet_length(m.config::pg_catalog.text), 0) OPERATOR(pg_catalog.>) ${MAX_CONFIG_BYTES}
+                OR coalesce(pg_catalog.octet_length(m.bound_config::pg_catalog.text), 0) OPERATOR(pg_catalog.>) ${MAX_CONFIG_BYTES}
+                OR coalesce(pg_catalog.octet_length(m.encrypted_config), 0) OPERATOR(pg_catalog.>) ${MAX_SEALED_CONFIG_BYTES}
+                OR coalesce(pg_catalog.octet_length(m.encrypted_api_key), 0) OPERATOR(pg_catalog.>) ${MAX_SEALED_CONFIG_BYTES} AS oversized) AS size`,
     parameters: reference ? [instanceName, proofs, reference.role] : [instanceName, proofs],
   };
 }
@@ -166,6 +180,7 @@ export async function loadModel(context: ModelSource, instanceName: string, refe
     });
   }
   if (reference && row.trusted !== 't') throw untrusted(instanceName, row.created_by!, row.referrer!, reference.source);
+  if (row.oversized === 't') throw configTooLarge(instanceName);
   // The config the secrets are bound to: the one shown, but for a row registered when configs showed the last
   // characters of their secrets, which keeps that config aside (0019_secrets_kept_to_their_owners.sql). It is also
   // the config used when no secret one is sealed, so that where the key goes is what it is bound to.
@@ -196,6 +211,12 @@ export async function loadModel(context: ModelSource, instanceName: string, refe
     config: secretConfig === undefined ? visibleConfig : (JSON.parse(secretConfig) as Record<string, unknown>),
     apiKey: await opened(row.api_key ?? null, 'encrypted_api_key'),
   };
+}
+
+function configTooLarge(instanceName: string): PgError {
+  return new PgError('54000', `the config of model instance "${instanceName}" is larger than the proxy reads (${MAX_CONFIG_BYTES} bytes as JSON text)`, {
+    hint: 'A model\'s config names its server and options; register the model again with pg_llm_add_model and a smaller one.',
+  });
 }
 
 function untrusted(instanceName: string, owner: string, referrer: string, source: string): PgError {
