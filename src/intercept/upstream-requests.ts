@@ -7,7 +7,7 @@ import { relayedAsItComes } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
 import { LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
-import type { PgError } from '../../proxy/pg-error.js';
+import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { internalName } from './internal-names.js';
@@ -18,6 +18,12 @@ export const STATEMENT_REQUESTS = 6;
 /** A Bind's tail with no parameters and text results; its first four bytes are the parameter section. */
 export const NO_PARAMETERS = Buffer.from([0, 0, 0, 0, 0, 0]);
 const NONE: ReadonlySet<string> = new Set();
+/**
+ * The most of a result's rows (their DataRow bodies) a Collector keeps: what a call's arguments may take
+ * (--max-argument-bytes' default). The proxy's own reads of the catalog are parsed on the event loop every session
+ * shares, and any role may write rows of its own of any size into the catalog's tables; a bigger result is refused.
+ */
+export const MAX_KEPT_ROW_BYTES = 32 * 1024 * 1024;
 
 export interface Result {
   fields: FieldDescription[] | undefined;
@@ -39,12 +45,14 @@ export interface Result {
 
 /**
  * Collects the answers to a group of requests, and resolves once all of them are answered; without `keepRows`, their
- * rows are let go unread.
+ * rows are let go unread. Rows past MAX_KEPT_ROW_BYTES refuse the result (54000): those kept are let go, the rest
+ * left unread, and the requests after it are answered as ever, so the session stays in step.
  */
 export class Collector implements ReplySink {
   readonly result: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: undefined, noticed: new Set(), error: undefined, refused: undefined, skipped: false, status: undefined };
   readonly done: Promise<Result>;
   private resolve!: (result: Result) => void;
+  private kept = 0;
 
   /** `watched`: the SQLSTATEs of the notices to tell of, in result.noticed. */
   constructor(
@@ -55,8 +63,15 @@ export class Collector implements ReplySink {
     this.done = new Promise((resolve) => (this.resolve = resolve));
   }
 
-  dataRowReader(_length: number): BodyReader | undefined {
-    return this.keepRows ? undefined : LEFT_UNREAD;
+  dataRowReader(length: number): BodyReader | undefined {
+    if (!this.keepRows || this.result.refused) return LEFT_UNREAD;
+    this.kept += length;
+    if (this.kept <= MAX_KEPT_ROW_BYTES) return undefined;
+    this.result.rows = [];
+    this.result.refused = new PgError('54000', `a result the proxy read for itself is larger than it keeps (${MAX_KEPT_ROW_BYTES} bytes of rows)`, {
+      hint: 'A row of the catalog (a message, a document, a config) or of a statement run for a call is too big: make it smaller, or ask for fewer rows.',
+    });
+    return LEFT_UNREAD;
   }
 
   message(type: number, frame: Buffer): void {

@@ -1,0 +1,29 @@
+// The proxy reads the catalog with requests of its own, and any role may write rows of its own of any size into the
+// catalog's tables: such a read held its rows whole, then parsed them on the event loop every session shares. A
+// result the proxy reads for itself now keeps at most 32 MiB of rows; a bigger one fails the call with 54000, its
+// rows let go as they come, and the session goes on.
+
+import { expect, it } from 'vitest';
+import { MAX_KEPT_ROW_BYTES } from '../../src/intercept/upstream-requests.js';
+import { heldLive, peakGrowth } from '../support/held-memory.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+
+const shared = proxyAndFakeProvider();
+
+it('refuses a read of the catalog whose rows are too big with 54000, without holding them, and the session goes on', async () => {
+  const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  const { id } = (await client.query(`SELECT pg_llm_create_session() AS id`)).rows[0];
+  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_session_messages (session_id, role, content) VALUES ($1, 'user', repeat('m', ${2 * MAX_KEPT_ROW_BYTES}))`, [id]);
+  let error: { code?: string } | undefined;
+  heldLive();
+  const growth = await peakGrowth(async () => {
+    await client.query(`SELECT pg_llm_get_session_messages($1)`, [id]).catch((caught: { code?: string }) => (error = caught));
+  }, 50);
+  // Before: the row read whole, then written into the call's result.
+  expect(growth).toBeLessThan(MAX_KEPT_ROW_BYTES);
+  expect(error).toMatchObject({ code: '54000' });
+  const small = (await client.query(`SELECT pg_llm_create_session() AS id`)).rows[0].id;
+  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_session_messages (session_id, role, content) VALUES ($1, 'user', 'hello')`, [small]);
+  const [row] = (await client.query(`SELECT pg_llm_get_session_messages($1)::text AS messages`, [small])).rows;
+  expect(row.messages).toContain('hello');
+}, 120_000);
