@@ -4,11 +4,20 @@
 
 import type { Embedding } from '../../functions/embedding.js';
 import type { CallContext, ResultRow } from '../../functions/declaration.js';
+import { PgError } from '../../proxy/pg-error.js';
 
 const DOCUMENTS = '_pg_llm_catalog.pg_llm_knowledge_documents';
 const CHUNKS = '_pg_llm_catalog.pg_llm_knowledge_chunks';
 /** Chunks sent in one INSERT, so that a statement stays a few megabytes even with long embeddings. */
 const CHUNKS_PER_INSERT = 500;
+/**
+ * The most a search reads of the chunks it finds, their content and their documents' metadata (as JSON text) and
+ * FOUND_ROW_BYTES for each: what a call's arguments may take (--max-argument-bytes' default). Any role may write
+ * documents and chunks of its own of any size with INSERT, and a search parses each one's metadata on the event loop
+ * every session shares.
+ */
+export const MAX_FOUND_BYTES = 32 * 1024 * 1024;
+const FOUND_ROW_BYTES = 1024;
 
 export interface NewDocument {
   sourceName: string;
@@ -97,13 +106,27 @@ export async function searchChunks(context: CallContext, search: KnowledgeSearch
               FROM query q
               JOIN ${DOCUMENTS} d ON d.embedding_model OPERATOR(pg_catalog.=) q.model AND d.embedding_dimensions OPERATOR(pg_catalog.=) q.dimensions AND d.role_name OPERATOR(pg_catalog.=) current_user
               JOIN ${CHUNKS} c ON c.document_id OPERATOR(pg_catalog.=) d.id
-             CROSS JOIN words w)
-     SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::pg_catalog.text AS metadata
-       FROM scored
-      WHERE similarity OPERATOR(pg_catalog.>=) $3::real
-      ORDER BY similarity OPERATOR(pg_catalog.+) ($4::real OPERATOR(pg_catalog.*) lexical) DESC, chunk_id
-      LIMIT $5::integer`,
-    [JSON.stringify(queries), search.text, String(search.minSimilarity), String(search.lexicalWeight), String(search.limit)],
+             CROSS JOIN words w),
+          found AS (
+            SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::pg_catalog.text AS metadata,
+                   similarity OPERATOR(pg_catalog.+) ($4::real OPERATOR(pg_catalog.*) lexical) AS rank
+              FROM scored
+             WHERE similarity OPERATOR(pg_catalog.>=) $3::real
+             ORDER BY rank DESC, chunk_id
+             LIMIT $5::integer),
+          -- The server measures what was found, and sends none of it when it is too big.
+          measured AS (SELECT *, pg_catalog.sum(pg_catalog.octet_length(content) OPERATOR(pg_catalog.+) pg_catalog.octet_length(metadata)
+                                                OPERATOR(pg_catalog.+) ${FOUND_ROW_BYTES}) OVER () AS total FROM found)
+     SELECT chunk_id, document_id, chunk_index, source_name, CASE WHEN total OPERATOR(pg_catalog.<=) $6 THEN content END AS content, similarity,
+            CASE WHEN total OPERATOR(pg_catalog.<=) $6 THEN metadata END AS metadata, total
+       FROM measured
+      ORDER BY rank DESC, chunk_id`,
+    [JSON.stringify(queries), search.text, String(search.minSimilarity), String(search.lexicalWeight), String(search.limit), String(MAX_FOUND_BYTES)],
   );
-  return rows.map((row) => ({ ...row, chunk_index: Number(row.chunk_index), similarity: Number(row.similarity), metadata: JSON.parse(row.metadata!) as unknown }));
+  if (rows.length > 0 && Number(rows[0]!.total) > MAX_FOUND_BYTES) {
+    throw new PgError('54000', `the chunks a knowledge search found are larger than it reads (${MAX_FOUND_BYTES} bytes, their documents' metadata included)`, {
+      hint: "Ask for fewer results (the limit option), or make the documents' metadata smaller.",
+    });
+  }
+  return rows.map(({ total: _total, ...row }) => ({ ...row, chunk_index: Number(row.chunk_index), similarity: Number(row.similarity), metadata: JSON.parse(row.metadata!) as unknown }));
 }
