@@ -17,7 +17,7 @@ async function mallorysVectorizer() {
   const mallory = await clientOf(suite.proxy, name, 'password');
   await mallory.query(`CREATE TABLE mallory.notes (id int PRIMARY KEY, body text)`);
   const own = (await rows(mallory, `SELECT ai.create_vectorizer('mallory.notes', loading => ai.loading_column('body'), embedding => ai.embedding_openai('m', 3)) AS id`))[0].id;
-  return { direct, alice, mallory, own };
+  return { name, direct, alice, mallory, own };
 }
 
 describe("the vectorizers' ids", () => {
@@ -46,5 +46,25 @@ describe("the vectorizers' ids", () => {
     // Safe: 1 is mallory's vectorizer's (a row alice cannot see), so alice's takes 2.
     expect(created).toEqual([{ id: 2 }]);
     expect(await rows(alice, `SELECT id FROM ai.vectorizer`)).toEqual([{ id: 2 }]);
+  });
+});
+
+describe("a vectorizer's config, which the worker reads at each look", () => {
+  const padded = `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = config || jsonb_build_object('pad', repeat('x', 2 * 1024 * 1024))`;
+
+  it('cannot be made bigger than 1 MiB by its owner while the vectorizer is enabled (review40)', async () => {
+    const { mallory } = await mallorysVectorizer();
+    await expect(mallory.query(padded)).rejects.toMatchObject({ code: '23514', message: expect.stringContaining('pg_llm_vectorizers_read_size') });
+    await mallory.query(`UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = config || '{"small": true}'`);
+  });
+
+  it('already bigger in a catalog ALTER EXTENSION upgrades, leaves its vectorizer disabled', async () => {
+    const { name, direct, mallory, own } = await mallorysVectorizer();
+    await direct.query(`ALTER TABLE _pg_llm_catalog.pg_llm_vectorizers DROP CONSTRAINT pg_llm_vectorizers_read_size`);
+    await direct.query(padded);
+    await direct.query(`DELETE FROM _pg_llm_catalog.migrations WHERE name >= '0034'`);
+    await (await clientOf(suite.proxy, name)).query('ALTER EXTENSION ai UPDATE');
+    expect(await rows(direct, `SELECT id, disabled FROM _pg_llm_catalog.pg_llm_vectorizers`)).toEqual([{ id: own, disabled: true }]);
+    await expect(mallory.query(`UPDATE _pg_llm_catalog.pg_llm_vectorizers SET disabled = false`)).rejects.toMatchObject({ code: '23514' });
   });
 });
