@@ -438,7 +438,9 @@ UNION ALL
 -- check saw (or the only one), would run in its place. These are the schemas of the caller's search_path ('path') and
 -- those such a name names ('schema'), and those of either that do not exist yet (the caller's "$user", say), which a
 -- role that may create schemas in the database may create (with its objects) after this check; 'missing' then goes
--- in the text column. pg_database_owner (public's owner since PostgreSQL 15) stands for the database's owner.
+-- in the text column. Another session's temporary schema (pg_temp_N, a superuser's in the catalog) is its session's
+-- role's to create in, and any role with TEMPORARY on the database may be that role, whether the schema exists yet or
+-- not. pg_database_owner (public's owner since PostgreSQL 15) stands for the database's owner.
 SELECT CASE WHEN s.named THEN 'schema' ELSE 'path' END, s.name, s.via, CASE WHEN w.oid OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE w.oid::pg_catalog.regrole::pg_catalog.text END,
        NULL, CASE WHEN n.oid IS NULL THEN 'missing' END
   FROM (SELECT oid, nspname::pg_catalog.text, NULL::pg_catalog.text, false FROM pg_catalog.pg_namespace WHERE oid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path)
@@ -456,7 +458,9 @@ SELECT CASE WHEN s.named THEN 'schema' ELSE 'path' END, s.name, s.via, CASE WHEN
                  SELECT a.grantee FROM pg_catalog.aclexplode(n.nspacl) AS a WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
                  UNION ALL
                  SELECT a.grantee FROM pg_catalog.pg_database, pg_catalog.aclexplode(coalesce(datacl, pg_catalog.acldefault('d', datdba))) AS a
-                  WHERE n.oid IS NULL AND datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE') AS g(oid)
+                  WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                    AND ((n.oid IS NULL AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE')
+                         OR (s.name OPERATOR(pg_catalog.~) '^pg_temp_[0-9]+$' AND a.privilege_type OPERATOR(pg_catalog.=) 'TEMPORARY'))) AS g(oid)
           WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) AS w(oid)
  WHERE $11 AND w.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted_owner) AND s.name OPERATOR(pg_catalog.<>) 'pg_temp'
    AND (n.oid IS NULL OR (n.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) AND n.oid OPERATOR(pg_catalog.<>) pg_catalog.pg_my_temp_schema()))`;

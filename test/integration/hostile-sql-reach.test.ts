@@ -578,6 +578,38 @@ describe('a schema that does not exist yet, while a role not trusted may create 
   });
 });
 
+describe("another session's temporary schema, where its role may create", () => {
+  it("is refused where the statement names it: a function bob makes in his pg_temp while the run waits would run as the caller, a superuser", async () => {
+    const { admin, direct, name } = await shop();
+    await direct.query('CREATE SEQUENCE leak');
+    // bob's session, with its temporary schema: any role with TEMP on the database has one, and creates in it.
+    const bob = new pg.Client(connection(cluster().port, 'md5', name));
+    await bob.connect();
+    afterThisTest(() => bob.end());
+    const { rows } = await bob.query('CREATE TEMP TABLE scratch (x int); SELECT pg_my_temp_schema()::regnamespace::text AS s').then((results: any) => results[1]);
+    const temp = rows[0].s as string;
+    // Anyone's lock on a table the statement reads holds its parse between the check and the run.
+    const locker = new pg.Client(connection(cluster().port, 'postgres', name));
+    await locker.connect();
+    afterThisTest(() => locker.end());
+    await locker.query('BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE');
+    const explained = admin.query('SELECT explain_query($1) AS e', [`SELECT c.id, ${temp}.peek(c.id) AS p FROM customers c`]);
+    explained.catch(() => undefined);
+    const waiting = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'customers'::regclass`)).rows[0].n > 0;
+    for (let tries = 0; tries < 100 && !(await waiting()); tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await bob.query(`CREATE FUNCTION pg_temp.peek(int) RETURNS int LANGUAGE plpgsql STABLE AS $$BEGIN
+                       PERFORM setval('public.leak', (SELECT count(*) FROM public.orders) + 100);
+                       RETURN $1;
+                     END$$`);
+    await locker.query('COMMIT');
+    await expect(explained).rejects.toMatchObject({ code: '38001', message: expect.stringContaining(`names the schema ${temp}, where PUBLIC may create objects`) });
+    expect((await direct.query('SELECT last_value::int AS v FROM leak')).rows[0].v).toBe(1);
+    // The caller's own pg_temp is its own.
+    await admin.query('CREATE TEMP TABLE mine (x int); CREATE FUNCTION pg_temp.own(int) RETURNS int LANGUAGE sql STABLE AS $$SELECT $1$$');
+    expect((await attempt(admin, 'text2sql', 'SELECT pg_temp.own(id) AS o FROM customers')).execution.row_count).toBe(3);
+  });
+});
+
 describe("the check's own queries", () => {
   it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
     const { admin, direct } = await shop();
