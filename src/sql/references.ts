@@ -39,6 +39,23 @@ const CYCLE_NOT_EQUALS = { name: '<>' };
 /** BETWEEN (and NOT, SYMMETRIC) is a pair of comparisons. */
 const BETWEEN_OPERATORS = ['<', '<=', '>', '>='];
 const WRITES = ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'];
+/**
+ * Syntax of the parser here (PostgreSQL 18's) that a server before PostgreSQL 16 (17 for merge_action) parses as a
+ * call of the function so named, resolved through the search_path: there, `json_array(a, b)` is whatever
+ * json_array(int, int) the caller's search_path finds, another role's included.
+ */
+const CALLS_BEFORE_SQL_JSON: Record<string, string> = {
+  JsonArrayConstructor: 'json_array',
+  JsonArrayQueryConstructor: 'json_array',
+  JsonObjectConstructor: 'json_object',
+  JsonScalarExpr: 'json_scalar',
+  JsonParseExpr: 'json',
+  JsonSerializeExpr: 'json_serialize',
+  JsonArrayAgg: 'json_arrayagg',
+  JsonObjectAgg: 'json_objectagg',
+  JsonTable: 'json_table',
+  MergeSupportFunc: 'merge_action',
+};
 
 type Tree = Record<string, unknown>;
 
@@ -48,9 +65,14 @@ export function referencesOf(node: unknown): References {
     const typeName = type === 'TypeName' ? body : (body.typeName as Tree | undefined);
     if (typeName?.names) found.types.push(qualified(typeName.names));
     if (type === 'FuncCall') {
-      found.functions.push(qualified(body.funcname));
+      const name = qualified(body.funcname);
+      found.functions.push(name);
       // `int4(x)` may be a cast written as a call.
-      found.types.push(qualified(body.funcname));
+      found.types.push(name);
+      // The parser here writes the old json_object(…) as pg_catalog's; a server before PostgreSQL 16 looks it up.
+      if (name.schema === 'pg_catalog' && name.name === 'json_object') found.functions.push({ name: name.name });
+    } else if (CALLS_BEFORE_SQL_JSON[type] || type === 'JsonFuncExpr') {
+      found.functions.push({ name: CALLS_BEFORE_SQL_JSON[type] ?? String(body.op).replace(/_OP$/, '').toLowerCase() });
     } else if (type === 'A_Expr') {
       const operator = qualified(body.name);
       const between = String(body.kind).startsWith('AEXPR_BETWEEN') || String(body.kind).startsWith('AEXPR_NOT_BETWEEN');

@@ -610,6 +610,33 @@ describe("another session's temporary schema, where its role may create", () => 
   });
 });
 
+describe("calls that PostgreSQL 15 resolves through the search_path, where the checker's newer grammar sees SQL/JSON syntax", () => {
+  // bob's functions from the days he could create in public (a database from before PostgreSQL 15, say): no longer.
+  for (const [sql, says] of [
+    ['SELECT json_array(id, id) AS j FROM customers', 'calls public.json_array(), a function in plpgsql'],
+    [`SELECT json_object('id', name) AS j FROM customers`, 'calls public.json_object(), a function in plpgsql'],
+    ['SELECT json_scalar(id) AS j FROM customers', 'calls public.json_scalar(), a function in plpgsql'],
+    ['SELECT json_arrayagg(id) AS j FROM customers', 'public.json_arrayagg_step(), a function in plpgsql'],
+  ]) {
+    it(`${sql}: bob's function runs on PostgreSQL 15 and is refused`, async () => {
+      const { reader, direct, name } = await shop();
+      await direct.query('CREATE SEQUENCE leak; GRANT UPDATE ON SEQUENCE leak TO trust_user');
+      const body = `LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM setval('public.leak', (SELECT count(*) FROM public.orders) + 100); RETURN 'null'; END$$`;
+      await asBob(direct, name, `CREATE FUNCTION json_array(int, int) RETURNS json ${body};
+                                 CREATE FUNCTION json_object(text, text) RETURNS json ${body};
+                                 CREATE FUNCTION json_scalar(int) RETURNS json ${body};
+                                 CREATE FUNCTION json_arrayagg_step(json, int) RETURNS json ${body};
+                                 CREATE AGGREGATE json_arrayagg(int) (SFUNC = json_arrayagg_step, STYPE = json);`);
+      const version = Number((await direct.query('SHOW server_version_num')).rows[0].server_version_num);
+      if (version < 160000) {
+        // explain_query's run is not read-only: setval() shows bob's code ran.
+        await expect(attempt(reader, 'explain', sql!)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining(says!) });
+      }
+      expect((await direct.query('SELECT last_value::int AS v FROM leak')).rows[0].v).toBe(1);
+    });
+  }
+});
+
 describe("the check's own queries", () => {
   it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
     const { admin, direct } = await shop();
