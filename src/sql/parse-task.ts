@@ -175,6 +175,9 @@ class ParserThread {
     });
     worker.unref();
     worker.on('message', (reply: Reply) => this.finish('error' in reply ? errorOf(reply.error) : undefined, 'result' in reply ? reply.result : undefined));
+    // A reply that cannot be read back here (a parse tree nested deeper than this thread's stack allows) would
+    // otherwise leave its job, and every job queued after it, waiting for good.
+    worker.on('messageerror', () => this.finish(new PgError('54001', 'the statement is nested too deeply for the proxy to parse'), undefined));
     worker.on('error', (error) => this.lost(worker, error));
     worker.on('exit', (code) => this.lost(worker, new Error(`the parser's thread ended (exit code ${code})`)));
     return worker;

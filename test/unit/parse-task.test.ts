@@ -23,4 +23,12 @@ describe('parsing off the event loop', () => {
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(17);
     expect(results.at(-1)).toMatchObject({ status: 'rejected', reason: { sqlstate: '53000' } });
   });
+
+  it('fails a tree too deep to come back from the thread, and goes on parsing for the others', async () => {
+    // Parsed in the thread (over INLINE_PARSE_BYTES), a tree this deep cannot be read back on the event loop.
+    const deep = `SELECT * FROM ${'(SELECT * FROM '.repeat(1500)}t${') s'.repeat(1500)}`;
+    expect(Buffer.byteLength(deep)).toBeGreaterThan(INLINE_PARSE_BYTES);
+    await expect(parseStatements(deep)).rejects.toMatchObject({ sqlstate: '54001' });
+    expect(await parseStatements(`SELECT ${bigLiteral}`)).toHaveLength(1);
+  });
 });
