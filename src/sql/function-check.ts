@@ -139,16 +139,18 @@ interface Row {
 }
 
 /**
- * The names a list setting holds (search_path, pg_llm.trusted_owners) as PostgreSQL splits such a list, as a FROM
- * item whose rows are e.name: a quoted name as written ("" a quote), an unquoted one down-cased, none from a quote
+ * The names a list setting holds (search_path, pg_llm.trusted_owners) as PostgreSQL splits such a list
+ * (SplitIdentifierString), as a FROM item whose rows are e.name: a quoted name as written ("" a quote), an unquoted
+ * one up to a comma or a space, quotes and all, with only A-Z down-cased; each cut to 63 bytes; none from a quote
  * left open to the end (PostgreSQL refuses such a search_path; the rest of such a list names nobody). Matched by name, not
  * read with to_regrole, which raises on an unbalanced quote (in every checked statement of the session) and reads
  * '-' as no role at all, PUBLIC's oid in an ACL.
  */
 function listedNames(setting: string): string {
-  return `pg_catalog.regexp_matches(coalesce(pg_catalog.current_setting('${setting}', true), ''), '"(?:[^"]|"")*(?:"|$)|[^",[:space:]]+', 'g') AS m,
-               LATERAL (SELECT CASE WHEN m[1] OPERATOR(pg_catalog.~) '^"(?:[^"]|"")*"$' THEN pg_catalog.replace(pg_catalog.substr(m[1], 2, pg_catalog.length(m[1]) OPERATOR(pg_catalog.-) 2), '""', '"')
-                                    WHEN NOT pg_catalog.starts_with(m[1], '"') THEN pg_catalog.lower(m[1]) END) AS e(name)`;
+  return `pg_catalog.regexp_matches(coalesce(pg_catalog.current_setting('${setting}', true), ''), '"(?:[^"]|"")*(?:"|$)|[^,[:space:]]+', 'g') AS m,
+               LATERAL (SELECT (CASE WHEN m[1] OPERATOR(pg_catalog.~) '^"(?:[^"]|"")*"$' THEN pg_catalog.replace(pg_catalog.substr(m[1], 2, pg_catalog.length(m[1]) OPERATOR(pg_catalog.-) 2), '""', '"')
+                                     WHEN NOT pg_catalog.starts_with(m[1], '"') THEN pg_catalog.translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+                                END)::pg_catalog.name::pg_catalog.text) AS e(name)`;
 }
 
 // Runs in the caller's session, under the caller's search_path: every operator, function, relation and type of its
@@ -445,7 +447,7 @@ SELECT CASE WHEN s.named THEN 'schema' ELSE 'path' END, s.name, s.via, CASE WHEN
        NULL, CASE WHEN n.oid IS NULL THEN 'missing' END
   FROM (SELECT oid, nspname::pg_catalog.text, NULL::pg_catalog.text, false FROM pg_catalog.pg_namespace WHERE oid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path)
         UNION
-        -- The entries of search_path as PostgreSQL splits them: quoted or down-cased, "$user" the current role's name.
+        -- The entries of search_path as PostgreSQL splits them (listedNames), "$user" the current role's name.
         SELECT NULL, CASE WHEN e.name OPERATOR(pg_catalog.=) '$user' THEN current_user::pg_catalog.text ELSE e.name END, NULL, false
           FROM ${listedNames('search_path')}
         UNION

@@ -469,6 +469,21 @@ describe('a schema on the search_path where a role not trusted may create', () =
     expect((await attempt(reader, 'text2sql', question)).execution.row_count).toBe(1);
   });
 
+  it('reads the search_path as PostgreSQL does: an unquoted name keeps its non-ASCII capitals and its quotes, and is cut to 63 bytes', async () => {
+    const { reader, direct } = await shop();
+    // bob's schemas, which the caller may not use yet (bob may grant it once the check is done).
+    const long = `x${'y'.repeat(70)}`;
+    await direct.query(`CREATE SCHEMA "Über" AUTHORIZATION ${ROLES.md5.user}; CREATE SCHEMA "a""b" AUTHORIZATION ${ROLES.md5.user};
+                        CREATE SCHEMA ${long} AUTHORIZATION ${ROLES.md5.user}`);
+    for (const [entry, schema] of [['Über', 'Über'], ['a"b', 'a"b'], [long, long.slice(0, 63)]]) {
+      await reader.query(`SELECT set_config('search_path', $1, false)`, [`public, ${entry}`]);
+      await expect(attempt(reader, 'text2sql', question), entry).rejects.toMatchObject({
+        code: '38001',
+        message: expect.stringContaining(`runs with the schema ${schema} on its search_path, where md5_user may create objects`),
+      });
+    }
+  });
+
   it('names PUBLIC where every role may create, as on databases from before PostgreSQL 15', async () => {
     const { reader, direct } = await shop();
     await direct.query('GRANT CREATE ON SCHEMA public TO PUBLIC'); // the test's own database
