@@ -9,6 +9,8 @@
 // that no owner's code ever runs in a session that could RESET ROLE to a stronger role.
 
 import pg from 'pg';
+import { PgError } from '../../proxy/pg-error.js';
+import { DEFAULT_ARGUMENT_LIMITS } from '../intercept/argument-limits.js';
 import { giveBack, isJobTable, jobRow, lockJobTable } from './job-row.js';
 import { inRowTransaction, times } from './row-session.js';
 
@@ -30,6 +32,11 @@ export interface Job {
   modelInstance: string | null;
   attempts: number;
   maxAttempts: number;
+  /**
+   * Whether its prompt and values together pass MAX_JOB_BYTES: then neither is read (promptValues is {}, prompt ''),
+   * and the job fails without its model being asked.
+   */
+  oversized: boolean;
 }
 
 /** Where a job ended: written back, skipped (row gone or changed), waiting for a retry, failed for good, waiting for
@@ -82,8 +89,25 @@ export async function claimJobs(pool: pg.Pool, worker: string, limit: number, le
   return rows.map(jobOf);
 }
 
-/** What a claim returns of a job. */
-const JOB_COLUMNS = 'q.id, q.table_oid::pg_catalog.text AS table_oid, q.table_schema, q.table_name, q.trigger_name, q.row_pk, q.prompt_values, q.prompt, q.target_columns, q.model_instance, q.attempts, q.max_attempts';
+/**
+ * The most of a job's prompt and values (as JSON text) a worker reads: what an LLM call's arguments may take by
+ * default (--max-argument-bytes). Any role that may write the table writes them, of any size, and the worker parses
+ * them on the event loop the proxy's sessions share.
+ */
+export const MAX_JOB_BYTES = DEFAULT_ARGUMENT_LIMITS.call;
+const OVERSIZED = `(coalesce(pg_catalog.octet_length(q.prompt), 0) OPERATOR(pg_catalog.+) coalesce(pg_catalog.octet_length(q.prompt_values::pg_catalog.text), 0)) OPERATOR(pg_catalog.>) ${MAX_JOB_BYTES}`;
+
+/** Why a job whose prompt and values pass MAX_JOB_BYTES fails, unread and unasked. */
+export function oversizedJob(): PgError {
+  return new PgError('54000', `the job's prompt and the row values it was made from are larger than the worker reads (${MAX_JOB_BYTES} bytes)`, {
+    hint: 'Shorten the columns the llm.call prompt reads; the model is not asked.',
+  });
+}
+
+/** What a claim returns of a job; the server measures its prompt and values, and sends neither when they are too big. */
+const JOB_COLUMNS = `q.id, q.table_oid::pg_catalog.text AS table_oid, q.table_schema, q.table_name, q.trigger_name, q.row_pk,
+       CASE WHEN ${OVERSIZED} THEN '{}'::pg_catalog.jsonb ELSE q.prompt_values END AS prompt_values, CASE WHEN ${OVERSIZED} THEN '' ELSE q.prompt END AS prompt,
+       ${OVERSIZED} AS oversized, q.target_columns, q.model_instance, q.attempts, q.max_attempts`;
 
 /** The claim of claimJobs; its parameters: the worker, the lease in ms, how many jobs, how many candidates, the jobs held. */
 export const CLAIM = `UPDATE llm.queue q
@@ -112,6 +136,7 @@ function jobOf(row: Record<string, any>): Job {
     modelInstance: row.model_instance,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
+    oversized: row.oversized,
   };
 }
 

@@ -35,7 +35,7 @@ import { answerJob, JobModels } from './job.js';
 import { checkJobRows, type Checked } from './job-row.js';
 import { JobBatches } from './job-batches.js';
 import { recordFinished, recordQueueCounts, recordRunning, recordVectorizerQueues } from './metrics.js';
-import { claimJobs, completeJob, countByStatus, deferJob, deferJobs, failJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
+import { claimJobs, completeJob, countByStatus, deferJob, deferJobs, failJob, oversizedJob, releaseJobs, renewLeases, tidyQueue, WORKER_PRIVILEGES, type Job } from './queue.js';
 import { connectionWithLockTimeout, LOCKED_OUT_DELAY_MS, lockedOut } from './row-session.js';
 import { VectorizerRunner } from './vectorizer-worker.js';
 import { completeJobs, type WriteBack } from './write-back.js';
@@ -316,6 +316,7 @@ export class QueueWorker {
       this.fillSoon();
     };
     try {
+      if (job.oversized) throw oversizedJob();
       const checked = await this.checks.add(job, undefined);
       if (checked !== 'ready') {
         recordFinished(this.database, checked);

@@ -140,6 +140,20 @@ describe('llm.call jobs and who may queue them', () => {
     await expectWhenToHold(database);
   });
 
+  it('fails a job whose prompt and values pass what the worker reads, neither read nor sent to the model', async () => {
+    const { name, direct, alice } = await aliceAndMallory();
+    alicesWorker(name);
+    // Any role that may write the table makes the job; the prompt and its values are 40 MB together.
+    await alice.query(`INSERT INTO alice.docs VALUES (7, repeat('x', 20 * 1024 * 1024), NULL, 0)`);
+    await expect.poll(() => rows(direct, `SELECT last_error FROM llm.queue WHERE last_error IS NOT NULL`), EVENTUALLY).toEqual([
+      { last_error: expect.stringContaining('larger than the worker reads') },
+    ]);
+    expect(prompts()).toEqual([]);
+    shared.fake.script({ kind: 'answer', content: 'short answer' });
+    await alice.query(`INSERT INTO alice.docs VALUES (8, 'short', NULL, 0)`);
+    await expect.poll(() => rows(alice, `SELECT summary FROM alice.docs WHERE id = 8`), EVENTUALLY).toEqual([{ summary: 'short answer' }]);
+  });
+
   it('answers a row written in savepoints and written again since without a change to the prompt', async () => {
     const { name, alice } = await aliceAndMallory();
     shared.fake.script({ kind: 'answer', content: 'nested answer' });
