@@ -338,11 +338,11 @@ describe('shutdown', () => {
     const owner = new pg.Client(connection(own.port, 'postgres', name));
     await owner.connect();
     await owner.query('CREATE EXTENSION pg_llm');
-    // More than the kernel holds for a client that reads nothing.
-    await owner.query(`SELECT pg_llm_add_model(false, 'mock', 'big', NULL, json_build_object('mock_response', repeat('x', 8 * 1024 * 1024))::text)`);
+    // The mock echoes its prompt: more than the kernel holds for a client that reads nothing.
+    await owner.query(`SELECT pg_llm_add_model(false, 'mock', 'big', NULL, '{}')`);
     await owner.end();
     const raw = await RawClient.session(own.port, { database: name });
-    raw.send(serialize.query("SELECT pg_llm_chat('big', 'hello')"));
+    raw.send(serialize.query("SELECT pg_llm_chat('big', repeat('x', 8 * 1024 * 1024))"));
     raw.socket.pause();
     await expect.poll(() => own.listener.stats.bytesToClients, { timeout: 20_000 }).toBeGreaterThan(8 * 1024 * 1024);
     const started = Date.now();
