@@ -51,6 +51,8 @@ describe("a batch's results of millions of lines", () => {
       .toEqual([{ settled: true }]);
     const during = await longestDelayMs(settled);
     await settled;
-    expect(during).toBeLessThan(4 * quiet + 500);
+    // Before the fix these held the loop about 4 s and 2 s on an idle machine; the margin leaves room for the other
+    // test files' load (578 ms was seen once while the whole suite ran).
+    expect(during).toBeLessThan(4 * quiet + 1000);
   }, 120_000);
 });
