@@ -152,7 +152,7 @@ const OPTIONS = [
     value: 'BYTES',
     default: String(DEFAULT_ARGUMENT_LIMITS.call),
     description:
-      "largest arguments of one LLM call the proxy takes from PostgreSQL, as their JSON (the server evaluates them; a value may be 1 GB): a call over it fails with 54000 before its arguments are read",
+      "largest arguments of one LLM call the proxy takes from PostgreSQL, as their JSON (the server evaluates them; a value may be 1 GB): a call over it fails with 54000 before its arguments are read; an llm.call job's prompt and row values are held to it too",
   },
   {
     flag: 'max-statement-argument-bytes',
@@ -646,6 +646,7 @@ function resolve(raw: RawOptions, env: NodeJS.ProcessEnv): Config {
       retryDelayMs: integer('worker-retry-delay', value('worker-retry-delay')!),
       batchPollMs: Math.max(1, integer('worker-batch-poll', value('worker-batch-poll')!)),
       keepDoneSeconds: integer('worker-keep-done', value('worker-keep-done')!),
+      maxJobBytes: Math.max(1, integer('max-argument-bytes', value('max-argument-bytes')!)),
     },
     logLevel: value('log-level')!,
     logFormat: logFormat(value('log-format')),

@@ -21,7 +21,7 @@ import { dayReached, type Spender } from '../cost/daily-spend.js';
 import { meterBatch } from '../providers/metrics.js';
 import { meteredModelName } from '../providers/index.js';
 import { recordFinished } from './metrics.js';
-import { failJob, markBatched, takeBatch, waitingBatches, type Job } from './queue.js';
+import { failJob, markBatched, oversizedJob, takeBatch, waitingBatches, type Job } from './queue.js';
 import type pg from 'pg';
 import type { JobBatches } from './job-batches.js';
 import type { WriteBack } from './write-back.js';
@@ -48,6 +48,8 @@ export interface BatchJobsOptions {
   models: JobModels;
   writes: JobBatches<Record<string, unknown>, WriteBack>;
   leaseMs: number;
+  /** The most of a job's prompt and values read (--max-argument-bytes), as at its claim. */
+  maxJobBytes: number;
   retryDelayMs: number;
   database: string;
   /** The owner of the jobs' tables, who pays for their requests. */
@@ -126,7 +128,7 @@ export class BatchJobs {
     const state = await model.batches().state(batchId, UNTIL_ANSWERED, tag);
     if (state.kind === 'running') return;
     const payer = await this.options.owner();
-    const jobs = await takeBatch(this.options.pool, this.options.worker, batchId, tag, this.options.leaseMs);
+    const jobs = await takeBatch(this.options.pool, this.options.worker, batchId, tag, this.options.leaseMs, this.options.maxJobBytes);
     if (jobs.length > 0 && state.kind === 'failed') {
       this.options.log.warn({ batch: batchId, model_instance: instance, jobs: jobs.length, reason: state.reason }, 'a batch of llm.call jobs failed as a whole; each of its jobs fails its attempt');
     }
@@ -148,6 +150,8 @@ export class BatchJobs {
     try {
       if (!outcome) throw new Error('the batch ended without a result for this job');
       if (!outcome.ok) throw new Error(outcome.error);
+      // Under a --max-argument-bytes lowered since the job's claim: its answer cannot be matched to the row unread.
+      if (job.oversized) throw oversizedJob(this.options.maxJobBytes);
       const { outcome: written, seconds } = await writes.add(job, jobAnswer(job, outcome.value));
       recordFinished(database, written, written === 'done' ? seconds : undefined);
     } catch (error) {

@@ -16,6 +16,8 @@ export interface WorkerSettings {
   batchPollMs: number;
   /** How long done and skipped jobs are kept. */
   keepDoneSeconds: number;
+  /** The most of a job's prompt and values, as JSON text, read (--max-argument-bytes): a bigger job fails unread. */
+  maxJobBytes: number;
 }
 
 /** ROLE@HOST:PORT/DATABASE of a --worker URL. */

@@ -10,7 +10,6 @@
 
 import pg from 'pg';
 import { PgError } from '../../proxy/pg-error.js';
-import { DEFAULT_ARGUMENT_LIMITS } from '../intercept/argument-limits.js';
 import { giveBack, isJobTable, jobRow, lockJobTable } from './job-row.js';
 import { inRowTransaction, times } from './row-session.js';
 
@@ -33,7 +32,7 @@ export interface Job {
   attempts: number;
   maxAttempts: number;
   /**
-   * Whether its prompt and values together pass MAX_JOB_BYTES: then neither is read (promptValues is {}, prompt ''),
+   * Whether its prompt and values together pass what the worker reads (--max-argument-bytes): then neither is read (promptValues is {}, prompt ''),
    * and the job fails without its model being asked.
    */
   oversized: boolean;
@@ -83,34 +82,42 @@ function jobOfSessionOwner(job: string): string {
  * locked by another worker's claim, until enough are held. FOR UPDATE through llm.queue (a security-barrier view)
  * locks every row its filter passes before a LIMIT above it applies: a claim that locked its jobs in one go would
  * lock the whole backlog, or every candidate, and other workers, skipping locked rows, would find nothing meanwhile.
+ * A job's prompt and values are sent only within `maxJobBytes` (see takenJobs).
  */
-export async function claimJobs(pool: pg.Pool, worker: string, limit: number, leaseMs: number, held: string[]): Promise<Job[]> {
-  const { rows } = await pool.query(CLAIM, [worker, leaseMs, limit, limit * CANDIDATES_PER_JOB, held]);
+export async function claimJobs(pool: pg.Pool, worker: string, limit: number, leaseMs: number, held: string[], maxJobBytes: number): Promise<Job[]> {
+  const { rows } = await pool.query(CLAIM, [worker, leaseMs, limit, limit * CANDIDATES_PER_JOB, held, maxJobBytes]);
   return rows.map(jobOf);
 }
 
-/**
- * The most of a job's prompt and values (as JSON text) a worker reads: what an LLM call's arguments may take by
- * default (--max-argument-bytes). Any role that may write the table writes them, of any size, and the worker parses
- * them on the event loop the proxy's sessions share.
- */
-export const MAX_JOB_BYTES = DEFAULT_ARGUMENT_LIMITS.call;
-const OVERSIZED = `(coalesce(pg_catalog.octet_length(q.prompt), 0) OPERATOR(pg_catalog.+) coalesce(pg_catalog.octet_length(q.prompt_values::pg_catalog.text), 0)) OPERATOR(pg_catalog.>) ${MAX_JOB_BYTES}`;
-
-/** Why a job whose prompt and values pass MAX_JOB_BYTES fails, unread and unasked. */
-export function oversizedJob(): PgError {
-  return new PgError('54000', `the job's prompt and the row values it was made from are larger than the worker reads (${MAX_JOB_BYTES} bytes)`, {
-    hint: 'Shorten the columns the llm.call prompt reads; the model is not asked.',
+/** Why a job whose prompt and values pass `maxJobBytes` fails, unread and unasked. */
+export function oversizedJob(maxJobBytes: number): PgError {
+  return new PgError('54000', `the job's prompt and the row values it was made from are larger than the worker reads (${maxJobBytes} bytes)`, {
+    hint: 'Shorten the columns the llm.call prompt reads, or raise --max-argument-bytes; the model is not asked.',
   });
 }
 
-/** What a claim returns of a job; the server measures its prompt and values, and sends neither when they are too big. */
-const JOB_COLUMNS = `q.id, q.table_oid::pg_catalog.text AS table_oid, q.table_schema, q.table_name, q.trigger_name, q.row_pk,
-       CASE WHEN ${OVERSIZED} THEN '{}'::pg_catalog.jsonb ELSE q.prompt_values END AS prompt_values, CASE WHEN ${OVERSIZED} THEN '' ELSE q.prompt END AS prompt,
-       ${OVERSIZED} AS oversized, q.target_columns, q.model_instance, q.attempts, q.max_attempts`;
+/**
+ * The jobs an UPDATE of `llm.queue q` takes, as a claim returns them. Any role that may write a table with an
+ * llm.call trigger makes its jobs, of any size, and the worker parses them on the event loop the proxy's sessions
+ * share: the server measures each job's prompt and values (as JSON text) once, and sends neither when together they
+ * pass `maxBytes`, the parameter that --max-argument-bytes gives.
+ */
+function takenJobs(update: string, maxBytes: string): string {
+  return `WITH taken AS (${update}
+  RETURNING q.id, q.table_oid, q.table_schema, q.table_name, q.trigger_name, q.row_pk, q.prompt_values, q.prompt,
+            coalesce(pg_catalog.octet_length(q.prompt)::pg_catalog.int8, 0) OPERATOR(pg_catalog.+)
+              coalesce(pg_catalog.octet_length(q.prompt_values::pg_catalog.text)::pg_catalog.int8, 0) OPERATOR(pg_catalog.>) ${maxBytes}::pg_catalog.int8 AS oversized,
+            q.target_columns, q.model_instance, q.attempts, q.max_attempts)
+SELECT t.id, t.table_oid::pg_catalog.text AS table_oid, t.table_schema, t.table_name, t.trigger_name, t.row_pk,
+       CASE WHEN t.oversized THEN '{}'::pg_catalog.jsonb ELSE t.prompt_values END AS prompt_values,
+       CASE WHEN t.oversized THEN '' ELSE t.prompt END AS prompt,
+       t.oversized, t.target_columns, t.model_instance, t.attempts, t.max_attempts
+  FROM taken t`;
+}
 
-/** The claim of claimJobs; its parameters: the worker, the lease in ms, how many jobs, how many candidates, the jobs held. */
-export const CLAIM = `UPDATE llm.queue q
+/** The claim of claimJobs; its parameters: the worker, the lease in ms, how many jobs, how many candidates, the jobs held, the most bytes of a job read. */
+export const CLAIM = takenJobs(
+  `UPDATE llm.queue q
         SET status = 'processing', attempts = q.attempts OPERATOR(pg_catalog.+) 1, worker = $1,
             lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}, started_at = pg_catalog.now()
       WHERE q.id OPERATOR(pg_catalog.=) ANY (ARRAY(
@@ -119,8 +126,9 @@ export const CLAIM = `UPDATE llm.queue q
                                                 AND due.id OPERATOR(pg_catalog.<>) ALL ($5::pg_catalog.int8[])
                                               ORDER BY due.run_after, due.id LIMIT $4)) AS candidate(id),
                      LATERAL (SELECT j.id FROM llm.queue j WHERE j.id OPERATOR(pg_catalog.=) candidate.id AND ${dueJob('j')} FOR UPDATE SKIP LOCKED) AS j
-               LIMIT $3))
-  RETURNING ${JOB_COLUMNS}`;
+               LIMIT $3))`,
+  '$6',
+);
 
 function jobOf(row: Record<string, any>): Job {
   return {
@@ -176,14 +184,16 @@ export async function waitingBatches(pool: pg.Pool): Promise<Array<{ batchId: st
  * record their failures): as a claim, under a lease, but without counting another attempt. Another worker that looked
  * at the same batch finds its jobs taken.
  */
-export async function takeBatch(pool: pg.Pool, worker: string, batchId: string, tag: string, leaseMs: number): Promise<Job[]> {
+export async function takeBatch(pool: pg.Pool, worker: string, batchId: string, tag: string, leaseMs: number, maxJobBytes: number): Promise<Job[]> {
   const { rows } = await pool.query(
-    `UPDATE llm.queue q
-        SET status = 'processing', worker = $1, lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}
-      WHERE q.status OPERATOR(pg_catalog.=) 'batched' AND q.batch_id OPERATOR(pg_catalog.=) $3
-        AND coalesce(q.batch_tag, '') OPERATOR(pg_catalog.=) $4 AND ${jobOfSessionOwner('q')}
-  RETURNING ${JOB_COLUMNS}`,
-    [worker, leaseMs, batchId, tag],
+    takenJobs(
+      `UPDATE llm.queue q
+          SET status = 'processing', worker = $1, lease_until = pg_catalog.now() OPERATOR(pg_catalog.+) ${times('$2', 'millisecond')}
+        WHERE q.status OPERATOR(pg_catalog.=) 'batched' AND q.batch_id OPERATOR(pg_catalog.=) $3
+          AND coalesce(q.batch_tag, '') OPERATOR(pg_catalog.=) $4 AND ${jobOfSessionOwner('q')}`,
+      '$5',
+    ),
+    [worker, leaseMs, batchId, tag, maxJobBytes],
   );
   return rows.map(jobOf);
 }

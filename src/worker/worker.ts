@@ -133,7 +133,7 @@ export class QueueWorker {
       onePerRow: true,
     });
     const { retryDelayMs, leaseMs } = options.settings;
-    this.batches = new BatchJobs({ pool: this.pool, worker: this.id, models: this.models, writes: this.writes, leaseMs, retryDelayMs, database: this.database, owner: async () => askerParts(await this.tablesOwner())!, log: this.log });
+    this.batches = new BatchJobs({ pool: this.pool, worker: this.id, models: this.models, writes: this.writes, leaseMs, maxJobBytes: options.settings.maxJobBytes, retryDelayMs, database: this.database, owner: async () => askerParts(await this.tablesOwner())!, log: this.log });
     // A vectorizer's batch holds a connection while its chunks are embedded: one connection stays for the claims and
     // write-backs of llm.call jobs.
     const lanes = poolSize - 1;
@@ -273,7 +273,7 @@ export class QueueWorker {
           // about as much for a few jobs as for many.
           const ahead = this.running.size - this.placed.size;
           if (room <= 0 || (ahead > 0 && room < concurrency / 2)) break;
-          const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs, this.held());
+          const jobs = await claimJobs(this.pool, this.id, room, this.options.settings.leaseMs, this.held(), this.options.settings.maxJobBytes);
           for (const job of jobs) this.run(job);
           if (jobs.length < room) break;
         }
@@ -316,7 +316,7 @@ export class QueueWorker {
       this.fillSoon();
     };
     try {
-      if (job.oversized) throw oversizedJob();
+      if (job.oversized) throw oversizedJob(this.options.settings.maxJobBytes);
       const checked = await this.checks.add(job, undefined);
       if (checked !== 'ready') {
         recordFinished(this.database, checked);

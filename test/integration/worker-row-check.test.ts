@@ -7,6 +7,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
 import { checkJobRows } from '../../src/worker/job-row.js';
+import { DEFAULT_ARGUMENT_LIMITS } from '../../src/intercept/argument-limits.js';
 import { claimJobs } from '../../src/worker/queue.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { cluster, connection } from '../support/proxy.js';
@@ -33,7 +34,7 @@ describe("the worker's check of a job's row", () => {
     await client.query(`INSERT INTO reviews VALUES (1, 'Great!', NULL, NULL)`);
     const pool = new pg.Pool({ ...connection(cluster().port, 'postgres', name), max: 2 });
     afterThisTest(() => pool.end());
-    const tags = (await claimJobs(pool, WORKER, 2, 60_000, [])).find((job) => job.triggerName === 'b_tags')!;
+    const tags = (await claimJobs(pool, WORKER, 2, 60_000, [], DEFAULT_ARGUMENT_LIMITS.call)).find((job) => job.triggerName === 'b_tags')!;
 
     // The sentiment job's write-back, as write-back.ts makes it: the answer written, the tags job bound to the new
     // version, uncommitted while the tags job's check starts and waits on it.

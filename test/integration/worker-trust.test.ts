@@ -140,11 +140,11 @@ describe('llm.call jobs and who may queue them', () => {
     await expectWhenToHold(database);
   });
 
-  it('fails a job whose prompt and values pass what the worker reads, neither read nor sent to the model', async () => {
+  it('fails a job whose prompt and values pass what the worker reads (--max-argument-bytes), neither read nor sent to the model', async () => {
     const { name, direct, alice } = await aliceAndMallory();
-    alicesWorker(name);
-    // Any role that may write the table makes the job; the prompt and its values are 40 MB together.
-    await alice.query(`INSERT INTO alice.docs VALUES (7, repeat('x', 20 * 1024 * 1024), NULL, 0)`);
+    alicesWorker(name, { maxJobBytes: 64 * 1024 });
+    // Any role that may write the table makes the job; the prompt and its values are 80 kB together.
+    await alice.query(`INSERT INTO alice.docs VALUES (7, repeat('x', 40 * 1024), NULL, 0)`);
     await expect.poll(() => rows(direct, `SELECT last_error FROM llm.queue WHERE last_error IS NOT NULL`), EVENTUALLY).toEqual([
       { last_error: expect.stringContaining('larger than the worker reads') },
     ]);

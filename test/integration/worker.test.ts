@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_ARGUMENT_LIMITS } from '../../src/intercept/argument-limits.js';
 import { processRegistry } from '../../src/metrics.js';
 import { queueCounts } from '../../src/worker/metrics.js';
 import { afterThisTest } from '../support/database.js';
@@ -209,8 +210,8 @@ describe('llm.call worker', () => {
       afterThisTest(() => worker.end());
     }
     await first.query('BEGIN');
-    expect(await claimJobs(first as unknown as pg.Pool, 'first', 2, 60_000, [])).toHaveLength(2);
-    const meanwhile = await claimJobs(second as unknown as pg.Pool, 'second', 100, 60_000, []);
+    expect(await claimJobs(first as unknown as pg.Pool, 'first', 2, 60_000, [], DEFAULT_ARGUMENT_LIMITS.call)).toHaveLength(2);
+    const meanwhile = await claimJobs(second as unknown as pg.Pool, 'second', 100, 60_000, [], DEFAULT_ARGUMENT_LIMITS.call);
     expect(meanwhile).toHaveLength(100);
     await first.query('ROLLBACK');
   });

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { migrate } from '../../src/catalog/migrate.js';
 import { masterKey } from '../../src/crypto/secrets.js';
+import { DEFAULT_ARGUMENT_LIMITS } from '../../src/intercept/argument-limits.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import type { WorkerSettings } from '../../src/worker/config.js';
 import { QueueWorker } from '../../src/worker/worker.js';
@@ -14,7 +15,7 @@ import { clientOf } from './pg-ai.js';
 import { cluster, startProxy } from './proxy.js';
 
 const KEYS = [masterKey('test master key')];
-const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, batchPollMs: 200, keepDoneSeconds: 3600 };
+const FAST: Omit<WorkerSettings, 'databases'> = { concurrency: 8, leaseMs: 5000, pollMs: 200, retryDelayMs: 50, batchPollMs: 200, keepDoneSeconds: 3600, maxJobBytes: DEFAULT_ARGUMENT_LIMITS.call };
 
 /**
  * Starts a worker for `database`, connected as `role` (user[:password]) to `port` (the cluster's), logging to `log`;

@@ -222,7 +222,7 @@ describe('configuration', () => {
   it('takes --worker repeated, comma-separated from the environment, or as a list in the config file', () => {
     const a = 'postgres://enricher:pw@db1:5432/app';
     const b = 'postgresql://svc@db2/other?sslmode=require';
-    expect(config([]).worker).toEqual({ databases: [], concurrency: 32, leaseMs: 30_000, pollMs: 5000, retryDelayMs: 1000, batchPollMs: 60_000, keepDoneSeconds: 86_400 });
+    expect(config([]).worker).toEqual({ databases: [], concurrency: 32, leaseMs: 30_000, pollMs: 5000, retryDelayMs: 1000, batchPollMs: 60_000, keepDoneSeconds: 86_400, maxJobBytes: 32 * 1024 ** 2 });
     expect(config(['--worker', a, `--worker=${b}`]).worker.databases).toEqual([a, b]);
     expect(config([], { PG_LLM_WORKER: `${a}, ${b}`, PG_LLM_WORKER_LEASE: '2000' }).worker).toMatchObject({ databases: [a, b], leaseMs: 2000 });
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pg-llm-config-'));
@@ -273,6 +273,8 @@ describe('configuration', () => {
   it("takes the caps on calls' arguments: 32 MiB a call, 128 MiB a statement by default", () => {
     expect(config([]).argumentLimits).toEqual({ call: 32 * 1024 ** 2, statement: 128 * 1024 ** 2 });
     expect(config(['--max-argument-bytes', '1000'], { PG_LLM_MAX_STATEMENT_ARGUMENT_BYTES: '4000' }).argumentLimits).toEqual({ call: 1000, statement: 4000 });
+    // The llm.call worker reads no more of a job than a call's arguments may take.
+    expect(config(['--max-argument-bytes', '1000']).worker.maxJobBytes).toBe(1000);
     expect(() => config(['--max-argument-bytes', 'lots'])).toThrow(ConfigError);
   });
 
