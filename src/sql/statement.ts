@@ -183,6 +183,13 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
           `${refusal.reason === 'path' ? `Take ${refusal.name} off search_path` : 'Name only schemas that exist'}, or create the schema yourself, or revoke CREATE on this database from ${refusal.owner}${trust}.`,
         ];
       }
+      if (/^pg_temp_\d+$/.test(refusal.name)) {
+        // Another session's temporary schema: whoever may make temporary tables may create there, whoever owns it.
+        return [
+          `${where}, another session's temporary schema, where ${refusal.owner} may create objects: ${what}`,
+          `${refusal.reason === 'path' ? `Take ${refusal.name} off search_path` : `Name pg_temp (your session's own) instead of ${refusal.name}`}, or revoke TEMPORARY on this database from ${refusal.owner}${trust}.`,
+        ];
+      }
       return [
         `${where}, where ${refusal.owner} may create objects: ${what}`,
         refusal.reason === 'path'

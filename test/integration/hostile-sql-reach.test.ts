@@ -617,7 +617,11 @@ describe("another session's temporary schema, where its role may create", () => 
                        RETURN $1;
                      END$$`);
     await locker.query('COMMIT');
-    await expect(explained).rejects.toMatchObject({ code: '38001', message: expect.stringContaining(`names the schema ${temp}, where PUBLIC may create objects`) });
+    await expect(explained).rejects.toMatchObject({
+      code: '38001',
+      message: expect.stringContaining(`names the schema ${temp}, another session's temporary schema, where PUBLIC may create objects`),
+      hint: expect.stringContaining('revoke TEMPORARY on this database from PUBLIC'),
+    });
     expect((await direct.query('SELECT last_value::int AS v FROM leak')).rows[0].v).toBe(1);
     // The caller's own pg_temp is its own.
     await admin.query('CREATE TEMP TABLE mine (x int); CREATE FUNCTION pg_temp.own(int) RETURNS int LANGUAGE sql STABLE AS $$SELECT $1$$');
