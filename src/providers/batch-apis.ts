@@ -15,7 +15,7 @@ import { SecretFragments } from '../crypto/secret-fragments.js';
 import { messageBody } from './anthropic.js';
 import { LINES_A_TURN } from './answers/answer-body.js';
 import type { Shape } from './answers/shape.js';
-import { fromSdkError, ProviderError } from './errors.js';
+import { fromSdkError, ProviderError, shortened } from './errors.js';
 import { httpSettings } from './http.js';
 import { checkedVectors } from './embedding-vectors.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
@@ -176,7 +176,7 @@ function openAiBatches<Request, Value>(flavour: string, instance: string, config
       if (!batch || batch.metadata?.[TAG] !== tag) return notSubmitted(flavour, batchId, batch !== null);
       if (batch.status === 'failed' || batch.status === 'expired' || batch.status === 'cancelled' || batch.status === 'cancelling') {
         const why = batch.errors?.data?.[0]?.message;
-        return { kind: 'failed', reason: `the ${flavour} batch ${batchId} is ${batch.status}${why ? `: ${why}` : ''}` };
+        return { kind: 'failed', reason: `the ${flavour} batch ${batchId} is ${batch.status}${why ? `: ${shortened(String(why))}` : ''}` };
       }
       if (batch.status !== 'completed') return { kind: 'running' };
       const outcomes = new Map<string, BatchOutcome<Value>>();
@@ -200,7 +200,7 @@ function openAiOutcome<Value>(line: Record<string, any>, endpoint: OpenAiEndpoin
   }
   if (value !== undefined) return { ok: true, value, usage: usageOf(response!.body) };
   const message = line.error?.message ?? response?.body?.error?.message ?? `status ${String(response?.status_code)}`;
-  return { ok: false, error: `the batch request failed: ${String(message)}` };
+  return { ok: false, error: `the batch request failed: ${shortened(String(message))}` };
 }
 
 const ANTHROPIC_BATCH: Shape = { fields: { id: 'scalar', type: 'scalar', processing_status: 'scalar', results_url: 'scalar' } };
@@ -262,7 +262,7 @@ function anthropicOutcome(line: Record<string, any>): BatchOutcome {
     return { ok: true, value: text, usage: usageOf(result.message) };
   }
   const why = result?.type === 'errored' ? (result.error?.error?.message ?? 'an error') : String(result?.type);
-  return { ok: false, error: `the batch request ended without an answer: ${why}` };
+  return { ok: false, error: `the batch request ended without an answer: ${shortened(why)}` };
 }
 
 /**

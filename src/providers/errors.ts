@@ -55,8 +55,12 @@ export function causes(error: unknown): unknown[] {
  * internal service whose error pages are not the caller's to read at length.
  */
 export function redact(text: string, secrets: Array<string | undefined>): string {
-  const masked = new SecretFragments(secrets).mask(text);
-  return masked.length > MAX_ERROR_TEXT ? `${masked.slice(0, MAX_ERROR_TEXT)}…` : masked;
+  return shortened(new SecretFragments(secrets).mask(text));
+}
+
+/** A provider's words in an error, cut to a few hundred characters (see redact). */
+export function shortened(text: string): string {
+  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text;
 }
 
 const MAX_ERROR_TEXT = 300;

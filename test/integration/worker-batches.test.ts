@@ -52,7 +52,8 @@ describe('llm.call jobs through a batch API', () => {
 
     await expect.poll(() => batch.polls, EVENTUALLY).toBeGreaterThan(1);
     expect(await rows(client, `SELECT count(*)::int AS n FROM docs WHERE summary IS NOT NULL`)).toEqual([{ n: 0 }]);
-    shared.fake.batches.end(batch, (prompt) => (prompt.includes('second') ? new Error('the request was refused') : `answer to: ${prompt}`));
+    // The provider's words are cut to a few hundred characters: they go into last_error and the log.
+    shared.fake.batches.end(batch, (prompt) => (prompt.includes('second') ? new Error(`the request was refused${' again'.repeat(100_000)}`) : `answer to: ${prompt}`));
     await expect.poll(() => rows(client, `SELECT id, summary FROM docs WHERE summary IS NOT NULL ORDER BY id`), EVENTUALLY).toEqual([
       { id: 1, summary: 'answer to: Summarize: first' },
       { id: 3, summary: 'answer to: Summarize: third' },
@@ -64,6 +65,7 @@ describe('llm.call jobs through a batch API', () => {
     await expect.poll(() => rows(client, `SELECT status, attempts, last_error FROM llm.queue WHERE batch_id = '${retry.id}'`), EVENTUALLY).toEqual([
       { status: 'batched', attempts: 2, last_error: expect.stringContaining('the request was refused') },
     ]);
+    expect((await rows(client, `SELECT length(last_error) AS n FROM llm.queue WHERE batch_id = '${retry.id}'`))[0]!.n).toBeLessThan(400);
     // An answer too big to read on the event loop: its line is cut down to what is read of it in a worker thread.
     shared.fake.batches.end(retry, () => 'long answer '.repeat(10_000));
     await expect.poll(() => rows(client, `SELECT summary = repeat('long answer ', 10000) AS written FROM docs WHERE id = 2`), EVENTUALLY).toEqual([{ written: true }]);
@@ -173,10 +175,12 @@ describe('llm.call jobs through a batch API', () => {
     const client = await batchedDocs('openai', {}, `, 'max_attempts=1'`);
     await client.query(`INSERT INTO docs (id, body) VALUES (1, 'first')`);
     const batch = await nextBatch(before);
-    shared.fake.batches.fail(batch);
+    // What the provider says of it, copied to each job and the log, is cut to a few hundred characters.
+    shared.fake.batches.fail(batch, 'failed', `the input file could not be read${' at all'.repeat(100_000)}`);
     await expect.poll(() => rows(client, `SELECT status, last_error FROM llm.queue`), EVENTUALLY).toEqual([
-      { status: 'error', last_error: `the openai batch ${batch.id} is failed: the input file could not be read` },
+      { status: 'error', last_error: expect.stringContaining(`the openai batch ${batch.id} is failed: the input file could not be read at all at all`) },
     ]);
+    expect((await rows(client, `SELECT length(last_error) AS n FROM llm.queue`))[0]!.n).toBeLessThan(400);
     expect(await rows(client, `SELECT summary FROM docs`)).toEqual([{ summary: null }]);
   });
 

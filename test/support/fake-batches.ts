@@ -23,6 +23,8 @@ export interface FakeBatch {
   metadata?: Record<string, string>;
   /** A batch that failed as a whole (OpenAI's status 'failed', or 'expired'), ended with fail(). */
   failed?: 'failed' | 'expired';
+  /** What the provider says of the failure of a batch failed whole. */
+  reason?: string;
 }
 
 export class FakeBatches {
@@ -39,8 +41,9 @@ export class FakeBatches {
     batch.outcomes = new Map(batch.requests.map(({ customId, body }) => [customId, answer(prompt(body))]));
   }
 
-  fail(batch: FakeBatch, status: 'failed' | 'expired' = 'failed'): void {
+  fail(batch: FakeBatch, status: 'failed' | 'expired' = 'failed', reason = 'the input file could not be read'): void {
     batch.failed = status;
+    batch.reason = reason;
   }
 
   /** Answers a request of a batch API; false when the request is not one. */
@@ -129,7 +132,7 @@ export class FakeBatches {
       created_at: 1,
       output_file_id: status === 'completed' ? `file-out-${batch.id}` : null,
       error_file_id: status === 'completed' && failures > 0 ? `file-err-${batch.id}` : null,
-      errors: batch.failed ? { object: 'list', data: [{ code: 'invalid_file', message: 'the input file could not be read' }] } : null,
+      errors: batch.failed ? { object: 'list', data: [{ code: 'invalid_file', message: batch.reason }] } : null,
       request_counts: { total: batch.requests.length, completed: batch.outcomes ? batch.requests.length - failures : 0, failed: failures },
       metadata: batch.metadata ?? null,
     };
