@@ -10,7 +10,7 @@ import { fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
-import { tokenCount, type ChatRequest, type ChatResult, type Provider, type StreamEvent } from './provider.js';
+import { answeredModel, tokenCount, type ChatRequest, type ChatResult, type Provider, type StreamEvent } from './provider.js';
 
 const DEFAULT_MAX_TOKENS = 1024;
 /** Without a schema Anthropic has no JSON mode; the instruction asks for it and the caller checks the answer. */
@@ -86,7 +86,7 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
       return {
         text,
         ...confidence,
-        model: message.model ?? model,
+        model: answeredModel(message.model, model),
         usage: { promptTokens: tokenCount(message.usage?.input_tokens), completionTokens: tokenCount(message.usage?.output_tokens) },
       };
     },
@@ -98,7 +98,7 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
       try {
         for await (const event of events) {
           if (event.type === 'message_start') {
-            answeredBy = event.message.model ?? answeredBy;
+            answeredBy = answeredModel(event.message.model, answeredBy);
             usage.promptTokens = tokenCount(event.message.usage?.input_tokens);
           } else if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') {
             text += event.delta.text;

@@ -14,7 +14,7 @@ import { httpSettings } from './http.js';
 import { withLearntChoices, type ParameterChoices } from './openai-parameters.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import type { AnswerKind } from './response-cap.js';
-import { tokenCount, type ChatRequest, type ChatResult, type EmbedRequest, type EmbedResult, type Provider, type StreamEvent, type Usage } from './provider.js';
+import { answeredModel, tokenCount, type ChatRequest, type ChatResult, type EmbedRequest, type EmbedResult, type Provider, type StreamEvent, type Usage } from './provider.js';
 
 export type OpenAiFlavour = 'openai' | 'azure_openai' | 'ollama' | 'openai_compatible';
 
@@ -99,7 +99,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       return {
         text: choice.message.content,
         ...confidenceOf((choice.logprobs?.content ?? []).map((token) => token.logprob), fallback),
-        model: completion.model ?? model,
+        model: answeredModel(completion.model, model),
         usage: usageOf(completion.usage),
       };
     },
@@ -113,7 +113,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       const tokenLogprobs: number[] = [];
       try {
         for await (const chunk of chunks) {
-          answeredBy = chunk.model ?? answeredBy;
+          answeredBy = answeredModel(chunk.model, answeredBy);
           if (chunk.usage) usage = usageOf(chunk.usage);
           const choice = chunk.choices?.[0];
           for (const token of choice?.logprobs?.content ?? []) tokenLogprobs.push(token.logprob);
@@ -134,7 +134,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
       return {
         vectors: checkedVectors(flavour, data.map((item) => item.embedding), texts.length, dimensions),
-        model: response.model ?? embeddingModel,
+        model: answeredModel(response.model, embeddingModel),
         usage: { promptTokens: tokenCount(response.usage?.prompt_tokens), completionTokens: 0 },
       };
     },

@@ -62,6 +62,18 @@ export function tokenCount(value: unknown): number {
 }
 
 /**
+ * The name of the model that answered, as the provider's answer gives it, or the one asked for when the answer gives
+ * none a model name could be: the name goes into audit rows, session messages and spend, and a model's server (any
+ * role's choice) could give one as long as an answer.
+ */
+export function answeredModel(said: unknown, asked: string): string {
+  return typeof said === 'string' && said.length > 0 && said.length <= MAX_MODEL_NAME ? said : asked;
+}
+
+/** Longer than any provider's model names (Azure deployments, Hugging Face paths, Ollama tags). */
+const MAX_MODEL_NAME = 256;
+
+/**
  * Where a confidence score comes from: the answer's token log-probabilities, the model config's documented
  * `confidence_fallback` when the provider gives none, or the mock provider's configured value.
  */

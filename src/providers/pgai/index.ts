@@ -14,7 +14,7 @@ import { remembered } from '../index.js';
 import { limited } from '../limits.js';
 import { metered } from '../metrics.js';
 import type { Asker } from '../asker.js';
-import type { ApiRequest, EmbedRequest, Provider } from '../provider.js';
+import { answeredModel, type ApiRequest, type EmbedRequest, type Provider } from '../provider.js';
 import { redacted } from '../redacted.js';
 import { estimateTokens } from '../tokens.js';
 import { APIS, usageOf, type PgaiApiName } from './apis.js';
@@ -87,8 +87,7 @@ function build(settings: PgaiSettings): Provider {
     async send({ kind, method, path, body, signal, maxAnswerTokens }: ApiRequest) {
       const sent = body && maxAnswerTokens !== undefined ? shape.answerLimit(body, maxAnswerTokens) : body;
       const answer = await requestJson(kind === 'embed' ? apis.embedding : apis.chat, method, path, sent, signal);
-      const model = (answer as { model?: unknown } | null)?.model;
-      return { body: answer, usage: usageOf(answer), model: typeof model === 'string' ? model : settings.model };
+      return { body: answer, usage: usageOf(answer), model: answeredModel((answer as { model?: unknown } | null)?.model, settings.model) };
     },
     async embed({ texts, signal }: EmbedRequest) {
       const embeddings = shape.embeddings;
