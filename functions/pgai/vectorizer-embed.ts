@@ -10,6 +10,7 @@
 // queries on a server of its own.
 
 import { PgError } from '../../proxy/pg-error.js';
+import { MAX_CONFIG_BYTES } from '../../src/catalog/models.js';
 import { trustedOwner } from '../../src/catalog/trusted-owner.js';
 import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import { declareFunction, type ArgumentDeclaration, type CallContext, type FunctionDeclaration } from '../declaration.js';
@@ -112,13 +113,26 @@ function refuseChoices(untrusted: UntrustedVectorizer, api: PgaiApiName, embedFu
 const TRUSTED = `(${trustedOwner('pg_catalog.pg_get_userbyid(v.owner)', 'current_user')}
   OR (pg_catalog.pg_has_role(current_user, v.owner, 'USAGE') AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user)))`;
 
-/** The embedding config of the vectorizer the SQL (given $1) finds, as the caller's row security lets it see it. */
+/**
+ * The embedding config of the vectorizer the SQL (given $1) finds, as the caller's row security lets it see it. Its
+ * owner writes it, of any size while the vectorizer is disabled, and it is parsed on the event loop every session
+ * shares: the server measures it, and sends none past MAX_CONFIG_BYTES, the bound of a model's config, which it is.
+ */
 async function vectorizerConfig(context: CallContext, vectorizer: string, sql: string): Promise<Found> {
   const [row] = await context.query(
-    `SELECT v.name, pg_catalog.pg_get_userbyid(v.owner) AS owner, v.config OPERATOR(pg_catalog.->) 'embedding' AS embedding, ${TRUSTED} AS trusted
-       FROM _pg_llm_catalog.pg_llm_vectorizers v WHERE v.id OPERATOR(pg_catalog.=) ${sql}`,
+    `SELECT v.name, pg_catalog.pg_get_userbyid(v.owner) AS owner, CASE WHEN NOT size.oversized THEN v.config OPERATOR(pg_catalog.->) 'embedding' END AS embedding,
+            size.oversized, ${TRUSTED} AS trusted
+       FROM _pg_llm_catalog.pg_llm_vectorizers v
+            CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.octet_length((v.config OPERATOR(pg_catalog.->) 'embedding')::pg_catalog.text), 0)
+                                         OPERATOR(pg_catalog.>) ${MAX_CONFIG_BYTES} AS oversized) AS size
+      WHERE v.id OPERATOR(pg_catalog.=) ${sql}`,
     [vectorizer],
   );
+  if (row?.oversized === 't') {
+    throw new PgError('54000', `the embedding config of vectorizer "${row.name}" is larger than the proxy reads (${MAX_CONFIG_BYTES} bytes as JSON text)`, {
+      hint: "An embedding config names a model, its server and options: make the vectorizer's smaller, or embed the text with ai.vectorizer_embed(config, …) naming a config yourself.",
+    });
+  }
   if (!row?.embedding) return { config: null };
   return { config: JSON.parse(row.embedding), vectorizer: true, ...(row.trusted === 't' ? {} : { untrusted: { vectorizer: row.name!, owner: row.owner! } }) };
 }

@@ -111,4 +111,22 @@ describe('ai.vectorizer_embed', () => {
     expect(await rows(await session(auditor), `SELECT ai.vectorizer_embed('public_notes_embedding_store', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
     expect(hers.requests).toHaveLength(3);
   });
+
+  it("refuses a vectorizer whose embedding config is bigger than the proxy reads, before the server sends it", async () => {
+    const { alice } = await alicesTable(suite.proxy);
+    await alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass, loading => ai.loading_column('body'), embedding => ai.embedding_openai('text-embedding-3-small', 4))`);
+    await alice.query(`SET ai.openai_api_key = '${KEY}'; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    // Its owner may write a config of any size once the vectorizer is disabled (0034_vectorizer_read_size.sql).
+    await alice.query(`SELECT ai.disable_vectorizer_schedule(1)`);
+    await alice.query(`UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding,pad}', to_jsonb(repeat('x', 2 * 1024 * 1024)))`);
+    suite.fake.requests.length = 0;
+    // Before, the config was read whole and parsed, and the text embedded.
+    await expect(alice.query(`SELECT ai.vectorizer_embed(1, 'animals')`)).rejects.toMatchObject({
+      code: '54000',
+      message: 'the embedding config of vectorizer "alice_docs_embedding_store" is larger than the proxy reads (1048576 bytes as JSON text)',
+      hint: expect.stringContaining('ai.vectorizer_embed(config'),
+    });
+    expect(embeddingRequests()).toEqual([]);
+    expect(await rows(alice, `SELECT ai.vectorizer_embed(ai.embedding_openai('text-embedding-3-small', 4), 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+  });
 });
