@@ -17,7 +17,7 @@ import type { MasterKey } from '../crypto/secrets.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { refuseForeignDependencies, refuseForeignObjects } from './foreign-objects.js';
 import { refuseWeakerOwner } from './owner-rights.js';
-import { bindUnboundSecrets, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
+import { bindUnboundSecrets, oversizedModels, recordMissingReadProofs, type UnusableModel } from './sealed-blobs.js';
 import { sealShownCredentials } from './shown-credentials.js';
 import { stubSignature, stubSignatures, stubSql } from './stubs.js';
 
@@ -77,7 +77,10 @@ export interface SqlRunner {
 export interface Installed {
   /** The migrations applied now, by name. */
   applied: string[];
-  /** Model instances whose secrets stay unusable (unbound, or no read proof): no key was given, or none opens them. */
+  /**
+   * Model instances whose secrets stay unusable (unbound, or no read proof): no key was given, or none opens them; or
+   * whose config or secrets are too big to read.
+   */
   unusable: UnusableModel[];
   /** Model instances whose configs show every role credentials an earlier version left there: no key was given to seal them. */
   shown: string[];
@@ -154,7 +157,8 @@ async function installLocked(client: SqlRunner, migrations: Migration[], keys: M
   await refuseForeignDependencies(client, [CATALOG_SCHEMA, LLM_SCHEMA, ...installedNames.flatMap((name) => ownSchemas(EXTENSIONS[name]))]);
   const unbound = await bindUnboundSecrets(client, keys);
   const shown = await sealShownCredentials(client, keys);
-  return { applied, unusable: [...unbound, ...(await recordMissingReadProofs(client, keys))], shown };
+  const oversized = (await oversizedModels(client)).map(({ instanceName, reason }) => ({ instanceName, reason }));
+  return { applied, unusable: [...unbound, ...(await recordMissingReadProofs(client, keys)), ...oversized], shown };
 }
 
 /**

@@ -17,6 +17,19 @@ export const MODELS = '_pg_llm_catalog.pg_llm_models';
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Its sealed form, and a sealed key's: the config and what sealing adds to it. */
 const MAX_SEALED_CONFIG_BYTES = MAX_CONFIG_BYTES + 1024;
+
+/**
+ * SQL: whether model row `m`'s config, the config its secrets are bound to (`boundConfig`, an expression) or a sealed
+ * value is bigger than what is read of it. The server measures them where they are stored: a row's owner may write
+ * them of any size, and whatever reads the row parses them on the event loop every session shares.
+ */
+export function oversizedModel(m: string, boundConfig = `${m}.bound_config`): string {
+  const over = (size: string, bound: number) => `coalesce(${size}, 0) OPERATOR(pg_catalog.>) ${bound}`;
+  return `(${over(`pg_catalog.octet_length(${m}.config::pg_catalog.text)`, MAX_CONFIG_BYTES)}
+    OR ${over(`pg_catalog.octet_length((${boundConfig})::pg_catalog.text)`, MAX_CONFIG_BYTES)}
+    OR ${over(`pg_catalog.octet_length(${m}.encrypted_config)`, MAX_SEALED_CONFIG_BYTES)}
+    OR ${over(`pg_catalog.octet_length(${m}.encrypted_api_key)`, MAX_SEALED_CONFIG_BYTES)})`;
+}
 /** One model's row for any role, sealed columns only with a read proof (catalog-migrations/incremental/0014_sealed_model_proof.sql). */
 const SEALED_MODEL = '_pg_llm_catalog.sealed_model';
 const UNDEFINED_FUNCTION = '42883';
@@ -147,11 +160,7 @@ export function modelRowQuery(keys: MasterKey[], database: string, instanceName:
               ${kept('config::pg_catalog.text')} AS config, proof_recorded, ${kept("pg_catalog.encode(encrypted_api_key, 'base64')")} AS api_key,
               ${kept("pg_catalog.encode(encrypted_config, 'base64')")} AS secret_config, ${kept('bound_config::pg_catalog.text')} AS bound_config, size.oversized
               ${reference ? `, ${trustedOwner('created_by', referrer)} AS trusted, ${referrer} AS referrer` : ''}
-         FROM ${SEALED_MODEL}($1, $2::pg_catalog.bytea[]) AS m
-              CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.octet_length(m.config::pg_catalog.text), 0) OPERATOR(pg_catalog.>) ${MAX_CONFIG_BYTES}
-                OR coalesce(pg_catalog.octet_length(m.bound_config::pg_catalog.text), 0) OPERATOR(pg_catalog.>) ${MAX_CONFIG_BYTES}
-                OR coalesce(pg_catalog.octet_length(m.encrypted_config), 0) OPERATOR(pg_catalog.>) ${MAX_SEALED_CONFIG_BYTES}
-                OR coalesce(pg_catalog.octet_length(m.encrypted_api_key), 0) OPERATOR(pg_catalog.>) ${MAX_SEALED_CONFIG_BYTES} AS oversized) AS size`,
+         FROM ${SEALED_MODEL}($1, $2::pg_catalog.bytea[]) AS m CROSS JOIN LATERAL (SELECT ${oversizedModel('m')} AS oversized) AS size`,
     parameters: reference ? [instanceName, proofs, reference.role] : [instanceName, proofs],
   };
 }

@@ -12,7 +12,7 @@ import { isUnbound, knownFormat, namesAnyOf, openWithAny, seal, sealedWith, type
 import { inTransaction, installed, type SqlRunner } from './migrate.js';
 import { refuseWeakerOwner } from './owner-rights.js';
 import type { SealedColumn } from './secret-binding.js';
-import { readProofsBegun, recordReadProof, replaceBlob, sealedBlobs, type SealedBlob } from './sealed-blobs.js';
+import { oversizedModels, readProofsBegun, recordReadProof, replaceBlob, sealedBlobs, type SealedBlob } from './sealed-blobs.js';
 
 export interface Rotation {
   /** Blobs sealed again with the new key. */
@@ -63,6 +63,8 @@ export async function rotateMasterKey(client: SqlRunner, oldKeys: MasterKey[], n
     // Every usable row's secrets are the new key's now: only its holders may read them.
     const usable = new Map(blobs.filter((sealed) => !sealed.unbindable && !unopened.has(sealed.instanceName)).map((sealed) => [sealed.instanceName, sealed.database]));
     for (const [instanceName, database] of usable) await recordReadProof(client, database, instanceName, newKey);
+    // Rows too big to read are not among the blobs: left as they are, with their read proofs.
+    for (const { instanceName, owner, sealed, reason } of await oversizedModels(client)) left.push(...sealed.map((column) => ({ instanceName, owner, column, reason })));
     return { resealed: resealed.length, current, left };
   });
 }

@@ -1,11 +1,13 @@
 // The stored model secrets as a whole, for the jobs that re-seal them in place: binding the blobs an earlier version
 // sealed unbound and recording the read proofs of rows sealed before proofs existed (both run by every catalog
 // install and upgrade), and master-key rotation. All run as the catalog's owner, in a transaction of the caller's,
-// over locked rows.
+// over locked rows. A row whose config or secrets are bigger than a call reads (models.ts, oversizedModel) is left as
+// it is, none of it sent: any role may write such a row, and an install through the proxy parses what it reads on
+// the event loop every session shares. Calls refuse it, and oversizedModels() names it.
 
 import { isUnbound, reseal, sealedWith, SecretError, type MasterKey } from '../crypto/secrets.js';
 import type { SqlRunner } from './migrate.js';
-import { MODELS } from './models.js';
+import { MAX_CONFIG_BYTES, MODELS, oversizedModel } from './models.js';
 import { readProofDigest, secretBinding, type SealedColumn } from './secret-binding.js';
 
 /** The unbound blobs the catalog held when it began binding them (0007_model_secrets.sql): the only bindable ones. */
@@ -25,10 +27,44 @@ export interface SealedBlob {
 }
 
 /**
- * The config a row's blobs are bound to (models.ts, loadModel): bound_config where a catalog upgrade kept it, else
- * the one shown. Read through to_jsonb, as a catalog installed only up to a level before 0019 has no such column.
+ * SQL: the config the blobs of row m are bound to (models.ts, loadModel): bound_config where a catalog upgrade kept
+ * it, else the one shown. A catalog installed only up to a level before 0019 has no such column.
  */
-const BOUND_CONFIG = `COALESCE(NULLIF(pg_catalog.to_jsonb(m) OPERATOR(pg_catalog.->) 'bound_config', 'null'::pg_catalog.jsonb), m.config)`;
+async function boundConfig(client: SqlRunner): Promise<string> {
+  return (await modelsHaveColumn(client, 'bound_config')) ? `COALESCE(NULLIF(m.bound_config, 'null'::pg_catalog.jsonb), m.config)` : 'm.config';
+}
+
+/** Why a model row too big to read is left as it is. */
+const OVERSIZED = `its config or a sealed secret is larger than the proxy reads (${MAX_CONFIG_BYTES} bytes as JSON text): calls refuse it`;
+
+/** A model row too big to read, and which of its columns hold sealed blobs. */
+export interface OversizedModel {
+  instanceName: string;
+  owner: string;
+  sealed: SealedColumn[];
+  reason: string;
+}
+
+/** The model rows too big to read, which every job here leaves as they are; nothing of their config or secrets is sent. */
+export async function oversizedModels(client: SqlRunner): Promise<OversizedModel[]> {
+  // A catalog installed only up to level 0 has no models.
+  if (!(await modelsHaveColumn(client, 'config'))) return [];
+  const { rows } = await client.query<{ instance_name: string; created_by: string; column_name: SealedColumn | null }>(
+    `SELECT m.instance_name, m.created_by, sealed.column_name
+       FROM ${MODELS} m
+            LEFT JOIN LATERAL (VALUES ('encrypted_api_key', m.encrypted_api_key), ('encrypted_config', m.encrypted_config)) AS sealed (column_name, blob)
+              ON sealed.blob IS NOT NULL
+      WHERE ${oversizedModel('m', await boundConfig(client))}
+      ORDER BY m.instance_name, sealed.column_name`,
+  );
+  const models = new Map<string, OversizedModel>();
+  for (const row of rows) {
+    const model = models.get(row.instance_name) ?? { instanceName: row.instance_name, owner: row.created_by, sealed: [], reason: OVERSIZED };
+    if (row.column_name !== null) model.sealed.push(row.column_name);
+    models.set(row.instance_name, model);
+  }
+  return [...models.values()];
+}
 
 type SealedRow = { instance_name: string; database: string; created_by: string; model_type: string; config: string; column_name: SealedColumn; blob: string; copied: boolean | string | null };
 
@@ -37,15 +73,16 @@ type SealedRow = { instance_name: string; database: string; created_by: string; 
  * the catalog held it when it began binding, and only if it was not stored twice then.
  */
 export async function sealedBlobs(client: SqlRunner): Promise<SealedBlob[]> {
+  const bound = await boundConfig(client);
   const { rows } = await client.query<SealedRow>(
-    `SELECT m.instance_name, pg_catalog.current_database() AS database, m.created_by, m.model_type, ${BOUND_CONFIG}::pg_catalog.text AS config,
+    `SELECT m.instance_name, pg_catalog.current_database() AS database, m.created_by, m.model_type, (${bound})::pg_catalog.text AS config,
             sealed.column_name, pg_catalog.encode(sealed.blob, 'base64') AS blob, held.copied
        FROM ${MODELS} m
             CROSS JOIN LATERAL (VALUES ('encrypted_api_key', m.encrypted_api_key), ('encrypted_config', m.encrypted_config)) AS sealed (column_name, blob)
             LEFT JOIN ${UNBOUND_SECRETS} held
               ON held.instance_name OPERATOR(pg_catalog.=) m.instance_name AND held.column_name OPERATOR(pg_catalog.=) sealed.column_name
              AND held.sha256 OPERATOR(pg_catalog.=) pg_catalog.sha256(sealed.blob)
-      WHERE sealed.blob IS NOT NULL
+      WHERE sealed.blob IS NOT NULL AND NOT ${oversizedModel('m', bound)}
       ORDER BY m.instance_name, sealed.column_name FOR UPDATE OF m`,
   );
   return rows.map((row) => {
@@ -137,7 +174,7 @@ export async function recordMissingReadProofs(client: SqlRunner, keys: MasterKey
   const { rows } = await client.query<{ database: string; instance_name: string; blob: string }>(
     `SELECT pg_catalog.current_database() AS database, m.instance_name, pg_catalog.encode(COALESCE(m.encrypted_api_key, m.encrypted_config), 'base64') AS blob
        FROM ${MODELS} m
-      WHERE m.read_proof_sha256 IS NULL AND COALESCE(m.encrypted_api_key, m.encrypted_config) IS NOT NULL
+      WHERE m.read_proof_sha256 IS NULL AND COALESCE(m.encrypted_api_key, m.encrypted_config) IS NOT NULL AND NOT ${oversizedModel('m', await boundConfig(client))}
       ORDER BY m.instance_name FOR UPDATE OF m`,
   );
   const unusable: UnusableModel[] = [];

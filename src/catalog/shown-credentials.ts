@@ -10,13 +10,13 @@
 // Without such a key the secrets stay as they are, and so must what they are bound to: the credentials a row shows
 // move to bound_config, which sealed_model() hands only to a holder of the key that sealed the row's secrets. A row
 // with nothing sealed has no such key, so hiding them would take them from its model: they stay shown, and the row
-// is named for the caller to warn of.
+// is named for the caller to warn of. A row too big to read is left as it is (sealed-blobs.ts, oversizedModels).
 
 import { isDeepStrictEqual } from 'node:util';
 import { visibleConfig } from '../crypto/config-secrets.js';
 import { open, SecretError, type MasterKey } from '../crypto/secrets.js';
 import type { SqlRunner } from './migrate.js';
-import { MODELS, sealedColumns, type SealedColumns } from './models.js';
+import { MODELS, oversizedModel, sealedColumns, type SealedColumns } from './models.js';
 import { modelsHaveColumn } from './sealed-blobs.js';
 import { secretBinding, type ModelIdentity } from './secret-binding.js';
 
@@ -42,6 +42,7 @@ export async function sealShownCredentials(client: SqlRunner, keys: MasterKey[])
             m.bound_config::pg_catalog.text AS bound_config, pg_catalog.encode(m.encrypted_api_key, 'base64') AS api_key,
             pg_catalog.encode(m.encrypted_config, 'base64') AS secret_config
        FROM ${MODELS} m
+      WHERE NOT ${oversizedModel('m')}
       ORDER BY m.instance_name FOR UPDATE OF m`,
   );
   const stillShown: string[] = [];
