@@ -11,9 +11,10 @@
 
 import pg from 'pg';
 import { inRowTransaction, ownedBySession, times } from './row-session.js';
-import { MAX_INPUT } from '../../functions/pgai/text-splitter.js';
 import { MAX_CONCURRENCY } from '../../functions/pgai/vectorizer-create.js';
 import { ASKER_SQL } from '../intercept/session-settings.js';
+import { keyRows, names, type Names } from './vectorizer-names.js';
+import { claimKeys, readRows } from './vectorizer-reads.js';
 import type { VectorizerConfig } from './vectorizer-text.js';
 
 export interface Vectorizer {
@@ -106,31 +107,6 @@ export async function pendingRows(pool: pg.Pool, vectorizer: Vectorizer): Promis
   });
 }
 
-type Names = ReturnType<typeof names>;
-
-/** The quoted names a batch's statements use. */
-function names(vectorizer: Vectorizer) {
-  const quoted = (schema: string, table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
-  const keys = [...vectorizer.sourcePk].sort((a, b) => a.pknum - b.pknum).map((column) => pg.escapeIdentifier(column.attname));
-  const { destination } = vectorizer.config;
-  return {
-    source: quoted(vectorizer.sourceSchema, vectorizer.sourceTable),
-    /** The store table, or (ai.destination_column) none: the embedding column of the source. */
-    store: destination.implementation === 'column' ? undefined : quoted(destination.target_schema!, destination.target_table!),
-    column: destination.embedding_column,
-    queue: quoted(vectorizer.queueSchema, vectorizer.queueTable),
-    failedQueue: quoted(vectorizer.queueSchema, vectorizer.queueFailedTable),
-    keyList: keys.join(', '),
-    /** The key of row t (a queue row, or a key's) as a record's text, which names its advisory lock. */
-    keyText: (t: string) => `ROW(${keys.map((key) => `${t}.${key}`).join(', ')})::pg_catalog.text`,
-    /** The key of row t, as to_jsonb gives it. */
-    keyObject: (t: string) =>
-      `pg_catalog.jsonb_build_object(${vectorizer.sourcePk.map((column) => `${pg.escapeLiteral(column.attname)}::pg_catalog.text, ${t}.${pg.escapeIdentifier(column.attname)}`).join(', ')})`,
-    /** t's key columns equal to k's. */
-    matches: (t: string, k: string) => keys.map((key) => `${t}.${key} OPERATOR(pg_catalog.=) ${k}.${key}`).join(' AND '),
-  };
-}
-
 export interface Batch {
   /** The keys claimed, as to_jsonb gives them. */
   keys: Array<Record<string, unknown>>;
@@ -180,27 +156,15 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
   const n = names(vectorizer);
   return inRowTransaction(pool, async (client) => {
     if (!(await lockOwned(client, n))) return 'not ours';
-    // A row is locked only with its key's advisory lock (the CASE takes that first, for due rows only): a batch never
-    // holds a row whose key another batch has, which that batch's DELETE would wait for. Rows another batch holds, or
-    // took off the queue since this statement's snapshot, are skipped.
-    const { rows: claimed } = await client.query(
-      `SELECT pg_catalog.to_jsonb(k) AS key
-         FROM (SELECT DISTINCT ${n.keyList}
-                 FROM (SELECT ${n.keyList} FROM ${n.queue} q
-                        WHERE CASE WHEN q.loading_retry_after IS NULL OR q.loading_retry_after OPERATOR(pg_catalog.<=) pg_catalog.now()
-                                   THEN pg_catalog.pg_try_advisory_xact_lock($1, pg_catalog.hashtext(${n.keyText('q')})) ELSE false END
-                        LIMIT $2 FOR UPDATE SKIP LOCKED) AS q) k`,
-      [vectorizer.id, batchSize(vectorizer)],
-    );
-    if (claimed.length === 0) return 'empty';
-    const keys = claimed.map((row) => row.key as Record<string, unknown>);
+    const keys = await claimKeys(client, n, vectorizer.id, batchSize(vectorizer));
+    if (keys.length === 0) return 'empty';
     const { taken, ...read } = await readRows(client, n, vectorizer, keys, true);
     const retries = new Map<string, number>();
     for (const row of taken) {
       const key = JSON.stringify(row.key);
       retries.set(key, Math.max(retries.get(key) ?? 0, row.retries));
     }
-    const embedded = await embed({ keys, retries: claimed.map((row) => retries.get(JSON.stringify(row.key)) ?? 0), ...read }, client);
+    const embedded = await embed({ keys, retries: keys.map((key) => retries.get(JSON.stringify(key)) ?? 0), ...read }, client);
     if (!Array.isArray(embedded)) {
       await client.query(`INSERT INTO ${BATCHES} (id, batch_id, tag, keys, requests) VALUES ($1, $2, $3, $4, $5)`, [
         vectorizer.id,
@@ -299,49 +263,6 @@ async function lockOwned(client: pg.ClientBase, n: Names): Promise<boolean> {
 async function allOwned(client: pg.ClientBase, relations: string[]): Promise<boolean> {
   const { rows: owned } = await client.query(`SELECT ${relations.map((_, i) => ownedBySession(`$${i + 1}`)).join(' AND ')} AS ours`, relations);
   return (owned[0] as { ours: boolean }).ours;
-}
-
-/** The keys given as parameter `parameter` (a jsonb array), as rows k of the queue's type. */
-function keyRows(n: Names, parameter = '$1'): string {
-  return `pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, ${parameter}::pg_catalog.jsonb) k`;
-}
-
-/**
- * The source rows of the keys, those too long to read by key only; and, with `take`, the keys' queue rows, deleted in
- * the same statement. One snapshot for both: a row changed after it keeps the queue row its trigger added, for a later
- * batch to embed its newer text, and one changed before it has that queue row taken with the text read, rather than
- * left to embed the same text again.
- */
-async function readRows(client: pg.ClientBase, n: Names, vectorizer: Vectorizer, keys: Batch['keys'], take = false): Promise<Pick<Batch, 'rows' | 'tooLong'> & { taken: Taken[] }> {
-  // A row whose text is too long to cut is not read: only its key comes back, so that a text of any size written by
-  // anyone who may insert into the table costs the worker nothing (octet_length does not even detoast it).
-  const loaded = `s.${pg.escapeIdentifier(vectorizer.config.loading.column_name)}`;
-  const taking = take
-    ? `WITH taken AS (DELETE FROM ${n.queue} q USING ${keyRows(n)} WHERE ${n.matches('q', 'k')} RETURNING ${n.keyObject('q')} AS key, q.loading_retries AS retries)
-       SELECT NULL::pg_catalog.jsonb AS row, NULL::pg_catalog.jsonb AS too_long, t.key AS taken, t.retries FROM taken t UNION ALL `
-    : '';
-  const { rows } = await client.query(
-    `${taking}SELECT CASE WHEN l.too_long THEN NULL ELSE pg_catalog.to_jsonb(s) END AS row, CASE WHEN l.too_long THEN ${n.keyObject('s')} END AS too_long,
-            NULL::pg_catalog.jsonb AS taken, NULL::pg_catalog.int4 AS retries
-       FROM ${n.source} s JOIN ${keyRows(n)} ON ${n.matches('s', 'k')}
-      CROSS JOIN LATERAL (SELECT coalesce(CASE WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.<=) $2::pg_catalog.int4 THEN false
-                                               WHEN pg_catalog.octet_length(${loaded}) OPERATOR(pg_catalog.>) $3::pg_catalog.int4 THEN true
-                                               ELSE pg_catalog.char_length(${loaded}) OPERATOR(pg_catalog.>) $2::pg_catalog.int4 END, false) AS too_long) l`,
-    // Characters of up to four bytes: more bytes than four a character are too many characters, and fewer than one
-    // too few, without counting them.
-    [JSON.stringify(keys), MAX_INPUT, 4 * MAX_INPUT],
-  );
-  return {
-    rows: rows.filter((row) => row.row !== null).map((row) => row.row as Record<string, unknown>),
-    tooLong: rows.filter((row) => row.too_long !== null).map((row) => row.too_long as Record<string, unknown>),
-    taken: rows.filter((row) => row.taken !== null).map((row) => ({ key: row.taken as Record<string, unknown>, retries: Number(row.retries ?? 0) })),
-  };
-}
-
-/** A queue row taken: its key, as to_jsonb gives it, and the retries it had. */
-interface Taken {
-  key: Record<string, unknown>;
-  retries: number;
 }
 
 /** The keys' chunks replaced by `chunks`, in the store or the embedding column. */
