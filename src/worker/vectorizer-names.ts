@@ -18,6 +18,8 @@ export function names(vectorizer: Vectorizer) {
     column: destination.embedding_column,
     queue: quoted(vectorizer.queueSchema, vectorizer.queueTable),
     failedQueue: quoted(vectorizer.queueSchema, vectorizer.queueFailedTable),
+    /** The key's columns, quoted, in the key's order. */
+    keyColumns: keys,
     keyList: keys.join(', '),
     /** The key of row t (a queue row, or a key's) as a record's text, which names its advisory lock. */
     keyText: (t: string) => `ROW(${keys.map((key) => `${t}.${key}`).join(', ')})::pg_catalog.text`,

@@ -90,9 +90,17 @@ async function cut(chunking: VectorizerConfig['chunking'], text: string, asker: 
   }
 }
 
+/** A placeholder of a Python string.Template: $$, $name or ${name}. */
+const PLACEHOLDER = /\$(?:(\$)|([_a-z][_a-z0-9]*)|\{([_a-z][_a-z0-9]*)\})/gi;
+
+/** The names the template's placeholders take values of. */
+export function templateNames(template: string): string[] {
+  return [...template.matchAll(PLACEHOLDER)].flatMap(([, , bare, braced]) => bare ?? braced ?? []);
+}
+
 /** Python's Template.safe_substitute: $$ is $, a placeholder without a value stays as it is. */
 export function substitute(template: string, values: Record<string, unknown>): string {
-  return template.replace(/\$(?:(\$)|([_a-z][_a-z0-9]*)|\{([_a-z][_a-z0-9]*)\})/gi, (whole, dollar: string | undefined, bare: string | undefined, braced: string | undefined) => {
+  return template.replace(PLACEHOLDER, (whole, dollar: string | undefined, bare: string | undefined, braced: string | undefined) => {
     if (dollar) return '$';
     const name = (bare ?? braced)!;
     return Object.hasOwn(values, name) ? pythonText(values[name]) : whole;

@@ -23,6 +23,7 @@ import { LOCKED_OUT_DELAY_MS, lockedOut } from './row-session.js';
 import { batchMode, VectorizerBatches } from './vectorizer-batches.js';
 import { embedChunks } from './vectorizer-embed.js';
 import { loadDocuments } from './vectorizer-documents.js';
+import { rowTooLarge } from './vectorizer-reads.js';
 import { RowRefused, rowChunks, tooLong, type Chunk } from './vectorizer-text.js';
 import { batchSize, concurrency, deferred, failed, indexWhenDue, logFields, pendingRows, processBatch, refused, servedVectorizers, type Batch, type StoredChunk, type SubmittedBatch, type Vectorizer } from './vectorizers.js';
 
@@ -233,14 +234,15 @@ export class VectorizerRunner {
 
   /**
    * The chunks of the batch's rows with their embeddings; a deleted row's key gets none, nor does a row refused (too
-   * large, or its document not to be had), which is added to `refusedRows` (and its chunks removed from the store
-   * with the others'). With ai.loading_uri a row's text is its document's. In batch mode the chunks are submitted in a
-   * provider batch, which is what comes back.
+   * large to read or to cut, or its document not to be had), which is added to `refusedRows` (and its chunks removed
+   * from the store with the others'). With ai.loading_uri a row's text is its document's. In batch mode the chunks are
+   * submitted in a provider batch, which is what comes back.
    */
   private async embed(vectorizer: Vectorizer, batch: Batch, refusedRows: RefusedRow[]): Promise<StoredChunk[] | SubmittedBatch> {
     const keyColumns = vectorizer.sourcePk.map((column) => column.attname);
     const keyOf = (row: Record<string, unknown>) => Object.fromEntries(keyColumns.map((column) => [column, row[column]]));
     for (const key of batch.tooLong) refusedRows.push({ key, error: tooLong(vectorizer.config), step: 'chunking' });
+    for (const key of batch.oversized) refusedRows.push({ key, error: rowTooLarge(vectorizer), step: 'loading' });
     let rows = batch.rows;
     if (vectorizer.config.loading.implementation === 'uri') {
       const documents = await loadDocuments(vectorizer.config, rows, this.stopping.signal, vectorizer.asker);

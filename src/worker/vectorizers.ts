@@ -14,7 +14,7 @@ import { inRowTransaction, ownedBySession, times } from './row-session.js';
 import { MAX_CONCURRENCY } from '../../functions/pgai/vectorizer-create.js';
 import { ASKER_SQL } from '../intercept/session-settings.js';
 import { keyRows, names, type Names } from './vectorizer-names.js';
-import { claimKeys, readRows } from './vectorizer-reads.js';
+import { claimKeys, keyTooLarge, readRows } from './vectorizer-reads.js';
 import type { VectorizerConfig } from './vectorizer-text.js';
 
 export interface Vectorizer {
@@ -112,10 +112,15 @@ export interface Batch {
   keys: Array<Record<string, unknown>>;
   /** The retries each key had so far, in the order of `keys`. */
   retries: number[];
-  /** The rows still in the source, as to_jsonb gives them (a deleted row's key has none), but those too long. */
+  /**
+   * The rows still in the source (a deleted row's key has none), as objects of the columns the worker reads (their
+   * key's, the loaded one, and those the formatting template names), but those refused.
+   */
   rows: Array<Record<string, unknown>>;
   /** The keys of the rows whose loaded text is longer than MAX_INPUT characters, which are not read. */
   tooLong: Array<Record<string, unknown>>;
+  /** The keys of the rows whose columns read are bigger than MAX_READ_BYTES (vectorizer-reads.ts), which are not read. */
+  oversized: Array<Record<string, unknown>>;
 }
 
 export type BatchOutcome = 'empty' | 'not ours' | { processed: number; chunks: number };
@@ -156,9 +161,12 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
   const n = names(vectorizer);
   return inRowTransaction(pool, async (client) => {
     if (!(await lockOwned(client, n))) return 'not ours';
-    const keys = await claimKeys(client, n, vectorizer.id, batchSize(vectorizer));
-    if (keys.length === 0) return 'empty';
-    const { taken, ...read } = await readRows(client, n, vectorizer, keys, true);
+    const claim = await claimKeys(client, n, vectorizer.id, batchSize(vectorizer));
+    if (claim.unread > 0) await recordError(client, vectorizer, keyTooLarge().message, 'loading', claim.unread);
+    if (claim.keys.length === 0) return claim.unread > 0 ? { processed: 0, chunks: 0 } : 'empty';
+    const { taken, left, ...read } = await readRows(client, n, vectorizer, claim.keys, true);
+    // Keys left for a later batch keep their queue rows, which this one lets go of when it ends.
+    const keys = without(claim.keys, left);
     const retries = new Map<string, number>();
     for (const row of taken) {
       const key = JSON.stringify(row.key);
@@ -180,6 +188,12 @@ export async function processBatch(pool: pg.Pool, vectorizer: Vectorizer, embed:
   });
 }
 
+/** `keys` but those in `others`, each as to_jsonb gives it. */
+function without(keys: Batch['keys'], others: Batch['keys']): Batch['keys'] {
+  const out = new Set(others.map((key) => JSON.stringify(key)));
+  return keys.filter((key) => !out.has(JSON.stringify(key)));
+}
+
 /** The oldest batches of the vectorizer's rows waiting for the provider, and their tags ('' for a row without). */
 export async function submittedBatches(pool: pg.Pool, vectorizer: Vectorizer): Promise<Array<Pick<SubmittedBatch, 'batchId' | 'tag'>>> {
   const { rows } = await pool.query(`SELECT batch_id, tag FROM ${BATCHES} WHERE id OPERATOR(pg_catalog.=) $1 ORDER BY submitted, batch_id LIMIT $2`, [vectorizer.id, BATCHES_A_POLL]);
@@ -199,7 +213,8 @@ export interface Finished {
 /**
  * Finishes the ended batch of the vectorizer's rows in one transaction: takes it off the catalog (false when another
  * worker did), holds its keys' advisory locks as a claim does, reads the rows as they are now and hands them to
- * `finish`, then writes the chunks it returns and queues again the keys it retries.
+ * `finish`, then writes the chunks it returns and queues again the keys it retries, and those whose rows did not fit
+ * in the read with the others'.
  */
 export async function finishBatch(
   pool: pg.Pool,
@@ -220,17 +235,20 @@ export async function finishBatch(
     const keys = submitted.keys.map(({ key }) => key);
     // In the keys' order, so that two batches finishing at once wait for each other rather than deadlock.
     await client.query(`SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext(${n.keyText('k')})) FROM ${keyRows(n, '$2')} ORDER BY ${n.keyList}`, [vectorizer.id, JSON.stringify(keys)]);
-    const { rows, tooLong } = await readRows(client, n, vectorizer, keys);
-    const finished = await finish(submitted, { keys, retries: submitted.keys.map(({ retries }) => retries), rows, tooLong });
+    const { rows, tooLong, oversized, left } = await readRows(client, n, vectorizer, keys);
+    const retries = new Map(submitted.keys.map(({ key, retries }) => [JSON.stringify(key), retries]));
+    const retriesOf = (key: Record<string, unknown>) => retries.get(JSON.stringify(key)) ?? 0;
+    const kept = without(keys, left);
+    const finished = await finish(submitted, { keys: kept, retries: kept.map(retriesOf), rows, tooLong, oversized });
     await writeChunks(client, n, finished.written, finished.chunks);
-    if (finished.retry.length > 0) {
-      const retries = new Map(submitted.keys.map(({ key, retries }) => [JSON.stringify(key), retries]));
-      const queued = finished.retry.map((key) => ({ ...key, loading_retries: retries.get(JSON.stringify(key)) ?? 0 }));
+    // Rows that did not fit in one read with the others' go back to the queue, their retries as they were.
+    const queued = [...finished.retry, ...left].map((key) => ({ ...key, loading_retries: retriesOf(key) }));
+    if (queued.length > 0) {
       await client.query(`INSERT INTO ${n.queue} (${n.keyList}, loading_retries) SELECT ${n.keyList}, loading_retries FROM pg_catalog.jsonb_populate_recordset(NULL::${n.queue}, $1::pg_catalog.jsonb)`, [
         JSON.stringify(queued),
       ]);
-      await delayRetries(client, vectorizer, finished.retry, finished.error ?? 'the batch request failed', retryDelayMs);
     }
+    if (finished.retry.length > 0) await delayRetries(client, vectorizer, finished.retry, finished.error ?? 'the batch request failed', retryDelayMs);
     return true;
   });
 }

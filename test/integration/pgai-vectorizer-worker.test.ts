@@ -154,6 +154,68 @@ describe("the worker of pgai's vectorizers", () => {
     ]);
   }, 60_000);
 
+  it('reads only the columns it embeds, refuses unread a row whose columns read pass 32 MiB, and embeds the others', async () => {
+    const { name, alice } = await alicesVectorizer();
+    const relay = await TcpRelay.start(cluster().port);
+    afterThisTest(() => relay.stop());
+    // 40 MB in a column the template names, and in one nothing names, written by anyone who may insert into the table.
+    await alice.query(`ALTER TABLE alice.docs ADD COLUMN notes text`);
+    await alice.query(`INSERT INTO alice.docs VALUES (3, repeat('t', 40 * 1024 * 1024), 'big title', NULL), (4, 'four', 'big notes', repeat('n', 40 * 1024 * 1024))`);
+    alicesWorker(name, { retryDelayMs: 50 }, relay.port);
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+    // Before, both rows were read whole (to_jsonb of the row), 80 MB through the relay.
+    expect(relay.bytesFromTarget).toBeLessThan(1_000_000);
+    expect((await store(alice)).map((row) => [row.id, row.chunk])).toEqual([
+      [1, 'the purple elephant sits on a red'],
+      [1, 'mushroom in the forest'],
+      [2, 'a short body'],
+      [4, 'big notes'],
+    ]);
+    expect(await rows(alice, `SELECT id, failure_step FROM alice._vectorizer_q_failed_1`)).toEqual([{ id: 3, failure_step: 'loading' }]);
+    expect(await rows(alice, `SELECT message, details FROM ai.vectorizer_errors`)).toEqual([
+      {
+        message: 'the row is not embedded: its key, body and the columns its formatting template names are larger than the worker reads (33554432 bytes as JSON text)',
+        details: { step: 'loading', rows: 1 },
+      },
+    ]);
+  }, 60_000);
+
+  it('reads at most 32 MiB of a batch\'s rows at once, leaving the rest of its claim to the next batch', async () => {
+    const { name, alice } = await alicesVectorizer();
+    // Three rows of 11 MiB each, every one embeddable, 33 MiB together.
+    await alice.query(`INSERT INTO alice.docs SELECT i, repeat('t', 11 * 1024 * 1024), 'x' FROM generate_series(3, 5) AS i`);
+    // The first batch fails, and its error counts its rows.
+    suite.fake.script({ kind: 'error', status: 400, message: 'the provider is down' });
+    alicesWorker(name, { retryDelayMs: 50 });
+    await expect.poll(async () => (await rows(alice, `SELECT DISTINCT id FROM alice.docs_embedding ORDER BY id`)).map((row) => row.id), EVENTUALLY).toEqual([1, 2, 3, 4, 5]);
+    // Before, the batch read all five rows at once.
+    expect(await rows(alice, `SELECT details FROM ai.vectorizer_errors`)).toEqual([{ details: { step: 'embedding', rows: 4 } }]);
+  }, 60_000);
+
+  it('moves a queue row whose key passes 8 kB to the failed queue unread, its error recorded', async () => {
+    const { name, direct, alice } = await alicesTable(suite.proxy);
+    await alice.query(`CREATE TABLE alice.notes (name text PRIMARY KEY, body text)`);
+    await alice.query(`INSERT INTO alice.notes VALUES ('a', 'first note')`);
+    await alice.query(`SELECT ai.create_vectorizer('alice.notes'::regclass, loading => ai.loading_column('body'), embedding => ai.embedding_openai('text-embedding-3-small', 4))`);
+    const [{ queue }] = await rows(direct, `SELECT format('%I.%I', queue_schema, queue_table) AS queue FROM _pg_llm_catalog.pg_llm_vectorizers`);
+    // The queue is the owner's to write, and to drop the index of: then a key of any size, 40 MB.
+    const [{ index }] = await rows(direct, `SELECT indexrelid::regclass::text AS index FROM pg_index WHERE indrelid = '${queue}'::regclass`);
+    await alice.query(`DROP INDEX ${index}`);
+    await alice.query(`INSERT INTO ${queue} (name) VALUES (repeat('k', 40 * 1024 * 1024))`);
+    const relay = await TcpRelay.start(cluster().port);
+    afterThisTest(() => relay.stop());
+    alicesWorker(name, {}, relay.port);
+    await expect.poll(pending(alice), EVENTUALLY).toBe('0');
+    // Before, the claim read the key whole (and sent it back to read its row), and recorded nothing.
+    expect(relay.bytesFromTarget).toBeLessThan(1_000_000);
+    expect(await rows(alice, `SELECT name FROM alice.notes_embedding`)).toEqual([{ name: 'a' }]);
+    const failedQueue = queue.replace('_vectorizer_q_', '_vectorizer_q_failed_');
+    expect(await rows(alice, `SELECT octet_length(name) AS bytes, failure_step FROM ${failedQueue}`)).toEqual([{ bytes: 40 * 1024 * 1024, failure_step: 'loading' }]);
+    expect(await rows(alice, `SELECT message, details FROM ai.vectorizer_errors`)).toEqual([
+      { message: 'the row is not embedded: its key in the queue is larger than the worker reads (8192 bytes as text)', details: { step: 'loading', rows: 1 } },
+    ]);
+  }, 60_000);
+
   it('writes each row\'s embedding into its own column with ai.destination_column, and its own writes queue nothing', async () => {
     const { name, alice } = await alicesTable(suite.proxy);
     await alice.query(`INSERT INTO alice.docs VALUES (1, 'one', 'the purple elephant'), (2, 'two', NULL)`);

@@ -55,7 +55,7 @@ describe("the vectorizer worker's batch APIs", () => {
     });
     const defaults = new DefaultProviders({ masterKeys: KEYS, env: { OPENAI_API_KEY: 'sk-batch-apis-0123456789', OPENAI_BASE_URL: fake.baseUrl } });
     const batches = new VectorizerBatches({ pool, defaults, retryDelayMs: 50, log: pino({ level: 'silent' }), signal: stopping.signal });
-    const batch = { keys: [{ id: 1 }], retries: [0], rows: [], tooLong: [] };
+    const batch = { keys: [{ id: 1 }], retries: [0], rows: [], tooLong: [], oversized: [] };
     const chunks = [{ key: { id: 1 }, seq: 0, chunk: 'text', formatted: 'text' }];
     const submitted = async (from: number, to: number) => {
       for (let dimensions = from; dimensions < to; dimensions++) await batches.submit(vectorizerOf(dimensions), batch, chunks);
