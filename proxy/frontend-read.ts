@@ -151,6 +151,11 @@ export function readParse(frame: Buffer): ParseMessage {
   return { statement, sql, parameterTypes };
 }
 
+/** The statement name of a Parse, without decoding its text. */
+export function readParseStatement(frame: Buffer): string {
+  return new FrameReader(frame).cstring();
+}
+
 export interface BindMessage {
   portal: string;
   statement: string;

@@ -51,6 +51,18 @@ export interface StatementWatch {
   end(statement: string | undefined, sqlBytes: number): PgError | undefined;
 }
 
+/** The portal and prepared statement a Bind names. */
+export interface BindNames {
+  portal: string;
+  statement: string;
+}
+
+/** What an interceptor made of a Bind from its names and length, before its body was read: handed back with it. */
+export interface BindAdmission {
+  /** The error to refuse the Bind with: its body is then left unread, and a Bind without one is handed on at once. */
+  readonly refusal: PgError | undefined;
+}
+
 export interface Interceptor {
   /** Client message types whose frames must be inspected while relaying raw. */
   inspects(type: number): boolean;
@@ -60,12 +72,19 @@ export interface Interceptor {
    */
   watch(type: number, length: number): StatementWatch | undefined;
   /**
+   * Asked of a Bind that does not arrive in one read, when it is one the interceptor inspects or mediation is on, once
+   * its names are in (undefined: too long to keep), with the bytes that follow them: undefined to have it whole as any
+   * other message, or what the interceptor made of it, handed back with the Bind (claims, accept). A Bind it refuses
+   * is always claimed.
+   */
+  admitBind(names: BindNames | undefined, bytes: number): BindAdmission | undefined;
+  /**
    * Looks at a frame while relaying raw: true when mediation starts with this message. The frame may be a view of
    * the client's chunk, whose memory takes the next read once it is relayed: copy what is kept.
    */
-  claims(type: number, frame: Buffer): boolean;
+  claims(type: number, frame: Buffer, admission?: BindAdmission): boolean;
   /** A client message while mediating, the claimed one first; the frame is the interceptor's to keep. */
-  accept(type: number, frame: Buffer): void;
+  accept(type: number, frame: Buffer, admission?: BindAdmission): void;
   /** The client asked to cancel: true when the interceptor took care of it, false to forward it upstream. */
   cancel(): boolean;
   /** The session is gone. */

@@ -19,6 +19,7 @@ import {
   readTransactionStatus,
 } from './backend-read.js';
 import type { CancelKeys } from './cancel-keys.js';
+import { BindReader } from './bind-reader.js';
 import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
 import { MessageFramer, type BodyReader } from './framer.js';
 import { LastStatement, STATEMENT_HEAD_BYTES, type StatementHead } from './last-statement.js';
@@ -26,7 +27,7 @@ import { StatementRelay } from './statement-relay.js';
 import { terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
 import { refusedInPlace } from './refused-in-place.js';
-import type { Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
+import type { BindAdmission, Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
 import { AuthRequest, BackendMessage, FrontendMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
 import { RepliesOwed, type ReplySink } from './replies-owed.js';
 import { ScramBridge } from './scram-bridge.js';
@@ -129,6 +130,8 @@ export class Session {
   private upstreamChunkLent = false;
   /** The Query or Parse being relayed as it comes, too big for the interceptor to hold. */
   private streamed: StatementRelay | undefined;
+  /** The Bind being read as it comes, judged by the interceptor before its body is in. */
+  private bindRead: BindReader | undefined;
   /** The severity of the ErrorResponse being relayed, read as it comes. */
   private upstreamError: ErrorFieldReader | undefined;
   /** The ErrorResponse or NoticeResponse being read for a sink, cut as it comes to what a sink may be handed. */
@@ -143,7 +146,7 @@ export class Session {
     this.clientFramer = new MessageFramer(
       (type) => this.mediating || this.scramBridge !== undefined || (this.interceptor?.inspects(type) ?? false),
       context.maxMessageSize,
-      (type, length, start) => this.streamStatement(type, length, start),
+      (type, length, start) => (type === FrontendMessage.Bind ? this.bindReader(length, start) : this.streamStatement(type, length, start)),
     );
     this.upstreamFramer = new MessageFramer(
       (type) => {
@@ -326,9 +329,20 @@ export class Session {
       this.terminateReceived = true;
       this.terminateEnd = end;
     }
-    if (frame === undefined) return this.streamed ? this.endStreamed(type, end) : this.accountClientMessage(type);
+    if (frame === undefined) {
+      if (this.streamed) return this.endStreamed(type, end);
+      return this.bindRead ? this.endBindRead(type, end) : this.accountClientMessage(type);
+    }
+    this.handOn(type, frame, start, end);
+  };
+
+  /**
+   * A client message whole (the bytes from `start` to `end` of the client's chunk, or none of it when `start` is -1):
+   * relayed, unless the interceptor claims it or is mediating.
+   */
+  private handOn(type: number, frame: Buffer, start: number, end: number, admission?: BindAdmission): void {
     if (type === FrontendMessage.Query || type === FrontendMessage.Parse) this.statement.note(frame);
-    if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame)) {
+    if (!this.mediating && !this.scramBridge && !this.interceptor!.claims(type, frame, admission)) {
       if (start < 0) {
         this.forward(frame);
         this.runStart = end;
@@ -340,8 +354,8 @@ export class Session {
     // The proxy runs this login itself, so nothing upstream would end the session on the client's Terminate.
     if (this.scramBridge) return type === FrontendMessage.Terminate ? this.close() : this.scramBridge.clientMessage(frame);
     this.mediating = true;
-    this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame));
-  };
+    this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame), admission);
+  }
 
   /**
    * A Query or Parse too big for the interceptor to hold, when it says so: relayed as it comes, after the bytes
@@ -355,6 +369,31 @@ export class Session {
     if (start >= 0) this.runStart = start;
     this.streamed = new StatementRelay(type, length, watch, (bytes) => this.forward(bytes), STATEMENT_HEAD_BYTES);
     return this.streamed;
+  }
+
+  /**
+   * A Bind that does not arrive in one read (held whole by the framer otherwise), for the interceptor to judge before
+   * its body is in: kept whole, or refused with its body let go as it comes (bind-reader.ts).
+   */
+  private bindReader(length: number, start: number): BindReader | undefined {
+    if (!this.interceptor || this.scramBridge || this.terminateReceived) return undefined;
+    if (start >= 0 && this.clientChunk.length - start > length) return undefined;
+    const interceptor = this.interceptor;
+    return (this.bindRead = new BindReader(length, (names, bytes) => interceptor.admitBind(names, bytes), (bodiless, admission) => this.bindRefused(bodiless, admission)));
+  }
+
+  /** The Bind being read is refused: handed on at once, without its body, after the messages before it. */
+  private bindRefused(bodiless: Buffer, admission: BindAdmission): void {
+    const start = this.clientFramer.heldFrom ?? -1;
+    this.handOn(FrontendMessage.Bind, bodiless, start, start < 0 ? this.runStart : start, admission);
+  }
+
+  /** The Bind being read is all in: handed on whole, unless it was refused (and handed on) before. */
+  private endBindRead(type: number, end: number): void {
+    const { frame, admission } = this.bindRead!;
+    this.bindRead = undefined;
+    if (frame) this.handOn(type, frame, -1, end, admission);
+    else this.runStart = end;
   }
 
   /** The streamed statement is all relayed: its answer is the server's, or the interceptor's refusal in place of it. */

@@ -9,8 +9,11 @@ import type { StatementWatch } from './interceptor.js';
 import type { PgError } from './pg-error.js';
 import { FrontendMessage } from './protocol.js';
 
-/** The longest statement name of a Parse kept for the watch: past it, the statement is judged as one to refuse. */
-const MAX_NAME_BYTES = 64 * 1024;
+/**
+ * The longest name of a statement (or portal) kept of a message read as it comes: past it, a Parse is judged as one to
+ * refuse, and a Bind by its length alone (bind-reader.ts).
+ */
+export const MAX_NAME_BYTES = 64 * 1024;
 /** The most a Parse holds after its statement's text: its parameter count and types. */
 const MAX_PARAMETER_BYTES = 2 + 4 * 0xffff;
 

@@ -6,7 +6,9 @@
 //
 // A call's arguments may take as much as the largest request a provider's standard API takes (Anthropic's Messages
 // API: 32 MB); a statement holds a few such calls at once, and more than its llm_summarize groups together may take
-// (STATEMENT_GROUPS_BYTES, checked by the upstream).
+// (STATEMENT_GROUPS_BYTES, checked by the upstream). A Bind of a prepared statement calling LLM functions may carry no
+// more than a statement holds: its parameters are what the calls' arguments are made of, and the proxy keeps them
+// with its portal (tracked-portals.ts).
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 
@@ -64,5 +66,11 @@ export function callArgumentsTooLarge(call: string, limits: ArgumentLimits): PgE
 export function statementArgumentsTooLarge(limits: ArgumentLimits): PgError {
   return new PgError(SqlState.ProgramLimitExceeded, `the arguments of one statement's calls are larger than the proxy holds at once (${limits.statement} bytes)`, {
     hint: "Make fewer calls in one statement (a WHERE, a LIMIT), or pass less to each, or raise the proxy's --max-statement-argument-bytes.",
+  });
+}
+
+export function bindParametersTooLarge(limit: number): PgError {
+  return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: the parameters of a Bind of a statement calling LLM functions are larger than the proxy holds (${limit} bytes)`, {
+    hint: "Pass less to one statement, or raise the proxy's --max-statement-argument-bytes.",
   });
 }

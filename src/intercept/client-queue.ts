@@ -1,15 +1,18 @@
 // The client messages an interception engine holds while it works through a statement it took over. A client may
 // pipeline without limit behind a slow model call, so past a bound of queued bytes the session stops reading from
 // the client (the kernel's buffers, then the client's own writes, take the wait) and reads again once the queue
-// has drained to half the bound.
+// has drained to half the bound. A message may come with something of the engine's (`Tag`: the room set aside for
+// a Bind before it was read).
 
 import type { SessionIo } from '../../proxy/interceptor.js';
 
 /** Queued bytes past which the client is no longer read: a few big messages, far less than a pipelined flood. */
 export const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
-export class ClientQueue {
-  private readonly items: Array<[number, Buffer]> = [];
+type Queued<Tag> = [type: number, frame: Buffer, tag: Tag | undefined];
+
+export class ClientQueue<Tag = never> {
+  private readonly items: Array<Queued<Tag>> = [];
   private head = 0;
   private bytes = 0;
   private held = false;
@@ -25,8 +28,8 @@ export class ClientQueue {
     return this.items[this.head]?.[0];
   }
 
-  push(type: number, frame: Buffer): void {
-    this.items.push([type, frame]);
+  push(type: number, frame: Buffer, tag?: Tag): void {
+    this.items.push([type, frame, tag]);
     this.bytes += frame.length;
     if (!this.held && this.bytes > MAX_QUEUED_BYTES) {
       this.held = true;
@@ -34,10 +37,10 @@ export class ClientQueue {
     }
   }
 
-  shift(): [number, Buffer] | undefined {
+  shift(): Queued<Tag> | undefined {
     if (this.head === this.items.length) return undefined;
     const item = this.items[this.head]!;
-    this.items[this.head++] = undefined as unknown as [number, Buffer];
+    this.items[this.head++] = undefined as unknown as Queued<Tag>;
     if (this.head === this.items.length) {
       this.items.length = 0;
       this.head = 0;

@@ -5,7 +5,7 @@
 import { bindComplete, closeComplete, noData, noParameters, parseComplete } from '../../proxy/backend-write.js';
 import { readBind, readExecute, readParse, readQuery, readTarget, sqlBounds } from '../../proxy/frontend-read.js';
 import { parse, query } from '../../proxy/frontend-write.js';
-import type { Interceptor, InterceptorFactory, SessionIo, StatementWatch } from '../../proxy/interceptor.js';
+import type { BindNames, Interceptor, InterceptorFactory, SessionIo, StatementWatch } from '../../proxy/interceptor.js';
 import { MalformedMessage, PgError } from '../../proxy/pg-error.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
@@ -28,9 +28,10 @@ import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NamedServers } from './named-servers.js';
 import { NotInstalled } from './not-installed.js';
+import { PendingParses } from './pending-parses.js';
 import { STREAMED_FROM, StreamedClaim } from './streamed-claim.js';
 import { RoleBytes } from './role-bytes.js';
-import { MAX_ROLE_PORTAL_BYTES, TrackedPortals } from './tracked-portals.js';
+import { MAX_ROLE_PORTAL_BYTES, TrackedPortals, type PortalRoom } from './tracked-portals.js';
 import { MAX_ROLE_STATEMENT_BYTES, TrackedStatements, type KeptStatement } from './tracked-statements.js';
 import { UpstreamRequests } from './upstream-requests.js';
 
@@ -85,7 +86,9 @@ export function interceptionEngine(options: CallOptions): InterceptorFactory {
 }
 
 class InterceptionEngine implements Interceptor {
-  private readonly queue: ClientQueue;
+  private readonly queue: ClientQueue<PortalRoom>;
+  /** The Parses in the queue, and the one being handled: what a Bind read behind them binds (admitBind). */
+  private readonly pendingParses = new PendingParses();
   private working = false;
   private isClosed = false;
   private readonly statements: TrackedStatements<TrackedStatement>;
@@ -124,10 +127,11 @@ class InterceptionEngine implements Interceptor {
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
     this.statements = new TrackedStatements(rolesKeep.statements, user);
-    this.portals = new TrackedPortals(io, rolesKeep.portals, user);
     this.requests = new UpstreamRequests(io);
+    const calls = new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers, database || user);
+    this.portals = new TrackedPortals(io, rolesKeep.portals, user, calls.argumentLimits.statement);
     this.backendCancels = new BackendCancels(io, user);
-    this.executor = new Executor(io, this.requests, new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers, database || user));
+    this.executor = new Executor(io, this.requests, calls);
   }
 
   inspects(type: number): boolean {
@@ -158,7 +162,18 @@ class InterceptionEngine implements Interceptor {
     });
   }
 
-  claims(type: number, frame: Buffer): boolean {
+  /**
+   * A Bind of an LLM statement (or of a statement whose name is too long to keep) takes its room before it is read; one
+   * that would pass a bound is refused then, its body left unread.
+   */
+  admitBind(names: BindNames | undefined, bytes: number): PortalRoom | undefined {
+    const llmStatement = names === undefined ? this.statements.size > 0 || this.pendingParses.size > 0 : (this.pendingParses.calls(names.statement) ?? this.statements.has(names.statement));
+    return llmStatement ? this.portals.reserve(names?.portal, bytes) : undefined;
+  }
+
+  /** `room`: what admitBind set aside for this Bind, held until it is handled in turn. */
+  claims(type: number, frame: Buffer, room?: PortalRoom): boolean {
+    if (room) return true;
     try {
       return this.claimsReadable(type, frame);
     } catch (error) {
@@ -201,13 +216,14 @@ class InterceptionEngine implements Interceptor {
     return false;
   }
 
-  accept(type: number, frame: Buffer): void {
+  accept(type: number, frame: Buffer, room?: PortalRoom): void {
     // COPY data belongs to a statement already running upstream; queued behind it, it would never arrive.
     if (type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail) {
       this.io.sendUpstream(frame);
       return;
     }
-    this.queue.push(type, frame);
+    if (type === FrontendMessage.Parse) this.pendingParses.held(frame, parseMentionsFunction(frame) || this.mentionsCursorCommand(frame));
+    this.queue.push(type, frame, room);
     if (isStatement(type)) this.cancelTargets.arrived();
     // The session's parses queue in its login role's places in the parser's thread (parse-task.ts).
     if (!this.working) void parsingFor(this.user, () => this.work());
@@ -232,8 +248,14 @@ class InterceptionEngine implements Interceptor {
       // Answers to the proxy's own requests must reach their sinks: mediation ends only once all are in.
       while (this.queue.length > 0 && !this.isClosed) {
         while (this.queue.length > 0 && !this.isClosed) {
-          const [type, frame] = this.queue.shift()!;
-          await this.handle(type, frame);
+          const [type, frame, room] = this.queue.shift()!;
+          if (room?.refusal) await this.refuse(room.refusal);
+          else {
+            // Given back as the Bind is checked and tracked, in the same turn: no other session takes the room between.
+            room?.release();
+            await this.handle(type, frame);
+          }
+          if (type === FrontendMessage.Parse) this.pendingParses.handled(frame);
         }
         await this.settle();
       }

@@ -4,10 +4,13 @@
 // ever sent, so a portal is forgotten once a ReadyForQuery with status idle comes after the Sync or Query that
 // ends its transaction. A session may hold only so many at once, and the sessions of a login role only so many bytes
 // of parameters together (a Bind may be as big as a message: in a transaction block, 256 of them would keep the
-// proxy's memory and not only the server's, and a role may open as many sessions as the server lets it).
+// proxy's memory and not only the server's, and a role may open as many sessions as the server lets it). A Bind too
+// big to come in one read takes its room before its body is read (reserve), so that the sessions of a role reading
+// such Binds at once cannot hold more than the bound between them either.
 
-import type { SessionIo } from '../../proxy/interceptor.js';
+import type { BindAdmission, SessionIo } from '../../proxy/interceptor.js';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
+import { bindParametersTooLarge } from './argument-limits.js';
 import type { RoleBytes, SessionBytes } from './role-bytes.js';
 
 /** Portals of LLM statements one session may have bound at once; drivers keep a handful, usually one. */
@@ -40,15 +43,32 @@ export interface Lifetime {
   bytes: number;
 }
 
+/** Room set aside in the role's account for a Bind before it is read, or the reason it has none (and is refused). */
+export class PortalRoom implements BindAdmission {
+  constructor(
+    readonly refusal: PgError | undefined,
+    private bytes: number,
+    private readonly account: SessionBytes,
+  ) {}
+
+  /** The Bind is checked and tracked now, counting its own bytes: the room set aside goes back. */
+  release(): void {
+    this.account.add(-this.bytes);
+    this.bytes = 0;
+  }
+}
+
 export class TrackedPortals<Portal> {
   private readonly portals = new Map<string, Portal & Lifetime>();
   /** The parameters' bytes, in the account of the session's login role (whose other sessions may have ended portals forgotten). */
   private readonly bytes: SessionBytes;
 
+  /** @param maxBindBytes the most bytes of parameters one portal may keep */
   constructor(
     private readonly io: Pick<SessionIo, 'owed' | 'readies'>,
     roles: RoleBytes,
     role: string,
+    private readonly maxBindBytes: number,
   ) {
     this.bytes = roles.open(role, () => this.forgetEnded());
   }
@@ -71,13 +91,25 @@ export class TrackedPortals<Portal> {
     this.portals.delete(name);
   }
 
-  /** Why binding `name` with `bytes` of parameters now would pass a limit (a rebound name gives up its own), if it would. */
-  refusal(name: string, bytes: number): PgError | undefined {
+  /**
+   * Why binding `name` (undefined: a name not known) with `bytes` of parameters now would pass a limit (a rebound name
+   * gives up its own), if it would.
+   */
+  refusal(name: string | undefined, bytes: number): PgError | undefined {
+    if (bytes > this.maxBindBytes) return bindParametersTooLarge(this.maxBindBytes);
     this.forgetEnded();
-    const existing = this.portals.get(name);
+    const existing = name === undefined ? undefined : this.portals.get(name);
     if (!existing && this.portals.size >= MAX_TRACKED_PORTALS) return tooManyPortals();
     if (!this.bytes.fits(bytes, existing?.bytes)) return tooManyParameterBytes(this.bytes.limit);
     return undefined;
+  }
+
+  /** Sets aside the room a Bind of `name` with `bytes` of parameters would take, before it is read, if it has room. */
+  reserve(name: string | undefined, bytes: number): PortalRoom {
+    const refusal = this.refusal(name, bytes);
+    if (refusal) return new PortalRoom(refusal, 0, this.bytes);
+    this.bytes.add(bytes);
+    return new PortalRoom(undefined, bytes, this.bytes);
   }
 
   /**
