@@ -198,7 +198,7 @@ class InterceptionEngine implements Interceptor {
       }
       case FrontendMessage.Bind:
         if (this.ownStatements.has(readBind(frame).statement) || this.portalRefusal(frame) || this.mayBeRefusedRebind(frame)) return true;
-        this.trackBind(frame);
+        this.trackBind(frame, false);
         return false;
       case FrontendMessage.Execute: {
         const { portal } = readExecute(frame);
@@ -640,15 +640,19 @@ class InterceptionEngine implements Interceptor {
     this.forward(frame, watchingRefusal(relayToClient(this.io), refused, () => this.rebindsOwed--));
   }
 
-  /** A Bind the server is to carry out: its portal is tracked if it runs LLM calls, and its cancels take effect. */
-  private trackBind(frame: Buffer): void {
+  /**
+   * A Bind the server is to carry out: its portal is tracked if it runs LLM calls, and its cancels take effect. A frame
+   * the engine `owns` (accept's) is kept as it is, the one copy of a big Bind; another may be a view of the socket's
+   * chunk, which the session reuses.
+   */
+  private trackBind(frame: Buffer, owns = true): void {
     const bind = readBind(frame);
     this.backendCancels.bound(bind.statement, frame);
     this.ownPortals.delete(bind.portal);
     const tracked = this.statements.get(bind.statement);
     if (tracked) {
-      // One copy: the frame may be a view of the socket's chunk, which the session reuses.
-      const bindRest = Buffer.from(frame.subarray(bind.restOffset));
+      const rest = frame.subarray(bind.restOffset);
+      const bindRest = owns ? rest : Buffer.from(rest);
       this.namedServers.noteBytes(bindRest.subarray(0, bind.resultFormatsOffset - bind.restOffset));
       this.portals.set(bind.portal, {
         ...tracked,
