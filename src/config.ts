@@ -160,7 +160,7 @@ const OPTIONS = [
     value: 'BYTES',
     default: String(DEFAULT_ARGUMENT_LIMITS.statement),
     description:
-      "the most of its LLM calls' arguments one statement hands the proxy at once (every call a pass finds, or the rows waiting for their calls): past it the statement fails with 54000",
+      "the most of its LLM calls' arguments one statement hands the proxy at once (every call a pass finds, or the rows waiting for their calls), and of parameters one Bind of a prepared LLM statement carries: past it the statement fails with 54000",
   },
   {
     flag: 'max-model-calls',
