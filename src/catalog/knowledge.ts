@@ -4,20 +4,12 @@
 
 import type { Embedding } from '../../functions/embedding.js';
 import type { CallContext, ResultRow } from '../../functions/declaration.js';
-import { PgError } from '../../proxy/pg-error.js';
+import { MAX_READ_BYTES, measuredRead } from './measured-read.js';
 
 const DOCUMENTS = '_pg_llm_catalog.pg_llm_knowledge_documents';
 const CHUNKS = '_pg_llm_catalog.pg_llm_knowledge_chunks';
 /** Chunks sent in one INSERT, so that a statement stays a few megabytes even with long embeddings. */
 const CHUNKS_PER_INSERT = 500;
-/**
- * The most a search reads of the chunks it finds, their content and their documents' metadata (as JSON text) and
- * FOUND_ROW_BYTES for each: what a call's arguments may take (--max-argument-bytes' default). Any role may write
- * documents and chunks of its own of any size with INSERT, and a search parses each one's metadata on the event loop
- * every session shares.
- */
-export const MAX_FOUND_BYTES = 32 * 1024 * 1024;
-const FOUND_ROW_BYTES = 1024;
 
 export interface NewDocument {
   sourceName: string;
@@ -93,40 +85,37 @@ export async function embeddingsInUse(context: CallContext): Promise<Embedding[]
  */
 export async function searchChunks(context: CallContext, search: KnowledgeSearch): Promise<ResultRow[]> {
   const queries = search.vectors.map(({ embedding, vector }) => ({ model: embedding.model, dimensions: embedding.dimensions, vector }));
-  const rows = await context.query(
-    `WITH query AS (SELECT * FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS q(model pg_catalog.text, dimensions integer, vector real[])),
-          words AS (SELECT pg_catalog.tsvector_to_array(pg_catalog.to_tsvector('simple', $2)) AS list),
-          scored AS (
-            SELECT c.id AS chunk_id, c.document_id, c.chunk_index, d.source_name, c.content, d.metadata,
-                   _pg_llm_catalog.cosine_similarity(c.embedding, q.vector) AS similarity,
-                   CASE WHEN pg_catalog.cardinality(w.list) OPERATOR(pg_catalog.>) 0
-                     THEN (pg_catalog.length(c.search) OPERATOR(pg_catalog.-) pg_catalog.length(pg_catalog.ts_delete(c.search, w.list)))::real
-                          OPERATOR(pg_catalog./) pg_catalog.cardinality(w.list)
-                     ELSE 0 END AS lexical
-              FROM query q
-              JOIN ${DOCUMENTS} d ON d.embedding_model OPERATOR(pg_catalog.=) q.model AND d.embedding_dimensions OPERATOR(pg_catalog.=) q.dimensions AND d.role_name OPERATOR(pg_catalog.=) current_user
-              JOIN ${CHUNKS} c ON c.document_id OPERATOR(pg_catalog.=) d.id
-             CROSS JOIN words w),
-          found AS (
-            SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::pg_catalog.text AS metadata,
-                   similarity OPERATOR(pg_catalog.+) ($4::real OPERATOR(pg_catalog.*) lexical) AS rank
-              FROM scored
-             WHERE similarity OPERATOR(pg_catalog.>=) $3::real
-             ORDER BY rank DESC, chunk_id
-             LIMIT $5::integer),
-          -- The server measures what was found, and sends none of it when it is too big.
-          measured AS (SELECT *, pg_catalog.sum(pg_catalog.octet_length(content) OPERATOR(pg_catalog.+) pg_catalog.octet_length(metadata)
-                                                OPERATOR(pg_catalog.+) ${FOUND_ROW_BYTES}) OVER () AS total FROM found)
-     SELECT chunk_id, document_id, chunk_index, source_name, CASE WHEN total OPERATOR(pg_catalog.<=) $6 THEN content END AS content, similarity,
-            CASE WHEN total OPERATOR(pg_catalog.<=) $6 THEN metadata END AS metadata, total
-       FROM measured
-      ORDER BY rank DESC, chunk_id`,
-    [JSON.stringify(queries), search.text, String(search.minSimilarity), String(search.lexicalWeight), String(search.limit), String(MAX_FOUND_BYTES)],
-  );
-  if (rows.length > 0 && Number(rows[0]!.total) > MAX_FOUND_BYTES) {
-    throw new PgError('54000', `the chunks a knowledge search found are larger than it reads (${MAX_FOUND_BYTES} bytes, their documents' metadata included)`, {
+  const rows = await measuredRead(
+    context,
+    {
+      rows: `WITH query AS (SELECT * FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS q(model pg_catalog.text, dimensions integer, vector real[])),
+                  words AS (SELECT pg_catalog.tsvector_to_array(pg_catalog.to_tsvector('simple', $2)) AS list),
+                  scored AS (
+                    SELECT c.id AS chunk_id, c.document_id, c.chunk_index, d.source_name, c.content, d.metadata,
+                           _pg_llm_catalog.cosine_similarity(c.embedding, q.vector) AS similarity,
+                           CASE WHEN pg_catalog.cardinality(w.list) OPERATOR(pg_catalog.>) 0
+                             THEN (pg_catalog.length(c.search) OPERATOR(pg_catalog.-) pg_catalog.length(pg_catalog.ts_delete(c.search, w.list)))::real
+                                  OPERATOR(pg_catalog./) pg_catalog.cardinality(w.list)
+                             ELSE 0 END AS lexical
+                      FROM query q
+                      JOIN ${DOCUMENTS} d ON d.embedding_model OPERATOR(pg_catalog.=) q.model AND d.embedding_dimensions OPERATOR(pg_catalog.=) q.dimensions AND d.role_name OPERATOR(pg_catalog.=) current_user
+                      JOIN ${CHUNKS} c ON c.document_id OPERATOR(pg_catalog.=) d.id
+                     CROSS JOIN words w)
+             SELECT chunk_id, document_id, chunk_index, source_name, content, similarity, metadata::pg_catalog.text AS metadata,
+                    similarity OPERATOR(pg_catalog.+) ($4::real OPERATOR(pg_catalog.*) lexical) AS rank
+               FROM scored
+              WHERE similarity OPERATOR(pg_catalog.>=) $3::real
+              ORDER BY rank DESC, chunk_id
+              LIMIT $5::integer`,
+      columns: ['chunk_id', 'document_id', 'chunk_index', 'source_name', 'content', 'similarity', 'metadata'],
+      measured: ['content', 'metadata'],
+      order: 'rank DESC, chunk_id',
+    },
+    [JSON.stringify(queries), search.text, String(search.minSimilarity), String(search.lexicalWeight), String(search.limit)],
+    {
+      message: `the chunks a knowledge search found are larger than it reads (${MAX_READ_BYTES} bytes, their documents' metadata included)`,
       hint: "Ask for fewer results (the limit option), or make the documents' metadata smaller.",
-    });
-  }
-  return rows.map(({ total: _total, ...row }) => ({ ...row, chunk_index: Number(row.chunk_index), similarity: Number(row.similarity), metadata: JSON.parse(row.metadata!) as unknown }));
+    },
+  );
+  return rows.map((row) => ({ ...row, chunk_index: Number(row.chunk_index), similarity: Number(row.similarity), metadata: JSON.parse(row.metadata!) as unknown }));
 }

@@ -4,17 +4,10 @@
 import type { CallContext } from '../../functions/declaration.js';
 import type { ChatMessage } from '../providers/provider.js';
 import { PgError } from '../../proxy/pg-error.js';
+import { MAX_READ_BYTES, measuredRead } from './measured-read.js';
 
 const SESSIONS = '_pg_llm_catalog.pg_llm_sessions';
 const MESSAGES = '_pg_llm_catalog.pg_llm_session_messages';
-/**
- * The most of a session's history a turn reads, its messages' text and MESSAGE_BYTES for each: what a call's arguments
- * may take (--max-argument-bytes' default, the largest request of Anthropic's Messages API). Any role may insert
- * messages of its own of any size and number into its sessions, which the proxy would read whole and write into one
- * request on the event loop every session shares.
- */
-export const MAX_HISTORY_BYTES = 32 * 1024 * 1024;
-const MESSAGE_BYTES = 1024;
 
 export async function createSession(context: CallContext, maxMessages: number): Promise<string> {
   const [row] = await context.query(`INSERT INTO ${SESSIONS} (max_messages) VALUES ($1) RETURNING session_id`, [String(positive('max_messages', maxMessages))]);
@@ -28,20 +21,21 @@ export async function createSession(context: CallContext, maxMessages: number): 
 export async function sessionHistory(context: CallContext, sessionId: string): Promise<ChatMessage[]> {
   const [session] = await context.query(`SELECT max_messages FROM ${SESSIONS} WHERE session_id OPERATOR(pg_catalog.=) $1 FOR UPDATE`, [sessionId]);
   if (!session) throw unknownSession(sessionId);
-  // The server measures the history and sends none of one too big.
-  const rows = await context.query(
-    `SELECT role, CASE WHEN total OPERATOR(pg_catalog.<=) $3 THEN content END AS content, total
-       FROM (SELECT id, role, content, pg_catalog.sum(pg_catalog.octet_length(content) OPERATOR(pg_catalog.+) ${MESSAGE_BYTES}) OVER () AS total
-               FROM (SELECT id, role, content FROM ${MESSAGES} WHERE session_id OPERATOR(pg_catalog.=) $1 AND role OPERATOR(pg_catalog.=) ANY (ARRAY['user', 'assistant'])
-                      ORDER BY id DESC LIMIT $2) AS recent) AS measured
-      ORDER BY id`,
-    [sessionId, session.max_messages!, String(MAX_HISTORY_BYTES)],
-  );
-  if (rows.length > 0 && Number(rows[0]!.total) > MAX_HISTORY_BYTES) {
-    throw new PgError('54000', `the history of session ${sessionId} is larger than a turn reads (${MAX_HISTORY_BYTES} bytes)`, {
+  const rows = await measuredRead(
+    context,
+    {
+      rows: `SELECT id, role, content FROM ${MESSAGES} WHERE session_id OPERATOR(pg_catalog.=) $1 AND role OPERATOR(pg_catalog.=) ANY (ARRAY['user', 'assistant'])
+              ORDER BY id DESC LIMIT $2`,
+      columns: ['role', 'content'],
+      measured: ['content'],
+      order: 'id',
+    },
+    [sessionId, session.max_messages!],
+    {
+      message: `the history of session ${sessionId} is larger than a turn reads (${MAX_READ_BYTES} bytes)`,
       hint: 'Lower its max_messages (pg_llm_set_max_messages), or start a new session.',
-    });
-  }
+    },
+  );
   return rows.map((row) => ({ role: row.role as ChatMessage['role'], content: row.content! }));
 }
 

@@ -4,7 +4,7 @@
 // message), the server sending none of a bigger one.
 
 import { expect, it } from 'vitest';
-import { MAX_HISTORY_BYTES } from '../../src/catalog/sessions.js';
+import { MAX_READ_BYTES } from '../../src/catalog/measured-read.js';
 import { heldLive, peakGrowth } from '../support/held-memory.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
@@ -13,14 +13,14 @@ const shared = proxyAndFakeProvider();
 it("refuses a turn whose session's history is too big with 54000, before the server sends it", async () => {
   const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
   const { id } = (await client.query(`SELECT pg_llm_create_session() AS id`)).rows[0];
-  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_session_messages (session_id, role, content) VALUES ($1, 'user', repeat('m', ${2 * MAX_HISTORY_BYTES}))`, [id]);
+  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_session_messages (session_id, role, content) VALUES ($1, 'user', repeat('m', ${2 * MAX_READ_BYTES}))`, [id]);
   let error: { code?: string } | undefined;
   heldLive();
   const growth = await peakGrowth(async () => {
     await client.query(`SELECT pg_llm_multi_turn_chat('llm', $1, 'hi')`, [id]).catch((caught: { code?: string }) => (error = caught));
   }, 50);
   // Before: the history read whole, and written into the request to the model.
-  expect(growth).toBeLessThan(MAX_HISTORY_BYTES);
+  expect(growth).toBeLessThan(MAX_READ_BYTES);
   expect(error).toMatchObject({ code: '54000' });
   expect(shared.fake.requests).toHaveLength(0);
 }, 120_000);
