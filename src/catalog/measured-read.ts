@@ -1,6 +1,6 @@
 // A read of rows any role may write, of any size and number, into the catalog: the proxy parses what it reads on the
 // event loop every session shares, so the server measures the rows first and sends their text only when all of them
-// together are within MAX_READ_BYTES; past that the read fails with 54000, the text never sent.
+// together are within MAX_READ_BYTES; past that the read fails with 54000, the text never sent, nor more than one row.
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -32,7 +32,10 @@ export async function measuredRead(
   const size = read.measured.map((column) => `coalesce(pg_catalog.octet_length(${column}), 0)`).join(' OPERATOR(pg_catalog.+) ');
   const rows = await context.query(
     `SELECT ${read.columns.map((column) => (read.measured.includes(column) ? `CASE WHEN ${within} THEN ${column} END AS ${column}` : column)).join(', ')}, read_bytes
-       FROM (SELECT *, pg_catalog.sum(${size} OPERATOR(pg_catalog.+) ${ROW_BYTES}) OVER () AS read_bytes FROM (${read.rows}) AS found) AS measured
+       FROM (SELECT *, pg_catalog.sum(${size} OPERATOR(pg_catalog.+) ${ROW_BYTES}) OVER () AS read_bytes, pg_catalog.row_number() OVER () AS read_row
+               FROM (${read.rows}) AS found) AS measured
+      -- Of rows too big, one tells so: many small ones would be sent, each empty, to be let go.
+      WHERE ${within} OR read_row OPERATOR(pg_catalog.=) 1
       ${read.order ? `ORDER BY ${read.order}` : ''}`,
     parameters,
   );

@@ -6,9 +6,10 @@
 import { expect, it } from 'vitest';
 import { MAX_READ_BYTES } from '../../src/catalog/measured-read.js';
 import { heldLive, peakGrowth } from '../support/held-memory.js';
-import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+import { databaseWithModel } from '../support/models.js';
+import { relayedProxyAndFakeProvider } from '../support/relayed-proxy.js';
 
-const shared = proxyAndFakeProvider();
+const shared = relayedProxyAndFakeProvider();
 
 it("refuses a turn whose session's history is too big with 54000, before the server sends it", async () => {
   const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
@@ -25,11 +26,14 @@ it("refuses a turn whose session's history is too big with 54000, before the ser
   expect(shared.fake.requests).toHaveLength(0);
 }, 120_000);
 
-it('counts many small messages too, and sends a history within the bound as ever', async () => {
+it('counts many small messages too, sending one row of a history too big, and sends a history within the bound as ever', async () => {
   const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
   const { id } = (await client.query(`SELECT pg_llm_create_session(100000) AS id`)).rows[0];
   await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_session_messages (session_id, role, content) SELECT $1, 'user', 'm' FROM generate_series(1, 40000)`, [id]);
+  const before = shared.relay.bytesFromTarget;
   await expect(client.query(`SELECT pg_llm_multi_turn_chat('llm', $1, 'hi')`, [id])).rejects.toMatchObject({ code: '54000' });
+  // Before: each of the 40,000 rows sent, its text left out (over a megabyte).
+  expect(shared.relay.bytesFromTarget - before).toBeLessThan(64 * 1024);
   await client.query(`SELECT pg_llm_set_max_messages($1, 3)`, [id]);
   expect((await client.query(`SELECT pg_llm_multi_turn_chat('llm', $1, 'hi') AS a`, [id])).rows).toEqual([{ a: 'default answer' }]);
   expect(shared.fake.requests).toHaveLength(1);
