@@ -108,12 +108,12 @@ export async function searchChunks(context: CallContext, search: KnowledgeSearch
               ORDER BY rank DESC, chunk_id
               LIMIT $5::integer`,
       columns: ['chunk_id', 'document_id', 'chunk_index', 'source_name', 'content', 'similarity', 'metadata'],
-      measured: ['content', 'metadata'],
+      measured: ['source_name', 'content', 'metadata'],
       order: 'rank DESC, chunk_id',
     },
     [JSON.stringify(queries), search.text, String(search.minSimilarity), String(search.lexicalWeight), String(search.limit)],
     {
-      message: `the chunks a knowledge search found are larger than it reads (${MAX_READ_BYTES} bytes, their documents' metadata included)`,
+      message: `the chunks a knowledge search found are larger than it reads (${MAX_READ_BYTES} bytes, their documents' names and metadata included)`,
       hint: "Ask for fewer results (the limit option), or make the documents' metadata smaller.",
     },
   );
