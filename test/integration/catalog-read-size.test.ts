@@ -12,18 +12,18 @@ const shared = proxyAndFakeProvider();
 
 it('refuses a read of the catalog whose rows are too big with 54000, without holding them, and the session goes on', async () => {
   const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
-  const { id } = (await client.query(`SELECT pg_llm_create_session() AS id`)).rows[0];
-  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_session_messages (session_id, role, content) VALUES ($1, 'user', repeat('m', ${2 * MAX_KEPT_ROW_BYTES}))`, [id]);
+  // An earlier question of text-to-SQL, which the server does not measure before it sends it.
+  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_queries (question, sql) VALUES (repeat('q', ${2 * MAX_KEPT_ROW_BYTES}), 'SELECT 1')`);
   let error: { code?: string } | undefined;
   heldLive();
   const growth = await peakGrowth(async () => {
-    await client.query(`SELECT pg_llm_get_session_messages($1)`, [id]).catch((caught: { code?: string }) => (error = caught));
+    await client.query(`SELECT pg_llm_text2sql('llm', 'how many orders are there')`).catch((caught: { code?: string }) => (error = caught));
   }, 50);
-  // Before: the row read whole, then written into the call's result.
+  // Before: the row read whole, then written into the prompt.
   expect(growth).toBeLessThan(MAX_KEPT_ROW_BYTES);
   expect(error).toMatchObject({ code: '54000' });
-  const small = (await client.query(`SELECT pg_llm_create_session() AS id`)).rows[0].id;
-  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_session_messages (session_id, role, content) VALUES ($1, 'user', 'hello')`, [small]);
-  const [row] = (await client.query(`SELECT pg_llm_get_session_messages($1)::text AS messages`, [small])).rows;
-  expect(row.messages).toContain('hello');
+  expect(shared.fake.requests).toHaveLength(0);
+  await client.query(`DELETE FROM _pg_llm_catalog.pg_llm_queries`);
+  shared.fake.script({ kind: 'answer', content: 'SELECT 1' });
+  expect((await client.query(`SELECT pg_llm_text2sql('llm', 'how many orders are there') AS sql`)).rows).toEqual([{ sql: 'SELECT 1' }]);
 }, 120_000);
