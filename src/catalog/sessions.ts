@@ -86,7 +86,20 @@ export async function listSessions(context: CallContext): Promise<Array<Record<s
 export async function sessionMessages(context: CallContext, sessionId: string): Promise<Array<Record<string, unknown>>> {
   const [session] = await context.query(`SELECT 1 AS found FROM ${SESSIONS} WHERE session_id OPERATOR(pg_catalog.=) $1`, [sessionId]);
   if (!session) throw unknownSession(sessionId);
-  const rows = await context.query(`SELECT id, request_id, role, content, created_at FROM ${MESSAGES} WHERE session_id OPERATOR(pg_catalog.=) $1 ORDER BY id`, [sessionId]);
+  const rows = await measuredRead(
+    context,
+    {
+      rows: `SELECT id, request_id, role, content, created_at FROM ${MESSAGES} WHERE session_id OPERATOR(pg_catalog.=) $1`,
+      columns: ['id', 'request_id', 'role', 'content', 'created_at'],
+      measured: ['content'],
+      order: 'id',
+    },
+    [sessionId],
+    {
+      message: `the messages of session ${sessionId} are larger than the proxy reads (${MAX_READ_BYTES} bytes, 1 kB counted for each)`,
+      hint: `Read them with a SELECT of your own from ${MESSAGES}, which the proxy passes on as they come, or delete the session (pg_llm_delete_session).`,
+    },
+  );
   return rows.map((row) => ({ ...row, id: Number(row.id) }));
 }
 
