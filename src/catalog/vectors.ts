@@ -4,6 +4,7 @@
 // out (catalog-migrations/idempotent/002_vectors.sql).
 
 import type { CallContext, ResultRow } from '../../functions/declaration.js';
+import { MAX_READ_BYTES, measuredRead } from './measured-read.js';
 
 const VECTORS = '_pg_llm_catalog.pg_llm_vectors';
 
@@ -33,15 +34,25 @@ export async function storeVector(context: CallContext, stored: StoredVector): P
 
 /** The stored vectors most similar to the query, most similar first, at least as similar as the threshold. */
 export async function searchVectors(context: CallContext, search: VectorSearch): Promise<ResultRow[]> {
-  const rows = await context.query(
-    `SELECT id, table_name, column_name, row_id, similarity, metadata::pg_catalog.text AS metadata
-       FROM (SELECT v.id, v.table_name, v.column_name, v.row_id, v.metadata,
-                    _pg_llm_catalog.cosine_similarity(v.embedding, $1::real[]) AS similarity
-               FROM ${VECTORS} v) AS scored
-      WHERE similarity OPERATOR(pg_catalog.>=) $2::real
-      ORDER BY similarity DESC, id
-      LIMIT $3::integer`,
+  const rows = await measuredRead(
+    context,
+    {
+      rows: `SELECT id, table_name, column_name, row_id, similarity, metadata::pg_catalog.text AS metadata
+               FROM (SELECT v.id, v.table_name, v.column_name, v.row_id, v.metadata,
+                            _pg_llm_catalog.cosine_similarity(v.embedding, $1::real[]) AS similarity
+                       FROM ${VECTORS} v) AS scored
+              WHERE similarity OPERATOR(pg_catalog.>=) $2::real
+              ORDER BY similarity DESC, id
+              LIMIT $3::integer`,
+      columns: ['id', 'table_name', 'column_name', 'row_id', 'similarity', 'metadata'],
+      measured: ['table_name', 'column_name', 'metadata'],
+      order: 'similarity DESC, id',
+    },
     [realArray(search.vector), String(search.threshold), String(search.limit)],
+    {
+      message: `the stored vectors a search found are larger than it reads (${MAX_READ_BYTES} bytes, their names and metadata, 1 kB counted for each)`,
+      hint: 'Ask for fewer (limit_count), or store smaller metadata.',
+    },
   );
   return rows.map((row) => ({ ...row, similarity: Number(row.similarity), metadata: JSON.parse(row.metadata ?? 'null') as unknown }));
 }
