@@ -63,12 +63,21 @@ async function updateSession(context: CallContext, sessionId: string, assignment
 }
 
 export async function getSession(context: CallContext, sessionId: string): Promise<Record<string, unknown>> {
-  const [row] = await context.query(
-    `SELECT pg_catalog.jsonb_build_object('session_id', s.session_id, 'max_messages', s.max_messages, 'state', s.state,
-            'message_count', (SELECT pg_catalog.count(*) FROM ${MESSAGES} m WHERE m.session_id OPERATOR(pg_catalog.=) s.session_id),
-            'created_at', s.created_at, 'last_active_time', s.last_active_time)::pg_catalog.text AS session
-       FROM ${SESSIONS} s WHERE s.session_id OPERATOR(pg_catalog.=) $1`,
+  const [row] = await measuredRead(
+    context,
+    {
+      rows: `SELECT pg_catalog.jsonb_build_object('session_id', s.session_id, 'max_messages', s.max_messages, 'state', s.state,
+                    'message_count', (SELECT pg_catalog.count(*) FROM ${MESSAGES} m WHERE m.session_id OPERATOR(pg_catalog.=) s.session_id),
+                    'created_at', s.created_at, 'last_active_time', s.last_active_time)::pg_catalog.text AS session
+               FROM ${SESSIONS} s WHERE s.session_id OPERATOR(pg_catalog.=) $1`,
+      columns: ['session'],
+      measured: ['session'],
+    },
     [sessionId],
+    {
+      message: `session ${sessionId} is larger than the proxy reads (${MAX_READ_BYTES} bytes as JSON text, its state included)`,
+      hint: `Replace its state with a smaller one (pg_llm_update_session_state), or read it with a SELECT of your own from ${SESSIONS}.`,
+    },
   );
   if (!row) throw unknownSession(sessionId);
   return JSON.parse(row.session!) as Record<string, unknown>;
