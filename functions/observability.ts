@@ -1,6 +1,7 @@
 // Feedback on answers and the read side of the audit and trace logs, per request_id. Row-level security (catalog
 // level 0004) limits each role to its own rows; an admin role sees all.
 
+import { MAX_READ_BYTES, measuredRead } from '../src/catalog/measured-read.js';
 import { PgError } from '../proxy/pg-error.js';
 import { optionsObject } from './answer.js';
 import { wholeNumberOption } from './call-options.js';
@@ -43,12 +44,22 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
     parameters.push(options[filter] as string);
     conditions.push(filter === 'since' ? `created_at OPERATOR(pg_catalog.>=) $${parameters.length}::pg_catalog.timestamptz` : `${filter}::pg_catalog.text OPERATOR(pg_catalog.=) $${parameters.length}`);
   }
-  const rows = await context.query(
-    `SELECT request_id, event_type, instance_name, session_id, success, confidence_score, metadata
-       FROM _pg_llm_catalog.pg_llm_audit_log a
-      WHERE ${[...conditions, `NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_audit_log')})`].join(' AND ')}
-      ORDER BY created_at DESC, id DESC LIMIT $1`,
+  const rows = await measuredRead(
+    context,
+    {
+      rows: `SELECT id, created_at, request_id, event_type, instance_name, session_id, success, confidence_score, metadata::pg_catalog.text AS metadata
+               FROM _pg_llm_catalog.pg_llm_audit_log a
+              WHERE ${[...conditions, `NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_audit_log')})`].join(' AND ')}
+              ORDER BY created_at DESC, id DESC LIMIT $1`,
+      columns: ['request_id', 'event_type', 'instance_name', 'session_id', 'success', 'confidence_score', 'metadata'],
+      measured: ['event_type', 'instance_name', 'session_id', 'metadata'],
+      order: 'created_at DESC, id DESC',
+    },
     parameters,
+    {
+      message: `the audit rows found are larger than the proxy reads (${MAX_READ_BYTES} bytes, their text and metadata, 1 kB counted for each)`,
+      hint: 'Ask for fewer (the limit option) or narrower ones (event_type, instance_name, session_id, request_id, since).',
+    },
   );
   return rows.map((row) => ({
     ...row,
@@ -59,13 +70,23 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
 }
 
 async function trace(context: CallContext, requestId: string): Promise<Record<string, unknown>> {
-  const [row] = await context.query(
-    `SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at, 'role_name', role_name) ORDER BY id), '[]')::pg_catalog.text AS events
-       FROM _pg_llm_catalog.pg_llm_trace_log a
-      WHERE request_id OPERATOR(pg_catalog.=) $1 AND NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_trace_log')})`,
+  const rows = await measuredRead(
+    context,
+    {
+      rows: `SELECT id, pg_catalog.jsonb_build_object('step', step, 'detail', detail, 'created_at', created_at, 'role_name', role_name)::pg_catalog.text AS event
+               FROM _pg_llm_catalog.pg_llm_trace_log a
+              WHERE request_id OPERATOR(pg_catalog.=) $1 AND NOT EXISTS (${EARLIER_ROW_OF_ANOTHER_ROLE('_pg_llm_catalog.pg_llm_trace_log')})`,
+      columns: ['event'],
+      measured: ['event'],
+      order: 'id',
+    },
     [requestId],
+    {
+      message: `the trace of request ${requestId} is larger than the proxy reads (${MAX_READ_BYTES} bytes as JSON text, 1 kB counted for each event)`,
+      hint: 'Read its events with a SELECT of your own from _pg_llm_catalog.pg_llm_trace_log.',
+    },
   );
-  return { request_id: requestId, events: JSON.parse(row!.events!) };
+  return { request_id: requestId, events: rows.map((row) => JSON.parse(row.event!) as unknown) };
 }
 
 export const observabilityFunctions = [
