@@ -13,7 +13,7 @@ import { CancelKeys } from './cancel-keys.js';
 import type { InterceptorFactory } from './interceptor.js';
 import { listenError } from './listen-error.js';
 import { ownPort } from './own-ports.js';
-import { tooManyClients } from './pg-error.js';
+import { tooManyClients, type PgError } from './pg-error.js';
 import { ScramSecrets } from './scram-secrets.js';
 import type { StatementHead } from './last-statement.js';
 import { Session, type SessionActivity } from './session.js';
@@ -43,6 +43,8 @@ export interface ListenerOptions {
   log: Logger;
   /** Takes over the statements it claims (the LLM functions); without it the proxy only relays. */
   interceptors?: InterceptorFactory;
+  /** Why a client's startup parameters are not to reach the server (the interception's secrets among them); the session is refused. */
+  startupRefusal?: (parameters: ReadonlyMap<string, string>) => PgError | undefined;
   /** The role whose auth query gives the SCRAM secrets the proxy authenticates clients with; without it, relayed. */
   authRole?: AuthRole;
 }
@@ -187,6 +189,12 @@ export class ProxyListener {
     }
     if (hello.kind === 'CancelRequest') {
       this.cancelKeys.find(hello.processId, hello.secret)?.cancel();
+      return;
+    }
+    const refused = this.options.startupRefusal?.(hello.parameters);
+    if (refused) {
+      stats.connectionsRejected++;
+      closeSocket(hello.socket, errorResponse(refused));
       return;
     }
     const user = hello.parameters.get('user') ?? '';

@@ -20,6 +20,7 @@ import { isPassphrase, masterKey, sealText } from './crypto/secrets.js';
 import { loadParser } from './sql/parse.js';
 import { setRoleDailyBudgets } from './cost/daily-spend.js';
 import { interceptionEngine } from './intercept/engine.js';
+import { startupRefusal } from './intercept/startup-refusal.js';
 import { createLogger } from './logger.js';
 import { DefaultProviders } from './providers/default-provider.js';
 import { configureProviderHttp } from './providers/http.js';
@@ -102,6 +103,7 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     startupTimeoutMs: config.startupTimeoutMs,
     maxStartingConnections: config.maxStartingConnections,
     log,
+    startupRefusal,
     interceptors: interceptionEngine({
       masterKeys,
       concurrency: config.callConcurrency,

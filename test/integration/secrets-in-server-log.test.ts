@@ -498,6 +498,26 @@ describe('SET pg_llm.master_key', () => {
     await expect(reader.query(`SELECT pg_llm_chat('keyed', 'x')`)).rejects.toMatchObject({ code: '22023', hint: expect.stringContaining('SET pg_llm.master_key') });
     expect(logHolds(key)).toBe(false);
   });
+
+  it('is refused at connection start, where the server would keep it in clear: in options or as a parameter of its own', async () => {
+    const { key, name } = await sealedModel();
+    for (const given of [{ options: `-c pg_llm.master_key=${key}` }, { options: `--PG_LLM.Master_Key=${key}` }]) {
+      const client = new pg.Client({ ...connection(suite.proxy.port, 'trust', name), ...given });
+      client.on('error', () => undefined);
+      await expect(client.connect()).rejects.toMatchObject({ code: '0A000', severity: 'FATAL', hint: expect.stringContaining('SET pg_llm.master_key in the session') });
+    }
+    const raw = await RawClient.open(suite.proxy.port);
+    afterThisTest(async () => void raw.socket.destroy());
+    raw.send(serialize.startup({ user: 'trust_user', database: name, 'pg_llm.master_key': key }));
+    expect((await raw.until('error')).at(-1)).toMatchObject({ code: '0A000', severity: 'FATAL' });
+    await raw.untilClosed();
+    // Other options still reach the server.
+    const other = new pg.Client({ ...connection(suite.proxy.port, 'trust', name), options: '-c application_name=startup-options' });
+    await other.connect();
+    afterThisTest(() => other.end());
+    expect((await other.query('SHOW application_name')).rows).toEqual([{ application_name: 'startup-options' }]);
+    expect(logHolds(key)).toBe(false);
+  });
 });
 
 describe('pg_llm.master_key named past SET', () => {

@@ -10,6 +10,7 @@ import { loadParser } from '../../src/sql/parse.js';
 import type { ArgumentLimits } from '../../src/intercept/argument-limits.js';
 import type { CallOptions } from '../../src/intercept/calls.js';
 import { interceptionEngine } from '../../src/intercept/engine.js';
+import { startupRefusal } from '../../src/intercept/startup-refusal.js';
 import { DefaultProviders, type DefaultSources } from '../../src/providers/default-provider.js';
 import type { UpstreamTarget } from '../../proxy/upstream.js';
 import { ROLES, type ClusterInfo } from './cluster.js';
@@ -80,6 +81,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<TestProxy>
   };
   if (!options.passThrough) {
     const keys = [options.masterKey ?? 'test master key', ...(options.previousMasterKeys ?? [])].map(masterKey);
+    listenerOptions.startupRefusal = startupRefusal;
     listenerOptions.interceptors = interceptionEngine({
       masterKeys: keys,
       concurrency: options.callConcurrency ?? 16,

@@ -1,0 +1,19 @@
+// Startup parameters the proxy does not pass on. The master key is one: given at connection start (PGOPTIONS='-c
+// pg_llm.master_key=…', or as a parameter of its own) it would reach the server in clear, where SHOW and any other
+// role's code running in the session read it, and the proxy, which keeps a session's key only from its SET, could
+// not use it anyway.
+
+import { PgError, SqlState } from '../../proxy/pg-error.js';
+import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
+
+/** Why a session with these startup parameters is refused before they reach the server; undefined when it is not. */
+export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
+  // Setting names are case-insensitive; in `options` a name may be written in any of -c's forms, or escaped: any
+  // mention of the name is enough to refuse, since only the session itself loses by it.
+  const named = [...parameters].some(([name, value]) => name.toLowerCase() === MASTER_KEY_SETTING || (name === 'options' && value.replace(/\\/g, '').toLowerCase().includes(MASTER_KEY_SETTING)));
+  if (!named) return undefined;
+  return new PgError(SqlState.FeatureNotSupported, `${MASTER_KEY_SETTING} cannot be given at connection start: the server would keep it in clear`, {
+    severity: 'FATAL',
+    hint: `SET ${MASTER_KEY_SETTING} in the session (the proxy keeps the key, the server only a reference to it), or start the proxy with --master-key (PG_LLM_MASTER_KEY).`,
+  });
+}
