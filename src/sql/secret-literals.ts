@@ -9,11 +9,11 @@
 // may hold a secret, the proxy answers the syntax error itself, pointed at where it stands in the query string.
 
 import { scanSync } from 'libpg-query';
-import type { ArgumentDeclaration } from '../../functions/declaration.js';
-import { functionsCalled, qualifiedName } from '../../functions/registry.js';
+import { qualifiedName } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { credentialsIn, holdsCredentials } from '../crypto/config-secrets.js';
 import type { HeldSpan } from './api-key-statements.js';
+import { declaredArguments } from './declared-arguments.js';
 import { parseTask } from './parse-task.js';
 import { refuseComputedSecret, uncast, writtenString } from './computed-secrets.js';
 import { codePoints, parseStatementsNow } from './parse.js';
@@ -126,18 +126,12 @@ function visit(node: unknown, found: Found[]): void {
 }
 
 function literalsOfCall(call: Node): Found[] {
-  const declarations = functionsCalled((call.funcname ?? []).map((part: Node) => part.String?.sval ?? ''));
+  const { declarations, arguments: found } = declaredArguments(call);
   if (declarations.length === 0) return [];
   const writtenFor = qualifiedName(declarations[0]!);
   const literals: Found[] = [];
-  (call.args as Node[] | undefined)?.forEach((argument, position) => {
-    const named = argument.NamedArgExpr as Node | undefined;
-    // Overloads agree on which arguments are secret or SQL (functions/registry.ts): the first that has it says.
-    const declared = declarations
-      .map((declaration): ArgumentDeclaration | undefined => (named ? declaration.arguments.find((candidate) => candidate.name === named.name) : declaration.arguments[position]))
-      .find((candidate) => candidate !== undefined);
+  found.forEach(({ declared, expression }) => {
     if (!declared?.secret && !declared?.sql) return;
-    const expression = (named ? named.arg : argument) as Node;
     const constant = stringConstant(expression);
     if (!constant) {
       if (declared.secret) refuseComputedSecret(expression, declared, declarations[0]!.name);
