@@ -13,6 +13,7 @@ import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
 import { heldSyntaxError, type HeldSyntaxError } from '../sql/secret-syntax-errors.js';
+import { serverNames, type ServerNames } from '../sql/server-names.js';
 import { explainedWithoutRunning } from './explain-plan.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
@@ -109,12 +110,16 @@ export interface Analysis {
   deallocations: Deallocation[];
   /** Secrets written out in the calls the proxy runs (src/sql/secret-literals.ts), for the engine to hold back. */
   secrets: SecretLiteral[];
+  /** The servers the text names, where it gives them in a server's place (src/sql/server-names.ts). */
+  servers: ServerNames;
   /**
    * The parser's error for a refused text that may hold a secret, for the proxy to answer (src/sql/secret-syntax-errors.ts):
    * the query string's, or that of SQL written out in it for an argument declared SQL (src/sql/secret-literals.ts).
    */
   syntaxError?: HeldSyntaxError;
 }
+
+const NO_SERVERS: ServerNames = { values: [], parameters: [] };
 
 const ANALYZE = parseTask(import.meta.url, 'analyzeNow', analyzeNow);
 
@@ -130,7 +135,7 @@ export function analyzeNow(sql: string): Analysis {
     statements = parseStatementsNow(sql);
   } catch (error) {
     const syntaxError = heldSyntaxError(sql, error);
-    return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], ...(syntaxError && { syntaxError }) };
+    return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], servers: NO_SERVERS, ...(syntaxError && { syntaxError }) };
   }
   const plans = statements.map(({ node, text }) => plan(node, text));
   let secrets: SecretLiteral[];
@@ -139,9 +144,10 @@ export function analyzeNow(sql: string): Analysis {
     secrets = statements.flatMap(({ node }, i) => (plans[i]!.kind === 'calls' || plans[i]!.kind === 'declare' ? secretLiterals(node, sql) : []));
   } catch (error) {
     if (!(error instanceof SecretSyntaxError)) throw error;
-    return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], syntaxError: error.held };
+    return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], servers: NO_SERVERS, syntaxError: error.held };
   }
-  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), deallocations: deallocations(statements), secrets };
+  const servers = serverNames(statements.map(({ node }) => node));
+  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), deallocations: deallocations(statements), secrets, servers };
 }
 
 /** The statements of a script, each as its own text (for running them one at a time). */

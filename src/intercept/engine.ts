@@ -41,6 +41,8 @@ type TrackedPlan = StatementPlan & { kind: 'calls' | 'declare' | 'fetch' | 'clos
 interface TrackedStatement {
   plan: TrackedPlan;
   parameterTypes: number[];
+  /** The parameters bound in a server's place, which name that server (named-servers.ts). */
+  serverParameters: number[];
 }
 /** A statement the proxy answers entirely itself in the extended protocol (CREATE EXTENSION pg_llm and kin). */
 type OwnPlan = StatementPlan & { kind: 'extension' };
@@ -123,7 +125,7 @@ class InterceptionEngine implements Interceptor {
     database: string | undefined,
   ) {
     // PGOPTIONS (-c ai.openai_base_url=…) names a server as the client's statements do.
-    if (startupOptions) this.namedServers.note(startupOptions, true);
+    if (startupOptions) this.namedServers.noteOptions(startupOptions);
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
     this.statements = new TrackedStatements(rolesKeep.statements, user);
@@ -397,7 +399,7 @@ class InterceptionEngine implements Interceptor {
         return this.forward(frame, previous ? watchingRefusal(notInstalled, serverRefused, dropPrevious) : notInstalled);
       }
     }
-    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes }, previous?.tracked);
+    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes, serverParameters: analysis.servers.parameters }, previous?.tracked);
     if (overLimit) {
       keepPrevious();
       return this.refuse(overLimit);
@@ -535,10 +537,11 @@ class InterceptionEngine implements Interceptor {
    * analysis must be of the text the server gets.
    */
   private async sealedAnalysis(text: string): Promise<{ sql: string; analysis: Analysis }> {
-    this.namedServers.note(text);
     const sql = await this.apiKeys.seal(await this.masterKeys.seal(text));
     const analysis = await analyze(sql);
     if (analysis.syntaxError) throw secretSyntaxError(analysis.syntaxError.message, analysis.syntaxError.position);
+    // Read before the calls' secrets are held: a URL with a password is named as the client wrote it.
+    this.namedServers.noteStatement(analysis.servers);
     if (analysis.secrets.length === 0) return { sql, analysis };
     const held = this.literalSecrets.hold(sql, analysis.secrets);
     return { sql: held, analysis: held === sql ? analysis : await analyze(held) };
@@ -653,7 +656,7 @@ class InterceptionEngine implements Interceptor {
     if (tracked) {
       const rest = frame.subarray(bind.restOffset);
       const bindRest = owns ? rest : Buffer.from(rest);
-      this.namedServers.noteBytes(bindRest.subarray(0, bind.resultFormatsOffset - bind.restOffset));
+      this.namedServers.noteParameters(bindRest.subarray(0, bind.resultFormatsOffset - bind.restOffset), tracked.serverParameters);
       this.portals.set(bind.portal, {
         ...tracked,
         statement: bind.statement,

@@ -1,72 +1,82 @@
-// The servers a client named itself in its session: the URLs written in the statements it sent (as it wrote them,
-// before the proxy held their secrets back), in the parameters it bound to them, and in its startup options. A key
-// the session handed the proxy (SET ai.openai_api_key, or one written out in a call) is sent to a server chosen by a
-// call's arguments or a session setting only when the client named that server (functions/pgai/endpoint.ts): the
-// code of other roles that the client's statements run (a view's call, a set_config a function makes) is not the
-// client, and must not route a key PostgreSQL itself never shows it.
+// The servers a client named itself in its session: the URLs its statements give in a server's place (as it wrote
+// them, before the proxy held their secrets back: src/sql/server-names.ts), the parameters it bound there, and pgai's
+// server settings in its startup options. A server a call's arguments or a session setting chose is used with a key
+// the session handed the proxy, and a setting's server at all, only when the client named it
+// (functions/pgai/endpoint.ts): the code of other roles that the client's statements run (a view's call, a
+// set_config a function makes) is not the client, and must not route its keys or its prompts.
 //
-// A URL names a server where it stands as a whole value: a string constant ('…', $$…$$, "…" as a SET's value), a
-// parameter, a JSON string under a server's key (base_url, host, endpoint, api_endpoint), or a setting's value in
-// the startup options. Not a URL inside a prompt or a message, nor in a comment: what a client asks a model about is
-// often someone else's text (review34: a document mentioning another role's server, bound as a prompt, let that
-// role's view send the session's key there).
+// A value names a server when it is a URL and nothing else, or a JSON object with a URL under a server's key
+// (base_url, host, endpoint, api_endpoint), at any depth. A URL anywhere else names nothing, however it is written:
+// what a client binds or writes beside its calls (a user's URL stored in a column, a document to embed) is often
+// someone else's text.
 
-/** The characters of a URL's scheme, read back from its "://". */
-const SCHEME = /[a-z0-9+.-]/i;
-/** What ends a URL written in SQL or JSON: a quote, white space, a backslash or a dollar quote. */
-const URL_END = /['"\s\\$]/;
-const MAX_SCHEME = 32;
+import { isServerSetting, SERVER_KEYS, type ServerNames } from '../sql/server-names.js';
+
 /** Longer URLs are not noted: a call naming one needs a key of its own (api_key) or no held secret. */
 const MAX_URL = 2048;
 /** The most URLs a session keeps, the oldest let go first. */
 const MAX_NAMED = 256;
-/** A JSON key naming a server, just before the opening quote of its value. */
-const SERVER_KEY = /"(?:base_url|host|endpoint|api_endpoint)"\s*:\s*"$/i;
-/** A parameter that is a URL and nothing else. */
-const WHOLE_URL = new RegExp(`^[a-z][a-z0-9+.-]{0,${MAX_SCHEME}}://[^'"\\s\\\\$]{0,${MAX_URL}}$`, 'i');
-/** A SET's value given as a quoted name, just before its opening quote. */
-const SET_VALUE = /(?:=|\bTO)\s*"$/i;
+/** A URL and nothing else. */
+const WHOLE_URL = new RegExp(`^[a-z][a-z0-9+.-]{0,32}://[^'"\\s\\\\$]{0,${MAX_URL}}$`, 'i');
+/** A setting in PostgreSQL's startup options (-c name=value, --name=value), a backslash escaping the next character. */
+const OPTION = /(?:^|\s)(?:-c\s*|--)([^\s=]+)=((?:\\.|[^\s\\])*)/g;
 
 export class NamedServers {
   private readonly urls = new Set<string>();
 
-  /**
-   * Notes the URLs that name a server in text the client sent (a statement; `options`: its startup options); linear
-   * in its length, and nothing is done for text without "://".
-   */
-  note(text: string, options = false): void {
-    for (let at = text.indexOf('://'); at >= 0; at = text.indexOf('://', at + 3)) {
-      let start = at;
-      while (start > 0 && at - start < MAX_SCHEME && SCHEME.test(text[start - 1]!)) start--;
-      if (start === at || !/[a-z]/i.test(text[start]!)) continue;
-      let end = at + 3;
-      while (end < text.length && end - start <= MAX_URL && !URL_END.test(text[end]!)) end++;
-      if (end - start <= MAX_URL && namesServer(text, start, end, options)) this.add(text.slice(start, end));
-    }
+  /** Notes the servers a statement names in its text. */
+  noteStatement(names: ServerNames): void {
+    names.values.forEach((value) => this.noteValue(value));
   }
 
-  /** Notes the URLs that name a server in a Bind's parameter section, read only when it holds a "://". */
-  noteBytes(section: Buffer): void {
-    if (section.indexOf('://') < 0) return;
+  /** Notes the servers named by a Bind's parameters that stand in a server's place (`numbers`: $1 is 1). */
+  noteParameters(section: Buffer, numbers: readonly number[]): void {
+    if (numbers.length === 0 || section.indexOf('://') < 0) return;
     // Its format codes, their count first, then the values, each after its length (-1: NULL).
     let at = 2 + 2 * section.readInt16BE(0);
     const count = section.readInt16BE(at);
     at += 2;
-    for (let index = 0; index < count && at + 4 <= section.length; index++) {
+    for (let number = 1; number <= count && at + 4 <= section.length; number++) {
       const length = section.readInt32BE(at);
       at += 4;
       if (length <= 0) continue;
-      const value = section.subarray(at, at + length);
+      if (numbers.includes(number)) this.noteValue(section.toString('utf8', at, at + length));
       at += length;
-      if (value.indexOf('://') < 0) continue;
-      const text = value.toString('utf8');
-      if (WHOLE_URL.test(text)) this.add(text);
-      else this.note(text);
     }
+  }
+
+  /** Notes pgai's server settings given in the startup options (PGOPTIONS='-c ai.openai_base_url=…'). */
+  noteOptions(options: string): void {
+    for (const [, name, value] of options.matchAll(OPTION)) if (isServerSetting(name)) this.noteValue(value!.replace(/\\(.)/g, '$1'));
   }
 
   has(url: string): boolean {
     return this.urls.has(url);
+  }
+
+  private noteValue(value: string): void {
+    if (!value.includes('://')) return;
+    if (WHOLE_URL.test(value)) return this.add(value);
+    let config: unknown;
+    try {
+      config = JSON.parse(value);
+    } catch {
+      return;
+    }
+    this.noteConfig(config);
+  }
+
+  /** The URLs under a server's key in a JSON config, at any depth (walked without recursion: the client chose the depth). */
+  private noteConfig(config: unknown): void {
+    const pending = [config];
+    while (pending.length > 0) {
+      const node = pending.pop();
+      if (node === null || typeof node !== 'object') continue;
+      for (const [key, value] of Object.entries(node)) {
+        if (typeof value === 'string' && SERVER_KEYS.has(key.toLowerCase()) && WHOLE_URL.test(value)) this.add(value);
+        else pending.push(value);
+      }
+    }
   }
 
   private add(url: string): void {
@@ -74,13 +84,4 @@ export class NamedServers {
     this.urls.add(url);
     if (this.urls.size > MAX_NAMED) this.urls.delete(this.urls.values().next().value!);
   }
-}
-
-/** Whether the URL at text[start, end) stands as a whole value that names a server (above). */
-function namesServer(text: string, start: number, end: number, options: boolean): boolean {
-  const before = text[start - 1];
-  const after = text[end];
-  if (before === "'" || before === '$') return after === before;
-  if (before === '"') return after === '"' && (SERVER_KEY.test(text.slice(Math.max(0, start - 32), start)) || SET_VALUE.test(text.slice(Math.max(0, start - 8), start)));
-  return options && before === '=' && (after === undefined || /\s/.test(after));
 }

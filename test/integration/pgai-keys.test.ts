@@ -170,8 +170,9 @@ describe('a secret the session handed the proxy', () => {
       hint: expect.stringContaining('SET ai.openai_base_url'),
     });
     expect(attacker.requests).toEqual([]);
-    // Named by the victim in its own statement, the same server is the victim's choice.
-    await victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes WHERE '${attacker.baseUrl}' IS NOT NULL`);
+    // Named by the victim in a server's place of its own call, the same server is the victim's choice.
+    await victim.query(`SELECT ai.openai_embed('m', 'mine', client_config => '{"base_url": "${attacker.baseUrl}"}')`);
+    await victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes`);
     expect(attacker.requests.map((request) => request.authorization)).toContain(`Bearer ${VICTIM_KEY}`);
   });
 
@@ -189,6 +190,22 @@ describe('a secret the session handed the proxy', () => {
     // A URL standing alone, as a constant or a parameter, names the server.
     await victim.query(`SELECT ai.openai_embed('m', 'x', client_config => jsonb_build_object('base_url', $1::text))`, [attacker.baseUrl]);
     expect(attacker.requests.map((request) => request.authorization)).toEqual([`Bearer ${VICTIM_KEY}`]);
+  });
+
+  // Review issue 12: a whole URL anywhere in a statement calling a model named the server, whatever it was given for,
+  // so an application binding its users' URLs beside its calls let another role's view send the key there.
+  it("is not sent by another role's view to a URL the session wrote or bound only as data beside its calls", async () => {
+    const { other, victim, attacker } = await sharedSchema();
+    await notesView(other, attacker.baseUrl);
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
+    const ownServer = JSON.stringify({ base_url: suite.fake.baseUrl });
+    suite.fake.requests.length = 0;
+    await victim.query(`SELECT $1::text AS url, ai.openai_embed('m', $2, client_config => $3)`, [attacker.baseUrl, 'a page', ownServer]);
+    await victim.query(`SELECT '${attacker.baseUrl}' AS url, ai.openai_embed('m', 'a page', client_config => '${ownServer}')`);
+    await victim.query(`SELECT ai.openai_embed('m', 'a page', client_config => jsonb_build_object('base_url', $1::text, 'source', $2::text))`, [suite.fake.baseUrl, attacker.baseUrl]);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes`)).rejects.toMatchObject({ code: '42501' });
+    expect(attacker.requests).toEqual([]);
+    expect(authorizations()).toEqual(Array(3).fill(`Bearer ${VICTIM_KEY}`));
   });
 
   it("is not sent to the server an embedding config another role's view hands ai.vectorizer_embed names", async () => {
