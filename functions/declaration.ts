@@ -106,6 +106,8 @@ export interface CallContext {
 export interface AiSetting {
   value: string;
   held: boolean;
+  /** The value is the one the session's login role's or database's defaults give it (ALTER ROLE/DATABASE … SET). */
+  preset: boolean;
 }
 
 /** pg_llm.* settings (src/intercept/session-settings.ts reads them). */

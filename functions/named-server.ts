@@ -1,15 +1,15 @@
 // Where a secret the session handed the proxy may go: a key set with SET through the proxy, or a secret written out
-// in the client's statement (held back from the server, which knows it by reference). A call's arguments or a
-// session setting may choose the server; the secret goes there only when the client named that server itself
-// (src/intercept/named-servers.ts). Code of other roles that the client's statement runs (a view's call, a
-// set_config a function made, a call copying a held reference from current_query()) could otherwise send the secret,
-// which PostgreSQL never shows it, to a server of its own.
+// in the client's statement (held back from the server, which knows it by reference). A call's arguments may choose
+// the server; the secret goes there only when the client named that server itself (src/intercept/named-servers.ts).
+// Code of other roles that the client's statement runs (a view's call, a call copying a held reference from
+// current_query()) could otherwise send the secret, which PostgreSQL never shows it, to a server of its own. (A
+// session setting's server is used only when the client chose it, whatever the key: functions/pgai/endpoint.ts.)
 
 import { PgError } from '../proxy/pg-error.js';
 import type { CallContext } from './declaration.js';
 
 /**
- * Refuses (42501) to send a held secret to `server` (chosen by the call or a setting) when the client did not name
+ * Refuses (42501) to send a held secret to `server` (chosen by the call) when the client did not name
  * it. `held`: the secret sent is held; a call with any held argument counts as sending one. `where` says whose
  * server it is; `hint` how the client names one. No URL is quoted: the error reaches the server's log.
  */

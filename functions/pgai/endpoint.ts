@@ -8,11 +8,12 @@
 // goes only to the server the operator configured, never to a base URL a caller chose. Nor does api_key_name name
 // another provider's default key in the session (an Anthropic key sent as an OpenAI bearer): a key goes only to the
 // API it is for, whoever wrote the name (a vectorizer's config, functions/pgai/vectorizer-embed.ts). A key the session
-// handed the proxy goes to a server a call or a setting chose only when the client named it (../named-server.ts).
+// handed the proxy goes to a server a call chose only when the client named it (../named-server.ts); a setting's
+// server is used at all only when the client chose it (settingsServer).
 
 import { PgError } from '../../proxy/pg-error.js';
 import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
-import type { CallContext } from '../declaration.js';
+import type { AiSetting, CallContext } from '../declaration.js';
 import { refuseUnnamedServer } from '../named-server.js';
 
 export interface Endpoint {
@@ -32,11 +33,14 @@ export function defaultKeyName(api: PgaiApiName): string | undefined {
   return KEY_NAMES[api];
 }
 
-/** The session's setting for the server (pgai's own are ai.openai_base_url and ai.ollama_host), and the proxy's variable. */
-const SERVERS: Record<PgaiApiName, { setting: string; variable: string }> = {
-  openai: { setting: 'openai_base_url', variable: 'OPENAI_BASE_URL' },
-  anthropic: { setting: 'anthropic_base_url', variable: 'ANTHROPIC_BASE_URL' },
-  ollama: { setting: 'ollama_host', variable: 'OLLAMA_HOST' },
+/**
+ * The session's setting for the server (pgai's own are ai.openai_base_url and ai.ollama_host), the proxy's variable,
+ * and the argument of the API's calls that names one, if any.
+ */
+const SERVERS: Record<PgaiApiName, { setting: string; variable: string; argument?: string }> = {
+  openai: { setting: 'openai_base_url', variable: 'OPENAI_BASE_URL', argument: "client_config's base_url" },
+  anthropic: { setting: 'anthropic_base_url', variable: 'ANTHROPIC_BASE_URL', argument: 'base_url' },
+  ollama: { setting: 'ollama_host', variable: 'OLLAMA_HOST', argument: 'host' },
   cohere: { setting: 'cohere_base_url', variable: 'CO_API_URL' },
   voyageai: { setting: 'voyageai_base_url', variable: 'VOYAGE_BASE_URL' },
 };
@@ -47,12 +51,14 @@ const SERVERS: Record<PgaiApiName, { setting: string; variable: string }> = {
  */
 export async function endpoint(context: EndpointContext, api: PgaiApiName, args: Record<string, unknown>, baseUrl?: unknown): Promise<Endpoint> {
   const server = SERVERS[api];
-  const chosen = text(baseUrl) ?? (await context.aiSetting(server.setting))?.value;
   const proxys = context.defaults.environment(server.variable);
+  const own = text(baseUrl);
+  const chosen = own ?? settingsServer(api, await context.aiSetting(server.setting), proxys, context);
+  const servers: Servers = { own, chosen, proxys };
   const defaultName = defaultKeyName(api);
-  if (!defaultName) return routed(context, api, chosen, proxys, undefined, false);
+  if (!defaultName) return routed(context, api, servers, undefined, false);
   const given = text(args.api_key);
-  if (given) return routed(context, api, chosen, proxys, given, context.heldArguments.has('api_key'));
+  if (given) return routed(context, api, servers, given, context.heldArguments.has('api_key'));
   const name = text(args.api_key_name) ?? defaultName;
   const keysApi = (Object.keys(KEY_NAMES) as PgaiApiName[]).find((other) => KEY_NAMES[other] === name.toUpperCase());
   if (keysApi && keysApi !== api) {
@@ -61,7 +67,7 @@ export async function endpoint(context: EndpointContext, api: PgaiApiName, args:
     });
   }
   const set = await context.aiSetting(name);
-  if (set) return routed(context, api, chosen, proxys, set.value, set.held);
+  if (set) return routed(context, api, servers, set.value, set.held);
   const operators = name.toUpperCase() === defaultName ? context.defaults.environment(defaultName) : undefined;
   if (!operators) {
     throw new PgError('55000', `missing ${name} secret`, {
@@ -85,10 +91,35 @@ export function sessionless(defaults: CallContext['defaults']): EndpointContext 
   return { aiSetting: async () => undefined, defaults, heldArguments: new Set(), namedByClient: () => false };
 }
 
-/** The call's server and key: a held key, or any held argument, goes to a chosen server only if the client named it. */
-function routed(context: EndpointContext, api: PgaiApiName, chosen: string | undefined, proxys: string | undefined, apiKey: string | undefined, held: boolean): Endpoint {
-  if (chosen !== proxys) {
-    refuseUnnamedServer(context, chosen, held, `the ${api} server of this call`, `Write the server's URL in your statement (base_url, client_config) or SET ai.${SERVERS[api].setting} in the session`);
+/**
+ * The server the session's setting names, used only when the client chose it: set it itself (SET, set_config written
+ * in its statement, its startup options: src/intercept/named-servers.ts) or it is the value the session starts with
+ * (ALTER ROLE/DATABASE … SET). Whatever the key, or none: code of another role that the session ran (a view's
+ * set_config) can set the setting too, and would have the session's prompts, and any key it sends, go to its server.
+ */
+function settingsServer(api: PgaiApiName, setting: AiSetting | undefined, proxys: string | undefined, context: EndpointContext): string | undefined {
+  if (!setting || setting.value === proxys || setting.preset || context.namedByClient(setting.value)) return setting?.value;
+  const { setting: name, argument } = SERVERS[api];
+  // No URL is quoted: the error reaches the server's log.
+  throw new PgError('42501', `the server in ai.${name} was not set by this session's client: a view or function of another role may have set it`, {
+    hint: `SET ai.${name} in the session${argument ? `, or pass ${argument} in the call` : ''}; ALTER ROLE … SET counts too.`,
+  });
+}
+
+/** The call's own server (an argument), the one chosen (its own or the setting's), and the proxy's. */
+interface Servers {
+  own: string | undefined;
+  chosen: string | undefined;
+  proxys: string | undefined;
+}
+
+/**
+ * The call's server and key: a held key, or any held argument, goes to a server the call chose only if the client
+ * named it (a setting's server is the client's choice already: settingsServer).
+ */
+function routed(context: EndpointContext, api: PgaiApiName, { own, chosen, proxys }: Servers, apiKey: string | undefined, held: boolean): Endpoint {
+  if (own !== proxys) {
+    refuseUnnamedServer(context, own, held, `the ${api} server of this call`, `Write the server's URL in your statement (base_url, client_config) or SET ai.${SERVERS[api].setting} in the session`);
   }
   return { baseUrl: chosen ?? proxys, apiKey };
 }

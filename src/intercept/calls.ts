@@ -20,6 +20,7 @@ import type { SessionMasterKeys } from './master-key-setting.js';
 import { HeldValues } from './held-values.js';
 import type { NamedServers } from './named-servers.js';
 import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-settings.js';
+import { AI_SETTING_QUERY } from './ai-setting-query.js';
 import { DEFAULT_ARGUMENT_LIMITS, type ArgumentLimits } from './argument-limits.js';
 import { readCollectedCalls } from './collected-calls.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -302,8 +303,8 @@ export class CallRunner {
   }
 
   private async readAiSetting(setting: string): Promise<AiSetting | undefined> {
-    const [row] = await this.query('SELECT pg_catalog.current_setting($1, true) AS value', [setting]);
-    return row?.value ? { value: this.apiKeys.resolve(setting, row.value), held: HeldValues.isReference(row.value) } : undefined;
+    const [row] = await this.query(AI_SETTING_QUERY, [setting]);
+    return row?.value ? { value: this.apiKeys.resolve(setting, row.value), held: HeldValues.isReference(row.value), preset: row.preset === 't' } : undefined;
   }
 
   private async readSessionState(): Promise<SessionState> {

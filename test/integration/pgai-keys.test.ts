@@ -6,13 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type pg from 'pg';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { startFakeProvider } from '../support/fake-provider.js';
 import { clientOf } from '../support/pg-ai.js';
 import { aiDatabase, fakeRoot, pgaiSuite, pointedAt } from '../support/pgai.js';
-import { cluster, startProxy } from '../support/proxy.js';
+import { cluster, connection, startProxy } from '../support/proxy.js';
 
 const ENV_KEY = 'sk-env-0123456789abcdef';
 const suite = pgaiSuite((fake) => ({
@@ -267,5 +267,72 @@ describe('a secret the session handed the proxy', () => {
     await other.query(`SELECT pg_llm_chat('borrowed', 'on the victim''s account')`).catch(() => undefined);
     expect(authorizations()).not.toContain(`Bearer ${VICTIM_KEY}`);
     expect((await other.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'borrowed'`)).rows).toEqual([{ n: 0 }]);
+  });
+});
+
+describe("a server a setting names, set by another role's code in the session", () => {
+  const VICTIM_KEY = 'sk-victim-0123456789abcdef';
+  const refused = (setting: string, argument: string) => ({
+    code: '42501',
+    message: `the server in ai.${setting} was not set by this session's client: a view or function of another role may have set it`,
+    hint: `SET ai.${setting} in the session${argument}; ALTER ROLE … SET counts too.`,
+  });
+
+  /** A database, a view of role trust_user's that points pgai's settings at `attacker` when read, and the victim. */
+  async function pointingView(options?: string) {
+    const { name, client: direct } = await freshDatabase();
+    await direct.query(`CREATE SCHEMA shared AUTHORIZATION trust_user; GRANT USAGE ON SCHEMA shared TO PUBLIC`);
+    const owner = await clientOf(suite.proxy, name);
+    await owner.query('CREATE EXTENSION ai');
+    await owner.query('CREATE EXTENSION pg_llm');
+    const attacker = await startFakeProvider();
+    afterThisTest(() => attacker.close());
+    const other = await clientOf(suite.proxy, name, 'trust');
+    const root = fakeRoot(attacker);
+    const sets = [['openai_base_url', attacker.baseUrl], ['ollama_host', root], ['cohere_base_url', root]].map(([setting, url]) => `set_config('ai.${setting}', '${url}', false) IS NOT NULL`);
+    await other.query(`CREATE VIEW shared.prices AS SELECT 42 AS price WHERE ${sets.join(' AND ')}`);
+    await other.query('GRANT SELECT ON shared.prices TO PUBLIC');
+    const victim = new pg.Client({ ...connection(suite.proxy.port, 'password', name), ...(options && { options }) });
+    await victim.connect();
+    afterThisTest(() => victim.end());
+    suite.fake.requests.length = 0;
+    return { name, direct, victim, attacker };
+  }
+
+  it('is not used with a key the session bound as a parameter, nor by a keyless API', async () => {
+    const { victim, attacker } = await pointingView();
+    await victim.query('SELECT price FROM shared.prices');
+    await expect(victim.query(`SELECT ai.openai_embed('text-embedding-3-small', $1, api_key => $2)`, ['my private text', VICTIM_KEY])).rejects.toMatchObject(
+      refused('openai_base_url', ", or pass client_config's base_url in the call"),
+    );
+    await expect(victim.query(`SELECT ai.ollama_embed('llama3', 'my private prompt')`)).rejects.toMatchObject(refused('ollama_host', ', or pass host in the call'));
+    expect(attacker.requests).toEqual([]);
+    // The session's own SET of the setting is its choice, and so is a server its call names.
+    await victim.query(`SET ai.ollama_host = '${fakeRoot(suite.fake)}'`);
+    await victim.query(`SELECT ai.ollama_embed('llama3', 'mine')`);
+    await victim.query(`SELECT ai.openai_embed('m', 'mine', api_key => $1, client_config => $2)`, [VICTIM_KEY, JSON.stringify({ base_url: suite.fake.baseUrl })]);
+    expect(suite.fake.requests.map((request) => request.path)).toEqual(['/api/embeddings', '/v1/embeddings']);
+    expect(attacker.requests).toEqual([]);
+  });
+
+  it("is not used with a key in the startup options, nor by llm_rerank's Cohere model", async () => {
+    const { victim, attacker } = await pointingView(`-c ai.cohere_api_key=co-victim-0123456789 -c ai.ollama_host=${fakeRoot(suite.fake)}`);
+    // A server the startup options name is the session's choice.
+    await victim.query(`SELECT ai.ollama_embed('llama3', 'mine')`);
+    expect(suite.fake.requests.map((request) => request.path)).toEqual(['/api/embeddings']);
+    await victim.query('SELECT price FROM shared.prices');
+    await expect(victim.query(`SELECT index FROM llm_rerank('refund', ARRAY['my private ticket', 'another'], 'cohere:rerank-v3.5')`)).rejects.toMatchObject(refused('cohere_base_url', ''));
+    await expect(victim.query(`SELECT ai.ollama_embed('llama3', 'my private prompt')`)).rejects.toMatchObject({ code: '42501' });
+    expect(attacker.requests).toEqual([]);
+  });
+
+  it("is used when it is the role's or the database's default", async () => {
+    const { name, direct } = await pointingView();
+    await direct.query(`ALTER ROLE password_user IN DATABASE ${name} SET ai.ollama_host = '${fakeRoot(suite.fake)}'`);
+    const victim = await clientOf(suite.proxy, name, 'password');
+    await victim.query(`SELECT ai.ollama_embed('llama3', 'mine')`);
+    expect(suite.fake.requests.map((request) => request.path)).toEqual(['/api/embeddings']);
+    await victim.query('SELECT price FROM shared.prices');
+    await expect(victim.query(`SELECT ai.ollama_embed('llama3', 'my private prompt')`)).rejects.toMatchObject({ code: '42501' });
   });
 });
