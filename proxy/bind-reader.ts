@@ -7,6 +7,7 @@
 import type { BodyReader } from './framer.js';
 import type { BindAdmission, BindNames } from './interceptor.js';
 import { FrontendMessage } from './protocol.js';
+import { serverName } from './server-names.js';
 import { MAX_NAME_BYTES } from './statement-relay.js';
 
 const HEADER_LENGTH = 5;
@@ -80,7 +81,7 @@ export class BindReader implements BodyReader {
     this.judged = true;
     this.head.length = 0;
     const portalEnd = head.indexOf(0);
-    const names = namesKnown ? { portal: head.toString('utf8', 0, portalEnd), statement: head.toString('utf8', portalEnd + 1, head.length - 1) } : undefined;
+    const names = namesKnown ? { portal: serverName(head.subarray(0, portalEnd)), statement: serverName(head.subarray(portalEnd + 1, head.length - 1)) } : undefined;
     const bodyLength = this.length - 4;
     this.admission = this.judge(names, namesKnown ? bodyLength - head.length : bodyLength);
     if (this.admission?.refusal) this.refused(bodilessBind(), this.admission);

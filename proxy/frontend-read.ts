@@ -3,6 +3,7 @@
 
 import { FrontendMessage, PROTOCOL_MAJOR, RequestCode } from './protocol.js';
 import { MalformedMessage, PgError, SqlState, type ErrorSeverity } from './pg-error.js';
+import { serverName } from './server-names.js';
 
 export type StartupPacket =
   | { kind: 'SSLRequest' }
@@ -84,6 +85,15 @@ class FrameReader {
     return text;
   }
 
+  /** A prepared statement's or portal's name, as PostgreSQL knows it (server-names.ts). */
+  name(): string {
+    const end = this.frame.indexOf(0, this.offset);
+    if (end < 0) throw this.malformed('invalid string in message');
+    const name = serverName(this.frame.subarray(this.offset, end));
+    this.offset = end + 1;
+    return name;
+  }
+
   int16(): number {
     this.need(2);
     const value = this.frame.readInt16BE(this.offset);
@@ -143,7 +153,7 @@ export interface ParseMessage {
 
 export function readParse(frame: Buffer): ParseMessage {
   const reader = new FrameReader(frame);
-  const statement = reader.cstring();
+  const statement = reader.name();
   const sql = reader.cstring();
   const count = reader.int16();
   const parameterTypes: number[] = [];
@@ -153,7 +163,7 @@ export function readParse(frame: Buffer): ParseMessage {
 
 /** The statement name of a Parse, without decoding its text. */
 export function readParseStatement(frame: Buffer): string {
-  return new FrameReader(frame).cstring();
+  return new FrameReader(frame).name();
 }
 
 export interface BindMessage {
@@ -169,8 +179,8 @@ export interface BindMessage {
 
 export function readBind(frame: Buffer): BindMessage {
   const reader = new FrameReader(frame);
-  const portal = reader.cstring();
-  const statement = reader.cstring();
+  const portal = reader.name();
+  const statement = reader.name();
   const restOffset = reader.position;
   const formatCount = reader.int16();
   for (let i = 0; i < formatCount; i++) reader.int16();
@@ -214,14 +224,14 @@ function parameterAt(reader: FrameReader, index: number): { format: number; valu
 
 export function readExecute(frame: Buffer): { portal: string; maxRows: number } {
   const reader = new FrameReader(frame);
-  return { portal: reader.cstring(), maxRows: reader.int32() };
+  return { portal: reader.name(), maxRows: reader.int32() };
 }
 
 /** Describe and Close: which kind of object ('S' statement, 'P' portal) and its name. */
 export function readTarget(frame: Buffer): { kind: 'S' | 'P'; name: string } {
   const reader = new FrameReader(frame);
   const subtype = reader.byte();
-  const name = reader.cstring();
+  const name = reader.name();
   const kind = String.fromCharCode(subtype);
   if (kind === 'S' || kind === 'P') return { kind, name };
   const message = frame[0] === FrontendMessage.Describe ? 'DESCRIBE' : 'CLOSE';

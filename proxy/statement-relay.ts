@@ -8,6 +8,7 @@ import type { BodyReader } from './framer.js';
 import type { StatementWatch } from './interceptor.js';
 import type { PgError } from './pg-error.js';
 import { FrontendMessage } from './protocol.js';
+import { serverName } from './server-names.js';
 
 /**
  * The longest name of a statement (or portal) kept of a message read as it comes: past it, a Parse is judged as one to
@@ -78,7 +79,7 @@ export class StatementRelay implements BodyReader {
 
   end(): void {
     const tail = Buffer.concat(this.held);
-    const name = this.part === 'name' || this.nameBytes > MAX_NAME_BYTES ? undefined : Buffer.concat(this.name).toString('utf8');
+    const name = this.part === 'name' || this.nameBytes > MAX_NAME_BYTES ? undefined : serverName(Buffer.concat(this.name));
     this.refusal = this.watch.end(this.type === FrontendMessage.Parse ? name : '', this.sqlBytes);
     if (this.refusal) spoil(this.type, tail);
     if (tail.length > 0) this.write(tail);

@@ -8,6 +8,7 @@ import { parse, query } from '../../proxy/frontend-write.js';
 import type { BindNames, Interceptor, InterceptorFactory, SessionIo, StatementWatch } from '../../proxy/interceptor.js';
 import { MalformedMessage, PgError } from '../../proxy/pg-error.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
+import { serverName } from '../../proxy/server-names.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { weakerOwnerRefusal, WEAKER_CATALOG_OWNER } from '../catalog/owner-rights.js';
 import { parsingFor } from '../sql/parse-task.js';
@@ -50,7 +51,7 @@ type OwnPlan = StatementPlan & { kind: 'extension' };
 /** What the proxy knows of a prepared statement, set aside while a Parse over its name may yet be refused. */
 interface KnownStatement {
   tracked: KeptStatement<TrackedStatement> | undefined;
-  own: OwnPlan | undefined;
+  own: KeptStatement<OwnPlan> | undefined;
   cancels: CancelCall[] | undefined;
 }
 
@@ -97,8 +98,9 @@ class InterceptionEngine implements Interceptor {
   private readonly portals: TrackedPortals<BoundPortal>;
   /** Binds over a named portal forwarded, whose answer (taken or refused) has not come yet (rebind). */
   private rebindsOwed = 0;
-  private readonly ownStatements = new Map<string, OwnPlan>();
-  private readonly ownPortals = new Map<string, OwnPlan>();
+  /** Statements and portals the proxy answers itself, counted and bounded as the LLM ones are. */
+  private readonly ownStatements: TrackedStatements<OwnPlan>;
+  private readonly ownPortals: TrackedPortals<OwnPlan>;
   private readonly requests: UpstreamRequests;
   private readonly executor: Executor;
   private readonly masterKeys: SessionMasterKeys;
@@ -129,9 +131,11 @@ class InterceptionEngine implements Interceptor {
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
     this.statements = new TrackedStatements(rolesKeep.statements, user);
+    this.ownStatements = new TrackedStatements(rolesKeep.statements, user);
     this.requests = new UpstreamRequests(io);
     const calls = new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers, database || user);
     this.portals = new TrackedPortals(io, rolesKeep.portals, user, calls.argumentLimits.statement);
+    this.ownPortals = new TrackedPortals(io, rolesKeep.portals, user, calls.argumentLimits.statement);
     this.backendCancels = new BackendCancels(io, user);
     this.executor = new Executor(io, this.requests, calls);
   }
@@ -242,6 +246,8 @@ class InterceptionEngine implements Interceptor {
     this.masterKeys.close();
     this.portals.end();
     this.statements.end();
+    this.ownPortals.end();
+    this.ownStatements.end();
   }
 
   private async work(): Promise<void> {
@@ -367,7 +373,10 @@ class InterceptionEngine implements Interceptor {
     const keepPrevious = (): void => this.restoreStatement(name, previous);
     // Set aside, its plan keeps its room in the role's bound, so that it can always be put back; once the server has
     // taken the new statement (or dropped the unnamed one), the room goes back.
-    const dropPrevious = (): void => this.statements.letGo(previous?.tracked);
+    const dropPrevious = (): void => {
+      this.statements.letGo(previous?.tracked);
+      this.ownStatements.letGo(previous?.own);
+    };
     const serverRefused = (skipped: boolean): void => (skipped || name !== '' ? keepPrevious() : dropPrevious());
     const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), FrontendMessage.Parse);
     if (!sealed) return keepPrevious();
@@ -376,7 +385,11 @@ class InterceptionEngine implements Interceptor {
     const { plans, cancels } = analysis;
     this.backendCancels.parsed(name, cancels);
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
-      this.ownStatements.set(name, plans[0]);
+      const overLimit = this.ownStatements.add(name, plans[0], previous?.tracked ?? previous?.own);
+      if (overLimit) {
+        keepPrevious();
+        return this.refuse(overLimit);
+      }
       dropPrevious();
       return this.answerOwn(frame);
     }
@@ -399,7 +412,7 @@ class InterceptionEngine implements Interceptor {
         return this.forward(frame, previous ? watchingRefusal(notInstalled, serverRefused, dropPrevious) : notInstalled);
       }
     }
-    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes, serverParameters: analysis.servers.parameters }, previous?.tracked);
+    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes, serverParameters: analysis.servers.parameters }, previous?.tracked ?? previous?.own);
     if (overLimit) {
       keepPrevious();
       return this.refuse(overLimit);
@@ -488,7 +501,9 @@ class InterceptionEngine implements Interceptor {
         return void this.io.writeToClient(parseComplete());
       case FrontendMessage.Bind: {
         const bind = readBind(frame);
-        this.ownPortals.set(bind.portal, this.ownStatements.get(bind.statement)!);
+        const overLimit = this.ownPortals.refusal(bind.portal, bind.portal.length);
+        if (overLimit) return this.refuse(overLimit);
+        this.ownPortals.set(bind.portal, this.ownStatements.get(bind.statement)!, bind.portal.length);
         return void this.io.writeToClient(bindComplete());
       }
       case FrontendMessage.Describe:
@@ -583,7 +598,7 @@ class InterceptionEngine implements Interceptor {
   /** Forgets what the proxy knew of the statement, and hands it back (undefined: nothing). */
   private takeStatement(name: string): KnownStatement | undefined {
     if (!this.knowsStatement(name)) return undefined;
-    const known = { tracked: this.statements.setAside(name), own: this.ownStatements.get(name), cancels: this.backendCancels.of(name) };
+    const known = { tracked: this.statements.setAside(name), own: this.ownStatements.setAside(name), cancels: this.backendCancels.of(name) };
     this.forgetStatement(name);
     return known;
   }
@@ -592,7 +607,7 @@ class InterceptionEngine implements Interceptor {
   private restoreStatement(name: string, known: KnownStatement | undefined): void {
     this.forgetStatement(name);
     if (known?.tracked) this.statements.putBack(name, known.tracked);
-    if (known?.own) this.ownStatements.set(name, known.own);
+    if (known?.own) this.ownStatements.putBack(name, known.own);
     if (known?.cancels) this.backendCancels.parsed(name, known.cancels);
   }
 
@@ -602,7 +617,8 @@ class InterceptionEngine implements Interceptor {
    * (Only a simple Query's: a DEALLOCATE run through the extended protocol leaves them known, as a Close would not.)
    */
   private deallocated({ name }: Deallocation): void {
-    if (name !== undefined) return this.forgetStatement(name);
+    // The parser cuts a long identifier as the server does, at a character's end: the server then looks it up as any name.
+    if (name !== undefined) return this.forgetStatement(serverName(Buffer.from(name)));
     this.statements.clear();
     this.ownStatements.clear();
     this.backendCancels.forgetAll();

@@ -16,6 +16,12 @@ export const MAX_TRACKED_STATEMENTS = 4096;
  */
 export const MAX_ROLE_STATEMENT_BYTES = 64 * 1024 * 1024;
 
+/**
+ * What V8 takes for a statement beyond the characters and numbers bytesKept counts: its entry in the map, the objects
+ * of its plan and their fields' slots (about 1.1 kB for an LLM call's plan, measured).
+ */
+const ENTRY_BYTES = 1024;
+
 export function tooManyStatements(): PgError {
   return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_STATEMENTS} prepared statements calling LLM functions exist in this session`, {
     hint: 'Close (DEALLOCATE) prepared statements you no longer need, or reuse them.',
@@ -73,9 +79,9 @@ export class TrackedStatements<Statement extends object> {
    * not. It may take the room of the statement it redefines (`redefines`, set aside): one of the two goes once the
    * server has answered, so the role passes its bound by one plan at the most, and only until then.
    */
-  add(name: string, statement: Statement, redefines?: KeptStatement<Statement>): PgError | undefined {
+  add(name: string, statement: Statement, redefines?: { bytes: number }): PgError | undefined {
     if (this.statements.size >= MAX_TRACKED_STATEMENTS) return tooManyStatements();
-    const bytes = bytesKept(statement);
+    const bytes = ENTRY_BYTES + name.length + bytesKept(statement);
     if (!this.bytes.fits(bytes, redefines?.bytes)) return tooMuchStatementText(this.bytes.limit);
     this.statements.set(name, { statement, bytes });
     this.bytes.add(bytes);
