@@ -29,6 +29,12 @@ export interface BodyReader {
 /** Lets a body go unread. */
 export const LEFT_UNREAD: BodyReader = { read() {}, end() {} };
 
+/**
+ * Puts a message off (readerFor's answer): the framer stops before it, keeps the bytes it was pushed from its header
+ * on, and frames them again, the message's type and length asked about anew, once its owner takes them back (takeWaiting).
+ */
+export const PUT_OFF: BodyReader = { read() {}, end() {} };
+
 export class MessageFramer {
   private readonly header = Buffer.alloc(HEADER_LENGTH);
   private headerFill = 0;
@@ -49,14 +55,19 @@ export class MessageFramer {
   private readRemaining = 0;
   /** Where the message being read began in the last pushed chunk (-1: in an earlier chunk). */
   private readStart = -1;
+  /** The bytes pushed from a message put off on: its header, and all that came after it. */
+  private waiting: Buffer[] | undefined;
+  /** Where the message put off began in the last pushed chunk (-1: in an earlier chunk). */
+  private waitingStart = -1;
 
   /**
    * @param keepFrame decides, per message type, whether the handler gets the frame's bytes; it is asked exactly
-   *   once per message, when its type byte arrives, so its answer may change from one message to the next
+   *   once per message, when its type byte arrives (again when a message put off is pushed again), so its answer
+   *   may change from one message to the next
    * @param maxMessageLength largest accepted value of the length field (body + 4); it may be changed between pushes
    * @param readerFor asked once per kept message, when its length field is in: a reader to take its body as it comes,
-   *   or undefined for the whole frame; `start` is where the message begins in the chunk being pushed (-1: in an
-   *   earlier one)
+   *   undefined for the whole frame, or PUT_OFF; `start` is where the message begins in the chunk being pushed (-1: in
+   *   an earlier one)
    */
   constructor(
     private readonly keepFrame: (type: number) => boolean,
@@ -66,7 +77,19 @@ export class MessageFramer {
 
   /** True when no message is half-read: a message of the proxy's own may be inserted here. */
   get atBoundary(): boolean {
-    return this.headerFill === 0 && this.skipRemaining === 0 && this.partial === undefined && this.reader === undefined;
+    return this.headerFill === 0 && this.skipRemaining === 0 && this.partial === undefined && this.reader === undefined && this.waiting === undefined;
+  }
+
+  /** Whether a message is put off: what is pushed meanwhile is kept for takeWaiting. */
+  get putOff(): boolean {
+    return this.waiting !== undefined;
+  }
+
+  /** The bytes of the message put off and of all pushed after it, to push again; the framer goes on from them. */
+  takeWaiting(): Buffer | undefined {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    return waiting && Buffer.concat(waiting);
   }
 
   /**
@@ -74,6 +97,7 @@ export class MessageFramer {
    * chunk), or undefined when none is. Its bytes are held by the framer (or its reader) and reach the handler later.
    */
   get heldFrom(): number | undefined {
+    if (this.waiting !== undefined) return this.waitingStart;
     if (this.partial !== undefined) return this.partialStart;
     if (this.reader !== undefined) return this.readStart;
     if (this.headerFill > 0 && this.keepCurrent) return this.headerStart;
@@ -86,6 +110,8 @@ export class MessageFramer {
     const end = chunk.length;
     this.partialStart = -1;
     this.readStart = -1;
+    this.waitingStart = -1;
+    if (this.waiting !== undefined) return void this.waiting.push(Buffer.from(chunk));
     if (this.headerFill > 0) this.headerStart = -1;
     while (offset < end) {
       if (this.reader !== undefined) {
@@ -147,6 +173,7 @@ export class MessageFramer {
         continue;
       }
       const reader = this.readerFor?.(this.type, length, frameStart);
+      if (reader === PUT_OFF) return this.putOffFrom(chunk, offset, frameStart, length);
       if (reader !== undefined) {
         this.reader = reader;
         this.readRemaining = bodyLength;
@@ -170,6 +197,15 @@ export class MessageFramer {
         onMessage(this.type, frame, frameStart, offset);
       }
     }
+  }
+
+  /** Keeps the message whose header ends at `offset` of `chunk`, and the rest of the chunk, unread. */
+  private putOffFrom(chunk: Buffer, offset: number, frameStart: number, length: number): void {
+    const header = Buffer.alloc(HEADER_LENGTH);
+    header[0] = this.type;
+    header.writeInt32BE(length, 1);
+    this.waiting = [header, Buffer.from(chunk.subarray(offset))];
+    this.waitingStart = frameStart;
   }
 
   private endRead(onMessage: MessageHandler, offset: number): void {

@@ -29,6 +29,11 @@ export interface SessionIo {
    * it should; a full upstream still pauses the client on its own while it is not held.
    */
   holdClient(held: boolean): void;
+  /**
+   * While mediating: the interceptor has done all it was handed, and needs the client's next messages to go on (it runs
+   * a transaction block until the client's Sync). A big message left unread meanwhile is read now, and handed to it.
+   */
+  awaitClient(): void;
   /** ReadyForQuery messages received from the upstream so far, and the number of the last one with status idle. */
   readonly readies: { received: number; lastIdle: number };
   /** Forwards a cancel to the upstream backend. */

@@ -21,7 +21,7 @@ import {
 import type { CancelKeys } from './cancel-keys.js';
 import { BindReader } from './bind-reader.js';
 import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
-import { MessageFramer, type BodyReader } from './framer.js';
+import { MessageFramer, PUT_OFF, type BodyReader } from './framer.js';
 import { LastStatement, STATEMENT_HEAD_BYTES, type StatementHead } from './last-statement.js';
 import { StatementRelay } from './statement-relay.js';
 import { terminate } from './frontend-write.js';
@@ -56,6 +56,12 @@ const MAX_REPLIES_OWED = 4096;
  * is 1638), so the client is read again even when the message that makes the server flush is still in its socket.
  */
 const RESUME_AT_REPLIES_OWED = 2048;
+/**
+ * While mediating, a client message declared longer than this is not read until the interceptor is done with the ones
+ * before it, and then goes as when relaying raw (as it comes, if it is big): the interceptor would hold it whole, up to
+ * --max-message-size, for as long as a model call lasts. A quarter of what the interceptor queues (client-queue.ts).
+ */
+const MAX_MEDIATED_MESSAGE_LENGTH = 1024 * 1024;
 
 /** What a session is doing, in pg_stat_activity's words (and "starting" until the upstream takes it). */
 export type SessionActivity = 'starting' | 'idle' | 'active' | 'idle in transaction' | 'idle in transaction (aborted)';
@@ -105,6 +111,8 @@ export class Session {
   private upstreamEndedSession = false;
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
+  /** The interceptor, while mediating, has done all it was handed and waits for the client's next messages. */
+  private interceptorWaits = false;
   /** Too many requests are owed an answer: the client is read again once the server has answered most. */
   private repliesBacklogged = false;
   private heldClientProbe: NodeJS.Timeout | undefined;
@@ -146,7 +154,10 @@ export class Session {
     this.clientFramer = new MessageFramer(
       (type) => this.mediating || this.scramBridge !== undefined || (this.interceptor?.inspects(type) ?? false),
       context.maxMessageSize,
-      (type, length, start) => (type === FrontendMessage.Bind ? this.bindReader(length, start) : this.streamStatement(type, length, start)),
+      (type, length, start) => {
+        if (this.putsOff(type, length)) return PUT_OFF;
+        return type === FrontendMessage.Bind ? this.bindReader(length, start) : this.streamStatement(type, length, start);
+      },
     );
     this.upstreamFramer = new MessageFramer(
       (type) => {
@@ -301,6 +312,10 @@ export class Session {
   private readonly onClientData = (chunk: Buffer): boolean => {
     if (this.terminateReceived || this.phase === 'closed') return false;
     this.context.stats.bytesFromClients += chunk.length;
+    return this.frameClientChunk(chunk);
+  };
+
+  private frameClientChunk(chunk: Buffer): boolean {
     this.clientChunk = chunk;
     this.runStart = 0;
     this.terminateEnd = undefined;
@@ -320,7 +335,26 @@ export class Session {
     const runEnd = this.terminateEnd ?? (held === undefined ? chunk.length : held < 0 ? runStart : held);
     if (runEnd > runStart) this.forward(wholeOrPart(chunk, runStart, runEnd));
     return this.phase === 'ready' && this.upstream!.writableLength === 0;
-  };
+  }
+
+  /**
+   * Whether a client message is to wait, unread, until the interceptor is done with those before it: a big one while
+   * mediating, unless the interceptor waits for it (it takes part in a transaction block it runs until the client's
+   * Sync) or it is COPY data, which a statement already running upstream waits for.
+   */
+  private putsOff(type: number, length: number): boolean {
+    if (!this.mediating || this.interceptorWaits || length <= MAX_MEDIATED_MESSAGE_LENGTH) return false;
+    if (type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail) return false;
+    this.pauseHeldClient();
+    return true;
+  }
+
+  /** The message put off is read now, as any message in the interceptor's state now, and the client after it. */
+  private readPutOff(): void {
+    const waiting = this.clientFramer.takeWaiting();
+    if (waiting && !this.terminateReceived && this.phase !== 'closed') this.frameClientChunk(waiting);
+    this.resumeClient();
+  }
 
   /** One client message of the chunk being framed (clientChunk). */
   private readonly onClientMessage = (type: number, frame: Buffer | undefined, start: number, end: number): void => {
@@ -354,6 +388,7 @@ export class Session {
     // The proxy runs this login itself, so nothing upstream would end the session on the client's Terminate.
     if (this.scramBridge) return type === FrontendMessage.Terminate ? this.close() : this.scramBridge.clientMessage(frame);
     this.mediating = true;
+    this.interceptorWaits = false;
     this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame), admission);
   }
 
@@ -523,9 +558,15 @@ export class Session {
       },
       release: () => {
         this.mediating = false;
+        this.interceptorWaits = false;
+        this.readPutOff();
         if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
       },
       holdClient: (held) => this.holdClient(held),
+      awaitClient: () => {
+        this.interceptorWaits = true;
+        this.readPutOff();
+      },
       readies: this.readies,
       cancelUpstream: () => void this.cancelUpstream(),
       terminate: (error) => this.fail(error),
@@ -538,20 +579,26 @@ export class Session {
   private holdClient(held: boolean): void {
     if (held === this.clientHeld || this.phase === 'closed') return;
     this.clientHeld = held;
-    if (held) {
-      this.client.pause();
-      this.heldClientProbe = setInterval(() => this.client.write(EMPTY), HELD_CLIENT_PROBE_MS);
-      this.heldClientProbe.unref();
-      return;
-    }
-    clearInterval(this.heldClientProbe);
-    this.heldClientProbe = undefined;
-    this.resumeClient();
+    if (held) this.pauseHeldClient();
+    else this.resumeClient();
   }
 
-  /** Reads the client again unless something else still holds it: the interceptor, the upstream's socket, the backlog. */
+  /** Stops reading the client for as long as the proxy's own work takes, watching for a reset meanwhile. */
+  private pauseHeldClient(): void {
+    this.client.pause();
+    this.heldClientProbe ??= setInterval(() => this.client.write(EMPTY), HELD_CLIENT_PROBE_MS);
+    this.heldClientProbe.unref();
+  }
+
+  /**
+   * Reads the client again unless something else still holds it: the interceptor, a message put off, the upstream's
+   * socket, the backlog.
+   */
   private resumeClient(): void {
-    if (this.clientHeld || this.repliesBacklogged || this.upstream?.writableNeedDrain || this.phase === 'closed') return;
+    if (this.clientHeld || this.clientFramer.putOff || this.phase === 'closed') return;
+    clearInterval(this.heldClientProbe);
+    this.heldClientProbe = undefined;
+    if (this.repliesBacklogged || this.upstream?.writableNeedDrain) return;
     this.client.resume();
   }
 

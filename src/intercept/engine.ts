@@ -274,7 +274,9 @@ class InterceptionEngine implements Interceptor {
     } finally {
       this.working = false;
     }
-    if (!this.isClosed && this.queue.length === 0 && !this.executor.ownsBlock) this.io.release();
+    if (this.isClosed || this.queue.length > 0) return;
+    if (this.executor.ownsBlock) this.io.awaitClient();
+    else this.io.release();
   }
 
   private async handle(type: number, frame: Buffer): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MessageFramer } from '../../proxy/framer.js';
+import { MessageFramer, PUT_OFF } from '../../proxy/framer.js';
 import { PgError } from '../../proxy/pg-error.js';
 
 function frame(type: string, body: string): Buffer {
@@ -134,5 +134,24 @@ describe('MessageFramer with a body reader', () => {
     framer.push(stream.subarray(12), (_type, _frame, start, end) => seen.push([start, end]));
     expect(seen).toEqual([[-1, stream.length - 12]]);
     expect(framer.heldFrom).toBeUndefined();
+  });
+});
+
+describe('MessageFramer putting a message off', () => {
+  it.each([1, 3, 6, 64])('stops before it, keeps what follows, and frames it all again once taken back (chunks of %i bytes)', (size) => {
+    const stream = Buffer.concat([frame('P', 'small'), frame('Q', 'x'.repeat(40)), frame('S', '')]);
+    let putOff = true;
+    const framer = new MessageFramer(() => true, 1 << 20, (type) => (putOff && type === 'Q'.charCodeAt(0) ? PUT_OFF : undefined));
+    expect(feed(framer, stream, size).map(([type]) => type)).toEqual(['P']);
+    expect(framer.putOff).toBe(true);
+    expect(framer.atBoundary).toBe(false);
+    putOff = false;
+    const waiting = framer.takeWaiting()!;
+    expect(waiting.toString('latin1')).toBe(stream.subarray(frame('P', 'small').length).toString('latin1'));
+    expect(feed(framer, waiting, waiting.length)).toEqual([
+      ['Q', frame('Q', 'x'.repeat(40)).toString('latin1')],
+      ['S', frame('S', '').toString('latin1')],
+    ]);
+    expect(framer.atBoundary).toBe(true);
   });
 });
