@@ -6,6 +6,7 @@
 import type { MasterKey } from '../src/crypto/secrets.js';
 import type { SessionLiteralSecrets } from '../src/intercept/literal-secrets.js';
 import type { DefaultProviders } from '../src/providers/default-provider.js';
+import { EventLoopTurns } from '../src/event-loop-turns.js';
 import { parseVector, VECTOR } from './vector-type.js';
 
 export interface ArgumentDeclaration {
@@ -262,6 +263,10 @@ export function callArguments(declaration: FunctionDeclaration, values: unknown[
 /** The rows of a streaming body, all of them: the run of a set-returning function that also streams. */
 export async function allRows(rows: AsyncIterable<ResultRow>): Promise<ResultRow[]> {
   const collected: ResultRow[] = [];
-  for await (const row of rows) collected.push(row);
+  const turns = new EventLoopTurns();
+  for await (const row of rows) {
+    collected.push(row);
+    await turns.step();
+  }
   return collected;
 }

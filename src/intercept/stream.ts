@@ -1,13 +1,15 @@
 // The fast path of a statement that only passes one set-returning call's rows through (SELECT columns FROM f(…)):
 // rows go to the client as the function produces them, encoded here in the formats the client asked for, and no
 // faster than the client takes them: while its socket is full the next row is not asked for, so the model's answer
-// waits in the sockets on the way (TCP back-pressure reaches the provider) rather than in the proxy's memory.
+// waits in the sockets on the way (TCP back-pressure reaches the provider) rather than in the proxy's memory. Rows
+// that come without a wait, to a socket that keeps taking them, leave the event loop a turn now and then.
 
 import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRow, rowDescription } from '../../proxy/backend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import type { ResultRow } from '../../functions/declaration.js';
 import { findFunction } from '../../functions/registry.js';
+import { EventLoopTurns } from '../event-loop-turns.js';
 import { reportedType } from '../../functions/vector-type.js';
 import type { StreamShape } from './analyze.js';
 import { columnFormat, encodeValue } from './values.js';
@@ -29,10 +31,12 @@ export async function streamSetRows(
   const columns = shape.columns.map((index) => result.columns[index]!);
   if (!target.clientPortal) io.writeToClient(rowDescription(fields ?? []));
   let count = 0;
+  const turns = new EventLoopTurns();
   for await (const row of rows) {
     const taken = io.writeToClient(dataRow(columns.map((column, k) => encodeValue(reportedType(column.type, fields?.[k]?.typeOid), row[column.name], columnFormat(target.resultFormats, k)))));
     count++;
     if (!taken) await drainedOrCancelled(io, signal);
+    else await turns.step();
   }
   io.writeToClient(commandComplete(`SELECT ${count}`));
 }

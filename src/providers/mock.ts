@@ -4,11 +4,13 @@
 // prompt, as PostgreSQL's md5() computes it), mock_chunks (the answer's stream pieces), mock_confidence,
 // mock_latency_ms (delay before each chunk, and before a whole answer), mock_error (fail with this message),
 // embedding_dimensions (of its embeddings: the local, model-free embedding of local-embedding.ts). Asked for JSON,
-// it answers mock_response when that is JSON, and {"response": answer} otherwise.
+// it answers mock_response when that is JSON, and {"response": answer} otherwise. Any role may register one, so its
+// stream leaves the event loop a turn now and then, as one read from a socket does.
 
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgError } from '../../proxy/pg-error.js';
+import { EventLoopTurns } from '../event-loop-turns.js';
 import { ProviderError } from './errors.js';
 import { DEFAULT_LOCAL_DIMENSIONS } from './local-embedding.js';
 import { localVectors } from './local-vectors.js';
@@ -76,8 +78,10 @@ export function mockProvider(config: MockConfig): Provider {
       const text = answer(request);
       const fixedChunks = Array.isArray(config.mock_chunks) && config.mock_mode === undefined && request.options.responseFormat.type === 'text';
       const chunks = fixedChunks ? (config.mock_chunks as string[]) : splitWords(text);
+      const turns = new EventLoopTurns();
       for (const chunk of chunks) {
         if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: request.signal });
+        else await turns.step();
         request.signal.throwIfAborted();
         failIfAsked();
         yield { kind: 'chunk', text: chunk };
