@@ -82,6 +82,15 @@ export function maxResponseBytes(): number {
   return operator.maxBytes.chat;
 }
 
+/**
+ * The cap on one answer of `kind` from a model, as it is when asked: the operator's, lowered by the model config's
+ * max_response_bytes (checked now, as the model is set up).
+ */
+export function answerCap(config: Record<string, unknown>, kind: AnswerKind): () => number {
+  const modelMaxBytes = whole(config, 'max_response_bytes', Infinity, 1, Infinity);
+  return () => Math.min(operator.maxBytes[kind], modelMaxBytes);
+}
+
 export interface HttpSettings {
   timeout: number;
   maxRetries: number;
@@ -96,7 +105,7 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
   const timeout = whole(config, 'timeout_ms', DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS);
   const connectTimeout = whole(config, 'connect_timeout_ms', DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_CONNECT_TIMEOUT_MS);
   const maxRetries = whole(config, 'max_retries', DEFAULT_MAX_RETRIES, 0, MAX_RETRIES);
-  const modelMaxResponseBytes = whole(config, 'max_response_bytes', Infinity, 1, Infinity);
+  const cap = answerCap(config, kind);
   const dispatcher = new Agent({ connect: guardedConnector(connectTimeout, () => operator.hosts), headersTimeout: timeout, bodyTimeout: timeout, ...KEEP_ALIVE });
   const agentFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     if (carriesUserInfo(input)) throw new UserInfoInUrl();
@@ -106,7 +115,7 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
       // Authorization across origins) to a server no one named. Its 3xx is the caller's error, as any other status.
       const response = await fetch(input, { ...init, redirect: 'manual', signal: clock.signal, dispatcher });
       const asker = currentAsker();
-      const body = capped(response, Math.min(operator.maxBytes[kind], modelMaxResponseBytes), kind, asker, clock.clear);
+      const body = capped(response, cap(), kind, asker, clock.clear);
       return answerBody(body, { shapes, kind, asker, streamed: asksForStream(init?.body) });
     } catch (error) {
       clock.clear();

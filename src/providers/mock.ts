@@ -4,17 +4,20 @@
 // prompt, as PostgreSQL's md5() computes it), mock_chunks (the answer's stream pieces), mock_confidence,
 // mock_latency_ms (delay before each chunk, and before a whole answer), mock_error (fail with this message),
 // embedding_dimensions (of its embeddings: the local, model-free embedding of local-embedding.ts). Asked for JSON,
-// it answers mock_response when that is JSON, and {"response": answer} otherwise. Any role may register one, so its
-// stream leaves the event loop a turn now and then, as one read from a socket does.
+// it answers mock_response when that is JSON, and {"response": answer} otherwise. Any role may register one, so it
+// keeps to what a real provider's answers keep to: the cap on an answer's size (--max-response-bytes, lowered by
+// max_response_bytes), and a stream that leaves the event loop a turn now and then, as one read from a socket does.
 
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgError } from '../../proxy/pg-error.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
 import { ProviderError } from './errors.js';
+import { answerCap } from './http.js';
 import { DEFAULT_LOCAL_DIMENSIONS } from './local-embedding.js';
 import { localVectors } from './local-vectors.js';
 import { mockSqlAnswer } from './mock-sql.js';
+import { AnswerTooLarge } from './response-cap.js';
 import { estimateTokens } from './tokens.js';
 import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent } from './provider.js';
 
@@ -29,6 +32,7 @@ export interface MockConfig {
   mock_error?: unknown;
   model_name?: unknown;
   embedding_dimensions?: unknown;
+  max_response_bytes?: unknown;
 }
 
 export function mockProvider(config: MockConfig): Provider {
@@ -40,6 +44,14 @@ export function mockProvider(config: MockConfig): Provider {
     throw invalid('mock_chunks must be an array of strings');
   }
   const model = typeof config.model_name === 'string' ? config.model_name : 'mock';
+  const cap = answerCap(config as Record<string, unknown>, 'chat');
+  /** Counts `bytes` more of an answer that has `seen` so far: the new total, unless that is over the cap. */
+  const withinCap = (seen: number, text: string): number => {
+    const limit = cap();
+    const bytes = seen + Buffer.byteLength(text);
+    if (bytes > limit) throw new AnswerTooLarge(limit, 'chat');
+    return bytes;
+  };
   const dimensions = Number(config.embedding_dimensions ?? DEFAULT_LOCAL_DIMENSIONS);
   if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > 16_000) throw invalid('embedding_dimensions must be a whole number from 1 to 16000');
 
@@ -72,18 +84,22 @@ export function mockProvider(config: MockConfig): Provider {
     async chat(request: ChatRequest): Promise<ChatResult> {
       if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: request.signal });
       failIfAsked();
-      return result(request.prompt, answer(request));
+      const text = answer(request);
+      withinCap(0, text);
+      return result(request.prompt, text);
     },
     async *stream(request: ChatRequest): AsyncIterable<StreamEvent> {
       const text = answer(request);
       const fixedChunks = Array.isArray(config.mock_chunks) && config.mock_mode === undefined && request.options.responseFormat.type === 'text';
       const chunks = fixedChunks ? (config.mock_chunks as string[]) : splitWords(text);
       const turns = new EventLoopTurns();
+      let seen = 0;
       for (const chunk of chunks) {
         if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: request.signal });
         else await turns.step();
         request.signal.throwIfAborted();
         failIfAsked();
+        seen = withinCap(seen, chunk);
         yield { kind: 'chunk', text: chunk };
       }
       yield { kind: 'done', result: result(request.prompt, chunks.join('')) };

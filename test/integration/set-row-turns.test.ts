@@ -7,7 +7,8 @@
 // is psql, in a process of its own, so that its reading takes none of the turns.
 
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { configureProviderHttp } from '../../src/providers/http.js';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { psql } from '../support/psql.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
@@ -19,6 +20,7 @@ const MOST_IN_ONE_TURN = 256 * 1024;
 let proxy: TestProxy;
 beforeAll(async () => (proxy = await startProxy()));
 afterAll(() => proxy.stop());
+afterEach(() => configureProviderHttp({}));
 
 /** A database with the catalog, where the mock model "echo" answers with the prompt; a proxy client on it. */
 async function databaseWithEcho(config: Record<string, unknown> = {}): Promise<{ name: string; client: pg.Client; direct: pg.Client }> {
@@ -58,4 +60,20 @@ describe('rows that come without a wait, to a client that keeps reading', () => 
     expect(total).toBeGreaterThan(ROWS * 50);
     expect(most).toBeLessThan(MOST_IN_ONE_TURN);
   }, 120_000);
+});
+
+describe("a mock model's answer", () => {
+  it('is held to --max-response-bytes, streamed or whole, as a real provider is; max_response_bytes lowers it', async () => {
+    configureProviderHttp({ maxResponseBytes: 1000 });
+    const { client } = await databaseWithEcho();
+    const tooLarge = (limit: number) => ({ code: '54000', message: `the model provider's answer is larger than the limit of ${limit} bytes`, hint: expect.stringContaining('--max-response-bytes') });
+    await expect(client.query(`SELECT count(*) FROM pg_llm_chat_stream('echo', repeat('a ', 600))`)).rejects.toMatchObject(tooLarge(1000));
+    await expect(client.query(`SELECT pg_llm_chat('echo', repeat('a ', 600))`)).rejects.toMatchObject(tooLarge(1000));
+    expect((await client.query(`SELECT length(pg_llm_chat('echo', repeat('a ', 500))) AS n`)).rows).toEqual([{ n: 1000 }]);
+    expect((await client.query(`SELECT count(*)::int AS n FROM pg_llm_chat_stream('echo', repeat('a ', 500))`)).rows).toEqual([{ n: 501 }]);
+
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'echo', NULL, '{"mock_mode": "echo", "max_response_bytes": 100}')`);
+    await expect(client.query(`SELECT * FROM pg_llm_chat_stream('echo', repeat('a ', 51))`)).rejects.toMatchObject(tooLarge(100));
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  }, 60_000);
 });
