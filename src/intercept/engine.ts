@@ -12,6 +12,7 @@ import { serverName } from '../../proxy/server-names.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { weakerOwnerRefusal, WEAKER_CATALOG_OWNER } from '../catalog/owner-rights.js';
 import { parsingFor } from '../sql/parse-task.js';
+import { EventLoopTurns } from '../event-loop-turns.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { ClientQueue } from './client-queue.js';
 import { parseMentionsFunction } from './parse-mentions.js';
@@ -252,6 +253,9 @@ class InterceptionEngine implements Interceptor {
 
   private async work(): Promise<void> {
     this.working = true;
+    // Most messages are handled without a wait (a Flush, a Bind passed on): a queue of thousands would otherwise be
+    // worked through in one run that no other session, nor this client's leaving, gets into.
+    const turns = new EventLoopTurns();
     try {
       // Answers to the proxy's own requests must reach their sinks: mediation ends only once all are in.
       while (this.queue.length > 0 && !this.isClosed) {
@@ -264,6 +268,7 @@ class InterceptionEngine implements Interceptor {
             await this.handle(type, frame);
           }
           if (type === FrontendMessage.Parse) this.pendingParses.handled(frame);
+          await turns.step();
         }
         await this.settle();
       }

@@ -5,6 +5,7 @@
 // leaving: a lock it held stayed 7.9 s after it left (issue 12). The proxy runs in this process: what it holds is
 // measured here after a full collection, and a relay between it and PostgreSQL counts the Flushes that arrive.
 
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
@@ -42,6 +43,33 @@ async function sessionWithSlowModel(): Promise<{ name: string; raw: RawClient; d
   return { name, raw, direct };
 }
 
+function flushesArrived(): number {
+  return relay.requests.messages.get('H') ?? 0;
+}
+
+/**
+ * Counts the turns of the event loop in which the proxy wrote to PostgreSQL: what its sessions' upstream sockets
+ * were given (written or waiting to be) is looked at once a turn.
+ */
+function countWritingTurns(): { readonly writing: number; stop(): void } {
+  const sessions = (proxy.listener as unknown as { sessions: Map<{ upstream?: Socket }, unknown> }).sessions;
+  const written = new WeakMap<Socket, number>();
+  const counter = { writing: 0, stop: () => void (running = false) };
+  let running = true;
+  const turn = (): void => {
+    let wrote = false;
+    for (const { upstream } of sessions.keys()) {
+      if (!upstream) continue;
+      if (upstream.bytesWritten !== (written.get(upstream) ?? upstream.bytesWritten)) wrote = true;
+      written.set(upstream, upstream.bytesWritten);
+    }
+    if (wrote) counter.writing++;
+    if (running) setImmediate(turn);
+  };
+  setImmediate(turn);
+  return counter;
+}
+
 describe('a flood of Flush messages behind a model call', () => {
   it('is held by the proxy within its bound of 4 MiB, counting what each message costs', async () => {
     const { raw } = await sessionWithSlowModel();
@@ -53,4 +81,16 @@ describe('a flood of Flush messages behind a model call', () => {
     }, 200);
     expect(growth).toBeLessThan(24 * MiB);
   }, 120_000);
+
+  it('is handed on a few messages a turn once the call ends, not all in one run', async () => {
+    const { raw } = await sessionWithSlowModel();
+    const before = flushesArrived();
+    raw.send(serialize.query(`SELECT pg_llm_chat('slow', 'hi') AS a`));
+    raw.socket.write(FLOOD);
+    const turns = countWritingTurns();
+    await expect.poll(flushesArrived, { timeout: 120_000, interval: 200 }).toBeGreaterThanOrEqual(before + FLOOD.length / FLUSH.length);
+    turns.stop();
+    // Some 20,000 of them were queued when the call ended, and more as the client was read again: a turn takes 128.
+    expect(turns.writing).toBeGreaterThan(100);
+  }, 180_000);
 });
