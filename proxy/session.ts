@@ -118,6 +118,8 @@ export class Session {
   private heldClientProbe: NodeJS.Timeout | undefined;
   /** One wait for the client's drain, however many wait for it. */
   private clientDrain: Promise<void> | undefined;
+  /** The interceptor's messages of this run of microtasks are being gathered into one upstream write. */
+  private upstreamCorked = false;
   /** Counts of ReadyForQuery messages, for the interceptor to tell which transactions have ended. */
   private readonly readies = { received: 0, lastIdle: 0 };
   /**
@@ -446,6 +448,24 @@ export class Session {
     if (!this.upstream!.write(bytes)) this.client.pause();
   }
 
+  /**
+   * Forwards one of the interceptor's messages in a write with the others it sends before its microtasks next run
+   * out: it hands on queued messages one at a time, and a flood of 5-byte Flushes made one write (a system call)
+   * each.
+   */
+  private forwardGathered(bytes: Buffer): void {
+    const upstream = this.upstream!;
+    if (!this.upstreamCorked) {
+      this.upstreamCorked = true;
+      upstream.cork();
+      process.nextTick(() => {
+        this.upstreamCorked = false;
+        upstream.uncork();
+      });
+    }
+    this.forward(bytes);
+  }
+
   private accountClientMessage(type: number, sink?: ReplySink): void {
     // A password or SASL message answers the server's authentication request: no request of a batch, owed nothing.
     if (type === FrontendMessage.PasswordMessage && this.phase === 'authenticating') return;
@@ -545,7 +565,7 @@ export class Session {
       sendUpstream: (frame, sink) => {
         if (this.phase === 'closed') return sink?.complete(true);
         this.accountClientMessage(frame[0]!, sink);
-        this.forward(frame);
+        this.forwardGathered(frame);
       },
       writeToClient: (frame) => this.writeToClient(frame),
       clientDrained: () => this.clientDrained(),
