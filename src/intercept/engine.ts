@@ -19,7 +19,7 @@ import { parseMentionsFunction } from './parse-mentions.js';
 import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
 import { BackendCancels } from './backend-cancels.js';
 import { CancelTargets } from './cancel-targets.js';
-import { CallRunner, type CallOptions } from './calls.js';
+import { CallRunner, pgErrorFrom, SkippedRequest, type CallOptions } from './calls.js';
 import { relayNotingCompletions } from './completion-relay.js';
 import { relayToClient, watchingRefusal } from './refusal-watch.js';
 import type { ForwardMotion } from './cursor-plan.js';
@@ -714,6 +714,13 @@ class InterceptionEngine implements Interceptor {
     const pending = this.requests.statement(`SELECT pg_catalog.to_regclass('_pg_llm_catalog.migrations') IS NOT NULL AS installed, ${WEAKER_CATALOG_OWNER} AS weaker_owner`);
     this.requests.flush();
     const result = await pending;
+    if (result.error || result.skipped) {
+      // The probe's failure (a statement timeout, a cancel, a schema the role may not use) is the statement's: told,
+      // not taken for "not installed", and the next statement asks again. The Sync ends the skipping it started, so
+      // the error reaches the client as any refusal of the proxy's does, failing the transaction as PostgreSQL would.
+      await this.requests.sync();
+      throw result.error ? pgErrorFrom(result.error) : new SkippedRequest();
+    }
     this.catalogInstalled = result.rows[0]?.[0]?.toString() === 't';
     const weakerOwner = result.rows[0]?.[1]?.toString();
     this.catalogRefusal = weakerOwner === undefined ? undefined : weakerOwnerRefusal(weakerOwner);
