@@ -186,6 +186,15 @@ function plan(node: Record<string, unknown>, sql: string): StatementPlan {
   if (type === 'PrepareStmt') {
     return { kind: 'refused', sql, reason: 'a prepared statement made with PREPARE', hint: 'Use the protocol\'s prepared statements (every driver\'s), or run the query itself through the proxy.' };
   }
+  // Its passes would each run the COPY, and the server would wait for the client's rows in every one of them.
+  if (type === 'CopyStmt' && body.is_from && !body.is_program && body.filename === undefined) {
+    return {
+      kind: 'refused',
+      sql,
+      reason: 'COPY FROM STDIN',
+      hint: 'COPY the rows into a staging table first, then INSERT … SELECT from it with the calls.',
+    };
+  }
   const select = type === 'SelectStmt';
   return {
     kind: 'calls',

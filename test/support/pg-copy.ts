@@ -11,7 +11,6 @@ interface Connection {
 
 class CopyQuery {
   private readonly received: Buffer[] = [];
-  private failure: Error | undefined;
   private settle!: { resolve: (out: string) => void; reject: (error: Error) => void };
   readonly done = new Promise<string>((resolve, reject) => (this.settle = { resolve, reject }));
 
@@ -35,13 +34,13 @@ class CopyQuery {
 
   handleCommandComplete(): void {}
 
+  /** node-postgres lets go of a query at its error: its ReadyForQuery is not handed on. */
   handleError(error: Error): void {
-    this.failure = error;
+    this.settle.reject(error);
   }
 
   handleReadyForQuery(): void {
-    if (this.failure) this.settle.reject(this.failure);
-    else this.settle.resolve(Buffer.concat(this.received).toString());
+    this.settle.resolve(Buffer.concat(this.received).toString());
   }
 }
 
