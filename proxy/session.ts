@@ -28,6 +28,7 @@ import { terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
 import { refusedInPlace } from './refused-in-place.js';
 import type { BindAdmission, Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
+import { isReplicationConnection } from './replication-startup.js';
 import { AuthRequest, BackendMessage, FrontendMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
 import { RepliesOwed, type ReplySink } from './replies-owed.js';
 import { ScramBridge } from './scram-bridge.js';
@@ -559,7 +560,7 @@ export class Session {
 
   private startInterceptor(): void {
     const factory = this.context.interceptors;
-    if (!factory) return;
+    if (!factory || isReplicationConnection(this.parameters)) return;
     const session = this;
     const io: SessionIo = {
       sendUpstream: (frame, sink) => {
