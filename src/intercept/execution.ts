@@ -423,7 +423,9 @@ export class Executor {
     for (let pass = 1; ; pass++) {
       const { calls, collected, error, fields }: Collected = await afterStored(stored, this.passes.collect(target, execution, pass === 1, placeholders));
       for (const key of computed) calls.delete(key);
-      if (error?.get('C') === '57014' || this.abort.signal.aborted) throw canceled();
+      if (this.abort.signal.aborted) throw canceled();
+      // The server's own cancel (a statement timeout) says why, in its words; a pass that failed so is not run again.
+      if (error?.get('C') === CANCELED) throw pgErrorFrom(error);
       if (error && collected) {
         // The calls a failed pass found went with its savepoint. It may have failed on their NULLs (a NOT NULL
         // column): from now on they stand in with a value of their type, so the next pass gets through every row.
