@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/catalog/migrate.js';
+import { DEFAULT_ARGUMENT_LIMITS } from '../../src/intercept/argument-limits.js';
 import { CLAIM, WORKER_PRIVILEGES } from '../../src/worker/queue.js';
 import { freshDatabase } from '../support/database.js';
 import { connectAs } from '../support/roles.js';
@@ -17,7 +18,7 @@ const OWN_JOBS = 64;
 async function claimBuffers(owner: pg.Client): Promise<number> {
   await owner.query('BEGIN');
   try {
-    const { rows } = await owner.query({ text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${CLAIM}`, values: ['worker', 60_000, OWN_JOBS, 4 * OWN_JOBS, []] });
+    const { rows } = await owner.query({ text: `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${CLAIM}`, values: ['worker', 60_000, OWN_JOBS, 4 * OWN_JOBS, [], DEFAULT_ARGUMENT_LIMITS.call] });
     const plan = (rows[0]['QUERY PLAN'] as Array<{ Plan: Record<string, number> }>)[0]!.Plan;
     expect(plan['Actual Rows']).toBe(OWN_JOBS);
     return plan['Shared Hit Blocks']! + plan['Shared Read Blocks']!;
