@@ -87,9 +87,9 @@ describe('a regular expression as separator', () => {
                          chunking => ai.chunking_character_text_splitter(800, 0, '${BACKTRACKING}', is_separator_regex => true))`);
     await alice.query(`INSERT INTO alice.docs VALUES (1, 'hostile', ${HOSTILE_TEXT})`);
     startWorker(name, { retryDelayMs: 50 }, { env: { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: suite.fake.baseUrl } }, 'trust_user');
-    // The worker has taken its batch's rows and cuts them, in its transaction.
+    // The worker has read its batch's rows (WITH sized AS …, vectorizer-reads.ts) and cuts them, in its transaction.
     const cutting = async () =>
-      (await rows(direct, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'WITH taken AS (DELETE %'`))[0].n;
+      (await rows(direct, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'WITH sized AS (%'`))[0].n;
     await expect.poll(cutting, EVENTUALLY).toBe(1);
     expect(await rows(alice, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
     expect(await cutting()).toBe(1);
