@@ -23,7 +23,7 @@ export const MAX_TRACKED_PORTALS = 256;
 export const MAX_ROLE_PORTAL_BYTES = 256 * 1024 * 1024;
 
 function tooManyPortals(): PgError {
-  return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_PORTALS} portals calling LLM functions are open in this session`, {
+  return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_PORTALS} portals the proxy keeps (of statements calling LLM functions or installing pg_llm) are open in this session`, {
     hint: 'Close portals you no longer need, or end the transaction that holds them.',
   });
 }
@@ -31,7 +31,7 @@ function tooManyPortals(): PgError {
 function tooManyParameterBytes(limit: number): PgError {
   return new PgError(
     SqlState.ProgramLimitExceeded,
-    `pg_llm proxy: the portals calling LLM functions in this login role's sessions would keep more than ${limit / 1024 / 1024} MiB of parameters, the bound for all of a role's sessions together`,
+    `pg_llm proxy: the portals the proxy keeps (of statements calling LLM functions or installing pg_llm) in this login role's sessions would keep more than ${limit / 1024 / 1024} MiB of parameters, the bound for all of a role's sessions together`,
     { hint: "Close portals you no longer need, or end the transactions that hold them, in this session or the role's others." },
   );
 }

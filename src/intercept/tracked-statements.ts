@@ -23,7 +23,7 @@ export const MAX_ROLE_STATEMENT_BYTES = 64 * 1024 * 1024;
 const ENTRY_BYTES = 1024;
 
 export function tooManyStatements(): PgError {
-  return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_STATEMENTS} prepared statements calling LLM functions exist in this session`, {
+  return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_STATEMENTS} prepared statements the proxy keeps (those calling LLM functions or installing pg_llm) exist in this session`, {
     hint: 'Close (DEALLOCATE) prepared statements you no longer need, or reuse them.',
   });
 }
@@ -31,7 +31,7 @@ export function tooManyStatements(): PgError {
 function tooMuchStatementText(limit: number): PgError {
   return new PgError(
     SqlState.ProgramLimitExceeded,
-    `pg_llm proxy: the prepared statements calling LLM functions in this login role's sessions would keep more than ${limit / 1024 / 1024} MiB of SQL text, the bound for all of a role's sessions together`,
+    `pg_llm proxy: the prepared statements the proxy keeps (those calling LLM functions or installing pg_llm) in this login role's sessions would keep more than ${limit / 1024 / 1024} MiB of SQL text, the bound for all of a role's sessions together`,
     { hint: "Close (DEALLOCATE) prepared statements you no longer need, in this session or the role's others, or run a big statement as a simple query." },
   );
 }
