@@ -57,7 +57,7 @@ export const chatFunctions = [
       if (args.model_type !== null && args.model_type !== undefined) config.provider ??= args.model_type;
       providerFor(args.instance_name, config, typeof args.api_key === 'string' ? args.api_key : undefined);
       // Its secrets go to its server at each call.
-      refuseUnnamedServer(context, config.base_url ?? config.endpoint ?? config.api_endpoint, false, "this model's server", "Write the server's URL in your statement's config");
+      refuseUnnamedServer(context, config.base_url ?? config.endpoint ?? config.api_endpoint, 'model', false, "this model's server", "Write the server's URL in your statement's config");
       await saveModel(context, {
         local: args.local_model === true,
         modelType: String(args.model_type ?? config.provider),

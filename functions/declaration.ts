@@ -88,8 +88,11 @@ export interface CallContext {
   aiSetting(name: string): Promise<AiSetting | undefined>;
   /** The call's arguments the proxy held back from the server: secrets the client wrote out in its statement. */
   heldArguments: ReadonlySet<string>;
-  /** Whether the client itself named the server at `url` in its session (src/intercept/named-servers.ts). */
-  namedByClient(url: string): boolean;
+  /**
+   * Whether the client itself named the server at `url` in its session, for servers of this kind: an API of pgai's
+   * (openai, ollama…) or 'model' (src/intercept/named-servers.ts, src/sql/server-names.ts).
+   */
+  namedByClient(url: string, kind: string): boolean;
   /** Who calls: the role and database, as the response cache tells callers apart. */
   asker(): Promise<string>;
   /** The database the caller's session is connected to. */

@@ -10,11 +10,11 @@ import type { CallContext } from './declaration.js';
 
 /**
  * Refuses (42501) to send a held secret to `server` (chosen by the call) when the client did not name
- * it. `held`: the secret sent is held; a call with any held argument counts as sending one. `where` says whose
+ * it for servers of `kind` (the call's API, or 'model'). `held`: the secret sent is held; a call with any held argument counts as sending one. `where` says whose
  * server it is; `hint` how the client names one. No URL is quoted: the error reaches the server's log.
  */
-export function refuseUnnamedServer(context: Pick<CallContext, 'heldArguments' | 'namedByClient'>, server: unknown, held: boolean, where: string, hint: string): void {
-  if (!(held || context.heldArguments.size > 0) || typeof server !== 'string' || server === '' || context.namedByClient(server)) return;
+export function refuseUnnamedServer(context: Pick<CallContext, 'heldArguments' | 'namedByClient'>, server: unknown, kind: string, held: boolean, where: string, hint: string): void {
+  if (!(held || context.heldArguments.size > 0) || typeof server !== 'string' || server === '' || context.namedByClient(server, kind)) return;
   throw new PgError('42501', `a secret this session handed the proxy goes only to a server the session named itself, and ${where} was chosen elsewhere`, {
     hint: `${hint}; a view or function of another role run by your statement cannot choose where your key goes.`,
   });

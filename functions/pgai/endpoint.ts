@@ -98,7 +98,7 @@ export function sessionless(defaults: CallContext['defaults']): EndpointContext 
  * set_config) can set the setting too, and would have the session's prompts, and any key it sends, go to its server.
  */
 function settingsServer(api: PgaiApiName, setting: AiSetting | undefined, proxys: string | undefined, context: EndpointContext): string | undefined {
-  if (!setting || setting.value === proxys || setting.preset || context.namedByClient(setting.value)) return setting?.value;
+  if (!setting || setting.value === proxys || setting.preset || context.namedByClient(setting.value, api)) return setting?.value;
   const { setting: name, argument } = SERVERS[api];
   // No URL is quoted: the error reaches the server's log.
   throw new PgError('42501', `the server in ai.${name} was not set by this session's client: a view or function of another role may have set it`, {
@@ -119,7 +119,7 @@ interface Servers {
  */
 function routed(context: EndpointContext, api: PgaiApiName, { own, chosen, proxys }: Servers, apiKey: string | undefined, held: boolean): Endpoint {
   if (own !== proxys) {
-    refuseUnnamedServer(context, own, held, `the ${api} server of this call`, `Write the server's URL in your statement (base_url, client_config) or SET ai.${SERVERS[api].setting} in the session`);
+    refuseUnnamedServer(context, own, api, held, `the ${api} server of this call`, `Write the server's URL in your statement (base_url, client_config) or SET ai.${SERVERS[api].setting} in the session`);
   }
   return { baseUrl: chosen ?? proxys, apiKey };
 }

@@ -78,7 +78,7 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
   // The server of a vectorizer the caller trusts is named by its config, which counts as the caller's own naming. A
   // config given as the call's argument names nothing: whoever wrote the call (another role's view) chose it.
   const server = found.vectorizer ? configServer(args) : undefined;
-  const named = server === undefined ? context : { ...context, namedByClient: (url: string) => url === server || context.namedByClient(url) };
+  const named = server === undefined ? context : { ...context, namedByClient: (url: string, kind: string) => (url === server && kind === api) || context.namedByClient(url, kind) };
   return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...args }, named);
 }
 

@@ -267,7 +267,7 @@ export class CallRunner {
         return value;
       },
       heldArguments,
-      namedByClient: (url) => this.namedServers.has(url),
+      namedByClient: (url, kind) => this.namedServers.has(url, kind),
       asker: async () => (await sessionState()).asker,
       database: async () => (await sessionState()).database,
       defaults: this.options.defaults,

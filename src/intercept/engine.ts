@@ -14,6 +14,7 @@ import { weakerOwnerRefusal, WEAKER_CATALOG_OWNER } from '../catalog/owner-right
 import { parsingFor } from '../sql/parse-task.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
+import type { ServerNames } from '../sql/server-names.js';
 import { ClientQueue } from './client-queue.js';
 import { parseMentionsFunction } from './parse-mentions.js';
 import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
@@ -44,7 +45,7 @@ interface TrackedStatement {
   plan: TrackedPlan;
   parameterTypes: number[];
   /** The parameters bound in a server's place, which name that server (named-servers.ts). */
-  serverParameters: number[];
+  serverParameters: ServerNames['parameters'];
 }
 /** A statement the proxy answers entirely itself in the extended protocol (CREATE EXTENSION pg_llm and kin). */
 type OwnPlan = StatementPlan & { kind: 'extension' };

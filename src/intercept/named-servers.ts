@@ -8,9 +8,10 @@
 // A value names a server when it is a URL and nothing else, or a JSON object with a URL under a server's key
 // (base_url, host, endpoint, api_endpoint), at any depth. A URL anywhere else names nothing, however it is written:
 // what a client binds or writes beside its calls (a user's URL stored in a column, a document to embed) is often
-// someone else's text.
+// someone else's text. A URL is named for one kind of server (the API of the setting or function that named it):
+// pointing a keyless API (Ollama) at someone's server does not choose it for the session's OpenAI key.
 
-import { isServerSetting, SERVER_KEYS, type ServerNames } from '../sql/server-names.js';
+import { isServerSetting, SERVER_KEYS, serverKind, type ServerKind, type ServerNames } from '../sql/server-names.js';
 
 /** Longer URLs are not noted: a call naming one needs a key of its own (api_key) or no held secret. */
 const MAX_URL = 2048;
@@ -22,16 +23,17 @@ const WHOLE_URL = new RegExp(`^[a-z][a-z0-9+.-]{0,32}://[^'"\\s\\\\$]{0,${MAX_UR
 const OPTION = /(?:^|\s)(?:-c\s*|--)([^\s=]+)=((?:\\.|[^\s\\])*)/g;
 
 export class NamedServers {
+  /** Each named URL with its kind, as `kind url`. */
   private readonly urls = new Set<string>();
 
   /** Notes the servers a statement names in its text. */
   noteStatement(names: ServerNames): void {
-    names.values.forEach((value) => this.noteValue(value));
+    names.values.forEach(({ value, kind }) => this.noteValue(value, kind));
   }
 
-  /** Notes the servers named by a Bind's parameters that stand in a server's place (`numbers`: $1 is 1). */
-  noteParameters(section: Buffer, numbers: readonly number[]): void {
-    if (numbers.length === 0 || section.indexOf('://') < 0) return;
+  /** Notes the servers named by a Bind's parameters that stand in a server's place ($1 is number 1). */
+  noteParameters(section: Buffer, places: ServerNames['parameters']): void {
+    if (places.length === 0 || section.indexOf('://') < 0) return;
     // Its format codes, their count first, then the values, each after its length (-1: NULL).
     let at = 2 + 2 * section.readInt16BE(0);
     const count = section.readInt16BE(at);
@@ -40,48 +42,50 @@ export class NamedServers {
       const length = section.readInt32BE(at);
       at += 4;
       if (length <= 0) continue;
-      if (numbers.includes(number)) this.noteValue(section.toString('utf8', at, at + length));
+      for (const place of places) if (place.number === number) this.noteValue(section.toString('utf8', at, at + length), place.kind);
       at += length;
     }
   }
 
   /** Notes pgai's server settings given in the startup options (PGOPTIONS='-c ai.openai_base_url=…'). */
   noteOptions(options: string): void {
-    for (const [, name, value] of options.matchAll(OPTION)) if (isServerSetting(name)) this.noteValue(value!.replace(/\\(.)/g, '$1'));
+    for (const [, name, value] of options.matchAll(OPTION)) if (isServerSetting(name)) this.noteValue(value!.replace(/\\(.)/g, '$1'), serverKind(name!));
   }
 
-  has(url: string): boolean {
-    return this.urls.has(url);
+  /** Whether the client named `url` for servers of this kind (an API of pgai's, or 'model'). */
+  has(url: string, kind: ServerKind): boolean {
+    return this.urls.has(`${kind} ${url}`);
   }
 
-  private noteValue(value: string): void {
+  private noteValue(value: string, kind: ServerKind): void {
     if (!value.includes('://')) return;
-    if (WHOLE_URL.test(value)) return this.add(value);
+    if (WHOLE_URL.test(value)) return this.add(value, kind);
     let config: unknown;
     try {
       config = JSON.parse(value);
     } catch {
       return;
     }
-    this.noteConfig(config);
+    this.noteConfig(config, kind);
   }
 
   /** The URLs under a server's key in a JSON config, at any depth (walked without recursion: the client chose the depth). */
-  private noteConfig(config: unknown): void {
+  private noteConfig(config: unknown, kind: ServerKind): void {
     const pending = [config];
     while (pending.length > 0) {
       const node = pending.pop();
       if (node === null || typeof node !== 'object') continue;
       for (const [key, value] of Object.entries(node)) {
-        if (typeof value === 'string' && SERVER_KEYS.has(key.toLowerCase()) && WHOLE_URL.test(value)) this.add(value);
+        if (typeof value === 'string' && SERVER_KEYS.has(key.toLowerCase()) && WHOLE_URL.test(value)) this.add(value, kind);
         else pending.push(value);
       }
     }
   }
 
-  private add(url: string): void {
-    this.urls.delete(url);
-    this.urls.add(url);
+  private add(url: string, kind: ServerKind): void {
+    const named = `${kind} ${url}`;
+    this.urls.delete(named);
+    this.urls.add(named);
     if (this.urls.size > MAX_NAMED) this.urls.delete(this.urls.values().next().value!);
   }
 }

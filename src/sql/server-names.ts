@@ -10,11 +10,28 @@ import { declaredArguments } from './declared-arguments.js';
 
 type Node = Record<string, any>;
 
+/**
+ * Which servers a named URL is for: the API of pgai's setting or function that named it (ai.ollama_host and
+ * ai.ollama_embed's host name an Ollama server), or 'model' for the proxy's own functions (a model's config). A URL
+ * named for one is not named for another: a client that points a keyless API at a server (Ollama's, at someone
+ * else's) has not chosen it for its keys.
+ */
+export type ServerKind = string;
+
 export interface ServerNames {
   /** String constants given in a server's place: a URL, or a JSON config (named-servers.ts reads its server). */
-  values: string[];
+  values: Array<{ value: string; kind: ServerKind }>;
   /** The numbers ($1 is 1) of the parameters bound in a server's place, read the same way at Bind. */
-  parameters: number[];
+  parameters: Array<{ number: number; kind: ServerKind }>;
+}
+
+/** The APIs whose names pgai's settings and functions carry (ai.openai_base_url, ai.voyageai_embed…). */
+const PGAI_APIS = ['openai', 'anthropic', 'ollama', 'cohere', 'voyageai'];
+
+/** The kind of server a setting's or function's name is for. */
+export function serverKind(name: string): ServerKind {
+  const lower = name.toLowerCase();
+  return PGAI_APIS.find((api) => lower.includes(api)) ?? 'model';
 }
 
 /** pgai's settings that name a server rather than hold a key (api-key-statements.ts leaves them to the server). */
@@ -40,7 +57,7 @@ function visit(node: unknown, names: ServerNames): void {
   const set = node as Node;
   if (set.kind === 'VAR_SET_VALUE' && isServerSetting(set.name)) {
     const value = set.args?.length === 1 ? set.args[0].A_Const?.sval?.sval : undefined;
-    if (typeof value === 'string') names.values.push(value);
+    if (typeof value === 'string') names.values.push({ value, kind: serverKind(set.name) });
   }
   for (const [key, value] of Object.entries(node)) {
     if (key === 'FuncCall') serversOfCall(value as Node, names);
@@ -49,31 +66,33 @@ function visit(node: unknown, names: ServerNames): void {
 }
 
 function serversOfCall(call: Node, names: ServerNames): void {
-  if (call.funcname?.at(-1)?.String?.sval === 'set_config') {
+  const name = String(call.funcname?.at(-1)?.String?.sval ?? '');
+  if (name === 'set_config') {
     const [setting, value] = (call.args ?? []) as Node[];
-    if (isServerSetting(constantText(setting as Expression))) given(value, names);
+    const settingName = constantText(setting as Expression);
+    if (isServerSetting(settingName)) given(value, serverKind(settingName!), names);
     return;
   }
   for (const { declared, expression } of declaredArguments(call).arguments) {
-    if (declared?.secret === 'url' || declared?.secret === 'config') given(expression, names);
+    if (declared?.secret === 'url' || declared?.secret === 'config') given(expression, serverKind(name), names);
   }
 }
 
 /**
- * What an expression given in a server's place names: its constants and parameters, under casts and operators;
- * of an object built in SQL (jsonb_build_object), only the values under a server's key.
+ * What an expression given in a server's place names: a constant or a parameter that is the whole value, under casts
+ * and COALESCE; of an object built in SQL (jsonb_build_object), the values under a server's key. Nothing deeper: a
+ * parameter in a subquery, a condition or an operator's operand (a lookup by a user's URL) is not the server.
  */
-function given(expression: unknown, names: ServerNames): void {
-  if (Array.isArray(expression)) return expression.forEach((item) => given(item, names));
+function given(expression: unknown, kind: ServerKind, names: ServerNames): void {
   if (expression === null || typeof expression !== 'object') return;
   const node = expression as Node;
-  if (typeof node.A_Const?.sval?.sval === 'string') return void names.values.push(node.A_Const.sval.sval);
-  if (typeof node.ParamRef?.number === 'number') return void names.parameters.push(node.ParamRef.number);
+  if (typeof node.A_Const?.sval?.sval === 'string') return void names.values.push({ value: node.A_Const.sval.sval, kind });
+  if (typeof node.ParamRef?.number === 'number') return void names.parameters.push({ number: node.ParamRef.number, kind });
+  if (node.TypeCast) return given(node.TypeCast.arg, kind, names);
+  if (node.CoalesceExpr) return ((node.CoalesceExpr.args ?? []) as Node[]).forEach((arg) => given(arg, kind, names));
   const call = node.FuncCall as Node | undefined;
   if (call && BUILD_OBJECT.has(call.funcname?.at(-1)?.String?.sval)) {
     const args = (call.args ?? []) as Node[];
-    for (let at = 0; at + 1 < args.length; at += 2) if (SERVER_KEYS.has(constantText(args[at] as Expression)?.toLowerCase() ?? '')) given(args[at + 1], names);
-    return;
+    for (let at = 0; at + 1 < args.length; at += 2) if (SERVER_KEYS.has(constantText(args[at] as Expression)?.toLowerCase() ?? '')) given(args[at + 1], kind, names);
   }
-  Object.values(node).forEach((child) => given(child, names));
 }

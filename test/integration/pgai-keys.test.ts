@@ -208,6 +208,25 @@ describe('a secret the session handed the proxy', () => {
     expect(authorizations()).toEqual(Array(3).fill(`Bearer ${VICTIM_KEY}`));
   });
 
+  // Review C of issue 12: a URL the session named for a keyless API (an Ollama host) counted for every API, keys
+  // included; and a parameter anywhere inside a server's argument (a lookup by a user's URL) counted as the server.
+  it("is not sent to a server the session named only for another API, or only as a value its server's argument looks up with", async () => {
+    const { other, victim, attacker } = await sharedSchema();
+    await notesView(other, attacker.baseUrl);
+    await other.query(`CREATE VIEW shared.prices AS SELECT 42 AS price WHERE set_config('ai.openai_base_url', '${attacker.baseUrl}', false) IS NOT NULL`);
+    await other.query('GRANT SELECT ON shared.prices TO PUBLIC');
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
+    await victim.query(`SET ai.ollama_host = '${attacker.baseUrl}'`);
+    suite.fake.requests.length = 0;
+    await victim.query(`CREATE TEMP TABLE tenants (url text, config jsonb); INSERT INTO tenants VALUES ('${attacker.baseUrl}', '{}')`);
+    await victim.query(`SELECT ai.openai_embed('m', 'a page', client_config => (SELECT config FROM tenants WHERE url = $1))`, [attacker.baseUrl]);
+    expect(authorizations()).toEqual([`Bearer ${VICTIM_KEY}`]);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes`)).rejects.toMatchObject({ code: '42501' });
+    await victim.query('SELECT price FROM shared.prices');
+    await expect(victim.query(`SELECT ai.openai_embed('m', 'my private text')`)).rejects.toMatchObject({ code: '42501' });
+    expect(attacker.requests).toEqual([]);
+  });
+
   it("is not sent to the server an embedding config another role's view hands ai.vectorizer_embed names", async () => {
     const { other, victim, attacker } = await sharedSchema();
     await other.query(`CREATE VIEW shared.embedded AS SELECT 'hello'::text AS body
