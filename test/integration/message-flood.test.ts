@@ -7,44 +7,35 @@
 
 import type { Socket } from 'node:net';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { peakGrowth } from '../support/held-memory.js';
-import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { connection } from '../support/proxy.js';
 import { RawClient, serialize } from '../support/raw-client.js';
-import { TcpRelay } from '../support/tcp-relay.js';
+import { relayedProxyAndFakeProvider } from '../support/relayed-proxy.js';
 
 const MiB = 1024 ** 2;
 const FLUSH = Buffer.from([0x48, 0, 0, 0, 4]);
 /** 1,000,000 Flush messages in one write: 5 MB. */
 const FLOOD = Buffer.concat(Array.from({ length: 1_000_000 }, () => FLUSH));
 
-let relay: TcpRelay;
-let proxy: TestProxy;
-beforeAll(async () => {
-  relay = await TcpRelay.start(cluster().port);
-  proxy = await startProxy({ upstream: { port: relay.port } });
-});
-afterAll(async () => {
-  await proxy.stop();
-  await relay.stop();
-});
+const shared = relayedProxyAndFakeProvider();
 
 /** A database with the catalog and the mock model "slow", whose answers take 3 s; a raw session on it. */
 async function sessionWithSlowModel(): Promise<{ name: string; raw: RawClient; direct: pg.Client }> {
   const { name, client: direct } = await freshDatabase();
-  const setup = new pg.Client(connection(proxy.port, 'postgres', name));
+  const setup = new pg.Client(connection(shared.proxy.port, 'postgres', name));
   await setup.connect();
   afterThisTest(() => setup.end());
   await setup.query('CREATE EXTENSION pg_llm');
   await setup.query(`SELECT pg_llm_add_model(false, 'mock', 'slow', NULL, '{"mock_latency_ms": 3000}')`);
-  const raw = await RawClient.session(proxy.port, { database: name });
+  const raw = await RawClient.session(shared.proxy.port, { database: name });
   afterThisTest(async () => void raw.socket.destroy());
   return { name, raw, direct };
 }
 
 function flushesArrived(): number {
-  return relay.requests.messages.get('H') ?? 0;
+  return shared.relay.requests.messages.get('H') ?? 0;
 }
 
 /**
@@ -52,7 +43,7 @@ function flushesArrived(): number {
  * were given (written or waiting to be) is looked at once a turn.
  */
 function countWritingTurns(): { readonly writing: number; stop(): void } {
-  const sessions = (proxy.listener as unknown as { sessions: Map<{ upstream?: Socket }, unknown> }).sessions;
+  const sessions = (shared.proxy.listener as unknown as { sessions: Map<{ upstream?: Socket }, unknown> }).sessions;
   const written = new WeakMap<Socket, number>();
   const counter = { writing: 0, stop: () => void (running = false) };
   let running = true;
