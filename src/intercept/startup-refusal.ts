@@ -8,9 +8,11 @@ import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 
 /** Why a session with these startup parameters is refused before they reach the server; undefined when it is not. */
 export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
-  // Setting names are case-insensitive; in `options` a name may be written in any of -c's forms, or escaped: any
-  // mention of the name is enough to refuse, since only the session itself loses by it.
-  const named = [...parameters].some(([name, value]) => name.toLowerCase() === MASTER_KEY_SETTING || (name === 'options' && value.replace(/\\/g, '').toLowerCase().includes(MASTER_KEY_SETTING)));
+  // Setting names are case-insensitive, and the server reads a dash of a name in `options` as an underscore
+  // (startup-options.ts); there a name may be written in any of -c's forms, or escaped: any mention of the name, in
+  // any of those spellings, is enough to refuse, since only the session itself loses by it.
+  const spelled = (text: string) => text.replace(/\\/g, '').replace(/-/g, '_').toLowerCase();
+  const named = [...parameters].some(([name, value]) => spelled(name) === MASTER_KEY_SETTING || (name === 'options' && spelled(value).includes(MASTER_KEY_SETTING)));
   if (!named) return undefined;
   return new PgError(SqlState.FeatureNotSupported, `${MASTER_KEY_SETTING} cannot be given at connection start: the server would keep it in clear`, {
     severity: 'FATAL',
