@@ -12,6 +12,7 @@
 // pointing a keyless API (Ollama) at someone's server does not choose it for the session's OpenAI key.
 
 import { isServerSetting, SERVER_KEYS, serverKind, type ServerKind, type ServerNames } from '../sql/server-names.js';
+import { startupSettings } from './startup-options.js';
 
 /** Longer URLs are not noted: a call naming one needs a key of its own (api_key) or no held secret. */
 const MAX_URL = 2048;
@@ -19,8 +20,6 @@ const MAX_URL = 2048;
 const MAX_NAMED = 256;
 /** A URL and nothing else. */
 const WHOLE_URL = new RegExp(`^[a-z][a-z0-9+.-]{0,32}://[^'"\\s\\\\$]{0,${MAX_URL}}$`, 'i');
-/** A setting in PostgreSQL's startup options (-c name=value, --name=value), a backslash escaping the next character. */
-const OPTION = /(?:^|\s)(?:-c\s*|--)([^\s=]+)=((?:\\.|[^\s\\])*)/g;
 
 export class NamedServers {
   /** Each named URL with its kind, as `kind url`. */
@@ -49,7 +48,7 @@ export class NamedServers {
 
   /** Notes pgai's server settings given in the startup options (PGOPTIONS='-c ai.openai_base_url=…'). */
   noteOptions(options: string): void {
-    for (const [, name, value] of options.matchAll(OPTION)) if (isServerSetting(name)) this.noteValue(value!.replace(/\\(.)/g, '$1'), serverKind(name!));
+    for (const [name, value] of startupSettings(options)) if (isServerSetting(name)) this.noteValue(value, serverKind(name));
   }
 
   /** Whether the client named `url` for servers of this kind (an API of pgai's, or 'model'). */

@@ -335,8 +335,8 @@ describe("a server a setting names, set by another role's code in the session", 
   });
 
   it("is not used with a key in the startup options, nor by llm_rerank's Cohere model", async () => {
-    const { victim, attacker } = await pointingView(`-c ai.cohere_api_key=co-victim-0123456789 -c ai.ollama_host=${fakeRoot(suite.fake)}`);
-    // A server the startup options name is the session's choice.
+    const { victim, attacker } = await pointingView(`-c ai.cohere_api_key=co-victim-0123456789 --ai.ollama-host=${fakeRoot(suite.fake)}`);
+    // A server the startup options name is the session's choice, in any spelling the server reads (--ai.ollama-host).
     await victim.query(`SELECT ai.ollama_embed('llama3', 'mine')`);
     expect(suite.fake.requests.map((request) => request.path)).toEqual(['/api/embeddings']);
     await victim.query('SELECT price FROM shared.prices');
