@@ -24,6 +24,12 @@ const NONE: ReadonlySet<string> = new Set();
  * shares, and any role may write rows of its own of any size into the catalog's tables; a bigger result is refused.
  */
 export const MAX_KEPT_ROW_BYTES = 32 * 1024 * 1024;
+/**
+ * What each kept row counts besides its body: holding it (an array, a Buffer a column) and what the caller builds of
+ * it (an object a row, a JSON member a result) cost far more than its bytes when the row is small: 300,000 rows of
+ * a few ids took half a gigabyte and seconds of the event loop. So many small rows are refused as one big one is.
+ */
+export const KEPT_ROW_OVERHEAD = 1024;
 
 export interface Result {
   fields: FieldDescription[] | undefined;
@@ -45,7 +51,7 @@ export interface Result {
 
 /**
  * Collects the answers to a group of requests, and resolves once all of them are answered; without `keepRows`, their
- * rows are let go unread. Rows past MAX_KEPT_ROW_BYTES refuse the result (54000): those kept are let go, the rest
+ * rows are let go unread. Rows past MAX_KEPT_ROW_BYTES (each counted with KEPT_ROW_OVERHEAD) refuse the result (54000): those kept are let go, the rest
  * left unread, and the requests after it are answered as ever, so the session stays in step.
  */
 export class Collector implements ReplySink {
@@ -65,11 +71,11 @@ export class Collector implements ReplySink {
 
   dataRowReader(length: number): BodyReader | undefined {
     if (!this.keepRows || this.result.refused) return LEFT_UNREAD;
-    this.kept += length;
+    this.kept += length + KEPT_ROW_OVERHEAD;
     if (this.kept <= MAX_KEPT_ROW_BYTES) return undefined;
     this.result.rows = [];
-    this.result.refused = new PgError('54000', `a result the proxy read for itself is larger than it keeps (${MAX_KEPT_ROW_BYTES} bytes of rows)`, {
-      hint: 'A row of the catalog (a message, a document, a config) or of a statement run for a call is too big: make it smaller, or ask for fewer rows.',
+    this.result.refused = new PgError('54000', `a result the proxy read for itself is larger than it keeps (${MAX_KEPT_ROW_BYTES} bytes of rows, ${KEPT_ROW_OVERHEAD} bytes counted for each)`, {
+      hint: 'A row of the catalog (a message, a document, a config) or of a statement run for a call is too big, or there are too many: make them smaller or fewer, or read them with a SELECT of your own, which the proxy passes on as they come.',
     });
     return LEFT_UNREAD;
   }

@@ -4,7 +4,7 @@
 // rows let go as they come, and the session goes on.
 
 import { expect, it } from 'vitest';
-import { MAX_KEPT_ROW_BYTES } from '../../src/intercept/upstream-requests.js';
+import { KEPT_ROW_OVERHEAD, MAX_KEPT_ROW_BYTES } from '../../src/intercept/upstream-requests.js';
 import { heldLive, peakGrowth } from '../support/held-memory.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
@@ -26,4 +26,14 @@ it('refuses a read of the catalog whose rows are too big with 54000, without hol
   await client.query(`DELETE FROM _pg_llm_catalog.pg_llm_queries`);
   shared.fake.script({ kind: 'answer', content: 'SELECT 1' });
   expect((await client.query(`SELECT pg_llm_text2sql('llm', 'how many orders are there') AS sql`)).rows).toEqual([{ sql: 'SELECT 1' }]);
+}, 120_000);
+
+it('refuses a read of the catalog of too many small rows with 54000, as one of too big a row', async () => {
+  const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  // Each row is a few ids, far below the bound in bytes; together they cost the proxy about 2.5 kB each to hold.
+  const sessions = Math.ceil(MAX_KEPT_ROW_BYTES / KEPT_ROW_OVERHEAD) + 1000;
+  await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_sessions (session_id) SELECT 's' || i FROM pg_catalog.generate_series(1, ${sessions}) AS i`);
+  await expect(client.query('SELECT pg_catalog.count(*) FROM pg_llm_get_sessions()')).rejects.toMatchObject({ code: '54000' });
+  await client.query(`DELETE FROM _pg_llm_catalog.pg_llm_sessions WHERE session_id NOT IN ('s1', 's2')`);
+  expect((await client.query('SELECT session_id FROM pg_llm_get_sessions() ORDER BY 1')).rows).toEqual([{ session_id: 's1' }, { session_id: 's2' }]);
 }, 120_000);
