@@ -58,7 +58,7 @@ BEGIN
   IF phase IS NULL OR phase NOT IN ('collect', 'final') THEN
     RAISE EXCEPTION USING ERRCODE = '0A000',
       MESSAGE = called || ' runs in pg_llm proxy and cannot run inside the database',
-      HINT = 'Connect to the pg_llm proxy port instead of the database port. Calls from views, functions, triggers, direct connections or replication connections (which the proxy relays untouched) cannot reach the proxy.';
+      HINT = 'Connect to the pg_llm proxy port instead of the database port. The proxy takes over statements that call an LLM function in their own text: a call only in a view, function or trigger, or on a direct or replication connection (which the proxy relays untouched), cannot reach it.';
   END IF;
 END
 $$;

@@ -11,7 +11,7 @@ import { RawClient, serialize } from '../support/raw-client.js';
 
 const shared = proxyAndFakeProvider();
 const CALL = `SELECT pg_llm_chat('llm', 'hello')`;
-const STUB_REFUSAL = { code: '0A000', message: 'pg_llm_chat() runs in pg_llm proxy and cannot run inside the database', hint: expect.stringContaining('replication connections') };
+const STUB_REFUSAL = { code: '0A000', message: 'pg_llm_chat() runs in pg_llm proxy and cannot run inside the database', hint: expect.stringContaining('replication connection') };
 
 async function replicationClient(port: number, database: string): Promise<pg.Client> {
   const client = new pg.Client({ ...connection(port, 'postgres', database), replication: 'database' } as pg.ClientConfig);
