@@ -4,6 +4,7 @@
 // stays flat: no more rows are fetched while enough are waiting for their calls, and a row's answers are let go once
 // it is sent (calls-in-flight.ts).
 
+import { createHash } from 'node:crypto';
 import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRow, dataRowLength, rowDescription } from '../../proxy/backend-write.js';
 import { readSectionParameter } from '../../proxy/frontend-read.js';
@@ -212,6 +213,7 @@ export async function sendProjectedRows(
             pending.keys.push(key);
             pending.results.push(inFlight.result(key, call));
           }
+          keepOtherColumns(values, callColumns);
           waiting.push(pending);
         }
         continue;
@@ -238,6 +240,18 @@ export async function sendProjectedRows(
   return sent;
 }
 
+/**
+ * Lets go of the calls' columns of a row, whose calls hold their arguments now and whose places get the answers:
+ * the row's other values are copied out of the row's one buffer (argument-rows.ts reads a row whole), which their
+ * slices would otherwise keep whole, arguments included, until the row is sent.
+ */
+function keepOtherColumns(values: Array<Buffer | null>, callColumns: ReadonlyMap<number, string>): void {
+  values.forEach((value, column) => {
+    if (callColumns.has(column)) values[column] = null;
+    else if (value) values[column] = Buffer.from(value);
+  });
+}
+
 /** Which call's arguments a column of a projection's rows holds. */
 export function projectedArguments(plan: ProjectedCalls): ArgumentColumns {
   const calls = new Map(plan.calls.map((call) => [call.column, call.function]));
@@ -251,10 +265,14 @@ function fetch(io: SessionIo, requests: UpstreamRequests, maxRows: number, held:
   return batch.done;
 }
 
-/** The call of function `name` whose arguments a row holds in `column` (as JSON), and the key it goes by. */
+/**
+ * The call of function `name` whose arguments a row holds in `column` (as JSON), and the key it goes by: a digest of
+ * them, since the rows in flight hold their calls' arguments already.
+ */
 function projectedCall(values: Array<Buffer | null>, column: number, name: string): { key: string; call: Call } {
-  const argumentsJson = values[column]!.toString('utf8');
-  return { key: `${name}:${argumentsJson}`, call: { function: name, arguments: JSON.parse(argumentsJson) as unknown[] } };
+  const argumentsJson = values[column]!;
+  const key = createHash('sha256').update(name).update('\0').update(argumentsJson).digest('base64');
+  return { key, call: { function: name, arguments: JSON.parse(argumentsJson.toString('utf8')) as unknown[] } };
 }
 
 /** The calls of the rows, each once with how many times they make it, as a collect pass reports them. */
