@@ -4,8 +4,8 @@
 // by the slices of its other columns), so that a statement took more than three times that limit. Measured as what
 // this process (the proxy runs in it) holds live after a full collection, sampled while the statement runs.
 
-import pg from 'pg';
 import { expect, it } from 'vitest';
+import { eachRow } from '../support/each-row.js';
 import { peakGrowth } from '../support/held-memory.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
@@ -18,19 +18,11 @@ it("holds a projection's rows of arguments about once, within the statement's li
   const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
   let seen = 0;
   const growth = await peakGrowth(async () => {
-    // A row listener and no callback: the client keeps no rows.
-    const query = new pg.Query(`SELECT g, pg_llm_chat('llm', repeat('x', ${ARGUMENT}) || g) AS answer FROM generate_series(1, ${ROWS}) g`);
-    query.on('row', () => {
+    await eachRow(client, `SELECT g, pg_llm_chat('llm', repeat('x', ${ARGUMENT}) || g) AS answer FROM generate_series(1, ${ROWS}) g`, () => {
       seen++;
       // The fake provider runs in this process too, and keeps each request it is sent.
       shared.fake.requests.length = 0;
     });
-    const ended = new Promise<void>((resolve, reject) => {
-      query.on('end', () => resolve());
-      query.on('error', reject);
-    });
-    void client.query(query);
-    await ended;
   }, 100);
   expect(seen).toBe(ROWS);
   expect(growth).toBeLessThan(2 * STATEMENT_LIMIT);

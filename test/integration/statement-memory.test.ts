@@ -6,6 +6,7 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { eachRow } from '../support/each-row.js';
 import { peakGrowth } from '../support/held-memory.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
@@ -47,18 +48,10 @@ describe("a statement's model answers", () => {
     const seen: number[] = [];
     const wrong: number[] = [];
     const growth = await peakGrowth(async () => {
-      // A row listener and no callback: the client keeps no rows.
-      const query = new pg.Query(`SELECT id, pg_llm_chat('llm', body) AS answer FROM docs ORDER BY id`);
-      query.on('row', (row: { id: number; answer: string }) => {
+      await eachRow(client, `SELECT id, pg_llm_chat('llm', body) AS answer FROM docs ORDER BY id`, (row: { id: number; answer: string }) => {
         seen.push(row.id);
         if (row.answer.length !== ANSWER || !row.answer.startsWith(`row ${row.id}.`)) wrong.push(row.id);
       });
-      const ended = new Promise<void>((resolve, reject) => {
-        query.on('end', () => resolve());
-        query.on('error', reject);
-      });
-      void client.query(query);
-      await ended;
     });
     expect(seen).toEqual(Array.from({ length: ROWS }, (_, i) => i + 1));
     expect(wrong).toEqual([]);
@@ -73,15 +66,7 @@ describe("a collect pass's own rows", () => {
     const pad = 8192;
     let seen = 0;
     const growth = await peakGrowth(async () => {
-      // A row listener and no callback: the client keeps no rows.
-      const query = new pg.Query(`SELECT g, repeat('p', ${pad}) AS pad, upper(pg_llm_chat('llm', 'same')) AS a FROM generate_series(1, ${rows}) g`);
-      query.on('row', (row: { a: string }) => void (row.a === 'DEFAULT ANSWER' && seen++));
-      const ended = new Promise<void>((resolve, reject) => {
-        query.on('end', () => resolve());
-        query.on('error', reject);
-      });
-      void client.query(query);
-      await ended;
+      await eachRow(client, `SELECT g, repeat('p', ${pad}) AS pad, upper(pg_llm_chat('llm', 'same')) AS a FROM generate_series(1, ${rows}) g`, (row: { a: string }) => void (row.a === 'DEFAULT ANSWER' && seen++));
     }, 100);
     expect(seen).toBe(rows);
     expect(shared.fake.requests).toHaveLength(1);
