@@ -2,28 +2,42 @@
 // the server never sees the key, only a reference the proxy holds it under (held-values.ts), so its log and
 // pg_stat_activity never show it. A value set where the proxy could not take it in (PGOPTIONS at connection, an
 // ALTER ROLE … SET made before, set_config of a value computed in SQL) is the key itself, as pgai reads it.
+// A reference stands for its key only in the setting it was made for: code of another role that the session runs (a
+// view's set_config('ai.openai_api_key', current_setting('ai.anthropic_api_key', true), false)) may copy it into
+// another setting, and a key goes only to the API it is for (functions/pgai/endpoint.ts).
 
 import { PgError } from '../../proxy/pg-error.js';
 import { API_KEY_VALUES, mentionsApiKeySetting } from '../sql/api-key-statements.js';
 import { runParseTask } from '../sql/parse-task.js';
 import { HeldValues, holdable, replaced } from './held-values.js';
 
+/** A key held, and the setting (lower case) the session set it in. */
+interface HeldKey {
+  value: string;
+  setting: string;
+}
+
 export class SessionApiKeys {
-  private readonly keys = new HeldValues<string>();
+  private readonly keys = new HeldValues<HeldKey>();
 
   /** The query string with each key replaced by a reference; throws a PgError where the server would keep the key. */
   async seal(sql: string): Promise<string> {
     if (!mentionsApiKeySetting(sql)) return sql;
     const spans = await runParseTask(API_KEY_VALUES, sql);
     if (spans.length === 0) return sql;
-    return replaced(sql, spans.map(({ value, start, end }) => ({ start, end, text: `'${this.keys.hold(holdable('an API key setting', value))}'` })));
+    return replaced(sql, spans.map(({ value, setting, start, end }) => ({ start, end, text: `'${this.keys.hold({ value: holdable('an API key setting', value), setting })}'` })));
   }
 
-  /** The key a setting's value stands for. */
+  /** The key a setting's (`setting`, lower case) value stands for. */
   resolve(setting: string, value: string): string {
     if (!HeldValues.isReference(value)) return value;
     const key = this.keys.get(value);
-    if (key !== undefined) return key;
+    if (key?.setting === setting) return key.value;
+    if (key !== undefined) {
+      throw new PgError('42501', `${setting} holds a reference to the key this session set in ${key.setting}: a key goes only to the API whose setting it was set in`, {
+        hint: `SET ${setting} itself in this session; a view or function of another role that your statements ran may have copied the value of ${key.setting} into it.`,
+      });
+    }
     throw new PgError('22023', `${setting} holds a key this session did not set through the proxy`, {
       hint: `SET ${setting} again in this session (the proxy keeps the key, the server only a reference to it).`,
     });

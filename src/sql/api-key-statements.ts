@@ -48,10 +48,15 @@ export interface HeldSpan {
   end: number;
 }
 
+/** A key setting's value to hold, and the setting (lower case) it is set for. */
+export interface KeySpan extends HeldSpan {
+  setting: string;
+}
+
 export const API_KEY_VALUES = parseTask(import.meta.url, 'apiKeyValues', (sql: string) => apiKeyValues(sql));
 
 /** The values of key settings in `sql`, in order; throws a PgError for a way of setting one the proxy cannot take in. */
-export function apiKeyValues(sql: string): HeldSpan[] {
+export function apiKeyValues(sql: string): KeySpan[] {
   let tree: { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
   try {
     tree = parseSync(sql) as typeof tree;
@@ -61,12 +66,12 @@ export function apiKeyValues(sql: string): HeldSpan[] {
     if (!couldSetKey(sql)) return [];
     throw new PgError('42601', "syntax error in a statement that may set a key of pgai's (not sent to the server)");
   }
-  const spans: HeldSpan[] = [];
+  const spans: KeySpan[] = [];
   const length = Buffer.byteLength(sql);
   for (const { stmt, stmt_location: location = 0, stmt_len: statementLength } of tree.stmts ?? []) {
     const top = stmt.VariableSetStmt as VariableSet | undefined;
     if (top && isApiKeySetting(top.name) && top.kind === 'VAR_SET_VALUE') {
-      spans.push({ value: valueOf(top), start: top.args![0]!.A_Const!.location, end: statementLength ? location + statementLength : length });
+      spans.push({ value: valueOf(top), setting: top.name!.toLowerCase(), start: top.args![0]!.A_Const!.location, end: statementLength ? location + statementLength : length });
       continue;
     }
     visit(stmt, sql, spans);
@@ -110,7 +115,7 @@ function valueOf(set: VariableSet): string {
   return value;
 }
 
-function visit(node: unknown, sql: string, spans: HeldSpan[]): void {
+function visit(node: unknown, sql: string, spans: KeySpan[]): void {
   if (Array.isArray(node)) return node.forEach((item) => visit(item, sql, spans));
   if (node === null || typeof node !== 'object') return;
   // Nested, a SET is a VariableSetStmt node or the `setstmt` of ALTER ROLE/DATABASE/SYSTEM: matched by its shape.
@@ -135,7 +140,7 @@ function visit(node: unknown, sql: string, spans: HeldSpan[]): void {
  * whole, so it is refused, and so is one long enough to be a key under a name computed in SQL, where the proxy cannot
  * tell whether the setting is a key's. A value computed in SQL (a function of a literal, a column) is the server's.
  */
-function setConfigValue(call: FuncCall, sql: string): HeldSpan | undefined {
+function setConfigValue(call: FuncCall, sql: string): KeySpan | undefined {
   if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return undefined;
   const [name, value] = call.args ?? [];
   const written = constantText(value);
@@ -154,7 +159,7 @@ function setConfigValue(call: FuncCall, sql: string): HeldSpan | undefined {
       hint: `The proxy holds a literal in the server's place: write set_config('${setting}', '…', false).`,
     });
   }
-  return { value: written, start: literal.location, end: literalEnd(sql, literal.location) };
+  return { value: written, setting: setting.toLowerCase(), start: literal.location, end: literalEnd(sql, literal.location) };
 }
 
 /** The byte just past the string literal that starts at `start`. */

@@ -271,6 +271,29 @@ describe('a secret the session handed the proxy', () => {
     expect((await direct.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'stolen'`)).rows).toEqual([{ n: 0 }]);
   });
 
+  // Review: a reference stood for its key in any setting, so a view copying the session's Anthropic key into
+  // ai.openai_api_key had the next OpenAI call send it as its bearer.
+  it("set in one setting is not sent by another API when another role's view copies its reference into that API's setting", async () => {
+    const { other, victim } = await sharedSchema();
+    await other.query(`CREATE VIEW shared.rates AS SELECT 42 AS rate
+                        WHERE set_config('ai.openai_api_key', current_setting('ai.anthropic_api_key', true), false) IS NOT NULL`);
+    await other.query('GRANT SELECT ON shared.rates TO PUBLIC');
+    const anthropicKey = unique('sk-ant');
+    await victim.query(`SET ai.openai_base_url = '${suite.fake.baseUrl}'; SET ai.anthropic_api_key = '${anthropicKey}'`);
+    await victim.query('SELECT rate FROM shared.rates');
+    suite.fake.requests.length = 0;
+    await expect(victim.query(`SELECT ai.openai_embed('m', 'my private text')`)).rejects.toMatchObject({
+      code: '42501',
+      message: 'ai.openai_api_key holds a reference to the key this session set in ai.anthropic_api_key: a key goes only to the API whose setting it was set in',
+      hint: expect.stringContaining('SET ai.openai_api_key'),
+    });
+    expect(suite.fake.requests).toEqual([]);
+    // Set by the session itself, the setting's key is used again.
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
+    await victim.query(`SELECT ai.openai_embed('m', 'my private text')`);
+    expect(authorizations()).toEqual([`Bearer ${VICTIM_KEY}`]);
+  });
+
   // Review31: registered for the very server the victim named, the key went nowhere else, but stayed in a model any
   // role may call, so the view's owner asked that server on the victim's account for as long as it liked.
   it("written out in the victim's statement is not registered into a model by another role's view, even for the victim's server", async () => {
