@@ -138,14 +138,24 @@ function visit(node: unknown, sql: string, spans: KeySpan[]): void {
  * set_config('ai.…', 'value', …) with the name written out (constant-text.ts) and the value one literal (maybe cast):
  * the span the proxy holds. A value written out otherwise (joined with ||, given a collation) it could not replace
  * whole, so it is refused, and so is one long enough to be a key under a name computed in SQL, where the proxy cannot
- * tell whether the setting is a key's. A value computed in SQL (a function of a literal, a column) is the server's.
+ * tell whether the setting is a key's. A value computed from a bound parameter is refused too: the proxy never sees
+ * the key there (a Bind's value is not in the statement, and the same statement may be bound with many), so it could
+ * not hold it, and the server would keep it in clear. Any other value computed in SQL (a function of a literal, a
+ * column) is the server's.
  */
 function setConfigValue(call: FuncCall, sql: string): KeySpan | undefined {
   if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return undefined;
   const [name, value] = call.args ?? [];
   const written = constantText(value);
-  if (written === undefined) return undefined;
   const setting = constantText(name);
+  if (written === undefined) {
+    if (isApiKeySetting(setting) && bindsParameter(value)) {
+      throw new PgError('0A000', `set_config cannot take a value of ${setting} from a bound parameter`, {
+        hint: `The server would hold the key in clear, for any code the session runs to read. Write the key out (SET ${setting} = '…', or set_config('${setting}', '…', false)): the proxy holds a key written out and hands the server only a reference to it.`,
+      });
+    }
+    return undefined;
+  }
   if (setting === undefined) {
     if (written.length < KEY_LIKE_LENGTH) return undefined;
     throw new PgError('0A000', 'set_config of a computed setting name cannot take a value written out', {
@@ -160,6 +170,14 @@ function setConfigValue(call: FuncCall, sql: string): KeySpan | undefined {
     });
   }
   return { value: written, setting: setting.toLowerCase(), start: literal.location, end: literalEnd(sql, literal.location) };
+}
+
+/**
+ * Whether a value is computed from a bound parameter ($1, under casts or inside an expression): the key a client binds
+ * there, which the proxy never sees in the statement, would be the setting's value in clear (SHOW, current_setting).
+ */
+function bindsParameter(value: Expression | undefined): boolean {
+  return value !== undefined && JSON.stringify(value).includes('"ParamRef"');
 }
 
 /** The byte just past the string literal that starts at `start`. */

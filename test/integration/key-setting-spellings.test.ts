@@ -77,6 +77,26 @@ describe('a key setting in any spelling', () => {
     expect(serverLog()).not.toContain(key.slice(-16));
   });
 
+  // Review: set_config('ai.openai_api_key', $1, false) with the key bound left the key in clear in the setting, for
+  // SHOW and for any other role's code the session ran to read.
+  it('bound as a parameter of set_config is refused, in either protocol and in PREPARE: no code the session runs reads it', async () => {
+    const { direct, client } = await aiDatabase(suite, LOGGED, 'trust');
+    await direct.query(`CREATE VIEW peek AS SELECT current_setting('ai.openai_api_key', true) AS seen; GRANT SELECT ON peek TO PUBLIC`);
+    const key = unique('sk-bound');
+    const refused = { code: '0A000', message: 'set_config cannot take a value of ai.openai_api_key from a bound parameter', hint: expect.stringContaining("SET ai.openai_api_key = '…'") };
+    for (const value of ['$1', '$1::text', 'btrim($1)', "coalesce($1, '')"]) {
+      await expect(client.query(`SELECT set_config('ai.openai_api_key', ${value}, false)`, [key]), value).rejects.toMatchObject(refused);
+    }
+    await expect(client.query(`PREPARE setter(text) AS SELECT set_config('ai.openai_api_key', $1, false)`)).rejects.toMatchObject(refused);
+    expect((await client.query('SELECT seen FROM peek')).rows).toEqual([{ seen: null }]);
+    // Written out, the key is held: the other role's view reads only the reference.
+    await client.query(`SELECT set_config('ai.openai_api_key', '${key}', false)`);
+    expect((await client.query('SELECT seen FROM peek')).rows[0].seen).toMatch(/^held by pg_llm proxy /);
+    // Other settings still take a bound value.
+    await client.query(`SELECT set_config('ai.openai_base_url', $1, false)`, ['http://a.example']);
+    expect(serverLog()).not.toContain(key.slice(-16));
+  });
+
   it('leaves other settings as they are, and keeps a broken statement that may set a key from the server', async () => {
     const { client } = await aiDatabase(suite, LOGGED);
     const value = unique('not-a-key');
