@@ -9,6 +9,7 @@ import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
 import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
+import { CODE_BODY_TOKENS, refuseSecretsInCode } from '../sql/code-bodies.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { parseTask, runParseTask } from '../sql/parse-task.js';
 import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
@@ -60,9 +61,15 @@ export function mentionsFunction(frame: Buffer, text = frame.toString('latin1'))
   if (!mention.test(text)) return false;
   // The engine must see every statement that could hand the server a key. The master key's name counts even inside
   // a string literal, where the engine refuses it (EXECUTE, DO: master-key-statements.ts); a key setting is set
-  // through the tokens ai or set_config, which also sets the master key in a name written in pieces.
+  // through the tokens ai or set_config, which also sets the master key in a name written in pieces. Code kept as text
+  // (a DO block, a function's body) is read for keys and secrets too (code-bodies.ts).
   const [start, end] = sqlBounds(frame);
-  return mentionsMasterKey(text) || identifiers.namedIn(frame, start, end) || KEY_SETTING_TOKENS.namedIn(frame, start, end);
+  return (
+    mentionsMasterKey(text) ||
+    identifiers.namedIn(frame, start, end) ||
+    KEY_SETTING_TOKENS.namedIn(frame, start, end) ||
+    CODE_BODY_TOKENS.namedIn(frame, start, end)
+  );
 }
 
 /**
@@ -137,6 +144,8 @@ export function analyzeNow(sql: string): Analysis {
     const syntaxError = heldSyntaxError(sql, error);
     return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], servers: NO_SERVERS, ...(syntaxError && { syntaxError }) };
   }
+  // Code the server would keep or log as written, a key in it with it: refused before anything else (code-bodies.ts).
+  statements.forEach(({ node }) => refuseSecretsInCode(node));
   const plans = statements.map(({ node, text }) => plan(node, text));
   let secrets: SecretLiteral[];
   try {

@@ -4,6 +4,7 @@
 
 import { parseSync } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
+import { codeBody, type DefElem } from './code-bodies.js';
 import { constantText, type Expression } from './constant-text.js';
 import { parseTask } from './parse-task.js';
 
@@ -97,7 +98,7 @@ function refuseNested(node: unknown, sql: string): void {
         continue;
       }
     }
-    const named = key === 'A_Const' ? (value as Constant).sval?.sval : key === 'DefElem' ? bodyOf(value as DefElem) : undefined;
+    const named = key === 'A_Const' ? (value as Constant).sval?.sval : key === 'DefElem' ? codeBody(value as DefElem) : undefined;
     if (named !== undefined && /master_key/i.test(named)) {
       throw new PgError('0A000', `${MASTER_KEY_SETTING} may be named only by SET, RESET, SHOW and current_setting()`, {
         hint: `Other ways (set_config, PREPARE/EXECUTE, DO, pg_settings) would carry the key to the server and its log. Use SET ${MASTER_KEY_SETTING} (or SET LOCAL), which the proxy takes in.`,
@@ -109,17 +110,6 @@ function refuseNested(node: unknown, sql: string): void {
 
 interface Constant {
   sval?: { sval: string };
-}
-
-/** A DO block's or a function's body (`AS '…'`), which the parser leaves as text. */
-interface DefElem {
-  defname?: string;
-  arg?: { String?: { sval: string }; List?: { items?: Array<{ String?: { sval: string } }> } };
-}
-
-function bodyOf(element: DefElem): string | undefined {
-  if (element.defname !== 'as') return undefined;
-  return element.arg?.String?.sval ?? element.arg?.List?.items?.map((item) => item.String?.sval ?? '').join('\n');
 }
 
 interface FuncCall {

@@ -546,6 +546,29 @@ describe('pg_llm.master_key named past SET', () => {
   });
 });
 
+// Review: the proxy read neither a DO block's body nor a function's, so a key written there reached the server as
+// written: a DO block's call fails in the database and is logged with its error, a set_config in it left the key in
+// the setting in clear, and a function's body kept it in pg_proc, where every role reads it.
+describe('code kept as text, a DO block or a function body, that writes out a key', () => {
+  const refusal = (what: string) => ({ code: '0A000', message: expect.stringMatching(new RegExp(`^${what} cannot `)), hint: expect.stringContaining('not in code stored or run in the database') });
+
+  it("is refused before the server, its log or another role's code get the key", async () => {
+    const { direct, reader } = await loggedDatabase('', ['log_min_error_statement = error']);
+    const keys = Array.from({ length: 4 }, (_, i) => unique(`sk-body-${i}`));
+    await expect(reader.query(`DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', '${keys[0]}', '{}'); END $$`)).rejects.toMatchObject(refusal('a DO block'));
+    await expect(reader.query(`DO $$ BEGIN PERFORM set_config('ai.openai_api_key', '${keys[1]}', false); END $$`)).rejects.toMatchObject(refusal('a DO block'));
+    expect((await reader.query(`SELECT current_setting('ai.openai_api_key', true) AS key`)).rows).toEqual([{ key: null }]);
+    await expect(reader.query(`CREATE FUNCTION pg_temp.register_x() RETURNS boolean LANGUAGE sql AS 'SELECT pg_llm_add_model(false, ''openai'', ''x'', api_key => ''${keys[2]}'', config => ''{}'')'`)).rejects.toMatchObject(refusal("a function's body"));
+    await expect(reader.query(`CREATE PROCEDURE pg_temp.use_key() LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'SET ai.openai_api_key = ''${keys[3]}'''; END $$`)).rejects.toMatchObject(refusal("a procedure's body"));
+    // What another role reads of the functions: none of them, so none of the keys.
+    expect((await direct.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname IN ('register_x', 'use_key')`)).rows).toEqual([{ n: 0 }]);
+    // Code that takes its key from elsewhere (an argument, a setting) is the server's.
+    await reader.query(`CREATE FUNCTION pg_temp.register_with(k text) RETURNS boolean LANGUAGE sql AS 'SELECT pg_llm_add_model(false, ''openai'', ''x'', k, ''{}'')'`);
+    await reader.query(`DO $$ BEGIN PERFORM count(*) FROM asks; END $$`);
+    for (const key of keys) expect(logHolds(key), key).toBe(false);
+  });
+});
+
 describe('a provider that echoes the key minus two characters', () => {
   /** A model whose key belongs to postgres, on the fake provider, which trust_user may use. */
   async function echoedKey() {

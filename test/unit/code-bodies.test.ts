@@ -1,0 +1,39 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { analyzeNow, mentionsFunction } from '../../src/intercept/analyze.js';
+import { loadParser } from '../../src/sql/parse.js';
+import { query } from '../../proxy/frontend-write.js';
+
+beforeAll(() => loadParser());
+
+const refused = (sql: string) => expect(() => analyzeNow(sql), sql).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
+
+describe('code kept as text (a DO block, a function body)', () => {
+  it('is refused when it names a key setting of pgai or writes out a secret argument, however nested', () => {
+    for (const sql of [
+      `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', 'sk-abcdef', '{}'); END $$`,
+      `DO $$ BEGIN PERFORM set_config('ai.openai_api_key', 'sk-abcdef', false); END $$`,
+      `DO $$ BEGIN SET ai.team_secret = 'sk-abcdef'; END $$`,
+      `DO $$ BEGIN EXECUTE 'SET "AI".openai_api_key = ''sk-abcdef'''; END $$`,
+      `DO $$ BEGIN EXECUTE $x$SELECT public.pg_llm_add_model(false, 'openai', 'x', 'sk-abcdef', '{}')$x$; END $$`,
+      `DO $$ BEGIN EXECUTE 'SELECT ai.openai_embed(''m'', ''x'', api_key => ''sk-abcdef'')'; END $$`,
+      `CREATE FUNCTION f() RETURNS text LANGUAGE sql AS 'SELECT ai.openai_embed(''m'', ''x'', api_key => ''sk-abcdef'')::text'`,
+      `CREATE OR REPLACE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN PERFORM "pg_llm_add_model"(false, 'openai', 'x', 'sk-abcdef', '{}'); END $$`,
+      `CREATE FUNCTION f() RETURNS void LANGUAGE plpython3u AS $$ plpy.execute("SELECT pg_llm_add_model(false, 'openai', 'x', 'sk-abcdef', '{}')") $$`,
+    ]) refused(sql);
+  });
+
+  it('is left to the server when its calls take no secret written out and it names no key setting', () => {
+    for (const sql of [
+      `DO $$ BEGIN PERFORM pg_llm_chat('m', 'hello'); PERFORM ai.openai_embed('m', 'x'); END $$`,
+      `DO $$ DECLARE k text := current_setting('app.key'); BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}'); END $$`,
+      `CREATE FUNCTION f() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM ai.vectorizer'`,
+      `CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT current_setting('ai.openai_base_url') $$`,
+    ]) expect(analyzeNow(sql).plans, sql).toBeDefined();
+  });
+
+  it('is read by the engine when its body mentions a function or a setting', () => {
+    expect(mentionsFunction(query(`DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', 'sk-abcdef', '{}'); END $$`))).toBe(true);
+    expect(mentionsFunction(query(`CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'SELECT set_config(''ai.openai_api_key'', ''k'', false)'`))).toBe(true);
+    expect(mentionsFunction(query(`SELECT 'pg_llm_chat' AS name`))).toBe(false);
+  });
+});
