@@ -148,7 +148,7 @@ describe('statements too big for the proxy to parse', () => {
     expect(growth).toBeLessThan(24 * MiB);
     // In any spelling PostgreSQL reads as the setting's name.
     const continued = `SELECT set_config('a'${' '.repeat(2 * MiB)}\n'i.openai_api_key', 'sk-never-on-the-server', false)`;
-    for (const setting of [`SET "AI"/**/.openai_api_key TO 'sk-never-on-the-server'`, `SELECT set_config(E'\\x61i.openai_api_key', 'sk-never-on-the-server', false)`, continued]) {
+    for (const setting of [`SET "AI"/**/.openai_api_key TO 'sk-never-on-the-server'`, `SELECT set_config(E'\\x61i.openai_api_key', 'sk-never-on-the-server', false)`, continued, `DO $$ BEGIN PERFORM set_config('ai.openai_api_key', 'sk-never-on-the-server', false); END $$`]) {
       write(raw, serialize.query(`SELECT length('${'a'.repeat(11 * MiB)}'); ${setting}`));
       expect(summary(await raw.until('readyForQuery', 60_000)), setting.slice(0, 60)).toEqual(['error 54000', 'readyForQuery']);
     }
