@@ -554,12 +554,14 @@ describe('code kept as text, a DO block or a function body, that writes out a ke
 
   it("is refused before the server, its log or another role's code get the key", async () => {
     const { direct, reader } = await loggedDatabase('', ['log_min_error_statement = error']);
-    const keys = Array.from({ length: 4 }, (_, i) => unique(`sk-body-${i}`));
+    const keys = Array.from({ length: 5 }, (_, i) => unique(`sk-body-${i}`));
     await expect(reader.query(`DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', '${keys[0]}', '{}'); END $$`)).rejects.toMatchObject(refusal('a DO block'));
     await expect(reader.query(`DO $$ BEGIN PERFORM set_config('ai.openai_api_key', '${keys[1]}', false); END $$`)).rejects.toMatchObject(refusal('a DO block'));
     expect((await reader.query(`SELECT current_setting('ai.openai_api_key', true) AS key`)).rows).toEqual([{ key: null }]);
     await expect(reader.query(`CREATE FUNCTION pg_temp.register_x() RETURNS boolean LANGUAGE sql AS 'SELECT pg_llm_add_model(false, ''openai'', ''x'', api_key => ''${keys[2]}'', config => ''{}'')'`)).rejects.toMatchObject(refusal("a function's body"));
     await expect(reader.query(`CREATE PROCEDURE pg_temp.use_key() LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'SET ai.openai_api_key = ''${keys[3]}'''; END $$`)).rejects.toMatchObject(refusal("a procedure's body"));
+    // A Parse of one, in the extended protocol, likewise.
+    await expect(reader.query({ name: 'keyed-body', text: `DO $$ BEGIN PERFORM set_config('ai.team_key', '${keys[4]}', false); END $$` })).rejects.toMatchObject(refusal('a DO block'));
     // What another role reads of the functions: none of them, so none of the keys.
     expect((await direct.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname IN ('register_x', 'use_key')`)).rows).toEqual([{ n: 0 }]);
     // Code that takes its key from elsewhere (an argument, a setting) is the server's.
