@@ -32,11 +32,14 @@ export function codeBody(element: DefElem): string | undefined {
 }
 
 /**
- * A setting of pgai's named in code: after SET, quoted as set_config and current_setting take it, or, written any way,
- * one whose name says key (ai.openai_api_key, ai.team_key). Not a function of schema ai (ai.openai_embed(…)), nor
- * one of its tables (ai.vectorizer).
+ * A setting of pgai's named in code: after SET, quoted in code that sets or reads settings (set_config,
+ * current_setting, SET), or, written any way, one whose name says key (ai.openai_api_key, ai.team_key). Not a
+ * function of schema ai (ai.openai_embed(…)), nor one of its tables (ai.vectorizer, 'ai.vectorizer'::regclass).
  */
 const SETTING_NAME = /(set\s+(?:local\s+|session\s+)?|')?\bai"?\s*\.\s*"?(\w+)("?\s*\()?/gi;
+
+/** Code that sets or reads a setting by a name it quotes. */
+const SETTING_CODE = /set_config|current_setting|\bset\b/i;
 
 /** Nested strings read as code at most this deep (EXECUTE of EXECUTE …); deeper, a mention is refused unread. */
 const MAX_DEPTH = 8;
@@ -84,7 +87,8 @@ function keySettingIn(code: string): string | undefined {
   for (const [, before, name, call] of code.matchAll(SETTING_NAME)) {
     const setting = `ai.${name!.toLowerCase()}`;
     if (call || !isApiKeySetting(setting)) continue;
-    if (before !== undefined || /key/i.test(name!)) return `name the key setting ${setting}`;
+    const named = before === "'" ? SETTING_CODE.test(code) : before !== undefined || /key/i.test(name!);
+    if (named) return `name the key setting ${setting}`;
   }
   return undefined;
 }

@@ -13,6 +13,7 @@ describe('code kept as text (a DO block, a function body)', () => {
       `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', 'sk-abcdef', '{}'); END $$`,
       `DO $$ BEGIN PERFORM set_config('ai.openai_api_key', 'sk-abcdef', false); END $$`,
       `DO $$ BEGIN SET ai.team_secret = 'sk-abcdef'; END $$`,
+      `DO $$ BEGIN EXECUTE format('SET %I = %L', 'ai.team_secret', 'sk-abcdef'); END $$`,
       `DO $$ BEGIN EXECUTE 'SET "AI".openai_api_key = ''sk-abcdef'''; END $$`,
       `DO $$ BEGIN EXECUTE $x$SELECT public.pg_llm_add_model(false, 'openai', 'x', 'sk-abcdef', '{}')$x$; END $$`,
       `DO $$ BEGIN EXECUTE 'SELECT ai.openai_embed(''m'', ''x'', api_key => ''sk-abcdef'')'; END $$`,
@@ -28,6 +29,7 @@ describe('code kept as text (a DO block, a function body)', () => {
       `DO $$ DECLARE k text := current_setting('app.key'); BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}'); END $$`,
       `CREATE FUNCTION f() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM ai.vectorizer'`,
       `CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT current_setting('ai.openai_base_url') $$`,
+      `CREATE FUNCTION f() RETURNS oid LANGUAGE sql AS $$ SELECT 'ai.vectorizer'::regclass::oid $$`,
     ]) expect(analyzeNow(sql).plans, sql).toBeDefined();
   });
 
