@@ -1,8 +1,10 @@
 // Reads a Bind that does not arrive in one read (a BodyReader of the client's framer) only as far as its portal's and
 // statement's names, and has the interceptor judge it from them and its declared length, before its body is in: a Bind
 // it refuses is handed on at once without its body, which is let go as it comes, so that no client makes the proxy
-// hold a big Bind to be refused, nor waits for its answer until it has sent all of it; any other is kept whole, in one
-// copy, as the framer would have kept it.
+// hold a big Bind to be refused, nor waits for its answer until it has sent all of it; one whose names are all the
+// interceptor needs (a Bind of a statement it does not run) is relayed as it comes, so that a session that prepared
+// an LLM statement does not make the proxy hold its other Binds whole; any other is kept whole, in one copy, as the
+// framer would have kept it.
 
 import type { BodyReader } from './framer.js';
 import type { BindAdmission, BindNames } from './interceptor.js';
@@ -27,6 +29,8 @@ export class BindReader implements BodyReader {
   admission: BindAdmission | undefined;
   /** The whole Bind, as it comes, once it is judged one to keep. */
   private kept: Buffer | undefined;
+  /** Where the Bind goes as it comes, once it is judged one to relay. */
+  private relay: ((bytes: Buffer) => void) | undefined;
   private keptFill = 0;
   private judged = false;
   /** The body's first bytes, while its names are read. */
@@ -37,21 +41,30 @@ export class BindReader implements BodyReader {
   /**
    * @param judge the interceptor's admitBind
    * @param refused told of a refusal as soon as it is made, with the Bind to hand on in place of this one
+   * @param relays asked of a Bind the interceptor did not judge, once its names are known: where to write it as it
+   *   comes (its header first), or undefined to keep it whole
    */
   constructor(
     private readonly length: number,
     private readonly judge: (names: BindNames | undefined, bytes: number) => BindAdmission | undefined,
     private readonly refused: (bodiless: Buffer, admission: BindAdmission) => void,
+    private readonly relays: (names: BindNames) => ((bytes: Buffer) => void) | undefined = () => undefined,
   ) {}
 
-  /** The whole Bind once all of it is read; undefined when it was refused. */
+  /** The whole Bind once all of it is read; undefined when it was refused or relayed. */
   get frame(): Buffer | undefined {
     return this.kept;
+  }
+
+  /** Whether the Bind went on as it came, none of it kept. */
+  get relayed(): boolean {
+    return this.relay !== undefined;
   }
 
   read(bytes: Buffer): void {
     const rest = this.judged ? bytes : this.readNames(bytes);
     if (this.kept) this.keptFill += rest.copy(this.kept, this.keptFill);
+    else if (this.relay && rest.length > 0) this.relay(rest);
   }
 
   end(): void {
@@ -84,8 +97,17 @@ export class BindReader implements BodyReader {
     const names = namesKnown ? { portal: serverName(head.subarray(0, portalEnd)), statement: serverName(head.subarray(portalEnd + 1, head.length - 1)) } : undefined;
     const bodyLength = this.length - 4;
     this.admission = this.judge(names, namesKnown ? bodyLength - head.length : bodyLength);
-    if (this.admission?.refusal) this.refused(bodilessBind(), this.admission);
+    if (this.admission?.refusal) return this.refused(bodilessBind(), this.admission);
+    this.relay = this.admission || !names ? undefined : this.relays(names);
+    if (this.relay) this.relay(Buffer.concat([this.header(), head]));
     else this.keep(head);
+  }
+
+  private header(): Buffer {
+    const header = Buffer.allocUnsafe(HEADER_LENGTH);
+    header[0] = FrontendMessage.Bind;
+    header.writeInt32BE(this.length, 1);
+    return header;
   }
 
   private keep(head: Buffer): void {

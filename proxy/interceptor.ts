@@ -84,6 +84,12 @@ export interface Interceptor {
    */
   admitBind(names: BindNames | undefined, bytes: number): BindAdmission | undefined;
   /**
+   * Asked of a Bind admitBind left alone, once its names are in, when nothing of the client's waits before it in the
+   * interceptor: true when the names are all the interceptor needs of it (it notes what they tell, the portal the Bind
+   * replaces), and the Bind is then relayed as it comes; false to have it whole, as any other message.
+   */
+  relaysBind(names: BindNames): boolean;
+  /**
    * Looks at a frame while relaying raw: true when mediation starts with this message. The frame may be a view of
    * the client's chunk, whose memory takes the next read once it is relayed: copy what is kept.
    */

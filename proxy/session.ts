@@ -400,24 +400,45 @@ export class Session {
    * before it in the chunk.
    */
   private streamStatement(type: number, length: number, start: number): StatementRelay | undefined {
-    if (this.mediating || this.scramBridge || (type !== FrontendMessage.Query && type !== FrontendMessage.Parse)) return undefined;
+    if (!this.relaysRaw || (type !== FrontendMessage.Query && type !== FrontendMessage.Parse)) return undefined;
     const watch = this.interceptor?.watch(type, length);
     if (!watch) return undefined;
-    if (start > this.runStart) this.forward(this.clientChunk.subarray(this.runStart, start));
-    if (start >= 0) this.runStart = start;
+    this.forwardBefore(start);
     this.streamed = new StatementRelay(type, length, watch, (bytes) => this.forward(bytes), STATEMENT_HEAD_BYTES);
     return this.streamed;
   }
 
   /**
    * A Bind that does not arrive in one read (held whole by the framer otherwise), for the interceptor to judge before
-   * its body is in: kept whole, or refused with its body let go as it comes (bind-reader.ts).
+   * its body is in: kept whole, refused with its body let go as it comes, or relayed as it comes (bind-reader.ts).
    */
   private bindReader(length: number, start: number): BindReader | undefined {
     if (!this.interceptor || this.scramBridge || this.terminateReceived) return undefined;
     if (start >= 0 && this.clientChunk.length - start > length) return undefined;
     const interceptor = this.interceptor;
-    return (this.bindRead = new BindReader(length, (names, bytes) => interceptor.admitBind(names, bytes), (bodiless, admission) => this.bindRefused(bodiless, admission)));
+    return (this.bindRead = new BindReader(
+      length,
+      (names, bytes) => interceptor.admitBind(names, bytes),
+      (bodiless, admission) => this.bindRefused(bodiless, admission),
+      (names) => (this.relaysRaw && interceptor.relaysBind(names) ? this.bindRelay() : undefined),
+    ));
+  }
+
+  /** Whether a message may go upstream as it comes, without the interceptor holding it: while relaying raw. */
+  private get relaysRaw(): boolean {
+    return !this.scramBridge && !this.mediating;
+  }
+
+  /** Where the Bind being read goes as it comes: upstream, after the bytes before it. */
+  private bindRelay(): (bytes: Buffer) => void {
+    this.forwardBefore(this.clientFramer.heldFrom ?? -1);
+    return (bytes) => this.forward(bytes);
+  }
+
+  /** Forwards the bytes of the chunk being framed before `start` (-1: the message began in an earlier chunk). */
+  private forwardBefore(start: number): void {
+    if (start > this.runStart) this.forward(this.clientChunk.subarray(this.runStart, start));
+    if (start >= 0) this.runStart = start;
   }
 
   /** The Bind being read is refused: handed on at once, without its body, after the messages before it. */
@@ -428,10 +449,11 @@ export class Session {
 
   /** The Bind being read is all in: handed on whole, unless it was refused (and handed on) before. */
   private endBindRead(type: number, end: number): void {
-    const { frame, admission } = this.bindRead!;
+    const { frame, admission, relayed } = this.bindRead!;
     this.bindRead = undefined;
-    if (frame) this.handOn(type, frame, -1, end, admission);
-    else this.runStart = end;
+    if (frame) return this.handOn(type, frame, -1, end, admission);
+    this.runStart = end;
+    if (relayed) this.accountClientMessage(type);
   }
 
   /** The streamed statement is all relayed: its answer is the server's, or the interceptor's refusal in place of it. */

@@ -179,6 +179,19 @@ class InterceptionEngine implements Interceptor {
     return llmStatement ? this.portals.reserve(names?.portal, bytes) : undefined;
   }
 
+  /**
+   * A Bind the server is to carry out as it is (trackBind without a tracked statement): what claims() and trackBind
+   * read past its names (the proxy's own statements, a rebind that may be refused, the parameter a cancel takes) has
+   * it whole.
+   */
+  relaysBind({ portal, statement }: BindNames): boolean {
+    if (this.ownStatements.has(statement) || this.statements.has(statement) || this.pendingParses.calls(statement) !== undefined) return false;
+    if ((portal !== '' && this.portals.has(portal)) || this.backendCancels.of(statement) !== undefined) return false;
+    this.ownPortals.delete(portal);
+    this.portals.delete(portal);
+    return true;
+  }
+
   /** `room`: what admitBind set aside for this Bind, held until it is handled in turn. */
   claims(type: number, frame: Buffer, room?: PortalRoom): boolean {
     if (room) return true;

@@ -19,18 +19,27 @@ interface Judged {
   readBefore: number;
 }
 
-/** Reads `frame`'s body in pieces of `size`, judged by `refusal` (none: kept): what was judged, kept or handed on. */
-function read(frame: Buffer, size: number, refusal?: PgError) {
+/**
+ * Reads `frame`'s body in pieces of `size`, judged by `refusal` (none: kept; undefined admission with `relay`: relayed
+ * unless told otherwise): what was judged, kept, handed on or relayed.
+ */
+function read(frame: Buffer, size: number, refusal?: PgError, relay?: { admitted: boolean; relays: boolean }) {
   const judged: Judged[] = [];
   const handedOn: Buffer[] = [];
+  const relayed: Buffer[] = [];
+  const askedToRelay: BindNames[] = [];
   let read = 0;
   const reader = new BindReader(
     frame.readInt32BE(1),
     (names, bytes) => {
       judged.push({ names, bytes, readBefore: read });
-      return { refusal };
+      return relay && !relay.admitted ? undefined : { refusal };
     },
     (bodiless) => handedOn.push(bodiless),
+    (names) => {
+      askedToRelay.push(names);
+      return relay?.relays ? (bytes) => relayed.push(Buffer.from(bytes)) : undefined;
+    },
   );
   for (let offset = 5; offset < frame.length; offset += size) {
     const piece = frame.subarray(offset, offset + size);
@@ -38,7 +47,7 @@ function read(frame: Buffer, size: number, refusal?: PgError) {
     reader.read(piece);
   }
   reader.end();
-  return { judged, handedOn, frame: reader.frame };
+  return { judged, handedOn, frame: reader.frame, relayed, askedToRelay, wasRelayed: reader.relayed };
 }
 
 describe('BindReader', () => {
@@ -74,5 +83,23 @@ describe('BindReader', () => {
     const { judged, frame } = read(malformed, 2);
     expect(judged).toEqual([]);
     expect(frame).toEqual(malformed);
+  });
+
+  it.each([1, 7, whole.length])('relays a Bind the interceptor left alone, in pieces of %i bytes, when told to, keeping none of it', (size) => {
+    const { askedToRelay, relayed, frame, wasRelayed } = read(whole, size, undefined, { admitted: false, relays: true });
+    expect(askedToRelay).toEqual([{ portal: 'portal', statement: 'statement' }]);
+    expect(Buffer.concat(relayed)).toEqual(whole);
+    expect(frame).toBeUndefined();
+    expect(wasRelayed).toBe(true);
+  });
+
+  it('keeps whole a Bind the interceptor admitted, or one it does not have relayed, asking about relaying only the latter', () => {
+    const admitted = read(whole, 7, undefined, { admitted: true, relays: true });
+    expect(admitted.askedToRelay).toEqual([]);
+    expect(admitted.frame).toEqual(whole);
+    const kept = read(whole, 7, undefined, { admitted: false, relays: false });
+    expect(kept.askedToRelay).toHaveLength(1);
+    expect(kept.frame).toEqual(whole);
+    expect(kept.wasRelayed).toBe(false);
   });
 });
