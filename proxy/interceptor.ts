@@ -34,6 +34,12 @@ export interface SessionIo {
    * a transaction block until the client's Sync). A big message left unread meanwhile is read now, and handed to it.
    */
   awaitClient(): void;
+  /**
+   * While mediating: the interceptor has handed upstream (or answered) every client message it was given, and waits
+   * for the server only. A big COPY message left unread meanwhile, which a COPY already upstream may be waiting for,
+   * goes now, as it comes.
+   */
+  caughtUp(): void;
   /** ReadyForQuery messages received from the upstream so far, and the number of the last one with status idle. */
   readonly readies: { received: number; lastIdle: number };
   /** Forwards a cancel to the upstream backend. */

@@ -114,6 +114,8 @@ export class Session {
   private clientHeld = false;
   /** The interceptor, while mediating, has done all it was handed and waits for the client's next messages. */
   private interceptorWaits = false;
+  /** The interceptor, while mediating, has handed on all it was handed (it may wait for the server still). */
+  private interceptorCaughtUp = false;
   /** Too many requests are owed an answer: the client is read again once the server has answered most. */
   private repliesBacklogged = false;
   private heldClientProbe: NodeJS.Timeout | undefined;
@@ -143,6 +145,10 @@ export class Session {
   private streamed: StatementRelay | undefined;
   /** The Bind being read as it comes, judged by the interceptor before its body is in. */
   private bindRead: BindReader | undefined;
+  /** A COPY message being relayed as it comes while mediating, too big for the interceptor to hold. */
+  private copyRelayed = false;
+  /** The interceptor's messages sent while a client message goes upstream as it comes: they go after it. */
+  private readonly sentAfterRelay: Array<[Buffer, ReplySink | undefined]> = [];
   /** The severity of the ErrorResponse being relayed, read as it comes. */
   private upstreamError: ErrorFieldReader | undefined;
   /** The ErrorResponse or NoticeResponse being read for a sink, cut as it comes to what a sink may be handed. */
@@ -157,10 +163,7 @@ export class Session {
     this.clientFramer = new MessageFramer(
       (type) => this.mediating || this.scramBridge !== undefined || (this.interceptor?.inspects(type) ?? false),
       context.maxMessageSize,
-      (type, length, start) => {
-        if (this.putsOff(type, length)) return PUT_OFF;
-        return type === FrontendMessage.Bind ? this.bindReader(length, start) : this.streamStatement(type, length, start);
-      },
+      (type, length, start) => this.clientReader(type, length, start),
     );
     this.upstreamFramer = new MessageFramer(
       (type) => {
@@ -341,15 +344,40 @@ export class Session {
   }
 
   /**
-   * Whether a client message is to wait, unread, until the interceptor is done with those before it: a big one while
-   * mediating, unless the interceptor waits for it (it takes part in a transaction block it runs until the client's
-   * Sync) or it is COPY data, which a statement already running upstream waits for.
+   * Who reads a kept client message's body as it comes, in place of the framer holding it whole. While mediating, a
+   * big one is not held: it waits, unread, until the interceptor is done with those before it; a COPY message only
+   * until the interceptor has handed them on (the COPY it belongs to may be running upstream, and the interceptor
+   * waiting for its end), and then goes as it comes; and when the interceptor waits for it (it takes part in a
+   * transaction block the interceptor runs until the client's Sync) it goes as when relaying raw.
    */
-  private putsOff(type: number, length: number): boolean {
-    if (!this.mediating || this.interceptorWaits || length <= MAX_MEDIATED_MESSAGE_LENGTH) return false;
-    if (type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail) return false;
+  private clientReader(type: number, length: number, start: number): BodyReader | undefined {
+    if (this.mediating && length > MAX_MEDIATED_MESSAGE_LENGTH) {
+      if (!this.interceptorCaughtUp) return this.putOff();
+      if (isCopyMessage(type)) return this.relayCopy(type, length, start);
+      if (!this.interceptorWaits) return this.putOff();
+    }
+    return type === FrontendMessage.Bind ? this.bindReader(length, start) : this.streamStatement(type, length, start);
+  }
+
+  private putOff(): BodyReader {
     this.pauseHeldClient();
-    return true;
+    return PUT_OFF;
+  }
+
+  /**
+   * A COPY message relayed as it comes, after the bytes before it in the chunk (which is let go only once the upstream's
+   * socket has taken what was written of it: frameClientChunk).
+   */
+  private relayCopy(type: number, length: number, start: number): BodyReader {
+    this.forwardBefore(start);
+    this.copyRelayed = true;
+    return relayedAsItComes(type, length, (bytes) => this.forward(bytes));
+  }
+
+  /** Forwards the bytes of the chunk being framed before `start` (-1: the message began in an earlier chunk). */
+  private forwardBefore(start: number): void {
+    if (start > this.runStart) this.forward(this.clientChunk.subarray(this.runStart, start));
+    if (start >= 0) this.runStart = start;
   }
 
   /** The message put off is read now, as any message in the interceptor's state now, and the client after it. */
@@ -368,6 +396,7 @@ export class Session {
     }
     if (frame === undefined) {
       if (this.streamed) return this.endStreamed(type, end);
+      if (this.copyRelayed) return this.endCopyRelayed(type, end);
       return this.bindRead ? this.endBindRead(type, end) : this.accountClientMessage(type);
     }
     this.handOn(type, frame, start, end);
@@ -386,12 +415,14 @@ export class Session {
       }
       return this.accountClientMessage(type);
     }
+    if (this.mediating && this.interceptorCaughtUp && isCopyMessage(type)) return this.relayCopyWhole(frame, start, end);
     if (start > this.runStart) this.forward(this.clientChunk.subarray(this.runStart, start));
     this.runStart = end;
     // The proxy runs this login itself, so nothing upstream would end the session on the client's Terminate.
     if (this.scramBridge) return type === FrontendMessage.Terminate ? this.close() : this.scramBridge.clientMessage(frame);
     this.mediating = true;
     this.interceptorWaits = false;
+    this.interceptorCaughtUp = false;
     this.interceptor!.accept(type, start < 0 ? frame : Buffer.from(frame), admission);
   }
 
@@ -424,21 +455,18 @@ export class Session {
     ));
   }
 
-  /** Whether a message may go upstream as it comes, without the interceptor holding it: while relaying raw. */
+  /**
+   * Whether a message may go upstream as it comes, without the interceptor holding it: while relaying raw, and while
+   * the interceptor waits for the client with nothing of its before it.
+   */
   private get relaysRaw(): boolean {
-    return !this.scramBridge && !this.mediating;
+    return !this.scramBridge && (!this.mediating || this.interceptorWaits);
   }
 
   /** Where the Bind being read goes as it comes: upstream, after the bytes before it. */
   private bindRelay(): (bytes: Buffer) => void {
     this.forwardBefore(this.clientFramer.heldFrom ?? -1);
     return (bytes) => this.forward(bytes);
-  }
-
-  /** Forwards the bytes of the chunk being framed before `start` (-1: the message began in an earlier chunk). */
-  private forwardBefore(start: number): void {
-    if (start > this.runStart) this.forward(this.clientChunk.subarray(this.runStart, start));
-    if (start >= 0) this.runStart = start;
   }
 
   /** The Bind being read is refused: handed on at once, without its body, after the messages before it. */
@@ -453,7 +481,29 @@ export class Session {
     this.bindRead = undefined;
     if (frame) return this.handOn(type, frame, -1, end, admission);
     this.runStart = end;
-    if (relayed) this.accountClientMessage(type);
+    if (!relayed) return;
+    this.accountClientMessage(type);
+    this.sendAfterRelay();
+  }
+
+  /**
+   * A COPY message while the interceptor has handed on all before it: it goes straight upstream, behind its COPY, as a
+   * big one goes as it comes, and the interceptor stays caught up (a COPY it waits for the end of may need more).
+   */
+  private relayCopyWhole(frame: Buffer, start: number, end: number): void {
+    if (start < 0) {
+      this.forward(frame);
+      this.runStart = end;
+    }
+    this.accountClientMessage(frame[0]!);
+  }
+
+  /** The COPY message relayed as it comes is all relayed. */
+  private endCopyRelayed(type: number, end: number): void {
+    this.copyRelayed = false;
+    this.runStart = end;
+    this.accountClientMessage(type);
+    this.sendAfterRelay();
   }
 
   /** The streamed statement is all relayed: its answer is the server's, or the interceptor's refusal in place of it. */
@@ -464,6 +514,7 @@ export class Session {
     this.statement.noteStreamed(relay.statementHead);
     const { refusal } = relay;
     this.accountClientMessage(type, refusal && refusedInPlace(refusal, (frame) => this.writeToClient(frame)));
+    this.sendAfterRelay();
   }
 
   private forward(bytes: Buffer): void {
@@ -585,11 +636,7 @@ export class Session {
     if (!factory || isReplicationConnection(this.parameters)) return;
     const session = this;
     const io: SessionIo = {
-      sendUpstream: (frame, sink) => {
-        if (this.phase === 'closed') return sink?.complete(true);
-        this.accountClientMessage(frame[0]!, sink);
-        this.forwardGathered(frame);
-      },
+      sendUpstream: (frame, sink) => this.sendForInterceptor(frame, sink),
       writeToClient: (frame) => this.writeToClient(frame),
       clientDrained: () => this.clientDrained(),
       owed: this.replies,
@@ -602,13 +649,19 @@ export class Session {
       release: () => {
         this.mediating = false;
         this.interceptorWaits = false;
+        this.interceptorCaughtUp = false;
         this.readPutOff();
         if (this.shuttingDown && this.idle && this.upstreamFramer.atBoundary) this.terminate();
       },
       holdClient: (held) => this.holdClient(held),
       awaitClient: () => {
         this.interceptorWaits = true;
+        this.interceptorCaughtUp = true;
         this.readPutOff();
+      },
+      caughtUp: () => {
+        this.interceptorCaughtUp = true;
+        if (this.clientFramer.putOff) this.readPutOff();
       },
       readies: this.readies,
       cancelUpstream: () => void this.cancelUpstream(),
@@ -617,6 +670,24 @@ export class Session {
       log: this.log,
     };
     this.interceptor = factory(io, this.parameters);
+  }
+
+  private sendForInterceptor(frame: Buffer, sink: ReplySink | undefined): void {
+    if (this.phase === 'closed') return sink?.complete(true);
+    // Written now, it would land inside the client's message (an idle interceptor's Flush, as it waits for the server).
+    if (this.relaying) return void this.sentAfterRelay.push([frame, sink]);
+    this.accountClientMessage(frame[0]!, sink);
+    this.forwardGathered(frame);
+  }
+
+  /** Whether a client message is going upstream as it comes, part of it written. */
+  private get relaying(): boolean {
+    return this.streamed !== undefined || this.copyRelayed || (this.bindRead?.relayed ?? false);
+  }
+
+  /** The client's message that went as it came is all written: the interceptor's held back go after it. */
+  private sendAfterRelay(): void {
+    for (const [frame, sink] of this.sentAfterRelay.splice(0)) this.sendForInterceptor(frame, sink);
   }
 
   private holdClient(held: boolean): void {
@@ -792,6 +863,7 @@ export class Session {
     this.closeUpstream(backendWaiting, running && this.cancelRunningRequest, running && !this.terminateReceived);
     clearInterval(this.heldClientProbe);
     this.replies.abandon();
+    for (const [, sink] of this.sentAfterRelay.splice(0)) sink?.complete(true);
     this.interceptor?.closed();
     for (const callback of this.closedCallbacks) callback();
   }
@@ -824,4 +896,8 @@ export class Session {
 /** The bytes of a chunk from `start` to `end`: the chunk itself when that is all of it, as a relay's chunk mostly is. */
 function wholeOrPart(chunk: Buffer, start: number, end: number): Buffer {
   return start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
+}
+
+function isCopyMessage(type: number): boolean {
+  return type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;
 }

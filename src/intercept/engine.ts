@@ -284,6 +284,7 @@ class InterceptionEngine implements Interceptor {
           if (type === FrontendMessage.Parse) this.pendingParses.handled(frame);
           await turns.step();
         }
+        if (!this.isClosed) this.io.caughtUp();
         await this.settle();
       }
     } catch (error) {
