@@ -102,11 +102,19 @@ export interface Interceptor {
   claims(type: number, frame: Buffer, admission?: BindAdmission): boolean;
   /** A client message while mediating, the claimed one first; the frame is the interceptor's to keep. */
   accept(type: number, frame: Buffer, admission?: BindAdmission): void;
-  /** The client asked to cancel: true when the interceptor took care of it, false to forward it upstream. */
-  cancel(): boolean;
+  /** The client asked to cancel: what the session is to do about the upstream backend (CancelOutcome). */
+  cancel(): CancelOutcome;
   /** The session is gone. */
   closed(): void;
 }
+
+/**
+ * What a CancelRequest leaves to the session: `forward` it to the upstream backend, as it is (the server runs the
+ * client's own statement, or nothing); nothing more, it is `handled` (the statement's work is the proxy's alone now);
+ * or cancel the proxy's `ownRequest` the server runs for the client's statement, and send nothing more upstream until
+ * the cancel has landed, so that it can only stop that statement.
+ */
+export type CancelOutcome = 'forward' | 'handled' | 'ownRequest';
 
 /** Makes the interceptor of a session once it is authenticated; `parameters` are its startup parameters. */
 export type InterceptorFactory = (io: SessionIo, parameters: Map<string, string>) => Interceptor;

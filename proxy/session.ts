@@ -238,14 +238,27 @@ export class Session {
     return this.parameters.get('user') ?? '';
   }
 
-  /** Answers a CancelRequest: the interceptor's model calls stop, or the upstream backend is cancelled. */
+  /** Answers a CancelRequest: the interceptor's statement stops, and the upstream backend is cancelled as it says. */
   cancel(): void {
-    if (this.interceptor?.cancel()) return;
-    void this.cancelUpstream();
+    const outcome = this.interceptor?.cancel() ?? 'forward';
+    if (outcome === 'forward') void this.cancelUpstream();
+    else if (outcome === 'ownRequest') this.cancelOwnRequest();
   }
 
   cancelModelCalls(): void {
     this.interceptor?.cancel();
+  }
+
+  /**
+   * Cancels the request of the proxy's the upstream backend runs for the client's statement. Nothing more goes
+   * upstream until the server has taken the cancel, and so signalled the backend: the signal would otherwise stop
+   * whatever comes next, the statement's end or the client's next statement, once the request it was for is done.
+   */
+  private cancelOwnRequest(): void {
+    const upstream = this.upstream;
+    if (!upstream || this.phase === 'closed') return;
+    upstream.cork();
+    void this.cancelUpstream().finally(() => upstream.uncork());
   }
 
   /** Resolves once the upstream has taken the cancel, or has failed to within the connect timeout. */

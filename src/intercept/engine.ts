@@ -5,7 +5,7 @@
 import { bindComplete, closeComplete, noData, noParameters, parseComplete } from '../../proxy/backend-write.js';
 import { readBind, readExecute, readParse, readQuery, readTarget, sqlBounds } from '../../proxy/frontend-read.js';
 import { parse, query } from '../../proxy/frontend-write.js';
-import type { BindNames, Interceptor, InterceptorFactory, SessionIo, StatementWatch } from '../../proxy/interceptor.js';
+import type { BindNames, CancelOutcome, Interceptor, InterceptorFactory, SessionIo, StatementWatch } from '../../proxy/interceptor.js';
 import { MalformedMessage, PgError } from '../../proxy/pg-error.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import { serverName } from '../../proxy/server-names.js';
@@ -250,9 +250,15 @@ class InterceptionEngine implements Interceptor {
     if (!this.working) void parsingFor(this.user, () => this.work());
   }
 
-  cancel(): boolean {
-    if (this.cancelTargets.cancel(this.io.owed.clientRequestsOwed)) this.executor.cancelBeforeCalls();
-    return this.executor.cancel();
+  cancel(): CancelOutcome {
+    const running = this.cancelTargets.cancel(this.io.owed.clientRequestsOwed);
+    if (running) this.executor.cancelBeforeCalls();
+    const computing = this.executor.cancel();
+    if (!running) return computing ? 'handled' : 'forward';
+    // PostgreSQL cancels a statement whatever it is doing, a wait for a lock included: so is the request of the proxy's
+    // the server runs for it (its rows of arguments, a pass, a write). With none the server is idle, and the statement
+    // sends it nothing more that could wait (execution.ts).
+    return this.io.owed.hasSinks ? 'ownRequest' : 'handled';
   }
 
   closed(): void {

@@ -292,6 +292,7 @@ export class Executor {
   /** `catalogInstalled` is asked only of a statement that needs it, once the statements before it have run. */
   private async runQueryStatement(plan: StatementPlan, catalogInstalled: () => Promise<boolean>): Promise<boolean> {
     try {
+      this.stopIfCancelled();
       switch (plan.kind) {
         case 'plain':
           return await this.relayStatement(plan.sql);
@@ -356,6 +357,7 @@ export class Executor {
 
   /** DECLARE of a cursor over LLM calls (cursors.ts); false when it failed (the client has its error). */
   private async declare(plan: DeclarePlan, target: Target): Promise<boolean> {
+    this.stopIfCancelled();
     const { cursor } = plan;
     await this.cursors.makeRoom();
     const described = await this.cursors.describeQuery(plan, target);
@@ -400,7 +402,8 @@ export class Executor {
     return ok;
   }
 
-  private fetchRows(cursor: FastCursor, forward: ForwardMotion, resultFormats: number[], maxRows: number): Promise<number> {
+  private async fetchRows(cursor: FastCursor, forward: ForwardMotion, resultFormats: number[], maxRows: number): Promise<number> {
+    this.stopIfCancelled();
     return this.whileComputing(() => this.cursors.fetchRows(cursor, forward, resultFormats, maxRows, this.calls, this.abort.signal, progressReporter(this.io)));
   }
 
@@ -410,6 +413,7 @@ export class Executor {
    */
   private async runCalls(plan: CallPlan, target: Target, final: Target = target): Promise<number | undefined> {
     const execution = this.nextExecution++;
+    this.stopIfCancelled();
     if (plan.explained !== undefined) await this.noticeEstimate(plan.explained);
     if (plan.projection && target.clientPortal?.maxRows === 0 && (plan.projection.oneRow || !(await this.calls.capped()))) {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterTypes: target.parameterTypes, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
@@ -421,9 +425,10 @@ export class Executor {
     let stored: Promise<Result> | undefined;
     let placeholders = false;
     for (let pass = 1; ; pass++) {
+      this.stopIfCancelled();
       const { calls, collected, error, fields }: Collected = await afterStored(stored, this.passes.collect(target, execution, pass === 1, placeholders));
       for (const key of computed) calls.delete(key);
-      if (this.abort.signal.aborted) throw canceled();
+      this.stopIfCancelled();
       // The server's own cancel (a statement timeout) says why, in its words; a pass that failed so is not run again.
       if (error?.get('C') === CANCELED) throw pgErrorFrom(error);
       if (error && collected) {
@@ -460,6 +465,7 @@ export class Executor {
       // With one call site no call can depend on another's result: what this pass found is all there is.
       if (plan.callSites === 1) break;
     }
+    this.stopIfCancelled();
     const failed = await afterStored(stored, this.passes.finalPass(final, execution));
     return failed ? undefined : execution;
   }
@@ -490,7 +496,18 @@ export class Executor {
     });
   }
 
-  /** Runs work that calls models: a cancel meanwhile is the proxy's to carry out. */
+  /**
+   * Before requests that may wait in the server (for a lock, on a slow query): a cancel that came while the server had
+   * nothing of the statement's to cancel (engine.ts) sends none.
+   */
+  private stopIfCancelled(): void {
+    if (this.abort.signal.aborted) throw canceled();
+  }
+
+  /**
+   * Runs work that calls models: a cancel meanwhile stops them in the proxy, and a request of the statement's the
+   * server runs then (rows of arguments, a write) is cancelled there too (engine.ts).
+   */
   private async whileComputing<Result>(work: () => Promise<Result>): Promise<Result> {
     this.computing = true;
     try {

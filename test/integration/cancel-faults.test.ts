@@ -27,6 +27,54 @@ afterAll(async () => {
 
 type KeyedClient = pg.Client & { processID: number; secretKey: number };
 
+/** A fresh database with pg_llm installed through the proxy at `port` and a mock model "m"; a direct client of it. */
+async function databaseWithMock(port: number): Promise<{ name: string; direct: pg.Client }> {
+  const { name, client: direct } = await freshDatabase();
+  const client = new pg.Client(connection(port, 'postgres', name));
+  await client.connect();
+  await client.query('CREATE EXTENSION pg_llm');
+  await client.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_response": "Hello!"}')`);
+  await client.end();
+  return { name, direct };
+}
+
+/**
+ * The proxy as its own process, as deployed, until the test ends: a statement's analysis then takes its real time,
+ * with nothing running upstream that a cancel there could stop. Resolves with its port.
+ */
+async function launchedProxy(): Promise<number> {
+  const port = await freePort();
+  const running = launch(['--listen', `127.0.0.1:${port}`, '--upstream', `postgres://127.0.0.1:${cluster().port}/?sslmode=disable`, '--admin', 'off']);
+  afterThisTest(async () => {
+    running.child.kill('SIGTERM');
+    await running.exited;
+  });
+  await listening(running);
+  return port;
+}
+
+/** A client of the proxy at `port`, with the key its CancelRequests take; ended after the test. */
+async function keyedClient(port: number, database: string): Promise<KeyedClient> {
+  const client = new pg.Client(connection(port, 'postgres', database)) as KeyedClient;
+  await client.connect();
+  afterThisTest(() => client.end());
+  return client;
+}
+
+/** A query's rows, or the SQLSTATE it failed with. */
+function outcomeOf(query: Promise<pg.QueryResult>): Promise<unknown> {
+  return query.then(
+    (result) => result.rows,
+    (error: { code?: string }) => error.code,
+  );
+}
+
+/** How many backends of the database `direct` is connected to wait for a lock. */
+async function lockWaiters(direct: pg.Client): Promise<number> {
+  const { rows } = await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+  return rows[0].n;
+}
+
 describe('cancel', () => {
   it('postgres.js cancel stops pg_sleep with 57014 and the session goes on', async () => {
     const sql = postgres({ ...connection(proxy.port), max: 1 });
@@ -57,15 +105,7 @@ describe('cancel', () => {
   });
 
   it('a cancel that comes while a statement with LLM calls is still analysed stops its model calls when they start', async () => {
-    // The proxy as its own process, as deployed: the statement's analysis then takes its real time, with nothing
-    // running upstream that a cancel there could stop.
-    const port = await freePort();
-    const running = launch(['--listen', `127.0.0.1:${port}`, '--upstream', `postgres://127.0.0.1:${cluster().port}/?sslmode=disable`, '--admin', 'off']);
-    afterThisTest(async () => {
-      running.child.kill('SIGTERM');
-      await running.exited;
-    });
-    await listening(running);
+    const port = await launchedProxy();
     const { name } = await freshDatabase();
     const client = new pg.Client(connection(port, 'postgres', name)) as KeyedClient;
     await client.connect();
@@ -86,6 +126,26 @@ describe('cancel', () => {
     expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   }, 60_000);
 
+  it('a cancel that comes while a statement with calls in its select list is still analysed keeps it from waiting for a lock', async () => {
+    const port = await launchedProxy();
+    const { name, direct: locker } = await databaseWithMock(port);
+    await locker.query(`CREATE TABLE locked (body text); INSERT INTO locked VALUES ('a')`);
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE locked IN ACCESS EXCLUSIVE MODE');
+    const client = await keyedClient(port, name);
+    afterThisTest(async () => void (await locker.query('ROLLBACK')));
+    // A long IN list keeps the statement in the parser for a while; the cancel comes then, or once it waits for the lock.
+    const list = Array.from({ length: 20_000 }, () => '1').join(',');
+    const outcome = outcomeOf(client.query(`SELECT pg_llm_chat('m', body) FROM locked WHERE 1 IN (${list})`));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sendCancel(port, client.processID, client.secretKey);
+    // The lock is held until the statement has its answer: either way, it comes without the lock.
+    expect(await outcome).toBe('57014');
+    expect(await lockWaiters(locker)).toBe(0);
+    await locker.query('ROLLBACK');
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  }, 30_000);
+
   it('a cancel while the server runs a statement the client sent before cancels that one, not the LLM statement after it', async () => {
     const { name } = await freshDatabase();
     const client = new pg.Client(connection(proxy.port, 'postgres', name)) as KeyedClient;
@@ -101,6 +161,76 @@ describe('cancel', () => {
     expect(await sleeping).toBe('57014');
     expect(await asked).toEqual([{ answer: 'still asked' }]);
   });
+
+  it('a cancel of a statement with calls in its select list stops the server waiting for a lock', async () => {
+    const { name, direct: locker } = await databaseWithMock(proxy.port);
+    await locker.query(`CREATE TABLE locked (body text); INSERT INTO locked VALUES ('a')`);
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE locked IN ACCESS EXCLUSIVE MODE');
+    const client = await keyedClient(proxy.port, name);
+    afterThisTest(async () => void (await locker.query('ROLLBACK')));
+    // The rows of the calls' arguments come from the server, which waits for the lock: the calls wait for them.
+    const outcome = outcomeOf(client.query(`SELECT pg_llm_chat('m', body) FROM locked`));
+    await expect.poll(() => lockWaiters(locker)).toBe(1);
+    await sendCancel(proxy.port, client.processID, client.secretKey);
+    // The lock is still held: only a cancel that reached the server ends the wait, and takes the backend off the queue.
+    await expect.poll(() => lockWaiters(locker), { timeout: 10_000 }).toBe(0);
+    expect(await outcome).toBe('57014');
+    await locker.query('ROLLBACK');
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  }, 20_000);
+
+  it('a cancel of a FETCH from a cursor over calls stops the server waiting for a lock', async () => {
+    const { name, direct: locker } = await databaseWithMock(proxy.port);
+    await locker.query(`CREATE TABLE docs (body text); INSERT INTO docs VALUES ('a')`);
+    await locker.query('SELECT pg_advisory_lock(4242)');
+    const client = await keyedClient(proxy.port, name);
+    afterThisTest(async () => void (await locker.query('SELECT pg_advisory_unlock_all()')));
+    await client.query('BEGIN');
+    // The cursor's query runs at the FETCH, whose rows of arguments wait for the advisory lock.
+    await client.query(`DECLARE c CURSOR FOR SELECT pg_llm_chat('m', body) FROM docs WHERE pg_advisory_xact_lock_shared(4242)::text = ''`);
+    const outcome = outcomeOf(client.query('FETCH 10 FROM c'));
+    await expect.poll(() => lockWaiters(locker)).toBe(1);
+    await sendCancel(proxy.port, client.processID, client.secretKey);
+    await expect.poll(() => lockWaiters(locker), { timeout: 10_000 }).toBe(0);
+    expect(await outcome).toBe('57014');
+    await locker.query('SELECT pg_advisory_unlock(4242)');
+    await client.query('ROLLBACK');
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  }, 20_000);
+
+  it('a cancel that lands after the request of the proxy\'s it was for is done stops nothing sent after it', async () => {
+    const relay = await TcpRelay.start(cluster().port);
+    const relayed = await startProxy({ upstream: { port: relay.port } });
+    afterThisTest(async () => {
+      await relayed.stop();
+      await relay.stop();
+    });
+    const { name, direct: locker } = await databaseWithMock(relayed.port);
+    await locker.query(`CREATE TABLE locked (body text); INSERT INTO locked VALUES ('a')`);
+    await locker.query('SELECT pg_advisory_lock(4242)');
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE locked IN ACCESS EXCLUSIVE MODE');
+    const client = await keyedClient(relayed.port, name);
+    afterThisTest(async () => void (await locker.query('ROLLBACK; SELECT pg_advisory_unlock_all()')));
+    const cancelled = outcomeOf(client.query(`SELECT pg_llm_chat('m', body) FROM locked`));
+    // Sent once the statement before it has its answer, it waits for the advisory lock: a late cancel would stop it.
+    const next = outcomeOf(client.query(`SELECT pg_advisory_xact_lock_shared(4242)::text AS ran`));
+    await expect.poll(() => lockWaiters(locker)).toBe(1);
+    const letThrough = relay.hold();
+    await sendCancel(relayed.port, client.processID, client.secretKey);
+    await expect.poll(() => relay.heldConnections).toBe(1);
+    // The lock goes while the cancel is on its way: the request it was for (the statement's rows of arguments, in the
+    // query the proxy rewrote it to) ends without it, and the backend waits for the proxy's next message; were that
+    // let through, it would soon run the client's next statement, which waits.
+    await locker.query('ROLLBACK');
+    const awaiting = `SELECT (wait_event = 'ClientRead' AND query LIKE '%jsonb_build_array%') OR wait_event = 'advisory' AS awaiting FROM pg_stat_activity WHERE pid = $1`;
+    await expect.poll(async () => (await locker.query(awaiting, [client.processID])).rows[0].awaiting).toBe(true);
+    await letThrough();
+    expect(await cancelled).toBe('57014');
+    await locker.query('SELECT pg_advisory_unlock(4242)');
+    expect(await next).toEqual([{ ran: '' }]);
+  }, 20_000);
 
   it('a CancelRequest with the wrong secret or an unknown pid cancels nothing, nor does the key sent around the proxy', async () => {
     const client = new pg.Client(connection(proxy.port)) as KeyedClient;
