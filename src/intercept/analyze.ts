@@ -8,6 +8,7 @@ import { EXTENSION_NAMES, extensionOf, FUNCTIONS, functionCalled, functionsCalle
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
+import { TooComplexToParse } from '../sql/parser.js';
 import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
 import { CODE_BODY_TOKENS, refuseSecretsInCode } from '../sql/code-bodies.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
@@ -141,6 +142,7 @@ export function analyzeNow(sql: string): Analysis {
   try {
     statements = parseStatementsNow(sql);
   } catch (error) {
+    if (error instanceof TooComplexToParse) throw error;
     const syntaxError = heldSyntaxError(sql, error);
     return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], servers: NO_SERVERS, ...(syntaxError && { syntaxError }) };
   }

@@ -1,7 +1,7 @@
 // What the proxy needs to know of a DECLARE … CURSOR over LLM calls, and of a FETCH or MOVE, from the parse tree:
 // the cursor's name and options, where its query starts, and where a FETCH or MOVE goes.
 
-import { scanSync } from 'libpg-query';
+import { scanSync } from '../sql/parser.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
 
 // PostgreSQL's CURSOR_OPT_* bits (parsenodes.h).

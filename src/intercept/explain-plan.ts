@@ -2,7 +2,7 @@
 // it, and the proxy adds a NOTICE with the model calls it would make (execution.ts). This reads which statement an
 // EXPLAIN explains, as text, and whether the EXPLAIN runs it.
 
-import { scanSync } from 'libpg-query';
+import { scanSync } from '../sql/parser.js';
 
 type Node = Record<string, any>;
 

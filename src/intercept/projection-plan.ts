@@ -3,7 +3,7 @@
 // statement's order, what each call needs; the proxy computes the calls and sends each row as soon as its calls
 // (and those of the rows before it) are done. No pass runs twice, so nothing can disagree between passes.
 
-import { parseSync, scanSync } from 'libpg-query';
+import { parseSync, scanSync } from '../sql/parser.js';
 import { findFunction, functionCalled, functionsCalled, keyOf } from '../../functions/registry.js';
 import { VECTOR } from '../../functions/vector-type.js';
 import { nameParts } from './analyze.js';

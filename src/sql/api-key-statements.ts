@@ -7,7 +7,7 @@
 // which its SQL reads): a key mistaken for an address would reach the log, an address mistaken for a key only shows
 // as a reference.
 
-import { parseSync, scanSync } from 'libpg-query';
+import { parseSync, scanSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
 import { IdentifierSet } from './identifiers.js';
@@ -60,7 +60,8 @@ export function apiKeyValues(sql: string): KeySpan[] {
   let tree: { stmts?: Array<{ stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }> };
   try {
     tree = parseSync(sql) as typeof tree;
-  } catch {
+  } catch (error) {
+    if (error instanceof TooComplexToParse) throw error;
     // The server would refuse it too, and its log would keep the statement, with the key in it if it set one. The
     // parser's words are left out: the token they quote may be the key.
     if (!couldSetKey(sql)) return [];

@@ -2,7 +2,7 @@
 // ({"sql": …, "explanation": …, "warnings": […]}), a markdown code block, or a statement with prose around it.
 // Whatever is found is then checked by statement.ts; this only finds it.
 
-import { parseSync } from 'libpg-query';
+import { parseSync } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { fencesIn, type Fence } from './fences.js';
 import { INLINE_PARSE_BYTES, parseTask, runInParserThread } from './parse-task.js';

@@ -1,7 +1,8 @@
 // The lexical scan behind IdentifierSet.namedIn, resumable: SQL text may come in pieces (a statement too big to hold
 // whole is judged as it streams through the proxy), and the scan carries from one piece to the next where it is (in a
 // string literal, a comment, a dollar quote, a quoted identifier) and the few bytes of a token a piece cut in two.
-// Read in one piece, the text is scanned as a whole: nothing is carried.
+// Read in one piece, the text is scanned as a whole: nothing is carried. An observer is told where the code and the
+// block comments are (parser.ts blanks what nests in the comments before PostgreSQL's parser reads them).
 
 import type { IdentifierSet } from './identifiers.js';
 
@@ -36,6 +37,17 @@ const enum Mode {
   LongWord,
 }
 
+/**
+ * Told, by a scan of a whole text, where its code and its block comments are (src/sql/parser.ts), in bytes of the
+ * text (counted from its first piece).
+ */
+export interface LexicalObserver {
+  /** A token of code: a word, or one byte (an operator character, a digit, punctuation, a space). */
+  code(start: number, end: number): void;
+  /** A block comment with the ones nested in it; `closed` false when the text ends in it. */
+  blockComment(start: number, end: number, closed: boolean): void;
+}
+
 /** Per byte: 1 when an identifier can start with it, 2 when it can only continue one; 4 when a token of another kind starts with it. */
 const CLASS = new Uint8Array(256);
 const START = 1;
@@ -64,6 +76,10 @@ export class IdentifierScan {
   /** Where, in the piece being read, the bytes to carry start (-1: none). */
   private held = -1;
   private depth = 0;
+  /** Bytes of the text before the piece being read, less those carried into it: where that piece starts. */
+  private origin = 0;
+  private pushed = 0;
+  private commentStart = 0;
   private delimiter = EMPTY;
   /** The quoted identifier's text so far, as written (up to what a name can take), and its length. */
   private quoted: Buffer[] = [];
@@ -76,17 +92,26 @@ export class IdentifierScan {
   constructor(
     private readonly names: IdentifierSet,
     private readonly standardStrings: boolean,
+    private readonly observer?: LexicalObserver,
   ) {}
 
   /** The next piece of the text; `last` when it ends the text. */
   push(piece: Buffer, last = false): void {
     if (this.found) return;
     const sql = this.carry.length > 0 ? Buffer.concat([this.carry, piece]) : piece;
+    this.origin = this.pushed - this.carry.length;
+    this.pushed += piece.length;
     this.carry = EMPTY;
     this.held = -1;
     const end = sql.length;
     let i = 0;
-    while (i < end && !this.found && this.held < 0) i = this.step(sql, i, end, last);
+    while (i < end && !this.found && this.held < 0) {
+      const inCode = this.mode === Mode.Code;
+      const next = this.step(sql, i, end, last);
+      if (this.observer && inCode && this.mode === Mode.Code && this.held < 0) this.observer.code(this.origin + i, this.origin + next);
+      i = next;
+    }
+    if (last && this.mode === Mode.BlockComment) this.observer?.blockComment(this.commentStart, this.origin + end, false);
     if (this.held >= 0) {
       if (end - this.held > MAX_CARRY) this.found = true;
       else this.carry = Buffer.from(sql.subarray(this.held));
@@ -137,6 +162,7 @@ export class IdentifierScan {
       else if (byte === SLASH && sql[i + 1] === STAR) {
         this.mode = Mode.BlockComment;
         this.depth = 1;
+        this.commentStart = this.origin + i;
       } else return i + 1;
       return i + 2;
     }
@@ -260,7 +286,8 @@ export class IdentifierScan {
   private closeQuoted(closed: boolean): void {
     this.mode = Mode.Code;
     const lastCounts = closed && this.lastQuotedByte >= 0;
-    if (this.unicode && (this.escaped || (lastCounts && !isPlain(this.lastQuotedByte)))) {
+    // With no names to look for (a scan for its observer only), an escape spells none.
+    if (this.names.longest > 0 && this.unicode && (this.escaped || (lastCounts && !isPlain(this.lastQuotedByte)))) {
       this.found = true;
       return;
     }
@@ -292,6 +319,7 @@ export class IdentifierScan {
         k++;
         if (--this.depth === 0) {
           this.mode = Mode.Code;
+          this.observer?.blockComment(this.commentStart, this.origin + k + 1, true);
           return k + 1;
         }
       }

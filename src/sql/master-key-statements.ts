@@ -2,7 +2,7 @@
 // take in), and the ways it cannot take in — ALTER ROLE/DATABASE/SYSTEM … SET and a function's SET clause (the
 // server's catalog would keep the key), set_config() with the name written out (the statement would carry it).
 
-import { parseSync } from 'libpg-query';
+import { parseSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { codeBody, type DefElem } from './code-bodies.js';
 import { constantText, type Expression } from './constant-text.js';
@@ -39,6 +39,7 @@ export function masterKeySets(sql: string): MasterKeySet[] {
   try {
     tree = parseSync(sql) as typeof tree;
   } catch (error) {
+    if (error instanceof TooComplexToParse) throw error;
     // The server would refuse it too, and its log would keep the statement with the key in it.
     throw new PgError('42601', `${(error as Error).message} (in a statement that names ${MASTER_KEY_SETTING}; not sent to the server)`);
   }

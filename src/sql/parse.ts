@@ -1,6 +1,7 @@
 // PostgreSQL's own parser (libpg-query): a query string's statements, each with its parse tree and its own text.
 
-import { loadModule, parseSync } from 'libpg-query';
+import { loadModule } from 'libpg-query';
+import { parseSync } from './parser.js';
 import { parseTask, runParseTask } from './parse-task.js';
 
 export interface ParsedStatement {

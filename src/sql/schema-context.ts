@@ -10,7 +10,7 @@
 // only costs a rebuild. An event trigger would need superuser, and PostgreSQL has no catalog version a session
 // can read, so this is the cheapest check that cannot serve a stale schema.
 
-import { scanSync } from 'libpg-query';
+import { scanSync } from './parser.js';
 import type { CallContext } from '../../functions/declaration.js';
 import { describeTables, type TableDetails } from './visible-schema.js';
 import { wordsOf } from './words.js';

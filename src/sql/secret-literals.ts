@@ -8,13 +8,13 @@
 // the secrets of its calls are held back the same way, in a constant written anew. When the parser refuses it and it
 // may hold a secret, the proxy answers the syntax error itself, pointed at where it stands in the query string.
 
-import { scanSync } from 'libpg-query';
 import { qualifiedName } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { credentialsIn, holdsCredentials } from '../crypto/config-secrets.js';
 import type { HeldSpan } from './api-key-statements.js';
 import { declaredArguments } from './declared-arguments.js';
 import { parseTask } from './parse-task.js';
+import { scanSync, TooComplexToParse } from './parser.js';
 import { refuseComputedSecret, uncast, writtenString } from './computed-secrets.js';
 import { codePoints, parseStatementsNow } from './parse.js';
 import { heldSyntaxError, type HeldSyntaxError } from './secret-syntax-errors.js';
@@ -76,7 +76,8 @@ export function statementSecrets(sql: string): { literals: SecretLiteral[] } | {
   let statements: ReturnType<typeof parseStatementsNow>;
   try {
     statements = parseStatementsNow(sql);
-  } catch {
+  } catch (error) {
+    if (error instanceof TooComplexToParse) throw error;
     return { literals: [] };
   }
   try {
@@ -104,6 +105,7 @@ function statementLiterals(text: string, argument: string, inQuery: (position: n
   try {
     statements = parseStatementsNow(text);
   } catch (error) {
+    if (error instanceof TooComplexToParse) throw error;
     const held = heldSyntaxError(text, error);
     if (held) throw new SecretSyntaxError({ message: `${argument} is not valid SQL: ${held.message}`, position: inQuery(held.position) });
     return [];

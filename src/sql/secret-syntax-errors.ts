@@ -6,7 +6,7 @@
 // the parser refuses goes to the server as it is, for the server's own error. A string constant given for an argument
 // declared SQL (pg_llm_estimate's sql) is SQL of its own, which may hold a secret the same ways.
 
-import { scanSync } from 'libpg-query';
+import { scanSync } from './parser.js';
 import { functionsCalled } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { looksLikeSecret } from '../catalog/redaction.js';

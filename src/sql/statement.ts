@@ -13,6 +13,7 @@ import { stubBodies } from '../catalog/stubs.js';
 import { interceptedCalls } from '../intercept/analyze.js';
 import { unsafeReach, type Refusal } from './function-check.js';
 import { parseStatements, type ParsedStatement } from './parse.js';
+import { TooComplexToParse } from './parser.js';
 import { mayHoldSecret, secretSyntaxError } from './secret-syntax-errors.js';
 
 /** query: reads only (SELECT, VALUES, TABLE); dml: changes rows; ddl: changes the schema or privileges; utility: the rest. */
@@ -72,6 +73,7 @@ export async function checkSql(context: CallContext, sql: string, rules: SqlRule
   try {
     statements = await parseStatements(sql);
   } catch (error) {
+    if (error instanceof TooComplexToParse) throw error;
     const message = `${rules.source} is not valid SQL: ${(error as Error).message}`;
     // A caller's SQL (pg_llm_estimate's) may write out a secret, which the parser's words may quote.
     if (mayHoldSecret(sql)) throw secretSyntaxError(message);

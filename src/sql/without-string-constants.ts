@@ -5,7 +5,7 @@
 // they do for the statement itself, and no input function runs for it. A typed constant (DATE '2024-01-01')
 // becomes CAST(NULL AS DATE); undefined where the text cannot be rewritten so (INTERVAL '1' DAY).
 
-import { parseSync, scanSync } from 'libpg-query';
+import { parseSync, scanSync } from './parser.js';
 import { parseTask, runParseTask } from './parse-task.js';
 import { walk } from './references.js';
 
