@@ -16,6 +16,8 @@ export const STAR = 0x2a;
 const AMPERSAND = 0x26;
 export const NEWLINE = 0x0a;
 export const CARRIAGE_RETURN = 0x0d;
+/** Spaces but newlines, as scan.l has them: tab, vertical tab, form feed, space. */
+const HORIZONTAL_SPACE = new Set([0x09, 0x0b, 0x0c, 0x20]);
 const EMPTY = Buffer.alloc(0);
 /**
  * The most bytes carried to the next piece (a token cut in two, the end of a dollar quote's delimiter): a dollar tag
@@ -80,6 +82,11 @@ export class IdentifierScan {
   private origin = 0;
   private pushed = 0;
   private commentStart = 0;
+  /**
+   * After an E'…' string: 1 while only spaces follow it, 2 once a newline has. A quote then goes on with the string
+   * (scan.l's quotecontinue), backslashes and all; a comment ends it, as it does in the parser.
+   */
+  private continuation = 0;
   private delimiter = EMPTY;
   /** The quoted identifier's text so far, as written (up to what a name can take), and its length. */
   private quoted: Buffer[] = [];
@@ -150,6 +157,14 @@ export class IdentifierScan {
 
   private code(sql: Buffer, i: number, end: number, last: boolean): number {
     const byte = sql[i]!;
+    if (this.continuation !== 0) {
+      if (byte === NEWLINE || byte === CARRIAGE_RETURN) this.continuation = 2;
+      else if (byte === QUOTE && this.continuation === 2) {
+        this.continuation = 0;
+        this.mode = Mode.Escaped;
+        return i + 1;
+      } else if (!HORIZONTAL_SPACE.has(byte)) this.continuation = 0;
+    }
     if ((CLASS[byte]! & (START | OTHER)) === 0) return i + 1;
     if (byte === QUOTE) {
       this.mode = this.standardStrings ? Mode.Standard : Mode.Escaped;
@@ -232,6 +247,7 @@ export class IdentifierScan {
         continue;
       }
       this.mode = Mode.Code;
+      this.continuation = 1;
       return at + 1;
     }
     return end;

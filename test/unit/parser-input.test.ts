@@ -43,6 +43,13 @@ describe('the text the parser reads', () => {
     ]);
   });
 
+  it("reads an E'…' string's continuation on a new line as the parser does, backslashes and all", () => {
+    const continued = "SELECT E'a'\n  '\\' /* ' + 1 */";
+    expect(parserInput(continued)).toBe(continued);
+    // Without a newline, the string ends; the comment is the parser's.
+    expect(parserInput("SELECT E'a'  '\\' /* ' + 1 */")).toBe("SELECT E'a'  '\\' /* '   1 */");
+  });
+
   it("keeps the parser's error positions, after a nested comment with characters of many bytes and in one left open", () => {
     const sql = 'SELECT 1 /* é /* ü */ ** */ FROM FROM';
     expect(errorPosition(sql)).toBe(codePoints(sql.slice(0, sql.lastIndexOf('FROM'))) + 1);
