@@ -230,6 +230,11 @@ export function readDataRow(frame: Buffer): Array<Buffer | null> {
 }
 
 /** The command tag of a CommandComplete, e.g. "SELECT 3". */
+/** The name of the parameter a ParameterStatus reports. */
+export function readParameterStatusName(frame: Buffer): string {
+  return frame.toString('utf8', BODY, frame.indexOf(0, BODY));
+}
+
 export function readCommandTag(frame: Buffer): string {
   return frame.toString('utf8', BODY, frame.indexOf(0, BODY));
 }

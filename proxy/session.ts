@@ -15,6 +15,7 @@ import {
   readBackendKeyData,
   readErrorFields,
   readErrorField,
+  readParameterStatusName,
   readSaslMechanisms,
   readTransactionStatus,
 } from './backend-read.js';
@@ -151,6 +152,15 @@ export class Session {
   private readonly sentAfterRelay: Array<[Buffer, ReplySink | undefined]> = [];
   /** The severity of the ErrorResponse being relayed, read as it comes. */
   private upstreamError: ErrorFieldReader | undefined;
+  /**
+   * The parameters the server reported (ParameterStatus) while answering the proxy's own requests, each with its latest
+   * report, still to be sent to the client: ahead of whatever it is sent next. A collect pass's set_config, undone
+   * by the rollback of its savepoint and done again by the final pass, would otherwise flip a driver's idea of the
+   * setting (client_encoding, TimeZone…) to and fro.
+   */
+  private readonly statusesOwed = new Map<string, Buffer>();
+  /** The last report of each parameter the client was sent since it logged in: an owed one like it is not sent. */
+  private readonly statusesTold = new Map<string, Buffer>();
   /** The ErrorResponse or NoticeResponse being read for a sink, cut as it comes to what a sink may be handed. */
   private upstreamReport: CutReportReader | undefined;
 
@@ -168,7 +178,7 @@ export class Session {
     this.upstreamFramer = new MessageFramer(
       (type) => {
         this.dispatchUpstreamMessage = (this.mediating || this.replies.hasSinks) && !this.relayFrames;
-        return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery || type === BackendMessage.ErrorResponse;
+        return this.relayFrames || this.dispatchUpstreamMessage || type === BackendMessage.ReadyForQuery || type === BackendMessage.ErrorResponse || type === BackendMessage.ParameterStatus;
       },
       Number.MAX_SAFE_INTEGER,
       (type, length) => this.upstreamReader(type, length),
@@ -568,7 +578,7 @@ export class Session {
 
   /**
    * Relays raw bytes, except while mediating: then each message goes to the sink of the request it answers
-   * (ParameterStatus and NotificationResponse always to the client, which must see them). True when nothing holds the
+   * (NotificationResponse always to the client, which must see it, and ParameterStatus too: statusesOwed). True when nothing holds the
    * chunk any longer (slab-reads.ts): no sink had any of it, and the client's socket took all it was written at once.
    */
   private readonly onUpstreamData = (chunk: Buffer): boolean => {
@@ -621,15 +631,22 @@ export class Session {
   };
 
   private dispatch(type: number, frame: Buffer): void {
-    const always = type === BackendMessage.ParameterStatus || type === BackendMessage.NotificationResponse;
-    const sink = always ? undefined : this.replies.current;
+    if (type === BackendMessage.ParameterStatus) {
+      // Sent ahead of whatever the client is sent next, with its latest value only.
+      this.statusesOwed.set(readParameterStatusName(frame), Buffer.from(frame));
+      if (!this.replies.current) this.sendStatusesOwed();
+      return this.replies.received(type);
+    }
+    const sink = type === BackendMessage.NotificationResponse ? undefined : this.replies.current;
     if (sink) sink.message(type, frame);
     else this.writeToClient(frame);
     this.replies.received(type);
   }
 
   private trackUpstreamMessage(type: number, frame: Buffer | undefined): void {
-    if (type === BackendMessage.ReadyForQuery) {
+    if (type === BackendMessage.ParameterStatus && !this.dispatchUpstreamMessage) {
+      this.statusesTold.set(readParameterStatusName(frame!), Buffer.from(frame!));
+    } else if (type === BackendMessage.ReadyForQuery) {
       this.status = readTransactionStatus(frame!);
       this.blockFailed = this.status === 'E';
       this.readies.received++;
@@ -766,6 +783,9 @@ export class Session {
         this.log.info({ sqlstate: fields.get('C'), message: fields.get('M') }, 'upstream refused the session');
         break;
       }
+      case BackendMessage.ParameterStatus:
+        this.statusesTold.set(readParameterStatusName(frame!), Buffer.from(frame!));
+        break;
       case BackendMessage.ReadyForQuery:
         this.phase = 'ready';
         this.status = readTransactionStatus(frame!);
@@ -810,10 +830,22 @@ export class Session {
 
   private writeToClient(data: Buffer): boolean {
     if (this.phase === 'closed') return false;
+    if (this.statusesOwed.size > 0) this.sendStatusesOwed();
     this.context.stats.bytesToClients += data.length;
     const accepted = this.client.write(data);
     if (!accepted) this.upstream?.pause();
     return accepted;
+  }
+
+  /** The reports owed, those the client was not sent already. */
+  private sendStatusesOwed(): void {
+    const statuses = [...this.statusesOwed];
+    this.statusesOwed.clear();
+    for (const [name, status] of statuses) {
+      if (this.statusesTold.get(name)?.equals(status)) continue;
+      this.statusesTold.set(name, status);
+      this.writeToClient(status);
+    }
   }
 
   private clientDrained(): Promise<void> {
