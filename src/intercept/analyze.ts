@@ -8,7 +8,7 @@ import { EXTENSION_NAMES, extensionOf, FUNCTIONS, functionCalled, functionsCalle
 import { sqlBounds } from '../../proxy/frontend-read.js';
 import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
-import { TooComplexToParse } from '../sql/parser.js';
+import { TooComplexToParse, withinStack } from '../sql/parser.js';
 import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
 import { CODE_BODY_TOKENS, refuseSecretsInCode } from '../sql/code-bodies.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
@@ -138,6 +138,10 @@ export function analyze(sql: string): Promise<Analysis> {
 
 /** Analyzes on the event loop (exported for the parser's thread). */
 export function analyzeNow(sql: string): Analysis {
+  return withinStack(() => analyzeStatements(sql));
+}
+
+function analyzeStatements(sql: string): Analysis {
   let statements: ReturnType<typeof parseStatementsNow>;
   try {
     statements = parseStatementsNow(sql);

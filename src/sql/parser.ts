@@ -28,7 +28,7 @@ const SPACE = 0x20;
 const NO_NAMES = new IdentifierSet([]);
 
 export function parseSync(sql: string): ReturnType<typeof parseText> {
-  return parseText(parserInput(sql));
+  return withinStack(() => parseText(parserInput(sql)));
 }
 
 export function scanSync(sql: string): ReturnType<typeof scanText> {
@@ -41,7 +41,7 @@ export function parserInput(sql: string): string {
   const bytes = Buffer.from(sql, 'utf8');
   const lexemes = new Lexemes(bytes);
   new IdentifierScan(NO_NAMES, true, lexemes).push(bytes, true);
-  if (lexemes.longestRun > MAX_OPERATOR_RUN) throw new TooComplexToParse(lexemes.longestRun);
+  if (lexemes.longestRun > MAX_OPERATOR_RUN) throw TooComplexToParse.operatorRun(lexemes.longestRun);
   let blanked = false;
   for (const { start, end, closed } of lexemes.comments) {
     for (let i = start + 2; i < (closed ? end - 2 : end); i++) {
@@ -54,11 +54,32 @@ export function parserInput(sql: string): string {
   return blanked ? bytes.toString('utf8') : sql;
 }
 
+/** A text the proxy does not read (54001), where PostgreSQL might: the callers that take other errors as syntax errors pass it on. */
 export class TooComplexToParse extends PgError {
-  constructor(run: number) {
-    super('54001', `statement is too complex for the proxy to parse: ${run} operator characters in a row (the limit is ${MAX_OPERATOR_RUN})`, {
-      hint: "Put spaces between operators: PostgreSQL's lexer reads a run of operator characters anew for each operator it takes from it.",
-    });
+  private constructor(message: string, hint: string) {
+    super('54001', message, { hint });
+  }
+
+  static operatorRun(run: number): TooComplexToParse {
+    return new TooComplexToParse(
+      `statement is too complex for the proxy to parse: ${run} operator characters in a row (the limit is ${MAX_OPERATOR_RUN})`,
+      "Put spaces between operators: PostgreSQL's lexer reads a run of operator characters anew for each operator it takes from it.",
+    );
+  }
+
+  /** Nested deeper than the proxy's walks of a statement's tree go: PostgreSQL's own limit is its max_stack_depth. */
+  static nestedTooDeeply(): TooComplexToParse {
+    return new TooComplexToParse('the statement is nested too deeply for the proxy to read', 'Nest fewer subqueries, expressions or parentheses in one statement.');
+  }
+}
+
+/** `read`'s result; a JavaScript stack overflow in it (a walk of a deeply nested tree) refused as TooComplexToParse. */
+export function withinStack<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof RangeError && error.message.includes('call stack')) throw TooComplexToParse.nestedTooDeeply();
+    throw error;
   }
 }
 

@@ -86,3 +86,12 @@ describe('a run of operator characters', () => {
     expect(await parseStatements(`SELECT '${long}', $$${long}$$, "${long.slice(0, 60)}" /* ${long} */ -- ${'-'.repeat(1000)}\n`)).toHaveLength(1);
   });
 });
+
+describe('a statement nested deeper than the proxy walks', () => {
+  it('is refused with 54001 rather than a stack overflow that ends the session', async () => {
+    await loadParser();
+    // 1,000 subqueries, 9 kB: read on the event loop; PostgreSQL itself runs it.
+    const nested = `SELECT pg_llm_chat('m', (${'SELECT ('.repeat(1000)}'x'${')'.repeat(1000)}))`;
+    expect(() => analyzeNow(nested)).toThrow(expect.objectContaining({ sqlstate: '54001', message: 'the statement is nested too deeply for the proxy to read' }));
+  });
+});
