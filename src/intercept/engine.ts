@@ -355,12 +355,26 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Sync:
         if (this.executor.ownsBlock) return this.executor.syncOwnBlock();
         return this.forward(frame);
+      case FrontendMessage.FunctionCall:
+        if (this.executor.ownsBlock) return this.relayEndingOwnBlock(frame, relayToClient(this.io));
+        return this.forward(frame);
     }
     this.forward(frame);
   }
 
   private forward(frame: Buffer, sink?: ReplySink): void {
     this.io.sendUpstream(frame, sink);
+  }
+
+  /**
+   * A Query or FunctionCall the server runs as it is, after extended-protocol messages for which the proxy opened its
+   * block: it ends that block as it would PostgreSQL's implicit transaction, unless the server skips it after an
+   * earlier error (the client's Sync ends the block then).
+   */
+  private async relayEndingOwnBlock(frame: Buffer, relay: ReplySink): Promise<void> {
+    await this.settle();
+    if (this.io.owed.skipping) return this.forward(frame);
+    await this.executor.relayEndingOwnBlock(frame, relay);
   }
 
   private async handleQuery(received: Buffer): Promise<void> {
@@ -373,9 +387,11 @@ class InterceptionEngine implements Interceptor {
     if (listing !== undefined) return this.listExtensions(frame, listing);
     const { plans, offsets, cancels, deallocations } = analysis;
     this.backendCancels.queried(cancels);
-    if (!plans?.some((plan) => this.takesOver(plan))) {
-      if (deallocations.length === 0) return this.forward(frame);
+    // In the proxy's block, a transaction statement acts on it as on PostgreSQL's implicit transaction (runQuery).
+    if (!plans?.some((plan) => this.takesOver(plan) || (this.executor.ownsBlock && plan.kind === 'transaction'))) {
       const completed = (statement: number) => deallocations.filter((candidate) => candidate.statement === statement).forEach((done) => this.deallocated(done));
+      if (this.executor.ownsBlock) return this.relayEndingOwnBlock(frame, relayNotingCompletions(this.io, completed));
+      if (deallocations.length === 0) return this.forward(frame);
       return this.forward(frame, relayNotingCompletions(this.io, completed));
     }
     await this.settle();

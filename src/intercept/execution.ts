@@ -21,6 +21,7 @@ import { bind, close, describe, execute, parse } from '../../proxy/frontend-writ
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
+import type { ReplySink } from '../../proxy/replies-owed.js';
 import { estimateNotice } from '../cost/estimate.js';
 import type { StatementPlan } from './analyze.js';
 import { canceled, check, pgErrorFrom, type Call, type CallRunner } from './calls.js';
@@ -35,6 +36,7 @@ import { afterStored, EXTENDED_ONLY, FINAL_PORTAL, Passes, queryTarget, type Col
 import { progressReporter } from './progress.js';
 import type { ProjectionPlan } from './projection-plan.js';
 import { runProjection, type ProjectionTarget } from './projection.js';
+import { ReadyHeldBack } from './ready-held-back.js';
 import { ResultBatches } from './result-batches.js';
 import { streamSetRows } from './stream.js';
 import { inClientBlockAfter } from './transaction-control.js';
@@ -287,6 +289,24 @@ export class Executor {
   /** The client's Sync, when the proxy opened the block: ends it as PostgreSQL ends an implicit transaction. */
   async syncOwnBlock(): Promise<void> {
     this.io.writeToClient(readyForQuery((await this.end()).status));
+  }
+
+  /**
+   * A client's Query or FunctionCall the server runs as it is, while the proxy's block stands in for the implicit
+   * transaction of the extended-protocol messages before it: PostgreSQL runs it in that transaction and ends the
+   * transaction with it, committed, or rolled back after its error; so the proxy's block ends after it, and the client
+   * gets the ReadyForQuery of then. `relay` takes the rest of its answer. (A Query with a transaction statement in it
+   * is runQuery's, which acts on the block as PostgreSQL on its implicit one.)
+   */
+  async relayEndingOwnBlock(frame: Buffer, relay: ReplySink): Promise<void> {
+    const answer = new ReadyHeldBack(relay);
+    this.io.sendUpstream(frame, answer);
+    const status = await answer.status;
+    // Skipped after an earlier error, it leaves the block to the client's Sync.
+    if (status === undefined) return;
+    if (status !== 'I') return this.syncOwnBlock();
+    this.ownsBlock = false;
+    this.io.writeToClient(readyForQuery(status));
   }
 
   /** `catalogInstalled` is asked only of a statement that needs it, once the statements before it have run. */

@@ -1,0 +1,134 @@
+// A simple Query or a FunctionCall that follows extended-protocol messages not yet Synced runs in their implicit
+// transaction, and ends it as it ends (postgres.c: the Query joins the transaction the Executes started, and its
+// end commits the lot, or rolls it all back after an error, or leaves it open as the client's block after a BEGIN).
+// Through the proxy, whose transaction block stands in for that implicit transaction once a call ran in it, the
+// client sees the same: compared with the same messages sent direct, md5() in the call's place.
+
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterThisTest, freshDatabase } from '../support/database.js';
+import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { RawClient, serialize } from '../support/raw-client.js';
+
+const MiB = 1024 ** 2;
+let proxy: TestProxy;
+beforeAll(async () => {
+  proxy = await startProxy();
+});
+afterAll(() => proxy.stop());
+
+/** What a session made of it: the messages up to each ReadyForQuery, and the rows committed once it ended. */
+interface Outcome {
+  answers: string[][];
+  written: number;
+}
+
+/** A FunctionCall of `abs(integer)` with the argument 7, in text. */
+function functionCall(oid: number): Buffer {
+  const argument = Buffer.from('7');
+  const body = Buffer.alloc(4 + 2 + 2 + 2 + 4 + argument.length + 2);
+  let at = body.writeInt32BE(oid, 0);
+  at = body.writeInt16BE(1, at);
+  at = body.writeInt16BE(0, at);
+  at = body.writeInt16BE(1, at);
+  at = body.writeInt32BE(argument.length, at);
+  at += argument.copy(body, at);
+  body.writeInt16BE(0, at);
+  const header = Buffer.alloc(5);
+  header[0] = 'F'.charCodeAt(0);
+  header.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}
+
+/** Each message by name, an error or notice by its code, a ReadyForQuery by its status. */
+function summary(messages: Array<{ name: string }>): string[] {
+  return messages.map((message) => {
+    const { name, code, status } = message as { name: string; code?: string; status?: string };
+    if (name === 'readyForQuery') return `readyForQuery ${status}`;
+    // pg-protocol reads no FunctionCallResponse: it makes it an error without fields.
+    if (name === 'error' && code === undefined) return 'functionCallResponse';
+    return code ? `${name} ${code}` : name;
+  });
+}
+
+/**
+ * On a session of `port` to `database`: `first`, then an INSERT of a row, each Parsed, Bound and Executed, and a
+ * Flush; then, once both are answered (or in the same write when `together`), `after`, answered up to `readies`
+ * ReadyForQuery messages; then the session ends.
+ */
+async function run(port: number, database: string, direct: pg.Client, first: string, after: Buffer[], readies: number, together: boolean): Promise<Outcome> {
+  await direct.query('TRUNCATE written');
+  const raw = await RawClient.session(port, { database });
+  afterThisTest(async () => void raw.socket.destroy());
+  raw.send(
+    serialize.parse({ text: first, types: [] }),
+    serialize.bind({}),
+    serialize.execute({}),
+    serialize.parse({ text: 'INSERT INTO written VALUES (1)', types: [] }),
+    serialize.bind({}),
+    serialize.execute({}),
+    serialize.flush(),
+    ...(together ? after : []),
+  );
+  await raw.until('commandComplete', 20_000);
+  await raw.until('commandComplete');
+  if (!together) raw.send(...after);
+  const answers: string[][] = [];
+  for (let i = 0; i < readies; i++) answers.push(summary(await raw.until('readyForQuery', 20_000)));
+  raw.socket.destroy();
+  const others = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`;
+  await expect.poll(async () => (await direct.query(others, [database])).rows[0].n).toBe(0);
+  return { answers, written: (await direct.query('SELECT count(*)::int AS n FROM written')).rows[0].n };
+}
+
+/** What `after` makes of the pipeline sent direct, and through the proxy with a call first: the same. */
+async function compare(after: (abs: number) => Buffer[], readies = 1, together = false): Promise<Outcome> {
+  const { name, client: direct } = await freshDatabase();
+  const setup = new pg.Client(connection(proxy.port, 'postgres', name));
+  await setup.connect();
+  await setup.query('CREATE EXTENSION pg_llm');
+  await setup.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_mode": "md5"}')`);
+  await setup.end();
+  await direct.query('CREATE TABLE written (x int)');
+  const abs = (await direct.query(`SELECT 'abs(integer)'::regprocedure::oid::int AS oid`)).rows[0].oid as number;
+  const expected = await run(cluster().port, name, direct, `SELECT md5('x')`, after(abs), readies, together);
+  expect(await run(proxy.port, name, direct, `SELECT pg_llm_chat('m', 'x')`, after(abs), readies, together)).toEqual(expected);
+  return expected;
+}
+
+describe('a simple Query after a Flushed pipeline', () => {
+  it('commits the pipeline\'s writes with its own', async () => {
+    const expected = await compare(() => [serialize.query('INSERT INTO written VALUES (2)')]);
+    expect(expected).toEqual({ answers: [['commandComplete', 'readyForQuery I']], written: 2 });
+  });
+
+  it('rolls them back with its error', async () => {
+    const expected = await compare(() => [serialize.query('INSERT INTO written VALUES (2); SELECT 1/0')]);
+    expect(expected).toEqual({ answers: [['commandComplete', 'error 22012', 'readyForQuery I']], written: 0 });
+  });
+
+  it('that begins a block keeps them in it, for the client to end', async () => {
+    const expected = await compare(() => [serialize.query('BEGIN'), serialize.query('INSERT INTO written VALUES (2)'), serialize.query('ROLLBACK')], 3);
+    expect(expected.answers.map((answer) => answer.at(-1))).toEqual(['readyForQuery T', 'readyForQuery T', 'readyForQuery I']);
+    expect(expected.written).toBe(0);
+  });
+
+  it('that commits warns there was no block, and commits them', async () => {
+    const expected = await compare(() => [serialize.query('COMMIT')]);
+    expect(expected).toEqual({ answers: [['notice 25P01', 'commandComplete', 'readyForQuery I']], written: 1 });
+  });
+
+  it('too big to be held while the call runs, and so read once it is done, commits them too', async () => {
+    const big = `INSERT INTO written SELECT 2 WHERE length('${'y'.repeat(1.5 * MiB)}') > 0`;
+    const expected = await compare(() => [serialize.query(big)], 1, true);
+    expect(expected).toEqual({ answers: [['commandComplete', 'readyForQuery I']], written: 2 });
+  });
+});
+
+describe('a FunctionCall after a Flushed pipeline', () => {
+  it('commits the pipeline\'s writes: a later error leaves them', async () => {
+    const failing = [serialize.parse({ text: 'SELECT 1/0', types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync()];
+    const expected = await compare((abs) => [functionCall(abs), ...failing], 2);
+    expect(expected).toEqual({ answers: [['functionCallResponse', 'readyForQuery I'], ['parseComplete', 'error 22012', 'readyForQuery I']], written: 1 });
+  });
+});
