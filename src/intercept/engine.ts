@@ -100,6 +100,8 @@ class InterceptionEngine implements Interceptor {
   private readonly portals: TrackedPortals<BoundPortal>;
   /** Binds over a named portal forwarded, whose answer (taken or refused) has not come yet (rebind). */
   private rebindsOwed = 0;
+  /** Statement names the proxy knew, under which a Parse was forwarded whose answer has not come yet (handleParse). */
+  private readonly parsesOwed = new Map<string, number>();
   /** Statements and portals the proxy answers itself, counted and bounded as the LLM ones are. */
   private readonly ownStatements: TrackedStatements<OwnPlan>;
   private readonly ownPortals: TrackedPortals<OwnPlan>;
@@ -333,7 +335,9 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Parse:
         return this.handleParse(frame);
       case FrontendMessage.Bind: {
-        if (this.ownStatements.has(readBind(frame).statement)) return this.answerOwn(frame);
+        const { statement } = readBind(frame);
+        await this.parseAnswered(statement);
+        if (this.ownStatements.has(statement)) return this.answerOwn(frame);
         const refusal = this.portalRefusal(frame);
         if (refusal) return this.refuse(refusal);
         if (this.mayBeRefusedRebind(frame)) return this.rebind(frame);
@@ -346,6 +350,7 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Describe:
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
+        if (kind === 'S') await this.parseAnswered(name);
         if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return this.answerOwn(frame);
         const rows = type === FrontendMessage.Describe ? this.cursorRows(kind, name) : undefined;
         if (rows) return this.describeCursorRows(frame, kind, rows);
@@ -410,6 +415,7 @@ class InterceptionEngine implements Interceptor {
   private async handleParse(received: Buffer): Promise<void> {
     const message = readParse(received);
     const name = message.statement;
+    await this.parseAnswered(name);
     // PostgreSQL refuses a Parse naming a statement that exists (42P05), and keeps that one; the unnamed statement goes
     // whatever becomes of a Parse the server runs. What the proxy knew is set aside until the server has taken the new,
     // and put back when the Parse never ran: refused by the proxy, or skipped by the server after an earlier error.
@@ -422,6 +428,18 @@ class InterceptionEngine implements Interceptor {
       this.ownStatements.letGo(previous?.own);
     };
     const serverRefused = (skipped: boolean): void => (skipped || name !== '' ? keepPrevious() : dropPrevious());
+    // Until the server answers, which statement a name it knew is is not known: what comes for it meanwhile waits
+    // (parseAnswered). Not the unnamed statement's: it goes whether the server runs the Parse or refuses it.
+    const watched = (sink: ReplySink, refused: (skipped: boolean) => void): ReplySink => {
+      if (!previous || name === '') return watchingRefusal(sink, refused, dropPrevious);
+      this.parsesOwed.set(name, (this.parsesOwed.get(name) ?? 0) + 1);
+      const answered = (): void => {
+        const owed = this.parsesOwed.get(name)! - 1;
+        if (owed === 0) this.parsesOwed.delete(name);
+        else this.parsesOwed.set(name, owed);
+      };
+      return watchingRefusal(sink, (skipped) => (answered(), refused(skipped)), () => (answered(), dropPrevious()));
+    };
     const sealed = await this.orRefused(() => this.sealedAnalysis(message.sql), FrontendMessage.Parse);
     if (!sealed) return keepPrevious();
     const { sql, analysis } = sealed;
@@ -442,7 +460,7 @@ class InterceptionEngine implements Interceptor {
       return this.refuse(refusal(plans[0]));
     }
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
-    if (!plan) return this.forward(frame, previous ? watchingRefusal(relayToClient(this.io), serverRefused, dropPrevious) : undefined);
+    if (!plan) return this.forward(frame, previous ? watched(relayToClient(this.io), serverRefused) : undefined);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added); a
     // catalog this session may not use (owner-rights.ts) refuses it.
     if (plan.kind === 'calls' || plan.kind === 'declare') {
@@ -453,7 +471,7 @@ class InterceptionEngine implements Interceptor {
       }
       if (!installed) {
         const notInstalled = new NotInstalled(this.io, plan.extension);
-        return this.forward(frame, previous ? watchingRefusal(notInstalled, serverRefused, dropPrevious) : notInstalled);
+        return this.forward(frame, previous ? watched(notInstalled, serverRefused) : notInstalled);
       }
     }
     const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes, serverParameters: analysis.servers.parameters }, previous?.tracked ?? previous?.own);
@@ -466,7 +484,7 @@ class InterceptionEngine implements Interceptor {
       this.catalogInstalled = undefined;
       serverRefused(skipped);
     };
-    this.forward(frame, watchingRefusal(relayToClient(this.io), refused, dropPrevious));
+    this.forward(frame, watched(relayToClient(this.io), refused));
   }
 
   private async handleExecute(frame: Buffer): Promise<void> {
@@ -637,6 +655,11 @@ class InterceptionEngine implements Interceptor {
   /** Whether the proxy knows anything of the prepared statement `name`. */
   private knowsStatement(name: string): boolean {
     return this.statements.has(name) || this.ownStatements.has(name) || this.backendCancels.of(name) !== undefined;
+  }
+
+  /** Waits, when a Parse over the statement's name is forwarded, for the server's answer, which decides what it is. */
+  private async parseAnswered(name: string): Promise<void> {
+    if (this.parsesOwed.has(name)) await this.settle();
   }
 
   /** Forgets what the proxy knew of the statement, and hands it back (undefined: nothing). */

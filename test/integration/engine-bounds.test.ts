@@ -290,6 +290,20 @@ describe('prepared statements calling LLM functions', () => {
     expect(await answer()).toEqual(['asked: third']);
   }, 120_000);
 
+  it('stay what they were for a Bind pipelined behind a Parse over their name that the server refuses (42P05)', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    expect(await prepare(raw, 'asked', `SELECT pg_llm_chat('llm', 'first') AS a`)).toBeUndefined();
+    shared.fake.script({ kind: 'answer', content: 'still first' });
+    // In one write, as a driver sends them: the Bind is read while the server's answer to the Parse is on its way.
+    raw.send(serialize.parse({ name: 'asked', text: 'SELECT 2 AS a', types: [] }), serialize.sync(), serialize.bind({ statement: 'asked' }), serialize.execute({}), serialize.sync());
+    expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '42P05' });
+    const run = await raw.until('readyForQuery', 20_000);
+    expect(run.filter((message) => message.name === 'error')).toEqual([]);
+    expect(run.filter((message) => message.name === 'dataRow').map((message) => (message as unknown as { fields: string[] }).fields[0])).toEqual(['still first']);
+  });
+
   it('unnamed, stay when the proxy refuses a Parse over it, which the server never sees', async () => {
     const { name } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
     const raw = await RawClient.session(shared.proxy.port, { database: name });
