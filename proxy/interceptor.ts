@@ -102,6 +102,8 @@ export interface Interceptor {
   claims(type: number, frame: Buffer, admission?: BindAdmission): boolean;
   /** A client message while mediating, the claimed one first; the frame is the interceptor's to keep. */
   accept(type: number, frame: Buffer, admission?: BindAdmission): void;
+  /** The server started reading a COPY's data (its CopyInResponse came): COPY data held back may go to it now. */
+  copyInStarted?(): void;
   /** The client asked to cancel: what the session is to do about the upstream backend (CancelOutcome). */
   cancel(): CancelOutcome;
   /** The session is gone. */

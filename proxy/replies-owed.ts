@@ -229,6 +229,11 @@ export class RepliesOwed {
     return count;
   }
 
+  /** The server reads a COPY's data, and the CopyDone or CopyFail that ends it has not been sent yet. */
+  get copyingIn(): boolean {
+    return this.copyInEndsAt !== undefined;
+  }
+
   /** After an error in an extended-protocol message, until a Sync is sent, the server ignores every message. */
   get skipping(): boolean {
     return this.skippingUntilSync;

@@ -641,6 +641,7 @@ export class Session {
     if (sink) sink.message(type, frame);
     else this.writeToClient(frame);
     this.replies.received(type);
+    if (type === BackendMessage.CopyInResponse) this.interceptor?.copyInStarted?.();
   }
 
   private trackUpstreamMessage(type: number, frame: Buffer | undefined): void {

@@ -240,16 +240,37 @@ class InterceptionEngine implements Interceptor {
   }
 
   accept(type: number, frame: Buffer, room?: PortalRoom): void {
-    // COPY data belongs to a statement already running upstream; queued behind it, it would never arrive.
-    if (type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail) {
-      this.io.sendUpstream(frame);
-      return;
-    }
+    // COPY data goes to the COPY before it: at once when everything before it is upstream (that COPY reads it now),
+    // else in its turn, or once that COPY starts reading while the engine waits for it (copyInStarted). Queued, it
+    // counts towards the queue's bound, as any message does.
+    if (isCopyMessage(type) && this.queue.length === 0 && (!this.working || this.io.owed.copyingIn)) return this.sendCopy(type, frame);
     if (type === FrontendMessage.Parse) this.pendingParses.held(frame, parseMentionsFunction(frame) || this.mentionsCursorCommand(frame));
     this.queue.push(type, frame, room);
     if (isStatement(type)) this.cancelTargets.arrived();
     // The session's parses queue in its login role's places in the parser's thread (parse-task.ts).
     if (!this.working) void parsingFor(this.user, () => this.work());
+  }
+
+  /**
+   * The COPY reading now is the one before the COPY data at the head of the queue: sent to it now, up to its end, as
+   * the engine may be waiting for that COPY's answer (a Query it relays, or one it took over) before it gets to them.
+   */
+  copyInStarted(): void {
+    while (isCopyMessage(this.queue.nextType())) {
+      const [type, frame] = this.queue.shift()!;
+      this.sendCopy(type, frame);
+      if (type !== FrontendMessage.CopyData) return;
+    }
+  }
+
+  /**
+   * COPY data sent on; after its end a Flush, for a COPY the proxy runs in the extended protocol (a statement of a
+   * Query it took over): the server holds the COPY's answer until one comes. (It ignores a Flush during COPY, and
+   * one after a client's own COPY sends nothing.)
+   */
+  private sendCopy(type: number, frame: Buffer): void {
+    this.io.sendUpstream(frame);
+    if (type !== FrontendMessage.CopyData) this.requests.flush();
   }
 
   cancel(): CancelOutcome {
@@ -360,6 +381,10 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Sync:
         if (this.executor.ownsBlock) return this.executor.syncOwnBlock();
         return this.forward(frame);
+      case FrontendMessage.CopyData:
+      case FrontendMessage.CopyDone:
+      case FrontendMessage.CopyFail:
+        return this.sendCopy(type, frame);
       case FrontendMessage.FunctionCall:
         if (this.executor.ownsBlock) return this.relayEndingOwnBlock(frame, relayToClient(this.io));
         return this.forward(frame);
@@ -792,6 +817,10 @@ class InterceptionEngine implements Interceptor {
     if (this.catalogRefusal) throw this.catalogRefusal;
     return true;
   }
+}
+
+function isCopyMessage(type: number | undefined): boolean {
+  return type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;
 }
 
 /** A message that runs a statement: what a client's CancelRequest is for. */
