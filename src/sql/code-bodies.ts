@@ -8,12 +8,12 @@
 // written, in the strings it holds (EXECUTE '…', a language's own strings) too; a name the code computes
 // (format('ai.%s_api_key', …)) is not.
 
-import { parseSync, scanSync } from 'libpg-query';
 import type { FunctionDeclaration } from '../../functions/declaration.js';
 import { FUNCTIONS, functionsCalled } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { IdentifierSet } from './identifiers.js';
 import { isApiKeySetting } from './api-key-statements.js';
+import { parseSync, scanSync } from './parser.js';
 import { secretLiterals } from './secret-literals.js';
 
 /** The tokens of the statements that hold such code: DO, CREATE FUNCTION and CREATE PROCEDURE. */

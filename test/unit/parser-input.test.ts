@@ -95,3 +95,19 @@ describe('a statement nested deeper than the proxy walks', () => {
     expect(() => analyzeNow(nested)).toThrow(expect.objectContaining({ sqlstate: '54001', message: 'the statement is nested too deeply for the proxy to read' }));
   });
 });
+
+describe("the proxy's reads of SQL", () => {
+  it('all go through src/sql/parser.ts, which hands the parser nothing it reads in quadratic time', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const root = new URL('../../', import.meta.url);
+    const direct: string[] = [];
+    for (const folder of ['src', 'functions', 'proxy']) {
+      for (const file of await readdir(new URL(folder, root), { recursive: true })) {
+        if (!file.endsWith('.ts') || `${folder}/${file}` === 'src/sql/parser.ts') continue;
+        const text = await readFile(new URL(`${folder}/${file}`, root), 'utf8');
+        if (/import\s*\{[^}]*\b(?:parseSync|scanSync)\b[^}]*\}\s*from\s*'libpg-query'/.test(text)) direct.push(`${folder}/${file}`);
+      }
+    }
+    expect(direct).toEqual([]);
+  });
+});
