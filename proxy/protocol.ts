@@ -47,6 +47,24 @@ export const FrontendMessage = {
   Terminate: 0x58, // 'X'
 } as const;
 
+/** A client's COPY data, or its end: what the server reads while a COPY FROM STDIN runs. */
+export function isCopyMessage(type: number | undefined): boolean {
+  return type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;
+}
+
+/** The end of a client's COPY data. */
+export function endsCopy(type: number): boolean {
+  return type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;
+}
+
+/**
+ * A message the server takes in as part of a running COPY FROM STDIN's data: COPY messages, and the Flush and Sync it
+ * ignores meanwhile (libpq sends a Sync right after the Execute of a COPY).
+ */
+export function feedsCopy(type: number | undefined, copyingIn: boolean): boolean {
+  return isCopyMessage(type) || (copyingIn && (type === FrontendMessage.Flush || type === FrontendMessage.Sync));
+}
+
 /** Request codes carried in the version field of an untyped startup-phase packet. */
 export const RequestCode = {
   CancelRequest: 80877102,

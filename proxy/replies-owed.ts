@@ -4,7 +4,7 @@
 // wrong: after an error in an extended-protocol message the server skips everything up to the next Sync.
 
 import type { BodyReader } from './framer.js';
-import { BackendMessage, FrontendMessage } from './protocol.js';
+import { BackendMessage, FrontendMessage, isCopyMessage } from './protocol.js';
 
 /** Where the answer to one request goes. Requests without a sink are the client's, relayed as they come. */
 export interface ReplySink {
@@ -293,8 +293,4 @@ export class RepliesOwed {
       for (const resolve of waiters) resolve();
     }
   }
-}
-
-function isCopyMessage(type: number): boolean {
-  return type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;
 }

@@ -30,7 +30,7 @@ import { PgError, SqlState } from './pg-error.js';
 import { refusedInPlace } from './refused-in-place.js';
 import type { BindAdmission, Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
 import { isReplicationConnection } from './replication-startup.js';
-import { AuthRequest, BackendMessage, FrontendMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
+import { AuthRequest, BackendMessage, endsCopy, feedsCopy, FrontendMessage, isCopyMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
 import { RepliesOwed, type ReplySink } from './replies-owed.js';
 import { ScramBridge } from './scram-bridge.js';
 import type { ScramSecrets } from './scram-secrets.js';
@@ -438,7 +438,8 @@ export class Session {
       }
       return this.accountClientMessage(type);
     }
-    if (this.mediating && this.interceptorCaughtUp && isCopyMessage(type)) return this.relayCopyWhole(frame, start, end);
+    // The end of the data goes to the interceptor, which may have to Flush after it (a COPY it runs itself).
+    if (this.mediating && this.interceptorCaughtUp && feedsCopy(type, this.replies.copyingIn) && !endsCopy(type)) return this.relayCopyWhole(frame, start, end);
     if (start > this.runStart) this.forward(this.clientChunk.subarray(this.runStart, start));
     this.runStart = end;
     // The proxy runs this login itself, so nothing upstream would end the session on the client's Terminate.
@@ -510,8 +511,9 @@ export class Session {
   }
 
   /**
-   * A COPY message while the interceptor has handed on all before it: it goes straight upstream, behind its COPY, as a
-   * big one goes as it comes, and the interceptor stays caught up (a COPY it waits for the end of may need more).
+   * A COPY message (or a Flush or Sync among the data of a running COPY, which the server ignores) while the interceptor
+   * has handed on all before it: it goes straight upstream, behind its COPY, as a big one goes as it comes, and the
+   * interceptor stays caught up (a COPY it waits for the end of may need more).
    */
   private relayCopyWhole(frame: Buffer, start: number, end: number): void {
     if (start < 0) {
@@ -942,8 +944,4 @@ export class Session {
 /** The bytes of a chunk from `start` to `end`: the chunk itself when that is all of it, as a relay's chunk mostly is. */
 function wholeOrPart(chunk: Buffer, start: number, end: number): Buffer {
   return start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end);
-}
-
-function isCopyMessage(type: number): boolean {
-  return type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;
 }

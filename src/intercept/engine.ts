@@ -7,7 +7,7 @@ import { readBind, readExecute, readParse, readQuery, readTarget, sqlBounds } fr
 import { parse, query } from '../../proxy/frontend-write.js';
 import type { BindNames, CancelOutcome, Interceptor, InterceptorFactory, SessionIo, StatementWatch } from '../../proxy/interceptor.js';
 import { MalformedMessage, PgError } from '../../proxy/pg-error.js';
-import { FrontendMessage } from '../../proxy/protocol.js';
+import { endsCopy, feedsCopy, FrontendMessage } from '../../proxy/protocol.js';
 import { serverName } from '../../proxy/server-names.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 import { weakerOwnerRefusal, WEAKER_CATALOG_OWNER } from '../catalog/owner-rights.js';
@@ -242,8 +242,12 @@ class InterceptionEngine implements Interceptor {
   accept(type: number, frame: Buffer, room?: PortalRoom): void {
     // COPY data goes to the COPY before it: at once when everything before it is upstream (that COPY reads it now),
     // else in its turn, or once that COPY starts reading while the engine waits for it (copyInStarted). Queued, it
-    // counts towards the queue's bound, as any message does.
-    if (isCopyMessage(type) && this.queue.length === 0 && (!this.working || this.io.owed.copyingIn)) return this.sendCopy(type, frame);
+    // counts towards the queue's bound, as any message does. A Flush or Sync among the data of a COPY the server reads
+    // goes with it: the server ignores them, and queued, they would hold back the rest of the data the engine waits for.
+    if (this.queue.length === 0 && feedsCopy(type, this.io.owed.copyingIn) && (!this.working || this.io.owed.copyingIn)) {
+      this.sendCopy(type, frame);
+      return this.handedOn();
+    }
     if (type === FrontendMessage.Parse) this.pendingParses.held(frame, parseMentionsFunction(frame) || this.mentionsCursorCommand(frame));
     this.queue.push(type, frame, room);
     if (isStatement(type)) this.cancelTargets.arrived();
@@ -256,21 +260,32 @@ class InterceptionEngine implements Interceptor {
    * the engine may be waiting for that COPY's answer (a Query it relays, or one it took over) before it gets to them.
    */
   copyInStarted(): void {
-    while (isCopyMessage(this.queue.nextType())) {
+    while (feedsCopy(this.queue.nextType(), true)) {
       const [type, frame] = this.queue.shift()!;
       this.sendCopy(type, frame);
-      if (type !== FrontendMessage.CopyData) return;
+      if (endsCopy(type)) return;
     }
+    // All the engine holds is upstream: the rest of the data, however big, goes to the COPY as it comes.
+    if (this.queue.length === 0) this.io.caughtUp();
   }
 
   /**
-   * COPY data sent on; after its end a Flush, for a COPY the proxy runs in the extended protocol (a statement of a
-   * Query it took over): the server holds the COPY's answer until one comes. (It ignores a Flush during COPY, and
-   * one after a client's own COPY sends nothing.)
+   * COPY data (or a Flush or Sync among it) sent on; after its end a Flush, for a COPY the proxy runs in the extended
+   * protocol (a statement of a Query it took over): the server holds the COPY's answer until one comes. (It ignores a
+   * Flush during COPY, and one after a client's own COPY sends nothing.)
    */
   private sendCopy(type: number, frame: Buffer): void {
     this.io.sendUpstream(frame);
-    if (type !== FrontendMessage.CopyData) this.requests.flush();
+    if (endsCopy(type)) this.requests.flush();
+  }
+
+  /**
+   * A message sent on as it came, the queue empty: the session is told the engine holds nothing of the client's, as
+   * before the message came (the session stops reading a big message otherwise, which the COPY may be waiting for).
+   */
+  private handedOn(): void {
+    if (!this.working) this.io.awaitClient();
+    else if (this.io.owed.copyingIn) this.io.caughtUp();
   }
 
   cancel(): CancelOutcome {
@@ -817,10 +832,6 @@ class InterceptionEngine implements Interceptor {
     if (this.catalogRefusal) throw this.catalogRefusal;
     return true;
   }
-}
-
-function isCopyMessage(type: number | undefined): boolean {
-  return type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;
 }
 
 /** A message that runs a statement: what a client's CancelRequest is for. */

@@ -16,7 +16,7 @@ async function copyDatabase() {
   const raw = await RawClient.session(shared.proxy.port, { database: name });
   afterThisTest(async () => void raw.socket.destroy());
   const copied = async () => (await direct.query('SELECT count(*)::int AS n FROM copied')).rows[0].n as number;
-  return { raw, copied };
+  return { raw, copied, direct };
 }
 
 /** Each message by name, an error by its code, a CommandComplete by its tag. */
@@ -98,5 +98,65 @@ describe('COPY data pipelined behind a COPY queued behind a call', () => {
     const answer = summary(await raw.until('readyForQuery', 20_000));
     expect(answer.slice(-3)).toEqual(['copyInResponse', 'commandComplete COPY 1', 'readyForQuery']);
     expect(await copied()).toBe(1);
+  });
+});
+
+// PostgreSQL ignores a Flush or Sync that comes while it reads a COPY's data (libpq sends a Sync right after the
+// Execute of a COPY FROM STDIN): behind a call, one must not stop the rest of the data reaching that COPY.
+describe('a Flush or Sync among the data of a COPY queued behind a call', () => {
+  const rows = (...lines: string[]) => serialize.copyData(Buffer.from(lines.map((line) => `${line}\n`).join('')));
+
+  it('is ignored as the server ignores it: the COPY gets all its data, and the session goes on', async () => {
+    const { raw, copied } = await copyDatabase();
+    raw.send(CALL, COPY, rows('one'), serialize.flush(), rows('two'), serialize.sync(), rows('three'), serialize.copyDone());
+    expect(summary(await raw.until('readyForQuery', 20_000))).toContain('commandComplete SELECT 1');
+    expect(summary(await raw.until('readyForQuery', 20_000))).toEqual(['copyInResponse', 'commandComplete COPY 3', 'readyForQuery']);
+    expect(await copied()).toBe(3);
+    expect(summary(await raw.query('SELECT 1'))).toContain('commandComplete SELECT 1');
+  });
+
+  it('is ignored in a COPY in the same Query as the call', async () => {
+    const { raw, copied } = await copyDatabase();
+    raw.send(serialize.query(`SELECT pg_llm_chat('llm', 'hi'); COPY copied FROM STDIN`), rows('one'), serialize.flush(), rows('two'), serialize.sync(), serialize.copyDone());
+    expect(summary(await raw.until('readyForQuery', 20_000)).slice(-3)).toEqual(['copyInResponse', 'commandComplete COPY 2', 'readyForQuery']);
+    expect(await copied()).toBe(2);
+  });
+
+  it('is ignored in a COPY run in the extended protocol, as libpq runs one (a Sync after its Execute and its CopyDone)', async () => {
+    const { raw, copied } = await copyDatabase();
+    raw.send(CALL, serialize.parse({ text: 'COPY copied FROM STDIN', types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync());
+    await raw.until('readyForQuery', 20_000);
+    expect(summary(await raw.until('copyInResponse'))).toEqual(['parseComplete', 'bindComplete', 'copyInResponse']);
+    raw.send(rows('one'), serialize.flush(), rows('two'), serialize.sync(), serialize.copyDone(), serialize.sync());
+    expect(summary(await raw.until('readyForQuery', 20_000))).toEqual(['commandComplete COPY 2', 'readyForQuery']);
+    expect(await copied()).toBe(2);
+    expect(summary(await raw.query('SELECT 1'))).toContain('commandComplete SELECT 1');
+  });
+
+  it('sent while the call runs, lets the client leave: its backend goes, and the COPY’s lock with it', async () => {
+    const { raw, direct } = await copyDatabase();
+    let release!: () => void;
+    shared.fake.script({ kind: 'reply', answer: () => 'done', hold: new Promise<void>((resolve) => (release = resolve)) });
+    raw.send(serialize.query(`SET application_name = 'leaving-copier'`));
+    await raw.until('readyForQuery');
+    raw.send(CALL, COPY, rows('one'), serialize.flush());
+    await expect.poll(() => shared.fake.requests.length).toBe(1);
+    release();
+    await raw.until('readyForQuery', 20_000);
+    await raw.until('copyInResponse');
+    raw.send(rows('two'), serialize.flush(), serialize.copyData(Buffer.from(`${'x'.repeat(1023)}\n`.repeat(2048))));
+    raw.socket.destroy();
+    const backends = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'leaving-copier'`)).rows[0].n as number;
+    await expect.poll(backends, { timeout: 20_000 }).toBe(0);
+  });
+});
+
+describe('COPY data over a MiB for a COPY in the same Query as a call', () => {
+  it('reaches that COPY once the call is done', async () => {
+    const { raw, copied } = await copyDatabase();
+    const big = serialize.copyData(Buffer.from(`${'x'.repeat(1023)}\n`.repeat(2048)));
+    raw.send(serialize.query(`SELECT pg_llm_chat('llm', 'hi'); COPY copied FROM STDIN`), big, serialize.copyDone());
+    expect(summary(await raw.until('readyForQuery', 30_000)).slice(-3)).toEqual(['copyInResponse', 'commandComplete COPY 2048', 'readyForQuery']);
+    expect(await copied()).toBe(2048);
   });
 });
