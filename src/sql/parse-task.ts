@@ -1,5 +1,5 @@
 // Runs a parse of SQL text (PostgreSQL's parser, compiled to WebAssembly) where it cannot hold up other sessions.
-// A small text is parsed at once, on the event loop. A big one is parsed in a worker thread, one at a time, and the
+// A small text is parsed at once, on the event loop. A big one (or one with much code) is parsed in a worker thread, one at a time, and the
 // worker ends soon after the last: the parser's WebAssembly memory only ever grows, and goes only with its thread.
 // The task's answer is what comes back (a plan, say), not the parse tree, unless the task returns that.
 // The thread is shared by every session, so no text over MAX_PARSE_BYTES, or with more code than
@@ -18,6 +18,13 @@ import { codeBytes } from './identifiers.js';
  * parser.ts hands it, without the nested comments and long runs of operators its lexer reads over and over.
  */
 export const INLINE_PARSE_BYTES = 16 * 1024;
+/**
+ * The most code (bytes outside literals and comments) in a text a parse task runs on the event loop. A task does more
+ * than parse: an analysis scans the text into tokens as well (about twice the parse's time) and rewrites calls.
+ * Measured on dense code: 4 kB took about 27 ms, 8 kB 40 ms and 16 kB some 100 ms, which held every session up that
+ * long; literals cost next to nothing (16 kB of one took 1 ms).
+ */
+export const INLINE_CODE_BYTES = 4 * 1024;
 /**
  * The biggest text the proxy parses. Measured: the parse of a dense 38 MiB statement took about 1.4 GB and 5 s,
  * and 114 MiB ran the parser's WebAssembly memory out; 8 MiB take about a second. Data that big belong in a bind
@@ -59,10 +66,11 @@ export function parsingFor<Result>(role: string, work: () => Result): Result {
 
 /** Runs the task on the event loop for a small text, in the parser's worker thread for a big one. */
 export async function runParseTask<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
-  if (sql.length <= INLINE_PARSE_BYTES / 3 || Buffer.byteLength(sql) <= INLINE_PARSE_BYTES) return task.run(sql);
+  if (sql.length <= INLINE_CODE_BYTES / 3) return task.run(sql);
   const bytes = Buffer.byteLength(sql);
   if (bytes > MAX_PARSE_BYTES) throw new TooBigToParse(bytes);
   const code = codeBytes(Buffer.from(sql, 'utf8'));
+  if (bytes <= INLINE_PARSE_BYTES && code <= INLINE_CODE_BYTES) return task.run(sql);
   if (code > MAX_PARSE_CODE_BYTES) throw new TooBigToParse(bytes, code);
   return runInParserThread(task, sql);
 }
@@ -127,7 +135,7 @@ class ParserThread {
     if (this.size >= QUEUE_LIMIT || (role !== undefined && own >= ROLE_QUEUE_LIMIT)) {
       return Promise.reject(
         new PgError('53000', 'too many large statements are waiting for the proxy to parse them', {
-          hint: `Statements over ${INLINE_PARSE_BYTES / 1024} kB that mention LLM functions are parsed one at a time, a few per role; retry shortly.`,
+          hint: `Statements that mention LLM functions with over ${INLINE_PARSE_BYTES / 1024} kB of text or ${INLINE_CODE_BYTES / 1024} kB of code are parsed one at a time, a few per role; retry shortly.`,
         }),
       );
     }

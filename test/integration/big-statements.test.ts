@@ -9,20 +9,10 @@ import { peakGrowth } from '../support/held-memory.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 import { connection } from '../support/proxy.js';
+import { parsedOnEventLoop } from '../support/parsed-on-event-loop.js';
 import { INLINE_PARSE_BYTES } from '../../src/sql/parse-task.js';
 
-/** The size of every text PostgreSQL's parser is given on the event loop of this process (the proxy's). */
-const parsedOnEventLoop = vi.hoisted(() => [] as number[]);
-vi.mock('libpg-query', async (importOriginal) => {
-  const parser = await importOriginal<typeof import('libpg-query')>();
-  return {
-    ...parser,
-    parseSync: (sql: string) => {
-      parsedOnEventLoop.push(Buffer.byteLength(sql));
-      return parser.parseSync(sql);
-    },
-  };
-});
+vi.mock('libpg-query', async (original) => (await import('../support/parsed-on-event-loop.js')).recordingParser(original));
 
 const shared = proxyAndFakeProvider();
 
