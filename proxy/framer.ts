@@ -68,11 +68,14 @@ export class MessageFramer {
    * @param readerFor asked once per kept message, when its length field is in: a reader to take its body as it comes,
    *   undefined for the whole frame, or PUT_OFF; `start` is where the message begins in the chunk being pushed (-1: in
    *   an earlier one)
+   * @param lengthLimit a tighter limit than maxMessageLength on messages of some types (undefined: none), which a
+   *   peer that passes it is out of step with, or hostile
    */
   constructor(
     private readonly keepFrame: (type: number) => boolean,
     public maxMessageLength: number,
     private readonly readerFor?: (type: number, length: number, start: number) => BodyReader | undefined,
+    private readonly lengthLimit?: (type: number) => number | undefined,
   ) {}
 
   /** True when no message is half-read: a message of the proxy's own may be inserted here. */
@@ -216,7 +219,8 @@ export class MessageFramer {
   }
 
   private checkLength(length: number): void {
-    if (length < 4) {
+    const limit = this.lengthLimit?.(this.type);
+    if (length < 4 || (limit !== undefined && length > limit)) {
       throw new PgError(SqlState.ProtocolViolation, `invalid message length ${length}`, { severity: 'FATAL' });
     }
     if (length > this.maxMessageLength) {

@@ -47,6 +47,26 @@ export const FrontendMessage = {
   Terminate: 0x58, // 'X'
 } as const;
 
+/** The most PostgreSQL reads of a message that names things only (PQ_SMALL_MESSAGE_LIMIT), counting its length field. */
+export const MAX_SMALL_MESSAGE_LENGTH = 10000;
+
+/**
+ * The longest a client's message of this type may be where PostgreSQL bounds it more tightly than any message: Close,
+ * Describe, Execute, Flush, Sync and Terminate carry a few names at most, and the server ends a session sending more.
+ */
+export function frontendLengthLimit(type: number): number | undefined {
+  switch (type) {
+    case FrontendMessage.Close:
+    case FrontendMessage.Describe:
+    case FrontendMessage.Execute:
+    case FrontendMessage.Flush:
+    case FrontendMessage.Sync:
+    case FrontendMessage.Terminate:
+      return MAX_SMALL_MESSAGE_LENGTH;
+  }
+  return undefined;
+}
+
 /** A client's COPY data, or its end: what the server reads while a COPY FROM STDIN runs. */
 export function isCopyMessage(type: number | undefined): boolean {
   return type === FrontendMessage.CopyData || type === FrontendMessage.CopyDone || type === FrontendMessage.CopyFail;

@@ -30,7 +30,7 @@ import { PgError, SqlState } from './pg-error.js';
 import { refusedInPlace } from './refused-in-place.js';
 import type { BindAdmission, Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
 import { isReplicationConnection } from './replication-startup.js';
-import { AuthRequest, BackendMessage, endsCopy, feedsCopy, FrontendMessage, isCopyMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
+import { AuthRequest, BackendMessage, endsCopy, feedsCopy, FrontendMessage, frontendLengthLimit, isCopyMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
 import { RepliesOwed, type ReplySink } from './replies-owed.js';
 import { ScramBridge } from './scram-bridge.js';
 import type { ScramSecrets } from './scram-secrets.js';
@@ -174,6 +174,8 @@ export class Session {
       (type) => this.mediating || this.scramBridge !== undefined || (this.interceptor?.inspects(type) ?? false),
       context.maxMessageSize,
       (type, length, start) => this.clientReader(type, length, start),
+      // As PostgreSQL does: the framer would hold such a message whole, up to --max-message-size, while mediating.
+      frontendLengthLimit,
     );
     this.upstreamFramer = new MessageFramer(
       (type) => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
 import { RawClient, serialize } from '../support/raw-client.js';
+import { FrontendMessage } from '../../proxy/protocol.js';
 
 let proxy: TestProxy;
 /** The proxy's error-level log lines: a client's malformed message is the client's error, not the proxy's. */
@@ -120,6 +121,36 @@ describe('malformed messages in a session', () => {
     const raw = await RawClient.session(proxy.port);
     raw.send(Buffer.from([0x51, 0, 0, 0, 2]));
     await expectFatal(raw, '08P01', /invalid message length 2/);
+  });
+
+  // PostgreSQL reads at most 10,000 bytes of these; held whole while the proxy mediates, one would take up to
+  // --max-message-size of its memory for each session sending it.
+  it.each([
+    ['Sync', FrontendMessage.Sync],
+    ['Flush', FrontendMessage.Flush],
+    ['Execute', FrontendMessage.Execute],
+    ['Describe', FrontendMessage.Describe],
+    ['Close', FrontendMessage.Close],
+    ['Terminate', FrontendMessage.Terminate],
+  ])('a %s over 10,000 bytes is a protocol violation, as PostgreSQL has it, ended before its body is read', async (_name, type) => {
+    const raw = await RawClient.session(proxy.port);
+    const header = Buffer.alloc(5);
+    header[0] = type;
+    header.writeInt32BE(500_000, 1);
+    raw.send(header);
+    await expectFatal(raw, '08P01', /invalid message length 500000/);
+  });
+
+  it('a Sync of 10,000 bytes is PostgreSQL\'s to judge: it reads one that long, refuses it, and the session goes on', async () => {
+    const raw = await RawClient.session(proxy.port);
+    const sync = Buffer.alloc(10_001);
+    sync[0] = FrontendMessage.Sync;
+    sync.writeInt32BE(10_000, 1);
+    raw.send(sync);
+    const answer = await raw.until('readyForQuery');
+    expect(answer.map((message) => message.name)).toEqual(['error', 'readyForQuery']);
+    expect(answer[0]).toMatchObject({ code: '08P01', message: 'invalid message format' });
+    expect((await raw.query('SELECT 1')).map((message) => message.name)).toContain('commandComplete');
   });
 
   it('a message over --max-message-size gets 54000 with a hint', async () => {
