@@ -10,6 +10,7 @@
 import { parseSync, scanSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
+import { refuseComputedSettingName } from './computed-setting-names.js';
 import { IdentifierSet } from './identifiers.js';
 import { parseTask } from './parse-task.js';
 
@@ -17,7 +18,7 @@ const PREFIX = 'ai.';
 const NOT_KEYS = /^ai\.(?:.*_host|.*_url|.*_enabled|enable_.*|indexing_default|scheduling_default|grant_to_default)$/;
 
 /** Whether the setting holds a key the server must not see. */
-export function isApiKeySetting(name: string | undefined): boolean {
+export function isApiKeySetting(name: string | undefined): name is string {
   const lower = name?.toLowerCase();
   return lower !== undefined && lower.startsWith(PREFIX) && lower.length > PREFIX.length && !NOT_KEYS.test(lower);
 }
@@ -34,12 +35,6 @@ export const KEY_SETTING_TOKENS = new IdentifierSet(['ai', 'set_config'], true);
 export function mentionsApiKeySetting(text: string): boolean {
   return /ai|set_config|u&/i.test(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
 }
-
-/**
- * A written-out value of set_config under a computed name is refused from this length on: the setting may be a key's,
- * and keys are longer, while a short value under a computed name is a switch's (set_config(format(…), 'on', …)).
- */
-const KEY_LIKE_LENGTH = 16;
 
 /** A value to hold: the key, and the bytes of the query string its reference replaces. */
 export interface HeldSpan {
@@ -138,15 +133,16 @@ function visit(node: unknown, sql: string, spans: KeySpan[]): void {
 /**
  * set_config('ai.…', 'value', …) with the name written out (constant-text.ts) and the value one literal (maybe cast):
  * the span the proxy holds. A value written out otherwise (joined with ||, given a collation) it could not replace
- * whole, so it is refused, and so is one long enough to be a key under a name computed in SQL, where the proxy cannot
- * tell whether the setting is a key's. A value computed from a bound parameter is refused too: the proxy never sees
- * the key there (a Bind's value is not in the statement, and the same statement may be bound with many), so it could
- * not hold it, and the server would keep it in clear. Any other value computed in SQL (a function of a literal, a
- * column) is the server's.
+ * whole, so it is refused. Under a name computed in SQL, which may be a key setting's, only a value too short to be a
+ * key is taken (computed-setting-names.ts). A value computed from a bound parameter is refused too: the proxy never
+ * sees the key there (a Bind's value is not in the statement, and the same statement may be bound with many), so it
+ * could not hold it, and the server would keep it in clear. Any other value computed in SQL (a function of a literal,
+ * a column) under a key setting's name written out is the server's.
  */
 function setConfigValue(call: FuncCall, sql: string): KeySpan | undefined {
   if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return undefined;
   const [name, value] = call.args ?? [];
+  refuseComputedSettingName(call.args ?? [], PREFIX);
   const written = constantText(value);
   const setting = constantText(name);
   if (written === undefined) {
@@ -156,12 +152,6 @@ function setConfigValue(call: FuncCall, sql: string): KeySpan | undefined {
       });
     }
     return undefined;
-  }
-  if (setting === undefined) {
-    if (written.length < KEY_LIKE_LENGTH) return undefined;
-    throw new PgError('0A000', 'set_config of a computed setting name cannot take a value written out', {
-      hint: "The setting may hold a key, which the server's log would keep. Write the name out as a string (set_config('ai.openai_api_key', '…', false)), or compute the value too.",
-    });
   }
   if (!isApiKeySetting(setting)) return undefined;
   const literal = uncast(value)?.A_Const;

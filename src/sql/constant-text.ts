@@ -4,7 +4,7 @@
 
 /** An expression node of libpg-query's tree, as far as constant text is concerned. */
 export interface Expression {
-  A_Const?: { sval?: { sval: string }; location: number };
+  A_Const?: { sval?: { sval: string }; isnull?: boolean; location: number };
   TypeCast?: { arg?: Expression };
   CollateClause?: { arg?: Expression };
   A_Expr?: { kind?: string; name?: Array<{ String?: { sval: string } }>; lexpr?: Expression; rexpr?: Expression };

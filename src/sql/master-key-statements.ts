@@ -1,10 +1,12 @@
 // Where a query string hands the server pg_llm.master_key: the value of each top-level SET (which the proxy can
 // take in), and the ways it cannot take in — ALTER ROLE/DATABASE/SYSTEM … SET and a function's SET clause (the
-// server's catalog would keep the key), set_config() with the name written out (the statement would carry it).
+// server's catalog would keep the key), set_config() with the name written out (the statement would carry it) or
+// computed, where the proxy cannot tell it is not the master key's.
 
 import { parseSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { codeBody, type DefElem } from './code-bodies.js';
+import { refuseComputedSettingName } from './computed-setting-names.js';
 import { constantText, type Expression } from './constant-text.js';
 import { parseTask } from './parse-task.js';
 
@@ -88,6 +90,7 @@ function refuseNested(node: unknown, sql: string): void {
   for (const [key, value] of Object.entries(node)) {
     if (key === 'FuncCall') {
       const call = value as FuncCall;
+      if (setsAnySetting(call)) refuseComputedSettingName(call.args ?? [], MASTER_KEY_SETTING);
       if (setsAnySetting(call) && !namesOtherSetting(call, sql)) {
         throw new PgError('0A000', `set_config cannot set ${MASTER_KEY_SETTING}`, {
           hint: `The statement would carry the key to the server and its log. Use SET ${MASTER_KEY_SETTING} (or SET LOCAL), which the proxy takes in.`,
@@ -128,7 +131,8 @@ function setsAnySetting(call: FuncCall): boolean {
 
 /**
  * A set_config whose name is written out (constant-text.ts) and is not the master key's. A computed name could be,
- * in a statement that names the setting.
+ * in a statement that names the setting, whatever its value (a passphrase may be short); elsewhere, with a value that
+ * could be a key, it was refused before (computed-setting-names.ts).
  */
 function namesOtherSetting(call: FuncCall, sql: string): boolean {
   const name = constantText(call.args?.[0]);

@@ -77,6 +77,32 @@ describe('a key setting in any spelling', () => {
     expect(serverLog()).not.toContain(key.slice(-16));
   });
 
+  // Review: set_config with a name computed in SQL (bound, joined to a parameter, a function's result, a column) set a
+  // key in clear on the server, for SHOW and any code the session runs, and its log kept the bound key.
+  it('under a name computed in SQL, a value that could be a key is refused however it comes; names written out, or begun, are set', async () => {
+    const { client } = await aiDatabase(suite, LOGGED);
+    const key = unique('sk-named');
+    const refused = { code: '0A000', message: expect.stringContaining('setting name computed in SQL'), hint: expect.stringContaining("SET ai.openai_api_key = '…'") };
+    const computed: Array<[string, string[]]> = [
+      ['SELECT set_config($1, $2, false)', ['ai.openai_api_key', key]],
+      ['SELECT set_config($1, $2, false)', ['pg_llm.master_key', key]],
+      [`SELECT set_config('ai.' || $1, $2, false)`, ['openai_api_key', key]],
+      [`SELECT set_config('pg_llm.' || $1, $2, false)`, ['master_key', key]],
+      ['SELECT set_config(lower($1), btrim($2), false)', ['AI.OPENAI_API_KEY', key]],
+      [`SELECT set_config(n, v, false) FROM (VALUES ('ai.openai_api_key', '${key}')) x(n, v)`, []],
+      ['PREPARE named(text, text) AS SELECT set_config($1, $2, false)', []],
+    ];
+    for (const [sql, values] of computed) await expect(client.query(sql, values), sql).rejects.toMatchObject(refused);
+    const held = await client.query(`SELECT current_setting('ai.openai_api_key', true) AS key, current_setting('pg_llm.master_key', true) AS master`);
+    expect(JSON.stringify(held.rows)).not.toContain(key);
+    // What drivers, ORMs and PostgREST write, a name begun with another prefix, and a value too short to be a key.
+    await client.query(`SELECT set_config('search_path', $1, false), set_config('application_name', $2, false), set_config('request.jwt.claims', $3, true)`, ['public', 'app', '{"role":"x"}']);
+    await client.query(`SELECT set_config('app.' || $1, $2, false), set_config($3, 'on', false), set_config(lower($4), NULL, false)`, ['tenant', 'acme-corporation-tenant', 'app.mode', 'APP.CLEARED']);
+    const read = await client.query(`SELECT current_setting('search_path') AS path, current_setting('application_name') AS name, current_setting('app.tenant') AS tenant, current_setting('app.mode') AS mode`);
+    expect(read.rows).toEqual([{ path: 'public', name: 'app', tenant: 'acme-corporation-tenant', mode: 'on' }]);
+    expect(serverLog()).not.toContain(key.slice(-16));
+  });
+
   // Review: set_config('ai.openai_api_key', $1, false) with the key bound left the key in clear in the setting, for
   // SHOW and for any other role's code the session ran to read.
   it('bound as a parameter of set_config is refused, in either protocol and in PREPARE: no code the session runs reads it', async () => {
