@@ -4,15 +4,22 @@
 // through the proxy), and the server logs the block with its error, key and all; a set_config in it leaves the key in
 // the setting in clear; a function's body keeps it in pg_proc.prosrc, which every role may read. So such code is
 // refused before the server gets it when it names one of pgai's key settings or writes out a secret argument of a
-// call, as it is when it names pg_llm.master_key (master-key-statements.ts). Names are looked for in the code as
-// written, in the strings it holds (EXECUTE '…', a language's own strings) too; a name the code computes
-// (format('ai.%s_api_key', …)) is not.
+// call, as it is when it names pg_llm.master_key (master-key-statements.ts). A setting is named where SQL names one:
+// after SET, RESET or SHOW (a function's SET clause too), or as set_config's or current_setting's first argument
+// written out; ai.monkey elsewhere is a column of a table aliased ai. Code is read as written, and so is the SQL it
+// runs from strings (EXECUTE of strings or of format(): dynamic-sql.ts). Any other string (another language's too:
+// plpy.execute("…"), or a format() outside EXECUTE) is read as SQL only when the parser reads it whole: RAISE
+// NOTICE 'ai.openai_embed( failed' prints data, while q := 'SELECT pg_llm_add_model(…, ''sk-…'', …)' holds SQL for
+// an EXECUTE q. A name the code computes (format('ai.%s_api_key', …)) is not looked for.
 
 import type { FunctionDeclaration } from '../../functions/declaration.js';
 import { FUNCTIONS, functionsCalled } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { IdentifierSet } from './identifiers.js';
 import { isApiKeySetting } from './api-key-statements.js';
+import { closingParenthesis, isName, isSqlString, nameOf, stringContent, type Token } from './code-tokens.js';
+import { settingArgument, settingNamedAt, type ScannedText } from './code-settings.js';
+import { executedText, formattedText } from './dynamic-sql.js';
 import { parseSync, scanSync } from './parser.js';
 import { secretLiterals } from './secret-literals.js';
 
@@ -30,16 +37,6 @@ export function codeBody(element: DefElem): string | undefined {
   if (element.defname !== 'as') return undefined;
   return element.arg?.String?.sval ?? element.arg?.List?.items?.map((item) => item.String?.sval ?? '').join('\n');
 }
-
-/**
- * A setting of pgai's named in code: after SET, quoted in code that sets or reads settings (set_config,
- * current_setting, SET), or, written any way, one whose name says key (ai.openai_api_key, ai.team_key). Not a
- * function of schema ai (ai.openai_embed(…)), nor one of its tables (ai.vectorizer, 'ai.vectorizer'::regclass).
- */
-const SETTING_NAME = /(set\s+(?:local\s+|session\s+)?|')?\bai"?\s*\.\s*"?(\w+)("?\s*\()?/gi;
-
-/** Code that sets or reads a setting by a name it quotes. */
-const SETTING_CODE = /set_config|current_setting|\bset\b/i;
 
 /** Nested strings read as code at most this deep (EXECUTE of EXECUTE …); deeper, a mention is refused unread. */
 const MAX_DEPTH = 8;
@@ -59,13 +56,31 @@ function takesSecret(declaration: FunctionDeclaration): boolean {
   return declaration.arguments.some((argument) => argument.secret !== undefined || argument.sql);
 }
 
+/** The languages whose bodies are SQL or PL/pgSQL; another's strings may hold the SQL it runs. */
+const SQL_LANGUAGES = new Set(['sql', 'plpgsql']);
+
+/** What a setting's name follows, and the functions whose first argument is one. */
+const SETTING_KEYWORDS = /^(?:set|reset|show)$/i;
+const SETTING_FUNCTIONS = new Set(['set_config', 'current_setting']);
+
+/**
+ * Code that may name a key setting: it names something in schema ai, or may in a spelling with escapes (U&"…",
+ * E'\x61i…'), where a setting is named or in SQL it runs from strings. Not a message that mentions ai ('Set up the
+ * AI model'), which would otherwise be parsed.
+ */
+const MAY_NAME_AI = /\bai"?\s*\.|u&|\\/i;
+const NAMES_SETTINGS = /\b(?:set|reset|show|set_config|current_setting|execute)\b/i;
+
+/** In code the scanner cannot read, a key setting named as such (ai.openai_api_key, ai.key), wherever it stands. */
+const KEY_NAMED = /\bai"?\s*\.\s*"?((?:\w*_)?key\w*)/i;
+
 /** Throws a PgError for a DO block, CREATE FUNCTION or CREATE PROCEDURE whose code would hand the server a secret. */
 export function refuseSecretsInCode(statement: Record<string, unknown>): void {
-  const { code, what } = codeOf(statement) ?? {};
-  if (code === undefined) return;
-  const found = keySettingIn(code) ?? secretCallIn(code, 0);
+  const body = codeOf(statement);
+  if (body === undefined) return;
+  const found = secretIn(body.code, 0, body.reading);
   if (found === undefined) return;
-  throw new PgError('0A000', `${what} cannot ${found}`, {
+  throw new PgError('0A000', `${body.what} cannot ${found}`, {
     hint:
       'The server keeps such code as written (the server log, pg_proc), and a key in it. Give keys to the proxy instead: ' +
       "SET the key setting in the session (SET ai.openai_api_key = '…'), use the proxy's own keys (its environment, " +
@@ -73,113 +88,136 @@ export function refuseSecretsInCode(statement: Record<string, unknown>): void {
   });
 }
 
-function codeOf(statement: Record<string, any>): { code: string; what: string } | undefined {
+/** The code of a DO block or routine, what it is, and how it is read. */
+function codeOf(statement: Record<string, any>): { code: string; what: string; reading: Reading } | undefined {
   const block = statement.DoStmt;
   const routine = statement.CreateFunctionStmt;
-  const options = (block?.args ?? routine?.options) as Array<{ DefElem?: DefElem }> | undefined;
-  const code = options?.map((option) => (option.DefElem ? codeBody(option.DefElem) : undefined)).find((body) => body !== undefined);
+  const options = ((block?.args ?? routine?.options) as Array<{ DefElem?: DefElem }> | undefined) ?? [];
+  const code = options.map((option) => (option.DefElem ? codeBody(option.DefElem) : undefined)).find((body) => body !== undefined);
   if (code === undefined) return undefined;
-  return { code, what: block ? 'a DO block' : routine.is_procedure ? "a procedure's body" : "a function's body" };
+  const language = options.find((option) => option.DefElem?.defname === 'language')?.DefElem?.arg?.String?.sval ?? (block ? 'plpgsql' : 'sql');
+  const what = block ? 'a DO block' : routine.is_procedure ? "a procedure's body" : "a function's body";
+  return { code, what, reading: SQL_LANGUAGES.has(language.toLowerCase()) ? 'code' : 'foreign' };
 }
 
-/** What names a key setting in the code, if anything does. */
-function keySettingIn(code: string): string | undefined {
-  for (const [, before, name, call] of code.matchAll(SETTING_NAME)) {
-    const setting = `ai.${name!.toLowerCase()}`;
-    if (call || !isApiKeySetting(setting)) continue;
-    const named = before === "'" ? SETTING_CODE.test(code) : before !== undefined || /key/i.test(name!);
-    if (named) return `name the key setting ${setting}`;
+/**
+ * How a text is read: `code` in SQL or PL/pgSQL (a body, or the SQL it runs from strings), where a call the parser
+ * cannot read may hide a secret; another language's (`foreign`), where such a call is that language's text; a
+ * `string` of either, SQL only when the parser reads it whole.
+ */
+type Reading = 'code' | 'foreign' | 'string';
+
+/** Code as the scanner cut it: its tokens, the text between two byte offsets, and how it is read. */
+interface Scanned extends ScannedText {
+  length: number;
+  depth: number;
+  foreign: boolean;
+}
+
+/**
+ * What in the code would hand the server a secret, if anything: a key setting it names, or a secret argument that one
+ * of its calls writes out, in its text, in the SQL it runs from strings, or in code it creates (EXECUTE 'CREATE
+ * FUNCTION …').
+ */
+function secretIn(code: string, depth: number, reading: Reading): string | undefined {
+  if (!mayHoldSecret(code)) return undefined;
+  if (depth >= MAX_DEPTH) return 'hold SQL in strings nested this deep';
+  const statements = reading === 'foreign' ? undefined : statementsOf(code);
+  if (reading === 'string' && statements === undefined) return undefined;
+  for (const statement of statements ?? []) {
+    const body = codeOf(statement);
+    const found = body && secretIn(body.code, depth + 1, body.reading);
+    if (found) return found;
   }
-  return undefined;
-}
-
-interface Token {
-  start: number;
-  end: number;
-  text: string;
-  tokenName: string;
-}
-
-/** What writes out a secret argument in the code's calls, or in code held in its strings, if anything does. */
-function secretCallIn(code: string, depth: number): string | undefined {
-  const { names, mention } = secretTakers();
-  if (!mention.test(code)) return undefined;
-  if (depth >= MAX_DEPTH) return 'hold calls of functions that take secrets nested this deep';
   let tokens: Token[];
   try {
     tokens = scanSync(code).tokens as Token[];
   } catch {
-    return `call a function that takes secrets (${code.match(mention)![0]}) in code the proxy cannot read`;
+    return unreadable(code);
   }
   const bytes = Buffer.from(code, 'utf8');
-  const text = (start: number, end: number) => bytes.toString('utf8', start, end);
+  const scanned: Scanned = { tokens, text: (start, end) => bytes.toString('utf8', start, end), length: bytes.length, depth, foreign: reading === 'foreign' };
   for (let at = 0; at < tokens.length; at++) {
-    const token = tokens[at]!;
-    if (isString(token) && tokens[at + 1]?.text !== '(' && tokens[at + 1]?.text !== '.') {
-      const found = mention.test(token.text) ? secretCallIn(stringContent(token), depth + 1) : undefined;
-      if (found) return found;
-      continue;
-    }
-    const parts = [nameOf(token)];
-    let last = at;
-    while (tokens[last + 1]?.text === '.' && tokens[last + 2] && isName(tokens[last + 2]!)) {
-      parts.push(nameOf(tokens[last + 2]!));
-      last += 2;
-    }
-    if (!isName(token) || tokens[last + 1]?.text !== '(' || !names.has(parts.at(-1)!.toLowerCase())) continue;
-    const declarations = functionsCalled(parts);
-    if (!declarations.some(takesSecret)) continue;
-    const close = closingParenthesis(tokens, last + 1);
-    const call = text(token.start, close === undefined ? bytes.length : tokens[close]!.end);
-    if (writesSecret(call)) return `write out a secret argument of ${declarations[0]!.name}`;
+    const found = secretAt(scanned, at);
+    if (found) return found;
   }
   return undefined;
 }
 
-/** Whether a call (as text) gives a secret argument a string constant, or cannot be read to tell. */
-function writesSecret(call: string): boolean {
+/** What the code does at token `at` that would hand the server a secret. */
+function secretAt(scanned: Scanned, at: number): string | undefined {
+  const { tokens, depth, foreign } = scanned;
+  const token = tokens[at]!;
+  const next = tokens[at + 1]?.text;
+  if (isSqlString(token) || (foreign && token.text.startsWith('"') && next !== '(' && next !== '.')) {
+    return mayHoldSecret(token.text) ? secretIn(stringContent(token), depth + 1, 'string') : undefined;
+  }
+  if (tokens[at - 1]?.text === '.' || !isName(token)) return undefined;
+  if (SETTING_KEYWORDS.test(token.text)) return keySetting(settingNamedAt(scanned, at + 1));
+  if (/^execute$/i.test(token.text)) return secretIn(executedText(tokens, at + 1), depth + 1, foreign ? 'string' : 'code');
+  const parts = [nameOf(token)];
+  let last = at;
+  while (tokens[last + 1]?.text === '.' && isName(tokens[last + 2])) {
+    parts.push(nameOf(tokens[last + 2]!));
+    last += 2;
+  }
+  if (tokens[last + 1]?.text !== '(') return undefined;
+  const name = parts.at(-1)!.toLowerCase();
+  if (SETTING_FUNCTIONS.has(name)) return keySetting(settingArgument(scanned, at, last + 1));
+  if (name === 'format') {
+    const built = formattedText(tokens, last + 1);
+    return built === undefined ? undefined : secretIn(built, depth + 1, 'string');
+  }
+  return secretCall(scanned, parts, at, last + 1);
+}
+
+/** Whether text (a string as written too: its escapes keep it here) may name a key setting or call a function that takes secrets. */
+function mayHoldSecret(text: string): boolean {
+  return secretTakers().mention.test(text) || (MAY_NAME_AI.test(text) && NAMES_SETTINGS.test(text));
+}
+
+/** The statements of a text the parser reads whole. */
+function statementsOf(text: string): Array<Record<string, unknown>> | undefined {
+  try {
+    return ((parseSync(text) as { stmts?: Array<{ stmt: Record<string, unknown> }> }).stmts ?? []).map(({ stmt }) => stmt);
+  } catch {
+    return undefined;
+  }
+}
+
+function keySetting(setting: string | undefined): string | undefined {
+  return isApiKeySetting(setting) ? `name the key setting ${setting.toLowerCase()}` : undefined;
+}
+
+/** What code the scanner cannot read (an unclosed quote of another language's) may do, as far as its text tells. */
+function unreadable(code: string): string | undefined {
+  const called = code.match(secretTakers().mention)?.[0];
+  if (called) return `call a function that takes secrets (${called}) in code the proxy cannot read`;
+  const setting = code.match(KEY_NAMED)?.[1];
+  return setting === undefined ? undefined : `name the key setting ai.${setting.toLowerCase()} in code the proxy cannot read`;
+}
+
+/** What a call of a function that takes secrets (its name at `start`, its parenthesis at `open`) writes out. */
+function secretCall({ tokens, text, length, foreign }: Scanned, parts: string[], start: number, open: number): string | undefined {
+  if (!secretTakers().names.has(parts.at(-1)!.toLowerCase())) return undefined;
+  const declarations = functionsCalled(parts);
+  if (!declarations.some(takesSecret)) return undefined;
+  const close = closingParenthesis(tokens, open);
+  const call = text(tokens[start]!.start, close === undefined ? length : tokens[close]!.end);
+  return writesSecret(call, foreign) ? `write out a secret argument of ${declarations[0]!.name}` : undefined;
+}
+
+/**
+ * Whether a call (as text) gives a secret argument a string constant, or, in SQL, cannot be read to tell. In another
+ * language's code, text the parser cannot read is that language's, not SQL.
+ */
+function writesSecret(call: string, foreign: boolean): boolean {
   const sql = `SELECT ${call}`;
   try {
     const tree = parseSync(sql) as { stmts?: Array<{ stmt: unknown }> };
     return secretLiterals(tree.stmts?.map(({ stmt }) => stmt), sql).length > 0;
   } catch {
     // Unreadable (cut short, a language's own syntax), or a secret computed from constants (computed-secrets.ts).
-    return true;
+    return !foreign;
   }
-}
-
-/** The index of the token that closes the parenthesis at `open`. */
-function closingParenthesis(tokens: Token[], open: number): number | undefined {
-  let depth = 0;
-  for (let at = open; at < tokens.length; at++) {
-    if (tokens[at]!.text === '(') depth++;
-    else if (tokens[at]!.text === ')' && --depth === 0) return at;
-  }
-  return undefined;
-}
-
-/** A string the code holds: SQL's ('…', E'…', $tag$…$tag$), or a quoted identifier, which is another language's ("…" in PL/Python). */
-function isString(token: Token): boolean {
-  return token.tokenName === 'SCONST' || token.text.startsWith('"');
-}
-
-function isName(token: Token): boolean {
-  return token.tokenName !== 'SCONST' && /^(?:[a-z_\u0080-\uffff]|")/i.test(token.text);
-}
-
-function nameOf(token: Token): string {
-  return token.text.startsWith('"') ? token.text.slice(1, -1).replaceAll('""', '"') : token.text.toLowerCase();
-}
-
-/** The text of such a string, as SQL reads it; as written when SQL does not. */
-function stringContent(token: Token): string {
-  if (token.text.startsWith('"')) return nameOf(token);
-  try {
-    const tree = parseSync(`SELECT ${token.text}`) as { stmts: Array<{ stmt: any }> };
-    const value: unknown = tree.stmts[0]?.stmt.SelectStmt?.targetList?.[0]?.ResTarget?.val?.A_Const?.sval?.sval;
-    if (typeof value === 'string') return value;
-  } catch {
-    // Read as written below.
-  }
-  return token.text;
 }

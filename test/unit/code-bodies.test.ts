@@ -20,7 +20,29 @@ describe('code kept as text (a DO block, a function body)', () => {
       `CREATE FUNCTION f() RETURNS text LANGUAGE sql AS 'SELECT ai.openai_embed(''m'', ''x'', api_key => ''sk-abcdef'')::text'`,
       `CREATE OR REPLACE PROCEDURE p() LANGUAGE plpgsql AS $$ BEGIN PERFORM "pg_llm_add_model"(false, 'openai', 'x', 'sk-abcdef', '{}'); END $$`,
       `CREATE FUNCTION f() RETURNS void LANGUAGE plpython3u AS $$ plpy.execute("SELECT pg_llm_add_model(false, 'openai', 'x', 'sk-abcdef', '{}')") $$`,
+      `DO $$ BEGIN EXECUTE format('SELECT pg_llm_add_model(false, %L, %L, %L, %L)', 'openai', 'x', 'sk-abcdef', '{}'); END $$`,
+      `DO $$ BEGIN EXECUTE 'SET ai.' || 'openai_api_key = ''sk-abcdef'''; END $$`,
+      `CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN SET U&"\\0061i".team_secret = 'sk-abcdef'; END $$`,
+      `DO $$ BEGIN PERFORM set_config(E'\\x61i.openai_api_key', 'sk-abcdef', false); END $$`,
+      `DO $$ DECLARE q text := 'SELECT pg_llm_add_model(false, ''openai'', ''x'', ''sk-abcdef'', ''{}'')'; BEGIN EXECUTE q; END $$`,
+      `DO $$ BEGIN EXECUTE 'CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS ''BEGIN PERFORM set_config(''''ai.openai_api_key'''', ''''sk-abcdef'''', false); END'''; END $$`,
     ]) refused(sql);
+  });
+
+  // Review: ai.monkey, a column of a table aliased ai, counted as a key setting, and a string a DO block only prints
+  // was read as a call of ai.openai_embed the proxy could not parse; SET ai.u&"openai_api_key" was named ai.u.
+  it('names a key setting only where SQL names a setting, and reads as SQL only the strings it runs', () => {
+    for (const sql of [
+      `CREATE FUNCTION f() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM t ai WHERE ai.monkey > 0 $$`,
+      `CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT ai.key FROM t ai $$`,
+      `DO $$ BEGIN RAISE NOTICE 'ai.openai_embed( failed'; END $$`,
+      `DO $$ BEGIN RAISE NOTICE '%', format('ai.openai_embed( failed for %s', 'm'); END $$`,
+      `DO $$ BEGIN RAISE NOTICE 'SET ai.openai_api_key in your session'; END $$`,
+      `DO $$ DECLARE k text := current_setting('app.key'); BEGIN EXECUTE 'SELECT pg_llm_add_model(false, ''openai'', ''x'', ' || quote_literal(k) || ', ''{}'')'; END $$`,
+      `CREATE FUNCTION f() RETURNS void LANGUAGE plpython3u AS $$ plpy.notice("ai.openai_embed( failed") $$`,
+    ]) expect(analyzeNow(sql).plans, sql).toBeDefined();
+    const named = `DO $$ BEGIN SET ai.u&"openai_api_key" = 'sk-abcdef'; END $$`;
+    expect(() => analyzeNow(named)).toThrowError(expect.objectContaining({ sqlstate: '0A000', message: 'a DO block cannot name the key setting ai.openai_api_key' }));
   });
 
   it('is left to the server when its calls take no secret written out and it names no key setting', () => {
