@@ -35,6 +35,9 @@ export const SILENT_CALL = `SELECT pg_llm_chat('silent', 'never answered')`;
 export const LLM_CALL = `SELECT pg_llm_chat('llm', $1) AS answer`;
 /** Milliseconds before a cancel is sent: the statement is running by then. */
 export const CANCEL_AFTER_MS = 500;
+export const CANCELLED_APP = 'matrix-cancel';
+/** Sessions of CANCELLED_APP running a statement: the server works for it (or the proxy, for its calls, holds a transaction open). */
+export const RUNNING_CANCELLED = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = '${CANCELLED_APP}' AND state <> 'idle'`;
 export const CLOSING_APP = 'matrix-close';
 export const BACKENDS_OF_CLOSED = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = '${CLOSING_APP}'`;
 export const TLS_APP = 'matrix-tls';

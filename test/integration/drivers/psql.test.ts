@@ -33,13 +33,26 @@ function play(target: MatrixTarget): Play {
     if (result.status !== 0) throw new Error(`psql exited with ${result.status}: ${result.stderr}`);
     return result.stdout.split('\n').filter(Boolean).map((line) => line.split('|'));
   };
+  const observer = async (): Promise<pg.Client> => {
+    const client = new pg.Client({ host: target.host, port: target.port, database: target.database, user: target.user, password: target.password });
+    await client.connect();
+    return client;
+  };
+  // psql is interrupted once its statement runs: interrupted before, it would end without sending a cancel.
   const cancelScenario = async (text: string) => {
-    const result = await psql([], {
-      ...options,
-      input: `${text};\n`,
-      started: (child) => void setTimeout(() => child.kill('SIGINT'), sql.CANCEL_AFTER_MS),
-    });
-    return { cancelled: result.stderr.includes('canceling statement due to user request') };
+    const watcher = await observer();
+    try {
+      const running = async () => (await watcher.query(sql.RUNNING_CANCELLED)).rows[0].n > 0;
+      const result = await psql([], {
+        ...options,
+        params: { application_name: sql.CANCELLED_APP },
+        input: `${text};\n`,
+        started: (child) => void sql.eventually(running).then(() => child.kill('SIGINT')),
+      });
+      return { cancelled: result.stderr.includes('canceling statement due to user request') };
+    } finally {
+      await watcher.end();
+    }
   };
   const scenarios: Record<Scenario, () => Promise<unknown>> = {
     connect: async () => ({
@@ -80,10 +93,9 @@ function play(target: MatrixTarget): Play {
     llm: async () => (await rows([], { input: `\\set prompt '${PROMPT}'\nSELECT pg_llm_chat('llm', :'prompt');\n` }))[0]![0],
     close: async () => {
       const result = await psql(['-c', 'SELECT 1'], { ...options, params: { application_name: sql.CLOSING_APP } });
-      const observer = new pg.Client({ host: target.host, port: target.port, database: target.database, user: target.user, password: target.password });
-      await observer.connect();
-      const backendGone = await sql.eventually(async () => (await observer.query(sql.BACKENDS_OF_CLOSED)).rows[0].n === 0);
-      await observer.end();
+      const watcher = await observer();
+      const backendGone = await sql.eventually(async () => (await watcher.query(sql.BACKENDS_OF_CLOSED)).rows[0].n === 0);
+      await watcher.end();
       return { closed: result.status === 0, backendGone };
     },
     tls: async () => {
