@@ -19,6 +19,7 @@ import type { StatementHead } from './last-statement.js';
 import { Session, type SessionActivity } from './session.js';
 import { readClientHello } from './startup.js';
 import { ProxyStats } from './stats.js';
+import { StartingConnections } from './starting-connections.js';
 import { claimSocketPath, type ClaimedSocketPath } from './unix-socket.js';
 import type { UpstreamTarget } from './upstream.js';
 
@@ -70,11 +71,12 @@ export class ProxyListener {
   private claimedSocketPath: ClaimedSocketPath | undefined;
   private readonly cancelKeys = new CancelKeys();
   private readonly sessions = new Map<Session, SessionLabels>();
-  private readonly starting = new Set<net.Socket>();
+  private readonly starting: StartingConnections;
   private readonly scramSecrets: ScramSecrets | undefined;
   private nextSessionNumber = 1;
 
   constructor(private readonly options: ListenerOptions) {
+    this.starting = new StartingConnections(options.maxStartingConnections);
     this.scramSecrets = options.authRole ? new ScramSecrets(new AuthLookups(options.target, options.authRole, this.stats, options.log)) : undefined;
     this.server = this.createServer(options.tls ? tls.createSecureContext(options.tls) : undefined);
     this.servers = [this.server];
@@ -121,7 +123,7 @@ export class ProxyListener {
     const closed = Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.claimedSocketPath?.release();
     this.claimedSocketPath = undefined;
-    for (const socket of this.starting) socket.destroy();
+    this.starting.destroyAll();
     const sessions = [...this.sessions.keys()];
     this.options.log.info(
       {
@@ -166,13 +168,12 @@ export class ProxyListener {
   private async accept(socket: net.Socket, secureContext: tls.SecureContext | undefined): Promise<void> {
     const { stats } = this;
     const { log } = this.options;
-    if (this.starting.size >= this.options.maxStartingConnections) {
+    if (!this.starting.admit(socket)) {
       // As PostgreSQL answers past max_connections, before reading what the client sent.
       stats.connectionsRejected++;
       closeSocket(socket, errorResponse(tooManyClients('Too many clients are still to send their startup packet: see --max-starting-connections.')));
       return;
     }
-    this.starting.add(socket);
     socket.on('error', () => socket.destroy());
     let hello;
     try {
@@ -185,7 +186,7 @@ export class ProxyListener {
       log.debug({ err: error }, 'startup failed');
       return;
     } finally {
-      this.starting.delete(socket);
+      this.starting.leave(socket);
     }
     if (hello.kind === 'CancelRequest') {
       this.cancelKeys.find(hello.processId, hello.secret)?.cancel();

@@ -109,7 +109,7 @@ const OPTIONS = [
     env: 'PG_LLM_MAX_STARTING_CONNECTIONS',
     value: 'N',
     default: '1000',
-    description: 'clients still to send their startup packet at once; more are refused with 53300',
+    description: 'clients still to send their startup packet at once (one address: a tenth, once half are taken); more are refused with 53300',
   },
   { flag: 'shutdown-timeout', env: 'PG_LLM_SHUTDOWN_TIMEOUT', value: 'MS', default: '30000', description: 'on SIGTERM/SIGINT, time running queries get to finish' },
   {
