@@ -60,6 +60,11 @@ export interface StatementWatch {
    * to let it run. `statement` is a Parse's statement name, undefined when it was too long to keep.
    */
   end(statement: string | undefined, sqlBytes: number): PgError | undefined;
+  /**
+   * Where the statement's answer goes, given where it would (`relay`; undefined: to the client as it comes): the
+   * interceptor's own sink when it must act on the answer, as on a Query ending a transaction block it opened.
+   */
+  answerBy?(relay: ReplySink | undefined): ReplySink | undefined;
 }
 
 /** The portal and prepared statement a Bind names. */

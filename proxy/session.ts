@@ -539,8 +539,15 @@ export class Session {
     this.streamed = undefined;
     this.runStart = end;
     this.statement.noteStreamed(relay.statementHead);
-    const { refusal } = relay;
-    this.accountClientMessage(type, refusal && refusedInPlace(refusal, (frame) => this.writeToClient(frame)));
+    const { refusal, watch } = relay;
+    const told = refusal && refusedInPlace(refusal, (frame) => this.writeToClient(frame));
+    const answer = watch.answerBy ? watch.answerBy(told) : told;
+    // The interceptor acts on the answer (a Query ends a block it opened): it is at work again, as on a message handed to it.
+    if (answer !== told) {
+      this.interceptorWaits = false;
+      this.interceptorCaughtUp = false;
+    }
+    this.accountClientMessage(type, answer);
     this.sendAfterRelay();
   }
 

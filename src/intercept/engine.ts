@@ -22,6 +22,7 @@ import { BackendCancels } from './backend-cancels.js';
 import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, pgErrorFrom, SkippedRequest, type CallOptions } from './calls.js';
 import { relayNotingCompletions } from './completion-relay.js';
+import { ReadyHeldBack } from './ready-held-back.js';
 import { relayToClient, watchingRefusal } from './refusal-watch.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
@@ -164,12 +165,15 @@ class InterceptionEngine implements Interceptor {
 
   watch(type: number, length: number): StatementWatch | undefined {
     if (length <= STREAMED_FROM) return undefined;
-    return new StreamedClaim(type, {
+    const state = {
       cursorsOpen: this.executor.cursors.size > 0,
       tracksStatements: this.tracksStatements,
-      knowsStatement: (name) => this.knowsStatement(name),
-      forgetStatement: (name) => this.forgetStatement(name),
-    });
+      knowsStatement: (name: string) => this.knowsStatement(name),
+      forgetStatement: (name: string) => this.forgetStatement(name),
+    };
+    // A Query ends the block the proxy opened, as it would PostgreSQL's implicit transaction (relayEndingOwnBlock).
+    if (type !== FrontendMessage.Query || !this.executor.ownsBlock) return new StreamedClaim(type, state);
+    return new StreamedClaim(type, state, (relay) => this.endingOwnBlock(relay ?? relayToClient(this.io)));
   }
 
   /**
@@ -309,12 +313,14 @@ class InterceptionEngine implements Interceptor {
     this.ownStatements.end();
   }
 
-  private async work(): Promise<void> {
+  /** `first`: work to do before the queued messages, which wait for it. */
+  private async work(first?: () => Promise<void>): Promise<void> {
     this.working = true;
     // Most messages are handled without a wait (a Flush, a Bind passed on): a queue of thousands would otherwise be
     // worked through in one run that no other session, nor this client's leaving, gets into.
     const turns = new EventLoopTurns();
     try {
+      await first?.();
       // Answers to the proxy's own requests must reach their sinks: mediation ends only once all are in.
       while (this.queue.length > 0 && !this.isClosed) {
         while (this.queue.length > 0 && !this.isClosed) {
@@ -416,6 +422,16 @@ class InterceptionEngine implements Interceptor {
    * block: it ends that block as it would PostgreSQL's implicit transaction, unless the server skips it after an
    * earlier error (the client's Sync ends the block then).
    */
+  /**
+   * The sink of the answer to a Query relayed as it came while the proxy's block was open: the Query ends that block, the
+   * engine at work on it (the client's next messages waiting) until it has.
+   */
+  private endingOwnBlock(relay: ReplySink): ReplySink {
+    const answer = new ReadyHeldBack(relay);
+    void parsingFor(this.user, () => this.work(() => this.executor.endOwnBlockAfter(answer)));
+    return answer;
+  }
+
   private async relayEndingOwnBlock(frame: Buffer, relay: ReplySink): Promise<void> {
     await this.settle();
     if (this.io.owed.skipping) return this.forward(frame);

@@ -301,6 +301,11 @@ export class Executor {
   async relayEndingOwnBlock(frame: Buffer, relay: ReplySink): Promise<void> {
     const answer = new ReadyHeldBack(relay);
     this.io.sendUpstream(frame, answer);
+    await this.endOwnBlockAfter(answer);
+  }
+
+  /** Ends the block the proxy opened once the message whose answer `answer` holds back has run in it. */
+  async endOwnBlockAfter(answer: ReadyHeldBack): Promise<void> {
     const status = await answer.status;
     // Skipped after an earlier error, it leaves the block to the client's Sync.
     if (status === undefined) return;

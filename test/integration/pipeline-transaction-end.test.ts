@@ -124,6 +124,18 @@ describe('a simple Query after a Flushed pipeline', () => {
     const expected = await compare(() => [serialize.query(big)], 1, true);
     expect(expected).toEqual({ answers: [['commandComplete', 'readyForQuery I']], written: 2 });
   }, 120_000);
+
+  it('too big to be held at all, and so relayed as it comes, commits them too', async () => {
+    const huge = `INSERT INTO written VALUES (2) /* ${'y'.repeat(10 * MiB)} */`;
+    const expected = await compare(() => [serialize.query(huge)]);
+    expect(expected).toEqual({ answers: [['commandComplete', 'readyForQuery I']], written: 2 });
+  }, 120_000);
+
+  it('too big to be held at all, and failing, rolls them back', async () => {
+    const huge = `INSERT INTO written VALUES (2); SELECT 1/0 /* ${'y'.repeat(10 * MiB)} */`;
+    const expected = await compare(() => [serialize.query(huge)]);
+    expect(expected).toEqual({ answers: [['commandComplete', 'error 22012', 'readyForQuery I']], written: 0 });
+  }, 120_000);
 });
 
 describe('a FunctionCall after a Flushed pipeline', () => {
