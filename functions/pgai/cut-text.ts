@@ -15,10 +15,14 @@
 // hundreds of ms, ending a thread stuck in a regular expression takes about 0.1 s, and a 2 MB text is cut by a
 // usual pattern ([.!?]\s+, or the default separators) in 0.1 to 0.5 s, of which the event loop spends some 20 ms
 // taking its chunks (0.14 s for 2 million chunks of a character, whose cut took 9 s).
+//
+// The threads are shared by login role (shareOf, as the model-call slots are): a role's cuts hold at most all the
+// threads but one, so that another role's cut never waits for the time limits of the first role's, however many
+// sessions it cuts from; the free threads go by turns to the roles with cuts waiting.
 
 import { Worker } from 'node:worker_threads';
 import { PgError } from '../../proxy/pg-error.js';
-import type { Asker } from '../../src/providers/asker.js';
+import { shareOf, type Asker } from '../../src/providers/asker.js';
 import { errorOf, extension, type ThreadError } from '../../src/sql/parse-task.js';
 import { cut, TooManyChunks, type Cut } from './text-splitter.js';
 
@@ -35,9 +39,11 @@ export const INLINE_WORK = 256 * 1024;
 /** The most characters of the separators together; more would only be a large copy into the thread. */
 export const MAX_SEPARATOR_CHARACTERS = 64 * 1024;
 const THREADS = 2;
+/** The threads one login role's cuts may hold at once: one is always left for another role's. */
+const ROLE_THREADS = THREADS - 1;
 /** Ample for a text of MAX_INPUT characters cut into chunks of ten times its size together, far from the host's memory. */
 const THREAD_HEAP_MB = 256;
-/** How long an idle thread stays; starting one takes some hundreds of ms. */
+/** How long an idle thread stays while no cut waits; starting one takes some hundreds of ms. */
 const IDLE_MS = 2000;
 
 /** A cut stopped at its time limit. */
@@ -48,7 +54,8 @@ export type CutReply = 'ready' | { chunks: string[] } | { error: ThreadError; to
 
 interface Job {
   cut: Cut;
-  asker: Asker;
+  /** Whose turn the cut takes: its login role's (shareOf). */
+  share: Asker;
   settle(outcome: { chunks: string[] } | { error: Error }): void;
 }
 
@@ -62,13 +69,13 @@ interface Thread {
 
 const threads = new Set<Thread>();
 const waiting: Job[] = [];
-/** Each asker's cuts in a thread, and when it was last given one (a count of the threads given), while it has cuts running or waiting. */
+/** Each share's cuts in a thread, and when it was last given one (a count of the threads given), while it has cuts running or waiting. */
 const shares = new Map<Asker, { running: number; given: number }>();
 let given = 0;
 
 /**
- * The text's chunks. The asker (asked only when the cut goes to a thread) is whose turn the cut takes: one role's
- * slow cuts do not make another role's wait behind all of them.
+ * The text's chunks. The asker (asked only when the cut goes to a thread) is whose turn the cut takes, its login
+ * role's: one role's slow cuts do not make another role's wait behind them.
  */
 export async function cutText(request: Cut, asker: () => Promise<Asker>, signal: AbortSignal): Promise<string[]> {
   const separators = ([] as string[]).concat(request.separators);
@@ -76,12 +83,12 @@ export async function cutText(request: Cut, asker: () => Promise<Asker>, signal:
     throw new PgError('54000', `the separators are longer than ${MAX_SEPARATOR_CHARACTERS} characters together`);
   }
   if (!request.options.isSeparatorRegex && request.text.length * Math.max(1, separators.length) <= INLINE_WORK) return cut(request);
-  const who = await asker();
+  const share = shareOf(await asker());
   signal.throwIfAborted();
   return new Promise<string[]>((resolve, reject) => {
     const job: Job = {
       cut: request,
-      asker: who,
+      share,
       settle: (outcome) => {
         signal.removeEventListener('abort', abandon);
         if ('chunks' in outcome) resolve(outcome.chunks);
@@ -93,7 +100,7 @@ export async function cutText(request: Cut, asker: () => Promise<Asker>, signal:
       if (place >= 0) waiting.splice(place, 1);
       const thread = [...threads].find((candidate) => candidate.job === job);
       if (thread) end(thread);
-      else forgetIdle(job.asker);
+      else forgetIdle(job.share);
       job.settle({ error: signal.reason as Error });
     };
     signal.addEventListener('abort', abandon, { once: true });
@@ -107,16 +114,25 @@ export function cutsHeld(): number {
   return waiting.length + [...threads].filter((thread) => thread.job).length;
 }
 
-/** Gives waiting cuts to the ready threads, and starts threads for those that would still wait. */
+/** Threads started and not yet ready for cuts. */
+export function threadsStarting(): number {
+  return [...threads].filter((thread) => !thread.ready).length;
+}
+
+/**
+ * Gives waiting cuts to the ready threads, and starts threads for those that would still wait: also for a role's
+ * cuts that may not have one now, so that another role's cut, when it comes, finds a thread ready.
+ */
 function dispatch(): void {
   while (waiting.length > 0) {
     const idle = [...threads].find((thread) => thread.ready && !thread.job);
     if (idle) {
-      run(idle, fairest());
+      const job = fairest();
+      if (!job) return;
+      run(idle, job);
       continue;
     }
-    const starting = [...threads].filter((thread) => !thread.ready).length;
-    if (threads.size >= THREADS || starting >= waiting.length) return;
+    if (threads.size >= THREADS || threadsStarting() >= waiting.length) return;
     start();
   }
 }
@@ -124,22 +140,27 @@ function dispatch(): void {
 function run(thread: Thread, job: Job): void {
   clearTimeout(thread.idle);
   thread.job = job;
-  const share = shares.get(job.asker) ?? { running: 0, given: 0 };
-  shares.set(job.asker, { running: share.running + 1, given: given++ });
+  const share = shares.get(job.share) ?? { running: 0, given: 0 };
+  shares.set(job.share, { running: share.running + 1, given: given++ });
   const limit = CUT_BASE_MS + job.cut.text.length * CUT_MS_PER_CHARACTER;
   thread.deadline = setTimeout(() => finish(thread, { error: tooSlow(job.cut, limit) }, true), limit).unref();
   thread.worker.postMessage(job.cut);
 }
 
-/** The first waiting cut of the askers with the fewest cuts running, and of those, the one given a thread longest ago. */
-function fairest(): Job {
-  const share = (job: Job) => shares.get(job.asker) ?? { running: 0, given: -1 };
-  let chosen = 0;
-  for (let i = 1; i < waiting.length; i++) {
-    const [candidate, best] = [share(waiting[i]!), share(waiting[chosen]!)];
-    if (candidate.running < best.running || (candidate.running === best.running && candidate.given < best.given)) chosen = i;
+/**
+ * The first waiting cut of the shares with the fewest cuts running, and of those, the one given a thread longest ago;
+ * none while every share waiting holds ROLE_THREADS threads.
+ */
+function fairest(): Job | undefined {
+  const share = (job: Job) => shares.get(job.share) ?? { running: 0, given: -1 };
+  let chosen = -1;
+  for (let i = 0; i < waiting.length; i++) {
+    const candidate = share(waiting[i]!);
+    if (candidate.running >= ROLE_THREADS) continue;
+    const best = chosen < 0 ? undefined : share(waiting[chosen]!);
+    if (!best || candidate.running < best.running || (candidate.running === best.running && candidate.given < best.given)) chosen = i;
   }
-  return waiting.splice(chosen, 1)[0]!;
+  return chosen < 0 ? undefined : waiting.splice(chosen, 1)[0];
 }
 
 function start(): Thread {
@@ -174,21 +195,21 @@ function finish(thread: Thread, outcome: { chunks: string[] } | { error: Error }
   dispatch();
 }
 
-/** A thread without a cut ends after IDLE_MS, unless it is given one. */
+/** A thread without a cut ends after IDLE_MS, unless it is given one or cuts wait (for another role's cut to come). */
 function rest(thread: Thread): void {
-  thread.idle = setTimeout(() => end(thread), IDLE_MS).unref();
+  thread.idle = setTimeout(() => (waiting.length > 0 ? rest(thread) : end(thread)), IDLE_MS).unref();
 }
 
 function release(thread: Thread): void {
-  const { asker } = thread.job!;
+  const { share } = thread.job!;
   thread.job = undefined;
   clearTimeout(thread.deadline);
-  shares.get(asker)!.running--;
-  forgetIdle(asker);
+  shares.get(share)!.running--;
+  forgetIdle(share);
 }
 
-function forgetIdle(asker: Asker): void {
-  if (shares.get(asker)?.running === 0 && !waiting.some((job) => job.asker === asker)) shares.delete(asker);
+function forgetIdle(share: Asker): void {
+  if (shares.get(share)?.running === 0 && !waiting.some((job) => job.share === share)) shares.delete(share);
 }
 
 function end(thread: Thread): void {
@@ -209,7 +230,7 @@ function lost(thread: Thread, error: Error & { code?: string }): void {
   end(thread);
   for (const job of failed) {
     if (!job) continue;
-    forgetIdle(job.asker);
+    forgetIdle(job.share);
     job.settle({
       error:
         error.code === 'ERR_WORKER_OUT_OF_MEMORY'

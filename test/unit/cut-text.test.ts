@@ -1,9 +1,10 @@
 // The threads that cut texts by a regular expression (or a long text by many separators): a cut is stopped at its
 // time limit or when its caller gives up, errors come back with their SQLSTATE (and their class, which the vectorizer
-// worker tells apart), and a free thread goes to the role with the fewest cuts running.
+// worker tells apart), a free thread goes to the login role with the fewest cuts running, and one login role's cuts
+// leave a thread for the others.
 
 import { describe, expect, it } from 'vitest';
-import { cutsHeld, cutText, CutTooSlow, MAX_SEPARATOR_CHARACTERS } from '../../functions/pgai/cut-text.js';
+import { cutsHeld, cutText, CutTooSlow, MAX_SEPARATOR_CHARACTERS, threadsStarting } from '../../functions/pgai/cut-text.js';
 import { TooManyChunks, type Cut } from '../../functions/pgai/text-splitter.js';
 
 const options = { chunkSize: 10, chunkOverlap: 0, isSeparatorRegex: true, keepSeparator: false };
@@ -52,6 +53,22 @@ describe('a cut in a thread', () => {
     await Promise.all([...mallorys, alices]);
     // Queued after all four of mallory's, alice's cut was given the second thread free (or the first again).
     expect(settled.filter((label) => label !== 'mallory 1')[0]).toBe('alice');
+    expect(cutsHeld()).toBe(0);
+  }, 60_000);
+
+  it("of one login role, as whichever role and in whichever database, leave the other thread to another login role's cut", async () => {
+    const mallory = (role: string, database: string) => as(JSON.stringify([role, database, 'mallory']));
+    /** Stopped at its time limit, 3 s. */
+    const slow: Cut = { ...HOSTILE, text: `${'a'.repeat(200_000)}!` };
+    const settled: string[] = [];
+    const mallorys = [cutText(slow, mallory('mallory', 'one'), never), cutText(slow, mallory('owner', 'two'), never)].map((cutting) =>
+      cutting.catch(() => undefined).finally(() => settled.push('mallory')),
+    );
+    // Both threads have started: one cuts mallory's first text, the other waits ready.
+    await expect.poll(() => cutsHeld() === 2 && threadsStarting() === 0, { timeout: 20_000 }).toBe(true);
+    expect(await cutText({ text: 'a b', separators: '\\s', options: { ...options, chunkSize: 1 } }, as('alice'), never)).toEqual(['a', 'b']);
+    expect(settled).toEqual([]);
+    await Promise.all(mallorys);
     expect(cutsHeld()).toBe(0);
   }, 60_000);
 });
