@@ -14,7 +14,8 @@
 // Measured on the same busy host: a cut in a thread costs about 0.1 ms more than at once, a thread starts in some
 // hundreds of ms, ending a thread stuck in a regular expression takes about 0.1 s, and a 2 MB text is cut by a
 // usual pattern ([.!?]\s+, or the default separators) in 0.1 to 0.5 s, of which the event loop spends some 20 ms
-// taking its chunks (0.14 s for 2 million chunks of a character, whose cut took 9 s).
+// taking its chunks (0.14 s for 2 million chunks of a character, whose cut took 9 s with the test suite running
+// beside it: such a cut may now meet CUT_CEILING_MS on a host that busy, and is refused as too slow).
 //
 // The threads are shared by login role (shareOf, as the model-call slots are): a role's cuts hold at most all the
 // threads but one, so that another role's cut never waits for the time limits of the first role's, however many
@@ -27,13 +28,20 @@ import { errorOf, extension, type ThreadError } from '../../src/sql/parse-task.j
 import { cut, TooManyChunks, type Cut } from './text-splitter.js';
 
 /**
- * A cut's time limit: a second, and 10 µs a character of the text. A cut that does not backtrack takes time linear
- * in the text: on the busy 2-core host, 2.6 µs a character (a text of 1 MB with no separator, cut into a character or
- * two a chunk), over 5 µs with the test suite running beside it; a backtracking pattern is stopped within a second
- * on a short text. The time counts from when the thread has the text, its start (some hundreds of ms) left out.
+ * A cut's time limit: a second, and 10 µs a character of the text, at most CUT_CEILING_MS. A cut that does not
+ * backtrack takes time linear in the text: on the busy 2-core host, 2.6 µs a character (a text of 1 MB with no
+ * separator, cut into a character or two a chunk), over 5 µs with the test suite running beside it; a backtracking
+ * pattern is stopped within a second on a short text. The time counts from when the thread has the text, its start
+ * (some hundreds of ms) left out.
  */
 export const CUT_BASE_MS = 1000;
 export const CUT_MS_PER_CHARACTER = 0.01;
+/**
+ * The longest a cut may hold a thread, whatever its text's length: of a text of MAX_INPUT (2 MiB) characters, a cut
+ * by \n\n, [.]\s* or the default separators took 5 to 350 ms in a thread, and the slowest found, into 2 million
+ * chunks of a character each, 0.6 to 2 s idle and 2.7 s with three processes spinning beside it on the 2-core host.
+ */
+export const CUT_CEILING_MS = 5000;
 /** Characters times separators that a cut at once may search: some milliseconds of the event loop's time. */
 export const INLINE_WORK = 256 * 1024;
 /** The most characters of the separators together; more would only be a large copy into the thread. */
@@ -142,7 +150,7 @@ function run(thread: Thread, job: Job): void {
   thread.job = job;
   const share = shares.get(job.share) ?? { running: 0, given: 0 };
   shares.set(job.share, { running: share.running + 1, given: given++ });
-  const limit = CUT_BASE_MS + job.cut.text.length * CUT_MS_PER_CHARACTER;
+  const limit = Math.min(CUT_BASE_MS + job.cut.text.length * CUT_MS_PER_CHARACTER, CUT_CEILING_MS);
   thread.deadline = setTimeout(() => finish(thread, { error: tooSlow(job.cut, limit) }, true), limit).unref();
   thread.worker.postMessage(job.cut);
 }
@@ -249,7 +257,7 @@ function tooSlow({ options }: Cut, limitMs: number): CutTooSlow {
   const seconds = (limitMs / 1000).toFixed(1);
   return options.isSeparatorRegex
     ? new CutTooSlow('2201B', `the separator, a regular expression, took more than ${seconds} s to cut the text`, {
-        hint: 'Separators run with a time limit, by backtracking: a repeat whose pieces can match the same characters in more than one way (nested or alternated, as (a+)+ or (a|a)+) takes time exponential in the text. Write the separator so that a text matches it in one way only.',
+        hint: 'Separators run with a time limit, by backtracking: a repeat whose pieces can match the same characters in more than one way (nested or alternated, as (a+)+ or (a|a)+) takes time exponential in the text. Write the separator so that a text matches it in one way only, or cut a long text in parts first (substring).',
       })
     : new CutTooSlow('54000', `cutting the text took more than ${seconds} s`, { hint: 'Cut it in parts first (substring), or give fewer separators.' });
 }
