@@ -60,11 +60,6 @@ export interface StatementWatch {
    * to let it run. `statement` is a Parse's statement name, undefined when it was too long to keep.
    */
   end(statement: string | undefined, sqlBytes: number): PgError | undefined;
-  /**
-   * Where the statement's answer goes, given where it would (`relay`; undefined: to the client as it comes): the
-   * interceptor's own sink when it must act on the answer, as on a Query ending a transaction block it opened.
-   */
-  answerBy?(relay: ReplySink | undefined): ReplySink | undefined;
 }
 
 /** The portal and prepared statement a Bind names. */
@@ -107,6 +102,13 @@ export interface Interceptor {
   claims(type: number, frame: Buffer, admission?: BindAdmission): boolean;
   /** A client message while mediating, the claimed one first; the frame is the interceptor's to keep. */
   accept(type: number, frame: Buffer, admission?: BindAdmission): void;
+  /**
+   * Where the answer goes to a client message relayed as it came while the interceptor waited for the client (a Query
+   * or FunctionCall too big to hold), given where it would go (`relay`; undefined: to the client as it comes): the
+   * interceptor's own sink when it must act on the answer, as on one ending a transaction block it opened. The
+   * interceptor is at work again when it takes the answer.
+   */
+  relayedAnswer?(type: number, relay: ReplySink | undefined): ReplySink | undefined;
   /** The server started reading a COPY's data (its CopyInResponse came): COPY data held back may go to it now. */
   copyInStarted?(): void;
   /** The client asked to cancel: what the session is to do about the upstream backend (CancelOutcome). */

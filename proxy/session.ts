@@ -146,8 +146,8 @@ export class Session {
   private streamed: StatementRelay | undefined;
   /** The Bind being read as it comes, judged by the interceptor before its body is in. */
   private bindRead: BindReader | undefined;
-  /** A COPY message being relayed as it comes while mediating, too big for the interceptor to hold. */
-  private copyRelayed = false;
+  /** A COPY message (or FunctionCall) being relayed as it comes while mediating, too big for the interceptor to hold. */
+  private messageRelayed = false;
   /** The interceptor's messages sent while a client message goes upstream as it comes: they go after it. */
   private readonly sentAfterRelay: Array<[Buffer, ReplySink | undefined]> = [];
   /** The severity of the ErrorResponse being relayed, read as it comes. */
@@ -373,13 +373,15 @@ export class Session {
    * big one is not held: it waits, unread, until the interceptor is done with those before it; a COPY message only
    * until the interceptor has handed them on (the COPY it belongs to may be running upstream, and the interceptor
    * waiting for its end), and then goes as it comes; and when the interceptor waits for it (it takes part in a
-   * transaction block the interceptor runs until the client's Sync) it goes as when relaying raw.
+   * transaction block the interceptor runs until the client's Sync) it goes as when relaying raw, a FunctionCall as it
+   * comes too (never held whole, up to --max-message-size).
    */
   private clientReader(type: number, length: number, start: number): BodyReader | undefined {
     if (this.mediating && length > MAX_MEDIATED_MESSAGE_LENGTH) {
       if (!this.interceptorCaughtUp) return this.putOff();
-      if (isCopyMessage(type)) return this.relayCopy(type, length, start);
+      if (isCopyMessage(type)) return this.relayAsItComes(type, length, start);
       if (!this.interceptorWaits) return this.putOff();
+      if (type === FrontendMessage.FunctionCall) return this.relayAsItComes(type, length, start);
     }
     return type === FrontendMessage.Bind ? this.bindReader(length, start) : this.streamStatement(type, length, start);
   }
@@ -390,12 +392,13 @@ export class Session {
   }
 
   /**
-   * A COPY message relayed as it comes, after the bytes before it in the chunk (which is let go only once the upstream's
-   * socket has taken what was written of it: frameClientChunk).
+   * A COPY message, or a FunctionCall while the interceptor waits for the client, relayed as it comes, after the bytes
+   * before it in the chunk (which is let go only once the upstream's socket has taken what was written of it:
+   * frameClientChunk).
    */
-  private relayCopy(type: number, length: number, start: number): BodyReader {
+  private relayAsItComes(type: number, length: number, start: number): BodyReader {
     this.forwardBefore(start);
-    this.copyRelayed = true;
+    this.messageRelayed = true;
     return relayedAsItComes(type, length, (bytes) => this.forward(bytes));
   }
 
@@ -421,7 +424,7 @@ export class Session {
     }
     if (frame === undefined) {
       if (this.streamed) return this.endStreamed(type, end);
-      if (this.copyRelayed) return this.endCopyRelayed(type, end);
+      if (this.messageRelayed) return this.endRelayed(type, end);
       return this.bindRead ? this.endBindRead(type, end) : this.accountClientMessage(type);
     }
     this.handOn(type, frame, start, end);
@@ -525,11 +528,11 @@ export class Session {
     this.accountClientMessage(frame[0]!);
   }
 
-  /** The COPY message relayed as it comes is all relayed. */
-  private endCopyRelayed(type: number, end: number): void {
-    this.copyRelayed = false;
+  /** The message relayed as it comes is all relayed. */
+  private endRelayed(type: number, end: number): void {
+    this.messageRelayed = false;
     this.runStart = end;
-    this.accountClientMessage(type);
+    this.accountClientMessage(type, type === FrontendMessage.FunctionCall ? this.relayedAnswer(type, undefined) : undefined);
     this.sendAfterRelay();
   }
 
@@ -539,16 +542,23 @@ export class Session {
     this.streamed = undefined;
     this.runStart = end;
     this.statement.noteStreamed(relay.statementHead);
-    const { refusal, watch } = relay;
-    const told = refusal && refusedInPlace(refusal, (frame) => this.writeToClient(frame));
-    const answer = watch.answerBy ? watch.answerBy(told) : told;
-    // The interceptor acts on the answer (a Query ends a block it opened): it is at work again, as on a message handed to it.
-    if (answer !== told) {
+    const { refusal } = relay;
+    this.accountClientMessage(type, this.relayedAnswer(type, refusal && refusedInPlace(refusal, (frame) => this.writeToClient(frame))));
+    this.sendAfterRelay();
+  }
+
+  /**
+   * Where the answer goes to a message relayed as it came, given where it would (`relay`): the interceptor may take it, and
+   * is then at work again, as on a message handed to it.
+   */
+  private relayedAnswer(type: number, relay: ReplySink | undefined): ReplySink | undefined {
+    if (!this.mediating || !this.interceptor?.relayedAnswer) return relay;
+    const answer = this.interceptor.relayedAnswer(type, relay);
+    if (answer !== relay) {
       this.interceptorWaits = false;
       this.interceptorCaughtUp = false;
     }
-    this.accountClientMessage(type, answer);
-    this.sendAfterRelay();
+    return answer;
   }
 
   private forward(bytes: Buffer): void {
@@ -724,7 +734,7 @@ export class Session {
 
   /** Whether a client message is going upstream as it comes, part of it written. */
   private get relaying(): boolean {
-    return this.streamed !== undefined || this.copyRelayed || (this.bindRead?.relayed ?? false);
+    return this.streamed !== undefined || this.messageRelayed || (this.bindRead?.relayed ?? false);
   }
 
   /** The client's message that went as it came is all written: the interceptor's held back go after it. */

@@ -38,7 +38,7 @@ export class StatementRelay implements BodyReader {
   constructor(
     private readonly type: number,
     length: number,
-    readonly watch: StatementWatch,
+    private readonly watch: StatementWatch,
     private readonly write: (bytes: Buffer) => void,
     headBytes: number,
   ) {

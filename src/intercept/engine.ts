@@ -165,15 +165,18 @@ class InterceptionEngine implements Interceptor {
 
   watch(type: number, length: number): StatementWatch | undefined {
     if (length <= STREAMED_FROM) return undefined;
-    const state = {
+    return new StreamedClaim(type, {
       cursorsOpen: this.executor.cursors.size > 0,
       tracksStatements: this.tracksStatements,
-      knowsStatement: (name: string) => this.knowsStatement(name),
-      forgetStatement: (name: string) => this.forgetStatement(name),
-    };
-    // A Query ends the block the proxy opened, as it would PostgreSQL's implicit transaction (relayEndingOwnBlock).
-    if (type !== FrontendMessage.Query || !this.executor.ownsBlock) return new StreamedClaim(type, state);
-    return new StreamedClaim(type, state, (relay) => this.endingOwnBlock(relay ?? relayToClient(this.io)));
+      knowsStatement: (name) => this.knowsStatement(name),
+      forgetStatement: (name) => this.forgetStatement(name),
+    });
+  }
+
+  relayedAnswer(type: number, relay: ReplySink | undefined): ReplySink | undefined {
+    // It ends the block the proxy opened, as it would PostgreSQL's implicit transaction (relayEndingOwnBlock).
+    const endsBlock = type === FrontendMessage.Query || type === FrontendMessage.FunctionCall;
+    return endsBlock && this.executor.ownsBlock ? this.endingOwnBlock(relay ?? relayToClient(this.io)) : relay;
   }
 
   /**
@@ -423,8 +426,8 @@ class InterceptionEngine implements Interceptor {
    * earlier error (the client's Sync ends the block then).
    */
   /**
-   * The sink of the answer to a Query relayed as it came while the proxy's block was open: the Query ends that block, the
-   * engine at work on it (the client's next messages waiting) until it has.
+   * The sink of the answer to a Query or FunctionCall relayed as it came while the proxy's block was open: it ends that
+   * block, the engine at work on it (the client's next messages waiting) until it has.
    */
   private endingOwnBlock(relay: ReplySink): ReplySink {
     const answer = new ReadyHeldBack(relay);

@@ -6,7 +6,6 @@
 
 import type { StatementWatch } from '../../proxy/interceptor.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
-import type { ReplySink } from '../../proxy/replies-owed.js';
 import type { IdentifierScanner } from '../sql/identifiers.js';
 import { MAX_PARSE_BYTES, TooBigToParse } from '../sql/parse-task.js';
 import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
@@ -37,11 +36,9 @@ export class StreamedClaim implements StatementWatch {
   private readonly cursorCommands: IdentifierScanner | undefined;
   private readonly deallocations: IdentifierScanner | undefined;
 
-  /** `answering`: where the statement's answer goes instead of where the session would send it (answerBy). */
   constructor(
     private readonly type: number,
     private readonly state: ClaimState,
-    private readonly answering?: (relay: ReplySink | undefined) => ReplySink,
   ) {
     this.cursorCommands = state.cursorsOpen ? CURSOR_COMMANDS.scanner() : undefined;
     this.deallocations = type === FrontendMessage.Query && state.tracksStatements ? DEALLOCATING_COMMANDS.scanner() : undefined;
@@ -71,10 +68,6 @@ export class StreamedClaim implements StatementWatch {
       if (statement !== undefined && !claimed) state.forgetStatement(statement);
     }
     return claimed ? new TooBigToParse(sqlBytes) : undefined;
-  }
-
-  answerBy(relay: ReplySink | undefined): ReplySink | undefined {
-    return this.answering ? this.answering(relay) : relay;
   }
 }
 

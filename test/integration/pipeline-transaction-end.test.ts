@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { peakGrowth } from '../support/held-memory.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 
 const MiB = 1024 ** 2;
@@ -23,9 +24,9 @@ interface Outcome {
   written: number;
 }
 
-/** A FunctionCall of `abs(integer)` with the argument 7, in text. */
-function functionCall(oid: number): Buffer {
-  const argument = Buffer.from('7');
+/** A FunctionCall of the function `oid` with one argument, in text. */
+function functionCall(oid: number, text = '7'): Buffer {
+  const argument = Buffer.from(text);
   const body = Buffer.alloc(4 + 2 + 2 + 2 + 4 + argument.length + 2);
   let at = body.writeInt32BE(oid, 0);
   at = body.writeInt16BE(1, at);
@@ -83,7 +84,7 @@ async function run(port: number, database: string, direct: pg.Client, first: str
 }
 
 /** What `after` makes of the pipeline sent direct, and through the proxy with a call first: the same. */
-async function compare(after: (abs: number) => Buffer[], readies = 1, together = false): Promise<Outcome> {
+async function compare(after: (functions: { abs: number; length: number }) => Buffer[], readies = 1, together = false): Promise<Outcome> {
   const { name, client: direct } = await freshDatabase();
   const setup = new pg.Client(connection(proxy.port, 'postgres', name));
   await setup.connect();
@@ -91,9 +92,9 @@ async function compare(after: (abs: number) => Buffer[], readies = 1, together =
   await setup.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_mode": "md5"}')`);
   await setup.end();
   await direct.query('CREATE TABLE written (x int)');
-  const abs = (await direct.query(`SELECT 'abs(integer)'::regprocedure::oid::int AS oid`)).rows[0].oid as number;
-  const expected = await run(cluster().port, name, direct, `SELECT md5('x')`, after(abs), readies, together);
-  expect(await run(proxy.port, name, direct, `SELECT pg_llm_chat('m', 'x')`, after(abs), readies, together)).toEqual(expected);
+  const oids = (await direct.query(`SELECT 'abs(integer)'::regprocedure::oid::int AS abs, 'length(text)'::regprocedure::oid::int AS length`)).rows[0];
+  const expected = await run(cluster().port, name, direct, `SELECT md5('x')`, after(oids), readies, together);
+  expect(await run(proxy.port, name, direct, `SELECT pg_llm_chat('m', 'x')`, after(oids), readies, together)).toEqual(expected);
   return expected;
 }
 
@@ -141,7 +142,17 @@ describe('a simple Query after a Flushed pipeline', () => {
 describe('a FunctionCall after a Flushed pipeline', () => {
   it('commits the pipeline\'s writes: a later error leaves them', async () => {
     const failing = [serialize.parse({ text: 'SELECT 1/0', types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync()];
-    const expected = await compare((abs) => [functionCall(abs), ...failing], 2);
+    const expected = await compare(({ abs }) => [functionCall(abs), ...failing], 2);
     expect(expected).toEqual({ answers: [['functionCallResponse', 'readyForQuery I'], ['parseComplete', 'error 22012', 'readyForQuery I']], written: 1 });
   });
+
+  it('over a MiB is relayed as it comes, not held whole, and commits them too', async () => {
+    const { client: direct } = await freshDatabase();
+    const { length } = (await direct.query(`SELECT 'length(text)'::regprocedure::oid::int AS length`)).rows[0];
+    const big = functionCall(length, 'z'.repeat(48 * MiB));
+    let expected: Outcome | undefined;
+    const growth = await peakGrowth(async () => void (expected = await compare(() => [big])), 250);
+    expect(expected).toEqual({ answers: [['functionCallResponse', 'readyForQuery I']], written: 1 });
+    expect(growth).toBeLessThan(24 * MiB);
+  }, 120_000);
 });

@@ -83,7 +83,8 @@ export class RawClient {
   }
 
   send(...buffers: Buffer[]): void {
-    this.socket.write(Buffer.concat(buffers));
+    // One message is written as it is: a copy of a big one would count in what the tests measure this process holds.
+    this.socket.write(buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers));
   }
 
   /** Waits until a message of this name has arrived after the ones already taken, and returns everything up to it. */
