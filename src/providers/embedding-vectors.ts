@@ -1,7 +1,9 @@
 // The vectors of an embeddings answer, checked before they reach the database: one for each text, each of finite
 // numbers, each as long as the model config says (embedding_dimensions) when it says. OpenAI and Azure are asked for
-// base64 (a quarter of the float JSON's size, and no numbers to parse), which is decoded here.
+// base64 (a quarter of the float JSON's size, and no numbers to parse), which is decoded here. None is over
+// MAX_EMBEDDING_DIMENSIONS (embedding-dimensions.ts), a limit checked before it is decoded.
 
+import { checkDimensionLimit } from './embedding-dimensions.js';
 import { ProviderError } from './errors.js';
 
 /** OpenAI's base64 embedding (little-endian float32) as numbers; numbers as they are; anything else undefined. */
@@ -21,6 +23,7 @@ export function checkedVectors(provider: string, answered: unknown[] | undefined
     throw new ProviderError(`${provider} answered ${Array.isArray(answered) ? answered.length : 'no'} embeddings for ${texts} texts`);
   }
   return answered.map((value) => {
+    checkDimensionLimit(value);
     const vector = vectorOf(value);
     if (!vector || vector.length === 0 || !vector.every((item) => typeof item === 'number' && Number.isFinite(item))) {
       throw new ProviderError(`${provider} answered an embedding that is not a list of numbers`);

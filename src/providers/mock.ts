@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgError } from '../../proxy/pg-error.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
+import { MAX_EMBEDDING_DIMENSIONS } from './embedding-dimensions.js';
 import { ProviderError } from './errors.js';
 import { answerCap } from './http.js';
 import { DEFAULT_LOCAL_DIMENSIONS } from './local-embedding.js';
@@ -53,7 +54,9 @@ export function mockProvider(config: MockConfig): Provider {
     return bytes;
   };
   const dimensions = Number(config.embedding_dimensions ?? DEFAULT_LOCAL_DIMENSIONS);
-  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > 16_000) throw invalid('embedding_dimensions must be a whole number from 1 to 16000');
+  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > MAX_EMBEDDING_DIMENSIONS) {
+    throw invalid(`embedding_dimensions must be a whole number from 1 to ${MAX_EMBEDDING_DIMENSIONS}`);
+  }
 
   const plainAnswer = ({ prompt, options }: ChatRequest): string => {
     if (config.mock_mode === 'md5') return createHash('md5').update(prompt, 'utf8').digest('hex');

@@ -58,4 +58,12 @@ describe('an answer cut down to its shape', () => {
   it('keeps scalars where a container is described, and drops containers where a scalar is', () => {
     expect(prune({ model: { huge: [] }, choices: 'none' }, shape)).toEqual({ choices: 'none' });
   });
+
+  it("refuses a vector over pgvector's 16,000 dimensions with 54000, as numbers or base64, before it leaves the thread", () => {
+    const base64 = (dimensions: number) => Buffer.alloc(4 * dimensions).toString('base64');
+    for (const embedding of [new Array(16_001).fill(0), base64(16_001)]) {
+      expect(() => prune({ data: [{ embedding }] }, shape)).toThrow(expect.objectContaining({ sqlstate: '54000', message: expect.stringContaining('16001 dimensions') }));
+    }
+    expect(prune({ data: [{ embedding: base64(16_000) }] }, shape)).toEqual({ data: [{ embedding: base64(16_000) }] });
+  });
 });

@@ -2,10 +2,12 @@
 // thread (pool.ts) and only its pruned form comes back to the event loop, so the unknown fields a server adds (or
 // pads its answer with) never cost the sessions anything. Shapes are plain data: they travel to the worker.
 
+import { checkDimensionLimit } from '../embedding-dimensions.js';
+
 /**
  * 'scalar': a string, number, boolean or null, never an array or object. 'vector': an embedding, numbers or a base64
  * string. 'any': whatever is there (an answer handed on whole). `fields`: those fields of an object. `items`: the
- * first `first` items of an array, each of that shape.
+ * first `first` items of an array, each of that shape. A vector over MAX_EMBEDDING_DIMENSIONS fails with 54000 here.
  */
 export type Shape =
   | 'scalar'
@@ -31,6 +33,7 @@ export const ANY: AnswerShapes = { answer: 'any', event: 'any' };
  * and objects stay only where the shape describes them.
  */
 export function prune(value: unknown, shape: Shape): unknown {
+  if (shape === 'vector') checkDimensionLimit(value);
   if (value === null || typeof value !== 'object' || shape === 'any') return value;
   if (shape === 'vector') return Array.isArray(value) && value.every((item) => typeof item === 'number') ? value : undefined;
   if (shape === 'scalar') return undefined;
