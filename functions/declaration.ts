@@ -6,6 +6,7 @@
 import type { MasterKey } from '../src/crypto/secrets.js';
 import type { SessionLiteralSecrets } from '../src/intercept/literal-secrets.js';
 import type { DefaultProviders } from '../src/providers/default-provider.js';
+import { PgError, SqlState } from '../proxy/pg-error.js';
 import { EventLoopTurns } from '../src/event-loop-turns.js';
 import { parseVector, VECTOR } from './vector-type.js';
 
@@ -263,13 +264,28 @@ export function callArguments(declaration: FunctionDeclaration, values: unknown[
   );
 }
 
+/**
+ * The most rows a streaming body's run keeps: it keeps them all until the call is done, and the statement's later
+ * pass reads them as one JSON value (src/intercept/result-batches.ts). Far more chunks than the longest answer a model
+ * streams, yet a mock model echoing a prompt word by word (or a server streaming a character a chunk) could
+ * otherwise make millions, some 140 bytes each, of one call.
+ */
+export const MAX_KEPT_ROWS = 250_000;
+
 /** The rows of a streaming body, all of them: the run of a set-returning function that also streams. */
 export async function allRows(rows: AsyncIterable<ResultRow>): Promise<ResultRow[]> {
   const collected: ResultRow[] = [];
   const turns = new EventLoopTurns();
   for await (const row of rows) {
+    if (collected.length === MAX_KEPT_ROWS) throw tooManyRows();
     collected.push(row);
     await turns.step();
   }
   return collected;
+}
+
+function tooManyRows(): PgError {
+  return new PgError(SqlState.ProgramLimitExceeded, `a streamed call inside a statement may make at most ${MAX_KEPT_ROWS} rows, which the proxy keeps until the call is done`, {
+    hint: 'Select its columns as they are (SELECT * FROM pg_llm_chat_stream(…)), whose rows go to the client as they come and are not kept; or ask the model for a shorter answer.',
+  });
 }
