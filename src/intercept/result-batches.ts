@@ -6,6 +6,7 @@
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { STATEMENT_ANSWER_BYTES } from './answer-budget.js';
 import { check } from './calls.js';
+import { jsonInTurns } from './json-in-turns.js';
 import type { Passes } from './passes.js';
 import type { Result } from './upstream-requests.js';
 
@@ -30,7 +31,7 @@ export class ResultBatches {
    * at a time, and the workers that find the next one full wait with it.
    */
   async add(key: string, value: unknown): Promise<void> {
-    const entry = storedEntry(key, value);
+    const entry = await storedEntry(key, value);
     this.entries.push(entry);
     this.bytes += entry.length;
     if (!this.full()) return;
@@ -63,10 +64,10 @@ export class ResultBatches {
 }
 
 /** One result as a member of the JSON object a store takes: `"key":value`. */
-function storedEntry(key: string, value: unknown): string {
+async function storedEntry(key: string, value: unknown): Promise<string> {
   let json: string;
   try {
-    json = JSON.stringify(value);
+    json = await jsonInTurns(value);
   } catch (error) {
     if (error instanceof RangeError) throw tooLarge();
     throw error;

@@ -1,11 +1,13 @@
-// How a pass's results are cut into stores: batches of bounded size whatever the statement's total, and a clear
-// 54000 for one answer too large to store.
+// How a pass's results are cut into stores: batches of bounded size whatever the statement's total, a clear 54000
+// for one answer too large to store, and the rows of a kept set-returning call written out with turns between.
 
 import { describe, expect, it } from 'vitest';
+import { STEPS_A_TURN } from '../../src/event-loop-turns.js';
 import { STATEMENT_ANSWER_BYTES } from '../../src/intercept/answer-budget.js';
 import type { Passes } from '../../src/intercept/passes.js';
 import { ResultBatches } from '../../src/intercept/result-batches.js';
 import type { Result } from '../../src/intercept/upstream-requests.js';
+import { withTurnsCounted } from '../support/turns.js';
 
 const MiB = 1024 ** 2;
 const STORED: Result = { fields: undefined, parameterTypes: undefined, rows: [], tag: 'INSERT 0 1', noticed: new Set(), error: undefined, refused: undefined, skipped: false, status: undefined };
@@ -39,5 +41,16 @@ describe('result batches', () => {
       hint: expect.stringContaining('--max-response-bytes'),
     });
     expect(stores).toEqual([]);
+  });
+
+  it("write out a set-returning call's many rows one at a time, the event loop turning between", async () => {
+    const { passes, stores } = recordingPasses();
+    const rows = Array.from({ length: 64 * 1024 }, (_, i) => ({ seq_no: i, chunk: 'a ', is_final: false }));
+    const batches = new ResultBatches(passes, 1);
+    const { turns } = await withTurnsCounted(() => batches.add('key', rows));
+    await batches.end();
+    expect(JSON.parse(stores[0]!)).toEqual({ key: rows });
+    // A row a step, and a turn at least every STEPS_A_TURN steps.
+    expect(turns).toBeGreaterThanOrEqual(rows.length / STEPS_A_TURN);
   });
 });
