@@ -73,7 +73,7 @@ interface OpenAiEndpoint<Request, Value> {
   /** What is read of an answer's body. */
   shape: Shape;
   /** The answer's value; undefined when it has none. */
-  value(body: Record<string, any>): Value | undefined;
+  value(body: Record<string, any>): Value | undefined | Promise<Value | undefined>;
 }
 
 /** How long a batch may take: both providers' only window. */
@@ -183,18 +183,18 @@ function openAiBatches<Request, Value>(flavour: string, instance: string, config
       for (const fileId of [batch.output_file_id, batch.error_file_id]) {
         if (!fileId) continue;
         const text = await (await results.files.content(fileId, { signal }).catch(fail)).text();
-        for (const line of await jsonLines(text)) outcomes.set(String(line.custom_id), openAiOutcome(line, endpoint));
+        for (const line of await jsonLines(text)) outcomes.set(String(line.custom_id), await openAiOutcome(line, endpoint));
       }
       return { kind: 'ended', outcomes };
     },
   };
 }
 
-function openAiOutcome<Value>(line: Record<string, any>, endpoint: OpenAiEndpoint<unknown, Value>): BatchOutcome<Value> {
+async function openAiOutcome<Value>(line: Record<string, any>, endpoint: OpenAiEndpoint<unknown, Value>): Promise<BatchOutcome<Value>> {
   const response = line.response as { status_code?: number; body?: Record<string, any> } | undefined;
   let value: Value | undefined;
   try {
-    value = response?.status_code === 200 && response.body ? endpoint.value(response.body) : undefined;
+    value = response?.status_code === 200 && response.body ? await endpoint.value(response.body) : undefined;
   } catch (error) {
     return { ok: false, error: `the batch request's answer is not one: ${(error as Error).message}` };
   }

@@ -133,7 +133,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       const response = await sdk('embedding').embeddings.create(request, { signal }).catch(fail);
       const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
       return {
-        vectors: checkedVectors(flavour, data.map((item) => item.embedding), texts.length, dimensions),
+        vectors: await checkedVectors(flavour, data.map((item) => item.embedding), texts.length, dimensions),
         model: answeredModel(response.model, embeddingModel),
         usage: { promptTokens: tokenCount(response.usage?.prompt_tokens), completionTokens: 0 },
       };

@@ -93,7 +93,7 @@ function build(settings: PgaiSettings): Provider {
       const embeddings = shape.embeddings;
       if (!embeddings || !apis.vectors) throw new PgError('0A000', `${settings.api} has no embeddings API`);
       const answer = await requestJson(apis.vectors, 'POST', embeddings.path, embeddings.body(settings.model, texts, settings.embedding ?? {}), signal);
-      const vectors = checkedVectors(settings.api, embeddings.vectors(answer), texts.length, dimensions);
+      const vectors = await checkedVectors(settings.api, embeddings.vectors(answer), texts.length, dimensions);
       return { vectors, model: settings.model, usage: usageOf(answer) };
     },
   };
