@@ -35,12 +35,15 @@ export function writtenString(node: Node): string | undefined {
 
 /** Refuses an expression given for a secret argument that computes it from string constants that may be part of it. */
 export function refuseComputedSecret(expression: Node, declared: ArgumentDeclaration, functionName: string): void {
-  const node = uncast(expression);
-  const writesOut = { key: credentialIn, config: configIn, url: constantsIn }[declared.secret!](node);
-  if (!writesOut) return;
+  if (!writesOutSecret(expression, declared.secret!)) return;
   throw new PgError('0A000', `the ${declared.name} argument of ${functionName} is computed from string constants written in the statement`, {
     hint: `${HINTS[declared.secret!]} The proxy holds back a secret written as one string constant, but not one computed in SQL, which the server's log would keep.`,
   });
+}
+
+/** Whether a secret argument's expression (other than one string constant) writes out constants that may be part of it. */
+export function writesOutSecret(expression: Node, kind: NonNullable<ArgumentDeclaration['secret']>): boolean {
+  return { key: credentialIn, config: configIn, url: constantsIn }[kind](uncast(expression));
 }
 
 const HINTS = {

@@ -3,11 +3,15 @@
 // parameters (pgai's extra_headers), a config that holds credentials (a model's, pgai's client_config), and a
 // server's URL that carries them (pgai's base_url => 'http://user:password@host'). The proxy holds them back from the server (src/intercept/literal-secrets.ts), whose log and
 // pg_stat_activity would keep the statement's text. A secret argument computed from string constants that may be part
-// of it is refused (src/sql/computed-secrets.ts); one computed from parameters, columns or settings shows in no text.
+// of it is refused (src/sql/computed-secrets.ts); one computed from parameters, columns or settings shows in no text,
+// unless its columns are of a subquery, CTE or VALUES list the statement writes (src/sql/derived-columns.ts): those
+// are judged by what they stand for, and refused when that writes the secret out (the constant is not in the call,
+// where the proxy could put a reference in its place without changing what else the statement reads).
 // A constant given for an argument declared SQL (pg_llm_estimate's sql) is a statement of its own, parsed in turn:
 // the secrets of its calls are held back the same way, in a constant written anew. When the parser refuses it and it
 // may hold a secret, the proxy answers the syntax error itself, pointed at where it stands in the query string.
 
+import type { ArgumentDeclaration } from '../../functions/declaration.js';
 import { qualifiedName } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { credentialsIn, holdsCredentials } from '../crypto/config-secrets.js';
@@ -15,7 +19,9 @@ import type { HeldSpan } from './api-key-statements.js';
 import { declaredArguments } from './declared-arguments.js';
 import { parseTask } from './parse-task.js';
 import { scanSync, TooComplexToParse } from './parser.js';
-import { refuseComputedSecret, uncast, writtenString } from './computed-secrets.js';
+import { refuseComputedSecret, uncast, writesOutSecret, writtenString } from './computed-secrets.js';
+import { withDerivedColumns } from './derived-columns.js';
+import { scopeWithin, type Scope } from './statement-scopes.js';
 import { codePoints, parseStatementsNow } from './parse.js';
 import { heldSyntaxError, type HeldSyntaxError } from './secret-syntax-errors.js';
 import { writtenOffset } from './written-constants.js';
@@ -118,16 +124,18 @@ function statementLiterals(text: string, argument: string, inQuery: (position: n
   }
 }
 
-function visit(node: unknown, found: Found[]): void {
-  if (Array.isArray(node)) return node.forEach((item) => visit(item, found));
+/** Walks the tree for calls, each with the scope of relations its column references resolve in. */
+function visit(node: unknown, found: Found[], scope?: Scope, field?: string): void {
+  if (Array.isArray(node)) return node.forEach((item) => visit(item, found, scope));
   if (node === null || typeof node !== 'object') return;
+  const inner = scopeWithin(node as Node, scope, field);
   for (const [key, value] of Object.entries(node)) {
-    if (key === 'FuncCall') found.push(...literalsOfCall(value as Node));
-    visit(value, found);
+    if (key === 'FuncCall') found.push(...literalsOfCall(value as Node, inner));
+    visit(value, found, inner, key);
   }
 }
 
-function literalsOfCall(call: Node): Found[] {
+function literalsOfCall(call: Node, scope: Scope | undefined): Found[] {
   const { declarations, arguments: found } = declaredArguments(call);
   if (declarations.length === 0) return [];
   const writtenFor = qualifiedName(declarations[0]!);
@@ -136,13 +144,29 @@ function literalsOfCall(call: Node): Found[] {
     if (!declared?.secret && !declared?.sql) return;
     const constant = stringConstant(expression);
     if (!constant) {
-      if (declared.secret) refuseComputedSecret(expression, declared, declarations[0]!.name);
+      if (declared.secret) refuseWrittenOutSecret(expression, scope, declared, declarations[0]!.name);
       return;
     }
     if (declared.sql) literals.push({ ...constant, json: false, writtenFor, sql: `the ${declared.name} argument of ${declarations[0]!.name}` });
     else if (isSecret(declared.secret!, constant.value)) literals.push({ ...constant, json: declared.type === 'jsonb', writtenFor });
   });
   return literals;
+}
+
+/**
+ * Refuses a secret argument other than one string constant that writes the secret out: computed from constants in
+ * the call, or reading a column of a subquery, CTE or VALUES list of the statement that does.
+ */
+function refuseWrittenOutSecret(expression: Node, scope: Scope | undefined, declared: ArgumentDeclaration, functionName: string): void {
+  refuseComputedSecret(expression, declared, functionName);
+  const argument = `the ${declared.name} argument of ${functionName}`;
+  const followed = withDerivedColumns(expression, scope, argument);
+  if (followed === expression) return;
+  const constant = writtenString(uncast(followed));
+  if (constant !== undefined ? !isSecret(declared.secret!, constant) : !writesOutSecret(followed, declared.secret!)) return;
+  throw new PgError('0A000', `${argument} reads a column of a subquery, CTE or VALUES list that writes it out in string constants`, {
+    hint: "Pass it as a parameter, or write it in the call itself as a single string constant: the proxy holds back a secret written in the call, not one written elsewhere in the statement, which the server's log would keep.",
+  });
 }
 
 /** A non-empty string constant, under any casts and COLLATE clauses. */
