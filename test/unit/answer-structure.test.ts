@@ -1,17 +1,16 @@
-// A big provider answer is counted on its bytes before it is parsed (nesting, arrays and objects, values), and only
-// the part its adapter reads of it is kept (src/providers/answers/).
+// A big provider answer is counted before it is parsed (nesting, arrays and objects, values: src/json-structure.ts),
+// and only the part its adapter reads of it is kept (src/providers/answers/).
 
 import { describe, expect, it } from 'vitest';
 import { prune, type Shape } from '../../src/providers/answers/shape.js';
 import { checkStructure, STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
 
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const limits = { depth: 4, containers: 10, values: 20 };
 
 describe('the count of an answer before it is parsed', () => {
   it('passes an answer within the limits, strings counted as one value whatever they hold', () => {
-    expect(() => checkStructure(bytes('{"a":[1,2,{"b":"[[[[[,,,,{{{{\\"]]]]"}],"c":null}'), limits)).not.toThrow();
-    expect(() => checkStructure(bytes(JSON.stringify({ text: 'x,'.repeat(100_000) })), limits)).not.toThrow();
+    expect(() => checkStructure('{"a":[1,2,{"b":"[[[[[,,,,{{{{\\"]]]]"}],"c":null}', limits)).not.toThrow();
+    expect(() => checkStructure(JSON.stringify({ text: 'x,'.repeat(100_000) }), limits)).not.toThrow();
   });
 
   it.each([
@@ -19,11 +18,11 @@ describe('the count of an answer before it is parsed', () => {
     ['arrays and objects', `[${'{},'.repeat(10)}{}]`, 'more than 10 arrays and objects'],
     ['values', `[${'0,'.repeat(20)}0]`, 'more than 20 values'],
   ])('refuses one over the limit of %s with 54000', (_, text, what) => {
-    expect(() => checkStructure(bytes(text), limits)).toThrow(expect.objectContaining({ sqlstate: '54000', message: expect.stringContaining(what), hint: expect.stringContaining('base_url') }));
+    expect(() => checkStructure(text, limits)).toThrow(expect.objectContaining({ sqlstate: '54000', message: expect.stringContaining(what), hint: expect.stringContaining('base_url') }));
   });
 
   it("lets embeddings hold more numbers than chat answers: a batch of 2048 vectors of 3072 floats", () => {
-    const batch = bytes(`{"data":[${`{"embedding":[${'0.1,'.repeat(3071)}0.1]},`.repeat(2047)}{"embedding":[0]}]}`);
+    const batch = `{"data":[${`{"embedding":[${'0.1,'.repeat(3071)}0.1]},`.repeat(2047)}{"embedding":[0]}]}`;
     expect(() => checkStructure(batch, STRUCTURE_LIMITS.chat)).toThrow(expect.objectContaining({ sqlstate: '54000' }));
     expect(() => checkStructure(batch, STRUCTURE_LIMITS.embedding)).not.toThrow();
   });

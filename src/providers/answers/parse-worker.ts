@@ -5,12 +5,13 @@ import { parentPort } from 'node:worker_threads';
 import { PgError } from '../../../proxy/pg-error.js';
 import type { ThreadError } from '../../sql/parse-task.js';
 import { prune, type Shape } from './shape.js';
-import { checkStructure, type StructureLimits } from './structure.js';
+import type { JsonLimits } from '../../json-structure.js';
+import { checkStructure } from './structure.js';
 
 export interface ParseRequest {
   text: Uint8Array;
   shape: Shape;
-  limits: StructureLimits;
+  limits: JsonLimits;
 }
 
 export type ParseReply = { json: string } | { error: ThreadError };
@@ -19,17 +20,18 @@ const decoder = new TextDecoder();
 
 parentPort!.on('message', ({ text, shape, limits }: ParseRequest) => {
   try {
-    checkStructure(text, limits);
-    parentPort!.postMessage({ json: JSON.stringify(prune(parsed(text), shape)) ?? 'null' } satisfies ParseReply);
+    const json = decoder.decode(text);
+    checkStructure(json, limits);
+    parentPort!.postMessage({ json: JSON.stringify(prune(parsed(json), shape)) ?? 'null' } satisfies ParseReply);
   } catch (error) {
     const { message, sqlstate, hint } = error as PgError;
     parentPort!.postMessage({ error: { message, sqlstate, hint } } satisfies ParseReply);
   }
 });
 
-function parsed(text: Uint8Array): unknown {
+function parsed(json: string): unknown {
   try {
-    return JSON.parse(decoder.decode(text));
+    return JSON.parse(json);
   } catch {
     throw new PgError('39001', "the model provider's answer is not valid JSON", {
       hint: 'Check the base_url of the model: the server there does not answer as the provider API does.',
