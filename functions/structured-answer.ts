@@ -4,7 +4,7 @@
 // cache cannot hand back the same wrong answer.
 
 import { PgError } from '../proxy/pg-error.js';
-import { chatOptions, unfenced } from '../src/providers/options.js';
+import { chatOptions, parseJsonAnswer } from '../src/providers/options.js';
 import type { CallContext, ModelRequest } from './declaration.js';
 import { DEFAULT_INSTANCE } from './default-model.js';
 import { askOperator, auditOperator, operatorModel, type OperatorAnswer, type OperatorModel } from './operator-model.js';
@@ -71,10 +71,10 @@ async function accepted<T>(context: CallContext, model: OperatorModel, question:
   return value;
 }
 
-/** The answer as JSON, a markdown fence forgiven; text that is not JSON stays the string it is. */
+/** The answer as JSON, a markdown fence forgiven; text that is not JSON (nor JSON within limits) stays the string it is. */
 function parsedJson(text: string): unknown {
   try {
-    return JSON.parse(unfenced(text));
+    return parseJsonAnswer(text);
   } catch {
     return text;
   }

@@ -12,12 +12,14 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgError } from '../../proxy/pg-error.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
+import { exceededJsonLimit } from '../json-structure.js';
 import { MAX_EMBEDDING_DIMENSIONS } from './embedding-dimensions.js';
 import { ProviderError } from './errors.js';
 import { answerCap } from './http.js';
 import { DEFAULT_LOCAL_DIMENSIONS } from './local-embedding.js';
 import { localVectors } from './local-vectors.js';
 import { mockSqlAnswer } from './mock-sql.js';
+import { JSON_ANSWER_LIMITS } from './options.js';
 import { AnswerTooLarge } from './response-cap.js';
 import { estimateTokens } from './tokens.js';
 import type { ChatRequest, ChatResult, EmbedRequest, EmbedResult, Provider, StreamEvent } from './provider.js';
@@ -116,7 +118,9 @@ export function mockProvider(config: MockConfig): Provider {
   };
 }
 
+/** JSON that parseJsonAnswer takes: a prompt past its limits is text, answered wrapped, never parsed here. */
 function isJson(text: string): boolean {
+  if (exceededJsonLimit(text, JSON_ANSWER_LIMITS) !== undefined) return false;
   try {
     JSON.parse(text);
     return true;

@@ -2,7 +2,8 @@
 // (pg_llm_chat_json(…, options)): system_prompt, temperature, max_tokens, response_format. Other keys of the
 // options (routing, limits) belong to the functions and are left alone here.
 
-import { PgError } from '../../proxy/pg-error.js';
+import { PgError, SqlState } from '../../proxy/pg-error.js';
+import { EVENT_LOOP_JSON, parseWithinLimits, type JsonLimits } from '../json-structure.js';
 import { ProviderError } from './errors.js';
 import type { ChatOptions, ResponseFormat } from './provider.js';
 
@@ -49,15 +50,30 @@ function responseFormat(value: unknown): ResponseFormat {
 }
 
 /**
+ * What a JSON answer may hold: parsed on the event loop, it is bounded as other JSON parsed there is, and nested no
+ * deeper than a provider's whole answer may be (src/providers/answers/structure.ts).
+ */
+export const JSON_ANSWER_LIMITS: JsonLimits = { ...EVENT_LOOP_JSON, depth: 32 };
+
+/**
  * The JSON a model answered when asked for JSON; models that wrap it in a markdown code fence anyway are
- * forgiven the fence. Anything else that does not parse is the provider's failure (39001).
+ * forgiven the fence. Anything else that does not parse is the provider's failure (39001); JSON past
+ * JSON_ANSWER_LIMITS is refused (54000) unparsed.
  */
 export function parseJsonAnswer(text: string): unknown {
   try {
-    return JSON.parse(unfenced(text));
-  } catch {
+    return parseWithinLimits(unfenced(text), JSON_ANSWER_LIMITS, jsonAnswerTooLarge);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
     throw new ProviderError('the model was asked for JSON and answered something else', 'Ask for JSON in the prompt too, or use a json_schema response_format.');
   }
+}
+
+function jsonAnswerTooLarge(exceeded: string): PgError {
+  const { depth, containers, values } = JSON_ANSWER_LIMITS;
+  return new PgError(SqlState.ProgramLimitExceeded, `the model's JSON answer has ${exceeded}, more than the proxy parses`, {
+    hint: `Ask for a JSON answer of no more than ${values} values, ${containers} arrays and objects, nested up to ${depth} deep: parsing more would hold up every session of the proxy.`,
+  });
 }
 
 /** The text inside a markdown code fence that wraps the whole answer, or the answer when none does. */
