@@ -22,3 +22,14 @@ export class EventLoopTurns {
     this.since = performance.now();
   }
 }
+
+/** The items mapped one at a time, the event loop turning between them as EventLoopTurns has it: for a map whose steps parse what others wrote. */
+export async function mapWithTurns<T, U>(items: Iterable<T>, map: (item: T) => U): Promise<U[]> {
+  const turns = new EventLoopTurns();
+  const mapped: U[] = [];
+  for (const item of items) {
+    await turns.step();
+    mapped.push(map(item));
+  }
+  return mapped;
+}

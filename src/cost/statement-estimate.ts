@@ -8,6 +8,7 @@
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
+import { mapWithTurns } from '../event-loop-turns.js';
 import { COLLECTED_CALLS, collectedCall } from '../intercept/collected-calls.js';
 import { phaseSql } from '../intercept/passes.js';
 import { runRolledBack } from '../sql/sandbox.js';
@@ -56,5 +57,5 @@ async function collectCalls(context: CallContext, checked: CheckedSql): Promise<
     results = await collect(true);
   }
   const { columns, rows } = results[2]!;
-  return rows.map((row) => collectedCall(Object.fromEntries(columns.map((column, i) => [column.name, row[i]!]))));
+  return mapWithTurns(rows, (row) => collectedCall(Object.fromEntries(columns.map((column, i) => [column.name, row[i]!]))));
 }

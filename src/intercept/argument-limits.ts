@@ -8,9 +8,11 @@
 // API: 32 MB); a statement holds a few such calls at once, and more than its llm_summarize groups together may take
 // (STATEMENT_GROUPS_BYTES, checked by the upstream). A Bind of a prepared statement calling LLM functions may carry no
 // more than a statement holds: its parameters are what the calls' arguments are made of, and the proxy keeps them
-// with its portal (tracked-portals.ts).
+// with its portal (tracked-portals.ts). Within those bytes, the shape of a call's arguments is bounded too (nesting,
+// arrays and objects, values: src/json-structure.ts), since they are parsed on the event loop.
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
+import { EVENT_LOOP_JSON, parseWithinLimits } from '../json-structure.js';
 
 export interface ArgumentLimits {
   /** Bytes of one call's arguments, as the JSON array the upstream hands over. */
@@ -61,6 +63,16 @@ export function callArgumentsTooLarge(call: string, limits: ArgumentLimits): PgE
   return new PgError(SqlState.ProgramLimitExceeded, `${call}: the arguments of one call are larger than the proxy takes (${limits.call} bytes)`, {
     hint: "Pass less to one call (left(body, 100000)), or raise the proxy's --max-argument-bytes.",
   });
+}
+
+/** The arguments of a call to `call`, from the JSON array the upstream hands over; 54000 past EVENT_LOOP_JSON. */
+export function parsedArguments(json: string, call: string): unknown[] {
+  return parseWithinLimits(json, EVENT_LOOP_JSON, (exceeded) => {
+    const { depth, containers, values } = EVENT_LOOP_JSON;
+    return new PgError(SqlState.ProgramLimitExceeded, `${call}: the arguments of one call have ${exceeded}, more than the proxy parses`, {
+      hint: `Pass a call no more than ${values} values, ${containers} arrays and objects, nested up to ${depth} deep: parsing more would hold up every session of the proxy.`,
+    });
+  }) as unknown[];
 }
 
 export function statementArgumentsTooLarge(limits: ArgumentLimits): PgError {

@@ -6,6 +6,7 @@ import type { FieldDescription } from '../../proxy/backend-read.js';
 import { describe, execute } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
+import { EventLoopTurns } from '../event-loop-turns.js';
 import type { ArgumentLimits } from './argument-limits.js';
 import { check, type Call } from './calls.js';
 import { ClientRelay, Collector, NO_PARAMETERS, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -86,7 +87,12 @@ export class Passes {
     check(await cleanup.done);
     const calls = new Map<string, Call>();
     if (!result.error) {
-      for (const row of records(check(rows))) calls.set(row.call_key!, collectedCall(row));
+      const turns = new EventLoopTurns();
+      for (const row of records(check(rows))) {
+        // Each call's arguments are parsed: a statement's many calls near their limits are seconds of parsing.
+        await turns.step();
+        calls.set(row.call_key!, collectedCall(row));
+      }
     }
     const collected = calls.size > 0 || result.noticed.has(CALLS_COLLECTED);
     return { calls, collected, error: result.error, fields: result.fields };

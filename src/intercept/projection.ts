@@ -11,10 +11,11 @@ import { readSectionParameter } from '../../proxy/frontend-read.js';
 import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
+import { EventLoopTurns } from '../event-loop-turns.js';
 import type { ProjectedCalls, ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
 import { reportedType, VECTOR } from '../../functions/vector-type.js';
-import { HeldArguments } from './argument-limits.js';
+import { HeldArguments, parsedArguments } from './argument-limits.js';
 import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
 import { asPgError, check, eitherSignal, firstCause, type Call, type CallRunner, type Progress } from './calls.js';
 import { CallsInFlight } from './calls-in-flight.js';
@@ -196,6 +197,8 @@ export async function sendProjectedRows(
   }, run.concurrency);
   const waiting: PendingRow[] = [];
   const held = new HeldArguments(calls.argumentLimits);
+  // Each row's arguments are parsed (projectedCall): a batch of rows near their limits is seconds of parsing.
+  const turns = new EventLoopTurns();
   let sent = 0;
 
   try {
@@ -207,6 +210,7 @@ export async function sendProjectedRows(
         const batch = await nextBatch(rows, held);
         finished = batch.last;
         for (const values of batch.rows) {
+          await turns.step();
           const pending: PendingRow = { values, bytes: dataRowLength(values), keys: [], results: [] };
           for (const [column, name] of callColumns) {
             const { key, call } = projectedCall(values, column, name);
@@ -272,7 +276,7 @@ function fetch(io: SessionIo, requests: UpstreamRequests, maxRows: number, held:
 function projectedCall(values: Array<Buffer | null>, column: number, name: string): { key: string; call: Call } {
   const argumentsJson = values[column]!;
   const key = createHash('sha256').update(name).update('\0').update(argumentsJson).digest('base64');
-  return { key, call: { function: name, arguments: JSON.parse(argumentsJson.toString('utf8')) as unknown[] } };
+  return { key, call: { function: name, arguments: parsedArguments(argumentsJson.toString('utf8'), name) } };
 }
 
 /** The calls of the rows, each once with how many times they make it, as a collect pass reports them. */
