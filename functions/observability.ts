@@ -2,6 +2,8 @@
 // level 0004) limits each role to its own rows; an admin role sees all.
 
 import { MAX_READ_BYTES, measuredRead } from '../src/catalog/measured-read.js';
+import { storedJson } from '../src/catalog/stored-json.js';
+import { mapWithTurns } from '../src/event-loop-turns.js';
 import { PgError } from '../proxy/pg-error.js';
 import { optionsObject } from './answer.js';
 import { wholeNumberOption } from './call-options.js';
@@ -61,11 +63,11 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
       hint: 'Ask for fewer (the limit option) or narrower ones (event_type, instance_name, session_id, request_id, since).',
     },
   );
-  return rows.map((row) => ({
+  return mapWithTurns(rows, (row) => ({
     ...row,
     success: row.success === 't',
     confidence_score: row.confidence_score === null ? null : Number(row.confidence_score),
-    metadata: JSON.parse(row.metadata ?? '{}'),
+    metadata: storedJson(row.metadata ?? '{}', `the metadata of an audit row of request ${row.request_id}`),
   }));
 }
 
@@ -86,7 +88,7 @@ async function trace(context: CallContext, requestId: string): Promise<Record<st
       hint: 'Read its events with a SELECT of your own from _pg_llm_catalog.pg_llm_trace_log.',
     },
   );
-  return { request_id: requestId, events: rows.map((row) => JSON.parse(row.event!) as unknown) };
+  return { request_id: requestId, events: await mapWithTurns(rows, (row) => storedJson(row.event!, `an event of the trace of request ${requestId}`)) };
 }
 
 export const observabilityFunctions = [

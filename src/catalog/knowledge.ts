@@ -4,7 +4,9 @@
 
 import type { Embedding } from '../../functions/embedding.js';
 import type { CallContext, ResultRow } from '../../functions/declaration.js';
+import { mapWithTurns } from '../event-loop-turns.js';
 import { MAX_READ_BYTES, measuredRead } from './measured-read.js';
+import { storedJson } from './stored-json.js';
 
 const DOCUMENTS = '_pg_llm_catalog.pg_llm_knowledge_documents';
 const CHUNKS = '_pg_llm_catalog.pg_llm_knowledge_chunks';
@@ -117,5 +119,5 @@ export async function searchChunks(context: CallContext, search: KnowledgeSearch
       hint: "Ask for fewer results (the limit option), or make the documents' metadata smaller.",
     },
   );
-  return rows.map((row) => ({ ...row, chunk_index: Number(row.chunk_index), similarity: Number(row.similarity), metadata: JSON.parse(row.metadata!) as unknown }));
+  return mapWithTurns(rows, (row) => ({ ...row, chunk_index: Number(row.chunk_index), similarity: Number(row.similarity), metadata: storedJson(row.metadata!, `the metadata of chunk ${row.chunk_id}`) }));
 }

@@ -5,6 +5,7 @@ import type { CallContext } from '../../functions/declaration.js';
 import type { ChatMessage } from '../providers/provider.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { MAX_READ_BYTES, measuredRead } from './measured-read.js';
+import { storedJson } from './stored-json.js';
 
 const SESSIONS = '_pg_llm_catalog.pg_llm_sessions';
 const MESSAGES = '_pg_llm_catalog.pg_llm_session_messages';
@@ -80,7 +81,7 @@ export async function getSession(context: CallContext, sessionId: string): Promi
     },
   );
   if (!row) throw unknownSession(sessionId);
-  return JSON.parse(row.session!) as Record<string, unknown>;
+  return storedJson(row.session!, `session ${sessionId}`) as Record<string, unknown>;
 }
 
 export async function listSessions(context: CallContext): Promise<Array<Record<string, unknown>>> {

@@ -4,7 +4,9 @@
 // out (catalog-migrations/idempotent/002_vectors.sql).
 
 import type { CallContext, ResultRow } from '../../functions/declaration.js';
+import { mapWithTurns } from '../event-loop-turns.js';
 import { MAX_READ_BYTES, measuredRead } from './measured-read.js';
+import { storedJson } from './stored-json.js';
 
 const VECTORS = '_pg_llm_catalog.pg_llm_vectors';
 
@@ -54,7 +56,7 @@ export async function searchVectors(context: CallContext, search: VectorSearch):
       hint: 'Ask for fewer (limit_count), or store smaller metadata.',
     },
   );
-  return rows.map((row) => ({ ...row, similarity: Number(row.similarity), metadata: JSON.parse(row.metadata ?? 'null') as unknown }));
+  return mapWithTurns(rows, (row) => ({ ...row, similarity: Number(row.similarity), metadata: storedJson(row.metadata ?? 'null', `the metadata of stored vector ${row.id}`) }));
 }
 
 /** A real[] parameter in PostgreSQL's array text. */

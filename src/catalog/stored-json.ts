@@ -1,0 +1,18 @@
+// JSON a role wrote into the catalog (an audit row's metadata, a trace's details, a session's state, a document's
+// metadata), read back: any role may write rows of its own with any jsonb in them, and the proxy parses what it reads
+// on the event loop every session shares. Reads are bounded in size (measured-read.ts); what is parsed of them is
+// bounded in shape too (src/json-structure.ts), and a read of many rows parses them with turns of the event loop
+// between them (mapWithTurns).
+
+import { PgError, SqlState } from '../../proxy/pg-error.js';
+import { EVENT_LOOP_JSON, parseWithinLimits } from '../json-structure.js';
+
+/** The value of JSON text read from the catalog; `what` names it for the 54000 that refuses one past EVENT_LOOP_JSON. */
+export function storedJson(text: string, what: string): unknown {
+  return parseWithinLimits(text, EVENT_LOOP_JSON, (exceeded) => {
+    const { depth, containers, values } = EVENT_LOOP_JSON;
+    return new PgError(SqlState.ProgramLimitExceeded, `${what} read from the catalog has ${exceeded}, more than the proxy parses`, {
+      hint: `Read it with a SELECT of your own: the proxy parses no more than ${values} values, ${containers} arrays and objects, nested up to ${depth} deep, which would hold up every session of the proxy.`,
+    });
+  });
+}
