@@ -1,0 +1,93 @@
+// JSON text the proxy did not write, under every cap on its size, is parsed on the event loop every session shares:
+// a model's JSON answer, a call's arguments as the server hands them over, JSON a role stored in the catalog. Its
+// shape is counted first (src/json-structure.ts), and one that would take JSON.parse long (millions of `[]`, or
+// `[[[…]]]` nested millions deep, held every session for seconds) is refused with 54000 unparsed, the session going
+// on; JSON of the sizes calls need (a vector of 16,000 dimensions, a thousand documents) is parsed as ever.
+
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { EVENT_LOOP_JSON } from '../../src/json-structure.js';
+import { JSON_ANSWER_LIMITS } from '../../src/providers/options.js';
+import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
+
+const shared = proxyAndFakeProvider();
+
+/** Arrays nested one deeper than `depth`. */
+const nested = (depth: number) => '['.repeat(depth + 1) + ']'.repeat(depth + 1);
+/** An object holding one array of `count` empty arrays. */
+const emptyArrays = (count: number) => `{"x": [${Array(count).fill('[]').join(',')}]}`;
+const vector = Array.from({ length: 16_000 }, (_, i) => i / 16_000);
+const documents = Array.from({ length: 1000 }, (_, i) => ({ id: i, title: `document ${i}`, tags: ['a', 'b'] }));
+
+async function modelDatabase() {
+  const database = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  await database.client.query(`SELECT pg_llm_add_model(false, 'mock', 'quiet', NULL, '{"mock_response": "ok"}')`);
+  await database.client.query(`SELECT pg_llm_add_model(false, 'mock', 'echo', NULL, '{"mock_mode": "echo"}')`);
+  return database;
+}
+
+describe("a model's JSON answer", () => {
+  const asked = `SELECT pg_llm_chat_json('llm', 'a', '{"response_format": "json"}') AS j`;
+
+  it('nested or numerous past the limits is refused with 54000 unparsed, the session going on', async () => {
+    const { client } = await modelDatabase();
+    shared.fake.script({ kind: 'answer', content: nested(JSON_ANSWER_LIMITS.depth) }, { kind: 'answer', content: emptyArrays(JSON_ANSWER_LIMITS.containers) });
+    const refused = { code: '54000', hint: expect.stringContaining('hold up every session') };
+    await expect(client.query(asked)).rejects.toMatchObject({ ...refused, message: `the model's JSON answer has arrays and objects nested more than 32 deep, more than the proxy parses` });
+    await expect(client.query(asked)).rejects.toMatchObject({ ...refused, message: expect.stringContaining(`more than ${JSON_ANSWER_LIMITS.containers} arrays and objects`) });
+    shared.fake.script({ kind: 'answer', content: JSON.stringify({ vector, documents }) });
+    expect((await client.query(asked)).rows[0].j.response_json).toEqual({ vector, documents });
+  }, 60_000);
+
+  it("from a mock model echoing a prompt past the limits is that prompt as text, never parsed as JSON", async () => {
+    const { client } = await modelDatabase();
+    const prompt = nested(JSON_ANSWER_LIMITS.depth);
+    const { rows } = await client.query(`SELECT pg_llm_chat_json('echo', $1, '{"response_format": "json"}') AS j`, [prompt]);
+    expect(rows[0].j.response_json).toEqual({ response: prompt });
+  }, 60_000);
+});
+
+describe("a call's arguments", () => {
+  it('numerous past the limits are refused with 54000, naming the function, on each path the proxy takes', async () => {
+    const { client } = await modelDatabase();
+    const refused = {
+      code: '54000',
+      message: `pg_llm_chat_json: the arguments of one call have more than ${EVENT_LOOP_JSON.containers} arrays and objects, more than the proxy parses`,
+      hint: expect.stringContaining('hold up every session'),
+    };
+    const many = emptyArrays(EVENT_LOOP_JSON.containers);
+    await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb)`, [many])).rejects.toMatchObject(refused);
+    await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb) IS NULL`, [many])).rejects.toMatchObject(refused);
+    await expect(client.query(`SELECT * FROM pg_llm_estimate($$SELECT pg_llm_chat_json('quiet', 'a', '${many}'::jsonb)$$)`)).rejects.toMatchObject(refused);
+    const values = `{"x": [${Array(EVENT_LOOP_JSON.values).fill('0').join(',')}]}`;
+    await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb)`, [values])).rejects.toMatchObject({ code: '54000', message: expect.stringContaining(`more than ${EVENT_LOOP_JSON.values} values`) });
+    const deep = `{"x": ${nested(EVENT_LOOP_JSON.depth)}}`;
+    await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb)`, [deep])).rejects.toMatchObject({ code: '54000', message: expect.stringContaining('nested more than') });
+    expect((await client.query(`SELECT pg_llm_chat('quiet', 'a') AS a`)).rows).toEqual([{ a: 'ok' }]);
+  }, 120_000);
+
+  it('of the sizes calls need are taken as ever', async () => {
+    const { client } = await modelDatabase();
+    const options = JSON.stringify({ vector, documents });
+    const streamed = await client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb) AS j`, [options]);
+    expect(streamed.rows[0].j.response).toBe('ok');
+    const collected = await client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb) ->> 'response' AS a`, [options]);
+    expect(collected.rows).toEqual([{ a: 'ok' }]);
+  }, 60_000);
+});
+
+describe('JSON a role stored in the catalog', () => {
+  it('numerous past the limits is refused with 54000 as it is read back, the row named, the session going on', async () => {
+    const { client } = await modelDatabase();
+    const requestId = randomUUID();
+    const many = emptyArrays(EVENT_LOOP_JSON.containers);
+    await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_audit_log (request_id, event_type, success, metadata) VALUES ($1, 'chat', true, $2::jsonb)`, [requestId, many]);
+    await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_trace_log (request_id, step, detail) VALUES ($1, 'answer', $2::jsonb)`, [requestId, many]);
+    const refused = { code: '54000', message: expect.stringContaining(requestId), hint: expect.stringContaining('SELECT of your own') };
+    await expect(client.query(`SELECT * FROM pg_llm_get_audit_log()`)).rejects.toMatchObject(refused);
+    await expect(client.query(`SELECT pg_llm_get_trace($1)`, [requestId])).rejects.toMatchObject(refused);
+    await client.query(`UPDATE _pg_llm_catalog.pg_llm_audit_log SET metadata = $1::jsonb`, [JSON.stringify({ vector, documents })]);
+    const { rows } = await client.query(`SELECT metadata FROM pg_llm_get_audit_log()`);
+    expect(rows).toEqual([{ metadata: { vector, documents } }]);
+  }, 60_000);
+});
