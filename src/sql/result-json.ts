@@ -1,9 +1,12 @@
 // A query's result as JSON for the functions that hand results back or to a model: each column's name, its type
 // as PostgreSQL names it and what kind of value it holds (for choosing a chart), and each row as an object whose
 // values are JSON numbers, booleans, JSON or text as the column's type says. Numbers that a JSON number cannot hold
-// exactly stay text; timestamps become ISO 8601, which charting tools parse.
+// exactly stay text; timestamps become ISO 8601, which charting tools parse. JSON values past the bounds of JSON parsed
+// on the event loop (src/json-structure.ts: any role's table may hold millions of `[]` in a jsonb) stay text too.
 
 import type { CallContext, QueryTable } from '../../functions/declaration.js';
+import { mapWithTurns } from '../event-loop-turns.js';
+import { EVENT_LOOP_JSON, exceededJsonLimit } from '../json-structure.js';
 
 /** Vega-Lite's names for what a column holds. */
 export type ColumnCategory = 'quantitative' | 'temporal' | 'nominal';
@@ -30,7 +33,7 @@ export async function resultJson(context: CallContext, table: QueryTable): Promi
   const oids = table.columns.map((column) => column.typeOid);
   const names = oids.length === 0 ? [] : await context.query(`SELECT pg_catalog.format_type(t.oid, NULL) AS name FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS t(oid, i) ORDER BY t.i`, [`{${oids.join(',')}}`]);
   const columns = table.columns.map((column, i) => ({ name: column.name, type: names[i]!.name!, category: category(column.typeOid) }));
-  const rows = table.rows.map((row) => Object.fromEntries(row.map((value, i) => [columns[i]!.name, jsonValue(value, oids[i]!)])));
+  const rows = await mapWithTurns(table.rows, (row) => Object.fromEntries(row.map((value, i) => [columns[i]!.name, jsonValue(value, oids[i]!)])));
   return { columns, rows };
 }
 
@@ -41,7 +44,7 @@ function category(oid: number): ColumnCategory {
 function jsonValue(text: string | null, oid: number): unknown {
   if (text === null) return null;
   if (oid === Oid.bool) return text === 't';
-  if (oid === Oid.json || oid === Oid.jsonb) return JSON.parse(text);
+  if (oid === Oid.json || oid === Oid.jsonb) return exceededJsonLimit(text, EVENT_LOOP_JSON) === undefined ? JSON.parse(text) : text;
   if (NUMBERS.has(oid)) {
     const number = Number(text);
     const exact = INTEGERS.has(oid) ? Number.isSafeInteger(number) : Number.isFinite(number) && (oid !== Oid.numeric || text.replace(/^-|\.|e.*$/gi, '').replace(/^0+/, '').length <= EXACT_DIGITS);

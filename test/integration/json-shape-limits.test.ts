@@ -91,3 +91,17 @@ describe('JSON a role stored in the catalog', () => {
     expect(rows).toEqual([{ metadata: { vector, documents } }]);
   }, 60_000);
 });
+
+describe("a query's JSON values", () => {
+  it('past the limits stay their text in a query run for a call, those within them parsed', async () => {
+    const { client } = await modelDatabase();
+    await client.query(`CREATE TABLE shapes (n int, j jsonb)`);
+    await client.query(`INSERT INTO shapes VALUES (1, $1::jsonb), (2, $2::jsonb)`, [emptyArrays(EVENT_LOOP_JSON.containers), JSON.stringify({ vector })]);
+    await client.query(`SELECT pg_llm_add_model(false, 'mock', 'sql', NULL, '{"mock_response": "SELECT n, j FROM shapes ORDER BY n"}')`);
+    const { rows } = await client.query(`SELECT pg_llm_text2sql_json('sql', 'the shapes') -> 'execution' -> 'rows' AS r`);
+    const [many, within] = rows[0].r;
+    expect(typeof many.j).toBe('string');
+    expect(JSON.parse(many.j).x).toHaveLength(EVENT_LOOP_JSON.containers);
+    expect(within).toEqual({ n: 2, j: { vector } });
+  }, 60_000);
+});
