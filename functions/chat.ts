@@ -1,6 +1,7 @@
 // The chat family of pg_llm v1.1: model registration and single-turn chat, plain, JSON and streamed.
 
 import { removeModel, saveModel } from '../src/catalog/models.js';
+import { parsedArgumentJson } from '../src/intercept/argument-limits.js';
 import { providerFor } from '../src/providers/index.js';
 import { PgError } from '../proxy/pg-error.js';
 import { answerJson, ask, audit, chatRequests, optionsObject, routed, STREAM_COLUMNS, streamAnswer, type Answer, type Question } from './answer.js';
@@ -22,8 +23,9 @@ function parseConfig(text: unknown): Record<string, unknown> {
   if (text === null || text === undefined || text === '') return {};
   let config: unknown;
   try {
-    config = JSON.parse(String(text));
-  } catch {
+    config = parsedArgumentJson(String(text), 'pg_llm_add_model');
+  } catch (error) {
+    if (error instanceof PgError) throw error;
     // The JSON parser's words quote the text around the fault, which may be a key.
     throw new PgError('22P02', 'invalid input syntax for type json', {
       detail: 'The config argument of pg_llm_add_model must be a JSON object.',

@@ -3,6 +3,7 @@
 // client_config builder, with pgai's arguments, defaults and results. verbose is accepted and has nothing to add: /metrics and the audit rows
 // time every request.
 
+import { parsedArgumentJson } from '../../src/intercept/argument-limits.js';
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import type { CallContext, FunctionDeclaration } from '../declaration.js';
 import { declareFunction } from '../declaration.js';
@@ -78,7 +79,7 @@ async function chatComplete(context: CallContext, args: Record<string, unknown>)
       user: 'openai_user',
     }),
     // pgai passes auto, none and required as they are, and anything else as the JSON it is written in.
-    ...(typeof toolChoice === 'string' ? { tool_choice: ['auto', 'none', 'required'].includes(toolChoice) ? toolChoice : JSON.parse(toolChoice) } : {}),
+    ...(typeof toolChoice === 'string' ? { tool_choice: ['auto', 'none', 'required'].includes(toolChoice) ? toolChoice : parsedArgumentJson(toolChoice, 'ai.openai_chat_complete') } : {}),
     ...jsonObject(args.extra_body, 'extra_body'),
   };
   return askApi(context, await settings(context, args, model), 'ai.openai_chat_complete', { kind: 'chat', path: '/chat/completions', body });

@@ -65,14 +65,17 @@ export function callArgumentsTooLarge(call: string, limits: ArgumentLimits): PgE
   });
 }
 
-/** The arguments of a call to `call`, from the JSON array the upstream hands over; 54000 past EVENT_LOOP_JSON. */
-export function parsedArguments(json: string, call: string): unknown[] {
+/**
+ * JSON a call to `call` was given, parsed: its arguments, as the JSON array the upstream hands over, or a text argument
+ * that holds JSON (which the count of the arguments took for one string); 54000 past EVENT_LOOP_JSON.
+ */
+export function parsedArgumentJson(json: string, call: string): unknown {
   return parseWithinLimits(json, EVENT_LOOP_JSON, (exceeded) => {
     const { depth, containers, values } = EVENT_LOOP_JSON;
     return new PgError(SqlState.ProgramLimitExceeded, `${call}: the arguments of one call have ${exceeded}, more than the proxy parses`, {
       hint: `Pass a call no more than ${values} values, ${containers} arrays and objects, nested up to ${depth} deep: parsing more would hold up every session of the proxy.`,
     });
-  }) as unknown[];
+  });
 }
 
 export function statementArgumentsTooLarge(limits: ArgumentLimits): PgError {

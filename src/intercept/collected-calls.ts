@@ -1,7 +1,7 @@
 // The calls a collect pass (passes.ts) recorded in the session's temp table, as the proxy reads them back: the
 // engine's passes, and an estimate's (src/cost/statement-estimate.ts).
 
-import { HeldArguments, parsedArguments, type ArgumentLimits } from './argument-limits.js';
+import { HeldArguments, parsedArgumentJson, type ArgumentLimits } from './argument-limits.js';
 import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
 import type { Call } from './calls.js';
 import { STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -30,5 +30,5 @@ export function readCollectedCalls(requests: UpstreamRequests, limits: ArgumentL
 
 /** A row of COLLECTED_CALLS. */
 export function collectedCall(row: Record<string, string | null>): Call & { occurrences: number } {
-  return { function: row.function_name!, arguments: parsedArguments(row.arguments!, row.function_name!), occurrences: Number(row.occurrences ?? 1) };
+  return { function: row.function_name!, arguments: parsedArgumentJson(row.arguments!, row.function_name!) as unknown[], occurrences: Number(row.occurrences ?? 1) };
 }

@@ -15,7 +15,7 @@ import { EventLoopTurns } from '../event-loop-turns.js';
 import type { ProjectedCalls, ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
 import { reportedType, VECTOR } from '../../functions/vector-type.js';
-import { HeldArguments, parsedArguments } from './argument-limits.js';
+import { HeldArguments, parsedArgumentJson } from './argument-limits.js';
 import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
 import { asPgError, check, eitherSignal, firstCause, type Call, type CallRunner, type Progress } from './calls.js';
 import { CallsInFlight } from './calls-in-flight.js';
@@ -276,7 +276,7 @@ function fetch(io: SessionIo, requests: UpstreamRequests, maxRows: number, held:
 function projectedCall(values: Array<Buffer | null>, column: number, name: string): { key: string; call: Call } {
   const argumentsJson = values[column]!;
   const key = createHash('sha256').update(name).update('\0').update(argumentsJson).digest('base64');
-  return { key, call: { function: name, arguments: parsedArguments(argumentsJson.toString('utf8'), name) } };
+  return { key, call: { function: name, arguments: parsedArgumentJson(argumentsJson.toString('utf8'), name) as unknown[] } };
 }
 
 /** The calls of the rows, each once with how many times they make it, as a collect pass reports them. */

@@ -63,6 +63,8 @@ describe("a call's arguments", () => {
     await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb)`, [values])).rejects.toMatchObject({ code: '54000', message: expect.stringContaining(`more than ${EVENT_LOOP_JSON.values} values`) });
     const deep = `{"x": ${nested(EVENT_LOOP_JSON.depth)}}`;
     await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb)`, [deep])).rejects.toMatchObject({ code: '54000', message: expect.stringContaining('nested more than') });
+    // A text argument that holds JSON is one string to the count of the arguments, and counted itself when parsed.
+    await expect(client.query(`SELECT pg_llm_add_model(false, 'mock', 'many', NULL, $1)`, [many])).rejects.toMatchObject({ ...refused, message: refused.message.replace('pg_llm_chat_json', 'pg_llm_add_model') });
     expect((await client.query(`SELECT pg_llm_chat('quiet', 'a') AS a`)).rows).toEqual([{ a: 'ok' }]);
   }, 120_000);
 
