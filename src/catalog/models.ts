@@ -7,6 +7,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { holdsCredentials, visibleConfig as shownConfig } from '../crypto/config-secrets.js';
 import { isUnbound, open, REDACTED, seal, SecretError, UnboundSecretError, type MasterKey } from '../crypto/secrets.js';
 import { readProof, readProofDigest, secretBinding, type ModelIdentity, type SealedColumn } from './secret-binding.js';
+import { storedJson } from './stored-json.js';
 import { trustedOwner } from './trusted-owner.js';
 
 export const MODELS = '_pg_llm_catalog.pg_llm_models';
@@ -193,7 +194,7 @@ export async function loadModel(context: ModelSource, instanceName: string, refe
   // The config the secrets are bound to: the one shown, but for a row registered when configs showed the last
   // characters of their secrets, which keeps that config aside (0019_secrets_kept_to_their_owners.sql). It is also
   // the config used when no secret one is sealed, so that where the key goes is what it is bound to.
-  const visibleConfig = JSON.parse(row.bound_config ?? row.config ?? '{}') as Record<string, unknown>;
+  const visibleConfig = storedJson(row.bound_config ?? row.config ?? '{}', `the config of model instance "${instanceName}"`) as Record<string, unknown>;
   const identity: ModelIdentity = { database: row.database!, owner: row.created_by!, instanceName, modelType: row.model_type!, visibleConfig };
   const opened = async (blob: string | null, column: SealedColumn): Promise<string | undefined> => {
     if (!blob) return undefined;

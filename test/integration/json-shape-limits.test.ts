@@ -92,6 +92,13 @@ describe('JSON a role stored in the catalog', () => {
     const { rows } = await client.query(`SELECT metadata FROM pg_llm_get_audit_log()`);
     expect(rows).toEqual([{ metadata: { vector, documents } }]);
   }, 60_000);
+
+  it("as a model's config, under the cap on its size, is refused with 54000 when the model is called", async () => {
+    const { client } = await modelDatabase();
+    await client.query(`UPDATE _pg_llm_catalog.pg_llm_models SET config = $1::jsonb WHERE instance_name = 'quiet'`, [emptyArrays(EVENT_LOOP_JSON.containers)]);
+    await expect(client.query(`SELECT pg_llm_chat('quiet', 'a')`)).rejects.toMatchObject({ code: '54000', message: expect.stringContaining('the config of model instance "quiet"') });
+    expect((await client.query(`SELECT pg_llm_chat('echo', 'a') AS a`)).rows).toEqual([{ a: 'a' }]);
+  }, 60_000);
 });
 
 describe("a query's JSON values", () => {
