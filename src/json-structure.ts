@@ -3,9 +3,10 @@
 // makes, not by bytes, and it runs on the event loop every session shares, so 8 MB of `[[[…]]]` or 18 MB of `[],`,
 // under every cap on size, held all sessions for seconds. One linear pass refuses such a text instead. Strings are
 // skipped whole (a long text counts as one value), runs of other characters (whitespace, digits) by a regular
-// expression. Measured on the 2-core build machine (Node 22): the pass takes about 50 ms over 32 MiB of whitespace or
-// of one number's digits (JSON.parse: 20–50 ms), 25 ms over 499,000 floats, and stops at the first limit crossed,
-// so 32 MiB of `[],` or `0,` costs it 2–10 ms.
+// expression. Measured on the 2-core build machine (Node 22), idle (under a load of 8): the pass takes about 50 ms
+// (120 ms) over 32 MiB of whitespace, where JSON.parse takes 20–30 ms, 45 ms (90 ms) over one number of 32 MiB digits
+// (JSON.parse: 50–150 ms), 3 ms over one 32 MiB string (JSON.parse: 60 ms), 25 ms over 249,000 floats (JSON.parse:
+// 50 ms); it stops at the first limit crossed, so 32 MiB of `[],` or `0,` or 8 MB of `[[[…]]]` cost it 0–10 ms.
 
 import type { PgError } from '../proxy/pg-error.js';
 
