@@ -4,6 +4,7 @@
 
 import { parseSync } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
+import { EVENT_LOOP_JSON, exceededJsonLimit } from '../json-structure.js';
 import { fencesIn, type Fence } from './fences.js';
 import { INLINE_PARSE_BYTES, parseTask, runInParserThread } from './parse-task.js';
 
@@ -59,7 +60,8 @@ export async function sqlFromAnswer(answer: string): Promise<ModelSql> {
 function jsonAnswer(answer: string, fences: Fence[]): ModelSql | undefined {
   const candidates = [answer.trim(), ...fences.filter((fence) => fence.language.toLowerCase() === 'json').map((fence) => fence.body.trim())];
   for (const candidate of candidates) {
-    if (!candidate.startsWith('{')) continue;
+    // Past the bounds of JSON parsed on the event loop it is not the small object asked for, and is read as text.
+    if (!candidate.startsWith('{') || exceededJsonLimit(candidate, EVENT_LOOP_JSON) !== undefined) continue;
     let parsed: unknown;
     try {
       parsed = JSON.parse(candidate);

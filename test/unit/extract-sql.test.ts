@@ -2,6 +2,7 @@
 
 import { loadModule } from 'libpg-query';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { EVENT_LOOP_JSON } from '../../src/json-structure.js';
 import { sqlFromAnswer } from '../../src/sql/extract.js';
 
 beforeAll(() => loadModule());
@@ -33,6 +34,11 @@ describe('the SQL in a model answer', () => {
     await expect(sqlFromAnswer('{"sql": "", "explanation": "There is no table of invoices."}')).rejects.toThrow(
       expect.objectContaining({ sqlstate: '22023', detail: 'There is no table of invoices.' }),
     );
+  });
+
+  it('JSON past the bounds of JSON parsed on the event loop is read as text, never parsed', async () => {
+    const declining = `{"sql": "", "explanation": "No.", "pad": [${Array(EVENT_LOOP_JSON.containers).fill('[]').join(',')}]}`;
+    await expect(sqlFromAnswer(declining)).rejects.toThrow(expect.objectContaining({ sqlstate: '42601' }));
   });
 
   it('an answer without SQL is 42601', async () => {
