@@ -11,6 +11,7 @@
 
 import { PgError } from '../../proxy/pg-error.js';
 import { MAX_CONFIG_BYTES } from '../../src/catalog/models.js';
+import { storedJson } from '../../src/catalog/stored-json.js';
 import { trustedOwner } from '../../src/catalog/trusted-owner.js';
 import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import { declareFunction, type ArgumentDeclaration, type CallContext, type FunctionDeclaration } from '../declaration.js';
@@ -134,7 +135,7 @@ async function vectorizerConfig(context: CallContext, vectorizer: string, sql: s
     });
   }
   if (!row?.embedding) return { config: null };
-  return { config: JSON.parse(row.embedding), vectorizer: true, ...(row.trusted === 't' ? {} : { untrusted: { vectorizer: row.name!, owner: row.owner! } }) };
+  return { config: storedJson(row.embedding, `the embedding config of vectorizer "${row.name}"`), vectorizer: true, ...(row.trusted === 't' ? {} : { untrusted: { vectorizer: row.name!, owner: row.owner! } }) };
 }
 
 /** One of pgai's overloads: the embedding config found from its first argument (NULL: no embedding). */

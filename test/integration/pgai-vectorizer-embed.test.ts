@@ -5,6 +5,7 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { EVENT_LOOP_JSON } from '../../src/json-structure.js';
 import { afterThisTest } from '../support/database.js';
 import { fakeEmbedding, startFakeProvider } from '../support/fake-provider.js';
 import { clientOf, pgAiSuite } from '../support/pg-ai.js';
@@ -128,5 +129,20 @@ describe('ai.vectorizer_embed', () => {
     });
     expect(embeddingRequests()).toEqual([]);
     expect(await rows(alice, `SELECT ai.vectorizer_embed(ai.embedding_openai('text-embedding-3-small', 4), 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+  });
+
+  it('refuses a vectorizer whose embedding config, under that size, holds more arrays than the proxy parses', async () => {
+    const { alice } = await alicesTable(suite.proxy);
+    await alice.query(`SELECT ai.create_vectorizer('alice.docs'::regclass, loading => ai.loading_column('body'), embedding => ai.embedding_openai('text-embedding-3-small', 4))`);
+    await alice.query(`SET ai.openai_api_key = '${KEY}'; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    await alice.query(`SELECT ai.disable_vectorizer_schedule(1)`);
+    const pad = `[${Array(EVENT_LOOP_JSON.containers).fill('[]').join(',')}]`;
+    await alice.query(`UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding,pad}', $1::jsonb)`, [pad]);
+    suite.fake.requests.length = 0;
+    await expect(alice.query(`SELECT ai.vectorizer_embed(1, 'animals')`)).rejects.toMatchObject({
+      code: '54000',
+      message: `the embedding config of vectorizer "alice_docs_embedding_store" read from the catalog has more than ${EVENT_LOOP_JSON.containers} arrays and objects, more than the proxy parses`,
+    });
+    expect(embeddingRequests()).toEqual([]);
   });
 });
