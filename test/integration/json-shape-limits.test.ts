@@ -2,7 +2,8 @@
 // a model's JSON answer, a call's arguments as the server hands them over, JSON a role stored in the catalog. Its
 // shape is counted first (src/json-structure.ts), and one that would take JSON.parse long (millions of `[]`, or
 // `[[[…]]]` nested millions deep, held every session for seconds) is refused with 54000 unparsed, the session going
-// on; JSON of the sizes calls need (a vector of 16,000 dimensions, a thousand documents) is parsed as ever.
+// on (a query's JSON value past them stays its text); JSON of the sizes calls need (a vector of 16,000 dimensions, a
+// thousand documents) is parsed as ever.
 
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
