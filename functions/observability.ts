@@ -2,7 +2,7 @@
 // level 0004) limits each role to its own rows; an admin role sees all.
 
 import { MAX_READ_BYTES, measuredRead } from '../src/catalog/measured-read.js';
-import { storedJson } from '../src/catalog/stored-json.js';
+import { storedJsonOrNote } from '../src/catalog/stored-json.js';
 import { mapWithTurns } from '../src/event-loop-turns.js';
 import { PgError } from '../proxy/pg-error.js';
 import { optionsObject } from './answer.js';
@@ -67,7 +67,7 @@ async function auditLog(context: CallContext, options: Record<string, unknown>) 
     ...row,
     success: row.success === 't',
     confidence_score: row.confidence_score === null ? null : Number(row.confidence_score),
-    metadata: storedJson(row.metadata ?? '{}', `the metadata of an audit row of request ${row.request_id}`),
+    metadata: storedJsonOrNote(row.metadata ?? '{}', `the metadata of an audit row of request ${row.request_id}`),
   }));
 }
 
@@ -88,7 +88,7 @@ async function trace(context: CallContext, requestId: string): Promise<Record<st
       hint: 'Read its events with a SELECT of your own from _pg_llm_catalog.pg_llm_trace_log.',
     },
   );
-  return { request_id: requestId, events: await mapWithTurns(rows, (row) => storedJson(row.event!, `an event of the trace of request ${requestId}`)) };
+  return { request_id: requestId, events: await mapWithTurns(rows, (row) => storedJsonOrNote(row.event!, `an event of the trace of request ${requestId}`)) };
 }
 
 export const observabilityFunctions = [

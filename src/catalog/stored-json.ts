@@ -2,10 +2,21 @@
 // metadata), read back: any role may write rows of its own with any jsonb in them, and the proxy parses what it reads
 // on the event loop every session shares. Reads are bounded in size (measured-read.ts); what is parsed of them is
 // bounded in shape too (src/json-structure.ts), and a read of many rows parses them with turns of the event loop
-// between them (mapWithTurns).
+// between them (mapWithTurns). In a read of records (the audit log, a trace), a value past the bounds is a note in its
+// place: a role's own row must not hide every other row from whoever reads them all.
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { EVENT_LOOP_JSON, parseWithinLimits } from '../json-structure.js';
+
+/** The value of JSON text read from the catalog, or, past the bounds, an object saying why it is not: `{ "pg_llm_unread": … }`. */
+export function storedJsonOrNote(text: string, what: string): unknown {
+  try {
+    return storedJson(text, what);
+  } catch (error) {
+    if (error instanceof PgError) return { pg_llm_unread: error.message };
+    throw error;
+  }
+}
 
 /** The value of JSON text read from the catalog; `what` names it for the 54000 that refuses one past EVENT_LOOP_JSON. */
 export function storedJson(text: string, what: string): unknown {

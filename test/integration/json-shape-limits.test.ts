@@ -80,15 +80,18 @@ describe("a call's arguments", () => {
 });
 
 describe('JSON a role stored in the catalog', () => {
-  it('numerous past the limits is refused with 54000 as it is read back, the row named, the session going on', async () => {
+  it('numerous past the limits is a note in its place as audit rows and traces are read back, the other rows read', async () => {
     const { client } = await modelDatabase();
     const requestId = randomUUID();
     const many = emptyArrays(EVENT_LOOP_JSON.containers);
-    await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_audit_log (request_id, event_type, success, metadata) VALUES ($1, 'chat', true, $2::jsonb)`, [requestId, many]);
-    await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_trace_log (request_id, step, detail) VALUES ($1, 'answer', $2::jsonb)`, [requestId, many]);
-    const refused = { code: '54000', message: expect.stringContaining(requestId), hint: expect.stringContaining('SELECT of your own') };
-    await expect(client.query(`SELECT * FROM pg_llm_get_audit_log()`)).rejects.toMatchObject(refused);
-    await expect(client.query(`SELECT pg_llm_get_trace($1)`, [requestId])).rejects.toMatchObject(refused);
+    await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_audit_log (request_id, event_type, success, metadata) VALUES ($1, 'chat', true, $2::jsonb), ($1, 'embed', true, '{"n": 1}')`, [requestId, many]);
+    await client.query(`INSERT INTO _pg_llm_catalog.pg_llm_trace_log (request_id, step, detail) VALUES ($1, 'answer', $2::jsonb), ($1, 'asked', '{"n": 2}')`, [requestId, many]);
+    const note = { pg_llm_unread: expect.stringMatching(new RegExp(`${requestId}.*more than the proxy parses`)) };
+    const audit = await client.query(`SELECT event_type, metadata FROM pg_llm_get_audit_log() ORDER BY event_type`);
+    expect(audit.rows).toEqual([{ event_type: 'chat', metadata: note }, { event_type: 'embed', metadata: { n: 1 } }]);
+    const { events } = (await client.query(`SELECT pg_llm_get_trace($1) AS trace`, [requestId])).rows[0].trace;
+    expect(events).toEqual(expect.arrayContaining([note, expect.objectContaining({ step: 'asked', detail: { n: 2 } })]));
+    await client.query(`DELETE FROM _pg_llm_catalog.pg_llm_audit_log WHERE event_type = 'embed'`);
     await client.query(`UPDATE _pg_llm_catalog.pg_llm_audit_log SET metadata = $1::jsonb`, [JSON.stringify({ vector, documents })]);
     const { rows } = await client.query(`SELECT metadata FROM pg_llm_get_audit_log()`);
     expect(rows).toEqual([{ metadata: { vector, documents } }]);
