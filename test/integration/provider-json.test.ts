@@ -131,11 +131,12 @@ describe('a big answer of one role’s server', () => {
   });
 
   it("embeddings of other dimensions than the model config's: 39001", async () => {
-    const vectors = [{ index: 0, embedding: Array(20_000).fill(0.5) }];
+    // Over 64 kB, so that the answer is parsed in a thread; under the 16,000 dimensions any embedding may have.
+    const vectors = [{ index: 0, embedding: Array(15_000).fill(0.123456) }];
     const { bob } = await twoRoles((await bobsServer(Buffer.from(JSON.stringify({ model: 'e', data: vectors })))).baseUrl, { embedding_dimensions: 3 });
     await expect(bob.query(`SELECT pg_llm_get_embedding('b_own', 'hi') AS a`)).rejects.toMatchObject({
       code: '39001',
-      message: expect.stringContaining('an embedding of 20000 dimensions where 3 were asked for'),
+      message: expect.stringContaining('an embedding of 15000 dimensions where 3 were asked for'),
     });
   });
 });
