@@ -62,6 +62,9 @@ describe("a call's arguments", () => {
     await expect(client.query(`SELECT * FROM pg_llm_estimate($$SELECT pg_llm_chat_json('quiet', 'a', '${many}'::jsonb)$$)`)).rejects.toMatchObject(refused);
     const values = `{"x": [${Array(EVENT_LOOP_JSON.values).fill('0').join(',')}]}`;
     await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb)`, [values])).rejects.toMatchObject({ code: '54000', message: expect.stringContaining(`more than ${EVENT_LOOP_JSON.values} values`) });
+    // Objects of members whose names all differ: each name costs JSON.parse a new shape of object.
+    const names = `{"x": [${Array.from({ length: 500 }, (_, o) => `{${Array.from({ length: 120 }, (_, k) => `"${'k'.repeat(90)}${o}-${k}": 1`).join(',')}}`).join(',')}]}`;
+    await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb)`, [names])).rejects.toMatchObject({ code: '54000', message: expect.stringContaining(`more than ${EVENT_LOOP_JSON.members} members of objects`) });
     const deep = `{"x": ${nested(EVENT_LOOP_JSON.depth)}}`;
     await expect(client.query(`SELECT pg_llm_chat_json('quiet', 'a', $1::jsonb)`, [deep])).rejects.toMatchObject({ code: '54000', message: expect.stringContaining('nested more than') });
     // A text argument that holds JSON is one string to the count of the arguments, and counted itself when parsed.

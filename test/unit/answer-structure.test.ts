@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { prune, type Shape } from '../../src/providers/answers/shape.js';
 import { checkStructure, STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
 
-const limits = { depth: 4, containers: 10, values: 20 };
+const limits = { depth: 4, containers: 10, values: 20, members: 20 };
 
 describe('the count of an answer before it is parsed', () => {
   it('passes an answer within the limits, strings counted as one value whatever they hold', () => {

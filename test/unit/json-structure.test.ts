@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { exceededJsonLimit, parseWithinLimits } from '../../src/json-structure.js';
 import { PgError } from '../../proxy/pg-error.js';
 
-const limits = { depth: 3, containers: 5, values: 8 };
+const limits = { depth: 3, containers: 5, values: 8, members: 4 };
 
 describe('the count of JSON text', () => {
   it('skips strings whole, an escaped quote inside one, an escaped backslash ending one', () => {
@@ -22,6 +22,11 @@ describe('the count of JSON text', () => {
   it('names the first limit crossed, of containers or values', () => {
     expect(exceededJsonLimit('[[],[],[],[],[]]', { ...limits, values: 100 })).toBe('more than 5 arrays and objects');
     expect(exceededJsonLimit('[0,0,0,0,0,0,0,0,0]', limits)).toBe('more than 8 values');
+  });
+
+  it('counts the members of objects, a colon in a string or a name not among them', () => {
+    expect(exceededJsonLimit('{"a:b": ":", "c": 1, "d": 2, "e": "f:g"}', limits)).toBeUndefined();
+    expect(exceededJsonLimit('{"a": {"b": 1, "c": 2}, "d": {"e": 3}}', limits)).toBe('more than 4 members of objects');
   });
 
   it('leaves malformed text to the parser', () => {

@@ -13,8 +13,8 @@ import type { AnswerKind } from '../response-cap.js';
  * to 3072 (or a server's more) numbers each.
  */
 export const STRUCTURE_LIMITS: Record<AnswerKind, JsonLimits> = {
-  chat: { depth: 32, containers: 2_000_000, values: 4_000_000 },
-  embedding: { depth: 32, containers: 2_000_000, values: 16_000_000 },
+  chat: { depth: 32, containers: 2_000_000, values: 4_000_000, members: 4_000_000 },
+  embedding: { depth: 32, containers: 2_000_000, values: 16_000_000, members: 16_000_000 },
 };
 
 /** Throws 54000 at the first limit the text exceeds; malformed text is left to the parser. */
