@@ -49,9 +49,9 @@ export function watchedNames(): { mention: RegExp; identifiers: IdentifierSet } 
   if (!watched) {
     const names = [...EXTENSION_NAMES, CANCEL_FUNCTION, ...FUNCTIONS.map((declaration) => declaration.name)];
     const patterns = names.map((name) => (name.length < SHORT_NAME ? `\\b${escape(name)}\\b` : escape(name)));
-    // set_config can set a key setting of pgai's; a U&"…" identifier with escapes could spell any name (the lexical
-    // scan counts it, and the parser decides).
-    watched = { mention: new RegExp([...patterns, 'set_config', 'u&'].join('|'), 'i'), identifiers: new IdentifierSet(names) };
+    // set_config, or an UPDATE of pg_settings, can set a key setting of pgai's; a U&"…" identifier with escapes could
+    // spell any name (the lexical scan counts it, and the parser decides).
+    watched = { mention: new RegExp([...patterns, 'set_config', 'pg_settings', 'u&'].join('|'), 'i'), identifiers: new IdentifierSet(names) };
   }
   return watched;
 }

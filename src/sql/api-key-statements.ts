@@ -27,9 +27,10 @@ export function isApiKeySetting(name: string | undefined): name is string {
  * The tokens a statement that sets such a setting has: the setting's schema (SET, ALTER … SET, a function's SET
  * clause: ai, "AI", U&"\0061i", with comments before the dot) or set_config, whose name may be written in any
  * spelling ('a' || 'i.…', E'\x61i.…') or computed. Only in code: "ai." in a statement's data is no reason to parse
- * it. A U&"…" identifier with escapes counts as one (the parse decides).
+ * it. A U&"…" identifier with escapes counts as one (the parse decides). An UPDATE of pg_settings sets one too, its
+ * name a string.
  */
-export const KEY_SETTING_TOKENS = new IdentifierSet(['ai', 'set_config'], true);
+export const KEY_SETTING_TOKENS = new IdentifierSet(['ai', 'set_config', 'pg_settings'], true);
 
 /** True when the text could set such a setting; else no parse. */
 export function mentionsApiKeySetting(text: string): boolean {
@@ -126,8 +127,32 @@ function visit(node: unknown, sql: string, spans: KeySpan[]): void {
       const span = setConfigValue(value as FuncCall, sql);
       if (span) spans.push(span);
     }
+    if (key === 'UpdateStmt') refuseSettingsUpdate(value as SettingsUpdate);
     visit(value, sql, spans);
   }
+}
+
+interface SettingsUpdate {
+  relation?: { relname?: string };
+}
+
+/** An UPDATE of pg_settings that names a key setting: it would set it with the key written out, as set_config would. */
+function refuseSettingsUpdate(update: SettingsUpdate): void {
+  if (update.relation?.relname?.toLowerCase() !== 'pg_settings') return;
+  const named = namedSetting(update);
+  if (named === undefined) return;
+  throw new PgError('0A000', `${named} can be set only with SET or set_config()`, {
+    hint: `An UPDATE of pg_settings would carry the key to the server and its log. Use SET ${named} in the session (the proxy keeps the key, the server only a reference to it).`,
+  });
+}
+
+/** The first key setting a text written out in the tree names (joined pieces and casts read as set_config's name is). */
+function namedSetting(node: unknown): string | undefined {
+  if (Array.isArray(node)) return node.map(namedSetting).find((named) => named !== undefined);
+  if (node === null || typeof node !== 'object') return undefined;
+  const text = constantText(node as Expression);
+  if (text !== undefined) return isApiKeySetting(text) ? text.toLowerCase() : undefined;
+  return Object.values(node).map(namedSetting).find((named) => named !== undefined);
 }
 
 /**

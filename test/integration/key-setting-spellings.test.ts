@@ -123,6 +123,22 @@ describe('a key setting in any spelling', () => {
     expect(serverLog()).not.toContain(key.slice(-16));
   });
 
+  it('set by an UPDATE of pg_settings is refused, however the name is written; other settings are updated there as ever', async () => {
+    const { client } = await aiDatabase(suite, LOGGED);
+    await client.query(`SET ai.openai_api_key = '${unique('sk-set-first')}'`);
+    const keys: string[] = [];
+    for (const name of [`'ai.openai_api_key'`, `'AI.' || 'openai_api_key'`, `E'\\x61i.openai_api_key'::text`]) {
+      const key = unique('sk-pg-settings');
+      keys.push(key);
+      const sql = `UPDATE pg_settings SET setting = '${key}' WHERE name = ${name}`;
+      await expect(client.query(sql), sql).rejects.toMatchObject({ code: '0A000', message: 'ai.openai_api_key can be set only with SET or set_config()' });
+    }
+    await client.query(`UPDATE pg_settings SET setting = 'off' WHERE name = 'enable_seqscan'`);
+    expect((await client.query('SHOW enable_seqscan')).rows).toEqual([{ enable_seqscan: 'off' }]);
+    const log = serverLog();
+    for (const key of keys) expect(log).not.toContain(key.slice(-16));
+  });
+
   it('leaves other settings as they are, and keeps a broken statement that may set a key from the server', async () => {
     const { client } = await aiDatabase(suite, LOGGED);
     const value = unique('not-a-key');
