@@ -1,5 +1,6 @@
 // A secret argument's expression with the columns it reads of relations the statement writes itself (a FROM
-// subquery, a CTE at any level of WITH, a VALUES list, a function in FROM; through joins, LATERAL and nesting)
+// subquery, a CTE at any level of WITH, a VALUES list, a function in FROM, the row an INSERT, UPDATE or MERGE writes
+// read back in RETURNING or as EXCLUDED; through joins, LATERAL and nesting)
 // replaced by the expressions they stand for, followed down: `s.key … FROM (SELECT 'sk-…'::text AS key) s` reads
 // 'sk-…'::text. The server's log keeps that constant wherever the statement writes it, so src/sql/secret-literals.ts
 // judges a secret argument by what its columns stand for. A table's (or view's) column stays a column.

@@ -4,6 +4,8 @@
 // json_to_record(…)) computes its columns from the arguments written in its call; a table (or view) has columns the
 // statement does not write. Read by src/sql/derived-columns.ts, which follows a secret argument's columns to what
 // they stand for: a key written as a constant one subquery away reaches the server's log as surely as in the call.
+// The table INSERT, UPDATE or MERGE writes is such a relation where the statement reads the row it writes: in
+// RETURNING (and as NEW there), and as EXCLUDED in ON CONFLICT DO UPDATE, its columns hold what the statement writes.
 
 type Node = Record<string, any>;
 
@@ -39,6 +41,10 @@ export interface Scope {
   ctes: Map<string, Cte>;
   /** This level's FROM items, joins without an alias flattened into their members. */
   relations: Relation[];
+  /** Where a data-modifying statement's RETURNING resolves: its target's columns are the row it writes. */
+  returning?: Scope;
+  /** Where INSERT's ON CONFLICT DO UPDATE resolves: EXCLUDED's columns are the row it inserts. */
+  onConflict?: Scope;
 }
 
 /** The parse tree's fields of a statement that hold the FROM items it reads (MERGE's source among them). */
@@ -50,13 +56,18 @@ const STATEMENTS = ['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'Mer
  * is one (a set operation's branch too, which the tree gives bare as its larg or rarg), else `scope` unchanged.
  */
 export function scopeWithin(node: Node, scope: Scope | undefined, field?: string): Scope | undefined {
+  if (field === 'returningClause' && scope?.returning) return scope.returning;
+  if (field === 'onConflictClause' && scope?.onConflict) return scope.onConflict;
   if ((field === 'larg' || field === 'rarg') && typeof node.op === 'string') return statementScope(node, scope);
   const statement = STATEMENTS.find((type) => node[type] !== undefined);
-  return statement ? statementScope(node[statement] as Node, scope) : scope;
+  return statement ? statementScope(node[statement] as Node, scope, statement) : scope;
 }
 
-/** The level a statement's body (a SelectStmt's, an UpdateStmt's…) defines under `parent`: its CTEs and FROM items. */
-export function statementScope(body: Node, parent: Scope | undefined): Scope {
+/**
+ * The level a statement's body (a SelectStmt's, an UpdateStmt's…) defines under `parent`: its CTEs and FROM items,
+ * and for a data-modifying `statement` where its RETURNING and ON CONFLICT resolve.
+ */
+export function statementScope(body: Node, parent: Scope | undefined, statement?: string): Scope {
   const ctes = new Map<string, Cte>();
   const scope: Scope = { parent, ctes, relations: [] };
   // What a CTE, or a FROM item other than LATERAL, reads: this level's CTEs, not its FROM items. Each CTE may read
@@ -67,9 +78,58 @@ export function statementScope(body: Node, parent: Scope | undefined): Scope {
   }
   // The table INSERT, UPDATE, DELETE or MERGE writes (the tree gives it bare, not as a node).
   const target = body.relation as Node | undefined;
-  if (target) scope.relations.push({ kind: 'table', name: target.alias?.aliasname ?? target.relname });
+  const targetName = target && ((target.alias?.aliasname ?? target.relname) as string);
+  if (targetName) scope.relations.push({ kind: 'table', name: targetName });
   scope.relations.push(...FROM_FIELDS.flatMap((field) => [body[field] ?? []].flat()).flatMap((item: Node) => relationsOf(item, scope, withoutFrom)));
+  if (!targetName) return scope;
+  const inserted = statement === 'InsertStmt' ? insertedRow(body, withoutFrom) : undefined;
+  if (body.onConflictClause) {
+    const excluded: Relation[] = inserted ? [{ ...inserted, name: 'excluded' }] : [];
+    scope.onConflict = { parent, ctes, relations: [...scope.relations, ...excluded] };
+  }
+  const written = writtenRow(statement, body, inserted, scope);
+  if (written) {
+    const asNamed = [targetName, ...newRowNames(body)].map((name): Relation => ({ ...written, name }));
+    scope.returning = { parent, ctes, relations: [...asNamed, ...scope.relations.slice(1)] };
+  }
   return scope;
+}
+
+/**
+ * The row an INSERT writes: its VALUES rows' or SELECT's columns under the names of its column list. Without one the
+ * proxy does not know the table's order of columns, so each of them stands for all its VALUES or SELECT writes.
+ */
+function insertedRow(body: Node, withoutFrom: Scope): Relation | undefined {
+  const query = body.selectStmt as Node | undefined;
+  if (!query) return undefined; // DEFAULT VALUES
+  const columnNames = ((body.cols ?? []) as Node[]).map(({ ResTarget }) => ResTarget.name as string);
+  return columnNames.length > 0 ? { kind: 'query', query, columnNames, scope: withoutFrom } : { kind: 'computed', node: query, scope: withoutFrom };
+}
+
+/** What RETURNING reads as the target's row: what the statement inserts or SETs; undefined where it is the table's. */
+function writtenRow(statement: string | undefined, body: Node, inserted: Relation | undefined, scope: Scope): Relation | undefined {
+  if (statement === 'UpdateStmt') return assigned(body.targetList, scope);
+  if (statement === 'MergeStmt') {
+    // Any of the actions' rows: each INSERT's VALUES and UPDATE's SET, whatever the column.
+    const written = ((body.mergeWhenClauses ?? []) as Node[]).flatMap(({ MergeWhenClause: action }) => [action.targetList ?? [], action.values ?? []]);
+    return { kind: 'computed', node: { List: { items: written.flat() } }, scope };
+  }
+  if (statement !== 'InsertStmt') return undefined;
+  // ON CONFLICT DO UPDATE returns either the row inserted or the existing one with its SET columns updated.
+  const update = body.onConflictClause?.targetList as Node[] | undefined;
+  const rows = [inserted, update && assigned(update, scope.onConflict!)].filter((row): row is Relation => row !== undefined);
+  return rows.length > 1 ? { kind: 'join', name: '', members: rows } : rows[0];
+}
+
+/** The columns a SET list assigns, each standing for its expression: a select list of them under the columns' names. */
+function assigned(setList: Node[], scope: Scope): Relation {
+  return { kind: 'query', query: { SelectStmt: { op: 'SETOP_NONE', targetList: setList } }, columnNames: [], scope };
+}
+
+/** PostgreSQL 18's RETURNING names the written row NEW too, or what `RETURNING WITH (NEW AS …)` says (OLD is the table's). */
+function newRowNames(body: Node): string[] {
+  const options = ((body.returningClause?.options ?? []) as Node[]).map(({ ReturningOption }) => ReturningOption as Node);
+  return ['new', ...options.filter(({ option }) => option === 'RETURNING_OPTION_NEW').map(({ value }) => value as string)];
 }
 
 /** A FROM item's relations: one, or a join's members when it has no alias. */

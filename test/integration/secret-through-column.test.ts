@@ -1,6 +1,7 @@
 // A secret argument that reads a column of a FROM subquery, a CTE or a VALUES list the statement writes stands for
-// what that relation writes: a key written there as a constant would reach the server's log (log_statement = 'all')
-// with the statement, so the proxy refuses it before the server gets it. A table's column stays allowed.
+// what that relation writes, as does the row an INSERT or UPDATE writes, read in its RETURNING or as ON CONFLICT's
+// EXCLUDED: a key written there as a constant would reach the server's log (log_statement = 'all') with the
+// statement, so the proxy refuses it before the server gets it. A table's column stays allowed.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ async function loggedDatabase(tableKey: string) {
   const { name, client: direct } = await freshDatabase();
   await direct.query(`ALTER DATABASE ${name} SET log_statement = 'all'`);
   // This session started before the setting: its statements are not logged.
-  await direct.query(`CREATE TABLE keys (provider text, k text); INSERT INTO keys VALUES ('openai', '${tableKey}')`);
+  await direct.query(`CREATE TABLE keys (provider text PRIMARY KEY, k text, note text); INSERT INTO keys VALUES ('openai', '${tableKey}')`);
   const admin = await clientOf(suite.proxy, name);
   await admin.query('CREATE EXTENSION pg_llm');
   return admin;
@@ -40,17 +41,28 @@ describe('a key passed to pg_llm_add_model through a column', () => {
       `SELECT * FROM (WITH k AS (SELECT '${key}' AS key) SELECT ${addModel('from_nested_cte', 'k.key')} FROM k) x`,
       `SELECT ${addModel('from_values', 'v.key')} FROM keys CROSS JOIN LATERAL (VALUES ('other'), ('${key}')) AS v(key)`,
       `SELECT ${addModel('from_union', 'u.key')} FROM (SELECT k AS key FROM keys UNION ALL SELECT '${key}') u`,
+      `INSERT INTO keys (provider, k) VALUES ('inserted', '${key}') RETURNING ${addModel('from_insert_returning', 'k')}`,
+      `UPDATE keys SET k = '${key}' WHERE provider = 'openai' RETURNING ${addModel('from_update_returning', 'k')}`,
+      `INSERT INTO keys (provider, k) VALUES ('openai', '${key}') ON CONFLICT (provider) DO UPDATE SET note = ${addModel('from_excluded', 'excluded.k')}`,
     ];
     for (const statement of statements) {
       await expect(admin.query(statement), statement).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('reads a column of a subquery, CTE or VALUES list') });
     }
     expect(serverLog()).not.toContain(key);
     expect(serverLog()).not.toContain('from_subquery');
+    expect(serverLog()).not.toContain('from_excluded');
 
     // Read through a subquery that filters with a constant, a table's column is allowed, and the call gets the key.
     await admin.query(`SELECT ${addModel('from_table', 's.k')} FROM (SELECT k FROM keys WHERE provider = 'openai') s`);
     suite.fake.script({ kind: 'answer', content: 'answered' });
     expect((await admin.query(`SELECT pg_llm_chat('from_table', 'x') AS a`)).rows).toEqual([{ a: 'answered' }]);
+    expect(suite.fake.requests.at(-1)?.authorization).toBe(`Bearer ${tableKey}`);
+    expect(serverLog()).not.toContain(tableKey);
+
+    // A column RETURNING reads that the statement does not write is the table's, and the call gets the key.
+    await admin.query(`UPDATE keys SET note = 'seen' WHERE provider = 'openai' RETURNING ${addModel('from_returning', 'k')}`);
+    suite.fake.script({ kind: 'answer', content: 'answered' });
+    await admin.query(`SELECT pg_llm_chat('from_returning', 'x')`);
     expect(suite.fake.requests.at(-1)?.authorization).toBe(`Bearer ${tableKey}`);
     expect(serverLog()).not.toContain(tableKey);
   });
