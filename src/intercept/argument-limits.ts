@@ -10,9 +10,14 @@
 // more than a statement holds: its parameters are what the calls' arguments are made of, and the proxy keeps them
 // with its portal (tracked-portals.ts). Within those bytes, the shape of a call's arguments is bounded too (nesting,
 // arrays and objects, values: src/json-structure.ts), since they are parsed on the event loop.
+//
+// The rows a statement holds are counted in its login role's account too (role-bytes.ts), under one bound for all
+// the role's sessions: a statement's calls may wait long for a model's slot, arguments held, and a role may open as
+// many sessions as the server lets it.
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { EVENT_LOOP_JSON, parseWithinLimits } from '../json-structure.js';
+import type { SessionBytes } from './role-bytes.js';
 
 export interface ArgumentLimits {
   /** Bytes of one call's arguments, as the JSON array the upstream hands over. */
@@ -26,26 +31,46 @@ export interface ArgumentLimits {
 
 export const DEFAULT_ARGUMENT_LIMITS: ArgumentLimits = { call: 32 * 1024 ** 2, statement: 128 * 1024 ** 2 };
 
-/** The rows of arguments one statement holds now, in bytes (a DataRow's length field), against its limits. */
+/** What the statements of one login role's sessions may hold at once, unless set: four statements at their limit. */
+export function roleArgumentBytes(limits: ArgumentLimits): number {
+  return 4 * limits.statement;
+}
+
+/**
+ * The rows of arguments one statement holds now, in bytes (a DataRow's length field), against its limits and in its
+ * role's account (`role`), until released, or all at once when the statement ends (end).
+ */
 export class HeldArguments {
   private bytes = 0;
   /** The biggest row taken so far. */
   private largest: number | undefined;
 
-  constructor(readonly limits: ArgumentLimits) {}
+  constructor(
+    readonly limits: ArgumentLimits,
+    private readonly role: SessionBytes,
+  ) {}
 
-  /** Whether `length` more bytes fit beside those held. */
-  fits(length: number): boolean {
-    return this.bytes + length <= this.limits.statement;
+  /** Why `length` more bytes do not fit beside those held (the statement's, or its role's), if they do not. */
+  refusal(length: number): PgError | undefined {
+    if (this.bytes + length > this.limits.statement) return statementArgumentsTooLarge(this.limits);
+    if (!this.role.fits(length)) return roleArgumentsTooLarge(this.role.limit);
+    return undefined;
   }
 
   take(length: number): void {
     this.bytes += length;
+    this.role.add(length);
     this.largest = Math.max(this.largest ?? 0, length);
   }
 
   release(length: number): void {
     this.bytes -= length;
+    this.role.add(-length);
+  }
+
+  /** The statement is over, however it ended: its role has the room of every row it still held back. */
+  end(): void {
+    this.release(this.bytes);
   }
 
   /**
@@ -54,7 +79,8 @@ export class HeldArguments {
    * none is held: a row that passes the room left is refused as it comes.
    */
   rowsThatFit(most: number): number {
-    const fit = Math.floor((this.limits.statement - this.bytes) / (this.largest ?? this.limits.call));
+    const room = Math.min(this.limits.statement - this.bytes, this.role.room());
+    const fit = Math.max(0, Math.floor(room / (this.largest ?? this.limits.call)));
     return Math.min(most, this.bytes === 0 ? Math.max(1, fit) : fit);
   }
 }
@@ -82,6 +108,14 @@ export function statementArgumentsTooLarge(limits: ArgumentLimits): PgError {
   return new PgError(SqlState.ProgramLimitExceeded, `the arguments of one statement's calls are larger than the proxy holds at once (${limits.statement} bytes)`, {
     hint: "Make fewer calls in one statement (a WHERE, a LIMIT), or pass less to each, or raise the proxy's --max-statement-argument-bytes.",
   });
+}
+
+function roleArgumentsTooLarge(limit: number): PgError {
+  return new PgError(
+    SqlState.ProgramLimitExceeded,
+    `pg_llm proxy: the arguments of the calls of this login role's statements would take more than ${limit / 1024 / 1024} MiB, the bound for all of a role's sessions together`,
+    { hint: "Make fewer calls in one statement, or pass less to each, or run fewer such statements at once in this role's sessions: the role's others hold arguments too while their calls wait for a model." },
+  );
 }
 
 export function bindParametersTooLarge(limit: number): PgError {

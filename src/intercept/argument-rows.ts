@@ -9,7 +9,7 @@ import { DataRowReader } from '../../proxy/data-row-reader.js';
 import { LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
 import type { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage } from '../../proxy/protocol.js';
-import { callArgumentsTooLarge, statementArgumentsTooLarge, type HeldArguments } from './argument-limits.js';
+import { callArgumentsTooLarge, type HeldArguments } from './argument-limits.js';
 import { Collector } from './upstream-requests.js';
 
 /** The call whose arguments a row's column holds, told the values of the row before it; undefined for other columns. */
@@ -36,13 +36,14 @@ export class ArgumentCollector extends Collector {
   override dataRowReader(length: number): BodyReader | undefined {
     if (this.result.refused) return LEFT_UNREAD;
     // No value of a row within a call's cap can pass it.
-    if (length <= this.held.limits.call && this.held.fits(length)) return undefined;
+    if (length <= this.held.limits.call && this.held.refusal(length) === undefined) return undefined;
     let read = ROW_HEADER_BYTES;
     const check = (column: number, valueLength: number, before: ReadonlyArray<Buffer | null>): boolean => {
       const call = this.columns(column, before);
       if (call !== undefined && valueLength > this.held.limits.call) return this.refuse(callArgumentsTooLarge(call, this.held.limits));
       read += VALUE_HEADER_BYTES + Math.max(0, valueLength);
-      return this.held.fits(read) || this.refuse(statementArgumentsTooLarge(this.held.limits));
+      const refusal = this.held.refusal(read);
+      return refusal === undefined || this.refuse(refusal);
     };
     return new DataRowReader(check, (values) => {
       if (values === undefined) return;

@@ -21,8 +21,9 @@ import { HeldValues } from './held-values.js';
 import type { NamedServers } from './named-servers.js';
 import { parseSettings, SETTINGS_QUERY, type SettingsRow } from './session-settings.js';
 import { AI_SETTING_QUERY } from './ai-setting-query.js';
-import { DEFAULT_ARGUMENT_LIMITS, type ArgumentLimits } from './argument-limits.js';
+import { DEFAULT_ARGUMENT_LIMITS, HeldArguments, type ArgumentLimits } from './argument-limits.js';
 import { readCollectedCalls } from './collected-calls.js';
+import type { SessionBytes } from './role-bytes.js';
 import { records, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { DeferredWrites } from './deferred-writes.js';
 import { ReadsAhead } from './reads-ahead.js';
@@ -71,9 +72,10 @@ export interface CallOptions {
   /**
    * What the sessions of one login role may keep in the proxy together, in bytes: the Bind parameters of their
    * portals of LLM statements (tracked-portals.ts), the plans of their prepared LLM statements
-   * (tracked-statements.ts); the defaults unless set (only tests lower them).
+   * (tracked-statements.ts), the arguments their statements' calls hold (argument-limits.ts); the defaults unless
+   * set (only tests lower them).
    */
-  roleBytes?: { portals?: number; statements?: number };
+  roleBytes?: { portals?: number; statements?: number; arguments?: number };
 }
 
 /** The ai.* settings read so far by a statement's calls, each read once. */
@@ -105,12 +107,19 @@ export class CallRunner {
     private readonly namedServers: NamedServers,
     /** The database the client asked for at startup, which PostgreSQL connected the session to. */
     database: string,
+    /** The session's account of the arguments its statements hold, in its login role's. */
+    private readonly argumentBytes: SessionBytes,
   ) {
     this.lastSeen = { keys: options.masterKeys, database };
   }
 
   get argumentLimits(): ArgumentLimits {
     return this.options.argumentLimits ?? DEFAULT_ARGUMENT_LIMITS;
+  }
+
+  /** Where one statement (or one of its passes) holds the rows of its calls' arguments, until it ends them. */
+  heldArguments(): HeldArguments {
+    return new HeldArguments(this.argumentLimits, this.argumentBytes);
   }
 
   /** A client statement starts: its calls read the session's state afresh, and spend under caps of their own. */
@@ -250,9 +259,14 @@ export class CallRunner {
       },
       queryTable: async (sql, parameters) => table(check(await this.send(sql, parameters))),
       collectedCalls: async (sql, parameters) => {
-        const rows = readCollectedCalls(this.requests, this.argumentLimits, sql, parameters);
-        this.requests.flush();
-        return table(check(await rows));
+        const held = this.heldArguments();
+        try {
+          const rows = readCollectedCalls(this.requests, held, sql, parameters);
+          this.requests.flush();
+          return table(check(await rows));
+        } finally {
+          held.end();
+        }
       },
       sync: async () => void (await this.requests.sync()),
       sessionCache: this.sessionCache,

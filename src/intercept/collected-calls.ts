@@ -1,7 +1,7 @@
 // The calls a collect pass (passes.ts) recorded in the session's temp table, as the proxy reads them back: the
 // engine's passes, and an estimate's (src/cost/statement-estimate.ts).
 
-import { HeldArguments, parsedArgumentJson, type ArgumentLimits } from './argument-limits.js';
+import { parsedArgumentJson, type HeldArguments } from './argument-limits.js';
 import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
 import type { Call } from './calls.js';
 import { STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -21,9 +21,9 @@ const FUNCTION_COLUMN = 1;
 /** Which call's arguments a column of COLLECTED_CALLS holds (argument-rows.ts). */
 const collectedCallArguments: ArgumentColumns = (column, before) => (column === ARGUMENTS_COLUMN ? before[FUNCTION_COLUMN]!.toString('utf8') : undefined);
 
-/** Sends COLLECTED_CALLS (`sql`, an estimate's wrapped in its own statements) and reads its rows under `limits`. */
-export function readCollectedCalls(requests: UpstreamRequests, limits: ArgumentLimits, sql: string, parameters: Array<string | null> = []): Promise<Result> {
-  const rows = new ArgumentCollector(STATEMENT_REQUESTS, new HeldArguments(limits), collectedCallArguments);
+/** Sends COLLECTED_CALLS (`sql`, an estimate's wrapped in its own statements) and reads its rows, holding them in `held`. */
+export function readCollectedCalls(requests: UpstreamRequests, held: HeldArguments, sql: string, parameters: Array<string | null> = []): Promise<Result> {
+  const rows = new ArgumentCollector(STATEMENT_REQUESTS, held, collectedCallArguments);
   requests.statementTo(rows, sql, parameters);
   return rows.done;
 }

@@ -21,6 +21,7 @@ import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type
 import { BackendCancels } from './backend-cancels.js';
 import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, pgErrorFrom, SkippedRequest, type CallOptions } from './calls.js';
+import { DEFAULT_ARGUMENT_LIMITS, roleArgumentBytes } from './argument-limits.js';
 import { relayNotingCompletions } from './completion-relay.js';
 import { ReadyHeldBack } from './ready-held-back.js';
 import { relayToClient, watchingRefusal } from './refusal-watch.js';
@@ -34,7 +35,7 @@ import { NamedServers } from './named-servers.js';
 import { NotInstalled } from './not-installed.js';
 import { PendingParses } from './pending-parses.js';
 import { STREAMED_FROM, StreamedClaim } from './streamed-claim.js';
-import { RoleBytes } from './role-bytes.js';
+import { RoleBytes, type SessionBytes } from './role-bytes.js';
 import { MAX_ROLE_PORTAL_BYTES, TrackedPortals, type PortalRoom } from './tracked-portals.js';
 import { MAX_ROLE_STATEMENT_BYTES, TrackedStatements, type KeptStatement } from './tracked-statements.js';
 import { UpstreamRequests } from './upstream-requests.js';
@@ -81,12 +82,14 @@ interface CursorRows {
 interface RolesKeep {
   portals: RoleBytes;
   statements: RoleBytes;
+  arguments: RoleBytes;
 }
 
 export function interceptionEngine(options: CallOptions): InterceptorFactory {
   const rolesKeep: RolesKeep = {
     portals: new RoleBytes(options.roleBytes?.portals ?? MAX_ROLE_PORTAL_BYTES),
     statements: new RoleBytes(options.roleBytes?.statements ?? MAX_ROLE_STATEMENT_BYTES),
+    arguments: new RoleBytes(options.roleBytes?.arguments ?? roleArgumentBytes(options.argumentLimits ?? DEFAULT_ARGUMENT_LIMITS)),
   };
   return (io, parameters) => new InterceptionEngine(io, options, rolesKeep, parameters.get('user') ?? '', parameters.get('options'), parameters.get('database'));
 }
@@ -117,6 +120,8 @@ class InterceptionEngine implements Interceptor {
   /** Why this session may not use the catalog it has (owner-rights.ts), asked with catalogInstalled. */
   private catalogRefusal: PgError | undefined;
   private readonly cancelTargets = new CancelTargets();
+  /** The arguments the session's statements hold while their calls run, in the login role's account. */
+  private readonly argumentBytes: SessionBytes;
 
   constructor(
     private readonly io: SessionIo,
@@ -124,7 +129,8 @@ class InterceptionEngine implements Interceptor {
     rolesKeep: RolesKeep,
     /**
      * The login role: its sessions share their places and turns in the parser's thread (parse-task.ts), and one
-     * bound on what their portals keep, and one on what their prepared statements keep.
+     * bound on what their portals keep, one on what their prepared statements keep, and one on the arguments their
+     * statements' calls hold.
      */
     private readonly user: string,
     startupOptions: string | undefined,
@@ -138,7 +144,8 @@ class InterceptionEngine implements Interceptor {
     this.statements = new TrackedStatements(rolesKeep.statements, user);
     this.ownStatements = new TrackedStatements(rolesKeep.statements, user);
     this.requests = new UpstreamRequests(io);
-    const calls = new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers, database || user);
+    this.argumentBytes = rolesKeep.arguments.open(user);
+    const calls = new CallRunner(this.requests, options, this.masterKeys, this.apiKeys, this.literalSecrets, this.namedServers, database || user, this.argumentBytes);
     this.portals = new TrackedPortals(io, rolesKeep.portals, user, calls.argumentLimits.statement);
     this.ownPortals = new TrackedPortals(io, rolesKeep.portals, user, calls.argumentLimits.statement);
     this.backendCancels = new BackendCancels(io, user);
@@ -314,6 +321,7 @@ class InterceptionEngine implements Interceptor {
     this.statements.end();
     this.ownPortals.end();
     this.ownStatements.end();
+    this.argumentBytes.end();
   }
 
   /** `first`: work to do before the queued messages, which wait for it. */

@@ -32,6 +32,7 @@ import { HeldAnswer } from './held-answer.js';
 import { raiseThroughUpstream } from './error-substitute.js';
 import { runExtension } from './extension.js';
 import { NotInstalled } from './not-installed.js';
+import type { HeldArguments } from './argument-limits.js';
 import { afterStored, EXTENDED_ONLY, FINAL_PORTAL, Passes, queryTarget, type Collected, type Target } from './passes.js';
 import { progressReporter } from './progress.js';
 import type { ProjectionPlan } from './projection-plan.js';
@@ -91,7 +92,7 @@ export class Executor {
     private readonly calls: CallRunner,
   ) {
     this.io = errorPositionsShifted(io, () => this.statementOffset);
-    this.passes = new Passes(this.io, requests, calls.argumentLimits);
+    this.passes = new Passes(this.io, requests);
     this.cursors = new Cursors(this.io, requests, () => this.queryBlockFailed ?? io.blockFailed);
   }
 
@@ -444,55 +445,63 @@ export class Executor {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterTypes: target.parameterTypes, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
       return projected ? execution : undefined;
     }
-    // The caps are known by the time the first pass has found the calls they are checked against.
-    this.calls.askSessionState();
-    const computed = new Set<string>();
-    let stored: Promise<Result> | undefined;
-    let placeholders = false;
-    for (let pass = 1; ; pass++) {
+    let held: HeldArguments | undefined;
+    try {
+      // The caps are known by the time the first pass has found the calls they are checked against.
+      this.calls.askSessionState();
+      const computed = new Set<string>();
+      let stored: Promise<Result> | undefined;
+      let placeholders = false;
+      for (let pass = 1; ; pass++) {
+        this.stopIfCancelled();
+        // A pass's calls are held until the next pass finds them again, or the statement ends.
+        held?.end();
+        held = this.calls.heldArguments();
+        const { calls, collected, error, fields }: Collected = await afterStored(stored, this.passes.collect(held, target, execution, pass === 1, placeholders));
+        for (const key of computed) calls.delete(key);
+        this.stopIfCancelled();
+        // The server's own cancel (a statement timeout) says why, in its words; a pass that failed so is not run again.
+        if (error?.get('C') === CANCELED) throw pgErrorFrom(error);
+        if (error && collected) {
+          // The calls a failed pass found went with its savepoint. It may have failed on their NULLs (a NOT NULL
+          // column): from now on they stand in with a value of their type, so the next pass gets through every row.
+          // A pass that fails even so fails for a reason of its own, and that is the statement's error.
+          if (placeholders) throw pgErrorFrom(error);
+          placeholders = true;
+          continue;
+        }
+        if (calls.size === 0) break;
+        await this.calls.checkBudget(calls.values(), this.abort.signal);
+        const [only] = calls.values();
+        const { stream } = plan;
+        if (stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {
+          await this.whileComputing(() => streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), stream, final, fields, this.abort.signal));
+          return execution;
+        }
+        if (pass > MAX_COLLECT_PASSES) {
+          throw new PgError('54001', `LLM function calls depend on each other more than ${MAX_COLLECT_PASSES} levels deep`, {
+            hint: 'Split the statement, or materialize intermediate results in a table first.',
+          });
+        }
+        // A NULL argument (or a NULL in an array argument) may only stand for a nested call with no result yet: such
+        // calls wait until the calls without one are done, and run only if a later pass still meets them (the NULL
+        // was real then).
+        const ready = plan.callSites > 1 ? withoutNullArguments(calls) : calls;
+        const now = ready.size > 0 ? ready : calls;
+        const batches = new ResultBatches(this.passes, execution);
+        await this.compute(now, batches);
+        // Not awaited here: the last batch's answer comes in the same round trip as the next pass's.
+        stored = batches.end();
+        for (const key of now.keys()) computed.add(key);
+        // With one call site no call can depend on another's result: what this pass found is all there is.
+        if (plan.callSites === 1) break;
+      }
       this.stopIfCancelled();
-      const { calls, collected, error, fields }: Collected = await afterStored(stored, this.passes.collect(target, execution, pass === 1, placeholders));
-      for (const key of computed) calls.delete(key);
-      this.stopIfCancelled();
-      // The server's own cancel (a statement timeout) says why, in its words; a pass that failed so is not run again.
-      if (error?.get('C') === CANCELED) throw pgErrorFrom(error);
-      if (error && collected) {
-        // The calls a failed pass found went with its savepoint. It may have failed on their NULLs (a NOT NULL
-        // column): from now on they stand in with a value of their type, so the next pass gets through every row.
-        // A pass that fails even so fails for a reason of its own, and that is the statement's error.
-        if (placeholders) throw pgErrorFrom(error);
-        placeholders = true;
-        continue;
-      }
-      if (calls.size === 0) break;
-      await this.calls.checkBudget(calls.values(), this.abort.signal);
-      const [only] = calls.values();
-      const { stream } = plan;
-      if (stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {
-        await this.whileComputing(() => streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), stream, final, fields, this.abort.signal));
-        return execution;
-      }
-      if (pass > MAX_COLLECT_PASSES) {
-        throw new PgError('54001', `LLM function calls depend on each other more than ${MAX_COLLECT_PASSES} levels deep`, {
-          hint: 'Split the statement, or materialize intermediate results in a table first.',
-        });
-      }
-      // A NULL argument (or a NULL in an array argument) may only stand for a nested call with no result yet: such
-      // calls wait until the calls without one are done, and run only if a later pass still meets them (the NULL
-      // was real then).
-      const ready = plan.callSites > 1 ? withoutNullArguments(calls) : calls;
-      const now = ready.size > 0 ? ready : calls;
-      const batches = new ResultBatches(this.passes, execution);
-      await this.compute(now, batches);
-      // Not awaited here: the last batch's answer comes in the same round trip as the next pass's.
-      stored = batches.end();
-      for (const key of now.keys()) computed.add(key);
-      // With one call site no call can depend on another's result: what this pass found is all there is.
-      if (plan.callSites === 1) break;
+      const failed = await afterStored(stored, this.passes.finalPass(final, execution));
+      return failed ? undefined : execution;
+    } finally {
+      held?.end();
     }
-    this.stopIfCancelled();
-    const failed = await afterStored(stored, this.passes.finalPass(final, execution));
-    return failed ? undefined : execution;
   }
 
   /**

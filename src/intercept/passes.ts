@@ -7,7 +7,7 @@ import { describe, execute } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
-import type { ArgumentLimits } from './argument-limits.js';
+import type { HeldArguments } from './argument-limits.js';
 import { check, type Call } from './calls.js';
 import { ClientRelay, Collector, NO_PARAMETERS, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { collectedCall, COLLECTED_CALLS, readCollectedCalls } from './collected-calls.js';
@@ -55,11 +55,14 @@ export class Passes {
   constructor(
     private readonly io: SessionIo,
     private readonly requests: UpstreamRequests,
-    private readonly argumentLimits: ArgumentLimits,
   ) {}
 
-  /** A collect pass; the first one of a statement also makes sure the session has its results table. */
+  /**
+   * A collect pass; the first one of a statement also makes sure the session has its results table. The calls it
+   * finds are held in `held` until the caller ends it.
+   */
   async collect(
+    held: HeldArguments,
     target: Target,
     execution: number,
     first: boolean,
@@ -75,7 +78,7 @@ export class Passes {
     this.requests.send(describe('P', PASS_PORTAL), pass);
     this.requests.send(execute(PASS_PORTAL), pass);
     // Read before the savepoint is rolled back; skipped by the server when the pass failed.
-    const found = readCollectedCalls(this.requests, this.argumentLimits, COLLECTED_CALLS, [String(execution)]);
+    const found = readCollectedCalls(this.requests, held, COLLECTED_CALLS, [String(execution)]);
     void this.requests.sync();
     const cleanup = new Collector(2 * STATEMENT_REQUESTS);
     this.requests.statementTo(cleanup, 'ROLLBACK TO SAVEPOINT pg_llm_pass');

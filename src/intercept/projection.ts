@@ -15,7 +15,7 @@ import { EventLoopTurns } from '../event-loop-turns.js';
 import type { ProjectedCalls, ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
 import { reportedType, VECTOR } from '../../functions/vector-type.js';
-import { HeldArguments, parsedArgumentJson } from './argument-limits.js';
+import { parsedArgumentJson, type HeldArguments } from './argument-limits.js';
 import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
 import { asPgError, check, eitherSignal, firstCause, type Call, type CallRunner, type Progress } from './calls.js';
 import { CallsInFlight } from './calls-in-flight.js';
@@ -196,7 +196,7 @@ export async function sendProjectedRows(
     }
   }, run.concurrency);
   const waiting: PendingRow[] = [];
-  const held = new HeldArguments(calls.argumentLimits);
+  const held = calls.heldArguments();
   // Each row's arguments are parsed (projectedCall): a batch of rows near their limits is seconds of parsing.
   const turns = new EventLoopTurns();
   let sent = 0;
@@ -240,6 +240,8 @@ export async function sendProjectedRows(
     stop.abort();
   }
   await inFlight.settled();
+  // The rows not sent (a failure, a cancel) give their room back to the role.
+  held.end();
   if (failure !== undefined) throw asPgError(failure, signal);
   return sent;
 }

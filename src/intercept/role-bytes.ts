@@ -60,6 +60,11 @@ export class SessionBytes {
     return this.ledger.limit;
   }
 
+  /** How many more bytes the role's sessions may keep now (none when past the bound). */
+  room(): number {
+    return Math.max(0, this.ledger.limit - this.ledger.keptBy(this.role));
+  }
+
   /** Whether the role's sessions may keep `bytes` more once `freed` of this session's are let go. */
   fits(bytes: number, freed = 0): boolean {
     const fits = (): boolean => this.ledger.keptBy(this.role) - freed + bytes <= this.ledger.limit;
