@@ -34,7 +34,7 @@ export const KEY_SETTING_TOKENS = new IdentifierSet(['ai', 'set_config', 'pg_set
 
 /** True when the text could set such a setting; else no parse. */
 export function mentionsApiKeySetting(text: string): boolean {
-  return /ai|set_config|u&/i.test(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
+  return /ai|set_config|pg_settings|u&/i.test(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
 }
 
 /** A value to hold: the key, and the bytes of the query string its reference replaces. */

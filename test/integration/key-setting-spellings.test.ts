@@ -127,7 +127,8 @@ describe('a key setting in any spelling', () => {
     const { client } = await aiDatabase(suite, LOGGED);
     await client.query(`SET ai.openai_api_key = '${unique('sk-set-first')}'`);
     const keys: string[] = [];
-    for (const name of [`'ai.openai_api_key'`, `'AI.' || 'openai_api_key'`, `E'\\x61i.openai_api_key'::text`]) {
+    // The last has no "ai" in its bytes.
+    for (const name of [`'ai.openai_api_key'`, `'AI.' || 'openai_api_key'`, `E'\\x61i.openai_api_key'::text`, `E'\\x61\\x69.\\x6fpen\\x61\\x69_\\x61pi_key'`]) {
       const key = unique('sk-pg-settings');
       keys.push(key);
       const sql = `UPDATE pg_settings SET setting = '${key}' WHERE name = ${name}`;
