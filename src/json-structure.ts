@@ -79,6 +79,11 @@ export function exceededJsonLimit(text: string, limits: JsonLimits): string | un
   return undefined;
 }
 
+/** The limits in words, for a hint: "250000 values, 100000 arrays and objects, 50000 members of objects, nested up to 128 deep". */
+export function jsonLimitsInWords({ values, containers, members, depth }: JsonLimits): string {
+  return `${values} values, ${containers} arrays and objects, ${members} members of objects, nested up to ${depth} deep`;
+}
+
 /**
  * JSON.parse of a text within `limits`; `refusal` words the error for one beyond them, told which limit it crossed.
  * Malformed text throws JSON.parse's SyntaxError, as before.

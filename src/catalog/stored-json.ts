@@ -6,7 +6,7 @@
 // place: a role's own row must not hide every other row from whoever reads them all.
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
-import { EVENT_LOOP_JSON, parseWithinLimits } from '../json-structure.js';
+import { EVENT_LOOP_JSON, jsonLimitsInWords, parseWithinLimits } from '../json-structure.js';
 
 /** The value of JSON text read from the catalog, or, past the bounds, an object saying why it is not: `{ "pg_llm_unread": … }`. */
 export function storedJsonOrNote(text: string, what: string): unknown {
@@ -21,9 +21,8 @@ export function storedJsonOrNote(text: string, what: string): unknown {
 /** The value of JSON text read from the catalog; `what` names it for the 54000 that refuses one past EVENT_LOOP_JSON. */
 export function storedJson(text: string, what: string): unknown {
   return parseWithinLimits(text, EVENT_LOOP_JSON, (exceeded) => {
-    const { depth, containers, values } = EVENT_LOOP_JSON;
     return new PgError(SqlState.ProgramLimitExceeded, `${what} read from the catalog has ${exceeded}, more than the proxy parses`, {
-      hint: `Read it with a SELECT of your own: the proxy parses no more than ${values} values, ${containers} arrays and objects, nested up to ${depth} deep, which would hold up every session of the proxy.`,
+      hint: `Read it with a SELECT of your own: the proxy parses no more than ${jsonLimitsInWords(EVENT_LOOP_JSON)}, which would hold up every session of the proxy.`,
     });
   });
 }

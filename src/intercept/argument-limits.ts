@@ -16,7 +16,7 @@
 // many sessions as the server lets it.
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
-import { EVENT_LOOP_JSON, parseWithinLimits } from '../json-structure.js';
+import { EVENT_LOOP_JSON, jsonLimitsInWords, parseWithinLimits } from '../json-structure.js';
 import type { SessionBytes } from './role-bytes.js';
 
 export interface ArgumentLimits {
@@ -97,9 +97,8 @@ export function callArgumentsTooLarge(call: string, limits: ArgumentLimits): PgE
  */
 export function parsedArgumentJson(json: string, call: string): unknown {
   return parseWithinLimits(json, EVENT_LOOP_JSON, (exceeded) => {
-    const { depth, containers, values } = EVENT_LOOP_JSON;
     return new PgError(SqlState.ProgramLimitExceeded, `${call}: the arguments of one call have ${exceeded}, more than the proxy parses`, {
-      hint: `Pass a call no more than ${values} values, ${containers} arrays and objects, nested up to ${depth} deep: parsing more would hold up every session of the proxy.`,
+      hint: `Pass a call no more than ${jsonLimitsInWords(EVENT_LOOP_JSON)}: parsing more would hold up every session of the proxy.`,
     });
   });
 }

@@ -3,7 +3,7 @@
 // options (routing, limits) belong to the functions and are left alone here.
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
-import { EVENT_LOOP_JSON, parseWithinLimits, type JsonLimits } from '../json-structure.js';
+import { EVENT_LOOP_JSON, jsonLimitsInWords, parseWithinLimits, type JsonLimits } from '../json-structure.js';
 import { ProviderError } from './errors.js';
 import type { ChatOptions, ResponseFormat } from './provider.js';
 
@@ -70,9 +70,8 @@ export function parseJsonAnswer(text: string): unknown {
 }
 
 function jsonAnswerTooLarge(exceeded: string): PgError {
-  const { depth, containers, values } = JSON_ANSWER_LIMITS;
   return new PgError(SqlState.ProgramLimitExceeded, `the model's JSON answer has ${exceeded}, more than the proxy parses`, {
-    hint: `Ask for a JSON answer of no more than ${values} values, ${containers} arrays and objects, nested up to ${depth} deep: parsing more would hold up every session of the proxy.`,
+    hint: `Ask for a JSON answer of no more than ${jsonLimitsInWords(JSON_ANSWER_LIMITS)}: parsing more would hold up every session of the proxy.`,
   });
 }
 
