@@ -155,7 +155,8 @@ function literalsOfCall(call: Node, scope: Scope | undefined): Found[] {
 
 /**
  * Refuses a secret argument other than one string constant that writes the secret out: computed from constants in
- * the call, or reading a column of a subquery, CTE or VALUES list of the statement that does.
+ * the call, or reading a column that the statement writes out itself (a subquery's, a CTE's, a VALUES list's, the row
+ * it inserts or updates read back in RETURNING or as EXCLUDED).
  */
 function refuseWrittenOutSecret(expression: Node, scope: Scope | undefined, declared: ArgumentDeclaration, functionName: string): void {
   refuseComputedSecret(expression, declared, functionName);
@@ -164,7 +165,7 @@ function refuseWrittenOutSecret(expression: Node, scope: Scope | undefined, decl
   if (followed === expression) return;
   const constant = writtenString(uncast(followed));
   if (constant !== undefined ? !isSecret(declared.secret!, constant) : !writesOutSecret(followed, declared.secret!)) return;
-  throw new PgError('0A000', `${argument} reads a column of a subquery, CTE or VALUES list that writes it out in string constants`, {
+  throw new PgError('0A000', `${argument} reads a column that the statement itself writes out in string constants (in a subquery, CTE, VALUES list or the row it inserts or updates)`, {
     hint: "Pass it as a parameter, or write it in the call itself as a single string constant: the proxy holds back a secret written in the call, not one written elsewhere in the statement, which the server's log would keep.",
   });
 }

@@ -4,7 +4,7 @@ import { loadParser } from '../../src/sql/parse.js';
 
 beforeAll(() => loadParser());
 
-const throughColumn = (argument: string) => ({ sqlstate: '0A000', message: expect.stringMatching(new RegExp(`^the ${argument} reads a column of a subquery, CTE or VALUES list`)) });
+const throughColumn = (argument: string) => ({ sqlstate: '0A000', message: expect.stringMatching(new RegExp(`^the ${argument} reads a column that the statement itself writes out`)) });
 const addModel = (key: string, config: string, from: string) => `SELECT pg_llm_add_model(false, 'openai_compatible', 'm', ${key}, ${config}) ${from}`;
 
 describe('a secret argument that reads a column of a relation the statement writes', () => {
