@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { answersHeld, parseInThread, QUEUE_LIMITS } from '../../src/providers/answers/pool.js';
 import { STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
+import { vectorOf } from '../../src/providers/embedding-vectors.js';
 
 const answer = (text: string) => ({ text: new TextEncoder().encode(text), shape: { fields: { model: 'scalar' } } as const, limits: STRUCTURE_LIMITS.chat });
 
@@ -12,6 +13,15 @@ describe('the threads that parse big answers', () => {
     expect(await parseInThread(answer('{"model":"m","pad":[{},{},{}]}'), 'alice')).toBe('{"model":"m"}');
     await expect(parseInThread(answer('{"model":'), 'alice')).rejects.toMatchObject({ sqlstate: '39001', message: expect.stringContaining('not valid JSON') });
     await expect(parseInThread(answer(`{"pad":[${'{},'.repeat(2_000_000)}{}]}`), 'alice')).rejects.toMatchObject({ sqlstate: '54000' });
+  });
+
+  it('give back vectors of numbers as base64 float32s, which the event loop reads as strings rather than numbers', async () => {
+    const embeddings = [[0.1, -2.5, 1e-7], [3, 0, -0.5]];
+    const shape = { fields: { data: { first: 3, items: { fields: { embedding: 'vector' } } } } } as const;
+    const text = new TextEncoder().encode(JSON.stringify({ data: embeddings.map((embedding) => ({ embedding })) }));
+    const pruned = JSON.parse(await parseInThread({ text, shape, limits: STRUCTURE_LIMITS.embedding }, 'alice'));
+    expect(pruned.data.map(({ embedding }: { embedding: unknown }) => typeof embedding)).toEqual(['string', 'string']);
+    expect(pruned.data.map(({ embedding }: { embedding: string }) => vectorOf(embedding))).toEqual(embeddings.map((vector) => vector.map(Math.fround)));
   });
 
   it("refuse a role's answer past its places with 53000, while another role's are parsed", async () => {

@@ -23,4 +23,10 @@ describe("an embeddings answer's vectors", () => {
     }
     expect((await checkedVectors('openai', [base64(new Array(16_000).fill(1))], 1))[0]).toHaveLength(16_000);
   });
+
+  it("are refused with a number past float4's range, as the proxy hands vectors on, however they came", async () => {
+    for (const vector of [[0.5, 1e39], base64([0.5, Infinity])]) {
+      await expect(checkedVectors('openai', [vector], 1)).rejects.toMatchObject({ message: expect.stringContaining('not a list of numbers') });
+    }
+  });
 });

@@ -3,11 +3,13 @@
 // pads its answer with) never cost the sessions anything. Shapes are plain data: they travel to the worker.
 
 import { checkDimensionLimit } from '../embedding-dimensions.js';
+import { base64Vector } from '../embedding-vectors.js';
 
 /**
  * 'scalar': a string, number, boolean or null, never an array or object. 'vector': an embedding, numbers or a base64
- * string. 'any': whatever is there (an answer handed on whole). `fields`: those fields of an object. `items`: the
- * first `first` items of an array, each of that shape. A vector over MAX_EMBEDDING_DIMENSIONS fails with 54000 here.
+ * string, kept as a base64 string (embedding-vectors.ts). 'any': whatever is there (an answer handed on whole).
+ * `fields`: those fields of an object. `items`: the first `first` items of an array, each of that shape. A vector
+ * over MAX_EMBEDDING_DIMENSIONS fails with 54000 here.
  */
 export type Shape =
   | 'scalar'
@@ -35,7 +37,7 @@ export const ANY: AnswerShapes = { answer: 'any', event: 'any' };
 export function prune(value: unknown, shape: Shape): unknown {
   if (shape === 'vector') checkDimensionLimit(value);
   if (value === null || typeof value !== 'object' || shape === 'any') return value;
-  if (shape === 'vector') return Array.isArray(value) && value.every((item) => typeof item === 'number') ? value : undefined;
+  if (shape === 'vector') return Array.isArray(value) && value.every((item) => typeof item === 'number') ? base64Vector(value) : undefined;
   if (shape === 'scalar') return undefined;
   if ('items' in shape) return Array.isArray(value) ? value.slice(0, shape.first).map((item) => prune(item, shape.items) ?? null) : undefined;
   if (Array.isArray(value)) return undefined;
