@@ -74,6 +74,8 @@ export function projectionPlan(sql: string, callSites: number): ProjectionPlan |
     // An aggregate's call stands for a group of rows, not for the row its arguments come from.
     if (declaration.result.kind !== 'scalar' || declaration.aggregate || node.agg_star || node.agg_distinct || node.func_variadic || node.over || node.agg_order || node.agg_filter) return undefined;
     if ((node.args ?? []).some((argument: Node) => argument.NamedArgExpr)) return undefined;
+    // A call no declaration takes is PostgreSQL's to refuse (42883), in the passes, as it would be without the proxy.
+    if ((node.args ?? []).length > declaration.arguments.length) return undefined;
   }
   if (sortsByResult(select.sortClause, calls)) return undefined;
   const rewrittenSql = rewrite(sql, calls);

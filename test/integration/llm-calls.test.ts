@@ -245,6 +245,10 @@ describe('inputs', () => {
     await expect(client.query(`SELECT pg_llm_chat(1, 2)`)).rejects.toMatchObject({ code: '42883', message: expect.stringContaining('pg_llm_chat(integer, integer)') });
     await expect(client.query(`SELECT pg_llm_chat($1::int, $2::int)`, [1, 2])).rejects.toMatchObject({ code: '42883' });
     await expect(client.query(`SELECT pg_llm_chat('m')`)).rejects.toMatchObject({ code: '42883' });
+    // One argument too many is no declaration's either, whether the call is a whole column or not.
+    for (const statement of [`SELECT pg_llm_chat('m', 'x', 'extra')`, `SELECT n, pg_llm_chat('m', 'x', 'extra') FROM generate_series(1, 2) n`]) {
+      await expect(client.query(statement), statement).rejects.toMatchObject({ code: '42883', message: expect.stringContaining('pg_llm_chat(unknown, unknown, unknown)') });
+    }
     expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   });
 
