@@ -1,8 +1,8 @@
-// A pgai setting of the caller's session ($1, its name in lower case), and whether its value is the one the session
-// starts with by its login role's or its database's defaults (ALTER ROLE/DATABASE … SET). PostgreSQL does not say who
-// set a placeholder setting (pg_settings does not list them): a value equal to such a default was chosen by the role
-// itself or whoever may alter its defaults or the database's, not by code of another role that the session ran
-// (functions/pgai/endpoint.ts).
+// A pgai setting of the caller's session ($1, its name in lower case), or pg_llm.trusted_owners, and whether its value
+// is the one the session starts with by its login role's or its database's defaults (ALTER ROLE/DATABASE … SET).
+// PostgreSQL does not say who set a placeholder setting (pg_settings does not list them): a value equal to such a
+// default was chosen by the role itself or whoever may alter its defaults or the database's, not by code of another
+// role that the session ran (functions/pgai/endpoint.ts, src/sql/function-check.ts).
 
 export const AI_SETTING_QUERY = `SELECT pg_catalog.current_setting($1, true) AS value,
   EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) AS c(entry)

@@ -10,8 +10,9 @@
 // what a client binds or writes beside its calls (a user's URL stored in a column, a document to embed) is often
 // someone else's text. A URL is named for one kind of server (the API of the setting or function that named it):
 // pointing a keyless API (Ollama) at someone's server does not choose it for the session's OpenAI key.
+// pg_llm.trusted_owners' values are noted as they are, for that setting alone (src/sql/function-check.ts).
 
-import { isServerSetting, SERVER_KEYS, serverKind, type ServerKind, type ServerNames } from '../sql/server-names.js';
+import { chosenSettingKind, SERVER_KEYS, TRUSTED_OWNERS, type ServerKind, type ServerNames } from '../sql/server-names.js';
 import { startupSettings } from './startup-options.js';
 
 /** Longer URLs are not noted: a call naming one needs a key of its own (api_key) or no held secret. */
@@ -32,7 +33,7 @@ export class NamedServers {
 
   /** Notes the servers named by a Bind's parameters that stand in a server's place ($1 is number 1). */
   noteParameters(section: Buffer, places: ServerNames['parameters']): void {
-    if (places.length === 0 || section.indexOf('://') < 0) return;
+    if (places.length === 0) return;
     // Its format codes, their count first, then the values, each after its length (-1: NULL).
     let at = 2 + 2 * section.readInt16BE(0);
     const count = section.readInt16BE(at);
@@ -46,17 +47,24 @@ export class NamedServers {
     }
   }
 
-  /** Notes pgai's server settings given in the startup options (PGOPTIONS='-c ai.openai_base_url=…'). */
+  /** Notes pgai's server settings, and pg_llm.trusted_owners, given in the startup options (PGOPTIONS='-c ai.openai_base_url=…'). */
   noteOptions(options: string): void {
-    for (const [name, value] of startupSettings(options)) if (isServerSetting(name)) this.noteValue(value, serverKind(name));
+    for (const [name, value] of startupSettings(options)) {
+      const kind = chosenSettingKind(name);
+      if (kind) this.noteValue(value, kind);
+    }
   }
 
-  /** Whether the client named `url` for servers of this kind (an API of pgai's, or 'model'). */
+  /** Whether the client named `url` for servers of this kind (an API of pgai's, or 'model'), or set pg_llm.trusted_owners to it. */
   has(url: string, kind: ServerKind): boolean {
     return this.urls.has(`${kind} ${url}`);
   }
 
   private noteValue(value: string, kind: ServerKind): void {
+    if (kind === TRUSTED_OWNERS) {
+      if (value.length <= MAX_URL) this.add(value, kind);
+      return;
+    }
     if (!value.includes('://')) return;
     if (WHOLE_URL.test(value)) return this.add(value, kind);
     let config: unknown;

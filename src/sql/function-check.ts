@@ -46,7 +46,8 @@
 //
 // Where the statement runs here, every function run, operator, relation reached and type in play must also belong to
 // a role whose code the caller trusts: the caller's current role, a superuser, the catalog's owner, or a role the
-// caller names in the setting pg_llm.trusted_owners (a list, as search_path is written). Whatever these checks find of another role's objects,
+// caller names in the setting pg_llm.trusted_owners (a list, as search_path is written), where the client set it
+// itself (not a view's set_config: trustedOwners below). Whatever these checks find of another role's objects,
 // that role may change them between the check and the run (CREATE OR REPLACE FUNCTION takes no lock; CREATE INDEX or
 // CREATE STATISTICS on its table do not wait for a reader), so that code the check passed as a SQL function would run
 // as plpgsql, with the caller's rights (review37). Nor may a role not trusted create in a schema of the caller's
@@ -59,9 +60,11 @@
 // caller's session, so the caller's search_path resolves names.
 
 import type { CallContext } from '../../functions/declaration.js';
+import { AI_SETTING_QUERY } from '../intercept/ai-setting-query.js';
 import { parseStatements } from './parse.js';
 import { referencesOf, type References } from './references.js';
 import { resolvedCalls } from './resolved-calls.js';
+import { TRUSTED_OWNERS } from './server-names.js';
 import { writtenThrough } from './view-writes.js';
 
 /**
@@ -116,9 +119,14 @@ const READS_SERVER_STATE = [
 export type Refusal =
   | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'server-state' | 'foreign'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string }
-  | { reason: 'owner'; name: string; via: string | null; owner: string }
+  | ({ reason: 'owner'; name: string; via: string | null; owner: string } & TrustLeftOut)
   /** A schema where `owner` may create (`missing`: the schema, which does not exist yet). */
-  | { reason: 'path' | 'schema'; name: string; via: string | null; owner: string; missing: boolean };
+  | ({ reason: 'path' | 'schema'; name: string; via: string | null; owner: string; missing: boolean } & TrustLeftOut);
+
+/** A refusal for an owner not trusted, where pg_llm.trusted_owners had a value the client did not set (trustedOwners). */
+interface TrustLeftOut {
+  trustLeftOut?: boolean;
+}
 
 interface Row {
   /**
@@ -139,15 +147,15 @@ interface Row {
 }
 
 /**
- * The names a list setting holds (search_path, pg_llm.trusted_owners) as PostgreSQL splits such a list
+ * The names a list (SQL, of a setting: search_path, pg_llm.trusted_owners) holds as PostgreSQL splits such a list
  * (SplitIdentifierString), as a FROM item whose rows are e.name: a quoted name as written ("" a quote), an unquoted
  * one up to a comma or a space, quotes and all, with only A-Z down-cased; each cut to 63 bytes; none from a quote
  * left open to the end (PostgreSQL refuses such a search_path; the rest of such a list names nobody). Matched by name, not
  * read with to_regrole, which raises on an unbalanced quote (in every checked statement of the session) and reads
  * '-' as no role at all, PUBLIC's oid in an ACL.
  */
-function listedNames(setting: string): string {
-  return `pg_catalog.regexp_matches(coalesce(pg_catalog.current_setting('${setting}', true), ''), '"(?:[^"]|"")*(?:"|$)|[^,[:space:]]+', 'g') AS m,
+function listedNames(list: string): string {
+  return `pg_catalog.regexp_matches(coalesce(${list}, ''), '"(?:[^"]|"")*(?:"|$)|[^,[:space:]]+', 'g') AS m,
                LATERAL (SELECT (CASE WHEN m[1] OPERATOR(pg_catalog.~) '^"(?:[^"]|"")*"$' THEN pg_catalog.replace(pg_catalog.substr(m[1], 2, pg_catalog.length(m[1]) OPERATOR(pg_catalog.-) 2), '""', '"')
                                      WHEN NOT pg_catalog.starts_with(m[1], '"') THEN pg_catalog.translate(m[1], 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
                                 END)::pg_catalog.name::pg_catalog.text) AS e(name)`;
@@ -160,13 +168,13 @@ const REACHED = `
 WITH RECURSIVE
   path AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(true))),
   trusted AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog', 'information_schema'])),
-  -- The roles whose objects the statement may reach (see the rules above).
+  -- The roles whose objects the statement may reach (see the rules above; $12 is pg_llm.trusted_owners as the client set it).
   trusted_owner AS (
     SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname OPERATOR(pg_catalog.=) current_user
     UNION
     SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog'
     UNION
-    SELECT r.oid FROM pg_catalog.pg_roles r, ${listedNames('pg_llm.trusted_owners')} WHERE r.rolname::pg_catalog.text OPERATOR(pg_catalog.=) e.name),
+    SELECT r.oid FROM pg_catalog.pg_roles r, ${listedNames('$12::pg_catalog.text')} WHERE r.rolname::pg_catalog.text OPERATOR(pg_catalog.=) e.name),
   -- The schema a qualified name names: pg_temp is the session's own temporary schema (pg_temp_N in the catalog), and
   -- none at all (no candidates, as for PostgreSQL) in a session that has none yet.
   named AS (
@@ -449,7 +457,7 @@ SELECT CASE WHEN s.named THEN 'schema' ELSE 'path' END, s.name, s.via, CASE WHEN
         UNION
         -- The entries of search_path as PostgreSQL splits them (listedNames), "$user" the current role's name.
         SELECT NULL, CASE WHEN e.name OPERATOR(pg_catalog.=) '$user' THEN current_user::pg_catalog.text ELSE e.name END, NULL, false
-          FROM ${listedNames('search_path')}
+          FROM ${listedNames("pg_catalog.current_setting('search_path', true)")}
         UNION
         SELECT namespace, schema, via, true FROM named WHERE kind OPERATOR(pg_catalog.=) 'schema') AS s(oid, name, via, named)
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.oid OR (s.oid IS NULL AND n.nspname OPERATOR(pg_catalog.=) s.name),
@@ -484,8 +492,31 @@ export interface ReachRules {
 
 /** The first reason the statement (its parse tree and text) may not run here, or undefined. */
 export async function unsafeReach(context: CallContext, statement: { node: unknown; text: string }, rules: ReachRules): Promise<Refusal | undefined> {
+  const trust = await trustedOwners(context, rules);
+  const refusal = await firstRefusal(context, statement, rules, trust.owners);
+  // Only a role can be trusted: where PUBLIC may create, the setting would not have helped.
+  return refusal && 'owner' in refusal && refusal.owner !== 'PUBLIC' && trust.leftOut ? { ...refusal, trustLeftOut: true } : refusal;
+}
+
+/**
+ * pg_llm.trusted_owners where the client chose it: set it itself (SET, set_config written in its statement, its
+ * startup options: src/intercept/named-servers.ts), or the value the session starts with (ALTER ROLE/DATABASE … SET).
+ * A value set by other code the session ran (another role's view calling set_config) is left out (`leftOut`): that
+ * role would have the caller trust it, and its objects run with the caller's rights. Read only for a statement run
+ * here, the only kind whose owners are judged.
+ */
+async function trustedOwners(context: CallContext, rules: ReachRules): Promise<{ owners: string; leftOut: boolean }> {
+  if (!rules.runs) return { owners: '', leftOut: false };
+  const [row] = await context.query(AI_SETTING_QUERY, [TRUSTED_OWNERS]);
+  const owners = row?.value ?? '';
+  if (owners === '' || row?.preset === 't' || context.namedByClient(owners, TRUSTED_OWNERS)) return { owners, leftOut: false };
+  return { owners: '', leftOut: true };
+}
+
+/** The first reason the statement may not run here, the roles in `trusted` trusted besides the caller's own. */
+async function firstRefusal(context: CallContext, statement: { node: unknown; text: string }, rules: ReachRules, trusted: string): Promise<Refusal | undefined> {
   const references = referencesIn(statement.node, rules);
-  const byCandidates = await judge(context, namesOf(references, null, true), rules);
+  const byCandidates = await judge(context, namesOf(references, null, true), rules, trusted);
   // Built-in candidates are PostgreSQL's own code; what PostgreSQL resolves the statement to matters where one of
   // its names can resolve to another's.
   if (!byCandidates.refusal || !byCandidates.othersNamed) return byCandidates.refusal;
@@ -497,7 +528,7 @@ export async function unsafeReach(context: CallContext, statement: { node: unkno
     ...resolved.functions.map((oid) => ({ kind: 'resolved function', oid, via: null })),
     ...resolved.casts.map((oid) => ({ kind: 'resolved cast', oid, via: null })),
     ...resolved.operators.map((oid) => ({ kind: 'resolved operator', oid, via: null })),
-  ], rules);
+  ], rules, trusted);
   return byResolution.refusal;
 }
 
@@ -508,7 +539,7 @@ interface Judgement {
 }
 
 /** Follows the names level by level, each level in one query, to the first refusal met. */
-async function judge(context: CallContext, statementNames: Array<Record<string, unknown>>, rules: ReachRules): Promise<Judgement> {
+async function judge(context: CallContext, statementNames: Array<Record<string, unknown>>, rules: ReachRules, trusted: string): Promise<Judgement> {
   const checked = new Set<string>();
   const typesInPlay = new Set<string>();
   let names = statementNames;
@@ -516,7 +547,7 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
   // What row-level security policies reach, judged apart (below).
   const policyNames: Array<Record<string, unknown>> = [];
   while (names.length > 0) {
-    const rows = await lookUp(context, names, rules, [...typesInPlay]);
+    const rows = await lookUp(context, names, rules, [...typesInPlay], trusted);
     othersNamed ??= rows.some((row) => row.reason === 'others');
     const refusal = rows.find((row) => !['check', 'type', 'in play', 'others', 'written view'].includes(row.reason));
     if (refusal) return { refusal: refusalOf(refusal), othersNamed };
@@ -543,7 +574,7 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
   // caller sees, never shows in them. So system catalogs and server state are allowed in what policies reach; every
   // other rule holds there.
   if (policyNames.length === 0) return { refusal: undefined, othersNamed: othersNamed ?? false };
-  const byPolicies = await judge(context, policyNames, { ...rules, systemSchemas: undefined });
+  const byPolicies = await judge(context, policyNames, { ...rules, systemSchemas: undefined }, trusted);
   return { refusal: byPolicies.refusal, othersNamed: othersNamed ?? false };
 }
 
@@ -585,7 +616,7 @@ function schemasNamed(references: References, via: string | null): Array<Record<
   return [...schemas].map((schema) => ({ kind: 'schema', via, schema, name: '' }));
 }
 
-async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, rules: ReachRules, typesInPlay: string[]): Promise<Row[]> {
+async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, rules: ReachRules, typesInPlay: string[], trusted: string): Promise<Row[]> {
   const { systemSchemas } = rules;
   const rows = await context.query(REACHED, [
     JSON.stringify(names),
@@ -599,6 +630,7 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     array(rules.stubs ?? []),
     array(READS_SERVER_STATE),
     String(rules.runs),
+    trusted,
   ]);
   return rows as unknown as Row[];
 }

@@ -4,6 +4,9 @@
 // with its name written out. A URL elsewhere in the statement (a column's value, a prompt, a parameter bound for
 // anything else) names nothing: an application binds its users' URLs into statements that call models too (review
 // issue 12), and another role's view must not be able to send the session's key to such a server.
+// pg_llm.trusted_owners is read the same way, its value whatever it is: the roles whose objects the statements the
+// proxy runs may reach (src/sql/function-check.ts) are those the client named itself, not those a view of one of
+// them named in its place.
 
 import { constantText, type Expression } from './constant-text.js';
 import { declaredArguments } from './declared-arguments.js';
@@ -39,6 +42,15 @@ export function isServerSetting(name: string | undefined): boolean {
   return name !== undefined && /^ai\..+_(?:host|url)$/i.test(name);
 }
 
+/** The setting naming the roles the caller trusts; what the client sets it to is noted as of this kind. */
+export const TRUSTED_OWNERS = 'pg_llm.trusted_owners';
+
+/** The kind a setting's value is noted as when the client sets it, or undefined for a setting not noted. */
+export function chosenSettingKind(name: string | undefined): ServerKind | undefined {
+  if (isServerSetting(name)) return serverKind(name!);
+  return name?.toLowerCase() === TRUSTED_OWNERS ? TRUSTED_OWNERS : undefined;
+}
+
 /** The JSON keys of a config that name its server. */
 export const SERVER_KEYS = new Set(['base_url', 'host', 'endpoint', 'api_endpoint']);
 
@@ -55,9 +67,10 @@ function visit(node: unknown, names: ServerNames): void {
   if (Array.isArray(node)) return node.forEach((item) => visit(item, names));
   if (node === null || typeof node !== 'object') return;
   const set = node as Node;
-  if (set.kind === 'VAR_SET_VALUE' && isServerSetting(set.name)) {
+  const kind = set.kind === 'VAR_SET_VALUE' ? chosenSettingKind(set.name) : undefined;
+  if (kind) {
     const value = set.args?.length === 1 ? set.args[0].A_Const?.sval?.sval : undefined;
-    if (typeof value === 'string') names.values.push({ value, kind: serverKind(set.name) });
+    if (typeof value === 'string') names.values.push({ value, kind });
   }
   for (const [key, value] of Object.entries(node)) {
     if (key === 'FuncCall') serversOfCall(value as Node, names);
@@ -69,8 +82,8 @@ function serversOfCall(call: Node, names: ServerNames): void {
   const name = String(call.funcname?.at(-1)?.String?.sval ?? '');
   if (name === 'set_config') {
     const [setting, value] = (call.args ?? []) as Node[];
-    const settingName = constantText(setting as Expression);
-    if (isServerSetting(settingName)) given(value, serverKind(settingName!), names);
+    const kind = chosenSettingKind(constantText(setting as Expression));
+    if (kind) given(value, kind, names);
     return;
   }
   for (const { declared, expression } of declaredArguments(call).arguments) {

@@ -144,6 +144,12 @@ const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and 
 function refusalError(rules: SqlRules, refusal: Refusal): PgError {
   const name = `${refusal.name}${['system', 'identity', 'foreign', 'owner', 'path', 'schema'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
   const [what, hint] = refusalText(rules, refusal, name);
+  if ('trustLeftOut' in refusal && refusal.trustLeftOut) {
+    // Whoever set the setting in the client's place would have the caller trust it.
+    return new PgError('42501', `${rules.source} ${what}: pg_llm.trusted_owners was not set by this session's client, and a view or function of another role may have set it`, {
+      hint: 'SET pg_llm.trusted_owners in the session if you trust the roles it names; ALTER ROLE … SET counts too.',
+    });
+  }
   return new PgError('38001', `${rules.source} ${what}, which is not allowed here`, { hint });
 }
 

@@ -407,6 +407,29 @@ describe('objects of roles the caller does not trust', () => {
     }
   });
 
+  it("are trusted only by the client's own pg_llm.trusted_owners, not by one bob's view sets in the session", async () => {
+    const { reader, direct, name } = await shop();
+    const bob = ROLES.md5.user;
+    await asBob(direct, name, `${harmless}
+                               CREATE VIEW trusting AS SELECT set_config('pg_llm.trusted_owners', '${bob}', false) AS t;
+                               GRANT SELECT ON trusting TO trust_user;`);
+    await reader.query('SELECT t FROM trusting');
+    await expect(attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining(`reaches function public.twice(), owned by ${bob}, who may change it between this check and the run: pg_llm.trusted_owners was not set by this session's client`),
+      hint: 'SET pg_llm.trusted_owners in the session if you trust the roles it names; ALTER ROLE … SET counts too.',
+    });
+    // The caller's own objects need no trust, whoever set the setting.
+    expect((await attempt(reader, 'text2sql', 'SELECT id FROM customers WHERE id = 1')).execution.row_count).toBe(1);
+    // Set by the client itself: in its statement, or in its startup options.
+    await reader.query(`SET pg_llm.trusted_owners = '${bob}'`);
+    expect((await attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).execution.row_count).toBe(1);
+    const started = new pg.Client({ ...connection(suite.proxy.port, 'trust', name), options: `-c pg_llm.trusted_owners=${bob}` });
+    await started.connect();
+    afterThisTest(() => started.end());
+    expect((await attempt(started, 'text2sql', 'SELECT twice(21) AS n')).execution.row_count).toBe(1);
+  });
+
   it("bob's operator over PostgreSQL's own function is refused too: bob may drop it and create one of his code before the run", async () => {
     const { admin, reader, direct, name } = await shop();
     // PostgreSQL's <> under bob's =: whose operator answers shows in the rows.
