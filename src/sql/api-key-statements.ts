@@ -11,8 +11,11 @@ import { parseSync, scanSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
 import { refuseComputedSettingName } from './computed-setting-names.js';
+import { writesOutSecret } from './computed-secrets.js';
+import { withDerivedColumns } from './derived-columns.js';
 import { IdentifierSet } from './identifiers.js';
 import { parseTask } from './parse-task.js';
+import { scopeWithin, type Scope } from './statement-scopes.js';
 
 const PREFIX = 'ai.';
 const NOT_KEYS = /^ai\.(?:.*_host|.*_url|.*_enabled|enable_.*|indexing_default|scheduling_default|grant_to_default)$/;
@@ -112,8 +115,9 @@ function valueOf(set: VariableSet): string {
   return value;
 }
 
-function visit(node: unknown, sql: string, spans: KeySpan[]): void {
-  if (Array.isArray(node)) return node.forEach((item) => visit(item, sql, spans));
+/** Walks the tree for SETs and calls, each with the scope of relations its column references resolve in. */
+function visit(node: unknown, sql: string, spans: KeySpan[], scope?: Scope, field?: string): void {
+  if (Array.isArray(node)) return node.forEach((item) => visit(item, sql, spans, scope));
   if (node === null || typeof node !== 'object') return;
   // Nested, a SET is a VariableSetStmt node or the `setstmt` of ALTER ROLE/DATABASE/SYSTEM: matched by its shape.
   const set = node as VariableSet;
@@ -122,13 +126,14 @@ function visit(node: unknown, sql: string, spans: KeySpan[]): void {
       hint: `The server would keep the key in its catalog. Use SET ${set.name} in each session (the proxy keeps the key, the server only a reference to it), pass api_key, or give the proxy the key in its environment.`,
     });
   }
+  const inner = scopeWithin(node as Record<string, unknown>, scope, field);
   for (const [key, value] of Object.entries(node)) {
     if (key === 'FuncCall') {
-      const span = setConfigValue(value as FuncCall, sql);
+      const span = setConfigValue(value as FuncCall, sql, inner);
       if (span) spans.push(span);
     }
     if (key === 'UpdateStmt') refuseSettingsUpdate(value as SettingsUpdate);
-    visit(value, sql, spans);
+    visit(value, sql, spans, inner, key);
   }
 }
 
@@ -161,19 +166,30 @@ function namedSetting(node: unknown): string | undefined {
  * whole, so it is refused. Under a name computed in SQL, which may be a key setting's, only a value too short to be a
  * key is taken (computed-setting-names.ts). A value computed from a bound parameter is refused too: the proxy never
  * sees the key there (a Bind's value is not in the statement, and the same statement may be bound with many), so it
- * could not hold it, and the server would keep it in clear. Any other value computed in SQL (a function of a literal,
- * a column) under a key setting's name written out is the server's.
+ * could not hold it, and the server would keep it in clear. So is a value computed from string constants written in the
+ * statement, in the call ((SELECT 'sk-…'), coalesce('sk-…'), format('%s', 'sk-…')) or in the columns it reads of a
+ * subquery, CTE, VALUES list or function in FROM the statement writes (derived-columns.ts): the server's log would keep
+ * them, as it would a call's api_key computed so (computed-secrets.ts). Any other value computed in SQL (a table's
+ * column, another setting) under a key setting's name written out is the server's.
  */
-function setConfigValue(call: FuncCall, sql: string): KeySpan | undefined {
+function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): KeySpan | undefined {
   if (call.funcname?.at(-1)?.String?.sval !== 'set_config') return undefined;
   const [name, value] = call.args ?? [];
   refuseComputedSettingName(call.args ?? [], PREFIX);
   const written = constantText(value);
   const setting = constantText(name);
   if (written === undefined) {
-    if (isApiKeySetting(setting) && bindsParameter(value)) {
+    if (!isApiKeySetting(setting) || value === undefined) return undefined;
+    // Its columns of a subquery, CTE, VALUES list or function in FROM the statement writes, as what they stand for.
+    const computed = withDerivedColumns(value, scope, `the value of ${setting}`);
+    if (bindsParameter(computed)) {
       throw new PgError('0A000', `set_config cannot take a value of ${setting} from a bound parameter`, {
         hint: `The server would hold the key in clear, for any code the session runs to read. Write the key out (SET ${setting} = '…', or set_config('${setting}', '…', false)): the proxy holds a key written out and hands the server only a reference to it.`,
+      });
+    }
+    if (writesOutSecret(computed, 'key')) {
+      throw new PgError('0A000', `set_config takes a value of ${setting} computed from string constants written in the statement`, {
+        hint: `The server's log would keep them. Write the key as one string literal in the call (set_config('${setting}', '…', false), or SET ${setting} = '…'): the proxy holds a key written out and hands the server only a reference to it.`,
       });
     }
     return undefined;

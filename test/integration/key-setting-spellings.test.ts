@@ -114,12 +114,46 @@ describe('a key setting in any spelling', () => {
       await expect(client.query(`SELECT set_config('ai.openai_api_key', ${value}, false)`, [key]), value).rejects.toMatchObject(refused);
     }
     await expect(client.query(`PREPARE setter(text) AS SELECT set_config('ai.openai_api_key', $1, false)`)).rejects.toMatchObject(refused);
+    await expect(client.query(`SELECT set_config('ai.openai_api_key', k, false) FROM (SELECT $1::text AS k) s`, [key])).rejects.toMatchObject(refused);
     expect((await client.query('SELECT seen FROM peek')).rows).toEqual([{ seen: null }]);
     // Written out, the key is held: the other role's view reads only the reference.
     await client.query(`SELECT set_config('ai.openai_api_key', '${key}', false)`);
     expect((await client.query('SELECT seen FROM peek')).rows[0].seen).toMatch(/^held by pg_llm proxy /);
     // Other settings still take a bound value.
     await client.query(`SELECT set_config('ai.openai_base_url', $1, false)`, ['http://a.example']);
+    expect(serverLog()).not.toContain(key.slice(-16));
+  });
+
+  // Review F2: a value computed from a constant ((SELECT 'sk-…'), a CTE's column, coalesce, format…) was set, and the
+  // server's log kept the key in clear, where the same expressions at a call's api_key are refused.
+  it('computed from string constants of the statement, in the call or in the columns it reads, is refused; the log keeps none', async () => {
+    const { client } = await aiDatabase(suite, LOGGED);
+    const key = unique('sk-computed-value');
+    const refused = { code: '0A000', message: expect.stringMatching(/^set_config takes a value of ai\.\w+ computed from string constants written in the statement$/) };
+    for (const sql of [
+      `SELECT set_config('ai.openai_api_key', (SELECT '${key}'), false)`,
+      `WITH c AS (SELECT '${key}' k) SELECT set_config('ai.openai_api_key', k, false) FROM c`,
+      `SELECT set_config('ai.openai_api_key', v, false) FROM (VALUES ('${key}')) t(v)`,
+      `SELECT set_config('ai.anthropic_api_key', v, true) FROM unnest(ARRAY['${key}']) v`,
+      `COPY (SELECT set_config('ai.openai_api_key', k, false) FROM (SELECT '${key}' k) s) TO STDOUT`,
+      `EXPLAIN SELECT set_config('ai.openai_api_key', k, false) FROM (SELECT '${key}' k) s`,
+      `SELECT set_config('ai.openai_api_key', coalesce(NULL, '${key}'), false)`,
+      `SELECT set_config('ai.openai_api_key', CASE WHEN true THEN '${key}' END, false)`,
+      `SELECT set_config('ai.openai_api_key', x.k, false) FROM json_to_record('{"k": "${key}"}') AS x(k text)`,
+      `SELECT set_config('ai.openai_api_key', format('%s', '${key}'), false)`,
+      `SELECT set_config('ai.openai_api_key', s.k, false) FROM (SELECT 1) z, LATERAL (SELECT '${key}' k) s`,
+    ]) {
+      await expect(client.query(sql), sql).rejects.toMatchObject(refused);
+    }
+    // A parameter elsewhere in the statement (the extended protocol) changes nothing.
+    await expect(client.query(`SELECT set_config('ai.openai_api_key', k, false) FROM (SELECT '${key}'::text k WHERE $1) s`, [true])).rejects.toMatchObject(refused);
+    expect((await client.query(`SELECT current_setting('ai.openai_api_key', true) AS key`)).rows).toEqual([{ key: null }]);
+    // A value the server computes from no constant of the statement is the server's; one literal is held.
+    await client.query(`SET app.key = 'not-a-secret'`);
+    await client.query(`SELECT set_config('ai.openai_api_key', current_setting('app.key'), false)`);
+    expect((await client.query('SHOW ai.openai_api_key')).rows).toEqual([{ 'ai.openai_api_key': 'not-a-secret' }]);
+    await client.query(`SELECT set_config('ai.openai_api_key', '${key}', false)`);
+    expect((await client.query('SHOW ai.openai_api_key')).rows[0]['ai.openai_api_key']).toMatch(/^held by pg_llm proxy /);
     expect(serverLog()).not.toContain(key.slice(-16));
   });
 
