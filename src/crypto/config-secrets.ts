@@ -1,8 +1,9 @@
 // Which values of a JSON config are credentials: those under a credential's name (api_key, x-api-key, token,
 // password…), every value of a request's headers or query parameters (default_headers, extra_query…: any of them may
 // carry a key, as gateways take keys there), the user, password and query values of a server URL (http://key@host,
-// http://user:password@host/v1?key=…), at any depth. They are sealed and never shown; the config others may read
-// holds a redacted form. Model configs (pg_llm_add_model) and the configs of pgai's calls (client_config) alike.
+// http://user:password@host/v1?key=…; the whole of one with a user or query that does not parse), at any depth. They
+// are sealed and never shown; the config others may read holds a redacted form. Model configs (pg_llm_add_model)
+// and the configs of pgai's calls (client_config) alike.
 
 import { REDACTED } from './secrets.js';
 
@@ -12,6 +13,11 @@ const SECRET_CONFIG_KEY = /(api[-_]?key|token|secret|password|authorization|cred
 const REQUEST_PARTS_KEY = /(^|_)(headers|query)$/i;
 /** Config keys naming a server, whose URL may carry credentials. */
 const URL_CONFIG_KEY = /^(base_url|endpoint|api_endpoint)$/i;
+/**
+ * A URL that does not parse but has a user (an @ past its scheme's //, a / in the password included) or a query:
+ * `http://usr:pass@[::1/v1`. Where its credentials end cannot be told, so all of it counts as one.
+ */
+const UNPARSED_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/.*[@?]/is;
 
 /** Whether every string under `name`, at any depth, is a credential: a credential's name, or a request's headers or query. */
 export function isCredentialName(name: string): boolean {
@@ -37,7 +43,7 @@ export function credentialsIn(name: string, value: unknown): string[] {
   if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([inner, item]) => credentialsIn(Array.isArray(value) ? name : inner, item));
   if (typeof value !== 'string' || !URL_CONFIG_KEY.test(name)) return [];
   const url = parsedUrl(value);
-  if (!url) return [];
+  if (!url) return UNPARSED_CREDENTIALS.test(value) ? [value] : [];
   return [decodeURIComponent(url.username), decodeURIComponent(url.password), ...url.searchParams.values()].filter((credential) => credential !== '');
 }
 
@@ -57,7 +63,8 @@ function shown(name: string, value: unknown): unknown {
   if (REQUEST_PARTS_KEY.test(name)) return redactedLeaves(value);
   if (Array.isArray(value)) return value.map((item) => shown(name, item));
   if (typeof value === 'object') return visibleConfig(value as Record<string, unknown>);
-  const url = parsedUrl(value as string)!;
+  const url = parsedUrl(value as string);
+  if (!url) return REDACTED;
   if (url.username) url.username = REDACTED;
   if (url.password) url.password = REDACTED;
   for (const key of new Set(url.searchParams.keys())) url.searchParams.set(key, REDACTED);

@@ -427,6 +427,22 @@ describe('a model config that does not parse', () => {
   });
 });
 
+// Review F2: a base_url with a password that does not parse as a URL was not read for credentials, and reached the log.
+describe("a model's base_url with credentials that does not parse as a URL", () => {
+  it('is held like one that parses, and quoted neither in the error of a call nor in the config others read', async () => {
+    const { reader } = await loggedDatabase();
+    const password = unique('url-unparsed');
+    const config = JSON.stringify({ model_name: 'm', base_url: `http://usr:${password}@[::1/v1`, max_retries: 0 });
+    await reader.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'unparsed', NULL, '${config}')`);
+    const failed = await reader.query(`SELECT pg_llm_chat('unparsed', 'x')`).catch((caught: unknown) => caught);
+    expect(failed).toBeInstanceOf(Error);
+    const { rows } = await reader.query(`SELECT config FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'unparsed'`);
+    expect(rows).toEqual([{ config: expect.objectContaining({ base_url: '****' }) }]);
+    expect(holdsFragment(JSON.stringify([failed, String(failed)]), password)).toBe(false);
+    expect(logHolds(password)).toBe(false);
+  });
+});
+
 describe('SET pg_llm.master_key', () => {
   /** A model sealed under a master key of its own, which the suite's proxy does not have. */
   async function sealedModel() {

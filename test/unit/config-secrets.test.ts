@@ -12,6 +12,15 @@ describe('credentials in a model config', () => {
     expect(credentialsIn('api_token', 'abc')).toEqual(['abc']);
   });
 
+  it('a URL with a user or a query that does not parse is a credential whole, and shown masked whole', () => {
+    for (const url of ['http://usr:pass@[::1/v1', 'http://usr:pa/ss@gw.example:x/v1', 'http://[::1/v1?key=AIzaQueryKey']) {
+      expect(credentialsIn('base_url', url)).toEqual([url]);
+      expect(visibleConfig({ base_url: url, model_name: 'm' })).toEqual({ base_url: '****', model_name: 'm' });
+    }
+    expect(credentialsIn('base_url', 'http://[::1/v1')).toEqual([]);
+    expect(credentialsIn('base_url', 'not a url')).toEqual([]);
+  });
+
   it('a config holding one is sealed, and shown masked', () => {
     const config = { base_url: 'https://svc:secretpass@gw.example/v1?key=AIzaQueryKey', model_name: 'm', auth_token: 'tok-0123456789' };
     expect(holdsCredentials(config)).toBe(true);
