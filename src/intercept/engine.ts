@@ -25,6 +25,7 @@ import { DEFAULT_ARGUMENT_LIMITS, roleArgumentBytes } from './argument-limits.js
 import { relayNotingCompletions } from './completion-relay.js';
 import { ReadyHeldBack } from './ready-held-back.js';
 import { relayToClient, watchingRefusal } from './refusal-watch.js';
+import { watchingClientBegin } from './client-begin-watch.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
 import { mayListExtensions, PROXY_EXTENSIONS_TABLE, withProxyExtensions } from './extension-listing.js';
@@ -411,6 +412,8 @@ class InterceptionEngine implements Interceptor {
         return this.forward(frame);
       }
       case FrontendMessage.Sync:
+        // A BEGIN of the client's forwarded before it may have made the block the client's: its answer tells.
+        if (this.executor.ownsBlock) await this.settle();
         if (this.executor.ownsBlock) return this.executor.syncOwnBlock();
         return this.forward(frame);
       case FrontendMessage.CopyData:
@@ -438,15 +441,20 @@ class InterceptionEngine implements Interceptor {
    * block, the engine at work on it (the client's next messages waiting) until it has.
    */
   private endingOwnBlock(relay: ReplySink): ReplySink {
-    const answer = new ReadyHeldBack(relay);
+    const answer = new ReadyHeldBack(this.watchingClientBegin(relay));
     void parsingFor(this.user, () => this.work(() => this.executor.endOwnBlockAfter(answer)));
     return answer;
   }
 
   private async relayEndingOwnBlock(frame: Buffer, relay: ReplySink): Promise<void> {
     await this.settle();
-    if (this.io.owed.skipping) return this.forward(frame);
+    if (this.io.owed.skipping || !this.executor.ownsBlock) return this.forward(frame, relay);
     await this.executor.relayEndingOwnBlock(frame, relay);
+  }
+
+  /** `sink`, which hands the proxy's block to the client once the server has run a BEGIN of the client's in it. */
+  private watchingClientBegin(sink: ReplySink): ReplySink {
+    return watchingClientBegin(sink, () => this.executor.handOverBlock());
   }
 
   private async handleQuery(received: Buffer): Promise<void> {
@@ -559,7 +567,7 @@ class InterceptionEngine implements Interceptor {
     // Which portal the name is depends on the server's answer to a Bind still owed.
     if (this.rebindsOwed > 0) await this.settle();
     const bound = this.portals.get(portal);
-    if (!bound) return this.forward(frame);
+    if (!bound) return this.forward(frame, this.executor.ownsBlock ? this.watchingClientBegin(relayToClient(this.io)) : undefined);
     await this.settle();
     if (this.io.owed.skipping) return;
     // None of these may run in a failed block: the server refuses it (25P02), as it would without the proxy.

@@ -305,12 +305,18 @@ export class Executor {
     await this.endOwnBlockAfter(answer);
   }
 
+  /** A BEGIN of the client's that the server ran as it came made the proxy's block the client's (client-begin-watch.ts). */
+  handOverBlock(): void {
+    this.ownsBlock = false;
+  }
+
   /** Ends the block the proxy opened once the message whose answer `answer` holds back has run in it. */
   async endOwnBlockAfter(answer: ReadyHeldBack): Promise<void> {
     const status = await answer.status;
     // Skipped after an earlier error, it leaves the block to the client's Sync.
     if (status === undefined) return;
-    if (status !== 'I') return this.syncOwnBlock();
+    // A BEGIN of the client's in it made the block the client's (handOverBlock): it stays open then.
+    if (status !== 'I' && this.ownsBlock) return this.syncOwnBlock();
     this.ownsBlock = false;
     this.io.writeToClient(readyForQuery(status));
   }

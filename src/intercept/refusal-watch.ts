@@ -2,15 +2,19 @@
 // ErrorResponse, or the request skipped after an earlier error: PostgreSQL ignores the rest up to the Sync), or its
 // running them.
 
+import { relayedAsItComes } from '../../proxy/backend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import type { ReplySink } from '../../proxy/replies-owed.js';
 
-/** Relays the answer to the client as it is. */
+/** Relays the answer to the client as it is, its rows as they come. */
 export function relayToClient(io: SessionIo): ReplySink {
+  const write = (bytes: Buffer): void => void io.writeToClient(bytes);
   return {
-    message: (_type, frame) => void io.writeToClient(Buffer.from(frame)),
+    message: (_type, frame) => write(Buffer.from(frame)),
     complete() {},
+    dataRowReader: (length) => relayedAsItComes(BackendMessage.DataRow, length, write),
+    copyDataReader: (length) => relayedAsItComes(BackendMessage.CopyData, length, write),
   };
 }
 

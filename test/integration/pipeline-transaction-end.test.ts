@@ -139,6 +139,35 @@ describe('a simple Query after a Flushed pipeline', () => {
   }, 120_000);
 });
 
+describe("a BEGIN of the client's that the server runs as it came, after a Flushed pipeline", () => {
+  const begin = (text: string) => [serialize.parse({ text, types: [] }), serialize.bind({}), serialize.execute({})];
+  const thenRolledBack = [serialize.query('INSERT INTO written VALUES (2)'), serialize.query('ROLLBACK')];
+
+  it('in an Execute, makes the block the client\'s: its Sync leaves it open, and the ROLLBACK after undoes it all', async () => {
+    for (const text of ['BEGIN', 'START TRANSACTION']) {
+      const expected = await compare(() => [...begin(text), serialize.sync(), ...thenRolledBack], 3);
+      expect(expected).toEqual({
+        answers: [['parseComplete', 'bindComplete', 'commandComplete', 'readyForQuery T'], ['commandComplete', 'readyForQuery T'], ['commandComplete', 'readyForQuery I']],
+        written: 0,
+      });
+    }
+  });
+
+  it('in an Execute, then a simple Query ending the pipeline: the block stays the client\'s', async () => {
+    const expected = await compare(() => [...begin('BEGIN'), ...thenRolledBack], 2);
+    expect(expected).toEqual({ answers: [['parseComplete', 'bindComplete', 'commandComplete', 'commandComplete', 'readyForQuery T'], ['commandComplete', 'readyForQuery I']], written: 0 });
+  });
+
+  it('in a Query too big to be held, relayed as it comes: the block stays the client\'s', async () => {
+    for (const text of ['BEGIN', 'SELECT 1; BEGIN', 'START TRANSACTION READ ONLY']) {
+      const huge = `${text} /* ${'y'.repeat(10 * MiB)} */`;
+      const expected = await compare(() => [serialize.query(huge), serialize.query('ROLLBACK')], 2);
+      expect(expected.answers.map((answer) => answer.at(-1))).toEqual(['readyForQuery T', 'readyForQuery I']);
+      expect(expected.written, text).toBe(0);
+    }
+  }, 240_000);
+});
+
 describe('a FunctionCall after a Flushed pipeline', () => {
   it('commits the pipeline\'s writes: a later error leaves them', async () => {
     const failing = [serialize.parse({ text: 'SELECT 1/0', types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync()];
