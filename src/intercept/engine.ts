@@ -105,6 +105,8 @@ class InterceptionEngine implements Interceptor {
   private readonly portals: TrackedPortals<BoundPortal>;
   /** Binds over a named portal forwarded, whose answer (taken or refused) has not come yet (rebind). */
   private rebindsOwed = 0;
+  /** COPY FROM STDIN the server began reading (copyInStarted): a Sync the engine holds meanwhile was among its data. */
+  private copiesStarted = 0;
   /** Statement names the proxy knew, under which a Parse was forwarded whose answer has not come yet (handleParse). */
   private readonly parsesOwed = new Map<string, number>();
   /** Statements and portals the proxy answers itself, counted and bounded as the LLM ones are. */
@@ -275,6 +277,7 @@ class InterceptionEngine implements Interceptor {
    * the engine may be waiting for that COPY's answer (a Query it relays, or one it took over) before it gets to them.
    */
   copyInStarted(): void {
+    this.copiesStarted++;
     while (feedsCopy(this.queue.nextType(), true)) {
       const [type, frame] = this.queue.shift()!;
       this.sendCopy(type, frame);
@@ -412,8 +415,14 @@ class InterceptionEngine implements Interceptor {
         return this.forward(frame);
       }
       case FrontendMessage.Sync:
-        // A BEGIN of the client's forwarded before it may have made the block the client's: its answer tells.
-        if (this.executor.ownsBlock) await this.settle();
+        if (this.executor.ownsBlock) {
+          // A BEGIN of the client's forwarded before it may have made the block the client's: its answer tells. A
+          // COPY FROM STDIN forwarded before it may start meanwhile: it reads the data after it, and the server
+          // ignores a Sync during a COPY's data, as this one is then.
+          const copies = this.copiesStarted;
+          await this.settle();
+          if (this.copiesStarted !== copies) return;
+        }
         if (this.executor.ownsBlock) return this.executor.syncOwnBlock();
         return this.forward(frame);
       case FrontendMessage.CopyData:

@@ -122,6 +122,20 @@ describe('a Flush or Sync among the data of a COPY queued behind a call', () => 
     expect(await copied()).toBe(2);
   });
 
+  it("is ignored in an extended-protocol COPY in the block the proxy opened for a call, sent before the COPY's answer", async () => {
+    const { raw, copied, direct } = await copyDatabase();
+    await direct.query('CREATE TABLE called (t text)');
+    const steps = (text: string) => [serialize.parse({ text, types: [] }), serialize.bind({}), serialize.execute({})];
+    // In one write, as libpq's PQexecParams sends it: the COPY's Sync comes before the server has asked for its data.
+    raw.send(...steps(`INSERT INTO called VALUES (pg_llm_chat('llm', 'hi'))`), ...steps('COPY copied FROM STDIN'), serialize.sync(), rows('one', 'two'), serialize.copyDone(), serialize.sync());
+    expect(summary(await raw.until('readyForQuery', 20_000))).toEqual([
+      'parseComplete', 'bindComplete', 'commandComplete INSERT 0 1', 'parseComplete', 'bindComplete', 'copyInResponse', 'commandComplete COPY 2', 'readyForQuery',
+    ]);
+    expect(await copied()).toBe(2);
+    expect((await direct.query('SELECT count(*)::int AS n FROM called')).rows[0].n).toBe(1);
+    expect(summary(await raw.query('SELECT 1'))).toContain('commandComplete SELECT 1');
+  });
+
   it('is ignored in a COPY run in the extended protocol, as libpq runs one (a Sync after its Execute and its CopyDone)', async () => {
     const { raw, copied } = await copyDatabase();
     raw.send(CALL, serialize.parse({ text: 'COPY copied FROM STDIN', types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync());
