@@ -476,6 +476,9 @@ class InterceptionEngine implements Interceptor {
     if (listing !== undefined) return this.listExtensions(frame, listing);
     const { plans, offsets, cancels, deallocations } = analysis;
     this.backendCancels.queried(cancels);
+    // Whoever runs it, a Query drops the unnamed statement and portal, as PostgreSQL's does.
+    this.forgetClosed('S', '');
+    this.forgetClosed('P', '');
     // In the proxy's block, a transaction statement acts on it as on PostgreSQL's implicit transaction (runQuery).
     if (!plans?.some((plan) => this.takesOver(plan) || (this.executor.ownsBlock && plan.kind === 'transaction'))) {
       const completed = (statement: number) => deallocations.filter((candidate) => candidate.statement === statement).forEach((done) => this.deallocated(done));

@@ -127,6 +127,11 @@ export class Executor {
    */
   async runQuery(plans: StatementPlan[], offsets: number[], catalogInstalled: () => Promise<boolean>): Promise<boolean> {
     this.abort = this.statementAbort();
+    // PostgreSQL's simple Query drops the unnamed statement and portal first (exec_simple_query); the proxy's own
+    // statements run this one, so it drops the client's itself.
+    const dropped = new Collector(2);
+    this.requests.send(close('S', ''), dropped);
+    this.requests.send(close('P', ''), dropped);
     let clientBlock = this.io.transactionStatus !== 'I';
     let ok = true;
     // A statement's passes need a block for their savepoints; a transaction statement acts on the block it finds.

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { psql } from '../support/psql.js';
-import { RawClient } from '../support/raw-client.js';
+import { RawClient, serialize } from '../support/raw-client.js';
 
 let proxy: TestProxy;
 beforeAll(async () => {
@@ -240,6 +240,19 @@ describe('errors of concurrent calls', () => {
 });
 
 describe('inputs', () => {
+  it("a Query the proxy runs drops the unnamed statement, as PostgreSQL's does: a Bind of it then finds none (26000)", async () => {
+    const { name } = await setup();
+    for (const unnamed of [`SELECT 'old unnamed'`, `SELECT pg_llm_chat('m', 'old')`]) {
+      const raw = await RawClient.session(proxy.port, { database: name });
+      afterThisTest(async () => void raw.socket.destroy());
+      raw.send(serialize.parse({ text: unnamed, types: [] }), serialize.sync());
+      await raw.until('readyForQuery');
+      expect((await raw.query(`SELECT pg_llm_chat('m', 'q')`)).find((message) => message.name === 'error')).toBeUndefined();
+      raw.send(serialize.bind({}), serialize.execute({}), serialize.sync());
+      expect((await raw.until('readyForQuery')).find((message) => message.name === 'error'), unnamed).toMatchObject({ code: '26000' });
+    }
+  });
+
   it('wrong argument types get PostgreSQL\'s own 42883, in both protocols', async () => {
     const { client } = await setup();
     await expect(client.query(`SELECT pg_llm_chat(1, 2)`)).rejects.toMatchObject({ code: '42883', message: expect.stringContaining('pg_llm_chat(integer, integer)') });
