@@ -69,17 +69,28 @@ export async function runParseTask<Result>(task: ParseTask<Result>, sql: string)
   if (sql.length <= INLINE_CODE_BYTES / 3) return task.run(sql);
   const bytes = Buffer.byteLength(sql);
   if (bytes > MAX_PARSE_BYTES) throw new TooBigToParse(bytes);
-  const code = codeBytes(Buffer.from(sql, 'utf8'));
-  if (bytes <= INLINE_PARSE_BYTES && code <= INLINE_CODE_BYTES) return task.run(sql);
-  if (code > MAX_PARSE_CODE_BYTES) throw new TooBigToParse(bytes, code);
-  return runInParserThread(task, sql);
+  if (bytes <= INLINE_PARSE_BYTES && codeBytes(Buffer.from(sql, 'utf8')) <= INLINE_CODE_BYTES) return task.run(sql);
+  // The thread counts a big text's code (over MAX_PARSE_CODE_BYTES, it refuses the text unparsed): that scan takes
+  // some 10 ms a MiB, which would hold every session up.
+  return runInParserThread(task, sql, MAX_PARSE_CODE_BYTES);
 }
 
-/** Runs the task in the parser's worker thread whatever the text's size: for work that grows faster than its text. */
-export async function runInParserThread<Result>(task: ParseTask<Result>, sql: string): Promise<Result> {
+/**
+ * Runs the task in the parser's worker thread whatever the text's size: for work that grows faster than its text.
+ * `maxCode`: the most code the thread parses the text with, else it refuses it (TooBigToParse).
+ */
+export async function runInParserThread<Result>(task: ParseTask<Result>, sql: string, maxCode?: number): Promise<Result> {
   const bytes = Buffer.byteLength(sql);
   if (bytes > MAX_PARSE_BYTES) throw new TooBigToParse(bytes);
-  return (await parserThread.run(roles.getStore(), task.module, task.name, sql)) as Result;
+  return (await parserThread.run(roles.getStore(), { module: task.module, name: task.name, sql, maxCode })) as Result;
+}
+
+/** The text's code counted against `maxCode`, in the parser's thread: TooBigToParse when over. */
+export function checkCode(sql: string, maxCode: number | undefined): void {
+  if (maxCode === undefined) return;
+  const text = Buffer.from(sql, 'utf8');
+  const code = codeBytes(text);
+  if (code > maxCode) throw new TooBigToParse(text.length, code);
 }
 
 export class TooBigToParse extends PgError {
@@ -104,10 +115,15 @@ function mib(bytes: number): string {
 /** Work of no session (the background worker's) has no role: it shares one key, and is bounded by its own pool. */
 type Role = string | undefined;
 
-interface Job {
+/** What the thread is sent: the task's module and function, the text, and the most code it parses the text with. */
+export interface ThreadJob {
   module: string;
   name: string;
   sql: string;
+  maxCode?: number;
+}
+
+interface Job extends ThreadJob {
   resolve(result: unknown): void;
   reject(error: Error): void;
 }
@@ -130,7 +146,7 @@ class ParserThread {
   private worker: Worker | undefined;
   private idle: NodeJS.Timeout | undefined;
 
-  run(role: Role, module: string, name: string, sql: string): Promise<unknown> {
+  run(role: Role, request: ThreadJob): Promise<unknown> {
     const own = this.waiting.get(role)?.length ?? 0;
     if (this.size >= QUEUE_LIMIT || (role !== undefined && own >= ROLE_QUEUE_LIMIT)) {
       return Promise.reject(
@@ -141,7 +157,7 @@ class ParserThread {
     }
     return new Promise((resolve, reject) => {
       const queue = this.waiting.get(role) ?? [];
-      queue.push({ module, name, sql, resolve, reject });
+      queue.push({ ...request, resolve, reject });
       this.waiting.set(role, queue);
       this.size++;
       this.next();
@@ -174,8 +190,8 @@ class ParserThread {
       return;
     }
     this.worker ??= this.start();
-    const { module, name, sql } = this.running;
-    this.worker.postMessage({ module, name, sql });
+    const { module, name, sql, maxCode } = this.running;
+    this.worker.postMessage({ module, name, sql, maxCode } satisfies ThreadJob);
   }
 
   private start(): Worker {

@@ -1,13 +1,15 @@
 // The parser's worker thread (see parse-task.ts): runs the parse tasks it is sent, one at a time, and answers each
-// with its result or its error (a PgError's SQLSTATE and fields kept).
+// with its result or its error (a PgError's SQLSTATE and fields kept). A text with more code than the task allows is
+// refused unparsed.
 
 import { loadModule } from 'libpg-query';
 import { parentPort } from 'node:worker_threads';
-import type { ThreadError } from './parse-task.js';
+import { checkCode, type ThreadError, type ThreadJob } from './parse-task.js';
 
 await loadModule();
-parentPort!.on('message', async ({ module, name, sql }: { module: string; name: string; sql: string }) => {
+parentPort!.on('message', async ({ module, name, sql, maxCode }: ThreadJob) => {
   try {
+    checkCode(sql, maxCode);
     const exports = (await import(module)) as Record<string, (sql: string) => unknown>;
     parentPort!.postMessage({ result: exports[name]!(sql) });
   } catch (error) {
