@@ -38,7 +38,7 @@ describe('an answer cut down to its shape', () => {
     },
   };
 
-  it('keeps the fields described, drops the others, and the items past `first`', () => {
+  it('keeps the fields described, drops the others, and the items past `first`; vectors of numbers become base64 float32s', () => {
     const answer = {
       model: 'm',
       pad: [{}, {}, {}],
@@ -49,7 +49,7 @@ describe('an answer cut down to its shape', () => {
     expect(prune(answer, shape)).toEqual({
       model: 'm',
       choices: [{ message: { content: 'hi' } }],
-      data: [{ embedding: [1, 2] }, { embedding: 'AACAPw==' }, {}],
+      data: [{ embedding: 'AACAPwAAAEA=' }, { embedding: 'AACAPw==' }, {}],
       raw: { kept: [{}] },
     });
   });
