@@ -21,10 +21,14 @@ export function cancelRequest(processId: number, secret: Buffer): Buffer {
   return packet;
 }
 
-/** A protocol 3.0 StartupMessage, for the connections the proxy opens as a role of its own (the auth role). */
-export function startupMessage(parameters: Record<string, string>): Buffer {
-  const pairs = Object.entries(parameters).flatMap(([name, value]) => [cstring(name), cstring(value)]);
-  const body = Buffer.concat([int32(PROTOCOL_MAJOR << 16), ...pairs, Buffer.from([0])]);
+/**
+ * A StartupMessage of protocol 3.`minorVersion`: for the connections the proxy opens as a role of its own (the auth
+ * role), and a client's, with parameters the interception held back (SessionInterception).
+ */
+export function startupMessage(parameters: Record<string, string> | ReadonlyMap<string, string>, minorVersion = 0): Buffer {
+  const entries = parameters instanceof Map ? [...parameters] : Object.entries(parameters);
+  const pairs = entries.flatMap(([name, value]) => [cstring(name), cstring(value)]);
+  const body = Buffer.concat([int32((PROTOCOL_MAJOR << 16) | minorVersion), ...pairs, Buffer.from([0])]);
   return Buffer.concat([int32(4 + body.length), body]);
 }
 

@@ -125,5 +125,16 @@ export interface Interceptor {
  */
 export type CancelOutcome = 'forward' | 'handled' | 'ownRequest';
 
-/** Makes the interceptor of a session once it is authenticated; `parameters` are its startup parameters. */
-export type InterceptorFactory = (io: SessionIo, parameters: Map<string, string>) => Interceptor;
+/**
+ * The interception of one session, begun from its startup parameters before they go to the server: it may hold back
+ * secrets among them (they would be settings' values the server keeps in clear), which its interceptor then knows.
+ */
+export interface SessionInterception {
+  /** The startup parameters the server is sent in the client's; undefined: the client's, as they are. */
+  readonly upstreamParameters: Map<string, string> | undefined;
+  /** Makes the session's interceptor once it is authenticated. */
+  interceptor(io: SessionIo): Interceptor;
+}
+
+/** Begins the interception of a session; `parameters` are its startup parameters. */
+export type InterceptorFactory = (parameters: Map<string, string>) => SessionInterception;

@@ -25,10 +25,10 @@ import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
 import { MessageFramer, PUT_OFF, type BodyReader } from './framer.js';
 import { LastStatement, STATEMENT_HEAD_BYTES, type StatementHead } from './last-statement.js';
 import { StatementRelay } from './statement-relay.js';
-import { terminate } from './frontend-write.js';
+import { startupMessage, terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
 import { refusedInPlace } from './refused-in-place.js';
-import type { BindAdmission, Interceptor, InterceptorFactory, SessionIo } from './interceptor.js';
+import type { BindAdmission, Interceptor, InterceptorFactory, SessionInterception, SessionIo } from './interceptor.js';
 import { isReplicationConnection } from './replication-startup.js';
 import { AuthRequest, BackendMessage, endsCopy, feedsCopy, FrontendMessage, frontendLengthLimit, isCopyMessage, MAX_AUTH_TOKEN_LENGTH, type TransactionStatus } from './protocol.js';
 import { RepliesOwed, type ReplySink } from './replies-owed.js';
@@ -103,6 +103,8 @@ export class Session {
   private readonly upstreamFramer: MessageFramer;
   private readonly closedCallbacks: Array<() => void> = [];
   private interceptor: Interceptor | undefined;
+  /** Begun from the startup parameters, before they go to the server: it makes the interceptor once authenticated. */
+  private readonly interception: SessionInterception | undefined;
   /** While the proxy runs a client's SCRAM login itself, the client's messages and the upstream's requests go to it. */
   private scramBridge: ScramBridge | undefined;
   /** Client messages go to the interceptor, upstream messages to the sinks of the requests they answer. */
@@ -170,6 +172,7 @@ export class Session {
     private readonly log: Logger,
     private readonly parameters: Map<string, string> = new Map(),
   ) {
+    this.interception = context.interceptors?.(parameters);
     this.clientFramer = new MessageFramer(
       (type) => this.mediating || this.scramBridge !== undefined || (this.interceptor?.inspects(type) ?? false),
       context.maxMessageSize,
@@ -240,7 +243,7 @@ export class Session {
     const earlier = readThrough(client, slabReads(this.onClientData, () => this.clientFramer.atBoundary));
     if (!earlier) client.on('data', this.onClientData);
     client.on('drain', () => upstream.resume());
-    upstream.write(startupPacket);
+    upstream.write(this.interception?.upstreamParameters ? startupMessage(this.interception.upstreamParameters, startupPacket.readUInt16BE(6)) : startupPacket);
     if (leftover.length > 0) this.onClientData(leftover);
     for (const chunk of earlier ?? []) this.onClientData(chunk);
     client.resume();
@@ -684,8 +687,8 @@ export class Session {
   }
 
   private startInterceptor(): void {
-    const factory = this.context.interceptors;
-    if (!factory || isReplicationConnection(this.parameters)) return;
+    const interception = this.interception;
+    if (!interception || isReplicationConnection(this.parameters)) return;
     const session = this;
     const io: SessionIo = {
       sendUpstream: (frame, sink) => this.sendForInterceptor(frame, sink),
@@ -721,7 +724,7 @@ export class Session {
       sessionsOf: (processId) => this.context.cancelKeys.sessions(processId),
       log: this.log,
     };
-    this.interceptor = factory(io, this.parameters);
+    this.interceptor = interception.interceptor(io);
   }
 
   private sendForInterceptor(frame: Buffer, sink: ReplySink | undefined): void {

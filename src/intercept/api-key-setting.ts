@@ -1,7 +1,8 @@
-// pgai's key settings of one session (SET ai.openai_api_key = '…', set_config('ai.openai_api_key', '…', false)):
-// the server never sees the key, only a reference the proxy holds it under (held-values.ts), so its log and
-// pg_stat_activity never show it. A value set where the proxy could not take it in (PGOPTIONS at connection, an
-// ALTER ROLE … SET made before, set_config of a value computed in SQL) is the key itself, as pgai reads it.
+// pgai's key settings of one session (SET ai.openai_api_key = '…', set_config('ai.openai_api_key', '…', false), and
+// its startup options, PGOPTIONS='-c ai.openai_api_key=…': startup-keys.ts): the server never sees the key, only a
+// reference the proxy holds it under (held-values.ts), so its log, pg_stat_activity and SHOW never show it, nor can
+// another role's code that the session runs read it from current_setting(). A value set where the proxy could not
+// take it in (an ALTER ROLE … SET made before, set_config of a value computed in SQL) is the key itself, as pgai reads it.
 // A reference stands for its key only in the setting it was made for: code of another role that the session runs (a
 // view's set_config('ai.openai_api_key', current_setting('ai.anthropic_api_key', true), false)) may copy it into
 // another setting, and a key goes only to the API it is for (functions/pgai/endpoint.ts).
@@ -18,7 +19,15 @@ interface HeldKey {
 }
 
 export class SessionApiKeys {
+  /** The keys the session's statements set. */
   private readonly keys = new HeldValues<HeldKey>();
+  /** The keys its startup options gave, the session's own until it ends. */
+  private readonly given = new HeldValues<HeldKey>();
+
+  /** The reference the server gets in the place of a key its startup options give `setting` (lower case). */
+  holdGiven(setting: string, value: string): string {
+    return this.given.hold({ value, setting });
+  }
 
   /** The query string with each key replaced by a reference; throws a PgError where the server would keep the key. */
   async seal(sql: string): Promise<string> {
@@ -31,7 +40,7 @@ export class SessionApiKeys {
   /** The key a setting's (`setting`, lower case) value stands for. */
   resolve(setting: string, value: string): string {
     if (!HeldValues.isReference(value)) return value;
-    const key = this.keys.get(value);
+    const key = this.keys.get(value) ?? this.given.get(value);
     if (key?.setting === setting) return key.value;
     if (key !== undefined) {
       throw new PgError('42501', `${setting} holds a reference to the key this session set in ${key.setting}: a key goes only to the API whose setting it was set in`, {

@@ -30,6 +30,7 @@ import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
 import { mayListExtensions, PROXY_EXTENSIONS_TABLE, withProxyExtensions } from './extension-listing.js';
 import { SessionApiKeys } from './api-key-setting.js';
+import { withStartupKeysHeld } from './startup-keys.js';
 import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NamedServers } from './named-servers.js';
@@ -92,7 +93,13 @@ export function interceptionEngine(options: CallOptions): InterceptorFactory {
     statements: new RoleBytes(options.roleBytes?.statements ?? MAX_ROLE_STATEMENT_BYTES),
     arguments: new RoleBytes(options.roleBytes?.arguments ?? roleArgumentBytes(options.argumentLimits ?? DEFAULT_ARGUMENT_LIMITS)),
   };
-  return (io, parameters) => new InterceptionEngine(io, options, rolesKeep, parameters.get('user') ?? '', parameters.get('options'), parameters.get('database'));
+  return (parameters) => {
+    const apiKeys = new SessionApiKeys();
+    return {
+      upstreamParameters: withStartupKeysHeld(parameters, apiKeys),
+      interceptor: (io) => new InterceptionEngine(io, options, rolesKeep, parameters.get('user') ?? '', parameters, parameters.get('database'), apiKeys),
+    };
+  };
 }
 
 class InterceptionEngine implements Interceptor {
@@ -115,9 +122,8 @@ class InterceptionEngine implements Interceptor {
   private readonly requests: UpstreamRequests;
   private readonly executor: Executor;
   private readonly masterKeys: SessionMasterKeys;
-  private readonly apiKeys = new SessionApiKeys();
   private readonly literalSecrets = new SessionLiteralSecrets();
-  private readonly namedServers = new NamedServers();
+  private readonly namedServers: NamedServers;
   private readonly backendCancels: BackendCancels;
   private catalogInstalled: boolean | undefined;
   /** Why this session may not use the catalog it has (owner-rights.ts), asked with catalogInstalled. */
@@ -136,12 +142,15 @@ class InterceptionEngine implements Interceptor {
      * statements' calls hold.
      */
     private readonly user: string,
-    startupOptions: string | undefined,
+    /** The startup parameters, as the client sent them. */
+    startup: ReadonlyMap<string, string>,
     /** The database of the startup packet; PostgreSQL takes the user's name when it names none. */
     database: string | undefined,
+    /** pgai's keys, those the startup parameters gave held already (startup-keys.ts). */
+    private readonly apiKeys: SessionApiKeys,
   ) {
     // PGOPTIONS (-c ai.openai_base_url=…) names a server as the client's statements do.
-    if (startupOptions) this.namedServers.noteOptions(startupOptions);
+    this.namedServers = new NamedServers(startup);
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
     this.statements = new TrackedStatements(rolesKeep.statements, user);

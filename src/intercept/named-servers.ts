@@ -1,6 +1,6 @@
 // The servers a client named itself in its session: the URLs its statements give in a server's place (as it wrote
 // them, before the proxy held their secrets back: src/sql/server-names.ts), the parameters it bound there, and pgai's
-// server settings in its startup options. A server a call's arguments or a session setting chose is used with a key
+// server settings in its startup parameters. A server a call's arguments or a session setting chose is used with a key
 // the session handed the proxy, and a setting's server at all, only when the client named it
 // (functions/pgai/endpoint.ts): the code of other roles that the client's statements run (a view's call, a
 // set_config a function makes) is not the client, and must not route its keys or its prompts.
@@ -26,6 +26,18 @@ export class NamedServers {
   /** Each named URL with its kind, as `kind url`. */
   private readonly urls = new Set<string>();
 
+  /**
+   * Notes pgai's server settings, and pg_llm.trusted_owners, given in the startup parameters: in options
+   * (PGOPTIONS='-c ai.openai_base_url=…') or on their own.
+   */
+  constructor(startup: ReadonlyMap<string, string>) {
+    const settings = [...startup].flatMap(([name, value]) => (name === 'options' ? startupSettings(value) : [[name, value] as const]));
+    for (const [name, value] of settings) {
+      const kind = chosenSettingKind(name);
+      if (kind) this.noteValue(value, kind);
+    }
+  }
+
   /** Notes the servers a statement names in its text. */
   noteStatement(names: ServerNames): void {
     names.values.forEach(({ value, kind }) => this.noteValue(value, kind));
@@ -44,14 +56,6 @@ export class NamedServers {
       if (length <= 0) continue;
       for (const place of places) if (place.number === number) this.noteValue(section.toString('utf8', at, at + length), place.kind);
       at += length;
-    }
-  }
-
-  /** Notes pgai's server settings, and pg_llm.trusted_owners, given in the startup options (PGOPTIONS='-c ai.openai_base_url=…'). */
-  noteOptions(options: string): void {
-    for (const [name, value] of startupSettings(options)) {
-      const kind = chosenSettingKind(name);
-      if (kind) this.noteValue(value, kind);
     }
   }
 

@@ -24,18 +24,47 @@ function optionWords(options: string): string[] {
   return words;
 }
 
-/** Each setting the options give, [name in lower case with underscores for dashes, value], in order. */
-export function startupSettings(options: string): Array<[name: string, value: string]> {
-  const words = optionWords(options);
-  const settings: Array<[string, string]> = [];
+/** A setting the options give: its name (lower case, underscores for dashes), its value, and where the value is. */
+interface OptionSetting {
+  name: string;
+  value: string;
+  /** The word the value ends, and where in that word it starts. */
+  word: number;
+  from: number;
+}
+
+function optionSettings(words: string[]): OptionSetting[] {
+  const settings: OptionSetting[] = [];
   for (let index = 0; index < words.length; index++) {
     const word = words[index]!;
-    let assignment: string | undefined;
-    if (word === '-c') assignment = words[++index];
-    else if (word.startsWith('--')) assignment = word.slice(2);
-    else if (word.startsWith('-c')) assignment = word.slice(2);
+    let from: number | undefined;
+    if (word === '-c') from = words[++index] === undefined ? undefined : 0;
+    else if (word.startsWith('--') || word.startsWith('-c')) from = 2;
+    const assignment = from === undefined ? undefined : words[index]!.slice(from);
     const equals = assignment?.indexOf('=') ?? -1;
-    if (equals > 0) settings.push([assignment!.slice(0, equals).replace(/-/g, '_').toLowerCase(), assignment!.slice(equals + 1)]);
+    if (equals > 0) settings.push({ name: assignment!.slice(0, equals).replace(/-/g, '_').toLowerCase(), value: assignment!.slice(equals + 1), word: index, from: from! + equals + 1 });
   }
   return settings;
+}
+
+/** Each setting the options give, [name in lower case with underscores for dashes, value], in order. */
+export function startupSettings(options: string): Array<[name: string, value: string]> {
+  return optionSettings(optionWords(options)).map(({ name, value }) => [name, value]);
+}
+
+/**
+ * The options with the value of each setting `replacement` gives a value for (it is handed the name as startupSettings
+ * gives it) replaced, and undefined when it gives none: the server reads the rest as the client wrote it.
+ */
+export function withSettingsReplaced(options: string, replacement: (name: string, value: string) => string | undefined): string | undefined {
+  const words = optionWords(options);
+  let replaced = false;
+  for (const { name, value, word, from } of optionSettings(words)) {
+    const text = replacement(name, value);
+    if (text === undefined) continue;
+    words[word] = words[word]!.slice(0, from) + text;
+    replaced = true;
+  }
+  // Each word escaped as pg_split_opts reads it back: a backslash before each backslash and whitespace.
+  return replaced ? words.map((word) => word.replace(/[\\\s]/g, '\\$&')).join(' ') : undefined;
 }
