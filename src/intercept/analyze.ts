@@ -19,6 +19,7 @@ import { serverNames, type ServerNames } from '../sql/server-names.js';
 import { explainedWithoutRunning } from './explain-plan.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
+import { secretResets, type SecretReset } from './secret-resets.js';
 import { leavesFailure, transactionControl, type TransactionControl } from './transaction-control.js';
 
 /**
@@ -116,6 +117,8 @@ export interface Analysis {
   cancels: CancelCall[];
   /** The statements that drop prepared statements (DEALLOCATE, DISCARD ALL), for the engine to forget them too. */
   deallocations: Deallocation[];
+  /** The statements after which secrets the session handed the proxy go (secret-resets.ts). */
+  resets: SecretReset[];
   /** Secrets written out in the calls the proxy runs (src/sql/secret-literals.ts), for the engine to hold back. */
   secrets: SecretLiteral[];
   /** The servers the text names, where it gives them in a server's place (src/sql/server-names.ts). */
@@ -148,7 +151,7 @@ function analyzeStatements(sql: string): Analysis {
   } catch (error) {
     if (error instanceof TooComplexToParse) throw error;
     const syntaxError = heldSyntaxError(sql, error);
-    return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], servers: NO_SERVERS, ...(syntaxError && { syntaxError }) };
+    return { plans: undefined, offsets: [], cancels: [], deallocations: [], resets: [], secrets: [], servers: NO_SERVERS, ...(syntaxError && { syntaxError }) };
   }
   // Code the server would keep or log as written, a key in it with it: refused before anything else (code-bodies.ts).
   statements.forEach(({ node }) => refuseSecretsInCode(node));
@@ -159,10 +162,10 @@ function analyzeStatements(sql: string): Analysis {
     secrets = statements.flatMap(({ node }, i) => (plans[i]!.kind === 'calls' || plans[i]!.kind === 'declare' ? secretLiterals(node, sql) : []));
   } catch (error) {
     if (!(error instanceof SecretSyntaxError)) throw error;
-    return { plans: undefined, offsets: [], cancels: [], deallocations: [], secrets: [], servers: NO_SERVERS, syntaxError: error.held };
+    return { plans: undefined, offsets: [], cancels: [], deallocations: [], resets: [], secrets: [], servers: NO_SERVERS, syntaxError: error.held };
   }
   const servers = serverNames(statements.map(({ node }) => node));
-  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), deallocations: deallocations(statements), secrets, servers };
+  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), deallocations: deallocations(statements), resets: secretResets(statements), secrets, servers };
 }
 
 /** The statements of a script, each as its own text (for running them one at a time). */

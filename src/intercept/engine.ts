@@ -31,6 +31,9 @@ import { Executor, refusal } from './execution.js';
 import { mayListExtensions, PROXY_EXTENSIONS_TABLE, withProxyExtensions } from './extension-listing.js';
 import { SessionApiKeys } from './api-key-setting.js';
 import { withStartupKeysHeld } from './startup-keys.js';
+import { lastingResets, RESETTING_COMMANDS, writtenAfter, type SecretReset, type WrittenAfter } from './secret-resets.js';
+import { isApiKeySetting } from '../sql/api-key-statements.js';
+import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NamedServers } from './named-servers.js';
@@ -235,7 +238,7 @@ class InterceptionEngine implements Interceptor {
   private claimsReadable(type: number, frame: Buffer): boolean {
     switch (type) {
       case FrontendMessage.Query:
-        return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame);
+        return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame) || this.mentionsReset(frame);
       case FrontendMessage.Parse: {
         if (parseMentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
         if (!this.tracksStatements) return false;
@@ -484,15 +487,20 @@ class InterceptionEngine implements Interceptor {
     const listing = withProxyExtensions(sql);
     if (listing !== undefined) return this.listExtensions(frame, listing);
     const { plans, offsets, cancels, deallocations } = analysis;
+    const resets = lastingResets(analysis.resets, this.io.transactionStatus !== 'I', plans?.findIndex((plan) => plan.kind === 'transaction') ?? -1);
     this.backendCancels.queried(cancels);
     // Whoever runs it, a Query drops the unnamed statement and portal, as PostgreSQL's does.
     this.forgetClosed('S', '');
     this.forgetClosed('P', '');
     // In the proxy's block, a transaction statement acts on it as on PostgreSQL's implicit transaction (runQuery).
     if (!plans?.some((plan) => this.takesOver(plan) || (this.executor.ownsBlock && plan.kind === 'transaction'))) {
-      const completed = (statement: number) => deallocations.filter((candidate) => candidate.statement === statement).forEach((done) => this.deallocated(done));
+      const kept = writtenAfter(sql, offsets, resets);
+      const completed = (statement: number) => {
+        deallocations.filter((candidate) => candidate.statement === statement).forEach((done) => this.deallocated(done));
+        resets.filter((candidate) => candidate.statement === statement).forEach((done) => this.secretsReset(done, kept(statement)));
+      };
       if (this.executor.ownsBlock) return this.relayEndingOwnBlock(frame, relayNotingCompletions(this.io, completed));
-      if (deallocations.length === 0) return this.forward(frame);
+      if (deallocations.length === 0 && resets.length === 0) return this.forward(frame);
       return this.forward(frame, relayNotingCompletions(this.io, completed));
     }
     await this.settle();
@@ -506,6 +514,9 @@ class InterceptionEngine implements Interceptor {
     if (!ok) this.catalogInstalled = undefined;
     // Every statement ran: its DEALLOCATEs too. After an error, which did is not known, and the statements stay known.
     if (ok) deallocations.forEach((done) => this.deallocated(done));
+    // Its resets, whether they ran or not: a secret let go of too soon is set again, one held too long could be stolen.
+    const kept = writtenAfter(sql, offsets, resets);
+    resets.forEach((done) => this.secretsReset(done, kept(done.statement)));
   }
 
   private async handleParse(received: Buffer): Promise<void> {
@@ -789,6 +800,23 @@ class InterceptionEngine implements Interceptor {
 
   private mentionsDeallocation(frame: Buffer): boolean {
     return this.tracksStatements && DEALLOCATING_COMMANDS.namedIn(frame, ...sqlBounds(frame));
+  }
+
+  /**
+   * A statement of a Query the server completed after which the secrets the session handed the proxy go
+   * (secret-resets.ts). Only a simple Query's, as for deallocated: poolers reset a connection with one.
+   */
+  private secretsReset({ scope }: SecretReset, kept: WrittenAfter): void {
+    if (scope === 'session') this.literalSecrets.forget(kept);
+    const setting = typeof scope === 'object' ? scope.setting : undefined;
+    if (setting === undefined || isApiKeySetting(setting)) this.apiKeys.forget(setting, kept);
+    if (setting === undefined || setting === MASTER_KEY_SETTING) this.masterKeys.forget(kept);
+  }
+
+  /** Whether the Query may reset settings while the proxy holds something of the session's that it then lets go of. */
+  private mentionsReset(frame: Buffer): boolean {
+    const holding = this.apiKeys.holding || this.masterKeys.holding || this.literalSecrets.holding;
+    return holding && RESETTING_COMMANDS.namedIn(frame, ...sqlBounds(frame));
   }
 
   /** A Close the server is to carry out: drivers that name statements afresh close them, so the counts stay low. */

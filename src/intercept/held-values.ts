@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { PgError } from '../../proxy/pg-error.js';
 
 const REFERENCE_PREFIX = 'held by pg_llm proxy ';
+const REFERENCE_PATTERN = new RegExp(`${REFERENCE_PREFIX}[0-9a-f]{32}`, 'g');
 /** References a session keeps; a rollback reaching back past this many SETs finds its value gone (and says so). */
 const MAX_REFERENCES = 64;
 
@@ -44,13 +45,30 @@ export class HeldValues<Value> {
     return this.hold(value);
   }
 
+  /** How many values are held. */
+  get size(): number {
+    return this.values.size;
+  }
+
   get(reference: string): Value | undefined {
     return this.values.get(reference);
+  }
+
+  /** Lets go of the values `which` picks: their references stand for nothing any more. */
+  forget(which: (value: Value, reference: string) => boolean): void {
+    for (const [reference, value] of this.values) if (which(value, reference)) this.values.delete(reference);
   }
 
   /** Whether a setting's value is a reference (of this session's or not) rather than a value of its own. */
   static isReference(value: string): boolean {
     return value.startsWith(REFERENCE_PREFIX);
+  }
+
+  /** Each reference written in `text`, with where (in UTF-16 units) it is written last. */
+  static lastWritten(text: string): Map<string, number> {
+    const places = new Map<string, number>();
+    for (const match of text.matchAll(REFERENCE_PATTERN)) places.set(match[0], match.index);
+    return places;
   }
 }
 

@@ -15,6 +15,7 @@ import { runParseTask } from '../sql/parse-task.js';
 import { STATEMENT_SECRETS, type SecretLiteral } from '../sql/secret-literals.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { HeldValues, holdable, replaced } from './held-values.js';
+import type { WrittenAfter } from './secret-resets.js';
 
 /** A secret held, and the function (schema.name) whose call the client wrote it out in. */
 interface HeldSecret {
@@ -50,6 +51,16 @@ export class SessionLiteralSecrets {
     // Without a position: it would count in the function's SQL, not in the client's query string.
     if ('refused' in found) throw secretSyntaxError(found.refused);
     return this.hold(sql, found.literals);
+  }
+
+  /** Whether the proxy holds any secret the session wrote out. */
+  get holding(): boolean {
+    return this.secrets.size > 0;
+  }
+
+  /** The secrets the session wrote out are let go of (DISCARD ALL: secret-resets.ts), but those `kept`. */
+  forget(kept: WrittenAfter): void {
+    this.secrets.forget((_, reference) => !kept(reference));
   }
 
   /** A call's arguments (in declaration order) with the secrets its references stand for. */

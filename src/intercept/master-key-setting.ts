@@ -1,13 +1,15 @@
 // SET pg_llm.master_key of one session. The server never sees the key: the proxy keeps it and sends a reference of
 // its own in the value's place (held-values.ts), so PostgreSQL gives the setting every semantics a setting has
 // (SET LOCAL, RESET, RESET ALL, DISCARD ALL, a rollback or ROLLBACK TO SAVEPOINT undoing a SET, SHOW), in both
-// protocols, while its logs, pg_stat_activity and SHOW see only the reference.
+// protocols, while its logs, pg_stat_activity and SHOW see only the reference. After DISCARD ALL, RESET ALL or a RESET
+// of the setting the proxy lets go of the keys (secret-resets.ts): a reference written out again then means nothing.
 
 import { PgError } from '../../proxy/pg-error.js';
 import { masterKeyOffLoop, type MasterKey } from '../crypto/secrets.js';
 import { MASTER_KEY_SETS, MASTER_KEY_SETTING, maySetMasterKey } from '../sql/master-key-statements.js';
 import { runParseTask } from '../sql/parse-task.js';
 import { HeldValues, holdable, replaced } from './held-values.js';
+import type { WrittenAfter } from './secret-resets.js';
 
 export class SessionMasterKeys {
   private readonly keys = new HeldValues<MasterKey>();
@@ -25,6 +27,16 @@ export class SessionMasterKeys {
     const spans: Array<{ start: number; end: number; text: string }> = [];
     for (const { value, start, end } of sets) spans.push({ start, end, text: `'${await this.hold(holdable(MASTER_KEY_SETTING, value))}'` });
     return replaced(sql, spans);
+  }
+
+  /** Whether the session set a key the proxy holds. */
+  get holding(): boolean {
+    return this.keys.size > 0;
+  }
+
+  /** The keys the session set are let go of, but those `kept`: it reset the setting (secret-resets.ts). */
+  forget(kept: WrittenAfter): void {
+    this.keys.forget((_, reference) => !kept(reference));
   }
 
   /** The key the session's current_setting('pg_llm.master_key') refers to; undefined when it has none. */
