@@ -807,7 +807,10 @@ class InterceptionEngine implements Interceptor {
    * (secret-resets.ts). Only a simple Query's, as for deallocated: poolers reset a connection with one.
    */
   private secretsReset({ scope }: SecretReset, kept: WrittenAfter): void {
-    if (scope === 'session') this.literalSecrets.forget(kept);
+    if (scope === 'session') {
+      this.literalSecrets.forget(kept);
+      this.namedServers.forget();
+    }
     const setting = typeof scope === 'object' ? scope.setting : undefined;
     if (setting === undefined || isApiKeySetting(setting)) this.apiKeys.forget(setting, kept);
     if (setting === undefined || setting === MASTER_KEY_SETTING) this.masterKeys.forget(kept);
@@ -815,7 +818,7 @@ class InterceptionEngine implements Interceptor {
 
   /** Whether the Query may reset settings while the proxy holds something of the session's that it then lets go of. */
   private mentionsReset(frame: Buffer): boolean {
-    const holding = this.apiKeys.holding || this.masterKeys.holding || this.literalSecrets.holding;
+    const holding = this.apiKeys.holding || this.masterKeys.holding || this.literalSecrets.holding || this.namedServers.holding;
     return holding && RESETTING_COMMANDS.namedIn(frame, ...sqlBounds(frame));
   }
 

@@ -11,6 +11,7 @@
 // someone else's text. A URL is named for one kind of server (the API of the setting or function that named it):
 // pointing a keyless API (Ollama) at someone's server does not choose it for the session's OpenAI key.
 // pg_llm.trusted_owners' values are noted as they are, for that setting alone (src/sql/function-check.ts).
+// DISCARD ALL forgets what the statements named, a rolled-back SET LOCAL's among them: only the startup parameters' stay.
 
 import { chosenSettingKind, SERVER_KEYS, TRUSTED_OWNERS, type ServerKind, type ServerNames } from '../sql/server-names.js';
 import { startupSettings } from './startup-options.js';
@@ -23,8 +24,10 @@ const MAX_NAMED = 256;
 const WHOLE_URL = new RegExp(`^[a-z][a-z0-9+.-]{0,32}://[^'"\\s\\\\$]{0,${MAX_URL}}$`, 'i');
 
 export class NamedServers {
-  /** Each named URL with its kind, as `kind url`. */
+  /** Each URL the client's statements named, with its kind, as `kind url`. */
   private readonly urls = new Set<string>();
+  /** Those its startup parameters named, the session's choice until it ends. */
+  private readonly given = new Set<string>();
 
   /**
    * Notes pgai's server settings, and pg_llm.trusted_owners, given in the startup parameters: in options
@@ -34,7 +37,7 @@ export class NamedServers {
     const settings = [...startup].flatMap(([name, value]) => (name === 'options' ? startupSettings(value) : [[name, value] as const]));
     for (const [name, value] of settings) {
       const kind = chosenSettingKind(name);
-      if (kind) this.noteValue(value, kind);
+      if (kind) this.noteValue(value, kind, this.given);
     }
   }
 
@@ -61,42 +64,55 @@ export class NamedServers {
 
   /** Whether the client named `url` for servers of this kind (an API of pgai's, or 'model'), or set pg_llm.trusted_owners to it. */
   has(url: string, kind: ServerKind): boolean {
-    return this.urls.has(`${kind} ${url}`);
+    return this.urls.has(`${kind} ${url}`) || this.given.has(`${kind} ${url}`);
   }
 
-  private noteValue(value: string, kind: ServerKind): void {
+  /** Whether the client's statements named any server (or set pg_llm.trusted_owners). */
+  get holding(): boolean {
+    return this.urls.size > 0;
+  }
+
+  /**
+   * The servers the client's statements named are forgotten (DISCARD ALL: secret-resets.ts): a pooler's next client of
+   * the connection did not name them, and a view of another role pointing a setting at one must not route its keys.
+   */
+  forget(): void {
+    this.urls.clear();
+  }
+
+  private noteValue(value: string, kind: ServerKind, into = this.urls): void {
     if (kind === TRUSTED_OWNERS) {
-      if (value.length <= MAX_URL) this.add(value, kind);
+      if (value.length <= MAX_URL) this.add(value, kind, into);
       return;
     }
     if (!value.includes('://')) return;
-    if (WHOLE_URL.test(value)) return this.add(value, kind);
+    if (WHOLE_URL.test(value)) return this.add(value, kind, into);
     let config: unknown;
     try {
       config = JSON.parse(value);
     } catch {
       return;
     }
-    this.noteConfig(config, kind);
+    this.noteConfig(config, kind, into);
   }
 
   /** The URLs under a server's key in a JSON config, at any depth (walked without recursion: the client chose the depth). */
-  private noteConfig(config: unknown, kind: ServerKind): void {
+  private noteConfig(config: unknown, kind: ServerKind, into: Set<string>): void {
     const pending = [config];
     while (pending.length > 0) {
       const node = pending.pop();
       if (node === null || typeof node !== 'object') continue;
       for (const [key, value] of Object.entries(node)) {
-        if (typeof value === 'string' && SERVER_KEYS.has(key.toLowerCase()) && WHOLE_URL.test(value)) this.add(value, kind);
+        if (typeof value === 'string' && SERVER_KEYS.has(key.toLowerCase()) && WHOLE_URL.test(value)) this.add(value, kind, into);
         else pending.push(value);
       }
     }
   }
 
-  private add(url: string, kind: ServerKind): void {
+  private add(url: string, kind: ServerKind, into: Set<string>): void {
     const named = `${kind} ${url}`;
-    this.urls.delete(named);
-    this.urls.add(named);
-    if (this.urls.size > MAX_NAMED) this.urls.delete(this.urls.values().next().value!);
+    into.delete(named);
+    into.add(named);
+    if (into.size > MAX_NAMED) into.delete(into.values().next().value!);
   }
 }

@@ -1,6 +1,7 @@
 // The statements after which secrets a session handed the proxy must stand for nothing: DISCARD ALL, with which a
-// pooler hands the connection to its next client (every key the statements set, every secret written out in a call),
-// and RESET ALL, RESET of a setting and SET … TO DEFAULT (the keys set in those settings). Held on, a reference to such a secret, which the server's log, pg_stat_activity or a view of another role
+// pooler hands the connection to its next client (every key the statements set, every secret written out in a call,
+// every server the client named), and RESET ALL, RESET of a setting and SET … TO DEFAULT (the keys set in those
+// settings). Held on, a reference to such a secret, which the server's log, pg_stat_activity or a view of another role
 // saw, would still open it when written out again (set_config('ai.openai_api_key', '<that reference>', false)).
 // A RESET in a transaction block lets go of nothing: a rollback (to a savepoint) gives the setting its key back, as
 // PostgreSQL gives it its value. DISCARD ALL runs in no block.

@@ -1,11 +1,13 @@
 // What a session handed the proxy is let go of where PostgreSQL lets go of the session's state: after DISCARD ALL
-// (a pooler handing the connection to its next client) no key the statements set and no secret a call wrote out
-// counts any more, however its reference is written out again; after RESET ALL or RESET of a key
+// (a pooler handing the connection to its next client) no key the statements set, no secret a call wrote out and no
+// server they named counts any more, however its reference is written out again; after RESET ALL or RESET of a key
 // setting, no key set in it. What the startup options gave stays, as the server restores it.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { afterThisTest } from '../support/database.js';
+import { startFakeProvider } from '../support/fake-provider.js';
 import { clientOf } from '../support/pg-ai.js';
 import { aiDatabase, pgaiSuite } from '../support/pgai.js';
 import { cluster } from '../support/proxy.js';
@@ -47,6 +49,22 @@ describe('after DISCARD ALL', () => {
       message: "the api_key argument of openai_embed is a reference this session's statements did not hand the server",
     });
     expect(authorizations()).toEqual(['Bearer sk-call-0123456789abcdef']);
+  });
+
+  it("a server the session named, even in a rolled-back SET LOCAL, is not its choice when another role's view sets it", async () => {
+    const { name, direct } = await aiDatabase(suite);
+    const attacker = await startFakeProvider();
+    afterThisTest(() => attacker.close());
+    await direct.query(`CREATE SCHEMA shared AUTHORIZATION trust_user; GRANT USAGE ON SCHEMA shared TO PUBLIC`);
+    const other = await clientOf(suite.proxy, name, 'trust');
+    await other.query(`CREATE VIEW shared.innocent AS SELECT set_config('ai.openai_base_url', '${attacker.baseUrl}', false) AS x; GRANT SELECT ON shared.innocent TO PUBLIC`);
+    const victim = await clientOf(suite.proxy, name, 'password');
+    await victim.query(`BEGIN; SET LOCAL ai.openai_base_url = '${attacker.baseUrl}'; ROLLBACK`);
+    await victim.query('DISCARD ALL');
+    await victim.query(`SET ai.openai_api_key = '${SET_KEY}'`);
+    await victim.query('SELECT x FROM shared.innocent');
+    await expect(victim.query(`SELECT ai.openai_embed('m', 'my private text')`)).rejects.toMatchObject({ code: '42501' });
+    expect(attacker.requests).toEqual([]);
   });
 });
 
