@@ -222,6 +222,13 @@ function parameterAt(reader: FrameReader, index: number): { format: number; valu
   }
 }
 
+/** A FunctionCall's function oid, and its argument `index` (numbered from 0) with its format code; undefined if there are fewer. */
+export function readFunctionCall(frame: Buffer, index: number): { oid: number; argument: { format: number; value: Buffer | null } | undefined } {
+  const reader = new FrameReader(frame);
+  const oid = reader.int32() >>> 0;
+  return { oid, argument: parameterAt(reader, index) };
+}
+
 export function readExecute(frame: Buffer): { portal: string; maxRows: number } {
   const reader = new FrameReader(frame);
   return { portal: reader.name(), maxRows: reader.int32() };

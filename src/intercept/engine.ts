@@ -26,6 +26,7 @@ import { relayNotingCompletions } from './completion-relay.js';
 import { ReadyHeldBack } from './ready-held-back.js';
 import { relayToClient, watchingRefusal } from './refusal-watch.js';
 import { watchingClientBegin } from './client-begin-watch.js';
+import { fastpathSettingRefusal } from './fastpath-settings.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
 import { mayListExtensions, PROXY_EXTENSIONS_TABLE, withProxyExtensions } from './extension-listing.js';
@@ -171,6 +172,8 @@ class InterceptionEngine implements Interceptor {
     switch (type) {
       case FrontendMessage.Query:
       case FrontendMessage.Parse:
+      // Rare, and one may set a key setting (fastpath-settings.ts).
+      case FrontendMessage.FunctionCall:
         return true;
       case FrontendMessage.Bind:
         // A Bind over a tracked portal's name replaces it: the portal's old statement must not run again.
@@ -256,6 +259,8 @@ class InterceptionEngine implements Interceptor {
         const { portal } = readExecute(frame);
         return this.portals.has(portal) || this.ownPortals.has(portal);
       }
+      case FrontendMessage.FunctionCall:
+        return fastpathSettingRefusal(frame) !== undefined;
       case FrontendMessage.Describe:
       case FrontendMessage.Close: {
         const { kind, name } = readTarget(frame);
@@ -441,9 +446,12 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.CopyDone:
       case FrontendMessage.CopyFail:
         return this.sendCopy(type, frame);
-      case FrontendMessage.FunctionCall:
+      case FrontendMessage.FunctionCall: {
+        const refusal = fastpathSettingRefusal(frame);
+        if (refusal) return this.refuse(refusal, FrontendMessage.Query);
         if (this.executor.ownsBlock) return this.relayEndingOwnBlock(frame, relayToClient(this.io));
         return this.forward(frame);
+      }
     }
     this.forward(frame);
   }

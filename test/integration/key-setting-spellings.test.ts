@@ -6,10 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { afterThisTest } from '../support/database.js';
+import { functionCall } from '../support/function-call.js';
 import { aiDatabase, pgaiSuite } from '../support/pgai.js';
 import { cluster } from '../support/proxy.js';
+import { RawClient } from '../support/raw-client.js';
 
 const suite = pgaiSuite();
+/** set_config(text, text, boolean), which a fastpath FunctionCall names by oid. */
+const SET_CONFIG_OID = 2078;
 const LOGGED = `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET log_statement = %L', current_database(), 'all'); END $$`;
 
 function unique(prefix: string): string {
@@ -121,6 +126,27 @@ describe('a key setting in any spelling', () => {
     expect((await client.query('SELECT seen FROM peek')).rows[0].seen).toMatch(/^held by pg_llm proxy /);
     // Other settings still take a bound value.
     await client.query(`SELECT set_config('ai.openai_base_url', $1, false)`, ['http://a.example']);
+    expect(serverLog()).not.toContain(key.slice(-16));
+  });
+
+  it('set by a fastpath call of set_config is refused before the server holds it: no code the session runs reads it', async () => {
+    const { name, direct } = await aiDatabase(suite, LOGGED);
+    await direct.query(`CREATE VIEW peek AS SELECT current_setting('ai.openai_api_key', true) AS seen, current_setting('pg_llm.master_key', true) AS master`);
+    const raw = await RawClient.session(suite.proxy.port, { database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    const key = unique('sk-fastpath');
+    for (const setting of ['ai.openai_api_key', 'AI.OpenAI_API_Key', 'pg_llm.master_key']) {
+      raw.send(functionCall(SET_CONFIG_OID, setting, key, 'false'));
+      const answer = await raw.until('readyForQuery');
+      expect(answer.find((message) => message.name === 'error'), setting).toMatchObject({ code: '0A000', message: expect.stringContaining('fastpath call of set_config') });
+    }
+    const seen = await raw.query('SELECT seen, master FROM peek');
+    expect(seen.find((message) => message.name === 'dataRow')).toMatchObject({ fields: [null, null] });
+    // Other settings are the server's business, fastpath or not.
+    raw.send(functionCall(SET_CONFIG_OID, 'app.mode', 'on', 'false'));
+    // pg-protocol reads no FunctionCallResponse: it makes it an error without fields.
+    expect((await raw.until('readyForQuery')).find((message) => (message as { code?: string }).code !== undefined)).toBeUndefined();
+    expect((await raw.query(`SELECT current_setting('app.mode')`)).find((message) => message.name === 'dataRow')).toMatchObject({ fields: ['on'] });
     expect(serverLog()).not.toContain(key.slice(-16));
   });
 

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
 import { peakGrowth } from '../support/held-memory.js';
+import { functionCall } from '../support/function-call.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 
 const MiB = 1024 ** 2;
@@ -22,23 +23,6 @@ afterAll(() => proxy.stop());
 interface Outcome {
   answers: string[][];
   written: number;
-}
-
-/** A FunctionCall of the function `oid` with one argument, in text. */
-function functionCall(oid: number, text = '7'): Buffer {
-  const argument = Buffer.from(text);
-  const body = Buffer.alloc(4 + 2 + 2 + 2 + 4 + argument.length + 2);
-  let at = body.writeInt32BE(oid, 0);
-  at = body.writeInt16BE(1, at);
-  at = body.writeInt16BE(0, at);
-  at = body.writeInt16BE(1, at);
-  at = body.writeInt32BE(argument.length, at);
-  at += argument.copy(body, at);
-  body.writeInt16BE(0, at);
-  const header = Buffer.alloc(5);
-  header[0] = 'F'.charCodeAt(0);
-  header.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([header, body]);
 }
 
 /** Each message by name, an error or notice by its code, a ReadyForQuery by its status. */
@@ -171,7 +155,7 @@ describe("a BEGIN of the client's that the server runs as it came, after a Flush
 describe('a FunctionCall after a Flushed pipeline', () => {
   it('commits the pipeline\'s writes: a later error leaves them', async () => {
     const failing = [serialize.parse({ text: 'SELECT 1/0', types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync()];
-    const expected = await compare(({ abs }) => [functionCall(abs), ...failing], 2);
+    const expected = await compare(({ abs }) => [functionCall(abs, '7'), ...failing], 2);
     expect(expected).toEqual({ answers: [['functionCallResponse', 'readyForQuery I'], ['parseComplete', 'error 22012', 'readyForQuery I']], written: 1 });
   });
 
