@@ -4,7 +4,8 @@
 // through the proxy), and the server logs the block with its error, key and all; a set_config in it leaves the key in
 // the setting in clear; a function's body keeps it in pg_proc.prosrc, which every role may read. So such code is
 // refused before the server gets it when it names one of pgai's key settings or writes out a secret argument of a
-// call, as it is when it names pg_llm.master_key (master-key-statements.ts). A setting is named where SQL names one:
+// call, or hands one a constant through a column its SQL writes or a PL/pgSQL variable (code-sql.ts), as it is when
+// it names pg_llm.master_key (master-key-statements.ts). A setting is named where SQL names one:
 // after SET, RESET or SHOW (a function's SET clause too), or as set_config's or current_setting's first argument
 // written out; ai.monkey elsewhere is a column of a table aliased ai. Code is read as written, and so is the SQL it
 // runs from strings (EXECUTE of strings or of format(): dynamic-sql.ts). Any other string (another language's too:
@@ -19,8 +20,10 @@ import { IdentifierSet } from './identifiers.js';
 import { isApiKeySetting } from './api-key-statements.js';
 import { closingParenthesis, isName, isSqlString, nameOf, stringContent, type Token } from './code-tokens.js';
 import { settingArgument, settingNamedAt, type ScannedText } from './code-settings.js';
+import { secretThroughSql } from './code-sql.js';
 import { executedText, formattedText } from './dynamic-sql.js';
 import { parseSync, scanSync } from './parser.js';
+import { plpgsqlCode } from './plpgsql-code.js';
 import { secretLiterals } from './secret-literals.js';
 
 /** The tokens of the statements that hold such code: DO, CREATE FUNCTION and CREATE PROCEDURE. */
@@ -78,7 +81,7 @@ const KEY_NAMED = /\bai"?\s*\.\s*"?((?:\w*_)?key\w*)/i;
 export function refuseSecretsInCode(statement: Record<string, unknown>): void {
   const body = codeOf(statement);
   if (body === undefined) return;
-  const found = secretIn(body.code, 0, body.reading);
+  const found = secretIn(body.code, 0, body.reading, body.plpgsql);
   if (found === undefined) return;
   throw new PgError('0A000', `${body.what} cannot ${found}`, {
     hint:
@@ -88,8 +91,13 @@ export function refuseSecretsInCode(statement: Record<string, unknown>): void {
   });
 }
 
+/** PL/pgSQL code: the routine it is the body of (none for a DO block), whose parameters are its variables too. */
+interface PlPgSql {
+  routine?: Record<string, unknown>;
+}
+
 /** The code of a DO block or routine, what it is, and how it is read. */
-function codeOf(statement: Record<string, any>): { code: string; what: string; reading: Reading } | undefined {
+function codeOf(statement: Record<string, any>): { code: string; what: string; reading: Reading; plpgsql?: PlPgSql } | undefined {
   const block = statement.DoStmt;
   const routine = statement.CreateFunctionStmt;
   const options = ((block?.args ?? routine?.options) as Array<{ DefElem?: DefElem }> | undefined) ?? [];
@@ -97,7 +105,8 @@ function codeOf(statement: Record<string, any>): { code: string; what: string; r
   if (code === undefined) return undefined;
   const language = options.find((option) => option.DefElem?.defname === 'language')?.DefElem?.arg?.String?.sval ?? (block ? 'plpgsql' : 'sql');
   const what = block ? 'a DO block' : routine.is_procedure ? "a procedure's body" : "a function's body";
-  return { code, what, reading: SQL_LANGUAGES.has(language.toLowerCase()) ? 'code' : 'foreign' };
+  const plpgsql = language.toLowerCase() === 'plpgsql' ? { routine } : undefined;
+  return { code, what, reading: SQL_LANGUAGES.has(language.toLowerCase()) ? 'code' : 'foreign', ...(plpgsql && { plpgsql }) };
 }
 
 /**
@@ -119,16 +128,19 @@ interface Scanned extends ScannedText {
  * of its calls writes out, in its text, in the SQL it runs from strings, or in code it creates (EXECUTE 'CREATE
  * FUNCTION …').
  */
-function secretIn(code: string, depth: number, reading: Reading): string | undefined {
+function secretIn(code: string, depth: number, reading: Reading, plpgsql?: PlPgSql): string | undefined {
   if (!mayHoldSecret(code)) return undefined;
   if (depth >= MAX_DEPTH) return 'hold SQL in strings nested this deep';
   const statements = reading === 'foreign' ? undefined : statementsOf(code);
   if (reading === 'string' && statements === undefined) return undefined;
   for (const statement of statements ?? []) {
     const body = codeOf(statement);
-    const found = body && secretIn(body.code, depth + 1, body.reading);
+    const found = body && secretIn(body.code, depth + 1, body.reading, body.plpgsql);
     if (found) return found;
   }
+  // Its SQL judged as a top-level statement is, through the columns it writes and PL/pgSQL's variables (code-sql.ts).
+  const through = plpgsql ? plpgsqlSecret(code, plpgsql) : statements && secretThroughSql([{ statements, text: code, writes: [] }], new Set());
+  if (through) return through;
   let tokens: Token[];
   try {
     tokens = scanSync(code).tokens as Token[];
@@ -169,6 +181,24 @@ function secretAt(scanned: Scanned, at: number): string | undefined {
     return built === undefined ? undefined : secretIn(built, depth + 1, 'string');
   }
   return secretCall(scanned, parts, at, last + 1);
+}
+
+/**
+ * What the SQL of PL/pgSQL code would hand the server through its columns or variables, when it calls a function that
+ * takes secrets; code PL/pgSQL's parser refuses (the server's would too), or SQL in it the parser refuses, cannot be read
+ * for what reaches such a call.
+ */
+function plpgsqlSecret(code: string, { routine }: PlPgSql): string | undefined {
+  if (!secretTakers().mention.test(code)) return undefined;
+  const read = plpgsqlCode(code, routine);
+  if (!read) return unreadable(code);
+  const sql = [];
+  for (const { text, writes } of read.sql) {
+    const statements = statementsOf(text);
+    if (statements === undefined && secretTakers().mention.test(text)) return unreadable(text);
+    sql.push({ statements: statements ?? [], text, writes });
+  }
+  return secretThroughSql(sql, read.labels);
 }
 
 /** Whether text (a string as written too: its escapes keep it here) may name a key setting or call a function that takes secrets. */

@@ -9,7 +9,7 @@
 // stay where they were. A text whose code has a longer run of operator characters than MAX_OPERATOR_RUN is refused.
 // The text itself (what reaches the server, what the proxy cuts statements and constants from) stays as it is.
 
-import { parseSync as parseText, scanSync as scanText } from 'libpg-query';
+import { parsePlPgSQLSync as parsePlPgSqlText, parseSync as parseText, scanSync as scanText } from 'libpg-query';
 import { PgError } from '../../proxy/pg-error.js';
 import { type LexicalObserver, IdentifierScan } from './identifier-scan.js';
 import { IdentifierSet } from './identifiers.js';
@@ -29,6 +29,11 @@ const NO_NAMES = new IdentifierSet([]);
 
 export function parseSync(sql: string): ReturnType<typeof parseText> {
   return withinStack(() => parseText(parserInput(sql)));
+}
+
+/** PL/pgSQL's own parse of a CREATE FUNCTION (or PROCEDURE) in that language: its variables and the SQL it runs. */
+export function parsePlPgSqlSync(sql: string): ReturnType<typeof parsePlPgSqlText> {
+  return withinStack(() => parsePlPgSqlText(parserInput(sql)));
 }
 
 export function scanSync(sql: string): ReturnType<typeof scanText> {

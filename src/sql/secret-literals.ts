@@ -53,7 +53,7 @@ type Found = { value: string; start: number; json: boolean; writtenFor: string; 
 /** The secret literals in a parsed statement (locations count bytes of `sql`, the query string parsed), in order. */
 export function secretLiterals(statement: unknown, sql: string): SecretLiteral[] {
   const found: Found[] = [];
-  visit(statement, found);
+  visit(statement, (call, scope) => found.push(...literalsOfCall(call, scope)));
   if (found.length === 0) return [];
   const tokens = scanSync(sql).tokens;
   return found
@@ -125,14 +125,38 @@ function statementLiterals(text: string, argument: string, inQuery: (position: n
 }
 
 /** Walks the tree for calls, each with the scope of relations its column references resolve in. */
-function visit(node: unknown, found: Found[], scope?: Scope, field?: string): void {
-  if (Array.isArray(node)) return node.forEach((item) => visit(item, found, scope));
+function visit(node: unknown, onCall: (call: Node, scope: Scope | undefined) => void, scope?: Scope, field?: string): void {
+  if (Array.isArray(node)) return node.forEach((item) => visit(item, onCall, scope));
   if (node === null || typeof node !== 'object') return;
   const inner = scopeWithin(node as Node, scope, field);
   for (const [key, value] of Object.entries(node)) {
-    if (key === 'FuncCall') found.push(...literalsOfCall(value as Node, inner));
-    visit(value, found, inner, key);
+    if (key === 'FuncCall') onCall(value as Node, inner);
+    visit(value, onCall, inner, key);
   }
+}
+
+/** A secret argument given other than as one string constant, as what the columns it reads stand for (derived-columns.ts). */
+export interface ReadSecret {
+  /** "the api_key argument of pg_llm_add_model" */
+  argument: string;
+  expression: Node;
+}
+
+/**
+ * The secret arguments of a parsed statement's calls that are not one string constant, each with the columns it reads
+ * of relations the statement writes followed: code (code-bodies.ts) judges what else they read, its variables.
+ */
+export function readSecrets(statement: unknown): ReadSecret[] {
+  const read: ReadSecret[] = [];
+  visit(statement, (call, scope) => {
+    const { declarations, arguments: found } = declaredArguments(call);
+    for (const { declared, expression } of found) {
+      if (!declared?.secret || stringConstant(expression)) continue;
+      const argument = `the ${declared.name} argument of ${declarations[0]!.name}`;
+      read.push({ argument, expression: withDerivedColumns(expression, scope, argument) });
+    }
+  });
+  return read;
 }
 
 function literalsOfCall(call: Node, scope: Scope | undefined): Found[] {

@@ -587,6 +587,28 @@ describe('code kept as text, a DO block or a function body, that writes out a ke
   });
 });
 
+// Review F2: a key reached a call in a DO block or a function's body through a column its statement writes out, or a
+// PL/pgSQL variable given it: the DO block failed in the database, which logged it with the key.
+describe('code kept as text whose call reads a key through a column or a variable it writes', () => {
+  it('is refused before the server, its log or pg_proc get the key', async () => {
+    const { direct, reader } = await loggedDatabase('', ['log_min_error_statement = error']);
+    const keys = Array.from({ length: 5 }, (_, i) => unique(`sk-through-${i}`));
+    const statements = [
+      `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', s.k, '{}') FROM (SELECT '${keys[0]}' AS k) s; END $$`,
+      `DO $$ BEGIN PERFORM ai.openai_embed('text-embedding-3-small', 'x', api_key => k) FROM (VALUES ('${keys[1]}')) v(k); END $$`,
+      `DO $$ DECLARE k text := '${keys[2]}'; BEGIN PERFORM ai.openai_embed('text-embedding-3-small', 'x', api_key => k); END $$`,
+      `CREATE FUNCTION pg_temp.through_column() RETURNS void LANGUAGE sql AS $$ SELECT pg_llm_add_model(false, 'openai', 'x', s.k, '{}') FROM (SELECT '${keys[3]}' AS k) s $$`,
+      `CREATE FUNCTION pg_temp.through_variable() RETURNS void LANGUAGE plpgsql AS $$ DECLARE k text; BEGIN SELECT '${keys[4]}' INTO k; PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}'); END $$`,
+    ];
+    const refusal = { code: '0A000', message: expect.stringMatching(/^(a DO block|a function's body) cannot /) };
+    for (const statement of statements) await expect(reader.query(statement), statement).rejects.toMatchObject(refusal);
+    expect((await direct.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname LIKE 'through_%'`)).rows).toEqual([{ n: 0 }]);
+    // A variable given a setting's value, not a constant, is the server's to run.
+    await reader.query(`CREATE FUNCTION pg_temp.from_setting() RETURNS void LANGUAGE plpgsql AS $$ DECLARE k text := current_setting('app.key', true); BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}'); END $$`);
+    for (const key of keys) expect(logHolds(key), key).toBe(false);
+  });
+});
+
 describe('a provider that echoes the key minus two characters', () => {
   /** A model whose key belongs to postgres, on the fake provider, which trust_user may use. */
   async function echoedKey() {

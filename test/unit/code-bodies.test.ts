@@ -60,4 +60,27 @@ describe('code kept as text (a DO block, a function body)', () => {
     expect(mentionsFunction(query(`CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'SELECT set_config(''ai.openai_api_key'', ''k'', false)'`))).toBe(true);
     expect(mentionsFunction(query(`SELECT 'pg_llm_chat' AS name`))).toBe(false);
   });
+
+  // Review F2: a key reached a call in code through a column its statement writes, or a variable the code assigned it.
+  it('refuses a secret argument that reads a column its SQL writes out, or a variable the code gives a string constant', () => {
+    for (const sql of [
+      `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', s.k, '{}') FROM (SELECT 'sk-abcdef' AS k) s; END $$`,
+      `DO $$ BEGIN PERFORM ai.openai_embed('m', 'x', api_key => k) FROM (VALUES ('sk-abcdef')) v(k); END $$`,
+      `CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $$ SELECT pg_llm_add_model(false, 'openai', 'x', s.k, '{}') FROM (SELECT 'sk-abcdef' AS k) s $$`,
+      `DO $$ BEGIN EXECUTE 'SELECT pg_llm_add_model(false, ''openai'', ''x'', k, ''{}'') FROM (SELECT ''sk-abcdef'' AS k) s'; END $$`,
+      `DO $$ DECLARE k text := 'sk-abcdef'; BEGIN PERFORM ai.openai_embed('m', 'x', api_key => k); END $$`,
+      `DO $$ DECLARE k text; BEGIN k := 'sk-' || 'abcdef'; PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}'); END $$`,
+      `DO $$ DECLARE k text; BEGIN SELECT 'sk-abcdef' INTO k; PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}'); END $$`,
+      `DO $$ DECLARE r record; BEGIN FOR r IN SELECT 'sk-abcdef' AS k LOOP PERFORM pg_llm_add_model(false, 'openai', 'x', r.k, '{}'); END LOOP; END $$`,
+      `DO $$ <<b>> DECLARE k text := 'sk-abcdef'; j text; BEGIN j := b.k; PERFORM pg_llm_add_model(false, 'openai', 'x', j || '', '{}'); END $$`,
+      `CREATE FUNCTION f(p text) RETURNS SETOF text LANGUAGE plpgsql AS $$ DECLARE k text := 'sk-abcdef'; BEGIN RETURN QUERY SELECT ai.openai_embed('m', p, api_key => k)::text; END $$`,
+      `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}') garbage (; END $$`,
+    ]) refused(sql);
+    for (const sql of [
+      `CREATE FUNCTION f(p text, key text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN ai.openai_embed('m', p, api_key => key)::text; END $$`,
+      `CREATE FUNCTION f(p text) RETURNS text LANGUAGE plpgsql AS $$ DECLARE k text; BEGIN SELECT t.k INTO k FROM keys t; RETURN ai.openai_embed('m', p, api_key => k)::text; END $$`,
+      `CREATE FUNCTION t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.e := ai.openai_embed('m', NEW.body, api_key => NEW.k); RETURN NEW; END $$`,
+      `DO $$ DECLARE m text := 'm'; BEGIN PERFORM ai.openai_embed(m, 'x', api_key => current_setting('app.key')); END $$`,
+    ]) expect(analyzeNow(sql).plans, sql).toBeDefined();
+  });
 });
