@@ -10,9 +10,9 @@ import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
 import { TooComplexToParse, withinStack } from '../sql/parser.js';
 import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
-import { CODE_BODY_TOKENS, refuseSecretsInCode } from '../sql/code-bodies.js';
+import { CODE_BODY_TOKENS, readsCode, refuseSecretsInCode } from '../sql/code-bodies.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
-import { parseTask, runParseTask } from '../sql/parse-task.js';
+import { INLINE_CODE_BYTES, INLINE_PARSE_BYTES, parseTask, runInParserThread, runParseTask } from '../sql/parse-task.js';
 import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
 import { heldSyntaxError, type HeldSyntaxError } from '../sql/secret-syntax-errors.js';
 import { serverNames, type ServerNames } from '../sql/server-names.js';
@@ -136,6 +136,9 @@ const ANALYZE = parseTask(import.meta.url, 'analyzeNow', analyzeNow);
 
 /** Analyzes a query string where a big one holds up no other session. */
 export function analyze(sql: string): Promise<Analysis> {
+  // Past INLINE_CODE_BYTES, code bodies read as code (code-bodies.ts) are the parser's thread's work, as code is; a
+  // text past INLINE_PARSE_BYTES goes there anyway, within runParseTask's bounds.
+  if (sql.length > INLINE_CODE_BYTES && Buffer.byteLength(sql) <= INLINE_PARSE_BYTES && readsCode(sql)) return runInParserThread(ANALYZE, sql);
   return runParseTask(ANALYZE, sql);
 }
 
