@@ -16,6 +16,7 @@ import { INLINE_CODE_BYTES, INLINE_PARSE_BYTES, parseTask, runInParserThread, ru
 import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
 import { heldSyntaxError, type HeldSyntaxError } from '../sql/secret-syntax-errors.js';
 import { serverNames, type ServerNames } from '../sql/server-names.js';
+import { refuseSecretsInSqlArguments } from '../sql/sql-arguments.js';
 import { explainedWithoutRunning } from './explain-plan.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
@@ -158,6 +159,8 @@ function analyzeStatements(sql: string): Analysis {
   }
   // Code the server would keep or log as written, a key in it with it: refused before anything else (code-bodies.ts).
   statements.forEach(({ node }) => refuseSecretsInCode(node));
+  // The statements written out for an argument declared SQL reach the server inside this one: held to the same (sql-arguments.ts).
+  statements.forEach(({ node }) => refuseSecretsInSqlArguments(node));
   const plans = statements.map(({ node, text }) => plan(node, text));
   let secrets: SecretLiteral[];
   try {

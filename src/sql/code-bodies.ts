@@ -211,7 +211,7 @@ function plpgsqlSecret(code: string, { routine }: PlPgSql): string | undefined {
 }
 
 /** Whether text (a string as written too: its escapes keep it here) may name a key setting or call a function that takes secrets. */
-function mayHoldSecret(text: string): boolean {
+export function mayHoldSecret(text: string): boolean {
   return secretTakers().mention.test(text) || (MAY_NAME_AI.test(text) && NAMES_SETTINGS.test(text));
 }
 

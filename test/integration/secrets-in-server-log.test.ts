@@ -414,6 +414,30 @@ describe('a statement given to pg_llm_estimate or explained through the proxy', 
       expect(logHolds(key), key).toBe(false);
     }
   });
+
+  // Review F2: a key setting, or a DO block's key, in the SQL reached the server inside the statement, logged before
+  // the estimate refused it.
+  it('is refused before the server gets it when a statement in it sets a key setting or holds code with a key', async () => {
+    const { name, direct, reader } = await loggedDatabase('', EVERYTHING);
+    const keys = Array.from({ length: 7 }, (_, i) => unique(`sk-est-${i}`));
+    const statements = [
+      `SELECT pg_llm_estimate('SET ai.openai_api_key = ''${keys[0]}''')`,
+      `SELECT pg_llm_estimate($s$SELECT 1 FROM (SELECT set_config('ai.openai_api_key', '${keys[1]}', false)) s$s$)`,
+      `SELECT pg_llm_estimate($s$SELECT pg_llm_chat('m', 'x') FROM (SELECT set_config('ai.openai_api_key', '${keys[2]}', false)) s$s$)`,
+      `SELECT pg_llm_estimate($s$DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', '${keys[3]}', '{}'); END $$$s$)`,
+      `SELECT pg_llm_estimate($s$DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}') FROM (SELECT '${keys[4]}' AS k) s; END $$$s$)`,
+      `SELECT pg_llm_estimate($s$CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1' SET ai.openai_api_key = '${keys[5]}'$s$)`,
+    ];
+    for (const statement of statements) await expect(reader.query(statement), statement).rejects.toMatchObject({ code: '0A000', routine: undefined });
+    // The extended protocol's Parse likewise.
+    await expect(reader.query({ name: 'keyed-estimate', text: `SELECT pg_llm_estimate('SET ai.team_key = ''${keys[6]}''')` })).rejects.toMatchObject({ code: '0A000' });
+    const activity = await direct.query(`SELECT string_agg(query, ' ') AS queries FROM pg_stat_activity WHERE datname = $1`, [name]);
+    for (const key of keys) {
+      expect(holdsFragment(String(activity.rows[0]?.queries), key), key).toBe(false);
+      expect(logHolds(key), key).toBe(false);
+    }
+    expect((await reader.query('SELECT 1 AS fine')).rows).toEqual([{ fine: 1 }]);
+  });
 });
 
 describe('a model config that does not parse', () => {

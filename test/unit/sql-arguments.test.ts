@@ -1,0 +1,38 @@
+// Review F2: SQL given to pg_llm_estimate reached the server inside the statement that calls it, a key setting's
+// value or a DO block's key in it as written, before the estimate refused it.
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { analyzeNow } from '../../src/intercept/analyze.js';
+import { loadParser } from '../../src/sql/parse.js';
+
+beforeAll(() => loadParser());
+
+const estimate = (sql: string) => `SELECT * FROM pg_llm_estimate($s$${sql}$s$)`;
+
+describe('SQL written out for an argument declared SQL', () => {
+  it('is refused with 0A000 when a statement in it sets a key setting or holds code that would hand the server a secret', () => {
+    for (const sql of [
+      `SET ai.openai_api_key = 'sk-abcdef'`,
+      `SELECT 1 FROM (SELECT set_config('ai.openai_api_key', 'sk-abcdef', false)) s`,
+      `SELECT pg_llm_chat('m', 'x') FROM (SELECT set_config('ai.' || 'team_key', 'sk-abcdef', false)) s`,
+      `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', 'sk-abcdef', '{}'); END $$`,
+      `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}') FROM (SELECT 'sk-abcdef' AS k) s; END $$`,
+      `CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1' SET ai.openai_api_key = 'sk-abcdef'`,
+      `ALTER ROLE CURRENT_USER SET ai.openai_api_key = 'sk-abcdef'`,
+      `SELECT * FROM pg_llm_estimate('SET ai.openai_api_key = ''sk-abcdef''')`,
+    ]) {
+      expect(() => analyzeNow(estimate(sql)), sql).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
+      expect(() => analyzeNow(`SELECT * FROM pg_llm_estimate('${sql.replaceAll("'", "''")}')`), sql).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
+    }
+    expect(() => analyzeNow(estimate(`SET ai.openai_api_key = 'sk-abcdef'`))).toThrowError('the sql argument of pg_llm_estimate cannot set ai.openai_api_key');
+  });
+
+  it('is left to the estimate when it only reads a key setting or sets another', () => {
+    for (const sql of [
+      `SELECT pg_llm_chat('m', current_setting('ai.openai_api_key', true))`,
+      `SELECT pg_llm_chat('m', x) FROM (SELECT set_config('app.mode', 'on', false) AS x) s`,
+      `UPDATE asks SET answer = generate_query(question, api_key => 'sk-abcdef')`,
+      `DO $$ BEGIN RAISE NOTICE 'SET ai.openai_api_key in your session'; END $$`,
+    ]) expect(analyzeNow(estimate(sql)).plans, sql).toBeDefined();
+  });
+});
