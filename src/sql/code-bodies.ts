@@ -202,10 +202,10 @@ function plpgsqlSecret(code: string, { routine }: PlPgSql): string | undefined {
   const read = plpgsqlCode(code, routine);
   if (!read) return unreadable(code);
   const sql = [];
-  for (const { text, writes } of read.sql) {
+  for (const { text, writes, passedTo } of read.sql) {
     const statements = statementsOf(text);
     if (statements === undefined && secretTakers().mention.test(text)) return unreadable(text);
-    sql.push({ statements: statements ?? [], text, writes });
+    sql.push({ statements: statements ?? [], text, writes, passed: passedTo !== undefined && secretTakers().mention.test(passedTo) });
   }
   return secretThroughSql(sql, read.labels);
 }

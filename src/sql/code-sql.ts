@@ -4,9 +4,10 @@
 // refused, since the server logs a DO block that fails with its text, and keeps a function's in pg_proc.prosrc. In
 // PL/pgSQL a constant reaches a call through variables too: a secret argument that reads a variable some assignment
 // gives a string constant (DECLARE k text := 'sk-…', k := …, SELECT 'sk-…' INTO k, FOR r IN SELECT 'sk-…' AS k …,
-// FETCH of a cursor's, and so from variable to variable) is refused. That over-reaches rather than follow values
-// through the code's branches (a variable given a model's name, then a key read from a table): such code cannot
-// call the proxy's functions anyway, which run only in statements the proxy reads.
+// FETCH of a cursor's, and so from variable to variable) is refused, and so is such a value, or a string constant,
+// passed to SQL the code builds that calls a function that takes secrets (EXECUTE … USING). That over-reaches rather
+// than follow values through the code's branches (a variable given a model's name, then a key read from a table):
+// such code cannot call the proxy's functions anyway, which run only in statements the proxy reads.
 
 import { PgError } from '../../proxy/pg-error.js';
 import { writesOutSecret } from './computed-secrets.js';
@@ -16,11 +17,15 @@ import { names, scopeWithin } from './statement-scopes.js';
 
 type Node = Record<string, any>;
 
-/** Statements the parser read from a text of the code; `writes`, the variables their result is assigned to. */
+/**
+ * Statements the parser read from a text of the code; `writes`, the variables their result is assigned to; `passed`,
+ * a value passed to SQL the code builds that may call a function that takes secrets.
+ */
 export interface CodeSql {
   statements: Node[];
   text: string;
   writes: string[];
+  passed?: boolean;
 }
 
 /** What the statements would hand the server through a column or a variable, as "cannot …" words; undefined if nothing. */
@@ -30,6 +35,9 @@ export function secretThroughSql(sql: CodeSql[], labels: Set<string>): string | 
     if (found) return found;
   }
   const tainted = variablesWithConstants(sql, labels);
+  // Not quoted: the value may be the key.
+  const passed = sql.some(({ statements, passed }) => passed && statements.some((statement) => resultHoldsConstant(statement, tainted, labels)));
+  if (passed) return `pass a string constant, or a variable it assigns one, to SQL it runs that calls a function that takes secrets (EXECUTE … USING)`;
   if (tainted.size === 0) return undefined;
   for (const { statements } of sql) {
     for (const { argument, expression } of readSecrets(statements)) {

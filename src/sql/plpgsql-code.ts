@@ -1,7 +1,8 @@
 // The SQL a PL/pgSQL body (a DO block's, a function's or procedure's: code-bodies.ts) runs, as PL/pgSQL's own parser
 // cuts it: each of its statements and expressions as SQL text the parser reads (PERFORM as the SELECT it runs, an
 // expression as SELECT expression, an assignment as SELECT of its value), with the variables its result is assigned
-// to: DECLARE's defaults, :=, SELECT … INTO, EXECUTE … INTO, FOR … IN a query, FETCH from a cursor. PL/pgSQL's parser
+// to: DECLARE's defaults, :=, SELECT … INTO, EXECUTE … INTO, FOR … IN a query, FETCH from a cursor; and the values
+// passed to SQL it builds and runs (EXECUTE … USING, the dynamic SQL's $1…), with that SQL. PL/pgSQL's parser
 // needs the routine's header (its parameters are variables, what it returns decides which RETURN it takes): a DO
 // block's is a function's returning void; a routine's keeps its parameters' names and modes, and what it returns, but
 // for types PL/pgSQL compiles no differently, which stand as text.
@@ -14,6 +15,8 @@ type Node = Record<string, any>;
 export interface BodySql {
   text: string;
   writes: string[];
+  /** A value passed to SQL the body builds and runs (EXECUTE … USING): that SQL's expression, as SQL text. */
+  passedTo?: string;
 }
 
 export interface PlPgSqlCode {
@@ -110,7 +113,16 @@ class BodyReader {
     const writes = this.targets(statement);
     if (kind === 'PLpgSQL_stmt_open' && statement.query) this.cursor(statement.curvar, statement.query);
     if (kind === 'PLpgSQL_stmt_fetch' && writes.length > 0) this.fetches.push({ cursor: statement.curvar, writes });
-    this.statement(statement, writes);
+    // RAISE's params are its message's, not a dynamic statement's.
+    const parameters = statement.params as Node[] | undefined;
+    const dynamic = (statement.query ?? statement.dynquery) as Node | undefined;
+    const passedTo = parameters && dynamic && sqlText(dynamic);
+    if (passedTo === undefined) return this.statement(statement, writes);
+    for (const parameter of parameters!) {
+      const text = sqlText(parameter);
+      if (text !== undefined) this.sql.push({ text, writes: [], passedTo });
+    }
+    this.statement({ ...statement, params: undefined }, writes);
   }
 
   /** The variables a statement assigns: an assignment's, INTO's, a loop's. */

@@ -75,12 +75,15 @@ describe('code kept as text (a DO block, a function body)', () => {
       `DO $$ <<b>> DECLARE k text := 'sk-abcdef'; j text; BEGIN j := b.k; PERFORM pg_llm_add_model(false, 'openai', 'x', j || '', '{}'); END $$`,
       `CREATE FUNCTION f(p text) RETURNS SETOF text LANGUAGE plpgsql AS $$ DECLARE k text := 'sk-abcdef'; BEGIN RETURN QUERY SELECT ai.openai_embed('m', p, api_key => k)::text; END $$`,
       `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}') garbage (; END $$`,
+      `DO $$ DECLARE k text := 'sk-abcdef'; BEGIN EXECUTE 'SELECT pg_llm_add_model(false, ''openai'', ''x'', $1, ''{}'')' USING k; END $$`,
+      `DO $$ BEGIN EXECUTE 'SELECT ai.openai_embed(''m'', ''x'', api_key => $1)' USING 'sk-abcdef'; END $$`,
     ]) refused(sql);
     for (const sql of [
       `CREATE FUNCTION f(p text, key text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN ai.openai_embed('m', p, api_key => key)::text; END $$`,
       `CREATE FUNCTION f(p text) RETURNS text LANGUAGE plpgsql AS $$ DECLARE k text; BEGIN SELECT t.k INTO k FROM keys t; RETURN ai.openai_embed('m', p, api_key => k)::text; END $$`,
       `CREATE FUNCTION t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.e := ai.openai_embed('m', NEW.body, api_key => NEW.k); RETURN NEW; END $$`,
       `DO $$ DECLARE m text := 'm'; BEGIN PERFORM ai.openai_embed(m, 'x', api_key => current_setting('app.key')); END $$`,
+      `DO $$ BEGIN EXECUTE 'SELECT ai.openai_embed(''m'', ''x'', api_key => $1)' USING current_setting('app.key'); END $$`,
     ]) expect(analyzeNow(sql).plans, sql).toBeDefined();
   });
 });
