@@ -169,6 +169,7 @@ function literalsOfCall(call: Node, scope: Scope | undefined): Found[] {
     const constant = stringConstant(expression);
     if (!constant) {
       if (declared.secret) refuseWrittenOutSecret(expression, scope, declared, declarations[0]!.name);
+      else refuseComputedSql(expression, scope, `the ${declared.name} argument of ${declarations[0]!.name}`);
       return;
     }
     if (declared.sql) literals.push({ ...constant, json: false, writtenFor, sql: `the ${declared.name} argument of ${declarations[0]!.name}` });
@@ -191,6 +192,18 @@ function refuseWrittenOutSecret(expression: Node, scope: Scope | undefined, decl
   if (constant !== undefined ? !isSecret(declared.secret!, constant) : !writesOutSecret(followed, declared.secret!)) return;
   throw new PgError('0A000', `${argument} reads a column that the statement itself writes out in string constants (in a subquery, CTE, VALUES list or the row it inserts or updates)`, {
     hint: "Pass it as a parameter, or write it in the call itself as a single string constant: the proxy holds back a secret written in the call, not one written elsewhere in the statement, which the server's log would keep.",
+  });
+}
+
+/**
+ * Refuses SQL for an argument declared SQL that the statement computes from string constants ('SET ai.x = ''' ||
+ * '…''', a subquery's column): the proxy reads only SQL written as one constant, and the server gets the pieces as
+ * written, whatever statements they make.
+ */
+function refuseComputedSql(expression: Node, scope: Scope | undefined, argument: string): void {
+  if (!writesOutSecret(withDerivedColumns(expression, scope, argument), 'key')) return;
+  throw new PgError('0A000', `${argument} is computed from string constants written in the statement`, {
+    hint: 'Write the SQL as one string constant (the proxy reads its statements, and holds back the secrets of their calls), or pass it as a parameter.',
   });
 }
 

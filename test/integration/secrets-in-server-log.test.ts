@@ -419,7 +419,7 @@ describe('a statement given to pg_llm_estimate or explained through the proxy', 
   // the estimate refused it.
   it('is refused before the server gets it when a statement in it sets a key setting or holds code with a key', async () => {
     const { name, direct, reader } = await loggedDatabase('', EVERYTHING);
-    const keys = Array.from({ length: 7 }, (_, i) => unique(`sk-est-${i}`));
+    const keys = Array.from({ length: 8 }, (_, i) => unique(`sk-est-${i}`));
     const statements = [
       `SELECT pg_llm_estimate('SET ai.openai_api_key = ''${keys[0]}''')`,
       `SELECT pg_llm_estimate($s$SELECT 1 FROM (SELECT set_config('ai.openai_api_key', '${keys[1]}', false)) s$s$)`,
@@ -427,6 +427,8 @@ describe('a statement given to pg_llm_estimate or explained through the proxy', 
       `SELECT pg_llm_estimate($s$DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', '${keys[3]}', '{}'); END $$$s$)`,
       `SELECT pg_llm_estimate($s$DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}') FROM (SELECT '${keys[4]}' AS k) s; END $$$s$)`,
       `SELECT pg_llm_estimate($s$CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1' SET ai.openai_api_key = '${keys[5]}'$s$)`,
+      // Computed from constants, the SQL is not read: refused whatever it holds.
+      `SELECT pg_llm_estimate('SET ai.openai_api_key = ''' || '${keys[7]}' || '''')`,
     ];
     for (const statement of statements) await expect(reader.query(statement), statement).rejects.toMatchObject({ code: '0A000', routine: undefined });
     // The extended protocol's Parse likewise.

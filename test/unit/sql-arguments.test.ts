@@ -27,6 +27,18 @@ describe('SQL written out for an argument declared SQL', () => {
     expect(() => analyzeNow(estimate(`SET ai.openai_api_key = 'sk-abcdef'`))).toThrowError('the sql argument of pg_llm_estimate cannot set ai.openai_api_key');
   });
 
+  it('is refused with 0A000 when the statement computes it from string constants, which the proxy cannot read as SQL', () => {
+    for (const sql of [
+      `SELECT * FROM pg_llm_estimate('SET ai.openai_api_key = ''' || 'sk-abcdef' || '''')`,
+      `SELECT * FROM pg_llm_estimate(format('SET ai.openai_api_key = %L', 'sk-abcdef'))`,
+      `SELECT pg_llm_estimate(s.q) FROM (SELECT 'SET ai.openai_api_key = ''sk-abcdef''' AS q) s`,
+      `SELECT * FROM pg_llm_estimate('SELECT generate_query(''q'', ''sk-' || 'two'')')`,
+    ]) expect(() => analyzeNow(sql), sql).toThrowError(expect.objectContaining({ sqlstate: '0A000', message: 'the sql argument of pg_llm_estimate is computed from string constants written in the statement' }));
+    for (const sql of [`SELECT * FROM pg_llm_estimate($1)`, `SELECT pg_llm_estimate(q) FROM queries`, `SELECT * FROM pg_llm_estimate(sql => $s$SELECT 1$s$::text)`]) {
+      expect(analyzeNow(sql).plans, sql).toBeDefined();
+    }
+  });
+
   it('is left to the estimate when it only reads a key setting or sets another', () => {
     for (const sql of [
       `SELECT pg_llm_chat('m', current_setting('ai.openai_api_key', true))`,
