@@ -8,8 +8,10 @@
 // are judged by what they stand for, and refused when that writes the secret out (the constant is not in the call,
 // where the proxy could put a reference in its place without changing what else the statement reads).
 // A constant given for an argument declared SQL (pg_llm_estimate's sql) is a statement of its own, parsed in turn:
-// the secrets of its calls are held back the same way, in a constant written anew. When the parser refuses it and it
-// may hold a secret, the proxy answers the syntax error itself, pointed at where it stands in the query string.
+// the secrets of its calls are held back the same way, in a constant written anew (and its key settings and code are
+// refused: sql-arguments.ts); SQL computed from string constants, which the proxy cannot read, is refused. When the
+// parser refuses it and it may hold a secret, the proxy answers the syntax error itself, pointed at where it stands in
+// the query string.
 
 import type { ArgumentDeclaration } from '../../functions/declaration.js';
 import { qualifiedName } from '../../functions/registry.js';
