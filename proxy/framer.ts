@@ -26,6 +26,15 @@ export interface BodyReader {
   end(): void;
 }
 
+/**
+ * A frame (or a value in one) to keep past the handler's call: itself when it is all of its memory, as a frame the
+ * framer assembled across chunks is, else a copy, so that a few bytes kept do not hold a whole chunk. A frame of
+ * megabytes is then never copied again once it is in (a copy of 30 MB held the event loop some 40 ms).
+ */
+export function keptBytes(bytes: Buffer): Buffer {
+  return bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
+}
+
 /** Lets a body go unread. */
 export const LEFT_UNREAD: BodyReader = { read() {}, end() {} };
 

@@ -5,7 +5,7 @@
 import { readCommandTag, readDataRow, readErrorField, readErrorFields, readParameterDescription, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
 import { relayedAsItComes } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
-import { LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
+import { keptBytes, LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { BackendMessage, type TransactionStatus } from '../../proxy/protocol.js';
@@ -90,7 +90,7 @@ export class Collector implements ReplySink {
         result.parameterTypes = readParameterDescription(frame);
         return;
       case BackendMessage.DataRow:
-        result.rows.push(readDataRow(Buffer.from(frame)));
+        result.rows.push(readDataRow(keptBytes(frame)));
         return;
       case BackendMessage.CommandComplete:
         result.tag = readCommandTag(frame);
@@ -134,7 +134,7 @@ export class ClientRelay implements ReplySink {
 
   message(type: number, frame: Buffer): void {
     if (type === BackendMessage.ErrorResponse) this.errored = true;
-    if (!this.drop.has(type)) this.io.writeToClient(Buffer.from(frame));
+    if (!this.drop.has(type)) this.io.writeToClient(keptBytes(frame));
   }
 
   dataRowReader(length: number): BodyReader {
