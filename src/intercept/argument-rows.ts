@@ -18,6 +18,8 @@ export type ArgumentColumns = (column: number, before: ReadonlyArray<Buffer | nu
 /** Counted before a DataRow's values: its length field and its column count. */
 const ROW_HEADER_BYTES = 6;
 const VALUE_HEADER_BYTES = 4;
+/** The largest row taken whole, as one frame: about what one read of the upstream brings (proxy/slab-reads.ts). */
+const WHOLE_ROW_BYTES = 64 * 1024;
 
 export class ArgumentCollector extends Collector {
   /**
@@ -35,8 +37,10 @@ export class ArgumentCollector extends Collector {
 
   override dataRowReader(length: number): BodyReader | undefined {
     if (this.result.refused) return LEFT_UNREAD;
-    // No value of a row within a call's cap can pass it.
-    if (length <= this.held.limits.call && this.held.refusal(length) === undefined) return undefined;
+    // No value of a row within a call's cap can pass it. A bigger row than a read is read value by value all the same:
+    // each value is then its own buffer, copied as it comes, and kept (a column passed on) or let go (a call's
+    // arguments, once parsed) without a copy of the whole row on the event loop at its end.
+    if (length <= WHOLE_ROW_BYTES && length <= this.held.limits.call && this.held.refusal(length) === undefined) return undefined;
     let read = ROW_HEADER_BYTES;
     const check = (column: number, valueLength: number, before: ReadonlyArray<Buffer | null>): boolean => {
       const call = this.columns(column, before);

@@ -9,6 +9,7 @@ import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRow, dataRowLength, rowDescription } from '../../proxy/backend-write.js';
 import { readSectionParameter } from '../../proxy/frontend-read.js';
 import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
+import { keptBytes } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
@@ -248,13 +249,14 @@ export async function sendProjectedRows(
 
 /**
  * Lets go of the calls' columns of a row, whose calls hold their arguments now and whose places get the answers:
- * the row's other values are copied out of the row's one buffer (argument-rows.ts reads a row whole), which their
- * slices would otherwise keep whole, arguments included, until the row is sent.
+ * the row's other values are copied out of the row's one buffer when it was read whole (argument-rows.ts), which
+ * their slices would otherwise keep whole, arguments included, until the row is sent. A big row's values are each
+ * a buffer of their own, kept as they are.
  */
 function keepOtherColumns(values: Array<Buffer | null>, callColumns: ReadonlyMap<number, string>): void {
   values.forEach((value, column) => {
     if (callColumns.has(column)) values[column] = null;
-    else if (value) values[column] = Buffer.from(value);
+    else if (value) values[column] = keptBytes(value);
   });
 }
 
