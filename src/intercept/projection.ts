@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import type { FieldDescription } from '../../proxy/backend-read.js';
-import { commandComplete, dataRow, dataRowLength, rowDescription } from '../../proxy/backend-write.js';
+import { commandComplete, dataRowLength, dataRowPieces, rowDescription } from '../../proxy/backend-write.js';
 import { readSectionParameter } from '../../proxy/frontend-read.js';
 import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import { keptBytes } from '../../proxy/framer.js';
@@ -231,7 +231,7 @@ export async function sendProjectedRows(
         const type = result.kind === 'scalar' ? reportedType(result.type, shape.fields[column]?.typeOid) : 'jsonb';
         values[column] = encodeValue(type, computed[i], columnFormat(resultFormats, column));
       });
-      io.writeToClient(dataRow(values));
+      for (const piece of dataRowPieces(values)) io.writeToClient(piece);
       for (const key of row.keys) inFlight.release(key);
       held.release(row.bytes);
       sent++;
