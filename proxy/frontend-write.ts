@@ -50,12 +50,14 @@ export function terminate(): Buffer {
   return Buffer.from([FrontendMessage.Terminate, 0, 0, 0, 4]);
 }
 
+/** The frame of the parts, copied once: a Bind's parameters may be tens of megabytes. */
 function message(type: number, parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  const frame = Buffer.allocUnsafe(5 + body.length);
+  let length = 4;
+  for (const part of parts) length += part.length;
+  const frame = Buffer.allocUnsafe(1 + length);
   frame[0] = type;
-  frame.writeInt32BE(4 + body.length, 1);
-  body.copy(frame, 5);
+  let offset = frame.writeInt32BE(length, 1);
+  for (const part of parts) offset += part.copy(frame, offset);
   return frame;
 }
 
