@@ -4,7 +4,8 @@
 // stays flat: no more rows are fetched while enough are waiting for their calls, and a row's answers are let go once
 // it is sent (calls-in-flight.ts).
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { setImmediate } from 'node:timers/promises';
 import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRowLength, dataRowPieces, rowDescription } from '../../proxy/backend-write.js';
 import { readSectionParameter } from '../../proxy/frontend-read.js';
@@ -30,6 +31,8 @@ const PORTAL = STATEMENT;
 export const BATCH_ROWS = 256;
 /** Rows waiting for their calls, per call allowed at once, before the next batch is fetched. */
 const ROWS_AHEAD_PER_CALL = 4;
+/** Bytes of a call's arguments hashed between turns of the event loop: some milliseconds' worth. */
+const HASHED_A_TURN = 1024 * 1024;
 
 export interface ProjectionTarget {
   /** The client's prepared statement (extended protocol), whose parameter types the rewritten one takes. */
@@ -122,7 +125,7 @@ export async function runProjection(
       if (!capped) describeRows();
       check(await prepared.done);
       if (capped) {
-        await calls.checkBudget(callsIn(plan, check(await fetched).rows), signal);
+        await calls.checkBudget(await callsIn(plan, check(await fetched).rows), signal);
         describeRows();
       }
     }
@@ -214,7 +217,7 @@ export async function sendProjectedRows(
           await turns.step();
           const pending: PendingRow = { values, bytes: dataRowLength(values), keys: [], results: [] };
           for (const [column, name] of callColumns) {
-            const { key, call } = projectedCall(values, column, name);
+            const { key, call } = await projectedCall(values, column, name);
             pending.keys.push(key);
             pending.results.push(inFlight.result(key, call));
           }
@@ -277,18 +280,27 @@ function fetch(io: SessionIo, requests: UpstreamRequests, maxRows: number, held:
  * The call of function `name` whose arguments a row holds in `column` (as JSON), and the key it goes by: a digest of
  * them, since the rows in flight hold their calls' arguments already.
  */
-function projectedCall(values: Array<Buffer | null>, column: number, name: string): { key: string; call: Call } {
+async function projectedCall(values: Array<Buffer | null>, column: number, name: string): Promise<{ key: string; call: Call }> {
   const argumentsJson = values[column]!;
-  const key = createHash('sha256').update(name).update('\0').update(argumentsJson).digest('base64');
+  const key = await digestWithTurns(createHash('sha256').update(name).update('\0'), argumentsJson);
   return { key, call: { function: name, arguments: parsedArgumentJson(argumentsJson.toString('utf8'), name) as unknown[] } };
 }
 
+/** The digest of what `hash` has and then `bytes`, hashed a slice a turn of the event loop: 30 MB took 60 ms at once. */
+async function digestWithTurns(hash: Hash, bytes: Buffer): Promise<string> {
+  for (let at = 0; at < bytes.length; at += HASHED_A_TURN) {
+    if (at > 0) await setImmediate();
+    hash.update(bytes.subarray(at, at + HASHED_A_TURN));
+  }
+  return hash.digest('base64');
+}
+
 /** The calls of the rows, each once with how many times they make it, as a collect pass reports them. */
-function callsIn(plan: ProjectedCalls, rows: Array<Array<Buffer | null>>): Call[] {
+async function callsIn(plan: ProjectedCalls, rows: Array<Array<Buffer | null>>): Promise<Call[]> {
   const calls = new Map<string, Call & { occurrences: number }>();
   for (const values of rows) {
     for (const { column, function: name } of plan.calls) {
-      const { key, call } = projectedCall(values, column, name);
+      const { key, call } = await projectedCall(values, column, name);
       const counted = calls.get(key);
       if (counted) counted.occurrences++;
       else calls.set(key, { ...call, occurrences: 1 });
