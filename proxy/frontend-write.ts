@@ -102,7 +102,18 @@ export function rebind(portal: string, statement: string, rest: Buffer): Buffer 
 
 /** A Bind with another Bind's parameter section (formats and values) and result formats of its own. */
 export function bindParameters(portal: string, statement: string, parameterSection: Buffer, resultFormats: number[]): Buffer {
-  return message(FrontendMessage.Bind, [cstring(portal), cstring(statement), parameterSection, int16(resultFormats.length), ...resultFormats.map(int16)]);
+  return Buffer.concat(bindParameterPieces(portal, statement, parameterSection, resultFormats));
+}
+
+/**
+ * bindParameters' message as the pieces to write in order, the parameter section one of them as it is: a client's
+ * Bind may carry tens of megabytes, which a copy into one frame held the event loop for.
+ */
+export function bindParameterPieces(portal: string, statement: string, parameterSection: Buffer, resultFormats: number[]): Buffer[] {
+  const head = message(FrontendMessage.Bind, [cstring(portal), cstring(statement)]);
+  const tail = Buffer.concat([int16(resultFormats.length), ...resultFormats.map(int16)]);
+  head.writeInt32BE(head.length - 1 + parameterSection.length + tail.length, 1);
+  return [head, parameterSection, tail];
 }
 
 export function describe(kind: ObjectKind, name: string): Buffer {

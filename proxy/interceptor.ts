@@ -10,8 +10,11 @@ import type { RepliesOwed, ReplySink } from './replies-owed.js';
 
 /** What a session offers its interceptor. */
 export interface SessionIo {
-  /** Sends one message upstream; `sink` gets its answer (none: the client's message, answered to the client). */
-  sendUpstream(frame: Buffer, sink?: ReplySink): void;
+  /**
+   * Sends one message upstream, its frame whole or in pieces written in order (a big value one of them, not copied
+   * into a frame); `sink` gets its answer (none: the client's message, answered to the client).
+   */
+  sendUpstream(frame: Buffer | readonly Buffer[], sink?: ReplySink): void;
   /** Sends one message to the client; false when its socket's buffer is full (see clientDrained). */
   writeToClient(frame: Buffer): boolean;
   /** Resolves once the client has taken what was written to it, or the session is over. */

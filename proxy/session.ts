@@ -151,7 +151,7 @@ export class Session {
   /** A COPY message (or FunctionCall) being relayed as it comes while mediating, too big for the interceptor to hold. */
   private messageRelayed = false;
   /** The interceptor's messages sent while a client message goes upstream as it comes: they go after it. */
-  private readonly sentAfterRelay: Array<[Buffer, ReplySink | undefined]> = [];
+  private readonly sentAfterRelay: Array<[Buffer | readonly Buffer[], ReplySink | undefined]> = [];
   /** The severity of the ErrorResponse being relayed, read as it comes. */
   private upstreamError: ErrorFieldReader | undefined;
   /**
@@ -727,12 +727,13 @@ export class Session {
     this.interceptor = interception.interceptor(io);
   }
 
-  private sendForInterceptor(frame: Buffer, sink: ReplySink | undefined): void {
+  private sendForInterceptor(frame: Buffer | readonly Buffer[], sink: ReplySink | undefined): void {
     if (this.phase === 'closed') return sink?.complete(true);
     // Written now, it would land inside the client's message (an idle interceptor's Flush, as it waits for the server).
     if (this.relaying) return void this.sentAfterRelay.push([frame, sink]);
-    this.accountClientMessage(frame[0]!, sink);
-    this.forwardGathered(frame);
+    const pieces = Buffer.isBuffer(frame) ? [frame] : frame;
+    this.accountClientMessage(pieces[0]![0]!, sink);
+    for (const piece of pieces) this.forwardGathered(piece);
   }
 
   /** Whether a client message is going upstream as it comes, part of it written. */

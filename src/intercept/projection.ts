@@ -9,7 +9,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { FieldDescription } from '../../proxy/backend-read.js';
 import { commandComplete, dataRowLength, dataRowPieces, rowDescription } from '../../proxy/backend-write.js';
 import { readSectionParameter } from '../../proxy/frontend-read.js';
-import { bindParameters, close, describe, execute, parse } from '../../proxy/frontend-write.js';
+import { bindParameterPieces, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import { keptBytes } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
@@ -99,7 +99,7 @@ export async function runProjection(
     parameterTypes = (await described)!.parameterTypes ?? [];
   }
   const prepared = new Collector(4);
-  for (const message of [close('S', STATEMENT), parse(STATEMENT, plan.rewrittenSql, parameterTypes), close('P', PORTAL), bindParameters(PORTAL, STATEMENT, target.parameterSection, argumentFormats(plan, target.resultFormats))]) {
+  for (const message of [close('S', STATEMENT), parse(STATEMENT, plan.rewrittenSql, parameterTypes), close('P', PORTAL), bindParameterPieces(PORTAL, STATEMENT, target.parameterSection, argumentFormats(plan, target.resultFormats))]) {
     requests.send(message, prepared);
   }
   const shape: ProjectedShape = { plan, fields: [], resultFormats: target.resultFormats };

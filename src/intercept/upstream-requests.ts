@@ -192,7 +192,7 @@ export class UpstreamRequests {
     return result.status ?? 'I';
   }
 
-  send(frame: Buffer, sink: ReplySink): void {
+  send(frame: Buffer | readonly Buffer[], sink: ReplySink): void {
     this.io.sendUpstream(frame, sink);
   }
 
