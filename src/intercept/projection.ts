@@ -17,7 +17,8 @@ import { EventLoopTurns } from '../event-loop-turns.js';
 import type { ProjectedCalls, ProjectionPlan } from './projection-plan.js';
 import { findFunction } from '../../functions/registry.js';
 import { reportedType, VECTOR } from '../../functions/vector-type.js';
-import { parsedArgumentJson, type HeldArguments } from './argument-limits.js';
+import type { HeldArguments } from './argument-limits.js';
+import { parsedArgumentBytes } from './argument-bytes.js';
 import { ArgumentCollector, type ArgumentColumns } from './argument-rows.js';
 import { asPgError, check, eitherSignal, firstCause, type Call, type CallRunner, type Progress } from './calls.js';
 import { CallsInFlight } from './calls-in-flight.js';
@@ -283,7 +284,7 @@ function fetch(io: SessionIo, requests: UpstreamRequests, maxRows: number, held:
 async function projectedCall(values: Array<Buffer | null>, column: number, name: string): Promise<{ key: string; call: Call }> {
   const argumentsJson = values[column]!;
   const key = await digestWithTurns(createHash('sha256').update(name).update('\0'), argumentsJson);
-  return { key, call: { function: name, arguments: parsedArgumentJson(argumentsJson.toString('utf8'), name) as unknown[] } };
+  return { key, call: { function: name, arguments: parsedArgumentBytes(argumentsJson, name) as unknown[] } };
 }
 
 /** The digest of what `hash` has and then `bytes`, hashed a slice a turn of the event loop: 30 MB took 60 ms at once. */
