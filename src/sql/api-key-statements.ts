@@ -28,7 +28,8 @@ export function isApiKeySetting(name: string | undefined): name is string {
 
 /**
  * The tokens a statement that sets such a setting has: the setting's schema (SET, ALTER … SET, a function's SET
- * clause: ai, "AI", U&"\0061i", with comments before the dot) or set_config, whose name may be written in any
+ * clause: ai, "AI", U&"\0061i", with comments before the dot, or the name whole as one quoted identifier,
+ * "ai.openai_api_key") or set_config, whose name may be written in any
  * spelling ('a' || 'i.…', E'\x61i.…') or computed. Only in code: "ai." in a statement's data is no reason to parse
  * it. A U&"…" identifier with escapes counts as one (the parse decides). An UPDATE of pg_settings sets one too, its
  * name a string.

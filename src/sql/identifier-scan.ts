@@ -308,8 +308,8 @@ export class IdentifierScan {
       return;
     }
     const length = closed ? this.quotedLength : Math.max(0, this.quotedLength - 1);
-    const text = Buffer.concat(this.quoted).subarray(0, length);
-    if (length === text.length && this.names.isQuotedText(text)) this.found = true;
+    const kept = Buffer.concat(this.quoted).subarray(0, length);
+    if (this.names.isQuotedText(kept, length)) this.found = true;
   }
 
   private lineComment(sql: Buffer, i: number, end: number): number {

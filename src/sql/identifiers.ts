@@ -23,8 +23,9 @@ import {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Identifiers to look for, lower-case; matched unquoted in any case, quoted exactly, or in any case where the names
- * are of settings, which PostgreSQL looks up in any case.
+ * Identifiers to look for, lower-case; matched unquoted in any case, quoted exactly, or where the names are settings'
+ * prefixes, quoted in any case (PostgreSQL looks settings up in any case) and as the start of one quoted name: a
+ * setting's name may be written whole as one identifier, "ai.openai_api_key".
  */
 export class IdentifierSet {
   private readonly names: ReadonlySet<string>;
@@ -35,7 +36,7 @@ export class IdentifierSet {
 
   constructor(
     names: Iterable<string>,
-    private readonly quotedInAnyCase = false,
+    private readonly settingPrefixes = false,
   ) {
     this.names = new Set([...names].map((name) => name.toLowerCase()));
     this.lengths = new Set([...this.names].map((name) => name.length));
@@ -67,12 +68,21 @@ export class IdentifierSet {
     return this.starts[sql[from]!] === 1 && this.lengths.has(to - from) && this.names.has(sql.toString('latin1', from, to).toLowerCase());
   }
 
-  /** Whether a quoted identifier's text, as written ("" standing for one quote), is one of the names. */
-  isQuotedText(text: Buffer): boolean {
+  /**
+   * Whether a quoted identifier of `length` bytes as written ("" standing for one quote) is one of the names, given
+   * its first bytes (`kept`: at least 2 × longest + 1 of them, or all).
+   */
+  isQuotedText(kept: Buffer, length: number): boolean {
+    if (length === 0 || !this.starts[kept[0]!]) return false;
+    if (this.settingPrefixes) {
+      const dot = kept.indexOf(0x2e);
+      if (dot < 0 && kept.length < length) return false;
+      const name = kept.toString('latin1', 0, dot < 0 ? kept.length : dot).replaceAll('""', '"').toLowerCase();
+      return this.lengths.has(name.length) && this.names.has(name);
+    }
     // "" takes two bytes for one character: longer text cannot be a name.
-    if (text.length === 0 || !this.starts[text[0]!] || text.length > 2 * this.longest) return false;
-    const quoted = text.toString('latin1').replaceAll('""', '"');
-    const name = this.quotedInAnyCase ? quoted.toLowerCase() : quoted;
+    if (kept.length < length || length > 2 * this.longest) return false;
+    const name = kept.toString('latin1').replaceAll('""', '"');
     return this.lengths.has(name.length) && this.names.has(name);
   }
 }

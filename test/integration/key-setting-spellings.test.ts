@@ -34,6 +34,8 @@ function apiKeySpellings(key: string): string[] {
     `SET ai/* between */.openai_api_key = '${key}'`,
     `SET ai -- between\n.openai_api_key = '${key}'`,
     `SET U&"\\0061i".openai_api_key = '${key}'`,
+    `SET "ai.openai_api_key" = '${key}'`,
+    `SET SESSION "AI.OPENAI_API_KEY" TO '${key}'`,
     `SET U&"!0061i" UESCAPE '!' . openai_api_key TO '${key}'`,
     `ALTER ROLE CURRENT_USER SET "ai".openai_api_key = '${key}'`,
     `SELECT set_config(E'\\x61i.openai_api_key', '${key}', false)`,

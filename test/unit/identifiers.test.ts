@@ -88,3 +88,13 @@ describe('IdentifierSet.scanner', () => {
     expect(namedInPieces(sql, 100, 100)).toBe(true);
   });
 });
+
+describe('an IdentifierSet of settings’ prefixes', () => {
+  const prefixes = new IdentifierSet(['ai'], true);
+  it('finds the prefix quoted in any case, and as the start of a setting’s whole name in one quoted identifier', () => {
+    for (const sql of [`SET "AI".key = 'v'`, `SET "ai.openai_api_key" = 'v'`, `SET SESSION "AI.OPENAI_API_KEY" TO 'v'`, `SET "ai" . key TO 'v'`]) {
+      expect(prefixes.namedIn(Buffer.from(sql)), sql).toBe(true);
+    }
+    for (const sql of [`SET "aix.key" = 'v'`, `SELECT 'ai.openai_api_key'`, `SET "a.i" = 'v'`]) expect(prefixes.namedIn(Buffer.from(sql)), sql).toBe(false);
+  });
+});
