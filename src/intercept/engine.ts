@@ -26,6 +26,7 @@ import { relayNotingCompletions } from './completion-relay.js';
 import { ReadyHeldBack } from './ready-held-back.js';
 import { relayToClient, watchingRefusal } from './refusal-watch.js';
 import { watchingClientBegin } from './client-begin-watch.js';
+import { ClientBlockStatements } from './client-block-statements.js';
 import { fastpathSettingRefusal } from './fastpath-settings.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
@@ -44,7 +45,7 @@ import { STREAMED_FROM, StreamedClaim } from './streamed-claim.js';
 import { RoleBytes, type SessionBytes } from './role-bytes.js';
 import { MAX_ROLE_PORTAL_BYTES, TrackedPortals, type PortalRoom } from './tracked-portals.js';
 import { MAX_ROLE_STATEMENT_BYTES, TrackedStatements, type KeptStatement } from './tracked-statements.js';
-import { UpstreamRequests } from './upstream-requests.js';
+import { Collector, UpstreamRequests } from './upstream-requests.js';
 
 /** A client's statement whose Execute the proxy runs itself: one calling LLM functions, DECLARE, FETCH, MOVE or CLOSE. */
 type TrackedPlan = StatementPlan & { kind: 'calls' | 'declare' | 'fetch' | 'close' };
@@ -116,6 +117,7 @@ class InterceptionEngine implements Interceptor {
   private readonly portals: TrackedPortals<BoundPortal>;
   /** Binds over a named portal forwarded, whose answer (taken or refused) has not come yet (rebind). */
   private rebindsOwed = 0;
+  private readonly clientBlockStatements = new ClientBlockStatements();
   /** COPY FROM STDIN the server began reading (copyInStarted): a Sync the engine holds meanwhile was among its data. */
   private copiesStarted = 0;
   /** Statement names the proxy knew, under which a Parse was forwarded whose answer has not come yet (handleParse). */
@@ -243,6 +245,7 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Query:
         return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame) || this.mentionsReset(frame);
       case FrontendMessage.Parse: {
+        this.clientBlockStatements.parsed(frame);
         if (parseMentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
         if (!this.tracksStatements) return false;
         // Over a statement the proxy knows, the server's answer decides what it knows (handleParse).
@@ -409,13 +412,14 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Parse:
         return this.handleParse(frame);
       case FrontendMessage.Bind: {
-        const { statement } = readBind(frame);
+        const { statement, portal } = readBind(frame);
         await this.parseAnswered(statement);
         if (this.ownStatements.has(statement)) return this.answerOwn(frame);
         const refusal = this.portalRefusal(frame);
         if (refusal) return this.refuse(refusal);
         if (this.mayBeRefusedRebind(frame)) return this.rebind(frame);
         this.trackBind(frame);
+        this.clientBlockStatements.bound(portal, statement, frame);
         return this.forward(frame);
       }
       case FrontendMessage.Execute:
@@ -481,6 +485,21 @@ class InterceptionEngine implements Interceptor {
     await this.executor.relayEndingOwnBlock(frame, relay);
   }
 
+  /**
+   * An Execute of a statement only a block of the client's takes (client-block-statements.ts), in the proxy's block:
+   * PostgreSQL refuses it in the implicit transaction that block stands in for, which the error ends, rolled back. The
+   * proxy rolls its block back, with the portal, which it binds again (its answer is not the client's), and the
+   * server, in no block, refuses the statement as PostgreSQL would (25P01).
+   */
+  private async relayOutsideOwnBlock(frame: Buffer, bind: Buffer): Promise<void> {
+    await this.settle();
+    if (!this.io.owed.skipping && this.executor.ownsBlock) {
+      await this.executor.rollBackOwnBlock();
+      this.forward(bind, new Collector(1));
+    }
+    this.forward(frame);
+  }
+
   /** `sink`, which hands the proxy's block to the client once the server has run a BEGIN of the client's in it. */
   private watchingClientBegin(sink: ReplySink): ReplySink {
     return watchingClientBegin(sink, () => this.executor.handOverBlock());
@@ -528,6 +547,7 @@ class InterceptionEngine implements Interceptor {
   }
 
   private async handleParse(received: Buffer): Promise<void> {
+    this.clientBlockStatements.parsed(received);
     const message = readParse(received);
     const name = message.statement;
     await this.parseAnswered(name);
@@ -607,6 +627,8 @@ class InterceptionEngine implements Interceptor {
     // Which portal the name is depends on the server's answer to a Bind still owed.
     if (this.rebindsOwed > 0) await this.settle();
     const bound = this.portals.get(portal);
+    const clientBlockBind = this.executor.ownsBlock ? this.clientBlockStatements.bindOf(portal) : undefined;
+    if (!bound && clientBlockBind) return this.relayOutsideOwnBlock(frame, clientBlockBind);
     if (!bound) return this.forward(frame, this.executor.ownsBlock ? this.watchingClientBegin(relayToClient(this.io)) : undefined);
     await this.settle();
     if (this.io.owed.skipping) return;
@@ -832,6 +854,7 @@ class InterceptionEngine implements Interceptor {
 
   /** A Close the server is to carry out: drivers that name statements afresh close them, so the counts stay low. */
   private forgetClosed(kind: string, name: string): void {
+    this.clientBlockStatements.closed(kind, name);
     if (kind === 'S') {
       this.statements.delete(name);
       this.backendCancels.forget(name);

@@ -310,6 +310,11 @@ export class Executor {
     await this.endOwnBlockAfter(answer);
   }
 
+  /** Rolls the proxy's block back, as an error ends PostgreSQL's implicit one (client-block-statements.ts). */
+  async rollBackOwnBlock(): Promise<void> {
+    await this.closeOwnBlock(false);
+  }
+
   /** A BEGIN of the client's that the server ran as it came made the proxy's block the client's (client-begin-watch.ts). */
   handOverBlock(): void {
     this.ownsBlock = false;

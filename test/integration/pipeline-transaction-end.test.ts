@@ -152,6 +152,16 @@ describe("a BEGIN of the client's that the server runs as it came, after a Flush
   }, 240_000);
 });
 
+describe("a statement only a block of the client's takes, in an Execute after a Flushed pipeline", () => {
+  it('is refused (25P01) as in PostgreSQL\'s implicit block, which it ends: nothing of the pipeline is committed', async () => {
+    for (const text of ['SAVEPOINT a', 'RELEASE a', 'ROLLBACK TO a', 'COMMIT AND CHAIN', 'ROLLBACK AND CHAIN']) {
+      const steps = (sql: string) => [serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.execute({})];
+      const expected = await compare(() => [...steps(text), ...steps('INSERT INTO written VALUES (2)'), serialize.sync()]);
+      expect(expected, text).toEqual({ answers: [['parseComplete', 'bindComplete', 'error 25P01', 'readyForQuery I']], written: 0 });
+    }
+  });
+});
+
 describe('a FunctionCall after a Flushed pipeline', () => {
   it('commits the pipeline\'s writes: a later error leaves them', async () => {
     const failing = [serialize.parse({ text: 'SELECT 1/0', types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync()];
