@@ -20,7 +20,8 @@ import { IdentifierSet } from './identifiers.js';
 import { isApiKeySetting } from './api-key-statements.js';
 import { closingParenthesis, isName, isSqlString, nameOf, stringContent, type Token } from './code-tokens.js';
 import { settingArgument, settingNamedAt, type ScannedText } from './code-settings.js';
-import { secretThroughSql } from './code-sql.js';
+import { secretThroughSql, secretThroughVariables } from './code-sql.js';
+import { parametersGivenConstants, routineName } from './parameter-defaults.js';
 import { executedText, formattedText } from './dynamic-sql.js';
 import { parseSync, scanSync } from './parser.js';
 import { plpgsqlCode } from './plpgsql-code.js';
@@ -87,12 +88,12 @@ export function readsCode(sql: string): boolean {
 }
 
 /** Throws a PgError for a DO block, CREATE FUNCTION or CREATE PROCEDURE whose code would hand the server a secret. */
-export function refuseSecretsInCode(statement: Record<string, unknown>): void {
+export function refuseSecretsInCode(statement: Record<string, any>): void {
   const body = codeOf(statement);
-  if (body === undefined) return;
-  const found = secretIn(body.code, 0, body.reading, body.plpgsql);
+  const found = body ? secretIn(body.code, 0, body.reading, body.routine) : atomicSecret(statement.CreateFunctionStmt);
   if (found === undefined) return;
-  throw new PgError('0A000', `${body.what} cannot ${found}`, {
+  const what = body?.what ?? (statement.CreateFunctionStmt.is_procedure ? "a procedure's body" : "a function's body");
+  throw new PgError('0A000', `${what} cannot ${found}`, {
     hint:
       'The server keeps such code as written (the server log, pg_proc), and a key in it. Give keys to the proxy instead: ' +
       "SET the key setting in the session (SET ai.openai_api_key = '…'), use the proxy's own keys (its environment, " +
@@ -100,13 +101,17 @@ export function refuseSecretsInCode(statement: Record<string, unknown>): void {
   });
 }
 
-/** PL/pgSQL code: the routine it is the body of (none for a DO block), whose parameters are its variables too. */
-interface PlPgSql {
+/**
+ * The routine code is the body of (none for a DO block), whose parameters are its variables too; `plpgsql`, whether
+ * the code is PL/pgSQL (a DO block's is).
+ */
+interface Routine {
   routine?: Record<string, unknown>;
+  plpgsql: boolean;
 }
 
 /** The code of a DO block or routine, what it is, and how it is read. */
-function codeOf(statement: Record<string, any>): { code: string; what: string; reading: Reading; plpgsql?: PlPgSql } | undefined {
+function codeOf(statement: Record<string, any>): { code: string; what: string; reading: Reading; routine: Routine } | undefined {
   const block = statement.DoStmt;
   const routine = statement.CreateFunctionStmt;
   const options = ((block?.args ?? routine?.options) as Array<{ DefElem?: DefElem }> | undefined) ?? [];
@@ -114,8 +119,8 @@ function codeOf(statement: Record<string, any>): { code: string; what: string; r
   if (code === undefined) return undefined;
   const language = options.find((option) => option.DefElem?.defname === 'language')?.DefElem?.arg?.String?.sval ?? (block ? 'plpgsql' : 'sql');
   const what = block ? 'a DO block' : routine.is_procedure ? "a procedure's body" : "a function's body";
-  const plpgsql = language.toLowerCase() === 'plpgsql' ? { routine } : undefined;
-  return { code, what, reading: SQL_LANGUAGES.has(language.toLowerCase()) ? 'code' : 'foreign', ...(plpgsql && { plpgsql }) };
+  const reading = SQL_LANGUAGES.has(language.toLowerCase()) ? 'code' : 'foreign';
+  return { code, what, reading, routine: { routine, plpgsql: language.toLowerCase() === 'plpgsql' } };
 }
 
 /**
@@ -137,18 +142,18 @@ interface Scanned extends ScannedText {
  * of its calls writes out, in its text, in the SQL it runs from strings, or in code it creates (EXECUTE 'CREATE
  * FUNCTION …').
  */
-function secretIn(code: string, depth: number, reading: Reading, plpgsql?: PlPgSql): string | undefined {
+function secretIn(code: string, depth: number, reading: Reading, owner?: Routine): string | undefined {
   if (!mayHoldSecret(code)) return undefined;
   if (depth >= MAX_DEPTH) return 'hold SQL in strings nested this deep';
   const statements = reading === 'foreign' ? undefined : statementsOf(code);
   if (reading === 'string' && statements === undefined) return undefined;
   for (const statement of statements ?? []) {
     const body = codeOf(statement);
-    const found = body && secretIn(body.code, depth + 1, body.reading, body.plpgsql);
+    const found = body && secretIn(body.code, depth + 1, body.reading, body.routine);
     if (found) return found;
   }
   // Its SQL judged as a top-level statement is, through the columns it writes and PL/pgSQL's variables (code-sql.ts).
-  const through = plpgsql ? plpgsqlSecret(code, plpgsql) : statements && secretThroughSql([{ statements, text: code, writes: [] }], new Set());
+  const through = owner?.plpgsql ? plpgsqlSecret(code, owner) : statements && sqlSecret(statements, code, owner?.routine);
   if (through) return through;
   let tokens: Token[];
   try {
@@ -197,7 +202,7 @@ function secretAt(scanned: Scanned, at: number): string | undefined {
  * takes secrets; code PL/pgSQL's parser refuses (the server's would too), or SQL in it the parser refuses, cannot be read
  * for what reaches such a call.
  */
-function plpgsqlSecret(code: string, { routine }: PlPgSql): string | undefined {
+function plpgsqlSecret(code: string, { routine }: Routine): string | undefined {
   if (!secretTakers().mention.test(code)) return undefined;
   const read = plpgsqlCode(code, routine);
   if (!read) return unreadable(code);
@@ -207,7 +212,24 @@ function plpgsqlSecret(code: string, { routine }: PlPgSql): string | undefined {
     if (statements === undefined && secretTakers().mention.test(text)) return unreadable(text);
     sql.push({ statements: statements ?? [], text, writes, passed: passedTo !== undefined && secretTakers().mention.test(passedTo) });
   }
-  return secretThroughSql(sql, read.labels);
+  const labels = new Set([...read.labels, ...routineName(routine)]);
+  return secretThroughSql(sql, labels, { given: parametersGivenConstants(routine), aliases: read.aliases });
+}
+
+/** What SQL code (a body in SQL, or SQL it runs from strings) would hand the server through its columns or a routine's parameters. */
+function sqlSecret(statements: Array<Record<string, unknown>>, text: string, routine: Record<string, unknown> | undefined): string | undefined {
+  return secretThroughSql([{ statements, text, writes: [] }], new Set(routineName(routine)), { given: parametersGivenConstants(routine) });
+}
+
+/**
+ * What a routine's BEGIN ATOMIC (or RETURN) body, which the parser reads as any statement's, would hand the server
+ * through a parameter whose DEFAULT is a string constant.
+ */
+function atomicSecret(routine: Record<string, any> | undefined): string | undefined {
+  const body = routine?.sql_body as Record<string, any> | undefined;
+  if (!body || parametersGivenConstants(routine).length === 0) return undefined;
+  const statements = body.List ? (body.List.items as Array<Record<string, any>>).flatMap((item) => item.List?.items ?? []) : [body];
+  return secretThroughVariables([{ statements, text: '', writes: [] }], new Set(routineName(routine)), { given: parametersGivenConstants(routine) });
 }
 
 /** Whether text (a string as written too: its escapes keep it here) may name a key setting or call a function that takes secrets. */

@@ -23,6 +23,8 @@ export interface PlPgSqlCode {
   sql: BodySql[];
   /** The labels of its blocks and loops, which qualify a variable's name (outer.k). */
   labels: Set<string>;
+  /** Each alias (DECLARE j ALIAS FOR $1) with the name of the variable it stands for. */
+  aliases: Array<[string, string]>;
 }
 
 /** The parse mode of an expression PL/pgSQL reads (PostgreSQL's RawParseMode). */
@@ -49,7 +51,7 @@ export function plpgsqlCode(body: string, routine?: Node): PlPgSqlCode | undefin
   if (!parsed) return undefined;
   const reader = new BodyReader((parsed.datums ?? []) as Node[]);
   reader.statement(parsed.action, []);
-  return reader.done();
+  return reader.done((parsed.aliases ?? []) as Node[]);
 }
 
 function header(routine: Node | undefined): string {
@@ -104,9 +106,10 @@ class BodyReader {
     }
   }
 
-  done(): PlPgSqlCode {
+  done(aliases: Node[]): PlPgSqlCode {
     for (const { cursor, writes } of this.fetches) for (const text of this.cursors.get(cursor) ?? []) this.sql.push({ text, writes });
-    return { sql: this.sql, labels: this.labels };
+    const named = aliases.flatMap(({ PLpgSQL_alias: { name, varno } }) => this.datumNames(this.datums[varno ?? 0]).map((of): [string, string] => [name, of]));
+    return { sql: this.sql, labels: this.labels, aliases: named };
   }
 
   private ownStatement(kind: string, statement: Node): void {
@@ -131,9 +134,11 @@ class BodyReader {
     return named.flat().filter((name): name is string => name !== undefined);
   }
 
+  /** A variable's names; a field's (r.n := …) as its variable's name and its own, r.n. */
   private datumNames(datum: Node | undefined): string[] {
     if (!datum) return [];
     const [kind, variable] = Object.entries(datum)[0] as [string, Node];
+    if (kind === 'PLpgSQL_recfield') return this.datumNames(this.datums[variable.recparentno ?? 0]).map((name) => `${name}.${variable.fieldname}`);
     return kind === 'PLpgSQL_row' ? ((variable.fields ?? []) as Node[]).map(({ name }) => name as string) : [variable.refname as string];
   }
 

@@ -618,13 +618,17 @@ describe('code kept as text, a DO block or a function body, that writes out a ke
 describe('code kept as text whose call reads a key through a column or a variable it writes', () => {
   it('is refused before the server, its log or pg_proc get the key', async () => {
     const { direct, reader } = await loggedDatabase('', ['log_min_error_statement = error']);
-    const keys = Array.from({ length: 5 }, (_, i) => unique(`sk-through-${i}`));
+    const keys = Array.from({ length: 8 }, (_, i) => unique(`sk-through-${i}`));
     const statements = [
       `DO $$ BEGIN PERFORM pg_llm_add_model(false, 'openai', 'x', s.k, '{}') FROM (SELECT '${keys[0]}' AS k) s; END $$`,
       `DO $$ BEGIN PERFORM ai.openai_embed('text-embedding-3-small', 'x', api_key => k) FROM (VALUES ('${keys[1]}')) v(k); END $$`,
       `DO $$ DECLARE k text := '${keys[2]}'; BEGIN PERFORM ai.openai_embed('text-embedding-3-small', 'x', api_key => k); END $$`,
       `CREATE FUNCTION pg_temp.through_column() RETURNS void LANGUAGE sql AS $$ SELECT pg_llm_add_model(false, 'openai', 'x', s.k, '{}') FROM (SELECT '${keys[3]}' AS k) s $$`,
       `CREATE FUNCTION pg_temp.through_variable() RETURNS void LANGUAGE plpgsql AS $$ DECLARE k text; BEGIN SELECT '${keys[4]}' INTO k; PERFORM pg_llm_add_model(false, 'openai', 'x', k, '{}'); END $$`,
+      // Review F5: a parameter's DEFAULT, which pg_proc keeps for every role (pg_get_expr(proargdefaults)), and a field.
+      `CREATE FUNCTION pg_temp.through_default(k text DEFAULT '${keys[5]}') RETURNS void LANGUAGE plpgsql AS $$ DECLARE j ALIAS FOR $1; BEGIN PERFORM ai.openai_embed('text-embedding-3-small', 'x', api_key => j); END $$`,
+      `CREATE FUNCTION pg_temp.through_default_sql(k text DEFAULT '${keys[6]}') RETURNS void LANGUAGE sql AS $$ SELECT ai.openai_embed('text-embedding-3-small', 'x', api_key => k) $$`,
+      `DO $$ DECLARE r record; BEGIN SELECT 'x' AS n INTO r; r.n := '${keys[7]}'; PERFORM ai.openai_embed('text-embedding-3-small', 'x', api_key => r.n); END $$`,
     ];
     const refusal = { code: '0A000', message: expect.stringMatching(/^(a DO block|a function's body) cannot /) };
     for (const statement of statements) await expect(reader.query(statement), statement).rejects.toMatchObject(refusal);

@@ -86,4 +86,32 @@ describe('code kept as text (a DO block, a function body)', () => {
       `DO $$ BEGIN EXECUTE 'SELECT ai.openai_embed(''m'', ''x'', api_key => $1)' USING current_setting('app.key'); END $$`,
     ]) expect(analyzeNow(sql).plans, sql).toBeDefined();
   });
+
+  // Review F5: a key reached a secret argument through a routine's parameter's DEFAULT (kept in pg_proc for every role
+  // to read), or through a field of a composite variable.
+  it("refuses a secret argument that reads a parameter whose DEFAULT is a string constant, or a field of a variable given one", () => {
+    const embed = `ai.openai_embed('m', 'x', api_key =>`;
+    for (const sql of [
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE plpgsql AS $$ BEGIN RETURN ${embed} k); END $$`,
+      `CREATE FUNCTION f(p text, k text = 'sk-' || 'abcdef') RETURNS real[] LANGUAGE plpgsql AS $$ BEGIN RETURN ${embed} $2); END $$`,
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE plpgsql AS $$ DECLARE j ALIAS FOR $1; BEGIN RETURN ${embed} j); END $$`,
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE plpgsql AS $$ DECLARE j ALIAS FOR k; BEGIN RETURN ${embed} f.j); END $$`,
+      `CREATE PROCEDURE p(k text DEFAULT 'sk-abcdef') LANGUAGE plpgsql AS $$ DECLARE j text; BEGIN j := p.k; PERFORM ${embed} j); END $$`,
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql AS $$ SELECT ${embed} k) $$`,
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql AS $$ SELECT ${embed} $1) $$`,
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql AS $$ SELECT ${embed} f.k) $$`,
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql BEGIN ATOMIC SELECT ${embed} k); END`,
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql RETURN ${embed} $1)`,
+      `DO $$ DECLARE r alices.names; BEGIN r.n := 'sk-abcdef'; PERFORM ${embed} r.n); END $$`,
+      `DO $$ DECLARE r record; s record; BEGIN r := row('x'); r.f1 := 'sk-abcdef'; s := r; PERFORM ${embed} (s).f1); END $$`,
+    ]) refused(sql);
+    for (const sql of [
+      `CREATE FUNCTION f(k text DEFAULT current_setting('app.key')) RETURNS real[] LANGUAGE plpgsql AS $$ BEGIN RETURN ${embed} k); END $$`,
+      `CREATE FUNCTION f(m text DEFAULT 'm', k text DEFAULT NULL) RETURNS real[] LANGUAGE sql AS $$ SELECT ai.openai_embed(m, 'x', api_key => k) $$`,
+      `CREATE FUNCTION f(m text DEFAULT 'm', k text DEFAULT NULL) RETURNS real[] LANGUAGE sql BEGIN ATOMIC SELECT ai.openai_embed(m, 'x', api_key => k); END`,
+      `CREATE FUNCTION f(m text DEFAULT 'm', k text DEFAULT NULL) RETURNS real[] LANGUAGE plpgsql AS $$ DECLARE j ALIAS FOR $2; BEGIN RETURN ai.openai_embed(m, 'x', api_key => j); END $$`,
+      `DO $$ DECLARE r alices.names; BEGIN r.n := 'm'; SELECT t.k INTO r.k FROM keys t; PERFORM ai.openai_embed(r.n, 'x', api_key => current_setting('app.key')); END $$`,
+      `CREATE FUNCTION t() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.status := 'done'; NEW.e := ai.openai_embed('m', NEW.body, api_key => NEW.k); RETURN NEW; END $$`,
+    ]) expect(analyzeNow(sql).plans, sql).toBeDefined();
+  });
 });

@@ -20,6 +20,9 @@ describe('SQL written out for an argument declared SQL', () => {
       `CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1' SET ai.openai_api_key = 'sk-abcdef'`,
       `ALTER ROLE CURRENT_USER SET ai.openai_api_key = 'sk-abcdef'`,
       `SELECT * FROM pg_llm_estimate('SET ai.openai_api_key = ''sk-abcdef''')`,
+      // Review F5: a key given to a secret argument through a parameter's DEFAULT, or a field of a variable.
+      `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql AS 'SELECT ai.openai_embed(''m'', ''x'', api_key => k)'`,
+      `DO $$ DECLARE r alices.names; BEGIN r.n := 'sk-abcdef'; PERFORM ai.openai_embed('m', 'x', api_key => r.n); END $$`,
     ]) {
       expect(() => analyzeNow(estimate(sql)), sql).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
       expect(() => analyzeNow(`SELECT * FROM pg_llm_estimate('${sql.replaceAll("'", "''")}')`), sql).toThrowError(expect.objectContaining({ sqlstate: '0A000' }));
