@@ -7,12 +7,18 @@ import { writesOutSecret } from './computed-secrets.js';
 
 type Node = Record<string, any>;
 
-/** The names (its own and $n) of each parameter of a CREATE FUNCTION or PROCEDURE whose DEFAULT writes out a string constant. */
+/** Modes of parameters a SQL body's $n does not count: PL/pgSQL's counts every parameter, SQL's only its inputs. */
+const OUTPUTS = new Set(['FUNC_PARAM_OUT', 'FUNC_PARAM_TABLE']);
+
+/** The names (its own and $n, either count) of each parameter of a CREATE FUNCTION or PROCEDURE whose DEFAULT writes out a string constant. */
 export function parametersGivenConstants(routine: Node | undefined): string[] {
   const parameters = ((routine?.parameters ?? []) as Node[]).map(({ FunctionParameter }) => FunctionParameter as Node);
-  return parameters.flatMap(({ name, defexpr }, index) =>
-    defexpr && writesOutSecret(defexpr as Node, 'key') ? [`$${index + 1}`, ...(name === undefined ? [] : [name as string])] : [],
-  );
+  let inputs = 0;
+  return parameters.flatMap(({ name, defexpr, mode }, index) => {
+    if (!OUTPUTS.has(mode)) inputs++;
+    if (!defexpr || !writesOutSecret(defexpr as Node, 'key')) return [];
+    return [`$${index + 1}`, `$${inputs}`, ...(name === undefined ? [] : [name as string])];
+  });
 }
 
 /** The routine's own name, which qualifies its parameters in its body (f.k). */

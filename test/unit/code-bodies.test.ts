@@ -99,6 +99,7 @@ describe('code kept as text (a DO block, a function body)', () => {
       `CREATE PROCEDURE p(k text DEFAULT 'sk-abcdef') LANGUAGE plpgsql AS $$ DECLARE j text; BEGIN j := p.k; PERFORM ${embed} j); END $$`,
       `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql AS $$ SELECT ${embed} k) $$`,
       `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql AS $$ SELECT ${embed} $1) $$`,
+      `CREATE FUNCTION f(OUT e real[], k text DEFAULT 'sk-abcdef') LANGUAGE sql AS $$ SELECT ${embed} $1) $$`,
       `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql AS $$ SELECT ${embed} f.k) $$`,
       `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql BEGIN ATOMIC SELECT ${embed} k); END`,
       `CREATE FUNCTION f(k text DEFAULT 'sk-abcdef') RETURNS real[] LANGUAGE sql RETURN ${embed} $1)`,
