@@ -1,7 +1,9 @@
 // The settings a startup packet's `options` parameter gives, read as PostgreSQL reads them: pg_split_opts splits the
-// text at whitespace (a backslash keeps the next character, whitespace included), then each -c name=value,
-// -cname=value and --name=value sets a setting, its name taken by ParseLongOption, which turns every dash of the name
-// into an underscore (-c ai.openai-base-url=… sets ai.openai_base_url). Setting names are case-insensitive.
+// text at whitespace (a backslash keeps the next character, whitespace included), then process_postgres_switches
+// reads the words with getopt, whose flags without an argument may be combined in one word and whose flag with one
+// takes the rest of the word or else the next word: -nc name=value and -ecname=value set a setting as -c does, and
+// -n-name=value as --name=value does. Each setting's name is taken by ParseLongOption, which turns every dash of the
+// name into an underscore (-c ai.openai-base-url=… sets ai.openai_base_url). Setting names are case-insensitive.
 
 /** The options text split into words as pg_split_opts does. */
 function optionWords(options: string): string[] {
@@ -33,16 +35,34 @@ interface OptionSetting {
   from: number;
 }
 
+// The server's getopt option string (postgres.c): a letter followed by a colon takes an argument.
+const SWITCHES = 'B:bc:C:D:d:EeFf:h:ijk:lN:nOPp:r:S:sTt:v:W:-:';
+
 function optionSettings(words: string[]): OptionSetting[] {
   const settings: OptionSetting[] = [];
   for (let index = 0; index < words.length; index++) {
     const word = words[index]!;
-    let from: number | undefined;
-    if (word === '-c') from = words[++index] === undefined ? undefined : 0;
-    else if (word.startsWith('--') || word.startsWith('-c')) from = 2;
-    const assignment = from === undefined ? undefined : words[index]!.slice(from);
-    const equals = assignment?.indexOf('=') ?? -1;
-    if (equals > 0) settings.push({ name: assignment!.slice(0, equals).replace(/-/g, '_').toLowerCase(), value: assignment!.slice(equals + 1), word: index, from: from! + equals + 1 });
+    // getopt stops at --, and steps over (glibc) or stops at a word that is no flag: reading on finds what either reads.
+    if (word === '--') break;
+    if (!word.startsWith('-') || word === '-') continue;
+    for (let at = 1; at < word.length; at++) {
+      const flag = word[at]!;
+      const position = flag === ':' ? -1 : SWITCHES.indexOf(flag);
+      // A flag the server does not know ends its reading with an error; read as one without argument it finds more.
+      if (position < 0 || SWITCHES[position + 1] !== ':') continue;
+      // The argument: the rest of this word, or else the whole next word, whatever it starts with.
+      let from = at + 1;
+      if (from === word.length) {
+        index++;
+        from = 0;
+      }
+      const argument = words[index]?.slice(from);
+      const equals = argument?.indexOf('=') ?? -1;
+      if ((flag === 'c' || flag === '-') && equals > 0) {
+        settings.push({ name: argument!.slice(0, equals).replace(/-/g, '_').toLowerCase(), value: argument!.slice(equals + 1), word: index, from: from + equals + 1 });
+      }
+      break;
+    }
   }
   return settings;
 }

@@ -45,6 +45,19 @@ describe('a key setting in the startup options', () => {
     expect(authorizations()).toEqual([`Bearer ${key}`]);
   });
 
+  it("is held when -c comes after other flags combined with it (-nc): another role's view copies only a reference", async () => {
+    const { name, other } = await copyingView();
+    const key = 'sk-combined-flags-0123456789abcdef';
+    // getopt reads -nc as -n then -c, and -e-name=value as -e then --name=value: the server sets both.
+    const victim = new pg.Client({ ...connection(suite.proxy.port, 'password', name), options: `-nc ai.openai_api_key=${key} -e-ai.openai-base-url=${suite.fake.baseUrl}` });
+    await victim.connect();
+    afterThisTest(() => victim.end());
+    await victim.query('SELECT n FROM shared.report');
+    expect((await other.query('SELECT v FROM shared.loot')).rows).toEqual([{ v: expect.stringMatching(/^held by pg_llm proxy [0-9a-f]{32}$/) }]);
+    await victim.query(`SELECT ai.openai_embed('m', 'x')`);
+    expect(authorizations()).toEqual([`Bearer ${key}`]);
+  });
+
   it('is held when given as a startup parameter of its own, and is what RESET and DISCARD ALL restore', async () => {
     const { name, other } = await copyingView();
     const key = 'sk-startup-parameter-0123456789abcdef';

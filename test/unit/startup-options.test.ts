@@ -18,6 +18,20 @@ describe('startupSettings', () => {
     ]);
   });
 
+  it('reads -c and -- after flags combined with them in one word, as getopt does', () => {
+    expect(startupSettings('-nc ai.openai_api_key=sk-a -ecai.openai-api-key=sk-b -n-ai.openai-api-key=sk-c -eFnc\\ x.y=z')).toEqual([
+      ['ai.openai_api_key', 'sk-a'],
+      ['ai.openai_api_key', 'sk-b'],
+      ['ai.openai_api_key', 'sk-c'],
+      [' x.y', 'z'],
+    ]);
+  });
+
+  it("reads a flag's argument as the server does: no setting in it, and none after a lone --", () => {
+    // -h takes the next word whole, -d the rest of its word; -c takes the next word even when it starts with a dash.
+    expect(startupSettings('-h -cai.openai_api_key=sk-a -dc -c -n=1 -- -c ai.openai_api_key=sk-b')).toEqual([['_n', '1']]);
+  });
+
   it('skips words that set nothing', () => {
     expect(startupSettings('-e --=y -c')).toEqual([]);
   });
@@ -34,6 +48,11 @@ describe('withSettingsReplaced', () => {
       ['application_name', 'a b'],
     ]);
     expect(replaced).toContain('-B 100');
+  });
+
+  it('replaces values set by combined flags, leaving the flags before them as they were', () => {
+    const replaced = withSettingsReplaced('-nc ai.openai_api_key=sk-a -ecai.x-key=sk-b -n-ai.y-key=sk-c -e', (name) => (name.startsWith('ai.') ? 'held' : undefined));
+    expect(replaced).toBe('-nc ai.openai_api_key=held -ecai.x-key=held -n-ai.y-key=held -e');
   });
 
   it('is undefined when nothing is replaced', () => {

@@ -6,7 +6,7 @@ import { startupRefusal } from '../../src/intercept/startup-refusal.js';
 // any other role's code run in the session read it.
 describe('startupRefusal', () => {
   it('refuses the master key in every spelling of the startup options the server reads as pg_llm.master_key', () => {
-    for (const options of ['-c pg_llm.master_key=K', '-c pg-llm.master-key=K', '--pg-llm.master-key=K', '-cpg_llm.master-key=K']) {
+    for (const options of ['-c pg_llm.master_key=K', '-c pg-llm.master-key=K', '--pg-llm.master-key=K', '-cpg_llm.master-key=K', '-nc pg_llm.master_key=K', '-ecpg-llm.master_key=K', '-n-pg-llm.master-key=K']) {
       expect(startupRefusal(new Map([['options', options]])), options).toBeDefined();
     }
   });
