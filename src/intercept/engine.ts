@@ -14,7 +14,7 @@ import { weakerOwnerRefusal, WEAKER_CATALOG_OWNER } from '../catalog/owner-right
 import { parsingFor } from '../sql/parse-task.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
-import type { ServerNames } from '../sql/server-names.js';
+import { TRUSTED_OWNERS, type ServerNames } from '../sql/server-names.js';
 import { ClientQueue } from './client-queue.js';
 import { parseMentionsFunction } from './parse-mentions.js';
 import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
@@ -524,7 +524,7 @@ class InterceptionEngine implements Interceptor {
       const kept = writtenAfter(sql, offsets, resets);
       const completed = (statement: number) => {
         deallocations.filter((candidate) => candidate.statement === statement).forEach((done) => this.deallocated(done));
-        resets.filter((candidate) => candidate.statement === statement).forEach((done) => this.secretsReset(done, kept(statement)));
+        resets.filter((candidate) => candidate.statement === statement).forEach((done) => this.secretsReset(done, kept(statement), analysis.servers));
       };
       if (this.executor.ownsBlock) return this.relayEndingOwnBlock(frame, relayNotingCompletions(this.io, completed));
       if (deallocations.length === 0 && resets.length === 0) return this.forward(frame);
@@ -543,7 +543,7 @@ class InterceptionEngine implements Interceptor {
     if (ok) deallocations.forEach((done) => this.deallocated(done));
     // Its resets, whether they ran or not: a secret let go of too soon is set again, one held too long could be stolen.
     const kept = writtenAfter(sql, offsets, resets);
-    resets.forEach((done) => this.secretsReset(done, kept(done.statement)));
+    resets.forEach((done) => this.secretsReset(done, kept(done.statement), analysis.servers));
   }
 
   private async handleParse(received: Buffer): Promise<void> {
@@ -834,9 +834,10 @@ class InterceptionEngine implements Interceptor {
 
   /**
    * A statement of a Query the server completed after which the secrets the session handed the proxy go
-   * (secret-resets.ts). Only a simple Query's, as for deallocated: poolers reset a connection with one.
+   * (secret-resets.ts). Only a simple Query's, as for deallocated: poolers reset a connection with one. `servers`: those
+   * the Query named, of which a later statement's value of pg_llm.trusted_owners outlives the reset.
    */
-  private secretsReset({ scope }: SecretReset, kept: WrittenAfter): void {
+  private secretsReset({ scope, statement }: SecretReset, kept: WrittenAfter, servers: ServerNames): void {
     if (scope === 'session') {
       this.literalSecrets.forget(kept);
       this.namedServers.forget();
@@ -844,6 +845,9 @@ class InterceptionEngine implements Interceptor {
     const setting = typeof scope === 'object' ? scope.setting : undefined;
     if (setting === undefined || isApiKeySetting(setting)) this.apiKeys.forget(setting, kept);
     if (setting === undefined || setting === MASTER_KEY_SETTING) this.masterKeys.forget(kept);
+    if (setting === undefined || setting === TRUSTED_OWNERS) {
+      this.namedServers.forgetTrustedOwners(new Set(servers.values.filter((named) => named.kind === TRUSTED_OWNERS && named.statement > statement).map(({ value }) => value)));
+    }
   }
 
   /** Whether the Query may reset settings while the proxy holds something of the session's that it then lets go of. */

@@ -10,7 +10,9 @@
 // what a client binds or writes beside its calls (a user's URL stored in a column, a document to embed) is often
 // someone else's text. A URL is named for one kind of server (the API of the setting or function that named it):
 // pointing a keyless API (Ollama) at someone's server does not choose it for the session's OpenAI key.
-// pg_llm.trusted_owners' values are noted as they are, for that setting alone (src/sql/function-check.ts).
+// pg_llm.trusted_owners' values are noted as they are, for that setting alone (src/sql/function-check.ts). A RESET of
+// it (RESET ALL, SET … TO DEFAULT) outside a transaction block forgets those the statements gave: the client took its
+// trust back, and a view of a role it named once setting it again later (set_config) is not the client's choice.
 // DISCARD ALL forgets what the statements named, a rolled-back SET LOCAL's among them: only the startup parameters' stay.
 
 import { chosenSettingKind, SERVER_KEYS, TRUSTED_OWNERS, type ServerKind, type ServerNames } from '../sql/server-names.js';
@@ -78,6 +80,13 @@ export class NamedServers {
    */
   forget(): void {
     this.urls.clear();
+  }
+
+  /** The values of pg_llm.trusted_owners the client's statements gave are forgotten, but those `kept`: it reset the setting. */
+  forgetTrustedOwners(kept: ReadonlySet<string>): void {
+    for (const named of this.urls) {
+      if (named.startsWith(`${TRUSTED_OWNERS} `) && !kept.has(named.slice(TRUSTED_OWNERS.length + 1))) this.urls.delete(named);
+    }
   }
 
   private noteValue(value: string, kind: ServerKind, into = this.urls): void {

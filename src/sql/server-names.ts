@@ -22,8 +22,11 @@ type Node = Record<string, any>;
 export type ServerKind = string;
 
 export interface ServerNames {
-  /** String constants given in a server's place: a URL, or a JSON config (named-servers.ts reads its server). */
-  values: Array<{ value: string; kind: ServerKind }>;
+  /**
+   * String constants given in a server's place: a URL, or a JSON config (named-servers.ts reads its server); with the
+   * index of the statement giving it, as a RESET before it in the query string does not take it back.
+   */
+  values: Array<{ value: string; kind: ServerKind; statement: number }>;
   /** The numbers ($1 is 1) of the parameters bound in a server's place, read the same way at Bind. */
   parameters: Array<{ number: number; kind: ServerKind }>;
 }
@@ -59,35 +62,35 @@ const BUILD_OBJECT = new Set(['json_build_object', 'jsonb_build_object']);
 /** The server names of the parsed statements (nodes of libpg-query's tree). */
 export function serverNames(statements: unknown[]): ServerNames {
   const names: ServerNames = { values: [], parameters: [] };
-  statements.forEach((statement) => visit(statement, names));
+  statements.forEach((statement, index) => visit(statement, names, index));
   return names;
 }
 
-function visit(node: unknown, names: ServerNames): void {
-  if (Array.isArray(node)) return node.forEach((item) => visit(item, names));
+function visit(node: unknown, names: ServerNames, statement: number): void {
+  if (Array.isArray(node)) return node.forEach((item) => visit(item, names, statement));
   if (node === null || typeof node !== 'object') return;
   const set = node as Node;
   const kind = set.kind === 'VAR_SET_VALUE' ? chosenSettingKind(set.name) : undefined;
   if (kind) {
     const value = set.args?.length === 1 ? set.args[0].A_Const?.sval?.sval : undefined;
-    if (typeof value === 'string') names.values.push({ value, kind });
+    if (typeof value === 'string') names.values.push({ value, kind, statement });
   }
   for (const [key, value] of Object.entries(node)) {
-    if (key === 'FuncCall') serversOfCall(value as Node, names);
-    visit(value, names);
+    if (key === 'FuncCall') serversOfCall(value as Node, names, statement);
+    visit(value, names, statement);
   }
 }
 
-function serversOfCall(call: Node, names: ServerNames): void {
+function serversOfCall(call: Node, names: ServerNames, statement: number): void {
   const name = String(call.funcname?.at(-1)?.String?.sval ?? '');
   if (name === 'set_config') {
     const [setting, value] = (call.args ?? []) as Node[];
     const kind = chosenSettingKind(constantText(setting as Expression));
-    if (kind) given(value, kind, names);
+    if (kind) given(value, kind, names, statement);
     return;
   }
   for (const { declared, expression } of declaredArguments(call).arguments) {
-    if (declared?.secret === 'url' || declared?.secret === 'config') given(expression, serverKind(name), names);
+    if (declared?.secret === 'url' || declared?.secret === 'config') given(expression, serverKind(name), names, statement);
   }
 }
 
@@ -96,16 +99,16 @@ function serversOfCall(call: Node, names: ServerNames): void {
  * and COALESCE; of an object built in SQL (jsonb_build_object), the values under a server's key. Nothing deeper: a
  * parameter in a subquery, a condition or an operator's operand (a lookup by a user's URL) is not the server.
  */
-function given(expression: unknown, kind: ServerKind, names: ServerNames): void {
+function given(expression: unknown, kind: ServerKind, names: ServerNames, statement: number): void {
   if (expression === null || typeof expression !== 'object') return;
   const node = expression as Node;
-  if (typeof node.A_Const?.sval?.sval === 'string') return void names.values.push({ value: node.A_Const.sval.sval, kind });
+  if (typeof node.A_Const?.sval?.sval === 'string') return void names.values.push({ value: node.A_Const.sval.sval, kind, statement });
   if (typeof node.ParamRef?.number === 'number') return void names.parameters.push({ number: node.ParamRef.number, kind });
-  if (node.TypeCast) return given(node.TypeCast.arg, kind, names);
-  if (node.CoalesceExpr) return ((node.CoalesceExpr.args ?? []) as Node[]).forEach((arg) => given(arg, kind, names));
+  if (node.TypeCast) return given(node.TypeCast.arg, kind, names, statement);
+  if (node.CoalesceExpr) return ((node.CoalesceExpr.args ?? []) as Node[]).forEach((arg) => given(arg, kind, names, statement));
   const call = node.FuncCall as Node | undefined;
   if (call && BUILD_OBJECT.has(call.funcname?.at(-1)?.String?.sval)) {
     const args = (call.args ?? []) as Node[];
-    for (let at = 0; at + 1 < args.length; at += 2) if (SERVER_KEYS.has(constantText(args[at] as Expression)?.toLowerCase() ?? '')) given(args[at + 1], kind, names);
+    for (let at = 0; at + 1 < args.length; at += 2) if (SERVER_KEYS.has(constantText(args[at] as Expression)?.toLowerCase() ?? '')) given(args[at + 1], kind, names, statement);
   }
 }

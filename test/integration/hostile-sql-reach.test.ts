@@ -375,6 +375,15 @@ describe('objects of roles the caller does not trust', () => {
   const harmless = `CREATE FUNCTION twice(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT $1 * 2';
                     CREATE TABLE numbers (n int); INSERT INTO numbers VALUES (21);
                     GRANT SELECT ON numbers TO trust_user;`;
+  /** bob's harmless objects, and a view of his that sets pg_llm.trusted_owners to bob in the session reading it. */
+  async function trustingView() {
+    const { reader, direct, name } = await shop();
+    const bob = ROLES.md5.user;
+    await asBob(direct, name, `${harmless}
+                               CREATE VIEW trusting AS SELECT set_config('pg_llm.trusted_owners', '${bob}', false) AS t;
+                               GRANT SELECT ON trusting TO trust_user;`);
+    return { reader, name, bob };
+  }
 
   for (const [sql, says] of [
     ['SELECT twice(21) AS n', 'reaches function public.twice(), owned by md5_user'],
@@ -408,11 +417,7 @@ describe('objects of roles the caller does not trust', () => {
   });
 
   it("are trusted only by the client's own pg_llm.trusted_owners, not by one bob's view sets in the session", async () => {
-    const { reader, direct, name } = await shop();
-    const bob = ROLES.md5.user;
-    await asBob(direct, name, `${harmless}
-                               CREATE VIEW trusting AS SELECT set_config('pg_llm.trusted_owners', '${bob}', false) AS t;
-                               GRANT SELECT ON trusting TO trust_user;`);
+    const { reader, name, bob } = await trustingView();
     await reader.query('SELECT t FROM trusting');
     await expect(attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).rejects.toMatchObject({
       code: '42501',
@@ -428,6 +433,19 @@ describe('objects of roles the caller does not trust', () => {
     await started.connect();
     afterThisTest(() => started.end());
     expect((await attempt(started, 'text2sql', 'SELECT twice(21) AS n')).execution.row_count).toBe(1);
+  });
+
+  it("are no longer trusted by the client's value once it resets the setting: bob's view setting it again later is not the client's choice", async () => {
+    const { reader, bob } = await trustingView();
+    for (const reset of ['RESET pg_llm.trusted_owners', 'RESET ALL', 'SET pg_llm.trusted_owners TO DEFAULT']) {
+      await reader.query(`SET pg_llm.trusted_owners = '${bob}'`);
+      await reader.query(reset);
+      await reader.query('SELECT t FROM trusting');
+      await expect(attempt(reader, 'text2sql', 'SELECT twice(21) AS n'), reset).rejects.toMatchObject({ code: '42501' });
+    }
+    // Set again by a later statement of the Query that reset it, the value is the client's.
+    await reader.query(`RESET pg_llm.trusted_owners; SET pg_llm.trusted_owners = '${bob}'`);
+    expect((await attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).execution.row_count).toBe(1);
   });
 
   it("bob's operator over PostgreSQL's own function is refused too: bob may drop it and create one of his code before the run", async () => {
