@@ -11,8 +11,15 @@ import { PgError } from '../../proxy/pg-error.js';
 import { resultJson, type ResultJson } from './result-json.js';
 import { runRolledBack } from './sandbox.js';
 import { internalName } from '../intercept/internal-names.js';
+import { EVENT_LOOP_JSON } from '../json-structure.js';
 
 const CURSOR = internalName('generated_result');
+/**
+ * The most values (rows × columns) of a result the proxy turns into JSON, as many as it parses of JSON on the event
+ * loop: each row becomes an object, and a result of 3,500 rows of 1,600 columns (within max_result_bytes) held every
+ * session for seconds, most of them collecting the garbage of its 5.6 million values.
+ */
+export const MAX_RESULT_VALUES = EVENT_LOOP_JSON.values;
 
 export interface ExecutionLimits {
   maxRows: number;
@@ -42,6 +49,12 @@ export async function runQuery(context: CallContext, sql: string, limits: Execut
   });
   const executionMs = Math.round(performance.now() - started);
   const truncated = fetched!.rows.length > limits.maxRows;
+  const values = Math.min(fetched!.rows.length, limits.maxRows) * fetched!.columns.length;
+  if (values > MAX_RESULT_VALUES) {
+    throw new PgError('54000', `the result holds ${values} values (rows × columns), more than the ${MAX_RESULT_VALUES} the proxy turns into JSON`, {
+      hint: 'Select fewer rows or columns, or lower options.max_rows.',
+    });
+  }
   const result = await resultJson(context, { columns: fetched!.columns, rows: fetched!.rows.slice(0, limits.maxRows) });
   return { ...result, row_count: result.rows.length, truncated, plan: plan!.rows.map((row) => row[0]!), execution_ms: executionMs };
 }

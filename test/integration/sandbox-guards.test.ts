@@ -141,6 +141,19 @@ describe('the size of a result', () => {
     expect((await admin.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
   }, 120_000);
 
+  // Review H: 3,500 rows of 1,600 columns, within max_result_bytes, were turned into 5.6 million values of JSON on the
+  // event loop, and held every other session for seconds.
+  it('refuses a result of more values than the proxy turns into JSON (54000), before it does', async () => {
+    const { admin } = await shop();
+    const analysis = (sql: string, options: object) => admin.query(`SELECT pg_llm_execute_sql_with_analysis('llm', $1, $2) AS a`, [sql, JSON.stringify(options)]);
+    const wide = `SELECT ${Array.from({ length: 1000 }, (_, i) => `1 AS c${i}`).join(', ')} FROM generate_series(1, 300)`;
+    await expect(analysis(wide, { max_rows: 10_000 })).rejects.toMatchObject({ code: '54000', message: expect.stringContaining('300000 values'), hint: expect.stringContaining('max_rows') });
+    suite.fake.script({ kind: 'answer', content: 'Wide.' });
+    const { rows } = await analysis(wide, { max_rows: 200 });
+    expect(rows[0].a.row_count).toBe(200);
+    expect((await admin.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  }, 60_000);
+
   it('options.max_result_bytes lowers the cap, within its bounds', async () => {
     const { admin } = await shop();
     const analysis = (sql: string, options: object) => admin.query(`SELECT pg_llm_execute_sql_with_analysis('llm', $1, $2) AS a`, [sql, JSON.stringify(options)]);
