@@ -4,7 +4,7 @@
 // rows let go as they come, and the session goes on.
 
 import { expect, it } from 'vitest';
-import { KEPT_ROW_OVERHEAD, MAX_KEPT_ROW_BYTES } from '../../src/intercept/upstream-requests.js';
+import { KEPT_ROW_OVERHEAD, KEPT_VALUE_OVERHEAD, MAX_KEPT_ROW_BYTES } from '../../src/intercept/upstream-requests.js';
 import { heldLive, peakGrowth } from '../support/held-memory.js';
 import { databaseWithModel, proxyAndFakeProvider } from '../support/models.js';
 
@@ -36,4 +36,17 @@ it('refuses a read of the catalog of too many small rows with 54000, as one of t
   await expect(client.query('SELECT pg_catalog.count(*) FROM pg_llm_get_sessions()')).rejects.toMatchObject({ code: '54000' });
   await client.query(`DELETE FROM _pg_llm_catalog.pg_llm_sessions WHERE session_id NOT IN ('s1', 's2')`);
   expect((await client.query('SELECT session_id FROM pg_llm_get_sessions() ORDER BY 1')).rows).toEqual([{ session_id: 's1' }, { session_id: 's2' }]);
+}, 120_000);
+
+// Review H: 3,500 rows of 1,600 columns, within the bound in bytes, were read whole: 5.6 million values held every
+// session for seconds before the result was refused.
+it('refuses a result of too many values with 54000 as its rows come, not once it has them all', async () => {
+  const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+  const wide = `SELECT ${Array.from({ length: 1600 }, (_, i) => `1 AS c${i}`).join(', ')} FROM generate_series(1, 3500)`;
+  const options = JSON.stringify({ max_rows: 10_000, max_result_bytes: 64 * 1024 ** 2 });
+  await expect(client.query(`SELECT pg_llm_execute_sql_with_analysis('llm', $1, $2)`, [wide, options])).rejects.toMatchObject({
+    code: '54000',
+    message: expect.stringContaining(`${KEPT_VALUE_OVERHEAD} for each value`),
+  });
+  expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
 }, 120_000);
