@@ -13,6 +13,9 @@ import { transactionControl } from './transaction-control.js';
 const LONGEST = 1024;
 /** The most names of each kind kept; the oldest go first (a client may prepare any number of them). */
 const MAX_NAMES = 1024;
+/** The type and length before a message's body; and how much of a text's start the lead keyword is looked for in. */
+const HEADER_BYTES = 5;
+const LEAD_BYTES = 256;
 const LEADS = /^(?:\s|--[^\n]*\n|\/\*[^*]*\*\/)*(?:savepoint|release|rollback|abort|commit|end)\b/i;
 
 export class ClientBlockStatements {
@@ -22,7 +25,11 @@ export class ClientBlockStatements {
 
   /** A Parse: its statement noted when its text is such a statement, else forgotten (a long one is not read). */
   parsed(frame: Buffer): void {
-    if (frame.length > 2 * LONGEST) return void this.statements.delete(readParseStatement(frame));
+    // Every Parse a session sends comes here: one whose text starts otherwise, with nothing noted, is left unread.
+    const sqlStart = frame.indexOf(0, HEADER_BYTES) + 1;
+    const leads = sqlStart > 0 && LEADS.test(frame.toString('latin1', sqlStart, Math.min(frame.length, sqlStart + LEAD_BYTES)));
+    if (!leads && this.statements.size === 0) return;
+    if (!leads || frame.length > 2 * LONGEST) return void this.statements.delete(readParseStatement(frame));
     const { statement, sql } = readParse(frame);
     if (needsClientBlock(sql)) remember(this.statements, statement);
     else this.statements.delete(statement);
