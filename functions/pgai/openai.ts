@@ -218,9 +218,9 @@ export const openAiFunctions: FunctionDeclaration[] = [
     ],
     result: { kind: 'scalar', type: 'jsonb' },
     strict: false,
-    description: 'A client_config for the OpenAI functions, of the settings given (pgai).',
-    run: async (args) =>
-      given(args, {
+    description: 'A client_config for the OpenAI functions, of the settings given (pgai), its secrets held by the proxy.',
+    run: async (args, context) =>
+      context.literalSecrets.heldConfig(given(args, {
         base_url: 'base_url',
         timeout: 'timeout_seconds',
         organization: 'organization',
@@ -228,6 +228,6 @@ export const openAiFunctions: FunctionDeclaration[] = [
         max_retries: 'max_retries',
         default_headers: 'default_headers',
         default_query: 'default_query',
-      }),
+      })),
   }),
 ];

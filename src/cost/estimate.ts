@@ -50,7 +50,7 @@ export async function estimateCalls(context: CallContext, calls: Iterable<Collec
     const declaration = findFunction(call.function);
     // The secrets the calls write out, for the references the server handed back: one of another session's fails
     // the estimate as it would fail the call.
-    const values = declaration ? context.literalSecrets.resolve(declaration, call.arguments) : call.arguments;
+    const values = declaration ? context.literalSecrets.resolve(declaration, call.arguments).values : call.arguments;
     if (!declaration?.models) {
       const unknown = row(null);
       unknown.calls += call.occurrences;

@@ -243,9 +243,8 @@ export class CallRunner {
   private prepare(call: Call, signal: AbortSignal, sessionState: () => Promise<SessionState>, aiSettings: AiSettings) {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
-    const args = callArguments(declaration, this.literalSecrets.resolve(declaration, call.arguments));
-    const held = declaration.arguments.filter((argument, i) => argument.secret && typeof call.arguments[i] === 'string' && HeldValues.isReference(call.arguments[i]));
-    return { declaration, args, context: this.context(signal, sessionState, aiSettings, new Set(held.map((argument) => argument.name))) };
+    const { values, held } = this.literalSecrets.resolve(declaration, call.arguments);
+    return { declaration, args: callArguments(declaration, values), context: this.context(signal, sessionState, aiSettings, held) };
   }
 
   /** What a call of the statement can use (declaration.ts), its session read through `sessionState`. */

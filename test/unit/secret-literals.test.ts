@@ -122,7 +122,7 @@ describe('secret literals', () => {
     expect(references[0]).toBe(references[1]);
     expect(references[2]).not.toBe(references[0]);
     const generateQuery = findFunction('generate_query')!;
-    expect(secrets.resolve(generateQuery, [references[0], references[0], 'auto'])).toEqual([references[0], 'sk-nine', 'auto']);
+    expect(secrets.resolve(generateQuery, [references[0], references[0], 'auto']).values).toEqual([references[0], 'sk-nine', 'auto']);
     // Written for explain_query, it is no key of generate_query's: another role's view may have copied it there.
     expect(() => secrets.resolve(generateQuery, ['q', references[2], 'auto'])).toThrowError(expect.objectContaining({ sqlstate: '42501' }));
     expect(() => new SessionLiteralSecrets().resolve(generateQuery, ['q', references[0], 'auto'])).toThrowError(expect.objectContaining({ sqlstate: '22023' }));
@@ -136,7 +136,7 @@ describe('secret literals', () => {
     expect(held.replace(/'"held by pg_llm proxy [0-9a-f]{32}"'/g, 'R')).toBe(`SELECT ai.openai_embed('m', 'x', extra_headers => R::jsonb, client_config => R)`);
     const embed = functionsCalled(['ai', 'openai_embed'])[0]!;
     const values = embed.arguments.map((argument) => (argument.name === 'extra_headers' ? references[0] : null));
-    expect(secrets.resolve(embed, values)[embed.arguments.findIndex((argument) => argument.name === 'extra_headers')]).toEqual({ 'x-key': 'sk-ten' });
+    expect(secrets.resolve(embed, values).values[embed.arguments.findIndex((argument) => argument.name === 'extra_headers')]).toEqual({ 'x-key': 'sk-ten' });
     const broken = embed.arguments.map((argument) => (argument.name === 'client_config' ? references[1] : null));
     expect(() => secrets.resolve(embed, broken)).toThrowError(expect.objectContaining({ sqlstate: '22P02', message: expect.not.stringContaining('oops') }));
   });
