@@ -5,10 +5,10 @@
 // again by the functions and operators PostgreSQL's own analysis resolves it to (src/sql/resolved-calls.ts), where
 // PostgreSQL can analyse it, so that another role's public.=(text, text) refuses only the statements that use it.
 // With each comes what comes with it: every operator the operators the planner may put in its place (its negator and
-// commutator); every type in play (named, taken or returned by a function run, a column of a relation reached, and
-// what each is made of) brings its domains' CHECKs, the casts between it and the other types in play, and a range
-// type its canonical and subtype_diff functions; every function its default arguments; every relation reached its
-// partitions and children, CHECK constraints, index, extended statistics and partition key expressions (which the
+// commutator); every type in play (named, taken or returned by a function run, a relation reached's row type and
+// columns, read or written, and what each is made of) brings its domains' CHECKs, the casts between it and the
+// other types in play, and a range type its canonical and subtype_diff functions; every function its default
+// arguments; every relation reached its partitions and children, CHECK constraints, index, extended statistics and partition key expressions (which the
 // planner evaluates in part even for a read), and a foreign table is refused (its wrapper reads another server, a file, a program); every
 // relation read its views' queries and row-level security policies; every relation written its defaults (its columns'
 // or their domains'), generated columns, rules, triggers, identity columns, and the tables foreign keys cascade to;
@@ -197,7 +197,7 @@ WITH RECURSIVE
          WHERE r.target AND confrelid OPERATOR(pg_catalog.=) r.oid AND contype OPERATOR(pg_catalog.=) 'f' AND (confdeltype OPERATOR(pg_catalog.=) ANY (ARRAY['c', 'n', 'd']::pg_catalog."char"[]) OR confupdtype OPERATOR(pg_catalog.=) ANY (ARRAY['c', 'n', 'd']::pg_catalog."char"[]))
       ) AS more(oid, target, given)),
   relation AS (
-    SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity, c.relowner FROM reached r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid),
+    SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity, c.relowner, c.reltype FROM reached r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid),
   -- The operators a name can resolve to, or the one PostgreSQL resolved.
   operator AS (
     SELECT o.oid, w.via, o.oprnamespace
@@ -253,8 +253,11 @@ WITH RECURSIVE
            pg_catalog.unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn, a.aggmfinalfn]::pg_catalog.oid[]) AS f(oid)
      WHERE f.oid OPERATOR(pg_catalog.<>) 0),
   -- The types in play beyond the built-in ones (which any statement can produce): those named, taken or returned
-  -- by the functions run, the columns of the relations reached, and those the last level found a type made of.
-  -- Consumed ones (a value is coerced to them) bring their domains' CHECKs.
+  -- by the functions run, the row types and columns of the relations reached, and those the last level found a type
+  -- made of. Consumed ones (a value is coerced to them) bring their domains' CHECKs. A relation's are consumed even
+  -- where it is only read: a statement builds values of them without naming them, jsonb_populate_record(t, '{…}')
+  -- or coalesce(t, '(2)') of its row type, ARRAY[c] || '{2}' of a column's domain; and a cast from its row type
+  -- (t::text, or an implicit one) runs the cast's function.
   typed AS (
     SELECT s.oid, pg_catalog.bool_or(s.consumed) AS consumed, pg_catalog.min(s.via) AS via
       FROM (
@@ -267,9 +270,11 @@ WITH RECURSIVE
           FROM run r JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.oid, pg_catalog.unnest(p.prorettype OPERATOR(pg_catalog.||) p.proargtypes::pg_catalog.oid[] OPERATOR(pg_catalog.||) coalesce(p.proallargtypes, '{}')) AS a(oid)
          WHERE p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
         UNION ALL
-        SELECT a.atttypid, r.target, r.via
+        SELECT a.atttypid, true, r.via
           FROM relation r JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
          WHERE r.relnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
+        UNION ALL
+        SELECT r.reltype, true, r.via FROM relation r WHERE r.reltype OPERATOR(pg_catalog.<>) 0
       ) AS s(oid, consumed, via) JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) s.oid
      WHERE y.typnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
      GROUP BY s.oid),

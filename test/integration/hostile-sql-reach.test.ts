@@ -1,5 +1,6 @@
 // Hostile SQL that reaches code without naming it: a domain's CHECK through a column definition list, a composite's
-// field or a written column; an implicit cast; a function's default argument; a row-level security policy; an
+// field, a written column or a value built of a read relation's row or column types; an implicit cast, or one from a
+// relation's row type; a function's default argument; a row-level security policy; an
 // operator's negator or commutator, which the planner puts in its place; the <> a recursive query's CYCLE clause
 // compares with; a range type's subtype_diff, in the planner's estimates; a domain's default; what the planner folds
 // of a child's CHECK, an index, extended statistics or partition key expression on a read; what a write fires in other relations
@@ -32,6 +33,10 @@ const FIXTURES = `
   CREATE FUNCTION mood_text(mood) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN 'ok'; END$$;
   CREATE CAST (mood AS text) WITH FUNCTION mood_text(mood) AS IMPLICIT;
   CREATE TABLE feelings (m mood);
+  CREATE TABLE stringified (x int);
+  INSERT INTO stringified VALUES (1);
+  CREATE FUNCTION stringify(stringified) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN 'x'; END$$;
+  CREATE CAST (stringified AS text) WITH FUNCTION stringify(stringified) AS IMPLICIT;
   INSERT INTO feelings VALUES ('ok');
   GRANT SELECT ON feelings TO trust_user;
   CREATE FUNCTION defaulted(a text DEFAULT pg_advisory_lock(4242)::text) RETURNS text LANGUAGE sql STABLE AS 'SELECT $1';
@@ -175,6 +180,28 @@ describe('code a statement reaches without naming it', () => {
     await reader.query(`SET pg_llm.trusted_owners = '${owner}'`);
     await refusedWithoutTrace(reader, direct, 'text2sql', 'SELECT x FROM hostile.bait', 'hostile.trap() (through policy lure on hostile.bait)');
   });
+});
+
+describe("what a read builds of a relation's row type or column types, without naming them", () => {
+  for (const [use, sql, says] of [
+    // Values coerced into the row type, and so into its columns' domains.
+    ['text2sql', `SELECT jsonb_populate_record(t, '{"b": 2}') AS r FROM amounts t`, 'public.lock_ok() (through a cast to counted), a function in plpgsql'],
+    ['explain', `SELECT json_populate_recordset(t, '[{"b": 2}]') AS r FROM amounts t`, 'public.lock_ok() (through a cast to counted)'],
+    ['text2sql', `SELECT coalesce(t, '(1,2)') AS r FROM amounts t`, 'public.lock_ok() (through a cast to counted)'],
+    // Into a column's domain, through its array type.
+    ['text2sql', `SELECT ARRAY[b] || '{2}' AS r FROM amounts`, 'public.lock_ok() (through a cast to counted)'],
+    // A cast from the row type, explicit or implicit.
+    ['text2sql', 'SELECT t::text AS v FROM stringified t', 'public.stringify() (through a cast from stringified to text), a function in plpgsql'],
+    ['explain', 'SELECT CAST(t AS text) AS v FROM stringified t', 'public.stringify() (through a cast from stringified to text)'],
+    ['text2sql', 'SELECT length(t) AS n FROM stringified t', 'public.stringify() (through a cast from stringified to text)'],
+    // So many shapes build such values that a read of a column whose domain runs such code is refused outright.
+    ['text2sql', 'SELECT b FROM amounts', 'public.lock_ok() (through a cast to counted)'],
+  ] as Array<[Use, string, string]>) {
+    it(`${use}: ${sql}`, async () => {
+      const { admin, direct } = await shop();
+      await refusedWithoutTrace(admin, direct, use, sql, says);
+    });
+  }
 });
 
 describe('functions the planner runs in place of, or besides, those the statement names', () => {
@@ -776,15 +803,16 @@ describe('row-level security policies, with allow_system_tables off', () => {
 });
 
 describe('the same shapes over harmless objects', () => {
-  it('run: built-in row functions, casts, domains with SQL checks, reads of a domain a plpgsql function checks, of built-in statistics expressions, writes', async () => {
+  it("run: built-in row functions, casts, domains with SQL checks, a row type's values built from a read, built-in statistics expressions, writes", async () => {
     const { admin, direct } = await shop();
     await direct.query('CREATE STATISTICS customers_lower ON (lower(name)) FROM customers');
     for (const sql of [
       `SELECT * FROM jsonb_to_record('{"a": 1, "b": "x"}') AS x(a int, b text)`,
       `SELECT key, value FROM jsonb_each('{"a": 1}') ORDER BY key`,
       `SELECT * FROM jsonb_to_recordset('[{"a": 1}]') AS x(a positive)`,
-      'SELECT u.n, t.a FROM unnest(ARRAY[1, 2], ARRAY[3, 4]) AS u(n, m), amounts t',
-      'SELECT a::positive + 1 AS a, b FROM amounts',
+      'SELECT u.n, t.a FROM unnest(ARRAY[1, 2], ARRAY[3, 4]) AS u(n, m), harmless_child t',
+      'SELECT a::positive + 1 AS a, pid FROM harmless_child',
+      `SELECT jsonb_populate_record(t, '{"a": 2}') AS r, coalesce(t, '(1,3)') AS c, t::text AS v FROM harmless_child t`,
       `SELECT * FROM XMLTABLE('/a' PASSING CAST('<a>1</a>' AS xml) COLUMNS c int PATH '.')`,
       "SELECT length(name) AS n, 1::numeric::text AS t FROM customers",
     ]) {

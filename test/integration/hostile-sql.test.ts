@@ -79,6 +79,7 @@ const HOSTILE: Hostile[] = [
   { sql: 'SELECT * FROM nested_view', code: '38001', says: 'nextval() (through view nested_view)' },
   { sql: 'SELECT c.bump FROM customers c', code: '38001', says: 'nextval() (through function public.bump)' },
   { sql: 'SELECT 1::counted', code: '38001', says: 'nextval() (through a cast to counted)' },
+  { sql: `SELECT jsonb_populate_record(t, '{"c": 1}') AS r FROM counted_row t`, code: '38001', says: 'nextval() (through a cast to counted)' },
   // The caller's own temporary objects: pg_temp names the session's pg_temp_N, and relations and types are found there
   // before any other schema.
   { sql: 'SELECT pg_temp.temp_bump()', code: '38001', says: 'temp_bump(), a function in plpgsql' },
@@ -155,6 +156,8 @@ const FIXTURES = `
   CREATE FUNCTION lock_eq(bigint, bigint) RETURNS boolean LANGUAGE sql AS $$SELECT pg_try_advisory_lock($1)$$;
   CREATE OPERATOR === (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = lock_eq);
   CREATE DOMAIN counted AS bigint CHECK (VALUE < nextval('counter'));
+  CREATE TABLE counted_row (c counted);
+  INSERT INTO counted_row VALUES (0);
   CREATE FUNCTION lower(varchar) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM pg_advisory_lock(4242); RETURN $1; END$$;
   CREATE VIEW locking_view AS SELECT pg_try_advisory_lock(4242) AS locked;
   CREATE VIEW next_counter AS SELECT nextval('counter') AS n;
