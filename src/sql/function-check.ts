@@ -107,13 +107,15 @@ const RUNS_TYPE_CODE = [
  * every pg_stat_* one (the statistics system: other sessions' queries, roles, addresses, waits; tables' and
  * databases' counters): the columns of the rows system views and the server's record functions give. The settings
  * (pg_settings), the client's and server's addresses (pg_stat_activity), the server's start and reload times, its
- * build (pg_config), the transaction ids other sessions hold (pg_locks), a tablespace's directory.
+ * build (pg_config), the transaction ids other sessions hold (pg_locks), a tablespace's directory, a relation's
+ * file (pg_class.relfilenode), the channels the session listens on (pg_listening_channels).
  */
 const READS_SERVER_STATE = [
   'show_config_by_name', 'show_config_by_name_missing_ok', 'pg_settings_get_flags',
   'pg_backend_pid', 'inet_client_addr', 'inet_client_port', 'inet_server_addr', 'inet_server_port',
   'pg_postmaster_start_time', 'pg_conf_load_time', 'pgsql_version',
   'pg_current_snapshot', 'pg_tablespace_location', 'pg_tablespace_databases',
+  'pg_relation_filepath', 'pg_relation_filenode', 'pg_filenode_relation', 'pg_listening_channels',
 ];
 
 export type Refusal =

@@ -133,6 +133,9 @@ const HOSTILE: Hostile[] = [
   { sql: 'SELECT inet_client_addr(), inet_server_port()', code: '38001', says: 'pg_catalog.inet_', uses: MODEL_WRITTEN },
   { sql: 'SELECT version(), pg_postmaster_start_time()', code: '38001', says: "which reads the server's own state", uses: MODEL_WRITTEN },
   { sql: 'SELECT txid_current_snapshot()', code: '38001', says: 'pg_catalog.txid_current_snapshot()', uses: MODEL_WRITTEN },
+  { sql: "SELECT pg_relation_filepath('customers')", code: '38001', says: "pg_catalog.pg_relation_filepath(), which reads the server's own state", uses: MODEL_WRITTEN },
+  { sql: "SELECT pg_relation_filenode('customers'), pg_filenode_relation(0, 1)", code: '38001', says: "which reads the server's own state", uses: MODEL_WRITTEN },
+  { sql: 'SELECT * FROM pg_listening_channels()', code: '38001', says: "pg_catalog.pg_listening_channels(), which reads the server's own state", uses: MODEL_WRITTEN },
   { sql: 'SELECT * FROM activity_view', code: '38001', says: 'through view activity_view', uses: MODEL_WRITTEN },
 ];
 
