@@ -6,11 +6,12 @@ import { answersHeld, parseInThread, QUEUE_LIMITS } from '../../src/providers/an
 import { STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
 import { vectorOf } from '../../src/providers/embedding-vectors.js';
 
+const json = async (parsed: Promise<Uint8Array>) => new TextDecoder().decode(await parsed);
 const answer = (text: string) => ({ text: new TextEncoder().encode(text), shape: { fields: { model: 'scalar' } } as const, limits: STRUCTURE_LIMITS.chat });
 
 describe('the threads that parse big answers', () => {
   it("give back the JSON of the answer's pruned form, and fail malformed JSON with 39001", async () => {
-    expect(await parseInThread(answer('{"model":"m","pad":[{},{},{}]}'), 'alice')).toBe('{"model":"m"}');
+    expect(await json(parseInThread(answer('{"model":"m","pad":[{},{},{}]}'), 'alice'))).toBe('{"model":"m"}');
     await expect(parseInThread(answer('{"model":'), 'alice')).rejects.toMatchObject({ sqlstate: '39001', message: expect.stringContaining('not valid JSON') });
     await expect(parseInThread(answer(`{"pad":[${'{},'.repeat(2_000_000)}{}]}`), 'alice')).rejects.toMatchObject({ sqlstate: '54000' });
   });
@@ -19,7 +20,7 @@ describe('the threads that parse big answers', () => {
     const embeddings = [[0.1, -2.5, 1e-7], [3, 0, -0.5]];
     const shape = { fields: { data: { first: 3, items: { fields: { embedding: 'vector' } } } } } as const;
     const text = new TextEncoder().encode(JSON.stringify({ data: embeddings.map((embedding) => ({ embedding })) }));
-    const pruned = JSON.parse(await parseInThread({ text, shape, limits: STRUCTURE_LIMITS.embedding }, 'alice'));
+    const pruned = JSON.parse(await json(parseInThread({ text, shape, limits: STRUCTURE_LIMITS.embedding }, 'alice')));
     expect(pruned.data.map(({ embedding }: { embedding: unknown }) => typeof embedding)).toEqual(['string', 'string']);
     expect(pruned.data.map(({ embedding }: { embedding: string }) => vectorOf(embedding))).toEqual(embeddings.map((vector) => vector.map(Math.fround)));
   });
@@ -27,8 +28,8 @@ describe('the threads that parse big answers', () => {
   it("refuse a role's answer past its places with 53000, while another role's are parsed", async () => {
     const bobs = Array.from({ length: QUEUE_LIMITS.perAsker }, () => parseInThread(answer('{"model":"b"}'), 'bob'));
     await expect(parseInThread(answer('{"model":"b"}'), 'bob')).rejects.toMatchObject({ sqlstate: '53000', message: expect.stringContaining('of this role') });
-    expect(await parseInThread(answer('{"model":"a"}'), 'alice')).toBe('{"model":"a"}');
-    expect(await Promise.all(bobs)).toEqual(Array(QUEUE_LIMITS.perAsker).fill('{"model":"b"}'));
+    expect(await json(parseInThread(answer('{"model":"a"}'), 'alice'))).toBe('{"model":"a"}');
+    expect(await Promise.all(bobs.map(json))).toEqual(Array(QUEUE_LIMITS.perAsker).fill('{"model":"b"}'));
     expect(answersHeld()).toBe(0);
   });
 

@@ -16,6 +16,8 @@ import { STRUCTURE_LIMITS } from './structure.js';
 export const INLINE_ANSWER_BYTES = 64 * 1024;
 /** Lines of JSON lines gone through in a turn of the event loop; a few milliseconds' worth. */
 export const LINES_A_TURN = 4096;
+/** Bytes of an answer copied in a turn of the event loop; a few milliseconds' worth. */
+const COPY_BYTES_A_TURN = 4 * 1024 ** 2;
 
 export interface AnswerReading {
   shapes: AnswerShapes;
@@ -31,7 +33,10 @@ export function answerBody(response: Response, reading: AnswerReading): Response
   const parse = (shape: Shape) => (text: Uint8Array) => parseInThread({ text, shape, limits: STRUCTURE_LIMITS[reading.kind] }, reading.asker);
   let body: ReadableStream<Uint8Array>;
   if (response.status < 200 || response.status > 299) body = cutShort(source);
-  else if (reading.streamed) body = serverSentEvents(source, INLINE_ANSWER_BYTES, async (data) => parse(reading.shapes.event ?? 'any')(new TextEncoder().encode(data)));
+  else if (reading.streamed) {
+    const parseEvent = parse(reading.shapes.event ?? 'any');
+    body = serverSentEvents(source, INLINE_ANSWER_BYTES, async (data) => new TextDecoder().decode(await parseEvent(new TextEncoder().encode(data))));
+  }
   else if (reading.shapes.lines) body = jsonLines(source, parse(reading.shapes.lines));
   else body = whole(source, parse(reading.shapes.answer));
   return new Response(body, response);
@@ -42,25 +47,47 @@ export function answerBody(response: Response, reading: AnswerReading): Response
  * results (up to --max-embedding-response-bytes) may be millions of lines, blank or tiny, of a role's own server:
  * they are gone through LINES_A_TURN a turn of the event loop, and a blank line is passed over without a copy.
  */
-function jsonLines(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<string>): ReadableStream<Uint8Array> {
+function jsonLines(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<Uint8Array>): ReadableStream<Uint8Array> {
   return whole(source, async (text) => {
-    const lines: string[] = [];
-    const decoder = new TextDecoder();
+    const lines: Uint8Array[] = [];
     for (let start = 0, seen = 0; start < text.length; seen++) {
       if (seen % LINES_A_TURN === LINES_A_TURN - 1) await setImmediate();
       const newline = text.indexOf(10, start);
       const end = newline < 0 ? text.length : newline;
       const length = end - start;
       // Blank lines (and a CR before the newline) are no lines. A big line is copied: its buffer moves to the thread.
-      if (length > 1 || (length === 1 && text[start] !== 13)) lines.push(length <= INLINE_ANSWER_BYTES ? decoder.decode(text.subarray(start, end)) : await parseBig(text.slice(start, end)));
+      if (length > 1 || (length === 1 && text[start] !== 13)) lines.push(length <= INLINE_ANSWER_BYTES ? text.subarray(start, end) : await parseBig(text.slice(start, end)));
       start = end + 1;
     }
-    return lines.join('\n');
+    return joined(lines, true);
   }, true);
 }
 
+/**
+ * The pieces one after the other (a newline between each two, for `lines`) in a buffer of their own, which moves to
+ * the thread without a copy: COPY_BYTES_A_TURN or LINES_A_TURN pieces a turn of the event loop, as copying an
+ * 85 MB answer held every session for tens of ms. Not zero-filled first: every byte of it is written.
+ */
+async function joined(pieces: Uint8Array[], lines = false): Promise<Uint8Array> {
+  const gap = lines ? 1 : 0;
+  const text = Buffer.allocUnsafeSlow(Math.max(0, pieces.reduce((size, piece) => size + piece.byteLength + gap, -gap)));
+  let at = 0;
+  let sinceTurn = 0;
+  for (const [index, piece] of pieces.entries()) {
+    if (index > 0 && lines) text[at++] = 10;
+    text.set(piece, at);
+    at += piece.byteLength;
+    sinceTurn += piece.byteLength;
+    if (sinceTurn >= COPY_BYTES_A_TURN || index % LINES_A_TURN === LINES_A_TURN - 1) {
+      sinceTurn = 0;
+      await setImmediate();
+    }
+  }
+  return text;
+}
+
 /** The answer read whole, then passed on as it is when small (unless `always`), else as its parser's JSON. */
-function whole(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<string>, always = false): ReadableStream<Uint8Array> {
+function whole(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<Uint8Array>, always = false): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const chunks: Uint8Array[] = [];
@@ -69,10 +96,8 @@ function whole(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text:
         chunks.push(next.value);
         size += next.value.byteLength;
       }
-      // One buffer of its own, which moves to the thread without a copy.
-      const text = new Uint8Array(size);
-      chunks.reduce((at, chunk) => (text.set(chunk, at), at + chunk.byteLength), 0);
-      controller.enqueue(size <= INLINE_ANSWER_BYTES && !always ? text : new TextEncoder().encode(await parseBig(text)));
+      const text = await joined(chunks);
+      controller.enqueue(size <= INLINE_ANSWER_BYTES && !always ? text : await parseBig(text));
       controller.close();
     },
     cancel(reason) {

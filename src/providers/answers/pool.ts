@@ -19,7 +19,7 @@ export const QUEUE_LIMITS = { answers: 32, bytes: 256 * 1024 ** 2, perAsker: 8 }
 interface Job {
   request: ParseRequest;
   asker: Asker;
-  resolve(json: string): void;
+  resolve(json: Uint8Array): void;
   reject(error: Error): void;
 }
 
@@ -33,8 +33,8 @@ const threads = new Set<Thread>();
 const waiting: Job[] = [];
 const held = { answers: 0, bytes: 0, byAsker: new Map<Asker, number>() };
 
-/** The answer's text, parsed in a thread: the JSON of its pruned form. */
-export function parseInThread(request: ParseRequest, asker: Asker): Promise<string> {
+/** The answer's text, parsed in a thread: the JSON of its pruned form, as UTF-8. */
+export function parseInThread(request: ParseRequest, asker: Asker): Promise<Uint8Array> {
   const bytes = request.text.byteLength;
   const own = held.byAsker.get(asker) ?? 0;
   if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) return Promise.reject(queueFull('proxy'));
@@ -49,7 +49,7 @@ export function parseInThread(request: ParseRequest, asker: Asker): Promise<stri
     if (left === 0) held.byAsker.delete(asker);
     else held.byAsker.set(asker, left);
   };
-  return new Promise<string>((resolve, reject) => {
+  return new Promise<Uint8Array>((resolve, reject) => {
     waiting.push({ request, asker, resolve: (json) => (release(), resolve(json)), reject: (error) => (release(), reject(error)) });
     dispatch();
   });
