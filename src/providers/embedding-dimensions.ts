@@ -11,9 +11,14 @@ export const MAX_EMBEDDING_DIMENSIONS = 16_000;
 
 /** 54000 for an embedding (numbers, or OpenAI's base64 float32s) of more than MAX_EMBEDDING_DIMENSIONS. */
 export function checkDimensionLimit(embedding: unknown): void {
-  const dimensions = Array.isArray(embedding) ? embedding.length : typeof embedding === 'string' ? Buffer.byteLength(embedding, 'base64') / Float32Array.BYTES_PER_ELEMENT : 0;
+  const dimensions = dimensionsOf(embedding);
   if (dimensions <= MAX_EMBEDDING_DIMENSIONS) return;
   throw new PgError(SqlState.ProgramLimitExceeded, `the model provider answered an embedding of ${Math.floor(dimensions)} dimensions, over the ${MAX_EMBEDDING_DIMENSIONS} the proxy takes`, {
     hint: `pgvector's vector has at most ${MAX_EMBEDDING_DIMENSIONS} dimensions: ask the model for fewer (dimensions, embedding_dimensions), or check the server its base_url names.`,
   });
+}
+
+/** The numbers of an embedding (numbers, or OpenAI's base64 float32s) without decoding it; 0 for anything else. */
+export function dimensionsOf(embedding: unknown): number {
+  return Array.isArray(embedding) ? embedding.length : typeof embedding === 'string' ? Buffer.byteLength(embedding, 'base64') / Float32Array.BYTES_PER_ELEMENT : 0;
 }

@@ -51,10 +51,14 @@ function checkedVector(provider: string, value: unknown, dimensions: number | un
   if (!vector || vector.length === 0 || !vector.every((item) => typeof item === 'number' && Number.isFinite(Math.fround(item)))) {
     throw new ProviderError(`${provider} answered an embedding that is not a list of numbers`);
   }
-  if (dimensions !== undefined && vector.length !== dimensions) {
-    throw new ProviderError(`${provider} answered an embedding of ${vector.length} dimensions where ${dimensions} were asked for`,
-      "embedding_dimensions in the model config must be the number of dimensions of the model's embeddings.",
-    );
-  }
+  if (dimensions !== undefined) checkDimensions(provider, vector.length, dimensions);
   return vector;
+}
+
+/** 39001 for an embedding of other dimensions than the model config's (embedding_dimensions). */
+export function checkDimensions(provider: string, answered: number, asked: number): void {
+  if (answered === asked) return;
+  throw new ProviderError(`${provider} answered an embedding of ${answered} dimensions where ${asked} were asked for`,
+    "embedding_dimensions in the model config must be the number of dimensions of the model's embeddings.",
+  );
 }

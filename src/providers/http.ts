@@ -15,6 +15,7 @@ import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
 import type { HostEntry, ProviderHosts } from '../config.js';
 import { answerBody } from './answers/answer-body.js';
+import { embeddingsAsked } from './answers/embeddings-asked.js';
 import { ANY, type AnswerShapes } from './answers/shape.js';
 import { currentAsker } from './asker.js';
 import { deadline } from './deadline.js';
@@ -116,7 +117,8 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
       const response = await fetch(input, { ...init, redirect: 'manual', signal: clock.signal, dispatcher });
       const asker = currentAsker();
       const body = capped(response, cap(), kind, asker, clock.clear);
-      return answerBody(body, { shapes, kind, asker, streamed: asksForStream(init?.body) });
+      const asked = embeddingsAsked();
+      return answerBody(body, { shapes, kind, asker, streamed: asksForStream(init?.body), ...(asked ? { asked } : {}) });
     } catch (error) {
       clock.clear();
       // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.

@@ -6,6 +6,7 @@
 import OpenAI, { AzureOpenAI } from 'openai';
 import type { ChatCompletionCreateParamsBase } from 'openai/resources/chat/completions/completions';
 import { PgError } from '../../proxy/pg-error.js';
+import { askingEmbeddings } from './answers/embeddings-asked.js';
 import type { AnswerShapes, Shape } from './answers/shape.js';
 import { confidenceOf, fallbackConfidence } from './confidence.js';
 import { checkedVectors } from './embedding-vectors.js';
@@ -130,7 +131,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
     },
     async embed({ texts, signal }: EmbedRequest): Promise<EmbedResult> {
       const request = { model: embeddingModel, input: texts, encoding_format: encodingFormat, ...(dimensions === undefined ? {} : { dimensions }) } as const;
-      const response = await sdk('embedding').embeddings.create(request, { signal }).catch(fail);
+      const response = await askingEmbeddings({ texts: texts.length, ...(dimensions === undefined ? {} : { dimensions }) }, () => sdk('embedding').embeddings.create(request, { signal })).catch(fail);
       const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
       return {
         vectors: await checkedVectors(flavour, data.map((item) => item.embedding), texts.length, dimensions),

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { clientOf } from '../support/pg-ai.js';
+import { longestJsonParsed } from '../support/json-parsed-on-event-loop.js';
 import { proxyAndFakeProvider } from '../support/models.js';
 import { stallProbes } from '../support/stall-probes.js';
 
@@ -129,6 +130,21 @@ describe('a big answer of one role’s server', () => {
     const { bob } = await twoRoles((await bobsServer(body)).baseUrl);
     await expect(bob.query(`SELECT pg_llm_chat('b_own', 'hi') AS a`)).rejects.toMatchObject({ code, message: expect.stringContaining(message) });
   });
+
+  // 400 vectors of 4,000 numbers for one text: the event loop parsed them all (8.5 MB of base64) before the adapter
+  // counted them; 1,000 of 15,000 held every session for seconds.
+  const numbers = Array(4000).fill(0.123456);
+  it.each([
+    ['as numbers: refused with 54000 before the thread parses them', numbers, '54000', "the model provider's answer has more than 17040 values"],
+    ['as base64: refused with 39001 in the thread', Buffer.from(new Float32Array(numbers).buffer).toString('base64'), '39001', 'more embeddings than the 1 texts it was asked for'],
+  ])('embeddings, more of them than texts asked about, %s, none parsed on the event loop', async (_, embedding, code, message) => {
+    const vectors = Array.from({ length: 400 }, (__, index) => ({ index, embedding }));
+    const { bob } = await twoRoles((await bobsServer(Buffer.from(JSON.stringify({ model: 'e', data: vectors })))).baseUrl);
+    let outcome: unknown;
+    const longest = await longestJsonParsed(async () => (outcome = await bob.query(`SELECT pg_llm_get_embedding('b_own', 'hi') AS a`).catch((error: unknown) => error)));
+    expect(longest).toBeLessThan(64 * 1024);
+    expect(outcome).toMatchObject({ code, message: expect.stringContaining(message) });
+  }, 60_000);
 
   it("embeddings of other dimensions than the model config's: 39001", async () => {
     // Over 64 kB, so that the answer is parsed in a thread; under the 16,000 dimensions any embedding may have.

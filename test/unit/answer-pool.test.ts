@@ -25,6 +25,14 @@ describe('the threads that parse big answers', () => {
     expect(pruned.data.map(({ embedding }: { embedding: string }) => vectorOf(embedding))).toEqual(embeddings.map((vector) => vector.map(Math.fround)));
   });
 
+  it('hold an embeddings answer to the texts its request asked about: one vector too many fails it with 39001', async () => {
+    const shape = { fields: { data: { first: 2049, items: { fields: { embedding: 'vector' } } } } } as const;
+    const text = () => new TextEncoder().encode(JSON.stringify({ data: [{ embedding: [1, 2] }, { embedding: [3, 4] }] }));
+    const parse = (texts: number) => parseInThread({ text: text(), shape, limits: STRUCTURE_LIMITS.embedding, asked: { texts } }, 'alice');
+    expect(JSON.parse(await json(parse(2))).data).toHaveLength(2);
+    await expect(parse(1)).rejects.toMatchObject({ sqlstate: '39001', message: 'the model provider answered more embeddings than the 1 texts it was asked for' });
+  });
+
   it("refuse a role's answer past its places with 53000, while another role's are parsed", async () => {
     const bobs = Array.from({ length: QUEUE_LIMITS.perAsker }, () => parseInThread(answer('{"model":"b"}'), 'bob'));
     await expect(parseInThread(answer('{"model":"b"}'), 'bob')).rejects.toMatchObject({ sqlstate: '53000', message: expect.stringContaining('of this role') });

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { prune, type Shape } from '../../src/providers/answers/shape.js';
 import { checkStructure, STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
+import { VectorTally } from '../../src/providers/answers/vector-tally.js';
 
 const limits = { depth: 4, containers: 10, values: 20, members: 20 };
 
@@ -29,6 +30,7 @@ describe('the count of an answer before it is parsed', () => {
 });
 
 describe('an answer cut down to its shape', () => {
+  const tally = () => new VectorTally(undefined);
   const shape: Shape = {
     fields: {
       model: 'scalar',
@@ -46,7 +48,7 @@ describe('an answer cut down to its shape', () => {
       data: [{ embedding: [1, 2] }, { embedding: 'AACAPw==' }, { embedding: [{}] }, { embedding: [3] }],
       raw: { kept: [{}] },
     };
-    expect(prune(answer, shape)).toEqual({
+    expect(prune(answer, shape, tally())).toEqual({
       model: 'm',
       choices: [{ message: { content: 'hi' } }],
       data: [{ embedding: 'AACAPwAAAEA=' }, { embedding: 'AACAPw==' }, {}],
@@ -55,14 +57,14 @@ describe('an answer cut down to its shape', () => {
   });
 
   it('keeps scalars where a container is described, and drops containers where a scalar is', () => {
-    expect(prune({ model: { huge: [] }, choices: 'none' }, shape)).toEqual({ choices: 'none' });
+    expect(prune({ model: { huge: [] }, choices: 'none' }, shape, tally())).toEqual({ choices: 'none' });
   });
 
   it("refuses a vector over pgvector's 16,000 dimensions with 54000, as numbers or base64, before it leaves the thread", () => {
     const base64 = (dimensions: number) => Buffer.alloc(4 * dimensions).toString('base64');
     for (const embedding of [new Array(16_001).fill(0), base64(16_001)]) {
-      expect(() => prune({ data: [{ embedding }] }, shape)).toThrow(expect.objectContaining({ sqlstate: '54000', message: expect.stringContaining('16001 dimensions') }));
+      expect(() => prune({ data: [{ embedding }] }, shape, tally())).toThrow(expect.objectContaining({ sqlstate: '54000', message: expect.stringContaining('16001 dimensions') }));
     }
-    expect(prune({ data: [{ embedding: base64(16_000) }] }, shape)).toEqual({ data: [{ embedding: base64(16_000) }] });
+    expect(prune({ data: [{ embedding: base64(16_000) }] }, shape, tally())).toEqual({ data: [{ embedding: base64(16_000) }] });
   });
 });

@@ -1,12 +1,14 @@
 // A provider's answer as the SDKs (and the JSON APIs' client) read it: a small one as it came, a big one parsed in a
 // worker thread (pool.ts) and replaced by the JSON of the part its adapter reads (shape.ts). Every SDK reads an
 // answer with one JSON.parse on the event loop, which every session shares: a 126 MB answer padded with `{}` held
-// every session of the proxy for minutes, a 7 MB one for most of a second.
+// every session of the proxy for minutes, a 7 MB one for most of a second. An
+// embeddings answer is held in the thread to what its request asked for (embeddings-asked.ts).
 
 import { setImmediate } from 'node:timers/promises';
 import { Response } from 'undici';
 import type { Asker } from '../asker.js';
 import type { AnswerKind } from '../response-cap.js';
+import type { EmbeddingsAsked } from './embeddings-asked.js';
 import { parseInThread } from './pool.js';
 import type { AnswerShapes, Shape } from './shape.js';
 import { serverSentEvents } from './sse-events.js';
@@ -25,12 +27,15 @@ export interface AnswerReading {
   asker: Asker;
   /** Whether the request asked for a stream of server-sent events. */
   streamed: boolean;
+  /** What the request asked for, when it asked for embeddings. */
+  asked?: EmbeddingsAsked;
 }
 
 export function answerBody(response: Response, reading: AnswerReading): Response {
   if (!response.body) return response;
   const source = response.body.getReader();
-  const parse = (shape: Shape) => (text: Uint8Array) => parseInThread({ text, shape, limits: STRUCTURE_LIMITS[reading.kind] }, reading.asker);
+  const { asked } = reading;
+  const parse = (shape: Shape) => (text: Uint8Array) => parseInThread({ text, shape, limits: STRUCTURE_LIMITS[reading.kind], ...(asked ? { asked } : {}) }, reading.asker);
   let body: ReadableStream<Uint8Array>;
   if (response.status < 200 || response.status > 299) body = cutShort(source);
   else if (reading.streamed) {

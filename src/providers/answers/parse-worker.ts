@@ -9,11 +9,15 @@ import type { ThreadError } from '../../sql/parse-task.js';
 import { prune, type Shape } from './shape.js';
 import type { JsonLimits } from '../../json-structure.js';
 import { checkStructure } from './structure.js';
+import type { EmbeddingsAsked } from './embeddings-asked.js';
+import { limitsAnswering, VectorTally } from './vector-tally.js';
 
 export interface ParseRequest {
   text: Uint8Array;
   shape: Shape;
   limits: JsonLimits;
+  /** What the request asked for, when it asked for embeddings (embeddings-asked.ts). */
+  asked?: EmbeddingsAsked;
 }
 
 export type ParseReply = { json: Uint8Array } | { error: ThreadError };
@@ -21,11 +25,11 @@ export type ParseReply = { json: Uint8Array } | { error: ThreadError };
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-parentPort!.on('message', ({ text, shape, limits }: ParseRequest) => {
+parentPort!.on('message', ({ text, shape, limits, asked }: ParseRequest) => {
   try {
     const json = decoder.decode(text);
-    checkStructure(json, limits);
-    const pruned = encoder.encode(JSON.stringify(prune(parsed(json), shape)) ?? 'null');
+    checkStructure(json, asked ? limitsAnswering(asked, limits) : limits);
+    const pruned = encoder.encode(JSON.stringify(prune(parsed(json), shape, new VectorTally(asked))) ?? 'null');
     parentPort!.postMessage({ json: pruned } satisfies ParseReply, [pruned.buffer as ArrayBuffer]);
   } catch (error) {
     const { message, sqlstate, hint } = error as PgError;

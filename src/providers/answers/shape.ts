@@ -2,14 +2,14 @@
 // thread (pool.ts) and only its pruned form comes back to the event loop, so the unknown fields a server adds (or
 // pads its answer with) never cost the sessions anything. Shapes are plain data: they travel to the worker.
 
-import { checkDimensionLimit } from '../embedding-dimensions.js';
 import { base64Vector } from '../embedding-vectors.js';
+import type { VectorTally } from './vector-tally.js';
 
 /**
  * 'scalar': a string, number, boolean or null, never an array or object. 'vector': an embedding, numbers or a base64
  * string, kept as a base64 string (embedding-vectors.ts). 'any': whatever is there (an answer handed on whole).
  * `fields`: those fields of an object. `items`: the first `first` items of an array, each of that shape. A vector
- * over MAX_EMBEDDING_DIMENSIONS fails with 54000 here.
+ * is counted (vector-tally.ts) before it is kept, and the answer fails at the first that passes a bound.
  */
 export type Shape =
   | 'scalar'
@@ -34,17 +34,17 @@ export const ANY: AnswerShapes = { answer: 'any', event: 'any' };
  * The value cut down to the shape. Scalars stay wherever they are (an adapter checks their types itself); arrays
  * and objects stay only where the shape describes them.
  */
-export function prune(value: unknown, shape: Shape): unknown {
-  if (shape === 'vector') checkDimensionLimit(value);
+export function prune(value: unknown, shape: Shape, vectors: VectorTally): unknown {
+  if (shape === 'vector') vectors.count(value);
   if (value === null || typeof value !== 'object' || shape === 'any') return value;
   if (shape === 'vector') return Array.isArray(value) && value.every((item) => typeof item === 'number') ? base64Vector(value) : undefined;
   if (shape === 'scalar') return undefined;
-  if ('items' in shape) return Array.isArray(value) ? value.slice(0, shape.first).map((item) => prune(item, shape.items) ?? null) : undefined;
+  if ('items' in shape) return Array.isArray(value) ? value.slice(0, shape.first).map((item) => prune(item, shape.items, vectors) ?? null) : undefined;
   if (Array.isArray(value)) return undefined;
   const kept: Record<string, unknown> = {};
   for (const [name, inner] of Object.entries(shape.fields)) {
     if (!Object.hasOwn(value, name)) continue;
-    const pruned = prune((value as Record<string, unknown>)[name], inner);
+    const pruned = prune((value as Record<string, unknown>)[name], inner, vectors);
     if (pruned !== undefined) kept[name] = pruned;
   }
   return kept;

@@ -6,6 +6,7 @@
 import { PgError } from '../../../proxy/pg-error.js';
 import { credentialsIn } from '../../crypto/config-secrets.js';
 import { SecretFragments } from '../../crypto/secret-fragments.js';
+import { askingEmbeddings } from '../answers/embeddings-asked.js';
 import { ANY, type AnswerShapes } from '../answers/shape.js';
 import { batchedEmbeddings } from '../embedding-batcher.js';
 import { checkedVectors } from '../embedding-vectors.js';
@@ -90,9 +91,11 @@ function build(settings: PgaiSettings): Provider {
       return { body: answer, usage: usageOf(answer), model: answeredModel((answer as { model?: unknown } | null)?.model, settings.model) };
     },
     async embed({ texts, signal }: EmbedRequest) {
-      const embeddings = shape.embeddings;
-      if (!embeddings || !apis.vectors) throw new PgError('0A000', `${settings.api} has no embeddings API`);
-      const answer = await requestJson(apis.vectors, 'POST', embeddings.path, embeddings.body(settings.model, texts, settings.embedding ?? {}), signal);
+      const { embeddings } = shape;
+      const { vectors: api } = apis;
+      if (!embeddings || !api) throw new PgError('0A000', `${settings.api} has no embeddings API`);
+      const asked = { texts: texts.length, ...(dimensions === undefined ? {} : { dimensions }) };
+      const answer = await askingEmbeddings(asked, () => requestJson(api, 'POST', embeddings.path, embeddings.body(settings.model, texts, settings.embedding ?? {}), signal));
       const vectors = await checkedVectors(settings.api, embeddings.vectors(answer), texts.length, dimensions);
       return { vectors, model: settings.model, usage: usageOf(answer) };
     },
