@@ -76,6 +76,8 @@ export class Executor {
   /** The client cancelled the statement taken up now: the model calls it starts later stop at once too. */
   private cancelRequested = false;
   private computing = false;
+  /** The proxy's BEGIN for a Query, until its answer tells whether the block was the client's already (beginBlock). */
+  private beginning: Promise<void> | undefined;
   /** While a Query runs: whether its block is failed, which the last ReadyForQuery stops telling once a ROLLBACK ran. */
   private queryBlockFailed: boolean | undefined;
   private readonly passes: Passes;
@@ -165,7 +167,7 @@ export class Executor {
     const { held } = this;
     this.held = undefined;
     const synced = this.requests.sync();
-    const closing = this.ownsBlock ? this.closeOwnBlock(true, held?.io) : undefined;
+    const closing = (await this.ownsOpenBlock()) ? this.closeOwnBlock(true, held?.io) : undefined;
     const status = closing ? await this.requests.sync() : await synced;
     return { status, settled: held ? await held.settle() : true };
   }
@@ -584,17 +586,29 @@ export class Executor {
 
   /**
    * For a simple Query, whose statements' effect on the block it knows: opens a block unless one is open, without
-   * waiting for the answer (the next request's answer comes after it anyway).
+   * waiting for the answer (the next request's answer comes after it anyway). The last ReadyForQuery may be older
+   * than a BEGIN the client Executed since, without a Sync: the server's 25001 warning tells the block is the
+   * client's then, which the proxy must leave open (`beginning` resolves once that is known).
    */
   private beginBlock(): void {
     if (this.ownsBlock) return;
     this.ownsBlock = true;
-    this.requests.statementTo(new Collector(STATEMENT_REQUESTS), 'BEGIN');
+    this.beginning = this.requests.statement('BEGIN', [], WATCHED).then((result) => {
+      if (result.noticed.has(ALREADY_IN_TRANSACTION)) this.ownsBlock = false;
+    });
+  }
+
+  /** Whether the proxy opened the block the server is in, once its BEGIN (if one is owed) is answered. */
+  private async ownsOpenBlock(): Promise<boolean> {
+    const { beginning } = this;
+    this.beginning = undefined;
+    await beginning;
+    return this.ownsBlock;
   }
 
   /** A transaction statement of a Query, acting on the proxy's block as PostgreSQL's acts on its implicit one. */
   private async runTransactionStatement(plan: TransactionPlan): Promise<boolean> {
-    if (!this.ownsBlock) return this.relayStatement(plan.sql);
+    if (!(await this.ownsOpenBlock())) return this.relayStatement(plan.sql);
     switch (plan.control) {
       case 'begin':
       case 'prepare': {

@@ -67,8 +67,13 @@ async function run(port: number, database: string, direct: pg.Client, first: str
   return { answers, written: (await direct.query('SELECT count(*)::int AS n FROM written')).rows[0].n };
 }
 
-/** What `after` makes of the pipeline sent direct, and through the proxy with a call first: the same. */
-async function compare(after: (functions: { abs: number; length: number }) => Buffer[], readies = 1, together = false): Promise<Outcome> {
+/** The same SQL direct, and through the proxy with a call, pg_llm_chat('m', …), in the place of each md5(…). */
+type Calls = (sql: string) => string;
+const asWritten: Calls = (sql) => sql;
+const withCalls: Calls = (sql) => sql.replace(/md5\(/g, `pg_llm_chat('m', `);
+
+/** What `after` makes of the pipeline sent direct, and through the proxy (by default with a call first): the same. */
+async function compare(after: (functions: { abs: number; length: number }, calls: Calls) => Buffer[], readies = 1, together = false, first = `SELECT md5('x')`): Promise<Outcome> {
   const { name, client: direct } = await freshDatabase();
   const setup = new pg.Client(connection(proxy.port, 'postgres', name));
   await setup.connect();
@@ -77,8 +82,8 @@ async function compare(after: (functions: { abs: number; length: number }) => Bu
   await setup.end();
   await direct.query('CREATE TABLE written (x int)');
   const oids = (await direct.query(`SELECT 'abs(integer)'::regprocedure::oid::int AS abs, 'length(text)'::regprocedure::oid::int AS length`)).rows[0];
-  const expected = await run(cluster().port, name, direct, `SELECT md5('x')`, after(oids), readies, together);
-  expect(await run(proxy.port, name, direct, `SELECT pg_llm_chat('m', 'x')`, after(oids), readies, together)).toEqual(expected);
+  const expected = await run(cluster().port, name, direct, first, after(oids, asWritten), readies, together);
+  expect(await run(proxy.port, name, direct, withCalls(first), after(oids, withCalls), readies, together)).toEqual(expected);
   return expected;
 }
 
@@ -150,6 +155,42 @@ describe("a BEGIN of the client's that the server runs as it came, after a Flush
       expect(expected.written, text).toBe(0);
     }
   }, 240_000);
+});
+
+describe("a BEGIN of the client's in an Execute, not Synced, then a simple Query with a call", () => {
+  const begun = (text: string) => `${text} /* the client's */`;
+
+  it('runs the Query in the client\'s block, which stays open (T) for the client\'s ROLLBACK to undo it all', async () => {
+    const queries = [`SELECT md5('q')`, `INSERT INTO written SELECT length(md5('q'))`, `INSERT INTO written VALUES (3); SELECT md5('q')`];
+    for (const text of ['BEGIN', 'START TRANSACTION']) {
+      for (const sql of queries) {
+        for (const together of [false, true]) {
+          const expected = await compare((_, calls) => [serialize.query(calls(sql)), serialize.query('ROLLBACK')], 2, together, begun(text));
+          expect(expected.answers.map((answer) => answer.at(-1)), sql).toEqual(['readyForQuery T', 'readyForQuery I']);
+          expect(expected.answers[1], sql).toEqual(['commandComplete', 'readyForQuery I']);
+          expect(expected.written, sql).toBe(0);
+        }
+      }
+    }
+  }, 120_000);
+
+  it('leaves nothing committed when the session ends without a ROLLBACK', async () => {
+    const expected = await compare((_, calls) => [serialize.query(calls(`INSERT INTO written SELECT length(md5('q'))`))], 1, false, begun('BEGIN'));
+    expect(expected).toEqual({ answers: [['commandComplete', 'readyForQuery T']], written: 0 });
+  });
+
+  it("commits the client's block at a COMMIT in the Query, the statements after it in a block of their own", async () => {
+    const sql = `SELECT md5('q'); COMMIT; INSERT INTO written SELECT length(md5('r'))`;
+    const expected = await compare((_, calls) => [serialize.query(calls(sql))], 1, false, begun('BEGIN'));
+    expect(expected).toEqual({ answers: [['rowDescription', 'dataRow', 'commandComplete', 'commandComplete', 'commandComplete', 'readyForQuery I']], written: 2 });
+  });
+
+  it('with a streamed call, as with any other', async () => {
+    // The mock model streams its answer and a final chunk: two rows, where md5() stands for each.
+    const streamed = (calls: Calls) => (calls === asWritten ? `SELECT md5('q') AS chunk FROM generate_series(1, 2)` : `SELECT chunk FROM pg_llm_chat_stream('m', 'q')`);
+    const expected = await compare((_, calls) => [serialize.query(streamed(calls)), serialize.query('ROLLBACK')], 2, false, begun('BEGIN'));
+    expect(expected).toEqual({ answers: [['rowDescription', 'dataRow', 'dataRow', 'commandComplete', 'readyForQuery T'], ['commandComplete', 'readyForQuery I']], written: 0 });
+  });
 });
 
 describe("a statement only a block of the client's takes, in an Execute after a Flushed pipeline", () => {
