@@ -1,9 +1,12 @@
-// Statements only a transaction block of the client's takes: SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT or ROLLBACK AND
-// CHAIN. In the implicit transaction of an extended-protocol pipeline PostgreSQL refuses them (25P01), and the error
-// ends that transaction, rolled back. Where the proxy's block stands in for it (execution.ts), the server would take
-// them, and the Sync would commit what PostgreSQL rolls back: so the engine notes which of the client's prepared
-// statements and portals are such statements, and ends its block (rolled back) before one runs; the server then
-// refuses it as PostgreSQL would have. The portal went with the block: the client's Bind of it is sent again first.
+// Statements that end, or need, a transaction block of the client's: COMMIT, END, ROLLBACK, ABORT; SAVEPOINT,
+// RELEASE, ROLLBACK TO, COMMIT or ROLLBACK AND CHAIN. In the implicit transaction of an extended-protocol pipeline
+// PostgreSQL ends that transaction at the first four (committed, or rolled back), with a warning that no transaction
+// was in progress (25P01), and refuses the others (25P01), the error ending it rolled back. Where the proxy's block
+// stands in for it (execution.ts), the server would take them in that block: the Sync would commit what PostgreSQL
+// rolls back, and the statements after a COMMIT would find no block where PostgreSQL starts a new implicit one. So
+// the engine notes which of the client's prepared statements and portals are such statements, and ends its block
+// (as PostgreSQL ends the implicit one) before one runs; the server, in no block, then answers it as PostgreSQL would
+// have. The portal went with the block: the client's Bind of it is sent again first.
 
 import { readParse, readParseStatement } from '../../proxy/frontend-read.js';
 import { parseSync } from '../sql/parser.js';
@@ -18,10 +21,17 @@ const HEADER_BYTES = 5;
 const LEAD_BYTES = 256;
 const LEADS = /^(?:\s|--[^\n]*\n|\/\*[^*]*\*\/)*(?:savepoint|release|rollback|abort|commit|end)\b/i;
 
+/** How a portal of such a statement ends the proxy's block, and the client's Bind of it. */
+export interface BlockEnding {
+  bind: Buffer;
+  /** As PostgreSQL's COMMIT ends its implicit transaction; else as an error or ROLLBACK does. */
+  commits: boolean;
+}
+
 export class ClientBlockStatements {
-  private readonly statements = new Set<string>();
-  /** Each such portal with the client's Bind of it. */
-  private readonly portals = new Map<string, Buffer>();
+  /** Each such statement, and whether it commits. */
+  private readonly statements = new Map<string, boolean>();
+  private readonly portals = new Map<string, BlockEnding>();
 
   /** A Parse: its statement noted when its text is such a statement, else forgotten (a long one is not read). */
   parsed(frame: Buffer): void {
@@ -31,15 +41,17 @@ export class ClientBlockStatements {
     if (!leads && this.statements.size === 0) return;
     if (!leads || frame.length > 2 * LONGEST) return void this.statements.delete(readParseStatement(frame));
     const { statement, sql } = readParse(frame);
-    if (needsClientBlock(sql)) remember(this.statements, statement);
-    else this.statements.delete(statement);
+    const commits = endingCommits(sql);
+    if (commits === undefined) this.statements.delete(statement);
+    else remember(this.statements, statement, commits);
   }
 
   /** A Bind (`frame`) of `portal` to `statement`. */
   bound(portal: string, statement: string, frame: Buffer): void {
     this.portals.delete(portal);
-    if (!this.statements.has(statement) || frame.length > 2 * LONGEST) return;
-    this.portals.set(portal, Buffer.from(frame));
+    const commits = this.statements.get(statement);
+    if (commits === undefined || frame.length > 2 * LONGEST) return;
+    this.portals.set(portal, { bind: Buffer.from(frame), commits });
     if (this.portals.size > MAX_NAMES) this.portals.delete(this.portals.keys().next().value!);
   }
 
@@ -48,25 +60,29 @@ export class ClientBlockStatements {
     (kind === 'S' ? this.statements : this.portals).delete(name);
   }
 
-  /** The client's Bind of `portal` when an Execute of it runs such a statement. */
-  bindOf(portal: string): Buffer | undefined {
+  /** How an Execute of `portal` ends the proxy's block, when it runs such a statement. */
+  endingOf(portal: string): BlockEnding | undefined {
     return this.portals.get(portal);
   }
 }
 
-function needsClientBlock(sql: string): boolean {
-  if (sql.length > LONGEST || !LEADS.test(sql)) return false;
+/** For such a statement, whether it ends PostgreSQL's implicit transaction committed; else undefined. */
+function endingCommits(sql: string): boolean | undefined {
+  if (sql.length > LONGEST || !LEADS.test(sql)) return undefined;
   try {
     const statements = (parseSync(sql) as { stmts?: Array<{ stmt: Record<string, unknown> }> }).stmts ?? [];
     const transaction = statements[0]?.stmt.TransactionStmt as { kind?: unknown; chain?: unknown } | undefined;
-    return statements.length === 1 && transaction !== undefined && transactionControl(transaction) === 'clientBlockOnly';
+    if (statements.length !== 1 || transaction === undefined) return undefined;
+    const control = transactionControl(transaction);
+    if (control === 'commit') return true;
+    return control === 'rollback' || control === 'clientBlockOnly' ? false : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-function remember(names: Set<string>, name: string): void {
+function remember(names: Map<string, boolean>, name: string, commits: boolean): void {
   names.delete(name);
-  names.add(name);
-  if (names.size > MAX_NAMES) names.delete(names.values().next().value!);
+  names.set(name, commits);
+  if (names.size > MAX_NAMES) names.delete(names.keys().next().value!);
 }

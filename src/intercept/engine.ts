@@ -26,7 +26,7 @@ import { relayNotingCompletions } from './completion-relay.js';
 import { ReadyHeldBack } from './ready-held-back.js';
 import { relayToClient, watchingRefusal } from './refusal-watch.js';
 import { watchingClientBegin } from './client-begin-watch.js';
-import { ClientBlockStatements } from './client-block-statements.js';
+import { ClientBlockStatements, type BlockEnding } from './client-block-statements.js';
 import { fastpathSettingRefusal } from './fastpath-settings.js';
 import type { ForwardMotion } from './cursor-plan.js';
 import { Executor, refusal } from './execution.js';
@@ -486,16 +486,16 @@ class InterceptionEngine implements Interceptor {
   }
 
   /**
-   * An Execute of a statement only a block of the client's takes (client-block-statements.ts), in the proxy's block:
-   * PostgreSQL refuses it in the implicit transaction that block stands in for, which the error ends, rolled back. The
-   * proxy rolls its block back, with the portal, which it binds again (its answer is not the client's), and the
-   * server, in no block, refuses the statement as PostgreSQL would (25P01).
+   * An Execute of a statement that ends, or needs, a block of the client's (client-block-statements.ts), in the proxy's
+   * block: PostgreSQL ends the implicit transaction that block stands in for with it, committed at a COMMIT, else
+   * rolled back (a refusal's error ends it). The proxy ends its block so, with the portal, which it binds again (its
+   * answer is not the client's), and the server, in no block, answers the statement as PostgreSQL would (25P01).
    */
-  private async relayOutsideOwnBlock(frame: Buffer, bind: Buffer): Promise<void> {
+  private async relayOutsideOwnBlock(frame: Buffer, ending: BlockEnding): Promise<void> {
     await this.settle();
     if (!this.io.owed.skipping && this.executor.ownsBlock) {
-      await this.executor.rollBackOwnBlock();
-      this.forward(bind, new Collector(1));
+      await this.executor.endOwnBlock(ending.commits);
+      this.forward(ending.bind, new Collector(1));
     }
     this.forward(frame);
   }
@@ -627,8 +627,8 @@ class InterceptionEngine implements Interceptor {
     // Which portal the name is depends on the server's answer to a Bind still owed.
     if (this.rebindsOwed > 0) await this.settle();
     const bound = this.portals.get(portal);
-    const clientBlockBind = this.executor.ownsBlock ? this.clientBlockStatements.bindOf(portal) : undefined;
-    if (!bound && clientBlockBind) return this.relayOutsideOwnBlock(frame, clientBlockBind);
+    const ending = this.executor.ownsBlock ? this.clientBlockStatements.endingOf(portal) : undefined;
+    if (!bound && ending) return this.relayOutsideOwnBlock(frame, ending);
     if (!bound) return this.forward(frame, this.executor.ownsBlock ? this.watchingClientBegin(relayToClient(this.io)) : undefined);
     await this.settle();
     if (this.io.owed.skipping) return;

@@ -312,9 +312,12 @@ export class Executor {
     await this.endOwnBlockAfter(answer);
   }
 
-  /** Rolls the proxy's block back, as an error ends PostgreSQL's implicit one (client-block-statements.ts). */
-  async rollBackOwnBlock(): Promise<void> {
-    await this.closeOwnBlock(false);
+  /**
+   * Ends the proxy's block as a COMMIT (`commit`), or a ROLLBACK or an error, ends PostgreSQL's implicit one
+   * (client-block-statements.ts); a COMMIT that fails is the client's error.
+   */
+  async endOwnBlock(commit: boolean): Promise<void> {
+    await this.closeOwnBlock(commit);
   }
 
   /** A BEGIN of the client's that the server ran as it came made the proxy's block the client's (client-begin-watch.ts). */

@@ -203,6 +203,19 @@ describe("a statement only a block of the client's takes, in an Execute after a 
   });
 });
 
+describe('a COMMIT or ROLLBACK in an Execute after a Flushed pipeline', () => {
+  it('ends the implicit block with a warning that there was none, and a call after it runs in a block of its own', async () => {
+    const steps = (sql: string) => [serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.execute({})];
+    const answered = ['parseComplete', 'bindComplete', 'notice 25P01', 'commandComplete', 'parseComplete', 'bindComplete', 'commandComplete', 'readyForQuery I'];
+    for (const [text, written] of [['COMMIT', 2], ['END', 2], ['ROLLBACK', 1], ['ABORT', 1]] as const) {
+      for (const together of [false, true]) {
+        const expected = await compare((_, calls) => [...steps(text), ...steps(calls(`INSERT INTO written SELECT length(md5('r'))`)), serialize.sync()], 1, together);
+        expect(expected, text).toEqual({ answers: [answered], written });
+      }
+    }
+  }, 120_000);
+});
+
 describe('a FunctionCall after a Flushed pipeline', () => {
   it('commits the pipeline\'s writes: a later error leaves them', async () => {
     const failing = [serialize.parse({ text: 'SELECT 1/0', types: [] }), serialize.bind({}), serialize.execute({}), serialize.sync()];
