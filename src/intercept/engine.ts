@@ -75,6 +75,8 @@ interface BoundPortal extends TrackedStatement {
   resultFormats: number[];
   /** Set once the final pass ran on the portal: more rows come from it as from any portal. */
   execution?: number;
+  /** The proxy answered its Execute whole, the server's portal never run: it has no rows left (execution.ts). */
+  ended?: boolean;
   /** A FETCH from a fast cursor, once executed: what it has left to read (cursors.ts). */
   left?: ForwardMotion;
 }
@@ -649,12 +651,14 @@ class InterceptionEngine implements Interceptor {
       bound.left = await this.executor.runFetchPortal(frame, plan.motion, { name: portal, maxRows, resultFormats: bound.resultFormats }, bound.left);
       return;
     }
+    if (bound.ended) return this.executor.answerEndedPortal();
     if (bound.execution !== undefined) return this.executor.resumePortal(bound.execution, portal, maxRows);
-    const { execution, synced } = await this.executor.runPortal(plan, target, this.queue.nextType() === FrontendMessage.Sync);
+    const { ran, synced } = await this.executor.runPortal(plan, target, this.queue.nextType() === FrontendMessage.Sync);
     // The Sync after it was answered with it.
     if (synced) this.queue.shift();
-    bound.execution = execution;
-    if (execution === undefined) this.catalogInstalled = undefined;
+    bound.execution = ran?.execution;
+    bound.ended = ran?.answeredWhole;
+    if (ran === undefined) this.catalogInstalled = undefined;
   }
 
   /** Whether the proxy runs a statement of a Query itself; FETCH, MOVE and CLOSE only of cursors over LLM calls. */

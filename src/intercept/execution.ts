@@ -16,7 +16,7 @@
 // themselves are in passes.ts; this is the order they run in, and what the client sees of them.
 
 import { setMaxListeners } from 'node:events';
-import { noticeResponse, portalSuspended, readyForQuery } from '../../proxy/backend-write.js';
+import { commandComplete, noticeResponse, portalSuspended, readyForQuery } from '../../proxy/backend-write.js';
 import { bind, close, describe, execute, parse } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -59,6 +59,15 @@ type DeclarePlan = StatementPlan & { kind: 'declare' };
 type FetchPlan = StatementPlan & { kind: 'fetch' };
 type ClosePlan = StatementPlan & { kind: 'close' };
 type TransactionPlan = StatementPlan & { kind: 'transaction' };
+
+/**
+ * A statement whose passes ran: its execution id, and whether the proxy answered it whole itself, the server's portal
+ * never run (projection.ts, stream.ts): executed again, such a portal has no rows left.
+ */
+export interface Ran {
+  execution: number;
+  answeredWhole: boolean;
+}
 
 /** The client's portal an extended-protocol Execute runs. */
 export interface ClientPortal {
@@ -186,24 +195,24 @@ export class Executor {
    * follows, and is answered here when the statement's answer is held (held-answer.ts), so that its writes travel
    * with the Sync; resolves with whether it was.
    */
-  async runPortal(plan: CallPlan, target: Target, syncFollows: boolean): Promise<{ execution: number | undefined; synced: boolean }> {
+  async runPortal(plan: CallPlan, target: Target, syncFollows: boolean): Promise<{ ran: Ran | undefined; synced: boolean }> {
     this.abort = this.statementAbort();
     // Not awaited first: the BEGIN travels with the statement's first requests, and is answered before them.
     const begun = this.beginIfIdle();
     begun.catch(() => undefined);
-    let execution: number | undefined;
+    let ran: Ran | undefined;
     try {
-      execution = await this.runCalls(plan, target);
+      ran = await this.runCalls(plan, target);
     } catch (error) {
       await this.fail(error);
     } finally {
       await begun;
     }
-    if (!this.held) return { execution, synced: false };
-    if (!syncFollows) return { execution: (await this.settleHeld()) ? execution : undefined, synced: false };
+    if (!this.held) return { ran, synced: false };
+    if (!syncFollows) return { ran: (await this.settleHeld()) ? ran : undefined, synced: false };
     const { status, settled } = await this.end();
     this.io.writeToClient(readyForQuery(status));
-    return { execution: settled ? execution : undefined, synced: true };
+    return { ran: settled ? ran : undefined, synced: true };
   }
 
   /** An extended-protocol Execute of a statement the proxy runs itself (CREATE EXTENSION pg_llm…). */
@@ -287,6 +296,11 @@ export class Executor {
   /** Answers a client's message with an error of the proxy's, failing its transaction as PostgreSQL would. */
   async reject(error: PgError): Promise<void> {
     await this.fail(error);
+  }
+
+  /** An Execute of a portal the proxy answered whole: as PostgreSQL's SELECT portal run to its end, it has no rows left. */
+  answerEndedPortal(): void {
+    this.io.writeToClient(commandComplete('SELECT 0'));
   }
 
   /** Executes more rows of a portal whose final pass was suspended by a row limit. */
@@ -414,7 +428,7 @@ export class Executor {
     const calls: CallPlan = { kind: 'calls', sql: cursor.query, callSites: plan.callSites, extension: plan.extension, stream: undefined, projection: undefined, explained: undefined };
     let execution: number | undefined;
     try {
-      execution = await this.runCalls(calls, { ...target, statement: CURSOR_QUERY, clientPortal: undefined }, target);
+      execution = (await this.runCalls(calls, { ...target, statement: CURSOR_QUERY, clientPortal: undefined }, target))?.execution;
     } catch (error) {
       // The passes' savepoint needs a transaction block, as a cursor without hold does.
       if (error instanceof PgError && error.sqlstate === NO_ACTIVE_TRANSACTION) throw new PgError(NO_ACTIVE_TRANSACTION, 'DECLARE CURSOR can only be used in transaction blocks');
@@ -455,16 +469,16 @@ export class Executor {
   }
 
   /**
-   * The passes; returns the execution id, or undefined when the final pass failed (the client has its error). The
-   * final pass runs `final`, by default the statement the passes ran.
+   * The passes; undefined when the final pass failed (the client has its error). The final pass runs `final`, by
+   * default the statement the passes ran.
    */
-  private async runCalls(plan: CallPlan, target: Target, final: Target = target): Promise<number | undefined> {
+  private async runCalls(plan: CallPlan, target: Target, final: Target = target): Promise<Ran | undefined> {
     const execution = this.nextExecution++;
     this.stopIfCancelled();
     if (plan.explained !== undefined) await this.noticeEstimate(plan.explained);
     if (plan.projection && target.clientPortal?.maxRows === 0 && (plan.projection.oneRow || !(await this.calls.capped()))) {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterTypes: target.parameterTypes, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
-      return projected ? execution : undefined;
+      return projected ? { execution, answeredWhole: true } : undefined;
     }
     let held: HeldArguments | undefined;
     try {
@@ -497,7 +511,7 @@ export class Executor {
         const { stream } = plan;
         if (stream && calls.size === 1 && (target.clientPortal?.maxRows ?? 0) === 0) {
           await this.whileComputing(() => streamSetRows(this.io, this.calls.stream(only!, this.abort.signal), stream, final, fields, this.abort.signal));
-          return execution;
+          return { execution, answeredWhole: true };
         }
         if (pass > MAX_COLLECT_PASSES) {
           throw new PgError('54001', `LLM function calls depend on each other more than ${MAX_COLLECT_PASSES} levels deep`, {
@@ -519,7 +533,7 @@ export class Executor {
       }
       this.stopIfCancelled();
       const failed = await afterStored(stored, this.passes.finalPass(final, execution));
-      return failed ? undefined : execution;
+      return failed ? undefined : { execution, answeredWhole: false };
     } finally {
       held?.end();
     }
