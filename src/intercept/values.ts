@@ -11,6 +11,8 @@ export const BINARY_FORMAT = 1;
 const FLOAT4_OID = 700;
 
 export function encodeValue(type: string, value: unknown, format: number): Buffer | null {
+  // PostgreSQL takes any code at Bind and refuses it at the first row, a NULL's too.
+  if (format !== TEXT_FORMAT && format !== BINARY_FORMAT) throw new PgError('22023', `unsupported format code: ${format}`);
   // void is not NULL: PostgreSQL sends it as an empty value in both formats.
   if (type === 'void') return Buffer.alloc(0);
   if (value === null || value === undefined) return null;

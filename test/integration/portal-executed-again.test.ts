@@ -4,9 +4,9 @@
 // the same messages sent direct, md5() in the call's place.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { afterThisTest, freshDatabase } from '../support/database.js';
-import { cluster, connection, startProxy, type TestProxy } from '../support/proxy.js';
+import { afterThisTest } from '../support/database.js';
+import { databaseWithMd5Model } from '../support/models.js';
+import { cluster, startProxy, type TestProxy } from '../support/proxy.js';
 import { RawClient, serialize } from '../support/raw-client.js';
 
 let proxy: TestProxy;
@@ -14,17 +14,6 @@ beforeAll(async () => {
   proxy = await startProxy();
 });
 afterAll(() => proxy.stop());
-
-/** A database with pg_llm and a model "m" answering md5() of its prompt. */
-async function databaseWithMock(): Promise<string> {
-  const { name } = await freshDatabase();
-  const setup = new pg.Client(connection(proxy.port, 'postgres', name));
-  await setup.connect();
-  await setup.query('CREATE EXTENSION pg_llm');
-  await setup.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_mode": "md5"}')`);
-  await setup.end();
-  return name;
-}
 
 /** Parse, Bind, Execute, Execute, Sync of `sql` with one parameter: each message by name, a command by its tag. */
 async function executedTwice(port: number, database: string, sql: string): Promise<string[]> {
@@ -42,7 +31,7 @@ describe('a portal of calls answered whole by the proxy, Executed again', () => 
     // The mock model streams its answer and a final chunk: two rows.
     ['a streamed call', `SELECT md5($1) AS chunk FROM generate_series(1, 2)`, `SELECT chunk FROM pg_llm_chat_stream('m', $1)`, 'SELECT 2'],
   ])('%s has no rows left (SELECT 0), as PostgreSQL\'s portal', async (_, direct, proxied, first) => {
-    const database = await databaseWithMock();
+    const database = await databaseWithMd5Model(proxy);
     const expected = await executedTwice(cluster().port, database, direct);
     expect(expected.slice(-3)).toEqual([first, 'SELECT 0', 'readyForQuery']);
     expect(await executedTwice(proxy.port, database, proxied)).toEqual(expected);

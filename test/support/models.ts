@@ -1,5 +1,5 @@
-// A fresh database with the catalog installed through the proxy and one model instance, 'llm', registered against
-// the fake provider: the starting point of the provider tests.
+// A fresh database with the catalog installed through the proxy and a model: one instance, 'llm', registered against
+// the fake provider (the starting point of the provider tests), or a mock "m" answering md5() as the server would.
 
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
@@ -39,4 +39,15 @@ export function proxyAndFakeProvider(options: ProxyOptions = {}): { proxy: TestP
     await shared.fake.close();
   });
   return shared;
+}
+
+/** A database with pg_llm and a model "m" answering md5() of its prompt, as md5() answers the same statement sent direct. */
+export async function databaseWithMd5Model(proxy: TestProxy): Promise<string> {
+  const { name } = await freshDatabase();
+  const setup = new pg.Client(connection(proxy.port, 'postgres', name));
+  await setup.connect();
+  await setup.query('CREATE EXTENSION pg_llm');
+  await setup.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_mode": "md5"}')`);
+  await setup.end();
+  return name;
 }
