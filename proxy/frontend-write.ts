@@ -85,14 +85,31 @@ export function parse(statement: string, sql: string, parameterTypes: number[] =
   return message(FrontendMessage.Parse, [cstring(statement), cstring(sql), int16(parameterTypes.length), ...parameterTypes.map(int32)]);
 }
 
-/** Bind with text parameters (null for SQL NULL) and text results. */
-export function bind(portal: string, statement: string, parameters: Array<string | null> = []): Buffer {
-  const values = parameters.flatMap((value) => {
-    if (value === null) return [int32(-1)];
-    const bytes = Buffer.from(value, 'utf8');
-    return [int32(bytes.length), bytes];
-  });
-  return message(FrontendMessage.Bind, [cstring(portal), cstring(statement), int16(0), int16(parameters.length), ...values, int16(0)]);
+/** A Bind's text parameter: SQL NULL, a string, or text encoded as UTF-8 already, in pieces. */
+export type TextParameter = string | null | readonly Buffer[];
+
+/**
+ * Bind with text parameters and text results. A parameter given in pieces stays in them, the message then being the
+ * pieces to write in order: the proxy's own Binds may carry a statement's model answers, tens of megabytes, which a
+ * copy into one frame held the event loop for.
+ */
+export function bind(portal: string, statement: string, parameters?: Array<string | null>): Buffer;
+export function bind(portal: string, statement: string, parameters: TextParameter[]): Buffer | Buffer[];
+export function bind(portal: string, statement: string, parameters: TextParameter[] = []): Buffer | Buffer[] {
+  const parts = [cstring(portal), cstring(statement), int16(0), int16(parameters.length)];
+  for (const value of parameters) {
+    if (value === null) parts.push(int32(-1));
+    else if (typeof value === 'string') {
+      const bytes = Buffer.from(value, 'utf8');
+      parts.push(int32(bytes.length), bytes);
+    } else parts.push(int32(value.reduce((sum, piece) => sum + piece.length, 0)), ...value);
+  }
+  parts.push(int16(0));
+  if (parameters.every((value) => !Array.isArray(value))) return message(FrontendMessage.Bind, parts);
+  const head = Buffer.allocUnsafe(5);
+  head[0] = FrontendMessage.Bind;
+  head.writeInt32BE(parts.reduce((sum, part) => sum + part.length, 4), 1);
+  return [head, ...parts];
 }
 
 /** A Bind that reuses another Bind's parameters and result formats (`rest`, everything after the two names). */

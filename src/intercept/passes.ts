@@ -12,10 +12,14 @@ import { check, type Call } from './calls.js';
 import { ClientRelay, Collector, NO_PARAMETERS, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { collectedCall, COLLECTED_CALLS, readCollectedCalls } from './collected-calls.js';
 import { internalName } from './internal-names.js';
+import type { JsonBytes } from './json-in-turns.js';
 
 /** The NOTICE a collect pass raises (once, without values) when it found calls with no result yet. */
 const CALLS_COLLECTED = 'LM001';
 const WATCHED = new Set([CALLS_COLLECTED]);
+const OPEN_OBJECT = Buffer.from('{');
+const MEMBER_SEPARATOR = Buffer.from(',');
+const CLOSE_OBJECT = Buffer.from('}');
 const PASS_PORTAL = internalName('pass');
 export const FINAL_PORTAL = internalName('final');
 /** What a simple Query's client does not expect to see of the extended messages the proxy runs for it. */
@@ -101,12 +105,16 @@ export class Passes {
     return { calls, collected, error: result.error, fields: result.fields };
   }
 
-  /** Sends a batch of results, `"call key":value` members of a JSON object, to the session's results table. */
-  store(execution: number, entries: string[]): Promise<Result> {
+  /**
+   * Sends a batch of results (one at least), `"call key":value` members of a JSON object (UTF-8, in pieces the Bind
+   * carries as they are), to the session's results table.
+   */
+  store(execution: number, entries: JsonBytes[]): Promise<Result> {
+    const object = entries.flatMap(({ pieces }, i) => [i === 0 ? OPEN_OBJECT : MEMBER_SEPARATOR, ...pieces]);
     const stored = this.requests.statement(
       `INSERT INTO pg_temp.pg_llm_call_results (execution, call_key, value)
        SELECT $1::bigint, entry.key, entry.value FROM pg_catalog.jsonb_each($2::pg_catalog.jsonb) AS entry ON CONFLICT DO NOTHING`,
-      [String(execution), `{${entries.join(',')}}`],
+      [String(execution), [...object, CLOSE_OBJECT]],
     );
     this.requests.flush();
     return stored;

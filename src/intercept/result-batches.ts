@@ -6,7 +6,7 @@
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { STATEMENT_ANSWER_BYTES } from './answer-budget.js';
 import { check } from './calls.js';
-import { jsonInTurns } from './json-in-turns.js';
+import { jsonInTurns, type JsonBytes } from './json-in-turns.js';
 import type { Passes } from './passes.js';
 import type { Result } from './upstream-requests.js';
 
@@ -16,7 +16,7 @@ const BATCH_CALLS = 1000;
 const MAX_STORED_ANSWER_BYTES = 255 * 1024 ** 2;
 
 export class ResultBatches {
-  private entries: string[] = [];
+  private entries: JsonBytes[] = [];
   private bytes = 0;
   /** The stores sent, in order. */
   private readonly sent: Array<Promise<Result>> = [];
@@ -33,7 +33,7 @@ export class ResultBatches {
   async add(key: string, value: unknown): Promise<void> {
     const entry = await storedEntry(key, value);
     this.entries.push(entry);
-    this.bytes += entry.length;
+    this.bytes += entry.bytes;
     if (!this.full()) return;
     const before = this.sent.at(-1);
     if (before) check(await before);
@@ -63,17 +63,18 @@ export class ResultBatches {
   }
 }
 
-/** One result as a member of the JSON object a store takes: `"key":value`. */
-async function storedEntry(key: string, value: unknown): Promise<string> {
-  let json: string;
+/** One result as a member of the JSON object a store takes: `"key":value`, as UTF-8. */
+async function storedEntry(key: string, value: unknown): Promise<JsonBytes> {
+  let json: JsonBytes;
   try {
     json = await jsonInTurns(value);
   } catch (error) {
     if (error instanceof RangeError) throw tooLarge();
     throw error;
   }
-  if (json.length > MAX_STORED_ANSWER_BYTES || Buffer.byteLength(json) > MAX_STORED_ANSWER_BYTES) throw tooLarge();
-  return `${JSON.stringify(key)}:${json}`;
+  if (json.bytes > MAX_STORED_ANSWER_BYTES) throw tooLarge();
+  const member = Buffer.from(`${JSON.stringify(key)}:`, 'utf8');
+  return { pieces: [member, ...json.pieces], bytes: member.length + json.bytes };
 }
 
 function tooLarge(): PgError {

@@ -4,7 +4,7 @@
 
 import { readCommandTag, readDataRow, readErrorField, readErrorFields, readParameterDescription, readRowDescription, readTransactionStatus, type FieldDescription } from '../../proxy/backend-read.js';
 import { relayedAsItComes } from '../../proxy/backend-write.js';
-import { bind, close, describe, execute, flush, parse, rebind, sync } from '../../proxy/frontend-write.js';
+import { bind, close, describe, execute, flush, parse, rebind, sync, type TextParameter } from '../../proxy/frontend-write.js';
 import { keptBytes, LEFT_UNREAD, type BodyReader } from '../../proxy/framer.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -168,14 +168,14 @@ export class UpstreamRequests {
    * Runs one statement with text parameters; the caller ends the batch with sync() or flush(). `watched`: the
    * SQLSTATEs of the notices to tell of.
    */
-  statement(sql: string, parameters: Array<string | null> = [], watched?: ReadonlySet<string>): Promise<Result> {
+  statement(sql: string, parameters: TextParameter[] = [], watched?: ReadonlySet<string>): Promise<Result> {
     const collector = new Collector(STATEMENT_REQUESTS, true, watched);
     this.statementTo(collector, sql, parameters);
     return collector.done;
   }
 
   /** Sends the messages of one statement, answered to `sink` (its RowDescription names the result's columns). */
-  statementTo(sink: ReplySink, sql: string, parameters: Array<string | null> = []): void {
+  statementTo(sink: ReplySink, sql: string, parameters: TextParameter[] = []): void {
     this.send(close('S', INTERNAL_NAME), sink);
     this.send(parse(INTERNAL_NAME, sql), sink);
     this.send(close('P', INTERNAL_NAME), sink);

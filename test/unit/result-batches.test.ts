@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { STEPS_A_TURN } from '../../src/event-loop-turns.js';
 import { STATEMENT_ANSWER_BYTES } from '../../src/intercept/answer-budget.js';
+import type { JsonBytes } from '../../src/intercept/json-in-turns.js';
 import type { Passes } from '../../src/intercept/passes.js';
 import { ResultBatches } from '../../src/intercept/result-batches.js';
 import type { Result } from '../../src/intercept/upstream-requests.js';
@@ -15,7 +16,12 @@ const STORED: Result = { fields: undefined, parameterTypes: undefined, rows: [],
 /** What each store would send as its JSON parameter. */
 function recordingPasses(): { passes: Passes; stores: string[] } {
   const stores: string[] = [];
-  const passes = { store: (_execution: number, entries: string[]) => (stores.push(`{${entries.join(',')}}`), Promise.resolve(STORED)) } as unknown as Passes;
+  const passes = {
+    store: (_execution: number, entries: JsonBytes[]) => {
+      stores.push(`{${entries.map(({ pieces }) => Buffer.concat(pieces).toString('utf8')).join(',')}}`);
+      return Promise.resolve(STORED);
+    },
+  } as unknown as Passes;
   return { passes, stores };
 }
 
@@ -52,5 +58,15 @@ describe('result batches', () => {
     expect(JSON.parse(stores[0]!)).toEqual({ key: rows });
     // A row a step, and a turn at least every STEPS_A_TURN steps.
     expect(turns).toBeGreaterThanOrEqual(rows.length / STEPS_A_TURN);
+  });
+
+  it('encode a big answer a piece at a time, a character of two UTF-16 units never cut in two', async () => {
+    const { passes, stores } = recordingPasses();
+    const answer = `x${'\u{1F600}é'.repeat(1024 * 1024)}`;
+    const batches = new ResultBatches(passes, 1);
+    const { turns } = await withTurnsCounted(() => batches.add('key', answer));
+    await batches.end();
+    expect(JSON.parse(stores[0]!)).toEqual({ key: answer });
+    expect(turns).toBeGreaterThan(1);
   });
 });
