@@ -27,7 +27,8 @@ export interface References {
 }
 
 /**
- * The operators a statement uses without naming them: `=` for CASE x WHEN and JOIN USING (or NATURAL), and the `<>`
+ * The operators a statement uses without naming them: `=` for CASE x WHEN, JOIN USING (or NATURAL) and
+ * `x IN (subquery)` (also as pg_get_viewdef prints a view's `= ANY (subquery)`), and the `<>`
  * a recursive query's CYCLE clause compares its mark with (looked up by name, through the search_path), added only
  * where they are, since every candidate in the caller's search_path is judged: another role's public.=(text, text)
  * would otherwise refuse every statement, a plain SELECT 1 included (IN lists, NULLIF and IS DISTINCT FROM name
@@ -77,8 +78,9 @@ export function referencesOf(node: unknown): References {
       const operator = qualified(body.name);
       const between = String(body.kind).startsWith('AEXPR_BETWEEN') || String(body.kind).startsWith('AEXPR_NOT_BETWEEN');
       found.operators.push(...(between ? BETWEEN_OPERATORS.map((name) => ({ name })) : [operator]));
-    } else if (type === 'SubLink' && body.operName) {
-      found.operators.push(qualified(body.operName));
+    } else if (type === 'SubLink' && (body.operName || body.subLinkType === 'ANY_SUBLINK')) {
+      // `x IN (SELECT …)`, NOT IN and row-wise `(a, b) IN`, names no operator: it is `= ANY`.
+      found.operators.push(body.operName ? qualified(body.operName) : IMPLICIT_EQUALS);
     } else if ((type === 'CaseExpr' && body.arg) || (type === 'JoinExpr' && (body.usingClause || body.isNatural))) {
       found.operators.push(IMPLICIT_EQUALS);
     } else if (type === 'CommonTableExpr' && body.cycle_clause) {

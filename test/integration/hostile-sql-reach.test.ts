@@ -387,6 +387,41 @@ describe("another role's operators on the caller's search_path: what the stateme
     });
   }
 
+  // `x IN (subquery)` names no operator: PostgreSQL compares with the = the search_path finds for the operands' types.
+  for (const sql of [
+    `SELECT id FROM customers WHERE name IN (SELECT name FROM customers)`,
+    `SELECT id FROM customers WHERE name NOT IN (SELECT name FROM customers WHERE id > 1)`,
+    `SELECT id FROM customers WHERE (name, name) IN (SELECT name, name FROM customers)`,
+    `SELECT id FROM customers WHERE name IN (VALUES ('Ada'))`,
+  ]) {
+    for (const use of ['text2sql', 'explain'] as const) {
+      it(`${use}: ${sql} is refused where = resolves to bob's, and nothing of bob's runs`, async () => {
+        const { admin, direct, name } = await shop();
+        const victim = await hostileTextOperators(direct, name);
+        // Where pg_catalog comes first, PostgreSQL's = compares, and the statement runs.
+        expect(await attempt(admin, use, sql)).toBeTruthy();
+        await admin.query(`SET search_path = public, pg_catalog; SET pg_llm.trusted_owners = '${ROLES.md5.user}'`);
+        await refusedWithoutTrace(admin, direct, use, sql, 'public.hijack() (through operator public.=)');
+        await alive(victim);
+      });
+    }
+  }
+
+  // Created where bob's = comes first, they compare with his: pg_get_viewdef prints that as a plain IN (subquery).
+  for (const [what, body, sql, says] of [
+    ['a view', 'CREATE VIEW same_names AS SELECT id FROM customers WHERE name IN (SELECT name FROM customers)', 'SELECT id FROM same_names', 'public.hijack() (through view same_names)'],
+    ['a SQL function', `CREATE FUNCTION same_names() RETURNS SETOF integer LANGUAGE sql STABLE AS 'SELECT id FROM customers WHERE name IN (SELECT name FROM customers)'`, 'SELECT same_names() AS id', 'public.hijack() (through function public.same_names)'],
+  ]) {
+    it(`${what} comparing with IN (subquery) is refused where = resolves to bob's, and nothing of bob's runs`, async () => {
+      const { admin, direct, name } = await shop();
+      const victim = await hostileTextOperators(direct, name);
+      await direct.query(`SET search_path = public, pg_catalog; ${body}; RESET search_path`);
+      await admin.query(`SET search_path = public, pg_catalog; SET pg_llm.trusted_owners = '${ROLES.md5.user}'`);
+      for (const use of ['text2sql', 'explain'] as const) await refusedWithoutTrace(admin, direct, use, sql!, says!);
+      await alive(victim);
+    });
+  }
+
   it('where PostgreSQL cannot analyse the statement (a read-only transaction), every candidate is judged', async () => {
     const { admin, direct, name } = await shop();
     await hostileTextOperators(direct, name);
