@@ -1,6 +1,6 @@
-// Statements that end, or need, a transaction block of the client's: COMMIT, END, ROLLBACK, ABORT; SAVEPOINT,
-// RELEASE, ROLLBACK TO, COMMIT or ROLLBACK AND CHAIN. In the implicit transaction of an extended-protocol pipeline
-// PostgreSQL ends that transaction at the first four (committed, or rolled back), with a warning that no transaction
+// Statements that end, or need, a transaction block of the client's: COMMIT, END, PREPARE TRANSACTION, ROLLBACK,
+// ABORT; SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT or ROLLBACK AND CHAIN. In the implicit transaction of an
+// extended-protocol pipeline PostgreSQL ends that transaction at the first five (committed, or rolled back), with a warning that no transaction
 // was in progress (25P01), and refuses the others (25P01), the error ending it rolled back. Where the proxy's block
 // stands in for it (execution.ts), the server would take them in that block: the Sync would commit what PostgreSQL
 // rolls back, and the statements after a COMMIT would find no block where PostgreSQL starts a new implicit one. So
@@ -19,7 +19,7 @@ const MAX_NAMES = 1024;
 /** The type and length before a message's body; and how much of a text's start the lead keyword is looked for in. */
 const HEADER_BYTES = 5;
 const LEAD_BYTES = 256;
-const LEADS = /^(?:\s|--[^\n]*\n|\/\*[^*]*\*\/)*(?:savepoint|release|rollback|abort|commit|end)\b/i;
+const LEADS = /^(?:\s|--[^\n]*\n|\/\*[^*]*\*\/)*(?:savepoint|release|rollback|abort|commit|end|prepare)\b/i;
 
 /** How a portal of such a statement ends the proxy's block, and the client's Bind of it. */
 export interface BlockEnding {
@@ -74,7 +74,8 @@ function endingCommits(sql: string): boolean | undefined {
     const transaction = statements[0]?.stmt.TransactionStmt as { kind?: unknown; chain?: unknown } | undefined;
     if (statements.length !== 1 || transaction === undefined) return undefined;
     const control = transactionControl(transaction);
-    if (control === 'commit') return true;
+    // An Executed PREPARE TRANSACTION outside a block of the client's commits what ran, with a warning, and prepares nothing.
+    if (control === 'commit' || control === 'prepare') return true;
     return control === 'rollback' || control === 'clientBlockOnly' ? false : undefined;
   } catch {
     return undefined;

@@ -153,7 +153,7 @@ export class Executor {
       this.calls.beginStatement();
       if (!clientBlock && needsBlock(plan)) this.beginBlock();
       this.statementOffset = offsets[index]!;
-      ok = await this.runQueryStatement(plan, catalogInstalled);
+      ok = await this.runQueryStatement(plan, catalogInstalled, plans.length > 1);
       // The last statement's answer waits for the Query's end, which its calls' writes travel with.
       if (ok && index < plans.length - 1) ok = await this.settleHeld();
       if (!ok) break;
@@ -350,15 +350,18 @@ export class Executor {
     this.io.writeToClient(readyForQuery(status));
   }
 
-  /** `catalogInstalled` is asked only of a statement that needs it, once the statements before it have run. */
-  private async runQueryStatement(plan: StatementPlan, catalogInstalled: () => Promise<boolean>): Promise<boolean> {
+  /**
+   * `catalogInstalled` is asked only of a statement that needs it, once the statements before it have run; `several`:
+   * the Query has more statements than this one, which PostgreSQL runs in an implicit block.
+   */
+  private async runQueryStatement(plan: StatementPlan, catalogInstalled: () => Promise<boolean>, several: boolean): Promise<boolean> {
     try {
       this.stopIfCancelled();
       switch (plan.kind) {
         case 'plain':
           return await this.relayStatement(plan.sql);
         case 'transaction':
-          return await this.runTransactionStatement(plan);
+          return await this.runTransactionStatement(plan, several);
         case 'extension':
           await runExtension(this.io, this.requests, plan, () => this.calls.masterKeys());
           return true;
@@ -623,10 +626,15 @@ export class Executor {
     return this.ownsBlock;
   }
 
-  /** A transaction statement of a Query, acting on the proxy's block as PostgreSQL's acts on its implicit one. */
-  private async runTransactionStatement(plan: TransactionPlan): Promise<boolean> {
+  /**
+   * A transaction statement of a Query, acting on the proxy's block as PostgreSQL's acts on its implicit one. A
+   * PREPARE TRANSACTION prepares the implicit block of a Query of several statements; alone in its Query (after a
+   * pipeline's Executes) it finds no block to prepare, and PostgreSQL commits what ran, with a warning.
+   */
+  private async runTransactionStatement(plan: TransactionPlan, several: boolean): Promise<boolean> {
     if (!(await this.ownsOpenBlock())) return this.relayStatement(plan.sql);
-    switch (plan.control) {
+    const control = plan.control === 'prepare' && !several ? 'commit' : plan.control;
+    switch (control) {
       case 'begin':
       case 'prepare': {
         // The block goes on as the client's. Upstream it was one already, which BEGIN would warn of (25001).
@@ -640,7 +648,7 @@ export class Executor {
         return this.relayStatement(plan.sql);
       default:
         // PostgreSQL ends its block with the statement (or its error): then the statement finds no block, here too.
-        if (await this.closeOwnBlock(plan.control === 'commit')) return false;
+        if (await this.closeOwnBlock(control === 'commit')) return false;
         return this.relayStatement(plan.sql);
     }
   }

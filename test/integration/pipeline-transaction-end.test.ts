@@ -109,6 +109,12 @@ describe('a simple Query after a Flushed pipeline', () => {
     expect(expected).toEqual({ answers: [['notice 25P01', 'commandComplete', 'readyForQuery I']], written: 1 });
   });
 
+  // Review J: the proxy ran it in its block, which it prepared (or failed, where prepared transactions are off).
+  it('that prepares the transaction alone warns there was no block, and commits them, prepared nowhere', async () => {
+    const expected = await compare(() => [serialize.query(`PREPARE TRANSACTION 'p'`)]);
+    expect(expected).toEqual({ answers: [['notice 25P01', 'commandComplete', 'readyForQuery I']], written: 1 });
+  });
+
   it('too big to be held while the call runs, and so read once it is done, commits them too', async () => {
     const big = `INSERT INTO written VALUES (2) /* ${'y'.repeat(1.5 * MiB)} */`;
     const expected = await compare(() => [serialize.query(big)], 1, true);
@@ -203,11 +209,11 @@ describe("a statement only a block of the client's takes, in an Execute after a 
   });
 });
 
-describe('a COMMIT or ROLLBACK in an Execute after a Flushed pipeline', () => {
+describe('a COMMIT, PREPARE TRANSACTION or ROLLBACK in an Execute after a Flushed pipeline', () => {
   it('ends the implicit block with a warning that there was none, and a call after it runs in a block of its own', async () => {
     const steps = (sql: string) => [serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.execute({})];
     const answered = ['parseComplete', 'bindComplete', 'notice 25P01', 'commandComplete', 'parseComplete', 'bindComplete', 'commandComplete', 'readyForQuery I'];
-    for (const [text, written] of [['COMMIT', 2], ['END', 2], ['ROLLBACK', 1], ['ABORT', 1]] as const) {
+    for (const [text, written] of [['COMMIT', 2], ['END', 2], [`PREPARE TRANSACTION 'p'`, 2], ['ROLLBACK', 1], ['ABORT', 1]] as const) {
       for (const together of [false, true]) {
         const expected = await compare((_, calls) => [...steps(text), ...steps(calls(`INSERT INTO written SELECT length(md5('r'))`)), serialize.sync()], 1, together);
         expect(expected, text).toEqual({ answers: [answered], written });
