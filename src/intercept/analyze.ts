@@ -14,6 +14,7 @@ import { CODE_BODY_TOKENS, readsCode, refuseSecretsInCode } from '../sql/code-bo
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { INLINE_CODE_BYTES, INLINE_PARSE_BYTES, parseTask, runInParserThread, runParseTask } from '../sql/parse-task.js';
 import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
+import { secretParameters as secretParametersOf, type SecretParameter } from '../sql/secret-parameters.js';
 import { heldSyntaxError, type HeldSyntaxError } from '../sql/secret-syntax-errors.js';
 import { serverNames, type ServerNames } from '../sql/server-names.js';
 import { refuseSecretsInSqlArguments } from '../sql/sql-arguments.js';
@@ -124,6 +125,8 @@ export interface Analysis {
   secrets: SecretLiteral[];
   /** The servers the text names, where it gives them in a server's place (src/sql/server-names.ts). */
   servers: ServerNames;
+  /** The parameters bound for secret arguments only (src/sql/secret-parameters.ts), whose values the engine holds at Bind. */
+  secretParameters: SecretParameter[];
   /**
    * The parser's error for a refused text that may hold a secret, for the proxy to answer (src/sql/secret-syntax-errors.ts):
    * the query string's, or that of SQL written out in it for an argument declared SQL (src/sql/secret-literals.ts).
@@ -155,7 +158,7 @@ function analyzeStatements(sql: string): Analysis {
   } catch (error) {
     if (error instanceof TooComplexToParse) throw error;
     const syntaxError = heldSyntaxError(sql, error);
-    return { plans: undefined, offsets: [], cancels: [], deallocations: [], resets: [], secrets: [], servers: NO_SERVERS, ...(syntaxError && { syntaxError }) };
+    return { plans: undefined, offsets: [], cancels: [], deallocations: [], resets: [], secrets: [], servers: NO_SERVERS, secretParameters: [], ...(syntaxError && { syntaxError }) };
   }
   // Code the server would keep or log as written, a key in it with it: refused before anything else (code-bodies.ts).
   statements.forEach(({ node }) => refuseSecretsInCode(node));
@@ -168,10 +171,11 @@ function analyzeStatements(sql: string): Analysis {
     secrets = statements.flatMap(({ node }, i) => (plans[i]!.kind === 'calls' || plans[i]!.kind === 'declare' ? secretLiterals(node, sql) : []));
   } catch (error) {
     if (!(error instanceof SecretSyntaxError)) throw error;
-    return { plans: undefined, offsets: [], cancels: [], deallocations: [], resets: [], secrets: [], servers: NO_SERVERS, syntaxError: error.held };
+    return { plans: undefined, offsets: [], cancels: [], deallocations: [], resets: [], secrets: [], servers: NO_SERVERS, secretParameters: [], syntaxError: error.held };
   }
   const servers = serverNames(statements.map(({ node }) => node));
-  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), deallocations: deallocations(statements), resets: secretResets(statements), secrets, servers };
+  const secretParameters = statements.flatMap(({ node }, i) => (plans[i]!.kind === 'calls' || plans[i]!.kind === 'declare' ? secretParametersOf(node) : []));
+  return { plans, offsets: statements.map(({ offset }) => offset), cancels: cancelCalls(statements), deallocations: deallocations(statements), resets: secretResets(statements), secrets, servers, secretParameters };
 }
 
 /** The statements of a script, each as its own text (for running them one at a time). */

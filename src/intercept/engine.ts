@@ -15,6 +15,7 @@ import { parsingFor } from '../sql/parse-task.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
 import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { TRUSTED_OWNERS, type ServerNames } from '../sql/server-names.js';
+import type { SecretParameter } from '../sql/secret-parameters.js';
 import { ClientQueue } from './client-queue.js';
 import { parseMentionsFunction } from './parse-mentions.js';
 import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
@@ -36,6 +37,7 @@ import { withStartupKeysHeld } from './startup-keys.js';
 import { lastingResets, RESETTING_COMMANDS, writtenAfter, type SecretReset, type WrittenAfter } from './secret-resets.js';
 import { isApiKeySetting } from '../sql/api-key-statements.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
+import { heldBind } from './held-parameters.js';
 import { SessionLiteralSecrets } from './literal-secrets.js';
 import { SessionMasterKeys } from './master-key-setting.js';
 import { NamedServers } from './named-servers.js';
@@ -55,6 +57,8 @@ interface TrackedStatement {
   parameterTypes: number[];
   /** The parameters bound in a server's place, which name that server (named-servers.ts). */
   serverParameters: ServerNames['parameters'];
+  /** The parameters bound for secret arguments only, whose values a Bind hands the server held (held-parameters.ts). */
+  secretParameters: SecretParameter[];
 }
 /** A statement the proxy answers entirely itself in the extended protocol (CREATE EXTENSION pg_llm and kin). */
 type OwnPlan = StatementPlan & { kind: 'extension' };
@@ -257,7 +261,7 @@ class InterceptionEngine implements Interceptor {
         return false;
       }
       case FrontendMessage.Bind:
-        if (this.ownStatements.has(readBind(frame).statement) || this.portalRefusal(frame) || this.mayBeRefusedRebind(frame)) return true;
+        if (this.ownStatements.has(readBind(frame).statement) || this.portalRefusal(frame) || this.mayBeRefusedRebind(frame) || this.bindsSecrets(frame)) return true;
         this.trackBind(frame, false);
         return false;
       case FrontendMessage.Execute: {
@@ -419,10 +423,12 @@ class InterceptionEngine implements Interceptor {
         if (this.ownStatements.has(statement)) return this.answerOwn(frame);
         const refusal = this.portalRefusal(frame);
         if (refusal) return this.refuse(refusal);
-        if (this.mayBeRefusedRebind(frame)) return this.rebind(frame);
-        this.trackBind(frame);
-        this.clientBlockStatements.bound(portal, statement, frame);
-        return this.forward(frame);
+        const held = this.bindsSecrets(frame) ? await this.orRefused(() => this.heldSecrets(frame), FrontendMessage.Bind) : frame;
+        if (!held) return;
+        if (this.mayBeRefusedRebind(held)) return this.rebind(held, frame);
+        this.trackBind(held, true, frame);
+        this.clientBlockStatements.bound(portal, statement, held);
+        return this.forward(held);
       }
       case FrontendMessage.Execute:
         if (this.ownPortals.has(readExecute(frame).portal)) return this.answerOwn(frame);
@@ -611,7 +617,7 @@ class InterceptionEngine implements Interceptor {
         return this.forward(frame, previous ? watched(notInstalled, serverRefused) : notInstalled);
       }
     }
-    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes, serverParameters: analysis.servers.parameters }, previous?.tracked ?? previous?.own);
+    const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes, serverParameters: analysis.servers.parameters, secretParameters: analysis.secretParameters }, previous?.tracked ?? previous?.own);
     if (overLimit) {
       keepPrevious();
       return this.refuse(overLimit);
@@ -781,6 +787,18 @@ class InterceptionEngine implements Interceptor {
     return this.statements.has(bind.statement) ? this.portals.refusal(bind.portal, frame.length - bind.restOffset) : undefined;
   }
 
+  /** Whether a Bind binds parameters of secret arguments, whose values the proxy holds before the server gets it. */
+  private bindsSecrets(frame: Buffer): boolean {
+    return (this.statements.get(readBind(frame).statement)?.secretParameters.length ?? 0) > 0;
+  }
+
+  /** The Bind with the values bound for secret arguments held (held-parameters.ts). */
+  private heldSecrets(frame: Buffer): Buffer {
+    const bind = readBind(frame);
+    const secrets = this.statements.get(bind.statement)?.secretParameters ?? [];
+    return heldBind(frame, bind.restOffset, secrets, this.literalSecrets);
+  }
+
   /** Whether the proxy remembers anything of some prepared statement, so Parse, Bind and Close concern it. */
   private get tracksStatements(): boolean {
     return this.statements.size > 0 || this.ownStatements.size > 0 || this.backendCancels.size > 0;
@@ -879,11 +897,14 @@ class InterceptionEngine implements Interceptor {
     return portal !== '' && (this.portals.has(portal) || this.statements.has(statement));
   }
 
-  /** Forwards such a Bind, the portal it would replace set aside until the server has taken it, put back if not. */
-  private rebind(frame: Buffer): void {
+  /**
+   * Forwards such a Bind, the portal it would replace set aside until the server has taken it, put back if not.
+   * `bound`: the client's Bind, before its secrets were held.
+   */
+  private rebind(frame: Buffer, bound: Buffer): void {
     const { portal } = readBind(frame);
     const previous = this.portals.setAside(portal);
-    this.trackBind(frame);
+    this.trackBind(frame, true, bound);
     this.rebindsOwed++;
     const refused = (): void => {
       this.portals.putBack(portal, previous);
@@ -895,9 +916,9 @@ class InterceptionEngine implements Interceptor {
   /**
    * A Bind the server is to carry out: its portal is tracked if it runs LLM calls, and its cancels take effect. A frame
    * the engine `owns` (accept's) is kept as it is, the one copy of a big Bind; another may be a view of the socket's
-   * chunk, which the session reuses.
+   * chunk, which the session reuses. `bound`: the client's Bind, whose values name servers (a held one does not).
    */
-  private trackBind(frame: Buffer, owns = true): void {
+  private trackBind(frame: Buffer, owns = true, bound = frame): void {
     const bind = readBind(frame);
     this.backendCancels.bound(bind.statement, frame);
     this.ownPortals.delete(bind.portal);
@@ -905,7 +926,7 @@ class InterceptionEngine implements Interceptor {
     if (tracked) {
       const rest = frame.subarray(bind.restOffset);
       const bindRest = owns ? rest : Buffer.from(rest);
-      this.namedServers.noteParameters(bindRest.subarray(0, bind.resultFormatsOffset - bind.restOffset), tracked.serverParameters);
+      if (tracked.serverParameters.length > 0) this.namedServers.noteParameters(bound.subarray(bind.restOffset, readBind(bound).resultFormatsOffset), tracked.serverParameters);
       this.portals.set(bind.portal, {
         ...tracked,
         statement: bind.statement,

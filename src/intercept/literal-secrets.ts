@@ -4,6 +4,7 @@
 // as a JSON string), and hands it back among the call's arguments, where the proxy puts the secret back. Its log and pg_stat_activity see only the reference, which means nothing in any other
 // session. SQL given for an argument declared SQL (pg_llm_estimate's) reaches the server with its own secrets held the
 // same way, and so does the statement a function then runs from it: the calls it finds there are resolved here too.
+// A secret the client binds as a parameter of a secret argument is held the same way, at Bind (held-parameters.ts).
 // A reference stands for its secret only in calls of the function the client wrote it out for: code of another role
 // that the statement runs (a view's call) may copy it from current_query(), and must not register it into a model
 // that every role may call (review31), nor hand it to any function the client did not give it to.
@@ -43,11 +44,19 @@ export class SessionLiteralSecrets {
           return held === value ? [] : [{ start, end, text: dollarQuoted(held) }];
         }
         if (HeldValues.isReference(value)) return [];
-        // Held until 64 newer ones push it out, long after its statement: no longer than a setting's key may be.
-        const reference = this.secrets.reuse({ value: holdable('a secret argument', value), writtenFor }, sameSecret);
+        const reference = this.holdSecret(value, writtenFor);
         return [{ start, end, text: `'${json ? JSON.stringify(reference) : reference}'` }];
       }),
     );
+  }
+
+  /**
+   * The reference the server gets for a secret the client wrote out, or bound as a parameter (held-parameters.ts), in
+   * a call of `writtenFor`. Held until 64 newer ones push it out, long after its statement: no longer than a setting's
+   * key may be.
+   */
+  holdSecret(value: string, writtenFor: string): string {
+    return this.secrets.reuse({ value: holdable('a secret argument', value), writtenFor }, sameSecret);
   }
 
   /** SQL a function runs for its caller (pg_llm_estimate's), with the secrets written out in its calls held. */

@@ -216,7 +216,8 @@ function stringConstant(expression: Node): { value: string; start: number } | un
   return value === undefined ? undefined : { value, start: node.A_Const.location as number };
 }
 
-function isSecret(kind: 'key' | 'config' | 'url', value: string): boolean {
+/** Whether a value given for an argument declared secret of this kind is one: a config or URL only with credentials. */
+export function isSecret(kind: 'key' | 'config' | 'url', value: string): boolean {
   if (kind === 'key') return true;
   return kind === 'url' ? credentialsIn('base_url', value).length > 0 : configHoldsCredentials(value);
 }

@@ -362,6 +362,67 @@ describe('a secret the session handed the proxy', () => {
       expect(serverLog()).not.toContain(secret);
     }
   });
+  // Review J1: a key bound as a parameter reached pg_temp.pg_llm_collected_calls as it was during the collect pass,
+  // where code of another role that the statement runs (a view's function, a row-level policy's) read it, and kept
+  // it in a sequence, which the pass's rollback leaves as it is; PostgreSQL logged it among the bind parameters.
+  it("bound as a parameter reaches neither the collect pass's table, which another role's view or policy reads, nor the server log", async () => {
+    // PostgreSQL's default log_parameter_max_length logs every bind parameter of a logged statement.
+    const { other, victim } = await sharedSchema([`log_statement = 'all'`]);
+    await other.query(`CREATE SEQUENCE shared.seen MINVALUE 0 START 0; CREATE SEQUENCE shared.found MINVALUE 0 START 0;
+                       GRANT SELECT, UPDATE ON shared.seen, shared.found TO PUBLIC;
+                       CREATE FUNCTION shared.grab() RETURNS int LANGUAGE plpgsql AS $$
+                       DECLARE seen int; found int;
+                       BEGIN
+                         IF to_regclass('pg_temp.pg_llm_collected_calls') IS NULL THEN RETURN 1; END IF;
+                         SELECT count(*), coalesce(max(length(substring(c::text from 'sk-bound-[0-9a-f]+|x-bound-[0-9a-f]+'))), 0)
+                           INTO seen, found FROM pg_temp.pg_llm_collected_calls c;
+                         IF seen > 0 THEN PERFORM setval('shared.seen', seen); END IF;
+                         IF found > 0 THEN PERFORM setval('shared.found', found); END IF;
+                         RETURN 1;
+                       END $$;
+                       CREATE VIEW shared.helpful AS SELECT shared.grab() AS g; GRANT SELECT ON shared.helpful TO PUBLIC;
+                       CREATE TABLE shared.pub (id int); INSERT INTO shared.pub VALUES (1), (2); GRANT SELECT ON shared.pub TO PUBLIC;
+                       ALTER TABLE shared.pub ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON shared.pub USING (shared.grab() > 0)`);
+    const key = unique('sk-bound');
+    const header = unique('x-bound');
+    suite.fake.requests.length = 0;
+    const config = `client_config => '{"base_url": "${suite.fake.baseUrl}"}'`;
+    // The view is read once the first row's call is collected; the policy, for each row the calls are collected for.
+    const { rows } = await victim.query(
+      `SELECT ai.openai_embed('m', 'row ' || i, api_key => $1, extra_headers => $2, ${config}) IS NOT NULL AS embedded, x.g
+         FROM generate_series(1, 2) i, LATERAL (SELECT CASE WHEN i > 1 THEN (SELECT g FROM shared.helpful) END AS g) x`,
+      [key, JSON.stringify({ 'x-gateway-key': header })],
+    );
+    expect(rows).toEqual([{ embedded: true, g: null }, { embedded: true, g: 1 }]);
+    await victim.query(`SELECT id, ai.openai_embed('m', 'row ' || id, api_key => $1::text, ${config}) IS NOT NULL AS embedded FROM shared.pub`, [key]);
+    const sequence = async (name: string) => Number((await other.query(`SELECT last_value FROM shared.${name}`)).rows[0].last_value);
+    expect(await sequence('seen')).toBeGreaterThan(0);
+    expect(await sequence('found')).toBe(0);
+    // The calls got what the client bound.
+    expect([...new Set(authorizations())]).toEqual([`Bearer ${key}`]);
+    expect(suite.fake.requests[0]!.headers['x-gateway-key']).toBe(header);
+    const log = serverLog();
+    expect(log).toContain("$1 = 'held by pg_llm proxy ");
+    for (const secret of [key, header]) expect(log).not.toContain(secret);
+  });
+
+  it('bound as a parameter, as text or in binary, is not in the server log, and goes to the server its bound config names', async () => {
+    // PostgreSQL's default log_parameter_max_length logs every bind parameter of a logged statement.
+    const { victim } = await sharedSchema([`log_statement = 'all'`]);
+    const key = unique('sk-logged');
+    const header = unique('x-logged');
+    const config = JSON.stringify({ base_url: suite.fake.baseUrl, default_headers: { 'x-gateway-key': header } });
+    suite.fake.requests.length = 0;
+    const sql = `SELECT ai.openai_embed('m', 'x', api_key => $1, client_config => $2) IS NOT NULL AS embedded`;
+    await victim.query(sql, [key, config]);
+    // A Buffer is bound in binary format: jsonb's is a version byte, then its text.
+    await victim.query(sql, [Buffer.from(key), Buffer.concat([Buffer.of(1), Buffer.from(config)])]);
+    expect(authorizations()).toEqual([`Bearer ${key}`, `Bearer ${key}`]);
+    expect(suite.fake.requests.map((request) => request.headers['x-gateway-key'])).toEqual([header, header]);
+    const log = serverLog();
+    expect(log).toContain(sql.replace(' AS embedded', ''));
+    for (const secret of [key, header]) expect(log).not.toContain(secret);
+  });
 });
 
 describe("a server a setting names, set by another role's code in the session", () => {

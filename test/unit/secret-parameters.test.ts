@@ -1,0 +1,72 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { analyzeNow } from '../../src/intercept/analyze.js';
+import { heldBind } from '../../src/intercept/held-parameters.js';
+import { SessionLiteralSecrets } from '../../src/intercept/literal-secrets.js';
+import { functionsCalled } from '../../functions/registry.js';
+import { readBind, readSectionParameter } from '../../proxy/frontend-read.js';
+import { loadParser } from '../../src/sql/parse.js';
+
+beforeAll(() => loadParser());
+
+/** The numbers of the parameters the proxy holds at Bind, and the function each is for. */
+function heldNumbers(sql: string): string[] {
+  return analyzeNow(sql).secretParameters.map(({ number, writtenFor, json }) => `$${number} ${writtenFor}${json ? ' json' : ''}`);
+}
+
+/** A Bind of the unnamed statement with these parameters, each with its format code. */
+function bindOf(parameters: Array<[number, Buffer | null]>): Buffer {
+  const int16 = (value: number) => Buffer.of(value >> 8, value & 255);
+  const int32 = (value: number) => {
+    const bytes = Buffer.alloc(4);
+    bytes.writeInt32BE(value);
+    return bytes;
+  };
+  const body = Buffer.concat([
+    Buffer.from('\0\0'),
+    int16(parameters.length),
+    ...parameters.map(([format]) => int16(format)),
+    int16(parameters.length),
+    ...parameters.flatMap(([, value]) => (value === null ? [int32(-1)] : [int32(value.length), value])),
+    int16(0),
+  ]);
+  return Buffer.concat([Buffer.from('B'), int32(4 + body.length), body]);
+}
+
+describe('secret parameters', () => {
+  it('are the parameters bound only for secret arguments, under casts, each for its function', () => {
+    expect(heldNumbers(`SELECT ai.openai_embed('m', $1, api_key => $2::text, extra_headers => $3, client_config => $4)`)).toEqual([
+      '$2 ai.openai_embed',
+      '$3 ai.openai_embed json',
+      '$4 ai.openai_embed json',
+    ]);
+    expect(heldNumbers(`SELECT generate_query($1, api_key => $2), generate_query($3, api_key => $2)`)).toEqual(['$2 public.generate_query']);
+  });
+
+  it('leave out a parameter the statement reads elsewhere too, or for another function, and a secret computed from one', () => {
+    expect(heldNumbers(`SELECT $2::text AS shown, ai.openai_embed('m', $1, api_key => $2)`)).toEqual([]);
+    expect(heldNumbers(`SELECT generate_query('q', api_key => $1), explain_query('SELECT 1', $1)`)).toEqual([]);
+    expect(heldNumbers(`SELECT ai.openai_embed('m', 'x', api_key => $1 || '')`)).toEqual([]);
+  });
+
+  it('are held in a Bind as text, as jsonb text and as binary jsonb; a config without credentials, NULL and a reference are not', () => {
+    const secrets = new SessionLiteralSecrets();
+    const parameters = analyzeNow(`SELECT ai.openai_embed($1, 'x', api_key => $2, extra_headers => $3, client_config => $4, extra_body => $5)`).secretParameters;
+    const reference = secrets.holdSecret('sk-earlier', 'ai.openai_embed');
+    const headers = Buffer.from('{"x-key": "k"}');
+    const frame = bindOf([[0, Buffer.from('m')], [0, Buffer.from('sk-text')], [1, Buffer.concat([Buffer.of(1), headers])], [0, Buffer.from('{"base_url": "http://h/v1"}')], [0, null]]);
+    const held = heldBind(frame, readBind(frame).restOffset, parameters, secrets);
+    const value = (index: number) => readSectionParameter(held.subarray(readBind(held).restOffset), index)!.value?.toString('latin1');
+    expect(value(0)).toBe('m');
+    expect(value(1)).toMatch(/^held by pg_llm proxy [0-9a-f]{32}$/);
+    expect(value(2)).toMatch(/^\x01"held by pg_llm proxy [0-9a-f]{32}"$/);
+    expect(value(3)).toBe('{"base_url": "http://h/v1"}');
+    expect(value(4)).toBeUndefined();
+    const declaration = functionsCalled(['ai', 'openai_embed'])[0]!;
+    // The server hands the call the references as it got them: the jsonb one as a JSON string.
+    const given: Record<string, unknown> = { api_key: value(1), extra_headers: JSON.parse(value(2)!.slice(1)) };
+    const { values } = secrets.resolve(declaration, declaration.arguments.map((argument) => given[argument.name] ?? null));
+    expect(values.filter((resolved) => resolved !== null)).toEqual(['sk-text', { 'x-key': 'k' }]);
+    const again = bindOf([[0, Buffer.from(reference)]]);
+    expect(heldBind(again, readBind(again).restOffset, [{ number: 1, kind: 'key', json: false, writtenFor: 'ai.openai_embed' }], secrets)).toBe(again);
+  });
+});
