@@ -1,12 +1,12 @@
 // Statements that end, or need, a transaction block of the client's: COMMIT, END, PREPARE TRANSACTION, ROLLBACK,
-// ABORT; SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT or ROLLBACK AND CHAIN. In the implicit transaction of an
-// extended-protocol pipeline PostgreSQL ends that transaction at the first five (committed, or rolled back), with a warning that no transaction
-// was in progress (25P01), and refuses the others (25P01), the error ending it rolled back. Where the proxy's block
-// stands in for it (execution.ts), the server would take them in that block: the Sync would commit what PostgreSQL
-// rolls back, and the statements after a COMMIT would find no block where PostgreSQL starts a new implicit one. So
-// the engine notes which of the client's prepared statements and portals are such statements, and ends its block
-// (as PostgreSQL ends the implicit one) before one runs; the server, in no block, then answers it as PostgreSQL would
-// have. The portal went with the block: the client's Bind of it is sent again first.
+// ABORT; SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT or ROLLBACK AND CHAIN. In the implicit transaction of an extended-
+// protocol pipeline PostgreSQL ends that transaction at the first five (committed, or rolled back), with a warning
+// that no transaction was in progress (25P01), and refuses the others (25P01), the error ending it rolled back.
+// Where the proxy's block stands in for it (execution.ts), the server would take them in that block: the Sync would
+// commit what PostgreSQL rolls back, and the statements after a COMMIT would find no block where PostgreSQL starts a
+// new implicit one. So the engine notes which of the client's prepared statements and portals are such statements,
+// and ends its block (as PostgreSQL ends the implicit one) before one runs; the server, in no block, then answers it
+// as PostgreSQL would have. The portal went with the block: the client's Bind of it is sent again first.
 
 import { readParse, readParseStatement } from '../../proxy/frontend-read.js';
 import { parseSync } from '../sql/parser.js';
@@ -74,7 +74,7 @@ function endingCommits(sql: string): boolean | undefined {
     const transaction = statements[0]?.stmt.TransactionStmt as { kind?: unknown; chain?: unknown } | undefined;
     if (statements.length !== 1 || transaction === undefined) return undefined;
     const control = transactionControl(transaction);
-    // An Executed PREPARE TRANSACTION outside a block of the client's commits what ran, with a warning, and prepares nothing.
+    // An Executed PREPARE TRANSACTION outside a client's block commits what ran, with a warning, and prepares nothing.
     if (control === 'commit' || control === 'prepare') return true;
     return control === 'rollback' || control === 'clientBlockOnly' ? false : undefined;
   } catch {
