@@ -18,8 +18,9 @@ const JSONB_VERSION = 1;
  * when none is. Only a Bind that holds one is copied, once.
  */
 export function heldBind(frame: Buffer, restOffset: number, parameters: SecretParameter[], secrets: SessionLiteralSecrets): Buffer {
-  if (parameters.length === 0) return frame;
   const formatCount = frame.readInt16BE(restOffset);
+  // A negative count (a Bind the server refuses with 08P01) would point the reads below before the section.
+  if (parameters.length === 0 || formatCount < 0) return frame;
   const formatOf = (number: number): number => (formatCount === 0 ? 0 : frame.readInt16BE(restOffset + 2 * (formatCount === 1 ? 1 : number)));
   let at = restOffset + 2 + 2 * formatCount;
   const count = frame.readInt16BE(at);

@@ -69,4 +69,12 @@ describe('secret parameters', () => {
     const again = bindOf([[0, Buffer.from(reference)]]);
     expect(heldBind(again, readBind(again).restOffset, [{ number: 1, kind: 'key', json: false, writtenFor: 'ai.openai_embed' }], secrets)).toBe(again);
   });
+
+  it('leaves a Bind with a negative count of formats to the server, which refuses it', () => {
+    const body = Buffer.concat([Buffer.from('\0\0'), Buffer.from([0xff, 0xfb, 0, 1, 0, 0, 0, 2]), Buffer.from('sk'), Buffer.alloc(2)]);
+    const frame = Buffer.concat([Buffer.from('B'), Buffer.alloc(4), body]);
+    frame.writeInt32BE(4 + body.length, 1);
+    const secrets = new SessionLiteralSecrets();
+    expect(heldBind(frame, readBind(frame).restOffset, [{ number: 1, kind: 'key', json: false, writtenFor: 'ai.openai_embed' }], secrets)).toBe(frame);
+  });
 });
