@@ -1,7 +1,9 @@
 // pgai's Anthropic functions (its sql/idempotent/003-anthropic.sql): a message from the Messages API, answered with
 // the API's message object, with pgai's arguments and defaults (max_tokens 1024), and the models the key may use.
 
+import { listOf } from '../../src/providers/pgai/apis.js';
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
+import type { ApiRequest } from '../../src/providers/provider.js';
 import { declareFunction, type CallContext, type FunctionDeclaration, type ResultRow } from '../declaration.js';
 import { API_KEY, nullable, serverUrl, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
@@ -9,6 +11,8 @@ import { askApi, given, jsonArray, milliseconds, required } from './requests.js'
 
 /** Pages of the model list followed at most: far more models than Anthropic has. */
 const MAX_PAGES = 20;
+
+const MODEL_PAGE: ApiRequest['reads'] = { fields: { data: listOf('id', 'display_name', 'created_at'), has_more: 'scalar', last_id: 'scalar' } };
 
 async function settings(context: CallContext, args: Record<string, unknown>, model: string): Promise<PgaiSettings> {
   const { baseUrl, apiKey } = await endpoint(context, 'anthropic', args, args.base_url);
@@ -63,7 +67,7 @@ export const anthropicFunctions: FunctionDeclaration[] = [
         ...given(args, { system: 'system_prompt', stop_sequences: 'stop_sequences', temperature: 'temperature', tool_choice: 'tool_choice', tools: 'tools', top_k: 'top_k', top_p: 'top_p' }),
         ...(args.user_id === null ? {} : { metadata: { user_id: args.user_id } }),
       };
-      return askApi(context, await settings(context, args, model), 'ai.anthropic_generate', { kind: 'chat', path: '/v1/messages', body });
+      return askApi(context, await settings(context, args, model), 'ai.anthropic_generate', { kind: 'chat', path: '/v1/messages', body, reads: 'whole' });
     },
   }),
   declareFunction({
@@ -86,7 +90,7 @@ export const anthropicFunctions: FunctionDeclaration[] = [
       let after: string | undefined;
       for (let page = 0; page < MAX_PAGES; page++) {
         const path = `/v1/models?limit=1000${after === undefined ? '' : `&after_id=${encodeURIComponent(after)}`}`;
-        const answer = (await askApi(context, models, 'ai.anthropic_list_models', { kind: 'list', method: 'GET', path })) as ModelPage;
+        const answer = (await askApi(context, models, 'ai.anthropic_list_models', { kind: 'list', method: 'GET', path, reads: MODEL_PAGE })) as ModelPage;
         for (const model of answer.data ?? []) rows.push({ id: model.id, name: model.display_name, created: model.created_at });
         if (!answer.has_more || !answer.last_id) break;
         after = answer.last_id;

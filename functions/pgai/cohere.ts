@@ -1,7 +1,9 @@
 // pgai's Cohere functions (its sql/idempotent/004-cohere.sql) on Cohere's v2 API: an embedding, and a reranking of
 // documents answered with Cohere's JSON or as rows, with pgai's arguments.
 
+import { scalars } from '../../src/providers/pgai/apis.js';
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
+import type { ApiRequest } from '../../src/providers/provider.js';
 import { declareFunction, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { API_KEY, nullable, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
@@ -28,10 +30,11 @@ interface Reranked {
   results?: Array<{ index: number; relevance_score: number }>;
 }
 
-async function rerank(context: CallContext, args: Record<string, unknown>): Promise<Reranked> {
+/** Cohere's answer: whole, or its results (one for each document at most). */
+async function rerank(context: CallContext, args: Record<string, unknown>, reads: ApiRequest['reads']): Promise<unknown> {
   const model = required<string>(args, 'model');
   const body = { model, query: required(args, 'query'), documents: required(args, 'documents'), ...given(args, { top_n: 'top_n', max_tokens_per_doc: 'max_tokens_per_doc' }) };
-  return (await askApi(context, await settings(context, args, model), 'ai.cohere_rerank', { kind: 'rerank', path: '/v2/rerank', body })) as Reranked;
+  return askApi(context, await settings(context, args, model), 'ai.cohere_rerank', { kind: 'rerank', path: '/v2/rerank', body, reads });
 }
 
 export const cohereFunctions: FunctionDeclaration[] = [
@@ -62,7 +65,7 @@ export const cohereFunctions: FunctionDeclaration[] = [
     result: { kind: 'scalar', type: 'jsonb' },
     strict: false,
     description: "Cohere's reranking of the documents for the query: Cohere's answer (pgai).",
-    run: (args, context) => rerank(context, args),
+    run: (args, context) => rerank(context, args, 'whole'),
   }),
   declareFunction({
     schema: SCHEMA,
@@ -73,7 +76,8 @@ export const cohereFunctions: FunctionDeclaration[] = [
     description: "Cohere's reranking of the documents for the query, most relevant first (pgai).",
     async run(args, context) {
       const documents = required<unknown[]>(args, 'documents');
-      const { results = [] } = await rerank(context, args);
+      const reads: ApiRequest['reads'] = { fields: { results: { first: documents.length, items: scalars('index', 'relevance_score') } } };
+      const { results = [] } = (await rerank(context, args, reads)) as Reranked;
       return results.map(({ index, relevance_score }) => ({ index, document: documents[index] ?? null, relevance_score }));
     },
   }),

@@ -2,7 +2,9 @@
 // Ollama's own JSON, and the host's models and those it has loaded, on the host given, else the session's ai.ollama_host, else the proxy's
 // OLLAMA_HOST, else localhost:11434.
 
+import { MAX_LISTED, scalars } from '../../src/providers/pgai/apis.js';
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
+import type { ApiRequest } from '../../src/providers/provider.js';
 import { declareFunction, type CallContext, type FunctionDeclaration, type ResultRow } from '../declaration.js';
 import { nullable, serverUrl, VERBOSE } from './arguments.js';
 import { endpoint } from './endpoint.js';
@@ -10,6 +12,21 @@ import { askApi, embedText, given, jsonArray, required } from './requests.js';
 
 const SCHEMA = 'ai';
 const DEFAULT_PORT = 11434;
+
+/** What the lists of models are read of: each model's fields, its details flattened into its row. */
+const MODELS: ApiRequest['reads'] = {
+  fields: {
+    models: {
+      first: MAX_LISTED,
+      items: {
+        fields: {
+          ...scalars('name', 'model', 'size', 'digest', 'modified_at', 'expires_at', 'size_vram').fields,
+          details: { fields: { ...scalars('parent_model', 'format', 'family', 'parameter_size', 'quantization_level').fields, families: { first: 100, items: 'scalar' } } },
+        },
+      },
+    },
+  },
+};
 
 async function settings(context: CallContext, args: Record<string, unknown>, model: string, embedding?: Record<string, unknown>): Promise<PgaiSettings> {
   const { baseUrl } = await endpoint(context, 'ollama', args, args.host);
@@ -77,7 +94,7 @@ export const ollamaFunctions: FunctionDeclaration[] = [
         ...given(args, { keep_alive: 'keep_alive', options: 'embedding_options', system: 'system_prompt', template: 'template', context: 'context' }),
         ...(images ? { images } : {}),
       };
-      return askApi(context, await settings(context, args, model), 'ai.ollama_generate', { kind: 'chat', path: '/api/generate', body });
+      return askApi(context, await settings(context, args, model), 'ai.ollama_generate', { kind: 'chat', path: '/api/generate', body, reads: 'whole' });
     },
   }),
   declareFunction({
@@ -104,7 +121,7 @@ export const ollamaFunctions: FunctionDeclaration[] = [
         stream: false,
         ...given(args, { keep_alive: 'keep_alive', options: 'chat_options', tools: 'tools', format: 'response_format' }),
       };
-      return askApi(context, await settings(context, args, model), 'ai.ollama_chat_complete', { kind: 'chat', path: '/api/chat', body });
+      return askApi(context, await settings(context, args, model), 'ai.ollama_chat_complete', { kind: 'chat', path: '/api/chat', body, reads: 'whole' });
     },
   }),
   declareFunction({
@@ -160,6 +177,6 @@ export const ollamaFunctions: FunctionDeclaration[] = [
 
 /** The models of a list (the host's, or those loaded), each with its details flattened into the row. */
 async function models(context: CallContext, args: Record<string, unknown>, path: string, eventType: string): Promise<ResultRow[]> {
-  const answer = (await askApi(context, await settings(context, args, 'models'), eventType, { kind: 'list', method: 'GET', path })) as { models?: Array<Record<string, any>> };
+  const answer = (await askApi(context, await settings(context, args, 'models'), eventType, { kind: 'list', method: 'GET', path, reads: MODELS })) as { models?: Array<Record<string, any>> };
   return (answer.models ?? []).map(({ details, ...model }) => ({ ...model, ...details }));
 }

@@ -4,7 +4,10 @@
 // time every request.
 
 import { parsedArgumentJson } from '../../src/intercept/argument-limits.js';
+import { vectorOf } from '../../src/providers/embedding-vectors.js';
+import { listOf, scalars } from '../../src/providers/pgai/apis.js';
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
+import type { ApiRequest } from '../../src/providers/provider.js';
 import type { CallContext, FunctionDeclaration } from '../declaration.js';
 import { declareFunction } from '../declaration.js';
 import { API_KEY, nullable, openAiTail, requestParts, secretConfig, serverUrl, VERBOSE } from './arguments.js';
@@ -12,6 +15,11 @@ import { endpoint } from './endpoint.js';
 import { askApi, embedText, embedTexts, given, INDEXED_EMBEDDINGS, jsonArray, jsonObject, milliseconds, required, stringMap, timestamp } from './requests.js';
 
 const SCHEMA = 'ai';
+
+/** What openai_chat_complete_simple reads of an answer. */
+const FIRST_CONTENT: ApiRequest['reads'] = { fields: { choices: { first: 1, items: { fields: { message: scalars('content') } } } } };
+/** What openai_embed of tokens reads of an answer: the one vector asked for (a second fails the answer: vector-tally.ts). */
+const FIRST_EMBEDDING: ApiRequest['reads'] = { fields: { data: { first: 2, items: { fields: { index: 'scalar', embedding: 'vector' } } } } };
 
 const embeddingArguments = (input: { name: string; type: string }) => [
   { name: 'model', type: 'text' },
@@ -53,7 +61,7 @@ function embeddingOptions(args: Record<string, unknown>): Record<string, unknown
   return { ...given(args, { dimensions: 'dimensions', user: 'openai_user' }), ...jsonObject(args.extra_body, 'extra_body') };
 }
 
-async function chatComplete(context: CallContext, args: Record<string, unknown>): Promise<unknown> {
+async function chatComplete(context: CallContext, args: Record<string, unknown>, reads: ApiRequest['reads']): Promise<unknown> {
   const model = required<string>(args, 'model');
   const messages = jsonArray(args, 'messages');
   const toolChoice = args.tool_choice;
@@ -82,7 +90,7 @@ async function chatComplete(context: CallContext, args: Record<string, unknown>)
     ...(typeof toolChoice === 'string' ? { tool_choice: ['auto', 'none', 'required'].includes(toolChoice) ? toolChoice : parsedArgumentJson(toolChoice, 'ai.openai_chat_complete') } : {}),
     ...jsonObject(args.extra_body, 'extra_body'),
   };
-  return askApi(context, await settings(context, args, model), 'ai.openai_chat_complete', { kind: 'chat', path: '/chat/completions', body });
+  return askApi(context, await settings(context, args, model), 'ai.openai_chat_complete', { kind: 'chat', path: '/chat/completions', body, reads });
 }
 
 export const openAiFunctions: FunctionDeclaration[] = [
@@ -121,8 +129,8 @@ export const openAiFunctions: FunctionDeclaration[] = [
       const model = required<string>(args, 'model');
       const tokens = required<number[]>(args, 'input_tokens');
       const body = { input: tokens, model, encoding_format: 'float', ...embeddingOptions(args) };
-      const answer = (await askApi(context, await settings(context, args, model), 'ai.openai_embed', { kind: 'embed', path: '/embeddings', body })) as { data?: Array<{ embedding?: unknown }> };
-      return answer.data?.[0]?.embedding ?? null;
+      const answer = (await askApi(context, await settings(context, args, model), 'ai.openai_embed', { kind: 'embed', path: '/embeddings', body, reads: FIRST_EMBEDDING })) as { data?: Array<{ embedding?: unknown }> };
+      return vectorOf(answer.data?.[0]?.embedding) ?? null;
     },
   }),
   declareFunction({
@@ -153,7 +161,7 @@ export const openAiFunctions: FunctionDeclaration[] = [
     result: { kind: 'scalar', type: 'jsonb' },
     strict: false,
     description: "OpenAI's chat completion of the messages: OpenAI's response object (pgai).",
-    run: (args, context) => chatComplete(context, args),
+    run: (args, context) => chatComplete(context, args, 'whole'),
   }),
   declareFunction({
     schema: SCHEMA,
@@ -167,7 +175,7 @@ export const openAiFunctions: FunctionDeclaration[] = [
         { role: 'system', content: 'you are a helpful assistant' },
         { role: 'user', content: args.message },
       ];
-      const response = (await chatComplete(context, { ...args, model: 'gpt-4o', messages })) as { choices?: Array<{ message?: { content?: unknown } }> };
+      const response = (await chatComplete(context, { ...args, model: 'gpt-4o', messages }, FIRST_CONTENT)) as { choices?: Array<{ message?: { content?: unknown } }> };
       const content = response.choices?.[0]?.message?.content;
       return content === undefined || content === null ? null : typeof content === 'string' ? content : JSON.stringify(content);
     },
@@ -182,7 +190,7 @@ export const openAiFunctions: FunctionDeclaration[] = [
     async run(args, context) {
       const model = required<string>(args, 'model');
       const body = { input: args.input_text, model, ...jsonObject(args.extra_body, 'extra_body') };
-      return askApi(context, await settings(context, args, model), 'ai.openai_moderate', { kind: 'moderate', path: '/moderations', body });
+      return askApi(context, await settings(context, args, model), 'ai.openai_moderate', { kind: 'moderate', path: '/moderations', body, reads: 'whole' });
     },
   }),
   declareFunction({
@@ -200,7 +208,7 @@ export const openAiFunctions: FunctionDeclaration[] = [
     strict: false,
     description: 'The models OpenAI serves the key (pgai).',
     async run(args, context) {
-      const answer = (await askApi(context, await settings(context, args, 'models'), 'ai.openai_list_models', { kind: 'list', method: 'GET', path: '/models' })) as { data?: Array<Record<string, unknown>> };
+      const answer = (await askApi(context, await settings(context, args, 'models'), 'ai.openai_list_models', { kind: 'list', method: 'GET', path: '/models', reads: { fields: { data: listOf('id', 'created', 'owned_by') } } })) as { data?: Array<Record<string, unknown>> };
       return (answer.data ?? []).map((model) => ({ id: model.id, created: timestamp(model.created), owned_by: model.owned_by }));
     },
   }),

@@ -8,16 +8,19 @@ import { apiRequest, pgaiProvider, type PgaiSettings } from '../../src/providers
 import type { ApiRequest, Usage } from '../../src/providers/provider.js';
 import type { CallContext, ResultDeclaration, ResultRow } from '../declaration.js';
 
-/** The provider's JSON answer to a request of its API. */
+/**
+ * The provider's JSON answer to a request of its API: the part `reads` describes, or the whole answer, to be handed on
+ * as it is (a big one comes as JSON text: json-text.ts).
+ */
 export async function askApi(
   context: CallContext,
   settings: PgaiSettings,
   eventType: string,
-  request: { kind: ApiRequest['kind']; method?: ApiRequest['method']; path: string; body?: Record<string, unknown> },
+  request: { kind: ApiRequest['kind']; method?: ApiRequest['method']; path: string; body?: Record<string, unknown>; reads: ApiRequest['reads'] },
 ): Promise<unknown> {
   const started = performance.now();
   const provider = pgaiProvider(settings);
-  const answer = await provider.send!(apiRequest(request.kind, request.method ?? 'POST', request.path, request.body, context.signal, await context.asker()));
+  const answer = await provider.send!(apiRequest({ ...request, method: request.method ?? 'POST' }, context.signal, await context.asker()));
   await audit(context, settings, eventType, answer.model, answer.usage, started);
   return answer.body;
 }

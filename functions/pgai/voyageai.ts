@@ -2,6 +2,7 @@
 // index, with pgai's arguments (input_type before the key, as pgai has it), and the reranking of documents, as
 // pgai's JSON ({results: [{index, document, relevance_score}], total_tokens}) or as rows.
 
+import { scalars } from '../../src/providers/pgai/apis.js';
 import type { PgaiSettings } from '../../src/providers/pgai/index.js';
 import { declareFunction, type CallContext, type FunctionDeclaration, type ResultRow } from '../declaration.js';
 import { API_KEY, nullable, VERBOSE } from './arguments.js';
@@ -32,7 +33,7 @@ const rerankArguments = [
 async function rerank(context: CallContext, args: Record<string, unknown>): Promise<{ results: ResultRow[]; total_tokens: unknown }> {
   const documents = required<string[]>(args, 'documents');
   const body = { query: required(args, 'query'), documents, model: required(args, 'model'), ...given(args, { top_k: 'top_k', truncation: 'truncation' }) };
-  const answer = (await askApi(context, await settings(context, args), 'ai.voyageai_rerank', { kind: 'rerank', path: '/rerank', body })) as {
+  const answer = (await askApi(context, await settings(context, args), 'ai.voyageai_rerank', { kind: 'rerank', path: '/rerank', body, reads: { fields: { data: { first: documents.length, items: scalars('index', 'relevance_score') }, usage: scalars('total_tokens') } } })) as {
     data?: Array<{ index: number; relevance_score: number }>;
     usage?: { total_tokens?: unknown };
   };

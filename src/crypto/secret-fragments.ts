@@ -108,6 +108,14 @@ export class SecretFragments {
   }
 }
 
+/** Every string of a JSON value, the names of its objects' members too, through `mask`. */
+export function maskedJson(value: unknown, mask: (text: string) => string): unknown {
+  if (typeof value === 'string') return mask(value);
+  if (Array.isArray(value)) return value.map((item) => maskedJson(item, mask));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([name, inner]) => [mask(name), maskedJson(inner, mask)]));
+}
+
 /** `covered`, where each start's reach is, made how far the fragments starting there or before reach. */
 function reaching(covered: Int32Array, coveredFromBefore: number): Int32Array {
   let reach = coveredFromBefore;

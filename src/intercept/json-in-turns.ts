@@ -5,6 +5,7 @@
 // one Bind another few hundred milliseconds (2,048 embeddings of 3,072 numbers: 60 MB).
 
 import { EventLoopTurns } from '../event-loop-turns.js';
+import { JsonText } from '../json-text.js';
 
 /** Characters encoded in one step: some milliseconds of work. */
 const PIECE_CHARACTERS = 1 << 20;
@@ -21,6 +22,8 @@ export interface JsonBytes {
  * one step: a step for each number would cost more than it spares.
  */
 export async function jsonInTurns(value: unknown): Promise<JsonBytes> {
+  // JSON written out already (json-text.ts) is stored as it is.
+  if (value instanceof JsonText) return { pieces: [Buffer.from(value.bytes.buffer, value.bytes.byteOffset, value.bytes.byteLength)], bytes: value.bytes.byteLength };
   const turns = new EventLoopTurns();
   const encoded = new Utf8Pieces(turns);
   if (!Array.isArray(value) || !value.some((item) => typeof item === 'object' && item !== null)) {

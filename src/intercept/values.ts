@@ -4,11 +4,13 @@
 // (functions/vector-type.ts).
 
 import { PgError } from '../../proxy/pg-error.js';
+import { JsonText } from '../json-text.js';
 import { floatText } from './float-text.js';
 
 export const TEXT_FORMAT = 0;
 export const BINARY_FORMAT = 1;
 const FLOAT4_OID = 700;
+const JSONB_VERSION = Buffer.from([1]);
 
 export function encodeValue(type: string, value: unknown, format: number): Buffer | null {
   // PostgreSQL takes any code at Bind and refuses it at the first row, a NULL's too.
@@ -16,6 +18,8 @@ export function encodeValue(type: string, value: unknown, format: number): Buffe
   // void is not NULL: PostgreSQL sends it as an empty value in both formats.
   if (type === 'void') return Buffer.alloc(0);
   if (value === null || value === undefined) return null;
+  // JSON written out already (json-text.ts) goes as it is: jsonb's binary format is its text after a version byte.
+  if (value instanceof JsonText) return format === BINARY_FORMAT && type === 'jsonb' ? Buffer.concat([JSONB_VERSION, value.bytes]) : Buffer.from(value.bytes);
   return format === BINARY_FORMAT ? encodeBinary(type, value) : Buffer.from(encodeText(type, value), 'utf8');
 }
 
@@ -59,7 +63,7 @@ function encodeBinary(type: string, value: unknown): Buffer {
     case 'uuid':
       return Buffer.from(String(value).replace(/-/g, ''), 'hex');
     case 'jsonb':
-      return Buffer.concat([Buffer.from([1]), Buffer.from(JSON.stringify(value), 'utf8')]);
+      return Buffer.concat([JSONB_VERSION, Buffer.from(JSON.stringify(value), 'utf8')]);
     case 'text':
       return Buffer.from(String(value), 'utf8');
     case 'vector':

@@ -16,7 +16,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import type { HostEntry, ProviderHosts } from '../config.js';
 import { answerBody } from './answers/answer-body.js';
 import { embeddingsAsked } from './answers/embeddings-asked.js';
-import { ANY, type AnswerShapes } from './answers/shape.js';
+import type { AnswerShapes } from './answers/shape.js';
 import { currentAsker } from './asker.js';
 import { deadline } from './deadline.js';
 import { causes, ProviderError } from './errors.js';
@@ -100,9 +100,10 @@ export interface HttpSettings {
 
 /**
  * The settings of an SDK client that asks for one kind of answer, which decides the cap on its size, and whose
- * adapter reads the parts of its answers that `shapes` describe.
+ * adapter reads the parts of its answers that `shapes` describe; without shapes, the caller reads the answers itself
+ * (answers/json-answer.ts).
  */
-export function httpSettings(config: Record<string, unknown>, instance: string, kind: AnswerKind, shapes: AnswerShapes = ANY): HttpSettings {
+export function httpSettings(config: Record<string, unknown>, instance: string, kind: AnswerKind, shapes?: AnswerShapes): HttpSettings {
   const timeout = whole(config, 'timeout_ms', DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS);
   const connectTimeout = whole(config, 'connect_timeout_ms', DEFAULT_CONNECT_TIMEOUT_MS, 1, MAX_CONNECT_TIMEOUT_MS);
   const maxRetries = whole(config, 'max_retries', DEFAULT_MAX_RETRIES, 0, MAX_RETRIES);
@@ -118,7 +119,7 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
       const asker = currentAsker();
       const body = capped(response, cap(), kind, asker, clock.clear);
       const asked = embeddingsAsked();
-      return answerBody(body, { shapes, kind, asker, streamed: asksForStream(init?.body), ...(asked ? { asked } : {}) });
+      return answerBody(body, { ...(shapes && { shapes }), kind, asker, streamed: asksForStream(init?.body), ...(asked ? { asked } : {}) });
     } catch (error) {
       clock.clear();
       // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.

@@ -3,6 +3,7 @@
 // or a pgai call's arguments, into one of these.
 
 import type { Asker } from './asker.js';
+import type { Shape } from './answers/shape.js';
 
 /** What the answer must look like: free text, any JSON object, or JSON that a schema describes. */
 export type ResponseFormat =
@@ -138,6 +139,8 @@ export interface ApiRequest {
   asker?: Asker;
   /** A chat request's answer tokens that a cap in dollars holds (metrics.ts): the adapter asks its API for no more. */
   maxAnswerTokens?: number;
+  /** What the caller reads of the answer (the part a shape describes), or that it hands the answer on whole. */
+  reads: Shape | 'whole';
 }
 
 export interface ApiAnswer {

@@ -5,7 +5,8 @@
 // llm.queue.last_error (ai.vectorizer_errors), and its failures to the proxy's log.
 
 import { PgError } from '../../proxy/pg-error.js';
-import { CHARACTERS_A_TURN, type SecretFragments } from '../crypto/secret-fragments.js';
+import { JsonText } from '../json-text.js';
+import { CHARACTERS_A_TURN, maskedJson, type SecretFragments } from '../crypto/secret-fragments.js';
 import type { BatchApi, BatchOutcome, BatchState } from './batch-apis.js';
 import type { ApiAnswer, ApiRequest, ChatResult, Provider, StreamEvent } from './provider.js';
 
@@ -20,7 +21,9 @@ export function redacted(provider: Provider, fragments: SecretFragments): Provid
       async send(request: ApiRequest): Promise<ApiAnswer> {
         try {
           const answer = await send(request);
-          return { ...answer, body: await maskedStrings(answer.body, fragments), model: fragments.mask(answer.model) };
+          // An answer handed on whole as JSON text was masked of the same secrets in the thread that wrote it (json-answer.ts).
+          const body = answer.body instanceof JsonText ? answer.body : await maskedStrings(answer.body, fragments);
+          return { ...answer, body, model: fragments.mask(answer.model) };
         } catch (error) {
           throw masked(error);
         }
@@ -98,11 +101,5 @@ async function maskedStrings(value: unknown, fragments: SecretFragments): Promis
   };
   find(value);
   for (const text of long.keys()) long.set(text, await fragments.maskInTurns(text));
-  const masked = (item: unknown): unknown => {
-    if (typeof item === 'string') return long.get(item) ?? fragments.mask(item);
-    if (Array.isArray(item)) return item.map(masked);
-    if (item === null || typeof item !== 'object') return item;
-    return Object.fromEntries(Object.entries(item).map(([key, inner]) => [fragments.mask(key), masked(inner)]));
-  };
-  return masked(value);
+  return maskedJson(value, (text) => long.get(text) ?? fragments.mask(text));
 }

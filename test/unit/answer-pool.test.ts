@@ -2,11 +2,11 @@
 // role may hold only a few of the places, so that one role's server cannot make the others' answers fail.
 
 import { describe, expect, it } from 'vitest';
-import { answersHeld, parseInThread, QUEUE_LIMITS } from '../../src/providers/answers/pool.js';
+import { answersHeld, parseInThread, QUEUE_LIMITS, type ParsedAnswer } from '../../src/providers/answers/pool.js';
 import { STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
 import { vectorOf } from '../../src/providers/embedding-vectors.js';
 
-const json = async (parsed: Promise<Uint8Array>) => new TextDecoder().decode(await parsed);
+const json = async (parsed: Promise<ParsedAnswer>) => new TextDecoder().decode((await parsed).json);
 const answer = (text: string) => ({ text: new TextEncoder().encode(text), shape: { fields: { model: 'scalar' } } as const, limits: STRUCTURE_LIMITS.chat });
 
 describe('the threads that parse big answers', () => {
@@ -14,6 +14,17 @@ describe('the threads that parse big answers', () => {
     expect(await json(parseInThread(answer('{"model":"m","pad":[{},{},{}]}'), 'alice'))).toBe('{"model":"m"}');
     await expect(parseInThread(answer('{"model":'), 'alice')).rejects.toMatchObject({ sqlstate: '39001', message: expect.stringContaining('not valid JSON') });
     await expect(parseInThread(answer(`{"pad":[${'{},'.repeat(2_000_000)}{}]}`), 'alice')).rejects.toMatchObject({ sqlstate: '54000' });
+  });
+
+  it('give back an answer handed on whole written out again, its strings and names masked of the secrets, besides the part read', async () => {
+    const secret = 'sk-0123456789abcdefghijklmnopqrstuvwxyz';
+    const text = new TextEncoder().encode(`{"model":"m","said":"${secret.replace('s', '\\u0073')}","${secret}":[1, {}]}`);
+    const parsed = await parseInThread({ ...answer(''), text, whole: { secrets: [secret] } }, 'alice');
+    expect(new TextDecoder().decode(parsed.json)).toBe('{"model":"m"}');
+    const whole = new TextDecoder().decode(parsed.whole);
+    expect(whole).not.toContain(secret.slice(0, 24));
+    expect(Object.keys(JSON.parse(whole))).toHaveLength(3);
+    expect(JSON.parse(whole)).toMatchObject({ model: 'm', said: expect.not.stringContaining('0123456789abcdefghij') });
   });
 
   it('give back vectors of numbers as base64 float32s, which the event loop reads as strings rather than numbers', async () => {

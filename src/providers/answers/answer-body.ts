@@ -22,7 +22,8 @@ export const LINES_A_TURN = 4096;
 const COPY_BYTES_A_TURN = 4 * 1024 ** 2;
 
 export interface AnswerReading {
-  shapes: AnswerShapes;
+  /** What the adapter reads of an answer; none when the caller reads the answer itself (json-answer.ts). */
+  shapes?: AnswerShapes;
   kind: AnswerKind;
   asker: Asker;
   /** Whether the request asked for a stream of server-sent events. */
@@ -35,9 +36,11 @@ export function answerBody(response: Response, reading: AnswerReading): Response
   if (!response.body) return response;
   const source = response.body.getReader();
   const { asked } = reading;
-  const parse = (shape: Shape) => (text: Uint8Array) => parseInThread({ text, shape, limits: STRUCTURE_LIMITS[reading.kind], ...(asked ? { asked } : {}) }, reading.asker);
+  const parse = (shape: Shape) => async (text: Uint8Array) => (await parseInThread({ text, shape, limits: STRUCTURE_LIMITS[reading.kind], ...(asked ? { asked } : {}) }, reading.asker)).json;
   let body: ReadableStream<Uint8Array>;
   if (response.status < 200 || response.status > 299) body = cutShort(source);
+  // Read whole into one piece, as the caller reads it.
+  else if (!reading.shapes) body = whole(source, async (text) => text, true);
   else if (reading.streamed) {
     const parseEvent = parse(reading.shapes.event ?? 'any');
     body = serverSentEvents(source, INLINE_ANSWER_BYTES, async (data) => new TextDecoder().decode(await parseEvent(new TextEncoder().encode(data))));

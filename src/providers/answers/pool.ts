@@ -9,6 +9,12 @@ import { errorOf, extension } from '../../sql/parse-task.js';
 import type { Asker } from '../asker.js';
 import type { ParseReply, ParseRequest } from './parse-worker.js';
 
+/** What a thread sends back: the part of the answer its shape describes, and the whole when it was asked for, as JSON (UTF-8). */
+export interface ParsedAnswer {
+  json: Uint8Array;
+  whole?: Uint8Array;
+}
+
 const THREADS = 2;
 /** Ample for the biggest answer the caps let through (128 MiB of embeddings), far from the host's memory. */
 export const THREAD_HEAP_MB = 512;
@@ -19,7 +25,7 @@ export const QUEUE_LIMITS = { answers: 32, bytes: 256 * 1024 ** 2, perAsker: 8 }
 interface Job {
   request: ParseRequest;
   asker: Asker;
-  resolve(json: Uint8Array): void;
+  resolve(parsed: ParsedAnswer): void;
   reject(error: Error): void;
 }
 
@@ -33,8 +39,8 @@ const threads = new Set<Thread>();
 const waiting: Job[] = [];
 const held = { answers: 0, bytes: 0, byAsker: new Map<Asker, number>() };
 
-/** The answer's text, parsed in a thread: the JSON of its pruned form, as UTF-8. */
-export function parseInThread(request: ParseRequest, asker: Asker): Promise<Uint8Array> {
+/** The answer's text, parsed in a thread. */
+export function parseInThread(request: ParseRequest, asker: Asker): Promise<ParsedAnswer> {
   const bytes = request.text.byteLength;
   const own = held.byAsker.get(asker) ?? 0;
   if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) return Promise.reject(queueFull('proxy'));
@@ -49,8 +55,8 @@ export function parseInThread(request: ParseRequest, asker: Asker): Promise<Uint
     if (left === 0) held.byAsker.delete(asker);
     else held.byAsker.set(asker, left);
   };
-  return new Promise<Uint8Array>((resolve, reject) => {
-    waiting.push({ request, asker, resolve: (json) => (release(), resolve(json)), reject: (error) => (release(), reject(error)) });
+  return new Promise<ParsedAnswer>((resolve, reject) => {
+    waiting.push({ request, asker, resolve: (parsed) => (release(), resolve(parsed)), reject: (error) => (release(), reject(error)) });
     dispatch();
   });
 }
@@ -90,7 +96,7 @@ function start(): Thread {
   worker.on('message', (reply: ParseReply) => {
     const job = thread.job!;
     thread.job = undefined;
-    if ('json' in reply) job.resolve(reply.json);
+    if ('json' in reply) job.resolve(reply);
     else job.reject(errorOf(reply.error));
     thread.idle = setTimeout(() => (threads.delete(thread), void worker.terminate()), IDLE_MS).unref();
     dispatch();

@@ -2,6 +2,7 @@
 // thread (pool.ts) and only its pruned form comes back to the event loop, so the unknown fields a server adds (or
 // pads its answer with) never cost the sessions anything. Shapes are plain data: they travel to the worker.
 
+import { PgError } from '../../../proxy/pg-error.js';
 import { base64Vector } from '../embedding-vectors.js';
 import type { VectorTally } from './vector-tally.js';
 
@@ -28,7 +29,13 @@ export interface AnswerShapes {
   lines?: Shape;
 }
 
-export const ANY: AnswerShapes = { answer: 'any', event: 'any' };
+/** The fields of both shapes (those of objects within both too); where only one describes a field, as that one does. */
+export function bothShapes(first: Shape, second: Shape): Shape {
+  if (typeof first !== 'object' || typeof second !== 'object' || !('fields' in first) || !('fields' in second)) return second;
+  const fields: Record<string, Shape> = { ...first.fields };
+  for (const [name, inner] of Object.entries(second.fields)) fields[name] = name in fields ? bothShapes(fields[name]!, inner) : inner;
+  return { fields };
+}
 
 /**
  * The value cut down to the shape. Scalars stay wherever they are (an adapter checks their types itself); arrays
@@ -48,4 +55,15 @@ export function prune(value: unknown, shape: Shape, vectors: VectorTally): unkno
     if (pruned !== undefined) kept[name] = pruned;
   }
   return kept;
+}
+
+/** The value of an answer's JSON text, or 39001. */
+export function parsedAnswer(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    throw new PgError('39001', "the model provider's answer is not valid JSON", {
+      hint: 'Check the base_url of the model: the server there does not answer as the provider API does.',
+    });
+  }
 }

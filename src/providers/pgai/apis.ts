@@ -113,6 +113,29 @@ export const APIS: Record<PgaiApiName, ApiShape> = {
   },
 };
 
+/** An object of which the fields named are read, each a scalar. */
+export const scalars = (...names: string[]): { fields: Record<string, Shape> } => ({ fields: Object.fromEntries(names.map((name) => [name, 'scalar' as const])) });
+
+/** What usageOf and the answer's model are read from: all an adapter reads of an answer it hands on whole. */
+export const USAGE_SHAPE: Shape = {
+  fields: {
+    model: 'scalar',
+    usage: scalars('prompt_tokens', 'input_tokens', 'total_tokens', 'completion_tokens', 'output_tokens'),
+    prompt_eval_count: 'scalar',
+    eval_count: 'scalar',
+    meta: { fields: { billed_units: scalars('input_tokens', 'output_tokens') } },
+  },
+};
+
+/**
+ * The most items of a list (of models) read: far more than any provider serves, and few enough to read on the event
+ * loop every session shares (a role's own server answered a list of 120,000 models).
+ */
+export const MAX_LISTED = 10_000;
+
+/** A list of objects, of which the fields named are read. */
+export const listOf = (...names: string[]): Shape => ({ first: MAX_LISTED, items: scalars(...names) });
+
 /** The tokens an answer says it used, in whichever of the APIs' ways it says so. */
 export function usageOf(answer: unknown): Usage {
   const json = (answer ?? {}) as Json;

@@ -6,8 +6,8 @@
 import { PgError } from '../../../proxy/pg-error.js';
 import { credentialsIn } from '../../crypto/config-secrets.js';
 import { SecretFragments } from '../../crypto/secret-fragments.js';
-import { askingEmbeddings } from '../answers/embeddings-asked.js';
-import { ANY, type AnswerShapes } from '../answers/shape.js';
+import type { JsonReading } from '../answers/json-answer.js';
+import { bothShapes } from '../answers/shape.js';
 import { batchedEmbeddings } from '../embedding-batcher.js';
 import { checkedVectors } from '../embedding-vectors.js';
 import { httpSettings } from '../http.js';
@@ -18,7 +18,7 @@ import type { Asker } from '../asker.js';
 import { answeredModel, type ApiRequest, type EmbedRequest, type Provider } from '../provider.js';
 import { redacted } from '../redacted.js';
 import { estimateTokens } from '../tokens.js';
-import { APIS, usageOf, type PgaiApiName } from './apis.js';
+import { APIS, USAGE_SHAPE, usageOf, type PgaiApiName } from './apis.js';
 import { requestJson, type JsonApi } from './json-api.js';
 
 export interface PgaiSettings {
@@ -62,22 +62,19 @@ function build(settings: PgaiSettings): Provider {
     ...(settings.maxRetries === undefined ? {} : { max_retries: settings.maxRetries }),
   };
   const secrets = pgaiSecrets(settings);
-  const api = (kind: 'chat' | 'embedding', shapes: AnswerShapes): JsonApi => ({
+  const api = (kind: 'chat' | 'embedding'): JsonApi => ({
     provider: settings.api,
     baseUrl: settings.baseUrl ?? shape.baseUrl,
     headers: { ...shape.authorization(settings.apiKey), ...settings.headers },
     query: settings.query ?? {},
     secrets,
-    http: httpSettings(config, `${settings.api}:${settings.model}`, kind, shapes),
+    kind,
+    http: httpSettings(config, `${settings.api}:${settings.model}`, kind),
   });
-  // One client per kind of answer, as each has its own cap on an answer's size (embeddings need far more); answers
-  // handed on are kept whole, those the adapter reads the vectors of are cut down to them.
-  const apis = {
-    chat: api('chat', ANY),
-    embedding: api('embedding', ANY),
-    vectors: shape.embeddings ? api('embedding', { answer: shape.embeddings.shape }) : undefined,
-  };
+  // One client per kind of answer, as each has its own cap on an answer's size (embeddings need far more).
+  const apis = { chat: api('chat'), embedding: api('embedding') };
   const dimensions = settings.embedding?.dimensions === undefined ? undefined : Number(settings.embedding.dimensions);
+  const asked = (texts: number) => ({ texts, ...(dimensions === undefined ? {} : { dimensions }) });
   const unused = (): never => {
     throw new PgError('0A000', `${settings.api} answers pgai's functions only`);
   };
@@ -85,19 +82,22 @@ function build(settings: PgaiSettings): Provider {
     embeddingBatchSize: shape.embeddings?.batchSize ?? 1,
     chat: unused,
     stream: unused,
-    async send({ kind, method, path, body, signal, maxAnswerTokens }: ApiRequest) {
+    async send({ kind, method, path, body, signal, maxAnswerTokens, reads }: ApiRequest) {
       const sent = body && maxAnswerTokens !== undefined ? shape.answerLimit(body, maxAnswerTokens) : body;
-      const answer = await requestJson(kind === 'embed' ? apis.embedding : apis.chat, method, path, sent, signal);
-      return { body: answer, usage: usageOf(answer), model: answeredModel((answer as { model?: unknown } | null)?.model, settings.model) };
+      // A request of the embeddings API of its own is one input's (pgai's openai_embed of tokens).
+      const reading: JsonReading =
+        reads === 'whole' ? { shape: USAGE_SHAPE, whole: true } : { shape: bothShapes(USAGE_SHAPE, reads), whole: false, ...(kind === 'embed' && { asked: asked(1) }) };
+      const answer = await requestJson(kind === 'embed' ? apis.embedding : apis.chat, method, path, sent, signal, reading);
+      const read = answer.read as { model?: unknown } | null;
+      return { body: reading.whole ? answer.whole : read, usage: usageOf(read), model: answeredModel(read?.model, settings.model) };
     },
     async embed({ texts, signal }: EmbedRequest) {
       const { embeddings } = shape;
-      const { vectors: api } = apis;
-      if (!embeddings || !api) throw new PgError('0A000', `${settings.api} has no embeddings API`);
-      const asked = { texts: texts.length, ...(dimensions === undefined ? {} : { dimensions }) };
-      const answer = await askingEmbeddings(asked, () => requestJson(api, 'POST', embeddings.path, embeddings.body(settings.model, texts, settings.embedding ?? {}), signal));
-      const vectors = await checkedVectors(settings.api, embeddings.vectors(answer), texts.length, dimensions);
-      return { vectors, model: settings.model, usage: usageOf(answer) };
+      if (!embeddings) throw new PgError('0A000', `${settings.api} has no embeddings API`);
+      const request = embeddings.body(settings.model, texts, settings.embedding ?? {});
+      const answer = await requestJson(apis.embedding, 'POST', embeddings.path, request, signal, { shape: embeddings.shape, whole: false, asked: asked(texts.length) });
+      const vectors = await checkedVectors(settings.api, embeddings.vectors(answer.read), texts.length, dimensions);
+      return { vectors, model: settings.model, usage: usageOf(answer.read) };
     },
   };
   const modelKey = JSON.stringify(['pgai', settings.api, settings.model, settings.baseUrl ?? null]);
@@ -114,6 +114,6 @@ export function pgaiSecrets(settings: PgaiSettings): Array<string | undefined> {
 }
 
 /** A request of the API's own: what the tokens-per-minute estimate of its body is. */
-export function apiRequest(kind: ApiRequest['kind'], method: ApiRequest['method'], path: string, body: Record<string, unknown> | undefined, signal: AbortSignal, asker: Asker): ApiRequest {
-  return { kind, method, path, ...(body === undefined ? {} : { body }), estimatedTokens: body === undefined ? 0 : estimateTokens(JSON.stringify(body)), signal, asker };
+export function apiRequest(request: Pick<ApiRequest, 'kind' | 'method' | 'path' | 'body' | 'reads'>, signal: AbortSignal, asker: Asker): ApiRequest {
+  return { ...request, estimatedTokens: request.body === undefined ? 0 : estimateTokens(JSON.stringify(request.body)), signal, asker };
 }

@@ -7,7 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgError } from '../../../proxy/pg-error.js';
 import { causes, ProviderError, redact } from '../errors.js';
+import { answerBytes, readJson, type JsonAnswer, type JsonReading } from '../answers/json-answer.js';
 import type { HttpSettings } from '../http.js';
+import type { AnswerKind } from '../response-cap.js';
 
 /** Where and how to reach one provider's API. */
 export interface JsonApi {
@@ -18,6 +20,9 @@ export interface JsonApi {
   query: Record<string, string>;
   /** Masked in whatever the provider says back: the key, and the values of the call's own headers and query parameters. */
   secrets: Array<string | undefined>;
+  /** The kind of answers it gives, whose caps and limits they keep to. */
+  kind: AnswerKind;
+  /** A client that leaves the reading of its answers to requestJson. */
   http: HttpSettings;
 }
 
@@ -26,8 +31,8 @@ const LONGEST_RETRY_MS = 8_000;
 /** A Retry-After beyond this is not waited for: the SDKs' rule, so a server cannot park a call for hours. */
 const LONGEST_RETRY_AFTER_MS = 60_000;
 
-/** The JSON of the answer to a request of `path` below the API's base URL. */
-export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+/** The answer to a request of `path` below the API's base URL, read as `reading` says (json-answer.ts). */
+export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, reading: JsonReading): Promise<JsonAnswer> {
   const url = new URL(`${api.baseUrl.replace(/\/+$/, '')}${path}`);
   for (const [name, value] of Object.entries(api.query)) url.searchParams.set(name, value);
   const init = {
@@ -39,13 +44,13 @@ export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: st
   for (let attempt = 0; ; attempt++) {
     const retry = async (waitMs: number): Promise<void> => void (await sleep(waitMs, undefined, { signal }));
     let status: number;
-    let text: string;
+    let text: Uint8Array;
     let retryAfter: string | null;
     try {
       const response = await api.http.fetch(url, init);
       status = response.status;
       retryAfter = response.headers.get('retry-after');
-      text = await response.text();
+      text = await answerBytes(response.body);
     } catch (error) {
       if (signal.aborted) throw error;
       const own = causes(error).find((cause) => cause instanceof PgError);
@@ -56,12 +61,12 @@ export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: st
       }
       throw own ?? new ProviderError(`${api.provider} failed: ${redact(String((error as Error).message), api.secrets)}`);
     }
-    if (status >= 200 && status < 300) return parsed(api, text);
+    if (status >= 200 && status < 300) return readJson(text, reading, api.kind, api.secrets);
     if ((status === 408 || status === 409 || status === 429 || status >= 500) && attempt < api.http.maxRetries) {
       await retry(retryAfterMs(retryAfter) ?? backoff(attempt));
       continue;
     }
-    throw statusError(api, status, text);
+    throw statusError(api, status, new TextDecoder().decode(text));
   }
 }
 
@@ -71,14 +76,6 @@ export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: st
  */
 function lowerCased(headers: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
-}
-
-function parsed(api: JsonApi, text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ProviderError(`${api.provider} answered with something that is not JSON`);
-  }
 }
 
 /** Exponential, with jitter so that calls failing together do not come back together. */
