@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { STEPS_A_TURN } from '../../src/event-loop-turns.js';
 import { STATEMENT_ANSWER_BYTES } from '../../src/intercept/answer-budget.js';
-import type { JsonBytes } from '../../src/intercept/json-in-turns.js';
+import { jsonInTurns, type JsonBytes } from '../../src/intercept/json-in-turns.js';
 import type { Passes } from '../../src/intercept/passes.js';
 import { ResultBatches } from '../../src/intercept/result-batches.js';
 import type { Result } from '../../src/intercept/upstream-requests.js';
@@ -64,9 +64,12 @@ describe('result batches', () => {
     const { passes, stores } = recordingPasses();
     const answer = `x${'\u{1F600}é'.repeat(1024 * 1024)}`;
     const batches = new ResultBatches(passes, 1);
-    const { turns } = await withTurnsCounted(() => batches.add('key', answer));
+    await batches.add('key', answer);
     await batches.end();
     expect(JSON.parse(stores[0]!)).toEqual({ key: answer });
-    expect(turns).toBeGreaterThan(1);
+    // Each piece a step, after which the event loop may turn (as long as the pieces take: event-loop-turns.ts).
+    const { pieces } = await jsonInTurns(answer);
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(pieces.every((piece) => !piece.toString('utf8').includes('\uFFFD'))).toBe(true);
   });
 });
