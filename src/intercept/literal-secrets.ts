@@ -19,17 +19,17 @@ import { secretSyntaxError } from '../sql/secret-syntax-errors.js';
 import { HeldValues, holdable, replaced } from './held-values.js';
 import type { WrittenAfter } from './secret-resets.js';
 
-/** A secret held, and the function (schema.name) whose call the client wrote it out in. */
+/** A secret held, and the functions (schema.name) whose calls the client wrote it out in, or bound it for. */
 interface HeldSecret {
   value: string;
-  writtenFor: string;
+  writtenFor: readonly string[];
 }
 
 /** pgai's client_config argument, and the keys of it that openai_client_config holds when they carry a secret. */
 const CLIENT_CONFIG = 'client_config';
 const CONFIG_SECRETS: Record<string, 'key' | 'url'> = { base_url: 'url', default_headers: 'key', default_query: 'key' };
 
-const sameSecret = (held: HeldSecret, secret: HeldSecret): boolean => held.value === secret.value && held.writtenFor === secret.writtenFor;
+const sameSecret = (held: HeldSecret, secret: HeldSecret): boolean => held.value === secret.value && held.writtenFor.join() === secret.writtenFor.join();
 
 export class SessionLiteralSecrets {
   private readonly secrets = new HeldValues<HeldSecret>();
@@ -44,7 +44,7 @@ export class SessionLiteralSecrets {
           return held === value ? [] : [{ start, end, text: dollarQuoted(held) }];
         }
         if (HeldValues.isReference(value)) return [];
-        const reference = this.holdSecret(value, writtenFor);
+        const reference = this.holdSecret(value, [writtenFor]);
         return [{ start, end, text: `'${json ? JSON.stringify(reference) : reference}'` }];
       }),
     );
@@ -52,10 +52,10 @@ export class SessionLiteralSecrets {
 
   /**
    * The reference the server gets for a secret the client wrote out, or bound as a parameter (held-parameters.ts), in
-   * a call of `writtenFor`. Held until 64 newer ones push it out, long after its statement: no longer than a setting's
+   * a call of one of `writtenFor`. Held until 64 newer ones push it out, long after its statement: no longer than a setting's
    * key may be.
    */
-  holdSecret(value: string, writtenFor: string): string {
+  holdSecret(value: string, writtenFor: readonly string[]): string {
     return this.secrets.reuse({ value: holdable('a secret argument', value), writtenFor }, sameSecret);
   }
 
@@ -89,7 +89,7 @@ export class SessionLiteralSecrets {
         const kind = CONFIG_SECRETS[key];
         if (!kind || (kind === 'url' && credentialsIn(key, value).length === 0)) return [key, value];
         const secret = typeof value === 'string' ? value : JSON.stringify(value);
-        return [key, this.secrets.reuse({ value: holdable('a secret argument', secret), writtenFor: configKey(key) }, sameSecret)];
+        return [key, this.secrets.reuse({ value: holdable('a secret argument', secret), writtenFor: [configKey(key)] }, sameSecret)];
       }),
     );
   }
@@ -124,7 +124,7 @@ export class SessionLiteralSecrets {
   /** The secret `reference` stands for, when it was held for `writtenFor` (its JSON value when `json`); `name` is what holds it. */
   private opened(reference: string, writtenFor: string, json: boolean, name: string, what: string): unknown {
     const secret = this.secrets.get(reference);
-    if (secret?.writtenFor === writtenFor) return json ? jsonValue(secret.value, what) : secret.value;
+    if (secret?.writtenFor.includes(writtenFor)) return json ? jsonValue(secret.value, what) : secret.value;
     if (secret !== undefined) {
       throw new PgError('42501', `${what} is a secret this session wrote out in a call of another function`, {
         hint: `Write ${name} itself in this call: a view or function of another role that your statement runs cannot take a secret you wrote out for one call into another.`,

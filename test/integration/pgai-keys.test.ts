@@ -395,6 +395,14 @@ describe('a secret the session handed the proxy', () => {
     );
     expect(rows).toEqual([{ embedded: true, g: null }, { embedded: true, g: 1 }]);
     await victim.query(`SELECT id, ai.openai_embed('m', 'row ' || id, api_key => $1::text, ${config}) IS NOT NULL AS embedded FROM shared.pub`, [key]);
+    // Review K1: one key bound for the calls of two functions went to the server as it was, where the policy read it.
+    const chat = `ai.openai_chat_complete('m', '[{"role": "user", "content": "hi"}]', api_key => $1, ${config})`;
+    await victim.query(`SELECT id, ${chat} IS NOT NULL AS answered, ai.openai_embed('m', 'row ' || id, api_key => $1, ${config}) IS NOT NULL FROM shared.pub`, [key]);
+    // A secret computed from a parameter would be too: refused before the server gets it.
+    await expect(victim.query(`SELECT ai.openai_embed('m', 'x', extra_headers => jsonb_build_object('x-gateway-key', $1::text), ${config}) FROM shared.pub`, [header])).rejects.toMatchObject({
+      code: '0A000',
+      message: 'the extra_headers argument of ai.openai_embed is computed from parameters',
+    });
     const sequence = async (name: string) => Number((await other.query(`SELECT last_value FROM shared.${name}`)).rows[0].last_value);
     expect(await sequence('seen')).toBeGreaterThan(0);
     expect(await sequence('found')).toBe(0);
