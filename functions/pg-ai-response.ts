@@ -43,7 +43,10 @@ export function generatedAnswer(response: GenerationSettings['response'], genera
     .join('\n\n');
 }
 
-/** A titled block of SQL comment lines. */
+/**
+ * A titled block of SQL comment lines. A carriage return ends a `--` comment as a newline does (PostgreSQL's lexer,
+ * psql's): a model's explanation holding one would put SQL after the comment, hidden on a terminal (review K2).
+ */
 export function commentBlock(title: string, text: string): string {
-  return [`-- ${title}:`, ...text.split('\n').map((line) => `--   ${line}`.trimEnd())].join('\n');
+  return [`-- ${title}:`, ...text.split(/\r\n|\r|\n/).map((line) => `--   ${line}`.trimEnd())].join('\n');
 }

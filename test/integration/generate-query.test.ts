@@ -61,6 +61,11 @@ describe('generate_query', () => {
     expect(await generated(reader, "Sure! Here's the query:\nSELECT count(*) FROM orders; -- all of them\nIt counts the orders, doesn't it?")).toMatch(/^SELECT count\(\*\) FROM orders LIMIT 1000\n/);
     expect(await generated(reader, 'The answer is SELECT max(total) FROM orders WHERE total > 100')).toMatch(/^SELECT max\(total\) FROM orders WHERE total > 100 LIMIT 1000\n/);
     expect(await generated(reader, '```json\n{"sql": "SELECT 1 -- one\\n", "suggested_visualization": "table"}\n```')).toMatch(/^SELECT 1 -- one\nLIMIT 1000\n/);
+    // Review K2: a carriage return ends a comment as a newline does, so each line of the explanation is a comment.
+    const hidden = JSON.stringify({ sql: 'SELECT 1', explanation: 'Lists the ids.\r; DROP TABLE customers; --\r\nand more', warnings: ['a\rDROP TABLE orders'] });
+    expect(await generated(reader, hidden)).toBe(
+      'SELECT 1 LIMIT 1000\n\n-- Explanation:\n--   Lists the ids.\n--   ; DROP TABLE customers; --\n--   and more\n\n-- Warnings:\n--   1. a\n--   DROP TABLE orders\n\n-- Note:\n--   LIMIT 1000 was added ([query] enforce_limit).',
+    );
   });
 
   it('refuses garbage, several statements and system catalogs, and flags statements that change data', async () => {
