@@ -43,7 +43,8 @@ const WRITES = ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'];
 /**
  * Syntax of the parser here (PostgreSQL 18's) that a server before PostgreSQL 16 (17 for merge_action) parses as a
  * call of the function so named, resolved through the search_path: there, `json_array(a, b)` is whatever
- * json_array(int, int) the caller's search_path finds, another role's included.
+ * json_array(int, int) the caller's search_path finds, another role's included; and with no such function, a cast to
+ * the type so named, whose domain CHECK runs (review K2).
  */
 const CALLS_BEFORE_SQL_JSON: Record<string, string> = {
   JsonArrayConstructor: 'json_array',
@@ -64,16 +65,21 @@ export function referencesOf(node: unknown): References {
   const found: References = { functions: [], attributeFunctions: [], operators: [], types: [], relations: [] };
   walk(node, (type, body) => {
     const typeName = type === 'TypeName' ? body : (body.typeName as Tree | undefined);
-    if (typeName?.names) found.types.push(qualified(typeName.names));
+    if (typeName?.names) found.types.push(...typeNames(qualified(typeName.names)));
     if (type === 'FuncCall') {
       const name = qualified(body.funcname);
       found.functions.push(name);
       // `int4(x)` may be a cast written as a call.
       found.types.push(name);
       // The parser here writes the old json_object(…) as pg_catalog's; a server before PostgreSQL 16 looks it up.
-      if (name.schema === 'pg_catalog' && name.name === 'json_object') found.functions.push({ name: name.name });
+      if (name.schema === 'pg_catalog' && name.name === 'json_object') {
+        found.functions.push({ name: name.name });
+        found.types.push({ name: name.name });
+      }
     } else if (CALLS_BEFORE_SQL_JSON[type] || type === 'JsonFuncExpr') {
-      found.functions.push({ name: CALLS_BEFORE_SQL_JSON[type] ?? String(body.op).replace(/_OP$/, '').toLowerCase() });
+      const name = { name: CALLS_BEFORE_SQL_JSON[type] ?? String(body.op).replace(/_OP$/, '').toLowerCase() };
+      found.functions.push(name);
+      found.types.push(name);
     } else if (type === 'A_Expr') {
       const operator = qualified(body.name);
       const between = String(body.kind).startsWith('AEXPR_BETWEEN') || String(body.kind).startsWith('AEXPR_NOT_BETWEEN');
@@ -98,6 +104,14 @@ export function referencesOf(node: unknown): References {
     }
   });
   return found;
+}
+
+/**
+ * A type name as the server may read it: the parser here writes `json` as pg_catalog's (a keyword since PostgreSQL
+ * 16), where an older server looks the name up through the search_path, another role's domain json included.
+ */
+function typeNames(name: QualifiedName): QualifiedName[] {
+  return name.schema === 'pg_catalog' && name.name === 'json' ? [name, { name: name.name }] : [name];
 }
 
 /** Calls `visit` for every node, outermost first: the node's type (FuncCall, RangeVar…) and its fields. */

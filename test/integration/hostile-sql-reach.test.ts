@@ -759,6 +759,27 @@ describe("calls that PostgreSQL 15 resolves through the search_path, where the c
   }
 });
 
+describe("casts that PostgreSQL 15 reads where the checker's newer grammar sees SQL/JSON syntax", () => {
+  // Review K2: with no function of the name, PostgreSQL 15 reads json_scalar(x) as a cast to a type so named, and
+  // x::json as a cast to the first json on the search_path: bob's domains, whose CHECK ran unjudged.
+  for (const sql of ['SELECT json_scalar(name) AS j FROM customers', 'SELECT json_serialize(name) AS j FROM customers', 'SELECT name::json AS j FROM customers']) {
+    it(`${sql}: bob's domain CHECK runs on PostgreSQL 15 and is refused`, async () => {
+      const { reader, direct, name } = await shop();
+      await direct.query('CREATE SEQUENCE leak; GRANT UPDATE ON SEQUENCE leak TO trust_user');
+      await asBob(direct, name, `CREATE FUNCTION leaks(text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$BEGIN PERFORM setval('public.leak', (SELECT count(*) FROM public.orders) + 100); RETURN true; END$$;
+                                 CREATE DOMAIN json_scalar AS text CHECK (leaks(VALUE));
+                                 CREATE DOMAIN json_serialize AS text CHECK (leaks(VALUE));
+                                 CREATE DOMAIN json AS text CHECK (leaks(VALUE));`);
+      await reader.query('SET search_path = public, pg_catalog');
+      const version = Number((await direct.query('SHOW server_version_num')).rows[0].server_version_num);
+      if (version < 160000) {
+        await expect(attempt(reader, 'explain', sql)).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('reaches type json') });
+      }
+      expect((await direct.query('SELECT last_value::int AS v FROM leak')).rows[0].v).toBe(1);
+    });
+  }
+});
+
 describe("the check's own queries", () => {
   it("are not answered by another role's operator that matches their types better than PostgreSQL's", async () => {
     const { admin, direct } = await shop();
