@@ -67,8 +67,8 @@ const cut = (text: string, chars: number) => `pg_catalog.left(${text}, ${chars})
 // The proxy's own schemas (its catalog, and llm with the enrichment queue) are not the user's data: left out. So are
 // foreign tables: model-written SQL may not read them (function-check.ts), so showing them would only invite a
 // refusal.
-const VISIBLE = `
-  FROM pg_catalog.pg_class c
+const visible = (beside = '') => `
+  FROM ${beside}pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
  WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'v', 'm']::pg_catalog."char"[]) AND NOT c.relispartition
    AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', '_pg_llm_catalog', 'llm']::pg_catalog.name[])
@@ -156,24 +156,42 @@ const DETAILS = `${SUMMARY},
 
 /** get_database_tables' rows. */
 export async function listTables(context: CallContext): Promise<TableSummary[]> {
-  const [row] = await context.query(`SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(${SUMMARY}) ORDER BY n.nspname, c.relname), '[]') AS tables ${VISIBLE}`);
+  const [row] = await context.query(`SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object(${SUMMARY}) ORDER BY n.nspname, c.relname), '[]') AS tables ${visible()}`);
   return JSON.parse(row!.tables!) as TableSummary[];
 }
 
-/** A table past the size cap: its summary, marked, with empty lists. */
+/**
+ * The relations another session holds, or waits for, an ACCESS EXCLUSIVE lock on. Deparsing a relation's defaults,
+ * constraints and indexes (pg_get_expr, pg_get_constraintdef, pg_get_indexdef) takes a lock on it, which waits behind
+ * that one: a role holding a table of its own (granted to PUBLIC) locked held every other role's text2sql and
+ * generate_query for as long as it liked (review K2). Such a table is given with its summary only. pg_locks is read
+ * once, before: a lock taken after it is waited for, as long as its holder keeps it, which no role can count on.
+ */
+const LOCKED = `(SELECT coalesce(pg_catalog.array_agg(l.relation), '{}'::pg_catalog.oid[]) FROM pg_catalog.pg_locks l
+   WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'
+     AND coalesce(l.pid, 0) OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+     AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))`;
+
+/** Whether the relation or one of its indexes is locked (LOCKED, as `locked`). */
+const IS_LOCKED = `(c.oid OPERATOR(pg_catalog.=) ANY (locked.relations) OR EXISTS (SELECT FROM pg_catalog.pg_index x
+   WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid AND x.indexrelid OPERATOR(pg_catalog.=) ANY (locked.relations)))`;
+
+/** A table past the size cap, or locked: its summary, marked, with empty lists. */
 const NOT_DESCRIBED = `${SUMMARY}, 'not_described', true, 'comment', NULL, 'columns', '[]'::pg_catalog.json, 'constraints', '[]'::pg_catalog.json,
   'foreign_keys', '[]'::pg_catalog.json, 'indexes', '[]'::pg_catalog.json`;
 
 /**
  * Every visible relation in detail, or the one named (none when it does not exist or is not visible), in name order
- * up to the size cap.
+ * up to the size cap; a locked one (LOCKED) with its summary only.
  */
 export async function describeTables(context: CallContext, only?: { schema: string; table: string }): Promise<TableDetails[]> {
   const [row] = await context.query(
-    `SELECT coalesce(pg_catalog.json_agg(CASE WHEN bytes OPERATOR(pg_catalog.<=) ${MAX_DETAILED_BYTES} THEN details ELSE summary END ORDER BY position), '[]') AS tables
+    `SELECT coalesce(pg_catalog.json_agg(CASE WHEN details IS NOT NULL AND bytes OPERATOR(pg_catalog.<=) ${MAX_DETAILED_BYTES} THEN details ELSE summary END ORDER BY position), '[]') AS tables
        FROM (SELECT details, summary, pg_catalog.row_number() OVER w AS position, pg_catalog.sum(pg_catalog.octet_length(details::pg_catalog.text)) OVER w AS bytes
-               FROM (SELECT n.nspname, c.relname, pg_catalog.json_build_object(${DETAILS}) AS details, pg_catalog.json_build_object(${NOT_DESCRIBED}) AS summary
-                       ${VISIBLE} ${only ? 'AND n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2' : ''}) relations
+               FROM (SELECT n.nspname, c.relname, CASE WHEN NOT ${IS_LOCKED} THEN pg_catalog.json_build_object(${DETAILS}) END AS details,
+                            pg_catalog.json_build_object(${NOT_DESCRIBED}) AS summary
+                       ${visible(`(SELECT ${LOCKED} AS relations) locked, `)}
+                       ${only ? 'AND n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2' : ''}) relations
              WINDOW w AS (ORDER BY nspname, relname)) sized
       WHERE position OPERATOR(pg_catalog.<=) ${MAX_TABLES}`,
     only ? [only.schema, only.table] : [],

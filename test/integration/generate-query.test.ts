@@ -173,6 +173,20 @@ describe('schema discovery', () => {
     expect(all.map((table: { table_name: string }) => table.table_name)).toEqual(['customers', 'order_items', 'orders', 'products', 'secrets']);
   });
 
+  it("a table another session holds locked is given with its summary only, rather than waited for", async () => {
+    const { reader, direct } = await shop();
+    // Review K2: deparsing its defaults, constraints and indexes waited for the lock, as long as its holder liked.
+    await direct.query('BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
+    try {
+      const details = JSON.parse((await reader.query(`SELECT get_table_details('orders') AS d`)).rows[0].d);
+      expect(details).toMatchObject({ table_name: 'orders', not_described: true, columns: [], constraints: [], indexes: [] });
+      const customers = JSON.parse((await reader.query(`SELECT get_table_details('customers') AS d`)).rows[0].d);
+      expect(customers.columns.length).toBeGreaterThan(0);
+    } finally {
+      await direct.query('ROLLBACK');
+    }
+  });
+
   it('get_table_details gives columns, constraints, foreign keys and indexes; a missing or hidden table is 22023', async () => {
     const { reader } = await shop();
     const details = JSON.parse((await reader.query(`SELECT get_table_details('orders') AS d`)).rows[0].d);
