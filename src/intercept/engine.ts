@@ -275,6 +275,8 @@ class InterceptionEngine implements Interceptor {
         const { kind, name } = readTarget(frame);
         if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return true;
         if (type === FrontendMessage.Describe) return this.cursorRows(kind, name) !== undefined;
+        // A statement the proxy keeps is forgotten once the server has closed it (forwardClose).
+        if (this.closingStatement(kind, name)) return true;
         this.forgetClosed(kind, name);
         return false;
       }
@@ -440,7 +442,7 @@ class InterceptionEngine implements Interceptor {
         if ((kind === 'S' ? this.ownStatements : this.ownPortals).has(name)) return this.answerOwn(frame);
         const rows = type === FrontendMessage.Describe ? this.cursorRows(kind, name) : undefined;
         if (rows) return this.describeCursorRows(frame, kind, rows);
-        if (type === FrontendMessage.Close) this.forgetClosed(kind, name);
+        if (type === FrontendMessage.Close) return this.forwardClose(frame, kind, name);
         return this.forward(frame);
       }
       case FrontendMessage.Sync:
@@ -876,6 +878,30 @@ class InterceptionEngine implements Interceptor {
   private mentionsReset(frame: Buffer): boolean {
     const holding = this.apiKeys.holding || this.masterKeys.holding || this.literalSecrets.holding || this.namedServers.holding;
     return holding && RESETTING_COMMANDS.namedIn(frame, ...sqlBounds(frame));
+  }
+
+  /** The statement the proxy keeps under that name, which a Close (of kind 'S') would close. */
+  private closingStatement(kind: string, name: string): TrackedStatement | undefined {
+    return kind === 'S' ? this.statements.get(name) : undefined;
+  }
+
+  /**
+   * A Close of a statement the proxy keeps, forgotten once the server answers it, and only if the name still stands
+   * for it then: the server skips a Close after an earlier error in the pipeline, and the statement stays, so a later
+   * Bind of it with a key bound for a secret argument went to the server unheld (review K1). A portal is forgotten at
+   * once, as a pipeline may bind and close hundreds before the server answers: one the server kept still runs only
+   * as PostgreSQL's, its secrets references.
+   */
+  private forwardClose(frame: Buffer, kind: string, name: string): void {
+    const closing = this.closingStatement(kind, name);
+    if (!closing) {
+      this.forgetClosed(kind, name);
+      return this.forward(frame);
+    }
+    const closed = (): void => {
+      if (this.closingStatement(kind, name) === closing) this.forgetClosed(kind, name);
+    };
+    this.forward(frame, watchingRefusal(relayToClient(this.io), () => undefined, closed));
   }
 
   /** A Close the server is to carry out: drivers that name statements afresh close them, so the counts stay low. */

@@ -13,6 +13,7 @@ import { startFakeProvider } from '../support/fake-provider.js';
 import { clientOf } from '../support/pg-ai.js';
 import { aiDatabase, fakeRoot, pgaiSuite, pointedAt } from '../support/pgai.js';
 import { cluster, connection, startProxy } from '../support/proxy.js';
+import { RawClient, serialize } from '../support/raw-client.js';
 
 const ENV_KEY = 'sk-env-0123456789abcdef';
 const suite = pgaiSuite((fake) => ({
@@ -412,6 +413,36 @@ describe('a secret the session handed the proxy', () => {
     const log = serverLog();
     expect(log).toContain("$1 = 'held by pg_llm proxy ");
     for (const secret of [key, header]) expect(log).not.toContain(secret);
+  });
+
+  it('bound as a parameter of a statement whose Close the server skipped after an error is held still', async () => {
+    // Review K1: the proxy forgot the statement when it forwarded the Close; the server, skipping it after the error
+    // before it, kept the statement, and the key bound to it later went to the server (and its log) as it was.
+    const { name, client: direct } = await freshDatabase();
+    await direct.query(`ALTER DATABASE ${name} SET log_statement = 'all'`);
+    await (await clientOf(suite.proxy, name)).query('CREATE EXTENSION ai');
+    const raw = await RawClient.session(suite.proxy.port, { database: name });
+    afterThisTest(async () => raw.end());
+    const key = unique('sk-closed');
+    const sql = `SELECT ai.openai_embed('m', 'x', api_key => $1, client_config => '{"base_url": "${suite.fake.baseUrl}"}') IS NOT NULL AS embedded`;
+    await raw.exchange(serialize.parse({ name: 's1', text: sql, types: [] }), serialize.sync());
+    const skipped = await raw.exchange(
+      serialize.parse({ name: '', text: 'SELECT 1/0', types: [] }),
+      serialize.bind({}),
+      serialize.execute({}),
+      serialize.close({ type: 'S', name: 's1' }),
+      serialize.sync(),
+    );
+    expect(skipped.includes(Buffer.from('division by zero'))).toBe(true);
+    suite.fake.requests.length = 0;
+    const ran = await raw.exchange(serialize.bind({ statement: 's1', values: [key] }), serialize.execute({}), serialize.sync());
+    expect(ran.includes(Buffer.from('SELECT 1'))).toBe(true);
+    expect(authorizations()).toEqual([`Bearer ${key}`]);
+    expect(serverLog()).not.toContain(key);
+    // Closed for good, it is forgotten: the name is the client's to use again.
+    await raw.exchange(serialize.close({ type: 'S', name: 's1' }), serialize.parse({ name: 's1', text: 'SELECT $1::text AS plain', types: [] }), serialize.sync());
+    const plain = await raw.exchange(serialize.bind({ statement: 's1', values: ['not a secret'] }), serialize.execute({}), serialize.sync());
+    expect(plain.includes(Buffer.from('not a secret'))).toBe(true);
   });
 
   it('bound as a parameter, as text or in binary, is not in the server log, and goes to the server its bound config names', async () => {
