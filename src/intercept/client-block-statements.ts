@@ -6,20 +6,22 @@
 // commit what PostgreSQL rolls back, and the statements after a COMMIT would find no block where PostgreSQL starts a
 // new implicit one. So the engine notes which of the client's prepared statements and portals are such statements,
 // and ends its block (as PostgreSQL ends the implicit one) before one runs; the server, in no block, then answers it
-// as PostgreSQL would have. The portal went with the block: the client's Bind of it is sent again first.
+// as PostgreSQL would have. The portal went with the block: a Bind of it is sent again first (such a statement takes
+// no parameters, and its result formats change nothing, so a Bind of the names alone).
 
 import { readParse, readParseStatement } from '../../proxy/frontend-read.js';
+import { bind } from '../../proxy/frontend-write.js';
 import { parseSync } from '../sql/parser.js';
+import { firstTokenAt, leadsAsTransaction, transactionWords } from '../sql/transaction-text.js';
 import { transactionControl } from './transaction-control.js';
 
-/** Longer texts are not such a statement, or not one worth parsing to find out. */
+/** Longer texts (of words: transaction-text.ts) are not such a statement, or not one worth parsing to find out. */
 const LONGEST = 1024;
 /** The most names of each kind kept; the oldest go first (a client may prepare any number of them). */
 const MAX_NAMES = 1024;
-/** The type and length before a message's body; and how much of a text's start the lead keyword is looked for in. */
+/** The type and length before a message's body; and the bytes of a text's first token that tell whether it leads such a statement. */
 const HEADER_BYTES = 5;
-const LEAD_BYTES = 256;
-const LEADS = /^(?:\s|--[^\n]*\n|\/\*[^*]*\*\/)*(?:savepoint|release|rollback|abort|commit|end|prepare)\b/i;
+const LEAD_BYTES = 16;
 
 /** How a portal of such a statement ends the proxy's block, and the client's Bind of it. */
 export interface BlockEnding {
@@ -37,21 +39,23 @@ export class ClientBlockStatements {
   parsed(frame: Buffer): void {
     // Every Parse a session sends comes here: one whose text starts otherwise, with nothing noted, is left unread.
     const sqlStart = frame.indexOf(0, HEADER_BYTES) + 1;
-    const leads = sqlStart > 0 && LEADS.test(frame.toString('latin1', sqlStart, Math.min(frame.length, sqlStart + LEAD_BYTES)));
+    const sqlEnd = sqlStart > 0 ? frame.indexOf(0, sqlStart) : -1;
+    const first = sqlEnd > 0 ? firstTokenAt((index) => frame[index], sqlStart, sqlEnd) : -1;
+    const leads = first >= 0 && leadsAsTransaction(frame.toString('latin1', first, Math.min(sqlEnd, first + LEAD_BYTES)));
     if (!leads && this.statements.size === 0) return;
-    if (!leads || frame.length > 2 * LONGEST) return void this.statements.delete(readParseStatement(frame));
-    const { statement, sql } = readParse(frame);
-    const commits = endingCommits(sql);
+    if (!leads) return void this.statements.delete(readParseStatement(frame));
+    const { statement } = readParse(frame);
+    const commits = endingCommits(frame.toString('utf8', first, sqlEnd));
     if (commits === undefined) this.statements.delete(statement);
     else remember(this.statements, statement, commits);
   }
 
-  /** A Bind (`frame`) of `portal` to `statement`. */
-  bound(portal: string, statement: string, frame: Buffer): void {
+  /** A Bind of `portal` to `statement`. */
+  bound(portal: string, statement: string): void {
     this.portals.delete(portal);
     const commits = this.statements.get(statement);
-    if (commits === undefined || frame.length > 2 * LONGEST) return;
-    this.portals.set(portal, { bind: Buffer.from(frame), commits });
+    if (commits === undefined) return;
+    this.portals.set(portal, { bind: bind(portal, statement), commits });
     if (this.portals.size > MAX_NAMES) this.portals.delete(this.portals.keys().next().value!);
   }
 
@@ -68,9 +72,10 @@ export class ClientBlockStatements {
 
 /** For such a statement, whether it ends PostgreSQL's implicit transaction committed; else undefined. */
 function endingCommits(sql: string): boolean | undefined {
-  if (sql.length > LONGEST || !LEADS.test(sql)) return undefined;
+  const words = transactionWords(sql);
+  if (words === undefined || words.length > LONGEST) return undefined;
   try {
-    const statements = (parseSync(sql) as { stmts?: Array<{ stmt: Record<string, unknown> }> }).stmts ?? [];
+    const statements = (parseSync(words) as { stmts?: Array<{ stmt: Record<string, unknown> }> }).stmts ?? [];
     const transaction = statements[0]?.stmt.TransactionStmt as { kind?: unknown; chain?: unknown } | undefined;
     if (statements.length !== 1 || transaction === undefined) return undefined;
     const control = transactionControl(transaction);

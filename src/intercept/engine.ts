@@ -262,6 +262,8 @@ class InterceptionEngine implements Interceptor {
       }
       case FrontendMessage.Bind:
         if (this.ownStatements.has(readBind(frame).statement) || this.portalRefusal(frame) || this.mayBeRefusedRebind(frame) || this.bindsSecrets(frame)) return true;
+        // A portal of a COMMIT or SAVEPOINT bound now may be executed once the proxy's block is open.
+        this.clientBlockStatements.bound(readBind(frame).portal, readBind(frame).statement);
         this.trackBind(frame, false);
         return false;
       case FrontendMessage.Execute: {
@@ -429,7 +431,7 @@ class InterceptionEngine implements Interceptor {
         if (!held) return;
         if (this.mayBeRefusedRebind(held)) return this.rebind(held, frame);
         this.trackBind(held, true, frame);
-        this.clientBlockStatements.bound(portal, statement, held);
+        this.clientBlockStatements.bound(portal, statement);
         return this.forward(held);
       }
       case FrontendMessage.Execute:

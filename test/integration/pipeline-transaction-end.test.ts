@@ -87,6 +87,16 @@ async function compare(after: (functions: { abs: number; length: number }, calls
   return expected;
 }
 
+/** A Bind of the unnamed portal and statement with no parameters and `count` result format codes (text). */
+function bindWithResultFormats(count: number): Buffer {
+  const body = Buffer.alloc(2 + 2 + 2 + 2 + 2 * count);
+  body.writeInt16BE(count, 6);
+  const header = Buffer.alloc(5);
+  header[0] = 'B'.charCodeAt(0);
+  header.writeInt32BE(4 + body.length, 1);
+  return Buffer.concat([header, body]);
+}
+
 describe('a simple Query after a Flushed pipeline', () => {
   it('commits the pipeline\'s writes with its own', async () => {
     const expected = await compare(() => [serialize.query('INSERT INTO written VALUES (2)')]);
@@ -206,6 +216,28 @@ describe("a statement only a block of the client's takes, in an Execute after a 
       const expected = await compare(() => [...steps(text), ...steps('INSERT INTO written VALUES (2)'), serialize.sync()]);
       expect(expected, text).toEqual({ answers: [['parseComplete', 'bindComplete', 'error 25P01', 'readyForQuery I']], written: 0 });
     }
+  });
+
+  // Review K3: spellings a look at the text's first bytes missed, and a Bind too long to be kept, let the server
+  // take the statement in the proxy's block, and the Sync commit what PostgreSQL rolls back.
+  it('is refused however it is spelled, and however long its Bind', async () => {
+    const spellings = [
+      '/** c **/ SAVEPOINT a',
+      '/* a /* b */ c */ SAVEPOINT a',
+      ';SAVEPOINT a',
+      '--c\rSAVEPOINT a',
+      `/* ${'x'.repeat(300)} */ SAVEPOINT a`,
+      `SAVEPOINT ${'a'.repeat(2000)} /* ${'y'.repeat(2000)} */`,
+      '/**/ COMMIT AND CHAIN',
+    ];
+    const steps = (sql: string, bind = serialize.bind({})) => [serialize.parse({ text: sql, types: [] }), bind, serialize.execute({})];
+    for (const text of spellings) {
+      const expected = await compare(() => [...steps(text), ...steps('INSERT INTO written VALUES (2)'), serialize.sync()]);
+      expect(expected.answers[0], text).toContain('error 25P01');
+      expect(expected.written, text).toBe(0);
+    }
+    const expected = await compare(() => [...steps('SAVEPOINT a', bindWithResultFormats(1100)), ...steps('INSERT INTO written VALUES (2)'), serialize.sync()]);
+    expect(expected).toEqual({ answers: [['parseComplete', 'bindComplete', 'error 25P01', 'readyForQuery I']], written: 0 });
   });
 });
 
