@@ -9,7 +9,7 @@ import { BackendMessage } from '../../proxy/protocol.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
 import type { HeldArguments } from './argument-limits.js';
 import { check, type Call } from './calls.js';
-import { ClientRelay, Collector, NO_PARAMETERS, records, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { ClientRelay, Collector, eachRecord, NO_PARAMETERS, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
 import { collectedCall, COLLECTED_CALLS, readCollectedCalls } from './collected-calls.js';
 import { internalName } from './internal-names.js';
 import type { JsonBytes } from './json-in-turns.js';
@@ -95,7 +95,7 @@ export class Passes {
     const calls = new Map<string, Call>();
     if (!result.error) {
       const turns = new EventLoopTurns();
-      for (const row of records(check(rows))) {
+      for (const row of eachRecord(check(rows))) {
         // Each call's arguments are parsed: a statement's many calls near their limits are seconds of parsing.
         await turns.step();
         calls.set(row.call_key!, collectedCall(row));

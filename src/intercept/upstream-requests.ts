@@ -210,6 +210,14 @@ export class UpstreamRequests {
 
 /** The rows of a text-format result as records keyed by column name (SQL NULL as null). */
 export function records(result: Result): Array<Record<string, string | null>> {
+  return [...eachRecord(result)];
+}
+
+/**
+ * The rows as records, one at a time, for a caller that turns the event loop between them: decoded all at once, the
+ * 300,000 calls a statement collected held every session for over a second (review K3).
+ */
+export function* eachRecord(result: Result): Generator<Record<string, string | null>> {
   const names = (result.fields ?? []).map((field) => field.name);
-  return result.rows.map((row) => Object.fromEntries(names.map((name, i) => [name, row[i]?.toString('utf8') ?? null])));
+  for (const row of result.rows) yield Object.fromEntries(names.map((name, i) => [name, row[i]?.toString('utf8') ?? null]));
 }
