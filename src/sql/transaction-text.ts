@@ -4,12 +4,9 @@
 // SAVEPOINT a`, a nested comment, a leading `;`, a `--` comment that a carriage return ends, or a comment longer than
 // the bytes looked at, hide such a statement from the proxy, which then let the server run it in the proxy's block.
 
+import { CARRIAGE_RETURN, DASH, NEWLINE, SLASH, STAR } from './identifier-scan.js';
+
 const SEMICOLON = 0x3b;
-const DASH = 0x2d;
-const SLASH = 0x2f;
-const STAR = 0x2a;
-const NEWLINE = 0x0a;
-const CARRIAGE_RETURN = 0x0d;
 /** The words a transaction statement starts with. */
 const LEADS = /^(?:savepoint|release|rollback|abort|commit|end|prepare)(?![\w$\u0080-\uffff])/i;
 /** Longer words are no keyword: names. */
