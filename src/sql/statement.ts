@@ -13,7 +13,7 @@ import { stubBodies } from '../catalog/stubs.js';
 import { interceptedCalls } from '../intercept/analyze.js';
 import { unsafeReach, type Refusal } from './function-check.js';
 import { parseStatements, type ParsedStatement } from './parse.js';
-import { TooComplexToParse } from './parser.js';
+import { scanSync, TooComplexToParse } from './parser.js';
 import { mayHoldSecret, secretSyntaxError } from './secret-syntax-errors.js';
 
 /** query: reads only (SELECT, VALUES, TABLE); dml: changes rows; ddl: changes the schema or privileges; utility: the rest. */
@@ -80,6 +80,7 @@ export async function checkSql(context: CallContext, sql: string, rules: SqlRule
     throw new PgError('42601', message, { detail: excerpt(sql) });
   }
   if (statements.length === 0) throw new PgError('42601', `${rules.source} holds no SQL statement`, { detail: excerpt(sql) });
+  refuseBackslashInPlainString(sql, rules);
   if (statements.length > 1) {
     throw refused(rules, `${rules.source} holds ${statements.length} statements, and only one is allowed`, 'One statement runs alone: nothing may follow it.');
   }
@@ -133,6 +134,22 @@ function commandName(type: string, body: Record<string, unknown>, kind: Statemen
 function withLimit(text: string, limit: number): string {
   const lastLine = text.slice(text.lastIndexOf('\n') + 1);
   return `${text}${lastLine.includes('--') ? '\n' : ' '}LIMIT ${limit}`;
+}
+
+/** Past this, SQL with a backslash is refused without a scan, on the event loop every session shares, to find where. */
+const SCANNED_CHARACTERS = 64 * 1024;
+/** A plain string constant's token ('…', N'…'), which standard_conforming_strings decides how to read. */
+const PLAIN_STRING = /^[nN]?'/;
+
+/**
+ * Refuses SQL with a backslash in a plain string constant. The check reads '…' as standard_conforming_strings = on
+ * has it, and SQL handed back runs under the caller's setting: with it off, `select 'a\'';drop table t;--'` is two
+ * statements, the second unjudged (review L2).
+ */
+function refuseBackslashInPlainString(sql: string, rules: SqlRules): void {
+  if (!sql.includes('\\')) return;
+  if (sql.length <= SCANNED_CHARACTERS && !scanSync(sql).tokens.some((token) => PLAIN_STRING.test(token.text) && token.text.includes('\\'))) return;
+  throw refused(rules, `${rules.source} has a backslash in a '…' string, which a session with standard_conforming_strings off reads otherwise`, "Write such a string as E'…', its backslashes doubled.");
 }
 
 function refused(rules: SqlRules, message: string, why?: string): PgError {

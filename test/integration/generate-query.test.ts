@@ -73,6 +73,9 @@ describe('generate_query', () => {
     await expect(generated(reader, "I'm sorry, I can't help with that.")).rejects.toMatchObject({ code: '42601', message: "the model's answer holds no SQL statement" });
     await expect(generated(reader, '```sql\nSELEC name FROM customers\n```')).rejects.toMatchObject({ code: '42601', message: expect.stringContaining('syntax error at or near "SELEC"') });
     await expect(generated(reader, 'SELECT 1; COMMIT; DROP TABLE customers;')).rejects.toMatchObject({ code: '38003', message: 'the SQL the model wrote holds 3 statements, and only one is allowed' });
+    // Review L2: one statement as the check reads it, two under standard_conforming_strings = off.
+    await expect(generated(reader, String.raw`SELECT 'a\'';DROP TABLE customers;--'`)).rejects.toMatchObject({ code: '38003', message: expect.stringContaining("has a backslash in a '…' string") });
+    expect(await generated(reader, String.raw`SELECT E'a\\b' AS s`)).toMatch(/^SELECT E'a\\\\b' AS s LIMIT 1000/);
     await expect(generated(reader, 'SELECT rolname, rolpassword FROM pg_authid')).rejects.toMatchObject({ code: '38001', message: expect.stringContaining('pg_catalog.pg_authid, a system catalog') });
     await expect(generated(reader, 'SELECT * FROM information_schema.tables')).rejects.toMatchObject({ code: '38001', hint: expect.stringContaining('allow_system_tables') });
     await expect(generated(reader, 'SELECT * FROM _pg_llm_catalog.pg_llm_models')).rejects.toMatchObject({ code: '38001' });
