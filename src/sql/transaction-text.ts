@@ -11,8 +11,12 @@ const SEMICOLON = 0x3b;
 const LEADS = /^(?:savepoint|release|rollback|abort|commit|end|prepare)(?![\w$\u0080-\uffff])/i;
 /** Longer words are no keyword: names. */
 const LONGEST_KEYWORD = 16;
-/** A word, a quoted name, a string (standard, E'…' or dollar-quoted), each where it starts. */
-const TOKEN = /([a-z_\u0080-\uffff][\w$\u0080-\uffff]*)|"(?:[^"]|"")*"|[eE]'(?:[^'\\]|\\[\s\S]|'')*'|'(?:[^']|'')*'|\$([a-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$[\s\S]*?\$\2\$/iy;
+/**
+ * A quoted name (U&"…" with its UESCAPE too), a string ('…', E'…', N'…', U&'…' with its UESCAPE, dollar-quoted), or
+ * a word, each where it starts: the prefixed forms before words, whose first letter they start with (review L3).
+ */
+const TOKEN =
+  /(?<name>(?:u&)?"(?:[^"]|"")*"(?:\s*uescape\s*'[^']*')?)|(?<string>u&'(?:[^']|'')*'(?:\s*uescape\s*'[^']*')?|e'(?:[^'\\]|\\[\s\S]|'')*'|n?'(?:[^']|'')*'|\$(?<tag>[a-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$[\s\S]*?\$\k<tag>\$)|(?<word>[a-z_\u0080-\uffff][\w$\u0080-\uffff]*)/iy;
 
 /** The character code at a position, or undefined past the end: of a string, or of a message's bytes read as Latin-1. */
 export type CodeAt = (index: number) => number | undefined;
@@ -54,10 +58,10 @@ export function transactionWords(text: string): string | undefined {
   const words: string[] = [];
   for (let at = firstTokenAt(codeAt, 0, text.length); at < text.length; at = firstTokenAt(codeAt, TOKEN.lastIndex, text.length)) {
     TOKEN.lastIndex = at;
-    const match = TOKEN.exec(text);
-    if (!match) return undefined;
-    const [token, word] = match;
-    words.push(word === undefined ? (token.endsWith('"') ? '"name"' : "'text'") : word.length > LONGEST_KEYWORD ? 'name' : word);
+    const groups = TOKEN.exec(text)?.groups;
+    if (!groups) return undefined;
+    const { name, word } = groups;
+    words.push(name !== undefined ? '"name"' : word === undefined ? "'text'" : word.length > LONGEST_KEYWORD ? 'name' : word);
   }
   return words.join(' ');
 }

@@ -229,6 +229,8 @@ describe("a statement only a block of the client's takes, in an Execute after a 
       `/* ${'x'.repeat(300)} */ SAVEPOINT a`,
       `SAVEPOINT ${'a'.repeat(2000)} /* ${'y'.repeat(2000)} */`,
       '/**/ COMMIT AND CHAIN',
+      'SAVEPOINT U&"a"',
+      `SAVEPOINT U&"a" UESCAPE '!'`,
     ];
     const steps = (sql: string, bind = serialize.bind({})) => [serialize.parse({ text: sql, types: [] }), bind, serialize.execute({})];
     for (const text of spellings) {

@@ -27,6 +27,13 @@ describe('transaction statement texts', () => {
     expect(transactionWords(`PREPARE TRANSACTION $g$it's$g$`)).toBe(`PREPARE TRANSACTION 'text'`);
     expect(transactionWords(`SAVEPOINT ${'a'.repeat(5000)}`)).toBe('SAVEPOINT name');
     expect(transactionWords(`COMMIT AND NO CHAIN`)).toBe('COMMIT AND NO CHAIN');
+    // Review L3: prefixed strings and names, which start with a letter a word may start with.
+    expect(transactionWords(`PREPARE TRANSACTION E'l3\\'e'`)).toBe(`PREPARE TRANSACTION 'text'`);
+    expect(transactionWords(`PREPARE TRANSACTION U&'l3u' UESCAPE '!'`)).toBe(`PREPARE TRANSACTION 'text'`);
+    expect(transactionWords(`PREPARE TRANSACTION N'gid'`)).toBe(`PREPARE TRANSACTION 'text'`);
+    expect(transactionWords(`SAVEPOINT U&"a" uescape '!'`)).toBe('SAVEPOINT "name"');
+    expect(transactionWords(`RELEASE u&"a\\0061"`)).toBe('RELEASE "name"');
+    expect(transactionWords(`ROLLBACK TO end_of_e`)).toBe('ROLLBACK TO end_of_e');
     for (const other of ['PREPARE p AS SELECT 1', 'END (1)', `COMMIT 'x`]) expect(transactionWords(other), other).toBeUndefined();
   });
 });
