@@ -9,7 +9,7 @@
 // as PostgreSQL would have. The portal went with the block: a Bind of it is sent again first (such a statement takes
 // no parameters, and its result formats change nothing, so a Bind of the names alone).
 
-import { readParse, readParseStatement } from '../../proxy/frontend-read.js';
+import { readParseStatement } from '../../proxy/frontend-read.js';
 import { bind } from '../../proxy/frontend-write.js';
 import { parseSync } from '../sql/parser.js';
 import { firstTokenAt, leadsAsTransaction, transactionWords } from '../sql/transaction-text.js';
@@ -35,19 +35,44 @@ export class ClientBlockStatements {
   private readonly statements = new Map<string, boolean>();
   private readonly portals = new Map<string, BlockEnding>();
 
-  /** A Parse: its statement noted when its text is such a statement, else forgotten (a long one is not read). */
-  parsed(frame: Buffer): void {
+  /** Whether a Parse changes what is noted: its text is such a statement, or its name stands for one now. */
+  changes(frame: Buffer): boolean {
+    return this.change(frame) !== undefined;
+  }
+
+  /**
+   * A Parse's change to what is noted, made now, as a Bind of the statement may follow before the server answers;
+   * `undo` is for a Parse the server refuses (one naming a statement that exists: 42P05) or never runs. Undefined when
+   * the Parse changes nothing. Review L3: noted for good at once, a refused Parse made the proxy forget a SAVEPOINT the
+   * server kept, or take a statement the server kept for a COMMIT.
+   */
+  parsed(frame: Buffer): { undo(skipped: boolean): void } | undefined {
+    const change = this.change(frame);
+    if (!change) return undefined;
+    const { statement, commits, before } = change;
+    if (commits === undefined) this.statements.delete(statement);
+    else remember(this.statements, statement, commits);
+    return {
+      undo: (skipped) => {
+        // PostgreSQL drops the unnamed statement before it parses a new one, whatever becomes of that.
+        if ((statement === '' && !skipped) || before === undefined) this.statements.delete(statement);
+        else remember(this.statements, statement, before);
+      },
+    };
+  }
+
+  /** What a Parse would note for its statement (undefined: none), and what was noted before; undefined when that is the same. */
+  private change(frame: Buffer): { statement: string; commits: boolean | undefined; before: boolean | undefined } | undefined {
     // Every Parse a session sends comes here: one whose text starts otherwise, with nothing noted, is left unread.
     const sqlStart = frame.indexOf(0, HEADER_BYTES) + 1;
     const sqlEnd = sqlStart > 0 ? frame.indexOf(0, sqlStart) : -1;
     const first = sqlEnd > 0 ? firstTokenAt((index) => frame[index], sqlStart, sqlEnd) : -1;
     const leads = first >= 0 && leadsAsTransaction(frame.toString('latin1', first, Math.min(sqlEnd, first + LEAD_BYTES)));
-    if (!leads && this.statements.size === 0) return;
-    if (!leads) return void this.statements.delete(readParseStatement(frame));
-    const { statement } = readParse(frame);
-    const commits = endingCommits(frame.toString('utf8', first, sqlEnd));
-    if (commits === undefined) this.statements.delete(statement);
-    else remember(this.statements, statement, commits);
+    if (!leads && this.statements.size === 0) return undefined;
+    const statement = readParseStatement(frame);
+    const before = this.statements.get(statement);
+    const commits = leads ? endingCommits(frame.toString('utf8', first, sqlEnd)) : undefined;
+    return commits === before ? undefined : { statement, commits, before };
   }
 
   /** A Bind of `portal` to `statement`. */

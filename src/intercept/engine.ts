@@ -251,7 +251,8 @@ class InterceptionEngine implements Interceptor {
       case FrontendMessage.Query:
         return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame) || this.mentionsReset(frame);
       case FrontendMessage.Parse: {
-        this.clientBlockStatements.parsed(frame);
+        // One that changes which statements end the proxy's block waits for the server's answer (handleParse).
+        if (this.clientBlockStatements.changes(frame)) return true;
         if (parseMentionsFunction(frame) || this.mentionsCursorCommand(frame)) return true;
         if (!this.tracksStatements) return false;
         // Over a statement the proxy knows, the server's answer decides what it knows (handleParse).
@@ -559,15 +560,21 @@ class InterceptionEngine implements Interceptor {
   }
 
   private async handleParse(received: Buffer): Promise<void> {
-    this.clientBlockStatements.parsed(received);
     const message = readParse(received);
     const name = message.statement;
     await this.parseAnswered(name);
+    const noted = this.clientBlockStatements.parsed(received);
+    // The Parse forwarded, what it noted undone if the server refuses or skips it.
+    const forwardParse = (frame: Buffer, sink?: ReplySink): void =>
+      this.forward(frame, noted ? watchingRefusal(sink ?? relayToClient(this.io), (skipped) => noted.undo(skipped), () => undefined) : sink);
     // PostgreSQL refuses a Parse naming a statement that exists (42P05), and keeps that one; the unnamed statement goes
     // whatever becomes of a Parse the server runs. What the proxy knew is set aside until the server has taken the new,
     // and put back when the Parse never ran: refused by the proxy, or skipped by the server after an earlier error.
     const previous = this.takeStatement(name);
-    const keepPrevious = (): void => this.restoreStatement(name, previous);
+    const keepPrevious = (): void => {
+      this.restoreStatement(name, previous);
+      noted?.undo(true);
+    };
     // Set aside, its plan keeps its room in the role's bound, so that it can always be put back; once the server has
     // taken the new statement (or dropped the unnamed one), the room goes back.
     const dropPrevious = (): void => {
@@ -607,7 +614,7 @@ class InterceptionEngine implements Interceptor {
       return this.refuse(refusal(plans[0]));
     }
     const plan = plans?.length === 1 && isTracked(plans[0]!) ? plans[0] : undefined;
-    if (!plan) return this.forward(frame, previous ? watched(relayToClient(this.io), serverRefused) : undefined);
+    if (!plan) return forwardParse(frame, previous ? watched(relayToClient(this.io), serverRefused) : undefined);
     // Without the catalog the statement is PostgreSQL's to run as it is, or to refuse (with the reason added); a
     // catalog this session may not use (owner-rights.ts) refuses it.
     if (plan.kind === 'calls' || plan.kind === 'declare') {
@@ -618,7 +625,7 @@ class InterceptionEngine implements Interceptor {
       }
       if (!installed) {
         const notInstalled = new NotInstalled(this.io, plan.extension);
-        return this.forward(frame, previous ? watched(notInstalled, serverRefused) : notInstalled);
+        return forwardParse(frame, previous ? watched(notInstalled, serverRefused) : notInstalled);
       }
     }
     const overLimit = this.statements.add(name, { plan, parameterTypes: message.parameterTypes, serverParameters: analysis.servers.parameters, secretParameters: analysis.secretParameters }, previous?.tracked ?? previous?.own);
@@ -631,7 +638,7 @@ class InterceptionEngine implements Interceptor {
       this.catalogInstalled = undefined;
       serverRefused(skipped);
     };
-    this.forward(frame, watched(relayToClient(this.io), refused));
+    forwardParse(frame, watched(relayToClient(this.io), refused));
   }
 
   private async handleExecute(frame: Buffer): Promise<void> {

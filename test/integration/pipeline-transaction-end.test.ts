@@ -243,6 +243,48 @@ describe("a statement only a block of the client's takes, in an Execute after a 
   });
 });
 
+describe('a statement name a refused Parse did not change', () => {
+  /** Each batch of messages sent and answered up to its ReadyForQuery, on `port`: the answers, and the rows written. */
+  async function batches(port: number, database: string, direct: pg.Client, sent: Buffer[][]): Promise<Outcome> {
+    await direct.query('TRUNCATE written');
+    const raw = await RawClient.session(port, { database });
+    afterThisTest(async () => void raw.socket.destroy());
+    const answers: string[][] = [];
+    for (const batch of sent) {
+      raw.send(...batch);
+      answers.push(summary(await raw.until('readyForQuery', 20_000)));
+    }
+    raw.socket.destroy();
+    const others = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`;
+    await expect.poll(async () => (await direct.query(others, [database])).rows[0].n).toBe(0);
+    return { answers, written: (await direct.query('SELECT count(*)::int AS n FROM written')).rows[0].n };
+  }
+
+  // Review L3: the proxy noted a Parse's statement at once; PostgreSQL refuses one naming a statement that exists
+  // (42P05) and keeps that one, so the proxy forgot a SAVEPOINT the server kept, or took a SELECT for a COMMIT.
+  it.each([
+    ['SAVEPOINT a', 'SELECT 1', 0],
+    ['SELECT 1', 'COMMIT', 0],
+  ])('kept as %s, over a refused Parse of %s: its Execute in a pipeline with a call is answered as PostgreSQL answers it', async (kept, refused) => {
+    const { name, client: direct } = await freshDatabase();
+    const setup = new pg.Client(connection(proxy.port, 'postgres', name));
+    await setup.connect();
+    await setup.query('CREATE EXTENSION pg_llm');
+    await setup.query(`SELECT pg_llm_add_model(false, 'mock', 'm', NULL, '{"mock_mode": "md5"}')`);
+    await setup.end();
+    await direct.query('CREATE TABLE written (x int)');
+    const steps = (sql: string) => [serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.execute({})];
+    const sent = (calls: Calls) => [
+      [serialize.parse({ name: 'c1', text: kept, types: [] }), serialize.sync()],
+      [serialize.parse({ name: 'c1', text: refused, types: [] }), serialize.sync()],
+      [...steps(calls(`SELECT md5('x')`)), ...steps('INSERT INTO written VALUES (1)'), serialize.bind({ portal: 'p', statement: 'c1' }), serialize.execute({ portal: 'p' }), ...steps('SELECT 1/0'), serialize.sync()],
+    ];
+    const expected = await batches(cluster().port, name, direct, sent(asWritten));
+    expect(await batches(proxy.port, name, direct, sent(withCalls))).toEqual(expected);
+    expect(expected.written).toBe(0);
+  });
+});
+
 describe('a COMMIT, PREPARE TRANSACTION or ROLLBACK in an Execute after a Flushed pipeline', () => {
   it('ends the implicit block with a warning that there was none, and a call after it runs in a block of its own', async () => {
     const steps = (sql: string) => [serialize.parse({ text: sql, types: [] }), serialize.bind({}), serialize.execute({})];
