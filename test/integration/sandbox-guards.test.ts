@@ -109,8 +109,10 @@ describe("the caller's standard_conforming_strings", () => {
   it('is on while the checked SQL runs, so the server reads its strings as the checker did', async () => {
     const { admin, direct } = await shop();
     await admin.query('SET standard_conforming_strings = off');
-    const answer = await text2sql(admin, `SELECT 'x\\' AS s, 1 AS a, ' , pg_advisory_lock(4242) AS b -- ' AS t`);
+    const answer = await text2sql(admin, `SELECT E'x\\\\' AS s, 1 AS a, ' , pg_advisory_lock(4242) AS b -- ' AS t`);
     expect(answer.execution.rows).toEqual([{ s: 'x\\', a: 1, t: ' , pg_advisory_lock(4242) AS b -- ' }]);
+    // A backslash in a plain string is refused (review L2): the SQL goes back to the caller too, who may run it so.
+    await expect(text2sql(admin, `SELECT 'x\\' AS s, 1 AS a, ' , pg_advisory_lock(4242) AS b -- ' AS t`)).rejects.toMatchObject({ code: '38003' });
     expect(await advisoryLocks(direct)).toBe(0);
     expect((await admin.query('SHOW standard_conforming_strings')).rows).toEqual([{ standard_conforming_strings: 'off' }]);
   });
