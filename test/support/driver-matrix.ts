@@ -87,13 +87,17 @@ export interface DriverOptions {
   adapted?: Partial<Record<Scenario, { title: string; expected: unknown }>>;
 }
 
+/** How many requests the provider that never answers has had: a driver that can wait for its call does. */
+export type SilentRequests = () => number;
+
 /** Registers one test per scenario; `setUp` runs once, before the first. */
-export function driverMatrix(setUp: (target: MatrixTarget) => Promise<Play>, options: DriverOptions = {}): void {
+export function driverMatrix(setUp: (target: MatrixTarget, silentRequests: SilentRequests) => Promise<Play>, options: DriverOptions = {}): void {
   let environment: MatrixEnvironment | undefined;
   let play: Play;
   beforeAll(async () => {
     environment = await startEnvironment();
-    play = await setUp(environment.target);
+    const { silent } = environment;
+    play = await setUp(environment.target, () => silent.requests.length);
   }, 180_000);
   afterAll(() => environment?.stop());
 
@@ -110,6 +114,7 @@ export function driverMatrix(setUp: (target: MatrixTarget) => Promise<Play>, opt
 
 interface MatrixEnvironment {
   target: MatrixTarget;
+  silent: FakeProvider;
   /** Checks what the providers saw: the prompt arrived, the cancelled call was abandoned. */
   confirm(scenario: Scenario): Promise<void>;
   stop(): Promise<void>;
@@ -131,6 +136,7 @@ async function startEnvironment(): Promise<MatrixEnvironment> {
   await installModels(proxy, database, answering, silent);
   return {
     target: { host: '127.0.0.1', port: proxy.port, tlsPort: tlsProxy.port, caFile, database, user: ROLES.scram.user, password: ROLES.scram.password },
+    silent,
     confirm: (scenario) => confirm(scenario, answering, silent),
     async stop() {
       await stopAll([proxy, tlsProxy], [answering, silent]);
@@ -155,7 +161,7 @@ async function installModels(proxy: TestProxy, database: string, answering: Fake
 
 async function confirm(scenario: Scenario, answering: FakeProvider, silent: FakeProvider): Promise<void> {
   if (scenario === 'llm') expect(answering.requests.map((request) => JSON.stringify(request.body.messages))).toContainEqual(expect.stringContaining(PROMPT));
-  if (scenario === 'cancelLlm') await expect.poll(() => silent.requests.length > 0 && silent.requests.every((request) => request.aborted)).toBe(true);
+  if (scenario === 'cancelLlm') await expect.poll(() => silent.requests.length > 0 && silent.requests.every((request) => request.aborted), { timeout: 5_000 }).toBe(true);
 }
 
 async function stopAll(proxies: TestProxy[], providers: FakeProvider[]): Promise<void> {

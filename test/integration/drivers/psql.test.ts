@@ -3,7 +3,7 @@
 // the statement and then ends its script, as it does against PostgreSQL itself.
 
 import pg from 'pg';
-import { driverMatrix, EXPECTED, PROMPT, type MatrixTarget, type Play, type Scenario } from '../../support/driver-matrix.js';
+import { driverMatrix, EXPECTED, PROMPT, type MatrixTarget, type Play, type Scenario, type SilentRequests } from '../../support/driver-matrix.js';
 import * as sql from '../../support/driver-statements.js';
 import { psql, psqlBytes, type PsqlOptions } from '../../support/psql.js';
 
@@ -25,7 +25,7 @@ function decodeBinaryRow(copy: Buffer): unknown[] {
   return [i.readInt32BE(), f.readDoubleBE(), b.toString('hex'), t.toString('utf8'), new Date(POSTGRES_EPOCH_MS + d.readInt32BE() * DAY_MS).toISOString().slice(0, 10)];
 }
 
-function play(target: MatrixTarget): Play {
+function play(target: MatrixTarget, silentRequests: SilentRequests): Play {
   const options: PsqlOptions = { port: target.port, user: target.user, password: target.password, database: target.database };
   /** The rows psql printed, one array of columns per line. */
   const rows = async (args: string[], more: Partial<PsqlOptions> = {}): Promise<string[][]> => {
@@ -38,11 +38,13 @@ function play(target: MatrixTarget): Play {
     await client.connect();
     return client;
   };
-  // psql is interrupted once its statement runs: interrupted before, it would end without sending a cancel.
-  const cancelScenario = async (text: string) => {
+  // psql is interrupted once its statement runs: interrupted before, it would end without sending a cancel. A model
+  // call runs once the provider has its request: the proxy holds the session's transaction open before it asks.
+  const cancelScenario = async (text: string, calls = false) => {
     const watcher = await observer();
+    const asked = silentRequests();
     try {
-      const running = async () => (await watcher.query(sql.RUNNING_CANCELLED)).rows[0].n > 0;
+      const running = async () => (await watcher.query(sql.RUNNING_CANCELLED)).rows[0].n > 0 && (!calls || silentRequests() > asked);
       const result = await psql([], {
         ...options,
         params: { application_name: sql.CANCELLED_APP },
@@ -89,7 +91,7 @@ function play(target: MatrixTarget): Play {
       return { errors: lines.slice(0, 3).map(([state]) => state), committed: JSON.parse(lines[3]![0]!.replace('{', '[').replace('}', ']')) };
     },
     cancelSleep: () => cancelScenario(sql.SLEEP),
-    cancelLlm: () => cancelScenario(sql.SILENT_CALL),
+    cancelLlm: () => cancelScenario(sql.SILENT_CALL, true),
     llm: async () => (await rows([], { input: `\\set prompt '${PROMPT}'\nSELECT pg_llm_chat('llm', :'prompt');\n` }))[0]![0],
     close: async () => {
       const result = await psql(['-c', 'SELECT 1'], { ...options, params: { application_name: sql.CLOSING_APP } });
@@ -107,7 +109,7 @@ function play(target: MatrixTarget): Play {
   return (scenario) => scenarios[scenario]();
 }
 
-driverMatrix(async (target) => play(target), {
+driverMatrix(async (target, silentRequests) => play(target, silentRequests), {
   adapted: {
     extended: { title: 'interpolates psql variables into a statement (psql 15 has no extended protocol)', expected: EXPECTED.extended },
     prepared: { title: 'reuses a statement prepared with SQL PREPARE', expected: EXPECTED.prepared },
