@@ -28,6 +28,7 @@ import { records, type Result, type UpstreamRequests } from './upstream-requests
 import { DeferredWrites } from './deferred-writes.js';
 import { ReadsAhead } from './reads-ahead.js';
 import { modelRowQuery } from '../catalog/models.js';
+import { heldSecretRefusal } from './held-secret-reach.js';
 
 /** A call the statement makes: the function and its arguments in declaration order, as JSON. */
 export interface Call {
@@ -162,6 +163,21 @@ export class CallRunner {
     const collected: CollectedCall[] = [...calls].map((call) => ({ ...call, occurrences: call.occurrences ?? 1 }));
     const estimate = await estimateCalls(this.context(signal, () => this.sessionState(), new Map()), collected);
     checkEstimate(estimate, limits, this.scope.spending);
+  }
+
+  /**
+   * Why the statement (its text as the server gets it) may not open the secrets the session holds
+   * (held-secret-reach.ts); undefined when it may, or the session holds none.
+   */
+  heldSecretRefusal(sql: string, signal: AbortSignal): Promise<PgError | undefined> {
+    if (!this.literalSecrets.holding) return Promise.resolve(undefined);
+    return heldSecretRefusal(this.context(signal, () => this.sessionState(), new Map()), sql);
+  }
+
+  /** Whether the call opens a secret the session holds. */
+  opensHeldSecret(call: Call): boolean {
+    const declaration = findFunction(call.function);
+    return declaration !== undefined && this.literalSecrets.opens(declaration, call.arguments);
   }
 
   /** The model calls a statement given as text (an EXPLAIN's) would make; no model is called. */

@@ -483,6 +483,8 @@ export class Executor {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterTypes: target.parameterTypes, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
       return projected ? { execution, answeredWhole: true } : undefined;
     }
+    // Judged before anything of the statement runs; it counts only if a call found opens a held secret.
+    const untrusted = await this.calls.heldSecretRefusal(plan.sql, this.abort.signal);
     let held: HeldArguments | undefined;
     try {
       // The caps are known by the time the first pass has found the calls they are checked against.
@@ -509,6 +511,7 @@ export class Executor {
           continue;
         }
         if (calls.size === 0) break;
+        if (untrusted && [...calls.values()].some((call) => this.calls.opensHeldSecret(call))) throw untrusted;
         await this.calls.checkBudget(calls.values(), this.abort.signal);
         const [only] = calls.values();
         const { stream } = plan;

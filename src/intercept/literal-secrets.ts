@@ -121,6 +121,18 @@ export class SessionLiteralSecrets {
     return { values: resolved, held };
   }
 
+  /** Whether a call's arguments (in declaration order) hold a reference that resolve would open. */
+  opens(declaration: FunctionDeclaration, values: unknown[]): boolean {
+    return values.some((value, i) => {
+      const argument = declaration.arguments[i];
+      if (!argument?.secret) return false;
+      if (typeof value === 'string') return HeldValues.isReference(value);
+      if (argument.name !== CLIENT_CONFIG || typeof value !== 'object' || value === null) return false;
+      const config = value as Record<string, unknown>;
+      return Object.keys(CONFIG_SECRETS).some((key) => typeof config[key] === 'string' && HeldValues.isReference(config[key]));
+    });
+  }
+
   /** The secret `reference` stands for, when it was held for `writtenFor` (its JSON value when `json`); `name` is what holds it. */
   private opened(reference: string, writtenFor: string, json: boolean, name: string, what: string): unknown {
     const secret = this.secrets.get(reference);

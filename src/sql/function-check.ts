@@ -341,12 +341,18 @@ WITH RECURSIVE
              WHEN $5 AND p.lanname OPERATOR(pg_catalog.=) ANY (ARRAY['internal', 'c']) AND (pg_catalog.starts_with(p.prosrc, 'pg_stat_') OR p.prosrc OPERATOR(pg_catalog.=) ANY ($10::pg_catalog.text[])) THEN 'server-state'
              WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) THEN 'check'
            END AS reason,
-           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END AS body, p.prosqlbody IS NULL AS text_body
+           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END AS body, p.prosqlbody IS NULL AS text_body,
+           p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted) AS sql_body
       FROM reached_function p)
 SELECT reason, name, coalesce(via, CASE WHEN reason OPERATOR(pg_catalog.=) 'check' THEN 'function ' OPERATOR(pg_catalog.||) name END) AS via, language,
        CASE WHEN text_body THEN 'function text ' ELSE 'function ' END OPERATOR(pg_catalog.||) oid AS key,
        CASE WHEN reason OPERATOR(pg_catalog.=) 'check' THEN body END AS text
   FROM judged WHERE reason IS NOT NULL
+UNION ALL
+-- A SQL function refused above has its body checked all the same, for rules that pass over that refusal (refusing).
+SELECT 'check', name, coalesce(via, 'function ' OPERATOR(pg_catalog.||) name), language,
+       CASE WHEN text_body THEN 'function text ' ELSE 'function ' END OPERATOR(pg_catalog.||) oid, body
+  FROM judged WHERE sql_body AND reason OPERATOR(pg_catalog.<>) 'check'
 UNION ALL
 SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the defaults of %s.%s', p.pronamespace::pg_catalog.regnamespace, p.proname)), NULL, 'defaults ' OPERATOR(pg_catalog.||) p.oid,
        'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.proargdefaults, 0)
@@ -495,6 +501,11 @@ export interface ReachRules {
    * a stub only records its call.
    */
   stubs?: string[];
+  /**
+   * The reasons that refuse the statement; the others are passed over, and what they reach followed all the same
+   * (every reason when absent). A function whose body cannot be checked is then taken at its owner's word.
+   */
+  refusing?: ReadonlySet<Refusal['reason']>;
 }
 
 /** The first reason the statement (its parse tree and text) may not run here, or undefined. */
@@ -539,6 +550,9 @@ async function firstRefusal(context: CallContext, statement: { node: unknown; te
   return byResolution.refusal;
 }
 
+/** The rows that are not refusals: what the statement reaches, to be followed. */
+const FOLLOWED: ReadonlyArray<Row['reason']> = ['check', 'type', 'in play', 'others', 'written view'];
+
 interface Judgement {
   refusal: Refusal | undefined;
   /** A name of the statement's own can resolve to a function or operator of others than PostgreSQL. */
@@ -556,10 +570,12 @@ async function judge(context: CallContext, statementNames: Array<Record<string, 
   while (names.length > 0) {
     const rows = await lookUp(context, names, rules, [...typesInPlay], trusted);
     othersNamed ??= rows.some((row) => row.reason === 'others');
-    const refusal = rows.find((row) => !['check', 'type', 'in play', 'others', 'written view'].includes(row.reason));
+    const refusal = rows.find((row) => !FOLLOWED.includes(row.reason) && (rules.refusing?.has(row.reason as Refusal['reason']) ?? true));
     if (refusal) return { refusal: refusalOf(refusal), othersNamed };
     names = [];
     for (const row of rows) {
+      // A refusal these rules pass over.
+      if (!FOLLOWED.includes(row.reason)) continue;
       if (row.reason === 'in play') {
         typesInPlay.add(row.name);
         continue;

@@ -159,8 +159,7 @@ function refused(rules: SqlRules, message: string, why?: string): PgError {
 const HARMLESS_ONLY = 'Only functions PostgreSQL marks STABLE or IMMUTABLE (and random(), gen_random_uuid(), clock_timestamp()) may run here, since the effects of the others can outlast the rollback or be seen by other sessions.';
 
 function refusalError(rules: SqlRules, refusal: Refusal): PgError {
-  const name = `${refusal.name}${['system', 'identity', 'foreign', 'owner', 'path', 'schema'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
-  const [what, hint] = refusalText(rules, refusal, name);
+  const [what, hint] = refusalDescription(refusal, rules.rulesHint);
   if ('trustLeftOut' in refusal && refusal.trustLeftOut) {
     // Whoever set the setting in the client's place would have the caller trust it.
     return new PgError('42501', `${rules.source} ${what}: pg_llm.trusted_owners was not set by this session's client, and a view or function of another role may have set it`, {
@@ -170,7 +169,12 @@ function refusalError(rules: SqlRules, refusal: Refusal): PgError {
   return new PgError('38001', `${rules.source} ${what}, which is not allowed here`, { hint });
 }
 
-function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, string] {
+/**
+ * What a statement does that the refusal is for ("reaches view v, owned by bob, who …"), and the hint; `rulesHint`
+ * says how the caller can change the rules.
+ */
+export function refusalDescription(refusal: Refusal, rulesHint: string): [string, string] {
+  const name = `${refusal.name}${['system', 'identity', 'foreign', 'owner', 'path', 'schema'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
   switch (refusal.reason) {
     case 'volatile':
       return [`calls ${name}, a volatile function, whose effects no rollback undoes`, HARMLESS_ONLY];
@@ -187,11 +191,11 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
     case 'identity':
       return [`fills the identity column ${name}, whose sequence no rollback sets back`, 'Give the column a value of its own in the statement.'];
     case 'system':
-      return [`reads ${name}, a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+      return [`reads ${name}, a system catalog`, `Only the database's own tables may be used. ${rulesHint}`];
     case 'foreign':
       return [`uses ${name}, a foreign table, whose rows a foreign-data wrapper reads and writes (on another server, in a file or a program) out of these checks' sight`, `Only the database's own tables may be used here: copy the rows into a local table to use them.`];
     case 'system-rows':
-      return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+      return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rulesHint}`];
     case 'owner':
       return [
         `reaches ${name}, owned by ${refusal.owner}, who may change it between this check and the run`,
@@ -223,7 +227,7 @@ function refusalText(rules: SqlRules, refusal: Refusal, name: string): [string, 
       ];
     }
     case 'server-state':
-      return [`calls ${name}, which reads the server's own state (its settings, sessions or statistics) as a system view does`, `Only the database's own tables may be used. ${rules.rulesHint}`];
+      return [`calls ${name}, which reads the server's own state (its settings, sessions or statistics) as a system view does`, `Only the database's own tables may be used. ${rulesHint}`];
   }
 }
 

