@@ -96,10 +96,13 @@ export function callArgumentsTooLarge(call: string, limits: ArgumentLimits): PgE
  * that holds JSON (which the count of the arguments took for one string); 54000 past EVENT_LOOP_JSON.
  */
 export function parsedArgumentJson(json: string, call: string): unknown {
-  return parseWithinLimits(json, EVENT_LOOP_JSON, (exceeded) => {
-    return new PgError(SqlState.ProgramLimitExceeded, `${call}: the arguments of one call have ${exceeded}, more than the proxy parses`, {
-      hint: `Pass a call no more than ${jsonLimitsInWords(EVENT_LOOP_JSON)}: parsing more would hold up every session of the proxy.`,
-    });
+  return parseWithinLimits(json, EVENT_LOOP_JSON, (exceeded) => argumentsBeyondLimits(call, exceeded));
+}
+
+/** The error for a call whose arguments have `exceeded` (a limit of EVENT_LOOP_JSON, in words). */
+export function argumentsBeyondLimits(call: string, exceeded: string): PgError {
+  return new PgError(SqlState.ProgramLimitExceeded, `${call}: the arguments of one call have ${exceeded}, more than the proxy parses`, {
+    hint: `Pass a call no more than ${jsonLimitsInWords(EVENT_LOOP_JSON)}: parsing more would hold up every session of the proxy.`,
   });
 }
 

@@ -9,8 +9,8 @@ import { BackendMessage } from '../../proxy/protocol.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
 import type { HeldArguments } from './argument-limits.js';
 import { check, type Call } from './calls.js';
-import { ClientRelay, Collector, eachRecord, NO_PARAMETERS, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
-import { collectedCall, COLLECTED_CALLS, readCollectedCalls } from './collected-calls.js';
+import { ClientRelay, Collector, NO_PARAMETERS, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
+import { collectedCallRow, COLLECTED_CALLS, readCollectedCalls } from './collected-calls.js';
 import { internalName } from './internal-names.js';
 import type { JsonBytes } from './json-in-turns.js';
 
@@ -55,7 +55,12 @@ export function queryTarget(statement: string): Target {
   return { statement, bindRest: NO_PARAMETERS, parameterSection: NO_PARAMETERS.subarray(0, 4), resultFormats: [] };
 }
 
+/** Sessions made so far: each one's collect passes wait for a parsing thread as an asker of their own. */
+let sessions = 0;
+
 export class Passes {
+  private readonly asker = `collect passes ${++sessions}`;
+
   constructor(
     private readonly io: SessionIo,
     private readonly requests: UpstreamRequests,
@@ -95,10 +100,11 @@ export class Passes {
     const calls = new Map<string, Call>();
     if (!result.error) {
       const turns = new EventLoopTurns();
-      for (const row of eachRecord(check(rows))) {
+      for (const row of check(rows).rows) {
         // Each call's arguments are parsed: a statement's many calls near their limits are seconds of parsing.
         await turns.step();
-        calls.set(row.call_key!, collectedCall(row));
+        const { key, call } = await collectedCallRow(row, this.asker);
+        calls.set(key, call);
       }
     }
     const collected = calls.size > 0 || result.noticed.has(CALLS_COLLECTED);

@@ -10,6 +10,7 @@ import { fallbackConfidence } from './confidence.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
+import { sdkBodyOptions } from './request-body.js';
 import { answeredModel, tokenCount, type ChatRequest, type ChatResult, type Provider, type StreamEvent } from './provider.js';
 
 const DEFAULT_MAX_TOKENS = 1024;
@@ -79,7 +80,8 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
   return {
     embeddingBatchSize: 1,
     async chat(request: ChatRequest): Promise<ChatResult> {
-      const message = await sdk().messages.create(body(request), { signal: request.signal }).catch(fail);
+      const params = body(request);
+      const message = await sdk().messages.create(params, { signal: request.signal, ...(await sdkBodyOptions(params)) }).catch(fail);
       const blocks = Array.isArray(message.content) ? message.content : [];
       const text = blocks.map((block) => (block.type === 'text' ? block.text : '')).join('');
       if (blocks.length === 0) throw new ProviderError('anthropic answered without content');
@@ -91,7 +93,8 @@ export function anthropicProvider(config: Record<string, unknown>, apiKey: strin
       };
     },
     async *stream(request: ChatRequest): AsyncIterable<StreamEvent> {
-      const events = await sdk().messages.create({ ...body(request), stream: true }, { signal: request.signal }).catch(fail);
+      const params = { ...body(request), stream: true as const };
+      const events = await sdk().messages.create(params, { signal: request.signal, ...(await sdkBodyOptions(params)) }).catch(fail);
       let text = '';
       let answeredBy = model;
       const usage = { promptTokens: 0, completionTokens: 0 };

@@ -13,6 +13,7 @@ import { checkedVectors } from './embedding-vectors.js';
 import { fromSdkError, ProviderError } from './errors.js';
 import { httpSettings } from './http.js';
 import { withLearntChoices, type ParameterChoices } from './openai-parameters.js';
+import { sdkBodyOptions } from './request-body.js';
 import { DEFAULT_MODEL_NAMES } from './model-names.js';
 import type { AnswerKind } from './response-cap.js';
 import { answeredModel, tokenCount, type ChatRequest, type ChatResult, type EmbedRequest, type EmbedResult, type Provider, type StreamEvent, type Usage } from './provider.js';
@@ -92,9 +93,10 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
   return {
     embeddingBatchSize,
     async chat(request: ChatRequest): Promise<ChatResult> {
-      const completion = await withLearntChoices(choices, (chosen) =>
-        sdk().chat.completions.create({ ...chatCompletionBody(model, chosen, request), stream: false }, { signal: request.signal }),
-      ).catch(fail);
+      const completion = await withLearntChoices(choices, async (chosen) => {
+        const body = { ...chatCompletionBody(model, chosen, request), stream: false as const };
+        return sdk().chat.completions.create(body, { signal: request.signal, ...(await sdkBodyOptions(body)) });
+      }).catch(fail);
       const choice = completion.choices?.[0];
       if (!choice || typeof choice.message?.content !== 'string') throw new ProviderError(`${flavour} answered without a message`);
       return {
@@ -105,9 +107,10 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
       };
     },
     async *stream(request: ChatRequest): AsyncIterable<StreamEvent> {
-      const chunks = await withLearntChoices(choices, (chosen) =>
-        sdk().chat.completions.create({ ...chatCompletionBody(model, chosen, request), stream: true, stream_options: { include_usage: true } }, { signal: request.signal }),
-      ).catch(fail);
+      const chunks = await withLearntChoices(choices, async (chosen) => {
+        const body = { ...chatCompletionBody(model, chosen, request), stream: true as const, stream_options: { include_usage: true } };
+        return sdk().chat.completions.create(body, { signal: request.signal, ...(await sdkBodyOptions(body)) });
+      }).catch(fail);
       let text = '';
       let usage: Usage = { promptTokens: 0, completionTokens: 0 };
       let answeredBy = model;
@@ -131,7 +134,7 @@ export function openAiProvider(flavour: OpenAiFlavour, config: Record<string, un
     },
     async embed({ texts, signal }: EmbedRequest): Promise<EmbedResult> {
       const request = { model: embeddingModel, input: texts, encoding_format: encodingFormat, ...(dimensions === undefined ? {} : { dimensions }) } as const;
-      const response = await askingEmbeddings({ texts: texts.length, ...(dimensions === undefined ? {} : { dimensions }) }, () => sdk('embedding').embeddings.create(request, { signal })).catch(fail);
+      const response = await askingEmbeddings({ texts: texts.length, ...(dimensions === undefined ? {} : { dimensions }) }, async () => sdk('embedding').embeddings.create(request, { signal, ...(await sdkBodyOptions(request)) })).catch(fail);
       const data = Array.isArray(response.data) ? [...response.data].sort((a, b) => a.index - b.index) : [];
       return {
         vectors: await checkedVectors(flavour, data.map((item) => item.embedding), texts.length, dimensions),

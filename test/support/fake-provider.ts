@@ -140,10 +140,13 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   };
 }
 
+/** JSON.parse as it is when the fake starts: tests that watch the proxy's own parsing (json-parsed-on-event-loop.ts) do not count the fake's. */
+const parseJson = JSON.parse;
+
 /** A request's JSON body; {} for none, or for one that is not JSON (a file upload). */
 function jsonBody(raw: string): Record<string, unknown> {
   try {
-    return JSON.parse(raw || '{}') as Record<string, unknown>;
+    return parseJson(raw || '{}') as Record<string, unknown>;
   } catch {
     return {};
   }

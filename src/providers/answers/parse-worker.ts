@@ -3,14 +3,15 @@
 // text goes back as the bytes the SDK reads, moved rather than copied: sent as a string it was copied once into the
 // event loop's heap and encoded there again (an embeddings answer's 80 MB of base64 vectors took some 200 ms). An
 // answer handed on whole (json-answer.ts) comes back whole too, masked and written out here, for the event loop to
-// pass on as it is.
+// pass on as it is. It also writes big request bodies (request-body.ts), as the bytes the SDK sends, and parses the
+// big arguments of a statement's calls (src/intercept/collected-calls.ts).
 
 import { parentPort } from 'node:worker_threads';
 import { PgError } from '../../../proxy/pg-error.js';
 import { maskedJson, SecretFragments } from '../../crypto/secret-fragments.js';
 import type { ThreadError } from '../../sql/parse-task.js';
 import { parsedAnswer, prune, type Shape } from './shape.js';
-import type { JsonLimits } from '../../json-structure.js';
+import { exceededJsonLimit, type JsonLimits } from '../../json-structure.js';
 import { checkStructure } from './structure.js';
 import type { EmbeddingsAsked } from './embeddings-asked.js';
 import { limitsAnswering, VectorTally } from './vector-tally.js';
@@ -25,14 +26,43 @@ export interface ParseRequest {
   whole?: { secrets: string[] };
 }
 
-/** `json`: the part `shape` describes; `whole`: the whole answer, when it was asked for. */
-export type ParseReply = { json: Uint8Array; whole?: Uint8Array } | { error: ThreadError };
+/**
+ * A big request body to write as JSON: JSON.stringify of a prompt of megabytes of quotes and backslashes takes the
+ * better part of a second, which on the event loop every other session would wait out (review L3).
+ */
+export interface EncodeRequest {
+  encode: unknown;
+}
+
+/** JSON a statement's call got as its arguments (src/intercept/collected-calls.ts), parsed within `limits`. */
+export interface ValueRequest {
+  value: Uint8Array;
+  limits: JsonLimits;
+}
+
+/**
+ * `json`: the part `shape` describes (or the request body written); `whole`: the whole answer, when it was asked for.
+ * `parsed`: a ValueRequest's value, or which of its limits it passed (`exceeded`).
+ */
+export type ParseReply = { json: Uint8Array; whole?: Uint8Array } | { parsed: unknown } | { exceeded: string } | { error: ThreadError };
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-parentPort!.on('message', ({ text, shape, limits, asked, whole }: ParseRequest) => {
+parentPort!.on('message', (request: ParseRequest | EncodeRequest | ValueRequest) => {
   try {
+    if ('encode' in request) {
+      const json = encoded(request.encode);
+      parentPort!.postMessage({ json } satisfies ParseReply, [json.buffer as ArrayBuffer]);
+      return;
+    }
+    if ('value' in request) {
+      const text = decoder.decode(request.value);
+      const exceeded = exceededJsonLimit(text, request.limits);
+      parentPort!.postMessage((exceeded === undefined ? { parsed: JSON.parse(text) } : { exceeded }) satisfies ParseReply);
+      return;
+    }
+    const { text, shape, limits, asked, whole } = request;
     const json = decoder.decode(text);
     checkStructure(json, asked ? limitsAnswering(asked, limits) : limits);
     const fragments = whole && new SecretFragments(whole.secrets);

@@ -1,4 +1,5 @@
-// The worker threads that parse big provider answers (parse-worker.ts), off the event loop every session shares.
+// The worker threads that parse big provider answers and write big request bodies (parse-worker.ts), off the event
+// loop every session shares.
 // Each has a heap of its own with a bound, so an answer that needs more fails its own call and nothing else. The
 // answers waiting for a thread are bounded in number and bytes, and each role (asker.ts) may hold only a few places,
 // so that one role's server cannot make every other role's big answers wait or fail.
@@ -7,7 +8,8 @@ import { Worker } from 'node:worker_threads';
 import { PgError } from '../../../proxy/pg-error.js';
 import { errorOf, extension } from '../../sql/parse-task.js';
 import type { Asker } from '../asker.js';
-import type { ParseReply, ParseRequest } from './parse-worker.js';
+import type { JsonLimits } from '../../json-structure.js';
+import type { EncodeRequest, ParseReply, ParseRequest, ValueRequest } from './parse-worker.js';
 
 /** What a thread sends back: the part of the answer its shape describes, and the whole when it was asked for, as JSON (UTF-8). */
 export interface ParsedAnswer {
@@ -22,10 +24,13 @@ export const THREAD_HEAP_MB = 512;
 const IDLE_MS = 2000;
 export const QUEUE_LIMITS = { answers: 32, bytes: 256 * 1024 ** 2, perAsker: 8 };
 
+type ThreadRequest = ParseRequest | EncodeRequest | ValueRequest;
+type Done = Exclude<ParseReply, { error: unknown }>;
+
 interface Job {
-  request: ParseRequest;
+  request: ThreadRequest;
   asker: Asker;
-  resolve(parsed: ParsedAnswer): void;
+  resolve(done: Done): void;
   reject(error: Error): void;
 }
 
@@ -40,11 +45,24 @@ const waiting: Job[] = [];
 const held = { answers: 0, bytes: 0, byAsker: new Map<Asker, number>() };
 
 /** The answer's text, parsed in a thread. */
-export function parseInThread(request: ParseRequest, asker: Asker): Promise<ParsedAnswer> {
-  const bytes = request.text.byteLength;
+export async function parseInThread(request: ParseRequest, asker: Asker): Promise<ParsedAnswer> {
+  return (await inThread(request, request.text.byteLength, asker)) as ParsedAnswer;
+}
+
+/** A request body of about `chars` characters of strings, written as JSON (UTF-8) in a thread. */
+export async function encodeInThread(value: unknown, chars: number, asker: Asker): Promise<Uint8Array> {
+  return ((await inThread({ encode: value }, chars, asker)) as ParsedAnswer).json;
+}
+
+/** JSON text (UTF-8, moved to the thread) parsed within `limits` in a thread: its value, or which limit it passed. */
+export async function valueInThread(text: Uint8Array, limits: JsonLimits, asker: Asker): Promise<{ parsed: unknown } | { exceeded: string }> {
+  return (await inThread({ value: text, limits }, text.byteLength, asker)) as { parsed: unknown } | { exceeded: string };
+}
+
+function inThread(request: ThreadRequest, bytes: number, asker: Asker): Promise<Done> {
   const own = held.byAsker.get(asker) ?? 0;
-  if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) return Promise.reject(queueFull('proxy'));
-  if (own >= QUEUE_LIMITS.perAsker) return Promise.reject(queueFull('role'));
+  if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) return Promise.reject(queueFull('proxy', request));
+  if (own >= QUEUE_LIMITS.perAsker) return Promise.reject(queueFull('role', request));
   held.answers++;
   held.bytes += bytes;
   held.byAsker.set(asker, own + 1);
@@ -55,8 +73,8 @@ export function parseInThread(request: ParseRequest, asker: Asker): Promise<Pars
     if (left === 0) held.byAsker.delete(asker);
     else held.byAsker.set(asker, left);
   };
-  return new Promise<ParsedAnswer>((resolve, reject) => {
-    waiting.push({ request, asker, resolve: (parsed) => (release(), resolve(parsed)), reject: (error) => (release(), reject(error)) });
+  return new Promise<Done>((resolve, reject) => {
+    waiting.push({ request, asker, resolve: (done) => (release(), resolve(done)), reject: (error) => (release(), reject(error)) });
     dispatch();
   });
 }
@@ -66,12 +84,11 @@ export function answersHeld(): number {
   return held.answers;
 }
 
-function queueFull(whose: 'proxy' | 'role'): PgError {
-  const message = whose === 'proxy'
-    ? 'too many big model provider answers are waiting to be parsed'
-    : 'too many big model provider answers of this role are waiting to be parsed';
+function queueFull(whose: 'proxy' | 'role', request: ThreadRequest): PgError {
+  const what = 'encode' in request ? ['requests', 'waiting to be written'] : ['answers', 'waiting to be parsed'];
+  const message = whose === 'proxy' ? `too many big model provider ${what[0]} are ${what[1]}` : `too many big model provider ${what[0]} of this role are ${what[1]}`;
   return new PgError('53000', message, {
-    hint: `Retry shortly. Answers over 64 kB are parsed in ${THREADS} threads; at most ${QUEUE_LIMITS.answers} (${QUEUE_LIMITS.bytes / 1024 ** 2} MiB) may wait, ${QUEUE_LIMITS.perAsker} of them a role's.`,
+    hint: `Retry shortly. Answers over 64 kB are parsed, and big requests written, in ${THREADS} threads; at most ${QUEUE_LIMITS.answers} (${QUEUE_LIMITS.bytes / 1024 ** 2} MiB) may wait, ${QUEUE_LIMITS.perAsker} of them a role's.`,
   });
 }
 
@@ -81,8 +98,9 @@ function dispatch(): void {
     if (!thread) return;
     clearTimeout(thread.idle);
     thread.job = waiting.shift()!;
-    const { text } = thread.job.request;
-    thread.worker.postMessage(thread.job.request, [text.buffer as ArrayBuffer]);
+    const { request } = thread.job;
+    const moved = 'text' in request ? request.text : 'value' in request ? request.value : undefined;
+    thread.worker.postMessage(request, moved ? [moved.buffer as ArrayBuffer] : []);
   }
 }
 
@@ -96,8 +114,8 @@ function start(): Thread {
   worker.on('message', (reply: ParseReply) => {
     const job = thread.job!;
     thread.job = undefined;
-    if ('json' in reply) job.resolve(reply);
-    else job.reject(errorOf(reply.error));
+    if ('error' in reply) job.reject(errorOf(reply.error));
+    else job.resolve(reply);
     thread.idle = setTimeout(() => (threads.delete(thread), void worker.terminate()), IDLE_MS).unref();
     dispatch();
   });
@@ -114,9 +132,11 @@ function lost(thread: Thread, error: Error & { code?: string }): void {
   if (job) {
     job.reject(
       error.code === 'ERR_WORKER_OUT_OF_MEMORY'
-        ? new PgError('53200', `parsing the model provider's answer took more than the ${THREAD_HEAP_MB} MB the proxy allows it`, {
-            hint: "Check the model's base_url; for embeddings, a smaller embedding_batch_size makes smaller answers.",
-          })
+        ? 'encode' in job.request || 'value' in job.request
+          ? new PgError('53200', `${'encode' in job.request ? 'writing the request to the model provider' : "parsing a call's arguments"} took more than the ${THREAD_HEAP_MB} MB the proxy allows it`)
+          : new PgError('53200', `parsing the model provider's answer took more than the ${THREAD_HEAP_MB} MB the proxy allows it`, {
+              hint: "Check the model's base_url; for embeddings, a smaller embedding_batch_size makes smaller answers.",
+            })
         : new PgError('XX000', `the thread parsing the model provider's answer failed: ${error.message}`),
     );
   }

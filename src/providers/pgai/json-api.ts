@@ -9,6 +9,7 @@ import { PgError } from '../../../proxy/pg-error.js';
 import { causes, ProviderError, redact } from '../errors.js';
 import { answerBytes, readJson, type JsonAnswer, type JsonReading } from '../answers/json-answer.js';
 import type { HttpSettings } from '../http.js';
+import { bigBody, JSON_CONTENT } from '../request-body.js';
 import type { AnswerKind } from '../response-cap.js';
 
 /** Where and how to reach one provider's API. */
@@ -37,8 +38,8 @@ export async function requestJson(api: JsonApi, method: 'GET' | 'POST', path: st
   for (const [name, value] of Object.entries(api.query)) url.searchParams.set(name, value);
   const init = {
     method,
-    headers: lowerCased({ accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...api.headers }),
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    headers: lowerCased({ accept: 'application/json', ...(body === undefined ? {} : JSON_CONTENT), ...api.headers }),
+    ...(body === undefined ? {} : { body: (typeof body === 'object' && body !== null && (await bigBody(body))) || JSON.stringify(body) }),
     signal,
   };
   for (let attempt = 0; ; attempt++) {
