@@ -15,6 +15,10 @@ const PROMPT_LENGTH = 7 * 400000;
 /** Far below the prompts: what the event loop may parse or write of JSON at a time (small answers, catalog rows). */
 const SMALL = 256 * 1024;
 
+function messages(body: Record<string, unknown>): Array<{ content: string }> {
+  return body.messages as Array<{ content: string }>;
+}
+
 describe('calls with big arguments', () => {
   it.each([
     ['found by a collect pass', `SELECT length(pg_llm_chat('llm', ${BIG} || g)) AS n FROM generate_series(1, 2) g`],
@@ -25,7 +29,7 @@ describe('calls with big arguments', () => {
     const longest = await longestJsonOnEventLoop(() => client.query(sql));
     expect(longest.parsed).toBeLessThan(SMALL);
     expect(longest.written).toBeLessThan(SMALL);
-    const prompts = shared.fake.requests.map((request) => request.body.messages.at(-1).content as string);
+    const prompts = shared.fake.requests.map((request) => messages(request.body).at(-1)!.content);
     expect(prompts.map((prompt) => [prompt.length, prompt.slice(0, 7), prompt.at(-1)]).sort()).toEqual([
       [PROMPT_LENGTH + 1, '\\u00e9"', '1'],
       [PROMPT_LENGTH + 1, '\\u00e9"', '2'],
@@ -35,7 +39,7 @@ describe('calls with big arguments', () => {
   it("of Anthropic's API, and of pgai's own JSON API: written in a thread too", async () => {
     const { client } = await databaseWithModel(shared.proxy, shared.fake, 'anthropic', { base_url: shared.fake.baseUrl.replace(/\/v1$/, ''), model_name: 'claude-test' });
     const anthropic = await longestJsonOnEventLoop(() => client.query(`SELECT length(pg_llm_chat('llm', ${BIG})) AS n`));
-    expect(shared.fake.requests.map((request) => [request.path, request.body.messages[0].content.length])).toEqual([['/v1/messages', PROMPT_LENGTH]]);
+    expect(shared.fake.requests.map((request) => [request.path, messages(request.body)[0]!.content.length])).toEqual([['/v1/messages', PROMPT_LENGTH]]);
     const pgai = await aiDatabase({ proxy: shared.proxy, fake: shared.fake });
     await pgai.client.query(pointedAt(shared.fake));
     shared.fake.requests.length = 0;
