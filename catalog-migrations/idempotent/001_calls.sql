@@ -8,8 +8,32 @@
 -- and functions, operators or types of the caller's own put first in its search_path must not stand in for
 -- PostgreSQL's (and see the execution number, the call's key or the error the proxy reports).
 
+-- The session's tables are the catalog owner's, made by make_session_tables (SECURITY DEFINER) in the session's own
+-- temporary schema, every role allowed to read and write their rows: code of another role that a statement runs
+-- (a view's, a policy's) has the session's rights, and in tables of the session's own it could add a trigger, a rule,
+-- a policy, a default or an index that runs its code, or make the table a view whose rows it chooses; then the calls
+-- a collect pass reads would be its own, with the session's keys (review L1). Rows it writes into them are cleared
+-- by the proxy before a statement's first pass (passes.ts). A table of that name not the owner's (made by this
+-- session before the catalog made them so, or by such code) is dropped first, as the session may.
 CREATE OR REPLACE FUNCTION _pg_llm_catalog.prepare_session() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  made record;
+BEGIN
+  FOR made IN
+    SELECT c.relname, c.relkind FROM pg_class c
+     WHERE c.relnamespace = pg_my_temp_schema()
+       AND c.relname IN ('pg_llm_call_results', 'pg_llm_collected_calls', 'pg_llm_aggregate_inputs', 'pg_llm_aggregate_groups')
+       AND c.relowner <> (SELECT nspowner FROM pg_namespace WHERE nspname = '_pg_llm_catalog')
+  LOOP
+    EXECUTE format('DROP %s pg_temp.%I CASCADE', CASE made.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, made.relname);
+  END LOOP;
+  PERFORM _pg_llm_catalog.make_session_tables();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.make_session_tables() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF to_regclass('pg_temp.pg_llm_call_results') IS NULL THEN
     CREATE TEMP TABLE pg_llm_call_results (
@@ -18,6 +42,7 @@ BEGIN
       value      jsonb,
       PRIMARY KEY (execution, call_key)
     ) ON COMMIT DELETE ROWS;
+    GRANT SELECT, INSERT, DELETE ON pg_temp.pg_llm_call_results TO PUBLIC;
   END IF;
   -- occurrences: how many times the statement's rows made the call, for pg_llm_estimate.
   IF to_regclass('pg_temp.pg_llm_collected_calls') IS NULL THEN
@@ -29,20 +54,22 @@ BEGIN
       occurrences    bigint NOT NULL DEFAULT 1,
       PRIMARY KEY (execution, call_key)
     ) ON COMMIT DELETE ROWS;
-  ELSIF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'pg_temp.pg_llm_collected_calls'::regclass AND attname = 'occurrences') THEN
-    -- Made by this session before the catalog was upgraded.
-    ALTER TABLE pg_temp.pg_llm_collected_calls ADD COLUMN occurrences bigint NOT NULL DEFAULT 1;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON pg_temp.pg_llm_collected_calls TO PUBLIC;
   END IF;
   -- The values an aggregate's group collects (src/catalog/stubs.ts), row by row, until its final function hands
   -- them to the proxy and deletes them.
-  IF to_regclass('pg_temp.pg_llm_aggregate_inputs') IS NULL THEN
+  IF to_regclass('pg_temp.pg_llm_aggregate_groups') IS NULL THEN
     CREATE TEMP SEQUENCE pg_llm_aggregate_groups;
+    GRANT USAGE, SELECT, UPDATE ON SEQUENCE pg_temp.pg_llm_aggregate_groups TO PUBLIC;
+  END IF;
+  IF to_regclass('pg_temp.pg_llm_aggregate_inputs') IS NULL THEN
     CREATE TEMP TABLE pg_llm_aggregate_inputs (
       group_id  bigint NOT NULL,
       position  bigint GENERATED ALWAYS AS IDENTITY,
       value     jsonb,
       PRIMARY KEY (group_id, position)
     ) ON COMMIT DELETE ROWS;
+    GRANT SELECT, INSERT, DELETE ON pg_temp.pg_llm_aggregate_inputs TO PUBLIC;
   END IF;
 END
 $$;

@@ -165,12 +165,13 @@ export class CallRunner {
     checkEstimate(estimate, limits, this.scope.spending);
   }
 
-  /**
-   * Why the statement (its text as the server gets it) may not open the secrets the session holds
-   * (held-secret-reach.ts); undefined when it may, or the session holds none.
-   */
+  /** Whether the session holds secrets it wrote out or bound in its statements (literal-secrets.ts). */
+  get holdsSecrets(): boolean {
+    return this.literalSecrets.holding;
+  }
+
+  /** Why the statement (its text as the server gets it) may not open the secrets the session holds (held-secret-reach.ts). */
   heldSecretRefusal(sql: string, signal: AbortSignal): Promise<PgError | undefined> {
-    if (!this.literalSecrets.holding) return Promise.resolve(undefined);
     return heldSecretRefusal(this.context(signal, () => this.sessionState(), new Map()), sql);
   }
 

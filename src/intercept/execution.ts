@@ -483,8 +483,10 @@ export class Executor {
       const projected = await this.project(plan.projection, { clientStatement: target.statement, parameterTypes: target.parameterTypes, parameterSection: target.parameterSection, resultFormats: target.resultFormats });
       return projected ? { execution, answeredWhole: true } : undefined;
     }
-    // Judged before anything of the statement runs; it counts only if a call found opens a held secret.
-    const untrusted = await this.calls.heldSecretRefusal(plan.sql, this.abort.signal);
+    // Whether the statement may open the session's held secrets, judged once the session holds any, before the pass
+    // that would first run code with them in view (held-secret-reach.ts); it counts only if a call found opens one.
+    let judged = false;
+    let untrusted: PgError | undefined;
     let held: HeldArguments | undefined;
     try {
       // The caps are known by the time the first pass has found the calls they are checked against.
@@ -497,6 +499,10 @@ export class Executor {
         // A pass's calls are held until the next pass finds them again, or the statement ends.
         held?.end();
         held = this.calls.heldArguments();
+        if (!judged && this.calls.holdsSecrets) {
+          untrusted = await this.calls.heldSecretRefusal(plan.sql, this.abort.signal);
+          judged = true;
+        }
         const { calls, collected, error, fields }: Collected = await afterStored(stored, this.passes.collect(held, target, execution, pass === 1, placeholders));
         for (const key of computed) calls.delete(key);
         this.stopIfCancelled();

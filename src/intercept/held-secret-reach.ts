@@ -19,8 +19,12 @@ import { parseStatements } from '../sql/parse.js';
 import { refusalDescription } from '../sql/statement.js';
 import { interceptedCalls } from './analyze.js';
 
-/** The reasons that refuse: code of a role not trusted, reached now or able to be put in the statement's way. */
-const UNTRUSTED_CODE: ReadonlySet<Refusal['reason']> = new Set(['owner', 'path', 'schema']);
+/**
+ * The reasons that refuse: code of a role not trusted, reached now or able to be put in the statement's way; and a
+ * SQL function with settings of its own, whose body resolves its names through a search_path of its own, which the
+ * walk does not follow (a schema there where another role creates would put that role's function in its place).
+ */
+const UNTRUSTED_CODE: ReadonlySet<Refusal['reason']> = new Set(['owner', 'path', 'schema', 'settings']);
 
 /** Why a statement (its text as the server gets it) may not open the secrets the session holds, or undefined. */
 export async function heldSecretRefusal(context: CallContext, sql: string): Promise<PgError | undefined> {

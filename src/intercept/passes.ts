@@ -55,6 +55,13 @@ export function queryTarget(statement: string): Target {
   return { statement, bindRest: NO_PARAMETERS, parameterSection: NO_PARAMETERS.subarray(0, 4), resultFormats: [] };
 }
 
+/**
+ * Clears what code the session ran before a statement wrote into its tables for the statement's execution id (which
+ * counts up: easily guessed), planting calls there for the proxy to make with the session's keys, or their results.
+ */
+const CLEARED_EXECUTION = `WITH calls AS (DELETE FROM pg_temp.pg_llm_collected_calls WHERE execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8)
+  DELETE FROM pg_temp.pg_llm_call_results WHERE execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8`;
+
 /** Sessions made so far: each one's collect passes wait for a parsing thread as an asker of their own. */
 let sessions = 0;
 
@@ -77,8 +84,12 @@ export class Passes {
     first: boolean,
     placeholders: boolean,
   ): Promise<Collected> {
-    const setup = new Collector((first ? 3 : 2) * STATEMENT_REQUESTS);
-    if (first) this.requests.statementTo(setup, 'SELECT _pg_llm_catalog.prepare_session()');
+    const setup = new Collector((first ? 4 : 2) * STATEMENT_REQUESTS);
+    if (first) {
+      this.requests.statementTo(setup, 'SELECT _pg_llm_catalog.prepare_session()');
+      // Rows code the session ran before wrote for this execution: the pass reads only calls of its own.
+      this.requests.statementTo(setup, CLEARED_EXECUTION, [String(execution)]);
+    }
     this.requests.statementTo(setup, 'SAVEPOINT pg_llm_pass');
     this.requests.statementTo(setup, phaseSql('collect', placeholders), [String(execution)]);
     // The pass's own rows, with NULL in the calls' places, tell nothing.

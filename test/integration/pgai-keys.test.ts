@@ -305,6 +305,42 @@ describe('a secret the session handed the proxy', () => {
     expect(suite.fake.requests.flatMap((request) => request.body.input)).toContain("on the victim's account");
   });
 
+  // Review M (L1 again): code of another role that a plain statement ran (not judged: it opens no secret) read a
+  // reference (pg_prepared_statements shows it) and planted calls with it in the session's table of collected calls,
+  // for execution ids to come; the next statement's collect pass, all the victim's own, made them with its key.
+  it("is not spent by calls another role's code planted in the session's tables before the statement", async () => {
+    const { other, victim } = await sharedSchema();
+    await other.query(`CREATE FUNCTION shared.plant() RETURNS int LANGUAGE plpgsql AS $$
+                       DECLARE ref text; a jsonb;
+                       BEGIN
+                         SELECT substring(statement from 'held by pg_llm proxy [0-9a-f]{32}') INTO ref FROM pg_prepared_statements
+                          WHERE statement LIKE '%held by pg_llm proxy%' LIMIT 1;
+                         IF ref IS NULL OR to_regclass('pg_temp.pg_llm_collected_calls') IS NULL THEN RETURN 0; END IF;
+                         a := jsonb_build_array('planted on the victim''s account', ref, NULL, false, NULL);
+                         INSERT INTO pg_temp.pg_llm_collected_calls (execution, call_key, function_name, arguments)
+                           SELECT g, md5('k' || a::text), 'ai.openai_chat_complete_simple', a FROM generate_series(0, 100) g ON CONFLICT DO NOTHING;
+                         RETURN 1;
+                       END $$;
+                       CREATE VIEW shared.planter AS SELECT shared.plant() AS n; GRANT SELECT ON shared.planter TO PUBLIC`);
+    // Made before the session's first call, as another role's code could: the proxy's tables take its place.
+    await victim.query(`CREATE TEMP VIEW pg_llm_collected_calls AS SELECT 1::bigint AS execution`);
+    await victim.query(`SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    await victim.query({ name: 'ask', text: `SELECT ai.openai_chat_complete_simple('hello', api_key => '${VICTIM_KEY}') AS a` });
+    await victim.query('BEGIN');
+    expect((await victim.query('SELECT n FROM shared.planter')).rows).toEqual([{ n: 1 }]);
+    suite.fake.requests.length = 0;
+    await victim.query(`SELECT ai.openai_chat_complete_simple(body, api_key => '${VICTIM_KEY}') AS a FROM (VALUES ('mine')) AS v(body)`);
+    await victim.query('COMMIT');
+    const prompts = suite.fake.requests.map((request) => JSON.stringify(request.body.messages));
+    expect(prompts).toEqual([expect.stringContaining('mine')]);
+    // A SQL function of the victim's own with a search_path of its own resolves names where the walk does not look.
+    await victim.query(`CREATE FUNCTION pg_temp.clean(x text) RETURNS text LANGUAGE sql STABLE SET search_path = shared, public AS $$ SELECT btrim(x) $$`);
+    await expect(victim.query(`SELECT ai.openai_chat_complete_simple(pg_temp.clean(body), api_key => '${VICTIM_KEY}') AS a FROM (VALUES ('mine')) AS v(body)`)).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringContaining('which sets configuration parameters of its own'),
+    });
+  });
+
   // Review: a reference stood for its key in any setting, so a view copying the session's Anthropic key into
   // ai.openai_api_key had the next OpenAI call send it as its bearer.
   it("set in one setting is not sent by another API when another role's view copies its reference into that API's setting", async () => {
