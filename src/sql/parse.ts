@@ -27,10 +27,25 @@ export function parseStatementsNow(sql: string): ParsedStatement[] {
     const start = raw.stmt_location ?? 0;
     counted = { bytes: start, characters: counted.characters + codePoints(bytes.toString('utf8', counted.bytes, start)) };
     const whole = bytes.toString('utf8', start, raw.stmt_len ? start + raw.stmt_len : bytes.length);
-    const text = whole.trim();
-    return { node: raw.stmt, text, offset: counted.characters + codePoints(whole.slice(0, whole.length - whole.trimStart().length)) };
+    const { text, leading } = trimmedAsPostgresql(whole);
+    return { node: raw.stmt, text, offset: counted.characters + codePoints(whole.slice(0, leading)) };
   });
 }
+
+/**
+ * The text without the white space PostgreSQL's scanner skips around it ([ \t\n\r\f\v]), and how much was before
+ * it. Not String.trim(): that takes U+00A0, U+3000 and other spaces as well, which PostgreSQL reads as part of a
+ * name, so that `FROM pg_settings\u00a0;` would be checked as naming no relation and run as naming pg_settings.
+ */
+function trimmedAsPostgresql(whole: string): { text: string; leading: number } {
+  let start = 0;
+  let end = whole.length;
+  while (start < end && POSTGRESQL_SPACE.has(whole.charCodeAt(start))) start++;
+  while (end > start && POSTGRESQL_SPACE.has(whole.charCodeAt(end - 1))) end--;
+  return { text: whole.slice(start, end), leading: start };
+}
+
+const POSTGRESQL_SPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0c, 0x0b]);
 
 const PARSE_STATEMENTS = parseTask(import.meta.url, 'parseStatementsNow', parseStatementsNow);
 

@@ -6,6 +6,7 @@
 // the quoting of a record) as the rows go out and fails the query with 54000 before the row that would pass the cap
 // is sent. Counted by the proxy instead, a single row (up to 1 GB) would already be in its memory when counted.
 
+import { randomBytes } from 'node:crypto';
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { resultJson, type ResultJson } from './result-json.js';
@@ -61,7 +62,9 @@ export async function runQuery(context: CallContext, sql: string, limits: Execut
 
 /** The query's rows, failing once their text passes `maxBytes` (sandbox.ts has standard_conforming_strings on). */
 function sizeCapped(sql: string, maxBytes: number, message: string): string {
-  return `SELECT (sized.q).* FROM (SELECT q, pg_catalog.sum(pg_catalog.octet_length(q::pg_catalog.text)) OVER (ROWS UNBOUNDED PRECEDING) AS sent FROM (${sql}
-) AS q) AS sized
+  // The row's alias is one the SQL cannot know: a column of its result by the same name would be taken for the row.
+  const row = `pg_llm_row_${randomBytes(8).toString('hex')}`;
+  return `SELECT (sized.${row}).* FROM (SELECT ${row}, pg_catalog.sum(pg_catalog.octet_length(${row}::pg_catalog.text)) OVER (ROWS UNBOUNDED PRECEDING) AS sent FROM (${sql}
+) AS ${row}) AS sized
     WHERE CASE WHEN sized.sent OPERATOR(pg_catalog.>) ${maxBytes} THEN _pg_llm_catalog.raise_error('54000', '${message}') IS NULL ELSE true END`;
 }

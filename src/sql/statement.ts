@@ -69,6 +69,8 @@ const COMMAND_NAMES: Record<string, string> = {
 };
 
 export async function checkSql(context: CallContext, sql: string, rules: SqlRules): Promise<CheckedSql> {
+  // The parser reads a C string: what follows a NUL would be handed back or sent unchecked.
+  if (sql.includes('\0')) throw new PgError('42601', `${rules.source} holds a NUL character, which SQL may not`, { hint: rules.rulesHint || undefined });
   let statements: ParsedStatement[];
   try {
     statements = await parseStatements(sql);

@@ -169,3 +169,28 @@ describe('the size of a result', () => {
     expect(rows[0].a.row_count).toBe(3);
   });
 });
+
+// Review M (R2): the checker and the server must read the same text.
+describe('the text the checker reads', () => {
+  it('keeps a Unicode space after a name, which PostgreSQL reads as part of the name', async () => {
+    const { admin } = await shop();
+    // Checked as naming a relation "pg_settings\u00a0" (none), it ran as naming pg_settings.
+    for (const space of ['\u00a0', '\u3000']) {
+      await expect(text2sql(admin, `SELECT name, setting FROM pg_settings${space};`)).rejects.toMatchObject({ code: '42P01' });
+    }
+    expect((await admin.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('refuses a NUL, after which the parser read nothing (42601), the session going on', async () => {
+    const { admin } = await shop();
+    await expect(text2sql(admin, 'SELECT 1 AS a\u0000; DELETE FROM guarded')).rejects.toMatchObject({ code: '42601', message: expect.stringContaining('NUL') });
+    expect((await admin.query('SELECT count(*)::int AS n FROM guarded')).rows).toEqual([{ n: 2 }]);
+  });
+
+  it("has a result column named q (or any other name) read as a column, not as the row that holds it", async () => {
+    const { admin } = await shop();
+    suite.fake.script({ kind: 'answer', content: 'Two rows.' });
+    const { rows } = await admin.query(`SELECT pg_llm_execute_sql_with_analysis('llm', $1) AS a`, ['SELECT x AS q, 99 AS y FROM (VALUES (1), (0)) AS v(x) ORDER BY x']);
+    expect(rows[0].a.rows).toEqual([{ q: 0, y: 99 }, { q: 1, y: 99 }]);
+  });
+});
