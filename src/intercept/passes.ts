@@ -57,9 +57,11 @@ export function queryTarget(statement: string): Target {
 
 /**
  * Clears what code the session ran before a statement wrote into its tables for the statement's execution id (which
- * counts up: easily guessed), planting calls there for the proxy to make with the session's keys, or their results.
+ * counts up: easily guessed), planting calls there for the proxy to make with the session's keys, or their results;
+ * and any aggregate's values (a group's are deleted as it ends, within its statement: those left were planted).
  */
-const CLEARED_EXECUTION = `WITH calls AS (DELETE FROM pg_temp.pg_llm_collected_calls WHERE execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8)
+const CLEARED_EXECUTION = `WITH calls AS (DELETE FROM pg_temp.pg_llm_collected_calls WHERE execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8),
+       inputs AS (DELETE FROM pg_temp.pg_llm_aggregate_inputs)
   DELETE FROM pg_temp.pg_llm_call_results WHERE execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8`;
 
 /** Sessions made so far: each one's collect passes wait for a parsing thread as an asker of their own. */
