@@ -116,6 +116,8 @@ const READS_SERVER_STATE = [
   'pg_postmaster_start_time', 'pg_conf_load_time', 'pgsql_version',
   'pg_current_snapshot', 'pg_tablespace_location', 'pg_tablespace_databases',
   'pg_relation_filepath', 'pg_relation_filenode', 'pg_filenode_relation', 'pg_listening_channels',
+  // The search_path, and the session's temporary schema (pg_temp_N, its backend's slot), as current_setting() would.
+  'current_schemas',
 ];
 
 export type Refusal =

@@ -134,6 +134,8 @@ const HOSTILE: Hostile[] = [
   { sql: 'SELECT version(), pg_postmaster_start_time()', code: '38001', says: "which reads the server's own state", uses: MODEL_WRITTEN },
   { sql: 'SELECT txid_current_snapshot()', code: '38001', says: 'pg_catalog.txid_current_snapshot()', uses: MODEL_WRITTEN },
   { sql: "SELECT pg_relation_filepath('customers')", code: '38001', says: "pg_catalog.pg_relation_filepath(), which reads the server's own state", uses: MODEL_WRITTEN },
+  // Review M (R2): the search_path and the session's temporary schema, whose number is its backend's slot.
+  { sql: 'SELECT * FROM unnest(pg_catalog.current_schemas(true)) AS s', code: '38001', says: "pg_catalog.current_schemas(), which reads the server's own state", uses: MODEL_WRITTEN },
   { sql: "SELECT pg_relation_filenode('customers'), pg_filenode_relation(0, 1)", code: '38001', says: "which reads the server's own state", uses: MODEL_WRITTEN },
   { sql: 'SELECT * FROM pg_listening_channels()', code: '38001', says: "pg_catalog.pg_listening_channels(), which reads the server's own state", uses: MODEL_WRITTEN },
   { sql: 'SELECT * FROM activity_view', code: '38001', says: 'through view activity_view', uses: MODEL_WRITTEN },
