@@ -50,6 +50,11 @@ export class HeldArguments {
     private readonly role: SessionBytes,
   ) {}
 
+  /** The login role whose statement holds them. */
+  get login(): string {
+    return this.role.role;
+  }
+
   /** Why `length` more bytes do not fit beside those held (the statement's, or its role's), if they do not. */
   refusal(length: number): PgError | undefined {
     if (this.bytes + length > this.limits.statement) return statementArgumentsTooLarge(this.limits);

@@ -64,12 +64,7 @@ const CLEARED_EXECUTION = `WITH calls AS (DELETE FROM pg_temp.pg_llm_collected_c
        inputs AS (DELETE FROM pg_temp.pg_llm_aggregate_inputs)
   DELETE FROM pg_temp.pg_llm_call_results WHERE execution OPERATOR(pg_catalog.=) $1::pg_catalog.int8`;
 
-/** Sessions made so far: each one's collect passes wait for a parsing thread as an asker of their own. */
-let sessions = 0;
-
 export class Passes {
-  private readonly asker = `collect passes ${++sessions}`;
-
   constructor(
     private readonly io: SessionIo,
     private readonly requests: UpstreamRequests,
@@ -116,7 +111,8 @@ export class Passes {
       for (const row of check(rows).rows) {
         // Each call's arguments are parsed: a statement's many calls near their limits are seconds of parsing.
         await turns.step();
-        const { key, call } = await collectedCallRow(row, this.asker);
+        // All of a login role's sessions wait for a thread as one asker, with a role's few places in the queue.
+        const { key, call } = await collectedCallRow(row, `collect passes of ${held.login}`);
         calls.set(key, call);
       }
     }

@@ -52,7 +52,8 @@ export class SessionBytes {
 
   constructor(
     private readonly ledger: RoleBytes,
-    private readonly role: string,
+    /** The login role whose account this is. */
+    readonly role: string,
     readonly reclaim: () => void,
   ) {}
 
