@@ -28,13 +28,15 @@ export async function sdkBodyOptions(body: object): Promise<{ body?: Uint8Array;
   return bytes ? { body: bytes, headers: JSON_CONTENT } : {};
 }
 
-/** The characters of the strings in `value` (its keys' too), counted up to a little past `enough`. */
+/** The characters of the strings in `value` (its keys' too, four a number), counted up to a little past `enough`. */
 export function stringChars(value: unknown, enough = Infinity): number {
   let chars = 0;
   const pending: unknown[] = [value];
   while (pending.length > 0 && chars <= enough) {
     const next = pending.pop();
     if (typeof next === 'string') chars += next.length;
+    // A token's id (pgai's embeddings of int[] tokens) counts as the four characters a token is taken for.
+    else if (typeof next === 'number') chars += 4;
     else if (Array.isArray(next)) for (const item of next) pending.push(item);
     else if (next !== null && typeof next === 'object') {
       for (const [key, member] of Object.entries(next)) {
