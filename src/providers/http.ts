@@ -15,6 +15,7 @@ import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
 import type { HostEntry, ProviderHosts } from '../config.js';
 import { answerBody } from './answers/answer-body.js';
+import { asksForStreamInBytes } from './request-body.js';
 import { embeddingsAsked } from './answers/embeddings-asked.js';
 import type { AnswerShapes } from './answers/shape.js';
 import { currentAsker } from './asker.js';
@@ -138,11 +139,12 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
 }
 
 /**
- * Whether the SDK will read the answer as server-sent events: the SDKs put `"stream":true` at the top of the body.
- * Inside a JSON string every quote is escaped, so only a key can match; a nested key that does (in a JSON schema,
+ * Whether the SDK will read the answer as server-sent events: the SDKs put `"stream":true` at the top of the body
+ * (and a body written in a thread says so where it was written). Inside a JSON string every quote is escaped, so only a key can match; a nested key that does (in a JSON schema,
  * say) makes a whole answer read as events, which then fails rather than reaching a JSON.parse unparsed.
  */
 function asksForStream(body: unknown): boolean {
+  if (body instanceof Uint8Array) return asksForStreamInBytes(body);
   return typeof body === 'string' && body.includes('"stream":true');
 }
 

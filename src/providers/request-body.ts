@@ -12,10 +12,21 @@ export const INLINE_BODY_CHARS = 256 * 1024;
 /** The JSON headers of a body sent as bytes, which an SDK does not add to a body it did not write. */
 export const JSON_CONTENT = { 'content-type': 'application/json' };
 
+/** The bodies written in a thread that ask for a stream of events (`"stream": true`), which their bytes no longer tell. */
+const askingForStream = new WeakSet<Uint8Array>();
+
 /** `body` written as JSON (UTF-8) in a thread when its strings are big, else undefined: the caller writes it. */
 export async function bigBody(body: object): Promise<Uint8Array | undefined> {
   const chars = stringChars(body, INLINE_BODY_CHARS);
-  return chars > INLINE_BODY_CHARS ? encodeInThread(body, chars, currentAsker()) : undefined;
+  if (chars <= INLINE_BODY_CHARS) return undefined;
+  const bytes = await encodeInThread(body, chars, currentAsker());
+  if ((body as { stream?: unknown }).stream === true) askingForStream.add(bytes);
+  return bytes;
+}
+
+/** Whether a body bigBody() wrote asks for a stream of events. */
+export function asksForStreamInBytes(bytes: Uint8Array): boolean {
+  return askingForStream.has(bytes);
 }
 
 /**

@@ -36,6 +36,16 @@ describe('calls with big arguments', () => {
     ]);
   }, 60_000);
 
+  it('streamed: the answer to a request written in a thread is read as the stream it is', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai');
+    // Past what is passed on unparsed (64 kB), an answer read as a whole one would be parsed as JSON, and fail.
+    const chunks = Array.from({ length: 50 }, (_, i) => `${i}${'x'.repeat(2000)}`);
+    shared.fake.script({ kind: 'stream', chunks });
+    const { rows } = await client.query(`SELECT string_agg(chunk, '' ORDER BY seq_no) AS answer FROM pg_llm_chat_stream('llm', ${BIG})`);
+    expect(rows).toEqual([{ answer: chunks.join('') }]);
+    expect(messages(shared.fake.requests[0]!.body).at(-1)!.content).toHaveLength(PROMPT_LENGTH);
+  }, 60_000);
+
   it("of Anthropic's API, and of pgai's own JSON API: written in a thread too", async () => {
     const { client } = await databaseWithModel(shared.proxy, shared.fake, 'anthropic', { base_url: shared.fake.baseUrl.replace(/\/v1$/, ''), model_name: 'claude-test' });
     const anthropic = await longestJsonOnEventLoop(() => client.query(`SELECT length(pg_llm_chat('llm', ${BIG})) AS n`));
