@@ -15,6 +15,7 @@ import { Agent, fetch } from 'undici';
 import { PgError } from '../../proxy/pg-error.js';
 import type { HostEntry, ProviderHosts } from '../config.js';
 import { answerBody } from './answers/answer-body.js';
+import { bytesRequest } from './bytes-request.js';
 import { asksForStreamInBytes } from './request-body.js';
 import { embeddingsAsked } from './answers/embeddings-asked.js';
 import type { AnswerShapes } from './answers/shape.js';
@@ -116,7 +117,9 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
     try {
       // A provider's API does not redirect; one that does would carry the request's key headers on (fetch drops only
       // Authorization across origins) to a server no one named. Its 3xx is the caller's error, as any other status.
-      const response = await fetch(input, { ...init, redirect: 'manual', signal: clock.signal, dispatcher });
+      const response = init?.body instanceof Uint8Array
+        ? await bytesRequest(requestUrl(input), { ...init, body: init.body }, clock.signal, dispatcher)
+        : await fetch(input, { ...init, redirect: 'manual', signal: clock.signal, dispatcher });
       const asker = currentAsker();
       const body = capped(response, cap(), kind, asker, clock.clear);
       const asked = embeddingsAsked();
