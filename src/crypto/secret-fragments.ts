@@ -68,12 +68,15 @@ export class SecretFragments {
   coveredUntil(text: string, coveredFromBefore: number): Int32Array {
     const covered = new Int32Array(text.length);
     this.markStarts(text, covered, 0, text.length);
-    return reaching(covered, coveredFromBefore);
+    reaching(covered, coveredFromBefore);
+    return covered;
   }
 
   /**
    * mask(), a turn of the event loop at a time for a long text (a whole answer of up to --max-response-bytes), so
-   * that no session waits for all of it: each fragment length is a scan of the whole text.
+   * that no session waits for all of it: each fragment length is a scan of the whole text, and so are finding how far
+   * the fragments reach and cutting the text around them (review R3: those two, done at once, held every session for
+   * most of a second over eight answers of 7 MB).
    */
   async maskInTurns(text: string): Promise<string> {
     if (this.empty || text.length <= CHARACTERS_A_TURN) return this.mask(text);
@@ -82,7 +85,18 @@ export class SecretFragments {
       await setImmediate();
       this.markStarts(text, covered, from, from + CHARACTERS_A_TURN);
     }
-    return this.masked(text, reaching(covered, 0), 0);
+    for (let from = 0, reach = 0; from < text.length; from += CHARACTERS_A_TURN) {
+      await setImmediate();
+      reach = reaching(covered, reach, from, from + CHARACTERS_A_TURN);
+    }
+    let result = '';
+    for (let from = 0; from < text.length; ) {
+      await setImmediate();
+      const piece = this.maskedPiece(text, covered, from, from + CHARACTERS_A_TURN);
+      result += piece.text;
+      from = piece.next;
+    }
+    return result;
   }
 
   /** Where the fragments starting at each position in [from, to) reach. */
@@ -92,19 +106,28 @@ export class SecretFragments {
 
   /** `text` from `start` on, with each run of covered characters replaced by one mask. */
   masked(text: string, covered: Int32Array, start: number): string {
+    return this.maskedPiece(text, covered, start, text.length).text;
+  }
+
+  /**
+   * `text` from `start` on, each run of covered characters replaced by one mask, up to about `until`: a run that
+   * goes on past it is taken whole, and `next` says where the rest begins.
+   */
+  private maskedPiece(text: string, covered: Int32Array, start: number, until: number): { text: string; next: number } {
     const end = text.length;
     let result = '';
-    for (let position = start; position < end; ) {
+    let position = start;
+    while (position < end && position < until) {
       if (covered[position]! > position) {
         result += MASK;
         while (position < end && covered[position]! > position) position++;
       } else {
         const from = position;
-        while (position < end && !(covered[position]! > position)) position++;
+        while (position < end && position < until && !(covered[position]! > position)) position++;
         result += text.slice(from, position);
       }
     }
-    return result;
+    return { text: result, next: position };
   }
 }
 
@@ -116,14 +139,16 @@ export function maskedJson(value: unknown, mask: (text: string) => string): unkn
   return Object.fromEntries(Object.entries(value).map(([name, inner]) => [mask(name), maskedJson(inner, mask)]));
 }
 
-/** `covered`, where each start's reach is, made how far the fragments starting there or before reach. */
-function reaching(covered: Int32Array, coveredFromBefore: number): Int32Array {
-  let reach = coveredFromBefore;
-  for (let position = 0; position < covered.length; position++) {
+/**
+ * `covered`, where each start's reach is, made how far the fragments starting there or before reach, in [from, to);
+ * `reach` is how far those before `from` reach. Returns how far those up to `to` reach.
+ */
+function reaching(covered: Int32Array, reach: number, from = 0, to = covered.length): number {
+  for (let position = from; position < Math.min(to, covered.length); position++) {
     reach = Math.max(reach, covered[position]!);
     covered[position] = reach;
   }
-  return covered;
+  return reach;
 }
 
 /**

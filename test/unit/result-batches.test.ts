@@ -72,4 +72,13 @@ describe('result batches', () => {
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.every((piece) => !piece.toString('utf8').includes('\uFFFD'))).toBe(true);
   });
+
+  it("write a big answer's JSON a piece at a time as JSON.stringify writes it, escapes and lone halves of pairs at the pieces' edges included", async () => {
+    const edge = 1024 * 1024;
+    const answer = `${'a'.repeat(edge - 1)}\u{1F600}"\\\n${'b'.repeat(edge - 3)}\uD83D${'c'.repeat(edge)}\uDE00"`;
+    const { pieces, bytes } = await jsonInTurns(answer);
+    expect(pieces.length).toBeGreaterThan(2);
+    expect(bytes).toBe(Buffer.byteLength(JSON.stringify(answer)));
+    expect(Buffer.concat(pieces).toString('utf8')).toBe(JSON.stringify(answer));
+  });
 });
