@@ -4,6 +4,7 @@
 // every session for 48 s. Such a loop takes a step at a time through this, which lets the event loop turn every
 // so many steps, and sooner when the steps are slow.
 
+import { setImmediate as setImmediateCallback } from 'node:timers';
 import { setImmediate } from 'node:timers/promises';
 
 /** Steps between turns: cheap steps, so that a turn (a few microseconds) costs next to nothing of the loop's time. */
@@ -32,4 +33,30 @@ export async function mapWithTurns<T, U>(items: Iterable<T>, map: (item: T) => U
     mapped.push(map(item));
   }
   return mapped;
+}
+
+const waitingForTurns: Array<() => void> = [];
+let turnTaken = false;
+
+/**
+ * Resolves when the caller may do a piece of work that cannot be cut up (an SDK's JSON.parse of a big answer, a
+ * big message to a thread): one such piece a turn of the event loop, whoever asks. Answers parsed in a thread come
+ * back together, and eight SDKs parsing 7 MB each, one after the other, held every session for most of a second
+ * (review R3); one a turn, a session waits for one at most.
+ */
+export function ownTurn(): Promise<void> {
+  return new Promise((resolve) => {
+    waitingForTurns.push(resolve);
+    if (!turnTaken) giveNextTurn();
+  });
+}
+
+function giveNextTurn(): void {
+  const next = waitingForTurns.shift();
+  turnTaken = next !== undefined;
+  if (!next) return;
+  next();
+  // An immediate set in the check phase runs on the next turn, but one set while sockets are read runs on this one:
+  // set from an immediate, the next is sure to come after the sockets are read again.
+  setImmediateCallback(() => setImmediateCallback(giveNextTurn));
 }

@@ -5,6 +5,7 @@
 // embeddings answer is held in the thread to what its request asked for (embeddings-asked.ts).
 
 import { setImmediate } from 'node:timers/promises';
+import { ownTurn } from '../../event-loop-turns.js';
 import { Response } from 'undici';
 import type { Asker } from '../asker.js';
 import type { AnswerKind } from '../response-cap.js';
@@ -105,7 +106,10 @@ function whole(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text:
         size += next.value.byteLength;
       }
       const text = await joined(chunks);
-      controller.enqueue(size <= INLINE_ANSWER_BYTES && !always ? text : await parseBig(text));
+      const handed = size <= INLINE_ANSWER_BYTES && !always ? text : await parseBig(text);
+      // What the SDK parses at once when it is handed over.
+      if (handed.byteLength > INLINE_ANSWER_BYTES) await ownTurn();
+      controller.enqueue(handed);
       controller.close();
     },
     cancel(reason) {

@@ -6,6 +6,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { PgError } from '../../../proxy/pg-error.js';
+import { ownTurn } from '../../event-loop-turns.js';
 import { errorOf, extension } from '../../sql/parse-task.js';
 import type { Asker } from '../asker.js';
 import type { JsonLimits } from '../../json-structure.js';
@@ -92,16 +93,33 @@ function queueFull(whose: 'proxy' | 'role', request: ThreadRequest): PgError {
   });
 }
 
+let dispatchDue = false;
+
+/**
+ * Hands the waiting jobs to free threads, one a turn of the event loop: posting megabytes of a request takes a while
+ * (structured cloning), as does taking in a thread's reply, and two or three of those in one turn held every session
+ * for a quarter of a second (review R3).
+ */
 function dispatch(): void {
-  while (waiting.length > 0) {
-    const thread = [...threads].find((candidate) => !candidate.job) ?? (threads.size < THREADS ? start() : undefined);
-    if (!thread) return;
-    clearTimeout(thread.idle);
-    thread.job = waiting.shift()!;
-    const { request } = thread.job;
-    const moved = 'text' in request ? request.text : 'value' in request ? request.value : undefined;
-    thread.worker.postMessage(request, moved ? [moved.buffer as ArrayBuffer] : []);
-  }
+  if (dispatchDue || waiting.length === 0) return;
+  dispatchDue = true;
+  void ownTurn().then(() => {
+    dispatchDue = false;
+    if (postNext()) dispatch();
+  });
+}
+
+/** Posts the next waiting job to a free thread, if one is free or may be started; whether it did. */
+function postNext(): boolean {
+  if (waiting.length === 0) return false;
+  const thread = [...threads].find((candidate) => !candidate.job) ?? (threads.size < THREADS ? start() : undefined);
+  if (!thread) return false;
+  clearTimeout(thread.idle);
+  thread.job = waiting.shift()!;
+  const { request } = thread.job;
+  const moved = 'text' in request ? request.text : 'value' in request ? request.value : undefined;
+  thread.worker.postMessage(request, moved ? [moved.buffer as ArrayBuffer] : []);
+  return true;
 }
 
 function start(): Thread {
