@@ -10,7 +10,8 @@ import { Response } from 'undici';
 import type { Asker } from '../asker.js';
 import type { AnswerKind } from '../response-cap.js';
 import type { EmbeddingsAsked } from './embeddings-asked.js';
-import { parseInThread } from './pool.js';
+import type { ParseRequest } from './parse-worker.js';
+import { parseInThread, parseInThreadToString } from './pool.js';
 import type { AnswerShapes, Shape } from './shape.js';
 import { serverSentEvents } from './sse-events.js';
 import { STRUCTURE_LIMITS } from './structure.js';
@@ -37,18 +38,44 @@ export function answerBody(response: Response, reading: AnswerReading): Response
   if (!response.body) return response;
   const source = response.body.getReader();
   const { asked } = reading;
-  const parse = (shape: Shape) => async (text: Uint8Array) => (await parseInThread({ text, shape, limits: STRUCTURE_LIMITS[reading.kind], ...(asked ? { asked } : {}) }, reading.asker)).json;
+  const parsing = (text: Uint8Array, shape: Shape): ParseRequest => ({ text, shape, limits: STRUCTURE_LIMITS[reading.kind], ...(asked ? { asked } : {}) });
+  const parse = (shape: Shape) => async (text: Uint8Array) => (await parseInThread(parsing(text, shape), reading.asker)).json;
   let body: ReadableStream<Uint8Array>;
   if (response.status < 200 || response.status > 299) body = cutShort(source);
   // Read whole into one piece, as the caller reads it.
-  else if (!reading.shapes) body = whole(source, async (text) => text, true);
+  else if (!reading.shapes) body = whole(source, async (text) => text);
   else if (reading.streamed) {
-    const parseEvent = parse(reading.shapes.event ?? 'any');
-    body = serverSentEvents(source, INLINE_ANSWER_BYTES, async (data) => new TextDecoder().decode(await parseEvent(new TextEncoder().encode(data))));
+    const shape = reading.shapes.event ?? 'any';
+    body = serverSentEvents(source, INLINE_ANSWER_BYTES, async (data) => parseInThreadToString(parsing(new TextEncoder().encode(data), shape), reading.asker));
   }
   else if (reading.shapes.lines) body = jsonLines(source, parse(reading.shapes.lines));
-  else body = whole(source, parse(reading.shapes.answer));
+  else {
+    const shape = reading.shapes.answer;
+    return readAsText(async () => {
+      const text = await readWhole(source);
+      if (text.byteLength <= INLINE_ANSWER_BYTES) return new TextDecoder().decode(text);
+      const pruned = await parseInThreadToString(parsing(text, shape), reading.asker);
+      // What the SDK parses at once when it is handed over.
+      if (pruned.length > INLINE_ANSWER_BYTES) await ownTurn();
+      return pruned;
+    }, response);
+  }
   return new Response(body, response);
+}
+
+/**
+ * A whole answer as an SDK reads it, by text() (OpenAI's) or json() (Anthropic's): the pruned answer's JSON comes
+ * from the thread as a string, handed to the SDK as it is. As bytes in a stream, the SDK gathered, copied and decoded
+ * them on the event loop before its JSON.parse: 40 ms of a 7 MB answer's 65, and eight such answers in a row held
+ * every session for most of a second (review R3).
+ */
+function readAsText(read: () => Promise<string>, init: Response): Response {
+  const response = new Response(null, init);
+  let text: Promise<string> | undefined;
+  return Object.assign(response, {
+    text: () => (text ??= read()),
+    json: async () => JSON.parse(await (text ??= read())) as unknown,
+  });
 }
 
 /**
@@ -69,7 +96,7 @@ function jsonLines(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (t
       start = end + 1;
     }
     return joined(lines, true);
-  }, true);
+  });
 }
 
 /**
@@ -95,21 +122,18 @@ async function joined(pieces: Uint8Array[], lines = false): Promise<Uint8Array> 
   return text;
 }
 
-/** The answer read whole, then passed on as it is when small (unless `always`), else as its parser's JSON. */
-function whole(source: ReadableStreamDefaultReader<Uint8Array>, parseBig: (text: Uint8Array) => Promise<Uint8Array>, always = false): ReadableStream<Uint8Array> {
+/** The answer's bytes, read whole into one piece. */
+async function readWhole(source: ReadableStreamDefaultReader<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for (let next = await source.read(); !next.done; next = await source.read()) chunks.push(next.value);
+  return joined(chunks);
+}
+
+/** The answer read whole, then passed on as `passed` makes it. */
+function whole(source: ReadableStreamDefaultReader<Uint8Array>, passed: (text: Uint8Array) => Promise<Uint8Array>): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const chunks: Uint8Array[] = [];
-      let size = 0;
-      for (let next = await source.read(); !next.done; next = await source.read()) {
-        chunks.push(next.value);
-        size += next.value.byteLength;
-      }
-      const text = await joined(chunks);
-      const handed = size <= INLINE_ANSWER_BYTES && !always ? text : await parseBig(text);
-      // What the SDK parses at once when it is handed over.
-      if (handed.byteLength > INLINE_ANSWER_BYTES) await ownTurn();
-      controller.enqueue(handed);
+      controller.enqueue(await passed(await readWhole(source)));
       controller.close();
     },
     cancel(reason) {

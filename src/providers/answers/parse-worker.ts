@@ -24,6 +24,8 @@ export interface ParseRequest {
   asked?: EmbeddingsAsked;
   /** Set when the answer is handed on whole: it comes back whole too, its strings masked of these secrets. */
   whole?: { secrets: string[] };
+  /** Set when the pruned answer is wanted as a string (an SDK's text()), not as the bytes of a stream. */
+  asString?: true;
 }
 
 /**
@@ -44,7 +46,7 @@ export interface ValueRequest {
  * `json`: the part `shape` describes (or the request body written); `whole`: the whole answer, when it was asked for.
  * `parsed`: a ValueRequest's value, or which of its limits it passed (`exceeded`).
  */
-export type ParseReply = { json: Uint8Array; whole?: Uint8Array } | { parsed: unknown } | { exceeded: string } | { error: ThreadError };
+export type ParseReply = { json: Uint8Array; whole?: Uint8Array } | { string: string } | { parsed: unknown } | { exceeded: string } | { error: ThreadError };
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -67,6 +69,10 @@ parentPort!.on('message', (request: ParseRequest | EncodeRequest | ValueRequest)
     checkStructure(json, asked ? limitsAnswering(asked, limits) : limits);
     const fragments = whole && new SecretFragments(whole.secrets);
     const value = fragments && !fragments.empty ? maskedJson(parsedAnswer(json), (string) => fragments.mask(string)) : parsedAnswer(json);
+    if (request.asString) {
+      parentPort!.postMessage({ string: JSON.stringify(prune(value, shape, new VectorTally(asked))) ?? 'null' } satisfies ParseReply);
+      return;
+    }
     const pruned = encoded(prune(value, shape, new VectorTally(asked)));
     const all = whole && encoded(value);
     parentPort!.postMessage({ json: pruned, ...(all && { whole: all }) } satisfies ParseReply, [pruned.buffer as ArrayBuffer, ...(all ? [all.buffer as ArrayBuffer] : [])]);

@@ -50,6 +50,14 @@ export async function parseInThread(request: ParseRequest, asker: Asker): Promis
   return (await inThread(request, request.text.byteLength, asker)) as ParsedAnswer;
 }
 
+/**
+ * The answer's text, parsed in a thread, its pruned JSON as a string: a structured clone of a string is one copy,
+ * where bytes handed to an SDK's text() are gathered, copied and decoded on the event loop (40 ms for 7 MB).
+ */
+export async function parseInThreadToString(request: ParseRequest, asker: Asker): Promise<string> {
+  return ((await inThread({ ...request, asString: true }, request.text.byteLength, asker)) as { string: string }).string;
+}
+
 /** A request body of about `chars` characters of strings, written as JSON (UTF-8) in a thread. */
 export async function encodeInThread(value: unknown, chars: number, asker: Asker): Promise<Uint8Array> {
   return ((await inThread({ encode: value }, chars, asker)) as ParsedAnswer).json;
