@@ -35,6 +35,23 @@ export async function mapWithTurns<T, U>(items: Iterable<T>, map: (item: T) => U
   return mapped;
 }
 
+/**
+ * Bytes copied in a turn of the event loop. Memory touched for the first time costs more than the copy: 3 ms a MB
+ * on a VM whose host takes freed pages back (measured), where a 31 MB copy held every session for 80 ms.
+ */
+export const COPY_BYTES_A_TURN = 1024 * 1024;
+
+/** `bytes` copied into a buffer of their own (which may move to a thread), COPY_BYTES_A_TURN a turn of the event loop. */
+export async function copiedInTurns(bytes: Uint8Array): Promise<Uint8Array> {
+  // Not zero-filled first: every byte of it is written.
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  for (let at = 0; at < bytes.byteLength; at += COPY_BYTES_A_TURN) {
+    if (at > 0) await setImmediate();
+    copy.set(bytes.subarray(at, at + COPY_BYTES_A_TURN), at);
+  }
+  return copy;
+}
+
 const waitingForTurns: Array<() => void> = [];
 let turnTaken = false;
 

@@ -1,6 +1,7 @@
 // The calls a collect pass (passes.ts) recorded in the session's temp table, as the proxy reads them back: the
 // engine's passes, and an estimate's (src/cost/statement-estimate.ts).
 
+import { copiedInTurns } from '../event-loop-turns.js';
 import { EVENT_LOOP_JSON } from '../json-structure.js';
 import { valueInThread } from '../providers/answers/pool.js';
 import { argumentsBeyondLimits, parsedArgumentJson, type HeldArguments } from './argument-limits.js';
@@ -50,7 +51,7 @@ export async function collectedCallRow(row: Array<Buffer | null>, asker: string)
   if (json.length <= INLINE_ARGUMENT_BYTES) values = parsedArgumentJson(json.toString('utf8'), call);
   else {
     // Copied out, to be moved to the thread: the row may be a view of bytes that hold other rows too.
-    const parsed = await valueInThread(new Uint8Array(json), EVENT_LOOP_JSON, asker);
+    const parsed = await valueInThread(await copiedInTurns(json), EVENT_LOOP_JSON, asker);
     if ('exceeded' in parsed) throw argumentsBeyondLimits(call, parsed.exceeded);
     values = parsed.parsed;
   }

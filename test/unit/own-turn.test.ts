@@ -2,7 +2,7 @@
 // loop of its own (review R3: eight answers parsed one after the other held every session for most of a second).
 
 import { describe, expect, it } from 'vitest';
-import { ownTurn } from '../../src/event-loop-turns.js';
+import { COPY_BYTES_A_TURN, copiedInTurns, ownTurn } from '../../src/event-loop-turns.js';
 
 describe('ownTurn', () => {
   it('lets one caller go a turn, the event loop turning before the next goes', async () => {
@@ -31,5 +31,22 @@ describe('ownTurn', () => {
     client.destroy();
     server.close();
     expect(order).toEqual(['first', 'read', 'second']);
+  });
+});
+
+describe('copiedInTurns', () => {
+  it('copies a big buffer into one of its own, the event loop turning between megabytes', async () => {
+    const bytes = Buffer.alloc(3 * COPY_BYTES_A_TURN + 5);
+    for (let at = 0; at < bytes.length; at += 4099) bytes[at] = (at % 251) + 1;
+    const order: string[] = [];
+    const copying = copiedInTurns(bytes).then((copy) => {
+      order.push('copied');
+      return copy;
+    });
+    setImmediate(() => order.push('another turn'));
+    const copy = await copying;
+    expect(order).toEqual(['another turn', 'copied']);
+    expect(Buffer.from(copy).equals(bytes)).toBe(true);
+    expect(copy.buffer).not.toBe(bytes.buffer);
   });
 });

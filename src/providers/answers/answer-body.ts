@@ -5,7 +5,7 @@
 // embeddings answer is held in the thread to what its request asked for (embeddings-asked.ts).
 
 import { setImmediate } from 'node:timers/promises';
-import { ownTurn } from '../../event-loop-turns.js';
+import { COPY_BYTES_A_TURN, ownTurn } from '../../event-loop-turns.js';
 import { Response } from 'undici';
 import type { Asker } from '../asker.js';
 import type { AnswerKind } from '../response-cap.js';
@@ -20,8 +20,6 @@ import { STRUCTURE_LIMITS } from './structure.js';
 export const INLINE_ANSWER_BYTES = 64 * 1024;
 /** Lines of JSON lines gone through in a turn of the event loop; a few milliseconds' worth. */
 export const LINES_A_TURN = 4096;
-/** Bytes of an answer copied in a turn of the event loop; a few milliseconds' worth. */
-const COPY_BYTES_A_TURN = 4 * 1024 ** 2;
 
 export interface AnswerReading {
   /** What the adapter reads of an answer; none when the caller reads the answer itself (json-answer.ts). */
