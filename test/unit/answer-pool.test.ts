@@ -2,7 +2,7 @@
 // role may hold only a few of the places, so that one role's server cannot make the others' answers fail.
 
 import { describe, expect, it } from 'vitest';
-import { answersHeld, parseInThread, QUEUE_LIMITS, type ParsedAnswer } from '../../src/providers/answers/pool.js';
+import { answersHeld, encodeInThread, parseInThread, QUEUE_LIMITS, type ParsedAnswer } from '../../src/providers/answers/pool.js';
 import { STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
 import { vectorOf } from '../../src/providers/embedding-vectors.js';
 
@@ -58,5 +58,25 @@ describe('the threads that parse big answers', () => {
     await expect(parseInThread(answer('{}'), 'another')).rejects.toMatchObject({ sqlstate: '53000', message: expect.not.stringContaining('of this role') });
     await Promise.all(held);
     expect(answersHeld()).toBe(0);
+  });
+
+  it("hold a role to its share of the bytes past its first job, leaving the rest for another role's", async () => {
+    // A request body is counted as the characters its caller says it has: 40 MiB each, without making them.
+    const big = 40 * 1024 ** 2;
+    const bobs = [encodeInThread({ b: 1 }, big, 'bob')];
+    await expect(encodeInThread({ b: 2 }, big, 'bob')).rejects.toMatchObject({ sqlstate: '53000', message: expect.stringContaining('of this role') });
+    bobs.push(encodeInThread({ b: 3 }, QUEUE_LIMITS.bytesPerAsker - big, 'bob'));
+    const carols = [0, 1].map((i) => encodeInThread({ c: i }, QUEUE_LIMITS.bytesPerAsker, `carol ${i}`));
+    expect(new TextDecoder().decode(await encodeInThread({ a: 1 }, big, 'alice'))).toBe('{"a":1}');
+    await Promise.all([...bobs, ...carols]);
+    expect(answersHeld()).toBe(0);
+  });
+
+  it('let the roles with jobs waiting take turns at the threads, not first come first served', async () => {
+    const done: string[] = [];
+    const jobs = Array.from({ length: QUEUE_LIMITS.perAsker }, (_, i) => parseInThread(answer('{"model":"b"}'), 'bob').then(() => done.push(`bob ${i}`)));
+    jobs.push(parseInThread(answer('{"model":"a"}'), 'alice').then(() => done.push('alice')));
+    await Promise.all(jobs);
+    expect(done.indexOf('alice')).toBeLessThan(3);
   });
 });

@@ -1,8 +1,9 @@
 // The worker threads that parse big provider answers and write big request bodies (parse-worker.ts), off the event
 // loop every session shares.
 // Each has a heap of its own with a bound, so an answer that needs more fails its own call and nothing else. The
-// answers waiting for a thread are bounded in number and bytes, and each role (asker.ts) may hold only a few places,
-// so that one role's server cannot make every other role's big answers wait or fail.
+// answers waiting for a thread are bounded in number and bytes, each role (asker.ts) may hold only a few places and a
+// share of the bytes, and the roles with jobs waiting take turns at the threads, so that one role's server (or its
+// megabytes of prompts) cannot make every other role's big answers wait or fail.
 
 import { Worker } from 'node:worker_threads';
 import { PgError } from '../../../proxy/pg-error.js';
@@ -23,7 +24,11 @@ const THREADS = 2;
 export const THREAD_HEAP_MB = 512;
 /** How long an idle thread stays (starting one takes some tens of ms); its heap goes with it. */
 const IDLE_MS = 2000;
-export const QUEUE_LIMITS = { answers: 32, bytes: 256 * 1024 ** 2, perAsker: 8 };
+/**
+ * A role's jobs may take `bytesPerAsker` of the `bytes` (its first job any of them): eight calls of 31.5 MB of
+ * arguments each took 252 MiB, and another role's call failed (review R3).
+ */
+export const QUEUE_LIMITS = { answers: 32, bytes: 256 * 1024 ** 2, perAsker: 8, bytesPerAsker: 64 * 1024 ** 2 };
 
 type ThreadRequest = ParseRequest | EncodeRequest | ValueRequest;
 type Done = Exclude<ParseReply, { error: unknown }>;
@@ -42,8 +47,9 @@ interface Thread {
 }
 
 const threads = new Set<Thread>();
-const waiting: Job[] = [];
-const held = { answers: 0, bytes: 0, byAsker: new Map<Asker, number>() };
+/** The jobs waiting for a thread by role, the role to be served next first. */
+const waiting = new Map<Asker, Job[]>();
+const held = { answers: 0, bytes: 0, byAsker: new Map<Asker, { jobs: number; bytes: number }>() };
 
 /** The answer's text, parsed in a thread. */
 export async function parseInThread(request: ParseRequest, asker: Asker): Promise<ParsedAnswer> {
@@ -69,21 +75,24 @@ export async function valueInThread(text: Uint8Array, limits: JsonLimits, asker:
 }
 
 function inThread(request: ThreadRequest, bytes: number, asker: Asker): Promise<Done> {
-  const own = held.byAsker.get(asker) ?? 0;
+  const own = held.byAsker.get(asker) ?? { jobs: 0, bytes: 0 };
   if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) return Promise.reject(queueFull('proxy', request));
-  if (own >= QUEUE_LIMITS.perAsker) return Promise.reject(queueFull('role', request));
+  if (own.jobs >= QUEUE_LIMITS.perAsker || (own.jobs > 0 && own.bytes + bytes > QUEUE_LIMITS.bytesPerAsker)) return Promise.reject(queueFull('role', request));
   held.answers++;
   held.bytes += bytes;
-  held.byAsker.set(asker, own + 1);
+  held.byAsker.set(asker, { jobs: own.jobs + 1, bytes: own.bytes + bytes });
   const release = (): void => {
     held.answers--;
     held.bytes -= bytes;
-    const left = held.byAsker.get(asker)! - 1;
-    if (left === 0) held.byAsker.delete(asker);
-    else held.byAsker.set(asker, left);
+    const left = held.byAsker.get(asker)!;
+    if (left.jobs === 1) held.byAsker.delete(asker);
+    else held.byAsker.set(asker, { jobs: left.jobs - 1, bytes: left.bytes - bytes });
   };
   return new Promise<Done>((resolve, reject) => {
-    waiting.push({ request, asker, resolve: (done) => (release(), resolve(done)), reject: (error) => (release(), reject(error)) });
+    const job = { request, asker, resolve: (done: Done) => (release(), resolve(done)), reject: (error: Error) => (release(), reject(error)) };
+    const queue = waiting.get(asker);
+    if (queue) queue.push(job);
+    else waiting.set(asker, [job]);
     dispatch();
   });
 }
@@ -97,7 +106,7 @@ function queueFull(whose: 'proxy' | 'role', request: ThreadRequest): PgError {
   const what = 'encode' in request ? ['requests', 'waiting to be written'] : ['answers', 'waiting to be parsed'];
   const message = whose === 'proxy' ? `too many big model provider ${what[0]} are ${what[1]}` : `too many big model provider ${what[0]} of this role are ${what[1]}`;
   return new PgError('53000', message, {
-    hint: `Retry shortly. Answers over 64 kB are parsed, and big requests written, in ${THREADS} threads; at most ${QUEUE_LIMITS.answers} (${QUEUE_LIMITS.bytes / 1024 ** 2} MiB) may wait, ${QUEUE_LIMITS.perAsker} of them a role's.`,
+    hint: `Retry shortly. Answers over 64 kB are parsed, and big requests written, in ${THREADS} threads; at most ${QUEUE_LIMITS.answers} (${QUEUE_LIMITS.bytes / 1024 ** 2} MiB) may wait, ${QUEUE_LIMITS.perAsker} (${QUEUE_LIMITS.bytesPerAsker / 1024 ** 2} MiB past the first) of them a role's.`,
   });
 }
 
@@ -109,7 +118,7 @@ let dispatchDue = false;
  * for a quarter of a second (review R3).
  */
 function dispatch(): void {
-  if (dispatchDue || waiting.length === 0) return;
+  if (dispatchDue || waiting.size === 0) return;
   dispatchDue = true;
   void ownTurn().then(() => {
     dispatchDue = false;
@@ -117,13 +126,19 @@ function dispatch(): void {
   });
 }
 
-/** Posts the next waiting job to a free thread, if one is free or may be started; whether it did. */
+/**
+ * Posts the next role's first waiting job to a free thread, if one is free or may be started; whether it did. The
+ * role goes to the back of the line.
+ */
 function postNext(): boolean {
-  if (waiting.length === 0) return false;
+  const [asker, jobs] = waiting.entries().next().value ?? [];
+  if (!jobs) return false;
   const thread = [...threads].find((candidate) => !candidate.job) ?? (threads.size < THREADS ? start() : undefined);
   if (!thread) return false;
   clearTimeout(thread.idle);
-  thread.job = waiting.shift()!;
+  waiting.delete(asker);
+  thread.job = jobs.shift()!;
+  if (jobs.length > 0) waiting.set(asker, jobs);
   const { request } = thread.job;
   const moved = 'text' in request ? request.text : 'value' in request ? request.value : undefined;
   thread.worker.postMessage(request, moved ? [moved.buffer as ArrayBuffer] : []);
