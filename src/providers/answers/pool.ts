@@ -26,9 +26,9 @@ export const THREAD_HEAP_MB = 512;
 const IDLE_MS = 2000;
 /**
  * A role's jobs may take `bytesPerAsker` of the `bytes` (its first job any of them): eight calls of 31.5 MB of
- * arguments each took 252 MiB, and another role's call failed (review R3).
+ * arguments each took 252 MiB, and another role's call failed (review R3). Half leaves a role four such calls.
  */
-export const QUEUE_LIMITS = { answers: 32, bytes: 256 * 1024 ** 2, perAsker: 8, bytesPerAsker: 64 * 1024 ** 2 };
+export const QUEUE_LIMITS = { answers: 32, bytes: 256 * 1024 ** 2, perAsker: 8, bytesPerAsker: 128 * 1024 ** 2 };
 
 type ThreadRequest = ParseRequest | EncodeRequest | ValueRequest;
 type Done = Exclude<ParseReply, { error: unknown }>;
