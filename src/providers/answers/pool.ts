@@ -10,6 +10,7 @@ import { PgError } from '../../../proxy/pg-error.js';
 import { ownTurn } from '../../event-loop-turns.js';
 import { errorOf, extension } from '../../sql/parse-task.js';
 import type { Asker } from '../asker.js';
+import { CallLimit } from '../call-limit.js';
 import type { JsonLimits } from '../../json-structure.js';
 import type { EncodeRequest, ParseReply, ParseRequest, ValueRequest } from './parse-worker.js';
 
@@ -35,7 +36,6 @@ type Done = Exclude<ParseReply, { error: unknown }>;
 
 interface Job {
   request: ThreadRequest;
-  asker: Asker;
   resolve(done: Done): void;
   reject(error: Error): void;
 }
@@ -47,8 +47,10 @@ interface Thread {
 }
 
 const threads = new Set<Thread>();
-/** The jobs waiting for a thread by role, the role to be served next first. */
-const waiting = new Map<Asker, Job[]>();
+/** A place at the threads: the roles with jobs waiting take turns, one job each (call-limit.ts). */
+const threadTurns = new CallLimit(THREADS);
+/** Nothing calls a job off once it is queued: it runs, and its place goes when it is done. */
+const UNCANCELLED = new AbortController().signal;
 const held = { answers: 0, bytes: 0, byAsker: new Map<Asker, { jobs: number; bytes: number }>() };
 
 /** The answer's text, parsed in a thread. */
@@ -74,27 +76,30 @@ export async function valueInThread(text: Uint8Array, limits: JsonLimits, asker:
   return (await inThread({ value: text, limits }, text.byteLength, asker)) as { parsed: unknown } | { exceeded: string };
 }
 
-function inThread(request: ThreadRequest, bytes: number, asker: Asker): Promise<Done> {
+async function inThread(request: ThreadRequest, bytes: number, asker: Asker): Promise<Done> {
   const own = held.byAsker.get(asker) ?? { jobs: 0, bytes: 0 };
-  if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) return Promise.reject(queueFull('proxy', request));
-  if (own.jobs >= QUEUE_LIMITS.perAsker || (own.jobs > 0 && own.bytes + bytes > QUEUE_LIMITS.bytesPerAsker)) return Promise.reject(queueFull('role', request));
+  if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) throw queueFull('proxy', request);
+  if (own.jobs >= QUEUE_LIMITS.perAsker || (own.jobs > 0 && own.bytes + bytes > QUEUE_LIMITS.bytesPerAsker)) throw queueFull('role', request);
   held.answers++;
   held.bytes += bytes;
   held.byAsker.set(asker, { jobs: own.jobs + 1, bytes: own.bytes + bytes });
-  const release = (): void => {
+  try {
+    const leaveThread = await threadTurns.acquire(UNCANCELLED, asker);
+    try {
+      // Posting megabytes of a request takes a while (structured cloning), as does taking in a thread's reply, and
+      // two or three of those in one turn of the event loop held every session for a quarter of a second (review R3).
+      await ownTurn();
+      return await new Promise<Done>((resolve, reject) => post({ request, resolve, reject }));
+    } finally {
+      leaveThread();
+    }
+  } finally {
     held.answers--;
     held.bytes -= bytes;
     const left = held.byAsker.get(asker)!;
     if (left.jobs === 1) held.byAsker.delete(asker);
     else held.byAsker.set(asker, { jobs: left.jobs - 1, bytes: left.bytes - bytes });
-  };
-  return new Promise<Done>((resolve, reject) => {
-    const job = { request, asker, resolve: (done: Done) => (release(), resolve(done)), reject: (error: Error) => (release(), reject(error)) };
-    const queue = waiting.get(asker);
-    if (queue) queue.push(job);
-    else waiting.set(asker, [job]);
-    dispatch();
-  });
+  }
 }
 
 /** Big answers being parsed or waiting for a thread. */
@@ -110,39 +115,14 @@ function queueFull(whose: 'proxy' | 'role', request: ThreadRequest): PgError {
   });
 }
 
-let dispatchDue = false;
-
-/**
- * Hands the waiting jobs to free threads, one a turn of the event loop: posting megabytes of a request takes a while
- * (structured cloning), as does taking in a thread's reply, and two or three of those in one turn held every session
- * for a quarter of a second (review R3).
- */
-function dispatch(): void {
-  if (dispatchDue || waiting.size === 0) return;
-  dispatchDue = true;
-  void ownTurn().then(() => {
-    dispatchDue = false;
-    if (postNext()) dispatch();
-  });
-}
-
-/**
- * Posts the next role's first waiting job to a free thread, if one is free or may be started; whether it did. The
- * role goes to the back of the line.
- */
-function postNext(): boolean {
-  const [asker, jobs] = waiting.entries().next().value ?? [];
-  if (!jobs) return false;
-  const thread = [...threads].find((candidate) => !candidate.job) ?? (threads.size < THREADS ? start() : undefined);
-  if (!thread) return false;
+/** Posts the job to a free thread: one is free or may be started, as each job holds a place at the threads. */
+function post(job: Job): void {
+  const thread = [...threads].find((candidate) => !candidate.job) ?? start();
   clearTimeout(thread.idle);
-  waiting.delete(asker);
-  thread.job = jobs.shift()!;
-  if (jobs.length > 0) waiting.set(asker, jobs);
-  const { request } = thread.job;
+  thread.job = job;
+  const { request } = job;
   const moved = 'text' in request ? request.text : 'value' in request ? request.value : undefined;
   thread.worker.postMessage(request, moved ? [moved.buffer as ArrayBuffer] : []);
-  return true;
 }
 
 function start(): Thread {
@@ -158,7 +138,6 @@ function start(): Thread {
     if ('error' in reply) job.reject(errorOf(reply.error));
     else job.resolve(reply);
     thread.idle = setTimeout(() => (threads.delete(thread), void worker.terminate()), IDLE_MS).unref();
-    dispatch();
   });
   worker.on('error', (error) => lost(thread, error as Error & { code?: string }));
   worker.on('exit', () => lost(thread, new Error('the thread ended')));
@@ -181,5 +160,4 @@ function lost(thread: Thread, error: Error & { code?: string }): void {
         : new PgError('XX000', `the thread parsing the model provider's answer failed: ${error.message}`),
     );
   }
-  dispatch();
 }
