@@ -21,6 +21,7 @@ import { loadParser } from './sql/parse.js';
 import { setRoleDailyBudgets } from './cost/daily-spend.js';
 import { interceptionEngine } from './intercept/engine.js';
 import { startupRefusal } from './intercept/startup-refusal.js';
+import { collectWhenIdle } from './idle-collection.js';
 import { createLogger } from './logger.js';
 import { DefaultProviders } from './providers/default-provider.js';
 import { configureProviderHttp } from './providers/http.js';
@@ -128,12 +129,14 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     : undefined;
   if (config.admin) log.info({ admin: `http://${config.admin.host}:${config.admin.port}` }, 'admin server listening');
   const workers = startWorkers(config.worker, { defaults, masterKeys, log });
+  const stopCollecting = collectWhenIdle();
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutdown requested');
+    stopCollecting();
     await Promise.all([listener.shutdown(config.shutdownTimeoutMs), ...workers.map((worker) => worker.stop(config.shutdownTimeoutMs))]);
     await admin?.close();
     await embedded?.stop();

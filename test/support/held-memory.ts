@@ -1,11 +1,9 @@
 // What this process (the proxy runs in it, in the tests) holds live: its heap and the memory of its buffers, measured
 // after a full collection, so that garbage not yet collected does not count.
 
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { garbageCollector } from '../../src/idle-collection.js';
 
-v8.setFlagsFromString('--expose-gc');
-export const collectGarbage = vm.runInNewContext('gc') as () => void;
+export const collectGarbage = garbageCollector();
 
 export function heldLive(): number {
   // The second collection frees the memory of the buffers the first found dead.
