@@ -1,6 +1,7 @@
 // Benchmark of the proxy against PostgreSQL itself: pgbench read-only throughput, direct and through the proxy,
 // for each query protocol; the LLM functions and the llm.call worker with the mock provider (llm.ts, worker.ts), a
-// pgai vectorizer against a fake OpenAI server (vectorizer.ts); then the proxy's resident memory with 1,000 idle clients. It reports whether the
+// pgai vectorizer against a fake OpenAI server (vectorizer.ts); other sessions' waits while calls with big prompts
+// and answers run (big-calls.ts); then the proxy's resident memory with 1,000 idle clients. It reports whether the
 // targets are met but never fails on a miss: the exit code is non-zero only when something breaks.
 //
 // PgBouncer in session mode is measured alongside (pgbouncer.ts), and so is the least relay Node.js can be
@@ -16,6 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { measureBigCalls, type BigCallsResult } from './big-calls.js';
 import { CALL_CONCURRENCY, FIRST_ROW_TARGET_MS, measureLlm, ROW_CALL_MS, TABLE_ROWS, TABLE_TARGET_FACTOR, tableReference, type LlmResult } from './llm.js';
 import pg from 'pg';
 import { PGBOUNCER_POOL_SIZE, startReferencePgbouncer, type Reference } from './pgbouncer.js';
@@ -127,6 +129,8 @@ async function main(): Promise<void> {
     const worker = await measureWorker(proxy.port);
     print(`embedding ${VECTORIZER_ROWS} rows × ${CHUNKS_PER_ROW} chunks with a vectorizer, at pgai's default concurrency and at ${HIGHER_CONCURRENCY}…`);
     const vectorizer = [await measureVectorizer(proxy.port, embeddings), await measureVectorizer(proxy.port, embeddings, HIGHER_CONCURRENCY)];
+    print('measuring how long other sessions wait while calls with big prompts and answers run…');
+    const bigCalls = await measureBigCalls(proxy.port, cluster.port, embeddings);
     const memory = await measureIdleMemory(proxy, rssAtStart);
 
     printSettings(settings, reference);
@@ -135,6 +139,7 @@ async function main(): Promise<void> {
     printLlm(llm);
     printWorker(worker);
     printVectorizer(vectorizer);
+    printBigCalls(bigCalls);
     printMemory(memory);
     printProxyOutput(proxy.output());
   } finally {
@@ -439,6 +444,15 @@ function printVectorizer(results: VectorizerResult[]): void {
       ];
     }),
   );
+}
+
+function printBigCalls(results: BigCallsResult[]): void {
+  print('');
+  printTable(
+    ['other sessions while big calls run', 'calls took', 'SELECT 1 via proxy: worst', 'p99', 'direct: worst', 'p99'],
+    results.map(({ scenario, callsMs, proxy, direct }) => [scenario, `${(callsMs / 1000).toFixed(1)} s`, ...[proxy.worstMs, proxy.p99Ms, direct.worstMs, direct.p99Ms].map((ms) => `${ms.toFixed(0)} ms`)]),
+  );
+  print('SELECT 1 every 5 ms from processes of their own; direct: the same sent to PostgreSQL meanwhile, the machine\'s load alone.');
 }
 
 function printMemory(memory: MemoryResult): void {
