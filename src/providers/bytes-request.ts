@@ -3,18 +3,24 @@
 // session shares (the bytes for the Request, a stream of them, a clone of each piece read from it): four 31 MB
 // prompts held every other session for up to 1.3 s (review R3). The dispatcher writes the bytes to the socket as they
 // are, through the same Agent (the host policy, the timeouts, the kept-alive connections).
-// The answer is handed on as fetch's would be, a Response, which the cap and the answer's parse read as any other.
-// fetch would decompress an answer and follow no redirect here (redirect: 'manual'); the dispatcher does neither, so
-// no compressed answer is asked for.
+// The answer is handed on as fetch's would be, a Response, which the cap and the answer's parse read as any other:
+// decompressed as fetch would (an identity answer is asked for, but a server may compress all the same), and with
+// no redirect followed (fetch's redirect: 'manual' here).
 
-import { Readable } from 'node:stream';
+import { pipeline, Readable, type Transform } from 'node:stream';
+import zlib from 'node:zlib';
 import { type Dispatcher, Headers, type RequestInit, Response } from 'undici';
-
-/** Statuses whose answer has no body, which a Response refuses to be given one for. */
-const NO_BODY = new Set([204, 205, 304]);
+import { noAnswer } from './errors.js';
+/** The content codings fetch decodes, each a stream of its own. */
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => zlib.createGunzip(),
+  'x-gzip': () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
+};
 
 export async function bytesRequest(url: URL, init: RequestInit & { body: Uint8Array }, signal: AbortSignal, dispatcher: Dispatcher): Promise<Response> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { 'accept-encoding': 'identity' };
   new Headers(init.headers).forEach((value, name) => {
     if (name !== 'accept-encoding') headers[name] = value;
   });
@@ -30,9 +36,14 @@ export async function bytesRequest(url: URL, init: RequestInit & { body: Uint8Ar
   for (const [name, value] of Object.entries(answer.headers)) {
     for (const each of [value ?? []].flat()) answerHeaders.append(name, each);
   }
-  if (NO_BODY.has(answer.statusCode)) {
-    answer.body.destroy();
-    return new Response(null, { status: answer.statusCode, headers: answerHeaders });
+  const refused = noAnswer(answer.statusCode);
+  if (refused) {
+    // Read to its end (or its first 128 KiB) rather than destroyed: a body destroyed unread errs, and with no one to
+    // hear it, the error took the whole process down (a 204 to a big prompt, review N).
+    await answer.body.dump();
+    throw refused;
   }
-  return new Response(Readable.toWeb(answer.body) as ReadableStream<Uint8Array>, { status: answer.statusCode, headers: answerHeaders });
+  const decoder = DECODERS[answerHeaders.get('content-encoding')?.trim().toLowerCase() ?? ''];
+  const body = decoder ? pipeline(answer.body, decoder(), () => {}) : answer.body;
+  return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status: answer.statusCode, headers: answerHeaders });
 }

@@ -10,6 +10,18 @@ export class ProviderError extends PgError {
   }
 }
 
+/** An answer with nothing to read: a status without a body, or one HTTP has not (fetch takes 200 to 599 only). */
+export class NoAnswer extends ProviderError {
+  constructor(status: number) {
+    super(`the model provider answered with status ${status}, ${status > 599 ? 'which is no HTTP status' : 'which has no answer'}`, "Check the model's base_url.");
+  }
+}
+
+/** The error of an answer whose status leaves nothing to read; none for any other. */
+export function noAnswer(status: number): NoAnswer | undefined {
+  return status === 204 || status === 205 || status === 304 || status > 599 ? new NoAnswer(status) : undefined;
+}
+
 type ErrorClass = abstract new (...args: never[]) => Error;
 
 /** The error classes an official SDK exports (the openai and @anthropic-ai/sdk packages name them alike). */

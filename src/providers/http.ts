@@ -21,7 +21,7 @@ import { embeddingsAsked } from './answers/embeddings-asked.js';
 import type { AnswerShapes } from './answers/shape.js';
 import { currentAsker } from './asker.js';
 import { deadline } from './deadline.js';
-import { causes, ProviderError } from './errors.js';
+import { causes, NoAnswer, noAnswer, ProviderError } from './errors.js';
 import { DocumentHostPolicy, guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
 import { providerLog } from './provider-log.js';
 import { type AnswerKind, capped, limitAnswersAtOnce } from './response-cap.js';
@@ -120,12 +120,18 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
       const response = init?.body instanceof Uint8Array
         ? await bytesRequest(requestUrl(input), { ...init, body: init.body }, clock.signal, dispatcher)
         : await fetch(input, { ...init, redirect: 'manual', signal: clock.signal, dispatcher });
+      const refused = noAnswer(response.status);
+      if (refused) {
+        await response.body?.cancel();
+        throw refused;
+      }
       const asker = currentAsker();
       const body = capped(response, cap(), kind, asker, clock.clear);
       const asked = embeddingsAsked();
       return answerBody(body, { ...(shapes && { shapes }), kind, asker, streamed: asksForStream(init?.body), ...(asked ? { asked } : {}) });
     } catch (error) {
       clock.clear();
+      if (error instanceof NoAnswer) throw error;
       // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.
       if (init?.signal?.aborted) throw error;
       if (clock.signal.aborted) throw clock.signal.reason;

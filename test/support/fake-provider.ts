@@ -22,8 +22,8 @@ export type Behaviour =
   /** `code` and `param`: as OpenAI's error answers name them (code unsupported_parameter, param logprobs). */
   | { kind: 'error'; status: number; message: string; retryAfter?: string; code?: string; param?: string }
   | { kind: 'garbage' }
-  /** This JSON text as the answer, whatever the path (a chat completion, a model list, embeddings…). */
-  | { kind: 'body'; json: string | Buffer }
+  /** This JSON text as the answer, whatever the path (a chat completion, a model list, embeddings…), with this status (200) and headers. */
+  | { kind: 'body'; json: string | Buffer; status?: number; headers?: Record<string, string> }
   | { kind: 'stall' }
   /** A chat answer whose content is `bytes` long, written in chunks as the client reads, never held whole. */
   | { kind: 'huge'; bytes: number }
@@ -107,7 +107,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       const path = recorded.path.split('?')[0]!;
       if (batches.handle(recorded.method, path, raw, `http://127.0.0.1:${(server.address() as AddressInfo).port}`, response)) return;
       const behaviour = queue.shift() ?? { kind: 'answer', content: 'default answer' };
-      if (behaviour.kind === 'body') response.writeHead(200, { 'content-type': 'application/json' }).end(behaviour.json);
+      if (behaviour.kind === 'body') response.writeHead(behaviour.status ?? 200, { 'content-type': 'application/json', ...behaviour.headers }).end(behaviour.json);
       else if (path.startsWith('/v1/messages')) respondAsAnthropic(behaviour, recorded, response);
       else if (behaviour.kind === 'answer' && OTHER_APIS[path]) json(response, 200, OTHER_APIS[path]!(recorded.body));
       else if (path.endsWith('/embeddings') && behaviour.kind === 'answer') later(options.embeddingDelayMs, () => embeddings(recorded, response));
