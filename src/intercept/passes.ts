@@ -7,6 +7,7 @@ import { describe, execute } from '../../proxy/frontend-write.js';
 import type { SessionIo } from '../../proxy/interceptor.js';
 import { BackendMessage } from '../../proxy/protocol.js';
 import { EventLoopTurns } from '../event-loop-turns.js';
+import { loginAsker } from '../providers/asker.js';
 import type { HeldArguments } from './argument-limits.js';
 import { check, type Call } from './calls.js';
 import { ClientRelay, Collector, NO_PARAMETERS, STATEMENT_REQUESTS, type Result, type UpstreamRequests } from './upstream-requests.js';
@@ -111,8 +112,8 @@ export class Passes {
       for (const row of check(rows).rows) {
         // Each call's arguments are parsed: a statement's many calls near their limits are seconds of parsing.
         await turns.step();
-        // All of a login role's sessions wait for a thread as one asker, with a role's few places in the queue.
-        const { key, call } = await collectedCallRow(row, `collect passes of ${held.login}`);
+        // All of a login role's sessions wait for a thread in its share, with its model calls' big requests and answers.
+        const { key, call } = await collectedCallRow(row, loginAsker(held.login));
         calls.set(key, call);
       }
     }

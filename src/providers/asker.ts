@@ -52,6 +52,11 @@ export function shareOf(asker: Asker): Asker {
   return askerParts(asker)?.login ?? asker;
 }
 
+/** The asker of what a login role's sessions do for none of its roles in particular (their collect passes): its share is the login's. */
+export function loginAsker(login: string): string {
+  return JSON.stringify([login, '', login]);
+}
+
 /**
  * The role, database and login role (the role itself where the asker does not say) of a session's asker; undefined
  * for the worker's requests (or what is not one).

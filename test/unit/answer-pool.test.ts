@@ -2,6 +2,7 @@
 // role may hold only a few of the places, so that one role's server cannot make the others' answers fail.
 
 import { describe, expect, it } from 'vitest';
+import { loginAsker } from '../../src/providers/asker.js';
 import { answersHeld, encodeInThread, parseInThread, QUEUE_LIMITS, type ParsedAnswer } from '../../src/providers/answers/pool.js';
 import { STRUCTURE_LIMITS } from '../../src/providers/answers/structure.js';
 import { vectorOf } from '../../src/providers/embedding-vectors.js';
@@ -68,6 +69,18 @@ describe('the threads that parse big answers', () => {
     bobs.push(encodeInThread({ b: 3 }, QUEUE_LIMITS.bytesPerAsker - big, 'bob'));
     expect(new TextDecoder().decode(await encodeInThread({ a: 1 }, QUEUE_LIMITS.bytes - QUEUE_LIMITS.bytesPerAsker, 'alice'))).toBe('{"a":1}');
     await Promise.all(bobs);
+    expect(answersHeld()).toBe(0);
+  });
+
+  it("count a login role's jobs in one share, whichever role and database they are for, its collect passes' too", async () => {
+    const alices = (role: string, database: string) => JSON.stringify([role, database, 'alice']);
+    const big = (QUEUE_LIMITS.bytesPerAsker * 5) / 8;
+    const first = encodeInThread({ a: 1 }, big, alices('alice', 'one'));
+    for (const asker of [alices('alice', 'two'), alices('reports', 'one'), loginAsker('alice')]) {
+      await expect(encodeInThread({ a: 2 }, big, asker)).rejects.toMatchObject({ sqlstate: '53000', message: expect.stringContaining('of this role') });
+    }
+    expect(new TextDecoder().decode(await encodeInThread({ b: 1 }, big, JSON.stringify(['bob', 'one', 'bob'])))).toBe('{"b":1}');
+    await first;
     expect(answersHeld()).toBe(0);
   });
 });

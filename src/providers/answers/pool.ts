@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { PgError } from '../../../proxy/pg-error.js';
 import { ownTurn } from '../../event-loop-turns.js';
 import { errorOf, extension } from '../../sql/parse-task.js';
-import type { Asker } from '../asker.js';
+import { type Asker, shareOf } from '../asker.js';
 import { CallLimit } from '../call-limit.js';
 import type { JsonLimits } from '../../json-structure.js';
 import type { EncodeRequest, ParseReply, ParseRequest, ValueRequest } from './parse-worker.js';
@@ -77,14 +77,17 @@ export async function valueInThread(text: Uint8Array, limits: JsonLimits, asker:
 }
 
 async function inThread(request: ThreadRequest, bytes: number, asker: Asker): Promise<Done> {
-  const own = held.byAsker.get(asker) ?? { jobs: 0, bytes: 0 };
+  // A login role's places are all its sessions', whichever role and database each is in (a share per database would
+  // be a share per CREATE DATABASE): one login's 14 sessions in two databases filled the queue (review N).
+  const share = shareOf(asker);
+  const own = held.byAsker.get(share) ?? { jobs: 0, bytes: 0 };
   if (held.answers >= QUEUE_LIMITS.answers || held.bytes + bytes > QUEUE_LIMITS.bytes) throw queueFull('proxy', request);
   if (own.jobs >= QUEUE_LIMITS.perAsker || (own.jobs > 0 && own.bytes + bytes > QUEUE_LIMITS.bytesPerAsker)) throw queueFull('role', request);
   held.answers++;
   held.bytes += bytes;
-  held.byAsker.set(asker, { jobs: own.jobs + 1, bytes: own.bytes + bytes });
+  held.byAsker.set(share, { jobs: own.jobs + 1, bytes: own.bytes + bytes });
   try {
-    const leaveThread = await threadTurns.acquire(UNCANCELLED, asker);
+    const leaveThread = await threadTurns.acquire(UNCANCELLED, share);
     try {
       // Posting megabytes of a request takes a while (structured cloning), as does taking in a thread's reply, and
       // two or three of those in one turn of the event loop held every session for a quarter of a second (review R3).
@@ -96,9 +99,9 @@ async function inThread(request: ThreadRequest, bytes: number, asker: Asker): Pr
   } finally {
     held.answers--;
     held.bytes -= bytes;
-    const left = held.byAsker.get(asker)!;
-    if (left.jobs === 1) held.byAsker.delete(asker);
-    else held.byAsker.set(asker, { jobs: left.jobs - 1, bytes: left.bytes - bytes });
+    const left = held.byAsker.get(share)!;
+    if (left.jobs === 1) held.byAsker.delete(share);
+    else held.byAsker.set(share, { jobs: left.jobs - 1, bytes: left.bytes - bytes });
   }
 }
 
