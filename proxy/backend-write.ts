@@ -15,8 +15,13 @@ function message(type: number, body: Buffer): Buffer {
   return frame;
 }
 
+/**
+ * Each value as a C string. A NUL within one would end it there, and what follows would read as the message's next
+ * fields: a model provider's error text 'x\0C40001\0Mplease retry' gave its caller a serialization failure to retry
+ * (review N). PostgreSQL's own text never holds a NUL; here it becomes U+FFFD.
+ */
 function cstrings(values: string[]): Buffer {
-  return Buffer.concat(values.map((value) => Buffer.from(`${value}\0`, 'utf8')));
+  return Buffer.concat(values.map((value) => Buffer.from(`${value.replaceAll('\0', '\uFFFD')}\0`, 'utf8')));
 }
 
 function errorFields(severity: string, error: PgError): Buffer {
