@@ -7,10 +7,10 @@
 // decompressed as fetch would (an identity answer is asked for, but a server may compress all the same), and with
 // no redirect followed (fetch's redirect: 'manual' here).
 
-import { pipeline, Readable, type Transform } from 'node:stream';
+import { PassThrough, pipeline, Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { type Dispatcher, Headers, type RequestInit, Response } from 'undici';
-import { noAnswer } from './errors.js';
+import { noAnswer, ProviderError } from './errors.js';
 /** The content codings fetch decodes, each a stream of its own. */
 const DECODERS: Record<string, () => Transform> = {
   gzip: () => zlib.createGunzip(),
@@ -18,6 +18,7 @@ const DECODERS: Record<string, () => Transform> = {
   deflate: () => zlib.createInflate(),
   br: () => zlib.createBrotliDecompress(),
 };
+const DECODED_HINT = 'The proxy asks for an answer as it is, and decodes gzip, deflate and br.';
 
 export async function bytesRequest(url: URL, init: RequestInit & { body: Uint8Array }, signal: AbortSignal, dispatcher: Dispatcher): Promise<Response> {
   const headers: Record<string, string> = { 'accept-encoding': 'identity' };
@@ -38,12 +39,37 @@ export async function bytesRequest(url: URL, init: RequestInit & { body: Uint8Ar
   }
   const refused = noAnswer(answer.statusCode);
   if (refused) {
-    // Read to its end (or its first 128 KiB) rather than destroyed: a body destroyed unread errs, and with no one to
-    // hear it, the error took the whole process down (a 204 to a big prompt, review N).
-    await answer.body.dump();
+    // A body destroyed errs: unheard, that error took the whole process down (a 204 to a big prompt, review N).
+    answer.body.on('error', () => {}).destroy();
     throw refused;
   }
-  const decoder = DECODERS[answerHeaders.get('content-encoding')?.trim().toLowerCase() ?? ''];
-  const body = decoder ? pipeline(answer.body, decoder(), () => {}) : answer.body;
-  return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status: answer.statusCode, headers: answerHeaders });
+  return new Response(Readable.toWeb(decoded(answer.body, answerHeaders.get('content-encoding'))) as ReadableStream<Uint8Array>, {
+    status: answer.statusCode,
+    headers: answerHeaders,
+  });
+}
+
+/**
+ * The body decoded of its content codings, the last applied first, as fetch decodes it. A coding the proxy cannot
+ * decode, or a body that is not what its coding says, fails the answer with a clear error rather than reaching a
+ * parse as bytes (whose error would quote them, NULs and all). The provider's header is not quoted: it is the
+ * provider's to write, a key in it included.
+ */
+function decoded(body: Readable, contentEncoding: string | null): Readable {
+  const codings = (contentEncoding ?? '').split(',').map((coding) => coding.trim().toLowerCase()).filter((coding) => coding !== '' && coding !== 'identity');
+  if (codings.length === 0) return body;
+  if (codings.some((coding) => !Object.hasOwn(DECODERS, coding))) {
+    body.on('error', () => {}).destroy();
+    throw new ProviderError('the model provider answered in a content coding the proxy does not decode', DECODED_HINT);
+  }
+  const out = new PassThrough();
+  // Not piped into `out` by pipeline, which would fail `out` with zlib's own error (its text empty by the time the
+  // SDK quotes it) before this one.
+  const last = pipeline(body, ...(codings.reverse().map((coding) => DECODERS[coding]!()) as [Transform]), (error) => {
+    if (error) out.destroy(new ProviderError("the model provider's answer is not in the content coding its headers name", DECODED_HINT));
+  });
+  last.pipe(out);
+  // A reader that stops early (at the cap) stops the decoding, and the answer's connection with it.
+  out.on('close', () => last.destroy());
+  return out;
 }

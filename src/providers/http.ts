@@ -21,7 +21,7 @@ import { embeddingsAsked } from './answers/embeddings-asked.js';
 import type { AnswerShapes } from './answers/shape.js';
 import { currentAsker } from './asker.js';
 import { deadline } from './deadline.js';
-import { causes, NoAnswer, noAnswer, ProviderError } from './errors.js';
+import { causes, noAnswer, ProviderError } from './errors.js';
 import { DocumentHostPolicy, guardedConnector, HostPolicy, HostRefused } from './host-policy.js';
 import { providerLog } from './provider-log.js';
 import { type AnswerKind, capped, limitAnswersAtOnce } from './response-cap.js';
@@ -131,7 +131,8 @@ export function httpSettings(config: Record<string, unknown>, instance: string, 
       return answerBody(body, { ...(shapes && { shapes }), kind, asker, streamed: asksForStream(init?.body), ...(asked ? { asked } : {}) });
     } catch (error) {
       clock.clear();
-      if (error instanceof NoAnswer) throw error;
+      // The proxy's own verdict on what the provider answered, not a failure to reach it.
+      if (error instanceof ProviderError) throw error;
       // An abort is the caller's cancel or the SDK's own timeout, which the SDK tells apart itself.
       if (init?.signal?.aborted) throw error;
       if (clock.signal.aborted) throw clock.signal.reason;

@@ -4,7 +4,7 @@
 // And on either path a status past 599 failed as an unreachable server, its answer left unread until timeout_ms, and
 // a 204 as a TypeError (XX000) of the adapter's.
 
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { afterThisTest } from '../support/database.js';
@@ -45,6 +45,22 @@ describe('answers to a request the dispatcher sent', () => {
     shared.fake.script({ kind: 'body', json: gzipSync(chatAnswer('squeezed')), headers: { 'content-encoding': 'gzip' } });
     expect((await client.query(`SELECT pg_llm_chat('llm', ${BIG}) AS a`)).rows).toEqual([{ a: 'squeezed' }]);
     expect(shared.fake.requests[0]!.headers['accept-encoding']).toBe('identity');
+  });
+
+  it('an answer in two content codings is decoded of both, the last applied first', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0 });
+    shared.fake.script({ kind: 'body', json: brotliCompressSync(gzipSync(chatAnswer('twice'))), headers: { 'content-encoding': 'gzip, br' } });
+    expect((await client.query(`SELECT pg_llm_chat('llm', ${BIG}) AS a`)).rows).toEqual([{ a: 'twice' }]);
+  });
+
+  it.each([
+    ['a coding the proxy does not decode', { 'content-encoding': 'zstd' }, chatAnswer('x'), 'the model provider answered in a content coding the proxy does not decode'],
+    ['a body that is not the gzip it says', { 'content-encoding': 'gzip' }, chatAnswer('x'), "the model provider's answer is not in the content coding its headers name"],
+  ])('%s fails the call with 39001 saying so', async (_, headers, json, message) => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0 });
+    shared.fake.script({ kind: 'body', json, headers });
+    await expect(client.query(`SELECT pg_llm_chat('llm', ${BIG}) AS a`)).rejects.toMatchObject({ code: '39001', message });
+    expect((await client.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
   });
 
   it('a status past 599 fails the call as what it is, for a big prompt and a small one alike', async () => {
