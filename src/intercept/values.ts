@@ -37,8 +37,20 @@ function encodeText(type: string, value: unknown): string {
     case 'json':
       return JSON.stringify(value);
     default:
-      return String(value);
+      return textOf(value);
   }
+}
+
+/**
+ * A value as PostgreSQL's text: a NUL, which its text never holds and a model's answer may, is refused as the server
+ * refuses one sent to it (libpq clients would read the text as ending there; review N2).
+ */
+function textOf(value: unknown): string {
+  const text = String(value);
+  if (text.includes('\0')) {
+    throw new PgError('22021', 'invalid byte sequence for encoding "UTF8": 0x00', { detail: 'The value, a model provider\'s text, holds a NUL character.' });
+  }
+  return text;
 }
 
 function encodeBinary(type: string, value: unknown): Buffer {
@@ -65,7 +77,7 @@ function encodeBinary(type: string, value: unknown): Buffer {
     case 'jsonb':
       return Buffer.concat([JSONB_VERSION, Buffer.from(JSON.stringify(value), 'utf8')]);
     case 'text':
-      return Buffer.from(String(value), 'utf8');
+      return Buffer.from(textOf(value), 'utf8');
     case 'vector':
       return vectorBinary(value as number[]);
     case 'real[]':

@@ -18,4 +18,11 @@ describe("NULs in a provider's text", () => {
     expect(error.hint).not.toBe('hint');
     expect((await client.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
   });
+
+  it('in a streamed chunk fail the stream as the server fails such text, and the session carries on', async () => {
+    const { client } = await databaseWithModel(shared.proxy, shared.fake, 'openai', { max_retries: 0 });
+    shared.fake.script({ kind: 'stream', chunks: ['a', 'b\u0000C40001\u0000Mx'] });
+    await expect(client.query(`SELECT chunk FROM pg_llm_chat_stream('llm', 'hi')`)).rejects.toMatchObject({ code: '22021' });
+    expect((await client.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+  });
 });
