@@ -111,10 +111,10 @@ export function answersHeld(): number {
 }
 
 function queueFull(whose: 'proxy' | 'role', request: ThreadRequest): PgError {
-  const what = 'encode' in request ? ['requests', 'waiting to be written'] : ['answers', 'waiting to be parsed'];
-  const message = whose === 'proxy' ? `too many big model provider ${what[0]} are ${what[1]}` : `too many big model provider ${what[0]} of this role are ${what[1]}`;
+  const [what, waiting] = 'encode' in request ? ['model provider requests', 'written'] : 'value' in request ? ["calls' arguments", 'parsed'] : ['model provider answers', 'parsed'];
+  const message = `too many big ${what}${whose === 'role' ? ' of this role' : ''} are waiting to be ${waiting}`;
   return new PgError('53000', message, {
-    hint: `Retry shortly. Answers over 64 kB are parsed, and big requests written, in ${THREADS} threads; at most ${QUEUE_LIMITS.answers} (${QUEUE_LIMITS.bytes / 1024 ** 2} MiB) may wait, ${QUEUE_LIMITS.perAsker} (${QUEUE_LIMITS.bytesPerAsker / 1024 ** 2} MiB past the first) of them a role's.`,
+    hint: `Retry shortly. Big answers and calls' arguments are parsed, and big requests written, in ${THREADS} threads; at most ${QUEUE_LIMITS.answers} (${QUEUE_LIMITS.bytes / 1024 ** 2} MiB) may wait, ${QUEUE_LIMITS.perAsker} (${QUEUE_LIMITS.bytesPerAsker / 1024 ** 2} MiB past the first) of them a login role's.`,
   });
 }
 
