@@ -11,6 +11,7 @@ import { PassThrough, pipeline, Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { type Dispatcher, Headers, type RequestInit, Response } from 'undici';
 import { noAnswer, ProviderError } from './errors.js';
+
 /** The content codings fetch decodes, each a stream of its own. */
 const DECODERS: Record<string, () => Transform> = {
   gzip: () => zlib.createGunzip(),
