@@ -47,14 +47,17 @@ function escape(text: string): string {
 /** The commands that read or close a cursor, as tokens. */
 export const CURSOR_COMMANDS = new IdentifierSet(['fetch', 'move', 'close']);
 
-/** The names mentionsFunction looks for: as a byte search over the frame, and as tokens of the SQL text. */
+/**
+ * The names mentionsFunction looks for: as a byte search over the frame, and as tokens of the SQL text (with the
+ * tokens that set a key setting or keep code as text, all in one scan of the text).
+ */
 export function watchedNames(): { mention: RegExp; identifiers: IdentifierSet } {
   if (!watched) {
     const names = [...EXTENSION_NAMES, CANCEL_FUNCTION, ...FUNCTIONS.map((declaration) => declaration.name)];
     const patterns = names.map((name) => (name.length < SHORT_NAME ? `\\b${escape(name)}\\b` : escape(name)));
     // set_config, or an UPDATE of pg_settings, can set a key setting of pgai's; a U&"…" identifier with escapes could
     // spell any name (the lexical scan counts it, and the parser decides).
-    watched = { mention: new RegExp([...patterns, 'set_config', 'pg_settings', 'u&'].join('|'), 'i'), identifiers: new IdentifierSet(names) };
+    watched = { mention: new RegExp([...patterns, 'set_config', 'pg_settings', 'u&'].join('|'), 'i'), identifiers: new IdentifierSet(names).and(KEY_SETTING_TOKENS).and(CODE_BODY_TOKENS) };
   }
   return watched;
 }
@@ -68,12 +71,7 @@ export function mentionsFunction(frame: Buffer, text = frame.toString('latin1'))
   // through the tokens ai or set_config, which also sets the master key in a name written in pieces. Code kept as text
   // (a DO block, a function's body) is read for keys and secrets too (code-bodies.ts).
   const [start, end] = sqlBounds(frame);
-  return (
-    mentionsMasterKey(text) ||
-    identifiers.namedIn(frame, start, end) ||
-    KEY_SETTING_TOKENS.namedIn(frame, start, end) ||
-    CODE_BODY_TOKENS.namedIn(frame, start, end)
-  );
+  return mentionsMasterKey(text) || identifiers.namedIn(frame, start, end);
 }
 
 /**

@@ -8,8 +8,6 @@ import type { StatementWatch } from '../../proxy/interceptor.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
 import type { IdentifierScanner } from '../sql/identifiers.js';
 import { MAX_PARSE_BYTES, TooBigToParse } from '../sql/parse-task.js';
-import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
-import { CODE_BODY_TOKENS } from '../sql/code-bodies.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { CURSOR_COMMANDS, DEALLOCATING_COMMANDS, watchedNames } from './analyze.js';
 import { LISTING_MARKER } from './extension-listing.js';
@@ -31,8 +29,6 @@ export interface ClaimState {
 export class StreamedClaim implements StatementWatch {
   private readonly text = new TextMentions();
   private readonly functions = watchedNames().identifiers.scanner();
-  private readonly keySettings = KEY_SETTING_TOKENS.scanner();
-  private readonly codeBodies = CODE_BODY_TOKENS.scanner();
   private readonly cursorCommands: IdentifierScanner | undefined;
   private readonly deallocations: IdentifierScanner | undefined;
 
@@ -48,8 +44,6 @@ export class StreamedClaim implements StatementWatch {
     this.text.read(bytes);
     if (!sql) return;
     this.functions.push(bytes);
-    this.keySettings.push(bytes);
-    this.codeBodies.push(bytes);
     this.cursorCommands?.push(bytes);
     this.deallocations?.push(bytes);
   }
@@ -57,9 +51,7 @@ export class StreamedClaim implements StatementWatch {
   end(statement: string | undefined, sqlBytes: number): TooBigToParse | undefined {
     const { text, state } = this;
     const functionNamed = this.functions.end();
-    const keySet = this.keySettings.end();
-    const codeBody = this.codeBodies.end();
-    let claimed = (text.mention && (text.masterKey || functionNamed || keySet || codeBody)) || (this.cursorCommands?.end() ?? false);
+    let claimed = (text.mention && (text.masterKey || functionNamed)) || (this.cursorCommands?.end() ?? false);
     if (this.type === FrontendMessage.Query) claimed ||= text.listing || (this.deallocations?.end() ?? false);
     else {
       claimed ||= statement === undefined || (state.tracksStatements && statement !== '' && state.knowsStatement(statement));

@@ -34,7 +34,7 @@ export function isApiKeySetting(name: string | undefined): name is string {
  * it. A U&"…" identifier with escapes counts as one (the parse decides). An UPDATE of pg_settings sets one too, its
  * name a string.
  */
-export const KEY_SETTING_TOKENS = new IdentifierSet(['ai', 'set_config', 'pg_settings'], true);
+export const KEY_SETTING_TOKENS = new IdentifierSet([], ['ai', 'set_config', 'pg_settings']);
 
 /** True when the text could set such a setting; else no parse. */
 export function mentionsApiKeySetting(text: string): boolean {

@@ -24,6 +24,11 @@ const EMPTY = Buffer.alloc(0);
  * longer than this is not followed, and the scan counts it as a match, as it does what it cannot read.
  */
 const MAX_CARRY = 1024;
+/**
+ * Bytes looked at one by one for the end of a token before a native search takes over: most tokens end within
+ * them, and a call into a native search costs more than that.
+ */
+const SHORT_RUN = 32;
 
 const enum Mode {
   Code,
@@ -61,12 +66,43 @@ for (let byte = 0; byte < 256; byte++) {
 }
 for (const byte of [QUOTE, DOUBLE_QUOTE, DASH, SLASH, DOLLAR]) CLASS[byte]! |= OTHER;
 
+/** Per byte: 1 for the letters that open a string when a quote follows them (E'…', U&'…'). */
+const STRING_PREFIX = new Uint8Array(256);
+for (const letter of 'eEuU') STRING_PREFIX[letter.charCodeAt(0)] = 1;
+
 export function isIdentifierStart(byte: number): boolean {
   return (CLASS[byte]! & START) !== 0;
 }
 
 export function isIdentifierPart(byte: number): boolean {
   return (CLASS[byte]! & (START | PART)) !== 0;
+}
+
+/**
+ * The native search for one byte in the piece being read, remembered: the scan asks from ever later places, and a
+ * search that found the byte far ahead (or nowhere) answers every ask before that place without searching again.
+ * Searched afresh from each token's end, a piece of a million short strings was searched over a million times
+ * (review O).
+ */
+class NextByte {
+  private from = Infinity;
+  private at = -1;
+
+  constructor(private readonly byte: number) {}
+
+  /** A new piece is read: what was found in the last one does not hold. */
+  forget(): void {
+    this.from = Infinity;
+  }
+
+  /** Where the byte is in `sql` at or after `from`, or -1. */
+  in(sql: Buffer, from: number): number {
+    if (from < this.from || (this.at >= 0 && this.at < from)) {
+      this.from = from;
+      this.at = sql.indexOf(this.byte, from);
+    }
+    return this.at;
+  }
 }
 
 /** One reading of the text (`standardStrings`: whether '…' takes backslashes as they are). */
@@ -88,19 +124,27 @@ export class IdentifierScan {
    */
   private continuation = 0;
   private delimiter = EMPTY;
-  /** The quoted identifier's text so far, as written (up to what a name can take), and its length. */
-  private quoted: Buffer[] = [];
+  /** The quoted identifier's first bytes as written (up to what a name can take: `kept` of them), and its length. */
+  private readonly quoted: Buffer;
+  private kept = 0;
   private quotedLength = 0;
   private unicode = false;
   /** In U&"…": a byte that is no plain identifier character, before the last one read. */
   private escaped = false;
   private lastQuotedByte = -1;
 
+  private readonly quotes = new NextByte(QUOTE);
+  private readonly backslashes = new NextByte(BACKSLASH);
+  private readonly doubleQuotes = new NextByte(DOUBLE_QUOTE);
+  private readonly dollars = new NextByte(DOLLAR);
+
   constructor(
     private readonly names: IdentifierSet,
     private readonly standardStrings: boolean,
     private readonly observer?: LexicalObserver,
-  ) {}
+  ) {
+    this.quoted = Buffer.alloc(2 * names.longest + 1);
+  }
 
   /** The next piece of the text; `last` when it ends the text. */
   push(piece: Buffer, last = false): void {
@@ -110,6 +154,7 @@ export class IdentifierScan {
     this.pushed += piece.length;
     this.carry = EMPTY;
     this.held = -1;
+    for (const search of [this.quotes, this.backslashes, this.doubleQuotes, this.dollars]) search.forget();
     const end = sql.length;
     let i = 0;
     while (i < end && !this.found && this.held < 0) {
@@ -156,6 +201,36 @@ export class IdentifierScan {
   }
 
   private code(sql: Buffer, i: number, end: number, last: boolean): number {
+    if (this.observer || this.continuation !== 0) return this.codeToken(sql, i, end, last);
+    // With no observer to tell of each token, the bytes that start nothing the scan follows, and whole words, are
+    // read in this loop: a statement may be millions of short tokens (review O). The rest, as codeToken reads it.
+    let at = i;
+    while (at < end) {
+      const kind = CLASS[sql[at]!]!;
+      if ((kind & (START | OTHER)) === 0) {
+        at++;
+        continue;
+      }
+      if (kind === START) {
+        let tokenEnd = at + 1;
+        while (tokenEnd < end && (CLASS[sql[tokenEnd]!]! & (START | PART)) !== 0) tokenEnd++;
+        // Not a word the piece may have cut, nor one letter that may open a string (E'…', U&'…').
+        if (tokenEnd < end && (tokenEnd > at + 1 || STRING_PREFIX[sql[at]!] === 0)) {
+          if (this.names.isToken(sql, at, tokenEnd)) {
+            this.found = true;
+            return tokenEnd;
+          }
+          at = tokenEnd;
+          continue;
+        }
+      }
+      at = this.codeToken(sql, at, end, last);
+      if (this.mode !== Mode.Code || this.found || this.held >= 0) return at;
+    }
+    return at;
+  }
+
+  private codeToken(sql: Buffer, i: number, end: number, last: boolean): number {
     const byte = sql[i]!;
     if (this.continuation !== 0) {
       if (byte === NEWLINE || byte === CARRIAGE_RETURN) this.continuation = 2;
@@ -193,7 +268,7 @@ export class IdentifierScan {
     }
     if (i >= end) return last ? dollar + 1 : this.hold(dollar, end);
     if (sql[i] !== DOLLAR) return dollar + 1;
-    this.delimiter = Buffer.from(sql.subarray(dollar, i + 1));
+    if (!sameBytes(this.delimiter, sql, dollar, i + 1)) this.delimiter = Buffer.from(sql.subarray(dollar, i + 1));
     this.mode = Mode.DollarQuote;
     return i + 1;
   }
@@ -225,8 +300,15 @@ export class IdentifierScan {
     return tokenEnd;
   }
 
+  /** Where the next `byte` (`search`'s) is at or after `from`, or -1. */
+  private next(sql: Buffer, from: number, end: number, byte: number, search: NextByte): number {
+    const shortEnd = Math.min(end, from + SHORT_RUN);
+    for (let k = from; k < shortEnd; k++) if (sql[k] === byte) return k;
+    return shortEnd < end ? search.in(sql, shortEnd) : -1;
+  }
+
   private standardString(sql: Buffer, i: number, end: number, last: boolean): number {
-    const close = sql.indexOf(QUOTE, i);
+    const close = this.next(sql, i, end, QUOTE, this.quotes);
     if (close < 0) return end;
     if (close + 1 >= end && !last) return this.hold(close, end);
     if (close + 1 < end && sql[close + 1] === QUOTE) return close + 2;
@@ -235,14 +317,11 @@ export class IdentifierScan {
   }
 
   private escapedString(sql: Buffer, i: number, end: number, last: boolean): number {
-    let backslash = -2;
     while (i < end) {
-      if (backslash !== -1 && backslash < i) backslash = sql.indexOf(BACKSLASH, i);
-      const quote = sql.indexOf(QUOTE, i);
-      const at = backslash >= 0 && (quote < 0 || backslash < quote) ? backslash : quote;
+      const at = this.escapeOrQuote(sql, i, end);
       if (at < 0) return end;
       if (at + 1 >= end) return last ? end : this.hold(at, end);
-      if (at === backslash || sql[at + 1] === QUOTE) {
+      if (sql[at] === BACKSLASH || sql[at + 1] === QUOTE) {
         i = at + 2;
         continue;
       }
@@ -253,10 +332,20 @@ export class IdentifierScan {
     return end;
   }
 
+  /** Where the next backslash or quote is at or after `from`, or -1. */
+  private escapeOrQuote(sql: Buffer, from: number, end: number): number {
+    const shortEnd = Math.min(end, from + SHORT_RUN);
+    for (let k = from; k < shortEnd; k++) if (sql[k] === BACKSLASH || sql[k] === QUOTE) return k;
+    if (shortEnd >= end) return -1;
+    const backslash = this.backslashes.in(sql, shortEnd);
+    const quote = this.quotes.in(sql, shortEnd);
+    return backslash < 0 ? quote : quote < 0 ? backslash : Math.min(backslash, quote);
+  }
+
   private openQuoted(from: number, unicode: boolean): number {
     this.mode = Mode.Quoted;
     this.unicode = unicode;
-    this.quoted = [];
+    this.kept = 0;
     this.quotedLength = 0;
     this.escaped = false;
     this.lastQuotedByte = -1;
@@ -264,7 +353,7 @@ export class IdentifierScan {
   }
 
   private quotedIdentifier(sql: Buffer, i: number, end: number, last: boolean): number {
-    const close = sql.indexOf(DOUBLE_QUOTE, i);
+    const close = this.next(sql, i, end, DOUBLE_QUOTE, this.doubleQuotes);
     if (close < 0) {
       this.keepQuoted(sql, i, end);
       return end;
@@ -289,8 +378,8 @@ export class IdentifierScan {
       for (let i = from; i < to - 1 && !this.escaped; i++) if (!isPlain(sql[i]!)) this.escaped = true;
     }
     this.lastQuotedByte = sql[to - 1]!;
-    const room = 2 * this.names.longest + 1 - this.quotedLength;
-    if (room > 0) this.quoted.push(Buffer.from(sql.subarray(from, Math.min(to, from + room))));
+    const keep = Math.min(to, from + this.quoted.length - this.kept);
+    for (let k = from; k < keep; k++) this.quoted[this.kept++] = sql[k]!;
     this.quotedLength += to - from;
   }
 
@@ -308,8 +397,19 @@ export class IdentifierScan {
       return;
     }
     const length = closed ? this.quotedLength : Math.max(0, this.quotedLength - 1);
-    const kept = Buffer.concat(this.quoted).subarray(0, length);
-    if (this.names.isQuotedText(kept, length)) this.found = true;
+    if (this.names.isQuotedText(this.quoted, Math.min(this.kept, length), length)) this.found = true;
+  }
+
+  /**
+   * Where the dollar quote's closing delimiter starts, at or after `from`, or -1. A delimiter holds no $ but at its
+   * ends, so comparing it at each $ reads no byte past the next $ but one: the search is as long as the text.
+   */
+  private delimiterAt(sql: Buffer, from: number, end: number): number {
+    const { delimiter } = this;
+    for (let at = this.next(sql, from, end, DOLLAR, this.dollars); at >= 0 && at + delimiter.length <= end; at = this.next(sql, at + 1, end, DOLLAR, this.dollars)) {
+      if (sameBytes(delimiter, sql, at, at + delimiter.length)) return at;
+    }
+    return -1;
   }
 
   private lineComment(sql: Buffer, i: number, end: number): number {
@@ -344,13 +444,20 @@ export class IdentifierScan {
   }
 
   private dollarQuote(sql: Buffer, i: number, end: number, last: boolean): number {
-    const close = sql.indexOf(this.delimiter, i);
+    const close = this.delimiterAt(sql, i, end);
     if (close >= 0) {
       this.mode = Mode.Code;
       return close + this.delimiter.length;
     }
     return last ? end : this.hold(Math.max(i, end - this.delimiter.length + 1), end);
   }
+}
+
+/** Whether `bytes` are those of `sql[from, to)`. */
+function sameBytes(bytes: Buffer, sql: Buffer, from: number, to: number): boolean {
+  if (bytes.length !== to - from) return false;
+  for (let k = 0; k < bytes.length; k++) if (bytes[k] !== sql[from + k]) return false;
+  return true;
 }
 
 function isPlain(byte: number): boolean {

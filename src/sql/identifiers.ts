@@ -23,28 +23,44 @@ import {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Identifiers to look for, lower-case; matched unquoted in any case, quoted exactly, or where the names are settings'
- * prefixes, quoted in any case (PostgreSQL looks settings up in any case) and as the start of one quoted name: a
- * setting's name may be written whole as one identifier, "ai.openai_api_key".
+ * Identifiers to look for, lower-case; matched unquoted in any case, quoted exactly. `settingPrefixes` are the
+ * prefixes of settings' names: matched unquoted too, and quoted in any case (PostgreSQL looks settings up in any
+ * case) and as the start of one quoted name, as a setting's name may be written whole as one identifier,
+ * "ai.openai_api_key".
  */
 export class IdentifierSet {
-  private readonly names: ReadonlySet<string>;
-  private readonly lengths: ReadonlySet<number>;
+  /** Every name, the prefixes' too: what an unquoted token is matched against. */
+  private readonly tokens: ReadonlySet<string>;
+  private readonly tokenLengths: ReadonlySet<number>;
+  /** caseFoldedHash of each token: most words are told from the names without making a string of them. */
+  private readonly tokenHashes: ReadonlySet<number>;
+  private readonly quoted: ReadonlySet<string>;
+  private readonly prefixes: ReadonlySet<string>;
+  /** The lengths of the names as written within double quotes (a quote doubled), and of the prefixes. */
+  private readonly quotedLengths: ReadonlySet<number>;
+  private readonly prefixLengths: ReadonlySet<number>;
   readonly longest: number;
   /** Bytes a name can start with, in either case: most identifiers are told apart by their first byte alone. */
   private readonly starts = new Uint8Array(256);
 
-  constructor(
-    names: Iterable<string>,
-    private readonly settingPrefixes = false,
-  ) {
-    this.names = new Set([...names].map((name) => name.toLowerCase()));
-    this.lengths = new Set([...this.names].map((name) => name.length));
-    this.longest = Math.max(0, ...this.lengths);
-    for (const name of this.names) {
+  constructor(names: Iterable<string>, settingPrefixes: Iterable<string> = []) {
+    this.quoted = new Set([...names].map((name) => name.toLowerCase()));
+    this.prefixes = new Set([...settingPrefixes].map((name) => name.toLowerCase()));
+    this.tokens = new Set([...this.quoted, ...this.prefixes]);
+    this.tokenLengths = new Set([...this.tokens].map((name) => name.length));
+    this.tokenHashes = new Set([...this.tokens].map((name) => caseFoldedHash(Buffer.from(name, 'latin1'), 0, name.length)));
+    this.quotedLengths = new Set([...this.quoted].map((name) => name.replaceAll('"', '""').length));
+    this.prefixLengths = new Set([...this.prefixes].map((name) => name.replaceAll('"', '""').length));
+    this.longest = Math.max(0, ...this.tokenLengths);
+    for (const name of this.tokens) {
       this.starts[name.charCodeAt(0)] = 1;
       this.starts[name.toUpperCase().charCodeAt(0)] = 1;
     }
+  }
+
+  /** The names of both sets, looked for in one scan. */
+  and(other: IdentifierSet): IdentifierSet {
+    return new IdentifierSet([...this.quoted, ...other.quoted], [...this.prefixes, ...other.prefixes]);
   }
 
   /** True when the SQL in `sql[start, end)` has one of the identifiers as a token. */
@@ -65,26 +81,38 @@ export class IdentifierSet {
 
   /** Whether the unquoted token `sql[from, to)` is one of the names. */
   isToken(sql: Buffer, from: number, to: number): boolean {
-    return this.starts[sql[from]!] === 1 && this.lengths.has(to - from) && this.names.has(sql.toString('latin1', from, to).toLowerCase());
+    return (
+      this.starts[sql[from]!] === 1 &&
+      this.tokenLengths.has(to - from) &&
+      this.tokenHashes.has(caseFoldedHash(sql, from, to)) &&
+      this.tokens.has(sql.toString('latin1', from, to).toLowerCase())
+    );
   }
 
   /**
    * Whether a quoted identifier of `length` bytes as written ("" standing for one quote) is one of the names, given
-   * its first bytes (`kept`: at least 2 × longest + 1 of them, or all).
+   * its first `kept` bytes in `text` (at least 2 × longest + 1 of them, or all). Lengths are compared before any
+   * text is made: a statement may hold millions of quoted identifiers (review O).
    */
-  isQuotedText(kept: Buffer, length: number): boolean {
-    if (length === 0 || !this.starts[kept[0]!]) return false;
-    if (this.settingPrefixes) {
-      const dot = kept.indexOf(0x2e);
-      if (dot < 0 && kept.length < length) return false;
-      const name = kept.toString('latin1', 0, dot < 0 ? kept.length : dot).replaceAll('""', '"').toLowerCase();
-      return this.lengths.has(name.length) && this.names.has(name);
-    }
-    // "" takes two bytes for one character: longer text cannot be a name.
-    if (kept.length < length || length > 2 * this.longest) return false;
-    const name = kept.toString('latin1').replaceAll('""', '"');
-    return this.lengths.has(name.length) && this.names.has(name);
+  isQuotedText(text: Buffer, kept: number, length: number): boolean {
+    if (length === 0 || !this.starts[text[0]!]) return false;
+    if (kept === length && this.quotedLengths.has(length) && this.quoted.has(text.toString('latin1', 0, kept).replaceAll('""', '"'))) return true;
+    if (this.prefixes.size === 0) return false;
+    let dot = 0;
+    while (dot < kept && text[dot] !== 0x2e) dot++;
+    if (dot === kept && kept < length) return false;
+    return this.prefixLengths.has(dot) && this.prefixes.has(text.toString('latin1', 0, dot).replaceAll('""', '"').toLowerCase());
   }
+}
+
+/** FNV-1a of `bytes[from, to)`, ASCII letters taken in lower case: the same for a word in any case. */
+function caseFoldedHash(bytes: Buffer, from: number, to: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = from; i < to; i++) {
+    const byte = bytes[i]!;
+    hash = Math.imul(hash ^ (byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte), 0x01000193);
+  }
+  return hash;
 }
 
 /** Both readings of a text read in pieces: a name counts when either sees it, as in namedIn. */

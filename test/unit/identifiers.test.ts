@@ -90,11 +90,48 @@ describe('IdentifierSet.scanner', () => {
 });
 
 describe('an IdentifierSet of settings’ prefixes', () => {
-  const prefixes = new IdentifierSet(['ai'], true);
+  const prefixes = new IdentifierSet([], ['ai']);
   it('finds the prefix quoted in any case, and as the start of a setting’s whole name in one quoted identifier', () => {
     for (const sql of [`SET "AI".key = 'v'`, `SET "ai.openai_api_key" = 'v'`, `SET SESSION "AI.OPENAI_API_KEY" TO 'v'`, `SET "ai" . key TO 'v'`]) {
       expect(prefixes.namedIn(Buffer.from(sql)), sql).toBe(true);
     }
     for (const sql of [`SET "aix.key" = 'v'`, `SELECT 'ai.openai_api_key'`, `SET "a.i" = 'v'`]) expect(prefixes.namedIn(Buffer.from(sql)), sql).toBe(false);
+  });
+});
+
+describe('a text of many short tokens (review O)', () => {
+  // Each token once searched the rest of the text (an E'' string for a backslash) or copied its bytes: a megabyte
+  // of them held the event loop for seconds. The scan reads on from each token's end, remembering its searches.
+  const many = (token: string, count = 20_000): string => token.repeat(count);
+  it('reads past many strings, quoted identifiers and dollar quotes to a name after them, and into one', () => {
+    for (const token of [`E'',`, `'',`, `"",`, `"a",`, `U&"a",`, `$a$$a$,`, `$a$ $ $a$,`, `E'\\\\',`, `x"pg_llm_cha",`]) {
+      expect(named(`SELECT ${many(token)} pg_llm_chat`), token).toBe(true);
+      expect(named(`SELECT ${many(token)} 'pg_llm_chat'`), token).toBe(false);
+      expect(namedInPieces(`SELECT ${many(token, 2_000)} pg_llm_chat`, 7, 61), token).toBe(true);
+    }
+  });
+
+  it('finds the end of a string, an identifier or a dollar quote far past where the last search ended', () => {
+    const far = 'x'.repeat(100);
+    expect(named(`SELECT E'${far}\\'${far}', pg_llm_chat`)).toBe(true);
+    expect(named(`SELECT E'${far}\\', pg_llm_chat`)).toBe(false);
+    expect(named(`SELECT E'',E'${far}\\'', pg_llm_chat`)).toBe(true);
+    expect(named(`SELECT "${far}""${far}", pg_llm_chat`)).toBe(true);
+    expect(named(`SELECT $tag$ ${far} $ta $tag ${far} $tag$ pg_llm_chat`)).toBe(true);
+    expect(named(`SELECT $tag$ ${far} $ta $tag ${far} $tag pg_llm_chat`)).toBe(false);
+    expect(named(`SELECT $a$ $a $a$ pg_llm_chat, $b$ ${far} $b$, pg_llm`)).toBe(true);
+  });
+
+  it('tells a quoted name by its written length and text, whatever came before', () => {
+    expect(named(`SELECT "pg_llm_chaX", "pg_llm_cha""t", "pg_llm_chat"`)).toBe(true);
+    expect(named(`SELECT "pg_llm_chaX", "pg_llm_cha""t", "PG_LLM_CHAT"`)).toBe(false);
+  });
+});
+
+describe('IdentifierSet.and', () => {
+  it('looks for both sets’ names as each set does, in one scan', () => {
+    const both = new IdentifierSet(['pg_llm_chat']).and(new IdentifierSet([], ['ai']));
+    for (const sql of [`SELECT pg_llm_chat()`, `SET "AI.openai_api_key" = 'v'`, `SET ai.x = 1`, `SELECT "pg_llm_chat"()`]) expect(both.namedIn(Buffer.from(sql)), sql).toBe(true);
+    for (const sql of [`SELECT "PG_LLM_CHAT"()`, `SET "aix.key" = 'v'`, `SELECT 'ai'`]) expect(both.namedIn(Buffer.from(sql)), sql).toBe(false);
   });
 });
