@@ -79,12 +79,16 @@ export class MessageFramer {
    *   an earlier one)
    * @param lengthLimit a tighter limit than maxMessageLength on messages of some types (undefined: none), which a
    *   peer that passes it is out of step with, or hostile
+   * @param arriving shown a kept message being assembled across chunks after each chunk that does not complete it:
+   *   the frame it will be handed over in, and how many of its bytes are in; its owner may look at those as they come
+   *   rather than all at once when the frame is whole
    */
   constructor(
     private readonly keepFrame: (type: number) => boolean,
     public maxMessageLength: number,
     private readonly readerFor?: (type: number, length: number, start: number) => BodyReader | undefined,
     private readonly lengthLimit?: (type: number) => number | undefined,
+    private readonly arriving?: (type: number, frame: Buffer, filled: number) => void,
   ) {}
 
   /** True when no message is half-read: a message of the proxy's own may be inserted here. */
@@ -148,7 +152,7 @@ export class MessageFramer {
           const frame = this.partial;
           this.partial = undefined;
           onMessage(this.type, frame, this.partialStart, offset);
-        }
+        } else this.arriving?.(this.type, this.partial, this.partialFill);
         continue;
       }
 

@@ -99,6 +99,13 @@ export interface Interceptor {
    */
   relaysBind(names: BindNames): boolean;
   /**
+   * Shown a client message being assembled across reads, after each read that does not complete it: the first
+   * `filled` bytes of `frame`, the buffer it is then handed over in (claims, accept). A big statement may so be judged
+   * a read at a time, not all in the turn it completes. The bytes in must not be changed. True when it looked at
+   * them: the session then lets other sessions have a turn before it reads the client again.
+   */
+  arriving(type: number, frame: Buffer, filled: number): boolean;
+  /**
    * Looks at a frame while relaying raw: true when mediation starts with this message. The frame may be a view of
    * the client's chunk, whose memory takes the next read once it is relayed: copy what is kept.
    */

@@ -113,6 +113,8 @@ export class Session {
   private dispatchUpstreamMessage = false;
   /** The upstream sent a FATAL (or PANIC) error: it is ending the session and has told the client why. */
   private upstreamEndedSession = false;
+  /** The interceptor looked at the client's last read as it arrived (arriving). */
+  private clientReadScanned = false;
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
   /** The interceptor, while mediating, has done all it was handed and waits for the client's next messages. */
@@ -179,6 +181,9 @@ export class Session {
       (type, length, start) => this.clientReader(type, length, start),
       // As PostgreSQL does: the framer would hold such a message whole, up to --max-message-size, while mediating.
       frontendLengthLimit,
+      (type, frame, filled) => {
+        if (this.interceptor?.arriving(type, frame, filled)) this.clientReadScanned = true;
+      },
     );
     this.upstreamFramer = new MessageFramer(
       (type) => {
@@ -346,8 +351,21 @@ export class Session {
   private readonly onClientData = (chunk: Buffer): boolean => {
     if (this.terminateReceived || this.phase === 'closed') return false;
     this.context.stats.bytesFromClients += chunk.length;
-    return this.frameClientChunk(chunk);
+    const letGo = this.frameClientChunk(chunk);
+    if (this.clientReadScanned) this.readClientNextTurn();
+    return letGo;
   };
+
+  /**
+   * The interceptor looked at a read of a big statement as it arrived: the client is read again on the next turn of
+   * the event loop, not in the up to 32 reads libuv makes of a socket in one turn (2 MiB, tens of milliseconds to
+   * look at), so that every other session has its turn between two of its reads.
+   */
+  private readClientNextTurn(): void {
+    this.clientReadScanned = false;
+    this.client.pause();
+    setImmediate(() => this.resumeClient());
+  }
 
   private frameClientChunk(chunk: Buffer): boolean {
     this.clientChunk = chunk;

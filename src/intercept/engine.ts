@@ -18,7 +18,8 @@ import { TRUSTED_OWNERS, type ServerNames } from '../sql/server-names.js';
 import type { SecretParameter } from '../sql/secret-parameters.js';
 import { ClientQueue } from './client-queue.js';
 import { parseMentionsFunction } from './parse-mentions.js';
-import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, mentionsFunction, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
+import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
+import { frameMentionsFunction, readArriving, scannedOnArrival } from './arriving-statements.js';
 import { BackendCancels } from './backend-cancels.js';
 import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, pgErrorFrom, SkippedRequest, type CallOptions } from './calls.js';
@@ -234,6 +235,15 @@ class InterceptionEngine implements Interceptor {
     return true;
   }
 
+  arriving(type: number, frame: Buffer, filled: number): boolean {
+    if (type !== FrontendMessage.Query && type !== FrontendMessage.Parse) return false;
+    // What the session holds when the statement starts; a command not looked for then is looked for when it is in.
+    return readArriving(frame, filled, () => {
+      const query = type === FrontendMessage.Query;
+      return { cursor: this.executor.cursors.size > 0, deallocating: query && this.tracksStatements, resetting: query && this.holdsResettable };
+    });
+  }
+
   /** `room`: what admitBind set aside for this Bind, held until it is handled in turn. */
   claims(type: number, frame: Buffer, room?: PortalRoom): boolean {
     if (room) return true;
@@ -249,7 +259,7 @@ class InterceptionEngine implements Interceptor {
   private claimsReadable(type: number, frame: Buffer): boolean {
     switch (type) {
       case FrontendMessage.Query:
-        return mentionsFunction(frame) || this.mentionsCursorCommand(frame) || mayListExtensions(frame) || this.mentionsDeallocation(frame) || this.mentionsReset(frame);
+        return frameMentionsFunction(frame) || this.mentionsCursorCommand(frame) || (scannedOnArrival(frame)?.listing ?? mayListExtensions(frame)) || this.mentionsDeallocation(frame) || this.mentionsReset(frame);
       case FrontendMessage.Parse: {
         // One that changes which statements end the proxy's block waits for the server's answer (handleParse).
         if (this.clientBlockStatements.changes(frame)) return true;
@@ -688,7 +698,7 @@ class InterceptionEngine implements Interceptor {
 
   /** FETCH, MOVE or CLOSE in the SQL of a Query or Parse, while the session has cursors over LLM calls. */
   private mentionsCursorCommand(frame: Buffer): boolean {
-    return this.executor.cursors.size > 0 && CURSOR_COMMANDS.namedIn(frame, ...sqlBounds(frame));
+    return this.executor.cursors.size > 0 && (scannedOnArrival(frame)?.cursorCommand ?? CURSOR_COMMANDS.namedIn(frame, ...sqlBounds(frame)));
   }
 
   /** What a Describe asks, when it is about the rows of a FETCH from a fast cursor, or of the cursor itself. */
@@ -862,7 +872,7 @@ class InterceptionEngine implements Interceptor {
   }
 
   private mentionsDeallocation(frame: Buffer): boolean {
-    return this.tracksStatements && DEALLOCATING_COMMANDS.namedIn(frame, ...sqlBounds(frame));
+    return this.tracksStatements && (scannedOnArrival(frame)?.deallocating ?? DEALLOCATING_COMMANDS.namedIn(frame, ...sqlBounds(frame)));
   }
 
   /**
@@ -885,8 +895,12 @@ class InterceptionEngine implements Interceptor {
 
   /** Whether the Query may reset settings while the proxy holds something of the session's that it then lets go of. */
   private mentionsReset(frame: Buffer): boolean {
-    const holding = this.apiKeys.holding || this.masterKeys.holding || this.literalSecrets.holding || this.namedServers.holding;
-    return holding && RESETTING_COMMANDS.namedIn(frame, ...sqlBounds(frame));
+    return this.holdsResettable && (scannedOnArrival(frame)?.resetting ?? RESETTING_COMMANDS.namedIn(frame, ...sqlBounds(frame)));
+  }
+
+  /** Whether the session handed the proxy something that a reset of its settings lets go of. */
+  private get holdsResettable(): boolean {
+    return this.apiKeys.holding || this.masterKeys.holding || this.literalSecrets.holding || this.namedServers.holding;
   }
 
   /** The statement the proxy keeps under that name, which a Close (of kind 'S') would close. */

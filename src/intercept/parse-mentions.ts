@@ -5,6 +5,7 @@
 // remembered is what the search would answer again; a frame that may call a function is searched every time.
 
 import { mentionsFunction } from './analyze.js';
+import { frameMentionsFunction } from './arriving-statements.js';
 
 const REMEMBERED_FRAMES = 1024;
 /** A bigger Parse is rarely repeated byte for byte, and would make the memory kept here large. */
@@ -15,7 +16,7 @@ const namingNone = new Set<string>();
 
 /** mentionsFunction of a Parse frame. */
 export function parseMentionsFunction(frame: Buffer): boolean {
-  if (frame.length > MAX_FRAME_BYTES) return mentionsFunction(frame);
+  if (frame.length > MAX_FRAME_BYTES) return frameMentionsFunction(frame);
   const text = frame.toString('latin1');
   if (namingNone.has(text)) return false;
   if (mentionsFunction(frame, text)) return true;

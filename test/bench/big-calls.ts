@@ -1,5 +1,5 @@
 // How long other sessions wait while calls with big prompts, or with big answers, go through the proxy (issue 12,
-// review R3): a session's SELECT 1, sent every 5 ms through the proxy, its worst and 99th-percentile wait, against
+// review R3), and while big statements that only seem to call a function do (review O): a session's SELECT 1, sent every 5 ms through the proxy, its worst and 99th-percentile wait, against
 // the same sent direct to PostgreSQL meanwhile (what the machine's load alone costs). The probes run in processes
 // of their own: the fake provider, in this one, parses tens of MB of prompts, which must not count against them.
 
@@ -11,6 +11,9 @@ const PROMPT_PAIRS = 3_500_000;
 const PROMPT_CALLS = 4;
 const ANSWER_BYTES = 7_000_000;
 const ANSWER_CALLS = 8;
+/** Statements that name pg_llm_chat in a comment only, of millions of tokens: read whole by the proxy's scan. */
+const STATEMENT_BYTES = 8 * 1024 * 1024;
+const STATEMENT_SESSIONS = 4;
 
 export interface ProbeResult {
   worstMs: number;
@@ -56,12 +59,19 @@ export async function measureBigCalls(proxyPort: number, directPort: number, fak
   }
   const prompt = `SELECT length(pg_llm_chat('bench_big', repeat(E'\\\\u00e9"', ${PROMPT_PAIRS}) || $1::text)) AS n`;
   const answer = `SELECT length(pg_llm_chat('bench_big', 'hi' || $1::text)) AS n`;
-  const results = [await scenario(`${PROMPT_CALLS} calls, prompts of ${(PROMPT_PAIRS * 7) / 1e6} MB`, PROMPT_CALLS, prompt)];
+  const results = [await scenario(`${PROMPT_CALLS} calls, prompts of ${(PROMPT_PAIRS * 7) / 1e6} MB`, PROMPT_CALLS, (client, i) => client.query(prompt, [String(i)]))];
   fake.script(...Array.from({ length: ANSWER_CALLS }, () => ({ kind: 'answer' as const, content: 'a'.repeat(ANSWER_BYTES) })));
-  results.push(await scenario(`${ANSWER_CALLS} calls, answers of ${ANSWER_BYTES / 1e6} MB`, ANSWER_CALLS, answer));
+  results.push(await scenario(`${ANSWER_CALLS} calls, answers of ${ANSWER_BYTES / 1e6} MB`, ANSWER_CALLS, (client, i) => client.query(answer, [String(i)])));
+  // The server stops at the first "" (a zero-length identifier), so only the proxy's reading of them costs.
+  const statement = `SELECT 1 /* pg_llm_chat */; SELECT ${'"",'.repeat(STATEMENT_BYTES / 3)}1`;
+  const refused = async (client: pg.Client): Promise<void> => {
+    const code = await client.query(statement).then(() => 'none', (error: { code?: string }) => error.code);
+    if (code !== '42601') throw new Error(`the server was to refuse the statement with 42601, not ${code}`);
+  };
+  results.push(await scenario(`${STATEMENT_SESSIONS} sessions, statements of ${STATEMENT_BYTES / 1024 / 1024} MiB`, STATEMENT_SESSIONS, refused));
   return results;
 
-  async function scenario(name: string, calls: number, sql: string): Promise<BigCallsResult> {
+  async function scenario(name: string, calls: number, run: (client: pg.Client, i: number) => Promise<unknown>): Promise<BigCallsResult> {
     const clients = await Promise.all(Array.from({ length: calls }, async () => {
       const client = new pg.Client({ host: '127.0.0.1', port: proxyPort, user: 'postgres', database: 'postgres' });
       await client.connect();
@@ -71,7 +81,7 @@ export async function measureBigCalls(proxyPort: number, directPort: number, fak
       const probes = [startProbe(proxyPort), startProbe(directPort)];
       await Promise.all(probes.map((probe) => probe.ready));
       const started = performance.now();
-      await Promise.all(clients.map((client, i) => client.query(sql, [String(i)])));
+      await Promise.all(clients.map(run));
       const callsMs = performance.now() - started;
       const [proxy, direct] = await Promise.all(probes.map((probe) => probe.stop()));
       return { scenario: name, callsMs, proxy: proxy!, direct: direct! };

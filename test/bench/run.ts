@@ -449,7 +449,7 @@ function printVectorizer(results: VectorizerResult[]): void {
 function printBigCalls(results: BigCallsResult[]): void {
   print('');
   printTable(
-    ['other sessions while big calls run', 'calls took', 'SELECT 1 via proxy: worst', 'p99', 'direct: worst', 'p99'],
+    ['other sessions while big calls or statements run', 'calls took', 'SELECT 1 via proxy: worst', 'p99', 'direct: worst', 'p99'],
     results.map(({ scenario, callsMs, proxy, direct }) => [scenario, `${(callsMs / 1000).toFixed(1)} s`, ...[proxy.worstMs, proxy.p99Ms, direct.worstMs, direct.p99Ms].map((ms) => `${ms.toFixed(0)} ms`)]),
   );
   print('SELECT 1 every 5 ms from processes of their own; direct: the same sent to PostgreSQL meanwhile, the machine\'s load alone.');

@@ -106,6 +106,40 @@ describe('MessageFramer offsets', () => {
   });
 });
 
+describe('MessageFramer showing a kept message as it arrives', () => {
+  it('shows each chunk that does not complete it, in the buffer it is then handed over in', () => {
+    const shown: Array<[string, number]> = [];
+    let assembled: Buffer | undefined;
+    const framer = new MessageFramer(
+      (type) => type === 'Q'.charCodeAt(0),
+      1 << 20,
+      undefined,
+      undefined,
+      (type, frame, filled) => {
+        expect(assembled ?? frame).toBe(frame);
+        assembled = frame;
+        shown.push([String.fromCharCode(type), filled]);
+      },
+    );
+    const stream = Buffer.concat([frame('B', 'bind'), frame('Q', 'select 1')]);
+    let handed: Buffer | undefined;
+    for (const [from, to] of [[0, 12], [12, 15], [15, 17], [17, stream.length]]) framer.push(stream.subarray(from, to), (_type, bytes) => (handed = bytes ?? handed));
+    expect(shown).toEqual([['Q', 6], ['Q', 8]]);
+    expect(handed).toBe(assembled);
+    expect(handed!.toString('latin1')).toBe(frame('Q', 'select 1').toString('latin1'));
+  });
+
+  it('shows nothing of a message that comes whole in one chunk, or that it does not keep', () => {
+    let shown = 0;
+    const framer = new MessageFramer((type) => type === 'Q'.charCodeAt(0), 1 << 20, undefined, undefined, () => shown++);
+    const stream = Buffer.concat([frame('Q', 'select 1'), frame('D', 'x'.repeat(100))]);
+    framer.push(stream.subarray(0, 20), () => {});
+    framer.push(stream.subarray(20, 40), () => {});
+    framer.push(stream.subarray(40), () => {});
+    expect(shown).toBe(0);
+  });
+});
+
 describe('MessageFramer with a body reader', () => {
   const keepRows = (type: number): boolean => type === 'D'.charCodeAt(0);
 
