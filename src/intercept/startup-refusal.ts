@@ -1,10 +1,14 @@
 // Startup parameters the proxy does not pass on. The master key is one: given at connection start (PGOPTIONS='-c
 // pg_llm.master_key=…', or as a parameter of its own) it would reach the server in clear, where SHOW and any other
 // role's code running in the session read it, and the proxy, which keeps a session's key only from its SET, could
-// not use it anyway.
+// not use it anyway. So is a URL of one of pgai's server settings that carries a user, a password or a query
+// (api-key-statements.ts refuses the same in a SET).
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
+import { credentialsIn } from '../crypto/config-secrets.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
+import { isServerSetting } from '../sql/server-names.js';
+import { startupSettings } from './startup-options.js';
 
 /** Why a session with these startup parameters is refused before they reach the server; undefined when it is not. */
 export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
@@ -13,9 +17,20 @@ export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError
   // any of those spellings, is enough to refuse, since only the session itself loses by it.
   const spelled = (text: string) => text.replace(/\\/g, '').replace(/-/g, '_').toLowerCase();
   const named = [...parameters].some(([name, value]) => spelled(name) === MASTER_KEY_SETTING || (name === 'options' && spelled(value).includes(MASTER_KEY_SETTING)));
-  if (!named) return undefined;
+  if (!named) return urlCredentialsRefusal(parameters);
   return new PgError(SqlState.FeatureNotSupported, `${MASTER_KEY_SETTING} cannot be given at connection start: the server would keep it in clear`, {
     severity: 'FATAL',
     hint: `SET ${MASTER_KEY_SETTING} in the session (the proxy keeps the key, the server only a reference to it), or start the proxy with --master-key (PG_LLM_MASTER_KEY).`,
+  });
+}
+
+/** A server setting given at connection start whose URL carries credentials, which the server would keep in clear. */
+function urlCredentialsRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
+  const settings = [...parameters].flatMap(([name, value]) => (name === 'options' ? startupSettings(value) : [[name, value] as const]));
+  const named = settings.find(([name, value]) => isServerSetting(name) && credentialsIn('base_url', value).length > 0);
+  if (!named) return undefined;
+  return new PgError(SqlState.InvalidParameterValue, `the URL of ${named[0].toLowerCase()} cannot carry a user, a password or a query`, {
+    severity: 'FATAL',
+    hint: "The server would keep the setting's value in clear, for any code the session runs. Give the key in a key setting (-c ai.openai_api_key=…, which the proxy holds) or in the call (api_key, client_config).",
   });
 }

@@ -5,16 +5,19 @@
 // Every ai.* setting counts as a key but those that name where a server is (ai.ollama_host, ai.openai_base_url…),
 // pgai's switches and its defaults for vectorizers (ai.indexing_default, ai.scheduling_default, ai.grant_to_default,
 // which its SQL reads): a key mistaken for an address would reach the log, an address mistaken for a key only shows
-// as a reference.
+// as a reference. A server setting's URL written out with credentials in it (http://user:password@host,
+// http://host/v1?key=…) is refused wherever it would be set: the server would keep them in clear.
 
 import { parseSync, scanSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
+import { credentialsIn } from '../crypto/config-secrets.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
 import { refuseComputedSettingName } from './computed-setting-names.js';
 import { writesOutSecret } from './computed-secrets.js';
 import { withDerivedColumns } from './derived-columns.js';
 import { IdentifierSet } from './identifiers.js';
 import { parseTask } from './parse-task.js';
+import { isServerSetting } from './server-names.js';
 import { scopeWithin, type Scope } from './statement-scopes.js';
 
 const PREFIX = 'ai.';
@@ -122,6 +125,7 @@ function visit(node: unknown, sql: string, spans: KeySpan[], scope?: Scope, fiel
   if (node === null || typeof node !== 'object') return;
   // Nested, a SET is a VariableSetStmt node or the `setstmt` of ALTER ROLE/DATABASE/SYSTEM: matched by its shape.
   const set = node as VariableSet;
+  if (set.kind === 'VAR_SET_VALUE' && isServerSetting(set.name)) set.args?.forEach((arg) => refuseUrlCredentials(set.name!, arg.A_Const?.sval?.sval));
   if (set.kind === 'VAR_SET_VALUE' && isApiKeySetting(set.name)) {
     throw new PgError('0A000', `${set.name} can be set only in a session, with SET or set_config()`, {
       hint: `The server would keep the key in its catalog. Use SET ${set.name} in each session (the proxy keeps the key, the server only a reference to it), pass api_key, or give the proxy the key in its environment.`,
@@ -195,6 +199,7 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
     }
     return undefined;
   }
+  if (isServerSetting(setting)) refuseUrlCredentials(setting!, written);
   if (!isApiKeySetting(setting)) return undefined;
   const literal = uncast(value)?.A_Const;
   if (literal?.sval === undefined) {
@@ -203,6 +208,19 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
     });
   }
   return { value: written, setting: setting.toLowerCase(), start: literal.location, end: literalEnd(sql, literal.location) };
+}
+
+/**
+ * A server setting's value whose URL carries a user, a password or a query: the server would keep them in clear, in
+ * its log (the statement, its errors) and as the setting's value, which any code the session runs may read
+ * (current_setting in another role's SECURITY DEFINER function). Neither OpenAI's nor Anthropic's client can use such
+ * a URL anyway: a request's URL may not carry a user, and their paths go after the base URL, past its query.
+ */
+function refuseUrlCredentials(setting: string, value: string | undefined): void {
+  if (value === undefined || credentialsIn('base_url', value).length === 0) return;
+  throw new PgError('22023', `the URL of ${setting} cannot carry a user, a password or a query`, {
+    hint: "The server would keep the setting's value in clear, for its log and for any code the session runs. Give the key in a key setting (SET ai.openai_api_key = '…', which the proxy holds) or in the call (api_key, client_config).",
+  });
 }
 
 /**

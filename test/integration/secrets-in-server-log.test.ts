@@ -562,6 +562,54 @@ describe('SET pg_llm.master_key', () => {
   });
 });
 
+describe("a URL with credentials in one of pgai's server settings", () => {
+  it('is refused wherever the server would keep it in clear, and a URL without any is set as before', async () => {
+    const { name, admin, reader } = await loggedDatabase();
+    const secret = unique('urlsecret');
+    const refusal = { code: '22023', message: expect.stringMatching(/cannot carry a user, a password or a query/), hint: expect.stringContaining('ai.openai_api_key') };
+    const refused = [
+      `SET ai.openai_base_url = 'http://127.0.0.1:9/v1?key=${secret}'`,
+      `SET LOCAL ai.ollama_host TO 'http://user:${secret}@127.0.0.1:9'`,
+      `SET "AI".anthropic_base_url = E'http://${secret}@127.0.0.1:9'`,
+      `SELECT set_config('ai.cohere_base_url', 'http://127.0.0.1:9/?token=${secret}', false)`,
+      `SELECT set_config('ai.voyageai_base_url', 'http://127.0.0.1:9/' || '?token=${secret}', true)`,
+      `ALTER ROLE trust_user IN DATABASE ${name} SET ai.openai_base_url = 'http://127.0.0.1:9/?k=${secret}'`,
+      `ALTER DATABASE ${name} SET ai.ollama_host = 'http://u:${secret}@127.0.0.1:9'`,
+    ];
+    for (const sql of refused) {
+      await expect(admin.query(sql), sql).rejects.toMatchObject(refusal);
+      await expect(reader.query({ name: unique('prepared'), text: sql }), sql).rejects.toMatchObject(refusal);
+    }
+    expect(JSON.stringify(await admin.query('BEGIN').then(() => admin.query(refused[0]!)).catch((error: unknown) => error))).not.toContain(secret);
+    // The block failed as any statement's error fails it, and the session carries on after it.
+    await expect(admin.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
+    await admin.query('ROLLBACK');
+    await reader.query(`SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    expect((await reader.query('SHOW ai.openai_base_url')).rows).toEqual([{ 'ai.openai_base_url': suite.fake.baseUrl }]);
+    expect(logHolds(secret)).toBe(false);
+  });
+
+  it('is refused at connection start: in options or as a parameter of its own', async () => {
+    const { name } = await loggedDatabase();
+    const secret = unique('urlsecret');
+    for (const options of [`-c ai.openai_base_url=http://127.0.0.1:9/?key=${secret}`, `--ai.ollama-host=http://u:${secret}@127.0.0.1:9`]) {
+      const client = new pg.Client({ ...connection(suite.proxy.port, 'trust', name), options });
+      client.on('error', () => undefined);
+      await expect(client.connect()).rejects.toMatchObject({ code: '22023', severity: 'FATAL', message: expect.not.stringContaining(secret) });
+    }
+    const raw = await RawClient.open(suite.proxy.port);
+    afterThisTest(async () => void raw.socket.destroy());
+    raw.send(serialize.startup({ user: 'trust_user', database: name, 'ai.anthropic_base_url': `http://${secret}@127.0.0.1:9` }));
+    expect((await raw.until('error')).at(-1)).toMatchObject({ code: '22023', severity: 'FATAL' });
+    await raw.untilClosed();
+    const plain = new pg.Client({ ...connection(suite.proxy.port, 'trust', name), options: `-c ai.openai_base_url=${suite.fake.baseUrl}` });
+    await plain.connect();
+    afterThisTest(() => plain.end());
+    expect((await plain.query('SHOW ai.openai_base_url')).rows).toEqual([{ 'ai.openai_base_url': suite.fake.baseUrl }]);
+    expect(logHolds(secret)).toBe(false);
+  });
+});
+
 describe('pg_llm.master_key named past SET', () => {
   const forms: Array<[string, (key: string) => string]> = [
     ['set_config with the name cast to text', (key) => `SELECT set_config('pg_llm.master_key'::text, '${key}', false)`],

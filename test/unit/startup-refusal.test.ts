@@ -10,4 +10,14 @@ describe('startupRefusal', () => {
       expect(startupRefusal(new Map([['options', options]])), options).toBeDefined();
     }
   });
+
+  it("refuses a URL with a user, a password or a query in one of pgai's server settings, and lets one without any pass", () => {
+    for (const options of ['-c ai.openai_base_url=http://h/v1?key=K', '-c ai.ollama-host=http://u:K@h', '--ai.anthropic_base_url=http://K@h', '-c AI.cohere_base_url=http://h/?t=K']) {
+      expect(startupRefusal(new Map([['options', options]])), options).toMatchObject({ sqlstate: '22023', severity: 'FATAL' });
+      expect(startupRefusal(new Map([['options', options]]))!.message).not.toContain('K');
+    }
+    expect(startupRefusal(new Map([['ai.voyageai_base_url', 'http://h/?key=K']]))).toMatchObject({ sqlstate: '22023' });
+    expect(startupRefusal(new Map([['options', '-c ai.openai_base_url=http://h:8080/v1'], ['ai.ollama_host', 'http://h:11434']]))).toBeUndefined();
+    expect(startupRefusal(new Map([['application_name', 'http://u:K@h']]))).toBeUndefined();
+  });
 });
