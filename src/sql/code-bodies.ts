@@ -18,6 +18,7 @@ import { FUNCTIONS, functionsCalled } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { IdentifierSet } from './identifiers.js';
 import { isApiKeySetting } from './api-key-statements.js';
+import { isServerSetting } from './server-names.js';
 import { closingParenthesis, isName, isSqlString, nameOf, stringContent, type Token } from './code-tokens.js';
 import { settingArgument, settingNamedAt, type ScannedText } from './code-settings.js';
 import { secretThroughSql, secretThroughVariables } from './code-sql.js';
@@ -74,6 +75,9 @@ const SETTING_FUNCTIONS = new Set(['set_config', 'current_setting']);
  */
 const MAY_NAME_AI = /\bai"?\s*\.|u&|\\/i;
 const NAMES_SETTINGS = /\b(?:set|reset|show|set_config|current_setting|execute)\b/i;
+
+/** A URL with a user or password, or a query, as code may write one out. */
+const URL_WITH_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"]*[@?]/i;
 
 /** In code the scanner cannot read, a key setting named as such (ai.openai_api_key, ai.key), wherever it stands. */
 const KEY_NAMED = /\bai"?\s*\.\s*"?((?:\w*_)?key\w*)/i;
@@ -179,7 +183,7 @@ function secretAt(scanned: Scanned, at: number): string | undefined {
     return mayHoldSecret(token.text) ? secretIn(stringContent(token), depth + 1, 'string') : undefined;
   }
   if (tokens[at - 1]?.text === '.' || !isName(token)) return undefined;
-  if (SETTING_KEYWORDS.test(token.text)) return keySetting(settingNamedAt(scanned, at + 1));
+  if (SETTING_KEYWORDS.test(token.text)) return settingHandedOver(scanned, settingNamedAt(scanned, at + 1), /^set$/i.test(token.text));
   if (/^execute$/i.test(token.text)) return secretIn(executedText(tokens, at + 1), depth + 1, foreign ? 'string' : 'code');
   const parts = [nameOf(token)];
   let last = at;
@@ -189,7 +193,7 @@ function secretAt(scanned: Scanned, at: number): string | undefined {
   }
   if (tokens[last + 1]?.text !== '(') return undefined;
   const name = parts.at(-1)!.toLowerCase();
-  if (SETTING_FUNCTIONS.has(name)) return keySetting(settingArgument(scanned, at, last + 1));
+  if (SETTING_FUNCTIONS.has(name)) return settingHandedOver(scanned, settingArgument(scanned, at, last + 1), name === 'set_config');
   if (name === 'format') {
     const built = formattedText(tokens, last + 1);
     return built === undefined ? undefined : secretIn(built, depth + 1, 'string');
@@ -246,7 +250,12 @@ function statementsOf(text: string): Array<Record<string, unknown>> | undefined 
   }
 }
 
-function keySetting(setting: string | undefined): string | undefined {
+/**
+ * A key setting the code names, or a server setting it sets (`sets`) in code that holds a URL with a user, a password
+ * or a query anywhere, which it may set it to: the server would keep that URL in clear (api-key-statements.ts).
+ */
+function settingHandedOver(scanned: Scanned, setting: string | undefined, sets: boolean): string | undefined {
+  if (sets && isServerSetting(setting) && URL_WITH_CREDENTIALS.test(scanned.text(0, scanned.length))) return `set ${setting!.toLowerCase()} to a URL that carries a user, a password or a query`;
   return isApiKeySetting(setting) ? `name the key setting ${setting.toLowerCase()}` : undefined;
 }
 

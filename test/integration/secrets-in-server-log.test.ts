@@ -580,6 +580,10 @@ describe("a URL with credentials in one of pgai's server settings", () => {
       await expect(admin.query(sql), sql).rejects.toMatchObject(refusal);
       await expect(reader.query({ name: unique('prepared'), text: sql }), sql).rejects.toMatchObject(refusal);
     }
+    // Code the server keeps or runs as text, which the proxy does not run: refused as a key written there is.
+    for (const code of [`DO $$ BEGIN PERFORM set_config('ai.openai_base_url', 'http://u:${secret}@127.0.0.1:9', false); END $$`, `CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $$ SET ai.ollama_host = 'http://127.0.0.1:9/?k=${secret}' $$`]) {
+      await expect(admin.query(code), code).rejects.toMatchObject({ code: '0A000', message: expect.stringMatching(/cannot set ai\.\w+ to a URL that carries a user, a password or a query/) });
+    }
     expect(JSON.stringify(await admin.query('BEGIN').then(() => admin.query(refused[0]!)).catch((error: unknown) => error))).not.toContain(secret);
     // The block failed as any statement's error fails it, and the session carries on after it.
     await expect(admin.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
