@@ -201,7 +201,7 @@ WITH RECURSIVE
          WHERE r.target AND confrelid OPERATOR(pg_catalog.=) r.oid AND contype OPERATOR(pg_catalog.=) 'f' AND (confdeltype OPERATOR(pg_catalog.=) ANY (ARRAY['c', 'n', 'd']::pg_catalog."char"[]) OR confupdtype OPERATOR(pg_catalog.=) ANY (ARRAY['c', 'n', 'd']::pg_catalog."char"[]))
       ) AS more(oid, target, given)),
   relation AS (
-    SELECT r.*, c.relkind, c.relnamespace, c.relrowsecurity, c.relowner, c.reltype FROM reached r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid),
+    SELECT r.*, c.relname, c.relkind, c.relnamespace, c.relrowsecurity, c.relowner, c.reltype FROM reached r JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.oid),
   -- The operators a name can resolve to, or the one PostgreSQL resolved.
   operator AS (
     SELECT o.oid, w.via, o.oprnamespace
@@ -368,7 +368,7 @@ SELECT 'type-code', pg_catalog.format('%s.%s', p.pronamespace::pg_catalog.regnam
  WHERE (p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($8::pg_catalog.text[]))
     OR p.oid OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.unnest(ARRAY[typinput, typoutput, typreceive, typsend, typmodin, typmodout, typanalyze]::pg_catalog.oid[]) FROM pg_catalog.pg_type)
 UNION ALL
-SELECT 'system', pg_catalog.format('%s.%s', relnamespace::pg_catalog.regnamespace, oid::pg_catalog.regclass::pg_catalog.text), via, NULL, NULL, NULL
+SELECT 'system', pg_catalog.format('%s.%I', relnamespace::pg_catalog.regnamespace, relname), via, NULL, NULL, NULL
   FROM relation WHERE $5 AND relnamespace::pg_catalog.regnamespace::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[])
 UNION ALL
 SELECT CASE WHEN target THEN 'written view' ELSE 'check' END, CASE WHEN target THEN given::pg_catalog.text END,

@@ -124,6 +124,8 @@ const HOSTILE: Hostile[] = [
   { sql: 'SELECT * FROM role_view', code: '38001', says: 'pg_catalog.pg_authid (through view role_view)', uses: MODEL_WRITTEN },
   { sql: 'SELECT rolname FROM roles()', code: '38001', says: 'public.roles(), which returns rows of a system catalog', uses: MODEL_WRITTEN },
   { sql: 'SELECT table_name FROM information_schema.tables', code: '38001', says: 'information_schema.tables', uses: MODEL_WRITTEN },
+  // Named once, schema and table: the schema is not on the path the check runs with (review O).
+  { sql: 'SELECT count(*) FROM _pg_llm_catalog.pg_llm_models', code: '38001', says: 'reads _pg_llm_catalog.pg_llm_models, a system catalog', uses: MODEL_WRITTEN },
   // The server's own rows a value at a time: other sessions' queries, roles and addresses, settings, the server itself.
   { sql: 'SELECT pg_stat_get_backend_activity(s) AS query, pg_stat_get_backend_userid(s)::regrole AS who FROM pg_stat_get_backend_idset() AS s', code: '38001', says: "which reads the server's own state", uses: MODEL_WRITTEN },
   { sql: 'SELECT pg_stat_get_backend_client_addr(1), pg_stat_get_backend_wait_event(1)', code: '38001', says: 'pg_catalog.pg_stat_get_backend_', uses: MODEL_WRITTEN },
