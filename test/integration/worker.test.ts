@@ -226,13 +226,14 @@ describe('llm.call worker', () => {
   });
 
   it('claims a wave ahead of its places, and at shutdown gives the jobs claimed ahead back at once, untried', async () => {
-    const { name, client } = await docsDatabase({ mock_response: 'slow', mock_latency_ms: 10_000 });
+    // The call in flight outlasts the stop's deadline, which is long enough for the state in between to be seen under load.
+    const { name, client } = await docsDatabase({ mock_response: 'slow', mock_latency_ms: 60_000 });
     const worker = startWorker(name, { concurrency: 1 });
     await client.query(`INSERT INTO docs VALUES (1, 'x', NULL), (2, 'y', NULL), (3, 'z', NULL)`);
     const byStatus = () => rows(client, `SELECT status, count(*)::int AS n FROM llm.queue GROUP BY status ORDER BY status`);
     // One job asks its model; one more is claimed and checked, waiting for its place.
     await expect.poll(byStatus, EVENTUALLY).toEqual([{ status: 'pending', n: 1 }, { status: 'processing', n: 2 }]);
-    const stopped = worker.stop(5_000);
+    const stopped = worker.stop(10_000);
     await expect.poll(byStatus, EVENTUALLY).toEqual([{ status: 'pending', n: 2 }, { status: 'processing', n: 1 }]);
     await stopped;
     expect(await rows(client, `SELECT status, attempts FROM llm.queue ORDER BY id`)).toEqual(Array(3).fill({ status: 'pending', attempts: 0 }));
