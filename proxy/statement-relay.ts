@@ -107,15 +107,18 @@ export class StatementRelay implements BodyReader {
 }
 
 /**
- * Makes the kept-back bytes of a well-formed message malformed, whatever came before them. A Query's text then ends
- * a byte early, before a byte its message has no room for; a Parse promises parameter types it does not carry, or
- * (when it promised all it can) carries types it does not promise. A message malformed already stays so.
+ * Makes the kept-back bytes malformed, whatever the message was. A Query's text then ends a byte early, before a byte
+ * its message has no room for. A Parse's tail is its parameter count and types: it is well formed with only one count,
+ * (length - 2) / 4, so the count is set to any other, which leaves a message the client sent malformed so too (review
+ * P: toggling the count turned a count of 65535 with no types after it into a well-formed Parse, which the server ran).
  */
 function spoil(type: number, tail: Buffer): void {
   if (type === FrontendMessage.Query) {
     if (tail.length > 0) tail[0] = 0;
     return;
   }
+  // Shorter, the count itself is cut: malformed whatever it says.
   if (tail.length < 2) return;
-  tail.writeUInt16BE(tail.readUInt16BE(0) === 0xffff ? 0 : 0xffff, 0);
+  const wellFormed = (tail.length - 2) / 4;
+  tail.writeUInt16BE(Number.isInteger(wellFormed) && wellFormed <= 0xffff ? (wellFormed + 1) & 0xffff : 0, 0);
 }
