@@ -28,6 +28,10 @@ const FOUND = [
     [`SELECT 'x', $$ '$$, pg_llm_chat('m', 'x') -- '`],
     // Only with standard_conforming_strings off is the call outside the string.
     [`SELECT 'a\\'', pg_llm_chat('m', 'x') -- '`],
+    // A string continued across a -- comment, as PostgreSQL 15 continues it (review P); 18 ends it at the comment.
+    [`SELECT E'x' -- c\n'\\'' || '\\' AS a, pg_llm_chat($$m$$, $$hi$$) AS b`],
+    [`SELECT E'x'\n-- c\n  -- d\r\n'\\'' || '\\' AS a, pg_llm_chat($$m$$, $$hi$$) AS b`],
+    [`SELECT E'x' -- c\n'', 1`],
 ];
 
 const NOT_FOUND = [
@@ -45,6 +49,9 @@ const NOT_FOUND = [
     [`SELECT "pg_llm_chat ""quoted"""`],
     [`SELECT pg_llm_chat_json('m', 'x'), my_pg_llm, pg_llm$x`],
     [`INSERT INTO t VALUES ('pg_llm_chat(', 'pg_llm')`],
+    // A string continued with no comment between, and a comment after a string that nothing continues.
+    [`SELECT E'x'\n'\\' pg_llm_chat(1) '`],
+    [`SELECT E'x' -- pg_llm_chat\n, 1 -- '`],
 ];
 
 /** The text read in pieces of `size` bytes, the first `offset` long, as a statement streams through the proxy. */
