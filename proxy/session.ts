@@ -352,13 +352,14 @@ export class Session {
     if (this.terminateReceived || this.phase === 'closed') return false;
     this.context.stats.bytesFromClients += chunk.length;
     const letGo = this.frameClientChunk(chunk);
-    if (this.clientReadScanned) this.readClientNextTurn();
+    // A statement relayed as it comes is looked at as it goes too (streamed-claim.ts).
+    if (this.clientReadScanned || this.streamed) this.readClientNextTurn();
     return letGo;
   };
 
   /**
-   * The interceptor looked at a read of a big statement as it arrived: the client is read again on the next turn of
-   * the event loop, not in the up to 32 reads libuv makes of a socket in one turn (2 MiB, tens of milliseconds to
+   * The interceptor looked at a read of a big statement as it arrived (or as it was relayed): the client is read again
+   * on the next turn of the event loop, not in the up to 32 reads libuv makes of a socket in one turn (2 MiB, tens of milliseconds to
    * look at), so that every other session has its turn between two of its reads.
    */
   private readClientNextTurn(): void {
