@@ -229,12 +229,18 @@ export function readDataRow(frame: Buffer): Array<Buffer | null> {
   return values;
 }
 
-/** The command tag of a CommandComplete, e.g. "SELECT 3". */
 /** The name of the parameter a ParameterStatus reports. */
 export function readParameterStatusName(frame: Buffer): string {
   return frame.toString('utf8', BODY, frame.indexOf(0, BODY));
 }
 
+/** The parameter a ParameterStatus reports, and its value. */
+export function readParameterStatus(frame: Buffer): { name: string; value: string } {
+  const nameEnd = frame.indexOf(0, BODY);
+  return { name: frame.toString('utf8', BODY, nameEnd), value: frame.toString('utf8', nameEnd + 1, frame.indexOf(0, nameEnd + 1)) };
+}
+
+/** The command tag of a CommandComplete, e.g. "SELECT 3". */
 export function readCommandTag(frame: Buffer): string {
   return frame.toString('utf8', BODY, frame.indexOf(0, BODY));
 }

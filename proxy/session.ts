@@ -22,6 +22,7 @@ import {
 import type { CancelKeys } from './cancel-keys.js';
 import { BindReader } from './bind-reader.js';
 import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
+import { clientEncodingRefusal } from './client-encoding.js';
 import { MessageFramer, PUT_OFF, type BodyReader } from './framer.js';
 import { LastStatement, STATEMENT_HEAD_BYTES, type StatementHead } from './last-statement.js';
 import { StatementRelay } from './statement-relay.js';
@@ -657,8 +658,19 @@ export class Session {
     return !lent && this.phase === 'ready' && this.client.writableLength === 0;
   };
 
+  /**
+   * Ends the session (the error thrown is its end) once the server reports a client_encoding in which the interceptor
+   * would read statements otherwise than the server (client-encoding.ts); whichever way it was set, the next statement
+   * is read in it.
+   */
+  private checkClientEncoding(parameterStatus: Buffer): void {
+    const refusal = this.interception && clientEncodingRefusal(parameterStatus);
+    if (refusal) throw refusal;
+  }
+
   /** One upstream message of the chunk being framed (upstreamChunk), once authentication is over. */
   private readonly onUpstreamMessage = (type: number, frame: Buffer | undefined, start: number, end: number): void => {
+    if (type === BackendMessage.ParameterStatus) this.checkClientEncoding(frame!);
     if (frame === undefined && this.upstreamReport !== undefined) {
       frame = this.upstreamReport.frame();
       this.upstreamReport = undefined;
@@ -794,6 +806,7 @@ export class Session {
   /** Upstream messages up to the first ReadyForQuery: rewritten where the proxy stands in between. */
   private readonly relayAuthenticationMessage = (type: number, frame: Buffer | undefined): void => {
     if (this.phase === 'closed') return;
+    if (type === BackendMessage.ParameterStatus) this.checkClientEncoding(frame!);
     // Past the first ReadyForQuery, the rest of its chunk (or of a message begun in it) answers what the client sent
     // before the session was ready: accounted as any answer, or those requests would stay owed for good, and the
     // answers to the proxy's own requests would be taken for theirs, and the client's for the proxy's.
