@@ -47,6 +47,17 @@ export function credentialsIn(name: string, value: unknown): string[] {
   return [decodeURIComponent(url.username), decodeURIComponent(url.password), ...url.searchParams.values()].filter((credential) => credential !== '');
 }
 
+/**
+ * Whether a server's URL as a setting gives it carries a user, a password or a query, any of which may be a key: the
+ * query's names too (http://host/v1?sk-…), and with the scheme left out (user:key@host:11434, which Ollama's
+ * functions call over http://). One that does not parse counts when it has an @ or a ?.
+ */
+export function urlCarriesCredentials(value: string): boolean {
+  const url = parsedUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
+  if (!url) return /[@?]/.test(value);
+  return url.username !== '' || url.password !== '' || url.search !== '';
+}
+
 /** Whether the config holds any credential, so that it must be sealed. */
 export function holdsCredentials(config: Record<string, unknown>): boolean {
   return Object.entries(config).some(([name, value]) => SECRET_CONFIG_KEY.test(name) || credentialsIn(name, value).length > 0);

@@ -5,7 +5,7 @@
 // (api-key-statements.ts refuses the same in a SET).
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
-import { credentialsIn } from '../crypto/config-secrets.js';
+import { urlCarriesCredentials } from '../crypto/config-secrets.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 import { isServerSetting } from '../sql/server-names.js';
 import { startupSettings } from './startup-options.js';
@@ -27,7 +27,7 @@ export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError
 /** A server setting given at connection start whose URL carries credentials, which the server would keep in clear. */
 function urlCredentialsRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
   const settings = [...parameters].flatMap(([name, value]) => (name === 'options' ? startupSettings(value) : [[name, value] as const]));
-  const named = settings.find(([name, value]) => isServerSetting(name) && credentialsIn('base_url', value).length > 0);
+  const named = settings.find(([name, value]) => isServerSetting(name) && urlCarriesCredentials(value));
   if (!named) return undefined;
   return new PgError(SqlState.InvalidParameterValue, `the URL of ${named[0].toLowerCase()} cannot carry a user, a password or a query`, {
     severity: 'FATAL',

@@ -10,7 +10,7 @@
 
 import { parseSync, scanSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { credentialsIn } from '../crypto/config-secrets.js';
+import { urlCarriesCredentials } from '../crypto/config-secrets.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
 import { refuseComputedSettingName } from './computed-setting-names.js';
 import { writesOutSecret } from './computed-secrets.js';
@@ -184,7 +184,9 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
   const written = constantText(value);
   const setting = constantText(name);
   if (written === undefined) {
-    if (!isApiKeySetting(setting) || value === undefined) return undefined;
+    if (value === undefined) return undefined;
+    if (isServerSetting(setting)) refuseUrlCredentials(setting!, writtenPieces(withDerivedColumns(value, scope, `the value of ${setting}`)));
+    if (!isApiKeySetting(setting)) return undefined;
     // Its columns of a subquery, CTE, VALUES list or function in FROM the statement writes, as what they stand for.
     const computed = withDerivedColumns(value, scope, `the value of ${setting}`);
     if (bindsParameter(computed)) {
@@ -217,10 +219,27 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
  * a URL anyway: a request's URL may not carry a user, and their paths go after the base URL, past its query.
  */
 function refuseUrlCredentials(setting: string, value: string | undefined): void {
-  if (value === undefined || credentialsIn('base_url', value).length === 0) return;
+  if (value === undefined || !urlCarriesCredentials(value)) return;
   throw new PgError('22023', `the URL of ${setting} cannot carry a user, a password or a query`, {
     hint: "The server would keep the setting's value in clear, for its log and for any code the session runs. Give the key in a key setting (SET ai.openai_api_key = '…', which the proxy holds) or in the call (api_key, client_config).",
   });
+}
+
+/**
+ * The string constants a value computed in SQL is written with, one after the other (concat('http://u:', 'k@h'),
+ * format(…), a subquery's or a VALUES list's column): the URL they make may carry credentials as one constant would.
+ */
+function writtenPieces(value: unknown): string {
+  const pieces: string[] = [];
+  const visitPieces = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visitPieces);
+    if (node === null || typeof node !== 'object') return;
+    const text = (node as { A_Const?: Constant }).A_Const?.sval?.sval;
+    if (text !== undefined) pieces.push(text);
+    Object.values(node).forEach(visitPieces);
+  };
+  visitPieces(value);
+  return pieces.join('');
 }
 
 /**

@@ -575,6 +575,12 @@ describe("a URL with credentials in one of pgai's server settings", () => {
       `SELECT set_config('ai.voyageai_base_url', 'http://127.0.0.1:9/' || '?token=${secret}', true)`,
       `ALTER ROLE trust_user IN DATABASE ${name} SET ai.openai_base_url = 'http://127.0.0.1:9/?k=${secret}'`,
       `ALTER DATABASE ${name} SET ai.ollama_host = 'http://u:${secret}@127.0.0.1:9'`,
+      // A query of names alone, a host without a scheme (Ollama's functions call it over http://), pieces joined in SQL.
+      `SET ai.openai_base_url = 'http://127.0.0.1:9/v1?${secret}'`,
+      `SET ai.ollama_host = 'user:${secret}@127.0.0.1:9'`,
+      `SELECT set_config('ai.openai_base_url', concat('http://u:', '${secret}@127.0.0.1:9/v1'), false)`,
+      `SELECT set_config('ai.openai_base_url', format('http://u:%s@127.0.0.1:9/v1', '${secret}'), false)`,
+      `SELECT set_config('ai.openai_base_url', x, false) FROM (VALUES ('http://u:${secret}@127.0.0.1:9/v1')) v(x)`,
     ];
     for (const sql of refused) {
       await expect(admin.query(sql), sql).rejects.toMatchObject(refusal);

@@ -17,7 +17,9 @@ describe('startupRefusal', () => {
       expect(startupRefusal(new Map([['options', options]]))!.message).not.toContain('K');
     }
     expect(startupRefusal(new Map([['ai.voyageai_base_url', 'http://h/?key=K']]))).toMatchObject({ sqlstate: '22023' });
-    expect(startupRefusal(new Map([['options', '-c ai.openai_base_url=http://h:8080/v1'], ['ai.ollama_host', 'http://h:11434']]))).toBeUndefined();
+    expect(startupRefusal(new Map([['ai.openai_base_url', 'http://h/v1?K']]))).toMatchObject({ sqlstate: '22023' });
+    expect(startupRefusal(new Map([['ai.ollama_host', 'user:K@h:11434']]))).toMatchObject({ sqlstate: '22023' });
+    expect(startupRefusal(new Map([['options', '-c ai.openai_base_url=http://h:8080/v1'], ['ai.ollama_host', 'h:11434']]))).toBeUndefined();
     expect(startupRefusal(new Map([['application_name', 'http://u:K@h']]))).toBeUndefined();
   });
 });
