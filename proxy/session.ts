@@ -360,8 +360,8 @@ export class Session {
 
   /**
    * The interceptor looked at a read of a big statement as it arrived (or as it was relayed): the client is read again
-   * on the next turn of the event loop, not in the up to 32 reads libuv makes of a socket in one turn (2 MiB, tens of milliseconds to
-   * look at), so that every other session has its turn between two of its reads.
+   * on the next turn of the event loop, not in the up to 32 reads libuv makes of a socket in one turn (2 MiB, tens of
+   * milliseconds to look at), so that every other session has its turn between two of its reads.
    */
   private readClientNextTurn(): void {
     this.clientReadScanned = false;
