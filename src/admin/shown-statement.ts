@@ -14,8 +14,11 @@ const HIDDEN = '…';
 const NAME_PART = String.raw`(?:(?:U&)?"(?:[^"]|"")*"|[^\s".=;]+)`;
 /** A quoted name, whose dots (or escapes spelling one) may be inside the quotes. */
 const QUOTED_NAME = String.raw`(?:U&)?"(?:[^"]|"")*"`;
-/** A SET (or ALTER … SET) of a setting with a dot in its name, or a quoted name, up to the statement's end. */
-const SET_OF_DOTTED = new RegExp(String.raw`\b(SET\s+(?:SESSION\s+|LOCAL\s+)?(?:${NAME_PART}(?:\s*\.\s*${NAME_PART})+|${QUOTED_NAME})\s*(?:=|\bTO\b)\s*)[^;]*`, 'gi');
+/**
+ * A SET (or ALTER … SET) of a setting with a dot in its name, or a quoted name, up to the statement's end: a value
+ * written as a quoted identifier ends at its closing quote, past any ; in it (review P), or at the head's end.
+ */
+const SET_OF_DOTTED = new RegExp(String.raw`\b(SET\s+(?:SESSION\s+|LOCAL\s+)?(?:${NAME_PART}(?:\s*\.\s*${NAME_PART})+|${QUOTED_NAME})\s*(?:=|\bTO\b)\s*)(?:"(?:[^"]|"")*(?:"|$)|[^;"])*`, 'gi');
 const IDENTIFIER_CHARACTER = /[\w$\u0080-\uffff]/;
 /** A dollar quote's opening tag at lastIndex; PostgreSQL sets no limit on its length. */
 const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$/y;

@@ -35,6 +35,9 @@ describe('shownStatement', () => {
     // One quoted part holding the dot, or an escape spelling it: PostgreSQL takes either as pg_llm.master_key.
     expect(shownStatement('SET "pg_llm.master_key" TO unquotedsecret', true)).toBe('SET "pg_llm.master_key" TO …');
     expect(shownStatement('ALTER ROLE bob SET U&"ai\\002eopenai_api_key" = abcdef', true)).toBe('ALTER ROLE bob SET U&"ai\\002eopenai_api_key" = …');
+    // A value written as a quoted identifier, a ; in it, or cut by the head's end.
+    expect(shownStatement('SET ai.openai_api_key = "abc;deadbeef0123SECRETTAIL"; SELECT pg_sleep(3)', true)).toBe('SET ai.openai_api_key = …; SELECT pg_sleep(3)');
+    expect(shownStatement('SET ai.openai_api_key = "abc;dead""beefSECRETTAIL', false)).toBe('SET ai.openai_api_key = ……');
   });
 
   it('masks what the audit redaction masks, and cuts a long statement', () => {
