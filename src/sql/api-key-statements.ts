@@ -126,6 +126,11 @@ function visit(node: unknown, sql: string, spans: KeySpan[], scope?: Scope, fiel
   // Nested, a SET is a VariableSetStmt node or the `setstmt` of ALTER ROLE/DATABASE/SYSTEM: matched by its shape.
   const set = node as VariableSet;
   if (set.kind === 'VAR_SET_VALUE' && isServerSetting(set.name)) set.args?.forEach((arg) => refuseUrlCredentials(set.name!, arg.A_Const?.sval?.sval));
+  if (set.kind === 'VAR_SET_CURRENT' && isServerSetting(set.name)) {
+    throw new PgError('0A000', `${set.name} cannot be set FROM CURRENT`, {
+      hint: `The session's value, which the proxy does not see, may carry credentials the server's catalog would keep where every role reads them. Write the URL out: SET ${set.name} = '…'.`,
+    });
+  }
   if (set.kind === 'VAR_SET_VALUE' && isApiKeySetting(set.name)) {
     throw new PgError('0A000', `${set.name} can be set only in a session, with SET or set_config()`, {
       hint: `The server would keep the key in its catalog. Use SET ${set.name} in each session (the proxy keeps the key, the server only a reference to it), pass api_key, or give the proxy the key in its environment.`,
