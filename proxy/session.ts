@@ -65,6 +65,8 @@ const RESUME_AT_REPLIES_OWED = 2048;
  * --max-message-size, for as long as a model call lasts. A quarter of what the interceptor queues (client-queue.ts).
  */
 const MAX_MEDIATED_MESSAGE_LENGTH = 1024 * 1024;
+/** How long a session's reads of a big statement may take the interceptor to look at before it lets every other have a turn. */
+const LOOKING_MS_A_TURN = 2;
 
 /** What a session is doing, in pg_stat_activity's words (and "starting" until the upstream takes it). */
 export type SessionActivity = 'starting' | 'idle' | 'active' | 'idle in transaction' | 'idle in transaction (aborted)';
@@ -116,6 +118,8 @@ export class Session {
   private upstreamEndedSession = false;
   /** The interceptor looked at the client's last read as it arrived (arriving). */
   private clientReadScanned = false;
+  /** Time spent on the client's reads that the interceptor looked at, since the session last gave the others a turn. */
+  private lookingMs = 0;
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
   /** The interceptor, while mediating, has done all it was handed and waits for the client's next messages. */
@@ -352,19 +356,25 @@ export class Session {
   private readonly onClientData = (chunk: Buffer): boolean => {
     if (this.terminateReceived || this.phase === 'closed') return false;
     this.context.stats.bytesFromClients += chunk.length;
+    const started = performance.now();
     const letGo = this.frameClientChunk(chunk);
-    // A statement relayed as it comes is looked at as it goes too (streamed-claim.ts).
-    if (this.clientReadScanned || this.streamed) this.readClientNextTurn();
+    if (this.clientReadScanned) {
+      this.clientReadScanned = false;
+      this.lookingMs += performance.now() - started;
+      if (this.lookingMs >= LOOKING_MS_A_TURN) this.readClientNextTurn();
+    }
     return letGo;
   };
 
   /**
-   * The interceptor looked at a read of a big statement as it arrived (or as it was relayed): the client is read again
-   * on the next turn of the event loop, not in the up to 32 reads libuv makes of a socket in one turn (2 MiB, tens of
-   * milliseconds to look at), so that every other session has its turn between two of its reads.
+   * The interceptor has looked at the reads of a big statement as they came for a while: the client is read again on
+   * the next turn of the event loop, not in the rest of the up to 32 reads libuv makes of a socket in one turn (2 MiB,
+   * tens of milliseconds to look at in the worst case), so that every other session has its turn. Not so for a
+   * statement relayed as it comes (over 9 MiB): a client writing faster than the proxy reads then waited on TCP's
+   * window after each pause (some 90 ms each, a 200 MB relay 30 times slower).
    */
   private readClientNextTurn(): void {
-    this.clientReadScanned = false;
+    this.lookingMs = 0;
     this.client.pause();
     setImmediate(() => this.resumeClient());
   }
