@@ -119,13 +119,13 @@ describe("the caller's standard_conforming_strings", () => {
 });
 
 describe("the caller's client_encoding", () => {
-  it('is UTF8 while the checked SQL runs, so no multi-byte character swallows a backslash', async () => {
+  // The checked SQL runs with client_encoding UTF8 whatever the session's; one in which a multi-byte character may end
+  // with a backslash (SJIS) ends the session before anything runs in it (client-encoding.test.ts).
+  it('cannot be one in which a multi-byte character swallows a backslash', async () => {
     const { admin, direct } = await shop();
-    await admin.query("SET client_encoding = 'SJIS'");
-    const answer = await text2sql(admin, `SELECT E'\u304c\\' , pg_advisory_lock(4242) AS b, ' AS c`);
-    expect(answer.execution.rows[0].c).toContain("' , pg_advisory_lock(4242) AS b, ");
+    admin.on('error', () => undefined);
+    await expect(admin.query("SET client_encoding = 'SJIS'")).rejects.toMatchObject({ code: '0A000' });
     expect(await advisoryLocks(direct)).toBe(0);
-    expect((await admin.query('SHOW client_encoding')).rows).toEqual([{ client_encoding: 'SJIS' }]);
   });
 });
 
