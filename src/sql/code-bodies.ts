@@ -76,9 +76,6 @@ const SETTING_FUNCTIONS = new Set(['set_config', 'current_setting']);
 const MAY_NAME_AI = /\bai"?\s*\.|u&|\\/i;
 const NAMES_SETTINGS = /\b(?:set|reset|show|set_config|current_setting|execute)\b/i;
 
-/** A URL with a user or password, or a query, as code may write one out. */
-const URL_WITH_CREDENTIALS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s'"]*[@?]/i;
-
 /** In code the scanner cannot read, a key setting named as such (ai.openai_api_key, ai.key), wherever it stands. */
 const KEY_NAMED = /\bai"?\s*\.\s*"?((?:\w*_)?key\w*)/i;
 
@@ -251,11 +248,13 @@ function statementsOf(text: string): Array<Record<string, unknown>> | undefined 
 }
 
 /**
- * A key setting the code names, or a server setting it sets (`sets`) in code that holds a URL with a user, a password
- * or a query anywhere, which it may set it to: the server would keep that URL in clear (api-key-statements.ts).
+ * A key setting the code names, or a server setting it sets (`sets`) in code with an @ or a ? in any of its strings,
+ * which may be part of a URL's user, password or query it sets it to, written whole or in pieces joined in SQL (review
+ * P): the server would keep that URL in clear (api-key-statements.ts).
  */
 function settingHandedOver(scanned: Scanned, setting: string | undefined, sets: boolean): string | undefined {
-  if (sets && isServerSetting(setting) && URL_WITH_CREDENTIALS.test(scanned.text(0, scanned.length))) return `set ${setting!.toLowerCase()} to a URL that carries a user, a password or a query`;
+  const credentialsWritten = (): boolean => scanned.tokens.some((token) => isSqlString(token) && /[@?]/.test(stringContent(token)));
+  if (sets && isServerSetting(setting) && credentialsWritten()) return `set ${setting!.toLowerCase()} to a URL that carries a user, a password or a query`;
   return isApiKeySetting(setting) ? `name the key setting ${setting.toLowerCase()}` : undefined;
 }
 

@@ -588,7 +588,11 @@ describe("a URL with credentials in one of pgai's server settings", () => {
     }
     await expect(admin.query(`ALTER ROLE trust_user IN DATABASE ${name} SET ai.openai_base_url FROM CURRENT`)).rejects.toMatchObject({ code: '0A000', message: 'ai.openai_base_url cannot be set FROM CURRENT' });
     // Code the server keeps or runs as text, which the proxy does not run: refused as a key written there is.
-    for (const code of [`DO $$ BEGIN PERFORM set_config('ai.openai_base_url', 'http://u:${secret}@127.0.0.1:9', false); END $$`, `CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $$ SET ai.ollama_host = 'http://127.0.0.1:9/?k=${secret}' $$`]) {
+    for (const code of [
+      `DO $$ BEGIN PERFORM set_config('ai.openai_base_url', 'http://u:${secret}@127.0.0.1:9', false); END $$`,
+      `CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $$ SET ai.ollama_host = 'http://127.0.0.1:9/?k=${secret}' $$`,
+      `DO $$ BEGIN PERFORM set_config('ai.openai_base_url', 'http://u:' || '${secret}@127.0.0.1:9/v1', false); END $$`,
+    ]) {
       await expect(admin.query(code), code).rejects.toMatchObject({ code: '0A000', message: expect.stringMatching(/cannot set ai\.\w+ to a URL that carries a user, a password or a query/) });
     }
     expect(JSON.stringify(await admin.query('BEGIN').then(() => admin.query(refused[0]!)).catch((error: unknown) => error))).not.toContain(secret);
