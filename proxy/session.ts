@@ -116,9 +116,7 @@ export class Session {
   private dispatchUpstreamMessage = false;
   /** The upstream sent a FATAL (or PANIC) error: it is ending the session and has told the client why. */
   private upstreamEndedSession = false;
-  /** The interceptor looked at the client's last read as it arrived (arriving). */
-  private clientReadScanned = false;
-  /** Time spent on the client's reads that the interceptor looked at, since the session last gave the others a turn. */
+  /** Time the interceptor spent looking at the client's reads as they arrived, since the session last gave the others a turn. */
   private lookingMs = 0;
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
@@ -187,7 +185,8 @@ export class Session {
       // As PostgreSQL does: the framer would hold such a message whole, up to --max-message-size, while mediating.
       frontendLengthLimit,
       (type, frame, filled) => {
-        if (this.interceptor?.arriving(type, frame, filled)) this.clientReadScanned = true;
+        const started = performance.now();
+        if (this.interceptor?.arriving(type, frame, filled)) this.lookingMs += performance.now() - started;
       },
     );
     this.upstreamFramer = new MessageFramer(
@@ -356,13 +355,8 @@ export class Session {
   private readonly onClientData = (chunk: Buffer): boolean => {
     if (this.terminateReceived || this.phase === 'closed') return false;
     this.context.stats.bytesFromClients += chunk.length;
-    const started = performance.now();
     const letGo = this.frameClientChunk(chunk);
-    if (this.clientReadScanned) {
-      this.clientReadScanned = false;
-      this.lookingMs += performance.now() - started;
-      if (this.lookingMs >= LOOKING_MS_A_TURN) this.readClientNextTurn();
-    }
+    if (this.lookingMs >= LOOKING_MS_A_TURN) this.readClientNextTurn();
     return letGo;
   };
 
