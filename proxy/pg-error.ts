@@ -69,7 +69,6 @@ export const SqlState = {
   ConnectionFailure: '08006',
   SqlclientUnableToEstablishSqlconnection: '08001',
   FeatureNotSupported: '0A000',
-  InvalidParameterValue: '22023',
   DuplicateCursor: '42P03',
   InvalidAuthorizationSpecification: '28000',
   ProgramLimitExceeded: '54000',

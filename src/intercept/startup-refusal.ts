@@ -6,6 +6,7 @@
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { urlCarriesCredentials } from '../crypto/config-secrets.js';
+import { urlCredentialsError } from '../sql/api-key-statements.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 import { isServerSetting } from '../sql/server-names.js';
 import { startupSettings } from './startup-options.js';
@@ -28,9 +29,5 @@ export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError
 function urlCredentialsRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
   const settings = [...parameters].flatMap(([name, value]) => (name === 'options' ? startupSettings(value) : [[name, value] as const]));
   const named = settings.find(([name, value]) => isServerSetting(name) && urlCarriesCredentials(value));
-  if (!named) return undefined;
-  return new PgError(SqlState.InvalidParameterValue, `the URL of ${named[0].toLowerCase()} cannot carry a user, a password or a query`, {
-    severity: 'FATAL',
-    hint: "The server would keep the setting's value in clear, for any code the session runs. Give the key in a key setting (-c ai.openai_api_key=…, which the proxy holds) or in the call (api_key, client_config).",
-  });
+  return named && urlCredentialsError(named[0], 'FATAL');
 }

@@ -189,11 +189,10 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
   const written = constantText(value);
   const setting = constantText(name);
   if (written === undefined) {
-    if (value === undefined) return undefined;
-    if (isServerSetting(setting)) refuseUrlCredentials(setting!, writtenPieces(withDerivedColumns(value, scope, `the value of ${setting}`)));
-    if (!isApiKeySetting(setting)) return undefined;
+    if (value === undefined || !(isServerSetting(setting) || isApiKeySetting(setting))) return undefined;
     // Its columns of a subquery, CTE, VALUES list or function in FROM the statement writes, as what they stand for.
     const computed = withDerivedColumns(value, scope, `the value of ${setting}`);
+    if (isServerSetting(setting)) return void refuseUrlCredentials(setting!, writtenPieces(computed));
     if (bindsParameter(computed)) {
       throw new PgError('0A000', `set_config cannot take a value of ${setting} from a bound parameter`, {
         hint: `The server would hold the key in clear, for any code the session runs to read. Write the key out (SET ${setting} = '…', or set_config('${setting}', '…', false)): the proxy holds a key written out and hands the server only a reference to it.`,
@@ -224,9 +223,14 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
  * a URL anyway: a request's URL may not carry a user, and their paths go after the base URL, past its query.
  */
 function refuseUrlCredentials(setting: string, value: string | undefined): void {
-  if (value === undefined || !urlCarriesCredentials(value)) return;
-  throw new PgError('22023', `the URL of ${setting} cannot carry a user, a password or a query`, {
-    hint: "The server would keep the setting's value in clear, for its log and for any code the session runs. Give the key in a key setting (SET ai.openai_api_key = '…', which the proxy holds) or in the call (api_key, client_config).",
+  if (value !== undefined && urlCarriesCredentials(value)) throw urlCredentialsError(setting);
+}
+
+/** The error a server setting's URL with credentials is refused with; FATAL at connection start (startup-refusal.ts). */
+export function urlCredentialsError(setting: string, severity?: 'FATAL'): PgError {
+  return new PgError('22023', `the URL of ${setting.toLowerCase()} cannot carry a user, a password or a query`, {
+    ...(severity && { severity }),
+    hint: "The server would keep the setting's value in clear, for its log and for any code the session runs. Give the key in a key setting (ai.openai_api_key, which the proxy holds) or in the call (api_key, client_config).",
   });
 }
 
