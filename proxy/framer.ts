@@ -68,6 +68,8 @@ export class MessageFramer {
   private waiting: Buffer[] | undefined;
   /** Where the message put off began in the last pushed chunk (-1: in an earlier chunk). */
   private waitingStart = -1;
+  /** The handler asked to put off what follows the message it was handed. */
+  private restPutOff = false;
 
   /**
    * @param keepFrame decides, per message type, whether the handler gets the frame's bytes; it is asked exactly
@@ -101,6 +103,14 @@ export class MessageFramer {
     return this.waiting !== undefined;
   }
 
+  /**
+   * Called by the handler during a push: what follows the message it was handed is put off, kept with all pushed
+   * after it for takeWaiting, as for a message put off.
+   */
+  putOffRest(): void {
+    this.restPutOff = true;
+  }
+
   /** The bytes of the message put off and of all pushed after it, to push again; the framer goes on from them. */
   takeWaiting(): Buffer | undefined {
     const waiting = this.waiting;
@@ -129,7 +139,13 @@ export class MessageFramer {
     this.waitingStart = -1;
     if (this.waiting !== undefined) return void this.waiting.push(Buffer.from(chunk));
     if (this.headerFill > 0) this.headerStart = -1;
-    while (offset < end) {
+    while (offset < end || this.restPutOff) {
+      if (this.restPutOff) {
+        this.restPutOff = false;
+        this.waiting = [Buffer.from(chunk.subarray(offset))];
+        this.waitingStart = offset;
+        return;
+      }
       if (this.reader !== undefined) {
         const read = Math.min(this.readRemaining, end - offset);
         this.readRemaining -= read;

@@ -25,6 +25,7 @@ import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
 import { clientEncodingRefusal } from './client-encoding.js';
 import { MessageFramer, PUT_OFF, type BodyReader } from './framer.js';
 import { LastStatement, STATEMENT_HEAD_BYTES, type StatementHead } from './last-statement.js';
+import { LOOKING_MS_A_TURN, PacedWatch } from './paced-watch.js';
 import { StatementRelay } from './statement-relay.js';
 import { startupMessage, terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
@@ -65,8 +66,6 @@ const RESUME_AT_REPLIES_OWED = 2048;
  * --max-message-size, for as long as a model call lasts. A quarter of what the interceptor queues (client-queue.ts).
  */
 const MAX_MEDIATED_MESSAGE_LENGTH = 1024 * 1024;
-/** How long a session's reads of a big statement may take the interceptor to look at before it lets every other have a turn. */
-const LOOKING_MS_A_TURN = 2;
 
 /** What a session is doing, in pg_stat_activity's words (and "starting" until the upstream takes it). */
 export type SessionActivity = 'starting' | 'idle' | 'active' | 'idle in transaction' | 'idle in transaction (aborted)';
@@ -491,7 +490,8 @@ export class Session {
     const watch = this.interceptor?.watch(type, length);
     if (!watch) return undefined;
     this.forwardBefore(start);
-    this.streamed = new StatementRelay(type, length, watch, (bytes) => this.forward(bytes), STATEMENT_HEAD_BYTES);
+    const paced = new PacedWatch(watch, (backlogged) => (backlogged ? this.client.pause() : this.resumeClient()));
+    this.streamed = new StatementRelay(type, length, paced, (bytes) => this.forward(bytes), STATEMENT_HEAD_BYTES);
     return this.streamed;
   }
 
@@ -563,11 +563,24 @@ export class Session {
     this.sendAfterRelay();
   }
 
-  /** The streamed statement is all relayed: its answer is the server's, or the interceptor's refusal in place of it. */
+  /**
+   * The streamed statement is all read. Its answer is the server's, or the interceptor's refusal in place of it, once
+   * the interceptor has judged it: until then, what the client sent after it waits, unread.
+   */
   private endStreamed(type: number, end: number): void {
     const relay = this.streamed!;
-    this.streamed = undefined;
     this.runStart = end;
+    if (relay.judged) return this.answerStreamed(type, relay);
+    this.clientFramer.putOffRest();
+    this.pauseHeldClient();
+    relay.afterJudging(() => {
+      this.answerStreamed(type, relay);
+      this.readPutOff();
+    });
+  }
+
+  private answerStreamed(type: number, relay: StatementRelay): void {
+    this.streamed = undefined;
     this.statement.noteStreamed(relay.statementHead);
     const { refusal } = relay;
     this.accountClientMessage(type, this.relayedAnswer(type, refusal && refusedInPlace(refusal, (frame) => this.writeToClient(frame))));
@@ -803,7 +816,7 @@ export class Session {
     if (this.clientHeld || this.clientFramer.putOff || this.phase === 'closed') return;
     clearInterval(this.heldClientProbe);
     this.heldClientProbe = undefined;
-    if (this.repliesBacklogged || this.upstream?.writableNeedDrain) return;
+    if (this.repliesBacklogged || this.upstream?.writableNeedDrain || this.streamed?.backlogged) return;
     this.client.resume();
   }
 
@@ -969,6 +982,7 @@ export class Session {
     closeSocket(this.client);
     this.closeUpstream(backendWaiting, running && this.cancelRunningRequest, running && !this.terminateReceived);
     clearInterval(this.heldClientProbe);
+    this.streamed?.stop();
     this.replies.abandon();
     for (const [, sink] of this.sentAfterRelay.splice(0)) sink?.complete(true);
     this.interceptor?.closed();

@@ -1,11 +1,12 @@
 // Relays a Query or Parse too big for the interceptor to hold as its bytes come (a BodyReader of the client's
-// framer), showing them to the interceptor's watch on the way, which judges the statement only once it is all read.
-// Whatever the judgement, the server has most of the statement by then; so the last bytes that make it well formed
-// are kept back until it is known: a statement the interceptor would have taken over is spoilt there, and the server
-// refuses it as malformed (an ERROR, before it parses or runs any of it) instead of running it.
+// framer), showing them to the interceptor's watch on the way (paced: paced-watch.ts), which judges the statement only
+// once it has looked at all of it, maybe a few turns of the event loop after its last byte came. Whatever the
+// judgement, the server has most of the statement by then; so the last bytes that make it well formed are kept back
+// until it is known: a statement the interceptor would have taken over is spoilt there, and the server refuses it as
+// malformed (an ERROR, before it parses or runs any of it) instead of running it.
 
 import type { BodyReader } from './framer.js';
-import type { StatementWatch } from './interceptor.js';
+import type { PacedWatch } from './paced-watch.js';
 import type { PgError } from './pg-error.js';
 import { FrontendMessage } from './protocol.js';
 import { serverName } from './server-names.js';
@@ -21,8 +22,10 @@ const MAX_PARAMETER_BYTES = 2 + 4 * 0xffff;
 type Part = 'name' | 'sql' | 'rest';
 
 export class StatementRelay implements BodyReader {
-  /** Set once the body is read: the error the statement is to be refused with, or undefined to let it run. */
+  /** Set once judged: the error the statement is to be refused with, or undefined to let it run. */
   refusal: PgError | undefined;
+  judged = false;
+  private whenJudged: (() => void) | undefined;
   private readonly head: Buffer;
   private headFill = 0;
   private readonly bodyLength: number;
@@ -38,7 +41,7 @@ export class StatementRelay implements BodyReader {
   constructor(
     private readonly type: number,
     length: number,
-    private readonly watch: StatementWatch,
+    private readonly watch: PacedWatch,
     private readonly write: (bytes: Buffer) => void,
     headBytes: number,
   ) {
@@ -77,12 +80,35 @@ export class StatementRelay implements BodyReader {
     }
   }
 
+  /** The body is all read: judged once the watch has looked at it all, at once when it has. */
   end(): void {
-    const tail = Buffer.concat(this.held);
     const name = this.part === 'name' || this.nameBytes > MAX_NAME_BYTES ? undefined : serverName(Buffer.concat(this.name));
-    this.refusal = this.watch.end(this.type === FrontendMessage.Parse ? name : '', this.sqlBytes);
-    if (this.refusal) spoil(this.type, tail);
+    this.watch.end(this.type === FrontendMessage.Parse ? name : '', this.sqlBytes, (refusal) => this.judgedAs(refusal));
+  }
+
+  /** Calls `then` once the statement is judged and its last bytes written, when it is not yet. */
+  afterJudging(then: () => void): void {
+    this.whenJudged = then;
+  }
+
+  /** The client is gone: the statement is never judged. */
+  stop(): void {
+    this.watch.stop();
+    this.whenJudged = undefined;
+  }
+
+  /** Whether the client is not to be read for now: too much of the statement waits to be looked at. */
+  get backlogged(): boolean {
+    return this.watch.backlogged;
+  }
+
+  private judgedAs(refusal: PgError | undefined): void {
+    const tail = Buffer.concat(this.held);
+    if (refusal) spoil(this.type, tail);
     if (tail.length > 0) this.write(tail);
+    this.refusal = refusal;
+    this.judged = true;
+    this.whenJudged?.();
   }
 
   /** Bytes of the body, of the current part unless said otherwise. */

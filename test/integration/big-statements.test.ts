@@ -146,6 +146,35 @@ describe('statements too big for the proxy to parse', () => {
     expect(setting.find((message) => message.name === 'dataRow')).toMatchObject({ fields: [null] });
   }, 120_000);
 
+  // The proxy looks at such a statement a few milliseconds a turn, however fast it comes (paced-watch.ts), and judges
+  // it only when it has looked at all of it: what the client sent after it waits until then.
+  it('what follows one, in the same write, waits for its judgement and then goes in order', async () => {
+    const raw = await RawClient.session(shared.proxy.port);
+    afterThisTest(async () => raw.end());
+    const refused = serialize.query(`SELECT length('${'a'.repeat(48 * MiB)}'), pg_llm_chat('llm', 'hi')`);
+    write(raw, refused, serialize.query('SELECT 2 AS after'), serialize.query(`SELECT length('${'b'.repeat(12 * MiB)}') AS n`));
+    expect(summary(await raw.until('readyForQuery', 60_000))).toEqual(['error 54000', 'readyForQuery']);
+    const after = await raw.until('readyForQuery', 60_000);
+    expect(after.find((message) => message.name === 'dataRow')).toMatchObject({ fields: ['2'] });
+    const relayed = await raw.until('readyForQuery', 60_000);
+    expect(relayed.find((message) => message.name === 'dataRow')).toMatchObject({ fields: [String(12 * MiB)] });
+  }, 120_000);
+
+  it('a client that leaves while one is being looked at takes its backend with it', async () => {
+    const watcher = await RawClient.session(shared.proxy.port);
+    afterThisTest(async () => watcher.end());
+    const backends = async () => {
+      const { rows } = await watcher.binaryQuery(`SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'leaves-while-judged'`);
+      return Number(rows[0]![0]!.toString());
+    };
+    const raw = await RawClient.session(shared.proxy.port, { application_name: 'leaves-while-judged' });
+    expect(await backends()).toBe(1);
+    const statement = serialize.query(`SELECT length('${'a'.repeat(32 * MiB)}'), pg_llm_chat('llm', 'hi')`);
+    await new Promise<void>((resolve) => raw.socket.write(statement, () => resolve()));
+    raw.socket.destroy();
+    await expect.poll(backends).toBe(0);
+  }, 120_000);
+
   it('a Parse of one that calls an LLM function is refused unrun, in a block it fails as PostgreSQL would', async () => {
     const raw = await RawClient.session(shared.proxy.port);
     afterThisTest(async () => raw.end());

@@ -189,3 +189,31 @@ describe('MessageFramer putting a message off', () => {
     expect(framer.atBoundary).toBe(true);
   });
 });
+
+describe('MessageFramer putting off what follows a message', () => {
+  it.each([1, 4, 9, 64])('stops after the message its handler asks it to, whether the rest came in its chunk or later (chunks of %i bytes)', (size) => {
+    const first = frame('Q', 'judged later');
+    const stream = Buffer.concat([first, frame('Q', 'after'), frame('X', '')]);
+    const framer = new MessageFramer(() => true, 1 << 20);
+    const seen: string[] = [];
+    let asked = false;
+    const held: Array<number | undefined> = [];
+    for (let offset = 0; offset < stream.length; offset += size) {
+      framer.push(stream.subarray(offset, offset + size), (_type, bytes) => {
+        seen.push(Buffer.from(bytes!).toString('latin1'));
+        if (!asked) framer.putOffRest();
+        asked = true;
+      });
+      held.push(framer.heldFrom);
+    }
+    expect(seen).toEqual([first.toString('latin1')]);
+    expect(framer.putOff).toBe(true);
+    // The chunk that ends the message holds nothing before the message's end: the rest of it waits.
+    const endingChunk = Math.floor((first.length - 1) / size);
+    expect(held[endingChunk]).toBe(first.length - endingChunk * size);
+    const waiting = framer.takeWaiting()!;
+    expect(waiting).toEqual(stream.subarray(first.length));
+    expect(feed(framer, waiting, waiting.length).map(([, bytes]) => bytes)).toEqual([frame('Q', 'after').toString('latin1'), frame('X', '').toString('latin1')]);
+    expect(framer.atBoundary).toBe(true);
+  });
+});

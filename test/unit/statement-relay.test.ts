@@ -5,17 +5,20 @@
 import { describe, expect, it } from 'vitest';
 import { PgError } from '../../proxy/pg-error.js';
 import { FrontendMessage } from '../../proxy/protocol.js';
+import { PacedWatch } from '../../proxy/paced-watch.js';
 import { StatementRelay } from '../../proxy/statement-relay.js';
 
 const REFUSE = { read() {}, end: () => new PgError('54000', 'refused') };
 const LET_RUN = { read() {}, end: () => undefined };
 
 /** The message relayed for `body` (read in pieces of `piece` bytes), and the error it was refused with, if any. */
-function relay(type: number, body: Buffer, watch: typeof REFUSE | typeof LET_RUN, piece = 7): { sent: Buffer; refused: boolean } {
+async function relay(type: number, body: Buffer, watch: typeof REFUSE | typeof LET_RUN, piece = 7): Promise<{ sent: Buffer; refused: boolean }> {
   const written: Buffer[] = [];
-  const relayed = new StatementRelay(type, body.length + 4, watch, (bytes) => written.push(Buffer.from(bytes)), 64);
+  const paced = new PacedWatch(watch, () => {});
+  const relayed = new StatementRelay(type, body.length + 4, paced, (bytes) => written.push(Buffer.from(bytes)), 64);
   for (let at = 0; at < body.length; at += piece) relayed.read(body.subarray(at, at + piece));
   relayed.end();
+  if (!relayed.judged) await new Promise<void>((resolve) => relayed.afterJudging(resolve));
   return { sent: Buffer.concat(written), refused: relayed.refusal !== undefined };
 }
 
@@ -43,19 +46,19 @@ describe('a statement relayed as it comes and refused', () => {
     [1, 2],
     [0xffff, 0xffff],
     [0xfffe, 0xffff],
-  ])('reaches the server a malformed Parse: count %i with %i types', (count, types) => {
+  ])('reaches the server a malformed Parse: count %i with %i types', async (count, types) => {
     const body = parseBody(count, types);
-    const { sent, refused } = relay(FrontendMessage.Parse, body, REFUSE, 4093);
+    const { sent, refused } = await relay(FrontendMessage.Parse, body, REFUSE, 4093);
     expect(refused).toBe(true);
     expect(sent.length).toBe(body.length + 5);
     expect(wellFormedParse(sent)).toBe(false);
-    expect(wellFormedParse(relay(FrontendMessage.Parse, body, LET_RUN).sent)).toBe(count === types);
+    expect(wellFormedParse((await relay(FrontendMessage.Parse, body, LET_RUN)).sent)).toBe(count === types);
   });
 
-  it('reaches the server a malformed Query, and one let run as the client sent it', () => {
+  it('reaches the server a malformed Query, and one let run as the client sent it', async () => {
     const body = Buffer.from("SELECT pg_llm_chat('m', 'x')\0");
-    const { sent } = relay(FrontendMessage.Query, body, REFUSE);
+    const { sent } = await relay(FrontendMessage.Query, body, REFUSE);
     expect(sent.indexOf(0, 5)).toBeLessThan(sent.length - 1);
-    expect(relay(FrontendMessage.Query, body, LET_RUN).sent.subarray(5)).toEqual(body);
+    expect((await relay(FrontendMessage.Query, body, LET_RUN)).sent.subarray(5)).toEqual(body);
   });
 });
