@@ -99,10 +99,10 @@ export interface Interceptor {
    */
   relaysBind(names: BindNames): boolean;
   /**
-   * Shown a client message being assembled across reads, after each read that does not complete it: the first
-   * `filled` bytes of `frame`, the buffer it is then handed over in (claims, accept). A big statement may so be judged
-   * a read at a time, not all in the turn it completes. The bytes in must not be changed. True when it looked at
-   * them: the session then lets other sessions have a turn before it reads the client again.
+   * Shown a client message being assembled across reads, in slices as its bytes come (proxy/arriving-look.ts): the
+   * first `filled` bytes of `frame`, the buffer it is then handed over in (claims, accept), all of it before it is. A
+   * big statement may so be judged a slice at a time, not all in the turn it completes. The bytes in must not be
+   * changed. False when it does not look at this message so: it is shown no more of it.
    */
   arriving(type: number, frame: Buffer, filled: number): boolean;
   /**

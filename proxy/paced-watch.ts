@@ -1,16 +1,15 @@
-// Shows the interceptor's watch a statement relayed as it comes a few milliseconds' worth a turn of the event loop,
-// however fast it arrives. Looked at as it was read, a statement of hundreds of MB held every other session up to
-// 2 MiB a turn (libuv's 32 reads of a socket), some 50 ms, and more for each session sending one (review P). The
-// client is read on while the queue of bytes not yet looked at stays small, so a fast client is paused seldom: a pause
-// after each read left it waiting on TCP's window for each (a 200 MB relay 30 times slower).
+// Shows the interceptor's watch a statement relayed as it comes in slices, in the looking turns every session shares
+// (looking-turns.ts), however fast it arrives. Looked at as it was read, a statement of hundreds of MB held every
+// other session up to 2 MiB a turn (libuv's 32 reads of a socket), some 50 ms, and more for each session sending one
+// (review P). The client is read on while the queue of bytes not yet looked at stays small, so a fast client is
+// paused seldom: a pause after each read left it waiting on TCP's window for each (a 200 MB relay 30 times slower).
 
 import type { StatementWatch } from './interceptor.js';
+import { lookWhenFree, stopLooking, type Looker } from './looking-turns.js';
 import type { PgError } from './pg-error.js';
 
-/** How long a session's bytes may take the interceptor to look at before every other session has its turn. */
-export const LOOKING_MS_A_TURN = 2;
-/** The most looked at between two reads of the clock: some 0.4 ms in the worst case. */
-const LOOK_BYTES = 16 * 1024;
+/** The most looked at in one slice: some 0.4 ms in the worst case. */
+const SLICE_BYTES = 16 * 1024;
 /**
  * The queue's memory comes in blocks of this size, used again once looked at: a copy of each read, let go, left the
  * collector a statement's size of garbage (50 MB for a 48 MB statement).
@@ -28,13 +27,12 @@ interface Block {
   sql: boolean;
 }
 
-export class PacedWatch {
+export class PacedWatch implements Looker {
   /** The blocks queued, from `head` on. */
   private readonly blocks: Block[] = [];
   private head = 0;
   private readonly spare: Buffer[] = [];
   private queued = 0;
-  private scheduled = false;
   private stopped = false;
   private whenLooked: (() => void) | undefined;
   /** The queue has passed BACKLOG_BYTES, and not yet come down to READ_AGAIN_BYTES: the client is not read. */
@@ -48,7 +46,7 @@ export class PacedWatch {
 
   /** As StatementWatch.read, but looked at later: `bytes` may be a view of memory the next read reuses. */
   read(bytes: Buffer, sql: boolean): void {
-    if (this.stopped) return;
+    if (this.stopped || bytes.length === 0) return;
     for (let at = 0; at < bytes.length; ) {
       const block = this.tailFor(sql);
       const copied = bytes.copy(block.bytes, block.filled, at);
@@ -60,7 +58,7 @@ export class PacedWatch {
       this.backlogged = true;
       this.backlog(true);
     }
-    if (this.queued > 0) this.schedule();
+    lookWhenFree(this);
   }
 
   /** As StatementWatch.end, once all read is looked at (at once when it is): `then` is handed the judgement. */
@@ -73,10 +71,38 @@ export class PacedWatch {
   /** The session is gone: nothing more is looked at, and the queue goes. */
   stop(): void {
     this.stopped = true;
+    stopLooking(this);
     this.blocks.length = 0;
     this.spare.length = 0;
     this.queued = 0;
     this.whenLooked = undefined;
+  }
+
+  lookASlice(): boolean {
+    const block = this.blocks[this.head]!;
+    const to = Math.min(block.filled, block.looked + SLICE_BYTES);
+    const piece = block.bytes.subarray(block.looked, to);
+    block.looked = to;
+    this.queued -= piece.length;
+    // The watch keeps no view of what it is shown: the block takes more reads once this one is let go.
+    this.watch.read(piece, block.sql);
+    if (block.looked === block.filled) {
+      this.spare.push(block.bytes);
+      // The blocks looked at go now and then, not with a shift each.
+      if (++this.head > 1024 || this.queued === 0) {
+        this.blocks.splice(0, this.head);
+        this.head = 0;
+      }
+    }
+    if (this.backlogged && this.queued <= READ_AGAIN_BYTES) {
+      this.backlogged = false;
+      this.backlog(false);
+    }
+    if (this.queued > 0) return true;
+    const then = this.whenLooked;
+    this.whenLooked = undefined;
+    then?.();
+    return false;
   }
 
   /** The last block, when it has room for more of the same kind of bytes; else a new one. */
@@ -86,43 +112,5 @@ export class PacedWatch {
     const block = { bytes: this.spare.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES), filled: 0, looked: 0, sql };
     this.blocks.push(block);
     return block;
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.lookForATurn());
-  }
-
-  private lookForATurn(): void {
-    this.scheduled = false;
-    if (this.stopped) return;
-    const started = performance.now();
-    while (this.queued > 0 && performance.now() - started < LOOKING_MS_A_TURN) {
-      const block = this.blocks[this.head]!;
-      const to = Math.min(block.filled, block.looked + LOOK_BYTES);
-      const piece = block.bytes.subarray(block.looked, to);
-      block.looked = to;
-      this.queued -= piece.length;
-      // The watch keeps no view of what it is shown: the block takes more reads once this one is let go.
-      this.watch.read(piece, block.sql);
-      if (block.looked === block.filled) {
-        this.head++;
-        this.spare.push(block.bytes);
-      }
-    }
-    // The blocks looked at go now and then, not with a shift each.
-    if (this.head > 1024 || this.queued === 0) {
-      this.blocks.splice(0, this.head);
-      this.head = 0;
-    }
-    if (this.backlogged && this.queued <= READ_AGAIN_BYTES) {
-      this.backlogged = false;
-      this.backlog(false);
-    }
-    if (this.queued > 0) return this.schedule();
-    const then = this.whenLooked;
-    this.whenLooked = undefined;
-    then?.();
   }
 }

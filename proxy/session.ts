@@ -23,9 +23,10 @@ import type { CancelKeys } from './cancel-keys.js';
 import { BindReader } from './bind-reader.js';
 import { CLOSE_GRACE_MS, closeSocket } from './close-socket.js';
 import { clientEncodingRefusal } from './client-encoding.js';
+import { ArrivingLook } from './arriving-look.js';
 import { MessageFramer, PUT_OFF, type BodyReader } from './framer.js';
 import { LastStatement, STATEMENT_HEAD_BYTES, type StatementHead } from './last-statement.js';
-import { LOOKING_MS_A_TURN, PacedWatch } from './paced-watch.js';
+import { PacedWatch } from './paced-watch.js';
 import { StatementRelay } from './statement-relay.js';
 import { startupMessage, terminate } from './frontend-write.js';
 import { PgError, SqlState } from './pg-error.js';
@@ -115,8 +116,8 @@ export class Session {
   private dispatchUpstreamMessage = false;
   /** The upstream sent a FATAL (or PANIC) error: it is ending the session and has told the client why. */
   private upstreamEndedSession = false;
-  /** Time the interceptor spent looking at the client's reads as they arrived, since the session last gave the others a turn. */
-  private lookingMs = 0;
+  /** The kept client message being assembled, shown to the interceptor as it comes. */
+  private arrivingLook: ArrivingLook | undefined;
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
   /** The interceptor, while mediating, has done all it was handed and waits for the client's next messages. */
@@ -183,10 +184,7 @@ export class Session {
       (type, length, start) => this.clientReader(type, length, start),
       // As PostgreSQL does: the framer would hold such a message whole, up to --max-message-size, while mediating.
       frontendLengthLimit,
-      (type, frame, filled) => {
-        const started = performance.now();
-        if (this.interceptor?.arriving(type, frame, filled)) this.lookingMs += performance.now() - started;
-      },
+      (type, frame, filled) => this.lookAtArriving(type, frame, filled),
     );
     this.upstreamFramer = new MessageFramer(
       (type) => {
@@ -354,22 +352,16 @@ export class Session {
   private readonly onClientData = (chunk: Buffer): boolean => {
     if (this.terminateReceived || this.phase === 'closed') return false;
     this.context.stats.bytesFromClients += chunk.length;
-    const letGo = this.frameClientChunk(chunk);
-    if (this.lookingMs >= LOOKING_MS_A_TURN) this.readClientNextTurn();
-    return letGo;
+    return this.frameClientChunk(chunk);
   };
 
-  /**
-   * The interceptor has looked at the reads of a big statement as they came for a while: the client is read again on
-   * the next turn of the event loop, not in the rest of the up to 32 reads libuv makes of a socket in one turn (2 MiB,
-   * tens of milliseconds to look at in the worst case), so that every other session has its turn. Not so for a
-   * statement relayed as it comes (over 9 MiB): a client writing faster than the proxy reads then waited on TCP's
-   * window after each pause (some 90 ms each, a 200 MB relay 30 times slower).
-   */
-  private readClientNextTurn(): void {
-    this.lookingMs = 0;
-    this.client.pause();
-    setImmediate(() => this.resumeClient());
+  private lookAtArriving(type: number, frame: Buffer, filled: number): void {
+    if (!this.interceptor) return;
+    if (this.arrivingLook?.frame !== frame) {
+      this.arrivingLook?.stop();
+      this.arrivingLook = new ArrivingLook(type, frame, this.interceptor);
+    }
+    this.arrivingLook.arrived(filled);
   }
 
   private frameClientChunk(chunk: Buffer): boolean {
@@ -453,8 +445,33 @@ export class Session {
       if (this.messageRelayed) return this.endRelayed(type, end);
       return this.bindRead ? this.endBindRead(type, end) : this.accountClientMessage(type);
     }
+    const look = this.arrivingLook;
+    if (look?.frame === frame) {
+      this.arrivingLook = undefined;
+      if (!look.lookedAtWhole(() => this.handOnLookedAt(type, frame))) return this.waitForJudgement(end);
+    }
     this.handOn(type, frame, start, end);
   };
+
+  /** A message the interceptor was still looking at when it came whole, once it has looked at all of it. */
+  private handOnLookedAt(type: number, frame: Buffer): void {
+    try {
+      this.handOn(type, frame, -1, 0);
+    } catch (error) {
+      return this.fail(error);
+    }
+    this.readPutOff();
+  }
+
+  /**
+   * The client message that ends at `end` of the chunk being framed waits for the interceptor's judgement, and what
+   * the client sent after it, unread, with it.
+   */
+  private waitForJudgement(end: number): void {
+    this.runStart = end;
+    this.clientFramer.putOffRest();
+    this.pauseHeldClient();
+  }
 
   /**
    * A client message whole (the bytes from `start` to `end` of the client's chunk, or none of it when `start` is -1):
@@ -571,8 +588,7 @@ export class Session {
     const relay = this.streamed!;
     this.runStart = end;
     if (relay.judged) return this.answerStreamed(type, relay);
-    this.clientFramer.putOffRest();
-    this.pauseHeldClient();
+    this.waitForJudgement(end);
     relay.afterJudging(() => {
       this.answerStreamed(type, relay);
       this.readPutOff();
@@ -983,6 +999,7 @@ export class Session {
     this.closeUpstream(backendWaiting, running && this.cancelRunningRequest, running && !this.terminateReceived);
     clearInterval(this.heldClientProbe);
     this.streamed?.stop();
+    this.arrivingLook?.stop();
     this.replies.abandon();
     for (const [, sink] of this.sentAfterRelay.splice(0)) sink?.complete(true);
     this.interceptor?.closed();
