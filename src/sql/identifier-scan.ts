@@ -125,6 +125,8 @@ export class IdentifierScan {
   private continuation = 0;
   /** A -- comment came since the E'…' string ended: where the string's continuation is, servers disagree. */
   private commentInContinuation = false;
+  /** Mode.Standard was opened by a plain quote, not U&': the other reading has it as Mode.Escaped. */
+  private plainString = false;
   private delimiter = EMPTY;
   /** The quoted identifier's first bytes as written (up to what a name can take: `kept` of them), and its length. */
   private readonly quoted: Buffer;
@@ -146,6 +148,25 @@ export class IdentifierScan {
     private readonly observer?: LexicalObserver,
   ) {
     this.quoted = Buffer.alloc(2 * names.longest + 1);
+  }
+
+  /**
+   * This reading of standard strings where it is, as the other reading (backslash escapes) has it too when the text
+   * so far holds no backslash: the two differ only in how '…' ends, so the other reading need not be made until the
+   * first backslash comes. The state is copied whole; a scan's own searches and buffer are not shared.
+   */
+  escapedTwin(): IdentifierScan {
+    const twin = new IdentifierScan(this.names, false);
+    Object.assign(twin, this, {
+      standardStrings: false,
+      mode: this.mode === Mode.Standard && this.plainString ? Mode.Escaped : this.mode,
+      quoted: Buffer.from(this.quoted),
+      quotes: twin.quotes,
+      backslashes: twin.backslashes,
+      doubleQuotes: twin.doubleQuotes,
+      dollars: twin.dollars,
+    });
+    return twin;
   }
 
   /** The next piece of the text; `last` when it ends the text. */
@@ -239,8 +260,9 @@ export class IdentifierScan {
       else if (byte === QUOTE && this.continuation === 2) {
         // Across a -- comment (E'a' -- c, a newline, '…') PostgreSQL 15's lexer goes on with the string, and the
         // proxy's parser (PostgreSQL 18's) ends it: how the server reads on is not known here, so the scan cannot read
-        // past it (review P). A scan for its observer only reads on as 15 does.
-        if (this.commentInContinuation && this.names.longest > 0) {
+        // past it (review P). A scan for its observer only reads on as 15 does. Read with backslash escapes, a new
+        // '…' is read as the string's continuation is, so both read on alike.
+        if (this.commentInContinuation && this.standardStrings && this.names.longest > 0) {
           this.found = true;
           return i + 1;
         }
@@ -255,6 +277,7 @@ export class IdentifierScan {
     if ((CLASS[byte]! & (START | OTHER)) === 0) return i + 1;
     if (byte === QUOTE) {
       this.mode = this.standardStrings ? Mode.Standard : Mode.Escaped;
+      this.plainString = true;
       return i + 1;
     }
     if (byte === DOUBLE_QUOTE) return this.openQuoted(i + 1, false);
@@ -304,6 +327,7 @@ export class IdentifierScan {
       const opening = tokenEnd + 1 < end ? sql[tokenEnd + 1] : undefined;
       if (opening === QUOTE) {
         this.mode = Mode.Standard;
+        this.plainString = false;
         return tokenEnd + 2;
       }
       if (opening === DOUBLE_QUOTE) return this.openQuoted(tokenEnd + 2, true);

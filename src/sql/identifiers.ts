@@ -115,26 +115,31 @@ function caseFoldedHash(bytes: Buffer, from: number, to: number): number {
   return hash;
 }
 
-/** Both readings of a text read in pieces: a name counts when either sees it, as in namedIn. */
+/**
+ * Both readings of a text read in pieces: a name counts when either sees it, as in namedIn. The reading with
+ * backslash escapes starts from the other's state at the first piece that has a backslash: before it, both read
+ * alike (a statement's every byte read twice took twice as long).
+ */
 export class IdentifierScanner {
   private readonly standard: IdentifierScan;
-  private readonly escaped: IdentifierScan;
+  private escaped: IdentifierScan | undefined;
 
   constructor(names: IdentifierSet) {
     this.standard = new IdentifierScan(names, true);
-    this.escaped = new IdentifierScan(names, false);
   }
 
   push(piece: Buffer): void {
+    if (this.standard.found) return;
+    if (this.escaped === undefined && piece.includes(BACKSLASH)) this.escaped = this.standard.escapedTwin();
     this.standard.push(piece);
-    if (!this.standard.found) this.escaped.push(piece);
+    if (!this.standard.found) this.escaped?.push(piece);
   }
 
   /** The text has ended: whether it named one of the identifiers. */
   end(): boolean {
     this.standard.push(EMPTY, true);
-    if (!this.standard.found) this.escaped.push(EMPTY, true);
-    return this.standard.found || this.escaped.found;
+    if (!this.standard.found) this.escaped?.push(EMPTY, true);
+    return this.standard.found || (this.escaped?.found ?? false);
   }
 }
 

@@ -52,6 +52,10 @@ const NOT_FOUND = [
     // A string continued with no comment between, and a comment after a string that nothing continues.
     [`SELECT E'x'\n'\\' pg_llm_chat(1) '`],
     [`SELECT E'x' -- pg_llm_chat\n, 1 -- '`],
+    // U&'…' takes a backslash as it is in either reading: the reading with escapes, begun inside one, must know it.
+    [`SELECT U&'x\\' , 'pg_llm_chat'`],
+    // Read with backslash escapes, a plain string is continued across a -- comment as a new one is read: no doubt.
+    [`SELECT 'x' -- c\n'\\'''`],
 ];
 
 /** The text read in pieces of `size` bytes, the first `offset` long, as a statement streams through the proxy. */
@@ -93,6 +97,25 @@ describe('IdentifierSet.scanner', () => {
     const sql = `SELECT ${tag} pg_llm_chat ${tag}`;
     expect(named(sql)).toBe(false);
     expect(namedInPieces(sql, 100, 100)).toBe(true);
+  });
+});
+
+describe('IdentifierSet.scanner against namedIn', () => {
+  // The reading with backslash escapes begins at the first piece with a backslash, from the other reading's state:
+  // texts of the tokens that change a reading's state, cut anywhere, must be judged as when read whole.
+  const TOKENS = [`'`, `''`, `E'`, `U&'`, `U&"`, `"`, `\\`, `\\'`, `--`, `\n`, `/*`, `*/`, `$$`, `$a$`, ` `, `x`, `e`, `pg_llm_chat`, `"pg_llm_chat"`, `,`];
+
+  it('judges thousands of random texts read in random pieces as it does them read whole', () => {
+    let seed = 12345;
+    const random = (below: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+      return seed % below;
+    };
+    for (let round = 0; round < 3000; round++) {
+      const sql = Array.from({ length: 4 + random(24) }, () => TOKENS[random(TOKENS.length)]).join('');
+      const size = 1 + random(12);
+      expect([sql, size, namedInPieces(sql, size, 1 + random(size))]).toEqual([sql, size, named(sql)]);
+    }
   });
 });
 
