@@ -132,7 +132,7 @@ export interface Analysis {
   syntaxError?: HeldSyntaxError;
 }
 
-const NO_SERVERS: ServerNames = { values: [], parameters: [] };
+const NO_SERVERS: ServerNames = { values: [], parameters: [], settingParameters: [] };
 
 const ANALYZE = parseTask(import.meta.url, 'analyzeNow', analyzeNow);
 

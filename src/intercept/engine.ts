@@ -21,6 +21,7 @@ import { parseMentionsFunction } from './parse-mentions.js';
 import { analyze, CURSOR_COMMANDS, DEALLOCATING_COMMANDS, type Analysis, type CancelCall, type Deallocation, type StatementPlan } from './analyze.js';
 import { frameMentionsFunction, readArriving, scannedOnArrival } from './arriving-statements.js';
 import { BackendCancels } from './backend-cancels.js';
+import { BoundServerSettings, type SettingParameters } from './bound-server-settings.js';
 import { CancelTargets } from './cancel-targets.js';
 import { CallRunner, pgErrorFrom, SkippedRequest, type CallOptions } from './calls.js';
 import { DEFAULT_ARGUMENT_LIMITS, roleArgumentBytes } from './argument-limits.js';
@@ -69,6 +70,7 @@ interface KnownStatement {
   tracked: KeptStatement<TrackedStatement> | undefined;
   own: KeptStatement<OwnPlan> | undefined;
   cancels: CancelCall[] | undefined;
+  settings: SettingParameters | undefined;
 }
 
 interface BoundPortal extends TrackedStatement {
@@ -138,6 +140,7 @@ class InterceptionEngine implements Interceptor {
   private readonly literalSecrets = new SessionLiteralSecrets();
   private readonly namedServers: NamedServers;
   private readonly backendCancels: BackendCancels;
+  private readonly boundServerSettings = new BoundServerSettings();
   private catalogInstalled: boolean | undefined;
   /** Why this session may not use the catalog it has (owner-rights.ts), asked with catalogInstalled. */
   private catalogRefusal: PgError | undefined;
@@ -229,7 +232,7 @@ class InterceptionEngine implements Interceptor {
    */
   relaysBind({ portal, statement }: BindNames): boolean {
     if (this.ownStatements.has(statement) || this.statements.has(statement) || this.pendingParses.calls(statement) !== undefined) return false;
-    if ((portal !== '' && this.portals.has(portal)) || this.backendCancels.of(statement) !== undefined) return false;
+    if ((portal !== '' && this.portals.has(portal)) || this.backendCancels.of(statement) !== undefined || this.boundServerSettings.of(statement) !== undefined) return false;
     this.ownPortals.delete(portal);
     this.portals.delete(portal);
     return true;
@@ -273,6 +276,7 @@ class InterceptionEngine implements Interceptor {
       }
       case FrontendMessage.Bind:
         if (this.ownStatements.has(readBind(frame).statement) || this.portalRefusal(frame) || this.mayBeRefusedRebind(frame) || this.bindsSecrets(frame)) return true;
+        if (this.boundServerSettings.refusal(readBind(frame).statement, frame)) return true;
         // A portal of a COMMIT or SAVEPOINT bound now may be executed once the proxy's block is open.
         this.clientBlockStatements.bound(readBind(frame).portal, readBind(frame).statement);
         this.trackBind(frame, false);
@@ -436,7 +440,7 @@ class InterceptionEngine implements Interceptor {
         const { statement, portal } = readBind(frame);
         await this.parseAnswered(statement);
         if (this.ownStatements.has(statement)) return this.answerOwn(frame);
-        const refusal = this.portalRefusal(frame);
+        const refusal = this.portalRefusal(frame) ?? this.boundServerSettings.refusal(statement, frame);
         if (refusal) return this.refuse(refusal);
         const held = this.bindsSecrets(frame) ? await this.orRefused(() => this.heldSecrets(frame), FrontendMessage.Bind) : frame;
         if (!held) return;
@@ -610,6 +614,7 @@ class InterceptionEngine implements Interceptor {
     const frame = sql === message.sql ? received : parse(name, sql, message.parameterTypes);
     const { plans, cancels } = analysis;
     this.backendCancels.parsed(name, cancels);
+    this.boundServerSettings.parsed(name, analysis.servers.settingParameters);
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
       const overLimit = this.ownStatements.add(name, plans[0], previous?.tracked ?? previous?.own);
       if (overLimit) {
@@ -822,7 +827,7 @@ class InterceptionEngine implements Interceptor {
 
   /** Whether the proxy remembers anything of some prepared statement, so Parse, Bind and Close concern it. */
   private get tracksStatements(): boolean {
-    return this.statements.size > 0 || this.ownStatements.size > 0 || this.backendCancels.size > 0;
+    return this.statements.size > 0 || this.ownStatements.size > 0 || this.backendCancels.size > 0 || this.boundServerSettings.size > 0;
   }
 
   /** A Parse (re)defines the statement: whatever the proxy knew of that name is gone. */
@@ -830,11 +835,12 @@ class InterceptionEngine implements Interceptor {
     this.statements.delete(name);
     this.ownStatements.delete(name);
     this.backendCancels.forget(name);
+    this.boundServerSettings.forget(name);
   }
 
   /** Whether the proxy knows anything of the prepared statement `name`. */
   private knowsStatement(name: string): boolean {
-    return this.statements.has(name) || this.ownStatements.has(name) || this.backendCancels.of(name) !== undefined;
+    return this.statements.has(name) || this.ownStatements.has(name) || this.backendCancels.of(name) !== undefined || this.boundServerSettings.of(name) !== undefined;
   }
 
   /** Waits, when a Parse over the statement's name is forwarded, for the server's answer, which decides what it is. */
@@ -845,7 +851,7 @@ class InterceptionEngine implements Interceptor {
   /** Forgets what the proxy knew of the statement, and hands it back (undefined: nothing). */
   private takeStatement(name: string): KnownStatement | undefined {
     if (!this.knowsStatement(name)) return undefined;
-    const known = { tracked: this.statements.setAside(name), own: this.ownStatements.setAside(name), cancels: this.backendCancels.of(name) };
+    const known = { tracked: this.statements.setAside(name), own: this.ownStatements.setAside(name), cancels: this.backendCancels.of(name), settings: this.boundServerSettings.of(name) };
     this.forgetStatement(name);
     return known;
   }
@@ -856,6 +862,7 @@ class InterceptionEngine implements Interceptor {
     if (known?.tracked) this.statements.putBack(name, known.tracked);
     if (known?.own) this.ownStatements.putBack(name, known.own);
     if (known?.cancels) this.backendCancels.parsed(name, known.cancels);
+    if (known?.settings) this.boundServerSettings.parsed(name, known.settings);
   }
 
   /**
@@ -869,6 +876,7 @@ class InterceptionEngine implements Interceptor {
     this.statements.clear();
     this.ownStatements.clear();
     this.backendCancels.forgetAll();
+    this.boundServerSettings.forgetAll();
   }
 
   private mentionsDeallocation(frame: Buffer): boolean {
@@ -933,6 +941,7 @@ class InterceptionEngine implements Interceptor {
     if (kind === 'S') {
       this.statements.delete(name);
       this.backendCancels.forget(name);
+      this.boundServerSettings.forget(name);
     } else this.portals.delete(name);
   }
 
@@ -985,6 +994,9 @@ class InterceptionEngine implements Interceptor {
       }, bindRest.length);
     }
     else this.portals.delete(bind.portal);
+    // Bound for a server setting by a statement that calls nothing, the URL is one the client named too.
+    const settings = tracked ? undefined : this.boundServerSettings.of(bind.statement);
+    if (settings) this.namedServers.noteParameters(bound.subarray(bind.restOffset, readBind(bound).resultFormatsOffset), settings);
   }
 
   /** psql's \dx: with the proxy's extensions where this database's catalog lists them (extension-listing.ts). */

@@ -17,7 +17,7 @@ import { writesOutSecret } from './computed-secrets.js';
 import { withDerivedColumns } from './derived-columns.js';
 import { IdentifierSet } from './identifiers.js';
 import { parseTask } from './parse-task.js';
-import { isServerSetting } from './server-names.js';
+import { isServerSetting, serverNames } from './server-names.js';
 import { scopeWithin, type Scope } from './statement-scopes.js';
 
 const PREFIX = 'ai.';
@@ -123,6 +123,13 @@ function valueOf(set: VariableSet): string {
 function visit(node: unknown, sql: string, spans: KeySpan[], scope?: Scope, field?: string): void {
   if (Array.isArray(node)) return node.forEach((item) => visit(item, sql, spans, scope));
   if (node === null || typeof node !== 'object') return;
+  const prepared = (node as { PrepareStmt?: { query?: unknown } }).PrepareStmt;
+  const fromExecute = prepared && serverNames([prepared.query]).settingParameters[0];
+  if (fromExecute) {
+    throw new PgError('0A000', `a prepared statement cannot set ${fromExecute.setting} from its parameters`, {
+      hint: `The proxy does not read EXECUTE's values, and a URL with credentials would stay in the server's keeping. Bind it with the extended protocol (set_config('${fromExecute.setting}', $1, false)), or write it out.`,
+    });
+  }
   // Nested, a SET is a VariableSetStmt node or the `setstmt` of ALTER ROLE/DATABASE/SYSTEM: matched by its shape.
   const set = node as VariableSet;
   if (set.kind === 'VAR_SET_VALUE' && isServerSetting(set.name)) set.args?.forEach((arg) => refuseUrlCredentials(set.name!, arg.A_Const?.sval?.sval));
@@ -192,7 +199,16 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
     if (value === undefined || !(isServerSetting(setting) || isApiKeySetting(setting))) return undefined;
     // Its columns of a subquery, CTE, VALUES list or function in FROM the statement writes, as what they stand for.
     const computed = withDerivedColumns(value, scope, `the value of ${setting}`);
-    if (isServerSetting(setting)) return void refuseUrlCredentials(setting!, writtenPieces(computed));
+    if (isServerSetting(setting)) {
+      refuseUrlCredentials(setting!, writtenPieces(computed));
+      // Bound whole, the value is read at Bind (bound-server-settings.ts); bound into an expression, it cannot be.
+      if (bindsParameter(computed) && !('ParamRef' in (uncast(value) ?? {}))) {
+        throw new PgError('0A000', `set_config cannot take a value of ${setting} computed from a bound parameter`, {
+          hint: `The proxy reads a URL bound whole for credentials, which the server would keep in clear: bind the whole URL (set_config('${setting}', $1, false)), or write it out.`,
+        });
+      }
+      return undefined;
+    }
     if (bindsParameter(computed)) {
       throw new PgError('0A000', `set_config cannot take a value of ${setting} from a bound parameter`, {
         hint: `The server would hold the key in clear, for any code the session runs to read. Write the key out (SET ${setting} = '…', or set_config('${setting}', '…', false)): the proxy holds a key written out and hands the server only a reference to it.`,

@@ -8,7 +8,7 @@
 // proxy runs may reach (src/sql/function-check.ts) are those the client named itself, not those a view of one of
 // them named in its place.
 
-import { constantText, type Expression } from './constant-text.js';
+import { constantText, uncast, type Expression } from './constant-text.js';
 import { declaredArguments } from './declared-arguments.js';
 
 type Node = Record<string, any>;
@@ -29,6 +29,11 @@ export interface ServerNames {
   values: Array<{ value: string; kind: ServerKind; statement: number }>;
   /** The numbers ($1 is 1) of the parameters bound in a server's place, read the same way at Bind. */
   parameters: Array<{ number: number; kind: ServerKind }>;
+  /**
+   * Of those, the ones bound whole (under casts) as a server setting's value (set_config('ai.ollama_host', $1, …)):
+   * the server keeps the value, which must carry no credentials (checked at Bind: bound-server-settings.ts).
+   */
+  settingParameters: Array<{ number: number; kind: ServerKind; setting: string }>;
 }
 
 /** The APIs whose names pgai's settings and functions carry (ai.openai_base_url, ai.voyageai_embed…). */
@@ -61,7 +66,7 @@ const BUILD_OBJECT = new Set(['json_build_object', 'jsonb_build_object']);
 
 /** The server names of the parsed statements (nodes of libpg-query's tree). */
 export function serverNames(statements: unknown[]): ServerNames {
-  const names: ServerNames = { values: [], parameters: [] };
+  const names: ServerNames = { values: [], parameters: [], settingParameters: [] };
   statements.forEach((statement, index) => visit(statement, names, index));
   return names;
 }
@@ -85,8 +90,11 @@ function serversOfCall(call: Node, names: ServerNames, statement: number): void 
   const name = String(call.funcname?.at(-1)?.String?.sval ?? '');
   if (name === 'set_config') {
     const [setting, value] = (call.args ?? []) as Node[];
-    const kind = chosenSettingKind(constantText(setting as Expression));
+    const settingName = constantText(setting as Expression);
+    const kind = chosenSettingKind(settingName);
     if (kind) given(value, kind, names, statement);
+    const bound = isServerSetting(settingName) ? (uncast(value as Expression) as Node | undefined)?.ParamRef?.number : undefined;
+    if (typeof bound === 'number') names.settingParameters.push({ number: bound, kind: kind!, setting: settingName!.toLowerCase() });
     return;
   }
   for (const { declared, expression } of declaredArguments(call).arguments) {

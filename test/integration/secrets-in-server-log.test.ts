@@ -604,6 +604,32 @@ describe("a URL with credentials in one of pgai's server settings", () => {
     expect(logHolds(secret)).toBe(false);
   });
 
+  // Review P (rp1-1): bound as a parameter, such a URL reached the server, its log of bind parameters and the setting.
+  it('is refused at Bind when bound whole, and at Parse when bound into an expression or in PREPARE', async () => {
+    // Bind parameters logged whole: what the server gets bound would show.
+    const { reader } = await loggedDatabase('', ['log_parameter_max_length = -1']);
+    const secret = unique('urlsecret');
+    const setter = `SELECT set_config('ai.openai_base_url', $1, false)`;
+    const refusal = { code: '22023', message: 'the URL of ai.openai_base_url cannot carry a user, a password or a query' };
+    for (const bound of [`http://u:${secret}@127.0.0.1:9/v1`, `http://127.0.0.1:9/v1?key=${secret}`, `u:${secret}@127.0.0.1:9`]) {
+      await expect(reader.query(setter, [bound]), bound).rejects.toMatchObject(refusal);
+      await expect(reader.query(`SELECT set_config('ai.ollama_host', $1::text, false)`, [bound]), bound).rejects.toMatchObject({ code: '22023' });
+    }
+    // A named statement: bound with a plain URL it runs; bound again with credentials it is refused; closed, forgotten.
+    const named = { name: unique('setter'), text: setter };
+    await reader.query({ ...named, values: [suite.fake.baseUrl] });
+    await expect(reader.query({ ...named, values: [`http://u:${secret}@127.0.0.1:9/v1`] })).rejects.toMatchObject(refusal);
+    expect((await reader.query('SHOW ai.openai_base_url')).rows).toEqual([{ 'ai.openai_base_url': suite.fake.baseUrl }]);
+    await expect(reader.query(`SELECT set_config('ai.openai_base_url', 'http://' || $1, false)`, [`u:${secret}@127.0.0.1:9`])).rejects.toMatchObject({
+      code: '0A000',
+      message: 'set_config cannot take a value of ai.openai_base_url computed from a bound parameter',
+    });
+    await expect(reader.query(`PREPARE url_setter(text) AS ${setter}`)).rejects.toMatchObject({ code: '0A000', message: 'a prepared statement cannot set ai.openai_base_url from its parameters' });
+    // The session carries on, and the server never saw the credentials.
+    expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    expect(logHolds(secret)).toBe(false);
+  });
+
   it('is refused at connection start: in options or as a parameter of its own', async () => {
     const { name } = await loggedDatabase();
     const secret = unique('urlsecret');
