@@ -114,20 +114,9 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
     }),
   });
   const address = await listener.listen();
-  log.info(
-    {
-      listen: `${address.address}:${address.port}`,
-      socket: listener.unixSocketPath,
-      upstream: describeTarget(target),
-      tls: Boolean(config.tls),
-      authUser: config.authRole?.user,
-    },
-    'proxy listening',
-  );
   const admin = config.admin
     ? await startAdminServer(config.admin.host, config.admin.port, { stats: listener.stats, upstream: () => target, sessions: () => listener.sessionViews(), startedAt }, config.adminToken)
     : undefined;
-  if (config.admin) log.info({ admin: `http://${config.admin.host}:${config.admin.port}` }, 'admin server listening');
   const workers = startWorkers(config.worker, { defaults, masterKeys, log });
   const stopCollecting = collectWhenIdle();
 
@@ -146,6 +135,18 @@ async function run(config: Config, defaults: DefaultProviders, log: Logger): Pro
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // Told last: whoever waits for these lines may stop the proxy at once, and a signal before its handler killed it.
+  log.info(
+    {
+      listen: `${address.address}:${address.port}`,
+      socket: listener.unixSocketPath,
+      upstream: describeTarget(target),
+      tls: Boolean(config.tls),
+      authUser: config.authRole?.user,
+    },
+    'proxy listening',
+  );
+  if (config.admin) log.info({ admin: `http://${config.admin.host}:${config.admin.port}` }, 'admin server listening');
 }
 
 async function chooseEmbedded(config: Config, log: Logger): Promise<EmbeddedUpstream | undefined> {
