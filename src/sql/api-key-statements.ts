@@ -11,6 +11,7 @@
 import { parseSync, scanSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { urlCarriesCredentials } from '../crypto/config-secrets.js';
+import { withEscapesRead } from './backslash-escapes.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
 import { refuseComputedSettingName } from './computed-setting-names.js';
 import { writesOutSecret } from './computed-secrets.js';
@@ -239,7 +240,9 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
  * a URL anyway: a request's URL may not carry a user, and their paths go after the base URL, past its query.
  */
 function refuseUrlCredentials(setting: string, value: string | undefined): void {
-  if (value !== undefined && urlCarriesCredentials(value)) throw urlCredentialsError(setting);
+  if (value === undefined) return;
+  // With standard_conforming_strings off the server reads 'http://u\:k@h' as http://u:k@h (review P, rp1-4).
+  if (urlCarriesCredentials(value) || (value.includes('\\') && urlCarriesCredentials(withEscapesRead(value)))) throw urlCredentialsError(setting);
 }
 
 /** The error a server setting's URL with credentials is refused with; FATAL at connection start (startup-refusal.ts). */

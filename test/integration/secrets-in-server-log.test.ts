@@ -595,6 +595,12 @@ describe("a URL with credentials in one of pgai's server settings", () => {
     ]) {
       await expect(admin.query(code), code).rejects.toMatchObject({ code: '0A000', message: expect.stringMatching(/cannot set ai\.\w+ to a URL that carries a user, a password or a query/) });
     }
+    // With standard_conforming_strings off the server reads a backslash as an escape: 'u\:k@h' is a user and a password.
+    await reader.query('SET standard_conforming_strings = off');
+    for (const escaped of [`SET ai.openai_base_url = 'http://u\\:${secret}@127.0.0.1:9/v1'`, `SELECT set_config('ai.ollama_host', 'http://u\\x3a${secret}@127.0.0.1:9', false)`]) {
+      await expect(reader.query(escaped), escaped).rejects.toMatchObject(refusal);
+    }
+    await reader.query('SET standard_conforming_strings = on');
     expect(JSON.stringify(await admin.query('BEGIN').then(() => admin.query(refused[0]!)).catch((error: unknown) => error))).not.toContain(secret);
     // The block failed as any statement's error fails it, and the session carries on after it.
     await expect(admin.query('SELECT 1')).rejects.toMatchObject({ code: '25P02' });
