@@ -118,6 +118,12 @@ export class Session {
   private upstreamEndedSession = false;
   /** The kept client message being assembled, shown to the interceptor as it comes. */
   private arrivingLook: ArrivingLook | undefined;
+  /**
+   * A client message waits for the interceptor's judgement, and all the client sent after it with it: nothing of
+   * that is read, whoever asks, until the judgement is in (review Q: the interceptor catching up read it, and a
+   * statement was written upstream inside another).
+   */
+  private awaitingJudgement = false;
   /** The interceptor asked to stop reading from the client: an upstream drain must not resume it. */
   private clientHeld = false;
   /** The interceptor, while mediating, has done all it was handed and waits for the client's next messages. */
@@ -428,6 +434,7 @@ export class Session {
 
   /** The message put off is read now, as any message in the interceptor's state now, and the client after it. */
   private readPutOff(): void {
+    if (this.awaitingJudgement) return;
     const waiting = this.clientFramer.takeWaiting();
     if (waiting && !this.terminateReceived && this.phase !== 'closed') this.frameClientChunk(waiting);
     this.resumeClient();
@@ -455,6 +462,7 @@ export class Session {
 
   /** A message the interceptor was still looking at when it came whole, once it has looked at all of it. */
   private handOnLookedAt(type: number, frame: Buffer): void {
+    this.awaitingJudgement = false;
     try {
       this.handOn(type, frame, -1, 0);
     } catch (error) {
@@ -468,6 +476,7 @@ export class Session {
    * the client sent after it, unread, with it.
    */
   private waitForJudgement(end: number): void {
+    this.awaitingJudgement = true;
     this.runStart = end;
     this.clientFramer.putOffRest();
     this.pauseHeldClient();
@@ -590,6 +599,7 @@ export class Session {
     if (relay.judged) return this.answerStreamed(type, relay);
     this.waitForJudgement(end);
     relay.afterJudging(() => {
+      this.awaitingJudgement = false;
       this.answerStreamed(type, relay);
       this.readPutOff();
     });

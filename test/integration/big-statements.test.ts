@@ -160,6 +160,44 @@ describe('statements too big for the proxy to parse', () => {
     expect(relayed.find((message) => message.name === 'dataRow')).toMatchObject({ fields: [String(12 * MiB)] });
   }, 120_000);
 
+  // Review Q: the interceptor, done with a call, read what the client had sent after a statement still being looked at;
+  // the statement then went upstream inside the next one, relayed as it came, and the server read the client's bytes
+  // as messages of their own.
+  it('what follows one still being looked at when a call ends waits for it, in order', async () => {
+    const { name } = await databaseWithModel(shared.proxy, shared.fake, 'mock', { mock_mode: 'echo', mock_latency_ms: 300 });
+    const raw = await RawClient.session(shared.proxy.port, { database: name });
+    afterThisTest(async () => raw.end());
+    // Other sessions' statements take turns at the looking with this one's, so that its look lasts tens of ms.
+    let loading = true;
+    const load = Array.from({ length: 2 }, async () => {
+      const other = await RawClient.session(shared.proxy.port);
+      const statement = serialize.query(`SELECT 1 /* ${'y'.repeat(20 * MiB)} */`);
+      while (loading) {
+        write(other, statement);
+        await other.until('readyForQuery', 60_000);
+      }
+      other.end();
+    });
+    try {
+      // Held whole: under the 1 MiB held while a call runs.
+      const held = serialize.query(`SELECT 1 AS held /* ${'x'.repeat(1_000_000)} */`);
+      const relayed = serialize.query(`SELECT length('${'r'.repeat(12 * MiB)}') AS relayed`);
+      // The call ends 300 ms after it starts: the statement is sent so that its look spans that, in one try or another.
+      for (let offsetMs = 250; offsetMs <= 330; offsetMs += 8) {
+        raw.send(serialize.query(`SELECT pg_llm_chat('llm', 'x') AS call`));
+        await new Promise((resolve) => setTimeout(resolve, offsetMs));
+        write(raw, held, relayed, serialize.query('SELECT 3 AS small'));
+        const answers = [];
+        for (let i = 0; i < 4; i++) answers.push(await raw.until('readyForQuery', 60_000));
+        const columns = answers.map((answer) => answer.find((message) => message.name === 'rowDescription') as { fields?: Array<{ name: string }> } | undefined);
+        expect(columns.map((description) => description?.fields?.[0]?.name), `${offsetMs} ms`).toEqual(['call', 'held', 'relayed', 'small']);
+      }
+    } finally {
+      loading = false;
+      await Promise.all(load);
+    }
+  }, 180_000);
+
   it('a client that leaves while one is being looked at takes its backend with it', async () => {
     const watcher = await RawClient.session(shared.proxy.port);
     afterThisTest(async () => watcher.end());
