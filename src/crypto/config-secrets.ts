@@ -50,12 +50,14 @@ export function credentialsIn(name: string, value: unknown): string[] {
 /**
  * Whether a server's URL as a setting gives it carries a user, a password or a query, any of which may be a key: the
  * query's names too (http://host/v1?sk-…), and with the scheme left out (user:key@host:11434, which Ollama's
- * functions call over http://). One that does not parse counts when it has an @ or a ?.
+ * functions call over http://). It is read both as it is, as a URL parser reads it (a tab or a newline anywhere and
+ * spaces around it left out, a backslash for a slash: review Q), and with http:// before it; one that parses neither
+ * way counts when it has an @ or a ?.
  */
 export function urlCarriesCredentials(value: string): boolean {
-  const url = parsedUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
-  if (!url) return /[@?]/.test(value);
-  return url.username !== '' || url.password !== '' || url.search !== '';
+  const readings = [parsedUrl(value), parsedUrl(`http://${value}`)].filter((url) => url !== undefined);
+  if (readings.length === 0) return /[@?]/.test(value);
+  return readings.some((url) => url.username !== '' || url.password !== '' || url.search !== '');
 }
 
 /** Whether the config holds any credential, so that it must be sealed. */

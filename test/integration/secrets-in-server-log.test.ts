@@ -581,6 +581,9 @@ describe("a URL with credentials in one of pgai's server settings", () => {
       `SELECT set_config('ai.openai_base_url', concat('http://u:', '${secret}@127.0.0.1:9/v1'), false)`,
       `SELECT set_config('ai.openai_base_url', format('http://u:%s@127.0.0.1:9/v1', '${secret}'), false)`,
       `SELECT set_config('ai.openai_base_url', x, false) FROM (VALUES ('http://u:${secret}@127.0.0.1:9/v1')) v(x)`,
+      // What a URL parser leaves out or reads as a slash (review Q).
+      `SET ai.openai_base_url = E'\\thttp://u:${secret}@127.0.0.1:9/v1'`,
+      `SET ai.openai_base_url = 'http:\\\\u:${secret}@127.0.0.1:9/v1'`,
     ];
     for (const sql of refused) {
       await expect(admin.query(sql), sql).rejects.toMatchObject(refusal);
