@@ -911,9 +911,13 @@ class InterceptionEngine implements Interceptor {
     return this.apiKeys.holding || this.masterKeys.holding || this.literalSecrets.holding || this.namedServers.holding;
   }
 
-  /** The statement the proxy keeps under that name, which a Close (of kind 'S') would close. */
-  private closingStatement(kind: string, name: string): TrackedStatement | undefined {
-    return kind === 'S' ? this.statements.get(name) : undefined;
+  /**
+   * What the proxy keeps of the statement under that name, which a Close (of kind 'S') would close: the LLM statement,
+   * or the server settings it binds (review Q: forgotten when the Close was relayed, a Close the server skipped left
+   * the statement there, bound unchecked).
+   */
+  private closingStatement(kind: string, name: string): object | undefined {
+    return kind === 'S' ? (this.statements.get(name) ?? this.boundServerSettings.of(name)) : undefined;
   }
 
   /**

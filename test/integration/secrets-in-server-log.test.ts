@@ -616,7 +616,7 @@ describe("a URL with credentials in one of pgai's server settings", () => {
   // Review P (rp1-1): bound as a parameter, such a URL reached the server, its log of bind parameters and the setting.
   it('is refused at Bind when bound whole, and at Parse when bound into an expression or in PREPARE', async () => {
     // Bind parameters logged whole: what the server gets bound would show.
-    const { reader } = await loggedDatabase('', ['log_parameter_max_length = -1']);
+    const { name, reader } = await loggedDatabase('', ['log_parameter_max_length = -1']);
     const secret = unique('urlsecret');
     const setter = `SELECT set_config('ai.openai_base_url', $1, false)`;
     const refusal = { code: '22023', message: 'the URL of ai.openai_base_url cannot carry a user, a password or a query' };
@@ -634,6 +634,15 @@ describe("a URL with credentials in one of pgai's server settings", () => {
       message: 'set_config cannot take a value of ai.openai_base_url computed from a bound parameter',
     });
     await expect(reader.query(`PREPARE url_setter(text) AS ${setter}`)).rejects.toMatchObject({ code: '0A000', message: 'a prepared statement cannot set ai.openai_base_url from its parameters' });
+    // A Close the server skips (after an error in the pipeline) leaves the statement known: its Binds are still read.
+    const raw = await RawClient.session(suite.proxy.port, { user: 'trust_user', database: name });
+    afterThisTest(async () => void raw.socket.destroy());
+    raw.send(serialize.parse({ name: 'kept', text: setter, types: [] }), serialize.sync());
+    await raw.until('readyForQuery');
+    raw.send(serialize.describe({ type: 'P', name: 'no_such_portal' }), serialize.close({ type: 'S', name: 'kept' }), serialize.sync());
+    expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '34000' });
+    raw.send(serialize.bind({ statement: 'kept', values: [`http://u:${secret}@127.0.0.1:9/v1`] }), serialize.execute({}), serialize.sync());
+    expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '22023' });
     // The session carries on, and the server never saw the credentials.
     expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     expect(logHolds(secret)).toBe(false);
