@@ -206,6 +206,7 @@ class InterceptionEngine implements Interceptor {
       cursorsOpen: this.executor.cursors.size > 0,
       tracksStatements: this.tracksStatements,
       knowsStatement: (name) => this.knowsStatement(name),
+      readsBindsOf: (name) => (this.statements.get(name)?.secretParameters.length ?? 0) > 0 || this.boundServerSettings.of(name) !== undefined,
       forgetStatement: (name) => this.forgetStatement(name),
     });
   }

@@ -20,6 +20,8 @@ export interface ClaimState {
   cursorsOpen: boolean;
   tracksStatements: boolean;
   knowsStatement(name: string): boolean;
+  /** Whether the proxy reads each Bind of the statement (for secrets bound, or a server setting's URL). */
+  readsBindsOf(name: string): boolean;
   forgetStatement(name: string): void;
 }
 
@@ -45,6 +47,10 @@ export class StreamedClaim implements StatementWatch {
     if (this.type === FrontendMessage.Query) claimed ||= scanned.listing || (scanned.deallocating ?? false);
     else {
       claimed ||= statement === undefined || (state.tracksStatements && statement !== '' && state.knowsStatement(statement));
+      // The unnamed statement is replaced by every unnamed Parse, so one too big to parse goes to the server, but not
+      // over one whose Binds the proxy reads: the server skips a Parse after an error earlier in the pipeline, and
+      // forgotten, the statement it keeps would be bound unread (review Q).
+      claimed ||= statement === '' && state.readsBindsOf('');
       // A Parse the server runs drops the statement it names, the unnamed one whatever becomes of it; one the relay
       // spoils never runs there, so the old one stays, as for a Parse the engine refuses (handleParse).
       if (statement !== undefined && !claimed) state.forgetStatement(statement);

@@ -643,6 +643,13 @@ describe("a URL with credentials in one of pgai's server settings", () => {
     expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '34000' });
     raw.send(serialize.bind({ statement: 'kept', values: [`http://u:${secret}@127.0.0.1:9/v1`] }), serialize.execute({}), serialize.sync());
     expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '22023' });
+    // So does an unnamed Parse too big to parse that the server skips: it is refused, and the statement stays known.
+    raw.send(serialize.parse({ text: setter, types: [] }), serialize.sync());
+    await raw.until('readyForQuery');
+    raw.send(serialize.describe({ type: 'P', name: 'no_such_portal' }), serialize.parse({ text: `SELECT 1 /* ${'x'.repeat(10 * 1024 * 1024)} */`, types: [] }), serialize.sync());
+    expect((await raw.until('readyForQuery', 30_000)).find((message) => message.name === 'error')).toMatchObject({ code: '34000' });
+    raw.send(serialize.bind({ values: [`http://u:${secret}@127.0.0.1:9/v1`] }), serialize.execute({}), serialize.sync());
+    expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '22023' });
     // The session carries on, and the server never saw the credentials.
     expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     expect(logHolds(secret)).toBe(false);
