@@ -157,16 +157,39 @@ function visit(node: unknown, sql: string, spans: KeySpan[], scope?: Scope, fiel
 
 interface SettingsUpdate {
   relation?: { relname?: string };
+  whereClause?: Expression;
+  targetList?: unknown;
 }
 
-/** An UPDATE of pg_settings that names a key setting: it would set it with the key written out, as set_config would. */
+/**
+ * An UPDATE of pg_settings that names a key setting: it would set it with the key written out, as set_config would.
+ * One that does not name its one setting (WHERE name ~ '^ai\.openai_api_k') may set a key setting too (review P), and
+ * a server setting's URL it sets may carry no credentials, as anywhere.
+ */
 function refuseSettingsUpdate(update: SettingsUpdate): void {
   if (update.relation?.relname?.toLowerCase() !== 'pg_settings') return;
   const named = namedSetting(update);
-  if (named === undefined) return;
-  throw new PgError('0A000', `${named} can be set only with SET or set_config()`, {
-    hint: `An UPDATE of pg_settings would carry the key to the server and its log. Use SET ${named} in the session (the proxy keeps the key, the server only a reference to it).`,
-  });
+  if (named !== undefined) {
+    throw new PgError('0A000', `${named} can be set only with SET or set_config()`, {
+      hint: `An UPDATE of pg_settings would carry the key to the server and its log. Use SET ${named} in the session (the proxy keeps the key, the server only a reference to it).`,
+    });
+  }
+  const setting = settingNamedBy(update.whereClause);
+  if (setting === undefined) {
+    throw new PgError('0A000', 'an UPDATE of pg_settings must name the one setting it sets', {
+      hint: "Write WHERE name = '…', or use SET or set_config(): a setting matched otherwise may be a key setting of pgai's, whose key the server and its log would get in clear.",
+    });
+  }
+  if (isServerSetting(setting)) refuseUrlCredentials(setting, writtenPieces(update.targetList));
+}
+
+/** The setting a WHERE clause names as name = '…' (the column either side, the name written out), if it does. */
+function settingNamedBy(where: Expression | undefined): string | undefined {
+  const comparison = where?.A_Expr;
+  if (comparison?.kind !== 'AEXPR_OP' || comparison.name?.at(-1)?.String?.sval !== '=') return undefined;
+  const isName = (side: Expression | undefined): boolean => (side as { ColumnRef?: { fields?: Array<{ String?: { sval: string } }> } } | undefined)?.ColumnRef?.fields?.at(-1)?.String?.sval === 'name';
+  if (isName(comparison.lexpr)) return constantText(comparison.rexpr);
+  return isName(comparison.rexpr) ? constantText(comparison.lexpr) : undefined;
 }
 
 /** The first key setting a text written out in the tree names (joined pieces and casts read as set_config's name is). */

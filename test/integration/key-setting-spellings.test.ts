@@ -196,6 +196,13 @@ describe('a key setting in any spelling', () => {
       const sql = `UPDATE pg_settings SET setting = '${key}' WHERE name = ${name}`;
       await expect(client.query(sql), sql).rejects.toMatchObject({ code: '0A000', message: 'ai.openai_api_key can be set only with SET or set_config()' });
     }
+    // Matched otherwise than by its name written out, the setting may be a key setting (review P).
+    for (const where of [`name ~ '^ai\\.openai_api_k'`, `name LIKE 'ai.openai%'`, `name IN (SELECT 'ai.openai_api_key')`, `true`]) {
+      const key = unique('sk-pg-settings');
+      keys.push(key);
+      const sql = `UPDATE pg_settings SET setting = '${key}' WHERE ${where}`;
+      await expect(client.query(sql), sql).rejects.toMatchObject({ code: '0A000' });
+    }
     await client.query(`UPDATE pg_settings SET setting = 'off' WHERE name = 'enable_seqscan'`);
     expect((await client.query('SHOW enable_seqscan')).rows).toEqual([{ enable_seqscan: 'off' }]);
     const log = serverLog();

@@ -581,6 +581,7 @@ describe("a URL with credentials in one of pgai's server settings", () => {
       `SELECT set_config('ai.openai_base_url', concat('http://u:', '${secret}@127.0.0.1:9/v1'), false)`,
       `SELECT set_config('ai.openai_base_url', format('http://u:%s@127.0.0.1:9/v1', '${secret}'), false)`,
       `SELECT set_config('ai.openai_base_url', x, false) FROM (VALUES ('http://u:${secret}@127.0.0.1:9/v1')) v(x)`,
+      `UPDATE pg_settings SET setting = 'http://u:${secret}@127.0.0.1:9/v1' WHERE name = 'ai.openai_base_url'`,
       // What a URL parser leaves out or reads as a slash (review Q).
       `SET ai.openai_base_url = E'\\thttp://u:${secret}@127.0.0.1:9/v1'`,
       `SET ai.openai_base_url = 'http:\\\\u:${secret}@127.0.0.1:9/v1'`,
