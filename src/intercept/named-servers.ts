@@ -24,6 +24,8 @@ const MAX_URL = 2048;
 const MAX_NAMED = 256;
 /** A URL and nothing else. */
 const WHOLE_URL = new RegExp(`^[a-z][a-z0-9+.-]{0,32}://[^'"\\s\\\\$]{0,${MAX_URL}}$`, 'i');
+/** A host (with a port, a path) and nothing else, written without a scheme, as Ollama's functions take one (over http://). */
+const WHOLE_HOST = new RegExp(`^[a-z0-9][a-z0-9.-]{0,252}(?::\\d{1,5})?(?:/[^'"\\s\\\\$?#@]{0,${MAX_URL}})?$`, 'i');
 
 export class NamedServers {
   /** Each URL the client's statements named, with its kind, as `kind url`. */
@@ -94,7 +96,10 @@ export class NamedServers {
       if (value.length <= MAX_URL) this.add(value, kind, into);
       return;
     }
-    if (!value.includes('://')) return;
+    if (!value.includes('://')) {
+      if (WHOLE_HOST.test(value)) this.add(value, kind, into);
+      return;
+    }
     if (WHOLE_URL.test(value)) return this.add(value, kind, into);
     let config: unknown;
     try {

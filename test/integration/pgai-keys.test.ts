@@ -576,7 +576,10 @@ describe("a server a setting names, set by another role's code in the session", 
     await victim.query(`SET ai.ollama_host = '${fakeRoot(suite.fake)}'`);
     await victim.query(`SELECT ai.ollama_embed('llama3', 'mine')`);
     await victim.query(`SELECT ai.openai_embed('m', 'mine', api_key => $1, client_config => $2)`, [VICTIM_KEY, JSON.stringify({ base_url: suite.fake.baseUrl })]);
-    expect(suite.fake.requests.map((request) => request.path)).toEqual(['/api/embeddings', '/v1/embeddings']);
+    // Written without its scheme, as Ollama's clients take a host (review P).
+    await victim.query(`SET ai.ollama_host = '${fakeRoot(suite.fake).replace(/^http:\/\//, '')}'`);
+    await victim.query(`SELECT ai.ollama_embed('llama3', 'mine')`);
+    expect(suite.fake.requests.map((request) => request.path)).toEqual(['/api/embeddings', '/v1/embeddings', '/api/embeddings']);
     expect(attacker.requests).toEqual([]);
   });
 
