@@ -454,14 +454,16 @@ export class Session {
     }
     const look = this.arrivingLook;
     if (look?.frame === frame) {
-      this.arrivingLook = undefined;
+      // Kept until the look is done, for close() to stop it.
       if (!look.lookedAtWhole(() => this.handOnLookedAt(type, frame))) return this.waitForJudgement(end);
+      this.arrivingLook = undefined;
     }
     this.handOn(type, frame, start, end);
   };
 
   /** A message the interceptor was still looking at when it came whole, once it has looked at all of it. */
   private handOnLookedAt(type: number, frame: Buffer): void {
+    this.arrivingLook = undefined;
     this.awaitingJudgement = false;
     try {
       this.handOn(type, frame, -1, 0);
