@@ -365,7 +365,7 @@ export class Session {
     if (!this.interceptor) return;
     if (this.arrivingLook?.frame !== frame) {
       this.arrivingLook?.stop();
-      this.arrivingLook = new ArrivingLook(type, frame, this.interceptor);
+      this.arrivingLook = new ArrivingLook(type, frame, this.interceptor, (backlogged) => (backlogged ? this.client.pause() : this.resumeClient()));
     }
     this.arrivingLook.arrived(filled);
   }
@@ -844,7 +844,7 @@ export class Session {
     if (this.clientHeld || this.clientFramer.putOff || this.phase === 'closed') return;
     clearInterval(this.heldClientProbe);
     this.heldClientProbe = undefined;
-    if (this.repliesBacklogged || this.upstream?.writableNeedDrain || this.streamed?.backlogged) return;
+    if (this.repliesBacklogged || this.upstream?.writableNeedDrain || this.streamed?.backlogged || this.arrivingLook?.backlogged) return;
     this.client.resume();
   }
 
