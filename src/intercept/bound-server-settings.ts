@@ -5,7 +5,7 @@
 // name until redefined or closed.
 
 import { readBindParameter } from '../../proxy/frontend-read.js';
-import type { PgError } from '../../proxy/pg-error.js';
+import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { urlCarriesCredentials } from '../crypto/config-secrets.js';
 import { urlCredentialsError } from '../sql/api-key-statements.js';
 import type { ServerNames } from '../sql/server-names.js';
@@ -20,13 +20,20 @@ export class BoundServerSettings {
     return this.statements.size;
   }
 
-  /** A Parse: its settings' values are read at each Bind of the statement. */
-  parsed(statement: string, parameters: SettingParameters): void {
+  /**
+   * A Parse: its settings' values are read at each Bind of the statement. Past MAX_TRACKED_STATEMENTS such statements
+   * the Parse is to be refused (the error): the oldest let go, its Binds went unread (review R).
+   */
+  parsed(statement: string, parameters: SettingParameters): PgError | undefined {
     this.statements.delete(statement);
-    if (parameters.length === 0) return;
-    // A client naming statements afresh and never closing them must not grow this without bound.
-    if (this.statements.size >= MAX_TRACKED_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
+    if (parameters.length === 0) return undefined;
+    if (this.statements.size >= MAX_TRACKED_STATEMENTS) {
+      return new PgError(SqlState.ProgramLimitExceeded, `pg_llm proxy: more than ${MAX_TRACKED_STATEMENTS} prepared statements that set a server setting of pgai's from a parameter exist in this session`, {
+        hint: 'Close (DEALLOCATE) prepared statements you no longer need, or reuse them.',
+      });
+    }
     this.statements.set(statement, parameters);
+    return undefined;
   }
 
   /** The error a Bind of `statement` is refused with: a value bound for a server setting carries credentials. */

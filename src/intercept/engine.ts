@@ -615,7 +615,11 @@ class InterceptionEngine implements Interceptor {
     const frame = sql === message.sql ? received : parse(name, sql, message.parameterTypes);
     const { plans, cancels } = analysis;
     this.backendCancels.parsed(name, cancels);
-    this.boundServerSettings.parsed(name, analysis.servers.settingParameters);
+    const tooMany = this.boundServerSettings.parsed(name, analysis.servers.settingParameters);
+    if (tooMany) {
+      keepPrevious();
+      return this.refuse(tooMany);
+    }
     if (plans?.length === 1 && plans[0]!.kind === 'extension') {
       const overLimit = this.ownStatements.add(name, plans[0], previous?.tracked ?? previous?.own);
       if (overLimit) {

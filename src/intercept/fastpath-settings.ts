@@ -7,18 +7,25 @@
 
 import { readFunctionCall } from '../../proxy/frontend-read.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { isApiKeySetting } from '../sql/api-key-statements.js';
+import { urlCarriesCredentials } from '../crypto/config-secrets.js';
+import { isApiKeySetting, urlCredentialsError } from '../sql/api-key-statements.js';
+import { isServerSetting } from '../sql/server-names.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 
 /** set_config(text, text, boolean)'s oid, fixed in PostgreSQL's catalog (pg_proc.dat) since 7.3. */
 const SET_CONFIG_OID = 2078;
 
-/** The refusal of a FunctionCall that sets a key setting; undefined for any other. */
+/** The refusal of a FunctionCall that sets a key setting, or a server setting to a URL with credentials; undefined for any other. */
 export function fastpathSettingRefusal(frame: Buffer): PgError | undefined {
   const { oid, argument } = readFunctionCall(frame, 0);
   if (oid !== SET_CONFIG_OID || !argument?.value) return undefined;
   // text's binary form is its text: either format names the setting alike.
   const name = argument.value.toString('utf8').trim().toLowerCase();
+  if (isServerSetting(name)) {
+    // Its URL, as set anywhere else, may carry no credentials (review R).
+    const value = readFunctionCall(frame, 1).argument?.value;
+    return value && urlCarriesCredentials(value.toString('utf8')) ? urlCredentialsError(name) : undefined;
+  }
   const keySetting = name === MASTER_KEY_SETTING || isApiKeySetting(name);
   if (!keySetting) return undefined;
   return new PgError('0A000', `${name} cannot be set by a fastpath call of set_config through pg_llm proxy`, {

@@ -180,7 +180,14 @@ function refuseSettingsUpdate(update: SettingsUpdate): void {
       hint: "Write WHERE name = '…', or use SET or set_config(): a setting matched otherwise may be a key setting of pgai's, whose key the server and its log would get in clear.",
     });
   }
-  if (isServerSetting(setting)) refuseUrlCredentials(setting, writtenPieces(update.targetList));
+  if (!isServerSetting(setting)) return;
+  refuseUrlCredentials(setting, writtenPieces(update.targetList));
+  // A bound value, or EXECUTE's, the proxy does not read: the server's log would keep a URL's credentials (review R).
+  if (bindsParameter(update.targetList as Expression | undefined)) {
+    throw new PgError('0A000', `an UPDATE of pg_settings cannot set ${setting} from a parameter`, {
+      hint: `Write the URL out, or bind it whole to set_config('${setting}', $1, false), which the proxy reads at Bind.`,
+    });
+  }
 }
 
 /** The setting a WHERE clause names as name = '…' (the column either side, the name written out), if it does. */

@@ -13,7 +13,11 @@ import { describe, expect, it } from 'vitest';
 import { afterThisTest, freshDatabase } from '../support/database.js';
 import { clientOf, pgAiSuite } from '../support/pg-ai.js';
 import { cluster, connection, startProxy } from '../support/proxy.js';
+import { functionCall } from '../support/function-call.js';
 import { RawClient, serialize } from '../support/raw-client.js';
+
+/** set_config(text, text, boolean), which a fastpath FunctionCall names by oid. */
+const SET_CONFIG_OID = 2078;
 
 const suite = pgAiSuite();
 
@@ -651,6 +655,19 @@ describe("a URL with credentials in one of pgai's server settings", () => {
     expect((await raw.until('readyForQuery', 30_000)).find((message) => message.name === 'error')).toMatchObject({ code: '34000' });
     raw.send(serialize.bind({ values: [`http://u:${secret}@127.0.0.1:9/v1`] }), serialize.execute({}), serialize.sync());
     expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '22023' });
+    // Past 4096 such statements a Parse is refused: the proxy would otherwise let go of one it still had to read.
+    raw.send(...Array.from({ length: 4096 }, (_, i) => serialize.parse({ name: `many${i}`, text: setter, types: [] })), serialize.sync());
+    const many = await raw.until('readyForQuery', 60_000);
+    expect(many.filter((message) => message.name === 'parseComplete').length).toBeLessThan(4096);
+    expect(many.find((message) => message.name === 'error')).toMatchObject({ code: '54000', message: expect.stringContaining('4096') });
+    raw.send(serialize.bind({ statement: 'kept', values: [`http://u:${secret}@127.0.0.1:9/v1`] }), serialize.execute({}), serialize.sync());
+    expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '22023' });
+    // A fastpath call of set_config (review R), and an UPDATE of pg_settings from a parameter, bound or EXECUTE's.
+    raw.send(functionCall(SET_CONFIG_OID, 'ai.ollama_host', `http://u:${secret}@127.0.0.1:9`, 'false'));
+    expect((await raw.until('readyForQuery')).find((message) => message.name === 'error')).toMatchObject({ code: '22023' });
+    const fromParameter = { code: '0A000', message: 'an UPDATE of pg_settings cannot set ai.ollama_host from a parameter' };
+    await expect(reader.query(`UPDATE pg_settings SET setting = $1 WHERE name = 'ai.ollama_host'`, [`http://u:${secret}@127.0.0.1:9`])).rejects.toMatchObject(fromParameter);
+    await expect(reader.query(`PREPARE url_update(text) AS UPDATE pg_settings SET setting = $1 WHERE name = 'ai.ollama_host'`)).rejects.toMatchObject(fromParameter);
     // The session carries on, and the server never saw the credentials.
     expect((await reader.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     expect(logHolds(secret)).toBe(false);
