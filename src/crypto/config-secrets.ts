@@ -1,7 +1,8 @@
 // Which values of a JSON config are credentials: those under a credential's name (api_key, x-api-key, token,
 // password…), every value of a request's headers or query parameters (default_headers, extra_query…: any of them may
 // carry a key, as gateways take keys there), the user, password and query values of a server URL (http://key@host,
-// http://user:password@host/v1?key=…; the whole of one with a user or query that does not parse), at any depth. They
+// http://user:password@host/v1?key=…, a query parameter's name when it has no value: ?sk-…; the whole of one with a
+// user or query that does not parse), at any depth. They
 // are sealed and never shown; the config others may read holds a redacted form. Model configs (pg_llm_add_model)
 // and the configs of pgai's calls (client_config) alike.
 
@@ -44,7 +45,15 @@ export function credentialsIn(name: string, value: unknown): string[] {
   if (typeof value !== 'string' || !URL_CONFIG_KEY.test(name)) return [];
   const url = parsedUrl(value);
   if (!url) return UNPARSED_CREDENTIALS.test(value) ? [value] : [];
-  return [decodeURIComponent(url.username), decodeURIComponent(url.password), ...url.searchParams.values()].filter((credential) => credential !== '');
+  return [decodeURIComponent(url.username), decodeURIComponent(url.password), ...queryCredentials(url)].filter((credential) => credential !== '');
+}
+
+/**
+ * A URL's query parameters' values, or a parameter's name when it has none: a key may be the whole of one
+ * (http://host/v1?sk-…), which a server setting's check already counts (review S).
+ */
+function queryCredentials(url: URL): string[] {
+  return [...url.searchParams].map(([name, value]) => (value === '' ? name : value));
 }
 
 /**
@@ -80,7 +89,7 @@ function shown(name: string, value: unknown): unknown {
   if (!url) return REDACTED;
   if (url.username) url.username = REDACTED;
   if (url.password) url.password = REDACTED;
-  for (const key of new Set(url.searchParams.keys())) url.searchParams.set(key, REDACTED);
+  url.search = new URLSearchParams([...url.searchParams].map(([key, value]): [string, string] => (value === '' ? [REDACTED, ''] : [key, REDACTED]))).toString();
   return url.toString();
 }
 

@@ -174,4 +174,14 @@ describe('credentials in a model\'s base_url', () => {
     const opened = (await owner.query(`SELECT encode(encrypted_config, 'base64') IS NOT NULL AS sealed FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withurl'`)).rows;
     expect(opened).toEqual([{ sealed: true }]);
   });
+
+  it('count a query parameter with no value as a key: sealed, and masked for another role (review S)', async () => {
+    const { owner, other } = await database();
+    const config = { model_name: 'gpt-test', base_url: `${suite.fake.baseUrl}?sk-QueryNameKey0123456789abcdef`, max_retries: 0 };
+    await owner.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'withname', NULL, $1)`, [JSON.stringify(config)]);
+    const seen = (await other.query(`SELECT config->>'base_url' AS u FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withname'`)).rows[0].u;
+    expect(seen).not.toContain('sk-QueryNameKey0123456789abcdef');
+    expect(seen).toMatch(/\?\*\*\*\*=$/);
+    expect((await owner.query(`SELECT encrypted_config IS NOT NULL AS sealed FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withname'`)).rows).toEqual([{ sealed: true }]);
+  });
 });

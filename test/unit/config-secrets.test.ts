@@ -6,6 +6,9 @@ import { credentialsIn, holdsCredentials, visibleConfig } from '../../src/crypto
 describe('credentials in a model config', () => {
   it('a URL\'s user, password and query values are credentials; its host and path are not', () => {
     expect(credentialsIn('base_url', 'https://svc:pa%24ss@gw.example/v1?key=AIzaQueryKey&x=1')).toEqual(['svc', 'pa$ss', 'AIzaQueryKey', '1']);
+    // A parameter with no value is a credential by its name (review S): a key may be the whole query.
+    expect(credentialsIn('base_url', 'https://gw.example/v1?sk-QueryNameKey0123&x=1')).toEqual(['sk-QueryNameKey0123', '1']);
+    expect(visibleConfig({ base_url: 'https://gw.example/v1?sk-QueryNameKey0123&x=1' }).base_url).toBe('https://gw.example/v1?****=&x=****');
     expect(credentialsIn('base_url', 'https://sk-key-as-user@gw.example/v1')).toEqual(['sk-key-as-user']);
     expect(credentialsIn('base_url', 'https://gw.example/v1')).toEqual([]);
     expect(credentialsIn('model_name', 'https://svc:pass@gw.example')).toEqual([]);
