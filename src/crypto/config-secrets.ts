@@ -1,8 +1,8 @@
 // Which values of a JSON config are credentials: those under a credential's name (api_key, x-api-key, token,
 // password…), every value of a request's headers or query parameters (default_headers, extra_query…: any of them may
 // carry a key, as gateways take keys there), the user, password and query values of a server URL (http://key@host,
-// http://user:password@host/v1?key=…, a query parameter's name when it has no value: ?sk-…; the whole of one with a
-// user or query that does not parse), at any depth. They
+// http://user:password@host/v1?key=…, the whole query too: ?sk-…; the whole of one with a user or query that does not
+// parse), at any depth. They
 // are sealed and never shown; the config others may read holds a redacted form. Model configs (pg_llm_add_model)
 // and the configs of pgai's calls (client_config) alike.
 
@@ -12,6 +12,8 @@ import { REDACTED } from './secrets.js';
 const SECRET_CONFIG_KEY = /(api[-_]?key|token|secret|password|authorization|credential)/i;
 /** Config keys naming a request's headers or query parameters, each value of which may be a credential. */
 const REQUEST_PARTS_KEY = /(^|_)(headers|query)$/i;
+/** Config keys naming a request's query parameters, whose names may be credentials too. */
+export const QUERY_PARTS_KEY = /(^|_)query$/i;
 /** Config keys naming a server, whose URL may carry credentials. */
 const URL_CONFIG_KEY = /^(base_url|endpoint|api_endpoint)$/i;
 /**
@@ -40,7 +42,8 @@ export function mentionsCredentialName(text: string): boolean {
 
 /** The credentials in one config value, the value under `name`. */
 export function credentialsIn(name: string, value: unknown): string[] {
-  if (isCredentialName(name)) return strings(value);
+  // A query parameter's name may be the key (extra_query => '{"sk-…": ""}'), as the whole of a URL's query may.
+  if (isCredentialName(name)) return QUERY_PARTS_KEY.test(name) ? stringsAndNames(value) : strings(value);
   if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([inner, item]) => credentialsIn(Array.isArray(value) ? name : inner, item));
   if (typeof value !== 'string' || !URL_CONFIG_KEY.test(name)) return [];
   const url = parsedUrl(value);
@@ -49,11 +52,12 @@ export function credentialsIn(name: string, value: unknown): string[] {
 }
 
 /**
- * A URL's query parameters' values, or a parameter's name when it has none: a key may be the whole of one
- * (http://host/v1?sk-…), which a server setting's check already counts (review S).
+ * A URL's query, whole as written, and each of its parameters' names and values: a key may be the whole query
+ * (http://host/v1?sk-…), with an = of its own (?c2stS0VZ==, which reads as a name and a value), as a server setting's
+ * check already counts (review S).
  */
 function queryCredentials(url: URL): string[] {
-  return [...url.searchParams].map(([name, value]) => (value === '' ? name : value));
+  return url.search === '' ? [] : [url.search.slice(1), ...[...url.searchParams].flat()];
 }
 
 /**
@@ -74,7 +78,7 @@ export function holdsCredentials(config: Record<string, unknown>): boolean {
   return Object.entries(config).some(([name, value]) => SECRET_CONFIG_KEY.test(name) || credentialsIn(name, value).length > 0);
 }
 
-/** The config as others may read it: credentials redacted, a URL's user, password and query values masked. */
+/** The config as others may read it: credentials redacted, a URL's user, password and query masked. */
 export function visibleConfig(config: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(config).map(([name, value]) => [name, shown(name, value)]));
 }
@@ -89,8 +93,14 @@ function shown(name: string, value: unknown): unknown {
   if (!url) return REDACTED;
   if (url.username) url.username = REDACTED;
   if (url.password) url.password = REDACTED;
-  url.search = new URLSearchParams([...url.searchParams].map(([key, value]): [string, string] => (value === '' ? [REDACTED, ''] : [key, REDACTED]))).toString();
+  if (url.search !== '') url.search = REDACTED;
   return url.toString();
+}
+
+/** Every string in a JSON value, and every name of an object in it. */
+function stringsAndNames(value: unknown): string[] {
+  if (value === null || typeof value !== 'object') return strings(value);
+  return Object.entries(value).flatMap(([name, item]) => [...(Array.isArray(value) ? [] : [name]), ...stringsAndNames(item)]);
 }
 
 /** Every string in a JSON value. */

@@ -16,7 +16,7 @@
 
 import type { ArgumentDeclaration } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { holdsCredentials, isCredentialName, isServerName, mentionsCredentialName } from '../crypto/config-secrets.js';
+import { holdsCredentials, isCredentialName, isServerName, mentionsCredentialName, QUERY_PARTS_KEY } from '../crypto/config-secrets.js';
 
 type Node = Record<string, any>;
 
@@ -35,15 +35,19 @@ export function writtenString(node: Node): string | undefined {
 
 /** Refuses an expression given for a secret argument that computes it from string constants that may be part of it. */
 export function refuseComputedSecret(expression: Node, declared: ArgumentDeclaration, functionName: string): void {
-  if (!writesOutSecret(expression, declared.secret!)) return;
+  if (!writesOutSecret(expression, declared.secret!, declared.name)) return;
   throw new PgError('0A000', `the ${declared.name} argument of ${functionName} is computed from string constants written in the statement`, {
     hint: `${HINTS[declared.secret!]} The proxy holds back a secret written as one string constant, but not one computed in SQL, which the server's log would keep.`,
   });
 }
 
-/** Whether a secret argument's expression (other than one string constant) writes out constants that may be part of it. */
-export function writesOutSecret(expression: Node, kind: NonNullable<ArgumentDeclaration['secret']>): boolean {
-  return { key: credentialIn, config: configIn, url: constantsIn }[kind](uncast(expression));
+/**
+ * Whether a secret argument's expression (other than one string constant) writes out constants that may be part of it.
+ * `name`: the argument's, a query's (extra_query) making its parameters' names count as keys too.
+ */
+export function writesOutSecret(expression: Node, kind: NonNullable<ArgumentDeclaration['secret']>, name = ''): boolean {
+  const node = uncast(expression);
+  return kind === 'key' ? credentialIn(node, QUERY_PARTS_KEY.test(name)) : kind === 'config' ? configIn(node) : constantsIn(node);
 }
 
 const HINTS = {
@@ -52,11 +56,16 @@ const HINTS = {
   url: 'Write the URL as a single string constant, or pass it as a parameter.',
 };
 
-/** Whether an expression whose every string is a credential (a key, a header's value) writes out a string constant. */
-function credentialIn(node: Node): boolean {
+/**
+ * Whether an expression whose every string is a credential (a key, a header's value) writes out a string constant.
+ * Under a query's name (`names`) a parameter's name may be the key too, unless a bound value follows it (review S:
+ * jsonb_build_object('sk-…', '') made ?sk-…= of the request, and the statement's text held the key).
+ */
+function credentialIn(node: Node, names = false): boolean {
   const pairs = builtObject(node);
   if (!pairs) return constantsIn(node);
-  return pairs.some(([name, value]) => (nameOf(name) === undefined && constantsIn(name)) || credentialIn(uncast(value)));
+  const mayBeKey = (name: Node, value: Node): boolean => nameOf(name) === undefined || (names && !JSON.stringify(value).includes('"ParamRef"'));
+  return pairs.some(([name, value]) => (mayBeKey(name, value) && constantsIn(name)) || credentialIn(uncast(value), names));
 }
 
 /** Whether a config's expression writes out a string constant that may be part of a credential. */
@@ -71,7 +80,7 @@ function configIn(node: Node): boolean {
 
 /** Whether a config's value under `name` writes out a string constant that may be part of a credential. */
 function valueIn(name: string, node: Node): boolean {
-  if (isCredentialName(name)) return credentialIn(node);
+  if (isCredentialName(name)) return credentialIn(node, QUERY_PARTS_KEY.test(name));
   const text = writtenString(node);
   if (text !== undefined) return constantHoldsCredentials(name, text);
   if (builtObject(node) || isServerName(name)) return configIn(node);

@@ -191,7 +191,7 @@ function refuseWrittenOutSecret(expression: Node, scope: Scope | undefined, decl
   const followed = withDerivedColumns(expression, scope, argument);
   if (followed === expression) return;
   const constant = writtenString(uncast(followed));
-  if (constant !== undefined ? !isSecret(declared.secret!, constant) : !writesOutSecret(followed, declared.secret!)) return;
+  if (constant !== undefined ? !isSecret(declared.secret!, constant) : !writesOutSecret(followed, declared.secret!, declared.name)) return;
   throw new PgError('0A000', `${argument} reads a column that the statement itself writes out in string constants (in a subquery, CTE, VALUES list or the row it inserts or updates)`, {
     hint: "Pass it as a parameter, or write it in the call itself as a single string constant: the proxy holds back a secret written in the call, not one written elsewhere in the statement, which the server's log would keep.",
   });

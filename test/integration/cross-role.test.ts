@@ -175,13 +175,14 @@ describe('credentials in a model\'s base_url', () => {
     expect(opened).toEqual([{ sealed: true }]);
   });
 
-  it('count a query parameter with no value as a key: sealed, and masked for another role (review S)', async () => {
+  it('count the whole query as a key: sealed, and masked for another role (review S)', async () => {
     const { owner, other } = await database();
-    const config = { model_name: 'gpt-test', base_url: `${suite.fake.baseUrl}?sk-QueryNameKey0123456789abcdef`, max_retries: 0 };
+    // A base64 key, whose = signs read as a parameter's value.
+    const config = { model_name: 'gpt-test', base_url: `${suite.fake.baseUrl}?c2stUXVlcnlOYW1lS2V5MDEyMzQ1Njc4OWFiY2RlZg==`, max_retries: 0 };
     await owner.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'withname', NULL, $1)`, [JSON.stringify(config)]);
     const seen = (await other.query(`SELECT config->>'base_url' AS u FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withname'`)).rows[0].u;
-    expect(seen).not.toContain('sk-QueryNameKey0123456789abcdef');
-    expect(seen).toMatch(/\?\*\*\*\*=$/);
+    expect(seen).not.toContain('c2stUXVlcnlOYW1lS2V5MDEyMzQ1Njc4OWFiY2RlZg');
+    expect(seen).toMatch(/\?\*\*\*\*$/);
     expect((await owner.query(`SELECT encrypted_config IS NOT NULL AS sealed FROM _pg_llm_catalog.pg_llm_models WHERE instance_name = 'withname'`)).rows).toEqual([{ sealed: true }]);
   });
 });

@@ -180,7 +180,8 @@ describe('a secret argument computed from string constants written in the call',
   it('is refused by the proxy, in either protocol, and reaches neither the server log nor pg_stat_activity', async () => {
     const { direct, admin, reader } = await loggedDatabase();
     // Short names: any 8 characters of a key in a row count as a leak.
-    const keys = ['bo', 'cc', 'co', 'fm', 'sb', 'hd', 'ur', 'js', 'es', 'ex'].map((form) => unique(`sk-${form}`));
+    const keys = ['bo', 'cc', 'co', 'fm', 'sb', 'hd', 'ur', 'js', 'es', 'ex', 'qn'].map((form) => unique(`sk-${form}`));
+    const queryName = keys[10]!;
     const [built, concatenated, coalesced, formatted, selected, header, password, json, estimated, extended] = keys as [string, ...string[]];
     const refused = [
       `SELECT pg_llm_add_model(false, 'openai_compatible', 'built', NULL,
@@ -190,6 +191,8 @@ describe('a secret argument computed from string constants written in the call',
       `SELECT generate_query(question, api_key => format('%s', '${formatted}')) FROM asks`,
       `UPDATE asks SET answer = explain_query('SELECT 1', (SELECT '${selected}'))`,
       `SELECT ai.openai_embed('m', 'x', extra_headers => jsonb_build_object('Authorization', 'Bearer ${header}'))`,
+      // A query parameter's name may be the key (review S): ?sk-…= of the request.
+      `SELECT ai.openai_embed('m', 'x', extra_query => jsonb_build_object('${queryName}', ''))`,
       `SELECT pg_llm_add_model(false, 'openai_compatible', 'url', NULL, json_build_object('base_url', 'http://svc:${password}@gw.example/v1')::text)`,
       `SELECT pg_llm_add_model(false, 'openai_compatible', 'json', NULL, '{"model_name": "gpt-test", "api_key": "' || '${json}' || '"}')`,
       `SELECT * FROM pg_llm_estimate('SELECT generate_query(question, api_key => ''${estimated}'' || '''') FROM asks')`,
@@ -822,7 +825,7 @@ describe('a provider that echoes the key minus two characters', () => {
     await admin.query(`SELECT pg_llm_add_model(false, 'openai_compatible', 'gateway', NULL, $1)`, [JSON.stringify(config)]);
     suite.fake.script({ kind: 'error', status: 500, message: `no route for /v1?key=${credential}/chat/completions` });
     const failed = await reader.query(`UPDATE asks SET answer = pg_llm_chat('gateway', question)`).catch((caught: unknown) => caught);
-    expect(failed).toMatchObject({ code: '39001', message: expect.stringContaining('no route for /v1?key=****') });
+    expect(failed).toMatchObject({ code: '39001', message: expect.stringContaining('no route for /v1?****') });
     expect(logHolds(credential)).toBe(false);
   });
 

@@ -5,10 +5,10 @@ import { credentialsIn, holdsCredentials, visibleConfig } from '../../src/crypto
 
 describe('credentials in a model config', () => {
   it('a URL\'s user, password and query values are credentials; its host and path are not', () => {
-    expect(credentialsIn('base_url', 'https://svc:pa%24ss@gw.example/v1?key=AIzaQueryKey&x=1')).toEqual(['svc', 'pa$ss', 'AIzaQueryKey', '1']);
-    // A parameter with no value is a credential by its name (review S): a key may be the whole query.
-    expect(credentialsIn('base_url', 'https://gw.example/v1?sk-QueryNameKey0123&x=1')).toEqual(['sk-QueryNameKey0123', '1']);
-    expect(visibleConfig({ base_url: 'https://gw.example/v1?sk-QueryNameKey0123&x=1' }).base_url).toBe('https://gw.example/v1?****=&x=****');
+    expect(credentialsIn('base_url', 'https://svc:pa%24ss@gw.example/v1?key=AIzaQueryKey&x=1')).toEqual(['svc', 'pa$ss', 'key=AIzaQueryKey&x=1', 'key', 'AIzaQueryKey', 'x', '1']);
+    // A key may be the whole query, = signs and all (review S).
+    expect(credentialsIn('base_url', 'https://gw.example/v1?c2stUXVlcnlLZXk==')).toEqual(['c2stUXVlcnlLZXk==', 'c2stUXVlcnlLZXk', '=']);
+    expect(visibleConfig({ base_url: 'https://gw.example/v1?sk-QueryNameKey0123&x=1' }).base_url).toBe('https://gw.example/v1?****');
     expect(credentialsIn('base_url', 'https://sk-key-as-user@gw.example/v1')).toEqual(['sk-key-as-user']);
     expect(credentialsIn('base_url', 'https://gw.example/v1')).toEqual([]);
     expect(credentialsIn('model_name', 'https://svc:pass@gw.example')).toEqual([]);
@@ -28,13 +28,14 @@ describe('credentials in a model config', () => {
     const config = { base_url: 'https://svc:secretpass@gw.example/v1?key=AIzaQueryKey', model_name: 'm', auth_token: 'tok-0123456789' };
     expect(holdsCredentials(config)).toBe(true);
     expect(holdsCredentials({ base_url: 'https://gw.example/v1', model_name: 'm' })).toBe(false);
-    expect(visibleConfig(config)).toEqual({ base_url: 'https://****:****@gw.example/v1?key=****', model_name: 'm', auth_token: '****' });
+    expect(visibleConfig(config)).toEqual({ base_url: 'https://****:****@gw.example/v1?****', model_name: 'm', auth_token: '****' });
   });
 
   it("a request's headers and query parameters are credentials, each of them, at any depth; so are hyphenated key names", () => {
     const config = { base_url: 'https://gw.example/v1', default_headers: { 'X-Trace': 'on', Authorization: 'Bearer sk-head' }, nested: { 'x-api-key': 'sk-deep', keep: 'me' } };
     expect(credentialsIn('default_headers', config.default_headers)).toEqual(['on', 'Bearer sk-head']);
-    expect(credentialsIn('extra_query', { key: 'AIzaKey' })).toEqual(['AIzaKey']);
+    // A query parameter's name may be the key too (review S).
+    expect(credentialsIn('extra_query', { key: 'AIzaKey', 'sk-NameKey': '' })).toEqual(['key', 'AIzaKey', 'sk-NameKey', '']);
     expect(credentialsIn('nested', config.nested)).toEqual(['sk-deep']);
     expect(holdsCredentials({ 'api-key': 'k' })).toBe(true);
     expect(holdsCredentials({ options: { temperature: 0.2 } })).toBe(false);

@@ -110,7 +110,8 @@ function build(settings: PgaiSettings): Provider {
  * (extra_headers => '{"api-key": …}'), and so may its server's URL (http://user:password@host).
  */
 export function pgaiSecrets(settings: PgaiSettings): Array<string | undefined> {
-  return [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.values(settings.query ?? {}), ...credentialsIn('base_url', settings.baseUrl)];
+  // A query parameter's name may be the key (?sk-…), as in a URL.
+  return [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.entries(settings.query ?? {}).flat(), ...credentialsIn('base_url', settings.baseUrl)];
 }
 
 /** A request of the API's own: what the tokens-per-minute estimate of its body is. */
