@@ -21,6 +21,8 @@ const URL_CONFIG_KEY = /^(base_url|endpoint|api_endpoint)$/i;
  * `http://usr:pass@[::1/v1`. Where its credentials end cannot be told, so all of it counts as one.
  */
 const UNPARSED_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/.*[@?]/is;
+/** A URL's scheme and the // after it. */
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /** Whether every string under `name`, at any depth, is a credential: a credential's name, or a request's headers or query. */
 export function isCredentialName(name: string): boolean {
@@ -46,9 +48,22 @@ export function credentialsIn(name: string, value: unknown): string[] {
   if (isCredentialName(name)) return QUERY_PARTS_KEY.test(name) ? stringsAndNames(value) : strings(value);
   if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([inner, item]) => credentialsIn(Array.isArray(value) ? name : inner, item));
   if (typeof value !== 'string' || !URL_CONFIG_KEY.test(name)) return [];
-  const url = parsedUrl(value);
-  if (!url) return UNPARSED_CREDENTIALS.test(value) ? [value] : [];
-  return [decodeURIComponent(url.username), decodeURIComponent(url.password), ...queryCredentials(url)].filter((credential) => credential !== '');
+  // Read as written and, without a scheme, as http://… too, as Ollama's clients read a host (review S: user:key@host
+  // and host:11434?key were held as URLs with a scheme were not).
+  const schemeLess = !SCHEME.test(value);
+  const readings = [parsedUrl(value), schemeLess ? parsedUrl(`http://${value}`) : undefined].filter((url) => url !== undefined);
+  if (readings.length === 0) return UNPARSED_CREDENTIALS.test(value) || (schemeLess && /[@?]/.test(value)) ? [value] : [];
+  const credentials = readings.flatMap((url) => [decoded(url.username), decoded(url.password), ...queryCredentials(url)]);
+  return [...new Set(credentials)].filter((credential) => credential !== '');
+}
+
+/** A URL's part with its percent escapes read, or as it is where they do not read (%zz). */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 /**
@@ -89,7 +104,8 @@ function shown(name: string, value: unknown): unknown {
   if (REQUEST_PARTS_KEY.test(name)) return redactedLeaves(value);
   if (Array.isArray(value)) return value.map((item) => shown(name, item));
   if (typeof value === 'object') return visibleConfig(value as Record<string, unknown>);
-  const url = parsedUrl(value as string);
+  // One without a scheme has its credentials in the reading with http:// (credentialsIn): shown masked whole.
+  const url = SCHEME.test(value as string) ? parsedUrl(value as string) : undefined;
   if (!url) return REDACTED;
   if (url.username) url.username = REDACTED;
   if (url.password) url.password = REDACTED;

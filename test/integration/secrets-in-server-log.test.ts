@@ -176,6 +176,22 @@ describe("pgai's jsonb headers, query and config, and a server URL with credenti
   });
 });
 
+describe("a server URL with credentials and no scheme in a pgai call, as Ollama's clients take a host", () => {
+  // Review S: user:key@host and host?key were read as a URL of scheme "user:", or no URL, and not held.
+  it('reaches neither the server log nor another role, written out or bound', async () => {
+    const { admin } = await loggedDatabase('', ['log_parameter_max_length = -1']);
+    await admin.query('CREATE EXTENSION ai');
+    const [user, query] = [unique('ollama-user-key'), unique('ollama-query-key')];
+    const host = new URL(suite.fake.baseUrl).host;
+    for (const given of [`u:${user}@${host}`, `${host}?${query}`]) {
+      await admin.query(`SELECT ai.ollama_embed('llama3', 'x', host => '${given}')`).catch(() => undefined);
+      await admin.query(`SELECT ai.ollama_embed('llama3', 'x', host => $1)`, [given]).catch(() => undefined);
+    }
+    expect(logHolds(user)).toBe(false);
+    expect(logHolds(query)).toBe(false);
+  });
+});
+
 describe('a secret argument computed from string constants written in the call', () => {
   it('is refused by the proxy, in either protocol, and reaches neither the server log nor pg_stat_activity', async () => {
     const { direct, admin, reader } = await loggedDatabase();

@@ -9,6 +9,11 @@ describe('credentials in a model config', () => {
     // A key may be the whole query, = signs and all (review S).
     expect(credentialsIn('base_url', 'https://gw.example/v1?c2stUXVlcnlLZXk==')).toEqual(['c2stUXVlcnlLZXk==', 'c2stUXVlcnlLZXk', '=']);
     expect(visibleConfig({ base_url: 'https://gw.example/v1?sk-QueryNameKey0123&x=1' }).base_url).toBe('https://gw.example/v1?****');
+    // Without a scheme, as Ollama's clients take a host (review S).
+    expect(credentialsIn('base_url', 'u:OllamaKey012345@127.0.0.1:11434')).toEqual(['u', 'OllamaKey012345']);
+    expect(credentialsIn('base_url', '127.0.0.1:11434?OllamaKey012345')).toEqual(['OllamaKey012345']);
+    expect(credentialsIn('base_url', 'ollama.internal:11434')).toEqual([]);
+    expect(visibleConfig({ base_url: 'u:OllamaKey012345@127.0.0.1:11434' }).base_url).toBe('****');
     expect(credentialsIn('base_url', 'https://sk-key-as-user@gw.example/v1')).toEqual(['sk-key-as-user']);
     expect(credentialsIn('base_url', 'https://gw.example/v1')).toEqual([]);
     expect(credentialsIn('model_name', 'https://svc:pass@gw.example')).toEqual([]);
