@@ -149,6 +149,7 @@ function visit(node: unknown, sql: string, spans: KeySpan[], scope?: Scope, fiel
     if (key === 'FuncCall') {
       const span = setConfigValue(value as FuncCall, sql, inner);
       if (span) spans.push(span);
+      refuseEmbeddingCredentials(value as FuncCall);
     }
     if (key === 'UpdateStmt') refuseSettingsUpdate(value as SettingsUpdate);
     visit(value, sql, spans, inner, key);
@@ -261,6 +262,31 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
     });
   }
   return { value: written, setting: setting.toLowerCase(), start: literal.location, end: literalEnd(sql, literal.location) };
+}
+
+/** pgai's embedding configs for vectorizers that take a base_url, and its place among their arguments. */
+const EMBEDDING_BASE_URL: Readonly<Record<string, number>> = { embedding_openai: 4, embedding_ollama: 2 };
+
+/**
+ * The base_url of a vectorizer's embedding config (ai.embedding_openai(…, base_url => …)): the config is the server's
+ * to keep (the vectorizer's catalog row, the statement in its log), so its URL may carry no credentials, as a server
+ * setting's may not (review S-E); one bound as a parameter the proxy does not read is refused.
+ */
+function refuseEmbeddingCredentials(call: FuncCall): void {
+  const name = call.funcname?.at(-1)?.String?.sval;
+  const place = name === undefined ? undefined : EMBEDDING_BASE_URL[name];
+  if (place === undefined) return;
+  const args = (call.args ?? []) as Array<Expression & { NamedArgExpr?: { name?: string; arg?: Expression } }>;
+  const positional = args[place]?.NamedArgExpr === undefined ? args[place] : undefined;
+  const value = args.find((arg) => arg.NamedArgExpr?.name === 'base_url')?.NamedArgExpr?.arg ?? positional;
+  if (value === undefined) return;
+  const what = `ai.${name}'s base_url`;
+  if (bindsParameter(value)) {
+    throw new PgError('0A000', `${what} cannot be bound as a parameter`, {
+      hint: "The vectorizer's config keeps it, and the proxy does not read a bound value: write the URL out, with no user, password or query, and give the key with api_key_name.",
+    });
+  }
+  refuseUrlCredentials(what, constantText(value) ?? writtenPieces(value));
 }
 
 /**

@@ -692,6 +692,26 @@ describe("a URL with credentials in one of pgai's server settings", () => {
     expect(logHolds(secret)).toBe(false);
   });
 
+  // Review S-E: a vectorizer's embedding config keeps its base_url, in its catalog row and the statement in the log.
+  it("is refused in a vectorizer's embedding config, written out or bound", async () => {
+    const { admin } = await loggedDatabase('', ['log_parameter_max_length = -1']);
+    await admin.query('CREATE EXTENSION ai');
+    const secret = unique('vectorizer-url-key');
+    const refusal = { code: '22023', message: expect.stringMatching(/cannot carry a user, a password or a query/) };
+    for (const sql of [
+      `SELECT ai.embedding_openai('m', 3, base_url => 'http://127.0.0.1:9/v1?key=${secret}')`,
+      `SELECT ai.embedding_ollama('m', 3, 'u:${secret}@127.0.0.1:9')`,
+      `SELECT ai.embedding_openai('m', 3, NULL, 'OPENAI_API_KEY', 'http://127.0.0.1:9/v1?' || '${secret}')`,
+      `SELECT ai.vectorizer_embed(ai.embedding_ollama('m', 3, base_url => '127.0.0.1:9/?key=${secret}'), 'hello')`,
+    ]) {
+      await expect(admin.query(sql), sql).rejects.toMatchObject(refusal);
+    }
+    await expect(admin.query(`SELECT ai.embedding_openai('m', 3, base_url => $1)`, [`http://127.0.0.1:9/v1?key=${secret}`])).rejects.toMatchObject({ code: '0A000' });
+    // Without credentials it is the config as ever.
+    expect((await admin.query(`SELECT ai.embedding_openai('m', 3, base_url => 'http://127.0.0.1:9/v1')->>'base_url' AS u`)).rows).toEqual([{ u: 'http://127.0.0.1:9/v1' }]);
+    expect(logHolds(secret)).toBe(false);
+  });
+
   it('is refused at connection start: in options or as a parameter of its own', async () => {
     const { name } = await loggedDatabase();
     const secret = unique('urlsecret');
