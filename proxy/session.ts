@@ -361,11 +361,17 @@ export class Session {
     return this.frameClientChunk(chunk);
   };
 
+  /** The interceptor's looking at a big statement is too far behind its reads (true), or caught up enough again. */
+  private readonly lookingBacklogged = (backlogged: boolean): void => {
+    if (backlogged) this.client.pause();
+    else this.resumeClient();
+  };
+
   private lookAtArriving(type: number, frame: Buffer, filled: number): void {
     if (!this.interceptor) return;
     if (this.arrivingLook?.frame !== frame) {
       this.arrivingLook?.stop();
-      this.arrivingLook = new ArrivingLook(type, frame, this.interceptor, (backlogged) => (backlogged ? this.client.pause() : this.resumeClient()));
+      this.arrivingLook = new ArrivingLook(type, frame, this.interceptor, this.lookingBacklogged);
     }
     this.arrivingLook.arrived(filled);
   }
@@ -518,7 +524,7 @@ export class Session {
     const watch = this.interceptor?.watch(type, length);
     if (!watch) return undefined;
     this.forwardBefore(start);
-    const paced = new PacedWatch(watch, (backlogged) => (backlogged ? this.client.pause() : this.resumeClient()));
+    const paced = new PacedWatch(watch, this.lookingBacklogged);
     this.streamed = new StatementRelay(type, length, paced, (bytes) => this.forward(bytes), STATEMENT_HEAD_BYTES);
     return this.streamed;
   }

@@ -14,7 +14,7 @@ import { urlCarriesCredentials } from '../crypto/config-secrets.js';
 import { withEscapesRead } from './backslash-escapes.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
 import { refuseComputedSettingName } from './computed-setting-names.js';
-import { writesOutSecret } from './computed-secrets.js';
+import { bindsParameter, writesOutSecret } from './computed-secrets.js';
 import { withDerivedColumns } from './derived-columns.js';
 import { IdentifierSet } from './identifiers.js';
 import { parseTask } from './parse-task.js';
@@ -184,7 +184,7 @@ function refuseSettingsUpdate(update: SettingsUpdate): void {
   if (!isServerSetting(setting)) return;
   refuseUrlCredentials(setting, writtenPieces(update.targetList));
   // A bound value, or EXECUTE's, the proxy does not read: the server's log would keep a URL's credentials (review R).
-  if (bindsParameter(update.targetList as Expression | undefined)) {
+  if (bindsParameter(update.targetList)) {
     throw new PgError('0A000', `an UPDATE of pg_settings cannot set ${setting} from a parameter`, {
       hint: `Write the URL out, or bind it whole to set_config('${setting}', $1, false), which the proxy reads at Bind.`,
     });
@@ -326,13 +326,6 @@ function writtenPieces(value: unknown): string {
   return pieces.join('');
 }
 
-/**
- * Whether a value is computed from a bound parameter ($1, under casts or inside an expression): the key a client binds
- * there, which the proxy never sees in the statement, would be the setting's value in clear (SHOW, current_setting).
- */
-function bindsParameter(value: Expression | undefined): boolean {
-  return value !== undefined && JSON.stringify(value).includes('"ParamRef"');
-}
 
 /** The byte just past the string literal that starts at `start`. */
 function literalEnd(sql: string, start: number): number {

@@ -42,6 +42,14 @@ export function refuseComputedSecret(expression: Node, declared: ArgumentDeclara
 }
 
 /**
+ * Whether a value is computed from a bound parameter ($1, under casts or inside an expression): a value a client binds
+ * there the proxy never sees in the statement.
+ */
+export function bindsParameter(value: unknown): boolean {
+  return value !== undefined && value !== null && JSON.stringify(value).includes('"ParamRef"');
+}
+
+/**
  * Whether a secret argument's expression (other than one string constant) writes out constants that may be part of it.
  * `name`: the argument's, a query's (extra_query) making its parameters' names count as keys too.
  */
@@ -64,7 +72,7 @@ const HINTS = {
 function credentialIn(node: Node, names = false): boolean {
   const pairs = builtObject(node);
   if (!pairs) return constantsIn(node);
-  const mayBeKey = (name: Node, value: Node): boolean => nameOf(name) === undefined || (names && !JSON.stringify(value).includes('"ParamRef"'));
+  const mayBeKey = (name: Node, value: Node): boolean => nameOf(name) === undefined || (names && !bindsParameter(value));
   return pairs.some(([name, value]) => (mayBeKey(name, value) && constantsIn(name)) || credentialIn(uncast(value), names));
 }
 
