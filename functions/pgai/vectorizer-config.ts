@@ -3,6 +3,8 @@
 // (loading_column keeps them, as pgai's does). They need no model, so they are real SQL functions: they run in the
 // server, in any context, through the proxy or not.
 
+import { PgError } from '../../proxy/pg-error.js';
+import { urlCarriesCredentials } from '../../src/crypto/config-secrets.js';
 import { declareSqlFunction, type ArgumentDeclaration, type SqlFunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
 
@@ -197,5 +199,18 @@ BEGIN
   RETURN ${objectSql(spec)};
 END
 `,
+  });
+}
+
+/**
+ * Refuses a vectorizer's stored embedding config whose base_url carries a user, a password or a query: the catalog
+ * takes none (0035_vectorizer_url_without_credentials.sql) and disabled those it had, so one found is there only past
+ * its trigger, and is not sent anywhere. The URL is not in the error, which the server's log gets.
+ */
+export function refuseStoredUrlCredentials(embedding: Record<string, unknown>, vectorizer: string): void {
+  const url = embedding.base_url;
+  if (typeof url !== 'string' || !urlCarriesCredentials(url)) return;
+  throw new PgError('22023', `the embedding base_url of vectorizer ${vectorizer} carries a user, a password or a query, which a vectorizer's config may not`, {
+    hint: "Drop the vectorizer and create it again with a base_url without them, giving the key with api_key_name.",
   });
 }

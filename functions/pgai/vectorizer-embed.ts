@@ -16,6 +16,7 @@ import { trustedOwner } from '../../src/catalog/trusted-owner.js';
 import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import { declareFunction, type ArgumentDeclaration, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
+import { refuseStoredUrlCredentials } from './vectorizer-config.js';
 import { defaultKeyName } from './endpoint.js';
 import { ollamaFunctions } from './ollama.js';
 import { openAiFunctions } from './openai.js';
@@ -57,12 +58,12 @@ interface UntrustedVectorizer {
 
 /**
  * An embedding config, and the vectorizer it is of where the caller does not trust that vectorizer's owner;
- * `vectorizer`: the config is a vectorizer's (the caller's trust decided), not the call's own argument.
  */
 interface Found {
   config: unknown;
   untrusted?: UntrustedVectorizer;
-  vectorizer?: boolean;
+  /** The vectorizer's name, quoted: the config is its (the caller's trust decided), not the call's own argument. */
+  vectorizer?: string;
 }
 
 async function embed(context: CallContext, found: Found, inputText: unknown, inputType: unknown): Promise<unknown> {
@@ -74,6 +75,7 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
   if (!embedder) {
     throw new PgError('22023', 'unsupported embedding implementation', { hint: `Served: ${Object.keys(EMBEDDERS).join(', ')}.` });
   }
+  if (found.vectorizer) refuseStoredUrlCredentials(embedding, found.vectorizer);
   const args = embedder.args(embedding, inputType);
   if (found.untrusted) refuseChoices(found.untrusted, api, embedder.embed.name, args);
   // The server of a vectorizer the caller trusts is named by its config, which counts as the caller's own naming. A
@@ -135,7 +137,7 @@ async function vectorizerConfig(context: CallContext, vectorizer: string, sql: s
     });
   }
   if (!row?.embedding) return { config: null };
-  return { config: storedJson(row.embedding, `the embedding config of vectorizer "${row.name}"`), vectorizer: true, ...(row.trusted === 't' ? {} : { untrusted: { vectorizer: row.name!, owner: row.owner! } }) };
+  return { config: storedJson(row.embedding, `the embedding config of vectorizer "${row.name}"`), vectorizer: `"${row.name}"`, ...(row.trusted === 't' ? {} : { untrusted: { vectorizer: row.name!, owner: row.owner! } }) };
 }
 
 /** One of pgai's overloads: the embedding config found from its first argument (NULL: no embedding). */

@@ -7,7 +7,7 @@
 import { readBindParameter } from '../../proxy/frontend-read.js';
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { urlCarriesCredentials } from '../crypto/config-secrets.js';
-import { urlCredentialsError } from '../sql/api-key-statements.js';
+import { urlCredentialsError } from '../sql/url-credentials.js';
 import type { ServerNames } from '../sql/server-names.js';
 import { MAX_TRACKED_STATEMENTS } from './tracked-statements.js';
 

@@ -8,7 +8,8 @@
 import { readFunctionCall } from '../../proxy/frontend-read.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { urlCarriesCredentials } from '../crypto/config-secrets.js';
-import { isApiKeySetting, urlCredentialsError } from '../sql/api-key-statements.js';
+import { isApiKeySetting } from '../sql/api-key-statements.js';
+import { urlCredentialsError } from '../sql/url-credentials.js';
 import { isServerSetting } from '../sql/server-names.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 

@@ -6,7 +6,7 @@
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { urlCarriesCredentials } from '../crypto/config-secrets.js';
-import { urlCredentialsError } from '../sql/api-key-statements.js';
+import { urlCredentialsError } from '../sql/url-credentials.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 import { isServerSetting } from '../sql/server-names.js';
 import { startupSettings } from './startup-options.js';

@@ -10,16 +10,16 @@
 
 import { parseSync, scanSync, TooComplexToParse } from './parser.js';
 import { PgError } from '../../proxy/pg-error.js';
-import { urlCarriesCredentials } from '../crypto/config-secrets.js';
-import { withEscapesRead } from './backslash-escapes.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
 import { refuseComputedSettingName } from './computed-setting-names.js';
+import { refuseEmbeddingUrlCredentials, VECTORIZER_CONFIG_NAMES } from './embedding-urls.js';
 import { bindsParameter, writesOutSecret } from './computed-secrets.js';
 import { withDerivedColumns } from './derived-columns.js';
 import { IdentifierSet } from './identifiers.js';
 import { parseTask } from './parse-task.js';
 import { isServerSetting, serverNames } from './server-names.js';
 import { scopeWithin, type Scope } from './statement-scopes.js';
+import { refuseUrlCredentials, writtenPieces } from './url-credentials.js';
 
 const PREFIX = 'ai.';
 const NOT_KEYS = /^ai\.(?:.*_host|.*_url|.*_enabled|enable_.*|indexing_default|scheduling_default|grant_to_default)$/;
@@ -36,13 +36,14 @@ export function isApiKeySetting(name: string | undefined): name is string {
  * "ai.openai_api_key") or set_config, whose name may be written in any
  * spelling ('a' || 'i.…', E'\x61i.…') or computed. Only in code: "ai." in a statement's data is no reason to parse
  * it. A U&"…" identifier with escapes counts as one (the parse decides). An UPDATE of pg_settings sets one too, its
- * name a string.
+ * name a string. So do the statements whose vectorizer configs are read for URLs with credentials (embedding-urls.ts):
+ * those that name a config's builder, its function or its table, unqualified under a search_path too, and EXECUTE.
  */
-export const KEY_SETTING_TOKENS = new IdentifierSet([], ['ai', 'set_config', 'pg_settings']);
+export const KEY_SETTING_TOKENS = new IdentifierSet([...VECTORIZER_CONFIG_NAMES, 'execute'], ['ai', 'set_config', 'pg_settings']);
 
 /** True when the text could set such a setting; else no parse. */
 export function mentionsApiKeySetting(text: string): boolean {
-  return /ai|set_config|pg_settings|u&/i.test(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
+  return /ai|set_config|pg_settings|u&|vectorizer|embedding_|execute/i.test(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
 }
 
 /** A value to hold: the key, and the bytes of the query string its reference replaces. */
@@ -74,6 +75,7 @@ export function apiKeyValues(sql: string): KeySpan[] {
   const spans: KeySpan[] = [];
   const length = Buffer.byteLength(sql);
   for (const { stmt, stmt_location: location = 0, stmt_len: statementLength } of tree.stmts ?? []) {
+    refuseEmbeddingUrlCredentials(stmt);
     const top = stmt.VariableSetStmt as VariableSet | undefined;
     if (top && isApiKeySetting(top.name) && top.kind === 'VAR_SET_VALUE') {
       spans.push({ value: valueOf(top), setting: top.name!.toLowerCase(), start: top.args![0]!.A_Const!.location, end: statementLength ? location + statementLength : length });
@@ -149,7 +151,6 @@ function visit(node: unknown, sql: string, spans: KeySpan[], scope?: Scope, fiel
     if (key === 'FuncCall') {
       const span = setConfigValue(value as FuncCall, sql, inner);
       if (span) spans.push(span);
-      refuseEmbeddingCredentials(value as FuncCall);
     }
     if (key === 'UpdateStmt') refuseSettingsUpdate(value as SettingsUpdate);
     visit(value, sql, spans, inner, key);
@@ -262,68 +263,6 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
     });
   }
   return { value: written, setting: setting.toLowerCase(), start: literal.location, end: literalEnd(sql, literal.location) };
-}
-
-/** pgai's embedding configs for vectorizers that take a base_url, and its place among their arguments. */
-const EMBEDDING_BASE_URL: Readonly<Record<string, number>> = { embedding_openai: 4, embedding_ollama: 2 };
-
-/**
- * The base_url of a vectorizer's embedding config (ai.embedding_openai(…, base_url => …)): the config is the server's
- * to keep (the vectorizer's catalog row, the statement in its log), so its URL may carry no credentials, as a server
- * setting's may not (review S-E); one bound as a parameter the proxy does not read is refused.
- */
-function refuseEmbeddingCredentials(call: FuncCall): void {
-  const name = call.funcname?.at(-1)?.String?.sval;
-  const place = name === undefined ? undefined : EMBEDDING_BASE_URL[name];
-  if (place === undefined) return;
-  const args = (call.args ?? []) as Array<Expression & { NamedArgExpr?: { name?: string; arg?: Expression } }>;
-  const positional = args[place]?.NamedArgExpr === undefined ? args[place] : undefined;
-  const value = args.find((arg) => arg.NamedArgExpr?.name === 'base_url')?.NamedArgExpr?.arg ?? positional;
-  if (value === undefined) return;
-  const what = `ai.${name}'s base_url`;
-  if (bindsParameter(value)) {
-    throw new PgError('0A000', `${what} cannot be bound as a parameter`, {
-      hint: "The vectorizer's config keeps it, and the proxy does not read a bound value: write the URL out, with no user, password or query, and give the key with api_key_name.",
-    });
-  }
-  refuseUrlCredentials(what, constantText(value) ?? writtenPieces(value));
-}
-
-/**
- * A server setting's value whose URL carries a user, a password or a query: the server would keep them in clear, in
- * its log (the statement, its errors) and as the setting's value, which any code the session runs may read
- * (current_setting in another role's SECURITY DEFINER function). Neither OpenAI's nor Anthropic's client can use such
- * a URL anyway: a request's URL may not carry a user, and their paths go after the base URL, past its query.
- */
-function refuseUrlCredentials(setting: string, value: string | undefined): void {
-  if (value === undefined) return;
-  // With standard_conforming_strings off the server reads 'http://u\:k@h' as http://u:k@h (review P, rp1-4).
-  if (urlCarriesCredentials(value) || (value.includes('\\') && urlCarriesCredentials(withEscapesRead(value)))) throw urlCredentialsError(setting);
-}
-
-/** The error a server setting's URL with credentials is refused with; FATAL at connection start (startup-refusal.ts). */
-export function urlCredentialsError(setting: string, severity?: 'FATAL'): PgError {
-  return new PgError('22023', `the URL of ${setting.toLowerCase()} cannot carry a user, a password or a query`, {
-    ...(severity && { severity }),
-    hint: "The server would keep the setting's value in clear, for its log and for any code the session runs. Give the key in a key setting (ai.openai_api_key, which the proxy holds) or in the call (api_key, client_config).",
-  });
-}
-
-/**
- * The string constants a value computed in SQL is written with, one after the other (concat('http://u:', 'k@h'),
- * format(…), a subquery's or a VALUES list's column): the URL they make may carry credentials as one constant would.
- */
-function writtenPieces(value: unknown): string {
-  const pieces: string[] = [];
-  const visitPieces = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(visitPieces);
-    if (node === null || typeof node !== 'object') return;
-    const text = (node as { A_Const?: Constant }).A_Const?.sval?.sval;
-    if (text !== undefined) pieces.push(text);
-    Object.values(node).forEach(visitPieces);
-  };
-  visitPieces(value);
-  return pieces.join('');
 }
 
 

@@ -80,7 +80,7 @@ export class VectorizerBatches {
     const reached = payer && dayReached(payer);
     if (reached) throw dayRefused(reached);
     const texts = chunks.map((chunk) => chunk.formatted);
-    const settings = await embeddingSettings(vectorizer.config.embedding, this.options.defaults);
+    const settings = await embeddingSettings(vectorizer, this.options.defaults);
     const parts = requestBatches(texts, pgaiProvider(settings).embeddingBatchSize).map(({ start, end }) => texts.slice(start, end));
     const requests = parts.map((part) => part.map(digest));
     const keys = batch.keys.map((key, i) => ({ key, retries: batch.retries[i] ?? 0 }));
@@ -187,7 +187,7 @@ export class VectorizerBatches {
     const key = JSON.stringify(vectorizer.config.embedding);
     let api = this.apis.get(key);
     if (!api) {
-      api = embeddingSettings(vectorizer.config.embedding, this.options.defaults).then(embeddingBatchApi);
+      api = embeddingSettings(vectorizer, this.options.defaults).then(embeddingBatchApi);
       // A config that cannot be served now (no key yet) is looked at afresh next time.
       api.catch(() => this.apis.delete(key));
       this.apis.set(key, api);

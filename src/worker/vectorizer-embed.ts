@@ -8,23 +8,26 @@
 
 import { endpoint, sessionless } from '../../functions/pgai/endpoint.js';
 import { hostUrl } from '../../functions/pgai/ollama.js';
+import { refuseStoredUrlCredentials } from '../../functions/pgai/vectorizer-config.js';
 import { PgError } from '../../proxy/pg-error.js';
 import type { DefaultProviders } from '../providers/default-provider.js';
 import { pgaiProvider, type PgaiSettings } from '../providers/pgai/index.js';
 import type { Provider, Usage } from '../providers/provider.js';
 import { estimateTokens } from '../providers/tokens.js';
-import type { Chunk, VectorizerConfig } from './vectorizer-text.js';
+import type { Chunk } from './vectorizer-text.js';
 import type { StoredChunk, Vectorizer } from './vectorizers.js';
 
 export const MAX_REQUEST_TOKENS = 200_000;
 
 /** The provider of the vectorizer's embeddings. */
-export async function embeddingProvider(config: VectorizerConfig['embedding'], defaults: DefaultProviders): Promise<Provider> {
-  return pgaiProvider(await embeddingSettings(config, defaults));
+export async function embeddingProvider(vectorizer: Vectorizer, defaults: DefaultProviders): Promise<Provider> {
+  return pgaiProvider(await embeddingSettings(vectorizer, defaults));
 }
 
 /** What the vectorizer's embeddings are asked of: API, model, server and key (its batches' too, vectorizer-batches.ts). */
-export async function embeddingSettings(config: VectorizerConfig['embedding'], defaults: DefaultProviders): Promise<PgaiSettings> {
+export async function embeddingSettings(vectorizer: Vectorizer, defaults: DefaultProviders): Promise<PgaiSettings> {
+  const config = vectorizer.config.embedding;
+  refuseStoredUrlCredentials(config, `"${vectorizer.name}"`);
   const noSession = sessionless(defaults);
   const text = (name: string): string | undefined => (typeof config[name] === 'string' ? (config[name] as string) : undefined);
   const keyName = { api_key_name: text('api_key_name') ?? null };
@@ -88,7 +91,7 @@ export type KeyedChunk = Chunk & { key: Record<string, unknown> };
 
 /** The chunks with their embeddings, asked of the vectorizer's embedding model for its owner. */
 export async function embedChunks(vectorizer: Vectorizer, chunks: KeyedChunk[], defaults: DefaultProviders, signal: AbortSignal): Promise<StoredChunk[]> {
-  const provider = await embeddingProvider(vectorizer.config.embedding, defaults);
+  const provider = await embeddingProvider(vectorizer, defaults);
   const { vectors } = await embedAll(
     provider,
     chunks.map((chunk) => chunk.formatted),

@@ -694,18 +694,32 @@ describe("a URL with credentials in one of pgai's server settings", () => {
 
   // Review S-E: a vectorizer's embedding config keeps its base_url, in its catalog row and the statement in the log.
   it("is refused in a vectorizer's embedding config, written out or bound", async () => {
+    const create = (embedding: string) => `SELECT ai.create_vectorizer('public.asks'::regclass, loading => ai.loading_column('question'), embedding => ${embedding})`;
     const { admin } = await loggedDatabase('', ['log_parameter_max_length = -1']);
     await admin.query('CREATE EXTENSION ai');
     const secret = unique('vectorizer-url-key');
-    const refusal = { code: '22023', message: expect.stringMatching(/cannot carry a user, a password or a query/) };
+    const refusal = { code: '22023', message: expect.stringMatching(/^the URL of .* cannot carry a user, a password or a query$/) };
     for (const sql of [
       `SELECT ai.embedding_openai('m', 3, base_url => 'http://127.0.0.1:9/v1?key=${secret}')`,
       `SELECT ai.embedding_ollama('m', 3, 'u:${secret}@127.0.0.1:9')`,
       `SELECT ai.embedding_openai('m', 3, NULL, 'OPENAI_API_KEY', 'http://127.0.0.1:9/v1?' || '${secret}')`,
       `SELECT ai.vectorizer_embed(ai.embedding_ollama('m', 3, base_url => '127.0.0.1:9/?key=${secret}'), 'hello')`,
+      // The config written out as JSON, or changed after its builder (review S-E's bypasses of the builder's check).
+      create(`'{"implementation": "openai", "config_type": "embedding", "model": "m", "dimensions": 3, "base\\u005furl": "http://127.0.0.1:9/v1?key=${secret}"}'`),
+      create(`ai.embedding_ollama('m', 3) || '{"base_url": "u:${secret}@127.0.0.1:9"}'`),
+      create(`ai.embedding_ollama('m', 3) || jsonb_build_object('base_url', 'u:' || '${secret}@127.0.0.1:9')`),
+      create(`jsonb_set(ai.embedding_openai('m', 3), '{base_url}', to_jsonb('http://127.0.0.1:9/v1?key=${secret}'::text))`),
+      create(`jsonb_set(ai.embedding_ollama('m', 3), ARRAY['base_url'], to_jsonb('127.0.0.1:9/?' || '${secret}'))`),
+      `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding}', config -> 'embedding' || jsonb_build_object('base_url', 'http://127.0.0.1:9/' || '?${secret}'))`,
+      // A prepared statement's values, which may be a config.
+      `EXECUTE nowhere('{"embedding": {"base_url": "http://u:${secret}@127.0.0.1:9"}}')`,
     ]) {
       await expect(admin.query(sql), sql).rejects.toMatchObject(refusal);
     }
+    // Unqualified, under a search_path with ai in it.
+    await admin.query('SET search_path = ai, public');
+    await expect(admin.query(`SELECT embedding_ollama('m', 3, 'u:${secret}@127.0.0.1:9')`)).rejects.toMatchObject(refusal);
+    await admin.query('RESET search_path');
     await expect(admin.query(`SELECT ai.embedding_openai('m', 3, base_url => $1)`, [`http://127.0.0.1:9/v1?key=${secret}`])).rejects.toMatchObject({ code: '0A000' });
     // Without credentials it is the config as ever.
     expect((await admin.query(`SELECT ai.embedding_openai('m', 3, base_url => 'http://127.0.0.1:9/v1')->>'base_url' AS u`)).rows).toEqual([{ u: 'http://127.0.0.1:9/v1' }]);
