@@ -31,6 +31,12 @@ export interface ArgumentDeclaration {
    * (src/sql/secret-literals.ts). A text, not secret itself.
    */
   sql?: true;
+  /**
+   * The name of the setting the call's key is read from (pgai's api_key_name): a name of the client's own choosing
+   * that its statements give a call of one API binds the key set under it to that API (src/intercept/named-servers.ts,
+   * functions/pgai/endpoint.ts). A text.
+   */
+  keyName?: true;
 }
 
 export interface ColumnDeclaration {

@@ -9,6 +9,22 @@ import { PgError } from '../proxy/pg-error.js';
 import type { CallContext } from './declaration.js';
 
 /**
+ * The kind a key setting's name (api_key_name) is noted as when the client gives it in a call of `api`
+ * (src/sql/server-names.ts): a key set under a name of the client's own choosing goes only to an API it named it
+ * for (functions/pgai/endpoint.ts).
+ */
+export function keyNameKind(api: string): string {
+  return `${KEY_NAME} ${api}`;
+}
+
+/** Whether a kind is keyNameKind's. */
+export function isKeyNameKind(kind: string): boolean {
+  return kind.startsWith(`${KEY_NAME} `);
+}
+
+const KEY_NAME = 'api_key_name';
+
+/**
  * Refuses (42501) to send a held secret to `server` (chosen by the call) when the client did not name
  * it for servers of `kind` (the call's API, or 'model'). `held`: the secret sent is held; a call with any held argument counts as sending one. `where` says whose
  * server it is; `hint` how the client names one. No URL is quoted: the error reaches the server's log.

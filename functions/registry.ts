@@ -4,7 +4,7 @@
 
 import { askFunctions } from './ask.js';
 import { chatFunctions } from './chat.js';
-import { isSqlFunction, type Declaration, type FunctionDeclaration, type Signature } from './declaration.js';
+import { isSqlFunction, type Declaration, type FunctionDeclaration, type Signature, type SqlFunctionDeclaration } from './declaration.js';
 import { knowledgeFunctions } from './knowledge.js';
 import { observabilityFunctions } from './observability.js';
 import { anthropicFunctions } from './pgai/anthropic.js';
@@ -133,6 +133,20 @@ export function findFunction(key: string): FunctionDeclaration | undefined {
 export function functionsCalled(parts: readonly string[]): FunctionDeclaration[] {
   if (parts.length === 1) return bySchemaAndName.get(`${DEFAULT_SCHEMA}.${parts[0]}`) ?? [];
   if (parts.length === 2) return bySchemaAndName.get(`${parts[0]}.${parts[1]}`) ?? [];
+  return [];
+}
+
+/** pgai's SQL functions (its config builders) by schema and name: the server runs them, but a statement's arguments of them may name a key (api_key_name). */
+const sqlBySchemaAndName = new Map<string, SqlFunctionDeclaration[]>();
+for (const declaration of Object.values(EXTENSIONS).flat().filter(isSqlFunction)) {
+  const name = qualifiedName(declaration);
+  sqlBySchemaAndName.set(name, [...(sqlBySchemaAndName.get(name) ?? []), declaration]);
+}
+
+/** The SQL functions a call written with these name parts may reach, as functionsCalled finds the intercepted ones. */
+export function sqlFunctionsCalled(parts: readonly string[]): SqlFunctionDeclaration[] {
+  if (parts.length === 1) return sqlBySchemaAndName.get(`${DEFAULT_SCHEMA}.${parts[0]}`) ?? [];
+  if (parts.length === 2) return sqlBySchemaAndName.get(`${parts[0]}.${parts[1]}`) ?? [];
   return [];
 }
 

@@ -10,7 +10,7 @@ export function nullable(name: string, type: string): ArgumentDeclaration {
 
 export const VERBOSE: ArgumentDeclaration = { name: 'verbose', type: 'boolean', default: 'false' };
 
-export const API_KEY: ArgumentDeclaration[] = [{ ...nullable('api_key', 'text'), secret: 'key' }, nullable('api_key_name', 'text')];
+export const API_KEY: ArgumentDeclaration[] = [{ ...nullable('api_key', 'text'), secret: 'key' }, { ...nullable('api_key_name', 'text'), keyName: true }];
 
 /** Headers or query parameters of a request: any of them may carry a key, so all are held back from the server. */
 export function requestParts(name: string): ArgumentDeclaration {

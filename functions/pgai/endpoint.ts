@@ -14,7 +14,7 @@
 import { PgError } from '../../proxy/pg-error.js';
 import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import type { AiSetting, CallContext } from '../declaration.js';
-import { refuseUnnamedServer } from '../named-server.js';
+import { keyNameKind, refuseUnnamedServer } from '../named-server.js';
 
 export interface Endpoint {
   baseUrl: string | undefined;
@@ -67,7 +67,16 @@ export async function endpoint(context: EndpointContext, api: PgaiApiName, args:
     });
   }
   const set = await context.aiSetting(name);
-  if (set) return routed(context, api, servers, set.value, set.held);
+  if (set) {
+    // A key the session handed the proxy under a name of its own goes only to an API the client named it for: a
+    // view of another role could otherwise send the session's Cohere key to OpenAI (review S-B).
+    if (set.held && name.toUpperCase() !== defaultName && !context.namedByClient(name.toLowerCase(), keyNameKind(api))) {
+      throw new PgError('42501', `the key in ai.${name.toLowerCase()} goes only to an API this session's client named it for, and this ${api} call was written elsewhere`, {
+        hint: `Write api_key_name => '${name}' in a call of the ${api} API in your own statement, or use the API's own key (SET ai.${defaultName.toLowerCase()}); a view or function of another role run by your statement cannot choose which of your keys goes where.`,
+      });
+    }
+    return routed(context, api, servers, set.value, set.held);
+  }
   const operators = name.toUpperCase() === defaultName ? context.defaults.environment(defaultName) : undefined;
   if (!operators) {
     throw new PgError('55000', `missing ${name} secret`, {

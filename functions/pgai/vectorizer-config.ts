@@ -78,7 +78,7 @@ export const vectorizerConfigFunctions: SqlFunctionDeclaration[] = [
     name: 'embedding_openai',
     configType: 'embedding',
     implementation: 'openai',
-    arguments: [required('model', 'text'), required('dimensions', 'integer'), nullable('chat_user', 'text'), given('api_key_name', 'text', "'OPENAI_API_KEY'::text"), nullable('base_url', 'text')],
+    arguments: [required('model', 'text'), required('dimensions', 'integer'), nullable('chat_user', 'text'), { ...given('api_key_name', 'text', "'OPENAI_API_KEY'::text"), keyName: true }, nullable('base_url', 'text')],
     renamed: { user: 'chat_user' },
     description: "Embeddings by OpenAI's API, of the model and dimensions given (pgai).",
   }),
@@ -185,7 +185,7 @@ function voyageAiBuilder(): SqlFunctionDeclaration {
     name: 'embedding_voyageai',
     configType: 'embedding',
     implementation: 'voyageai',
-    arguments: [required('model', 'text'), required('dimensions', 'integer'), given('input_type', 'text', "'document'::text"), given('api_key_name', 'text', "'VOYAGE_API_KEY'::text")],
+    arguments: [required('model', 'text'), required('dimensions', 'integer'), given('input_type', 'text', "'document'::text"), { ...given('api_key_name', 'text', "'VOYAGE_API_KEY'::text"), keyName: true }],
     description: "Embeddings by Voyage AI's API (pgai).",
   };
   return declareSqlFunction({

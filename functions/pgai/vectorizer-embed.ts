@@ -17,6 +17,7 @@ import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import { declareFunction, type ArgumentDeclaration, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
 import { refuseStoredUrlCredentials } from './vectorizer-config.js';
+import { keyNameKind } from '../named-server.js';
 import { defaultKeyName } from './endpoint.js';
 import { ollamaFunctions } from './ollama.js';
 import { openAiFunctions } from './openai.js';
@@ -78,10 +79,15 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
   if (found.vectorizer) refuseStoredUrlCredentials(embedding, found.vectorizer);
   const args = embedder.args(embedding, inputType);
   if (found.untrusted) refuseChoices(found.untrusted, api, embedder.embed.name, args);
-  // The server of a vectorizer the caller trusts is named by its config, which counts as the caller's own naming. A
-  // config given as the call's argument names nothing: whoever wrote the call (another role's view) chose it.
+  // The server and key name of a vectorizer the caller trusts are named by its config, which counts as the caller's
+  // own naming. A config given as the call's argument names nothing: whoever wrote the call (another role's view)
+  // chose it, unless the client's statement wrote its builder's api_key_name (src/sql/server-names.ts).
   const server = found.vectorizer ? configServer(args) : undefined;
-  const named = server === undefined ? context : { ...context, namedByClient: (url: string, kind: string) => (url === server && kind === api) || context.namedByClient(url, kind) };
+  const keyName = found.vectorizer && typeof args.api_key_name === 'string' ? args.api_key_name.toLowerCase() : undefined;
+  const named =
+    server === undefined && keyName === undefined
+      ? context
+      : { ...context, namedByClient: (value: string, kind: string) => (value === server && kind === api) || (value === keyName && kind === keyNameKind(api)) || context.namedByClient(value, kind) };
   return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...args }, named);
 }
 

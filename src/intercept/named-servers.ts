@@ -14,12 +14,18 @@
 // it (RESET ALL, SET … TO DEFAULT) outside a transaction block forgets those the statements gave: the client took its
 // trust back, and a view of a role it named once setting it again later (set_config) is not the client's choice.
 // DISCARD ALL forgets what the statements named, a rolled-back SET LOCAL's among them: only the startup parameters' stay.
+// The names of key settings the client's calls give (api_key_name => 'my_key', a config builder's too) are noted the
+// same way, each for the API of its call: a key the session set under a name of its own goes only to an API the
+// client named it for, not to whichever API a view of another role names it for (functions/pgai/endpoint.ts).
 
+import { isKeyNameKind } from '../../functions/named-server.js';
 import { chosenSettingKind, SERVER_KEYS, TRUSTED_OWNERS, type ServerKind, type ServerNames } from '../sql/server-names.js';
 import { startupSettings } from './startup-options.js';
 
 /** Longer URLs are not noted: a call naming one needs a key of its own (api_key) or no held secret. */
 const MAX_URL = 2048;
+/** Longer key names are not noted: a custom setting's name is rarely more than a few words. */
+const MAX_KEY_NAME = 256;
 /** The most URLs a session keeps, the oldest let go first. */
 const MAX_NAMED = 256;
 /** A URL and nothing else. */
@@ -92,6 +98,11 @@ export class NamedServers {
   }
 
   private noteValue(value: string, kind: ServerKind, into = this.urls): void {
+    // A key setting's name, as the setting is looked up: in lower case.
+    if (isKeyNameKind(kind)) {
+      if (value.length <= MAX_KEY_NAME) this.add(value.toLowerCase(), kind, into);
+      return;
+    }
     if (kind === TRUSTED_OWNERS) {
       if (value.length <= MAX_URL) this.add(value, kind, into);
       return;

@@ -2,7 +2,7 @@
 // parse tree gives them: positional or named. Overloads agree on which arguments are secret or SQL
 // (functions/registry.ts), so the first overload that has an argument of that position or name says.
 
-import type { ArgumentDeclaration, FunctionDeclaration } from '../../functions/declaration.js';
+import type { ArgumentDeclaration, FunctionDeclaration, Signature } from '../../functions/declaration.js';
 import { functionsCalled } from '../../functions/registry.js';
 
 type Node = Record<string, any>;
@@ -13,9 +13,19 @@ export interface DeclaredArgument {
   expression: Node;
 }
 
-/** The intercepted functions a FuncCall node may reach (none: not one of the proxy's), and its arguments. */
-export function declaredArguments(call: Node): { declarations: FunctionDeclaration[]; arguments: DeclaredArgument[] } {
-  const declarations = functionsCalled((call.funcname ?? []).map((part: Node) => part.String?.sval ?? ''));
+interface Found<D extends Signature> {
+  declarations: D[];
+  arguments: DeclaredArgument[];
+}
+
+/**
+ * The intercepted functions a FuncCall node may reach (none: not one of the proxy's), and its arguments; or the
+ * functions `resolve` finds (the SQL functions of the proxy's extensions: registry's sqlFunctionsCalled).
+ */
+export function declaredArguments(call: Node): Found<FunctionDeclaration>;
+export function declaredArguments<D extends Signature>(call: Node, resolve: (parts: readonly string[]) => D[]): Found<D>;
+export function declaredArguments(call: Node, resolve: (parts: readonly string[]) => Signature[] = functionsCalled): Found<Signature> {
+  const declarations = resolve((call.funcname ?? []).map((part: Node) => part.String?.sval ?? ''));
   if (declarations.length === 0) return { declarations, arguments: [] };
   const found = ((call.args as Node[] | undefined) ?? []).map((argument, position): DeclaredArgument => {
     const named = argument.NamedArgExpr as Node | undefined;

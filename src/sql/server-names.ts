@@ -10,6 +10,8 @@
 
 import { constantText, uncast, type Expression } from './constant-text.js';
 import { declaredArguments } from './declared-arguments.js';
+import { keyNameKind } from '../../functions/named-server.js';
+import { sqlFunctionsCalled } from '../../functions/registry.js';
 
 type Node = Record<string, any>;
 
@@ -99,6 +101,12 @@ function serversOfCall(call: Node, names: ServerNames, statement: number): void 
   }
   for (const { declared, expression } of declaredArguments(call).arguments) {
     if (declared?.secret === 'url' || declared?.secret === 'config') given(expression, serverKind(name), names, statement);
+    if (declared?.keyName) given(expression, keyNameKind(serverKind(name)), names, statement);
+  }
+  // A config builder's key name (ai.embedding_openai(…, api_key_name => …)): the server runs the builder, but the client
+  // wrote the name for that API all the same.
+  for (const { declared, expression } of declaredArguments(call, sqlFunctionsCalled).arguments) {
+    if (declared?.keyName) given(expression, keyNameKind(serverKind(name)), names, statement);
   }
 }
 

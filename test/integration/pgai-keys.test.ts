@@ -364,6 +364,32 @@ describe('a secret the session handed the proxy', () => {
     expect(authorizations()).toEqual([`Bearer ${VICTIM_KEY}`]);
   });
 
+  // Review S-B: a key set under a name of the session's own choosing went to whatever API a view's call named it for.
+  it("set under a name of the session's own is sent only to an API the session's client named it for", async () => {
+    const { other, victim } = await sharedSchema();
+    await other.query(`CREATE VIEW shared.scores AS SELECT 7 AS score WHERE (ai.openai_embed('m', 'x', api_key_name => 'my_cohere_key') IS NULL) IS NOT NULL`);
+    await other.query('GRANT SELECT ON shared.scores TO PUBLIC');
+    const cohereKey = unique('co-key');
+    await victim.query(`SET ai.openai_base_url = '${suite.fake.baseUrl}'; SET ai.cohere_base_url = '${suite.fake.baseUrl.replace(/\/v1$/, '')}'; SET ai.my_cohere_key = '${cohereKey}'`);
+    suite.fake.requests.length = 0;
+    const refused = {
+      code: '42501',
+      message: 'the key in ai.my_cohere_key goes only to an API this session\'s client named it for, and this openai call was written elsewhere',
+      hint: expect.stringContaining("api_key_name => 'my_cohere_key'"),
+    };
+    // The victim's own call names it for Cohere; the view's call (run by the proxy, as the statement calls a function of
+    // its own) is not the victim's naming it for OpenAI.
+    const statement = `SELECT ai.cohere_embed('embed-english-v3.0', score::text, api_key_name => 'my_cohere_key') FROM shared.scores`;
+    await expect(victim.query(statement)).rejects.toMatchObject(refused);
+    const openAiRequests = () => suite.fake.requests.filter((request) => request.path.endsWith('/embeddings'));
+    expect(openAiRequests()).toEqual([]);
+    // Named by the victim for OpenAI in its own statement (here in an embedding config's builder), the key is the
+    // victim's choice there.
+    await victim.query(`SELECT ai.vectorizer_embed(ai.embedding_openai('m', 3, api_key_name => 'MY_COHERE_KEY'), 'mine')`);
+    await victim.query(statement);
+    expect(openAiRequests().map((request) => request.authorization)).toEqual([`Bearer ${cohereKey}`, `Bearer ${cohereKey}`]);
+  });
+
   // Review31: registered for the very server the victim named, the key went nowhere else, but stayed in a model any
   // role may call, so the view's owner asked that server on the victim's account for as long as it liked.
   it("written out in the victim's statement is not registered into a model by another role's view, even for the victim's server", async () => {
