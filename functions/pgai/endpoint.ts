@@ -15,6 +15,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import type { AiSetting, CallContext } from '../declaration.js';
 import { keyNameKind, refuseUnnamedServer } from '../named-server.js';
+import { settingCase } from '../../src/sql/setting-case.js';
 
 export interface Endpoint {
   baseUrl: string | undefined;
@@ -59,34 +60,37 @@ export async function endpoint(context: EndpointContext, api: PgaiApiName, args:
   if (!defaultName) return routed(context, api, servers, undefined, false);
   const given = text(args.api_key);
   if (given) return routed(context, api, servers, given, context.heldArguments.has('api_key'));
-  const name = text(args.api_key_name) ?? defaultName;
-  const keysApi = (Object.keys(KEY_NAMES) as PgaiApiName[]).find((other) => KEY_NAMES[other] === name.toUpperCase());
+  // As PostgreSQL names the setting (ASCII letters folded only): the checks below are of the setting read.
+  const written = text(args.api_key_name) ?? defaultName;
+  const name = settingCase(written);
+  const isDefault = name === settingCase(defaultName);
+  const keysApi = (Object.keys(KEY_NAMES) as PgaiApiName[]).find((other) => settingCase(KEY_NAMES[other]!) === name);
   if (keysApi && keysApi !== api) {
-    throw new PgError('42501', `api_key_name ${name} names another provider's key: it is not sent to the ${api} API`, {
-      hint: `Use the ${api} API's own key (SET ai.${defaultName.toLowerCase()}), a key under a name of your own (SET ai.<name>), or pass api_key.`,
+    throw new PgError('42501', `api_key_name ${written} names another provider's key: it is not sent to the ${api} API`, {
+      hint: `Use the ${api} API's own key (SET ai.${settingCase(defaultName)}), a key under a name of your own (SET ai.<name>), or pass api_key.`,
     });
   }
   const set = await context.aiSetting(name);
   if (set) {
     // A key the session handed the proxy under a name of its own goes only to an API the client named it for: a
     // view of another role could otherwise send the session's Cohere key to OpenAI (review S-B).
-    if (set.held && name.toUpperCase() !== defaultName && !context.namedByClient(name.toLowerCase(), keyNameKind(api))) {
-      throw new PgError('42501', `the key in ai.${name.toLowerCase()} goes only to an API this session's client named it for, and this ${api} call was written elsewhere`, {
-        hint: `Write api_key_name => '${name}' in a call of the ${api} API in your own statement, or use the API's own key (SET ai.${defaultName.toLowerCase()}); a view or function of another role run by your statement cannot choose which of your keys goes where.`,
+    if (set.held && !isDefault && !context.namedByClient(name, keyNameKind(api))) {
+      throw new PgError('42501', `the key in ai.${name} goes only to an API this session's client named it for, and this ${api} call was written elsewhere`, {
+        hint: `Write api_key_name => '${written}' in a call of the ${api} API in your own statement, or use the API's own key (SET ai.${settingCase(defaultName)}); a view or function of another role run by your statement cannot choose which of your keys goes where.`,
       });
     }
     return routed(context, api, servers, set.value, set.held);
   }
-  const operators = name.toUpperCase() === defaultName ? context.defaults.environment(defaultName) : undefined;
+  const operators = isDefault ? context.defaults.environment(defaultName) : undefined;
   if (!operators) {
-    throw new PgError('55000', `missing ${name} secret`, {
-      hint: `Pass api_key, or SET ai.${name.toLowerCase()} in the session${name.toUpperCase() === defaultName ? `, or start the proxy with ${defaultName} in its environment` : ''}.`,
+    throw new PgError('55000', `missing ${written} secret`, {
+      hint: `Pass api_key, or SET ai.${name} in the session${isDefault ? `, or start the proxy with ${defaultName} in its environment` : ''}.`,
     });
   }
   if (chosen) {
     // The hint names no URL: the error reaches the server's log, and a URL may carry credentials.
     throw new PgError('42501', `the proxy's ${defaultName} is sent only to the server the proxy is configured with`, {
-      hint: `To call another server, pass api_key or SET ai.${defaultName.toLowerCase()}; the operator sets the proxy's server with ${server.variable}.`,
+      hint: `To call another server, pass api_key or SET ai.${settingCase(defaultName)}; the operator sets the proxy's server with ${server.variable}.`,
     });
   }
   return { baseUrl: proxys, apiKey: operators };

@@ -22,6 +22,7 @@ import { defaultKeyName } from './endpoint.js';
 import { ollamaFunctions } from './ollama.js';
 import { openAiFunctions } from './openai.js';
 import { voyageAiFunctions } from './voyageai.js';
+import { settingCase } from '../../src/sql/setting-case.js';
 
 const SCHEMA = 'ai';
 
@@ -83,7 +84,7 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
   // own naming. A config given as the call's argument names nothing: whoever wrote the call (another role's view)
   // chose it, unless the client's statement wrote its builder's api_key_name (src/sql/server-names.ts).
   const server = found.vectorizer ? configServer(args) : undefined;
-  const keyName = found.vectorizer && typeof args.api_key_name === 'string' ? args.api_key_name.toLowerCase() : undefined;
+  const keyName = found.vectorizer && typeof args.api_key_name === 'string' ? settingCase(args.api_key_name) : undefined;
   const named =
     server === undefined && keyName === undefined
       ? context
@@ -106,7 +107,7 @@ function refuseChoices(untrusted: UntrustedVectorizer, api: PgaiApiName, embedFu
   const keyName = args.api_key_name;
   const chosen = [
     ...(configServer(args) === undefined ? [] : ['base_url']),
-    ...(typeof keyName === 'string' && keyName !== '' && keyName.toUpperCase() !== defaultKeyName(api) ? ['api_key_name'] : []),
+    ...(typeof keyName === 'string' && keyName !== '' && settingCase(keyName) !== settingCase(defaultKeyName(api) ?? '') ? ['api_key_name'] : []),
   ];
   if (chosen.length === 0) return;
   // The URL is not in the error: the server's log gets it, and a URL may carry credentials.

@@ -29,6 +29,7 @@ import { DeferredWrites } from './deferred-writes.js';
 import { ReadsAhead } from './reads-ahead.js';
 import { modelRowQuery } from '../catalog/models.js';
 import { heldSecretRefusal } from './held-secret-reach.js';
+import { settingCase } from '../sql/setting-case.js';
 
 /** A call the statement makes: the function and its arguments in declaration order, as JSON. */
 export interface Call {
@@ -291,7 +292,7 @@ export class CallRunner {
       masterKeys: async () => (await sessionState()).keys,
       settings: async () => (await sessionState()).settings,
       aiSetting: (name) => {
-        const setting = `ai.${name.toLowerCase()}`;
+        const setting = `ai.${settingCase(name)}`;
         let value = aiSettings.get(setting);
         if (!value) aiSettings.set(setting, (value = this.readAiSetting(setting)));
         return value;

@@ -12,6 +12,7 @@ import { isApiKeySetting } from '../sql/api-key-statements.js';
 import { urlCredentialsError } from '../sql/url-credentials.js';
 import { isServerSetting } from '../sql/server-names.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
+import { settingCase } from '../sql/setting-case.js';
 
 /** set_config(text, text, boolean)'s oid, fixed in PostgreSQL's catalog (pg_proc.dat) since 7.3. */
 const SET_CONFIG_OID = 2078;
@@ -21,7 +22,7 @@ export function fastpathSettingRefusal(frame: Buffer): PgError | undefined {
   const { oid, argument } = readFunctionCall(frame, 0);
   if (oid !== SET_CONFIG_OID || !argument?.value) return undefined;
   // text's binary form is its text: either format names the setting alike.
-  const name = argument.value.toString('utf8').trim().toLowerCase();
+  const name = settingCase(argument.value.toString('utf8').trim());
   if (isServerSetting(name)) {
     // Its URL, as set anywhere else, may carry no credentials (review R).
     const value = readFunctionCall(frame, 1).argument?.value;

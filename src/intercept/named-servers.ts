@@ -21,6 +21,7 @@
 import { isKeyNameKind } from '../../functions/named-server.js';
 import { chosenSettingKind, SERVER_KEYS, TRUSTED_OWNERS, type ServerKind, type ServerNames } from '../sql/server-names.js';
 import { startupSettings } from './startup-options.js';
+import { settingCase } from '../sql/setting-case.js';
 
 /** Longer URLs are not noted: a call naming one needs a key of its own (api_key) or no held secret. */
 const MAX_URL = 2048;
@@ -100,7 +101,7 @@ export class NamedServers {
   private noteValue(value: string, kind: ServerKind, into = this.urls): void {
     // A key setting's name, as the setting is looked up: in lower case.
     if (isKeyNameKind(kind)) {
-      if (value.length <= MAX_KEY_NAME) this.add(value.toLowerCase(), kind, into);
+      if (value.length <= MAX_KEY_NAME) this.add(settingCase(value), kind, into);
       return;
     }
     if (kind === TRUSTED_OWNERS) {

@@ -8,6 +8,7 @@
 
 import { IdentifierSet } from '../sql/identifiers.js';
 import { HeldValues } from './held-values.js';
+import { settingCase } from '../sql/setting-case.js';
 
 /** A statement of a query string (its index) after which held secrets go. */
 export interface SecretReset {
@@ -34,7 +35,7 @@ export function secretResets(statements: Array<{ node: Record<string, unknown> }
     if ((node.DiscardStmt as { target?: string } | undefined)?.target === 'DISCARD_ALL') return [{ statement, scope: 'session' }];
     const set = node.VariableSetStmt as { kind?: string; name?: string } | undefined;
     if (set?.kind === 'VAR_RESET_ALL') return [{ statement, scope: 'settings' }];
-    if ((set?.kind === 'VAR_RESET' || set?.kind === 'VAR_SET_DEFAULT') && set.name) return [{ statement, scope: { setting: set.name.toLowerCase() } }];
+    if ((set?.kind === 'VAR_RESET' || set?.kind === 'VAR_SET_DEFAULT') && set.name) return [{ statement, scope: { setting: settingCase(set.name) } }];
     return [];
   });
 }

@@ -7,13 +7,14 @@
 import { isApiKeySetting } from '../sql/api-key-statements.js';
 import type { SessionApiKeys } from './api-key-setting.js';
 import { withSettingsReplaced } from './startup-options.js';
+import { settingCase } from '../sql/setting-case.js';
 
 /**
  * The startup parameters as the server is to get them, each key among them held in `keys` and replaced by its
  * reference; undefined when they hold no key. An empty value is no key: pgai reads it as none, and so does the proxy.
  */
 export function withStartupKeysHeld(parameters: ReadonlyMap<string, string>, keys: SessionApiKeys): Map<string, string> | undefined {
-  const hold = (name: string, value: string): string | undefined => (isApiKeySetting(name) && value !== '' ? keys.holdGiven(name.toLowerCase(), value) : undefined);
+  const hold = (name: string, value: string): string | undefined => (isApiKeySetting(name) && value !== '' ? keys.holdGiven(settingCase(name), value) : undefined);
   let held: Map<string, string> | undefined;
   for (const [name, value] of parameters) {
     const replaced = name === 'options' ? withSettingsReplaced(value, hold) : hold(name, value);

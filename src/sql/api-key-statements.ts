@@ -20,13 +20,14 @@ import { parseTask } from './parse-task.js';
 import { isServerSetting, serverNames } from './server-names.js';
 import { scopeWithin, type Scope } from './statement-scopes.js';
 import { refuseUrlCredentials, writtenPieces } from './url-credentials.js';
+import { settingCase } from './setting-case.js';
 
 const PREFIX = 'ai.';
 const NOT_KEYS = /^ai\.(?:.*_host|.*_url|.*_enabled|enable_.*|indexing_default|scheduling_default|grant_to_default)$/;
 
 /** Whether the setting holds a key the server must not see. */
 export function isApiKeySetting(name: string | undefined): name is string {
-  const lower = name?.toLowerCase();
+  const lower = name === undefined ? undefined : settingCase(name);
   return lower !== undefined && lower.startsWith(PREFIX) && lower.length > PREFIX.length && !NOT_KEYS.test(lower);
 }
 
@@ -78,7 +79,7 @@ export function apiKeyValues(sql: string): KeySpan[] {
     refuseEmbeddingUrlCredentials(stmt);
     const top = stmt.VariableSetStmt as VariableSet | undefined;
     if (top && isApiKeySetting(top.name) && top.kind === 'VAR_SET_VALUE') {
-      spans.push({ value: valueOf(top), setting: top.name!.toLowerCase(), start: top.args![0]!.A_Const!.location, end: statementLength ? location + statementLength : length });
+      spans.push({ value: valueOf(top), setting: settingCase(top.name!), start: top.args![0]!.A_Const!.location, end: statementLength ? location + statementLength : length });
       continue;
     }
     visit(stmt, sql, spans);
@@ -206,7 +207,7 @@ function namedSetting(node: unknown): string | undefined {
   if (Array.isArray(node)) return node.map(namedSetting).find((named) => named !== undefined);
   if (node === null || typeof node !== 'object') return undefined;
   const text = constantText(node as Expression);
-  if (text !== undefined) return isApiKeySetting(text) ? text.toLowerCase() : undefined;
+  if (text !== undefined) return isApiKeySetting(text) ? settingCase(text) : undefined;
   return Object.values(node).map(namedSetting).find((named) => named !== undefined);
 }
 
@@ -262,7 +263,7 @@ function setConfigValue(call: FuncCall, sql: string, scope: Scope | undefined): 
       hint: `The proxy holds a literal in the server's place: write set_config('${setting}', '…', false).`,
     });
   }
-  return { value: written, setting: setting.toLowerCase(), start: literal.location, end: literalEnd(sql, literal.location) };
+  return { value: written, setting: settingCase(setting), start: literal.location, end: literalEnd(sql, literal.location) };
 }
 
 

@@ -64,6 +64,8 @@ describe('keys by setting', () => {
     await expect(client.query(`SELECT ai.openai_embed('m', 'x', api_key_name => 'anthropic_api_key')`)).rejects.toMatchObject(refused('anthropic_api_key', 'openai'));
     await expect(client.query(`SELECT ai.anthropic_generate('c', '[{"role": "user", "content": "hi"}]', api_key_name => 'OPENAI_API_KEY')`)).rejects.toMatchObject(refused('OPENAI_API_KEY', 'anthropic'));
     await expect(client.query(`SELECT ai.cohere_embed('embed-v3', 'x', api_key_name => 'Voyage_Api_Key')`)).rejects.toMatchObject(refused('Voyage_Api_Key', 'cohere'));
+    // A Kelvin sign, which toUpperCase() keeps and toLowerCase() makes a k, names another setting, as in PostgreSQL (review V2).
+    await expect(client.query(`SELECT ai.openai_embed('m', 'x', api_key_name => 'anthropic_api_\u212Aey')`)).rejects.toMatchObject({ code: '55000', message: 'missing anthropic_api_\u212Aey secret' });
     expect(suite.fake.requests).toEqual([]);
     // The provider's own name, in any case, and a name of the caller's own still choose the key.
     await client.query(`SET ai.team_key = 'sk-team-0123456789'`);
