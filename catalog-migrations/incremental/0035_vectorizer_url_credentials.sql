@@ -6,8 +6,9 @@
 -- a failed CHECK's detail would show the row, the URL with it, to the client and the server's log.
 --
 -- '@' or '?' anywhere: no URL parser finds a user or a query in a text without them. A row already stored with one
--- is disabled, and is not enabled again until its config is changed.
-CREATE FUNCTION _pg_llm_catalog.vectorizer_url_without_credentials() RETURNS trigger
+-- is disabled, its URL's user, password and query are taken out (the worker could not have used them), and it is not
+-- enabled again while its URL still has an '@' or a '?'.
+CREATE OR REPLACE FUNCTION _pg_llm_catalog.vectorizer_url_without_credentials() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF (TG_OP = 'INSERT' OR NEW.config IS DISTINCT FROM OLD.config OR (OLD.disabled AND NOT NEW.disabled))
@@ -20,8 +21,13 @@ BEGIN
 END
 $$;
 
-UPDATE _pg_llm_catalog.pg_llm_vectorizers SET disabled = true
- WHERE NOT disabled AND (config -> 'embedding' ->> 'base_url') ~ '[@?]';
+UPDATE _pg_llm_catalog.pg_llm_vectorizers
+   SET disabled = true,
+       config = jsonb_set(config, '{embedding,base_url}',
+                  to_jsonb(regexp_replace(regexp_replace(config -> 'embedding' ->> 'base_url', '\?.*$', ''),
+                                          '^([a-zA-Z][a-zA-Z0-9+.-]*:[/\\]+)?.*@', '\1')))
+ WHERE (config -> 'embedding' ->> 'base_url') ~ '[@?]';
 
+DROP TRIGGER IF EXISTS url_without_credentials ON _pg_llm_catalog.pg_llm_vectorizers;
 CREATE TRIGGER url_without_credentials BEFORE INSERT OR UPDATE ON _pg_llm_catalog.pg_llm_vectorizers
   FOR EACH ROW EXECUTE FUNCTION _pg_llm_catalog.vectorizer_url_without_credentials();

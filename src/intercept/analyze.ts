@@ -55,10 +55,10 @@ export function watchedNames(): { mention: RegExp; identifiers: IdentifierSet } 
   if (!watched) {
     const names = [...EXTENSION_NAMES, CANCEL_FUNCTION, ...FUNCTIONS.map((declaration) => declaration.name)];
     const patterns = names.map((name) => (name.length < SHORT_NAME ? `\\b${escape(name)}\\b` : escape(name)));
-    // set_config, or an UPDATE of pg_settings, can set a key setting of pgai's, and a vectorizer's config or EXECUTE
-    // write its URL (embedding-urls.ts); a U&"…" identifier with escapes could spell any name (the lexical scan counts
+    // set_config, or an UPDATE of pg_settings, can set a key setting of pgai's, and a vectorizer's config write its
+    // URL (embedding-urls.ts); a U&"…" identifier with escapes could spell any name (the lexical scan counts
     // it, and the parser decides).
-    watched = { mention: new RegExp([...patterns, 'set_config', 'pg_settings', 'vectorizer', 'embedding_', '\\bexecute\\b', 'u&'].join('|'), 'i'), identifiers: new IdentifierSet(names).and(KEY_SETTING_TOKENS).and(CODE_BODY_TOKENS) };
+    watched = { mention: new RegExp([...patterns, 'set_config', 'pg_settings', 'vectorizer', 'embedding_', 'u&'].join('|'), 'i'), identifiers: new IdentifierSet(names).and(KEY_SETTING_TOKENS).and(CODE_BODY_TOKENS) };
   }
   return watched;
 }

@@ -38,13 +38,13 @@ export function isApiKeySetting(name: string | undefined): name is string {
  * spelling ('a' || 'i.…', E'\x61i.…') or computed. Only in code: "ai." in a statement's data is no reason to parse
  * it. A U&"…" identifier with escapes counts as one (the parse decides). An UPDATE of pg_settings sets one too, its
  * name a string. So do the statements whose vectorizer configs are read for URLs with credentials (embedding-urls.ts):
- * those that name a config's builder, its function or its table, unqualified under a search_path too, and EXECUTE.
+ * those that name a config's builder, its function or its table, unqualified under a search_path too.
  */
-export const KEY_SETTING_TOKENS = new IdentifierSet([...VECTORIZER_CONFIG_NAMES, 'execute'], ['ai', 'set_config', 'pg_settings']);
+export const KEY_SETTING_TOKENS = new IdentifierSet(VECTORIZER_CONFIG_NAMES, ['ai', 'set_config', 'pg_settings']);
 
 /** True when the text could set such a setting; else no parse. */
 export function mentionsApiKeySetting(text: string): boolean {
-  return /ai|set_config|pg_settings|u&|vectorizer|embedding_|execute/i.test(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
+  return /ai|set_config|pg_settings|u&|vectorizer|embedding_/i.test(text) && KEY_SETTING_TOKENS.namedIn(Buffer.from(text));
 }
 
 /** A value to hold: the key, and the bytes of the query string its reference replaces. */

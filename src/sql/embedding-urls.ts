@@ -2,25 +2,24 @@
 // are SQL functions the server runs, ai.create_vectorizer stores what they return in the vectorizer's catalog row,
 // and the statement that wrote it is in the server's log. A base_url in it may carry no user, password or query
 // (review S-E). The catalog refuses such a row however it was built (0035_vectorizer_url_without_credentials.sql);
-// this refuses, before the server sees the statement, the forms of one that a statement writes out, so that the log
-// never gets it either:
-// - the builders' base_url argument, written out or built of string constants (a bound one, which the proxy does not
-//   read, is refused whole);
-// - a JSON text written out with a base_url in it, at any depth (embedding => '{"base_url": …}');
+// this refuses, before the server sees the statement, the forms of one that a statement naming a vectorizer's
+// config writes out in a config's place, so that the log never gets those either:
+// - the builders' base_url argument, one string constant or constants joined in SQL (a bound one, which the proxy
+//   does not read, is refused whole);
+// - a string constant that is JSON text with a base_url in it, at any depth, every one of duplicate keys too;
 // - the value after a 'base_url' name in jsonb_build_object or json_build_object, and the value jsonb_set or
-//   jsonb_insert puts at a path that ends in base_url;
-// - any URL with a scheme the statement writes out, or joins of constants with ||.
-// Only in a statement that names a vectorizer's config: another statement may pass such a URL in a call the proxy
-// runs (client_config), which it holds. EXECUTE's values, which may be a prepared create_vectorizer's config, are
-// read for JSON text with a base_url (a URL alone there may be any data). A URL computed otherwise (chr(63), a function of the role's own, dynamic SQL)
-// the proxy cannot read: the catalog refuses it, and the server's log keeps the failed statement, as it keeps any
-// statement the client wrote a secret into.
+//   jsonb_insert puts at a path that ends in base_url (bound, refused whole too).
+// Nothing else: a URL elsewhere in the statement is not a config's (a text to embed may well be one), and a URL
+// computed otherwise (format(), chr(63), jsonb_object, a VALUES list's column, a function of the role's own, dynamic
+// SQL, EXECUTE's values) the proxy does not read. The catalog refuses it, and the server's log keeps the failed
+// statement, as it keeps any statement a client wrote a secret into.
 
 import { PgError } from '../../proxy/pg-error.js';
 import { bindsParameter } from './computed-secrets.js';
 import { constantText, type Expression } from './constant-text.js';
 import { walk } from './references.js';
-import { refuseUrlCredentials, writtenPieces } from './url-credentials.js';
+import { withEscapesRead } from './backslash-escapes.js';
+import { carriesCredentials, writtenPieces } from './url-credentials.js';
 
 /** The builders of an embedding config that take a base_url, and its place among their arguments. */
 const EMBEDDING_BASE_URL: Readonly<Record<string, number>> = { embedding_openai: 4, embedding_ollama: 2 };
@@ -28,8 +27,6 @@ const EMBEDDING_BASE_URL: Readonly<Record<string, number>> = { embedding_openai:
 /** The names that make a statement one that may write a vectorizer's embedding config. */
 export const VECTORIZER_CONFIG_NAMES = [...Object.keys(EMBEDDING_BASE_URL), 'create_vectorizer', 'vectorizer_embed', 'pg_llm_vectorizers'];
 
-/** A text that starts as a URL with a scheme: http://, https:\\ and the like. */
-const URL_WITH_SCHEME = /^\s*[a-z][a-z0-9+.-]*:[/\\]/i;
 /** The functions that put a value at a path in a jsonb value, and the places of the path and of the value. */
 const PATH_SETTERS = new Set(['jsonb_set', 'jsonb_set_lax', 'jsonb_insert']);
 const PAIR_BUILDERS = new Set(['jsonb_build_object', 'json_build_object']);
@@ -39,19 +36,12 @@ interface Call {
   args?: Array<Expression & { NamedArgExpr?: { name?: string; arg?: Expression } }>;
 }
 
-/** Refuses (22023, 0A000 for a bound base_url) a statement that writes out a vectorizer's base_url with credentials. */
+/** Refuses (22023, 0A000 for a bound one) a statement that writes out a vectorizer's base_url with credentials. */
 export function refuseEmbeddingUrlCredentials(statement: unknown): void {
-  const execute = (statement as { ExecuteStmt?: { params?: unknown } }).ExecuteStmt;
-  if (execute) {
-    return walk(execute.params, (type, body) => {
-      if (type === 'A_Const') refuseInJson(constantText({ A_Const: body as Expression['A_Const'] }));
-    });
-  }
   if (!namesVectorizerConfig(statement)) return;
   walk(statement, (type, body) => {
     if (type === 'FuncCall') refuseInCall(body as Call);
-    if (type === 'A_Const') refuseInConstant(constantText({ A_Const: body as Expression['A_Const'] }));
-    if (type === 'A_Expr') refuseJoined(body as Expression['A_Expr']);
+    if (type === 'A_Const') refuseInJson(constantText({ A_Const: body as Expression['A_Const'] }));
   });
 }
 
@@ -70,24 +60,34 @@ function refuseInCall(call: Call): void {
   if (Object.hasOwn(EMBEDDING_BASE_URL, name)) refuseBuilderUrl(name, args, EMBEDDING_BASE_URL[name]!);
   if (PAIR_BUILDERS.has(name)) {
     args.forEach((arg, i) => {
-      if (i % 2 === 0 && constantText(arg) === 'base_url' && args[i + 1]) refuseUrlCredentials(`${name}'s base_url`, writtenPieces(args[i + 1]));
+      if (i % 2 === 0 && constantText(arg) === 'base_url') refuseValue(`${name}'s base_url`, args[i + 1]);
     });
   }
-  if (PATH_SETTERS.has(name) && pathEndsInBaseUrl(args[1]) && args[2]) refuseUrlCredentials(`${name}'s base_url`, writtenPieces(args[2]));
+  if (PATH_SETTERS.has(name) && pathEndsInBaseUrl(args[1])) refuseValue(`${name}'s base_url`, args[2]);
 }
 
-/** A builder's base_url, by name or in its place: written out or of constants, never bound. */
+/** A builder's base_url, by name or in its place. */
 function refuseBuilderUrl(name: string, args: NonNullable<Call['args']>, place: number): void {
   const positional = args[place]?.NamedArgExpr === undefined ? args[place] : undefined;
-  const value = args.find((arg) => arg.NamedArgExpr?.name === 'base_url')?.NamedArgExpr?.arg ?? positional;
+  refuseValue(`ai.${name}'s base_url`, args.find((arg) => arg.NamedArgExpr?.name === 'base_url')?.NamedArgExpr?.arg ?? positional);
+}
+
+/** A config's base_url, written out or of constants joined in SQL; never bound. */
+function refuseValue(what: string, value: Expression | undefined): void {
   if (value === undefined) return;
-  const what = `ai.${name}'s base_url`;
   if (bindsParameter(value)) {
     throw new PgError('0A000', `${what} cannot be bound as a parameter`, {
       hint: "The vectorizer's config keeps it, and the proxy does not read a bound value: write the URL out, with no user, password or query, and give the key with api_key_name.",
     });
   }
-  refuseUrlCredentials(what, constantText(value) ?? writtenPieces(value));
+  refuseUrl(what, constantText(value) ?? writtenPieces(value));
+}
+
+function refuseUrl(what: string, url: string | undefined): void {
+  if (url === undefined || !carriesCredentials(url)) return;
+  throw new PgError('22023', `${what} cannot carry a user, a password or a query`, {
+    hint: "A vectorizer's config is kept in clear, in the catalog and in the server's log: give the key with api_key_name (SET ai.<name> in the session, or the proxy's environment), and the URL without it.",
+  });
 }
 
 /** Whether a jsonb path, written out ('{embedding,base_url}' or ARRAY['base_url']), ends in base_url. */
@@ -98,40 +98,42 @@ function pathEndsInBaseUrl(path: Expression | undefined): boolean {
   return elements !== undefined && constantText(elements.at(-1)) === 'base_url';
 }
 
-/** A constant that is a URL with a scheme, or JSON text with a base_url in it. */
-function refuseInConstant(text: string | undefined): void {
-  if (text === undefined) return;
-  if (URL_WITH_SCHEME.test(text)) refuseUrlCredentials('a URL in a vectorizer config', text);
-  refuseInJson(text);
-}
-
-/** JSON text with a base_url in it at any depth (its name spelt with escapes too, as JSON reads them). */
+/** JSON text with a base_url in it (with backslash escapes read too, as the server may read them). */
 function refuseInJson(text: string | undefined): void {
-  if (text !== undefined && /^\s*[{[]/.test(text)) jsonBaseUrls(text).forEach((url) => refuseUrlCredentials("an embedding config's base_url", url));
-}
-
-/** Constants joined with || into a URL with a scheme. */
-function refuseJoined(operation: Expression['A_Expr']): void {
-  const joined = constantText({ A_Expr: operation });
-  if (joined !== undefined && URL_WITH_SCHEME.test(joined)) refuseUrlCredentials('a URL in a vectorizer config', joined);
-}
-
-/** The string values under a base_url key anywhere in JSON text; none where it does not parse (the server refuses it). */
-function jsonBaseUrls(text: string): string[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return [];
+  if (text === undefined || !/^\s*[{[]/.test(text)) return;
+  for (const reading of text.includes('\\') ? [text, withEscapesRead(text)] : [text]) {
+    jsonBaseUrls(reading).forEach((url) => refuseUrl("an embedding config's base_url", url));
   }
+}
+
+/** A JSON text's tokens that matter here: its strings, each followed by a colon when it is a key. */
+const JSON_STRING = /"(?:[^"\\]|\\.)*"(\s*:)?/gs;
+
+/**
+ * The strings under a base_url key anywhere in JSON text, every one of duplicate keys (jsonb keeps the last, the log
+ * the statement) and with the key spelt in escapes (base\u005furl). Read token by token, not parsed: text that
+ * does not parse the server refuses, but its log keeps it all the same.
+ */
+function jsonBaseUrls(text: string): string[] {
   const urls: string[] = [];
-  const visit = (node: unknown): void => {
-    if (node === null || typeof node !== 'object') return;
-    for (const [key, item] of Object.entries(node)) {
-      if (key === 'base_url' && typeof item === 'string') urls.push(item);
-      visit(item);
+  let key: { name: string; end: number } | undefined;
+  for (const match of text.matchAll(JSON_STRING)) {
+    const value = jsonString(match[0].replace(/\s*:$/, ''));
+    if (match[1] !== undefined) {
+      key = { name: value, end: match.index + match[0].length };
+      continue;
     }
-  };
-  visit(value);
+    if (key?.name === 'base_url' && /^\s*$/.test(text.slice(key.end, match.index))) urls.push(value);
+    key = undefined;
+  }
   return urls;
+}
+
+/** A JSON string token's text; one with escapes JSON does not read, as written between its quotes. */
+function jsonString(token: string): string {
+  try {
+    return JSON.parse(token) as string;
+  } catch {
+    return token.slice(1, -1);
+  }
 }

@@ -13,9 +13,13 @@ import { withEscapesRead } from './backslash-escapes.js';
  * after the base URL, past its query.
  */
 export function refuseUrlCredentials(what: string, value: string | undefined): void {
-  if (value === undefined) return;
+  if (value !== undefined && carriesCredentials(value)) throw urlCredentialsError(what);
+}
+
+/** Whether a URL written in a statement carries a user, a password or a query, read as written or with its escapes read. */
+export function carriesCredentials(value: string): boolean {
   // With standard_conforming_strings off the server reads 'http://u\:k@h' as http://u:k@h (review P, rp1-4).
-  if (urlCarriesCredentials(value) || (value.includes('\\') && urlCarriesCredentials(withEscapesRead(value)))) throw urlCredentialsError(what);
+  return urlCarriesCredentials(value) || (value.includes('\\') && urlCarriesCredentials(withEscapesRead(value)));
 }
 
 /** The error a server setting's URL with credentials is refused with; FATAL at connection start (startup-refusal.ts). */

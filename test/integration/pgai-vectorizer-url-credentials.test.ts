@@ -5,7 +5,7 @@
 
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { pgAiSuite } from '../support/pg-ai.js';
+import { clientOf, pgAiSuite } from '../support/pg-ai.js';
 import { alicesTable } from '../support/vectorizer.js';
 import { startWorker } from '../support/worker.js';
 
@@ -79,9 +79,19 @@ describe("a vectorizer's embedding base_url with credentials", () => {
     await expect.poll(async () => rows(alice, `SELECT message FROM ai.vectorizer_errors`), EVENTUALLY).toEqual([{ message: embedRefusal.message }]);
     expect(suite.fake.requests).toEqual([]);
 
-    // Disabled, as the migration leaves such a row, it stays disabled until its URL is mended.
+    // Disabled, it stays disabled while its URL has an @ or a ?.
     await alice.query(`UPDATE _pg_llm_catalog.pg_llm_vectorizers SET disabled = true`);
     expect(await refusal(alice.query(`UPDATE _pg_llm_catalog.pg_llm_vectorizers SET disabled = false`))).toMatchObject(refusedByCatalog);
     await alice.query(`UPDATE _pg_llm_catalog.pg_llm_vectorizers SET disabled = false, config = jsonb_set(config, '{embedding,base_url}', to_jsonb('${suite.fake.baseUrl}'::text))`);
+  });
+
+  it("stored by an earlier version, is disabled by the catalog's upgrade and its credentials taken out", async () => {
+    const { name, direct, alice } = await alicesTable(suite.proxy);
+    await alice.query(create(`ai.embedding_ollama('m', 4, base_url => '127.0.0.1:9')`));
+    await direct.query(`DROP TRIGGER url_without_credentials ON _pg_llm_catalog.pg_llm_vectorizers;
+      UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding,base_url}', to_jsonb('http://u:${SECRET}@127.0.0.1:9/x?key=${SECRET}'::text));
+      DELETE FROM _pg_llm_catalog.migrations WHERE name >= '0035'`);
+    await (await clientOf(suite.proxy, name)).query('ALTER EXTENSION ai UPDATE');
+    expect(await rows(direct, `SELECT disabled, config -> 'embedding' ->> 'base_url' AS url FROM _pg_llm_catalog.pg_llm_vectorizers`)).toEqual([{ disabled: true, url: 'http://127.0.0.1:9/x' }]);
   });
 });

@@ -698,7 +698,7 @@ describe("a URL with credentials in one of pgai's server settings", () => {
     const { admin } = await loggedDatabase('', ['log_parameter_max_length = -1']);
     await admin.query('CREATE EXTENSION ai');
     const secret = unique('vectorizer-url-key');
-    const refusal = { code: '22023', message: expect.stringMatching(/^the URL of .* cannot carry a user, a password or a query$/) };
+    const refusal = { code: '22023', message: expect.stringMatching(/base_url cannot carry a user, a password or a query$/), hint: expect.stringContaining('api_key_name') };
     for (const sql of [
       `SELECT ai.embedding_openai('m', 3, base_url => 'http://127.0.0.1:9/v1?key=${secret}')`,
       `SELECT ai.embedding_ollama('m', 3, 'u:${secret}@127.0.0.1:9')`,
@@ -711,8 +711,8 @@ describe("a URL with credentials in one of pgai's server settings", () => {
       create(`jsonb_set(ai.embedding_openai('m', 3), '{base_url}', to_jsonb('http://127.0.0.1:9/v1?key=${secret}'::text))`),
       create(`jsonb_set(ai.embedding_ollama('m', 3), ARRAY['base_url'], to_jsonb('127.0.0.1:9/?' || '${secret}'))`),
       `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding}', config -> 'embedding' || jsonb_build_object('base_url', 'http://127.0.0.1:9/' || '?${secret}'))`,
-      // A prepared statement's values, which may be a config.
-      `EXECUTE nowhere('{"embedding": {"base_url": "http://u:${secret}@127.0.0.1:9"}}')`,
+      // Every one of duplicate keys: jsonb keeps the last, the log the statement.
+      create(`'{"implementation": "ollama", "config_type": "embedding", "model": "m", "dimensions": 3, "base_url": "u:${secret}@127.0.0.1:9", "base_url": "127.0.0.1:9"}'`),
     ]) {
       await expect(admin.query(sql), sql).rejects.toMatchObject(refusal);
     }
@@ -721,8 +721,10 @@ describe("a URL with credentials in one of pgai's server settings", () => {
     await expect(admin.query(`SELECT embedding_ollama('m', 3, 'u:${secret}@127.0.0.1:9')`)).rejects.toMatchObject(refusal);
     await admin.query('RESET search_path');
     await expect(admin.query(`SELECT ai.embedding_openai('m', 3, base_url => $1)`, [`http://127.0.0.1:9/v1?key=${secret}`])).rejects.toMatchObject({ code: '0A000' });
-    // Without credentials it is the config as ever.
+    await expect(admin.query(`PREPARE built(text) AS SELECT ai.embedding_ollama('m', 3) || jsonb_build_object('base_url', $1)`)).rejects.toMatchObject({ code: '0A000' });
+    // Without credentials it is the config as ever, and a URL elsewhere in the statement is no config's.
     expect((await admin.query(`SELECT ai.embedding_openai('m', 3, base_url => 'http://127.0.0.1:9/v1')->>'base_url' AS u`)).rows).toEqual([{ u: 'http://127.0.0.1:9/v1' }]);
+    expect((await admin.query(`SELECT ai.embedding_openai('m', 3) ->> 'model' AS m, 'https://u@example.com/search?q=cats' AS t`)).rows).toEqual([{ m: 'm', t: 'https://u@example.com/search?q=cats' }]);
     expect(logHolds(secret)).toBe(false);
   });
 
