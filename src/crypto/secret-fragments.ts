@@ -27,6 +27,15 @@ export const CHARACTERS_A_TURN = 64 * 1024;
 const MIN_SECRET_LENGTH = 8;
 const MASK = '****';
 
+/**
+ * A secret as a provider may echo it: as it is, percent-encoded as a request's query carries it (a signature's / + =
+ * each become three characters, so that no run of the raw text is left long enough to match: review V2), form-encoded
+ * as URLSearchParams writes it, and escaped as a JSON string (a header value with a quote or a backslash).
+ */
+function spellings(secret: string): Set<string> {
+  return new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1)]);
+}
+
 export class SecretFragments {
   /** The hashes of the fragments, by length: FRAGMENT_LENGTH, and the lengths of shorter secrets. */
   private readonly fragments = new Map<number, FragmentHashes>();
@@ -36,9 +45,11 @@ export class SecretFragments {
   constructor(secrets: Iterable<string | undefined>) {
     for (const secret of secrets) {
       if (!secret || secret.length < MIN_SECRET_LENGTH) continue;
-      const length = Math.min(FRAGMENT_LENGTH, secret.length);
-      (this.fragments.get(length) ?? this.fragments.set(length, new FragmentHashes(length)).get(length)!).add(secret);
-      this.longest = Math.max(this.longest, length);
+      for (const spelling of spellings(secret)) {
+        const length = Math.min(FRAGMENT_LENGTH, spelling.length);
+        (this.fragments.get(length) ?? this.fragments.set(length, new FragmentHashes(length)).get(length)!).add(spelling);
+        this.longest = Math.max(this.longest, length);
+      }
     }
   }
 

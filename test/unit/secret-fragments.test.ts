@@ -20,6 +20,18 @@ describe('SecretFragments', () => {
     expect(fragments.mask('')).toBe('');
   });
 
+  it('masks a secret echoed percent-encoded, form-encoded or JSON-escaped, as a query or a header carries it (review V2)', () => {
+    const signature = 'SKECHOQ4k9Xr/2bV+qLm8TnZ4w/Hs7YpD1eFgJ+KuA0cR3xWvB5o=';
+    const header = 'hdr-"quoted"-value\\with-backslash-0123456789';
+    const of = new SecretFragments([signature, header]);
+    const query = new URLSearchParams({ sig: signature }).toString();
+    for (const echo of [`Invalid URL (POST /v1/embeddings?sig=${encodeURIComponent(signature)})`, `?${query}`, JSON.stringify({ error: `bad header ${header}` })]) {
+      const masked = of.mask(echo);
+      expect(masked, echo).toContain('****');
+      for (const spelling of [signature, encodeURIComponent(signature), query.slice(4), JSON.stringify(header).slice(1, -1)]) expect(holdsFragment(masked, spelling), masked).toBe(false);
+    }
+  });
+
   it('answers no guess shorter than a fragment: a piece one character short of one comes back as it was', () => {
     const pieces = Array.from({ length: KEY.length - FRAGMENT_LENGTH + 2 }, (_, start) => KEY.slice(start, start + FRAGMENT_LENGTH - 1));
     expect(fragments.mask(pieces.join(' '))).toBe(pieces.join(' '));
