@@ -7,7 +7,8 @@
 // left it out for OpenAI, sending the query to another server than the vectorizer's). A vectorizer's config is its
 // owner's writing, and the key is the caller's: a server or key name it chooses is used only for a caller that trusts
 // its owner (below), else refused before anything is sent, as a role could otherwise receive an admin's key and
-// queries on a server of its own.
+// queries on a server of its own. Even then a key the session handed the proxy goes there only where the client
+// named that server, and that key name, itself, as for any call.
 
 import { PgError } from '../../proxy/pg-error.js';
 import { MAX_CONFIG_BYTES } from '../../src/catalog/models.js';
@@ -17,7 +18,6 @@ import type { PgaiApiName } from '../../src/providers/pgai/apis.js';
 import { declareFunction, type ArgumentDeclaration, type CallContext, type FunctionDeclaration } from '../declaration.js';
 import { nullable } from './arguments.js';
 import { refuseStoredUrlCredentials } from './vectorizer-config.js';
-import { keyNameKind } from '../named-server.js';
 import { defaultKeyName } from './endpoint.js';
 import { ollamaFunctions } from './ollama.js';
 import { openAiFunctions } from './openai.js';
@@ -80,16 +80,11 @@ async function embed(context: CallContext, found: Found, inputText: unknown, inp
   if (found.vectorizer) refuseStoredUrlCredentials(embedding, found.vectorizer);
   const args = embedder.args(embedding, inputType);
   if (found.untrusted) refuseChoices(found.untrusted, api, embedder.embed.name, args);
-  // The server and key name of a vectorizer the caller trusts are named by its config, which counts as the caller's
-  // own naming. A config given as the call's argument names nothing: whoever wrote the call (another role's view)
-  // chose it, unless the client's statement wrote its builder's api_key_name (src/sql/server-names.ts).
-  const server = found.vectorizer ? configServer(args) : undefined;
-  const keyName = found.vectorizer && typeof args.api_key_name === 'string' ? settingCase(args.api_key_name) : undefined;
-  const named =
-    server === undefined && keyName === undefined
-      ? context
-      : { ...context, namedByClient: (value: string, kind: string) => (value === server && kind === api) || (value === keyName && kind === keyNameKind(api)) || context.namedByClient(value, kind) };
-  return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...args }, named);
+  // Neither the server nor the key name a config chooses counts as the client's naming of it, a vectorizer's no more
+  // than a config given as the argument: code of another role that the session ran (a view's function) may have
+  // written the caller's own vectorizer's config, as the caller's role may (review W2). A held key goes there only
+  // when the client named the server and the key name itself (functions/pgai/endpoint.ts).
+  return embedder.embed.run({ model: embedding.model ?? null, input_text: inputText, ...args }, context);
 }
 
 /** The server the arguments taken from a config choose, if any. */

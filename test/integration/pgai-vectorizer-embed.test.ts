@@ -97,20 +97,36 @@ describe('ai.vectorizer_embed', () => {
     expect(await rows(admin, `SELECT ai.vectorizer_embed('plain', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
     expect(embeddingRequests().map((request) => request.authorization)).toEqual([`Bearer ${KEY}`]);
 
-    // Alice's choices are hers to use, and a role with her rights trusts them as she does.
+    // Alice's choices are hers to use, and a role with her rights trusts them as she does; a key the session handed the
+    // proxy goes to the vectorizer's server only once the client named it itself: the config may have been written by
+    // any code that ran in her name, another role's view among them (review W2).
     await alice.query(`SET ai.openai_api_key = 'sk-alice-0123456789'`);
+    const unnamed = { code: '42501', message: expect.stringContaining('goes only to a server the session named itself') };
+    await expect(alice.query(`SELECT ai.vectorizer_embed('on_her_server', 'animals') AS v`)).rejects.toMatchObject(unnamed);
+    await alice.query(`SET ai.openai_base_url = '${hers.baseUrl}'`);
     expect(await rows(alice, `SELECT ai.vectorizer_embed('on_her_server', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+    // So with a key under the config's key name, which her session named for OpenAI (creating the vectorizer); in
+    // another session it must name it again.
+    await alice.query(`SET ai.team_key = 'sk-team-alice-0123456789'`);
+    expect(await rows(alice, `SELECT ai.vectorizer_embed('her_key_name', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+    const again = await clientOf(suite.proxy, name, 'trust');
+    await again.query(`SET ai.team_key = 'sk-team-alice-0123456789'; SET ai.openai_base_url = '${hers.baseUrl}'`);
+    await expect(again.query(`SELECT ai.vectorizer_embed('her_key_name', 'animals')`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('ai.team_key goes only to an API') });
     await direct.query(`GRANT trust_user TO ${member}`);
-    expect(await rows(await session(member), `SELECT ai.vectorizer_embed('on_her_server', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
-    expect(hers.requests.map((request) => request.authorization)).toEqual(['Bearer sk-alice-0123456789', `Bearer ${KEY}`]);
+    const memberSession = await session(member);
+    await memberSession.query(`SET ai.openai_base_url = '${hers.baseUrl}'`);
+    expect(await rows(memberSession, `SELECT ai.vectorizer_embed('on_her_server', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+    expect(hers.requests.map((request) => request.authorization)).toEqual(['Bearer sk-alice-0123456789', 'Bearer sk-team-alice-0123456789', `Bearer ${KEY}`]);
 
     // So does an admin those of the catalog's owner.
     await direct.query(`INSERT INTO _pg_llm_catalog.pg_llm_config VALUES ('admin_role', '${auditor}') ON CONFLICT (name) DO UPDATE SET value = excluded.value`);
     await admin.query(`CREATE TABLE public.notes (id int PRIMARY KEY, body text)`);
     await admin.query(`SELECT ai.create_vectorizer('public.notes'::regclass, loading => ai.loading_column('body'),
                          embedding => ai.embedding_openai('text-embedding-3-small', 4, base_url => '${hers.baseUrl}'))`);
-    expect(await rows(await session(auditor), `SELECT ai.vectorizer_embed('public_notes_embedding_store', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
-    expect(hers.requests).toHaveLength(3);
+    const auditorSession = await session(auditor);
+    await auditorSession.query(`SET ai.openai_base_url = '${hers.baseUrl}'`);
+    expect(await rows(auditorSession, `SELECT ai.vectorizer_embed('public_notes_embedding_store', 'animals') AS v`)).toEqual([{ v: fakeEmbedding('animals') }]);
+    expect(hers.requests).toHaveLength(4);
   });
 
   it("refuses a vectorizer whose embedding config is bigger than the proxy reads, before the server sends it", async () => {
