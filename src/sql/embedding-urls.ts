@@ -7,8 +7,9 @@
 // - the builders' base_url argument, one string constant or constants joined in SQL (a bound one, which the proxy
 //   does not read, is refused whole);
 // - a string constant that is JSON text with a base_url in it, at any depth, every one of duplicate keys too;
-// - the value after a 'base_url' name in jsonb_build_object or json_build_object, and the value jsonb_set or
-//   jsonb_insert puts at a path that ends in base_url (bound, refused whole too).
+// - the value after a 'base_url' name in jsonb_build_object or json_build_object (VARIADIC too), the value jsonb_set
+//   or jsonb_insert puts at a path that ends in base_url (by name too), and the value an UPDATE assigns to a
+//   subscript that ends in base_url (bound, each refused whole too; a JSON string, '"http://…"', read as JSON).
 // Nothing else: a URL elsewhere in the statement is not a config's (a text to embed may well be one), and a URL
 // computed otherwise (format(), chr(63), jsonb_object, a VALUES list's column, a function of the role's own, dynamic
 // SQL, EXECUTE's values) the proxy does not read. The catalog refuses it, and the server's log keeps the failed
@@ -33,6 +34,7 @@ const PAIR_BUILDERS = new Set(['jsonb_build_object', 'json_build_object']);
 
 interface Call {
   funcname?: Array<{ String?: { sval: string } }>;
+  func_variadic?: boolean;
   args?: Array<Expression & { NamedArgExpr?: { name?: string; arg?: Expression } }>;
 }
 
@@ -41,6 +43,7 @@ export function refuseEmbeddingUrlCredentials(statement: unknown): void {
   if (!namesVectorizerConfig(statement)) return;
   walk(statement, (type, body) => {
     if (type === 'FuncCall') refuseInCall(body as Call);
+    if (type === 'ResTarget') refuseSubscripted(body);
     if (type === 'A_Const') refuseInJson(constantText({ A_Const: body as Expression['A_Const'] }));
   });
 }
@@ -56,20 +59,37 @@ function namesVectorizerConfig(node: unknown): boolean {
 
 function refuseInCall(call: Call): void {
   const name = call.funcname?.at(-1)?.String?.sval ?? '';
-  const args = call.args ?? [];
-  if (Object.hasOwn(EMBEDDING_BASE_URL, name)) refuseBuilderUrl(name, args, EMBEDDING_BASE_URL[name]!);
+  if (Object.hasOwn(EMBEDDING_BASE_URL, name)) refuseValue(`ai.${name}'s base_url`, argument(call, EMBEDDING_BASE_URL[name]!, 'base_url'));
   if (PAIR_BUILDERS.has(name)) {
+    // VARIADIC ARRAY['base_url', '…'] gives the pairs as one array's elements.
+    const variadic = call.func_variadic ? (call.args?.[0] as { A_ArrayExpr?: { elements?: Expression[] } } | undefined)?.A_ArrayExpr?.elements : undefined;
+    const args = variadic ?? call.args ?? [];
     args.forEach((arg, i) => {
-      if (i % 2 === 0 && constantText(arg) === 'base_url') refuseValue(`${name}'s base_url`, args[i + 1]);
+      if (i % 2 === 0 && readings(constantText(arg)).includes('base_url')) refuseValue(`${name}'s base_url`, args[i + 1]);
     });
   }
-  if (PATH_SETTERS.has(name) && pathEndsInBaseUrl(args[1])) refuseValue(`${name}'s base_url`, args[2]);
+  if (PATH_SETTERS.has(name) && pathEndsInBaseUrl(argument(call, 1, 'path'))) refuseValue(`${name}'s base_url`, argument(call, 2, 'replacement'));
 }
 
-/** A builder's base_url, by name or in its place. */
-function refuseBuilderUrl(name: string, args: NonNullable<Call['args']>, place: number): void {
+/** A call's argument, by name or in its place. */
+function argument(call: Call, place: number, name: string): Expression | undefined {
+  const args = call.args ?? [];
   const positional = args[place]?.NamedArgExpr === undefined ? args[place] : undefined;
-  refuseValue(`ai.${name}'s base_url`, args.find((arg) => arg.NamedArgExpr?.name === 'base_url')?.NamedArgExpr?.arg ?? positional);
+  return args.find((arg) => arg.NamedArgExpr?.name === name)?.NamedArgExpr?.arg ?? positional;
+}
+
+/**
+ * An UPDATE's assignment to a subscript that ends in base_url: SET config['embedding']['base_url'] = '"…"'.
+ */
+function refuseSubscripted(target: { indirection?: Array<{ A_Indices?: { uidx?: Expression } }>; val?: Expression }): void {
+  const last = target.indirection?.at(-1)?.A_Indices?.uidx;
+  if (last && readings(constantText(last)).includes('base_url')) refuseValue("a config's base_url", target.val);
+}
+
+/** A constant as written and with its backslash escapes read, as the server reads it with standard_conforming_strings off. */
+function readings(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return text.includes('\\') ? [text, withEscapesRead(text)] : [text];
 }
 
 /** A config's base_url, written out or of constants joined in SQL; never bound. */
@@ -80,7 +100,10 @@ function refuseValue(what: string, value: Expression | undefined): void {
       hint: "The vectorizer's config keeps it, and the proxy does not read a bound value: write the URL out, with no user, password or query, and give the key with api_key_name.",
     });
   }
-  refuseUrl(what, constantText(value) ?? writtenPieces(value));
+  const written = constantText(value) ?? writtenPieces(value);
+  refuseUrl(what, written);
+  // A jsonb value written as a JSON string: '"http://u:p@h/v1"'.
+  if (/^\s*"/.test(written)) refuseUrl(what, jsonString(written.trim()));
 }
 
 function refuseUrl(what: string, url: string | undefined): void {
@@ -90,18 +113,21 @@ function refuseUrl(what: string, url: string | undefined): void {
   });
 }
 
-/** Whether a jsonb path, written out ('{embedding,base_url}' or ARRAY['base_url']), ends in base_url. */
+/**
+ * Whether a jsonb path, written out ('{embedding,base_url}' or ARRAY['base_url']), ends in base_url: an array
+ * literal's backslashes escape the character after them ('{base\\_url}').
+ */
 function pathEndsInBaseUrl(path: Expression | undefined): boolean {
-  const text = constantText(path);
-  if (text !== undefined) return /(^|[{,\s"])base_url"?\s*}\s*$/.test(text);
+  const texts = readings(constantText(path)).map((text) => text.replace(/\\(.)/gs, '$1'));
+  if (texts.length > 0) return texts.some((text) => /(^|[{,\s"])base_url"?\s*}\s*$/.test(text));
   const elements = (path as { A_ArrayExpr?: { elements?: Expression[] } } | undefined)?.A_ArrayExpr?.elements;
-  return elements !== undefined && constantText(elements.at(-1)) === 'base_url';
+  return elements !== undefined && readings(constantText(elements.at(-1))).includes('base_url');
 }
 
 /** JSON text with a base_url in it (with backslash escapes read too, as the server may read them). */
 function refuseInJson(text: string | undefined): void {
   if (text === undefined || !/^\s*[{[]/.test(text)) return;
-  for (const reading of text.includes('\\') ? [text, withEscapesRead(text)] : [text]) {
+  for (const reading of readings(text)) {
     jsonBaseUrls(reading).forEach((url) => refuseUrl("an embedding config's base_url", url));
   }
 }

@@ -711,6 +711,13 @@ describe("a URL with credentials in one of pgai's server settings", () => {
       create(`jsonb_set(ai.embedding_openai('m', 3), '{base_url}', to_jsonb('http://127.0.0.1:9/v1?key=${secret}'::text))`),
       create(`jsonb_set(ai.embedding_ollama('m', 3), ARRAY['base_url'], to_jsonb('127.0.0.1:9/?' || '${secret}'))`),
       `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding}', config -> 'embedding' || jsonb_build_object('base_url', 'http://127.0.0.1:9/' || '?${secret}'))`,
+      // Review W2: a JSON string value, arguments by name, escapes in a path, VARIADIC pairs, a subscript assigned.
+      `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding,base_url}', '"http://u:${secret}@127.0.0.1:9/v1"')`,
+      `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_insert(config, '{embedding,base_url}', jsonb '"127.0.0.1:9/?${secret}"')`,
+      `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(jsonb_in => config, path => '{embedding,base_url}', replacement => to_jsonb('http://u:${secret}@127.0.0.1:9'::text))`,
+      `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding,base\\_url}', to_jsonb('http://u:${secret}@127.0.0.1:9'::text))`,
+      create(`ai.embedding_ollama('m', 3) || jsonb_build_object(VARIADIC ARRAY['base_url', 'u:${secret}@127.0.0.1:9'])`),
+      `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config['embedding']['base_url'] = '"http://u:${secret}@127.0.0.1:9"'`,
       // Every one of duplicate keys: jsonb keeps the last, the log the statement.
       create(`'{"implementation": "ollama", "config_type": "embedding", "model": "m", "dimensions": 3, "base_url": "u:${secret}@127.0.0.1:9", "base_url": "127.0.0.1:9"}'`),
     ]) {
