@@ -3,6 +3,7 @@
 // client_config builder, with pgai's arguments, defaults and results. verbose is accepted and has nothing to add: /metrics and the audit rows
 // time every request.
 
+import { credentialsIn } from '../../src/crypto/config-secrets.js';
 import { parsedArgumentJson } from '../../src/intercept/argument-limits.js';
 import { vectorOf } from '../../src/providers/embedding-vectors.js';
 import { listOf, scalars } from '../../src/providers/pgai/apis.js';
@@ -50,6 +51,7 @@ async function settings(context: CallContext, args: Record<string, unknown>, mod
     apiKey,
     headers,
     query,
+    secrets: [...credentialsIn('extra_body', jsonObject(args.extra_body, 'extra_body')), ...credentialsIn('client_config', client)],
     ...(embedding ? { embedding } : {}),
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
     ...(maxRetries === undefined ? {} : { maxRetries }),

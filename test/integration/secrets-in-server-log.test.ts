@@ -172,7 +172,15 @@ describe("pgai's jsonb headers, query and config, and a server URL with credenti
       .catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: '28000', message: expect.stringContaining('Incorrect API key provided: **** via ****') });
     expect(serverLog()).toContain(`extra_headers => '"held by pg_llm proxy `);
-    for (const secret of [header, nested, built, query, apiKey, password]) expect(logHolds(secret)).toBe(false);
+    // Review W1: a credential in extra_body, held back from the server as the others are, echoed by a server that
+    // quotes the body field it refuses.
+    const body = unique('sk-body');
+    suite.fake.script({ kind: 'error', status: 422, message: `unknown field api_key: "${body}"` });
+    const refused = await admin
+      .query(`SELECT ai.openai_embed('text-embedding-3-small', 'x', api_key => '${apiKey}', extra_body => '{"api_key": "${body}"}', client_config => '${config}')`)
+      .catch((caught: unknown) => caught);
+    expect(refused).toMatchObject({ message: expect.stringContaining('unknown field api_key: "****"') });
+    for (const secret of [header, nested, built, query, apiKey, password, body]) expect(logHolds(secret)).toBe(false);
   });
 });
 

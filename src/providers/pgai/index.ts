@@ -29,6 +29,11 @@ export interface PgaiSettings {
   /** Headers and query parameters of every request (pgai's extra_headers, extra_query, client_config). */
   headers?: Record<string, string>;
   query?: Record<string, string>;
+  /**
+   * Credentials the call gives elsewhere in its requests (an api_key in extra_body, a client_config's), held back from
+   * the server as secrets (config-secrets.ts): its answers are masked of them too.
+   */
+  secrets?: string[];
   /** Fields of every embeddings request besides the model and texts (dimensions, input_type…). */
   embedding?: Record<string, unknown>;
   /** A model config's timeout_ms and max_retries (http.ts checks and bounds them). */
@@ -107,11 +112,12 @@ function build(settings: PgaiSettings): Provider {
 
 /**
  * What a call's answers are masked of: its key, and any header or query parameter it gives, which may carry a key
- * (extra_headers => '{"api-key": …}'), and so may its server's URL (http://user:password@host).
+ * (extra_headers => '{"api-key": …}'), and so may its server's URL (http://user:password@host) and its body's
+ * fields (extra_body => '{"api_key": …}': review W1).
  */
 export function pgaiSecrets(settings: PgaiSettings): Array<string | undefined> {
   // A query parameter's name may be the key (?sk-…), as in a URL.
-  return [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.entries(settings.query ?? {}).flat(), ...credentialsIn('base_url', settings.baseUrl)];
+  return [settings.apiKey, ...Object.values(settings.headers ?? {}), ...Object.entries(settings.query ?? {}).flat(), ...credentialsIn('base_url', settings.baseUrl), ...(settings.secrets ?? [])];
 }
 
 /** A request of the API's own: what the tokens-per-minute estimate of its body is. */
