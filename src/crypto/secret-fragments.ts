@@ -28,12 +28,28 @@ const MIN_SECRET_LENGTH = 8;
 const MASK = '****';
 
 /**
- * A secret as a provider may echo it: as it is, percent-encoded as a request's query carries it (a signature's / + =
- * each become three characters, so that no run of the raw text is left long enough to match: review V2), form-encoded
- * as URLSearchParams writes it, and escaped as a JSON string (a header value with a quote or a backslash).
+ * A secret as a provider may echo it: as it is; percent-encoded as a request's query carries it (a signature's / + =
+ * each become three characters, so that no run of the raw text is left long enough to match: review V2), with
+ * lower-case escapes, twice, or with its slashes kept (Python's quote()); form-encoded as URLSearchParams writes it;
+ * and escaped as a JSON string (a header value with a quote or a backslash), with slashes escaped too (PHP, some Java),
+ * < > & as Go writes them, or every character past ASCII as \uXXXX (Python's ensure_ascii: review W1).
  */
 function spellings(secret: string): Set<string> {
-  return new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2), JSON.stringify(secret).slice(1, -1)]);
+  const percent = encodeURIComponent(secret);
+  const json = JSON.stringify(secret).slice(1, -1);
+  const unicodeEscaped = (text: string, characters: RegExp): string => text.replace(characters, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return new Set([
+    secret,
+    percent,
+    percent.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+    encodeURIComponent(percent),
+    percent.replaceAll('%2F', '/'),
+    new URLSearchParams({ s: secret }).toString().slice(2),
+    json,
+    json.replaceAll('/', '\\/'),
+    unicodeEscaped(json, /[<>&]/g),
+    unicodeEscaped(json, /[^\x00-\x7f]/g),
+  ]);
 }
 
 export class SecretFragments {

@@ -25,7 +25,17 @@ describe('SecretFragments', () => {
     const header = 'hdr-"quoted"-value\\with-backslash-0123456789';
     const of = new SecretFragments([signature, header]);
     const query = new URLSearchParams({ sig: signature }).toString();
-    for (const echo of [`Invalid URL (POST /v1/embeddings?sig=${encodeURIComponent(signature)})`, `?${query}`, JSON.stringify({ error: `bad header ${header}` })]) {
+    const escapedSlashes = JSON.stringify(signature).replaceAll('/', '\\/');
+    const lowerHex = encodeURIComponent(signature).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
+    const echoes = [
+      `Invalid URL (POST /v1/embeddings?sig=${encodeURIComponent(signature)})`,
+      `?${query}`,
+      JSON.stringify({ error: `bad header ${header}` }),
+      `{"error": "bad key ${escapedSlashes}"}`,
+      `?sig=${lowerHex}`,
+      `?next=${encodeURIComponent(encodeURIComponent(signature))}`,
+    ];
+    for (const echo of echoes) {
       const masked = of.mask(echo);
       expect(masked, echo).toContain('****');
       for (const spelling of [signature, encodeURIComponent(signature), query.slice(4), JSON.stringify(header).slice(1, -1)]) expect(holdsFragment(masked, spelling), masked).toBe(false);
