@@ -39,6 +39,11 @@ export class SessionApiKeys {
     return this.keys.size > 0;
   }
 
+  /** Whether the proxy holds any key of the session's: its statements' or its startup options'. */
+  get holdsAnyKey(): boolean {
+    return this.keys.size > 0 || this.given.size > 0;
+  }
+
   /** The keys the session's statements set in `setting` (lower case), or in any setting, are let go of, but those `kept`. */
   forget(setting: string | undefined, kept: WrittenAfter): void {
     this.keys.forget((key, reference) => (setting === undefined || key.setting === setting) && !kept(reference));

@@ -92,6 +92,8 @@ interface StatementScope {
   spending: StatementSpending;
   ahead: ReadsAhead | undefined;
   writes: DeferredWrites | undefined;
+  /** Why the statement may not open the secrets the session holds, once judged (held-secret-reach.ts). */
+  untrustedReach: PgError | undefined;
 }
 
 export class CallRunner {
@@ -166,14 +168,20 @@ export class CallRunner {
     checkEstimate(estimate, limits, this.scope.spending);
   }
 
-  /** Whether the session holds secrets it wrote out or bound in its statements (literal-secrets.ts). */
+  /**
+   * Whether the session holds secrets it wrote out or bound in its statements (literal-secrets.ts), or keys it set
+   * (SET ai.openai_api_key, its startup options: api-key-setting.ts).
+   */
   get holdsSecrets(): boolean {
-    return this.literalSecrets.holding;
+    return this.literalSecrets.holding || this.apiKeys.holdsAnyKey;
   }
 
-  /** Why the statement (its text as the server gets it) may not open the secrets the session holds (held-secret-reach.ts). */
-  heldSecretRefusal(sql: string, signal: AbortSignal): Promise<PgError | undefined> {
-    return heldSecretRefusal(this.context(signal, () => this.sessionState(), new Map()), sql);
+  /**
+   * Why the statement (its text as the server gets it) may not open the secrets the session holds (held-secret-reach.ts);
+   * a call reading a key the session set is refused with it too (context's aiSetting).
+   */
+  async heldSecretRefusal(sql: string, signal: AbortSignal): Promise<PgError | undefined> {
+    return (this.scope.untrustedReach = await heldSecretRefusal(this.context(signal, () => this.sessionState(), new Map()), sql));
   }
 
   /** Whether the call opens a secret the session holds. */
@@ -291,11 +299,15 @@ export class CallRunner {
       requestId: randomUUID(),
       masterKeys: async () => (await sessionState()).keys,
       settings: async () => (await sessionState()).settings,
-      aiSetting: (name) => {
+      aiSetting: async (name) => {
         const setting = `ai.${settingCase(name)}`;
         let value = aiSettings.get(setting);
         if (!value) aiSettings.set(setting, (value = this.readAiSetting(setting)));
-        return value;
+        // A key the session handed the proxy opens only in a statement that runs no code of roles the session does not
+        // trust: a view's call could otherwise spend it on prompts, headers and a body of its own (review W1).
+        const read = await value;
+        if (read?.held && this.scope.untrustedReach) throw this.scope.untrustedReach;
+        return read;
       },
       heldArguments,
       namedByClient: (url, kind) => this.namedServers.has(url, kind),
@@ -349,7 +361,7 @@ export class CallRunner {
 }
 
 function newScope(): StatementScope {
-  return { state: undefined, spending: new StatementSpending(), ahead: undefined, writes: undefined };
+  return { state: undefined, spending: new StatementSpending(), ahead: undefined, writes: undefined, untrustedReach: undefined };
 }
 
 function table(result: Result): QueryTable {

@@ -2,14 +2,16 @@
 // opens in any call of its function that the session's statement makes: the server knows it only by reference, but
 // code of another role that the statement runs (a view's call, a policy's, a trigger's, a domain CHECK's) can copy
 // that reference from current_query() or from the collect pass's table and make calls of its own with it, spending
-// the key on its own prompts (review L1). So before the passes of a statement run in a session that holds such
+// the key on its own prompts (review L1). A key the session set (SET ai.openai_api_key, its startup options) any such
+// call reads without copying anything, and sends with headers, a body and a prompt of that role's (review W1). So before the passes of a statement run in a session that holds such
 // secrets, what the statement reaches is judged from the catalog as SQL run here is (src/sql/function-check.ts), by
 // owner alone: every function, operator, type and relation it reaches, and all they reach in turn, must be the
 // caller's, a superuser's, the catalog owner's or a role's in pg_llm.trusted_owners, and no other role may create in
 // the schemas its names resolve in. Judged before anything of the statement runs: afterwards its code could already
 // have dropped itself (DROP FUNCTION … CASCADE takes a policy with it) once the pass let go of its locks, while only
 // those trusted can add code to what the statement reaches meanwhile. The refusal counts only when a call the pass
-// found opens a held secret; a statement whose calls use none of them runs as it would.
+// found opens a held secret, or a call reads a key the session set (calls.ts); a statement whose calls use none of
+// them runs as it would.
 
 import type { CallContext } from '../../functions/declaration.js';
 import { PgError } from '../../proxy/pg-error.js';
@@ -41,6 +43,6 @@ export async function heldSecretRefusal(context: CallContext, sql: string): Prom
     });
   }
   return new PgError('42501', message, {
-    hint: `${hint} A view's, policy's or trigger's code of another role could otherwise make calls of its own with the key your statement wrote out or bound.`,
+    hint: `${hint} A view's, policy's or trigger's code of another role could otherwise make calls of its own with the keys your session handed the proxy.`,
   });
 }

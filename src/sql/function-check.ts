@@ -333,7 +333,11 @@ WITH RECURSIVE
              WHEN p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($7::pg_catalog.text[]) THEN 'seen-elsewhere'
              WHEN p.provolatile OPERATOR(pg_catalog.=) 'v' AND NOT (p.pronamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace AND p.proname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.text[])) THEN 'volatile'
              WHEN p.lanname OPERATOR(pg_catalog.<>) ALL (ARRAY['internal', 'c', 'sql']) THEN 'language'
-             WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.proconfig IS NOT NULL THEN 'settings'
+             -- The catalog's own SQL functions (pgai's config builders: stubs.ts) pin pg_catalog and pg_temp, where no
+             -- other role creates, and qualify every other name they use.
+             WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.proconfig IS NOT NULL
+                  AND NOT (p.proowner OPERATOR(pg_catalog.=) (SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog')
+                           AND p.proconfig OPERATOR(pg_catalog.=) ARRAY['search_path=pg_catalog, pg_temp']::pg_catalog.text[]) THEN 'settings'
              WHEN $5 AND p.typrelid OPERATOR(pg_catalog.<>) 0 AND (SELECT relnamespace::pg_catalog.regnamespace::pg_catalog.text FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) p.typrelid) OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) THEN 'system-rows'
              -- The server's own rows (settings, sessions, locks, files, statistics…): a built-in function that
              -- returns records of its own making from no data of the caller's.

@@ -170,7 +170,8 @@ describe('a secret the session handed the proxy', () => {
     const { other, victim, attacker } = await sharedSchema();
     // Its rows are the same whether the call has its result yet (the proxy's collect pass) or not.
     await notesView(other, attacker.baseUrl);
-    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'`);
+    // Trusted, so that the rule at stake here refuses, not that of statements reaching another role's code.
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'; SET pg_llm.trusted_owners = 'trust_user'`);
     await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM shared.notes`)).rejects.toMatchObject({
       code: '42501',
       message: 'a secret this session handed the proxy goes only to a server the session named itself, and the openai server of this call was chosen elsewhere',
@@ -373,6 +374,8 @@ describe('a secret the session handed the proxy', () => {
     await other.query('GRANT SELECT ON shared.scores TO PUBLIC');
     const cohereKey = unique('co-key');
     await victim.query(`SET ai.openai_base_url = '${suite.fake.baseUrl}'; SET ai.cohere_base_url = '${suite.fake.baseUrl.replace(/\/v1$/, '')}'; SET ai.my_cohere_key = '${cohereKey}'`);
+    // Trusted, so that the rule at stake here refuses, not that of statements reaching another role's code.
+    await victim.query(`SET pg_llm.trusted_owners = 'trust_user'`);
     suite.fake.requests.length = 0;
     const refused = {
       code: '42501',
@@ -390,6 +393,27 @@ describe('a secret the session handed the proxy', () => {
     await victim.query(`SELECT ai.vectorizer_embed(ai.embedding_openai('m', 3, api_key_name => 'MY_COHERE_KEY'), 'mine')`);
     await victim.query(statement);
     expect(openAiRequests().map((request) => request.authorization)).toEqual([`Bearer ${cohereKey}`, `Bearer ${cohereKey}`]);
+  });
+
+  // Review W1: a view's own call read the session's key from its setting and sent it, with the view owner's prompt,
+  // headers and body, to the session's own server; its answer was the view owner's to keep.
+  it("set in the session is used by no call of a statement that runs another role's code, unless the session trusts that role", async () => {
+    const { other, victim } = await sharedSchema();
+    await other.query(`CREATE VIEW shared.tips AS SELECT 1 AS n WHERE (ai.openai_embed('m', 'the view owner asks') IS NULL) IS NOT NULL;
+      GRANT SELECT ON shared.tips TO PUBLIC`);
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    suite.fake.requests.length = 0;
+    await expect(victim.query(`SELECT ai.openai_embed('m', 'mine') IS NOT NULL, n FROM shared.tips`)).rejects.toMatchObject({
+      code: '42501',
+      message: 'a secret this session handed the proxy opens only in a statement that runs no code of roles the session does not trust, and this statement reaches view shared.tips, owned by trust_user, who may change it between this check and the run',
+      hint: expect.stringContaining("SET pg_llm.trusted_owners = 'trust_user'"),
+    });
+    expect(suite.fake.requests).toEqual([]);
+    // Its own calls alone, and a statement reaching only code of roles it trusts, run.
+    await victim.query(`SELECT ai.openai_embed('m', 'mine')`);
+    await victim.query(`SET pg_llm.trusted_owners = 'trust_user'`);
+    await victim.query(`SELECT ai.openai_embed('m', 'mine') IS NOT NULL, n FROM shared.tips`);
+    expect(suite.fake.requests.flatMap((request) => request.body.input)).toContain('the view owner asks');
   });
 
   // Review31: registered for the very server the victim named, the key went nowhere else, but stayed in a model any
