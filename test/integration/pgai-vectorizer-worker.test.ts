@@ -187,10 +187,11 @@ describe("the worker of pgai's vectorizers", () => {
     // The first batch fails, and its error counts its rows.
     suite.fake.script({ kind: 'error', status: 400, message: 'the provider is down' });
     alicesWorker(name, { retryDelayMs: 50 });
-    await expect.poll(async () => (await rows(alice, `SELECT DISTINCT id FROM alice.docs_embedding ORDER BY id`)).map((row) => row.id), EVENTUALLY).toEqual([1, 2, 3, 4, 5]);
+    // Chunking and embedding 33 MiB takes this worker 15 s alone, and more beside another test run: a longer wait.
+    await expect.poll(async () => (await rows(alice, `SELECT DISTINCT id FROM alice.docs_embedding ORDER BY id`)).map((row) => row.id), { ...EVENTUALLY, timeout: 50_000 }).toEqual([1, 2, 3, 4, 5]);
     // Before, the batch read all five rows at once.
     expect(await rows(alice, `SELECT details FROM ai.vectorizer_errors`)).toEqual([{ details: { step: 'embedding', rows: 4 } }]);
-  }, 60_000);
+  }, 90_000);
 
   it('moves a queue row whose key passes 8 kB to the failed queue unread, its error recorded', async () => {
     const { name, direct, alice } = await alicesTable(suite.proxy);
