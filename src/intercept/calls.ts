@@ -270,6 +270,8 @@ export class CallRunner {
     const declaration = findFunction(call.function);
     if (!declaration) throw new PgError('42883', `function ${call.function} is not served by this proxy`);
     const { values, held } = this.literalSecrets.resolve(declaration, call.arguments);
+    // A call opening a secret the session wrote out or bound, in a statement judged to reach untrusted code.
+    if (held.size > 0 && this.scope.untrustedReach) throw this.scope.untrustedReach;
     return { declaration, args: callArguments(declaration, values), context: this.context(signal, sessionState, aiSettings, held) };
   }
 

@@ -55,7 +55,7 @@ interface Lifetime {
 
 export type LlmCursor = Lifetime &
   (
-    | { kind: 'fast'; upstream: string; plan: ProjectedCalls; fields: FieldDescription[]; binary: boolean }
+    | { kind: 'fast'; upstream: string; plan: ProjectedCalls; fields: FieldDescription[]; binary: boolean; query: string }
     | { kind: 'passes'; execution: number }
   );
 
@@ -193,7 +193,7 @@ export class Cursors {
     }
     this.requests.flush();
     if (await declared.done) return false;
-    this.remember({ kind: 'fast', name: cursor.name, upstream, plan: { calls, columns }, fields, binary: cursor.binary }, cursor.holdable);
+    this.remember({ kind: 'fast', name: cursor.name, upstream, plan: { calls, columns }, fields, binary: cursor.binary, query: rewrittenSql }, cursor.holdable);
     return true;
   }
 
@@ -228,6 +228,9 @@ export class Cursors {
    * the FETCH asks for); resolves with how many were sent. Rejects with the first failed call's error.
    */
   async fetchRows(cursor: FastCursor, forward: ForwardMotion, resultFormats: number[], maxRows: number, calls: CallRunner, signal: AbortSignal, progress: Progress): Promise<number> {
+    // The rows' code runs as they are fetched: what the cursor's query reaches is judged at each FETCH, as a
+    // statement's is before its calls open a secret the session holds (review X1).
+    if (calls.holdsSecrets) await calls.heldSecretRefusal(cursor.query, signal);
     if (forward.skip > 0) {
       const skipped = this.requests.statement(`MOVE FORWARD ${forward.skip} FROM ${cursor.upstream}`);
       this.requests.flush();

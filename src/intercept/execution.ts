@@ -402,6 +402,10 @@ export class Executor {
    * statement's calls write without waiting, and its answer is held until the writes are in (held-answer.ts).
    */
   private async project(plan: ProjectionPlan, target: ProjectionTarget): Promise<boolean> {
+    // What the statement reaches besides its calls is judged as the passes' is, before any of it runs: a call that
+    // opens a held secret, or reads a key the session set, is then refused (calls.ts) where it reaches an untrusted
+    // role's code (review X1: this path was not judged).
+    if (this.calls.holdsSecrets) await this.calls.heldSecretRefusal(plan.rewrittenSql, this.abort.signal);
     if (!plan.oneRow) return this.whileComputing(() => runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(this.io)));
     const held = new HeldAnswer(this.io, this.calls.deferWrites());
     try {

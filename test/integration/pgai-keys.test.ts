@@ -409,6 +409,16 @@ describe('a secret the session handed the proxy', () => {
       hint: expect.stringContaining("SET pg_llm.trusted_owners = 'trust_user'"),
     });
     expect(suite.fake.requests).toEqual([]);
+    // So in a statement the proxy runs as rows come (a projection of one call, which makes no pass: review X1).
+    await other.query(`CREATE VIEW shared.bodies AS SELECT 'a body'::text AS body; GRANT SELECT ON shared.bodies TO PUBLIC`);
+    await expect(
+      victim.query(`SELECT ai.openai_chat_complete('gpt-4o-mini', jsonb_build_array(jsonb_build_object('role', 'user', 'content', body))) FROM shared.bodies`),
+    ).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('reaches view shared.bodies, owned by trust_user') });
+    // And in a cursor over one, whose calls are made as its rows are fetched.
+    await victim.query(`BEGIN; DECLARE tips_cursor CURSOR FOR SELECT ai.openai_chat_complete('gpt-4o-mini', jsonb_build_array(jsonb_build_object('role', 'user', 'content', body))) FROM shared.bodies`);
+    await expect(victim.query('FETCH 1 FROM tips_cursor')).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('reaches view shared.bodies, owned by trust_user') });
+    await victim.query('ROLLBACK');
+    expect(suite.fake.requests).toEqual([]);
     // Its own calls alone, and a statement reaching only code of roles it trusts, run.
     await victim.query(`SELECT ai.openai_embed('m', 'mine')`);
     await victim.query(`SET pg_llm.trusted_owners = 'trust_user'`);
