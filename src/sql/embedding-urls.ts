@@ -7,17 +7,18 @@
 // - the builders' base_url argument, one string constant or constants joined in SQL (a bound one, which the proxy
 //   does not read, is refused whole);
 // - a string constant that is JSON text with a base_url in it, at any depth, every one of duplicate keys too;
-// - the value after a 'base_url' name in jsonb_build_object or json_build_object (VARIADIC too), the value jsonb_set
+// - the value after a 'base_url' name in jsonb_build_object or json_build_object (VARIADIC too, an array literal's
+//   elements read) or in jsonb_object's or json_object's arrays, the value jsonb_set
 //   or jsonb_insert puts at a path that ends in base_url (by name too), and the value an UPDATE assigns to a
 //   subscript that ends in base_url (bound, each refused whole too; a JSON string, '"http://…"', read as JSON).
 // Nothing else: a URL elsewhere in the statement is not a config's (a text to embed may well be one), and a URL
-// computed otherwise (format(), chr(63), jsonb_object, a VALUES list's column, a function of the role's own, dynamic
+// computed otherwise (format(), chr(63), a VALUES list's column, a function of the role's own, dynamic
 // SQL, EXECUTE's values) the proxy does not read. The catalog refuses it, and the server's log keeps the failed
 // statement, as it keeps any statement a client wrote a secret into.
 
 import { PgError } from '../../proxy/pg-error.js';
 import { bindsParameter } from './computed-secrets.js';
-import { constantText, type Expression } from './constant-text.js';
+import { constantText, uncast, type Expression } from './constant-text.js';
 import { walk } from './references.js';
 import { withEscapesRead } from './backslash-escapes.js';
 import { carriesCredentials, writtenPieces } from './url-credentials.js';
@@ -31,6 +32,7 @@ export const VECTORIZER_CONFIG_NAMES = [...Object.keys(EMBEDDING_BASE_URL), 'cre
 /** The functions that put a value at a path in a jsonb value, and the places of the path and of the value. */
 const PATH_SETTERS = new Set(['jsonb_set', 'jsonb_set_lax', 'jsonb_insert']);
 const PAIR_BUILDERS = new Set(['jsonb_build_object', 'json_build_object']);
+const OBJECT_FROM_ARRAYS = new Set(['jsonb_object', 'json_object']);
 
 interface Call {
   funcname?: Array<{ String?: { sval: string } }>;
@@ -61,14 +63,60 @@ function refuseInCall(call: Call): void {
   const name = call.funcname?.at(-1)?.String?.sval ?? '';
   if (Object.hasOwn(EMBEDDING_BASE_URL, name)) refuseValue(`ai.${name}'s base_url`, argument(call, EMBEDDING_BASE_URL[name]!, 'base_url'));
   if (PAIR_BUILDERS.has(name)) {
-    // VARIADIC ARRAY['base_url', '…'] gives the pairs as one array's elements.
-    const variadic = call.func_variadic ? (call.args?.[0] as { A_ArrayExpr?: { elements?: Expression[] } } | undefined)?.A_ArrayExpr?.elements : undefined;
-    const args = variadic ?? call.args ?? [];
-    args.forEach((arg, i) => {
-      if (i % 2 === 0 && readings(constantText(arg)).includes('base_url')) refuseValue(`${name}'s base_url`, args[i + 1]);
-    });
+    // VARIADIC ARRAY['base_url', '…'] or '{base_url,…}' gives the pairs as one array's elements.
+    refusePairs(name, call.func_variadic ? elementsOf(call.args?.[0]) : call.args ?? []);
+  }
+  // jsonb_object('{base_url,…}'), '{{base_url,…}}', or its keys and values apart: jsonb_object('{base_url}', '{…}').
+  if (OBJECT_FROM_ARRAYS.has(name)) {
+    const [keys, values] = [elementsOf(call.args?.[0]), elementsOf(call.args?.[1])];
+    refusePairs(name, call.args?.length === 2 ? keys.flatMap((key, i) => [key, values[i]]) : keys);
   }
   if (PATH_SETTERS.has(name) && pathEndsInBaseUrl(argument(call, 1, 'path'))) refuseValue(`${name}'s base_url`, argument(call, 2, 'replacement'));
+}
+
+/** Refuses the value after each 'base_url' name in a list of names and values. */
+function refusePairs(name: string, args: Array<Expression | undefined>): void {
+  args.forEach((arg, i) => {
+    if (i % 2 === 0 && readings(constantText(arg)).includes('base_url')) refuseValue(`${name}'s base_url`, args[i + 1]);
+  });
+}
+
+/**
+ * The elements of an array written out: ARRAY['a', 'b'], or a literal '{a,"b c"}' (nested braces flattened, as
+ * jsonb_object reads a two-dimensional one), each as a constant.
+ */
+function elementsOf(array: Expression | undefined): Array<Expression | undefined> {
+  const elements = (uncast(array) as { A_ArrayExpr?: { elements?: Expression[] } } | undefined)?.A_ArrayExpr?.elements;
+  if (elements) return elements.flatMap((element) => ('A_ArrayExpr' in (element ?? {}) ? elementsOf(element) : [element]));
+  const text = constantText(array);
+  if (text === undefined) return [];
+  return arrayLiteralElements(text).map((element) => ({ A_Const: { sval: { sval: element }, location: -1 } }));
+}
+
+/** An array literal's elements, braces of any depth left out, quotes and backslash escapes read. */
+function arrayLiteralElements(text: string): string[] {
+  const elements: string[] = [];
+  let current = '';
+  let quoted = false;
+  let any = false;
+  for (let i = 0; i < text.length; i++) {
+    const character = text[i]!;
+    if (character === '\\') {
+      current += text[++i] ?? '';
+      any = true;
+    } else if (character === '"') {
+      quoted = !quoted;
+      any = true;
+    } else if (!quoted && (character === '{' || character === '}' || character === ',')) {
+      if (any) elements.push(current.trim());
+      current = '';
+      any = false;
+    } else if (quoted || !/\s/.test(character) || any) {
+      current += character;
+      any = true;
+    }
+  }
+  return elements;
 }
 
 /** A call's argument, by name or in its place. */

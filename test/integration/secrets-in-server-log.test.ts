@@ -726,6 +726,10 @@ describe("a URL with credentials in one of pgai's server settings", () => {
       `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config = jsonb_set(config, '{embedding,base\\_url}', to_jsonb('http://u:${secret}@127.0.0.1:9'::text))`,
       create(`ai.embedding_ollama('m', 3) || jsonb_build_object(VARIADIC ARRAY['base_url', 'u:${secret}@127.0.0.1:9'])`),
       `UPDATE _pg_llm_catalog.pg_llm_vectorizers SET config['embedding']['base_url'] = '"http://u:${secret}@127.0.0.1:9"'`,
+      // Review X1: pairs in an array literal, and jsonb_object's arrays.
+      create(`ai.embedding_ollama('m', 3) || jsonb_build_object(VARIADIC '{base_url,http://u:${secret}@127.0.0.1:9}'::text[])`),
+      create(`ai.embedding_ollama('m', 3) || jsonb_object('{base_url}', '{"u:${secret}@127.0.0.1:9"}')`),
+      create(`ai.embedding_ollama('m', 3) || jsonb_object(ARRAY[['base_url', '127.0.0.1:9/?${secret}']])`),
       // Every one of duplicate keys: jsonb keeps the last, the log the statement.
       create(`'{"implementation": "ollama", "config_type": "embedding", "model": "m", "dimensions": 3, "base_url": "u:${secret}@127.0.0.1:9", "base_url": "127.0.0.1:9"}'`),
     ]) {
