@@ -7,9 +7,12 @@
 // secrets, what the statement reaches is judged from the catalog as SQL run here is (src/sql/function-check.ts), by
 // owner alone: every function, operator, type and relation it reaches, and all they reach in turn, must be the
 // caller's, a superuser's, the catalog owner's or a role's in pg_llm.trusted_owners, and no other role may create in
-// the schemas its names resolve in. Judged before anything of the statement runs: afterwards its code could already
-// have dropped itself (DROP FUNCTION … CASCADE takes a policy with it) once the pass let go of its locks, while only
-// those trusted can add code to what the statement reaches meanwhile. The refusal counts only when a call the pass
+// the schemas its names resolve in. Code of the caller's own in the session's temporary schema (a view, a function,
+// a table with triggers or defaults) counts as another's: another role's SECURITY INVOKER function that any earlier
+// statement ran could have made it, and an unqualified name finds it before the caller's table (review X1). Judged
+// before anything of the statement runs: afterwards its code could already have dropped itself (DROP FUNCTION …
+// CASCADE takes a policy with it) once the pass let go of its locks, while only those trusted can add code to what
+// the statement reaches meanwhile. The refusal counts only when a call the pass
 // found opens a held secret, or a call reads a key the session set (calls.ts); a statement whose calls use none of
 // them runs as it would.
 
@@ -26,14 +29,14 @@ import { interceptedCalls } from './analyze.js';
  * SQL function with settings of its own, whose body resolves its names through a search_path of its own, which the
  * walk does not follow (a schema there where another role creates would put that role's function in its place).
  */
-const UNTRUSTED_CODE: ReadonlySet<Refusal['reason']> = new Set(['owner', 'path', 'schema', 'settings']);
+const UNTRUSTED_CODE: ReadonlySet<Refusal['reason']> = new Set(['owner', 'path', 'schema', 'settings', 'temporary']);
 
 /** Why a statement (its text as the server gets it) may not open the secrets the session holds, or undefined. */
 export async function heldSecretRefusal(context: CallContext, sql: string): Promise<PgError | undefined> {
   const [statement] = await parseStatements(sql);
   if (!statement) return undefined;
   const stubs = stubBodies(interceptedCalls(statement.node).flat());
-  const refusal = await unsafeReach(context, statement, { runs: true, refusing: UNTRUSTED_CODE, stubs });
+  const refusal = await unsafeReach(context, statement, { runs: true, temporaryCode: true, refusing: UNTRUSTED_CODE, stubs });
   if (!refusal) return undefined;
   const [what, hint] = refusalDescription(refusal, '');
   const message = `a secret this session handed the proxy opens only in a statement that runs no code of roles the session does not trust, and this statement ${what}`;

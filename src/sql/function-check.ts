@@ -121,7 +121,7 @@ const READS_SERVER_STATE = [
 ];
 
 export type Refusal =
-  | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'server-state' | 'foreign'; name: string; via: string | null }
+  | { reason: 'runs-sql-text' | 'volatile' | 'seen-elsewhere' | 'type-code' | 'settings' | 'identity' | 'system' | 'system-rows' | 'server-state' | 'foreign' | 'temporary'; name: string; via: string | null }
   | { reason: 'language'; name: string; via: string | null; language: string }
   | ({ reason: 'owner'; name: string; via: string | null; owner: string } & TrustLeftOut)
   /** A schema where `owner` may create (`missing`: the schema, which does not exist yet). */
@@ -172,6 +172,9 @@ const REACHED = `
 WITH RECURSIVE
   path AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(true))),
   trusted AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog', 'information_schema'])),
+  -- Every session's temporary schema, where code made in the caller's name is judged apart when $13 asks it.
+  temporary AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.~) '^pg_temp_[0-9]+$'),
+  caller AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user),
   -- The roles whose objects the statement may reach (see the rules above; $12 is pg_llm.trusted_owners as the client set it).
   trusted_owner AS (
     SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname OPERATOR(pg_catalog.=) current_user
@@ -443,6 +446,28 @@ SELECT 'identity', pg_catalog.format('%s.%I', r.oid::pg_catalog.regclass, a.attn
   FROM relation r JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid
  WHERE r.target AND r.given IS NOT NULL AND a.attidentity OPERATOR(pg_catalog.<>) '' AND NOT a.attisdropped AND NOT r.given OPERATOR(pg_catalog.?) a.attname
 UNION ALL
+-- Code of the caller's own in a temporary schema, where the rules ask ($13): a temporary view or function, a domain,
+-- a temporary table with policies or CHECKs, or written to with triggers, rules or defaults (a serial column's
+-- nextval() aside). Any function the session ran, another role's SECURITY INVOKER one included, could have made it
+-- in the caller's name, and an unqualified name finds it before the caller's own table.
+SELECT 'temporary', pg_catalog.format('function %s.%s()', p.pronamespace::pg_catalog.regnamespace, p.proname), p.via, NULL, NULL, NULL
+  FROM reached_function p WHERE $13 AND p.proowner OPERATOR(pg_catalog.=) (SELECT oid FROM caller) AND p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
+UNION ALL
+SELECT 'temporary', pg_catalog.format('%s %s.%I', CASE WHEN r.relkind OPERATOR(pg_catalog.=) 'v' THEN 'view' ELSE 'table' END, r.relnamespace::pg_catalog.regnamespace, r.relname), r.via, NULL, NULL, NULL
+  FROM relation r
+ WHERE $13 AND r.relowner OPERATOR(pg_catalog.=) (SELECT oid FROM caller) AND r.relnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
+   AND (r.relkind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p', 'S']::pg_catalog."char"[]) OR r.relrowsecurity
+        OR EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.conrelid OPERATOR(pg_catalog.=) r.oid AND k.contype OPERATOR(pg_catalog.=) 'c')
+        OR (r.target AND (EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) r.oid AND NOT g.tgisinternal)
+                          OR EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.ev_class OPERATOR(pg_catalog.=) r.oid)
+                          OR EXISTS (SELECT FROM pg_catalog.pg_attrdef d WHERE d.adrelid OPERATOR(pg_catalog.=) r.oid
+                                        AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.!~) '^nextval[(]''([^'']|'''')*''::regclass[)]$'))))
+UNION ALL
+SELECT 'temporary', 'type ' OPERATOR(pg_catalog.||) y.oid::pg_catalog.regtype::pg_catalog.text, t.via, NULL, NULL, NULL
+  FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid
+ WHERE $13 AND y.typtype OPERATOR(pg_catalog.=) 'd' AND y.typowner OPERATOR(pg_catalog.=) (SELECT oid FROM caller)
+   AND y.typnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
+UNION ALL
 -- Last, so that a rule above names what an object does where it also has an owner not trusted; only for a statement
 -- run here ($11). The owner's name goes in the language column.
 SELECT 'owner', pg_catalog.format('function %s.%s()', p.pronamespace::pg_catalog.regnamespace, p.proname), p.via, p.proowner::pg_catalog.regrole::pg_catalog.text, NULL, NULL
@@ -507,6 +532,11 @@ export interface ReachRules {
    * a stub only records its call.
    */
   stubs?: string[];
+  /**
+   * Code of the caller's own in a temporary schema is refused ('temporary'): the caller's session may have run other
+   * roles' code that made it (see REACHED).
+   */
+  temporaryCode?: boolean;
   /**
    * The reasons that refuse the statement; the others are passed over, and what they reach followed all the same
    * (every reason when absent). A function whose body cannot be checked is then taken at its owner's word.
@@ -660,6 +690,7 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     array(READS_SERVER_STATE),
     String(rules.runs),
     trusted,
+    String(rules.temporaryCode ?? false),
   ]);
   return rows as unknown as Row[];
 }

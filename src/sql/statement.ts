@@ -176,7 +176,7 @@ function refusalError(rules: SqlRules, refusal: Refusal): PgError {
  * says how the caller can change the rules.
  */
 export function refusalDescription(refusal: Refusal, rulesHint: string): [string, string] {
-  const name = `${refusal.name}${['system', 'identity', 'foreign', 'owner', 'path', 'schema'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
+  const name = `${refusal.name}${['system', 'identity', 'foreign', 'owner', 'path', 'schema', 'temporary'].includes(refusal.reason) ? '' : '()'}${refusal.via ? ` (through ${refusal.via})` : ''}`;
   switch (refusal.reason) {
     case 'volatile':
       return [`calls ${name}, a volatile function, whose effects no rollback undoes`, HARMLESS_ONLY];
@@ -198,6 +198,11 @@ export function refusalDescription(refusal: Refusal, rulesHint: string): [string
       return [`uses ${name}, a foreign table, whose rows a foreign-data wrapper reads and writes (on another server, in a file or a program) out of these checks' sight`, `Only the database's own tables may be used here: copy the rows into a local table to use them.`];
     case 'system-rows':
       return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rulesHint}`];
+    case 'temporary':
+      return [
+        `reaches ${name}, a temporary object of your role with code of its own, which any function your session ran (another role's too) could have made in your name`,
+        'Name your own table or function with its schema, so that a temporary object of the same name is not found first; or make the call in a new session.',
+      ];
     case 'owner':
       return [
         `reaches ${name}, owned by ${refusal.owner}, who may change it between this check and the run`,

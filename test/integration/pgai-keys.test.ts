@@ -426,6 +426,31 @@ describe('a secret the session handed the proxy', () => {
     expect(suite.fake.requests.flatMap((request) => request.body.input)).toContain('the view owner asks');
   });
 
+  // Review X1: another role's SECURITY INVOKER function, run by any earlier statement of the session (here reading
+  // its view, with no call at all), made a temporary view in the victim's name, found before the victim's own table.
+  it("set in the session is used by no call reaching temporary code another role's function made in the session's name", async () => {
+    const { other, victim } = await sharedSchema();
+    await other.query(`CREATE FUNCTION shared.plant() RETURNS int LANGUAGE plpgsql AS $$
+                       BEGIN
+                         CREATE TEMP VIEW docs AS SELECT 'planted'::text AS body WHERE (ai.openai_embed('m', 'the planted view asks') IS NULL) IS NOT NULL;
+                         CREATE TEMP TABLE queue (body text, answer text DEFAULT ai.openai_embed('m', 'the planted default asks')::text);
+                         RETURN 1;
+                       END $$;
+                       CREATE VIEW shared.counts AS SELECT shared.plant() AS n; GRANT SELECT ON shared.counts TO PUBLIC`);
+    await victim.query('SELECT n FROM shared.counts');
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    suite.fake.requests.length = 0;
+    const refused = (what: string) => ({ code: '42501', message: expect.stringMatching(new RegExp(`reaches ${what}, a temporary object of your role`)), hint: expect.stringContaining('with its schema') });
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM docs`)).rejects.toMatchObject(refused('view pg_temp_\\d+\\.docs'));
+    await expect(victim.query(`INSERT INTO queue (body) SELECT ai.openai_embed('m', 'mine')::text`)).rejects.toMatchObject(refused('table pg_temp_\\d+\\.queue'));
+    expect(suite.fake.requests).toEqual([]);
+    // A temporary table of plain columns (a serial's nextval() default too) is no one's code: read and written.
+    await victim.query(`CREATE TEMP TABLE mine (id serial, body text); INSERT INTO mine (body) SELECT ai.openai_embed('m', 'mine')::text`);
+    await victim.query(`SELECT ai.openai_embed('m', body) FROM mine`);
+    expect(suite.fake.requests.flatMap((request) => request.body.input)).toEqual(['mine', expect.any(String)]);
+    expect(suite.fake.requests.map((request) => request.authorization)).toEqual([`Bearer ${VICTIM_KEY}`, `Bearer ${VICTIM_KEY}`]);
+  });
+
   // Review31: registered for the very server the victim named, the key went nowhere else, but stayed in a model any
   // role may call, so the view's owner asked that server on the victim's account for as long as it liked.
   it("written out in the victim's statement is not registered into a model by another role's view, even for the victim's server", async () => {
