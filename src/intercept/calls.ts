@@ -177,10 +177,11 @@ export class CallRunner {
   }
 
   /**
-   * Why the statement (its text as the server gets it) may not open the secrets the session holds (held-secret-reach.ts);
-   * a call reading a key the session set is refused with it too (context's aiSetting).
+   * Judges what the statement (its text as the server gets it) reaches, and records for its calls why it may not open
+   * the secrets the session holds (held-secret-reach.ts), which is also returned: a call opening one, or reading a
+   * key the session set (context's aiSetting), is then refused with it.
    */
-  async heldSecretRefusal(sql: string, signal: AbortSignal): Promise<PgError | undefined> {
+  async judgeReach(sql: string, signal: AbortSignal): Promise<PgError | undefined> {
     return (this.scope.untrustedReach = await heldSecretRefusal(this.context(signal, () => this.sessionState(), new Map()), sql));
   }
 

@@ -230,7 +230,7 @@ export class Cursors {
   async fetchRows(cursor: FastCursor, forward: ForwardMotion, resultFormats: number[], maxRows: number, calls: CallRunner, signal: AbortSignal, progress: Progress): Promise<number> {
     // The rows' code runs as they are fetched: what the cursor's query reaches is judged at each FETCH, as a
     // statement's is before its calls open a secret the session holds (review X1).
-    if (calls.holdsSecrets) await calls.heldSecretRefusal(cursor.query, signal);
+    if (calls.holdsSecrets) await calls.judgeReach(cursor.query, signal);
     if (forward.skip > 0) {
       const skipped = this.requests.statement(`MOVE FORWARD ${forward.skip} FROM ${cursor.upstream}`);
       this.requests.flush();

@@ -405,7 +405,7 @@ export class Executor {
     // What the statement reaches besides its calls is judged as the passes' is, before any of it runs: a call that
     // opens a held secret, or reads a key the session set, is then refused (calls.ts) where it reaches an untrusted
     // role's code (review X1: this path was not judged).
-    if (this.calls.holdsSecrets) await this.calls.heldSecretRefusal(plan.rewrittenSql, this.abort.signal);
+    if (this.calls.holdsSecrets) await this.calls.judgeReach(plan.rewrittenSql, this.abort.signal);
     if (!plan.oneRow) return this.whileComputing(() => runProjection(this.io, this.requests, this.calls, this.abort.signal, plan, target, progressReporter(this.io)));
     const held = new HeldAnswer(this.io, this.calls.deferWrites());
     try {
@@ -504,7 +504,7 @@ export class Executor {
         held?.end();
         held = this.calls.heldArguments();
         if (!judged && this.calls.holdsSecrets) {
-          untrusted = await this.calls.heldSecretRefusal(plan.sql, this.abort.signal);
+          untrusted = await this.calls.judgeReach(plan.sql, this.abort.signal);
           judged = true;
         }
         const { calls, collected, error, fields }: Collected = await afterStored(stored, this.passes.collect(held, target, execution, pass === 1, placeholders));
