@@ -176,10 +176,11 @@ WITH RECURSIVE
   temporary AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.~) '^pg_temp_[0-9]+$'),
   caller AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user),
   -- The roles whose objects the statement may reach (see the rules above; $12 is pg_llm.trusted_owners as the client set it).
+  catalog_owner AS (SELECT nspowner AS oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog'),
   trusted_owner AS (
     SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname OPERATOR(pg_catalog.=) current_user
     UNION
-    SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog'
+    SELECT oid FROM catalog_owner
     UNION
     SELECT r.oid FROM pg_catalog.pg_roles r, ${listedNames('$12::pg_catalog.text')} WHERE r.rolname::pg_catalog.text OPERATOR(pg_catalog.=) e.name),
   -- The schema a qualified name names: pg_temp is the session's own temporary schema (pg_temp_N in the catalog), and
@@ -339,7 +340,7 @@ WITH RECURSIVE
              -- The catalog's own SQL functions (pgai's config builders: stubs.ts) pin pg_catalog and pg_temp, where no
              -- other role creates, and qualify every other name they use.
              WHEN p.lanname OPERATOR(pg_catalog.=) 'sql' AND p.proconfig IS NOT NULL
-                  AND NOT (p.proowner OPERATOR(pg_catalog.=) (SELECT nspowner FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog')
+                  AND NOT (p.proowner OPERATOR(pg_catalog.=) (SELECT oid FROM catalog_owner)
                            AND p.proconfig OPERATOR(pg_catalog.=) ARRAY['search_path=pg_catalog, pg_temp']::pg_catalog.text[]) THEN 'settings'
              WHEN $5 AND p.typrelid OPERATOR(pg_catalog.<>) 0 AND (SELECT relnamespace::pg_catalog.regnamespace::pg_catalog.text FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) p.typrelid) OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) THEN 'system-rows'
              -- The server's own rows (settings, sessions, locks, files, statistics…): a built-in function that
@@ -363,10 +364,12 @@ SELECT 'check', name, coalesce(via, 'function ' OPERATOR(pg_catalog.||) name), l
        CASE WHEN text_body THEN 'function text ' ELSE 'function ' END OPERATOR(pg_catalog.||) oid, body
   FROM judged WHERE sql_body AND reason OPERATOR(pg_catalog.<>) 'check'
 UNION ALL
+-- Not those of the catalog's own stubs the statement calls (src/catalog/stubs.ts), constants of built-in types.
 SELECT 'check', NULL, coalesce(r.via, pg_catalog.format('the defaults of %s.%s', p.pronamespace::pg_catalog.regnamespace, p.proname)), NULL, 'defaults ' OPERATOR(pg_catalog.||) p.oid,
        'SELECT ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.proargdefaults, 0)
   FROM run r JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) r.oid
  WHERE p.pronargdefaults OPERATOR(pg_catalog.>) 0 AND p.pronamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM trusted)
+   AND NOT (p.proowner OPERATOR(pg_catalog.=) ANY (SELECT oid FROM catalog_owner) AND p.prosrc OPERATOR(pg_catalog.=) ANY ($9::pg_catalog.text[]))
 UNION ALL
 -- Only the functions the statement (or a body checked in turn) calls: a type's input function also runs for a cast
 -- to it, where the type is named and followed.
