@@ -23,7 +23,7 @@ import { parseTask } from './parse-task.js';
 import { scanSync, TooComplexToParse } from './parser.js';
 import { refuseComputedSecret, uncast, writesOutSecret, writtenString } from './computed-secrets.js';
 import { withDerivedColumns } from './derived-columns.js';
-import { scopeWithin, type Scope } from './statement-scopes.js';
+import { eachCall, type Scope } from './statement-scopes.js';
 import { codePoints, parseStatementsNow } from './parse.js';
 import { heldSyntaxError, type HeldSyntaxError } from './secret-syntax-errors.js';
 import { writtenOffset } from './written-constants.js';
@@ -55,7 +55,7 @@ type Found = { value: string; start: number; json: boolean; writtenFor: string; 
 /** The secret literals in a parsed statement (locations count bytes of `sql`, the query string parsed), in order. */
 export function secretLiterals(statement: unknown, sql: string): SecretLiteral[] {
   const found: Found[] = [];
-  visit(statement, (call, scope) => found.push(...literalsOfCall(call, scope)));
+  eachCall(statement, (call, scope) => found.push(...literalsOfCall(call, scope)));
   if (found.length === 0) return [];
   const tokens = scanSync(sql).tokens;
   return found
@@ -126,17 +126,6 @@ function statementLiterals(text: string, argument: string, inQuery: (position: n
   }
 }
 
-/** Walks the tree for calls, each with the scope of relations its column references resolve in. */
-function visit(node: unknown, onCall: (call: Node, scope: Scope | undefined) => void, scope?: Scope, field?: string): void {
-  if (Array.isArray(node)) return node.forEach((item) => visit(item, onCall, scope));
-  if (node === null || typeof node !== 'object') return;
-  const inner = scopeWithin(node as Node, scope, field);
-  for (const [key, value] of Object.entries(node)) {
-    if (key === 'FuncCall') onCall(value as Node, inner);
-    visit(value, onCall, inner, key);
-  }
-}
-
 /** A secret argument given other than as one string constant, as what the columns it reads stand for (derived-columns.ts). */
 export interface ReadSecret {
   /** "the api_key argument of pg_llm_add_model" */
@@ -150,7 +139,7 @@ export interface ReadSecret {
  */
 export function readSecrets(statement: unknown): ReadSecret[] {
   const read: ReadSecret[] = [];
-  visit(statement, (call, scope) => {
+  eachCall(statement, (call, scope) => {
     const { declarations, arguments: found } = declaredArguments(call);
     for (const { declared, expression } of found) {
       if (!declared?.secret || stringConstant(expression)) continue;

@@ -14,6 +14,8 @@ import { qualifiedName } from '../../functions/registry.js';
 import { PgError } from '../../proxy/pg-error.js';
 import { uncast } from './computed-secrets.js';
 import { declaredArguments } from './declared-arguments.js';
+import { withDerivedColumns } from './derived-columns.js';
+import { eachCall, type Scope } from './statement-scopes.js';
 
 type Node = Record<string, any>;
 
@@ -42,8 +44,8 @@ export function secretParameters(statement: unknown): SecretParameter[] {
   const computed = new Map<number, number>();
   walk(statement, (node) => {
     if (typeof node.ParamRef?.number === 'number') uses.set(node.ParamRef.number, (uses.get(node.ParamRef.number) ?? 0) + 1);
-    if (node.FuncCall) secretPlaces(node.FuncCall as Node, places, computed);
   });
+  eachCall(statement, (call, scope) => secretPlaces(call, scope, places, computed));
   return [...places].flatMap(([number, found]): SecretParameter[] => {
     const [first] = found as [Place];
     // Also read in a config computed from it: left to the server (its reference would not do there).
@@ -63,8 +65,13 @@ export function secretParameters(statement: unknown): SecretParameter[] {
   });
 }
 
-/** The places parameters fill in the call's secret arguments; `computed` counts those read in a config or URL computed from them. */
-function secretPlaces(call: Node, places: Map<number, Place[]>, computed: Map<number, number>): void {
+/**
+ * The places parameters fill in the call's secret arguments; `computed` counts those read in a config or URL computed
+ * from them. A parameter the argument reads through a column of a subquery, CTE, VALUES list or function in FROM
+ * (derived-columns.ts) is refused: the proxy holds a parameter at Bind where the call takes it, and one passed
+ * through a column the server would have in the clear, for the code the statement runs to read (review R1).
+ */
+function secretPlaces(call: Node, scope: Scope | undefined, places: Map<number, Place[]>, computed: Map<number, number>): void {
   const { declarations, arguments: found } = declaredArguments(call);
   if (declarations.length === 0) return;
   const writtenFor = qualifiedName(declarations[0]!);
@@ -74,7 +81,13 @@ function secretPlaces(call: Node, places: Map<number, Place[]>, computed: Map<nu
     const number = uncast(expression).ParamRef?.number;
     if (typeof number === 'number') places.set(number, [...(places.get(number) ?? []), { kind: declared.secret, json: declared.type === 'jsonb', writtenFor, argument }]);
     else {
-      const read = parametersRead(expression);
+      const followed = withDerivedColumns(expression, scope, argument);
+      if (followed !== expression && (declared.secret === 'key' || 'ParamRef' in uncast(followed)) && parametersRead(followed).length > 0) {
+        throw new PgError('0A000', `${argument} reads a bound parameter through a column of a subquery, CTE, VALUES list or function in FROM`, {
+          hint: `Bind it in the call itself (${declared.name} => $1): the proxy holds a parameter bound for a secret argument, not one the statement passes through its columns, which the server would have in the clear.`,
+        });
+      }
+      const read = parametersRead(followed);
       if (read.length > 0 && declared.secret === 'key') {
         throw new PgError('0A000', `${argument} is computed from parameters`, {
           hint: `Bind its whole value as one parameter (${declared.name} => $1): the proxy holds a secret bound so, not one the server computes, which it would have in the clear.`,

@@ -63,6 +63,17 @@ export function scopeWithin(node: Node, scope: Scope | undefined, field?: string
   return statement ? statementScope(node[statement] as Node, scope, statement) : scope;
 }
 
+/** Walks a parse tree for calls, each with the scope of relations its column references resolve in. */
+export function eachCall(node: unknown, onCall: (call: Node, scope: Scope | undefined) => void, scope?: Scope, field?: string): void {
+  if (Array.isArray(node)) return node.forEach((item) => eachCall(item, onCall, scope));
+  if (node === null || typeof node !== 'object') return;
+  const inner = scopeWithin(node as Node, scope, field);
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'FuncCall') onCall(value as Node, inner);
+    eachCall(value, onCall, inner, key);
+  }
+}
+
 /**
  * The level a statement's body (a SelectStmt's, an UpdateStmt's…) defines under `parent`: its CTEs and FROM items,
  * and for a data-modifying `statement` where its RETURNING and ON CONFLICT resolve.

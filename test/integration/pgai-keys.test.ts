@@ -562,6 +562,11 @@ describe('a secret the session handed the proxy', () => {
       code: '0A000',
       message: 'the extra_headers argument of ai.openai_embed is computed from parameters',
     });
+    // Review R1: so is one passed to the call through a column of a subquery, which the server would have in the clear.
+    await expect(victim.query(`SELECT ai.openai_embed('m', 'x', api_key => s.k, ${config}) IS NOT NULL, (SELECT g FROM shared.helpful) FROM (SELECT $1::text AS k) s`, [key])).rejects.toMatchObject({
+      code: '0A000',
+      message: 'the api_key argument of ai.openai_embed reads a bound parameter through a column of a subquery, CTE, VALUES list or function in FROM',
+    });
     const sequence = async (name: string) => Number((await other.query(`SELECT last_value FROM shared.${name}`)).rows[0].last_value);
     expect(await sequence('seen')).toBeGreaterThan(0);
     expect(await sequence('found')).toBe(0);

@@ -55,6 +55,15 @@ describe('secret parameters', () => {
     [`SELECT ai.openai_embed('m', 'x', api_key => $1 || '')`, 'the api_key argument of ai.openai_embed is computed from parameters'],
     [`SELECT generate_query('q', api_key => coalesce($1, pg_catalog.current_setting('app.key', true)))`, 'the api_key argument of public.generate_query is computed from parameters'],
     [`SELECT ai.openai_embed('m', 'x', extra_headers => jsonb_build_object('x-api', $1::text))`, 'the extra_headers argument of ai.openai_embed is computed from parameters'],
+    // Review R1: through a column the statement defines, the parameter went to the server (and its log) in the clear.
+    [`SELECT ai.openai_embed('m', 'x', api_key => s.k) FROM (SELECT $1::text AS k) s`, 'the api_key argument of ai.openai_embed reads a bound parameter through a column'],
+    [`WITH s AS (SELECT $1::text AS k) SELECT ai.openai_embed('m', 'x', api_key => k) FROM s`, 'the api_key argument of ai.openai_embed reads a bound parameter through a column'],
+    [`SELECT ai.openai_embed('m', 'x', api_key => v.k) FROM (VALUES ($1::text)) v(k)`, 'the api_key argument of ai.openai_embed reads a bound parameter through a column'],
+    [`SELECT ai.openai_embed('m', 'x', api_key => k) FROM unnest(ARRAY[$1::text]) k`, 'the api_key argument of ai.openai_embed reads a bound parameter through a column'],
+    [`SELECT ai.openai_embed('m', 'x', api_key => string_agg(k, '')) FROM (VALUES ($1::text)) v(k)`, 'the api_key argument of ai.openai_embed reads a bound parameter through a column'],
+    [`WITH h AS (SELECT $1::jsonb AS h) SELECT ai.openai_embed('m', 'x', extra_headers => h.h) FROM h`, 'the extra_headers argument of ai.openai_embed reads a bound parameter through a column'],
+    [`SELECT ai.openai_embed('m', 'x', client_config => c.cfg) FROM (SELECT $1::jsonb AS cfg) c`, 'the client_config argument of ai.openai_embed reads a bound parameter through a column'],
+    [`SELECT pg_llm_add_model(false, 'openai', 'm', s.k, '{}') FROM (SELECT $1::text AS k) s`, 'the api_key argument of public.pg_llm_add_model reads a bound parameter through a column'],
   ])('refuse a parameter the proxy could not hold: %s', (sql, message) => {
     expect(() => analyzeNow(sql)).toThrowError(expect.objectContaining({ sqlstate: '0A000', message: expect.stringContaining(message) }));
   });
