@@ -67,8 +67,8 @@ export function secretParameters(statement: unknown): SecretParameter[] {
 
 /**
  * The places parameters fill in the call's secret arguments; `computed` counts those read in a config or URL computed
- * from them. A parameter the argument reads through a column of a subquery, CTE, VALUES list or function in FROM
- * (derived-columns.ts) is refused: the proxy holds a parameter at Bind where the call takes it, and one passed
+ * from them. A parameter the argument reads through a column of a subquery, CTE, VALUES list or function in FROM,
+ * or of the row the statement writes (derived-columns.ts), is refused: the proxy holds a parameter at Bind where the call takes it, and one passed
  * through a column the server would have in the clear, for the code the statement runs to read (review R1).
  */
 function secretPlaces(call: Node, scope: Scope | undefined, places: Map<number, Place[]>, computed: Map<number, number>): void {
@@ -83,7 +83,7 @@ function secretPlaces(call: Node, scope: Scope | undefined, places: Map<number, 
     else {
       const followed = withDerivedColumns(expression, scope, argument);
       if (followed !== expression && (declared.secret === 'key' || 'ParamRef' in uncast(followed)) && parametersRead(followed).length > 0) {
-        throw new PgError('0A000', `${argument} reads a bound parameter through a column of a subquery, CTE, VALUES list or function in FROM`, {
+        throw new PgError('0A000', `${argument} reads a bound parameter through a column the statement defines (a subquery's, CTE's, VALUES list's, FROM function's, or the row it writes)`, {
           hint: `Bind it in the call itself (${declared.name} => $1): the proxy holds a parameter bound for a secret argument, not one the statement passes through its columns, which the server would have in the clear.`,
         });
       }

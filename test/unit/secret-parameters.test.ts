@@ -63,6 +63,7 @@ describe('secret parameters', () => {
     [`SELECT ai.openai_embed('m', 'x', api_key => string_agg(k, '')) FROM (VALUES ($1::text)) v(k)`, 'the api_key argument of ai.openai_embed reads a bound parameter through a column'],
     [`WITH h AS (SELECT $1::jsonb AS h) SELECT ai.openai_embed('m', 'x', extra_headers => h.h) FROM h`, 'the extra_headers argument of ai.openai_embed reads a bound parameter through a column'],
     [`SELECT ai.openai_embed('m', 'x', client_config => c.cfg) FROM (SELECT $1::jsonb AS cfg) c`, 'the client_config argument of ai.openai_embed reads a bound parameter through a column'],
+    [`INSERT INTO keys (provider, k) VALUES ('p', $1) RETURNING pg_llm_add_model(false, 'openai', 'm', k, '{}')`, 'the api_key argument of public.pg_llm_add_model reads a bound parameter through a column'],
     [`SELECT pg_llm_add_model(false, 'openai', 'm', s.k, '{}') FROM (SELECT $1::text AS k) s`, 'the api_key argument of public.pg_llm_add_model reads a bound parameter through a column'],
   ])('refuse a parameter the proxy could not hold: %s', (sql, message) => {
     expect(() => analyzeNow(sql)).toThrowError(expect.objectContaining({ sqlstate: '0A000', message: expect.stringContaining(message) }));

@@ -27,7 +27,7 @@ describe('a secret argument that reads a column of the row the statement writes'
     for (const sql of refused) expect(() => analyzeNow(sql), sql).toThrowError(expect.objectContaining(refusal));
     // Not written by the statement, the row before it (OLD, a deleted one), or read from a table.
     const allowed = [
-      `INSERT INTO keys (provider, k) VALUES ('sk-looking-provider', $1) RETURNING ${addModel('k')}`,
+      `INSERT INTO keys (provider, k) VALUES ('sk-looking-provider', current_setting('app.k')) RETURNING ${addModel('k')}`,
       `INSERT INTO keys (provider, k) SELECT 'p', o.k FROM other o RETURNING ${addModel('k')}`,
       `UPDATE keys SET note = 'sk-a' RETURNING ${addModel('k')}`,
       `UPDATE keys SET k = 'sk-a' RETURNING ${addModel('old.k')}`,
