@@ -136,6 +136,17 @@ export function functionsCalled(parts: readonly string[]): FunctionDeclaration[]
   return [];
 }
 
+/**
+ * The declarations a call written with name parts the proxy does not serve may mean, which the server would run (and
+ * log) as written: a name of another schema's written bare (openai_embed, with ai on the search_path), or a
+ * qualified name behind a database's (db.ai.openai_embed, which PostgreSQL takes for ai.openai_embed in that database).
+ */
+export function functionsMeant(parts: readonly string[]): FunctionDeclaration[] {
+  if (parts.length === 3) return functionsCalled(parts.slice(1));
+  if (parts.length === 1) return FUNCTIONS.filter((declaration) => declaration.name === parts[0] && schemaOf(declaration) !== DEFAULT_SCHEMA);
+  return [];
+}
+
 /** pgai's SQL functions (its config builders) by schema and name: the server runs them, but a statement's arguments of them may name a key (api_key_name). */
 const sqlBySchemaAndName = new Map<string, SqlFunctionDeclaration[]>();
 for (const declaration of Object.values(EXTENSIONS).flat().filter(isSqlFunction)) {

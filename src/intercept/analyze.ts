@@ -13,6 +13,7 @@ import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
 import { CODE_BODY_TOKENS, readsCode, refuseSecretsInCode } from '../sql/code-bodies.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { INLINE_CODE_BYTES, INLINE_PARSE_BYTES, parseTask, runInParserThread, runParseTask } from '../sql/parse-task.js';
+import { refuseMisnamedSecretCalls } from '../sql/misnamed-calls.js';
 import { secretLiterals, SecretSyntaxError, type SecretLiteral } from '../sql/secret-literals.js';
 import { secretParameters as secretParametersOf, type SecretParameter } from '../sql/secret-parameters.js';
 import { heldSyntaxError, type HeldSyntaxError } from '../sql/secret-syntax-errors.js';
@@ -161,6 +162,8 @@ function analyzeStatements(sql: string): Analysis {
   }
   // Code the server would keep or log as written, a key in it with it: refused before anything else (code-bodies.ts).
   statements.forEach(({ node }) => refuseSecretsInCode(node));
+  // A call of the proxy's written under a name it does not serve goes to the server as written (misnamed-calls.ts).
+  statements.forEach(({ node }) => refuseMisnamedSecretCalls(node));
   // The statements written out for an argument declared SQL reach the server inside this one: held to the same (sql-arguments.ts).
   statements.forEach(({ node }) => refuseSecretsInSqlArguments(node));
   const plans = statements.map(({ node, text }) => plan(node, text));

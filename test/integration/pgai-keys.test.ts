@@ -565,7 +565,7 @@ describe('a secret the session handed the proxy', () => {
     // Review R1: so is one passed to the call through a column of a subquery, which the server would have in the clear.
     await expect(victim.query(`SELECT ai.openai_embed('m', 'x', api_key => s.k, ${config}) IS NOT NULL, (SELECT g FROM shared.helpful) FROM (SELECT $1::text AS k) s`, [key])).rejects.toMatchObject({
       code: '0A000',
-      message: 'the api_key argument of ai.openai_embed reads a bound parameter through a column of a subquery, CTE, VALUES list or function in FROM',
+      message: "the api_key argument of ai.openai_embed reads a bound parameter through a column the statement defines (a subquery's, CTE's, VALUES list's, FROM function's, or the row it writes)",
     });
     const sequence = async (name: string) => Number((await other.query(`SELECT last_value FROM shared.${name}`)).rows[0].last_value);
     expect(await sequence('seen')).toBeGreaterThan(0);
@@ -624,6 +624,22 @@ describe('a secret the session handed the proxy', () => {
     const log = serverLog();
     expect(log).toContain(sql.replace(' AS embedded', ''));
     for (const secret of [key, header]) expect(log).not.toContain(secret);
+  });
+
+  // Review R1: with ai on the search_path (or behind the database's name) the call reached the server's stub as
+  // written, which refused it, but the server's log, and current_query() for the code the statement ran, kept its key.
+  it('in a call written under a name the proxy does not serve is refused before the server gets it', async () => {
+    const { victim } = await sharedSchema([`log_statement = 'all'`]);
+    const database = (await victim.query('SELECT current_database() AS name')).rows[0].name;
+    const key = unique('sk-misnamed');
+    await victim.query('SET search_path = ai, public');
+    const refused = (name: string) => ({ code: '0A000', message: `${name}(…) is not a call pg_llm proxy serves, and it gives the api_key argument of ai.openai_embed in the clear`, hint: expect.stringContaining('Write ai.openai_embed(…)') });
+    await expect(victim.query(`SELECT openai_embed('m', 'x', '${key}')`)).rejects.toMatchObject(refused('openai_embed'));
+    await expect(victim.query(`SELECT openai_embed('m', 'x', api_key => $1)`, [key])).rejects.toMatchObject(refused('openai_embed'));
+    await expect(victim.query(`SELECT ${database}.ai.openai_embed('m', 'x', '${key}')`)).rejects.toMatchObject(refused(`${database}.ai.openai_embed`));
+    // Without a secret, the server answers such a call as before.
+    await expect(victim.query(`SELECT openai_embed('m', 'x')`)).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('runs in pg_llm proxy') });
+    expect(serverLog()).not.toContain(key);
   });
 });
 
