@@ -3,7 +3,10 @@
 // reads the words with getopt, whose flags without an argument may be combined in one word and whose flag with one
 // takes the rest of the word or else the next word: -nc name=value and -ecname=value set a setting as -c does, and
 // -n-name=value as --name=value does. Each setting's name is taken by ParseLongOption, which turns every dash of the
-// name into an underscore (-c ai.openai-base-url=… sets ai.openai_base_url). Setting names are case-insensitive.
+// name into an underscore (-c ai.openai-base-url=… sets ai.openai_base_url). Setting names are case-insensitive,
+// in ASCII letters only (setting-case.ts).
+
+import { settingCase } from '../sql/setting-case.js';
 
 /** The options text split into words as pg_split_opts does. */
 function optionWords(options: string): string[] {
@@ -59,7 +62,7 @@ function optionSettings(words: string[]): OptionSetting[] {
       const argument = words[index]?.slice(from);
       const equals = argument?.indexOf('=') ?? -1;
       if ((flag === 'c' || flag === '-') && equals > 0) {
-        settings.push({ name: argument!.slice(0, equals).replace(/-/g, '_').toLowerCase(), value: argument!.slice(equals + 1), word: index, from: from + equals + 1 });
+        settings.push({ name: settingCase(argument!.slice(0, equals).replace(/-/g, '_')), value: argument!.slice(equals + 1), word: index, from: from + equals + 1 });
       }
       break;
     }

@@ -9,6 +9,8 @@ describe('startupSettings', () => {
       ['ai.cohere_base_url', 'http://c'],
       ['work_mem', '4MB'],
     ]);
+    // Folded in ASCII letters only, as the server folds them: a Kelvin sign is not a k there.
+    expect(startupSettings('-c ai.anthropic_api_\u212Aey=sk-a')).toEqual([['ai.anthropic_api_\u212Aey', 'sk-a']]);
   });
 
   it('keeps what a backslash escapes, whitespace included, and leaves dashes of values alone', () => {
