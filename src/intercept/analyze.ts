@@ -19,6 +19,7 @@ import { secretParameters as secretParametersOf, type SecretParameter } from '..
 import { heldSyntaxError, type HeldSyntaxError } from '../sql/secret-syntax-errors.js';
 import { serverNames, type ServerNames } from '../sql/server-names.js';
 import { refuseSecretsInSqlArguments } from '../sql/sql-arguments.js';
+import { refuseUndeclaredArguments } from '../sql/undeclared-arguments.js';
 import { explainedWithoutRunning } from './explain-plan.js';
 import { cursorDeclaration, cursorMotion, type CursorDeclaration, type CursorMotion } from './cursor-plan.js';
 import { projectionPlan, type ProjectionPlan } from './projection-plan.js';
@@ -164,6 +165,8 @@ function analyzeStatements(sql: string): Analysis {
   statements.forEach(({ node }) => refuseSecretsInCode(node));
   // A call of the proxy's written under a name it does not serve goes to the server as written (misnamed-calls.ts).
   statements.forEach(({ node }) => refuseMisnamedSecretCalls(node));
+  // And one with an argument none of its overloads declares, which the proxy would not know to hold back (undeclared-arguments.ts).
+  statements.forEach(({ node }) => refuseUndeclaredArguments(node));
   // The statements written out for an argument declared SQL reach the server inside this one: held to the same (sql-arguments.ts).
   statements.forEach(({ node }) => refuseSecretsInSqlArguments(node));
   const plans = statements.map(({ node, text }) => plan(node, text));

@@ -12,7 +12,7 @@ import { PgError } from '../../proxy/pg-error.js';
 import { constantText, uncast, type Expression } from './constant-text.js';
 
 /** A string constant shorter than this cannot be a key: a provider's key, or a master key worth the name, is longer. */
-const KEY_LIKE_LENGTH = 16;
+export const KEY_LIKE_LENGTH = 16;
 
 /**
  * Throws for set_config(`name`, `value`, …) when the name is computed and may begin with `secret` ('ai.', or the

@@ -1,5 +1,5 @@
-// A call of the proxy's written under a name it does not serve reaches the server as written, secrets and all: one
-// that gives a secret argument is refused before the server gets it (review R1).
+// A call of the proxy's written under a name it does not serve, or with an argument it does not declare, reaches the
+// server as written, secrets and all: the proxy refuses it first (review R1).
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { analyzeNow } from '../../src/intercept/analyze.js';
@@ -25,6 +25,19 @@ describe('calls written under names the proxy does not serve', () => {
     `SELECT mydb.ai.openai_embed('m', 'x', api_key_name => 'my_key')`,
     `SELECT my_schema.openai_embed('m', 'x', 'not a call of ours')`,
   ])('pass one that gives none to the server, which answers it: %s', (sql) => {
+    expect(() => analyzeNow(sql)).not.toThrow();
+  });
+});
+
+describe('calls of the proxy with arguments none of its overloads declares', () => {
+  it.each([
+    [`SELECT ai.openai_embed('m', 'x', api_kye => 'sk-written-0123456789abcdef')`, 'function ai.openai_embed has no argument named api_kye'],
+    [`SELECT pg_llm_chat('m', 'hi', 'x', 'y', 'z', 'w', 'v', 'u', 't', $1)`, 'function public.pg_llm_chat has no more than'],
+  ])('refuse them as the server would, before it gets the statement: %s', (sql, message) => {
+    expect(() => analyzeNow(sql)).toThrowError(expect.objectContaining({ sqlstate: '42883', message: expect.stringContaining(message), hint: expect.stringContaining('Its arguments: ') }));
+  });
+
+  it.each([`SELECT pg_llm_chat('m', 'x', 'extra')`, `SELECT ai.openai_embed('m', 'x', dimension => 3)`])('leave those that could hold no key to the server, which says why: %s', (sql) => {
     expect(() => analyzeNow(sql)).not.toThrow();
   });
 });
