@@ -8,13 +8,27 @@
 
 import { settingCase } from '../sql/setting-case.js';
 
+/**
+ * What pg_split_opts splits at: the server's isspace(), over bytes. A UTF-8 character is never one of these, where
+ * JavaScript's \s takes in U+00A0 and U+3000 too, which the server would read as part of a word (review R3).
+ */
+const SPACE = /[ \t\n\v\f\r]/;
+
+/**
+ * Bytes a server whose LC_CTYPE is a single-byte locale (LATIN1, WIN1252) may take for spaces too: in UTF-8 they
+ * are parts of characters (U+00A0 is C2 A0, à is C3 A0), so options holding them may split otherwise there.
+ */
+export function splitsByLocale(options: string): boolean {
+  return Buffer.from(options, 'utf8').some((byte) => byte === 0x85 || byte === 0xa0);
+}
+
 /** The options text split into words as pg_split_opts does. */
 function optionWords(options: string): string[] {
   const words: string[] = [];
   let word: string | undefined;
   let escaped = false;
   for (const character of options) {
-    if (!escaped && /\s/.test(character)) {
+    if (!escaped && SPACE.test(character)) {
       if (word !== undefined) words.push(word);
       word = undefined;
     } else if (!escaped && character === '\\') {

@@ -2,14 +2,15 @@
 // pg_llm.master_key=…', or as a parameter of its own) it would reach the server in clear, where SHOW and any other
 // role's code running in the session read it, and the proxy, which keeps a session's key only from its SET, could
 // not use it anyway. So is a URL of one of pgai's server settings that carries a user, a password or a query
-// (api-key-statements.ts refuses the same in a SET).
+// (api-key-statements.ts refuses the same in a SET), and options naming such settings in bytes the server may
+// split at otherwise than the proxy.
 
 import { PgError, SqlState } from '../../proxy/pg-error.js';
 import { urlCarriesCredentials } from '../crypto/config-secrets.js';
 import { urlCredentialsError } from '../sql/url-credentials.js';
 import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 import { isServerSetting } from '../sql/server-names.js';
-import { startupSettings } from './startup-options.js';
+import { splitsByLocale, startupSettings } from './startup-options.js';
 
 /** Why a session with these startup parameters is refused before they reach the server; undefined when it is not. */
 export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
@@ -18,10 +19,23 @@ export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError
   // any of those spellings, is enough to refuse, since only the session itself loses by it.
   const spelled = (text: string) => text.replace(/\\/g, '').replace(/-/g, '_').toLowerCase();
   const named = [...parameters].some(([name, value]) => spelled(name) === MASTER_KEY_SETTING || (name === 'options' && spelled(value).includes(MASTER_KEY_SETTING)));
-  if (!named) return urlCredentialsRefusal(parameters);
+  if (!named) return ambiguousOptionsRefusal(parameters) ?? urlCredentialsRefusal(parameters);
   return new PgError(SqlState.FeatureNotSupported, `${MASTER_KEY_SETTING} cannot be given at connection start: the server would keep it in clear`, {
     severity: 'FATAL',
     hint: `SET ${MASTER_KEY_SETTING} in the session (the proxy keeps the key, the server only a reference to it), or start the proxy with --master-key (PG_LLM_MASTER_KEY).`,
+  });
+}
+
+/**
+ * Options naming a setting of pgai's or the proxy's, in bytes a server may split at otherwise than the proxy
+ * (startup-options.ts): the proxy would not see the setting the server makes, a key or a URL with credentials.
+ */
+function ambiguousOptionsRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
+  const options = parameters.get('options');
+  if (options === undefined || !splitsByLocale(options) || !/ai\.|pg_llm\./i.test(options)) return undefined;
+  return new PgError(SqlState.FeatureNotSupported, 'the options at connection start hold a byte a server may read as a space (one of U+00A0, U+0085, or a character encoded with 0xA0 or 0x85) beside a setting of pgai or pg_llm', {
+    severity: 'FATAL',
+    hint: 'Give such settings with SET in the session, or write the options in ASCII.',
   });
 }
 

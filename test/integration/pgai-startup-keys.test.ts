@@ -58,6 +58,23 @@ describe('a key setting in the startup options', () => {
     expect(authorizations()).toEqual([`Bearer ${key}`]);
   });
 
+  // Review R3: split at JavaScript's \s, -D\u00a0 took the next word for its argument, where the server (which splits
+  // at ASCII spaces only) set the key, in clear, for another role's code to read.
+  it("is held behind a word holding a non-ASCII space: another role's view copies only a reference", async () => {
+    const { name, other } = await copyingView();
+    const key = 'sk-unicode-space-0123456789abcdef';
+    const victim = new pg.Client({ ...connection(suite.proxy.port, 'password', name), options: `-D\u3000 -c ai.openai_api_key=${key} -c ai.openai_base_url=${suite.fake.baseUrl}` });
+    await victim.connect();
+    afterThisTest(() => victim.end());
+    await victim.query('SELECT n FROM shared.report');
+    expect((await other.query('SELECT v FROM shared.loot')).rows).toEqual([{ v: expect.stringMatching(/^held by pg_llm proxy [0-9a-f]{32}$/) }]);
+    await victim.query(`SELECT ai.openai_embed('m', 'x')`);
+    expect(authorizations()).toEqual([`Bearer ${key}`]);
+    // A byte a single-byte locale may take for a space (U+00A0 is C2 A0) beside such a setting: refused at once.
+    const refused = new pg.Client({ ...connection(suite.proxy.port, 'password', name), options: `-D\u00a0 -c ai.openai_api_key=${key}` });
+    await expect(refused.connect()).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('a byte a server may read as a space') });
+  });
+
   it('is held when given as a startup parameter of its own, and is what RESET and DISCARD ALL restore', async () => {
     const { name, other } = await copyingView();
     const key = 'sk-startup-parameter-0123456789abcdef';

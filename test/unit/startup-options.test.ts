@@ -9,6 +9,8 @@ describe('startupSettings', () => {
       ['ai.cohere_base_url', 'http://c'],
       ['work_mem', '4MB'],
     ]);
+    // Split at ASCII spaces only, as the server splits: U+3000 is part of -D's argument (review R3).
+    expect(startupSettings('-D\u3000 -c ai.openai_api_key=sk-a')).toEqual([['ai.openai_api_key', 'sk-a']]);
     // Folded in ASCII letters only, as the server folds them: a Kelvin sign is not a k there.
     expect(startupSettings('-c ai.anthropic_api_\u212Aey=sk-a')).toEqual([['ai.anthropic_api_\u212Aey', 'sk-a']]);
   });
