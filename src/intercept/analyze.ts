@@ -10,6 +10,7 @@ import { IdentifierSet } from '../sql/identifiers.js';
 import { parseStatementsNow } from '../sql/parse.js';
 import { TooComplexToParse, withinStack } from '../sql/parser.js';
 import { KEY_SETTING_TOKENS } from '../sql/api-key-statements.js';
+import { refuseAmbiguousStrings } from '../sql/ambiguous-strings.js';
 import { CODE_BODY_TOKENS, readsCode, refuseSecretsInCode } from '../sql/code-bodies.js';
 import { mentionsMasterKey } from '../sql/master-key-statements.js';
 import { INLINE_CODE_BYTES, INLINE_PARSE_BYTES, parseTask, runInParserThread, runParseTask } from '../sql/parse-task.js';
@@ -153,6 +154,8 @@ export function analyzeNow(sql: string): Analysis {
 }
 
 function analyzeStatements(sql: string): Analysis {
+  // Where the server may read the text otherwise than the parser, it is refused, whether it parses or not (ambiguous-strings.ts).
+  refuseAmbiguousStrings(sql);
   let statements: ReturnType<typeof parseStatementsNow>;
   try {
     statements = parseStatementsNow(sql);

@@ -637,6 +637,14 @@ describe('a secret the session handed the proxy', () => {
     await expect(victim.query(`SELECT openai_embed('m', 'x', '${key}')`)).rejects.toMatchObject(refused('openai_embed'));
     await expect(victim.query(`SELECT openai_embed('m', 'x', api_key => $1)`, [key])).rejects.toMatchObject(refused('openai_embed'));
     await expect(victim.query(`SELECT ${database}.ai.openai_embed('m', 'x', '${key}')`)).rejects.toMatchObject(refused(`${database}.ai.openai_embed`));
+    // Review R3: with standard_conforming_strings off, 'a\\', ' is one string to the server, and the call after it
+    // code; to the proxy's parser, strings only.
+    await victim.query('SET standard_conforming_strings = off');
+    const hidden = `SELECT 'a\\', ' AS q, ai.openai_embed($$m$$, $$x$$, api_key => $$${key}$$) AS e --'`;
+    const ambiguous = { code: '0A000', message: expect.stringContaining('standard_conforming_strings off reads as an escaped quote') };
+    await expect(victim.query(hidden)).rejects.toMatchObject(ambiguous);
+    await expect(victim.query(`SELECT 'a\\', ' AS q, ai.openai_embed($$m$$, $$x$$, api_key => $1) AS e --'`, [key])).rejects.toMatchObject(ambiguous);
+    await victim.query('RESET standard_conforming_strings');
     // Without a secret, the server answers such a call as before.
     await expect(victim.query(`SELECT openai_embed('m', 'x')`)).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('runs in pg_llm proxy') });
     expect(serverLog()).not.toContain(key);

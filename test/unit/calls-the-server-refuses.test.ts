@@ -41,3 +41,22 @@ describe('calls of the proxy with arguments none of its overloads declares', () 
     expect(() => analyzeNow(sql)).not.toThrow();
   });
 });
+
+describe("statements with a '…' string that standard_conforming_strings off ends elsewhere", () => {
+  it.each([
+    `SELECT 'a\\', ' AS q, ai.openai_embed($$m$$, $$x$$, api_key => $$sk-written-0123456789abcdef$$) AS e --'`,
+    `SELECT 'a\\''b' AS q, ai.openai_embed('m', 'x')`,
+    `SELECT N'a\\\\\\'' AS q, ai.openai_embed('m', 'x') --'`,
+  ])('are refused, whatever the session has: %s', (sql) => {
+    expect(() => analyzeNow(sql)).toThrowError(expect.objectContaining({ sqlstate: '0A000', message: expect.stringContaining('standard_conforming_strings off') }));
+  });
+
+  it.each([
+    `SELECT ai.openai_embed('m', '{"text": "a\\nb \\"quoted\\""}')`,
+    `SELECT ai.openai_embed('m', 'C:\\\\dir\\\\'' AS a')`,
+    `SELECT ai.openai_embed('m', E'it\\'s')`,
+    `SELECT ai.openai_embed('m', $$a\\'$$)`,
+  ])('pass when both readings end every string in the same place: %s', (sql) => {
+    expect(() => analyzeNow(sql)).not.toThrow();
+  });
+});
