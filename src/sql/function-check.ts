@@ -64,7 +64,7 @@ import { AI_SETTING_QUERY } from '../intercept/ai-setting-query.js';
 import { parseStatements } from './parse.js';
 import { referencesOf, type References } from './references.js';
 import { resolvedCalls } from './resolved-calls.js';
-import { TRUSTED_OWNERS } from './server-names.js';
+import { ROLE_SETTING, TRUSTED_OWNERS } from './server-names.js';
 import { writtenThrough } from './view-writes.js';
 
 /**
@@ -174,11 +174,11 @@ WITH RECURSIVE
   trusted AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog', 'information_schema'])),
   -- Every session's temporary schema, where code made in the caller's name is judged apart when $13 asks it.
   temporary AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.~) '^pg_temp_[0-9]+$'),
-  caller AS (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user),
   -- The roles whose objects the statement may reach (see the rules above; $12 is pg_llm.trusted_owners as the client set it).
   catalog_owner AS (SELECT nspowner AS oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog'),
+  -- The caller: its login role, and the role it acts as where the client chose it ($14: trustedOwners).
   trusted_owner AS (
-    SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname OPERATOR(pg_catalog.=) current_user
+    SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname OPERATOR(pg_catalog.=) ANY (ARRAY[session_user, $14::pg_catalog.text]::pg_catalog.name[])
     UNION
     SELECT oid FROM catalog_owner
     UNION
@@ -191,12 +191,21 @@ WITH RECURSIVE
       FROM pg_catalog.jsonb_to_recordset($1::pg_catalog.jsonb) AS w(kind pg_catalog.text, schema pg_catalog.text, name pg_catalog.text, via pg_catalog.text, target pg_catalog.bool, given pg_catalog.jsonb, oid pg_catalog.oid, consumed pg_catalog.bool)),
   -- What a statement reaches besides the relations it names: their partitions and inheritance children (read or
   -- written with them), and for a write the tables foreign keys cascade to (SET DEFAULT evaluates their defaults).
+  -- Where the rules ask ($13), whether a relation of a temporary schema stands in for another: one an unqualified
+  -- name finds before a relation of that name elsewhere on the path, or one reached through another schema's (an
+  -- inheritance child, whose rows are read with its parent's).
   reached AS (
-    SELECT c.oid, w.via, w.target, w.given
+    SELECT c.oid, w.via, w.target, w.given,
+           $13 AND w.schema IS NULL AND c.relnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
+             AND EXISTS (SELECT FROM pg_catalog.pg_class o WHERE o.relname OPERATOR(pg_catalog.=) c.relname AND o.relnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM path)
+                            AND o.relnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM temporary)) AS standing_in
       FROM named w JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(CASE WHEN w.schema IS NULL THEN pg_catalog.quote_ident(w.name) ELSE pg_catalog.format('%I.%I', w.schema, w.name) END)
      WHERE w.kind OPERATOR(pg_catalog.=) 'relation'
     UNION
-    SELECT more.oid, r.via, more.target, more.given
+    SELECT more.oid, r.via, more.target, more.given,
+           $13 AND EXISTS (SELECT FROM pg_catalog.pg_class c, pg_catalog.pg_class p
+                            WHERE c.oid OPERATOR(pg_catalog.=) more.oid AND c.relnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
+                              AND p.oid OPERATOR(pg_catalog.=) r.oid AND p.relnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM temporary))
       FROM reached r, LATERAL (
         SELECT inhrelid, r.target, r.given FROM pg_catalog.pg_inherits WHERE inhparent OPERATOR(pg_catalog.=) r.oid
         UNION ALL
@@ -449,17 +458,18 @@ SELECT 'identity', pg_catalog.format('%s.%I', r.oid::pg_catalog.regclass, a.attn
   FROM relation r JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid
  WHERE r.target AND r.given IS NOT NULL AND a.attidentity OPERATOR(pg_catalog.<>) '' AND NOT a.attisdropped AND NOT r.given OPERATOR(pg_catalog.?) a.attname
 UNION ALL
--- Code of the caller's own in a temporary schema, where the rules ask ($13): a temporary view or function, a domain,
--- a temporary table with policies or CHECKs, or written to with triggers, rules or defaults (a serial column's
--- nextval() aside). Any function the session ran, another role's SECURITY INVOKER one included, could have made it
--- in the caller's name, and an unqualified name finds it before the caller's own table.
+-- Code in a temporary schema, where the rules ask ($13): a temporary view or function, a domain, a temporary table
+-- standing in for another (above), with policies or CHECKs, or written to with triggers, rules or defaults (a serial
+-- column's nextval() aside). Any function the session ran, another role's SECURITY INVOKER one included, could have
+-- made it in the session, in the caller's name or a role's it may set (set_config('role', …)), and an unqualified
+-- name finds it before the caller's own table.
 SELECT 'temporary', pg_catalog.format('function %s.%s()', p.pronamespace::pg_catalog.regnamespace, p.proname), p.via, NULL, NULL, NULL
-  FROM reached_function p WHERE $13 AND p.proowner OPERATOR(pg_catalog.=) (SELECT oid FROM caller) AND p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
+  FROM reached_function p WHERE $13 AND p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
 UNION ALL
 SELECT 'temporary', pg_catalog.format('%s %s.%I', CASE WHEN r.relkind OPERATOR(pg_catalog.=) 'v' THEN 'view' ELSE 'table' END, r.relnamespace::pg_catalog.regnamespace, r.relname), r.via, NULL, NULL, NULL
   FROM relation r
- WHERE $13 AND r.relowner OPERATOR(pg_catalog.=) (SELECT oid FROM caller) AND r.relnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
-   AND (r.relkind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p', 'S']::pg_catalog."char"[]) OR r.relrowsecurity
+ WHERE $13 AND r.relnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
+   AND (r.standing_in OR r.relkind OPERATOR(pg_catalog.<>) ALL (ARRAY['r', 'p', 'S']::pg_catalog."char"[]) OR r.relrowsecurity
         OR EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.conrelid OPERATOR(pg_catalog.=) r.oid AND k.contype OPERATOR(pg_catalog.=) 'c')
         OR (r.target AND (EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid OPERATOR(pg_catalog.=) r.oid AND NOT g.tgisinternal)
                           OR EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.ev_class OPERATOR(pg_catalog.=) r.oid)
@@ -468,7 +478,7 @@ SELECT 'temporary', pg_catalog.format('%s %s.%I', CASE WHEN r.relkind OPERATOR(p
 UNION ALL
 SELECT 'temporary', 'type ' OPERATOR(pg_catalog.||) y.oid::pg_catalog.regtype::pg_catalog.text, t.via, NULL, NULL, NULL
   FROM typed t JOIN pg_catalog.pg_type y ON y.oid OPERATOR(pg_catalog.=) t.oid
- WHERE $13 AND y.typtype OPERATOR(pg_catalog.=) 'd' AND y.typowner OPERATOR(pg_catalog.=) (SELECT oid FROM caller)
+ WHERE $13 AND y.typtype OPERATOR(pg_catalog.=) 'd'
    AND y.typnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM temporary)
 UNION ALL
 -- Last, so that a rule above names what an object does where it also has an owner not trusted; only for a statement
@@ -550,7 +560,7 @@ export interface ReachRules {
 /** The first reason the statement (its parse tree and text) may not run here, or undefined. */
 export async function unsafeReach(context: CallContext, statement: { node: unknown; text: string }, rules: ReachRules): Promise<Refusal | undefined> {
   const trust = await trustedOwners(context, rules);
-  const refusal = await firstRefusal(context, statement, rules, trust.owners);
+  const refusal = await firstRefusal(context, statement, rules, trust);
   // Only a role can be trusted: where PUBLIC may create, the setting would not have helped.
   return refusal && 'owner' in refusal && refusal.owner !== 'PUBLIC' && trust.leftOut ? { ...refusal, trustLeftOut: true } : refusal;
 }
@@ -562,16 +572,37 @@ export async function unsafeReach(context: CallContext, statement: { node: unkno
  * role would have the caller trust it, and its objects run with the caller's rights. Read only for a statement run
  * here, the only kind whose owners are judged.
  */
-async function trustedOwners(context: CallContext, rules: ReachRules): Promise<{ owners: string; leftOut: boolean }> {
-  if (!rules.runs) return { owners: '', leftOut: false };
+async function trustedOwners(context: CallContext, rules: ReachRules): Promise<Trust> {
+  if (!rules.runs) return { owners: '', leftOut: false, role: null };
+  const role = await chosenRole(context);
   const [row] = await context.query(AI_SETTING_QUERY, [TRUSTED_OWNERS]);
   const owners = row?.value ?? '';
-  if (owners === '' || row?.preset === 't' || context.namedByClient(owners, TRUSTED_OWNERS)) return { owners, leftOut: false };
-  return { owners: '', leftOut: true };
+  if (owners === '' || row?.preset === 't' || context.namedByClient(owners, TRUSTED_OWNERS)) return { owners, leftOut: false, role };
+  return { owners: '', leftOut: true, role };
 }
 
-/** The first reason the statement may not run here, the roles in `trusted` trusted besides the caller's own. */
-async function firstRefusal(context: CallContext, statement: { node: unknown; text: string }, rules: ReachRules, trusted: string): Promise<Refusal | undefined> {
+/**
+ * The role the session acts as where the client chose it (SET ROLE, set_config('role', …) written in its statement,
+ * its startup options, ALTER ROLE/DATABASE … SET role), else null, for the session's login role alone: another role's
+ * code that the session ran may have set the role (set_config('role', …)) to one both are members of, whose objects
+ * it made (review R4).
+ */
+async function chosenRole(context: CallContext): Promise<string | null> {
+  const [row] = await context.query(AI_SETTING_QUERY, [ROLE_SETTING]);
+  const role = row?.value ?? 'none';
+  return role !== 'none' && (row?.preset === 't' || context.namedByClient(role, ROLE_SETTING)) ? role : null;
+}
+
+interface Trust {
+  /** pg_llm.trusted_owners, as the client set it. */
+  owners: string;
+  leftOut: boolean;
+  /** The role the session acts as, where the client chose it: the caller's own besides its login role. */
+  role: string | null;
+}
+
+/** The first reason the statement may not run here, the roles `trusted` names trusted besides the caller's own. */
+async function firstRefusal(context: CallContext, statement: { node: unknown; text: string }, rules: ReachRules, trusted: Trust): Promise<Refusal | undefined> {
   const references = referencesIn(statement.node, rules);
   const byCandidates = await judge(context, namesOf(references, null, true), rules, trusted);
   // Built-in candidates are PostgreSQL's own code; what PostgreSQL resolves the statement to matters where one of
@@ -599,7 +630,7 @@ interface Judgement {
 }
 
 /** Follows the names level by level, each level in one query, to the first refusal met. */
-async function judge(context: CallContext, statementNames: Array<Record<string, unknown>>, rules: ReachRules, trusted: string): Promise<Judgement> {
+async function judge(context: CallContext, statementNames: Array<Record<string, unknown>>, rules: ReachRules, trusted: Trust): Promise<Judgement> {
   const checked = new Set<string>();
   const typesInPlay = new Set<string>();
   let names = statementNames;
@@ -678,7 +709,7 @@ function schemasNamed(references: References, via: string | null): Array<Record<
   return [...schemas].map((schema) => ({ kind: 'schema', via, schema, name: '' }));
 }
 
-async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, rules: ReachRules, typesInPlay: string[], trusted: string): Promise<Row[]> {
+async function lookUp(context: CallContext, names: Array<Record<string, unknown>>, rules: ReachRules, typesInPlay: string[], trusted: Trust): Promise<Row[]> {
   const { systemSchemas } = rules;
   const rows = await context.query(REACHED, [
     JSON.stringify(names),
@@ -692,8 +723,9 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     array(rules.stubs ?? []),
     array(READS_SERVER_STATE),
     String(rules.runs),
-    trusted,
+    trusted.owners,
     String(rules.temporaryCode ?? false),
+    trusted.role,
   ]);
   return rows as unknown as Row[];
 }

@@ -200,7 +200,7 @@ export function refusalDescription(refusal: Refusal, rulesHint: string): [string
       return [`calls ${name}, which returns rows of a system catalog`, `Only the database's own tables may be used. ${rulesHint}`];
     case 'temporary':
       return [
-        `reaches ${name}, a temporary object of your role with code of its own, which any function your session ran (another role's too) could have made in your name`,
+        `reaches ${name}, a temporary object (with code of its own, or in place of a table of that name), which any function your session ran, another role's too, could have made`,
         'Name your own table or function with its schema, so that a temporary object of the same name is not found first; or make the call in a new session.',
       ];
     case 'owner':

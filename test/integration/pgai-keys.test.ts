@@ -440,7 +440,7 @@ describe('a secret the session handed the proxy', () => {
     await victim.query('SELECT n FROM shared.counts');
     await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
     suite.fake.requests.length = 0;
-    const refused = (what: string) => ({ code: '42501', message: expect.stringMatching(new RegExp(`reaches ${what}, a temporary object of your role`)), hint: expect.stringContaining('with its schema') });
+    const refused = (what: string) => ({ code: '42501', message: expect.stringMatching(new RegExp(`reaches ${what}, a temporary object`)), hint: expect.stringContaining('with its schema') });
     await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM docs`)).rejects.toMatchObject(refused('view pg_temp_\\d+\\.docs'));
     await expect(victim.query(`INSERT INTO queue (body) SELECT ai.openai_embed('m', 'mine')::text`)).rejects.toMatchObject(refused('table pg_temp_\\d+\\.queue'));
     expect(suite.fake.requests).toEqual([]);
@@ -449,6 +449,41 @@ describe('a secret the session handed the proxy', () => {
     await victim.query(`SELECT ai.openai_embed('m', body) FROM mine`);
     expect(suite.fake.requests.flatMap((request) => request.body.input)).toEqual(['mine', expect.any(String)]);
     expect(suite.fake.requests.map((request) => request.authorization)).toEqual([`Bearer ${VICTIM_KEY}`, `Bearer ${VICTIM_KEY}`]);
+  });
+
+  // Review R4: the function switched the session to a role both it and the victim are members of (set_config('role',
+  // …)), whose objects the judgement then took for the victim's own; a temporary view made under such a role, or a
+  // plain temporary table, stood in for the victim's table all the same.
+  it("set in the session is used by no call reaching what another role's function made under a role it switched the session to", async () => {
+    const { direct, other, victim } = await sharedSchema();
+    const group = unique('r4_group').replace(/-/g, '_');
+    await direct.query(`CREATE ROLE ${group} NOLOGIN; GRANT ${group} TO trust_user, password_user; CREATE SCHEMA ${group} AUTHORIZATION ${group}; GRANT USAGE ON SCHEMA ${group} TO PUBLIC`);
+    afterThisTest(() => direct.query(`DROP SCHEMA ${group} CASCADE; DROP ROLE ${group}`).then(() => undefined));
+    await other.query(`SET ROLE ${group};
+                       CREATE VIEW ${group}.docs AS SELECT 'doc'::text AS body WHERE (ai.openai_embed('m', 'the group view asks') IS NULL) IS NOT NULL;
+                       GRANT SELECT ON ${group}.docs TO PUBLIC; RESET ROLE;
+                       CREATE TABLE shared.notes (body text); GRANT SELECT ON shared.notes TO PUBLIC;
+                       CREATE FUNCTION shared.switch() RETURNS int LANGUAGE plpgsql AS $$
+                       BEGIN
+                         PERFORM pg_catalog.set_config('role', '${group}', false);
+                         PERFORM pg_catalog.set_config('search_path', '${group}, shared, public', false);
+                         CREATE TEMP TABLE notes (body text);
+                         INSERT INTO notes VALUES ('the planted row asks');
+                         RETURN 1;
+                       END $$;
+                       CREATE VIEW shared.stats AS SELECT shared.switch() AS n; GRANT SELECT ON shared.stats TO PUBLIC`);
+    await victim.query(`SET ai.openai_api_key = '${VICTIM_KEY}'; SET ai.openai_base_url = '${suite.fake.baseUrl}'`);
+    await victim.query('SELECT n FROM shared.stats');
+    suite.fake.requests.length = 0;
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM docs`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`reaches view docs, owned by ${group}`) });
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM notes`)).rejects.toMatchObject({ code: '42501', message: expect.stringMatching(/reaches table pg_temp_\d+\.notes, a temporary object/) });
+    expect(suite.fake.requests).toEqual([]);
+    // The role the client sets itself is its choice: its objects are the caller's.
+    await victim.query(`RESET ROLE; SET ROLE ${group}; SET search_path = ${group}, public`);
+    await victim.query(`SELECT ai.openai_embed('m', body) FROM docs`);
+    expect(suite.fake.requests.flatMap((request) => request.body.input)).toContain('the group view asks');
+    // Its temporary table is the group's: gone with the session's, before the group goes.
+    await victim.query('DISCARD ALL');
   });
 
   // Review31: registered for the very server the victim named, the key went nowhere else, but stayed in a model any
