@@ -139,10 +139,12 @@ export function functionsCalled(parts: readonly string[]): FunctionDeclaration[]
 /**
  * The declarations a call written with name parts the proxy does not serve may mean, which the server would run (and
  * log) as written: a name of another schema's written bare (openai_embed, with ai on the search_path), or a
- * qualified name behind a database's (db.ai.openai_embed, which PostgreSQL takes for ai.openai_embed in that database).
+ * qualified name behind a database's (db.ai.openai_embed, which PostgreSQL takes for ai.openai_embed in that database),
+ * or behind more parts still.
  */
 export function functionsMeant(parts: readonly string[]): FunctionDeclaration[] {
-  if (parts.length === 3) return functionsCalled(parts.slice(1));
+  // PostgreSQL refuses four parts or more (improper qualified name), with the statement in its log all the same.
+  if (parts.length >= 3) return functionsCalled(parts.slice(-2));
   if (parts.length === 1) return FUNCTIONS.filter((declaration) => declaration.name === parts[0] && schemaOf(declaration) !== DEFAULT_SCHEMA);
   return [];
 }

@@ -66,15 +66,9 @@ export function watchedNames(): { mention: RegExp; identifiers: IdentifierSet } 
   return watched;
 }
 
-/** SET ROLE as a client writes it, LOCAL or SESSION, in any case (a comment between the words is not read as one). */
-const SETS_ROLE = /\bset\s+(?:session\s+|local\s+)?role\b/i;
-
 /** True when the SQL text of a Query or Parse frame could call an intercepted function; `text` is the frame's, as latin1. */
 export function mentionsFunction(frame: Buffer, text = frame.toString('latin1')): boolean {
   const { mention, identifiers } = watchedNames();
-  // A role the client sets itself is noted (named-servers.ts): objects of the role the session acts as are trusted
-  // only when the client chose that role (src/sql/function-check.ts).
-  if (SETS_ROLE.test(text)) return true;
   if (!mention.test(text)) return false;
   // The engine must see every statement that could hand the server a key. The master key's name counts even inside
   // a string literal, where the engine refuses it (EXECUTE, DO: master-key-statements.ts); a key setting is set

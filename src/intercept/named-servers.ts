@@ -10,17 +10,16 @@
 // what a client binds or writes beside its calls (a user's URL stored in a column, a document to embed) is often
 // someone else's text. A URL is named for one kind of server (the API of the setting or function that named it):
 // pointing a keyless API (Ollama) at someone's server does not choose it for the session's OpenAI key.
-// pg_llm.trusted_owners' values, and the roles the client sets (SET ROLE), are noted as they are, for that setting
-// alone (src/sql/function-check.ts). A RESET of pg_llm.trusted_owners (RESET ALL, SET … TO DEFAULT) outside a
-// transaction block forgets those the statements gave: the client took its trust back, and a view of a role it named
-// once setting it again later (set_config) is not the client's choice.
+// pg_llm.trusted_owners' values are noted as they are, for that setting alone (src/sql/function-check.ts). A RESET of
+// it (RESET ALL, SET … TO DEFAULT) outside a transaction block forgets those the statements gave: the client took its
+// trust back, and a view of a role it named once setting it again later (set_config) is not the client's choice.
 // DISCARD ALL forgets what the statements named, a rolled-back SET LOCAL's among them: only the startup parameters' stay.
 // The names of key settings the client's calls give (api_key_name => 'my_key', a config builder's too) are noted the
 // same way, each for the API of its call: a key the session set under a name of its own goes only to an API the
 // client named it for, not to whichever API a view of another role names it for (functions/pgai/endpoint.ts).
 
 import { isKeyNameKind } from '../../functions/named-server.js';
-import { chosenSettingKind, ROLE_SETTING, SERVER_KEYS, TRUSTED_OWNERS, type ServerKind, type ServerNames } from '../sql/server-names.js';
+import { chosenSettingKind, SERVER_KEYS, TRUSTED_OWNERS, type ServerKind, type ServerNames } from '../sql/server-names.js';
 import { startupSettings } from './startup-options.js';
 import { settingCase } from '../sql/setting-case.js';
 
@@ -105,7 +104,7 @@ export class NamedServers {
       if (value.length <= MAX_KEY_NAME) this.add(settingCase(value), kind, into);
       return;
     }
-    if (kind === TRUSTED_OWNERS || kind === ROLE_SETTING) {
+    if (kind === TRUSTED_OWNERS) {
       if (value.length <= MAX_URL) this.add(value, kind, into);
       return;
     }

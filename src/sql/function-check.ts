@@ -45,7 +45,7 @@
 //   the effects the caller asked for.
 //
 // Where the statement runs here, every function run, operator, relation reached and type in play must also belong to
-// a role whose code the caller trusts: the caller's current role, a superuser, the catalog's owner, or a role the
+// a role whose code the caller trusts: the caller's login role, a superuser, the catalog's owner, or a role the
 // caller names in the setting pg_llm.trusted_owners (a list, as search_path is written), where the client set it
 // itself (not a view's set_config: trustedOwners below). Whatever these checks find of another role's objects,
 // that role may change them between the check and the run (CREATE OR REPLACE FUNCTION takes no lock; CREATE INDEX or
@@ -64,7 +64,7 @@ import { AI_SETTING_QUERY } from '../intercept/ai-setting-query.js';
 import { parseStatements } from './parse.js';
 import { referencesOf, type References } from './references.js';
 import { resolvedCalls } from './resolved-calls.js';
-import { ROLE_SETTING, TRUSTED_OWNERS } from './server-names.js';
+import { TRUSTED_OWNERS } from './server-names.js';
 import { writtenThrough } from './view-writes.js';
 
 /**
@@ -176,9 +176,11 @@ WITH RECURSIVE
   temporary AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.~) '^pg_temp_[0-9]+$'),
   -- The roles whose objects the statement may reach (see the rules above; $12 is pg_llm.trusted_owners as the client set it).
   catalog_owner AS (SELECT nspowner AS oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '_pg_llm_catalog'),
-  -- The caller: its login role, and the role it acts as where the client chose it ($14: trustedOwners).
+  -- The caller is its login role, not the role it acts as: another role's code that the session ran may have set
+  -- that (set_config('role', …), and ALTER ROLE … SET role for the sessions after), to a role both are members of,
+  -- whose objects it made (reviews R4, R5). Where the client sets a role itself, pg_llm.trusted_owners names it.
   trusted_owner AS (
-    SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname OPERATOR(pg_catalog.=) ANY (ARRAY[session_user, $14::pg_catalog.text]::pg_catalog.name[])
+    SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname OPERATOR(pg_catalog.=) session_user
     UNION
     SELECT oid FROM catalog_owner
     UNION
@@ -573,32 +575,17 @@ export async function unsafeReach(context: CallContext, statement: { node: unkno
  * here, the only kind whose owners are judged.
  */
 async function trustedOwners(context: CallContext, rules: ReachRules): Promise<Trust> {
-  if (!rules.runs) return { owners: '', leftOut: false, role: null };
-  const role = await chosenRole(context);
+  if (!rules.runs) return { owners: '', leftOut: false };
   const [row] = await context.query(AI_SETTING_QUERY, [TRUSTED_OWNERS]);
   const owners = row?.value ?? '';
-  if (owners === '' || row?.preset === 't' || context.namedByClient(owners, TRUSTED_OWNERS)) return { owners, leftOut: false, role };
-  return { owners: '', leftOut: true, role };
-}
-
-/**
- * The role the session acts as where the client chose it (SET ROLE, set_config('role', …) written in its statement,
- * its startup options, ALTER ROLE/DATABASE … SET role), else null, for the session's login role alone: another role's
- * code that the session ran may have set the role (set_config('role', …)) to one both are members of, whose objects
- * it made (review R4).
- */
-async function chosenRole(context: CallContext): Promise<string | null> {
-  const [row] = await context.query(AI_SETTING_QUERY, [ROLE_SETTING]);
-  const role = row?.value ?? 'none';
-  return role !== 'none' && (row?.preset === 't' || context.namedByClient(role, ROLE_SETTING)) ? role : null;
+  if (owners === '' || row?.preset === 't' || context.namedByClient(owners, TRUSTED_OWNERS)) return { owners, leftOut: false };
+  return { owners: '', leftOut: true };
 }
 
 interface Trust {
   /** pg_llm.trusted_owners, as the client set it. */
   owners: string;
   leftOut: boolean;
-  /** The role the session acts as, where the client chose it: the caller's own besides its login role. */
-  role: string | null;
 }
 
 /** The first reason the statement may not run here, the roles `trusted` names trusted besides the caller's own. */
@@ -725,7 +712,6 @@ async function lookUp(context: CallContext, names: Array<Record<string, unknown>
     String(rules.runs),
     trusted.owners,
     String(rules.temporaryCode ?? false),
-    trusted.role,
   ]);
   return rows as unknown as Row[];
 }

@@ -55,14 +55,10 @@ export function isServerSetting(name: string | undefined): boolean {
 /** The setting naming the roles the caller trusts; what the client sets it to is noted as of this kind. */
 export const TRUSTED_OWNERS = 'pg_llm.trusted_owners';
 
-/** The role the session acts as (SET ROLE): what the client sets it to is noted as of this kind. */
-export const ROLE_SETTING = 'role';
-
 /** The kind a setting's value is noted as when the client sets it, or undefined for a setting not noted. */
 export function chosenSettingKind(name: string | undefined): ServerKind | undefined {
   if (isServerSetting(name)) return serverKind(name!);
-  const lower = name?.toLowerCase();
-  return lower === TRUSTED_OWNERS || lower === ROLE_SETTING ? lower : undefined;
+  return name?.toLowerCase() === TRUSTED_OWNERS ? TRUSTED_OWNERS : undefined;
 }
 
 /** The JSON keys of a config that name its server. */

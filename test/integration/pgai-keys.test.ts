@@ -478,8 +478,16 @@ describe('a secret the session handed the proxy', () => {
     await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM docs`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`reaches view docs, owned by ${group}`) });
     await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM notes`)).rejects.toMatchObject({ code: '42501', message: expect.stringMatching(/reaches table pg_temp_\d+\.notes, a temporary object/) });
     expect(suite.fake.requests).toEqual([]);
-    // The role the client sets itself is its choice: its objects are the caller's.
-    await victim.query(`RESET ROLE; SET ROLE ${group}; SET search_path = ${group}, public`);
+    // Review R5: a role default it made for the victim (ALTER ROLE CURRENT_USER SET role) is not the victim's choice
+    // either, in this session or the next. A role the client sets itself it names in pg_llm.trusted_owners.
+    await other.query(`CREATE FUNCTION shared.persist() RETURNS int LANGUAGE sql AS $$ ALTER ROLE CURRENT_USER SET role = ${group}; SELECT 1 $$;
+                       CREATE VIEW shared.counts2 AS SELECT shared.persist() AS n; GRANT SELECT ON shared.counts2 TO PUBLIC`);
+    await victim.query('RESET ROLE; SELECT n FROM shared.counts2; SET ROLE NONE');
+    afterThisTest(() => direct.query('ALTER ROLE password_user RESET role').then(() => undefined));
+    await victim.query(`SET ROLE ${group}; SET search_path = ${group}, public`);
+    await expect(victim.query(`SELECT ai.openai_embed('m', body) FROM docs`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`owned by ${group}`) });
+    expect(suite.fake.requests).toEqual([]);
+    await victim.query(`SET pg_llm.trusted_owners = '${group}'`);
     await victim.query(`SELECT ai.openai_embed('m', body) FROM docs`);
     expect(suite.fake.requests.flatMap((request) => request.body.input)).toContain('the group view asks');
     // Its temporary table is the group's: gone with the session's, before the group goes.

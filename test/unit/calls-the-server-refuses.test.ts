@@ -14,6 +14,7 @@ describe('calls written under names the proxy does not serve', () => {
     [`SELECT openai_embed('m', 'x', extra_headers => '{"x-key": "k"}')`, 'the extra_headers argument of ai.openai_embed'],
     [`SELECT mydb.ai.openai_embed('m', 'x', 'sk-written-0123456789abcdef')`, 'mydb.ai.openai_embed(…) is not a call pg_llm proxy serves'],
     [`SELECT mydb.public.pg_llm_add_model(false, 'openai', 'm', 'sk-written-0123456789abcdef', '{}')`, 'the api_key argument of public.pg_llm_add_model'],
+    [`SELECT x.mydb.ai.openai_embed('m', 'x', api_key => 'sk-written-0123456789abcdef')`, 'x.mydb.ai.openai_embed(…) is not a call pg_llm proxy serves'],
   ])('refuse one that gives a secret: %s', (sql, message) => {
     expect(() => analyzeNow(sql)).toThrowError(expect.objectContaining({ sqlstate: '0A000', message: expect.stringContaining(message), hint: expect.stringContaining('Write ') }));
   });
