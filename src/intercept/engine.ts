@@ -166,7 +166,7 @@ class InterceptionEngine implements Interceptor {
     private readonly apiKeys: SessionApiKeys,
   ) {
     // PGOPTIONS (-c ai.openai_base_url=…) names a server as the client's statements do.
-    this.namedServers = new NamedServers(startup);
+    this.namedServers = new NamedServers(startup, io.readies);
     this.masterKeys = new SessionMasterKeys(user);
     this.queue = new ClientQueue(io);
     this.statements = new TrackedStatements(rolesKeep.statements, user);
@@ -796,7 +796,8 @@ class InterceptionEngine implements Interceptor {
     const analysis = await analyze(sql);
     if (analysis.syntaxError) throw secretSyntaxError(analysis.syntaxError.message, analysis.syntaxError.position);
     // Read before the calls' secrets are held: a URL with a password is named as the client wrote it.
-    this.namedServers.noteStatement(analysis.servers);
+    const begins = analysis.plans?.findIndex((plan) => plan.kind === 'transaction' && plan.control === 'begin') ?? -1;
+    this.namedServers.noteStatement(analysis.servers, (statement) => this.io.transactionStatus !== 'I' || (begins >= 0 && statement > begins));
     if (analysis.secrets.length === 0) return { sql, analysis };
     const held = this.literalSecrets.hold(sql, analysis.secrets);
     return { sql: held, analysis: held === sql ? analysis : await analyze(held) };

@@ -12,7 +12,8 @@
 // pointing a keyless API (Ollama) at someone's server does not choose it for the session's OpenAI key.
 // pg_llm.trusted_owners' values are noted as they are, for that setting alone (src/sql/function-check.ts). A RESET of
 // it (RESET ALL, SET … TO DEFAULT) outside a transaction block forgets those the statements gave: the client took its
-// trust back, and a view of a role it named once setting it again later (set_config) is not the client's choice.
+// trust back, and a view of a role it named once setting it again later (set_config) is not the client's choice. One
+// given for a transaction (SET LOCAL, or in a block a rollback may take back) counts only until the session is idle.
 // DISCARD ALL forgets what the statements named, a rolled-back SET LOCAL's among them: only the startup parameters' stay.
 // The names of key settings the client's calls give (api_key_name => 'my_key', a config builder's too) are noted the
 // same way, each for the API of its call: a key the session set under a name of its own goes only to an API the
@@ -39,12 +40,22 @@ export class NamedServers {
   private readonly urls = new Set<string>();
   /** Those its startup parameters named, the session's choice until it ends. */
   private readonly given = new Set<string>();
+  /**
+   * The values of pg_llm.trusted_owners the client gave for a transaction only (SET LOCAL, set_config(…, true), any
+   * SET in a transaction block, which a rollback takes back), with the count of ReadyForQuery messages when noted: the
+   * client's choice until the session is next idle (review R5).
+   */
+  private readonly trustedForTransaction = new Map<string, number>();
 
   /**
    * Notes pgai's server settings, and pg_llm.trusted_owners, given in the startup parameters: in options
    * (PGOPTIONS='-c ai.openai_base_url=…') or on their own.
    */
-  constructor(startup: ReadonlyMap<string, string>) {
+  constructor(
+    startup: ReadonlyMap<string, string>,
+    /** The session's ReadyForQuery messages so far, and the number of the last with status idle. */
+    private readonly readies: { readonly received: number; readonly lastIdle: number },
+  ) {
     const settings = [...startup].flatMap(([name, value]) => (name === 'options' ? startupSettings(value) : [[name, value] as const]));
     for (const [name, value] of settings) {
       const kind = chosenSettingKind(name);
@@ -52,9 +63,16 @@ export class NamedServers {
     }
   }
 
-  /** Notes the servers a statement names in its text. */
-  noteStatement(names: ServerNames): void {
-    names.values.forEach(({ value, kind }) => this.noteValue(value, kind));
+  /** Notes the servers a statement names in its text; `inBlock`, whether its statement of that index runs in a transaction block. */
+  noteStatement(names: ServerNames, inBlock: (statement: number) => boolean): void {
+    for (const { value, kind, statement, local } of names.values) {
+      if (kind !== TRUSTED_OWNERS || !(local || inBlock(statement))) this.noteValue(value, kind);
+      else if (value.length <= MAX_URL) {
+        this.trustedForTransaction.delete(value);
+        this.trustedForTransaction.set(value, this.readies.received);
+        if (this.trustedForTransaction.size > MAX_NAMED) this.trustedForTransaction.delete(this.trustedForTransaction.keys().next().value!);
+      }
+    }
   }
 
   /** Notes the servers named by a Bind's parameters that stand in a server's place ($1 is number 1). */
@@ -75,7 +93,9 @@ export class NamedServers {
 
   /** Whether the client named `url` for servers of this kind (an API of pgai's, or 'model'), or set pg_llm.trusted_owners to it. */
   has(url: string, kind: ServerKind): boolean {
-    return this.urls.has(`${kind} ${url}`) || this.given.has(`${kind} ${url}`);
+    if (this.urls.has(`${kind} ${url}`) || this.given.has(`${kind} ${url}`)) return true;
+    const noted = kind === TRUSTED_OWNERS ? this.trustedForTransaction.get(url) : undefined;
+    return noted !== undefined && this.readies.lastIdle <= noted;
   }
 
   /** Whether the client's statements named any server (or set pg_llm.trusted_owners). */
@@ -89,6 +109,7 @@ export class NamedServers {
    */
   forget(): void {
     this.urls.clear();
+    this.trustedForTransaction.clear();
   }
 
   /** The values of pg_llm.trusted_owners the client's statements gave are forgotten, but those `kept`: it reset the setting. */
@@ -96,6 +117,7 @@ export class NamedServers {
     for (const named of this.urls) {
       if (named.startsWith(`${TRUSTED_OWNERS} `) && !kept.has(named.slice(TRUSTED_OWNERS.length + 1))) this.urls.delete(named);
     }
+    for (const value of this.trustedForTransaction.keys()) if (!kept.has(value)) this.trustedForTransaction.delete(value);
   }
 
   private noteValue(value: string, kind: ServerKind, into = this.urls): void {

@@ -28,7 +28,7 @@ export interface ServerNames {
    * String constants given in a server's place: a URL, or a JSON config (named-servers.ts reads its server); with the
    * index of the statement giving it, as a RESET before it in the query string does not take it back.
    */
-  values: Array<{ value: string; kind: ServerKind; statement: number }>;
+  values: Array<{ value: string; kind: ServerKind; statement: number; local?: true }>;
   /** The numbers ($1 is 1) of the parameters bound in a server's place, read the same way at Bind. */
   parameters: Array<{ number: number; kind: ServerKind }>;
   /**
@@ -80,7 +80,7 @@ function visit(node: unknown, names: ServerNames, statement: number): void {
   const kind = set.kind === 'VAR_SET_VALUE' ? chosenSettingKind(set.name) : undefined;
   if (kind) {
     const value = set.args?.length === 1 ? set.args[0].A_Const?.sval?.sval : undefined;
-    if (typeof value === 'string') names.values.push({ value, kind, statement });
+    if (typeof value === 'string') names.values.push({ value, kind, statement, ...(set.is_local === true && { local: true as const }) });
   }
   for (const [key, value] of Object.entries(node)) {
     if (key === 'FuncCall') serversOfCall(value as Node, names, statement);
@@ -91,10 +91,10 @@ function visit(node: unknown, names: ServerNames, statement: number): void {
 function serversOfCall(call: Node, names: ServerNames, statement: number): void {
   const name = String(call.funcname?.at(-1)?.String?.sval ?? '');
   if (name === 'set_config') {
-    const [setting, value] = (call.args ?? []) as Node[];
+    const [setting, value, isLocal] = (call.args ?? []) as Node[];
     const settingName = constantText(setting as Expression);
     const kind = chosenSettingKind(settingName);
-    if (kind) given(value, kind, names, statement);
+    if (kind) given(value, kind, names, statement, !writtenFalse(isLocal));
     const bound = isServerSetting(settingName) ? (uncast(value as Expression) as Node | undefined)?.ParamRef?.number : undefined;
     if (typeof bound === 'number') names.settingParameters.push({ number: bound, kind: kind!, setting: settingName!.toLowerCase() });
     return;
@@ -115,16 +115,24 @@ function serversOfCall(call: Node, names: ServerNames, statement: number): void 
  * and COALESCE; of an object built in SQL (jsonb_build_object), the values under a server's key. Nothing deeper: a
  * parameter in a subquery, a condition or an operator's operand (a lookup by a user's URL) is not the server.
  */
-function given(expression: unknown, kind: ServerKind, names: ServerNames, statement: number): void {
+/** `local`: given for a transaction only (set_config(…, true)). */
+function given(expression: unknown, kind: ServerKind, names: ServerNames, statement: number, local = false): void {
   if (expression === null || typeof expression !== 'object') return;
   const node = expression as Node;
-  if (typeof node.A_Const?.sval?.sval === 'string') return void names.values.push({ value: node.A_Const.sval.sval, kind, statement });
+  if (typeof node.A_Const?.sval?.sval === 'string') return void names.values.push({ value: node.A_Const.sval.sval, kind, statement, ...(local && { local: true as const }) });
   if (typeof node.ParamRef?.number === 'number') return void names.parameters.push({ number: node.ParamRef.number, kind });
-  if (node.TypeCast) return given(node.TypeCast.arg, kind, names, statement);
-  if (node.CoalesceExpr) return ((node.CoalesceExpr.args ?? []) as Node[]).forEach((arg) => given(arg, kind, names, statement));
+  if (node.TypeCast) return given(node.TypeCast.arg, kind, names, statement, local);
+  if (node.CoalesceExpr) return ((node.CoalesceExpr.args ?? []) as Node[]).forEach((arg) => given(arg, kind, names, statement, local));
   const call = node.FuncCall as Node | undefined;
   if (call && BUILD_OBJECT.has(call.funcname?.at(-1)?.String?.sval)) {
     const args = (call.args ?? []) as Node[];
-    for (let at = 0; at + 1 < args.length; at += 2) if (SERVER_KEYS.has(constantText(args[at] as Expression)?.toLowerCase() ?? '')) given(args[at + 1], kind, names, statement);
+    for (let at = 0; at + 1 < args.length; at += 2) if (SERVER_KEYS.has(constantText(args[at] as Expression)?.toLowerCase() ?? '')) given(args[at + 1], kind, names, statement, local);
   }
+}
+
+/** A boolean written false (false, 'off', 'no'…); anything else may be true when the statement runs. */
+function writtenFalse(expression: unknown): boolean {
+  const node = uncast(expression as Expression) as Node | undefined;
+  if (node?.A_Const?.boolval) return node.A_Const.boolval.boolval !== true;
+  return ['f', 'false', 'n', 'no', 'of', 'off', '0'].includes(constantText(node as Expression)?.trim().toLowerCase() ?? '');
 }

@@ -510,6 +510,21 @@ describe('objects of roles the caller does not trust', () => {
     expect((await attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).execution.row_count).toBe(1);
   });
 
+  // Review R5: a value the client gave for one transaction stayed its choice for the session, so bob's view setting it
+  // after the rollback passed for the client's.
+  it("are trusted by a value the client gave for a transaction only until that transaction ends", async () => {
+    const { reader, bob } = await trustingView();
+    for (const given of [`SET LOCAL pg_llm.trusted_owners = '${bob}'`, `SET pg_llm.trusted_owners = '${bob}'`, `SELECT set_config('pg_llm.trusted_owners', '${bob}', true)`]) {
+      await reader.query('BEGIN');
+      await reader.query(given);
+      expect((await attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).execution.row_count, given).toBe(1);
+      await reader.query('ROLLBACK');
+      await reader.query('SELECT t FROM trusting');
+      await expect(attempt(reader, 'text2sql', 'SELECT twice(21) AS n'), given).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('was not set by this session') });
+      await reader.query('RESET pg_llm.trusted_owners');
+    }
+  });
+
   it("bob's operator over PostgreSQL's own function is refused too: bob may drop it and create one of his code before the run", async () => {
     const { admin, reader, direct, name } = await shop();
     // PostgreSQL's <> under bob's =: whose operator answers shows in the rows.
