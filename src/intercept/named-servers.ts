@@ -46,6 +46,8 @@ export class NamedServers {
    * client's choice until the session is next idle (review R5).
    */
   private readonly trustedForTransaction = new Map<string, number>();
+  /** The client set pg_llm.trusted_owners since it last reset it: the startup options' value is no longer its choice. */
+  private startupTrustWithdrawn = false;
 
   /**
    * Notes pgai's server settings, and pg_llm.trusted_owners, given in the startup parameters: in options
@@ -66,8 +68,14 @@ export class NamedServers {
   /** Notes the servers a statement names in its text; `inBlock`, whether its statement of that index runs in a transaction block. */
   noteStatement(names: ServerNames, inBlock: (statement: number) => boolean): void {
     for (const { value, kind, statement, local } of names.values) {
-      if (kind !== TRUSTED_OWNERS || !(local || inBlock(statement))) this.noteValue(value, kind);
-      else if (value.length <= MAX_URL) {
+      if (kind !== TRUSTED_OWNERS) this.noteValue(value, kind);
+      else if (!(local || inBlock(statement))) {
+        // The client's latest value replaces those before it, its startup options' too until it resets the setting:
+        // trust it withdrew is not its choice when another role's code sets it again (review R6).
+        this.forgetTrustedOwners(new Set());
+        this.startupTrustWithdrawn = true;
+        this.noteValue(value, kind);
+      } else if (value.length <= MAX_URL) {
         this.trustedForTransaction.delete(value);
         this.trustedForTransaction.set(value, this.readies.received);
         if (this.trustedForTransaction.size > MAX_NAMED) this.trustedForTransaction.delete(this.trustedForTransaction.keys().next().value!);
@@ -93,7 +101,8 @@ export class NamedServers {
 
   /** Whether the client named `url` for servers of this kind (an API of pgai's, or 'model'), or set pg_llm.trusted_owners to it. */
   has(url: string, kind: ServerKind): boolean {
-    if (this.urls.has(`${kind} ${url}`) || this.given.has(`${kind} ${url}`)) return true;
+    const withdrawn = kind === TRUSTED_OWNERS && this.startupTrustWithdrawn;
+    if (this.urls.has(`${kind} ${url}`) || (!withdrawn && this.given.has(`${kind} ${url}`))) return true;
     const noted = kind === TRUSTED_OWNERS ? this.trustedForTransaction.get(url) : undefined;
     return noted !== undefined && this.readies.lastIdle <= noted;
   }
@@ -110,6 +119,7 @@ export class NamedServers {
   forget(): void {
     this.urls.clear();
     this.trustedForTransaction.clear();
+    this.startupTrustWithdrawn = false;
   }
 
   /** The values of pg_llm.trusted_owners the client's statements gave are forgotten, but those `kept`: it reset the setting. */
@@ -118,6 +128,8 @@ export class NamedServers {
       if (named.startsWith(`${TRUSTED_OWNERS} `) && !kept.has(named.slice(TRUSTED_OWNERS.length + 1))) this.urls.delete(named);
     }
     for (const value of this.trustedForTransaction.keys()) if (!kept.has(value)) this.trustedForTransaction.delete(value);
+    // Reset, the setting is the startup options' value again.
+    this.startupTrustWithdrawn = false;
   }
 
   private noteValue(value: string, kind: ServerKind, into = this.urls): void {

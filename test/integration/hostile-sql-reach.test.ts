@@ -508,6 +508,10 @@ describe('objects of roles the caller does not trust', () => {
     // Set again by a later statement of the Query that reset it, the value is the client's.
     await reader.query(`RESET pg_llm.trusted_owners; SET pg_llm.trusted_owners = '${bob}'`);
     expect((await attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).execution.row_count).toBe(1);
+    // Review R6: so after a SET of another value, which withdraws the trust as a RESET does.
+    await reader.query(`SET pg_llm.trusted_owners = ''`);
+    await reader.query('SELECT t FROM trusting');
+    await expect(attempt(reader, 'text2sql', 'SELECT twice(21) AS n')).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('was not set by this session') });
   });
 
   // Review R5: a value the client gave for one transaction stayed its choice for the session, so bob's view setting it
