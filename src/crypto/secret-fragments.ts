@@ -32,7 +32,9 @@ const MASK = '****';
  * each become three characters, so that no run of the raw text is left long enough to match: review V2), with
  * lower-case escapes, twice, or with its slashes kept (Python's quote()); form-encoded as URLSearchParams writes it;
  * and escaped as a JSON string (a header value with a quote or a backslash), with slashes escaped too (PHP, some Java),
- * < > & as Go writes them, or every character past ASCII as \uXXXX (Python's ensure_ascii: review W1).
+ * < > & as Go writes them, or every character past ASCII as \uXXXX (Python's ensure_ascii: review W1); in upper or
+ * lower case; and base64-encoded, wherever it stands in the bytes encoded (Basic auth's user:key, a JWT's claims):
+ * one spelling for each of its three alignments, without the characters its neighbours share (review R7).
  */
 function spellings(secret: string): Set<string> {
   const percent = encodeURIComponent(secret);
@@ -49,7 +51,22 @@ function spellings(secret: string): Set<string> {
     json.replaceAll('/', '\\/'),
     unicodeEscaped(json, /[<>&]/g),
     unicodeEscaped(json, /[^\x00-\x7f]/g),
+    secret.toUpperCase(),
+    secret.toLowerCase(),
+    // A base64 fragment holds 18 of the key's bytes: a guess answered so must already hold 17 and more of them in a
+    // row, still past any key's public part.
+    ...[0, 1, 2].map((offset) => base64Within(secret, offset)).filter((spelling) => spelling.length >= MIN_SECRET_LENGTH),
   ]);
+}
+
+/**
+ * The characters of base64 that only the secret's bytes decide, where it starts `offset` bytes (mod 3) into what is
+ * encoded: a four-character group that encodes a byte before or after it also depends on that byte, and is left out.
+ */
+function base64Within(secret: string, offset: number): string {
+  const bytes = Buffer.concat([Buffer.alloc(offset), Buffer.from(secret, 'utf8')]);
+  const whole = Math.floor(bytes.length / 3) * 3;
+  return bytes.subarray(0, whole).toString('base64').slice(offset === 0 ? 0 : 4);
 }
 
 export class SecretFragments {

@@ -20,6 +20,20 @@ describe('SecretFragments', () => {
     expect(fragments.mask('')).toBe('');
   });
 
+  // Review R7: a provider's error echoed the key upper-cased, and in base64 as Basic auth carries it.
+  it('masks a secret echoed in upper or lower case, or base64-encoded wherever it starts in what is encoded', () => {
+    expect(fragments.mask(`bad key ${KEY.toUpperCase()}`)).toBe('bad key ****');
+    expect(fragments.mask(`bad key ${KEY.toLowerCase()}`)).toBe('bad key ****');
+    for (const before of ['', 'u:', 'user:', 'Bearer ']) {
+      const encoded = Buffer.from(`${before}${KEY}`).toString('base64');
+      const masked = fragments.mask(`auth ${encoded} refused`);
+      expect(masked, before).toContain('****');
+      // What is left around the mask is at most a group of four on each side, which the neighbouring bytes decide too.
+      expect(masked.replace('****', '').length, before).toBeLessThanOrEqual(`auth  refused`.length + 8 + 4);
+    }
+    expect(fragments.mask(Buffer.from('nothing of the key in here at all, really').toString('base64'))).not.toContain('****');
+  });
+
   it('masks a secret echoed percent-encoded, form-encoded or JSON-escaped, as a query or a header carries it (review V2)', () => {
     const signature = 'SKECHOQ4k9Xr/2bV+qLm8TnZ4w/Hs7YpD1eFgJ+KuA0cR3xWvB5o=';
     const header = 'hdr-"quoted"-value\\with-backslash-0123456789';
