@@ -12,12 +12,16 @@ import { MASTER_KEY_SETTING } from '../sql/master-key-statements.js';
 import { isServerSetting } from '../sql/server-names.js';
 import { splitsByLocale, startupSettings } from './startup-options.js';
 
+/** A setting's name as the server may read it in the options: escapes undone, dashes as underscores, in any case. */
+function spelled(text: string): string {
+  return text.replace(/\\/g, '').replace(/-/g, '_').toLowerCase();
+}
+
 /** Why a session with these startup parameters is refused before they reach the server; undefined when it is not. */
 export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
   // Setting names are case-insensitive, and the server reads a dash of a name in `options` as an underscore
   // (startup-options.ts); there a name may be written in any of -c's forms, or escaped: any mention of the name, in
   // any of those spellings, is enough to refuse, since only the session itself loses by it.
-  const spelled = (text: string) => text.replace(/\\/g, '').replace(/-/g, '_').toLowerCase();
   const named = [...parameters].some(([name, value]) => spelled(name) === MASTER_KEY_SETTING || (name === 'options' && spelled(value).includes(MASTER_KEY_SETTING)));
   if (!named) return ambiguousOptionsRefusal(parameters) ?? urlCredentialsRefusal(parameters);
   return new PgError(SqlState.FeatureNotSupported, `${MASTER_KEY_SETTING} cannot be given at connection start: the server would keep it in clear`, {
@@ -32,7 +36,7 @@ export function startupRefusal(parameters: ReadonlyMap<string, string>): PgError
  */
 function ambiguousOptionsRefusal(parameters: ReadonlyMap<string, string>): PgError | undefined {
   const options = parameters.get('options');
-  if (options === undefined || !splitsByLocale(options) || !/ai\.|pg_llm\./i.test(options)) return undefined;
+  if (options === undefined || !splitsByLocale(options) || !/ai\.|pg_llm\./.test(spelled(options))) return undefined;
   return new PgError(SqlState.FeatureNotSupported, 'the options at connection start hold a byte a server may read as a space (one of U+00A0, U+0085, or a character encoded with 0xA0 or 0x85) beside a setting of pgai or pg_llm', {
     severity: 'FATAL',
     hint: 'Give such settings with SET in the session, or write the options in ASCII.',

@@ -22,4 +22,11 @@ describe('startupRefusal', () => {
     expect(startupRefusal(new Map([['options', '-c ai.openai_base_url=http://h:8080/v1'], ['ai.ollama_host', 'h:11434']]))).toBeUndefined();
     expect(startupRefusal(new Map([['application_name', 'http://u:K@h']]))).toBeUndefined();
   });
+
+  it('refuses options naming a setting of pgai or pg_llm, in any spelling, beside a byte a locale may split at', () => {
+    for (const options of ['-D\u00a0 -c ai.openai_api_key=K', '-D\u00a0 -c a\\i.openai_api_key=K', '-D\u00e0 --pg-llm.trusted-owners=bob']) {
+      expect(startupRefusal(new Map([['options', options]])), options).toMatchObject({ sqlstate: '0A000', severity: 'FATAL' });
+    }
+    expect(startupRefusal(new Map([['options', '-c application_name=caf\u00e0']]))).toBeUndefined();
+  });
 });
