@@ -10,7 +10,7 @@
 // the schemas its names resolve in. Code in the session's temporary schema (a view, a function, a table with triggers
 // or defaults, or one standing in for the caller's table) counts as another's: another role's SECURITY INVOKER
 // function that any earlier statement ran could have made it, and an unqualified name finds it before the caller's
-// table (reviews X1, R4). So does the role the session acts as, unless the client chose it (function-check.ts). Judged
+// table (reviews X1, R4). The caller is its login role, not a role it acts as (function-check.ts). Judged
 // before anything of the statement runs: afterwards its code could already have dropped itself (DROP FUNCTION …
 // CASCADE takes a policy with it) once the pass let go of its locks, while only those trusted can add code to what
 // the statement reaches meanwhile. The refusal counts only when a call the pass

@@ -72,7 +72,7 @@ export class NamedServers {
       else if (!(local || inBlock(statement))) {
         // The client's latest value replaces those before it, its startup options' too until it resets the setting:
         // trust it withdrew is not its choice when another role's code sets it again (review R6).
-        this.forgetTrustedOwners(new Set());
+        this.forgetNotedTrust(new Set());
         this.startupTrustWithdrawn = true;
         this.noteValue(value, kind);
       } else if (value.length <= MAX_URL) {
@@ -124,12 +124,17 @@ export class NamedServers {
 
   /** The values of pg_llm.trusted_owners the client's statements gave are forgotten, but those `kept`: it reset the setting. */
   forgetTrustedOwners(kept: ReadonlySet<string>): void {
+    this.forgetNotedTrust(kept);
+    // Reset, the setting is the startup options' value again.
+    this.startupTrustWithdrawn = false;
+  }
+
+  /** Forgets the values of pg_llm.trusted_owners the client's statements gave, but those `kept`. */
+  private forgetNotedTrust(kept: ReadonlySet<string>): void {
     for (const named of this.urls) {
       if (named.startsWith(`${TRUSTED_OWNERS} `) && !kept.has(named.slice(TRUSTED_OWNERS.length + 1))) this.urls.delete(named);
     }
     for (const value of this.trustedForTransaction.keys()) if (!kept.has(value)) this.trustedForTransaction.delete(value);
-    // Reset, the setting is the startup options' value again.
-    this.startupTrustWithdrawn = false;
   }
 
   private noteValue(value: string, kind: ServerKind, into = this.urls): void {

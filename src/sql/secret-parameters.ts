@@ -68,8 +68,9 @@ export function secretParameters(statement: unknown): SecretParameter[] {
 /**
  * The places parameters fill in the call's secret arguments; `computed` counts those read in a config or URL computed
  * from them. A parameter the argument reads through a column of a subquery, CTE, VALUES list or function in FROM,
- * or of the row the statement writes (derived-columns.ts), is refused: the proxy holds a parameter at Bind where the call takes it, and one passed
- * through a column the server would have in the clear, for the code the statement runs to read (review R1).
+ * or of the row the statement writes (derived-columns.ts), is refused: the proxy holds a parameter at Bind where the
+ * call takes it, and one passed through a column the server would have in the clear, for the code the statement runs
+ * to read (review R1).
  */
 function secretPlaces(call: Node, scope: Scope | undefined, places: Map<number, Place[]>, computed: Map<number, number>): void {
   const { declarations, arguments: found } = declaredArguments(call);

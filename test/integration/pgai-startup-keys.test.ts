@@ -2,6 +2,7 @@
 // own) are held by the proxy as a SET of them is: the server has only a reference, so another role's code that the
 // session runs reads no key from current_setting(), while the session's calls use it.
 
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
@@ -45,11 +46,16 @@ describe('a key setting in the startup options', () => {
     expect(authorizations()).toEqual([`Bearer ${key}`]);
   });
 
-  it("is held when -c comes after other flags combined with it (-nc): another role's view copies only a reference", async () => {
-    const { name, other } = await copyingView();
-    const key = 'sk-combined-flags-0123456789abcdef';
+  it.each([
     // getopt reads -nc as -n then -c, and -e-name=value as -e then --name=value: the server sets both.
-    const victim = new pg.Client({ ...connection(suite.proxy.port, 'password', name), options: `-nc ai.openai_api_key=${key} -e-ai.openai-base-url=${suite.fake.baseUrl}` });
+    ['when -c comes after other flags combined with it (-nc)', (key: string) => `-nc ai.openai_api_key=${key} -e-ai.openai-base-url=${suite.fake.baseUrl}`],
+    // Review R3: split at JavaScript's \s, -D\u3000 took the next word for its argument, where the server (which splits
+    // at ASCII spaces only) set the key, in clear, for another role's code to read.
+    ['behind a word holding a non-ASCII space', (key: string) => `-D\u3000 -c ai.openai_api_key=${key} -c ai.openai_base_url=${suite.fake.baseUrl}`],
+  ])("is held %s: another role's view copies only a reference", async (_, options) => {
+    const { name, other } = await copyingView();
+    const key = `sk-${randomBytes(12).toString('hex')}`;
+    const victim = new pg.Client({ ...connection(suite.proxy.port, 'password', name), options: options(key) });
     await victim.connect();
     afterThisTest(() => victim.end());
     await victim.query('SELECT n FROM shared.report');
@@ -58,20 +64,9 @@ describe('a key setting in the startup options', () => {
     expect(authorizations()).toEqual([`Bearer ${key}`]);
   });
 
-  // Review R3: split at JavaScript's \s, -D\u00a0 took the next word for its argument, where the server (which splits
-  // at ASCII spaces only) set the key, in clear, for another role's code to read.
-  it("is held behind a word holding a non-ASCII space: another role's view copies only a reference", async () => {
-    const { name, other } = await copyingView();
-    const key = 'sk-unicode-space-0123456789abcdef';
-    const victim = new pg.Client({ ...connection(suite.proxy.port, 'password', name), options: `-D\u3000 -c ai.openai_api_key=${key} -c ai.openai_base_url=${suite.fake.baseUrl}` });
-    await victim.connect();
-    afterThisTest(() => victim.end());
-    await victim.query('SELECT n FROM shared.report');
-    expect((await other.query('SELECT v FROM shared.loot')).rows).toEqual([{ v: expect.stringMatching(/^held by pg_llm proxy [0-9a-f]{32}$/) }]);
-    await victim.query(`SELECT ai.openai_embed('m', 'x')`);
-    expect(authorizations()).toEqual([`Bearer ${key}`]);
-    // A byte a single-byte locale may take for a space (U+00A0 is C2 A0) beside such a setting: refused at once.
-    const refused = new pg.Client({ ...connection(suite.proxy.port, 'password', name), options: `-D\u00a0 -c ai.openai_api_key=${key}` });
+  it('is refused beside a byte a single-byte locale may take for a space (U+00A0 is C2 A0)', async () => {
+    const { name } = await copyingView();
+    const refused = new pg.Client({ ...connection(suite.proxy.port, 'password', name), options: '-D\u00a0 -c ai.openai_api_key=sk-nbsp-0123456789abcdef' });
     await expect(refused.connect()).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('a byte a server may read as a space') });
   });
 
